@@ -1,0 +1,1 @@
+"""Payload and file codecs: tabular files, JSON shapes, CSV rows."""

@@ -1,0 +1,84 @@
+"""Reading small tabular inputs (input examples, test rows) into DataFrames."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelyard.errors import InvalidInput
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+SUFFIXES = (".csv", ".json", ".jsonl", ".parquet")
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a CSV (with header), JSON (records, ``{"instances": …}`` or ``{"columns", "data"}``),
+    JSON Lines or Parquet file.
+
+    Raises:
+        InvalidInput: for a missing, unreadable, empty or unsupported file; the message names it.
+    """
+    import pandas as pd
+
+    if not path.is_file():
+        raise InvalidInput(f"no such file: {path}")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            frame = pd.read_csv(path)
+        elif suffix == ".jsonl":
+            frame = pd.read_json(path, lines=True)
+        elif suffix == ".json":
+            frame = to_frame(json.loads(path.read_text()))
+        elif suffix == ".parquet":
+            frame = pd.read_parquet(path)
+        else:
+            raise InvalidInput(
+                f"cannot read {path}: unsupported file type {suffix or '(none)'}; "
+                f"use one of {', '.join(SUFFIXES)}"
+            )
+    except InvalidInput:
+        raise
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read {path}: {exc}") from None
+    if frame.empty:
+        raise InvalidInput(f"{path} holds no rows")
+    return frame
+
+
+def to_frame(data: Any) -> pd.DataFrame:
+    """Turn an in-memory example (DataFrame, 2-D array, list of rows/records, JSON shapes) into
+    a DataFrame.
+
+    Raises:
+        InvalidInput: when the data is not a non-empty table of rows.
+    """
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(data, pd.DataFrame):
+        frame = data
+    elif isinstance(data, dict) and "instances" in data:
+        return to_frame(data["instances"])
+    elif isinstance(data, dict) and {"columns", "data"} <= data.keys():
+        frame = pd.DataFrame(data["data"], columns=data["columns"])
+    elif isinstance(data, dict):
+        frame = pd.DataFrame(data)
+    else:
+        array = np.asarray(data)
+        if array.ndim == 1 and array.dtype == object and len(array) and isinstance(array[0], dict):
+            frame = pd.DataFrame(list(array))
+        elif array.ndim == 1:
+            frame = pd.DataFrame(array.reshape(1, -1))
+        elif array.ndim == 2:
+            frame = pd.DataFrame(array)
+        else:
+            raise InvalidInput(
+                f"an input example must be 2-D (rows x features), got shape {array.shape}"
+            )
+    if frame.empty:
+        raise InvalidInput("the input example holds no rows")
+    return frame

@@ -1,0 +1,87 @@
+"""One typed Settings object, read once by ``bootstrap`` and passed down.
+
+Settings come from keyword arguments and ``MODELYARD_*`` environment variables. An unknown
+``MODELYARD_`` variable is refused: a typo (``MODELYARD_DB_URI``) must not be silently ignored.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from modelyard.errors import ConfigError
+
+ENV_PREFIX = "MODELYARD_"
+
+
+class Settings(BaseSettings):
+    """Where modelyard keeps its state.
+
+    Attributes:
+        home: Folder for the embedded database, local artifacts and caches (``./.modelyard``).
+        db_url: SQLAlchemy URL of the metadata database; default: SQLite file under ``home``.
+            For PostgreSQL: ``postgresql+psycopg://user:pass@host:5432/db``.
+        artifact_url: fsspec URL of the artifact store; default: ``home/artifacts``.
+        db_busy_timeout_s: How long SQLite waits for a lock before giving up.
+    """
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    home: Path = Field(default=Path(".modelyard"))
+    db_url: str | None = None
+    artifact_url: str | None = None
+    db_busy_timeout_s: float = Field(default=30.0, gt=0)
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
+
+    @property
+    def resolved_db_url(self) -> str:
+        """The metadata database URL, defaulting to ``sqlite:///<home>/modelyard.db``."""
+        return self.db_url or f"sqlite:///{self.home / 'modelyard.db'}"
+
+    @property
+    def resolved_artifact_url(self) -> str:
+        """The artifact store URL, defaulting to ``<home>/artifacts``."""
+        return self.artifact_url or str(self.home / "artifacts")
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build Settings from ``environ`` (default: the process environment) and overrides.
+
+    Raises:
+        ConfigError: for an unknown ``MODELYARD_`` variable or an invalid value.
+    """
+    env = os.environ if environ is None else environ
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    # Variables meant for other tools (test switches) may share the prefix; only ours are checked.
+    unknown = sorted(
+        k
+        for k in env
+        if k.startswith(ENV_PREFIX) and k not in known and not k.startswith(ENV_PREFIX + "TEST_")
+    )
+    if unknown:
+        raise ConfigError(
+            f"unknown setting {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
+    values: dict[str, Any] = {}
+    for name in Settings.model_fields:
+        key = ENV_PREFIX + name.upper()
+        if key in env and env[key] != "":
+            values[name] = env[key]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        # Values are passed explicitly so the environment is read in exactly one place.
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from None

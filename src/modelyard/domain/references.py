@@ -1,0 +1,68 @@
+"""Model references: ``name`` (latest), ``name:3`` (a version), ``name@production`` (an alias)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from modelyard.errors import InvalidName, InvalidReference
+
+# Names travel in URLs, file paths and CLI arguments: keep them to a safe, readable alphabet.
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+def validate_name(value: str, what: str = "model name") -> str:
+    """Return ``value`` if it is a valid model, alias or tag name.
+
+    Raises:
+        InvalidName: when it is empty, too long or holds characters outside ``[A-Za-z0-9_.-]``.
+    """
+    if not _NAME.match(value):
+        raise InvalidName(
+            f"invalid {what} {value!r}: use 1-128 letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRef:
+    """A parsed model reference; at most one of ``version`` and ``alias`` is set."""
+
+    name: str
+    version: int | None = None
+    alias: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> ModelRef:
+        """Parse ``name``, ``name:VERSION`` or ``name@ALIAS``.
+
+        Raises:
+            InvalidReference: for anything else (``a:b:c``, ``name:0``, ``name:-1``, ``a@``).
+        """
+        raw = text.strip()
+        if raw.count(":") + raw.count("@") > 1:
+            raise InvalidReference(
+                f"malformed model reference {text!r}: expected NAME, NAME:VERSION or NAME@ALIAS"
+            )
+        try:
+            if ":" in raw:
+                name, _, version_text = raw.partition(":")
+                if not version_text.isdigit() or int(version_text) < 1:
+                    raise InvalidReference(
+                        f"malformed model reference {text!r}: version must be a whole number >= 1"
+                    )
+                return cls(validate_name(name), version=int(version_text))
+            if "@" in raw:
+                name, _, alias = raw.partition("@")
+                return cls(validate_name(name), alias=validate_name(alias, "alias"))
+            return cls(validate_name(raw))
+        except InvalidName as exc:
+            raise InvalidReference(f"malformed model reference {text!r}: {exc}") from None
+
+    def __str__(self) -> str:
+        if self.version is not None:
+            return f"{self.name}:{self.version}"
+        if self.alias is not None:
+            return f"{self.name}@{self.alias}"
+        return self.name

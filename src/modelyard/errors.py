@@ -1,0 +1,167 @@
+"""The whole modelyard exception tree, in one place.
+
+Every error carries a stable ``code`` (for scripts and API clients), the HTTP status the REST
+API and the serving plane answer with, and the exit code the CLI ends with. Foreign exceptions
+(SQLAlchemy, OSError, a model library's) are converted into these where they enter our code;
+adapters translate ``ModelyardError`` once, at their boundary, and nothing else.
+
+    ModelyardError
+    ├── InvalidInput                       400, exit 2
+    │   ├── InvalidReference               malformed ``name:3`` / ``name@alias``
+    │   ├── InvalidName
+    │   ├── UnknownFlavor
+    │   ├── InvalidModelFile               not a model of the flavor given
+    │   ├── UnsafeModelFormat              pickle without an explicit trust flag
+    │   └── SignatureMismatch              input example / payload does not fit the model
+    ├── ConfigError                        unknown or invalid settings, exit 2
+    ├── NotFound                           404, exit 3
+    │   ├── ModelNotFound
+    │   ├── VersionNotFound
+    │   └── AliasNotFound
+    ├── Conflict                           409, exit 4
+    │   ├── AlreadyExists
+    │   └── VersionProtected               aliased or in use: cannot archive/delete
+    ├── ArtifactError                      500, exit 5
+    │   ├── ArtifactMissing
+    │   └── ArtifactCorrupted              checksum or size mismatch
+    ├── StorageUnavailable                 503, exit 6
+    │   ├── DatabaseUnavailable            names the URL, never its password
+    │   ├── StorageNotWritable             read-only or full MODELYARD_HOME
+    │   └── SchemaMismatch                 database schema newer/older than this code
+    └── MissingDependency                  optional package not installed, exit 7
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class ModelyardError(Exception):
+    """Base of every error modelyard raises on purpose.
+
+    Attributes:
+        code: Stable machine-readable identifier (``"model_not_found"``).
+        http_status: Status code an HTTP adapter answers with.
+        exit_code: Exit status the CLI ends with.
+    """
+
+    code: ClassVar[str] = "modelyard_error"
+    http_status: ClassVar[int] = 500
+    exit_code: ClassVar[int] = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON body an HTTP adapter returns for this error."""
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+class InvalidInput(ModelyardError):
+    code = "invalid_input"
+    http_status = 400
+    exit_code = 2
+
+
+class InvalidReference(InvalidInput):
+    code = "invalid_reference"
+
+
+class InvalidName(InvalidInput):
+    code = "invalid_name"
+
+
+class UnknownFlavor(InvalidInput):
+    code = "unknown_flavor"
+
+
+class InvalidModelFile(InvalidInput):
+    code = "invalid_model_file"
+
+
+class UnsafeModelFormat(InvalidInput):
+    code = "unsafe_model_format"
+
+
+class SignatureMismatch(InvalidInput):
+    code = "signature_mismatch"
+
+
+class ConfigError(ModelyardError):
+    code = "config_error"
+    http_status = 500
+    exit_code = 2
+
+
+class NotFound(ModelyardError):
+    code = "not_found"
+    http_status = 404
+    exit_code = 3
+
+
+class ModelNotFound(NotFound):
+    code = "model_not_found"
+
+
+class VersionNotFound(NotFound):
+    code = "version_not_found"
+
+
+class AliasNotFound(NotFound):
+    code = "alias_not_found"
+
+
+class Conflict(ModelyardError):
+    code = "conflict"
+    http_status = 409
+    exit_code = 4
+
+
+class AlreadyExists(Conflict):
+    code = "already_exists"
+
+
+class VersionProtected(Conflict):
+    code = "version_protected"
+
+
+class ArtifactError(ModelyardError):
+    code = "artifact_error"
+    http_status = 500
+    exit_code = 5
+
+
+class ArtifactMissing(ArtifactError):
+    code = "artifact_missing"
+
+
+class ArtifactCorrupted(ArtifactError):
+    code = "artifact_corrupted"
+
+
+class StorageUnavailable(ModelyardError):
+    code = "storage_unavailable"
+    http_status = 503
+    exit_code = 6
+
+
+class DatabaseUnavailable(StorageUnavailable):
+    code = "database_unavailable"
+
+
+class StorageNotWritable(StorageUnavailable):
+    code = "storage_not_writable"
+    http_status = 507
+
+
+class SchemaMismatch(StorageUnavailable):
+    code = "schema_mismatch"
+
+
+class MissingDependency(ModelyardError):
+    code = "missing_dependency"
+    exit_code = 7

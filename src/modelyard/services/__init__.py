@@ -1,0 +1,1 @@
+"""The control plane: every business rule lives here, and only here."""

@@ -1,0 +1,373 @@
+"""The model registry service: register, find, alias, tag, archive, delete and load versions.
+
+The CLI, the Python API and (later) the REST API all call this class; none of them holds a
+rule of its own.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+import weakref
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelyard.codecs.tables import read_table, to_frame
+from modelyard.domain import (
+    Model,
+    ModelRef,
+    ModelVersion,
+    Signature,
+    Source,
+    Trust,
+    VersionStatus,
+    validate_name,
+)
+from modelyard.errors import (
+    InvalidInput,
+    ModelyardError,
+    SignatureMismatch,
+    StorageNotWritable,
+    VersionProtected,
+)
+from modelyard.runtimes import get_runtime
+from modelyard.runtimes.base import LoadedModel, SavedModel
+from modelyard.runtimes.signatures import check_width, infer_signature
+from modelyard.storage import packages
+from modelyard.storage.base import ArtifactStore, MetadataStore, NewVersion
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+#: Says why a version may not be archived or deleted (e.g. "serves endpoint churn-api"), or None.
+VersionGuard = Callable[[ModelVersion], str | None]
+
+_EXAMPLE_FILE = "input_example.json"
+_EXAMPLE_ROWS = 20
+
+
+class PackagedModel(LoadedModel):
+    """A loaded model together with the verified local copy of its package."""
+
+    def __init__(self, version: ModelVersion, inner: LoadedModel, folder: Path) -> None:
+        self.version = version
+        self._inner = inner
+        self._cleanup = weakref.finalize(self, shutil.rmtree, folder, True)
+
+    def predict(self, data: np.ndarray | pd.DataFrame) -> np.ndarray:
+        return self._inner.predict(data)
+
+    def signature_hint(self) -> Signature | None:
+        return self.version.signature or self._inner.signature_hint()
+
+    def unload(self) -> None:
+        self._inner.unload()
+        self._cleanup()
+
+
+class RegistryService:
+    """Versioned model registry over a metadata store and an artifact store."""
+
+    def __init__(
+        self,
+        metadata: MetadataStore,
+        artifacts: ArtifactStore,
+        scratch_dir: Path,
+        guards: Sequence[VersionGuard] = (),
+    ) -> None:
+        self.metadata = metadata
+        self.artifacts = artifacts
+        self._scratch = scratch_dir
+        self._guards = list(guards)
+
+    def add_guard(self, guard: VersionGuard) -> None:
+        """Register a rule that can veto archiving or deleting a version (e.g. in use)."""
+        self._guards.append(guard)
+
+    @contextmanager
+    def _staging(self) -> Iterator[Path]:
+        try:
+            self._scratch.mkdir(parents=True, exist_ok=True)
+            folder = Path(tempfile.mkdtemp(prefix="stage-", dir=self._scratch))
+        except OSError as exc:
+            raise StorageNotWritable(f"cannot write to {self._scratch}: {exc.strerror}") from None
+        try:
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    # -- models ------------------------------------------------------------------------------
+
+    def create_model(
+        self, name: str, description: str | None = None, tags: Mapping[str, str] | None = None
+    ) -> Model:
+        """Create an empty model. Raises InvalidName, AlreadyExists."""
+        for key in tags or {}:
+            validate_name(key, "tag key")
+        return self.metadata.create_model(validate_name(name), description, tags)
+
+    def get_model(self, name: str) -> Model:
+        """Raises ModelNotFound."""
+        return self.metadata.get_model(name)
+
+    def list_models(self) -> list[Model]:
+        """All models, by name."""
+        return self.metadata.list_models()
+
+    def list_versions(self, name: str) -> list[ModelVersion]:
+        """All versions of ``name``, oldest first. Raises ModelNotFound."""
+        return self.metadata.list_versions(name)
+
+    def get_version(self, ref: str | ModelRef) -> ModelVersion:
+        """Resolve ``name``, ``name:N`` or ``name@alias``.
+
+        Raises:
+            InvalidReference, ModelNotFound, VersionNotFound, AliasNotFound.
+        """
+        return self.metadata.get_version(_ref(ref))
+
+    # -- registering -------------------------------------------------------------------------
+
+    def register(
+        self,
+        name: str,
+        model: Any,
+        *,
+        flavor: str,
+        input_example: Any = None,
+        signature: Signature | Mapping[str, Any] | None = None,
+        aliases: Sequence[str] = (),
+        params: Mapping[str, Any] | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
+        description: str | None = None,
+        trust: Trust | None = None,
+        source: Source | None = None,
+    ) -> ModelVersion:
+        """Validate a model, store its package and record it as the next version of ``name``.
+
+        Args:
+            model: A path to a model file/folder of ``flavor``, or an in-memory model object.
+            input_example: Rows the model accepts (a path to CSV/JSON/Parquet, a DataFrame, a
+                2-D array or list): checked by predicting on it, and used to infer the
+                signature; the first rows are stored with the version.
+            signature: An explicit signature; wins over inference.
+            trust: Explicit trust (a pickle, extra skops types); recorded on the version.
+
+        Raises:
+            InvalidName, UnknownFlavor, InvalidModelFile, UnsafeModelFormat, SignatureMismatch,
+            InvalidInput, StorageNotWritable. Nothing is recorded when any is raised.
+        """
+        validate_name(name)
+        for alias in aliases:
+            validate_name(alias, "alias")
+        for key in tags or {}:
+            validate_name(key, "tag key")
+        clean_metrics = _metrics(metrics or {})
+        clean_params = {
+            validate_name(str(k), "parameter name"): str(v) for k, v in (params or {}).items()
+        }
+        explicit = (
+            Signature.from_dict(dict(signature)) if isinstance(signature, Mapping) else signature
+        )
+        runtime = get_runtime(flavor)
+        example = _example(input_example)
+        if source is None:
+            uri = str(Path(model).absolute()) if isinstance(model, str | Path) else None
+            source = Source(kind="upload", uri=uri)
+        src = Path(model) if isinstance(model, str) else model
+
+        with self._staging() as staging:
+            model_dir = staging / "model"
+            model_dir.mkdir()
+            saved = runtime.save(src, model_dir, trust=trust or Trust())
+            loaded = runtime.load(model_dir, saved)
+            try:
+                final_signature = _settle_signature(loaded, explicit, example)
+            finally:
+                loaded.unload()
+            if example is not None:
+                head = example.head(_EXAMPLE_ROWS)
+                (staging / _EXAMPLE_FILE).write_text(head.to_json(orient="split", index=False))
+            stored = packages.upload(
+                self.artifacts,
+                staging,
+                {"flavor": flavor, "model_format": saved.model_format, "options": saved.options},
+            )
+        return self.metadata.create_version(
+            NewVersion(
+                name=name,
+                flavor=flavor,
+                model_format=saved.model_format,
+                artifact_digest=stored.digest,
+                size_bytes=stored.size_bytes,
+                source=source,
+                trust=saved.trust,
+                signature=final_signature,
+                params=clean_params,
+                metrics=clean_metrics,
+                tags=dict(tags or {}),
+                description=description,
+                options=saved.options,
+                aliases=tuple(aliases),
+            )
+        )
+
+    # -- changing ----------------------------------------------------------------------------
+
+    def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
+        """Point ``alias`` at ``version`` of ``name``; archived versions cannot be aliased."""
+        validate_name(alias, "alias")
+        target = self.metadata.get_version(ModelRef(name, version=version))
+        if target.status is VersionStatus.ARCHIVED:
+            raise VersionProtected(f"{target.ref} is archived; restore it before aliasing it")
+        return self.metadata.set_alias(name, alias, version)
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        """Raises ModelNotFound, AliasNotFound."""
+        self.metadata.delete_alias(name, alias)
+
+    def set_tags(
+        self, ref: str | ModelRef, set_: Mapping[str, str], remove: Sequence[str] = ()
+    ) -> None:
+        """Tag a model (``name``) or a version (``name:N`` / ``name@alias``)."""
+        parsed = _ref(ref)
+        for key in [*set_, *remove]:
+            validate_name(key, "tag key")
+        if parsed.version is None and parsed.alias is None:
+            self.metadata.set_tags(parsed.name, None, set_, tuple(remove))
+        else:
+            version = self.metadata.get_version(parsed).version
+            self.metadata.set_tags(parsed.name, version, set_, tuple(remove))
+
+    def set_description(self, name: str, description: str | None) -> Model:
+        """Set a model's description."""
+        return self.metadata.update_model(name, description=description)
+
+    def archive(self, ref: str | ModelRef) -> ModelVersion:
+        """Archive a version: kept and loadable by number, but never ``latest``.
+
+        Raises VersionProtected when an alias points at it or a guard vetoes.
+        """
+        version = self._protected_check(_ref(ref), "archive")
+        return self.metadata.set_status(version.name, version.version, VersionStatus.ARCHIVED)
+
+    def restore(self, ref: str | ModelRef) -> ModelVersion:
+        """Bring an archived version back to ready."""
+        version = self.metadata.get_version(_ref(ref))
+        return self.metadata.set_status(version.name, version.version, VersionStatus.READY)
+
+    def delete_version(self, ref: str | ModelRef) -> ModelVersion:
+        """Delete a version's record; its number is never reused. Returns what was deleted.
+
+        Raises VersionProtected when an alias points at it or a guard vetoes.
+        """
+        version = self._protected_check(_ref(ref), "delete")
+        self.metadata.delete_version(version.name, version.version)
+        return version
+
+    def _protected_check(self, ref: ModelRef, verb: str) -> ModelVersion:
+        if ref.version is None:
+            raise InvalidInput(
+                f"name the version to {verb} explicitly, as NAME:VERSION (got {ref})"
+            )
+        version = self.metadata.get_version(ref)
+        if version.aliases:
+            raise VersionProtected(
+                f"cannot {verb} {version.ref}: it is aliased as {', '.join(version.aliases)}; "
+                "move or remove the alias first"
+            )
+        for guard in self._guards:
+            reason = guard(version)
+            if reason:
+                raise VersionProtected(f"cannot {verb} {version.ref}: {reason}")
+        return version
+
+    # -- loading -----------------------------------------------------------------------------
+
+    def load(self, ref: str | ModelRef) -> PackagedModel:
+        """Fetch, verify and load a version. Call ``unload()`` when done.
+
+        Raises:
+            ArtifactMissing, ArtifactCorrupted (naming the blob), UnsafeModelFormat, and the
+            lookup errors of :meth:`get_version`.
+        """
+        version = self.get_version(ref)
+        folder, manifest = packages.materialize(
+            self.artifacts, version.artifact_digest, self._scratch / "loaded"
+        )
+        try:
+            saved = SavedModel(
+                model_format=version.model_format,
+                trust=version.trust,
+                options=dict(manifest.get("options", {})),
+            )
+            inner = get_runtime(version.flavor).load(folder / "model", saved)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return PackagedModel(version, inner, folder)
+
+    def input_example(self, ref: str | ModelRef) -> pd.DataFrame | None:
+        """The stored input example rows of a version, if it has one."""
+        import pandas as pd
+
+        version = self.get_version(ref)
+        manifest = packages.read_manifest(self.artifacts, version.artifact_digest)
+        for entry in manifest["files"]:
+            if entry["path"] == _EXAMPLE_FILE:
+                from io import StringIO
+
+                raw = self.artifacts.get_bytes(entry["sha256"]).decode()
+                return pd.read_json(StringIO(raw), orient="split")
+        return None
+
+
+def _ref(ref: str | ModelRef) -> ModelRef:
+    return ref if isinstance(ref, ModelRef) else ModelRef.parse(ref)
+
+
+def _metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+    out = {}
+    for key, value in metrics.items():
+        validate_name(str(key), "metric name")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise InvalidInput(f"metric {key!r} must be a number, got {value!r}") from None
+        if not math.isfinite(number):
+            raise InvalidInput(f"metric {key!r} must be finite, got {value!r}")
+        out[str(key)] = number
+    return out
+
+
+def _example(value: Any) -> pd.DataFrame | None:
+    if value is None:
+        return None
+    if isinstance(value, str | Path):
+        return read_table(Path(value))
+    return to_frame(value)
+
+
+def _settle_signature(
+    loaded: LoadedModel, explicit: Signature | None, example: pd.DataFrame | None
+) -> Signature | None:
+    hint = explicit or loaded.signature_hint()
+    if example is None:
+        return hint
+    if hint is not None:
+        check_width(hint, example)
+    try:
+        predictions = loaded.predict(example)
+    except ModelyardError:
+        raise
+    except Exception as exc:  # a model library's own error: report it, do not crash
+        raise SignatureMismatch(f"the model cannot predict on the input example: {exc}") from None
+    import numpy as np
+
+    inferred = infer_signature(example, np.asarray(predictions))
+    return explicit or inferred

@@ -1,0 +1,1 @@
+"""Storage interfaces (``base``) and their implementations (``sql``, ``artifacts``)."""

@@ -1,0 +1,163 @@
+"""The storage contracts. Services depend on these interfaces; ``bootstrap`` picks the
+implementations. Every implementation passes the same contract test suite
+(``tests/storage/test_metadata_contract.py``, ``tests/storage/test_artifacts.py``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelyard.domain import (
+    ArtifactFile,
+    Model,
+    ModelRef,
+    ModelVersion,
+    Signature,
+    Source,
+    Trust,
+    VersionStatus,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NewVersion:
+    """Everything needed to record a version; the store assigns the number and timestamps."""
+
+    name: str
+    flavor: str
+    model_format: str
+    artifact_digest: str
+    size_bytes: int
+    source: Source
+    trust: Trust
+    signature: Signature | None = None
+    params: Mapping[str, str] = field(default_factory=dict)
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+    description: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+
+
+class MetadataStore(ABC):
+    """Transactional record of models, versions, aliases and tags.
+
+    Contract for every method: it either fully applies or changes nothing; database errors
+    surface as :class:`~modelyard.errors.StorageUnavailable` subclasses, never as driver errors.
+    """
+
+    @abstractmethod
+    def create_model(
+        self, name: str, description: str | None = None, tags: Mapping[str, str] | None = None
+    ) -> Model:
+        """Create an empty model. Raises AlreadyExists if ``name`` is taken."""
+
+    @abstractmethod
+    def get_model(self, name: str) -> Model:
+        """Raises ModelNotFound."""
+
+    @abstractmethod
+    def list_models(self) -> list[Model]:
+        """All models, ordered by name."""
+
+    @abstractmethod
+    def update_model(self, name: str, *, description: str | None) -> Model:
+        """Set the model's description. Raises ModelNotFound."""
+
+    @abstractmethod
+    def create_version(self, new: NewVersion) -> ModelVersion:
+        """Record a new version, creating the model if it does not exist.
+
+        Numbers are 1, 2, 3… per model, assigned atomically: concurrent callers in any number
+        of processes never get the same number and never skip one. A number is never reused,
+        even after its version is deleted. ``new.aliases`` are pointed at the new version in
+        the same transaction.
+        """
+
+    @abstractmethod
+    def get_version(self, ref: ModelRef) -> ModelVersion:
+        """Resolve a reference: ``name:N``; ``name@alias``; ``name`` = highest ready version.
+
+        Raises:
+            ModelNotFound, VersionNotFound, AliasNotFound.
+        """
+
+    @abstractmethod
+    def list_versions(self, name: str) -> list[ModelVersion]:
+        """All versions of a model, oldest first. Raises ModelNotFound."""
+
+    @abstractmethod
+    def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
+        """Point ``alias`` at ``version`` (moving it if it exists). Raises Model/VersionNotFound."""
+
+    @abstractmethod
+    def delete_alias(self, name: str, alias: str) -> None:
+        """Raises ModelNotFound, AliasNotFound."""
+
+    @abstractmethod
+    def set_tags(
+        self,
+        name: str,
+        version: int | None,
+        set_: Mapping[str, str],
+        remove: tuple[str, ...] = (),
+    ) -> None:
+        """Set and remove tags on a model (``version`` None) or on one version.
+
+        Raises ModelNotFound, VersionNotFound, or NotFound for a tag to remove that is absent.
+        """
+
+    @abstractmethod
+    def set_status(self, name: str, version: int, status: VersionStatus) -> ModelVersion:
+        """Move a version's lifecycle status. Raises Model/VersionNotFound."""
+
+    @abstractmethod
+    def delete_version(self, name: str, version: int) -> None:
+        """Remove a version's record. Raises Model/VersionNotFound; VersionProtected when an
+        alias still points at it (checked in the same transaction)."""
+
+    @abstractmethod
+    def describe(self) -> dict[str, Any]:
+        """Where the store lives (URL without password), schema revision, counts."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections."""
+
+
+class ArtifactStore(ABC):
+    """Content-addressed blob store.
+
+    Blobs are addressed by the sha256 of their bytes and written atomically: a reader sees the
+    whole blob or none. Every read verifies the digest; a mismatch raises ArtifactCorrupted
+    naming the blob, a missing blob ArtifactMissing.
+    """
+
+    @abstractmethod
+    def put_file(self, path: Path) -> ArtifactFile:
+        """Store a local file; returns its digest and size (path = the file's name)."""
+
+    @abstractmethod
+    def put_bytes(self, data: bytes) -> str:
+        """Store bytes; returns their sha256 hex digest."""
+
+    @abstractmethod
+    def get_bytes(self, digest: str) -> bytes:
+        """Read and verify a blob."""
+
+    @abstractmethod
+    def get_file(self, digest: str, dest: Path, size: int | None = None) -> None:
+        """Copy a blob to ``dest`` (created atomically), verifying digest and size."""
+
+    @abstractmethod
+    def exists(self, digest: str) -> bool:
+        """Whether the blob is present (not verified)."""
+
+    @property
+    @abstractmethod
+    def url(self) -> str:
+        """Where the blobs live."""

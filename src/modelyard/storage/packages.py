@@ -1,0 +1,81 @@
+"""Model packages: a folder of files stored as blobs plus a manifest blob that lists them.
+
+The manifest's digest identifies the whole package (it is what a model version records), and
+every file is verified against the manifest when the package is materialised again.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from modelyard.domain import ArtifactFile
+from modelyard.errors import ArtifactCorrupted
+from modelyard.storage.base import ArtifactStore
+
+MANIFEST_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPackage:
+    """The result of :func:`upload`: the manifest digest and the total size of the files."""
+
+    digest: str
+    size_bytes: int
+    files: tuple[ArtifactFile, ...]
+
+
+def upload(store: ArtifactStore, folder: Path, meta: dict[str, Any]) -> StoredPackage:
+    """Store every file under ``folder`` and a manifest (with ``meta``) listing them."""
+    files = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        stored = store.put_file(path)
+        rel = path.relative_to(folder).as_posix()
+        files.append(ArtifactFile(path=rel, sha256=stored.sha256, size=stored.size))
+    manifest = {
+        "manifest_version": MANIFEST_VERSION,
+        **meta,
+        "files": [{"path": f.path, "sha256": f.sha256, "size": f.size} for f in files],
+    }
+    digest = store.put_bytes(json.dumps(manifest, sort_keys=True).encode())
+    return StoredPackage(digest=digest, size_bytes=sum(f.size for f in files), files=tuple(files))
+
+
+def read_manifest(store: ArtifactStore, digest: str) -> dict[str, Any]:
+    """Fetch and verify a manifest. Raises ArtifactMissing / ArtifactCorrupted."""
+    raw = store.get_bytes(digest)
+    try:
+        manifest: dict[str, Any] = json.loads(raw)
+        files = manifest["files"]
+        assert isinstance(files, list)
+    except (ValueError, KeyError, AssertionError):
+        raise ArtifactCorrupted(f"artifact {digest} is not a model package manifest") from None
+    return manifest
+
+
+def materialize(store: ArtifactStore, digest: str, parent: Path) -> tuple[Path, dict[str, Any]]:
+    """Copy a package into a new folder under ``parent``, verifying every file.
+
+    Returns:
+        The folder and the manifest. On any error nothing is left behind.
+    """
+    manifest = read_manifest(store, digest)
+    parent.mkdir(parents=True, exist_ok=True)
+    folder = parent / f"{digest[:12]}-{uuid.uuid4().hex[:8]}"
+    folder.mkdir()
+    try:
+        for entry in manifest["files"]:
+            rel = PurePosixPath(entry["path"])
+            if rel.is_absolute() or ".." in rel.parts:
+                raise ArtifactCorrupted(f"package {digest} lists an unsafe path {entry['path']!r}")
+            dest = folder.joinpath(*rel.parts)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            store.get_file(entry["sha256"], dest, size=int(entry["size"]))
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return folder, manifest

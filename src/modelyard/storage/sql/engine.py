@@ -1,0 +1,118 @@
+"""Engine creation and the unit of work: the one place that talks to SQLAlchemy's
+transaction machinery and turns driver errors into modelyard errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError
+
+from modelyard.errors import (
+    ConfigError,
+    Conflict,
+    DatabaseUnavailable,
+    ModelyardError,
+    StorageNotWritable,
+    StorageUnavailable,
+)
+
+_WRITE = "modelyard_write"
+_SQLITE_NOT_WRITABLE = (
+    "readonly database",
+    "read-only",
+    "unable to open database file",
+    "database or disk is full",
+    "disk i/o error",
+)
+
+
+def safe_url(url: URL | str) -> str:
+    """The URL as it may be shown to people: the password replaced by ``***``."""
+    try:
+        parsed = sa.make_url(url) if isinstance(url, str) else url
+    except ArgumentError:
+        return "<unparseable database URL>"
+    return parsed.render_as_string(hide_password=True)
+
+
+def make_engine(url: str, *, busy_timeout_s: float = 30.0) -> Engine:
+    """Create an engine for SQLite or PostgreSQL with modelyard's connection settings.
+
+    SQLite runs in WAL mode with foreign keys on and a busy timeout; a transaction opened by
+    :func:`transaction` with ``write=True`` starts with ``BEGIN IMMEDIATE`` so concurrent
+    writers queue for the lock up front instead of failing on a lock upgrade.
+
+    Raises:
+        ConfigError: for a malformed URL or a driver that is not installed.
+    """
+    try:
+        parsed = sa.make_url(url)
+    except ArgumentError:
+        raise ConfigError(f"malformed database URL {safe_url(url)!r}") from None
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            engine = sa.create_engine(
+                parsed, connect_args={"timeout": busy_timeout_s}, pool_pre_ping=False
+            )
+            _configure_sqlite(engine, busy_timeout_s)
+        else:
+            engine = sa.create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    except (NoSuchModuleError, ImportError, ArgumentError) as exc:
+        raise ConfigError(f"cannot use database URL {safe_url(parsed)}: {exc}") from None
+    return engine
+
+
+def _configure_sqlite(engine: Engine, busy_timeout_s: float) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's implicit BEGIN is
+        # deferred and cannot be made IMMEDIATE).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get(_WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def translate_db_error(exc: DBAPIError, url: URL) -> ModelyardError:
+    """Turn a driver error into the modelyard error a user can act on."""
+    shown = safe_url(url)
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    if url.password:
+        reason = reason.replace(str(url.password), "***")
+    if isinstance(exc, IntegrityError):
+        return Conflict(f"the change conflicts with existing data: {reason}")
+    if url.get_backend_name() == "sqlite":
+        low = reason.lower()
+        if any(marker in low for marker in _SQLITE_NOT_WRITABLE):
+            return StorageNotWritable(f"cannot write the metadata database {shown}: {reason}")
+        if "locked" in low or "busy" in low:
+            return StorageUnavailable(f"the metadata database {shown} stayed locked: {reason}")
+    if exc.connection_invalidated or isinstance(exc, sa.exc.OperationalError):
+        return DatabaseUnavailable(f"cannot reach the metadata database at {shown}: {reason}")
+    return StorageUnavailable(f"metadata database error at {shown}: {reason}")
+
+
+@contextmanager
+def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
+    """The unit of work: one connection, one transaction, committed on success.
+
+    Any exception rolls the transaction back. Driver errors leave as modelyard errors.
+    """
+    try:
+        with engine.connect().execution_options(**{_WRITE: write}) as conn, conn.begin():
+            yield conn
+    except DBAPIError as exc:
+        raise translate_db_error(exc, engine.url) from None

@@ -1,0 +1,93 @@
+"""Table definitions. The schema itself is created only by the Alembic migrations shipped in
+``migrations/``; this module must describe the same tables (a test compares them)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "pk": "pk_%(table_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    }
+)
+
+models = sa.Table(
+    "models",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=True),
+    # The last number handed out; bumped with UPDATE ... RETURNING so concurrent registrations
+    # serialise on this row and numbers are never reused after a delete.
+    sa.Column("last_version", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="RESTRICT"), nullable=False
+    ),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("flavor", sa.String(64), nullable=False),
+    sa.Column("model_format", sa.String(32), nullable=False),
+    sa.Column("artifact_digest", sa.String(64), nullable=False),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("signature", sa.JSON, nullable=True),
+    sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("metrics", sa.JSON, nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("source_kind", sa.String(32), nullable=False),
+    sa.Column("source_uri", sa.Text, nullable=True),
+    sa.Column("trust", sa.JSON, nullable=False),
+    sa.Column("options", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("model_id", "version"),
+)
+
+model_tags = sa.Table(
+    "model_tags",
+    metadata,
+    sa.Column(
+        "model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("key", sa.String(128), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+version_tags = sa.Table(
+    "version_tags",
+    metadata,
+    sa.Column(
+        "version_id",
+        sa.Integer,
+        sa.ForeignKey("model_versions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("key", sa.String(128), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+aliases = sa.Table(
+    "model_aliases",
+    metadata,
+    sa.Column(
+        "model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("alias", sa.String(128), primary_key=True),
+    # RESTRICT: a version an alias points at cannot disappear under it.
+    sa.Column(
+        "version_id",
+        sa.Integer,
+        sa.ForeignKey("model_versions.id", ondelete="RESTRICT"),
+        nullable=False,
+    ),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)

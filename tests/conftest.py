@@ -1,0 +1,78 @@
+"""Shared fixtures: a metadata database on every backend (SQLite file, real PostgreSQL).
+
+PostgreSQL comes from ``MODELYARD_TEST_PG_URL`` (default: the local server on 127.0.0.1:5432,
+database ``test``). Each test gets a fresh database, dropped afterwards. Without a server the
+PostgreSQL cases skip locally, but under ``CI=true`` they fail, and a CI run that skipped any
+PostgreSQL case fails as a whole.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+PG_ADMIN_URL = os.environ.get(
+    "MODELYARD_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+IN_CI = os.environ.get("CI", "").lower() == "true"
+_skipped_pg: list[str] = []
+
+
+def _pg_admin() -> sa.Engine:
+    return sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+
+
+@pytest.fixture(scope="session")
+def pg_available() -> bool:
+    try:
+        with _pg_admin().connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        return True
+    except sa.exc.OperationalError as exc:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required under CI=true but unreachable: {exc}")
+        return False
+
+
+@pytest.fixture
+def pg_url(pg_available: bool) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test."""
+    if not pg_available:
+        pytest.skip("PostgreSQL is not reachable at " + PG_ADMIN_URL)
+    name = f"modelyard_t_{uuid.uuid4().hex[:12]}"
+    admin = _pg_admin()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.make_url(PG_ADMIN_URL).set(database=name)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database URL on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'modelyard.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and "postgresql" in report.nodeid:
+        _skipped_pg.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if IN_CI and _skipped_pg:
+        print(
+            f"\nCI=true but {len(_skipped_pg)} PostgreSQL test(s) were skipped: {_skipped_pg[:5]}"
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
