@@ -76,3 +76,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             f"\nCI=true but {len(_skipped_pg)} PostgreSQL test(s) were skipped: {_skipped_pg[:5]}"
         )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(scope="session")
+def breast_cancer() -> tuple[object, object, object, object]:
+    """Train/test split of scikit-learn's bundled breast-cancer set, as DataFrames/Series."""
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.model_selection import train_test_split
+
+    data = load_breast_cancer(as_frame=True)
+    features = data.data.rename(columns=lambda c: c.replace(" ", "_"))
+    return tuple(train_test_split(features, data.target, test_size=0.25, random_state=7))

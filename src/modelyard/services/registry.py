@@ -28,13 +28,14 @@ from modelyard.domain import (
 )
 from modelyard.errors import (
     InvalidInput,
+    InvalidModelFile,
     ModelyardError,
     SignatureMismatch,
     StorageNotWritable,
     VersionProtected,
 )
 from modelyard.runtimes import get_runtime
-from modelyard.runtimes.base import LoadedModel, SavedModel
+from modelyard.runtimes.base import LoadedModel, Runtime, SavedModel
 from modelyard.runtimes.signatures import check_width, infer_signature
 from modelyard.storage import packages
 from modelyard.storage.base import ArtifactStore, MetadataStore, NewVersion
@@ -48,6 +49,7 @@ VersionGuard = Callable[[ModelVersion], str | None]
 
 _EXAMPLE_FILE = "input_example.json"
 _EXAMPLE_ROWS = 20
+_MIN_FREE_BYTES = 1 << 20
 
 
 class PackagedModel(LoadedModel):
@@ -97,6 +99,8 @@ class RegistryService:
             raise StorageNotWritable(f"cannot write to {self._scratch}: {exc.strerror}") from None
         try:
             yield folder
+        except OSError as exc:  # writing the package or the example into scratch space
+            raise StorageNotWritable(f"cannot write to {self._scratch}: {exc.strerror}") from None
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -184,7 +188,7 @@ class RegistryService:
         with self._staging() as staging:
             model_dir = staging / "model"
             model_dir.mkdir()
-            saved = runtime.save(src, model_dir, trust=trust or Trust())
+            saved = self._save(runtime, src, model_dir, trust or Trust())
             loaded = runtime.load(model_dir, saved)
             try:
                 final_signature = _settle_signature(loaded, explicit, example)
@@ -216,6 +220,22 @@ class RegistryService:
                 aliases=tuple(aliases),
             )
         )
+
+    def _save(self, runtime: Runtime, source: Any, dest: Path, trust: Trust) -> SavedModel:
+        try:
+            return runtime.save(source, dest, trust=trust)
+        except ModelyardError:
+            raise
+        except OSError as exc:
+            raise StorageNotWritable(f"cannot stage the model in {dest}: {exc.strerror}") from None
+        except Exception as exc:
+            # Model libraries report a failed write as their own error type, so look at the
+            # disk before blaming the model.
+            if shutil.disk_usage(dest).free < _MIN_FREE_BYTES:
+                raise StorageNotWritable(
+                    f"cannot stage the model in {self._scratch}: No space left on device"
+                ) from None
+            raise InvalidModelFile(f"cannot save the model as {runtime.flavor}: {exc}") from None
 
     # -- changing ----------------------------------------------------------------------------
 
@@ -361,8 +381,11 @@ def _settle_signature(
         return hint
     if hint is not None:
         check_width(hint, example)
+    # Unnamed columns (an array example) are positional: do not let a model that knows its
+    # feature names compare them against pandas' 0, 1, 2… labels.
+    named = all(isinstance(c, str) for c in example.columns)
     try:
-        predictions = loaded.predict(example)
+        predictions = loaded.predict(example if named else example.to_numpy())
     except ModelyardError:
         raise
     except Exception as exc:  # a model library's own error: report it, do not crash

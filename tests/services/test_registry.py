@@ -1,0 +1,231 @@
+"""The registry service end to end: real models, real stores (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from modelyard.bootstrap import Platform, build
+from modelyard.config import load_settings
+from modelyard.domain import Trust
+from modelyard.errors import (
+    ArtifactCorrupted,
+    ArtifactMissing,
+    InvalidInput,
+    InvalidModelFile,
+    InvalidName,
+    SignatureMismatch,
+    UnknownFlavor,
+    UnsafeModelFormat,
+    VersionProtected,
+)
+
+
+@pytest.fixture
+def platform(db_url: str, tmp_path: Path) -> Iterator[Platform]:
+    p = build(load_settings({}, home=tmp_path / "home", db_url=db_url))
+    yield p
+    p.close()
+
+
+@pytest.fixture(scope="module")
+def booster(breast_cancer: Any) -> Any:
+    import xgboost as xgb
+
+    x_train, _, y_train, _ = breast_cancer
+    return xgb.train(
+        {"objective": "binary:logistic", "max_depth": 3, "nthread": 1},
+        xgb.DMatrix(x_train, label=y_train),
+        num_boost_round=15,
+    )
+
+
+def state(platform: Platform) -> tuple[Any, ...]:
+    models = platform.registry.list_models()
+    return models, [platform.registry.list_versions(m.name) for m in models]
+
+
+def test_xgboost_round_trip_with_example(platform: Platform, booster: Any, breast_cancer: Any) -> None:
+    _, x_test, _, _ = breast_cancer
+    reg = platform.registry
+    mv = reg.register(
+        "cancer", booster, flavor="xgboost", input_example=x_test.head(5),
+        params={"max_depth": 3}, metrics={"auc": 0.97}, aliases=["production"],
+    )
+    assert (mv.version, mv.aliases, mv.params, mv.metrics) == (1, ("production",), {"max_depth": "3"}, {"auc": 0.97})
+    assert mv.signature is not None and mv.signature.feature_names == list(x_test.columns)
+    loaded = reg.load("cancer@production")
+    np.testing.assert_allclose(loaded.predict(x_test), booster.inplace_predict(x_test), rtol=1e-6)
+    loaded.unload()
+    example = reg.input_example("cancer:1")
+    assert example is not None and list(example.columns) == list(x_test.columns) and len(example) == 5
+
+
+def test_every_flavor_round_trips(platform: Platform, breast_cancer: Any, tmp_path: Path) -> None:
+    import lightgbm as lgb
+    from skl2onnx import to_onnx
+    from sklearn.linear_model import LogisticRegression
+
+    x_train, x_test, y_train, _ = breast_cancer
+    xa_train, xa_test = x_train.to_numpy(np.float32), x_test.to_numpy(np.float32)
+    lgbm = lgb.train({"objective": "binary", "verbose": -1, "num_threads": 1},
+                     lgb.Dataset(xa_train, label=y_train.to_numpy()), num_boost_round=10)
+    logreg = LogisticRegression(max_iter=5000).fit(xa_train, y_train)
+    onnx_model = to_onnx(logreg, xa_train[:1])
+    code = tmp_path / "pyfunc"
+    code.mkdir()
+    (code / "model.py").write_text(
+        "import numpy as np\n\nclass Model:\n"
+        "    def load(self, artifacts_dir):\n        self.w = 2.0\n"
+        "    def predict(self, data):\n        return np.asarray(data, dtype=float).sum(axis=1) * self.w\n"
+    )
+    cases = [
+        ("lightgbm", lgbm, lgbm.predict(xa_test)),
+        ("sklearn", logreg, logreg.predict(xa_test)),
+        ("onnx", onnx_model, logreg.predict(xa_test)),
+        ("pyfunc", code, xa_test.astype(float).sum(axis=1) * 2.0),
+    ]
+    for flavor, model, expected in cases:
+        mv = platform.registry.register(f"m-{flavor}", model, flavor=flavor, input_example=xa_test[:3])
+        loaded = platform.registry.load(mv.ref)
+        np.testing.assert_allclose(np.asarray(loaded.predict(xa_test)).ravel(), np.ravel(expected),
+                                   rtol=1e-5, err_msg=flavor)
+        loaded.unload()
+    assert platform.registry.get_version("m-pyfunc").trust.user_code is True
+
+
+def test_bad_inputs_change_nothing(platform: Platform, booster: Any, breast_cancer: Any, tmp_path: Path) -> None:
+    _, x_test, _, _ = breast_cancer
+    reg = platform.registry
+    reg.register("cancer", booster, flavor="xgboost")
+    before = state(platform)
+    text = tmp_path / "notes.txt"
+    text.write_text("this is not a model")
+    attempts: list[tuple[type[Exception], Any]] = [
+        (UnknownFlavor, lambda: reg.register("cancer", booster, flavor="tensorflow")),
+        (InvalidModelFile, lambda: reg.register("cancer", text, flavor="xgboost")),
+        (InvalidModelFile, lambda: reg.register("cancer", tmp_path / "absent.json", flavor="xgboost")),
+        (SignatureMismatch, lambda: reg.register("cancer", booster, flavor="xgboost",
+                                                 input_example=x_test.iloc[:3, :10])),
+        (InvalidName, lambda: reg.register("bad name!", booster, flavor="xgboost")),
+        (InvalidName, lambda: reg.register("cancer", booster, flavor="xgboost", aliases=["no way"])),
+        (InvalidInput, lambda: reg.register("cancer", booster, flavor="xgboost", metrics={"auc": "high"})),
+        (InvalidInput, lambda: reg.register("cancer", booster, flavor="xgboost", metrics={"auc": float("nan")})),
+        (InvalidInput, lambda: reg.register("cancer", booster, flavor="xgboost", input_example=tmp_path / "none.csv")),
+    ]
+    for error, attempt in attempts:
+        with pytest.raises(error):
+            attempt()
+    assert state(platform) == before
+
+
+def test_default_sklearn_path_refuses_a_pickle(platform: Platform, breast_cancer: Any, tmp_path: Path) -> None:
+    from sklearn.tree import DecisionTreeClassifier
+
+    x_train, x_test, y_train, _ = breast_cancer
+    tree = DecisionTreeClassifier(max_depth=3, random_state=0).fit(x_train, y_train)
+    path = tmp_path / "tree.pkl"
+    path.write_bytes(pickle.dumps(tree))
+    with pytest.raises(UnsafeModelFormat, match="trust"):
+        platform.registry.register("tree", path, flavor="sklearn")
+    assert platform.registry.list_models() == []
+    mv = platform.registry.register("tree", path, flavor="sklearn", trust=Trust(pickle=True))
+    assert mv.trust.pickle is True
+    loaded = platform.registry.load("tree")
+    np.testing.assert_array_equal(loaded.predict(x_test), tree.predict(x_test))
+    loaded.unload()
+
+
+def _blob(platform: Platform, digest: str) -> Path:
+    return Path(platform.settings.resolved_artifact_url) / "sha256" / digest[:2] / digest
+
+
+def test_tampered_or_missing_artifact_is_refused(platform: Platform, booster: Any) -> None:
+    from modelyard.storage import packages
+
+    mv = platform.registry.register("cancer", booster, flavor="xgboost")
+    manifest = packages.read_manifest(platform.artifacts, mv.artifact_digest)
+    weights = next(f for f in manifest["files"] if f["path"].startswith("model/"))
+    blob = _blob(platform, weights["sha256"])
+    original = blob.read_bytes()
+    blob.write_bytes(original[: len(original) // 2])
+    with pytest.raises(ArtifactCorrupted, match=weights["sha256"]):
+        platform.registry.load("cancer:1")
+    blob.unlink()
+    with pytest.raises(ArtifactMissing, match=weights["sha256"]):
+        platform.registry.load("cancer:1")
+    blob.write_bytes(original)
+    platform.registry.load("cancer:1").unload()
+    assert not list((platform.settings.home / "tmp" / "loaded").iterdir()), "unload cleans up"
+
+
+def test_protection_rules(platform: Platform, booster: Any) -> None:
+    reg = platform.registry
+    for _ in range(3):
+        reg.register("cancer", booster, flavor="xgboost")
+    reg.set_alias("cancer", "production", 1)
+    with pytest.raises(VersionProtected, match="production"):
+        reg.delete_version("cancer:1")
+    with pytest.raises(VersionProtected, match="production"):
+        reg.archive("cancer:1")
+    with pytest.raises(InvalidInput, match="NAME:VERSION"):
+        reg.delete_version("cancer")
+    reg.add_guard(lambda v: "serves endpoint churn-api" if v.version == 2 else None)
+    with pytest.raises(VersionProtected, match="churn-api"):
+        reg.delete_version("cancer:2")
+    archived = reg.archive("cancer:3")
+    assert archived.status.value == "archived"
+    assert reg.get_version("cancer").version == 2
+    with pytest.raises(VersionProtected, match="archived"):
+        reg.set_alias("cancer", "staging", 3)
+    reg.restore("cancer:3")
+    assert reg.delete_version("cancer:3").version == 3
+    assert [v.version for v in reg.list_versions("cancer")] == [1, 2]
+
+
+@pytest.fixture
+def tiny_home(tmp_path: Path) -> Iterator[Path]:
+    import os
+    import subprocess
+
+    home = tmp_path / "tiny"
+    home.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(home)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"cannot mount a tmpfs for the full-disk test: {done.stderr}")
+        pytest.skip(f"mount not permitted here: {done.stderr.strip()}")
+    try:
+        yield home
+    finally:
+        subprocess.run(["umount", "-l", str(home)], check=False)
+
+
+def test_full_or_read_only_home_is_refused_cleanly(tiny_home: Path, booster: Any) -> None:
+    import subprocess
+
+    from modelyard.errors import StorageNotWritable
+
+    db = tiny_home.parent / "meta.db"  # the database lives elsewhere: only artifacts fill up
+    platform = build(load_settings({}, home=tiny_home, db_url=f"sqlite:///{db}"))
+    reg = platform.registry
+    reg.register("cancer", booster, flavor="xgboost")
+    filler = tiny_home / "filler"
+    with pytest.raises(OSError), filler.open("wb") as out:
+        while True:  # fill the disk to the last byte
+            out.write(b"\0" * 4096)
+            out.flush()
+    with pytest.raises(StorageNotWritable, match="No space left"):
+        reg.register("cancer", booster, flavor="xgboost")
+    filler.unlink()
+    subprocess.run(["mount", "-o", "remount,ro", str(tiny_home)], check=True)
+    with pytest.raises(StorageNotWritable):
+        reg.register("cancer", booster, flavor="xgboost")
+    assert [v.version for v in reg.list_versions("cancer")] == [1]
+    platform.close()
