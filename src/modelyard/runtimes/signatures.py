@@ -28,7 +28,7 @@ def infer_signature(example: pd.DataFrame, predictions: np.ndarray) -> Signature
     return Signature(inputs=inputs, outputs=outputs, output_shape=shape)
 
 
-def check_width(
+def check_example(
     signature: Signature, example: pd.DataFrame, what: str = "the input example"
 ) -> None:
     """Raise SignatureMismatch unless ``example`` has the signature's features.

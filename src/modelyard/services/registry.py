@@ -36,7 +36,7 @@ from modelyard.errors import (
 )
 from modelyard.runtimes import get_runtime
 from modelyard.runtimes.base import LoadedModel, Runtime, SavedModel
-from modelyard.runtimes.signatures import check_width, infer_signature
+from modelyard.runtimes.signatures import check_example, infer_signature
 from modelyard.storage import packages
 from modelyard.storage.base import ArtifactStore, MetadataStore, NewVersion
 
@@ -175,9 +175,12 @@ class RegistryService:
         clean_params = {
             validate_name(str(k), "parameter name"): str(v) for k, v in (params or {}).items()
         }
-        explicit = (
-            Signature.from_dict(dict(signature)) if isinstance(signature, Mapping) else signature
-        )
+        try:
+            explicit = (
+                Signature.from_dict(dict(signature)) if isinstance(signature, Mapping) else signature
+            )
+        except (ValueError, TypeError, AttributeError) as exc:  # user-written JSON of any shape
+            raise InvalidInput(f"invalid signature: {exc}") from None
         runtime = get_runtime(flavor)
         example = _example(input_example)
         if source is None:
@@ -380,7 +383,7 @@ def _settle_signature(
     if example is None:
         return hint
     if hint is not None:
-        check_width(hint, example)
+        check_example(hint, example)
     # Unnamed columns (an array example) are positional: do not let a model that knows its
     # feature names compare them against pandas' 0, 1, 2… labels.
     named = all(isinstance(c, str) for c in example.columns)

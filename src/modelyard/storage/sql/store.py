@@ -76,7 +76,7 @@ class SqlMetadataStore(MetadataStore):
         for a in conn.execute(q):
             alias_map[a.model_id][a.alias] = a.version
         latest = dict(
-            conn.execute(  # type: ignore[arg-type]
+            conn.execute(
                 sa.select(model_versions.c.model_id, sa.func.max(model_versions.c.version))
                 .where(model_versions.c.model_id.in_(ids))
                 .where(model_versions.c.status == VersionStatus.READY.value)

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import pytest
+
+from modelyard.domain import ModelRef
+from modelyard.errors import InvalidReference
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("churn", ModelRef("churn")),
+        ("churn:3", ModelRef("churn", version=3)),
+        ("churn@production", ModelRef("churn", alias="production")),
+        (" my.model-2_b:12 ", ModelRef("my.model-2_b", version=12)),
+    ],
+)
+def test_parse(text: str, expected: ModelRef) -> None:
+    assert ModelRef.parse(text) == expected
+    assert ModelRef.parse(str(expected)) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a:b:c", "name:0", "name:-1", "name:", "name:x", "name@", "@prod", ":3", "a@b@c", "a:1@b",
+     "", "bad name", "name:1.5", "-lead"],
+)
+def test_malformed(text: str) -> None:
+    with pytest.raises(InvalidReference, match="malformed model reference"):
+        ModelRef.parse(text)

@@ -1,0 +1,99 @@
+"""The lightgbm flavor: native text files and in-memory boosters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_diabetes
+
+from modelyard.domain import Trust
+from modelyard.errors import InvalidModelFile, SignatureMismatch
+from modelyard.runtimes import LoadedModel, SavedModel
+from modelyard.runtimes.lightgbm_runtime import LightGBMRuntime
+
+RT = LightGBMRuntime()
+PARAMS = {"objective": "regression", "num_leaves": 7, "verbose": -1, "num_threads": 1}
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[np.ndarray, np.ndarray]:
+    x, y = load_diabetes(return_X_y=True)
+    return x, y
+
+
+@pytest.fixture(scope="module")
+def booster(data: tuple[np.ndarray, np.ndarray]) -> lgb.Booster:
+    x, y = data
+    return lgb.train(PARAMS, lgb.Dataset(x, label=y), num_boost_round=10)
+
+
+def roundtrip(source: object, tmp_path: Path) -> tuple[SavedModel, LoadedModel]:
+    dest = tmp_path / "package"
+    dest.mkdir(parents=True)
+    saved = RT.save(source, dest, trust=Trust())
+    assert sorted(p.name for p in dest.iterdir()) == ["model.txt"]
+    return saved, RT.load(dest, saved)
+
+
+def test_booster_round_trip(booster, data, tmp_path) -> None:
+    x, _ = data
+    saved, loaded = roundtrip(booster, tmp_path)
+    assert saved.model_format == "text"
+    assert saved.trust == Trust()
+    out = loaded.predict(x)
+    assert out.shape == (len(x),)
+    np.testing.assert_allclose(out, booster.predict(x))
+
+
+def test_text_file_round_trip(booster, data, tmp_path) -> None:
+    source = tmp_path / "model.txt"
+    booster.save_model(str(source))
+    _, loaded = roundtrip(source, tmp_path / "out")
+    np.testing.assert_allclose(loaded.predict(data[0]), booster.predict(data[0]))
+
+
+def test_sklearn_api_model_with_feature_names(data, tmp_path) -> None:
+    x, y = data
+    frame = pd.DataFrame(x, columns=[f"c{i}" for i in range(x.shape[1])])
+    reg = lgb.LGBMRegressor(n_estimators=8, num_leaves=5, verbose=-1, n_jobs=1).fit(frame, y)
+    _, loaded = roundtrip(reg, tmp_path)
+    np.testing.assert_allclose(loaded.predict(frame), reg.predict(frame))
+    hint = loaded.signature_hint()
+    assert hint is not None
+    assert hint.feature_names == list(frame.columns)
+
+
+def test_signature_hint_treats_generated_names_as_unnamed(booster, tmp_path) -> None:
+    _, loaded = roundtrip(booster, tmp_path)
+    hint = loaded.signature_hint()
+    assert hint is not None
+    assert hint.n_features == 10
+    assert hint.feature_names is None
+
+
+def test_wrong_feature_count_is_a_signature_mismatch(booster, data, tmp_path) -> None:
+    _, loaded = roundtrip(booster, tmp_path)
+    with pytest.raises(SignatureMismatch, match="expected 10 features, got 3"):
+        loaded.predict(data[0][:, :3])
+    with pytest.raises(SignatureMismatch, match="2-D"):
+        loaded.predict(data[0][0])
+
+
+def test_a_file_that_is_not_a_model_is_refused(tmp_path) -> None:
+    source = tmp_path / "model.txt"
+    source.write_text("tree\nnot really a model\n")
+    with pytest.raises(InvalidModelFile, match=r"model\.txt"):
+        RT.save(source, tmp_path, trust=Trust())
+
+
+def test_missing_path_foreign_object_and_unfitted_model_are_refused(tmp_path) -> None:
+    with pytest.raises(InvalidModelFile, match="no such file"):
+        RT.save(tmp_path / "absent.txt", tmp_path, trust=Trust())
+    with pytest.raises(InvalidModelFile, match="not a LightGBM model: list"):
+        RT.save([1, 2, 3], tmp_path, trust=Trust())
+    with pytest.raises(InvalidModelFile, match="not fitted"):
+        RT.save(lgb.LGBMClassifier(), tmp_path, trust=Trust())

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from modelyard.config import load_settings
+from modelyard.errors import ConfigError
+
+
+def test_defaults_live_under_home(tmp_path: Path) -> None:
+    settings = load_settings({"MODELYARD_HOME": str(tmp_path)})
+    assert settings.home == tmp_path
+    assert settings.resolved_db_url == f"sqlite:///{tmp_path}/modelyard.db"
+    assert settings.resolved_artifact_url == f"{tmp_path}/artifacts"
+
+
+def test_overrides_win_over_environment(tmp_path: Path) -> None:
+    settings = load_settings({"MODELYARD_HOME": "/elsewhere"}, home=tmp_path, db_url="sqlite://")
+    assert (settings.home, settings.resolved_db_url) == (tmp_path, "sqlite://")
+
+
+def test_unknown_variable_is_refused() -> None:
+    with pytest.raises(ConfigError, match="MODELYARD_DB_URI"):
+        load_settings({"MODELYARD_DB_URI": "sqlite://"})
+
+
+def test_unknown_override_and_bad_value_are_refused() -> None:
+    with pytest.raises(ConfigError, match="homee"):
+        load_settings({}, homee="x")
+    with pytest.raises(ConfigError, match="db_busy_timeout_s"):
+        load_settings({"MODELYARD_DB_BUSY_TIMEOUT_S": "soon"})
