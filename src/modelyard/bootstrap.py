@@ -1,16 +1,22 @@
-"""The composition root: Settings → stores → services. The only wiring code."""
+"""The composition root: Settings → stores → services → apps. The only wiring code."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from modelyard.config import Settings, load_settings
+from modelyard.domain import ModelSpec, ModelVersion
 from modelyard.errors import StorageNotWritable
+from modelyard.services.endpoints import EndpointService
 from modelyard.services.registry import RegistryService
 from modelyard.storage.artifacts import FsspecArtifactStore
-from modelyard.storage.base import ArtifactStore, MetadataStore
+from modelyard.storage.base import ArtifactStore, EndpointStore, MetadataStore
+from modelyard.storage.sql.endpoint_store import SqlEndpointStore
 from modelyard.storage.sql.engine import make_engine
+from modelyard.storage.sql.plan_source import SqlPlanSource
 from modelyard.storage.sql.store import SqlMetadataStore
 
 
@@ -20,12 +26,31 @@ class Platform:
 
     settings: Settings
     metadata: MetadataStore
+    endpoint_store: EndpointStore
     artifacts: ArtifactStore
     registry: RegistryService
+    endpoints: EndpointService
 
     def close(self) -> None:
         """Release database connections."""
         self.metadata.close()
+
+
+def _ensure_home(settings: Settings) -> None:
+    try:
+        settings.home.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageNotWritable(
+            f"cannot create MODELYARD_HOME {settings.home}: {exc.strerror}"
+        ) from None
+
+
+def _check_serves(artifacts: ArtifactStore, scratch: Path, version: ModelVersion) -> None:
+    # The same load-and-warm path a server takes, so a config is only written for models that
+    # a server will be able to load.
+    from modelyard.serving.loader import load_served
+
+    load_served(artifacts, ModelSpec.from_version(version), scratch).close()
 
 
 def build(settings: Settings | None = None) -> Platform:
@@ -35,18 +60,19 @@ def build(settings: Settings | None = None) -> Platform:
         ConfigError, DatabaseUnavailable, StorageNotWritable, SchemaMismatch.
     """
     settings = settings or load_settings()
-    try:
-        settings.home.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StorageNotWritable(
-            f"cannot create MODELYARD_HOME {settings.home}: {exc.strerror}"
-        ) from None
-    metadata = SqlMetadataStore(
-        make_engine(settings.resolved_db_url, busy_timeout_s=settings.db_busy_timeout_s)
-    )
+    _ensure_home(settings)
+    engine = make_engine(settings.resolved_db_url, busy_timeout_s=settings.db_busy_timeout_s)
+    metadata = SqlMetadataStore(engine)
+    endpoint_store = SqlEndpointStore(engine)
     artifacts = FsspecArtifactStore(settings.resolved_artifact_url)
     registry = RegistryService(metadata, artifacts, scratch_dir=settings.home / "tmp")
-    return Platform(settings=settings, metadata=metadata, artifacts=artifacts, registry=registry)
+    endpoints = EndpointService(
+        endpoint_store,
+        resolve=registry.get_version,
+        check_model=functools.partial(_check_serves, artifacts, settings.home / "tmp" / "check"),
+    )
+    registry.add_guard(endpoints.in_use)
+    return Platform(settings, metadata, endpoint_store, artifacts, registry, endpoints)
 
 
 def open_registry(**overrides: Any) -> RegistryService:
@@ -56,3 +82,36 @@ def open_registry(**overrides: Any) -> RegistryService:
         overrides: Settings fields, e.g. ``home=".modelyard"``, ``db_url="postgresql+psycopg://…"``.
     """
     return build(load_settings(**overrides)).registry
+
+
+def open_platform(**overrides: Any) -> Platform:
+    """Registry and endpoint services for the configured (or overridden) settings."""
+    return build(load_settings(**overrides))
+
+
+def serving_app(settings: Settings | None = None) -> Any:
+    """The ASGI app of one serving process (uvicorn calls this in every worker).
+
+    Raises:
+        ConfigError, DatabaseUnavailable, SchemaMismatch: before the server starts listening.
+    """
+    from modelyard.serving.app import ServerOptions, ServingApp, predict_executor
+    from modelyard.serving.deployer import Deployer
+    from modelyard.serving.loader import load_served
+
+    settings = settings or load_settings()
+    _ensure_home(settings)
+    engine = make_engine(settings.resolved_db_url, busy_timeout_s=settings.db_busy_timeout_s)
+    SqlMetadataStore(engine)  # applies migrations, or refuses a schema from a newer modelyard
+    artifacts = FsspecArtifactStore(settings.resolved_artifact_url)
+    scratch = settings.home / "tmp" / "serving"
+    deployer = Deployer(
+        SqlPlanSource(engine),
+        load=functools.partial(load_served, artifacts, scratch=scratch),
+        predict_executor=predict_executor(),
+        poll_interval_s=settings.plan_poll_s,
+    )
+    options = ServerOptions(
+        max_payload_bytes=settings.max_payload_bytes, cors_origins=settings.cors_origin_list
+    )
+    return ServingApp(deployer, options)

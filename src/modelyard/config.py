@@ -28,6 +28,9 @@ class Settings(BaseSettings):
             For PostgreSQL: ``postgresql+psycopg://user:pass@host:5432/db``.
         artifact_url: fsspec URL of the artifact store; default: ``home/artifacts``.
         db_busy_timeout_s: How long SQLite waits for a lock before giving up.
+        max_payload_bytes: Largest invocation body the server reads (413 above it).
+        cors_origins: Comma-separated origins browsers may call the server from (``*``: any).
+        plan_poll_s: How often a server checks the store for endpoint changes.
     """
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
@@ -36,11 +39,19 @@ class Settings(BaseSettings):
     db_url: str | None = None
     artifact_url: str | None = None
     db_busy_timeout_s: float = Field(default=30.0, gt=0)
+    max_payload_bytes: int = Field(default=6 * 1024 * 1024, gt=0)
+    cors_origins: str = ""
+    plan_poll_s: float = Field(default=0.5, gt=0, le=60)
 
     @field_validator("home")
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:
         return value.expanduser().absolute()
+
+    @property
+    def cors_origin_list(self) -> tuple[str, ...]:
+        """``cors_origins`` split into a tuple."""
+        return tuple(o.strip() for o in self.cors_origins.split(",") if o.strip())
 
     @property
     def resolved_db_url(self) -> str:

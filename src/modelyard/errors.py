@@ -12,15 +12,21 @@ adapters translate ``ModelyardError`` once, at their boundary, and nothing else.
     │   ├── UnknownFlavor
     │   ├── InvalidModelFile               not a model of the flavor given
     │   ├── UnsafeModelFormat              pickle without an explicit trust flag
-    │   └── SignatureMismatch              input example / payload does not fit the model
+    │   ├── SignatureMismatch              input example / payload does not fit the model
+    │   └── InvalidPayload                 malformed JSON/CSV request body (names row/line)
+    ├── UnsupportedMediaType               415
+    ├── NotAcceptable                      406
+    ├── PayloadTooLarge                    413
     ├── ConfigError                        unknown or invalid settings, exit 2
     ├── NotFound                           404, exit 3
     │   ├── ModelNotFound
     │   ├── VersionNotFound
-    │   └── AliasNotFound
+    │   ├── AliasNotFound
+    │   └── EndpointNotFound
     ├── Conflict                           409, exit 4
     │   ├── AlreadyExists
     │   └── VersionProtected               aliased or in use: cannot archive/delete
+    ├── ModelFailed                        500: the model raised while predicting
     ├── ArtifactError                      500, exit 5
     │   ├── ArtifactMissing
     │   └── ArtifactCorrupted              checksum or size mismatch
@@ -91,6 +97,34 @@ class SignatureMismatch(InvalidInput):
     code = "signature_mismatch"
 
 
+class InvalidPayload(InvalidInput):
+    code = "invalid_payload"
+
+
+class UnsupportedMediaType(ModelyardError):
+    code = "unsupported_media_type"
+    http_status = 415
+    exit_code = 2
+
+
+class NotAcceptable(ModelyardError):
+    code = "not_acceptable"
+    http_status = 406
+    exit_code = 2
+
+
+class PayloadTooLarge(ModelyardError):
+    code = "payload_too_large"
+    http_status = 413
+    exit_code = 2
+
+
+class ModelFailed(ModelyardError):
+    code = "model_failed"
+    http_status = 500
+    exit_code = 1
+
+
 class ConfigError(ModelyardError):
     code = "config_error"
     http_status = 500
@@ -113,6 +147,10 @@ class VersionNotFound(NotFound):
 
 class AliasNotFound(NotFound):
     code = "alias_not_found"
+
+
+class EndpointNotFound(NotFound):
+    code = "endpoint_not_found"
 
 
 class Conflict(ModelyardError):

@@ -22,8 +22,22 @@ def test_parse(text: str, expected: ModelRef) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["a:b:c", "name:0", "name:-1", "name:", "name:x", "name@", "@prod", ":3", "a@b@c", "a:1@b",
-     "", "bad name", "name:1.5", "-lead"],
+    [
+        "a:b:c",
+        "name:0",
+        "name:-1",
+        "name:",
+        "name:x",
+        "name@",
+        "@prod",
+        ":3",
+        "a@b@c",
+        "a:1@b",
+        "",
+        "bad name",
+        "name:1.5",
+        "-lead",
+    ],
 )
 def test_malformed(text: str) -> None:
     with pytest.raises(InvalidReference, match="malformed model reference"):

@@ -50,20 +50,34 @@ def state(platform: Platform) -> tuple[Any, ...]:
     return models, [platform.registry.list_versions(m.name) for m in models]
 
 
-def test_xgboost_round_trip_with_example(platform: Platform, booster: Any, breast_cancer: Any) -> None:
+def test_xgboost_round_trip_with_example(
+    platform: Platform, booster: Any, breast_cancer: Any
+) -> None:
     _, x_test, _, _ = breast_cancer
     reg = platform.registry
     mv = reg.register(
-        "cancer", booster, flavor="xgboost", input_example=x_test.head(5),
-        params={"max_depth": 3}, metrics={"auc": 0.97}, aliases=["production"],
+        "cancer",
+        booster,
+        flavor="xgboost",
+        input_example=x_test.head(5),
+        params={"max_depth": 3},
+        metrics={"auc": 0.97},
+        aliases=["production"],
     )
-    assert (mv.version, mv.aliases, mv.params, mv.metrics) == (1, ("production",), {"max_depth": "3"}, {"auc": 0.97})
+    assert (mv.version, mv.aliases, mv.params, mv.metrics) == (
+        1,
+        ("production",),
+        {"max_depth": "3"},
+        {"auc": 0.97},
+    )
     assert mv.signature is not None and mv.signature.feature_names == list(x_test.columns)
     loaded = reg.load("cancer@production")
     np.testing.assert_allclose(loaded.predict(x_test), booster.inplace_predict(x_test), rtol=1e-6)
     loaded.unload()
     example = reg.input_example("cancer:1")
-    assert example is not None and list(example.columns) == list(x_test.columns) and len(example) == 5
+    assert (
+        example is not None and list(example.columns) == list(x_test.columns) and len(example) == 5
+    )
 
 
 def test_every_flavor_round_trips(platform: Platform, breast_cancer: Any, tmp_path: Path) -> None:
@@ -73,8 +87,11 @@ def test_every_flavor_round_trips(platform: Platform, breast_cancer: Any, tmp_pa
 
     x_train, x_test, y_train, _ = breast_cancer
     xa_train, xa_test = x_train.to_numpy(np.float32), x_test.to_numpy(np.float32)
-    lgbm = lgb.train({"objective": "binary", "verbose": -1, "num_threads": 1},
-                     lgb.Dataset(xa_train, label=y_train.to_numpy()), num_boost_round=10)
+    lgbm = lgb.train(
+        {"objective": "binary", "verbose": -1, "num_threads": 1},
+        lgb.Dataset(xa_train, label=y_train.to_numpy()),
+        num_boost_round=10,
+    )
     logreg = LogisticRegression(max_iter=5000).fit(xa_train, y_train)
     onnx_model = to_onnx(logreg, xa_train[:1])
     code = tmp_path / "pyfunc"
@@ -82,7 +99,8 @@ def test_every_flavor_round_trips(platform: Platform, breast_cancer: Any, tmp_pa
     (code / "model.py").write_text(
         "import numpy as np\n\nclass Model:\n"
         "    def load(self, artifacts_dir):\n        self.w = 2.0\n"
-        "    def predict(self, data):\n        return np.asarray(data, dtype=float).sum(axis=1) * self.w\n"
+        "    def predict(self, data):\n"
+        "        return np.asarray(data, dtype=float).sum(axis=1) * self.w\n"
     )
     cases = [
         ("lightgbm", lgbm, lgbm.predict(xa_test)),
@@ -91,15 +109,23 @@ def test_every_flavor_round_trips(platform: Platform, breast_cancer: Any, tmp_pa
         ("pyfunc", code, xa_test.astype(float).sum(axis=1) * 2.0),
     ]
     for flavor, model, expected in cases:
-        mv = platform.registry.register(f"m-{flavor}", model, flavor=flavor, input_example=xa_test[:3])
+        mv = platform.registry.register(
+            f"m-{flavor}", model, flavor=flavor, input_example=xa_test[:3]
+        )
         loaded = platform.registry.load(mv.ref)
-        np.testing.assert_allclose(np.asarray(loaded.predict(xa_test)).ravel(), np.ravel(expected),
-                                   rtol=1e-5, err_msg=flavor)
+        np.testing.assert_allclose(
+            np.asarray(loaded.predict(xa_test)).ravel(),
+            np.ravel(expected),
+            rtol=1e-5,
+            err_msg=flavor,
+        )
         loaded.unload()
     assert platform.registry.get_version("m-pyfunc").trust.user_code is True
 
 
-def test_bad_inputs_change_nothing(platform: Platform, booster: Any, breast_cancer: Any, tmp_path: Path) -> None:
+def test_bad_inputs_change_nothing(
+    platform: Platform, booster: Any, breast_cancer: Any, tmp_path: Path
+) -> None:
     _, x_test, _, _ = breast_cancer
     reg = platform.registry
     reg.register("cancer", booster, flavor="xgboost")
@@ -109,14 +135,37 @@ def test_bad_inputs_change_nothing(platform: Platform, booster: Any, breast_canc
     attempts: list[tuple[type[Exception], Any]] = [
         (UnknownFlavor, lambda: reg.register("cancer", booster, flavor="tensorflow")),
         (InvalidModelFile, lambda: reg.register("cancer", text, flavor="xgboost")),
-        (InvalidModelFile, lambda: reg.register("cancer", tmp_path / "absent.json", flavor="xgboost")),
-        (SignatureMismatch, lambda: reg.register("cancer", booster, flavor="xgboost",
-                                                 input_example=x_test.iloc[:3, :10])),
+        (
+            InvalidModelFile,
+            lambda: reg.register("cancer", tmp_path / "absent.json", flavor="xgboost"),
+        ),
+        (
+            SignatureMismatch,
+            lambda: reg.register(
+                "cancer", booster, flavor="xgboost", input_example=x_test.iloc[:3, :10]
+            ),
+        ),
         (InvalidName, lambda: reg.register("bad name!", booster, flavor="xgboost")),
-        (InvalidName, lambda: reg.register("cancer", booster, flavor="xgboost", aliases=["no way"])),
-        (InvalidInput, lambda: reg.register("cancer", booster, flavor="xgboost", metrics={"auc": "high"})),
-        (InvalidInput, lambda: reg.register("cancer", booster, flavor="xgboost", metrics={"auc": float("nan")})),
-        (InvalidInput, lambda: reg.register("cancer", booster, flavor="xgboost", input_example=tmp_path / "none.csv")),
+        (
+            InvalidName,
+            lambda: reg.register("cancer", booster, flavor="xgboost", aliases=["no way"]),
+        ),
+        (
+            InvalidInput,
+            lambda: reg.register("cancer", booster, flavor="xgboost", metrics={"auc": "high"}),
+        ),
+        (
+            InvalidInput,
+            lambda: reg.register(
+                "cancer", booster, flavor="xgboost", metrics={"auc": float("nan")}
+            ),
+        ),
+        (
+            InvalidInput,
+            lambda: reg.register(
+                "cancer", booster, flavor="xgboost", input_example=tmp_path / "none.csv"
+            ),
+        ),
     ]
     for error, attempt in attempts:
         with pytest.raises(error):
@@ -124,7 +173,9 @@ def test_bad_inputs_change_nothing(platform: Platform, booster: Any, breast_canc
     assert state(platform) == before
 
 
-def test_default_sklearn_path_refuses_a_pickle(platform: Platform, breast_cancer: Any, tmp_path: Path) -> None:
+def test_default_sklearn_path_refuses_a_pickle(
+    platform: Platform, breast_cancer: Any, tmp_path: Path
+) -> None:
     from sklearn.tree import DecisionTreeClassifier
 
     x_train, x_test, y_train, _ = breast_cancer
@@ -195,8 +246,11 @@ def tiny_home(tmp_path: Path) -> Iterator[Path]:
 
     home = tmp_path / "tiny"
     home.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(home)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(home)],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"cannot mount a tmpfs for the full-disk test: {done.stderr}")

@@ -1,5 +1,19 @@
 """Frozen records and value objects shared by every layer (stdlib only)."""
 
+from modelyard.domain.endpoints import (
+    Batching,
+    ConfigChange,
+    Endpoint,
+    EndpointConfig,
+    Variant,
+)
+from modelyard.domain.plan import (
+    DeploymentPlan,
+    EndpointPlan,
+    ModelSpec,
+    PlanSource,
+    VariantPlan,
+)
 from modelyard.domain.references import ModelRef, validate_name
 from modelyard.domain.registry import (
     ArtifactFile,
@@ -13,13 +27,23 @@ from modelyard.domain.signature import ColumnSpec, Signature
 
 __all__ = [
     "ArtifactFile",
+    "Batching",
     "ColumnSpec",
+    "ConfigChange",
+    "DeploymentPlan",
+    "Endpoint",
+    "EndpointConfig",
+    "EndpointPlan",
     "Model",
     "ModelRef",
+    "ModelSpec",
     "ModelVersion",
+    "PlanSource",
     "Signature",
     "Source",
     "Trust",
+    "Variant",
+    "VariantPlan",
     "VersionStatus",
     "validate_name",
 ]

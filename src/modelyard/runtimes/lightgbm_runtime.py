@@ -45,7 +45,7 @@ class LightGBMLoaded(LoadedModel):
         """
         check_width(data, self._n_features)
         try:
-            return np.asarray(self._booster.predict(data))
+            return np.asarray(self._booster.predict(data, num_threads=1))
         except self._errors as exc:
             raise SignatureMismatch(f"lightgbm refused the input: {exc}") from exc
 

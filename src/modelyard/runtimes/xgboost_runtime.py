@@ -45,6 +45,10 @@ class XGBoostLoaded(LoadedModel):
     """
 
     def __init__(self, booster: Any) -> None:
+        # One thread per predict call: XGBoost's default pool costs ~15x on a one-row call
+        # (measured: 3.8 ms vs 0.24 ms on 2 cores); parallelism comes from server workers and
+        # micro-batching instead.
+        booster.set_param({"nthread": 1})
         self._booster = booster
         self._n_features = int(booster.num_features())
 

@@ -47,7 +47,6 @@ if TYPE_CHECKING:
 #: Says why a version may not be archived or deleted (e.g. "serves endpoint churn-api"), or None.
 VersionGuard = Callable[[ModelVersion], str | None]
 
-_EXAMPLE_FILE = "input_example.json"
 _EXAMPLE_ROWS = 20
 _MIN_FREE_BYTES = 1 << 20
 
@@ -175,12 +174,12 @@ class RegistryService:
         clean_params = {
             validate_name(str(k), "parameter name"): str(v) for k, v in (params or {}).items()
         }
-        try:
-            explicit = (
-                Signature.from_dict(dict(signature)) if isinstance(signature, Mapping) else signature
-            )
-        except (ValueError, TypeError, AttributeError) as exc:  # user-written JSON of any shape
-            raise InvalidInput(f"invalid signature: {exc}") from None
+        explicit = signature if not isinstance(signature, Mapping) else None
+        if isinstance(signature, Mapping):
+            try:
+                explicit = Signature.from_dict(dict(signature))
+            except (ValueError, TypeError, AttributeError) as exc:  # user-written JSON, any shape
+                raise InvalidInput(f"invalid signature: {exc}") from None
         runtime = get_runtime(flavor)
         example = _example(input_example)
         if source is None:
@@ -189,7 +188,7 @@ class RegistryService:
         src = Path(model) if isinstance(model, str) else model
 
         with self._staging() as staging:
-            model_dir = staging / "model"
+            model_dir = staging / packages.MODEL_DIR
             model_dir.mkdir()
             saved = self._save(runtime, src, model_dir, trust or Trust())
             loaded = runtime.load(model_dir, saved)
@@ -199,7 +198,9 @@ class RegistryService:
                 loaded.unload()
             if example is not None:
                 head = example.head(_EXAMPLE_ROWS)
-                (staging / _EXAMPLE_FILE).write_text(head.to_json(orient="split", index=False))
+                (staging / packages.EXAMPLE_FILE).write_text(
+                    head.to_json(orient="split", index=False)
+                )
             stored = packages.upload(
                 self.artifacts,
                 staging,
@@ -329,7 +330,7 @@ class RegistryService:
                 trust=version.trust,
                 options=dict(manifest.get("options", {})),
             )
-            inner = get_runtime(version.flavor).load(folder / "model", saved)
+            inner = get_runtime(version.flavor).load(folder / packages.MODEL_DIR, saved)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
@@ -342,7 +343,7 @@ class RegistryService:
         version = self.get_version(ref)
         manifest = packages.read_manifest(self.artifacts, version.artifact_digest)
         for entry in manifest["files"]:
-            if entry["path"] == _EXAMPLE_FILE:
+            if entry["path"] == packages.EXAMPLE_FILE:
                 from io import StringIO
 
                 raw = self.artifacts.get_bytes(entry["sha256"]).decode()

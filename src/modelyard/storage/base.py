@@ -13,12 +13,16 @@ from typing import Any
 
 from modelyard.domain import (
     ArtifactFile,
+    ConfigChange,
+    Endpoint,
+    EndpointConfig,
     Model,
     ModelRef,
     ModelVersion,
     Signature,
     Source,
     Trust,
+    Variant,
     VersionStatus,
 )
 
@@ -161,3 +165,61 @@ class ArtifactStore(ABC):
     @abstractmethod
     def url(self) -> str:
         """Where the blobs live."""
+
+
+class EndpointStore(ABC):
+    """Endpoints, their immutable numbered configs, and the deployment revision.
+
+    Every change (create, new config, delete) bumps the revision in the same transaction, so a
+    serving process that sees the revision move knows to rebuild its plan.
+    """
+
+    @abstractmethod
+    def create_endpoint(self, name: str, variants: tuple[Variant, ...]) -> Endpoint:
+        """Create ``name`` with config 1. Raises AlreadyExists; Model/VersionNotFound when a
+        variant names a version that does not exist."""
+
+    @abstractmethod
+    def add_config(
+        self,
+        name: str,
+        variants: tuple[Variant, ...],
+        change: ConfigChange,
+        *,
+        expected_current: int,
+        parent: int | None,
+    ) -> Endpoint:
+        """Make a new config current. ``parent`` is the config a later rollback returns to.
+
+        Raises:
+            EndpointNotFound; Conflict when the current config is no longer
+            ``expected_current`` (another change won the race); VersionNotFound.
+        """
+
+    @abstractmethod
+    def get_endpoint(self, name: str) -> Endpoint:
+        """Raises EndpointNotFound."""
+
+    @abstractmethod
+    def get_config(self, name: str, number: int) -> tuple[EndpointConfig, int | None]:
+        """A config and its parent number. Raises EndpointNotFound, NotFound."""
+
+    @abstractmethod
+    def list_endpoints(self) -> list[Endpoint]:
+        """All endpoints, by name."""
+
+    @abstractmethod
+    def history(self, name: str) -> list[EndpointConfig]:
+        """Every config of an endpoint, oldest first. Raises EndpointNotFound."""
+
+    @abstractmethod
+    def delete_endpoint(self, name: str) -> None:
+        """Remove an endpoint and its history. Raises EndpointNotFound."""
+
+    @abstractmethod
+    def endpoints_serving(self, model: str, version: int) -> list[str]:
+        """Names of endpoints whose current config serves ``model:version``."""
+
+    @abstractmethod
+    def revision(self) -> int:
+        """The deployment revision (grows with every endpoint change)."""

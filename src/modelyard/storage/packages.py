@@ -18,6 +18,10 @@ from modelyard.errors import ArtifactCorrupted
 from modelyard.storage.base import ArtifactStore
 
 MANIFEST_VERSION = 1
+#: The flavor's own files live under this folder of a package.
+MODEL_DIR = "model"
+#: The first rows of the registration's input example (``DataFrame.to_json(orient="split")``).
+EXAMPLE_FILE = "input_example.json"
 
 
 @dataclass(frozen=True, slots=True)

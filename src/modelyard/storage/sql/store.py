@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,15 +30,7 @@ from modelyard.storage.base import MetadataStore, NewVersion
 from modelyard.storage.sql import migrate
 from modelyard.storage.sql.engine import safe_url, transaction
 from modelyard.storage.sql.tables import aliases, model_tags, model_versions, models, version_tags
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _aware(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything we write is UTC.
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+from modelyard.storage.sql.timestamps import aware, utcnow
 
 
 class SqlMetadataStore(MetadataStore):
@@ -90,8 +81,8 @@ class SqlMetadataStore(MetadataStore):
                 tags=tags[r.id],
                 aliases=dict(sorted(alias_map[r.id].items())),
                 latest_version=latest.get(r.id),
-                created_at=_aware(r.created_at),
-                updated_at=_aware(r.updated_at),
+                created_at=aware(r.created_at),
+                updated_at=aware(r.updated_at),
             )
             for r in rows
         ]
@@ -102,7 +93,7 @@ class SqlMetadataStore(MetadataStore):
         with transaction(self._engine, write=True) as conn:
             if conn.execute(sa.select(models.c.id).where(models.c.name == name)).first():
                 raise AlreadyExists(f"model {name!r} already exists")
-            now = _now()
+            now = utcnow()
             model_id = conn.execute(
                 models.insert()
                 .values(name=name, description=description, created_at=now, updated_at=now)
@@ -129,7 +120,7 @@ class SqlMetadataStore(MetadataStore):
             conn.execute(
                 models.update()
                 .where(models.c.id == row.id)
-                .values(description=description, updated_at=_now())
+                .values(description=description, updated_at=utcnow())
             )
             return self._build_models(conn, [self._model_row(conn, name)])[0]
 
@@ -162,14 +153,14 @@ class SqlMetadataStore(MetadataStore):
                 description=r.description,
                 source=Source(kind=r.source_kind, uri=r.source_uri),
                 trust=Trust.from_dict(r.trust),
-                created_at=_aware(r.created_at),
+                created_at=aware(r.created_at),
                 extra={"options": dict(r.options)},
             )
             for r in rows
         ]
 
     def _insert_model_if_missing(self, conn: Connection, name: str) -> None:
-        now = _now()
+        now = utcnow()
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
         stmt = (
             dialect.insert(models)
@@ -186,7 +177,7 @@ class SqlMetadataStore(MetadataStore):
             model_id, number = conn.execute(
                 models.update()
                 .where(models.c.name == new.name)
-                .values(last_version=models.c.last_version + 1, updated_at=_now())
+                .values(last_version=models.c.last_version + 1, updated_at=utcnow())
                 .returning(models.c.id, models.c.last_version)
             ).one()
             version_id = conn.execute(
@@ -207,7 +198,7 @@ class SqlMetadataStore(MetadataStore):
                     source_uri=new.source.uri,
                     trust=new.trust.to_dict(),
                     options=dict(new.options),
-                    created_at=_now(),
+                    created_at=utcnow(),
                 )
                 .returning(model_versions.c.id)
             ).scalar_one()
@@ -216,7 +207,7 @@ class SqlMetadataStore(MetadataStore):
                     version_tags.insert(),
                     [{"version_id": version_id, "key": k, "value": v} for k, v in new.tags.items()],
                 )
-            now = _now()
+            now = utcnow()
             for alias in new.aliases:
                 conn.execute(
                     aliases.delete().where(aliases.c.model_id == model_id, aliases.c.alias == alias)
@@ -284,7 +275,7 @@ class SqlMetadataStore(MetadataStore):
     def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
         with transaction(self._engine, write=True) as conn:
             row = self._version_row(conn, name, version)
-            values = {"version_id": row.id, "updated_at": _now()}
+            values = {"version_id": row.id, "updated_at": utcnow()}
             moved = conn.execute(
                 aliases.update()
                 .where(aliases.c.model_id == row.model_id, aliases.c.alias == alias)

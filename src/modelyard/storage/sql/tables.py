@@ -91,3 +91,59 @@ aliases = sa.Table(
     ),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+endpoints = sa.Table(
+    "endpoints",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    # Last config number handed out for this endpoint (same scheme as models.last_version).
+    sa.Column("last_config", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("current_config", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+endpoint_configs = sa.Table(
+    "endpoint_configs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "endpoint_id", sa.Integer, sa.ForeignKey("endpoints.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("number", sa.Integer, nullable=False),
+    # The config this one replaced: rollback returns to it (and a second rollback to its parent).
+    sa.Column("parent", sa.Integer, nullable=True),
+    sa.Column("change", sa.String(16), nullable=False),
+    sa.Column("variants", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("endpoint_id", "number"),
+)
+
+# Variants of current configs, one row each, so "is version N in use?" is one indexed query.
+serving_versions = sa.Table(
+    "serving_versions",
+    metadata,
+    sa.Column(
+        "endpoint_id",
+        sa.Integer,
+        sa.ForeignKey("endpoints.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("variant", sa.String(128), primary_key=True),
+    sa.Column(
+        "version_id",
+        sa.Integer,
+        sa.ForeignKey("model_versions.id", ondelete="RESTRICT"),
+        nullable=False,
+        index=True,
+    ),
+)
+
+# One row: bumped by every endpoint change, polled by serving processes.
+deployment_state = sa.Table(
+    "deployment_state",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("revision", sa.BigInteger, nullable=False),
+)

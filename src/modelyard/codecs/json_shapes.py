@@ -1,0 +1,266 @@
+"""JSON request shapes turned into a 2-D float64 array (the JSON half of :mod:`.payloads`).
+
+Every shape takes a fast path first (``numpy.array(obj, dtype=float64)`` on what orjson
+returned) and only when numpy refuses does a slow, pure-Python pass run, whose one job is to
+find the offending row and feature and say so. Both passes accept the same values: numbers,
+booleans (1.0/0.0), null (NaN) and strings that read as numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from modelyard.domain.signature import Signature
+from modelyard.errors import InvalidPayload, SignatureMismatch
+
+Matrix = npt.NDArray[np.float64]
+
+NO_ROWS = "no rows in the request"
+SHAPES = (
+    "accepted JSON shapes: [x, ...] (one row), [[x, ...], ...] (rows), "
+    '[{"name": x, ...}, ...] (records), {"instances": rows or records}, '
+    '{"inputs": {"name": [x, ...], ...}} (columns) or {"inputs": rows}'
+)
+_CONVERT_ERRORS = (ValueError, TypeError, OverflowError)
+_NUMBER_TYPES = (float, int, bool)
+
+# Per-signature feature names; Signature is unhashable (it holds a dict), so entries are keyed by
+# id() and keep the signature alive, which stops the id from being reused while cached.
+_NAMES: dict[int, tuple[Signature, tuple[str, ...] | None]] = {}
+
+
+def feature_names(signature: Signature | None) -> tuple[str, ...] | None:
+    """The signature's feature names, or None when there is no signature or a column is unnamed."""
+    if signature is None:
+        return None
+    hit = _NAMES.get(id(signature))
+    if hit is not None and hit[0] is signature:
+        return hit[1]
+    listed = signature.feature_names
+    names = tuple(listed) if listed else None
+    if len(_NAMES) >= 256:
+        _NAMES.clear()
+    _NAMES[id(signature)] = (signature, names)
+    return names
+
+
+def n_features(signature: Signature | None) -> int | None:
+    """How many columns the signature requires; None when there is none (or it lists no inputs)."""
+    return len(signature.inputs) if signature is not None and signature.inputs else None
+
+
+def clip(value: object, limit: int = 40) -> str:
+    """``repr`` of a value shortened for an error message."""
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return repr(text) if isinstance(value, str) else text
+
+
+def clip_names(names: list[str] | tuple[str, ...], limit: int = 10) -> str:
+    """``['a', 'b', … and 7 more]``: a list of names for a message, cut after ``limit``."""
+    shown = ", ".join(clip(n) for n in names[:limit])
+    more = f", … and {len(names) - limit} more" if len(names) > limit else ""
+    return f"[{shown}{more}]"
+
+
+def rows_from_json(obj: Any, signature: Signature | None) -> Matrix:
+    """Turn a parsed JSON request into rows x features, named inputs in the signature's order.
+
+    Raises:
+        InvalidPayload: an unknown shape, zero rows, ragged rows or a value that is not a number.
+        SignatureMismatch: a named input lacks a feature of the signature or has one it lacks.
+    """
+    if type(obj) is list:
+        return _from_list(obj, signature)
+    if type(obj) is dict:
+        if "instances" in obj:
+            if "inputs" in obj:
+                raise InvalidPayload('give either "instances" or "inputs", not both')
+            items = obj["instances"]
+            if type(items) is list:
+                return _from_list(items, signature)
+            raise InvalidPayload(f'"instances" must be a list, got {_kind(items)}; {SHAPES}')
+        if "inputs" in obj:
+            items = obj["inputs"]
+            if type(items) is dict:
+                return _from_columns(items, signature)
+            if type(items) is list:
+                return _from_list(items, signature)
+            kind = _kind(items)
+            raise InvalidPayload(f'"inputs" must be an object or a list, got {kind}; {SHAPES}')
+        raise InvalidPayload(f"unrecognised JSON object, keys {clip_names(list(obj))}; {SHAPES}")
+    raise InvalidPayload(f"unrecognised JSON: {_kind(obj)}; {SHAPES}")
+
+
+def _from_list(items: list[Any], signature: Signature | None) -> Matrix:
+    if not items:
+        raise InvalidPayload(NO_ROWS)
+    first = items[0]
+    if type(first) is list:
+        try:
+            array = np.array(items, dtype=np.float64)
+        except _CONVERT_ERRORS:
+            pass
+        else:
+            if array.ndim == 2:
+                return array
+        return _convert_rows(items, feature_names(signature))
+    if type(first) is dict:
+        return _from_records(items, signature)
+    return _from_flat(items, signature)
+
+
+def _from_flat(items: list[Any], signature: Signature | None) -> Matrix:
+    """A flat list is one row, except for a one-feature model, where each value is a row."""
+    try:
+        array = np.array(items, dtype=np.float64)
+    except _CONVERT_ERRORS:
+        array = None
+    if array is None or array.ndim != 1:
+        names = feature_names(signature)
+        array = np.array([_number(v, 0, j, names) for j, v in enumerate(items)], dtype=np.float64)
+    if n_features(signature) == 1:
+        return array.reshape(-1, 1)
+    return array.reshape(1, -1)
+
+
+def _from_records(items: list[Any], signature: Signature | None) -> Matrix:
+    names = feature_names(signature)
+    keys = names if names is not None else tuple(items[0])
+    width = len(keys)
+    rows = []
+    for i, record in enumerate(items):
+        if type(record) is not dict:
+            raise InvalidPayload(f"row {i + 1}: expected an object like row 1, got {_kind(record)}")
+        try:
+            row = [record[k] for k in keys]
+        except KeyError:
+            raise _key_error(i, record, keys, named=names is not None) from None
+        if len(record) != width:
+            raise _key_error(i, record, keys, named=names is not None)
+        rows.append(row)
+    try:
+        array = np.array(rows, dtype=np.float64)
+    except _CONVERT_ERRORS:
+        pass
+    else:
+        if array.ndim == 2:
+            return array
+    return _convert_rows(rows, keys)
+
+
+def _from_columns(columns: dict[str, Any], signature: Signature | None) -> Matrix:
+    if not columns:
+        raise InvalidPayload(NO_ROWS)
+    names = feature_names(signature)
+    keys = names if names is not None else tuple(columns)
+    try:
+        values: list[Any] = [columns[key] for key in keys]
+    except KeyError:
+        values = []
+    if len(values) != len(columns) and names is not None:
+        known = set(names)
+        missing = [n for n in names if n not in columns]
+        unexpected = [k for k in columns if k not in known]
+        raise SignatureMismatch(_key_message(missing, unexpected, names))
+    length = -1
+    for i, column in enumerate(values):
+        if type(column) is not list:
+            if type(column) is dict:
+                raise InvalidPayload(f"feature {clip(keys[i])}: expected a list, got an object")
+            column = values[i] = [column]  # a scalar per feature: one row
+        if length < 0:
+            length = len(column)
+        elif len(column) != length:
+            raise InvalidPayload(
+                f"feature {clip(keys[i])} has {len(column)} values, feature {clip(keys[0])} has "
+                f"{length}: every column must have the same length"
+            )
+    if length == 0:
+        raise InvalidPayload(NO_ROWS)
+    try:
+        # Few rows (one instance is the common case): zip is cheaper than a transpose.
+        if length <= 8:
+            array = np.array(list(zip(*values, strict=True)), dtype=np.float64)
+        else:
+            array = np.ascontiguousarray(np.array(values, dtype=np.float64).T)
+    except _CONVERT_ERRORS:
+        array = None
+    if array is None or array.ndim != 2:
+        rows = range(length)
+        converted = [[_number(col[r], r, c, keys) for c, col in enumerate(values)] for r in rows]
+        return np.array(converted, dtype=np.float64)
+    return array
+
+
+def _convert_rows(rows: list[Any], names: tuple[str, ...] | None) -> Matrix:
+    """The slow pass over rows: converts value by value, naming the first one that fails."""
+    width = len(rows[0])
+    out = []
+    for i, row in enumerate(rows):
+        if type(row) is not list:
+            raise InvalidPayload(f"row {i + 1}: expected a list like row 1, got {_kind(row)}")
+        if len(row) != width:
+            raise InvalidPayload(f"row {i + 1} has {len(row)} values, row 1 has {width}")
+        out.append([_number(v, i, j, names) for j, v in enumerate(row)])
+    return np.array(out, dtype=np.float64)
+
+
+def _number(value: Any, row: int, col: int, names: tuple[str, ...] | None) -> float:
+    if value is None:
+        return math.nan
+    if type(value) in _NUMBER_TYPES or type(value) is str:
+        try:
+            return float(value)
+        except ValueError:
+            problem = f"cannot read {clip(value)} as a number"
+        except OverflowError:
+            problem = f"{clip(value)} is too large for a float"
+    else:
+        problem = f"expected a number or null, got {_kind(value)}"
+    raise InvalidPayload(f"{_where(row, col, names)}: {problem}")
+
+
+def _where(row: int, col: int, names: tuple[str, ...] | None) -> str:
+    place = f"row {row + 1}, column {col + 1}"
+    if names is not None and col < len(names):
+        place += f" (feature {clip(names[col])})"
+    return place
+
+
+def _key_error(i: int, record: dict[str, Any], keys: tuple[str, ...], *, named: bool) -> Exception:
+    missing = [k for k in keys if k not in record]
+    known = set(keys)
+    unexpected = [k for k in record if k not in known]
+    message = f"row {i + 1}: {_key_message(missing, unexpected, keys if named else None)}"
+    if named:
+        return SignatureMismatch(message)
+    return InvalidPayload(f"{message} (every record must have the keys of row 1)")
+
+
+def _key_message(missing: list[str], unexpected: list[str], names: tuple[str, ...] | None) -> str:
+    parts = []
+    if missing:
+        parts.append(f"missing features: {clip_names(missing)}")
+    if unexpected:
+        parts.append(f"unexpected features: {clip_names(unexpected)}")
+        if names is not None:
+            parts.append(f"the model takes {clip_names(names)}")
+    return "; ".join(parts)
+
+
+def _kind(value: Any) -> str:
+    if type(value) is list:
+        return "a list"
+    if type(value) is dict:
+        return "an object"
+    if value is None:
+        return "null"
+    if type(value) is str:
+        return f"a string {clip(value)}"
+    return f"{type(value).__name__} {clip(value)}"

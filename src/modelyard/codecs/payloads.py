@@ -1,0 +1,328 @@
+"""Request and response bodies of the real-time inference server (SageMaker-runtime compatible).
+
+``decode`` turns a request body into a C-contiguous 2-D float64 array, rows x features, in the
+signature's feature order; ``negotiate`` picks the response type from ``Accept``; ``encode``
+writes the predictions. This is the request path: orjson and numpy only, no pandas, nothing
+compiled per request, and each format tries a fast path before a slow one that names the
+offending row, line or feature.
+
+Request formats (``Content-Type``, parameters ignored, case-insensitive; missing means JSON):
+
+- ``application/json``: ``[x, ...]`` (one row), ``[[x, ...], ...]`` (rows),
+  ``[{"name": x, ...}, ...]`` (records), ``{"instances": rows or records}``,
+  ``{"inputs": {"name": [x, ...], ...}}`` (columns, all the same length) or
+  ``{"inputs": rows}``. Named inputs are put in the signature's order and must carry exactly its
+  features; without names in the signature they keep the first record's key order. For a
+  one-feature model a flat list is one row per value. Booleans read as 1.0/0.0, and strings
+  that read as numbers (``"1.5"``) as those numbers.
+- ``text/csv``: as SageMaker sends it: no header, comma-separated numbers, one row a line;
+  ``\\r\\n`` and trailing newlines are tolerated, and an empty field is a missing value.
+
+Missing values: JSON ``null``, an empty CSV field and ``NaN``/``nan`` (CSV, JSON strings, and
+the bare ``NaN``/``Infinity`` tokens Python's ``json.dumps`` writes) become NaN and reach the
+model as missing; XGBoost and LightGBM treat NaN as missing natively. ``inf`` is a float like any
+other. Only text that is not a number is refused.
+
+Responses: ``application/json`` is ``{"predictions": [...]}`` (1-D: numbers; 2-D: lists), NaN
+and ±inf written as ``null`` (JSON has no such numbers). ``text/csv`` is one prediction a line
+(2-D: a comma-joined row a line), ``\\n``-terminated, each float in the shortest text that reads
+back to the same value of its own dtype (float64 through ``repr``, float32 through numpy's
+shortest repr), NaN as ``nan``; non-numeric predictions (class labels) go through :mod:`csv`
+quoting.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from functools import lru_cache
+
+import numpy as np
+import orjson
+
+from modelyard.codecs.json_shapes import (
+    NO_ROWS,
+    Matrix,
+    clip,
+    clip_names,
+    feature_names,
+    n_features,
+    rows_from_json,
+)
+from modelyard.domain.signature import Signature
+from modelyard.errors import (
+    InvalidPayload,
+    ModelFailed,
+    NotAcceptable,
+    SignatureMismatch,
+    UnsupportedMediaType,
+)
+
+__all__ = ["SUPPORTED_CONTENT_TYPES", "decode", "encode", "negotiate"]
+
+JSON = "application/json"
+CSV = "text/csv"
+SUPPORTED_CONTENT_TYPES: tuple[str, ...] = (JSON, CSV)
+
+_SUPPORTED = ", ".join(SUPPORTED_CONTENT_TYPES)
+_EXACT_TYPES = {JSON: JSON, CSV: CSV}
+_EXACT_ACCEPT = {"": JSON, "*/*": JSON, "application/*": JSON, JSON: JSON, "text/*": CSV, CSV: CSV}
+# Bytes a CSV body of plain numbers is made of; such a body is parsed as JSON by orjson, which
+# reads numbers several times faster than float(); anything else takes the slow, naming path.
+_CSV_PLAIN = b"0123456789.,eE+- \t\r\n"
+_BOM = b"\xef\xbb\xbf"
+
+
+def decode(body: bytes, content_type: str | None, signature: Signature | None) -> Matrix:
+    """Parse a request body into a 2-D float64 array (rows x features) in the signature's
+    feature order.
+
+    Args:
+        body: The raw request body.
+        content_type: The ``Content-Type`` header; None or empty means ``application/json``.
+        signature: The model's signature; None (or one with no inputs) checks only that the
+            rows agree with one another.
+
+    Returns:
+        A C-contiguous float64 array with at least one row and one column.
+
+    Raises:
+        UnsupportedMediaType: the content type is neither JSON nor CSV.
+        InvalidPayload: malformed JSON, an unknown shape, zero rows, ragged rows or a value that
+            is not a number; the message names the row (JSON) or line (CSV) and the column.
+        SignatureMismatch: a named feature is missing or unexpected, or the width differs from
+            the signature's.
+    """
+    if not content_type:
+        media = JSON
+    else:
+        media = _EXACT_TYPES.get(content_type) or _media_type(content_type)
+    array = _decode_csv(body) if media == CSV else _decode_json(body, signature)
+    width = array.shape[1]
+    expected = n_features(signature)
+    if expected is not None and width != expected:
+        names = feature_names(signature)
+        known = f" {clip_names(names)}" if names else ""
+        raise SignatureMismatch(f"expected {expected} features{known}, got {width}")
+    if width == 0:
+        raise InvalidPayload("the rows hold no values")
+    if array.shape[0] == 0:
+        raise InvalidPayload(NO_ROWS)
+    return array
+
+
+def negotiate(accept: str | None) -> str:
+    """Pick the response media type for an ``Accept`` header.
+
+    No header, ``*/*`` and ``application/*`` give JSON, ``text/*`` gives CSV. With several
+    ranges, the supported type with the highest q-value wins (a type takes the q of its most
+    specific range; ``q=0`` refuses it); ties go to the range listed first, then to JSON.
+
+    Returns:
+        ``"application/json"`` or ``"text/csv"``.
+
+    Raises:
+        NotAcceptable: nothing in the header is a type the server writes.
+    """
+    if accept is None:
+        return JSON
+    hit = _EXACT_ACCEPT.get(accept)
+    return hit if hit is not None else _negotiate(accept)
+
+
+def encode(predictions: np.ndarray, media_type: str) -> bytes:
+    """Write predictions as a response body of ``media_type`` (a result of :func:`negotiate`).
+
+    Raises:
+        NotAcceptable: ``media_type`` is not one the server writes.
+        ModelFailed: the predictions cannot be written (objects that are not numbers or text).
+    """
+    array = np.asarray(predictions)
+    if array.ndim == 0:
+        array = array.reshape(1)
+    if media_type == JSON:
+        return _encode_json(array)
+    if media_type == CSV:
+        return _encode_csv(array)
+    raise NotAcceptable(f"cannot write predictions as {clip(media_type)}: supported: {_SUPPORTED}")
+
+
+# --- request ------------------------------------------------------------------------------
+
+
+def _media_type(content_type: str) -> str:
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media in _EXACT_TYPES:
+        return _EXACT_TYPES[media]
+    hint = ""
+    if media == "application/x-www-form-urlencoded":
+        hint = " (curl -d sends this by default: add -H 'Content-Type: application/json')"
+    raise UnsupportedMediaType(
+        f"unsupported content type {clip(content_type)}{hint}: supported: {_SUPPORTED}"
+    )
+
+
+def _decode_json(body: bytes, signature: Signature | None) -> Matrix:
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        if not body.strip():
+            raise InvalidPayload(NO_ROWS) from None
+        obj = _lenient_json(body, exc)
+    return rows_from_json(obj, signature)
+
+
+def _lenient_json(body: bytes, error: orjson.JSONDecodeError) -> object:
+    """Accept the bare NaN/Infinity tokens of Python's json.dumps; else report orjson's error."""
+    if b"NaN" in body or b"Infinity" in body:
+        try:
+            return json.loads(body)
+        except (ValueError, RecursionError):
+            pass
+    raise InvalidPayload(f"malformed JSON: {error}") from None
+
+
+def _decode_csv(body: bytes) -> Matrix:
+    if body.startswith(_BOM):
+        body = body[len(_BOM) :]
+    body = body.rstrip()
+    if not body:
+        raise InvalidPayload(NO_ROWS)
+    if not body.translate(None, _CSV_PLAIN):
+        text = b"[[" + body.replace(b"\n", b"],[") + b"]]"
+        array = _json_matrix(text)
+        if array is None:
+            # Empty fields (missing values) as JSON nulls, which numpy reads as NaN; done only
+            # on failure, as these scans cost more than the parse on a large body.
+            text = text.replace(b"\r", b"").replace(b",,", b",null,").replace(b",,", b",null,")
+            array = _json_matrix(text.replace(b"[,", b"[null,").replace(b",]", b",null]"))
+        if array is not None:
+            return array
+    return _csv_rows(body)  # "+1", ".5", " , ", "nan", ragged rows: the slow path knows
+
+
+def _json_matrix(text: bytes) -> Matrix | None:
+    try:
+        array = np.array(orjson.loads(text), np.float64)
+    except (orjson.JSONDecodeError, ValueError, TypeError):
+        return None
+    return array if array.ndim == 2 else None
+
+
+def _csv_rows(body: bytes) -> Matrix:
+    """The slow CSV pass: field by field, naming the line and column of the first bad one."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidPayload(f"the CSV body is not UTF-8 text: {exc}") from None
+    rows: list[list[float]] = []
+    width = -1
+    for number, line in enumerate(text.split("\n"), 1):
+        fields = line.removesuffix("\r").split(",")
+        if width < 0:
+            width = len(fields)
+        elif len(fields) != width:
+            raise InvalidPayload(f"line {number} has {len(fields)} fields, line 1 has {width}")
+        row = []
+        for column, field in enumerate(fields, 1):
+            value = field.strip()
+            if not value:
+                row.append(np.nan)
+                continue
+            try:
+                row.append(float(value))
+            except ValueError:
+                header = " (a CSV request has no header row)" if number == 1 else ""
+                raise InvalidPayload(
+                    f"line {number}, column {column}: cannot read {clip(value)} as a number{header}"
+                ) from None
+        rows.append(row)
+    return np.array(rows, dtype=np.float64)
+
+
+# --- response ------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=256)
+def _negotiate(accept: str) -> str:
+    if not accept.strip():
+        return JSON
+    # candidate -> (q, specificity, position) of the most specific range that matches it
+    best: dict[str, tuple[float, int, int]] = {}
+    for position, part in enumerate(accept.split(",")):
+        media, _, params = part.partition(";")
+        media = media.strip().lower()
+        if not media:
+            continue
+        q = _quality(params)
+        for candidate in SUPPORTED_CONTENT_TYPES:
+            specificity = _specificity(media, candidate)
+            if specificity >= 0 and (candidate not in best or specificity > best[candidate][1]):
+                best[candidate] = (q, specificity, position)
+    ranked = sorted(
+        (-q, position, SUPPORTED_CONTENT_TYPES.index(candidate), candidate)
+        for candidate, (q, _, position) in best.items()
+        if q > 0
+    )
+    if not ranked:
+        raise NotAcceptable(
+            f"cannot answer in any type the Accept header {clip(accept, 100)} allows: "
+            f"supported: {_SUPPORTED}"
+        )
+    return ranked[0][3]
+
+
+def _quality(params: str) -> float:
+    for param in params.split(";"):
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "q":
+            try:
+                q = float(value.strip())
+            except ValueError:
+                return 1.0  # a malformed q is ignored rather than turned into a refusal
+            return 0.0 if q < 0 else q if q <= 1 else 1.0  # NaN and q > 1 read as 1
+    return 1.0
+
+
+def _specificity(media: str, candidate: str) -> int:
+    if media == candidate:
+        return 2
+    if media == "*/*":
+        return 0
+    if media.endswith("/*") and candidate.startswith(media[:-1]):
+        return 1
+    return -1
+
+
+def _encode_json(array: np.ndarray) -> bytes:
+    try:
+        return orjson.dumps({"predictions": array}, option=orjson.OPT_SERIALIZE_NUMPY)
+    except orjson.JSONEncodeError:
+        pass  # dtypes orjson does not take natively (str, object, float16): via Python objects
+    try:
+        return orjson.dumps({"predictions": array.tolist()})
+    except orjson.JSONEncodeError as exc:
+        message = f"cannot write predictions of dtype {array.dtype} as JSON: {exc}"
+        raise ModelFailed(message) from None
+
+
+def _encode_csv(array: np.ndarray) -> bytes:
+    if array.ndim > 2:
+        array = array.reshape(array.shape[0], -1)
+    kind = array.dtype.kind
+    if kind == "f" and array.dtype != np.float64:
+        text = array.astype(str).tolist()  # numpy's shortest repr for float32/float16
+    elif kind in "fiub":
+        text = array.tolist()
+        if array.ndim == 1:
+            return ("\n".join(map(repr, text)) + "\n").encode() if text else b""
+        return "".join(",".join(map(repr, row)) + "\n" for row in text).encode()
+    else:
+        buffer = io.StringIO()
+        rows = array.tolist() if array.ndim == 2 else [[v] for v in array.tolist()]
+        csv.writer(buffer, lineterminator="\n").writerows(rows)
+        return buffer.getvalue().encode()
+    if array.ndim == 1:
+        return ("\n".join(text) + "\n").encode() if text else b""
+    return "".join(",".join(row) + "\n" for row in text).encode()

@@ -1,0 +1,116 @@
+"""Endpoints and their immutable configs: which model versions serve a name, in what shares."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from modelyard.errors import InvalidInput
+
+_DEFAULT_BATCH = 64
+_DEFAULT_WAIT_MS = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Batching:
+    """Adaptive micro-batching of one variant.
+
+    Requests that arrive while a batch is being predicted wait (at most ``max_wait_ms``) and are
+    predicted together, up to ``max_batch_size`` rows. ``max_batch_size`` 1 turns it off.
+    """
+
+    max_batch_size: int = _DEFAULT_BATCH
+    max_wait_ms: float = _DEFAULT_WAIT_MS
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_batch_size <= 100_000:
+            raise InvalidInput(f"max_batch_size must be 1..100000, got {self.max_batch_size}")
+        if not 0 <= self.max_wait_ms <= 1_000:
+            raise InvalidInput(f"max_wait_ms must be 0..1000, got {self.max_wait_ms}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"max_batch_size": self.max_batch_size, "max_wait_ms": self.max_wait_ms}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Batching:
+        data = data or {}
+        return cls(
+            max_batch_size=int(data.get("max_batch_size", _DEFAULT_BATCH)),
+            max_wait_ms=float(data.get("max_wait_ms", _DEFAULT_WAIT_MS)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """One production variant: a resolved model version and its share of the traffic.
+
+    ``requested`` keeps what the user wrote (``churn@production``); ``model``/``version`` is what
+    it resolved to when the config was made. Moving the alias later changes nothing here.
+    """
+
+    name: str
+    model: str
+    version: int
+    weight: float
+    batching: Batching = Batching()
+    requested: str | None = None
+
+    @property
+    def model_ref(self) -> str:
+        return f"{self.model}:{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "model": self.model,
+            "version": self.version,
+            "weight": self.weight,
+            "batching": self.batching.to_dict(),
+            "requested": self.requested,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Variant:
+        return cls(
+            name=str(data["name"]),
+            model=str(data["model"]),
+            version=int(data["version"]),
+            weight=float(data["weight"]),
+            batching=Batching.from_dict(data.get("batching")),
+            requested=data.get("requested"),
+        )
+
+
+class ConfigChange(enum.StrEnum):
+    """Why a config was made."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    WEIGHTS = "weights"
+    ROLLBACK = "rollback"
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointConfig:
+    """An immutable config: numbered 1, 2, 3… per endpoint; every change makes a new one."""
+
+    endpoint: str
+    number: int
+    variants: tuple[Variant, ...]
+    change: ConfigChange
+    created_at: datetime
+
+    def variant(self, name: str) -> Variant | None:
+        return next((v for v in self.variants if v.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A named endpoint and the config it currently serves."""
+
+    name: str
+    config: EndpointConfig
+    created_at: datetime
+    updated_at: datetime

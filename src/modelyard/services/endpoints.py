@@ -1,0 +1,211 @@
+"""The endpoint service: create, update, re-weight, roll back and delete endpoints.
+
+Every change makes a new immutable config. Models named by a change are resolved to versions
+(an alias is pinned to the version it points at now) and loaded and warmed here, before the
+config is written, so a model that cannot load never becomes current.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+
+from modelyard.domain import (
+    Batching,
+    ConfigChange,
+    Endpoint,
+    EndpointConfig,
+    ModelRef,
+    ModelVersion,
+    Variant,
+    validate_name,
+)
+from modelyard.errors import InvalidInput, ModelyardError
+from modelyard.storage.base import EndpointStore
+
+#: Loads and warms a version, raising a ModelyardError if it cannot serve.
+ModelCheck = Callable[[ModelVersion], None]
+ResolveVersion = Callable[[ModelRef], ModelVersion]
+
+
+class EndpointService:
+    """Control-plane rules for endpoints; the CLI, Python API and REST API call this."""
+
+    def __init__(
+        self, store: EndpointStore, resolve: ResolveVersion, check_model: ModelCheck
+    ) -> None:
+        self._store = store
+        self._resolve = resolve
+        self._check = check_model
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def get(self, name: str) -> Endpoint:
+        """Raises EndpointNotFound."""
+        return self._store.get_endpoint(name)
+
+    def list_endpoints(self) -> list[Endpoint]:
+        """All endpoints, by name."""
+        return self._store.list_endpoints()
+
+    def history(self, name: str) -> list[EndpointConfig]:
+        """Every config of ``name``, oldest first."""
+        return self._store.history(name)
+
+    def in_use(self, version: ModelVersion) -> str | None:
+        """A registry guard: why ``version`` may not be archived or deleted, if it is served."""
+        names = self._store.endpoints_serving(version.name, version.version)
+        return f"it is served by endpoint {', '.join(names)}" if names else None
+
+    # -- changing ----------------------------------------------------------------------------
+
+    def create(
+        self,
+        name: str,
+        variants: Mapping[str, str],
+        weights: Mapping[str, float] | None = None,
+        batching: Mapping[str, Batching] | None = None,
+    ) -> Endpoint:
+        """Create an endpoint serving ``variants`` (variant name → model reference).
+
+        Weights default to equal shares. Raises InvalidName, InvalidInput, AlreadyExists, the
+        registry's lookup errors, and whatever loading a model raises.
+        """
+        validate_name(name, "endpoint name")
+        built = self._build(variants, weights, batching)
+        return self._store.create_endpoint(name, built)
+
+    def update(
+        self,
+        name: str,
+        variants: Mapping[str, str],
+        weights: Mapping[str, float] | None = None,
+        batching: Mapping[str, Batching] | None = None,
+    ) -> Endpoint:
+        """Serve new models: a new config replacing every variant."""
+        current = self._store.get_endpoint(name).config
+        built = self._build(variants, weights, batching)
+        return self._store.add_config(
+            name, built, ConfigChange.UPDATE, expected_current=current.number, parent=current.number
+        )
+
+    def set_weights(self, name: str, weights: Mapping[str, float]) -> Endpoint:
+        """Change traffic shares only: the same model versions, no model is reloaded."""
+        current = self._store.get_endpoint(name).config
+        known = {v.name for v in current.variants}
+        unknown = sorted(set(weights) - known)
+        if unknown:
+            raise InvalidInput(
+                f"endpoint {name!r} has no variant {', '.join(unknown)}; "
+                f"its variants: {', '.join(sorted(known))}"
+            )
+        merged = {v.name: float(weights.get(v.name, v.weight)) for v in current.variants}
+        _check_weights(merged)
+        variants = tuple(
+            Variant(v.name, v.model, v.version, merged[v.name], v.batching, v.requested)
+            for v in current.variants
+        )
+        return self._store.add_config(
+            name,
+            variants,
+            ConfigChange.WEIGHTS,
+            expected_current=current.number,
+            parent=current.number,
+        )
+
+    def rollback(self, name: str) -> Endpoint:
+        """Return to the config that was current before this one (again: one further back).
+
+        Raises InvalidInput when there is nothing to roll back to.
+        """
+        current = self._store.get_endpoint(name).config
+        _, parent = self._store.get_config(name, current.number)
+        if parent is None:
+            raise InvalidInput(
+                f"endpoint {name!r} is at config {current.number}, which has no earlier config "
+                "to roll back to"
+            )
+        target, grandparent = self._store.get_config(name, parent)
+        models_changed = {v.model_ref for v in target.variants} - {
+            v.model_ref for v in current.variants
+        }
+        for variant in target.variants:
+            if variant.model_ref in models_changed:
+                self._check(self._resolve(ModelRef(variant.model, version=variant.version)))
+        return self._store.add_config(
+            name,
+            target.variants,
+            ConfigChange.ROLLBACK,
+            expected_current=current.number,
+            parent=grandparent,
+        )
+
+    def delete(self, name: str) -> None:
+        """Remove an endpoint and its history. Raises EndpointNotFound."""
+        self._store.delete_endpoint(name)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _build(
+        self,
+        variants: Mapping[str, str],
+        weights: Mapping[str, float] | None,
+        batching: Mapping[str, Batching] | None,
+    ) -> tuple[Variant, ...]:
+        if not variants:
+            raise InvalidInput("an endpoint needs at least one variant (--variant NAME=MODEL_REF)")
+        for variant in variants:
+            validate_name(variant, "variant name")
+        for extra, what in ((weights, "weights"), (batching, "batching")):
+            unknown = sorted(set(extra or {}) - set(variants))
+            if unknown:
+                raise InvalidInput(f"{what} name unknown variant {', '.join(unknown)}")
+        shares = {v: float((weights or {}).get(v, 1.0 if not weights else 0.0)) for v in variants}
+        _check_weights(shares)
+        built = []
+        for variant, ref_text in variants.items():
+            ref = ModelRef.parse(ref_text)
+            version = self._resolve(ref)
+            try:
+                self._check(version)
+            except ModelyardError as exc:
+                raise type(exc)(
+                    f"variant {variant!r} ({version.ref}) cannot serve: {exc}"
+                ) from None
+            built.append(
+                Variant(
+                    name=variant,
+                    model=version.name,
+                    version=version.version,
+                    weight=shares[variant],
+                    batching=(batching or {}).get(variant, Batching()),
+                    requested=ref_text,
+                )
+            )
+        return tuple(built)
+
+
+def _check_weights(weights: Mapping[str, float]) -> None:
+    for variant, weight in weights.items():
+        if not math.isfinite(weight) or weight < 0:
+            raise InvalidInput(f"weight of variant {variant!r} must be >= 0, got {weight}")
+    if sum(weights.values()) <= 0:
+        raise InvalidInput("at least one variant needs a weight above 0")
+
+
+def parse_weights(text: str | Sequence[str]) -> dict[str, float]:
+    """Parse ``blue=0.9,green=0.1`` (or a list of ``k=v``) into weights.
+
+    Raises InvalidInput naming the malformed part.
+    """
+    parts = text.split(",") if isinstance(text, str) else [p for t in text for p in t.split(",")]
+    out: dict[str, float] = {}
+    for part in (p.strip() for p in parts if p.strip()):
+        key, sep, value = part.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            out[key.strip()] = float(value)
+        except ValueError:
+            raise InvalidInput(f"malformed weight {part!r}: expected VARIANT=NUMBER") from None
+    return out

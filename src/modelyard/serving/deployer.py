@@ -1,0 +1,144 @@
+"""Keeps the route table in step with the store: poll, load and warm, swap, drain, unload.
+
+Order of an update: the new plan's models are loaded and warmed off the event loop while the
+old table keeps serving; the new table replaces the old one in a single assignment (requests
+already running hold their route and finish on it); models no longer referenced are unloaded
+once their in-flight count drops to zero. An endpoint whose new models fail to load stays on
+the route it had, and the failure is reported on ``/readyz``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+
+from modelyard.domain import DeploymentPlan, EndpointPlan, ModelSpec, PlanSource
+from modelyard.serving.batching import MicroBatcher
+from modelyard.serving.loader import ServedModel
+from modelyard.serving.table import EMPTY, EndpointRoute, RouteTable, VariantRoute
+
+log = logging.getLogger("modelyard.serving")
+
+LoadModel = Callable[[ModelSpec], ServedModel]
+_RETRY_FAILED_S = 5.0
+_DRAIN_CHECK_S = 0.05
+
+
+class Deployer:
+    """Owns the current :class:`RouteTable` of one server process."""
+
+    def __init__(
+        self,
+        source: PlanSource,
+        load: LoadModel,
+        predict_executor: Executor,
+        poll_interval_s: float = 0.5,
+    ) -> None:
+        self.table: RouteTable = EMPTY
+        self.failures: dict[str, str] = {}
+        self._source = source
+        self._load = load
+        self._executor = predict_executor
+        self._poll = poll_interval_s
+        self._loaded = False
+        self._retired: list[ServedModel] = []
+        self._last_attempt = 0.0
+        self._seen_revision = -1
+
+    @property
+    def ready(self) -> bool:
+        """True once the first plan is applied and every deployed model loaded and warmed."""
+        return self._loaded and not self.failures
+
+    async def run(self) -> None:
+        """Poll the plan source forever (cancel to stop)."""
+        while True:
+            try:
+                await self.sync()
+            except Exception:  # a store hiccup must not kill the poller: try again next tick
+                log.exception("could not refresh the deployment plan")
+            await asyncio.sleep(self._poll)
+
+    async def sync(self) -> None:
+        """Apply the store's plan if its revision moved (or a failed load is due a retry)."""
+        revision = await asyncio.to_thread(self._source.revision)
+        retry = self.failures and time.monotonic() - self._last_attempt > _RETRY_FAILED_S
+        if revision != self._seen_revision or retry:
+            plan = await asyncio.to_thread(self._source.load_plan)
+            await self.apply(plan)
+        self._release_drained()
+
+    async def apply(self, plan: DeploymentPlan) -> None:
+        """Load what ``plan`` needs, then swap the route table in one step."""
+        self._last_attempt = time.monotonic()
+        current = {m.spec.key: m for m in self.table.served_models()}
+        loaded: dict[str, ServedModel] = {}
+        broken: dict[str, str] = {}
+        for key, spec in plan.models().items():
+            if key in current:
+                loaded[key] = current[key]
+                continue
+            try:
+                loaded[key] = await asyncio.to_thread(self._load, spec)
+            except Exception as exc:
+                broken[key] = f"{spec.ref} failed to load: {exc}"
+                log.error("%s", broken[key])
+        endpoints: dict[str, EndpointRoute] = {}
+        failures: dict[str, str] = {}
+        for name, endpoint in plan.endpoints.items():
+            problems = [broken[v.model.key] for v in endpoint.variants if v.model.key in broken]
+            if problems:
+                failures[name] = "; ".join(problems)
+                if name in self.table.endpoints:  # keep serving what worked before
+                    endpoints[name] = self.table.endpoints[name]
+                continue
+            endpoints[name] = self._route(endpoint, loaded)
+        old = self.table
+        self.table = RouteTable(revision=plan.revision, endpoints=endpoints)
+        self.failures = failures
+        self._seen_revision = plan.revision
+        self._loaded = True
+        kept = self.table.served_models()
+        self._retired.extend(m for m in old.served_models() if m not in kept)
+        self._retired.extend(m for k, m in loaded.items() if m not in kept and k not in current)
+        log.info("serving plan revision %s: %s endpoint(s)", plan.revision, len(endpoints))
+
+    def _route(self, endpoint: EndpointPlan, loaded: dict[str, ServedModel]) -> EndpointRoute:
+        previous = self.table.endpoints.get(endpoint.name)
+        variants = {}
+        for v in endpoint.variants:
+            served = loaded[v.model.key]
+            old = previous.variants.get(v.name) if previous else None
+            if old is not None and old.served is served and old.batcher.options == v.batching:
+                batcher = old.batcher  # weights-only change: keep the warm batcher
+            else:
+                batcher = MicroBatcher(served.model.predict, v.batching, self._executor)
+            variants[v.name] = VariantRoute(v.name, served, batcher, v.weight)
+        return EndpointRoute(endpoint.name, endpoint.config_number, variants)
+
+    def _release_drained(self) -> None:
+        still = []
+        for model in self._retired:
+            if model.inflight == 0:
+                model.close()
+                log.info("unloaded %s", model.spec.ref)
+            else:
+                still.append(model)
+        self._retired = still
+
+    async def drain_loop(self) -> None:
+        """Unload retired models as soon as their last request finishes (cancel to stop)."""
+        while True:
+            await asyncio.sleep(_DRAIN_CHECK_S)
+            if self._retired:
+                self._release_drained()
+
+    def close(self) -> None:
+        """Unload everything (server shutdown)."""
+        for model in [*self.table.served_models(), *self._retired]:
+            model.close()
+        self.table = EMPTY
+        self._retired = []

@@ -1,0 +1,103 @@
+"""Loading a model version for serving: fetch and verify its package, load it, warm it up."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from modelyard.domain import ModelSpec
+from modelyard.errors import ModelFailed, ModelyardError
+from modelyard.runtimes import get_runtime
+from modelyard.runtimes.base import LoadedModel, SavedModel
+from modelyard.storage import packages
+from modelyard.storage.base import ArtifactStore
+
+
+@dataclass(eq=False)
+class ServedModel:
+    """A loaded, warmed model and the local copy of its package.
+
+    ``inflight`` counts requests currently using it; the server unloads a retired model only
+    once it drops to zero.
+    """
+
+    spec: ModelSpec
+    model: LoadedModel
+    folder: Path
+    inflight: int = 0
+    closed: bool = field(default=False)
+
+    def close(self) -> None:
+        """Unload the model and delete its local files (idempotent)."""
+        if not self.closed:
+            self.closed = True
+            self.model.unload()
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def load_served(artifacts: ArtifactStore, spec: ModelSpec, scratch: Path) -> ServedModel:
+    """Fetch, verify, load and warm ``spec``.
+
+    Raises:
+        ArtifactMissing, ArtifactCorrupted, UnsafeModelFormat, InvalidModelFile, or ModelFailed
+        when the model cannot predict on its warm-up rows.
+    """
+    folder, manifest = packages.materialize(artifacts, spec.artifact_digest, scratch)
+    try:
+        saved = SavedModel(
+            model_format=spec.model_format,
+            trust=spec.trust,
+            options=dict(manifest.get("options", {})),
+        )
+        model = get_runtime(spec.flavor).load(folder / packages.MODEL_DIR, saved)
+        try:
+            warm_up(model, folder, spec)
+        except BaseException:
+            model.unload()
+            raise
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return ServedModel(spec=spec, model=model, folder=folder)
+
+
+def warm_rows(folder: Path, spec: ModelSpec) -> Any:
+    """Rows to warm a model with: its stored input example, else one row of zeros."""
+    example = folder / packages.EXAMPLE_FILE
+    if example.is_file():
+        data = orjson.loads(example.read_bytes())
+        try:
+            return np.asarray(data["data"], dtype=np.float64)
+        except (TypeError, ValueError):
+            import pandas as pd
+
+            return pd.DataFrame(data["data"], columns=data["columns"])
+    if spec.signature is not None and spec.signature.n_features:
+        return np.zeros((1, spec.signature.n_features))
+    return None
+
+
+def warm_up(model: LoadedModel, folder: Path, spec: ModelSpec) -> None:
+    """Predict once so first requests do not pay for lazy initialisation.
+
+    Raises:
+        ModelFailed: when the model raises or returns the wrong number of rows.
+    """
+    rows = warm_rows(folder, spec)
+    if rows is None:
+        return
+    try:
+        out = np.asarray(model.predict(rows))
+    except ModelyardError:
+        raise
+    except Exception as exc:
+        raise ModelFailed(f"{spec.ref} failed its warm-up prediction: {exc}") from None
+    if out.shape[:1] != (len(rows),):
+        raise ModelFailed(
+            f"{spec.ref} returned {out.shape[:1]} predictions for {len(rows)} warm-up rows"
+        )

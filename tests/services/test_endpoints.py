@@ -1,0 +1,146 @@
+"""The endpoint service over real stores: configs, history, weights, rollback, protection."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelyard.bootstrap import Platform, build
+from modelyard.config import load_settings
+from modelyard.domain import ConfigChange
+from modelyard.errors import (
+    AlreadyExists,
+    ArtifactCorrupted,
+    EndpointNotFound,
+    InvalidInput,
+    InvalidName,
+    InvalidReference,
+    VersionNotFound,
+    VersionProtected,
+)
+from modelyard.services.endpoints import parse_weights
+from modelyard.storage import packages
+
+
+@pytest.fixture
+def platform(db_url: str, tmp_path: Path, breast_cancer: Any) -> Iterator[Platform]:
+    import xgboost as xgb
+
+    x_train, _, y_train, _ = breast_cancer
+    p = build(load_settings({}, home=tmp_path / "home", db_url=db_url))
+    for rounds in (3, 6, 9):
+        booster = xgb.train(
+            {"objective": "binary:logistic", "nthread": 1},
+            xgb.DMatrix(x_train, label=y_train),
+            num_boost_round=rounds,
+        )
+        p.registry.register("cancer", booster, flavor="xgboost", input_example=x_train.head(3))
+    yield p
+    p.close()
+
+
+def state(p: Platform) -> tuple[Any, ...]:
+    return p.endpoints.list_endpoints(), [
+        p.endpoints.history(e.name) for e in p.endpoints.list_endpoints()
+    ]
+
+
+def test_create_update_weights_rollback_history(platform: Platform) -> None:
+    eps = platform.endpoints
+    platform.registry.set_alias("cancer", "production", 1)
+    created = eps.create(
+        "api", {"blue": "cancer@production", "green": "cancer:2"}, {"blue": 0.9, "green": 0.1}
+    )
+    blue = created.config.variant("blue")
+    assert blue is not None and (blue.version, blue.requested, blue.weight) == (
+        1,
+        "cancer@production",
+        0.9,
+    )
+    platform.registry.set_alias("cancer", "production", 3)
+    assert eps.get("api").config.variant("blue").version == 1, "moving an alias deploys nothing"  # type: ignore[union-attr]
+
+    eps.update("api", {"blue": "cancer:3"})
+    weighted = eps.set_weights("api", {"blue": 0.5})
+    assert [(v.name, v.version, v.weight) for v in weighted.config.variants] == [("blue", 3, 0.5)]
+    back = eps.rollback("api")
+    assert back.config.change is ConfigChange.ROLLBACK
+    assert [(v.name, v.version, v.weight) for v in back.config.variants] == [("blue", 3, 1.0)]
+    again = eps.rollback("api")
+    assert [(v.name, v.version) for v in again.config.variants] == [("blue", 1), ("green", 2)]
+    with pytest.raises(InvalidInput, match="no earlier config"):
+        eps.rollback("api")
+    history = eps.history("api")
+    assert [c.number for c in history] == [1, 2, 3, 4, 5]
+    assert [c.change.value for c in history] == [
+        "create",
+        "update",
+        "weights",
+        "rollback",
+        "rollback",
+    ]
+
+
+def test_served_versions_are_protected(platform: Platform) -> None:
+    platform.endpoints.create("api", {"main": "cancer:2"})
+    with pytest.raises(VersionProtected, match="endpoint api"):
+        platform.registry.delete_version("cancer:2")
+    with pytest.raises(VersionProtected, match="endpoint api"):
+        platform.registry.archive("cancer:2")
+    platform.endpoints.update("api", {"main": "cancer:3"})
+    assert platform.registry.delete_version("cancer:2").version == 2
+    platform.endpoints.delete("api")
+    assert platform.registry.delete_version("cancer:3").version == 3
+
+
+def test_bad_changes_leave_everything_as_it_was(platform: Platform) -> None:
+    eps = platform.endpoints
+    eps.create("api", {"main": "cancer:1"})
+    before = state(platform)
+    attempts: list[tuple[type[Exception], Any]] = [
+        (AlreadyExists, lambda: eps.create("api", {"main": "cancer:1"})),
+        (InvalidInput, lambda: eps.create("other", {})),
+        (InvalidName, lambda: eps.create("bad name", {"main": "cancer:1"})),
+        (InvalidReference, lambda: eps.create("other", {"main": "cancer:0"})),
+        (VersionNotFound, lambda: eps.update("api", {"main": "cancer:99"})),
+        (EndpointNotFound, lambda: eps.update("nope", {"main": "cancer:1"})),
+        (InvalidInput, lambda: eps.set_weights("api", {"red": 1.0})),
+        (InvalidInput, lambda: eps.set_weights("api", {"main": 0.0})),
+        (InvalidInput, lambda: eps.set_weights("api", {"main": -1.0})),
+        (InvalidInput, lambda: eps.update("api", {"a": "cancer:1"}, {"b": 1.0})),
+        (InvalidInput, lambda: eps.rollback("api")),
+        (EndpointNotFound, lambda: eps.delete("nope")),
+    ]
+    for error, attempt in attempts:
+        with pytest.raises(error):
+            attempt()
+    assert state(platform) == before
+
+
+def test_a_model_that_cannot_load_is_never_deployed(platform: Platform) -> None:
+    platform.endpoints.create("api", {"main": "cancer:1"})
+    version = platform.registry.get_version("cancer:2")
+    manifest = packages.read_manifest(platform.artifacts, version.artifact_digest)
+    weights = next(f for f in manifest["files"] if f["path"].startswith("model/"))
+    blob = (
+        Path(platform.settings.resolved_artifact_url)
+        / "sha256"
+        / weights["sha256"][:2]
+        / weights["sha256"]
+    )
+    blob.write_bytes(b"garbage")
+    before = state(platform)
+    with pytest.raises(ArtifactCorrupted, match="variant 'main'"):
+        platform.endpoints.update("api", {"main": "cancer:2"})
+    assert state(platform) == before
+
+
+def test_parse_weights() -> None:
+    assert parse_weights("blue=0.9, green=0.1") == {"blue": 0.9, "green": 0.1}
+    assert parse_weights(["a=1", "b=2,c=3"]) == {"a": 1.0, "b": 2.0, "c": 3.0}
+    for bad in ("blue", "blue=x", "=1x"):
+        with pytest.raises(InvalidInput, match="malformed weight"):
+            parse_weights(bad)
