@@ -108,9 +108,12 @@ def test_every_flavor_round_trips(platform: Platform, breast_cancer: Any, tmp_pa
         ("onnx", onnx_model, logreg.predict(xa_test)),
         ("pyfunc", code, xa_test.astype(float).sum(axis=1) * 2.0),
     ]
+    with pytest.raises(UnsafeModelFormat, match="trust-code"):
+        platform.registry.register("m-pyfunc", code, flavor="pyfunc")
     for flavor, model, expected in cases:
         mv = platform.registry.register(
-            f"m-{flavor}", model, flavor=flavor, input_example=xa_test[:3]
+            f"m-{flavor}", model, flavor=flavor, input_example=xa_test[:3],
+            trust=Trust(user_code=flavor == "pyfunc"),
         )
         loaded = platform.registry.load(mv.ref)
         np.testing.assert_allclose(
@@ -134,6 +137,12 @@ def test_bad_inputs_change_nothing(
     text.write_text("this is not a model")
     attempts: list[tuple[type[Exception], Any]] = [
         (UnknownFlavor, lambda: reg.register("cancer", booster, flavor="tensorflow")),
+        (
+            SignatureMismatch,
+            lambda: reg.register(
+                "cancer", booster, flavor="xgboost", signature={"inputs": [{"dtype": "float64"}]}
+            ),
+        ),
         (InvalidModelFile, lambda: reg.register("cancer", text, flavor="xgboost")),
         (
             InvalidModelFile,

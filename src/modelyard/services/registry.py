@@ -29,6 +29,7 @@ from modelyard.domain import (
 from modelyard.errors import (
     InvalidInput,
     InvalidModelFile,
+    UnsafeModelFormat,
     ModelyardError,
     SignatureMismatch,
     StorageNotWritable,
@@ -190,7 +191,13 @@ class RegistryService:
         with self._staging() as staging:
             model_dir = staging / packages.MODEL_DIR
             model_dir.mkdir()
-            saved = self._save(runtime, src, model_dir, trust or Trust())
+            granted = trust or Trust()
+            saved = self._save(runtime, src, model_dir, granted)
+            if saved.trust.user_code and not granted.user_code:
+                raise UnsafeModelFormat(
+                    f"a {flavor} model is your own Python code, which runs when it is loaded; "
+                    "pass --trust-code (CLI) or trust=Trust(user_code=True) to register it"
+                )
             loaded = runtime.load(model_dir, saved)
             try:
                 final_signature = _settle_signature(loaded, explicit, example)
@@ -336,6 +343,26 @@ class RegistryService:
             raise
         return PackagedModel(version, inner, folder)
 
+    def verify(self, ref: str | ModelRef) -> tuple[ModelVersion, int | None]:
+        """Fetch, checksum and load a version, then predict on its stored input example.
+
+        Returns:
+            The version checked and how many example rows it predicted (None: no example).
+
+        Raises:
+            ArtifactMissing, ArtifactCorrupted, UnsafeModelFormat, SignatureMismatch, and the
+            lookup errors of :meth:`get_version`.
+        """
+        loaded = self.load(ref)
+        try:
+            # The example of the version just loaded, not a fresh resolution of ``ref``: an
+            # alias may move in between.
+            example = self.input_example(loaded.version.ref)
+            rows = None if example is None else len(loaded.predict(example))
+        finally:
+            loaded.unload()
+        return loaded.version, rows
+
     def input_example(self, ref: str | ModelRef) -> pd.DataFrame | None:
         """The stored input example rows of a version, if it has one."""
         import pandas as pd
@@ -380,7 +407,12 @@ def _example(value: Any) -> pd.DataFrame | None:
 def _settle_signature(
     loaded: LoadedModel, explicit: Signature | None, example: pd.DataFrame | None
 ) -> Signature | None:
-    hint = explicit or loaded.signature_hint()
+    own = loaded.signature_hint()
+    if explicit is not None and own is not None and own.n_features != explicit.n_features:
+        raise SignatureMismatch(
+            f"the signature lists {explicit.n_features} features; the model takes {own.n_features}"
+        )
+    hint = explicit or own
     if example is None:
         return hint
     if hint is not None:

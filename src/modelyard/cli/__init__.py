@@ -1,0 +1,1 @@
+"""The ``modelyard`` command line: thin Typer adapters over the services."""

@@ -1,0 +1,71 @@
+"""The CLI's one error translator: every exception that ends a command is turned into an exit
+status here, and nowhere else.
+
+- ``ModelyardError``: one line ``error: <message>`` on stderr, exit ``exc.exit_code``.
+- usage errors (bad option, missing argument): the usual ``Usage: …`` / ``Error: …`` text,
+  exit 2. (Typer carries its own copy of click; its exceptions derive from ``TyperException``.)
+- Ctrl-C: exit 130, the shell convention for SIGINT.
+
+Anything else is a bug in modelyard and keeps its traceback, so it can be reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import typer
+
+from modelyard.errors import ModelyardError
+
+SIGINT_EXIT = 130
+
+
+def one_line(message: str) -> str:
+    """The first non-empty line of ``message``.
+
+    A model library's text may carry its own multi-line dump (XGBoost appends a C++ stack);
+    the headline is what a person needs and what a script can match.
+    """
+    for line in message.strip().splitlines():
+        if line.strip():
+            return line.strip()
+    return "unknown error"
+
+
+def report(exc: ModelyardError) -> int:
+    """Print ``exc`` as a single ``error:`` line on stderr; return its exit code."""
+    typer.echo(f"error: {one_line(exc.message)}", err=True)
+    return exc.exit_code
+
+
+def invoke(command: Any, args: Sequence[str] | None, prog_name: str) -> int:
+    """Run ``command`` (the click-style command Typer built) without its own exit handling,
+    and translate how it ended.
+
+    Returns:
+        The process exit status.
+    """
+    try:
+        result = command.main(args=args, prog_name=prog_name, standalone_mode=False)
+    except ModelyardError as exc:
+        return report(exc)
+    except typer.TyperException as exc:
+        # UsageError, BadParameter …: the familiar "Usage: …\nError: …" text, exit 2.
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            typer.echo(f"Error: {exc.format_message()}", err=True)
+        return exc.exit_code
+    except typer.Abort:
+        # A declined confirmation or EOF at a prompt.
+        typer.echo("Aborted.", err=True)
+        return 1
+    except typer.Exit as exc:
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return SIGINT_EXIT
+    # Non-standalone click returns an ``Exit``'s code (``--help`` → 0) or the command's return
+    # value; our commands return None on success.
+    return result if isinstance(result, int) else 0

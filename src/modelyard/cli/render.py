@@ -1,0 +1,182 @@
+"""Turning domain records into output: JSON for scripts, Rich tables and key/value views for people.
+
+Nothing here decides anything about models; it only shapes what the services returned.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import sys
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from pathlib import PurePath
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from modelyard.domain import Model, ModelVersion
+
+# Rich would otherwise colour numbers and paths it guesses at, and wrap long values (digests,
+# paths) across lines, which breaks copy-and-paste and grep.
+console = Console(highlight=False, soft_wrap=True)
+
+
+def to_jsonable(value: Any) -> Any:
+    """Convert records (dataclasses, enums, datetimes, paths, tuples) to JSON-ready values.
+
+    A record with its own ``to_dict()`` (``Signature``, ``Trust``) is converted with it, so the
+    JSON shape matches what the record itself considers its serial form.
+    """
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, enum.Enum):
+        return to_jsonable(value.value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, PurePath):
+        return str(value)
+    to_dict = getattr(value, "to_dict", None)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        if callable(to_dict):
+            return to_jsonable(to_dict())
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_jsonable(v) for v in value]
+    return str(value)
+
+
+def version_dict(version: ModelVersion) -> dict[str, Any]:
+    """A version as JSON, with its ``ref`` (``name:N``) added for convenience."""
+    data: dict[str, Any] = {"ref": version.ref}
+    data.update(to_jsonable(version))
+    return data
+
+
+def print_json(value: Any) -> None:
+    """Write ``value`` as JSON on stdout, and nothing else (scripts parse it)."""
+    sys.stdout.write(json.dumps(to_jsonable(value), indent=2, sort_keys=False) + "\n")
+    sys.stdout.flush()
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S %Z").strip() if value else "-"
+
+
+def _short_when(value: datetime | None) -> str:
+    # Tables are narrow on an 80-column terminal: minutes are enough to tell versions apart.
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+def _pairs(mapping: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in mapping.items()) or "-"
+
+
+def _metric(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def models_table(models: Iterable[Model]) -> Table:
+    """The ``models list`` table: name, latest version, aliases, description, updated."""
+    table = Table(title="Models")
+    table.add_column("name", style="bold", overflow="fold")
+    table.add_column("latest", justify="right")
+    table.add_column("aliases", overflow="fold")
+    table.add_column("description", overflow="fold")
+    table.add_column("updated (UTC)", no_wrap=True)
+    for model in models:
+        aliases = ", ".join(f"{a}→{v}" for a, v in sorted(model.aliases.items()))
+        table.add_row(
+            model.name,
+            str(model.latest_version) if model.latest_version is not None else "-",
+            aliases or "-",
+            model.description or "",
+            _short_when(model.updated_at),
+        )
+    return table
+
+
+def versions_table(name: str, versions: Iterable[ModelVersion]) -> Table:
+    """The ``models versions`` table: one row per version with its metrics and aliases.
+
+    Digests are left to ``models show``: the table has to fit 80 columns.
+    """
+    table = Table(title=f"Versions of {name}")
+    table.add_column("version", justify="right", style="bold")
+    table.add_column("flavor")
+    table.add_column("status")
+    table.add_column("aliases", overflow="fold")
+    table.add_column("metrics", overflow="fold")
+    table.add_column("created (UTC)", no_wrap=True)
+    for v in versions:
+        table.add_row(
+            str(v.version),
+            v.flavor,
+            v.status.value,
+            ", ".join(v.aliases) or "-",
+            ", ".join(f"{k}={_metric(m)}" for k, m in v.metrics.items()) or "-",
+            _short_when(v.created_at),
+        )
+    return table
+
+
+def version_detail(version: ModelVersion) -> str:
+    """The ``models show`` view: every fact about one version, one ``field  value`` per line.
+
+    Plain lines rather than a table: a digest or a path must stay whole on one line, whatever
+    the terminal width, so it can be copied and grepped.
+    """
+    trust = version.trust
+    trusted = [k for k, on in (("pickle", trust.pickle), ("user_code", trust.user_code)) if on]
+    trusted += [f"type:{t}" for t in trust.types]
+    return _fields(
+        version.ref,
+        {
+            "flavor": version.flavor,
+            "format": version.model_format,
+            "status": version.status.value,
+            "aliases": ", ".join(version.aliases) or "-",
+            "description": version.description or "-",
+            "params": _pairs(version.params),
+            "metrics": _pairs({k: _metric(v) for k, v in version.metrics.items()}),
+            "tags": _pairs(version.tags),
+            "signature": _signature(version),
+            "source": f"{version.source.kind} {version.source.uri or ''}".strip(),
+            "trust": ", ".join(trusted) or "none (safe format)",
+            "created": _when(version.created_at),
+            "size": f"{version.size_bytes} bytes",
+            "digest": f"sha256:{version.artifact_digest}",
+        },
+    )
+
+
+def _fields(title: str, values: Mapping[str, Any]) -> str:
+    width = max(len(k) for k in values)
+    lines = [title] + [
+        f"  {k.replace('_', ' '):<{width}}  {'-' if v is None else v}" for k, v in values.items()
+    ]
+    return "\n".join(lines)
+
+
+def _signature(version: ModelVersion) -> str:
+    sig = version.signature
+    if sig is None:
+        return "-"
+    names = sig.feature_names
+    inputs = f"{sig.n_features} inputs"
+    if names:
+        shown = ", ".join(names[:6]) + (", …" if len(names) > 6 else "")
+        inputs += f" ({shown})"
+    if not sig.outputs:
+        return inputs
+    outputs = ", ".join(c.dtype for c in sig.outputs)
+    return f"{inputs} → {outputs} {list(sig.output_shape)}"
+
+
+def store_detail(info: Mapping[str, Any]) -> str:
+    """The ``store info`` view: where the stores live and what they hold."""
+    return _fields("Store", info)

@@ -1,0 +1,126 @@
+"""Failures below the registry, through the console script: bad settings, an unreachable
+database, a read-only or full MODELYARD_HOME, corrupted and missing artifacts. Each ends with
+the documented exit code and one ``error:`` line naming the problem, never a traceback."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from modelyard import errors
+
+
+def test_help_opens_no_database(cli: Any) -> None:
+    root, models = cli.many(["--help"], ["models", "--help"])
+    assert "models" in root.ok().out and "store" in root.out and "demo" in root.out
+    for command in ("register", "list", "show", "versions", "verify", "alias", "tag", "delete"):
+        assert command in models.ok().out
+    assert not cli.home.exists(), "--help must not create MODELYARD_HOME or a database"
+
+
+def test_unreachable_database_hides_the_password(cli: Any) -> None:
+    env = cli.env(MODELYARD_DB_URL="postgresql+psycopg://user:s3cret@127.0.0.1:1/nodb")
+    for result in (cli("models", "list", env=env), cli("store", "info", "--json", env=env)):
+        line = result.error_line(errors.DatabaseUnavailable.exit_code)
+        assert "postgresql+psycopg://user:***@127.0.0.1:1/nodb" in line, line
+        assert "s3cret" not in result.err + result.out
+
+
+def test_unknown_setting_is_refused_by_name(cli: Any) -> None:
+    env = cli.env(MODELYARD_DB_URI="sqlite:///elsewhere.db")
+    line = cli("models", "list", env=env).error_line(errors.ConfigError.exit_code)
+    assert "MODELYARD_DB_URI" in line and "MODELYARD_DB_URL" in line, line
+    assert not cli.home.exists()
+
+
+def test_read_only_home(cli: Any, tmp_path: Path, tmpfs: Any) -> None:
+    with tmpfs(tmp_path / "ro", "ro,size=1m") as home:
+        existing = cli("models", "list", env=cli.env(MODELYARD_HOME=str(home)))
+        missing = cli("models", "list", env=cli.env(MODELYARD_HOME=str(home / "sub")))
+        line = existing.error_line(errors.StorageNotWritable.exit_code)
+        assert str(home / "modelyard.db") in line, line
+        line = missing.error_line(errors.StorageNotWritable.exit_code)
+        assert str(home / "sub") in line and "Read-only" in line, line
+
+
+def test_full_home(make_cli: Any, tmp_path: Path, model_files: Any, tmpfs: Any) -> None:
+    import numpy as np
+    import pandas as pd
+    import xgboost as xgb
+
+    # ~430 kB: far more than the ~200 kB the tmpfs has left once the database exists.
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(rng.normal(size=(3000, 4)), columns=list(model_files.frame.columns))
+    big = xgb.train(
+        {"objective": "binary:logistic", "max_depth": 8, "seed": 0},
+        xgb.DMatrix(frame, label=rng.integers(0, 2, 3000)),
+        num_boost_round=100,
+    )
+    big_file = tmp_path / "big.ubj"
+    big.save_model(str(big_file))
+    assert big_file.stat().st_size > 300_000
+
+    with tmpfs(tmp_path / "full", "size=256k") as home:
+        cli = make_cli(home)
+        assert cli("models", "list", "--json").ok().json() == []
+        before = cli.snapshot()
+        failed = cli("models", "register", "big", big_file, "--flavor", "xgboost")
+        line = failed.error_line(errors.StorageNotWritable.exit_code)
+        assert str(home) in line and "No space left" in line, line
+        assert cli.snapshot() == before, "a failed register must leave nothing behind"
+
+
+def test_corrupted_and_missing_artifact(cli: Any, model_files: Any) -> None:
+    from modelyard.storage import packages
+
+    platform = cli.platform()
+    try:
+        version = platform.registry.register(
+            "churn", model_files.xgb_ubj, flavor="xgboost", input_example=model_files.example
+        )
+        manifest = packages.read_manifest(platform.artifacts, version.artifact_digest)
+    finally:
+        platform.close()
+    (model_entry,) = (f for f in manifest["files"] if f["path"].startswith("model/"))
+    digest = model_entry["sha256"]
+    blob = cli.home / "artifacts" / "sha256" / digest[:2] / digest
+    assert blob.is_file()
+
+    blob.write_bytes(b"\0" * model_entry["size"])  # same size, different bytes
+    shown, corrupted = cli.many(["models", "show", "churn:1"], ["models", "verify", "churn:1"])
+    assert "sha256:" + version.artifact_digest in shown.ok().out
+    line = corrupted.error_line(errors.ArtifactCorrupted.exit_code)
+    assert digest in line and "corrupted" in line, line
+
+    blob.unlink()
+    line = cli("models", "verify", "churn").error_line(errors.ArtifactMissing.exit_code)
+    assert digest in line and "missing" in line, line
+    leftovers = list((cli.home / "tmp").rglob("*.*"))
+    assert leftovers == [], f"failed loads left files behind: {leftovers}"
+
+
+def test_ctrl_c_exits_130_without_traceback(cli: Any) -> None:
+    proc = subprocess.Popen(
+        [str(cli.script), "demo"],
+        env=cli.env(PYTHONUNBUFFERED="1"),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        # The first line comes from inside the command, after start-up: a signal now is a
+        # Ctrl-C during the work, not during interpreter start-up.
+        first = proc.stdout.readline()
+        assert first.startswith("Data:"), first
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
