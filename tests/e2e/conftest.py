@@ -33,7 +33,7 @@ def free_port() -> int:
 
 def clean_env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
-    env.update(MODELYARD_HOME=str(home), MODELYARD_PLAN_POLL_S="0.2", **extra)
+    env.update({"MODELYARD_HOME": str(home), "MODELYARD_PLAN_POLL_S": "0.2", **extra})
     return env
 
 
@@ -107,22 +107,15 @@ def serve(platform: Platform, tmp_path: Path) -> Iterator[Callable[..., Server]]
     def start(workers: int = 1, **env: str) -> Server:
         port = free_port()
         log = tmp_path / f"server-{port}.log"
-        process = subprocess.Popen(
-            [
-                MODELYARD,
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-            ],
-            env=clean_env(platform.settings.home, **env),
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        argv = [MODELYARD, "serve", "--host", "127.0.0.1", "--port", str(port)]
+        with log.open("wb") as out:  # the child keeps its own copy of the descriptor
+            process = subprocess.Popen(
+                [*argv, "--workers", str(workers)],
+                env=clean_env(platform.settings.home, **env),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         server = Server(f"http://127.0.0.1:{port}", process, log)
         started.append(server)
         server.wait_ready()

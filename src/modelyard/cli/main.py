@@ -8,13 +8,14 @@ from typing import Annotated
 
 import typer
 
-from modelyard.cli import context, models, store
+from modelyard.cli import context, endpoints, models, serve, store
 from modelyard.cli.errors import invoke
+from modelyard.cli.invoke import invoke_endpoint
 from modelyard.cli.render import console
 
 app = typer.Typer(
     name="modelyard",
-    help="Self-hosted machine-learning deployment platform: a versioned model registry.",
+    help="Self-hosted machine-learning deployment platform: registry, endpoints, serving.",
     no_args_is_help=True,
     # Errors are translated once, in modelyard.cli.errors; Typer's own traceback printer would
     # show users our internals instead.
@@ -22,25 +23,31 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(models.app, name="models")
+app.add_typer(endpoints.app, name="endpoints")
 app.add_typer(store.app, name="store")
+app.command("serve")(serve.serve)
+app.command("invoke")(invoke_endpoint)
 
 
 @app.command("demo")
 def demo(
     exit_: Annotated[
         bool,
-        typer.Option(
-            "--exit",
-            help="Finish instead of serving. The demo has nothing to serve yet, so today it "
-            "always finishes; the flag keeps scripts stable once it does.",
-        ),
+        typer.Option("--exit", help="Stop the server and finish once the traffic is sent."),
     ] = False,
+    port: Annotated[
+        int, typer.Option(min=1, max=65535, help="Port of the demo server on 127.0.0.1.")
+    ] = 8080,
+    requests: Annotated[
+        int, typer.Option(min=1, max=100_000, help="Requests to send through the endpoint.")
+    ] = 300,
 ) -> None:
-    """Train two XGBoost models, register them, move the production alias, load it back."""
+    """Train and register two XGBoost models, deploy them blue/green (90/10) on an endpoint,
+    serve it, send traffic and show which variant answered; then keep serving until Ctrl-C."""
     # Imported here: the demo pulls in scikit-learn and XGBoost, which other commands never need.
-    from modelyard.demo import run_demo
+    from modelyard.demo import run_full_demo
 
-    run_demo(context.platform(), console)
+    run_full_demo(context.platform(), console, port=port, requests=requests, keep_serving=not exit_)
 
 
 def run(argv: Sequence[str] | None = None) -> int:

@@ -29,10 +29,10 @@ from modelyard.domain import (
 from modelyard.errors import (
     InvalidInput,
     InvalidModelFile,
-    UnsafeModelFormat,
     ModelyardError,
     SignatureMismatch,
     StorageNotWritable,
+    UnsafeModelFormat,
     VersionProtected,
 )
 from modelyard.runtimes import get_runtime

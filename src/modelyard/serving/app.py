@@ -79,6 +79,12 @@ class ServingApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                # Load the plan before accepting connections: uvicorn opens the socket of a
+                # worker only after startup, so no request meets a half-loaded worker.
+                try:
+                    await self.deployer.sync()
+                except Exception:
+                    log.exception("could not load the deployment plan at startup")
                 self._tasks = [
                     asyncio.create_task(self.deployer.run()),
                     asyncio.create_task(self.deployer.drain_loop()),

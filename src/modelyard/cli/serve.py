@@ -1,0 +1,68 @@
+"""``modelyard serve``: the platform server (uvicorn running the serving app in N workers)."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from modelyard.cli.context import platform
+from modelyard.errors import InvalidInput
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8080,
+    workers: Annotated[int, typer.Option(help="Worker processes.", min=1, max=64)] = 1,
+    max_payload_mb: Annotated[
+        float | None, typer.Option(help="Largest request body in MB (default 6).")
+    ] = None,
+    cors_origin: Annotated[
+        list[str] | None,
+        typer.Option(help="An origin browsers may call from (repeat; '*' for any)."),
+    ] = None,
+    poll_interval: Annotated[
+        float | None, typer.Option(help="Seconds between checks for endpoint changes.")
+    ] = None,
+) -> None:
+    """Serve every endpoint in the store over HTTP until Ctrl-C.
+
+    Changes made by any other process (CLI, Python API) are picked up within a second or two,
+    in every worker.
+    """
+    import uvicorn
+
+    if max_payload_mb is not None and max_payload_mb <= 0:
+        raise InvalidInput(f"--max-payload-mb must be above 0, got {max_payload_mb}")
+    # Worker processes build their own app from the environment: pass the options that way.
+    overrides = {
+        "MODELYARD_MAX_PAYLOAD_BYTES": (
+            str(int(max_payload_mb * 1024 * 1024)) if max_payload_mb is not None else None
+        ),
+        "MODELYARD_CORS_ORIGINS": ",".join(cors_origin) if cors_origin else None,
+        "MODELYARD_PLAN_POLL_S": str(poll_interval) if poll_interval is not None else None,
+    }
+    os.environ.update({k: v for k, v in overrides.items() if v is not None})
+    # Open the store here first: a bad URL or schema is one clear error, not N worker crashes.
+    current = platform()
+    os.environ["MODELYARD_HOME"] = str(current.settings.home)
+    count = len(current.endpoints.list_endpoints())
+    typer.echo(
+        f"modelyard serving {count} endpoint(s) from {current.settings.home} on "
+        f"http://{host}:{port} with {workers} worker(s)",
+        err=True,
+    )
+    current.close()
+    uvicorn.run(
+        "modelyard.bootstrap:serving_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="info",
+        timeout_graceful_shutdown=10,
+    )

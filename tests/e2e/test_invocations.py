@@ -1,0 +1,212 @@
+"""The invocation API through a real `modelyard serve` on 127.0.0.1: payload shapes, headers,
+SageMaker's boto3 client, routing, and every bad-input class."""
+
+from __future__ import annotations
+
+import socket
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+
+from modelyard.bootstrap import Platform
+from modelyard.domain import Trust
+from tests.e2e.conftest import N_FEATURES, expected
+
+INVOKE = "/endpoints/churn-api/invocations"
+
+
+@pytest.fixture
+def one_variant(platform: Platform, serve: Any) -> Any:
+    platform.endpoints.create("churn-api", {"main": "churn:2"})
+    return serve()
+
+
+def test_json_shapes_csv_and_headers(one_variant: Any, models: dict[str, Any]) -> None:
+    rows = models["x"][:3]
+    want = expected(models, 2, rows)
+    names = models["names"]
+    bodies = [
+        ("application/json", orjson.dumps({"instances": rows.tolist()})),
+        ("application/json", orjson.dumps(rows.tolist())),
+        (
+            "application/json",
+            orjson.dumps([dict(zip(names, r.tolist(), strict=True)) for r in rows]),
+        ),
+        (
+            "application/json",
+            orjson.dumps({"inputs": {n: rows[:, i].tolist() for i, n in enumerate(names)}}),
+        ),
+        ("text/csv", "\n".join(",".join(repr(v) for v in r.tolist()) for r in rows).encode()),
+    ]
+    ids = set()
+    with one_variant.client() as http:
+        for content_type, body in bodies:
+            res = http.post(INVOKE, content=body, headers={"content-type": content_type})
+            assert res.status_code == 200, res.text
+            np.testing.assert_allclose(res.json()["predictions"], want, rtol=1e-6)
+            assert res.headers["x-modelyard-variant"] == "main"
+            assert res.headers["x-amzn-invoked-production-variant"] == "main"
+            assert res.headers["x-modelyard-model-version"] == "churn:2"
+            ids.add(res.headers["x-modelyard-inference-id"])
+        single = http.post(INVOKE, json=rows[0].tolist())
+        np.testing.assert_allclose(single.json()["predictions"], want[:1], rtol=1e-6)
+        as_csv = http.post(INVOKE, json=rows.tolist(), headers={"accept": "text/csv"})
+        assert as_csv.headers["content-type"].startswith("text/csv")
+        np.testing.assert_allclose([float(x) for x in as_csv.text.split()], want, rtol=1e-6)
+    assert len(ids) == len(bodies), "every response has its own inference id"
+
+
+def test_boto3_sagemaker_runtime_client(one_variant: Any, models: dict[str, Any]) -> None:
+    import boto3
+    from botocore.config import Config
+
+    client = boto3.client(
+        "sagemaker-runtime",
+        endpoint_url=one_variant.url,
+        region_name="us-east-1",
+        aws_access_key_id="AKIDEXAMPLE",
+        aws_secret_access_key="not-a-secret",
+        # No retries: a lost request must not hide behind a second attempt.
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
+    )
+    rows = models["x"][:2]
+    body = "\n".join(",".join(str(v) for v in r) for r in rows)
+    answer = client.invoke_endpoint(EndpointName="churn-api", ContentType="text/csv", Body=body)
+    assert answer["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert answer["InvokedProductionVariant"] == "main"
+    assert answer["ContentType"] == "application/json"
+    got = orjson.loads(answer["Body"].read())["predictions"]
+    np.testing.assert_allclose(got, expected(models, 2, rows), rtol=1e-6)
+    targeted = client.invoke_endpoint(
+        EndpointName="churn-api",
+        ContentType="application/json",
+        Accept="text/csv",
+        TargetVariant="main",
+        Body=orjson.dumps(rows.tolist()),
+    )
+    assert targeted["InvokedProductionVariant"] == "main"
+    assert len(targeted["Body"].read().decode().split()) == 2
+
+
+def test_routing_split_and_sticky_keys(platform: Platform, serve: Any) -> None:
+    platform.endpoints.create(
+        "churn-api", {"blue": "churn:1", "green": "churn:2"}, {"blue": 0.8, "green": 0.2}
+    )
+    server = serve()
+    row = [0.0] * N_FEATURES
+    with server.client() as http:
+        counts = Counter(
+            http.post(INVOKE, json=row).headers["x-modelyard-variant"] for _ in range(600)
+        )
+        # binomial(600, 0.2): mean 120, sd ~9.8; 5 sd either side
+        assert 71 < counts["green"] < 169, counts
+        sticky = {
+            key: {
+                http.post(INVOKE, json=row, headers={"x-modelyard-routing-key": key}).headers[
+                    "x-modelyard-variant"
+                ]
+                for _ in range(5)
+            }
+            for key in (f"user-{i}" for i in range(30))
+        }
+        assert all(len(seen) == 1 for seen in sticky.values()), sticky
+        forced = http.post(INVOKE, json=row, headers={"X-Amzn-SageMaker-Target-Variant": "green"})
+        assert forced.headers["x-modelyard-model-version"] == "churn:2"
+
+
+@pytest.fixture
+def failing_model(platform: Platform, tmp_path: Path) -> None:
+    code = tmp_path / "boom"
+    code.mkdir()
+    (code / "model.py").write_text(
+        "import numpy as np\n\n"
+        "class Model:\n"
+        "    def load(self, artifacts_dir):\n"
+        "        pass\n\n"
+        "    def predict(self, data):\n"
+        "        data = np.asarray(data, dtype=float)\n"
+        "        if (data[:, 0] == 999).any():\n"
+        "            raise RuntimeError('secret internals: do not leak')\n"
+        "        return data.sum(axis=1)\n"
+    )
+    platform.registry.register(
+        "boom", code, flavor="pyfunc", input_example=np.zeros((2, 3)), trust=Trust(user_code=True)
+    )
+    platform.endpoints.create("boom-api", {"main": "boom:1"})
+
+
+def _raw_request(port: int, head: bytes) -> bytes:
+    """Send only request headers (no body) and read the answer: proves 413 needs no body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(head)
+        return sock.recv(65536)
+
+
+def test_every_bad_input_class(failing_model: None, one_variant: Any) -> None:
+    server = one_variant
+    row = [0.5] * N_FEATURES
+    cases: list[tuple[dict[str, Any], int, str]] = [
+        (
+            {"content": b'{"instances": [[1, 2', "headers": {"content-type": "application/json"}},
+            400,
+            "malformed JSON",
+        ),
+        ({"content": b"1,2,3\n4,x,6", "headers": {"content-type": "text/csv"}}, 400, "line 2"),
+        ({"json": [1.0, 2.0]}, 400, "expected 30 features"),
+        ({"json": [{"f0": 1.0}]}, 400, "missing"),
+        ({"json": [["a"] * N_FEATURES]}, 400, "row 1"),
+        ({"content": b"[]", "headers": {"content-type": "application/json"}}, 400, "no rows"),
+        ({"content": b"x", "headers": {"content-type": "image/png"}}, 415, "image/png"),
+        ({"json": row, "headers": {"accept": "image/png"}}, 406, "image/png"),
+        ({"json": row, "headers": {"x-amzn-sagemaker-target-variant": "nope"}}, 404, "nope"),
+    ]
+    with server.client() as http:
+        for request, status, words in cases:
+            res = http.post(INVOKE, **request)
+            assert res.status_code == status, (request, res.text)
+            error = res.json()["error"]
+            assert words in error["message"], (words, error)
+            assert error["inference_id"] == res.headers["x-modelyard-inference-id"]
+        assert http.post("/endpoints/nope/invocations", json=row).status_code == 404
+        assert http.get(INVOKE).status_code == 405
+        # NaN and null are missing values, answered like any other row.
+        nan_row = http.post(
+            INVOKE,
+            content=b"[" + b",".join([b"null"] * N_FEATURES) + b"]",
+            headers={"content-type": "application/json"},
+        )
+        assert nan_row.status_code == 200 and len(nan_row.json()["predictions"]) == 1
+        boom = http.post("/endpoints/boom-api/invocations", json=[999, 1, 2])
+        assert boom.status_code == 500
+        assert boom.json()["error"]["inference_id"] in boom.json()["error"]["message"]
+        assert "secret internals" not in boom.text
+        assert http.post("/endpoints/boom-api/invocations", json=[1, 1, 2]).json() == {
+            "predictions": [4.0]
+        }, "the server goes on serving after a model raised"
+    port = int(server.url.rsplit(":", 1)[1])
+    answer = _raw_request(
+        port,
+        (
+            f"POST {INVOKE} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {7 * 1024 * 1024}\r\n\r\n"
+        ).encode(),
+    )
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+
+
+def test_streamed_body_over_the_limit(platform: Platform, serve: Any) -> None:
+    platform.endpoints.create("churn-api", {"main": "churn:1"})
+    server = serve(MODELYARD_MAX_PAYLOAD_BYTES="10000")
+
+    def chunks() -> Any:
+        for _ in range(100):  # 100 x 1 KB, sent chunked (no Content-Length)
+            yield b"0" * 1024
+
+    with server.client() as http:
+        res = http.post(INVOKE, content=chunks(), headers={"content-type": "text/csv"})
+        assert res.status_code == 413 and "10000" in res.json()["error"]["message"]
+        assert http.post(INVOKE, json=[0.0] * N_FEATURES).status_code == 200
