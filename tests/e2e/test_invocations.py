@@ -34,7 +34,7 @@ def test_json_shapes_csv_and_headers(one_variant: Any, models: dict[str, Any]) -
         ("application/json", orjson.dumps(rows.tolist())),
         (
             "application/json",
-            orjson.dumps([dict(zip(names, r.tolist(), strict=True)) for r in rows]),
+            orjson.dumps([dict(zip(names, r, strict=True)) for r in rows.tolist()]),
         ),
         (
             "application/json",

@@ -89,3 +89,47 @@ def test_wrong_row_count_is_a_model_failure() -> None:
         batcher = MicroBatcher(lambda rows: np.zeros(len(rows) + 1), Batching(1), pool)
         with pytest.raises(ModelFailure, match="returned"):
             asyncio.run(batcher.predict(np.ones((2, 3))))
+
+
+def test_idle_fast_model_predicts_inline_and_queues_under_load() -> None:
+    threads: list[str] = []
+    sequential: list[str] = []
+
+    def predict(rows: np.ndarray) -> np.ndarray:
+        threads.append(threading.current_thread().name)
+        return rows.sum(axis=1)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="predict") as pool:
+        batcher = MicroBatcher(predict, Batching(max_batch_size=64, max_wait_ms=1), pool)
+
+        async def run() -> None:
+            await batcher.predict(np.ones((1, 3)))  # first call: timing unknown, thread
+            for _ in range(5):  # one at a time: idle and fast, so inline
+                await batcher.predict(np.ones((1, 3)))
+            sequential.extend(threads[1:])
+            threads.clear()
+            await _fire(batcher, 40)  # concurrent: they queue for the predict thread
+
+        asyncio.run(run())
+    assert sequential == ["MainThread"] * 5, sequential
+    assert threads.count("MainThread") <= 1, threads
+    assert len(threads) < 40, "concurrent requests were batched"
+
+
+def test_slow_model_never_runs_on_the_event_loop() -> None:
+    threads: list[str] = []
+
+    def predict(rows: np.ndarray) -> np.ndarray:
+        threads.append(threading.current_thread().name)
+        threading.Event().wait(0.005)  # slower than INLINE_MAX_S
+        return rows.sum(axis=1)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="predict") as pool:
+        batcher = MicroBatcher(predict, Batching(max_batch_size=64), pool)
+
+        async def run() -> None:
+            for _ in range(4):
+                await batcher.predict(np.ones((1, 3)))
+
+        asyncio.run(run())
+    assert "MainThread" not in threads
