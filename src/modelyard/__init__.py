@@ -23,6 +23,7 @@ __all__ = [
     "Trust",
     "errors",
     "load_settings",
+    "open_platform",
     "open_registry",
 ]
 
@@ -35,12 +36,13 @@ _LAZY = {
     "Trust": ("modelyard.domain", "Trust"),
     "errors": ("modelyard.errors", None),
     "load_settings": ("modelyard.config", "load_settings"),
+    "open_platform": ("modelyard.bootstrap", "open_platform"),
     "open_registry": ("modelyard.bootstrap", "open_registry"),
 }
 
 if TYPE_CHECKING:
     from modelyard import errors
-    from modelyard.bootstrap import open_registry
+    from modelyard.bootstrap import open_platform, open_registry
     from modelyard.config import Settings, load_settings
     from modelyard.domain import ColumnSpec, ModelRef, Signature, Trust
     from modelyard.services.registry import RegistryService as Registry

@@ -22,7 +22,8 @@ adapters translate ``ModelyardError`` once, at their boundary, and nothing else.
     │   ├── ModelNotFound
     │   ├── VersionNotFound
     │   ├── AliasNotFound
-    │   └── EndpointNotFound
+    │   ├── EndpointNotFound
+    │   └── VariantNotFound
     ├── Conflict                           409, exit 4
     │   ├── AlreadyExists
     │   └── VersionProtected               aliased or in use: cannot archive/delete
@@ -33,7 +34,8 @@ adapters translate ``ModelyardError`` once, at their boundary, and nothing else.
     ├── StorageUnavailable                 503, exit 6
     │   ├── DatabaseUnavailable            names the URL, never its password
     │   ├── StorageNotWritable             read-only or full MODELYARD_HOME
-    │   └── SchemaMismatch                 database schema newer/older than this code
+    │   ├── SchemaMismatch                 database schema newer/older than this code
+    │   └── ServerUnreachable              no modelyard server answers at the URL
     └── MissingDependency                  optional package not installed, exit 7
 """
 
@@ -153,6 +155,10 @@ class EndpointNotFound(NotFound):
     code = "endpoint_not_found"
 
 
+class VariantNotFound(NotFound):
+    code = "variant_not_found"
+
+
 class Conflict(ModelyardError):
     code = "conflict"
     http_status = 409
@@ -198,6 +204,10 @@ class StorageNotWritable(StorageUnavailable):
 
 class SchemaMismatch(StorageUnavailable):
     code = "schema_mismatch"
+
+
+class ServerUnreachable(StorageUnavailable):
+    code = "server_unreachable"
 
 
 class MissingDependency(ModelyardError):

@@ -7,6 +7,10 @@ status here, and nowhere else.
 - Ctrl-C: exit 130, the shell convention for SIGINT.
 
 Anything else is a bug in modelyard and keeps its traceback, so it can be reported.
+
+A command that talks to a server (``invoke``) turns an error answer into the matching
+``ModelyardError`` with :func:`from_http_status`, so it ends through the same translator:
+400/406/413/415 (and any other 4xx) exit 2, 404 exit 3, 409 exit 4, 5xx exit 1.
 """
 
 from __future__ import annotations
@@ -16,7 +20,15 @@ from typing import Any
 
 import typer
 
-from modelyard.errors import ModelyardError
+from modelyard.errors import (
+    Conflict,
+    InvalidInput,
+    ModelyardError,
+    NotAcceptable,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
 
 SIGINT_EXIT = 130
 
@@ -31,6 +43,29 @@ def one_line(message: str) -> str:
         if line.strip():
             return line.strip()
     return "unknown error"
+
+
+#: An HTTP error status → the error (and so the exit code) a command that got it ends with.
+_BY_HTTP_STATUS: dict[int, type[ModelyardError]] = {
+    400: InvalidInput,
+    404: NotFound,
+    406: NotAcceptable,
+    409: Conflict,
+    413: PayloadTooLarge,
+    415: UnsupportedMediaType,
+}
+
+
+def from_http_status(status: int, message: str) -> ModelyardError:
+    """The error a command ends with when a server answered ``status`` with ``message``.
+
+    Any other 4xx is the request's fault (exit 2); a 5xx, or anything else, exits 1: the server
+    failed, whatever the reason it gave (a 503 is not "cannot reach the server", which is 6).
+    """
+    cls = _BY_HTTP_STATUS.get(status)
+    if cls is None:
+        cls = InvalidInput if 400 <= status < 500 else ModelyardError
+    return cls(message)
 
 
 def report(exc: ModelyardError) -> int:

@@ -17,7 +17,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from modelyard.domain import Model, ModelVersion
+from modelyard.domain import Batching, Endpoint, EndpointConfig, Model, ModelVersion, Variant
 
 # Rich would otherwise colour numbers and paths it guesses at, and wrap long values (digests,
 # paths) across lines, which breaks copy-and-paste and grep.
@@ -180,3 +180,121 @@ def _signature(version: ModelVersion) -> str:
 def store_detail(info: Mapping[str, Any]) -> str:
     """The ``store info`` view: where the stores live and what they hold."""
     return _fields("Store", info)
+
+
+# -- endpoints -------------------------------------------------------------------------------
+
+
+def _percent(value: float) -> str:
+    return f"{value:.1f}".removesuffix(".0") + "%"
+
+
+def shares(config: EndpointConfig) -> dict[str, float]:
+    """Each variant's share of the traffic in percent (weights are relative, not percentages)."""
+    total = sum(v.weight for v in config.variants)
+    return {v.name: (100.0 * v.weight / total if total > 0 else 0.0) for v in config.variants}
+
+
+def variants_summary(config: EndpointConfig, sep: str = ", ") -> str:
+    """``blue=churn:1 90%, green=churn:2 10%``: the short form of a config's variants."""
+    share = shares(config)
+    return sep.join(f"{v.name}={v.model_ref} {_percent(share[v.name])}" for v in config.variants)
+
+
+def batching_text(batching: Batching) -> str:
+    """How a variant batches, in words."""
+    if batching.max_batch_size <= 1:
+        return "off (one request at a time)"
+    return f"up to {batching.max_batch_size} rows, waiting at most {batching.max_wait_ms:g} ms"
+
+
+def _variant_dict(variant: Variant, share: float) -> dict[str, Any]:
+    data: dict[str, Any] = {"name": variant.name, "ref": variant.model_ref}
+    data.update(to_jsonable(variant))
+    data["share"] = share
+    return data
+
+
+def config_dict(config: EndpointConfig) -> dict[str, Any]:
+    """A config as JSON; each variant gets its ``ref`` (``model:N``) and ``share`` in percent."""
+    share = shares(config)
+    return {
+        "endpoint": config.endpoint,
+        "number": config.number,
+        "change": config.change.value,
+        "created_at": to_jsonable(config.created_at),
+        "variants": [_variant_dict(v, share[v.name]) for v in config.variants],
+    }
+
+
+def endpoint_dict(endpoint: Endpoint) -> dict[str, Any]:
+    """An endpoint and its current config as JSON."""
+    return {
+        "name": endpoint.name,
+        "created_at": to_jsonable(endpoint.created_at),
+        "updated_at": to_jsonable(endpoint.updated_at),
+        "config": config_dict(endpoint.config),
+    }
+
+
+def endpoint_change(endpoint: Endpoint) -> str:
+    """The line a change prints: ``endpoint api now at config 3 (weights): blue=churn:1 50%…``."""
+    config = endpoint.config
+    return (
+        f"endpoint {endpoint.name} now at config {config.number} ({config.change.value}): "
+        f"{variants_summary(config)}"
+    )
+
+
+def endpoints_table(endpoints: Iterable[Endpoint]) -> Table:
+    """The ``endpoints list`` table: name, current config, its variants, last change."""
+    table = Table(title="Endpoints")
+    table.add_column("name", style="bold", no_wrap=True)
+    table.add_column("config", no_wrap=True)
+    table.add_column("variants", no_wrap=True)
+    table.add_column("updated (UTC)", no_wrap=True)
+    for endpoint in endpoints:
+        table.add_row(
+            endpoint.name,
+            f"{endpoint.config.number} ({endpoint.config.change.value})",
+            variants_summary(endpoint.config, sep="\n"),
+            _short_when(endpoint.updated_at),
+        )
+    return table
+
+
+def endpoint_detail(endpoint: Endpoint) -> str:
+    """The ``endpoints show`` view: the current config, a block of ``field  value`` lines per
+    variant (plain lines, like ``models show``: whole on one line whatever the width)."""
+    config = endpoint.config
+    share = shares(config)
+    lines = [
+        f"Endpoint {endpoint.name}",
+        f"  config   {config.number} ({config.change.value}, {_when(config.created_at)})",
+        f"  created  {_when(endpoint.created_at)}",
+    ]
+    for v in config.variants:
+        lines += [
+            f"  variant {v.name}",
+            f"    model      {v.model_ref} (requested {v.requested or v.model_ref})",
+            f"    share      {_percent(share[v.name])} (weight {v.weight:g})",
+            f"    batching   {batching_text(v.batching)}",
+        ]
+    return "\n".join(lines)
+
+
+def history_table(name: str, configs: Iterable[EndpointConfig]) -> Table:
+    """The ``endpoints history`` table: every config, oldest first; the last one is current."""
+    table = Table(title=f"History of endpoint {name}")
+    table.add_column("config", justify="right", style="bold")
+    table.add_column("change")
+    table.add_column("created (UTC)", no_wrap=True)
+    table.add_column("variants", no_wrap=True)
+    for config in configs:
+        table.add_row(
+            str(config.number),
+            config.change.value,
+            _short_when(config.created_at),
+            variants_summary(config, sep="\n"),
+        )
+    return table

@@ -20,7 +20,7 @@ from modelyard.domain import (
     Variant,
     validate_name,
 )
-from modelyard.errors import InvalidInput, ModelyardError
+from modelyard.errors import AlreadyExists, InvalidInput, ModelyardError
 from modelyard.storage.base import EndpointStore
 
 #: Loads and warms a version, raising a ModelyardError if it cannot serve.
@@ -72,6 +72,10 @@ class EndpointService:
         registry's lookup errors, and whatever loading a model raises.
         """
         validate_name(name, "endpoint name")
+        # Refuse a taken name before loading any model (seconds); the store's unique key still
+        # settles a race between two creators.
+        if name in {e.name for e in self._store.list_endpoints()}:
+            raise AlreadyExists(f"endpoint {name!r} already exists")
         built = self._build(variants, weights, batching)
         return self._store.create_endpoint(name, built)
 
@@ -131,7 +135,8 @@ class EndpointService:
         }
         for variant in target.variants:
             if variant.model_ref in models_changed:
-                self._check(self._resolve(ModelRef(variant.model, version=variant.version)))
+                version = self._resolve(ModelRef(variant.model, version=variant.version))
+                self._checked(variant.name, version)
         return self._store.add_config(
             name,
             target.variants,
@@ -143,6 +148,12 @@ class EndpointService:
     def delete(self, name: str) -> None:
         """Remove an endpoint and its history. Raises EndpointNotFound."""
         self._store.delete_endpoint(name)
+
+    def _checked(self, variant: str, version: ModelVersion) -> None:
+        try:
+            self._check(version)
+        except ModelyardError as exc:
+            raise type(exc)(f"variant {variant!r} ({version.ref}) cannot serve: {exc}") from None
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -166,12 +177,7 @@ class EndpointService:
         for variant, ref_text in variants.items():
             ref = ModelRef.parse(ref_text)
             version = self._resolve(ref)
-            try:
-                self._check(version)
-            except ModelyardError as exc:
-                raise type(exc)(
-                    f"variant {variant!r} ({version.ref}) cannot serve: {exc}"
-                ) from None
+            self._checked(variant, version)
             built.append(
                 Variant(
                     name=variant,

@@ -25,12 +25,13 @@ import orjson
 
 from modelyard.codecs import payloads
 from modelyard.errors import (
+    EndpointNotFound,
     InvalidInput,
     ModelFailed,
     ModelyardError,
-    NotFound,
     PayloadTooLarge,
     StorageUnavailable,
+    VariantNotFound,
 )
 from modelyard.serving.batching import ModelFailure
 from modelyard.serving.deployer import Deployer
@@ -208,7 +209,7 @@ class ServingApp:
             raise StorageUnavailable(
                 f"endpoint {name!r} is not being served: {self.deployer.failures[name]}"
             )
-        raise NotFound(f"endpoint {name!r} is not deployed")
+        raise EndpointNotFound(f"endpoint {name!r} is not deployed")
 
     def _variant(self, route: EndpointRoute, headers: dict[str, str]) -> VariantRoute:
         target = headers.get("x-amzn-sagemaker-target-variant") or headers.get(
@@ -217,7 +218,7 @@ class ServingApp:
         if target is not None:
             variant = route.variants.get(target)
             if variant is None:
-                raise NotFound(
+                raise VariantNotFound(
                     f"endpoint {route.name!r} has no variant {target!r}; "
                     f"its variants: {', '.join(route.variants)}"
                 )

@@ -1,15 +1,9 @@
-"""``modelyard demo``: the registry end to end on a real model, in a few seconds, offline.
-
-Trains two XGBoost classifiers on scikit-learn's bundled breast-cancer data set, registers
-both, points the ``production`` alias at the first and then moves it to the better second,
-loads ``breast-cancer@production`` back through the registry and checks that it predicts
-exactly what the model in memory predicts. Re-running adds two more versions.
-"""
+"""The registry half of the demo: train two models, register them, promote, load back."""
 
 from __future__ import annotations
 
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,6 +21,12 @@ if TYPE_CHECKING:
 MODEL = "breast-cancer"
 ALIAS = "production"
 SEED = 42
+ENDPOINT = MODEL
+#: The endpoint's split: the previous production version keeps most traffic, the new one is
+#: tried on a tenth of it (a canary).
+WEIGHTS = {"blue": 0.9, "green": 0.1}
+HOST = "127.0.0.1"
+READY_TIMEOUT_S = 60.0
 
 #: The two candidates: a deliberately weak first model and a stronger second one.
 CANDIDATES: tuple[dict[str, Any], ...] = (
@@ -42,6 +42,10 @@ class DemoResult:
     versions: tuple[ModelVersion, ...]
     production: ModelVersion
     max_abs_diff: float
+    #: The version ``production`` pointed at before this run moved it (None on a first run).
+    previous_production: int | None = None
+    #: The validation rows (features only), which the traffic part of the demo sends.
+    validation: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
 
 def _split(seed: int) -> tuple[pd.DataFrame, pd.DataFrame, Any, Any]:
@@ -73,7 +77,7 @@ def _train(
     return model, metrics
 
 
-def _busy(console: Console, text: str) -> AbstractContextManager[Any]:
+def busy(console: Console, text: str) -> AbstractContextManager[Any]:
     # A spinner only where someone watches; logs and pipes get the plain step lines.
     return console.status(text) if console.is_terminal else nullcontext()
 
@@ -97,7 +101,7 @@ def run_demo(platform: Platform, console: Console, *, seed: int = SEED) -> DemoR
     )
     trained: list[tuple[Any, ModelVersion]] = []
     for number, params in enumerate(CANDIDATES, start=1):
-        with _busy(console, f"Training candidate {number} {params} …"):
+        with busy(console, f"Training candidate {number} {params} …"):
             model, metrics = _train(params, seed, split)
         version = registry.register(
             MODEL,
@@ -142,7 +146,13 @@ def run_demo(platform: Platform, console: Console, *, seed: int = SEED) -> DemoR
         f"predictions equal the in-memory model's (max difference {diff:g})"
     )
     console.print(_table(registry.list_versions(MODEL)))
-    return DemoResult(versions=(first, second), production=production, max_abs_diff=diff)
+    return DemoResult(
+        versions=(first, second),
+        production=production,
+        max_abs_diff=diff,
+        previous_production=previous,
+        validation=x_val,
+    )
 
 
 def _table(versions: list[ModelVersion]) -> Table:

@@ -1,0 +1,238 @@
+"""``modelyard endpoints …``: create endpoints and change what they serve.
+
+Each command parses its arguments, makes one call into :class:`EndpointService` and renders the
+result. Every rule (names, weights, which config a rollback returns to, loading and warming the
+models before a config is written) lives in the service: a change naming a model that cannot
+load fails here, in this process, before any server sees it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from typing import Annotated, TypeVar
+
+import typer
+
+from modelyard.cli.context import platform
+from modelyard.cli.options import pairs
+from modelyard.cli.render import (
+    config_dict,
+    console,
+    endpoint_change,
+    endpoint_detail,
+    endpoint_dict,
+    endpoints_table,
+    history_table,
+    print_json,
+)
+from modelyard.domain import Batching, Endpoint
+from modelyard.errors import InvalidInput
+from modelyard.services.endpoints import EndpointService, parse_weights
+
+app = typer.Typer(
+    name="endpoints",
+    help="Create endpoints and change which model versions they serve, in what shares.",
+    no_args_is_help=True,
+)
+
+NameArg = Annotated[str, typer.Argument(metavar="NAME", help="Endpoint name.")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (only JSON) on stdout.")]
+VariantsOpt = Annotated[
+    list[str],
+    typer.Option(
+        "--variant",
+        metavar="VARIANT=MODEL_REF",
+        help="A variant and the model it serves: blue=churn:3 or green=churn@production "
+        "(an alias is pinned to the version it points at now). Repeat for each variant.",
+    ),
+]
+WeightsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--weights",
+        metavar="VARIANT=W,...",
+        help="Relative traffic weights, e.g. blue=0.9,green=0.1 (default: equal shares).",
+    ),
+]
+BatchSizeOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--batch-size",
+        metavar="VARIANT=ROWS",
+        help=f"Largest micro-batch of a variant (default {Batching().max_batch_size}; "
+        "1 turns batching off). Repeatable.",
+    ),
+]
+BatchWaitOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--batch-wait-ms",
+        metavar="VARIANT=MS",
+        help=f"Longest wait for a fuller batch under load (default "
+        f"{Batching().max_wait_ms:g} ms). Repeatable.",
+    ),
+]
+
+N = TypeVar("N", int, float)
+
+
+def _service() -> EndpointService:
+    return platform().endpoints
+
+
+def _numbers(
+    values: Sequence[str] | None, option: str, kind: Callable[[str], N], expected: str
+) -> dict[str, N]:
+    """``["blue=64", …]`` → ``{"blue": 64}``; a value that is not a number is a usage error."""
+    out: dict[str, N] = {}
+    for variant, text in pairs(values, option).items():
+        try:
+            out[variant] = kind(text.strip())
+        except ValueError:
+            raise typer.BadParameter(
+                f"expected {expected}, got {variant}={text!r}", param_hint=f"'{option}'"
+            ) from None
+    return out
+
+
+def _batching(sizes: Sequence[str] | None, waits: Sequence[str] | None) -> dict[str, Batching]:
+    """Batching per variant named by either option; the field not given keeps its default."""
+    size = _numbers(sizes, "--batch-size", int, "VARIANT=ROWS (a whole number)")
+    wait = _numbers(waits, "--batch-wait-ms", float, "VARIANT=MS (a number)")
+    default = Batching()
+    out: dict[str, Batching] = {}
+    for variant in dict.fromkeys([*size, *wait]):
+        try:
+            out[variant] = Batching(
+                max_batch_size=size.get(variant, default.max_batch_size),
+                max_wait_ms=wait.get(variant, default.max_wait_ms),
+            )
+        except InvalidInput as exc:
+            raise InvalidInput(f"batching of variant {variant!r}: {exc.message}") from None
+    return out
+
+
+def _weights(values: Sequence[str] | None) -> dict[str, float] | None:
+    return (parse_weights(values) or None) if values else None
+
+
+def _changed(endpoint: Endpoint, json_: bool) -> None:
+    if json_:
+        print_json(endpoint_dict(endpoint))
+    else:
+        console.print(endpoint_change(endpoint), markup=False)
+
+
+@app.command("create")
+def create(
+    name: NameArg,
+    variant: VariantsOpt,
+    weights: WeightsOpt = None,
+    batch_size: BatchSizeOpt = None,
+    batch_wait_ms: BatchWaitOpt = None,
+    json_: JsonFlag = False,
+) -> None:
+    """Create an endpoint serving one or more variants (models are loaded and checked first)."""
+    endpoint = _service().create(
+        name,
+        pairs(variant, "--variant"),
+        _weights(weights),
+        _batching(batch_size, batch_wait_ms),
+    )
+    _changed(endpoint, json_)
+
+
+@app.command("update")
+def update(
+    name: NameArg,
+    variant: VariantsOpt,
+    weights: WeightsOpt = None,
+    batch_size: BatchSizeOpt = None,
+    batch_wait_ms: BatchWaitOpt = None,
+    json_: JsonFlag = False,
+) -> None:
+    """Serve new models: a new config replacing every variant."""
+    endpoint = _service().update(
+        name,
+        pairs(variant, "--variant"),
+        _weights(weights),
+        _batching(batch_size, batch_wait_ms),
+    )
+    _changed(endpoint, json_)
+
+
+@app.command("weights")
+def weights(
+    name: NameArg,
+    values: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="VARIANT=W[,VARIANT=W]...",
+            help="New relative weights; variants not named keep theirs.",
+        ),
+    ],
+    json_: JsonFlag = False,
+) -> None:
+    """Change traffic shares only: same model versions, nothing is reloaded."""
+    endpoint = _service().set_weights(name, parse_weights(values))
+    _changed(endpoint, json_)
+
+
+@app.command("rollback")
+def rollback(name: NameArg, json_: JsonFlag = False) -> None:
+    """Go back to the config that was current before this one."""
+    _changed(_service().rollback(name), json_)
+
+
+@app.command("list")
+def list_endpoints(json_: JsonFlag = False) -> None:
+    """List every endpoint with its current config."""
+    found = _service().list_endpoints()
+    if json_:
+        print_json([endpoint_dict(e) for e in found])
+    elif not found:
+        console.print("No endpoints yet; create one with 'modelyard endpoints create'.")
+    else:
+        console.print(endpoints_table(found))
+
+
+@app.command("show")
+def show(name: NameArg, json_: JsonFlag = False) -> None:
+    """Show the current config: each variant's model version, requested ref, share, batching."""
+    endpoint = _service().get(name)
+    if json_:
+        print_json(endpoint_dict(endpoint))
+    else:
+        console.print(endpoint_detail(endpoint))
+
+
+@app.command("history")
+def history(name: NameArg, json_: JsonFlag = False) -> None:
+    """List every config of an endpoint, oldest first (the last one is current)."""
+    configs = _service().history(name)
+    if json_:
+        print_json([config_dict(c) for c in configs])
+    else:
+        console.print(history_table(name, configs))
+
+
+@app.command("delete")
+def delete(
+    name: NameArg,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete an endpoint and its history; servers stop serving it."""
+    service = _service()
+    # Look it up first, so an unknown endpoint is reported before any question is asked.
+    found = service.get(name)
+    if not yes:
+        if not sys.stdin.isatty():
+            # Not a rule about endpoints, only about asking: nobody can answer on a pipe.
+            raise InvalidInput(
+                f"refusing to delete endpoint {found.name} without confirmation (stdin is not "
+                "a terminal); pass --yes"
+            )
+        typer.confirm(f"Delete endpoint {found.name} and its history?", abort=True)
+    service.delete(name)
+    console.print(f"Deleted endpoint {found.name}", markup=False)
