@@ -19,6 +19,7 @@ from modelyard.codecs.tables import read_table, to_frame
 from modelyard.domain import (
     Model,
     ModelRef,
+    ModelSpec,
     ModelVersion,
     Signature,
     Source,
@@ -37,6 +38,7 @@ from modelyard.errors import (
 )
 from modelyard.runtimes import get_runtime
 from modelyard.runtimes.base import LoadedModel, Runtime, SavedModel
+from modelyard.runtimes.packaged import load_package
 from modelyard.runtimes.signatures import check_example, infer_signature
 from modelyard.storage import packages
 from modelyard.storage.base import ArtifactStore, MetadataStore, NewVersion
@@ -328,19 +330,9 @@ class RegistryService:
             lookup errors of :meth:`get_version`.
         """
         version = self.get_version(ref)
-        folder, manifest = packages.materialize(
-            self.artifacts, version.artifact_digest, self._scratch / "loaded"
+        inner, folder, _ = load_package(
+            self.artifacts, ModelSpec.from_version(version), self._scratch / "loaded"
         )
-        try:
-            saved = SavedModel(
-                model_format=version.model_format,
-                trust=version.trust,
-                options=dict(manifest.get("options", {})),
-            )
-            inner = get_runtime(version.flavor).load(folder / packages.MODEL_DIR, saved)
-        except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
         return PackagedModel(version, inner, folder)
 
     def verify(self, ref: str | ModelRef) -> tuple[ModelVersion, int | None]:

@@ -12,8 +12,8 @@ import orjson
 
 from modelyard.domain import ModelSpec
 from modelyard.errors import ModelFailed, ModelyardError
-from modelyard.runtimes import get_runtime
-from modelyard.runtimes.base import LoadedModel, SavedModel
+from modelyard.runtimes.base import LoadedModel
+from modelyard.runtimes.packaged import load_package
 from modelyard.storage import packages
 from modelyard.storage.base import ArtifactStore
 
@@ -47,20 +47,11 @@ def load_served(artifacts: ArtifactStore, spec: ModelSpec, scratch: Path) -> Ser
         ArtifactMissing, ArtifactCorrupted, UnsafeModelFormat, InvalidModelFile, or ModelFailed
         when the model cannot predict on its warm-up rows.
     """
-    folder, manifest = packages.materialize(artifacts, spec.artifact_digest, scratch)
+    model, folder, _ = load_package(artifacts, spec, scratch)
     try:
-        saved = SavedModel(
-            model_format=spec.model_format,
-            trust=spec.trust,
-            options=dict(manifest.get("options", {})),
-        )
-        model = get_runtime(spec.flavor).load(folder / packages.MODEL_DIR, saved)
-        try:
-            warm_up(model, folder, spec)
-        except BaseException:
-            model.unload()
-            raise
+        warm_up(model, folder, spec)
     except BaseException:
+        model.unload()
         shutil.rmtree(folder, ignore_errors=True)
         raise
     return ServedModel(spec=spec, model=model, folder=folder)
