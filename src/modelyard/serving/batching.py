@@ -3,8 +3,10 @@
 A request that finds the model idle is predicted at once, so a lone caller never waits. While
 a prediction runs (on the predict thread, off the event loop) new requests queue; when it
 finishes they go together as the next batch, up to ``max_batch_size`` rows. Only when the last
-batch held more than one request (load is present) does the batcher wait up to ``max_wait_ms``
-for a fuller batch. Predicting N rows at once costs little more than one row for tree models,
+batch held more than one request (load is present) does the batcher wait, up to
+``max_wait_ms``, and only until as many requests are queued as the last batch held: clients
+that just got their answers usually send again at once, and waiting for more than that many
+would idle the model. Predicting N rows at once costs little more than one row for tree models,
 so under load this multiplies throughput.
 
 Idle fast path: handing a prediction to the predict thread and back costs 50-200 µs here, as
@@ -56,6 +58,7 @@ class MicroBatcher:
         self._task: asyncio.Task[None] | None = None
         self._last_batch_requests = 0
         self._probing = False
+        self._arrival: asyncio.Event | None = None  # set when a request joins the queue
         self._busy = 0  # predictions running now (inline or on the predict thread)
         self._predict_s: float | None = None  # moving average of one predict call
 
@@ -72,6 +75,8 @@ class MicroBatcher:
             return await loop.run_in_executor(self._executor, self._guarded, rows)
         future: asyncio.Future[np.ndarray] = loop.create_future()
         self._queue.append((rows, future))
+        if self._arrival is not None:
+            self._arrival.set()
         if not self._draining:
             self._draining = True
             # Keep a reference: the loop holds tasks only weakly.
@@ -128,12 +133,21 @@ class MicroBatcher:
             self._draining = False
 
     async def _wait_for_fuller_batch(self) -> None:
-        deadline = asyncio.get_running_loop().time() + self._max_wait
-        while sum(len(r) for r, _ in self._queue) < self._max_rows:
-            remaining = deadline - asyncio.get_running_loop().time()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._max_wait
+        target = self._last_batch_requests
+        while len(self._queue) < target and sum(len(r) for r, _ in self._queue) < self._max_rows:
+            remaining = deadline - loop.time()
             if remaining <= 0:
                 return
-            await asyncio.sleep(min(remaining, 0.0005))
+            arrived = asyncio.Event()
+            self._arrival = arrived
+            try:
+                await asyncio.wait_for(arrived.wait(), remaining)
+            except TimeoutError:
+                return
+            finally:
+                self._arrival = None
 
     async def _run(
         self,
