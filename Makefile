@@ -20,7 +20,7 @@ $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
 setup: $(VENV)/.synced
 
 demo: setup
-	$(BIN)/modelyard demo --exit
+	$(BIN)/modelyard demo --exit --port 0
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

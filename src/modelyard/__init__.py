@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ColumnSpec",
+    "Estimator",
     "ModelRef",
     "Registry",
     "Settings",
@@ -29,6 +30,7 @@ __all__ = [
 
 _LAZY = {
     "ColumnSpec": ("modelyard.domain", "ColumnSpec"),
+    "Estimator": ("modelyard.estimator", "Estimator"),
     "ModelRef": ("modelyard.domain", "ModelRef"),
     "Registry": ("modelyard.services.registry", "RegistryService"),
     "Settings": ("modelyard.config", "Settings"),
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
     from modelyard.bootstrap import open_platform, open_registry
     from modelyard.config import Settings, load_settings
     from modelyard.domain import ColumnSpec, ModelRef, Signature, Trust
+    from modelyard.estimator import Estimator
     from modelyard.services.registry import RegistryService as Registry
 
 

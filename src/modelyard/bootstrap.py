@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import functools
+import os
+import socket
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,10 +15,12 @@ from modelyard.domain import ModelSpec, ModelVersion
 from modelyard.errors import StorageNotWritable
 from modelyard.services.endpoints import EndpointService
 from modelyard.services.registry import RegistryService
+from modelyard.services.training import TrainingService
 from modelyard.storage.artifacts import FsspecArtifactStore
 from modelyard.storage.base import ArtifactStore, EndpointStore, MetadataStore
 from modelyard.storage.sql.endpoint_store import SqlEndpointStore
 from modelyard.storage.sql.engine import make_engine
+from modelyard.storage.sql.job_store import SqlJobStore
 from modelyard.storage.sql.plan_source import SqlPlanSource
 from modelyard.storage.sql.store import SqlMetadataStore
 
@@ -30,6 +35,7 @@ class Platform:
     artifacts: ArtifactStore
     registry: RegistryService
     endpoints: EndpointService
+    training: TrainingService
 
     def close(self) -> None:
         """Release database connections."""
@@ -72,7 +78,43 @@ def build(settings: Settings | None = None) -> Platform:
         check_model=functools.partial(_check_serves, artifacts, settings.home / "tmp" / "check"),
     )
     registry.add_guard(endpoints.in_use)
-    return Platform(settings, metadata, endpoint_store, artifacts, registry, endpoints)
+    training = TrainingService(
+        SqlJobStore(engine),
+        registry,
+        artifacts,
+        logs_dir=settings.home / "jobs",
+        launcher=functools.partial(_launch_worker, settings),
+        host=socket.gethostname(),
+    )
+    return Platform(settings, metadata, endpoint_store, artifacts, registry, endpoints, training)
+
+
+def _launch_worker(settings: Settings, job_name: str) -> int:
+    """Start ``python -m modelyard.worker JOB`` in a session of its own (it outlives the
+    caller, and a stop signal reaches only the job); its output goes to the job's log."""
+    log_dir = settings.home / "jobs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
+    env.update(settings.to_environ())
+    log = os.open(log_dir / f"{job_name}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    try:
+        # posix_spawn rather than Popen: no Popen object to outlive (and warn about) a worker
+        # that is meant to keep running; the training service reaps it when it checks on it.
+        return os.posix_spawn(
+            sys.executable,
+            [sys.executable, "-m", "modelyard.worker", job_name],
+            env,
+            file_actions=[
+                (os.POSIX_SPAWN_DUP2, devnull, 0),
+                (os.POSIX_SPAWN_DUP2, log, 1),
+                (os.POSIX_SPAWN_DUP2, log, 2),
+            ],
+            setsid=True,
+        )
+    finally:
+        os.close(log)
+        os.close(devnull)
 
 
 def open_registry(**overrides: Any) -> RegistryService:

@@ -48,6 +48,15 @@ class Settings(BaseSettings):
     def _absolute_home(cls, value: Path) -> Path:
         return value.expanduser().absolute()
 
+    def to_environ(self) -> dict[str, str]:
+        """These settings as ``MODELYARD_*`` variables, for a child process (a job worker)."""
+        out = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if value is not None:
+                out[ENV_PREFIX + name.upper()] = str(value)
+        return out
+
     @property
     def cors_origin_list(self) -> tuple[str, ...]:
         """``cors_origins`` split into a tuple."""

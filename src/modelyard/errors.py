@@ -23,6 +23,7 @@ adapters translate ``ModelyardError`` once, at their boundary, and nothing else.
     │   ├── VersionNotFound
     │   ├── AliasNotFound
     │   ├── EndpointNotFound
+    │   ├── JobNotFound
     │   └── VariantNotFound
     ├── Conflict                           409, exit 4
     │   ├── AlreadyExists
@@ -36,7 +37,9 @@ adapters translate ``ModelyardError`` once, at their boundary, and nothing else.
     │   ├── StorageNotWritable             read-only or full MODELYARD_HOME
     │   ├── SchemaMismatch                 database schema newer/older than this code
     │   └── ServerUnreachable              no modelyard server answers at the URL
-    └── MissingDependency                  optional package not installed, exit 7
+    ├── MissingDependency                  optional package not installed, exit 7
+    ├── JobFailed                          a job ended Failed or Stopped, 422, exit 8
+    └── ScriptFailed                       a training script failed (keeps its log tail)
 """
 
 from __future__ import annotations
@@ -155,6 +158,10 @@ class EndpointNotFound(NotFound):
     code = "endpoint_not_found"
 
 
+class JobNotFound(NotFound):
+    code = "job_not_found"
+
+
 class VariantNotFound(NotFound):
     code = "variant_not_found"
 
@@ -213,3 +220,25 @@ class ServerUnreachable(StorageUnavailable):
 class MissingDependency(ModelyardError):
     code = "missing_dependency"
     exit_code = 7
+
+
+class JobFailed(ModelyardError):
+    code = "job_failed"
+    http_status = 422
+    exit_code = 8
+
+
+class ScriptFailed(ModelyardError):
+    """A training script failed: a non-zero exit, no model written, or out of time.
+
+    Attributes:
+        log_tail: The last lines of the script's output (its traceback, usually).
+    """
+
+    code = "script_failed"
+    http_status = 422
+    exit_code = 8
+
+    def __init__(self, message: str, log_tail: str = "") -> None:
+        super().__init__(message)
+        self.log_tail = log_tail

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from modelyard.cli import context, endpoints, models, serve, store
+from modelyard.cli import context, endpoints, jobs, models, serve, store
 from modelyard.cli.errors import invoke
 from modelyard.cli.invoke import invoke_endpoint
 from modelyard.cli.render import console
@@ -25,6 +25,8 @@ app = typer.Typer(
 app.add_typer(models.app, name="models")
 app.add_typer(endpoints.app, name="endpoints")
 app.add_typer(store.app, name="store")
+app.add_typer(jobs.app, name="jobs")
+app.command("train")(jobs.train)
 app.command("serve")(serve.serve)
 app.command("invoke")(invoke_endpoint)
 
@@ -36,7 +38,8 @@ def demo(
         typer.Option("--exit", help="Stop the server and finish once the traffic is sent."),
     ] = False,
     port: Annotated[
-        int, typer.Option(min=1, max=65535, help="Port of the demo server on 127.0.0.1.")
+        int,
+        typer.Option(min=0, max=65535, help="Port of the demo server on 127.0.0.1 (0: any free)."),
     ] = 8080,
     requests: Annotated[
         int, typer.Option(min=1, max=100_000, help="Requests to send through the endpoint.")

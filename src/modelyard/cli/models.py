@@ -82,8 +82,18 @@ def register(
         ),
     ] = False,
     trust_code: Annotated[
-        bool, typer.Option("--trust-code", help="Accept a model that carries Python code (pyfunc).")
+        bool,
+        typer.Option(
+            "--trust-code", help="Accept Python code with the model (pyfunc, --handler)."
+        ),
     ] = False,
+    handler: Annotated[
+        Path | None,
+        typer.Option(
+            help="Python file with input_fn(body, content_type) and/or output_fn(predictions, "
+            "accept), run by the server around predict (needs --trust-code)."
+        ),
+    ] = None,
     trust_type: Annotated[
         list[str] | None,
         typer.Option(metavar="TYPE", help="Extra type a skops file may contain (repeatable)."),
@@ -105,6 +115,7 @@ def register(
         tags=tags,
         description=description,
         trust=Trust(pickle=trust_pickle, user_code=trust_code, types=tuple(trust_type or ())),
+        handler=handler,
     )
     if json_:
         print_json(version_dict(version))

@@ -7,6 +7,7 @@ from modelyard.domain.endpoints import (
     EndpointConfig,
     Variant,
 )
+from modelyard.domain.jobs import Job, JobKind, JobStatus
 from modelyard.domain.plan import (
     DeploymentPlan,
     EndpointPlan,
@@ -34,6 +35,9 @@ __all__ = [
     "Endpoint",
     "EndpointConfig",
     "EndpointPlan",
+    "Job",
+    "JobKind",
+    "JobStatus",
     "Model",
     "ModelRef",
     "ModelSpec",

@@ -11,6 +11,24 @@ from modelyard.errors import InvalidName, InvalidReference
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
+# Metric names follow SageMaker's ``validation:auc`` style.
+_METRIC = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$")
+
+
+def validate_metric_name(value: str) -> str:
+    """Return ``value`` if it is a valid metric name (``validation:auc``, ``train/loss``).
+
+    Raises:
+        InvalidName: otherwise.
+    """
+    if not _METRIC.match(value):
+        raise InvalidName(
+            f"invalid metric name {value!r}: use 1-128 letters, digits, '_', '.', ':', '/' or "
+            "'-', starting with a letter or digit"
+        )
+    return value
+
+
 def validate_name(value: str, what: str = "model name") -> str:
     """Return ``value`` if it is a valid model, alias or tag name.
 

@@ -35,8 +35,7 @@ def require(module: str, package: str, flavor: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError as exc:
         raise MissingDependency(
-            f"the {flavor!r} flavor needs the {package!r} package ({exc}): "
-            f"pip install {package}"
+            f"the {flavor!r} flavor needs the {package!r} package ({exc}): pip install {package}"
         ) from exc
 
 
@@ -70,9 +69,7 @@ def check_width(data: Any, expected: int | None) -> None:
     if shape is None:
         shape = np.shape(data)
     if len(shape) != 2:
-        raise SignatureMismatch(
-            f"expected 2-D input (rows x features), got shape {tuple(shape)}"
-        )
+        raise SignatureMismatch(f"expected 2-D input (rows x features), got shape {tuple(shape)}")
     if expected is not None and shape[1] != expected:
         raise SignatureMismatch(f"expected {expected} features, got {shape[1]}")
 

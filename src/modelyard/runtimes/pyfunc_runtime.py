@@ -8,15 +8,11 @@ The class needs a no-argument constructor, ``load(self, artifacts_dir: str) -> N
 from __future__ import annotations
 
 import ast
-import importlib.util
 import inspect
-import os
 import re
 import shutil
-import sys
-import threading
-import uuid
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -25,14 +21,13 @@ from modelyard.domain import Trust
 from modelyard.errors import InvalidModelFile, UnsafeModelFormat
 from modelyard.runtimes._common import source_path
 from modelyard.runtimes.base import LoadedModel, Runtime, SavedModel
+from modelyard.runtimes.user_code import forget, import_file
 
 CODE_DIR = "code"
 ENTRY_FILE = "entrypoint.txt"  # optional, in a source folder: one line "module:Class"
 DEFAULT_ENTRY = "model:Model"
 _ENTRY = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".git")
-# sys.path and sys.modules are process-wide: one import of user code at a time.
-_import_lock = threading.Lock()
 
 
 def _module_file(code: Path, module: str) -> Path | None:
@@ -75,16 +70,16 @@ def _check_entry(code: Path, entry: str) -> Path:
 class PyFuncLoaded(LoadedModel):
     """The user's model instance; ``predict`` returns its answer as a numpy array."""
 
-    def __init__(self, model: Any, module_name: str) -> None:
+    def __init__(self, model: Any, module: ModuleType) -> None:
         self._model = model
-        self._module_name = module_name
+        self._module = module
 
     def predict(self, data: Any) -> np.ndarray:
         """Return ``np.asarray(model.predict(data))``; the user's exceptions propagate."""
         return np.asarray(self._model.predict(data))
 
     def unload(self) -> None:
-        sys.modules.pop(self._module_name, None)
+        forget(self._module)
         self._model = None
 
 
@@ -127,30 +122,8 @@ class PyFuncRuntime(Runtime):
         code = path / CODE_DIR
         entry = str(saved.options.get("entry_point", DEFAULT_ENTRY))
         file = _check_entry(code, entry)
-        module_name, cls_name = entry.split(":")
-        # A unique module name keeps two versions of "model.py" apart in sys.modules.
-        unique = f"_modelyard_pyfunc_{uuid.uuid4().hex}_{module_name.replace('.', '_')}"
-        spec = importlib.util.spec_from_file_location(unique, file)
-        if spec is None or spec.loader is None:
-            raise InvalidModelFile(f"cannot import {file}")
-        module = importlib.util.module_from_spec(spec)
-        with _import_lock:
-            before = set(sys.modules)
-            sys.modules[unique] = module  # dataclasses and pickle look the module up by name
-            sys.path.insert(0, str(code))
-            try:
-                spec.loader.exec_module(module)
-            except Exception as exc:
-                sys.modules.pop(unique, None)
-                raise InvalidModelFile(f"importing {entry} from {code} failed: {exc!r}") from exc
-            finally:
-                sys.path.remove(str(code))
-                # Forget the helper modules this version imported from its own folder, so the
-                # next version imports its own copies instead of reusing these.
-                inside = str(code) + os.sep
-                for name in set(sys.modules) - before - {unique}:
-                    if str(getattr(sys.modules[name], "__file__", "")).startswith(inside):
-                        del sys.modules[name]
+        cls_name = entry.split(":")[1]
+        module = import_file(file, code, entry)
         cls = getattr(module, cls_name, None)
         if not isinstance(cls, type):
             raise InvalidModelFile(f"{file.name} defines no class {cls_name!r}")
@@ -158,9 +131,9 @@ class PyFuncRuntime(Runtime):
             model = cls()
             model.load(str(code))
         except Exception as exc:  # the user's code: report it as a model that cannot load
-            sys.modules.pop(unique, None)
+            forget(module)
             raise InvalidModelFile(f"{entry}.load() failed: {exc!r}") from exc
-        return PyFuncLoaded(model, unique)
+        return PyFuncLoaded(model, module)
 
     @staticmethod
     def _copy_class(obj: object, code: Path) -> str:

@@ -6,6 +6,7 @@ rule of its own.
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import tempfile
@@ -27,6 +28,7 @@ from modelyard.domain import (
     VersionStatus,
     validate_name,
 )
+from modelyard.domain.references import validate_metric_name
 from modelyard.errors import (
     InvalidInput,
     InvalidModelFile,
@@ -38,6 +40,7 @@ from modelyard.errors import (
 )
 from modelyard.runtimes import get_runtime
 from modelyard.runtimes.base import LoadedModel, Runtime, SavedModel
+from modelyard.runtimes.handler import stage_handler
 from modelyard.runtimes.packaged import load_package
 from modelyard.runtimes.signatures import check_example, infer_signature
 from modelyard.storage import packages
@@ -153,6 +156,8 @@ class RegistryService:
         description: str | None = None,
         trust: Trust | None = None,
         source: Source | None = None,
+        handler: str | Path | None = None,
+        baseline: Mapping[str, Any] | None = None,
     ) -> ModelVersion:
         """Validate a model, store its package and record it as the next version of ``name``.
 
@@ -163,6 +168,10 @@ class RegistryService:
                 signature; the first rows are stored with the version.
             signature: An explicit signature; wins over inference.
             trust: Explicit trust (a pickle, extra skops types); recorded on the version.
+            handler: A Python file with ``input_fn``/``output_fn`` for the server to run
+                before and after ``predict`` (needs ``Trust(user_code=True)``).
+            baseline: Statistics of the training data (stored with the version for drift
+                monitoring).
 
         Raises:
             InvalidName, UnknownFlavor, InvalidModelFile, UnsafeModelFormat, SignatureMismatch,
@@ -195,16 +204,23 @@ class RegistryService:
             model_dir.mkdir()
             granted = trust or Trust()
             saved = self._save(runtime, src, model_dir, granted)
-            if saved.trust.user_code and not granted.user_code:
+            if (saved.trust.user_code or handler is not None) and not granted.user_code:
+                what = f"a {flavor} model" if saved.trust.user_code else "an inference handler"
                 raise UnsafeModelFormat(
-                    f"a {flavor} model is your own Python code, which runs when it is loaded; "
+                    f"{what} is your own Python code, which runs when it is loaded; "
                     "pass --trust-code (CLI) or trust=Trust(user_code=True) to register it"
                 )
+            recorded = saved.trust
+            if handler is not None:
+                stage_handler(Path(handler), staging)
+                recorded = Trust(pickle=recorded.pickle, user_code=True, types=recorded.types)
             loaded = runtime.load(model_dir, saved)
             try:
                 final_signature = _settle_signature(loaded, explicit, example)
             finally:
                 loaded.unload()
+            if baseline is not None:
+                (staging / packages.BASELINE_FILE).write_text(json.dumps(baseline, sort_keys=True))
             if example is not None:
                 head = example.head(_EXAMPLE_ROWS)
                 (staging / packages.EXAMPLE_FILE).write_text(
@@ -223,7 +239,7 @@ class RegistryService:
                 artifact_digest=stored.digest,
                 size_bytes=stored.size_bytes,
                 source=source,
-                trust=saved.trust,
+                trust=recorded,
                 signature=final_signature,
                 params=clean_params,
                 metrics=clean_metrics,
@@ -377,7 +393,7 @@ def _ref(ref: str | ModelRef) -> ModelRef:
 def _metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
     out = {}
     for key, value in metrics.items():
-        validate_name(str(key), "metric name")
+        validate_metric_name(str(key))
         try:
             number = float(value)
         except (TypeError, ValueError):

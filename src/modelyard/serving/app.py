@@ -33,6 +33,7 @@ from modelyard.errors import (
     StorageUnavailable,
     VariantNotFound,
 )
+from modelyard.serving import handlers
 from modelyard.serving.batching import ModelFailure
 from modelyard.serving.deployer import Deployer
 from modelyard.serving.routing import StickyByKey, WeightedRandom
@@ -166,18 +167,28 @@ class ServingApp:
         extra = [(b"x-modelyard-inference-id", inference_id.encode()), *self._cors(headers)]
         try:
             route = self._endpoint(name)
-            media = payloads.negotiate(headers.get("accept"))
-            body = await self._read_body(headers, receive)
             variant = self._variant(route, headers)
             extra.extend(variant.headers)
-            rows = payloads.decode(body, headers.get("content-type"), variant.served.spec.signature)
             served = variant.served
+            handler = served.handler
+            accept = headers.get("accept")
+            if handler is None or handler.output_fn is None:
+                media = payloads.negotiate(accept)  # 406 before reading the body
+            body = await self._read_body(headers, receive)
+            content_type = headers.get("content-type")
+            if handler is not None and handler.input_fn is not None:
+                rows = await handlers.run_input_fn(handler, body, content_type)
+            else:
+                rows = payloads.decode(body, content_type, served.spec.signature)
             served.inflight += 1
             try:
                 predictions = await variant.batcher.predict(rows)
             finally:
                 served.inflight -= 1
-            payload = payloads.encode(predictions, media)
+            if handler is not None and handler.output_fn is not None:
+                payload, media = await handlers.run_output_fn(handler, predictions, accept)
+            else:
+                payload = payloads.encode(predictions, media)
         except ModelFailure as failure:
             log.error("inference %s on %s failed", inference_id, name, exc_info=failure.cause)
             error = ModelFailed(

@@ -11,8 +11,9 @@ import numpy as np
 import orjson
 
 from modelyard.domain import ModelSpec
-from modelyard.errors import ModelFailed, ModelyardError
+from modelyard.errors import ModelFailed, ModelyardError, UnsafeModelFormat
 from modelyard.runtimes.base import LoadedModel
+from modelyard.runtimes.handler import HANDLER_DIR, InferenceHandler, load_handler
 from modelyard.runtimes.packaged import load_package
 from modelyard.storage import packages
 from modelyard.storage.base import ArtifactStore
@@ -29,6 +30,7 @@ class ServedModel:
     spec: ModelSpec
     model: LoadedModel
     folder: Path
+    handler: InferenceHandler | None = None
     inflight: int = 0
     closed: bool = field(default=False)
 
@@ -37,6 +39,8 @@ class ServedModel:
         if not self.closed:
             self.closed = True
             self.model.unload()
+            if self.handler is not None:
+                self.handler.unload()
             shutil.rmtree(self.folder, ignore_errors=True)
 
 
@@ -49,12 +53,15 @@ def load_served(artifacts: ArtifactStore, spec: ModelSpec, scratch: Path) -> Ser
     """
     model, folder, _ = load_package(artifacts, spec, scratch)
     try:
+        handler = load_handler(folder) if spec.trust.user_code else None
+        if handler is None and (folder / HANDLER_DIR).exists():
+            raise UnsafeModelFormat(f"{spec.ref} carries a handler but no user-code trust")
         warm_up(model, folder, spec)
     except BaseException:
         model.unload()
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    return ServedModel(spec=spec, model=model, folder=folder)
+    return ServedModel(spec=spec, model=model, folder=folder, handler=handler)
 
 
 def warm_rows(folder: Path, spec: ModelSpec) -> Any:

@@ -16,6 +16,8 @@ from modelyard.domain import (
     ConfigChange,
     Endpoint,
     EndpointConfig,
+    Job,
+    JobStatus,
     Model,
     ModelRef,
     ModelVersion,
@@ -223,3 +225,30 @@ class EndpointStore(ABC):
     @abstractmethod
     def revision(self) -> int:
         """The deployment revision (grows with every endpoint change)."""
+
+
+class JobStore(ABC):
+    """Jobs and their state machine. Every transition is a compare-and-set: it applies only
+    from the states it names, so a stop request and a worker's completion cannot both win."""
+
+    @abstractmethod
+    def create_job(self, job: Job) -> Job:
+        """Record a new job (status Pending). Raises AlreadyExists for a taken name."""
+
+    @abstractmethod
+    def get_job(self, name: str) -> Job:
+        """Raises JobNotFound."""
+
+    @abstractmethod
+    def list_jobs(self, *, model_name: str | None = None, limit: int = 100) -> list[Job]:
+        """Newest first."""
+
+    @abstractmethod
+    def transition(
+        self, name: str, allowed: tuple[JobStatus, ...], to: JobStatus, **fields: Any
+    ) -> Job:
+        """Move ``name`` to ``to`` (setting ``fields``) if its status is one of ``allowed``.
+
+        Raises:
+            JobNotFound; Conflict naming the current status when it is not allowed.
+        """

@@ -22,6 +22,8 @@ MANIFEST_VERSION = 1
 MODEL_DIR = "model"
 #: The first rows of the registration's input example (``DataFrame.to_json(orient="split")``).
 EXAMPLE_FILE = "input_example.json"
+#: Statistics of the training data a version was trained on (``training/baseline.py``).
+BASELINE_FILE = "baseline.json"
 
 
 @dataclass(frozen=True, slots=True)

@@ -147,3 +147,24 @@ deployment_state = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("revision", sa.BigInteger, nullable=False),
 )
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(160), nullable=False, unique=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("model_name", sa.String(128), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("spec", sa.JSON, nullable=False),
+    sa.Column("hyperparameters", sa.JSON, nullable=False),
+    sa.Column("metrics", sa.JSON, nullable=False),
+    sa.Column("failure_reason", sa.Text, nullable=True),
+    sa.Column("model_version", sa.Integer, nullable=True),
+    sa.Column("log_digest", sa.String(64), nullable=True),
+    sa.Column("pid", sa.Integer, nullable=True),
+    sa.Column("host", sa.String(255), nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
+)

@@ -1,0 +1,237 @@
+"""``modelyard train`` and ``modelyard jobs …``: training jobs from the command line.
+
+``train`` submits a job (a worker process runs it) and, unless ``--no-wait``, follows it: a
+progress bar from the job's log on a terminal, nothing but the result in a pipe or a log.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from modelyard.cli.context import platform
+from modelyard.cli.options import pairs
+from modelyard.cli.render import console, print_json, to_jsonable
+from modelyard.domain import Job, JobStatus, Trust
+from modelyard.errors import JobFailed
+from modelyard.services.training import TrainingService
+
+app = typer.Typer(
+    name="jobs", help="List, inspect, follow and stop training jobs.", no_args_is_help=True
+)
+
+JobArg = Annotated[str, typer.Argument(metavar="JOB", help="Job name (from `jobs list`).")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (only JSON) on stdout.")]
+
+
+def _service() -> TrainingService:
+    return platform().training
+
+
+def train(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Model to register the result as.")],
+    train_data: Annotated[
+        str, typer.Option("--train", help="Training data: file, folder, glob or fsspec URL.")
+    ],
+    algorithm: Annotated[
+        str | None,
+        typer.Option(
+            help="Built-in algorithm: xgboost, lightgbm, linear-learner, "
+            "kmeans, random-forest, text-classifier."
+        ),
+    ] = None,
+    script: Annotated[
+        Path | None, typer.Option(help="Your SageMaker script-mode training script.")
+    ] = None,
+    validation: Annotated[str | None, typer.Option(help="Validation data.")] = None,
+    target: Annotated[str | None, typer.Option(help="Target column (CSV with header).")] = None,
+    hp: Annotated[
+        list[str] | None, typer.Option("--hp", help="Hyperparameter k=v (repeatable).")
+    ] = None,
+    flavor: Annotated[
+        str | None, typer.Option(help="Flavor of the script's model (default: detected).")
+    ] = None,
+    metric_definition: Annotated[
+        list[str] | None,
+        typer.Option(help="name=REGEX with one group, read from the script's log (repeatable)."),
+    ] = None,
+    alias: Annotated[
+        list[str] | None, typer.Option(help="Alias to point at the new version (repeatable).")
+    ] = None,
+    description: Annotated[str | None, typer.Option(help="Version description.")] = None,
+    trust_pickle: Annotated[
+        bool, typer.Option(help="Accept a pickle/joblib model from the script.")
+    ] = False,
+    wait: Annotated[bool, typer.Option(help="Follow the job until it ends.")] = True,
+    json_: JsonFlag = False,
+) -> None:
+    """Train a model in a job of its own and register the result as the next version of NAME."""
+    service = _service()
+    job = service.submit(
+        name,
+        train=train_data,
+        algorithm=algorithm,
+        script=str(script) if script is not None else None,
+        validation=validation,
+        target=target,
+        hyperparameters=pairs(hp, "--hp"),
+        flavor=flavor,
+        metric_definitions=tuple(metric_definition or ()),
+        aliases=tuple(alias or ()),
+        trust=Trust(pickle=trust_pickle),
+        description=description,
+    )
+    if not wait:
+        _show_submitted(job, json_)
+        return
+    if not json_:  # on stderr: stdout carries only the result
+        typer.echo(
+            f"job {job.name} started (pid {job.pid}); follow it with "
+            f"`modelyard jobs logs -f {job.name}`",
+            err=True,
+        )
+    job = _follow(service, job) if console.is_terminal and not json_ else service.wait(job.name)
+    _report(job, json_)
+
+
+def _show_submitted(job: Job, json_: bool) -> None:
+    if json_:
+        print_json(job)
+    else:
+        console.print(f"job {job.name} submitted ({job.status.value})")
+
+
+def _follow(service: TrainingService, job: Job) -> Job:
+    """Draw a progress bar from the job's progress lines until it ends."""
+    from modelyard.training.runner import parse_progress
+
+    path = service.log_path(job.name)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(f"training {job.model_name}", total=None)
+        offset = 0
+        while not job.status.finished:
+            if path.is_file():
+                with path.open(errors="replace") as log:
+                    log.seek(offset)
+                    for line in log:
+                        step = parse_progress(line)
+                        if step is not None:
+                            bar.update(task, completed=step[0], total=step[1])
+                    offset = log.tell()
+            time.sleep(0.3)
+            job = service.get(job.name)
+    return job
+
+
+def _report(job: Job, json_: bool) -> None:
+    if json_:
+        print_json(job)
+    elif job.status is JobStatus.COMPLETED:
+        metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(job.metrics.items()))
+        console.print(
+            f"job {job.name} completed in {job.duration_s or 0:.1f}s: registered "
+            f"{job.model_name}:{job.model_version}" + (f" ({metrics})" if metrics else "")
+        )
+    if job.status is not JobStatus.COMPLETED:
+        reason = (job.failure_reason or "no reason recorded").splitlines()[0]
+        raise JobFailed(
+            f"job {job.name} {job.status.value.lower()}: {reason}"
+            f" (see `modelyard jobs logs {job.name}`)"
+        )
+
+
+@app.command("list")
+def list_jobs(
+    model: Annotated[str | None, typer.Option(help="Only jobs of this model.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    json_: JsonFlag = False,
+) -> None:
+    """Jobs, newest first."""
+    jobs = _service().list_jobs(model, limit)
+    if json_:
+        print_json(jobs)
+        return
+    table = Table("job", "model", "status", "version", "duration", "metrics")
+    for job in jobs:
+        metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(job.metrics.items())[:3])
+        duration = f"{job.duration_s:.1f}s" if job.duration_s is not None else ""
+        table.add_row(
+            job.name,
+            job.model_name,
+            job.status.value,
+            str(job.model_version or ""),
+            duration,
+            metrics,
+        )
+    console.print(table)
+
+
+@app.command("show")
+def show(job_name: JobArg, json_: JsonFlag = False) -> None:
+    """A job's state, hyperparameters, metrics and outcome."""
+    job = _service().get(job_name)
+    if json_:
+        print_json(job)
+        return
+    data: dict[str, Any] = to_jsonable(job)
+    for key in (
+        "name",
+        "model_name",
+        "status",
+        "model_version",
+        "created_at",
+        "started_at",
+        "ended_at",
+        "pid",
+        "host",
+    ):
+        console.print(f"{key:14} {data.get(key) if data.get(key) is not None else ''}")
+    console.print(f"{'spec':14} {data['spec']}")
+    console.print(f"{'hyperparams':14} {data['hyperparameters']}")
+    console.print(f"{'metrics':14} {data['metrics']}")
+    if job.failure_reason:
+        console.print(f"{'failure':14} {job.failure_reason}", markup=False)
+
+
+@app.command("logs")
+def logs(
+    job_name: JobArg,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing until it ends.")
+    ] = False,
+) -> None:
+    """Print a job's log (with -f, follow it as it grows)."""
+    service = _service()
+    if not follow:
+        typer.echo(service.logs(job_name), nl=False)
+        return
+    shown = 0
+    while True:
+        job = service.get(job_name)
+        text = service.logs(job_name)
+        typer.echo(text[shown:], nl=False)
+        shown = len(text)
+        if job.status.finished:
+            return
+        time.sleep(0.5)
+
+
+@app.command("stop")
+def stop(job_name: JobArg, json_: JsonFlag = False) -> None:
+    """Ask a running job to stop; it ends Stopped once its worker has cleaned up."""
+    job = _service().stop(job_name)
+    if json_:
+        print_json(job)
+    else:
+        console.print(f"job {job.name}: {job.status.value}")

@@ -1,0 +1,62 @@
+"""Jobs: training (and later tuning, batch, monitoring) work that runs out of the request path,
+in its own process, with its state in the metadata store."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class JobKind(enum.StrEnum):
+    """What a job does."""
+
+    TRAINING = "training"
+
+
+class JobStatus(enum.StrEnum):
+    """SageMaker's training-job states. ``Stopping`` is asked for; the worker confirms."""
+
+    PENDING = "Pending"
+    IN_PROGRESS = "InProgress"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.STOPPED)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One job and everything known about it.
+
+    ``spec`` is the job's full, JSON-able request (algorithm or script, inputs, target…);
+    ``metrics`` the final metrics; ``model_version`` the version it registered, if any.
+    """
+
+    name: str
+    kind: JobKind
+    model_name: str
+    status: JobStatus
+    spec: dict[str, Any]
+    hyperparameters: dict[str, str]
+    created_at: datetime
+    metrics: dict[str, float] = field(default_factory=dict)
+    failure_reason: str | None = None
+    model_version: int | None = None
+    log_digest: str | None = None
+    pid: int | None = None
+    host: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started_at is None:
+            return None
+        end = self.ended_at or self.started_at
+        return (end - self.started_at).total_seconds()

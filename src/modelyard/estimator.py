@@ -1,0 +1,126 @@
+"""``Estimator``: training jobs from Python, in the scikit-learn and SageMaker SDK manner.
+
+    from modelyard import Estimator
+    est = Estimator("xgboost", model_name="churn", hyperparameters={"max_depth": 4})
+    est.fit(train="data/train.csv", validation="data/val.csv")
+    est.model_version_.ref, est.metrics_
+
+A thin adapter over ``TrainingService``: the job runs in its own process exactly as
+``modelyard train`` runs it; ``fit`` waits for it and returns ``self``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from modelyard.domain import Job, JobStatus, ModelVersion, Trust
+from modelyard.errors import JobFailed
+
+if TYPE_CHECKING:
+    from modelyard.bootstrap import Platform
+    from modelyard.services.registry import PackagedModel
+
+_PARAMS = (
+    "algorithm",
+    "script",
+    "model_name",
+    "hyperparameters",
+    "target",
+    "flavor",
+    "metric_definitions",
+    "aliases",
+    "trust_pickle",
+)
+
+
+class Estimator:
+    """A training request; ``fit`` runs it as a job and registers the model.
+
+    Learned attributes (set by ``fit``): ``job_``, ``model_version_``, ``metrics_``.
+    """
+
+    def __init__(
+        self,
+        algorithm: str | None = None,
+        *,
+        script: str | None = None,
+        model_name: str | None = None,
+        hyperparameters: dict[str, Any] | None = None,
+        target: str | None = None,
+        flavor: str | None = None,
+        metric_definitions: tuple[str, ...] = (),
+        aliases: tuple[str, ...] = (),
+        trust_pickle: bool = False,
+        platform: Platform | None = None,
+    ) -> None:
+        self.algorithm = algorithm
+        self.script = script
+        self.model_name = model_name
+        self.hyperparameters = hyperparameters
+        self.target = target
+        self.flavor = flavor
+        self.metric_definitions = metric_definitions
+        self.aliases = aliases
+        self.trust_pickle = trust_pickle
+        self._platform = platform
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor parameters (scikit-learn convention)."""
+        return {name: getattr(self, name) for name in _PARAMS}
+
+    def set_params(self, **params: Any) -> Estimator:
+        """Change constructor parameters; returns self."""
+        for name, value in params.items():
+            if name not in _PARAMS:
+                raise ValueError(f"unknown parameter {name!r}; known: {', '.join(_PARAMS)}")
+            setattr(self, name, value)
+        return self
+
+    def _get_platform(self) -> Platform:
+        if self._platform is None:
+            from modelyard.bootstrap import build
+
+            self._platform = build()
+        return self._platform
+
+    def fit(self, train: str, validation: str | None = None, *, wait: bool = True) -> Estimator:
+        """Submit the training job on ``train`` (and ``validation``) and, by default, wait.
+
+        Raises:
+            InvalidInput (bad request, nothing submitted); JobFailed when the job fails.
+        """
+        platform = self._get_platform()
+        name = self.model_name or self.algorithm or "model"
+        job = platform.training.submit(
+            name,
+            train=train,
+            validation=validation,
+            algorithm=self.algorithm,
+            script=self.script,
+            target=self.target,
+            hyperparameters=self.hyperparameters,
+            flavor=self.flavor,
+            metric_definitions=self.metric_definitions,
+            aliases=self.aliases,
+            trust=Trust(pickle=self.trust_pickle),
+        )
+        if wait:
+            job = platform.training.wait(job.name)
+        self._learn(job)
+        return self
+
+    def _learn(self, job: Job) -> None:
+        self.job_ = job
+        if job.status.finished and job.status is not JobStatus.COMPLETED:
+            reason = (job.failure_reason or "no reason recorded").splitlines()[0]
+            raise JobFailed(f"job {job.name} {job.status.value.lower()}: {reason}")
+        version: ModelVersion | None = self._get_platform().training.registered_version(job)
+        self.model_version_ = version
+        self.metrics_ = dict(job.metrics)
+
+    def load(self) -> PackagedModel:
+        """The registered model, loaded (call ``unload()`` when done)."""
+        if getattr(self, "model_version_", None) is None:
+            raise ValueError("fit() has not registered a model yet")
+        assert self.model_version_ is not None
+        return self._get_platform().registry.load(self.model_version_.ref)

@@ -1,0 +1,364 @@
+"""The training service: submit, run, watch and stop training jobs.
+
+A job is submitted here (validated, recorded as Pending) and handed to a launcher that starts a
+worker process; the worker calls :meth:`TrainingService.run`, which moves the job through
+InProgress to Completed (registering a model version), Failed (with the reason and the tail of
+its log) or Stopped. A job whose worker died is found out by :meth:`reconcile` and marked
+Failed, so nothing stays "in progress" forever.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelyard.domain import Job, JobKind, JobStatus, ModelVersion, Source, Trust, validate_name
+from modelyard.errors import Conflict, InvalidInput, ModelyardError
+from modelyard.services.registry import RegistryService
+from modelyard.storage.base import ArtifactStore, JobStore
+
+if TYPE_CHECKING:
+    from modelyard.training.runner import TrainingOutcome
+
+#: Starts the worker process for a job name; returns its pid.
+Launcher = Callable[[str], int]
+
+_ACTIVE = (JobStatus.PENDING, JobStatus.IN_PROGRESS, JobStatus.STOPPING)
+_LOG_TAIL_LINES = 40
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _alive(pid: int) -> bool:
+    try:  # our own child (this process launched it): reap it if it has ended
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass  # not our child: look it up instead
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (finished, not yet reaped) counts as dead.
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def tail(text: str, lines: int = _LOG_TAIL_LINES) -> str:
+    """The last ``lines`` lines of ``text``."""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+class TrainingService:
+    """Control plane of training jobs (the CLI, the Estimator and later the REST API call it)."""
+
+    def __init__(
+        self,
+        jobs: JobStore,
+        registry: RegistryService,
+        artifacts: ArtifactStore,
+        logs_dir: Path,
+        launcher: Launcher,
+        host: str,
+    ) -> None:
+        self._jobs = jobs
+        self._registry = registry
+        self._artifacts = artifacts
+        self._logs = logs_dir
+        self._launch = launcher
+        self._host = host
+
+    # -- submitting --------------------------------------------------------------------------
+
+    def submit(
+        self,
+        model_name: str,
+        *,
+        train: str,
+        algorithm: str | None = None,
+        script: str | None = None,
+        validation: str | None = None,
+        target: str | None = None,
+        hyperparameters: Mapping[str, Any] | None = None,
+        flavor: str | None = None,
+        metric_definitions: Sequence[str] = (),
+        aliases: Sequence[str] = (),
+        trust: Trust | None = None,
+        description: str | None = None,
+    ) -> Job:
+        """Validate a training request, record it as a Pending job and start its worker.
+
+        Exactly one of ``algorithm`` (a built-in) and ``script`` (a SageMaker script-mode
+        training script) is given. Raises InvalidInput / InvalidName naming what is wrong;
+        nothing is recorded then.
+        """
+        validate_name(model_name)
+        for alias in aliases:
+            validate_name(alias, "alias")
+        if (algorithm is None) == (script is None):
+            raise InvalidInput("give exactly one of --algorithm and --script")
+        hp = {str(k): v for k, v in (hyperparameters or {}).items()}
+        if algorithm is not None:
+            from modelyard.training.algorithms import get_algorithm
+            from modelyard.training.hyperparameters import validate
+
+            validate(get_algorithm(algorithm).hyperparameters, hp)
+        else:
+            assert script is not None
+            if not Path(script).is_file():
+                raise InvalidInput(f"no such training script: {script}")
+            from modelyard.training.metric_definitions import parse_metric_definition
+
+            for definition in metric_definitions:
+                parse_metric_definition(definition)
+        for channel, uri in (("train", train), ("validation", validation)):
+            if uri is not None:
+                _check_exists(channel, uri)
+        spec: dict[str, Any] = {
+            "algorithm": algorithm,
+            "script": str(Path(script).absolute()) if script else None,
+            "train": _absolute(train),
+            "validation": _absolute(validation) if validation else None,
+            "target": target,
+            "flavor": flavor,
+            "metric_definitions": list(metric_definitions),
+            "aliases": list(aliases),
+            "trust": (trust or Trust()).to_dict(),
+            "description": description,
+        }
+        stamp = _now().strftime("%Y%m%d-%H%M%S")
+        job = Job(
+            name=f"{model_name}-{stamp}-{secrets.token_hex(2)}",
+            kind=JobKind.TRAINING,
+            model_name=model_name,
+            status=JobStatus.PENDING,
+            spec=spec,
+            hyperparameters={k: str(v) for k, v in hp.items()},
+            created_at=_now(),
+        )
+        created = self._jobs.create_job(job)
+        try:
+            pid = self._launch(created.name)
+        except OSError as exc:
+            return self._jobs.transition(
+                created.name,
+                (JobStatus.PENDING,),
+                JobStatus.FAILED,
+                failure_reason=f"could not start the worker process: {exc}",
+                ended_at=_now(),
+            )
+        return self._jobs.transition(
+            created.name, (JobStatus.PENDING,), JobStatus.PENDING, pid=pid, host=self._host
+        )
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def get(self, name: str) -> Job:
+        """A job, with a dead worker detected. Raises JobNotFound."""
+        return self.reconcile(self._jobs.get_job(name))
+
+    def list_jobs(self, model_name: str | None = None, limit: int = 100) -> list[Job]:
+        """Newest first, dead workers detected."""
+        return [self.reconcile(j) for j in self._jobs.list_jobs(model_name=model_name, limit=limit)]
+
+    def log_path(self, name: str) -> Path:
+        """Where the worker writes the job's log on this machine."""
+        return self._logs / f"{name}.log"
+
+    def logs(self, name: str) -> str:
+        """The job's log: the live file on this machine, else the copy kept in the store."""
+        job = self._jobs.get_job(name)
+        path = self.log_path(name)
+        if path.is_file():
+            return path.read_text(errors="replace")
+        if job.log_digest:
+            return self._artifacts.get_bytes(job.log_digest).decode(errors="replace")
+        return ""
+
+    def reconcile(self, job: Job) -> Job:
+        """Mark an active job Failed when its worker process on this host is gone."""
+        if job.status not in _ACTIVE or job.pid is None or job.host != self._host:
+            return job
+        if _alive(job.pid):
+            return job
+        if job.status is JobStatus.STOPPING:  # it was asked to stop, and it did
+            outcome, reason = JobStatus.STOPPED, "stopped by request"
+        else:
+            outcome = JobStatus.FAILED
+            reason = f"the worker process (pid {job.pid}) ended without finishing the job"
+        path = self.log_path(job.name)
+        log_text = path.read_text(errors="replace") if path.is_file() else ""
+        try:
+            return self._jobs.transition(
+                job.name,
+                _ACTIVE,
+                outcome,
+                failure_reason=_with_tail(reason, log_text),
+                ended_at=_now(),
+            )
+        except Conflict:  # it finished while we looked
+            return self._jobs.get_job(job.name)
+
+    # -- stopping ----------------------------------------------------------------------------
+
+    def stop(self, name: str) -> Job:
+        """Ask a job to stop. A Pending job stops at once; a running one is signalled and
+        confirms (Stopped) when its worker has cleaned up. Raises Conflict if it finished."""
+        job = self.get(name)
+        if job.status.finished:
+            raise Conflict(f"job {name!r} already ended ({job.status.value})")
+        if job.status is JobStatus.PENDING and job.pid is None:
+            return self._jobs.transition(
+                name,
+                (JobStatus.PENDING,),
+                JobStatus.STOPPED,
+                failure_reason="stopped before it started",
+                ended_at=_now(),
+            )
+        stopping = self._jobs.transition(name, _ACTIVE, JobStatus.STOPPING)
+        if job.pid is not None and job.host == self._host and _alive(job.pid):
+            os.kill(job.pid, signal.SIGTERM)
+        return stopping
+
+    # -- running (inside the worker process) -------------------------------------------------
+
+    def run(self, name: str, stop: threading.Event) -> Job:
+        """Execute a job in this process. Never raises for a failure of the job itself."""
+        from modelyard.training.runner import run_job  # heavy: only the worker needs it
+
+        job = self._jobs.transition(
+            name,
+            (JobStatus.PENDING,),
+            JobStatus.IN_PROGRESS,
+            pid=os.getpid(),
+            host=self._host,
+            started_at=_now(),
+        )
+        log_path = self.log_path(name)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            outcome, version = run_job(
+                job, log_path, stop, lambda result: self._register(job, result)
+            )
+        except Exception as exc:  # the job failed; the worker itself must not crash
+            return self._finish_failed(job, log_path, exc, stop)
+        digest = self._keep_log(log_path)
+        return self._jobs.transition(
+            name,
+            (JobStatus.IN_PROGRESS, JobStatus.STOPPING),
+            JobStatus.COMPLETED,
+            metrics=outcome.metrics,
+            model_version=version.version,
+            log_digest=digest,
+            ended_at=_now(),
+        )
+
+    def _register(self, job: Job, outcome: TrainingOutcome) -> ModelVersion:
+        spec = job.spec
+        granted = Trust.from_dict(spec.get("trust"))
+        trust = Trust(
+            pickle=granted.pickle,
+            user_code=granted.user_code,
+            types=tuple(sorted({*granted.types, *outcome.trusted_types})),
+        )
+        params = dict(job.hyperparameters)
+        if outcome.classes:
+            # Which label each predicted index (or probability column) stands for.
+            params["classes"] = json.dumps(list(outcome.classes))
+        return self._registry.register(
+            job.model_name,
+            outcome.model,
+            flavor=outcome.flavor,
+            input_example=outcome.input_example,
+            params=params,
+            metrics=outcome.metrics,
+            aliases=spec.get("aliases") or (),
+            description=spec.get("description"),
+            trust=trust,
+            source=Source(kind="training_job", uri=job.name),
+            baseline=outcome.baseline,
+        )
+
+    def _finish_failed(
+        self, job: Job, log_path: Path, exc: BaseException, stop: threading.Event
+    ) -> Job:
+        digest = self._keep_log(log_path)
+        text = log_path.read_text(errors="replace") if log_path.is_file() else ""
+        if stop.is_set():
+            return self._jobs.transition(
+                job.name,
+                _ACTIVE,
+                JobStatus.STOPPED,
+                failure_reason="stopped by request",
+                log_digest=digest,
+                ended_at=_now(),
+            )
+        reason = exc.message if isinstance(exc, ModelyardError) else f"{type(exc).__name__}: {exc}"
+        return self._jobs.transition(
+            job.name,
+            _ACTIVE,
+            JobStatus.FAILED,
+            failure_reason=_with_tail(reason, text),
+            log_digest=digest,
+            ended_at=_now(),
+        )
+
+    def _keep_log(self, log_path: Path) -> str | None:
+        if not log_path.is_file():
+            return None
+        try:
+            return self._artifacts.put_file(log_path).sha256
+        except ModelyardError:
+            return None  # the log stays on this machine; the job result matters more
+
+    def wait(self, name: str, timeout_s: float | None = None, poll_s: float = 0.5) -> Job:
+        """Block until the job ends (or the timeout passes); returns its latest state."""
+        import time
+
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            job = self.get(name)
+            if job.status.finished or (deadline is not None and time.monotonic() > deadline):
+                return job
+            time.sleep(poll_s)
+
+    def registered_version(self, job: Job) -> ModelVersion | None:
+        """The model version a completed job registered."""
+        if job.model_version is None:
+            return None
+        return self._registry.get_version(f"{job.model_name}:{job.model_version}")
+
+
+def _with_tail(reason: str, log_text: str) -> str:
+    last = tail(log_text)
+    return f"{reason}\n--- last lines of the log ---\n{last}" if last else reason
+
+
+def _absolute(uri: str) -> str:
+    return uri if "://" in uri else str(Path(uri).absolute())
+
+
+def _check_exists(channel: str, uri: str) -> None:
+    import fsspec
+
+    try:
+        fs, path = fsspec.core.url_to_fs(uri)
+        found = fs.glob(path) if any(c in path for c in "*?[") else fs.exists(path)
+    except (OSError, ValueError, ImportError) as exc:
+        raise InvalidInput(f"cannot read the {channel} data {uri}: {exc}") from None
+    if not found:
+        raise InvalidInput(f"the {channel} data {uri} does not exist")

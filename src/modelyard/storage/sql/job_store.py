@@ -1,0 +1,104 @@
+"""``SqlJobStore``: jobs on SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, Row
+
+from modelyard.domain import Job, JobKind, JobStatus
+from modelyard.errors import AlreadyExists, Conflict, InvalidInput, JobNotFound
+from modelyard.storage.base import JobStore
+from modelyard.storage.sql.engine import transaction
+from modelyard.storage.sql.tables import jobs
+from modelyard.storage.sql.timestamps import aware
+
+_SETTABLE = {
+    "metrics",
+    "failure_reason",
+    "model_version",
+    "log_digest",
+    "pid",
+    "host",
+    "started_at",
+    "ended_at",
+}
+
+
+def _job(row: Row[Any]) -> Job:
+    return Job(
+        name=row.name,
+        kind=JobKind(row.kind),
+        model_name=row.model_name,
+        status=JobStatus(row.status),
+        spec=dict(row.spec),
+        hyperparameters=dict(row.hyperparameters),
+        created_at=aware(row.created_at),
+        metrics=dict(row.metrics),
+        failure_reason=row.failure_reason,
+        model_version=row.model_version,
+        log_digest=row.log_digest,
+        pid=row.pid,
+        host=row.host,
+        started_at=aware(row.started_at) if row.started_at else None,
+        ended_at=aware(row.ended_at) if row.ended_at else None,
+    )
+
+
+class SqlJobStore(JobStore):
+    """A :class:`JobStore` on an engine whose schema is already migrated."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def create_job(self, job: Job) -> Job:
+        with transaction(self._engine, write=True) as conn:
+            if conn.execute(sa.select(jobs.c.id).where(jobs.c.name == job.name)).first():
+                raise AlreadyExists(f"job {job.name!r} already exists")
+            conn.execute(
+                jobs.insert().values(
+                    name=job.name,
+                    kind=job.kind.value,
+                    model_name=job.model_name,
+                    status=JobStatus.PENDING.value,
+                    spec=job.spec,
+                    hyperparameters=job.hyperparameters,
+                    metrics={},
+                    created_at=job.created_at,
+                )
+            )
+            return _job(conn.execute(sa.select(jobs).where(jobs.c.name == job.name)).one())
+
+    def get_job(self, name: str) -> Job:
+        with transaction(self._engine, write=False) as conn:
+            row = conn.execute(sa.select(jobs).where(jobs.c.name == name)).first()
+        if row is None:
+            raise JobNotFound(f"job {name!r} does not exist")
+        return _job(row)
+
+    def list_jobs(self, *, model_name: str | None = None, limit: int = 100) -> list[Job]:
+        query = sa.select(jobs).order_by(jobs.c.created_at.desc(), jobs.c.id.desc()).limit(limit)
+        if model_name is not None:
+            query = query.where(jobs.c.model_name == model_name)
+        with transaction(self._engine, write=False) as conn:
+            return [_job(r) for r in conn.execute(query)]
+
+    def transition(
+        self, name: str, allowed: tuple[JobStatus, ...], to: JobStatus, **fields: Any
+    ) -> Job:
+        unknown = set(fields) - _SETTABLE
+        if unknown:
+            raise InvalidInput(f"cannot set job fields {sorted(unknown)}")
+        with transaction(self._engine, write=True) as conn:
+            done = conn.execute(
+                jobs.update()
+                .where(jobs.c.name == name, jobs.c.status.in_([s.value for s in allowed]))
+                .values(status=to.value, **fields)
+            ).rowcount
+            row = conn.execute(sa.select(jobs).where(jobs.c.name == name)).first()
+            if row is None:
+                raise JobNotFound(f"job {name!r} does not exist")
+            if not done:
+                raise Conflict(f"job {name!r} is {row.status}; it cannot become {to.value}")
+            return _job(row)

@@ -1,0 +1,179 @@
+"""Running one training job's work in the worker process: a built-in algorithm or a
+script-mode script, with the job log and progress lines, producing what gets registered.
+
+Progress lines in the log look like ``[progress] 12/100 validation:auc=0.9712`` so that a
+watcher (``modelyard train``, ``jobs logs -f``) can draw a progress bar from the log alone.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+from modelyard.domain import Job
+from modelyard.training.script import JobStopped
+
+PROGRESS_PREFIX = "[progress] "
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class TrainingOutcome:
+    """What a finished training produced, ready for ``RegistryService.register``."""
+
+    model: Any  # an in-memory model object, or a path to a model file
+    flavor: str
+    metrics: dict[str, float]
+    input_example: Any = None
+    baseline: dict[str, Any] | None = None
+    trusted_types: tuple[str, ...] = field(default_factory=tuple)
+    #: For classifiers that predict class indices/probabilities: the label of each index.
+    classes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def progress_line(step: int, total: int, metrics: dict[str, float]) -> str:
+    """The log line for one step of ``total``."""
+    shown = " ".join(f"{k}={v:.6g}" for k, v in sorted(metrics.items()))
+    return f"{PROGRESS_PREFIX}{step}/{total} {shown}".rstrip()
+
+
+def parse_progress(line: str) -> tuple[int, int] | None:
+    """``(step, total)`` from a progress line, else None."""
+    if not line.startswith(PROGRESS_PREFIX):
+        return None
+    try:
+        step, total = line[len(PROGRESS_PREFIX) :].split(" ", 1)[0].split("/")
+        return int(step), int(total)
+    except ValueError:
+        return None
+
+
+def run_job(
+    job: Job, log_path: Path, stop: threading.Event, register: Callable[[TrainingOutcome], T]
+) -> tuple[TrainingOutcome, T]:
+    """Do the job's training, writing its log to ``log_path``, and hand the result to
+    ``register`` while its files still exist (scratch space is removed afterwards).
+
+    Raises:
+        JobStopped, or any error of the job itself (bad data, a crashing script …).
+    """
+    with open(log_path, "a", buffering=1, encoding="utf-8") as log:
+        log.write(f"job {job.name}: training model {job.model_name!r}\n")
+        if job.spec.get("algorithm"):
+            outcome = _builtin(job, log, stop)
+            return outcome, register(outcome)
+        work = Path(tempfile.mkdtemp(prefix=f"{job.name}-"))
+        try:
+            outcome = _script(job, log, stop, work)
+            return outcome, register(outcome)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _builtin(job: Job, log: IO[str], stop: threading.Event) -> TrainingOutcome:
+    from modelyard.training.algorithms import get_algorithm
+    from modelyard.training.baseline import baseline_statistics
+    from modelyard.training.data import read_dataset
+    from modelyard.training.hyperparameters import validate
+
+    spec = job.spec
+    algorithm = get_algorithm(spec["algorithm"])
+    hp = validate(algorithm.hyperparameters, job.hyperparameters)
+    log.write(f"algorithm {algorithm.name}, hyperparameters {hp}\n")
+    needs_target = algorithm.supervised
+    train = read_dataset(spec["train"], target=spec.get("target"), require_target=needs_target)
+    validation = (
+        read_dataset(spec["validation"], target=spec.get("target"), require_target=needs_target)
+        if spec.get("validation")
+        else None
+    )
+    log.write(
+        f"train: {len(train.features)} rows x {train.features.shape[1]} features "
+        f"from {len(train.files)} file(s)\n"
+    )
+
+    def progress(step: int, total: int, metrics: dict[str, float]) -> None:
+        log.write(progress_line(step, total, metrics) + "\n")
+        if stop.is_set():
+            raise JobStopped()
+
+    trained = algorithm.fit(train, validation, hp, progress)
+    if stop.is_set():
+        raise JobStopped()
+    log.write(f"metrics: {trained.metrics}\n")
+    return TrainingOutcome(
+        model=trained.model,
+        flavor=trained.flavor,
+        metrics=dict(trained.metrics),
+        input_example=trained.input_example,
+        baseline=baseline_statistics(train.features),
+        trusted_types=tuple(trained.trusted_types),
+        classes=tuple(str(c) for c in trained.classes),
+    )
+
+
+def _script(job: Job, log: IO[str], stop: threading.Event, work: Path) -> TrainingOutcome:
+    from modelyard.training.flavor_detect import detect_flavor, find_model_file
+    from modelyard.training.metric_definitions import parse_metric_definition
+    from modelyard.training.script import run_script
+
+    spec = job.spec
+    definitions = [parse_metric_definition(d) for d in spec.get("metric_definitions", [])]
+    channels = {
+        name: _local_channel(uri, work / "channels" / name)
+        for name, uri in (("train", spec["train"]), ("validation", spec.get("validation")))
+        if uri
+    }
+    log.flush()
+    result = run_script(
+        Path(spec["script"]),
+        channels=channels,
+        hyperparameters=job.hyperparameters,
+        work_dir=work / "job",
+        log_file=Path(log.name),
+        metric_definitions=definitions,
+        stop=stop,
+    )
+    if spec.get("flavor"):
+        flavor, model_path = spec["flavor"], find_model_file(result.model_dir, spec["flavor"])
+    else:
+        flavor, model_path = detect_flavor(result.model_dir)
+    example, baseline = _describe_data(spec["train"], spec.get("target"))
+    return TrainingOutcome(
+        model=model_path,
+        flavor=flavor,
+        metrics=dict(result.metrics),
+        input_example=example,
+        baseline=baseline,
+    )
+
+
+def _local_channel(uri: str, folder: Path) -> Path:
+    """A local folder (or file) for a channel; remote data is copied down first."""
+    if "://" not in uri or uri.startswith("file://"):
+        return Path(uri.removeprefix("file://"))
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(uri)
+    folder.mkdir(parents=True, exist_ok=True)
+    fs.get(path, str(folder) + "/", recursive=True)
+    return folder
+
+
+def _describe_data(uri: str, target: str | None) -> tuple[Any, dict[str, Any] | None]:
+    """An input example and baseline statistics of a script's training data, when it is a
+    table modelyard can read (a script may use any format; then there are none)."""
+    from modelyard.errors import ModelyardError
+    from modelyard.training.baseline import baseline_statistics
+    from modelyard.training.data import read_dataset
+
+    try:
+        data = read_dataset(uri, target=target, require_target=False)
+    except ModelyardError:
+        return None, None
+    return data.features.head(5), baseline_statistics(data.features)

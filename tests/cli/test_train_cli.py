@@ -1,0 +1,71 @@
+"""``modelyard train`` and ``modelyard jobs`` through the console script."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cli.conftest import Cli
+
+
+@pytest.fixture(scope="module")
+def cancer_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    from sklearn.datasets import load_breast_cancer
+
+    frame = load_breast_cancer(as_frame=True).frame.rename(columns=lambda c: c.replace(" ", "_"))
+    folder = tmp_path_factory.mktemp("data")
+    frame.iloc[:400].to_csv(folder / "train.csv", index=False)
+    frame.iloc[400:].to_csv(folder / "val.csv", index=False)
+    return folder / "train.csv", folder / "val.csv"
+
+
+def test_train_then_inspect_the_job(cli: Cli, cancer_files: tuple[Path, Path]) -> None:
+    train, val = cancer_files
+    done = cli("train", "cancer", "--algorithm", "xgboost", "--train", train,
+               "--validation", val, "--target", "target", "--hp", "num_round=15",
+               "--alias", "staging")
+    assert done.code == 0, done.err
+    assert "registered cancer:1" in done.out and "validation:auc" in done.out
+    jobs: list[dict[str, Any]] = cli("jobs", "list", "--json").ok().json()
+    assert [(j["status"], j["model_version"]) for j in jobs] == [("Completed", 1)]
+    name = jobs[0]["name"]
+    shown = cli("jobs", "show", name, "--json").ok().json()
+    assert shown["hyperparameters"] == {"num_round": "15"}
+    assert shown["metrics"]["validation:auc"] > 0.9
+    assert "[progress] 15/15" in cli("jobs", "logs", name).ok().out
+    version = cli("models", "show", "cancer@staging", "--json").ok().json()
+    assert version["source"] == {"kind": "training_job", "uri": name}
+
+
+def test_bad_training_requests(cli: Cli, cancer_files: tuple[Path, Path]) -> None:
+    train, _ = cancer_files
+    results = cli.many(
+        ("train", "m", "--algorithm", "xgboost", "--train", train, "--hp", "max_depth=-1"),
+        ("train", "m", "--algorithm", "xgboost", "--train", train, "--hp", "nope=1"),
+        ("train", "m", "--algorithm", "xgboost", "--train", "/no/such.csv"),
+        ("train", "m", "--algorithm", "deep-magic", "--train", train),
+        ("train", "m", "--train", train),
+        ("jobs", "show", "no-such-job"),
+    )
+    expected = [(2, "max_depth"), (2, "nope"), (2, "does not exist"), (2, "deep-magic"),
+                (2, "exactly one"), (3, "no-such-job")]
+    for result, (code, words) in zip(results, expected, strict=True):
+        assert words in result.error_line(code), result.err
+    assert cli("jobs", "list", "--json").ok().json() == []
+
+
+def test_a_failing_job_exits_non_zero_with_the_reason(
+    cli: Cli, cancer_files: tuple[Path, Path]
+) -> None:
+    train, _ = cancer_files
+    failed = cli("train", "m", "--algorithm", "xgboost", "--train", train,
+                 "--target", "no_such_column")
+    assert failed.code == 8 and "Traceback" not in failed.err and failed.out == ""
+    started, line = failed.err.strip().splitlines()
+    assert started.startswith("job m-") and "started" in started
+    assert line.startswith("error: job m-") and "failed" in line and "no_such_column" in line
+    jobs = cli("jobs", "list", "--json").ok().json()
+    assert jobs[0]["status"] == "Failed"
+    assert cli("jobs", "stop", jobs[0]["name"]).error_line(4)
