@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
+import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -162,7 +162,7 @@ class ServingApp:
         }
 
     async def _invoke(self, name: str, scope: Scope, receive: Receive, send: Send) -> None:
-        inference_id = uuid.uuid4().hex
+        inference_id = os.urandom(16).hex()  # 128 random bits, like a uuid4, at half the cost
         headers = _headers(scope)
         extra = [(b"x-modelyard-inference-id", inference_id.encode()), *self._cors(headers)]
         try:
@@ -309,8 +309,22 @@ class ServingApp:
 _GET_ROUTES = {"/ping", "/healthz", "/readyz", "/endpoints"}
 
 
+# The request headers the data plane reads; the rest (SigV4's among them) are never decoded.
+_WANTED = frozenset(
+    {
+        b"accept",
+        b"content-type",
+        b"content-length",
+        b"origin",
+        b"x-amzn-sagemaker-target-variant",
+        b"x-modelyard-target-variant",
+        b"x-modelyard-routing-key",
+    }
+)
+
+
 def _headers(scope: Scope) -> dict[str, str]:
-    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k in _WANTED}
 
 
 def _not_found(path: str) -> dict[str, Any]:
