@@ -6,6 +6,7 @@ Shared by every built-in algorithm so that they refuse bad input with the same m
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from modelyard.errors import InvalidInput
@@ -202,3 +203,53 @@ def _plain(value: Any) -> Any:
 def example_rows(features: pd.DataFrame) -> pd.DataFrame:
     """The input example: the first rows of the features, as the model takes them."""
     return features.head(EXAMPLE_ROWS).reset_index(drop=True)
+
+
+@dataclass(frozen=True, eq=False)
+class SupervisedInputs:
+    """Features and labels of the train (and validation) channels, checked and encoded alike."""
+
+    task: Task
+    features: pd.DataFrame
+    labels: np.ndarray
+    classes: tuple[Any, ...]
+    valid_features: pd.DataFrame | None
+    valid_labels: np.ndarray | None
+
+
+def supervised_inputs(
+    train: Dataset,
+    validation: Dataset | None,
+    algorithm: str,
+    task: Task | None,
+    *,
+    early_stopping: bool = False,
+) -> SupervisedInputs:
+    """Numeric features, the task (given, or inferred from the target) and labels (classes
+    encoded 0..k-1) of both channels.
+
+    Raises:
+        InvalidInput: non-numeric features, a target that does not fit the task, validation
+            columns that differ from training's, or early stopping without validation data.
+    """
+    features = numeric_features(train, algorithm, "train")
+    target = target_of(train, algorithm, "train")
+    task = task or infer_task(target)
+    check_task(task, target, algorithm)
+    if task.classifier:
+        labels, classes = encode_labels(target)
+    else:
+        labels, classes = target.to_numpy(dtype="float64"), ()
+    if early_stopping and validation is None:
+        raise InvalidInput("early_stopping_rounds needs a validation channel")
+    if validation is None:
+        return SupervisedInputs(task, features, labels, classes, None, None)
+    valid_features = numeric_features(validation, algorithm, "validation")
+    same_columns(features, valid_features)
+    valid_target = target_of(validation, algorithm, "validation")
+    valid_labels = (
+        encode_labels(valid_target, classes, "validation")[0]
+        if task.classifier
+        else valid_target.to_numpy(dtype="float64")
+    )
+    return SupervisedInputs(task, features, labels, classes, valid_features, valid_labels)

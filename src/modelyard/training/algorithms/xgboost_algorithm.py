@@ -12,16 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from modelyard.errors import InvalidInput, MissingDependency
-from modelyard.training.algorithms._prepare import (
-    Task,
-    check_task,
-    encode_labels,
-    example_rows,
-    infer_task,
-    numeric_features,
-    same_columns,
-    target_of,
-)
+from modelyard.training.algorithms._prepare import Task, example_rows, supervised_inputs
 from modelyard.training.algorithms.base import Algorithm, Progress, TrainedModel, hp_table
 from modelyard.training.hyperparameters import Hyperparameter
 
@@ -139,16 +130,20 @@ class XGBoostAlgorithm(Algorithm):
         progress: Progress | None = None,
     ) -> TrainedModel:
         hp = self.validate(hp)
-        features = numeric_features(train, self.name, "train")
-        target = target_of(train, self.name, "train")
-        task = task_of_objective(hp["objective"]) if hp["objective"] else infer_task(target)
-        check_task(task, target, self.name)
-        if task.classifier:
-            labels, classes = encode_labels(target)
-        else:
-            labels, classes = target.to_numpy(dtype="float64"), ()
-        if hp["early_stopping_rounds"] is not None and validation is None:
-            raise InvalidInput("early_stopping_rounds needs a validation channel")
+        given = task_of_objective(hp["objective"]) if hp["objective"] else None
+        inputs = supervised_inputs(
+            train,
+            validation,
+            self.name,
+            given,
+            early_stopping=hp["early_stopping_rounds"] is not None,
+        )
+        task, features, labels, classes = (
+            inputs.task,
+            inputs.features,
+            inputs.labels,
+            inputs.classes,
+        )
         params = self._params(hp, task, classes)
 
         try:
@@ -160,18 +155,12 @@ class XGBoostAlgorithm(Algorithm):
         try:
             dtrain = xgb.DMatrix(features, label=labels, nthread=hp["nthread"])
             evals = [(dtrain, "train")]
-            if validation is not None:
-                valid_features = numeric_features(validation, self.name, "validation")
-                same_columns(features, valid_features)
-                valid_target = target_of(validation, self.name, "validation")
-                valid_labels = (
-                    encode_labels(valid_target, classes, "validation")[0]
-                    if task.classifier
-                    else valid_target.to_numpy(dtype="float64")
-                )
+            if inputs.valid_features is not None:
                 evals.append(
                     (
-                        xgb.DMatrix(valid_features, label=valid_labels, nthread=hp["nthread"]),
+                        xgb.DMatrix(
+                            inputs.valid_features, label=inputs.valid_labels, nthread=hp["nthread"]
+                        ),
                         "validation",
                     )
                 )
