@@ -6,6 +6,7 @@ import functools
 import os
 import socket
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from modelyard.errors import StorageNotWritable
 from modelyard.services.endpoints import EndpointService
 from modelyard.services.registry import RegistryService
 from modelyard.services.training import TrainingService
+from modelyard.services.tuning import TuningService
 from modelyard.storage.artifacts import FsspecArtifactStore
 from modelyard.storage.base import ArtifactStore, EndpointStore, MetadataStore
 from modelyard.storage.sql.endpoint_store import SqlEndpointStore
@@ -36,6 +38,7 @@ class Platform:
     registry: RegistryService
     endpoints: EndpointService
     training: TrainingService
+    tuning: TuningService
 
     def close(self) -> None:
         """Release database connections."""
@@ -78,32 +81,42 @@ def build(settings: Settings | None = None) -> Platform:
         check_model=functools.partial(_check_serves, artifacts, settings.home / "tmp" / "check"),
     )
     registry.add_guard(endpoints.in_use)
+    job_store = SqlJobStore(engine)
     training = TrainingService(
-        SqlJobStore(engine),
+        job_store,
         registry,
         artifacts,
         logs_dir=settings.home / "jobs",
         launcher=functools.partial(_launch_worker, settings),
         host=socket.gethostname(),
     )
-    return Platform(settings, metadata, endpoint_store, artifacts, registry, endpoints, training)
+    tuning = TuningService(
+        job_store,
+        training,
+        registry,
+        study_url=settings.resolved_db_url,
+        host=socket.gethostname(),
+    )
+    return Platform(
+        settings, metadata, endpoint_store, artifacts, registry, endpoints, training, tuning
+    )
 
 
-def _launch_worker(settings: Settings, job_name: str) -> int:
-    """Start ``python -m modelyard.worker JOB`` in a session of its own (it outlives the
+def _launch_worker(settings: Settings, args: Sequence[str], log_name: str) -> int:
+    """Start ``python -m modelyard.worker ARGS…`` in a session of its own (it outlives the
     caller, and a stop signal reaches only the job); its output goes to the job's log."""
     log_dir = settings.home / "jobs"
     log_dir.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
     env.update(settings.to_environ())
-    log = os.open(log_dir / f"{job_name}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    log = os.open(log_dir / f"{log_name}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     devnull = os.open(os.devnull, os.O_RDONLY)
     try:
         # posix_spawn rather than Popen: no Popen object to outlive (and warn about) a worker
         # that is meant to keep running; the training service reaps it when it checks on it.
         return os.posix_spawn(
             sys.executable,
-            [sys.executable, "-m", "modelyard.worker", job_name],
+            [sys.executable, "-m", "modelyard.worker", *args],
             env,
             file_actions=[
                 (os.POSIX_SPAWN_DUP2, devnull, 0),

@@ -12,7 +12,7 @@ from modelyard.errors import ConfigError, DatabaseUnavailable, SchemaMismatch
 from modelyard.storage.sql import migrate
 from modelyard.storage.sql.engine import make_engine
 from modelyard.storage.sql.store import SqlMetadataStore
-from modelyard.storage.sql.tables import metadata
+from modelyard.storage.sql.tables import VERSION_TABLE, metadata
 
 
 def test_one_head() -> None:
@@ -26,7 +26,8 @@ def test_empty_database_migrates_to_head_and_matches_tables(db_url: str) -> None
     assert migrate.upgrade(engine) == migrate.head_revision()
     assert migrate.upgrade(engine) == migrate.head_revision(), "second upgrade is a no-op"
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+        diff = compare_metadata(context, metadata)
     assert diff == [], f"tables.py and the migrations disagree: {diff}"
     engine.dispose()
 
@@ -44,9 +45,58 @@ def test_schema_from_a_newer_modelyard_is_refused(db_url: str) -> None:
     engine = make_engine(db_url)
     migrate.upgrade(engine)
     with engine.begin() as conn:
-        conn.execute(sa.text("UPDATE alembic_version SET version_num = 'f00dcafe'"))
+        conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = 'f00dcafe'"))
     with pytest.raises(SchemaMismatch, match="newer modelyard"):
         SqlMetadataStore(engine)
+    engine.dispose()
+
+
+def test_revision_recorded_by_modelyard_0_1_moves_to_our_own_table(db_url: str) -> None:
+    # modelyard 0.1 kept its revision in Alembic's default table, which Optuna's study
+    # storage (in the same database) claims for itself.
+    engine = make_engine(db_url)
+    migrate.upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"DROP TABLE {VERSION_TABLE}"))
+        conn.execute(sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+        conn.execute(sa.text("INSERT INTO alembic_version VALUES ('0003')"))
+        conn.execute(sa.text("DROP INDEX ix_jobs_parent"))
+        conn.execute(sa.text("ALTER TABLE jobs DROP COLUMN artifact"))
+        conn.execute(sa.text("ALTER TABLE jobs DROP COLUMN parent"))
+    assert migrate.current_revision(engine) == "0003"
+    assert migrate.upgrade(engine) == migrate.head_revision()
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM alembic_version")).scalar() == 0
+        assert conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar() == (
+            migrate.head_revision()
+        )
+        assert "parent" in {c["name"] for c in sa.inspect(conn).get_columns("jobs")}
+    engine.dispose()
+
+
+def test_optuna_storage_shares_the_database(db_url: str) -> None:
+    import optuna
+
+    engine = make_engine(db_url)
+    SqlMetadataStore(engine)
+    storage = optuna.storages.RDBStorage(db_url)
+    study = optuna.create_study(study_name="shared", storage=storage)
+    study.add_trial(
+        optuna.trial.create_trial(
+            params={"x": 1.0},
+            distributions={"x": optuna.distributions.FloatDistribution(0, 2)},
+            value=0.5,
+        )
+    )
+    storage.remove_session()
+    storage.engine.dispose()
+    # Reopening ours after Optuna stamped its own revision: neither is confused.
+    assert migrate.current_revision(engine) == migrate.head_revision()
+    SqlMetadataStore(engine)
+    again = optuna.storages.RDBStorage(db_url)
+    assert optuna.load_study(study_name="shared", storage=again).best_value == 0.5
+    again.remove_session()
+    again.engine.dispose()
     engine.dispose()
 
 

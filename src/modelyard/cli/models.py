@@ -83,9 +83,7 @@ def register(
     ] = False,
     trust_code: Annotated[
         bool,
-        typer.Option(
-            "--trust-code", help="Accept Python code with the model (pyfunc, --handler)."
-        ),
+        typer.Option("--trust-code", help="Accept Python code with the model (pyfunc, --handler)."),
     ] = False,
     handler: Annotated[
         Path | None,

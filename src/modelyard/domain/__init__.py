@@ -21,6 +21,7 @@ from modelyard.domain.registry import (
     Model,
     ModelVersion,
     Source,
+    StagedModel,
     Trust,
     VersionStatus,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "PlanSource",
     "Signature",
     "Source",
+    "StagedModel",
     "Trust",
     "Variant",
     "VariantPlan",

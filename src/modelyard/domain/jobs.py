@@ -13,6 +13,7 @@ class JobKind(enum.StrEnum):
     """What a job does."""
 
     TRAINING = "training"
+    TUNING = "tuning"
 
 
 class JobStatus(enum.StrEnum):
@@ -36,6 +37,8 @@ class Job:
 
     ``spec`` is the job's full, JSON-able request (algorithm or script, inputs, target…);
     ``metrics`` the final metrics; ``model_version`` the version it registered, if any.
+    ``parent`` is the tuning job a trial belongs to; ``artifact`` the model package a trial
+    staged (``StagedModel.to_dict()``), registered only if the trial turns out best.
     """
 
     name: str
@@ -53,6 +56,8 @@ class Job:
     host: str | None = None
     started_at: datetime | None = None
     ended_at: datetime | None = None
+    parent: str | None = None
+    artifact: dict[str, Any] | None = None
 
     @property
     def duration_s(self) -> float | None:

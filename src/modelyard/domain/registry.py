@@ -52,6 +52,46 @@ class Trust:
 
 
 @dataclass(frozen=True, slots=True)
+class StagedModel:
+    """A validated model package already in the artifact store, not yet a version.
+
+    A tuning trial stages its model; only the best trial's is recorded as a version
+    (``RegistryService.register_staged``). JSON-able through :meth:`to_dict`.
+    """
+
+    digest: str
+    size_bytes: int
+    flavor: str
+    model_format: str
+    trust: Trust
+    signature: Signature | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "digest": self.digest,
+            "size_bytes": self.size_bytes,
+            "flavor": self.flavor,
+            "model_format": self.model_format,
+            "trust": self.trust.to_dict(),
+            "signature": self.signature.to_dict() if self.signature else None,
+            "options": dict(self.options),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StagedModel:
+        return cls(
+            digest=data["digest"],
+            size_bytes=int(data["size_bytes"]),
+            flavor=data["flavor"],
+            model_format=data["model_format"],
+            trust=Trust.from_dict(data.get("trust")),
+            signature=Signature.from_dict(data["signature"]) if data.get("signature") else None,
+            options=dict(data.get("options") or {}),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ArtifactFile:
     """One file of a stored model package, addressed by its sha256."""
 

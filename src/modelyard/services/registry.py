@@ -24,6 +24,7 @@ from modelyard.domain import (
     ModelVersion,
     Signature,
     Source,
+    StagedModel,
     Trust,
     VersionStatus,
     validate_name,
@@ -182,10 +183,52 @@ class RegistryService:
             validate_name(alias, "alias")
         for key in tags or {}:
             validate_name(key, "tag key")
-        clean_metrics = _metrics(metrics or {})
-        clean_params = {
-            validate_name(str(k), "parameter name"): str(v) for k, v in (params or {}).items()
-        }
+        _metrics(metrics or {})
+        for key in params or {}:
+            validate_name(str(key), "parameter name")
+        if source is None:
+            uri = str(Path(model).absolute()) if isinstance(model, str | Path) else None
+            source = Source(kind="upload", uri=uri)
+        staged = self.stage(
+            model,
+            flavor=flavor,
+            input_example=input_example,
+            signature=signature,
+            trust=trust,
+            handler=handler,
+            baseline=baseline,
+        )
+        return self.register_staged(
+            name,
+            staged,
+            aliases=aliases,
+            params=params,
+            metrics=metrics,
+            tags=tags,
+            description=description,
+            source=source,
+        )
+
+    def stage(
+        self,
+        model: Any,
+        *,
+        flavor: str,
+        input_example: Any = None,
+        signature: Signature | Mapping[str, Any] | None = None,
+        trust: Trust | None = None,
+        handler: str | Path | None = None,
+        baseline: Mapping[str, Any] | None = None,
+    ) -> StagedModel:
+        """Validate a model and store its package, without recording a version.
+
+        The first half of :meth:`register` (same arguments, same checks): a tuning trial
+        stages its model, and only the best trial's package becomes a version.
+
+        Raises:
+            UnknownFlavor, InvalidModelFile, UnsafeModelFormat, SignatureMismatch,
+            InvalidInput, StorageNotWritable.
+        """
         explicit = signature if not isinstance(signature, Mapping) else None
         if isinstance(signature, Mapping):
             try:
@@ -194,9 +237,6 @@ class RegistryService:
                 raise InvalidInput(f"invalid signature: {exc}") from None
         runtime = get_runtime(flavor)
         example = _example(input_example)
-        if source is None:
-            uri = str(Path(model).absolute()) if isinstance(model, str | Path) else None
-            source = Source(kind="upload", uri=uri)
         src = Path(model) if isinstance(model, str) else model
 
         with self._staging() as staging:
@@ -231,21 +271,59 @@ class RegistryService:
                 staging,
                 {"flavor": flavor, "model_format": saved.model_format, "options": saved.options},
             )
+        return StagedModel(
+            digest=stored.digest,
+            size_bytes=stored.size_bytes,
+            flavor=flavor,
+            model_format=saved.model_format,
+            trust=recorded,
+            signature=final_signature,
+            options=dict(saved.options),
+        )
+
+    def register_staged(
+        self,
+        name: str,
+        staged: StagedModel,
+        *,
+        aliases: Sequence[str] = (),
+        params: Mapping[str, Any] | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
+        description: str | None = None,
+        source: Source | None = None,
+    ) -> ModelVersion:
+        """Record a staged package as the next version of ``name`` (the second half of
+        :meth:`register`).
+
+        Raises:
+            InvalidName, InvalidInput, ArtifactMissing (the package is not in the store).
+        """
+        validate_name(name)
+        for alias in aliases:
+            validate_name(alias, "alias")
+        for key in tags or {}:
+            validate_name(key, "tag key")
+        clean_metrics = _metrics(metrics or {})
+        clean_params = {
+            validate_name(str(k), "parameter name"): str(v) for k, v in (params or {}).items()
+        }
+        packages.read_manifest(self.artifacts, staged.digest)  # it is there, and intact
         return self.metadata.create_version(
             NewVersion(
                 name=name,
-                flavor=flavor,
-                model_format=saved.model_format,
-                artifact_digest=stored.digest,
-                size_bytes=stored.size_bytes,
-                source=source,
-                trust=recorded,
-                signature=final_signature,
+                flavor=staged.flavor,
+                model_format=staged.model_format,
+                artifact_digest=staged.digest,
+                size_bytes=staged.size_bytes,
+                source=source or Source(kind="staged", uri=staged.digest),
+                trust=staged.trust,
+                signature=staged.signature,
                 params=clean_params,
                 metrics=clean_metrics,
                 tags=dict(tags or {}),
                 description=description,
-                options=saved.options,
+                options=staged.options,
                 aliases=tuple(aliases),
             )
         )

@@ -25,10 +25,11 @@ from modelyard.services.registry import RegistryService
 from modelyard.storage.base import ArtifactStore, JobStore
 
 if TYPE_CHECKING:
-    from modelyard.training.runner import TrainingOutcome
+    from modelyard.training.runner import DataCache, RoundHook, TrainingOutcome
 
-#: Starts the worker process for a job name; returns its pid.
-Launcher = Callable[[str], int]
+#: ``launch(worker_args, log_name)`` starts ``python -m modelyard.worker *worker_args`` with
+#: its output appended to the log ``log_name``; returns its pid.
+Launcher = Callable[[Sequence[str], str], int]
 
 _ACTIVE = (JobStatus.PENDING, JobStatus.IN_PROGRESS, JobStatus.STOPPING)
 _LOG_TAIL_LINES = 40
@@ -38,7 +39,8 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a child of ours that ended is reaped; a zombie is dead)."""
     try:  # our own child (this process launched it): reap it if it has ended
         if os.waitpid(pid, os.WNOHANG)[0] == pid:
             return False
@@ -106,6 +108,54 @@ class TrainingService:
         training script) is given. Raises InvalidInput / InvalidName naming what is wrong;
         nothing is recorded then.
         """
+        spec, hp = self.training_spec(
+            model_name,
+            train=train,
+            algorithm=algorithm,
+            script=script,
+            validation=validation,
+            target=target,
+            hyperparameters=hyperparameters,
+            flavor=flavor,
+            metric_definitions=metric_definitions,
+            aliases=aliases,
+            trust=trust,
+            description=description,
+        )
+        job = Job(
+            name=job_name(model_name),
+            kind=JobKind.TRAINING,
+            model_name=model_name,
+            status=JobStatus.PENDING,
+            spec=spec,
+            hyperparameters={k: str(v) for k, v in hp.items()},
+            created_at=_now(),
+        )
+        return self.launch(self._jobs.create_job(job))
+
+    def training_spec(
+        self,
+        model_name: str,
+        *,
+        train: str,
+        algorithm: str | None = None,
+        script: str | None = None,
+        validation: str | None = None,
+        target: str | None = None,
+        hyperparameters: Mapping[str, Any] | None = None,
+        flavor: str | None = None,
+        metric_definitions: Sequence[str] = (),
+        aliases: Sequence[str] = (),
+        trust: Trust | None = None,
+        description: str | None = None,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Check a training request (the arguments of :meth:`submit`) and return the job's
+        JSON-able spec and its hyperparameters. Hyperparameters not given keep their
+        defaults, so a tuning job checks its fixed ones here and its tuned ones by range.
+
+        Raises:
+            InvalidInput, InvalidName: naming what is wrong.
+        """
         validate_name(model_name)
         for alias in aliases:
             validate_name(alias, "alias")
@@ -140,19 +190,17 @@ class TrainingService:
             "trust": (trust or Trust()).to_dict(),
             "description": description,
         }
-        stamp = _now().strftime("%Y%m%d-%H%M%S")
-        job = Job(
-            name=f"{model_name}-{stamp}-{secrets.token_hex(2)}",
-            kind=JobKind.TRAINING,
-            model_name=model_name,
-            status=JobStatus.PENDING,
-            spec=spec,
-            hyperparameters={k: str(v) for k, v in hp.items()},
-            created_at=_now(),
-        )
-        created = self._jobs.create_job(job)
+        return spec, hp
+
+    def launch_worker(self, worker_args: Sequence[str], log_name: str) -> int:
+        """Start ``python -m modelyard.worker *worker_args`` logging to ``log_name``; its pid."""
+        return self._launch(worker_args, log_name)
+
+    def launch(self, created: Job, worker_args: Sequence[str] = ()) -> Job:
+        """Start the worker process of a job just created (Pending); a job whose worker
+        cannot start ends Failed, with the reason."""
         try:
-            pid = self._launch(created.name)
+            pid = self._launch([*worker_args, created.name], created.name)
         except OSError as exc:
             return self._jobs.transition(
                 created.name,
@@ -171,9 +219,12 @@ class TrainingService:
         """A job, with a dead worker detected. Raises JobNotFound."""
         return self.reconcile(self._jobs.get_job(name))
 
-    def list_jobs(self, model_name: str | None = None, limit: int = 100) -> list[Job]:
+    def list_jobs(
+        self, model_name: str | None = None, limit: int = 100, kind: JobKind | None = None
+    ) -> list[Job]:
         """Newest first, dead workers detected."""
-        return [self.reconcile(j) for j in self._jobs.list_jobs(model_name=model_name, limit=limit)]
+        found = self._jobs.list_jobs(model_name=model_name, kind=kind, limit=limit)
+        return [self.reconcile(j) for j in found]
 
     def log_path(self, name: str) -> Path:
         """Where the worker writes the job's log on this machine."""
@@ -193,7 +244,7 @@ class TrainingService:
         """Mark an active job Failed when its worker process on this host is gone."""
         if job.status not in _ACTIVE or job.pid is None or job.host != self._host:
             return job
-        if _alive(job.pid):
+        if process_alive(job.pid):
             return job
         if job.status is JobStatus.STOPPING:  # it was asked to stop, and it did
             outcome, reason = JobStatus.STOPPED, "stopped by request"
@@ -230,15 +281,31 @@ class TrainingService:
                 ended_at=_now(),
             )
         stopping = self._jobs.transition(name, _ACTIVE, JobStatus.STOPPING)
-        if job.pid is not None and job.host == self._host and _alive(job.pid):
+        if job.pid is not None and job.host == self._host and process_alive(job.pid):
             os.kill(job.pid, signal.SIGTERM)
         return stopping
 
     # -- running (inside the worker process) -------------------------------------------------
 
-    def run(self, name: str, stop: threading.Event) -> Job:
-        """Execute a job in this process. Never raises for a failure of the job itself."""
-        from modelyard.training.runner import run_job  # heavy: only the worker needs it
+    def run(
+        self,
+        name: str,
+        stop: threading.Event,
+        *,
+        on_round: RoundHook | None = None,
+        cache: DataCache | None = None,
+        stage_only: bool = False,
+    ) -> Job:
+        """Execute a job in this process. Never raises for a failure of the job itself.
+
+        Args:
+            on_round: Per-round hook (a tuning trial's pruning); an ``EarlyStopped`` it raises
+                ends the job Stopped with that reason.
+            cache: Datasets already read in this process.
+            stage_only: Store the model package but register no version: the job's
+                ``artifact`` holds it (a tuning trial; only the best is registered).
+        """
+        from modelyard.training.runner import EarlyStopped, run_job  # heavy: worker only
 
         job = self._jobs.transition(
             name,
@@ -250,26 +317,39 @@ class TrainingService:
         )
         log_path = self.log_path(name)
         log_path.parent.mkdir(parents=True, exist_ok=True)
+        keep: Callable[[TrainingOutcome], Any] = (
+            (lambda result: self._stage(job, result))
+            if stage_only
+            else (lambda result: self._register(job, result))
+        )
         try:
-            outcome, version = run_job(
-                job, log_path, stop, lambda result: self._register(job, result)
+            outcome, kept = run_job(job, log_path, stop, keep, on_round=on_round, cache=cache)
+        except EarlyStopped as exc:
+            return self._jobs.transition(
+                name,
+                _ACTIVE,
+                JobStatus.STOPPED,
+                failure_reason=str(exc),
+                log_digest=self.keep_log(log_path),
+                ended_at=_now(),
             )
         except Exception as exc:  # the job failed; the worker itself must not crash
             return self._finish_failed(job, log_path, exc, stop)
-        digest = self._keep_log(log_path)
+        digest = self.keep_log(log_path)
         return self._jobs.transition(
             name,
             (JobStatus.IN_PROGRESS, JobStatus.STOPPING),
             JobStatus.COMPLETED,
             metrics=outcome.metrics,
-            model_version=version.version,
+            model_version=kept.version if isinstance(kept, ModelVersion) else None,
+            artifact=kept if isinstance(kept, dict) else None,
             log_digest=digest,
             ended_at=_now(),
         )
 
-    def _register(self, job: Job, outcome: TrainingOutcome) -> ModelVersion:
-        spec = job.spec
-        granted = Trust.from_dict(spec.get("trust"))
+    @staticmethod
+    def _trust_and_params(job: Job, outcome: TrainingOutcome) -> tuple[Trust, dict[str, str]]:
+        granted = Trust.from_dict(job.spec.get("trust"))
         trust = Trust(
             pickle=granted.pickle,
             user_code=granted.user_code,
@@ -279,6 +359,10 @@ class TrainingService:
         if outcome.classes:
             # Which label each predicted index (or probability column) stands for.
             params["classes"] = json.dumps(list(outcome.classes))
+        return trust, params
+
+    def _register(self, job: Job, outcome: TrainingOutcome) -> ModelVersion:
+        trust, params = self._trust_and_params(job, outcome)
         return self._registry.register(
             job.model_name,
             outcome.model,
@@ -286,17 +370,30 @@ class TrainingService:
             input_example=outcome.input_example,
             params=params,
             metrics=outcome.metrics,
-            aliases=spec.get("aliases") or (),
-            description=spec.get("description"),
+            aliases=job.spec.get("aliases") or (),
+            description=job.spec.get("description"),
             trust=trust,
             source=Source(kind="training_job", uri=job.name),
             baseline=outcome.baseline,
         )
 
+    def _stage(self, job: Job, outcome: TrainingOutcome) -> dict[str, Any]:
+        """The model package of a trial, stored but not registered: ``StagedModel.to_dict()``
+        plus the ``params`` its version would get."""
+        trust, params = self._trust_and_params(job, outcome)
+        staged = self._registry.stage(
+            outcome.model,
+            flavor=outcome.flavor,
+            input_example=outcome.input_example,
+            trust=trust,
+            baseline=outcome.baseline,
+        )
+        return {**staged.to_dict(), "params": params}
+
     def _finish_failed(
         self, job: Job, log_path: Path, exc: BaseException, stop: threading.Event
     ) -> Job:
-        digest = self._keep_log(log_path)
+        digest = self.keep_log(log_path)
         text = log_path.read_text(errors="replace") if log_path.is_file() else ""
         if stop.is_set():
             return self._jobs.transition(
@@ -317,7 +414,8 @@ class TrainingService:
             ended_at=_now(),
         )
 
-    def _keep_log(self, log_path: Path) -> str | None:
+    def keep_log(self, log_path: Path) -> str | None:
+        """Copy a job log into the artifact store; its digest, or None if it cannot be kept."""
         if not log_path.is_file():
             return None
         try:
@@ -341,6 +439,13 @@ class TrainingService:
         if job.model_version is None:
             return None
         return self._registry.get_version(f"{job.model_name}:{job.model_version}")
+
+
+def job_name(model_name: str, kind: str = "") -> str:
+    """A new job's name: the model, what it is, a timestamp and a random suffix."""
+    stamp = _now().strftime("%Y%m%d-%H%M%S")
+    middle = f"-{kind}" if kind else ""
+    return f"{model_name}{middle}-{stamp}-{secrets.token_hex(2)}"
 
 
 def _with_tail(reason: str, log_text: str) -> str:

@@ -17,6 +17,7 @@ from modelyard.domain import (
     Endpoint,
     EndpointConfig,
     Job,
+    JobKind,
     JobStatus,
     Model,
     ModelRef,
@@ -233,15 +234,23 @@ class JobStore(ABC):
 
     @abstractmethod
     def create_job(self, job: Job) -> Job:
-        """Record a new job (status Pending). Raises AlreadyExists for a taken name."""
+        """Record a new job (status Pending) with its ``parent``. Raises AlreadyExists for a
+        taken name: a tuning job's runners claim trial slots by name through this."""
 
     @abstractmethod
     def get_job(self, name: str) -> Job:
         """Raises JobNotFound."""
 
     @abstractmethod
-    def list_jobs(self, *, model_name: str | None = None, limit: int = 100) -> list[Job]:
-        """Newest first."""
+    def list_jobs(
+        self,
+        *,
+        model_name: str | None = None,
+        parent: str | None = None,
+        kind: JobKind | None = None,
+        limit: int = 100,
+    ) -> list[Job]:
+        """Newest first; ``parent``: only the trials of that tuning job; ``kind``: only those."""
 
     @abstractmethod
     def transition(

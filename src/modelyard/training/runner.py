@@ -13,13 +13,47 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from modelyard.domain import Job
 from modelyard.training.script import JobStopped
 
+if TYPE_CHECKING:
+    from modelyard.training.data import Dataset
+
 PROGRESS_PREFIX = "[progress] "
 T = TypeVar("T")
+#: ``on_round(step, total, metrics)``: called after each round; may raise to end the training.
+RoundHook = Callable[[int, int, dict[str, float]], None]
+
+
+class EarlyStopped(Exception):
+    """Raised by an ``on_round`` hook to end a training early on purpose (a pruned tuning
+    trial): the job ends Stopped, with this exception's message as the reason."""
+
+
+class DataCache:
+    """Datasets (and their baseline statistics) read once per process: a tuning runner trains
+    many trials on the same channels."""
+
+    def __init__(self) -> None:
+        self._data: dict[tuple[str, str | None, bool], Dataset] = {}
+        self._baselines: dict[str, dict[str, Any]] = {}
+
+    def read(self, uri: str, target: str | None, require_target: bool) -> Dataset:
+        from modelyard.training.data import read_dataset
+
+        key = (uri, target, require_target)
+        if key not in self._data:
+            self._data[key] = read_dataset(uri, target=target, require_target=require_target)
+        return self._data[key]
+
+    def baseline(self, uri: str, data: Dataset) -> dict[str, Any]:
+        from modelyard.training.baseline import baseline_statistics
+
+        if uri not in self._baselines:
+            self._baselines[uri] = baseline_statistics(data.features)
+        return self._baselines[uri]
 
 
 @dataclass(frozen=True)
@@ -54,18 +88,29 @@ def parse_progress(line: str) -> tuple[int, int] | None:
 
 
 def run_job(
-    job: Job, log_path: Path, stop: threading.Event, register: Callable[[TrainingOutcome], T]
+    job: Job,
+    log_path: Path,
+    stop: threading.Event,
+    register: Callable[[TrainingOutcome], T],
+    *,
+    on_round: RoundHook | None = None,
+    cache: DataCache | None = None,
 ) -> tuple[TrainingOutcome, T]:
     """Do the job's training, writing its log to ``log_path``, and hand the result to
     ``register`` while its files still exist (scratch space is removed afterwards).
 
+    Args:
+        on_round: Called after each round of a built-in algorithm (a tuning trial's pruning).
+        cache: Reuse datasets read by earlier jobs in this process.
+
     Raises:
-        JobStopped, or any error of the job itself (bad data, a crashing script …).
+        JobStopped, whatever ``on_round`` raises, or any error of the job itself (bad data,
+        a crashing script …).
     """
     with open(log_path, "a", buffering=1, encoding="utf-8") as log:
         log.write(f"job {job.name}: training model {job.model_name!r}\n")
         if job.spec.get("algorithm"):
-            outcome = _builtin(job, log, stop)
+            outcome = _builtin(job, log, stop, on_round, cache or DataCache())
             return outcome, register(outcome)
         work = Path(tempfile.mkdtemp(prefix=f"{job.name}-"))
         try:
@@ -75,10 +120,14 @@ def run_job(
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _builtin(job: Job, log: IO[str], stop: threading.Event) -> TrainingOutcome:
+def _builtin(
+    job: Job,
+    log: IO[str],
+    stop: threading.Event,
+    on_round: RoundHook | None,
+    cache: DataCache,
+) -> TrainingOutcome:
     from modelyard.training.algorithms import get_algorithm
-    from modelyard.training.baseline import baseline_statistics
-    from modelyard.training.data import read_dataset
     from modelyard.training.hyperparameters import validate
 
     spec = job.spec
@@ -86,9 +135,9 @@ def _builtin(job: Job, log: IO[str], stop: threading.Event) -> TrainingOutcome:
     hp = validate(algorithm.hyperparameters, job.hyperparameters)
     log.write(f"algorithm {algorithm.name}, hyperparameters {hp}\n")
     needs_target = algorithm.supervised
-    train = read_dataset(spec["train"], target=spec.get("target"), require_target=needs_target)
+    train = cache.read(spec["train"], spec.get("target"), needs_target)
     validation = (
-        read_dataset(spec["validation"], target=spec.get("target"), require_target=needs_target)
+        cache.read(spec["validation"], spec.get("target"), needs_target)
         if spec.get("validation")
         else None
     )
@@ -101,6 +150,8 @@ def _builtin(job: Job, log: IO[str], stop: threading.Event) -> TrainingOutcome:
         log.write(progress_line(step, total, metrics) + "\n")
         if stop.is_set():
             raise JobStopped()
+        if on_round is not None:
+            on_round(step, total, metrics)
 
     trained = algorithm.fit(train, validation, hp, progress)
     if stop.is_set():
@@ -111,7 +162,7 @@ def _builtin(job: Job, log: IO[str], stop: threading.Event) -> TrainingOutcome:
         flavor=trained.flavor,
         metrics=dict(trained.metrics),
         input_example=trained.input_example,
-        baseline=baseline_statistics(train.features),
+        baseline=cache.baseline(spec["train"], train),
         trusted_types=tuple(trained.trusted_types),
         classes=tuple(str(c) for c in trained.classes),
     )

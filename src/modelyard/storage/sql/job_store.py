@@ -15,6 +15,8 @@ from modelyard.storage.sql.tables import jobs
 from modelyard.storage.sql.timestamps import aware
 
 _SETTABLE = {
+    "hyperparameters",
+    "artifact",
     "metrics",
     "failure_reason",
     "model_version",
@@ -43,6 +45,8 @@ def _job(row: Row[Any]) -> Job:
         host=row.host,
         started_at=aware(row.started_at) if row.started_at else None,
         ended_at=aware(row.ended_at) if row.ended_at else None,
+        parent=row.parent,
+        artifact=dict(row.artifact) if row.artifact is not None else None,
     )
 
 
@@ -66,6 +70,9 @@ class SqlJobStore(JobStore):
                     hyperparameters=job.hyperparameters,
                     metrics={},
                     created_at=job.created_at,
+                    parent=job.parent,
+                    pid=job.pid,
+                    host=job.host,
                 )
             )
             return _job(conn.execute(sa.select(jobs).where(jobs.c.name == job.name)).one())
@@ -77,10 +84,21 @@ class SqlJobStore(JobStore):
             raise JobNotFound(f"job {name!r} does not exist")
         return _job(row)
 
-    def list_jobs(self, *, model_name: str | None = None, limit: int = 100) -> list[Job]:
+    def list_jobs(
+        self,
+        *,
+        model_name: str | None = None,
+        parent: str | None = None,
+        kind: JobKind | None = None,
+        limit: int = 100,
+    ) -> list[Job]:
         query = sa.select(jobs).order_by(jobs.c.created_at.desc(), jobs.c.id.desc()).limit(limit)
         if model_name is not None:
             query = query.where(jobs.c.model_name == model_name)
+        if parent is not None:
+            query = query.where(jobs.c.parent == parent)
+        if kind is not None:
+            query = query.where(jobs.c.kind == kind.value)
         with transaction(self._engine, write=False) as conn:
             return [_job(r) for r in conn.execute(query)]
 

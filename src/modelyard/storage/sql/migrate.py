@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from modelyard.errors import SchemaMismatch
 from modelyard.storage.sql.engine import safe_url, transaction
+from modelyard.storage.sql.tables import LEGACY_VERSION_TABLE, VERSION_TABLE
 
 _SCRIPTS = Path(__file__).parent / "migrations"
 # Arbitrary constant: the advisory lock that serialises concurrent upgrades on PostgreSQL.
@@ -39,10 +40,37 @@ def head_revision() -> str:
     return head
 
 
+def _context(conn: sa.Connection) -> MigrationContext:
+    return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+
+
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at (None for an empty database)."""
     with transaction(engine, write=False) as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        revision = _context(conn).get_current_revision()
+        return revision if revision is not None else _legacy_revision(conn)
+
+
+def _legacy_revision(conn: sa.Connection) -> str | None:
+    """Our revision as modelyard 0.1 recorded it, in Alembic's default table (now Optuna's)."""
+    if not sa.inspect(conn).has_table(LEGACY_VERSION_TABLE):
+        return None
+    ours = {rev.revision for rev in _script().walk_revisions()}
+    rows = conn.execute(sa.text(f"SELECT version_num FROM {LEGACY_VERSION_TABLE}")).scalars()
+    found = [r for r in rows if r in ours]
+    return found[0] if found else None
+
+
+def _move_legacy_revision(conn: sa.Connection) -> None:
+    """Move a 0.1-era revision into our own version table and hand the default one back."""
+    legacy = _legacy_revision(conn)
+    if legacy is None or _context(conn).get_current_revision() is not None:
+        return
+    context = _context(conn)
+    context.stamp(_script(), legacy)
+    conn.execute(
+        sa.text(f"DELETE FROM {LEGACY_VERSION_TABLE} WHERE version_num = :v"), {"v": legacy}
+    )
 
 
 def upgrade(engine: Engine) -> str:
@@ -62,8 +90,9 @@ def upgrade(engine: Engine) -> str:
     with transaction(engine, write=True) as conn:  # BEGIN IMMEDIATE on SQLite
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+        _move_legacy_revision(conn)
         # Another process may have finished the upgrade while we waited for the lock.
-        if MigrationContext.configure(conn).get_current_revision() != head:
+        if _context(conn).get_current_revision() != head:
             cfg = alembic_config()
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")

@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+#: Alembic's record of the schema revision. Not Alembic's default ``alembic_version``: Optuna's
+#: study storage lives in the same database and keeps its own revision under that name.
+VERSION_TABLE = "modelyard_schema_version"
+LEGACY_VERSION_TABLE = "alembic_version"
+
 metadata = sa.MetaData(
     naming_convention={
         "pk": "pk_%(table_name)s",
@@ -167,4 +172,8 @@ jobs = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
+    # A tuning job's trials name it here.
+    sa.Column("parent", sa.String(160), nullable=True, index=True),
+    # The model package a trial staged (registered only if it is the best): StagedModel.to_dict().
+    sa.Column("artifact", sa.JSON, nullable=True),
 )

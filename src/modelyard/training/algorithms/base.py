@@ -62,6 +62,9 @@ class Algorithm(ABC):
     hyperparameters: ClassVar[Mapping[str, Hyperparameter]]
     supervised: ClassVar[bool] = True
     """False when the algorithm needs no target (read its data with ``require_target=False``)."""
+    rounds_hyperparameter: ClassVar[str | None] = None
+    """The hyperparameter that counts rounds, for algorithms that report metrics per round
+    (tuning prunes on them); None when ``progress`` is only called once, at the end."""
 
     def validate(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """:func:`~modelyard.training.hyperparameters.validate` against this algorithm's specs."""

@@ -59,6 +59,7 @@ class LightGBMAlgorithm(Algorithm):
     """Gradient-boosted trees (``lightgbm.train``), evaluated on train and validation."""
 
     name = "lightgbm"
+    rounds_hyperparameter = "num_round"
     flavor = "lightgbm"
     hyperparameters = hp_table(
         Hyperparameter("num_round", "int", 100, 1, 10_000, help="boosting rounds"),

@@ -90,6 +90,7 @@ class XGBoostAlgorithm(Algorithm):
     """Gradient-boosted trees (``xgboost.train``), evaluated on train and validation."""
 
     name = "xgboost"
+    rounds_hyperparameter = "num_round"
     flavor = "xgboost"
     hyperparameters = hp_table(
         Hyperparameter("num_round", "int", 100, 1, 10_000, help="boosting rounds"),
