@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from modelyard.cli import context, endpoints, jobs, models, serve, store
+from modelyard.cli import context, endpoints, jobs, models, serve, store, tune
 from modelyard.cli.errors import invoke
 from modelyard.cli.invoke import invoke_endpoint
 from modelyard.cli.render import console
@@ -26,6 +26,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(endpoints.app, name="endpoints")
 app.add_typer(store.app, name="store")
 app.add_typer(jobs.app, name="jobs")
+app.add_typer(tune.app, name="tune")
 app.command("train")(jobs.train)
 app.command("serve")(serve.serve)
 app.command("invoke")(invoke_endpoint)

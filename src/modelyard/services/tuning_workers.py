@@ -1,0 +1,356 @@
+"""The processes of a tuning job: its coordinator and its trial runners.
+
+- The coordinator (``python -m modelyard.worker JOB``) creates the Optuna study in the metadata
+  database, keeps ``parallel`` trial runners alive, notices a runner that died (its trial is
+  marked Failed, not left running), and at the end registers the best trial's model.
+- Each trial runner (``python -m modelyard.worker --trials JOB``) claims the next trial slot (a
+  trial job whose name is unique, so two runners on any machines never take the same one),
+  asks the study for hyperparameters, trains in-process (datasets read once per runner),
+  reports each round for pruning and tells the study the result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import signal
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from modelyard.domain import Job, JobKind, JobStatus, ModelVersion, Source, StagedModel
+from modelyard.errors import AlreadyExists, JobFailed, ModelyardError
+from modelyard.services.registry import RegistryService
+from modelyard.services.training import TrainingService
+from modelyard.services.training import process_alive as _alive
+from modelyard.services.tuning_records import (
+    ACTIVE,
+    Trial,
+    TuningConfig,
+    TuningSummary,
+    missing_objective,
+    trial_of,
+)
+from modelyard.storage.base import JobStore
+
+if TYPE_CHECKING:
+    import optuna
+
+#: How long stopped runners get to finish their trial's clean-up before they are killed.
+_STOP_GRACE_S = 60.0
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class TuningWorkers:
+    """What runs inside a tuning job's worker processes (the tuning service delegates here)."""
+
+    def __init__(
+        self,
+        jobs: JobStore,
+        training: TrainingService,
+        registry: RegistryService,
+        study_url: str,
+        host: str,
+        poll_s: float,
+    ) -> None:
+        self._jobs = jobs
+        self._training = training
+        self._registry = registry
+        self._study_url = study_url
+        self._host = host
+        self._poll_s = poll_s
+
+    def _trial_jobs(self, name: str, config: TuningConfig) -> list[Job]:
+        return self._jobs.list_jobs(parent=name, limit=config.max_trials + 1)
+
+    def summary(self, name: str) -> TuningSummary:
+        """The tuning job and its trials, dead runners detected."""
+        job = self._training.get(name)
+        trials = self._trial_jobs(name, TuningConfig.of(job))
+        return TuningSummary.of(job, [self._training.reconcile(t) for t in trials])
+
+    # -- the coordinator ---------------------------------------------------------------------
+
+    def coordinate(self, name: str, stop: threading.Event) -> Job:
+        """Run a tuning job's coordinator in this process. Never raises for a failure of the
+        job itself (it is recorded)."""
+        from modelyard.tuning.study import open_study, warm_start
+
+        job = self._jobs.transition(
+            name,
+            (JobStatus.PENDING,),
+            JobStatus.IN_PROGRESS,
+            pid=os.getpid(),
+            host=self._host,
+            started_at=_now(),
+        )
+        config = TuningConfig.of(job)
+        log_path = self._training.log_path(name)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        runners: set[int] = set()
+        with open(log_path, "a", buffering=1, encoding="utf-8") as log:
+            try:
+                log.write(
+                    f"tuning {job.model_name}: {config.strategy}, {config.max_trials} trials, "
+                    f"{config.parallel} at a time, {config.direction} {config.objective}\n"
+                )
+                with open_study(
+                    self._study_url,
+                    name,
+                    direction=config.direction,
+                    pruner=config.pruner(),
+                    create=True,
+                ) as study:
+                    if config.warm_start and not study.get_trials(deepcopy=False):
+                        with open_study(
+                            self._study_url, config.warm_start, direction=config.direction
+                        ) as parent:
+                            copied = warm_start(study, parent, config.space)
+                        log.write(f"warm start: {copied} trials of {config.warm_start}\n")
+                    self._supervise(name, config, study, stop, runners, log)
+            except Exception as exc:  # the job failed; the coordinator must not crash
+                _terminate(runners)
+                reason = exc.message if isinstance(exc, ModelyardError) else f"{exc!r}"
+                log.write(f"tuning failed: {reason}\n")
+                return self._end(name, JobStatus.FAILED, log_path, failure_reason=reason)
+            return self._finish(name, config, stop, log_path, log)
+
+    def _supervise(
+        self,
+        name: str,
+        config: TuningConfig,
+        study: optuna.Study,
+        stop: threading.Event,
+        runners: set[int],
+        log: IO[str],
+    ) -> None:
+        """Keep ``config.parallel`` runners going until the trials are used up, the failure
+        budget is spent, the objective turns out missing, or a stop is asked for."""
+        spawned = 0
+        while True:
+            for pid in [p for p in runners if not _alive(p)]:
+                runners.discard(pid)
+                self._fail_orphans(name, config, study, pid, log)
+            if stop.is_set() or self._jobs.get_job(name).status is JobStatus.STOPPING:
+                stop.set()
+                _terminate(runners)
+                for pid in list(runners):
+                    self._fail_orphans(name, config, study, pid, log)
+                return
+            trials = [trial_of(t, config) for t in self._trial_jobs(name, config)]
+            failed = sum(1 for t in trials if t.state == JobStatus.FAILED.value)
+            exhausted = (
+                failed > config.max_failed_trials or missing_objective(trials, config) is not None
+            )
+            active = sum(1 for t in trials if JobStatus(t.job.status) in ACTIVE)
+            left = config.max_trials - len(trials) + active
+            wanted = 0 if exhausted else min(config.parallel, left)
+            if not runners and wanted == 0:
+                return
+            while len(runners) < wanted:
+                if spawned >= config.parallel + config.max_trials:
+                    raise JobFailed(
+                        f"trial runner processes keep dying ({spawned} started); see the job log"
+                    )
+                job = self._jobs.get_job(name)
+                runners.add(self._training.launch_worker(["--trials", job.name], job.name))
+                spawned += 1
+            time.sleep(self._poll_s)
+
+    def _fail_orphans(
+        self, name: str, config: TuningConfig, study: optuna.Study, pid: int, log: IO[str]
+    ) -> None:
+        """Trials of a runner that ended: still active means it died under them."""
+        import optuna
+
+        for job in self._trial_jobs(name, config):
+            if job.pid != pid or job.status not in ACTIVE:
+                continue
+            ended = self._training.reconcile(job)
+            log.write(f"trial {job.name}: its runner (pid {pid}) died; {ended.status}\n")
+        for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            owner = trial.user_attrs.get("job")
+            if owner is None:
+                continue
+            try:
+                status = self._jobs.get_job(owner).status
+            except ModelyardError:
+                continue
+            if status.finished:
+                study.tell(trial.number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+
+    def _finish(
+        self,
+        name: str,
+        config: TuningConfig,
+        stop: threading.Event,
+        log_path: Path,
+        log: IO[str],
+    ) -> Job:
+        summary = self.summary(name)
+        failed = summary.count(JobStatus.FAILED.value)
+        log.write(
+            f"trials: {summary.count(JobStatus.COMPLETED.value)} completed, {failed} failed, "
+            f"{summary.count('Pruned')} pruned, {summary.count(JobStatus.STOPPED.value)} stopped\n"
+        )
+        missing = missing_objective(summary.trials, config)
+        if missing is not None:
+            return self._end(name, JobStatus.FAILED, log_path, failure_reason=missing)
+        if failed > config.max_failed_trials:
+            last = next(t for t in reversed(summary.trials) if t.state == JobStatus.FAILED.value)
+            why = (last.job.failure_reason or "").splitlines()[:1]
+            return self._end(
+                name,
+                JobStatus.FAILED,
+                log_path,
+                failure_reason=(
+                    f"{failed} trials failed, more than the failure budget "
+                    f"({config.max_failed_trials}); {last.name}: {why[0] if why else '?'}"
+                ),
+            )
+        best = summary.best
+        if best is None:
+            if stop.is_set():
+                return self._end(
+                    name, JobStatus.STOPPED, log_path, failure_reason="stopped before any trial"
+                )
+            return self._end(name, JobStatus.FAILED, log_path, failure_reason="no trial completed")
+        version = self._register_best(summary.job, best)
+        log.write(
+            f"best trial {best.name}: {config.objective}={best.value:.6g}, "
+            f"registered {version.ref}\n"
+        )
+        return self._end(
+            name,
+            JobStatus.STOPPED if stop.is_set() else JobStatus.COMPLETED,
+            log_path,
+            failure_reason="stopped by request" if stop.is_set() else None,
+            metrics=dict(best.job.metrics),
+            model_version=version.version,
+            artifact={"best_trial": best.name},
+        )
+
+    def _register_best(self, job: Job, best: Trial) -> ModelVersion:
+        artifact = dict(best.job.artifact or {})
+        params = dict(artifact.pop("params", {}) or best.job.hyperparameters)
+        return self._registry.register_staged(
+            job.model_name,
+            StagedModel.from_dict(artifact),
+            aliases=job.spec.get("aliases") or (),
+            params=params,
+            metrics=best.job.metrics,
+            description=job.spec.get("description"),
+            source=Source(kind="tuning_job", uri=f"{job.name}/{best.name}"),
+        )
+
+    def _end(self, name: str, status: JobStatus, log_path: Path, **fields: Any) -> Job:
+        digest = self._training.keep_log(log_path)
+        return self._jobs.transition(
+            name, ACTIVE, status, log_digest=digest, ended_at=_now(), **fields
+        )
+
+    # -- a trial runner ----------------------------------------------------------------------
+
+    def run_trials(self, name: str, stop: threading.Event) -> int:
+        """Claim and run trials of tuning job ``name`` until none is left, the job stops or
+        its failure budget is spent. Returns how many trials this runner ran."""
+        import optuna
+
+        from modelyard.training.runner import DataCache
+        from modelyard.tuning.strategies import make_sampler, trial_seed
+        from modelyard.tuning.study import PruningHook, open_study
+
+        job = self._jobs.get_job(name)
+        config = TuningConfig.of(job)
+        cache = DataCache()
+        ran = 0
+        with open_study(
+            self._study_url, name, direction=config.direction, pruner=config.pruner()
+        ) as study:
+            while not stop.is_set():
+                if self._jobs.get_job(name).status is not JobStatus.IN_PROGRESS:
+                    break
+                trials = [trial_of(t, config) for t in self._trial_jobs(name, config)]
+                failed = sum(1 for t in trials if t.state == JobStatus.FAILED.value)
+                if failed > config.max_failed_trials or missing_objective(trials, config):
+                    break
+                claimed = self._claim(job, config, len(trials))
+                if claimed is None:
+                    break
+                trial_name, slot = claimed
+                study.sampler = make_sampler(
+                    config.strategy, config.space, trial_seed(config.seed, slot)
+                )
+                trial = study.ask(config.space.distributions())
+                trial.set_user_attr("job", trial_name)
+                hp = {**config.static, **{k: _text(v) for k, v in trial.params.items()}}
+                self._jobs.transition(
+                    trial_name, (JobStatus.PENDING,), JobStatus.PENDING, hyperparameters=hp
+                )
+                hook = PruningHook(trial, config.objective) if config.prunes else None
+                done = self._training.run(
+                    trial_name, stop, on_round=hook, cache=cache, stage_only=True
+                )
+                value = done.metrics.get(config.objective)
+                state = optuna.trial.TrialState
+                completed = done.status is JobStatus.COMPLETED
+                if completed and value is not None and math.isfinite(value):
+                    study.tell(trial, value)
+                elif hook is not None and hook.pruned:
+                    study.tell(trial, state=state.PRUNED)
+                else:
+                    study.tell(trial, state=state.FAIL)
+                ran += 1
+        return ran
+
+    def _claim(self, job: Job, config: TuningConfig, start: int) -> tuple[str, int] | None:
+        """Create the next free trial job (its unique name is the claim)."""
+        spec = {**config.training, "aliases": [], "tuning_job": job.name}
+        for slot in range(start, config.max_trials):
+            name = f"{job.name}-{slot:03d}"
+            try:
+                self._jobs.create_job(
+                    Job(
+                        name=name,
+                        kind=JobKind.TRAINING,
+                        model_name=job.model_name,
+                        status=JobStatus.PENDING,
+                        spec={**spec, "trial": slot},
+                        hyperparameters={},
+                        created_at=_now(),
+                        parent=job.name,
+                        pid=os.getpid(),
+                        host=self._host,
+                    )
+                )
+            except AlreadyExists:
+                continue
+            return name, slot
+        return None
+
+
+def _text(value: Any) -> str:
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _terminate(runners: set[int]) -> None:
+    """SIGTERM the runners (they stop their trial and exit), waiting for them; SIGKILL after
+    a grace period."""
+    for pid in runners:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + _STOP_GRACE_S
+    while any(_alive(p) for p in runners) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid in runners:
+        if _alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            time.sleep(0.05)
+            _alive(pid)  # reap it
