@@ -15,8 +15,12 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 __all__ = [
+    "CategoricalParameter",
     "ColumnSpec",
+    "ContinuousParameter",
     "Estimator",
+    "HyperparameterTuner",
+    "IntegerParameter",
     "ModelRef",
     "Registry",
     "Settings",
@@ -29,8 +33,12 @@ __all__ = [
 ]
 
 _LAZY = {
+    "CategoricalParameter": ("modelyard.tuner", "CategoricalParameter"),
     "ColumnSpec": ("modelyard.domain", "ColumnSpec"),
+    "ContinuousParameter": ("modelyard.tuner", "ContinuousParameter"),
     "Estimator": ("modelyard.estimator", "Estimator"),
+    "HyperparameterTuner": ("modelyard.tuner", "HyperparameterTuner"),
+    "IntegerParameter": ("modelyard.tuner", "IntegerParameter"),
     "ModelRef": ("modelyard.domain", "ModelRef"),
     "Registry": ("modelyard.services.registry", "RegistryService"),
     "Settings": ("modelyard.config", "Settings"),
@@ -49,6 +57,12 @@ if TYPE_CHECKING:
     from modelyard.domain import ColumnSpec, ModelRef, Signature, Trust
     from modelyard.estimator import Estimator
     from modelyard.services.registry import RegistryService as Registry
+    from modelyard.tuner import (
+        CategoricalParameter,
+        ContinuousParameter,
+        HyperparameterTuner,
+        IntegerParameter,
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,199 @@
+"""``HyperparameterTuner``: tuning jobs from Python, in the manner of the SageMaker SDK.
+
+    from modelyard import Estimator, HyperparameterTuner, IntegerParameter, ContinuousParameter
+    est = Estimator("xgboost", model_name="churn", hyperparameters={"num_round": 200})
+    tuner = HyperparameterTuner(
+        est,
+        objective_metric_name="validation:auc",
+        hyperparameter_ranges={
+            "max_depth": IntegerParameter(3, 10),
+            "eta": ContinuousParameter(0.01, 0.3, scaling_type="Logarithmic"),
+        },
+        max_jobs=30,
+        max_parallel_jobs=2,
+    )
+    tuner.fit(train="data/train.csv", validation="data/val.csv")
+    tuner.best_hyperparameters_, tuner.model_version_
+
+A thin adapter over ``TuningService``: the tuning job runs in worker processes exactly as
+``modelyard tune`` runs it; ``fit`` waits for it and returns ``self``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from modelyard.domain import Job, JobStatus, ModelVersion, Trust
+from modelyard.errors import InvalidInput, JobFailed
+from modelyard.estimator import Estimator
+
+if TYPE_CHECKING:
+    from modelyard.bootstrap import Platform
+    from modelyard.services.tuning import TuningSummary
+
+Scaling = Literal["Auto", "Linear", "Logarithmic"]
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+@dataclass(frozen=True)
+class IntegerParameter:
+    """Integers from ``min_value`` to ``max_value`` (inclusive)."""
+
+    min_value: int
+    max_value: int
+    scaling_type: Scaling = "Auto"
+
+    def as_range(self, name: str) -> str:
+        log = ":log" if self.scaling_type == "Logarithmic" else ""
+        return f"{name}=int:{_num(self.min_value)}:{_num(self.max_value)}{log}"
+
+
+@dataclass(frozen=True)
+class ContinuousParameter:
+    """Numbers from ``min_value`` to ``max_value``; ``Logarithmic`` samples log-uniformly."""
+
+    min_value: float
+    max_value: float
+    scaling_type: Scaling = "Auto"
+
+    def as_range(self, name: str) -> str:
+        log = ":log" if self.scaling_type == "Logarithmic" else ""
+        return f"{name}=float:{_num(self.min_value)}:{_num(self.max_value)}{log}"
+
+
+@dataclass(frozen=True)
+class CategoricalParameter:
+    """One of ``values``."""
+
+    values: tuple[Any, ...] | list[Any]
+
+    def as_range(self, name: str) -> str:
+        return f"{name}=cat:{','.join(str(v) for v in self.values)}"
+
+
+Parameter = IntegerParameter | ContinuousParameter | CategoricalParameter
+_STRATEGIES = {"bayesian": "bayesian", "random": "random", "grid": "grid", "hyperband": "hyperband"}
+
+
+class HyperparameterTuner:
+    """A tuning request over an :class:`Estimator`; ``fit`` runs it as a tuning job.
+
+    Learned attributes (set by ``fit``): ``job_``, ``best_training_job_``,
+    ``best_hyperparameters_``, ``best_value_``, ``model_version_``, ``trials_`` (a list of
+    dicts: name, state, value, hyperparameters).
+    """
+
+    def __init__(
+        self,
+        estimator: Estimator,
+        objective_metric_name: str,
+        hyperparameter_ranges: dict[str, Parameter | str],
+        *,
+        objective_type: Literal["Maximize", "Minimize"] | None = None,
+        strategy: str = "Bayesian",
+        max_jobs: int = 20,
+        max_parallel_jobs: int = 1,
+        early_stopping_type: Literal["Off", "Auto"] = "Off",
+        max_failed_jobs: int | None = None,
+        warm_start: str | None = None,
+        random_seed: int | None = None,
+    ) -> None:
+        self.estimator = estimator
+        self.objective_metric_name = objective_metric_name
+        self.hyperparameter_ranges = hyperparameter_ranges
+        self.objective_type = objective_type
+        self.strategy = strategy
+        self.max_jobs = max_jobs
+        self.max_parallel_jobs = max_parallel_jobs
+        self.early_stopping_type = early_stopping_type
+        self.max_failed_jobs = max_failed_jobs
+        self.warm_start = warm_start
+        self.random_seed = random_seed
+
+    def _ranges(self) -> list[str]:
+        return [
+            spec if isinstance(spec, str) else spec.as_range(name)
+            for name, spec in self.hyperparameter_ranges.items()
+        ]
+
+    def _platform(self) -> Platform:
+        return self.estimator._get_platform()
+
+    def fit(
+        self, train: str, validation: str | None = None, *, wait: bool = True
+    ) -> HyperparameterTuner:
+        """Submit the tuning job on ``train`` (and ``validation``) and, by default, wait.
+
+        Raises:
+            InvalidInput (bad request, nothing submitted); JobFailed when the job fails.
+        """
+        strategy = _STRATEGIES.get(self.strategy.lower())
+        if strategy is None:
+            raise InvalidInput(
+                f"unknown strategy {self.strategy!r}; choose Bayesian, Random, Grid or Hyperband"
+            )
+        if self.early_stopping_type not in ("Off", "Auto"):
+            raise InvalidInput("early_stopping_type must be 'Off' or 'Auto'")
+        if self.objective_type not in (None, "Maximize", "Minimize"):
+            raise InvalidInput("objective_type must be 'Maximize' or 'Minimize'")
+        est = self.estimator
+        platform = self._platform()
+        job = platform.tuning.submit(
+            est.model_name or est.algorithm or "model",
+            train=train,
+            validation=validation,
+            objective=self.objective_metric_name,
+            ranges=self._ranges(),
+            algorithm=est.algorithm,
+            script=est.script,
+            target=est.target,
+            maximize=None if self.objective_type is None else self.objective_type == "Maximize",
+            hyperparameters=est.hyperparameters,
+            strategy=strategy,
+            max_trials=self.max_jobs,
+            parallel=self.max_parallel_jobs,
+            early_stopping=self.early_stopping_type == "Auto",
+            max_failed_trials=self.max_failed_jobs,
+            warm_start=self.warm_start,
+            seed=self.random_seed,
+            flavor=est.flavor,
+            metric_definitions=est.metric_definitions,
+            aliases=est.aliases,
+            trust=Trust(pickle=est.trust_pickle),
+        )
+        if wait:
+            job = platform.tuning.wait(job.name)
+        self._learn(job)
+        return self
+
+    def _learn(self, job: Job) -> None:
+        self.job_ = job
+        if job.status.finished and job.status is not JobStatus.COMPLETED:
+            reason = (job.failure_reason or "no reason recorded").splitlines()[0]
+            raise JobFailed(f"tuning job {job.name} {job.status.value.lower()}: {reason}")
+        summary: TuningSummary = self._platform().tuning.summary(job.name)
+        best = summary.best
+        self.best_training_job_ = best.name if best else None
+        self.best_hyperparameters_ = dict(best.job.hyperparameters) if best else {}
+        self.best_value_ = best.value if best else None
+        self.trials_ = [
+            {
+                "name": t.name,
+                "state": t.state,
+                "value": t.value,
+                "hyperparameters": dict(t.job.hyperparameters),
+            }
+            for t in summary.trials
+        ]
+        version: ModelVersion | None = self._platform().training.registered_version(job)
+        self.model_version_ = version
+
+    def stop(self) -> Job:
+        """Stop the running tuning job (the best finished trial is still registered)."""
+        if getattr(self, "job_", None) is None:
+            raise ValueError("fit(wait=False) has not submitted a job yet")
+        return self._platform().tuning.stop(self.job_.name)
