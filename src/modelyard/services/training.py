@@ -430,9 +430,30 @@ class TrainingService:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
             job = self.get(name)
-            if job.status.finished or (deadline is not None and time.monotonic() > deadline):
+            if job.status.finished:
+                self._reap(job)
+                return job
+            if deadline is not None and time.monotonic() > deadline:
                 return job
             time.sleep(poll_s)
+
+    def _reap(self, job: Job, grace_s: float = 5.0) -> None:
+        """Collect the exit status of a finished job's worker if this process started it, so
+        a long-lived caller (a notebook, a service) does not collect zombies."""
+        import time
+
+        if job.pid is None or job.host != self._host:
+            return
+        deadline = time.monotonic() + grace_s
+        while True:
+            try:
+                if os.waitpid(job.pid, os.WNOHANG)[0] == job.pid:
+                    return
+            except ChildProcessError:
+                return  # not our child, or already collected
+            if time.monotonic() > deadline:
+                return  # it records the end just before exiting; it may still be closing
+            time.sleep(0.05)
 
     def registered_version(self, job: Job) -> ModelVersion | None:
         """The model version a completed job registered."""

@@ -115,11 +115,17 @@ class TuningService:
                 f"hyperparameter {', '.join(both)} is both fixed (--hp) and tuned (--range)"
             )
         if not 1 <= max_trials <= _MAX_TRIALS:
-            raise InvalidInput(f"--max-trials must be in [1, {_MAX_TRIALS}], got {max_trials}")
+            raise InvalidInput(
+                f"the number of trials must be in [1, {_MAX_TRIALS}], got {max_trials}"
+            )
         if not 1 <= parallel <= _MAX_PARALLEL:
-            raise InvalidInput(f"--parallel must be in [1, {_MAX_PARALLEL}], got {parallel}")
+            raise InvalidInput(
+                f"the trials at once (parallel) must be in [1, {_MAX_PARALLEL}], got {parallel}"
+            )
         if max_failed_trials is not None and max_failed_trials < 0:
-            raise InvalidInput(f"--max-failed-trials must be 0 or more, got {max_failed_trials}")
+            raise InvalidInput(
+                f"the failed trials tolerated must be 0 or more, got {max_failed_trials}"
+            )
         spec, hp = self._training.training_spec(
             model_name,
             train=train,

@@ -204,14 +204,15 @@ class TuningWorkers:
             return self._end(name, JobStatus.FAILED, log_path, failure_reason=missing)
         if failed > config.max_failed_trials:
             last = next(t for t in reversed(summary.trials) if t.state == JobStatus.FAILED.value)
-            why = (last.job.failure_reason or "").splitlines()[:1]
+            # The last failure in full (with its log's tail): usually why they all failed.
             return self._end(
                 name,
                 JobStatus.FAILED,
                 log_path,
                 failure_reason=(
                     f"{failed} trials failed, more than the failure budget "
-                    f"({config.max_failed_trials}); {last.name}: {why[0] if why else '?'}"
+                    f"({config.max_failed_trials}); the last, {last.name}: "
+                    f"{last.job.failure_reason or 'no reason recorded'}"
                 ),
             )
         best = summary.best
@@ -263,7 +264,7 @@ class TuningWorkers:
         import optuna
 
         from modelyard.training.runner import DataCache
-        from modelyard.tuning.strategies import make_sampler, trial_seed
+        from modelyard.tuning.strategies import make_sampler
         from modelyard.tuning.study import PruningHook, open_study
 
         job = self._jobs.get_job(name)
@@ -284,9 +285,7 @@ class TuningWorkers:
                 if claimed is None:
                     break
                 trial_name, slot = claimed
-                study.sampler = make_sampler(
-                    config.strategy, config.space, trial_seed(config.seed, slot)
-                )
+                study.sampler = make_sampler(config.strategy, config.space, config.seed, slot)
                 trial = study.ask(config.space.distributions())
                 trial.set_user_attr("job", trial_name)
                 hp = {**config.static, **{k: _text(v) for k, v in trial.params.items()}}

@@ -73,4 +73,7 @@ def write_plots(study: optuna.Study, folder: Path, objective: str) -> list[Path]
             finally:
                 plt.close(fig)
             written += [png, html]
+    script = folder / "plotly.min.js"
+    if script.is_file():
+        written.append(script)
     return written

@@ -118,8 +118,10 @@ def parse_range(text: str) -> ParamRange:
     def bad(why: str) -> InvalidInput:
         return InvalidInput(f"invalid range {text!r}: {why}; expected {_SYNTAX}")
 
-    if not sep or not name:
+    if not name:
         raise bad("no hyperparameter name")
+    if not sep:
+        raise bad(f"no '=KIND:…' after {name!r}")
     if kind == "cat":
         choices = tuple(c.strip() for c in body.split(","))
         if not body or any(not c for c in choices):

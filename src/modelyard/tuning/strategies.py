@@ -45,16 +45,20 @@ def trial_seed(seed: int, slot: int) -> int:
     return (seed * 1_000_003 + slot * 7_919 + 1) % (2**32)
 
 
-def make_sampler(strategy: str, space: SearchSpace, seed: int) -> BaseSampler:
-    """A sampler for one trial."""
+def make_sampler(strategy: str, space: SearchSpace, seed: int, slot: int) -> BaseSampler:
+    """A sampler for the trial in ``slot`` of a job seeded with ``seed``."""
     import optuna
 
     check_strategy(strategy)
-    if strategy == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
     if strategy == "grid":
+        # The grid's order comes from the seed: every trial's sampler must share it, or grid
+        # point ids would mean different points to different trials.
         return optuna.samplers.GridSampler(space.grid(), seed=seed)
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=TPE_STARTUP_TRIALS)
+    if strategy == "random":
+        return optuna.samplers.RandomSampler(seed=trial_seed(seed, slot))
+    return optuna.samplers.TPESampler(
+        seed=trial_seed(seed, slot), n_startup_trials=TPE_STARTUP_TRIALS
+    )
 
 
 def make_pruner(strategy: str, early_stopping: bool, max_rounds: int | None) -> BasePruner:

@@ -1,0 +1,156 @@
+"""``HyperparameterTuner``: tuning jobs from Python, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelyard import Estimator
+from modelyard.bootstrap import Platform, build
+from modelyard.config import load_settings
+from modelyard.errors import InvalidInput
+from modelyard.tuner import (
+    CategoricalParameter,
+    ContinuousParameter,
+    HyperparameterTuner,
+    IntegerParameter,
+)
+
+
+@pytest.fixture
+def platform(db_url: str, tmp_path: Path) -> Iterator[Platform]:
+    p = build(load_settings({}, home=tmp_path / "home", db_url=db_url))
+    yield p
+    p.close()
+
+
+@pytest.fixture(scope="module")
+def cancer_csv(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    from sklearn.datasets import load_breast_cancer
+
+    frame = load_breast_cancer(as_frame=True).frame.rename(columns=lambda c: c.replace(" ", "_"))
+    folder = tmp_path_factory.mktemp("cancer")
+    frame.iloc[:400].to_csv(folder / "train.csv", index=False)
+    frame.iloc[400:].to_csv(folder / "val.csv", index=False)
+    return folder / "train.csv", folder / "val.csv"
+
+
+def _estimator(platform: Platform, **hyperparameters: Any) -> Estimator:
+    return Estimator("xgboost", model_name="cancer", target="target",
+                     hyperparameters={"num_round": 10, **hyperparameters},
+                     platform=platform)  # fmt: skip
+
+
+def test_fit_tunes_registers_the_best_and_loads_it(
+    platform: Platform, cancer_csv: tuple[Path, Path]
+) -> None:
+    train, val = cancer_csv
+    tuner = HyperparameterTuner(
+        _estimator(platform),
+        "validation:logloss",
+        {
+            "max_depth": IntegerParameter(2, 5),
+            "eta": ContinuousParameter(0.05, 0.3, scaling_type="Logarithmic"),
+        },
+        max_jobs=4,
+        max_parallel_jobs=2,
+        random_seed=3,
+    )
+    assert tuner.fit(train=str(train), validation=str(val)) is tuner
+
+    assert tuner.job_.status.value == "Completed"
+    assert len(tuner.trials_) == 4
+    assert {t["state"] for t in tuner.trials_} == {"Completed"}
+    for trial in tuner.trials_:
+        assert 2 <= int(trial["hyperparameters"]["max_depth"]) <= 5
+        assert 0.05 <= float(trial["hyperparameters"]["eta"]) <= 0.3
+    # logloss is minimised (inferred from its name): the best is the smallest value.
+    assert tuner.best_value_ == min(t["value"] for t in tuner.trials_)
+    best = next(t for t in tuner.trials_ if t["name"] == tuner.best_training_job_)
+    assert best["value"] == tuner.best_value_
+    assert tuner.best_hyperparameters_ == best["hyperparameters"]
+    assert tuner.best_hyperparameters_["num_round"] == "10"
+
+    version = tuner.model_version_
+    assert version is not None and version.ref == "cancer:1"
+    assert version.source.kind == "tuning_job"
+    assert version.source.uri == f"{tuner.job_.name}/{tuner.best_training_job_}"
+    assert version.metrics["validation:logloss"] == tuner.best_value_
+    assert [v.version for v in platform.registry.list_versions("cancer")] == [1]
+    trials = [j for j in platform.training.list_jobs() if j.parent == tuner.job_.name]
+    assert len(trials) == 4 and all(j.model_version is None for j in trials)
+
+    rows = pd.read_csv(val).drop(columns=["target"])
+    model = platform.registry.load(version.ref)
+    try:
+        predicted = np.asarray(model.predict(rows))
+    finally:
+        model.unload()
+    assert predicted.shape == (len(rows),)
+    assert ((predicted >= 0) & (predicted <= 1)).all()
+    labels = pd.read_csv(val)["target"].to_numpy()
+    assert ((predicted > 0.5) == labels).mean() > 0.9
+
+
+def test_categorical_ranges_and_an_explicit_direction(
+    platform: Platform, cancer_csv: tuple[Path, Path]
+) -> None:
+    train, val = cancer_csv
+    tuner = HyperparameterTuner(
+        _estimator(platform, eta=0.2),
+        "validation:auc",
+        {"max_depth": CategoricalParameter([2, 4])},
+        objective_type="Minimize",  # perverse on purpose: the direction given wins
+        strategy="Random",
+        max_jobs=3,
+        random_seed=5,
+    ).fit(train=str(train), validation=str(val))
+    values = [t["value"] for t in tuner.trials_]
+    assert len(values) == 3 and None not in values
+    assert {t["hyperparameters"]["max_depth"] for t in tuner.trials_} <= {"2", "4"}
+    assert tuner.best_value_ == min(values)
+    summary = platform.tuning.summary(tuner.job_.name)
+    assert (summary.config.direction, summary.config.strategy) == ("minimize", "random")
+    assert tuner.model_version_ is not None
+    assert tuner.model_version_.params["max_depth"] == tuner.best_hyperparameters_["max_depth"]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"strategy": "Annealing"}, "unknown strategy 'Annealing'"),
+        ({"objective_type": "Biggest"}, "objective_type must be 'Maximize' or 'Minimize'"),
+        ({"early_stopping_type": "Sometimes"}, "early_stopping_type must be 'Off' or 'Auto'"),
+        ({"max_jobs": 0}, "the number of trials must be in"),
+    ],
+)
+def test_a_bad_request_raises_before_anything_is_submitted(
+    platform: Platform, cancer_csv: tuple[Path, Path], options: dict[str, Any], message: str
+) -> None:
+    train, val = cancer_csv
+    tuner = HyperparameterTuner(
+        _estimator(platform), "validation:logloss", {"max_depth": IntegerParameter(2, 5)},
+        **options,
+    )  # fmt: skip
+    with pytest.raises(InvalidInput, match=message):
+        tuner.fit(train=str(train), validation=str(val))
+    assert not hasattr(tuner, "job_")
+    assert platform.training.list_jobs() == []
+    assert platform.registry.list_models() == []
+
+
+def test_a_range_the_algorithm_refuses_raises_before_anything_is_submitted(
+    platform: Platform, cancer_csv: tuple[Path, Path]
+) -> None:
+    train, _ = cancer_csv
+    tuner = HyperparameterTuner(
+        _estimator(platform), "validation:logloss", {"eta": ContinuousParameter(0.1, 2.0)}
+    )
+    with pytest.raises(InvalidInput, match=r"eta.*\[0, 1\]"):
+        tuner.fit(train=str(train))
+    assert platform.training.list_jobs() == []
