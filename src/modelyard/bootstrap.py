@@ -96,6 +96,7 @@ def build(settings: Settings | None = None) -> Platform:
         registry,
         study_url=settings.resolved_db_url,
         host=socket.gethostname(),
+        stale_s=settings.trial_stale_s,
     )
     return Platform(
         settings, metadata, endpoint_store, artifacts, registry, endpoints, training, tuning

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
         max_payload_bytes: Largest invocation body the server reads (413 above it).
         cors_origins: Comma-separated origins browsers may call the server from (``*``: any).
         plan_poll_s: How often a server checks the store for endpoint changes.
+        trial_stale_s: A tuning trial running on another machine whose runner has not
+            reported for this long is marked Failed (its runner or machine died).
     """
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
@@ -42,6 +44,7 @@ class Settings(BaseSettings):
     max_payload_bytes: int = Field(default=6 * 1024 * 1024, gt=0)
     cors_origins: str = ""
     plan_poll_s: float = Field(default=0.5, gt=0, le=60)
+    trial_stale_s: float = Field(default=60.0, gt=0)
 
     @field_validator("home")
     @classmethod

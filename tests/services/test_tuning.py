@@ -4,7 +4,10 @@ in the real metadata database (SQLite and PostgreSQL), real models."""
 from __future__ import annotations
 
 import os
+import re
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,7 +26,8 @@ from modelyard.services.tuning import TuningSummary
 
 # A SageMaker script-mode script whose score is best at x = 0.7. With `--slow_after MARKER` it
 # trains the first trial quickly and sleeps in every later one (to be stopped or killed there);
-# `--slow_first MARKER` sleeps in the first trial only; `--fail_below T` crashes for x < T.
+# `--slow_first MARKER` sleeps in the first trial only; `--fail_below T` crashes for x < T;
+# `--sleep S` makes every trial take S seconds longer.
 SCRIPT = """
 import argparse, os, pathlib, time
 import pandas as pd, xgboost as xgb
@@ -33,6 +37,7 @@ parser.add_argument("-x", type=float)  # one-letter names come as -x (the toolki
 parser.add_argument("--slow_after", default="")
 parser.add_argument("--slow_first", default="")
 parser.add_argument("--fail_below", type=float, default=-1.0)
+parser.add_argument("--sleep", type=float, default=0.0)
 args, _ = parser.parse_known_args()
 if args.x < args.fail_below:
     raise SystemExit(f"x={args.x} is below {args.fail_below}")
@@ -46,6 +51,7 @@ if args.slow_first and not pathlib.Path(args.slow_first).exists():
     pathlib.Path(args.slow_first).touch()
     print("sleeping", flush=True)
     time.sleep(120)
+time.sleep(args.sleep)
 frame = pd.read_csv(os.path.join(os.environ["SM_CHANNEL_TRAIN"], "train.csv"))
 data = xgb.DMatrix(frame.drop(columns=["target"]), label=frame["target"])
 booster = xgb.train({"objective": "binary:logistic", "nthread": 1}, data, num_boost_round=3)
@@ -438,3 +444,121 @@ def test_bad_requests_record_nothing(
             attempt()
         assert words in info.value.message, (words, info.value.message)
     assert platform.training.list_jobs() == []
+
+
+def _join(platform: Platform, name: str) -> subprocess.Popen[str]:
+    """``modelyard tune NAME join`` in a process of its own: a runner "on another machine"."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
+    env.update(platform.settings.to_environ())
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "modelyard"), "tune", "join", name],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_another_runner_joins_the_study(
+    platform: Platform, cancer: tuple[Path, Path], script: Path
+) -> None:
+    job = _script_tuning(
+        platform, cancer, script, max_trials=5, parallel=1, hyperparameters={"sleep": 1.5}
+    )
+    _wait_for("the job to start", lambda: platform.tuning.get(job.name).status.value != "Pending")
+    joiner = _join(platform, job.name)
+    try:
+        out, err = joiner.communicate(timeout=180)
+    finally:
+        joiner.kill()
+    assert joiner.returncode == 0, err
+    done = platform.tuning.wait(job.name, timeout_s=120)
+    assert done.status is JobStatus.COMPLETED, done.failure_reason
+    trials = platform.tuning.summary(job.name).trials
+    assert [t.state for t in trials] == ["Completed"] * 5
+    here = [t for t in trials if t.job.pid == joiner.pid]
+    assert here, "the joined runner ran no trial"
+    assert f"ran {len(here)} trial" in out
+    assert len({t.job.pid for t in trials}) == 2
+
+
+def test_a_stop_reaches_a_joined_runner(
+    sqlite_platform: Platform, cancer: tuple[Path, Path], script: Path
+) -> None:
+    platform = sqlite_platform
+    job = _script_tuning(
+        platform, cancer, script, max_trials=6, parallel=1, hyperparameters={"sleep": 120}
+    )
+    _wait_for("the job to start", lambda: platform.tuning.get(job.name).status.value != "Pending")
+    joiner = _join(platform, job.name)
+    try:
+        _wait_for(
+            "two trials running",
+            lambda: (
+                sum(
+                    t.job.status is JobStatus.IN_PROGRESS
+                    for t in platform.tuning.summary(job.name).trials
+                )
+                == 2
+            ),
+        )
+        platform.tuning.stop(job.name)
+        joiner.communicate(timeout=60)  # its heartbeat sees the stop within 10 s
+    finally:
+        joiner.kill()
+    assert joiner.returncode == 0
+    done = platform.tuning.wait(job.name, timeout_s=90)
+    assert done.status is JobStatus.STOPPED
+    assert [t.state for t in platform.tuning.summary(job.name).trials] == ["Stopped"] * 2
+
+
+def test_a_trial_whose_remote_runner_went_silent_is_failed(
+    sqlite_platform: Platform, cancer: tuple[Path, Path], script: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from modelyard.storage.sql.engine import make_engine
+    from modelyard.storage.sql.job_store import SqlJobStore
+
+    platform = sqlite_platform
+    job = _script_tuning(platform, cancer, script, max_trials=3, parallel=1)
+    # A runner on another machine claimed the last slot an hour ago and was never heard of
+    # again (its machine died with it).
+    ghost = f"{job.name}-002"
+    jobs = SqlJobStore(make_engine(platform.settings.resolved_db_url))
+    jobs.create_job(
+        Job(
+            name=ghost,
+            kind=JobKind.TRAINING,
+            model_name="scripted",
+            status=JobStatus.PENDING,
+            spec={"tuning_job": job.name, "trial": 2},
+            hyperparameters={"x": "0.5"},
+            created_at=datetime.now(UTC) - timedelta(hours=1),
+            parent=job.name,
+            pid=4242,
+            host="a-machine-that-died",
+        )
+    )
+    done = platform.tuning.wait(job.name, timeout_s=180)
+    assert done.status is JobStatus.COMPLETED, done.failure_reason
+    trials = {t.name: t for t in platform.tuning.summary(job.name).trials}
+    assert trials[ghost].state == "Failed"
+    reason = trials[ghost].job.failure_reason or ""
+    assert re.search(r"on a-machine-that-died \(pid 4242\) has not reported for 36\d\d s", reason)
+    assert [t.state for n, t in trials.items() if n != ghost] == ["Completed"] * 2
+
+
+def test_join_refuses_what_it_cannot_do(
+    sqlite_platform: Platform, cancer: tuple[Path, Path], script: Path, tmp_path: Path
+) -> None:
+    import threading
+
+    platform = sqlite_platform
+    job = _script_tuning(platform, cancer, script, max_trials=1)
+    done = platform.tuning.wait(job.name, timeout_s=120)
+    with pytest.raises(Conflict, match="not InProgress"):
+        platform.tuning.join(done.name, threading.Event())
+    trial = platform.tuning.summary(job.name).trials[0]
+    with pytest.raises(InvalidInput, match="not a tuning job"):
+        platform.tuning.join(trial.name, threading.Event())

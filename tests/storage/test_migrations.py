@@ -63,6 +63,7 @@ def test_revision_recorded_by_modelyard_0_1_moves_to_our_own_table(db_url: str) 
         conn.execute(sa.text("DROP INDEX ix_jobs_parent"))
         conn.execute(sa.text("ALTER TABLE jobs DROP COLUMN artifact"))
         conn.execute(sa.text("ALTER TABLE jobs DROP COLUMN parent"))
+        conn.execute(sa.text("ALTER TABLE jobs DROP COLUMN heartbeat_at"))
     assert migrate.current_revision(engine) == "0003"
     assert migrate.upgrade(engine) == migrate.head_revision()
     with engine.connect() as conn:

@@ -7,6 +7,8 @@ a pipe or a log.
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,8 +24,6 @@ from modelyard.cli.render import console, print_json, to_jsonable
 from modelyard.domain import Job, JobStatus, Trust
 from modelyard.errors import JobFailed
 from modelyard.services.tuning import TuningService, TuningSummary
-
-_SUBCOMMANDS = ("show", "list", "stop")
 
 
 class _StartByDefault(TyperGroup):
@@ -41,7 +41,7 @@ app = typer.Typer(
     help=(
         "Tune hyperparameters: `modelyard tune NAME --algorithm xgboost --train … "
         "--objective validation:auc --range max_depth=int:3:10 …`; then "
-        "`tune show JOB`, `tune list`, `tune stop JOB`."
+        "`tune show JOB`, `tune list`, `tune stop JOB`, `tune join JOB` (on another machine)."
     ),
     no_args_is_help=True,
 )
@@ -311,6 +311,21 @@ def list_jobs(
             f"{objective}={value:.5g}" if value is not None else objective,
         )
     console.print(table)
+
+
+@app.command("join")
+def join(job_name: JobArg) -> None:
+    """Run trials of a running tuning job on this machine too, until none is left (Ctrl-C
+    stops after the current trial). Point this machine at the same database and artifact
+    store; the job's data must be readable here (a shared URL, or the same path)."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    service = _service()
+    job = service.get(job_name)
+    typer.echo(f"joining tuning job {job.name}; Ctrl-C stops after the current trial", err=True)
+    ran = service.join(job_name, stop)
+    console.print(f"ran {ran} trial{'s' if ran != 1 else ''} of {job_name} here")
 
 
 @app.command("stop")

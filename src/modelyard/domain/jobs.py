@@ -58,6 +58,12 @@ class Job:
     ended_at: datetime | None = None
     parent: str | None = None
     artifact: dict[str, Any] | None = None
+    heartbeat_at: datetime | None = None
+
+    @property
+    def last_seen(self) -> datetime:
+        """The latest sign of life: a heartbeat, the start, or the creation."""
+        return self.heartbeat_at or self.started_at or self.created_at
 
     @property
     def duration_s(self) -> float | None:

@@ -177,7 +177,7 @@ class TrainingService:
                 parse_metric_definition(definition)
         for channel, uri in (("train", train), ("validation", validation)):
             if uri is not None:
-                _check_exists(channel, uri)
+                check_exists(channel, uri)
         spec: dict[str, Any] = {
             "algorithm": algorithm,
             "script": str(Path(script).absolute()) if script else None,
@@ -478,7 +478,8 @@ def _absolute(uri: str) -> str:
     return uri if "://" in uri else str(Path(uri).absolute())
 
 
-def _check_exists(channel: str, uri: str) -> None:
+def check_exists(channel: str, uri: str) -> None:
+    """Raises InvalidInput when the ``channel`` data at ``uri`` is missing or unreadable."""
     import fsspec
 
     try:

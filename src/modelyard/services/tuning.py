@@ -18,7 +18,7 @@ from typing import Any
 from modelyard.domain import Job, JobKind, JobStatus, Trust
 from modelyard.errors import Conflict, InvalidInput
 from modelyard.services.registry import RegistryService
-from modelyard.services.training import TrainingService, job_name
+from modelyard.services.training import TrainingService, check_exists, job_name
 from modelyard.services.tuning_records import (
     Trial,
     TuningConfig,
@@ -51,11 +51,14 @@ class TuningService:
         study_url: str,
         host: str,
         poll_s: float = 0.25,
+        stale_s: float = 60.0,
     ) -> None:
         self._jobs = jobs
         self._training = training
         self._study_url = study_url
-        self._workers = TuningWorkers(jobs, training, registry, study_url, host, poll_s)
+        self._workers = TuningWorkers(
+            jobs, training, registry, study_url, host, poll_s=poll_s, stale_s=stale_s
+        )
 
     # -- submitting --------------------------------------------------------------------------
 
@@ -263,6 +266,29 @@ class TuningService:
         """Coordinate tuning job ``name`` in this process (its worker). Never raises for a
         failure of the job itself: it is recorded."""
         return self._workers.coordinate(name, stop)
+
+    def join(self, name: str, stop: threading.Event) -> int:
+        """Run trials of a running tuning job in this process, beside its own runners: how
+        a tuning job uses several machines. Returns how many trials ran here.
+
+        Raises:
+            JobNotFound, InvalidInput (not a tuning job, or its data is not readable here),
+            Conflict (the job is not in progress).
+        """
+        job = self.get(name)
+        if job.status is not JobStatus.IN_PROGRESS:
+            raise Conflict(f"tuning job {name!r} is {job.status.value}, not InProgress")
+        for channel in ("train", "validation"):
+            uri = job.spec.get(channel)
+            if uri:
+                try:
+                    check_exists(channel, uri)
+                except InvalidInput as exc:
+                    raise InvalidInput(
+                        f"{exc.message} on this machine: trials on several machines need "
+                        "their data at a shared URL (s3://…) or the same path everywhere"
+                    ) from None
+        return self._workers.run_trials(name, stop)
 
     def run_trials(self, name: str, stop: threading.Event) -> int:
         """Run trials of tuning job ``name`` in this process (a trial runner) until none is

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from modelyard.domain import Job, JobKind, JobStatus, ModelVersion, Source, StagedModel
-from modelyard.errors import AlreadyExists, JobFailed, ModelyardError
+from modelyard.errors import AlreadyExists, Conflict, JobFailed, ModelyardError
 from modelyard.services.registry import RegistryService
 from modelyard.services.training import TrainingService
 from modelyard.services.training import process_alive as _alive
@@ -58,8 +58,10 @@ class TuningWorkers:
         study_url: str,
         host: str,
         poll_s: float,
+        stale_s: float,
     ) -> None:
         self._jobs = jobs
+        self._stale_s = stale_s
         self._training = training
         self._registry = registry
         self._study_url = study_url
@@ -114,12 +116,12 @@ class TuningWorkers:
                             copied = warm_start(study, parent, config.space)
                         log.write(f"warm start: {copied} trials of {config.warm_start}\n")
                     self._supervise(name, config, study, stop, runners, log)
+                    return self._finish(name, config, stop, log_path, log, study)
             except Exception as exc:  # the job failed; the coordinator must not crash
                 _terminate(runners)
                 reason = exc.message if isinstance(exc, ModelyardError) else f"{exc!r}"
                 log.write(f"tuning failed: {reason}\n")
                 return self._end(name, JobStatus.FAILED, log_path, failure_reason=reason)
-            return self._finish(name, config, stop, log_path, log)
 
     def _supervise(
         self,
@@ -131,59 +133,87 @@ class TuningWorkers:
         log: IO[str],
     ) -> None:
         """Keep ``config.parallel`` runners going until the trials are used up, the failure
-        budget is spent, the objective turns out missing, or a stop is asked for."""
+        budget is spent, the objective turns out missing, or a stop is asked for. Trials whose
+        runner died (here, or on another machine that stopped sending heartbeats) are failed.
+        Runners elsewhere (``tune join``) take trials too; the job ends when theirs end."""
         spawned = 0
+        stop_deadline: float | None = None
         while True:
             for pid in [p for p in runners if not _alive(p)]:
                 runners.discard(pid)
-                self._fail_orphans(name, config, study, pid, log)
+            self._fail_dead_trials(name, config, study, runners, log)
+            trials = [trial_of(t, config) for t in self._trial_jobs(name, config)]
+            active = [t.job for t in trials if t.job.status in ACTIVE]
             if stop.is_set() or self._jobs.get_job(name).status is JobStatus.STOPPING:
                 stop.set()
-                _terminate(runners)
-                for pid in list(runners):
-                    self._fail_orphans(name, config, study, pid, log)
-                return
-            trials = [trial_of(t, config) for t in self._trial_jobs(name, config)]
+                if runners:  # they stop their trial and exit; killed after a grace period
+                    _terminate(runners)
+                    runners.clear()
+                    continue
+                # Runners elsewhere notice the stop through their heartbeat.
+                stop_deadline = stop_deadline or time.monotonic() + _STOP_GRACE_S
+                if not active or time.monotonic() > stop_deadline:
+                    return
+                time.sleep(self._poll_s)
+                continue
             failed = sum(1 for t in trials if t.state == JobStatus.FAILED.value)
             exhausted = (
                 failed > config.max_failed_trials or missing_objective(trials, config) is not None
             )
-            active = sum(1 for t in trials if JobStatus(t.job.status) in ACTIVE)
-            left = config.max_trials - len(trials) + active
-            wanted = 0 if exhausted else min(config.parallel, left)
-            if not runners and wanted == 0:
+            mine = sum(1 for j in active if j.host == self._host and j.pid in runners)
+            unclaimed = config.max_trials - len(trials)
+            wanted = 0 if exhausted else min(config.parallel, unclaimed + mine)
+            if not runners and wanted == 0 and not active:
                 return
             while len(runners) < wanted:
                 if spawned >= config.parallel + config.max_trials:
                     raise JobFailed(
                         f"trial runner processes keep dying ({spawned} started); see the job log"
                     )
-                job = self._jobs.get_job(name)
-                runners.add(self._training.launch_worker(["--trials", job.name], job.name))
+                runners.add(self._training.launch_worker(["--trials", name], name))
                 spawned += 1
             time.sleep(self._poll_s)
 
-    def _fail_orphans(
-        self, name: str, config: TuningConfig, study: optuna.Study, pid: int, log: IO[str]
+    def _fail_dead_trials(
+        self,
+        name: str,
+        config: TuningConfig,
+        study: optuna.Study,
+        runners: set[int],
+        log: IO[str],
     ) -> None:
-        """Trials of a runner that ended: still active means it died under them."""
-        import optuna
-
+        """Fail active trials whose runner is gone, so none stays running forever: on this
+        machine, a dead process; elsewhere, no heartbeat for ``stale_s``."""
+        now = _now()
+        dead: list[str] = []
         for job in self._trial_jobs(name, config):
-            if job.pid != pid or job.status not in ACTIVE:
+            if job.status not in ACTIVE:
                 continue
-            ended = self._training.reconcile(job)
-            log.write(f"trial {job.name}: its runner (pid {pid}) died; {ended.status}\n")
-        for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-            owner = trial.user_attrs.get("job")
-            if owner is None:
+            if job.host == self._host:
+                if job.pid in runners:
+                    continue  # a runner of ours that is alive holds it
+                ended = self._training.reconcile(job)  # fails it if its process is gone
+                if ended.status.finished:
+                    dead.append(job.name)
+                    log.write(f"trial {job.name}: its runner (pid {job.pid}) died\n")
                 continue
+            silent = (now - job.last_seen).total_seconds()
+            if silent < self._stale_s:
+                continue
+            reason = (
+                f"its trial runner on {job.host} (pid {job.pid}) has not reported for "
+                f"{silent:.0f} s: the process or its machine is gone"
+            )
             try:
-                status = self._jobs.get_job(owner).status
-            except ModelyardError:
-                continue
-            if status.finished:
-                study.tell(trial.number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+                self._jobs.transition(
+                    job.name, ACTIVE, JobStatus.FAILED, failure_reason=reason, ended_at=now
+                )
+            except Conflict:
+                continue  # it finished just now
+            dead.append(job.name)
+            log.write(f"trial {job.name}: {reason}\n")
+        if dead:
+            _settle_study(study, self._jobs, only=set(dead))
 
     def _finish(
         self,
@@ -192,7 +222,11 @@ class TuningWorkers:
         stop: threading.Event,
         log_path: Path,
         log: IO[str],
+        study: optuna.Study,
     ) -> Job:
+        # A runner that died between recording its trial and telling the study left the
+        # study's trial running: settle it from the trial job (no runner is left to race).
+        _settle_study(study, self._jobs, objective=config.objective)
         summary = self.summary(name)
         failed = summary.count(JobStatus.FAILED.value)
         log.write(
@@ -271,9 +305,13 @@ class TuningWorkers:
         config = TuningConfig.of(job)
         cache = DataCache()
         ran = 0
-        with open_study(
-            self._study_url, name, direction=config.direction, pruner=config.pruner()
-        ) as study:
+        beat = _Heartbeat(self._jobs, name, stop, interval_s=min(10.0, max(0.5, self._stale_s / 4)))
+        with (
+            open_study(
+                self._study_url, name, direction=config.direction, pruner=config.pruner()
+            ) as study,
+            beat,
+        ):
             while not stop.is_set():
                 if self._jobs.get_job(name).status is not JobStatus.IN_PROGRESS:
                     break
@@ -285,6 +323,7 @@ class TuningWorkers:
                 if claimed is None:
                     break
                 trial_name, slot = claimed
+                beat.current = trial_name
                 study.sampler = make_sampler(config.strategy, config.space, config.seed, slot)
                 trial = study.ask(config.space.distributions())
                 trial.set_user_attr("job", trial_name)
@@ -299,19 +338,25 @@ class TuningWorkers:
                 value = done.metrics.get(config.objective)
                 state = optuna.trial.TrialState
                 completed = done.status is JobStatus.COMPLETED
+                # skip_if_finished: the coordinator may have settled it (it took this runner
+                # for dead), and the trial job's record is what counts.
                 if completed and value is not None and math.isfinite(value):
-                    study.tell(trial, value)
+                    study.tell(trial, value, skip_if_finished=True)
                 elif hook is not None and hook.pruned:
-                    study.tell(trial, state=state.PRUNED)
+                    study.tell(trial, state=state.PRUNED, skip_if_finished=True)
                 else:
-                    study.tell(trial, state=state.FAIL)
+                    study.tell(trial, state=state.FAIL, skip_if_finished=True)
+                beat.current = None
                 ran += 1
         return ran
 
     def _claim(self, job: Job, config: TuningConfig, start: int) -> tuple[str, int] | None:
-        """Create the next free trial job (its unique name is the claim)."""
+        """Create the next free trial job (its unique name is the claim: two runners, on any
+        machines, never take the same slot)."""
         spec = {**config.training, "aliases": [], "tuning_job": job.name}
-        for slot in range(start, config.max_trials):
+        # From the number of trials claimed so far (the next free slot when they are dense),
+        # then any slot left free below it.
+        for slot in [*range(start, config.max_trials), *range(min(start, config.max_trials))]:
             name = f"{job.name}-{slot:03d}"
             try:
                 self._jobs.create_job(
@@ -332,6 +377,68 @@ class TuningWorkers:
                 continue
             return name, slot
         return None
+
+
+def _settle_study(
+    study: optuna.Study, jobs: JobStore, only: set[str] | None = None, objective: str = ""
+) -> None:
+    """Tell the study how its still-running trials ended, from their trial jobs: ``only``
+    those jobs (failed because their runner died), or every finished one."""
+    import optuna
+
+    state = optuna.trial.TrialState
+    for trial in study.get_trials(deepcopy=False, states=(state.RUNNING,)):
+        owner = trial.user_attrs.get("job")
+        if owner is None or (only is not None and owner not in only):
+            continue
+        try:
+            job = jobs.get_job(owner)
+        except ModelyardError:
+            continue
+        if not job.status.finished:
+            continue
+        value = job.metrics.get(objective) if job.status is JobStatus.COMPLETED else None
+        if value is not None and math.isfinite(value):
+            study.tell(trial.number, value, skip_if_finished=True)
+        else:
+            study.tell(trial.number, state=state.FAIL, skip_if_finished=True)
+
+
+class _Heartbeat:
+    """A runner's sign of life, from a thread: every ``interval_s`` it stamps the trial it runs
+    (so a coordinator on another machine can tell a slow trial from a dead runner) and sets
+    ``stop`` once the tuning job is no longer in progress (a stop reaches runners anywhere)."""
+
+    def __init__(
+        self, jobs: JobStore, tuning_job: str, stop: threading.Event, interval_s: float
+    ) -> None:
+        self.current: str | None = None
+        self._jobs = jobs
+        self._tuning_job = tuning_job
+        self._stop = stop
+        self._interval_s = interval_s
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._done.wait(self._interval_s):
+            current = self.current
+            try:
+                if current is not None:
+                    self._jobs.heartbeat([current], _now())
+                status = self._jobs.get_job(self._tuning_job).status
+            except ModelyardError:
+                continue  # the database is briefly unreachable: try again next beat
+            if status is not JobStatus.IN_PROGRESS:
+                self._stop.set()
 
 
 def _text(value: Any) -> str:

@@ -6,8 +6,9 @@ implementations. Every implementation passes the same contract test suite
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -251,6 +252,10 @@ class JobStore(ABC):
         limit: int = 100,
     ) -> list[Job]:
         """Newest first; ``parent``: only the trials of that tuning job; ``kind``: only those."""
+
+    @abstractmethod
+    def heartbeat(self, names: Sequence[str], at: datetime) -> int:
+        """Record that the still-active jobs ``names`` were alive ``at``; how many were."""
 
     @abstractmethod
     def transition(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -47,6 +49,7 @@ def _job(row: Row[Any]) -> Job:
         ended_at=aware(row.ended_at) if row.ended_at else None,
         parent=row.parent,
         artifact=dict(row.artifact) if row.artifact is not None else None,
+        heartbeat_at=aware(row.heartbeat_at) if row.heartbeat_at else None,
     )
 
 
@@ -101,6 +104,17 @@ class SqlJobStore(JobStore):
             query = query.where(jobs.c.kind == kind.value)
         with transaction(self._engine, write=False) as conn:
             return [_job(r) for r in conn.execute(query)]
+
+    def heartbeat(self, names: Sequence[str], at: datetime) -> int:
+        if not names:
+            return 0
+        active = [JobStatus.PENDING.value, JobStatus.IN_PROGRESS.value, JobStatus.STOPPING.value]
+        with transaction(self._engine, write=True) as conn:
+            return conn.execute(
+                jobs.update()
+                .where(jobs.c.name.in_(list(names)), jobs.c.status.in_(active))
+                .values(heartbeat_at=at)
+            ).rowcount
 
     def transition(
         self, name: str, allowed: tuple[JobStatus, ...], to: JobStatus, **fields: Any

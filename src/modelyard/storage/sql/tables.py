@@ -174,6 +174,8 @@ jobs = sa.Table(
     sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
     # A tuning job's trials name it here.
     sa.Column("parent", sa.String(160), nullable=True, index=True),
+    # Last sign of life from the process running it (tuning trials on other machines).
+    sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True),
     # The model package a trial staged (registered only if it is the best): StagedModel.to_dict().
     sa.Column("artifact", sa.JSON, nullable=True),
 )
