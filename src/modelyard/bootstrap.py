@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import socket
 import sys
+import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +28,9 @@ from modelyard.storage.sql.engine import make_engine
 from modelyard.storage.sql.job_store import SqlJobStore
 from modelyard.storage.sql.plan_source import SqlPlanSource
 from modelyard.storage.sql.store import SqlMetadataStore
+
+# Every engine this process built, so that a forked trial runner can let go of them.
+_ENGINES: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 @dataclass
@@ -71,6 +77,7 @@ def build(settings: Settings | None = None) -> Platform:
     settings = settings or load_settings()
     _ensure_home(settings)
     engine = make_engine(settings.resolved_db_url, busy_timeout_s=settings.db_busy_timeout_s)
+    _ENGINES.add(engine)
     metadata = SqlMetadataStore(engine)
     endpoint_store = SqlEndpointStore(engine)
     artifacts = FsspecArtifactStore(settings.resolved_artifact_url)
@@ -96,6 +103,7 @@ def build(settings: Settings | None = None) -> Platform:
         registry,
         study_url=settings.resolved_db_url,
         host=socket.gethostname(),
+        start_runner=functools.partial(_fork_runner, settings),
         stale_s=settings.trial_stale_s,
     )
     return Platform(
@@ -129,6 +137,53 @@ def _launch_worker(settings: Settings, args: Sequence[str], log_name: str) -> in
     finally:
         os.close(log)
         os.close(devnull)
+
+
+def _fork_runner(settings: Settings, tuning_job: str) -> int:
+    """Fork a trial runner of ``tuning_job`` from its coordinator; the child's pid.
+
+    A fork, not a new interpreter: the coordinator has imported what trials need
+    (``modelyard.tuning.preload``), so a runner starts in milliseconds instead of seconds. The
+    child opens its own database connections (it never touches the parent's), stops on
+    SIGTERM or when the coordinator dies, and leaves with ``os._exit``.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:
+        os.setsid()  # its own group: a signal meant for the coordinator's group skips it
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        stop_with_parent()
+        for engine in list(_ENGINES):
+            engine.dispose(close=False)  # the parent's connections stay the parent's
+        platform = build(settings)
+        platform.tuning.run_trials(tuning_job, stop)
+        code = 0
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def stop_with_parent() -> None:
+    """Ask Linux for SIGTERM when this process's parent dies (a trial runner whose
+    coordinator was killed stops its trial instead of running on unsupervised)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+        if os.getppid() == 1:  # it died before we asked
+            os.kill(os.getpid(), signal.SIGTERM)
 
 
 def open_registry(**overrides: Any) -> RegistryService:

@@ -6,8 +6,8 @@ of a script-mode job is killed with its process group.
 
 - ``JOB`` a training job: train it. A tuning job: coordinate it (start trial runners, watch
   them, register the best model).
-- ``--trials JOB``: a trial runner of tuning job ``JOB``, started by its coordinator; it stops
-  when the coordinator dies.
+- ``--trials JOB``: a trial runner of tuning job ``JOB`` in a fresh interpreter; it stops when
+  its parent dies. (Coordinators fork their runners instead: ``bootstrap._fork_runner``.)
 """
 
 from __future__ import annotations
@@ -16,23 +16,10 @@ import signal
 import sys
 import threading
 
-from modelyard.bootstrap import build
+from modelyard.bootstrap import build, stop_with_parent
 from modelyard.domain import JobKind
 
 _USAGE = "usage: python -m modelyard.worker [--trials] JOB_NAME"
-
-
-def _stop_with_parent() -> None:
-    """Ask Linux for SIGTERM when the parent (the coordinator) dies, so a runner whose
-    coordinator was killed stops its trial instead of running on unsupervised."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-        import os
-
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
-        if os.getppid() == 1:  # it died before we asked
-            os.kill(os.getpid(), signal.SIGTERM)
 
 
 def main(argv: list[str]) -> int:
@@ -45,7 +32,7 @@ def main(argv: list[str]) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     if trials:
-        _stop_with_parent()
+        stop_with_parent()
     platform = build()
     try:
         if trials:

@@ -9,6 +9,7 @@ Failed, so nothing stays "in progress" forever.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -437,29 +438,29 @@ class TrainingService:
                 return job
             time.sleep(poll_s)
 
-    def _reap(self, job: Job, grace_s: float = 5.0) -> None:
-        """Collect the exit status of a finished job's worker if this process started it, so
-        a long-lived caller (a notebook, a service) does not collect zombies."""
-        import time
-
+    def _reap(self, job: Job) -> None:
+        """Collect the exit status of a finished job's worker if this process started it (a
+        long-lived caller, a notebook or a service, must not collect zombies), without
+        waiting for it: it records the end just before it exits."""
         if job.pid is None or job.host != self._host:
             return
-        deadline = time.monotonic() + grace_s
-        while True:
-            try:
-                if os.waitpid(job.pid, os.WNOHANG)[0] == job.pid:
-                    return
-            except ChildProcessError:
-                return  # not our child, or already collected
-            if time.monotonic() > deadline:
-                return  # it records the end just before exiting; it may still be closing
-            time.sleep(0.05)
+        try:
+            if os.waitpid(job.pid, os.WNOHANG)[0] == job.pid:
+                return
+        except ChildProcessError:
+            return  # not our child, or already collected
+        threading.Thread(target=_wait_quietly, args=(job.pid,), daemon=True).start()
 
     def registered_version(self, job: Job) -> ModelVersion | None:
         """The model version a completed job registered."""
         if job.model_version is None:
             return None
         return self._registry.get_version(f"{job.model_name}:{job.model_version}")
+
+
+def _wait_quietly(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError):  # somebody else collected it
+        os.waitpid(pid, 0)
 
 
 def job_name(model_name: str, kind: str = "") -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -50,14 +50,25 @@ class TuningService:
         registry: RegistryService,
         study_url: str,
         host: str,
+        start_runner: Callable[[str], int],
         poll_s: float = 0.25,
         stale_s: float = 60.0,
     ) -> None:
+        """``start_runner(job)`` starts a trial-runner process for tuning job ``job`` (from
+        inside its coordinator) and returns its pid; it ends when the runner has no more
+        trials to run."""
         self._jobs = jobs
         self._training = training
         self._study_url = study_url
         self._workers = TuningWorkers(
-            jobs, training, registry, study_url, host, poll_s=poll_s, stale_s=stale_s
+            jobs,
+            training,
+            registry,
+            study_url,
+            host,
+            poll_s=poll_s,
+            stale_s=stale_s,
+            start_runner=start_runner,
         )
 
     # -- submitting --------------------------------------------------------------------------
@@ -245,7 +256,7 @@ class TuningService:
 
     def wait(self, name: str, timeout_s: float | None = None) -> Job:
         """Block until the tuning job ends (or the timeout passes)."""
-        return self._training.wait(name, timeout_s)
+        return self._training.wait(name, timeout_s, poll_s=0.25)
 
     def write_plots(self, name: str, folder: Path) -> list[Path]:
         """Optimisation history and parameter importance as PNG and HTML files in ``folder``."""

@@ -17,6 +17,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -35,6 +36,7 @@ from modelyard.services.tuning_records import (
     trial_of,
 )
 from modelyard.storage.base import JobStore
+from modelyard.tuning.preload import preload
 
 if TYPE_CHECKING:
     import optuna
@@ -59,7 +61,9 @@ class TuningWorkers:
         host: str,
         poll_s: float,
         stale_s: float,
+        start_runner: Callable[[str], int],
     ) -> None:
+        self._start_runner = start_runner
         self._jobs = jobs
         self._stale_s = stale_s
         self._training = training
@@ -115,6 +119,8 @@ class TuningWorkers:
                         ) as parent:
                             copied = warm_start(study, parent, config.space)
                         log.write(f"warm start: {copied} trials of {config.warm_start}\n")
+                    # Runners are forked from this process: they start with these in memory.
+                    preload(config.training)
                     self._supervise(name, config, study, stop, runners, log)
                     return self._finish(name, config, stop, log_path, log, study)
             except Exception as exc:  # the job failed; the coordinator must not crash
@@ -170,7 +176,7 @@ class TuningWorkers:
                     raise JobFailed(
                         f"trial runner processes keep dying ({spawned} started); see the job log"
                     )
-                runners.add(self._training.launch_worker(["--trials", name], name))
+                runners.add(self._start_runner(name))
                 spawned += 1
             time.sleep(self._poll_s)
 
