@@ -144,9 +144,17 @@ def _fork_runner(settings: Settings, tuning_job: str) -> int:
 
     A fork, not a new interpreter: the coordinator has imported what trials need
     (``modelyard.tuning.preload``), so a runner starts in milliseconds instead of seconds. The
-    child opens its own database connections (it never touches the parent's), stops on
-    SIGTERM or when the coordinator dies, and leaves with ``os._exit``.
+    coordinator holds no database connection across the fork and no thread runs in it; the
+    child opens its own connections, stops on SIGTERM or when the coordinator dies, and
+    leaves with ``os._exit``.
     """
+    from modelyard.tuning.study import close_connections
+
+    # No database connection may cross the fork (SQLite forbids it; a PostgreSQL socket
+    # would be shared): close them all here; the coordinator reconnects on next use.
+    for engine in list(_ENGINES):
+        engine.dispose()
+    close_connections()
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -159,8 +167,6 @@ def _fork_runner(settings: Settings, tuning_job: str) -> int:
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         stop_with_parent()
-        for engine in list(_ENGINES):
-            engine.dispose(close=False)  # the parent's connections stay the parent's
         platform = build(settings)
         platform.tuning.run_trials(tuning_job, stop)
         code = 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 
 #: SQLite writers from several processes wait for each other this long before giving up.
 _SQLITE_TIMEOUT_S = 60
+# The storages of the studies open in this process (see close_connections).
+_OPEN: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 class TrialPruned(EarlyStopped):
@@ -59,6 +62,7 @@ def open_study(
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": _SQLITE_TIMEOUT_S}
     storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+    _OPEN.add(storage)
     try:
         if create:
             study = optuna.create_study(
@@ -75,6 +79,15 @@ def open_study(
                 raise InvalidInput(f"tuning job {name!r} has no study") from None
         yield study
     finally:
+        storage.remove_session()
+        storage.engine.dispose()
+
+
+def close_connections() -> None:
+    """Close the database connections of the studies open in this process; they reconnect on
+    next use. Called before a fork: a database connection must not cross into a child (SQLite
+    forbids it outright; a PostgreSQL socket would be shared)."""
+    for storage in list(_OPEN):
         storage.remove_session()
         storage.engine.dispose()
 
