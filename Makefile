@@ -13,11 +13,15 @@ $(UV):
 	$(PY) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
 
+# --compile-bytecode: every worker process (jobs, trial runners, servers) imports XGBoost,
+# scikit-learn and pandas; from source, without .pyc files (PYTHONDONTWRITEBYTECODE is set on
+# some machines, and uv does not compile by default), that took 2-3x longer.
 $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen --python $(PY)
+	$(UV) sync --frozen --python $(PY) --compile-bytecode
 	touch $@
 
 setup: $(VENV)/.synced
+	@$(BIN)/python -m compileall -q src > /dev/null
 
 demo: setup
 	$(BIN)/modelyard demo --exit --port 0

@@ -51,7 +51,7 @@ class TuningService:
         study_url: str,
         host: str,
         start_runner: Callable[[str], int],
-        poll_s: float = 0.25,
+        poll_s: float = 0.5,
         stale_s: float = 60.0,
     ) -> None:
         """``start_runner(job)`` starts a trial-runner process for tuning job ``job`` (from
@@ -166,7 +166,7 @@ class TuningService:
         if strategy == "grid":
             max_trials = min(max_trials, SearchSpace.grid_size(space.grid()))
         if warm_start is not None:
-            parent = self._jobs.get_job(warm_start)
+            parent = self._training.get(warm_start)  # a dead coordinator detected
             TuningConfig.of(parent)
             if not parent.status.finished:
                 raise Conflict(f"warm start from {warm_start!r}: it is still {parent.status}")

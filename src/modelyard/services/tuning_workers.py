@@ -147,8 +147,10 @@ class TuningWorkers:
         while True:
             for pid in [p for p in runners if not _alive(p)]:
                 runners.discard(pid)
-            self._fail_dead_trials(name, config, study, runners, log)
-            trials = [trial_of(t, config) for t in self._trial_jobs(name, config)]
+            jobs = self._trial_jobs(name, config)
+            if self._fail_dead_trials(jobs, study, runners, log):
+                jobs = self._trial_jobs(name, config)
+            trials = [trial_of(t, config) for t in jobs]
             active = [t.job for t in trials if t.job.status in ACTIVE]
             if stop.is_set() or self._jobs.get_job(name).status is JobStatus.STOPPING:
                 stop.set()
@@ -182,17 +184,16 @@ class TuningWorkers:
 
     def _fail_dead_trials(
         self,
-        name: str,
-        config: TuningConfig,
+        trial_jobs: list[Job],
         study: optuna.Study,
         runners: set[int],
         log: IO[str],
-    ) -> None:
+    ) -> bool:
         """Fail active trials whose runner is gone, so none stays running forever: on this
-        machine, a dead process; elsewhere, no heartbeat for ``stale_s``."""
+        machine, a dead process; elsewhere, no heartbeat for ``stale_s``. True if any was."""
         now = _now()
         dead: list[str] = []
-        for job in self._trial_jobs(name, config):
+        for job in trial_jobs:
             if job.status not in ACTIVE:
                 continue
             if job.host == self._host:
@@ -220,6 +221,7 @@ class TuningWorkers:
             log.write(f"trial {job.name}: {reason}\n")
         if dead:
             _settle_study(study, self._jobs, only=set(dead))
+        return bool(dead)
 
     def _finish(
         self,
