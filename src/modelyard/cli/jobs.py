@@ -7,7 +7,6 @@ progress bar from the job's log on a terminal, nothing but the result in a pipe 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -17,6 +16,18 @@ from rich.table import Table
 from modelyard.cli.context import platform
 from modelyard.cli.options import pairs
 from modelyard.cli.render import console, print_json, to_jsonable
+from modelyard.cli.training_options import (
+    AlgorithmOpt,
+    DescriptionOpt,
+    FlavorOpt,
+    MetricDefinitionsOpt,
+    ScriptOpt,
+    TargetOpt,
+    TrainData,
+    TrustPickleOpt,
+    ValidationOpt,
+    WaitOpt,
+)
 from modelyard.domain import Job, JobStatus, Trust
 from modelyard.errors import JobFailed
 from modelyard.services.training import TrainingService
@@ -35,39 +46,22 @@ def _service() -> TrainingService:
 
 def train(
     name: Annotated[str, typer.Argument(metavar="NAME", help="Model to register the result as.")],
-    train_data: Annotated[
-        str, typer.Option("--train", help="Training data: file, folder, glob or fsspec URL.")
-    ],
-    algorithm: Annotated[
-        str | None,
-        typer.Option(
-            help="Built-in algorithm: xgboost, lightgbm, linear-learner, "
-            "kmeans, random-forest, text-classifier."
-        ),
-    ] = None,
-    script: Annotated[
-        Path | None, typer.Option(help="Your SageMaker script-mode training script.")
-    ] = None,
-    validation: Annotated[str | None, typer.Option(help="Validation data.")] = None,
-    target: Annotated[str | None, typer.Option(help="Target column (CSV with header).")] = None,
+    train_data: TrainData,
+    algorithm: AlgorithmOpt = None,
+    script: ScriptOpt = None,
+    validation: ValidationOpt = None,
+    target: TargetOpt = None,
     hp: Annotated[
         list[str] | None, typer.Option("--hp", help="Hyperparameter k=v (repeatable).")
     ] = None,
-    flavor: Annotated[
-        str | None, typer.Option(help="Flavor of the script's model (default: detected).")
-    ] = None,
-    metric_definition: Annotated[
-        list[str] | None,
-        typer.Option(help="name=REGEX with one group, read from the script's log (repeatable)."),
-    ] = None,
+    flavor: FlavorOpt = None,
+    metric_definition: MetricDefinitionsOpt = None,
     alias: Annotated[
         list[str] | None, typer.Option(help="Alias to point at the new version (repeatable).")
     ] = None,
-    description: Annotated[str | None, typer.Option(help="Version description.")] = None,
-    trust_pickle: Annotated[
-        bool, typer.Option(help="Accept a pickle/joblib model from the script.")
-    ] = False,
-    wait: Annotated[bool, typer.Option(help="Follow the job until it ends.")] = True,
+    description: DescriptionOpt = None,
+    trust_pickle: TrustPickleOpt = False,
+    wait: WaitOpt = True,
     json_: JsonFlag = False,
 ) -> None:
     """Train a model in a job of its own and register the result as the next version of NAME."""

@@ -21,6 +21,18 @@ from typer.core import TyperGroup
 from modelyard.cli.context import platform
 from modelyard.cli.options import pairs
 from modelyard.cli.render import console, print_json, to_jsonable
+from modelyard.cli.training_options import (
+    AlgorithmOpt,
+    DescriptionOpt,
+    FlavorOpt,
+    MetricDefinitionsOpt,
+    ScriptOpt,
+    TargetOpt,
+    TrainData,
+    TrustPickleOpt,
+    ValidationOpt,
+    WaitOpt,
+)
 from modelyard.domain import Job, JobStatus, Trust
 from modelyard.errors import JobFailed
 from modelyard.services.tuning import TuningService, TuningSummary
@@ -57,9 +69,7 @@ def _service() -> TuningService:
 @app.command("start", hidden=True)
 def start(
     name: Annotated[str, typer.Argument(metavar="NAME", help="Model to register the best as.")],
-    train_data: Annotated[
-        str, typer.Option("--train", help="Training data: file, folder, glob or fsspec URL.")
-    ],
+    train_data: TrainData,
     objective: Annotated[
         str, typer.Option(help="Metric to optimise, e.g. validation:auc (a trial metric).")
     ],
@@ -71,12 +81,10 @@ def start(
             "NAME=cat:A,B (repeatable).",
         ),
     ],
-    algorithm: Annotated[str | None, typer.Option(help="Built-in algorithm.")] = None,
-    script: Annotated[
-        Path | None, typer.Option(help="Your SageMaker script-mode training script.")
-    ] = None,
-    validation: Annotated[str | None, typer.Option(help="Validation data.")] = None,
-    target: Annotated[str | None, typer.Option(help="Target column (CSV with header).")] = None,
+    algorithm: AlgorithmOpt = None,
+    script: ScriptOpt = None,
+    validation: ValidationOpt = None,
+    target: TargetOpt = None,
     maximize: Annotated[
         bool | None,
         typer.Option("--maximize/--minimize", help="Direction (default: from the metric's name)."),
@@ -100,19 +108,14 @@ def start(
         str | None, typer.Option(help="A finished tuning job whose trials seed this search.")
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the proposals.")] = None,
-    flavor: Annotated[str | None, typer.Option(help="Flavor of a script's model.")] = None,
-    metric_definition: Annotated[
-        list[str] | None,
-        typer.Option(help="name=REGEX with one group, read from a script's log (repeatable)."),
-    ] = None,
+    flavor: FlavorOpt = None,
+    metric_definition: MetricDefinitionsOpt = None,
     alias: Annotated[
         list[str] | None, typer.Option(help="Alias to point at the best version (repeatable).")
     ] = None,
-    description: Annotated[str | None, typer.Option(help="Version description.")] = None,
-    trust_pickle: Annotated[
-        bool, typer.Option(help="Accept a pickle/joblib model from the script.")
-    ] = False,
-    wait: Annotated[bool, typer.Option(help="Follow the job until it ends.")] = True,
+    description: DescriptionOpt = None,
+    trust_pickle: TrustPickleOpt = False,
+    wait: WaitOpt = True,
     json_: JsonFlag = False,
 ) -> None:
     """Tune hyperparameters with trials run as training jobs; register the best model."""
