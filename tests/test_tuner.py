@@ -154,3 +154,16 @@ def test_a_range_the_algorithm_refuses_raises_before_anything_is_submitted(
     with pytest.raises(InvalidInput, match=r"eta.*\[0, 1\]"):
         tuner.fit(train=str(train))
     assert platform.training.list_jobs() == []
+
+
+def test_parameter_ranges_follow_the_sagemaker_scaling_types() -> None:
+    from modelyard.tuner import CategoricalParameter as Cat
+    from modelyard.tuner import ContinuousParameter as Cont
+
+    assert Cont(0.01, 0.3, scaling_type="Logarithmic").as_range("eta") == "eta=float:0.01:0.3:log"
+    assert Cont(0.5, 1, scaling_type="Linear").as_range("s") == "s=float:0.5:1"
+    assert Cat("gbtree").as_range("booster") == "booster=cat:gbtree"  # one value, not letters
+    with pytest.raises(InvalidInput, match="'ReverseLogarithmic'"):
+        Cont(0.1, 1, scaling_type="ReverseLogarithmic").as_range("eta")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="comma"):
+        Cat(["a,b", "c"]).as_range("x")

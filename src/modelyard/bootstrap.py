@@ -157,8 +157,12 @@ def _fork_runner(settings: Settings, tuning_job: str) -> int:
     close_connections()
     sys.stdout.flush()
     sys.stderr.flush()
+    coordinator = os.getpid()
+    # A SIGTERM arriving before the child has its own handler waits until it has one.
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     pid = os.fork()
     if pid:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         return pid
     code = 1
     try:
@@ -166,7 +170,8 @@ def _fork_runner(settings: Settings, tuning_job: str) -> int:
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        stop_with_parent()
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        stop_with_parent(coordinator)
         platform = build(settings)
         platform.tuning.run_trials(tuning_job, stop)
         code = 0
@@ -180,15 +185,15 @@ def _fork_runner(settings: Settings, tuning_job: str) -> int:
         os._exit(code)
 
 
-def stop_with_parent() -> None:
-    """Ask Linux for SIGTERM when this process's parent dies (a trial runner whose
-    coordinator was killed stops its trial instead of running on unsupervised)."""
+def stop_with_parent(parent: int) -> None:
+    """Ask Linux for SIGTERM when this process's parent (pid ``parent``) dies: a trial runner
+    whose coordinator was killed stops its trial instead of running on unsupervised."""
     if sys.platform.startswith("linux"):
         import ctypes
 
         pr_set_pdeathsig = 1
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
-        if os.getppid() == 1:  # it died before we asked
+        if os.getppid() != parent:  # it died before we asked (we were re-parented)
             os.kill(os.getpid(), signal.SIGTERM)
 
 

@@ -39,6 +39,19 @@ def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
+def _log(scaling_type: str) -> str:
+    """``:log`` for SageMaker's ``Logarithmic``; ``Auto`` and ``Linear`` sample linearly.
+
+    Raises:
+        InvalidInput: any other scaling type (``ReverseLogarithmic`` is not supported).
+    """
+    if scaling_type not in ("Auto", "Linear", "Logarithmic"):
+        raise InvalidInput(
+            f"scaling_type must be 'Auto', 'Linear' or 'Logarithmic', got {scaling_type!r}"
+        )
+    return ":log" if scaling_type == "Logarithmic" else ""
+
+
 @dataclass(frozen=True)
 class IntegerParameter:
     """Integers from ``min_value`` to ``max_value`` (inclusive)."""
@@ -48,8 +61,7 @@ class IntegerParameter:
     scaling_type: Scaling = "Auto"
 
     def as_range(self, name: str) -> str:
-        log = ":log" if self.scaling_type == "Logarithmic" else ""
-        return f"{name}=int:{_num(self.min_value)}:{_num(self.max_value)}{log}"
+        return f"{name}=int:{_num(self.min_value)}:{_num(self.max_value)}{_log(self.scaling_type)}"
 
 
 @dataclass(frozen=True)
@@ -61,18 +73,22 @@ class ContinuousParameter:
     scaling_type: Scaling = "Auto"
 
     def as_range(self, name: str) -> str:
-        log = ":log" if self.scaling_type == "Logarithmic" else ""
-        return f"{name}=float:{_num(self.min_value)}:{_num(self.max_value)}{log}"
+        low, high = _num(self.min_value), _num(self.max_value)
+        return f"{name}=float:{low}:{high}{_log(self.scaling_type)}"
 
 
 @dataclass(frozen=True)
 class CategoricalParameter:
-    """One of ``values``."""
+    """One of ``values`` (a single value is allowed, as in the SageMaker SDK)."""
 
-    values: tuple[Any, ...] | list[Any]
+    values: tuple[Any, ...] | list[Any] | str | int | float
 
     def as_range(self, name: str) -> str:
-        return f"{name}=cat:{','.join(str(v) for v in self.values)}"
+        values = self.values if isinstance(self.values, list | tuple) else [self.values]
+        texts = [str(v) for v in values]
+        if any("," in t for t in texts):
+            raise InvalidInput(f"a categorical value of {name!r} holds a comma: {texts}")
+        return f"{name}=cat:{','.join(texts)}"
 
 
 Parameter = IntegerParameter | ContinuousParameter | CategoricalParameter

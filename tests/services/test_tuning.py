@@ -373,6 +373,10 @@ def test_warm_start_seeds_the_new_study(
         seeded = [t for t in study.trials if "warm_start_from" in t.user_attrs]
         assert len(seeded) == 3 and len(study.trials) == 5
     assert len(platform.tuning.summary(second.name).trials) == 2  # seeds are not trial jobs
+    with pytest.raises(InvalidInput, match="it optimised maximize validation:auc"):
+        _xgboost_tuning(
+            platform, cancer, max_trials=2, warm_start=first.name, objective="validation:logloss"
+        )
     trial = platform.tuning.summary(first.name).trials[0]
     with pytest.raises(InvalidInput, match="not a tuning job"):
         _xgboost_tuning(platform, cancer, max_trials=2, warm_start=trial.name)
@@ -447,6 +451,7 @@ def test_bad_requests_record_nothing(
             lambda: _script_tuning(platform, cancer, script, objective="accuracy"),
         ),
         ("grid search needs a step", lambda: _xgboost_tuning(platform, cancer, strategy="grid")),
+        ("the seed must be in [0, 2**32)", lambda: _xgboost_tuning(platform, cancer, seed=-1)),
         ("does not exist", lambda: _xgboost_tuning(platform, cancer, train="/no/such.csv")),
     ]
     for words, attempt in attempts:
@@ -523,40 +528,45 @@ def test_a_stop_reaches_a_joined_runner(
 
 
 def test_a_trial_whose_remote_runner_went_silent_is_failed(
-    sqlite_platform: Platform, cancer: tuple[Path, Path], script: Path
+    cancer: tuple[Path, Path], script: Path, tmp_path: Path
 ) -> None:
     from datetime import UTC, datetime, timedelta
 
     from modelyard.storage.sql.engine import make_engine
     from modelyard.storage.sql.job_store import SqlJobStore
 
-    platform = sqlite_platform
-    job = _script_tuning(platform, cancer, script, max_trials=3, parallel=1)
-    # A runner on another machine claimed the last slot an hour ago and was never heard of
-    # again (its machine died with it).
-    ghost = f"{job.name}-002"
-    jobs = SqlJobStore(make_engine(platform.settings.resolved_db_url))
-    jobs.create_job(
-        Job(
-            name=ghost,
-            kind=JobKind.TRAINING,
-            model_name="scripted",
-            status=JobStatus.PENDING,
-            spec={"tuning_job": job.name, "trial": 2},
-            hyperparameters={"x": "0.5"},
-            created_at=datetime.now(UTC) - timedelta(hours=1),
-            parent=job.name,
-            pid=4242,
-            host="a-machine-that-died",
+    # Silence is judged by the coordinator's own clock (a heartbeat that stops changing), so
+    # a machine whose clock is off by hours is not taken for dead: the ghost's stamps below
+    # are a day old and a day ahead, and it still gets its full 3 s.
+    platform = build(load_settings({}, home=tmp_path / "home", trial_stale_s=3))
+    try:
+        job = _script_tuning(platform, cancer, script, max_trials=3, parallel=1)
+        ghost = f"{job.name}-002"
+        jobs = SqlJobStore(make_engine(platform.settings.resolved_db_url))
+        jobs.create_job(
+            Job(
+                name=ghost,
+                kind=JobKind.TRAINING,
+                model_name="scripted",
+                status=JobStatus.PENDING,
+                spec={"tuning_job": job.name, "trial": 2},
+                hyperparameters={"x": "0.5"},
+                created_at=datetime.now(UTC) - timedelta(days=1),
+                parent=job.name,
+                pid=4242,
+                host="a-machine-that-died",
+            )
         )
-    )
-    done = platform.tuning.wait(job.name, timeout_s=180)
-    assert done.status is JobStatus.COMPLETED, done.failure_reason
-    trials = {t.name: t for t in platform.tuning.summary(job.name).trials}
-    assert trials[ghost].state == "Failed"
-    reason = trials[ghost].job.failure_reason or ""
-    assert re.search(r"on a-machine-that-died \(pid 4242\) has not reported for 36\d\d s", reason)
-    assert [t.state for n, t in trials.items() if n != ghost] == ["Completed"] * 2
+        jobs.heartbeat([ghost], datetime.now(UTC) + timedelta(days=1))
+        done = platform.tuning.wait(job.name, timeout_s=180)
+        assert done.status is JobStatus.COMPLETED, done.failure_reason
+        trials = {t.name: t for t in platform.tuning.summary(job.name).trials}
+        assert trials[ghost].state == "Failed"
+        reason = trials[ghost].job.failure_reason or ""
+        assert re.search(r"on a-machine-that-died \(pid 4242\) has not reported for [34] s", reason)
+        assert [t.state for n, t in trials.items() if n != ghost] == ["Completed"] * 2
+    finally:
+        platform.close()
 
 
 def test_join_refuses_what_it_cannot_do(

@@ -105,3 +105,21 @@ def test_ranges_are_checked_against_the_algorithm() -> None:
         with pytest.raises(InvalidInput) as info:
             SearchSpace.parse([text]).check_against(specs)
         assert message in info.value.message, (text, info.value.message)
+
+
+def test_a_huge_float_grid_is_refused_before_it_is_built() -> None:
+    space = SearchSpace.parse(["x=float:0:1000000:step=0.000001"])
+    with pytest.raises(InvalidInput, match="more than"):
+        space.grid()
+
+
+def test_grid_points_by_slot_cover_the_grid_once_in_a_seeded_order() -> None:
+    from modelyard.tuning.strategies import grid_point
+
+    space = SearchSpace.parse(["a=int:1:3", "b=cat:x,y", "c=float:0:1:step=0.5"])
+    points = [grid_point(space, seed=5, slot=slot) for slot in range(18)]
+    keys = {(p["a"], p["b"], p["c"]) for p in points}
+    assert len(keys) == 18, "a grid point came up twice"
+    assert keys == {(a, b, c) for a in (1, 2, 3) for b in ("x", "y") for c in (0.0, 0.5, 1.0)}
+    assert points != [grid_point(space, seed=6, slot=slot) for slot in range(18)]
+    assert points == [grid_point(space, seed=5, slot=slot) for slot in range(18)]

@@ -319,14 +319,15 @@ def list_jobs(
 @app.command("join")
 def join(job_name: JobArg) -> None:
     """Run trials of a running tuning job on this machine too, until none is left (Ctrl-C
-    stops after the current trial). Point this machine at the same database and artifact
-    store; the job's data must be readable here (a shared URL, or the same path)."""
+    stops the current trial, which is recorded Stopped, and ends). Point this machine at the
+    same database and artifact store; the job's data must be readable here (a shared URL, or
+    the same path)."""
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     service = _service()
     job = service.get(job_name)
-    typer.echo(f"joining tuning job {job.name}; Ctrl-C stops after the current trial", err=True)
+    typer.echo(f"joining tuning job {job.name}; Ctrl-C stops the current trial and ends", err=True)
     ran = service.join(job_name, stop)
     console.print(f"ran {ran} trial{'s' if ran != 1 else ''} of {job_name} here")
 

@@ -193,10 +193,6 @@ class TrainingService:
         }
         return spec, hp
 
-    def launch_worker(self, worker_args: Sequence[str], log_name: str) -> int:
-        """Start ``python -m modelyard.worker *worker_args`` logging to ``log_name``; its pid."""
-        return self._launch(worker_args, log_name)
-
     def launch(self, created: Job, worker_args: Sequence[str] = ()) -> Job:
         """Start the worker process of a job just created (Pending); a job whose worker
         cannot start ends Failed, with the reason."""

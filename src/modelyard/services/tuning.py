@@ -136,6 +136,8 @@ class TuningService:
             raise InvalidInput(
                 f"the trials at once (parallel) must be in [1, {_MAX_PARALLEL}], got {parallel}"
             )
+        if seed is not None and not 0 <= seed < 2**32:
+            raise InvalidInput(f"the seed must be in [0, 2**32), got {seed}")
         if max_failed_trials is not None and max_failed_trials < 0:
             raise InvalidInput(
                 f"the failed trials tolerated must be 0 or more, got {max_failed_trials}"
@@ -165,12 +167,18 @@ class TuningService:
                 )
         if strategy == "grid":
             max_trials = min(max_trials, SearchSpace.grid_size(space.grid()))
+        direction = infer_maximize(objective) if maximize is None else maximize
         if warm_start is not None:
             parent = self._training.get(warm_start)  # a dead coordinator detected
-            TuningConfig.of(parent)
+            before = TuningConfig.of(parent)
+            if (before.objective, before.maximize) != (objective, direction):
+                raise InvalidInput(
+                    f"warm start from {warm_start!r}: it optimised {before.direction} "
+                    f"{before.objective}; this job would "
+                    f"{'maximize' if direction else 'minimize'} {objective}"
+                )
             if not parent.status.finished:
                 raise Conflict(f"warm start from {warm_start!r}: it is still {parent.status}")
-        direction = infer_maximize(objective) if maximize is None else maximize
         tuning = {
             "objective": objective,
             "maximize": direction,
@@ -228,7 +236,8 @@ class TuningService:
         tuned = {r.name: r for r in space.ranges}
         if rounds in tuned:
             r = tuned[rounds]
-            return max(int(c) for c in r.choices) if r.kind == "cat" else int(r.high)
+            spec = algo.hyperparameters[rounds]
+            return max(spec.convert(c) for c in r.choices) if r.kind == "cat" else int(r.high)
         value = algo.hyperparameters[rounds].convert(static.get(rounds))
         return int(value)
 

@@ -120,8 +120,13 @@ class TuningSummary:
     def of(cls, job: Job, trial_jobs: Sequence[Job]) -> TuningSummary:
         """The summary of ``job`` from its trial jobs (any order)."""
         config = TuningConfig.of(job)
-        trials = [trial_of(t, config) for t in sorted(trial_jobs, key=lambda j: j.name)]
+        trials = [trial_of(t, config) for t in sorted(trial_jobs, key=_slot)]
         return cls(job, config, trials, best_of(trials, config))
+
+
+def _slot(job: Job) -> tuple[int, str]:
+    slot = job.spec.get("trial")
+    return (slot if isinstance(slot, int) else -1, job.name)
 
 
 def trial_of(job: Job, config: TuningConfig) -> Trial:

@@ -3,7 +3,8 @@
 - The coordinator (``python -m modelyard.worker JOB``) creates the Optuna study in the metadata
   database, keeps ``parallel`` trial runners alive, notices a runner that died (its trial is
   marked Failed, not left running), and at the end registers the best trial's model.
-- Each trial runner (``python -m modelyard.worker --trials JOB``) claims the next trial slot (a
+- Each trial runner (forked from the coordinator, ``bootstrap._fork_runner``; or
+  ``modelyard tune join JOB`` anywhere) claims the next trial slot (a
   trial job whose name is unique, so two runners on any machines never take the same one),
   asks the study for hyperparameters, trains in-process (datasets read once per runner),
   reports each round for pruning and tells the study the result.
@@ -37,12 +38,15 @@ from modelyard.services.tuning_records import (
 )
 from modelyard.storage.base import JobStore
 from modelyard.tuning.preload import preload
+from modelyard.tuning.strategies import grid_point
 
 if TYPE_CHECKING:
     import optuna
 
 #: How long stopped runners get to finish their trial's clean-up before they are killed.
 _STOP_GRACE_S = 60.0
+#: Runners in a row that may exit with an error before running any trial.
+_MAX_IDLE_CRASHES = 3
 
 
 def _now() -> datetime:
@@ -142,13 +146,28 @@ class TuningWorkers:
         budget is spent, the objective turns out missing, or a stop is asked for. Trials whose
         runner died (here, or on another machine that stopped sending heartbeats) are failed.
         Runners elsewhere (``tune join``) take trials too; the job ends when theirs end."""
-        spawned = 0
+        spawned = crashed = 0
         stop_deadline: float | None = None
+        seen: dict[str, tuple[Any, float]] = {}
         while True:
-            for pid in [p for p in runners if not _alive(p)]:
+            for pid in list(runners):
+                code = _exit_code(pid)
+                if code is None:
+                    continue
                 runners.discard(pid)
+                # A runner that fails before it trains anything (its database, its imports)
+                # would be replaced forever: give up after a few in a row.
+                ran = any(
+                    j.pid == pid and j.host == self._host for j in self._trial_jobs(name, config)
+                )
+                crashed = crashed + 1 if code != 0 and not ran else 0
+                if crashed >= _MAX_IDLE_CRASHES:
+                    raise JobFailed(
+                        f"{crashed} trial runners in a row failed before running a trial "
+                        f"(last exit code {code}); see the job log"
+                    )
             jobs = self._trial_jobs(name, config)
-            if self._fail_dead_trials(jobs, study, runners, log):
+            if self._fail_dead_trials(jobs, study, runners, log, seen):
                 jobs = self._trial_jobs(name, config)
             trials = [trial_of(t, config) for t in jobs]
             active = [t.job for t in trials if t.job.status in ACTIVE]
@@ -188,10 +207,14 @@ class TuningWorkers:
         study: optuna.Study,
         runners: set[int],
         log: IO[str],
+        seen: dict[str, tuple[Any, float]],
     ) -> bool:
         """Fail active trials whose runner is gone, so none stays running forever: on this
-        machine, a dead process; elsewhere, no heartbeat for ``stale_s``. True if any was."""
+        machine, a dead process; elsewhere, a heartbeat that has not moved for ``stale_s`` of
+        this process's clock (``seen``: the last stamp of each and when it changed), so the
+        other machine's clock does not matter. True if any was failed."""
         now = _now()
+        tick = time.monotonic()
         dead: list[str] = []
         for job in trial_jobs:
             if job.status not in ACTIVE:
@@ -204,7 +227,10 @@ class TuningWorkers:
                     dead.append(job.name)
                     log.write(f"trial {job.name}: its runner (pid {job.pid}) died\n")
                 continue
-            silent = (now - job.last_seen).total_seconds()
+            stamp = (job.heartbeat_at, job.status)
+            if job.name not in seen or seen[job.name][0] != stamp:
+                seen[job.name] = (stamp, tick)
+            silent = tick - seen[job.name][1]
             if silent < self._stale_s:
                 continue
             reason = (
@@ -232,8 +258,19 @@ class TuningWorkers:
         log: IO[str],
         study: optuna.Study,
     ) -> Job:
-        # A runner that died between recording its trial and telling the study left the
-        # study's trial running: settle it from the trial job (no runner is left to race).
+        # Trials still active now have nobody to finish them (their runner elsewhere did not
+        # stop in time); then a runner that died between recording its trial and telling the
+        # study left the study's trial running: settle it from the trial job.
+        for job in self._trial_jobs(name, config):
+            if job.status in ACTIVE:
+                with contextlib.suppress(Conflict):
+                    self._jobs.transition(
+                        job.name,
+                        ACTIVE,
+                        JobStatus.FAILED,
+                        failure_reason="still running when the tuning job ended",
+                        ended_at=_now(),
+                    )
         _settle_study(study, self._jobs, objective=config.objective)
         summary = self.summary(name)
         failed = summary.count(JobStatus.FAILED.value)
@@ -332,17 +369,27 @@ class TuningWorkers:
                     break
                 trial_name, slot = claimed
                 beat.current = trial_name
+                if config.strategy == "grid":
+                    # Each slot its own grid point (a seeded permutation): runners asking at
+                    # the same moment never pick the same one. Enqueued points are taken
+                    # once each, whichever runner takes them.
+                    study.enqueue_trial(grid_point(config.space, config.seed, slot))
                 study.sampler = make_sampler(config.strategy, config.space, config.seed, slot)
                 trial = study.ask(config.space.distributions())
                 trial.set_user_attr("job", trial_name)
                 hp = {**config.static, **{k: _text(v) for k, v in trial.params.items()}}
-                self._jobs.transition(
-                    trial_name, (JobStatus.PENDING,), JobStatus.PENDING, hyperparameters=hp
-                )
                 hook = PruningHook(trial, config.objective) if config.prunes else None
-                done = self._training.run(
-                    trial_name, stop, on_round=hook, cache=cache, stage_only=True
-                )
+                try:
+                    self._jobs.transition(
+                        trial_name, (JobStatus.PENDING,), JobStatus.PENDING, hyperparameters=hp
+                    )
+                    done = self._training.run(
+                        trial_name, stop, on_round=hook, cache=cache, stage_only=True
+                    )
+                except Conflict:
+                    # Someone ended the trial under us (`jobs stop`, or the coordinator took
+                    # this runner for dead): its record stands; go on with the next one.
+                    done = self._jobs.get_job(trial_name)
                 value = done.metrics.get(config.objective)
                 state = optuna.trial.TrialState
                 completed = done.status is JobStatus.COMPLETED
@@ -397,7 +444,10 @@ def _settle_study(
     state = optuna.trial.TrialState
     for trial in study.get_trials(deepcopy=False, states=(state.RUNNING,)):
         owner = trial.user_attrs.get("job")
-        if owner is None or (only is not None and owner not in only):
+        if only is not None and owner not in only:
+            continue
+        if owner is None:  # its runner died between asking and naming it: nobody owns it
+            study.tell(trial.number, state=state.FAIL, skip_if_finished=True)
             continue
         try:
             job = jobs.get_job(owner)
@@ -408,6 +458,8 @@ def _settle_study(
         value = job.metrics.get(objective) if job.status is JobStatus.COMPLETED else None
         if value is not None and math.isfinite(value):
             study.tell(trial.number, value, skip_if_finished=True)
+        elif (job.failure_reason or "").startswith("pruned"):
+            study.tell(trial.number, state=state.PRUNED, skip_if_finished=True)
         else:
             study.tell(trial.number, state=state.FAIL, skip_if_finished=True)
 
@@ -451,6 +503,15 @@ class _Heartbeat:
 
 def _text(value: Any) -> str:
     return repr(value) if isinstance(value, float) else str(value)
+
+
+def _exit_code(pid: int) -> int | None:
+    """A runner's exit code once it has ended (reaping it), else None."""
+    try:
+        done, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:  # not our child, or already reaped
+        return None if _alive(pid) else 0
+    return os.waitstatus_to_exitcode(status) if done == pid else None
 
 
 def _terminate(runners: set[int]) -> None:

@@ -80,21 +80,31 @@ class ParamRange:
             )
         return FloatDistribution(self.low, self.high, log=self.log, step=self.step)
 
-    def grid(self) -> list[Any]:
-        """Every value a grid search tries.
+    def grid_count(self) -> int:
+        """How many values :meth:`grid` returns (without building them).
 
         Raises:
             InvalidInput: a continuous float range (a grid needs ``step=``).
         """
         if self.kind == "cat":
-            return list(self.choices)
+            return len(self.choices)
         if self.kind == "float" and self.step is None:
             raise InvalidInput(
                 f"grid search needs a step for the float range {self.text()!r}: "
                 f"write {self.name}=float:{_num(self.low)}:{_num(self.high)}:step=S"
             )
+        return math.floor((self.high - self.low) / (self.step or 1) + 1e-9) + 1
+
+    def grid(self) -> list[Any]:
+        """Every value a grid search tries (build it only after checking ``grid_count``).
+
+        Raises:
+            InvalidInput: a continuous float range (a grid needs ``step=``).
+        """
+        count = self.grid_count()
+        if self.kind == "cat":
+            return list(self.choices)
         step = self.step or 1
-        count = math.floor((self.high - self.low) / step + 1e-9) + 1
         if self.kind == "int":
             return [int(self.low) + i * int(step) for i in range(count)]
         return [round(self.low + i * step, 12) for i in range(count)]
@@ -195,13 +205,13 @@ class SearchSpace:
 
     def grid(self) -> dict[str, list[Any]]:
         """The grid search's values per hyperparameter. Raises InvalidInput when too large."""
-        grid = {r.name: r.grid() for r in self.ranges}
-        if self.grid_size(grid) > MAX_GRID:
+        size = math.prod(r.grid_count() for r in self.ranges)
+        if size > MAX_GRID:
             raise InvalidInput(
-                f"the grid has {self.grid_size(grid):,} points (more than {MAX_GRID:,}); "
+                f"the grid has {size:,} points (more than {MAX_GRID:,}); "
                 "use bayesian or random search, or coarser steps"
             )
-        return grid
+        return {r.name: r.grid() for r in self.ranges}
 
     @staticmethod
     def grid_size(grid: Mapping[str, Sequence[Any]]) -> int:

@@ -14,7 +14,9 @@ proposed by several processes at once do not repeat each other, and a run is rep
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import math
+import random
+from typing import TYPE_CHECKING, Any
 
 from modelyard.errors import InvalidInput
 from modelyard.tuning.space import SearchSpace
@@ -50,15 +52,30 @@ def make_sampler(strategy: str, space: SearchSpace, seed: int, slot: int) -> Bas
     import optuna
 
     check_strategy(strategy)
-    if strategy == "grid":
-        # The grid's order comes from the seed: every trial's sampler must share it, or grid
-        # point ids would mean different points to different trials.
-        return optuna.samplers.GridSampler(space.grid(), seed=seed)
-    if strategy == "random":
+    if strategy in ("random", "grid"):  # a grid trial's point is enqueued (grid_point)
         return optuna.samplers.RandomSampler(seed=trial_seed(seed, slot))
     return optuna.samplers.TPESampler(
         seed=trial_seed(seed, slot), n_startup_trials=TPE_STARTUP_TRIALS
     )
+
+
+def grid_point(space: SearchSpace, seed: int, slot: int) -> dict[str, Any]:
+    """The grid point of trial ``slot``: every point once, in an order shuffled by ``seed``.
+
+    Raises:
+        InvalidInput: the space is not a grid (see ``SearchSpace.grid``).
+    """
+    grid = space.grid()
+    names = list(grid)
+    sizes = [len(grid[n]) for n in names]
+    order = list(range(math.prod(sizes)))
+    random.Random(seed).shuffle(order)
+    index = order[slot % len(order)]
+    point: dict[str, Any] = {}
+    for name, size in zip(reversed(names), reversed(sizes), strict=True):
+        index, position = divmod(index, size)
+        point[name] = grid[name][position]
+    return point
 
 
 def make_pruner(strategy: str, early_stopping: bool, max_rounds: int | None) -> BasePruner:
