@@ -582,3 +582,43 @@ def test_join_refuses_what_it_cannot_do(
     trial = platform.tuning.summary(job.name).trials[0]
     with pytest.raises(InvalidInput, match="not a tuning job"):
         platform.tuning.join(trial.name, threading.Event())
+
+
+def test_a_joined_runner_stops_when_the_coordinator_dies(
+    cancer: tuple[Path, Path], script: Path, tmp_path: Path
+) -> None:
+    platform = build(load_settings({}, home=tmp_path / "home", trial_stale_s=3))
+    joiner: subprocess.Popen[str] | None = None
+    try:
+        job = _script_tuning(
+            platform, cancer, script, max_trials=6, parallel=1, hyperparameters={"sleep": 120}
+        )
+        _wait_for(
+            "the job to start", lambda: platform.tuning.get(job.name).status.value != "Pending"
+        )
+        joiner = _join(platform, job.name)
+        _wait_for(
+            "two trials running",
+            lambda: (
+                sum(
+                    t.job.status is JobStatus.IN_PROGRESS
+                    for t in platform.tuning.summary(job.name).trials
+                )
+                == 2
+            ),
+        )
+        coordinator = platform.training.get(job.name).pid
+        assert coordinator is not None
+        os.kill(coordinator, signal.SIGKILL)
+        # Nobody would register what it trains: its heartbeat sees the coordinator's stand
+        # still for 3 s and it stops its trial.
+        joiner.communicate(timeout=60)
+        assert joiner.returncode == 0
+        theirs = [t for t in platform.tuning.summary(job.name).trials if t.job.pid == joiner.pid]
+        assert [t.state for t in theirs] == ["Stopped"]
+        assert platform.tuning.get(job.name).status is JobStatus.FAILED
+    finally:
+        if joiner is not None:
+            joiner.kill()
+            joiner.communicate()
+        platform.close()

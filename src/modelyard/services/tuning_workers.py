@@ -70,6 +70,7 @@ class TuningWorkers:
         self._start_runner = start_runner
         self._jobs = jobs
         self._stale_s = stale_s
+        self._beat_s = min(10.0, max(0.5, stale_s / 4))
         self._training = training
         self._registry = registry
         self._study_url = study_url
@@ -149,7 +150,11 @@ class TuningWorkers:
         spawned = crashed = 0
         stop_deadline: float | None = None
         seen: dict[str, tuple[Any, float]] = {}
+        beat_due = 0.0
         while True:
+            if time.monotonic() >= beat_due:  # runners stop if this stops moving
+                self._jobs.heartbeat([name], _now())
+                beat_due = time.monotonic() + self._beat_s
             for pid in list(runners):
                 code = _exit_code(pid)
                 if code is None:
@@ -350,7 +355,7 @@ class TuningWorkers:
         config = TuningConfig.of(job)
         cache = DataCache()
         ran = 0
-        beat = _Heartbeat(self._jobs, name, stop, interval_s=min(10.0, max(0.5, self._stale_s / 4)))
+        beat = _Heartbeat(self._jobs, name, stop, self._beat_s, self._stale_s)
         with (
             open_study(
                 self._study_url, name, direction=config.direction, pruner=config.pruner()
@@ -466,17 +471,25 @@ def _settle_study(
 
 class _Heartbeat:
     """A runner's sign of life, from a thread: every ``interval_s`` it stamps the trial it runs
-    (so a coordinator on another machine can tell a slow trial from a dead runner) and sets
-    ``stop`` once the tuning job is no longer in progress (a stop reaches runners anywhere)."""
+    (so a coordinator on another machine can tell a slow trial from a dead runner). It sets
+    ``stop`` once the tuning job is no longer in progress (a stop reaches runners anywhere),
+    or once the coordinator's own heartbeat has not moved for ``stale_s`` of this runner's
+    clock (the coordinator died, and nobody would register the result)."""
 
     def __init__(
-        self, jobs: JobStore, tuning_job: str, stop: threading.Event, interval_s: float
+        self,
+        jobs: JobStore,
+        tuning_job: str,
+        stop: threading.Event,
+        interval_s: float,
+        stale_s: float,
     ) -> None:
         self.current: str | None = None
         self._jobs = jobs
         self._tuning_job = tuning_job
         self._stop = stop
         self._interval_s = interval_s
+        self._stale_s = stale_s
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
 
@@ -489,15 +502,20 @@ class _Heartbeat:
         self._thread.join()
 
     def _run(self) -> None:
+        last: Any = object()
+        changed = time.monotonic()
         while not self._done.wait(self._interval_s):
             current = self.current
             try:
                 if current is not None:
                     self._jobs.heartbeat([current], _now())
-                status = self._jobs.get_job(self._tuning_job).status
+                tuning = self._jobs.get_job(self._tuning_job)
             except ModelyardError:
                 continue  # the database is briefly unreachable: try again next beat
-            if status is not JobStatus.IN_PROGRESS:
+            if tuning.heartbeat_at != last:
+                last, changed = tuning.heartbeat_at, time.monotonic()
+            silent = time.monotonic() - changed > self._stale_s
+            if tuning.status is not JobStatus.IN_PROGRESS or silent:
                 self._stop.set()
 
 
