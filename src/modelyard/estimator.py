@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from modelyard.domain import Job, JobStatus, ModelVersion, Trust
-from modelyard.errors import JobFailed
+from modelyard.domain import Job, ModelVersion, Trust
 
 if TYPE_CHECKING:
     from modelyard.bootstrap import Platform
@@ -111,9 +110,11 @@ class Estimator:
 
     def _learn(self, job: Job) -> None:
         self.job_ = job
-        if job.status.finished and job.status is not JobStatus.COMPLETED:
-            reason = (job.failure_reason or "no reason recorded").splitlines()[0]
-            raise JobFailed(f"job {job.name} {job.status.value.lower()}: {reason}")
+        from modelyard.services.training import failure_of
+
+        failed = failure_of(job)
+        if failed is not None:
+            raise failed
         version: ModelVersion | None = self._get_platform().training.registered_version(job)
         self.model_version_ = version
         self.metrics_ = dict(job.metrics)

@@ -24,8 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from modelyard.domain import Job, JobStatus, ModelVersion, Trust
-from modelyard.errors import InvalidInput, JobFailed
+from modelyard.domain import Job, ModelVersion, Trust
+from modelyard.errors import InvalidInput
 from modelyard.estimator import Estimator
 
 if TYPE_CHECKING:
@@ -188,9 +188,11 @@ class HyperparameterTuner:
 
     def _learn(self, job: Job) -> None:
         self.job_ = job
-        if job.status.finished and job.status is not JobStatus.COMPLETED:
-            reason = (job.failure_reason or "no reason recorded").splitlines()[0]
-            raise JobFailed(f"tuning job {job.name} {job.status.value.lower()}: {reason}")
+        from modelyard.services.training import failure_of
+
+        failed = failure_of(job)
+        if failed is not None:
+            raise failed
         summary: TuningSummary = self._platform().tuning.summary(job.name)
         best = summary.best
         self.best_training_job_ = best.name if best else None

@@ -30,7 +30,7 @@ from modelyard.cli.training_options import (
 )
 from modelyard.domain import Job, JobStatus, Trust
 from modelyard.errors import JobFailed
-from modelyard.services.training import TrainingService
+from modelyard.services.training import TrainingService, failure_of
 
 app = typer.Typer(
     name="jobs", help="List, inspect, follow and stop training jobs.", no_args_is_help=True
@@ -137,12 +137,9 @@ def _report(job: Job, json_: bool) -> None:
             f"job {job.name} completed in {job.duration_s or 0:.1f}s: registered "
             f"{job.model_name}:{job.model_version}" + (f" ({metrics})" if metrics else "")
         )
-    if job.status is not JobStatus.COMPLETED:
-        reason = (job.failure_reason or "no reason recorded").splitlines()[0]
-        raise JobFailed(
-            f"job {job.name} {job.status.value.lower()}: {reason}"
-            f" (see `modelyard jobs logs {job.name}`)"
-        )
+    failed = failure_of(job)
+    if failed is not None:
+        raise JobFailed(f"{failed.message} (see `modelyard jobs logs {job.name}`)")
 
 
 @app.command("list")

@@ -33,8 +33,9 @@ from modelyard.cli.training_options import (
     ValidationOpt,
     WaitOpt,
 )
-from modelyard.domain import Job, JobStatus, Trust
+from modelyard.domain import Job, Trust
 from modelyard.errors import JobFailed
+from modelyard.services.training import failure_of
 from modelyard.services.tuning import TuningService, TuningSummary
 
 
@@ -188,12 +189,9 @@ def _follow(service: TuningService, job: Job) -> Job:
 
 
 def _raise_unless_completed(job: Job) -> None:
-    if job.status is not JobStatus.COMPLETED:
-        reason = (job.failure_reason or "no reason recorded").splitlines()[0]
-        raise JobFailed(
-            f"tuning job {job.name} {job.status.value.lower()}: {reason}"
-            f" (see `modelyard jobs logs {job.name}`)"
-        )
+    failed = failure_of(job)
+    if failed is not None:
+        raise JobFailed(f"{failed.message} (see `modelyard jobs logs {job.name}`)")
 
 
 def _as_json(summary: TuningSummary) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelyard.domain import Job, JobKind, JobStatus, ModelVersion, Source, Trust, validate_name
-from modelyard.errors import Conflict, InvalidInput, ModelyardError
+from modelyard.errors import Conflict, InvalidInput, JobFailed, ModelyardError
 from modelyard.services.registry import RegistryService
 from modelyard.storage.base import ArtifactStore, JobStore
 
@@ -452,6 +452,16 @@ class TrainingService:
         if job.model_version is None:
             return None
         return self._registry.get_version(f"{job.model_name}:{job.model_version}")
+
+
+def failure_of(job: Job) -> JobFailed | None:
+    """The error for a job that ended without completing (Failed, Stopped), else None: its
+    first line of reason, for the CLI and the Python API alike."""
+    if not job.status.finished or job.status is JobStatus.COMPLETED:
+        return None
+    what = "tuning job" if job.kind is JobKind.TUNING else "job"
+    reason = (job.failure_reason or "no reason recorded").splitlines()[0]
+    return JobFailed(f"{what} {job.name} {job.status.value.lower()}: {reason}")
 
 
 def _wait_quietly(pid: int) -> None:
