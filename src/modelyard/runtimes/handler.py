@@ -14,7 +14,6 @@ in front of a SageMaker endpoint. It is user code, so it needs user-code trust.
 from __future__ import annotations
 
 import ast
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,13 +44,17 @@ class InferenceHandler:
 def stage_handler(source: Path, package: Path) -> None:
     """Check a handler file without running it and copy it into ``package``.
 
+    ``source`` is the one file the caller named, so a link there is followed (its target is
+    stored as a regular file); unlike the files of a model folder, nobody else chose it.
+
     Raises:
         InvalidModelFile: the file is missing, not Python, or defines neither hook.
     """
     if not source.is_file():
         raise InvalidModelFile(f"no such handler file: {source}")
+    code = source.read_bytes()  # read once: the bytes checked are the bytes stored
     try:
-        tree = ast.parse(source.read_bytes(), filename=str(source))
+        tree = ast.parse(code, filename=str(source))
     except (SyntaxError, ValueError) as exc:
         raise InvalidModelFile(f"handler {source.name} is not valid Python: {exc}") from None
     defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
@@ -62,7 +65,7 @@ def stage_handler(source: Path, package: Path) -> None:
         )
     target = package / HANDLER_DIR
     target.mkdir()
-    shutil.copy2(source, target / HANDLER_FILE)
+    (target / HANDLER_FILE).write_bytes(code)
 
 
 def load_handler(package: Path) -> InferenceHandler | None:

@@ -22,12 +22,16 @@ from modelyard.errors import InvalidModelFile, UnsafeModelFormat
 from modelyard.runtimes._common import source_path
 from modelyard.runtimes.base import LoadedModel, Runtime, SavedModel
 from modelyard.runtimes.user_code import forget, import_file
+from modelyard.storage.tree import copy_tree
 
 CODE_DIR = "code"
 ENTRY_FILE = "entrypoint.txt"  # optional, in a source folder: one line "module:Class"
 DEFAULT_ENTRY = "model:Model"
-_ENTRY = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
-_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".git")
+_ENTRY = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
+
+
+def _ignored(name: str) -> bool:
+    return name in ("__pycache__", ".git") or name.endswith(".pyc")
 
 
 def _module_file(code: Path, module: str) -> Path | None:
@@ -44,7 +48,7 @@ def _check_entry(code: Path, entry: str) -> Path:
     Returns:
         The entry module's file.
     """
-    if not _ENTRY.match(entry):
+    if not _ENTRY.fullmatch(entry):
         raise InvalidModelFile(f"malformed entry point {entry!r}: expected 'module:Class'")
     module, cls = entry.split(":")
     file = _module_file(code, module)
@@ -99,9 +103,11 @@ class PyFuncRuntime(Runtime):
         path = source_path(source)
         code = dest / CODE_DIR
         if path is not None and path.is_dir():
-            entry_file = path / ENTRY_FILE
+            # Never shutil.copytree: it follows links, so `passwd -> /etc/passwd` in the folder
+            # would be stored. The entry point is read from the checked copy for the same reason.
+            copy_tree(path, code, ignore=_ignored)
+            entry_file = code / ENTRY_FILE
             entry = entry_file.read_text().strip() if entry_file.is_file() else DEFAULT_ENTRY
-            shutil.copytree(path, code, ignore=_IGNORE)
         elif path is not None and path.suffix == ".py":
             entry = f"{path.stem}:Model"
             code.mkdir()

@@ -334,7 +334,9 @@ class RegistryService:
         except ModelyardError:
             raise
         except OSError as exc:
-            raise StorageNotWritable(f"cannot stage the model in {dest}: {exc.strerror}") from None
+            # Some OSErrors carry no strerror (shutil.Error, SpecialFileError): never print None.
+            reason = exc.strerror or str(exc) or type(exc).__name__
+            raise StorageNotWritable(f"cannot stage the model in {dest}: {reason}") from None
         except Exception as exc:
             # Model libraries report a failed write as their own error type, so look at the
             # disk before blaming the model.

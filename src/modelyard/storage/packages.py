@@ -16,6 +16,7 @@ from typing import Any
 from modelyard.domain import ArtifactFile
 from modelyard.errors import ArtifactCorrupted
 from modelyard.storage.base import ArtifactStore
+from modelyard.storage.tree import list_files
 
 MANIFEST_VERSION = 1
 #: The flavor's own files live under this folder of a package.
@@ -36,12 +37,19 @@ class StoredPackage:
 
 
 def upload(store: ArtifactStore, folder: Path, meta: dict[str, Any]) -> StoredPackage:
-    """Store every file under ``folder`` and a manifest (with ``meta``) listing them."""
+    """Store every file under ``folder`` and a manifest (with ``meta``) listing them.
+
+    Raises:
+        InvalidModelFile: ``folder`` holds a symlink or a special file; nothing is stored.
+    """
+    # Runtimes write this folder, but one that left a link would have us store whatever it
+    # points at: refuse every link, and before the first blob is written.
     files = []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        stored = store.put_file(path)
-        rel = path.relative_to(folder).as_posix()
-        files.append(ArtifactFile(path=rel, sha256=stored.sha256, size=stored.size))
+    for entry in list_files(folder, links=False):
+        stored = store.put_file(entry.source)
+        files.append(
+            ArtifactFile(path=entry.rel.as_posix(), sha256=stored.sha256, size=stored.size)
+        )
     manifest = {
         "manifest_version": MANIFEST_VERSION,
         **meta,

@@ -1,7 +1,8 @@
 """Which flavor a training script saved, told from the files in its model folder.
 
-Detection reads names and the first bytes of files; it never loads a model, and never
-unpickles. The registry validates the chosen file properly when it is registered.
+Detection reads names and the first bytes of files; it never loads a model, never
+unpickles, and follows no symlink out of the folder (``storage/tree.py``). The registry
+validates the chosen file properly when it is registered.
 
 Rules, per file:
 
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from modelyard.errors import InvalidInput
 from modelyard.runtimes._common import pickle_kind, read_head
+from modelyard.storage.tree import list_files
 
 __all__ = ["KNOWN_FLAVORS", "classify_file", "detect_flavor", "find_model_file"]
 
@@ -72,6 +74,7 @@ def detect_flavor(model_dir: Path) -> tuple[str, Path]:
     Raises:
         InvalidInput: nothing recognisable (the message lists the files found), or several
             candidates with none named ``model.*`` / ``xgboost-model`` (it lists them).
+        InvalidModelFile: a symlink in the folder leaves it, loops or points at nothing.
     """
     files = _files(model_dir)
     candidates = [(flavor, path) for path in files if (flavor := classify_file(path))]
@@ -91,6 +94,7 @@ def find_model_file(model_dir: Path, flavor: str) -> Path:
 
     Raises:
         InvalidInput: no file of that flavor, or several with none named ``model.*``.
+        InvalidModelFile: a symlink in the folder leaves it, loops or points at nothing.
     """
     if flavor in FOLDER_FLAVORS or flavor not in KNOWN_FLAVORS:
         if not Path(model_dir).exists():
@@ -119,14 +123,13 @@ def _files(model_dir: Path) -> list[Path]:
         return [root]
     if not root.is_dir():
         raise InvalidInput(f"no such model folder: {root}")
-    return sorted(
-        p
-        for p in root.rglob("*")
-        if p.is_file()
-        and not any(
-            part.startswith(".") or part == "__pycache__" for part in p.relative_to(root).parts
-        )
-    )
+    # A script may leave links in its model folder: one leading out of it is refused rather
+    # than read (and maybe registered); one to a file inside stands for that file.
+    return [root.joinpath(*f.rel.parts) for f in list_files(root, ignore=_hidden)]
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith(".") or name == "__pycache__"
 
 
 def _choose(candidates: list[tuple[str, Path]], model_dir: Path) -> tuple[str, Path]:
