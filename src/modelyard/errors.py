@@ -39,12 +39,38 @@ adapters translate ``ModelyardError`` once, at their boundary, and nothing else.
     │   └── ServerUnreachable              no modelyard server answers at the URL
     ├── MissingDependency                  optional package not installed, exit 7
     ├── JobFailed                          a job ended Failed or Stopped, 422, exit 8
-    └── ScriptFailed                       a training script failed (keeps its log tail)
+    ├── ScriptFailed                       a training script failed (keeps its log tail)
+    └── CannotListen                       the server cannot bind its address, exit 9
 """
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
+
+#: A run of non-blank characters longer than this is shortened in error messages.
+MAX_SHOWN = 200
+_LONG_RUN = re.compile(rf"\S{{{MAX_SHOWN + 1},}}")
+_KEEP = 60
+
+
+def shorten(text: str, limit: int = MAX_SHOWN) -> str:
+    """``text`` with every run of more than ``limit`` non-blank characters cut to its head and
+    tail, saying how much was cut: ``'aaaa…[9880 characters cut]…aaaa'``.
+
+    Error messages quote what the user sent (a name, a path, a payload field); a hostile or
+    mistaken 10,000-character value must not come back whole in a one-line error, a log line or
+    an HTTP body. Valid names (128 characters at most) and ordinary paths are never cut.
+    """
+
+    def cut(match: re.Match[str]) -> str:
+        run = match.group(0)
+        return f"{run[:_KEEP]}…[{len(run) - 2 * _KEEP} characters cut]…{run[-_KEEP:]}"
+
+    if len(text) <= limit:
+        return text
+    pattern = _LONG_RUN if limit == MAX_SHOWN else re.compile(rf"\S{{{limit + 1},}}")
+    return pattern.sub(cut, text)
 
 
 class ModelyardError(Exception):
@@ -61,6 +87,7 @@ class ModelyardError(Exception):
     exit_code: ClassVar[int] = 1
 
     def __init__(self, message: str) -> None:
+        message = shorten(message)
         super().__init__(message)
         self.message = message
 
@@ -242,3 +269,11 @@ class ScriptFailed(ModelyardError):
     def __init__(self, message: str, log_tail: str = "") -> None:
         super().__init__(message)
         self.log_tail = log_tail
+
+
+class CannotListen(ModelyardError):
+    """The server cannot listen on the address it was given: in use, not an address of this
+    machine, or a privileged port. Checked before anything is loaded."""
+
+    code = "cannot_listen"
+    exit_code = 9

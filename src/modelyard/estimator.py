@@ -29,6 +29,7 @@ _PARAMS = (
     "metric_definitions",
     "aliases",
     "trust_pickle",
+    "trust_code",
 )
 
 
@@ -50,6 +51,7 @@ class Estimator:
         metric_definitions: tuple[str, ...] = (),
         aliases: tuple[str, ...] = (),
         trust_pickle: bool = False,
+        trust_code: bool = False,
         platform: Platform | None = None,
     ) -> None:
         self.algorithm = algorithm
@@ -61,6 +63,7 @@ class Estimator:
         self.metric_definitions = metric_definitions
         self.aliases = aliases
         self.trust_pickle = trust_pickle
+        self.trust_code = trust_code
         self._platform = platform
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -101,7 +104,7 @@ class Estimator:
             flavor=self.flavor,
             metric_definitions=self.metric_definitions,
             aliases=self.aliases,
-            trust=Trust(pickle=self.trust_pickle),
+            trust=Trust(pickle=self.trust_pickle, user_code=self.trust_code),
         )
         if wait:
             job = platform.training.wait(job.name)

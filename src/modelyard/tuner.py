@@ -179,7 +179,7 @@ class HyperparameterTuner:
             flavor=est.flavor,
             metric_definitions=est.metric_definitions,
             aliases=est.aliases,
-            trust=Trust(pickle=est.trust_pickle),
+            trust=Trust(pickle=est.trust_pickle, user_code=est.trust_code),
         )
         if wait:
             job = platform.tuning.wait(job.name)

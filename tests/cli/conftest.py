@@ -58,6 +58,8 @@ class CliResult:
         lines = self.err.strip().splitlines()
         assert len(lines) == 1, f"expected one error line, got: {self.err!r}"
         assert lines[0].startswith("error: "), lines[0]
+        # A value the user sent is quoted, but cut when long (issue 14): never 10,000 characters.
+        assert len(lines[0]) < 1000, f"error line of {len(lines[0])} characters: {lines[0]!r}"
         assert self.out == "", f"a failed {self.args} printed on stdout: {self.out!r}"
         return lines[0]
 

@@ -182,6 +182,25 @@ BAD_INPUTS: list[tuple[str, list[str], type[errors.ModelyardError], list[str]]] 
      ["'blue'", "max_batch_size"]),
     ("broken-model", ["endpoints", "update", "api", "--variant", "blue=broken:1"],
      errors.ArtifactCorrupted, ["'blue'", "broken:1"]),
+    # issue 14, defect 3: the sum overflowed to inf, was shown as nan% and sent all to green
+    ("weights-sum-overflows", ["endpoints", "create", "new", "--variant", "blue=churn:1",
+                               "--variant", "green=churn:2", "--weights",
+                               "blue=1e308,green=1e308"], errors.InvalidInput,
+     ["blue=1e+308", "largest number"]),
+    ("weights-overflow-on-reweight", ["endpoints", "weights", "api", "blue=1.7e308,green=1e308"],
+     errors.InvalidInput, ["largest number"]),
+    ("weight-given-twice", ["endpoints", "weights", "api", "blue=1,blue=2"],
+     errors.InvalidInput, ["'blue'", "twice"]),
+    # defect 5: names and references are matched whole, so a final newline is refused
+    ("name-trailing-newline", ["endpoints", "create", "new\n", "--variant", "blue=churn:1"],
+     errors.InvalidName, ["'new\\n'"]),
+    ("variant-trailing-newline", ["endpoints", "create", "new", "--variant", "blue\n=churn:1"],
+     errors.InvalidName, ["variant name"]),
+    ("ref-trailing-newline", ["endpoints", "create", "new", "--variant", "blue=churn:1\n"],
+     errors.InvalidReference, ["'churn:1\\n'"]),
+    # defect 12: cut, not echoed whole
+    ("name-10000-characters", ["endpoints", "create", "e" * 10_000, "--variant",
+                               "blue=churn:1"], errors.InvalidName, ["characters cut"]),
 ]  # fmt: skip
 
 # id, arguments, words click's "Error:" line must contain (usage errors: exit 2)
@@ -190,6 +209,12 @@ USAGE_ERRORS: list[tuple[str, list[str], list[str]]] = [
      ["--variant", "'blue'"]),
     ("batch-size-not-a-number", ["endpoints", "create", "new", "--variant", "blue=churn:1",
                                  "--batch-size", "blue=big"], ["--batch-size", "big"]),
+    # issue 14, defect 4: the second `a` replaced the first, and only churn:2 was served
+    ("variant-given-twice", ["endpoints", "create", "new", "--variant", "a=churn:1",
+                             "--variant", "a=churn:2"], ["--variant", "'a'", "twice"]),
+    ("batch-size-10000-characters", ["endpoints", "create", "new", "--variant",
+                                     "blue=churn:1", "--batch-size", "blue=" + "9" * 10_000],
+     ["--batch-size", "characters cut"]),
 ]  # fmt: skip
 
 
@@ -227,6 +252,7 @@ def test_usage_error_shows_click_usage(
     assert result.err.startswith("Usage: modelyard endpoints"), result.err
     assert "Traceback" not in result.err and result.out == ""
     error_line = result.err.strip().splitlines()[-1]
+    assert len(result.err) < 3000, f"{case}: {len(result.err)} characters on stderr"
     for word in words:
         assert word in error_line, f"{case}: {word!r} not in {error_line!r}"
 

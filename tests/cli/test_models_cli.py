@@ -179,6 +179,19 @@ BAD_INPUTS: list[tuple[str, list[str], type[errors.ModelyardError], list[str]]] 
     ("tag-remove-absent", ["models", "tag", "churn", "--remove", "nope"], errors.NotFound,
      ["'nope'"]),
     ("verify-unknown", ["models", "verify", "clf:7"], errors.VersionNotFound, ["7"]),
+    # issue 14, defect 5: `$` matched before a final newline, so these were accepted and then
+    # could never be shown or used.
+    ("name-trailing-newline", ["models", "create", "other\n"], errors.InvalidName,
+     ["'other\\n'"]),
+    ("register-name-trailing-newline", ["models", "register", "churn\n", "{xgb_json}", "-f",
+                                        "xgboost"], errors.InvalidName, ["'churn\\n'"]),
+    ("alias-trailing-newline", ["models", "alias", "churn", "staging\n", "1"],
+     errors.InvalidName, ["'staging\\n'"]),
+    ("ref-trailing-newline", ["models", "show", "churn\n"], errors.InvalidReference,
+     ["'churn\\n'"]),
+    # defect 12: a 10,000-character value is cut in the message, not echoed whole
+    ("name-10000-characters", ["models", "create", "n" * 10_000], errors.InvalidName,
+     ["characters cut", "invalid model name"]),
 ]  # fmt: skip
 
 # id, arguments, words click's "Error:" line must contain (usage errors: exit 2)
@@ -190,6 +203,9 @@ USAGE_ERRORS: list[tuple[str, list[str], list[str]]] = [
     ("alias-without-version", ["models", "alias", "churn", "production"], ["VERSION"]),
     ("tag-nothing", ["models", "tag", "churn"], ["KEY=VALUE"]),
     ("unknown-command", ["models", "frobnicate"], ["frobnicate"]),
+    ("tag-given-twice", ["models", "create", "other", "--tag", "team=a", "--tag", "team=b"],
+     ["--tag", "'team'", "twice"]),
+    ("unknown-command-10000-characters", ["models", "f" * 10_000], ["characters cut"]),
 ]  # fmt: skip
 
 
@@ -229,6 +245,7 @@ def test_usage_error_shows_click_usage(
     assert result.err.startswith("Usage: modelyard models"), result.err
     assert "Traceback" not in result.err and result.out == ""
     error_line = result.err.strip().splitlines()[-1]
+    assert len(result.err) < 3000, f"{case}: {len(result.err)} characters on stderr"
     assert error_line.startswith("Error: "), result.err
     for word in words:
         assert word in error_line, f"{case}: {word!r} not in {error_line!r}"

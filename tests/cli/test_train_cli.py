@@ -69,3 +69,42 @@ def test_a_failing_job_exits_non_zero_with_the_reason(
     jobs = cli("jobs", "list", "--json").ok().json()
     assert jobs[0]["status"] == "Failed"
     assert cli("jobs", "stop", jobs[0]["name"]).error_line(4)
+
+
+PYFUNC_SCRIPT = '''
+import os
+from pathlib import Path
+
+MODEL = """
+import numpy as np
+
+
+class Model:
+    def load(self, artifacts_dir):
+        pass
+
+    def predict(self, data):
+        return np.asarray(data, dtype=float)[:, 0] > 15
+"""
+
+Path(os.environ["SM_MODEL_DIR"], "model.py").write_text(MODEL)
+'''
+
+
+def test_train_a_pyfunc_model_needs_and_takes_trust_code(
+    cli: Cli, cancer_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Issue 14, defect 7: the failure said "pass --trust-code", which `train` did not take."""
+    train, _ = cancer_files
+    script = tmp_path / "train.py"
+    script.write_text(PYFUNC_SCRIPT)
+    args = ("train", "m", "--script", script, "--train", train, "--flavor", "pyfunc")
+    untrusted, trusted = cli.many(args, (*args, "--trust-code", "--json"))
+    line = untrusted.err.strip().splitlines()[-1]
+    assert untrusted.code == 8 and "--trust-code" in line, untrusted.err
+    job = trusted.ok().json()
+    assert job["status"] == "Completed", job
+    version = cli("models", "show", "m:1", "--json").ok().json()
+    assert version["flavor"] == "pyfunc"
+    assert version["trust"]["user_code"] is True
+    assert version["source"] == {"kind": "training_job", "uri": job["name"]}

@@ -12,7 +12,7 @@ from modelyard.errors import InvalidReference
         ("churn", ModelRef("churn")),
         ("churn:3", ModelRef("churn", version=3)),
         ("churn@production", ModelRef("churn", alias="production")),
-        (" my.model-2_b:12 ", ModelRef("my.model-2_b", version=12)),
+        ("my.model-2_b:12", ModelRef("my.model-2_b", version=12)),
     ],
 )
 def test_parse(text: str, expected: ModelRef) -> None:
@@ -37,6 +37,11 @@ def test_parse(text: str, expected: ModelRef) -> None:
         "bad name",
         "name:1.5",
         "-lead",
+        " churn",
+        "churn\n",
+        "churn:3\n",
+        "churn@prod\n",
+        "a" * 129,
     ],
 )
 def test_malformed(text: str) -> None:

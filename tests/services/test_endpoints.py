@@ -113,6 +113,15 @@ def test_bad_changes_leave_everything_as_it_was(platform: Platform) -> None:
         (InvalidInput, lambda: eps.update("api", {"a": "cancer:1"}, {"b": 1.0})),
         (InvalidInput, lambda: eps.rollback("api")),
         (EndpointNotFound, lambda: eps.delete("nope")),
+        # issue 14: an overflowing sum (shown as nan%, all traffic to the last variant), a name
+        # or reference with a final newline, a 10,000-character name
+        (InvalidInput, lambda: eps.create("o", {"a": "cancer:1", "b": "cancer:2"},
+                                          {"a": 1e308, "b": 1e308})),
+        (InvalidInput, lambda: eps.set_weights("api", {"main": float("inf")})),
+        (InvalidName, lambda: eps.create("api2\n", {"main": "cancer:1"})),
+        (InvalidName, lambda: eps.create("other", {"main\n": "cancer:1"})),
+        (InvalidReference, lambda: eps.create("other", {"main": "cancer:1\n"})),
+        (InvalidName, lambda: eps.create("x" * 10_000, {"main": "cancer:1"})),
     ]
     for error, attempt in attempts:
         with pytest.raises(error):
@@ -141,6 +150,25 @@ def test_a_model_that_cannot_load_is_never_deployed(platform: Platform) -> None:
 def test_parse_weights() -> None:
     assert parse_weights("blue=0.9, green=0.1") == {"blue": 0.9, "green": 0.1}
     assert parse_weights(["a=1", "b=2,c=3"]) == {"a": 1.0, "b": 2.0, "c": 3.0}
-    for bad in ("blue", "blue=x", "=1x"):
+    for bad in ("blue", "blue=x", "=1x", "=1"):
         with pytest.raises(InvalidInput, match="malformed weight"):
             parse_weights(bad)
+    with pytest.raises(InvalidInput, match="'blue' is given twice"):
+        parse_weights("blue=1,green=1,blue=2")
+
+
+def test_huge_weights_that_fit_are_split_as_asked(platform: Platform) -> None:
+    """Weights near the largest float whose sum still fits give the shares they say."""
+    created = platform.endpoints.create(
+        "api", {"a": "cancer:1", "b": "cancer:2"}, {"a": 8e307, "b": 2e307}
+    )
+    from modelyard.cli.render import shares
+
+    assert shares(created.config) == pytest.approx({"a": 80.0, "b": 20.0})
+
+
+def test_errors_quote_long_values_cut(platform: Platform) -> None:
+    with pytest.raises(InvalidName) as caught:
+        platform.endpoints.create("y" * 10_000, {"main": "cancer:1"})
+    message = str(caught.value)
+    assert len(message) < 400 and "characters cut" in message and "y" * 50 in message

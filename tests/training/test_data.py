@@ -229,3 +229,41 @@ def test_header_and_headerless_files_mixed(tmp_path: Path, cancer: pd.DataFrame)
     cancer.iloc[30:].to_csv(tmp_path / "b.csv", index=False, header=False)
     with pytest.raises(InvalidInput, match=r"a.csv has a header row but .*b.csv does not"):
         read_dataset(str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("header", "named"),
+    [
+        ("f,f,label", "f"),  # pandas made these f, f.1
+        ("f,label,label", "label"),  # the second label became the feature label.1
+        ("a,b,a,b,label", "a, b"),
+        ("f, f,label", "f"),  # the same name once spaces around it are dropped
+    ],
+)
+def test_duplicate_csv_columns_are_refused_naming_them(
+    tmp_path: Path, header: str, named: str
+) -> None:
+    width = len(header.split(","))
+    path = tmp_path / "dup.csv"
+    path.write_text(header + "\n" + ",".join(["1"] * width) + "\n" + ",".join(["0"] * width) + "\n")
+    with pytest.raises(InvalidInput, match=f"duplicate column names: {named};"):
+        read_dataset(str(path))
+
+
+def test_duplicate_parquet_columns_are_refused_naming_them(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "dup.parquet"
+    columns = [pa.array([1.0, 2.0]), pa.array([3.0, 4.0]), pa.array([0, 1])]
+    pq.write_table(pa.table(columns, names=["f", "label", "label"]), path)
+    with pytest.raises(InvalidInput, match="duplicate column names: label;"):
+        read_dataset(str(path))
+
+
+def test_distinct_columns_that_pandas_would_mangle_into_each_other_are_kept(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "ok.csv"
+    path.write_text("f,f.1,label\n1,2,0\n3,4,1\n")
+    assert list(read_dataset(str(path)).features.columns) == ["f", "f.1"]

@@ -28,6 +28,7 @@ from modelyard.errors import (
     NotFound,
     PayloadTooLarge,
     UnsupportedMediaType,
+    shorten,
 )
 
 SIGINT_EXIT = 130
@@ -86,7 +87,10 @@ def invoke(command: Any, args: Sequence[str] | None, prog_name: str) -> int:
     except ModelyardError as exc:
         return report(exc)
     except typer.TyperException as exc:
-        # UsageError, BadParameter …: the familiar "Usage: …\nError: …" text, exit 2.
+        # UsageError, BadParameter …: the familiar "Usage: …\nError: …" text, exit 2. Click
+        # quotes the offending value; a 10,000-character one is cut like ours are.
+        if isinstance(getattr(exc, "message", None), str):
+            exc.message = shorten(exc.message)
         show = getattr(exc, "show", None)
         if callable(show):
             show()

@@ -13,18 +13,28 @@ from modelyard.errors import InvalidInput
 
 
 def pairs(values: Sequence[str] | None, option: str) -> dict[str, str]:
-    """Turn ``["k=v", …]`` into a dict; a later key wins, as on most command lines.
+    """Turn ``["k=v", …]`` into a dict.
+
+    A key given twice is refused rather than letting one silently win: ``--variant a=m:1
+    --variant a=m:2`` would otherwise deploy only ``m:2``.
 
     Raises:
-        typer.BadParameter: for an item without ``=`` or with an empty key (a usage error,
-            exit 2), naming the option and the item.
+        typer.BadParameter: for an item without ``=``, with an empty key or with a key given
+            before (a usage error, exit 2), naming the option and the item.
     """
     out: dict[str, str] = {}
     for item in values or ():
+        # The key is kept exactly as typed: names are matched whole, so "blue\n" must reach
+        # validation as it is rather than become "blue".
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint=f"'{option}'")
-        out[key.strip()] = value
+        if key in out:
+            raise typer.BadParameter(
+                f"{key!r} is given twice ({key}={out[key]} and {item}); give each once",
+                param_hint=f"'{option}'",
+            )
+        out[key] = value
     return out
 
 

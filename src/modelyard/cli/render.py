@@ -192,7 +192,8 @@ def _percent(value: float) -> str:
 def shares(config: EndpointConfig) -> dict[str, float]:
     """Each variant's share of the traffic in percent (weights are relative, not percentages)."""
     total = sum(v.weight for v in config.variants)
-    return {v.name: (100.0 * v.weight / total if total > 0 else 0.0) for v in config.variants}
+    # Divide first: 100 * 1.7e308 overflows even where the share itself is fine.
+    return {v.name: (100.0 * (v.weight / total) if total > 0 else 0.0) for v in config.variants}
 
 
 def variants_summary(config: EndpointConfig, sep: str = ", ") -> str:

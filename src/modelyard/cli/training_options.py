@@ -41,4 +41,11 @@ TrustPickleOpt = Annotated[
         "--trust-pickle/--no-trust-pickle", help="Accept a pickle/joblib model from the script."
     ),
 ]
+TrustCodeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--trust-code/--no-trust-code",
+        help="Accept a model that is your own Python code (a pyfunc model from the script).",
+    ),
+]
 WaitOpt = Annotated[bool, typer.Option("--wait/--no-wait", help="Follow the job until it ends.")]

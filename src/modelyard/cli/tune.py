@@ -29,6 +29,7 @@ from modelyard.cli.training_options import (
     ScriptOpt,
     TargetOpt,
     TrainData,
+    TrustCodeOpt,
     TrustPickleOpt,
     ValidationOpt,
     WaitOpt,
@@ -116,6 +117,7 @@ def start(
     ] = None,
     description: DescriptionOpt = None,
     trust_pickle: TrustPickleOpt = False,
+    trust_code: TrustCodeOpt = False,
     wait: WaitOpt = True,
     json_: JsonFlag = False,
 ) -> None:
@@ -142,7 +144,7 @@ def start(
         flavor=flavor,
         metric_definitions=tuple(metric_definition or ()),
         aliases=tuple(alias or ()),
-        trust=Trust(pickle=trust_pickle),
+        trust=Trust(pickle=trust_pickle, user_code=trust_code),
         description=description,
     )
     if not wait:

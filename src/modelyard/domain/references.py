@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from modelyard.errors import InvalidName, InvalidReference
 
 # Names travel in URLs, file paths and CLI arguments: keep them to a safe, readable alphabet.
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+# Always ``fullmatch``: with ``match``, a ``$`` also matches before a final newline, so
+# ``"churn\n"`` would pass and then be impossible to show or use.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
 # Metric names follow SageMaker's ``validation:auc`` style.
-_METRIC = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$")
+_METRIC = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}")
 
 
 def validate_metric_name(value: str) -> str:
@@ -21,7 +23,7 @@ def validate_metric_name(value: str) -> str:
     Raises:
         InvalidName: otherwise.
     """
-    if not _METRIC.match(value):
+    if not _METRIC.fullmatch(value):
         raise InvalidName(
             f"invalid metric name {value!r}: use 1-128 letters, digits, '_', '.', ':', '/' or "
             "'-', starting with a letter or digit"
@@ -35,7 +37,7 @@ def validate_name(value: str, what: str = "model name") -> str:
     Raises:
         InvalidName: when it is empty, too long or holds characters outside ``[A-Za-z0-9_.-]``.
     """
-    if not _NAME.match(value):
+    if not _NAME.fullmatch(value):
         raise InvalidName(
             f"invalid {what} {value!r}: use 1-128 letters, digits, '_', '.' or '-', "
             "starting with a letter or digit"
@@ -58,7 +60,7 @@ class ModelRef:
         Raises:
             InvalidReference: for anything else (``a:b:c``, ``name:0``, ``name:-1``, ``a@``).
         """
-        raw = text.strip()
+        raw = text  # exact, as names are: "churn\n" or " churn" is not a reference to churn
         if raw.count(":") + raw.count("@") > 1:
             raise InvalidReference(
                 f"malformed model reference {text!r}: expected NAME, NAME:VERSION or NAME@ALIAS"

@@ -22,7 +22,7 @@ from modelyard.runtimes.base import LoadedModel, Runtime, SavedModel
 FILE_NAME = "model.txt"
 
 # LightGBM names unnamed features Column_0, Column_1 …; those are not real names.
-_AUTO_NAME = re.compile(r"^Column_\d+$")
+_AUTO_NAME = re.compile(r"Column_\d+")
 
 
 def _lgb() -> Any:
@@ -51,7 +51,7 @@ class LightGBMLoaded(LoadedModel):
 
     def signature_hint(self) -> Signature | None:
         names: list[str | None] = list(self._booster.feature_name())
-        if all(_AUTO_NAME.match(str(n)) for n in names):
+        if all(_AUTO_NAME.fullmatch(str(n)) for n in names):
             names = [None] * self._n_features
         return Signature(inputs=tuple(ColumnSpec(dtype="float64", name=n) for n in names))
 

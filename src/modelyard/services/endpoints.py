@@ -195,8 +195,17 @@ def _check_weights(weights: Mapping[str, float]) -> None:
     for variant, weight in weights.items():
         if not math.isfinite(weight) or weight < 0:
             raise InvalidInput(f"weight of variant {variant!r} must be >= 0, got {weight}")
-    if sum(weights.values()) <= 0:
+    total = sum(weights.values())
+    if total <= 0:
         raise InvalidInput("at least one variant needs a weight above 0")
+    # Shares are weight / total everywhere (the router, `endpoints show`): a total that
+    # overflows to inf would make every share 0 or NaN and send all traffic to the last variant.
+    if not math.isfinite(total):
+        raise InvalidInput(
+            "the weights add up to more than the largest number there is "
+            f"({', '.join(f'{v}={w:g}' for v, w in weights.items())}); "
+            "give relative weights such as 0.9 and 0.1"
+        )
 
 
 def parse_weights(text: str | Sequence[str]) -> dict[str, float]:
@@ -208,10 +217,14 @@ def parse_weights(text: str | Sequence[str]) -> dict[str, float]:
     out: dict[str, float] = {}
     for part in (p.strip() for p in parts if p.strip()):
         key, sep, value = part.partition("=")
+        key = key.strip()
         try:
-            if not sep:
+            if not sep or not key:
                 raise ValueError
-            out[key.strip()] = float(value)
+            weight = float(value)
         except ValueError:
             raise InvalidInput(f"malformed weight {part!r}: expected VARIANT=NUMBER") from None
+        if key in out:
+            raise InvalidInput(f"the weight of variant {key!r} is given twice; give it once")
+        out[key] = weight
     return out

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -205,12 +206,25 @@ def _read_csv(url: str, fh: Any) -> _Table:
     text = data.decode("utf-8-sig")
     if not text.strip():
         raise InvalidInput(f"{url} is empty")
-    first_line = next(csv.reader([text.lstrip("\n").split("\n", 1)[0]]))
+    first_line = next(csv.reader([text.lstrip("\r\n").split("\n", 1)[0]]))
     headerless = _all_numeric(first_line)
+    if not headerless:
+        # pandas renames a repeated header to f, f.1, f.2, so a second ``label`` column would
+        # quietly become a feature.
+        _refuse_duplicates(url, [name.strip() for name in first_line])
     frame = pd.read_csv(io.StringIO(text), header=None if headerless else 0)
     if headerless:
         frame.columns = [HEADERLESS_TARGET] + [f"f{i}" for i in range(frame.shape[1] - 1)]
     return _Table(frame, headerless=headerless)
+
+
+def _refuse_duplicates(url: str, names: list[str]) -> None:
+    repeated = [name for name, count in Counter(names).items() if count > 1]
+    if repeated:
+        raise InvalidInput(
+            f"{url} has duplicate column names: {_names(repeated)}; "
+            "every column needs a name of its own"
+        )
 
 
 def _all_numeric(fields: list[str]) -> bool:
@@ -232,7 +246,13 @@ def _read_parquet(url: str, fh: Any) -> pd.DataFrame:
 
     if find_spec("pyarrow") is None and find_spec("fastparquet") is None:
         raise MissingDependency(f"reading {url} needs a Parquet engine: pip install pyarrow")
-    return pd.read_parquet(io.BytesIO(fh.read()))
+    data = io.BytesIO(fh.read())
+    if find_spec("pyarrow") is not None:
+        import pyarrow.parquet as pq
+
+        _refuse_duplicates(url, list(pq.ParquetFile(data).schema_arrow.names))
+        data.seek(0)
+    return pd.read_parquet(data)
 
 
 def _read_json(url: str, data: bytes) -> pd.DataFrame:
