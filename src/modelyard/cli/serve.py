@@ -2,13 +2,40 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 from typing import Annotated
 
 import typer
 
 from modelyard.cli.context import platform
-from modelyard.errors import InvalidInput
+from modelyard.errors import CannotListen, InvalidInput
+
+
+def check_listen(host: str, port: int) -> None:
+    """Bind ``host:port`` the way uvicorn will, and let go of it at once.
+
+    uvicorn binds only after the app has started (every deployed model loaded and warmed) and
+    then exits 3 with its own log lines; checking first fails in a moment, with one line.
+
+    Raises:
+        CannotListen: the address is in use, not one of this machine's, or not allowed.
+    """
+    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            # As uvicorn does: a port left in TIME_WAIT by an earlier server is free to use.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            reason = "address already in use (pass another --port, or stop what holds it)"
+        else:
+            text = exc.strerror or str(exc)
+            reason = text[:1].lower() + text[1:]
+        raise CannotListen(f"cannot listen on {shown}: {reason}") from None
 
 
 def serve(
@@ -44,6 +71,7 @@ def serve(
         "MODELYARD_PLAN_POLL_S": str(poll_interval) if poll_interval is not None else None,
     }
     os.environ.update({k: v for k, v in overrides.items() if v is not None})
+    check_listen(host, port)
     # Open the store here first: a bad URL or schema is one clear error, not N worker crashes.
     current = platform()
     os.environ["MODELYARD_HOME"] = str(current.settings.home)

@@ -25,6 +25,7 @@ from modelyard.errors import (
     StorageUnavailable,
 )
 from modelyard.storage.base import ArtifactStore
+from modelyard.storage.urls import mask_url, redact
 
 _CHUNK = 1 << 20
 _NOT_WRITABLE = {errno.EROFS, errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EDQUOT}
@@ -38,7 +39,9 @@ class FsspecArtifactStore(ArtifactStore):
     """An :class:`ArtifactStore` over any fsspec filesystem."""
 
     def __init__(self, url: str, **storage_options: Any) -> None:
-        self._url = url
+        # Messages and ``url`` show the URL with its credentials masked; only fsspec sees them.
+        self._url = mask_url(url)
+        self._given = url
         self._fs, root = fsspec.core.url_to_fs(url, **storage_options)
         self._root = root.rstrip("/")
 
@@ -57,7 +60,13 @@ class FsspecArtifactStore(ArtifactStore):
             return StorageNotWritable(
                 f"cannot write {what} to the artifact store {self._url}: {reason}"
             )
-        return StorageUnavailable(f"cannot write {what} to the artifact store {self._url}: {exc}")
+        return StorageUnavailable(
+            f"cannot write {what} to the artifact store {self._url}: {self._reason(exc)}"
+        )
+
+    def _reason(self, exc: OSError) -> str:
+        # A remote filesystem's error may quote the URL it was given, credentials and all.
+        return redact(str(exc), self._given)
 
     def _write_atomic(self, digest: str, write: Any) -> None:
         target = self._path(digest)
@@ -111,7 +120,7 @@ class FsspecArtifactStore(ArtifactStore):
             ) from None
         except OSError as exc:
             raise StorageUnavailable(
-                f"cannot read artifact {digest} from {self._url}: {exc}"
+                f"cannot read artifact {digest} from {self._url}: {self._reason(exc)}"
             ) from None
 
     def _corrupted(self, digest: str, detail: str) -> ArtifactCorrupted:

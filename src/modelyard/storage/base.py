@@ -168,7 +168,7 @@ class ArtifactStore(ABC):
     @property
     @abstractmethod
     def url(self) -> str:
-        """Where the blobs live."""
+        """Where the blobs live, with any credentials in the URL masked (safe to print)."""
 
 
 class EndpointStore(ABC):

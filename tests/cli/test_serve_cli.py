@@ -1,0 +1,68 @@
+"""``modelyard serve`` on an address it cannot listen on: one ``error:`` line naming the
+address, exit 9, and nothing opened or loaded first (uvicorn alone would load and warm every
+deployed model, then log ``[Errno 98]`` and exit 3)."""
+
+from __future__ import annotations
+
+import errno
+import socket
+from typing import Any
+
+import pytest
+
+from modelyard import errors
+from modelyard.cli.serve import check_listen
+
+
+@pytest.fixture
+def served(cli: Any, model_files: Any) -> Any:
+    """The CLI on a home with one endpoint, so that a server starting up would load a model."""
+    platform = cli.platform()
+    try:
+        platform.registry.register(
+            "churn", model_files.xgb_json, flavor="xgboost", input_example=model_files.example
+        )
+        platform.endpoints.create("churn-api", {"blue": "churn:1"})
+    finally:
+        platform.close()
+    return cli
+
+
+def test_port_in_use_fails_before_any_model_is_loaded(served: Any) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = served("serve", "--port", str(port))
+    line = result.error_line(errors.CannotListen.exit_code)
+    assert line == (
+        f"error: cannot listen on 127.0.0.1:{port}: address already in use "
+        "(pass another --port, or stop what holds it)"
+    )
+    # The serving app extracts every model it loads under tmp/serving: nothing was loaded.
+    assert not (served.home / "tmp" / "serving").exists()
+
+
+def test_address_not_on_this_machine_fails_before_opening_the_store(cli: Any) -> None:
+    # 192.0.2.0/24 is TEST-NET-1 (RFC 5737): never an address of this machine.
+    result = cli("serve", "--host", "192.0.2.1", "--port", "8080")
+    line = result.error_line(errors.CannotListen.exit_code)
+    assert line == "error: cannot listen on 192.0.2.1:8080: cannot assign requested address"
+    assert not cli.home.exists(), "the address is checked before the store is opened"
+
+
+def test_a_port_an_earlier_server_just_left_is_free() -> None:
+    # A server (SO_REUSEADDR, as uvicorn sets it) that closed with a connection open leaves its
+    # port held by that connection for a while; uvicorn binds it all the same, so must the check.
+    with socket.socket() as earlier, socket.socket() as client:
+        earlier.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        earlier.bind(("127.0.0.1", 0))
+        earlier.listen()
+        port = earlier.getsockname()[1]
+        client.connect(("127.0.0.1", port))
+        accepted, _ = earlier.accept()
+        accepted.close()
+    with socket.socket() as plain, pytest.raises(OSError) as held:
+        plain.bind(("127.0.0.1", port))
+    assert held.value.errno == errno.EADDRINUSE, "the test must leave the port held"
+    check_listen("127.0.0.1", port)
