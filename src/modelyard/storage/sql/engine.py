@@ -3,6 +3,8 @@ transaction machinery and turns driver errors into modelyard errors."""
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -20,6 +22,7 @@ from modelyard.errors import (
     StorageNotWritable,
     StorageUnavailable,
 )
+from modelyard.storage.urls import mask_url, redact
 
 _WRITE = "modelyard_write"
 _SQLITE_NOT_WRITABLE = (
@@ -32,12 +35,19 @@ _SQLITE_NOT_WRITABLE = (
 
 
 def safe_url(url: URL | str) -> str:
-    """The URL as it may be shown to people: the password replaced by ``***``."""
+    """The URL as it may be shown to people: every credential in it (the password, and
+    query parameters such as ``password`` or ``sslpassword``) replaced by ``***``."""
     try:
         parsed = sa.make_url(url) if isinstance(url, str) else url
     except ArgumentError:
         return "<unparseable database URL>"
-    return parsed.render_as_string(hide_password=True)
+    return mask_url(_full(parsed))
+
+
+def _full(url: URL) -> str:
+    # SQLAlchemy's own rendering escapes ``@``, ``:`` and ``/`` in the password, so mask_url
+    # finds it where SQLAlchemy does.
+    return url.render_as_string(hide_password=False)
 
 
 def make_engine(url: str, *, busy_timeout_s: float = 30.0) -> Engine:
@@ -63,7 +73,8 @@ def make_engine(url: str, *, busy_timeout_s: float = 30.0) -> Engine:
         else:
             engine = sa.create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10)
     except (NoSuchModuleError, ImportError, ArgumentError) as exc:
-        raise ConfigError(f"cannot use database URL {safe_url(parsed)}: {exc}") from None
+        reason = redact(str(exc), _full(parsed))
+        raise ConfigError(f"cannot use database URL {safe_url(parsed)}: {reason}") from None
     return engine
 
 
@@ -76,7 +87,7 @@ def _configure_sqlite(engine: Engine, busy_timeout_s: float) -> None:
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
         cur.execute("PRAGMA foreign_keys = ON")
-        cur.execute("PRAGMA journal_mode = WAL")
+        _set_wal(cur, busy_timeout_s)
         cur.execute("PRAGMA synchronous = NORMAL")
         cur.close()
 
@@ -86,12 +97,34 @@ def _configure_sqlite(engine: Engine, busy_timeout_s: float) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+def _set_wal(cursor: Any, busy_timeout_s: float) -> None:
+    """Put the database in WAL mode, waiting up to the busy timeout for the lock it needs.
+
+    The mode is kept in the file, so only the first connections to a new database change it,
+    and SQLite makes that change by upgrading a read lock to a write lock, which it refuses at
+    once, without calling the busy handler, while another connection is making the same change
+    (waiting could deadlock). Processes opening a new database together (``modelyard``
+    commands on a fresh home) would fail with "database is locked": they retry instead until
+    one of them has set the mode, after which the PRAGMA only reads.
+    """
+    deadline = time.monotonic() + busy_timeout_s
+    pause_s = 0.001
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+        time.sleep(pause_s)
+        pause_s = min(pause_s * 2, 0.05)
+
+
 def translate_db_error(exc: DBAPIError, url: URL) -> ModelyardError:
     """Turn a driver error into the modelyard error a user can act on."""
     shown = safe_url(url)
     reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-    if url.password:
-        reason = reason.replace(str(url.password), "***")
+    reason = redact(reason, _full(url))
     if isinstance(exc, IntegrityError):
         return Conflict(f"the change conflicts with existing data: {reason}")
     if url.get_backend_name() == "sqlite":
