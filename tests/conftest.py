@@ -15,6 +15,25 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, settings
+
+# The property-based tests (issue 14's fuzzing layer) run on a fixed example budget. In CI the
+# examples are derived from each test's name (derandomize), so a run is repeatable and bounded
+# in time; a counter-example found anywhere is committed as a plain regression test.
+# Locally, HYPOTHESIS_PROFILE=dev searches with fresh random examples and keeps a database.
+settings.register_profile(
+    "ci",
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    print_blob=True,
+)
+settings.register_profile(
+    "dev", max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 PG_ADMIN_URL = os.environ.get(
     "MODELYARD_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -51,7 +51,6 @@ from typing import ClassVar
 #: A run of non-blank characters longer than this is shortened in error messages.
 MAX_SHOWN = 200
 _LONG_RUN = re.compile(rf"\S{{{MAX_SHOWN + 1},}}")
-_KEEP = 60
 
 
 def shorten(text: str, limit: int = MAX_SHOWN) -> str:
@@ -62,13 +61,14 @@ def shorten(text: str, limit: int = MAX_SHOWN) -> str:
     mistaken 10,000-character value must not come back whole in a one-line error, a log line or
     an HTTP body. Valid names (128 characters at most) and ordinary paths are never cut.
     """
+    if len(text) <= limit:
+        return text
+    keep = max(1, limit // 3)
 
     def cut(match: re.Match[str]) -> str:
         run = match.group(0)
-        return f"{run[:_KEEP]}…[{len(run) - 2 * _KEEP} characters cut]…{run[-_KEEP:]}"
+        return f"{run[:keep]}…[{len(run) - 2 * keep} characters cut]…{run[-keep:]}"
 
-    if len(text) <= limit:
-        return text
     pattern = _LONG_RUN if limit == MAX_SHOWN else re.compile(rf"\S{{{limit + 1},}}")
     return pattern.sub(cut, text)
 
