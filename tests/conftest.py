@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -58,11 +59,8 @@ def pg_available() -> bool:
         return False
 
 
-@pytest.fixture
-def pg_url(pg_available: bool) -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for one test."""
-    if not pg_available:
-        pytest.skip("PostgreSQL is not reachable at " + PG_ADMIN_URL)
+@contextmanager
+def _fresh_pg_database() -> Iterator[str]:
     name = f"modelyard_t_{uuid.uuid4().hex[:12]}"
     admin = _pg_admin()
     with admin.connect() as conn:
@@ -74,6 +72,29 @@ def pg_url(pg_available: bool) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_available: bool) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test."""
+    if not pg_available:
+        pytest.skip("PostgreSQL is not reachable at " + PG_ADMIN_URL)
+    with _fresh_pg_database() as url:
+        yield url
+
+
+@contextmanager
+def module_database(request: pytest.FixtureRequest) -> Iterator[str]:
+    """For a fixture parametrized ``["sqlite", "postgresql"]`` of wider than test scope (the
+    property-based tests run many examples on one store): an empty database URL."""
+    if request.param == "sqlite":
+        folder = request.getfixturevalue("tmp_path_factory").mktemp("db")
+        yield f"sqlite:///{folder / 'modelyard.db'}"
+        return
+    if not request.getfixturevalue("pg_available"):
+        pytest.skip("PostgreSQL is not reachable at " + PG_ADMIN_URL)
+    with _fresh_pg_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

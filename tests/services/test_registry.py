@@ -292,3 +292,40 @@ def test_full_or_read_only_home_is_refused_cleanly(tiny_home: Path, booster: Any
         reg.register("cancer", booster, flavor="xgboost")
     assert [v.version for v in reg.list_versions("cancer")] == [1]
     platform.close()
+
+
+def test_a_nul_character_is_refused_alike_on_every_backend(platform: Platform) -> None:
+    """Found by the property-based tests: on PostgreSQL a lookup of ``"\\x00"`` failed as
+    "metadata database error" (503), while SQLite answered "not found"."""
+    from modelyard.errors import InvalidInput, InvalidName, InvalidReference
+
+    reg = platform.registry
+    reg.create_model("m")
+    before = state(platform)
+    attempts: list[tuple[type[Exception], Any]] = [
+        (InvalidName, lambda: reg.get_model("\x00")),
+        (InvalidName, lambda: reg.list_versions("m\x00")),
+        (InvalidReference, lambda: reg.get_version("m\x00:1")),
+        (InvalidName, lambda: reg.delete_alias("m", "prod\x00")),
+        (InvalidName, lambda: platform.endpoints.get("e\x00")),
+        (InvalidInput, lambda: reg.create_model("n", description="a\x00b")),
+        (InvalidInput, lambda: reg.set_description("m", "a\x00b")),
+        (InvalidInput, lambda: reg.set_tags("m", {"team": "a\x00"})),
+    ]
+    for error, attempt in attempts:
+        with pytest.raises(error):
+            attempt()
+    assert state(platform) == before
+
+
+def test_a_value_the_database_cannot_hold_is_invalid_input(pg_url: str, tmp_path: Path) -> None:
+    """Below the service's checks, the store turns PostgreSQL's refusal into bad input."""
+    from modelyard.errors import InvalidInput
+
+    p = build(load_settings({}, home=tmp_path / "home", db_url=pg_url))
+    try:
+        with pytest.raises(InvalidInput, match="cannot store a value"):
+            p.metadata.create_model("m", "a\x00b", None)
+        assert p.registry.list_models() == []
+    finally:
+        p.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from modelyard.errors import InvalidName, InvalidReference
+from modelyard.errors import InvalidInput, InvalidName, InvalidReference
 
 # Names travel in URLs, file paths and CLI arguments: keep them to a safe, readable alphabet.
 # Always ``fullmatch``: with ``match``, a ``$`` also matches before a final newline, so
@@ -42,6 +42,20 @@ def validate_name(value: str, what: str = "model name") -> str:
             f"invalid {what} {value!r}: use 1-128 letters, digits, '_', '.' or '-', "
             "starting with a letter or digit"
         )
+    return value
+
+
+def validate_text(value: str | None, what: str) -> str | None:
+    """Return free text (a description, a tag value) if both metadata databases can keep it.
+
+    PostgreSQL refuses the NUL character in text, SQLite keeps it: refusing it here gives the
+    same answer on both instead of a database error on one.
+
+    Raises:
+        InvalidInput: ``value`` holds a NUL character.
+    """
+    if value is not None and "\x00" in value:
+        raise InvalidInput(f"the {what} holds a NUL character (\\x00), which cannot be stored")
     return value
 
 

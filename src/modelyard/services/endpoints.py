@@ -41,8 +41,8 @@ class EndpointService:
     # -- reading -----------------------------------------------------------------------------
 
     def get(self, name: str) -> Endpoint:
-        """Raises EndpointNotFound."""
-        return self._store.get_endpoint(name)
+        """Raises InvalidName, EndpointNotFound."""
+        return self._store.get_endpoint(validate_name(name, "endpoint name"))
 
     def list_endpoints(self) -> list[Endpoint]:
         """All endpoints, by name."""
@@ -50,7 +50,7 @@ class EndpointService:
 
     def history(self, name: str) -> list[EndpointConfig]:
         """Every config of ``name``, oldest first."""
-        return self._store.history(name)
+        return self._store.history(validate_name(name, "endpoint name"))
 
     def in_use(self, version: ModelVersion) -> str | None:
         """A registry guard: why ``version`` may not be archived or deleted, if it is served."""
@@ -87,7 +87,7 @@ class EndpointService:
         batching: Mapping[str, Batching] | None = None,
     ) -> Endpoint:
         """Serve new models: a new config replacing every variant."""
-        current = self._store.get_endpoint(name).config
+        current = self.get(name).config
         built = self._build(variants, weights, batching)
         return self._store.add_config(
             name, built, ConfigChange.UPDATE, expected_current=current.number, parent=current.number
@@ -95,7 +95,7 @@ class EndpointService:
 
     def set_weights(self, name: str, weights: Mapping[str, float]) -> Endpoint:
         """Change traffic shares only: the same model versions, no model is reloaded."""
-        current = self._store.get_endpoint(name).config
+        current = self.get(name).config
         known = {v.name for v in current.variants}
         unknown = sorted(set(weights) - known)
         if unknown:
@@ -122,7 +122,7 @@ class EndpointService:
 
         Raises InvalidInput when there is nothing to roll back to.
         """
-        current = self._store.get_endpoint(name).config
+        current = self.get(name).config
         _, parent = self._store.get_config(name, current.number)
         if parent is None:
             raise InvalidInput(
@@ -146,8 +146,8 @@ class EndpointService:
         )
 
     def delete(self, name: str) -> None:
-        """Remove an endpoint and its history. Raises EndpointNotFound."""
-        self._store.delete_endpoint(name)
+        """Remove an endpoint and its history. Raises InvalidName, EndpointNotFound."""
+        self._store.delete_endpoint(validate_name(name, "endpoint name"))
 
     def _checked(self, variant: str, version: ModelVersion) -> None:
         try:

@@ -29,7 +29,7 @@ from modelyard.domain import (
     VersionStatus,
     validate_name,
 )
-from modelyard.domain.references import validate_metric_name
+from modelyard.domain.references import validate_metric_name, validate_text
 from modelyard.errors import (
     InvalidInput,
     InvalidModelFile,
@@ -115,22 +115,22 @@ class RegistryService:
     def create_model(
         self, name: str, description: str | None = None, tags: Mapping[str, str] | None = None
     ) -> Model:
-        """Create an empty model. Raises InvalidName, AlreadyExists."""
-        for key in tags or {}:
-            validate_name(key, "tag key")
+        """Create an empty model. Raises InvalidName, InvalidInput, AlreadyExists."""
+        _check_tags(tags or {})
+        validate_text(description, "description")
         return self.metadata.create_model(validate_name(name), description, tags)
 
     def get_model(self, name: str) -> Model:
-        """Raises ModelNotFound."""
-        return self.metadata.get_model(name)
+        """Raises InvalidName, ModelNotFound."""
+        return self.metadata.get_model(validate_name(name))
 
     def list_models(self) -> list[Model]:
         """All models, by name."""
         return self.metadata.list_models()
 
     def list_versions(self, name: str) -> list[ModelVersion]:
-        """All versions of ``name``, oldest first. Raises ModelNotFound."""
-        return self.metadata.list_versions(name)
+        """All versions of ``name``, oldest first. Raises InvalidName, ModelNotFound."""
+        return self.metadata.list_versions(validate_name(name))
 
     def get_version(self, ref: str | ModelRef) -> ModelVersion:
         """Resolve ``name``, ``name:N`` or ``name@alias``.
@@ -181,8 +181,8 @@ class RegistryService:
         validate_name(name)
         for alias in aliases:
             validate_name(alias, "alias")
-        for key in tags or {}:
-            validate_name(key, "tag key")
+        _check_tags(tags or {})
+        validate_text(description, "description")
         _metrics(metrics or {})
         for key in params or {}:
             validate_name(str(key), "parameter name")
@@ -350,6 +350,7 @@ class RegistryService:
 
     def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
         """Point ``alias`` at ``version`` of ``name``; archived versions cannot be aliased."""
+        validate_name(name)
         validate_name(alias, "alias")
         target = self.metadata.get_version(ModelRef(name, version=version))
         if target.status is VersionStatus.ARCHIVED:
@@ -357,15 +358,16 @@ class RegistryService:
         return self.metadata.set_alias(name, alias, version)
 
     def delete_alias(self, name: str, alias: str) -> None:
-        """Raises ModelNotFound, AliasNotFound."""
-        self.metadata.delete_alias(name, alias)
+        """Raises InvalidName, ModelNotFound, AliasNotFound."""
+        self.metadata.delete_alias(validate_name(name), validate_name(alias, "alias"))
 
     def set_tags(
         self, ref: str | ModelRef, set_: Mapping[str, str], remove: Sequence[str] = ()
     ) -> None:
         """Tag a model (``name``) or a version (``name:N`` / ``name@alias``)."""
         parsed = _ref(ref)
-        for key in [*set_, *remove]:
+        _check_tags(set_)
+        for key in remove:
             validate_name(key, "tag key")
         if parsed.version is None and parsed.alias is None:
             self.metadata.set_tags(parsed.name, None, set_, tuple(remove))
@@ -375,7 +377,8 @@ class RegistryService:
 
     def set_description(self, name: str, description: str | None) -> Model:
         """Set a model's description."""
-        return self.metadata.update_model(name, description=description)
+        validate_text(description, "description")
+        return self.metadata.update_model(validate_name(name), description=description)
 
     def archive(self, ref: str | ModelRef) -> ModelVersion:
         """Archive a version: kept and loadable by number, but never ``latest``.
@@ -464,6 +467,12 @@ class RegistryService:
                 raw = self.artifacts.get_bytes(entry["sha256"]).decode()
                 return pd.read_json(StringIO(raw), orient="split")
         return None
+
+
+def _check_tags(tags: Mapping[str, str]) -> None:
+    for key, value in tags.items():
+        validate_name(key, "tag key")
+        validate_text(value, f"value of tag {key!r}")
 
 
 def _ref(ref: str | ModelRef) -> ModelRef:

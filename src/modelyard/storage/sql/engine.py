@@ -12,12 +12,19 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine
-from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    NoSuchModuleError,
+)
 
 from modelyard.errors import (
     ConfigError,
     Conflict,
     DatabaseUnavailable,
+    InvalidInput,
     ModelyardError,
     StorageNotWritable,
     StorageUnavailable,
@@ -125,6 +132,9 @@ def translate_db_error(exc: DBAPIError, url: URL) -> ModelyardError:
     shown = safe_url(url)
     reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
     reason = redact(reason, _full(url))
+    if isinstance(exc, DataError):
+        # A value the database cannot hold (PostgreSQL: a NUL in text, a number out of range).
+        return InvalidInput(f"the metadata database cannot store a value given: {reason}")
     if isinstance(exc, IntegrityError):
         return Conflict(f"the change conflicts with existing data: {reason}")
     if url.get_backend_name() == "sqlite":
