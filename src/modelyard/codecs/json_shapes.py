@@ -3,7 +3,12 @@
 Every shape takes a fast path first (``numpy.array(obj, dtype=float64)`` on what orjson
 returned) and only when numpy refuses does a slow, pure-Python pass run, whose one job is to
 find the offending row and feature and say so. Both passes accept the same values: numbers,
-booleans (1.0/0.0), null (NaN) and strings that read as numbers.
+booleans (1.0/0.0), null (NaN) and strings that read as numbers by :func:`.parse_number`.
+
+A numeral too large for a float64 is refused, as in CSV: orjson refuses ``1e400`` outright, and
+the json module fallback turns it into :class:`TooLarge`, which the slow pass names. numpy reads
+a string ``"1e400"`` as infinity, so a caller that saw strings and infinity in the result runs
+the slow pass again with ``exact=True``.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from modelyard.codecs.numbers import parse_number
 from modelyard.domain.signature import Signature
 from modelyard.errors import InvalidPayload, SignatureMismatch
 
@@ -31,6 +37,25 @@ _NUMBER_TYPES = (float, int, bool)
 # Per-signature feature names; Signature is unhashable (it holds a dict), so entries are keyed by
 # id() and keep the signature alive, which stops the id from being reused while cached.
 _NAMES: dict[int, tuple[Signature, tuple[str, ...] | None]] = {}
+
+
+class TooLarge:
+    """A JSON numeral that overflows a float64, kept as its text so the slow pass can name it.
+
+    numpy cannot convert it (it has no ``__float__``), so the fast path fails over to the slow
+    pass, which reports its row and column.
+    """
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def json_number(text: str) -> float | TooLarge:
+    """``parse_float``/``parse_int`` hook for :func:`json.loads`: a float, or :class:`TooLarge`."""
+    value = float(text)
+    return TooLarge(text) if math.isinf(value) else value
 
 
 def feature_names(signature: Signature | None) -> tuple[str, ...] | None:
@@ -68,59 +93,68 @@ def clip_names(names: list[str] | tuple[str, ...], limit: int = 10) -> str:
     return f"[{shown}{more}]"
 
 
-def rows_from_json(obj: Any, signature: Signature | None) -> Matrix:
+def rows_from_json(obj: Any, signature: Signature | None, *, exact: bool = False) -> Matrix:
     """Turn a parsed JSON request into rows x features, named inputs in the signature's order.
+
+    Args:
+        obj: What orjson (or the json module) returned.
+        signature: The model's signature, or None.
+        exact: Skip numpy's conversion and read value by value: slower, but a string that
+            overflows (``"1e400"``) is refused instead of read as infinity.
 
     Raises:
         InvalidPayload: an unknown shape, zero rows, ragged rows or a value that is not a number.
         SignatureMismatch: a named input lacks a feature of the signature or has one it lacks.
     """
     if type(obj) is list:
-        return _from_list(obj, signature)
+        return _from_list(obj, signature, exact)
     if type(obj) is dict:
         if "instances" in obj:
             if "inputs" in obj:
                 raise InvalidPayload('give either "instances" or "inputs", not both')
             items = obj["instances"]
             if type(items) is list:
-                return _from_list(items, signature)
+                return _from_list(items, signature, exact)
             raise InvalidPayload(f'"instances" must be a list, got {_kind(items)}; {SHAPES}')
         if "inputs" in obj:
             items = obj["inputs"]
             if type(items) is dict:
-                return _from_columns(items, signature)
+                return _from_columns(items, signature, exact)
             if type(items) is list:
-                return _from_list(items, signature)
+                return _from_list(items, signature, exact)
             kind = _kind(items)
             raise InvalidPayload(f'"inputs" must be an object or a list, got {kind}; {SHAPES}')
         raise InvalidPayload(f"unrecognised JSON object, keys {clip_names(list(obj))}; {SHAPES}")
     raise InvalidPayload(f"unrecognised JSON: {_kind(obj)}; {SHAPES}")
 
 
-def _from_list(items: list[Any], signature: Signature | None) -> Matrix:
+def _from_list(items: list[Any], signature: Signature | None, exact: bool) -> Matrix:
     if not items:
         raise InvalidPayload(NO_ROWS)
     first = items[0]
     if type(first) is list:
+        if not exact:
+            try:
+                array = np.array(items, dtype=np.float64)
+            except _CONVERT_ERRORS:
+                pass
+            else:
+                if array.ndim == 2:
+                    return array
+        return _convert_rows(items, feature_names(signature))
+    if type(first) is dict:
+        return _from_records(items, signature, exact)
+    return _from_flat(items, signature, exact)
+
+
+def _from_flat(items: list[Any], signature: Signature | None, exact: bool) -> Matrix:
+    """A flat list is one row, except for a one-feature model, where each value is a row."""
+    array = None
+    if not exact:
         try:
             array = np.array(items, dtype=np.float64)
         except _CONVERT_ERRORS:
-            pass
-        else:
-            if array.ndim == 2:
-                return array
-        return _convert_rows(items, feature_names(signature))
-    if type(first) is dict:
-        return _from_records(items, signature)
-    return _from_flat(items, signature)
-
-
-def _from_flat(items: list[Any], signature: Signature | None) -> Matrix:
-    """A flat list is one row, except for a one-feature model, where each value is a row."""
-    try:
-        array = np.array(items, dtype=np.float64)
-    except _CONVERT_ERRORS:
-        array = None
+            array = None
     if array is None or array.ndim != 1:
         names = feature_names(signature)
         array = np.array([_number(v, 0, j, names) for j, v in enumerate(items)], dtype=np.float64)
@@ -129,7 +163,7 @@ def _from_flat(items: list[Any], signature: Signature | None) -> Matrix:
     return array.reshape(1, -1)
 
 
-def _from_records(items: list[Any], signature: Signature | None) -> Matrix:
+def _from_records(items: list[Any], signature: Signature | None, exact: bool) -> Matrix:
     names = feature_names(signature)
     keys = names if names is not None else tuple(items[0])
     width = len(keys)
@@ -144,17 +178,18 @@ def _from_records(items: list[Any], signature: Signature | None) -> Matrix:
         if len(record) != width:
             raise _key_error(i, record, keys, named=names is not None)
         rows.append(row)
-    try:
-        array = np.array(rows, dtype=np.float64)
-    except _CONVERT_ERRORS:
-        pass
-    else:
-        if array.ndim == 2:
-            return array
+    if not exact:
+        try:
+            array = np.array(rows, dtype=np.float64)
+        except _CONVERT_ERRORS:
+            pass
+        else:
+            if array.ndim == 2:
+                return array
     return _convert_rows(rows, keys)
 
 
-def _from_columns(columns: dict[str, Any], signature: Signature | None) -> Matrix:
+def _from_columns(columns: dict[str, Any], signature: Signature | None, exact: bool) -> Matrix:
     if not columns:
         raise InvalidPayload(NO_ROWS)
     names = feature_names(signature)
@@ -183,14 +218,16 @@ def _from_columns(columns: dict[str, Any], signature: Signature | None) -> Matri
             )
     if length == 0:
         raise InvalidPayload(NO_ROWS)
-    try:
-        # Few rows (one instance is the common case): zip is cheaper than a transpose.
-        if length <= 8:
-            array = np.array(list(zip(*values, strict=True)), dtype=np.float64)
-        else:
-            array = np.ascontiguousarray(np.array(values, dtype=np.float64).T)
-    except _CONVERT_ERRORS:
-        array = None
+    array = None
+    if not exact:
+        try:
+            # Few rows (one instance is the common case): zip is cheaper than a transpose.
+            if length <= 8:
+                array = np.array(list(zip(*values, strict=True)), dtype=np.float64)
+            else:
+                array = np.ascontiguousarray(np.array(values, dtype=np.float64).T)
+        except _CONVERT_ERRORS:
+            array = None
     if array is None or array.ndim != 2:
         rows = range(length)
         converted = [[_number(col[r], r, c, keys) for c, col in enumerate(values)] for r in rows]
@@ -214,13 +251,20 @@ def _convert_rows(rows: list[Any], names: tuple[str, ...] | None) -> Matrix:
 def _number(value: Any, row: int, col: int, names: tuple[str, ...] | None) -> float:
     if value is None:
         return math.nan
-    if type(value) in _NUMBER_TYPES or type(value) is str:
+    if type(value) is str:
         try:
-            return float(value)
+            return parse_number(value)
         except ValueError:
             problem = f"cannot read {clip(value)} as a number"
         except OverflowError:
             problem = f"{clip(value)} is too large for a float"
+    elif type(value) in _NUMBER_TYPES:
+        try:
+            return float(value)
+        except OverflowError:  # an int past float64's range
+            problem = f"{clip(value)} is too large for a float"
+    elif type(value) is TooLarge:
+        problem = f"{clip(value.text)} is too large for a float"
     else:
         problem = f"expected a number or null, got {_kind(value)}"
     raise InvalidPayload(f"{_where(row, col, names)}: {problem}")

@@ -15,13 +15,20 @@ Request formats (``Content-Type``, parameters ignored, case-insensitive; missing
   features; without names in the signature they keep the first record's key order. For a
   one-feature model a flat list is one row per value. Booleans read as 1.0/0.0, and strings
   that read as numbers (``"1.5"``) as those numbers.
-- ``text/csv``: as SageMaker sends it: no header, comma-separated numbers, one row a line;
-  ``\\r\\n`` and trailing newlines are tolerated, and an empty field is a missing value.
+- ``text/csv``: as SageMaker sends it: no header, comma-separated numbers, one row a line,
+  read as RFC 4180 (the :mod:`csv` module, strict): quoted fields (``"1.5"``), ``\\r\\n`` or
+  ``\\n`` line ends; blank lines (empty or only spaces), wherever they are, are skipped, so a
+  one-column body writes a missing value as ``""`` or ``nan``, as :mod:`csv` writes it.
 
-Missing values: JSON ``null``, an empty CSV field and ``NaN``/``nan`` (CSV, JSON strings, and
-the bare ``NaN``/``Infinity`` tokens Python's ``json.dumps`` writes) become NaN and reach the
-model as missing; XGBoost and LightGBM treat NaN as missing natively. ``inf`` is a float like any
-other. Only text that is not a number is refused.
+The same values mean the same in both formats:
+
+- Missing values: JSON ``null``, an empty CSV field (``""`` too) and ``NaN``/``nan`` (CSV, JSON
+  strings, and the bare ``NaN`` token Python's ``json.dumps`` writes) become NaN and reach the
+  model as missing; XGBoost and LightGBM treat NaN as missing natively.
+- Infinity written as such (``inf``, ``-Infinity``; the bare ``Infinity`` token in JSON) is a
+  float like any other; a numeral too large for a float64 (``1e400``, as a JSON number, a JSON
+  string or a CSV field) is refused, naming its row (JSON) or line (CSV) and column.
+- A UTF-8 byte order mark before the body is skipped; a body that is not UTF-8 is refused.
 
 Responses: ``application/json`` is ``{"predictions": [...]}`` (1-D: numbers; 2-D: lists), NaN
 and ±inf written as ``null`` (JSON has no such numbers). ``text/csv`` is one prediction a line
@@ -47,9 +54,11 @@ from modelyard.codecs.json_shapes import (
     clip,
     clip_names,
     feature_names,
+    json_number,
     n_features,
     rows_from_json,
 )
+from modelyard.codecs.numbers import parse_number
 from modelyard.domain.signature import Signature
 from modelyard.errors import (
     InvalidPayload,
@@ -72,6 +81,9 @@ _EXACT_ACCEPT = {"": JSON, "*/*": JSON, "application/*": JSON, JSON: JSON, "text
 # reads numbers several times faster than float(); anything else takes the slow, naming path.
 _CSV_PLAIN = b"0123456789.,eE+- \t\r\n"
 _BOM = b"\xef\xbb\xbf"
+_INF = float("inf")
+_NINF = -_INF
+_QUOTE = ord('"')  # an int: bytes membership is then one memchr, a fifth of b'"' in body
 
 
 def decode(body: bytes, content_type: str | None, signature: Signature | None) -> Matrix:
@@ -167,17 +179,37 @@ def _decode_json(body: bytes, signature: Signature | None) -> Matrix:
     try:
         obj = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        if not body.strip():
-            raise InvalidPayload(NO_ROWS) from None
         obj = _lenient_json(body, exc)
-    return rows_from_json(obj, signature)
+    array = rows_from_json(obj, signature)
+    # numpy reads a string "1e400" as inf; only a body with strings can hide one, and only an
+    # array holding inf needs the exact pass to tell "inf" (kept) from "1e400" (refused).
+    if _QUOTE in body and _holds_inf(array):
+        return rows_from_json(obj, signature, exact=True)
+    return array
+
+
+def _holds_inf(array: Matrix) -> bool:
+    if array.size <= 64:  # a few values: a list scan costs a third of numpy's call overhead
+        values = array.ravel().tolist()
+        return _INF in values or _NINF in values
+    return bool(np.isinf(array).any())
 
 
 def _lenient_json(body: bytes, error: orjson.JSONDecodeError) -> object:
-    """Accept the bare NaN/Infinity tokens of Python's json.dumps; else report orjson's error."""
-    if b"NaN" in body or b"Infinity" in body:
+    """What orjson refuses and we take: a BOM first (CSV skips it, so JSON does too), the bare
+    NaN/Infinity tokens Python's json.dumps writes, and a numeral that overflows (for the row
+    pass to name); anything else is reported with orjson's error."""
+    if body.startswith(_BOM):
+        body = body[len(_BOM) :]
         try:
-            return json.loads(body)
+            return orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            error = exc
+    if not body.strip():
+        raise InvalidPayload(NO_ROWS) from None
+    if b"NaN" in body or b"Infinity" in body or "infinity" in str(error):
+        try:
+            return json.loads(body.decode(), parse_float=json_number, parse_int=json_number)
         except (ValueError, RecursionError):
             pass
     raise InvalidPayload(f"malformed JSON: {error}") from None
@@ -190,16 +222,20 @@ def _decode_csv(body: bytes) -> Matrix:
     if not body:
         raise InvalidPayload(NO_ROWS)
     if not body.translate(None, _CSV_PLAIN):
-        text = b"[[" + body.replace(b"\n", b"],[") + b"]]"
+        # Blank lines first are skipped here; any in between take the slow path, which also
+        # keeps the line numbers of the body as sent.
+        text = b"[[" + body.lstrip().replace(b"\n", b"],[") + b"]]"
         array = _json_matrix(text)
         if array is None:
             # Empty fields (missing values) as JSON nulls, which numpy reads as NaN; done only
             # on failure, as these scans cost more than the parse on a large body.
-            text = text.replace(b"\r", b"").replace(b",,", b",null,").replace(b",,", b",null,")
+            # Only the \r of \r\n goes: a lone \r is a line end too, and "2\r3" is not 23.
+            text = text.replace(b"\r]", b"]").replace(b",,", b",null,").replace(b",,", b",null,")
             array = _json_matrix(text.replace(b"[,", b"[null,").replace(b",]", b",null]"))
         if array is not None:
             return array
-    return _csv_rows(body)  # "+1", ".5", " , ", "nan", ragged rows: the slow path knows
+    # "+1", ".5", " , ", "nan", quotes, blank lines, 1e400, ragged rows: the slow path knows
+    return _csv_rows(body)
 
 
 def _json_matrix(text: bytes) -> Matrix | None:
@@ -217,28 +253,48 @@ def _csv_rows(body: bytes) -> Matrix:
     except UnicodeDecodeError as exc:
         raise InvalidPayload(f"the CSV body is not UTF-8 text: {exc}") from None
     rows: list[list[float]] = []
-    width = -1
-    for number, line in enumerate(text.split("\n"), 1):
-        fields = line.removesuffix("\r").split(",")
-        if width < 0:
-            width = len(fields)
-        elif len(fields) != width:
-            raise InvalidPayload(f"line {number} has {len(fields)} fields, line 1 has {width}")
-        row = []
-        for column, field in enumerate(fields, 1):
-            value = field.strip()
-            if not value:
-                row.append(np.nan)
+    width = first = -1
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        for fields in reader:
+            # A blank line reads as [] and a line of spaces as [" "]; a quoted "" is [""].
+            if not fields or (len(fields) == 1 and fields[0] and fields[0].isspace()):
                 continue
-            try:
-                row.append(float(value))
-            except ValueError:
-                header = " (a CSV request has no header row)" if number == 1 else ""
+            number = reader.line_num
+            if width < 0:
+                width, first = len(fields), number
+            elif len(fields) != width:
                 raise InvalidPayload(
-                    f"line {number}, column {column}: cannot read {clip(value)} as a number{header}"
-                ) from None
-        rows.append(row)
+                    f"line {number} has {len(fields)} fields, line {first} has {width}"
+                )
+            try:
+                values = list(map(float, fields))
+            except ValueError:  # an empty field (missing value) or text: field by field
+                values = [_csv_number(f, number, c, number == first) for c, f in enumerate(fields)]
+            else:
+                if _INF in values or _NINF in values:  # "inf" is kept, "1e400" refused
+                    values = [_csv_number(f, number, c, False) for c, f in enumerate(fields)]
+            rows.append(values)
+    except csv.Error as exc:
+        hint = " (a quoted field is never closed)" if "end of data" in str(exc) else ""
+        raise InvalidPayload(f"line {reader.line_num}: malformed CSV: {exc}{hint}") from None
+    if not rows:  # only lines of Unicode spaces (no-break spaces), which bytes.rstrip keeps
+        raise InvalidPayload(NO_ROWS)
     return np.array(rows, dtype=np.float64)
+
+
+def _csv_number(field: str, line: int, column: int, first: bool) -> float:
+    value = field.strip()
+    if not value:
+        return np.nan
+    try:
+        return parse_number(value)
+    except ValueError:
+        header = " (a CSV request has no header row)" if first else ""
+        problem = f"cannot read {clip(value)} as a number{header}"
+    except OverflowError:
+        problem = f"{clip(value)} is too large for a float"
+    raise InvalidPayload(f"line {line}, column {column + 1}: {problem}")
 
 
 # --- response ------------------------------------------------------------------------------

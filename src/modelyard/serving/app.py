@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from modelyard.codecs import payloads
+from modelyard.codecs import content_encoding, payloads
 from modelyard.errors import (
     EndpointNotFound,
     InvalidInput,
@@ -241,6 +241,9 @@ class ServingApp:
 
     async def _read_body(self, headers: dict[str, str], receive: Receive) -> bytes:
         limit = self.options.max_payload_bytes
+        encoding = headers.get("content-encoding")
+        # An unknown coding is a 415 before the body is read; gzip is undone once it is read.
+        codings = content_encoding.codings(encoding) if encoding is not None else ()
         declared = headers.get("content-length")
         if declared is not None:
             try:
@@ -261,7 +264,8 @@ class ServingApp:
                 raise PayloadTooLarge(_too_large(total, limit, at_least=True))
             chunks.append(chunk)
             if not message.get("more_body", False):
-                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                return content_encoding.inflate(body, codings, limit) if codings else body
 
     def _cors(self, headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
         origin = headers.get("origin")
@@ -315,6 +319,7 @@ _WANTED = frozenset(
         b"accept",
         b"content-type",
         b"content-length",
+        b"content-encoding",
         b"origin",
         b"x-amzn-sagemaker-target-variant",
         b"x-modelyard-target-variant",
