@@ -28,6 +28,7 @@ from modelyard.storage.sql.engine import make_engine
 from modelyard.storage.sql.job_store import SqlJobStore
 from modelyard.storage.sql.plan_source import SqlPlanSource
 from modelyard.storage.sql.store import SqlMetadataStore
+from modelyard.training.joblog import LogLimits
 
 # Every engine this process built, so that a forked trial runner can let go of them.
 _ENGINES: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -96,6 +97,7 @@ def build(settings: Settings | None = None) -> Platform:
         logs_dir=settings.home / "jobs",
         launcher=functools.partial(_launch_worker, settings),
         host=socket.gethostname(),
+        log_limits=LogLimits(settings.job_log_head_bytes, settings.job_log_tail_bytes),
     )
     tuning = TuningService(
         job_store,

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
         plan_poll_s: How often a server checks the store for endpoint changes.
         trial_stale_s: A tuning trial running on another machine whose runner has not
             reported for this long is marked Failed (its runner or machine died).
+        job_log_head_bytes: How much of the start of a job's log is kept.
+        job_log_tail_bytes: How much of the end of a job's log is kept; what a job prints
+            between its head and its tail is cut, and a line in the log says how much.
     """
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
@@ -45,6 +48,9 @@ class Settings(BaseSettings):
     cors_origins: str = ""
     plan_poll_s: float = Field(default=0.5, gt=0, le=60)
     trial_stale_s: float = Field(default=60.0, gt=0)
+    job_log_head_bytes: int = Field(default=1024 * 1024, ge=0)
+    # A tiny tail would make a chatty job rewrite its log on almost every line.
+    job_log_tail_bytes: int = Field(default=4 * 1024 * 1024, ge=4096)
 
     @field_validator("home")
     @classmethod

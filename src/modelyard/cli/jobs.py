@@ -6,7 +6,6 @@ progress bar from the job's log on a terminal, nothing but the result in a pipe 
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 
 import typer
@@ -24,6 +23,7 @@ from modelyard.cli.training_options import (
     ScriptOpt,
     TargetOpt,
     TrainData,
+    TrustCodeOpt,
     TrustPickleOpt,
     ValidationOpt,
     WaitOpt,
@@ -38,6 +38,7 @@ app = typer.Typer(
 
 JobArg = Annotated[str, typer.Argument(metavar="JOB", help="Job name (from `jobs list`).")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (only JSON) on stdout.")]
+_LONGEST_PROGRESS_LINE = 4096
 
 
 def _service() -> TrainingService:
@@ -61,6 +62,7 @@ def train(
     ] = None,
     description: DescriptionOpt = None,
     trust_pickle: TrustPickleOpt = False,
+    trust_code: TrustCodeOpt = False,
     wait: WaitOpt = True,
     json_: JsonFlag = False,
 ) -> None:
@@ -77,7 +79,7 @@ def train(
         flavor=flavor,
         metric_definitions=tuple(metric_definition or ()),
         aliases=tuple(alias or ()),
-        trust=Trust(pickle=trust_pickle),
+        trust=Trust(pickle=trust_pickle, user_code=trust_code),
         description=description,
     )
     if not wait:
@@ -104,7 +106,6 @@ def _follow(service: TrainingService, job: Job) -> Job:
     """Draw a progress bar from the job's progress lines until it ends."""
     from modelyard.training.runner import parse_progress
 
-    path = service.log_path(job.name)
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -113,19 +114,16 @@ def _follow(service: TrainingService, job: Job) -> Job:
     )
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task(f"training {job.model_name}", total=None)
-        offset = 0
-        while not job.status.finished:
-            if path.is_file():
-                with path.open(errors="replace") as log:
-                    log.seek(offset)
-                    for line in log:
-                        step = parse_progress(line)
-                        if step is not None:
-                            bar.update(task, completed=step[0], total=step[1])
-                    offset = log.tell()
-            time.sleep(0.3)
-            job = service.get(job.name)
-    return job
+        partial = ""
+        for chunk in service.follow_log(job.name, poll_s=0.3):
+            *lines, partial = (partial + chunk).split("\n")
+            if len(partial) > _LONGEST_PROGRESS_LINE:
+                partial = ""  # not a progress line: no need to keep it
+            for line in lines:
+                step = parse_progress(line)
+                if step is not None:
+                    bar.update(task, completed=step[0], total=step[1])
+    return service.get(job.name)
 
 
 def _report(job: Job, json_: bool) -> None:
@@ -201,21 +199,26 @@ def logs(
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing until it ends.")
     ] = False,
+    tail: Annotated[
+        int | None, typer.Option("--tail", "-n", min=0, metavar="N", help="Only the last N lines.")
+    ] = None,
+    head: Annotated[
+        int | None, typer.Option("--head", min=0, metavar="N", help="Only the first N lines.")
+    ] = None,
 ) -> None:
-    """Print a job's log (with -f, follow it as it grows)."""
+    """Print a job's log (with -f, follow it as it grows).
+
+    A long log keeps its first and last lines; a line in it says how much was cut between.
+    """
+    if head is not None and (tail is not None or follow):
+        raise typer.BadParameter("cannot go with --tail or --follow", param_hint="'--head'")
     service = _service()
-    if not follow:
-        typer.echo(service.logs(job_name), nl=False)
-        return
-    shown = 0
-    while True:
-        job = service.get(job_name)
-        text = service.logs(job_name)
-        typer.echo(text[shown:], nl=False)
-        shown = len(text)
-        if job.status.finished:
-            return
-        time.sleep(0.5)
+    if follow:
+        chunks = service.follow_log(job_name, tail=tail)
+    else:
+        chunks = service.read_log(job_name, head=head, tail=tail)
+    for chunk in chunks:
+        typer.echo(chunk, nl=False)
 
 
 @app.command("stop")

@@ -15,15 +15,18 @@ import os
 import secrets
 import signal
 import threading
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelyard.domain import Job, JobKind, JobStatus, ModelVersion, Source, Trust, validate_name
 from modelyard.errors import Conflict, InvalidInput, JobFailed, ModelyardError
+from modelyard.services.job_logs import JobLogs, check_line_counts
 from modelyard.services.registry import RegistryService
 from modelyard.storage.base import ArtifactStore, JobStore
+from modelyard.training.joblog import LogLimits
 
 if TYPE_CHECKING:
     from modelyard.training.runner import DataCache, RoundHook, TrainingOutcome
@@ -33,7 +36,6 @@ if TYPE_CHECKING:
 Launcher = Callable[[Sequence[str], str], int]
 
 _ACTIVE = (JobStatus.PENDING, JobStatus.IN_PROGRESS, JobStatus.STOPPING)
-_LOG_TAIL_LINES = 40
 
 
 def _now() -> datetime:
@@ -61,11 +63,6 @@ def process_alive(pid: int) -> bool:
         return True
 
 
-def tail(text: str, lines: int = _LOG_TAIL_LINES) -> str:
-    """The last ``lines`` lines of ``text``."""
-    return "\n".join(text.splitlines()[-lines:])
-
-
 class TrainingService:
     """Control plane of training jobs (the CLI, the Estimator and later the REST API call it)."""
 
@@ -77,11 +74,12 @@ class TrainingService:
         logs_dir: Path,
         launcher: Launcher,
         host: str,
+        log_limits: LogLimits | None = None,
     ) -> None:
         self._jobs = jobs
         self._registry = registry
         self._artifacts = artifacts
-        self._logs = logs_dir
+        self._logs = JobLogs(artifacts, logs_dir, log_limits or LogLimits())
         self._launch = launcher
         self._host = host
 
@@ -225,17 +223,44 @@ class TrainingService:
 
     def log_path(self, name: str) -> Path:
         """Where the worker writes the job's log on this machine."""
-        return self._logs / f"{name}.log"
+        return self._logs.path(name)
 
     def logs(self, name: str) -> str:
-        """The job's log: the live file on this machine, else the copy kept in the store."""
-        job = self._jobs.get_job(name)
-        path = self.log_path(name)
-        if path.is_file():
-            return path.read_text(errors="replace")
-        if job.log_digest:
-            return self._artifacts.get_bytes(job.log_digest).decode(errors="replace")
-        return ""
+        """The job's whole log (bounded: see :meth:`read_log`). Raises JobNotFound."""
+        return "".join(self.read_log(name))
+
+    def read_log(
+        self, name: str, *, head: int | None = None, tail: int | None = None
+    ) -> Iterator[str]:
+        """The job's log in chunks: the live file on this machine while the job runs, else
+        the copy kept in the store. A long log holds its first and last bytes and a marker
+        line saying how much was cut between them.
+
+        Args:
+            head: Only its first ``head`` lines.
+            tail: Only its last ``tail`` lines.
+
+        Raises:
+            JobNotFound: no such job (before anything is returned).
+            InvalidInput: a negative number of lines, or both ``head`` and ``tail``.
+        """
+        check_line_counts(head, tail)
+        return self._logs.read(self._jobs.get_job(name), head, tail)
+
+    def follow_log(
+        self, name: str, *, tail: int | None = None, poll_s: float = 0.5
+    ) -> Iterator[str]:
+        """The job's log as it grows, in chunks, until the job ends (from its last ``tail``
+        lines if given). Output cut from a long log before it could be shown is replaced by a
+        line saying how much.
+
+        Raises:
+            JobNotFound: no such job (before anything is returned).
+            InvalidInput: a negative ``tail``.
+        """
+        check_line_counts(tail=tail)
+        self._jobs.get_job(name)
+        return self._logs.follow(lambda: self.get(name), tail, poll_s)
 
     def reconcile(self, job: Job) -> Job:
         """Mark an active job Failed when its worker process on this host is gone."""
@@ -248,14 +273,14 @@ class TrainingService:
         else:
             outcome = JobStatus.FAILED
             reason = f"the worker process (pid {job.pid}) ended without finishing the job"
-        path = self.log_path(job.name)
-        log_text = path.read_text(errors="replace") if path.is_file() else ""
+        last = self._logs.last_lines(job.name)
         try:
             return self._jobs.transition(
                 job.name,
                 _ACTIVE,
                 outcome,
-                failure_reason=_with_tail(reason, log_text),
+                failure_reason=_with_tail(reason, last),
+                log_digest=self.keep_log(self.log_path(job.name)),
                 ended_at=_now(),
             )
         except Conflict:  # it finished while we looked
@@ -320,7 +345,15 @@ class TrainingService:
             else (lambda result: self._register(job, result))
         )
         try:
-            outcome, kept = run_job(job, log_path, stop, keep, on_round=on_round, cache=cache)
+            outcome, kept = run_job(
+                job,
+                log_path,
+                stop,
+                keep,
+                on_round=on_round,
+                cache=cache,
+                log_limits=self._logs.limits,
+            )
         except EarlyStopped as exc:
             return self._jobs.transition(
                 name,
@@ -390,8 +423,8 @@ class TrainingService:
     def _finish_failed(
         self, job: Job, log_path: Path, exc: BaseException, stop: threading.Event
     ) -> Job:
+        last = self._logs.last_lines(job.name)
         digest = self.keep_log(log_path)
-        text = log_path.read_text(errors="replace") if log_path.is_file() else ""
         if stop.is_set():
             return self._jobs.transition(
                 job.name,
@@ -406,24 +439,19 @@ class TrainingService:
             job.name,
             _ACTIVE,
             JobStatus.FAILED,
-            failure_reason=_with_tail(reason, text),
+            failure_reason=_with_tail(reason, last),
             log_digest=digest,
             ended_at=_now(),
         )
 
     def keep_log(self, log_path: Path) -> str | None:
-        """Copy a job log into the artifact store; its digest, or None if it cannot be kept."""
-        if not log_path.is_file():
-            return None
-        try:
-            return self._artifacts.put_file(log_path).sha256
-        except ModelyardError:
-            return None  # the log stays on this machine; the job result matters more
+        """Move an ended job's log into the artifact store, capped to its head and tail; its
+        digest, or None if it cannot be kept there (then the capped log stays on this machine).
+        The store's copy is the only one afterwards: it is what every machine reads."""
+        return self._logs.keep(log_path)
 
     def wait(self, name: str, timeout_s: float | None = None, poll_s: float = 0.5) -> Job:
         """Block until the job ends (or the timeout passes); returns its latest state."""
-        import time
-
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
             job = self.get(name)
@@ -476,8 +504,7 @@ def job_name(model_name: str, kind: str = "") -> str:
     return f"{model_name}{middle}-{stamp}-{secrets.token_hex(2)}"
 
 
-def _with_tail(reason: str, log_text: str) -> str:
-    last = tail(log_text)
+def _with_tail(reason: str, last: str) -> str:
     return f"{reason}\n--- last lines of the log ---\n{last}" if last else reason
 
 

@@ -13,9 +13,10 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from modelyard.domain import Job
+from modelyard.training.joblog import JobLog, LogLimits
 from modelyard.training.script import JobStopped
 
 if TYPE_CHECKING:
@@ -95,6 +96,7 @@ def run_job(
     *,
     on_round: RoundHook | None = None,
     cache: DataCache | None = None,
+    log_limits: LogLimits | None = None,
 ) -> tuple[TrainingOutcome, T]:
     """Do the job's training, writing its log to ``log_path``, and hand the result to
     ``register`` while its files still exist (scratch space is removed afterwards).
@@ -102,12 +104,13 @@ def run_job(
     Args:
         on_round: Called after each round of a built-in algorithm (a tuning trial's pruning).
         cache: Reuse datasets read by earlier jobs in this process.
+        log_limits: How much of the log is kept (default: :class:`LogLimits`).
 
     Raises:
         JobStopped, whatever ``on_round`` raises, or any error of the job itself (bad data,
         a crashing script …).
     """
-    with open(log_path, "a", buffering=1, encoding="utf-8") as log:
+    with JobLog(log_path, log_limits) as log:
         log.write(f"job {job.name}: training model {job.model_name!r}\n")
         if job.spec.get("algorithm"):
             outcome = _builtin(job, log, stop, on_round, cache or DataCache())
@@ -122,7 +125,7 @@ def run_job(
 
 def _builtin(
     job: Job,
-    log: IO[str],
+    log: JobLog,
     stop: threading.Event,
     on_round: RoundHook | None,
     cache: DataCache,
@@ -168,7 +171,7 @@ def _builtin(
     )
 
 
-def _script(job: Job, log: IO[str], stop: threading.Event, work: Path) -> TrainingOutcome:
+def _script(job: Job, log: JobLog, stop: threading.Event, work: Path) -> TrainingOutcome:
     from modelyard.training.flavor_detect import detect_flavor, find_model_file
     from modelyard.training.metric_definitions import parse_metric_definition
     from modelyard.training.script import run_script
@@ -180,13 +183,12 @@ def _script(job: Job, log: IO[str], stop: threading.Event, work: Path) -> Traini
         for name, uri in (("train", spec["train"]), ("validation", spec.get("validation")))
         if uri
     }
-    log.flush()
     result = run_script(
         Path(spec["script"]),
         channels=channels,
         hyperparameters=job.hyperparameters,
         work_dir=work / "job",
-        log_file=Path(log.name),
+        log_file=log,
         metric_definitions=definitions,
         stop=stop,
     )

@@ -22,6 +22,7 @@ given interpreter's environment), GPUs (``SM_NUM_GPUS`` is 0) and multi-host tra
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import json
 import os
@@ -40,6 +41,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from modelyard.errors import InvalidInput, ScriptFailed
+from modelyard.training.joblog import JobLog
 from modelyard.training.metric_definitions import MetricDefinition, MetricScanner
 
 __all__ = ["JobStopped", "ScriptFailed", "ScriptResult", "run_script"]
@@ -48,8 +50,12 @@ HOST = "algo-1"
 TAIL_LINES = 50
 KILL_GRACE_S = 10.0  # SIGTERM first; SIGKILL if the script has not ended after this long
 DRAIN_S = 5.0  # after the script exits, how long its output may stay open (escaped children)
+# Output is read in pieces of at most this much, so a line without end never fills the memory;
+# a longer line is logged whole, but only its start is scanned for metrics.
+MAX_LINE_BYTES = 64 * 1024
+_QUEUED = 64  # pieces read ahead of the log: the script waits rather than the memory growing
 # SageMaker's channel-name rule (CreateTrainingJob's ChannelName).
-_CHANNEL_NAME = re.compile(r"^[A-Za-z0-9.\-_]{1,64}$")
+_CHANNEL_NAME = re.compile(r"[A-Za-z0-9.\-_]{1,64}")
 # Copying the script's folder is meant for a script and its helpers, not a data lake.
 MAX_CODE_BYTES = 100 * 1024 * 1024
 _IGNORED = {"__pycache__", ".git", ".hg", ".svn", ".venv", ".mypy_cache", ".pytest_cache"}
@@ -77,7 +83,7 @@ def run_script(
     channels: Mapping[str, Path],
     hyperparameters: Mapping[str, object],
     work_dir: Path,
-    log_file: Path,
+    log_file: Path | JobLog,
     metric_definitions: Sequence[MetricDefinition],
     on_line: Callable[[str], None] | None = None,
     timeout_s: float | None = None,
@@ -93,9 +99,11 @@ def run_script(
         hyperparameters: Name → value, as strings (SageMaker's); other values are JSON-encoded.
         work_dir: Owned by this run: its ``code``, ``input``, ``model`` and ``output``
             folders are replaced.
-        log_file: The script's stdout and stderr, merged, are appended here line by line.
+        log_file: The script's stdout and stderr, merged, are appended here line by line
+            (a path gets a :class:`JobLog` of default limits, which bound its size).
         metric_definitions: Regexes read from every line, besides XGBoost/LightGBM eval lines.
-        on_line: Called with each output line (without its newline), in this thread.
+        on_line: Called with each output line (without its newline; the first
+            ``MAX_LINE_BYTES`` of a longer one), in this thread.
         timeout_s: Wall-clock limit; past it the script is killed and ScriptFailed raised.
         stop: When set, the script's whole process group is terminated and JobStopped raised.
         python: The interpreter that runs the script.
@@ -117,7 +125,8 @@ def run_script(
     if stop is not None and stop.is_set():
         raise JobStopped("the training script was stopped before it started")
     layout = _Layout(Path(work_dir).absolute())
-    layout.prepare(script, Path(log_file))
+    log_path = log_file.path if isinstance(log_file, JobLog) else Path(log_file)
+    layout.prepare(script, log_path)
     channel_dirs = layout.link_channels(channels)
     hps = {k: _decode(v) for k, v in hyperparameters.items()}
     user_hps = {k: v for k, v in hps.items() if not k.startswith("sagemaker_")}
@@ -127,12 +136,20 @@ def run_script(
 
     scanner = MetricScanner(metric_definitions)
     tail: deque[str] = deque(maxlen=TAIL_LINES)
-    Path(log_file).parent.mkdir(parents=True, exist_ok=True)
-    with open(log_file, "a", encoding="utf-8") as log:
+    with contextlib.ExitStack() as closing:
+        log = log_file if isinstance(log_file, JobLog) else closing.enter_context(JobLog(log_path))
+        long_line: list[str] = []  # the start of a line longer than one piece
 
-        def consume(line: str) -> None:
+        def consume(piece: str) -> None:
+            if not piece.endswith("\n"):  # part of a long line (or an unended last line)
+                log.write(piece)
+                if not long_line:
+                    long_line.append(piece)
+                return
+            line = piece.rstrip("\r\n")
             log.write(line + "\n")
-            log.flush()
+            if long_line:
+                line = long_line.pop()
             tail.append(line)
             scanner.feed(line)
             if on_line is not None:
@@ -141,6 +158,8 @@ def run_script(
         exit_code = _run(
             [python, script.name, *args], layout.code, child_env, consume, timeout_s, stop, tail
         )
+        if long_line:  # the last line had no newline
+            consume("\n")
     log_tail = "\n".join(tail)
     if exit_code != 0:
         how = f"training script exited with code {exit_code}"
@@ -171,7 +190,7 @@ def _run(
 ) -> int:
     """Run ``cmd`` in a new session, feeding each output line to ``consume``; its exit code."""
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    lines: queue.Queue[str | None] = queue.Queue()
+    lines: queue.Queue[str | None] = queue.Queue(maxsize=_QUEUED)
     try:
         proc = subprocess.Popen(
             cmd,
@@ -220,16 +239,24 @@ def _run(
     finally:
         if proc.poll() is None:
             _terminate(proc)
-        reader.join(timeout=1)
+        give_up = time.monotonic() + 1
+        while reader.is_alive() and time.monotonic() < give_up:
+            with contextlib.suppress(queue.Empty):  # a full queue would hold the reader
+                lines.get(timeout=0.05)
         if not reader.is_alive():  # closing under a blocked reader would block here too
             proc.stdout.close()
     return proc.wait()
 
 
 def _pump(stream: IO[bytes], lines: queue.Queue[str | None]) -> None:
+    """Queue the output in pieces: a line with its newline, or ``MAX_LINE_BYTES`` of one."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     try:
-        for raw in stream:
-            lines.put(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+        while raw := stream.readline(MAX_LINE_BYTES):
+            if text := decoder.decode(raw):
+                lines.put(text)
+        if text := decoder.decode(b"", final=True):
+            lines.put(text)
     finally:
         lines.put(None)
 
@@ -296,7 +323,7 @@ class _Layout:
         to the single file given)."""
         dirs: dict[str, Path] = {}
         for name, given in channels.items():
-            if not _CHANNEL_NAME.match(name):
+            if not _CHANNEL_NAME.fullmatch(name):
                 raise InvalidInput(
                     f"invalid channel name {name!r}: use 1-64 letters, digits, '.', '-' or '_'"
                 )

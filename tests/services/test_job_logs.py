@@ -1,0 +1,87 @@
+"""Job logs in the training service: capped by the settings, kept once, even when the worker
+is killed mid-flood."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from modelyard.bootstrap import Platform, build
+from modelyard.config import load_settings
+from modelyard.domain import JobStatus
+from modelyard.errors import InvalidInput, JobNotFound
+from modelyard.training.joblog import LogLimits
+
+HEAD, TAIL = 20_000, 200_000
+# ~12 MB, then it waits to be killed.
+FLOOD_THEN_HANG = """
+import sys, time
+print("first words", flush=True)
+for i in range(12):
+    sys.stdout.write(f"{i:02d}" + "x" * 1_000_000 + "\\n")
+print("now waiting", flush=True)
+time.sleep(120)
+"""
+
+
+@pytest.fixture
+def platform(db_url: str, tmp_path: Path) -> Iterator[Platform]:
+    p = build(load_settings({}, home=tmp_path / "home", db_url=db_url,
+                            job_log_head_bytes=HEAD, job_log_tail_bytes=TAIL))
+    yield p
+    p.close()
+
+
+def _until(condition: Callable[[], bool], what: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def test_a_killed_workers_log_is_capped_and_kept_once(platform: Platform, tmp_path: Path) -> None:
+    script = tmp_path / "flood.py"
+    script.write_text(FLOOD_THEN_HANG)
+    train = tmp_path / "train.csv"
+    train.write_text("a,b\n1,2\n")
+    job = platform.training.submit("m", script=str(script), train=str(train))
+    live = platform.training.log_path(job.name)
+    _until(lambda: "now waiting" in "".join(platform.training.read_log(job.name, tail=1)),
+           "the flood to end")
+    # The worker's settings came through its environment: the live log holds to them.
+    limits = LogLimits(HEAD, TAIL)
+    assert live.stat().st_size <= limits.live_bytes
+    running = platform.training.get(job.name)
+    assert running.pid is not None
+    os.killpg(running.pid, signal.SIGKILL)  # the worker and its script, with no goodbye
+
+    _until(lambda: platform.training.get(job.name).status.finished, "the job to be failed")
+    failed = platform.training.get(job.name)
+    assert failed.status is JobStatus.FAILED and failed.log_digest
+    assert not live.exists()  # kept once: in the store
+    kept = platform.artifacts.get_bytes(failed.log_digest)
+    assert len(kept) <= limits.kept_bytes
+    text = kept.decode()
+    assert text.startswith(f"job {job.name}: training model 'm'\nfirst words\n")
+    assert text.endswith("x\nnow waiting\n") and "cut here" in text
+    assert platform.training.logs(job.name) == text
+    # The reason quotes the log's last lines, each cut short: not megabytes in the database.
+    reason = failed.failure_reason or ""
+    assert "ended without finishing" in reason and "now waiting" in reason
+    assert len(reason) < 30_000
+
+
+def test_reading_a_log_checks_its_arguments(platform: Platform) -> None:
+    with pytest.raises(JobNotFound):
+        platform.training.read_log("no-such-job", tail=3)
+    with pytest.raises(JobNotFound):
+        platform.training.follow_log("no-such-job")
+    with pytest.raises(InvalidInput, match="0 or more"):
+        platform.training.read_log("no-such-job", tail=-1)
+    with pytest.raises(InvalidInput, match="not both"):
+        platform.training.read_log("no-such-job", head=1, tail=1)
