@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -25,8 +26,28 @@ if TYPE_CHECKING:
 
 #: SQLite writers from several processes wait for each other this long before giving up.
 _SQLITE_TIMEOUT_S = 60
+_STORAGE_ATTEMPTS = 5
 # The storages of the studies open in this process (see close_connections).
 _OPEN: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _storage(optuna: Any, url: str, engine_kwargs: dict[str, Any]) -> Any:
+    """Optuna's storage on ``url``, retried while another process is creating its tables.
+
+    ``RDBStorage`` checks whether its tables exist and then creates them, so processes opening
+    a database Optuna has not used yet (two ``tune`` commands at once) can clash: "table
+    studies already exists" on SQLite, a duplicate table or key on PostgreSQL. The loser's next
+    try finds the tables made. The error is the database driver's own (this layer may not
+    import SQLAlchemy), so any error is retried a few times and the last one re-raised.
+    """
+    for attempt in range(_STORAGE_ATTEMPTS):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        except Exception:
+            if attempt == _STORAGE_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 class TrialPruned(EarlyStopped):
@@ -61,7 +82,7 @@ def open_study(
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": _SQLITE_TIMEOUT_S}
-    storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+    storage = _storage(optuna, url, kwargs)
     _OPEN.add(storage)
     try:
         if create:
