@@ -3,11 +3,12 @@ PY ?= python3
 UV_VERSION := 0.13.9
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
-VENV := .venv
+# One venv per interpreter, so that `make pytest PY=python3.13` leaves .venv alone.
+VENV := $(if $(filter python3,$(PY)),.venv,.venv-$(notdir $(PY)))
 BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup demo test lint typecheck clean
+.PHONY: setup demo test pytest lint typecheck clean
 
 $(UV):
 	$(PY) -m venv $(TOOLS)
@@ -17,7 +18,7 @@ $(UV):
 # scikit-learn and pandas; from source, without .pyc files (PYTHONDONTWRITEBYTECODE is set on
 # some machines, and uv does not compile by default), that took 2-3x longer.
 $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen --python $(PY) --compile-bytecode
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --python $(PY) --compile-bytecode
 	touch $@
 
 setup: $(VENV)/.synced
@@ -34,5 +35,10 @@ lint: setup
 test: lint
 	$(BIN)/pytest
 
+# The tests alone, for a second interpreter (lint and type checks need one run, not two):
+# CI runs `make test`, then `make pytest PY=python3.13`, both ends of requires-python.
+pytest: setup
+	$(BIN)/pytest
+
 clean:
-	rm -rf $(VENV) $(TOOLS)
+	rm -rf .venv .venv-* $(TOOLS)
