@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import signal
@@ -9,7 +10,7 @@ import socket
 import sys
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,17 @@ def _check_serves(artifacts: ArtifactStore, scratch: Path, version: ModelVersion
     load_served(artifacts, ModelSpec.from_version(version), scratch).close()
 
 
+@contextlib.contextmanager
+def _disposed_on_error(engine: Any) -> Iterator[None]:
+    # A refused schema or an unusable artifact URL must not leave the engine's connection
+    # open for the garbage collector (a ResourceWarning on Python 3.13, a leak in a server).
+    try:
+        yield
+    except BaseException:
+        engine.dispose()
+        raise
+
+
 def build(settings: Settings | None = None) -> Platform:
     """Open the stores (applying migrations) and wire the services.
 
@@ -79,9 +91,10 @@ def build(settings: Settings | None = None) -> Platform:
     _ensure_home(settings)
     engine = make_engine(settings.resolved_db_url, busy_timeout_s=settings.db_busy_timeout_s)
     _ENGINES.add(engine)
-    metadata = SqlMetadataStore(engine)
-    endpoint_store = SqlEndpointStore(engine)
-    artifacts = FsspecArtifactStore(settings.resolved_artifact_url)
+    with _disposed_on_error(engine):
+        metadata = SqlMetadataStore(engine)
+        endpoint_store = SqlEndpointStore(engine)
+        artifacts = FsspecArtifactStore(settings.resolved_artifact_url)
     registry = RegistryService(metadata, artifacts, scratch_dir=settings.home / "tmp")
     endpoints = EndpointService(
         endpoint_store,
@@ -226,8 +239,9 @@ def serving_app(settings: Settings | None = None) -> Any:
     settings = settings or load_settings()
     _ensure_home(settings)
     engine = make_engine(settings.resolved_db_url, busy_timeout_s=settings.db_busy_timeout_s)
-    SqlMetadataStore(engine)  # applies migrations, or refuses a schema from a newer modelyard
-    artifacts = FsspecArtifactStore(settings.resolved_artifact_url)
+    with _disposed_on_error(engine):
+        SqlMetadataStore(engine)  # applies migrations, or refuses a newer modelyard's schema
+        artifacts = FsspecArtifactStore(settings.resolved_artifact_url)
     scratch = settings.home / "tmp" / "serving"
     deployer = Deployer(
         SqlPlanSource(engine),

@@ -114,3 +114,34 @@ def test_unreachable_database_names_url_without_password() -> None:
 def test_bad_database_url(url: str) -> None:
     with pytest.raises(ConfigError):
         make_engine(url)
+
+
+def test_a_refused_schema_leaves_no_connection_open(pg_url: str, tmp_path: object) -> None:
+    """build() and serving_app() dispose of their engine when the store refuses to open (on
+    Python 3.13 a connection left to the garbage collector is a ResourceWarning)."""
+    from pathlib import Path
+
+    from modelyard.bootstrap import build, serving_app
+    from modelyard.config import load_settings
+
+    engine = make_engine(pg_url)
+    migrate.upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = 'f00dcafe'"))
+    engine.dispose()
+    database = sa.make_url(pg_url).database
+    admin = sa.create_engine(sa.make_url(pg_url).set(database="postgres"), poolclass=sa.NullPool)
+    settings = load_settings({}, home=Path(str(tmp_path)) / "home", db_url=pg_url)
+    try:
+        for opener in (build, serving_app):
+            with pytest.raises(SchemaMismatch) as refused:
+                opener(settings)
+            with admin.connect() as conn:
+                left = conn.execute(
+                    sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = :db"),
+                    {"db": database},
+                ).scalar()
+            assert left == 0, f"{opener.__name__} left {left} connection(s) open"
+            del refused  # its traceback holds the frames, and so the engine
+    finally:
+        admin.dispose()
