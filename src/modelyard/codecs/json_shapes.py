@@ -133,15 +133,8 @@ def _from_list(items: list[Any], signature: Signature | None, exact: bool) -> Ma
         raise InvalidPayload(NO_ROWS)
     first = items[0]
     if type(first) is list:
-        if not exact:
-            try:
-                array = np.array(items, dtype=np.float64)
-            except _CONVERT_ERRORS:
-                pass
-            else:
-                if array.ndim == 2:
-                    return array
-        return _convert_rows(items, feature_names(signature))
+        fast = None if exact else _fast_rows(items)
+        return fast if fast is not None else _convert_rows(items, feature_names(signature))
     if type(first) is dict:
         return _from_records(items, signature, exact)
     return _from_flat(items, signature, exact)
@@ -178,15 +171,18 @@ def _from_records(items: list[Any], signature: Signature | None, exact: bool) ->
         if len(record) != width:
             raise _key_error(i, record, keys, named=names is not None)
         rows.append(row)
-    if not exact:
-        try:
-            array = np.array(rows, dtype=np.float64)
-        except _CONVERT_ERRORS:
-            pass
-        else:
-            if array.ndim == 2:
-                return array
-    return _convert_rows(rows, keys)
+    fast = None if exact else _fast_rows(rows)
+    return fast if fast is not None else _convert_rows(rows, keys)
+
+
+def _fast_rows(rows: list[Any]) -> Matrix | None:
+    """numpy's own conversion of rows of plain numbers; None when it cannot (the slow path then
+    names the offending value)."""
+    try:
+        array = np.array(rows, dtype=np.float64)
+    except _CONVERT_ERRORS:
+        return None
+    return array if array.ndim == 2 else None
 
 
 def _from_columns(columns: dict[str, Any], signature: Signature | None, exact: bool) -> Matrix:
