@@ -73,6 +73,18 @@ def shorten(text: str, limit: int = MAX_SHOWN) -> str:
     return pattern.sub(cut, text)
 
 
+#: The longest message an error keeps; past it, the middle is cut (head and tail kept).
+MAX_MESSAGE = 1000
+
+
+def _capped(text: str) -> str:
+    # Runs of spaces-separated words ("a a a …" 10,000 characters long) pass ``shorten``.
+    if len(text) <= MAX_MESSAGE:
+        return text
+    head, tail = MAX_MESSAGE * 6 // 10, MAX_MESSAGE * 3 // 10
+    return f"{text[:head]}…[{len(text) - head - tail} characters cut]…{text[-tail:]}"
+
+
 class ModelyardError(Exception):
     """Base of every error modelyard raises on purpose.
 
@@ -87,7 +99,7 @@ class ModelyardError(Exception):
     exit_code: ClassVar[int] = 1
 
     def __init__(self, message: str) -> None:
-        message = shorten(message)
+        message = _capped(shorten(message))
         super().__init__(message)
         self.message = message
 

@@ -108,3 +108,16 @@ def test_train_a_pyfunc_model_needs_and_takes_trust_code(
     assert version["flavor"] == "pyfunc"
     assert version["trust"]["user_code"] is True
     assert version["source"] == {"kind": "training_job", "uri": job["name"]}
+
+
+def test_a_bad_hyperparameter_name_is_refused_before_training(
+    cli: Cli, cancer_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Found in review: a script-mode job trained in full, then registering refused ' depth'."""
+    train, _ = cancer_files
+    script = tmp_path / "train.py"
+    script.write_text(PYFUNC_SCRIPT)
+    line = cli("train", "m", "--script", script, "--train", train, "--flavor", "pyfunc",
+               "--trust-code", "--hp", " depth=3").error_line(2)  # fmt: skip
+    assert "hyperparameter name ' depth'" in line
+    assert cli("jobs", "list", "--json").ok().json() == []

@@ -62,6 +62,7 @@ def same(a: np.ndarray, b: np.ndarray) -> bool:
 @example(b"\xef\xbb\xbf[[1,2]]", JSON)
 @example(b'"1",2\n\n3,4', CSV)
 @example(b"1e400,1", CSV)
+@example(b"1\r,2\n3,4", CSV)  # found in review: the fast path read a lone \r as a space
 def test_any_body_decodes_or_is_refused_with_a_typed_error(
     body: bytes, content_type: str | None
 ) -> None:
@@ -171,3 +172,17 @@ def test_any_content_encoding_header_is_known_or_a_415(header: str) -> None:
         assert isinstance(exc, ModelyardError) and exc.http_status == 415
         return
     assert set(found) <= {"gzip", "x-gzip", "deflate"}
+
+
+@pytest.mark.parametrize("body", [b"1\r,2\n3,4", b"1,2\r3,4", b"1,2\r\n3,4\r\n", b"1,\r2\n"])
+def test_the_fast_and_the_quoted_csv_paths_agree(body: bytes) -> None:
+    """Found in review: a lone \\r was a space to the fast path and a line end to the other."""
+    quoted = body.replace(b"1", b'"1"', 1)  # a quote sends the same rows down the slow path
+
+    def outcome(data: bytes) -> object:
+        try:
+            return payloads.decode(data, CSV, None).tolist()
+        except InvalidPayload:
+            return InvalidPayload
+
+    assert outcome(body) == outcome(quoted)

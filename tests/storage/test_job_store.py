@@ -62,3 +62,13 @@ def test_transitions_are_compare_and_set(store: SqlJobStore) -> None:
         store.transition("nope", (JobStatus.PENDING,), JobStatus.FAILED)
     with pytest.raises(InvalidInput, match="status"):
         store.transition("a", (JobStatus.COMPLETED,), JobStatus.FAILED, status="x")
+
+
+def test_a_failure_reason_quoting_a_nul_still_ends_the_job(store: SqlJobStore) -> None:
+    """Found in review: a job whose output held a NUL could not be marked Failed on
+    PostgreSQL (text refuses NUL), and stayed in progress for ever."""
+    store.create_job(job("a"))
+    failed = store.transition("a", (JobStatus.PENDING,), JobStatus.FAILED,
+                              failure_reason="the script said \x00 and died")  # fmt: skip
+    assert failed.status is JobStatus.FAILED
+    assert store.get_job("a").failure_reason == "the script said \ufffd and died"

@@ -3,6 +3,8 @@ packaged migrations describe exactly the tables the code uses."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -136,12 +138,17 @@ def test_a_refused_schema_leaves_no_connection_open(pg_url: str, tmp_path: objec
         for opener in (build, serving_app):
             with pytest.raises(SchemaMismatch) as refused:
                 opener(settings)
-            with admin.connect() as conn:
-                left = conn.execute(
-                    sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = :db"),
-                    {"db": database},
-                ).scalar()
+            # A closed connection's backend exits asynchronously: wait for it, generously.
+            deadline = time.monotonic() + 30
+            while (left := _connections(admin, database)) and time.monotonic() < deadline:
+                time.sleep(0.05)
             assert left == 0, f"{opener.__name__} left {left} connection(s) open"
             del refused  # its traceback holds the frames, and so the engine
     finally:
         admin.dispose()
+
+
+def _connections(admin: sa.Engine, database: str | None) -> int:
+    with admin.connect() as conn:
+        query = sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = :db")
+        return int(conn.execute(query, {"db": database}).scalar() or 0)

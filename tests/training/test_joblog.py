@@ -241,3 +241,19 @@ def test_a_script_printing_a_flood_and_an_endless_line_leaves_a_bounded_log(
     # Only a long line's start is scanned; the next line's metric is read.
     assert result.metric_history == {"accuracy": [0.75]}
     assert result.log_tail.endswith("\n" + "q" * 65_536 + "\naccuracy=0.75")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"[modelyard: , bytes (, lines) cut here\n",  # found in review: int(b"") raised
+        b"[modelyard: 12 bytes (3 lines) cut here by the job itself\n",
+    ],
+)
+def test_a_job_printing_something_like_the_marker_still_finalizes(
+    tmp_path: Path, line: bytes
+) -> None:
+    log = tmp_path / "job.log"
+    log.write_bytes(b"first\n" + line + b"last\n")
+    kept = finalize(log, LogLimits(head_bytes=1024, tail_bytes=4096))
+    assert kept.read_bytes() == log.read_bytes()

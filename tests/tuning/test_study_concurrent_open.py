@@ -56,7 +56,7 @@ def test_processes_creating_studies_on_a_new_database_together_all_succeed(
         )
         for i in range(workers)
     ]
-    results = [(p.wait(timeout=180), *p.communicate()) for p in procs]
-    for i, (code, out, err) in enumerate(results):
-        assert code == 0, err[-2000:]
+    outputs = [p.communicate(timeout=180) for p in procs]
+    for i, ((out, err), proc) in enumerate(zip(outputs, procs, strict=True)):
+        assert proc.returncode == 0, err[-2000:]
         assert out.strip() == f"study-{i}"

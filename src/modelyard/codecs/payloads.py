@@ -83,6 +83,7 @@ _CSV_PLAIN = b"0123456789.,eE+- \t\r\n"
 _BOM = b"\xef\xbb\xbf"
 _INF = float("inf")
 _NINF = -_INF
+_CR = ord("\r")
 _QUOTE = ord('"')  # an int: bytes membership is then one memchr, a fifth of b'"' in body
 
 
@@ -221,7 +222,9 @@ def _decode_csv(body: bytes) -> Matrix:
     body = body.rstrip()
     if not body:
         raise InvalidPayload(NO_ROWS)
-    if not body.translate(None, _CSV_PLAIN):
+    # A lone \r ends a line (RFC 4180 readers agree), but JSON would read it as a space.
+    lone_cr = _CR in body and body.count(b"\r") != body.count(b"\r\n")
+    if not lone_cr and not body.translate(None, _CSV_PLAIN):
         # Blank lines first are skipped here; any in between take the slow path, which also
         # keeps the line numbers of the body as sent.
         text = b"[[" + body.lstrip().replace(b"\n", b"],[") + b"]]"

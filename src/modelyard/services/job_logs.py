@@ -58,6 +58,10 @@ class JobLogs:
             capped = finalize(path, self.limits)
         except OSError:  # no log (the job never started), or unreadable: nothing to keep
             return None
+        except Exception:  # tidying a log must never block a job's end
+            # A log whose text fooled the cut bookkeeping stays where it is, uncapped at rest
+            # but bounded as written; the job's state matters more than its log's tidiness.
+            return None
         try:
             digest = self._artifacts.put_file(capped).sha256
         except (ModelyardError, OSError):

@@ -302,8 +302,8 @@ class RegistryService:
         validate_name(name)
         for alias in aliases:
             validate_name(alias, "alias")
-        for key in tags or {}:
-            validate_name(key, "tag key")
+        _check_tags(tags or {})
+        validate_text(description, "description")
         clean_metrics = _metrics(metrics or {})
         clean_params = {
             validate_name(str(k), "parameter name"): str(v) for k, v in (params or {}).items()

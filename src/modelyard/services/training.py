@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelyard.domain import Job, JobKind, JobStatus, ModelVersion, Source, Trust, validate_name
+from modelyard.domain.references import validate_text
 from modelyard.errors import Conflict, InvalidInput, JobFailed, ModelyardError
 from modelyard.services.job_logs import JobLogs, check_line_counts
 from modelyard.services.registry import RegistryService
@@ -158,6 +159,11 @@ class TrainingService:
         validate_name(model_name)
         for alias in aliases:
             validate_name(alias, "alias")
+        validate_text(description, "description")
+        for key in hyperparameters or {}:
+            # They become the version's params, whose names the registry checks: refuse now,
+            # not after the whole job has trained.
+            validate_name(str(key), "hyperparameter name")
         if (algorithm is None) == (script is None):
             raise InvalidInput("give exactly one of --algorithm and --script")
         hp = {str(k): v for k, v in (hyperparameters or {}).items()}

@@ -32,6 +32,7 @@ from modelyard.errors import (
     PayloadTooLarge,
     StorageUnavailable,
     VariantNotFound,
+    shorten,
 )
 from modelyard.serving import handlers
 from modelyard.serving.batching import ModelFailure
@@ -333,7 +334,7 @@ def _headers(scope: Scope) -> dict[str, str]:
 
 
 def _not_found(path: str) -> dict[str, Any]:
-    return {"error": {"code": "not_found", "message": f"no route {path}"}}
+    return {"error": {"code": "not_found", "message": shorten(f"no route {path}")}}
 
 
 def _too_large(size: int, limit: int, at_least: bool = False) -> str:

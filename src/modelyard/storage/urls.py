@@ -26,7 +26,6 @@ _SECRET_PARTS = ("pass", "pwd", "secret", "token", "key", "credential", "auth", 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
 # SQLAlchemy's reading of the userinfo (``sqlalchemy.engine.url._parse_url``).
 _SQLALCHEMY_USERINFO = re.compile(r"[^:/]*:(?P<password>[^@]*)@")
-_QUERY_SEPARATORS = re.compile(r"[&;]")
 
 
 def is_secret_parameter(name: str) -> bool:
@@ -63,12 +62,18 @@ def _split(url: str) -> tuple[str, str, str, str]:
     return head, password, middle, mark + query
 
 
+def _secret_part(part: str) -> bool:
+    # A value runs to the next "&" for SQLAlchemy and urllib, but some drivers also split on
+    # ";": a part is secret when either reading finds a secret name in it.
+    return any(is_secret_parameter(sub.partition("=")[0]) for sub in part.split(";") if "=" in sub)
+
+
 def _mask_query(query: str) -> str:
     def mask(match: re.Match[str]) -> str:
         name, equals, _value = match.group(0).partition("=")
-        return f"{name}={MASK}" if equals and is_secret_parameter(name) else match.group(0)
+        return f"{name}={MASK}" if equals and _secret_part(match.group(0)) else match.group(0)
 
-    return re.sub(r"[^&;]+", mask, query)
+    return re.sub(r"[^&]+", mask, query)
 
 
 def mask_url(url: str) -> str:
@@ -89,10 +94,11 @@ def secrets_in(url: str) -> list[str]:
     """The credential values ``url`` carries, as written and decoded, longest first."""
     _head, password, _middle, query = _split(url)
     raw = [password] if password else []
-    for part in _QUERY_SEPARATORS.split(query[1:]):
-        name, equals, value = part.partition("=")
-        if equals and value and is_secret_parameter(name):
+    for part in query[1:].split("&"):
+        _name, equals, value = part.partition("=")
+        if equals and value and _secret_part(part):
             raw.append(value)
+            raw.extend(sub.partition("=")[2] for sub in value.split(";") if "=" in sub)
     values = {form for value in raw for form in (value, unquote(value), unquote_plus(value))}
     return sorted((v for v in values if v), key=len, reverse=True)
 

@@ -48,7 +48,7 @@ _BACK_BLOCK = 64 * 1024  # scanning backwards for line ends
 #: Longest marker line: the numbers grow, the words do not.
 MARKER_MAX = 200
 _MARKER = re.compile(
-    rb"(?m)^\[modelyard: ([\d,]{1,30}) bytes \(([\d,]{1,30}) lines?\) cut here[^\n]{0,120}\n"
+    rb"(?m)^\[modelyard: (\d[\d,]{0,29}) bytes \((\d[\d,]{0,29}) lines?\) cut here[^\n]{0,120}\n"
 )
 
 
@@ -129,11 +129,11 @@ class JobLog:
             view = memoryview(data)
             while view:
                 view = view[os.write(self._fd, view) :]
-            self._size += len(data)
+            # The file's own size, not a count of our writes: the worker's stdout and stderr
+            # (library logging, warnings) append to it too. fstat costs about a microsecond.
+            self._size = os.fstat(self._fd).st_size
             if self._size > self.limits.live_bytes:
-                self._size = os.fstat(self._fd).st_size  # others append too
-                if self._size > self.limits.live_bytes:
-                    self._rewrite()
+                self._rewrite()
         return len(text)
 
     def flush(self) -> None:

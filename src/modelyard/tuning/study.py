@@ -38,13 +38,15 @@ def _storage(optuna: Any, url: str, engine_kwargs: dict[str, Any]) -> Any:
     a database Optuna has not used yet (two ``tune`` commands at once) can clash: "table
     studies already exists" on SQLite, a duplicate table or key on PostgreSQL. The loser's next
     try finds the tables made. The error is the database driver's own (this layer may not
-    import SQLAlchemy), so any error is retried a few times and the last one re-raised.
+    import SQLAlchemy), so it is recognised by its words; anything else is raised at once.
     """
     for attempt in range(_STORAGE_ATTEMPTS):
         try:
             return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
-        except Exception:
-            if attempt == _STORAGE_ATTEMPTS - 1:
+        except Exception as exc:
+            text = str(exc).lower()
+            clash = any(word in text for word in ("already exists", "duplicate", "unique"))
+            if not clash or attempt == _STORAGE_ATTEMPTS - 1:
                 raise
             time.sleep(0.05 * (attempt + 1))
     raise AssertionError("unreachable")

@@ -122,6 +122,11 @@ class SqlJobStore(JobStore):
         unknown = set(fields) - _SETTABLE
         if unknown:
             raise InvalidInput(f"cannot set job fields {sorted(unknown)}")
+        reason = fields.get("failure_reason")
+        if isinstance(reason, str) and "\x00" in reason:
+            # A failure reason quotes what the job printed or raised, which may hold a NUL that
+            # PostgreSQL refuses in text: refusing it would leave the job stuck in progress.
+            fields["failure_reason"] = reason.replace("\x00", "\ufffd")
         with transaction(self._engine, write=True) as conn:
             done = conn.execute(
                 jobs.update()
