@@ -85,3 +85,39 @@ def test_reading_a_log_checks_its_arguments(platform: Platform) -> None:
         platform.training.read_log("no-such-job", tail=-1)
     with pytest.raises(InvalidInput, match="not both"):
         platform.training.read_log("no-such-job", head=1, tail=1)
+
+
+def test_ending_a_job_removes_its_live_log_only_once_the_record_points_at_the_stored_one(
+    platform: Platform,
+) -> None:
+    """Found in review: the live log was deleted before the job's record named its stored
+    copy, so a reader in between saw no log, and a failed transition lost it."""
+    from datetime import UTC, datetime
+
+    from modelyard.domain import Job, JobKind
+    from modelyard.errors import Conflict
+
+    training = platform.training
+    for name in ("waiting", "running"):
+        job = Job(
+            name=name,
+            kind=JobKind.TRAINING,
+            model_name="m",
+            status=JobStatus.PENDING,
+            spec={},
+            hyperparameters={},
+            created_at=datetime.now(UTC),
+        )
+        training._jobs.create_job(job)
+        training.log_path(name).parent.mkdir(parents=True, exist_ok=True)
+        training.log_path(name).write_text(f"the log of {name}\n")
+    training._jobs.transition("running", (JobStatus.PENDING,), JobStatus.IN_PROGRESS)
+    active = (JobStatus.IN_PROGRESS, JobStatus.STOPPING)
+    with pytest.raises(Conflict):  # not in progress: its state is not changed, nor its log
+        training.end_job("waiting", active, JobStatus.FAILED, training.log_path("waiting"))
+    assert training.log_path("waiting").read_text() == "the log of waiting\n"
+
+    ended = training.end_job("running", active, JobStatus.FAILED, training.log_path("running"),
+                             failure_reason="test")  # fmt: skip
+    assert ended.log_digest is not None and not training.log_path("running").exists()
+    assert "".join(training.read_log("running")) == "the log of running\n"

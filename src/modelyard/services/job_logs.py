@@ -51,8 +51,9 @@ class JobLogs:
         return last_lines(self.path(name), REASON_LINES)
 
     def keep(self, path: Path) -> str | None:
-        """Move an ended job's log into the artifact store, capped to its head and tail; its
+        """Copy an ended job's log into the artifact store, capped to its head and tail; its
         digest, or None if it cannot be kept there (then the capped log stays on this machine).
+        The live file stays until :meth:`discard`.
         """
         try:
             capped = finalize(path, self.limits)
@@ -71,9 +72,14 @@ class JobLogs:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 capped.unlink()
+        return digest
+
+    @staticmethod
+    def discard(path: Path) -> None:
+        """Remove the live log once the job's record points at its stored copy (so the log is
+        stored once, and is never missing from both places in between)."""
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
-        return digest
 
     def read(self, job: Job, head: int | None = None, tail: int | None = None) -> Iterator[str]:
         """The log of ``job`` in chunks: all of it, its first ``head`` lines or its last

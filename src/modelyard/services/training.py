@@ -281,13 +281,12 @@ class TrainingService:
             reason = f"the worker process (pid {job.pid}) ended without finishing the job"
         last = self._logs.last_lines(job.name)
         try:
-            return self._jobs.transition(
+            return self.end_job(
                 job.name,
                 _ACTIVE,
                 outcome,
+                self.log_path(job.name),
                 failure_reason=_with_tail(reason, last),
-                log_digest=self.keep_log(self.log_path(job.name)),
-                ended_at=_now(),
             )
         except Conflict:  # it finished while we looked
             return self._jobs.get_job(job.name)
@@ -361,26 +360,17 @@ class TrainingService:
                 log_limits=self._logs.limits,
             )
         except EarlyStopped as exc:
-            return self._jobs.transition(
-                name,
-                _ACTIVE,
-                JobStatus.STOPPED,
-                failure_reason=str(exc),
-                log_digest=self.keep_log(log_path),
-                ended_at=_now(),
-            )
+            return self.end_job(name, _ACTIVE, JobStatus.STOPPED, log_path, failure_reason=str(exc))
         except Exception as exc:  # the job failed; the worker itself must not crash
             return self._finish_failed(job, log_path, exc, stop)
-        digest = self.keep_log(log_path)
-        return self._jobs.transition(
+        return self.end_job(
             name,
             (JobStatus.IN_PROGRESS, JobStatus.STOPPING),
             JobStatus.COMPLETED,
+            log_path,
             metrics=outcome.metrics,
             model_version=kept.version if isinstance(kept, ModelVersion) else None,
             artifact=kept if isinstance(kept, dict) else None,
-            log_digest=digest,
-            ended_at=_now(),
         )
 
     @staticmethod
@@ -430,31 +420,38 @@ class TrainingService:
         self, job: Job, log_path: Path, exc: BaseException, stop: threading.Event
     ) -> Job:
         last = self._logs.last_lines(job.name)
-        digest = self.keep_log(log_path)
         if stop.is_set():
-            return self._jobs.transition(
-                job.name,
-                _ACTIVE,
-                JobStatus.STOPPED,
-                failure_reason="stopped by request",
-                log_digest=digest,
-                ended_at=_now(),
+            return self.end_job(
+                job.name, _ACTIVE, JobStatus.STOPPED, log_path, failure_reason="stopped by request"
             )
         reason = exc.message if isinstance(exc, ModelyardError) else f"{type(exc).__name__}: {exc}"
-        return self._jobs.transition(
-            job.name,
-            _ACTIVE,
-            JobStatus.FAILED,
-            failure_reason=_with_tail(reason, last),
-            log_digest=digest,
-            ended_at=_now(),
+        return self.end_job(
+            job.name, _ACTIVE, JobStatus.FAILED, log_path, failure_reason=_with_tail(reason, last)
         )
 
-    def keep_log(self, log_path: Path) -> str | None:
-        """Move an ended job's log into the artifact store, capped to its head and tail; its
-        digest, or None if it cannot be kept there (then the capped log stays on this machine).
-        The store's copy is the only one afterwards: it is what every machine reads."""
-        return self._logs.keep(log_path)
+    def end_job(
+        self,
+        name: str,
+        allowed: tuple[JobStatus, ...],
+        to: JobStatus,
+        log_path: Path,
+        **fields: Any,
+    ) -> Job:
+        """End a job: store its log (capped to its head and tail) in the artifact store, record
+        the final state pointing at it, and only then remove the live log, so that the log is
+        stored once and is never missing from both places. If the store cannot take the log,
+        the capped log stays on this machine.
+
+        Raises:
+            Conflict: the job is no longer in one of ``allowed`` (the live log is kept).
+        """
+        digest = self._logs.keep(log_path)
+        ended = self._jobs.transition(
+            name, allowed, to, log_digest=digest, ended_at=_now(), **fields
+        )
+        if digest is not None:
+            self._logs.discard(log_path)
+        return ended
 
     def wait(self, name: str, timeout_s: float | None = None, poll_s: float = 0.5) -> Job:
         """Block until the job ends (or the timeout passes); returns its latest state."""

@@ -335,10 +335,7 @@ class TuningWorkers:
         )
 
     def _end(self, name: str, status: JobStatus, log_path: Path, **fields: Any) -> Job:
-        digest = self._training.keep_log(log_path)
-        return self._jobs.transition(
-            name, ACTIVE, status, log_digest=digest, ended_at=_now(), **fields
-        )
+        return self._training.end_job(name, ACTIVE, status, log_path, **fields)
 
     # -- a trial runner ----------------------------------------------------------------------
 
