@@ -231,6 +231,11 @@ class TrainingService:
         """Where the worker writes the job's log on this machine."""
         return self._logs.path(name)
 
+    @property
+    def log_limits(self) -> LogLimits:
+        """How much of a job's log is kept (its head and tail), for every kind of job."""
+        return self._logs.limits
+
     def logs(self, name: str) -> str:
         """The job's whole log (bounded: see :meth:`read_log`). Raises JobNotFound."""
         return "".join(self.read_log(name))

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from modelyard.domain import Job, JobKind, JobStatus, ModelVersion, Source, StagedModel
 from modelyard.errors import AlreadyExists, Conflict, JobFailed, ModelyardError
@@ -37,6 +37,7 @@ from modelyard.services.tuning_records import (
     trial_of,
 )
 from modelyard.storage.base import JobStore
+from modelyard.training.joblog import JobLog
 from modelyard.tuning.preload import preload
 from modelyard.tuning.strategies import grid_point
 
@@ -105,7 +106,7 @@ class TuningWorkers:
         log_path = self._training.log_path(name)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         runners: set[int] = set()
-        with open(log_path, "a", buffering=1, encoding="utf-8") as log:
+        with JobLog(log_path, self._training.log_limits) as log:  # bounded while it runs
             try:
                 log.write(
                     f"tuning {job.model_name}: {config.strategy}, {config.max_trials} trials, "
@@ -141,7 +142,7 @@ class TuningWorkers:
         study: optuna.Study,
         stop: threading.Event,
         runners: set[int],
-        log: IO[str],
+        log: JobLog,
     ) -> None:
         """Keep ``config.parallel`` runners going until the trials are used up, the failure
         budget is spent, the objective turns out missing, or a stop is asked for. Trials whose
@@ -211,7 +212,7 @@ class TuningWorkers:
         trial_jobs: list[Job],
         study: optuna.Study,
         runners: set[int],
-        log: IO[str],
+        log: JobLog,
         seen: dict[str, tuple[Any, float]],
     ) -> bool:
         """Fail active trials whose runner is gone, so none stays running forever: on this
@@ -260,7 +261,7 @@ class TuningWorkers:
         config: TuningConfig,
         stop: threading.Event,
         log_path: Path,
-        log: IO[str],
+        log: JobLog,
         study: optuna.Study,
     ) -> Job:
         # Trials still active now have nobody to finish them (their runner elsewhere did not
