@@ -91,14 +91,20 @@ Path(os.environ["SM_MODEL_DIR"], "model.py").write_text(MODEL)
 '''
 
 
+@pytest.fixture
+def pyfunc_script(tmp_path: Path) -> Path:
+    """A script-mode training script that leaves a pyfunc model (code) in SM_MODEL_DIR."""
+    script = tmp_path / "train.py"
+    script.write_text(PYFUNC_SCRIPT)
+    return script
+
+
 def test_train_a_pyfunc_model_needs_and_takes_trust_code(
-    cli: Cli, cancer_files: tuple[Path, Path], tmp_path: Path
+    cli: Cli, cancer_files: tuple[Path, Path], pyfunc_script: Path
 ) -> None:
     """Issue 14, defect 7: the failure said "pass --trust-code", which `train` did not take."""
     train, _ = cancer_files
-    script = tmp_path / "train.py"
-    script.write_text(PYFUNC_SCRIPT)
-    args = ("train", "m", "--script", script, "--train", train, "--flavor", "pyfunc")
+    args = ("train", "m", "--script", pyfunc_script, "--train", train, "--flavor", "pyfunc")
     untrusted, trusted = cli.many(args, (*args, "--trust-code", "--json"))
     line = untrusted.err.strip().splitlines()[-1]
     assert untrusted.code == 8 and "--trust-code" in line, untrusted.err
@@ -111,13 +117,11 @@ def test_train_a_pyfunc_model_needs_and_takes_trust_code(
 
 
 def test_a_bad_hyperparameter_name_is_refused_before_training(
-    cli: Cli, cancer_files: tuple[Path, Path], tmp_path: Path
+    cli: Cli, cancer_files: tuple[Path, Path], pyfunc_script: Path
 ) -> None:
     """Found in review: a script-mode job trained in full, then registering refused ' depth'."""
     train, _ = cancer_files
-    script = tmp_path / "train.py"
-    script.write_text(PYFUNC_SCRIPT)
-    line = cli("train", "m", "--script", script, "--train", train, "--flavor", "pyfunc",
+    line = cli("train", "m", "--script", pyfunc_script, "--train", train, "--flavor", "pyfunc",
                "--trust-code", "--hp", " depth=3").error_line(2)  # fmt: skip
     assert "hyperparameter name ' depth'" in line
     assert cli("jobs", "list", "--json").ok().json() == []
