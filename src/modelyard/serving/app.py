@@ -68,6 +68,9 @@ class ServingApp:
         self.options = options
         self._policy = policy or StickyByKey(WeightedRandom())
         self._tasks: list[asyncio.Task[None]] = []
+        # Names the worker process that answered, so that tests and operators can check that
+        # every worker of a server converged instead of assuming it (built here: in the worker).
+        self._worker = (b"x-modelyard-worker", str(os.getpid()).encode())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -160,12 +163,17 @@ class ServingApp:
                 for e in table.endpoints.values()
             ],
             "failures": self.deployer.failures,
+            "worker": os.getpid(),
         }
 
     async def _invoke(self, name: str, scope: Scope, receive: Receive, send: Send) -> None:
         inference_id = os.urandom(16).hex()  # 128 random bits, like a uuid4, at half the cost
         headers = _headers(scope)
-        extra = [(b"x-modelyard-inference-id", inference_id.encode()), *self._cors(headers)]
+        extra = [
+            (b"x-modelyard-inference-id", inference_id.encode()),
+            self._worker,
+            *self._cors(headers),
+        ]
         try:
             route = self._endpoint(name)
             variant = self._variant(route, headers)
