@@ -232,7 +232,7 @@ def serving_app(settings: Settings | None = None) -> Any:
     Raises:
         ConfigError, DatabaseUnavailable, SchemaMismatch: before the server starts listening.
     """
-    from modelyard.serving.app import ServerOptions, ServingApp, predict_executor
+    from modelyard.serving.app import ServerOptions, build_app, predict_executor
     from modelyard.serving.deployer import Deployer
     from modelyard.serving.loader import load_served
 
@@ -252,4 +252,4 @@ def serving_app(settings: Settings | None = None) -> Any:
     options = ServerOptions(
         max_payload_bytes=settings.max_payload_bytes, cors_origins=settings.cors_origin_list
     )
-    return ServingApp(deployer, options)
+    return build_app(deployer, options)

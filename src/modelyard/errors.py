@@ -36,6 +36,8 @@ adapters translate ``ModelyardError`` once, at their boundary, and nothing else.
     │   ├── DatabaseUnavailable            names the URL, never its password
     │   ├── StorageNotWritable             read-only or full MODELYARD_HOME
     │   ├── SchemaMismatch                 database schema newer/older than this code
+    │   │   └── SchemaOutdated             older: run ``modelyard db upgrade``
+    │   ├── ModelNotReady                  deployed, but its model is not loaded here
     │   └── ServerUnreachable              no modelyard server answers at the URL
     ├── MissingDependency                  optional package not installed, exit 7
     ├── JobFailed                          a job ended Failed or Stopped, 422, exit 8
@@ -249,7 +251,24 @@ class StorageNotWritable(StorageUnavailable):
 
 
 class SchemaMismatch(StorageUnavailable):
+    """The metadata database's schema is not the one this code was written for (raised as
+    itself when a newer modelyard wrote it)."""
+
     code = "schema_mismatch"
+
+
+class SchemaOutdated(SchemaMismatch):
+    """A shared database's schema is older than this code: it is upgraded only on purpose
+    (``modelyard db upgrade``), never by a process that happens to open it."""
+
+    code = "schema_outdated"
+
+
+class ModelNotReady(StorageUnavailable):
+    """An endpoint (or the model version a request targets) is deployed but not loaded in this
+    server: its model failed to load, or the server has not applied the plan yet."""
+
+    code = "model_not_ready"
 
 
 class ServerUnreachable(StorageUnavailable):

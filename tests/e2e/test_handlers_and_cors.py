@@ -13,7 +13,7 @@ from modelyard.bootstrap import Platform
 from modelyard.domain import Trust
 from modelyard.errors import InvalidModelFile, UnsafeModelFormat
 
-HANDLER = '''
+HANDLER = """
 import json
 
 import numpy as np
@@ -34,7 +34,7 @@ def input_fn(body, content_type):
 def output_fn(predictions, accept):
     labels = ["positive" if p == 1 else "negative" for p in np.asarray(predictions).tolist()]
     return json.dumps({"labels": labels}), "application/json"
-'''
+"""
 
 GOOD = ["great", "wonderful", "loved", "brilliant", "moving", "superb"]
 BAD = ["awful", "boring", "hated", "terrible", "dull", "waste"]
@@ -57,8 +57,12 @@ def sentiment(platform: Platform, tmp_path: Path) -> Path:
     handler = tmp_path / "sentiment_handler.py"
     handler.write_text(HANDLER)
     platform.registry.register(
-        "sentiment", model, flavor="sklearn", input_example=np.zeros((2, 256)),
-        handler=handler, trust=Trust(user_code=True),
+        "sentiment",
+        model,
+        flavor="sklearn",
+        input_example=np.zeros((2, 256)),
+        handler=handler,
+        trust=Trust(user_code=True),
     )
     platform.endpoints.create("reviews", {"main": "sentiment:1"})
     return handler
@@ -75,10 +79,13 @@ def test_raw_text_in_label_out(sentiment: Path, serve: Any) -> None:
         assert res.status_code == 200, res.text
         assert res.json() == {"labels": ["positive", "negative"]}
         assert res.headers["x-modelyard-model-version"] == "sentiment:1"
-        refused = http.post("/endpoints/reviews/invocations", json=[1, 2],
-                            headers={"content-type": "application/json"})
+        refused = http.post(
+            "/endpoints/reviews/invocations",
+            json=[1, 2],
+            headers={"content-type": "application/json"},
+        )
         assert refused.status_code == 400
-        assert "text/plain" in refused.json()["error"]["message"]
+        assert "text/plain" in refused.json()["message"]
 
 
 def test_handler_needs_trust_and_hooks(platform: Platform, sentiment: Path, tmp_path: Path) -> None:
@@ -91,8 +98,9 @@ def test_handler_needs_trust_and_hooks(platform: Platform, sentiment: Path, tmp_
     empty = tmp_path / "empty_handler.py"
     empty.write_text("x = 1\n")
     with pytest.raises(InvalidModelFile, match="neither input_fn"):
-        platform.registry.register("sentiment", model, flavor="sklearn", handler=empty,
-                                   trust=Trust(user_code=True))
+        platform.registry.register(
+            "sentiment", model, flavor="sklearn", handler=empty, trust=Trust(user_code=True)
+        )
     assert platform.registry.list_versions("sentiment") == before
 
 
@@ -107,8 +115,10 @@ def test_cors_allow_list(platform: Platform, serve: Any) -> None:
         assert "x-modelyard-variant" in allowed.headers["access-control-expose-headers"]
         other = http.post(url, json=row, headers={"origin": "https://evil.example"})
         assert other.status_code == 200 and "access-control-allow-origin" not in other.headers
-        preflight = http.options(url, headers={
-            "origin": "https://app.example.com", "access-control-request-method": "POST"})
+        preflight = http.options(
+            url,
+            headers={"origin": "https://app.example.com", "access-control-request-method": "POST"},
+        )
         assert preflight.status_code == 204
         assert "POST" in preflight.headers["access-control-allow-methods"]
         refused = http.options(url, headers={"origin": "https://evil.example"})

@@ -168,9 +168,10 @@ def test_every_bad_input_class(failing_model: None, one_variant: Any) -> None:
         for request, status, words in cases:
             res = http.post(INVOKE, **request)
             assert res.status_code == status, (request, res.text)
-            error = res.json()["error"]
+            error = res.json()
             assert words in error["message"], (words, error)
             assert error["inference_id"] == res.headers["x-modelyard-inference-id"]
+            assert res.headers["x-amzn-errortype"] == "ValidationError", res.headers
         assert http.post("/endpoints/nope/invocations", json=row).status_code == 404
         assert http.get(INVOKE).status_code == 405
         # NaN and null are missing values, answered like any other row.
@@ -181,8 +182,9 @@ def test_every_bad_input_class(failing_model: None, one_variant: Any) -> None:
         )
         assert nan_row.status_code == 200 and len(nan_row.json()["predictions"]) == 1
         boom = http.post("/endpoints/boom-api/invocations", json=[999, 1, 2])
-        assert boom.status_code == 500
-        assert boom.json()["error"]["inference_id"] in boom.json()["error"]["message"]
+        assert boom.status_code == 424 and boom.headers["x-amzn-errortype"] == "ModelError"
+        assert boom.json()["inference_id"] in boom.json()["message"]
+        assert boom.json()["OriginalStatusCode"] == 500
         assert "secret internals" not in boom.text
         assert http.post("/endpoints/boom-api/invocations", json=[1, 1, 2]).json() == {
             "predictions": [4.0]
@@ -208,5 +210,5 @@ def test_streamed_body_over_the_limit(platform: Platform, serve: Any) -> None:
 
     with server.client() as http:
         res = http.post(INVOKE, content=chunks(), headers={"content-type": "text/csv"})
-        assert res.status_code == 413 and "10000" in res.json()["error"]["message"]
+        assert res.status_code == 413 and "10000" in res.json()["message"]
         assert http.post(INVOKE, json=[0.0] * N_FEATURES).status_code == 200

@@ -67,9 +67,7 @@ def server(
         srv.stop()
 
 
-good_row = st.lists(
-    st.floats(-1e6, 1e6, allow_nan=False), min_size=N_FEATURES, max_size=N_FEATURES
-)
+good_row = st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=N_FEATURES, max_size=N_FEATURES)
 bodies = st.one_of(
     st.binary(max_size=300),
     st.text(max_size=200).map(str.encode),
@@ -127,8 +125,13 @@ def test_any_request_gets_a_documented_status_and_the_server_keeps_serving(
     answer = client.post(f"/endpoints/{name}/invocations", content=body, headers=headers)
     assert answer.status_code in OK_STATUSES, (answer.status_code, answer.text[:500])
     if answer.status_code != 200:
-        error = answer.json()["error"]
-        assert error["code"] and isinstance(error["message"], str) and error["message"], error
+        error = answer.json()
+        assert (
+            answer.headers["x-amzn-errortype"]
+            and error["error_code"]
+            and isinstance(error["message"], str)
+            and error["message"]
+        ), error
         assert len(answer.content) < 2_000, answer.content[:300]
     assert srv.process.poll() is None, srv.log.read_text()[-2000:]
     expected_ok(client, models)

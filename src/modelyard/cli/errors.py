@@ -23,6 +23,7 @@ import typer
 from modelyard.errors import (
     Conflict,
     InvalidInput,
+    ModelFailed,
     ModelyardError,
     NotAcceptable,
     NotFound,
@@ -54,6 +55,7 @@ _BY_HTTP_STATUS: dict[int, type[ModelyardError]] = {
     409: Conflict,
     413: PayloadTooLarge,
     415: UnsupportedMediaType,
+    424: ModelFailed,  # SageMaker's ModelError: the model raised
 }
 
 

@@ -149,9 +149,9 @@ def _post(
 
 
 def _error_message(response: httpx.Response) -> str:
-    """The server's own message (``{"error": {"message": …}}``), else the status line."""
+    """The server's own message (SageMaker's top-level ``message``), else the status line."""
     try:
-        message = response.json()["error"]["message"]
+        message = response.json()["message"]
     except (ValueError, KeyError, TypeError):
         message = None
     if isinstance(message, str) and message.strip():

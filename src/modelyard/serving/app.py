@@ -1,14 +1,16 @@
-"""The serving ASGI application: SageMaker-runtime compatible invocations and health checks.
+"""The serving ASGI application of one server process: routes, lifespan and assembly.
 
 Routes:
-    POST /endpoints/{name}/invocations   predict (the SageMaker runtime API path)
+    POST /endpoints/{name}/invocations   predict (the SageMaker runtime API, ``sagemaker.py``)
+    /v2/...                              the Open Inference Protocol V2 (``v2/rest.py``)
     GET  /ping                           200 when every deployed model is loaded (SageMaker)
     GET  /healthz                        200 while the process runs (liveness)
     GET  /readyz                         200 when ready, else 503 with the reasons
     GET  /endpoints                      what this process serves, as JSON
 
-Written as a plain ASGI callable: the invocation path is the product's hot path, and a
-framework's routing and request objects cost more than this whole handler.
+Every protocol is a thin adapter over one inference core (``dataplane.py``); the predict stack
+(``stack.py``), CORS (``cors.py``) and the payload limit (``http.read_body``) are assembled here,
+in :func:`build_app`, and nowhere else.
 """
 
 from __future__ import annotations
@@ -16,40 +18,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-import orjson
-
-from modelyard.codecs import content_encoding, payloads
-from modelyard.errors import (
-    EndpointNotFound,
-    InvalidInput,
-    ModelFailed,
-    ModelyardError,
-    PayloadTooLarge,
-    StorageUnavailable,
-    VariantNotFound,
-    shorten,
-)
-from modelyard.serving import handlers
-from modelyard.serving.batching import ModelFailure
+from modelyard.errors import shorten
+from modelyard.serving.cors import CorsMiddleware
+from modelyard.serving.dataplane import DataPlane
 from modelyard.serving.deployer import Deployer
-from modelyard.serving.routing import StickyByKey, WeightedRandom
-from modelyard.serving.table import EndpointRoute, VariantRoute
+from modelyard.serving.http import ASGIApp, Receive, Scope, Send, respond_json
+from modelyard.serving.sagemaker import PREFIX, SUFFIX, SageMakerRoute
+from modelyard.serving.stack import Wrapper, assemble
 
 log = logging.getLogger("modelyard.serving")
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-
-_PREFIX = "/endpoints/"
-_SUFFIX = "/invocations"
-_JSON = b"application/json"
 
 
 @dataclass(frozen=True)
@@ -60,17 +42,39 @@ class ServerOptions:
     cors_origins: tuple[str, ...] = ()
 
 
-class ServingApp:
-    """The ASGI app of one server process."""
+class Companion(Protocol):
+    """Something that runs beside the HTTP routes for the life of a worker (the gRPC server,
+    the status reporter): started after the plan is loaded, stopped at shutdown."""
 
-    def __init__(self, deployer: Deployer, options: ServerOptions, policy: Any = None) -> None:
-        self.deployer = deployer
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class Routes(Protocol):
+    """A protocol adapter that owns every path under a prefix."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None: ...
+
+
+class ServingApp:
+    """The ASGI app of one server process (wrapped in CORS by :func:`build_app`)."""
+
+    def __init__(
+        self,
+        core: DataPlane,
+        options: ServerOptions,
+        v2: Routes | None = None,
+        companions: Sequence[Companion] = (),
+    ) -> None:
+        self.core = core
+        self.deployer: Deployer = core.deployer
         self.options = options
-        self._policy = policy or StickyByKey(WeightedRandom())
+        self.worker = str(os.getpid()).encode()
+        self._sagemaker = SageMakerRoute(core, options.max_payload_bytes, self.worker)
+        self._v2 = v2
+        self._companions = list(companions)
         self._tasks: list[asyncio.Task[None]] = []
-        # Names the worker process that answered, so that tests and operators can check that
-        # every worker of a server converged instead of assuming it (built here: in the worker).
-        self._worker = (b"x-modelyard-worker", str(os.getpid()).encode())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -95,8 +99,20 @@ class ServingApp:
                     asyncio.create_task(self.deployer.run()),
                     asyncio.create_task(self.deployer.drain_loop()),
                 ]
+                try:
+                    for companion in self._companions:
+                        await companion.start()
+                except Exception as exc:
+                    log.exception("could not start the server")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                for companion in reversed(self._companions):
+                    try:
+                        await companion.stop()
+                    except Exception:
+                        log.exception("could not stop %s cleanly", type(companion).__name__)
                 for task in self._tasks:
                     task.cancel()
                 await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -109,43 +125,38 @@ class ServingApp:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
         method: str = scope["method"]
-        if path.startswith(_PREFIX) and path.endswith(_SUFFIX):
-            name = path[len(_PREFIX) : -len(_SUFFIX)]
+        if path.startswith(PREFIX) and path.endswith(SUFFIX):
             if method == "POST":
-                await self._invoke(name, scope, receive, send)
-            elif method == "OPTIONS":
-                await self._preflight(scope, send)
+                name = path[len(PREFIX) : -len(SUFFIX)]
+                await self._sagemaker.invoke(name, scope, receive, send)
             else:
-                await _json(
-                    send,
-                    405,
-                    {
-                        "error": {
-                            "code": "method_not_allowed",
-                            "message": f"{method} not allowed; use POST",
-                        }
-                    },
-                )
+                await _refuse(send, 405, "method_not_allowed", f"{method} not allowed; use POST")
+            return
+        if path.startswith("/v2") and self._v2 is not None and path[3:4] in ("", "/"):
+            await self._v2(scope, receive, send)
             return
         if method != "GET":
-            await _json(send, 405 if path in _GET_ROUTES else 404, _not_found(path))
+            status = 405 if path in _GET_ROUTES else 404
+            await _refuse(send, status, "not_found", f"no route {method} {path}")
             return
         if path == "/ping":
-            await _json(send, 200 if self.deployer.ready else 503, {"ready": self.deployer.ready})
+            ready = self.deployer.ready
+            await respond_json(send, 200 if ready else 503, {"ready": ready})
         elif path == "/healthz":
-            await _json(send, 200, {"status": "ok"})
+            await respond_json(send, 200, {"status": "ok"})
         elif path == "/readyz":
             ready = self.deployer.ready
             body = {
                 "ready": ready,
                 "revision": self.deployer.table.revision,
                 "failures": self.deployer.failures,
+                "worker": os.getpid(),
             }
-            await _json(send, 200 if ready else 503, body)
+            await respond_json(send, 200 if ready else 503, body)
         elif path == "/endpoints":
-            await _json(send, 200, self._describe())
+            await respond_json(send, 200, self._describe())
         else:
-            await _json(send, 404, _not_found(path))
+            await _refuse(send, 404, "not_found", f"no route {path}")
 
     def _describe(self) -> dict[str, Any]:
         table = self.deployer.table
@@ -166,213 +177,37 @@ class ServingApp:
             "worker": os.getpid(),
         }
 
-    async def _invoke(self, name: str, scope: Scope, receive: Receive, send: Send) -> None:
-        inference_id = os.urandom(16).hex()  # 128 random bits, like a uuid4, at half the cost
-        headers = _headers(scope)
-        extra = [
-            (b"x-modelyard-inference-id", inference_id.encode()),
-            self._worker,
-            *self._cors(headers),
-        ]
-        try:
-            route = self._endpoint(name)
-            variant = self._variant(route, headers)
-            extra.extend(variant.headers)
-            served = variant.served
-            handler = served.handler
-            accept = headers.get("accept")
-            if handler is None or handler.output_fn is None:
-                media = payloads.negotiate(accept)  # 406 before reading the body
-            body = await self._read_body(headers, receive)
-            content_type = headers.get("content-type")
-            if handler is not None and handler.input_fn is not None:
-                rows = await handlers.run_input_fn(handler, body, content_type)
-            else:
-                rows = payloads.decode(body, content_type, served.spec.signature)
-            served.inflight += 1
-            try:
-                predictions = await variant.batcher.predict(rows)
-            finally:
-                served.inflight -= 1
-            if handler is not None and handler.output_fn is not None:
-                payload, media = await handlers.run_output_fn(handler, predictions, accept)
-            else:
-                payload = payloads.encode(predictions, media)
-        except ModelFailure as failure:
-            log.error("inference %s on %s failed", inference_id, name, exc_info=failure.cause)
-            error = ModelFailed(
-                f"the model raised {type(failure.cause).__name__}; inference id {inference_id}"
-            )
-            await _error(send, error, inference_id, extra)
-            return
-        except ModelyardError as exc:
-            await _error(send, exc, inference_id, extra)
-            return
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-type", media.encode()),
-                    (b"content-length", str(len(payload)).encode()),
-                    *extra,
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
-
-    def _endpoint(self, name: str) -> EndpointRoute:
-        route = self.deployer.table.endpoints.get(name)
-        if route is not None:
-            return route
-        if name in self.deployer.failures:
-            raise StorageUnavailable(
-                f"endpoint {name!r} is not being served: {self.deployer.failures[name]}"
-            )
-        raise EndpointNotFound(f"endpoint {name!r} is not deployed")
-
-    def _variant(self, route: EndpointRoute, headers: dict[str, str]) -> VariantRoute:
-        target = headers.get("x-amzn-sagemaker-target-variant") or headers.get(
-            "x-modelyard-target-variant"
-        )
-        if target is not None:
-            variant = route.variants.get(target)
-            if variant is None:
-                raise VariantNotFound(
-                    f"endpoint {route.name!r} has no variant {target!r}; "
-                    f"its variants: {', '.join(route.variants)}"
-                )
-            return variant
-        chosen: VariantRoute = self._policy.choose(
-            route.choice, headers.get("x-modelyard-routing-key")
-        )
-        return chosen
-
-    async def _read_body(self, headers: dict[str, str], receive: Receive) -> bytes:
-        limit = self.options.max_payload_bytes
-        encoding = headers.get("content-encoding")
-        # An unknown coding is a 415 before the body is read; gzip is undone once it is read.
-        codings = content_encoding.codings(encoding) if encoding is not None else ()
-        declared = headers.get("content-length")
-        if declared is not None:
-            try:
-                size = int(declared)
-            except ValueError:
-                raise InvalidInput(f"malformed Content-Length {declared!r}") from None
-            if size > limit:
-                raise PayloadTooLarge(_too_large(size, limit))
-        chunks: list[bytes] = []
-        total = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise InvalidInput("the client disconnected before sending the whole body")
-            chunk = message.get("body", b"")
-            total += len(chunk)
-            if total > limit:  # chunked upload: stop reading as soon as it is too big
-                raise PayloadTooLarge(_too_large(total, limit, at_least=True))
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-                return content_encoding.inflate(body, codings, limit) if codings else body
-
-    def _cors(self, headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
-        origin = headers.get("origin")
-        allowed = self.options.cors_origins
-        if origin is None or not allowed or (origin not in allowed and "*" not in allowed):
-            return []
-        return [
-            (b"access-control-allow-origin", origin.encode()),
-            (b"vary", b"Origin"),
-            (
-                b"access-control-expose-headers",
-                b"x-modelyard-variant, x-modelyard-model-version, x-modelyard-inference-id, "
-                b"x-amzn-invoked-production-variant",
-            ),
-        ]
-
-    async def _preflight(self, scope: Scope, send: Send) -> None:
-        cors = self._cors(_headers(scope))
-        if not cors:
-            await _json(
-                send,
-                403,
-                {"error": {"code": "cors_refused", "message": "origin not in the CORS allow-list"}},
-            )
-            return
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 204,
-                "headers": [
-                    *cors,
-                    (b"access-control-allow-methods", b"POST, OPTIONS"),
-                    (
-                        b"access-control-allow-headers",
-                        b"content-type, accept, x-modelyard-routing-key, "
-                        b"x-modelyard-target-variant",
-                    ),
-                    (b"access-control-max-age", b"600"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": b""})
-
 
 _GET_ROUTES = {"/ping", "/healthz", "/readyz", "/endpoints"}
 
 
-# The request headers the data plane reads; the rest (SigV4's among them) are never decoded.
-_WANTED = frozenset(
-    {
-        b"accept",
-        b"content-type",
-        b"content-length",
-        b"content-encoding",
-        b"origin",
-        b"x-amzn-sagemaker-target-variant",
-        b"x-modelyard-target-variant",
-        b"x-modelyard-routing-key",
-    }
-)
+async def _refuse(send: Send, status: int, code: str, message: str) -> None:
+    await respond_json(send, status, {"error": {"code": code, "message": shorten(message)}})
 
 
-def _headers(scope: Scope) -> dict[str, str]:
-    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k in _WANTED}
+def build_app(
+    deployer: Deployer,
+    options: ServerOptions,
+    wrappers: Sequence[Wrapper] = (),
+    v2: Any = None,
+    companions: Sequence[Any] = (),
+) -> ASGIApp:
+    """Assemble one server process's app: the predict stack (``wrappers``, outermost first,
+    around the micro-batcher), the inference core, the protocol routes and CORS.
 
-
-def _not_found(path: str) -> dict[str, Any]:
-    return {"error": {"code": "not_found", "message": shorten(f"no route {path}")}}
-
-
-def _too_large(size: int, limit: int, at_least: bool = False) -> str:
-    more = "more than " if at_least else ""
-    return f"request body of {more}{size} bytes exceeds the limit of {limit} bytes"
-
-
-async def _json(
-    send: Send, status: int, body: Any, extra: list[tuple[bytes, bytes]] | None = None
-) -> None:
-    payload = orjson.dumps(body)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", _JSON),
-                (b"content-length", str(len(payload)).encode()),
-                *(extra or []),
-            ],
-        }
+    Args:
+        v2: A factory ``(core, options, worker) -> Routes`` for the V2 routes, or None.
+        companions: Factories ``(core) -> Companion`` run for the life of the worker.
+    """
+    core = DataPlane(deployer, assemble(wrappers))
+    worker = str(os.getpid()).encode()
+    app = ServingApp(
+        core,
+        options,
+        v2=v2(core, options, worker) if v2 is not None else None,
+        companions=[make(core) for make in companions],
     )
-    await send({"type": "http.response.body", "body": payload})
-
-
-async def _error(
-    send: Send, exc: ModelyardError, inference_id: str, extra: list[tuple[bytes, bytes]]
-) -> None:
-    body = {"error": {"code": exc.code, "message": exc.message, "inference_id": inference_id}}
-    await _json(send, exc.http_status, body, extra)
+    return CorsMiddleware(app, options.cors_origins)
 
 
 def predict_executor() -> ThreadPoolExecutor:

@@ -71,7 +71,8 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         if await self._idle_and_fast():
             return self._guarded(rows)
-        if self._max_rows <= 1:
+        if self._max_rows <= 1 or type(rows) is not np.ndarray:
+            # A table (text columns) is predicted on its own: only arrays are stacked.
             return await loop.run_in_executor(self._executor, self._guarded, rows)
         future: asyncio.Future[np.ndarray] = loop.create_future()
         self._queue.append((rows, future))

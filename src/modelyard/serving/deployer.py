@@ -14,17 +14,25 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
+from typing import Any
 
 from modelyard.domain import DeploymentPlan, EndpointPlan, ModelSpec, PlanSource
 from modelyard.serving.batching import MicroBatcher
 from modelyard.serving.loader import ServedModel
+from modelyard.serving.routing import StickyByKey, WeightedRandom
 from modelyard.serving.table import EMPTY, EndpointRoute, RouteTable, VariantRoute
 
 log = logging.getLogger("modelyard.serving")
 
 LoadModel = Callable[[ModelSpec], ServedModel]
+PolicyFor = Callable[[EndpointPlan], Any]  # the TrafficPolicy an endpoint routes with
 _RETRY_FAILED_S = 5.0
 _DRAIN_CHECK_S = 0.05
+
+
+def default_policy(endpoint: EndpointPlan) -> Any:
+    """Weighted random, sticky for requests that carry a routing key."""
+    return StickyByKey(WeightedRandom())
 
 
 class Deployer:
@@ -36,6 +44,7 @@ class Deployer:
         load: LoadModel,
         predict_executor: Executor,
         poll_interval_s: float = 0.5,
+        policy_for: PolicyFor | None = None,
     ) -> None:
         self.table: RouteTable = EMPTY
         self.failures: dict[str, str] = {}
@@ -47,6 +56,12 @@ class Deployer:
         self._retired: list[ServedModel] = []
         self._last_attempt = 0.0
         self._seen_revision = -1
+        self._policy_for = policy_for or default_policy
+
+    @property
+    def loaded(self) -> bool:
+        """True once the first plan has been applied (whatever failed to load in it)."""
+        return self._loaded
 
     @property
     def ready(self) -> bool:
@@ -117,7 +132,9 @@ class Deployer:
             else:
                 batcher = MicroBatcher(served.model.predict, v.batching, self._executor)
             variants[v.name] = VariantRoute(v.name, served, batcher, v.weight)
-        return EndpointRoute(endpoint.name, endpoint.config_number, variants)
+        return EndpointRoute(
+            endpoint.name, endpoint.config_number, variants, self._policy_for(endpoint)
+        )
 
     def _release_drained(self) -> None:
         still = []

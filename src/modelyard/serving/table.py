@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from modelyard.serving.batching import MicroBatcher
 from modelyard.serving.loader import ServedModel
-from modelyard.serving.routing import WeightedChoice
+from modelyard.serving.routing import Selection, WeightedChoice
 
 
 @dataclass(eq=False, slots=True)
@@ -30,16 +31,22 @@ class VariantRoute:
 
 @dataclass(eq=False, slots=True)
 class EndpointRoute:
-    """One endpoint at one config: its variants by name and their weighted split."""
+    """One endpoint at one config: its variants by name, their weighted split and the traffic
+    policy that chooses between them (one per endpoint, so endpoints can route differently)."""
 
     name: str
     config_number: int
     variants: dict[str, VariantRoute]
+    policy: Any  # a TrafficPolicy[VariantRoute]
     choice: WeightedChoice[VariantRoute] = field(init=False)
 
     def __post_init__(self) -> None:
         routes = list(self.variants.values())
         self.choice = WeightedChoice(routes, [r.weight for r in routes])
+
+    def select(self, key: str | None) -> Selection:
+        """The variant that answers a request with routing key ``key`` (None: no key)."""
+        return Selection(self.policy.choose(self.choice, key))
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Sequence
+from dataclasses import dataclass
 from itertools import accumulate
-from typing import Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from modelyard.serving.table import VariantRoute
 
 T = TypeVar("T")
 
@@ -31,6 +35,18 @@ class WeightedChoice(Generic[T]):
     def pick(self, u: float) -> T:
         """The item whose cumulative-share interval holds ``u`` (0 <= u < 1)."""
         return self._items[min(bisect_right(self._bounds, u), len(self._items) - 1)]
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """A routing decision: the variant that answers, and the variants that get a copy.
+
+    ``shadows`` is empty until an endpoint has shadow variants; their answers are recorded,
+    never returned.
+    """
+
+    variant: VariantRoute
+    shadows: tuple[VariantRoute, ...] = ()
 
 
 class TrafficPolicy(Protocol[T]):

@@ -1,0 +1,210 @@
+"""The inference core: every protocol adapter (SageMaker, V2 REST, V2 gRPC) calls this.
+
+An adapter parses its transport, then:
+
+    with core.choose(meta) as lease:        # the variant is chosen; in-flight count starts
+        rows = decode(body, lease.signature)  # the adapter's codec, for the chosen model
+        predictions = await lease.predict(rows)
+        ... encode, send (lease.variant_name, lease.model_ref, lease.inference_id)
+                                            # in-flight count ends with the response
+
+The core holds the rules: which endpoint, which variant (the endpoint's traffic policy or the
+caller's target), whether it is ready, and what a model failure becomes. The in-flight count of
+the chosen model starts in the same event-loop step as the choice, so the deployer cannot
+unload a retired model under a request that has chosen it but is still reading its body.
+"""
+
+from __future__ import annotations
+
+import logging
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+from modelyard.domain import Signature
+from modelyard.errors import (
+    EndpointNotFound,
+    ModelFailed,
+    ModelNotReady,
+    VariantNotFound,
+    VersionNotFound,
+)
+from modelyard.runtimes.handler import InferenceHandler
+from modelyard.serving.batching import ModelFailure
+from modelyard.serving.deployer import Deployer
+from modelyard.serving.routing import Selection
+from modelyard.serving.stack import Call, Handler, RequestMeta
+from modelyard.serving.table import EndpointRoute, VariantRoute
+
+log = logging.getLogger("modelyard.serving")
+
+
+class Lease:
+    """A chosen variant, held from the choice until the response is sent.
+
+    Use as a context manager (or call :meth:`release`): while held, the answering model (and
+    any shadow's) counts this request as in flight and is not unloaded.
+    """
+
+    __slots__ = ("_handler", "_held", "meta", "selection")
+
+    def __init__(self, meta: RequestMeta, selection: Selection, handler: Handler) -> None:
+        self.meta = meta
+        self.selection = selection
+        self._handler = handler
+        selection.variant.served.inflight += 1
+        for shadow in selection.shadows:
+            shadow.served.inflight += 1
+        self._held = True
+
+    @property
+    def variant(self) -> VariantRoute:
+        return self.selection.variant
+
+    @property
+    def variant_name(self) -> str:
+        return self.selection.variant.name
+
+    @property
+    def model_ref(self) -> str:
+        """``name:version`` of the model version that answers."""
+        return self.selection.variant.served.spec.ref
+
+    @property
+    def model_version(self) -> int:
+        return self.selection.variant.served.spec.version
+
+    @property
+    def inference_id(self) -> str:
+        return self.meta.inference_id
+
+    @property
+    def signature(self) -> Signature | None:
+        return self.selection.variant.served.spec.signature
+
+    @property
+    def handler(self) -> InferenceHandler | None:
+        """The variant's user ``input_fn``/``output_fn`` hooks, if it has any."""
+        return self.selection.variant.served.handler
+
+    @property
+    def headers(self) -> tuple[tuple[bytes, bytes], ...]:
+        """Response headers naming the variant and model version that answered."""
+        return self.selection.variant.headers
+
+    async def predict(self, rows: Any) -> np.ndarray:
+        """Predict ``rows`` through the predict stack.
+
+        Raises:
+            ModelFailed: the model raised (logged here, with the inference id).
+        """
+        try:
+            return await self._handler(Call(self.meta, self.selection, rows))
+        except ModelFailure as failure:
+            meta = self.meta
+            log.error(
+                "inference %s on %s (%s) failed",
+                meta.inference_id,
+                meta.endpoint,
+                self.model_ref,
+                exc_info=failure.cause,
+            )
+            raise ModelFailed(
+                f"the model {self.model_ref} raised {type(failure.cause).__name__}; "
+                f"inference id {meta.inference_id}"
+            ) from None
+
+    def release(self) -> None:
+        """End this request's in-flight count (idempotent)."""
+        if self._held:
+            self._held = False
+            self.selection.variant.served.inflight -= 1
+            for shadow in self.selection.shadows:
+                shadow.served.inflight -= 1
+
+    def __enter__(self) -> Lease:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+
+class DataPlane:
+    """Chooses variants and predicts, for every protocol, from the deployer's route table."""
+
+    def __init__(self, deployer: Deployer, handler: Handler) -> None:
+        self.deployer = deployer
+        self._handler = handler
+
+    def choose(self, meta: RequestMeta) -> Lease:
+        """Choose the variant that answers ``meta`` and start its in-flight count.
+
+        Raises:
+            EndpointNotFound: no such endpoint is deployed.
+            ModelNotReady: it is deployed but its model is not loaded in this server.
+            VariantNotFound: ``target_variant`` names no variant of the endpoint.
+            VersionNotFound: ``target_version`` names no variant or served model version.
+        """
+        route = self.endpoint(meta.endpoint)
+        if meta.target_variant is not None:
+            selection = Selection(self._variant(route, meta.target_variant))
+        elif meta.target_version is not None:
+            selection = Selection(self.version(route, meta.target_version))
+        else:
+            selection = route.select(meta.routing_key)
+        return Lease(meta, selection, self._handler)
+
+    def endpoint(self, name: str) -> EndpointRoute:
+        """The route of endpoint ``name``.
+
+        Raises:
+            EndpointNotFound, ModelNotReady.
+        """
+        deployer = self.deployer
+        route = deployer.table.endpoints.get(name)
+        if route is not None:
+            return route
+        if name in deployer.failures:
+            raise ModelNotReady(f"endpoint {name!r} is not ready: {deployer.failures[name]}")
+        if not deployer.loaded:
+            raise ModelNotReady("the server has not loaded its deployment plan yet")
+        raise EndpointNotFound(f"endpoint {name!r} is not deployed")
+
+    def version(self, route: EndpointRoute, version: str) -> VariantRoute:
+        """The variant a V2 ``version`` names: a variant name, else a served version number.
+
+        Raises:
+            VersionNotFound: neither; ModelNotReady: that version failed to load here.
+        """
+        variant = route.variants.get(version)
+        if variant is not None:
+            return variant
+        if version.isascii() and version.isdigit():
+            number = int(version)
+            for candidate in route.variants.values():
+                if candidate.served.spec.version == number:
+                    return candidate
+        failure = self.deployer.failures.get(route.name)
+        if failure is not None:
+            raise ModelNotReady(f"endpoint {route.name!r} is not ready: {failure}")
+        served = ", ".join(f"{v.name} ({v.served.spec.ref})" for v in route.variants.values())
+        raise VersionNotFound(
+            f"endpoint {route.name!r} has no variant or model version {version!r}; "
+            f"it serves {served}"
+        )
+
+    @staticmethod
+    def _variant(route: EndpointRoute, name: str) -> VariantRoute:
+        variant = route.variants.get(name)
+        if variant is None:
+            raise VariantNotFound(
+                f"endpoint {route.name!r} has no variant {name!r}; "
+                f"its variants: {', '.join(route.variants)}"
+            )
+        return variant

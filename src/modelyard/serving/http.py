@@ -1,0 +1,122 @@
+"""ASGI plumbing every HTTP route of the data plane shares: headers, the request body under the
+payload limit, and JSON responses.
+
+The serving app is a plain ASGI callable: the invocation path is the product's hot path, and a
+framework's routing and request objects cost more than the whole handler. The payload limit
+lives here, in :func:`read_body`, and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import Any
+
+import orjson
+
+from modelyard.codecs import content_encoding
+from modelyard.errors import InvalidInput, PayloadTooLarge
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
+
+JSON = b"application/json"
+
+# The request headers the data plane reads; the rest (SigV4's among them) are never decoded.
+_WANTED = frozenset(
+    {
+        b"accept",
+        b"content-type",
+        b"content-length",
+        b"content-encoding",
+        b"origin",
+        b"x-amzn-sagemaker-target-variant",
+        b"x-modelyard-target-variant",
+        b"x-modelyard-routing-key",
+        b"inference-header-content-length",
+        b"access-control-request-method",
+    }
+)
+
+
+def request_headers(scope: Scope) -> dict[str, str]:
+    """The request headers the data plane uses, by lower-case name."""
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k in _WANTED}
+
+
+def too_large(size: int, limit: int, at_least: bool = False) -> str:
+    more = "more than " if at_least else ""
+    return f"request body of {more}{size} bytes exceeds the limit of {limit} bytes"
+
+
+def check_declared_size(headers: dict[str, str], limit: int) -> None:
+    """Refuse a body whose ``Content-Length`` is over ``limit``, before reading it.
+
+    Raises:
+        InvalidInput: a malformed Content-Length; PayloadTooLarge: over the limit.
+    """
+    declared = headers.get("content-length")
+    if declared is not None:
+        try:
+            size = int(declared)
+        except ValueError:
+            raise InvalidInput(f"malformed Content-Length {declared!r}") from None
+        if size > limit:
+            raise PayloadTooLarge(too_large(size, limit))
+
+
+async def read_body(headers: dict[str, str], receive: Receive, limit: int) -> bytes:
+    """The whole request body, inflated if it was sent gzip- or deflate-encoded.
+
+    The declared size is checked before the first byte is read, a chunked upload is cut off as
+    soon as it passes ``limit``, and an inflated body may not pass it either.
+
+    Raises:
+        PayloadTooLarge, InvalidInput (malformed length, client gone, corrupt compressed body),
+        UnsupportedMediaType (an unknown content coding, before the body is read).
+    """
+    encoding = headers.get("content-encoding")
+    codings = content_encoding.codings(encoding) if encoding is not None else ()
+    check_declared_size(headers, limit)
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise InvalidInput("the client disconnected before sending the whole body")
+        chunk = message.get("body", b"")
+        total += len(chunk)
+        if total > limit:
+            raise PayloadTooLarge(too_large(total, limit, at_least=True))
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            return content_encoding.inflate(body, codings, limit) if codings else body
+
+
+async def respond(
+    send: Send, status: int, body: bytes, media: bytes, extra: Iterable[tuple[bytes, bytes]] = ()
+) -> None:
+    """Send a complete response."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", media),
+                (b"content-length", str(len(body)).encode()),
+                *extra,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def respond_json(
+    send: Send, status: int, body: Any, extra: Iterable[tuple[bytes, bytes]] = ()
+) -> None:
+    """Send ``body`` as JSON."""
+    await respond(send, status, orjson.dumps(body), JSON, extra)

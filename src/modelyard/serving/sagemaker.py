@@ -1,0 +1,124 @@
+"""The SageMaker runtime adapter: ``POST /endpoints/{name}/invocations``.
+
+Parses the SageMaker runtime API's request (body, ``Content-Type``, ``Accept``,
+``X-Amzn-SageMaker-Target-Variant``), hands it to the inference core, and renders the answer or
+the error the way the SageMaker runtime does, so that boto3's ``invoke_endpoint`` reads them:
+
+=========================================  ======  ===========================
+error                                      status  ``x-amzn-ErrorType``
+=========================================  ======  ===========================
+bad input (body, media type, size, names)  4xx     ``ValidationError``
+unknown endpoint or variant                404     ``ValidationError``
+the model (or its handler) raised          424     ``ModelError`` (+ ``OriginalStatusCode``,
+                                                   ``OriginalMessage``)
+deployed, but not loaded in this server    503     ``ModelNotReadyException``
+the store or server cannot serve           503     ``ServiceUnavailable``
+anything else                              500     ``InternalFailure``
+=========================================  ======  ===========================
+
+Every error body is ``{"message", "error_code", "inference_id"}``: botocore reads the code from
+the header and ``message`` into ``ClientError``'s ``Error.Message``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import orjson
+
+from modelyard.codecs import payloads
+from modelyard.errors import (
+    InvalidInput,
+    ModelFailed,
+    ModelNotReady,
+    ModelyardError,
+    NotAcceptable,
+    NotFound,
+    PayloadTooLarge,
+    StorageUnavailable,
+    UnsupportedMediaType,
+)
+from modelyard.serving import handlers
+from modelyard.serving.dataplane import DataPlane
+from modelyard.serving.http import JSON, Receive, Scope, Send, read_body, request_headers, respond
+from modelyard.serving.stack import RequestMeta
+
+PREFIX = "/endpoints/"
+SUFFIX = "/invocations"
+
+_CLIENT_ERRORS = (InvalidInput, UnsupportedMediaType, NotAcceptable, PayloadTooLarge, NotFound)
+
+
+class SageMakerRoute:
+    """``POST /endpoints/{name}/invocations`` over the inference core."""
+
+    def __init__(self, core: DataPlane, max_payload_bytes: int, worker: bytes) -> None:
+        self._core = core
+        self._limit = max_payload_bytes
+        self._worker = (b"x-modelyard-worker", worker)
+
+    async def invoke(self, name: str, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer one invocation of endpoint ``name``."""
+        inference_id = os.urandom(16).hex()  # 128 random bits, like a uuid4, at half the cost
+        headers = request_headers(scope)
+        extra: list[tuple[bytes, bytes]] = [
+            (b"x-modelyard-inference-id", inference_id.encode()),
+            self._worker,
+        ]
+        meta = RequestMeta(
+            endpoint=name,
+            inference_id=inference_id,
+            target_variant=headers.get("x-amzn-sagemaker-target-variant")
+            or headers.get("x-modelyard-target-variant"),
+            routing_key=headers.get("x-modelyard-routing-key"),
+        )
+        try:
+            with self._core.choose(meta) as lease:
+                extra.extend(lease.headers)
+                handler = lease.handler
+                accept = headers.get("accept")
+                if handler is None or handler.output_fn is None:
+                    media = payloads.negotiate(accept)  # 406 before reading the body
+                body = await read_body(headers, receive, self._limit)
+                content_type = headers.get("content-type")
+                if handler is not None and handler.input_fn is not None:
+                    rows = await handlers.run_input_fn(handler, body, content_type)
+                else:
+                    rows = payloads.decode(body, content_type, lease.signature)
+                predictions = await lease.predict(rows)
+                if handler is not None and handler.output_fn is not None:
+                    payload, media = await handlers.run_output_fn(handler, predictions, accept)
+                else:
+                    payload = payloads.encode(predictions, media)
+        except ModelyardError as exc:
+            status, kind, body_ = render_error(exc, inference_id)
+            await respond(send, status, body_, JSON, [(b"x-amzn-errortype", kind), *extra])
+            return
+        await respond(send, 200, payload, media.encode(), extra)
+
+
+def render_error(exc: ModelyardError, inference_id: str) -> tuple[int, bytes, bytes]:
+    """The status, ``x-amzn-ErrorType`` and body SageMaker's runtime would answer ``exc`` with."""
+    body: dict[str, Any] = {
+        "message": exc.message,
+        "error_code": exc.code,
+        "inference_id": inference_id,
+    }
+    status = exc.http_status
+    if isinstance(exc, _CLIENT_ERRORS):
+        kind = b"ValidationError"
+    elif isinstance(exc, ModelFailed):
+        kind, status = b"ModelError", 424
+        body["OriginalStatusCode"] = exc.http_status
+        body["OriginalMessage"] = exc.message
+        body["message"] = (
+            f'Received server error ({exc.http_status}) from the model with message "{exc.message}"'
+        )
+    elif isinstance(exc, ModelNotReady):
+        kind = b"ModelNotReadyException"
+    elif isinstance(exc, StorageUnavailable):
+        kind = b"ServiceUnavailable"
+    else:
+        kind = b"InternalFailure"
+    return status, kind, orjson.dumps(body)
