@@ -167,11 +167,20 @@ class ServingApp:
                     "name": e.name,
                     "config": e.config_number,
                     "variants": [
-                        {"name": v.name, "model": v.served.spec.ref, "weight": v.weight}
+                        {
+                            "name": v.name,
+                            "model": v.served.spec.ref,
+                            "weight": v.weight,
+                            "inflight": v.served.inflight,
+                        }
                         for v in e.variants.values()
                     ],
                 }
                 for e in table.endpoints.values()
+            ],
+            # Replaced models still finishing their requests; unloaded when inflight is 0.
+            "retired": [
+                {"model": m.spec.ref, "inflight": m.inflight} for m in self.deployer.retired
             ],
             "failures": self.deployer.failures,
             "worker": os.getpid(),

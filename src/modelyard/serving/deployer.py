@@ -17,6 +17,7 @@ from concurrent.futures import Executor
 from typing import Any
 
 from modelyard.domain import DeploymentPlan, EndpointPlan, ModelSpec, PlanSource
+from modelyard.errors import ModelyardError
 from modelyard.serving.batching import MicroBatcher
 from modelyard.serving.loader import ServedModel
 from modelyard.serving.routing import StickyByKey, WeightedRandom
@@ -59,6 +60,11 @@ class Deployer:
         self._policy_for = policy_for or default_policy
 
     @property
+    def retired(self) -> tuple[ServedModel, ...]:
+        """Models replaced by a newer plan that still have requests in flight."""
+        return tuple(self._retired)
+
+    @property
     def loaded(self) -> bool:
         """True once the first plan has been applied (whatever failed to load in it)."""
         return self._loaded
@@ -69,12 +75,33 @@ class Deployer:
         return self._loaded and not self.failures
 
     async def run(self) -> None:
-        """Poll the plan source forever (cancel to stop)."""
+        """Poll the plan source forever (cancel to stop).
+
+        While the store is unreachable the current table keeps serving and every tick tries
+        again; the outage is logged once when it starts and once when it ends.
+        """
+        failed_polls = 0
         while True:
             try:
                 await self.sync()
-            except Exception:  # a store hiccup must not kill the poller: try again next tick
+            except ModelyardError as exc:  # the store is down or locked: try again next tick
+                if not failed_polls:  # one line per outage, not a traceback per tick
+                    log.warning(
+                        "could not refresh the deployment plan (still serving revision %s, "
+                        "retrying every %ss): %s",
+                        self.table.revision,
+                        self._poll,
+                        exc.message,
+                    )
+                failed_polls += 1
+            except Exception:  # a bug must not kill the poller either
                 log.exception("could not refresh the deployment plan")
+            else:
+                if failed_polls:
+                    log.warning(
+                        "deployment plan refreshed again after %s failed polls", failed_polls
+                    )
+                    failed_polls = 0
             await asyncio.sleep(self._poll)
 
     async def sync(self) -> None:
