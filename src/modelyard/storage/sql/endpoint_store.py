@@ -121,11 +121,19 @@ class SqlEndpointStore(EndpointStore):
             if conn.execute(sa.select(endpoints.c.id).where(endpoints.c.name == name)).first():
                 raise AlreadyExists(f"endpoint {name!r} already exists")
             now = utcnow()
-            endpoint_id = conn.execute(
-                endpoints.insert()
-                .values(name=name, current_config=1, last_config=0, created_at=now, updated_at=now)
-                .returning(endpoints.c.id)
-            ).scalar_one()
+            try:
+                endpoint_id = conn.execute(
+                    endpoints.insert()
+                    .values(
+                        name=name, current_config=1, last_config=0, created_at=now, updated_at=now
+                    )
+                    .returning(endpoints.c.id)
+                ).scalar_one()
+            except sa.exc.IntegrityError:
+                # Created by another process since the check above: on PostgreSQL both see
+                # the name free, and the second insert waits for the first and hits the
+                # unique name (SQLite's write lock makes the check itself enough).
+                raise AlreadyExists(f"endpoint {name!r} already exists") from None
             self._make_current(conn, endpoint_id, 1, variants, ConfigChange.CREATE, None)
             return self._endpoint(conn, self._endpoint_row(conn, name))
 
