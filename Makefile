@@ -8,7 +8,7 @@ VENV := $(if $(filter python3,$(PY)),.venv,.venv-$(notdir $(PY)))
 BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup demo test pytest lint typecheck clean
+.PHONY: setup demo test pytest lint typecheck proto clean
 
 $(UV):
 	$(PY) -m venv $(TOOLS)
@@ -43,6 +43,19 @@ test: lint
 # CI runs `make test`, then `make pytest PY=python3.13`, both ends of requires-python.
 pytest: setup
 	$(BIN)/pytest -n $(PYTEST_WORKERS)
+
+# The V2 gRPC protocol's Python modules, generated from its .proto and committed (so neither
+# installing nor serving needs grpcio-tools). Run after editing the .proto. The messages are
+# built in a descriptor pool of their own: Triton's client defines the same `inference.*` names
+# in protobuf's default pool, and both must load in one process (a test, a model calling Triton).
+PROTO := src/modelyard/serving/v2/grpc_predict_v2.proto
+PB2 := $(PROTO:.proto=_pb2.py)
+
+proto: setup
+	$(BIN)/python -m grpc_tools.protoc -Isrc --python_out=src --pyi_out=src --grpc_python_out=src $(PROTO)
+	$(BIN)/python -c "import pathlib, sys; p = pathlib.Path(sys.argv[1]); t = p.read_text(); \
+	  old = '_descriptor_pool.Default().AddSerializedFile('; assert t.count(old) == 1, p; \
+	  p.write_text(t.replace(old, '_descriptor_pool.DescriptorPool().AddSerializedFile('))" $(PB2)
 
 clean:
 	rm -rf .venv .venv-* $(TOOLS)

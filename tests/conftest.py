@@ -97,6 +97,24 @@ def module_database(request: pytest.FixtureRequest) -> Iterator[str]:
         yield url
 
 
+def downgrade_schema(url: str, revision: str) -> None:
+    """Take the modelyard schema of the database at ``url`` back to the older ``revision`` with
+    the packaged downgrade scripts, data kept: the database an older modelyard left."""
+    from alembic import command
+
+    from modelyard.storage.sql import migrate
+    from modelyard.storage.sql.engine import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            cfg = migrate.alembic_config()
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, revision)
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty database URL on each backend."""

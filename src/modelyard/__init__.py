@@ -15,47 +15,74 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 __all__ = [
+    "CSVDeserializer",
+    "CSVSerializer",
     "CategoricalParameter",
     "ColumnSpec",
     "ContinuousParameter",
     "Estimator",
     "HyperparameterTuner",
     "IntegerParameter",
+    "JSONDeserializer",
+    "JSONSerializer",
     "ModelRef",
+    "NumpyDeserializer",
+    "NumpySerializer",
+    "Predictor",
     "Registry",
     "Settings",
     "Signature",
     "Trust",
+    "deploy",
     "errors",
     "load_settings",
     "open_platform",
     "open_registry",
+    "upgrade_database",
 ]
 
 _LAZY = {
+    "CSVDeserializer": ("modelyard.serializers", "CSVDeserializer"),
+    "CSVSerializer": ("modelyard.serializers", "CSVSerializer"),
     "CategoricalParameter": ("modelyard.tuner", "CategoricalParameter"),
     "ColumnSpec": ("modelyard.domain", "ColumnSpec"),
     "ContinuousParameter": ("modelyard.tuner", "ContinuousParameter"),
     "Estimator": ("modelyard.estimator", "Estimator"),
     "HyperparameterTuner": ("modelyard.tuner", "HyperparameterTuner"),
     "IntegerParameter": ("modelyard.tuner", "IntegerParameter"),
+    "JSONDeserializer": ("modelyard.serializers", "JSONDeserializer"),
+    "JSONSerializer": ("modelyard.serializers", "JSONSerializer"),
     "ModelRef": ("modelyard.domain", "ModelRef"),
+    "NumpyDeserializer": ("modelyard.serializers", "NumpyDeserializer"),
+    "NumpySerializer": ("modelyard.serializers", "NumpySerializer"),
+    "Predictor": ("modelyard.predictor", "Predictor"),
     "Registry": ("modelyard.services.registry", "RegistryService"),
     "Settings": ("modelyard.config", "Settings"),
     "Signature": ("modelyard.domain", "Signature"),
     "Trust": ("modelyard.domain", "Trust"),
+    "deploy": ("modelyard.predictor", "deploy"),
     "errors": ("modelyard.errors", None),
     "load_settings": ("modelyard.config", "load_settings"),
     "open_platform": ("modelyard.bootstrap", "open_platform"),
     "open_registry": ("modelyard.bootstrap", "open_registry"),
+    "upgrade_database": ("modelyard.bootstrap", "upgrade_database"),
 }
 
 if TYPE_CHECKING:
     from modelyard import errors
-    from modelyard.bootstrap import open_platform, open_registry
+    from modelyard.bootstrap import open_platform, open_registry, upgrade_database
     from modelyard.config import Settings, load_settings
     from modelyard.domain import ColumnSpec, ModelRef, Signature, Trust
     from modelyard.estimator import Estimator
+    from modelyard.predictor import Predictor, deploy
+    from modelyard.serializers import (
+        CSVDeserializer,
+        CSVSerializer,
+        JSONDeserializer,
+        JSONSerializer,
+        NumpyDeserializer,
+        NumpySerializer,
+    )
     from modelyard.services.registry import RegistryService as Registry
     from modelyard.tuner import (
         CategoricalParameter,

@@ -20,14 +20,17 @@ from modelyard.domain import ModelSpec, ModelVersion
 from modelyard.errors import StorageNotWritable
 from modelyard.services.endpoints import EndpointService
 from modelyard.services.registry import RegistryService
+from modelyard.services.servers import ServerService
 from modelyard.services.training import TrainingService
 from modelyard.services.tuning import TuningService
 from modelyard.storage.artifacts import FsspecArtifactStore
-from modelyard.storage.base import ArtifactStore, EndpointStore, MetadataStore
+from modelyard.storage.base import ArtifactStore, EndpointStore, MetadataStore, ServerRegistry
 from modelyard.storage.sql.endpoint_store import SqlEndpointStore
 from modelyard.storage.sql.engine import make_engine
 from modelyard.storage.sql.job_store import SqlJobStore
+from modelyard.storage.sql.migrate import SchemaUpgrade, upgrade
 from modelyard.storage.sql.plan_source import SqlPlanSource
+from modelyard.storage.sql.server_store import SqlServerStore
 from modelyard.storage.sql.store import SqlMetadataStore
 from modelyard.training.joblog import LogLimits
 
@@ -47,6 +50,7 @@ class Platform:
     endpoints: EndpointService
     training: TrainingService
     tuning: TuningService
+    servers: ServerService
 
     def close(self) -> None:
         """Release database connections."""
@@ -82,10 +86,11 @@ def _disposed_on_error(engine: Any) -> Iterator[None]:
 
 
 def build(settings: Settings | None = None) -> Platform:
-    """Open the stores (applying migrations) and wire the services.
+    """Open the stores and wire the services. An empty database gets the schema, and SQLite
+    is upgraded; an older schema on PostgreSQL is refused (see :func:`upgrade_database`).
 
     Raises:
-        ConfigError, DatabaseUnavailable, StorageNotWritable, SchemaMismatch.
+        ConfigError, DatabaseUnavailable, StorageNotWritable, SchemaOutdated, SchemaMismatch.
     """
     settings = settings or load_settings()
     _ensure_home(settings)
@@ -121,9 +126,45 @@ def build(settings: Settings | None = None) -> Platform:
         start_runner=functools.partial(_fork_runner, settings),
         stale_s=settings.trial_stale_s,
     )
-    return Platform(
-        settings, metadata, endpoint_store, artifacts, registry, endpoints, training, tuning
+    servers = ServerService(
+        SqlServerStore(engine), endpoint_store, stale_after=settings.server_stale_after
     )
+    return Platform(
+        settings,
+        metadata,
+        endpoint_store,
+        artifacts,
+        registry,
+        endpoints,
+        training,
+        tuning,
+        servers,
+    )
+
+
+def upgrade_database(settings: Settings | None = None, **overrides: Any) -> SchemaUpgrade:
+    """Apply the packaged schema migrations to the configured metadata database
+    (``modelyard db upgrade``): the one way an older schema on a shared database is upgraded.
+    Safe to run while other processes open the database (they wait for it to finish).
+
+    Args:
+        settings: The settings to use (default: read from the environment).
+        overrides: Settings fields when ``settings`` is not given, e.g. ``db_url="…"``.
+
+    Returns:
+        The revision before (None for an empty database) and after.
+
+    Raises:
+        ConfigError, DatabaseUnavailable, StorageNotWritable, SchemaMismatch (a newer
+        modelyard's schema).
+    """
+    settings = settings or load_settings(**overrides)
+    _ensure_home(settings)
+    engine = make_engine(settings.resolved_db_url, busy_timeout_s=settings.db_busy_timeout_s)
+    try:
+        return upgrade(engine)
+    finally:
+        engine.dispose()
 
 
 def _launch_worker(settings: Settings, args: Sequence[str], log_name: str) -> int:
@@ -235,12 +276,13 @@ def serving_app(settings: Settings | None = None) -> Any:
     from modelyard.serving.app import ServerOptions, build_app, predict_executor
     from modelyard.serving.deployer import Deployer
     from modelyard.serving.loader import load_served
+    from modelyard.serving.v2.rest import V2Rest
 
     settings = settings or load_settings()
     _ensure_home(settings)
     engine = make_engine(settings.resolved_db_url, busy_timeout_s=settings.db_busy_timeout_s)
     with _disposed_on_error(engine):
-        SqlMetadataStore(engine)  # applies migrations, or refuses a newer modelyard's schema
+        SqlMetadataStore(engine)  # refuses an older (but SQLite's) or a newer schema
         artifacts = FsspecArtifactStore(settings.resolved_artifact_url)
     scratch = settings.home / "tmp" / "serving"
     deployer = Deployer(
@@ -252,4 +294,23 @@ def serving_app(settings: Settings | None = None) -> Any:
     options = ServerOptions(
         max_payload_bytes=settings.max_payload_bytes, cors_origins=settings.cors_origin_list
     )
-    return build_app(deployer, options)
+    companions: list[Any] = []
+    if settings.grpc_port is not None:  # grpc is imported only when it is served
+        from modelyard.serving.v2.grpc_server import GrpcServer
+
+        grpc = functools.partial(
+            GrpcServer, options=options, host=settings.grpc_host, port=settings.grpc_port
+        )
+        companions.append(grpc)
+    # Last: it starts once everything else serves, and on shutdown leaves the store first.
+    companions.append(functools.partial(_status_reporter, SqlServerStore(engine), settings))
+    return build_app(deployer, options, v2=V2Rest, companions=companions)
+
+
+def _status_reporter(sink: ServerRegistry, settings: Settings, core: Any) -> Any:
+    """The companion that reports this server process's status to the store."""
+    from modelyard.serving.reporter import StatusReporter
+
+    return StatusReporter(
+        core.deployer, sink, url=settings.server_url, heartbeat_s=settings.server_heartbeat_s
+    )

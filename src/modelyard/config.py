@@ -30,12 +30,23 @@ class Settings(BaseSettings):
         db_busy_timeout_s: How long SQLite waits for a lock before giving up.
         max_payload_bytes: Largest invocation body the server reads (413 above it).
         cors_origins: Comma-separated origins browsers may call the server from (``*``: any).
+        grpc_port: The TCP port of the Open Inference Protocol V2 gRPC service, served by the
+            same processes as HTTP; None: no gRPC.
+        grpc_host: The interface the gRPC service binds (``modelyard serve`` sets it to its
+            ``--host``).
         plan_poll_s: How often a server checks the store for endpoint changes.
         trial_stale_s: A tuning trial running on another machine whose runner has not
             reported for this long is marked Failed (its runner or machine died).
         job_log_head_bytes: How much of the start of a job's log is kept.
         job_log_tail_bytes: How much of the end of a job's log is kept; what a job prints
             between its head and its tail is cut, and a line in the log says how much.
+        serving_url: Where the Python API's ``Predictor`` sends invocations (a
+            ``modelyard serve``, or a load balancer in front of several).
+        server_url: The URL this server process answers at, recorded with its status
+            (``modelyard serve`` sets it for its workers).
+        server_heartbeat_s: How often each server process reports its status to the store.
+        server_stale_after: A server silent for this many of its heartbeat intervals is
+            stale (stopped, hung, or cut off from the store); until then it is live.
     """
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
@@ -46,11 +57,17 @@ class Settings(BaseSettings):
     db_busy_timeout_s: float = Field(default=30.0, gt=0)
     max_payload_bytes: int = Field(default=6 * 1024 * 1024, gt=0)
     cors_origins: str = ""
+    grpc_port: int | None = Field(default=None, ge=1, le=65535)
+    grpc_host: str = "127.0.0.1"
     plan_poll_s: float = Field(default=0.5, gt=0, le=60)
     trial_stale_s: float = Field(default=60.0, gt=0)
     job_log_head_bytes: int = Field(default=1024 * 1024, ge=0)
     # A tiny tail would make a chatty job rewrite its log on almost every line.
     job_log_tail_bytes: int = Field(default=4 * 1024 * 1024, ge=4096)
+    serving_url: str = "http://127.0.0.1:8080"
+    server_url: str | None = None
+    server_heartbeat_s: float = Field(default=2.0, gt=0, le=300)
+    server_stale_after: float = Field(default=3.0, ge=1)
 
     @field_validator("home")
     @classmethod

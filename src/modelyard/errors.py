@@ -16,6 +16,7 @@ adapters translate ``ModelyardError`` once, at their boundary, and nothing else.
     │   └── InvalidPayload                 malformed JSON/CSV request body (names row/line)
     ├── UnsupportedMediaType               415
     ├── NotAcceptable                      406
+    ├── MethodNotAllowed                   405
     ├── PayloadTooLarge                    413
     ├── ConfigError                        unknown or invalid settings, exit 2
     ├── NotFound                           404, exit 3
@@ -38,7 +39,9 @@ adapters translate ``ModelyardError`` once, at their boundary, and nothing else.
     │   ├── SchemaMismatch                 database schema newer/older than this code
     │   │   └── SchemaOutdated             older: run ``modelyard db upgrade``
     │   ├── ModelNotReady                  deployed, but its model is not loaded here
+    │   │   └── ModelLoadFailed            a server tried to load it and failed (the reason)
     │   └── ServerUnreachable              no modelyard server answers at the URL
+    │       └── NoServerRunning            no live server reports to this store
     ├── MissingDependency                  optional package not installed, exit 7
     ├── JobFailed                          a job ended Failed or Stopped, 422, exit 8
     ├── ScriptFailed                       a training script failed (keeps its log tail)
@@ -159,6 +162,14 @@ class NotAcceptable(ModelyardError):
     exit_code = 2
 
 
+class MethodNotAllowed(ModelyardError):
+    """A data-plane path asked for with a method it does not answer."""
+
+    code = "method_not_allowed"
+    http_status = 405
+    exit_code = 2
+
+
 class PayloadTooLarge(ModelyardError):
     code = "payload_too_large"
     http_status = 413
@@ -271,8 +282,22 @@ class ModelNotReady(StorageUnavailable):
     code = "model_not_ready"
 
 
+class ModelLoadFailed(ModelNotReady):
+    """A live server applied the change but could not load the endpoint's model; the message
+    names the server and its reason. The server keeps serving what it served before."""
+
+    code = "model_load_failed"
+
+
 class ServerUnreachable(StorageUnavailable):
     code = "server_unreachable"
+
+
+class NoServerRunning(ServerUnreachable):
+    """No live server reports to the metadata store (none started, or all stopped or silent),
+    so nothing will serve a change."""
+
+    code = "no_server_running"
 
 
 class MissingDependency(ModelyardError):

@@ -4,6 +4,7 @@
     est = Estimator("xgboost", model_name="churn", hyperparameters={"max_depth": 4})
     est.fit(train="data/train.csv", validation="data/val.csv")
     est.model_version_.ref, est.metrics_
+    predictor = est.deploy(endpoint_name="churn-api")   # a Predictor, once a server serves it
 
 A thin adapter over ``TrainingService``: the job runs in its own process exactly as
 ``modelyard train`` runs it; ``fit`` waits for it and returns ``self``.
@@ -17,6 +18,8 @@ from modelyard.domain import Job, ModelVersion, Trust
 
 if TYPE_CHECKING:
     from modelyard.bootstrap import Platform
+    from modelyard.predictor import Predictor
+    from modelyard.serializers import BaseDeserializer, BaseSerializer
     from modelyard.services.registry import PackagedModel
 
 _PARAMS = (
@@ -122,9 +125,47 @@ class Estimator:
         self.model_version_ = version
         self.metrics_ = dict(job.metrics)
 
+    def deploy(
+        self,
+        endpoint_name: str | None = None,
+        *,
+        variant_name: str = "AllTraffic",
+        serializer: BaseSerializer | None = None,
+        deserializer: BaseDeserializer | None = None,
+        wait: bool = True,
+        timeout: float = 60.0,
+        serving_url: str | None = None,
+    ) -> Predictor:
+        """Serve the registered model at ``endpoint_name`` (created, or updated if it exists;
+        default: the model's name) and return a :class:`~modelyard.predictor.Predictor` for it,
+        as the SageMaker SDK's ``Estimator.deploy`` does.
+
+        Raises:
+            ValueError: ``fit`` has not registered a model yet. Otherwise what
+            :func:`modelyard.predictor.deploy` raises: ModelLoadFailed, NoServerRunning (no
+            ``modelyard serve`` reports to the store), ModelNotReady (not served in time).
+        """
+        version = self._fitted_version()
+        from modelyard.predictor import deploy
+
+        return deploy(
+            version,
+            endpoint_name,
+            variant_name=variant_name,
+            serializer=serializer,
+            deserializer=deserializer,
+            wait=wait,
+            timeout=timeout,
+            serving_url=serving_url,
+            platform=self._get_platform(),
+        )
+
+    def _fitted_version(self) -> ModelVersion:
+        version = getattr(self, "model_version_", None)
+        if version is None:
+            raise ValueError("fit() has not registered a model yet")
+        return version
+
     def load(self) -> PackagedModel:
         """The registered model, loaded (call ``unload()`` when done)."""
-        if getattr(self, "model_version_", None) is None:
-            raise ValueError("fit() has not registered a model yet")
-        assert self.model_version_ is not None
-        return self._get_platform().registry.load(self.model_version_.ref)
+        return self._get_platform().registry.load(self._fitted_version().ref)

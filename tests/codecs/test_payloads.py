@@ -378,7 +378,7 @@ def test_form_encoded_gets_a_curl_hint() -> None:
 
 
 def test_supported_content_types() -> None:
-    assert SUPPORTED_CONTENT_TYPES == ("application/json", "text/csv")
+    assert SUPPORTED_CONTENT_TYPES == ("application/json", "text/csv", "application/x-npy")
 
 
 # --- negotiate -----------------------------------------------------------------------------

@@ -6,19 +6,25 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import numpy as np
 
 from modelyard.bootstrap import Platform
 from tests.e2e.conftest import expected
+from tests.waiting import wait_for
+
+T = TypeVar("T")
 
 INVOKE = "/endpoints/churn-api/invocations"
-# A config stays possible for this long after the next one is written: the poll interval,
-# loading and warming the new models, and requests already in flight on the old ones.
-PROPAGATION_S = 3.0
+WORKERS = 2
+# Answers to requests sent after a config reached every worker, awaited before the next change,
+# so that every config serves load and every change happens under it.
+PHASE_ANSWERS = 100
 
 
 @dataclass
@@ -33,14 +39,48 @@ class Answer:
 
 @dataclass
 class Change:
-    start: float
-    end: float
+    start: float  # when it was asked for
+    everywhere: float  # when every worker was seen serving it: the previous config's end
     served: frozenset[tuple[str, str]]  # (variant, model ref)
 
 
 def _served(platform: Platform) -> frozenset[tuple[str, str]]:
     config = platform.endpoints.get("churn-api").config
     return frozenset((v.name, v.model_ref) for v in config.variants if v.weight > 0)
+
+
+def _burst(url: str, path: str, send: Callable[[str], T]) -> list[T]:
+    """``send`` to ``url + path`` 4 times at once, each on a new connection, so that the
+    kernel hands them to different workers."""
+    with ThreadPoolExecutor(4) as pool:
+        return list(pool.map(lambda _: send(f"{url}{path}"), range(4)))
+
+
+def _wait_everywhere(url: str, number: int) -> float:
+    """Wait until every worker serves config ``number`` of churn-api (their ``/endpoints``
+    say so); when that was seen. Any request sent after it is answered by that config."""
+    latest: dict[int, int] = {}
+
+    def observe() -> dict[int, int]:
+        for body in _burst(url, "/endpoints", lambda u: httpx.get(u, timeout=10).json()):
+            config = next(e["config"] for e in body["endpoints"] if e["name"] == "churn-api")
+            latest[body["worker"]] = max(latest.get(body["worker"], 0), config)
+        return dict(latest)
+
+    wait_for(
+        f"all {WORKERS} workers serving config {number} (worker: config)",
+        observe,
+        lambda seen: len(seen) >= WORKERS and set(seen.values()) == {number},
+    )
+    return time.monotonic()
+
+
+def _wait_load(answers: list[Answer], since: float) -> None:
+    wait_for(
+        f"{PHASE_ANSWERS} answers to requests sent after the config reached every worker",
+        lambda: sum(a.start >= since for a in list(answers)),
+        lambda count: count >= PHASE_ANSWERS,
+    )
 
 
 def _load(url: str, row: list[float], stop: threading.Event, out: list[Answer]) -> None:
@@ -69,15 +109,15 @@ def _load(url: str, row: list[float], stop: threading.Event, out: list[Answer]) 
 def test_updates_and_rollbacks_under_load_lose_nothing(
     platform: Platform, serve: Any, models: dict[str, Any]
 ) -> None:
-    platform.endpoints.create("churn-api", {"main": "churn:1"})
-    server = serve(workers=2)
+    created = platform.endpoints.create("churn-api", {"main": "churn:1"})
+    server = serve(workers=WORKERS)
     probe = models["x"][7:8]
     truth = {f"churn:{v}": float(expected(models, v, probe)[0]) for v in (1, 2, 3)}
     assert len(set(truth.values())) == 3, "the three versions must answer differently"
 
     answers: list[Answer] = []
     stop = threading.Event()
-    changes = [Change(0.0, time.monotonic(), _served(platform))]
+    changes = [Change(0.0, _wait_everywhere(server.url, created.config.number), _served(platform))]
     clients = [
         threading.Thread(target=_load, args=(server.url, probe[0].tolist(), stop, answers))
         for _ in range(4)
@@ -95,21 +135,19 @@ def test_updates_and_rollbacks_under_load_lose_nothing(
         lambda: platform.endpoints.rollback("churn-api"),
     ]
     try:
-        time.sleep(1.0)
+        _wait_load(answers, changes[0].everywhere)
         for step in steps:
             start = time.monotonic()
-            step()
-            changes.append(Change(start, time.monotonic(), _served(platform)))
-            time.sleep(2.0)
+            number = step().config.number
+            served = _served(platform)
+            changes.append(Change(start, _wait_everywhere(server.url, number), served))
+            _wait_load(answers, changes[-1].everywhere)
     finally:
         stop.set()
         for thread in clients:
             thread.join(30)
 
     assert changes[-1].served == frozenset({("main", "churn:3")}), "rollback returned to churn:3"
-    span = max(a.end for a in answers) - min(a.start for a in answers)
-    assert span >= 10, f"load ran {span:.1f} s; the updates need at least 10 s of it"
-    assert len(answers) > 500, f"only {len(answers)} requests were made"
     failed = [a for a in answers if a.status != 200]
     assert not failed, f"{len(failed)} failed responses, e.g. {failed[:3]}"
     wrong = [
@@ -117,12 +155,13 @@ def test_updates_and_rollbacks_under_load_lose_nothing(
     ]
     assert not wrong, f"{len(wrong)} answers do not match their version, e.g. {wrong[:3]}"
     for answer in answers:
+        # A config is live from when it was asked for until its successor was seen on every
+        # worker: a request sent before then may still meet it (in flight, or on a worker
+        # that has not swapped yet); one sent after may not.
         allowed: set[tuple[str, str]] = set()
         for i, change in enumerate(changes):
-            nxt = changes[i + 1] if i + 1 < len(changes) else None
-            live_from = change.start
-            live_until = nxt.end + PROPAGATION_S if nxt else float("inf")
-            if live_from <= answer.end and live_until >= answer.start:
+            live_until = changes[i + 1].everywhere if i + 1 < len(changes) else float("inf")
+            if change.start <= answer.end and answer.start <= live_until:
                 allowed |= change.served
         assert (answer.variant, answer.version) in allowed, (answer, allowed)
     seen = {a.version for a in answers}
@@ -131,16 +170,29 @@ def test_updates_and_rollbacks_under_load_lose_nothing(
 
 def test_every_worker_converges_on_a_change(platform: Platform, serve: Any) -> None:
     platform.endpoints.create("churn-api", {"main": "churn:1"})
-    server = serve(workers=2, MODELYARD_PLAN_POLL_S="0.5")
+    server = serve(workers=WORKERS, MODELYARD_PLAN_POLL_S="0.5")
     row = [0.1] * 30
+
+    def invoke(url: str) -> tuple[str, str]:
+        res = httpx.post(url, json=row, timeout=10)
+        assert res.status_code == 200, res.text
+        return res.headers["x-modelyard-worker"], res.headers["x-modelyard-model-version"]
+
     platform.endpoints.update("churn-api", {"main": "churn:2"})
-    time.sleep(2.0)
+    latest: dict[str, str] = {}
+
+    def observe() -> dict[str, str]:
+        latest.update(_burst(server.url, INVOKE, invoke))
+        return dict(latest)
+
+    wait_for(
+        f"all {WORKERS} workers answering with churn:2 (worker: version)",
+        observe,
+        lambda seen: len(seen) >= WORKERS and set(seen.values()) == {"churn:2"},
+    )
+    # Converged for good: no worker goes back to the old version.
+    versions = {version for _ in range(10) for _, version in _burst(server.url, INVOKE, invoke)}
+    assert versions == {"churn:2"}, versions
     with httpx.Client(base_url=server.url, timeout=10) as http:
-        # New connections each time, so the kernel spreads them over both workers.
-        versions = {
-            httpx.post(f"{server.url}{INVOKE}", json=row).headers["x-modelyard-model-version"]
-            for _ in range(60)
-        }
-        assert versions == {"churn:2"}, versions
         ready = http.get("/readyz").json()
         assert ready["ready"] is True and ready["failures"] == {}

@@ -1,5 +1,6 @@
 """Migrations: from an empty database to head on every backend, idempotent, one head, and the
-packaged migrations describe exactly the tables the code uses."""
+packaged migrations describe exactly the tables the code uses. Opening a store upgrades an older
+schema on SQLite only; on PostgreSQL it is refused until ``migrate.upgrade`` runs."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from modelyard.errors import ConfigError, DatabaseUnavailable, SchemaMismatch
+from modelyard.errors import ConfigError, DatabaseUnavailable, SchemaMismatch, SchemaOutdated
 from modelyard.storage.sql import migrate
 from modelyard.storage.sql.engine import make_engine
 from modelyard.storage.sql.store import SqlMetadataStore
 from modelyard.storage.sql.tables import VERSION_TABLE, metadata
+from tests.conftest import downgrade_schema
 
 
 def test_one_head() -> None:
@@ -22,11 +24,20 @@ def test_one_head() -> None:
     assert len(heads) == 1, f"migrations have several heads: {heads}"
 
 
+def test_revisions_name_every_script_in_order() -> None:
+    # Opening a store compares the database with migrate.REVISIONS instead of loading Alembic.
+    scripts = [rev.revision for rev in reversed(list(migrate._script().walk_revisions()))]
+    assert list(migrate.REVISIONS) == scripts, "list the new revision in migrate.REVISIONS"
+    assert migrate.head_revision() == migrate._script().get_current_head()
+
+
 def test_empty_database_migrates_to_head_and_matches_tables(db_url: str) -> None:
     engine = make_engine(db_url)
     assert migrate.current_revision(engine) is None
-    assert migrate.upgrade(engine) == migrate.head_revision()
-    assert migrate.upgrade(engine) == migrate.head_revision(), "second upgrade is a no-op"
+    done = migrate.upgrade(engine)
+    assert (done.before, done.after, done.changed) == (None, migrate.HEAD, True)
+    again = migrate.upgrade(engine)
+    assert (again.before, again.after, again.changed) == (migrate.HEAD, migrate.HEAD, False)
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
         diff = compare_metadata(context, metadata)
@@ -53,6 +64,76 @@ def test_schema_from_a_newer_modelyard_is_refused(db_url: str) -> None:
     engine.dispose()
 
 
+def _state(engine: sa.Engine) -> tuple[object, ...]:
+    """The schema revision, the jobs table's columns and the models' rows."""
+    with engine.connect() as conn:
+        columns = sorted(c["name"] for c in sa.inspect(conn).get_columns("jobs"))
+        rows = conn.execute(sa.text("SELECT name, description FROM models ORDER BY name")).all()
+    return migrate.current_revision(engine), columns, [tuple(r) for r in rows]
+
+
+def test_an_empty_database_gets_the_schema_on_open(db_url: str) -> None:
+    # Nothing older can be using a database without a schema, so every backend creates it.
+    engine = make_engine(db_url)
+    try:
+        SqlMetadataStore(engine).create_model("churn")
+        assert migrate.current_revision(engine) == migrate.HEAD
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_upgrades_an_older_schema_on_open(tmp_path: object) -> None:
+    url = f"sqlite:///{tmp_path}/old.db"
+    engine = make_engine(url)
+    try:
+        SqlMetadataStore(engine).create_model("churn", "kept")
+        downgrade_schema(url, "0003")
+        assert _state(engine)[0] == "0003"
+        store = SqlMetadataStore(engine)
+        revision, columns, rows = _state(engine)
+        assert revision == migrate.HEAD
+        assert "heartbeat_at" in columns
+        assert rows == [("churn", "kept")]
+        assert store.get_model("churn").description == "kept"
+    finally:
+        engine.dispose()
+
+
+def test_postgresql_refuses_an_older_schema_until_it_is_upgraded(
+    pg_url: str, tmp_path: object
+) -> None:
+    from pathlib import Path
+
+    from modelyard.bootstrap import build, serving_app, upgrade_database
+    from modelyard.config import load_settings
+
+    engine = make_engine(pg_url)
+    try:
+        SqlMetadataStore(engine).create_model("churn", "kept")
+        downgrade_schema(pg_url, "0003")
+        before = _state(engine)
+        assert before[0] == "0003" and "heartbeat_at" not in before[1]
+        settings = load_settings({}, home=Path(str(tmp_path)) / "home", db_url=pg_url)
+        for opener in (lambda: SqlMetadataStore(engine), lambda: build(settings)):
+            with pytest.raises(SchemaOutdated) as refused:
+                opener()
+            message = str(refused.value)
+            assert "`modelyard db upgrade`" in message, message
+            assert f"revision 0003, older than this modelyard's {migrate.HEAD}" in message
+        with pytest.raises(SchemaOutdated):
+            serving_app(settings)
+        assert _state(engine) == before, "a refused open changed the database"
+
+        done = upgrade_database(settings)
+        assert (done.before, done.after, done.changed) == ("0003", migrate.HEAD, True)
+        assert done.url == pg_url  # no password in the test URL to mask
+        assert _state(engine)[0] == migrate.HEAD
+        assert SqlMetadataStore(engine).get_model("churn").description == "kept"
+        assert upgrade_database(settings).changed is False
+    finally:
+        engine.dispose()
+
+
 def test_revision_recorded_by_modelyard_0_1_moves_to_our_own_table(db_url: str) -> None:
     # modelyard 0.1 kept its revision in Alembic's default table, which Optuna's study
     # storage (in the same database) claims for itself.
@@ -66,8 +147,9 @@ def test_revision_recorded_by_modelyard_0_1_moves_to_our_own_table(db_url: str) 
         conn.execute(sa.text("ALTER TABLE jobs DROP COLUMN artifact"))
         conn.execute(sa.text("ALTER TABLE jobs DROP COLUMN parent"))
         conn.execute(sa.text("ALTER TABLE jobs DROP COLUMN heartbeat_at"))
+        conn.execute(sa.text("DROP TABLE servers"))  # 0006
     assert migrate.current_revision(engine) == "0003"
-    assert migrate.upgrade(engine) == migrate.head_revision()
+    assert migrate.upgrade(engine).after == migrate.head_revision()
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM alembic_version")).scalar() == 0
         assert conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar() == (
@@ -118,7 +200,10 @@ def test_bad_database_url(url: str) -> None:
         make_engine(url)
 
 
-def test_a_refused_schema_leaves_no_connection_open(pg_url: str, tmp_path: object) -> None:
+@pytest.mark.parametrize("schema", ["newer", "older"])
+def test_a_refused_schema_leaves_no_connection_open(
+    pg_url: str, tmp_path: object, schema: str
+) -> None:
     """build() and serving_app() dispose of their engine when the store refuses to open (on
     Python 3.13 a connection left to the garbage collector is a ResourceWarning)."""
     from pathlib import Path
@@ -128,8 +213,11 @@ def test_a_refused_schema_leaves_no_connection_open(pg_url: str, tmp_path: objec
 
     engine = make_engine(pg_url)
     migrate.upgrade(engine)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = 'f00dcafe'"))
+    if schema == "newer":
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = 'f00dcafe'"))
+    else:
+        downgrade_schema(pg_url, "0004")
     engine.dispose()
     database = sa.make_url(pg_url).database
     admin = sa.create_engine(sa.make_url(pg_url).set(database="postgres"), poolclass=sa.NullPool)

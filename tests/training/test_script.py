@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import textwrap
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,7 @@ from modelyard.training.metric_definitions import (
     parse_metric_definition,
 )
 from modelyard.training.script import JobStopped, ScriptFailed, ScriptResult, run_script
+from tests.waiting import wait_for
 
 # Written the way SageMaker's documentation shows XGBoost script mode, without a change.
 XGBOOST_SCRIPT = """\
@@ -297,67 +298,66 @@ def test_script_that_writes_no_model_fails(tmp_path) -> None:
     assert "forgot to save" in info.value.log_tail
 
 
+# Sleeps for a minute, with a child that sleeps ten: a run that is stopped or timed out must
+# end the script long before it can say it woke up, and the child long before the test's
+# deadline for its death (so it cannot pass by dying of old age).
 SLEEPER = """\
 import subprocess, sys, time
-child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
 open(sys.argv[-1], "w").write(str(child.pid))
 print("started", flush=True)
 time.sleep(60)
+print("woke up", flush=True)
 """
 
 
-def _alive(pid: int) -> bool:
+def _state(pid: int) -> str | None:
+    """The process's state letter from /proc (R, S, Z …), or None once it is gone."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state not in ("Z", "X")  # a zombie is dead, only not yet reaped
+        return None
 
 
-def _wait_dead(pid: int, within_s: float = 3.0) -> bool:
-    end = time.monotonic() + within_s
-    while time.monotonic() < end:
-        if not _alive(pid):
-            return True
-        time.sleep(0.05)
-    return False
+def _wait_dead(pid: int) -> None:
+    # A zombie is dead, only not yet reaped (by init, as its parent was killed first).
+    try:
+        wait_for(f"process {pid} to die", lambda: _state(pid), lambda s: s in (None, "Z", "X"))
+    except AssertionError:
+        os.kill(pid, signal.SIGKILL)  # a failed test leaves no ten-minute orphan behind
+        raise
 
 
 def test_stop_kills_the_script_and_its_children(tmp_path) -> None:
     pid_file = tmp_path / "child.pid"
     script = write(tmp_path / "src", "train.py", SLEEPER)
     stop = threading.Event()
-    timer = threading.Timer(1.0, stop.set)  # started once the script runs
 
     def on_line(line: str) -> None:
-        if line == "started":
-            timer.start()
+        if line == "started":  # the child is running, and its pid written
+            stop.set()
 
-    start = time.monotonic()
-    try:
-        with pytest.raises(JobStopped):
-            run(
-                script,
-                tmp_path,
-                stop=stop,
-                on_line=on_line,
-                hyperparameters={"pid_file": str(pid_file)},
-            )
-    finally:
-        timer.cancel()
-    assert time.monotonic() - start < 15
-    assert _wait_dead(int(pid_file.read_text()))
-    assert "started" in (tmp_path / "train.log").read_text()
+    with pytest.raises(JobStopped):
+        run(
+            script,
+            tmp_path,
+            stop=stop,
+            on_line=on_line,
+            hyperparameters={"pid_file": str(pid_file)},
+        )
+    log = (tmp_path / "train.log").read_text()
+    assert "started" in log
+    assert "woke up" not in log, "the stop waited for the script to end by itself"
+    _wait_dead(int(pid_file.read_text()))
 
 
 def test_timeout_kills_the_script(tmp_path) -> None:
     script = write(tmp_path / "src", "train.py", SLEEPER)
-    start = time.monotonic()
     with pytest.raises(ScriptFailed, match="time limit of 2 s") as info:
         run(script, tmp_path, timeout_s=2, hyperparameters={"p": str(tmp_path / "pid")})
-    assert time.monotonic() - start < 15
     assert "started" in info.value.log_tail
-    assert _wait_dead(int((tmp_path / "pid").read_text()))
+    assert "woke up" not in (tmp_path / "train.log").read_text(), "the limit was not kept"
+    _wait_dead(int((tmp_path / "pid").read_text()))
 
 
 def test_invalid_inputs(channels, tmp_path) -> None:

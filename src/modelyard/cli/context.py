@@ -1,7 +1,7 @@
 """The Platform of the running command, built on first use and closed when the command ends.
 
-Building opens (and migrates) the metadata database, so it happens only inside a command that
-needs it: ``modelyard --help`` or a usage error never touches a database.
+Building opens the metadata database (checking its schema), so it happens only inside a command
+that needs it: ``modelyard --help`` or a usage error never touches a database.
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ def platform() -> Platform:
     """The Platform for this command, built by :func:`modelyard.bootstrap.build` on first use.
 
     Raises:
-        ConfigError, DatabaseUnavailable, StorageNotWritable, SchemaMismatch: from ``build``.
+        ConfigError, DatabaseUnavailable, StorageNotWritable, SchemaOutdated, SchemaMismatch:
+            from ``build``.
     """
     if not _current:
-        # Imported here: the stores pull in SQLAlchemy and Alembic, which help text never needs.
+        # Imported here: the stores pull in SQLAlchemy, which help text never needs.
         from modelyard.bootstrap import build
 
         _current.append(build())

@@ -23,6 +23,7 @@ from modelyard.cli.render import (
     endpoint_detail,
     endpoint_dict,
     endpoints_table,
+    failing_footnote,
     history_table,
     print_json,
 )
@@ -187,24 +188,35 @@ def rollback(name: NameArg, json_: JsonFlag = False) -> None:
 
 @app.command("list")
 def list_endpoints(json_: JsonFlag = False) -> None:
-    """List every endpoint with its current config."""
+    """List every endpoint with its current config; '!' marks one that a running server
+    could not load (the reason follows the table)."""
     found = _service().list_endpoints()
+    failing = platform().servers.unservable()
     if json_:
-        print_json([endpoint_dict(e) for e in found])
+        print_json([endpoint_dict(e, failing=failing.get(e.name, [])) for e in found])
     elif not found:
         console.print("No endpoints yet; create one with 'modelyard endpoints create'.")
     else:
-        console.print(endpoints_table(found))
+        console.print(endpoints_table(found, failing))
+        footnote = failing_footnote({k: v for k, v in failing.items() if k in _names(found)})
+        if footnote:
+            console.print(footnote, markup=False)
+
+
+def _names(endpoints: Sequence[Endpoint]) -> set[str]:
+    return {e.name for e in endpoints}
 
 
 @app.command("show")
 def show(name: NameArg, json_: JsonFlag = False) -> None:
-    """Show the current config: each variant's model version, requested ref, share, batching."""
+    """Show the current config (each variant's model version, requested ref, share, batching)
+    and the servers: live or stale, current or behind, the config each serves, its failures."""
     endpoint = _service().get(name)
+    servers = platform().servers.for_endpoint(name)
     if json_:
-        print_json(endpoint_dict(endpoint))
+        print_json(endpoint_dict(endpoint, servers=servers))
     else:
-        console.print(endpoint_detail(endpoint))
+        console.print(endpoint_detail(endpoint, servers), markup=False)
 
 
 @app.command("history")

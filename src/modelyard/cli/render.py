@@ -17,7 +17,15 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from modelyard.domain import Batching, Endpoint, EndpointConfig, Model, ModelVersion, Variant
+from modelyard.domain import (
+    Batching,
+    Endpoint,
+    EndpointConfig,
+    EndpointServer,
+    Model,
+    ModelVersion,
+    Variant,
+)
 
 # Rich would otherwise colour numbers and paths it guesses at, and wrap long values (digests,
 # paths) across lines, which breaks copy-and-paste and grep.
@@ -228,14 +236,24 @@ def config_dict(config: EndpointConfig) -> dict[str, Any]:
     }
 
 
-def endpoint_dict(endpoint: Endpoint) -> dict[str, Any]:
-    """An endpoint and its current config as JSON."""
-    return {
+def endpoint_dict(
+    endpoint: Endpoint,
+    servers: Iterable[EndpointServer] | None = None,
+    failing: Iterable[EndpointServer] | None = None,
+) -> dict[str, Any]:
+    """An endpoint and its current config as JSON, with (``endpoints show``) the servers as
+    seen from it, or (``endpoints list``) the live servers that failed to load it."""
+    data = {
         "name": endpoint.name,
         "created_at": to_jsonable(endpoint.created_at),
         "updated_at": to_jsonable(endpoint.updated_at),
         "config": config_dict(endpoint.config),
     }
+    if servers is not None:
+        data["servers"] = [s.to_dict() for s in servers]
+    if failing is not None:
+        data["failing_servers"] = [s.to_dict() for s in failing]
+    return data
 
 
 def endpoint_change(endpoint: Endpoint) -> str:
@@ -247,8 +265,16 @@ def endpoint_change(endpoint: Endpoint) -> str:
     )
 
 
-def endpoints_table(endpoints: Iterable[Endpoint]) -> Table:
-    """The ``endpoints list`` table: name, current config, its variants, last change."""
+#: Marks an endpoint in ``endpoints list`` that a live server failed to load.
+FAILING_MARK = "!"
+
+
+def endpoints_table(
+    endpoints: Iterable[Endpoint], failing: Mapping[str, Any] | None = None
+) -> Table:
+    """The ``endpoints list`` table: name, current config, its variants, last change; the names
+    in ``failing`` (endpoints some live server could not load) carry :data:`FAILING_MARK`."""
+    failing = failing or {}
     table = Table(title="Endpoints")
     table.add_column("name", style="bold", no_wrap=True)
     table.add_column("config", no_wrap=True)
@@ -256,7 +282,7 @@ def endpoints_table(endpoints: Iterable[Endpoint]) -> Table:
     table.add_column("updated (UTC)", no_wrap=True)
     for endpoint in endpoints:
         table.add_row(
-            endpoint.name,
+            f"{endpoint.name} {FAILING_MARK}" if endpoint.name in failing else endpoint.name,
             f"{endpoint.config.number} ({endpoint.config.change.value})",
             variants_summary(endpoint.config, sep="\n"),
             _short_when(endpoint.updated_at),
@@ -264,9 +290,64 @@ def endpoints_table(endpoints: Iterable[Endpoint]) -> Table:
     return table
 
 
-def endpoint_detail(endpoint: Endpoint) -> str:
+def failing_footnote(failing: Mapping[str, Iterable[EndpointServer]]) -> str:
+    """The lines under ``endpoints list`` that explain :data:`FAILING_MARK`: per endpoint and
+    reason, the live servers that could not load its current config and what they do instead.
+    """
+    lines = []
+    for name, servers in failing.items():
+        grouped: dict[tuple[str, str], list[str]] = {}
+        for s in servers:
+            grouped.setdefault((s.failure or "", _fallback(s)), []).append(s.server.status.name)
+        for (reason, fallback), names in grouped.items():
+            lines.append(
+                f"{FAILING_MARK} {name}: not loaded by {', '.join(names)} ({fallback}): {reason}"
+            )
+    if lines:
+        lines.append("  (details: modelyard endpoints show NAME)")
+    return "\n".join(lines)
+
+
+def _fallback(server: EndpointServer) -> str:
+    if server.config is None:
+        return "answering 503"
+    return f"still serving config {server.config}"
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes} min {secs} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
+
+
+def servers_lines(servers: Iterable[EndpointServer]) -> list[str]:
+    """The ``servers`` block of ``endpoints show``: per server process, whether it is live,
+    whether its plan is current, the config it serves and any failure to load."""
+    servers = list(servers)
+    if not servers:
+        return ["  servers  none running (start one with 'modelyard serve')"]
+    live = sum(s.server.live for s in servers)
+    current = sum(s.serves_current for s in servers)
+    lines = [f"  servers  {live} live, {current} serving the current config"]
+    for s in servers:
+        status = s.server.status
+        state = "live" if s.server.live else f"stale (silent {_ago(s.server.record.silent_s)})"
+        plan = "current" if s.server.current else "behind"
+        serves = f"config {s.config}" if s.config is not None else "not this endpoint"
+        lines.append(
+            f"    {status.name}  {state}, revision {status.revision} ({plan}), serves {serves}"
+            + (f", {status.url}" if status.url else "")
+        )
+        if s.failure is not None:
+            lines.append(f"      failed: {s.failure}")
+    return lines
+
+
+def endpoint_detail(endpoint: Endpoint, servers: Iterable[EndpointServer] | None = None) -> str:
     """The ``endpoints show`` view: the current config, a block of ``field  value`` lines per
-    variant (plain lines, like ``models show``: whole on one line whatever the width)."""
+    variant (plain lines, like ``models show``: whole on one line whatever the width), then the
+    server processes (when ``servers`` is given)."""
     config = endpoint.config
     share = shares(config)
     lines = [
@@ -281,6 +362,8 @@ def endpoint_detail(endpoint: Endpoint) -> str:
             f"    share      {_percent(share[v.name])} (weight {v.weight:g})",
             f"    batching   {batching_text(v.batching)}",
         ]
+    if servers is not None:
+        lines += servers_lines(servers)
     return "\n".join(lines)
 
 

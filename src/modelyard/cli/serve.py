@@ -13,11 +13,14 @@ from modelyard.cli.context import platform
 from modelyard.errors import CannotListen, InvalidInput
 
 
-def check_listen(host: str, port: int) -> None:
+def check_listen(host: str, port: int, option: str = "--port") -> None:
     """Bind ``host:port`` the way uvicorn will, and let go of it at once.
 
     uvicorn binds only after the app has started (every deployed model loaded and warmed) and
     then exits 3 with its own log lines; checking first fails in a moment, with one line.
+
+    Args:
+        option: The option that names the port, for the message.
 
     Raises:
         CannotListen: the address is in use, not one of this machine's, or not allowed.
@@ -31,7 +34,7 @@ def check_listen(host: str, port: int) -> None:
             sock.bind((host, port))
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
-            reason = "address already in use (pass another --port, or stop what holds it)"
+            reason = f"address already in use (pass another {option}, or stop what holds it)"
         else:
             text = exc.strerror or str(exc)
             reason = text[:1].lower() + text[1:]
@@ -41,6 +44,14 @@ def check_listen(host: str, port: int) -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8080,
+    grpc_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Also serve the Open Inference Protocol V2 over gRPC on this port (same host).",
+            min=1,
+            max=65535,
+        ),
+    ] = None,
     workers: Annotated[int, typer.Option(help="Worker processes.", min=1, max=64)] = 1,
     max_payload_mb: Annotated[
         float | None, typer.Option(help="Largest request body in MB (default 6).")
@@ -53,15 +64,19 @@ def serve(
         float | None, typer.Option(help="Seconds between checks for endpoint changes.")
     ] = None,
 ) -> None:
-    """Serve every endpoint in the store over HTTP until Ctrl-C.
+    """Serve every endpoint in the store over HTTP (and gRPC with --grpc-port) until Ctrl-C.
 
     Changes made by any other process (CLI, Python API) are picked up within a second or two,
     in every worker.
     """
     import uvicorn
 
+    from modelyard.config import load_settings
+
     if max_payload_mb is not None and max_payload_mb <= 0:
         raise InvalidInput(f"--max-payload-mb must be above 0, got {max_payload_mb}")
+    if grpc_port is None:  # MODELYARD_GRPC_PORT, checked like the option
+        grpc_port = load_settings().grpc_port
     # Worker processes build their own app from the environment: pass the options that way.
     overrides = {
         "MODELYARD_MAX_PAYLOAD_BYTES": (
@@ -69,16 +84,28 @@ def serve(
         ),
         "MODELYARD_CORS_ORIGINS": ",".join(cors_origin) if cors_origin else None,
         "MODELYARD_PLAN_POLL_S": str(poll_interval) if poll_interval is not None else None,
+        "MODELYARD_GRPC_PORT": str(grpc_port) if grpc_port is not None else None,
+        "MODELYARD_GRPC_HOST": host if grpc_port is not None else None,
     }
+    if grpc_port is not None and grpc_port == port:
+        raise InvalidInput(f"--grpc-port must differ from --port, both are {port}")
     os.environ.update({k: v for k, v in overrides.items() if v is not None})
+    # Each worker records where it answers with its status (unless the URL clients should use
+    # was given, e.g. behind NAT); a wildcard bind is reached by this machine's name.
+    reach = socket.gethostname() if host in ("0.0.0.0", "::", "") else host
+    reach = f"[{reach}]" if ":" in reach else reach
+    os.environ.setdefault("MODELYARD_SERVER_URL", f"http://{reach}:{port}")
     check_listen(host, port)
+    if grpc_port is not None:
+        check_listen(host, grpc_port, option="--grpc-port")
     # Open the store here first: a bad URL or schema is one clear error, not N worker crashes.
     current = platform()
     os.environ["MODELYARD_HOME"] = str(current.settings.home)
     count = len(current.endpoints.list_endpoints())
+    grpc = f" and grpc://{host}:{grpc_port}" if grpc_port is not None else ""
     typer.echo(
         f"modelyard serving {count} endpoint(s) from {current.settings.home} on "
-        f"http://{host}:{port} with {workers} worker(s)",
+        f"http://{host}:{port}{grpc} with {workers} worker(s)",
         err=True,
     )
     current.close()

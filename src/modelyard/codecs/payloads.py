@@ -15,6 +15,8 @@ Request formats (``Content-Type``, parameters ignored, case-insensitive; missing
   features; without names in the signature they keep the first record's key order. For a
   one-feature model a flat list is one row per value. Booleans read as 1.0/0.0, and strings
   that read as numbers (``"1.5"``) as those numbers.
+- ``application/x-npy``: numpy's ``.npy`` format, as the SageMaker SDK's ``NumpySerializer``
+  writes it (:mod:`.npy`: 1-D is one row, 2-D rows x features; never unpickled).
 - ``text/csv``: as SageMaker sends it: no header, comma-separated numbers, one row a line,
   read as RFC 4180 (the :mod:`csv` module, strict): quoted fields (``"1.5"``), ``\\r\\n`` or
   ``\\n`` line ends; blank lines (empty or only spaces), wherever they are, are skipped, so a
@@ -35,7 +37,8 @@ and ±inf written as ``null`` (JSON has no such numbers). ``text/csv`` is one pr
 (2-D: a comma-joined row a line), ``\\n``-terminated, each float in the shortest text that reads
 back to the same value of its own dtype (float64 through ``repr``, float32 through numpy's
 shortest repr), NaN as ``nan``; non-numeric predictions (class labels) go through :mod:`csv`
-quoting.
+quoting. ``application/x-npy`` is the predictions array as ``.npy`` (numbers only), asked for
+by name: ``*/*`` and ``application/*`` still mean JSON.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from functools import lru_cache
 import numpy as np
 import orjson
 
+from modelyard.codecs import npy
 from modelyard.codecs.json_shapes import (
     NO_ROWS,
     Matrix,
@@ -72,11 +76,20 @@ __all__ = ["SUPPORTED_CONTENT_TYPES", "decode", "encode", "negotiate"]
 
 JSON = "application/json"
 CSV = "text/csv"
-SUPPORTED_CONTENT_TYPES: tuple[str, ...] = (JSON, CSV)
+NPY = npy.NPY
+SUPPORTED_CONTENT_TYPES: tuple[str, ...] = (JSON, CSV, NPY)
 
 _SUPPORTED = ", ".join(SUPPORTED_CONTENT_TYPES)
-_EXACT_TYPES = {JSON: JSON, CSV: CSV}
-_EXACT_ACCEPT = {"": JSON, "*/*": JSON, "application/*": JSON, JSON: JSON, "text/*": CSV, CSV: CSV}
+_EXACT_TYPES = {JSON: JSON, CSV: CSV, NPY: NPY}
+_EXACT_ACCEPT = {
+    "": JSON,
+    "*/*": JSON,
+    "application/*": JSON,
+    JSON: JSON,
+    "text/*": CSV,
+    CSV: CSV,
+    NPY: NPY,
+}
 # Bytes a CSV body of plain numbers is made of; such a body is parsed as JSON by orjson, which
 # reads numbers several times faster than float(); anything else takes the slow, naming path.
 _CSV_PLAIN = b"0123456789.,eE+- \t\r\n"
@@ -101,7 +114,7 @@ def decode(body: bytes, content_type: str | None, signature: Signature | None) -
         A C-contiguous float64 array with at least one row and one column.
 
     Raises:
-        UnsupportedMediaType: the content type is neither JSON nor CSV.
+        UnsupportedMediaType: the content type is not JSON, CSV or npy.
         InvalidPayload: malformed JSON, an unknown shape, zero rows, ragged rows or a value that
             is not a number; the message names the row (JSON) or line (CSV) and the column.
         SignatureMismatch: a named feature is missing or unexpected, or the width differs from
@@ -111,7 +124,12 @@ def decode(body: bytes, content_type: str | None, signature: Signature | None) -
         media = JSON
     else:
         media = _EXACT_TYPES.get(content_type) or _media_type(content_type)
-    array = _decode_csv(body) if media == CSV else _decode_json(body, signature)
+    if media == CSV:
+        array = _decode_csv(body)
+    elif media == NPY:
+        array = npy.decode(body, n_features(signature))
+    else:
+        array = _decode_json(body, signature)
     width = array.shape[1]
     expected = n_features(signature)
     if expected is not None and width != expected:
@@ -133,7 +151,7 @@ def negotiate(accept: str | None) -> str:
     specific range; ``q=0`` refuses it); ties go to the range listed first, then to JSON.
 
     Returns:
-        ``"application/json"`` or ``"text/csv"``.
+        ``"application/json"``, ``"text/csv"`` or ``"application/x-npy"``.
 
     Raises:
         NotAcceptable: nothing in the header is a type the server writes.
@@ -158,6 +176,8 @@ def encode(predictions: np.ndarray, media_type: str) -> bytes:
         return _encode_json(array)
     if media_type == CSV:
         return _encode_csv(array)
+    if media_type == NPY:
+        return npy.encode(array)
     raise NotAcceptable(f"cannot write predictions as {clip(media_type)}: supported: {_SUPPORTED}")
 
 

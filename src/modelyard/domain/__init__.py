@@ -25,6 +25,13 @@ from modelyard.domain.registry import (
     Trust,
     VersionStatus,
 )
+from modelyard.domain.servers import (
+    EndpointServer,
+    ServerRecord,
+    ServerStatus,
+    ServerStatusSink,
+    ServerView,
+)
 from modelyard.domain.signature import ColumnSpec, Signature
 
 __all__ = [
@@ -36,6 +43,7 @@ __all__ = [
     "Endpoint",
     "EndpointConfig",
     "EndpointPlan",
+    "EndpointServer",
     "Job",
     "JobKind",
     "JobStatus",
@@ -44,6 +52,10 @@ __all__ = [
     "ModelSpec",
     "ModelVersion",
     "PlanSource",
+    "ServerRecord",
+    "ServerStatus",
+    "ServerStatusSink",
+    "ServerView",
     "Signature",
     "Source",
     "StagedModel",

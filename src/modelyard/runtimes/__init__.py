@@ -8,10 +8,13 @@ here imports a model library: a flavor's module, and its library, load on first 
 from __future__ import annotations
 
 import threading
-from importlib.metadata import EntryPoint, entry_points
+from typing import TYPE_CHECKING
 
 from modelyard.errors import UnknownFlavor
 from modelyard.runtimes.base import LoadedModel, Runtime, SavedModel
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 __all__ = ["LoadedModel", "Runtime", "SavedModel", "available_flavors", "get_runtime"]
 
@@ -23,6 +26,10 @@ _lock = threading.Lock()
 
 
 def _entry_points() -> dict[str, EntryPoint]:
+    # Imported here: importlib.metadata costs ~10 ms, and only a lookup needs it (a CLI read
+    # command imports this module through the registry service, and never looks one up).
+    from importlib.metadata import entry_points
+
     found: dict[str, EntryPoint] = {}
     for ep in entry_points(group=GROUP):
         # Two distributions claiming one name: the first one installed wins, deterministically.

@@ -20,7 +20,7 @@ from modelyard.domain import (
     Variant,
     validate_name,
 )
-from modelyard.errors import AlreadyExists, InvalidInput, ModelyardError
+from modelyard.errors import AlreadyExists, EndpointNotFound, InvalidInput, ModelyardError
 from modelyard.storage.base import EndpointStore
 
 #: Loads and warms a version, raising a ModelyardError if it cannot serve.
@@ -92,6 +92,25 @@ class EndpointService:
         return self._store.add_config(
             name, built, ConfigChange.UPDATE, expected_current=current.number, parent=current.number
         )
+
+    def deploy(
+        self,
+        name: str,
+        variants: Mapping[str, str],
+        weights: Mapping[str, float] | None = None,
+        batching: Mapping[str, Batching] | None = None,
+    ) -> Endpoint:
+        """Serve ``variants`` at ``name``, whether or not it exists: :meth:`create` it, or
+        :meth:`update` it to a new config (the SageMaker SDK's ``deploy``). Raises what those
+        raise."""
+        try:
+            self.get(name)
+        except EndpointNotFound:
+            try:
+                return self.create(name, variants, weights, batching)
+            except AlreadyExists:  # another caller created it meanwhile: update theirs
+                pass
+        return self.update(name, variants, weights, batching)
 
     def set_weights(self, name: str, weights: Mapping[str, float]) -> Endpoint:
         """Change traffic shares only: the same model versions, no model is reloaded."""

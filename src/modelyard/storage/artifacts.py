@@ -14,8 +14,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import fsspec
-
 from modelyard.domain import ArtifactFile
 from modelyard.errors import (
     ArtifactCorrupted,
@@ -42,8 +40,28 @@ class FsspecArtifactStore(ArtifactStore):
         # Messages and ``url`` show the URL with its credentials masked; only fsspec sees them.
         self._url = mask_url(url)
         self._given = url
-        self._fs, root = fsspec.core.url_to_fs(url, **storage_options)
-        self._root = root.rstrip("/")
+        self._options = storage_options
+        self._opened: tuple[Any, str] | None = None
+        if "://" in url and not url.startswith("file://"):
+            self._filesystem()  # a remote URL (protocol, credentials) is checked on opening
+
+    def _filesystem(self) -> tuple[Any, str]:
+        # A local folder's filesystem is made on first use, which cannot fail: fsspec is an
+        # import that commands reading only metadata (``modelyard models list``) never need.
+        if self._opened is None:
+            import fsspec
+
+            fs, root = fsspec.core.url_to_fs(self._given, **self._options)
+            self._opened = fs, root.rstrip("/")
+        return self._opened
+
+    @property
+    def _fs(self) -> Any:
+        return self._filesystem()[0]
+
+    @property
+    def _root(self) -> str:
+        return self._filesystem()[1]
 
     @property
     def url(self) -> str:

@@ -1,6 +1,7 @@
 """The storage contracts. Services depend on these interfaces; ``bootstrap`` picks the
 implementations. Every implementation passes the same contract test suite
-(``tests/storage/test_metadata_contract.py``, ``tests/storage/test_artifacts.py``).
+(``tests/storage/test_metadata_contract.py``, ``tests/storage/test_artifacts.py``,
+``tests/storage/test_server_store.py`` …).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from modelyard.domain import (
     Model,
     ModelRef,
     ModelVersion,
+    ServerRecord,
+    ServerStatus,
     Signature,
     Source,
     Trust,
@@ -266,3 +269,27 @@ class JobStore(ABC):
         Raises:
             JobNotFound; Conflict naming the current status when it is not allowed.
         """
+
+
+class ServerRegistry(ABC):
+    """The servers of this store and what each reported last: one entry per server process,
+    keyed by ``(host, pid)``.
+
+    Time is the store's own: a report is stamped with the store's clock (the database server's
+    on PostgreSQL), and :meth:`list_servers` measures silence on that same clock, so servers on
+    machines whose clocks disagree are judged alike. It satisfies the data plane's
+    :class:`~modelyard.domain.ServerStatusSink`.
+    """
+
+    @abstractmethod
+    def report(self, status: ServerStatus) -> None:
+        """Record ``status`` as server ``(status.host, status.pid)``'s latest report, replacing
+        any earlier one (a new process that reuses a dead one's pid replaces it), stamped now."""
+
+    @abstractmethod
+    def remove(self, host: str, pid: int) -> None:
+        """Forget server ``(host, pid)`` (it shut down cleanly); nothing happens if unknown."""
+
+    @abstractmethod
+    def list_servers(self) -> list[ServerRecord]:
+        """Every server's last report with its time and the seconds since, by host then pid."""

@@ -1,28 +1,72 @@
-"""Alembic migrations shipped in the package, applied when a store is opened."""
+"""The metadata schema: the check every store makes when it opens, and the upgrade (Alembic
+migrations shipped in the package).
+
+Opening a store (:func:`ensure_current`) costs one query when the schema is current, and never
+loads Alembic then: this code's revisions are listed in :data:`REVISIONS` (a test checks them
+against the scripts). When the schema is not current:
+
+- an empty database is created at the head revision, on every backend: nothing older can be
+  using a database that has no schema yet;
+- an older schema is upgraded on SQLite, the embedded store of one home, and refused on any
+  other backend with :class:`SchemaOutdated`: on a database shared by many processes, a newer
+  one must not change the schema under older ones that are running. :func:`upgrade`
+  (``modelyard db upgrade``) does it on purpose;
+- a newer schema (a revision this code does not know) is refused everywhere
+  (:class:`SchemaMismatch`).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
-from modelyard.errors import SchemaMismatch
+from modelyard.errors import SchemaMismatch, SchemaOutdated
 from modelyard.storage.sql.engine import safe_url, transaction
 from modelyard.storage.sql.tables import LEGACY_VERSION_TABLE, VERSION_TABLE
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
 
 _SCRIPTS = Path(__file__).parent / "migrations"
 # Arbitrary constant: the advisory lock that serialises concurrent upgrades on PostgreSQL.
 _PG_LOCK_KEY = 0x6D6F64656C  # "model"
 
+#: Every revision in ``migrations/versions``, oldest first; add a new one here with its script.
+REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005", "0006")
+HEAD = REVISIONS[-1]
+
+
+@dataclass(frozen=True)
+class SchemaUpgrade:
+    """What :func:`upgrade` found and left.
+
+    Attributes:
+        url: The database, every credential masked.
+        before: Its revision before (None: it had no schema).
+        after: Its revision now (the head revision).
+    """
+
+    url: str
+    before: str | None
+    after: str
+
+    @property
+    def changed(self) -> bool:
+        """Whether the upgrade changed the schema."""
+        return self.before != self.after
+
 
 def alembic_config() -> Config:
     """An Alembic config pointing at the packaged migration scripts."""
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(_SCRIPTS))
     return cfg
@@ -30,34 +74,47 @@ def alembic_config() -> Config:
 
 @lru_cache(maxsize=1)
 def _script() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config())
 
 
 def head_revision() -> str:
     """The newest revision this code knows."""
-    head = _script().get_current_head()
-    assert head is not None, "the package ships no migrations"
-    return head
+    return HEAD
 
 
 def _context(conn: sa.Connection) -> MigrationContext:
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
 
 
 def current_revision(engine: Engine) -> str | None:
-    """The revision the database is at (None for an empty database)."""
+    """The revision the database is at (None for a database without our schema).
+
+    Raises:
+        DatabaseUnavailable, StorageUnavailable: the database cannot be read.
+    """
     with transaction(engine, write=False) as conn:
-        revision = _context(conn).get_current_revision()
-        return revision if revision is not None else _legacy_revision(conn)
+        return _read_revision(conn)
+
+
+def _read_revision(conn: sa.Connection) -> str | None:
+    if sa.inspect(conn).has_table(VERSION_TABLE):
+        query = sa.text(f"SELECT version_num FROM {VERSION_TABLE}")
+        found = conn.execute(query).scalars().first()
+        if found is not None:
+            return str(found)
+    return _legacy_revision(conn)
 
 
 def _legacy_revision(conn: sa.Connection) -> str | None:
     """Our revision as modelyard 0.1 recorded it, in Alembic's default table (now Optuna's)."""
     if not sa.inspect(conn).has_table(LEGACY_VERSION_TABLE):
         return None
-    ours = {rev.revision for rev in _script().walk_revisions()}
     rows = conn.execute(sa.text(f"SELECT version_num FROM {LEGACY_VERSION_TABLE}")).scalars()
-    found = [r for r in rows if r in ours]
+    found = [r for r in rows if r in REVISIONS]
     return found[0] if found else None
 
 
@@ -66,46 +123,72 @@ def _move_legacy_revision(conn: sa.Connection) -> None:
     legacy = _legacy_revision(conn)
     if legacy is None or _context(conn).get_current_revision() is not None:
         return
-    context = _context(conn)
-    context.stamp(_script(), legacy)
+    _context(conn).stamp(_script(), legacy)
     conn.execute(
         sa.text(f"DELETE FROM {LEGACY_VERSION_TABLE} WHERE version_num = :v"), {"v": legacy}
     )
 
 
-def upgrade(engine: Engine) -> str:
+def ensure_current(engine: Engine) -> None:
+    """Make the schema usable by this code, or refuse it (see the module docstring).
+
+    Raises:
+        SchemaOutdated: an older schema on a backend other than SQLite.
+        SchemaMismatch: the database was migrated by a newer modelyard.
+        DatabaseUnavailable, StorageUnavailable: the database cannot be read or written.
+    """
+    if current_revision(engine) == HEAD:
+        return
+    _upgrade(engine, outdated_ok=engine.dialect.name == "sqlite")
+
+
+def upgrade(engine: Engine) -> SchemaUpgrade:
     """Bring the schema to the head revision; safe to call from many processes at once.
 
     Returns:
-        The revision the database is at afterwards.
+        The revision before and after (the same when it was current).
 
     Raises:
-        SchemaMismatch: when the database was migrated by a newer modelyard.
+        SchemaMismatch: the database was migrated by a newer modelyard.
+        DatabaseUnavailable, StorageUnavailable: the database cannot be read or written.
     """
-    head = head_revision()
-    current = current_revision(engine)
-    if current == head:
-        return head
-    _check_known(current, engine)
+    return _upgrade(engine, outdated_ok=True)
+
+
+def _upgrade(engine: Engine, *, outdated_ok: bool) -> SchemaUpgrade:
+    url = safe_url(engine.url)
+    before = current_revision(engine)
+    _check(before, url, outdated_ok=outdated_ok)
+    if before == HEAD:
+        return SchemaUpgrade(url, before, HEAD)
+    from alembic import command
+
     with transaction(engine, write=True) as conn:  # BEGIN IMMEDIATE on SQLite
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-        _move_legacy_revision(conn)
-        # Another process may have finished the upgrade while we waited for the lock.
-        if _context(conn).get_current_revision() != head:
+        # Another process may have created or upgraded the schema while we waited for the lock.
+        before = _read_revision(conn)
+        _check(before, url, outdated_ok=outdated_ok)
+        if before != HEAD:
+            _move_legacy_revision(conn)
             cfg = alembic_config()
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
-    return head
+    return SchemaUpgrade(url, before, HEAD)
 
 
-def _check_known(revision: str | None, engine: Engine) -> None:
-    if revision is None:
+def _check(revision: str | None, url: str, *, outdated_ok: bool) -> None:
+    if revision is None or revision == HEAD:
         return
-    known = {rev.revision for rev in _script().walk_revisions()}
-    if revision not in known:
+    if revision not in REVISIONS:
         raise SchemaMismatch(
-            f"the metadata database {safe_url(engine.url)} is at schema revision {revision}, "
+            f"the metadata database {url} is at schema revision {revision}, "
             "which this modelyard does not know: it was written by a newer modelyard; upgrade "
             "modelyard (pip install -U modelyard)"
+        )
+    if not outdated_ok:
+        raise SchemaOutdated(
+            f"the metadata database {url} is at schema revision {revision}, older than this "
+            f"modelyard's {HEAD}: upgrade it with `modelyard db upgrade` (a shared database is "
+            "never upgraded by the processes that open it)"
         )

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from importlib import import_module
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, Row
 
 from modelyard.domain import (
@@ -36,13 +36,17 @@ from modelyard.storage.sql.timestamps import aware, utcnow
 class SqlMetadataStore(MetadataStore):
     """A :class:`MetadataStore` on any SQLAlchemy engine (SQLite, PostgreSQL).
 
-    Opening it applies pending migrations (see :func:`migrate.upgrade`).
+    Opening it checks the schema (:func:`migrate.ensure_current`): an empty database gets the
+    schema, SQLite is upgraded, and an older schema elsewhere is refused until
+    :func:`migrate.upgrade` runs.
+
+    Raises:
+        SchemaOutdated, SchemaMismatch, DatabaseUnavailable, StorageUnavailable: on opening.
     """
 
-    def __init__(self, engine: Engine, *, auto_migrate: bool = True) -> None:
+    def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        if auto_migrate:
-            migrate.upgrade(engine)
+        migrate.ensure_current(engine)
 
     # -- models -----------------------------------------------------------------------------
 
@@ -161,7 +165,9 @@ class SqlMetadataStore(MetadataStore):
 
     def _insert_model_if_missing(self, conn: Connection, name: str) -> None:
         now = utcnow()
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        # The dialect module is loaded here, not at import: the connection has loaded its own
+        # already, and a read command on SQLite need not import PostgreSQL's (25 ms).
+        dialect = import_module(f"sqlalchemy.dialects.{conn.dialect.name}")
         stmt = (
             dialect.insert(models)
             .values(name=name, created_at=now, updated_at=now)

@@ -179,3 +179,20 @@ jobs = sa.Table(
     # The model package a trial staged (registered only if it is the best): StagedModel.to_dict().
     sa.Column("artifact", sa.JSON, nullable=True),
 )
+
+# One row per server process (a uvicorn worker of `modelyard serve`): its last report.
+servers = sa.Table(
+    "servers",
+    metadata,
+    sa.Column("host", sa.String(255), primary_key=True),
+    sa.Column("pid", sa.Integer, primary_key=True),
+    sa.Column("url", sa.Text, nullable=True),
+    sa.Column("revision", sa.BigInteger, nullable=False),
+    # Endpoint name → config number served; endpoint name → why its current config failed.
+    sa.Column("endpoints", sa.JSON, nullable=False),
+    sa.Column("failures", sa.JSON, nullable=False),
+    sa.Column("heartbeat_s", sa.Float, nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    # By the store's clock (see SqlServerStore), never the reporting machine's.
+    sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
+)

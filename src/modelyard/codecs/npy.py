@@ -1,0 +1,81 @@
+"""``application/x-npy`` bodies: numpy's ``.npy`` format, which the SageMaker SDK's
+``NumpySerializer`` writes and its ``NumpyDeserializer`` reads (the npy half of
+:mod:`.payloads`).
+
+A request's header is not trusted: nothing is ever unpickled (an object array is refused), the
+shape it declares must account for exactly the bytes sent (a header claiming a terabyte is
+refused before anything is allocated), and the values must be numbers or booleans. A 1-D array
+is one row, as a flat JSON list is (for a one-feature model, one row per value); a 2-D array is
+rows x features.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+from numpy.lib import format as npy_format
+
+from modelyard.codecs.json_shapes import NO_ROWS, Matrix
+from modelyard.errors import InvalidPayload, ModelFailed
+
+NPY = "application/x-npy"
+# Kinds numpy reads as numbers: booleans, signed and unsigned integers, floats.
+_NUMERIC = "biuf"
+
+
+def decode(body: bytes, width: int | None = None) -> Matrix:
+    """Read a ``.npy`` body into a C-contiguous 2-D float64 array.
+
+    Args:
+        body: The request body.
+        width: How many features the model takes, if known (1: a 1-D array is a column).
+
+    Raises:
+        InvalidPayload: not a ``.npy`` body, a header whose shape does not match the bytes,
+            a dtype that is not numeric, more than two dimensions, or no rows.
+    """
+    stream = io.BytesIO(body)
+    try:
+        version = npy_format.read_magic(stream)
+        if version == (1, 0):
+            shape, fortran, dtype = npy_format.read_array_header_1_0(stream)
+        elif version == (2, 0):
+            shape, fortran, dtype = npy_format.read_array_header_2_0(stream)
+        else:
+            raise ValueError(f"unsupported .npy format version {version}")
+    except ValueError as exc:
+        raise InvalidPayload(f"malformed .npy body: {exc}") from None
+    if dtype.hasobject or dtype.kind not in _NUMERIC or dtype.names is not None:
+        raise InvalidPayload(f"a .npy body must hold numbers, not {dtype}")
+    if len(shape) not in (1, 2):
+        raise InvalidPayload(f"a .npy body must be 1-D (one row) or 2-D, not {len(shape)}-D")
+    data = memoryview(body)[stream.tell() :]
+    expected = math.prod(shape) * dtype.itemsize
+    if len(data) != expected:
+        raise InvalidPayload(
+            f"the .npy header declares shape {shape} of {dtype} ({expected} bytes), but "
+            f"{len(data)} bytes follow it"
+        )
+    array = np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+    if array.ndim == 1:
+        array = array.reshape(-1, 1) if width == 1 else array.reshape(1, -1)
+    if array.shape[0] == 0:
+        raise InvalidPayload(NO_ROWS)
+    return np.ascontiguousarray(array, dtype=np.float64)
+
+
+def encode(predictions: np.ndarray) -> bytes:
+    """Write predictions as a ``.npy`` body (never pickled).
+
+    Raises:
+        ModelFailed: predictions of Python objects, which ``.npy`` holds only as a pickle.
+    """
+    if predictions.dtype.hasobject:
+        raise ModelFailed(
+            f"cannot write predictions of dtype {predictions.dtype} as {NPY}: ask for JSON"
+        )
+    buffer = io.BytesIO()
+    np.save(buffer, predictions, allow_pickle=False)
+    return buffer.getvalue()

@@ -1,0 +1,337 @@
+"""Deploy and predict from Python, the way the SageMaker SDK does::
+
+    from modelyard import Estimator, CSVSerializer
+    est = Estimator("xgboost", model_name="churn", target="label").fit(train="train.csv")
+    predictor = est.deploy(endpoint_name="churn-api", variant_name="main")
+    predictor.serializer = CSVSerializer()
+    predictor.predict([[0.1, 0.2, 0.3]])
+    predictor.update_endpoint("churn:3")
+    predictor.delete_endpoint()
+
+or, from a registered version, ``modelyard.deploy("churn@production", endpoint_name=…)``.
+
+A thin adapter: endpoint changes go through ``EndpointService`` (loaded and checked in this
+process first, as ``modelyard endpoints`` does), the wait through ``ServerService`` (a live
+server reports the new plan, without a failure for the endpoint), and invocations over HTTP to
+``serving_url`` (the settings' ``MODELYARD_SERVING_URL``, default ``http://127.0.0.1:8080``).
+Error answers (SageMaker's shape: ``x-amzn-ErrorType`` and a top-level ``message``) become the
+matching :mod:`modelyard.errors` class.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import httpx
+
+from modelyard.domain import ModelRef, ModelVersion
+from modelyard.errors import (
+    ConfigError,
+    InvalidInput,
+    ModelFailed,
+    ModelNotReady,
+    ModelyardError,
+    ServerUnreachable,
+    StorageUnavailable,
+)
+from modelyard.serializers import BaseDeserializer, BaseSerializer, JSONDeserializer, JSONSerializer
+
+if TYPE_CHECKING:
+    from modelyard.bootstrap import Platform
+
+#: SageMaker's name for the one variant of an endpoint deployed from a model.
+DEFAULT_VARIANT = "AllTraffic"
+DEFAULT_TIMEOUT_S = 60.0
+
+#: ``x-amzn-ErrorType`` → the error, for an answer without modelyard's ``error_code``.
+_BY_ERROR_TYPE: dict[str, type[ModelyardError]] = {
+    "ValidationError": InvalidInput,
+    "ModelError": ModelFailed,
+    "ModelNotReadyException": ModelNotReady,
+    "ServiceUnavailable": StorageUnavailable,
+}
+
+
+class Predictor:
+    """Invokes one endpoint on a modelyard server, and changes or deletes that endpoint.
+
+    Attributes:
+        endpoint_name: The endpoint.
+        serializer: Turns ``predict``'s data into a request body (default JSON).
+        deserializer: Turns the answer into Python objects (default JSON).
+        serving_url: The server (or load balancer) invocations go to.
+    """
+
+    def __init__(
+        self,
+        endpoint_name: str,
+        *,
+        serializer: BaseSerializer | None = None,
+        deserializer: BaseDeserializer | None = None,
+        serving_url: str | None = None,
+        platform: Platform | None = None,
+        request_timeout: float = DEFAULT_TIMEOUT_S,
+    ) -> None:
+        self.endpoint_name = endpoint_name
+        self.serializer = serializer or JSONSerializer()
+        self.deserializer = deserializer or JSONDeserializer()
+        self._platform = platform
+        self._owns_platform = False
+        if serving_url is None:
+            serving_url = platform.settings.serving_url if platform else _settings_url()
+        self.serving_url = serving_url.rstrip("/")
+        self._timeout = request_timeout
+        self._http: httpx.Client | None = None
+
+    @property
+    def content_type(self) -> str:
+        """The ``Content-Type`` of requests (the serializer's)."""
+        return self.serializer.CONTENT_TYPE
+
+    @property
+    def accept(self) -> tuple[str, ...]:
+        """The media types asked for (the deserializer's)."""
+        return self.deserializer.ACCEPT
+
+    # -- invoking ----------------------------------------------------------------------------
+
+    def predict(
+        self,
+        data: Any,
+        initial_args: Mapping[str, str] | None = None,
+        target_variant: str | None = None,
+    ) -> Any:
+        """Send ``data`` (serialized) to the endpoint and return the deserialized answer.
+
+        Args:
+            data: What the serializer takes (rows, an array, a DataFrame, a body).
+            initial_args: Request fields as the SageMaker SDK takes them: ``ContentType``,
+                ``Accept``, ``TargetVariant`` (instead of the serializers' and the argument).
+            target_variant: Ask this variant, not the weighted choice.
+
+        Raises:
+            ServerUnreachable: nothing answers at ``serving_url``.
+            The error the server answered with: InvalidInput (bad data), NotFound (no such
+            endpoint or variant), ModelNotReady (not loaded there), ModelFailed (the model
+            raised), …
+        """
+        args = dict(initial_args or {})
+        headers = {
+            "content-type": args.get("ContentType", self.content_type),
+            "accept": args.get("Accept", ", ".join(self.accept)),
+        }
+        variant = target_variant or args.get("TargetVariant")
+        if variant:
+            headers["x-amzn-sagemaker-target-variant"] = variant
+        response = self._post(self.serializer.serialize(data), headers)
+        media = response.headers.get("content-type", "")
+        return self.deserializer.deserialize(io.BytesIO(response.content), media)
+
+    def _post(self, body: bytes, headers: dict[str, str]) -> httpx.Response:
+        if self._http is None:
+            self._http = httpx.Client(timeout=self._timeout)
+        target = f"{self.serving_url}/endpoints/{quote(self.endpoint_name, safe='')}/invocations"
+        try:
+            response = self._http.post(target, content=body, headers=headers)
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+            raise ConfigError(f"invalid serving URL {self.serving_url!r}: {exc}") from None
+        except httpx.TimeoutException:
+            raise ServerUnreachable(
+                f"no answer from {self.serving_url} within {self._timeout:g} s"
+            ) from None
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(
+                f"cannot reach the modelyard server at {self.serving_url} "
+                f"({str(exc) or type(exc).__name__}); is it running ('modelyard serve')?"
+            ) from None
+        if response.is_success:
+            return response
+        raise error_from_answer(response)
+
+    # -- changing the endpoint ---------------------------------------------------------------
+
+    def wait(self, revision: int | None = None, timeout: float = DEFAULT_TIMEOUT_S) -> Predictor:
+        """Wait until a live server serves this endpoint as of plan ``revision`` (default:
+        the store's current one) with no failure to load it; returns self.
+
+        Raises:
+            ModelLoadFailed: a server applied the change but could not load the model (the
+                message has its reason); it keeps serving what it served before.
+            NoServerRunning: no server reports to the store (start ``modelyard serve``).
+            ModelNotReady: servers did not get there within ``timeout`` seconds.
+        """
+        servers = self._get_platform().servers
+        if revision is None:
+            revision = servers.plan_revision()
+        servers.wait_until_served(self.endpoint_name, revision, timeout=timeout)
+        return self
+
+    def update_endpoint(
+        self,
+        model: str | ModelVersion | None = None,
+        *,
+        variant_name: str = DEFAULT_VARIANT,
+        variants: Mapping[str, str | ModelVersion] | None = None,
+        weights: Mapping[str, float] | None = None,
+        wait: bool = True,
+        timeout: float = DEFAULT_TIMEOUT_S,
+    ) -> None:
+        """Serve new models, or change only the traffic weights.
+
+        Args:
+            model: Serve this model (``"churn:3"``, ``"churn@production"``, a version) as the
+                one variant ``variant_name``.
+            variant_name: The variant's name when ``model`` is given.
+            variants: Several variants instead: variant name → model.
+            weights: Relative traffic weights per variant; alone, only the weights change
+                (no model is reloaded).
+            wait: Wait until a live server serves the change (see :meth:`wait`).
+            timeout: How long to wait, in seconds.
+
+        Raises:
+            InvalidInput: neither a model, variants nor weights; both a model and variants.
+            What ``EndpointService`` raises (a model that cannot load changes nothing), and
+            what :meth:`wait` raises.
+        """
+        endpoints = self._get_platform().endpoints
+        if model is not None and variants is not None:
+            raise InvalidInput("give either a model or variants, not both")
+        if model is not None:
+            variants = {variant_name: model}
+        if variants is not None:
+            endpoints.update(self.endpoint_name, _refs(variants), weights)
+        elif weights is not None:
+            endpoints.set_weights(self.endpoint_name, weights)
+        else:
+            raise InvalidInput("update_endpoint needs a model, variants or weights")
+        if wait:
+            self.wait(timeout=timeout)
+
+    def delete_endpoint(self) -> None:
+        """Delete the endpoint and its history; servers stop serving it within a second or two.
+
+        Raises:
+            EndpointNotFound.
+        """
+        self._get_platform().endpoints.delete(self.endpoint_name)
+
+    # -- resources ---------------------------------------------------------------------------
+
+    def _get_platform(self) -> Platform:
+        if self._platform is None:
+            from modelyard.bootstrap import build
+
+            self._platform = build()
+            self._owns_platform = True
+        return self._platform
+
+    def close(self) -> None:
+        """Close the HTTP connections (and the stores, if this predictor opened them)."""
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+        if self._owns_platform and self._platform is not None:
+            self._platform.close()
+            self._platform = None
+
+    def __enter__(self) -> Predictor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Predictor({self.endpoint_name!r}, serving_url={self.serving_url!r})"
+
+
+def deploy(
+    model: str | ModelVersion,
+    endpoint_name: str | None = None,
+    *,
+    variant_name: str = DEFAULT_VARIANT,
+    serializer: BaseSerializer | None = None,
+    deserializer: BaseDeserializer | None = None,
+    wait: bool = True,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    serving_url: str | None = None,
+    platform: Platform | None = None,
+) -> Predictor:
+    """Serve a registered model at an endpoint (created, or updated if it exists) and return
+    a :class:`Predictor` for it.
+
+    Args:
+        model: ``"churn:3"``, ``"churn@production"``, ``"churn"`` (the latest), or a version.
+        endpoint_name: Default: the model's name.
+        variant_name: The endpoint's one variant (SageMaker's ``AllTraffic`` by default).
+        serializer, deserializer: The predictor's (default JSON both ways).
+        wait: Wait until a live server serves it (see :meth:`Predictor.wait`).
+        timeout: How long to wait, in seconds.
+        serving_url: Where invocations go (default: the settings' ``serving_url``).
+        platform: The stores and services to use (default: built from the settings).
+
+    Raises:
+        What ``EndpointService.deploy`` raises (the model is loaded and checked first),
+        and what :meth:`Predictor.wait` raises.
+    """
+    ref = _ref(model)
+    predictor = Predictor(
+        endpoint_name or ModelRef.parse(ref).name,
+        serializer=serializer,
+        deserializer=deserializer,
+        serving_url=serving_url,
+        platform=platform,
+    )
+    predictor._get_platform().endpoints.deploy(predictor.endpoint_name, {variant_name: ref})
+    if wait:
+        predictor.wait(timeout=timeout)
+    return predictor
+
+
+def _ref(model: str | ModelVersion) -> str:
+    return model.ref if isinstance(model, ModelVersion) else model
+
+
+def _refs(variants: Mapping[str, str | ModelVersion]) -> dict[str, str]:
+    return {name: _ref(model) for name, model in variants.items()}
+
+
+def _settings_url() -> str:
+    from modelyard.config import load_settings
+
+    return load_settings().serving_url
+
+
+def _error_classes() -> dict[str, type[ModelyardError]]:
+    found: dict[str, type[ModelyardError]] = {}
+    pending: list[type[ModelyardError]] = [ModelyardError]
+    while pending:
+        cls = pending.pop()
+        found.setdefault(cls.code, cls)
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+def error_from_answer(response: httpx.Response) -> ModelyardError:
+    """The modelyard error an error answer stands for: by the ``error_code`` a modelyard
+    server puts in the body, else by SageMaker's ``x-amzn-ErrorType``, else by status; the
+    message is the body's top-level ``message`` (SageMaker's shape) when there is one."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    body = body if isinstance(body, dict) else {}
+    message = body.get("message")
+    if not isinstance(message, str) or not message.strip():
+        text = response.text.strip().splitlines()[0][:200] if response.text.strip() else ""
+        message = f"{response.url} answered HTTP {response.status_code}" + (
+            f": {text}" if text else ""
+        )
+    cls = _error_classes().get(str(body.get("error_code")))
+    if cls is None:
+        cls = _BY_ERROR_TYPE.get(response.headers.get("x-amzn-errortype", ""))
+    if cls is None:
+        cls = InvalidInput if 400 <= response.status_code < 500 else ModelyardError
+    return cls(message)

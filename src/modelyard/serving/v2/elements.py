@@ -1,0 +1,219 @@
+"""A tensor's elements as the wire carries them, turned into numpy arrays and back.
+
+Two wire forms, one contract:
+
+- JSON values (REST ``data``, and gRPC's typed ``*_contents`` as lists): nested in the tensor's
+  shape or flat, row-major. Numbers for the numeric datatypes (``null`` is NaN in the FP ones;
+  an integral float such as ``2.0`` is accepted for an integer type), ``true``/``false`` for
+  BOOL, strings for BYTES. A value out of its datatype's range is refused, never wrapped.
+- Raw bytes (the binary tensor data extension, gRPC ``raw_*_contents``): little-endian,
+  row-major, no padding; BOOL one byte per element; each BYTES element a 4-byte little-endian
+  length followed by that many bytes.
+
+Numeric elements come back as a flat numpy array of the datatype's dtype, BYTES as a flat list
+of ``bytes``; either holds exactly as many elements as the shape says, or InvalidPayload names
+the tensor and both counts.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from modelyard.codecs.json_shapes import clip
+from modelyard.errors import InvalidPayload
+from modelyard.serving.v2.datatypes import BYTES, numpy_dtype
+
+__all__ = ["count", "raw_from_elements", "raw_to_elements", "shape_of", "values_to_elements"]
+
+Elements = np.ndarray | list[bytes]
+
+_LENGTH = struct.Struct("<I")
+_SHAPES = (list, tuple)
+_NUMBER = (int, float)
+
+
+def shape_of(shape: Any, name: str) -> tuple[int, ...]:
+    """Check a wire shape: a list of non-negative integers.
+
+    Raises:
+        InvalidPayload: naming the tensor ``name``.
+    """
+    if type(shape) not in _SHAPES or not all(type(d) is int and d >= 0 for d in shape):
+        shown = repr(shape)[:60]
+        raise InvalidPayload(
+            f"{_where(name)}: shape must be a list of non-negative integers, got {shown}"
+        )
+    return tuple(shape)
+
+
+def count(shape: Sequence[int]) -> int:
+    """The number of elements a tensor of ``shape`` holds."""
+    return math.prod(shape)
+
+
+def values_to_elements(datatype: str, shape: tuple[int, ...], values: Any, name: str) -> Elements:
+    """The elements of JSON-style ``values`` (nested in ``shape`` or flat, row-major).
+
+    Raises:
+        InvalidPayload: an unknown datatype, values that are not a list, ragged nesting, a
+            nesting other than ``shape``, a count other than the shape's, or an element that
+            is not of the datatype (or out of its range).
+    """
+    dtype = numpy_dtype(datatype)
+    if type(values) is not list:
+        raise InvalidPayload(f"{_where(name)}: data must be a list, got {type(values).__name__}")
+    try:
+        array = np.array(values, dtype=object if datatype == BYTES else None)
+    except ValueError:
+        raise InvalidPayload(
+            f"{_where(name)}: data is ragged (lists of different lengths)"
+        ) from None
+    if array.ndim > 1 and array.shape != shape:
+        raise InvalidPayload(
+            f"{_where(name)}: data is nested as {list(array.shape)} but the shape is {list(shape)}"
+        )
+    expected = count(shape)
+    if array.size != expected:
+        raise InvalidPayload(
+            f"{_where(name)}: shape {list(shape)} holds {expected} elements, data has {array.size}"
+        )
+    flat = array.reshape(-1)
+    if datatype == BYTES:
+        return _text_elements(flat, name)
+    return _numeric(flat, dtype, datatype, name)
+
+
+def raw_to_elements(
+    datatype: str, shape: tuple[int, ...], raw: bytes | memoryview, name: str
+) -> Elements:
+    """The elements of a raw little-endian, row-major buffer.
+
+    Raises:
+        InvalidPayload: an unknown datatype, or a buffer whose size does not fit the shape
+            (for BYTES: length prefixes that run past the buffer, or a different count).
+    """
+    dtype = numpy_dtype(datatype)
+    expected = count(shape)
+    if datatype == BYTES:
+        return _split_bytes(raw, expected, name)
+    if len(raw) != expected * dtype.itemsize:
+        raise InvalidPayload(
+            f"{_where(name)}: {len(raw)} bytes of binary data, but shape {list(shape)} of "
+            f"{datatype} needs {expected * dtype.itemsize}"
+        )
+    if datatype == "BOOL":
+        return np.frombuffer(raw, dtype=np.uint8) != 0
+    return np.frombuffer(raw, dtype=dtype)
+
+
+def raw_from_elements(datatype: str, data: Elements) -> bytes:
+    """The raw little-endian, row-major bytes of elements (:func:`raw_to_elements` reversed)."""
+    if datatype == BYTES:
+        parts: list[bytes] = []
+        for item in data:
+            parts.append(_LENGTH.pack(len(item)))
+            parts.append(item)
+        return b"".join(parts)
+    assert isinstance(data, np.ndarray)
+    return np.ascontiguousarray(data, dtype=numpy_dtype(datatype)).tobytes()
+
+
+def _numeric(flat: np.ndarray, dtype: np.dtype, datatype: str, name: str) -> np.ndarray:
+    if flat.dtype == dtype:  # FP64 sent as JSON numbers, INT64 as JSON integers
+        return flat
+    kind = flat.dtype.kind
+    target = dtype.kind
+    if kind == "O":  # null (NaN), or something that is not a number
+        flat = _from_objects(flat, target, datatype, name)
+        kind = flat.dtype.kind
+    if target == "b":
+        if kind != "b" and flat.size:
+            raise InvalidPayload(f"{_where(name)}: BOOL data must be true or false")
+        return flat.astype(np.bool_)
+    if kind not in "biuf" and flat.size:
+        raise InvalidPayload(f"{_where(name)}: {datatype} data must be numbers, not text")
+    if target in "iu":
+        if kind == "f" and not np.array_equal(flat, np.floor(flat)):  # NaN fails too
+            raise InvalidPayload(f"{_where(name)}: {datatype} data must be integers")
+        if flat.size:
+            info = np.iinfo(dtype)
+            low, high = flat.min(), flat.max()
+            if low < info.min or high > info.max:
+                raise InvalidPayload(f"{_where(name)}: a value is out of the range of {datatype}")
+        return flat.astype(dtype, copy=False)
+    if dtype.itemsize >= flat.dtype.itemsize or (kind != "f" and dtype.itemsize > 2):
+        return flat.astype(dtype)  # nothing can overflow (only FP16 is narrower than an int)
+    try:
+        with np.errstate(over="raise"):
+            return flat.astype(dtype)
+    except FloatingPointError:
+        raise InvalidPayload(f"{_where(name)}: a value is out of the range of {datatype}") from None
+
+
+def _from_objects(flat: np.ndarray, target: str, datatype: str, name: str) -> np.ndarray:
+    """An object array (numbers mixed with null, or with things that are not numbers)."""
+    out = []
+    for i, value in enumerate(flat.tolist()):
+        if value is None and target == "f":
+            out.append(math.nan)
+        elif type(value) in _NUMBER and target != "b":
+            out.append(value)
+        else:
+            shown = repr(value)[:40]
+            raise InvalidPayload(
+                f"{_where(name)}: element {i + 1} is not a {datatype} value: {shown}"
+            )
+    try:
+        return np.array(out, dtype=np.float64 if target == "f" else None)
+    except OverflowError:
+        raise InvalidPayload(f"{_where(name)}: a value is out of the range of {datatype}") from None
+
+
+def _text_elements(flat: np.ndarray, name: str) -> list[bytes]:
+    out = []
+    for i, value in enumerate(flat.tolist()):
+        if type(value) is str:
+            out.append(value.encode("utf-8"))
+        elif type(value) is bytes:
+            out.append(value)
+        else:
+            shown = repr(value)[:40]
+            raise InvalidPayload(
+                f"{_where(name)}: BYTES element {i + 1} must be a string, got {shown}"
+            )
+    return out
+
+
+def _split_bytes(raw: bytes | memoryview, expected: int, name: str) -> list[bytes]:
+    view = memoryview(raw)
+    out: list[bytes] = []
+    offset, end = 0, len(view)
+    while offset < end:
+        if offset + 4 > end:
+            raise InvalidPayload(f"{_where(name)}: BYTES data ends inside an element's length")
+        (size,) = _LENGTH.unpack_from(view, offset)
+        offset += 4
+        if offset + size > end:
+            raise InvalidPayload(
+                f"{_where(name)}: BYTES element {len(out) + 1} says {size} bytes; "
+                f"{end - offset} are left"
+            )
+        out.append(bytes(view[offset : offset + size]))
+        offset += size
+        if len(out) > expected:
+            break
+    if len(out) != expected:
+        got = "more" if len(out) > expected else str(len(out))
+        raise InvalidPayload(
+            f"{_where(name)}: the shape holds {expected} elements, the BYTES data {got}"
+        )
+    return out
+
+
+def _where(name: str) -> str:
+    return f"input {clip(name)}"

@@ -1,0 +1,201 @@
+"""Servers report to the store: a real ``modelyard serve --workers 2`` and the real CLI, through
+one server's life (a server costs seconds to start, so the phases share it):
+
+1. Both workers are listed by ``endpoints show`` as live and current.
+2. A model that fails to load inside the running server (its blob corrupted after the caller's
+   check): the old route keeps answering, ``/readyz`` names the failure, an endpoint that never
+   loaded answers 503, ``endpoints show`` shows the failure and ``endpoints list`` flags it;
+   once the blob is good again the servers load it and the flags go.
+3. A worker killed with SIGKILL turns stale; a clean stop removes the others.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+
+from modelyard.bootstrap import Platform, build
+from modelyard.config import load_settings
+from modelyard.errors import ModelLoadFailed
+from modelyard.services.servers import ServerService
+from tests.blobs import corrupt_model_file, unchecked_endpoints
+from tests.e2e.conftest import MODELYARD, Server, clean_env
+from tests.waiting import wait_for
+
+ROW = [0.1] * 30
+HEARTBEAT = {"MODELYARD_SERVER_HEARTBEAT_S": "0.5"}
+# Readers (the CLI, this test) judge a server stale after 10 silent heartbeats (5 s): on a loaded
+# machine a report can come a second late, which must not read as a crash.
+STALE_AFTER = "10"
+
+
+def cli(platform: Platform, *commands: str) -> list[str]:
+    """Run each ``modelyard COMMAND`` against the platform's store, all at once (each costs a
+    second or more of imports); their stdout (each must succeed)."""
+
+    def run(command: str) -> str:
+        done = subprocess.run(
+            [MODELYARD, *command.split()],
+            env=clean_env(platform.settings.home, MODELYARD_SERVER_STALE_AFTER=STALE_AFTER),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    with ThreadPoolExecutor(len(commands)) as pool:
+        return list(pool.map(run, commands))
+
+
+@pytest.fixture
+def servers(platform: Platform) -> Iterator[ServerService]:
+    """The server service of the platform's store, judging staleness as the CLI here does."""
+    watcher = build(load_settings({}, home=platform.settings.home, server_stale_after=STALE_AFTER))
+    yield watcher.servers
+    watcher.close()
+
+
+def test_server_status_through_a_failure_a_crash_and_a_stop(
+    platform: Platform, servers: ServerService, serve: Any
+) -> None:
+    platform.endpoints.create("churn-api", {"main": "churn:1"})
+    server = serve(workers=2, **HEARTBEAT)
+    pids = live_and_current(platform, servers, server)
+    failure_and_recovery(platform, servers, server, pids)
+    crash_and_stop(platform, servers, server, pids)
+
+
+def live_and_current(platform: Platform, servers: ServerService, server: Server) -> set[int]:
+    """Both workers live and current; their pids."""
+    seen = wait_for(
+        "2 live workers serving the current config",
+        lambda: servers.for_endpoint("churn-api"),
+        lambda s: len(s) == 2 and all(x.serves_current for x in s),
+    )
+    shown_json, text = cli(platform, "endpoints show churn-api --json", "endpoints show churn-api")
+    shown = json.loads(shown_json)
+    assert [(s["state"], s["current"], s["config"], s["failure"]) for s in shown["servers"]] == [
+        ("live", True, 1, None),
+        ("live", True, 1, None),
+    ]
+    assert {s["url"] for s in shown["servers"]} == {server.url}
+    pids = {x.server.status.pid for x in seen}
+    assert "servers  2 live, 2 serving the current config" in text, text
+    for pid in pids:
+        assert f":{pid}  live, revision" in text, text
+    return pids
+
+
+def failure_and_recovery(
+    platform: Platform, servers: ServerService, server: Server, pids: set[int]
+) -> None:
+    """churn:3 cannot load in the server: reported, flagged, served around; then fixed."""
+    # churn:3's blob breaks after the caller's check: the servers cannot load it.
+    restore = corrupt_model_file(platform, "churn:3")
+    unchecked = unchecked_endpoints(platform)
+    unchecked.update("churn-api", {"main": "churn:3"})
+    unchecked.create("fresh", {"main": "churn:3"})
+    revision = servers.plan_revision()
+    failing = wait_for(
+        "both workers reporting both failures at the current revision",
+        servers.unservable,
+        lambda u: (
+            set(u) == {"churn-api", "fresh"}
+            and all(len(v) == 2 and all(s.server.current for s in v) for v in u.values())
+        ),
+    )
+    assert all("churn:3" in s.failure for v in failing.values() for s in v if s.failure)
+    try:
+        servers.wait_until_served("churn-api", revision, timeout=30)
+        raise AssertionError("waiting for a config no server can load succeeded")
+    except ModelLoadFailed as exc:
+        assert "churn:3" in str(exc) and server.url in str(exc)
+
+    # The old route keeps answering; the endpoint that never loaded is a 503.
+    for _ in range(8):  # new connections, so both workers answer some
+        answer = httpx.post(f"{server.url}/endpoints/churn-api/invocations", json=ROW, timeout=10)
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["x-modelyard-model-version"] == "churn:1"
+    never = httpx.post(f"{server.url}/endpoints/fresh/invocations", json=ROW, timeout=10)
+    assert never.status_code == 503, never.text
+    assert never.headers["x-amzn-errortype"] == "ModelNotReadyException"
+    assert "churn:3" in never.json()["message"]
+    ready = httpx.get(f"{server.url}/readyz", timeout=10)
+    assert ready.status_code == 503
+    assert set(ready.json()["failures"]) == {"churn-api", "fresh"}
+    assert "corrupt" in ready.json()["failures"]["churn-api"].lower()
+
+    shown_json, text, listing, listed_json = cli(
+        platform,
+        "endpoints show churn-api --json",
+        "endpoints show churn-api",
+        "endpoints list",
+        "endpoints list --json",
+    )
+    shown = json.loads(shown_json)
+    assert shown["config"]["number"] == 2
+    assert [(s["state"], s["current"], s["config"]) for s in shown["servers"]] == [
+        ("live", True, 1),
+        ("live", True, 1),
+    ]
+    assert all("churn:3" in s["failure"] for s in shown["servers"])
+    assert "servers  2 live, 0 serving the current config" in text, text
+    assert text.count("serves config 1") == 2 and text.count("failed: churn:3") == 2, text
+    assert "churn-api !" in listing and "fresh !" in listing, listing
+    # One line per endpoint and reason, naming both workers.
+    (fresh,) = [line for line in listing.splitlines() if line.startswith("! fresh: not loaded by")]
+    (churn,) = [line for line in listing.splitlines() if line.startswith("! churn-api: not")]
+    assert "(answering 503): churn:3 failed to load" in fresh, listing
+    assert "(still serving config 1): churn:3 failed to load" in churn, listing
+    assert all(f":{pid}" in fresh and f":{pid}" in churn for pid in pids), listing
+    listed = {e["name"]: e for e in json.loads(listed_json)}
+    assert [len(listed[n]["failing_servers"]) for n in ("churn-api", "fresh")] == [2, 2]
+
+    # Fixed: the servers retry the load and serve it; nothing is flagged any more.
+    restore()
+    wait_for(
+        "both workers serving both endpoints' current configs",
+        lambda: [*servers.for_endpoint("churn-api"), *servers.for_endpoint("fresh")],
+        lambda s: len(s) == 4 and all(x.serves_current for x in s),
+    )
+    assert httpx.get(f"{server.url}/readyz", timeout=10).status_code == 200
+    answer = httpx.post(f"{server.url}/endpoints/fresh/invocations", json=ROW, timeout=10)
+    assert answer.status_code == 200 and answer.headers["x-modelyard-model-version"] == "churn:3"
+    listing, listed_json = cli(platform, "endpoints list", "endpoints list --json")
+    assert "!" not in listing, listing
+    listed = {e["name"]: e for e in json.loads(listed_json)}
+    assert [listed[n]["failing_servers"] for n in ("churn-api", "fresh")] == [[], []]
+
+
+def crash_and_stop(
+    platform: Platform, servers: ServerService, server: Server, pids: set[int]
+) -> None:
+    """A killed worker stays listed, stale; a clean stop removes the others."""
+    victim = min(pids)
+    os.kill(victim, signal.SIGKILL)  # uvicorn starts a replacement
+    after = wait_for(
+        "the killed worker stale",
+        lambda: servers.for_endpoint("churn-api"),
+        lambda s: {x.server.status.pid: x.server.live for x in s}.get(victim) is False,
+    )
+    assert {x.server.status.pid for x in after if x.server.live} & pids == pids - {victim}
+    (text,) = cli(platform, "endpoints show churn-api")
+    assert f":{victim}  stale (silent " in text, text
+
+    # The replacement too, if it had started; the dead one is left, stale.
+    server.stop()
+    left = wait_for(
+        "the stopped workers removed",
+        lambda: servers.for_endpoint("churn-api"),
+        lambda s: [x.server.status.pid for x in s] == [victim],
+    )
+    assert not left[0].server.live

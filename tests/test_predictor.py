@@ -1,0 +1,85 @@
+"""The Predictor without a server: error answers become typed errors (by modelyard's
+``error_code``, else SageMaker's ``x-amzn-ErrorType``, else the status), the serving URL comes
+from the settings, and ``update_endpoint`` refuses what it cannot do. The workflow against a
+real server is in ``tests/e2e/test_predictor.py``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from modelyard import Predictor
+from modelyard.bootstrap import Platform, build
+from modelyard.config import load_settings
+from modelyard.errors import (
+    EndpointNotFound,
+    InvalidInput,
+    ModelFailed,
+    ModelNotReady,
+    ModelyardError,
+    SignatureMismatch,
+    StorageUnavailable,
+)
+from modelyard.predictor import error_from_answer
+
+URL = "http://127.0.0.1:1/endpoints/x/invocations"
+
+
+def answer(status: int, body: object = None, error_type: str | None = None) -> httpx.Response:
+    headers = {"x-amzn-errortype": error_type} if error_type else {}
+    kwargs = {"json": body} if body is not None else {"content": b"upstream went away"}
+    return httpx.Response(status, headers=headers, request=httpx.Request("POST", URL), **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("response", "expected", "message"),
+    [
+        (answer(400, {"message": "expected 4 features", "error_code": "signature_mismatch"},
+                "ValidationError"), SignatureMismatch, "expected 4 features"),
+        (answer(404, {"message": "endpoint 'x' is not deployed",
+                      "error_code": "endpoint_not_found"}, "ValidationError"),
+         EndpointNotFound, "not deployed"),
+        (answer(424, {"message": "Received server error (500)", "error_code": "model_failed"},
+                "ModelError"), ModelFailed, "Received server error"),
+        # Another SageMaker-shaped server: no error_code, the header decides.
+        (answer(503, {"message": "loading"}, "ModelNotReadyException"), ModelNotReady, "loading"),
+        (answer(503, {"message": "down"}, "ServiceUnavailable"), StorageUnavailable, "down"),
+        (answer(400, {"message": "bad"}, "ValidationError"), InvalidInput, "bad"),
+        # A proxy's answer: the status decides, the text is quoted.
+        (answer(413), InvalidInput, "HTTP 413: upstream went away"),
+        (answer(502), ModelyardError, "HTTP 502"),
+    ],
+)  # fmt: skip
+def test_error_answers_become_typed_errors(
+    response: httpx.Response, expected: type[ModelyardError], message: str
+) -> None:
+    error = error_from_answer(response)
+    assert type(error) is expected
+    assert message in error.message
+
+
+def test_the_serving_url_comes_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODELYARD_SERVING_URL", "http://models.internal:9000/")
+    assert Predictor("api").serving_url == "http://models.internal:9000"
+    assert Predictor("api", serving_url="http://other:1").serving_url == "http://other:1"
+
+
+@pytest.fixture
+def platform(tmp_path: Path) -> Iterator[Platform]:
+    p = build(load_settings({}, home=tmp_path / "home", serving_url="http://127.0.0.1:7"))
+    yield p
+    p.close()
+
+
+def test_update_endpoint_needs_one_kind_of_change(platform: Platform) -> None:
+    predictor = Predictor("api", platform=platform)
+    assert predictor.serving_url == "http://127.0.0.1:7"
+    with pytest.raises(InvalidInput, match="model, variants or weights"):
+        predictor.update_endpoint()
+    with pytest.raises(InvalidInput, match="not both"):
+        predictor.update_endpoint("churn:1", variants={"a": "churn:2"})
+    with pytest.raises(EndpointNotFound):
+        predictor.update_endpoint(weights={"a": 1})
