@@ -1,7 +1,8 @@
 """modelyard for ``v2_serving.py``: the current code (all three routes) and an older commit.
 
-The current server is ``serving.py``'s modelyard (same model registration, same endpoint with
-the same batching), started with ``--grpc-port`` when this code's ``serve`` has it.
+The current code runs as two servers, each ``serving.py``'s modelyard (same model
+registration, same endpoint with the same batching) on its own home: one with the flags the
+older commit's server gets (no gRPC), one with ``--grpc-port`` when this code's ``serve`` has it.
 
 The older server runs a past commit's code from a ``git worktree`` in a temporary folder,
 with ``PYTHONPATH`` pointing at its ``src`` (ahead of the venv's editable install of the
@@ -29,6 +30,10 @@ V2_SOURCES = {
     "grpc": "src/modelyard/serving/v2/grpc*.py",
 }
 GIT_TIMEOUT_S = 120
+#: On an older server's PYTHONPATH: its workers freeze their startup heap as the current code
+#: does (see the folder's ``sitecustomize.py``), so that only the inference core differs.
+GC_FREEZE_SITE = Path(__file__).resolve().parent / "v2_gc_freeze"
+GC_FREEZE_MARKER = "v2-bench: gc.freeze after startup"  # what its sitecustomize.py prints
 
 
 @contextmanager
@@ -71,18 +76,31 @@ def with_grpc(launch: Launch, grpc_port: int) -> Launch:
     return replace(launch, argv=[*launch.argv, "--grpc-port", str(grpc_port)])
 
 
-def prepare_current(assets: Assets) -> Launcher:
-    """The working tree's modelyard, prepared as ``serving.py`` prepares it."""
-    return prepare_modelyard(assets)
-
-
-def prepare_at(assets: Assets, src: Path, label: str) -> Launcher:
-    """modelyard from another checkout's ``src``, on its own home under the work folder."""
+def prepare_current(assets: Assets, label: str | None = None) -> Launcher:
+    """The working tree's modelyard, prepared as ``serving.py`` prepares it; with ``label``,
+    on its own home under the work folder (one per server, so servers share no store)."""
+    if label is None:
+        return prepare_modelyard(assets)
     workdir = assets.workdir / label
     workdir.mkdir(parents=True, exist_ok=True)
-    with environ(PYTHONPATH=str(src)):
+    return prepare_modelyard(replace(assets, workdir=workdir))
+
+
+def prepare_at(assets: Assets, src: Path, label: str, *extra_path: Path) -> Launcher:
+    """modelyard from another checkout's ``src``, on its own home under the work folder;
+    ``extra_path`` folders follow ``src`` on ``PYTHONPATH`` (``GC_FREEZE_SITE``)."""
+    workdir = assets.workdir / label
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = os.pathsep.join(str(p) for p in (src, *extra_path))
+    with environ(PYTHONPATH=path):
         launcher = prepare_modelyard(replace(assets, workdir=workdir))
-    return replace(launcher, details={**launcher.details, "PYTHONPATH": str(src)})
+    return replace(launcher, details={**launcher.details, "PYTHONPATH": path})
+
+
+def gc_frozen_workers(log_path: Path) -> int:
+    """How many workers of a server started with ``GC_FREEZE_SITE`` froze their heap."""
+    text = log_path.read_text(errors="replace") if log_path.exists() else ""
+    return text.count(GC_FREEZE_MARKER)
 
 
 @contextmanager

@@ -27,6 +27,8 @@ from serverproc import BenchmarkError, Server, ServerFailed, free_port, http_req
 
 WORKERS = 2
 CORE_COMMIT = "329b317"
+CURRENT = "modelyard"  # the working tree, started as CORE_COMMIT's server is (no gRPC)
+CURRENT_GRPC = "modelyard+grpc"  # the working tree, started with --grpc-port
 V2_INPUT = "input-0"
 READY_TIMEOUT_S = 300.0  # MLServer takes a minute to start its workers on a busy 2-core machine
 GRPC_READY_TIMEOUT_S = 60.0
@@ -192,54 +194,82 @@ def _add_series(collected: Collected, series: Series, check: Callable[[], dict])
     collected.series.append(series)
 
 
+def _current_launcher(
+    assets: serving.Assets, collected: Collected, name: str, label: str | None
+) -> tuple[serving.Launcher, dict[str, Any]]:
+    """The working tree's modelyard, prepared on its own home (``label``), and its record."""
+    record = collected.server(name)
+    launcher = modelyard_side.prepare_current(assets, label)
+    record.update(
+        details=launcher.details,
+        v2_sources=modelyard_side.v2_sources(),
+        **modelyard_side.code_identity(launcher),
+    )
+    return launcher, record
+
+
 def start_current(
     stack: ExitStack, assets: serving.Assets, req: Requests, collected: Collected
 ) -> None:
-    """The working tree's modelyard: SageMaker route, V2 REST, V2 gRPC when they exist."""
-    name, record = "modelyard", collected.server("modelyard")
-    launcher = modelyard_side.prepare_current(assets)
-    sources = modelyard_side.v2_sources()
-    has_grpc = bool(sources["grpc"]) and modelyard_side.serve_has_option(launcher, "--grpc-port")
-    record.update(
-        details=launcher.details,
-        v2_sources=sources,
-        grpc_option=has_grpc,
-        **modelyard_side.code_identity(launcher),
-    )
-    http_port, grpc_port = two_ports()
-    launch = launcher.make(http_port, WORKERS)
-    if has_grpc:
-        launch = modelyard_side.with_grpc(launch, grpc_port)
+    """The working tree's modelyard with the flags of ``CORE_COMMIT``'s server (no
+    ``--grpc-port``): the SageMaker route and V2 REST, compared with each other (same server)
+    and the SageMaker route with ``CORE_COMMIT``'s (same flags)."""
+    name = CURRENT
+    launcher, record = _current_launcher(assets, collected, name, None)
+    launch = launcher.make(free_port(), WORKERS)
     record["argv"] = launch.argv
     _start(stack, collected, name, launch, assets.workdir)
     record["error_shape"] = modelyard_side.error_shape(launch.invoke_url)
-    base = f"http://127.0.0.1:{http_port}"
-    model = serving.MODELYARD_ENDPOINT
     sagemaker = Series(
         report_mod.SAGEMAKER, name, "sagemaker", "wrk", launch.invoke_url, req.sagemaker
     )
     _add_series(
         collected, sagemaker, partial(serving.check_answer, launch, req.sagemaker, req.expected)
     )
-    v2_url = f"{base}/v2/models/{model}/infer"
+    model = serving.MODELYARD_ENDPOINT
+    v2_url = launch.invoke_url.split("/endpoints/")[0] + f"/v2/models/{model}/infer"
     v2 = Series(report_mod.V2_REST, name, "v2-rest", "wrk", v2_url, req.v2, model=model)
-    if sources["rest"]:
+    if record["v2_sources"]["rest"]:
         _add_series(collected, v2, partial(check_v2_rest, v2_url, req.v2, req.expected))
     else:
         collected.skipped[v2.name] = f"{modelyard_side.V2_SOURCES['rest']} does not exist yet"
-    grpc_names = (report_mod.GRPC_H2LOAD, report_mod.GRPC_PYTHON)
+
+
+def start_current_grpc(
+    stack: ExitStack, assets: serving.Assets, req: Requests, collected: Collected
+) -> None:
+    """The working tree's modelyard started with ``--grpc-port`` (a grpc.aio server in every
+    worker's event loop): V2 gRPC, and the SageMaker route again, so that what enabling gRPC
+    costs an HTTP request is measured (against ``start_current``'s server)."""
+    name = CURRENT_GRPC
+    grpc_names = (report_mod.SAGEMAKER_GRPC, report_mod.GRPC_H2LOAD, report_mod.GRPC_PYTHON)
+    launcher, record = _current_launcher(assets, collected, name, "home-grpc")
+    has_grpc = bool(record["v2_sources"]["grpc"]) and modelyard_side.serve_has_option(
+        launcher, "--grpc-port"
+    )
+    record["grpc_option"] = has_grpc
     if not has_grpc:
         for series_name in grpc_names:
             collected.skipped[series_name] = "modelyard serve has no --grpc-port yet"
         return
+    http_port, grpc_port = two_ports()
+    launch = modelyard_side.with_grpc(launcher.make(http_port, WORKERS), grpc_port)
+    record["argv"] = launch.argv
+    _start(stack, collected, name, launch, assets.workdir)
+    sagemaker = Series(
+        report_mod.SAGEMAKER_GRPC, name, "sagemaker", "wrk", launch.invoke_url, req.sagemaker
+    )
+    _add_series(
+        collected, sagemaker, partial(serving.check_answer, launch, req.sagemaker, req.expected)
+    )
+    model = serving.MODELYARD_ENDPOINT
     target = f"127.0.0.1:{grpc_port}"
     try:
         probe = wait_grpc(target, model, req.row)
     except ServerFailed as exc:
-        for series_name in grpc_names:
+        for series_name in grpc_names[1:]:
             collected.skipped[series_name] = str(exc)
         return
-
     check = partial(check_grpc, probe, req.expected)
     _add_series(
         collected,
@@ -268,13 +298,25 @@ def start_core_before(
     name = f"modelyard@{CORE_COMMIT}"
     record = collected.server(name)
     tree = stack.enter_context(modelyard_side.worktree(CORE_COMMIT, assets.workdir))
-    launcher = modelyard_side.prepare_at(assets, tree / "src", f"home-{CORE_COMMIT}")
+    launcher = modelyard_side.prepare_at(
+        assets, tree / "src", f"home-{CORE_COMMIT}", modelyard_side.GC_FREEZE_SITE
+    )
     record.update(
         details=launcher.details, commit=CORE_COMMIT, **modelyard_side.code_identity(launcher)
     )
     launch = launcher.make(free_port(), WORKERS)
     record["argv"] = launch.argv
-    _start(stack, collected, name, launch, assets.workdir)
+    server = _start(stack, collected, name, launch, assets.workdir)
+    # Its workers freeze their startup heap as the current code does (GC_FREEZE_SITE); the
+    # marker is printed after startup, so it may trail the ready check by a moment.
+    deadline = time.monotonic() + GRPC_READY_TIMEOUT_S
+    while (frozen := modelyard_side.gc_frozen_workers(server.log_path)) < WORKERS:
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.2)
+    record["gc_frozen_workers"] = frozen
+    if frozen < WORKERS:
+        print(f"{name}: only {frozen} of {WORKERS} workers froze their heap", file=sys.stderr)
     record["error_shape"] = modelyard_side.error_shape(launch.invoke_url)
     series = Series(
         report_mod.CORE_BEFORE, name, "sagemaker", "wrk", launch.invoke_url, req.sagemaker

@@ -9,19 +9,29 @@ What it does, in a temporary work folder:
    ``make_classification`` with a fixed seed) and builds the one-row requests: SageMaker JSON
    ``{"instances": [row]}``, a V2 JSON request (``input-0``, shape [1, 30], FP64) and the same
    V2 request as a gRPC ``ModelInferRequest``.
-2. Starts three servers, each in its own process group, each with 2 workers, and checks that
+2. Starts four servers, each in its own process group, each with 2 workers, and checks that
    each route answers the model's prediction:
 
-   - modelyard (this working tree): ``POST /endpoints/bench/invocations`` and
-     ``POST /v2/models/bench/infer`` on one port, V2 gRPC on ``--grpc-port`` (the V2 parts
-     are measured only if their code exists and they answer; see ``skipped_series``);
+   - ``modelyard`` (this working tree), started with the same flags as the older commit's
+     server (no ``--grpc-port``): ``POST /endpoints/bench/invocations`` and
+     ``POST /v2/models/bench/infer``. Its SageMaker route is compared with V2 REST (same
+     server) and with the older commit's (same flags: the cost of the inference core);
+   - ``modelyard+grpc`` (this working tree, its own home) started with ``--grpc-port``, which
+     runs a grpc.aio server in every worker's event loop: V2 gRPC, and the SageMaker route
+     again, so that what enabling gRPC costs an HTTP request is measured on its own
+     (``grpc_enabled_cost``). The V2 parts are measured only if their code exists and they
+     answer; see ``skipped_series``;
    - modelyard at commit 329b317 (before the inference-core refactor), from a ``git
-     worktree`` with ``PYTHONPATH`` at its ``src``: the SageMaker route;
+     worktree`` with ``PYTHONPATH`` at its ``src``: the SageMaker route. ``v2_gc_freeze/``
+     follows on its ``PYTHONPATH``, so its workers freeze their startup heap after startup as
+     the current code does (a later change than the core; without it, full GC pauses of
+     100-400 ms would count against the older code);
    - MLServer 1.7 with mlserver-xgboost in ``benchmarks/.venv-mlserver`` (made with uv if
      missing): V2 REST, as MLServer ships it and with adaptive batching (``mlserver_side.py``).
 3. For 1 and 64 connections, runs rounds: in each round every series gets a warm-up and one
    measured run, in an order rotated from round to round, so a shared machine's slow minutes
-   fall on all series alike; ratios are taken within a round. HTTP load comes from ``wrk``
+   fall on all series alike; ratios are taken within a round, and the two series of each
+   main ratio run next to each other (``v2_serving_report.RUN_ORDER``). HTTP load comes from ``wrk``
    (``wrk_post.lua``: the V2 JSON body is just another JSON body, so the same script serves),
    gRPC load from ``h2load`` (C, HTTP/2; ``h2load_grpc.py``) and from Triton's Python client in
    one process per stream (``grpc_load.py``). ``ghz`` is not in Debian, PyPI or npm (npm's
@@ -32,12 +42,13 @@ What it does, in a temporary work folder:
 
 Run (from the repository root)::
 
-    .venv/bin/python benchmarks/v2_serving.py            # full run, about 12 minutes
+    .venv/bin/python benchmarks/v2_serving.py            # full run, about 14 minutes
     .venv/bin/python benchmarks/v2_serving.py --quick    # smoke run, about 2-3 minutes
 
 Needs ``wrk`` and ``h2load`` (``apt-get install wrk nghttp2-client``). Every server's process
 group is stopped on exit, including on Ctrl-C, SIGTERM and errors, and the worktree is
-removed. ``--skip core,mlserver`` leaves those servers out (for a quick look at modelyard).
+removed. ``--skip grpc,core,mlserver`` leaves those servers out (for a quick look at
+modelyard).
 
 Modules: ``v2_servers.py`` (start servers, check answers), ``v2_measure.py`` (rounds, CPU
 accounting), ``v2_serving_report.py`` (ratios, targets, table, figure), ``mlserver_side.py``,
@@ -70,12 +81,15 @@ from serverproc import BenchmarkError
 from v2_measure import run_rounds
 from v2_servers import (
     CORE_COMMIT,
+    CURRENT,
+    CURRENT_GRPC,
     WORKERS,
     Collected,
     Requests,
     build_requests,
     start_core_before,
     start_current,
+    start_current_grpc,
     start_mlserver,
 )
 
@@ -160,8 +174,18 @@ def parameters(args: argparse.Namespace, req: Requests, assets: serving.Assets) 
         "core_overhead": {
             "before": f"modelyard at commit {CORE_COMMIT} (git worktree, PYTHONPATH=<it>/src, "
             "same venv, its own home)",
-            "after": "this working tree (see machine.git_uncommitted_in_src)",
+            "after": f"this working tree, server {CURRENT!r} (see machine.git_uncommitted_in_src)",
+            "flags": "the same for both: serve --host --port --workers, no --grpc-port",
+            "gc": "the current serving app freezes its startup heap (gc.freeze) so that full "
+            "collections do not stop a worker for 100-400 ms; the older server gets the same "
+            "through benchmarks/v2_gc_freeze/sitecustomize.py on its PYTHONPATH (see "
+            "servers.<it>.gc_frozen_workers), so that only the inference core differs",
         },
+        "grpc_enabled_cost": f"server {CURRENT_GRPC!r} is server {CURRENT!r}'s code and "
+        "model on its own home, started with --grpc-port; its SageMaker route against "
+        f"{CURRENT!r}'s, paired per round",
+        "same_server_ratios": "V2 REST / SageMaker compares two routes of one server; gRPC "
+        f"series are compared with the SageMaker route of {CURRENT_GRPC!r}",
         "load_generators": {
             "wrk": "benchmarks/wrk_post.lua for both JSON bodies; threads min(connections, 2); "
             "one request in flight per connection",
@@ -174,7 +198,11 @@ def parameters(args: argparse.Namespace, req: Requests, assets: serving.Assets) 
             "cpu_busy_fraction per run",
             "ghz": "not used: no ghz in Debian's archive or on PyPI, and npm's `ghz` is an "
             "empty 0.0.0 placeholder",
-            "percentiles": "not corrected for coordinated omission (closed loops)",
+            "percentiles": "wrk (4.x) corrects its histogram for coordinated omission before "
+            "reporting it (each latency over twice the mean interval per connection adds "
+            "synthetic samples), so one stall of T ms in a short run moves p99 and the mean "
+            "(at 1 connection, a 137 ms stall in 3 s made p99 104 ms); h2load and grpc_load.py "
+            "report what they measured (closed loops, uncorrected)",
         },
         "ratios": "per round (the series of one round ran back to back, in rotated order); "
         "targets use the median of the paired ratios",
@@ -212,6 +240,7 @@ def build_report(
         "rounds": collected.rounds,
         "results": rows,
         "ratios": report_mod.ratios(rows, args.connections),
+        "grpc_enabled_cost": report_mod.grpc_cost(rows, args.connections),
         "targets": report_mod.targets(rows, args.connections),
         "contention": report_mod.contention(rows),
     }
@@ -244,7 +273,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--figure", type=Path, default=DEFAULT_FIGURE)
     parser.add_argument(
-        "--skip", default="", help="comma-separated servers not to start: core, mlserver"
+        "--skip",
+        default="",
+        help="comma-separated servers not to start: grpc, core, mlserver",
     )
     args = parser.parse_args(argv)
     for key, value in (QUICK if args.quick else DEFAULTS).items():
@@ -290,14 +321,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"model ready: {assets.inprocess_predict_us:.0f} us per row in-process", flush=True)
         try:
             with ExitStack() as stack:
-                with _recorded(collected, "modelyard"):
+                with _recorded(collected, CURRENT):
                     start_current(stack, assets, req, collected)
+                if "grpc" not in args.skip:
+                    with _recorded(collected, CURRENT_GRPC):
+                        start_current_grpc(stack, assets, req, collected)
                 if "core" not in args.skip:
                     with _recorded(collected, f"modelyard@{CORE_COMMIT}"):
                         start_core_before(stack, assets, req, collected)
                 if "mlserver" not in args.skip:
                     with _recorded(collected, "mlserver"):
                         start_mlserver(stack, assets, req, collected, args.mlserver_venv)
+                collected.series.sort(key=lambda one: report_mod.run_rank(one.name))
                 run_rounds(args, collected, req.row)
         except KeyboardInterrupt:
             collected.interrupted = True

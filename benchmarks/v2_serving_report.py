@@ -15,16 +15,25 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-# Series names, shared with v2_serving.py.
+# Series names, shared with v2_serving.py. "modelyard" runs with the flags of CORE_BEFORE's
+# server (no --grpc-port); "modelyard+grpc" is the same code started with --grpc-port.
 SAGEMAKER = "modelyard sagemaker"
 V2_REST = "modelyard v2-rest"
-GRPC_H2LOAD = "modelyard v2-grpc (h2load)"
-GRPC_PYTHON = "modelyard v2-grpc (python client)"
+SAGEMAKER_GRPC = "modelyard+grpc sagemaker"
+GRPC_H2LOAD = "modelyard+grpc v2-grpc (h2load)"
+GRPC_PYTHON = "modelyard+grpc v2-grpc (python client)"
 MLSERVER = "mlserver v2-rest"
 MLSERVER_BATCHED = "mlserver v2-rest (adaptive batching)"
 CORE_BEFORE = "modelyard@329b317 sagemaker"
 MLSERVER_SERIES = (MLSERVER, MLSERVER_BATCHED)
-MODELYARD_SERIES = (SAGEMAKER, V2_REST, GRPC_H2LOAD, GRPC_PYTHON, CORE_BEFORE)
+# The order series run in within a round (rotated from round to round): the two series of
+# each paired ratio that matters most run next to each other (V2 REST | SageMaker | 329b317 |
+# SageMaker with gRPC | gRPC), so that a shared machine's slow minutes fall on both alike.
+RUN_ORDER = (
+    V2_REST, SAGEMAKER, CORE_BEFORE, SAGEMAKER_GRPC, GRPC_H2LOAD, GRPC_PYTHON, MLSERVER,
+    MLSERVER_BATCHED,
+)  # fmt: skip
+MODELYARD_SERIES = (SAGEMAKER, V2_REST, SAGEMAKER_GRPC, GRPC_H2LOAD, GRPC_PYTHON, CORE_BEFORE)
 
 # The issue's targets.
 V2_VS_SAGEMAKER_MIN = 0.95
@@ -68,6 +77,11 @@ def summarise(series: dict[str, Any], connections: int, runs: list[dict[str, Any
     }
 
 
+def run_rank(name: str) -> int:
+    """A series' place in ``RUN_ORDER`` (unknown series run last)."""
+    return RUN_ORDER.index(name) if name in RUN_ORDER else len(RUN_ORDER)
+
+
 def _row(rows: list[dict[str, Any]], series: str, connections: int) -> dict[str, Any] | None:
     """The result row of one series at one connection count."""
     return next(
@@ -91,6 +105,8 @@ def paired_ratio(
     return {
         "numerator": numerator,
         "denominator": denominator,
+        # Routes of one server (same flags) or of two different servers.
+        "same_server": top["server"] == bottom["server"],
         "connections": connections,
         "metric": metric,
         "per_round": per_round,
@@ -102,18 +118,21 @@ def paired_ratio(
 def ratios(rows: list[dict[str, Any]], connection_counts: list[int]) -> list[dict[str, Any]]:
     """Every comparison the issue asks about, at every connection count measured."""
     pairs = [
-        (V2_REST, SAGEMAKER, "rps"),
-        (SAGEMAKER, CORE_BEFORE, "rps"),
+        (V2_REST, SAGEMAKER, "rps"),  # same server
+        (SAGEMAKER, CORE_BEFORE, "rps"),  # same flags, code before/after the core
+        (SAGEMAKER_GRPC, SAGEMAKER, "rps"),  # same code, with/without --grpc-port
         (V2_REST, MLSERVER, "rps"),
         (V2_REST, MLSERVER_BATCHED, "rps"),
         (V2_REST, MLSERVER, "p99_ms"),
         (V2_REST, MLSERVER_BATCHED, "p99_ms"),
-        (GRPC_H2LOAD, V2_REST, "rps"),
-        (GRPC_PYTHON, V2_REST, "rps"),
+        (GRPC_H2LOAD, SAGEMAKER_GRPC, "rps"),  # same server
+        (GRPC_PYTHON, SAGEMAKER_GRPC, "rps"),
+        (GRPC_H2LOAD, V2_REST, "rps"),  # different servers (only one of them serves gRPC)
         # Server CPU per request: less sensitive than rps to other users of a shared machine.
         (V2_REST, SAGEMAKER, "cpu_us_per_request"),
         (SAGEMAKER, CORE_BEFORE, "cpu_us_per_request"),
-        (GRPC_H2LOAD, V2_REST, "cpu_us_per_request"),
+        (SAGEMAKER_GRPC, SAGEMAKER, "cpu_us_per_request"),
+        (GRPC_H2LOAD, SAGEMAKER_GRPC, "cpu_us_per_request"),
     ]
     found = []
     for connections in connection_counts:
@@ -121,6 +140,25 @@ def ratios(rows: list[dict[str, Any]], connection_counts: list[int]) -> list[dic
             ratio = paired_ratio(rows, numerator, denominator, connections, metric)
             if ratio:
                 found.append(ratio)
+    return found
+
+
+def grpc_cost(rows: list[dict[str, Any]], connection_counts: list[int]) -> list[dict[str, Any]]:
+    """What enabling ``--grpc-port`` costs a SageMaker-route HTTP request, per connection count:
+    the rps lost (``1 - with/without``) and the server CPU added per request
+    (``with/without - 1``), from the paired ratios of the same code with and without it."""
+    found = []
+    for connections in connection_counts:
+        rps = paired_ratio(rows, SAGEMAKER_GRPC, SAGEMAKER, connections, "rps")
+        cpu = paired_ratio(rows, SAGEMAKER_GRPC, SAGEMAKER, connections, "cpu_us_per_request")
+        if rps or cpu:
+            found.append(
+                {
+                    "connections": connections,
+                    "rps_lost": None if not rps else 1.0 - rps["median_of_paired"],
+                    "cpu_per_request_added": None if not cpu else cpu["median_of_paired"] - 1.0,
+                }
+            )
     return found
 
 
@@ -213,7 +251,8 @@ def targets(rows: list[dict[str, Any]], connection_counts: list[int]) -> list[di
             _target(
                 f"core_overhead_{connections}_connections",
                 f"the inference core and wrapper stack cost <= {CORE_OVERHEAD_MAX:.0%} of "
-                f"SageMaker-route rps against commit 329b317 ({connections} connection(s)); "
+                f"SageMaker-route rps against commit 329b317 ({connections} connection(s); "
+                "both servers started with the same flags, no --grpc-port); "
                 "observed: 1 - current/329b317",
                 overhead,
                 None if overhead is None else overhead <= CORE_OVERHEAD_MAX,
@@ -235,6 +274,11 @@ def targets(rows: list[dict[str, Any]], connection_counts: list[int]) -> list[di
 def _fmt(value: float | None, digits: int = 1) -> str:
     """A number for the table, or a dash."""
     return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def _pct(value: float | None) -> str:
+    """A signed percentage for the report, or a dash."""
+    return "-" if value is None else f"{value * 100:+.1f}%"
 
 
 def print_report(console: Console, report: dict[str, Any]) -> None:
@@ -265,10 +309,20 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
             )
         console.print(table)
     for ratio in report.get("ratios", []):
+        where = "" if ratio.get("same_server", True) else " [different servers]"
         console.print(
             f"{ratio['metric']} {ratio['numerator']} / {ratio['denominator']} at "
             f"{ratio['connections']}: {_fmt(ratio['median_of_paired'], 3)} (median of paired), "
-            f"{_fmt(ratio['of_medians'], 3)} (of medians)",
+            f"{_fmt(ratio['of_medians'], 3)} (of medians){where}",
+            markup=False,
+            highlight=False,
+        )
+    for cost in report.get("grpc_enabled_cost", []):
+        lost, added = cost["rps_lost"], cost["cpu_per_request_added"]
+        console.print(
+            f"enabling --grpc-port, SageMaker route at {cost['connections']}: "
+            f"rps {_pct(None if lost is None else -lost)}, "
+            f"server CPU per request {_pct(added)} (median of paired)",
             markup=False,
             highlight=False,
         )

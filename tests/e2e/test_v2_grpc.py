@@ -177,8 +177,14 @@ def _live(served: Served, process: subprocess.Popen[bytes], log: Path) -> bool:
     assert process.poll() is None, log.read_text()[-3000:]
     try:
         with served.triton() as client:
-            return bool(client.is_server_live(client_timeout=2))
+            if not client.is_server_live(client_timeout=2):
+                return False
     except InferenceServerException:
+        return False
+    # The HTTP side too: a worker may answer gRPC before the HTTP socket takes connections.
+    try:
+        return httpx.get(f"{served.server.url}/healthz", timeout=2).status_code == 200
+    except httpx.TransportError:
         return False
 
 

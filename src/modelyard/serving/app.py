@@ -16,6 +16,7 @@ in :func:`build_app`, and nowhere else.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 from collections.abc import Sequence
@@ -106,6 +107,7 @@ class ServingApp:
                     log.exception("could not start the server")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
+                _freeze_startup_heap()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 for companion in reversed(self._companions):
@@ -117,6 +119,7 @@ class ServingApp:
                     task.cancel()
                 await asyncio.gather(*self._tasks, return_exceptions=True)
                 self.deployer.close()
+                gc.unfreeze()  # for a process that goes on after serving (the demo)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -188,6 +191,23 @@ class ServingApp:
 
 
 _GET_ROUTES = {"/ping", "/healthz", "/readyz", "/endpoints"}
+
+
+def _freeze_startup_heap() -> None:
+    """Move every object alive after startup (modules, loaded models) out of the cyclic GC's
+    reach, for the life of the worker.
+
+    A full (generation 2) collection walks every tracked object: ~160k here, 100-400 ms on a
+    busy 2-core machine, during which the event loop answers nothing; it is triggered every
+    few seconds under load. Frozen, those objects are never walked again, and a full
+    collection sees only what was allocated since (a few ms at most). Garbage is collected
+    first so that none of it is frozen. Shutdown unfreezes (``gc.unfreeze``).
+
+    Cost: cyclic garbage among frozen objects (a model unloaded later, if its objects form
+    cycles) is not reclaimed while the worker serves.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 async def _refuse(send: Send, status: int, code: str, message: str) -> None:
