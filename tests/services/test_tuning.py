@@ -211,7 +211,7 @@ def test_parallel_trials_from_two_processes_share_one_study(
         platform,
         cancer,
         script,
-        max_trials=6,
+        max_trials=4,
         parallel=2,
         aliases=("best",),
         hyperparameters={"meet": str(meet)},
@@ -221,7 +221,7 @@ def test_parallel_trials_from_two_processes_share_one_study(
     summary: TuningSummary = platform.tuning.summary(job.name)
 
     trials = summary.trials
-    assert [t.name for t in trials] == [f"{job.name}-{i:03d}" for i in range(6)]
+    assert [t.name for t in trials] == [f"{job.name}-{i:03d}" for i in range(4)]
     assert all(t.state == "Completed" and t.value is not None for t in trials), [
         (t.name, t.state, t.job.failure_reason) for t in trials
     ]
