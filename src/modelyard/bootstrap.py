@@ -294,7 +294,8 @@ def serving_app(settings: Settings | None = None) -> Any:
     options = ServerOptions(
         max_payload_bytes=settings.max_payload_bytes, cors_origins=settings.cors_origin_list
     )
-    companions: list[Any] = []
+    # First in, so stopped last: the engine's connections close after everyone used them.
+    companions: list[Any] = [lambda core: _Disposer(engine)]
     if settings.grpc_port is not None:  # grpc is imported only when it is served
         from modelyard.serving.v2.grpc_server import GrpcServer
 
@@ -305,6 +306,19 @@ def serving_app(settings: Settings | None = None) -> Any:
     # Last: it starts once everything else serves, and on shutdown leaves the store first.
     companions.append(functools.partial(_status_reporter, SqlServerStore(engine), settings))
     return build_app(deployer, options, v2=V2Rest, companions=companions)
+
+
+class _Disposer:
+    """Closes the serving process's database connections at shutdown (a companion)."""
+
+    def __init__(self, engine: Any) -> None:
+        self._engine = engine
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        self._engine.dispose()
 
 
 def _status_reporter(sink: ServerRegistry, settings: Settings, core: Any) -> Any:

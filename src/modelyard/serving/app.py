@@ -110,14 +110,16 @@ class ServingApp:
                 _freeze_startup_heap()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                # The plan poller first (nothing new is loaded while stopping), then the
+                # companions in reverse order: the last one started is the first stopped.
+                for task in self._tasks:
+                    task.cancel()
+                await asyncio.gather(*self._tasks, return_exceptions=True)
                 for companion in reversed(self._companions):
                     try:
                         await companion.stop()
                     except Exception:
                         log.exception("could not stop %s cleanly", type(companion).__name__)
-                for task in self._tasks:
-                    task.cancel()
-                await asyncio.gather(*self._tasks, return_exceptions=True)
                 self.deployer.close()
                 gc.unfreeze()  # for a process that goes on after serving (the demo)
                 await send({"type": "lifespan.shutdown.complete"})

@@ -21,6 +21,7 @@ from sqlalchemy.exc import (
 )
 
 from modelyard.errors import (
+    AlreadyExists,
     ConfigError,
     Conflict,
     DatabaseUnavailable,
@@ -127,6 +128,13 @@ def _set_wal(cursor: Any, busy_timeout_s: float) -> None:
         pause_s = min(pause_s * 2, 0.05)
 
 
+def _unique_violation(exc: IntegrityError) -> bool:
+    """True when ``exc`` is a unique-key clash (PostgreSQL SQLSTATE 23505, SQLite's message)."""
+    if getattr(exc.orig, "sqlstate", None) == "23505":
+        return True
+    return "unique constraint failed" in str(exc.orig).lower()
+
+
 def translate_db_error(exc: DBAPIError, url: URL) -> ModelyardError:
     """Turn a driver error into the modelyard error a user can act on."""
     shown = safe_url(url)
@@ -136,6 +144,11 @@ def translate_db_error(exc: DBAPIError, url: URL) -> ModelyardError:
         # A value the database cannot hold (PostgreSQL: a NUL in text, a number out of range).
         return InvalidInput(f"the metadata database cannot store a value given: {reason}")
     if isinstance(exc, IntegrityError):
+        if _unique_violation(exc):
+            # Two writers both saw a name free and inserted it (PostgreSQL runs them at once;
+            # the second waits for the first, then hits the unique key): the loser gets what
+            # the check-then-insert would have told it, so claim loops can go on.
+            return AlreadyExists(f"it already exists (created concurrently): {reason}")
         return Conflict(f"the change conflicts with existing data: {reason}")
     if url.get_backend_name() == "sqlite":
         low = reason.lower()
