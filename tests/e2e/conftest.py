@@ -31,6 +31,28 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def raw_request(port: int, head: bytes) -> bytes:
+    """Send raw bytes (say, request headers without their body) and read the whole answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head)
+        answer = b""
+        while b"\r\n\r\n" not in answer or len(answer) < _answer_length(answer):
+            chunk = sock.recv(65536)  # the head and the body may come in separate packets
+            if not chunk:
+                break
+            answer += chunk
+        return answer
+
+
+def _answer_length(answer: bytes) -> int:
+    head, _, _ = answer.partition(b"\r\n\r\n")
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return len(head) + 4 + int(value)
+    return len(answer) + 1  # no length: read until the server closes
+
+
 def clean_env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
     env.update({"MODELYARD_HOME": str(home), "MODELYARD_PLAN_POLL_S": "0.2", **extra})

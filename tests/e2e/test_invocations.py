@@ -3,7 +3,6 @@ SageMaker's boto3 client, routing, and every bad-input class."""
 
 from __future__ import annotations
 
-import socket
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ import pytest
 
 from modelyard.bootstrap import Platform
 from modelyard.domain import Trust
-from tests.e2e.conftest import N_FEATURES, expected
+from tests.e2e.conftest import N_FEATURES, expected, raw_request
 
 INVOKE = "/endpoints/churn-api/invocations"
 
@@ -139,13 +138,6 @@ def failing_model(platform: Platform, tmp_path: Path) -> None:
     platform.endpoints.create("boom-api", {"main": "boom:1"})
 
 
-def _raw_request(port: int, head: bytes) -> bytes:
-    """Send only request headers (no body) and read the answer: proves 413 needs no body."""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        sock.sendall(head)
-        return sock.recv(65536)
-
-
 def test_every_bad_input_class(failing_model: None, one_variant: Any) -> None:
     server = one_variant
     row = [0.5] * N_FEATURES
@@ -190,7 +182,7 @@ def test_every_bad_input_class(failing_model: None, one_variant: Any) -> None:
             "predictions": [4.0]
         }, "the server goes on serving after a model raised"
     port = int(server.url.rsplit(":", 1)[1])
-    answer = _raw_request(
+    answer = raw_request(
         port,
         (
             f"POST {INVOKE} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"

@@ -441,17 +441,26 @@ def test_a_model_that_could_not_load_is_unavailable_until_it_can(served: Served)
     for blob, aside in served.fragile_blobs:
         shutil.move(aside, blob)
 
-    def ready_on_fresh_connections() -> list[bool]:
-        answers = []
-        for _ in range(6):  # new connections reach either worker
-            channel, stub = served.stub(fresh=True)
-            with channel:
-                model = stub.ModelReady(pb.ModelReadyRequest(name="fragile"), timeout=10)
-                server = stub.ServerReady(pb.ServerReadyRequest(), timeout=10)
-            answers.append(model.ready and server.ready)
-        return answers
+    request = pb.ModelInferRequest(model_name="fragile")
+    tensor = request.inputs.add(name="input-0", datatype="FP64", shape=[1, N_FEATURES])
+    tensor.contents.fp64_contents.extend(served.rows[0].astype(float).tolist())
 
-    wait_for("fragile ready in every worker", ready_on_fresh_connections, all)
+    def workers_serving(serving: set[str] = set()) -> set[str]:  # noqa: B006 - accumulates
+        # Each fresh connection lands on one worker; each worker reloads on its own poll.
+        channel, stub = served.stub(fresh=True)
+        with channel:  # one channel, one connection, one worker
+            try:
+                _, call = stub.ModelInfer.with_call(request, timeout=10)
+            except grpc.RpcError as error:
+                assert error.code() == grpc.StatusCode.UNAVAILABLE, error
+                return serving
+            # The worker that just answered has it loaded, so it must say it is ready.
+            assert stub.ModelReady(pb.ModelReadyRequest(name="fragile"), timeout=10).ready
+            assert stub.ServerReady(pb.ServerReadyRequest(), timeout=10).ready
+        serving.add(dict(call.trailing_metadata())["x-modelyard-worker"])
+        return serving
+
+    wait_for("fragile served by both workers", workers_serving, lambda s: len(s) == 2)
     with served.triton() as client:
         assert _infer(client, "fragile", served.rows[:2]).as_numpy("output-0").shape == (2,)
 

@@ -5,7 +5,6 @@ versions, and every error class, the server serving on after each."""
 from __future__ import annotations
 
 import gzip
-import socket
 import subprocess
 from collections.abc import Iterator
 from importlib import metadata
@@ -20,7 +19,15 @@ import pytest
 from modelyard.bootstrap import build
 from modelyard.config import load_settings
 from modelyard.domain import Trust
-from tests.e2e.conftest import MODELYARD, N_FEATURES, Server, clean_env, expected, free_port
+from tests.e2e.conftest import (
+    MODELYARD,
+    N_FEATURES,
+    Server,
+    clean_env,
+    expected,
+    free_port,
+    raw_request,
+)
 from tests.waiting import wait_for
 
 CHURN = "/v2/models/churn-api"
@@ -326,14 +333,6 @@ def test_binary_tensor_data_in_and_out(http: httpx.Client, models: dict[str, Any
     np.testing.assert_allclose(res.json()["outputs"][0]["data"], want, rtol=1e-6)
 
 
-def _raw_request(url: str, head: bytes) -> bytes:
-    """Send only request headers (no body) and read the answer: proves 413 needs no body."""
-    port = int(url.rsplit(":", 1)[1])
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(head)
-        return sock.recv(65536)
-
-
 def test_every_error_class_and_the_server_serves_on(
     served: Any, http: httpx.Client, models: dict[str, Any]
 ) -> None:
@@ -382,8 +381,8 @@ def test_every_error_class_and_the_server_serves_on(
     assert "secret internals" not in boom.text
     fine = infer(http, "/v2/models/boom-api/infer", {"inputs": [tensor(np.array([[1.0, 1, 2]]))]})
     assert fine.json()["outputs"][0]["data"] == [4.0], "the server serves on after a model raised"
-    answer = _raw_request(
-        server.url,
+    answer = raw_request(
+        int(server.url.rsplit(":", 1)[1]),
         (
             f"POST {infer_path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
             f"Content-Length: {7 * 1024 * 1024}\r\n\r\n"
