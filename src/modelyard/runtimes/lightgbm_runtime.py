@@ -49,6 +49,11 @@ class LightGBMLoaded(LoadedModel):
         except self._errors as exc:
             raise SignatureMismatch(f"lightgbm refused the input: {exc}") from exc
 
+    @property
+    def booster(self) -> Any:
+        """The lightgbm.Booster (the compiled predictor converts it)."""
+        return self._booster
+
     def signature_hint(self) -> Signature | None:
         names: list[str | None] = list(self._booster.feature_name())
         if all(_AUTO_NAME.fullmatch(str(n)) for n in names):

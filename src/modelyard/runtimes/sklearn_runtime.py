@@ -65,6 +65,11 @@ class SklearnLoaded(LoadedModel):
         except ValueError as exc:
             raise SignatureMismatch(f"the estimator refused the input: {exc}") from exc
 
+    @property
+    def estimator(self) -> Any:
+        """The fitted estimator (the compiled predictor converts it)."""
+        return self._est
+
     def signature_hint(self) -> Signature | None:
         if self._n_features is None:
             return None

@@ -64,6 +64,11 @@ class XGBoostLoaded(LoadedModel):
         except ValueError as exc:
             raise SignatureMismatch(f"xgboost refused the input: {exc}") from exc
 
+    @property
+    def booster(self) -> Any:
+        """The xgboost.Booster (the compiled predictor converts it)."""
+        return self._booster
+
     def signature_hint(self) -> Signature | None:
         names = self._booster.feature_names or [None] * self._n_features
         types = self._booster.feature_types or ["float"] * self._n_features

@@ -1,8 +1,9 @@
 """Content-addressed artifact store on fsspec: a local folder by default, any fsspec URL.
 
-Layout: ``<root>/sha256/<first two hex>/<digest>``. Writes go to a temporary name beside the
-target and are renamed into place, so a reader never sees half a blob; identical content is
-stored once. Every read re-hashes the bytes.
+Layout: ``<root>/sha256/<first two hex>/<digest>``; a derived artifact (``put_derived``) is a
+blob plus a pointer file ``<root>/derived/<first two hex>/<source digest>/<kind>`` holding its
+digest. Writes go to a temporary name beside the target and are renamed into place, so a reader
+never sees half a blob; identical content is stored once. Every read re-hashes the bytes.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from modelyard.storage.base import ArtifactStore
 from modelyard.storage.urls import mask_url, redact
 
 _CHUNK = 1 << 20
+_KIND = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,199}")
 _NOT_WRITABLE = {errno.EROFS, errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EDQUOT}
 
 
@@ -176,3 +179,40 @@ class FsspecArtifactStore(ArtifactStore):
 
     def exists(self, digest: str) -> bool:
         return bool(self._fs.exists(self._path(digest)))
+
+    def _pointer(self, source: str, kind: str) -> str:
+        if not _KIND.fullmatch(kind):
+            raise InvalidInput(f"not a derived-artifact kind: {kind!r}")
+        return f"{self._path(source).replace('/sha256/', '/derived/', 1)}/{kind}"
+
+    def put_derived(self, source: str, kind: str, data: bytes) -> str:
+        digest = self.put_bytes(data)
+        pointer = self._pointer(source, kind)
+        tmp = f"{pointer}.tmp-{uuid.uuid4().hex}"
+        try:
+            self._fs.makedirs(pointer.rsplit("/", 1)[0], exist_ok=True)
+            with self._fs.open(tmp, "wb") as out:
+                out.write(digest.encode())
+            self._fs.mv(tmp, pointer)
+        except OSError as exc:
+            self._discard(tmp)
+            raise self._fail_write(exc, f"the {kind} of {source}") from None
+        return digest
+
+    def get_derived(self, source: str, kind: str) -> bytes | None:
+        pointer = self._pointer(source, kind)
+        try:
+            with self._fs.open(pointer, "rb") as src:
+                named = src.read(65).decode("ascii", "replace")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StorageUnavailable(
+                f"cannot read the {kind} of {source} from {self._url}: {self._reason(exc)}"
+            ) from None
+        if not _is_digest(named):
+            raise self._corrupted(source, f"its {kind} pointer holds {named[:20]!r}")
+        try:
+            return self.get_bytes(named)
+        except ArtifactMissing:
+            return None  # the pointer outlived its blob: derive it again

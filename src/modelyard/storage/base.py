@@ -173,6 +173,26 @@ class ArtifactStore(ABC):
     def url(self) -> str:
         """Where the blobs live, with any credentials in the URL masked (safe to print)."""
 
+    @abstractmethod
+    def put_derived(self, source: str, kind: str, data: bytes) -> str:
+        """Store ``data`` as the ``kind`` derived from blob ``source`` (a compiled form, say).
+
+        The bytes are a blob like any other; a small pointer named by ``source`` and ``kind``
+        finds them again. Writing the same pair twice keeps the last bytes (both writers
+        derived them from the same source, so either is right).
+
+        Returns:
+            The digest of ``data``.
+        """
+
+    @abstractmethod
+    def get_derived(self, source: str, kind: str) -> bytes | None:
+        """The bytes stored as ``kind`` of ``source``, verified; None when none were stored.
+
+        Raises:
+            ArtifactCorrupted: when the pointer or the blob it names does not verify.
+        """
+
 
 class EndpointStore(ABC):
     """Endpoints, their immutable numbered configs, and the deployment revision.

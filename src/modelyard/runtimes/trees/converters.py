@@ -1,0 +1,325 @@
+"""One converter per flavor: a loaded native model in, ONNX bytes (with their ``Layout``) out.
+
+A converter refuses what it cannot convert faithfully with ``NotCompilable`` and a reason a
+user can act on; whatever it converts is still verified against the native model before it
+serves (``verify``), so a converter's silent mistake costs speed, never a wrong answer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from modelyard.runtimes._common import require
+from modelyard.runtimes.base import LoadedModel
+from modelyard.runtimes.trees.compiled import Layout, attach_layout
+
+#: The input name of every converted graph.
+INPUT = "input"
+
+
+class NotCompilable(Exception):
+    """The model cannot be compiled; ``str(exc)`` says why, for ``endpoints show``."""
+
+
+Converter = Callable[[LoadedModel], bytes]
+
+# XGBoost objectives whose inplace_predict answer is one number per row (after the link).
+_XGB_SCALAR = {
+    "reg:squarederror",
+    "reg:squaredlogerror",
+    "reg:pseudohubererror",
+    "reg:absoluteerror",
+    "reg:logistic",
+    "reg:gamma",
+    "reg:tweedie",
+    "count:poisson",
+    "binary:logitraw",
+}
+
+
+def _tools(what: str) -> Any:
+    return require(what, "onnxmltools", "compiled trees")
+
+
+def _float_type(dtype: str) -> Any:
+    types = _tools("onnxmltools.convert.common.data_types")
+    return types.FloatTensorType if dtype == "float32" else types.DoubleTensorType
+
+
+def _outputs(proto: Any) -> list[str]:
+    return [o.name for o in proto.graph.output]
+
+
+def _accepts_nan(model: LoadedModel, n_features: int) -> bool:
+    try:
+        model.predict(np.full((1, n_features), np.nan))
+    except Exception:  # the native model refuses missing values: so will the compiled one
+        return False
+    return True
+
+
+def xgboost(model: LoadedModel) -> bytes:
+    """XGBoost ``gbtree`` boosters, numeric features, the objectives in ``_XGB_SCALAR`` and
+    binary/multiclass classification. XGBoost itself predicts in float32, so the graph does.
+    """
+    booster = model.booster  # type: ignore[attr-defined]
+    config = json.loads(booster.save_config())["learner"]
+    kind = config["gradient_booster"]["name"]
+    if kind != "gbtree":
+        raise NotCompilable(f"{kind} boosters are not compiled (only gbtree)")
+    objective = config["objective"]["name"]
+    if objective not in _XGB_SCALAR | {"binary:logistic", "multi:softprob", "multi:softmax"}:
+        raise NotCompilable(f"objective {objective!r} is not compiled")
+    if any(t == "c" for t in booster.feature_types or ()):
+        raise NotCompilable("categorical features are not compiled")
+    n = int(booster.num_features())
+    onnxmltools = _tools("onnxmltools")
+    try:
+        proto = onnxmltools.convert_xgboost(
+            booster, initial_types=[(INPUT, _float_type("float32")([None, n]))]
+        )
+    except Exception as exc:  # the converter's own refusals: RuntimeError, NotImplementedError …
+        raise NotCompilable(f"onnxmltools cannot convert it: {exc}") from exc
+    outputs = _outputs(proto)
+    common = {"input": INPUT, "input_dtype": "float32", "n_features": n, "dtype": "float32"}
+    if objective == "binary:logistic":
+        layout = Layout(output="probabilities", column=1, **common)
+    elif objective == "multi:softprob":
+        layout = Layout(output="probabilities", **common)
+    elif objective == "multi:softmax":
+        layout = Layout(output="label", ravel=True, classifier=True, **common)
+    else:
+        layout = Layout(output=outputs[0], ravel=True, **common)
+    if layout.output not in outputs:
+        raise NotCompilable(f"the converted graph has no {layout.output!r} output ({outputs})")
+    return attach_layout(proto, layout)
+
+
+def lightgbm(model: LoadedModel) -> bytes:
+    """LightGBM boosters. LightGBM compares float64 features against float64 thresholds, so
+    the graph does too: onnxmltools writes float32 thresholds, and they are restored to the
+    booster's exact doubles (its float64 mode keeps float32 thresholds: a value between the
+    two roundings went the wrong way in 1 of 4 rows snapped onto thresholds)."""
+    booster = model.booster  # type: ignore[attr-defined]
+    dumped = booster.dump_model()
+    objective = str(dumped.get("objective", "")).split(" ")[0]
+    if not objective or objective in ("custom", "none"):
+        raise NotCompilable("a custom objective is not compiled")
+    exact = _thresholds(dumped)  # raises NotCompilable for linear trees
+    n = int(booster.num_feature())
+    classifier = objective in ("binary", "multiclass", "multiclassova")
+    onnxmltools = _tools("onnxmltools")
+    try:
+        proto = onnxmltools.convert_lightgbm(
+            booster, initial_types=[(INPUT, _float_type("float32")([None, n]))], zipmap=False
+        )
+    except Exception as exc:
+        raise NotCompilable(f"onnxmltools cannot convert it: {exc}") from exc
+    _restore_double_thresholds(proto, exact)
+    common = {
+        "input": INPUT,
+        "input_dtype": "float64",
+        "n_features": n,
+        "dtype": "float64",
+        "zero_below": _LGB_ZERO,
+    }
+    if objective == "binary":
+        layout = Layout(output="probabilities", column=1, **common)
+    elif classifier:
+        layout = Layout(output="probabilities", **common)
+    else:
+        layout = Layout(output=_outputs(proto)[0], ravel=True, **common)
+    layout = replace(layout, allow_missing=_accepts_nan(model, n))
+    return attach_layout(proto, layout)
+
+
+_LGB_ZERO = float(np.float32(1e-35))  # LightGBM's kZeroThreshold (a float): smaller magnitudes
+# are left out of a row, so they read as 0
+
+
+def _thresholds(dumped: dict[str, Any]) -> dict[tuple[int, int, float], set[float]]:
+    """Every numeric split's float64 threshold, by (tree, feature, its float32 rounding)."""
+    exact: dict[tuple[int, int, float], set[float]] = {}
+    for tree in dumped["tree_info"]:
+        stack = [tree["tree_structure"]]
+        while stack:
+            node = stack.pop()
+            if "split_index" not in node:
+                if node.get("leaf_coeff"):
+                    raise NotCompilable("linear trees are not compiled")
+                continue
+            if node.get("decision_type") == "<=":
+                value = float(node["threshold"])
+                key = (tree["tree_index"], node["split_feature"], _rounded(value))
+                exact.setdefault(key, set()).add(value)
+            stack += [node["left_child"], node["right_child"]]
+    return exact
+
+
+def _rounded(value: float) -> float:
+    with np.errstate(over="ignore"):  # LightGBM writes 1e300 for "everything goes left"
+        return float(np.float32(value))
+
+
+def _restore_double_thresholds(proto: Any, exact: dict[tuple[int, int, float], set[float]]) -> None:
+    """Swap the float32 thresholds of the tree node for the booster's float64 ones.
+
+    Each numeric split is found by (tree, feature, its float32 rounding); a rounding shared by
+    two different doubles in one tree cannot be told apart, and the model is not compiled.
+    """
+    onnx = require("onnx", "onnx", "compiled trees")
+    (node,) = [n for n in proto.graph.node if n.op_type.startswith("TreeEnsemble")]
+    attrs = {a.name: a for a in node.attribute}
+    modes = [m.decode() for m in attrs["nodes_modes"].strings]
+    values = []
+    for tree, feature, value, mode in zip(
+        attrs["nodes_treeids"].ints,
+        attrs["nodes_featureids"].ints,
+        attrs["nodes_values"].floats,
+        modes,
+        strict=True,
+    ):
+        if mode != "BRANCH_LEQ":
+            values.append(float(value))  # leaves, and category ids (exact in float32)
+            continue
+        found = exact.get((tree, feature, float(value)), set())
+        if len(found) != 1:
+            raise NotCompilable(
+                f"tree {tree}: {len(found)} float64 thresholds on feature {feature} round to "
+                f"{value!r}; the converter's float32 thresholds cannot be restored"
+            )
+        values.append(next(iter(found)))
+    kept = [a for a in node.attribute if a.name != "nodes_values"]
+    del node.attribute[:]
+    node.attribute.extend(kept)
+    array = np.asarray(values, dtype=np.float64)
+    node.attribute.append(
+        onnx.helper.make_attribute("nodes_values_as_tensor", onnx.numpy_helper.from_array(array))
+    )
+    proto.graph.input[0].type.tensor_type.elem_type = onnx.TensorProto.DOUBLE
+    for opset in proto.opset_import:
+        if opset.domain == "ai.onnx.ml":
+            opset.version = max(opset.version, 3)  # *_as_tensor attributes arrived in ml v3
+
+
+# scikit-learn estimators that compile. HistGradientBoosting* compare float64 features with
+# float64 thresholds, which skl2onnx writes as float32 (and its float64 mode declares a double
+# output for a float operator, which onnxruntime refuses), so they stay native.
+_SKLEARN = {
+    "RandomForestClassifier",
+    "RandomForestRegressor",
+    "ExtraTreesClassifier",
+    "ExtraTreesRegressor",
+    "GradientBoostingClassifier",
+    "GradientBoostingRegressor",
+    "DecisionTreeClassifier",
+    "DecisionTreeRegressor",
+}
+
+
+def sklearn(model: LoadedModel) -> bytes:
+    """scikit-learn forests, gradient boosting and single trees (not pipelines).
+
+    scikit-learn's trees compare float32 features with float64 thresholds; a float32 feature
+    ``f`` is ``<= t`` exactly when it is ``<=`` the largest float32 not above ``t``, so each
+    threshold becomes that value and the float32 graph decides as scikit-learn does. Classes
+    come from the probabilities by first maximum, as ``predict`` picks them.
+    """
+    estimator = model.estimator  # type: ignore[attr-defined]
+    name = type(estimator).__name__
+    if name not in _SKLEARN:
+        raise NotCompilable(f"{name} is not a tree ensemble the compiler takes")
+    n = int(estimator.n_features_in_)
+    skl2onnx = require("skl2onnx", "skl2onnx", "compiled trees")
+    types = require("skl2onnx.common.data_types", "skl2onnx", "compiled trees")
+    classes = getattr(estimator, "classes_", None)
+    options = {id(estimator): {"zipmap": False}} if classes is not None else None
+    try:
+        proto = skl2onnx.convert_sklearn(
+            estimator, initial_types=[(INPUT, types.FloatTensorType([None, n]))], options=options
+        )
+    except Exception as exc:
+        raise NotCompilable(f"skl2onnx cannot convert it: {exc}") from exc
+    _align_with_trees(proto, _sklearn_trees(estimator))
+    common = {
+        "input": INPUT,
+        "input_dtype": "float32",
+        "n_features": n,
+        "allow_missing": _accepts_nan(model, n),
+    }
+    if classes is not None:
+        labels = np.asarray(classes)
+        if labels.dtype.kind not in "biuU" or labels.ndim != 1:
+            raise NotCompilable(f"class labels of type {labels.dtype} are not compiled")
+        layout = Layout(
+            output="probabilities",
+            labels=labels.tolist(),
+            dtype=str(labels.dtype),
+            classifier=True,
+            **common,
+        )
+    else:
+        layout = Layout(output=_outputs(proto)[0], ravel=True, dtype="float64", **common)
+    return attach_layout(proto, layout)
+
+
+def _sklearn_trees(estimator: Any) -> list[Any]:
+    if hasattr(estimator, "tree_"):
+        return [estimator.tree_]
+    return [e.tree_ for e in np.asarray(estimator.estimators_, dtype=object).ravel()]
+
+
+def _align_with_trees(proto: Any, trees: list[Any]) -> None:
+    """Round thresholds down to float32 and send missing values the way each sklearn node
+    does (``missing_go_to_left``; skl2onnx leaves every node's default, which is not it)."""
+    (node,) = [n for n in proto.graph.node if n.op_type.startswith("TreeEnsemble")]
+    attrs = {a.name: a for a in node.attribute}
+    values = attrs["nodes_values"].floats
+    missing = attrs["nodes_missing_value_tracks_true"].ints
+    for k, (tree, node_id, feature) in enumerate(
+        zip(
+            attrs["nodes_treeids"].ints,
+            attrs["nodes_nodeids"].ints,
+            attrs["nodes_featureids"].ints,
+            strict=True,
+        )
+    ):
+        source = trees[tree] if tree < len(trees) else None
+        if source is None or node_id >= source.node_count:
+            raise NotCompilable("the converted trees do not line up with the estimator's")
+        if source.children_left[node_id] < 0:
+            continue  # a leaf
+        if source.feature[node_id] != feature:
+            raise NotCompilable("the converted trees do not line up with the estimator's")
+        values[k] = _float32_at_most(float(source.threshold[node_id]))
+        go_left = getattr(source, "missing_go_to_left", None)  # scikit-learn >= 1.3
+        if go_left is not None:
+            missing[k] = int(go_left[node_id])  # BRANCH_LEQ: true is the left child
+
+
+def _float32_at_most(value: float) -> float:
+    rounded = np.float32(value)
+    if float(rounded) > value:
+        rounded = np.nextafter(rounded, np.float32(-np.inf))
+    return float(rounded)
+
+
+CONVERTERS: dict[str, Converter] = {"xgboost": xgboost, "lightgbm": lightgbm, "sklearn": sklearn}
+
+
+def versions() -> str:
+    """The converter and library versions a cached conversion depends on."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    parts = []
+    for dist in ("onnxmltools", "skl2onnx", "onnx", "xgboost", "lightgbm", "scikit-learn"):
+        try:
+            parts.append(f"{dist}{version(dist)}")
+        except PackageNotFoundError:
+            parts.append(f"{dist}-none")
+    return "_".join(parts)
