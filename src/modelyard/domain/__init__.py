@@ -5,6 +5,7 @@ from modelyard.domain.endpoints import (
     ConfigChange,
     Endpoint,
     EndpointConfig,
+    Predictor,
     Variant,
 )
 from modelyard.domain.jobs import Job, JobKind, JobStatus
@@ -52,6 +53,7 @@ __all__ = [
     "ModelSpec",
     "ModelVersion",
     "PlanSource",
+    "Predictor",
     "ServerRecord",
     "ServerStatus",
     "ServerStatusSink",

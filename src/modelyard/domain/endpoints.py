@@ -42,6 +42,29 @@ class Batching:
         )
 
 
+class Predictor(enum.StrEnum):
+    """Which predictor serves a variant's model.
+
+    ``auto`` serves the compiled tree ensemble when the model converts and verifies equal to
+    the native library, else the native one; ``native`` never compiles; ``compiled`` is
+    ``auto`` that the endpoints service refuses up front for a model that cannot compile.
+    """
+
+    AUTO = "auto"
+    NATIVE = "native"
+    COMPILED = "compiled"
+
+    @classmethod
+    def parse(cls, text: str) -> Predictor:
+        """Raises InvalidInput naming the choices."""
+        try:
+            return cls(text)
+        except ValueError:
+            raise InvalidInput(
+                f"unknown predictor {text!r}; choose one of {', '.join(p.value for p in cls)}"
+            ) from None
+
+
 @dataclass(frozen=True, slots=True)
 class Variant:
     """One production variant: a resolved model version and its share of the traffic.
@@ -56,6 +79,7 @@ class Variant:
     weight: float
     batching: Batching = Batching()
     requested: str | None = None
+    predictor: Predictor = Predictor.AUTO
 
     @property
     def model_ref(self) -> str:
@@ -69,6 +93,7 @@ class Variant:
             "weight": self.weight,
             "batching": self.batching.to_dict(),
             "requested": self.requested,
+            "predictor": self.predictor.value,
         }
 
     @classmethod
@@ -80,6 +105,7 @@ class Variant:
             weight=float(data["weight"]),
             batching=Batching.from_dict(data.get("batching")),
             requested=data.get("requested"),
+            predictor=Predictor.parse(str(data.get("predictor", Predictor.AUTO.value))),
         )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from modelyard.domain.endpoints import Batching
+from modelyard.domain.endpoints import Batching, Predictor
 from modelyard.domain.registry import ModelVersion, Trust
 from modelyard.domain.signature import Signature
 
@@ -26,6 +26,7 @@ class ModelSpec:
     trust: Trust
     options: dict[str, Any] = field(default_factory=dict)
     signature: Signature | None = None
+    predictor: Predictor = Predictor.AUTO  # the serving variant's choice
 
     @classmethod
     def from_version(cls, version: ModelVersion) -> ModelSpec:
@@ -47,8 +48,8 @@ class ModelSpec:
 
     @property
     def key(self) -> str:
-        """Identifies the loaded model: same digest and ref, same model in memory."""
-        return f"{self.ref}#{self.artifact_digest}"
+        """Identifies the loaded model: same digest, ref and predictor, same model in memory."""
+        return f"{self.ref}#{self.artifact_digest}/{self.predictor.value}"
 
 
 @dataclass(frozen=True, slots=True)

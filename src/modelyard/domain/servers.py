@@ -30,6 +30,8 @@ class ServerStatus:
         endpoints: Endpoint name → the config number it serves of it.
         failures: Endpoint name → why it could not load that endpoint's current config (it
             keeps serving the config it had, if any).
+        predictors: Endpoint name → variant name → the predictor serving it, as
+            ``{"kind": "compiled" | "native", "reason": ..., "row_us": ..., ...}``.
     """
 
     host: str
@@ -40,6 +42,7 @@ class ServerStatus:
     started_at: datetime
     endpoints: dict[str, int] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
+    predictors: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -115,6 +118,7 @@ class ServerView:
             "started_at": s.started_at.isoformat(),
             "endpoints": dict(s.endpoints),
             "failures": dict(s.failures),
+            "predictors": dict(s.predictors),
         }
 
 
@@ -126,11 +130,13 @@ class EndpointServer:
         server: The server, judged.
         config: The endpoint's config number it serves (None: it does not serve it).
         failure: Why it could not load the endpoint's current config, if it could not.
+        predictors: Variant name → the predictor serving it there (see ServerStatus).
     """
 
     server: ServerView
     config: int | None
     failure: str | None
+    predictors: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def serves_current(self) -> bool:
@@ -154,6 +160,7 @@ class EndpointServer:
             "current": self.server.current,
             "config": self.config,
             "failure": self.failure,
+            "predictors": dict(self.predictors),
             "heartbeat_at": self.server.record.heartbeat_at.isoformat(),
             "silent_s": round(self.server.record.silent_s, 3),
         }

@@ -117,6 +117,7 @@ def _seen_from(name: str, view: ServerView) -> EndpointServer:
         server=view,
         config=view.status.endpoints.get(name),
         failure=view.status.failures.get(name),
+        predictors=dict(view.status.predictors.get(name, {})),
     )
 
 

@@ -47,7 +47,16 @@ class ModelFailure(Exception):
 class MicroBatcher:
     """Batches ``predict`` calls for one model. One instance per served variant."""
 
-    def __init__(self, predict: Predict, options: Batching, executor: Executor) -> None:
+    def __init__(
+        self,
+        predict: Predict,
+        options: Batching,
+        executor: Executor,
+        measured_s: float | None = None,
+    ) -> None:
+        """``measured_s``: what one prediction cost when the model was loaded (the predictor
+        that serves, compiled or native), so the inline rule applies from the first request;
+        the batcher's own moving average takes over from there."""
         self._predict = predict
         self.options = options
         self._max_rows = options.max_batch_size
@@ -60,7 +69,7 @@ class MicroBatcher:
         self._probing = False
         self._arrival: asyncio.Event | None = None  # set when a request joins the queue
         self._busy = 0  # predictions running now (inline or on the predict thread)
-        self._predict_s: float | None = None  # moving average of one predict call
+        self._predict_s = measured_s  # moving average of one predict call
 
     async def predict(self, rows: np.ndarray) -> np.ndarray:
         """Predict ``rows`` (2-D), possibly together with other requests' rows.

@@ -157,7 +157,9 @@ class Deployer:
             if old is not None and old.served is served and old.batcher.options == v.batching:
                 batcher = old.batcher  # weights-only change: keep the warm batcher
             else:
-                batcher = MicroBatcher(served.model.predict, v.batching, self._executor)
+                batcher = MicroBatcher(
+                    served.model.predict, v.batching, self._executor, served.choice.row_s
+                )
             variants[v.name] = VariantRoute(v.name, served, batcher, v.weight)
         return EndpointRoute(
             endpoint.name, endpoint.config_number, variants, self._policy_for(endpoint)

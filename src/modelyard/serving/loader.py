@@ -1,4 +1,6 @@
-"""Loading a model version for serving: fetch and verify its package, load it, warm it up."""
+"""Loading a model version for serving: fetch and verify its package, load it, warm it up,
+and choose its predictor (the compiled tree ensemble when it verifies equal, see
+``runtimes.trees``)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from modelyard.errors import ModelFailed, ModelyardError, UnsafeModelFormat
 from modelyard.runtimes.base import LoadedModel
 from modelyard.runtimes.handler import HANDLER_DIR, InferenceHandler, load_handler
 from modelyard.runtimes.packaged import load_package
+from modelyard.runtimes.trees import Choice, choose
 from modelyard.storage import packages
 from modelyard.storage.base import ArtifactStore
 
@@ -24,12 +27,13 @@ class ServedModel:
     """A loaded, warmed model and the local copy of its package.
 
     ``inflight`` counts requests currently using it; the server unloads a retired model only
-    once it drops to zero.
+    once it drops to zero. ``model`` is the predictor that serves (``choice.model``).
     """
 
     spec: ModelSpec
     model: LoadedModel
     folder: Path
+    choice: Choice
     handler: InferenceHandler | None = None
     inflight: int = 0
     closed: bool = field(default=False)
@@ -45,7 +49,7 @@ class ServedModel:
 
 
 def load_served(artifacts: ArtifactStore, spec: ModelSpec, scratch: Path) -> ServedModel:
-    """Fetch, verify, load and warm ``spec``.
+    """Fetch, verify, load and warm ``spec``, then choose its predictor (``spec.predictor``).
 
     Raises:
         ArtifactMissing, ArtifactCorrupted, UnsafeModelFormat, InvalidModelFile, or ModelFailed
@@ -57,11 +61,35 @@ def load_served(artifacts: ArtifactStore, spec: ModelSpec, scratch: Path) -> Ser
         if handler is None and (folder / HANDLER_DIR).exists():
             raise UnsafeModelFormat(f"{spec.ref} carries a handler but no user-code trust")
         warm_up(model, folder, spec)
+        choice = _choose(artifacts, spec, model, folder)
+        if choice.model is not model:
+            warm_up(choice.model, folder, spec)
     except BaseException:
         model.unload()
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    return ServedModel(spec=spec, model=model, folder=folder, handler=handler)
+    return ServedModel(
+        spec=spec, model=choice.model, folder=folder, choice=choice, handler=handler
+    )
+
+
+def _choose(
+    artifacts: ArtifactStore, spec: ModelSpec, model: LoadedModel, folder: Path
+) -> Choice:
+    rows = warm_rows(folder, spec)
+    baseline_file = folder / packages.BASELINE_FILE
+    baseline = orjson.loads(baseline_file.read_bytes()) if baseline_file.is_file() else None
+    names = [c.name for c in spec.signature.inputs] if spec.signature is not None else None
+    return choose(
+        model,
+        spec.flavor,
+        spec.predictor,
+        artifacts=artifacts,
+        digest=spec.artifact_digest,
+        example=rows if isinstance(rows, np.ndarray) else None,
+        baseline=baseline,
+        names=names,
+    )
 
 
 def warm_rows(folder: Path, spec: ModelSpec) -> Any:

@@ -69,6 +69,10 @@ class StatusReporter:
             started_at=self._started_at,
             endpoints={name: e.config_number for name, e in table.endpoints.items()},
             failures=dict(self._deployer.failures),
+            predictors={
+                name: {v.name: v.served.choice.to_dict() for v in e.variants.values()}
+                for name, e in table.endpoints.items()
+            },
         )
 
     async def start(self) -> None:

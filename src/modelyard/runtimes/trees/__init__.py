@@ -18,6 +18,6 @@ Layout:
 
 from __future__ import annotations
 
-from modelyard.runtimes.trees.select import PREDICTOR_MODES, Choice, choose
+from modelyard.runtimes.trees.select import Choice, choose
 
-__all__ = ["PREDICTOR_MODES", "Choice", "choose"]
+__all__ = ["Choice", "choose"]

@@ -86,7 +86,12 @@ def xgboost(model: LoadedModel) -> bytes:
     except Exception as exc:  # the converter's own refusals: RuntimeError, NotImplementedError …
         raise NotCompilable(f"onnxmltools cannot convert it: {exc}") from exc
     outputs = _outputs(proto)
-    common = {"input": INPUT, "input_dtype": "float32", "n_features": n, "dtype": "float32"}
+    common: dict[str, Any] = {
+        "input": INPUT,
+        "input_dtype": "float32",
+        "n_features": n,
+        "dtype": "float32",
+    }
     if objective == "binary:logistic":
         layout = Layout(output="probabilities", column=1, **common)
     elif objective == "multi:softprob":
@@ -121,7 +126,7 @@ def lightgbm(model: LoadedModel) -> bytes:
     except Exception as exc:
         raise NotCompilable(f"onnxmltools cannot convert it: {exc}") from exc
     _restore_double_thresholds(proto, exact)
-    common = {
+    common: dict[str, Any] = {
         "input": INPUT,
         "input_dtype": "float64",
         "n_features": n,
@@ -246,7 +251,7 @@ def sklearn(model: LoadedModel) -> bytes:
     except Exception as exc:
         raise NotCompilable(f"skl2onnx cannot convert it: {exc}") from exc
     _align_with_trees(proto, _sklearn_trees(estimator))
-    common = {
+    common: dict[str, Any] = {
         "input": INPUT,
         "input_dtype": "float32",
         "n_features": n,
@@ -317,7 +322,16 @@ def versions() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     parts = []
-    for dist in ("onnxmltools", "skl2onnx", "onnx", "xgboost", "lightgbm", "scikit-learn"):
+    dists = (
+        "onnxmltools",
+        "skl2onnx",
+        "onnx",
+        "onnxruntime",
+        "xgboost",
+        "lightgbm",
+        "scikit-learn",
+    )
+    for dist in dists:
         try:
             parts.append(f"{dist}{version(dist)}")
         except PackageNotFoundError:

@@ -5,15 +5,18 @@ an endpoint asks for ``compiled`` (the endpoints service refuses a model that ca
 decide by the same rule. Conversions are cached in the artifact store beside the model's
 package (``ArtifactStore.put_derived``), keyed by the package digest and the converter
 versions: a second server, or a restart, loads the graph instead of converting again. A model
-the converter refused is cached as that refusal.
+the converter refused is cached as that refusal, and a verification as its verdict: the rows it
+checks come from the package (its example and baseline) and a seed taken from its digest, so
+the same package and software give the same verdict, and it is paid once.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -22,12 +25,11 @@ from modelyard.errors import ModelyardError
 from modelyard.runtimes.base import LoadedModel
 from modelyard.runtimes.trees.compiled import ENGINE, CompiledTrees
 from modelyard.runtimes.trees.converters import CONVERTERS, NotCompilable, versions
-from modelyard.runtimes.trees.verify import compare, verification_rows
+from modelyard.runtimes.trees.verify import Verdict, compare, verification_rows
 from modelyard.storage.base import ArtifactStore
 
 log = logging.getLogger("modelyard.runtimes")
 
-PREDICTOR_MODES = ("auto", "native", "compiled")
 _TIMING_CALLS = 25
 
 
@@ -98,11 +100,15 @@ def choose(
     try:
         onnx_bytes, cached = _compiled_bytes(native, flavor, artifacts, digest)
         compiled = CompiledTrees(onnx_bytes, native)
+        verdict = _cached_verdict(artifacts, digest) if cached else None
     except NotCompilable as exc:
         return Choice(native, "native", f"native: {exc}", prepare_s=time.perf_counter() - started)
     except ModelyardError as exc:  # onnxruntime refused the graph, a missing dependency
         return Choice(native, "native", f"native: {exc.message}")
     layout = compiled.layout
+    row = np.zeros((1, layout.n_features)) if example is None else example[:1]
+    if verdict is not None:
+        return _served(compiled, native, verdict, row, time.perf_counter() - started, True)
     rows = verification_rows(
         onnx_bytes,
         layout.n_features,
@@ -115,14 +121,24 @@ def choose(
     try:
         verdict = compare(native.predict(rows), compiled.predict(rows), layout.classifier)
     except Exception as exc:  # either side raised on rows the other took
-        verdict = None
         reason = f"native: the compiled and native predictors disagree on what they accept ({exc})"
-    prepare_s = time.perf_counter() - started
-    if verdict is None or not verdict.equal:
-        if verdict is not None:
-            reason = f"native: {verdict.describe()}"
+        return Choice(native, "native", reason, prepare_s=time.perf_counter() - started)
+    if artifacts is not None and digest is not None:
+        _store(artifacts, digest, f"{_kind()}.verdict", json.dumps(asdict(verdict)).encode())
+    return _served(compiled, native, verdict, row, time.perf_counter() - started, cached)
+
+
+def _served(
+    compiled: CompiledTrees,
+    native: LoadedModel,
+    verdict: Verdict,
+    row: np.ndarray,
+    prepare_s: float,
+    cached: bool,
+) -> Choice:
+    if not verdict.equal:
+        reason = f"native: {verdict.describe()}"
         return Choice(native, "native", reason, prepare_s=prepare_s, cached=cached)
-    row = rows[:1]
     return Choice(
         compiled,
         "compiled",
@@ -134,10 +150,21 @@ def choose(
     )
 
 
+def _kind() -> str:
+    return f"onnx-trees-{versions()}"
+
+
+def _cached_verdict(artifacts: ArtifactStore | None, digest: str | None) -> Verdict | None:
+    if artifacts is None or digest is None:
+        return None
+    found = artifacts.get_derived(digest, f"{_kind()}.verdict")
+    return None if found is None else Verdict(**json.loads(found))
+
+
 def _compiled_bytes(
     native: LoadedModel, flavor: str, artifacts: ArtifactStore | None, digest: str | None
 ) -> tuple[bytes, bool]:
-    kind = f"onnx-trees-{versions()}"
+    kind = _kind()
     cache = artifacts is not None and digest is not None
     if cache:
         assert artifacts is not None and digest is not None

@@ -144,8 +144,9 @@ def ranges(
     stats = _baseline_stats(baseline, names, n_features)
     for j in range(n_features):
         low, high = span[j]
-        if stats[j] is not None:
-            low, high = stats[j]
+        stat = stats[j]
+        if stat is not None:
+            low, high = stat
         elif np.isfinite(low):
             pad = max((high - low) / 10, 1e-3 * max(1.0, abs(low)))
             low, high = low - pad, high + pad

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -63,7 +65,7 @@ class SqlPlanSource:
                     variants.append(
                         VariantPlan(
                             name=variant.name,
-                            model=specs[key],
+                            model=replace(specs[key], predictor=variant.predictor),
                             weight=variant.weight,
                             batching=variant.batching,
                         )

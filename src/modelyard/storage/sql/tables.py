@@ -191,6 +191,8 @@ servers = sa.Table(
     # Endpoint name → config number served; endpoint name → why its current config failed.
     sa.Column("endpoints", sa.JSON, nullable=False),
     sa.Column("failures", sa.JSON, nullable=False),
+    # Endpoint name → variant name → the predictor serving it ({"kind", "reason", ...}).
+    sa.Column("predictors", sa.JSON, nullable=False, server_default=sa.text("'{}'")),
     sa.Column("heartbeat_s", sa.Float, nullable=False),
     sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
     # By the store's clock (see SqlServerStore), never the reporting machine's.
