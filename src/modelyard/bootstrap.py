@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import os
 import signal
@@ -16,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from modelyard.config import Settings, load_settings
-from modelyard.domain import ModelSpec, ModelVersion
+from modelyard.domain import ModelSpec, ModelVersion, Predictor
 from modelyard.errors import StorageNotWritable
-from modelyard.services.endpoints import EndpointService
+from modelyard.services.endpoints import EndpointService, PredictorCheck
 from modelyard.services.registry import RegistryService
 from modelyard.services.servers import ServerService
 from modelyard.services.training import TrainingService
@@ -66,12 +67,20 @@ def _ensure_home(settings: Settings) -> None:
         ) from None
 
 
-def _check_serves(artifacts: ArtifactStore, scratch: Path, version: ModelVersion) -> None:
+def _check_serves(
+    artifacts: ArtifactStore, scratch: Path, version: ModelVersion, predictor: Predictor
+) -> PredictorCheck:
     # The same load-and-warm path a server takes, so a config is only written for models that
-    # a server will be able to load.
+    # a server will be able to load; it chooses the predictor as a server will, and leaves the
+    # compiled trees and their verdict cached in the artifact store for the servers.
     from modelyard.serving.loader import load_served
 
-    load_served(artifacts, ModelSpec.from_version(version), scratch).close()
+    spec = dataclasses.replace(ModelSpec.from_version(version), predictor=predictor)
+    served = load_served(artifacts, spec, scratch)
+    try:
+        return PredictorCheck(served.choice.kind, served.choice.reason)
+    finally:
+        served.close()
 
 
 @contextlib.contextmanager

@@ -2,13 +2,17 @@
 
 Every change makes a new immutable config. Models named by a change are resolved to versions
 (an alias is pinned to the version it points at now) and loaded and warmed here, before the
-config is written, so a model that cannot load never becomes current.
+config is written, so a model that cannot load never becomes current. The same check chooses
+each variant's predictor the way a server will (and caches the compiled trees for it), so a
+variant that asks for the compiled predictor of a model that cannot have one is refused here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from modelyard.domain import (
     Batching,
@@ -17,14 +21,30 @@ from modelyard.domain import (
     EndpointConfig,
     ModelRef,
     ModelVersion,
+    Predictor,
     Variant,
     validate_name,
 )
 from modelyard.errors import AlreadyExists, EndpointNotFound, InvalidInput, ModelyardError
 from modelyard.storage.base import EndpointStore
 
-#: Loads and warms a version, raising a ModelyardError if it cannot serve.
-ModelCheck = Callable[[ModelVersion], None]
+
+@dataclass(frozen=True, slots=True)
+class PredictorCheck:
+    """Which predictor would serve a checked model version, and why.
+
+    Attributes:
+        kind: ``compiled`` or ``native``.
+        reason: One line, ``compiled (onnxruntime tree ensemble): …`` or ``native: …``.
+    """
+
+    kind: str
+    reason: str
+
+
+#: Loads and warms a version as a server would with the given predictor choice, and says which
+#: predictor would serve it; raises a ModelyardError if it cannot serve at all.
+ModelCheck = Callable[[ModelVersion, Predictor], PredictorCheck]
 ResolveVersion = Callable[[ModelRef], ModelVersion]
 
 
@@ -65,18 +85,24 @@ class EndpointService:
         variants: Mapping[str, str],
         weights: Mapping[str, float] | None = None,
         batching: Mapping[str, Batching] | None = None,
+        predictors: Mapping[str, Predictor] | None = None,
     ) -> Endpoint:
         """Create an endpoint serving ``variants`` (variant name → model reference).
 
-        Weights default to equal shares. Raises InvalidName, InvalidInput, AlreadyExists, the
-        registry's lookup errors, and whatever loading a model raises.
+        Weights default to equal shares, batching to :class:`Batching`'s defaults, predictors
+        (variant name → auto, native or compiled) to auto.
+
+        Raises:
+            InvalidName, InvalidInput (also: a variant asks for the compiled predictor and its
+            model cannot have one, with the reason), AlreadyExists, the registry's lookup
+            errors, and whatever loading a model raises. Nothing is written then.
         """
         validate_name(name, "endpoint name")
         # Refuse a taken name before loading any model (seconds); the store's unique key still
         # settles a race between two creators.
         if name in {e.name for e in self._store.list_endpoints()}:
             raise AlreadyExists(f"endpoint {name!r} already exists")
-        built = self._build(variants, weights, batching)
+        built = self._build(variants, weights, batching, predictors)
         return self._store.create_endpoint(name, built)
 
     def update(
@@ -85,10 +111,13 @@ class EndpointService:
         variants: Mapping[str, str],
         weights: Mapping[str, float] | None = None,
         batching: Mapping[str, Batching] | None = None,
+        predictors: Mapping[str, Predictor] | None = None,
     ) -> Endpoint:
-        """Serve new models: a new config replacing every variant."""
+        """Serve new models: a new config replacing every variant (weights, batching and
+        predictors not given take their defaults, as in :meth:`create`). Raises what
+        :meth:`create` raises (but AlreadyExists), and EndpointNotFound, Conflict."""
         current = self.get(name).config
-        built = self._build(variants, weights, batching)
+        built = self._build(variants, weights, batching, predictors)
         return self._store.add_config(
             name, built, ConfigChange.UPDATE, expected_current=current.number, parent=current.number
         )
@@ -99,6 +128,7 @@ class EndpointService:
         variants: Mapping[str, str],
         weights: Mapping[str, float] | None = None,
         batching: Mapping[str, Batching] | None = None,
+        predictors: Mapping[str, Predictor] | None = None,
     ) -> Endpoint:
         """Serve ``variants`` at ``name``, whether or not it exists: :meth:`create` it, or
         :meth:`update` it to a new config (the SageMaker SDK's ``deploy``). Raises what those
@@ -107,13 +137,14 @@ class EndpointService:
             self.get(name)
         except EndpointNotFound:
             try:
-                return self.create(name, variants, weights, batching)
+                return self.create(name, variants, weights, batching, predictors)
             except AlreadyExists:  # another caller created it meanwhile: update theirs
                 pass
-        return self.update(name, variants, weights, batching)
+        return self.update(name, variants, weights, batching, predictors)
 
     def set_weights(self, name: str, weights: Mapping[str, float]) -> Endpoint:
-        """Change traffic shares only: the same model versions, no model is reloaded."""
+        """Change traffic shares only: the same model versions, batching and predictors; no
+        model is reloaded."""
         current = self.get(name).config
         known = {v.name for v in current.variants}
         unknown = sorted(set(weights) - known)
@@ -125,8 +156,7 @@ class EndpointService:
         merged = {v.name: float(weights.get(v.name, v.weight)) for v in current.variants}
         _check_weights(merged)
         variants = tuple(
-            Variant(v.name, v.model, v.version, merged[v.name], v.batching, v.requested)
-            for v in current.variants
+            dataclasses.replace(v, weight=merged[v.name]) for v in current.variants
         )
         return self._store.add_config(
             name,
@@ -137,9 +167,11 @@ class EndpointService:
         )
 
     def rollback(self, name: str) -> Endpoint:
-        """Return to the config that was current before this one (again: one further back).
+        """Return to the config that was current before this one (again: one further back),
+        with its variants' weights, batching and predictors.
 
-        Raises InvalidInput when there is nothing to roll back to.
+        Models (or predictor choices) that the current config does not serve are checked
+        again first. Raises InvalidInput when there is nothing to roll back to.
         """
         current = self.get(name).config
         _, parent = self._store.get_config(name, current.number)
@@ -149,13 +181,11 @@ class EndpointService:
                 "to roll back to"
             )
         target, grandparent = self._store.get_config(name, parent)
-        models_changed = {v.model_ref for v in target.variants} - {
-            v.model_ref for v in current.variants
-        }
+        served = {(v.model_ref, v.predictor) for v in current.variants}
         for variant in target.variants:
-            if variant.model_ref in models_changed:
+            if (variant.model_ref, variant.predictor) not in served:
                 version = self._resolve(ModelRef(variant.model, version=variant.version))
-                self._checked(variant.name, version)
+                self._checked(variant.name, version, variant.predictor)
         return self._store.add_config(
             name,
             target.variants,
@@ -168,11 +198,17 @@ class EndpointService:
         """Remove an endpoint and its history. Raises InvalidName, EndpointNotFound."""
         self._store.delete_endpoint(validate_name(name, "endpoint name"))
 
-    def _checked(self, variant: str, version: ModelVersion) -> None:
+    def _checked(self, variant: str, version: ModelVersion, predictor: Predictor) -> None:
         try:
-            self._check(version)
+            found = self._check(version, predictor)
         except ModelyardError as exc:
             raise type(exc)(f"variant {variant!r} ({version.ref}) cannot serve: {exc}") from None
+        if predictor is Predictor.COMPILED and found.kind != "compiled":
+            # A server would quietly serve the native model; the caller asked for a promise.
+            raise InvalidInput(
+                f"variant {variant!r} ({version.ref}) cannot use the compiled predictor: "
+                f"{found.reason.removeprefix('native: ')}"
+            )
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -181,22 +217,26 @@ class EndpointService:
         variants: Mapping[str, str],
         weights: Mapping[str, float] | None,
         batching: Mapping[str, Batching] | None,
+        predictors: Mapping[str, Predictor] | None,
     ) -> tuple[Variant, ...]:
         if not variants:
             raise InvalidInput("an endpoint needs at least one variant (--variant NAME=MODEL_REF)")
         for variant in variants:
             validate_name(variant, "variant name")
-        for extra, what in ((weights, "weights"), (batching, "batching")):
+        extras = ((weights, "weights"), (batching, "batching"), (predictors, "predictors"))
+        for extra, what in extras:
             unknown = sorted(set(extra or {}) - set(variants))
             if unknown:
                 raise InvalidInput(f"{what} name unknown variant {', '.join(unknown)}")
         shares = {v: float((weights or {}).get(v, 1.0 if not weights else 0.0)) for v in variants}
         _check_weights(shares)
+        # Parsed before any model loads: Python callers may pass plain strings.
+        chosen = {v: Predictor.parse((predictors or {}).get(v, Predictor.AUTO)) for v in variants}
         built = []
         for variant, ref_text in variants.items():
             ref = ModelRef.parse(ref_text)
             version = self._resolve(ref)
-            self._checked(variant, version)
+            self._checked(variant, version, chosen[variant])
             built.append(
                 Variant(
                     name=variant,
@@ -205,6 +245,7 @@ class EndpointService:
                     weight=shares[variant],
                     batching=(batching or {}).get(variant, Batching()),
                     requested=ref_text,
+                    predictor=chosen[variant],
                 )
             )
         return tuple(built)

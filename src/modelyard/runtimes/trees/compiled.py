@@ -29,8 +29,6 @@ class Layout:
     Attributes:
         input: The graph's input name.
         input_dtype: ``float32`` or ``float64``: the element type the graph takes.
-        via_float32: Round the input through float32 first (scikit-learn's trees compare
-            float32 features against float64 thresholds; the graph does the same in float64).
         output: The graph output holding the answer.
         column: Take this column of a 2-D output (binary probability of the positive class).
         ravel: Flatten an ``[n, 1]`` output to ``[n]``.
@@ -48,7 +46,6 @@ class Layout:
     input_dtype: str
     output: str
     n_features: int
-    via_float32: bool = False
     column: int | None = None
     ravel: bool = False
     dtype: str | None = None
@@ -103,6 +100,7 @@ class CompiledTrees(LoadedModel):
         self._outputs = [layout.output]
         self._out_dtype = None if layout.dtype is None else np.dtype(layout.dtype)
         self._labels = None if layout.labels is None else np.asarray(layout.labels, self._out_dtype)
+        self._zero_below = layout.zero_below
 
     def predict(self, data: Any) -> np.ndarray:
         """Predict as the native model would.
@@ -116,16 +114,16 @@ class CompiledTrees(LoadedModel):
         layout = self.layout
         check_width(data, layout.n_features)
         try:
-            array = np.asarray(data, dtype=np.float32 if layout.via_float32 else self._dtype)
+            array = np.asarray(data, dtype=self._dtype)
         except (TypeError, ValueError) as exc:
             raise SignatureMismatch(f"the model takes numbers: {exc}") from exc
-        if layout.via_float32 and self._dtype != np.float32:
-            array = array.astype(self._dtype)
-        if layout.zero_below is not None:
-            array = np.where(np.abs(array) <= layout.zero_below, 0.0, array).astype(self._dtype)
-        if not layout.allow_missing and np.isnan(array).any():
+        if self._zero_below is not None:
+            tiny = np.abs(array) <= self._zero_below
+            if tiny.any():
+                array = np.where(tiny, 0.0, array).astype(self._dtype)
+        if not layout.allow_missing and np.isnan(array.sum()):
             raise SignatureMismatch("the model does not take missing values (NaN in the input)")
-        out = np.asarray(self._session.run(self._outputs, {layout.input: array})[0])
+        out = self._session.run(self._outputs, {layout.input: array})[0]
         if self._labels is not None:
             # scikit-learn sums per-tree probabilities in float64, so a forest's tied votes
             # tie exactly and the first class wins; in float32 they differ in the last bits.
@@ -135,8 +133,8 @@ class CompiledTrees(LoadedModel):
             out = out[:, layout.column]
         elif layout.ravel:
             out = out.reshape(len(out))
-        if self._out_dtype is not None:
-            out = out.astype(self._out_dtype, copy=False)
+        if self._out_dtype is not None and out.dtype != self._out_dtype:
+            out = out.astype(self._out_dtype)
         return out
 
     def signature_hint(self) -> Any:
