@@ -27,7 +27,7 @@ from modelyard.cli.render import (
     history_table,
     print_json,
 )
-from modelyard.domain import Batching, Endpoint
+from modelyard.domain import Batching, Endpoint, Predictor
 from modelyard.errors import InvalidInput
 from modelyard.services.endpoints import EndpointService, parse_weights
 
@@ -75,6 +75,19 @@ BatchWaitOpt = Annotated[
     ),
 ]
 
+_CHOICES = "|".join(p.value for p in Predictor)
+PredictorOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--predictor",
+        metavar=f"[VARIANT=]{_CHOICES}",
+        help="Which predictor serves a variant: auto (the default: the compiled tree ensemble "
+        "when it converts and predicts exactly as the native model, else the native one), "
+        "native, or compiled (refused up front, with the reason, when the model cannot have "
+        "one). A value without VARIANT= applies to every variant not named. Repeatable.",
+    ),
+]
+
 N = TypeVar("N", int, float)
 
 
@@ -114,6 +127,32 @@ def _batching(sizes: Sequence[str] | None, waits: Sequence[str] | None) -> dict[
     return out
 
 
+def _predictors(values: Sequence[str] | None, variants: Sequence[str]) -> dict[str, Predictor]:
+    """``["compiled", "blue=native"]`` → a predictor per variant: a bare value is the choice of
+    every variant not named. A value that is not a predictor, or two bare values, is a usage
+    error; a variant name that is not a variant is left for the service to refuse."""
+    option = "--predictor"
+    bare = [v for v in values or () if "=" not in v]
+    if len(bare) > 1:
+        raise typer.BadParameter(
+            f"a predictor for every variant is given twice ({', '.join(bare)}); give it once",
+            param_hint=f"'{option}'",
+        )
+    named = pairs([v for v in values or () if "=" in v], option)
+    chosen = dict.fromkeys(variants, bare[0]) if bare else {}
+    chosen.update(named)
+    out: dict[str, Predictor] = {}
+    for variant, text in chosen.items():
+        try:
+            out[variant] = Predictor.parse(text.strip())
+        except InvalidInput as exc:
+            where = f"{variant}={text}" if variant in named else text
+            raise typer.BadParameter(
+                f"{exc.message} (in {where!r})", param_hint=f"'{option}'"
+            ) from None
+    return out
+
+
 def _weights(values: Sequence[str] | None) -> dict[str, float] | None:
     return (parse_weights(values) or None) if values else None
 
@@ -132,14 +171,17 @@ def create(
     weights: WeightsOpt = None,
     batch_size: BatchSizeOpt = None,
     batch_wait_ms: BatchWaitOpt = None,
+    predictor: PredictorOpt = None,
     json_: JsonFlag = False,
 ) -> None:
     """Create an endpoint serving one or more variants (models are loaded and checked first)."""
+    variants = pairs(variant, "--variant")
     endpoint = _service().create(
         name,
-        pairs(variant, "--variant"),
+        variants,
         _weights(weights),
         _batching(batch_size, batch_wait_ms),
+        _predictors(predictor, list(variants)),
     )
     _changed(endpoint, json_)
 
@@ -151,14 +193,18 @@ def update(
     weights: WeightsOpt = None,
     batch_size: BatchSizeOpt = None,
     batch_wait_ms: BatchWaitOpt = None,
+    predictor: PredictorOpt = None,
     json_: JsonFlag = False,
 ) -> None:
-    """Serve new models: a new config replacing every variant."""
+    """Serve new models: a new config replacing every variant (batching and predictors not
+    given return to their defaults)."""
+    variants = pairs(variant, "--variant")
     endpoint = _service().update(
         name,
-        pairs(variant, "--variant"),
+        variants,
         _weights(weights),
         _batching(batch_size, batch_wait_ms),
+        _predictors(predictor, list(variants)),
     )
     _changed(endpoint, json_)
 
@@ -209,8 +255,9 @@ def _names(endpoints: Sequence[Endpoint]) -> set[str]:
 
 @app.command("show")
 def show(name: NameArg, json_: JsonFlag = False) -> None:
-    """Show the current config (each variant's model version, requested ref, share, batching)
-    and the servers: live or stale, current or behind, the config each serves, its failures."""
+    """Show the current config (each variant's model version, requested ref, share, batching,
+    predictor, and which predictor the live servers serve it with and why) and the servers:
+    live or stale, current or behind, the config each serves, its failures."""
     endpoint = _service().get(name)
     servers = platform().servers.for_endpoint(name)
     if json_:

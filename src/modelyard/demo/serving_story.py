@@ -89,6 +89,8 @@ def run_full_demo(
             with busy(console, f"Sending {requests} requests …"):
                 traffic = send_traffic(url, rows, requests, endpoint)
             console.print(traffic_table(traffic))
+            for line in predictor_lines(url):
+                console.print(line, markup=False)
             if keep_serving:
                 console.print(instructions(url, rows[0]), markup=False)
                 _serve_until_interrupted(console, thread)
@@ -182,6 +184,23 @@ def _stop(server: uvicorn.Server, thread: threading.Thread) -> None:
     if thread.is_alive():  # a request that would not finish: stop without waiting for it
         server.force_exit = True
         thread.join(5)
+
+
+def predictor_lines(url: str) -> list[str]:
+    """What predicted for each variant, as the server says (``GET /endpoints``): the compiled
+    tree ensemble or the native library, why, and what one row costs."""
+    import httpx
+
+    described = httpx.get(f"{url}/endpoints", timeout=5.0).json()
+    lines = []
+    for endpoint in described["endpoints"]:
+        for v in endpoint["variants"]:
+            p = v["predictor"]
+            cost = ""
+            if p.get("row_us") is not None and p.get("native_row_us") is not None:
+                cost = f" · {p['row_us']:.0f} µs/row (native {p['native_row_us']:.0f} µs)"
+            lines.append(f"Predictor of {v['name']} ({v['model']}): {p['reason']}{cost}")
+    return lines
 
 
 def _wait_ready(url: str, thread: threading.Thread, timeout: float = READY_TIMEOUT_S) -> None:

@@ -177,6 +177,7 @@ class ServingApp:
                             "model": v.served.spec.ref,
                             "weight": v.weight,
                             "inflight": v.served.inflight,
+                            "predictor": v.served.choice.to_dict(),
                         }
                         for v in e.variants.values()
                     ],

@@ -78,6 +78,12 @@ def xgboost(model: LoadedModel) -> bytes:
     if any(t == "c" for t in booster.feature_types or ()):
         raise NotCompilable("categorical features are not compiled")
     n = int(booster.num_features())
+    if booster.feature_names is not None:
+        # onnxmltools reads split features as 'f<index>'; named ones are positions all the same
+        # (the graph takes a plain array), so convert a copy without the names.
+        booster = booster.copy()
+        booster.feature_names = None
+        booster.feature_types = None
     onnxmltools = _tools("onnxmltools")
     try:
         proto = onnxmltools.convert_xgboost(
