@@ -339,12 +339,12 @@ def test_invoke_prints_predictions_and_who_answered(
     )  # fmt: skip
 
     assert data.code == 0, data.err
-    assert np.allclose(data.json()["predictions"], expected[:1], rtol=1e-6)
+    assert np.allclose(data.json()["predictions"], expected[:1], rtol=1e-6, atol=1e-6)
     match = ANSWERED.fullmatch(data.err)
     assert match and match[2] == {"blue": "churn:1", "green": "churn:2"}[match[1]], data.err
 
     answer = from_file.ok().json()
-    assert np.allclose(answer["predictions"], expected, rtol=1e-6)
+    assert np.allclose(answer["predictions"], expected, rtol=1e-6, atol=1e-6)
     assert answer["endpoint"] == "churn-api" and answer["content_type"] == "application/json"
     assert (answer["variant"], answer["model_version"]) in {
         ("blue", "churn:1"),
@@ -354,10 +354,10 @@ def test_invoke_prints_predictions_and_who_answered(
 
     chosen = green.ok().json()
     assert (chosen["variant"], chosen["model_version"]) == ("green", "churn:2")
-    assert np.allclose(chosen["predictions"], expected[:1], rtol=1e-6)
+    assert np.allclose(chosen["predictions"], expected[:1], rtol=1e-6, atol=1e-6)
 
     assert as_csv.code == 0 and ANSWERED.fullmatch(as_csv.err), as_csv.err
-    assert np.allclose([float(x) for x in as_csv.out.split()], expected, rtol=1e-6)
+    assert np.allclose([float(x) for x in as_csv.out.split()], expected, rtol=1e-6, atol=1e-6)
 
 
 # id, arguments after the endpoint's URL, exit code, words the error line must contain

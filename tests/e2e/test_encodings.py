@@ -55,7 +55,7 @@ def test_gzip_and_deflate_bodies_are_answered(server: Any, models: dict[str, Any
                 headers={"content-type": content_type, "content-encoding": encoding},
             )
             assert res.status_code == 200, (encoding, res.text)
-            np.testing.assert_allclose(res.json()["predictions"], want, rtol=1e-6)
+            np.testing.assert_allclose(res.json()["predictions"], want, rtol=1e-6, atol=1e-6)
 
         def chunks() -> Any:  # sent chunked, without a Content-Length
             packed = gzip.compress(text)
@@ -67,7 +67,7 @@ def test_gzip_and_deflate_bodies_are_answered(server: Any, models: dict[str, Any
             headers={"content-type": "text/csv", "content-encoding": "gzip"},
         )
         assert res.status_code == 200, res.text
-        np.testing.assert_allclose(res.json()["predictions"], want, rtol=1e-6)
+        np.testing.assert_allclose(res.json()["predictions"], want, rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")

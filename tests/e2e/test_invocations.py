@@ -46,16 +46,17 @@ def test_json_shapes_csv_and_headers(one_variant: Any, models: dict[str, Any]) -
         for content_type, body in bodies:
             res = http.post(INVOKE, content=body, headers={"content-type": content_type})
             assert res.status_code == 200, res.text
-            np.testing.assert_allclose(res.json()["predictions"], want, rtol=1e-6)
+            np.testing.assert_allclose(res.json()["predictions"], want, rtol=1e-6, atol=1e-6)
             assert res.headers["x-modelyard-variant"] == "main"
             assert res.headers["x-amzn-invoked-production-variant"] == "main"
             assert res.headers["x-modelyard-model-version"] == "churn:2"
             ids.add(res.headers["x-modelyard-inference-id"])
         single = http.post(INVOKE, json=rows[0].tolist())
-        np.testing.assert_allclose(single.json()["predictions"], want[:1], rtol=1e-6)
+        np.testing.assert_allclose(single.json()["predictions"], want[:1], rtol=1e-6, atol=1e-6)
         as_csv = http.post(INVOKE, json=rows.tolist(), headers={"accept": "text/csv"})
         assert as_csv.headers["content-type"].startswith("text/csv")
-        np.testing.assert_allclose([float(x) for x in as_csv.text.split()], want, rtol=1e-6)
+        got = [float(x) for x in as_csv.text.split()]
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
     assert len(ids) == len(bodies), "every response has its own inference id"
 
 
@@ -79,7 +80,7 @@ def test_boto3_sagemaker_runtime_client(one_variant: Any, models: dict[str, Any]
     assert answer["InvokedProductionVariant"] == "main"
     assert answer["ContentType"] == "application/json"
     got = orjson.loads(answer["Body"].read())["predictions"]
-    np.testing.assert_allclose(got, expected(models, 2, rows), rtol=1e-6)
+    np.testing.assert_allclose(got, expected(models, 2, rows), rtol=1e-6, atol=1e-6)
     targeted = client.invoke_endpoint(
         EndpointName="churn-api",
         ContentType="application/json",

@@ -215,7 +215,9 @@ def test_every_flavor_answers_as_on_the_sagemaker_route(served: Served) -> None:
             result = _infer(client, endpoint, data, datatype)
             got = result.as_numpy("output-0")
             assert got is not None, (endpoint, result.get_response())
-            np.testing.assert_allclose(got.reshape(want.shape), want, rtol=1e-6, err_msg=flavor)
+            np.testing.assert_allclose(
+                got.reshape(want.shape), want, rtol=1e-6, atol=1e-6, err_msg=flavor
+            )
             response = result.get_response()
             assert response.model_name == endpoint
             assert response.model_version == ("2" if endpoint == "xgb" else "1")
@@ -255,7 +257,7 @@ def test_typed_contents_through_plain_stubs(served: Served) -> None:
             column.contents.fp32_contents.extend(rows[:, i].astype(np.float32).tolist())
         got = stub.ModelInfer(request, timeout=10).outputs[0]
         assert got.datatype == "FP32"
-        np.testing.assert_allclose(got.contents.fp32_contents, want, rtol=1e-6)
+        np.testing.assert_allclose(got.contents.fp32_contents, want, rtol=1e-6, atol=1e-6)
 
 
 def test_text_in_and_labels_out_as_bytes(served: Served) -> None:
@@ -315,7 +317,7 @@ def test_a_version_or_variant_answers_when_named(served: Served) -> None:
             for _ in range(5):  # the split (3:1) would answer with either
                 result = _infer(client, "split", rows, version=version)
                 assert result.get_response().model_version == number
-                np.testing.assert_allclose(result.as_numpy("output-0"), want, rtol=1e-6)
+                np.testing.assert_allclose(result.as_numpy("output-0"), want, rtol=1e-6, atol=1e-6)
         seen = {_infer(client, "split", rows).get_response().model_version for _ in range(200)}
         assert seen == {"1", "2"}, "without a version, the endpoint's split routes"
         for key in ("user-1", "user-2", "user-3"):
@@ -361,7 +363,11 @@ def test_every_error_class_has_its_status_and_the_server_goes_on(served: Served)
             assert words in caught.value.message(), (what, caught.value)
             assert "secret internals" not in caught.value.message()
             np.testing.assert_allclose(
-                _infer(client, "xgb", rows).as_numpy("output-0"), want, rtol=1e-6, err_msg=what
+                _infer(client, "xgb", rows).as_numpy("output-0"),
+                want,
+                rtol=1e-6,
+                atol=1e-6,
+                err_msg=what,
             )
     log = served.server.log.read_text()
     assert "Unexpected" not in log and "Exception calling application" not in log, log[-3000:]

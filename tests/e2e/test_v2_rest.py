@@ -258,7 +258,7 @@ def test_infer_nested_flat_columnar_and_versions(
                 "FP32",
                 [4],
             )
-            np.testing.assert_allclose(output["data"], want[number], rtol=1e-6)
+            np.testing.assert_allclose(output["data"], want[number], rtol=1e-6, atol=1e-6)
             assert res.headers["x-modelyard-variant"] == variant
             assert res.headers["x-modelyard-model-version"] == f"churn:{number}"
             assert res.headers["x-modelyard-worker"].isdigit()
@@ -269,10 +269,10 @@ def test_infer_nested_flat_columnar_and_versions(
     assert "id" not in answer
     number = int(answer["model_version"])
     assert split.headers["x-modelyard-model-version"] == f"churn:{number}"
-    np.testing.assert_allclose(answer["outputs"][0]["data"], want[number], rtol=1e-6)
+    np.testing.assert_allclose(answer["outputs"][0]["data"], want[number], rtol=1e-6, atol=1e-6)
     packed = gzip.compress(orjson.dumps({"inputs": [tensor(rows)]}))
     zipped = infer(http, f"{CHURN}/versions/1/infer", packed, {"content-encoding": "gzip"})
-    np.testing.assert_allclose(zipped.json()["outputs"][0]["data"], want[1], rtol=1e-6)
+    np.testing.assert_allclose(zipped.json()["outputs"][0]["data"], want[1], rtol=1e-6, atol=1e-6)
 
 
 def test_text_model_takes_bytes(served: Any, http: httpx.Client) -> None:
@@ -323,14 +323,14 @@ def test_binary_tensor_data_in_and_out(http: httpx.Client, models: dict[str, Any
     (output,) = header["outputs"]
     assert output["parameters"] == {"binary_data_size": 4 * len(rows)} and "data" not in output
     got = np.frombuffer(res.content[length:], dtype="<f4")
-    np.testing.assert_allclose(got, want, rtol=1e-6)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
     # an output's own binary_data wins over the request's binary_data_output
     body, headers = binary_request(
         rows, [{"name": "output-0", "parameters": {"binary_data": False}}]
     )
     res = http.post(f"{CHURN}/versions/2/infer", content=body, headers=headers)
     assert "inference-header-content-length" not in res.headers
-    np.testing.assert_allclose(res.json()["outputs"][0]["data"], want, rtol=1e-6)
+    np.testing.assert_allclose(res.json()["outputs"][0]["data"], want, rtol=1e-6, atol=1e-6)
 
 
 def test_every_error_class_and_the_server_serves_on(
