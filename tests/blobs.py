@@ -25,8 +25,10 @@ def unchecked_endpoints(platform: Any) -> Any:
     """The platform's endpoint service without its load-and-warm check: changes are written
     even for a model that cannot load, as when a blob breaks between the caller's check and a
     server's load (or the server reads another copy of the artifact store)."""
-    from modelyard.services.endpoints import EndpointService
+    from modelyard.services.endpoints import EndpointService, PredictorCheck
 
     return EndpointService(
-        platform.endpoint_store, resolve=platform.registry.get_version, check_model=lambda v: None
+        platform.endpoint_store,
+        resolve=platform.registry.get_version,
+        check_model=lambda version, predictor: PredictorCheck("native", "native: not checked"),
     )

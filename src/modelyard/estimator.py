@@ -135,15 +135,19 @@ class Estimator:
         wait: bool = True,
         timeout: float = 60.0,
         serving_url: str | None = None,
+        predictor: str = "auto",
     ) -> Predictor:
         """Serve the registered model at ``endpoint_name`` (created, or updated if it exists;
         default: the model's name) and return a :class:`~modelyard.predictor.Predictor` for it,
-        as the SageMaker SDK's ``Estimator.deploy`` does.
+        as the SageMaker SDK's ``Estimator.deploy`` does. ``predictor`` (``auto``, ``native``
+        or ``compiled``) chooses how the server runs the model, as in
+        :func:`modelyard.predictor.deploy`.
 
         Raises:
             ValueError: ``fit`` has not registered a model yet. Otherwise what
-            :func:`modelyard.predictor.deploy` raises: ModelLoadFailed, NoServerRunning (no
-            ``modelyard serve`` reports to the store), ModelNotReady (not served in time).
+            :func:`modelyard.predictor.deploy` raises: InvalidInput (a ``predictor`` the model
+            cannot have), ModelLoadFailed, NoServerRunning (no ``modelyard serve`` reports to
+            the store), ModelNotReady (not served in time).
         """
         version = self._fitted_version()
         from modelyard.predictor import deploy
@@ -158,6 +162,7 @@ class Estimator:
             timeout=timeout,
             serving_url=serving_url,
             platform=self._get_platform(),
+            predictor=predictor,
         )
 
     def _fitted_version(self) -> ModelVersion:

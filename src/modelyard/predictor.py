@@ -28,6 +28,7 @@ from urllib.parse import quote
 import httpx
 
 from modelyard.domain import ModelRef, ModelVersion
+from modelyard.domain import Predictor as PredictorChoice
 from modelyard.errors import (
     ConfigError,
     InvalidInput,
@@ -258,6 +259,7 @@ def deploy(
     timeout: float = DEFAULT_TIMEOUT_S,
     serving_url: str | None = None,
     platform: Platform | None = None,
+    predictor: str = "auto",
 ) -> Predictor:
     """Serve a registered model at an endpoint (created, or updated if it exists) and return
     a :class:`Predictor` for it.
@@ -271,23 +273,31 @@ def deploy(
         timeout: How long to wait, in seconds.
         serving_url: Where invocations go (default: the settings' ``serving_url``).
         platform: The stores and services to use (default: built from the settings).
+        predictor: How the server runs the model: ``"auto"`` (the compiled tree ensemble when
+            it converts and predicts exactly as the native model, else the native library),
+            ``"native"``, or ``"compiled"`` (refused up front when the model cannot have it).
 
     Raises:
+        InvalidInput: ``predictor`` is not one of those, or ``"compiled"`` and the model
+            cannot be compiled (the message says why); nothing is deployed.
         What ``EndpointService.deploy`` raises (the model is loaded and checked first),
         and what :meth:`Predictor.wait` raises.
     """
     ref = _ref(model)
-    predictor = Predictor(
+    choice = PredictorChoice.parse(predictor)
+    client = Predictor(
         endpoint_name or ModelRef.parse(ref).name,
         serializer=serializer,
         deserializer=deserializer,
         serving_url=serving_url,
         platform=platform,
     )
-    predictor._get_platform().endpoints.deploy(predictor.endpoint_name, {variant_name: ref})
+    client._get_platform().endpoints.deploy(
+        client.endpoint_name, {variant_name: ref}, predictors={variant_name: choice}
+    )
     if wait:
-        predictor.wait(timeout=timeout)
-    return predictor
+        client.wait(timeout=timeout)
+    return client
 
 
 def _ref(model: str | ModelVersion) -> str:

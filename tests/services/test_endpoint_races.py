@@ -34,14 +34,15 @@ import sqlalchemy as sa
 
 from modelyard.bootstrap import Platform, build
 from modelyard.config import load_settings
-from modelyard.domain import ModelVersion
+from modelyard.domain import ModelVersion, Predictor
 from modelyard.errors import Conflict
-from modelyard.services.endpoints import EndpointService
+from modelyard.services.endpoints import EndpointService, PredictorCheck
 from tests.conftest import module_database
 
 ROUNDS = 5
 MODELYARD = str(Path(sys.executable).parent / "modelyard")
 WAIT_S = 60  # how long a process waits for the other at a barrier before the test fails
+UNCHECKED = PredictorCheck("native", "native: not checked")  # what the stand-in checks say
 
 
 @dataclass
@@ -85,10 +86,11 @@ def _changes_with_rendezvous(
     """
     platform = build(load_settings({}, home=home, db_url=url))
 
-    def both_have_read(_: ModelVersion) -> None:
+    def both_have_read(_: ModelVersion, __: Predictor) -> PredictorCheck:
         # The service checks the models after reading the current config and before writing:
         # waiting here for the other process makes both read before either writes.
         read.wait(WAIT_S)
+        return UNCHECKED
 
     service = EndpointService(
         platform.endpoint_store, resolve=platform.registry.get_version, check_model=both_have_read
@@ -231,7 +233,7 @@ def _creates_with_rendezvous(
     service = EndpointService(
         platform.endpoint_store,
         resolve=platform.registry.get_version,
-        check_model=lambda _: read.wait(WAIT_S),
+        check_model=lambda *_: (read.wait(WAIT_S), UNCHECKED)[1],
     )
     try:
         service.create(endpoint, {side: "churn:1"})

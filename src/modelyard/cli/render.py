@@ -17,6 +17,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from modelyard.cli.render_predictors import predictor_lines
 from modelyard.domain import (
     Batching,
     Endpoint,
@@ -346,9 +347,11 @@ def servers_lines(servers: Iterable[EndpointServer]) -> list[str]:
 
 def endpoint_detail(endpoint: Endpoint, servers: Iterable[EndpointServer] | None = None) -> str:
     """The ``endpoints show`` view: the current config, a block of ``field  value`` lines per
-    variant (plain lines, like ``models show``: whole on one line whatever the width), then the
-    server processes (when ``servers`` is given)."""
+    variant (plain lines, like ``models show``: whole on one line whatever the width; with the
+    predictor the live servers serve it with, when ``servers`` is given), then the server
+    processes (when ``servers`` is given)."""
     config = endpoint.config
+    servers = None if servers is None else list(servers)
     share = shares(config)
     lines = [
         f"Endpoint {endpoint.name}",
@@ -362,6 +365,7 @@ def endpoint_detail(endpoint: Endpoint, servers: Iterable[EndpointServer] | None
             f"    share      {_percent(share[v.name])} (weight {v.weight:g})",
             f"    batching   {batching_text(v.batching)}",
         ]
+        lines += predictor_lines(v, config.number, servers)
     if servers is not None:
         lines += servers_lines(servers)
     return "\n".join(lines)

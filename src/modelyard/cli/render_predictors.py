@@ -35,25 +35,25 @@ def predictor_lines(
         return [*lines, f"{_INDENT}serving    unknown: no live server serves config {config} yet"]
     answers = _answers(variant.name, on_config)
     if len(answers) == 1:
-        return [*lines, f"{_INDENT}serving    {next(iter(answers))}"]
-    lines.append(f"{_INDENT}serving    differs between the {len(on_config)} live servers:")
-    width = max(len(_count(len(n))) for n in answers.values())
-    for text, names in answers.items():
-        lines.append(f"{_INDENT}  {_count(len(names)):<{width}}  {text}")
+        return [*lines, f"{_INDENT}serving    {answers[0][0]}"]
+    lines.append(
+        f"{_INDENT}serving    differs between the {len(on_config)} live servers on config {config}:"
+    )
+    width = max(len(_count(n)) for _, n in answers)
+    for text, n in answers:
+        lines.append(f"{_INDENT}  {_count(n):<{width}}  {text}")
     return lines
 
 
-def _answers(variant: str, servers: Sequence[EndpointServer]) -> dict[str, list[str]]:
-    """Each distinct answer (its line) → the servers that gave it, most servers first."""
+def _answers(variant: str, servers: Sequence[EndpointServer]) -> list[tuple[str, int]]:
+    """Each distinct answer (its line) and how many servers gave it, most servers first."""
     groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
-    names: dict[tuple[str, str], list[str]] = {}
     for s in servers:
         found = s.predictors.get(variant)
         key = ("", _NOT_REPORTED) if not found else (str(found.get("kind")), _reason(found))
         groups.setdefault(key, []).append(found or {})
-        names.setdefault(key, []).append(s.server.status.name)
     ordered = sorted(groups, key=lambda k: (-len(groups[k]), k))
-    return {_line(key[1], groups[key]): names[key] for key in ordered}
+    return [(_line(key[1], groups[key]), len(groups[key])) for key in ordered]
 
 
 def _reason(found: Mapping[str, Any]) -> str:

@@ -155,9 +155,7 @@ class EndpointService:
             )
         merged = {v.name: float(weights.get(v.name, v.weight)) for v in current.variants}
         _check_weights(merged)
-        variants = tuple(
-            dataclasses.replace(v, weight=merged[v.name]) for v in current.variants
-        )
+        variants = tuple(dataclasses.replace(v, weight=merged[v.name]) for v in current.variants)
         return self._store.add_config(
             name,
             variants,
