@@ -35,6 +35,7 @@ class Layout:
         dtype: Cast the answer to this numpy dtype (labels to the classes' type).
         n_features: The width the model takes.
         allow_missing: Whether NaN is a legal input (the native model accepted it).
+        allow_infinite: Whether ±inf is (scikit-learn refuses it, the boosters take it).
         classifier: The answer is a class label: verified for exact equality.
         labels: For a classifier read from probabilities: the class of each column; the
             answer is the first column with the highest probability, as scikit-learn picks.
@@ -50,6 +51,7 @@ class Layout:
     ravel: bool = False
     dtype: str | None = None
     allow_missing: bool = True
+    allow_infinite: bool = True
     classifier: bool = False
     zero_below: float | None = None
     labels: list[Any] | None = None
@@ -101,6 +103,7 @@ class CompiledTrees(LoadedModel):
         self._out_dtype = None if layout.dtype is None else np.dtype(layout.dtype)
         self._labels = None if layout.labels is None else np.asarray(layout.labels, self._out_dtype)
         self._zero_below = layout.zero_below
+        self._strict = not (layout.allow_missing and layout.allow_infinite)
 
     def predict(self, data: Any) -> np.ndarray:
         """Predict as the native model would.
@@ -114,15 +117,19 @@ class CompiledTrees(LoadedModel):
         layout = self.layout
         check_width(data, layout.n_features)
         try:
-            array = np.asarray(data, dtype=self._dtype)
+            with np.errstate(over="ignore"):  # beyond float32: inf, as XGBoost reads it
+                array = np.asarray(data, dtype=self._dtype)
         except (TypeError, ValueError) as exc:
             raise SignatureMismatch(f"the model takes numbers: {exc}") from exc
         if self._zero_below is not None:
             tiny = np.abs(array) <= self._zero_below
             if tiny.any():
                 array = np.where(tiny, 0.0, array).astype(self._dtype)
-        if not layout.allow_missing and np.isnan(array.sum()):
-            raise SignatureMismatch("the model does not take missing values (NaN in the input)")
+        if self._strict and not np.isfinite(array.sum()):
+            if not layout.allow_missing and np.isnan(array).any():
+                raise SignatureMismatch("the model does not take missing values (NaN in the input)")
+            if not layout.allow_infinite and np.isinf(array).any():
+                raise SignatureMismatch("the model does not take infinite values")
         out = self._session.run(self._outputs, {layout.input: array})[0]
         if self._labels is not None:
             # scikit-learn sums per-tree probabilities in float64, so a forest's tied votes

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -55,12 +54,26 @@ def _outputs(proto: Any) -> list[str]:
     return [o.name for o in proto.graph.output]
 
 
-def _accepts_nan(model: LoadedModel, n_features: int) -> bool:
-    try:
-        model.predict(np.full((1, n_features), np.nan))
-    except Exception:  # the native model refuses missing values: so will the compiled one
-        return False
-    return True
+def _tree_node(proto: Any) -> Any:
+    """The graph's one tree-ensemble node (multi-output models have several: not compiled)."""
+    nodes = [n for n in proto.graph.node if n.op_type.startswith("TreeEnsemble")]
+    if len(nodes) != 1:
+        raise NotCompilable(f"{len(nodes)} tree-ensemble nodes (multi-output) are not compiled")
+    return nodes[0]
+
+
+def _input_rules(model: LoadedModel, n_features: int) -> dict[str, bool]:
+    """Whether the native model takes NaN and infinity: the compiled one refuses what it does."""
+    rules = {}
+    for key, value in (("allow_missing", np.nan), ("allow_infinite", np.inf)):
+        try:
+            with np.errstate(all="ignore"):
+                model.predict(np.full((1, n_features), value))
+        except Exception:  # the native model refuses it (its own error type)
+            rules[key] = False
+        else:
+            rules[key] = True
+    return rules
 
 
 def xgboost(model: LoadedModel) -> bytes:
@@ -97,6 +110,7 @@ def xgboost(model: LoadedModel) -> bytes:
         "input_dtype": "float32",
         "n_features": n,
         "dtype": "float32",
+        **_input_rules(model, n),
     }
     if objective == "binary:logistic":
         layout = Layout(output="probabilities", column=1, **common)
@@ -138,6 +152,7 @@ def lightgbm(model: LoadedModel) -> bytes:
         "n_features": n,
         "dtype": "float64",
         "zero_below": _LGB_ZERO,
+        **_input_rules(model, n),
     }
     if objective == "binary":
         layout = Layout(output="probabilities", column=1, **common)
@@ -145,7 +160,6 @@ def lightgbm(model: LoadedModel) -> bytes:
         layout = Layout(output="probabilities", **common)
     else:
         layout = Layout(output=_outputs(proto)[0], ravel=True, **common)
-    layout = replace(layout, allow_missing=_accepts_nan(model, n))
     return attach_layout(proto, layout)
 
 
@@ -184,7 +198,7 @@ def _restore_double_thresholds(proto: Any, exact: dict[tuple[int, int, float], s
     two different doubles in one tree cannot be told apart, and the model is not compiled.
     """
     onnx = require("onnx", "onnx", "compiled trees")
-    (node,) = [n for n in proto.graph.node if n.op_type.startswith("TreeEnsemble")]
+    node = _tree_node(proto)
     attrs = {a.name: a for a in node.attribute}
     modes = [m.decode() for m in attrs["nodes_modes"].strings]
     values = []
@@ -261,7 +275,7 @@ def sklearn(model: LoadedModel) -> bytes:
         "input": INPUT,
         "input_dtype": "float32",
         "n_features": n,
-        "allow_missing": _accepts_nan(model, n),
+        **_input_rules(model, n),
     }
     if classes is not None:
         labels = np.asarray(classes)
@@ -288,7 +302,7 @@ def _sklearn_trees(estimator: Any) -> list[Any]:
 def _align_with_trees(proto: Any, trees: list[Any]) -> None:
     """Round thresholds down to float32 and send missing values the way each sklearn node
     does (``missing_go_to_left``; skl2onnx leaves every node's default, which is not it)."""
-    (node,) = [n for n in proto.graph.node if n.op_type.startswith("TreeEnsemble")]
+    node = _tree_node(proto)
     attrs = {a.name: a for a in node.attribute}
     values = attrs["nodes_values"].floats
     missing = attrs["nodes_missing_value_tracks_true"].ints

@@ -175,7 +175,12 @@ def _compiled_bytes(
         if refused is not None:
             raise NotCompilable(refused.decode())
     try:
-        onnx_bytes = CONVERTERS[flavor](native)
+        try:
+            onnx_bytes = CONVERTERS[flavor](native)
+        except NotCompilable:
+            raise
+        except Exception as exc:  # a converter's own bug must not fail the deployment
+            raise NotCompilable(f"the converter failed: {type(exc).__name__}: {exc}") from exc
     except NotCompilable as exc:
         if cache:
             _store(artifacts, digest, f"{kind}.refused", str(exc).encode())

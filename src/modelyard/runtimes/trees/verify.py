@@ -222,7 +222,7 @@ def _probes(found: Sequence[Split], centre: np.ndarray, allow_missing: bool) -> 
         base = rows[r]
         for feature, low, high in s.path:
             if feature < width:
-                base[feature] = _inside(low, high, base[feature])
+                base[feature] = _inside(low, high, base[feature], allow_missing)
         t = s.threshold
         with np.errstate(over="ignore"):
             f32 = np.float32(t)
@@ -243,15 +243,25 @@ def _probes(found: Sequence[Split], centre: np.ndarray, allow_missing: bool) -> 
     return rows
 
 
-def _inside(low: float, high: float, current: float) -> float:
-    """A value strictly inside (low, high) (either may be infinite), near ``current``."""
+def _inside(low: float, high: float, current: float, allow_missing: bool) -> float:
+    """A finite value strictly inside (low, high) (either may be infinite), near ``current``.
+
+    No number lies above an infinite threshold (scikit-learn splits "missing goes right" at
+    +inf): only a missing value takes that path, so the probe is NaN there when the model
+    takes NaN, and stays at ``current`` (another path) when it does not."""
     if low < current < high:
         return current
     if np.isfinite(low) and np.isfinite(high):
-        return (low + high) / 2
-    if np.isfinite(high):
-        return high - max(1.0, abs(high))
-    return low + max(1.0, abs(low))
+        value = (low + high) / 2
+    elif np.isfinite(high):
+        value = high - max(1.0, abs(high))
+    elif np.isfinite(low):
+        value = low + max(1.0, abs(low))
+    else:
+        value = float("nan")
+    if np.isfinite(value) and low < value < high:
+        return float(value)
+    return float("nan") if allow_missing else current
 
 
 def compare(native: np.ndarray, compiled: np.ndarray, classes: bool) -> Verdict:
@@ -265,11 +275,11 @@ def compare(native: np.ndarray, compiled: np.ndarray, classes: bool) -> Verdict:
         max_diff = 0.0
     else:
         a, b = native.astype(np.float64), compiled.astype(np.float64)
-        diff = np.abs(a - b)
-        both_nan = np.isnan(a) & np.isnan(b)
-        wrong = ~both_nan & ~(diff <= TOLERANCE * np.maximum(1.0, np.abs(a)))
-        max_diff = float(np.nanmax(np.where(wrong, diff, 0.0))) if wrong.any() else 0.0
-        if wrong.any() and not np.isfinite(max_diff):
-            max_diff = float("inf")
+        with np.errstate(invalid="ignore"):
+            diff = np.abs(a - b)
+            diff[np.isnan(a) != np.isnan(b)] = np.inf  # missing against a number
+            both_nan = np.isnan(a) & np.isnan(b)
+            wrong = ~both_nan & ~(diff <= TOLERANCE * np.maximum(1.0, np.abs(a)))
+        max_diff = float(diff[wrong].max()) if wrong.any() else 0.0
     per_row = wrong.reshape(rows, -1).any(axis=1) if rows else wrong
     return Verdict(rows, int(per_row.sum()), max_diff, classes)
