@@ -123,8 +123,10 @@ def test_corrupted_pointer(store: FsspecArtifactStore, gbtree: bytes, tmp_path: 
         store.get_derived(digest, KIND)
     native = load(gbtree)
     choice = choose(native, "xgboost", artifacts=store, digest=digest)  # never raises
+    assert (choice.kind, choice.cached) == ("compiled", False), "a damaged entry is a miss"
     rows = fresh_rows(DATA.x, 500, seed=32, missing=True)
     assert_agrees(native.predict(rows), choice.model.predict(rows), classes=False)
+    assert store.get_derived(digest, KIND) is not None, "converted again and re-cached"
 
 
 def test_corrupted_blob(store: FsspecArtifactStore, gbtree: bytes, tmp_path: Path) -> None:

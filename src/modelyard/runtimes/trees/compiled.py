@@ -35,6 +35,8 @@ class Layout:
         dtype: Cast the answer to this numpy dtype (labels to the classes' type).
         n_features: The width the model takes.
         allow_missing: Whether NaN is a legal input (the native model accepted it).
+        round_to_float32: Round features to float32 before feeding them (as float64):
+            scikit-learn's trees see float32 features, and its sums are float64.
         allow_infinite: Whether ±inf is (scikit-learn refuses it, the boosters take it).
         classifier: The answer is a class label: verified for exact equality.
         labels: For a classifier read from probabilities: the class of each column; the
@@ -52,6 +54,7 @@ class Layout:
     dtype: str | None = None
     allow_missing: bool = True
     allow_infinite: bool = True
+    round_to_float32: bool = False
     classifier: bool = False
     zero_below: float | None = None
     labels: list[Any] | None = None
@@ -118,7 +121,10 @@ class CompiledTrees(LoadedModel):
         check_width(data, layout.n_features)
         try:
             with np.errstate(over="ignore"):  # beyond float32: inf, as XGBoost reads it
-                array = np.asarray(data, dtype=self._dtype)
+                if layout.round_to_float32:
+                    array = np.asarray(data, dtype=np.float32).astype(self._dtype)
+                else:
+                    array = np.asarray(data, dtype=self._dtype)
         except (TypeError, ValueError) as exc:
             raise SignatureMismatch(f"the model takes numbers: {exc}") from exc
         if self._zero_below is not None:

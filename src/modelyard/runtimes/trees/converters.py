@@ -33,7 +33,6 @@ _XGB_SCALAR = {
     "reg:squaredlogerror",
     "reg:pseudohubererror",
     "reg:absoluteerror",
-    "reg:logistic",
     "reg:gamma",
     "reg:tweedie",
     "count:poisson",
@@ -104,6 +103,7 @@ def xgboost(model: LoadedModel) -> bytes:
         )
     except Exception as exc:  # the converter's own refusals: RuntimeError, NotImplementedError …
         raise NotCompilable(f"onnxmltools cannot convert it: {exc}") from exc
+    _fold_base_values(_tree_node(proto))
     outputs = _outputs(proto)
     common: dict[str, Any] = {
         "input": INPUT,
@@ -123,6 +123,46 @@ def xgboost(model: LoadedModel) -> bytes:
     if layout.output not in outputs:
         raise NotCompilable(f"the converted graph has no {layout.output!r} output ({outputs})")
     return attach_layout(proto, layout)
+
+
+def _fold_base_values(node: Any) -> None:
+    """Add each target's base score to the leaves of its first tree, in float32.
+
+    XGBoost starts every row's sum at ``base_score`` and adds the trees in float32; the
+    operator adds ``base_values`` after the trees, which rounds differently: up to 2e-5 apart
+    on outputs in the tens. With the base inside tree 0, the operator's sum is XGBoost's.
+    """
+    attrs = {a.name: a for a in node.attribute}
+    if "base_values" not in attrs or not any(attrs["base_values"].floats):
+        return
+    kind = "target" if "target_weights" in attrs else "class"
+    trees, nodes = attrs[f"{kind}_treeids"].ints, attrs[f"{kind}_nodeids"].ints
+    ids, weights = attrs[f"{kind}_ids"].ints, attrs[f"{kind}_weights"].floats
+    leaves: dict[int, list[int]] = {}
+    for tree, node_id, mode in zip(
+        attrs["nodes_treeids"].ints, attrs["nodes_nodeids"].ints, attrs["nodes_modes"].strings,
+        strict=True,
+    ):  # fmt: skip
+        if mode == b"LEAF":
+            leaves.setdefault(tree, []).append(node_id)
+    for target, base in enumerate(list(attrs["base_values"].floats)):
+        own = [k for k in range(len(ids)) if ids[k] == target]
+        if not base or not own:
+            continue
+        first = min(trees[k] for k in own)
+        weighted = {nodes[k]: k for k in own if trees[k] == first}
+        for leaf in leaves.get(first, []):
+            if leaf not in weighted:  # a leaf worth 0 may have no entry: give it one
+                trees.append(first)
+                nodes.append(leaf)
+                ids.append(target)
+                weights.append(0.0)
+                weighted[leaf] = len(weights) - 1
+        for k in weighted.values():
+            weights[k] = float(np.float32(base) + np.float32(weights[k]))
+    count = len(attrs["base_values"].floats)
+    del attrs["base_values"].floats[:]
+    attrs["base_values"].floats.extend([0.0] * count)
 
 
 def lightgbm(model: LoadedModel) -> bytes:
@@ -146,6 +186,7 @@ def lightgbm(model: LoadedModel) -> bytes:
     except Exception as exc:
         raise NotCompilable(f"onnxmltools cannot convert it: {exc}") from exc
     _restore_double_thresholds(proto, exact)
+    _restore_double_leaves(_tree_node(proto), _leaves(dumped))
     common: dict[str, Any] = {
         "input": INPUT,
         "input_dtype": "float64",
@@ -178,6 +219,9 @@ def _thresholds(dumped: dict[str, Any]) -> dict[tuple[int, int, float], set[floa
                 if node.get("leaf_coeff"):
                     raise NotCompilable("linear trees are not compiled")
                 continue
+            if node.get("decision_type") == "==":
+                # LightGBM truncates a category value to an integer; the operator does not.
+                raise NotCompilable("categorical splits are not compiled")
             if node.get("decision_type") == "<=":
                 value = float(node["threshold"])
                 key = (tree["tree_index"], node["split_feature"], _rounded(value))
@@ -189,6 +233,50 @@ def _thresholds(dumped: dict[str, Any]) -> dict[tuple[int, int, float], set[floa
 def _rounded(value: float) -> float:
     with np.errstate(over="ignore"):  # LightGBM writes 1e300 for "everything goes left"
         return float(np.float32(value))
+
+
+def _leaves(dumped: dict[str, Any]) -> dict[tuple[int, float], set[float]]:
+    """Every leaf's float64 value, by (tree, its float32 rounding)."""
+    exact: dict[tuple[int, float], set[float]] = {}
+    for tree in dumped["tree_info"]:
+        stack = [tree["tree_structure"]]
+        while stack:
+            node = stack.pop()
+            if "split_index" in node:
+                stack += [node["left_child"], node["right_child"]]
+            else:
+                value = float(node["leaf_value"])
+                exact.setdefault((tree["tree_index"], _rounded(value)), set()).add(value)
+    return exact
+
+
+def _restore_double_leaves(node: Any, exact: dict[tuple[int, float], set[float]]) -> None:
+    """Swap the float32 leaf weights for the booster's float64 leaf values, so the operator
+    sums float64 values as LightGBM does (float32 leaves drift by up to 4e-6 over 100 trees).
+    Leaves that cannot be told apart (two doubles with one rounding in a tree) keep the graph
+    as it was: verification judges it."""
+    onnx = require("onnx", "onnx", "compiled trees")
+    attrs = {a.name: a for a in node.attribute}
+    kind = "target" if "target_weights" in attrs else "class"
+    restored = []
+    for tree, weight in zip(
+        attrs[f"{kind}_treeids"].ints, attrs[f"{kind}_weights"].floats, strict=True
+    ):
+        found = exact.get((tree, float(weight)), set())
+        if len(found) != 1:
+            return
+        restored.append(next(iter(found)))
+    replaced = {f"{kind}_weights", "base_values"}
+    base = list(attrs["base_values"].floats) if "base_values" in attrs else []
+    kept = [a for a in node.attribute if a.name not in replaced]
+    del node.attribute[:]
+    node.attribute.extend(kept)
+    tensors = {f"{kind}_weights_as_tensor": restored}
+    if base:
+        tensors["base_values_as_tensor"] = base
+    for name, values in tensors.items():
+        array = np.asarray(values, dtype=np.float64)
+        node.attribute.append(onnx.helper.make_attribute(name, onnx.numpy_helper.from_array(array)))
 
 
 def _restore_double_thresholds(proto: Any, exact: dict[tuple[int, int, float], set[float]]) -> None:
@@ -289,6 +377,8 @@ def sklearn(model: LoadedModel) -> bytes:
             **common,
         )
     else:
+        if _sum_in_float64(proto, estimator):
+            common.update(input_dtype="float64", round_to_float32=True)
         layout = Layout(output=_outputs(proto)[0], ravel=True, dtype="float64", **common)
     return attach_layout(proto, layout)
 
@@ -325,6 +415,66 @@ def _align_with_trees(proto: Any, trees: list[Any]) -> None:
         go_left = getattr(source, "missing_go_to_left", None)  # scikit-learn >= 1.3
         if go_left is not None:
             missing[k] = int(go_left[node_id])  # BRANCH_LEQ: true is the left child
+
+
+def _sum_in_float64(proto: Any, estimator: Any) -> bool:
+    """Make a regressor's graph add its trees in float64, as scikit-learn does.
+
+    In float32, a hundred trees drift apart from scikit-learn's float64 sum by several 1e-6
+    on outputs near 3. The leaves become the estimator's own float64 values (scaled as
+    skl2onnx scales them: by 1/n_estimators in a forest, by the learning rate in gradient
+    boosting) and the input float64, carrying float32-rounded features: the thresholds are
+    already float32 values, so every split decides as before. Returns False, leaving the graph
+    in float32 for verification to judge, if any leaf does not match its float32 weight.
+    """
+    onnx = require("onnx", "onnx", "compiled trees")
+    node = _tree_node(proto)
+    attrs = {a.name: a for a in node.attribute}
+    trees = _sklearn_trees(estimator)
+    name = type(estimator).__name__
+    scale = 1.0
+    if name.startswith(("RandomForest", "ExtraTrees")):
+        scale = 1.0 / len(trees)
+    elif name.startswith("GradientBoosting"):
+        scale = float(estimator.learning_rate)
+    exact = []
+    for tree, node_id, target, weight in zip(
+        attrs["target_treeids"].ints,
+        attrs["target_nodeids"].ints,
+        attrs["target_ids"].ints,
+        attrs["target_weights"].floats,
+        strict=True,
+    ):
+        value = float(trees[tree].value[node_id, target, 0]) * scale
+        if _rounded(value) != float(weight):
+            return False
+        exact.append(value)
+    tensors: dict[str, list[float]] = {
+        "target_weights_as_tensor": exact,
+        "nodes_values_as_tensor": [float(v) for v in attrs["nodes_values"].floats],
+    }
+    if "base_values" in attrs:
+        try:  # the constant first guess of gradient boosting, in float64
+            zeros = np.zeros((1, int(estimator.n_features_in_)), dtype=np.float32)
+            base = np.asarray(estimator._raw_predict_init(zeros))
+        except Exception:
+            return False
+        base = base.ravel()
+        if [_rounded(b) for b in base] != [float(b) for b in attrs["base_values"].floats]:
+            return False
+        tensors["base_values_as_tensor"] = base.tolist()
+    replaced = {"target_weights", "nodes_values", "base_values"}
+    kept = [a for a in node.attribute if a.name not in replaced]
+    del node.attribute[:]
+    node.attribute.extend(kept)
+    for key, values in tensors.items():
+        array = np.asarray(values, dtype=np.float64)
+        node.attribute.append(onnx.helper.make_attribute(key, onnx.numpy_helper.from_array(array)))
+    proto.graph.input[0].type.tensor_type.elem_type = onnx.TensorProto.DOUBLE
+    for opset in proto.opset_import:
+        if opset.domain == "ai.onnx.ml":
+            opset.version = max(opset.version, 3)
+    return True
 
 
 def _float32_at_most(value: float) -> float:

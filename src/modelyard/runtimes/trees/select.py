@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from modelyard.errors import ModelyardError
+from modelyard.errors import ArtifactCorrupted, ModelyardError
 from modelyard.runtimes.base import LoadedModel
 from modelyard.runtimes.trees.compiled import ENGINE, CompiledTrees
 from modelyard.runtimes.trees.converters import CONVERTERS, NotCompilable, versions
@@ -157,7 +157,7 @@ def _kind() -> str:
 def _cached_verdict(artifacts: ArtifactStore | None, digest: str | None) -> Verdict | None:
     if artifacts is None or digest is None:
         return None
-    found = artifacts.get_derived(digest, f"{_kind()}.verdict")
+    found = _read(artifacts, digest, f"{_kind()}.verdict")
     return None if found is None else Verdict(**json.loads(found))
 
 
@@ -168,10 +168,10 @@ def _compiled_bytes(
     cache = artifacts is not None and digest is not None
     if cache:
         assert artifacts is not None and digest is not None
-        found = artifacts.get_derived(digest, kind)
+        found = _read(artifacts, digest, kind)
         if found is not None:
             return found, True
-        refused = artifacts.get_derived(digest, f"{kind}.refused")
+        refused = _read(artifacts, digest, f"{kind}.refused")
         if refused is not None:
             raise NotCompilable(refused.decode())
     try:
@@ -188,6 +188,14 @@ def _compiled_bytes(
     if cache:
         _store(artifacts, digest, kind, onnx_bytes)
     return onnx_bytes, False
+
+
+def _read(artifacts: ArtifactStore, digest: str, kind: str) -> bytes | None:
+    try:
+        return artifacts.get_derived(digest, kind)
+    except ArtifactCorrupted as exc:  # a damaged cache entry is a miss: derive it again
+        log.warning("ignoring the cached %s of %s: %s", kind, digest, exc.message)
+        return None
 
 
 def _store(artifacts: Any, digest: Any, kind: str, data: bytes) -> None:
