@@ -7,6 +7,7 @@ serves (``verify``), so a converter's silent mistake costs speed, never a wrong 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -487,6 +488,7 @@ def _float32_at_most(value: float) -> float:
 CONVERTERS: dict[str, Converter] = {"xgboost": xgboost, "lightgbm": lightgbm, "sklearn": sklearn}
 
 
+@functools.cache
 def versions() -> str:
     """The converter and library versions a cached conversion depends on."""
     from importlib.metadata import PackageNotFoundError, version
