@@ -6,15 +6,19 @@ What it does, in a temporary work folder:
 
 1. Trains a 100-tree, depth-6 XGBoost binary classifier on 30 synthetic features
    (``make_classification``, fixed seed) and saves it as UBJ.
-2. Starts each server (reference, empty, modelyard) as its own process group on 127.0.0.1,
-   with 1 and 2 workers, checks that it answers the request body correctly, then drives it
-   with ``wrk`` (``wrk_post.lua``: one single-row JSON body) at 1, 8 and 64 connections:
-   a warm-up run, then ``--repeats`` measured runs of ``--duration`` seconds. Medians are
-   reported, with every repetition kept.
+2. Starts each server as its own process group on 127.0.0.1: the reference, the empty one,
+   ``modelyard`` (the endpoint's default predictor: ``auto``, i.e. the compiled tree ensemble
+   when it verifies equal) and ``modelyard-native`` (the same endpoint created with
+   ``--predictor native``), with 2 workers (``--full``: 1 and 2). It checks that each answers
+   the request body correctly and, for modelyard, reads every worker's ``GET /endpoints`` to
+   record which predictor serves the variant. Then it drives each server with ``wrk``
+   (``wrk_post.lua``: one single-row JSON body) at 1 and 64 connections (``--full``: 1, 8
+   and 64): a warm-up run, then ``--repeats`` measured runs of ``--duration`` seconds.
+   Medians are reported, with every repetition kept.
 3. Reads the server's CPU time (the whole session: server and workers) from ``/proc`` around
    each run, for CPU microseconds per request.
-4. Writes JSON (``--out``) with machine, parameters, results, ratios and the issue's targets,
-   and prints a table.
+4. Writes JSON (``--out``) with machine, parameters, results (each row names the predictor
+   that served), ratios and the issue's targets, and prints a table.
 
 ``--soak SECONDS`` is a separate mode: modelyard with 2 workers at 64 connections for
 SECONDS, measured in ``--soak-window`` windows, to see whether p99 or memory grow.
@@ -25,8 +29,9 @@ the other servers are still measured.
 
 Run (from the repository root)::
 
-    .venv/bin/python benchmarks/serving.py                      # full run, ~15 minutes
+    .venv/bin/python benchmarks/serving.py                      # the targets, ~6 minutes
     .venv/bin/python benchmarks/serving.py --quick              # smoke run, 3 s x 1
+    .venv/bin/python benchmarks/serving.py --full               # 1/2 workers x 1/8/64, ~15 min
     .venv/bin/python benchmarks/serving.py --servers reference,empty --connections 1,64
     .venv/bin/python benchmarks/serving.py --soak 900           # 15-minute soak
 """
@@ -68,7 +73,7 @@ from serverproc import (
     session_cpu_seconds,
     session_rss_bytes,
 )
-from serving_report import print_report, ratios, targets
+from serving_report import earlier_targets, print_report, ratios, targets
 from sklearn.datasets import make_classification
 from wrkload import MAX_THREADS as WRK_MAX_THREADS
 from wrkload import WrkFailed, WrkResult, run_wrk, threads_for, wrk_version
@@ -77,7 +82,9 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 DEFAULT_OUT = BENCH_DIR / "results" / "serving.json"
 DEFAULT_SOAK_OUT = BENCH_DIR / "results" / "serving-soak.json"
-SERVERS = ("reference", "empty", "modelyard")
+SERVERS = ("reference", "empty", "modelyard", "modelyard-native")
+# The ``--predictor`` each modelyard server's endpoint is created with (None: the default, auto).
+MODELYARD_PREDICTORS: dict[str, str | None] = {"modelyard": None, "modelyard-native": "native"}
 
 # The model.
 N_SAMPLES = 20_000
@@ -95,7 +102,11 @@ MODELYARD_ENDPOINT = "bench"
 READY_TIMEOUT_S = 120.0
 CLI_TIMEOUT_S = 180.0
 WARMUP_S = 3
+DURATION_S = 10  # 4 servers x 2 points x (3 + 3 x 10) s: the default run takes ~6 minutes
 QUICK_DURATION_S = 3
+DEFAULT_CONNECTIONS, FULL_CONNECTIONS = [1, 64], [1, 8, 64]
+DEFAULT_WORKERS, FULL_WORKERS = [2], [1, 2]
+PREDICTORS_TIMEOUT_S = 60.0  # for every worker to answer GET /endpoints with the endpoint
 PREDICTION_TOLERANCE = 1e-5
 
 # Soak mode.
@@ -124,6 +135,7 @@ class Assets:
     body: bytes
     expected: float
     inprocess_predict_us: float
+    inprocess_compiled: dict[str, Any]  # modelyard's compiled predictor, timed the same way
 
 
 def _median_call_us(call: Callable[[], object], calls: int = 2000) -> float:
@@ -172,11 +184,39 @@ def build_assets(workdir: Path) -> Assets:
         body=orjson.dumps({"instances": [row]}),
         expected=float(booster.inplace_predict(one_row)[0]),
         inprocess_predict_us=_median_call_us(partial(booster.inplace_predict, one_row)),
+        inprocess_compiled=_inprocess_compiled(booster, features[:EXAMPLE_ROWS], row),
     )
 
 
+def _inprocess_compiled(booster: Any, example: np.ndarray, row: list[float]) -> dict[str, Any]:
+    """modelyard's choice for the booster (no cache) and its single-row predict time.
+
+    For context beside the servers' numbers; a failure is recorded, not raised.
+    """
+    try:
+        from modelyard.runtimes.trees import choose
+        from modelyard.runtimes.xgboost_runtime import XGBoostLoaded
+
+        native = XGBoostLoaded(booster)
+        started = time.perf_counter()
+        choice = choose(native, "xgboost", "auto", example=example)
+        choose_s = time.perf_counter() - started
+        one_row = np.asarray([row], dtype=np.float64)  # what the JSON codec hands the model
+        return {
+            "kind": choice.kind,
+            "reason": choice.reason,
+            "choose_s": choose_s,
+            "single_row_predict_us": _median_call_us(partial(choice.model.predict, one_row)),
+            "native_loaded_single_row_predict_us": _median_call_us(
+                partial(native.predict, one_row)
+            ),
+        }
+    except Exception as exc:  # the benchmark still measures the servers
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
 # --------------------------------------------------------------------------------------------
-# The three servers
+# The servers
 
 
 class SetupFailed(BenchmarkError):
@@ -191,6 +231,7 @@ class Launch:
     env: dict[str, str]
     invoke_url: str
     ready: Callable[[], bool]
+    describe_url: str | None = None  # modelyard's GET /endpoints: the predictor per variant
 
 
 @dataclass(frozen=True)
@@ -238,6 +279,7 @@ def prepare_uvicorn(factory: str, predicts: bool, assets: Assets) -> Launcher:
             "app": f"benchmarks/reference_server.py:{factory}",
             "uvicorn_flags": list(UVICORN_FLAGS),
             "prediction_threads": "booster.set_param({'nthread': 1})",
+            "predictor": "xgboost Booster.inplace_predict" if predicts else None,
         },
     )
 
@@ -274,12 +316,17 @@ def _modelyard_launch(cli_env: dict[str, str], port: int, workers: int) -> Launc
         env=cli_env,
         invoke_url=f"{base}/endpoints/{MODELYARD_ENDPOINT}/invocations",
         ready=lambda: all(_answers_200(base + path) for path in ("/ping", "/readyz")),
+        describe_url=f"{base}/endpoints",
     )
 
 
-def prepare_modelyard(assets: Assets) -> Launcher:
-    """Register the model and create the endpoint (with batching when the CLI offers it)."""
-    home = assets.workdir / "modelyard-home"
+def prepare_modelyard(assets: Assets, predictor: str | None = None) -> Launcher:
+    """Register the model and create the endpoint (with batching when the CLI offers it).
+
+    ``predictor`` is passed as ``--predictor`` (None: the default, ``auto``); each predictor
+    gets its own modelyard home, so a server loads only its own endpoint.
+    """
+    home = assets.workdir / (f"modelyard-{predictor}-home" if predictor else "modelyard-home")
     # Wide help text, so that option names are never wrapped or cut.
     env = server_env(MODELYARD_HOME=str(home), COLUMNS="200", NO_COLOR="1")
     commands = [
@@ -289,9 +336,15 @@ def prepare_modelyard(assets: Assets) -> Launcher:
     _run_cli(commands[0], env)
     create_help = _run_cli(["endpoints", "create", "--help"], env)
     batching = {flag: value for flag, value in MODELYARD_BATCHING.items() if flag in create_help}
+    choice: list[str] = []
+    if predictor is not None:
+        if "--predictor" not in create_help:
+            raise SetupFailed("`modelyard endpoints create` has no --predictor option")
+        choice = ["--predictor", predictor]
     commands.append(
         ["endpoints", "create", MODELYARD_ENDPOINT, "--variant", f"main={MODELYARD_ENDPOINT}:1"]
         + [part for flag, value in batching.items() for part in (flag, value)]
+        + choice
     )
     _run_cli(commands[1], env)
     return Launcher(
@@ -300,7 +353,9 @@ def prepare_modelyard(assets: Assets) -> Launcher:
         details={
             "commands": [["modelyard", *command] for command in commands],
             "batching": batching or None,
-            "prediction_threads": "OMP_NUM_THREADS=1 (modelyard's runtime sets no nthread)",
+            "predictor_option": predictor or "default (auto)",
+            "prediction_threads": "one per predict: XGBoost nthread=1 / onnxruntime "
+            "intra_op_num_threads=1 (the runtimes set them), OMP_NUM_THREADS=1",
         },
     )
 
@@ -308,7 +363,7 @@ def prepare_modelyard(assets: Assets) -> Launcher:
 PREPARERS: dict[str, Callable[[Assets], Launcher]] = {
     "reference": partial(prepare_uvicorn, "create_reference_app", True),
     "empty": partial(prepare_uvicorn, "create_empty_app", False),
-    "modelyard": prepare_modelyard,
+    **{name: partial(prepare_modelyard, predictor=p) for name, p in MODELYARD_PREDICTORS.items()},
 }
 
 
@@ -339,6 +394,44 @@ def check_answer(launch: Launch, body: bytes, expected: float | None) -> dict[st
         "expected": expected,
         "matches_model": matches,
     }
+
+
+def served_predictors(url: str, workers: int) -> dict[str, Any]:
+    """Which predictor each worker serves the benchmark endpoint's variants with.
+
+    Reads ``GET /endpoints`` until every worker has answered with the endpoint loaded (each
+    request opens a new connection, which the kernel hands to either worker), or until
+    ``PREDICTORS_TIMEOUT_S``. ``kinds`` is every predictor kind seen (``compiled``/``native``).
+    """
+    seen: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + PREDICTORS_TIMEOUT_S
+    while len(seen) < workers and time.monotonic() < deadline:
+        try:
+            status, body = http_request(url)
+            payload = orjson.loads(body) if status == 200 else {}
+        except (OSError, orjson.JSONDecodeError):
+            payload = {}
+        endpoint = next(
+            (e for e in payload.get("endpoints", []) if e.get("name") == MODELYARD_ENDPOINT), None
+        )
+        if endpoint is not None and "worker" in payload:
+            seen[str(payload["worker"])] = {
+                v["name"]: v.get("predictor") for v in endpoint["variants"]
+            }
+        else:
+            time.sleep(0.05)
+    kinds = sorted(
+        {(p or {}).get("kind", "unknown") for variants in seen.values() for p in variants.values()}
+    )
+    return {"workers_seen": len(seen), "kinds": kinds, "by_worker": seen}
+
+
+def predictor_label(record: dict[str, Any], workers: int) -> str | None:
+    """What served a server's rows: modelyard's predictor kind(s), or the baseline's own."""
+    served = record.get("served_predictors", {}).get(str(workers))
+    if served is not None:
+        return "+".join(served["kinds"]) or "unknown"
+    return record.get("details", {}).get("predictor")
 
 
 # --------------------------------------------------------------------------------------------
@@ -443,7 +536,7 @@ def measure_point(
 ) -> dict[str, Any]:
     """Warm up, then ``args.repeats`` measured runs at one connection count."""
     run_wrk(running.launch.invoke_url, body, connections=connections, duration_s=args.warmup)
-    label = f"{running.name:<9} w={running.workers} c={connections:<3}"
+    label = f"{running.name:<16} w={running.workers} c={connections:<3}"
     repetitions = []
     for index in range(1, args.repeats + 1):
         run = measured_run(running, body, connections, args.duration)
@@ -480,7 +573,16 @@ def serving(
     ) as server:
         print(f"{name} with {workers} worker(s) is up (pid {server.pid})", flush=True)
         answer = check_answer(launch, assets.body, launcher.expected)
-        collected.server(name)["answers"][str(workers)] = answer
+        record = collected.server(name)
+        record["answers"][str(workers)] = answer
+        if launch.describe_url is not None:
+            served = served_predictors(launch.describe_url, workers)
+            record.setdefault("served_predictors", {})[str(workers)] = served
+            print(
+                f"{name}: predictor {'+'.join(served['kinds']) or '?'} on "
+                f"{served['workers_seen']} worker(s)",
+                flush=True,
+            )
         yield Running(name, workers, server, launch)
 
 
@@ -495,9 +597,9 @@ def run_matrix(args: argparse.Namespace, assets: Assets, collected: Collected) -
                 log = f"{name}-{workers}w"
                 with serving(name, launcher, workers, assets, collected, log) as running:
                     for connections in args.connections:
-                        collected.rows.append(
-                            measure_point(running, connections, args, assets.body)
-                        )
+                        row = measure_point(running, connections, args, assets.body)
+                        row["predictor"] = predictor_label(collected.server(name), workers)
+                        collected.rows.append(row)
             except (BenchmarkError, WrkFailed) as exc:
                 collected.server(name)["failures"].append({"workers": workers, "error": str(exc)})
                 print(f"{name} with {workers} worker(s) failed: {exc}", file=sys.stderr)
@@ -601,7 +703,15 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "xgboost": xgboost.__version__,
         "packages": _versions(
-            "numpy", "orjson", "starlette", "uvicorn", "uvloop", "httptools", "modelyard"
+            "numpy",
+            "orjson",
+            "starlette",
+            "uvicorn",
+            "uvloop",
+            "httptools",
+            "modelyard",
+            "onnxruntime",
+            "onnxmltools",
         ),
         "wrk": wrk_version(),
         "git": _command_output(["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty"]),
@@ -618,6 +728,7 @@ def parameters(args: argparse.Namespace, assets: Assets) -> dict[str, Any]:
         "connections": args.connections,
         "workers": args.workers,
         "servers": args.servers,
+        "full_matrix": args.full,
         "model": {
             "kind": "xgboost binary:logistic",
             "trees": N_TREES,
@@ -628,6 +739,7 @@ def parameters(args: argparse.Namespace, assets: Assets) -> dict[str, Any]:
             "format": "UBJ",
             "prediction_threads": "nthread=1 in every server",
             "inprocess_single_row_predict_us": assets.inprocess_predict_us,
+            "inprocess_compiled": assets.inprocess_compiled,
         },
         "request": {
             "body": assets.body.decode(),
@@ -672,7 +784,8 @@ def build_report(
         **report,
         "results": collected.rows,
         "ratios": ratios(collected.rows),
-        "targets": targets(collected.rows, args.workers),
+        "targets": targets(collected.rows, collected.servers),
+        "earlier_targets": earlier_targets(collected.rows, args.workers),
     }
 
 
@@ -682,7 +795,6 @@ def write_json(path: Path, report: dict[str, Any]) -> None:
     partial_path = path.with_suffix(".json.tmp")
     partial_path.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
     partial_path.replace(path)
-
 
 
 # --------------------------------------------------------------------------------------------
@@ -706,11 +818,17 @@ def _server_list(text: str) -> list[str]:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=int, default=15, help="seconds per measured run")
+    parser.add_argument("--duration", type=int, default=DURATION_S, help="seconds per measured run")
     parser.add_argument("--warmup", type=int, default=WARMUP_S, help="seconds of warm-up")
     parser.add_argument("--repeats", type=int, default=3, help="measured runs per point")
-    parser.add_argument("--connections", type=_int_list, default=[1, 8, 64])
-    parser.add_argument("--workers", type=_int_list, default=[1, 2])
+    parser.add_argument(
+        "--connections",
+        type=_int_list,
+        help=f"default {DEFAULT_CONNECTIONS} ({FULL_CONNECTIONS} with --full)",
+    )
+    parser.add_argument(
+        "--workers", type=_int_list, help=f"default {DEFAULT_WORKERS} ({FULL_WORKERS} with --full)"
+    )
     parser.add_argument("--servers", type=_server_list, default=list(SERVERS))
     parser.add_argument(
         "--out",
@@ -719,6 +837,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--quick", action="store_true", help=f"smoke run: --duration {QUICK_DURATION_S} --repeats 1"
+    )
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help=f"the whole matrix: workers {FULL_WORKERS}, connections {FULL_CONNECTIONS}",
     )
     parser.add_argument(
         "--soak",
@@ -731,6 +854,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.duration, args.repeats = QUICK_DURATION_S, 1
+    if args.connections is None:
+        args.connections = FULL_CONNECTIONS if args.full else DEFAULT_CONNECTIONS
+    if args.workers is None:
+        args.workers = FULL_WORKERS if args.full else DEFAULT_WORKERS
     if args.out is None:
         args.out = DEFAULT_SOAK_OUT if args.soak else DEFAULT_OUT
     counts = [args.duration, args.warmup, args.repeats, args.soak_window]
@@ -768,7 +895,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         report = build_report(args, assets, collected, started, machine)
     write_json(args.out, report)
     # Wide enough for the table when stdout is a file or a pipe (rich would assume 80).
-    print_report(Console(width=max(shutil.get_terminal_size((120, 24)).columns, 100)), report)
+    print_report(Console(width=max(shutil.get_terminal_size((130, 24)).columns, 130)), report)
     print(f"wrote {args.out}")
     return 130 if collected.interrupted else 0
 
