@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -81,8 +82,12 @@ def xgboost(model: LoadedModel) -> bytes:
     binary/multiclass classification. XGBoost itself predicts in float32, so the graph does.
     """
     booster = model.booster  # type: ignore[attr-defined]
-    config = json.loads(booster.save_config())["learner"]
+    with warnings.catch_warnings():  # xgboost >= 3.4 warns through a C callback on gblinear
+        warnings.simplefilter("ignore")
+        config = json.loads(booster.save_config())["learner"]
     kind = config["gradient_booster"]["name"]
+    if "dart_train_param" in config["gradient_booster"]:
+        kind = "dart"  # xgboost >= 3.4 names a dart booster gbtree, with dart parameters
     if kind != "gbtree":
         raise NotCompilable(f"{kind} boosters are not compiled (only gbtree)")
     objective = config["objective"]["name"]
