@@ -40,7 +40,7 @@ def home(tmp_path_factory: pytest.TempPathFactory, make_cli: Any, model_files: A
     cli = make_cli(tmp_path_factory.mktemp("predictor") / "home")
     frame = model_files.frame
     dart = xgb.train(
-        {"booster": "dart", "objective": "binary:logistic", "max_depth": 2, "nthread": 1},
+        {"objective": "rank:pairwise", "max_depth": 2, "nthread": 1},
         xgb.DMatrix(frame, label=(frame["age"] > 0).astype(int)),
         num_boost_round=2,
     )
@@ -147,8 +147,8 @@ def test_create_update_and_show_the_predictors(home: Any) -> None:
 REFUSED = [
     ("dart-compiled", ["endpoints", "create", "d", "--variant", "a=churn:1", "--variant",
                        "b=dart:1", "--predictor", "b=compiled"],
-     ["variant 'b' (dart:1) cannot use the compiled predictor: dart boosters are not compiled "
-      "(only gbtree)"]),
+     ["variant 'b' (dart:1) cannot use the compiled predictor: "
+      "objective 'rank:pairwise' is not compiled"]),
     ("unknown-variant", ["endpoints", "create", "new", "--variant", "blue=churn:1",
                          "--predictor", "red=native"], ["predictors name unknown variant red"]),
 ]  # fmt: skip

@@ -81,7 +81,7 @@ def test_a_model_that_does_not_compile_serves_natively_with_its_reason(
     x = models["x"]
     y = (x[:, 0] > 0).astype(int)
     dart = xgb.train(
-        {"booster": "dart", "objective": "binary:logistic", "nthread": 1},
+        {"objective": "rank:pairwise", "nthread": 1},
         xgb.DMatrix(x, label=y),
         num_boost_round=5,
     )
@@ -90,7 +90,7 @@ def test_a_model_that_does_not_compile_serves_natively_with_its_reason(
     server = serve()
     chosen = _predictors(server.url)["main"]
     assert chosen["kind"] == "native", chosen
-    assert chosen["reason"] == "native: dart boosters are not compiled (only gbtree)"
+    assert chosen["reason"] == "native: objective 'rank:pairwise' is not compiled"
     res = _invoke(server.url, x[:5], "main")
     assert res.status_code == 200, res.text
     want = dart.predict(xgb.DMatrix(x[:5]))

@@ -33,8 +33,10 @@ def platform(db_url: str, tmp_path: Path) -> Iterator[Platform]:
     labels = (rows[:, 0] + rows[:, 1] > 0).astype(int)
     data = xgb.DMatrix(rows, label=labels)
     p = build(load_settings({}, home=tmp_path / "home", db_url=db_url))
-    for booster, rounds in (("gbtree", 2), ("gbtree", 3), ("dart", 2)):
-        params = {"booster": booster, "objective": "binary:logistic", "max_depth": 2}
+    for objective, rounds in (("binary:logistic", 2), ("binary:logistic", 3), ("rank", 2)):
+        booster = "gbtree" if objective == "binary:logistic" else "rank"
+        objective = "rank:pairwise" if booster == "rank" else objective
+        params = {"objective": objective, "max_depth": 2}
         model = xgb.train({**params, "nthread": 1}, data, num_boost_round=rounds)
         name = "trees" if booster == "gbtree" else "dart"
         p.registry.register(name, model, flavor="xgboost", input_example=rows[:3])
@@ -88,7 +90,7 @@ def test_unknown_variant_or_predictor_is_refused_before_anything_loads(
 
 #: Models that cannot be compiled, and why (the refusal's reason, without "native: ").
 CANNOT_COMPILE = {
-    "dart:1": "dart boosters are not compiled (only gbtree)",
+    "dart:1": "objective 'rank:pairwise' is not compiled",
     "linear:1": "LogisticRegression is not a tree ensemble the compiler takes",
 }
 

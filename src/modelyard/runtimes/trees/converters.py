@@ -86,8 +86,6 @@ def xgboost(model: LoadedModel) -> bytes:
         warnings.simplefilter("ignore")
         config = json.loads(booster.save_config())["learner"]
     kind = config["gradient_booster"]["name"]
-    if "dart_train_param" in config["gradient_booster"]:
-        kind = "dart"  # xgboost >= 3.4 names a dart booster gbtree, with dart parameters
     if kind != "gbtree":
         raise NotCompilable(f"{kind} boosters are not compiled (only gbtree)")
     objective = config["objective"]["name"]
