@@ -40,9 +40,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import importlib.metadata
 import os
-import platform
 import shutil
 import signal
 import statistics
@@ -73,10 +71,17 @@ from serverproc import (
     session_cpu_seconds,
     session_rss_bytes,
 )
+from serving_machine import machine_info
+from serving_predictors import (
+    inprocess_compiled,
+    median_call_us,
+    predictor_label,
+    served_predictors,
+)
 from serving_report import earlier_targets, print_report, ratios, targets
 from sklearn.datasets import make_classification
 from wrkload import MAX_THREADS as WRK_MAX_THREADS
-from wrkload import WrkFailed, WrkResult, run_wrk, threads_for, wrk_version
+from wrkload import WrkFailed, WrkResult, run_wrk, threads_for
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -138,18 +143,6 @@ class Assets:
     inprocess_compiled: dict[str, Any]  # modelyard's compiled predictor, timed the same way
 
 
-def _median_call_us(call: Callable[[], object], calls: int = 2000) -> float:
-    """Median wall time of one call, in microseconds, over batches of 100."""
-    call()
-    batches = []
-    for _ in range(calls // 100):
-        start = time.perf_counter()
-        for _ in range(100):
-            call()
-        batches.append((time.perf_counter() - start) / 100 * 1e6)
-    return statistics.median(batches)
-
-
 def build_assets(workdir: Path) -> Assets:
     """Train and save the model, write the input example, build the request body."""
     features, labels = make_classification(
@@ -183,36 +176,9 @@ def build_assets(workdir: Path) -> Assets:
         example_csv=example_csv,
         body=orjson.dumps({"instances": [row]}),
         expected=float(booster.inplace_predict(one_row)[0]),
-        inprocess_predict_us=_median_call_us(partial(booster.inplace_predict, one_row)),
-        inprocess_compiled=_inprocess_compiled(booster, features[:EXAMPLE_ROWS], row),
+        inprocess_predict_us=median_call_us(partial(booster.inplace_predict, one_row)),
+        inprocess_compiled=inprocess_compiled(booster, features[:EXAMPLE_ROWS], row),
     )
-
-
-def _inprocess_compiled(booster: Any, example: np.ndarray, row: list[float]) -> dict[str, Any]:
-    """modelyard's choice for the booster (no cache) and its single-row predict time.
-
-    For context beside the servers' numbers; a failure is recorded, not raised.
-    """
-    try:
-        from modelyard.runtimes.trees import choose
-        from modelyard.runtimes.xgboost_runtime import XGBoostLoaded
-
-        native = XGBoostLoaded(booster)
-        started = time.perf_counter()
-        choice = choose(native, "xgboost", "auto", example=example)
-        choose_s = time.perf_counter() - started
-        one_row = np.asarray([row], dtype=np.float64)  # what the JSON codec hands the model
-        return {
-            "kind": choice.kind,
-            "reason": choice.reason,
-            "choose_s": choose_s,
-            "single_row_predict_us": _median_call_us(partial(choice.model.predict, one_row)),
-            "native_loaded_single_row_predict_us": _median_call_us(
-                partial(native.predict, one_row)
-            ),
-        }
-    except Exception as exc:  # the benchmark still measures the servers
-        return {"error": f"{type(exc).__name__}: {exc}"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -396,44 +362,6 @@ def check_answer(launch: Launch, body: bytes, expected: float | None) -> dict[st
     }
 
 
-def served_predictors(url: str, workers: int) -> dict[str, Any]:
-    """Which predictor each worker serves the benchmark endpoint's variants with.
-
-    Reads ``GET /endpoints`` until every worker has answered with the endpoint loaded (each
-    request opens a new connection, which the kernel hands to either worker), or until
-    ``PREDICTORS_TIMEOUT_S``. ``kinds`` is every predictor kind seen (``compiled``/``native``).
-    """
-    seen: dict[str, dict[str, Any]] = {}
-    deadline = time.monotonic() + PREDICTORS_TIMEOUT_S
-    while len(seen) < workers and time.monotonic() < deadline:
-        try:
-            status, body = http_request(url)
-            payload = orjson.loads(body) if status == 200 else {}
-        except (OSError, orjson.JSONDecodeError):
-            payload = {}
-        endpoint = next(
-            (e for e in payload.get("endpoints", []) if e.get("name") == MODELYARD_ENDPOINT), None
-        )
-        if endpoint is not None and "worker" in payload:
-            seen[str(payload["worker"])] = {
-                v["name"]: v.get("predictor") for v in endpoint["variants"]
-            }
-        else:
-            time.sleep(0.05)
-    kinds = sorted(
-        {(p or {}).get("kind", "unknown") for variants in seen.values() for p in variants.values()}
-    )
-    return {"workers_seen": len(seen), "kinds": kinds, "by_worker": seen}
-
-
-def predictor_label(record: dict[str, Any], workers: int) -> str | None:
-    """What served a server's rows: modelyard's predictor kind(s), or the baseline's own."""
-    served = record.get("served_predictors", {}).get(str(workers))
-    if served is not None:
-        return "+".join(served["kinds"]) or "unknown"
-    return record.get("details", {}).get("predictor")
-
-
 # --------------------------------------------------------------------------------------------
 # Measuring
 
@@ -576,7 +504,9 @@ def serving(
         record = collected.server(name)
         record["answers"][str(workers)] = answer
         if launch.describe_url is not None:
-            served = served_predictors(launch.describe_url, workers)
+            served = served_predictors(
+                launch.describe_url, workers, MODELYARD_ENDPOINT, PREDICTORS_TIMEOUT_S
+            )
             record.setdefault("served_predictors", {})[str(workers)] = served
             print(
                 f"{name}: predictor {'+'.join(served['kinds']) or '?'} on "
@@ -663,59 +593,6 @@ def soak_verdict(windows: list[dict[str, Any]]) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------------------------
 # Report
-
-
-def _versions(*packages: str) -> dict[str, str | None]:
-    """Installed versions of some distributions (None when missing)."""
-    found: dict[str, str | None] = {}
-    for package in packages:
-        try:
-            found[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            found[package] = None
-    return found
-
-
-def _command_output(argv: Sequence[str]) -> str | None:
-    """First line a short command prints, or None."""
-    try:
-        run = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return (run.stdout or run.stderr).strip().splitlines()[0] if run.returncode == 0 else None
-
-
-def machine_info() -> dict[str, Any]:
-    """Where the numbers come from."""
-    cpu_model = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        None,
-    )
-    return {
-        "nproc": cpu_count(),
-        "cpu_model": cpu_model,
-        "load_average_at_start": os.getloadavg(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "xgboost": xgboost.__version__,
-        "packages": _versions(
-            "numpy",
-            "orjson",
-            "starlette",
-            "uvicorn",
-            "uvloop",
-            "httptools",
-            "modelyard",
-            "onnxruntime",
-            "onnxmltools",
-        ),
-        "wrk": wrk_version(),
-        "git": _command_output(["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty"]),
-    }
 
 
 def parameters(args: argparse.Namespace, assets: Assets) -> dict[str, Any]:
@@ -876,7 +753,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)
-    started, machine = datetime.now(UTC), machine_info()
+    started, machine = datetime.now(UTC), machine_info(REPO_ROOT, cpu_count())
     collected = Collected()
     with tempfile.TemporaryDirectory(prefix="modelyard-bench-") as tmp:
         assets = build_assets(Path(tmp))
