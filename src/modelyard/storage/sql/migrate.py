@@ -39,7 +39,19 @@ _SCRIPTS = Path(__file__).parent / "migrations"
 _PG_LOCK_KEY = 0x6D6F64656C  # "model"
 
 #: Every revision in ``migrations/versions``, oldest first; add a new one here with its script.
-REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005", "0006", "0007")
+REVISIONS: tuple[str, ...] = (
+    "0001",
+    "0002",
+    "0003",
+    "0004",
+    "0005",
+    "0006",
+    "0007",
+    "0008",
+    "0009",
+    "0010",
+    "0011",
+)
 HEAD = REVISIONS[-1]
 
 
