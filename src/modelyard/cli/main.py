@@ -37,6 +37,7 @@ _SUBCOMMANDS: dict[str, tuple[str, str] | None] = {
     "db": ("modelyard.cli.db", "app"),
     "jobs": ("modelyard.cli.jobs", "app"),
     "tune": ("modelyard.cli.tune", "app"),
+    "monitor": ("modelyard.cli.monitor", "app"),
 }
 
 
