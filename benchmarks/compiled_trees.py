@@ -28,14 +28,11 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.metadata
 import os
 import pickle
-import platform
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,6 +44,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+from machine import machine_info as shared_machine_info
 from rich.console import Console
 from rich.table import Table
 from sklearn.datasets import make_classification
@@ -339,56 +337,19 @@ def measure(trained: Trained, x_test: np.ndarray, example: np.ndarray, budget_s:
 # Report
 
 
-def _versions(*packages: str) -> dict[str, str | None]:
-    found: dict[str, str | None] = {}
-    for package in packages:
-        try:
-            found[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            found[package] = None
-    return found
-
-
-def _git() -> str | None:
-    try:
-        run = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty"],
-            capture_output=True, text=True, timeout=10, check=False,
-        )  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return run.stdout.strip() or None
-
-
 def machine_info() -> dict[str, Any]:
-    cpu_model = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        None,
+    return shared_machine_info(
+        "numpy",
+        "xgboost",
+        "lightgbm",
+        "scikit-learn",
+        "onnxruntime",
+        "onnxmltools",
+        "skl2onnx",
+        "onnx",
+        "treelite",
+        "modelyard",
     )
-    return {
-        "nproc": len(os.sched_getaffinity(0)),
-        "cpu_model": cpu_model,
-        "load_average_at_start": os.getloadavg(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "packages": _versions(
-            "numpy",
-            "xgboost",
-            "lightgbm",
-            "scikit-learn",
-            "onnxruntime",
-            "onnxmltools",
-            "skl2onnx",
-            "onnx",
-            "treelite",
-            "modelyard",
-        ),
-        "git": _git(),
-    }
 
 
 def _us(value: float | None) -> str:

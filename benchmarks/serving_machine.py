@@ -3,7 +3,6 @@ libraries and the commit."""
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import platform
 import subprocess
@@ -12,18 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import xgboost
+from machine import versions as _versions
 from wrkload import wrk_version
-
-
-def _versions(*packages: str) -> dict[str, str | None]:
-    """Installed versions of some distributions (None when missing)."""
-    found: dict[str, str | None] = {}
-    for package in packages:
-        try:
-            found[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            found[package] = None
-    return found
 
 
 def _command_output(argv: Sequence[str]) -> str | None:

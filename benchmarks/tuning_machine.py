@@ -3,7 +3,6 @@ and how much CPU a run took (modelyard's worker processes, this process, everyon
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import platform
 import resource
@@ -13,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from machine import versions as _versions
 from serverproc import machine_cpu_seconds
 
 #: Machine-wide busy share (of all cores) under which the machine counts as quiet.
@@ -92,16 +92,6 @@ class CpuMark:
             "machine_busy_fraction": busy / max(self.total - start.total, 1e-9),
             "other_cpu_s": max(0.0, busy - modelyard - own),
         }
-
-
-def _versions(*packages: str) -> dict[str, str | None]:
-    found: dict[str, str | None] = {}
-    for package in packages:
-        try:
-            found[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            found[package] = None
-    return found
 
 
 def machine_info(repo: Path) -> dict[str, Any]:

@@ -13,23 +13,38 @@ import threading
 import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from modelyard.config import Settings, load_settings
-from modelyard.domain import ModelSpec, ModelVersion, Predictor
+from modelyard.domain import ModelRef, ModelSpec, ModelVersion, Predictor
 from modelyard.errors import StorageNotWritable
+from modelyard.services.alarm_endpoints import EndpointCatalog
+from modelyard.services.alarms import AlarmService
+from modelyard.services.capture import CaptureService
+from modelyard.services.drift import DriftService
 from modelyard.services.endpoints import EndpointService, PredictorCheck
+from modelyard.services.feedback import FeedbackService
+from modelyard.services.metrics import MetricsService
+from modelyard.services.monitors import MonitorService
 from modelyard.services.registry import RegistryService
+from modelyard.services.reports import ReportService
 from modelyard.services.servers import ServerService
 from modelyard.services.training import TrainingService
 from modelyard.services.tuning import TuningService
 from modelyard.storage.artifacts import FsspecArtifactStore
 from modelyard.storage.base import ArtifactStore, EndpointStore, MetadataStore, ServerRegistry
+from modelyard.storage.capture_files import CaptureFolder
+from modelyard.storage.sql.alarm_store import SqlAlarmStore
 from modelyard.storage.sql.endpoint_store import SqlEndpointStore
 from modelyard.storage.sql.engine import make_engine
+from modelyard.storage.sql.feedback_store import SqlFeedbackStore
 from modelyard.storage.sql.job_store import SqlJobStore
+from modelyard.storage.sql.lease_store import SqlLeaseStore
+from modelyard.storage.sql.metric_store import SqlMetricStore
 from modelyard.storage.sql.migrate import SchemaUpgrade, upgrade
+from modelyard.storage.sql.monitor_store import SqlMonitorStore
 from modelyard.storage.sql.plan_source import SqlPlanSource
 from modelyard.storage.sql.server_store import SqlServerStore
 from modelyard.storage.sql.store import SqlMetadataStore
@@ -52,6 +67,24 @@ class Platform:
     training: TrainingService
     tuning: TuningService
     servers: ServerService
+    capture: CaptureService
+    metrics: MetricsService
+    feedback: FeedbackService
+    monitors: MonitorService
+    alarms: AlarmService
+    drift: DriftService
+    # Built from the services above (it only reads through them), so not passed in.
+    reports: ReportService = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reports = ReportService(
+            endpoint=self.endpoints.get,
+            drift=self.drift,
+            metrics=self.metrics,
+            quality=self.feedback,
+            alarms=self.alarms,
+            runs=self.monitors,
+        )
 
     def close(self) -> None:
         """Release database connections."""
@@ -138,6 +171,8 @@ def build(settings: Settings | None = None) -> Platform:
     servers = ServerService(
         SqlServerStore(engine), endpoint_store, stale_after=settings.server_stale_after
     )
+    capture = CaptureService(CaptureFolder(settings.resolved_capture_url))
+    drift = DriftService(registry, endpoints.get, artifacts, capture)
     return Platform(
         settings,
         metadata,
@@ -148,6 +183,76 @@ def build(settings: Settings | None = None) -> Platform:
         training,
         tuning,
         servers,
+        capture,
+        MetricsService(_metric_store(engine, settings), endpoint_store),
+        _feedback_service(settings, engine, metadata, endpoint_store),
+        *_monitoring(settings, engine, endpoints, registry, endpoint_store, drift),
+        drift,
+    )
+
+
+def _monitoring(
+    settings: Settings,
+    engine: Any,
+    endpoints: EndpointService,
+    registry: RegistryService,
+    endpoint_store: EndpointStore,
+    drift: DriftService,
+) -> tuple[MonitorService, AlarmService]:
+    """The monitor schedules and the alarms, sharing one lease store (their scheduler loop
+    runs in ``modelyard serve``'s or ``modelyard monitor run``'s own process)."""
+    leases = SqlLeaseStore(engine)
+    monitor_store = SqlMonitorStore(engine)
+    monitors = MonitorService(
+        monitor_store,
+        leases,
+        drift.drift,  # over the window that ends at each tick
+        check_endpoint=endpoints.get,
+        clock=_utcnow,
+    )
+    alarms = AlarmService(
+        SqlAlarmStore(engine),
+        leases,
+        series=MetricsService(_metric_store(engine, settings), endpoint_store).series,
+        runs=monitor_store.runs_between,
+        endpoints=EndpointCatalog(endpoints.get, registry.get_version),
+        clock=_utcnow,
+    )
+    return monitors, alarms
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _feedback_service(
+    settings: Settings, engine: Any, metadata: MetadataStore, endpoint_store: EndpointStore
+) -> FeedbackService:
+    return FeedbackService(
+        SqlFeedbackStore(engine),
+        CaptureService(CaptureFolder(settings.resolved_capture_url)),
+        history=endpoint_store.history,
+        version=lambda ref: metadata.get_version(ModelRef.parse(ref)),
+        max_age=timedelta(days=settings.feedback_max_age_d),
+        capture_delay=timedelta(seconds=settings.capture_roll_s),
+    )
+
+
+class _FeedbackSink:
+    """The serving route's port onto the feedback service (``serving.feedback.FeedbackSink``)."""
+
+    def __init__(self, service: FeedbackService) -> None:
+        self._service = service
+
+    def record(self, endpoint: str, items: Sequence[Any]) -> dict[str, Any]:
+        return self._service.record(endpoint, items).to_dict()
+
+
+def _metric_store(engine: Any, settings: Settings) -> SqlMetricStore:
+    return SqlMetricStore(
+        engine,
+        minute_retention=timedelta(hours=settings.metrics_minute_retention_h),
+        hour_retention=timedelta(days=settings.metrics_hour_retention_d),
     )
 
 
@@ -283,6 +388,8 @@ def serving_app(settings: Settings | None = None) -> Any:
         ConfigError, DatabaseUnavailable, SchemaMismatch: before the server starts listening.
     """
     from modelyard.serving.app import ServerOptions, build_app, predict_executor
+    from modelyard.serving.capture import CaptureWrapper
+    from modelyard.serving.capture_writer import CaptureWriter
     from modelyard.serving.deployer import Deployer
     from modelyard.serving.loader import load_served
     from modelyard.serving.v2.rest import V2Rest
@@ -291,7 +398,7 @@ def serving_app(settings: Settings | None = None) -> Any:
     _ensure_home(settings)
     engine = make_engine(settings.resolved_db_url, busy_timeout_s=settings.db_busy_timeout_s)
     with _disposed_on_error(engine):
-        SqlMetadataStore(engine)  # refuses an older (but SQLite's) or a newer schema
+        metadata = SqlMetadataStore(engine)  # refuses an older (but SQLite's) or newer schema
         artifacts = FsspecArtifactStore(settings.resolved_artifact_url)
     scratch = settings.home / "tmp" / "serving"
     deployer = Deployer(
@@ -312,9 +419,55 @@ def serving_app(settings: Settings | None = None) -> Any:
             GrpcServer, options=options, host=settings.grpc_host, port=settings.grpc_port
         )
         companions.append(grpc)
+    # One capture writer (and thread) per worker process: it writes what is queued at stop.
+    capture = CaptureWriter(
+        CaptureFolder(settings.resolved_capture_url),
+        max_rows=settings.capture_queue_rows,
+        roll_s=settings.capture_roll_s,
+    )
+    companions.append(lambda core: capture)
+    metrics = _serving_metrics(settings, engine)
+    if metrics is not None:  # stopped before the engine is disposed: it flushes to the store
+        companions.append(metrics.companion)
     # Last: it starts once everything else serves, and on shutdown leaves the store first.
     companions.append(functools.partial(_status_reporter, SqlServerStore(engine), settings))
-    return build_app(deployer, options, v2=V2Rest, companions=companions)
+    wrappers = [CaptureWrapper(capture)]
+    if metrics is not None:  # outermost: it sees every call the way the caller does
+        wrappers.insert(0, metrics)
+    return build_app(
+        deployer,
+        options,
+        wrappers,
+        v2=V2Rest,
+        companions=companions,
+        observer=metrics,
+        metrics=metrics,
+        feedback=_FeedbackSink(
+            _feedback_service(settings, engine, metadata, SqlEndpointStore(engine))
+        ),
+    )
+
+
+def _serving_metrics(settings: Settings, engine: Any) -> Any:
+    """The worker's metrics (None when turned off), in the server run's metrics folder
+    (``modelyard serve`` makes a fresh one and names it in ``MODELYARD_METRICS_DIR``; a server
+    app built otherwise gets a folder of its own, so its workers' sums are its own)."""
+    if not settings.metrics:
+        return None
+    import tempfile
+
+    from modelyard.serving.metrics import Metrics
+
+    directory = settings.metrics_dir
+    own = directory is None
+    if directory is None:
+        directory = Path(tempfile.mkdtemp(prefix="modelyard-metrics-"))
+    return Metrics(
+        directory,
+        sink=_metric_store(engine, settings),
+        flush_s=settings.metrics_flush_s,
+        remove_directory=own,
+    )
 
 
 class _Disposer:

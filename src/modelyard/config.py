@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from modelyard.domain.capture import CAPTURE_FOLDER
 from modelyard.errors import ConfigError
 
 ENV_PREFIX = "MODELYARD_"
@@ -47,6 +48,21 @@ class Settings(BaseSettings):
         server_heartbeat_s: How often each server process reports its status to the store.
         server_stale_after: A server silent for this many of its heartbeat intervals is
             stale (stopped, hung, or cut off from the store); until then it is live.
+        capture_url: Where servers write captured requests (a folder or any fsspec URL);
+            default: the ``capture`` folder of the artifact store.
+        capture_queue_rows: The most captured rows a server process holds waiting to be
+            written; captures past it are dropped (and counted).
+        capture_roll_s: How often a server process starts a new captured-rows file per
+            endpoint (the delay before captured rows can be read).
+        metrics: Whether servers keep metrics (``GET /metrics``, the per-minute series).
+        metrics_dir: Where a server's workers keep their metric files; ``modelyard serve``
+            makes a fresh folder for each run in it (default: the system's temp folder).
+        metrics_flush_s: How often each server process writes its per-minute series.
+        metrics_minute_retention_h: Hours the per-minute series are kept; older minutes are
+            merged into hourly rows.
+        metrics_hour_retention_d: Days the hourly series are kept.
+        feedback_max_age_d: Labels are taken for predictions made at most this many days
+            ago; older ones are reported expired.
     """
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
@@ -68,6 +84,15 @@ class Settings(BaseSettings):
     server_url: str | None = None
     server_heartbeat_s: float = Field(default=2.0, gt=0, le=300)
     server_stale_after: float = Field(default=3.0, ge=1)
+    capture_url: str | None = None
+    capture_queue_rows: int = Field(default=50_000, ge=1)
+    capture_roll_s: float = Field(default=60.0, gt=0)
+    metrics: bool = True
+    metrics_dir: Path | None = None
+    metrics_flush_s: float = Field(default=10.0, gt=0, le=60)
+    metrics_minute_retention_h: float = Field(default=48.0, gt=0)
+    metrics_hour_retention_d: float = Field(default=30.0, gt=0)
+    feedback_max_age_d: float = Field(default=30.0, gt=0)
 
     @field_validator("home")
     @classmethod
@@ -97,6 +122,14 @@ class Settings(BaseSettings):
     def resolved_artifact_url(self) -> str:
         """The artifact store URL, defaulting to ``<home>/artifacts``."""
         return self.artifact_url or str(self.home / "artifacts")
+
+    @property
+    def resolved_capture_url(self) -> str:
+        """Where captured requests go, defaulting to ``<artifact store>/capture``."""
+        if self.capture_url:
+            return self.capture_url
+        root, query = self.resolved_artifact_url.partition("?")[::2]
+        return f"{root.rstrip('/')}/{CAPTURE_FOLDER}" + (f"?{query}" if query else "")
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

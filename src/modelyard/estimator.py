@@ -12,6 +12,7 @@ A thin adapter over ``TrainingService``: the job runs in its own process exactly
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from modelyard.domain import Job, ModelVersion, Trust
@@ -136,11 +137,14 @@ class Estimator:
         timeout: float = 60.0,
         serving_url: str | None = None,
         predictor: str = "auto",
+        capture: float = 0.0,
+        capture_redact: Sequence[str] = (),
     ) -> Predictor:
         """Serve the registered model at ``endpoint_name`` (created, or updated if it exists;
         default: the model's name) and return a :class:`~modelyard.predictor.Predictor` for it,
         as the SageMaker SDK's ``Estimator.deploy`` does. ``predictor`` (``auto``, ``native``
-        or ``compiled``) chooses how the server runs the model, as in
+        or ``compiled``) chooses how the server runs the model, and ``capture`` (a percentage)
+        with ``capture_redact`` which requests are recorded, as in
         :func:`modelyard.predictor.deploy`.
 
         Raises:
@@ -163,6 +167,8 @@ class Estimator:
             serving_url=serving_url,
             platform=self._get_platform(),
             predictor=predictor,
+            capture=capture,
+            capture_redact=capture_redact,
         )
 
     def _fitted_version(self) -> ModelVersion:

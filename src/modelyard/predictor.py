@@ -5,6 +5,7 @@
     predictor = est.deploy(endpoint_name="churn-api", variant_name="main")
     predictor.serializer = CSVSerializer()
     predictor.predict([[0.1, 0.2, 0.3]])
+    predictor.feedback(labels=[1])      # ground truth for the last prediction's rows
     predictor.update_endpoint("churn:3")
     predictor.delete_endpoint()
 
@@ -21,14 +22,15 @@ matching :mod:`modelyard.errors` class.
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
 
-from modelyard.domain import ModelRef, ModelVersion
+from modelyard.domain import CaptureConfig, ModelRef, ModelVersion
 from modelyard.domain import Predictor as PredictorChoice
+from modelyard.domain.feedback import FeedbackResult
 from modelyard.errors import (
     ConfigError,
     InvalidInput,
@@ -64,6 +66,8 @@ class Predictor:
         serializer: Turns ``predict``'s data into a request body (default JSON).
         deserializer: Turns the answer into Python objects (default JSON).
         serving_url: The server (or load balancer) invocations go to.
+        last_inference_id: The inference id of the last answer :meth:`predict` got (the
+            ``x-modelyard-inference-id`` header), for :meth:`feedback`; None before.
     """
 
     def __init__(
@@ -86,6 +90,7 @@ class Predictor:
         self.serving_url = serving_url.rstrip("/")
         self._timeout = request_timeout
         self._http: httpx.Client | None = None
+        self.last_inference_id: str | None = None
 
     @property
     def content_type(self) -> str:
@@ -128,13 +133,57 @@ class Predictor:
         if variant:
             headers["x-amzn-sagemaker-target-variant"] = variant
         response = self._post(self.serializer.serialize(data), headers)
+        self.last_inference_id = response.headers.get("x-modelyard-inference-id")
         media = response.headers.get("content-type", "")
         return self.deserializer.deserialize(io.BytesIO(response.content), media)
 
-    def _post(self, body: bytes, headers: dict[str, str]) -> httpx.Response:
+    def feedback(
+        self,
+        items: Iterable[Mapping[str, Any]] | None = None,
+        *,
+        labels: Sequence[Any] | None = None,
+        inference_id: str | None = None,
+    ) -> FeedbackResult:
+        """Send ground truth for this endpoint's past predictions (``POST
+        /endpoints/{name}/feedback``); ``modelyard monitor quality`` then scores them.
+
+        Args:
+            items: Labels by inference id: ``[{"inference_id": …, "label": …, "row": …}]``
+                (``row``: the row's index in its request, needed when it had several).
+            labels: Instead of ``items``: the labels of the rows of one request, in order.
+            inference_id: That request (default: the last :meth:`predict`'s).
+
+        Returns:
+            Each item's outcome: accepted, unknown (no captured prediction has that id and
+            row: an endpoint captures the share of its requests set by ``capture``) or
+            expired (too old).
+
+        Raises:
+            InvalidInput: malformed items, or a label the model cannot have (nothing is
+                stored); EndpointNotFound; PayloadTooLarge: over 10,000 items;
+                ServerUnreachable.
+        """
+        if (items is None) == (labels is None):
+            raise InvalidInput("give either items or labels")
+        if labels is not None:
+            inference_id = inference_id or self.last_inference_id
+            if inference_id is None:
+                raise InvalidInput("labels need an inference_id: no prediction was made yet")
+            items = [
+                {"inference_id": inference_id, "row": row, "label": label}
+                for row, label in enumerate(labels)
+            ]
+        body = JSONSerializer().serialize({"feedback": list(items or ())})
+        headers = {"content-type": "application/json", "accept": "application/json"}
+        response = self._post(body, headers, route="feedback")
+        return FeedbackResult.from_dict(response.json())
+
+    def _post(
+        self, body: bytes, headers: dict[str, str], route: str = "invocations"
+    ) -> httpx.Response:
         if self._http is None:
             self._http = httpx.Client(timeout=self._timeout)
-        target = f"{self.serving_url}/endpoints/{quote(self.endpoint_name, safe='')}/invocations"
+        target = f"{self.serving_url}/endpoints/{quote(self.endpoint_name, safe='')}/{route}"
         try:
             response = self._http.post(target, content=body, headers=headers)
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
@@ -260,6 +309,8 @@ def deploy(
     serving_url: str | None = None,
     platform: Platform | None = None,
     predictor: str = "auto",
+    capture: float = 0.0,
+    capture_redact: Sequence[str] = (),
 ) -> Predictor:
     """Serve a registered model at an endpoint (created, or updated if it exists) and return
     a :class:`Predictor` for it.
@@ -276,15 +327,23 @@ def deploy(
         predictor: How the server runs the model: ``"auto"`` (the compiled tree ensemble when
             it converts and predicts exactly as the native model, else the native library),
             ``"native"``, or ``"compiled"`` (refused up front when the model cannot have it).
+        capture: The percentage (0-100) of requests whose inputs, outputs, latency and time
+            are recorded (read them with ``open_platform().capture``); 0: off.
+        capture_redact: Input fields whose captured values are replaced: ``"ssn"`` or
+            ``"ssn:hash"`` (a salted SHA-256), ``"ssn:drop"`` (null).
 
     Raises:
         InvalidInput: ``predictor`` is not one of those, or ``"compiled"`` and the model
-            cannot be compiled (the message says why); nothing is deployed.
+            cannot be compiled (the message says why); ``capture`` is not within 0-100, or
+            ``capture_redact`` names a field the model does not take; nothing is deployed.
         What ``EndpointService.deploy`` raises (the model is loaded and checked first),
         and what :meth:`Predictor.wait` raises.
     """
     ref = _ref(model)
     choice = PredictorChoice.parse(predictor)
+    if isinstance(capture_redact, str):
+        capture_redact = [capture_redact]
+    recording = CaptureConfig.parse(capture, capture_redact)
     client = Predictor(
         endpoint_name or ModelRef.parse(ref).name,
         serializer=serializer,
@@ -293,7 +352,10 @@ def deploy(
         platform=platform,
     )
     client._get_platform().endpoints.deploy(
-        client.endpoint_name, {variant_name: ref}, predictors={variant_name: choice}
+        client.endpoint_name,
+        {variant_name: ref},
+        predictors={variant_name: choice},
+        capture={variant_name: recording},
     )
     if wait:
         client.wait(timeout=timeout)

@@ -224,4 +224,6 @@ def test_show_says_when_no_server_can_tell(home: Any) -> None:
     assert "    predictor  native\n    serving    unknown: no live server\n" in none
     assert "    serving    unknown: no live server serves config 1 yet\n" in elsewhere
     assert "    serving    not reported (the server does not report predictors)\n" in silent
-    assert endpoint_detail(solo).endswith("    predictor  native"), "no servers: no guess"
+    assert endpoint_detail(solo).endswith("    predictor  native\n    capture    off"), (
+        "no servers: no guess"
+    )

@@ -80,7 +80,7 @@ def test_builtin_job_registers_a_version(platform: Platform, cancer_csv: tuple[P
     assert version.params["max_depth"] == "3" and version.metrics == done.metrics
     assert version.signature is not None and version.signature.n_features == 30
     manifest = packages.read_manifest(platform.artifacts, version.artifact_digest)
-    assert packages.BASELINE_FILE in {f["path"] for f in manifest["files"]}
+    assert packages.BASELINE_PROFILE_FILE in {f["path"] for f in manifest["files"]}
     assert "[progress] 20/20" in platform.training.logs(job.name)
 
 

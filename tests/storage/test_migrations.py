@@ -148,6 +148,11 @@ def test_revision_recorded_by_modelyard_0_1_moves_to_our_own_table(db_url: str) 
         conn.execute(sa.text("ALTER TABLE jobs DROP COLUMN parent"))
         conn.execute(sa.text("ALTER TABLE jobs DROP COLUMN heartbeat_at"))
         conn.execute(sa.text("DROP TABLE servers"))  # 0006
+        conn.execute(sa.text("ALTER TABLE endpoints DROP COLUMN capture_salt"))  # 0008
+        conn.execute(sa.text("DROP TABLE metric_series"))  # 0009
+        for table in ("leases", "monitor_schedules", "monitor_runs", "alarm_rules"):
+            conn.execute(sa.text(f"DROP TABLE {table}"))  # 0010
+        conn.execute(sa.text("DROP TABLE alarm_history"))  # 0010
     assert migrate.current_revision(engine) == "0003"
     assert migrate.upgrade(engine).after == migrate.head_revision()
     with engine.connect() as conn:

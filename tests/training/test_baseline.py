@@ -1,102 +1,66 @@
-"""baseline_statistics: values on a small frame, JSON-ability, determinism."""
+"""baseline_profile: the training features' profile, kept to the model's columns, with a real
+fitted model's predictions on (an evenly spaced sample of) them; deterministic."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.linear_model import LogisticRegression
 
-from modelyard.training.baseline import QUANTILES, baseline_statistics
-
-
-@pytest.fixture
-def frame() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "age": [10.0, 20.0, 30.0, 40.0, np.nan, 50.0, np.inf],
-            "city": ["Paris", "Lyon", "Paris", None, "Nice", "Paris", "Lyon"],
-            "flag": [True, False, True, True, False, True, True],
-            "empty": [np.nan] * 7,
-            "count": pd.array([1, 2, 3, 4, 5, 6, None], dtype="Int64"),
-        }
-    )
+from modelyard.training import baseline as baseline_module
+from modelyard.training.baseline import baseline_profile
 
 
-def test_numeric_statistics(frame: pd.DataFrame) -> None:
-    stats = baseline_statistics(frame)
-    age = stats["features"]["age"]
-    assert age["kind"] == "numeric"
-    assert age["count"] == 5 and age["missing"] == 2  # NaN and inf
-    assert age["mean"] == pytest.approx(30.0)
-    assert age["std"] == pytest.approx(np.std([10, 20, 30, 40, 50], ddof=1))
-    assert (age["min"], age["max"]) == (10.0, 50.0)
-    assert list(age["quantiles"]) == [str(q) for q in QUANTILES]
-    assert age["quantiles"]["0.5"] == 30.0
-    assert age["quantiles"]["0.25"] == 20.0
-    assert age["quantiles"]["0.01"] == pytest.approx(10.4)
-    edges = age["histogram"]["edges"]
-    assert len(edges) == 11 and edges[0] == 10.0 and edges[-1] == 50.0
-    assert age["histogram"]["counts"] == [1, 0, 1, 0, 0, 1, 0, 1, 0, 1]
-    assert sum(age["histogram"]["counts"]) == age["count"]
-
-    count = stats["features"]["count"]
-    assert count["kind"] == "numeric" and count["count"] == 6 and count["missing"] == 1
-    assert count["mean"] == pytest.approx(3.5)
+@pytest.fixture(scope="module")
+def data() -> tuple[pd.DataFrame, LogisticRegression]:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(3000, 3)), columns=["a", "b", "c"])
+    model = LogisticRegression().fit(frame[["a", "b"]], frame["a"] > frame["b"])
+    frame["id"] = np.arange(3000)
+    return frame, model
 
 
-def test_categorical_statistics(frame: pd.DataFrame) -> None:
-    stats = baseline_statistics(frame)
-    city = stats["features"]["city"]
-    assert city == {
-        "kind": "categorical",
-        "count": 6,
-        "missing": 1,
-        "distinct": 3,
-        "top": [
-            {"value": "Paris", "count": 3},
-            {"value": "Lyon", "count": 2},
-            {"value": "Nice", "count": 1},
-        ],
+def test_features_and_predictions(data: tuple[pd.DataFrame, LogisticRegression]) -> None:
+    frame, model = data
+    profile = baseline_profile(frame, model.predict, ["a", "b"])
+    assert profile.columns == ("a", "b") and profile.row_count == 3000
+    assert profile.predictions is not None
+    (prediction,) = profile.predictions.column_profiles
+    assert prediction.name == "prediction" and prediction.kind == "categorical"
+    assert prediction.categories is not None
+    assert prediction.categories.counts() == {
+        str(k): int(v)
+        for k, v in pd.Series(model.predict(frame[["a", "b"]])).value_counts().items()
     }
-    flag = stats["features"]["flag"]
-    assert flag["kind"] == "categorical"
-    assert flag["top"] == [{"value": "True", "count": 5}, {"value": "False", "count": 2}]
+    assert baseline_profile(frame, model.predict, ["a", "b"]).to_bytes() == profile.to_bytes()
+    # The features' profile does not depend on row order (the prediction sample does).
+    shuffled = baseline_profile(frame.sample(frac=1, random_state=1), model.predict, ["a", "b"])
+    assert shuffled.with_predictions(None).to_bytes() == profile.with_predictions(None).to_bytes()
 
 
-def test_all_missing_numeric_column(frame: pd.DataFrame) -> None:
-    empty = baseline_statistics(frame)["features"]["empty"]
-    assert empty["count"] == 0 and empty["missing"] == 7
-    assert empty["mean"] is None and empty["histogram"] is None
-    assert set(empty["quantiles"].values()) == {None}
+def test_whole_table_without_columns_and_no_predictions_when_the_model_refuses(
+    data: tuple[pd.DataFrame, LogisticRegression],
+) -> None:
+    frame, model = data
+    # The model takes a and b; given the whole table it refuses (4 columns): no predictions.
+    profile = baseline_profile(frame, model.predict)
+    assert profile.columns == ("a", "b", "c", "id") and profile.predictions is None
+    assert baseline_profile(frame, None, ["a", "zz"]).columns == ("a", "b", "c", "id")
 
 
-def test_frame_level_fields_json_and_determinism(frame: pd.DataFrame) -> None:
-    stats = baseline_statistics(frame)
-    assert stats["version"] == 1
-    assert stats["row_count"] == 7
-    assert stats["columns"] == ["age", "city", "flag", "empty", "count"]
-    assert list(stats["features"]) == stats["columns"]
-    text = json.dumps(stats, allow_nan=False)  # no NaN/inf, only plain types
-    assert json.dumps(baseline_statistics(frame.copy()), allow_nan=False) == text
+def test_predictions_on_an_evenly_spaced_sample(
+    data: tuple[pd.DataFrame, LogisticRegression], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frame, model = data
+    monkeypatch.setattr(baseline_module, "PREDICTION_ROWS", 1000)
+    seen: list[int] = []
 
+    def predict(rows: pd.DataFrame) -> np.ndarray:
+        seen.extend(rows.index)
+        return np.asarray(model.predict_proba(rows))
 
-def test_top_values_are_capped_and_ties_ordered() -> None:
-    values = [f"v{i:02d}" for i in range(30)] + ["v29", "v28"]
-    stats = baseline_statistics(pd.DataFrame({"code": values}))["features"]["code"]
-    assert stats["distinct"] == 30
-    assert len(stats["top"]) == 20
-    assert stats["top"][:3] == [
-        {"value": "v28", "count": 2},
-        {"value": "v29", "count": 2},
-        {"value": "v00", "count": 1},
-    ]
-    assert stats["top"][-1] == {"value": "v17", "count": 1}
-
-
-def test_constant_column_histogram() -> None:
-    stats = baseline_statistics(pd.DataFrame({"x": [2.0, 2.0, 2.0]}))["features"]["x"]
-    assert stats["std"] == 0.0
-    assert stats["histogram"]["edges"][0] == 1.5 and stats["histogram"]["edges"][-1] == 2.5
-    assert sum(stats["histogram"]["counts"]) == 3
+    profile = baseline_profile(frame, predict, ["a", "b"])
+    assert seen == list(range(0, 3000, 3))
+    assert profile.predictions is not None and profile.predictions.columns == ("0", "1")
+    assert profile.predictions.row_count == 1000

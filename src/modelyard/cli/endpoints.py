@@ -14,7 +14,9 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from modelyard.cli.capture_options import CaptureOpt, RedactOpt, capture_configs
 from modelyard.cli.context import platform
+from modelyard.cli.feedback import feedback
 from modelyard.cli.options import pairs
 from modelyard.cli.render import (
     config_dict,
@@ -172,6 +174,8 @@ def create(
     batch_size: BatchSizeOpt = None,
     batch_wait_ms: BatchWaitOpt = None,
     predictor: PredictorOpt = None,
+    capture: CaptureOpt = None,
+    capture_redact: RedactOpt = None,
     json_: JsonFlag = False,
 ) -> None:
     """Create an endpoint serving one or more variants (models are loaded and checked first)."""
@@ -182,6 +186,7 @@ def create(
         _weights(weights),
         _batching(batch_size, batch_wait_ms),
         _predictors(predictor, list(variants)),
+        capture_configs(capture, capture_redact, list(variants)),
     )
     _changed(endpoint, json_)
 
@@ -194,10 +199,12 @@ def update(
     batch_size: BatchSizeOpt = None,
     batch_wait_ms: BatchWaitOpt = None,
     predictor: PredictorOpt = None,
+    capture: CaptureOpt = None,
+    capture_redact: RedactOpt = None,
     json_: JsonFlag = False,
 ) -> None:
-    """Serve new models: a new config replacing every variant (batching and predictors not
-    given return to their defaults)."""
+    """Serve new models: a new config replacing every variant (batching, predictors and
+    capture not given return to their defaults)."""
     variants = pairs(variant, "--variant")
     endpoint = _service().update(
         name,
@@ -205,6 +212,7 @@ def update(
         _weights(weights),
         _batching(batch_size, batch_wait_ms),
         _predictors(predictor, list(variants)),
+        capture_configs(capture, capture_redact, list(variants)),
     )
     _changed(endpoint, json_)
 
@@ -256,7 +264,7 @@ def _names(endpoints: Sequence[Endpoint]) -> set[str]:
 @app.command("show")
 def show(name: NameArg, json_: JsonFlag = False) -> None:
     """Show the current config (each variant's model version, requested ref, share, batching,
-    predictor, and which predictor the live servers serve it with and why) and the servers:
+    capture, predictor, and which predictor the live servers serve it with and why) and the servers:
     live or stale, current or behind, the config each serves, its failures."""
     endpoint = _service().get(name)
     servers = platform().servers.for_endpoint(name)
@@ -295,3 +303,6 @@ def delete(
         typer.confirm(f"Delete endpoint {found.name} and its history?", abort=True)
     service.delete(name)
     console.print(f"Deleted endpoint {found.name}", markup=False)
+
+
+app.command("feedback")(feedback)  # its own module: cli/feedback.py

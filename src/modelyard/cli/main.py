@@ -38,6 +38,8 @@ _SUBCOMMANDS: dict[str, tuple[str, str] | None] = {
     "jobs": ("modelyard.cli.jobs", "app"),
     "tune": ("modelyard.cli.tune", "app"),
     "monitor": ("modelyard.cli.monitor", "app"),
+    "alarms": ("modelyard.cli.alarms", "app"),
+    "capture": ("modelyard.cli.capture", "app"),
 }
 
 

@@ -366,6 +366,7 @@ def endpoint_detail(endpoint: Endpoint, servers: Iterable[EndpointServer] | None
             f"    batching   {batching_text(v.batching)}",
         ]
         lines += predictor_lines(v, config.number, servers)
+        lines.append(f"    capture    {v.capture.describe()}")
     if servers is not None:
         lines += servers_lines(servers)
     return "\n".join(lines)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import socket
+import tempfile
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from modelyard.cli.context import platform
-from modelyard.errors import CannotListen, InvalidInput
+from modelyard.cli.monitor_schedule import start_loop_process, stop_loop_process
+from modelyard.errors import CannotListen, InvalidInput, StorageNotWritable
 
 
 def check_listen(host: str, port: int, option: str = "--port") -> None:
@@ -63,6 +67,13 @@ def serve(
     poll_interval: Annotated[
         float | None, typer.Option(help="Seconds between checks for endpoint changes.")
     ] = None,
+    monitors: Annotated[
+        bool,
+        typer.Option(
+            "--monitors/--no-monitors",
+            help="Also run the monitor schedules and alarms (in a process beside the workers).",
+        ),
+    ] = True,
 ) -> None:
     """Serve every endpoint in the store over HTTP (and gRPC with --grpc-port) until Ctrl-C.
 
@@ -101,6 +112,13 @@ def serve(
     # Open the store here first: a bad URL or schema is one clear error, not N worker crashes.
     current = platform()
     os.environ["MODELYARD_HOME"] = str(current.settings.home)
+    # The workers' metric files live in a fresh folder per run: GET /metrics sums every file
+    # in it, so files left by an earlier run must not be there.
+    metrics_dir = (
+        fresh_metrics_dir(current.settings.metrics_dir) if current.settings.metrics else None
+    )
+    if metrics_dir is not None:
+        os.environ["MODELYARD_METRICS_DIR"] = str(metrics_dir)
     count = len(current.endpoints.list_endpoints())
     grpc = f" and grpc://{host}:{grpc_port}" if grpc_port is not None else ""
     typer.echo(
@@ -109,15 +127,41 @@ def serve(
         err=True,
     )
     current.close()
-    uvicorn.run(
-        "modelyard.bootstrap:serving_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level="info",
-        timeout_graceful_shutdown=10,
-    )
+    # The scheduler loop runs in its own process, out of the workers' request path.
+    loop = start_loop_process() if monitors else None
+    try:
+        uvicorn.run(
+            "modelyard.bootstrap:serving_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            loop="uvloop",
+            http="httptools",
+            access_log=False,
+            log_level="info",
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        if loop is not None:
+            stop_loop_process(loop)
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def fresh_metrics_dir(parent: Path | None) -> Path:
+    """A new, empty folder for one server run's metric files (in ``parent``, else the
+    system's temp folder).
+
+    Raises:
+        StorageNotWritable: ``parent`` cannot be created or written.
+    """
+    try:
+        if parent is not None:
+            parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix="modelyard-metrics-", dir=parent))
+    except OSError as exc:
+        raise StorageNotWritable(
+            f"cannot create a metrics folder in {parent or tempfile.gettempdir()}: "
+            f"{exc.strerror or exc}"
+        ) from None

@@ -1,5 +1,6 @@
 """Frozen records and value objects shared by every layer (stdlib only)."""
 
+from modelyard.domain.capture import CaptureConfig, RedactedField, Redaction
 from modelyard.domain.endpoints import (
     Batching,
     ConfigChange,
@@ -38,6 +39,7 @@ from modelyard.domain.signature import ColumnSpec, Signature
 __all__ = [
     "ArtifactFile",
     "Batching",
+    "CaptureConfig",
     "ColumnSpec",
     "ConfigChange",
     "DeploymentPlan",
@@ -54,6 +56,8 @@ __all__ = [
     "ModelVersion",
     "PlanSource",
     "Predictor",
+    "RedactedField",
+    "Redaction",
     "ServerRecord",
     "ServerStatus",
     "ServerStatusSink",

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from modelyard.domain.capture import NO_CAPTURE, CaptureConfig
 from modelyard.errors import InvalidInput
 
 _DEFAULT_BATCH = 64
@@ -71,6 +72,7 @@ class Variant:
 
     ``requested`` keeps what the user wrote (``churn@production``); ``model``/``version`` is what
     it resolved to when the config was made. Moving the alias later changes nothing here.
+    ``capture`` says which share of its requests is recorded (off by default).
     """
 
     name: str
@@ -80,6 +82,7 @@ class Variant:
     batching: Batching = Batching()
     requested: str | None = None
     predictor: Predictor = Predictor.AUTO
+    capture: CaptureConfig = NO_CAPTURE
 
     @property
     def model_ref(self) -> str:
@@ -94,6 +97,7 @@ class Variant:
             "batching": self.batching.to_dict(),
             "requested": self.requested,
             "predictor": self.predictor.value,
+            "capture": self.capture.to_dict(),
         }
 
     @classmethod
@@ -106,6 +110,7 @@ class Variant:
             batching=Batching.from_dict(data.get("batching")),
             requested=data.get("requested"),
             predictor=Predictor.parse(str(data.get("predictor", Predictor.AUTO.value))),
+            capture=CaptureConfig.from_dict(data.get("capture")),
         )
 
 

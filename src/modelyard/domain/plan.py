@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from modelyard.domain.capture import NO_CAPTURE, CaptureConfig
 from modelyard.domain.endpoints import Batching, Predictor
 from modelyard.domain.registry import ModelVersion, Trust
 from modelyard.domain.signature import Signature
@@ -54,21 +55,27 @@ class ModelSpec:
 
 @dataclass(frozen=True, slots=True)
 class VariantPlan:
-    """A variant as served: its model, weight and batching."""
+    """A variant as served: its model, weight, batching and capture."""
 
     name: str
     model: ModelSpec
     weight: float
     batching: Batching
+    capture: CaptureConfig = NO_CAPTURE
 
 
 @dataclass(frozen=True, slots=True)
 class EndpointPlan:
-    """One endpoint as served: the config number and its variants."""
+    """One endpoint as served: the config number and its variants.
+
+    ``capture_salt`` is the endpoint's secret for hashing redacted captured fields: the same
+    for all its configs, so a value hashes alike before and after a change.
+    """
 
     name: str
     config_number: int
     variants: tuple[VariantPlan, ...]
+    capture_salt: str = ""
 
     def variant(self, name: str) -> VariantPlan | None:
         return next((v for v in self.variants if v.name == name), None)

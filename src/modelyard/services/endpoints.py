@@ -16,12 +16,14 @@ from dataclasses import dataclass
 
 from modelyard.domain import (
     Batching,
+    CaptureConfig,
     ConfigChange,
     Endpoint,
     EndpointConfig,
     ModelRef,
     ModelVersion,
     Predictor,
+    Signature,
     Variant,
     validate_name,
 )
@@ -86,23 +88,26 @@ class EndpointService:
         weights: Mapping[str, float] | None = None,
         batching: Mapping[str, Batching] | None = None,
         predictors: Mapping[str, Predictor] | None = None,
+        capture: Mapping[str, CaptureConfig] | None = None,
     ) -> Endpoint:
         """Create an endpoint serving ``variants`` (variant name → model reference).
 
         Weights default to equal shares, batching to :class:`Batching`'s defaults, predictors
-        (variant name → auto, native or compiled) to auto.
+        (variant name → auto, native or compiled) to auto, capture (variant name → its
+        :class:`CaptureConfig`) to off.
 
         Raises:
             InvalidName, InvalidInput (also: a variant asks for the compiled predictor and its
-            model cannot have one, with the reason), AlreadyExists, the registry's lookup
-            errors, and whatever loading a model raises. Nothing is written then.
+            model cannot have one, with the reason; a redacted field that is not one of the
+            model's inputs), AlreadyExists, the registry's lookup errors, and whatever loading
+            a model raises. Nothing is written then.
         """
         validate_name(name, "endpoint name")
         # Refuse a taken name before loading any model (seconds); the store's unique key still
         # settles a race between two creators.
         if name in {e.name for e in self._store.list_endpoints()}:
             raise AlreadyExists(f"endpoint {name!r} already exists")
-        built = self._build(variants, weights, batching, predictors)
+        built = self._build(variants, weights, batching, predictors, capture)
         return self._store.create_endpoint(name, built)
 
     def update(
@@ -112,12 +117,13 @@ class EndpointService:
         weights: Mapping[str, float] | None = None,
         batching: Mapping[str, Batching] | None = None,
         predictors: Mapping[str, Predictor] | None = None,
+        capture: Mapping[str, CaptureConfig] | None = None,
     ) -> Endpoint:
-        """Serve new models: a new config replacing every variant (weights, batching and
-        predictors not given take their defaults, as in :meth:`create`). Raises what
-        :meth:`create` raises (but AlreadyExists), and EndpointNotFound, Conflict."""
+        """Serve new models: a new config replacing every variant (weights, batching,
+        predictors and capture not given take their defaults, as in :meth:`create`). Raises
+        what :meth:`create` raises (but AlreadyExists), and EndpointNotFound, Conflict."""
         current = self.get(name).config
-        built = self._build(variants, weights, batching, predictors)
+        built = self._build(variants, weights, batching, predictors, capture)
         return self._store.add_config(
             name, built, ConfigChange.UPDATE, expected_current=current.number, parent=current.number
         )
@@ -129,6 +135,7 @@ class EndpointService:
         weights: Mapping[str, float] | None = None,
         batching: Mapping[str, Batching] | None = None,
         predictors: Mapping[str, Predictor] | None = None,
+        capture: Mapping[str, CaptureConfig] | None = None,
     ) -> Endpoint:
         """Serve ``variants`` at ``name``, whether or not it exists: :meth:`create` it, or
         :meth:`update` it to a new config (the SageMaker SDK's ``deploy``). Raises what those
@@ -137,14 +144,14 @@ class EndpointService:
             self.get(name)
         except EndpointNotFound:
             try:
-                return self.create(name, variants, weights, batching, predictors)
+                return self.create(name, variants, weights, batching, predictors, capture)
             except AlreadyExists:  # another caller created it meanwhile: update theirs
                 pass
-        return self.update(name, variants, weights, batching, predictors)
+        return self.update(name, variants, weights, batching, predictors, capture)
 
     def set_weights(self, name: str, weights: Mapping[str, float]) -> Endpoint:
-        """Change traffic shares only: the same model versions, batching and predictors; no
-        model is reloaded."""
+        """Change traffic shares only: the same model versions, batching, predictors and
+        capture; no model is reloaded."""
         current = self.get(name).config
         known = {v.name for v in current.variants}
         unknown = sorted(set(weights) - known)
@@ -166,7 +173,7 @@ class EndpointService:
 
     def rollback(self, name: str) -> Endpoint:
         """Return to the config that was current before this one (again: one further back),
-        with its variants' weights, batching and predictors.
+        with its variants' weights, batching, predictors and capture.
 
         Models (or predictor choices) that the current config does not serve are checked
         again first. Raises InvalidInput when there is nothing to roll back to.
@@ -216,12 +223,18 @@ class EndpointService:
         weights: Mapping[str, float] | None,
         batching: Mapping[str, Batching] | None,
         predictors: Mapping[str, Predictor] | None,
+        capture: Mapping[str, CaptureConfig] | None = None,
     ) -> tuple[Variant, ...]:
         if not variants:
             raise InvalidInput("an endpoint needs at least one variant (--variant NAME=MODEL_REF)")
         for variant in variants:
             validate_name(variant, "variant name")
-        extras = ((weights, "weights"), (batching, "batching"), (predictors, "predictors"))
+        extras = (
+            (weights, "weights"),
+            (batching, "batching"),
+            (predictors, "predictors"),
+            (capture, "capture settings"),
+        )
         for extra, what in extras:
             unknown = sorted(set(extra or {}) - set(variants))
             if unknown:
@@ -230,10 +243,12 @@ class EndpointService:
         _check_weights(shares)
         # Parsed before any model loads: Python callers may pass plain strings.
         chosen = {v: Predictor.parse((predictors or {}).get(v, Predictor.AUTO)) for v in variants}
+        captures = {v: _capture((capture or {}).get(v)) for v in variants}
         built = []
         for variant, ref_text in variants.items():
             ref = ModelRef.parse(ref_text)
             version = self._resolve(ref)
+            _check_redacted(variant, version, captures[variant])
             self._checked(variant, version, chosen[variant])
             built.append(
                 Variant(
@@ -244,9 +259,40 @@ class EndpointService:
                     batching=(batching or {}).get(variant, Batching()),
                     requested=ref_text,
                     predictor=chosen[variant],
+                    capture=captures[variant],
                 )
             )
         return tuple(built)
+
+
+def _capture(given: CaptureConfig | None) -> CaptureConfig:
+    if given is None:
+        return CaptureConfig()
+    if not isinstance(given, CaptureConfig):  # Python callers may pass anything
+        raise InvalidInput(f"capture settings must be a CaptureConfig, got {given!r}")
+    return given
+
+
+def _check_redacted(variant: str, version: ModelVersion, capture: CaptureConfig) -> None:
+    """A redacted field must be one of the model's inputs: a misspelt name would leave the
+    field it meant in the captured files, in clear."""
+    fields = _input_fields(version.signature)
+    if fields is None:
+        return  # no signature: the names arrive with the requests
+    unknown = [r.name for r in capture.redact if r.name not in fields]
+    if unknown:
+        raise InvalidInput(
+            f"variant {variant!r} ({version.ref}) has no input {', '.join(map(repr, unknown))} "
+            f"to redact; its inputs: {', '.join(fields)}"
+        )
+
+
+def _input_fields(signature: Signature | None) -> list[str] | None:
+    """The names captured inputs are stored under: the features' names, else their column
+    numbers; None when the model has no signature."""
+    if signature is None or not signature.inputs:
+        return None
+    return signature.feature_names or [str(i) for i in range(signature.n_features)]
 
 
 def _check_weights(weights: Mapping[str, float]) -> None:

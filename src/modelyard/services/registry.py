@@ -6,7 +6,6 @@ rule of its own.
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 import tempfile
@@ -50,6 +49,8 @@ from modelyard.storage.base import ArtifactStore, MetadataStore, NewVersion
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
+
+    from modelyard.monitoring.profile import Profile
 
 #: Says why a version may not be archived or deleted (e.g. "serves endpoint churn-api"), or None.
 VersionGuard = Callable[[ModelVersion], str | None]
@@ -158,7 +159,7 @@ class RegistryService:
         trust: Trust | None = None,
         source: Source | None = None,
         handler: str | Path | None = None,
-        baseline: Mapping[str, Any] | None = None,
+        baseline: pd.DataFrame | Profile | None = None,
     ) -> ModelVersion:
         """Validate a model, store its package and record it as the next version of ``name``.
 
@@ -171,8 +172,8 @@ class RegistryService:
             trust: Explicit trust (a pickle, extra skops types); recorded on the version.
             handler: A Python file with ``input_fn``/``output_fn`` for the server to run
                 before and after ``predict`` (needs ``Trust(user_code=True)``).
-            baseline: Statistics of the training data (stored with the version for drift
-                monitoring).
+            baseline: The training features (their profile, and the model's predictions on
+                them, are stored as the version's drift baseline), or a ready profile.
 
         Raises:
             InvalidName, UnknownFlavor, InvalidModelFile, UnsafeModelFormat, SignatureMismatch,
@@ -218,7 +219,7 @@ class RegistryService:
         signature: Signature | Mapping[str, Any] | None = None,
         trust: Trust | None = None,
         handler: str | Path | None = None,
-        baseline: Mapping[str, Any] | None = None,
+        baseline: pd.DataFrame | Profile | None = None,
     ) -> StagedModel:
         """Validate a model and store its package, without recording a version.
 
@@ -257,10 +258,11 @@ class RegistryService:
             loaded = runtime.load(model_dir, saved)
             try:
                 final_signature = _settle_signature(loaded, explicit, example)
+                if baseline is not None:
+                    profile = _baseline_profile(baseline, loaded, final_signature)
+                    (staging / packages.BASELINE_PROFILE_FILE).write_bytes(profile.to_bytes())
             finally:
                 loaded.unload()
-            if baseline is not None:
-                (staging / packages.BASELINE_FILE).write_text(json.dumps(baseline, sort_keys=True))
             if example is not None:
                 head = example.head(_EXAMPLE_ROWS)
                 (staging / packages.EXAMPLE_FILE).write_text(
@@ -467,6 +469,31 @@ class RegistryService:
                 raw = self.artifacts.get_bytes(entry["sha256"]).decode()
                 return pd.read_json(StringIO(raw), orient="split")
         return None
+
+
+def _baseline_profile(
+    baseline: pd.DataFrame | Profile, loaded: LoadedModel, signature: Signature | None
+) -> Profile:
+    """The profile stored as a version's baseline: given (and then fitted to the signature's
+    columns), or sketched from the training features with the model's predictions on them.
+
+    Raises:
+        InvalidInput: a given profile lacks a column the model takes (named).
+    """
+    from modelyard.monitoring.profile import Profile
+    from modelyard.monitoring.schema import fit_to_signature
+    from modelyard.training.baseline import baseline_profile
+
+    if isinstance(baseline, Profile):
+        return fit_to_signature(baseline, signature)
+    names = signature.feature_names if signature is not None else None
+    profile = baseline_profile(baseline, loaded.predict, names)
+    try:
+        return fit_to_signature(profile, signature)
+    except InvalidInput:
+        # A script's model may take other columns than its training table holds: the table's
+        # profile is still the best reference there is.
+        return profile
 
 
 def _check_tags(tags: Mapping[str, str]) -> None:

@@ -2,11 +2,13 @@
 
 Routes:
     POST /endpoints/{name}/invocations   predict (the SageMaker runtime API, ``sagemaker.py``)
+    POST /endpoints/{name}/feedback      ground-truth labels of past predictions (``feedback.py``)
     /v2/...                              the Open Inference Protocol V2 (``v2/rest.py``)
     GET  /ping                           200 when every deployed model is loaded (SageMaker)
     GET  /healthz                        200 while the process runs (liveness)
     GET  /readyz                         200 when ready, else 503 with the reasons
     GET  /endpoints                      what this process serves, as JSON
+    GET  /metrics                        Prometheus metrics, summed over the server's workers
 
 Every protocol is a thin adapter over one inference core (``dataplane.py``); the predict stack
 (``stack.py``), CORS (``cors.py``) and the payload limit (``http.read_body``) are assembled here,
@@ -26,8 +28,10 @@ from typing import Any, Protocol
 
 from modelyard.errors import shorten
 from modelyard.serving.cors import CorsMiddleware
-from modelyard.serving.dataplane import DataPlane
+from modelyard.serving.dataplane import DataPlane, RequestObserver
 from modelyard.serving.deployer import Deployer
+from modelyard.serving.feedback import SUFFIX as FEEDBACK_SUFFIX
+from modelyard.serving.feedback import FeedbackRoute, FeedbackSink
 from modelyard.serving.http import ASGIApp, Receive, Scope, Send, respond_json
 from modelyard.serving.sagemaker import PREFIX, SUFFIX, SageMakerRoute
 from modelyard.serving.stack import Wrapper, assemble
@@ -67,6 +71,8 @@ class ServingApp:
         options: ServerOptions,
         v2: Routes | None = None,
         companions: Sequence[Companion] = (),
+        metrics: Routes | None = None,
+        feedback: FeedbackSink | None = None,
     ) -> None:
         self.core = core
         self.deployer: Deployer = core.deployer
@@ -74,6 +80,8 @@ class ServingApp:
         self.worker = str(os.getpid()).encode()
         self._sagemaker = SageMakerRoute(core, options.max_payload_bytes, self.worker)
         self._v2 = v2
+        self._feedback = FeedbackRoute(feedback, options.max_payload_bytes)
+        self._metrics = metrics
         self._companions = list(companions)
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -137,6 +145,13 @@ class ServingApp:
             else:
                 await _refuse(send, 405, "method_not_allowed", f"{method} not allowed; use POST")
             return
+        if path.startswith(PREFIX) and path.endswith(FEEDBACK_SUFFIX):
+            if method == "POST":
+                name = path[len(PREFIX) : -len(FEEDBACK_SUFFIX)]
+                await self._feedback.post(name, scope, receive, send)
+            else:
+                await _refuse(send, 405, "method_not_allowed", f"{method} not allowed; use POST")
+            return
         if path.startswith("/v2") and self._v2 is not None and path[3:4] in ("", "/"):
             await self._v2(scope, receive, send)
             return
@@ -160,6 +175,8 @@ class ServingApp:
             await respond_json(send, 200 if ready else 503, body)
         elif path == "/endpoints":
             await respond_json(send, 200, self._describe())
+        elif path == "/metrics" and self._metrics is not None:
+            await self._metrics(scope, receive, send)
         else:
             await _refuse(send, 404, "not_found", f"no route {path}")
 
@@ -193,7 +210,7 @@ class ServingApp:
         }
 
 
-_GET_ROUTES = {"/ping", "/healthz", "/readyz", "/endpoints"}
+_GET_ROUTES = {"/ping", "/healthz", "/readyz", "/endpoints", "/metrics"}
 
 
 def _freeze_startup_heap() -> None:
@@ -223,6 +240,9 @@ def build_app(
     wrappers: Sequence[Wrapper] = (),
     v2: Any = None,
     companions: Sequence[Any] = (),
+    observer: RequestObserver | None = None,
+    metrics: Routes | None = None,
+    feedback: FeedbackSink | None = None,
 ) -> ASGIApp:
     """Assemble one server process's app: the predict stack (``wrappers``, outermost first,
     around the micro-batcher), the inference core, the protocol routes and CORS.
@@ -230,14 +250,19 @@ def build_app(
     Args:
         v2: A factory ``(core, options, worker) -> Routes`` for the V2 routes, or None.
         companions: Factories ``(core) -> Companion`` run for the life of the worker.
+        observer: Told of every request's outcome by the core (the metrics).
+        metrics: The ``GET /metrics`` route, or None (404).
+        feedback: Where ``POST /endpoints/{name}/feedback`` records labels, or None (404).
     """
-    core = DataPlane(deployer, assemble(wrappers))
+    core = DataPlane(deployer, assemble(wrappers), observer)
     worker = str(os.getpid()).encode()
     app = ServingApp(
         core,
         options,
         v2=v2(core, options, worker) if v2 is not None else None,
         companions=[make(core) for make in companions],
+        metrics=metrics,
+        feedback=feedback,
     )
     return CorsMiddleware(app, options.cors_origins)
 

@@ -70,6 +70,9 @@ class MicroBatcher:
         self._arrival: asyncio.Event | None = None  # set when a request joins the queue
         self._busy = 0  # predictions running now (inline or on the predict thread)
         self._predict_s = measured_s  # moving average of one predict call
+        #: ``(requests, rows)`` of each model call, until the metrics drain them (bounded: a
+        #: server without metrics keeps only the latest).
+        self.batches: deque[tuple[int, int]] = deque(maxlen=16384)
 
     async def predict(self, rows: np.ndarray) -> np.ndarray:
         """Predict ``rows`` (2-D), possibly together with other requests' rows.
@@ -105,7 +108,8 @@ class MicroBatcher:
             self._probing = False
         return not (self._draining or self._queue or self._busy)
 
-    def _guarded(self, rows: np.ndarray) -> np.ndarray:
+    def _guarded(self, rows: np.ndarray, requests: int = 1) -> np.ndarray:
+        self.batches.append((requests, len(rows)))
         self._busy += 1
         start = time.perf_counter()
         try:
@@ -175,7 +179,7 @@ class MicroBatcher:
             return
         stacked = np.concatenate([rows for rows, _ in batch])
         try:
-            out = await loop.run_in_executor(self._executor, self._guarded, stacked)
+            out = await loop.run_in_executor(self._executor, self._guarded, stacked, len(batch))
         except ModelFailure:
             # One request's rows may be what the model chokes on: retry each on its own so
             # the others still get their answers and only the culprit gets the error.

@@ -12,13 +12,19 @@ The core holds the rules: which endpoint, which variant (the endpoint's traffic 
 caller's target), whether it is ready, and what a model failure becomes. The in-flight count of
 the chosen model starts in the same event-loop step as the choice, so the deployer cannot
 unload a retired model under a request that has chosen it but is still reading its body.
+
+A :class:`RequestObserver` (the metrics) hears of every request once its outcome is known: when
+its lease ends (answered, or failed with the error that decides its status), or when no variant
+could be chosen. That is the one place a request's final status is known for every protocol;
+adapters only note the body sizes on the lease (``request_bytes``, ``response_bytes``).
 """
 
 from __future__ import annotations
 
 import logging
+from time import perf_counter
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -40,6 +46,18 @@ from modelyard.serving.table import EndpointRoute, VariantRoute
 log = logging.getLogger("modelyard.serving")
 
 
+class RequestObserver(Protocol):
+    """Hears of each request's outcome. Called on the event loop: must return at once."""
+
+    def finished(self, lease: Lease, error: BaseException | None) -> None:
+        """``lease`` ended: answered (``error`` None) or failed with ``error``."""
+        ...
+
+    def refused(self, meta: RequestMeta, error: BaseException) -> None:
+        """No variant could be chosen for ``meta`` (unknown endpoint or variant, not ready)."""
+        ...
+
+
 class Lease:
     """A chosen variant, held from the choice until the response is sent.
 
@@ -47,12 +65,32 @@ class Lease:
     any shadow's) counts this request as in flight and is not unloaded.
     """
 
-    __slots__ = ("_handler", "_held", "meta", "selection")
+    __slots__ = (
+        "_handler",
+        "_held",
+        "_observer",
+        "meta",
+        "request_bytes",
+        "response_bytes",
+        "selection",
+        "started",
+    )
 
-    def __init__(self, meta: RequestMeta, selection: Selection, handler: Handler) -> None:
+    def __init__(
+        self,
+        meta: RequestMeta,
+        selection: Selection,
+        handler: Handler,
+        observer: RequestObserver | None = None,
+    ) -> None:
         self.meta = meta
         self.selection = selection
         self._handler = handler
+        self._observer = observer
+        self.started = perf_counter()
+        #: Body sizes as the adapter read and wrote them; -1 until it says.
+        self.request_bytes = -1
+        self.response_bytes = -1
         selection.variant.served.inflight += 1
         for shadow in selection.shadows:
             shadow.served.inflight += 1
@@ -133,14 +171,19 @@ class Lease:
         tb: TracebackType | None,
     ) -> None:
         self.release()
+        if self._observer is not None:
+            self._observer.finished(self, exc)
 
 
 class DataPlane:
     """Chooses variants and predicts, for every protocol, from the deployer's route table."""
 
-    def __init__(self, deployer: Deployer, handler: Handler) -> None:
+    def __init__(
+        self, deployer: Deployer, handler: Handler, observer: RequestObserver | None = None
+    ) -> None:
         self.deployer = deployer
         self._handler = handler
+        self._observer = observer
 
     def choose(self, meta: RequestMeta) -> Lease:
         """Choose the variant that answers ``meta`` and start its in-flight count.
@@ -151,14 +194,19 @@ class DataPlane:
             VariantNotFound: ``target_variant`` names no variant of the endpoint.
             VersionNotFound: ``target_version`` names no variant or served model version.
         """
-        route = self.endpoint(meta.endpoint)
-        if meta.target_variant is not None:
-            selection = Selection(self._variant(route, meta.target_variant))
-        elif meta.target_version is not None:
-            selection = Selection(self.version(route, meta.target_version))
-        else:
-            selection = route.select(meta.routing_key)
-        return Lease(meta, selection, self._handler)
+        try:
+            route = self.endpoint(meta.endpoint)
+            if meta.target_variant is not None:
+                selection = Selection(self._variant(route, meta.target_variant))
+            elif meta.target_version is not None:
+                selection = Selection(self.version(route, meta.target_version))
+            else:
+                selection = route.select(meta.routing_key)
+        except Exception as exc:
+            if self._observer is not None:
+                self._observer.refused(meta, exc)
+            raise
+        return Lease(meta, selection, self._handler, self._observer)
 
     def endpoint(self, name: str) -> EndpointRoute:
         """The route of endpoint ``name``.

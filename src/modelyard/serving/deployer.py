@@ -160,7 +160,9 @@ class Deployer:
                 batcher = MicroBatcher(
                     served.model.predict, v.batching, self._executor, served.choice.row_s
                 )
-            variants[v.name] = VariantRoute(v.name, served, batcher, v.weight)
+            variants[v.name] = VariantRoute(
+                v.name, served, batcher, v.weight, v.capture, endpoint.capture_salt
+            )
         return EndpointRoute(
             endpoint.name, endpoint.config_number, variants, self._policy_for(endpoint)
         )

@@ -5,6 +5,7 @@ and choose its predictor (the compiled tree ensemble when it verifies equal, see
 from __future__ import annotations
 
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import numpy as np
 import orjson
 
 from modelyard.domain import ModelSpec
-from modelyard.errors import ModelFailed, ModelyardError, UnsafeModelFormat
+from modelyard.errors import InvalidInput, ModelFailed, ModelyardError, UnsafeModelFormat
 from modelyard.runtimes.base import LoadedModel
 from modelyard.runtimes.handler import HANDLER_DIR, InferenceHandler, load_handler
 from modelyard.runtimes.packaged import load_package
@@ -36,6 +37,7 @@ class ServedModel:
     choice: Choice
     handler: InferenceHandler | None = None
     inflight: int = 0
+    load_s: float = 0.0  # fetch, load, warm and choose, in seconds (for the metrics)
     closed: bool = field(default=False)
 
     def close(self) -> None:
@@ -55,6 +57,7 @@ def load_served(artifacts: ArtifactStore, spec: ModelSpec, scratch: Path) -> Ser
         ArtifactMissing, ArtifactCorrupted, UnsafeModelFormat, InvalidModelFile, or ModelFailed
         when the model cannot predict on its warm-up rows.
     """
+    started = time.perf_counter()
     model, folder, _ = load_package(artifacts, spec, scratch)
     try:
         handler = load_handler(folder) if spec.trust.user_code else None
@@ -69,7 +72,12 @@ def load_served(artifacts: ArtifactStore, spec: ModelSpec, scratch: Path) -> Ser
         shutil.rmtree(folder, ignore_errors=True)
         raise
     return ServedModel(
-        spec=spec, model=choice.model, folder=folder, choice=choice, handler=handler
+        spec=spec,
+        model=choice.model,
+        folder=folder,
+        choice=choice,
+        handler=handler,
+        load_s=time.perf_counter() - started,
     )
 
 
@@ -77,8 +85,7 @@ def _choose(
     artifacts: ArtifactStore, spec: ModelSpec, model: LoadedModel, folder: Path
 ) -> Choice:
     rows = warm_rows(folder, spec)
-    baseline_file = folder / packages.BASELINE_FILE
-    baseline = orjson.loads(baseline_file.read_bytes()) if baseline_file.is_file() else None
+    baseline = _baseline_summary(folder)
     names = [c.name for c in spec.signature.inputs] if spec.signature is not None else None
     return choose(
         model,
@@ -90,6 +97,21 @@ def _choose(
         baseline=baseline,
         names=names,
     )
+
+
+def _baseline_summary(folder: Path) -> dict[str, Any] | None:
+    """The per-feature min and max of a package's baseline (verification samples rows within
+    them): from its profile, or from the statistics older packages carry."""
+    profile_file = folder / packages.BASELINE_PROFILE_FILE
+    if profile_file.is_file():
+        from modelyard.monitoring.profile import Profile
+
+        try:
+            return Profile.from_bytes(profile_file.read_bytes()).summary()
+        except InvalidInput:  # a format this server is too old to read: sample without it
+            return None
+    old_file = folder / packages.BASELINE_FILE
+    return orjson.loads(old_file.read_bytes()) if old_file.is_file() else None
 
 
 def warm_rows(folder: Path, spec: ModelSpec) -> Any:

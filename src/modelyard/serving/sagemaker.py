@@ -22,12 +22,12 @@ the header and ``message`` into ``ClientError``'s ``Error.Message``.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import orjson
 
 from modelyard.codecs import payloads
+from modelyard.domain.inference_ids import new_inference_id
 from modelyard.errors import (
     InvalidInput,
     ModelFailed,
@@ -60,7 +60,7 @@ class SageMakerRoute:
 
     async def invoke(self, name: str, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer one invocation of endpoint ``name``."""
-        inference_id = os.urandom(16).hex()  # 128 random bits, like a uuid4, at half the cost
+        inference_id = new_inference_id()  # a UUIDv7: feedback finds it by its time
         headers = request_headers(scope)
         extra: list[tuple[bytes, bytes]] = [
             (b"x-modelyard-inference-id", inference_id.encode()),
@@ -81,6 +81,7 @@ class SageMakerRoute:
                 if handler is None or handler.output_fn is None:
                     media = payloads.negotiate(accept)  # 406 before reading the body
                 body = await read_body(headers, receive, self._limit)
+                lease.request_bytes = len(body)
                 content_type = headers.get("content-type")
                 if handler is not None and handler.input_fn is not None:
                     rows = await handlers.run_input_fn(handler, body, content_type)
@@ -91,6 +92,7 @@ class SageMakerRoute:
                     payload, media = await handlers.run_output_fn(handler, predictions, accept)
                 else:
                     payload = payloads.encode(predictions, media)
+                lease.response_bytes = len(payload)
         except ModelyardError as exc:
             status, kind, body_ = render_error(exc, inference_id)
             await respond(send, status, body_, JSON, [(b"x-amzn-errortype", kind), *extra])

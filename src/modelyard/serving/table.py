@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelyard.domain.capture import NO_CAPTURE, CaptureConfig
 from modelyard.serving.batching import MicroBatcher
 from modelyard.serving.loader import ServedModel
 from modelyard.serving.routing import Selection, WeightedChoice
@@ -12,12 +13,15 @@ from modelyard.serving.routing import Selection, WeightedChoice
 
 @dataclass(eq=False, slots=True)
 class VariantRoute:
-    """One variant as served: its model, batcher, weight and the response headers naming it."""
+    """One variant as served: its model, batcher, weight, capture (with its endpoint's salt for
+    hashing redacted fields) and the response headers naming it."""
 
     name: str
     served: ServedModel
     batcher: MicroBatcher
     weight: float
+    capture: CaptureConfig = NO_CAPTURE
+    capture_salt: str = ""
     headers: tuple[tuple[bytes, bytes], ...] = ()
 
     def __post_init__(self) -> None:

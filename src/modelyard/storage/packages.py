@@ -23,7 +23,10 @@ MANIFEST_VERSION = 1
 MODEL_DIR = "model"
 #: The first rows of the registration's input example (``DataFrame.to_json(orient="split")``).
 EXAMPLE_FILE = "input_example.json"
-#: Statistics of the training data a version was trained on (``training/baseline.py``).
+#: The drift baseline: the profile of the training data and of the model's predictions on it
+#: (``monitoring/profile.py``, written by the registry with ``training/baseline.py``).
+BASELINE_PROFILE_FILE = "baseline.profile"
+#: The 10-bin statistics older versions carry instead (read for their min and max only).
 BASELINE_FILE = "baseline.json"
 
 

@@ -20,6 +20,8 @@ from modelyard.training.joblog import JobLog, LogLimits
 from modelyard.training.script import JobStopped
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from modelyard.training.data import Dataset
 
 PROGRESS_PREFIX = "[progress] "
@@ -34,12 +36,11 @@ class EarlyStopped(Exception):
 
 
 class DataCache:
-    """Datasets (and their baseline statistics) read once per process: a tuning runner trains
-    many trials on the same channels."""
+    """Datasets read once per process: a tuning runner trains many trials on the same
+    channels."""
 
     def __init__(self) -> None:
         self._data: dict[tuple[str, str | None, bool], Dataset] = {}
-        self._baselines: dict[str, dict[str, Any]] = {}
 
     def read(self, uri: str, target: str | None, require_target: bool) -> Dataset:
         from modelyard.training.data import read_dataset
@@ -48,13 +49,6 @@ class DataCache:
         if key not in self._data:
             self._data[key] = read_dataset(uri, target=target, require_target=require_target)
         return self._data[key]
-
-    def baseline(self, uri: str, data: Dataset) -> dict[str, Any]:
-        from modelyard.training.baseline import baseline_statistics
-
-        if uri not in self._baselines:
-            self._baselines[uri] = baseline_statistics(data.features)
-        return self._baselines[uri]
 
 
 @dataclass(frozen=True)
@@ -65,7 +59,9 @@ class TrainingOutcome:
     flavor: str
     metrics: dict[str, float]
     input_example: Any = None
-    baseline: dict[str, Any] | None = None
+    #: The training features: the registry stores their profile, and the model's predictions
+    #: on them, as the version's baseline (``training/baseline.py``).
+    baseline: pd.DataFrame | None = None
     trusted_types: tuple[str, ...] = field(default_factory=tuple)
     #: For classifiers that predict class indices/probabilities: the label of each index.
     classes: tuple[str, ...] = field(default_factory=tuple)
@@ -165,7 +161,7 @@ def _builtin(
         flavor=trained.flavor,
         metrics=dict(trained.metrics),
         input_example=trained.input_example,
-        baseline=cache.baseline(spec["train"], train),
+        baseline=train.features,
         trusted_types=tuple(trained.trusted_types),
         classes=tuple(str(c) for c in trained.classes),
     )
@@ -218,15 +214,15 @@ def _local_channel(uri: str, folder: Path) -> Path:
     return folder
 
 
-def _describe_data(uri: str, target: str | None) -> tuple[Any, dict[str, Any] | None]:
-    """An input example and baseline statistics of a script's training data, when it is a
-    table modelyard can read (a script may use any format; then there are none)."""
+def _describe_data(uri: str, target: str | None) -> tuple[Any, pd.DataFrame | None]:
+    """An input example and the features of a script's training data (for its baseline),
+    when it is a table modelyard can read (a script may use any format; then there are
+    none)."""
     from modelyard.errors import ModelyardError
-    from modelyard.training.baseline import baseline_statistics
     from modelyard.training.data import read_dataset
 
     try:
         data = read_dataset(uri, target=target, require_target=False)
     except ModelyardError:
         return None, None
-    return data.features.head(5), baseline_statistics(data.features)
+    return data.features.head(5), data.features

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 from sklearn import tree
 
+from modelyard.monitoring.profile import Profile
 from modelyard.runtimes.sklearn_runtime import SklearnLoaded
 from modelyard.runtimes.trees import choose, converters, verify
 from modelyard.runtimes.trees.verify import SAMPLE_ROWS, Verdict, compare, verification_rows
-from modelyard.training.baseline import baseline_statistics
 from tests.runtimes.trees._models import (
     FEATURES,
     Data,
@@ -32,7 +32,7 @@ def graph() -> bytes:
 
 
 def test_same_inputs_same_rows(graph: bytes) -> None:
-    baseline = baseline_statistics(pd.DataFrame(DATA.x, columns=NAMES))
+    baseline = Profile.from_frame(pd.DataFrame(DATA.x, columns=NAMES)).summary()
     example = DATA.x[:5]
     first = verification_rows(graph, FEATURES, example, baseline, NAMES, seed=7)
     second = verification_rows(graph, FEATURES, example, baseline, NAMES, seed=7)
@@ -44,7 +44,7 @@ def test_same_inputs_same_rows(graph: bytes) -> None:
 
 def test_rows_start_with_the_example_then_sample_the_baseline_range(graph: bytes) -> None:
     frame = pd.DataFrame(DATA.x, columns=NAMES)
-    baseline = baseline_statistics(frame)
+    baseline = Profile.from_frame(frame).summary()
     example = DATA.x[:5]
     rows = verification_rows(graph, FEATURES, example, baseline, NAMES, seed=1)
     assert np.array_equal(rows[:5], example, equal_nan=True)

@@ -26,12 +26,12 @@ length refuses it (with ``RESOURCE_EXHAUSTED``) before it is read whole.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterable
 from typing import Any, NoReturn
 
 import grpc
 
+from modelyard.domain.inference_ids import new_inference_id
 from modelyard.errors import (
     InvalidInput,
     ModelFailed,
@@ -130,7 +130,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     async def ModelInfer(
         self, request: pb.ModelInferRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ModelInferResponse:
-        inference_id = os.urandom(16).hex()  # as the HTTP routes: 128 random bits
+        inference_id = new_inference_id()  # a UUIDv7: feedback finds it by its time
         trailing: Metadata = [("x-modelyard-inference-id", inference_id), self._worker]
         meta = RequestMeta(
             endpoint=request.model_name,
@@ -145,6 +145,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             with self._core.choose(meta) as lease:
                 trailing.append(("x-modelyard-variant", lease.variant_name))
                 trailing.append(("x-modelyard-model-version", lease.model_ref))
+                lease.request_bytes = request.ByteSize()
                 tensors, raw = request_tensors(request)
                 requested = [o.name for o in request.outputs] or None
                 check_requested(requested)  # before the model's time is spent
@@ -153,6 +154,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                 outputs = output_tensors(predictions, lease.signature, requested)
                 response.model_version = str(lease.model_version)
                 fill_response(response, outputs, raw)
+                lease.response_bytes = response.ByteSize()
         except ModelyardError as exc:
             failure = exc
         except Exception:  # a defect here, not the model's: the caller gets no traceback

@@ -43,7 +43,12 @@ class SqlPlanSource:
         with transaction(self._engine, write=False) as conn:
             revision = int(conn.execute(_REVISION).scalar_one())
             rows = conn.execute(
-                sa.select(endpoints.c.name, endpoint_configs.c.number, endpoint_configs.c.variants)
+                sa.select(
+                    endpoints.c.name,
+                    endpoints.c.capture_salt,
+                    endpoint_configs.c.number,
+                    endpoint_configs.c.variants,
+                )
                 .join(
                     endpoint_configs,
                     sa.and_(
@@ -68,9 +73,12 @@ class SqlPlanSource:
                             model=replace(specs[key], predictor=variant.predictor),
                             weight=variant.weight,
                             batching=variant.batching,
+                            capture=variant.capture,
                         )
                     )
-                plans[row.name] = EndpointPlan(row.name, row.number, tuple(variants))
+                plans[row.name] = EndpointPlan(
+                    row.name, row.number, tuple(variants), capture_salt=row.capture_salt or ""
+                )
         return DeploymentPlan(revision=revision, endpoints=plans)
 
     @staticmethod

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import sqlalchemy as sa
 
 #: Alembic's record of the schema revision. Not Alembic's default ``alembic_version``: Optuna's
@@ -107,6 +109,9 @@ endpoints = sa.Table(
     sa.Column("current_config", sa.Integer, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # The secret that hashes redacted captured fields: made once with the endpoint (a Python
+    # default, so every insert gets its own), never changed; migration 0008 gave older rows one.
+    sa.Column("capture_salt", sa.String(64), nullable=True, default=lambda: secrets.token_hex(16)),
 )
 
 endpoint_configs = sa.Table(
@@ -197,4 +202,133 @@ servers = sa.Table(
     sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
     # By the store's clock (see SqlServerStore), never the reporting machine's.
     sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# -- metric series (migration 0009) --------------------------------------------------------------
+
+# What one server worker served of one endpoint variant in one minute (resolution_s 60), its
+# MetricStats as JSON; minutes past retention are merged into one hourly row (3600, worker "").
+metric_series = sa.Table(
+    "metric_series",
+    metadata,
+    sa.Column("endpoint", sa.String(128), primary_key=True),
+    sa.Column("resolution_s", sa.Integer, primary_key=True),
+    sa.Column("period_start", sa.DateTime(timezone=True), primary_key=True),
+    sa.Column("variant", sa.String(128), primary_key=True),
+    sa.Column("worker", sa.String(255), primary_key=True),
+    sa.Column("stats", sa.JSON, nullable=False),
+    sa.Index("ix_metric_series_resolution_s_period_start", "resolution_s", "period_start"),
+)
+
+# -- monitoring control loops (migration 0010) ---------------------------------------------------
+
+# One row per (loop, tick): "tick T of loop L is run by one process" (see storage/leases.py).
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("tick", sa.DateTime(timezone=True), primary_key=True),
+    sa.Column("holder", sa.String(255), nullable=False),
+    # By the store's clock, never the holder's machine's.
+    sa.Column("taken_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("done_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="1"),
+)
+
+monitor_schedules = sa.Table(
+    "monitor_schedules",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("endpoint", sa.String(128), nullable=False),
+    # Exactly one of every_s and cron is set.
+    sa.Column("every_s", sa.Integer, nullable=True),
+    sa.Column("cron", sa.String(128), nullable=True),
+    sa.Column("window_s", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Kept when their schedule is removed: the history of what was found stays readable.
+monitor_runs = sa.Table(
+    "monitor_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("schedule", sa.String(128), nullable=False),
+    sa.Column("endpoint", sa.String(128), nullable=False),
+    sa.Column("tick", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("window_s", sa.Integer, nullable=False),
+    sa.Column("holder", sa.String(255), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    # DriftReport.to_dict() per variant, and variant -> score name -> value (what alarms read).
+    sa.Column("reports", sa.JSON, nullable=False),
+    sa.Column("scores", sa.JSON, nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.UniqueConstraint("schedule", "tick"),
+    sa.Index("ix_monitor_runs_endpoint_tick", "endpoint", "tick"),
+)
+
+alarm_rules = sa.Table(
+    "alarm_rules",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("endpoint", sa.String(128), nullable=False, index=True),
+    sa.Column("variant", sa.String(128), nullable=True),
+    sa.Column("metric", sa.String(256), nullable=False),
+    sa.Column("comparison", sa.String(2), nullable=False),
+    sa.Column("threshold", sa.Float, nullable=False),
+    sa.Column("datapoints", sa.Integer, nullable=False),
+    sa.Column("windows", sa.Integer, nullable=False),
+    sa.Column("window_s", sa.Integer, nullable=False),
+    sa.Column("statistic", sa.String(8), nullable=False),
+    sa.Column("sinks", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("state", sa.String(24), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("state_since", sa.DateTime(timezone=True), nullable=False),
+    # The end of the last evaluated window: evaluations only move forward.
+    sa.Column("evaluated_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+alarm_history = sa.Table(
+    "alarm_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("alarm", sa.String(128), nullable=False, index=True),
+    sa.Column("endpoint", sa.String(128), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("old_state", sa.String(24), nullable=False),
+    sa.Column("new_state", sa.String(24), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("windows", sa.JSON, nullable=False),
+    # How each sink took the change: [{"sink", "ok", "error"}].
+    sa.Column("notifications", sa.JSON, nullable=False),
+)
+
+# -- ground truth (migration 0011) ----------------------------------------------------------------
+
+# One label per (endpoint, inference id, row): a later label for the same key replaces the
+# earlier one. The prediction it labels (variant, model version, outputs, time) is copied from
+# the captured row when the label arrives, so quality needs no capture read and outlives it.
+feedback = sa.Table(
+    "feedback",
+    metadata,
+    sa.Column("endpoint", sa.String(128), primary_key=True),
+    sa.Column("inference_id", sa.String(128), primary_key=True),
+    # The row's index within its request (0 for a one-row request).
+    sa.Column("row", sa.Integer, primary_key=True),
+    # A JSON scalar (number, string or boolean), as it was sent.
+    sa.Column("label", sa.JSON, nullable=False),
+    sa.Column("variant", sa.String(128), nullable=False),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("model_version", sa.Integer, nullable=False),
+    sa.Column("served_at", sa.DateTime(timezone=True), nullable=False),
+    # The captured output: one value, or a list (one per output column); JSON null if none.
+    sa.Column("prediction", sa.JSON, nullable=False),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_feedback_endpoint_served_at", "endpoint", "served_at"),
 )

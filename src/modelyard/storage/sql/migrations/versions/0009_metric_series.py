@@ -16,8 +16,18 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_table('metric_series',
+    sa.Column('endpoint', sa.String(length=128), nullable=False),
+    sa.Column('resolution_s', sa.Integer(), nullable=False),
+    sa.Column('period_start', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('variant', sa.String(length=128), nullable=False),
+    sa.Column('worker', sa.String(length=255), nullable=False),
+    sa.Column('stats', sa.JSON(), nullable=False),
+    sa.PrimaryKeyConstraint('endpoint', 'resolution_s', 'period_start', 'variant', 'worker', name=op.f('pk_metric_series'))
+    )
+    op.create_index('ix_metric_series_resolution_s_period_start', 'metric_series', ['resolution_s', 'period_start'], unique=False)
 
 
 def downgrade() -> None:
-    pass
+    op.drop_index('ix_metric_series_resolution_s_period_start', table_name='metric_series')
+    op.drop_table('metric_series')

@@ -1,0 +1,122 @@
+"""``modelyard capture …``: the requests the servers captured, listed and exported.
+
+Each command parses its arguments, makes one call into :class:`CaptureService` and renders the
+result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from modelyard.cli.context import platform
+from modelyard.cli.render import console, print_json
+from modelyard.domain.durations import parse_time
+from modelyard.services.capture import CaptureFile, CaptureService
+
+app = typer.Typer(
+    name="capture",
+    help="The requests servers captured (endpoints create|update --capture): list and export.",
+    no_args_is_help=True,
+)
+
+NameArg = Annotated[str, typer.Argument(metavar="NAME", help="Endpoint name.")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (only JSON) on stdout.")]
+_TIME_HELP = "an ISO time (UTC unless it names a zone) or a duration before now (30m, 1h, 2d)"
+
+
+def _service() -> CaptureService:
+    return platform().capture
+
+
+def _when(value: datetime | None) -> str:
+    return "-" if value is None else value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{n} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def _files_table(name: str, files: Sequence[CaptureFile]) -> Table:
+    table = Table(title=f"Captured files of endpoint {name}")
+    table.add_column("date", no_wrap=True)
+    table.add_column("hour", justify="right")
+    table.add_column("rows", justify="right")
+    table.add_column("first (UTC)", no_wrap=True)
+    table.add_column("last (UTC)", no_wrap=True)
+    table.add_column("size", justify="right")
+    table.add_column("file", no_wrap=True)
+    for f in files:
+        date, hour = (f.hour.strftime("%Y-%m-%d"), f.hour.strftime("%H")) if f.hour else ("?", "?")
+        rows = "unreadable" if f.error else f"{f.rows:,}"
+        table.add_row(
+            date, hour, rows, _when(f.first), _when(f.last), _size(f.size), f.path.rsplit("/")[-1]
+        )
+    return table
+
+
+@app.command("list")
+def list_files(name: NameArg, json_: JsonFlag = False) -> None:
+    """List an endpoint's captured files by date and hour, with row counts and time ranges."""
+    service = _service()
+    files = service.list(name)
+    if json_:
+        print_json([f.to_dict() for f in files])
+        return
+    if not files:
+        console.print(
+            f"No captured rows for endpoint {name} in {service.url} (turn capture on with "
+            "'modelyard endpoints update NAME … --capture PERCENT').",
+            markup=False,
+        )
+        return
+    console.print(_files_table(name, files))
+    rows = sum(f.rows for f in files)
+    console.print(f"{rows:,} rows in {len(files)} files under {service.url}", markup=False)
+    for f in files:
+        if f.error:
+            console.print(f"unreadable: {f.path}: {f.error}", markup=False)
+
+
+@app.command("export")
+def export(
+    name: NameArg,
+    since: Annotated[
+        str, typer.Option("--since", metavar="TIME", help=f"Rows captured from: {_TIME_HELP}.")
+    ],
+    out: Annotated[
+        Path,
+        typer.Option("--output", "-o", metavar="FILE", help="The Parquet file to write."),
+    ],
+    until: Annotated[
+        str | None,
+        typer.Option("--until", metavar="TIME", help=f"Up to (default: now): {_TIME_HELP}."),
+    ] = None,
+    variant: Annotated[
+        str | None, typer.Option("--variant", metavar="VARIANT", help="Only this variant's rows.")
+    ] = None,
+    json_: JsonFlag = False,
+) -> None:
+    """Write an endpoint's captured rows between two times into one Parquet file (one row per
+    input row: inference id, time, variant, model version, latency, input.* and output.*)."""
+    start = parse_time(since)
+    end = parse_time(until) if until is not None else None
+    done = _service().export(name, start, end, out, variant=variant)
+    if json_:
+        print_json(done.to_dict())
+        return
+    console.print(
+        f"Wrote {done.rows:,} rows from {done.files} captured files "
+        f"({_when(done.since)} to {_when(done.until)} UTC) to {done.path}",
+        markup=False,
+    )

@@ -1,0 +1,217 @@
+"""``modelyard monitor schedule|schedules|unschedule|run|runs``: scheduled drift checks.
+
+``monitor run`` is the scheduler loop (monitor schedules and alarm evaluation); ``modelyard
+serve`` starts one beside its server workers (:func:`start_loop_process`). Any number of loops
+may share a store: each tick runs once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from modelyard.cli.context import platform
+from modelyard.cli.render import console, print_json
+from modelyard.domain.durations import parse_duration
+from modelyard.domain.monitors import MonitorRun, format_duration
+from modelyard.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from modelyard.services.scheduler import Pass
+
+app = typer.Typer(name="monitor", no_args_is_help=True)
+
+NameArg = Annotated[str, typer.Argument(metavar="NAME", help="Endpoint name.")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (only JSON) on stdout.")]
+
+
+def _when(run: MonitorRun) -> str:
+    return run.tick.strftime("%Y-%m-%d %H:%M:%S")
+
+
+@app.command("schedule")
+def schedule(
+    name: NameArg,
+    every: Annotated[
+        str | None, typer.Option(metavar="DURATION", help="Tick every 10m, 1h … (UTC-aligned).")
+    ] = None,
+    cron: Annotated[
+        str | None,
+        typer.Option(metavar="EXPR", help="Tick on a five-field cron expression, in UTC."),
+    ] = None,
+    window: Annotated[
+        str, typer.Option(metavar="DURATION", help="Captured traffic each run checks.")
+    ] = "1h",
+    json_: JsonFlag = False,
+) -> None:
+    """Check endpoint NAME for drift on a schedule (replacing its schedule, if it has one).
+
+    The checks run in `modelyard serve` or `modelyard monitor run`, each tick once however many
+    of them share the store. A tick missed while none was running is not caught up: only the
+    latest due tick runs.
+    """
+    if (every is None) == (cron is None):
+        raise typer.BadParameter("give exactly one of --every and --cron", param_hint="'--every'")
+    found, created = platform().monitors.schedule(
+        name,
+        every=parse_duration(every) if every is not None else None,
+        cron=cron,
+        window=parse_duration(window),
+    )
+    if json_:
+        print_json(found)
+        return
+    verb = "scheduled" if created else "rescheduled"
+    console.print(
+        f"{verb} drift checks of {found.endpoint}: {found.cadence}, "
+        f"over the last {format_duration(found.window)} of captured traffic"
+    )
+
+
+@app.command("schedules")
+def schedules(json_: JsonFlag = False) -> None:
+    """Every monitor schedule."""
+    found = platform().monitors.schedules()
+    if json_:
+        print_json(found)
+        return
+    table = Table("name", "endpoint", "cadence", "window", "since (UTC)", title="Monitor schedules")
+    for s in found:
+        table.add_row(
+            s.name,
+            s.endpoint,
+            s.cadence,
+            format_duration(s.window),
+            s.created_at.strftime("%Y-%m-%d %H:%M"),
+        )
+    console.print(table)
+
+
+@app.command("unschedule")
+def unschedule(name: NameArg) -> None:
+    """Stop the scheduled drift checks of NAME (its runs stay listed)."""
+    platform().monitors.unschedule(name)
+    console.print(f"unscheduled drift checks of {name}")
+
+
+@app.command("runs")
+def runs(
+    name: NameArg,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many, newest first.")] = 20,
+    json_: JsonFlag = False,
+) -> None:
+    """The scheduled drift checks of NAME, newest first: status and the worst scores."""
+    found = platform().monitors.runs(name, limit)
+    if json_:
+        print_json(found)
+        return
+    table = Table("tick (UTC)", "status", "took", "by", "scores", title=f"Monitor runs of {name}")
+    for run in found:
+        took = f"{run.duration_s:.2f}s" if run.duration_s is not None else "-"
+        table.add_row(_when(run), run.status.value, took, run.holder, escape(_scores(run)))
+    console.print(table)
+
+
+def _scores(run: MonitorRun) -> str:
+    if run.error:
+        return run.error
+    parts = []
+    for variant, scores in sorted(run.scores.items()):
+        share = scores.get("drift.share")
+        shown = f"drift.share={share:.3g}" if share is not None else f"{len(scores)} scores"
+        parts.append(f"{variant}: {shown}")
+    return "; ".join(parts) or "-"
+
+
+def _print_pass(done: Pass) -> None:
+    for run in done.runs:
+        took = f" in {run.duration_s:.2f}s" if run.duration_s is not None else ""
+        console.print(
+            f"monitor {run.schedule} at {_when(run)}: {run.status.value}{took}  {_scores(run)}",
+            markup=False,
+        )
+    for event in done.events:
+        console.print(
+            f"alarm {event.alarm}: {event.old.value} -> {event.new.value}  {event.reason}",
+            markup=False,
+        )
+
+
+@app.command("run")
+def run(
+    once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
+    poll: Annotated[
+        float, typer.Option(min=0.1, max=300, help="Longest seconds between passes.")
+    ] = 2.0,
+    parent: Annotated[int | None, typer.Option(hidden=True)] = None,
+    json_: JsonFlag = False,
+) -> None:
+    """Run the monitor schedules and evaluate the alarms until Ctrl-C (or one pass with --once).
+
+    `modelyard serve` runs this loop too; several may share a store (each tick runs once).
+    """
+    from modelyard.services.scheduler import Scheduler
+
+    current = platform()
+    scheduler = Scheduler(
+        current.monitors, current.alarms, poll_s=poll, housekeeping=[current.metrics.prune]
+    )
+    if once:
+        done = scheduler.run_once()
+        if json_:
+            print_json({"runs": done.runs, "events": done.events})
+        elif done.runs or done.events:
+            _print_pass(done)
+        else:
+            console.print("nothing was due: no schedule ticked, no alarm window ended")
+        return
+    if json_:
+        raise InvalidInput("--json goes with --once (the loop prints a line per run)")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per webhook call otherwise
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if parent is not None:
+        from modelyard.bootstrap import stop_with_parent
+
+        stop_with_parent(parent)
+    typer.echo(
+        f"monitor loop running: {len(current.monitors.schedules())} schedule(s), "
+        f"{len(current.alarms.list_alarms())} alarm(s); Ctrl-C to stop",
+        err=True,
+    )
+    try:
+        scheduler.run_forever(stop, on_pass=_print_pass)
+    except KeyboardInterrupt:
+        typer.echo("monitor loop stopped", err=True)
+
+
+def start_loop_process() -> subprocess.Popen[bytes]:
+    """Start ``modelyard monitor run`` as a child of this process (``modelyard serve`` runs
+    its scheduler loop so: in a process of its own, beside the server workers, never in their
+    request path). It stops when this process stops (or dies); see :func:`stop_loop_process`.
+    """
+    command = [sys.executable, "-m", "modelyard.cli.main", "monitor", "run"]
+    return subprocess.Popen([*command, "--parent", str(os.getpid())], stdin=subprocess.DEVNULL)
+
+
+def stop_loop_process(loop: subprocess.Popen[bytes], timeout_s: float = 15.0) -> None:
+    """Ask the loop started by :func:`start_loop_process` to stop, and wait for it."""
+    if loop.poll() is None:
+        loop.terminate()
+        try:
+            loop.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            loop.kill()
+            loop.wait()

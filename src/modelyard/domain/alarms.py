@@ -1,0 +1,304 @@
+"""Alarms: a rule on one metric series or drift score of an endpoint, its state, and the history
+of its state changes.
+
+A rule looks at the last ``windows`` (M) windows of ``window`` length each, reduces every window
+to one value with its ``statistic``, and compares that value with ``threshold``. It is in ALARM
+when at least ``datapoints`` (N) of the M windows breach, OK when the windows that have data and
+do not breach leave fewer than N that could, and INSUFFICIENT_DATA otherwise: no data is never
+OK. Each state change is kept in the history and sent to the rule's sinks.
+The JSON form of each record (``to_dict``) is what ``--json`` and any later API print.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from modelyard.domain.monitors import format_duration
+from modelyard.errors import InvalidInput
+
+
+class AlarmState(StrEnum):
+    """An alarm's state (the names CloudWatch users know)."""
+
+    OK = "OK"
+    ALARM = "ALARM"
+    INSUFFICIENT_DATA = "INSUFFICIENT_DATA"
+
+
+class Comparison(StrEnum):
+    """How a window's value is compared with the threshold; true means "breaching"."""
+
+    GT = ">"
+    GE = ">="
+    LT = "<"
+    LE = "<="
+
+    def breaches(self, value: float, threshold: float) -> bool:
+        """Whether ``value`` breaches ``threshold`` under this comparison."""
+        if self is Comparison.GT:
+            return value > threshold
+        if self is Comparison.GE:
+            return value >= threshold
+        if self is Comparison.LT:
+            return value < threshold
+        return value <= threshold
+
+
+class Statistic(StrEnum):
+    """How the points of one window (per-minute values, or drift runs) become one value."""
+
+    MEAN = "mean"
+    SUM = "sum"
+    MIN = "min"
+    MAX = "max"
+
+    def reduce(self, values: Sequence[float]) -> float:
+        """The statistic of ``values`` (not empty)."""
+        if self is Statistic.SUM:
+            return math.fsum(values)
+        if self is Statistic.MIN:
+            return min(values)
+        if self is Statistic.MAX:
+            return max(values)
+        return math.fsum(values) / len(values)
+
+
+@dataclass(frozen=True, slots=True)
+class SinkSpec:
+    """Where a rule's state changes go: ``kind`` names the sink plug-in (``log``, ``webhook``),
+    ``target`` its destination (the webhook's URL; None for the log)."""
+
+    kind: str
+    target: str | None = None
+
+    @property
+    def label(self) -> str:
+        """``log`` or ``webhook https://…``: the sink in words."""
+        return self.kind if self.target is None else f"{self.kind} {self.target}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire (and stored) shape."""
+        return {"kind": self.kind, "target": self.target}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SinkSpec:
+        """The inverse of :meth:`to_dict`."""
+        return cls(str(data["kind"]), data.get("target"))
+
+
+#: Most windows a rule may look back over (a day of one-minute windows).
+MAX_WINDOWS = 1440
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmRule:
+    """What an alarm watches and when it fires.
+
+    Attributes:
+        name: The alarm's name (unique).
+        endpoint: The endpoint watched.
+        variant: The one variant watched, or None for the endpoint as a whole.
+        metric: A metric series name (``latency_p99_ms``) or a drift score (``drift.share``).
+        comparison: How a window's value is compared with ``threshold``.
+        threshold: The value a window is compared with.
+        datapoints: N: how many of the last M windows must breach for ALARM.
+        windows: M: how many windows are looked at.
+        window: The length of one window (a whole number of minutes).
+        statistic: How one window's points become its value.
+        sinks: Where state changes are sent.
+        created_at: When the rule was created (UTC).
+    """
+
+    name: str
+    endpoint: str
+    variant: str | None
+    metric: str
+    comparison: Comparison
+    threshold: float
+    datapoints: int
+    windows: int
+    window: timedelta
+    statistic: Statistic
+    sinks: tuple[SinkSpec, ...]
+    created_at: datetime
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.windows <= MAX_WINDOWS:
+            raise InvalidInput(f"windows (M) must be 1 to {MAX_WINDOWS}, got {self.windows}")
+        if not 1 <= self.datapoints <= self.windows:
+            raise InvalidInput(
+                f"datapoints (N) must be 1 to the number of windows ({self.windows}), "
+                f"got {self.datapoints}"
+            )
+        seconds = self.window.total_seconds()
+        if seconds < 60 or seconds % 60:
+            raise InvalidInput(
+                f"the window must be a whole number of minutes, got {format_duration(self.window)}"
+            )
+        if not math.isfinite(self.threshold):
+            raise InvalidInput(f"the threshold must be a finite number, got {self.threshold}")
+
+    @property
+    def condition(self) -> str:
+        """``latency_p99_ms max > 250 for 3 of 5 windows of 5m``: the rule in words."""
+        return (
+            f"{self.metric} {self.statistic.value} {self.comparison.value} {self.threshold:g} "
+            f"for {self.datapoints} of {self.windows} windows of {format_duration(self.window)}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire shape."""
+        return {
+            "name": self.name,
+            "endpoint": self.endpoint,
+            "variant": self.variant,
+            "metric": self.metric,
+            "comparison": self.comparison.value,
+            "threshold": self.threshold,
+            "datapoints": self.datapoints,
+            "windows": self.windows,
+            "window_s": int(self.window.total_seconds()),
+            "statistic": self.statistic.value,
+            "sinks": [s.to_dict() for s in self.sinks],
+            "condition": self.condition,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class WindowValue:
+    """One evaluated window: ``[start, end)``, its value (None: no data) and whether it
+    breached (None: no data)."""
+
+    start: datetime
+    end: datetime
+    value: float | None
+    points: int
+    breaching: bool | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire (and stored) shape."""
+        return {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "value": self.value,
+            "points": self.points,
+            "breaching": self.breaching,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> WindowValue:
+        """The inverse of :meth:`to_dict`."""
+        value = data.get("value")
+        return cls(
+            start=datetime.fromisoformat(data["start"]),
+            end=datetime.fromisoformat(data["end"]),
+            value=float(value) if value is not None else None,
+            points=int(data.get("points", 0)),
+            breaching=data.get("breaching"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """What one evaluation of a rule found: the state, why, and the windows it looked at
+    (newest first)."""
+
+    state: AlarmState
+    reason: str
+    windows: tuple[WindowValue, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmStatus:
+    """A rule and where it stands: the state the control plane (and the guardrails that roll
+    deployments back) reads.
+
+    Attributes:
+        rule: The rule.
+        state: Its current state (INSUFFICIENT_DATA until first evaluated).
+        reason: Why it is in that state.
+        since: When it entered that state (UTC).
+        evaluated_at: The end of the last evaluated window (UTC), or None if never evaluated.
+    """
+
+    rule: AlarmRule
+    state: AlarmState
+    reason: str
+    since: datetime
+    evaluated_at: datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire shape: the rule's fields with the state beside them."""
+        data = self.rule.to_dict()
+        data.update(
+            state=self.state.value,
+            reason=self.reason,
+            since=self.since.isoformat(),
+            evaluated_at=self.evaluated_at.isoformat() if self.evaluated_at else None,
+        )
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """How sending one state change to one sink went."""
+
+    sink: str
+    ok: bool
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire (and stored) shape."""
+        return {"sink": self.sink, "ok": self.ok, "error": self.error}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Notification:
+        """The inverse of :meth:`to_dict`."""
+        return cls(str(data["sink"]), bool(data["ok"]), data.get("error"))
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmEvent:
+    """One state change of an alarm, as kept in its history and sent to its sinks.
+
+    Attributes:
+        id: The store's number for it (grows with time).
+        alarm: The alarm's name.
+        endpoint: The alarm's endpoint.
+        at: The end of the evaluated window that changed the state (UTC).
+        old: The state before.
+        new: The state after.
+        reason: Why (the windows' values against the threshold, in words).
+        windows: The windows evaluated, newest first.
+        notifications: How each sink took it (filled in once the sinks were called).
+    """
+
+    id: int
+    alarm: str
+    endpoint: str
+    at: datetime
+    old: AlarmState
+    new: AlarmState
+    reason: str
+    windows: tuple[WindowValue, ...] = ()
+    notifications: tuple[Notification, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire shape (a webhook posts this)."""
+        return {
+            "id": self.id,
+            "alarm": self.alarm,
+            "endpoint": self.endpoint,
+            "at": self.at.isoformat(),
+            "old_state": self.old.value,
+            "new_state": self.new.value,
+            "reason": self.reason,
+            "windows": [w.to_dict() for w in self.windows],
+            "notifications": [n.to_dict() for n in self.notifications],
+        }

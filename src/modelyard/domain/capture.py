@@ -1,0 +1,196 @@
+"""Data capture: which share of a variant's requests is recorded, and which fields are redacted.
+
+A variant's :class:`CaptureConfig` is part of its endpoint config (a change to it is a new
+config like any other). Captured rows land as Parquet files under a capture root, one folder
+per endpoint, date and hour (:func:`partition`), with the columns named here
+(:data:`METADATA_COLUMNS`, then ``input.<feature>`` and ``output.<name>``): the data plane
+writes them, the capture service reads them, and both agree through this module.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from modelyard.errors import InvalidInput
+
+#: The folder of the artifact store's root that holds captured rows by default.
+CAPTURE_FOLDER = "capture"
+
+#: The columns every captured row has, in order, with their Arrow types (as text).
+METADATA_COLUMNS: dict[str, str] = {
+    "inference_id": "string",
+    "time": "timestamp[us, tz=UTC]",
+    "variant": "string",
+    "model": "string",
+    "model_version": "int64",
+    "latency_ms": "float64",
+    "row": "int32",
+    "protocol": "string",
+}
+INPUT_PREFIX = "input."
+OUTPUT_PREFIX = "output."
+#: The output column of a model that returns one value per row.
+SINGLE_OUTPUT = OUTPUT_PREFIX + "prediction"
+
+_PARTITION = re.compile(r"date=(\d{4})-(\d{2})-(\d{2})/hour=(\d{2})")
+
+
+class Redaction(enum.StrEnum):
+    """What happens to a redacted field's values: ``hash`` keeps a salted SHA-256 (equal
+    values stay equal, so they can still be grouped and joined), ``drop`` leaves null."""
+
+    HASH = "hash"
+    DROP = "drop"
+
+
+@dataclass(frozen=True, slots=True)
+class RedactedField:
+    """One input field (a feature name, or its column index for a model without names)
+    whose captured values are replaced."""
+
+    name: str
+    mode: Redaction = Redaction.HASH
+
+    @classmethod
+    def parse(cls, text: str) -> RedactedField:
+        """``ssn`` (hashed), ``ssn:hash`` or ``ssn:drop``; a name holding ``:`` takes an
+        explicit mode (``a:b:hash``).
+
+        Raises:
+            InvalidInput: an empty name or an unknown mode, naming the text.
+        """
+        name, sep, mode = text.rpartition(":")
+        if not sep:
+            name, mode = text, Redaction.HASH.value
+        if mode not in {m.value for m in Redaction}:
+            raise InvalidInput(
+                f"unknown redaction {mode!r} in {text!r}: write FIELD, FIELD:hash or FIELD:drop "
+                "(a field whose name holds ':' needs the mode, as in 'a:b:hash')"
+            )
+        if not name.strip():
+            raise InvalidInput(f"redacted field {text!r} has no name")
+        return cls(name, Redaction(mode))
+
+    def __str__(self) -> str:
+        return f"{self.name}:{self.mode.value}"
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureConfig:
+    """How one variant captures: ``percent`` of its requests (0 = off, 100 = all; each
+    request is sampled on its own), with the ``redact`` fields' values replaced."""
+
+    percent: float = 0.0
+    redact: tuple[RedactedField, ...] = ()
+
+    def __post_init__(self) -> None:
+        if isinstance(self.percent, bool) or not isinstance(self.percent, int | float):
+            raise InvalidInput(f"capture percent must be a number, got {self.percent!r}")
+        if not math.isfinite(self.percent) or not 0 <= self.percent <= 100:
+            raise InvalidInput(f"capture percent must be 0..100, got {self.percent:g}")
+        seen: set[str] = set()
+        for item in self.redact:
+            if item.name in seen:
+                raise InvalidInput(f"redacted field {item.name!r} is given twice; give it once")
+            seen.add(item.name)
+
+    @property
+    def enabled(self) -> bool:
+        return self.percent > 0
+
+    def mode(self, field: str) -> Redaction | None:
+        """How ``field`` is redacted, or None when its values are kept."""
+        return next((r.mode for r in self.redact if r.name == field), None)
+
+    @classmethod
+    def parse(cls, percent: str | float, redact: Any = ()) -> CaptureConfig:
+        """A config from user text: ``percent`` as ``10``, ``2.5`` or ``10%``; ``redact`` as
+        texts for :meth:`RedactedField.parse`.
+
+        Raises:
+            InvalidInput: naming the value that is wrong.
+        """
+        return cls(parse_percent(percent), tuple(RedactedField.parse(str(r)) for r in redact))
+
+    def describe(self) -> str:
+        """``10% of requests, redacting ssn (hash), email (drop)``, or ``off``."""
+        if not self.enabled:
+            return "off"
+        text = f"{self.percent:g}% of requests"
+        if self.redact:
+            text += ", redacting " + ", ".join(f"{r.name} ({r.mode.value})" for r in self.redact)
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "percent": self.percent,
+            "redact": [{"name": r.name, "mode": r.mode.value} for r in self.redact],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> CaptureConfig:
+        data = data or {}
+        return cls(
+            percent=float(data.get("percent", 0.0)),
+            redact=tuple(
+                RedactedField(str(r["name"]), Redaction(r.get("mode", "hash")))
+                for r in data.get("redact", ())
+            ),
+        )
+
+
+#: Capture off: the default of every variant.
+NO_CAPTURE = CaptureConfig()
+
+
+def parse_percent(value: str | float) -> float:
+    """``10``, ``2.5`` or ``10%`` → 10.0, 2.5, 10.0.
+
+    Raises:
+        InvalidInput: not a number, or outside 0..100.
+    """
+    text = str(value).strip().removesuffix("%").strip()
+    try:
+        percent = float(text)
+    except ValueError:
+        raise InvalidInput(
+            f"capture percent must be a number from 0 to 100, got {str(value)!r}"
+        ) from None
+    if not math.isfinite(percent) or not 0 <= percent <= 100:
+        raise InvalidInput(f"capture percent must be 0..100, got {str(value)!r}")
+    return percent
+
+
+def input_column(feature: str) -> str:
+    return INPUT_PREFIX + feature
+
+
+def output_columns(count: int) -> list[str]:
+    """``output.prediction`` for one output column, else ``output.0`` … ``output.<count-1>``."""
+    if count == 1:
+        return [SINGLE_OUTPUT]
+    return [f"{OUTPUT_PREFIX}{i}" for i in range(count)]
+
+
+def partition(endpoint: str, when: datetime) -> str:
+    """The folder (relative to the capture root) of rows captured at ``when`` (UTC)."""
+    when = when.astimezone(UTC)
+    return f"{endpoint}/date={when:%Y-%m-%d}/hour={when:%H}"
+
+
+def partition_hour(path: str) -> datetime | None:
+    """The UTC hour a captured file's path (``…/date=2026-01-31/hour=07/…``) belongs to, or
+    None when the path is not in a partition folder."""
+    found = _PARTITION.search(path)
+    if found is None:
+        return None
+    year, month, day, hour = (int(g) for g in found.groups())
+    try:
+        return datetime(year, month, day, hour, tzinfo=UTC)
+    except ValueError:
+        return None

@@ -1,0 +1,58 @@
+"""Durations and points in time as people type them: ``30m``, ``1h``, ``2d12h``, or an ISO time.
+
+Used wherever a command takes a window (``--since 1h``) or a period (``--every 10m``).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from modelyard.errors import InvalidInput
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90s``, ``30m``, ``1h``, ``1h30m``, ``2d``, ``1w`` (units ms, s, m, h, d, w) → a
+    positive timedelta.
+
+    Raises:
+        InvalidInput: naming the text, when it is not such a duration or is zero.
+    """
+    cleaned = text.strip().lower().replace(" ", "")
+    parts = _PART.findall(cleaned)
+    if not cleaned or "".join(n + u for n, u in parts) != cleaned:
+        raise InvalidInput(
+            f"not a duration: {text!r}; write a number and a unit (ms, s, m, h, d, w), "
+            "e.g. 30m, 1h or 1h30m"
+        )
+    seconds = sum(float(n) * _UNITS[u] for n, u in parts)
+    if seconds <= 0:
+        raise InvalidInput(f"a duration must be longer than zero, got {text!r}")
+    return timedelta(seconds=seconds)
+
+
+def parse_time(text: str, now: datetime | None = None) -> datetime:
+    """A point in time: an ISO time (``2026-01-31T07:00``, ``2026-01-31``; without a zone it
+    is UTC), or a duration meaning that long before ``now`` (``1h``: an hour ago).
+
+    Raises:
+        InvalidInput: naming the text, when it is neither.
+    """
+    stripped = text.strip()
+    try:
+        when = datetime.fromisoformat(stripped)
+    except ValueError:
+        pass
+    else:
+        return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    try:
+        ago = parse_duration(stripped)
+    except InvalidInput:
+        raise InvalidInput(
+            f"not a time: {text!r}; give an ISO time (2026-01-31T07:00, UTC unless it names "
+            "a zone) or a duration before now (30m, 1h, 2d)"
+        ) from None
+    return (now or datetime.now(UTC)) - ago

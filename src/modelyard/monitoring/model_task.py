@@ -1,0 +1,176 @@
+"""What a model version predicts, and how its captured outputs and users' labels compare.
+
+A version's task is read from what the registry knows, first found wins:
+
+1. ``params["classes"]`` (recorded by training jobs for boosters and pipelines trained on
+   encoded labels): a classifier whose outputs are class indices or class probabilities,
+   ``classes[i]`` being the label of index (or probability column) ``i``;
+2. its metrics' names (``validation:auc`` → classifier, ``validation:rmse`` → regressor);
+3. its signature's outputs: several columns are class probabilities, one column of booleans,
+   integers or strings holds labels, one of floats holds a regressor's numbers.
+
+A classifier without recorded classes outputs labels itself (a scikit-learn classifier).
+Labels and predicted classes are compared through :func:`class_key`, so ``1``, ``1.0`` and
+``"1"`` name the same class.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from modelyard.domain.quality import Task
+from modelyard.domain.registry import ModelVersion
+
+_CLASSIFIER_METRICS = frozenset(
+    {"accuracy", "auc", "aucpr", "f1", "precision", "recall", "logloss", "error", "merror"}
+    | {"mlogloss", "binary_logloss", "multi_logloss", "binary_error", "multi_error"}
+)
+_REGRESSOR_METRICS = frozenset({"rmse", "mae", "mse", "r2", "mape", "rmsle", "l1", "l2"})
+_LABEL_KINDS = {"bool": "b", "int": "i", "uint": "i", "object": "O", "str": "O", "string": "O"}
+
+
+@dataclass(frozen=True, slots=True)
+class ModelTask:
+    """How to read one version's outputs.
+
+    Attributes:
+        task: Classification or regression; None when nothing tells.
+        classes: For a classifier whose outputs are encoded (indices or probabilities), the
+            label of each index; None when its outputs are the labels themselves.
+        output_kind: The numpy kind of its (first) output column: ``f``, ``i``, ``b``, ``O``,
+            or ``""`` when unknown.
+        outputs: How many output columns it has (0: unknown).
+    """
+
+    task: Task | None
+    classes: tuple[str, ...] | None = None
+    output_kind: str = ""
+    outputs: int = 0
+
+    def describe(self) -> str:
+        if self.task is Task.REGRESSION:
+            return "a regressor"
+        if self.task is Task.CLASSIFICATION:
+            return "a classifier"
+        return "a model of unknown kind"
+
+
+def _kind(dtype: str) -> str:
+    name = dtype.lower().rstrip("0123456789")
+    if name.startswith("float") or name in ("double", "fp"):
+        return "f"
+    return _LABEL_KINDS.get(name, "O" if name.startswith(("<u", "|s", "<s")) else "")
+
+
+def model_task(version: ModelVersion) -> ModelTask:
+    """The task of ``version``, from its recorded classes, metric names and signature."""
+    outputs = version.signature.outputs if version.signature else ()
+    kind = _kind(outputs[0].dtype) if outputs else ""
+    count = len(outputs)
+    classes = _recorded_classes(version.params.get("classes"))
+    if classes:
+        return ModelTask(Task.CLASSIFICATION, classes, kind, count)
+    names = {key.rpartition(":")[2].lower() for key in version.metrics}
+    if names & _CLASSIFIER_METRICS:
+        probabilities = count > 1
+        encoded = tuple(str(i) for i in range(count)) if probabilities else None
+        return ModelTask(Task.CLASSIFICATION, encoded, kind, count)
+    if names & _REGRESSOR_METRICS:
+        return ModelTask(Task.REGRESSION, None, kind, count)
+    if count > 1:
+        return ModelTask(Task.CLASSIFICATION, tuple(str(i) for i in range(count)), kind, count)
+    if kind in ("b", "i", "O"):
+        return ModelTask(Task.CLASSIFICATION, None, kind, count)
+    if kind == "f":
+        return ModelTask(Task.REGRESSION, None, kind, count)
+    return ModelTask(None, None, kind, count)
+
+
+def _recorded_classes(text: str | None) -> tuple[str, ...] | None:
+    if not text:
+        return None
+    try:
+        values = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(values, list) or not values:
+        return None
+    return tuple(str(v) for v in values)
+
+
+def class_key(value: Any) -> str:
+    """The text a class is compared by: ``True``/``False`` for booleans, whole numbers
+    without a decimal point (``1.0`` → ``1``), other numbers and strings as they are."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    item = getattr(value, "item", None)  # a numpy scalar
+    if callable(item):
+        return class_key(item())
+    return str(value)
+
+
+def match_class(label: Any, classes: Sequence[str]) -> str | None:
+    """The class of ``classes`` that ``label`` names: the same text, else the same number
+    (``1`` names class ``"1.0"``, ``"1"`` names ``"1"``); booleans only ``True``/``False``."""
+    key = class_key(label)
+    if key in classes:
+        return key
+    if isinstance(label, bool):
+        return None
+    number = _number(label)
+    if number is None:
+        return None
+    for name in classes:
+        if _number(name) == number:
+            return name
+    return None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def check_label(task: ModelTask, label: Any, model: str) -> str | None:
+    """Why ``label`` cannot be a label of ``model`` (its ref, for the message), or None.
+
+    A regressor takes numbers; a classifier with known classes one of them; a classifier
+    whose outputs are labels a value of their type (a whole number for integer classes, a
+    boolean for boolean ones).
+    """
+    if task.task is Task.REGRESSION:
+        if isinstance(label, bool) or not isinstance(label, int | float):
+            return f"{model} is a regressor and takes a number, not {_shown(label)}"
+        return None
+    if task.task is not Task.CLASSIFICATION:
+        return None
+    if task.classes is not None:
+        if match_class(label, task.classes) is None:
+            shown = list(task.classes[:20]) + (["…"] if len(task.classes) > 20 else [])
+            return f"{_shown(label)} is not one of the classes of {model}: {shown}"
+        return None
+    if task.output_kind == "b" and not isinstance(label, bool):
+        return f"{model} predicts true/false, not {_shown(label)}"
+    if task.output_kind == "i" and (
+        isinstance(label, bool) or _number(label) is None or not float(label).is_integer()
+    ):
+        return f"{model} predicts whole-number classes, not {_shown(label)}"
+    return None
+
+
+def _shown(label: Any) -> str:
+    kind = "a string" if isinstance(label, str) else f"a {type(label).__name__}"
+    return f"{kind} ({json.dumps(label)[:60]})"

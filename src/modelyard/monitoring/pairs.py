@@ -1,0 +1,197 @@
+"""A baseline and a current sketch of one column, put on shared bins: what drift tests read.
+
+A :class:`NumericPair` brings two :class:`NumericSketch` to the same shift and the union of
+their buckets. Cumulative distributions read at bucket ends are exact, so a statistic read from
+them (the Kolmogorov-Smirnov distance) is exact at those points; between them it can miss at
+most the largest share of rows one bucket holds (:attr:`NumericPair.resolution`).
+
+A :class:`CategoricalPair` lines up two :class:`Frequencies` on the categories both count
+exactly (those below both sides' cut when categories were dropped); the rest of each side's
+rows form one ``other`` category.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from modelyard.monitoring.frequencies import Frequencies
+from modelyard.monitoring.sketch import NumericSketch
+
+#: Bins for PSI and the numeric Jensen-Shannon distance: deciles of the baseline.
+QUANTILE_BINS = 10
+#: Shares below this are raised to it before taking a logarithm (empty bins).
+SHARE_FLOOR = 1e-4
+
+
+@dataclass(frozen=True, eq=False)
+class NumericPair:
+    """Baseline and current counts on shared buckets (both sides with at least one value).
+
+    Attributes:
+        baseline, current: Counts per shared bucket (int64).
+        low, high: The smallest and largest value each bucket can hold, within the data.
+    """
+
+    baseline: np.ndarray
+    current: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+    @classmethod
+    def of(cls, baseline: NumericSketch, current: NumericSketch) -> NumericPair:
+        """Align two sketches.
+
+        Raises:
+            ValueError: either sketch has no finite value.
+        """
+        if not baseline.count or not current.count:
+            raise ValueError("a numeric pair needs values on both sides")
+        shift = max(baseline.shift, current.shift)
+        a_buckets, a_counts = baseline.at_shift(shift)
+        b_buckets, b_counts = current.at_shift(shift)
+        shared = np.sort(np.concatenate([a_buckets, b_buckets]))
+        shared = shared[np.diff(shared, prepend=shared[0] - 1) != 0]
+        a = np.zeros(len(shared), dtype=np.int64)
+        b = np.zeros(len(shared), dtype=np.int64)
+        a[np.searchsorted(shared, a_buckets)] = a_counts
+        b[np.searchsorted(shared, b_buckets)] = b_counts
+        low, high = baseline.bucket_bounds(
+            shared,
+            shift,
+            min(baseline.min_key, current.min_key),
+            max(baseline.max_key, current.max_key),
+        )
+        return cls(a, b, low, high)
+
+    @property
+    def baseline_rows(self) -> int:
+        return int(self.baseline.sum())
+
+    @property
+    def current_rows(self) -> int:
+        return int(self.current.sum())
+
+    @cached_property
+    def cdfs(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each side's cumulative share of rows at the end of every shared bucket."""
+        a = np.cumsum(self.baseline) / self.baseline_rows
+        b = np.cumsum(self.current) / self.current_rows
+        return a, b
+
+    @cached_property
+    def midpoints(self) -> np.ndarray:
+        """A representative value per bucket: the middle of its range."""
+        return self.low / 2 + self.high / 2
+
+    @property
+    def resolution(self) -> float:
+        """The most a statistic read at bucket ends can miss: the largest share of either
+        side's rows in one bucket that spans more than one value (0 when every bucket holds
+        one value, as for discrete data)."""
+        wide = self.low < self.high
+        if not wide.any():
+            return 0.0
+        return float(
+            max(
+                self.baseline[wide].max() / self.baseline_rows,
+                self.current[wide].max() / self.current_rows,
+            )
+        )
+
+    @cached_property
+    def quantile_shares(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each side's share of rows in the baseline's decile bins (bins that would hold one
+        repeated value twice are merged, so a bin is never empty on the baseline side)."""
+        a, b = self.cdfs
+        targets = np.arange(1, QUANTILE_BINS) / QUANTILE_BINS
+        ends = np.unique(np.searchsorted(a, targets - 1e-12, side="left"))
+        ends = ends[ends < len(a) - 1]
+        edges_a = np.concatenate([[0.0], a[ends], [1.0]])
+        edges_b = np.concatenate([[0.0], b[ends], [1.0]])
+        return np.diff(edges_a), np.diff(edges_b)
+
+    @cached_property
+    def baseline_std(self) -> float:
+        """The baseline's standard deviation, from bucket midpoints."""
+        # Sums, not np.dot: BLAS may hand a short dot product to threads, which costs
+        # milliseconds on a busy machine.
+        weights = self.baseline / self.baseline_rows
+        mean = float(np.sum(weights * self.midpoints))
+        return float(np.sqrt(max(float(np.sum(weights * (self.midpoints - mean) ** 2)), 0.0)))
+
+
+@dataclass(frozen=True, eq=False)
+class CategoricalPair:
+    """Baseline and current counts on shared categories (the last one may be ``other``).
+
+    Attributes:
+        categories: Category texts; ``other`` (when present) is the last and is None.
+        baseline, current: Counts per category (int64).
+    """
+
+    categories: tuple[str | None, ...]
+    baseline: np.ndarray
+    current: np.ndarray
+
+    @classmethod
+    def of(cls, baseline: Frequencies, current: Frequencies) -> CategoricalPair:
+        """Align two category sketches.
+
+        Raises:
+            ValueError: either side has no present value.
+        """
+        if not baseline.total or not current.total:
+            raise ValueError("a categorical pair needs values on both sides")
+        cuts = [c for c in (baseline.cut, current.cut) if c is not None]
+        limit = min(cuts) if cuts else None
+        a = {t: n for h, t, n in baseline.categories if limit is None or (h, t) <= limit}
+        b = {t: n for h, t, n in current.categories if limit is None or (h, t) <= limit}
+        shared = sorted(set(a) | set(b))
+        names: list[str | None] = list(shared)
+        a_counts = [a.get(n, 0) for n in shared]
+        b_counts = [b.get(n, 0) for n in shared]
+        other_a, other_b = baseline.total - sum(a_counts), current.total - sum(b_counts)
+        if other_a or other_b:
+            names.append(None)
+            a_counts.append(other_a)
+            b_counts.append(other_b)
+        return cls(
+            tuple(names),
+            np.asarray(a_counts, dtype=np.int64),
+            np.asarray(b_counts, dtype=np.int64),
+        )
+
+    @property
+    def baseline_rows(self) -> int:
+        return int(self.baseline.sum())
+
+    @property
+    def current_rows(self) -> int:
+        return int(self.current.sum())
+
+    @cached_property
+    def shares(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each side's share of rows per category."""
+        return self.baseline / self.baseline_rows, self.current / self.current_rows
+
+
+def js_distance(p: np.ndarray, q: np.ndarray) -> float:
+    """The Jensen-Shannon distance (base-2 logarithm, so in [0, 1]) of two distributions."""
+    m = (p + q) / 2
+
+    def kl(x: np.ndarray) -> float:
+        keep = x > 0
+        return float(np.sum(x[keep] * np.log2(x[keep] / m[keep])))
+
+    return float(np.sqrt(max((kl(p) + kl(q)) / 2, 0.0)))
+
+
+def psi(p: np.ndarray, q: np.ndarray) -> float:
+    """The population stability index of ``q`` against ``p`` (shares floored at
+    :data:`SHARE_FLOOR` so an empty bin does not make it infinite)."""
+    a = np.maximum(p, SHARE_FLOOR)
+    b = np.maximum(q, SHARE_FLOOR)
+    return float(np.sum((b - a) * np.log(b / a)))

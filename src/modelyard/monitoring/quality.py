@@ -1,0 +1,100 @@
+"""Data-quality checks of a current profile against a baseline profile.
+
+- ``missing_column``: a baseline column the current data lacks;
+- ``extra_column``: a current column the baseline does not know;
+- ``type_change``: a column that held numbers now holds categories, or the reverse;
+- ``completeness``: the share of present values fell by more than ``completeness_drop``;
+- ``new_categories``: categorical values outside the baseline's domain (checked only when the
+  baseline kept all its categories, so its domain is known exactly).
+
+Checks that compare shares need ``min_rows`` current rows, like drift tests: a window of three
+rows says nothing about completeness; a window of none says nothing at all.
+"""
+
+from __future__ import annotations
+
+from modelyard.domain.drift import DriftConfig, QualityIssue
+from modelyard.monitoring.profile import ColumnProfile, Profile
+
+#: New categories listed by name in an issue (the count covers all of them).
+SHOWN_CATEGORIES = 5
+
+
+def quality_issues(baseline: Profile, current: Profile, config: DriftConfig) -> list[QualityIssue]:
+    """Every issue found, column by column in the baseline's order, then extra columns; none
+    when the current data has no rows (an empty window has no columns to speak of)."""
+    issues: list[QualityIssue] = []
+    if current.row_count == 0:
+        return issues
+    known = set(current.columns)
+    for column in baseline.column_profiles:
+        if column.name not in known:
+            issues.append(
+                QualityIssue(
+                    "missing_column",
+                    column.name,
+                    f"column {column.name!r} of the baseline is missing from the current data",
+                )
+            )
+            continue
+        issues.extend(_column_issues(column, current.column(column.name), config))
+    expected = set(baseline.columns)
+    for name in current.columns:
+        if name not in expected:
+            issues.append(
+                QualityIssue(
+                    "extra_column",
+                    name,
+                    f"column {name!r} is not in the baseline",
+                )
+            )
+    return issues
+
+
+def _column_issues(
+    base: ColumnProfile, now: ColumnProfile, config: DriftConfig
+) -> list[QualityIssue]:
+    issues: list[QualityIssue] = []
+    if base.kind != now.kind and base.present and now.present:
+        issues.append(
+            QualityIssue(
+                "type_change",
+                base.name,
+                f"column {base.name!r} held {base.kind} values and now holds {now.kind} values",
+                base.kind,
+                now.kind,
+            )
+        )
+    if now.rows < config.min_rows or not base.rows:
+        return issues
+    before, after = base.present / base.rows, now.present / now.rows
+    if before - after > config.completeness_drop:
+        issues.append(
+            QualityIssue(
+                "completeness",
+                base.name,
+                f"column {base.name!r} has values in {after:.1%} of rows, "
+                f"against {before:.1%} in the baseline",
+                round(before, 6),
+                round(after, 6),
+            )
+        )
+    if base.categories is not None and now.categories is not None and not base.categories.overflow:
+        seen = base.categories.counts()
+        new = {t: n for t, n in now.categories.counts().items() if t not in seen}
+        if new:
+            ranked = sorted(new, key=lambda t: (-new[t], t))
+            share = sum(new.values()) / max(now.categories.total, 1)
+            listed = ", ".join(repr(t) for t in ranked[:SHOWN_CATEGORIES])
+            more = f" and {len(ranked) - SHOWN_CATEGORIES} more" if len(ranked) > 5 else ""
+            issues.append(
+                QualityIssue(
+                    "new_categories",
+                    base.name,
+                    f"column {base.name!r} has {len(ranked)} value(s) outside the baseline's "
+                    f"domain in {share:.1%} of its present rows: {listed}{more}",
+                    len(seen),
+                    ranked[:SHOWN_CATEGORIES],
+                )
+            )
+    return issues

@@ -1,0 +1,63 @@
+"""Fitting a profile to a model's input signature: the columns a baseline must have.
+
+A baseline describes what the model takes, so its columns are the signature's inputs, in their
+order. Columns the model does not take (a label, an id) are dropped; a column the model takes
+but the data lacks, or numbers the model needs given as text, make the data unfit to be a
+baseline. A model with unnamed features takes them by position: columns are renamed ``0``,
+``1``... (as captured rows name them: ``input.0``, ``input.1``...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from modelyard.domain import Signature
+from modelyard.errors import InvalidInput
+from modelyard.monitoring.profile import Profile
+
+_NUMERIC_PREFIXES = ("int", "uint", "float", "Int", "UInt", "Float")
+
+
+def fit_to_signature(profile: Profile, signature: Signature | None) -> Profile:
+    """``profile`` with exactly the signature's input columns, in its order.
+
+    Returns ``profile`` unchanged when the model has no input signature.
+
+    Raises:
+        InvalidInput: naming the signature columns the profile lacks, or the columns whose
+            values are text where the signature has numbers.
+    """
+    if signature is None or not signature.inputs:
+        return profile
+    names = signature.feature_names
+    if names is None:
+        if len(profile.columns) != signature.n_features:
+            raise InvalidInput(
+                f"the model takes {signature.n_features} unnamed features by position; the "
+                f"data has {len(profile.columns)} columns ({_listed(profile.columns)})"
+            )
+        profile = profile.renamed({c: str(i) for i, c in enumerate(profile.columns)})
+        names = [str(i) for i in range(signature.n_features)]
+    missing = [n for n in names if n not in profile.columns]
+    if missing:
+        raise InvalidInput(
+            f"the data does not match the model's signature: it lacks column(s) "
+            f"{_listed(missing)} (the model takes {_listed(names)})"
+        )
+    specs = zip(names, signature.inputs, strict=True)
+    wrong = [
+        f"{name} ({spec.dtype} in the signature, {profile.column(name).kind} in the data)"
+        for name, spec in specs
+        if str(spec.dtype).startswith(_NUMERIC_PREFIXES)
+        and profile.column(name).kind != "numeric"
+        and profile.column(name).present
+    ]
+    if wrong:
+        raise InvalidInput(
+            f"the data does not match the model's signature: column(s) {'; '.join(wrong)}"
+        )
+    return profile.select(names)
+
+
+def _listed(names: Sequence[str]) -> str:
+    return ", ".join(names) if names else "none"

@@ -1,0 +1,41 @@
+"""What alarm rules need to know of an endpoint (its variants, its models' feature names), read
+through the endpoint and registry services."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from modelyard.domain import Endpoint, ModelVersion
+
+
+class EndpointCatalog:
+    """The :class:`~modelyard.services.alarms.EndpointInfo` of the endpoints in the store.
+
+    Args:
+        get_endpoint: ``EndpointService.get`` (raises EndpointNotFound).
+        get_version: ``RegistryService.get_version`` for a ``model:N`` reference.
+    """
+
+    def __init__(
+        self,
+        get_endpoint: Callable[[str], Endpoint],
+        get_version: Callable[[str], ModelVersion],
+    ) -> None:
+        self._get_endpoint = get_endpoint
+        self._get_version = get_version
+
+    def variants(self, endpoint: str) -> list[str]:
+        """The variant names of ``endpoint``'s current config. Raises EndpointNotFound."""
+        return [v.name for v in self._get_endpoint(endpoint).config.variants]
+
+    def features(self, endpoint: str) -> list[str] | None:
+        """The input feature names of every model ``endpoint`` serves, in order, each once;
+        None when a model's signature does not name its inputs. Raises EndpointNotFound."""
+        names: dict[str, None] = {}
+        for variant in self._get_endpoint(endpoint).config.variants:
+            signature = self._get_version(variant.model_ref).signature
+            found = signature.feature_names if signature is not None else None
+            if found is None:
+                return None
+            names.update(dict.fromkeys(found))
+        return list(names)

@@ -1,0 +1,317 @@
+"""Alarms: rules on an endpoint's metric series or drift scores, their state, their history, and
+the evaluation the scheduler loop runs.
+
+:meth:`AlarmService.evaluate` (called by the scheduler loop next to the monitor schedules)
+evaluates each rule once per window length, at the end of each window, under a lease of its
+own: however many processes share the store, each rule's window is judged once and each state
+change is recorded and sent to the sinks once. Metric series are read through the metrics
+service (per-minute points), drift scores from the stored monitor runs (one point per run,
+at its tick). :meth:`state` and :meth:`states` are what the control plane reads (the later
+guardrails roll deployments back on them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Protocol, TypeVar
+
+from modelyard.domain.alarms import (
+    AlarmEvent,
+    AlarmRule,
+    AlarmStatus,
+    Comparison,
+    Evaluation,
+    Notification,
+    SinkSpec,
+    Statistic,
+)
+from modelyard.domain.metrics import METRICS, MetricInfo, split_name
+from modelyard.domain.monitors import MonitorRun
+from modelyard.domain.references import validate_name
+from modelyard.errors import InvalidInput, ModelyardError, VariantNotFound
+from modelyard.services.alarm_windows import judge, window_bounds
+from modelyard.services.leased import default_holder, run_leased
+from modelyard.services.sinks import open_sink
+from modelyard.services.ticks import floor_tick
+from modelyard.storage.leases import LeaseStore
+from modelyard.storage.monitoring import AlarmStore
+
+log = logging.getLogger("modelyard.alarms")
+E = TypeVar("E", bound=StrEnum)
+
+#: Drift scores (``DriftReport.scores()``) start with this; ``drift.<feature>`` names a feature.
+DRIFT_PREFIX = "drift."
+#: The drift scores every endpoint has; the others are ``drift.<feature>`` and, for a model
+#: with several prediction columns, ``drift.prediction.<column>``.
+DRIFT_SCORES = ("drift.share", "drift.prediction")
+
+
+class MetricPointLike(Protocol):
+    """One minute of a series (``modelyard.domain.metrics.MetricPoint``)."""
+
+    @property
+    def minute(self) -> datetime: ...
+
+    @property
+    def value(self) -> float | None: ...
+
+
+class SeriesReader(Protocol):
+    """Reads one per-minute series of an endpoint (``MetricsService.series``)."""
+
+    def __call__(
+        self,
+        endpoint: str,
+        name: str,
+        *,
+        variant: str | None = None,
+        since: datetime,
+        until: datetime | None = None,
+    ) -> Sequence[MetricPointLike]: ...
+
+
+class EndpointInfo(Protocol):
+    """What alarms need to know of an endpoint: its variants and its models' feature names."""
+
+    def variants(self, endpoint: str) -> Sequence[str]:
+        """The variant names of ``endpoint``'s current config. Raises EndpointNotFound."""
+        ...
+
+    def features(self, endpoint: str) -> Sequence[str] | None:
+        """The input feature names of its models (None when no signature names them)."""
+        ...
+
+
+class AlarmService:
+    """Alarm rules: create, read, delete; evaluate; and the state the control plane reads.
+
+    Args:
+        store: Where rules, states and history live.
+        leases: The lease store that makes each rule's window evaluated once.
+        series: Reads metric series (``MetricsService.series``).
+        runs: Reads the succeeded monitor runs of an endpoint with a tick in ``[since, until)``
+            (``MonitorService.runs_between``).
+        endpoints: The endpoints' variants and features.
+        clock: Now, timezone-aware UTC.
+        settle: How long after a window ends it is evaluated, so that the servers' writes of
+            its last minute have landed.
+        holder: This process's name on the leases it takes (default ``host:pid``).
+    """
+
+    def __init__(
+        self,
+        store: AlarmStore,
+        leases: LeaseStore,
+        *,
+        series: SeriesReader,
+        runs: Callable[[str, datetime, datetime], Sequence[MonitorRun]],
+        endpoints: EndpointInfo,
+        clock: Callable[[], datetime],
+        settle: timedelta = timedelta(seconds=30),
+        holder: str | None = None,
+        lease_ttl: timedelta = timedelta(minutes=2),
+    ) -> None:
+        self._store = store
+        self._leases = leases
+        self._series = series
+        self._runs = runs
+        self._endpoints = endpoints
+        self._clock = clock
+        self._settle = settle
+        self._holder = holder or default_holder()
+        self._ttl = lease_ttl
+        self._settled: dict[str, datetime] = {}
+
+    # -- rules -----------------------------------------------------------------------------
+
+    def create(
+        self,
+        name: str,
+        *,
+        endpoint: str,
+        metric: str,
+        comparison: Comparison | str,
+        threshold: float,
+        datapoints: int = 1,
+        windows: int = 1,
+        window: timedelta = timedelta(minutes=5),
+        variant: str | None = None,
+        statistic: Statistic | str | None = None,
+        sinks: Sequence[SinkSpec] = (),
+    ) -> AlarmStatus:
+        """Create an alarm rule; it starts in INSUFFICIENT_DATA until its first evaluation.
+
+        Every rule notifies the log sink; ``sinks`` adds others (webhooks).
+
+        Args:
+            statistic: How a window's points become one value; default: the metric's own
+                aggregation (``sum`` for counts …), ``max`` for drift scores.
+
+        Raises:
+            InvalidName; EndpointNotFound; VariantNotFound; AlreadyExists; InvalidInput for a
+            metric that does not exist (the message lists the metrics), a bad comparison,
+            statistic, window, N or M, or a sink that cannot be used.
+        """
+        validate_name(name, "alarm name")
+        known = self._endpoints.variants(endpoint)
+        if variant is not None and variant not in known:
+            raise VariantNotFound(
+                f"endpoint {endpoint!r} has no variant {variant!r}; it has {', '.join(known)}"
+            )
+        default_statistic = self._check_metric(endpoint, metric)
+        specs = (SinkSpec("log"), *(s for s in sinks if s != SinkSpec("log")))
+        for spec in specs:
+            open_sink(spec)  # refuses an unknown kind or an unusable target
+        rule = AlarmRule(
+            name=name,
+            endpoint=endpoint,
+            variant=variant,
+            metric=metric,
+            comparison=_enum(Comparison, comparison, "comparison"),
+            threshold=float(threshold),
+            datapoints=datapoints,
+            windows=windows,
+            window=window,
+            statistic=_enum(Statistic, statistic or default_statistic, "statistic"),
+            sinks=specs,
+            created_at=self._clock(),
+        )
+        return self._store.create_rule(rule, "not evaluated yet")
+
+    def metric_names(self, endpoint: str | None = None) -> list[str]:
+        """Every name a rule may watch: the metric series, then the drift scores (with the
+        features of ``endpoint``'s models when given)."""
+        names = [_shown(name, info) for name, info in METRICS.items()] + list(DRIFT_SCORES)
+        features = self._endpoints.features(endpoint) if endpoint is not None else None
+        if features is None:
+            return [*names, "drift.<feature>"]
+        return names + [f"{DRIFT_PREFIX}{f}" for f in features]
+
+    def _check_metric(self, endpoint: str, metric: str) -> Statistic:
+        """The metric's default statistic, once it is known to exist for ``endpoint``."""
+        if metric.startswith(DRIFT_PREFIX):
+            feature = metric.removeprefix(DRIFT_PREFIX)
+            features = self._endpoints.features(endpoint)
+            per_column = metric.startswith("drift.prediction.") and len(metric) > 17
+            known = features is None or feature in features
+            if metric in DRIFT_SCORES or per_column or (feature and known):
+                return Statistic.MAX
+            problem = f"unknown drift score {metric!r} for endpoint {endpoint!r}"
+        else:
+            try:
+                base, _ = split_name(metric)
+                return Statistic(METRICS[base].aggregation)
+            except InvalidInput as exc:
+                problem = exc.message.split("; known:")[0]
+        raise InvalidInput(f"{problem}; known: {', '.join(self.metric_names(endpoint))}")
+
+    def state(self, name: str) -> AlarmStatus:
+        """The rule ``name`` and its current state. Raises NotFound."""
+        return self._store.get(name)
+
+    def states(self, endpoint: str) -> list[AlarmStatus]:
+        """The rules of ``endpoint`` with their states (empty when it has none)."""
+        return self._store.list_rules(endpoint)
+
+    def list_alarms(self, endpoint: str | None = None) -> list[AlarmStatus]:
+        """Every rule with its state (only ``endpoint``'s when given), by name."""
+        return self._store.list_rules(endpoint)
+
+    def history(self, name: str, limit: int = 100) -> list[AlarmEvent]:
+        """The state changes of ``name``, newest first. Raises NotFound."""
+        return self._store.history(name, limit)
+
+    def delete(self, name: str) -> None:
+        """Remove a rule and its history. Raises NotFound."""
+        self._store.delete(name)
+
+    # -- evaluation ------------------------------------------------------------------------
+
+    def evaluate(self, now: datetime | None = None) -> list[AlarmEvent]:
+        """Evaluate each rule whose latest window ended (and settled) since its last
+        evaluation, once across processes; record state changes and notify their sinks.
+
+        Returns:
+            The state changes this call made.
+        """
+        now = now or self._clock()
+        events = []
+        for status in self._store.list_rules():
+            rule = status.rule
+            end = floor_tick(now - self._settle, rule.window)
+            if end <= rule.created_at or self._settled.get(rule.name) == end:
+                continue
+            try:
+                ran = run_leased(
+                    self._leases,
+                    f"alarm:{rule.name}",
+                    end,
+                    functools.partial(self._evaluate_and_record, rule, end),
+                    holder=self._holder,
+                    ttl=self._ttl,
+                )
+            except ModelyardError as exc:  # one rule's trouble must not stop the others
+                log.warning("alarm %s not evaluated at %s: %s", rule.name, end, exc.message)
+                continue
+            self._settled[rule.name] = end
+            if ran is not None and ran.result is not None:
+                events.append(ran.result)
+        return events
+
+    def judge(self, rule: AlarmRule, end: datetime) -> Evaluation:
+        """The state of ``rule`` from the windows that end at ``end`` (nothing recorded)."""
+        since = window_bounds(rule, end)[-1][0]
+        if rule.metric.startswith(DRIFT_PREFIX):
+            points = [
+                (run.tick, value)
+                for run in self._runs(rule.endpoint, since, end)
+                for variant, scores in run.scores.items()
+                if rule.variant is None or variant == rule.variant
+                if (value := scores.get(rule.metric)) is not None
+            ]
+        else:
+            series = self._series(
+                rule.endpoint, rule.metric, variant=rule.variant, since=since, until=end
+            )
+            points = [(p.minute, p.value) for p in series if p.value is not None]
+        return judge(rule, end, points)
+
+    def _evaluate_and_record(self, rule: AlarmRule, end: datetime) -> AlarmEvent | None:
+        event = self._store.record(rule.name, end, self.judge(rule, end))
+        if event is None:
+            return None
+        sent = tuple(self._notify(spec, event, rule) for spec in rule.sinks)
+        self._store.set_notifications(event.id, sent)
+        return dataclasses.replace(event, notifications=sent)
+
+    def _notify(self, spec: SinkSpec, event: AlarmEvent, rule: AlarmRule) -> Notification:
+        try:
+            open_sink(spec).notify(event, rule)
+        except ModelyardError as exc:
+            log.warning("alarm %s: sink %s failed: %s", rule.name, spec.kind, exc.message)
+            return Notification(spec.label, False, exc.message)
+        except Exception as exc:  # a sink's bug must not stop the loop
+            log.exception("alarm %s: sink %s failed", rule.name, spec.kind)
+            return Notification(spec.label, False, f"{type(exc).__name__}: {exc}")
+        return Notification(spec.label, True)
+
+
+def _shown(name: str, info: MetricInfo) -> str:
+    if info.qualifier is None:
+        return name
+    if info.qualifier_required:
+        return f"{name}.<{info.qualifier}>"
+    return f"{name}[.<{info.qualifier}>]"
+
+
+def _enum(cls: type[E], value: str, what: str) -> E:
+    try:
+        return cls(value)
+    except ValueError:
+        allowed = ", ".join(m.value for m in cls)
+        raise InvalidInput(f"invalid {what} {value!r}; use one of {allowed}") from None

@@ -1,0 +1,299 @@
+"""The capture service: the rows the servers captured, listed, read and exported.
+
+Servers write Parquet files under the capture root, one folder per endpoint, date and hour
+(:mod:`modelyard.domain.capture`). Files written under different configs may differ in their
+columns (a feature added, a field hashed since): reading unifies them: a column missing from a
+file is null there, and a column whose type changed is read as text.
+
+Captured rows stay readable after their endpoint is deleted: names are checked for form only.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from modelyard.domain import validate_name
+from modelyard.domain.capture import (
+    INPUT_PREFIX,
+    METADATA_COLUMNS,
+    OUTPUT_PREFIX,
+    partition_hour,
+)
+from modelyard.errors import InvalidInput, StorageUnavailable
+from modelyard.services.capture_arrow import time_range, unify, write_parquet
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+_ORDER = ("time", "inference_id", "row")
+
+
+class StoredFileInfo(Protocol):
+    """A finished file: its path relative to the capture root, and its size in bytes."""
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def size(self) -> int: ...
+
+
+class CaptureFiles(Protocol):
+    """The capture root as the service reads it (``storage.capture_files.CaptureFolder``)."""
+
+    @property
+    def url(self) -> str: ...
+
+    def files(self, folder: str) -> Sequence[StoredFileInfo]:
+        """Finished ``.parquet`` files under ``folder``, with paths relative to the root."""
+        ...
+
+    def open(self, path: str) -> Any:
+        """A binary file object reading ``path``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureFile:
+    """One captured file.
+
+    Attributes:
+        path: Relative to the capture root (``api/date=2026-01-31/hour=07/part-….parquet``).
+        hour: The UTC hour of its partition.
+        rows: Its row count (0 when ``error`` is set).
+        size: Bytes.
+        first, last: The earliest and latest captured time in it (None when unknown).
+        error: Why its footer could not be read, or None.
+    """
+
+    path: str
+    hour: datetime | None
+    rows: int
+    size: int
+    first: datetime | None = None
+    last: datetime | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        def iso(value: datetime | None) -> str | None:
+            return None if value is None else value.isoformat()
+
+        return {
+            "path": self.path,
+            "hour": iso(self.hour),
+            "rows": self.rows,
+            "size": self.size,
+            "first": iso(self.first),
+            "last": iso(self.last),
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureExport:
+    """What :meth:`CaptureService.export` wrote: ``rows`` rows from ``files`` captured files
+    with times in [since, until), as one Parquet file at ``path``."""
+
+    path: str
+    rows: int
+    files: int
+    since: datetime
+    until: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "rows": self.rows,
+            "files": self.files,
+            "since": self.since.isoformat(),
+            "until": self.until.isoformat(),
+        }
+
+
+class CaptureService:
+    """Reads what the servers captured (see the module docstring).
+
+    Args:
+        files: The capture root.
+        now: The current time (injectable for tests).
+    """
+
+    def __init__(
+        self, files: CaptureFiles, now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
+        self._files = files
+        self._now = now
+
+    @property
+    def url(self) -> str:
+        """Where captured files are kept (credentials masked)."""
+        return self._files.url
+
+    def list(self, endpoint: str) -> builtins.list[CaptureFile]:
+        """Every captured file of ``endpoint``, oldest partition first, with its row count and
+        time range (read from the files' footers, not their rows).
+
+        Raises:
+            InvalidName; StorageUnavailable: the capture root cannot be listed.
+        """
+        import pyarrow.parquet as pq
+
+        validate_name(endpoint, "endpoint name")
+        out = []
+        for stored in self._files.files(endpoint):
+            hour = partition_hour(stored.path)
+            try:
+                with self._files.open(stored.path) as handle:
+                    meta = pq.ParquetFile(handle).metadata
+                first, last = time_range(meta)
+            except Exception as exc:  # one damaged file must not hide the others
+                out.append(CaptureFile(stored.path, hour, 0, stored.size, error=str(exc)))
+                continue
+            out.append(CaptureFile(stored.path, hour, meta.num_rows, stored.size, first, last))
+        return out
+
+    def read(
+        self,
+        endpoint: str,
+        *,
+        since: datetime,
+        until: datetime | None = None,
+        variant: str | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """The rows of ``endpoint`` captured in [since, until) (default until: now), one per
+        input row, sorted by time, inference id and row.
+
+        Args:
+            since, until: Times; without a zone they are UTC.
+            variant: Only this variant's rows.
+            columns: Only these columns, in this order (metadata names, ``input.<feature>``,
+                ``output.<name>``); one that no captured file has is all null.
+
+        Returns:
+            The columns of :data:`~modelyard.domain.capture.METADATA_COLUMNS`, then
+            ``input.*`` and ``output.*``; an empty window gives an empty frame with at least
+            the metadata columns.
+
+        Raises:
+            InvalidName, InvalidInput (since not before until, a column name that cannot
+            exist), StorageUnavailable.
+        """
+        table, _ = self._table(endpoint, since, until, variant, columns)
+        return table.to_pandas()
+
+    def export(
+        self,
+        endpoint: str,
+        since: datetime,
+        until: datetime | None,
+        out_path: str | Path,
+        *,
+        variant: str | None = None,
+    ) -> CaptureExport:
+        """Write the rows :meth:`read` returns (all columns, one unified schema) to one Parquet
+        file at ``out_path`` (a local path, or an fsspec URL), whole or not at all.
+
+        Raises:
+            What :meth:`read` raises; StorageNotWritable: ``out_path`` cannot be written.
+        """
+        start, end = _window(since, until, self._now)
+        table, files = self._table(endpoint, start, end, variant, None)
+        write_parquet(table, str(out_path))
+        return CaptureExport(str(out_path), table.num_rows, files, start, end)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _table(
+        self,
+        endpoint: str,
+        since: datetime,
+        until: datetime | None,
+        variant: str | None,
+        columns: Sequence[str] | None,
+    ) -> tuple[pa.Table, int]:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        validate_name(endpoint, "endpoint name")
+        if variant is not None:
+            validate_name(variant, "variant name")
+        wanted = None if columns is None else _checked_columns(columns)
+        start, end = _window(since, until, self._now)
+        low = start.replace(minute=0, second=0, microsecond=0)
+        tables = []
+        files = 0
+        for stored in self._files.files(endpoint):
+            hour = partition_hour(stored.path)
+            if hour is not None and not low <= hour < end:
+                continue
+            try:
+                with self._files.open(stored.path) as handle:
+                    parquet = pq.ParquetFile(handle)
+                    names = parquet.schema_arrow.names
+                    keep = {*(wanted or ()), *_ORDER, "variant"}
+                    table = parquet.read(
+                        None if wanted is None else [c for c in names if c in keep]
+                    )
+            except (OSError, pa.ArrowException) as exc:
+                raise StorageUnavailable(
+                    f"cannot read the captured file {stored.path} in {self.url}: {exc}"
+                ) from None
+            mask = pc.and_(
+                pc.greater_equal(table["time"], pa.scalar(start, type=table["time"].type)),
+                pc.less(table["time"], pa.scalar(end, type=table["time"].type)),
+            )
+            if variant is not None and "variant" in names:
+                mask = pc.and_(mask, pc.equal(table["variant"], variant))
+            table = table.filter(mask)
+            files += 1
+            if table.num_rows:
+                tables.append(table)
+        unified = unify(tables).sort_by([(c, "ascending") for c in _ORDER])
+        if wanted is not None:
+            unified = pa.table(
+                {
+                    c: unified[c] if c in unified.column_names else pa.nulls(unified.num_rows)
+                    for c in wanted
+                }
+            )
+        return unified, files
+
+
+def _window(
+    since: datetime, until: datetime | None, now: Callable[[], datetime]
+) -> tuple[datetime, datetime]:
+    start = _utc(since)
+    end = _utc(until) if until is not None else now()
+    if start >= end:
+        raise InvalidInput(
+            f"the window is empty: since {start.isoformat()} is not before until {end.isoformat()}"
+        )
+    return start, end
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _checked_columns(columns: Sequence[str]) -> builtins.list[str]:
+    if isinstance(columns, str):
+        raise InvalidInput(f"columns must be a list of names, got the text {columns!r}")
+    bad = [
+        c
+        for c in columns
+        if c not in METADATA_COLUMNS and not c.startswith((INPUT_PREFIX, OUTPUT_PREFIX))
+    ]
+    if bad:
+        raise InvalidInput(
+            f"no captured column can be named {', '.join(map(repr, bad))}: columns are "
+            f"{', '.join(METADATA_COLUMNS)}, input.<feature> and output.<name>"
+        )
+    return builtins.list(dict.fromkeys(columns))

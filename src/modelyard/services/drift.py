@@ -1,0 +1,318 @@
+"""The drift service: baselines of model versions, and drift reports of endpoints.
+
+A version's baseline is the profile in its package (written at registration from the training
+data), unless one was set later from a dataset (:meth:`DriftService.set_baseline`), which is
+kept beside the package as a derived artifact of that version (not of the package, which two
+versions may share) and wins. A version without either has no
+baseline.
+
+A drift report compares, per variant, the variant's current model version's baseline with the
+captured rows of a window (or with a dataset from a file): inputs from every row the variant
+answered in the window, predictions only from rows its current model version answered (the
+baseline's predictions are that version's). Fields the variant captures redacted (hashed or
+dropped) are left out of the comparison, with a quality note saying so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from modelyard.domain import Endpoint, ModelVersion, Variant
+from modelyard.domain.capture import INPUT_PREFIX, OUTPUT_PREFIX
+from modelyard.domain.drift import DriftConfig, DriftReport, QualityIssue, Verdict
+from modelyard.errors import InvalidInput, VariantNotFound
+from modelyard.storage import packages
+from modelyard.storage.base import ArtifactStore
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from modelyard.monitoring.profile import Profile
+    from modelyard.services.registry import PackagedModel
+
+#: The derived-artifact kind of a baseline set after registration; the version's name and
+#: number follow it, since two versions may share one package.
+BASELINE_KIND = "baseline-profile-v1"
+#: The window a drift check covers when neither a window nor a dataset is given.
+DEFAULT_WINDOW = timedelta(hours=1)
+
+
+class CapturedRows(Protocol):
+    """The capture service, as drift reads it (``CaptureService.read``)."""
+
+    def read(
+        self,
+        endpoint: str,
+        *,
+        since: datetime,
+        until: datetime | None = None,
+        variant: str | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> pd.DataFrame: ...
+
+
+class Versions(Protocol):
+    """The registry, as drift reads it."""
+
+    def get_version(self, ref: str) -> ModelVersion: ...
+
+    def load(self, ref: str) -> PackagedModel: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class _Current:
+    """What one variant is compared on: a profile, where it came from, and whether it holds
+    captured rows (whose redacted fields cannot be compared)."""
+
+    profile: Profile
+    start: datetime | None
+    end: datetime | None
+    captured: bool = True
+
+
+class DriftService:
+    """Baselines and drift reports (see the module docstring).
+
+    Args:
+        versions: Model versions (``RegistryService``).
+        endpoint: Looks an endpoint up (``EndpointService.get``); raises EndpointNotFound.
+        artifacts: Where packages and derived baselines are stored.
+        capture: Captured rows (``CaptureService``).
+        clock: Now, timezone-aware UTC.
+    """
+
+    def __init__(
+        self,
+        versions: Versions,
+        endpoint: Callable[[str], Endpoint],
+        artifacts: ArtifactStore,
+        capture: CapturedRows,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._versions = versions
+        self._endpoint = endpoint
+        self._artifacts = artifacts
+        self._capture = capture
+        self._clock = clock
+
+    # -- baselines ---------------------------------------------------------------------------
+
+    def baseline(self, ref: str) -> Profile | None:
+        """The baseline of version ``ref`` (``name:3``, ``name@alias``), None when it has none.
+
+        Raises:
+            InvalidReference, ModelNotFound, VersionNotFound, AliasNotFound, ArtifactMissing,
+            ArtifactCorrupted, InvalidInput (a baseline of a newer format).
+        """
+        from modelyard.monitoring.profile import Profile
+        from modelyard.monitoring.schema import fit_to_signature
+
+        version = self._versions.get_version(ref)
+        derived = self._artifacts.get_derived(version.artifact_digest, _kind(version))
+        if derived is not None:
+            return Profile.from_bytes(derived)
+        manifest = packages.read_manifest(self._artifacts, version.artifact_digest)
+        for entry in manifest["files"]:
+            if entry["path"] == packages.BASELINE_PROFILE_FILE:
+                profile = Profile.from_bytes(self._artifacts.get_bytes(entry["sha256"]))
+                try:
+                    return fit_to_signature(profile, version.signature)
+                except InvalidInput:  # a script's training table: compare what there is
+                    return profile
+        return None
+
+    def set_baseline(self, ref: str, data: str) -> Profile:
+        """Make the rows of file ``data`` (CSV, JSON, JSON Lines or Parquet) the baseline of
+        version ``ref``, with the model's predictions on them; it replaces any earlier one.
+
+        Columns the model does not take are ignored.
+
+        Raises:
+            InvalidInput: the file cannot be read, or its columns do not fit the model's
+                signature (the message names the missing or mistyped columns); nothing is
+                stored then. The lookup errors of :meth:`baseline`; StorageNotWritable.
+        """
+        from modelyard.codecs.tables import read_table
+        from modelyard.monitoring.profile import Profile
+        from modelyard.monitoring.schema import fit_to_signature
+        from modelyard.training.baseline import prediction_profile
+
+        version = self._versions.get_version(ref)
+        frame = read_table(Path(data))
+        profile = fit_to_signature(Profile.from_frame(frame), version.signature)
+        names = version.signature.feature_names if version.signature else None
+        inputs = frame.loc[:, names] if names else frame
+        loaded = self._versions.load(version.ref)
+        try:
+            profile = profile.with_predictions(prediction_profile(inputs, loaded.predict))
+        finally:
+            loaded.unload()
+        self._artifacts.put_derived(version.artifact_digest, _kind(version), profile.to_bytes())
+        return profile
+
+    # -- drift -------------------------------------------------------------------------------
+
+    def drift(
+        self,
+        endpoint: str,
+        *,
+        variant: str | None = None,
+        window: timedelta | None = None,
+        data: str | None = None,
+        config: DriftConfig | None = None,
+        now: datetime | None = None,
+    ) -> list[DriftReport]:
+        """One drift report per variant of ``endpoint`` (or for ``variant``): its current model
+        version's baseline against the rows captured in the ``window`` before ``now``
+        (default: the last hour), or against the rows of file ``data``.
+
+        A file of captured rows (``input.*`` columns, as exported) is split by its
+        ``variant`` column; any other file is compared whole with each variant's baseline.
+        A variant whose version has no baseline gets a report with verdict
+        ``insufficient_data`` saying so.
+
+        Raises:
+            InvalidInput: both a window and a file, a window that is not positive, an
+                unreadable file. EndpointNotFound, VariantNotFound, StorageUnavailable.
+        """
+        if window is not None and data is not None:
+            raise InvalidInput("compare either a window of captured rows or a file, not both")
+        if window is not None and window <= timedelta(0):
+            raise InvalidInput(f"a drift window must be longer than zero, got {window}")
+        config = config or DriftConfig()
+        variants = self._variants(endpoint, variant)
+        if data is not None:
+            currents = self._from_file(data, variants)
+        else:
+            end = _utc(now) if now is not None else self._clock()
+            start = end - (window or DEFAULT_WINDOW)
+            rows = self._capture.read(endpoint, since=start, until=end, variant=variant)
+            currents = {
+                v.name: _Current(captured_profile(_rows_of(rows, v), v), start, end)
+                for v in variants
+            }
+        return [self._report(endpoint, v, currents[v.name], config) for v in variants]
+
+    def window_profile(
+        self, endpoint: str, variant: str, since: datetime, until: datetime
+    ) -> Profile | None:
+        """The profile drift compares for ``variant``'s rows captured in [since, until), as
+        :meth:`drift` builds it; None when no row was captured.
+
+        Raises:
+            EndpointNotFound, VariantNotFound, StorageUnavailable.
+        """
+        (chosen,) = self._variants(endpoint, variant)
+        rows = self._capture.read(endpoint, since=since, until=until, variant=variant)
+        rows = _rows_of(rows, chosen)
+        return captured_profile(rows, chosen) if len(rows) else None
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _variants(self, endpoint: str, variant: str | None) -> list[Variant]:
+        variants = list(self._endpoint(endpoint).config.variants)
+        if variant is None:
+            return variants
+        chosen = [v for v in variants if v.name == variant]
+        if not chosen:
+            raise VariantNotFound(
+                f"endpoint {endpoint!r} has no variant {variant!r}; it has "
+                f"{', '.join(v.name for v in variants)}"
+            )
+        return chosen
+
+    def _from_file(self, data: str, variants: list[Variant]) -> dict[str, _Current]:
+        from modelyard.codecs.tables import read_table
+        from modelyard.monitoring.profile import Profile
+
+        frame = read_table(Path(data))
+        if not any(str(c).startswith(INPUT_PREFIX) for c in frame.columns):
+            profile = Profile.from_frame(frame)
+            return {v.name: _Current(profile, None, None, captured=False) for v in variants}
+        return {
+            v.name: _Current(captured_profile(_rows_of(frame, v), v), None, None) for v in variants
+        }
+
+    def _report(
+        self, endpoint: str, variant: Variant, current: _Current, config: DriftConfig
+    ) -> DriftReport:
+        from modelyard.monitoring.drift import Context, compare
+
+        context = Context(endpoint, variant.name, variant.model_ref, current.start, current.end)
+        baseline = self.baseline(variant.model_ref)
+        redacted = _redacted(variant, baseline) if current.captured else []
+        if baseline is not None and redacted:
+            baseline, current = _without(baseline, current, redacted)
+        if baseline is None:
+            return DriftReport(
+                endpoint, variant.name, variant.model_ref, current.start, current.end,
+                0, current.profile.row_count, (), (),
+                (QualityIssue("no_baseline", "", f"{variant.model_ref} has no baseline: "
+                              "register it from a training job or set one from a dataset"),),
+                Verdict.INSUFFICIENT_DATA, None, config,
+            )  # fmt: skip
+        report = compare(baseline, current.profile, config, context)
+        if not redacted or not current.profile.row_count:
+            return report
+        notes = tuple(
+            QualityIssue(
+                "redacted",
+                name,
+                f"captured values of {name!r} are redacted ({variant.capture.mode(name)}): "
+                "the column is not compared",
+            )
+            for name in redacted
+        )
+        return dataclasses.replace(report, quality=report.quality + notes)
+
+
+def captured_profile(rows: pd.DataFrame, variant: Variant) -> Profile:
+    """The profile of captured rows: ``input.<feature>`` columns as features, and
+    ``output.<name>`` columns of the rows ``variant``'s current model version answered as
+    predictions."""
+    from modelyard.monitoring.profile import Profile
+
+    inputs = [c for c in rows.columns if str(c).startswith(INPUT_PREFIX)]
+    outputs = [c for c in rows.columns if str(c).startswith(OUTPUT_PREFIX)]
+    features = rows.loc[:, inputs].set_axis([c[len(INPUT_PREFIX) :] for c in inputs], axis=1)
+    profile = Profile.from_frame(features)
+    if not outputs:
+        return profile
+    if "model" in rows.columns and "model_version" in rows.columns:
+        same = (rows["model"] == variant.model) & (rows["model_version"] == variant.version)
+        rows = rows.loc[same]
+    predicted = rows.loc[:, outputs].set_axis([c[len(OUTPUT_PREFIX) :] for c in outputs], axis=1)
+    return profile.with_predictions(Profile.from_frame(predicted))
+
+
+def _redacted(variant: Variant, baseline: Profile | None) -> list[str]:
+    """The baseline columns whose captured values ``variant`` redacts."""
+    if baseline is None:
+        return []
+    return [c for c in baseline.columns if variant.capture.mode(c) is not None]
+
+
+def _without(baseline: Profile, current: _Current, names: list[str]) -> tuple[Profile, _Current]:
+    keep = [c for c in baseline.columns if c not in names]
+    profile = current.profile.select([c for c in current.profile.columns if c not in names])
+    return baseline.select(keep), dataclasses.replace(current, profile=profile)
+
+
+def _kind(version: ModelVersion) -> str:
+    """The derived-artifact kind of ``version``'s baseline set later (names are
+    ``[A-Za-z0-9_.-]``, which artifact kinds allow)."""
+    return f"{BASELINE_KIND}.{version.name}.{version.version}"
+
+
+def _rows_of(rows: pd.DataFrame, variant: Variant) -> pd.DataFrame:
+    if "variant" not in rows.columns:
+        return rows
+    return rows.loc[rows["variant"] == variant.name]
+
+
+def _utc(when: datetime) -> datetime:
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)

@@ -1,0 +1,320 @@
+"""Ground truth and model quality: labels for past predictions, and how good those were.
+
+:meth:`FeedbackService.record` takes labels named by inference id (and row), finds each
+prediction among the captured rows, and stores the label with the prediction it labels.
+Each item gets its own outcome (accepted, unknown, expired); labels that cannot be labels of
+the model that answered (a string for a regressor, a class the classifier does not have)
+refuse the whole batch with InvalidInput naming them, and nothing is stored.
+
+:meth:`FeedbackService.quality` scores the labelled predictions per window, variant and model
+version (``monitoring/model_quality.py``) and compares them with the version's validation
+metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from modelyard.domain.capture import output_columns
+from modelyard.domain.endpoints import EndpointConfig
+from modelyard.domain.feedback import (
+    FeedbackItem,
+    FeedbackOutcome,
+    FeedbackResult,
+    FeedbackStatus,
+    GroundTruth,
+    parse_items,
+)
+from modelyard.domain.quality import QualityConfig, QualityPoint
+from modelyard.domain.registry import ModelVersion
+from modelyard.errors import InvalidInput, NotFound, VariantNotFound
+from modelyard.monitoring.model_quality import ModelInfo, quality_points, window_starts
+from modelyard.monitoring.model_task import ModelTask, check_label, model_task
+from modelyard.services.feedback_lookup import Captured, CaptureReader, Lookup, lookup
+from modelyard.storage.feedback import FeedbackStore
+
+#: Labels refused in one batch that the error message lists by id.
+_SHOWN_REFUSALS = 5
+
+
+class FeedbackService:
+    """Records ground truth and computes model quality (see the module docstring).
+
+    Args:
+        store: Where labels are kept.
+        capture: The captured rows (``CaptureService``).
+        history: An endpoint's configs, oldest first; raises EndpointNotFound.
+        version: A model version by ``name:version``; raises NotFound when it is gone.
+        max_age: Labels are taken for predictions made at most this long ago.
+        capture_delay: How long after a request its captured row may take to be readable.
+        config: The default quality thresholds.
+        now: The clock (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        store: FeedbackStore,
+        capture: CaptureReader,
+        *,
+        history: Callable[[str], list[EndpointConfig]],
+        version: Callable[[str], ModelVersion],
+        max_age: timedelta = timedelta(days=30),
+        capture_delay: timedelta = timedelta(minutes=1),
+        config: QualityConfig | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self._capture = capture
+        self._history = history
+        self._version = version
+        self.max_age = max_age
+        self._capture_delay = capture_delay
+        self.config = config or QualityConfig()
+        self._now = now
+
+    # -- recording ---------------------------------------------------------------------------
+
+    def record(
+        self, endpoint: str, items: Sequence[FeedbackItem | Mapping[str, Any]]
+    ) -> FeedbackResult:
+        """Store the labels of ``items`` for ``endpoint``'s captured predictions.
+
+        Args:
+            items: :class:`FeedbackItem` records, or their JSON form
+                (``{"inference_id", "label", "row"?}``); at most ``MAX_ITEMS``.
+
+        Returns:
+            One outcome per item, in order: accepted (stored; it replaces an earlier label
+            of the same id and row), unknown (no captured prediction has that id and row),
+            or expired (made longer than ``max_age`` ago).
+
+        Raises:
+            EndpointNotFound; PayloadTooLarge: too many items; InvalidInput: a malformed
+                item, or a label that does not fit the model that made its prediction
+                (nothing is stored); StorageUnavailable.
+        """
+        parsed = self._parse(items)
+        configs = self._history(endpoint)
+        now = self._now()
+        oldest = now - self.max_age
+        found = lookup(
+            self._capture,
+            endpoint,
+            list(dict.fromkeys(i.inference_id for i in parsed)),
+            outputs=_outputs(self._versions_of(configs).values()),
+            oldest=oldest,
+            now=now,
+        )
+        capturing = any(v.capture.enabled for c in configs for v in c.variants)
+        outcomes: list[FeedbackOutcome] = []
+        labels: list[GroundTruth] = []
+        for item in parsed:
+            outcome, captured = self._judge(item, found, now, capturing)
+            outcomes.append(outcome)
+            if captured is not None:
+                labels.append(_truth(endpoint, item, captured))
+        self._check_labels(labels)
+        self._store.put(labels)
+        return FeedbackResult(endpoint, tuple(outcomes))
+
+    @staticmethod
+    def _parse(items: Sequence[FeedbackItem | Mapping[str, Any]]) -> list[FeedbackItem]:
+        # Records are checked like JSON: a FeedbackItem built by hand may hold anything.
+        return parse_items([i.to_dict() if isinstance(i, FeedbackItem) else i for i in items])
+
+    def _judge(
+        self, item: FeedbackItem, found: Lookup, now: datetime, capturing: bool
+    ) -> tuple[FeedbackOutcome, Captured | None]:
+        iid, row = item.inference_id, item.row
+        made = found.expired.get(iid)
+        if made is not None:
+            days = self.max_age / timedelta(days=1)
+            return FeedbackOutcome(
+                iid,
+                row,
+                FeedbackStatus.EXPIRED,
+                f"the prediction was made at {made:%Y-%m-%d %H:%M:%S} UTC; labels are taken "
+                f"for predictions of the last {days:g} days",
+            ), None
+        rows = found.found.get(iid)
+        if not rows:
+            return FeedbackOutcome(
+                iid, row, FeedbackStatus.UNKNOWN, self._not_found(iid, now, capturing)
+            ), None
+        if row is None:
+            if len(rows) > 1:
+                message = f"its request had {len(rows)} rows: give the row (0 to {len(rows) - 1})"
+                return FeedbackOutcome(iid, row, FeedbackStatus.UNKNOWN, message), None
+            return FeedbackOutcome(iid, row, FeedbackStatus.ACCEPTED), next(iter(rows.values()))
+        captured = rows.get(row)
+        if captured is None:
+            message = (
+                f"its request had {len(rows)} rows (0 to {len(rows) - 1}); there is no row {row}"
+            )
+            return FeedbackOutcome(iid, row, FeedbackStatus.UNKNOWN, message), None
+        return FeedbackOutcome(iid, row, FeedbackStatus.ACCEPTED), captured
+
+    def _not_found(self, inference_id: str, now: datetime, capturing: bool) -> str:
+        from modelyard.domain.inference_ids import issued_at
+
+        if not capturing:
+            return (
+                "the endpoint captures no requests (capture is off for every variant), and "
+                "labels are joined with captured predictions only"
+            )
+        made = issued_at(inference_id)
+        if made is not None and now - made < 2 * self._capture_delay:
+            return (
+                f"no captured prediction has this id yet: captured rows become readable up to "
+                f"{self._capture_delay.total_seconds():g} s after the request; send it again later"
+            )
+        return (
+            "no captured prediction of this endpoint has this id (the request was not "
+            "sampled for capture, went to another endpoint, or the id is mistyped)"
+        )
+
+    def _check_labels(self, labels: Sequence[GroundTruth]) -> None:
+        tasks: dict[str, ModelTask | None] = {}
+        refused: list[str] = []
+        for truth in labels:
+            ref = truth.model_ref
+            if ref not in tasks:
+                tasks[ref] = self._task(ref)
+            task = tasks[ref]
+            reason = None if task is None else check_label(task, truth.label, ref)
+            if reason is not None:
+                where = truth.inference_id + (f" row {truth.row}" if truth.row else "")
+                refused.append(f"inference id {where}: {reason}")
+        if refused:
+            more = len(refused) - _SHOWN_REFUSALS
+            shown = "; ".join(refused[:_SHOWN_REFUSALS]) + (
+                f"; and {more} more" if more > 0 else ""
+            )
+            raise InvalidInput(f"labels refused, nothing stored: {shown}")
+
+    def _task(self, ref: str) -> ModelTask | None:
+        try:
+            return model_task(self._version(ref))
+        except NotFound:  # the version was deleted since: any scalar label is taken
+            return None
+
+    def _versions_of(self, configs: Iterable[EndpointConfig]) -> dict[str, ModelVersion]:
+        out: dict[str, ModelVersion] = {}
+        for config in configs:
+            for variant in config.variants:
+                ref = variant.model_ref
+                if ref not in out:
+                    try:
+                        out[ref] = self._version(ref)
+                    except NotFound:
+                        continue
+        return out
+
+    # -- quality -----------------------------------------------------------------------------
+
+    def quality(
+        self,
+        endpoint: str,
+        *,
+        window: timedelta,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        bucket: timedelta | None = None,
+        variant: str | None = None,
+        config: QualityConfig | None = None,
+    ) -> list[QualityPoint]:
+        """The quality of ``endpoint``'s labelled predictions, per window, variant and model.
+
+        Windows start at ``since`` and every ``bucket`` after it (default: ``window``, so they
+        tile), each ``window`` long and cut at ``until`` (default: now); ``since`` defaults
+        to one window before ``until``. A prediction belongs to the window it was made in.
+
+        Returns:
+            Points ordered by start, variant and model (see
+            :func:`~modelyard.monitoring.model_quality.quality_points`): the current config's
+            variants get a point in every window, INSUFFICIENT_DATA when unlabelled.
+
+        Raises:
+            EndpointNotFound; VariantNotFound; InvalidInput: a window or bucket not above
+                zero, ``since`` not before ``until``; StorageUnavailable.
+        """
+        import pandas as pd
+
+        configs = self._history(endpoint)
+        end = _utc(until) if until is not None else self._now()
+        step = bucket or window
+        if window <= timedelta(0) or step <= timedelta(0):
+            raise InvalidInput("the quality window and bucket must be longer than zero")
+        start = _utc(since) if since is not None else end - window
+        if start >= end:
+            raise InvalidInput(
+                f"since ({start.isoformat()}) must be before until ({end.isoformat()})"
+            )
+        current = configs[-1]
+        if variant is not None and not any(c.variant(variant) for c in configs):
+            names = ", ".join(v.name for v in current.variants)
+            raise VariantNotFound(
+                f"endpoint {endpoint!r} has no variant {variant!r}; its variants: {names}"
+            )
+        starts = window_starts(start, end, step)
+        last_end = min(starts[-1] + window, end)
+        truths = self._store.labels(endpoint, since=start, until=last_end, variant=variant)
+        frame = pd.DataFrame(
+            {
+                "served_at": pd.to_datetime([t.served_at for t in truths], utc=True),
+                "variant": [t.variant for t in truths],
+                "model": [t.model_ref for t in truths],
+                "label": pd.Series([t.label for t in truths], dtype="object"),
+                "prediction": pd.Series([t.prediction for t in truths], dtype="object"),
+            }
+        )
+        expected = [
+            (v.name, v.model_ref) for v in current.variants if variant is None or v.name == variant
+        ]
+        refs = {*frame["model"].unique().tolist(), *(ref for _, ref in expected)}
+        models = {ref: info for ref in refs if (info := self._info(ref)) is not None}
+        return quality_points(
+            frame,
+            endpoint=endpoint,
+            windows=[(s, min(s + window, end)) for s in starts],
+            models=models,
+            expected=expected,
+            config=config or self.config,
+        )
+
+    def _info(self, ref: str) -> ModelInfo | None:
+        try:
+            version = self._version(ref)
+        except NotFound:
+            return None
+        return ModelInfo(model_task(version), dict(version.metrics))
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _outputs(versions: Iterable[ModelVersion]) -> list[str]:
+    """The output columns the captured rows of these versions can have: ``output.prediction``
+    and ``output.0`` … as many as the widest version has."""
+    widest = 1
+    for version in versions:
+        if version.signature is not None:
+            widest = max(widest, len(version.signature.outputs))
+    return output_columns(1) + (output_columns(widest) if widest > 1 else [])
+
+
+def _truth(endpoint: str, item: FeedbackItem, captured: Captured) -> GroundTruth:
+    return GroundTruth(
+        endpoint=endpoint,
+        inference_id=item.inference_id,
+        row=captured.row,
+        label=item.label,
+        variant=captured.variant,
+        model=captured.model,
+        model_version=captured.model_version,
+        served_at=captured.time,
+        prediction=captured.prediction,
+    )

@@ -1,0 +1,157 @@
+"""Finding the captured predictions that feedback items name.
+
+Inference ids made by modelyard servers carry their time (:mod:`modelyard.domain.inference_ids`),
+so an item is looked up in the few minutes of captured rows around that time, and an id older
+than the label window is expired without a read. Ids without a time (a client's own) are
+looked up in the whole label window, in one read. Only the columns needed are read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+from modelyard.domain.capture import SINGLE_OUTPUT
+from modelyard.domain.inference_ids import issued_at
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: How far a captured row's time may be from its id's time: the request's own duration, and
+#: the clocks of the machine that made the id and the one that captured (the same server).
+SLACK = timedelta(minutes=5)
+_META = ("inference_id", "row", "time", "variant", "model", "model_version")
+
+
+class CaptureReader(Protocol):
+    """What feedback needs of the capture service (``CaptureService.read``)."""
+
+    def read(
+        self,
+        endpoint: str,
+        *,
+        since: datetime,
+        until: datetime | None = None,
+        variant: str | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> pd.DataFrame: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Captured:
+    """One captured row: who answered, when, and what it predicted."""
+
+    row: int
+    time: datetime
+    variant: str
+    model: str
+    model_version: int
+    prediction: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """The captured rows of the ids found (id → row index → row), and the ids too old to look
+    up (id → when it was made)."""
+
+    found: dict[str, dict[int, Captured]]
+    expired: dict[str, datetime]
+
+
+def spans(
+    times: Iterable[datetime], oldest: datetime, now: datetime
+) -> list[tuple[datetime, datetime]]:
+    """The time ranges to read for ids made at ``times``: each widened by :data:`SLACK`, cut
+    to ``[oldest, now]``, overlapping ones merged, in order."""
+    merged: list[tuple[datetime, datetime]] = []
+    for t in sorted(times):
+        start, end = max(t - SLACK, oldest), min(t + SLACK, now)
+        if start >= end:
+            continue
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def lookup(
+    capture: CaptureReader,
+    endpoint: str,
+    ids: Sequence[str],
+    *,
+    outputs: Sequence[str],
+    oldest: datetime,
+    now: datetime,
+) -> Lookup:
+    """Find ``ids`` among the rows ``endpoint`` captured in ``[oldest, now]``.
+
+    Args:
+        outputs: The output columns to read (those of every version the endpoint served).
+    """
+    import pandas as pd
+
+    expired: dict[str, datetime] = {}
+    timed: list[datetime] = []
+    untimed = False
+    for inference_id in ids:
+        made = issued_at(inference_id)
+        if made is None or made > now + SLACK:
+            untimed = True
+        elif made < oldest:
+            expired[inference_id] = made
+        else:
+            timed.append(made)
+    ranges = [(oldest, now)] if untimed else spans(timed, oldest, now)
+    columns = [*_META, *outputs]
+    wanted = set(ids) - set(expired)
+    frames = []
+    for start, end in ranges:
+        frame = capture.read(endpoint, since=start, until=end, columns=columns)
+        frame = frame[frame["inference_id"].isin(wanted)]
+        if len(frame):
+            frames.append(frame)
+    found: dict[str, dict[int, Captured]] = {}
+    if frames:
+        rows = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        for record in _records(rows, outputs):
+            found.setdefault(record[0], {})[record[1].row] = record[1]
+    return Lookup(found, expired)
+
+
+def _records(frame: pd.DataFrame, outputs: Sequence[str]) -> Iterable[tuple[str, Captured]]:
+    single = SINGLE_OUTPUT if SINGLE_OUTPUT in outputs else None
+    several = [c for c in outputs if c != SINGLE_OUTPUT]
+    for values in frame.itertuples(index=False, name=None):
+        record = dict(zip(frame.columns, values, strict=True))
+        # One row has the outputs of the version that answered it: either the one column or
+        # the numbered ones (the columns of other versions are null in it).
+        prediction: Any = _plain(record[single]) if single else None
+        if prediction is None:
+            numbered = [_plain(record[c]) for c in several]
+            prediction = numbered if any(v is not None for v in numbered) else None
+            while prediction and prediction[-1] is None:
+                prediction.pop()
+        yield (
+            str(record["inference_id"]),
+            Captured(
+                row=int(record["row"]),
+                time=record["time"].to_pydatetime(),
+                variant=str(record["variant"]),
+                model=str(record["model"]),
+                model_version=int(record["model_version"]),
+                prediction=prediction,
+            ),
+        )
+
+
+def _plain(value: Any) -> Any:
+    """A captured value as JSON holds it: numpy scalars as Python ones, NaN and null as None."""
+    import pandas as pd
+
+    if value is None or (not isinstance(value, str) and bool(pd.isna(value))):
+        return None
+    item = getattr(value, "item", None)
+    return item() if callable(item) else value

@@ -1,0 +1,149 @@
+"""The metrics service: per-minute series of endpoints, read back from what servers wrote.
+
+Each server worker writes, per endpoint variant and minute, the accumulators of what it served
+(``domain.metric_stats``). A series point merges every worker's row of that minute (and,
+without a variant, every variant's) and computes the series value from the merged
+accumulators: sums stay sums, means and fractions are ratios of sums, latency percentiles
+come from summed bucket counts. Minutes older than the store's minute retention survive as
+hourly rows: such a stretch of a series has one point per hour (at the hour's start).
+
+Retention is applied by :meth:`MetricsService.prune` (the monitor scheduler runs it; the store
+also prunes on its own from its write path, at most hourly per process).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+
+from modelyard.domain.metric_stats import MetricStats
+from modelyard.domain.metrics import METRICS, MetricPoint, SeriesRow, series_value, split_name
+from modelyard.errors import EndpointNotFound, InvalidInput
+from modelyard.storage.base import EndpointStore
+from modelyard.storage.metric_series import MetricSeriesStore, Pruned
+
+_MINUTE = timedelta(minutes=1)
+_HOUR = timedelta(hours=1)
+
+
+def _floor(when: datetime, step: timedelta) -> datetime:
+    when = when.astimezone(UTC)
+    if step == _HOUR:
+        return when.replace(minute=0, second=0, microsecond=0)
+    return when.replace(second=0, microsecond=0)
+
+
+class MetricsService:
+    """Reads the per-minute metric series; the CLI, alarms and the Python API call this."""
+
+    def __init__(
+        self,
+        store: MetricSeriesStore,
+        endpoints: EndpointStore,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self._endpoints = endpoints
+        self._clock = clock
+
+    def names(self) -> list[str]:
+        """The catalog's series names (those taking a feature or class take it after a dot:
+        ``input_mean.<feature>``)."""
+        return list(METRICS)
+
+    def series(
+        self,
+        endpoint: str,
+        name: str,
+        *,
+        variant: str | None = None,
+        since: datetime,
+        until: datetime | None = None,
+    ) -> list[MetricPoint]:
+        """Series ``name`` of ``endpoint`` (one ``variant``, or all merged), one point per
+        minute from the minute holding ``since`` up to ``until`` (default now, exclusive);
+        per hour where only hourly rows are left.
+
+        Raises:
+            InvalidInput: an unknown series name, or ``since`` not before ``until``.
+            EndpointNotFound: no such endpoint, and no series of that name either.
+        """
+        return self.table(endpoint, [name], variant=variant, since=since, until=until)[name]
+
+    def table(
+        self,
+        endpoint: str,
+        names: Sequence[str],
+        *,
+        variant: str | None = None,
+        since: datetime,
+        until: datetime | None = None,
+    ) -> dict[str, list[MetricPoint]]:
+        """Several series of one endpoint over the same minutes (one read of the store).
+
+        Raises:
+            InvalidInput, EndpointNotFound: as :meth:`series`.
+        """
+        for name in names:
+            split_name(name)
+        until = until or self._clock()
+        if since.tzinfo is None or until.tzinfo is None:
+            raise InvalidInput("since and until must be timezone-aware times")
+        if since >= until:
+            raise InvalidInput(
+                f"since ({since.isoformat()}) must be before until ({until.isoformat()})"
+            )
+        since = _floor(since, _MINUTE)  # the minute holding ``since`` is the first point
+        rows = self._store.read(endpoint, variant=variant, since=since, until=until)
+        if not rows:
+            _check_known(endpoint, self._endpoints)
+        periods = _periods(rows, since, until)
+        return {
+            name: [
+                MetricPoint(start, None if stats is None else series_value(stats, name))
+                for start, stats in periods
+            ]
+            for name in names
+        }
+
+    def prune(self, now: datetime | None = None) -> Pruned:
+        """Apply retention: merge old minutes into hourly rows, delete old hours."""
+        return self._store.prune(now or self._clock())
+
+
+def _periods(
+    rows: Sequence[SeriesRow], since: datetime, until: datetime
+) -> list[tuple[datetime, MetricStats | None]]:
+    """The merged stats of each minute in ``[since, until)`` (None: no row), except that an
+    hour with an hourly row is one period (its late minutes merged in)."""
+    minutes: dict[datetime, MetricStats] = {}
+    hours: dict[datetime, MetricStats] = {}
+    for row in rows:
+        start = row.start.astimezone(UTC)
+        if row.resolution_s == 3600:
+            hours.setdefault(start, MetricStats()).merge(row.stats)
+        else:
+            minutes.setdefault(start, MetricStats()).merge(row.stats)
+    for start in list(minutes):
+        hour = _floor(start, _HOUR)
+        if hour in hours:
+            hours[hour].merge(minutes.pop(start))
+    out: list[tuple[datetime, MetricStats | None]] = []
+    minute = _floor(since, _MINUTE)
+    while minute < until:
+        hour = _floor(minute, _HOUR)
+        if hour in hours:
+            out.append((hour, hours.pop(hour)))
+            minute = hour + _HOUR
+            continue
+        out.append((minute, minutes.get(minute)))
+        minute += _MINUTE
+    return out
+
+
+def _check_known(endpoint: str, endpoints: EndpointStore) -> None:
+    try:
+        endpoints.get_endpoint(endpoint)
+    except EndpointNotFound:
+        raise EndpointNotFound(f"endpoint {endpoint!r} does not exist and has no metrics") from None

@@ -1,0 +1,261 @@
+"""The monitoring report of one endpoint: everything the other monitoring services know about
+it over a window, gathered and rendered as one self-contained HTML page.
+
+:meth:`ReportService.gather` asks each service for its part (the endpoint's variants; each
+variant's drift against its version's baseline, with the baseline and current profiles for
+the pictures; latency, error and throughput series; model quality from feedback; alarm states
+and monitor runs) and turns the answers into :mod:`modelyard.monitoring.report_model`
+records. :meth:`ReportService.render` draws the page
+(:func:`modelyard.monitoring.report_html.render_report`).
+
+A part that has nothing to show is reported as such, in words, never as an empty chart or a
+reassuring "no drift": a version without a baseline, a window without captured rows, a
+variant without feedback. A part whose service refuses (no monitor schedule, for instance) is
+shown as absent; only an unknown endpoint fails the whole report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Protocol
+
+from modelyard.domain.alarms import AlarmStatus
+from modelyard.domain.drift import DriftConfig
+from modelyard.domain.endpoints import Endpoint, Variant
+from modelyard.domain.metrics import MetricPoint
+from modelyard.domain.monitors import MonitorRun
+from modelyard.domain.quality import QualityPoint
+from modelyard.errors import ArtifactError, InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from modelyard.monitoring.profile import Profile
+    from modelyard.monitoring.report_model import DriftSection, ReportData, VariantSection
+
+#: Told what is being done before each slow step (for a progress display).
+Progress = Callable[[str], None]
+
+#: The longest window a report covers.
+MAX_WINDOW = timedelta(days=31)
+#: Model-quality windows across the report's window (each scored on its own labels).
+QUALITY_WINDOWS = 12
+#: Monitor runs listed.
+RUNS_SHOWN = 20
+
+
+class DriftSource(Protocol):
+    """The drift service, as the report reads it: a version's baseline, and the profile of a
+    variant's captured rows in a window (None when none was captured)."""
+
+    def baseline(self, ref: str) -> Profile | None: ...
+
+    def window_profile(
+        self, endpoint: str, variant: str, since: datetime, until: datetime
+    ) -> Profile | None: ...
+
+
+class SeriesSource(Protocol):
+    """The metrics service, as the report reads it."""
+
+    def table(
+        self,
+        endpoint: str,
+        names: Sequence[str],
+        *,
+        variant: str | None = None,
+        since: datetime,
+        until: datetime | None = None,
+    ) -> dict[str, list[MetricPoint]]: ...
+
+
+class QualitySource(Protocol):
+    """The feedback service, as the report reads it."""
+
+    def quality(
+        self,
+        endpoint: str,
+        *,
+        window: timedelta,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        bucket: timedelta | None = None,
+    ) -> list[QualityPoint]: ...
+
+
+class AlarmSource(Protocol):
+    """The alarm service, as the report reads it."""
+
+    def states(self, endpoint: str) -> list[AlarmStatus]: ...
+
+
+class RunSource(Protocol):
+    """The monitor service, as the report reads it."""
+
+    def runs(self, name: str, limit: int = 50) -> list[MonitorRun]: ...
+
+
+class ReportService:
+    """Gathers an endpoint's monitoring data and renders the report page.
+
+    Args:
+        endpoint: Looks an endpoint up; raises EndpointNotFound.
+        drift: Baselines and captured-window profiles (``DriftService``).
+        metrics: Metric series (``MetricsService``).
+        quality: Model quality from feedback (``FeedbackService``).
+        alarms: Alarm states (``AlarmService``).
+        runs: Stored monitor runs (``MonitorService``).
+        clock: Now, timezone-aware UTC.
+    """
+
+    def __init__(
+        self,
+        *,
+        endpoint: Callable[[str], Endpoint],
+        drift: DriftSource,
+        metrics: SeriesSource,
+        quality: QualitySource,
+        alarms: AlarmSource,
+        runs: RunSource,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._endpoint = endpoint
+        self._drift = drift
+        self._metrics = metrics
+        self._quality = quality
+        self._alarms = alarms
+        self._runs = runs
+        self._clock = clock
+
+    def report(
+        self,
+        endpoint: str,
+        *,
+        window: timedelta = timedelta(hours=24),
+        now: datetime | None = None,
+        progress: Progress | None = None,
+    ) -> str:
+        """The report page of ``endpoint`` over the ``window`` before ``now``.
+
+        Args:
+            endpoint: The endpoint's name.
+            window: How far back the report looks (at most :data:`MAX_WINDOW`).
+            now: The window's end (default: the clock's now).
+            progress: Told what is being done before each slow step.
+
+        Returns:
+            One self-contained HTML document.
+
+        Raises:
+            EndpointNotFound: no such endpoint (checked before anything slow).
+            InvalidInput: a window not above zero or longer than :data:`MAX_WINDOW`.
+            StorageUnavailable: a store cannot be read.
+        """
+        from modelyard.monitoring.report_html import render_report
+
+        data = self.gather(endpoint, window=window, now=now, progress=progress)
+        return render_report(data, progress)
+
+    def gather(
+        self,
+        endpoint: str,
+        *,
+        window: timedelta = timedelta(hours=24),
+        now: datetime | None = None,
+        progress: Progress | None = None,
+    ) -> ReportData:
+        """What :meth:`report` shows, as records (same arguments and errors)."""
+        from modelyard.monitoring.report_model import ReportData
+        from modelyard.monitoring.report_records import alarm_row, run_row
+
+        if not timedelta(0) < window <= MAX_WINDOW:
+            raise InvalidInput(
+                f"the report window must be longer than zero and at most "
+                f"{MAX_WINDOW.days} days, got {window}"
+            )
+        step = progress or (lambda _what: None)
+        found = self._endpoint(endpoint)  # EndpointNotFound before anything slow
+        end = (now or self._clock()).astimezone(UTC)
+        start = end - window
+        name = found.name
+        step("scoring feedback")
+        # Whole minutes: quality windows line up with the per-minute series beside them.
+        size = timedelta(minutes=max(1, int(window / QUALITY_WINDOWS / timedelta(minutes=1))))
+        quality = self._quality.quality(name, window=size, since=start, until=end, bucket=size)
+        variants = tuple(
+            self._variant(name, v, start, end, quality, step) for v in found.config.variants
+        )
+        try:
+            runs = tuple(run_row(r) for r in self._runs.runs(name, RUNS_SHOWN))
+        except NotFound:  # no schedule has ever watched this endpoint
+            runs = ()
+        return ReportData(
+            endpoint=name,
+            generated_at=self._clock().astimezone(UTC),
+            window_start=start,
+            window_end=end,
+            variants=variants,
+            alarms=tuple(alarm_row(s) for s in self._alarms.states(name)),
+            runs=runs,
+        )
+
+    def _variant(
+        self,
+        endpoint: str,
+        variant: Variant,
+        start: datetime,
+        end: datetime,
+        quality: list[QualityPoint],
+        step: Progress,
+    ) -> VariantSection:
+        from modelyard.monitoring.report_model import VariantSection
+        from modelyard.monitoring.report_records import (
+            CHART_METRICS,
+            metric_charts,
+            quality_charts,
+            quality_rows,
+        )
+
+        step(f"comparing {variant.name} with its baseline")
+        drift, note = self._drift_section(endpoint, variant, start, end)
+        step(f"reading the metrics of {variant.name}")
+        table = self._metrics.table(
+            endpoint, CHART_METRICS, variant=variant.name, since=start, until=end
+        )
+        mine = [p for p in quality if p.variant == variant.name]
+        charts, quality_note = quality_charts(mine)
+        return VariantSection(
+            name=variant.name,
+            model=variant.model_ref,
+            weight=variant.weight,
+            drift=drift,
+            drift_note=note,
+            charts=metric_charts(table, start, end),
+            quality=charts,
+            quality_note=quality_note,
+            quality_windows=quality_rows(mine),
+        )
+
+    def _drift_section(
+        self, endpoint: str, variant: Variant, start: datetime, end: datetime
+    ) -> tuple[DriftSection | None, str]:
+        # The profiles are compared here rather than through ``DriftService.drift`` so that
+        # the captured window is read once, and the pictures show exactly what was tested.
+        from modelyard.monitoring.drift import Context, compare
+        from modelyard.monitoring.report_records import drift_section
+
+        ref = variant.model_ref
+        try:
+            baseline = self._drift.baseline(ref)
+        except (ArtifactError, InvalidInput, NotFound) as exc:  # gone, damaged, too new
+            return None, f"the baseline of {ref} cannot be read: {exc.message}"
+        if baseline is None:
+            return None, (
+                f"{ref} has no baseline to compare with: register it from a training job or "
+                "set one from a dataset"
+            )
+        current = self._drift.window_profile(endpoint, variant.name, start, end)
+        if current is None or current.row_count == 0:
+            return None, "no captured data in this window"
+        context = Context(endpoint, variant.name, ref, start, end)
+        report = compare(baseline, current, DriftConfig(), context)
+        return drift_section(report, baseline, current), ""

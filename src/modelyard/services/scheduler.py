@@ -1,0 +1,104 @@
+"""The scheduler loop: monitor schedules and alarm evaluation, pass after pass, until stopped.
+
+It runs in a process of its own, started by ``modelyard serve`` beside its server workers (never
+in their request path) or by ``modelyard monitor run``. Any number of such loops may share a
+store: each tick of a schedule and each window of an alarm runs in one of them (leases).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from modelyard.domain.alarms import AlarmEvent
+from modelyard.domain.monitors import MonitorRun
+from modelyard.errors import ModelyardError
+from modelyard.services.alarms import AlarmService
+from modelyard.services.monitors import MonitorService
+
+log = logging.getLogger("modelyard.scheduler")
+
+#: How often the housekeeping chores run (old runs and lease rows pruned …).
+_PRUNE_EVERY = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Pass:
+    """What one pass did: the monitor runs it made and the alarm state changes it recorded."""
+
+    runs: list[MonitorRun] = field(default_factory=list)
+    events: list[AlarmEvent] = field(default_factory=list)
+
+
+class Scheduler:
+    """Runs :meth:`MonitorService.run_due` and :meth:`AlarmService.evaluate` in passes.
+
+    Args:
+        monitors: The monitor service.
+        alarms: The alarm service.
+        clock: Now, timezone-aware UTC (default: the system clock).
+        poll_s: The longest wait between passes: schedules and rules set by other processes
+            are seen within it.
+        housekeeping: Chores run once an hour with the time (``MetricsService.prune``
+            applies the metric series' retention), besides pruning old runs and leases.
+    """
+
+    def __init__(
+        self,
+        monitors: MonitorService,
+        alarms: AlarmService,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        poll_s: float = 2.0,
+        housekeeping: Sequence[Callable[[datetime], object]] = (),
+    ) -> None:
+        self._monitors = monitors
+        self._alarms = alarms
+        self._clock = clock
+        self._poll_s = poll_s
+        self._chores = (monitors.prune, *housekeeping)
+        self._pruned: datetime | None = None
+
+    def run_once(self, now: datetime | None = None) -> Pass:
+        """One pass: every due schedule tick, then every due alarm window."""
+        now = now or self._clock()
+        done = Pass(self._monitors.run_due(now), self._alarms.evaluate(now))
+        if self._pruned is None or now - self._pruned >= _PRUNE_EVERY:
+            self._pruned = now
+            for chore in self._chores:
+                try:
+                    chore(now)
+                except ModelyardError as exc:  # retried next hour; the pass itself is done
+                    log.warning("housekeeping %s failed: %s", _name(chore), exc.message)
+        return done
+
+    def run_forever(
+        self, stop: threading.Event, on_pass: Callable[[Pass], None] | None = None
+    ) -> None:
+        """Pass after pass until ``stop`` is set. A pass that fails (the store unreachable, a
+        bug) is logged and the loop goes on: the next pass retries what was not done."""
+        while not stop.is_set():
+            try:
+                done = self.run_once()
+            except Exception:
+                log.exception("scheduler pass failed; retrying in %.1f s", self._poll_s)
+            else:
+                if on_pass is not None:
+                    on_pass(done)
+            stop.wait(self._wait_s())
+
+    def _wait_s(self) -> float:
+        try:
+            due = self._monitors.next_due()
+        except Exception:  # the store is down: wait the usual time
+            return self._poll_s
+        if due is None:
+            return self._poll_s
+        return max(0.0, min(self._poll_s, (due - self._clock()).total_seconds()))
+
+
+def _name(chore: Callable[..., object]) -> str:
+    return getattr(chore, "__qualname__", None) or repr(chore)

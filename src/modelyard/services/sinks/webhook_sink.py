@@ -1,0 +1,54 @@
+"""The webhook sink: each state change POSTed as JSON to a URL (Slack-, PagerDuty- or
+anything-compatible through a relay). The body is the history entry (``AlarmEvent.to_dict()``)
+with the rule (``"rule"``) beside it."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from modelyard.domain.alarms import AlarmEvent, AlarmRule
+from modelyard.errors import InvalidInput, ModelyardError
+from modelyard.storage.urls import mask_url, redact
+
+#: Seconds a webhook has to answer: the scheduler loop waits for it.
+TIMEOUT_S = 10.0
+
+
+class WebhookSink:
+    """POSTs each state change to ``target`` (an http or https URL); any answer but 2xx, or
+    no answer within :data:`TIMEOUT_S`, is a failure."""
+
+    def __init__(self, target: str | None, timeout_s: float = TIMEOUT_S) -> None:
+        parts = urlsplit(target or "")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InvalidInput(f"a webhook needs an http or https URL, got {target!r}")
+        self._url = str(target)
+        self._timeout = timeout_s
+
+    def payload(self, event: AlarmEvent, rule: AlarmRule) -> dict[str, Any]:
+        """The JSON body sent for ``event``."""
+        body = event.to_dict()
+        body.pop("notifications", None)  # filled in only after every sink was called
+        body["rule"] = rule.to_dict()
+        return body
+
+    def notify(self, event: AlarmEvent, rule: AlarmRule) -> None:
+        """POST the event.
+
+        Raises:
+            ModelyardError: the URL could not be reached or did not answer 2xx.
+        """
+        import httpx  # on use: only alarms with a webhook need it
+
+        # The URL may carry a token (a query parameter, a password): messages show it masked.
+        shown = mask_url(self._url)
+        try:
+            answer = httpx.post(self._url, json=self.payload(event, rule), timeout=self._timeout)
+        except httpx.HTTPError as exc:
+            reason = redact(str(exc) or type(exc).__name__, self._url)
+            raise ModelyardError(f"webhook {shown} unreachable: {reason}") from None
+        if not answer.is_success:
+            raise ModelyardError(
+                f"webhook {shown} answered {answer.status_code}: {answer.text[:200]}"
+            )

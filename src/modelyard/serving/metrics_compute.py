@@ -1,0 +1,239 @@
+"""Vectorized statistics of many requests' rows and predictions at once (the drain thread's
+arithmetic): per-feature counts, sums and extremes, text lengths, bucket counts, class counts.
+
+Everything here takes the rows of one drain interval for one variant, concatenated, so that the
+cost is a few numpy reductions per interval rather than per request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+#: Features beyond this many (in signature order) get no per-feature metrics: a label per
+#: feature is a time series per feature, and a 784-pixel image model would make thousands.
+MAX_FEATURES = 100
+#: Output columns beyond this many get no per-output metrics.
+MAX_OUTPUTS = 16
+
+
+@dataclass
+class ColumnStats:
+    """Reductions over the present (non-missing) values of some columns."""
+
+    names: list[str]
+    present: np.ndarray
+    missing: np.ndarray
+    sums: np.ndarray
+    lows: np.ndarray  # NaN for a column without a present value
+    highs: np.ndarray
+
+
+@dataclass
+class TextStats:
+    """One text column: present and missing counts, total length, length bucket counts."""
+
+    present: int
+    missing: int
+    total_length: int
+    buckets: np.ndarray
+
+
+@dataclass
+class InputStats:
+    numeric: ColumnStats | None = None
+    text: dict[str, TextStats] = field(default_factory=dict)
+
+
+def bucket_counts(values: np.ndarray, bounds: Sequence[float]) -> np.ndarray:
+    """How many ``values`` fall in each bucket: ``(bounds[i-1], bounds[i]]``, then above the
+    last bound (Prometheus' ``le`` buckets). NaN values are not counted."""
+    values = values[~np.isnan(values)] if values.dtype.kind == "f" else values
+    index = np.searchsorted(np.asarray(bounds, dtype=np.float64), values, side="left")
+    return np.bincount(index, minlength=len(bounds) + 1)
+
+
+def column_stats(x: np.ndarray, names: list[str]) -> ColumnStats:
+    """Reductions of a 2-D array's columns; NaN is missing."""
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64)
+    nan = np.isnan(x)
+    missing = nan.sum(axis=0)
+    # fmin/fmax skip NaN (and an all-NaN column stays NaN) without nanmin's warning.
+    return ColumnStats(
+        names=names,
+        present=len(x) - missing,
+        missing=missing,
+        # A matrix-vector product: several times faster than a sum down the columns.
+        sums=np.ones(len(x)) @ np.where(nan, 0.0, x),
+        lows=np.fmin.reduce(x, axis=0),
+        highs=np.fmax.reduce(x, axis=0),
+    )
+
+
+def feature_names(signature_names: Sequence[str] | None, count: int) -> list[str]:
+    """The signature's input names when they fit, else ``"0"``, ``"1"`` …"""
+    if signature_names is not None and len(signature_names) == count:
+        return list(signature_names)
+    return [str(i) for i in range(count)]
+
+
+def stack(rows: Sequence[Any]) -> np.ndarray | None:
+    """Many requests' rows as one float64 array, when they are all 2-D arrays of one width
+    (what one model version receives unless it takes text columns); else None."""
+    if not rows or set(map(type, rows)) != {np.ndarray} or rows[0].ndim != 2:
+        return None
+    try:  # numpy refuses arrays of other widths or dimensions
+        x = rows[0] if len(rows) == 1 else np.concatenate(rows)
+    except ValueError:
+        return None
+    return np.ascontiguousarray(x, dtype=np.float64)
+
+
+def input_stats(
+    x: np.ndarray | None,
+    rows: Sequence[Any],
+    signature_names: Sequence[str] | None,
+    text_bounds: Sequence[float],
+) -> InputStats:
+    """Per-feature statistics of many requests' rows: ``x`` when :func:`stack` could stack
+    them, else the DataFrames among ``rows`` (models with text columns)."""
+    out = InputStats()
+    if x is not None:
+        names = feature_names(signature_names, x.shape[1])[:MAX_FEATURES]
+        out.numeric = column_stats(x[:, :MAX_FEATURES], names)
+        return out
+    frames = [r for r in rows if hasattr(r, "columns")]
+    if frames:
+        import pandas as pd
+
+        frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        frame = frame.iloc[:, :MAX_FEATURES]
+        numeric = [c for c in frame.columns if frame[c].dtype.kind in "fiub"]
+        if numeric:
+            values = frame[numeric].to_numpy(dtype=np.float64, na_value=np.nan)
+            out.numeric = column_stats(values, [str(c) for c in numeric])
+        for column in frame.columns:
+            if column in numeric:
+                continue
+            series = frame[column]
+            present = series.dropna()
+            lengths = present.astype(str).str.len().to_numpy(dtype=np.float64)
+            out.text[str(column)] = TextStats(
+                present=len(present),
+                missing=len(series) - len(present),
+                total_length=int(lengths.sum()),
+                buckets=bucket_counts(lengths, text_bounds),
+            )
+    return out
+
+
+@dataclass
+class OutputStats:
+    """Predictions of one output column: numeric reductions and buckets, or class counts."""
+
+    name: str
+    present: int
+    missing: int
+    total: float = 0.0
+    low: float = float("nan")
+    high: float = float("nan")
+    buckets: np.ndarray | None = None
+    classes: dict[str, int] = field(default_factory=dict)
+
+
+def output_stats(
+    predictions: Sequence[np.ndarray], names: Sequence[str] | None, bounds: Sequence[float]
+) -> list[OutputStats]:
+    """Per-output statistics of many requests' predictions (1-D: one output ``prediction``;
+    2-D: one per column, named by the signature's outputs when they fit). Float outputs get
+    numeric statistics; integer, boolean and string outputs are class labels."""
+    arrays = [p if type(p) is np.ndarray else np.asarray(p) for p in predictions]
+    if not arrays:
+        return []
+    if all(a.ndim == 1 for a in arrays):  # the common case: one prediction per row
+        y = (arrays[0] if len(arrays) == 1 else np.concatenate(arrays)).reshape(-1, 1)
+    else:
+        arrays = [a.reshape(len(a), -1) for a in arrays]
+        width = arrays[0].shape[1]
+        same = [a for a in arrays if a.shape[1] == width]
+        y = same[0] if len(same) == 1 else np.concatenate(same)
+    width = y.shape[1]
+    labels = ["prediction"] if width == 1 else feature_names(names, width)
+    stats = []
+    for j in range(min(width, MAX_OUTPUTS)):
+        column = y[:, j]
+        if column.dtype.kind == "f":
+            nan = np.isnan(column)
+            present = column[~nan]
+            stats.append(
+                OutputStats(
+                    name=labels[j],
+                    present=len(present),
+                    missing=int(nan.sum()),
+                    total=float(present.sum()),
+                    low=float(present.min()) if len(present) else float("nan"),
+                    high=float(present.max()) if len(present) else float("nan"),
+                    buckets=bucket_counts(present, bounds),
+                )
+            )
+            continue
+        missing = 0
+        if column.dtype.kind == "O":
+            import pandas as pd
+
+            null = np.asarray(pd.isna(column), dtype=bool)
+            missing = int(null.sum())
+            column = column[~null]
+        values, counts = np.unique(column.astype(str), return_counts=True)
+        stats.append(
+            OutputStats(
+                name=labels[j],
+                present=int(counts.sum()),
+                missing=missing,
+                classes={str(v): int(c) for v, c in zip(values, counts, strict=True)},
+            )
+        )
+    return stats
+
+
+_MULTIPLIERS: dict[int, np.ndarray] = {}
+
+
+def _multipliers(width: int) -> np.ndarray:
+    found = _MULTIPLIERS.get(width)
+    if found is None:
+        rng = np.random.default_rng(width)  # fixed: equal rows hash alike in every drain
+        found = rng.integers(1, 2**63, size=width, dtype=np.uint64) | np.uint64(1)
+        _MULTIPLIERS[width] = found
+    return found
+
+
+def request_digests(x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """A 64-bit digest per request of ``x`` (the stacked float64 rows; request ``i`` has
+    ``lengths[i]`` of them, in order): equal rows in equal order, equal digest. Vectorized
+    (a multilinear hash of the values' bits, each row weighted by its position), so a
+    drain of thousands of requests hashes them in a few numpy operations."""
+    words = x.view(np.uint64)
+    row_hash = (words * _multipliers(x.shape[1])).sum(axis=1, dtype=np.uint64)
+    row_hash ^= row_hash >> np.uint64(29)
+    counts = lengths.astype(np.int64)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    position = np.arange(len(x), dtype=np.uint64) - np.repeat(starts, counts).astype(np.uint64)
+    row_hash *= position * np.uint64(2) + np.uint64(0x9E3779B97F4A7C15)
+    digests = np.zeros(len(counts), dtype=np.uint64)
+    some = counts > 0  # reduceat would misread a request without rows
+    if some.any():
+        digests[some] = np.add.reduceat(row_hash, starts[some], dtype=np.uint64)
+    return digests ^ (counts.astype(np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F))
+
+
+def frame_digest(rows: Any) -> int:
+    """The digest of one request given as a DataFrame (models with text columns)."""
+    import pandas as pd
+
+    hashed = pd.util.hash_pandas_object(rows, index=False).to_numpy()
+    return hash((tuple(map(str, rows.columns)), hashed.tobytes())) & 0xFFFFFFFFFFFFFFFF

@@ -1,0 +1,176 @@
+"""Per-worker metric files, and the exposition that sums them over a server's workers.
+
+A server's workers share one fresh directory per server run (``modelyard serve`` makes it).
+Each worker writes its own values into files named and laid out as prometheus_client's
+multiprocess mode does (``counter_<pid>.db``, ``histogram_<pid>.db``, ``gauge_<mode>_<pid>.db``,
+mmapped), and ``GET /metrics`` in any worker reads every file with prometheus_client's
+``MultiProcessCollector``: counters and histograms are summed over all workers (a dead
+worker's counts stay in the sum, so totals never go back), gauges combine by their mode.
+
+Why not prometheus_client's metric objects: they pick multiprocess mode from an environment
+variable when first imported, and update one mmapped value per call under a lock. Here one
+drain thread per worker folds thousands of requests into a few hundred values and writes only
+those (:meth:`PromWriter.flush`), so the request path never touches a file or a lock.
+
+Dead workers: before each exposition, the ``live*`` gauge files of processes that no longer
+exist are removed (``mark_process_dead``), so a crashed worker's memory and in-flight count
+leave the sums; a worker that stops cleanly removes its own.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.mmap_dict import MmapedDict, mmap_key
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.utils import floatToGoString
+
+from modelyard.serving.metrics_names import MetricDef
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
+
+Labels = tuple[str, ...]
+_Slot = tuple[str, str]  # (file prefix, key)
+
+
+class PromWriter:
+    """One worker's metric values, kept in memory and written to its files on :meth:`flush`.
+
+    Not thread-safe: one thread (the worker's drain thread) uses it.
+    """
+
+    def __init__(self, directory: Path, pid: int | None = None) -> None:
+        self._dir = Path(directory)
+        self._pid = os.getpid() if pid is None else pid
+        self._files: dict[str, MmapedDict] = {}
+        self._values: dict[_Slot, float] = {}
+        self._dirty: set[_Slot] = set()
+        self._slots: dict[tuple[str, Labels, str], _Slot] = {}
+
+    def _slot(self, metric: MetricDef, labels: Labels, suffix: str = "", le: str = "") -> _Slot:
+        cache = (metric.name, labels, suffix + le)
+        slot = self._slots.get(cache)
+        if slot is None:
+            names: Sequence[str] = metric.labels
+            values: Sequence[str] = labels
+            if le:
+                names, values = (*names, "le"), (*values, le)
+            sample = metric.sample + suffix
+            key = mmap_key(metric.family, sample, list(names), list(values), metric.help)
+            prefix = f"gauge_{metric.mode}" if metric.kind == "gauge" else metric.kind
+            slot = self._slots[cache] = (prefix, key)
+        return slot
+
+    def inc(self, metric: MetricDef, labels: Labels, amount: float = 1.0) -> None:
+        """Add ``amount`` to a counter (or a ``sum``-mode gauge)."""
+        slot = self._slot(metric, labels)
+        self._values[slot] = self._values.get(slot, 0.0) + amount
+        self._dirty.add(slot)
+
+    def set(self, metric: MetricDef, labels: Labels, value: float) -> None:
+        """Set a gauge."""
+        slot = self._slot(metric, labels)
+        self._values[slot] = value
+        self._dirty.add(slot)
+
+    def low(self, metric: MetricDef, labels: Labels, value: float) -> None:
+        """Lower a ``min`` gauge to ``value`` if it is smaller."""
+        slot = self._slot(metric, labels)
+        current = self._values.get(slot)
+        if current is None or value < current:
+            self._values[slot] = value
+            self._dirty.add(slot)
+
+    def high(self, metric: MetricDef, labels: Labels, value: float) -> None:
+        """Raise a ``max`` gauge to ``value`` if it is larger."""
+        slot = self._slot(metric, labels)
+        current = self._values.get(slot)
+        if current is None or value > current:
+            self._values[slot] = value
+            self._dirty.add(slot)
+
+    def observe(
+        self,
+        metric: MetricDef,
+        labels: Labels,
+        counts: Sequence[float] | NDArray[Any],
+        total: float,
+    ) -> None:
+        """Add observations to a histogram in bulk: ``counts[i]`` fell in bucket ``i`` (one
+        per bound, then ``+Inf``), summing to ``total``."""
+        bounds = metric.buckets
+        for i, count in enumerate(counts):
+            if count:
+                le = floatToGoString(bounds[i]) if i < len(bounds) else "+Inf"
+                slot = self._slot(metric, labels, "_bucket", le)
+                self._values[slot] = self._values.get(slot, 0.0) + float(count)
+                self._dirty.add(slot)
+        # Every bucket must exist for the exposition to list them all, counts or not.
+        if not self._slots.get((metric.name, labels, "_sum")):
+            for i in range(len(bounds) + 1):
+                le = floatToGoString(bounds[i]) if i < len(bounds) else "+Inf"
+                slot = self._slot(metric, labels, "_bucket", le)
+                self._values.setdefault(slot, 0.0)
+                self._dirty.add(slot)
+        slot = self._slot(metric, labels, "_sum")
+        self._values[slot] = self._values.get(slot, 0.0) + total
+        self._dirty.add(slot)
+
+    def flush(self) -> None:
+        """Write every value changed since the last flush to this worker's files."""
+        for slot in self._dirty:
+            prefix, key = slot
+            file = self._files.get(prefix)
+            if file is None:
+                path = self._dir / f"{prefix}_{self._pid}.db"
+                file = self._files[prefix] = MmapedDict(str(path))
+            file.write_value(key, self._values[slot], 0.0)
+        self._dirty.clear()
+
+    def close(self, *, live: bool = False) -> None:
+        """Close the files; unless ``live``, also remove this worker's ``live*`` gauges (it
+        is stopping: its memory and in-flight count must leave the sums)."""
+        for file in self._files.values():
+            file.close()
+        self._files.clear()
+        if not live:
+            mark_process_dead(self._pid, str(self._dir))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def forget_dead_workers(directory: Path) -> list[int]:
+    """Remove the ``live*`` gauge files of workers that no longer run; their pids."""
+    dead = set()
+    for path in glob.glob(os.path.join(directory, "gauge_live*_*.db")):
+        stem = os.path.basename(path)[: -len(".db")]
+        pid_text = stem.rsplit("_", 1)[-1]
+        if pid_text.isdigit() and not _alive(int(pid_text)):
+            dead.add(int(pid_text))
+    for pid in dead:
+        mark_process_dead(pid, str(directory))
+    return sorted(dead)
+
+
+def exposition(directory: Path) -> bytes:
+    """The Prometheus text exposition of every worker's files in ``directory``, merged."""
+    forget_dead_workers(directory)
+    registry = CollectorRegistry(auto_describe=False)
+    MultiProcessCollector(registry, path=str(directory))
+    return generate_latest(registry)

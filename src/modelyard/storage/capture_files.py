@@ -1,0 +1,128 @@
+"""``CaptureFolder``: the captured-rows files under a capture root, a local folder or any fsspec
+URL (``s3://bucket/capture``, ``memory://capture``).
+
+Files are written whole or not at all: on a local disk to a hidden temporary name that is
+renamed into place; on an object store by one upload (an object appears only when complete).
+Readers list only finished ``.parquet`` files. Filesystem errors become
+:class:`~modelyard.errors.StorageNotWritable` / :class:`~modelyard.errors.StorageUnavailable`
+with the URL's credentials masked.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from modelyard.errors import StorageNotWritable, StorageUnavailable
+from modelyard.storage.urls import mask_url, redact
+
+_NOT_WRITABLE = {errno.EROFS, errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EDQUOT}
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """A finished capture file: its path relative to the root, and its size in bytes."""
+
+    path: str
+    size: int
+
+
+class CaptureFolder:
+    """Captured files under one root URL (see the module docstring)."""
+
+    def __init__(self, url: str, **storage_options: Any) -> None:
+        self._given = url
+        self._options = storage_options
+        self._opened: tuple[Any, str] | None = None
+
+    @property
+    def url(self) -> str:
+        """The root, credentials masked."""
+        return mask_url(self._given)
+
+    def _filesystem(self) -> tuple[Any, str]:
+        # Made on first use: fsspec is an import only capture needs.
+        if self._opened is None:
+            import fsspec
+
+            fs, root = fsspec.core.url_to_fs(self._given, **self._options)
+            self._opened = fs, root.rstrip("/")
+        return self._opened
+
+    def _local(self, fs: Any) -> bool:
+        protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+        return protocol in ("file", "local")
+
+    def write(self, path: str, data: bytes) -> None:
+        """Store ``data`` as ``path`` (relative to the root), whole or not at all.
+
+        Raises:
+            StorageNotWritable: no permission, read-only, disk or quota full.
+            StorageUnavailable: any other failure.
+        """
+        fs, root = self._filesystem()
+        target = f"{root}/{path}"
+        folder, _, name = target.rpartition("/")
+        tmp = f"{folder}/.{name}.tmp-{uuid.uuid4().hex}"
+        try:
+            fs.makedirs(folder, exist_ok=True)
+            if self._local(fs):
+                with fs.open(tmp, "wb") as out:
+                    out.write(data)
+                fs.mv(tmp, target)
+            else:
+                fs.pipe_file(target, data)
+        except OSError as exc:
+            self._discard(fs, tmp)
+            reason = os.strerror(exc.errno) if exc.errno else redact(str(exc), self._given)
+            error = StorageNotWritable if exc.errno in _NOT_WRITABLE else StorageUnavailable
+            raise error(f"cannot write {path} to {self.url}: {reason}") from None
+
+    @staticmethod
+    def _discard(fs: Any, path: str) -> None:
+        try:
+            if fs.exists(path):
+                fs.rm(path)
+        except OSError:
+            pass  # a stray hidden temporary file is never listed
+
+    def files(self, folder: str) -> list[StoredFile]:
+        """Every finished ``.parquet`` file under ``folder`` (relative to the root), by path.
+
+        Raises:
+            StorageUnavailable: the root cannot be listed.
+        """
+        fs, root = self._filesystem()
+        base = f"{root}/{folder}".rstrip("/")
+        try:
+            if not fs.exists(base):
+                return []
+            found = fs.find(base, detail=True)
+        except OSError as exc:
+            raise StorageUnavailable(
+                f"cannot list {folder} in {self.url}: {redact(str(exc), self._given)}"
+            ) from None
+        out = []
+        for full, info in found.items():
+            relative = full[len(root) :].lstrip("/") if full.startswith(root) else full
+            name = relative.rpartition("/")[2]
+            if name.endswith(".parquet") and not name.startswith((".", "_")):
+                out.append(StoredFile(relative, int(info.get("size") or 0)))
+        return sorted(out, key=lambda f: f.path)
+
+    def open(self, path: str) -> Any:
+        """A binary file object for reading ``path`` (relative to the root).
+
+        Raises:
+            StorageUnavailable: it cannot be opened.
+        """
+        fs, root = self._filesystem()
+        try:
+            return fs.open(f"{root}/{path}", "rb")
+        except OSError as exc:
+            raise StorageUnavailable(
+                f"cannot read {path} from {self.url}: {redact(str(exc), self._given)}"
+            ) from None

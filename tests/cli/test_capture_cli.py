@@ -1,0 +1,171 @@
+"""``endpoints create|update --capture/--capture-redact``, what ``endpoints show`` says about
+capture, and ``capture list|export``, through the installed console script on a real store.
+
+Refused values change nothing. The captured files ``capture`` reads are written where servers
+write them (``<home>/artifacts/capture``), the way they write them.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from modelyard import errors
+from modelyard.cli.render import to_jsonable
+from modelyard.domain.capture import partition
+from modelyard.storage.capture_files import CaptureFolder
+
+
+def endpoint_state(cli: Any) -> Any:
+    platform = cli.platform()
+    try:
+        eps = platform.endpoints
+        return {e.name: to_jsonable([e, eps.history(e.name)]) for e in eps.list_endpoints()}
+    finally:
+        platform.close()
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory, make_cli: Any, model_files: Any) -> Any:
+    """churn:1, an XGBoost model of age, tenure, spend and visits."""
+    cli = make_cli(tmp_path_factory.mktemp("capture") / "home")
+    platform = cli.platform()
+    try:
+        platform.registry.register(
+            "churn", model_files.xgb_json, flavor="xgboost", input_example=model_files.example
+        )
+        platform.endpoints.create("ep", {"blue": "churn:1"})
+    finally:
+        platform.close()
+    return cli
+
+
+def test_create_update_and_show_capture(home: Any) -> None:
+    created = home(
+        "endpoints", "create", "api", "--variant", "blue=churn:1", "--variant", "green=churn:1",
+        "--capture", "10", "--capture", "green=100%", "--capture-redact", "age",
+        "--capture-redact", "spend:drop", "--json",
+    ).ok().json()  # fmt: skip
+    redact = [{"name": "age", "mode": "hash"}, {"name": "spend", "mode": "drop"}]
+    assert [(v["name"], v["capture"]) for v in created["config"]["variants"]] == [
+        ("blue", {"percent": 10.0, "redact": redact}),
+        ("green", {"percent": 100.0, "redact": redact}),
+    ]
+    shown = home("endpoints", "show", "api").ok().out
+    assert "    capture    10% of requests, redacting age (hash), spend (drop)\n" in shown
+    assert "    capture    100% of requests, redacting age (hash), spend (drop)\n" in shown
+    home("endpoints", "update", "api", "--variant", "blue=churn:1").ok()
+    assert "    capture    off\n" in home("endpoints", "show", "api").ok().out
+
+
+# id, arguments, words the one error line must contain (refused by the service: exit 2)
+REFUSED = [
+    ("unknown-field", ["endpoints", "create", "new", "--variant", "blue=churn:1", "--capture",
+                       "5", "--capture-redact", "ssn"],
+     ["variant 'blue' (churn:1) has no input 'ssn' to redact", "age, tenure, spend, visits"]),
+]  # fmt: skip
+
+# id, arguments, words click's last "Error:" line must contain (usage errors: exit 2)
+USAGE = [
+    ("too-much", ["endpoints", "create", "new", "--variant", "blue=churn:1", "--capture",
+                  "150"], ["'--capture'", "0..100", "'150'"]),
+    ("not-a-number", ["endpoints", "update", "ep", "--variant", "blue=churn:1", "--capture",
+                      "blue=lots"], ["'--capture'", "a number from 0 to 100", "'blue=lots'"]),
+    ("bare-twice", ["endpoints", "update", "ep", "--variant", "blue=churn:1", "--capture", "5",
+                    "--capture", "10"], ["'--capture'", "twice"]),
+    ("bad-mode", ["endpoints", "update", "ep", "--variant", "blue=churn:1", "--capture", "5",
+                  "--capture-redact", "age:erase"], ["'--capture-redact'", "'erase'"]),
+    ("redact-alone", ["endpoints", "update", "ep", "--variant", "blue=churn:1",
+                      "--capture-redact", "age"], ["'--capture-redact'", "--capture PERCENT"]),
+    ("bad-since", ["capture", "export", "ep", "--since", "yesterday", "-o", "x.parquet"],
+     ["not a time: 'yesterday'"]),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def bad_runs(home: Any) -> dict[str, Any]:
+    calls = {case[0]: case[1] for case in [*REFUSED, *USAGE]}
+    before = endpoint_state(home)
+    results = dict(zip(calls, home.many(*calls.values()), strict=True))
+    return {"before": before, "after": endpoint_state(home), "results": results}
+
+
+@pytest.mark.parametrize(("case", "words"), [(c[0], c[2]) for c in REFUSED])
+def test_refusals_are_one_error_line(bad_runs: dict[str, Any], case: str, words: list[str]) -> None:
+    line = bad_runs["results"][case].error_line(errors.InvalidInput.exit_code)
+    for word in words:
+        assert word in line, f"{case}: {word!r} not in {line!r}"
+
+
+@pytest.mark.parametrize(("case", "words"), [(c[0], c[2]) for c in USAGE])
+def test_bad_values_are_usage_errors(bad_runs: dict[str, Any], case: str, words: list[str]) -> None:
+    result = bad_runs["results"][case]
+    assert result.code == 2, result
+    assert "Traceback" not in result.err and result.out == ""
+    line = result.err.strip().splitlines()[-1]
+    for word in words:
+        assert word in line, f"{case}: {word!r} not in {line!r}"
+
+
+def test_refused_commands_change_nothing(bad_runs: dict[str, Any], home: Any) -> None:
+    assert "ep" in bad_runs["before"]
+    assert bad_runs["after"] == bad_runs["before"]
+    assert not (home.home / "x.parquet").exists()
+
+
+def _write_captured(home: Any, endpoint: str, times: list[datetime], ages: list[float]) -> None:
+    """A file of captured rows, as a server writes it under the default capture root."""
+    table = pa.table(
+        {
+            "inference_id": [f"id{i}" for i in range(len(times))],
+            "time": pa.array(times, type=pa.timestamp("us", tz="UTC")),
+            "variant": ["blue"] * len(times),
+            "model": ["churn"] * len(times),
+            "model_version": pa.array([1] * len(times), type=pa.int64()),
+            "latency_ms": [2.0] * len(times),
+            "row": pa.array([0] * len(times), type=pa.int32()),
+            "protocol": ["sagemaker"] * len(times),
+            "input.age": ages,
+            "output.prediction": [0.5] * len(times),
+        }
+    )
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    folder = CaptureFolder(str(home.home / "artifacts" / "capture"))
+    folder.write(
+        f"{partition(endpoint, times[0])}/part-{times[0]:%H%M%S}.parquet", buffer.getvalue()
+    )
+
+
+def test_capture_list_and_export(home: Any, tmp_path: Any) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    old = now - timedelta(days=3)
+    _write_captured(home, "shop", [old, old + timedelta(seconds=1)], [30.0, 31.0])
+    _write_captured(home, "shop", [now - timedelta(minutes=10)], [42.0])
+
+    listed = home("capture", "list", "shop", "--json").ok().json()
+    assert [(f["rows"], f["hour"][:13]) for f in listed] == [
+        (2, old.isoformat()[:13]),
+        (1, (now - timedelta(minutes=10)).isoformat()[:13]),
+    ]
+    text = home("capture", "list", "shop").ok().out
+    assert "3 rows in 2 files under" in text
+    assert "no captured rows" in home("capture", "list", "ep").ok().out.lower()
+
+    out = tmp_path / "rows.parquet"
+    done = home("capture", "export", "shop", "--since", "1h", "-o", out, "--json").ok().json()
+    assert (done["rows"], done["files"]) == (1, 1)
+    assert list(pd.read_parquet(out)["input.age"]) == [42.0]
+    since, until = (
+        (old - timedelta(minutes=1)).isoformat(),
+        (old + timedelta(seconds=1)).isoformat(),
+    )
+    line = home("capture", "export", "shop", "--since", since, "--until", until, "-o", out).ok().out
+    assert line.startswith("Wrote 1 rows from 1 captured files") and str(out) in line
+    assert list(pd.read_parquet(out)["input.age"]) == [30.0]

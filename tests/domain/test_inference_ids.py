@@ -1,0 +1,55 @@
+"""Inference ids are UUIDv7s written as 32 hex digits: unique, in time order, and they say when
+they were made; ids of any other form are taken as ids without a time."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from modelyard.domain.inference_ids import issued_at, new_inference_id
+
+
+def test_ids_are_uuid7_hex_unique_and_carry_their_time() -> None:
+    before = datetime.now(UTC)
+    ids = [new_inference_id() for _ in range(20_000)]
+    after = datetime.now(UTC)
+    assert len(set(ids)) == len(ids)
+    for inference_id in ids[:500]:
+        parsed = uuid.UUID(inference_id)
+        assert (parsed.version, parsed.variant) == (7, uuid.RFC_4122)
+        assert inference_id == parsed.hex  # lower-case, no dashes: 32 hex digits
+    times = [issued_at(i) for i in ids]
+    assert all(t is not None for t in times)
+    # Milliseconds: the first and last ids' times bracket the calls, to the millisecond.
+    assert before - timedelta(milliseconds=1) <= times[0] <= times[-1] <= after  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    "foreign",
+    [
+        uuid.uuid4().hex,  # version 4
+        "my-own-request-id",
+        "Z" * 32,
+        "0x" + "7" * 30,
+        "",
+        new_inference_id()[:-1],  # too short
+        "00000000000070008000000000000000",  # a v7 of 1970: not one this scheme made
+    ],
+)
+def test_ids_of_other_forms_have_no_time(foreign: str) -> None:
+    assert issued_at(foreign) is None
+
+
+def test_random_hex_ids_rarely_pass_for_timed_ones() -> None:
+    # Servers before this scheme made 128 random bits; at most 1 in 64 has the version and
+    # variant bits of a v7, and a random time is almost never a plausible one.
+    now = datetime.now(UTC)
+    plausible = [
+        t
+        for t in (issued_at(os.urandom(16).hex()) for _ in range(20_000))
+        if t is not None and t <= now + timedelta(days=1)
+    ]
+    assert len(plausible) < 20

@@ -1,0 +1,340 @@
+"""Ground truth end to end: real fitted models served by a real `modelyard serve` on 127.0.0.1,
+capturing every request; labels sent over HTTP (and by the CLI and the Python API) join the
+captured predictions, and quality is scored from them.
+
+- A label flip after time T shows as a quality drop in the window after T, not before.
+- Unknown and expired inference ids are reported per id, with a 200.
+- Labels of the wrong type get a 400 naming the id and the problem, and nothing is stored.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelyard.bootstrap import Platform, build
+from modelyard.config import load_settings
+from modelyard.domain import CaptureConfig
+from modelyard.domain.feedback import MAX_ITEMS
+from modelyard.domain.inference_ids import new_inference_id
+from modelyard.domain.quality import QualityStatus
+from modelyard.errors import InvalidInput
+from modelyard.predictor import Predictor
+from tests.e2e.conftest import MODELYARD, Server, clean_env, free_port
+from tests.waiting import wait_for
+
+EVERYTHING = CaptureConfig.parse(100)
+
+
+@dataclass
+class Stack:
+    platform: Platform
+    server: Server
+    http: httpx.Client
+    x: pd.DataFrame  # breast-cancer test rows
+    y: np.ndarray
+    clf: Any  # the fitted classifier served at "clf"
+    regressor_rows: pd.DataFrame
+    home: Path
+
+    def invoke(self, endpoint: str, rows: pd.DataFrame) -> str:
+        answer = self.http.post(f"/endpoints/{endpoint}/invocations", json=rows.values.tolist())
+        assert answer.status_code == 200, answer.text
+        return answer.headers["x-modelyard-inference-id"]
+
+    def feedback(self, endpoint: str, items: list[dict[str, Any]], **kw: Any) -> httpx.Response:
+        return self.http.post(f"/endpoints/{endpoint}/feedback", json={"feedback": items}, **kw)
+
+    def wait_captured(self, endpoint: str, ids: list[str], since: datetime) -> None:
+        wanted = set(ids)
+        wait_for(
+            f"the captured rows of {len(ids)} requests to {endpoint}",
+            lambda: set(
+                self.platform.capture.read(endpoint, since=since, columns=["inference_id"])[
+                    "inference_id"
+                ]
+            ),
+            lambda seen: wanted <= seen,
+        )
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, breast_cancer: Any) -> Iterator[Stack]:
+    import xgboost as xgb
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.metrics import accuracy_score, f1_score
+
+    home = tmp_path_factory.mktemp("feedback") / "home"
+    platform = build(load_settings({}, home=home))
+    x_train, x_test, y_train, y_test = breast_cancer
+    clf = LogisticRegression(max_iter=5000).fit(x_train, y_train)
+    predicted = clf.predict(x_test)
+    platform.registry.register(
+        "cancer",
+        clf,
+        flavor="sklearn",
+        input_example=x_test[:5],
+        metrics={
+            "validation:accuracy": float(accuracy_score(y_test, predicted)),
+            "validation:f1": float(f1_score(y_test, predicted)),
+        },
+    )
+    features, target = load_diabetes(return_X_y=True, as_frame=True)
+    regressor = Ridge(alpha=0.1).fit(features[:300], target[:300])
+    platform.registry.register(
+        "sugar", regressor, flavor="sklearn", input_example=features[:5], metrics={"rmse": 55.0}
+    )
+    booster = xgb.train(
+        {"objective": "binary:logistic", "max_depth": 2, "nthread": 1},
+        xgb.DMatrix(x_train, label=y_train),
+        num_boost_round=5,
+    )
+    platform.registry.register(
+        "tumour",
+        booster,
+        flavor="xgboost",
+        input_example=x_test[:5],
+        params={"classes": json.dumps(["benign", "malignant"])},
+    )
+    for name, model in (("clf", "cancer:1"), ("reg", "sugar:1"), ("boost", "tumour:1")):
+        platform.endpoints.create(name, {"main": model}, capture={"main": EVERYTHING})
+    platform.endpoints.create("quiet", {"main": "cancer:1"})  # captures nothing
+
+    port = free_port()
+    log = home.parent / "server.log"
+    env = clean_env(home, MODELYARD_CAPTURE_ROLL_S="0.2", MODELYARD_METRICS="false")
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [MODELYARD, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = Server(f"http://127.0.0.1:{port}", process, log)
+    try:
+        server.wait_ready()
+        with server.client() as http:
+            yield Stack(
+                platform,
+                server,
+                http,
+                x_test.reset_index(drop=True),
+                np.asarray(y_test),
+                clf,
+                features[300:],
+                home,
+            )
+    finally:
+        server.stop()
+        platform.close()
+
+
+def test_a_label_flip_after_t_shows_as_a_quality_drop_after_t(stack: Stack) -> None:
+    rows = stack.x[:100]
+    truth = [int(v) for v in stack.y[:100]]
+    started = datetime.now(UTC)
+    before = [stack.invoke("clf", rows[i : i + 25]) for i in range(0, 100, 25)]
+    t = datetime.now(UTC)  # every answer above was captured before T, every one below after
+    after = [stack.invoke("clf", rows[i : i + 25]) for i in range(0, 100, 25)]
+    ended = datetime.now(UTC)
+    stack.wait_captured("clf", before + after, started)
+
+    def labels(ids: list[str], flip: bool) -> list[dict[str, Any]]:
+        return [
+            {
+                "inference_id": iid,
+                "row": r,
+                "label": (1 - truth[25 * k + r]) if flip else truth[25 * k + r],
+            }
+            for k, iid in enumerate(ids)
+            for r in range(25)
+        ]
+
+    answer = stack.feedback("clf", labels(before, flip=False) + labels(after, flip=True))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["counts"] == {"accepted": 200, "unknown": 0, "expired": 0}
+
+    span = max(t - started, ended - t) + timedelta(seconds=1)
+    first, second = stack.platform.feedback.quality(
+        "clf", since=t - span, until=t + span, window=span
+    )
+    assert (first.end, second.start) == (t, t)
+    assert first.rows == second.rows == 100
+    expected = float(np.mean(stack.clf.predict(rows) == np.asarray(truth)))
+    assert first.metrics["accuracy"] == pytest.approx(expected)
+    assert first.status is QualityStatus.OK, first
+    assert second.metrics["accuracy"] == pytest.approx(1 - expected)
+    assert second.status is QualityStatus.DEGRADED, second
+    assert set(second.degraded) == {"accuracy", "f1"}
+    assert first.metrics["roc_auc"] is None  # the classifier's outputs are labels only
+
+
+def test_unknown_and_expired_ids_are_reported_per_id(stack: Stack) -> None:
+    started = datetime.now(UTC)
+    one = stack.invoke("clf", stack.x[:1])
+    three = stack.invoke("clf", stack.x[:3])
+    uncaptured = stack.invoke("quiet", stack.x[:1])
+    stack.wait_captured("clf", [one, three], started)
+    old = datetime.now(UTC) - timedelta(days=45)
+    expired = f"{int(old.timestamp() * 1000):012x}7{new_inference_id()[13:]}"
+    items = [
+        {"inference_id": one, "label": 1},
+        {"inference_id": new_inference_id(), "label": 1},  # never served
+        {"inference_id": expired, "label": 0},
+        {"inference_id": "not-an-id-we-made", "label": 0},
+        {"inference_id": three, "label": 0},  # three rows: which one?
+        {"inference_id": three, "row": 7, "label": 0},
+        {"inference_id": three, "row": 2, "label": 0},
+    ]
+    answer = stack.feedback("clf", items)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert [r["status"] for r in body["results"]] == [
+        "accepted",
+        "unknown",
+        "expired",
+        "unknown",
+        "unknown",
+        "unknown",
+        "accepted",
+    ]
+    messages = [r["message"] for r in body["results"]]
+    assert "last 30 days" in messages[2]
+    assert "had 3 rows" in messages[4] and "no row 7" in messages[5]
+    assert body["counts"] == {"accepted": 2, "unknown": 4, "expired": 1}
+    stored = stack.platform.feedback._store.get("clf", [one, three])
+    assert [(t.inference_id, t.row, t.label) for t in stored] == sorted(
+        [(one, 0, 1), (three, 2, 0)]
+    )
+    # A request to an endpoint that captures nothing cannot be labelled.
+    quiet = stack.feedback("quiet", [{"inference_id": uncaptured, "label": 1}]).json()
+    assert quiet["counts"]["unknown"] == 1
+    assert "captures no requests" in quiet["results"][0]["message"]
+
+
+def test_wrong_label_types_get_a_400_and_store_nothing(stack: Stack) -> None:
+    started = datetime.now(UTC)
+    reg = stack.invoke("reg", stack.regressor_rows[:2])
+    boost = stack.invoke("boost", stack.x[:1])
+    stack.wait_captured("reg", [reg], started)
+    stack.wait_captured("boost", [boost], started)
+
+    refused = {
+        "reg": [
+            {"inference_id": reg, "row": 0, "label": 120.5},
+            {"inference_id": reg, "row": 1, "label": "high"},
+        ],
+        "boost": [{"inference_id": boost, "label": "cat"}],
+    }
+    for endpoint, items in refused.items():
+        answer = stack.feedback(endpoint, items)
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error_code"] == "invalid_input"
+        assert items[-1]["inference_id"] in answer.json()["message"]
+    assert "regressor and takes a number" in stack.feedback("reg", refused["reg"]).json()["message"]
+    assert (
+        "not one of the classes of tumour:1"
+        in stack.feedback("boost", refused["boost"]).json()["message"]
+    )
+    # Nothing of a refused batch is stored, not even its good labels.
+    assert stack.platform.feedback._store.get("reg", [reg]) == []
+
+    malformed = {
+        "a list label": {"feedback": [{"inference_id": reg, "label": [1, 2]}]},
+        "a null label": {"feedback": [{"inference_id": reg, "label": None}]},
+        "no label": {"feedback": [{"inference_id": reg}]},
+        "a misspelt field": {"feedback": [{"inference_id": reg, "lable": 1}]},
+        "no list": {"labels": []},
+        "a negative row": {"feedback": [{"inference_id": reg, "row": -1, "label": 1}]},
+    }
+    for what, body in malformed.items():
+        answer = stack.http.post("/endpoints/reg/feedback", json=body)
+        assert answer.status_code == 400, (what, answer.text)
+    bad_json = stack.http.post(
+        "/endpoints/reg/feedback", content=b"{nope", headers={"content-type": "application/json"}
+    )
+    assert bad_json.status_code == 400 and "not valid JSON" in bad_json.json()["message"]
+    as_csv = stack.http.post(
+        "/endpoints/reg/feedback", content=b"a,b", headers={"content-type": "text/csv"}
+    )
+    assert as_csv.status_code == 415
+
+    # The good labels go in once the bad one is taken out.
+    good = stack.feedback("reg", refused["reg"][:1])
+    assert good.status_code == 200 and good.json()["counts"]["accepted"] == 1
+    assert (
+        stack.feedback("boost", [{"inference_id": boost, "label": "malignant"}]).status_code == 200
+    )
+
+
+def test_unknown_endpoints_wrong_methods_and_oversized_bodies(stack: Stack) -> None:
+    item = {"inference_id": new_inference_id(), "label": 1}
+    missing = stack.feedback("nowhere", [item])
+    assert missing.status_code == 404 and missing.json()["error_code"] == "endpoint_not_found"
+    assert stack.http.get("/endpoints/clf/feedback").status_code == 405
+    too_many = stack.feedback("clf", [item] * (MAX_ITEMS + 1))
+    assert too_many.status_code == 413 and str(MAX_ITEMS) in too_many.json()["message"]
+    huge = stack.http.post(
+        "/endpoints/clf/feedback",
+        content=b'{"feedback": [' + b" " * (7 * 1024 * 1024) + b"]}",
+        headers={"content-type": "application/json"},
+    )
+    assert huge.status_code == 413
+
+
+def test_the_cli_sends_a_labels_file_and_prints_quality(stack: Stack, tmp_path: Path) -> None:
+    started = datetime.now(UTC)
+    ids = [stack.invoke("clf", stack.x[i : i + 10]) for i in range(0, 40, 10)]
+    stack.wait_captured("clf", ids, started)
+    truth = [int(v) for v in stack.y[:40]]
+    labels = tmp_path / "labels.csv"
+    lines = ["inference_id,row,label"] + [
+        f"{iid},{r},{truth[10 * k + r]}" for k, iid in enumerate(ids) for r in range(10)
+    ]
+    lines.append(f"{new_inference_id()},0,1")
+    labels.write_text("\n".join(lines) + "\n")
+    env = clean_env(stack.home)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [MODELYARD, *args], env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+
+    sent = cli("endpoints", "feedback", "clf", "--file", str(labels), "--json")
+    assert sent.returncode == 0, sent.stderr
+    assert json.loads(sent.stdout)["counts"] == {"accepted": 40, "unknown": 1, "expired": 0}
+
+    shown = cli("monitor", "quality", "clf", "--window", "1d", "--since", "1d", "--json")
+    assert shown.returncode == 0, shown.stderr
+    points = json.loads(shown.stdout)
+    assert points and all(p["variant"] == "main" and p["model"] == "cancer:1" for p in points)
+    assert sum(p["rows"] for p in points) >= 40
+
+    wrong = tmp_path / "wrong.jsonl"
+    wrong.write_text(json.dumps({"inference_id": ids[0], "row": 0, "label": "yes"}) + "\n")
+    refused = cli("endpoints", "feedback", "clf", "--file", str(wrong))
+    assert refused.returncode == 2 and ids[0] in refused.stderr
+
+
+def test_the_predictor_sends_labels_for_its_last_prediction(stack: Stack) -> None:
+    started = datetime.now(UTC)
+    with Predictor("clf", serving_url=stack.server.url, platform=stack.platform) as predictor:
+        predictor.predict(stack.x[:3].values.tolist())
+        assert predictor.last_inference_id is not None
+        stack.wait_captured("clf", [predictor.last_inference_id], started)
+        result = predictor.feedback(labels=[int(v) for v in stack.y[:3]])
+        assert result.accepted == 3 and result.endpoint == "clf"
+        with pytest.raises(InvalidInput, match="whole-number classes"):
+            predictor.feedback(labels=["benign"])

@@ -1,0 +1,165 @@
+"""Comparing profiles: drift is found in exactly the shifted features of a synthetic stream,
+too few rows give insufficient_data (never no_drift), unshifted data keeps its false alarms
+under the configured level at 10^2, 10^4 and 10^6 rows, negligible shifts of a huge sample are
+not flagged, data-quality issues are named, and reports round-trip through JSON."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelyard.domain.drift import DriftConfig, DriftReport, FeatureDrift, Verdict
+from modelyard.errors import InvalidInput
+from modelyard.monitoring.drift import Context, compare
+from modelyard.monitoring.profile import Profile
+
+SHIFTED = {"f1": "mean +0.2 sd", "f4": "sd x1.5", "f6": "10% mixture at +3 sd", "c2": "shares"}
+
+
+def stream(rows: int, seed: int, *, shifted: bool) -> pd.DataFrame:
+    """Eight numeric and three categorical features; with ``shifted``, those in SHIFTED move."""
+    rng = np.random.default_rng(seed)
+    columns = {f"f{i}": rng.normal(10 * i, 1 + i, rows) for i in range(8)}
+    columns["f7"] = rng.poisson(4, rows).astype(float)
+    columns["c0"] = rng.choice(["a", "b", "c"], rows, p=[0.5, 0.3, 0.2])
+    columns["c1"] = rng.choice(["x", "y"], rows)
+    columns["c2"] = rng.choice(["p", "q", "r", "s"], rows, p=[0.4, 0.3, 0.2, 0.1])
+    frame = pd.DataFrame(columns)
+    if shifted:
+        frame["f1"] += 0.2 * 2
+        frame["f4"] = 40 + (frame["f4"] - 40) * 1.5
+        mixed = rng.random(rows) < 0.1
+        frame.loc[mixed, "f6"] += 3 * 7
+        frame["c2"] = rng.choice(["p", "q", "r", "s"], rows, p=[0.25, 0.3, 0.25, 0.2])
+    return frame
+
+
+@pytest.fixture(scope="module")
+def baseline() -> Profile:
+    frame = stream(100_000, 1, shifted=False)
+    return Profile.from_frame(frame, predictions=frame["f0"] * 2)
+
+
+def test_drift_is_found_in_exactly_the_shifted_features(baseline: Profile) -> None:
+    current = stream(50_000, 2, shifted=True)
+    report = compare(baseline, Profile.from_frame(current, predictions=current["f0"] * 2))
+    assert sorted(report.drifted) == sorted(SHIFTED)
+    assert report.drifted_share == pytest.approx(4 / 11)
+    assert report.verdict is Verdict.NO_DRIFT  # 4 of 11 is below the default share of 0.5
+    drifted = compare(baseline, Profile.from_frame(current), DriftConfig(drift_share=0.3))
+    assert drifted.verdict is Verdict.DRIFT
+    for feature in report.features:
+        assert feature.baseline_rows == 100_000 and feature.current_rows == 50_000
+        assert feature.effect is not None and feature.p_value is not None
+        assert feature.test == ("jensen_shannon" if feature.kind == "categorical" else "ks")
+        assert {s.test for s in feature.stats} >= {feature.test}
+    (prediction,) = report.predictions
+    assert prediction.name == "prediction" and prediction.verdict is Verdict.NO_DRIFT
+
+
+def test_too_few_rows_is_insufficient_data_never_no_drift(baseline: Profile) -> None:
+    current = Profile.from_frame(stream(99, 3, shifted=True))
+    report = compare(baseline, current)
+    assert report.verdict is Verdict.INSUFFICIENT_DATA and report.drifted_share is None
+    assert {f.verdict for f in report.features} == {Verdict.INSUFFICIENT_DATA}
+    assert all(f.effect is None and f.current_rows == 99 for f in report.features)
+    assert report.scores() == {}  # no score at all: an alarm sees no data, not a zero
+    nothing = compare(baseline, Profile.from_frame(stream(0, 3, shifted=False)))
+    assert nothing.verdict is Verdict.INSUFFICIENT_DATA and nothing.quality == ()
+    # The rule is per feature: a column with few present values is insufficient on its own.
+    sparse = stream(5_000, 4, shifted=False)
+    sparse.loc[sparse.index[50:], "f3"] = np.nan
+    mixed = compare(baseline, Profile.from_frame(sparse), DriftConfig(min_rows=100))
+    verdicts = {f.name: f.verdict for f in mixed.features}
+    assert verdicts["f3"] is Verdict.INSUFFICIENT_DATA
+    assert set(verdicts.values()) == {Verdict.INSUFFICIENT_DATA, Verdict.NO_DRIFT}
+    assert mixed.drifted_share == 0.0 and mixed.verdict is Verdict.NO_DRIFT
+
+
+@pytest.mark.parametrize(("rows", "seeds"), [(100, 30), (10_000, 5), (1_000_000, 1)])
+def test_false_alarms_stay_under_the_configured_level(
+    baseline: Profile, rows: int, seeds: int
+) -> None:
+    config = DriftConfig(alpha=0.05)
+    flagged = []
+    for seed in range(10, 10 + seeds):
+        report = compare(baseline, Profile.from_frame(stream(rows, seed, shifted=False)), config)
+        assert report.drifted_share is not None
+        flagged.append(report.drifted_share)
+    assert float(np.mean(flagged)) < config.alpha
+
+
+def test_a_negligible_shift_of_a_million_rows_is_significant_but_not_drift() -> None:
+    rng = np.random.default_rng(5)
+    base = Profile.from_frame(pd.DataFrame({"x": rng.normal(0, 1, 1_000_000)}))
+    current = Profile.from_frame(pd.DataFrame({"x": rng.normal(0.02, 1, 1_000_000)}))
+    (feature,) = compare(base, current).features
+    assert feature.p_value is not None and feature.p_value < 1e-6  # significant...
+    assert feature.effect is not None and feature.effect < feature.threshold  # ...but small
+    assert feature.verdict is Verdict.NO_DRIFT
+
+
+def test_data_quality_issues_are_named(baseline: Profile) -> None:
+    current = stream(2_000, 6, shifted=False).drop(columns=["f5"])
+    current["extra"] = 1.0
+    current.loc[current.index[:400], "f2"] = np.nan  # 20 % missing, none in the baseline
+    current["c1"] = np.where(np.arange(2_000) < 100, "z", current["c1"])
+    current["f3"] = current["f3"].astype(str)  # numbers became text
+    report = compare(baseline, Profile.from_frame(current))
+    issues = {(q.check, q.column) for q in report.quality}
+    assert issues == {
+        ("missing_column", "f5"),
+        ("extra_column", "extra"),
+        ("completeness", "f2"),
+        ("new_categories", "c1"),
+        ("type_change", "f3"),
+    }
+    by_name = {f.name: f for f in report.features}
+    assert by_name["f5"].verdict is Verdict.INSUFFICIENT_DATA
+    assert by_name["f3"].verdict is Verdict.INSUFFICIENT_DATA
+    new = next(q for q in report.quality if q.check == "new_categories")
+    assert "'z'" in new.message and new.current == ["z"]
+
+
+def test_reports_round_trip_through_json_and_give_alarm_scores(baseline: Profile) -> None:
+    current = stream(20_000, 7, shifted=True)
+    report = compare(
+        baseline,
+        Profile.from_frame(current, predictions=current["f0"] * 2),
+        context=Context("api", "blue", "churn:3"),
+    )
+    data = json.loads(json.dumps(report.to_dict()))
+    again = DriftReport.from_dict(data)
+    assert again == report
+    scores = report.scores()
+    assert scores["drift.share"] == report.drifted_share
+    assert scores["drift.f1"] == next(f.effect for f in report.features if f.name == "f1")
+    assert "drift.prediction" in scores and len(scores) == 11 + 2
+    assert FeatureDrift.from_dict(report.features[0].to_dict()) == report.features[0]
+
+
+def test_config_is_validated_and_round_trips() -> None:
+    config = DriftConfig(min_rows=10, thresholds={"ks": 0.05})
+    assert config.thresholds["ks"] == 0.05 and config.thresholds["psi"] == 0.1
+    assert DriftConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(InvalidInput, match="unknown drift setting bogus"):
+        DriftConfig.from_dict({"bogus": 1})
+    with pytest.raises(InvalidInput, match="'chi_square' cannot test numeric columns"):
+        DriftConfig(numeric_test="chi_square")
+    with pytest.raises(InvalidInput, match="no drift statistic named energy"):
+        DriftConfig(thresholds={"energy": 0.1})
+    with pytest.raises(InvalidInput, match="alpha must be in"):
+        DriftConfig(alpha=0)
+    with pytest.raises(InvalidInput, match="min_rows"):
+        DriftConfig(min_rows=0)
+
+
+def test_another_deciding_statistic(baseline: Profile) -> None:
+    current = Profile.from_frame(stream(50_000, 8, shifted=True))
+    report = compare(baseline, current, DriftConfig(numeric_test="wasserstein"))
+    f1 = next(f for f in report.features if f.name == "f1")
+    assert f1.test == "wasserstein" and f1.threshold == 0.1 and f1.noise is None
+    assert f1.verdict is Verdict.DRIFT  # a 0.2 sd shift: 0.2 baseline sds of transport

@@ -1,0 +1,112 @@
+"""Each drift statistic against an independent computation on the raw data (scipy's, or the
+formula on exact shares), and their noise bounds holding at their level."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as scipy_stats
+
+from modelyard.monitoring.frequencies import Frequencies
+from modelyard.monitoring.pairs import CategoricalPair, NumericPair
+from modelyard.monitoring.sketch import NumericSketch
+from modelyard.monitoring.stats import STATS
+
+
+def numeric(a: np.ndarray, b: np.ndarray) -> NumericPair:
+    return NumericPair.of(NumericSketch.of(a), NumericSketch.of(b))
+
+
+def categorical(a: list[str], b: list[str]) -> CategoricalPair:
+    return CategoricalPair.of(Frequencies.of(pd.Series(a)), Frequencies.of(pd.Series(b)))
+
+
+def test_ks_p_value_follows_scipy() -> None:
+    rng = np.random.default_rng(0)
+    for n, m, shift in ((300, 200, 0.3), (50_000, 40_000, 0.02), (5_000, 300, 0.0)):
+        a, b = rng.normal(size=n), rng.normal(shift, 1, m)
+        result = STATS["ks"].compute(numeric(a, b))
+        exact = scipy_stats.ks_2samp(a, b, method="asymp")
+        assert result.effect == pytest.approx(exact.statistic, abs=1e-3)
+        assert result.p_value == pytest.approx(exact.pvalue, abs=0.01)
+
+
+def test_wasserstein_is_scipys_in_baseline_standard_deviations() -> None:
+    rng = np.random.default_rng(1)
+    a, b = rng.gamma(2, 3, 100_000), rng.gamma(2, 3, 80_000) + 0.5
+    result = STATS["wasserstein"].compute(numeric(a, b))
+    expected = scipy_stats.wasserstein_distance(a, b) / np.std(a)
+    assert result.effect == pytest.approx(expected, rel=0.01)
+    assert result.p_value is None
+
+
+def test_psi_and_js_on_deciles() -> None:
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=100_000), rng.normal(0.5, 1, 100_000)
+    edges = np.quantile(a, np.linspace(0, 1, 11))
+    edges[0], edges[-1] = -np.inf, np.inf
+    p = np.histogram(a, edges)[0] / len(a)
+    q = np.histogram(b, edges)[0] / len(b)
+    psi = float(np.sum((q - p) * np.log(q / p)))
+    js = float(
+        scipy_stats.entropy(p, (p + q) / 2, base=2) + scipy_stats.entropy(q, (p + q) / 2, base=2)
+    )
+    pair = numeric(a, b)
+    assert STATS["psi"].compute(pair).effect == pytest.approx(psi, rel=0.02)
+    assert STATS["jensen_shannon"].compute(pair).effect == pytest.approx(np.sqrt(js / 2), rel=0.02)
+    same = numeric(a, a)
+    assert STATS["psi"].compute(same).effect == 0.0
+    assert STATS["jensen_shannon"].compute(same).effect == 0.0
+
+
+def test_categorical_statistics() -> None:
+    a = ["x"] * 500 + ["y"] * 300 + ["z"] * 200
+    b = ["x"] * 300 + ["y"] * 300 + ["z"] * 300 + ["new"] * 100
+    pair = categorical(a, b)
+    chi2, p, _, _ = scipy_stats.chi2_contingency(np.array([pair.baseline, pair.current]))
+    result = STATS["chi_square"].compute(pair)
+    assert result.p_value == pytest.approx(p, rel=1e-6)
+    assert result.effect == pytest.approx(np.sqrt(chi2 / 2000))
+    js = STATS["jensen_shannon"].compute(pair).effect
+    shares_a, shares_b = pair.shares
+    assert js == pytest.approx(
+        float(scipy_stats.entropy(shares_a, (shares_a + shares_b) / 2, base=2) / 2
+              + scipy_stats.entropy(shares_b, (shares_a + shares_b) / 2, base=2) / 2) ** 0.5
+    )  # fmt: skip
+    disjoint = categorical(["a"] * 50, ["b"] * 50)
+    assert STATS["jensen_shannon"].compute(disjoint).effect == pytest.approx(1.0)
+    assert STATS["chi_square"].compute(categorical(["a"] * 5, ["a"] * 9)).p_value == 1.0
+
+
+def test_statistics_refuse_the_other_kind() -> None:
+    pair = categorical(["a", "b"], ["a"])
+    for name in ("ks", "wasserstein"):
+        with pytest.raises(TypeError):
+            STATS[name].compute(pair)
+    with pytest.raises(TypeError):
+        STATS["chi_square"].compute(numeric(np.arange(5.0), np.arange(5.0)))
+
+
+@pytest.mark.parametrize("rows", [100, 2_000])
+def test_noise_bounds_hold_at_their_level(rows: int) -> None:
+    """Drawn twice from one distribution, the effect exceeds its noise bound at most about
+    ``alpha`` of the time (here: 200 draws, at most 2 * alpha)."""
+    rng = np.random.default_rng(rows)
+    alpha = 0.05
+    over = {"ks": 0, "jensen_shannon": 0, "chi_square": 0}
+    draws = 200
+    for _ in range(draws):
+        a, b = rng.normal(size=5_000), rng.normal(size=rows)
+        pair = numeric(a, b)
+        for name in ("ks", "jensen_shannon"):
+            bound = STATS[name].noise(pair, alpha)
+            assert bound is not None
+            over[name] += STATS[name].compute(pair).effect > bound
+        cats = categorical(
+            list(rng.choice(list("abcde"), 5_000)), list(rng.choice(list("abcde"), rows))
+        )
+        over["chi_square"] += (
+            STATS["chi_square"].compute(cats).effect > STATS["chi_square"].noise(cats, alpha)  # type: ignore[operator]
+        )
+    assert all(count <= 2 * alpha * draws for count in over.values()), over

@@ -1,0 +1,369 @@
+"""Alarm rules over real stores (SQLite and PostgreSQL): refusals that list the metrics, the
+N-of-M rule changing state on the right window, no data never OK, drift scores from stored
+monitor runs, a real webhook receiver (and one that fails), and each change recorded and sent
+once when two evaluators share the store."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from modelyard.domain.alarms import AlarmState, SinkSpec
+from modelyard.domain.metrics import MetricPoint
+from modelyard.errors import (
+    AlreadyExists,
+    EndpointNotFound,
+    InvalidInput,
+    InvalidName,
+    NotFound,
+    VariantNotFound,
+)
+from tests.services.monitoring_parts import ENDPOINT, T0, Parts, Report, Runner, open_parts
+from tests.services.webhook_server import webhook_receiver
+
+FIVE = timedelta(minutes=5)
+
+
+class Series:
+    """Per-minute points by (series name, variant), read as ``MetricsService.series`` does."""
+
+    def __init__(self) -> None:
+        self.points: dict[tuple[str, str | None], list[MetricPoint]] = {}
+        self.reads: list[datetime | None] = []  # the ``until`` of every read
+        self._lock = threading.Lock()
+
+    def set(
+        self, name: str, start: datetime, values: list[float | None], variant: str | None = None
+    ) -> None:
+        self.points[(name, variant)] = [
+            MetricPoint(start + timedelta(minutes=i), v) for i, v in enumerate(values)
+        ]
+
+    def __call__(
+        self,
+        endpoint: str,
+        name: str,
+        *,
+        variant: str | None = None,
+        since: datetime,
+        until: datetime | None = None,
+    ) -> list[MetricPoint]:
+        assert endpoint == ENDPOINT
+        with self._lock:
+            self.reads.append(until)
+        found = self.points.get((name, variant), [])
+        return [p for p in found if p.minute >= since and (until is None or p.minute < until)]
+
+
+@pytest.fixture
+def parts(db_url: str) -> Iterator[Parts]:
+    p = open_parts(db_url)
+    yield p
+    p.close()
+
+
+def _create(parts: Parts, series: Series | None = None, **kwargs: Any) -> Any:
+    fields: dict[str, Any] = {
+        "endpoint": ENDPOINT,
+        "metric": "latency_p99_ms",
+        "comparison": ">",
+        "threshold": 100.0,
+    }
+    fields.update(kwargs)
+    name = fields.pop("name", "p99-high")
+    return parts.alarms(series or Series()).create(name, **fields)
+
+
+def test_an_unknown_metric_is_refused_with_the_list_of_metrics(parts: Parts) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        _create(parts, metric="latency_p999_ms")
+    message = str(refused.value)
+    assert "unknown metric 'latency_p999_ms'" in message
+    for known in ("requests", "latency_p99_ms", "error_rate", "drift.share", "drift.age"):
+        assert known in message
+    with pytest.raises(InvalidInput, match=r"unknown drift score 'drift\.income'.*drift\.tenure"):
+        _create(parts, metric="drift.income")
+    with pytest.raises(InvalidInput, match=r"input_mean.*feature"):
+        _create(parts, metric="input_mean")
+    assert parts.alarm_store.list_rules() == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"endpoint": "nope"}, EndpointNotFound, "nope"),
+        ({"variant": "red"}, VariantNotFound, "no variant 'red'; it has blue, green"),
+        ({"name": "bad name!"}, InvalidName, "alarm name"),
+        ({"comparison": "=="}, InvalidInput, "use one of >, >=, <, <="),
+        ({"statistic": "median"}, InvalidInput, "use one of mean, sum, min, max"),
+        ({"datapoints": 3, "windows": 2}, InvalidInput, "datapoints"),
+        ({"window": timedelta(seconds=90)}, InvalidInput, "whole number of minutes"),
+        ({"threshold": float("nan")}, InvalidInput, "finite"),
+        ({"sinks": [SinkSpec("webhook", "ftp://example.org/x")]}, InvalidInput, "http or https"),
+        ({"sinks": [SinkSpec("pager")]}, InvalidInput, "unknown alarm sink 'pager'"),
+    ],
+)
+def test_bad_rules_are_refused_and_change_nothing(
+    parts: Parts, kwargs: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        _create(parts, **kwargs)
+    assert parts.alarm_store.list_rules() == []
+
+
+def test_create_show_list_delete(parts: Parts) -> None:
+    created = _create(parts, datapoints=2, windows=3, window=FIVE, variant="blue")
+    rule = created.rule
+    assert created.state is AlarmState.INSUFFICIENT_DATA and created.evaluated_at is None
+    assert rule.statistic.value == "max", "latency quantiles summarise by their max"
+    assert rule.condition == "latency_p99_ms max > 100 for 2 of 3 windows of 5m"
+    assert [s.kind for s in rule.sinks] == ["log"]
+    alarms = parts.alarms()
+    with pytest.raises(AlreadyExists):
+        _create(parts)
+    assert alarms.state("p99-high") == created
+    assert [s.rule.name for s in alarms.states(ENDPOINT)] == ["p99-high"]
+    assert alarms.states("other") == []
+    assert _create(parts, name="reqs", metric="requests").rule.statistic.value == "sum"
+    alarms.delete("p99-high")
+    with pytest.raises(NotFound, match="p99-high"):
+        alarms.state("p99-high")
+    with pytest.raises(NotFound, match="p99-high"):
+        alarms.history("p99-high")
+    assert [s.rule.name for s in alarms.list_alarms()] == ["reqs"]
+
+
+def test_no_data_is_insufficient_data_never_ok(parts: Parts) -> None:
+    _create(parts)
+    alarms = parts.alarms(Series())
+    for minutes in (5, 10, 30):
+        assert alarms.evaluate(T0 + timedelta(minutes=minutes)) == []
+        status = alarms.state("p99-high")
+        assert status.state is AlarmState.INSUFFICIENT_DATA
+        assert status.reason == "no data for latency_p99_ms in the last 1 window(s)"
+        assert status.evaluated_at == T0 + timedelta(minutes=minutes)
+
+
+def test_n_of_m_changes_state_on_the_right_window(parts: Parts) -> None:
+    series = Series()
+    # Per minute from 10:00: calm for 10 minutes, 10 slow minutes, then calm until 10:30.
+    series.set("latency_p99_ms", T0, [50.0] * 10 + [150.0] * 10 + [50.0] * 10)
+    _create(parts, datapoints=2, windows=3, window=FIVE)
+    alarms = parts.alarms(series)
+    timeline = {}
+    for minutes in range(5, 50, 5):
+        alarms.evaluate(T0 + timedelta(minutes=minutes))
+        timeline[minutes] = alarms.state("p99-high").state.value
+    assert timeline == {
+        5: "INSUFFICIENT_DATA",  # 1 calm window of 3: 2 breaches are still possible
+        10: "OK",  # 2 calm of 3: they can no longer be
+        15: "OK",  # 1 breach
+        20: "ALARM",  # 10:10-10:15 and 10:15-10:20 breach
+        25: "ALARM",
+        30: "OK",  # only 10:15-10:20 is left breaching
+        35: "OK",
+        40: "INSUFFICIENT_DATA",  # 1 calm window, 2 without data
+        45: "INSUFFICIENT_DATA",
+    }
+    history = alarms.history("p99-high")
+    assert [(e.at, e.old.value, e.new.value) for e in reversed(history)] == [
+        (T0 + timedelta(minutes=10), "INSUFFICIENT_DATA", "OK"),
+        (T0 + timedelta(minutes=20), "OK", "ALARM"),
+        (T0 + timedelta(minutes=30), "ALARM", "OK"),
+        (T0 + timedelta(minutes=40), "OK", "INSUFFICIENT_DATA"),
+    ]
+    alarm = history[2]
+    assert [w.value for w in alarm.windows] == [150.0, 150.0, 50.0]
+    assert [w.breaching for w in alarm.windows] == [True, True, False]
+    assert alarm.reason.startswith("2 of 3 window(s) breach; needs 2 for ALARM")
+    assert [n.to_dict() for n in alarm.notifications] == [
+        {"sink": "log", "ok": True, "error": None}
+    ]
+
+
+def test_an_older_evaluation_never_overwrites_a_newer_one(parts: Parts) -> None:
+    series = Series()
+    series.set("latency_p99_ms", T0, [150.0] * 10)
+    _create(parts)
+    parts.alarms(series).evaluate(T0 + timedelta(minutes=10))
+    assert parts.alarms(series).state("p99-high").state is AlarmState.ALARM
+    # A slow process evaluates the window that ended at 10:05 after 10:10 was recorded.
+    late = parts.alarms(Series(), holder="late")
+    assert late.evaluate(T0 + timedelta(minutes=5)) == []
+    status = late.state("p99-high")
+    assert (status.state, status.evaluated_at) == (AlarmState.ALARM, T0 + timedelta(minutes=10))
+
+
+def test_a_variant_alarm_reads_that_variant(parts: Parts) -> None:
+    series = Series()
+    series.set("error_rate", T0, [0.5] * 5, variant="green")
+    series.set("error_rate", T0, [0.0] * 5)
+    _create(parts, name="green-errors", metric="error_rate", threshold=0.1, variant="green")
+    _create(parts, name="errors", metric="error_rate", threshold=0.1)
+    alarms = parts.alarms(series)
+    alarms.evaluate(T0 + FIVE)
+    assert alarms.state("green-errors").state is AlarmState.ALARM
+    assert alarms.state("errors").state is AlarmState.OK
+
+
+def test_a_drift_score_alarm_reads_the_stored_monitor_runs(parts: Parts) -> None:
+    shares = {10: 0.1, 20: 0.5, 30: 0.1}
+    runner = Runner(
+        reports=lambda now: [
+            Report("blue", {"drift.share": 0.0, "drift.age": 0.0}),
+            Report("green", {"drift.share": shares[now.minute], "drift.age": 0.9}),
+        ]
+    )
+    monitors = parts.monitors(runner)
+    monitors.schedule(ENDPOINT, every=timedelta(minutes=10))
+    for minutes in (10, 20, 30):
+        monitors.run_due(T0 + timedelta(minutes=minutes))
+    _create(
+        parts, name="drifted", metric="drift.share", threshold=0.3, window=timedelta(minutes=10)
+    )
+    _create(
+        parts,
+        name="blue-age",
+        metric="drift.age",
+        threshold=0.3,
+        variant="blue",
+        window=timedelta(minutes=10),
+    )
+    alarms = parts.alarms()
+    # A run counts in the window its tick falls in, judged when that window ends.
+    timeline = []
+    for minutes in (20, 30, 40, 50):
+        alarms.evaluate(T0 + timedelta(minutes=minutes))
+        timeline.append((alarms.state("drifted").state.value, alarms.state("blue-age").state.value))
+    assert timeline == [
+        ("OK", "OK"),  # the 10:10 run: share 0.1 on green
+        ("ALARM", "OK"),  # the 10:20 run: share 0.5 on green; blue's age never drifts
+        ("OK", "OK"),
+        ("INSUFFICIENT_DATA", "INSUFFICIENT_DATA"),  # no run after 10:30
+    ]
+
+
+def test_a_webhook_gets_each_change_and_a_failing_one_is_recorded(parts: Parts) -> None:
+    series = Series()
+    series.set("latency_p99_ms", T0, [150.0] * 5 + [50.0] * 5)
+    with webhook_receiver() as good, webhook_receiver() as bad:
+        bad.status = 500
+        sinks = [SinkSpec("webhook", good.url), SinkSpec("webhook", bad.url)]
+        _create(parts, sinks=sinks)
+        alarms = parts.alarms(series)
+        events = alarms.evaluate(T0 + FIVE) + alarms.evaluate(T0 + 2 * FIVE)
+        assert [(e.old.value, e.new.value) for e in events] == [
+            ("INSUFFICIENT_DATA", "ALARM"),
+            ("ALARM", "OK"),
+        ]
+        bodies = good.received()
+        assert [(b["alarm"], b["old_state"], b["new_state"]) for b in bodies] == [
+            ("p99-high", "INSUFFICIENT_DATA", "ALARM"),
+            ("p99-high", "ALARM", "OK"),
+        ]
+        assert bodies[0]["endpoint"] == ENDPOINT and bodies[0]["rule"]["threshold"] == 100.0
+        assert bodies[0]["windows"][0]["value"] == 150.0
+        assert len(bad.received()) == 2, "the failing receiver was called each time"
+    history = alarms.history("p99-high")
+    for event in history:
+        sent = {n.sink: n for n in event.notifications}
+        assert sent["log"].ok and sent[f"webhook {good.url}"].ok
+        failed = sent[f"webhook {bad.url}"]
+        assert not failed.ok and failed.error is not None and "answered 500" in failed.error
+    assert alarms.state("p99-high").state is AlarmState.OK
+
+
+def test_an_unreachable_webhook_is_recorded_and_the_loop_goes_on(parts: Parts) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    series = Series()
+    series.set("latency_p99_ms", T0, [150.0] * 5)
+    _create(parts, sinks=[SinkSpec("webhook", f"http://127.0.0.1:{port}/x?token=s3cret")])
+    _create(parts, name="second", threshold=10.0)
+    events = parts.alarms(series).evaluate(T0 + FIVE)
+    assert [(e.alarm, e.new.value) for e in events] == [("p99-high", "ALARM"), ("second", "ALARM")]
+    failed = events[0].notifications[1]
+    assert not failed.ok and failed.error is not None and "unreachable" in failed.error
+    assert "s3cret" not in failed.error, "a token in the URL is masked"
+
+
+def test_two_evaluators_record_and_send_each_change_once(db_url: str) -> None:
+    setup = open_parts(db_url)
+    series = Series()
+    series.set("latency_p99_ms", T0, [150.0] * 5 + [50.0] * 5 + [150.0] * 5)
+    with webhook_receiver() as receiver:
+        _create(setup, sinks=[SinkSpec("webhook", receiver.url)])
+        nows = [T0 + timedelta(minutes=m, seconds=s) for m in range(5, 20) for s in (0, 30)]
+        start = threading.Barrier(2)
+        events: dict[str, list[Any]] = {"a": [], "b": []}
+
+        def evaluate(holder: str) -> None:
+            parts = open_parts(db_url, seed=False)  # its own engine: its own connections
+            try:
+                alarms = parts.alarms(series, holder=holder)
+                for now in nows:
+                    start.wait(60)
+                    events[holder].extend(alarms.evaluate(now))
+            finally:
+                parts.close()
+
+        threads = [threading.Thread(target=evaluate, args=(h,)) for h in events]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        changes = sorted(
+            ((e.at, e.new.value) for e in events["a"] + events["b"]), key=lambda c: c[0]
+        )
+        assert changes == [
+            (T0 + FIVE, "ALARM"),
+            (T0 + 2 * FIVE, "OK"),
+            (T0 + 3 * FIVE, "ALARM"),
+        ]
+        assert [b["new_state"] for b in receiver.received()] == ["ALARM", "OK", "ALARM"]
+        # Each window was judged once, by one of the two (the forward-only store would hide a
+        # second judgement of the same window; the reads do not).
+        windows = [T0 + k * FIVE for k in range(1, 4)]
+        assert sorted(series.reads) == windows  # type: ignore[type-var]
+    assert len(setup.alarms().history("p99-high")) == 3
+    setup.close()
+
+
+def test_alarms_read_the_metric_series_servers_write(parts: Parts) -> None:
+    from modelyard.domain.metric_stats import MetricStats
+    from modelyard.domain.metrics import SeriesRow
+    from modelyard.services.metrics import MetricsService
+    from modelyard.storage.sql.metric_store import SqlMetricStore
+
+    store = SqlMetricStore(parts.engine, prune_every_s=0)
+    # Two workers' rows per minute, as servers write them: 10 requests each, and from 10:05
+    # on worker 2 answers 5 of its 10 with errors (error rate 0.25 over both).
+    rows = []
+    for minute in range(10):
+        for worker, errors in (("w1", 0.0), ("w2", 5.0 if minute >= 5 else 0.0)):
+            stats = MetricStats(sums={"requests": 10.0, "errors": errors})
+            start = T0 + timedelta(minutes=minute)
+            rows.append(SeriesRow(ENDPOINT, "blue", start, 60, worker, stats))
+    store.write(rows)
+    metrics = MetricsService(store, parts.endpoint_store, clock=parts.clock)
+    _create(parts, name="errors", metric="error_rate", threshold=0.2)
+    _create(parts, name="traffic", metric="requests", comparison="<", threshold=50.0)
+    alarms = parts.alarms(metrics.series)
+    states = []
+    for minutes in (5, 10, 15):
+        alarms.evaluate(T0 + timedelta(minutes=minutes))
+        states.append((alarms.state("errors").state.value, alarms.state("traffic").state.value))
+    assert states == [
+        ("OK", "OK"),  # 0 errors; 100 requests in 5 minutes (their sum)
+        ("ALARM", "OK"),  # error rate 0.25 each minute (their mean)
+        ("INSUFFICIENT_DATA", "INSUFFICIENT_DATA"),  # no rows after 10:10
+    ]
+    (event,) = [e for e in alarms.history("errors") if e.new is AlarmState.ALARM]
+    assert [w.value for w in event.windows] == [0.25] and event.windows[0].points == 5

@@ -1,0 +1,99 @@
+"""Capture settings are part of an endpoint's config: set by create/update, kept by a weights
+change and a rollback, carried to the data plane's plan with the endpoint's hashing salt;
+a redacted field the model does not take is refused and nothing is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelyard.bootstrap import Platform, build
+from modelyard.config import load_settings
+from modelyard.domain import CaptureConfig, RedactedField, Redaction
+from modelyard.errors import EndpointNotFound, InvalidInput
+from modelyard.storage.sql.engine import make_engine
+from modelyard.storage.sql.plan_source import SqlPlanSource
+
+
+@pytest.fixture
+def platform(tmp_path: Path, db_url: str) -> Iterator[Platform]:
+    from sklearn.linear_model import LogisticRegression
+
+    made = build(load_settings({}, home=tmp_path / "home", db_url=db_url))
+    frame = pd.DataFrame(np.random.default_rng(0).normal(size=(50, 3)), columns=["a", "b", "ssn"])
+    model = LogisticRegression().fit(frame, (frame["a"] > 0).astype(int))
+    made.registry.register("churn", model, flavor="sklearn", input_example=frame[:3])
+    made.registry.register("bare", model, flavor="sklearn", input_example=frame.to_numpy()[:3])
+    yield made
+    made.close()
+
+
+def plan_of(platform: Platform) -> dict[str, object]:
+    engine = make_engine(platform.settings.resolved_db_url)
+    try:
+        return dict(SqlPlanSource(engine).load_plan().endpoints)
+    finally:
+        engine.dispose()
+
+
+def test_capture_is_a_config_change_carried_to_the_plan(platform: Platform) -> None:
+    eps = platform.endpoints
+    ten = CaptureConfig.parse("10%", ["ssn", "b:drop"])
+    eps.create("api", {"blue": "churn:1", "green": "churn:1"}, capture={"blue": ten})
+    eps.create("other", {"main": "churn:1"})
+    first = plan_of(platform)
+    api = first["api"]
+    assert [(v.name, v.capture) for v in api.variants] == [  # type: ignore[attr-defined]
+        ("blue", CaptureConfig(10.0, (RedactedField("ssn"), RedactedField("b", Redaction.DROP)))),
+        ("green", CaptureConfig()),
+    ]
+    salt = api.capture_salt  # type: ignore[attr-defined]
+    assert len(salt) == 32 and salt != first["other"].capture_salt  # type: ignore[attr-defined]
+
+    eps.set_weights("api", {"green": 3})  # capture kept
+    assert eps.get("api").config.variants[0].capture == ten
+    eps.update("api", {"blue": "churn:1"})  # not given: off
+    assert eps.get("api").config.variants[0].capture == CaptureConfig()
+    eps.rollback("api")  # back to the weights config, capture and all
+    back = eps.get("api").config
+    assert (back.number, back.variants[0].capture) == (4, ten)
+    assert plan_of(platform)["api"].capture_salt == salt  # type: ignore[attr-defined]
+
+
+def test_a_redacted_field_the_model_does_not_take_is_refused(platform: Platform) -> None:
+    eps = platform.endpoints
+    typo = CaptureConfig.parse(50, ["snn"])
+    with pytest.raises(InvalidInput, match=r"has no input 'snn' to redact; its inputs: a, b, ssn"):
+        eps.create("api", {"main": "churn:1"}, capture={"main": typo})
+    with pytest.raises(EndpointNotFound):
+        eps.get("api")
+    # Without feature names the fields are the column numbers.
+    with pytest.raises(InvalidInput, match=r"its inputs: 0, 1, 2"):
+        eps.create("api", {"main": "bare:1"}, capture={"main": CaptureConfig.parse(5, ["ssn"])})
+    eps.create("api", {"main": "bare:1"}, capture={"main": CaptureConfig.parse(5, ["2:drop"])})
+    before = eps.history("api")
+    with pytest.raises(InvalidInput, match=r"capture settings name unknown variant nope"):
+        eps.update("api", {"main": "churn:1"}, capture={"nope": CaptureConfig.parse(5)})
+    with pytest.raises(InvalidInput, match=r"must be a CaptureConfig"):
+        eps.update("api", {"main": "churn:1"}, capture={"main": 5})  # type: ignore[dict-item]
+    assert eps.history("api") == before
+
+
+def test_the_python_api_deploys_with_capture(platform: Platform) -> None:
+    import modelyard
+
+    with pytest.raises(InvalidInput, match=r"0\.\.100"):
+        modelyard.deploy("churn:1", "api", capture=101, wait=False, platform=platform)
+    with pytest.raises(EndpointNotFound):
+        platform.endpoints.get("api")
+    predictor = modelyard.deploy(
+        "churn:1", "api", capture=2.5, capture_redact=["ssn:drop"], wait=False, platform=platform
+    )
+    predictor.close()
+    (variant,) = platform.endpoints.get("api").config.variants
+    assert variant.capture == CaptureConfig(2.5, (RedactedField("ssn", Redaction.DROP),))

@@ -1,0 +1,163 @@
+"""``CaptureService``: list, read and export captured rows, on a local folder and on an fsspec
+URL (``memory://``); windows, variants and columns; files of different configs unified; bad
+arguments refused.
+
+The files are written the way servers write them (``CaptureFolder.write`` of Parquet bytes
+in the partition layout), with rows whose times the test chooses.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from modelyard.domain.capture import METADATA_COLUMNS, partition
+from modelyard.errors import InvalidInput, InvalidName, StorageUnavailable
+from modelyard.services.capture import CaptureService
+from modelyard.storage.capture_files import CaptureFolder
+
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["local", "memory"])
+def folder(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CaptureFolder]:
+    if request.param == "local":
+        yield CaptureFolder(str(tmp_path / "capture"))
+        return
+    import fsspec
+
+    url = f"memory://capture-{uuid.uuid4().hex}"
+    yield CaptureFolder(url)
+    memory = fsspec.filesystem("memory")
+    if memory.exists(url):
+        memory.rm(url, recursive=True)
+
+
+def captured(times: list[datetime], variant: str = "blue", **columns: list[Any]) -> pa.Table:
+    """Captured rows, one request per row, as a server writes them."""
+    n = len(times)
+    data: dict[str, Any] = {
+        "inference_id": [f"id-{variant}-{t.isoformat()}" for t in times],
+        "time": pa.array(times, type=pa.timestamp("us", tz="UTC")),
+        "variant": [variant] * n,
+        "model": ["churn"] * n,
+        "model_version": pa.array([1] * n, type=pa.int64()),
+        "latency_ms": [1.5] * n,
+        "row": pa.array([0] * n, type=pa.int32()),
+        "protocol": ["sagemaker"] * n,
+    }
+    data.update(columns)
+    return pa.table(data)
+
+
+def put(folder: CaptureFolder, table: pa.Table, name: str, endpoint: str = "api") -> str:
+    first = table["time"][0].as_py()
+    path = f"{partition(endpoint, first)}/part-{name}.parquet"
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    folder.write(path, buffer.getvalue())
+    return path
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def test_read_list_and_export_round_trip(folder: CaptureFolder, tmp_path: Path) -> None:
+    early = [at(10), at(20), at(50)]  # hour 09
+    late = [at(61), at(70)]  # hour 10
+    put(folder, captured(early, "blue", **{"input.a": [1.0, 2.0, 3.0]}), "a")
+    put(folder, captured(late, "green", **{"input.a": [4.0, 5.0]}), "b")
+    put(folder, captured([at(65)], "blue", **{"input.a": [9.0]}), "c")
+    service = CaptureService(folder, now=lambda: at(120))
+
+    listed = service.list("api")
+    assert [(f.hour, f.rows, f.first, f.last) for f in listed] == [
+        (T0, 3, at(10), at(50)),
+        (at(60), 3 - 1, at(61), at(70)),
+        (at(60), 1, at(65), at(65)),
+    ]
+    assert all(f.size > 0 and f.error is None for f in listed)
+
+    window = service.read("api", since=at(20), until=at(70))  # since kept, until not
+    assert list(window["input.a"]) == [2.0, 3.0, 4.0, 9.0]  # sorted by time
+    assert list(window["time"]) == [at(20), at(50), at(61), at(65)]
+    assert str(window["time"].dtype) == "datetime64[us, UTC]"
+    assert list(window.columns) == [*METADATA_COLUMNS, "input.a"]
+    blue = service.read("api", since=at(0), variant="blue", columns=["input.a", "output.x"])
+    assert list(blue.columns) == ["input.a", "output.x"]
+    assert list(blue["input.a"]) == [1.0, 2.0, 3.0, 9.0]
+    assert blue["output.x"].isna().all()  # no file has it
+
+    out = tmp_path / "rows.parquet"
+    done = service.export("api", at(20), None, out)
+    assert (done.rows, done.files, done.until) == (5, 3, at(120))
+    exported = pd.read_parquet(out)
+    pd.testing.assert_frame_equal(exported, service.read("api", since=at(20)))
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_files_of_different_configs_are_read_as_one_schema(folder: CaptureFolder) -> None:
+    # Before: ssn in clear (a number), no feature c. After: ssn hashed (text), c added.
+    put(folder, captured([at(1)], **{"input.ssn": [123.0], "output.prediction": [1]}), "old")
+    put(
+        folder,
+        captured(
+            [at(2)],
+            **{"input.ssn": ["9f86d08"], "input.c": [0.5], "output.prediction": [0.25]},
+        ),
+        "new",
+    )
+    rows = CaptureService(folder).read("api", since=at(0), until=at(5))
+    assert list(rows["input.ssn"]) == ["123", "9f86d08"]
+    assert rows["input.c"].isna().tolist() == [True, False]
+    assert list(rows["output.prediction"]) == [1.0, 0.25]  # ints and floats: numbers
+    assert list(rows.columns) == [*METADATA_COLUMNS, "input.ssn", "input.c", "output.prediction"]
+
+
+def test_an_empty_window_has_the_metadata_columns(folder: CaptureFolder, tmp_path: Path) -> None:
+    put(folder, captured([at(1)], **{"input.a": [1.0]}), "a")
+    service = CaptureService(folder)
+    for endpoint, since in (("api", at(30)), ("never-captured", at(0))):
+        rows = service.read(endpoint, since=since, until=at(40))
+        assert rows.empty and list(rows.columns) == list(METADATA_COLUMNS)
+        assert str(rows["time"].dtype) == "datetime64[us, UTC]"
+    assert service.list("never-captured") == []
+    done = service.export("api", at(30), at(40), tmp_path / "none.parquet")
+    assert done.rows == 0 and pq.read_table(tmp_path / "none.parquet").num_rows == 0
+
+
+def test_bad_arguments_are_refused_naming_the_problem(
+    folder: CaptureFolder, tmp_path: Path
+) -> None:
+    service = CaptureService(folder)
+    with pytest.raises(InvalidInput, match=r"since .* is not before until"):
+        service.read("api", since=at(10), until=at(10))
+    with pytest.raises(InvalidInput, match=r"'inputs\.a'"):
+        service.read("api", since=at(0), until=at(1), columns=["inputs.a"])
+    with pytest.raises(InvalidInput, match="list of names"):
+        service.read("api", since=at(0), until=at(1), columns="input.a")
+    with pytest.raises(InvalidName):
+        service.read("../etc", since=at(0), until=at(1))
+    with pytest.raises(InvalidName):
+        service.export("api", at(0), at(1), tmp_path / "x.parquet", variant="a/b")
+    assert not (tmp_path / "x.parquet").exists()
+
+
+def test_a_damaged_file_is_named(folder: CaptureFolder) -> None:
+    put(folder, captured([at(1)], **{"input.a": [1.0]}), "good")
+    folder.write(f"{partition('api', at(2))}/part-bad.parquet", b"not parquet at all")
+    service = CaptureService(folder)
+    bad = [f for f in service.list("api") if f.error]
+    assert [f.path.rsplit("/")[-1] for f in bad] == ["part-bad.parquet"]
+    with pytest.raises(StorageUnavailable, match=r"part-bad\.parquet"):
+        service.read("api", since=at(0), until=at(5))

@@ -1,0 +1,193 @@
+"""FeedbackService on real captured rows: the serving app bootstrap builds (capture on, the
+feedback route wired) runs in this process, its captured rows written at shutdown.
+
+- A label sent before its prediction's row is readable is unknown, saying to send it later;
+  once the row is written the same label is accepted.
+- A label replaces the earlier one for the same id and row; labels of the wrong kind refuse
+  the whole batch; malformed items name the item.
+- quality(): the current variant gets a point in every window (INSUFFICIENT_DATA without
+  labels); a variant the endpoint never had is refused; bad windows are refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelyard.bootstrap import Platform, build, serving_app
+from modelyard.config import load_settings
+from modelyard.domain import CaptureConfig
+from modelyard.domain.feedback import FeedbackItem, FeedbackStatus
+from modelyard.domain.quality import QualityStatus
+from modelyard.errors import InvalidInput, PayloadTooLarge, VariantNotFound
+from tests.waiting import DEADLINE_S
+
+FEATURES = ["a", "b"]
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Platform:
+    """``score:1`` (a logistic regression predicting 0/1) at endpoint ``api``, capturing all,
+    with a validation accuracy of 0.9."""
+    from sklearn.linear_model import LogisticRegression
+
+    home = tmp_path_factory.mktemp("feedback-service") / "home"
+    # A roll of an hour: captured rows are written only when the app shuts down.
+    made = build(load_settings({}, home=home, capture_roll_s=3600, metrics=False))
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(rng.normal(size=(200, 2)), columns=FEATURES)
+    model = LogisticRegression().fit(frame, (frame["a"] > 0).astype(int))
+    made.registry.register(
+        "score", model, flavor="sklearn", input_example=frame[:3], metrics={"accuracy": 0.9}
+    )
+    made.endpoints.create("api", {"main": "score:1"}, capture={"main": CaptureConfig.parse(100)})
+    return made
+
+
+@asynccontextmanager
+async def running(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """``app`` between its ASGI lifespan startup and shutdown, as uvicorn runs it."""
+    inbox: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+    sent: list[str] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message["type"])
+
+    async def until(kind: str) -> None:
+        async with asyncio.timeout(DEADLINE_S):
+            while kind not in sent:
+                await asyncio.sleep(0.01)
+
+    task = asyncio.create_task(app({"type": "lifespan"}, inbox.get, send))
+    await inbox.put({"type": "lifespan.startup"})
+    await until("lifespan.startup.complete")
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://serving") as client:
+            yield client
+    finally:
+        await inbox.put({"type": "lifespan.shutdown"})
+        await until("lifespan.shutdown.complete")
+        await task
+        gc.unfreeze()  # startup froze the heap; never leave the test process frozen
+
+
+async def predict(client: httpx.AsyncClient, rows: list[list[float]]) -> tuple[str, list[int]]:
+    answer = await client.post("/endpoints/api/invocations", json=rows)
+    assert answer.status_code == 200, answer.text
+    return answer.headers["x-modelyard-inference-id"], answer.json()["predictions"]
+
+
+def test_a_label_before_its_row_is_written_is_unknown_then_accepted(platform: Platform) -> None:
+    async def scenario() -> tuple[str, dict[str, Any]]:
+        async with running(serving_app(platform.settings)) as client:
+            inference_id, _ = await predict(client, [[1.0, 0.0]])
+            early = await client.post(
+                "/endpoints/api/feedback",
+                json={"feedback": [{"inference_id": inference_id, "label": 1}]},
+            )
+            assert early.status_code == 200, early.text
+            return inference_id, early.json()
+
+    inference_id, early = asyncio.run(scenario())  # the shutdown wrote the captured row
+    assert early["results"][0]["status"] == "unknown"
+    assert "send it again later" in early["results"][0]["message"]
+    later = platform.feedback.record("api", [FeedbackItem(inference_id, 1)])
+    assert [o.status for o in later.outcomes] == [FeedbackStatus.ACCEPTED]
+
+
+def test_labels_replace_earlier_ones_and_quality_reads_them(platform: Platform) -> None:
+    rows = [[1.0, 0.0], [-1.0, 0.0], [2.0, 1.0]]
+
+    async def scenario() -> list[tuple[str, list[int]]]:
+        async with running(serving_app(platform.settings)) as client:
+            return [await predict(client, rows) for _ in range(20)]
+
+    started = datetime.now(UTC)
+    answers = asyncio.run(scenario())
+    wrong = [
+        {"inference_id": iid, "row": r, "label": 1 - p}
+        for iid, predicted in answers
+        for r, p in enumerate(predicted)
+    ]
+    assert platform.feedback.record("api", wrong).accepted == 60
+    bad = platform.feedback.quality("api", window=datetime.now(UTC) - started)
+    assert [p.status for p in bad] == [QualityStatus.DEGRADED]
+    assert bad[0].metrics["accuracy"] == 0.0 and bad[0].rows == 60
+    # The truth arrives: each label replaces the wrong one for its id and row.
+    right = [{**item, "label": 1 - item["label"]} for item in wrong]
+    assert platform.feedback.record("api", right).accepted == 60
+    (good,) = platform.feedback.quality("api", window=datetime.now(UTC) - started)
+    assert good.status is QualityStatus.OK and good.metrics["accuracy"] == 1.0
+    assert good.rows == 60
+
+    # Strings and non-class numbers refuse the whole batch, naming each id.
+    iid = answers[0][0]
+    with pytest.raises(InvalidInput, match=f"{iid}.*whole-number classes") as refused:
+        platform.feedback.record(
+            "api",
+            [
+                {"inference_id": answers[1][0], "row": 0, "label": 0},
+                {"inference_id": iid, "row": 0, "label": "yes"},
+                {"inference_id": iid, "row": 1, "label": 0.5},
+            ],
+        )
+    assert "row 1" in str(refused.value)
+    (after,) = platform.feedback.quality("api", window=datetime.now(UTC) - started)
+    assert after.metrics["accuracy"] == 1.0  # the good label of the batch was not stored
+
+
+@pytest.mark.parametrize(
+    ("items", "match"),
+    [
+        ([], "no items"),
+        ([{"label": 1}], "item 0 needs an inference_id"),
+        ([{"inference_id": "x", "label": {"a": 1}}], r"item 0 \(inference id x\).*got dict"),
+        ([{"inference_id": "x", "label": float("nan")}], "finite number"),
+        ([{"inference_id": "x", "label": ""}], "empty string"),
+        ([{"inference_id": "x", "label": 1, "row": True}], "row must be a whole number"),
+        ([{"inference_id": "x", "label": 1, "when": 3}], r"unknown fields \['when'\]"),
+    ],
+)
+def test_malformed_items_are_refused_naming_the_item(
+    platform: Platform, items: list[Any], match: str
+) -> None:
+    with pytest.raises(InvalidInput, match=match):
+        platform.feedback.record("api", items)
+
+
+def test_too_many_items_are_refused(platform: Platform) -> None:
+    with pytest.raises(PayloadTooLarge):
+        platform.feedback.record("api", [{"inference_id": "x", "label": 1}] * 10_001)
+
+
+def test_quality_without_labels_is_insufficient_data_in_every_window(
+    platform: Platform, tmp_path: Path
+) -> None:
+    until = datetime(2026, 1, 1, tzinfo=UTC)
+    points = platform.feedback.quality(
+        "api", window=timedelta(hours=1), since=until - timedelta(hours=3), until=until
+    )
+    assert [(p.start.hour, p.variant, p.model) for p in points] == [
+        (21, "main", "score:1"),
+        (22, "main", "score:1"),
+        (23, "main", "score:1"),
+    ]
+    assert all(p.status is QualityStatus.INSUFFICIENT_DATA and p.rows == 0 for p in points)
+    assert all(all(v is None for v in p.metrics.values()) for p in points)
+    with pytest.raises(VariantNotFound, match="no variant 'blue'"):
+        platform.feedback.quality("api", window=timedelta(hours=1), variant="blue")
+    with pytest.raises(InvalidInput, match="must be before"):
+        platform.feedback.quality("api", window=timedelta(hours=1), since=until, until=until)
+    with pytest.raises(InvalidInput, match="longer than zero"):
+        platform.feedback.quality("api", window=timedelta(0))

@@ -1,0 +1,127 @@
+"""MetricsService.series: one point per minute (None where nothing was served), workers and
+variants merged before a value is computed, an hour per point where only hourly rows remain,
+and typed errors for unknown series, endpoints and windows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from modelyard.bootstrap import Platform, build
+from modelyard.config import load_settings
+from modelyard.domain.metric_stats import MetricStats
+from modelyard.domain.metrics import MetricPoint, SeriesRow
+from modelyard.errors import EndpointNotFound, InvalidInput
+from modelyard.services.metrics import MetricsService
+from modelyard.storage.sql.engine import make_engine
+from modelyard.storage.sql.metric_store import SqlMetricStore
+
+NOW = datetime(2026, 12, 20, 12, 30, 20, tzinfo=UTC)
+BASE = datetime(2026, 12, 20, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def platform(tmp_path: Path) -> Iterator[Platform]:
+    p = build(load_settings({}, home=tmp_path / "home"))
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def parts(platform: Platform) -> Iterator[tuple[SqlMetricStore, MetricsService]]:
+    engine = make_engine(platform.settings.resolved_db_url)
+    store = SqlMetricStore(engine, minute_retention=timedelta(hours=2), prune_every_s=0)
+    yield store, MetricsService(store, platform.endpoint_store, clock=lambda: NOW)
+    engine.dispose()
+
+
+def minute_row(offset: int, worker: str, variant: str = "main", **sums: float) -> SeriesRow:
+    start = BASE + timedelta(minutes=offset)
+    return SeriesRow("churn", variant, start, 60, worker, MetricStats(dict(sums)))
+
+
+def test_points_per_minute_with_gaps_and_workers_merged(
+    parts: tuple[SqlMetricStore, MetricsService],
+) -> None:
+    store, service = parts
+    store.write(
+        [
+            minute_row(1, "a", requests=4, latency_s=0.4),
+            minute_row(1, "b", requests=6, latency_s=0.06),
+            minute_row(3, "a", requests=2, latency_s=0.02),
+        ]
+    )
+    points = service.series("churn", "requests", since=BASE, until=BASE + timedelta(minutes=5))
+    assert points == [
+        MetricPoint(BASE, None),
+        MetricPoint(BASE + timedelta(minutes=1), 10.0),
+        MetricPoint(BASE + timedelta(minutes=2), None),
+        MetricPoint(BASE + timedelta(minutes=3), 2.0),
+        MetricPoint(BASE + timedelta(minutes=4), None),
+    ]
+    latency = service.series(
+        "churn", "latency_mean_ms", since=BASE + timedelta(minutes=1, seconds=30)
+    )
+    assert latency[0] == MetricPoint(BASE + timedelta(minutes=1), pytest.approx(46.0))
+    assert len(latency) == 30  # up to the clock's 12:30:20, the minute holding it included
+
+
+def test_variants_are_merged_unless_one_is_asked_for(
+    parts: tuple[SqlMetricStore, MetricsService],
+) -> None:
+    store, service = parts
+    store.write(
+        [
+            minute_row(0, "a", "main", requests=9, errors=0),
+            minute_row(0, "a", "canary", requests=1, errors=1),
+        ]
+    )
+    until = BASE + timedelta(minutes=1)
+    assert service.series("churn", "error_rate", since=BASE, until=until)[0].value == 0.1
+    canary = service.series("churn", "error_rate", variant="canary", since=BASE, until=until)
+    assert canary[0].value == 1.0
+    table = service.table("churn", ["requests", "errors"], since=BASE, until=until)
+    assert {k: [p.value for p in v] for k, v in table.items()} == {
+        "requests": [10.0],
+        "errors": [1.0],
+    }
+
+
+def test_hours_that_were_pruned_are_one_point_each(
+    parts: tuple[SqlMetricStore, MetricsService],
+) -> None:
+    store, service = parts
+    early = datetime(2026, 12, 20, 8, 0, tzinfo=UTC)
+    store.write(
+        [
+            SeriesRow(
+                "churn", "main", early + timedelta(minutes=m), 60, "a", MetricStats({"requests": 1})
+            )
+            for m in range(0, 60, 10)
+        ]
+    )
+    assert service.prune().minutes_merged == 6
+    points = service.series(
+        "churn", "requests", since=early, until=early + timedelta(hours=1, minutes=2)
+    )
+    assert points == [
+        MetricPoint(early, 6.0),
+        MetricPoint(early + timedelta(hours=1), None),
+        MetricPoint(early + timedelta(hours=1, minutes=1), None),
+    ]
+
+
+def test_errors_name_the_problem(parts: tuple[SqlMetricStore, MetricsService]) -> None:
+    service = parts[1]
+    with pytest.raises(InvalidInput, match="unknown metric 'latency'"):
+        service.series("churn", "latency", since=BASE)
+    with pytest.raises(InvalidInput, match="must be before"):
+        service.series("churn", "requests", since=BASE, until=BASE)
+    with pytest.raises(InvalidInput, match="timezone-aware"):
+        service.series("churn", "requests", since=BASE.replace(tzinfo=None))
+    with pytest.raises(EndpointNotFound, match="'nope' does not exist and has no metrics"):
+        service.series("nope", "requests", since=BASE)
+    assert "requests" in service.names() and "class_share" in service.names()

@@ -1,0 +1,104 @@
+"""The scheduler loop over real stores: a pass runs the due ticks and then the alarms (which see
+the runs of that pass), housekeeping prunes old lease rows, and the loop survives a failing
+pass and stops when asked."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import pytest
+
+from modelyard.domain.alarms import AlarmState
+from modelyard.services.scheduler import Scheduler
+from tests.services.monitoring_parts import ENDPOINT, T0, Parts, Report, Runner, open_parts
+from tests.waiting import wait_for
+
+TEN = timedelta(minutes=10)
+
+
+@pytest.fixture
+def parts(db_url: str) -> Iterator[Parts]:
+    p = open_parts(db_url)
+    yield p
+    p.close()
+
+
+def test_a_pass_runs_ticks_then_alarms_and_prunes_old_runs_and_leases(parts: Parts) -> None:
+    runner = Runner(reports=lambda now: [Report("blue", {"drift.share": 0.6})])
+    monitors, alarms = parts.monitors(runner), parts.alarms()
+    monitors.schedule(ENDPOINT, every=TEN)
+    alarms.create(
+        "drifted",
+        endpoint=ENDPOINT,
+        metric="drift.share",
+        comparison=">",
+        threshold=0.5,
+        window=TEN,
+    )
+    scheduler = Scheduler(monitors, alarms, clock=parts.clock)
+    first = scheduler.run_once(T0 + TEN)
+    assert [r.tick for r in first.runs] == [T0 + TEN]
+    assert first.events == [], "the 10:10 run counts in the window that ends at 10:20"
+    second = scheduler.run_once(T0 + 2 * TEN)
+    assert [r.tick for r in second.runs] == [T0 + 2 * TEN]
+    assert [(e.alarm, e.new) for e in second.events] == [("drifted", AlarmState.ALARM)]
+    # A week later the old ticks' leases are pruned (the newest of each loop is kept).
+    week = T0 + timedelta(days=8)
+    assert parts.leases.get("monitor:churn-api", T0 + TEN) is not None
+    scheduler.run_once(week)
+    assert parts.leases.get("monitor:churn-api", T0 + TEN) is None
+    assert parts.leases.get("monitor:churn-api", week) is not None  # its tick ran and stays
+    assert [r.tick for r in monitors.runs(ENDPOINT)] == [week, T0 + 2 * TEN, T0 + TEN]
+    # Runs are kept 30 days.
+    later = T0 + timedelta(days=40)
+    scheduler.run_once(later)
+    assert [r.tick for r in monitors.runs(ENDPOINT)] == [later]
+
+
+class Ticking:
+    """A clock that moves a minute every time it is read."""
+
+    def __init__(self) -> None:
+        self.now = T0
+        self.lock = threading.Lock()
+
+    def __call__(self) -> datetime:
+        with self.lock:
+            self.now += timedelta(minutes=1)
+            return self.now
+
+
+def test_the_loop_survives_a_failing_pass_and_stops_when_asked(
+    parts: Parts, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Ticking()
+    runner = Runner()
+    monitors = parts.monitors(runner)
+    monitors.schedule(ENDPOINT, every=TEN)
+    failures = []
+
+    def broken_chore(now: datetime) -> None:
+        failures.append(now)
+        raise RuntimeError("housekeeping bug")
+
+    scheduler = Scheduler(
+        monitors, parts.alarms(), clock=clock, poll_s=0.01, housekeeping=[broken_chore]
+    )
+    stop = threading.Event()
+    passes = []
+    loop = threading.Thread(target=scheduler.run_forever, args=(stop, passes.append))
+    with caplog.at_level(logging.ERROR, logger="modelyard.scheduler"):
+        loop.start()
+        try:
+            wait_for("three ticks run by the loop", lambda: len(runner.calls), lambda n: n >= 3)
+        finally:
+            stop.set()
+            loop.join(30)
+    assert not loop.is_alive()
+    assert failures, "the chore ran (and failed)"
+    assert "scheduler pass failed" in caplog.text and "housekeeping bug" in caplog.text
+    ticks = [now for _, _, now in runner.calls]
+    assert ticks == sorted(set(ticks)), "each tick once, in order"

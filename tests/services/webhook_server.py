@@ -1,0 +1,62 @@
+"""A real HTTP server on 127.0.0.1 that records the JSON bodies POSTed to it (an alarm webhook's
+receiver), answering with the status the test sets."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class Receiver:
+    """What the server received, and how it answers."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self.paths: list[str] = []
+        self.status = 200
+        self.url = ""
+        self._lock = threading.Lock()
+
+    def received(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.bodies)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                body = json.loads(self.rfile.read(length))
+                with receiver._lock:
+                    receiver.bodies.append(body)
+                    receiver.paths.append(self.path)
+                self.send_response(receiver.status)
+                self.send_header("Content-Type", "text/plain")
+                self.end_headers()
+                self.wfile.write(b"ok" if receiver.status < 400 else b"receiver is down")
+
+            def log_message(self, *_: Any) -> None:  # keep the test output clean
+                return
+
+        return Handler
+
+
+@contextmanager
+def webhook_receiver() -> Iterator[Receiver]:
+    """A running receiver; ``receiver.url`` is where to POST."""
+    receiver = Receiver()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), receiver._handler())
+    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/alarms"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

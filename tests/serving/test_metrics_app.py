@@ -1,0 +1,182 @@
+"""Metrics in the serving app bootstrap builds: ``GET /metrics`` counts what was sent, exactly,
+per endpoint, variant, protocol and status, with input, output, size and batch statistics equal
+to those computed from the sent rows; the per-minute series hold the same numbers once the
+server stops; and a server with metrics off has neither."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import numpy as np
+import orjson
+import pytest
+
+from modelyard.bootstrap import Platform, serving_app
+from modelyard.config import load_settings
+from tests.serving.metrics_support import (
+    csv_body,
+    lifespan,
+    make_platform,
+    parse,
+    total,
+    value,
+)
+from tests.waiting import DEADLINE_S
+
+API = {"endpoint": "api", "variant": "main", "model_version": "1"}
+SAGEMAKER = {**API, "protocol": "sagemaker"}
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Platform:
+    made = make_platform(tmp_path_factory.mktemp("metrics-app") / "home")
+    made.close()
+    return made
+
+
+async def scrape_until(client: httpx.AsyncClient, requests: float) -> dict:
+    """Poll /metrics until it counts ``requests`` requests in all (drains lag a little)."""
+    async with asyncio.timeout(DEADLINE_S):
+        while True:
+            answer = await client.get("/metrics")
+            assert answer.status_code == 200, answer.text
+            assert answer.headers["content-type"].startswith("text/plain; version=0.0.4")
+            samples = parse(answer.text)
+            if total(samples, "modelyard_requests_total") >= requests:
+                return samples
+            await asyncio.sleep(0.05)
+
+
+def test_metrics_count_what_was_sent(platform: Platform) -> None:
+    rng = np.random.default_rng(11)
+    batches = [rng.normal(size=(n, 3)) for n in (1, 2, 5, 1)]
+    batches[1][0, 2] = np.nan
+    batches[2][:, 0] = np.nan
+    repeated = batches[0]  # sent 3 times: 2 repeats
+    sent = [*batches, repeated, repeated]
+    v2_rows = rng.normal(size=(3, 3))
+
+    async def scenario() -> dict:
+        async with lifespan(serving_app(platform.settings)) as client:
+            csv = {"content-type": "text/csv"}
+            for rows in sent:
+                ok = await client.post(
+                    "/endpoints/api/invocations", content=csv_body(rows), headers=csv
+                )
+                assert ok.status_code == 200, ok.text
+            bad = await client.post("/endpoints/api/invocations", content=b"1,2\n", headers=csv)
+            assert bad.status_code == 400
+            gone = await client.post("/endpoints/nope/invocations", content=b"1,2,3\n", headers=csv)
+            assert gone.status_code == 404
+            tensor = {
+                "name": "input-0",
+                "datatype": "FP64",
+                "shape": [3, 3],
+                "data": v2_rows.tolist(),
+            }
+            v2 = await client.post(
+                "/v2/models/api/infer", content=orjson.dumps({"inputs": [tensor]})
+            )
+            assert v2.status_code == 200, v2.text
+            return await scrape_until(client, len(sent) + 3)
+
+    samples = asyncio.run(scenario())
+    rows = np.concatenate([*sent, v2_rows])
+    assert value(samples, "modelyard_requests_total", **SAGEMAKER) == len(sent) + 1
+    assert value(samples, "modelyard_requests_total", **API, protocol="v2-rest") == 1
+    unknown = {"endpoint": "", "variant": "", "model_version": "", "protocol": "sagemaker"}
+    assert value(samples, "modelyard_requests_total", **unknown) == 1
+    errors = "modelyard_request_errors_total"
+    assert value(samples, errors, **SAGEMAKER, status="400", code="signature_mismatch") == 1
+    assert value(samples, errors, **unknown, status="404", code="endpoint_not_found") == 1
+    assert total(samples, errors) == 2
+    # Every answered request has a latency, in some bucket up to +Inf.
+    duration = "modelyard_request_duration_seconds"
+    assert value(samples, f"{duration}_count", **SAGEMAKER) == len(sent) + 1
+    assert value(samples, f"{duration}_bucket", **SAGEMAKER, le="+Inf") == len(sent) + 1
+    assert 0 < value(samples, f"{duration}_sum", **SAGEMAKER) < DEADLINE_S
+    # Sizes: the request bodies as sent, the answers as received.
+    bodies = sum(len(csv_body(r)) for r in sent) + len(b"1,2\n")
+    assert value(samples, "modelyard_request_size_bytes_sum", **API) > bodies  # + the V2 body
+    assert value(samples, "modelyard_request_size_bytes_count", **API) == len(sent) + 2
+    assert value(samples, "modelyard_response_size_bytes_count", **API) == len(sent) + 1
+    # Rows: per request and per model call.
+    assert value(samples, "modelyard_request_rows_sum", **API) == len(rows)
+    assert value(samples, "modelyard_request_rows_count", **API) == len(sent) + 1
+    assert value(samples, "modelyard_batch_rows_sum", **API) == len(rows)
+    assert value(samples, "modelyard_repeated_requests_total", **API) == 2
+    # Inputs, per feature, as numpy computes them over every predicted row.
+    for j, feature in enumerate("abc"):
+        column = rows[:, j]
+        present = column[~np.isnan(column)]
+        labels = {**API, "feature": feature}
+        assert value(samples, "modelyard_input_values_total", **labels) == len(present)
+        assert value(samples, "modelyard_input_missing_values_total", **labels) == len(
+            column
+        ) - len(present)
+        assert value(samples, "modelyard_input_value_sum", **labels) == pytest.approx(present.sum())
+        assert value(samples, "modelyard_input_value_min", **labels) == pytest.approx(present.min())
+        assert value(samples, "modelyard_input_value_max", **labels) == pytest.approx(present.max())
+    # Outputs: one probability per row, none missing.
+    out = {**API, "output": "prediction"}
+    assert value(samples, "modelyard_output_values_total", **out) == len(rows)
+    assert value(samples, "modelyard_output_missing_values_total", **out) == 0
+    assert value(samples, "modelyard_prediction_count", **out) == len(rows)
+    assert value(samples, "modelyard_prediction_bucket", **out, le="1.0") == len(rows)
+    assert value(samples, "modelyard_prediction_bucket", **out, le="0.0") == 0
+    # The worker itself.
+    assert value(samples, "modelyard_workers") == 1
+    assert value(samples, "modelyard_process_resident_memory_bytes") > 10_000_000
+    assert value(samples, "modelyard_model_load_seconds", **API) > 0
+    assert value(samples, "modelyard_metrics_dropped_total") == 0
+
+
+def test_the_minute_series_hold_the_same_numbers(platform: Platform) -> None:
+    rows = np.array([[0.1, 0.2, np.nan], [1.0, -1.0, 2.0]])
+    started = datetime.now(UTC)
+
+    async def scenario() -> None:
+        async with lifespan(serving_app(platform.settings)) as client:
+            for _ in range(4):
+                ok = await client.post(
+                    "/endpoints/minutes/invocations",
+                    content=csv_body(rows),
+                    headers={"content-type": "text/csv"},
+                )
+                assert ok.status_code == 200
+
+    asyncio.run(scenario())  # the last flush happens as the server stops
+    names = ["requests", "rows", "input_missing_fraction.c", "input_mean.a", "repeated_fraction"]
+    table = platform.metrics.table("minutes", names, since=started - timedelta(minutes=1))
+    minutes = [
+        {name: table[name][i].value for name in names}
+        for i in range(len(table["requests"]))
+        if table["requests"][i].value is not None
+    ]
+    # The four requests are in one minute, or two if a minute turned meanwhile.
+    assert 1 <= len(minutes) <= 2
+    assert sum(m["requests"] for m in minutes) == 4
+    assert sum(m["rows"] for m in minutes) == 8
+    for minute in minutes:
+        assert minute["input_missing_fraction.c"] == 0.5
+        assert minute["input_mean.a"] == pytest.approx(0.55)
+    assert sum(m["repeated_fraction"] * m["requests"] for m in minutes) == 3
+
+
+def test_with_metrics_off_there_is_no_metrics_route(tmp_path: Path, platform: Platform) -> None:
+    settings = load_settings({}, home=platform.settings.home, metrics=False)
+
+    async def scenario() -> int:
+        async with lifespan(serving_app(settings)) as client:
+            ok = await client.post(
+                "/endpoints/api/invocations",
+                content=b"1,2,3\n",
+                headers={"content-type": "text/csv"},
+            )
+            assert ok.status_code == 200
+            return (await client.get("/metrics")).status_code
+
+    assert asyncio.run(scenario()) == 404

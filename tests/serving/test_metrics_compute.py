@@ -1,0 +1,106 @@
+"""The drain's vectorized arithmetic against plain per-request computations: Prometheus ``le``
+buckets, per-feature reductions with missing values, text lengths, class counts, and request
+digests that equal rows share and any difference (value, order, row count) changes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelyard.serving.metrics_compute import (
+    MAX_FEATURES,
+    bucket_counts,
+    frame_digest,
+    input_stats,
+    output_stats,
+    request_digests,
+    stack,
+)
+
+
+def test_buckets_hold_values_up_to_and_including_their_bound() -> None:
+    counts = bucket_counts(np.array([0.5, 1.0, 1.0001, 2.0, 9.0, np.nan]), (1.0, 2.0))
+    assert counts.tolist() == [2, 2, 1]  # <=1, (1, 2], above 2; NaN not counted
+
+
+def test_feature_reductions_match_per_column_numpy() -> None:
+    rng = np.random.default_rng(5)
+    requests = [rng.normal(size=(n, 4)) for n in (1, 3, 2)]
+    requests[1][0, 2] = np.nan
+    requests[2][:, 3] = np.nan  # a column missing in one request only
+    x = stack(requests)
+    assert x is not None and x.shape == (6, 4)
+    found = input_stats(x, requests, ["a", "b", "c", "d"], (10.0,)).numeric
+    assert found is not None and found.names == ["a", "b", "c", "d"]
+    whole = np.concatenate(requests)
+    assert found.missing.tolist() == [0, 0, 1, 2]
+    assert found.present.tolist() == [6, 6, 5, 4]
+    np.testing.assert_allclose(found.sums, np.nansum(whole, axis=0))
+    np.testing.assert_allclose(found.lows, np.nanmin(whole, axis=0))
+    np.testing.assert_allclose(found.highs, np.nanmax(whole, axis=0))
+
+
+def test_names_fall_back_to_positions_and_wide_inputs_are_capped() -> None:
+    wide = [np.zeros((2, MAX_FEATURES + 20))]
+    found = input_stats(stack(wide), wide, ["only", "two"], (1.0,)).numeric
+    assert found is not None
+    assert found.names[:3] == ["0", "1", "2"] and len(found.names) == MAX_FEATURES
+
+
+def test_tables_with_text_columns() -> None:
+    frames = [
+        pd.DataFrame({"city": ["Oslo", None], "age": [30.0, np.nan]}),
+        pd.DataFrame({"city": ["Reykjavik"], "age": [41.0]}),
+    ]
+    assert stack(frames) is None
+    found = input_stats(None, frames, None, (5.0, 10.0))
+    assert found.numeric is not None and found.numeric.names == ["age"]
+    assert (found.numeric.present.tolist(), found.numeric.missing.tolist()) == ([2], [1])
+    city = found.text["city"]
+    assert (city.present, city.missing, city.total_length) == (2, 1, 13)
+    assert city.buckets.tolist() == [1, 1, 0]  # 4 chars <= 5; 9 chars <= 10
+
+
+def test_numeric_and_label_outputs() -> None:
+    numeric = output_stats(
+        [np.array([0.1, np.nan]), np.array([0.9], dtype=np.float32)], None, (0.5,)
+    )
+    (only,) = numeric
+    assert (only.name, only.present, only.missing) == ("prediction", 2, 1)
+    assert only.total == pytest.approx(1.0) and (only.low, only.high) == (
+        0.1,
+        float(np.float32(0.9)),
+    )
+    assert only.buckets is not None and only.buckets.tolist() == [1, 1]
+    labels = output_stats(
+        [np.array(["yes", "no", "yes"], dtype=object), np.array([None], dtype=object)], None, ()
+    )
+    assert (labels[0].classes, labels[0].missing) == ({"no": 1, "yes": 2}, 1)
+    columns = output_stats([np.array([[0.2, 0.8], [0.6, 0.4]])], ["p0", "p1"], (0.5,))
+    assert [(c.name, c.present, c.total) for c in columns] == [
+        ("p0", 2, pytest.approx(0.8)),
+        ("p1", 2, pytest.approx(1.2)),
+    ]
+
+
+def test_digests_tell_requests_apart() -> None:
+    a = np.array([[1.0, 2.0], [3.0, 4.0]])
+    swapped = a[::-1].copy()
+    first = np.array([[1.0, 2.0]])
+    requests = [a, first, a.copy(), swapped, first.copy(), np.array([[1.0, 2.0000001]])]
+    x = stack(requests)
+    assert x is not None
+    lengths = np.array([len(r) for r in requests])
+    digests = request_digests(x, lengths).tolist()
+    assert digests[0] == digests[2] and digests[1] == digests[4]  # equal rows, equal digest
+    assert len({digests[0], digests[1], digests[3], digests[5]}) == 4
+    # The same request in another drain (another batch of requests) has the same digest.
+    again = request_digests(stack([first]), np.array([1])).tolist()  # type: ignore[arg-type]
+    assert again == [digests[1]]
+
+
+def test_frame_digests() -> None:
+    one = pd.DataFrame({"city": ["Oslo"], "age": [3.0]})
+    assert frame_digest(one) == frame_digest(one.copy())
+    assert frame_digest(one) != frame_digest(pd.DataFrame({"city": ["Bergen"], "age": [3.0]}))

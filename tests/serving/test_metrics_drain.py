@@ -1,0 +1,176 @@
+"""The drain's edges, in a real serving app: label predictions counted by class, a repeat only
+within the window, a full buffer counted as dropped (never a failed request), and a store that
+refuses the series for a while gets every minute exactly once when it comes back."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelyard.bootstrap import Platform, build
+from modelyard.config import load_settings
+from modelyard.domain.metrics import SeriesRow
+from modelyard.errors import DatabaseUnavailable
+from modelyard.serving.metrics import Metrics
+from modelyard.serving.metrics_files import exposition
+from modelyard.storage.sql.engine import make_engine
+from modelyard.storage.sql.metric_store import SqlMetricStore
+from tests.serving.metrics_support import (
+    FEATURES,
+    csv_body,
+    make_platform,
+    parse,
+    serving,
+    total,
+    value,
+)
+from tests.waiting import DEADLINE_S, wait_for
+
+API = {"endpoint": "api", "variant": "main", "model_version": "1"}
+CSV = {"content-type": "text/csv"}
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Platform:
+    made = make_platform(tmp_path_factory.mktemp("metrics-drain") / "home")
+    made.close()
+    return made
+
+
+async def post(client: httpx.AsyncClient, endpoint: str, rows: np.ndarray) -> None:
+    answer = await client.post(
+        f"/endpoints/{endpoint}/invocations", content=csv_body(rows), headers=CSV
+    )
+    assert answer.status_code == 200, answer.text
+
+
+async def counted(client: httpx.AsyncClient, name: str, at_least: float, **labels: str) -> dict:
+    async with asyncio.timeout(DEADLINE_S):
+        while True:
+            samples = parse((await client.get("/metrics")).text)
+            if value(samples, name, **labels) >= at_least:
+                return samples
+            await asyncio.sleep(0.02)
+
+
+def test_label_predictions_are_counted_by_class(tmp_path: Path) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    platform = build(load_settings({}, home=tmp_path / "home"))
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame(rng.normal(size=(200, 3)), columns=FEATURES)
+    model = LogisticRegression().fit(frame, np.where(frame["a"] > 0, "yes", "no"))
+    platform.registry.register("labels", model, flavor="sklearn", input_example=frame[:3])
+    platform.endpoints.create("labels", {"main": "labels:1"})
+    rows = rng.normal(size=(40, 3))
+    want = pd.Series(model.predict(pd.DataFrame(rows, columns=FEATURES))).value_counts()
+
+    async def scenario() -> dict:
+        async with serving(platform.settings, Metrics(tmp_path / "m", drain_s=0.05)) as client:
+            await post(client, "labels", rows)
+            return await counted(
+                client,
+                "modelyard_requests_total",
+                1,
+                endpoint="labels",
+                variant="main",
+                model_version="1",
+                protocol="sagemaker",
+            )
+
+    samples = asyncio.run(scenario())
+    platform.close()
+    labels = {"endpoint": "labels", "variant": "main", "model_version": "1"}
+    for name, count in want.items():
+        assert (
+            value(samples, "modelyard_predicted_class_total", **labels, **{"class": name}) == count
+        )
+    assert total(samples, "modelyard_predicted_class_total") == len(rows)
+    assert total(samples, "modelyard_prediction_count") == 0  # labels have no numeric histogram
+
+
+@pytest.mark.parametrize(("window_s", "repeats"), [(600.0, 1), (0.0, 0)])
+def test_a_repeat_counts_only_within_the_window(
+    platform: Platform, tmp_path: Path, window_s: float, repeats: int
+) -> None:
+    rows = np.array([[0.3, 0.1, 0.2]])
+    metrics = Metrics(tmp_path / "m", drain_s=0.05, repeat_window_s=window_s)
+
+    async def scenario() -> dict:
+        async with serving(platform.settings, metrics) as client:
+            await post(client, "api", rows)
+            # Drained before the second: the repeat is judged against the remembered time.
+            await counted(client, "modelyard_request_rows_count", 1, **API)
+            await post(client, "api", rows)
+            return await counted(client, "modelyard_request_rows_count", 2, **API)
+
+    samples = asyncio.run(scenario())
+    assert value(samples, "modelyard_repeated_requests_total", **API) == repeats
+
+
+def test_a_full_buffer_drops_records_never_requests(platform: Platform, tmp_path: Path) -> None:
+    folder = tmp_path / "m"
+    metrics = Metrics(folder, drain_s=3600, max_buffered=3)  # no drain until the worker stops
+
+    async def scenario() -> None:
+        async with serving(platform.settings, metrics) as client:
+            for i in range(10):
+                await post(client, "api", np.array([[float(i), 1.0, 2.0]]))
+
+    asyncio.run(scenario())
+    samples = parse(exposition(folder).decode())  # the files outlive the worker
+    assert value(samples, "modelyard_requests_total", **API, protocol="sagemaker") == 3
+    assert value(samples, "modelyard_request_rows_count", **API) == 3
+    assert value(samples, "modelyard_metrics_dropped_total") == 14  # 7 outcomes + 7 row records
+    assert value(samples, "modelyard_workers") == 0  # it stopped: out of the live sums
+
+
+class Outage:
+    """The real series store behind a switch: while ``down``, every write fails."""
+
+    def __init__(self, store: SqlMetricStore) -> None:
+        self._store = store
+        self.down = threading.Event()
+        self.refused = 0
+
+    def write(self, rows: Sequence[SeriesRow]) -> None:
+        if self.down.is_set():
+            self.refused += 1
+            raise DatabaseUnavailable("the metadata database is down (test)")
+        self._store.write(rows)
+
+
+def test_series_survive_a_store_outage_without_counting_twice(
+    platform: Platform, tmp_path: Path
+) -> None:
+    engine = make_engine(platform.settings.resolved_db_url)
+    sink = Outage(SqlMetricStore(engine, prune_every_s=0))
+    sink.down.set()
+    started = datetime.now(UTC)
+    metrics = Metrics(tmp_path / "m", sink=sink, drain_s=0.05, flush_s=0.05)
+
+    async def scenario() -> None:
+        async with serving(platform.settings, metrics) as client:
+            for _ in range(3):
+                await post(client, "minutes", np.array([[1.0, 2.0, 3.0]]))
+            await asyncio.to_thread(
+                wait_for, "refused flushes", lambda: sink.refused, lambda n: n >= 2
+            )
+            sink.down.clear()
+            for _ in range(2):
+                await post(client, "minutes", np.array([[1.0, 2.0, 3.0]]))
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        engine.dispose()
+    points = platform.metrics.series("minutes", "requests", since=started - timedelta(minutes=1))
+    assert sum(p.value for p in points if p.value is not None) == 5
