@@ -64,15 +64,20 @@ def alpha() -> float:
 
 
 def feature_results(report: DriftReport) -> dict[str, dict[str, Any]]:
-    """Per feature: the deciding test, its effect size, threshold and p-value, the verdict,
-    whether it is flagged (verdict ``drift``) and effect over threshold, plus every statistic
-    the engine computed."""
+    """Per feature: the deciding test, its effect size, noise bound, threshold and p-value,
+    the verdict, whether it is flagged (verdict ``drift``), and ``score_over_threshold``:
+    (effect - noise bound) / threshold, the quantity the verdict compares with 1 (alongside
+    p < alpha); plus every statistic the engine computed."""
     out: dict[str, dict[str, Any]] = {}
     for f in report.features:
-        ratio = None if f.effect is None or not f.threshold else f.effect / f.threshold
+        noise = getattr(f, "noise", None)
+        ratio = None
+        if f.effect is not None and f.threshold:
+            ratio = (f.effect - (noise or 0.0)) / f.threshold
         out[f.name] = {
             "test": f.test,
             "effect": f.effect,
+            "noise": noise,
             "threshold": f.threshold,
             "p_value": f.p_value,
             "verdict": f.verdict.value,

@@ -286,11 +286,14 @@ def _modelyard_launch(cli_env: dict[str, str], port: int, workers: int) -> Launc
     )
 
 
-def prepare_modelyard(assets: Assets, predictor: str | None = None) -> Launcher:
+def prepare_modelyard(
+    assets: Assets, predictor: str | None = None, create_args: Sequence[str] = ()
+) -> Launcher:
     """Register the model and create the endpoint (with batching when the CLI offers it).
 
     ``predictor`` is passed as ``--predictor`` (None: the default, ``auto``); each predictor
-    gets its own modelyard home, so a server loads only its own endpoint.
+    gets its own modelyard home, so a server loads only its own endpoint. ``create_args`` are
+    added to ``endpoints create`` (``monitoring_cost.py``: ``--capture 100``).
     """
     home = assets.workdir / (f"modelyard-{predictor}-home" if predictor else "modelyard-home")
     # Wide help text, so that option names are never wrapped or cut.
@@ -311,6 +314,7 @@ def prepare_modelyard(assets: Assets, predictor: str | None = None) -> Launcher:
         ["endpoints", "create", MODELYARD_ENDPOINT, "--variant", f"main={MODELYARD_ENDPOINT}:1"]
         + [part for flag, value in batching.items() for part in (flag, value)]
         + choice
+        + list(create_args)
     )
     _run_cli(commands[1], env)
     return Launcher(

@@ -50,7 +50,7 @@ def wrk_binary() -> str:
     """The wrk executable on PATH."""
     path = shutil.which("wrk")
     if path is None:
-        raise WrkFailed("wrk is not installed (apt-get install wrk)")
+        raise WrkFailed("wrk is not installed: run `apt-get install -y wrk` (the Debian package)")
     return path
 
 

@@ -153,6 +153,7 @@ def test_revision_recorded_by_modelyard_0_1_moves_to_our_own_table(db_url: str) 
         for table in ("leases", "monitor_schedules", "monitor_runs", "alarm_rules"):
             conn.execute(sa.text(f"DROP TABLE {table}"))  # 0010
         conn.execute(sa.text("DROP TABLE alarm_history"))  # 0010
+        conn.execute(sa.text("DROP TABLE feedback"))  # 0011
     assert migrate.current_revision(engine) == "0003"
     assert migrate.upgrade(engine).after == migrate.head_revision()
     with engine.connect() as conn:
