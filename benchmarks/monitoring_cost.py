@@ -17,7 +17,8 @@ What it does, in a temporary work folder:
    run, the order swapped from round to round so that a shared machine's slow minutes fall on
    both. The ratio monitored/plain is taken within each round; the medians are reported. The
    servers' CPU time (each whole session) and the machine's are read around every run, so
-   CPU per request and other users' CPU are on record (the idle server's too).
+   CPU per request and other users' CPU are on record (the idle servers' too). ``--split``
+   adds two servers, ``capture-only`` and ``metrics-only``, to tell what each part costs.
 3. Proves capture ran: reads ``GET /metrics`` of the monitored server (requests answered, the
    metrics' own drops and drain CPU), stops both servers (a worker writes its queued captures
    when it stops), then counts the rows in every captured Parquet file and checks one file's
@@ -30,6 +31,7 @@ Needs ``wrk`` (``apt-get install -y wrk``). Run (from the repository root)::
 
     .venv/bin/python benchmarks/monitoring_cost.py            # 5 rounds x 10 s, ~5 minutes
     .venv/bin/python benchmarks/monitoring_cost.py --quick    # 1 round x 3 s
+    .venv/bin/python benchmarks/monitoring_cost.py --split    # 4 servers, ~10 minutes
 """
 
 from __future__ import annotations
@@ -59,11 +61,14 @@ from wrkload import WrkFailed, run_wrk, wrk_version
 
 DEFAULT_OUT = bench.BENCH_DIR / "results" / "monitoring_cost.json"
 TARGET_COST = 0.05  # at most 5 % of throughput
-SERIES = ("monitored", "plain")
 SETTINGS = {
     "monitored": {"create_args": ["--capture", "100"], "MODELYARD_METRICS": "true"},
     "plain": {"create_args": [], "MODELYARD_METRICS": "false"},
+    # With --split: each part alone, to tell what each costs.
+    "capture-only": {"create_args": ["--capture", "100"], "MODELYARD_METRICS": "false"},
+    "metrics-only": {"create_args": [], "MODELYARD_METRICS": "true"},
 }
+BASELINE = "plain"
 BUSY_LOAD = 0.5  # a 1-minute load average above this at the start: other work is running
 METRICS_SETTLE_S = 30.0  # for /metrics to count every answered request (drains every 0.2 s)
 QUEUE_SAMPLE = 20_000  # records queued to measure bytes per row
@@ -91,9 +96,17 @@ def prepare(name: str, assets: bench.Assets) -> tuple[bench.Launcher, Path]:
     return replace(launcher, make=make, details=details), workdir / "modelyard-home"
 
 
-def _order(round_index: int) -> tuple[str, ...]:
-    """Which server runs first in a round: swapped every round."""
-    return SERIES if round_index % 2 == 0 else SERIES[::-1]
+def _order(series: Sequence[str], round_index: int) -> list[str]:
+    """The servers' order in a round: reversed every other round, and rotated, so that each
+    runs before and after each other one."""
+    turn = round_index // 2 % len(series)
+    rotated = [*series[turn:], *series[:turn]]
+    return rotated if round_index % 2 == 0 else rotated[::-1]
+
+
+def _idle_cpu(running: dict[str, bench.Running], busy: str) -> float:
+    """CPU seconds so far of every server but ``busy`` (they idle while it is measured)."""
+    return sum(session_cpu_seconds(r.server.pid) for n, r in running.items() if n != busy)
 
 
 def run_rounds(
@@ -101,22 +114,23 @@ def run_rounds(
 ) -> list[dict[str, Any]]:
     """Every connection count: ``args.rounds`` rounds of one measured run per server."""
     rows = []
+    series = list(running)
     for connections in args.connections:
-        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in SERIES}
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in series}
         for index in range(args.rounds):
-            for name in _order(index):
-                this, other = running[name], running[_other(name)]
+            for name in _order(series, index):
+                this = running[name]
                 url = this.launch.invoke_url
                 run_wrk(url, body, connections=connections, duration_s=args.warmup)
-                idle_before = session_cpu_seconds(other.server.pid)
+                idle_before = _idle_cpu(running, name)
                 load_before = os.getloadavg()[0]
                 run = bench.measured_run(this, body, connections, args.duration)
-                run["idle_peer_cpu_s"] = session_cpu_seconds(other.server.pid) - idle_before
+                run["idle_peer_cpu_s"] = _idle_cpu(running, name) - idle_before
                 run["load_average_1m_before"] = load_before
                 run["round"] = index + 1
                 runs[name].append(run)
                 print(
-                    f"c={connections:<3} round {index + 1}/{args.rounds} {name:<9}: "
+                    f"c={connections:<3} round {index + 1}/{args.rounds} {name:<12}: "
                     f"{run['rps']:8.0f} rps  p50 {run['p50_ms']:6.2f} ms  p99 "
                     f"{run['p99_ms']:6.2f} ms  cpu {run['cpu_us_per_request'] or 0:5.0f} us/req"
                     f"  errors {run['errors']['total']}  other cpu {run['other_cpu_s']:.1f} s",
@@ -126,36 +140,42 @@ def run_rounds(
     return rows
 
 
-def _other(name: str) -> str:
-    return SERIES[1] if name == SERIES[0] else SERIES[0]
+def against_plain(on: list[dict[str, Any]], off: list[dict[str, Any]]) -> dict[str, Any]:
+    """A server's runs against the plain server's, round by round."""
+    pairs = list(zip(on, off, strict=True))
+    rps_ratios = [a["rps"] / b["rps"] for a, b in pairs]
+    cpu_added = [
+        a["cpu_us_per_request"] - b["cpu_us_per_request"]
+        for a, b in pairs
+        if a["cpu_us_per_request"] is not None and b["cpu_us_per_request"] is not None
+    ]
+    ratio = statistics.median(rps_ratios)
+    return {
+        "rps_ratio_per_round": rps_ratios,
+        "rps_ratio": ratio,
+        "throughput_cost": 1.0 - ratio,
+        "cpu_us_per_request_added": statistics.median(cpu_added) if cpu_added else None,
+    }
 
 
 def summarise(connections: int, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    """Medians per server and the monitored/plain ratios taken within each round."""
+    """Medians per server, and each server against the plain one within each round."""
     metrics = ("rps", "p50_ms", "p99_ms", "cpu_us_per_request", "other_cpu_s", "idle_peer_cpu_s")
     medians = {
-        name: {m: statistics.median(r[m] for r in runs[name] if r[m] is not None) for m in metrics}
-        for name in SERIES
+        name: {m: statistics.median(r[m] for r in rs if r[m] is not None) for m in metrics}
+        for name, rs in runs.items()
     }
-    pairs = list(zip(runs["monitored"], runs["plain"], strict=True))
-    rps_ratios = [on["rps"] / off["rps"] for on, off in pairs]
-    ratio = statistics.median(rps_ratios)
-    cpu_added = [
-        on["cpu_us_per_request"] - off["cpu_us_per_request"]
-        for on, off in pairs
-        if on["cpu_us_per_request"] is not None and off["cpu_us_per_request"] is not None
-    ]
+    compared = {n: against_plain(rs, runs[BASELINE]) for n, rs in runs.items() if n != BASELINE}
+    main = compared["monitored"]
     return {
         "connections": connections,
         "medians": medians,
-        "rps_ratio_per_round": rps_ratios,
-        "rps_ratio": ratio,
-        "rps_ratio_of_medians": medians["monitored"]["rps"] / medians["plain"]["rps"],
-        "throughput_cost": 1.0 - ratio,
-        "cpu_us_per_request_added": statistics.median(cpu_added) if cpu_added else None,
-        "errors": {n: sum(r["errors"]["total"] for r in runs[n]) for n in SERIES},
+        **main,
+        "rps_ratio_of_medians": medians["monitored"]["rps"] / medians[BASELINE]["rps"],
+        "parts": {n: c for n, c in compared.items() if n != "monitored"},
+        "errors": {n: sum(r["errors"]["total"] for r in rs) for n, rs in runs.items()},
         "target": f"throughput cost <= {TARGET_COST:.0%}",
-        "target_met": 1.0 - ratio <= TARGET_COST,
+        "target_met": main["throughput_cost"] <= TARGET_COST,
         "runs": runs,
     }
 
@@ -273,8 +293,8 @@ def queue_bytes_per_row(body: bytes, expected: float) -> dict[str, Any]:
 def serve_both(
     args: argparse.Namespace, assets: bench.Assets, stack: ExitStack, collected: bench.Collected
 ) -> Iterator[tuple[str, bench.Running, Path]]:
-    """Prepare and start both servers (stopped when ``stack`` closes)."""
-    for name in SERIES:
+    """Prepare and start the servers (stopped when ``stack`` closes)."""
+    for name in args.series:
         launcher, home = prepare(name, assets)
         collected.server(name)["details"] = launcher.details
         running = stack.enter_context(
@@ -296,7 +316,7 @@ def measure(args: argparse.Namespace, assets: bench.Assets) -> dict[str, Any]:
         result["metrics_monitored"] = settled_scrape(base_url(running["monitored"]))
         result["metrics_plain_status"] = http_request(f"{base_url(running['plain'])}/metrics")[0]
     # Stopped: every worker has written what it had queued.
-    result["capture"] = {name: captured(homes[name]) for name in SERIES}
+    result["capture"] = {name: captured(homes[name]) for name in homes}
     served = result["metrics_monitored"].get("modelyard_requests_total", 0.0)
     errors = result["metrics_monitored"].get("modelyard_request_errors_total", 0.0)
     rows = result["capture"]["monitored"]["rows"]
@@ -322,7 +342,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--quick", action="store_true", help="1 round of 3 s")
+    parser.add_argument(
+        "--split", action="store_true", help="also capture alone and metrics alone (4 servers)"
+    )
     args = parser.parse_args(argv)
+    args.series = list(SETTINGS) if args.split else ["monitored", BASELINE]
     if args.quick:
         args.rounds, args.duration, args.warmup = 1, 3, 1
     if min([args.rounds, args.duration, args.warmup, args.workers, *args.connections]) < 1:
@@ -340,6 +364,11 @@ def print_summary(report: dict[str, Any]) -> None:
             f"{row['throughput_cost']:+.1%}  +{row['cpu_us_per_request_added'] or 0:.0f} CPU "
             f"us/req  target {'met' if row['target_met'] else 'MISSED'}"
         )
+        for name, part in row["parts"].items():
+            print(
+                f"      {name}: ratio {part['rps_ratio']:.3f}  cost {part['throughput_cost']:+.1%}"
+                f"  +{part['cpu_us_per_request_added'] or 0:.0f} CPU us/req"
+            )
     check = report.get("capture_check")
     if check:
         print(
@@ -356,7 +385,9 @@ def _interrupt(signum: int, frame: object) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if shutil.which("wrk") is None:
-        print("wrk is not installed: run `apt-get install -y wrk` (Debian package)", file=sys.stderr)
+        print(
+            "wrk is not installed: run `apt-get install -y wrk` (Debian package)", file=sys.stderr
+        )
         return 2
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)
@@ -388,9 +419,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "warmup_s": args.warmup,
             "connections": args.connections,
             "workers": args.workers,
-            "servers": {n: {"create_args": s["create_args"],
-                            "MODELYARD_METRICS": s["MODELYARD_METRICS"]}
-                        for n, s in SETTINGS.items()},  # fmt: skip
+            "servers": {n: SETTINGS[n] for n in args.series},
             "model": "serving.py's: XGBoost 100 trees depth 6, 30 features, one-row JSON body",
             "load_generator": "wrk (benchmarks/wrk_post.lua), threads min(connections, 2), "
             "on the same 2-core machine",

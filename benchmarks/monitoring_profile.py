@@ -163,8 +163,8 @@ def profile_writer(body: bytes, records: int = 20000) -> str:
         name = "main"
         capture_salt = ""
 
-        class served:  # noqa: N801
-            class spec:  # noqa: N801
+        class served:
+            class spec:
                 name, version, signature = "bench", 1, None
 
         from modelyard.domain import CaptureConfig

@@ -172,6 +172,7 @@ def build(settings: Settings | None = None) -> Platform:
         SqlServerStore(engine), endpoint_store, stale_after=settings.server_stale_after
     )
     capture = CaptureService(CaptureFolder(settings.resolved_capture_url))
+    metrics = MetricsService(_metric_store(engine, settings), endpoint_store)
     drift = DriftService(registry, endpoints.get, artifacts, capture)
     return Platform(
         settings,
@@ -184,19 +185,18 @@ def build(settings: Settings | None = None) -> Platform:
         tuning,
         servers,
         capture,
-        MetricsService(_metric_store(engine, settings), endpoint_store),
-        _feedback_service(settings, engine, metadata, endpoint_store),
-        *_monitoring(settings, engine, endpoints, registry, endpoint_store, drift),
+        metrics,
+        _feedback_service(settings, engine, metadata, endpoint_store, capture),
+        *_monitoring(engine, endpoints, registry, metrics, drift),
         drift,
     )
 
 
 def _monitoring(
-    settings: Settings,
     engine: Any,
     endpoints: EndpointService,
     registry: RegistryService,
-    endpoint_store: EndpointStore,
+    metrics: MetricsService,
     drift: DriftService,
 ) -> tuple[MonitorService, AlarmService]:
     """The monitor schedules and the alarms, sharing one lease store (their scheduler loop
@@ -213,7 +213,7 @@ def _monitoring(
     alarms = AlarmService(
         SqlAlarmStore(engine),
         leases,
-        series=MetricsService(_metric_store(engine, settings), endpoint_store).series,
+        series=metrics.series,
         runs=monitor_store.runs_between,
         endpoints=EndpointCatalog(endpoints.get, registry.get_version),
         clock=_utcnow,
@@ -226,11 +226,15 @@ def _utcnow() -> datetime:
 
 
 def _feedback_service(
-    settings: Settings, engine: Any, metadata: MetadataStore, endpoint_store: EndpointStore
+    settings: Settings,
+    engine: Any,
+    metadata: MetadataStore,
+    endpoint_store: EndpointStore,
+    capture: CaptureService,
 ) -> FeedbackService:
     return FeedbackService(
         SqlFeedbackStore(engine),
-        CaptureService(CaptureFolder(settings.resolved_capture_url)),
+        capture,
         history=endpoint_store.history,
         version=lambda ref: metadata.get_version(ModelRef.parse(ref)),
         max_age=timedelta(days=settings.feedback_max_age_d),
@@ -443,7 +447,13 @@ def serving_app(settings: Settings | None = None) -> Any:
         observer=metrics,
         metrics=metrics,
         feedback=_FeedbackSink(
-            _feedback_service(settings, engine, metadata, SqlEndpointStore(engine))
+            _feedback_service(
+                settings,
+                engine,
+                metadata,
+                SqlEndpointStore(engine),
+                CaptureService(CaptureFolder(settings.resolved_capture_url)),
+            )
         ),
     )
 

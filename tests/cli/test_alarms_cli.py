@@ -36,21 +36,29 @@ def test_create_list_show_history_delete(home: Any) -> None:
     ).ok().json()  # fmt: skip
     assert made["state"] == "INSUFFICIENT_DATA" and made["evaluated_at"] is None
     assert made["condition"] == "latency_p99_ms max > 250 for 3 of 5 windows of 2m"
+    assert made["missing"] == "insufficient", "no data is never OK unless the rule says so"
     assert made["sinks"] == [
         {"kind": "log", "target": None},
         {"kind": "webhook", "target": "http://127.0.0.1:9/hook"},
     ]
     drift = home(
         "alarms", "create", "green-drift", "--endpoint", "churn-api", "--variant", "green",
-        "--metric", "drift.spend", "--below", "0.5", "--inclusive",
+        "--metric", "drift.feature.spend", "--below", "0.5", "--inclusive",
     ).ok()  # fmt: skip
-    assert (
-        drift.out == "alarm green-drift created: drift.spend max <= 0.5 for 1 of 1 windows of 5m\n"
+    assert drift.out == (
+        "alarm green-drift created: drift.feature.spend max <= 0.5 for 1 of 1 windows of 5m\n"
     )
-    assert [(a["name"], a["state"]) for a in alarms(home)] == [
-        ("green-drift", "INSUFFICIENT_DATA"),
-        ("p99-high", "INSUFFICIENT_DATA"),
+    idle = home(
+        "alarms", "create", "idle", "--endpoint", "churn-api", "--metric", "requests",
+        "--below", "1", "--missing", "zero",
+    ).ok()  # fmt: skip
+    assert idle.out.endswith("requests sum < 1 for 1 of 1 windows of 5m, missing data as zero\n")
+    assert [(a["name"], a["state"], a["missing"]) for a in alarms(home)] == [
+        ("green-drift", "INSUFFICIENT_DATA", "insufficient"),
+        ("idle", "INSUFFICIENT_DATA", "zero"),
+        ("p99-high", "INSUFFICIENT_DATA", "insufficient"),
     ]
+    assert home("alarms", "delete", "idle").ok().out == "alarm idle deleted\n"
     assert "churn-api/green" in home("alarms", "list", "--endpoint", "churn-api").ok().out
     shown = home("alarms", "show", "p99-high").ok().out
     assert shown.startswith("Alarm p99-high\n")
@@ -64,7 +72,13 @@ def test_create_list_show_history_delete(home: Any) -> None:
 
 REFUSALS = [
     (["--metric", "latency_p999_ms", "--above", "1"], 2, "unknown metric 'latency_p999_ms'"),
-    (["--metric", "drift.income", "--above", "1"], 2, "unknown drift score 'drift.income'"),
+    (
+        ["--metric", "drift.feature.income", "--above", "1"],
+        2,
+        "unknown drift score 'drift.feature.income'",
+    ),
+    (["--metric", "latency_p99_ms", "--above", "1", "--missing", "zero"], 2, "only for a count"),
+    (["--metric", "requests", "--above", "1", "--missing", "never"], 2, "--missing"),
     (["--metric", "requests", "--above", "1", "--below", "2"], 2, "exactly one of --above"),
     (["--metric", "requests"], 2, "exactly one of --above"),
     (
@@ -102,6 +116,6 @@ def test_refusals_exit_with_their_code_and_change_nothing(home: Any) -> None:
         assert says in result.err, result
         assert "Traceback" not in result.err and result.out == ""
     unknown = results[0].error_line(2)
-    for known in ("requests", "error_rate", "latency_p99_ms", "drift.share", "drift.spend"):
+    for known in ("requests", "error_rate", "latency_p99_ms", "drift.share", "drift.feature.spend"):
         assert known in unknown, f"the refusal lists {known}: {unknown}"
     assert alarms(home) == before

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -169,3 +170,21 @@ def test_capture_list_and_export(home: Any, tmp_path: Any) -> None:
     line = home("capture", "export", "shop", "--since", since, "--until", until, "-o", out).ok().out
     assert line.startswith("Wrote 1 rows from 1 captured files") and str(out) in line
     assert list(pd.read_parquet(out)["input.age"]) == [30.0]
+
+
+def test_capture_export_writes_to_an_fsspec_url(home: Any, tmp_path: Any) -> None:
+    """``-o`` takes a URL: written through fsspec at the URL's path, not as a local file named
+    after the URL; a protocol whose package is missing is one error line, and nothing local."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    _write_captured(home, "urls", [now - timedelta(minutes=5)], [55.0])
+    target = tmp_path / "exported" / "rows.parquet"
+    target.parent.mkdir()
+    url = f"local://{target}"
+    done = home("capture", "export", "urls", "--since", "1h", "-o", url, "--json").ok().json()
+    assert (done["rows"], done["path"]) == (1, url)
+    assert list(pd.read_parquet(target)["input.age"]) == [55.0]
+
+    refused = home("capture", "export", "urls", "--since", "1h", "-o", "s3://bucket/rows.parquet")
+    line = refused.error_line(errors.StorageUnavailable.exit_code)
+    assert "s3://bucket/rows.parquet" in line and "s3fs" in line
+    assert not Path("s3:").exists()  # where the command's working directory would have it

@@ -56,7 +56,7 @@ def test_set_show_and_compare(home: Any) -> None:
     assert summary["predictions"]["columns"] == ["prediction"]
     blue, green = report.ok().json()
     assert (blue["variant"], blue["drifted"], blue["current_rows"]) == ("blue", ["age"], 3000)
-    assert blue["scores"]["drift.age"] == blue["features"][0]["effect"]
+    assert blue["scores"]["drift.feature.age"] == blue["features"][0]["effect"]
     assert green["verdict"] == "insufficient_data"
     out = table.ok().out
     for heading in ("feature", "test", "effect", "threshold", "p-value", "verdict"):

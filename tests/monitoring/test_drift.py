@@ -136,7 +136,7 @@ def test_reports_round_trip_through_json_and_give_alarm_scores(baseline: Profile
     assert again == report
     scores = report.scores()
     assert scores["drift.share"] == report.drifted_share
-    assert scores["drift.f1"] == next(f.effect for f in report.features if f.name == "f1")
+    assert scores["drift.feature.f1"] == next(f.effect for f in report.features if f.name == "f1")
     assert "drift.prediction" in scores and len(scores) == 11 + 2
     assert FeatureDrift.from_dict(report.features[0].to_dict()) == report.features[0]
 
@@ -163,3 +163,24 @@ def test_another_deciding_statistic(baseline: Profile) -> None:
     f1 = next(f for f in report.features if f.name == "f1")
     assert f1.test == "wasserstein" and f1.threshold == 0.1 and f1.noise is None
     assert f1.verdict is Verdict.DRIFT  # a 0.2 sd shift: 0.2 baseline sds of transport
+
+
+def test_a_boolean_baseline_column_compares_with_its_numeric_captured_form() -> None:
+    """Training tables hold booleans; requests carry them as 1.0/0.0: the two are compared,
+    not reported as a type change."""
+    rng = np.random.default_rng(5)
+    trained = pd.DataFrame({"member": rng.random(20_000) < 0.3, "x": rng.normal(size=20_000)})
+    baseline = Profile.from_frame(trained)
+
+    def served(share: float) -> Profile:
+        rows = pd.DataFrame(
+            {"member": (rng.random(5_000) < share).astype(float), "x": rng.normal(size=5_000)}
+        )
+        return Profile.from_frame(rows)
+
+    same = compare(baseline, served(0.3))
+    member = next(f for f in same.features if f.name == "member")
+    assert member.verdict is Verdict.NO_DRIFT and member.kind == "numeric"
+    assert not [q for q in same.quality if q.check == "type_change"]
+    moved = compare(baseline, served(0.6))
+    assert moved.drifted == ["member"]

@@ -42,7 +42,7 @@ def test_kinds_follow_column_types() -> None:
         "age": ("numeric", "numeric"),
         "visits": ("numeric", "numeric"),
         "city": ("categorical", "categorical"),
-        "flag": ("categorical", "categorical"),
+        "flag": ("numeric", "numeric"),  # booleans as 0 and 1, as requests carry them
         "note": ("categorical", "text"),  # more distinct values than kept: compared by length
         "when": ("numeric", "numeric"),
         "code": ("numeric", "numeric"),  # Python ints in an object column

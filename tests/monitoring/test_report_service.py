@@ -28,7 +28,7 @@ from modelyard.errors import EndpointNotFound, InvalidInput
 from modelyard.monitoring.report_model import NumericDistribution, ReportData
 from modelyard.services.ticks import floor_tick
 from tests.monitoring.report_pages import assert_self_contained
-from tests.services.test_feedback import running
+from tests.serving.asgi_support import lifespan
 
 #: The second feature's name is hostile markup: the page must show it as text.
 HOSTILE = '<script>alert("b")</script>'
@@ -86,7 +86,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> tuple[Platform, datetime
 async def _serve_shifted(platform: Platform) -> list[tuple[str, list[int]]]:
     rng = np.random.default_rng(12)
     answered = []
-    async with running(serving_app(platform.settings)) as client:
+    async with lifespan(serving_app(platform.settings)) as client:
         for _ in range(REQUESTS):
             rows = rng.normal(size=(ROWS, 2)) + np.array([3.0, 0.0])
             answer = await client.post(

@@ -161,3 +161,59 @@ def test_a_damaged_file_is_named(folder: CaptureFolder) -> None:
     assert [f.path.rsplit("/")[-1] for f in bad] == ["part-bad.parquet"]
     with pytest.raises(StorageUnavailable, match=r"part-bad\.parquet"):
         service.read("api", since=at(0), until=at(5))
+
+
+class ListingFolder:
+    """A real capture folder that records which folders are listed."""
+
+    def __init__(self, folder: CaptureFolder) -> None:
+        self._folder = folder
+        self.listed: list[str] = []
+
+    @property
+    def url(self) -> str:
+        return self._folder.url
+
+    def files(self, folder: str) -> Any:
+        self.listed.append(folder)
+        return self._folder.files(folder)
+
+    def open(self, path: str) -> Any:
+        return self._folder.open(path)
+
+
+def test_reads_list_only_the_partition_folders_of_their_window(folder: CaptureFolder) -> None:
+    days = [T0 - timedelta(days=d) for d in range(40)]  # a file a day, 40 days back
+    for i, day in enumerate(days):
+        put(folder, captured([day + timedelta(minutes=5)], **{"input.a": [float(i)]}), f"d{i}")
+    listing = ListingFolder(folder)
+    service = CaptureService(listing, now=lambda: at(120))
+
+    hour = service.read("api", since=at(0), until=at(30))
+    assert hour["input.a"].tolist() == [0.0]
+    assert listing.listed == ["api/date=2026-03-01/hour=09"]
+
+    listing.listed.clear()
+    days3 = service.read("api", since=T0 - timedelta(days=3, hours=-12), until=at(120))
+    assert sorted(days3["input.a"].tolist()) == [0.0, 1.0, 2.0]
+    # A day needing a few hours: those hour folders; one needing many: its date folder.
+    assert listing.listed == [
+        "api/date=2026-02-26/hour=21",
+        "api/date=2026-02-26/hour=22",
+        "api/date=2026-02-26/hour=23",
+        "api/date=2026-02-27",
+        "api/date=2026-02-28",
+        "api/date=2026-03-01",
+    ]
+
+    listing.listed.clear()
+    found = service.find(
+        "api",
+        {f"id-blue-{(T0 - timedelta(days=d, minutes=-5)).isoformat()}" for d in (0, 2, 30)},
+        spans=[(T0 - timedelta(days=d), T0 - timedelta(days=d) + timedelta(minutes=10))
+               for d in (0, 2, 30, 31)],
+        columns=["inference_id", "input.a"],
+    )  # fmt: skip
+    assert found["input.a"].tolist() == [30.0, 2.0, 0.0]
+    assert sorted(listing.listed) == sorted(set(listing.listed))  # each folder once
+    assert len(listing.listed) == 4

@@ -12,9 +12,6 @@ feedback route wired) runs in this process, its captured rows written at shutdow
 from __future__ import annotations
 
 import asyncio
-import gc
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,7 +27,7 @@ from modelyard.domain import CaptureConfig
 from modelyard.domain.feedback import FeedbackItem, FeedbackStatus
 from modelyard.domain.quality import QualityStatus
 from modelyard.errors import InvalidInput, PayloadTooLarge, VariantNotFound
-from tests.waiting import DEADLINE_S
+from tests.serving.asgi_support import lifespan
 
 FEATURES = ["a", "b"]
 
@@ -54,34 +51,6 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Platform:
     return made
 
 
-@asynccontextmanager
-async def running(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """``app`` between its ASGI lifespan startup and shutdown, as uvicorn runs it."""
-    inbox: asyncio.Queue[dict[str, str]] = asyncio.Queue()
-    sent: list[str] = []
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message["type"])
-
-    async def until(kind: str) -> None:
-        async with asyncio.timeout(DEADLINE_S):
-            while kind not in sent:
-                await asyncio.sleep(0.01)
-
-    task = asyncio.create_task(app({"type": "lifespan"}, inbox.get, send))
-    await inbox.put({"type": "lifespan.startup"})
-    await until("lifespan.startup.complete")
-    try:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://serving") as client:
-            yield client
-    finally:
-        await inbox.put({"type": "lifespan.shutdown"})
-        await until("lifespan.shutdown.complete")
-        await task
-        gc.unfreeze()  # startup froze the heap; never leave the test process frozen
-
-
 async def predict(client: httpx.AsyncClient, rows: list[list[float]]) -> tuple[str, list[int]]:
     answer = await client.post("/endpoints/api/invocations", json=rows)
     assert answer.status_code == 200, answer.text
@@ -90,7 +59,7 @@ async def predict(client: httpx.AsyncClient, rows: list[list[float]]) -> tuple[s
 
 def test_a_label_before_its_row_is_written_is_unknown_then_accepted(platform: Platform) -> None:
     async def scenario() -> tuple[str, dict[str, Any]]:
-        async with running(serving_app(platform.settings)) as client:
+        async with lifespan(serving_app(platform.settings)) as client:
             inference_id, _ = await predict(client, [[1.0, 0.0]])
             early = await client.post(
                 "/endpoints/api/feedback",
@@ -110,7 +79,7 @@ def test_labels_replace_earlier_ones_and_quality_reads_them(platform: Platform) 
     rows = [[1.0, 0.0], [-1.0, 0.0], [2.0, 1.0]]
 
     async def scenario() -> list[tuple[str, list[int]]]:
-        async with running(serving_app(platform.settings)) as client:
+        async with lifespan(serving_app(platform.settings)) as client:
             return [await predict(client, rows) for _ in range(20)]
 
     started = datetime.now(UTC)

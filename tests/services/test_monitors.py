@@ -104,7 +104,7 @@ def test_a_failing_check_is_a_failed_run_and_others_go_on(parts: Parts) -> None:
     parts.endpoint_store.create_endpoint("fraud", variants)
     runner = Runner(
         fail=lambda now: JobFailed("no baseline for churn:1") if now.minute == 10 else None,
-        reports=lambda now: [Report("blue", {"drift.share": float("nan"), "drift.age": 0.25})],
+        reports=lambda now: [Report("blue", {"drift.share": float("nan"), "drift.feature.age": 0.25})],
     )
     monitors = parts.monitors(runner)
     monitors.schedule(ENDPOINT, every=TEN)
@@ -117,7 +117,7 @@ def test_a_failing_check_is_a_failed_run_and_others_go_on(parts: Parts) -> None:
     runs = monitors.run_due(T0 + timedelta(minutes=15))
     assert [(r.schedule, r.status) for r in runs] == [("fraud", RunStatus.SUCCEEDED)]
     # A NaN score is no score: stored JSON has no NaN (PostgreSQL's json refuses it).
-    assert runs[0].scores == {"blue": {"drift.age": 0.25}}
+    assert runs[0].scores == {"blue": {"drift.feature.age": 0.25}}
     assert runs[0].reports[0]["scores"]["drift.share"] is None
 
 

@@ -21,7 +21,7 @@ from modelyard.domain.alarms import AlarmState
 from modelyard.domain.monitors import RunStatus
 from modelyard.services.scheduler import Scheduler
 from modelyard.services.ticks import floor_tick
-from tests.services.test_feedback import running
+from tests.serving.asgi_support import lifespan
 
 FEATURES = ["a", "b"]
 
@@ -47,7 +47,7 @@ def platform(tmp_path: Path) -> Platform:
 
 async def _serve_shifted(platform: Platform) -> None:
     rng = np.random.default_rng(4)
-    async with running(serving_app(platform.settings)) as client:
+    async with lifespan(serving_app(platform.settings)) as client:
         for _ in range(5):  # 500 rows: a shifted by 3 standard deviations, b as it was
             rows = rng.normal(size=(100, 2)) + np.array([3.0, 0.0])
             answer = await client.post(
@@ -63,7 +63,7 @@ def test_a_scheduled_drift_check_finds_the_shift_and_its_alarm_fires(platform: P
     platform.alarms.create(
         "a-drifted",
         endpoint="api",
-        metric="drift.a",
+        metric="drift.feature.a",
         comparison=">",
         threshold=0.3,
         window=timedelta(minutes=1),
@@ -71,7 +71,7 @@ def test_a_scheduled_drift_check_finds_the_shift_and_its_alarm_fires(platform: P
     platform.alarms.create(
         "b-drifted",
         endpoint="api",
-        metric="drift.b",
+        metric="drift.feature.b",
         comparison=">",
         threshold=0.3,
         window=timedelta(minutes=1),
@@ -85,7 +85,7 @@ def test_a_scheduled_drift_check_finds_the_shift_and_its_alarm_fires(platform: P
     assert (report["variant"], report["current_rows"], report["verdict"]) == ("main", 500, "drift")
     assert report["drifted"] == ["a"]
     scores = run.scores["main"]
-    assert scores["drift.a"] > 0.3 > scores["drift.b"]
+    assert scores["drift.feature.a"] > 0.3 > scores["drift.feature.b"]
     assert platform.monitors.runs("api")[0].scores == run.scores
     # The alarms judge the minute holding the tick once it has ended (and settled).
     end = floor_tick(tick, timedelta(minutes=1)) + timedelta(minutes=1)

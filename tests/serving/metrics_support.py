@@ -3,9 +3,7 @@ the serving app's ASGI lifespan, and ``GET /metrics`` read through prometheus_cl
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from modelyard.bootstrap import Platform, build
 from modelyard.config import load_settings
-from tests.waiting import DEADLINE_S
+from tests.serving.asgi_support import lifespan
 
 FEATURES = ["a", "b", "c"]
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -67,34 +65,6 @@ def total(samples: Samples, name: str, **labels: str) -> float:
 
 def csv_body(rows: np.ndarray) -> bytes:
     return "".join(",".join(repr(float(v)) for v in row) + "\n" for row in rows).encode()
-
-
-@asynccontextmanager
-async def lifespan(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """Run ``app``'s ASGI lifespan around a client, as uvicorn does around its connections."""
-    inbox: asyncio.Queue[dict[str, str]] = asyncio.Queue()
-    sent: list[str] = []
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message["type"])
-
-    async def until(kind: str) -> None:
-        async with asyncio.timeout(DEADLINE_S):
-            while kind not in sent:
-                await asyncio.sleep(0.01)
-
-    task = asyncio.create_task(app({"type": "lifespan"}, inbox.get, send))
-    await inbox.put({"type": "lifespan.startup"})
-    await until("lifespan.startup.complete")
-    try:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://serving") as client:
-            yield client
-    finally:
-        await inbox.put({"type": "lifespan.shutdown"})
-        await until("lifespan.shutdown.complete")
-        await task
-        gc.unfreeze()  # startup froze the heap; never leave the test process frozen
 
 
 @asynccontextmanager

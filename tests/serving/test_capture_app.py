@@ -6,17 +6,13 @@ rows, counted and logged once, never a request.
 from __future__ import annotations
 
 import asyncio
-import gc
 import hashlib
 import logging
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
@@ -28,6 +24,7 @@ from modelyard.storage.capture_files import CaptureFolder
 from modelyard.storage.sql.engine import make_engine
 from modelyard.storage.sql.plan_source import SqlPlanSource
 from tests.cli.conftest import _tmpfs
+from tests.serving.asgi_support import lifespan
 from tests.serving.capture_support import invoke, make_platform, serving
 from tests.waiting import DEADLINE_S
 
@@ -37,34 +34,6 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Platform:
     made = make_platform(tmp_path_factory.mktemp("capture-app") / "home")
     made.close()
     return made
-
-
-@asynccontextmanager
-async def lifespan(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """Run ``app``'s ASGI lifespan around a client, as uvicorn does around its connections."""
-    inbox: asyncio.Queue[dict[str, str]] = asyncio.Queue()
-    sent: list[str] = []
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message["type"])
-
-    async def until(kind: str) -> None:
-        async with asyncio.timeout(DEADLINE_S):
-            while kind not in sent:
-                await asyncio.sleep(0.01)
-
-    task = asyncio.create_task(app({"type": "lifespan"}, inbox.get, send))
-    await inbox.put({"type": "lifespan.startup"})
-    await until("lifespan.startup.complete")
-    try:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://serving") as client:
-            yield client
-    finally:
-        await inbox.put({"type": "lifespan.shutdown"})
-        await until("lifespan.shutdown.complete")
-        await task
-        gc.unfreeze()  # startup froze the heap; never leave the test process frozen
 
 
 def test_a_captured_request_is_written_at_shutdown_under_the_artifact_store(

@@ -27,12 +27,11 @@ def test_features_and_predictions(data: tuple[pd.DataFrame, LogisticRegression])
     assert profile.columns == ("a", "b") and profile.row_count == 3000
     assert profile.predictions is not None
     (prediction,) = profile.predictions.column_profiles
-    assert prediction.name == "prediction" and prediction.kind == "categorical"
-    assert prediction.categories is not None
-    assert prediction.categories.counts() == {
-        str(k): int(v)
-        for k, v in pd.Series(model.predict(frame[["a", "b"]])).value_counts().items()
-    }
+    assert prediction.name == "prediction"
+    predicted = model.predict(frame[["a", "b"]])  # booleans: profiled as numbers 0 and 1
+    assert prediction.kind == "numeric" and prediction.numbers is not None
+    assert prediction.numbers.count == len(predicted)
+    assert prediction.numbers.mean == pytest.approx(predicted.mean())
     assert baseline_profile(frame, model.predict, ["a", "b"]).to_bytes() == profile.to_bytes()
     # The features' profile does not depend on row order (the prediction sample does).
     shuffled = baseline_profile(frame.sample(frac=1, random_state=1), model.predict, ["a", "b"])

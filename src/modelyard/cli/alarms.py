@@ -13,7 +13,7 @@ from rich.table import Table
 
 from modelyard.cli.context import platform
 from modelyard.cli.render import console, print_json
-from modelyard.domain.alarms import AlarmEvent, AlarmStatus, SinkSpec
+from modelyard.domain.alarms import AlarmEvent, AlarmStatus, MissingData, SinkSpec
 from modelyard.domain.durations import parse_duration
 from modelyard.domain.monitors import format_duration
 
@@ -58,13 +58,26 @@ def create(
     ] = None,
     webhook: Annotated[
         list[str] | None,
-        typer.Option(metavar="URL", help="POST each state change as JSON here (repeatable)."),
+        typer.Option(
+            metavar="URL",
+            help="POST each state change as JSON here (repeatable). The URL is a secret: it is "
+            "stored in the metadata database and shown masked.",
+        ),
     ] = None,
+    missing: Annotated[
+        MissingData,
+        typer.Option(
+            help="How a window without data counts: insufficient (INSUFFICIENT_DATA), breaching, "
+            "not-breaching, or zero (counts only: no traffic is 0 requests)."
+        ),
+    ] = MissingData.INSUFFICIENT,
     json_: JsonFlag = False,
 ) -> None:
     """Create alarm NAME: ALARM when N of the last M windows breach the threshold.
 
-    No data is INSUFFICIENT_DATA, never OK. State changes are logged and sent to the webhooks.
+    By default no data is INSUFFICIENT_DATA, never OK; --missing says otherwise (--missing zero
+    with --metric requests --below 1 fires when traffic stops). State changes are logged and
+    sent to the webhooks.
     """
     if (above is None) == (below is None):
         raise typer.BadParameter("give exactly one of --above and --below", param_hint="'--above'")
@@ -87,6 +100,7 @@ def create(
         variant=variant,
         statistic=statistic,
         sinks=[SinkSpec("webhook", url) for url in webhook or ()],
+        missing=missing,
     )
     if json_:
         print_json(created)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -95,8 +94,13 @@ def export(
         str, typer.Option("--since", metavar="TIME", help=f"Rows captured from: {_TIME_HELP}.")
     ],
     out: Annotated[
-        Path,
-        typer.Option("--output", "-o", metavar="FILE", help="The Parquet file to write."),
+        str,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FILE|URL",
+            help="The Parquet file to write: a local path, or any fsspec URL (s3://b/rows.parquet).",
+        ),
     ],
     until: Annotated[
         str | None,

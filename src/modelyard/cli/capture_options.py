@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from modelyard.cli.options import pairs
+from modelyard.cli.options import per_variant
 from modelyard.domain import CaptureConfig, RedactedField
 from modelyard.domain.capture import parse_percent
 from modelyard.errors import InvalidInput
@@ -45,33 +45,21 @@ def capture_configs(
         typer.BadParameter: a malformed value, two bare values, or redaction without capture
             (a usage error, exit 2, naming the option).
     """
-    option = "--capture"
-    bare = [v for v in values or () if "=" not in v]
-    if len(bare) > 1:
-        raise typer.BadParameter(
-            f"a capture percent for every variant is given twice ({', '.join(bare)}); give it once",
-            param_hint=f"'{option}'",
-        )
-    named = pairs([v for v in values or () if "=" in v], option)
-    chosen = dict.fromkeys(variants, bare[0]) if bare else {}
-    chosen.update(named)
-    if redact and not any(chosen.values()):
-        raise typer.BadParameter(
-            "fields are redacted only in captured requests; give --capture PERCENT too",
-            param_hint="'--capture-redact'",
-        )
     try:
         fields = tuple(RedactedField.parse(r) for r in redact or ())
         CaptureConfig(0.0, fields)  # refuses a field given twice
     except InvalidInput as exc:
         raise typer.BadParameter(exc.message, param_hint="'--capture-redact'") from None
-    out: dict[str, CaptureConfig] = {}
-    for variant, text in chosen.items():
-        try:
-            out[variant] = CaptureConfig(parse_percent(text), fields)
-        except InvalidInput as exc:
-            where = f"{variant}={text}" if variant in named else text
-            raise typer.BadParameter(
-                f"{exc.message} (in {where!r})", param_hint=f"'{option}'"
-            ) from None
-    return out
+    configs = per_variant(
+        values,
+        variants,
+        "--capture",
+        "a capture percent",
+        lambda text: CaptureConfig(parse_percent(text), fields),
+    )
+    if fields and not configs:
+        raise typer.BadParameter(
+            "fields are redacted only in captured requests; give --capture PERCENT too",
+            param_hint="'--capture-redact'",
+        )
+    return configs

@@ -17,7 +17,7 @@ import typer
 from modelyard.cli.capture_options import CaptureOpt, RedactOpt, capture_configs
 from modelyard.cli.context import platform
 from modelyard.cli.feedback import feedback
-from modelyard.cli.options import pairs
+from modelyard.cli.options import pairs, per_variant
 from modelyard.cli.render import (
     config_dict,
     console,
@@ -133,26 +133,9 @@ def _predictors(values: Sequence[str] | None, variants: Sequence[str]) -> dict[s
     """``["compiled", "blue=native"]`` → a predictor per variant: a bare value is the choice of
     every variant not named. A value that is not a predictor, or two bare values, is a usage
     error; a variant name that is not a variant is left for the service to refuse."""
-    option = "--predictor"
-    bare = [v for v in values or () if "=" not in v]
-    if len(bare) > 1:
-        raise typer.BadParameter(
-            f"a predictor for every variant is given twice ({', '.join(bare)}); give it once",
-            param_hint=f"'{option}'",
-        )
-    named = pairs([v for v in values or () if "=" in v], option)
-    chosen = dict.fromkeys(variants, bare[0]) if bare else {}
-    chosen.update(named)
-    out: dict[str, Predictor] = {}
-    for variant, text in chosen.items():
-        try:
-            out[variant] = Predictor.parse(text.strip())
-        except InvalidInput as exc:
-            where = f"{variant}={text}" if variant in named else text
-            raise typer.BadParameter(
-                f"{exc.message} (in {where!r})", param_hint=f"'{option}'"
-            ) from None
-    return out
+    return per_variant(
+        values, variants, "--predictor", "a predictor", lambda text: Predictor.parse(text.strip())
+    )
 
 
 def _weights(values: Sequence[str] | None) -> dict[str, float] | None:

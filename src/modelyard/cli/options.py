@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 
 from modelyard.errors import InvalidInput
+
+T = TypeVar("T")
 
 
 def pairs(values: Sequence[str] | None, option: str) -> dict[str, str]:
@@ -35,6 +37,46 @@ def pairs(values: Sequence[str] | None, option: str) -> dict[str, str]:
                 param_hint=f"'{option}'",
             )
         out[key] = value
+    return out
+
+
+def per_variant(
+    values: Sequence[str] | None,
+    variants: Sequence[str],
+    option: str,
+    what: str,
+    parse: Callable[[str], T],
+) -> dict[str, T]:
+    """``["x", "blue=y"]`` of a repeatable ``[VARIANT=]VALUE`` option → ``parse(value)`` per
+    variant: a bare value is the choice of every variant in ``variants`` not named. A variant
+    name that is not a variant is left for the service to refuse.
+
+    Args:
+        what: What a value is, for messages (``a predictor``).
+        parse: Turns one value into its setting; raises InvalidInput naming the problem.
+
+    Raises:
+        typer.BadParameter: two bare values, a malformed pair, or a value ``parse`` refuses
+            (a usage error, exit 2, naming the option and the value).
+    """
+    bare = [v for v in values or () if "=" not in v]
+    if len(bare) > 1:
+        raise typer.BadParameter(
+            f"{what} for every variant is given twice ({', '.join(bare)}); give it once",
+            param_hint=f"'{option}'",
+        )
+    named = pairs([v for v in values or () if "=" in v], option)
+    chosen = dict.fromkeys(variants, bare[0]) if bare else {}
+    chosen.update(named)
+    out: dict[str, T] = {}
+    for variant, text in chosen.items():
+        try:
+            out[variant] = parse(text)
+        except InvalidInput as exc:
+            where = f"{variant}={text}" if variant in named else text
+            raise typer.BadParameter(
+                f"{exc.message} (in {where!r})", param_hint=f"'{option}'"
+            ) from None
     return out
 
 

@@ -5,7 +5,8 @@ A rule looks at the last ``windows`` (M) windows of ``window`` length each, redu
 to one value with its ``statistic``, and compares that value with ``threshold``. It is in ALARM
 when at least ``datapoints`` (N) of the M windows breach, OK when the windows that have data and
 do not breach leave fewer than N that could, and INSUFFICIENT_DATA otherwise: no data is never
-OK. Each state change is kept in the history and sent to the rule's sinks.
+OK, unless the rule says how missing data counts (:class:`MissingData`). Each state change is
+kept in the history and sent to the rule's sinks.
 The JSON form of each record (``to_dict``) is what ``--json`` and any later API print.
 """
 
@@ -20,6 +21,7 @@ from typing import Any
 
 from modelyard.domain.monitors import format_duration
 from modelyard.errors import InvalidInput
+from modelyard.redaction import mask_webhook_url
 
 
 class AlarmState(StrEnum):
@@ -68,26 +70,55 @@ class Statistic(StrEnum):
         return math.fsum(values) / len(values)
 
 
+class MissingData(StrEnum):
+    """How a window without data counts (CloudWatch's TreatMissingData).
+
+    ``insufficient`` (the default) leaves it without data, so no data is never OK;
+    ``breaching`` and ``not-breaching`` count it as such; ``zero`` gives it the value 0 (for
+    counts, where a minute without rows is a minute without traffic: ``requests < 1`` then
+    fires). Whatever the rule says, a window of an endpoint or variant that no longer exists
+    stays without data.
+    """
+
+    INSUFFICIENT = "insufficient"
+    BREACHING = "breaching"
+    NOT_BREACHING = "not-breaching"
+    ZERO = "zero"
+
+
 @dataclass(frozen=True, slots=True)
 class SinkSpec:
     """Where a rule's state changes go: ``kind`` names the sink plug-in (``log``, ``webhook``),
-    ``target`` its destination (the webhook's URL; None for the log)."""
+    ``target`` its destination (the webhook's URL; None for the log).
+
+    A webhook URL is a secret (whoever has it can post to the channel): it is stored as it is,
+    in the metadata database, but everything shown (:attr:`label`, :meth:`to_dict`) masks its
+    password, secret query values and path after the first segment."""
 
     kind: str
     target: str | None = None
 
     @property
+    def shown_target(self) -> str | None:
+        """The target with its secrets masked (``https://hooks.slack.com/services/***``)."""
+        return None if self.target is None else mask_webhook_url(self.target)
+
+    @property
     def label(self) -> str:
-        """``log`` or ``webhook https://…``: the sink in words."""
-        return self.kind if self.target is None else f"{self.kind} {self.target}"
+        """``log`` or ``webhook https://…``: the sink in words, its secrets masked."""
+        return self.kind if self.target is None else f"{self.kind} {self.shown_target}"
 
     def to_dict(self) -> dict[str, Any]:
-        """The wire (and stored) shape."""
+        """The wire shape (what ``--json`` prints): the target masked."""
+        return {"kind": self.kind, "target": self.shown_target}
+
+    def to_record(self) -> dict[str, Any]:
+        """The stored shape: the target as given (the store is where the secret lives)."""
         return {"kind": self.kind, "target": self.target}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SinkSpec:
-        """The inverse of :meth:`to_dict`."""
+        """The inverse of :meth:`to_record`."""
         return cls(str(data["kind"]), data.get("target"))
 
 
@@ -112,6 +143,7 @@ class AlarmRule:
         statistic: How one window's points become its value.
         sinks: Where state changes are sent.
         created_at: When the rule was created (UTC).
+        missing: How a window without data counts.
     """
 
     name: str
@@ -126,6 +158,7 @@ class AlarmRule:
     statistic: Statistic
     sinks: tuple[SinkSpec, ...]
     created_at: datetime
+    missing: MissingData = MissingData.INSUFFICIENT
 
     def __post_init__(self) -> None:
         if not 1 <= self.windows <= MAX_WINDOWS:
@@ -145,11 +178,15 @@ class AlarmRule:
 
     @property
     def condition(self) -> str:
-        """``latency_p99_ms max > 250 for 3 of 5 windows of 5m``: the rule in words."""
-        return (
+        """``latency_p99_ms max > 250 for 3 of 5 windows of 5m``: the rule in words (with
+        ``, missing data as zero`` … unless missing data is insufficient)."""
+        words = (
             f"{self.metric} {self.statistic.value} {self.comparison.value} {self.threshold:g} "
             f"for {self.datapoints} of {self.windows} windows of {format_duration(self.window)}"
         )
+        if self.missing is not MissingData.INSUFFICIENT:
+            words += f", missing data as {self.missing.value}"
+        return words
 
     def to_dict(self) -> dict[str, Any]:
         """The wire shape."""
@@ -165,6 +202,7 @@ class AlarmRule:
             "window_s": int(self.window.total_seconds()),
             "statistic": self.statistic.value,
             "sinks": [s.to_dict() for s in self.sinks],
+            "missing": self.missing.value,
             "condition": self.condition,
             "created_at": self.created_at.isoformat(),
         }

@@ -12,8 +12,9 @@ from __future__ import annotations
 import enum
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from modelyard.errors import InvalidInput
@@ -38,6 +39,9 @@ OUTPUT_PREFIX = "output."
 SINGLE_OUTPUT = OUTPUT_PREFIX + "prediction"
 
 _PARTITION = re.compile(r"date=(\d{4})-(\d{2})-(\d{2})/hour=(\d{2})")
+#: A day of which a read needs at most this many hours is listed hour folder by hour folder;
+#: with more, its date folder is listed once (and files of other hours skipped).
+_HOUR_FOLDERS = 6
 
 
 class Redaction(enum.StrEnum):
@@ -194,3 +198,24 @@ def partition_hour(path: str) -> datetime | None:
         return datetime(year, month, day, hour, tzinfo=UTC)
     except ValueError:
         return None
+
+
+def window_folders(endpoint: str, spans: Iterable[tuple[datetime, datetime]]) -> list[str]:
+    """The partition folders (relative to the capture root) that can hold rows of ``endpoint``
+    captured in any of ``spans`` ([start, end) each, aware times): a ``date=`` folder per day
+    needing many hours, ``date=…/hour=`` folders for a day needing few; sorted, each once."""
+    hours: dict[datetime, set[int]] = {}
+    for start, end in spans:
+        hour = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        while hour < end:
+            day = hour.replace(hour=0)
+            hours.setdefault(day, set()).add(hour.hour)
+            hour += timedelta(hours=1)
+    folders: list[str] = []
+    for day, needed in sorted(hours.items()):
+        date = f"{endpoint}/date={day:%Y-%m-%d}"
+        if len(needed) > _HOUR_FOLDERS:
+            folders.append(date)
+        else:
+            folders.extend(f"{date}/hour={h:02d}" for h in sorted(needed))
+    return folders

@@ -30,6 +30,20 @@ from typing import Any
 
 from modelyard.errors import InvalidInput
 
+#: Alarm-readable drift scores (:meth:`DriftReport.scores`): the dataset's drifted share, the
+#: prediction's largest effect (``drift.prediction.<column>`` per column when there are several)
+#: and one per feature under its own prefix, so no feature name (``share``, ``prediction``)
+#: can collide with a fixed score.
+SHARE_SCORE = "drift.share"
+PREDICTION_SCORE = "drift.prediction"
+FEATURE_SCORE_PREFIX = "drift.feature."
+
+
+def feature_score(feature: str) -> str:
+    """The score name of ``feature``'s effect: ``drift.feature.<feature>``."""
+    return f"{FEATURE_SCORE_PREFIX}{feature}"
+
+
 #: Drift statistics by name (implemented in ``modelyard.monitoring.stats``).
 STATISTICS = ("ks", "psi", "wasserstein", "chi_square", "jensen_shannon")
 #: Which statistics apply to each column kind (text columns are compared by their lengths).
@@ -299,26 +313,26 @@ class DriftReport:
         return [f.name for f in self.features if f.verdict is Verdict.DRIFT]
 
     def scores(self) -> dict[str, float]:
-        """Alarm-readable scores: ``drift.share``, ``drift.<feature>`` (the deciding effect
-        size) and ``drift.prediction`` (the largest effect over prediction columns, with
+        """Alarm-readable scores: ``drift.share``, ``drift.feature.<feature>`` (the deciding
+        effect size) and ``drift.prediction`` (the largest effect over prediction columns, with
         ``drift.prediction.<column>`` each when there are several). A score without data is
         left out, so an alarm on it sees no data rather than a reassuring zero."""
         out: dict[str, float] = {}
         if self.drifted_share is not None and self.verdict is not Verdict.INSUFFICIENT_DATA:
-            out["drift.share"] = self.drifted_share
+            out[SHARE_SCORE] = self.drifted_share
         for feature in self.features:
             if feature.effect is not None and feature.verdict is not Verdict.INSUFFICIENT_DATA:
-                out[f"drift.{feature.name}"] = feature.effect
+                out[feature_score(feature.name)] = feature.effect
         measured = [
             p
             for p in self.predictions
             if p.effect is not None and p.verdict is not Verdict.INSUFFICIENT_DATA
         ]
         if measured:
-            out["drift.prediction"] = max(float(p.effect or 0.0) for p in measured)
+            out[PREDICTION_SCORE] = max(float(p.effect or 0.0) for p in measured)
             if len(self.predictions) > 1:
                 for p in measured:
-                    out[f"drift.prediction.{p.name}"] = float(p.effect or 0.0)
+                    out[f"{PREDICTION_SCORE}.{p.name}"] = float(p.effect or 0.0)
         return out
 
     def to_dict(self) -> dict[str, Any]:

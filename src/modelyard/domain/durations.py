@@ -34,6 +34,12 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
+def as_utc(value: datetime) -> datetime:
+    """``value`` in UTC: a time without a zone is taken to be UTC, one with a zone is
+    converted."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def parse_time(text: str, now: datetime | None = None) -> datetime:
     """A point in time: an ISO time (``2026-01-31T07:00``, ``2026-01-31``; without a zone it
     is UTC), or a duration meaning that long before ``now`` (``1h``: an hour ago).
@@ -47,7 +53,7 @@ def parse_time(text: str, now: datetime | None = None) -> datetime:
     except ValueError:
         pass
     else:
-        return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+        return as_utc(when)
     try:
         ago = parse_duration(stripped)
     except InvalidInput:

@@ -6,8 +6,8 @@ hand out the same id, and time-ordered, so that ground truth arriving days later
 prediction by reading the one or two hours of captured rows around :func:`issued_at` instead
 of every captured row, and can be told "expired" without any lookup.
 
-Ids of another form (a client's own, an older server's purely random ones) stay valid
-everywhere: :func:`issued_at` returns None for them and readers fall back to a wider search.
+Servers take no id from clients, so an id of another form names no captured prediction:
+:func:`issued_at` returns None for it, and feedback calls it unknown without reading anything.
 """
 
 from __future__ import annotations

@@ -95,7 +95,7 @@ class MonitorRun:
         status: Running, succeeded or failed.
         finished_at: When it ended (UTC), or None while running.
         reports: The drift reports found, one per variant (each report's own ``to_dict``).
-        scores: Variant → score name → value (``drift.share``, ``drift.<feature>`` …), what
+        scores: Variant → score name → value (``drift.share``, ``drift.feature.<feature>`` …), what
             alarms on drift read.
         error: Why it failed, for a failed run.
     """

@@ -143,16 +143,6 @@ def _pair(kind: str, base: ColumnProfile, now: ColumnProfile | None) -> Pair | N
     if x is None or y is None or not x.count or not y.count:
         return None
     return NumericPair.of(x, y)
-    if kind == "numeric" and base.numbers and now.numbers:
-        if base.numbers.count and now.numbers.count:
-            return NumericPair.of(base.numbers, now.numbers)
-    elif kind == "text" and base.lengths and now.lengths:
-        if base.lengths.count and now.lengths.count:
-            return NumericPair.of(base.lengths, now.lengths)
-    elif kind == "categorical" and base.categories and now.categories:  # noqa: SIM102
-        if base.categories.total and now.categories.total:
-            return CategoricalPair.of(base.categories, now.categories)
-    return None
 
 
 def _present(kind: str, column: ColumnProfile) -> int:

@@ -5,8 +5,10 @@ compared with one. Like its sketches it is deterministic (the same rows give the
 in any order), exactly mergeable (the profiles of two halves merge into the profile of the
 whole) and bounded in size whatever the row count (see ``sketch`` and ``frequencies``).
 
-Column kinds come from the column's type: numbers (not booleans) and times are ``numeric``;
-booleans, strings, categories and anything else are ``categorical``. Columns of strings also
+Column kinds come from the column's type: numbers, booleans (as 0 and 1) and times are
+``numeric``; strings, categories and anything else are ``categorical``. Booleans are numbers
+because that is how they reach a server: a training table's ``True`` arrives in a request as
+``1.0``, and the two must profile alike to be compared. Columns of strings also
 keep a sketch of their lengths; one with more distinct values than the frequency sketch keeps
 is compared as ``text``, by those lengths.
 """
@@ -248,15 +250,13 @@ def column_profile(name: str, column: pd.Series) -> ColumnProfile:
     """Sketch one column (its kind chosen from its type, see the module docstring)."""
     from pandas.api import types
 
-    if types.is_bool_dtype(column.dtype):
-        return ColumnProfile(name, "categorical", categories=Frequencies.of(column))
     if types.is_numeric_dtype(column.dtype) and not types.is_complex_dtype(column.dtype):
         values = column.to_numpy(dtype=np.float64, na_value=np.nan)
         return ColumnProfile(name, "numeric", numbers=NumericSketch.of(values))
     if types.is_datetime64_any_dtype(column.dtype):
         return ColumnProfile(name, "numeric", numbers=NumericSketch.of(_epoch_seconds(column)))
     inferred = types.infer_dtype(column, skipna=True)
-    if inferred in ("integer", "floating", "mixed-integer-float", "decimal"):
+    if inferred in ("integer", "floating", "mixed-integer-float", "decimal", "boolean"):
         values = np.asarray(column.astype("float64"), dtype=np.float64)
         return ColumnProfile(name, "numeric", numbers=NumericSketch.of(values))
     if inferred == "empty" and column.dtype == object:  # nothing but missing values

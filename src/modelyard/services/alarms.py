@@ -26,16 +26,23 @@ from modelyard.domain.alarms import (
     AlarmStatus,
     Comparison,
     Evaluation,
+    MissingData,
     Notification,
     SinkSpec,
     Statistic,
 )
-from modelyard.domain.metrics import METRICS, MetricInfo, split_name
+from modelyard.domain.drift import (
+    FEATURE_SCORE_PREFIX,
+    PREDICTION_SCORE,
+    SHARE_SCORE,
+    feature_score,
+)
+from modelyard.domain.metrics import METRICS, MetricInfo, MetricPoint, split_name
 from modelyard.domain.monitors import MonitorRun
 from modelyard.domain.references import validate_name
-from modelyard.errors import InvalidInput, ModelyardError, VariantNotFound
+from modelyard.errors import EndpointNotFound, InvalidInput, ModelyardError, VariantNotFound
 from modelyard.services.alarm_windows import judge, window_bounds
-from modelyard.services.leased import default_holder, run_leased
+from modelyard.services.leased import default_holder, finished_elsewhere, run_leased
 from modelyard.services.sinks import open_sink
 from modelyard.services.ticks import floor_tick
 from modelyard.storage.leases import LeaseStore
@@ -44,21 +51,12 @@ from modelyard.storage.monitoring import AlarmStore
 log = logging.getLogger("modelyard.alarms")
 E = TypeVar("E", bound=StrEnum)
 
-#: Drift scores (``DriftReport.scores()``) start with this; ``drift.<feature>`` names a feature.
+#: Drift scores (``DriftReport.scores()``) start with this.
 DRIFT_PREFIX = "drift."
-#: The drift scores every endpoint has; the others are ``drift.<feature>`` and, for a model
-#: with several prediction columns, ``drift.prediction.<column>``.
-DRIFT_SCORES = ("drift.share", "drift.prediction")
-
-
-class MetricPointLike(Protocol):
-    """One minute of a series (``modelyard.domain.metrics.MetricPoint``)."""
-
-    @property
-    def minute(self) -> datetime: ...
-
-    @property
-    def value(self) -> float | None: ...
+#: The drift scores every endpoint has; the others are ``drift.feature.<feature>`` and, for a
+#: model with several prediction columns, ``drift.prediction.<column>``.
+DRIFT_SCORES = (SHARE_SCORE, PREDICTION_SCORE)
+_PER_COLUMN = f"{PREDICTION_SCORE}."
 
 
 class SeriesReader(Protocol):
@@ -72,7 +70,7 @@ class SeriesReader(Protocol):
         variant: str | None = None,
         since: datetime,
         until: datetime | None = None,
-    ) -> Sequence[MetricPointLike]: ...
+    ) -> Sequence[MetricPoint]: ...
 
 
 class EndpointInfo(Protocol):
@@ -143,6 +141,7 @@ class AlarmService:
         variant: str | None = None,
         statistic: Statistic | str | None = None,
         sinks: Sequence[SinkSpec] = (),
+        missing: MissingData | str = MissingData.INSUFFICIENT,
     ) -> AlarmStatus:
         """Create an alarm rule; it starts in INSUFFICIENT_DATA until its first evaluation.
 
@@ -151,11 +150,13 @@ class AlarmService:
         Args:
             statistic: How a window's points become one value; default: the metric's own
                 aggregation (``sum`` for counts …), ``max`` for drift scores.
+            missing: How a window without data counts (:class:`MissingData`); ``zero`` only
+                for a metric series that counts (whose own aggregation is ``sum``).
 
         Raises:
             InvalidName; EndpointNotFound; VariantNotFound; AlreadyExists; InvalidInput for a
             metric that does not exist (the message lists the metrics), a bad comparison,
-            statistic, window, N or M, or a sink that cannot be used.
+            statistic, window, N, M or missing-data policy, or a sink that cannot be used.
         """
         validate_name(name, "alarm name")
         known = self._endpoints.variants(endpoint)
@@ -164,6 +165,15 @@ class AlarmService:
                 f"endpoint {endpoint!r} has no variant {variant!r}; it has {', '.join(known)}"
             )
         default_statistic = self._check_metric(endpoint, metric)
+        treat = _enum(MissingData, missing, "missing-data policy")
+        if treat is MissingData.ZERO and (
+            metric.startswith(DRIFT_PREFIX) or METRICS[split_name(metric)[0]].aggregation != "sum"
+        ):
+            raise InvalidInput(
+                f"missing data can count as zero only for a count (a metric summed over time), "
+                f"not {metric!r}; use {MissingData.BREACHING.value} or "
+                f"{MissingData.NOT_BREACHING.value}"
+            )
         specs = (SinkSpec("log"), *(s for s in sinks if s != SinkSpec("log")))
         for spec in specs:
             open_sink(spec)  # refuses an unknown kind or an unusable target
@@ -180,6 +190,7 @@ class AlarmService:
             statistic=_enum(Statistic, statistic or default_statistic, "statistic"),
             sinks=specs,
             created_at=self._clock(),
+            missing=treat,
         )
         return self._store.create_rule(rule, "not evaluated yet")
 
@@ -189,17 +200,20 @@ class AlarmService:
         names = [_shown(name, info) for name, info in METRICS.items()] + list(DRIFT_SCORES)
         features = self._endpoints.features(endpoint) if endpoint is not None else None
         if features is None:
-            return [*names, "drift.<feature>"]
-        return names + [f"{DRIFT_PREFIX}{f}" for f in features]
+            return [*names, feature_score("<feature>")]
+        return names + [feature_score(f) for f in features]
 
     def _check_metric(self, endpoint: str, metric: str) -> Statistic:
         """The metric's default statistic, once it is known to exist for ``endpoint``."""
         if metric.startswith(DRIFT_PREFIX):
-            feature = metric.removeprefix(DRIFT_PREFIX)
-            features = self._endpoints.features(endpoint)
-            per_column = metric.startswith("drift.prediction.") and len(metric) > 17
-            known = features is None or feature in features
-            if metric in DRIFT_SCORES or per_column or (feature and known):
+            if metric.startswith(FEATURE_SCORE_PREFIX):
+                feature = metric.removeprefix(FEATURE_SCORE_PREFIX)
+                features = self._endpoints.features(endpoint)
+                if feature and (features is None or feature in features):
+                    return Statistic.MAX
+            elif metric in DRIFT_SCORES or (
+                metric.startswith(_PER_COLUMN) and len(metric) > len(_PER_COLUMN)
+            ):
                 return Statistic.MAX
             problem = f"unknown drift score {metric!r} for endpoint {endpoint!r}"
         else:
@@ -246,10 +260,11 @@ class AlarmService:
             end = floor_tick(now - self._settle, rule.window)
             if end <= rule.created_at or self._settled.get(rule.name) == end:
                 continue
+            lease = f"alarm:{rule.name}"
             try:
                 ran = run_leased(
                     self._leases,
-                    f"alarm:{rule.name}",
+                    lease,
                     end,
                     functools.partial(self._evaluate_and_record, rule, end),
                     holder=self._holder,
@@ -258,9 +273,12 @@ class AlarmService:
             except ModelyardError as exc:  # one rule's trouble must not stop the others
                 log.warning("alarm %s not evaluated at %s: %s", rule.name, end, exc.message)
                 continue
-            self._settled[rule.name] = end
-            if ran is not None and ran.result is not None:
-                events.append(ran.result)
+            if ran is not None:
+                self._settled[rule.name] = end
+                if ran.result is not None:
+                    events.append(ran.result)
+            elif finished_elsewhere(self._leases, lease, end):
+                self._settled[rule.name] = end
         return events
 
     def judge(self, rule: AlarmRule, end: datetime) -> Evaluation:
@@ -279,7 +297,20 @@ class AlarmService:
                 rule.endpoint, rule.metric, variant=rule.variant, since=since, until=end
             )
             points = [(p.minute, p.value) for p in series if p.value is not None]
-        return judge(rule, end, points)
+        return judge(rule, end, points, missing=self._missing(rule))
+
+    def _missing(self, rule: AlarmRule) -> MissingData:
+        """How the rule counts missing data: as it says, unless its endpoint (or variant) is
+        gone, whose silence is no news about traffic."""
+        if rule.missing is MissingData.INSUFFICIENT:
+            return rule.missing
+        try:
+            variants = self._endpoints.variants(rule.endpoint)
+        except EndpointNotFound:
+            return MissingData.INSUFFICIENT
+        if rule.variant is not None and rule.variant not in variants:
+            return MissingData.INSUFFICIENT
+        return rule.missing
 
     def _evaluate_and_record(self, rule: AlarmRule, end: datetime) -> AlarmEvent | None:
         event = self._store.record(rule.name, end, self.judge(rule, end))
@@ -290,15 +321,16 @@ class AlarmService:
         return dataclasses.replace(event, notifications=sent)
 
     def _notify(self, spec: SinkSpec, event: AlarmEvent, rule: AlarmRule) -> Notification:
+        label = spec.label
         try:
             open_sink(spec).notify(event, rule)
         except ModelyardError as exc:
             log.warning("alarm %s: sink %s failed: %s", rule.name, spec.kind, exc.message)
-            return Notification(spec.label, False, exc.message)
+            return Notification(label, False, exc.message)
         except Exception as exc:  # a sink's bug must not stop the loop
             log.exception("alarm %s: sink %s failed", rule.name, spec.kind)
-            return Notification(spec.label, False, f"{type(exc).__name__}: {exc}")
-        return Notification(spec.label, True)
+            return Notification(label, False, f"{type(exc).__name__}: {exc}")
+        return Notification(label, True)
 
 
 def _shown(name: str, info: MetricInfo) -> str:

@@ -11,7 +11,7 @@ Captured rows stay readable after their endpoint is deleted: names are checked f
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +23,9 @@ from modelyard.domain.capture import (
     METADATA_COLUMNS,
     OUTPUT_PREFIX,
     partition_hour,
+    window_folders,
 )
+from modelyard.domain.durations import as_utc
 from modelyard.errors import InvalidInput, StorageUnavailable
 from modelyard.services.capture_arrow import time_range, unify, write_parquet
 
@@ -185,7 +187,7 @@ class CaptureService:
             InvalidName, InvalidInput (since not before until, a column name that cannot
             exist), StorageUnavailable.
         """
-        table, _ = self._table(endpoint, since, until, variant, columns)
+        table, _ = self._table(endpoint, [_window(since, until, self._now)], variant, columns)
         return table.to_pandas()
 
     def export(
@@ -204,20 +206,44 @@ class CaptureService:
             What :meth:`read` raises; StorageNotWritable: ``out_path`` cannot be written.
         """
         start, end = _window(since, until, self._now)
-        table, files = self._table(endpoint, start, end, variant, None)
+        table, files = self._table(endpoint, [(start, end)], variant, None)
         write_parquet(table, str(out_path))
         return CaptureExport(str(out_path), table.num_rows, files, start, end)
+
+    def find(
+        self,
+        endpoint: str,
+        inference_ids: Collection[str],
+        *,
+        spans: Sequence[tuple[datetime, datetime]],
+        columns: Sequence[str],
+    ) -> pd.DataFrame:
+        """The rows of ``endpoint`` whose inference id is one of ``inference_ids`` and whose
+        time is in one of ``spans`` ([start, end) each; without a zone, UTC), with only
+        ``columns``, sorted like :meth:`read`. The partition folders of all spans are listed
+        once and each file is read once, whatever the number of ids and spans.
+
+        Raises:
+            InvalidName, InvalidInput (a span that is empty, a column name that cannot
+            exist), StorageUnavailable.
+        """
+        windows = [_window(start, end, self._now) for start, end in spans]
+        table, _ = self._table(endpoint, windows, None, columns, ids=inference_ids)
+        return table.to_pandas()
 
     # -- helpers -----------------------------------------------------------------------------
 
     def _table(
         self,
         endpoint: str,
-        since: datetime,
-        until: datetime | None,
+        windows: Sequence[tuple[datetime, datetime]],
         variant: str | None,
         columns: Sequence[str] | None,
+        *,
+        ids: Collection[str] | None = None,
     ) -> tuple[pa.Table, int]:
+        """The rows in any of ``windows`` (UTC, checked), of ``variant`` and with an id among
+        ``ids`` when given; and how many files were read."""
         import pyarrow as pa
         import pyarrow.compute as pc
         import pyarrow.parquet as pq
@@ -226,19 +252,15 @@ class CaptureService:
         if variant is not None:
             validate_name(variant, "variant name")
         wanted = None if columns is None else _checked_columns(columns)
-        start, end = _window(since, until, self._now)
-        low = start.replace(minute=0, second=0, microsecond=0)
+        keep = {*(wanted or ()), *_ORDER, "variant"}
+        id_set = None if ids is None else pa.array(sorted(set(ids)), type=pa.string())
         tables = []
         files = 0
-        for stored in self._files.files(endpoint):
-            hour = partition_hour(stored.path)
-            if hour is not None and not low <= hour < end:
-                continue
+        for stored in self._stored(endpoint, windows):
             try:
                 with self._files.open(stored.path) as handle:
                     parquet = pq.ParquetFile(handle)
                     names = parquet.schema_arrow.names
-                    keep = {*(wanted or ()), *_ORDER, "variant"}
                     table = parquet.read(
                         None if wanted is None else [c for c in names if c in keep]
                     )
@@ -246,12 +268,18 @@ class CaptureService:
                 raise StorageUnavailable(
                     f"cannot read the captured file {stored.path} in {self.url}: {exc}"
                 ) from None
-            mask = pc.and_(
-                pc.greater_equal(table["time"], pa.scalar(start, type=table["time"].type)),
-                pc.less(table["time"], pa.scalar(end, type=table["time"].type)),
-            )
+            kind = table["time"].type
+            mask = None
+            for start, end in windows:
+                inside = pc.and_(
+                    pc.greater_equal(table["time"], pa.scalar(start, type=kind)),
+                    pc.less(table["time"], pa.scalar(end, type=kind)),
+                )
+                mask = inside if mask is None else pc.or_(mask, inside)
             if variant is not None and "variant" in names:
                 mask = pc.and_(mask, pc.equal(table["variant"], variant))
+            if id_set is not None:
+                mask = pc.and_(mask, pc.is_in(table["inference_id"], value_set=id_set))
             table = table.filter(mask)
             files += 1
             if table.num_rows:
@@ -266,21 +294,33 @@ class CaptureService:
             )
         return unified, files
 
+    def _stored(
+        self, endpoint: str, windows: Sequence[tuple[datetime, datetime]]
+    ) -> builtins.list[StoredFileInfo]:
+        """The files of the partition hours that ``windows`` touch, each once: only the
+        ``date=``/``hour=`` folders of those hours are listed, never the whole endpoint."""
+        found: dict[str, StoredFileInfo] = {}
+        for folder in window_folders(endpoint, windows):
+            for stored in self._files.files(folder):
+                hour = partition_hour(stored.path)
+                if hour is not None and any(
+                    start.replace(minute=0, second=0, microsecond=0) <= hour < end
+                    for start, end in windows
+                ):
+                    found.setdefault(stored.path, stored)
+        return [found[path] for path in sorted(found)]
+
 
 def _window(
     since: datetime, until: datetime | None, now: Callable[[], datetime]
 ) -> tuple[datetime, datetime]:
-    start = _utc(since)
-    end = _utc(until) if until is not None else now()
+    start = as_utc(since)
+    end = as_utc(until) if until is not None else now()
     if start >= end:
         raise InvalidInput(
             f"the window is empty: since {start.isoformat()} is not before until {end.isoformat()}"
         )
     return start, end
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _checked_columns(columns: Sequence[str]) -> builtins.list[str]:

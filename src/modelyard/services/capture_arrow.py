@@ -5,20 +5,17 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelyard.domain.capture import INPUT_PREFIX, METADATA_COLUMNS, OUTPUT_PREFIX
+from modelyard.domain.durations import as_utc
 from modelyard.errors import StorageNotWritable, StorageUnavailable
 from modelyard.storage.urls import mask_url, redact
 
 if TYPE_CHECKING:
     import pyarrow as pa
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _metadata_schema() -> pa.Schema:
@@ -92,10 +89,17 @@ def time_range(meta: Any) -> tuple[datetime | None, datetime | None]:
         if stats is not None and stats.has_min_max:
             lows.append(stats.min)
             highs.append(stats.max)
-    return (_utc(min(lows)), _utc(max(highs))) if lows else (None, None)
+    return (as_utc(min(lows)), as_utc(max(highs))) if lows else (None, None)
 
 
 def write_parquet(table: pa.Table, out: str) -> None:
+    """Write ``table`` to ``out``: a local path (whole or not at all: a temporary file renamed
+    into place) or an fsspec URL (one upload).
+
+    Raises:
+        StorageNotWritable: the local file cannot be written; StorageUnavailable: the URL
+            cannot be written (or its protocol's package is not installed).
+    """
     import pyarrow.parquet as pq
 
     if "://" in out and not out.startswith("file://"):
@@ -104,7 +108,7 @@ def write_parquet(table: pa.Table, out: str) -> None:
         try:
             with fsspec.open(out, "wb") as handle:
                 pq.write_table(table, handle)
-        except OSError as exc:
+        except (OSError, ImportError, ValueError) as exc:  # no such protocol or its package
             raise StorageUnavailable(
                 f"cannot write {mask_url(out)}: {redact(str(exc), out)}"
             ) from None

@@ -16,7 +16,7 @@ dropped) are left out of the comparison, with a quality note saying so.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING, Protocol
 from modelyard.domain import Endpoint, ModelVersion, Variant
 from modelyard.domain.capture import INPUT_PREFIX, OUTPUT_PREFIX
 from modelyard.domain.drift import DriftConfig, DriftReport, QualityIssue, Verdict
+from modelyard.domain.durations import as_utc
 from modelyard.errors import InvalidInput, VariantNotFound
+from modelyard.services.capture_port import CaptureReader
 from modelyard.storage import packages
 from modelyard.storage.base import ArtifactStore
 
@@ -39,20 +41,6 @@ if TYPE_CHECKING:
 BASELINE_KIND = "baseline-profile-v1"
 #: The window a drift check covers when neither a window nor a dataset is given.
 DEFAULT_WINDOW = timedelta(hours=1)
-
-
-class CapturedRows(Protocol):
-    """The capture service, as drift reads it (``CaptureService.read``)."""
-
-    def read(
-        self,
-        endpoint: str,
-        *,
-        since: datetime,
-        until: datetime | None = None,
-        variant: str | None = None,
-        columns: Sequence[str] | None = None,
-    ) -> pd.DataFrame: ...
 
 
 class Versions(Protocol):
@@ -90,7 +78,7 @@ class DriftService:
         versions: Versions,
         endpoint: Callable[[str], Endpoint],
         artifacts: ArtifactStore,
-        capture: CapturedRows,
+        capture: CaptureReader,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._versions = versions
@@ -188,7 +176,7 @@ class DriftService:
         if data is not None:
             currents = self._from_file(data, variants)
         else:
-            end = _utc(now) if now is not None else self._clock()
+            end = as_utc(now) if now is not None else self._clock()
             start = end - (window or DEFAULT_WINDOW)
             rows = self._capture.read(endpoint, since=start, until=end, variant=variant)
             currents = {
@@ -244,9 +232,6 @@ class DriftService:
 
         context = Context(endpoint, variant.name, variant.model_ref, current.start, current.end)
         baseline = self.baseline(variant.model_ref)
-        redacted = _redacted(variant, baseline) if current.captured else []
-        if baseline is not None and redacted:
-            baseline, current = _without(baseline, current, redacted)
         if baseline is None:
             return DriftReport(
                 endpoint, variant.name, variant.model_ref, current.start, current.end,
@@ -255,19 +240,12 @@ class DriftService:
                               "register it from a training job or set one from a dataset"),),
                 Verdict.INSUFFICIENT_DATA, None, config,
             )  # fmt: skip
-        report = compare(baseline, current.profile, config, context)
-        if not redacted or not current.profile.row_count:
-            return report
-        notes = tuple(
-            QualityIssue(
-                "redacted",
-                name,
-                f"captured values of {name!r} are redacted ({variant.capture.mode(name)}): "
-                "the column is not compared",
-            )
-            for name in redacted
-        )
-        return dataclasses.replace(report, quality=report.quality + notes)
+        profile = current.profile
+        notes: tuple[QualityIssue, ...] = ()
+        if current.captured:
+            baseline, profile, notes = comparable(variant, baseline, profile)
+        report = compare(baseline, profile, config, context)
+        return dataclasses.replace(report, quality=report.quality + notes) if notes else report
 
 
 def captured_profile(rows: pd.DataFrame, variant: Variant) -> Profile:
@@ -289,17 +267,31 @@ def captured_profile(rows: pd.DataFrame, variant: Variant) -> Profile:
     return profile.with_predictions(Profile.from_frame(predicted))
 
 
-def _redacted(variant: Variant, baseline: Profile | None) -> list[str]:
-    """The baseline columns whose captured values ``variant`` redacts."""
-    if baseline is None:
-        return []
-    return [c for c in baseline.columns if variant.capture.mode(c) is not None]
-
-
-def _without(baseline: Profile, current: _Current, names: list[str]) -> tuple[Profile, _Current]:
-    keep = [c for c in baseline.columns if c not in names]
-    profile = current.profile.select([c for c in current.profile.columns if c not in names])
-    return baseline.select(keep), dataclasses.replace(current, profile=profile)
+def comparable(
+    variant: Variant, baseline: Profile, current: Profile
+) -> tuple[Profile, Profile, tuple[QualityIssue, ...]]:
+    """``baseline`` and the profile of ``variant``'s captured rows without the columns it
+    redacts (their captured values are hashes or nulls, which no baseline matches), and a
+    quality note per column left out (none for an empty window). Every comparison of captured
+    rows goes through here: ``monitor drift``, the scheduled runs and the report."""
+    redacted = [c for c in baseline.columns if variant.capture.mode(c) is not None]
+    if not redacted:
+        return baseline, current, ()
+    notes = tuple(
+        QualityIssue(
+            "redacted",
+            name,
+            f"captured values of {name!r} are redacted ({variant.capture.mode(name)}): "
+            "the column is not compared",
+        )
+        for name in redacted
+        if current.row_count
+    )
+    return (
+        baseline.select([c for c in baseline.columns if c not in redacted]),
+        current.select([c for c in current.columns if c not in redacted]),
+        notes,
+    )
 
 
 def _kind(version: ModelVersion) -> str:
@@ -312,7 +304,3 @@ def _rows_of(rows: pd.DataFrame, variant: Variant) -> pd.DataFrame:
     if "variant" not in rows.columns:
         return rows
     return rows.loc[rows["variant"] == variant.name]
-
-
-def _utc(when: datetime) -> datetime:
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from modelyard.domain.capture import output_columns
+from modelyard.domain.durations import as_utc
 from modelyard.domain.endpoints import EndpointConfig
 from modelyard.domain.feedback import (
     FeedbackItem,
@@ -32,7 +33,8 @@ from modelyard.domain.registry import ModelVersion
 from modelyard.errors import InvalidInput, NotFound, VariantNotFound
 from modelyard.monitoring.model_quality import ModelInfo, quality_points, window_starts
 from modelyard.monitoring.model_task import ModelTask, check_label, model_task
-from modelyard.services.feedback_lookup import Captured, CaptureReader, Lookup, lookup
+from modelyard.services.capture_port import CaptureReader
+from modelyard.services.feedback_lookup import Captured, Lookup, lookup
 from modelyard.storage.feedback import FeedbackStore
 
 #: Labels refused in one batch that the error message lists by id.
@@ -138,6 +140,9 @@ class FeedbackService:
                 f"the prediction was made at {made:%Y-%m-%d %H:%M:%S} UTC; labels are taken "
                 f"for predictions of the last {days:g} days",
             ), None
+        reason = found.foreign.get(iid)
+        if reason is not None:
+            return FeedbackOutcome(iid, row, FeedbackStatus.UNKNOWN, reason), None
         rows = found.found.get(iid)
         if not rows:
             return FeedbackOutcome(
@@ -243,11 +248,11 @@ class FeedbackService:
         import pandas as pd
 
         configs = self._history(endpoint)
-        end = _utc(until) if until is not None else self._now()
+        end = as_utc(until) if until is not None else self._now()
         step = bucket or window
         if window <= timedelta(0) or step <= timedelta(0):
             raise InvalidInput("the quality window and bucket must be longer than zero")
-        start = _utc(since) if since is not None else end - window
+        start = as_utc(since) if since is not None else end - window
         if start >= end:
             raise InvalidInput(
                 f"since ({start.isoformat()}) must be before until ({end.isoformat()})"
@@ -290,10 +295,6 @@ class FeedbackService:
         except NotFound:
             return None
         return ModelInfo(model_task(version), dict(version.metrics))
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def _outputs(versions: Iterable[ModelVersion]) -> list[str]:

@@ -2,8 +2,14 @@
 
 Inference ids made by modelyard servers carry their time (:mod:`modelyard.domain.inference_ids`),
 so an item is looked up in the few minutes of captured rows around that time, and an id older
-than the label window is expired without a read. Ids without a time (a client's own) are
-looked up in the whole label window, in one read. Only the columns needed are read.
+than the label window is expired without a read. A batch is one pass over the capture files:
+the folders of every id's minutes are listed once and each file is read once, with only the
+columns needed.
+
+Servers never take an inference id from a client (SageMaker's and V2's own request ids are not
+the inference id: every id is made by :func:`~modelyard.domain.inference_ids.new_inference_id`),
+so an id without a time of ours (or with a time in the future) names no captured row: it is
+unknown at once, without any read, however many of them a batch holds.
 """
 
 from __future__ import annotations
@@ -11,10 +17,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from modelyard.domain.capture import SINGLE_OUTPUT
 from modelyard.domain.inference_ids import issued_at
+from modelyard.services.capture_port import CaptureReader
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -23,20 +30,6 @@ if TYPE_CHECKING:
 #: the clocks of the machine that made the id and the one that captured (the same server).
 SLACK = timedelta(minutes=5)
 _META = ("inference_id", "row", "time", "variant", "model", "model_version")
-
-
-class CaptureReader(Protocol):
-    """What feedback needs of the capture service (``CaptureService.read``)."""
-
-    def read(
-        self,
-        endpoint: str,
-        *,
-        since: datetime,
-        until: datetime | None = None,
-        variant: str | None = None,
-        columns: Sequence[str] | None = None,
-    ) -> pd.DataFrame: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +46,12 @@ class Captured:
 
 @dataclass(frozen=True, slots=True)
 class Lookup:
-    """The captured rows of the ids found (id → row index → row), and the ids too old to look
-    up (id → when it was made)."""
+    """The captured rows of the ids found (id → row index → row), the ids too old to look up
+    (id → when it was made), and the ids no server of ours made (id → why)."""
 
     found: dict[str, dict[int, Captured]]
     expired: dict[str, datetime]
+    foreign: dict[str, str]
 
 
 def spans(
@@ -91,34 +85,34 @@ def lookup(
     Args:
         outputs: The output columns to read (those of every version the endpoint served).
     """
-    import pandas as pd
-
     expired: dict[str, datetime] = {}
+    foreign: dict[str, str] = {}
     timed: list[datetime] = []
-    untimed = False
     for inference_id in ids:
         made = issued_at(inference_id)
-        if made is None or made > now + SLACK:
-            untimed = True
+        if made is None:
+            foreign[inference_id] = (
+                "this is not an inference id a modelyard server made (those are 32 hex digits "
+                "that carry their time, and servers take no id from clients), so no captured "
+                "prediction has it"
+            )
+        elif made > now + SLACK:
+            foreign[inference_id] = (
+                f"this id says it was made at {made:%Y-%m-%d %H:%M:%S} UTC, in the future, so "
+                "no captured prediction has it"
+            )
         elif made < oldest:
             expired[inference_id] = made
         else:
             timed.append(made)
-    ranges = [(oldest, now)] if untimed else spans(timed, oldest, now)
-    columns = [*_META, *outputs]
-    wanted = set(ids) - set(expired)
-    frames = []
-    for start, end in ranges:
-        frame = capture.read(endpoint, since=start, until=end, columns=columns)
-        frame = frame[frame["inference_id"].isin(wanted)]
-        if len(frame):
-            frames.append(frame)
+    ranges = spans(timed, oldest, now)
     found: dict[str, dict[int, Captured]] = {}
-    if frames:
-        rows = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    if ranges:
+        wanted = set(ids) - set(expired) - set(foreign)
+        rows = capture.find(endpoint, wanted, spans=ranges, columns=[*_META, *outputs])
         for record in _records(rows, outputs):
             found.setdefault(record[0], {})[record[1].row] = record[1]
-    return Lookup(found, expired)
+    return Lookup(found, expired, foreign)
 
 
 def _records(frame: pd.DataFrame, outputs: Sequence[str]) -> Iterable[tuple[str, Captured]]:

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from modelyard.domain.monitors import MonitorRun, MonitorSchedule, RunStatus
 from modelyard.domain.references import validate_name
 from modelyard.errors import InvalidInput, ModelyardError
-from modelyard.services.leased import default_holder, run_leased
+from modelyard.services.leased import default_holder, finished_elsewhere, run_leased
 from modelyard.services.ticks import latest_tick, next_tick, validate_cron
 from modelyard.storage.leases import LeaseStore
 from modelyard.storage.monitoring import MonitorStore
@@ -48,7 +48,7 @@ class ScoredReport(Protocol):
         ...
 
     def scores(self) -> dict[str, float]:
-        """Alarm-readable scores: ``drift.share``, ``drift.<feature>``, ``drift.prediction``."""
+        """Alarm-readable scores: ``drift.share``, ``drift.feature.<feature>`` …"""
         ...
 
 
@@ -213,14 +213,9 @@ class MonitorService:
             if ran is not None:
                 done.append(ran.result)
                 self._settled[schedule.name] = tick
-            elif self._finished_elsewhere(lease, tick):
+            elif finished_elsewhere(self._leases, lease, tick):
                 self._settled[schedule.name] = tick
         return done
-
-    def _finished_elsewhere(self, lease: str, tick: datetime) -> bool:
-        # Held by a live process: ask again next pass, in case that process dies with it.
-        found = self._leases.get(lease, tick)
-        return found is None or found.done_at is not None
 
     def _run(self, schedule: MonitorSchedule, tick: datetime) -> MonitorRun:
         self._store.start_run(

@@ -16,6 +16,7 @@ shown as absent; only an unknown endpoint fails the whole report.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
@@ -242,6 +243,7 @@ class ReportService:
         # the captured window is read once, and the pictures show exactly what was tested.
         from modelyard.monitoring.drift import Context, compare
         from modelyard.monitoring.report_records import drift_section
+        from modelyard.services.drift import comparable
 
         ref = variant.model_ref
         try:
@@ -256,6 +258,9 @@ class ReportService:
         current = self._drift.window_profile(endpoint, variant.name, start, end)
         if current is None or current.row_count == 0:
             return None, "no captured data in this window"
+        baseline, current, notes = comparable(variant, baseline, current)
         context = Context(endpoint, variant.name, ref, start, end)
         report = compare(baseline, current, DriftConfig(), context)
+        if notes:
+            report = dataclasses.replace(report, quality=report.quality + notes)
         return drift_section(report, baseline, current), ""

@@ -42,6 +42,7 @@ DEFAULT_MAX_ROWS = 50_000
 DEFAULT_FILE_ROWS = 50_000
 DEFAULT_ROLL_S = 60.0
 DEFAULT_FLUSH_S = 1.0
+_HOUR_US = 3_600_000_000
 
 
 class Destination(Protocol):
@@ -247,25 +248,35 @@ class CaptureWriter:
         """Table every queued record into its partition."""
         from modelyard.serving.capture_table import build_table
 
-        groups: dict[tuple[int, str], list[CaptureRecord]] = {}
-        while self._queue:
-            record = self._queue.popleft()
-            self._rows_out += len(record.rows)  # at once: nothing below may leak queue room
-            hour = partition(record.meta.endpoint, datetime.fromtimestamp(record.time, UTC))
-            # One table per variant route: one model, one capture config, one schema.
-            groups.setdefault((id(record.variant), hour), []).append(record)
-        for (_, hour), records in groups.items():
-            rows = sum(len(r.rows) for r in records)
+        queue = self._queue
+        records = [queue.popleft() for _ in range(len(queue))]
+        # At once: nothing below may leak queue room.
+        self._rows_out += sum(len(r.rows) for r in records)
+        # One table per variant route (one model, one capture config, one schema) and UTC hour:
+        # the hour as a number here (of the time in whole microseconds, as the table stores
+        # it), its folder name once per group.
+        groups: dict[tuple[int, str, int], list[CaptureRecord]] = {}
+        for record in records:
+            hour_number = round(record.time * 1e6) // _HOUR_US
+            key = (id(record.variant), record.meta.endpoint, hour_number)
+            group = groups.get(key)
+            if group is None:
+                groups[key] = [record]
+            else:
+                group.append(record)
+        for (_, endpoint, hour_number), group in groups.items():
+            hour = partition(endpoint, datetime.fromtimestamp(hour_number * 3600, UTC))
+            rows = sum(len(r.rows) for r in group)
             try:
-                table = build_table(records)
+                table = build_table(group)
             except Exception as exc:
-                self._failed(rows, f"could not table {len(records)} captured requests: {exc}")
+                self._failed(rows, f"could not table {len(group)} captured requests: {exc}")
                 continue
-            key = (records[0].meta.endpoint, hour, str(table.schema))
-            found = self._partitions.get(key)
+            where = (endpoint, hour, str(table.schema))
+            found = self._partitions.get(where)
             if found is None:
-                found = self._partitions[key] = _Partition(
-                    key[0], hour, [], 0, self._monotonic(), records[0].time
+                found = self._partitions[where] = _Partition(
+                    endpoint, hour, [], 0, self._monotonic(), group[0].time
                 )
             found.tables.append(table)
             found.rows += table.num_rows

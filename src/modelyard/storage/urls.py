@@ -1,114 +1,15 @@
-"""Credentials in store URLs, masked before a URL, or a message quoting one, is shown.
-
-A metadata database URL (SQLAlchemy: ``postgresql+psycopg://user:pw@host/db?sslpassword=…``)
-and an artifact store URL (fsspec: ``ftp://user:pw@host/dir``, ``s3://KEY:SECRET@bucket``,
-``https://host/dir?token=…``) carry secrets in two places: the password of the userinfo and
-query parameters. :func:`mask_url` replaces both with ``***``; :func:`redact` removes the same
-values from free text, such as a driver's error message. Every message, log line and printed
-setting that names a store URL goes through them.
-
-SQLAlchemy and ``urllib`` (which fsspec uses) split an unusual URL differently (a raw ``@``,
-``/`` or ``?`` inside a password); the part masked is the union of what either reads as the
-password, so neither parser's reading can leak. Stdlib only: the CLI, bootstrap and every
-store may use it.
-"""
+"""Credentials in store URLs, masked before they are shown: re-exported from the leaf
+:mod:`modelyard.redaction`, where the domain records may use them too."""
 
 from __future__ import annotations
 
-import re
-from urllib.parse import unquote, unquote_plus
+from modelyard.redaction import (
+    MASK,
+    is_secret_parameter,
+    mask_url,
+    mask_webhook_url,
+    redact,
+    secrets_in,
+)
 
-MASK = "***"
-
-# A query parameter whose name contains one of these is a credential. Masking a harmless option
-# by mistake (``sslkey`` names a file) costs nothing; missing a secret leaks it.
-_SECRET_PARTS = ("pass", "pwd", "secret", "token", "key", "credential", "auth", "sig")
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
-# SQLAlchemy's reading of the userinfo (``sqlalchemy.engine.url._parse_url``).
-_SQLALCHEMY_USERINFO = re.compile(r"[^:/]*:(?P<password>[^@]*)@")
-
-
-def is_secret_parameter(name: str) -> bool:
-    """Whether a URL query parameter called ``name`` is taken for a credential."""
-    low = unquote_plus(name).lower()
-    return any(part in low for part in _SECRET_PARTS)
-
-
-def _password_span(rest: str) -> tuple[int, int] | None:
-    """Where the password lies in ``rest`` (the URL after ``scheme://``), or None."""
-    start = end = -1
-    sqlalchemy = _SQLALCHEMY_USERINFO.match(rest)
-    if sqlalchemy:
-        start, end = sqlalchemy.span("password")
-    netloc = re.split(r"[/?#]", rest, maxsplit=1)[0]
-    userinfo, at, _host = netloc.rpartition("@")
-    colon = userinfo.find(":")
-    if at and colon >= 0:
-        start = colon + 1 if start < 0 else min(start, colon + 1)
-        end = max(end, len(userinfo))
-    return (start, end) if start >= 0 else None
-
-
-def _split(url: str) -> tuple[str, str, str, str]:
-    """``url`` as (what precedes the password, the password, what follows it up to the
-    query, the query with its ``?``); the password and the query may be empty."""
-    head, password, tail = "", "", url
-    scheme = _SCHEME.match(url)
-    span = _password_span(url[scheme.end() :]) if scheme else None
-    if scheme and span:
-        start, end = scheme.end() + span[0], scheme.end() + span[1]
-        head, password, tail = url[:start], url[start:end], url[end:]
-    middle, mark, query = tail.partition("?")
-    return head, password, middle, mark + query
-
-
-def _secret_part(part: str) -> bool:
-    # A value runs to the next "&" for SQLAlchemy and urllib, but some drivers also split on
-    # ";": a part is secret when either reading finds a secret name in it.
-    return any(is_secret_parameter(sub.partition("=")[0]) for sub in part.split(";") if "=" in sub)
-
-
-def _mask_query(query: str) -> str:
-    def mask(match: re.Match[str]) -> str:
-        name, equals, _value = match.group(0).partition("=")
-        return f"{name}={MASK}" if equals and _secret_part(match.group(0)) else match.group(0)
-
-    return re.sub(r"[^&]+", mask, query)
-
-
-def mask_url(url: str) -> str:
-    """``url`` as it may be shown to people: its password and secret query values as ``***``.
-
-    Args:
-        url: A SQLAlchemy or fsspec URL, or a plain path (returned as it is).
-
-    Returns:
-        The URL with every credential it carries replaced; the rest unchanged.
-    """
-    head, password, middle, query = _split(url)
-    shown = head + (MASK if password else "") + middle
-    return shown + ("?" + _mask_query(query[1:]) if query else "")
-
-
-def secrets_in(url: str) -> list[str]:
-    """The credential values ``url`` carries, as written and decoded, longest first."""
-    _head, password, _middle, query = _split(url)
-    raw = [password] if password else []
-    for part in query[1:].split("&"):
-        _name, equals, value = part.partition("=")
-        if equals and value and _secret_part(part):
-            raw.append(value)
-            raw.extend(sub.partition("=")[2] for sub in value.split(";") if "=" in sub)
-    values = {form for value in raw for form in (value, unquote(value), unquote_plus(value))}
-    return sorted((v for v in values if v), key=len, reverse=True)
-
-
-def redact(text: str, url: str) -> str:
-    """``text`` with every credential of ``url`` in it replaced by ``***``.
-
-    A driver's error message may quote the connection string or a password it was given;
-    call this on any such text before it reaches an error message or a log line.
-    """
-    for secret in secrets_in(url):
-        text = text.replace(secret, MASK)
-    return text
+__all__ = ["MASK", "is_secret_parameter", "mask_url", "mask_webhook_url", "redact", "secrets_in"]

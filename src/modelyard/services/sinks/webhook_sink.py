@@ -1,6 +1,7 @@
 """The webhook sink: each state change POSTed as JSON to a URL (Slack-, PagerDuty- or
 anything-compatible through a relay). The body is the history entry (``AlarmEvent.to_dict()``)
-with the rule (``"rule"``) beside it."""
+with the rule (``"rule"``) beside it; the rule's sinks are named by kind only, so a receiver
+never learns another's URL (which may hold its secret)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from urllib.parse import urlsplit
 
 from modelyard.domain.alarms import AlarmEvent, AlarmRule
 from modelyard.errors import InvalidInput, ModelyardError
-from modelyard.storage.urls import mask_url, redact
+from modelyard.redaction import mask_webhook_url, redact
 
 #: Seconds a webhook has to answer: the scheduler loop waits for it.
 TIMEOUT_S = 10.0
@@ -22,7 +23,9 @@ class WebhookSink:
     def __init__(self, target: str | None, timeout_s: float = TIMEOUT_S) -> None:
         parts = urlsplit(target or "")
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InvalidInput(f"a webhook needs an http or https URL, got {target!r}")
+            raise InvalidInput(
+                f"a webhook needs an http or https URL, got {mask_webhook_url(target or '')!r}"
+            )
         self._url = str(target)
         self._timeout = timeout_s
 
@@ -31,6 +34,7 @@ class WebhookSink:
         body = event.to_dict()
         body.pop("notifications", None)  # filled in only after every sink was called
         body["rule"] = rule.to_dict()
+        body["rule"]["sinks"] = [{"kind": s.kind} for s in rule.sinks]
         return body
 
     def notify(self, event: AlarmEvent, rule: AlarmRule) -> None:
@@ -41,12 +45,13 @@ class WebhookSink:
         """
         import httpx  # on use: only alarms with a webhook need it
 
-        # The URL may carry a token (a query parameter, a password): messages show it masked.
-        shown = mask_url(self._url)
+        # The URL may carry a token (in its path, a query parameter, a password): messages show
+        # it masked.
+        shown = mask_webhook_url(self._url)
         try:
             answer = httpx.post(self._url, json=self.payload(event, rule), timeout=self._timeout)
         except httpx.HTTPError as exc:
-            reason = redact(str(exc) or type(exc).__name__, self._url)
+            reason = redact((str(exc) or type(exc).__name__).replace(self._url, shown), self._url)
             raise ModelyardError(f"webhook {shown} unreachable: {reason}") from None
         if not answer.is_success:
             raise ModelyardError(

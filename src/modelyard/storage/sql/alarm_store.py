@@ -16,6 +16,7 @@ from modelyard.domain.alarms import (
     AlarmStatus,
     Comparison,
     Evaluation,
+    MissingData,
     Notification,
     SinkSpec,
     Statistic,
@@ -42,6 +43,7 @@ def _status(row: Row[Any]) -> AlarmStatus:
         statistic=Statistic(row.statistic),
         sinks=tuple(SinkSpec.from_dict(s) for s in row.sinks),
         created_at=aware(row.created_at),
+        missing=MissingData(row.missing),
     )
     return AlarmStatus(
         rule=rule,
@@ -93,7 +95,8 @@ class SqlAlarmStore(AlarmStore):
                     windows=rule.windows,
                     window_s=int(rule.window.total_seconds()),
                     statistic=rule.statistic.value,
-                    sinks=[s.to_dict() for s in rule.sinks],
+                    missing=rule.missing.value,
+                    sinks=[s.to_record() for s in rule.sinks],
                     created_at=rule.created_at,
                     state=INITIAL_STATE.value,
                     reason=reason,

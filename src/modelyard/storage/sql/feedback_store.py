@@ -14,6 +14,7 @@ from modelyard.storage.feedback import FeedbackStore
 from modelyard.storage.sql.engine import transaction
 from modelyard.storage.sql.tables import feedback
 from modelyard.storage.sql.timestamps import aware, utcnow
+from modelyard.storage.sql.upsert import dialect_insert
 
 _KEY = ("endpoint", "inference_id", "row")
 #: Ids per ``IN (…)`` list: well under SQLite's and PostgreSQL's bound-parameter limits.
@@ -26,16 +27,6 @@ def _clock(conn: Connection) -> datetime:
     if conn.dialect.name == "postgresql":
         return aware(conn.execute(sa.select(sa.func.now())).scalar_one())
     return utcnow()
-
-
-def _insert(conn: Connection) -> Any:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects import postgresql
-
-        return postgresql.insert
-    from sqlalchemy.dialects import sqlite
-
-    return sqlite.insert
 
 
 def _truth(row: Row[Any]) -> GroundTruth:
@@ -82,7 +73,7 @@ class SqlFeedbackStore(FeedbackStore):
                 }
                 for t in latest.values()
             ]
-            upsert = _insert(conn)(feedback)
+            upsert = dialect_insert(conn)(feedback)
             replaced = {c: upsert.excluded[c] for c in rows[0] if c not in _KEY}
             conn.execute(upsert.on_conflict_do_update(index_elements=_KEY, set_=replaced), rows)
         return len(rows)

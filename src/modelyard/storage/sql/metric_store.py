@@ -15,9 +15,9 @@ from modelyard.domain.metric_stats import MetricStats
 from modelyard.domain.metrics import SeriesRow
 from modelyard.storage.metric_series import MetricSeriesStore, Pruned
 from modelyard.storage.sql.engine import transaction
-from modelyard.storage.sql.server_store import _insert
 from modelyard.storage.sql.tables import metric_series as t
 from modelyard.storage.sql.timestamps import aware
+from modelyard.storage.sql.upsert import dialect_insert
 
 log = logging.getLogger("modelyard.storage")
 
@@ -25,6 +25,7 @@ MINUTE, HOUR = 60, 3600
 _KEY = ["endpoint", "resolution_s", "period_start", "variant", "worker"]
 _CHUNK_ROWS = 500  # rows per INSERT (SQLite allows 32766 bound values per statement)
 _PRUNE_SPAN = timedelta(days=1)  # minutes downsampled per transaction
+_PRUNE_LOCK = 0x6D6574726963  # "metric": PostgreSQL's advisory lock key of downsampling
 
 
 def floor_hour(when: datetime) -> datetime:
@@ -88,7 +89,7 @@ class SqlMetricStore(MetricSeriesStore):
             key=lambda v: tuple(str(v[k]) for k in _KEY),
         )
         for i in range(0, len(values), _CHUNK_ROWS):
-            insert = _insert(conn)(t).values(values[i : i + _CHUNK_ROWS])
+            insert = dialect_insert(conn)(t).values(values[i : i + _CHUNK_ROWS])
             conn.execute(
                 insert.on_conflict_do_update(
                     index_elements=_KEY, set_={"stats": insert.excluded.stats}
@@ -134,6 +135,11 @@ class SqlMetricStore(MetricSeriesStore):
     def _downsample(self, conn: Connection, cutoff: datetime) -> tuple[int, int] | None:
         """Merge up to a day of the oldest minute rows before ``cutoff`` into hourly rows;
         ``(minutes merged, hours written)``, or None when none is left."""
+        if conn.dialect.name == "postgresql":
+            # Every server worker prunes, and the scheduler: one at a time, or two could each
+            # merge the same minutes into an hour the other just wrote (counting them twice).
+            # SQLite runs one write transaction at a time anyway.
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_PRUNE_LOCK)))
         minutes = (t.c.resolution_s == MINUTE, t.c.period_start < cutoff)
         first = conn.execute(sa.select(sa.func.min(t.c.period_start)).where(*minutes)).scalar()
         if first is None:

@@ -13,6 +13,7 @@ from modelyard.storage.base import ServerRegistry
 from modelyard.storage.sql.engine import transaction
 from modelyard.storage.sql.tables import servers
 from modelyard.storage.sql.timestamps import aware, utcnow
+from modelyard.storage.sql.upsert import dialect_insert
 
 
 def _clock(conn: Connection) -> datetime:
@@ -22,18 +23,6 @@ def _clock(conn: Connection) -> datetime:
     if conn.dialect.name == "postgresql":
         return aware(conn.execute(sa.select(sa.func.now())).scalar_one())
     return utcnow()
-
-
-def _insert(conn: Connection) -> Any:
-    """The dialect's INSERT with ``ON CONFLICT``; imported on use, as the engine imports only
-    its own dialect (PostgreSQL's costs a tenth of a second, on every command)."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects import postgresql
-
-        return postgresql.insert
-    from sqlalchemy.dialects import sqlite
-
-    return sqlite.insert
 
 
 def _record(row: Row[Any], now: datetime) -> ServerRecord:
@@ -78,7 +67,7 @@ class SqlServerStore(ServerRegistry):
             # One statement, so two reports of one server (or a pid reused after a crash)
             # never clash on the key.
             keys = {k: v for k, v in values.items() if k not in ("host", "pid")}
-            upsert = _insert(conn)(servers).values(**values)
+            upsert = dialect_insert(conn)(servers).values(**values)
             conn.execute(upsert.on_conflict_do_update(index_elements=["host", "pid"], set_=keys))
 
     def remove(self, host: str, pid: int) -> None:

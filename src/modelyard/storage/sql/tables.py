@@ -285,6 +285,8 @@ alarm_rules = sa.Table(
     sa.Column("windows", sa.Integer, nullable=False),
     sa.Column("window_s", sa.Integer, nullable=False),
     sa.Column("statistic", sa.String(8), nullable=False),
+    # How a window without data counts (``MissingData``): insufficient, breaching, … .
+    sa.Column("missing", sa.String(16), nullable=False, server_default="insufficient"),
     sa.Column("sinks", sa.JSON, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("state", sa.String(24), nullable=False),

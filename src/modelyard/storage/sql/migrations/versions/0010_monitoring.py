@@ -67,6 +67,7 @@ def upgrade() -> None:
     sa.Column('windows', sa.Integer(), nullable=False),
     sa.Column('window_s', sa.Integer(), nullable=False),
     sa.Column('statistic', sa.String(length=8), nullable=False),
+    sa.Column('missing', sa.String(length=16), server_default='insufficient', nullable=False),
     sa.Column('sinks', sa.JSON(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('state', sa.String(length=24), nullable=False),
