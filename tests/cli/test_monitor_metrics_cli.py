@@ -17,6 +17,10 @@ from modelyard.storage.sql.metric_store import SqlMetricStore
 from tests.e2e.conftest import free_port
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
+# Absolute windows: the module's rows are written once, and a test may run minutes later.
+SINCE_10 = (NOW - timedelta(minutes=10)).isoformat()
+SINCE_15 = (NOW - timedelta(minutes=15)).isoformat()
+UNTIL = (NOW + timedelta(minutes=1)).isoformat()
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +59,7 @@ def home(tmp_path_factory: pytest.TempPathFactory, make_cli: Any, model_files: A
 
 def test_json_points_per_minute(home: Any) -> None:
     answer = home(
-        "monitor", "metrics", "churn-api", "--since", "10m", "-m", "requests",
+        "monitor", "metrics", "churn-api", "--since", SINCE_10, "--until", UNTIL, "-m", "requests",
         "-m", "input_mean.age", "-m", "error_rate", "--json",
     ).ok().json()  # fmt: skip
     assert (answer["endpoint"], answer["variant"]) == ("churn-api", None)
@@ -72,7 +76,10 @@ def test_json_points_per_minute(home: Any) -> None:
 
 
 def test_a_chart_per_series(home: Any) -> None:
-    shown = home("monitor", "metrics", "churn-api", "--since", "15m", "--variant", "blue").ok().out
+    shown = home(
+        "monitor", "metrics", "churn-api", "--since", SINCE_15, "--until", UNTIL,
+        "--variant", "blue",
+    ).ok().out  # fmt: skip
     assert "churn-api (variant blue)" in shown
     lines = shown.splitlines()
     title = next(line for line in lines if line.startswith("requests (requests)"))

@@ -76,14 +76,17 @@ def test_label_predictions_are_counted_by_class(tmp_path: Path) -> None:
     async def scenario() -> dict:
         async with serving(platform.settings, Metrics(tmp_path / "m", drain_s=0.05)) as client:
             await post(client, "labels", rows)
+            # The request's outcome and its predictions reach the drain in separate buffers:
+            # wait for the predictions themselves.
+            top = str(want.index[0])
             return await counted(
                 client,
-                "modelyard_requests_total",
-                1,
+                "modelyard_predicted_class_total",
+                int(want.iloc[0]),
                 endpoint="labels",
                 variant="main",
                 model_version="1",
-                protocol="sagemaker",
+                **{"class": top},
             )
 
     samples = asyncio.run(scenario())
