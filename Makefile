@@ -39,10 +39,11 @@ PYTEST_WORKERS ?= 2
 test: lint
 	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
-# The tests alone, for a second interpreter (lint and type checks need one run, not two):
-# CI runs `make test`, then `make pytest PY=python3.13`, both ends of requires-python.
+# The tests alone, for a second interpreter (lint and type checks need one run, not two).
+# SUITES picks test folders (default: all of them).
+SUITES ?= tests
 pytest: setup
-	$(BIN)/pytest -n $(PYTEST_WORKERS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) $(SUITES)
 
 # The V2 gRPC protocol's Python modules, generated from its .proto and committed (so neither
 # installing nor serving needs grpcio-tools). Run after editing the .proto. The messages are

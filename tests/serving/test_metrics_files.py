@@ -145,3 +145,36 @@ def test_only_changed_values_are_written_and_later_values_replace_earlier(
     one.flush()
     names = (*m.VARIANT, "feature")
     assert samples(tmp_path)[("modelyard_input_value_min", labels(*VARIANT, "x", names=names))] == 3
+
+
+def test_a_scrape_never_reads_a_file_being_created(tmp_path: Path) -> None:
+    """Workers create their files while another worker answers scrapes: every scrape parses
+    (a file seen before it had its header made /metrics fail with a struct error)."""
+    import threading
+
+    failures: list[BaseException] = []
+    done = threading.Event()
+
+    def scrape() -> None:
+        while not done.is_set():
+            try:
+                exposition(tmp_path)
+            except Exception as exc:  # the failure under test, kept to report
+                failures.append(exc)
+                return
+
+    scraper = threading.Thread(target=scrape)
+    scraper.start()
+    try:
+        for pid in range(1, 401):
+            made = PromWriter(tmp_path, pid=10_000_000 + pid)
+            made.inc(m.REQUESTS, PROTOCOL)
+            made.flush()
+            made.close(live=True)
+            if failures:
+                break
+    finally:
+        done.set()
+        scraper.join()
+    assert failures == []
+    assert samples(tmp_path)[("modelyard_requests_total", labels(*PROTOCOL))] == 400

@@ -130,8 +130,7 @@ class PromWriter:
             prefix, key = slot
             file = self._files.get(prefix)
             if file is None:
-                path = self._dir / f"{prefix}_{self._pid}.db"
-                file = self._files[prefix] = MmapedDict(str(path))
+                file = self._files[prefix] = _open_whole(self._dir / f"{prefix}_{self._pid}.db")
             file.write_value(key, self._values[slot], 0.0)
         self._dirty.clear()
 
@@ -143,6 +142,20 @@ class PromWriter:
         self._files.clear()
         if not live:
             mark_process_dead(self._pid, str(self._dir))
+
+
+def _open_whole(path: Path) -> MmapedDict:
+    """Open a worker's value file, creating it whole first.
+
+    MmapedDict creates a file empty and then sizes it; a scrape globbing ``*.db`` in between
+    would read zero bytes and fail. The file is made under a name the scrape does not match,
+    then renamed into place.
+    """
+    if not path.exists():
+        staging = path.with_name(f".{path.name}.{os.getpid()}.new")
+        MmapedDict(str(staging)).close()
+        os.replace(staging, path)
+    return MmapedDict(str(path))
 
 
 def _alive(pid: int) -> bool:
