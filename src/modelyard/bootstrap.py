@@ -429,10 +429,11 @@ def serving_app(settings: Settings | None = None) -> Any:
         max_rows=settings.capture_queue_rows,
         roll_s=settings.capture_roll_s,
     )
-    companions.append(lambda core: capture)
-    metrics = _serving_metrics(settings, engine)
+    metrics = _serving_metrics(settings, engine, capture.counters)
     if metrics is not None:  # stopped before the engine is disposed: it flushes to the store
         companions.append(metrics.companion)
+    # Stopped before the metrics: their last drain counts the rows it writes at stop.
+    companions.append(lambda core: capture)
     # Last: it starts once everything else serves, and on shutdown leaves the store first.
     companions.append(functools.partial(_status_reporter, SqlServerStore(engine), settings))
     wrappers = [CaptureWrapper(capture)]
@@ -458,10 +459,11 @@ def serving_app(settings: Settings | None = None) -> Any:
     )
 
 
-def _serving_metrics(settings: Settings, engine: Any) -> Any:
+def _serving_metrics(settings: Settings, engine: Any, capture: Any = None) -> Any:
     """The worker's metrics (None when turned off), in the server run's metrics folder
     (``modelyard serve`` makes a fresh one and names it in ``MODELYARD_METRICS_DIR``; a server
-    app built otherwise gets a folder of its own, so its workers' sums are its own)."""
+    app built otherwise gets a folder of its own, so its workers' sums are its own), counting
+    what the worker's capture writer does (``capture``: its ``counters``)."""
     if not settings.metrics:
         return None
     import tempfile
@@ -477,6 +479,7 @@ def _serving_metrics(settings: Settings, engine: Any) -> Any:
         sink=_metric_store(engine, settings),
         flush_s=settings.metrics_flush_s,
         remove_directory=own,
+        capture=capture,
     )
 
 

@@ -104,7 +104,9 @@ def test_a_failing_check_is_a_failed_run_and_others_go_on(parts: Parts) -> None:
     parts.endpoint_store.create_endpoint("fraud", variants)
     runner = Runner(
         fail=lambda now: JobFailed("no baseline for churn:1") if now.minute == 10 else None,
-        reports=lambda now: [Report("blue", {"drift.share": float("nan"), "drift.feature.age": 0.25})],
+        reports=lambda now: [
+            Report("blue", {"drift.share": float("nan"), "drift.feature.age": 0.25})
+        ],
     )
     monitors = parts.monitors(runner)
     monitors.schedule(ENDPOINT, every=TEN)

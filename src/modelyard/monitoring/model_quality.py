@@ -125,6 +125,7 @@ def _point(
     metrics: dict[str, float | None] = dict.fromkeys(METRICS[kind])
     rows = 0
     if labels:
+        task = _probability_task(task, labels, outputs)
         decoded = _decode(task, labels, outputs)
         rows = len(decoded.truth)
         if decoded.dropped:
@@ -187,6 +188,26 @@ def _task_from_data(labels: list[Any], outputs: list[Any]) -> ModelTask:
     if numbers and any(not float(v).is_integer() for v in numbers):
         return ModelTask(Task.REGRESSION)
     return ModelTask(Task.CLASSIFICATION)
+
+
+def _probability_task(task: ModelTask, labels: list[Any], outputs: list[Any]) -> ModelTask:
+    """``task``, or for a classifier thought to output labels itself from one float column
+    whose captured values all lie in [0, 1], some strictly between, a two-class task reading
+    that column as the probability of the positive class: ``True`` of ``False``/``True`` when
+    the labels are booleans, else ``1`` of ``0``/``1``. (Such a model is a binary booster
+    registered with metric names only; a model that outputs labels outputs whole numbers.)"""
+    if task.task is not Task.CLASSIFICATION or task.classes is not None:
+        return task
+    if task.outputs > 1 or task.output_kind not in ("f", ""):
+        return task
+    if not outputs or not all(_is_number(v) and 0.0 <= v <= 1.0 for v in outputs):
+        return task
+    if all(float(v).is_integer() for v in outputs):
+        return task
+    present = [v for v in labels if v is not None]
+    booleans = bool(present) and all(isinstance(v, bool) for v in present)
+    classes = ("False", "True") if booleans else ("0", "1")
+    return ModelTask(Task.CLASSIFICATION, classes, "f", 1)
 
 
 def _decode(task: ModelTask, labels: list[Any], outputs: list[Any]) -> _Decoded:

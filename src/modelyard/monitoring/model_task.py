@@ -5,11 +5,16 @@ A version's task is read from what the registry knows, first found wins:
 1. ``params["classes"]`` (recorded by training jobs for boosters and pipelines trained on
    encoded labels): a classifier whose outputs are class indices or class probabilities,
    ``classes[i]`` being the label of index (or probability column) ``i``;
-2. its metrics' names (``validation:auc`` → classifier, ``validation:rmse`` → regressor);
-3. its signature's outputs: several columns are class probabilities, one column of booleans,
+2. ``params["objective"]`` of a two-class probability (``binary:logistic``, LightGBM's
+   ``binary``) with one float output: the probability of class ``1`` (classes ``0``, ``1``);
+3. its metrics' names (``validation:auc`` → classifier, ``validation:rmse`` → regressor);
+4. its signature's outputs: several columns are class probabilities, one column of booleans,
    integers or strings holds labels, one of floats holds a regressor's numbers.
 
-A classifier without recorded classes outputs labels itself (a scikit-learn classifier).
+A classifier without recorded classes outputs labels itself (a scikit-learn classifier),
+except when it has one float output column: then :mod:`~modelyard.monitoring.model_quality`
+reads that column as the probability of the positive class when every captured value lies in
+[0, 1] (an XGBoost ``binary:logistic`` model registered by hand, with metric names only).
 Labels and predicted classes are compared through :func:`class_key`, so ``1``, ``1.0`` and
 ``"1"`` name the same class.
 """
@@ -30,6 +35,8 @@ _CLASSIFIER_METRICS = frozenset(
     | {"mlogloss", "binary_logloss", "multi_logloss", "binary_error", "multi_error"}
 )
 _REGRESSOR_METRICS = frozenset({"rmse", "mae", "mse", "r2", "mape", "rmsle", "l1", "l2"})
+#: Objectives whose one output column is the probability of class 1 of labels 0 and 1.
+_BINARY_PROBABILITY_OBJECTIVES = frozenset({"binary:logistic", "binary"})
 _LABEL_KINDS = {"bool": "b", "int": "i", "uint": "i", "object": "O", "str": "O", "string": "O"}
 
 
@@ -74,6 +81,9 @@ def model_task(version: ModelVersion) -> ModelTask:
     classes = _recorded_classes(version.params.get("classes"))
     if classes:
         return ModelTask(Task.CLASSIFICATION, classes, kind, count)
+    objective = str(version.params.get("objective", "")).strip().lower()
+    if objective in _BINARY_PROBABILITY_OBJECTIVES and count <= 1 and kind in ("f", ""):
+        return ModelTask(Task.CLASSIFICATION, ("0", "1"), "f", count)
     names = {key.rpartition(":")[2].lower() for key in version.metrics}
     if names & _CLASSIFIER_METRICS:
         probabilities = count > 1

@@ -7,11 +7,13 @@ and end times, error, body sizes), each a tuple on a deque. A drain thread (``me
 takes them every ``drain_s`` (~0.2 s) and folds them, with vectorized numpy, into the worker's
 Prometheus values (``metrics_files``) and its per-minute series (``metrics_series``). So
 ``/metrics`` lags the requests by up to one drain interval; the buffers are bounded, and a
-record that does not fit is counted in ``modelyard_metrics_dropped_total`` instead.
+record that does not fit is counted in ``modelyard_metrics_dropped_total`` instead. The
+worker's capture writer, when given, has its counters read at each drain too
+(``metrics_capture``: rows captured, dropped, written and failed).
 
 Wiring (``bootstrap.serving_app``)::
 
-    metrics = Metrics(directory, sink=series_store, flush_s=10)
+    metrics = Metrics(directory, sink=series_store, flush_s=10, capture=writer.counters)
     build_app(..., wrappers=[metrics, ...], observer=metrics, metrics=metrics,
               companions=[..., metrics.companion])
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
@@ -33,6 +36,7 @@ from modelyard.serving.stack import Call, Handler, RequestMeta
 if TYPE_CHECKING:
     import numpy as np
 
+    from modelyard.serving.capture_writer import CaptureCounters
     from modelyard.serving.dataplane import DataPlane, Lease
     from modelyard.serving.metrics_worker import MetricsCompanion
 
@@ -52,6 +56,7 @@ class Metrics:
         repeat_window_s: Rows answered again within this many seconds count as repeated.
         max_buffered: Records held between drains at most.
         remove_directory: Delete ``directory`` when the worker stops (a folder of its own).
+        capture: The worker's capture writer's ``counters`` (None: no capture counts).
     """
 
     def __init__(
@@ -64,6 +69,7 @@ class Metrics:
         repeat_window_s: float = 60.0,
         max_buffered: int = MAX_BUFFERED,
         remove_directory: bool = False,
+        capture: Callable[[], CaptureCounters] | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.sink = sink
@@ -72,6 +78,7 @@ class Metrics:
         self.repeat_window_s = repeat_window_s
         self._max = max_buffered
         self.remove_directory = remove_directory
+        self.capture = capture
         # Appended on the event loop, popped by the drain thread (deque ops are atomic).
         self.outcomes: deque[tuple[Any, ...]] = deque()
         self.io: deque[tuple[Any, ...]] = deque()

@@ -6,7 +6,7 @@ numbers with a few numpy reductions (``metrics_compute``), adds them to the work
 values and writes the changed ones to its files (``metrics_files``), and adds the same numbers
 to the current minute of its series (``metrics_series``), which another thread writes to the
 store every ``flush_s``. Process memory and CPU, in-flight counts and model load times are
-sampled at each drain.
+sampled at each drain, and the capture writer's counters read (``metrics_capture``).
 
 Per-minute CPU time is shared among the variants by their requests in each drain interval
 (idle time is nobody's); memory is the worker's, recorded in each variant it served that minute.
@@ -27,6 +27,7 @@ import numpy as np
 from modelyard.domain.metric_stats import LATENCY_BOUNDS_S, MetricStats
 from modelyard.errors import ModelyardError
 from modelyard.serving import metrics_names as m
+from modelyard.serving.metrics_capture import CaptureFold
 from modelyard.serving.metrics_compute import (
     bucket_counts,
     frame_digest,
@@ -121,6 +122,7 @@ class Drainer:
         self._cpu = cpu_seconds()
         self._dropped = 0
         self._minute: dict[tuple[str, str], MetricStats] = {}
+        self._capture = CaptureFold(metrics.capture) if metrics.capture is not None else None
 
     def _stats(self, endpoint: str, variant: str) -> MetricStats:
         stats = self._minute.get((endpoint, variant))
@@ -140,6 +142,8 @@ class Drainer:
         self._io(io, now)
         self._table()
         self._process(requests)
+        if self._capture is not None:
+            self._capture.drain(self._writer)
         self._writer.inc(m.DRAIN_CPU, (), time.thread_time() - began)  # the flush goes uncounted
         self._writer.flush()
         if self._series is not None and self._minute:

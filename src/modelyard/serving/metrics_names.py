@@ -40,6 +40,14 @@ name                                           type       extra labels / meaning
 ``modelyard_metrics_dropped_total``            counter    no labels; request records lost
                                                           to a full buffer (should stay 0)
 ``modelyard_metrics_drain_cpu_seconds_total``  counter    no labels; what these metrics cost
+``modelyard_capture_rows_total``               counter    ``outcome`` only: ``captured``
+                                                          (queued), ``dropped`` (queue full),
+                                                          ``written``, ``failed`` (lost to a
+                                                          destination that failed)
+``modelyard_capture_files_total``              counter    ``outcome`` only: ``written``,
+                                                          ``failed``
+``modelyard_capture_queue_rows``               gauge      no labels; captured rows waiting
+                                                          to be written, sum of live workers
 =============================================  =========  ==================================
 """
 
@@ -215,4 +223,20 @@ DRAIN_CPU = _counter(
 )
 DROPPED = _counter(
     "modelyard_metrics_dropped", "Request records dropped because the buffer was full.", ()
+)
+CAPTURE_ROWS = _counter(
+    "modelyard_capture_rows",
+    "Captured input rows by outcome: captured (queued), dropped (the queue was full), "
+    "written, failed (lost to a destination that failed).",
+    ("outcome",),
+)
+CAPTURE_FILES = _counter(
+    "modelyard_capture_files", "Captured-rows files by outcome: written, failed.", ("outcome",)
+)
+CAPTURE_QUEUE = MetricDef(
+    "modelyard_capture_queue_rows",
+    "Captured rows waiting to be written, summed over the live workers.",
+    "gauge",
+    (),
+    mode="livesum",
 )

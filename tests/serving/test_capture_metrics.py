@@ -1,0 +1,206 @@
+"""Capture in ``GET /metrics``: rows dropped by a full queue and rows lost to a destination
+that fails show as ``modelyard_capture_rows_total{outcome=...}``, equal to what the worker's
+capture writer counted, and the rows still queued as ``modelyard_capture_queue_rows``.
+
+Real parts: the serving app (SageMaker route, inference core, a fitted model) on a real store,
+a real capture folder whose root is a file (so every write fails), held inside a write by a
+gate while requests arrive; /metrics read through prometheus_client's parser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from modelyard.bootstrap import Platform, serving_app
+from modelyard.config import Settings, load_settings
+from modelyard.serving.capture import CaptureWrapper
+from modelyard.serving.capture_writer import CaptureWriter
+from modelyard.serving.metrics import Metrics
+from modelyard.storage.capture_files import CaptureFolder
+from tests.serving.asgi_support import lifespan
+from tests.serving.capture_support import GatedFolder, invoke, make_platform
+from tests.serving.metrics_support import Samples, parse, value
+from tests.waiting import DEADLINE_S, wait_for
+
+ROWS = "modelyard_capture_rows_total"
+FILES = "modelyard_capture_files_total"
+QUEUE = "modelyard_capture_queue_rows"
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Platform:
+    made = make_platform(tmp_path_factory.mktemp("capture-metrics") / "home")
+    made.close()
+    return made
+
+
+@asynccontextmanager
+async def serving(
+    settings: Settings, writer: CaptureWriter, metrics: Metrics
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The serving app assembled as ``bootstrap.serving_app`` assembles it (metrics outermost,
+    reading ``writer``'s counters), with the writer and metrics the test made."""
+    from modelyard.serving.app import ServerOptions, build_app, predict_executor
+    from modelyard.serving.deployer import Deployer
+    from modelyard.serving.loader import load_served
+    from modelyard.storage.artifacts import FsspecArtifactStore
+    from modelyard.storage.sql.engine import make_engine
+    from modelyard.storage.sql.plan_source import SqlPlanSource
+
+    engine = make_engine(settings.resolved_db_url)
+    executor = predict_executor()
+    deployer = Deployer(
+        SqlPlanSource(engine),
+        load=functools.partial(
+            load_served,
+            FsspecArtifactStore(settings.resolved_artifact_url),
+            scratch=settings.home / "tmp" / "cm",
+        ),
+        predict_executor=executor,
+    )
+    app = build_app(
+        deployer,
+        ServerOptions(),
+        [metrics, CaptureWrapper(writer)],
+        companions=[metrics.companion, lambda core: writer],
+        observer=metrics,
+        metrics=metrics,
+    )
+    try:
+        async with lifespan(app) as client:
+            yield client
+    finally:
+        executor.shutdown()
+        engine.dispose()
+
+
+async def scrape(client: httpx.AsyncClient) -> Samples:
+    answer = await client.get("/metrics")
+    assert answer.status_code == 200, answer.text
+    return parse(answer.text)
+
+
+def capture_counts(samples: Samples) -> dict[str, float]:
+    rows = {o: value(samples, ROWS, outcome=o) for o in ("captured", "dropped", "written")}
+    return {
+        **rows,
+        "failed": value(samples, ROWS, outcome="failed"),
+        "failed_files": value(samples, FILES, outcome="failed"),
+        "queue": value(samples, QUEUE),
+    }
+
+
+async def wait_for_counts(
+    client: httpx.AsyncClient, what: str, until: Callable[[dict[str, float], Samples], bool]
+) -> dict[str, float]:
+    """Scrape until ``until(counts, samples)`` holds (the drain lags by one interval)."""
+    loop = asyncio.get_running_loop()
+
+    def observe() -> tuple[dict[str, float], Samples]:
+        samples = asyncio.run_coroutine_threadsafe(scrape(client), loop).result(DEADLINE_S)
+        return capture_counts(samples), samples
+
+    counts, _ = await asyncio.to_thread(wait_for, what, observe, lambda seen: until(*seen))
+    return counts
+
+
+def exactly(**expected: float) -> Callable[[dict[str, float], Samples], bool]:
+    return lambda counts, _: all(counts[k] == v for k, v in expected.items())
+
+
+def test_dropped_queued_and_failed_rows_are_the_writers_counts(
+    platform: Platform, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the capture root should be")
+    gated = GatedFolder(CaptureFolder(str(blocker / "capture")))
+    writer = CaptureWriter(gated, max_rows=4, roll_s=0.0, flush_s=0.02)
+    metrics = Metrics(
+        tmp_path / "metrics", drain_s=0.02, remove_directory=True, capture=writer.counters
+    )
+    rows = np.random.default_rng(4).normal(size=(8, 3))
+
+    async def scenario() -> None:
+        async with serving(platform.settings, writer, metrics) as client:
+            zero = await wait_for_counts(
+                client,
+                "the capture series, at zero before any request",
+                lambda _, samples: (ROWS, frozenset({("outcome", "dropped")})) in samples,
+            )
+            assert zero == dict.fromkeys(zero, 0.0)
+            await invoke(client, "api", rows[0])
+            # The writer takes that row and is held inside its write: the queue fills.
+            assert await asyncio.to_thread(gated.waiting.wait, DEADLINE_S)
+            for row in rows[1:5]:
+                await invoke(client, "api", row)  # 4 rows: the queue is full
+            for row in rows[5:8]:
+                await invoke(client, "api", row)  # dropped, answered all the same
+            held = writer.counters()
+            assert (held.dropped_rows, held.pending_rows) == (3, 4)
+            seen = await wait_for_counts(
+                client, "3 dropped and 4 queued", exactly(dropped=3, queue=4, captured=5)
+            )
+            assert seen["failed"] == 0 and seen["written"] == 0
+            gated.gate.set()  # every write now fails: the root is a file
+            assert await asyncio.to_thread(writer.flush, DEADLINE_S)
+            done = writer.counters()
+            assert (done.failed_rows, done.written_rows, done.pending_rows) == (5, 0, 0)
+            # One drain's values reach the files one by one: wait for all of them.
+            await wait_for_counts(
+                client,
+                "the writer's counts",
+                exactly(
+                    captured=done.queued_rows,
+                    dropped=done.dropped_rows,
+                    written=done.written_rows,
+                    failed=done.failed_rows,
+                    failed_files=done.failed_writes,
+                    queue=0,
+                ),
+            )
+
+    asyncio.run(scenario())
+
+
+def test_the_server_bootstrap_builds_counts_its_capture_writer(
+    platform: Platform, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the capture root should be")
+    settings = load_settings(
+        {},
+        home=platform.settings.home,
+        capture_url=str(blocker / "capture"),
+        capture_queue_rows=4,
+        capture_roll_s=0.01,
+    )
+    big = np.random.default_rng(5).normal(size=(5, 3))
+
+    async def scenario() -> dict[str, float]:
+        async with lifespan(serving_app(settings)) as client:
+            for _ in range(2):
+                await invoke(client, "api", big)  # 5 rows never fit a queue of 4
+            for row in big[:3]:
+                await invoke(client, "api", row)
+            # Every row is captured or dropped; every captured row is lost to the file root.
+            return await wait_for_counts(
+                client,
+                "every sent row dropped or failed",
+                lambda c, _: (
+                    c["captured"] + c["dropped"] == 13
+                    and c["failed"] == c["captured"]
+                    and c["queue"] == 0
+                ),
+            )
+
+    counts = asyncio.run(scenario())
+    assert counts["dropped"] >= 10 and counts["captured"] >= 1  # the first 1-row one fits
+    assert counts["failed_files"] >= 1 and counts["written"] == 0
