@@ -80,12 +80,27 @@ class Scheduler:
     ) -> None:
         """Pass after pass until ``stop`` is set. A pass that fails (the store unreachable, a
         bug) is logged and the loop goes on: the next pass retries what was not done."""
+        failing = False
         while not stop.is_set():
             try:
                 done = self.run_once()
+            except ModelyardError as exc:
+                # An outage (the store unreachable) is one line when it starts and one when it
+                # ends, not a traceback every pass.
+                if not failing:
+                    log.error(
+                        "scheduler pass failed: %s; retrying every %.1f s",
+                        exc.message,
+                        self._poll_s,
+                    )
+                failing = True
             except Exception:
                 log.exception("scheduler pass failed; retrying in %.1f s", self._poll_s)
+                failing = True
             else:
+                if failing:
+                    log.warning("scheduler passes get through again")
+                failing = False
                 if on_pass is not None:
                     on_pass(done)
             stop.wait(self._wait_s())
