@@ -17,7 +17,9 @@ What it does, in a temporary work folder:
    run, the order swapped from round to round so that a shared machine's slow minutes fall on
    both. The ratio monitored/plain is taken within each round; the medians are reported. The
    servers' CPU time (each whole session) and the machine's are read around every run, so
-   CPU per request and other users' CPU are on record (the idle servers' too). ``--split``
+   CPU per request and other users' CPU are on record (the idle servers' too). A round in
+   which other work used more than a tenth of a core during either run is left out of the
+   ratios and medians (kept in the JSON), unless fewer than two rounds are left. ``--split``
    adds two servers, ``capture-only`` and ``metrics-only``, to tell what each part costs.
 3. Proves capture ran: reads ``GET /metrics`` of the monitored server (requests answered, the
    metrics' own drops and drain CPU), stops both servers (a worker writes its queued captures
@@ -70,6 +72,7 @@ SETTINGS = {
 }
 BASELINE = "plain"
 BUSY_LOAD = 0.5  # a 1-minute load average above this at the start: other work is running
+QUIET_OTHER_CORES = 0.1  # a run during which other work used more is left out of the ratios
 METRICS_SETTLE_S = 30.0  # for /metrics to count every answered request (drains every 0.2 s)
 QUEUE_SAMPLE = 20_000  # records queued to measure bytes per row
 
@@ -140,18 +143,30 @@ def run_rounds(
     return rows
 
 
+def quiet(run: dict[str, Any]) -> bool:
+    """Whether other processes (not this server, wrk or the idle servers) used less than
+    ``QUIET_OTHER_CORES`` of a core during the run."""
+    others = run["other_cpu_s"] - run.get("idle_peer_cpu_s", 0.0)
+    return others <= QUIET_OTHER_CORES * run["duration_s"]
+
+
 def against_plain(on: list[dict[str, Any]], off: list[dict[str, Any]]) -> dict[str, Any]:
-    """A server's runs against the plain server's, round by round."""
+    """A server's runs against the plain server's, round by round; rounds where either run
+    shared the machine with other work are left out (unless fewer than two are left)."""
     pairs = list(zip(on, off, strict=True))
-    rps_ratios = [a["rps"] / b["rps"] for a, b in pairs]
+    calm = [(a, b) for a, b in pairs if quiet(a) and quiet(b)]
+    used = calm if len(calm) >= 2 else pairs
+    rps_ratios = [a["rps"] / b["rps"] for a, b in used]
     cpu_added = [
         a["cpu_us_per_request"] - b["cpu_us_per_request"]
-        for a, b in pairs
+        for a, b in used
         if a["cpu_us_per_request"] is not None and b["cpu_us_per_request"] is not None
     ]
     ratio = statistics.median(rps_ratios)
     return {
-        "rps_ratio_per_round": rps_ratios,
+        "rps_ratio_per_round": [a["rps"] / b["rps"] for a, b in pairs],
+        "quiet_rounds": [a["round"] for a, b in calm],
+        "rounds_used": [a["round"] for a, b in used],
         "rps_ratio": ratio,
         "throughput_cost": 1.0 - ratio,
         "cpu_us_per_request_added": statistics.median(cpu_added) if cpu_added else None,
@@ -161,9 +176,12 @@ def against_plain(on: list[dict[str, Any]], off: list[dict[str, Any]]) -> dict[s
 def summarise(connections: int, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """Medians per server, and each server against the plain one within each round."""
     metrics = ("rps", "p50_ms", "p99_ms", "cpu_us_per_request", "other_cpu_s", "idle_peer_cpu_s")
+    calm = {name: [r for r in rs if quiet(r)] for name, rs in runs.items()}
+    chosen = {name: calm[name] if len(calm[name]) >= 2 else rs for name, rs in runs.items()}
     medians = {
         name: {m: statistics.median(r[m] for r in rs if r[m] is not None) for m in metrics}
-        for name, rs in runs.items()
+        | {"runs": len(rs)}
+        for name, rs in chosen.items()
     }
     compared = {n: against_plain(rs, runs[BASELINE]) for n, rs in runs.items() if n != BASELINE}
     main = compared["monitored"]
@@ -362,7 +380,8 @@ def print_summary(report: dict[str, Any]) -> None:
             f"p99 {on['p99_ms']:.2f} ms)  plain {off['rps']:8.0f} rps (p50 {off['p50_ms']:.2f} "
             f"p99 {off['p99_ms']:.2f} ms)  ratio {row['rps_ratio']:.3f}  cost "
             f"{row['throughput_cost']:+.1%}  +{row['cpu_us_per_request_added'] or 0:.0f} CPU "
-            f"us/req  target {'met' if row['target_met'] else 'MISSED'}"
+            f"us/req  target {'met' if row['target_met'] else 'MISSED'}  (rounds "
+            f"{row['rounds_used']}; quiet {row['quiet_rounds']})"
         )
         for name, part in row["parts"].items():
             print(

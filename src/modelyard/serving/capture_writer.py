@@ -14,8 +14,10 @@ A destination that fails (no permission, disk full) loses that file's rows: they
 
 Memory: at most ``max_rows`` queued rows (each queued request keeps its rows, predictions and
 metadata: measured 550-760 bytes per row for one-row requests of 3-30 features, 250 bytes per
-row for 100-row requests; so 26-36 MiB at the default 50,000), plus, per endpoint and hour
-being filled, fewer than ``file_rows`` rows as Arrow columns (8 bytes per number).
+row for 100-row requests; 870 with the request's metadata and inference id counted, for
+one-row JSON requests of 30 features (``benchmarks/monitoring_cost.py``); so 26-42 MiB at the
+default 50,000), plus, per endpoint and hour being filled, fewer than ``file_rows`` rows as
+Arrow columns (8 bytes per number).
 """
 
 from __future__ import annotations
@@ -297,7 +299,10 @@ class CaptureWriter:
         path = f"{part.hour}/part-{stamp}-{self._name}-{self._files:06d}.parquet"
         try:
             buffer = io.BytesIO()
-            pq.write_table(pa.concat_tables(part.tables), buffer, compression="zstd")
+            table = pa.concat_tables(part.tables)
+            pq.write_table(
+                table, buffer, compression="zstd", use_dictionary=_dictionary_columns(table)
+            )
             self.destination.write(path, buffer.getvalue())
         except Exception as exc:
             self.failed_writes += 1
@@ -318,3 +323,17 @@ class CaptureWriter:
         if not self._failing:  # once per streak: a full disk must not flood the log
             log.error("capture: %s; %s rows lost (further failures are counted only)", reason, rows)
         self._failing += 1
+
+
+def _dictionary_columns(table: Any) -> list[str]:
+    """The columns worth dictionary-encoding: text that repeats (variant, model, protocol,
+    categorical inputs), not the unique inference ids. Trying a dictionary on every column
+    (Parquet's default) costs more than the rest of the write on numeric inputs, which rarely
+    repeat (3 us a row against 0.7 for 30 random features), and their files come out larger."""
+    import pyarrow as pa
+
+    return [
+        field.name
+        for field in table.schema
+        if pa.types.is_string(field.type) and field.name != "inference_id"
+    ]
