@@ -150,7 +150,11 @@ def test_the_minute_series_hold_the_same_numbers(platform: Platform) -> None:
 
     asyncio.run(scenario())  # the last flush happens as the server stops
     names = ["requests", "rows", "input_missing_fraction.c", "input_mean.a", "repeated_fraction"]
-    table = platform.metrics.table("minutes", names, since=started - timedelta(minutes=1))
+    # The fixture's platform is closed; reading opens a connection, closed again here.
+    try:
+        table = platform.metrics.table("minutes", names, since=started - timedelta(minutes=1))
+    finally:
+        platform.close()
     minutes = [
         {name: table[name][i].value for name in names}
         for i in range(len(table["requests"]))
