@@ -22,9 +22,10 @@ What it does, in a temporary work folder:
    ratios and medians (kept in the JSON), unless fewer than two rounds are left. ``--split``
    adds two servers, ``capture-only`` and ``metrics-only``, to tell what each part costs.
 3. Proves capture ran: reads ``GET /metrics`` of the monitored server (requests answered, the
-   metrics' own drops and drain CPU), stops both servers (a worker writes its queued captures
-   when it stops), then counts the rows in every captured Parquet file and checks one file's
-   columns. ``capture_dropped_rows`` = requests answered - rows written (one row per request).
+   metrics' own drops and drain CPU, captured rows by outcome), stops the servers (a worker
+   writes its queued captures when it stops), then counts the rows in every captured Parquet
+   file and checks one file's columns. ``capture_dropped_rows`` = requests answered - rows
+   written (one row per request).
 4. Measures what a queued capture holds per row (tracemalloc, records built as the request
    path builds them) to state the queue's memory bound: ``capture_queue_rows`` x bytes/row.
 5. Writes JSON (``--out``) and prints a summary.
@@ -58,7 +59,7 @@ from typing import Any
 import numpy as np
 import serving as bench
 from machine import machine_info
-from serverproc import BenchmarkError, http_request, session_cpu_seconds
+from serverproc import BenchmarkError, http_request, machine_cpu_seconds, session_cpu_seconds
 from wrkload import WrkFailed, run_wrk, wrk_version
 
 DEFAULT_OUT = bench.BENCH_DIR / "results" / "monitoring_cost.json"
@@ -112,6 +113,21 @@ def _idle_cpu(running: dict[str, bench.Running], busy: str) -> float:
     return sum(session_cpu_seconds(r.server.pid) for n, r in running.items() if n != busy)
 
 
+def wait_quiet(max_s: float) -> dict[str, float]:
+    """Wait (up to ``max_s``) until the machine has been nearly idle for 2 s: less than
+    ``QUIET_OTHER_CORES`` of a core busy (the servers idle between runs). What was seen."""
+    began = time.monotonic()
+    while True:
+        busy0, total0 = machine_cpu_seconds()
+        time.sleep(2.0)
+        busy1, total1 = machine_cpu_seconds()
+        cores = (busy1 - busy0) / (total1 - total0) * bench.cpu_count()
+        waited = time.monotonic() - began
+        if cores < QUIET_OTHER_CORES or waited >= max_s:
+            return {"waited_s": waited, "busy_cores": cores}
+        time.sleep(3.0)
+
+
 def run_rounds(
     args: argparse.Namespace, running: dict[str, bench.Running], body: bytes
 ) -> list[dict[str, Any]]:
@@ -121,6 +137,11 @@ def run_rounds(
     for connections in args.connections:
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in series}
         for index in range(args.rounds):
+            seen = None
+            if args.wait_quiet:
+                seen = wait_quiet(args.wait_quiet)
+                print(f"round {index + 1}: waited {seen['waited_s']:.0f} s for a quiet machine "
+                      f"({seen['busy_cores']:.2f} cores busy)", flush=True)  # fmt: skip
             for name in _order(series, index):
                 this = running[name]
                 url = this.launch.invoke_url
@@ -131,12 +152,14 @@ def run_rounds(
                 run["idle_peer_cpu_s"] = _idle_cpu(running, name) - idle_before
                 run["load_average_1m_before"] = load_before
                 run["round"] = index + 1
+                run["quiet_wait"] = seen
                 runs[name].append(run)
                 print(
                     f"c={connections:<3} round {index + 1}/{args.rounds} {name:<12}: "
                     f"{run['rps']:8.0f} rps  p50 {run['p50_ms']:6.2f} ms  p99 "
                     f"{run['p99_ms']:6.2f} ms  cpu {run['cpu_us_per_request'] or 0:5.0f} us/req"
-                    f"  errors {run['errors']['total']}  other cpu {run['other_cpu_s']:.1f} s",
+                    f"  errors {run['errors']['total']}  others' cpu "
+                    f"{max(0.0, run['other_cpu_s'] - run['idle_peer_cpu_s']):.1f} s",
                     flush=True,
                 )
         rows.append(summarise(connections, runs))
@@ -215,12 +238,16 @@ def scrape(base_url: str) -> dict[str, float]:
         "modelyard_metrics_dropped_total",
         "modelyard_metrics_drain_cpu_seconds_total",
         "modelyard_workers",
+        "modelyard_capture_queue_rows",
     )
     found = dict.fromkeys(wanted, 0.0)
     for family in text_string_to_metric_families(body.decode()):
         for sample in family.samples:
             if sample.name in found:
                 found[sample.name] += sample.value
+            elif sample.name == "modelyard_capture_rows_total":  # by outcome
+                key = f"modelyard_capture_rows_total:{sample.labels.get('outcome')}"
+                found[key] = found.get(key, 0.0) + sample.value
     return found
 
 
@@ -335,8 +362,9 @@ def measure(args: argparse.Namespace, assets: bench.Assets) -> dict[str, Any]:
         result["metrics_plain_status"] = http_request(f"{base_url(running['plain'])}/metrics")[0]
     # Stopped: every worker has written what it had queued.
     result["capture"] = {name: captured(homes[name]) for name in homes}
-    served = result["metrics_monitored"].get("modelyard_requests_total", 0.0)
-    errors = result["metrics_monitored"].get("modelyard_request_errors_total", 0.0)
+    metrics = result["metrics_monitored"]
+    served = metrics.get("modelyard_requests_total", 0.0)
+    errors = metrics.get("modelyard_request_errors_total", 0.0)
     rows = result["capture"]["monitored"]["rows"]
     result["capture_check"] = {
         "requests_answered": served,
@@ -345,6 +373,12 @@ def measure(args: argparse.Namespace, assets: bench.Assets) -> dict[str, Any]:
         "capture_dropped_rows": served - errors - rows,
         "captured_share": rows / (served - errors) if served > errors else None,
         "plain_rows_captured": result["capture"]["plain"]["rows"],
+        # The workers' own counts, read before they stopped (rows still queued then were
+        # written at shutdown, so "written" may be short of the files' rows by those).
+        "metrics_captured_rows": metrics.get("modelyard_capture_rows_total:captured"),
+        "metrics_dropped_rows": metrics.get("modelyard_capture_rows_total:dropped"),
+        "metrics_written_rows": metrics.get("modelyard_capture_rows_total:written"),
+        "metrics_failed_rows": metrics.get("modelyard_capture_rows_total:failed"),
         "note": "requests answered and errors from the monitored server's /metrics; rows from "
         "its Parquet files after it stopped; one row per request",
     }
@@ -362,6 +396,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="1 round of 3 s")
     parser.add_argument(
         "--split", action="store_true", help="also capture alone and metrics alone (4 servers)"
+    )
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="before each round, wait up to SECONDS for other work on the machine to stop",
     )
     args = parser.parse_args(argv)
     args.series = list(SETTINGS) if args.split else ["monitored", BASELINE]
@@ -438,6 +479,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "warmup_s": args.warmup,
             "connections": args.connections,
             "workers": args.workers,
+            "wait_quiet_s": args.wait_quiet,
+            "quiet": f"a run counts as quiet when other work used <= {QUIET_OTHER_CORES} core",
             "servers": {n: SETTINGS[n] for n in args.series},
             "model": "serving.py's: XGBoost 100 trees depth 6, 30 features, one-row JSON body",
             "load_generator": "wrk (benchmarks/wrk_post.lua), threads min(connections, 2), "

@@ -1,0 +1,111 @@
+"""Batch transform requests: what a batch job reads, how it splits and joins records, and where
+its predictions go. Field names and meanings follow SageMaker's CreateTransformJob (its
+``ContentType``, ``SplitType``, ``BatchStrategy``, ``MaxPayloadInMB``, ``DataProcessing``)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+
+class BatchFormat(enum.StrEnum):
+    """The format of the input files (and, unless asked otherwise, of the output files)."""
+
+    CSV = "text/csv"
+    JSONLINES = "application/jsonlines"
+    PARQUET = "application/x-parquet"
+
+
+class SplitType(enum.StrEnum):
+    """How an input file is cut into records: by line, or not at all (one record a file)."""
+
+    LINE = "line"
+    NONE = "none"
+
+
+class BatchStrategy(enum.StrEnum):
+    """How many records go into one model call: as many as fit ``max_payload_mb``, or one."""
+
+    MULTI_RECORD = "multi-record"
+    SINGLE_RECORD = "single-record"
+
+
+class JoinSource(enum.StrEnum):
+    """``input``: each output record holds its input record beside its prediction."""
+
+    NONE = "none"
+    INPUT = "input"
+
+
+@dataclass(frozen=True, slots=True)
+class TransformRequest:
+    """One batch transform, as the CLI, the Python ``Transformer`` and a schedule give it.
+
+    ``model`` is a model reference (``NAME``, ``NAME:VERSION`` or ``NAME@ALIAS``), resolved to
+    one version when the job is submitted. ``input`` is a file, a folder or a glob, local or any
+    fsspec URL; ``output`` a folder (local or URL) that receives one ``<input name>.out`` per
+    input file (Parquet input: ``<input name>.out.parquet``). ``content_type`` None means
+    "from the file extension". ``header`` None means "CSV files have no header" unless the
+    first line is the model signature's column names. ``workers`` None means one per core.
+    """
+
+    model: str
+    input: str
+    output: str
+    content_type: BatchFormat | None = None
+    header: bool | None = None
+    split_type: SplitType = SplitType.LINE
+    batch_strategy: BatchStrategy = BatchStrategy.MULTI_RECORD
+    max_payload_mb: float = 6.0
+    join_source: JoinSource = JoinSource.NONE
+    input_filter: str | None = None
+    output_filter: str | None = None
+    workers: int | None = None
+    max_errors: int = 0
+    overwrite: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able (enums as their values)."""
+        return {k: (v.value if isinstance(v, enum.Enum) else v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TransformRequest:
+        """The inverse of :meth:`to_dict`; unknown keys are ignored (older job records)."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        for key, kind in (
+            ("content_type", BatchFormat),
+            ("split_type", SplitType),
+            ("batch_strategy", BatchStrategy),
+            ("join_source", JoinSource),
+        ):
+            if values.get(key) is not None:
+                values[key] = kind(values[key])
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchCounts:
+    """How far a batch job got: rows read, written and failed; input files done of all."""
+
+    rows_in: int = 0
+    rows_out: int = 0
+    rows_failed: int = 0
+    files_done: int = 0
+    files_total: int = 0
+
+    def to_metrics(self) -> dict[str, float]:
+        """As a job's ``metrics`` (the job record's numbers)."""
+        return {f"batch.{k}": float(v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_metrics(cls, metrics: dict[str, float]) -> BatchCounts:
+        names = {f.name for f in fields(cls)}
+        return cls(
+            **{
+                k.removeprefix("batch."): int(v)
+                for k, v in metrics.items()
+                if k.removeprefix("batch.") in names
+            }
+        )
