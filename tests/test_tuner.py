@@ -82,7 +82,7 @@ def test_fit_tunes_registers_the_best_and_loads_it(
     assert version.source.uri == f"{tuner.job_.name}/{tuner.best_training_job_}"
     assert version.metrics["validation:logloss"] == tuner.best_value_
     assert [v.version for v in platform.registry.list_versions("cancer")] == [1]
-    trials = [j for j in platform.training.list_jobs() if j.parent == tuner.job_.name]
+    trials = [j for j in platform.jobs.list_jobs() if j.parent == tuner.job_.name]
     assert len(trials) == 4 and all(j.model_version is None for j in trials)
 
     rows = pd.read_csv(val).drop(columns=["target"])
@@ -140,7 +140,7 @@ def test_a_bad_request_raises_before_anything_is_submitted(
     with pytest.raises(InvalidInput, match=message):
         tuner.fit(train=str(train), validation=str(val))
     assert not hasattr(tuner, "job_")
-    assert platform.training.list_jobs() == []
+    assert platform.jobs.list_jobs() == []
     assert platform.registry.list_models() == []
 
 
@@ -153,7 +153,7 @@ def test_a_range_the_algorithm_refuses_raises_before_anything_is_submitted(
     )
     with pytest.raises(InvalidInput, match=r"eta.*\[0, 1\]"):
         tuner.fit(train=str(train))
-    assert platform.training.list_jobs() == []
+    assert platform.jobs.list_jobs() == []
 
 
 def test_parameter_ranges_follow_the_sagemaker_scaling_types() -> None:

@@ -6,9 +6,7 @@ import contextlib
 import dataclasses
 import functools
 import os
-import signal
 import socket
-import sys
 import threading
 import weakref
 from collections.abc import Iterator, Sequence
@@ -17,15 +15,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from modelyard import processes
 from modelyard.config import Settings, load_settings
-from modelyard.domain import ModelRef, ModelSpec, ModelVersion, Predictor
+from modelyard.domain import JobKind, ModelRef, ModelSpec, ModelVersion, Predictor
 from modelyard.errors import StorageNotWritable
 from modelyard.services.alarm_endpoints import EndpointCatalog
 from modelyard.services.alarms import AlarmService
+from modelyard.services.batch import BatchService
 from modelyard.services.capture import CaptureService
 from modelyard.services.drift import DriftService
 from modelyard.services.endpoints import EndpointService, PredictorCheck
 from modelyard.services.feedback import FeedbackService
+from modelyard.services.jobs import JobKindRunner, JobService
 from modelyard.services.metrics import MetricsService
 from modelyard.services.monitors import MonitorService
 from modelyard.services.registry import RegistryService
@@ -64,8 +65,10 @@ class Platform:
     artifacts: ArtifactStore
     registry: RegistryService
     endpoints: EndpointService
+    jobs: JobService
     training: TrainingService
     tuning: TuningService
+    batch: BatchService
     servers: ServerService
     capture: CaptureService
     metrics: MetricsService
@@ -149,46 +152,50 @@ def build(settings: Settings | None = None) -> Platform:
         check_model=functools.partial(_check_serves, artifacts, settings.home / "tmp" / "check"),
     )
     registry.add_guard(endpoints.in_use)
-    job_store = SqlJobStore(engine)
-    training = TrainingService(
-        job_store,
-        registry,
-        artifacts,
-        logs_dir=settings.home / "jobs",
-        launcher=functools.partial(_launch_worker, settings),
-        host=socket.gethostname(),
-        log_limits=LogLimits(settings.job_log_head_bytes, settings.job_log_tail_bytes),
-    )
+    jobs = _job_service(settings, SqlJobStore(engine), artifacts)
+    training = TrainingService(jobs, registry)
     tuning = TuningService(
-        job_store,
+        jobs,
         training,
         registry,
         study_url=settings.resolved_db_url,
-        host=socket.gethostname(),
         start_runner=functools.partial(_fork_runner, settings),
         stale_s=settings.trial_stale_s,
     )
+    jobs.register(JobKind.TRAINING, JobKindRunner(training.run))
+    batch = BatchService(
+        jobs,
+        registry,
+        artifacts=artifacts,
+        scratch=settings.home / "tmp" / "batch",
+    )
+    jobs.register(JobKind.TUNING, JobKindRunner(tuning.run))
+    jobs.register(JobKind.BATCH, batch.runner())
     servers = ServerService(
         SqlServerStore(engine), endpoint_store, stale_after=settings.server_stale_after
     )
     capture = CaptureService(CaptureFolder(settings.resolved_capture_url))
     metrics = MetricsService(_metric_store(engine, settings), endpoint_store)
     drift = DriftService(registry, endpoints.get, artifacts, capture)
+    monitors, alarms = _monitoring(engine, endpoints, registry, metrics, drift)
     return Platform(
-        settings,
-        metadata,
-        endpoint_store,
-        artifacts,
-        registry,
-        endpoints,
-        training,
-        tuning,
-        servers,
-        capture,
-        metrics,
-        _feedback_service(settings, engine, metadata, endpoint_store, capture),
-        *_monitoring(engine, endpoints, registry, metrics, drift),
-        drift,
+        settings=settings,
+        metadata=metadata,
+        endpoint_store=endpoint_store,
+        artifacts=artifacts,
+        registry=registry,
+        endpoints=endpoints,
+        jobs=jobs,
+        training=training,
+        tuning=tuning,
+        batch=batch,
+        servers=servers,
+        capture=capture,
+        metrics=metrics,
+        feedback=_feedback_service(settings, engine, metadata, endpoint_store, capture),
+        monitors=monitors,
+        alarms=alarms,
+        drift=drift,
     )
 
 
@@ -285,90 +292,43 @@ def upgrade_database(settings: Settings | None = None, **overrides: Any) -> Sche
         engine.dispose()
 
 
-def _launch_worker(settings: Settings, args: Sequence[str], log_name: str) -> int:
-    """Start ``python -m modelyard.worker ARGS…`` in a session of its own (it outlives the
-    caller, and a stop signal reaches only the job); its output goes to the job's log."""
-    log_dir = settings.home / "jobs"
-    log_dir.mkdir(parents=True, exist_ok=True)
+def _job_service(settings: Settings, store: SqlJobStore, artifacts: ArtifactStore) -> JobService:
+    """Jobs run in worker processes on this machine, which see this process's settings (its
+    ``MODELYARD_*`` variables replaced by them) and log under ``$MODELYARD_HOME/jobs``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
     env.update(settings.to_environ())
-    log = os.open(log_dir / f"{log_name}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    try:
-        # posix_spawn rather than Popen: no Popen object to outlive (and warn about) a worker
-        # that is meant to keep running; the training service reaps it when it checks on it.
-        return os.posix_spawn(
-            sys.executable,
-            [sys.executable, "-m", "modelyard.worker", *args],
-            env,
-            file_actions=[
-                (os.POSIX_SPAWN_DUP2, devnull, 0),
-                (os.POSIX_SPAWN_DUP2, log, 1),
-                (os.POSIX_SPAWN_DUP2, log, 2),
-            ],
-            setsid=True,
-        )
-    finally:
-        os.close(log)
-        os.close(devnull)
+    return JobService(
+        store,
+        artifacts,
+        logs_dir=settings.home / "jobs",
+        processes=processes.LocalProcesses(settings.home / "jobs", env),
+        host=socket.gethostname(),
+        log_limits=LogLimits(settings.job_log_head_bytes, settings.job_log_tail_bytes),
+    )
 
 
 def _fork_runner(settings: Settings, tuning_job: str) -> int:
-    """Fork a trial runner of ``tuning_job`` from its coordinator; the child's pid.
+    """Fork a trial runner of ``tuning_job`` from its coordinator; the child's pid. The
+    coordinator has imported what trials need (``modelyard.tuning.preload``), so a runner
+    starts in milliseconds; it opens its own database connections."""
+    return processes.fork_helper(
+        _close_connections,
+        lambda stop: _run_trials(settings, tuning_job, stop),
+    )
 
-    A fork, not a new interpreter: the coordinator has imported what trials need
-    (``modelyard.tuning.preload``), so a runner starts in milliseconds instead of seconds. The
-    coordinator holds no database connection across the fork and no thread runs in it; the
-    child opens its own connections, stops on SIGTERM or when the coordinator dies, and
-    leaves with ``os._exit``.
-    """
+
+def _run_trials(settings: Settings, tuning_job: str, stop: threading.Event) -> None:
+    build(settings).tuning.run_trials(tuning_job, stop)
+
+
+def _close_connections() -> None:
+    """No database connection may cross a fork (SQLite forbids it; a PostgreSQL socket would be
+    shared): close them all; this process reconnects on next use."""
     from modelyard.tuning.study import close_connections
 
-    # No database connection may cross the fork (SQLite forbids it; a PostgreSQL socket
-    # would be shared): close them all here; the coordinator reconnects on next use.
     for engine in list(_ENGINES):
         engine.dispose()
     close_connections()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    coordinator = os.getpid()
-    # A SIGTERM arriving before the child has its own handler waits until it has one.
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
-    pid = os.fork()
-    if pid:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        return pid
-    code = 1
-    try:
-        os.setsid()  # its own group: a signal meant for the coordinator's group skips it
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        stop_with_parent(coordinator)
-        platform = build(settings)
-        platform.tuning.run_trials(tuning_job, stop)
-        code = 0
-    except BaseException:
-        import traceback
-
-        traceback.print_exc()
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-
-
-def stop_with_parent(parent: int) -> None:
-    """Ask Linux for SIGTERM when this process's parent (pid ``parent``) dies: a trial runner
-    whose coordinator was killed stops its trial instead of running on unsupervised."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
-        if os.getppid() != parent:  # it died before we asked (we were re-parented)
-            os.kill(os.getpid(), signal.SIGTERM)
 
 
 def open_registry(**overrides: Any) -> RegistryService:
@@ -392,10 +352,10 @@ def serving_app(settings: Settings | None = None) -> Any:
         ConfigError, DatabaseUnavailable, SchemaMismatch: before the server starts listening.
     """
     from modelyard.serving.app import ServerOptions, build_app, predict_executor
-    from modelyard.serving.capture import CaptureWrapper
     from modelyard.serving.capture_writer import CaptureWriter
     from modelyard.serving.deployer import Deployer
     from modelyard.serving.loader import load_served
+    from modelyard.serving.monitoring import MonitoringWrapper
     from modelyard.serving.v2.rest import V2Rest
 
     settings = settings or load_settings()
@@ -436,9 +396,8 @@ def serving_app(settings: Settings | None = None) -> Any:
     companions.append(lambda core: capture)
     # Last: it starts once everything else serves, and on shutdown leaves the store first.
     companions.append(functools.partial(_status_reporter, SqlServerStore(engine), settings))
-    wrappers = [CaptureWrapper(capture)]
-    if metrics is not None:  # outermost: it sees every call the way the caller does
-        wrappers.insert(0, metrics)
+    # One layer records each call for both capture and the metrics (one pass, not two).
+    wrappers = [MonitoringWrapper(capture=capture, metrics=metrics)]
     return build_app(
         deployer,
         options,

@@ -111,13 +111,13 @@ class Estimator:
             trust=Trust(pickle=self.trust_pickle, user_code=self.trust_code),
         )
         if wait:
-            job = platform.training.wait(job.name)
+            job = platform.jobs.wait(job.name)
         self._learn(job)
         return self
 
     def _learn(self, job: Job) -> None:
         self.job_ = job
-        from modelyard.services.training import failure_of
+        from modelyard.services.jobs import failure_of
 
         failed = failure_of(job)
         if failed is not None:

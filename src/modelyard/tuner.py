@@ -188,7 +188,7 @@ class HyperparameterTuner:
 
     def _learn(self, job: Job) -> None:
         self.job_ = job
-        from modelyard.services.training import failure_of
+        from modelyard.services.jobs import failure_of
 
         failed = failure_of(job)
         if failed is not None:

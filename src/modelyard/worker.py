@@ -1,10 +1,9 @@
 """``python -m modelyard.worker JOB``: the process a job runs in.
 
-Started by the training service's launcher (``bootstrap``), detached from the caller. SIGTERM
-(``modelyard jobs stop``) sets a stop event the job checks between rounds; the training script
-of a script-mode job is killed with its process group. A training job is trained here; a
-tuning job is coordinated here (its trial runners are forked from this process:
-``bootstrap._fork_runner``).
+Started by the job service's launcher (``modelyard.processes``), detached from the caller.
+SIGTERM (``modelyard jobs stop``) sets a stop event the job checks as it goes. The job service
+runs the job with the runner its kind registered (``bootstrap`` registers training, tuning and
+batch); their helpers (trial runners, batch workers) are started from this process.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ import sys
 import threading
 
 from modelyard.bootstrap import build
-from modelyard.domain import JobKind
 
 
 def main(argv: list[str]) -> int:
@@ -26,10 +24,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     platform = build()
     try:
-        if platform.training.get(argv[0]).kind is JobKind.TUNING:
-            platform.tuning.run(argv[0], stop)
-        else:
-            platform.training.run(argv[0], stop)
+        platform.jobs.run(argv[0], stop)
     finally:
         platform.close()
     return 0

@@ -50,18 +50,18 @@ def test_a_killed_workers_log_is_capped_and_kept_once(platform: Platform, tmp_pa
     train = tmp_path / "train.csv"
     train.write_text("a,b\n1,2\n")
     job = platform.training.submit("m", script=str(script), train=str(train))
-    live = platform.training.log_path(job.name)
-    _until(lambda: "now waiting" in "".join(platform.training.read_log(job.name, tail=1)),
+    live = platform.jobs.log_path(job.name)
+    _until(lambda: "now waiting" in "".join(platform.jobs.read_log(job.name, tail=1)),
            "the flood to end")
     # The worker's settings came through its environment: the live log holds to them.
     limits = LogLimits(HEAD, TAIL)
     assert live.stat().st_size <= limits.live_bytes
-    running = platform.training.get(job.name)
+    running = platform.jobs.get(job.name)
     assert running.pid is not None
     os.killpg(running.pid, signal.SIGKILL)  # the worker and its script, with no goodbye
 
-    _until(lambda: platform.training.get(job.name).status.finished, "the job to be failed")
-    failed = platform.training.get(job.name)
+    _until(lambda: platform.jobs.get(job.name).status.finished, "the job to be failed")
+    failed = platform.jobs.get(job.name)
     assert failed.status is JobStatus.FAILED and failed.log_digest
     assert not live.exists()  # kept once: in the store
     kept = platform.artifacts.get_bytes(failed.log_digest)
@@ -69,7 +69,7 @@ def test_a_killed_workers_log_is_capped_and_kept_once(platform: Platform, tmp_pa
     text = kept.decode()
     assert text.startswith(f"job {job.name}: training model 'm'\nfirst words\n")
     assert text.endswith("x\nnow waiting\n") and "cut here" in text
-    assert platform.training.logs(job.name) == text
+    assert platform.jobs.logs(job.name) == text
     # The reason quotes the log's last lines, each cut short: not megabytes in the database.
     reason = failed.failure_reason or ""
     assert "ended without finishing" in reason and "now waiting" in reason
@@ -78,13 +78,13 @@ def test_a_killed_workers_log_is_capped_and_kept_once(platform: Platform, tmp_pa
 
 def test_reading_a_log_checks_its_arguments(platform: Platform) -> None:
     with pytest.raises(JobNotFound):
-        platform.training.read_log("no-such-job", tail=3)
+        platform.jobs.read_log("no-such-job", tail=3)
     with pytest.raises(JobNotFound):
-        platform.training.follow_log("no-such-job")
+        platform.jobs.follow_log("no-such-job")
     with pytest.raises(InvalidInput, match="0 or more"):
-        platform.training.read_log("no-such-job", tail=-1)
+        platform.jobs.read_log("no-such-job", tail=-1)
     with pytest.raises(InvalidInput, match="not both"):
-        platform.training.read_log("no-such-job", head=1, tail=1)
+        platform.jobs.read_log("no-such-job", head=1, tail=1)
 
 
 def test_ending_a_job_removes_its_live_log_only_once_the_record_points_at_the_stored_one(
@@ -97,7 +97,7 @@ def test_ending_a_job_removes_its_live_log_only_once_the_record_points_at_the_st
     from modelyard.domain import Job, JobKind
     from modelyard.errors import Conflict
 
-    training = platform.training
+    training = platform.jobs
     for name in ("waiting", "running"):
         job = Job(
             name=name,
@@ -108,10 +108,10 @@ def test_ending_a_job_removes_its_live_log_only_once_the_record_points_at_the_st
             hyperparameters={},
             created_at=datetime.now(UTC),
         )
-        training._jobs.create_job(job)
+        training.store.create_job(job)
         training.log_path(name).parent.mkdir(parents=True, exist_ok=True)
         training.log_path(name).write_text(f"the log of {name}\n")
-    training._jobs.transition("running", (JobStatus.PENDING,), JobStatus.IN_PROGRESS)
+    training.store.transition("running", (JobStatus.PENDING,), JobStatus.IN_PROGRESS)
     active = (JobStatus.IN_PROGRESS, JobStatus.STOPPING)
     with pytest.raises(Conflict):  # not in progress: its state is not changed, nor its log
         training.end_job("waiting", active, JobStatus.FAILED, training.log_path("waiting"))

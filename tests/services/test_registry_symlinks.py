@@ -143,10 +143,10 @@ def test_a_training_script_that_links_a_system_file_fails_and_stores_nothing(
     train.write_text("x,y\n1,2\n3,4\n")
     job = platform.training.submit("leaky", script=str(script), train=str(train),
                                    flavor="pyfunc", trust=Trust(user_code=True))  # fmt: skip
-    job = platform.training.wait(job.name, timeout_s=120)
+    job = platform.jobs.wait(job.name, timeout_s=120)
     assert job.status is JobStatus.FAILED, job
     reason = job.failure_reason or ""
     assert f"symlink 'passwd' -> '{SYSTEM_FILE}' leaves the model folder" in reason, reason
-    assert "model written" in platform.training.logs(job.name)
+    assert "model written" in platform.jobs.logs(job.name)
     assert SYSTEM_DIGEST not in blobs(platform)
     assert platform.registry.list_models() == []

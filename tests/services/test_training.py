@@ -57,11 +57,11 @@ def cancer_csv(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def _wait_status(platform: Platform, name: str, wanted: set[JobStatus], timeout: float = 60) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        job = platform.training.get(name)
+        job = platform.jobs.get(name)
         if job.status in wanted:
             return job
         time.sleep(0.2)
-    raise AssertionError(f"job {name} never reached {wanted}: {platform.training.get(name)}")
+    raise AssertionError(f"job {name} never reached {wanted}: {platform.jobs.get(name)}")
 
 
 def test_builtin_job_registers_a_version(platform: Platform, cancer_csv: tuple[Path, Path]) -> None:
@@ -71,7 +71,7 @@ def test_builtin_job_registers_a_version(platform: Platform, cancer_csv: tuple[P
         target="target", hyperparameters={"num_round": "20", "max_depth": "3"},
         aliases=("staging",),
     )
-    done = platform.training.wait(job.name, timeout_s=120)
+    done = platform.jobs.wait(job.name, timeout_s=120)
     assert done.status is JobStatus.COMPLETED, done.failure_reason
     assert done.metrics["validation:auc"] > 0.9
     version = platform.registry.get_version("cancer@staging")
@@ -81,7 +81,7 @@ def test_builtin_job_registers_a_version(platform: Platform, cancer_csv: tuple[P
     assert version.signature is not None and version.signature.n_features == 30
     manifest = packages.read_manifest(platform.artifacts, version.artifact_digest)
     assert packages.BASELINE_PROFILE_FILE in {f["path"] for f in manifest["files"]}
-    assert "[progress] 20/20" in platform.training.logs(job.name)
+    assert "[progress] 20/20" in platform.jobs.logs(job.name)
 
 
 @pytest.mark.parametrize(
@@ -138,7 +138,7 @@ def test_bad_requests_record_nothing(platform: Platform, cancer_csv: tuple[Path,
     for error, words, attempt in attempts:
         with pytest.raises(error, match=words):
             attempt()
-    assert platform.training.list_jobs() == []
+    assert platform.jobs.list_jobs() == []
 
 
 def test_failed_jobs_record_why(platform: Platform, cancer_csv: tuple[Path, Path],
@@ -149,12 +149,12 @@ def test_failed_jobs_record_why(platform: Platform, cancer_csv: tuple[Path, Path
     script = tmp_path / "crash.py"
     script.write_text(CRASHING_SCRIPT)
     crash = platform.training.submit("m", script=str(script), train=str(train))
-    missing = platform.training.wait(missing.name, timeout_s=120)
-    crash = platform.training.wait(crash.name, timeout_s=120)
+    missing = platform.jobs.wait(missing.name, timeout_s=120)
+    crash = platform.jobs.wait(crash.name, timeout_s=120)
     assert missing.status is JobStatus.FAILED and "no_such_column" in (missing.failure_reason or "")
     assert crash.status is JobStatus.FAILED
     assert "the data had a problem" in (crash.failure_reason or "")
-    assert "about to fail" in platform.training.logs(crash.name)
+    assert "about to fail" in platform.jobs.logs(crash.name)
     assert platform.registry.list_models() == []
 
 
@@ -166,10 +166,10 @@ def test_stop_a_running_job(platform: Platform, cancer_csv: tuple[Path, Path],
     job = platform.training.submit("m", script=str(script), train=str(train))
     _wait_status(platform, job.name, {JobStatus.IN_PROGRESS})
     deadline = time.monotonic() + 30
-    while "training forever" not in platform.training.logs(job.name):
-        assert time.monotonic() < deadline, platform.training.logs(job.name)
+    while "training forever" not in platform.jobs.logs(job.name):
+        assert time.monotonic() < deadline, platform.jobs.logs(job.name)
         time.sleep(0.2)
-    platform.training.stop(job.name)
+    platform.jobs.stop(job.name)
     stopped = _wait_status(platform, job.name, {JobStatus.STOPPED, JobStatus.FAILED}, 30)
     assert stopped.status is JobStatus.STOPPED, stopped.failure_reason
 
@@ -194,6 +194,6 @@ def test_stop_right_after_submit_ends_stopped(
     script = tmp_path / "sleepy.py"
     script.write_text(SLEEPY_SCRIPT)
     job = platform.training.submit("m", script=str(script), train=str(train))
-    platform.training.stop(job.name)  # the worker may not even have started the job yet
+    platform.jobs.stop(job.name)  # the worker may not even have started the job yet
     stopped = _wait_status(platform, job.name, {JobStatus.STOPPED, JobStatus.FAILED}, 60)
     assert stopped.status is JobStatus.STOPPED, stopped.failure_reason

@@ -154,11 +154,11 @@ def _sleeping_trial(platform: Platform, name: str) -> Job:
         lambda seen: "InProgress sleeping" in seen.values(),
         timeout=JOB_WAIT_S,
     )
-    return platform.training.get(next(n for n, s in trials.items() if s == "InProgress sleeping"))
+    return platform.jobs.get(next(n for n, s in trials.items() if s == "InProgress sleeping"))
 
 
 def _sleeps(platform: Platform, job: Job) -> bool:
-    return job.status is JobStatus.IN_PROGRESS and "sleeping" in platform.training.logs(job.name)
+    return job.status is JobStatus.IN_PROGRESS and "sleeping" in platform.jobs.logs(job.name)
 
 
 def _wait_started(platform: Platform, name: str) -> None:
@@ -433,7 +433,7 @@ def test_a_killed_coordinator_fails_the_job_and_its_runners_stop(
         hyperparameters={"slow_after": str(tmp_path / "marker")},
     )
     sleeper = _sleeping_trial(platform, job.name)
-    coordinator = platform.training.get(job.name).pid
+    coordinator = platform.jobs.get(job.name).pid
     assert coordinator is not None
     os.kill(coordinator, signal.SIGKILL)
     failed = wait_for(
@@ -445,7 +445,7 @@ def test_a_killed_coordinator_fails_the_job_and_its_runners_stop(
     assert "ended without finishing" in (failed.failure_reason or "")
     stopped = wait_for(
         "the orphaned trial to stop",
-        lambda: platform.training.get(sleeper.name),
+        lambda: platform.jobs.get(sleeper.name),
         lambda t: t.status.finished,
         timeout=JOB_WAIT_S,
     )
@@ -501,7 +501,7 @@ def test_bad_requests_record_nothing(
         with pytest.raises(InvalidInput) as info:
             attempt()
         assert words in info.value.message, (words, info.value.message)
-    assert platform.training.list_jobs() == []
+    assert platform.jobs.list_jobs() == []
 
 
 def _join(platform: Platform, name: str) -> subprocess.Popen[str]:
@@ -644,7 +644,7 @@ def test_a_joined_runner_stops_when_the_coordinator_dies(
         _wait_started(platform, job.name)
         joiner = _join(platform, job.name)
         _wait_running_trials(platform, job.name, 2)
-        coordinator = platform.training.get(job.name).pid
+        coordinator = platform.jobs.get(job.name).pid
         assert coordinator is not None
         os.kill(coordinator, signal.SIGKILL)
         # Nobody would register what it trains: its heartbeat sees the coordinator's stand

@@ -30,10 +30,12 @@ from modelyard.cli.training_options import (
 )
 from modelyard.domain import Job, JobStatus, Trust
 from modelyard.errors import JobFailed
-from modelyard.services.training import TrainingService, failure_of
+from modelyard.services.jobs import JobService, failure_of
 
 app = typer.Typer(
-    name="jobs", help="List, inspect, follow and stop training jobs.", no_args_is_help=True
+    name="jobs",
+    help="List, inspect, follow, stop and resume jobs (training, tuning, batch).",
+    no_args_is_help=True,
 )
 
 JobArg = Annotated[str, typer.Argument(metavar="JOB", help="Job name (from `jobs list`).")]
@@ -41,8 +43,8 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (only JSON) o
 _LONGEST_PROGRESS_LINE = 4096
 
 
-def _service() -> TrainingService:
-    return platform().training
+def _service() -> JobService:
+    return platform().jobs
 
 
 def train(
@@ -68,7 +70,7 @@ def train(
 ) -> None:
     """Train a model in a job of its own and register the result as the next version of NAME."""
     service = _service()
-    job = service.submit(
+    job = platform().training.submit(
         name,
         train=train_data,
         algorithm=algorithm,
@@ -102,7 +104,7 @@ def _show_submitted(job: Job, json_: bool) -> None:
         console.print(f"job {job.name} submitted ({job.status.value})")
 
 
-def _follow(service: TrainingService, job: Job) -> Job:
+def _follow(service: JobService, job: Job) -> Job:
     """Draw a progress bar from the job's progress lines until it ends."""
     from modelyard.training.runner import parse_progress
 
@@ -151,12 +153,13 @@ def list_jobs(
     if json_:
         print_json(jobs)
         return
-    table = Table("job", "model", "status", "version", "duration", "metrics")
+    table = Table("job", "kind", "model", "status", "version", "duration", "metrics")
     for job in jobs:
         metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(job.metrics.items())[:3])
         duration = f"{job.duration_s:.1f}s" if job.duration_s is not None else ""
         table.add_row(
             job.name,
+            job.kind.value,
             job.model_name,
             job.status.value,
             str(job.model_version or ""),
@@ -229,3 +232,25 @@ def stop(job_name: JobArg, json_: JsonFlag = False) -> None:
         print_json(job)
     else:
         console.print(f"job {job.name}: {job.status.value}")
+
+
+@app.command("resume")
+def resume(
+    job_name: JobArg,
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="Follow the job until it ends.")
+    ] = True,
+    json_: JsonFlag = False,
+) -> None:
+    """Run a Failed or Stopped batch job again; only the work it did not finish is redone."""
+    from modelyard.cli import batch
+
+    job = _service().resume(job_name)
+    if not wait:
+        if json_:
+            print_json(job)
+        else:
+            console.print(f"job {job.name} resumed ({job.status.value})")
+        return
+    job = batch.follow(job) if console.is_terminal and not json_ else _service().wait(job.name)
+    batch.report(job, json_)

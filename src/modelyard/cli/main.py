@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 #: attribute a Typer sub-app or a command function; None for one defined in this module.
 _SUBCOMMANDS: dict[str, tuple[str, str] | None] = {
     "train": ("modelyard.cli.jobs", "train"),
+    "batch": ("modelyard.cli.batch", "batch"),
     "serve": ("modelyard.cli.serve", "serve"),
     "invoke": ("modelyard.cli.invoke", "invoke_endpoint"),
     "demo": None,
@@ -38,6 +39,8 @@ _SUBCOMMANDS: dict[str, tuple[str, str] | None] = {
     "jobs": ("modelyard.cli.jobs", "app"),
     "tune": ("modelyard.cli.tune", "app"),
     "monitor": ("modelyard.cli.monitor", "app"),
+    "schedules": ("modelyard.cli.schedules", "app"),
+    "scheduler": ("modelyard.cli.monitor_schedule", "scheduler"),
     "alarms": ("modelyard.cli.alarms", "app"),
     "capture": ("modelyard.cli.capture", "app"),
 }

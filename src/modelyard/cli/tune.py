@@ -36,7 +36,7 @@ from modelyard.cli.training_options import (
 )
 from modelyard.domain import Job, Trust
 from modelyard.errors import JobFailed
-from modelyard.services.training import failure_of
+from modelyard.services.jobs import failure_of
 from modelyard.services.tuning import TuningService, TuningSummary
 
 

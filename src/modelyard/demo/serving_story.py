@@ -16,6 +16,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from modelyard.demo.batch_story import run_batch
 from modelyard.demo.registry_story import (
     ALIAS,
     ENDPOINT,
@@ -91,6 +92,7 @@ def run_full_demo(
             console.print(traffic_table(traffic))
             for line in predictor_lines(url):
                 console.print(line, markup=False)
+            run_batch(platform, console, result, seed)
             if keep_serving:
                 console.print(instructions(url, rows[0]), markup=False)
                 _serve_until_interrupted(console, thread)

@@ -8,6 +8,8 @@ import enum
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from modelyard.errors import InvalidInput
+
 
 class BatchFormat(enum.StrEnum):
     """The format of the input files (and, unless asked otherwise, of the output files)."""
@@ -81,7 +83,13 @@ class TransformRequest:
             ("join_source", JoinSource),
         ):
             if values.get(key) is not None:
-                values[key] = kind(values[key])
+                try:
+                    values[key] = kind(values[key])
+                except ValueError:
+                    allowed = ", ".join(v.value for v in kind)
+                    raise InvalidInput(
+                        f"invalid {key.replace('_', '-')} {values[key]!r}: use one of {allowed}"
+                    ) from None
         return cls(**values)
 
 

@@ -14,6 +14,7 @@ class JobKind(enum.StrEnum):
 
     TRAINING = "training"
     TUNING = "tuning"
+    BATCH = "batch"
 
 
 class JobStatus(enum.StrEnum):

@@ -17,8 +17,9 @@ from typing import Any
 
 from modelyard.domain import Job, JobKind, JobStatus, Trust
 from modelyard.errors import Conflict, InvalidInput
+from modelyard.services.jobs import JobService, check_exists, job_name
 from modelyard.services.registry import RegistryService
-from modelyard.services.training import TrainingService, check_exists, job_name
+from modelyard.services.training import TrainingService
 from modelyard.services.tuning_records import (
     Trial,
     TuningConfig,
@@ -26,7 +27,6 @@ from modelyard.services.tuning_records import (
     infer_maximize,
 )
 from modelyard.services.tuning_workers import TuningWorkers
-from modelyard.storage.base import JobStore
 from modelyard.tuning.space import SearchSpace
 from modelyard.tuning.strategies import check_strategy, prunes
 
@@ -45,11 +45,10 @@ class TuningService:
 
     def __init__(
         self,
-        jobs: JobStore,
+        jobs: JobService,
         training: TrainingService,
         registry: RegistryService,
         study_url: str,
-        host: str,
         start_runner: Callable[[str], int],
         poll_s: float = 0.5,
         stale_s: float = 60.0,
@@ -57,7 +56,8 @@ class TuningService:
         """``start_runner(job)`` starts a trial-runner process for tuning job ``job`` (from
         inside its coordinator) and returns its pid; it ends when the runner has no more
         trials to run."""
-        self._jobs = jobs
+        self._lifecycle = jobs
+        self._jobs = jobs.store
         self._training = training
         self._study_url = study_url
         self._workers = TuningWorkers(
@@ -65,7 +65,6 @@ class TuningService:
             training,
             registry,
             study_url,
-            host,
             poll_s=poll_s,
             stale_s=stale_s,
             start_runner=start_runner,
@@ -169,7 +168,7 @@ class TuningService:
             max_trials = min(max_trials, SearchSpace.grid_size(space.grid()))
         direction = infer_maximize(objective) if maximize is None else maximize
         if warm_start is not None:
-            parent = self._training.get(warm_start)  # a dead coordinator detected
+            parent = self._lifecycle.get(warm_start)  # a dead coordinator detected
             before = TuningConfig.of(parent)
             if (before.objective, before.maximize) != (objective, direction):
                 raise InvalidInput(
@@ -203,7 +202,7 @@ class TuningService:
             hyperparameters={k: str(v) for k, v in hp.items()},
             created_at=_now(),
         )
-        return self._training.launch(self._jobs.create_job(job))
+        return self._lifecycle.launch(self._jobs.create_job(job))
 
     @staticmethod
     def _check_algorithm_space(
@@ -245,13 +244,13 @@ class TuningService:
 
     def get(self, name: str) -> Job:
         """A tuning job (a dead coordinator detected). Raises JobNotFound, InvalidInput."""
-        job = self._training.get(name)
+        job = self._lifecycle.get(name)
         TuningConfig.of(job)
         return job
 
     def list_jobs(self, model_name: str | None = None, limit: int = 100) -> list[Job]:
         """Tuning jobs, newest first."""
-        return self._training.list_jobs(model_name, limit=limit, kind=JobKind.TUNING)
+        return self._lifecycle.list_jobs(model_name, limit=limit, kind=JobKind.TUNING)
 
     def summary(self, name: str) -> TuningSummary:
         """The job, every trial and the best trial so far. Raises JobNotFound, InvalidInput."""
@@ -261,11 +260,11 @@ class TuningService:
         """Ask a tuning job to stop: running trials are stopped, and the best trial finished
         so far is still registered. Raises Conflict if it already ended."""
         self.get(name)
-        return self._training.stop(name)
+        return self._lifecycle.stop(name)
 
     def wait(self, name: str, timeout_s: float | None = None) -> Job:
         """Block until the tuning job ends (or the timeout passes)."""
-        return self._training.wait(name, timeout_s, poll_s=0.25)
+        return self._lifecycle.wait(name, timeout_s, poll_s=0.25)
 
     def write_plots(self, name: str, folder: Path) -> list[Path]:
         """Optimisation history and parameter importance as PNG and HTML files in ``folder``."""

@@ -3,7 +3,7 @@
 - The coordinator (``python -m modelyard.worker JOB``) creates the Optuna study in the metadata
   database, keeps ``parallel`` trial runners alive, notices a runner that died (its trial is
   marked Failed, not left running), and at the end registers the best trial's model.
-- Each trial runner (forked from the coordinator, ``bootstrap._fork_runner``; or
+- Each trial runner (forked from the coordinator, ``processes.fork_helper``; or
   ``modelyard tune join JOB`` anywhere) claims the next trial slot (a
   trial job whose name is unique, so two runners on any machines never take the same one),
   asks the study for hyperparameters, trains in-process (datasets read once per runner),
@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -25,9 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 from modelyard.domain import Job, JobKind, JobStatus, ModelVersion, Source, StagedModel
 from modelyard.errors import AlreadyExists, Conflict, JobFailed, ModelyardError
+from modelyard.processes import exit_code, terminate_all
+from modelyard.services.jobs import JobService
 from modelyard.services.registry import RegistryService
 from modelyard.services.training import TrainingService
-from modelyard.services.training import process_alive as _alive
 from modelyard.services.tuning_records import (
     ACTIVE,
     Trial,
@@ -59,23 +59,23 @@ class TuningWorkers:
 
     def __init__(
         self,
-        jobs: JobStore,
+        jobs: JobService,
         training: TrainingService,
         registry: RegistryService,
         study_url: str,
-        host: str,
         poll_s: float,
         stale_s: float,
         start_runner: Callable[[str], int],
     ) -> None:
         self._start_runner = start_runner
-        self._jobs = jobs
+        self._lifecycle = jobs
+        self._jobs = jobs.store
         self._stale_s = stale_s
         self._beat_s = min(10.0, max(0.5, stale_s / 4))
         self._training = training
         self._registry = registry
         self._study_url = study_url
-        self._host = host
+        self._host = jobs.host
         self._poll_s = poll_s
 
     def _trial_jobs(self, name: str, config: TuningConfig) -> list[Job]:
@@ -83,9 +83,9 @@ class TuningWorkers:
 
     def summary(self, name: str) -> TuningSummary:
         """The tuning job and its trials, dead runners detected."""
-        job = self._training.get(name)
+        job = self._lifecycle.get(name)
         trials = self._trial_jobs(name, TuningConfig.of(job))
-        return TuningSummary.of(job, [self._training.reconcile(t) for t in trials])
+        return TuningSummary.of(job, [self._lifecycle.reconcile(t) for t in trials])
 
     # -- the coordinator ---------------------------------------------------------------------
 
@@ -103,10 +103,10 @@ class TuningWorkers:
             started_at=_now(),
         )
         config = TuningConfig.of(job)
-        log_path = self._training.log_path(name)
+        log_path = self._lifecycle.log_path(name)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         runners: set[int] = set()
-        with JobLog(log_path, self._training.log_limits) as log:  # bounded while it runs
+        with JobLog(log_path, self._lifecycle.log_limits) as log:  # bounded while it runs
             try:
                 log.write(
                     f"tuning {job.model_name}: {config.strategy}, {config.max_trials} trials, "
@@ -130,7 +130,7 @@ class TuningWorkers:
                     self._supervise(name, config, study, stop, runners, log)
                     return self._finish(name, config, stop, log_path, log, study)
             except Exception as exc:  # the job failed; the coordinator must not crash
-                _terminate(runners)
+                terminate_all(runners, _STOP_GRACE_S)
                 reason = exc.message if isinstance(exc, ModelyardError) else f"{exc!r}"
                 log.write(f"tuning failed: {reason}\n")
                 return self._end(name, JobStatus.FAILED, log_path, failure_reason=reason)
@@ -157,7 +157,7 @@ class TuningWorkers:
                 self._jobs.heartbeat([name], _now())
                 beat_due = time.monotonic() + self._beat_s
             for pid in list(runners):
-                code = _exit_code(pid)
+                code = exit_code(pid)
                 if code is None:
                     continue
                 runners.discard(pid)
@@ -180,7 +180,7 @@ class TuningWorkers:
             if stop.is_set() or self._jobs.get_job(name).status is JobStatus.STOPPING:
                 stop.set()
                 if runners:  # they stop their trial and exit; killed after a grace period
-                    _terminate(runners)
+                    terminate_all(runners, _STOP_GRACE_S)
                     runners.clear()
                     continue
                 # Runners elsewhere notice the stop through their heartbeat.
@@ -228,7 +228,7 @@ class TuningWorkers:
             if job.host == self._host:
                 if job.pid in runners:
                     continue  # a runner of ours that is alive holds it
-                ended = self._training.reconcile(job)  # fails it if its process is gone
+                ended = self._lifecycle.reconcile(job)  # fails it if its process is gone
                 if ended.status.finished:
                     dead.append(job.name)
                     log.write(f"trial {job.name}: its runner (pid {job.pid}) died\n")
@@ -336,7 +336,7 @@ class TuningWorkers:
         )
 
     def _end(self, name: str, status: JobStatus, log_path: Path, **fields: Any) -> Job:
-        return self._training.end_job(name, ACTIVE, status, log_path, **fields)
+        return self._lifecycle.end_job(name, ACTIVE, status, log_path, **fields)
 
     # -- a trial runner ----------------------------------------------------------------------
 
@@ -519,29 +519,3 @@ class _Heartbeat:
 
 def _text(value: Any) -> str:
     return repr(value) if isinstance(value, float) else str(value)
-
-
-def _exit_code(pid: int) -> int | None:
-    """A runner's exit code once it has ended (reaping it), else None."""
-    try:
-        done, status = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:  # not our child, or already reaped
-        return None if _alive(pid) else 0
-    return os.waitstatus_to_exitcode(status) if done == pid else None
-
-
-def _terminate(runners: set[int]) -> None:
-    """SIGTERM the runners (they stop their trial and exit), waiting for them; SIGKILL after
-    a grace period."""
-    for pid in runners:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + _STOP_GRACE_S
-    while any(_alive(p) for p in runners) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    for pid in runners:
-        if _alive(pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            time.sleep(0.05)
-            _alive(pid)  # reap it

@@ -258,8 +258,9 @@ class JobStore(ABC):
 
     @abstractmethod
     def create_job(self, job: Job) -> Job:
-        """Record a new job (status Pending) with its ``parent``. Raises AlreadyExists for a
-        taken name: a tuning job's runners claim trial slots by name through this."""
+        """Record a new job (status Pending) with its spec, ``parent``, ``metrics`` and
+        ``model_version`` (a batch job's resolved version). Raises AlreadyExists for a taken
+        name: a tuning job's runners claim trial slots by name through this."""
 
     @abstractmethod
     def get_job(self, name: str) -> Job:

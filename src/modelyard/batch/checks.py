@@ -1,0 +1,146 @@
+"""Checks a batch transform passes before any work starts: the request itself, and the output
+location (names free, folder writable).
+
+Output names: ``<input name>.out`` for CSV and JSON Lines inputs (SageMaker's name), and
+``<input name>.out.parquet`` for Parquet inputs; a ``.gz`` suffix is dropped first, as the
+output is not compressed (``day.csv.gz`` gives ``day.csv.out``). Bad records of an input go
+to ``<input name>.errors.jsonl`` (written only when there are some).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from modelyard.batch.filters import parse_filter
+from modelyard.batch.inputs import InputFile, detect_format
+from modelyard.batch.location import Location
+from modelyard.domain.batch import BatchFormat, JoinSource, SplitType, TransformRequest
+from modelyard.domain.signature import Signature
+from modelyard.errors import AlreadyExists, InvalidInput, StorageUnavailable
+
+__all__ = ["STATE_DIR", "check_output", "check_request", "output_names"]
+
+#: The hidden folder, under the output folder, holding each running job's manifest and parts.
+STATE_DIR = ".modelyard-batch"
+_MAX_PAYLOAD_MB = 1024.0
+
+
+def output_names(file: InputFile, fmt: BatchFormat) -> tuple[str, str]:
+    """The output file's and the errors file's names for an input file."""
+    stem = file.name[:-3] if file.gzipped else file.name
+    suffix = ".out.parquet" if fmt is BatchFormat.PARQUET else ".out"
+    return stem + suffix, stem + ".errors.jsonl"
+
+
+def check_request(request: TransformRequest, signature: Signature | None = None) -> None:
+    """Refuse a request that cannot run, whatever its inputs.
+
+    Args:
+        request: The request.
+        signature: The model's signature, if known (reserved for checks against it).
+
+    Raises:
+        InvalidInput: a bad filter, a payload size or budget out of range, or options that do
+            not go together (the message names the field).
+    """
+    if not 0 < request.max_payload_mb <= _MAX_PAYLOAD_MB:
+        raise InvalidInput(
+            f"max_payload_mb must be more than 0 and at most {_MAX_PAYLOAD_MB:g}, "
+            f"got {request.max_payload_mb:g}"
+        )
+    if request.max_errors < 0:
+        raise InvalidInput(f"max_errors must be 0 or more, got {request.max_errors}")
+    if request.workers is not None and request.workers < 1:
+        raise InvalidInput(f"workers must be 1 or more, got {request.workers}")
+    filters = [
+        parse_filter(text, what)
+        for text, what in (
+            (request.input_filter, "input_filter"),
+            (request.output_filter, "output_filter"),
+        )
+        if text
+    ]
+    if request.content_type is BatchFormat.CSV:
+        for found in filters:
+            if found.uses_names:
+                raise InvalidInput(f"{found.text}: CSV columns are picked by index, not by name")
+    if request.header is not None and request.content_type not in (None, BatchFormat.CSV):
+        raise InvalidInput("header applies to CSV input only")
+    if request.split_type is SplitType.NONE and (
+        filters or request.join_source is JoinSource.INPUT
+    ):
+        raise InvalidInput(
+            "with split_type=none each file is one record: filters and join_source=input "
+            "need split_type=line"
+        )
+
+
+def check_output(
+    request: TransformRequest, inputs: list[InputFile], job: str | None = None
+) -> None:
+    """Refuse an output location the job would overwrite or cannot write; writes nothing that
+    stays.
+
+    Args:
+        request: The request (its ``output`` and ``overwrite``).
+        inputs: The input files (from :func:`~modelyard.batch.inputs.list_inputs`).
+        job: The job's name when resuming it: outputs it already finished are its own.
+
+    Raises:
+        InvalidInput: two inputs would write the same output, the output is a file, or it is
+            the input folder; or an input's format is unknown.
+        AlreadyExists: an output file already exists (unless ``request.overwrite``).
+        StorageNotWritable: the output location cannot be written.
+        StorageUnavailable: it cannot be reached.
+    """
+    output = Location(request.output)
+    names: dict[str, InputFile] = {}
+    for file in inputs:
+        for name in output_names(file, detect_format(file, request.content_type)):
+            if name in names:
+                raise InvalidInput(
+                    f"{names[name].url} and {file.url} would both write {name}; give "
+                    "inputs with distinct names"
+                )
+            names[name] = file
+    try:
+        if output.exists() and not output.isdir():
+            raise InvalidInput(f"the output {request.output} is a file; give a folder")
+        folder = output.path().rstrip("/")
+        if any(file.url.rstrip("/").rsplit("/", 1)[0] == folder for file in inputs):
+            raise InvalidInput(
+                f"the output folder {request.output} holds the input files; write to another folder"
+            )
+        if not request.overwrite:
+            owned = _finished(output, job)
+            taken = [n for n in names if n not in owned and output.exists(n)]
+            if taken:
+                more = f" and {len(taken) - 1} more" if len(taken) > 1 else ""
+                raise AlreadyExists(
+                    f"{request.output.rstrip('/')}/{taken[0]}{more} already exist(s); "
+                    "allow overwriting to replace them"
+                )
+        _probe(output)
+    except OSError as exc:
+        raise StorageUnavailable(f"cannot reach the output {request.output}: {exc}") from None
+
+
+def _finished(output: Location, job: str | None) -> set[str]:
+    if job is None:
+        return set()
+    done = output.listdir(f"{STATE_DIR}/{job}/files")
+    return {name.removesuffix(".json") for name in done}
+
+
+def _probe(output: Location) -> None:
+    created = not output.exists()
+    probe = f".modelyard-probe-{uuid.uuid4().hex[:12]}"
+    try:
+        output.makedirs()
+        output.write_bytes(probe, b"")
+    except OSError as exc:
+        raise output.failure(exc, "") from None
+    finally:
+        output.remove(probe)
+        if created:
+            output.remove("", recursive=True)

@@ -1,0 +1,156 @@
+"""The input files of a batch transform: one file, a folder or a glob, local or any fsspec URL.
+
+A folder means its direct children that are files, sorted by name; names starting with ``.``
+or ``_`` are skipped, as Hadoop and Spark hide them (``_SUCCESS``, ``.crc`` files). A glob
+(``data/*.csv``, ``s3://bucket/day=*/part-*.parquet``) means every file it matches, sorted.
+
+Each file carries a content fingerprint, which keys the job's manifest: its size, its
+modification time (or the object store's ETag or checksum) and a hash of its first and last
+64 KiB. A changed file gets a new fingerprint, so a resumed job redoes it instead of mixing
+old parts with new ones; hashing the whole file would cost as much as reading it once more.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from modelyard.domain.batch import BatchFormat
+from modelyard.errors import InvalidInput, StorageUnavailable
+
+__all__ = ["InputFile", "detect_format", "is_local", "list_inputs", "local_path", "open_url"]
+
+_GLOB_CHARS = "*?["
+_EDGE = 64 * 1024
+_SUFFIXES = {
+    ".csv": BatchFormat.CSV,
+    ".jsonl": BatchFormat.JSONLINES,
+    ".jsonlines": BatchFormat.JSONLINES,
+    ".ndjson": BatchFormat.JSONLINES,
+    ".parquet": BatchFormat.PARQUET,
+    ".pq": BatchFormat.PARQUET,
+}
+_VERSION_KEYS = ("mtime", "LastModified", "last_modified", "ETag", "etag", "md5Hash", "created")
+
+
+@dataclass(frozen=True, slots=True)
+class InputFile:
+    """One input file.
+
+    Attributes:
+        url: What to open: a local path, or the fsspec URL (protocol included).
+        name: The file's name, which names its outputs (``<name>.out``).
+        size: Bytes.
+        fingerprint: A hex digest of the file's identity and content (see the module doc).
+    """
+
+    url: str
+    name: str
+    size: int
+    fingerprint: str
+
+    @property
+    def gzipped(self) -> bool:
+        return self.name.lower().endswith(".gz")
+
+
+def is_local(url: str) -> bool:
+    """True for a plain path or a ``file://`` URL (read with the OS, not through fsspec)."""
+    return "://" not in url or url.startswith("file://")
+
+
+def local_path(url: str) -> str:
+    """The OS path of a local URL."""
+    return url[len("file://") :] if url.startswith("file://") else url
+
+
+def open_url(url: str, mode: str = "rb") -> Any:
+    """Open a local path or an fsspec URL (a file object; the caller closes it)."""
+    if is_local(url):
+        return open(local_path(url), mode)
+    import fsspec
+
+    return fsspec.open(url, mode).open()
+
+
+def list_inputs(url: str) -> list[InputFile]:
+    """The input files ``url`` names: a file, a folder's files, or a glob's matches.
+
+    Raises:
+        InvalidInput: nothing there, an empty folder, or a glob with no match (names the URL).
+        StorageUnavailable: the location cannot be read.
+    """
+    import fsspec
+
+    try:
+        fs, path = fsspec.core.url_to_fs(url)
+        if any(c in path for c in _GLOB_CHARS):
+            found = fs.glob(path, detail=True)
+            infos = [i for i in found.values() if i.get("type") == "file"]
+            if not infos:
+                raise InvalidInput(f"no input file matches {url}")
+        elif fs.isdir(path):
+            infos = [
+                i
+                for i in fs.ls(path, detail=True)
+                if i.get("type") == "file" and not _hidden(i["name"])
+            ]
+            if not infos:
+                raise InvalidInput(f"the input folder {url} holds no files")
+        elif fs.isfile(path):
+            infos = [fs.info(path)]
+        else:
+            raise InvalidInput(f"no such input file or folder: {url}")
+        infos.sort(key=lambda i: str(i["name"]))
+        local = is_local(url)
+        return [_input(fs, info, local) for info in infos]
+    except InvalidInput:
+        raise
+    except (OSError, ValueError) as exc:
+        raise StorageUnavailable(f"cannot read the input {url}: {exc}") from None
+
+
+def detect_format(file: InputFile, content_type: BatchFormat | None) -> BatchFormat:
+    """The format of ``file``: the request's content type, else its extension (``.gz`` aside).
+
+    Raises:
+        InvalidInput: the extension is unknown and no content type was given, or a gzipped
+            Parquet file (Parquet compresses inside the file).
+    """
+    stem = file.name[:-3] if file.gzipped else file.name
+    found = content_type or _SUFFIXES.get(os.path.splitext(stem)[1].lower())
+    if found is None:
+        known = ", ".join(sorted(_SUFFIXES))
+        raise InvalidInput(
+            f"cannot tell the format of {file.url} from its name (known: {known}, "
+            "optionally .gz): give the content type (text/csv, application/jsonlines or "
+            "application/x-parquet)"
+        )
+    if found is BatchFormat.PARQUET and file.gzipped:
+        raise InvalidInput(f"{file.url}: a Parquet file is compressed inside; do not gzip it")
+    return found
+
+
+def _hidden(path: str) -> bool:
+    return path.rstrip("/").rsplit("/", 1)[-1][:1] in (".", "_")
+
+
+def _input(fs: Any, info: dict[str, Any], local: bool) -> InputFile:
+    path = str(info["name"])
+    size = int(info.get("size") or 0)
+    url = path if local else fs.unstrip_protocol(path)
+    digest = hashlib.sha256(f"{size}\0".encode())
+    digest.update("\0".join(str(info.get(k)) for k in _VERSION_KEYS).encode())
+    try:
+        with fs.open(path, "rb") as handle:
+            digest.update(handle.read(_EDGE))
+            if size > 2 * _EDGE:
+                handle.seek(size - _EDGE)
+                digest.update(handle.read(_EDGE))
+    except OSError as exc:
+        raise InvalidInput(f"cannot read the input file {url}: {exc.strerror or exc}") from None
+    return InputFile(
+        url=url, name=path.rstrip("/").rsplit("/", 1)[-1], size=size, fingerprint=digest.hexdigest()
+    )

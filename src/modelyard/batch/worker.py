@@ -1,0 +1,80 @@
+"""A batch worker process: ``python -m modelyard.batch.worker READ_FD WRITE_FD PARENT_PID``.
+
+Started by :class:`~modelyard.batch.executor.LocalExecutor`. It reads the pickled
+:class:`~modelyard.batch.plan.JobSpec` from ``READ_FD``, loads the model (answering
+``("ready", None)`` or ``("error", exc)`` on ``WRITE_FD``), then runs each unit it is sent,
+answering ``("done", result)`` or ``("error", exc)``, until it reads None or its parent goes
+away. On Linux it also asks the kernel to kill it when its parent dies, so a killed job leaves
+no worker behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import pickle
+import signal
+import sys
+from multiprocessing.connection import Connection
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it died before we asked
+        os._exit(1)
+
+
+def main(argv: list[str]) -> int:
+    reads, writes, parent = (int(a) for a in argv)
+    _die_with_parent(parent)
+    inbox = Connection(reads, writable=False)
+    outbox = Connection(writes, readable=False)
+    try:
+        job = pickle.loads(inbox.recv_bytes())
+        from modelyard.batch.runner import UnitRunner
+
+        runner = UnitRunner(job, lean=True)
+    except Exception as exc:
+        outbox.send(("error", _picklable(exc)))
+        return 1
+    outbox.send(("ready", None))
+    try:
+        while True:
+            try:
+                unit = inbox.recv()
+            except EOFError:
+                return 0
+            if unit is None:
+                return 0
+            try:
+                outbox.send(("done", runner(unit)))
+            except Exception as exc:
+                outbox.send(("error", _picklable(exc)))
+    finally:
+        runner.close()
+
+
+def _picklable(exc: Exception) -> Exception:
+    from modelyard.errors import JobFailed, ModelyardError
+
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return JobFailed(f"a batch worker failed: {type(exc).__name__}: {exc}")
+    if isinstance(exc, ModelyardError):
+        return exc
+    return JobFailed(f"a batch worker failed: {type(exc).__name__}: {exc}")
+
+
+if __name__ == "__main__":
+    code = main(sys.argv[1:])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Everything it wrote is closed; tearing down numpy, Arrow and XGBoost module by module
+    # would cost a loaded machine the better part of a second for nothing.
+    os._exit(code)

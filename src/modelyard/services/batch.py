@@ -1,0 +1,214 @@
+"""The batch service: batch transform jobs (SageMaker's CreateTransformJob, on this machine).
+
+``submit`` checks the whole request before anything runs — the model reference resolves to one
+version, the inputs exist and are not empty, the filters and options are valid, no output
+would be overwritten unless asked, and the output location is writable — then records a
+Pending batch job and starts its worker. In the worker, :meth:`BatchService.run` hands the
+request to the batch engine (:func:`modelyard.batch.transform`) and keeps the job's counts
+(rows in, out and failed; files done) up to date while it runs. A Failed or Stopped job can be
+resumed (:meth:`JobService.resume`): the engine's manifest says which work units finished,
+and only the rest are done again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from pathlib import Path
+
+from modelyard.domain import Job, JobKind, JobStatus, ModelRef, ModelSpec
+from modelyard.domain.batch import BatchCounts, TransformRequest
+from modelyard.errors import Conflict, InvalidInput, ModelyardError
+from modelyard.services.jobs import JobKindRunner, JobService, job_name, now
+from modelyard.services.registry import RegistryService
+from modelyard.storage.base import ArtifactStore
+from modelyard.training.joblog import JobLog
+
+#: How often a running job's counts are written to the store (and a log line).
+_REPORT_EVERY_S = 1.0
+
+
+class BatchService:
+    """Control plane of batch transform jobs (the CLI, ``Transformer`` and schedules call it).
+
+    Args:
+        jobs: The job service (lifecycle, logs, worker processes).
+        registry: Resolves model references.
+        artifacts: The artifact store (it must pickle: the engine's worker processes load the
+            model through a copy).
+        scratch: A local folder where workers materialise model packages.
+    """
+
+    def __init__(
+        self,
+        jobs: JobService,
+        registry: RegistryService,
+        artifacts: ArtifactStore,
+        scratch: Path,
+    ) -> None:
+        self._jobs = jobs
+        self._registry = registry
+        self._artifacts = artifacts
+        self._scratch = scratch
+
+    def runner(self) -> JobKindRunner:
+        """How the job service runs and resumes batch jobs."""
+        return JobKindRunner(self.run, resume=self._check_resumable)
+
+    # -- submitting --------------------------------------------------------------------------
+
+    def check(self, request: TransformRequest) -> ModelSpec:
+        """Validate ``request`` as :meth:`submit` does, without starting anything; the
+        version it would run.
+
+        Raises:
+            InvalidInput (naming the option), ModelNotFound / VersionNotFound /
+            AliasNotFound, AlreadyExists (an output exists and ``overwrite`` is off),
+            StorageNotWritable (the output location cannot be written).
+        """
+        from modelyard.batch.checks import check_output, check_request
+        from modelyard.batch.inputs import list_inputs
+
+        version = self._registry.get_version(ModelRef.parse(request.model))
+        spec = ModelSpec.from_version(version)
+        check_request(request, spec.signature)
+        inputs = list_inputs(request.input)
+        check_output(request, inputs)
+        return spec
+
+    def submit(self, request: TransformRequest) -> Job:
+        """Validate ``request`` (see :meth:`check`), record a Pending batch job for the version
+        it resolves to and start its worker. Local paths are made absolute (the worker does not
+        share the caller's working directory)."""
+        request = _absolute(request)
+        spec = self.check(request)
+        job = Job(
+            name=job_name(spec.name, "batch"),
+            kind=JobKind.BATCH,
+            model_name=spec.name,
+            status=JobStatus.PENDING,
+            spec={**request.to_dict(), "model_ref": spec.ref},
+            hyperparameters={},
+            created_at=now(),
+            model_version=spec.version,
+        )
+        return self._jobs.launch(self._jobs.store.create_job(job))
+
+    @staticmethod
+    def request_of(job: Job) -> TransformRequest:
+        """The request a batch job runs, pinned to the version it resolved at submission."""
+        if job.kind is not JobKind.BATCH:
+            raise InvalidInput(f"job {job.name!r} is a {job.kind.value} job, not a batch job")
+        request = TransformRequest.from_dict(job.spec)
+        pinned = job.spec.get("model_ref") or request.model
+        return TransformRequest.from_dict({**request.to_dict(), "model": pinned})
+
+    def counts(self, job: Job) -> BatchCounts:
+        """How far a batch job got (its last reported counts)."""
+        return BatchCounts.from_metrics(job.metrics)
+
+    def _check_resumable(self, job: Job) -> None:
+        self.request_of(job)  # a batch job whose request still reads
+
+    # -- running (inside the worker process) -------------------------------------------------
+
+    def run(self, name: str, stop: threading.Event) -> Job:
+        """Execute batch job ``name`` in this process. Never raises for a failure of the job
+        itself: it ends Failed (the reason names the file and line of a bad record) or
+        Stopped, with the counts reached so far."""
+        from modelyard.batch.model import ModelSource
+        from modelyard.batch.transform import transform
+
+        job = self._jobs.store.transition(
+            name,
+            (JobStatus.PENDING,),
+            JobStatus.IN_PROGRESS,
+            pid=os.getpid(),
+            host=self._jobs.host,
+            started_at=now(),
+        )
+        log_path = self._jobs.log_path(name)
+        reporter = _Reporter(self._jobs, name, self.counts(job))
+        try:
+            request = self.request_of(job)
+            version = self._registry.get_version(ModelRef.parse(request.model))
+            with JobLog(log_path, self._jobs.log_limits) as log:
+                reporter.log = log
+                log.write(
+                    f"batch transform of {request.input} with {version.name}:{version.version}"
+                    f" into {request.output}\n"
+                )
+                source = ModelSource(
+                    artifacts=self._artifacts,
+                    spec=ModelSpec.from_version(version),
+                    scratch=str(self._scratch),
+                )
+                counts = transform(request, source, job=name, progress=reporter, stop=stop)
+                reporter(counts, force=True)
+                log.write(f"done: {_summary(counts, reporter.elapsed_s)}\n")
+        except Exception as exc:  # the job failed; the worker itself must not crash
+            reporter.log = None  # closed with the block above
+            reporter.flush()
+            return self._jobs.end_failed(job, exc, stop)
+        return self._jobs.end_job(
+            name,
+            (JobStatus.IN_PROGRESS, JobStatus.STOPPING),
+            JobStatus.COMPLETED,
+            log_path,
+            metrics=counts.to_metrics(),
+        )
+
+
+class _Reporter:
+    """The engine's progress callback: the job's counts in the store at most once a second
+    (and a line in its log), so ``jobs show`` and the CLI's progress bar can follow it."""
+
+    def __init__(self, jobs: JobService, name: str, start: BatchCounts) -> None:
+        self._jobs = jobs
+        self._name = name
+        self._last = start
+        self._written = 0.0
+        self._began = time.monotonic()
+        self.log: JobLog | None = None
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self._began
+
+    def __call__(self, counts: BatchCounts, force: bool = False) -> None:
+        self._last = counts
+        if force or time.monotonic() - self._written >= _REPORT_EVERY_S:
+            self.flush()
+
+    def flush(self) -> None:
+        self._written = time.monotonic()
+        metrics = self._last.to_metrics()
+        try:
+            for state in (JobStatus.IN_PROGRESS, JobStatus.STOPPING):  # keep a stop request
+                with contextlib.suppress(Conflict):
+                    self._jobs.store.transition(self._name, (state,), state, metrics=metrics)
+                    break
+            self._jobs.store.heartbeat([self._name], now())
+        except ModelyardError:  # the store is unreachable: a missed report does not fail a job
+            return
+        if self.log is not None:
+            self.log.write(f"progress: {_summary(self._last, self.elapsed_s)}\n")
+
+
+def _summary(counts: BatchCounts, elapsed_s: float) -> str:
+    rate = counts.rows_in / elapsed_s if elapsed_s > 0 else 0.0
+    return (
+        f"{counts.files_done}/{counts.files_total} files, {counts.rows_in} rows in, "
+        f"{counts.rows_out} out, {counts.rows_failed} failed, {rate:,.0f} rows/s"
+    )
+
+
+def _absolute(request: TransformRequest) -> TransformRequest:
+    data = request.to_dict()
+    for key in ("input", "output"):
+        value = data[key]
+        if "://" not in value:
+            data[key] = os.path.abspath(value)
+    return TransformRequest.from_dict(data)

@@ -1,0 +1,339 @@
+"""The job service: the lifecycle every kind of job shares.
+
+A job (training, tuning, batch) is submitted by its own service, which validates the request
+and records the job as Pending; this service then starts its worker process through the
+launcher port, finds out when that process died (``reconcile``: an active job whose worker is
+gone ends Failed, or Stopped if it was asked to stop), stops, waits for and reaps jobs, keeps
+their logs, and — inside the worker — hands the job to the runner its kind registered
+(:meth:`register`), so that ``modelyard.worker`` never branches on the kind.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from modelyard.domain import Job, JobKind, JobStatus
+from modelyard.errors import Conflict, InvalidInput, JobFailed, ModelyardError
+from modelyard.services.job_logs import JobLogs, check_line_counts
+from modelyard.storage.base import ArtifactStore, JobStore
+from modelyard.training.joblog import LogLimits
+
+ACTIVE = (JobStatus.PENDING, JobStatus.IN_PROGRESS, JobStatus.STOPPING)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Processes(Protocol):
+    """The launcher port: worker processes on this machine (``modelyard.processes``)."""
+
+    def launch(self, args: Sequence[str], log_name: str) -> int:
+        """Start ``python -m modelyard.worker *args`` with its output appended to the log
+        ``log_name``; its pid. Raises OSError when it cannot start."""
+
+    def alive(self, pid: int) -> bool:
+        """Whether ``pid`` still runs (a zombie does not)."""
+
+    def stop(self, pid: int) -> None:
+        """Ask ``pid`` to stop (SIGTERM); a process already gone is fine."""
+
+    def reap(self, pid: int) -> None:
+        """Collect ``pid``'s exit status if this process started it, without blocking."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobKindRunner:
+    """What a kind of job does in its worker: ``run(name, stop)`` executes it there and
+    returns its final state (never raising for a failure of the job itself). ``resume(job)``,
+    for kinds that can resume, makes a stopped or failed job ready to run again (a batch job
+    keeps the work it finished); None: the kind cannot resume."""
+
+    run: Callable[[str, threading.Event], Job]
+    resume: Callable[[Job], None] | None = None
+
+
+class JobService:
+    """Control plane of every job (the CLI, the Python API and later the REST API call it)."""
+
+    def __init__(
+        self,
+        jobs: JobStore,
+        artifacts: ArtifactStore,
+        logs_dir: Path,
+        processes: Processes,
+        host: str,
+        log_limits: LogLimits | None = None,
+    ) -> None:
+        self._jobs = jobs
+        self._logs = JobLogs(artifacts, logs_dir, log_limits or LogLimits())
+        self._processes = processes
+        self._host = host
+        self._kinds: dict[JobKind, JobKindRunner] = {}
+
+    @property
+    def store(self) -> JobStore:
+        """The job store, for the services of each kind (they create and update their jobs)."""
+        return self._jobs
+
+    @property
+    def host(self) -> str:
+        return self._host
+
+    def register(self, kind: JobKind, runner: JobKindRunner) -> None:
+        """Say how jobs of ``kind`` run (bootstrap registers each kind once)."""
+        self._kinds[kind] = runner
+
+    # -- starting ----------------------------------------------------------------------------
+
+    def launch(self, created: Job, worker_args: Sequence[str] = ()) -> Job:
+        """Start the worker process of a job just created (Pending); a job whose worker
+        cannot start ends Failed, with the reason."""
+        try:
+            pid = self._processes.launch([*worker_args, created.name], created.name)
+        except OSError as exc:
+            return self._jobs.transition(
+                created.name,
+                (JobStatus.PENDING,),
+                JobStatus.FAILED,
+                failure_reason=f"could not start the worker process: {exc}",
+                ended_at=now(),
+            )
+        return self._jobs.transition(
+            created.name, (JobStatus.PENDING,), JobStatus.PENDING, pid=pid, host=self._host
+        )
+
+    def run(self, name: str, stop: threading.Event) -> Job:
+        """Execute job ``name`` in this (worker) process with the runner of its kind."""
+        job = self._jobs.get_job(name)
+        runner = self._kinds.get(job.kind)
+        if runner is None:
+            raise InvalidInput(f"job {name!r} is of kind {job.kind.value!r}, which cannot run here")
+        return runner.run(name, stop)
+
+    def resume(self, name: str) -> Job:
+        """Run a Failed or Stopped job again in a new worker, keeping what it finished.
+
+        Raises:
+            JobNotFound; InvalidInput: its kind cannot resume; Conflict: it is still active
+            or completed.
+        """
+        job = self.get(name)
+        runner = self._kinds.get(job.kind)
+        if runner is None or runner.resume is None:
+            raise InvalidInput(f"job {name!r} is a {job.kind.value} job, which cannot be resumed")
+        if job.status not in (JobStatus.FAILED, JobStatus.STOPPED):
+            raise Conflict(
+                f"job {name!r} is {job.status.value}; only a Failed or Stopped job can resume"
+            )
+        runner.resume(job)
+        pending = self._jobs.transition(
+            name,
+            (job.status,),
+            JobStatus.PENDING,
+            failure_reason=None,
+            ended_at=None,
+            started_at=None,
+            pid=None,
+        )
+        return self.launch(pending)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def get(self, name: str) -> Job:
+        """A job, with a dead worker detected. Raises JobNotFound."""
+        return self.reconcile(self._jobs.get_job(name))
+
+    def list_jobs(
+        self, model_name: str | None = None, limit: int = 100, kind: JobKind | None = None
+    ) -> list[Job]:
+        """Newest first, dead workers detected."""
+        found = self._jobs.list_jobs(model_name=model_name, kind=kind, limit=limit)
+        return [self.reconcile(j) for j in found]
+
+    def log_path(self, name: str) -> Path:
+        """Where the worker writes the job's log on this machine."""
+        return self._logs.path(name)
+
+    @property
+    def log_limits(self) -> LogLimits:
+        """How much of a job's log is kept (its head and tail), for every kind of job."""
+        return self._logs.limits
+
+    def last_lines(self, name: str) -> str:
+        """The last lines of the job's live log on this machine ('' if none)."""
+        return self._logs.last_lines(name)
+
+    def logs(self, name: str) -> str:
+        """The job's whole log (bounded: see :meth:`read_log`). Raises JobNotFound."""
+        return "".join(self.read_log(name))
+
+    def read_log(
+        self, name: str, *, head: int | None = None, tail: int | None = None
+    ) -> Iterator[str]:
+        """The job's log in chunks: the live file on this machine while the job runs, else
+        the copy kept in the store. A long log holds its first and last bytes and a marker
+        line saying how much was cut between them.
+
+        Args:
+            head: Only its first ``head`` lines.
+            tail: Only its last ``tail`` lines.
+
+        Raises:
+            JobNotFound: no such job (before anything is returned).
+            InvalidInput: a negative number of lines, or both ``head`` and ``tail``.
+        """
+        check_line_counts(head, tail)
+        return self._logs.read(self._jobs.get_job(name), head, tail)
+
+    def follow_log(
+        self, name: str, *, tail: int | None = None, poll_s: float = 0.5
+    ) -> Iterator[str]:
+        """The job's log as it grows, in chunks, until the job ends (from its last ``tail``
+        lines if given). Output cut from a long log before it could be shown is replaced by a
+        line saying how much.
+
+        Raises:
+            JobNotFound: no such job (before anything is returned).
+            InvalidInput: a negative ``tail``.
+        """
+        check_line_counts(tail=tail)
+        self._jobs.get_job(name)
+        return self._logs.follow(lambda: self.get(name), tail, poll_s)
+
+    def reconcile(self, job: Job) -> Job:
+        """Mark an active job Failed when its worker process on this host is gone."""
+        if job.status not in ACTIVE or job.pid is None or job.host != self._host:
+            return job
+        if self._processes.alive(job.pid):
+            return job
+        if job.status is JobStatus.STOPPING:  # it was asked to stop, and it did
+            outcome, reason = JobStatus.STOPPED, "stopped by request"
+        else:
+            outcome = JobStatus.FAILED
+            reason = f"the worker process (pid {job.pid}) ended without finishing the job"
+        last = self._logs.last_lines(job.name)
+        try:
+            return self.end_job(
+                job.name,
+                ACTIVE,
+                outcome,
+                self.log_path(job.name),
+                failure_reason=_with_tail(reason, last),
+            )
+        except Conflict:  # it finished while we looked
+            return self._jobs.get_job(job.name)
+
+    # -- stopping and ending -----------------------------------------------------------------
+
+    def stop(self, name: str) -> Job:
+        """Ask a job to stop. A Pending job stops at once; a running one is signalled and
+        confirms (Stopped) when its worker has cleaned up. Raises Conflict if it finished."""
+        job = self.get(name)
+        if job.status.finished:
+            raise Conflict(f"job {name!r} already ended ({job.status.value})")
+        if job.status is JobStatus.PENDING and job.pid is None:
+            return self._jobs.transition(
+                name,
+                (JobStatus.PENDING,),
+                JobStatus.STOPPED,
+                failure_reason="stopped before it started",
+                ended_at=now(),
+            )
+        stopping = self._jobs.transition(name, ACTIVE, JobStatus.STOPPING)
+        if job.pid is not None and job.host == self._host and self._processes.alive(job.pid):
+            self._processes.stop(job.pid)
+        return stopping
+
+    def end_job(
+        self,
+        name: str,
+        allowed: tuple[JobStatus, ...],
+        to: JobStatus,
+        log_path: Path,
+        **fields: Any,
+    ) -> Job:
+        """End a job: store its log (capped to its head and tail) in the artifact store, record
+        the final state pointing at it, and only then remove the live log, so that the log is
+        stored once and is never missing from both places. If the store cannot take the log,
+        the capped log stays on this machine.
+
+        Raises:
+            Conflict: the job is no longer in one of ``allowed`` (the live log is kept).
+        """
+        digest = self._logs.keep(log_path)
+        ended = self._jobs.transition(
+            name, allowed, to, log_digest=digest, ended_at=now(), **fields
+        )
+        if digest is not None:
+            self._logs.discard(log_path)
+        return ended
+
+    def end_failed(self, job: Job, exc: BaseException, stop: threading.Event) -> Job:
+        """End a job whose run raised ``exc``: Stopped if a stop was asked for, else Failed
+        with the error and the last lines of its log."""
+        log_path = self.log_path(job.name)
+        last = self._logs.last_lines(job.name)
+        if stop.is_set():
+            return self.end_job(
+                job.name, ACTIVE, JobStatus.STOPPED, log_path, failure_reason="stopped by request"
+            )
+        reason = exc.message if isinstance(exc, ModelyardError) else f"{type(exc).__name__}: {exc}"
+        return self.end_job(
+            job.name, ACTIVE, JobStatus.FAILED, log_path, failure_reason=_with_tail(reason, last)
+        )
+
+    def wait(self, name: str, timeout_s: float | None = None, poll_s: float = 0.5) -> Job:
+        """Block until the job ends (or the timeout passes); returns its latest state."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            job = self.get(name)
+            if job.status.finished:
+                if job.pid is not None and job.host == self._host:
+                    # A long-lived caller (a notebook, a service) must not collect zombies.
+                    self._processes.reap(job.pid)
+                return job
+            if deadline is not None and time.monotonic() > deadline:
+                return job
+            time.sleep(poll_s)
+
+
+def failure_of(job: Job) -> JobFailed | None:
+    """The error for a job that ended without completing (Failed, Stopped), else None: its
+    first line of reason, for the CLI and the Python API alike."""
+    if not job.status.finished or job.status is JobStatus.COMPLETED:
+        return None
+    what = "job" if job.kind is JobKind.TRAINING else f"{job.kind.value} job"
+    reason = (job.failure_reason or "no reason recorded").splitlines()[0]
+    return JobFailed(f"{what} {job.name} {job.status.value.lower()}: {reason}")
+
+
+def job_name(model_name: str, kind: str = "") -> str:
+    """A new job's name: the model, what it is, a timestamp and a random suffix."""
+    stamp = now().strftime("%Y%m%d-%H%M%S")
+    middle = f"-{kind}" if kind else ""
+    return f"{model_name}{middle}-{stamp}-{secrets.token_hex(2)}"
+
+
+def check_exists(channel: str, uri: str) -> None:
+    """Raises InvalidInput when the ``channel`` data at ``uri`` is missing or unreadable."""
+    import fsspec
+
+    try:
+        fs, path = fsspec.core.url_to_fs(uri)
+        found = fs.glob(path) if any(c in path for c in "*?[") else fs.exists(path)
+    except (OSError, ValueError, ImportError) as exc:
+        raise InvalidInput(f"cannot read the {channel} data {uri}: {exc}") from None
+    if not found:
+        raise InvalidInput(f"the {channel} data {uri} does not exist")
+
+
+def _with_tail(reason: str, last: str) -> str:
+    return f"{reason}\n--- last lines of the log ---\n{last}" if last else reason

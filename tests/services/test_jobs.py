@@ -1,0 +1,145 @@
+"""The job service's shared lifecycle: the kind table, resume's refusals, and the real worker
+processes it starts and watches (``modelyard.processes``)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from modelyard import processes
+from modelyard.bootstrap import Platform, build
+from modelyard.config import load_settings
+from modelyard.domain import Job, JobKind, JobStatus
+from modelyard.errors import Conflict, InvalidInput, JobNotFound
+from modelyard.services.jobs import JobKindRunner, failure_of
+
+
+@pytest.fixture
+def platform(tmp_path: Path) -> Iterator[Platform]:
+    p = build(load_settings({}, home=tmp_path / "home"))
+    yield p
+    p.close()
+
+
+def _until(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def _job(platform: Platform, name: str, kind: JobKind, status: JobStatus) -> Job:
+    job = Job(
+        name=name,
+        kind=kind,
+        model_name="m",
+        status=JobStatus.PENDING,
+        spec={},
+        hyperparameters={},
+        created_at=datetime.now(UTC),
+    )
+    platform.jobs.store.create_job(job)
+    if status is not JobStatus.PENDING:
+        return platform.jobs.store.transition(name, (JobStatus.PENDING,), status)
+    return job
+
+
+def test_run_dispatches_on_the_kind_table(platform: Platform) -> None:
+    seen: list[str] = []
+
+    def run(name: str, stop: threading.Event) -> Job:
+        seen.append(name)
+        return platform.jobs.store.get_job(name)
+
+    _job(platform, "t1", JobKind.TRAINING, JobStatus.PENDING)
+    platform.jobs.register(JobKind.TRAINING, JobKindRunner(run))
+    assert platform.jobs.run("t1", threading.Event()).name == "t1"
+    assert seen == ["t1"]
+
+
+def test_run_refuses_a_kind_nobody_registered(tmp_path: Path) -> None:
+    from modelyard.services.jobs import JobService
+    from modelyard.storage.artifacts import FsspecArtifactStore
+
+    p = build(load_settings({}, home=tmp_path / "home"))
+    try:
+        bare = JobService(
+            p.jobs.store,
+            FsspecArtifactStore(str(tmp_path / "art")),
+            tmp_path / "logs",
+            processes.LocalProcesses(tmp_path / "logs", os.environ),
+            host="h",
+        )
+        _job(p, "b1", JobKind.BATCH, JobStatus.PENDING)
+        with pytest.raises(InvalidInput, match="batch"):
+            bare.run("b1", threading.Event())
+    finally:
+        p.close()
+
+
+def test_resume_refuses_what_cannot_resume(platform: Platform) -> None:
+    _job(platform, "train-failed", JobKind.TRAINING, JobStatus.FAILED)
+    with pytest.raises(InvalidInput, match="training job, which cannot be resumed"):
+        platform.jobs.resume("train-failed")
+    _job(platform, "batch-running", JobKind.BATCH, JobStatus.IN_PROGRESS)
+    with pytest.raises(Conflict, match="only a Failed or Stopped job can resume"):
+        platform.jobs.resume("batch-running")
+    _job(platform, "batch-done", JobKind.BATCH, JobStatus.COMPLETED)
+    with pytest.raises(Conflict, match="Completed"):
+        platform.jobs.resume("batch-done")
+    with pytest.raises(JobNotFound):
+        platform.jobs.resume("no-such-job")
+    # Nothing changed.
+    assert platform.jobs.store.get_job("train-failed").status is JobStatus.FAILED
+    assert platform.jobs.store.get_job("batch-done").status is JobStatus.COMPLETED
+
+
+def test_a_dead_worker_fails_its_job_and_a_stop_confirms(platform: Platform) -> None:
+    _job(platform, "dead", JobKind.BATCH, JobStatus.PENDING)
+    proc = processes.spawn_worker(["two", "args"], platform.jobs.log_path("dead"), os.environ)
+    platform.jobs.store.transition(
+        "dead", (JobStatus.PENDING,), JobStatus.PENDING, pid=proc, host=platform.jobs.host
+    )
+    _until(lambda: platform.jobs.get("dead").status.finished, "the dead worker to be noticed")
+    failed = platform.jobs.get("dead")
+    assert failed.status is JobStatus.FAILED
+    assert f"pid {proc}" in (failed.failure_reason or "")
+    assert "usage: python -m modelyard.worker" in (failed.failure_reason or "")
+    error = failure_of(failed)
+    assert error is not None and error.message.startswith("batch job dead failed")
+
+
+def test_stop_signals_a_live_process_and_the_job_ends_stopped(platform: Platform) -> None:
+    _job(platform, "sleeper", JobKind.BATCH, JobStatus.PENDING)
+    pid = os.posix_spawn(
+        sys.executable, [sys.executable, "-c", "import time; time.sleep(120)"], dict(os.environ)
+    )
+    platform.jobs.store.transition(
+        "sleeper", (JobStatus.PENDING,), JobStatus.IN_PROGRESS, pid=pid, host=platform.jobs.host
+    )
+    assert platform.jobs.stop("sleeper").status is JobStatus.STOPPING
+    _until(lambda: not processes.alive(pid), "the process to end on SIGTERM")
+    ended = platform.jobs.wait("sleeper", timeout_s=60, poll_s=0.05)
+    assert ended.status is JobStatus.STOPPED
+    with pytest.raises(Conflict, match="already ended"):
+        platform.jobs.stop("sleeper")
+
+
+def test_terminate_all_kills_what_ignores_sigterm() -> None:
+    code = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "print('ready', flush=True); time.sleep(120)"
+    )
+    with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE) as proc:
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        processes.terminate_all([proc.pid], grace_s=0.5)
+        assert not processes.alive(proc.pid)
+        assert proc.wait(timeout=10) == 0  # already reaped by terminate_all: nothing to collect
