@@ -31,6 +31,7 @@ from modelyard.services.metrics import MetricsService
 from modelyard.services.monitors import MonitorService
 from modelyard.services.registry import RegistryService
 from modelyard.services.reports import ReportService
+from modelyard.services.schedules import ScheduleService
 from modelyard.services.servers import ServerService
 from modelyard.services.training import TrainingService
 from modelyard.services.tuning import TuningService
@@ -47,6 +48,7 @@ from modelyard.storage.sql.metric_store import SqlMetricStore
 from modelyard.storage.sql.migrate import SchemaUpgrade, upgrade
 from modelyard.storage.sql.monitor_store import SqlMonitorStore
 from modelyard.storage.sql.plan_source import SqlPlanSource
+from modelyard.storage.sql.schedule_store import SqlScheduleStore
 from modelyard.storage.sql.server_store import SqlServerStore
 from modelyard.storage.sql.store import SqlMetadataStore
 from modelyard.training.joblog import LogLimits
@@ -76,6 +78,7 @@ class Platform:
     monitors: MonitorService
     alarms: AlarmService
     drift: DriftService
+    schedules: ScheduleService
     # Built from the services above (it only reads through them), so not passed in.
     reports: ReportService = dataclasses.field(init=False)
 
@@ -178,6 +181,14 @@ def build(settings: Settings | None = None) -> Platform:
     metrics = MetricsService(_metric_store(engine, settings), endpoint_store)
     drift = DriftService(registry, endpoints.get, artifacts, capture)
     monitors, alarms = _monitoring(engine, endpoints, registry, metrics, drift)
+    schedules = ScheduleService(
+        SqlScheduleStore(engine),
+        SqlLeaseStore(engine),
+        submit=batch.submit,
+        check=batch.check,
+        clock=_utcnow,
+        get_job=jobs.get,
+    )
     return Platform(
         settings=settings,
         metadata=metadata,
@@ -196,6 +207,7 @@ def build(settings: Settings | None = None) -> Platform:
         monitors=monitors,
         alarms=alarms,
         drift=drift,
+        schedules=schedules,
     )
 
 

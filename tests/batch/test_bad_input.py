@@ -22,11 +22,11 @@ ROWS = features(20, seed=8)
 
 
 def test_missing_input_and_empty_folder(tmp_path: Path) -> None:
-    with pytest.raises(InvalidInput, match="no such input file or folder: .*nowhere"):
+    with pytest.raises(InvalidInput, match=r"no such input file or folder: .*nowhere"):
         list_inputs(str(tmp_path / "nowhere"))
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / ".hidden").write_text("x")
-    with pytest.raises(InvalidInput, match="input folder .*empty holds no files"):
+    with pytest.raises(InvalidInput, match=r"input folder .*empty holds no files"):
         list_inputs(str(tmp_path / "empty"))
     with pytest.raises(InvalidInput, match="no input file matches"):
         list_inputs(str(tmp_path / "*.csv"))
@@ -89,7 +89,7 @@ def test_output_folder_must_not_be_the_input_folder(model: Model, tmp_path: Path
 def test_unknown_format_needs_a_content_type(model: Model, tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "rows").write_bytes(csv_text(ROWS))
-    with pytest.raises(InvalidInput, match="cannot tell the format of .*rows"):
+    with pytest.raises(InvalidInput, match=r"cannot tell the format of .*rows"):
         run_job(request(model, tmp_path / "in", tmp_path / "out"), model.source, job="fmt")
     run_job(
         request(model, tmp_path / "in", tmp_path / "out", content_type=BatchFormat.CSV),

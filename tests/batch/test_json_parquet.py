@@ -114,4 +114,4 @@ def test_parquet(model: Model, tmp_path: Path, join: bool) -> None:
     # Columns are found by name: the file lists them in reverse, with an id first.
     reordered = np.column_stack([table.column(n).to_numpy() for n in NAMES])
     assert out.column("prediction").to_numpy().tolist() == model.predict(reordered).tolist()
-    assert out.column_names == (table.column_names + ["prediction"] if join else ["prediction"])
+    assert out.column_names == ([*table.column_names, "prediction"] if join else ["prediction"])

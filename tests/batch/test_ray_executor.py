@@ -141,6 +141,15 @@ def _files(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
 
 
+def _no_model_copies_left(source: ModelSource) -> None:
+    """Every run's actors materialise the model in a folder the run removes when it ends."""
+    wait_for(
+        "the Ray run's model copies to be removed",
+        lambda: sorted(p.name for p in Path(source.scratch).glob("ray-*")),
+        lambda left: not left,
+    )
+
+
 def _request(inputs: Path, output: Path, **more: Any) -> TransformRequest:
     return TransformRequest(model="scorer:1", input=str(inputs), output=str(output), **more)
 
@@ -164,6 +173,7 @@ def test_ray_writes_the_bytes_the_local_executor_writes(
     got = np.array([float(v) for v in written["a.csv.out"].split()], dtype=np.float32)
     np.testing.assert_allclose(got, expected, rtol=1e-6)
     assert ray_session.is_initialized()  # the caller's Ray is left to the caller
+    _no_model_copies_left(source)
 
 
 class _StopAfterFirst:
@@ -223,6 +233,7 @@ def test_a_job_stopped_on_ray_resumes_locally_with_the_same_bytes(
     # actors finished before they were let go (their runners recorded them).
     assert len(resumed.given) == 1 and resumed.given[0] <= total - 1
     assert _files(tmp_path / "out") == _files(tmp_path / "whole")
+    _no_model_copies_left(source)
 
 
 def test_a_bad_record_on_ray_fails_the_job_naming_file_and_line(
@@ -239,6 +250,7 @@ def test_a_bad_record_on_ray_fails_the_job_naming_file_and_line(
         transform(_request(folder, tmp_path / "out"), source, job="bad",
                   executor=RayExecutor(workers=2), unit_bytes=UNIT_BYTES)  # fmt: skip
     assert not (tmp_path / "out" / "data.csv.out").exists()
+    _no_model_copies_left(source)
 
 
 def test_a_model_the_actors_cannot_load_fails_with_its_own_error(

@@ -52,7 +52,7 @@ def test_two_servers_run_each_tick_once_from_their_loop_processes(
     server_pids = {s.process.pid for s in servers}
     assert not pids & server_pids, "ticks ran in the loop processes, not in the servers"
     for pid in pids:
-        assert "monitor run --parent" in _cmdline(pid), _cmdline(pid)
+        assert "scheduler --parent" in _cmdline(pid), _cmdline(pid)
     for server in servers:
         log = server.log.read_text()
         assert "already ended" not in log, "no process tried to run a tick that had run"

@@ -154,6 +154,10 @@ def test_revision_recorded_by_modelyard_0_1_moves_to_our_own_table(db_url: str) 
             conn.execute(sa.text(f"DROP TABLE {table}"))  # 0010
         conn.execute(sa.text("DROP TABLE alarm_history"))  # 0010
         conn.execute(sa.text("DROP TABLE feedback"))  # 0011
+        conn.execute(sa.text("DROP TABLE schedule_runs"))  # 0012
+        conn.execute(sa.text("DROP TABLE schedules"))  # 0012
+        for table in ("deployment_decisions", "deployment_steps", "deployments"):
+            conn.execute(sa.text(f"DROP TABLE {table}"))  # 0013
     assert migrate.current_revision(engine) == "0003"
     assert migrate.upgrade(engine).after == migrate.head_revision()
     with engine.connect() as conn:

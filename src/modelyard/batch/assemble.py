@@ -19,8 +19,7 @@ import orjson
 
 from modelyard.batch.location import Location
 from modelyard.batch.manifest import Manifest
-from modelyard.batch.plan import FilePlan, WorkUnit
-from modelyard.batch.runner import errors_path, part_path
+from modelyard.batch.plan import FilePlan, WorkUnit, errors_path, part_path
 from modelyard.batch.sink import UnitResult
 from modelyard.domain.batch import BatchFormat
 

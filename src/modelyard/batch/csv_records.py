@@ -16,9 +16,7 @@ was, then the prediction's columns.
 
 from __future__ import annotations
 
-import csv
-import io
-
+from modelyard.batch.csvtext import csv_fields, csv_line
 from modelyard.batch.filters import Filter, FilterError, parse_filter
 from modelyard.batch.lines import Block
 from modelyard.batch.model import BatchModel
@@ -28,32 +26,11 @@ from modelyard.codecs import payloads
 from modelyard.domain.batch import BatchStrategy, JoinSource, TransformRequest
 from modelyard.errors import InvalidPayload, ModelFailed
 
-__all__ = ["CsvRecords", "csv_fields", "csv_line"]
+__all__ = ["CsvRecords", "split_records"]
 
 CSV = payloads.CSV
 
 Record = tuple[int, bytes]  # (line within the unit, the line without its end)
-
-
-def csv_fields(line: bytes) -> list[str]:
-    """The fields of one CSV line.
-
-    Raises:
-        InvalidPayload: not UTF-8, or malformed (an unclosed quote).
-    """
-    try:
-        return next(csv.reader([line.decode("utf-8")], strict=True), [])
-    except UnicodeDecodeError as exc:
-        raise InvalidPayload(f"the line is not UTF-8 text: {exc}") from None
-    except csv.Error as exc:
-        raise InvalidPayload(f"malformed CSV: {exc}") from None
-
-
-def csv_line(fields: list[object]) -> bytes:
-    """Fields as one CSV line (minimal quoting), ending with ``\\n``."""
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(fields)
-    return buffer.getvalue().encode()
 
 
 def split_records(block: Block, skip_header: bool) -> list[Record]:

@@ -49,12 +49,22 @@ class LineReader:
         gzipped: Inflate it while reading (then ``start`` must be 0 and ``end`` None).
         start: First byte of the unit.
         end: End of the unit (None: to the end of the file).
-        limit: The largest block, in bytes.
+        limit: The usual block size, in bytes (a block is never larger, but for one line).
+        longest: The longest line taken (default: ``limit``); longer ones are Oversize.
     """
 
-    def __init__(self, url: str, gzipped: bool, start: int, end: int | None, limit: int) -> None:
+    def __init__(
+        self,
+        url: str,
+        gzipped: bool,
+        start: int,
+        end: int | None,
+        limit: int,
+        longest: int | None = None,
+    ) -> None:
         self._url, self._gz, self._start, self._end = url, gzipped, start, end
         self._limit = max(1, limit)
+        self._longest = max(self._limit, longest or limit)
         self.lines = 0
         self.first_offset = start
 
@@ -65,7 +75,7 @@ class LineReader:
 
     def _blocks(self, stream: object) -> Iterator[Block | Oversize]:
         read = stream.read  # type: ignore[attr-defined]
-        pos, buf, end, limit = self._start, b"", self._end, self._limit
+        pos, buf, end, limit, longest = self._start, b"", self._end, self._limit, self._longest
         if pos > 0:
             stream.seek(pos - 1)  # type: ignore[attr-defined]
             pos -= 1
@@ -82,37 +92,38 @@ class LineReader:
         self.first_offset = pos
         eof = False
         while end is None or pos < end:
-            if not eof and len(buf) < limit:
-                chunk = read(limit - len(buf))
+            if not eof and (len(buf) < limit or (b"\n" not in buf and len(buf) < longest)):
+                chunk = read(limit - len(buf) if len(buf) < limit else limit)
                 if chunk:
                     buf += chunk
-                else:
-                    eof = True
+                    continue
+                eof = True
             if not buf:
                 return
-            final = False
-            if end is not None and pos + len(buf) > end:
-                cut = buf.find(b"\n", max(0, end - pos - 1))
-                if cut >= 0 or eof:
-                    cut, final = (cut + 1 if cut >= 0 else len(buf)), True
-                else:
-                    cut = buf.rfind(b"\n") + 1
-            else:
-                cut = buf.rfind(b"\n") + 1 or (len(buf) if eof else 0)
-            if cut == 0:
-                if len(buf) < limit and not eof:
-                    continue  # a short read: the line goes on
+            if not eof and b"\n" not in buf:  # a line longer than ``longest``
                 yield Oversize(self.lines)
                 self.lines += 1
                 pos, buf, eof = self._skip_line(read, pos, buf)
                 continue
-            block = buf[:cut]
-            yield Block(block, self.lines)
-            self.lines += block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+            # Where the lines this unit may take from ``buf`` end: complete lines, and none
+            # that starts at or after the unit's end.
+            stop = len(buf) if eof else buf.rfind(b"\n") + 1
+            if end is not None and pos + len(buf) > end:
+                after = buf.find(b"\n", max(0, end - pos - 1))
+                if after >= 0:
+                    stop = after + 1
+            cut = stop if stop <= limit else buf.rfind(b"\n", 0, limit) + 1
+            if cut == 0:  # one line longer than the block size (at the end: the last line)
+                cut = buf.find(b"\n") + 1 or len(buf)
+            if cut > longest:
+                yield Oversize(self.lines)
+                self.lines += 1
+            else:
+                block = buf[:cut]
+                yield Block(block, self.lines)
+                self.lines += block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
             pos += cut
             buf = buf[cut:]
-            if final:
-                return
 
     @staticmethod
     def _skip_line(read: object, pos: int, buf: bytes) -> tuple[int, bytes, bool]:

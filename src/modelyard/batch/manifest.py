@@ -19,8 +19,7 @@ import orjson
 
 from modelyard.batch.checks import STATE_DIR
 from modelyard.batch.location import Location
-from modelyard.batch.plan import FilePlan, WorkUnit
-from modelyard.batch.runner import done_path
+from modelyard.batch.plan import FilePlan, WorkUnit, done_path
 from modelyard.batch.sink import UnitResult
 from modelyard.errors import InvalidName
 

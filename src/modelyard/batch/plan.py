@@ -29,7 +29,17 @@ if TYPE_CHECKING:
     from modelyard.batch.location import Location
     from modelyard.batch.model import ModelSource
 
-__all__ = ["ENGINE_VERSION", "UNIT_BYTES", "FilePlan", "JobSpec", "WorkUnit", "request_digest"]
+__all__ = [
+    "ENGINE_VERSION",
+    "UNIT_BYTES",
+    "FilePlan",
+    "JobSpec",
+    "WorkUnit",
+    "done_path",
+    "errors_path",
+    "part_path",
+    "request_digest",
+]
 
 #: Bumped when the engine's output for the same request changes, so old parts are not reused.
 ENGINE_VERSION = 1
@@ -103,6 +113,21 @@ class JobSpec:
     state: Location
     fast_path: bool = True
     unit_bytes: int = UNIT_BYTES
+
+
+def part_path(unit: WorkUnit) -> str:
+    """A unit's output part, in the job's folder."""
+    return f"parts/{unit.key}.out"
+
+
+def errors_path(unit: WorkUnit) -> str:
+    """A unit's bad records, in the job's folder."""
+    return f"parts/{unit.key}.errors.jsonl"
+
+
+def done_path(unit: WorkUnit) -> str:
+    """A unit's done marker (its counts), in the job's folder."""
+    return f"units/{unit.key}.json"
 
 
 def request_digest(request: TransformRequest, artifact_digest: str, unit_bytes: int) -> str:

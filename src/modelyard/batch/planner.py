@@ -7,8 +7,8 @@ a JSON record already holding the join's output field, a Parquet file without th
 columns. Anything subtler is left to the record path, which reports bad records one by one.
 
 CSV headers: ``header=True`` skips each file's first line; ``header=None`` skips it when it is
-the signature's feature names, in any order (before or after the input filter). A header naming the features
-in another order puts the columns in the signature's order.
+the signature's feature names, in any order (before or after the input filter). A header
+naming the features in another order puts the columns in the signature's order.
 """
 
 from __future__ import annotations
@@ -17,11 +17,9 @@ import gzip
 from dataclasses import replace
 
 from modelyard.batch.checks import output_names
-from modelyard.batch.csv_records import csv_fields
+from modelyard.batch.csvtext import csv_fields
 from modelyard.batch.filters import Filter, FilterError, parse_filter
 from modelyard.batch.inputs import InputFile, detect_format, open_url
-from modelyard.batch.json_records import JsonInput
-from modelyard.batch.parquet_records import feature_columns, open_parquet, row_groups
 from modelyard.batch.plan import FilePlan, WorkUnit, cut_rows, cut_text, file_key
 from modelyard.domain.batch import BatchFormat, SplitType, TransformRequest
 from modelyard.domain.signature import Signature
@@ -54,6 +52,12 @@ def plan_files(
         plan = FilePlan(index, file, fmt, output, errors, False, None, file_key(digest, file))
         try:
             if fmt is BatchFormat.PARQUET:
+                from modelyard.batch.parquet_records import (
+                    feature_columns,
+                    open_parquet,
+                    row_groups,
+                )
+
                 with open_url(file.url) as handle:
                     parquet = open_parquet(handle)
                     feature_columns(parquet.schema_arrow.names, signature, pick)
@@ -102,9 +106,14 @@ def _csv(
         return plan  # the record path reports it
     header = request.header
     if header is None:
-        header = lines[0][0] == 1 and names is not None and sorted(names) in (
-            sorted(first),
-            sorted(picked),
+        header = (
+            lines[0][0] == 1
+            and names is not None
+            and sorted(names)
+            in (
+                sorted(first),
+                sorted(picked),
+            )
         )
     columns = None
     if header and names is not None and picked != names:
@@ -139,6 +148,8 @@ def _json(
 ) -> None:
     if not lines:
         return
+    from modelyard.batch.json_records import JsonInput
+
     number, line = lines[0]
     try:
         JsonInput(request, signature).rows(line)

@@ -4,17 +4,23 @@ The units become a dataset of one row each (the pickled :class:`~modelyard.batch
 mapped with ``map_batches`` by a pool of ``workers`` actors (``ActorPoolStrategy``). Each actor
 holds a :class:`~modelyard.batch.runner.UnitRunner`: it loads the model once and runs one unit
 a call, writing the unit's parts and done marker exactly as a local worker process does, so
-the job's outputs are the same bytes. Each call answers the pickled
-:class:`~modelyard.batch.sink.UnitResult` (or the error the unit raised), which the driver
-hands to ``done`` as the rows stream back. Scheduling, placement and restarting a lost actor
-are Ray's; nothing here schedules.
+the job's outputs are the same bytes (and a job stopped on Ray resumes on any executor). Each
+call answers the pickled :class:`~modelyard.batch.sink.UnitResult` (or the error the unit
+raised), which the driver hands to ``done`` as the rows stream back. Scheduling, placement and
+restarting a lost actor are Ray Data's (by default it restarts a lost actor and runs its unit
+again, without limit; ``modelyard jobs stop`` ends such a job). Nothing here schedules.
+
+A stop is seen within ``_POLL_S`` (a reader thread waits on Ray). On a Ray this executor
+started, the job's end shuts Ray down; on the caller's Ray, units already running when the job
+stops or fails finish in the background (their parts are kept for a resumption), and the actors
+are let go at the next result.
 
 Without an address, the executor uses the Ray already started in this process
 (``ray.init()`` by the caller), or starts a local one and shuts it down when the job ends.
 With an address (``ray://head:10001`` for Ray Client, ``auto`` or ``host:6379`` from a node of
 the cluster) it connects to that cluster. On a cluster, every node must reach the job's
-input, output and artifact locations (an object store or a shared file system) and have
-modelyard installed.
+input, output and artifact locations (an object store or a shared file system), be able to
+create the job's scratch folder, and have modelyard installed.
 
 Ray is imported only when a job runs on this executor (``pip install 'modelyard[ray]'``).
 """
@@ -24,8 +30,12 @@ from __future__ import annotations
 import logging
 import pickle
 import queue
+import shutil
 import threading
+import uuid
 from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from modelyard.batch.plan import JobSpec, WorkUnit
@@ -36,6 +46,7 @@ __all__ = ["RayExecutor"]
 
 _INSTALL = "pip install 'modelyard[ray]'"
 _POLL_S = 0.2
+_JOIN_S = 30.0
 
 
 class RayExecutor:
@@ -76,13 +87,18 @@ class RayExecutor:
 
         Raises:
             MissingDependency: Ray is not installed.
-            JobFailed: Ray could not start or connect, or an actor died past Ray's retries.
+            JobFailed: Ray could not start or connect, or failed under the job (the cluster
+                went away).
             ModelyardError: a unit or the model failed (the error the runner raised).
         """
         if not units:
             return
         ray = _import_ray()
         started = self._connect(ray)
+        # The actors of this run materialise the model below a folder of their own, removed
+        # when the run ends even if Ray killed them before they could clean up.
+        scratch = Path(job.model.scratch) / f"ray-{uuid.uuid4().hex[:12]}"
+        job = replace(job, model=replace(job.model, scratch=str(scratch)))
         try:
             self._drain(ray, job, units, done, stop)
         finally:
@@ -113,7 +129,8 @@ class RayExecutor:
             except BaseException as exc:  # handed to the caller's thread
                 inbox.put(("error", exc))
             finally:
-                results.close()
+                results.close()  # Ray Data lets its actors go
+                shutil.rmtree(job.model.scratch, ignore_errors=True)
 
         reader = threading.Thread(target=read, name="ray-executor-results", daemon=True)
         reader.start()
@@ -124,6 +141,7 @@ class RayExecutor:
                 except queue.Empty:
                     continue
                 if kind == "end":
+                    reader.join(_JOIN_S)  # its clean-up is quick once Ray Data is done
                     return
                 if kind == "error":
                     raise payload

@@ -18,27 +18,16 @@ from modelyard.batch.json_records import JsonRecords
 from modelyard.batch.lines import Block, LineReader
 from modelyard.batch.model import BatchModel
 from modelyard.batch.parquet_records import ParquetRecords, open_parquet
-from modelyard.batch.plan import FilePlan, JobSpec, WorkUnit
+from modelyard.batch.plan import FilePlan, JobSpec, WorkUnit, done_path, errors_path, part_path
 from modelyard.batch.sink import RECORD_ERRORS, BudgetExceeded, Sink, UnitResult, reason
 from modelyard.codecs import payloads
 from modelyard.domain.batch import BatchFormat, SplitType
 from modelyard.errors import InvalidPayload
 
-__all__ = ["UnitRunner", "done_path", "errors_path", "part_path"]
+__all__ = ["UnitRunner"]
 
 _MIB = 1024 * 1024
-
-
-def part_path(unit: WorkUnit) -> str:
-    return f"parts/{unit.key}.out"
-
-
-def errors_path(unit: WorkUnit) -> str:
-    return f"parts/{unit.key}.errors.jsonl"
-
-
-def done_path(unit: WorkUnit) -> str:
-    return f"units/{unit.key}.json"
+_BLOCK = _MIB
 
 
 class UnitRunner:
@@ -122,8 +111,17 @@ class UnitRunner:
 
     def _text(self, sink: Sink, plan: FilePlan, unit: WorkUnit) -> int:
         whole = plan.file.gzipped or (unit.start == 0 and unit.end >= plan.file.size)
+        # Payloads up to max_payload_mb, read in blocks of at most 1 MiB (several model calls
+        # per payload: the same answers, and a worker's memory stays small); a handler gets
+        # whole payloads, as an endpoint would.
+        size = self.limit if self.model.handler is not None else min(self.limit, _BLOCK)
         reader = LineReader(
-            plan.file.url, plan.file.gzipped, unit.start, None if whole else unit.end, self.limit
+            plan.file.url,
+            plan.file.gzipped,
+            unit.start,
+            None if whole else unit.end,
+            size,
+            longest=self.limit,
         )
         self._reader = reader
         header = plan.header and unit.first

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from modelyard.batch.assemble import assemble
 from modelyard.batch.checks import check_output, check_request
@@ -24,12 +25,14 @@ from modelyard.batch.inputs import list_inputs
 from modelyard.batch.lines import count_lines
 from modelyard.batch.location import Location
 from modelyard.batch.manifest import Manifest
-from modelyard.batch.model import ModelSource
 from modelyard.batch.plan import UNIT_BYTES, FilePlan, JobSpec, WorkUnit, request_digest
 from modelyard.batch.planner import plan_files
 from modelyard.batch.sink import UnitResult
 from modelyard.domain.batch import BatchCounts, BatchFormat, SplitType, TransformRequest
 from modelyard.errors import InvalidPayload, JobFailed
+
+if TYPE_CHECKING:
+    from modelyard.batch.model import ModelSource
 
 __all__ = ["JobOutcome", "run_job", "transform"]
 

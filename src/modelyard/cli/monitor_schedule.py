@@ -1,8 +1,10 @@
-"""``modelyard monitor schedule|schedules|unschedule|run|runs``: scheduled drift checks.
+"""``modelyard monitor schedule|schedules|unschedule|run|runs``: scheduled drift checks; and
+``modelyard scheduler``, the scheduler loop.
 
-``monitor run`` is the scheduler loop (monitor schedules and alarm evaluation); ``modelyard
-serve`` starts one beside its server workers (:func:`start_loop_process`). Any number of loops
-may share a store: each tick runs once.
+``modelyard scheduler`` (``monitor run`` is the same loop under its older name) runs the batch
+schedules, the monitor schedules and the alarm evaluation; ``modelyard serve`` starts one beside
+its server workers (:func:`start_loop_process`). Any number of loops may share a store: each
+tick runs once.
 """
 
 from __future__ import annotations
@@ -133,6 +135,14 @@ def _scores(run: MonitorRun) -> str:
 
 
 def _print_pass(done: Pass) -> None:
+    for ran in done.scheduled:
+        outcome = f"job {ran.job}" if ran.job else (ran.error or "no job")
+        late = f" (late; {ran.missed} earlier tick(s) missed)" if ran.late else ""
+        console.print(
+            f"schedule {ran.schedule} at {ran.tick:%Y-%m-%d %H:%M %Z}: {ran.status.value}, "
+            f"{outcome}{late}",
+            markup=False,
+        )
     for run in done.runs:
         took = f" in {run.duration_s:.2f}s" if run.duration_s is not None else ""
         console.print(
@@ -146,30 +156,48 @@ def _print_pass(done: Pass) -> None:
         )
 
 
+Once = Annotated[bool, typer.Option("--once", help="One pass, then exit.")]
+Poll = Annotated[float, typer.Option(min=0.1, max=300, help="Longest seconds between passes.")]
+Parent = Annotated[int | None, typer.Option(hidden=True)]
+
+
+def scheduler(
+    once: Once = False, poll: Poll = 2.0, parent: Parent = None, json_: JsonFlag = False
+) -> None:
+    """Run the batch schedules and monitor schedules and evaluate the alarms until Ctrl-C (or
+    one pass with --once).
+
+    `modelyard serve` runs this loop too; several may share a store (each tick runs once). A
+    batch schedule's ticks missed while no loop ran follow its --missed policy when one starts.
+    """
+    _loop("scheduler", once=once, poll=poll, parent=parent, json_=json_)
+
+
 @app.command("run")
 def run(
-    once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
-    poll: Annotated[
-        float, typer.Option(min=0.1, max=300, help="Longest seconds between passes.")
-    ] = 2.0,
-    parent: Annotated[int | None, typer.Option(hidden=True)] = None,
-    json_: JsonFlag = False,
+    once: Once = False, poll: Poll = 2.0, parent: Parent = None, json_: JsonFlag = False
 ) -> None:
-    """Run the monitor schedules and evaluate the alarms until Ctrl-C (or one pass with --once).
+    """Run the scheduler loop (the same as `modelyard scheduler`): monitor schedules, alarms
+    and batch schedules, until Ctrl-C (or one pass with --once)."""
+    _loop("monitor loop", once=once, poll=poll, parent=parent, json_=json_)
 
-    `modelyard serve` runs this loop too; several may share a store (each tick runs once).
-    """
+
+def _loop(title: str, *, once: bool, poll: float, parent: int | None, json_: bool) -> None:
     from modelyard.services.scheduler import Scheduler
 
     current = platform()
     scheduler = Scheduler(
-        current.monitors, current.alarms, poll_s=poll, housekeeping=[current.metrics.prune]
+        current.monitors,
+        current.alarms,
+        schedules=current.schedules,
+        poll_s=poll,
+        housekeeping=[current.metrics.prune],
     )
     if once:
         done = scheduler.run_once()
         if json_:
-            print_json({"runs": done.runs, "events": done.events})
-        elif done.runs or done.events:
+            print_json({"runs": done.runs, "events": done.events, "scheduled": done.scheduled})
+        elif done.runs or done.events or done.scheduled:
             _print_pass(done)
         else:
             console.print("nothing was due: no schedule ticked, no alarm window ended")
@@ -183,26 +211,27 @@ def run(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     if parent is not None:
-        from modelyard.bootstrap import stop_with_parent
+        from modelyard.processes import stop_with_parent
 
         stop_with_parent(parent)
     typer.echo(
-        f"monitor loop running: {len(current.monitors.schedules())} schedule(s), "
-        f"{len(current.alarms.list_alarms())} alarm(s); Ctrl-C to stop",
+        f"{title} running: {len(current.monitors.schedules())} schedule(s), "
+        f"{len(current.alarms.list_alarms())} alarm(s), "
+        f"{len(current.schedules.schedules())} batch schedule(s); Ctrl-C to stop",
         err=True,
     )
     try:
         scheduler.run_forever(stop, on_pass=_print_pass)
     except KeyboardInterrupt:
-        typer.echo("monitor loop stopped", err=True)
+        typer.echo(f"{title} stopped", err=True)
 
 
 def start_loop_process() -> subprocess.Popen[bytes]:
-    """Start ``modelyard monitor run`` as a child of this process (``modelyard serve`` runs
-    its scheduler loop so: in a process of its own, beside the server workers, never in their
+    """Start ``modelyard scheduler`` as a child of this process (``modelyard serve`` runs its
+    scheduler loop so: in a process of its own, beside the server workers, never in their
     request path). It stops when this process stops (or dies); see :func:`stop_loop_process`.
     """
-    command = [sys.executable, "-m", "modelyard.cli.main", "monitor", "run"]
+    command = [sys.executable, "-m", "modelyard.cli.main", "scheduler"]
     return subprocess.Popen([*command, "--parent", str(os.getpid())], stdin=subprocess.DEVNULL)
 
 

@@ -71,7 +71,8 @@ def serve(
         bool,
         typer.Option(
             "--monitors/--no-monitors",
-            help="Also run the monitor schedules and alarms (in a process beside the workers).",
+            help="Also run the scheduler (batch schedules, monitor schedules, alarms) in a "
+            "process beside the workers.",
         ),
     ] = True,
 ) -> None:

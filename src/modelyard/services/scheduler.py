@@ -1,8 +1,10 @@
-"""The scheduler loop: monitor schedules and alarm evaluation, pass after pass, until stopped.
+"""The scheduler loop: batch schedules, monitor schedules and alarm evaluation, pass after pass,
+until stopped.
 
 It runs in a process of its own, started by ``modelyard serve`` beside its server workers (never
-in their request path) or by ``modelyard monitor run``. Any number of such loops may share a
-store: each tick of a schedule and each window of an alarm runs in one of them (leases).
+in their request path) or by ``modelyard scheduler`` (``modelyard monitor run`` is the same
+loop). Any number of such loops may share a store: each tick of a schedule and each window of
+an alarm runs in one of them (leases).
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from datetime import UTC, datetime, timedelta
 
 from modelyard.domain.alarms import AlarmEvent
 from modelyard.domain.monitors import MonitorRun
+from modelyard.domain.schedules import ScheduleRun
 from modelyard.errors import ModelyardError
 from modelyard.services.alarms import AlarmService
 from modelyard.services.monitors import MonitorService
+from modelyard.services.schedules import ScheduleService
 
 log = logging.getLogger("modelyard.scheduler")
 
@@ -27,18 +31,22 @@ _PRUNE_EVERY = timedelta(hours=1)
 
 @dataclass(frozen=True, slots=True)
 class Pass:
-    """What one pass did: the monitor runs it made and the alarm state changes it recorded."""
+    """What one pass did: the monitor runs it made, the alarm state changes it recorded, and
+    the runs of batch schedules it made (``scheduled``)."""
 
     runs: list[MonitorRun] = field(default_factory=list)
     events: list[AlarmEvent] = field(default_factory=list)
+    scheduled: list[ScheduleRun] = field(default_factory=list)
 
 
 class Scheduler:
-    """Runs :meth:`MonitorService.run_due` and :meth:`AlarmService.evaluate` in passes.
+    """Runs :meth:`ScheduleService.run_due`, :meth:`MonitorService.run_due` and
+    :meth:`AlarmService.evaluate` in passes.
 
     Args:
         monitors: The monitor service.
         alarms: The alarm service.
+        schedules: The batch schedules' service (none: the loop runs monitors and alarms only).
         clock: Now, timezone-aware UTC (default: the system clock).
         poll_s: The longest wait between passes: schedules and rules set by other processes
             are seen within it.
@@ -51,21 +59,26 @@ class Scheduler:
         monitors: MonitorService,
         alarms: AlarmService,
         *,
+        schedules: ScheduleService | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         poll_s: float = 2.0,
         housekeeping: Sequence[Callable[[datetime], object]] = (),
     ) -> None:
         self._monitors = monitors
         self._alarms = alarms
+        self._schedules = schedules
         self._clock = clock
         self._poll_s = poll_s
-        self._chores = (monitors.prune, *housekeeping)
+        own = (monitors.prune,) if schedules is None else (monitors.prune, schedules.prune)
+        self._chores: tuple[Callable[[datetime], object], ...] = (*own, *housekeeping)
         self._pruned: datetime | None = None
 
     def run_once(self, now: datetime | None = None) -> Pass:
-        """One pass: every due schedule tick, then every due alarm window."""
+        """One pass: every due batch schedule tick (first: a submission is quick and its
+        lateness counts), every due monitor tick, then every due alarm window."""
         now = now or self._clock()
-        done = Pass(self._monitors.run_due(now), self._alarms.evaluate(now))
+        scheduled = self._schedules.run_due(now) if self._schedules is not None else []
+        done = Pass(self._monitors.run_due(now), self._alarms.evaluate(now), scheduled)
         if self._pruned is None or now - self._pruned >= _PRUNE_EVERY:
             self._pruned = now
             for chore in self._chores:
@@ -107,12 +120,15 @@ class Scheduler:
 
     def _wait_s(self) -> float:
         try:
-            due = self._monitors.next_due()
+            found = [self._monitors.next_due()]
+            if self._schedules is not None:
+                found.append(self._schedules.next_due())
         except Exception:  # the store is down: wait the usual time
             return self._poll_s
-        if due is None:
+        due = [d for d in found if d is not None]
+        if not due:
             return self._poll_s
-        return max(0.0, min(self._poll_s, (due - self._clock()).total_seconds()))
+        return max(0.0, min(self._poll_s, (min(due) - self._clock()).total_seconds()))
 
 
 def _name(chore: Callable[..., object]) -> str:

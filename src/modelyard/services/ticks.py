@@ -1,18 +1,34 @@
-"""When schedules tick: epoch-aligned intervals and five-field UTC cron expressions.
+"""When schedules tick: epoch-aligned intervals, and five-field cron expressions in UTC (monitor
+schedules) or in an IANA time zone (batch schedules).
 
-Every process computes the same ticks from the same schedule (no state, no local time zone),
-which is what lets a lease per ``(schedule, tick)`` make each tick run once.
+Every process computes the same ticks from the same schedule (no state, never the machine's
+local time zone), which is what lets a lease per ``(schedule, tick)`` make each tick run once.
+
+In a time zone, a cron expression matches local wall-clock times, each at most once, and every
+tick is handed out as a UTC instant (:func:`cron_latest`, :func:`cron_next`). Across daylight
+saving changes:
+
+- a wall time that occurs twice (the hour repeated when clocks go back) ticks once, at its
+  first occurrence: ``30 2 * * *`` in Europe/Paris ticks at 02:30 CEST on the last Sunday of
+  October, not again an hour later; an hourly expression skips the repeated hour;
+- a wall time that does not occur (the hour skipped when clocks go forward) ticks at the first
+  instant after the gap: ``30 2 * * *`` ticks at 03:00 CEST on the last Sunday of March, as
+  cron does. Several such wall times (``*/15 2 * * *``) make one tick there.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from modelyard.domain.monitors import MonitorSchedule
 from modelyard.errors import InvalidInput
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: croniter's random (``R``) and hashed (``H``) values: a value of their own in each process.
+_RANDOM = re.compile(r"\b[RH]\b", re.IGNORECASE)
 _MINUTE = timedelta(minutes=1)
 
 
@@ -23,19 +39,51 @@ def _cron() -> Any:
     return croniter
 
 
-def validate_cron(expression: str) -> str:
-    """Return ``expression`` normalised (single spaces) if it is a five-field cron expression.
+def validate_cron(expression: str, zone: str = "UTC") -> str:
+    """Return ``expression`` normalised (single spaces) if it is a five-field cron expression
+    that ever ticks.
+
+    Args:
+        zone: The time zone it is read in, for the message.
 
     Raises:
-        InvalidInput: otherwise, naming the expression.
+        InvalidInput: otherwise, naming the expression (``0 6 30 2 *``, February 30th, never
+            ticks).
     """
     fields = expression.split()
-    if len(fields) != 5 or not _cron().is_valid(" ".join(fields)):
+    normal = " ".join(fields)
+    if _RANDOM.search(normal):
+        raise InvalidInput(
+            f"invalid cron expression {expression!r}: R and H (random and hashed values) are "
+            "not allowed: every scheduler must compute the same ticks"
+        )
+    if len(fields) != 5 or not _cron().is_valid(normal):
         raise InvalidInput(
             f"invalid cron expression {expression!r}: use five fields, minute hour day-of-month "
-            "month day-of-week, in UTC (e.g. '*/10 * * * *')"
+            f"month day-of-week, in {zone} (e.g. '*/10 * * * *' or '0 6 * * 1')"
         )
-    return " ".join(fields)
+    try:
+        _cron()(normal, datetime(2000, 1, 1)).get_next(datetime)
+    except ValueError:  # croniter's CroniterBadDateError: no date matches
+        raise InvalidInput(
+            f"invalid cron expression {expression!r}: no date ever matches it"
+        ) from None
+    return normal
+
+
+def validate_timezone(name: str) -> ZoneInfo:
+    """The IANA time zone ``name`` (``Europe/Paris``, ``UTC``).
+
+    Raises:
+        InvalidInput: not a time zone this machine's time zone database knows, naming it.
+    """
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise InvalidInput(
+            f"unknown time zone {name!r}: use an IANA name such as 'Europe/Paris', "
+            "'America/New_York' or 'UTC'"
+        ) from None
 
 
 def floor_tick(now: datetime, period: timedelta) -> datetime:
@@ -66,3 +114,99 @@ def next_tick(schedule: MonitorSchedule, now: datetime) -> datetime:
     assert schedule.cron is not None
     found: datetime = _cron()(schedule.cron, now.astimezone(UTC)).get_next(datetime)
     return found.astimezone(UTC)
+
+
+# -- cron in a time zone ---------------------------------------------------------------------
+
+#: The most cron matches :func:`cron_latest` and :func:`cron_next` step over past ``now`` (a
+#: repeated hour of a once-a-minute expression is 60); :func:`count_ticks` stops there too.
+_MAX_STEPS = 1500
+
+
+def _instant(local: datetime, zone: ZoneInfo) -> datetime:
+    """The UTC instant of the naive wall time ``local`` in ``zone``: its first occurrence when
+    it occurs twice, the end of the gap when it does not occur. Never decreasing in ``local``."""
+    first = local.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    if first.astimezone(zone).replace(tzinfo=None) == local:
+        return first
+    # In a gap: fold=1 reads it with the offset after the change (an instant before the
+    # change), fold=0 with the one before (an instant after it); the change lies between.
+    before = local.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    after_offset = first.astimezone(zone).utcoffset()
+    low, high = before, first
+    while high - low > timedelta(seconds=1):
+        middle = low + (high - low) / 2
+        if middle.astimezone(zone).utcoffset() == after_offset:
+            high = middle
+        else:
+            low = middle
+    return high.replace(microsecond=0)
+
+
+def _wall(instant: datetime, zone: ZoneInfo) -> datetime:
+    return instant.astimezone(zone).replace(tzinfo=None)
+
+
+def cron_latest(expression: str, zone: ZoneInfo, now: datetime) -> datetime:
+    """The latest tick of ``expression`` read in ``zone`` at or before ``now``, in UTC.
+
+    Raises:
+        InvalidInput: the expression never ticked before ``now`` (croniter's search gave up).
+    """
+    wall = _wall(now, zone)
+    try:
+        # Start just after the minute ``now`` is in (get_prev is strictly before its start).
+        found = _cron()(expression, wall.replace(second=0, microsecond=0) + _MINUTE)
+        local = found.get_prev(datetime)
+    except ValueError:
+        raise InvalidInput(f"cron expression {expression!r} has no tick before {now}") from None
+    latest = _instant(local, zone)
+    # A later wall time may still come before ``now``: when clocks went back, ``now`` is in
+    # the repeated hour's second pass, whose wall times already ticked (in the first pass).
+    forward = _cron()(expression, local)
+    try:
+        for _ in range(_MAX_STEPS):
+            candidate = _instant(forward.get_next(datetime), zone)
+            if candidate > now:
+                break
+            latest = candidate
+    except ValueError:  # no later date matches: the one found is the latest
+        pass
+    return latest
+
+
+def cron_next(expression: str, zone: ZoneInfo, now: datetime) -> datetime:
+    """The first tick of ``expression`` read in ``zone`` after ``now``, in UTC.
+
+    Raises:
+        InvalidInput: the expression never ticks again (croniter's search gave up).
+    """
+    found = _cron()(expression, _wall(now, zone))
+    try:
+        for _ in range(_MAX_STEPS):
+            candidate = _instant(found.get_next(datetime), zone)
+            if candidate > now:  # not so in a repeated hour's second pass: those ticked already
+                return candidate
+    except ValueError:
+        pass
+    raise InvalidInput(f"cron expression {expression!r} has no tick after {now}")
+
+
+def count_ticks(
+    expression: str, zone: ZoneInfo, after: datetime, before: datetime, limit: int = 1000
+) -> int:
+    """How many ticks of ``expression`` read in ``zone`` fall in ``(after, before)``, counting
+    at most ``limit``."""
+    found = _cron()(expression, _wall(after, zone))
+    count, last = 0, after
+    try:
+        for _ in range(limit + _MAX_STEPS):
+            tick = _instant(found.get_next(datetime), zone)
+            if tick <= last:  # a repeated hour's second pass, or a gap's wall times after the
+                continue  # first (they tick at the same instant)
+            if tick >= before or count >= limit:
+                break
+            count, last = count + 1, tick
+    except ValueError:  # no later date matches
+        pass
+    return count

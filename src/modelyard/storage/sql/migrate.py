@@ -51,6 +51,8 @@ REVISIONS: tuple[str, ...] = (
     "0009",
     "0010",
     "0011",
+    "0012",
+    "0013",
 )
 HEAD = REVISIONS[-1]
 

@@ -334,3 +334,120 @@ feedback = sa.Table(
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_feedback_endpoint_served_at", "endpoint", "served_at"),
 )
+
+# -- schedules (migration 0012) -------------------------------------------------------------------
+
+# A command run on a cron schedule: today a batch transform (action "batch", its
+# TransformRequest.to_dict() in spec; the output may hold {tick}).
+schedules = sa.Table(
+    "schedules",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("spec", sa.JSON, nullable=False),
+    sa.Column("cron", sa.String(128), nullable=False),
+    # An IANA time zone name; the cron expression is read in it.
+    sa.Column("timezone", sa.String(64), nullable=False),
+    # What ticks missed while no scheduler ran become: run-once | skip.
+    sa.Column("missed", sa.String(16), nullable=False),
+    sa.Column("paused", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # Created or last resumed: ticks before it never run.
+    sa.Column("active_since", sa.DateTime(timezone=True), nullable=False),
+)
+
+# One row per tick a scheduler handled (the lease on the tick chose which scheduler); deleted
+# with their schedule. The job it started lives on in the jobs table.
+schedule_runs = sa.Table(
+    "schedule_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("schedule", sa.String(128), nullable=False),
+    sa.Column("tick", sa.DateTime(timezone=True), nullable=False),
+    # submitted | failed | skipped
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("job", sa.String(160), nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("late", sa.Boolean, nullable=False),
+    sa.Column("missed", sa.Integer, nullable=False),
+    sa.Column("holder", sa.String(255), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("schedule", "tick"),
+)
+
+# -- deployments (migration 0013) -----------------------------------------------------------------
+
+# A guarded deployment of a new config to an endpoint (services/deployments.py): its plan (JSON
+# RolloutPlan), the new config's variants (``target``), and where it stands. Every change is a
+# compare-and-set on ``version``. ``active_endpoint`` is the endpoint's name while the
+# deployment is RUNNING or PAUSED and NULL after: its unique key allows one active deployment
+# per endpoint, however many processes start one at once.
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("endpoint", sa.String(128), nullable=False, index=True),
+    sa.Column("active_endpoint", sa.String(128), nullable=True, unique=True),
+    sa.Column("plan", sa.JSON, nullable=False),
+    sa.Column("source_config", sa.Integer, nullable=False),
+    sa.Column("target", sa.JSON, nullable=False),
+    sa.Column("served_names", sa.JSON, nullable=False),
+    # RUNNING | PAUSED | SUCCEEDED | ROLLED_BACK | STOPPED
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("step", sa.Integer, nullable=False),
+    # The endpoint config it made current last (NULL before its first).
+    sa.Column("config", sa.Integer, nullable=True),
+    # A change decided but not yet recorded as done (domain Pending), or NULL.
+    sa.Column("pending", sa.JSON, nullable=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("step_started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+# The steps of a deployment as they happened; the unique key makes each step start once.
+deployment_steps = sa.Table(
+    "deployment_steps",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "deployment_id",
+        sa.Integer,
+        sa.ForeignKey("deployments.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("step", sa.Integer, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("percent", sa.Float, nullable=False),
+    sa.Column("config", sa.Integer, nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("outcome", sa.String(32), nullable=True),
+    sa.UniqueConstraint("deployment_id", "step"),
+)
+
+# The decision log: what each decision did and why, with its checks' values and window.
+deployment_decisions = sa.Table(
+    "deployment_decisions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "deployment_id",
+        sa.Integer,
+        sa.ForeignKey("deployments.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("step", sa.Integer, nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("actor", sa.String(255), nullable=False),
+    sa.Column("window_start", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("window_end", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("checks", sa.JSON, nullable=False),
+)
