@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,9 @@ class EvidentlySetupFailed(RuntimeError):
     """The side virtualenv could not be made, or is unusable."""
 
 
-def _installed_versions(python: Path) -> dict[str, str | None]:
+def _installed_versions(
+    python: Path, packages: Sequence[str] = REPORTED_PACKAGES
+) -> dict[str, str | None]:
     script = (
         "import importlib.metadata as m, json, sys\n"
         "def v(n):\n"
@@ -39,7 +42,7 @@ def _installed_versions(python: Path) -> dict[str, str | None]:
         "print(json.dumps({n: v(n) for n in sys.argv[1:]}))\n"
     )
     run = subprocess.run(
-        [str(python), "-c", script, *REPORTED_PACKAGES],
+        [str(python), "-c", script, *packages],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     if run.returncode != 0:
@@ -47,12 +50,17 @@ def _installed_versions(python: Path) -> dict[str, str | None]:
     return dict(json.loads(run.stdout))
 
 
-def _pins_met(versions: dict[str, str | None]) -> bool:
-    return all(versions.get(name) == pin for name, pin in PINS.items())
+def _pins_met(versions: dict[str, str | None], pins: Mapping[str, str] = PINS) -> bool:
+    return all(versions.get(name) == pin for name, pin in pins.items())
 
 
-def ensure_venv(venv: Path = DEFAULT_VENV) -> dict[str, Any]:
-    """Make (or reuse) Evidently's virtualenv at ``venv``.
+def ensure_venv(
+    venv: Path = DEFAULT_VENV,
+    pins: Mapping[str, str] = PINS,
+    reported: Sequence[str] = REPORTED_PACKAGES,
+) -> dict[str, Any]:
+    """Make (or reuse) Evidently's virtualenv at ``venv`` (another side virtualenv with other
+    ``pins``, reporting the versions of ``reported``: ``batch_mlflow.py``).
 
     Returns:
         Its path, its python, whether it was made now (and how long that took), and the
@@ -63,23 +71,23 @@ def ensure_venv(venv: Path = DEFAULT_VENV) -> dict[str, Any]:
     """
     python = venv / "bin" / "python"
     created, setup_s = False, 0.0
-    if not (python.exists() and _pins_met(_installed_versions(python))):
+    if not (python.exists() and _pins_met(_installed_versions(python, reported), pins)):
         start = time.perf_counter()
-        requirements = [f"{name}=={pin}" for name, pin in PINS.items()]
+        requirements = [f"{name}=={pin}" for name, pin in pins.items()]
         for argv in (
             [sys.executable, "-m", "venv", str(venv)],
             [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
              *requirements],
         ):  # fmt: skip
-            print(f"evidently venv: {' '.join(argv)}", flush=True)
+            print(f"{venv.name} venv: {' '.join(argv)}", flush=True)
             run = subprocess.run(
                 argv, capture_output=True, text=True, timeout=VENV_TIMEOUT_S, check=False
             )
             if run.returncode != 0:
                 raise EvidentlySetupFailed(f"`{' '.join(argv)}` failed: {run.stderr[-2000:]}")
         created, setup_s = True, time.perf_counter() - start
-    versions = _installed_versions(python)
-    if not _pins_met(versions):
+    versions = _installed_versions(python, reported)
+    if not _pins_met(versions, pins):
         raise EvidentlySetupFailed(f"{venv} does not have the pinned versions: {versions}")
     return {
         "path": str(venv),

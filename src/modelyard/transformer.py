@@ -7,8 +7,9 @@
 
 SageMaker's spelling of the options (``MultiRecord``, ``Line``, ``Input``…) and modelyard's
 (``multi-record``, ``line``, ``input``) are both accepted. ``instance_count`` is the number of
-worker processes. A thin adapter over ``BatchService``: the job runs in its own process
-exactly as ``modelyard batch`` runs it, and ``transform`` waits for it unless ``wait=False``.
+worker processes; ``executor="ray"`` (and ``address="ray://…"``) runs them on Ray. A thin
+adapter over ``BatchService``: the job runs in its own process exactly as ``modelyard batch``
+runs it, and ``transform`` waits for it unless ``wait=False``.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ class Transformer:
         max_payload: float = 6.0,
         max_errors: int = 0,
         overwrite: bool = False,
+        executor: str = "local",
+        address: str | None = None,
         platform: Platform | None = None,
     ) -> None:
         self.model_name = model_name
@@ -63,6 +66,8 @@ class Transformer:
         self.max_payload = max_payload
         self.max_errors = max_errors
         self.overwrite = overwrite
+        self.executor = executor
+        self.address = address
         self._platform = platform
         self.latest_transform_job: Job | None = None
 
@@ -107,6 +112,8 @@ class Transformer:
                 "workers": self.instance_count,
                 "max_errors": self.max_errors,
                 "overwrite": self.overwrite,
+                "executor": self.executor,
+                "address": self.address,
             }
         )
         self.latest_transform_job = self._get_platform().batch.submit(request)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from modelyard.batch import check_request, list_inputs
-from modelyard.batch.transform import run_job
+from modelyard.batch.coordinator import run_job
 from modelyard.domain.batch import BatchFormat, JoinSource, SplitType, TransformRequest
 from modelyard.errors import (
     AlreadyExists,

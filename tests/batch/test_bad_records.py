@@ -10,7 +10,7 @@ import numpy as np
 import orjson
 import pytest
 
-from modelyard.batch.transform import run_job
+from modelyard.batch.coordinator import run_job
 from modelyard.domain import Trust
 from modelyard.errors import InvalidPayload
 from tests.batch.support import NAMES, Model, csv_text, features, register, request

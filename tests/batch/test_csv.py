@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modelyard.batch.transform import run_job, transform
+from modelyard.batch.coordinator import run_job, transform
 from modelyard.domain.batch import BatchCounts, BatchStrategy, JoinSource
 from tests.batch.support import NAMES, Model, csv_text, features, request
 

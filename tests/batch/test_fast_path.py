@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from modelyard.batch.transform import run_job
+from modelyard.batch.coordinator import run_job
 from modelyard.domain.batch import JoinSource
 from tests.batch.support import Model, csv_text, features, request
 

@@ -9,7 +9,7 @@ import numpy as np
 import orjson
 import pytest
 
-from modelyard.batch.transform import run_job
+from modelyard.batch.coordinator import run_job
 from modelyard.codecs import payloads
 from modelyard.domain.batch import JoinSource
 from modelyard.errors import InvalidInput

@@ -18,7 +18,7 @@ import pytest
 from modelyard.batch import LocalExecutor
 from modelyard.batch.plan import JobSpec, WorkUnit
 from modelyard.batch.sink import UnitResult
-from modelyard.batch.transform import run_job
+from modelyard.batch.coordinator import run_job
 from modelyard.domain.batch import TransformRequest
 from modelyard.errors import JobFailed
 from tests.batch.support import Model, csv_text, features, request
@@ -28,7 +28,7 @@ UNIT = 4096
 CHILD = """
 import pickle, sys, threading, time
 from modelyard.batch import LocalExecutor
-from modelyard.batch.transform import transform
+from modelyard.batch.coordinator import transform
 
 class Paced(LocalExecutor):
     # Real workers; the coordinator only slows down, so that the kill lands mid-way.

@@ -22,6 +22,7 @@ __all__ = [
     "JobSpec",
     "LocalExecutor",
     "ModelSource",
+    "RayExecutor",
     "UnitResult",
     "UnitRunner",
     "WorkUnit",
@@ -34,6 +35,7 @@ __all__ = [
 _WHERE = {
     "Executor": "executor",
     "LocalExecutor": "executor",
+    "RayExecutor": "ray_executor",
     "InputFile": "inputs",
     "list_inputs": "inputs",
     "JobSpec": "plan",
@@ -43,18 +45,19 @@ _WHERE = {
     "UnitRunner": "runner",
     "check_output": "checks",
     "check_request": "checks",
-    "transform": "transform",
+    "transform": "coordinator",
 }
 
 if TYPE_CHECKING:
     from modelyard.batch.checks import check_output, check_request
+    from modelyard.batch.coordinator import transform
     from modelyard.batch.executor import Executor, LocalExecutor
     from modelyard.batch.inputs import InputFile, list_inputs
     from modelyard.batch.model import ModelSource
     from modelyard.batch.plan import JobSpec, WorkUnit
+    from modelyard.batch.ray_executor import RayExecutor
     from modelyard.batch.runner import UnitRunner
     from modelyard.batch.sink import UnitResult
-    from modelyard.batch.transform import transform
 
 
 def __getattr__(name: str) -> Any:

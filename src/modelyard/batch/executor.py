@@ -4,7 +4,7 @@ The interface is one method. An executor runs every unit with a
 :class:`~modelyard.batch.runner.UnitRunner` (one per worker, built from the pickled
 :class:`~modelyard.batch.plan.JobSpec`: it loads the model once), in any order and on any
 machine, and hands each result to ``done`` in the calling thread as it arrives. The
-coordinator (:func:`modelyard.batch.transform.transform`) keeps the books: the order of the
+coordinator (:func:`modelyard.batch.coordinator.transform`) keeps the books: the order of the
 outputs, the bad-record budget, the progress. A Ray executor is the same loop over Ray Data's
 ``map_batches`` with an actor class that holds a ``UnitRunner``; the runners write the same
 parts, so the outputs are the same bytes.

@@ -46,7 +46,7 @@ ENGINE_VERSION = 1
 #: Work-unit size: a resumed job redoes at most one unit per worker.
 UNIT_BYTES = 16 * 1024 * 1024
 #: The request fields that do not change what is written (the output location is the job's).
-_NOT_OUTPUT = ("workers", "max_errors", "overwrite")
+_NOT_OUTPUT = ("workers", "max_errors", "overwrite", "executor", "address")
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from modelyard.cli.render import console, print_json
 from modelyard.domain import Job, JobStatus
 from modelyard.domain.batch import (
     BatchCounts,
+    BatchExecutor,
     BatchFormat,
     BatchStrategy,
     JoinSource,
@@ -108,6 +109,22 @@ def batch(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace outputs that already exist.")
     ] = False,
+    executor: Annotated[
+        BatchExecutor,
+        typer.Option(
+            "--executor",
+            case_sensitive=False,
+            help="local: worker processes here; ray: Ray Data on a cluster (same outputs).",
+        ),
+    ] = BatchExecutor.LOCAL,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address",
+            metavar="URL",
+            help="The Ray cluster (ray://host:10001); default: a local Ray for this job.",
+        ),
+    ] = None,
     wait: Annotated[
         bool, typer.Option("--wait/--no-wait", help="Follow the job until it ends.")
     ] = True,

@@ -33,6 +33,14 @@ class BatchStrategy(enum.StrEnum):
     SINGLE_RECORD = "single-record"
 
 
+class BatchExecutor(enum.StrEnum):
+    """Where a batch job's work units run: worker processes on this machine, or a Ray cluster
+    (a local one started for the job when no address is given)."""
+
+    LOCAL = "local"
+    RAY = "ray"
+
+
 class JoinSource(enum.StrEnum):
     """``input``: each output record holds its input record beside its prediction."""
 
@@ -50,6 +58,8 @@ class TransformRequest:
     input file (Parquet input: ``<input name>.out.parquet``). ``content_type`` None means
     "from the file extension". ``header`` None means "CSV files have no header" unless the
     first line is the model signature's column names. ``workers`` None means one per core.
+    ``executor`` ``ray`` runs the work units on Ray (``address``: a ``ray://`` cluster; None
+    starts a local Ray); the outputs are the same bytes.
     """
 
     model: str
@@ -66,6 +76,8 @@ class TransformRequest:
     workers: int | None = None
     max_errors: int = 0
     overwrite: bool = False
+    executor: BatchExecutor = BatchExecutor.LOCAL
+    address: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able (enums as their values)."""
@@ -81,6 +93,7 @@ class TransformRequest:
             ("split_type", SplitType),
             ("batch_strategy", BatchStrategy),
             ("join_source", JoinSource),
+            ("executor", BatchExecutor),
         ):
             if values.get(key) is not None:
                 try:

@@ -17,14 +17,18 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from modelyard.domain import Job, JobKind, JobStatus, ModelRef, ModelSpec
-from modelyard.domain.batch import BatchCounts, TransformRequest
+from modelyard.domain.batch import BatchCounts, BatchExecutor, TransformRequest
 from modelyard.errors import Conflict, InvalidInput, ModelyardError
 from modelyard.services.jobs import JobKindRunner, JobService, job_name, now
 from modelyard.services.registry import RegistryService
 from modelyard.storage.base import ArtifactStore
 from modelyard.training.joblog import JobLog
+
+if TYPE_CHECKING:
+    from modelyard.batch.executor import Executor
 
 #: How often a running job's counts are written to the store (and a log line).
 _REPORT_EVERY_S = 1.0
@@ -71,6 +75,8 @@ class BatchService:
         from modelyard.batch.checks import check_output, check_request
         from modelyard.batch.inputs import list_inputs
 
+        if request.address is not None and request.executor is not BatchExecutor.RAY:
+            raise InvalidInput("a cluster address is only used by the ray executor")
         version = self._registry.get_version(ModelRef.parse(request.model))
         spec = ModelSpec.from_version(version)
         check_request(request, spec.signature)
@@ -118,8 +124,8 @@ class BatchService:
         """Execute batch job ``name`` in this process. Never raises for a failure of the job
         itself: it ends Failed (the reason names the file and line of a bad record) or
         Stopped, with the counts reached so far."""
+        from modelyard.batch.coordinator import transform
         from modelyard.batch.model import ModelSource
-        from modelyard.batch.transform import transform
 
         job = self._jobs.store.transition(
             name,
@@ -145,7 +151,14 @@ class BatchService:
                     spec=ModelSpec.from_version(version),
                     scratch=str(self._scratch),
                 )
-                counts = transform(request, source, job=name, progress=reporter, stop=stop)
+                counts = transform(
+                    request,
+                    source,
+                    job=name,
+                    executor=_executor(request),
+                    progress=reporter,
+                    stop=stop,
+                )
                 reporter(counts, force=True)
                 log.write(f"done: {_summary(counts, reporter.elapsed_s)}\n")
         except Exception as exc:  # the job failed; the worker itself must not crash
@@ -203,6 +216,15 @@ def _summary(counts: BatchCounts, elapsed_s: float) -> str:
         f"{counts.files_done}/{counts.files_total} files, {counts.rows_in} rows in, "
         f"{counts.rows_out} out, {counts.rows_failed} failed, {rate:,.0f} rows/s"
     )
+
+
+def _executor(request: TransformRequest) -> Executor | None:
+    """Ray when the request asks for it; None: the engine's local worker processes."""
+    if request.executor is BatchExecutor.RAY:
+        from modelyard.batch.ray_executor import RayExecutor
+
+        return RayExecutor(request.workers, request.address)
+    return None
 
 
 def _absolute(request: TransformRequest) -> TransformRequest:
