@@ -23,6 +23,8 @@ from modelyard.services.alarm_endpoints import EndpointCatalog
 from modelyard.services.alarms import AlarmService
 from modelyard.services.batch import BatchService
 from modelyard.services.capture import CaptureService
+from modelyard.services.deployment_controller import DeploymentController
+from modelyard.services.deployments import DeploymentService
 from modelyard.services.drift import DriftService
 from modelyard.services.endpoints import EndpointService, PredictorCheck
 from modelyard.services.feedback import FeedbackService
@@ -39,6 +41,7 @@ from modelyard.storage.artifacts import FsspecArtifactStore
 from modelyard.storage.base import ArtifactStore, EndpointStore, MetadataStore, ServerRegistry
 from modelyard.storage.capture_files import CaptureFolder
 from modelyard.storage.sql.alarm_store import SqlAlarmStore
+from modelyard.storage.sql.deployment_store import SqlDeploymentStore
 from modelyard.storage.sql.endpoint_store import SqlEndpointStore
 from modelyard.storage.sql.engine import make_engine
 from modelyard.storage.sql.feedback_store import SqlFeedbackStore
@@ -79,6 +82,8 @@ class Platform:
     alarms: AlarmService
     drift: DriftService
     schedules: ScheduleService
+    deployments: DeploymentService
+    deployment_controller: DeploymentController
     # Built from the services above (it only reads through them), so not passed in.
     reports: ReportService = dataclasses.field(init=False)
 
@@ -178,7 +183,8 @@ def build(settings: Settings | None = None) -> Platform:
         SqlServerStore(engine), endpoint_store, stale_after=settings.server_stale_after
     )
     capture = CaptureService(CaptureFolder(settings.resolved_capture_url))
-    metrics = MetricsService(_metric_store(engine, settings), endpoint_store)
+    metric_store = _metric_store(engine, settings)
+    metrics = MetricsService(metric_store, endpoint_store)
     drift = DriftService(registry, endpoints.get, artifacts, capture)
     monitors, alarms = _monitoring(engine, endpoints, registry, metrics, drift)
     schedules = ScheduleService(
@@ -188,6 +194,25 @@ def build(settings: Settings | None = None) -> Platform:
         check=batch.check,
         clock=_utcnow,
         get_job=jobs.get,
+    )
+    deployment_store = SqlDeploymentStore(engine)
+    deployments = DeploymentService(
+        deployment_store,
+        endpoint_store,
+        build=endpoints.build,
+        alarms=alarms,
+        update=endpoints.update,
+        rollback=endpoints.rollback,
+        clock=_utcnow,
+    )
+    deployment_controller = DeploymentController(
+        deployment_store,
+        endpoint_store,
+        SqlLeaseStore(engine),
+        rows=metric_store.read,
+        alarms=alarms,
+        servers=servers.for_endpoint,
+        clock=_utcnow,
     )
     return Platform(
         settings=settings,
@@ -208,6 +233,8 @@ def build(settings: Settings | None = None) -> Platform:
         alarms=alarms,
         drift=drift,
         schedules=schedules,
+        deployments=deployments,
+        deployment_controller=deployment_controller,
     )
 
 

@@ -126,6 +126,8 @@ def test_a_killed_job_resumes_to_the_same_bytes(registered: Cli, tmp_path: Path)
         platform.close()
     resumed = registered("jobs", "resume", name, "--json").ok().json()
     assert resumed["status"] == "Completed" and resumed["metrics"]["batch.rows_in"] == 12_800
+    log = registered("jobs", "logs", name).ok().out  # both runs, one after the other
+    assert log.count("batch transform of") == 2 and "--- resumed at " in log
     finished = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert finished == sorted(p.name for p in (tmp_path / "whole").iterdir())
     for file in finished:

@@ -16,6 +16,17 @@ import typer
 
 from modelyard.cli.capture_options import CaptureOpt, RedactOpt, capture_configs
 from modelyard.cli.context import platform
+from modelyard.cli.deployment_options import (
+    AlarmOpt,
+    BakeOpt,
+    CanaryOpt,
+    MaxDurationOpt,
+    MinRequestsOpt,
+    StepOpt,
+    StrategyOpt,
+    WaitOpt,
+    rollout_options,
+)
 from modelyard.cli.feedback import feedback
 from modelyard.cli.options import pairs, per_variant
 from modelyard.cli.render import (
@@ -184,20 +195,35 @@ def update(
     predictor: PredictorOpt = None,
     capture: CaptureOpt = None,
     capture_redact: RedactOpt = None,
+    strategy: StrategyOpt = None,
+    canary_size: CanaryOpt = None,
+    step: StepOpt = None,
+    wait: WaitOpt = None,
+    bake: BakeOpt = None,
+    max_duration: MaxDurationOpt = None,
+    alarm: AlarmOpt = None,
+    min_requests: MinRequestsOpt = None,
     json_: JsonFlag = False,
 ) -> None:
     """Serve new models: a new config replacing every variant (batching, predictors and
-    capture not given return to their defaults)."""
+    capture not given return to their defaults). With --strategy, traffic moves to it in
+    watched steps, and a failing step rolls back (see `modelyard deployments`)."""
     variants = pairs(variant, "--variant")
-    endpoint = _service().update(
-        name,
-        variants,
+    rollout = rollout_options(
+        strategy, canary_size, step, wait, bake, max_duration, alarm, min_requests
+    )
+    config = (
         _weights(weights),
         _batching(batch_size, batch_wait_ms),
         _predictors(predictor, list(variants)),
         capture_configs(capture, capture_redact, list(variants)),
     )
-    _changed(endpoint, json_)
+    if rollout is None:
+        _changed(_service().update(name, variants, *config), json_)
+        return
+    from modelyard.cli.deployments import print_change, service
+
+    print_change(service().start(name, variants, *config, **rollout), json_)
 
 
 @app.command("weights")

@@ -43,6 +43,8 @@ _SUBCOMMANDS: dict[str, tuple[str, str] | None] = {
     "scheduler": ("modelyard.cli.monitor_schedule", "scheduler"),
     "alarms": ("modelyard.cli.alarms", "app"),
     "capture": ("modelyard.cli.capture", "app"),
+    "deployments": ("modelyard.cli.deployments", "app"),
+    "controller": ("modelyard.cli.deployments", "controller"),
 }
 
 

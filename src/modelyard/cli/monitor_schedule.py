@@ -135,6 +135,10 @@ def _scores(run: MonitorRun) -> str:
 
 
 def _print_pass(done: Pass) -> None:
+    from modelyard.cli.render_deployments import decision_line
+
+    for decision in done.decisions:
+        console.print(decision_line(decision), markup=False)
     for ran in done.scheduled:
         outcome = f"job {ran.job}" if ran.job else (ran.error or "no job")
         late = f" (late; {ran.missed} earlier tick(s) missed)" if ran.late else ""
@@ -190,14 +194,22 @@ def _loop(title: str, *, once: bool, poll: float, parent: int | None, json_: boo
         current.monitors,
         current.alarms,
         schedules=current.schedules,
+        deployments=current.deployment_controller,
         poll_s=poll,
         housekeeping=[current.metrics.prune],
     )
     if once:
         done = scheduler.run_once()
         if json_:
-            print_json({"runs": done.runs, "events": done.events, "scheduled": done.scheduled})
-        elif done.runs or done.events or done.scheduled:
+            print_json(
+                {
+                    "runs": done.runs,
+                    "events": done.events,
+                    "scheduled": done.scheduled,
+                    "decisions": done.decisions,
+                }
+            )
+        elif done.runs or done.events or done.scheduled or done.decisions:
             _print_pass(done)
         else:
             console.print("nothing was due: no schedule ticked, no alarm window ended")

@@ -217,6 +217,22 @@ class EndpointService:
 
     # -- helpers -----------------------------------------------------------------------------
 
+    def build(
+        self,
+        variants: Mapping[str, str],
+        weights: Mapping[str, float] | None = None,
+        batching: Mapping[str, Batching] | None = None,
+        predictors: Mapping[str, Predictor] | None = None,
+        capture: Mapping[str, CaptureConfig] | None = None,
+    ) -> tuple[Variant, ...]:
+        """The variants a config with these settings would hold (references resolved, names,
+        weights and options checked) without writing anything: a deployment plans with them.
+
+        Raises:
+            InvalidInput, InvalidName, ModelNotFound / VersionNotFound / AliasNotFound.
+        """
+        return self._build(variants, weights, batching, predictors, capture)
+
     def _build(
         self,
         variants: Mapping[str, str],

@@ -74,6 +74,17 @@ class JobLogs:
                 capped.unlink()
         return digest
 
+    def restore(self, job: Job, note: str) -> None:
+        """Put an ended job's kept log back as its live file, followed by ``note``, so a job
+        run again (a resumed batch job) appends to the log of its earlier runs."""
+        path = self.path(job.name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists() and job.log_digest:
+            with contextlib.suppress(ModelyardError, OSError):  # a lost log must not block it
+                self._artifacts.get_file(job.log_digest, path)
+        with open(path, "a", encoding="utf-8") as log:
+            log.write(note)
+
     @staticmethod
     def discard(path: Path) -> None:
         """Remove the live log once the job's record points at its stored copy (so the log is

@@ -134,6 +134,7 @@ class JobService:
                 f"job {name!r} is {job.status.value}; only a Failed or Stopped job can resume"
             )
         runner.resume(job)
+        self._logs.restore(job, f"--- resumed at {now().isoformat(timespec='seconds')} ---\n")
         pending = self._jobs.transition(
             name,
             (job.status,),

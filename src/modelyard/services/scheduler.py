@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from modelyard.domain.alarms import AlarmEvent
+from modelyard.domain.deployment_decisions import Decision
 from modelyard.domain.monitors import MonitorRun
 from modelyard.domain.schedules import ScheduleRun
 from modelyard.errors import ModelyardError
 from modelyard.services.alarms import AlarmService
+from modelyard.services.deployment_controller import DeploymentController
 from modelyard.services.monitors import MonitorService
 from modelyard.services.schedules import ScheduleService
 
@@ -31,12 +33,13 @@ _PRUNE_EVERY = timedelta(hours=1)
 
 @dataclass(frozen=True, slots=True)
 class Pass:
-    """What one pass did: the monitor runs it made, the alarm state changes it recorded, and
-    the runs of batch schedules it made (``scheduled``)."""
+    """What one pass did: the monitor runs it made, the alarm state changes it recorded, the
+    runs of batch schedules it made (``scheduled``) and the deployment steps it decided."""
 
     runs: list[MonitorRun] = field(default_factory=list)
     events: list[AlarmEvent] = field(default_factory=list)
     scheduled: list[ScheduleRun] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
 
 
 class Scheduler:
@@ -47,6 +50,7 @@ class Scheduler:
         monitors: The monitor service.
         alarms: The alarm service.
         schedules: The batch schedules' service (none: the loop runs monitors and alarms only).
+        deployments: The deployment controller (none: deployments are driven elsewhere).
         clock: Now, timezone-aware UTC (default: the system clock).
         poll_s: The longest wait between passes: schedules and rules set by other processes
             are seen within it.
@@ -60,6 +64,7 @@ class Scheduler:
         alarms: AlarmService,
         *,
         schedules: ScheduleService | None = None,
+        deployments: DeploymentController | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         poll_s: float = 2.0,
         housekeeping: Sequence[Callable[[datetime], object]] = (),
@@ -67,6 +72,7 @@ class Scheduler:
         self._monitors = monitors
         self._alarms = alarms
         self._schedules = schedules
+        self._deployments = deployments
         self._clock = clock
         self._poll_s = poll_s
         own = (monitors.prune,) if schedules is None else (monitors.prune, schedules.prune)
@@ -75,10 +81,13 @@ class Scheduler:
 
     def run_once(self, now: datetime | None = None) -> Pass:
         """One pass: every due batch schedule tick (first: a submission is quick and its
-        lateness counts), every due monitor tick, then every due alarm window."""
+        lateness counts), every due monitor tick, every due alarm window, then one evaluation
+        of every running deployment."""
         now = now or self._clock()
         scheduled = self._schedules.run_due(now) if self._schedules is not None else []
         done = Pass(self._monitors.run_due(now), self._alarms.evaluate(now), scheduled)
+        if self._deployments is not None:  # after the alarms: a fresh ALARM counts at once
+            done.decisions.extend(self._deployments.run_once(now))
         if self._pruned is None or now - self._pruned >= _PRUNE_EVERY:
             self._pruned = now
             for chore in self._chores:

@@ -1,0 +1,350 @@
+"""The deployment service: start a guarded deployment of a new config (``endpoints update``
+with a strategy), read deployments with their steps and decisions, and steer them (pause,
+resume, stop, roll back). The controller (``deployment_controller.py``) moves them on.
+
+Starting checks the whole plan before anything moves, and then the new models (loaded and
+warmed here, as ``endpoints update`` does): a bad plan, an alarm that does not exist (or is in
+ALARM already), a second deployment while one is active, a model that cannot load: each is
+refused with the reason, and nothing is written. Then the new variants join the endpoint at 0 %
+(config ``prepare``), and the controller takes over.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol, TypeVar
+
+from modelyard.domain.alarms import AlarmState
+from modelyard.domain.deployment_decisions import Action, Decision, Pending
+from modelyard.domain.deployments import (
+    Analysis,
+    Deployment,
+    DeploymentState,
+    StepRecord,
+    Strategy,
+)
+from modelyard.domain.endpoints import Endpoint, Variant
+from modelyard.domain.references import validate_name
+from modelyard.errors import Conflict, InvalidInput, NotFound
+from modelyard.services.deployment_apply import Applier
+from modelyard.services.deployment_guards import AlarmReader
+from modelyard.services.deployment_plan import describe, plan_rollout, served_names
+from modelyard.storage.base import EndpointStore
+from modelyard.storage.deployments import DeploymentStore
+
+#: Who manual decisions are logged as.
+USER = "user"
+#: How often a manual change is tried when a controller changes the deployment at the same time.
+_ATTEMPTS = 3
+T = TypeVar("T")
+
+
+class BuildVariants(Protocol):
+    """Resolves, loads and checks a new config's variants without writing anything
+    (``EndpointService``'s build step): the arguments of ``EndpointService.update``."""
+
+    def __call__(
+        self,
+        variants: Mapping[str, str],
+        weights: Mapping[str, float] | None,
+        batching: Mapping[str, Any] | None,
+        predictors: Mapping[str, Any] | None,
+        capture: Mapping[str, Any] | None = None,
+    ) -> tuple[Variant, ...]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What a start or a rollback did: the endpoint as it is now, and the deployment (None
+    for an all-at-once update, or a rollback of the endpoint's last change)."""
+
+    endpoint: Endpoint
+    deployment: Deployment | None
+
+
+class DeploymentService:
+    """Guarded deployments (see the module docstring).
+
+    Args:
+        store: The deployments.
+        endpoints: The endpoint store.
+        build: Builds a new config's variants (loads and checks the models).
+        alarms: The alarms' states (``AlarmService``).
+        update: ``EndpointService.update`` (an all-at-once update).
+        rollback: ``EndpointService.rollback`` (the endpoint's last change undone).
+        clock: Now, timezone-aware UTC.
+    """
+
+    def __init__(
+        self,
+        store: DeploymentStore,
+        endpoints: EndpointStore,
+        *,
+        build: BuildVariants,
+        alarms: AlarmReader,
+        update: Callable[..., Endpoint],
+        rollback: Callable[[str], Endpoint],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self._endpoints = endpoints
+        self._build = build
+        self._alarms = alarms
+        self._update = update
+        self._rollback = rollback
+        self._clock = clock
+        self._applier = Applier(store, endpoints)
+
+    # -- starting ----------------------------------------------------------------------------
+
+    def start(
+        self,
+        endpoint: str,
+        variants: Mapping[str, str],
+        weights: Mapping[str, float] | None = None,
+        batching: Mapping[str, Any] | None = None,
+        predictors: Mapping[str, Any] | None = None,
+        capture: Mapping[str, Any] | None = None,
+        *,
+        strategy: Strategy | str,
+        canary_size: float | None = None,
+        step_size: float | None = None,
+        wait: timedelta | None = None,
+        bake: timedelta | None = None,
+        max_duration: timedelta | None = None,
+        alarms: Sequence[str] = (),
+        min_requests: int | None = None,
+    ) -> Change:
+        """Deploy a new config of ``endpoint`` (its variants as for ``EndpointService.update``)
+        with ``strategy``; ``all-at-once`` is a plain update (it takes no plan options).
+
+        Raises:
+            InvalidInput: a bad plan (see ``plan_rollout``), plan options with all-at-once, or
+                what building the variants refuses.
+            NotFound: an alarm that does not exist. EndpointNotFound.
+            Conflict: an alarm already in ALARM; a deployment of the endpoint is active (the
+                message names it); the endpoint changed while the models loaded.
+            Whatever loading a model raises. In every case nothing is written.
+        """
+        validate_name(endpoint, "endpoint name")
+        strategy = Strategy.parse(strategy) if isinstance(strategy, str) else strategy
+        options = (canary_size, step_size, wait, bake, max_duration, min_requests)
+        if strategy is Strategy.ALL_AT_ONCE:
+            if any(o is not None for o in options) or alarms:
+                raise InvalidInput(
+                    "an all-at-once update takes no canary, step, wait, bake, maximum "
+                    "duration, alarms or minimum of requests: it has no steps to watch"
+                )
+            self._refuse_active(endpoint)
+            return Change(
+                self._update(endpoint, variants, weights, batching, predictors, capture), None
+            )
+        analysis = Analysis() if min_requests is None else Analysis(min_requests=min_requests)
+        plan = plan_rollout(
+            strategy,
+            canary_size=canary_size,
+            step_size=step_size,
+            wait=wait,
+            bake=bake,
+            max_duration=max_duration,
+            alarms=alarms,
+            analysis=analysis,
+        )
+        current = self._endpoints.get_endpoint(endpoint).config
+        self._check_alarms(plan.alarms)
+        self._refuse_active(endpoint)
+        target = self._build(variants, weights, batching, predictors, capture)
+        now = self._clock()
+        decision = Decision(now, 0, Action.START, f"started: {describe(plan)}", USER)
+        created = self._store.create(
+            Deployment(
+                id=0,
+                endpoint=endpoint,
+                plan=plan,
+                source_config=current.number,
+                target=target,
+                served_names=served_names(current.variants, target),
+                state=DeploymentState.RUNNING,
+                step=0,
+                config=None,
+                pending=Pending(decision, 0, current.number),
+                reason="starting",
+                started_at=now,
+                updated_at=now,
+                step_started_at=now,
+            )
+        )
+        try:
+            started = self._applier.finish(created, now)
+        except Conflict:  # a controller saw it pending and finished it first: the same change
+            started = self._store.get(created.id)
+        if started.state is not DeploymentState.RUNNING:  # the endpoint moved meanwhile
+            self._store.discard(started.id)
+            raise Conflict(f"endpoint {endpoint!r} changed while the new models loaded; retry")
+        return Change(self._endpoints.get_endpoint(endpoint), started)
+
+    def _check_alarms(self, names: Sequence[str]) -> None:
+        for name in names:
+            try:
+                status = self._alarms.state(name)
+            except NotFound:
+                raise NotFound(f"alarm {name!r} does not exist; create it first") from None
+            if status.state is AlarmState.ALARM:
+                raise Conflict(
+                    f"alarm {name!r} is in ALARM now ({status.reason}); a deployment it "
+                    "watches would roll back at once"
+                )
+
+    def _refuse_active(self, endpoint: str) -> None:
+        found = self._store.latest(endpoint)
+        if found is not None and found.state.active:
+            raise Conflict(
+                f"endpoint {endpoint!r} has deployment {found.id} {found.state.value.lower()} "
+                f"({found.plan.strategy.value}, step {found.step + 1} of "
+                f"{len(found.plan.steps)}: {found.current.label}); wait for it to end, or "
+                "stop or roll it back first"
+            )
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def list_deployments(self, endpoint: str | None = None, limit: int = 100) -> list[Deployment]:
+        """Deployments (of ``endpoint``, when given), newest first."""
+        return self._store.list_deployments(endpoint, limit)
+
+    def get(self, endpoint: str, deployment_id: int | None = None) -> Deployment:
+        """The latest deployment of ``endpoint`` (or its deployment ``deployment_id``).
+
+        Raises:
+            InvalidName; NotFound.
+        """
+        validate_name(endpoint, "endpoint name")
+        if deployment_id is not None:
+            found = self._store.get(deployment_id)
+            if found.endpoint != endpoint:
+                raise NotFound(f"deployment {deployment_id} is not of endpoint {endpoint!r}")
+            return found
+        latest = self._store.latest(endpoint)
+        if latest is None:
+            raise NotFound(f"endpoint {endpoint!r} has no deployment")
+        return latest
+
+    def steps(self, deployment: Deployment) -> list[StepRecord]:
+        """Its steps as they happened."""
+        return self._store.steps(deployment.id)
+
+    def decisions(self, deployment: Deployment, limit: int = 1000) -> list[Decision]:
+        """Its decision log, oldest first."""
+        return self._store.decisions(deployment.id, limit)
+
+    # -- steering ----------------------------------------------------------------------------
+
+    def pause(self, endpoint: str) -> tuple[Deployment, bool]:
+        """Hold the active deployment of ``endpoint`` at its step (its alarms and comparison
+        still roll it back). Returns it and whether it changed (False: paused already).
+
+        Raises:
+            NotFound; Conflict when it has no active deployment (naming its last).
+        """
+        return self._steer(endpoint, self._pause)
+
+    def _pause(self, d: Deployment, now: datetime) -> tuple[Deployment, bool]:
+        if d.state is DeploymentState.PAUSED:
+            return d, False
+        reason = f"paused by hand at step {d.step + 1} ({d.current.label})"
+        paused = dataclasses.replace(d, state=DeploymentState.PAUSED, reason=reason, updated_at=now)
+        return self._save(paused, now, Action.PAUSE, reason), True
+
+    def resume(self, endpoint: str) -> tuple[Deployment, bool]:
+        """Resume a paused deployment: its current step starts again (its wait and its
+        window). Returns it and whether it changed (False: running already). Raises what
+        :meth:`pause` raises."""
+        return self._steer(endpoint, self._resume)
+
+    def _resume(self, d: Deployment, now: datetime) -> tuple[Deployment, bool]:
+        if d.state is DeploymentState.RUNNING:
+            return d, False
+        reason = f"resumed by hand: step {d.step + 1} ({d.current.label}) starts again"
+        running = dataclasses.replace(
+            d, state=DeploymentState.RUNNING, reason=reason, updated_at=now, step_started_at=now
+        )
+        return self._save(running, now, Action.RESUME, reason), True
+
+    def stop(self, endpoint: str) -> Deployment:
+        """End the active deployment where it is: the endpoint keeps its current config (old
+        and new variants in the current step's shares); nothing moves any more. Raises what
+        :meth:`pause` raises."""
+        return self._steer(endpoint, self._stop)
+
+    def _stop(self, d: Deployment, now: datetime) -> Deployment:
+        reason = (
+            f"stopped by hand at step {d.step + 1} ({d.current.label}); the endpoint keeps "
+            f"config {d.config}"
+        )
+        stopped = dataclasses.replace(
+            d, state=DeploymentState.STOPPED, reason=reason, updated_at=now, ended_at=now
+        )
+        return self._save(stopped, now, Action.STOP, reason, end=(d.step, "stopped", now))
+
+    def rollback(self, endpoint: str) -> Change:
+        """Put all traffic back on the config that was current before: the active
+        deployment's old config (the deployment ends ROLLED_BACK), or, with none active, the
+        endpoint's previous config (``EndpointService.rollback``).
+
+        Raises:
+            InvalidInput: nothing to roll back to (the endpoint has no previous config).
+            EndpointNotFound; Conflict: the deployment kept changing under this call.
+        """
+        validate_name(endpoint, "endpoint name")
+        d = self._store.latest(endpoint)
+        if d is None or not d.state.active:
+            return Change(self._rollback(endpoint), None)
+        for attempt in range(_ATTEMPTS):
+            now = self._clock()
+            try:
+                if d.pending is not None:  # a controller is half-way through: finish it
+                    d = self._applier.finish(d, now)
+                if d.state.active:
+                    reason = f"rolled back by hand at step {d.step + 1} ({d.current.label})"
+                    decision = Decision(now, d.step, Action.ROLLBACK, reason, USER)
+                    d = self._applier.decide(d, decision, d.step)
+                return Change(self._endpoints.get_endpoint(endpoint), d)
+            except Conflict:  # a controller decided at the same moment: look again
+                if attempt == _ATTEMPTS - 1:
+                    raise
+                d = self._store.get(d.id)
+        raise AssertionError("unreachable")
+
+    def _steer(self, endpoint: str, change: Callable[[Deployment, datetime], T]) -> T:
+        """``change`` the active deployment, again on a fresh read if a controller changed it
+        at the same moment."""
+        for attempt in range(_ATTEMPTS):
+            d = self._active(endpoint)
+            try:
+                return change(d, self._clock())
+            except Conflict:
+                if attempt == _ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _active(self, endpoint: str) -> Deployment:
+        d = self.get(endpoint)
+        if not d.state.active:
+            raise Conflict(
+                f"endpoint {endpoint!r} has no active deployment (its last, {d.id}, "
+                f"{d.state.value}: {d.reason})"
+            )
+        return d
+
+    def _save(
+        self,
+        d: Deployment,
+        now: datetime,
+        action: Action,
+        reason: str,
+        end: tuple[int, str, datetime] | None = None,
+    ) -> Deployment:
+        decision = Decision(now, d.step, action, reason, USER)
+        return self._store.save(d, decision=decision, end_step=end)

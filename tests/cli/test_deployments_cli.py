@@ -1,0 +1,131 @@
+"""``modelyard endpoints update … --strategy``, ``modelyard deployments …`` and ``modelyard
+controller --once`` as processes on a real store with real XGBoost models: JSON and text
+shapes, a deployment moved by controller passes, steering, and every bad input refused with
+one error line and its exit code, changing nothing."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cli.conftest import SCRIPT, CliResult
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Run:
+    """Runs the console script with MODELYARD_HOME set to ``cli.home``."""
+
+    def __init__(self, cli: Any) -> None:
+        self.cli = cli
+
+    def __call__(self, *args: str) -> CliResult:
+        proc = subprocess.run(
+            [str(SCRIPT), *args],
+            env=self.cli.env(),
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        return CliResult(tuple(args), proc.returncode, proc.stdout, proc.stderr)
+
+    def state(self, endpoint: str) -> tuple[Any, ...]:
+        """The endpoint's configs and deployments, read in-process."""
+        platform = self.cli.platform()
+        try:
+            history = platform.endpoints.history(endpoint)
+            configs = [(c.number, c.change, c.variants) for c in history]
+            return configs, platform.deployments.list_deployments(endpoint)
+        finally:
+            platform.close()
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory, make_cli: Any, model_files: Any) -> Run:
+    """churn:1 and churn:2 (the same XGBoost file) and endpoints ``api`` and ``quiet`` serving
+    churn:1 (one test each: xdist may run them in either order)."""
+    cli = make_cli(tmp_path_factory.mktemp("deployments") / "home")
+    platform = cli.platform()
+    try:
+        for _ in range(2):
+            platform.registry.register(
+                "churn", model_files.xgb_json, flavor="xgboost", input_example=model_files.example
+            )
+        for name in ("api", "quiet"):
+            platform.endpoints.create(name, {"main": "churn:1"})
+    finally:
+        platform.close()
+    return Run(cli)
+
+
+def test_bad_deployments_are_refused_and_change_nothing(home: Run) -> None:
+    before = home.state("quiet")
+    cases = [
+        (["--strategy", "linear", "--step", "30%"], 2, "equal steps of 30% never reach 100%"),
+        (["--strategy", "linear", "--step", "120%"], 2, "must be at most 100%, got 120%"),
+        (["--strategy", "canary", "--alarm", "nope"], 3, "alarm 'nope' does not exist"),
+        (["--strategy", "canary", "--wait", "10m", "--bake", "10m", "--max-duration", "15m"],
+         2, "maximum duration (15m) must be longer than the waits and the bake together (20m)"),
+        (["--strategy", "all-at-once", "--wait", "5m"], 2, "all-at-once update takes no"),
+        (["--strategy", "sideways"], 2, "unknown deployment strategy 'sideways'"),
+        (["--weights", "blue=1", "--strategy", "canary"], 2, "weights name unknown variant blue"),
+    ]  # fmt: skip
+    for extra, code, message in cases:
+        line = home("endpoints", "update", "quiet", "--variant", "main=churn:2", *extra)
+        assert message in line.error_line(code), (extra, line.err)
+    usage = home("endpoints", "update", "quiet", "--variant", "main=churn:2", "--wait", "5m")
+    assert usage.code == 2 and "go with --strategy" in usage.err
+    bad_percent = home(
+        "endpoints", "update", "quiet", "--variant", "main=churn:2", "--strategy", "canary",
+        "--canary-size", "ten",
+    )  # fmt: skip
+    assert bad_percent.code == 2 and "expected a percentage such as 10%" in bad_percent.err
+    assert "has no earlier config" in home("deployments", "rollback", "quiet").error_line(2)
+    assert "has no deployment" in home("deployments", "show", "quiet").error_line(3)
+    assert home.state("quiet") == before
+
+
+def test_a_canary_started_moved_steered_and_rolled_back(home: Run) -> None:
+    started = home(
+        "endpoints", "update", "api", "--variant", "main=churn:2", "--strategy", "canary",
+        "--canary-size", "25%", "--wait", "1m", "--bake", "0", "--min-requests", "5", "--json",
+    ).ok().json()  # fmt: skip
+    deployment = started["deployment"]
+    assert deployment["state"] == "RUNNING" and deployment["plan"]["strategy"] == "canary"
+    assert [s["percent"] for s in deployment["plan"]["steps"]] == [0.0, 25.0]
+    assert {v["name"]: v["share"] for v in started["config"]["variants"]} == {
+        "main": 100.0,
+        "main.next": 0.0,
+    }
+    again = home("endpoints", "update", "api", "--variant", "main=churn:2", "--strategy", "linear")
+    assert f"has deployment {deployment['id']} running (canary" in again.error_line(4)
+
+    moved = home("controller", "--once").ok()
+    assert f"deployment {deployment['id']}: advance: step 1 (prepare) passed" in moved.out
+    listed = home("deployments", "list", "--json").ok().json()
+    assert [(d["id"], d["state"], d["step"]) for d in listed] == [(deployment["id"], "RUNNING", 1)]
+    assert "RUNNING" in home("deployments", "list").ok().out
+
+    assert "paused at step 2/2 shift 25%" in home("deployments", "pause", "api").ok().out
+    assert "was paused already" in home("deployments", "pause", "api").ok().out
+    shown = home("deployments", "show", "api", "--json").ok().json()
+    assert shown["state"] == "PAUSED"
+    assert [s["kind"] for s in shown["history"]] == ["prepare", "shift"]
+    assert [x["action"] for x in shown["decisions"]] == ["start", "advance", "pause"]
+    servers = {c["name"]: c for c in shown["decisions"][1]["checks"]}["servers"]
+    assert servers["verdict"] == "pass" and servers["values"]["live"] == 0
+    text = home("deployments", "show", "api").ok().out
+    assert "Deployment 1 of api" in text and "main=churn:2 (as main.next)" in text
+    assert "2. shift 25% for 1m: config 3" in text and "pass         servers" in text
+    assert "resumed at step 2/2" in home("deployments", "resume", "api").ok().out
+
+    back = home("deployments", "rollback", "api").ok().out
+    assert "ROLLED_BACK: rolled back by hand at step 2 (shift 25%)" in back
+    assert "now at config 4 (rollback): main=churn:1 100%" in back
+    assert "no active deployment" in home("deployments", "stop", "api").error_line(4)
+    assert "nothing to decide" in home("controller", "--once").ok().out

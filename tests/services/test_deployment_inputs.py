@@ -1,0 +1,160 @@
+"""Every bad deployment is refused with an error naming the problem, and changes nothing: the
+endpoint keeps its config and history, and no deployment is recorded. Also the plans the
+strategies make (steps, waits, bake, maximum duration)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from modelyard.domain import Variant
+from modelyard.domain.deployments import StepKind, Strategy
+from modelyard.errors import Conflict, InvalidInput, NotFound
+from modelyard.services.deployment_plan import blend, plan_rollout, served_names
+from tests.services.deployment_parts import ENDPOINT, Parts, open_parts
+
+MIN = timedelta(minutes=1)
+
+
+@pytest.fixture
+def parts(db_url: str) -> Iterator[Parts]:
+    p = open_parts(db_url)
+    yield p
+    p.close()
+
+
+def _state(parts: Parts) -> tuple[Any, ...]:
+    return (
+        [(c.number, c.change, c.variants) for c in parts.endpoints.history(ENDPOINT)],
+        parts.service.list_deployments(),
+        parts.endpoint_store.revision(),
+    )
+
+
+BAD: list[tuple[str, dict[str, Any], type[Exception], str]] = [
+    ("step-over-100", {"strategy": "linear", "step_size": 120}, InvalidInput,
+     r"step size must be at most 100%, got 120%"),
+    ("never-reaches-100", {"strategy": "linear", "step_size": 30}, InvalidInput,
+     r"equal steps of 30% never reach 100% exactly \(30%, 60%, 90%, 120%\)"),
+    ("zero-step", {"strategy": "linear", "step_size": 0}, InvalidInput, r"above 0%"),
+    ("canary-over-100", {"strategy": "canary", "canary_size": 150}, InvalidInput,
+     r"canary size must be at most 100%"),
+    ("canary-100", {"strategy": "canary", "canary_size": 100}, InvalidInput,
+     r"leaves no second step"),
+    ("short-max-duration", {"strategy": "canary", "wait": 10 * MIN, "bake": 10 * MIN,
+                            "max_duration": 20 * MIN}, InvalidInput,
+     r"maximum duration \(20m\) must be longer than the waits and the bake together \(20m\)"),
+    ("unknown-alarm", {"strategy": "canary", "alarms": ["nope"]}, NotFound,
+     r"alarm 'nope' does not exist"),
+    ("unknown-strategy", {"strategy": "rolling"}, InvalidInput,
+     r"unknown deployment strategy 'rolling'; choose one of all-at-once, canary"),
+    ("step-for-canary", {"strategy": "canary", "step_size": 10}, InvalidInput,
+     r"the canary strategy takes no step size"),
+    ("wait-for-blue-green", {"strategy": "blue-green", "wait": MIN}, InvalidInput,
+     r"the blue-green strategy takes no wait"),
+    ("blue-green-no-bake", {"strategy": "blue-green", "bake": timedelta(0)}, InvalidInput,
+     r"blue-green deployment needs a bake"),
+    ("options-for-all-at-once", {"strategy": "all-at-once", "alarms": ["a"]}, InvalidInput,
+     r"all-at-once update takes no canary"),
+    ("min-requests-0", {"strategy": "canary", "min_requests": 0}, InvalidInput,
+     r"minimum number of requests must be 1"),
+    ("unknown-weight", {"strategy": "canary", "weights": {"blue": 1.0}}, InvalidInput,
+     r"weights name unknown variant blue"),
+    ("zero-weights", {"strategy": "canary", "weights": {"main": 0.0}}, InvalidInput,
+     r"at least one variant needs a weight above 0"),
+    ("unknown-model", {"strategy": "canary", "variants": {"main": "nope:1"}}, NotFound,
+     r"nope"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "match"), [b[1:] for b in BAD], ids=[b[0] for b in BAD]
+)
+def test_a_bad_deployment_is_refused_and_changes_nothing(
+    parts: Parts, options: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    before = _state(parts)
+    options = dict(options)  # shared by the backends' cases
+    variants = options.pop("variants", {"main": "churn:2"})
+    with pytest.raises(error, match=match):
+        parts.service.start(ENDPOINT, variants, **options)
+    assert _state(parts) == before
+
+
+def test_a_second_deployment_is_refused_naming_the_running_one(parts: Parts) -> None:
+    first = parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary").deployment
+    assert first is not None
+    before = _state(parts)
+    for strategy in ("linear", "all-at-once"):
+        with pytest.raises(Conflict) as refused:
+            parts.service.start(ENDPOINT, {"main": "churn:3"}, strategy=strategy)
+        assert f"has deployment {first.id} running (canary, step 1 of 3: prepare)" in str(
+            refused.value
+        )
+    assert _state(parts) == before
+
+
+def test_an_alarm_already_in_alarm_is_refused(parts: Parts) -> None:
+    parts.alarms.create(
+        "busy", endpoint=ENDPOINT, metric="requests", comparison="<", threshold=1,
+        window=MIN, missing="zero",
+    )  # fmt: skip
+    parts.alarms.evaluate(parts.clock.advance(2 * MIN))
+    before = _state(parts)
+    with pytest.raises(Conflict, match="alarm 'busy' is in ALARM now"):
+        parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary", alarms=["busy"])
+    assert _state(parts) == before
+
+
+def test_a_rollback_with_no_previous_config_is_refused(parts: Parts) -> None:
+    before = _state(parts)
+    with pytest.raises(InvalidInput, match="has no earlier config to roll back to"):
+        parts.service.rollback(ENDPOINT)
+    assert _state(parts) == before
+
+
+def test_steering_without_an_active_deployment_is_refused(parts: Parts) -> None:
+    with pytest.raises(NotFound, match="endpoint 'churn-api' has no deployment"):
+        parts.service.pause(ENDPOINT)
+    parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary")
+    parts.service.stop(ENDPOINT)
+    for steer in (parts.service.pause, parts.service.resume, parts.service.stop):
+        with pytest.raises(Conflict, match=r"no active deployment \(its last, 1, STOPPED"):
+            steer(ENDPOINT)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "options", "steps"),
+    [
+        ("canary", {}, ["prepare", "shift 10%", "bake 100%"]),
+        ("canary", {"canary_size": 5, "bake": timedelta(0)}, ["prepare", "shift 5%"]),
+        ("linear", {}, ["prepare", "shift 20%", "shift 40%", "shift 60%", "shift 80%",
+                        "bake 100%"]),
+        ("linear", {"step_size": 33.4}, ["prepare", "shift 33.3333%", "shift 66.6667%",
+                                         "bake 100%"]),
+        ("linear", {"step_size": 100}, ["prepare", "bake 100%"]),
+        ("blue-green", {}, ["prepare", "bake 100%"]),
+    ],
+    ids=["canary", "canary-no-bake", "linear", "linear-thirds", "linear-100", "blue-green"],
+)  # fmt: skip
+def test_plans(strategy: str, options: dict[str, Any], steps: list[str]) -> None:
+    plan = plan_rollout(strategy, **options)
+    assert [s.label for s in plan.steps] == steps
+    assert plan.strategy is Strategy(strategy)
+    holds = {s.kind: s.hold for s in plan.steps}
+    assert holds[StepKind.PREPARE] == timedelta(0)
+    assert plan.max_duration == plan.total_hold + timedelta(hours=1)
+
+
+def test_blends_keep_each_side_in_its_own_proportions() -> None:
+    old = (Variant("blue", "m", 1, 3.0), Variant("green", "m", 2, 1.0))
+    new = (Variant("blue", "m", 3, 1.0), Variant("blue.next", "m", 4, 1.0))
+    names = served_names(old, new)
+    assert names == {"blue": "blue.next2", "blue.next": "blue.next"}
+    mixed = blend(old, new, names, 20)
+    assert [(v.name, v.version, round(v.weight, 6)) for v in mixed] == [
+        ("blue", 1, 0.6), ("green", 2, 0.2), ("blue.next2", 3, 0.1), ("blue.next", 4, 0.1),
+    ]  # fmt: skip

@@ -1,0 +1,281 @@
+"""Guarded deployments over real stores (SQLite and PostgreSQL), driven by a controller whose
+clock the test sets: a linear ramp that completes step by step, a step without traffic that
+ends INCONCLUSIVE and pauses, rollbacks on a failed comparison and on an alarm (with the
+decision logged and the alarm's webhook told), errors of the old fleet that never blame the
+new one, and the servers that must load the new variants before they get traffic."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+
+from modelyard.domain import ConfigChange
+from modelyard.domain.alarms import AlarmState, SinkSpec
+from modelyard.domain.deployment_decisions import Action, Verdict
+from modelyard.domain.deployments import DeploymentState, StepKind
+from tests.services.deployment_parts import ENDPOINT, STEP, T0, Parts, open_parts
+from tests.services.webhook_server import webhook_receiver
+
+MIN = timedelta(minutes=1)
+
+
+@pytest.fixture
+def parts(db_url: str) -> Iterator[Parts]:
+    p = open_parts(db_url)
+    yield p
+    p.close()
+
+
+def _traffic(parts: Parts, minutes: int, new_share: float, *, errors_new: int = 0,
+             errors_old: int = 0, latency_new: float = 0.01) -> None:  # fmt: skip
+    """``minutes`` minutes of 400 requests a minute from now on, split by ``new_share``."""
+    d = parts.service.get(ENDPOINT)
+    new = d.served_names["main"]
+    for i in range(minutes):
+        minute = parts.clock.now + i * MIN
+        n_new = round(400 * new_share)
+        parts.serve(new, minute, n_new, errors_new, latency_new)
+        if n_new < 400:
+            parts.serve("main", minute, 400 - n_new, errors_old)
+
+
+def _tick(parts: Parts, by: timedelta = STEP) -> list[Action]:
+    return [d.action for d in parts.controller().run_once(parts.clock.advance(by))]
+
+
+def test_a_linear_ramp_completes_step_by_step(parts: Parts) -> None:
+    started = parts.service.start(
+        ENDPOINT, {"main": "churn:2"}, strategy="linear", step_size=25,
+        wait=timedelta(minutes=5), bake=timedelta(minutes=10), min_requests=50,
+    )  # fmt: skip
+    d = started.deployment
+    assert d is not None and d.state is DeploymentState.RUNNING and d.step == 0
+    assert [s.label for s in d.plan.steps] == [
+        "prepare", "shift 25%", "shift 50%", "shift 75%", "bake 100%",
+    ]  # fmt: skip
+    # Prepare: the new variant joins at 0 %, under another name than the old ``main``.
+    assert parts.weights() == {"main": 1.0, "main.next": 0.0}
+    assert started.endpoint.config.change is ConfigChange.UPDATE
+    parts.report(config=1, pid=1)
+    assert _tick(parts) == [], "a live server has not loaded the new variant yet"
+    parts.report(config=d.config or 0, pid=1)
+    assert _tick(parts) == [Action.ADVANCE]
+    assert parts.weights() == {"main": 0.75, "main.next": 0.25}
+    for share, following in ((0.25, 0.5), (0.5, 0.75), (0.75, 1.0)):
+        _traffic(parts, 6, share)
+        assert _tick(parts, 4 * MIN) == [], "the step's wait is not over"
+        assert _tick(parts, MIN) == [Action.ADVANCE]
+        assert parts.weights() == {"main": round(1 - following, 6), "main.next": following}
+    # The bake: 100 % on the new variant, the old one still loaded at weight 0.
+    _traffic(parts, 11, 1.0)
+    assert _tick(parts, 9 * MIN) == []
+    assert _tick(parts, MIN + STEP) == [Action.COMPLETE]
+    assert parts.weights() == {"main": 1.0}
+    assert [v.version for v in parts.current_variants()] == [2]
+    done = parts.service.get(ENDPOINT)
+    assert done.state is DeploymentState.SUCCEEDED and done.ended_at is not None
+    history = parts.endpoints.history(ENDPOINT)
+    assert [c.change.value for c in history] == [
+        "create", "update", "weights", "weights", "weights", "weights", "update",
+    ]  # fmt: skip
+    steps = parts.service.steps(done)
+    assert [(s.index, s.kind, s.percent, s.outcome) for s in steps] == [
+        (0, StepKind.PREPARE, 0.0, "passed"),
+        (1, StepKind.SHIFT, 25.0, "passed"),
+        (2, StepKind.SHIFT, 50.0, "passed"),
+        (3, StepKind.SHIFT, 75.0, "passed"),
+        (4, StepKind.BAKE, 100.0, "passed"),
+    ]
+    assert [s.config for s in steps] == [c.number for c in history[1:6]]
+    decisions = parts.service.decisions(done)
+    assert [x.action for x in decisions] == [Action.START] + [Action.ADVANCE] * 4 + [
+        Action.COMPLETE
+    ]
+    shift = decisions[2]
+    checks = {c.name: c for c in shift.checks}
+    assert checks["requests"].values["new_requests"] >= 500
+    assert checks["error_rate"].verdict is Verdict.PASS
+    assert checks["latency_p99"].verdict is Verdict.PASS
+    assert shift.window_start is not None and shift.window_end is not None
+    assert shift.window_end - shift.window_start >= timedelta(minutes=5)
+    # After it completed, the endpoint's own rollback goes back to the old config.
+    back = parts.service.rollback(ENDPOINT)
+    assert back.deployment is None and [v.version for v in back.endpoint.config.variants] == [1]
+
+
+def test_a_step_without_traffic_to_the_new_variant_is_inconclusive_and_pauses(
+    parts: Parts,
+) -> None:
+    d = parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary", canary_size=10,
+                            wait=timedelta(minutes=5), min_requests=100).deployment  # fmt: skip
+    assert d is not None
+    assert _tick(parts) == [Action.ADVANCE], "no live server: nothing to wait for"
+    canary = parts.weights()
+    assert canary == {"main": 0.9, "main.next": 0.1}
+    _traffic(parts, 6, 0.0)  # the old variant serves; the canary gets nothing
+    assert _tick(parts, 5 * MIN) == [Action.PAUSE]
+    paused = parts.service.get(ENDPOINT)
+    assert paused.state is DeploymentState.PAUSED and paused.step == 1
+    assert "INCONCLUSIVE" in paused.reason and "0 request(s) reached the new variants" in (
+        paused.reason
+    )
+    assert parts.weights() == canary, "an inconclusive step promotes nothing"
+    decision = parts.service.decisions(paused)[-1]
+    assert decision.action is Action.PAUSE
+    requests = {c.name: c for c in decision.checks}["requests"]
+    assert requests.verdict is Verdict.INCONCLUSIVE and requests.values["new_requests"] == 0
+    for _ in range(3):
+        assert _tick(parts, MIN) == [], "a paused deployment goes no further"
+    assert parts.weights() == canary
+    resumed, changed = parts.service.resume(ENDPOINT)
+    assert changed and resumed.state is DeploymentState.RUNNING
+    assert resumed.step_started_at == parts.clock.now, "the step's window starts again"
+    _traffic(parts, 6, 0.1)
+    assert _tick(parts, 5 * MIN + STEP) == [Action.ADVANCE]
+    assert parts.service.get(ENDPOINT).current.kind is StepKind.BAKE
+
+
+def test_a_failed_comparison_rolls_back_before_the_wait_ends(parts: Parts) -> None:
+    parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary", canary_size=20,
+                        wait=timedelta(minutes=10), min_requests=50)  # fmt: skip
+    assert _tick(parts) == [Action.ADVANCE]
+    _traffic(parts, 2, 0.2, errors_new=30, errors_old=1)
+    assert _tick(parts, MIN) == [Action.ROLLBACK], "a failure does not wait for the step's end"
+    d = parts.service.get(ENDPOINT)
+    assert d.state is DeploymentState.ROLLED_BACK and "error rate higher" in d.reason
+    current = parts.endpoint_store.get_endpoint(ENDPOINT).config
+    assert current.change is ConfigChange.ROLLBACK
+    assert [(v.name, v.version, v.weight) for v in current.variants] == [("main", 1, 1.0)]
+    decision = parts.service.decisions(d)[-1]
+    errors = {c.name: c for c in decision.checks}["error_rate"]
+    assert errors.verdict is Verdict.FAIL
+    assert errors.values["new_errors"] == 60 and errors.values["old_errors"] == 2
+    assert errors.values["p_value"] < 0.01
+    began = parts.service.steps(d)[-1].started_at
+    assert decision.window_start == began.replace(second=0), "from the minute it began in"
+    assert decision.window_end == parts.clock.now
+    assert parts.service.steps(d)[-1].outcome == "rolled back"
+    assert _tick(parts, MIN) == [], "a rolled back deployment is left alone"
+
+
+def test_a_slower_new_variant_fails_the_latency_check(parts: Parts) -> None:
+    parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary", canary_size=50,
+                        wait=timedelta(minutes=5), min_requests=50)  # fmt: skip
+    _tick(parts)
+    _traffic(parts, 1, 0.5, latency_new=0.2)
+    assert _tick(parts, MIN) == [Action.ROLLBACK]
+    decision = parts.service.decisions(parts.service.get(ENDPOINT))[-1]
+    latency = {c.name: c for c in decision.checks}["latency_p99"]
+    assert latency.verdict is Verdict.FAIL and latency.values["ratio"] > 1.5
+
+
+def test_errors_of_the_old_fleet_never_blame_the_new_one(parts: Parts) -> None:
+    parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary", canary_size=10,
+                        wait=timedelta(minutes=5), bake=timedelta(0), min_requests=20)  # fmt: skip
+    _tick(parts)
+    _traffic(parts, 6, 0.1, errors_old=180)
+    assert _tick(parts, 5 * MIN) == [Action.COMPLETE]
+    d = parts.service.get(ENDPOINT)
+    assert d.state is DeploymentState.SUCCEEDED
+    checks = {c.name: c for c in parts.service.decisions(d)[-1].checks}
+    assert checks["error_rate"].verdict is Verdict.PASS
+    assert checks["error_rate"].values["old_rate"] == pytest.approx(0.5)
+
+
+def test_an_alarm_in_alarm_rolls_back_and_tells_its_webhook(parts: Parts) -> None:
+    with webhook_receiver() as receiver:
+        parts.alarms.create(
+            "errors-high", endpoint=ENDPOINT, metric="error_rate", comparison=">",
+            threshold=0.2, window=MIN, sinks=[SinkSpec("webhook", receiver.url)],
+        )  # fmt: skip
+        parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="blue-green",
+                            bake=timedelta(minutes=10), alarms=["errors-high"])  # fmt: skip
+        assert _tick(parts) == [Action.ADVANCE]
+        assert parts.weights() == {"main": 0.0, "main.next": 1.0}
+        minute = parts.clock.now.replace(second=0, microsecond=0)
+        parts.serve("main.next", minute, 100, errors=60)
+        parts.clock.advance(MIN)
+        (event,) = parts.alarms.evaluate(parts.clock.now)
+        assert event.new is AlarmState.ALARM
+        before = len(receiver.received())
+        assert _tick(parts) == [Action.ROLLBACK]
+        d = parts.service.get(ENDPOINT)
+        assert d.state is DeploymentState.ROLLED_BACK
+        assert "alarm errors-high is in ALARM" in d.reason
+        assert parts.weights() == {"main": 1.0}
+        alarm = {c.name: c for c in parts.service.decisions(d)[-1].checks}["alarm errors-high"]
+        assert alarm.verdict is Verdict.FAIL and alarm.values["state"] == "ALARM"
+        told = receiver.received()[before:]
+        assert len(told) == 1 and told[0]["alarm"] == "errors-high"
+        assert f"deployment {d.id} of endpoint {ENDPOINT} rolled back" in told[0]["reason"]
+
+
+def test_a_server_that_cannot_load_the_new_variant_rolls_it_back(parts: Parts) -> None:
+    d = parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary").deployment
+    assert d is not None
+    parts.report(config=d.config or 0, pid=1)
+    parts.report(config=1, pid=2, failure="churn:2 failed to load: artifact missing")
+    assert _tick(parts) == [Action.ROLLBACK]
+    found = parts.service.get(ENDPOINT)
+    assert "server vm:2 could not load config" in found.reason
+    assert parts.weights() == {"main": 1.0}
+
+
+def test_the_maximum_duration_rolls_back_a_paused_deployment(parts: Parts) -> None:
+    parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary",
+                        wait=timedelta(minutes=5), max_duration=timedelta(minutes=30))  # fmt: skip
+    _tick(parts)
+    assert _tick(parts, 5 * MIN) == [Action.PAUSE]
+    assert _tick(parts, 20 * MIN) == []
+    assert _tick(parts, 5 * MIN) == [Action.ROLLBACK]
+    d = parts.service.get(ENDPOINT)
+    assert d.state is DeploymentState.ROLLED_BACK and "maximum duration (30m)" in d.reason
+
+
+def test_pause_stop_and_manual_rollback(parts: Parts) -> None:
+    parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="linear", step_size=50)
+    _tick(parts)
+    paused, changed = parts.service.pause(ENDPOINT)
+    assert changed and paused.state is DeploymentState.PAUSED
+    assert parts.service.pause(ENDPOINT)[1] is False
+    back = parts.service.rollback(ENDPOINT)
+    assert back.deployment is not None
+    assert back.deployment.state is DeploymentState.ROLLED_BACK
+    assert [(v.name, v.version) for v in back.endpoint.config.variants] == [("main", 1)]
+    assert back.deployment.reason.startswith("rolled back by hand at step 2")
+    parts.service.start(ENDPOINT, {"green": "churn:3"}, strategy="canary")
+    _tick(parts)
+    kept = parts.weights()
+    assert kept == {"main": 0.9, "green": 0.1}, "a new name is kept as it is"
+    stopped = parts.service.stop(ENDPOINT)
+    assert stopped.state is DeploymentState.STOPPED and parts.weights() == kept
+    assert parts.service.steps(stopped)[-1].outcome == "stopped"
+    assert [d.state for d in parts.service.list_deployments(ENDPOINT)] == [
+        DeploymentState.STOPPED,
+        DeploymentState.ROLLED_BACK,
+    ]
+
+
+def test_a_change_of_the_endpoint_by_hand_stops_the_deployment(parts: Parts) -> None:
+    parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary")
+    _tick(parts)
+    parts.endpoints.set_weights(ENDPOINT, {"main.next": 0.5})
+    assert _tick(parts) == [Action.STOP]
+    d = parts.service.get(ENDPOINT)
+    assert d.state is DeploymentState.STOPPED
+    assert "changed outside the deployment" in d.reason
+    assert parts.weights() == {"main": 0.9, "main.next": 0.5}, "left as it was set"
+
+
+def test_all_at_once_is_a_plain_update(parts: Parts) -> None:
+    done = parts.service.start(ENDPOINT, {"main": "churn:3"}, strategy="all-at-once")
+    assert done.deployment is None
+    assert [v.version for v in done.endpoint.config.variants] == [3]
+    assert parts.service.list_deployments() == []
+
+
+def test_times_are_those_of_the_injected_clock(parts: Parts) -> None:
+    d = parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary").deployment
+    assert d is not None and d.started_at == T0
