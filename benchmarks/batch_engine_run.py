@@ -29,8 +29,8 @@ def main() -> None:
     args = parser.parse_args()
 
     began = time.perf_counter()
-    from modelyard.batch.model import ModelSource
     from modelyard.batch.coordinator import transform
+    from modelyard.batch.model import ModelSource
     from modelyard.bootstrap import build
     from modelyard.domain import ModelRef, ModelSpec
     from modelyard.domain.batch import TransformRequest

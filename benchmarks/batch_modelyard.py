@@ -320,6 +320,7 @@ def precision_probe(home: Path, work: Path, n_features: int) -> dict[str, Any]:
             "status": job.get("status") if job else None,
             "failure_reason": job.get("failure_reason") if job else run.stderr[-1000:],
             "rows_out": (job or {}).get("metrics", {}).get("batch.rows_out"),
+            "values_rounded": (job or {}).get("metrics", {}).get("batch.values_rounded"),
             "mentions_precision": said[:5],
         }
     return found

@@ -22,12 +22,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from modelyard.batch.coordinator import transform
 from modelyard.batch.executor import LocalExecutor
 from modelyard.batch.model import ModelSource
 from modelyard.batch.plan import JobSpec, WorkUnit
 from modelyard.batch.ray_executor import RayExecutor
 from modelyard.batch.sink import UnitResult
-from modelyard.batch.coordinator import transform
 from modelyard.bootstrap import build
 from modelyard.config import load_settings
 from modelyard.domain import ModelSpec

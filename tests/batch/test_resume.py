@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from modelyard.batch import LocalExecutor
+from modelyard.batch.coordinator import run_job
 from modelyard.batch.plan import JobSpec, WorkUnit
 from modelyard.batch.sink import UnitResult
-from modelyard.batch.coordinator import run_job
 from modelyard.domain.batch import TransformRequest
 from modelyard.errors import JobFailed
 from tests.batch.support import Model, csv_text, features, request

@@ -130,7 +130,7 @@ def run_job(
         )
     manifest.remove()
     books.report(force=True)
-    return JobOutcome(books.counts(), books.fast_rows)
+    return JobOutcome(books.counts(final=True), books.fast_rows)
 
 
 class _Books:
@@ -149,7 +149,8 @@ class _Books:
         self.progress = progress
         self.results: dict[str, UnitResult] = {}
         self.finished: set[int] = set()
-        self.rows_in = self.rows_out = self.rows_failed = self.fast_rows = 0
+        self.rows_in = self.rows_out = self.rows_failed = self.fast_rows = self.rounded = 0
+        self._first_rounded: UnitResult | None = None
         self._reported = 0.0
 
     @property
@@ -187,9 +188,17 @@ class _Books:
             self._assemble(self.spec.files[result.file])
         self.report()
 
-    def counts(self) -> BatchCounts:
+    def counts(self, final: bool = False) -> BatchCounts:
+        """The counts so far; ``final`` also names the first value that lost precision."""
+        first = self._first_rounded
         return BatchCounts(
-            self.rows_in, self.rows_out, self.rows_failed, self.files_done, len(self.spec.files)
+            self.rows_in,
+            self.rows_out,
+            self.rows_failed,
+            self.files_done,
+            len(self.spec.files),
+            self.rounded,
+            self._where(first, first.first_rounded or 0) if final and first else "",
         )
 
     def report(self, force: bool = False) -> None:
@@ -204,6 +213,11 @@ class _Books:
         self.rows_out += result.rows_out
         self.rows_failed += result.rows_failed
         self.fast_rows += result.fast_rows
+        if result.rounded:
+            self.rounded += result.rounded
+            first = self._first_rounded
+            if first is None or (result.file, result.index) < (first.file, first.index):
+                self._first_rounded = result
 
     def _assemble(self, plan: FilePlan) -> None:
         assemble(self.manifest, plan, self.units[plan.index], self.results)
@@ -218,7 +232,7 @@ class _Books:
             if result is not None and result.first_error
             else next(r for r in self.results.values() if r.first_error)
         )
-        where = self._where(culprit)
+        where = self._where(culprit, culprit.first_error[0] if culprit.first_error else 0)
         if budget == 0:
             raise InvalidPayload(f"{where}: {culprit.first_error[1]}")  # type: ignore[index]
         raise InvalidPayload(
@@ -226,9 +240,9 @@ class _Books:
             f"the first of the last: {where}: {culprit.first_error[1]}"  # type: ignore[index]
         )
 
-    def _where(self, result: UnitResult) -> str:
+    def _where(self, result: UnitResult, at: int) -> str:
+        """Where record ``at`` of ``result``'s unit is: its file and line (or record)."""
         plan = self.spec.files[result.file]
-        at = result.first_error[0] if result.first_error else 0
         if plan.format is BatchFormat.PARQUET or self.spec.request.split_type is SplitType.NONE:
             return f"{plan.file.url}, record {at}"
         offset = result.first_offset

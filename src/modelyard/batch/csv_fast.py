@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from modelyard.batch.arrowcols import fill_float64
 from modelyard.batch.csv_records import CsvRecords
 from modelyard.batch.filters import FilterError
 from modelyard.batch.lines import Block
@@ -76,7 +77,7 @@ def fast_block(records: CsvRecords, sink: Sink, block: Block, header: bool) -> b
         return False
     rows = np.empty((table.num_rows, len(columns)), dtype=np.float64)
     for j, c in enumerate(columns):
-        rows[:, j] = table.column(c).to_numpy()
+        fill_float64(rows[:, j], table.column(c).chunks)
     if np.isinf(rows).any():
         return False
     try:
@@ -92,11 +93,25 @@ def fast_block(records: CsvRecords, sink: Sink, block: Block, header: bool) -> b
             return False
         answers = out.split(b"\n")
         out = b"\n".join(map(b",".join, zip(lines, answers, strict=False))) + b"\n"
+    rounded, first_row = records.model.take_rounded()
+    if rounded:
+        sink.note_rounded(rounded, _line_of(block, data, first_row) if sink.rounded == 0 else 0)
     n = len(predictions)
     sink.rows_in += n
     sink.fast_rows += n
     sink.write(out, n)
     return True
+
+
+def _line_of(block: Block, data: bytes, row: int) -> int:
+    """The line (within the unit) of record ``row`` of ``data``, the block less its header."""
+    line = block.line + block.data.count(b"\n", 0, len(block.data) - len(data))
+    for number, text in enumerate(data.split(b"\n")):
+        if text.strip():
+            if row == 0:
+                return line + number
+            row -= 1
+    return line
 
 
 def _columns(records: CsvRecords, width: int) -> list[int]:

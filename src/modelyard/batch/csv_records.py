@@ -88,8 +88,12 @@ class CsvRecords:
                     sink.bad(record[0], reason(exc_one))
                 else:
                     sink.write(one, 1)
+                    sink.note_rounded(self.model.take_rounded()[0], record[0])
             return
         sink.write(out, len(records))
+        count, first = self.model.take_rounded()
+        if count:
+            sink.note_rounded(count, records[first][0])
 
     def predict(self, records: list[Record]) -> bytes:
         """The output bytes of a payload of records.

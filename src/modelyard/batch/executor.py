@@ -18,6 +18,7 @@ waits for the coordinator; a worker that dies fails the job, naming the unit it 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import subprocess
@@ -26,6 +27,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from multiprocessing import Pipe
 from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol
 
@@ -77,10 +79,15 @@ class LocalExecutor:
 
     Args:
         workers: How many at most (None: one per core); never more than there are units.
+        run_here: This process is one of the workers (a thread of it runs units, lean: see
+            :meth:`BatchModel.load`), and starts one process fewer. Only in a process that
+            exists for this job. None: when this process is a job's own worker process
+            (``python -m modelyard.worker``), which otherwise would only wait.
     """
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None, run_here: bool | None = None) -> None:
         self.workers = workers or default_workers()
+        self.run_here = _job_process() if run_here is None else run_here
 
     def run(
         self,
@@ -93,9 +100,15 @@ class LocalExecutor:
         if count == 0:
             return
         if count == 1:
-            _in_process(job, units, done, stop)
+            _in_process(job, units, done, stop, lean=self.run_here)
         else:
-            _Pool(job, count).run(units, done, stop)
+            _Pool(job, count, here=self.run_here).run(units, done, stop)
+
+
+def _job_process() -> bool:
+    """Whether this process is a job's worker process (it runs that one job, then exits)."""
+    main = sys.modules.get("__main__")
+    return getattr(getattr(main, "__spec__", None), "name", None) == "modelyard.worker"
 
 
 def _in_process(
@@ -103,10 +116,11 @@ def _in_process(
     units: Sequence[WorkUnit],
     done: Callable[[UnitResult], None],
     stop: threading.Event,
+    lean: bool = False,
 ) -> None:
     from modelyard.batch.runner import UnitRunner
 
-    runner = UnitRunner(job)
+    runner = UnitRunner(job, lean=lean)
     try:
         for unit in units:
             if stop.is_set():
@@ -118,19 +132,22 @@ def _in_process(
 
 @dataclass(eq=False)
 class _Worker:
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[bytes] | None  # None: the thread worker of this process
     send: Connection
     receive: Connection
     held: deque[WorkUnit] = field(default_factory=deque)
     ready: bool = False
+    thread: threading.Thread | None = None
 
 
 class _Pool:
-    """Worker processes fed over pipes with pickled units and results."""
+    """Worker processes (and with ``here``, a thread of this process) fed over pipes with
+    pickled units and results."""
 
-    def __init__(self, job: JobSpec, count: int) -> None:
+    def __init__(self, job: JobSpec, count: int, here: bool = False) -> None:
         self._job = job
         self._count = count
+        self._here = here
         self._workers: list[_Worker] = []
 
     def run(
@@ -138,8 +155,10 @@ class _Pool:
     ) -> None:
         queue = deque(units)
         try:
-            for _ in range(self._count):
+            for _ in range(self._count - 1 if self._here else self._count):
                 self._workers.append(self._start())
+            if self._here:  # after the processes: they start while this one loads the model
+                self._workers.append(self._start_here())
             by_conn = {w.receive: w for w in self._workers}
             while queue or any(w.held for w in self._workers) or not self._all_ready():
                 if stop.is_set():
@@ -196,10 +215,23 @@ class _Pool:
         worker.send.send_bytes(pickle.dumps(self._job))
         return worker
 
+    def _start_here(self) -> _Worker:
+        from modelyard.batch.worker import serve
+
+        inbox, send = Pipe(duplex=False)
+        receive, outbox = Pipe(duplex=False)
+        thread = threading.Thread(
+            target=serve, args=(self._job, inbox, outbox), name="batch-worker", daemon=True
+        )
+        thread.start()
+        return _Worker(None, send, receive, thread=thread)
+
     def _receive(self, worker: _Worker) -> tuple[str, Any]:
         try:
             message: tuple[str, Any] = worker.receive.recv()
         except (EOFError, OSError):
+            if worker.process is None:
+                raise JobFailed("the batch worker thread ended unexpectedly") from None
             code = worker.process.wait()
             held = f" while running {_describe(self._job, worker.held[0])}" if worker.held else ""
             raise JobFailed(f"a batch worker process died (exit code {code}){held}") from None
@@ -207,9 +239,17 @@ class _Pool:
 
     def _close(self) -> None:
         for worker in self._workers:
+            if worker.process is None:
+                with contextlib.suppress(OSError):
+                    worker.send.send(None)  # it stops after its unit
+        for worker in self._workers:
             for conn in (worker.send, worker.receive):
                 conn.close()
         for worker in self._workers:
+            if worker.thread is not None:
+                worker.thread.join(_GRACE_S)
+                continue
+            assert worker.process is not None
             try:
                 worker.process.wait(timeout=_GRACE_S if not worker.held else 0.01)
             except subprocess.TimeoutExpired:

@@ -144,11 +144,15 @@ class JsonRecords:
                 try:
                     one = self.model.predict(rows)
                     sink.write(self.output_line(obj, payloads.encode(one, JSON)), 1)
+                    sink.note_rounded(self.model.take_rounded()[0], at)
                 except RECORD_ERRORS as exc_one:
                     sink.bad(at, reason(exc_one))
             return
+        count, first = self.model.take_rounded()
         start = 0
         for at, obj, rows in parsed:
+            if count and start <= first < start + len(rows):
+                sink.note_rounded(count, at)
             mine = predictions[start : start + len(rows)]
             start += len(rows)
             try:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from modelyard.batch.precision import float32_losses
 from modelyard.domain import ModelSpec
 from modelyard.errors import (
     InvalidPayload,
@@ -70,6 +71,13 @@ class BatchModel:
         self._folder = folder
         self.handler = handler
         self.spec = spec
+        signature = spec.signature
+        self._narrow = bool(
+            signature is not None
+            and signature.inputs
+            and all(c.dtype == "float32" for c in signature.inputs)
+        )
+        self._rounded: tuple[int, int] = (0, -1)
 
     @classmethod
     def load(cls, source: ModelSource, *, lean: bool = False) -> BatchModel:
@@ -127,7 +135,16 @@ class BatchModel:
             raise ModelFailed(f"the model raised {type(exc).__name__}: {exc}") from None
         if out.ndim == 0 or out.shape[0] != len(rows):
             raise ModelFailed(f"the model answered {out.shape} for {len(rows)} rows")
+        narrow = self._narrow and isinstance(rows, np.ndarray) and rows.dtype == np.float64
+        self._rounded = float32_losses(rows) if narrow else (0, -1)
         return out
+
+    def take_rounded(self) -> tuple[int, int]:
+        """Of the rows of the last successful :meth:`predict` (read once): how many values
+        lost precision in the cast to the model's float32 input type, and the row of the
+        first (-1 when none). Always (0, -1) for a model whose input is not float32."""
+        rounded, self._rounded = self._rounded, (0, -1)
+        return rounded
 
     def run_input_fn(self, body: bytes, content_type: str) -> np.ndarray:
         """Rows from the handler's ``input_fn(body, content_type)``.

@@ -20,6 +20,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from modelyard.batch.arrowcols import fill_float64
 from modelyard.batch.filters import Filter, FilterError, parse_filter
 from modelyard.batch.model import BatchModel
 from modelyard.batch.sink import RECORD_ERRORS, Sink, reason
@@ -194,7 +195,8 @@ def _features(batch: Any, columns: list[int]) -> np.ndarray:
         ):
             name = batch.schema.names[c]
             raise InvalidInput(f"column {name!r} holds {kind}, not numbers")
-        rows[:, j] = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
+        cast = pc.cast(column, pa.float64())
+        fill_float64(rows[:, j], cast.chunks if hasattr(cast, "chunks") else [cast])
     return rows
 
 

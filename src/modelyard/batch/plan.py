@@ -44,7 +44,7 @@ __all__ = [
 #: Bumped when the engine's output for the same request changes, so old parts are not reused.
 ENGINE_VERSION = 1
 #: Work-unit size: a resumed job redoes at most one unit per worker.
-UNIT_BYTES = 16 * 1024 * 1024
+UNIT_BYTES = 4 * 1024 * 1024
 #: The request fields that do not change what is written (the output location is the job's).
 _NOT_OUTPUT = ("workers", "max_errors", "overwrite", "executor", "address")
 

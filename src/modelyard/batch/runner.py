@@ -98,6 +98,8 @@ class UnitRunner:
             lines,
             self._offset(unit),
             sink.first_error,
+            rounded=sink.rounded,
+            first_rounded=sink.first_rounded,
         )
         state.write_bytes(done_path(unit), orjson.dumps(result.to_dict()))
         return result

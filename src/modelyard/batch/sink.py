@@ -45,6 +45,8 @@ class UnitResult:
         lines: Lines the unit held (text files; 0 for Parquet).
         first_offset: Byte offset of its first line (text files).
         first_error: (line within the unit or record number, reason) of its first bad record.
+        rounded: Values that lost precision in the cast to the model's float32 input type.
+        first_rounded: The line (within the unit) or record number of the first of them.
         exceeded: The unit stopped because its bad records passed the budget (nothing of it
             was recorded).
     """
@@ -60,6 +62,8 @@ class UnitResult:
     first_offset: int = 0
     first_error: tuple[int, str] | None = None
     exceeded: bool = False
+    rounded: int = 0
+    first_rounded: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -70,6 +74,8 @@ class UnitResult:
             "lines": self.lines,
             "first_offset": self.first_offset,
             "first_error": list(self.first_error) if self.first_error else None,
+            "rounded": self.rounded,
+            "first_rounded": self.first_rounded,
         }
 
     @classmethod
@@ -86,6 +92,8 @@ class UnitResult:
             lines=int(data.get("lines", 0)),
             first_offset=int(data.get("first_offset", 0)),
             first_error=(int(first[0]), str(first[1])) if first else None,
+            rounded=int(data.get("rounded", 0)),
+            first_rounded=data.get("first_rounded"),
         )
 
 
@@ -105,6 +113,16 @@ class Sink:
         self.rows_in = self.rows_out = self.rows_failed = self.fast_rows = 0
         self.errors = bytearray()
         self.first_error: tuple[int, str] | None = None
+        self.rounded = 0
+        self.first_rounded: int | None = None
+
+    def note_rounded(self, count: int, at: int) -> None:
+        """``count`` values of good records lost precision as float32, the first at line
+        (or record) ``at``."""
+        if count:
+            self.rounded += count
+            if self.first_rounded is None:
+                self.first_rounded = at
 
     def write(self, data: bytes, rows: int) -> None:
         """Write the output of ``rows`` good records."""

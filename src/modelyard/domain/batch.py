@@ -5,7 +5,7 @@ its predictions go. Field names and meanings follow SageMaker's CreateTransformJ
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from modelyard.errors import InvalidInput
@@ -108,25 +108,43 @@ class TransformRequest:
 
 @dataclass(frozen=True, slots=True)
 class BatchCounts:
-    """How far a batch job got: rows read, written and failed; input files done of all."""
+    """How far a batch job got: rows read, written and failed; input files done of all; and
+    how many values lost precision when cast to the model's float32 input type, with where
+    the first of them is (``file, line n``; set in the final counts only, not a metric)."""
 
     rows_in: int = 0
     rows_out: int = 0
     rows_failed: int = 0
     files_done: int = 0
     files_total: int = 0
+    values_rounded: int = 0
+    first_rounded: str = field(default="", compare=False)
 
     def to_metrics(self) -> dict[str, float]:
         """As a job's ``metrics`` (the job record's numbers)."""
-        return {f"batch.{k}": float(v) for k, v in asdict(self).items()}
+        return {
+            f"batch.{f.name}": float(getattr(self, f.name))
+            for f in fields(self)
+            if f.name != "first_rounded"
+        }
 
     @classmethod
     def from_metrics(cls, metrics: dict[str, float]) -> BatchCounts:
-        names = {f.name for f in fields(cls)}
-        return cls(
-            **{
-                k.removeprefix("batch."): int(v)
-                for k, v in metrics.items()
-                if k.removeprefix("batch.") in names
-            }
+        names = {f.name for f in fields(cls)} - {"first_rounded"}
+        values: dict[str, Any] = {
+            k.removeprefix("batch."): int(v)
+            for k, v in metrics.items()
+            if k.removeprefix("batch.") in names
+        }
+        return cls(**values)
+
+    def rounding_note(self) -> str:
+        """The job's one line about values that lost precision as float32 ("" when none)."""
+        if not self.values_rounded:
+            return ""
+        first = f"; first: {self.first_rounded}" if self.first_rounded else ""
+        return (
+            f"{self.values_rounded:,} value{'s' if self.values_rounded != 1 else ''} lost "
+            "precision when cast to float32 "
+            f"(the model's input type){first}"
         )

@@ -160,6 +160,8 @@ class BatchService:
                     stop=stop,
                 )
                 reporter(counts, force=True)
+                if note := counts.rounding_note():
+                    log.write(f"note: {note}\n")
                 log.write(f"done: {_summary(counts, reporter.elapsed_s)}\n")
         except Exception as exc:  # the job failed; the worker itself must not crash
             reporter.log = None  # closed with the block above
@@ -218,13 +220,16 @@ def _summary(counts: BatchCounts, elapsed_s: float) -> str:
     )
 
 
-def _executor(request: TransformRequest) -> Executor | None:
-    """Ray when the request asks for it; None: the engine's local worker processes."""
+def _executor(request: TransformRequest) -> Executor:
+    """Ray when the request asks for it; else local worker processes, this job worker being
+    one of them (it has nothing else to do while the units run)."""
     if request.executor is BatchExecutor.RAY:
         from modelyard.batch.ray_executor import RayExecutor
 
         return RayExecutor(request.workers, request.address)
-    return None
+    from modelyard.batch.executor import LocalExecutor
+
+    return LocalExecutor(request.workers, run_here=True)
 
 
 def _absolute(request: TransformRequest) -> TransformRequest:
