@@ -43,7 +43,6 @@ class MetricsCompanion:
         self.series: MinuteSeries | None = None
         self.drainer: Drainer | None = None
         self._failing = False
-        self._lock = threading.Lock()  # one drain at a time (the loop's, a feed, the last)
 
     async def start(self) -> None:
         metrics = self._metrics
@@ -55,7 +54,7 @@ class MetricsCompanion:
                 metrics.sink, f"{socket.gethostname()}:{pid}:{int(time.time())}"
             )
         self.drainer = Drainer(metrics, self._deployer, self.writer, self.series)
-        self.drain_now()  # this worker counts (and its load times show) from the start
+        self.drainer.drain()  # this worker counts (and its load times show) from the start
         self._threads = [
             threading.Thread(target=self._drain_loop, name="modelyard-metrics", daemon=True)
         ]
@@ -84,10 +83,8 @@ class MetricsCompanion:
         if drain.is_alive():
             log.warning("the metrics drain did not stop in %ss", _STOP_TIMEOUT_S)
         elif self.drainer is not None and self.writer is not None:
-            self.drain_now()
-            with self._lock:
-                self.drainer = None  # a later feed (a capture flush) has nowhere to drain to
-                self.writer.close()
+            self._safely(self.drainer.drain)
+            self.writer.close()
         if flush and flush[0].is_alive():
             log.warning("the metric series flush did not stop in %ss", _STOP_TIMEOUT_S)
         elif self.series is not None and not drain.is_alive():
@@ -96,15 +93,9 @@ class MetricsCompanion:
             shutil.rmtree(self._metrics.directory, ignore_errors=True)
 
     def _drain_loop(self) -> None:
+        assert self.drainer is not None
         while not self._stop.wait(self._metrics.drain_s):
-            self.drain_now()
-
-    def drain_now(self) -> None:
-        """One drain, now (on the calling thread; never two at once)."""
-        drainer = self.drainer
-        if drainer is not None:
-            with self._lock:
-                self._safely(drainer.drain)
+            self._safely(self.drainer.drain)
 
     def _flush_loop(self) -> None:
         assert self.series is not None
