@@ -138,7 +138,7 @@ async def one_mode(
         if profile is not None:
             profile.disable()
         gc.callbacks.remove(timer)
-        await asyncio.sleep(1.5)  # the drain (0.2 s) and the capture writer (1 s) catch up
+        await asyncio.sleep(2.5)  # the drain and the capture writer (each every 1 s) catch up
         after, cpu1 = thread_cpu(), time.process_time()
     finally:
         await app.stop()
@@ -156,6 +156,7 @@ def profile_writer(body: bytes, records: int = 20000) -> str:
     """cProfile of tabling and writing ``records`` one-row captures, as the writer thread does."""
     from modelyard.codecs.payloads import decode
     from modelyard.serving.capture import CaptureRecord
+    from modelyard.serving.capture_parts import COMPRESSION
     from modelyard.serving.capture_table import build_table
     from modelyard.serving.stack import RequestMeta
 
@@ -187,7 +188,7 @@ def profile_writer(body: bytes, records: int = 20000) -> str:
     for start in range(0, records, 4000):  # ~1 s of one worker's requests per drain
         table = build_table(batch[start : start + 4000])
     buffer = io.BytesIO()
-    pq.write_table(table, buffer, compression="zstd")
+    pq.write_table(table, buffer, compression=COMPRESSION)
     profile.disable()
     out = io.StringIO()
     pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(20)
@@ -208,7 +209,8 @@ async def run(args: argparse.Namespace) -> None:
                 top = sorted(result["threads_us"].items(), key=lambda kv: -kv[1])
                 print(
                     f"round {index + 1} {mode:<8} {result['rps']:7.0f} rps  "
-                    f"cpu {result['cpu_us']:6.1f} us/req  gc {sum(result['gc_us']):5.1f}  "
+                    f"cpu {result['cpu_us']:6.1f} us/req  gc "
+                    f"{'/'.join(f'{g:.1f}' for g in result['gc_us'])}  "
                     + "  ".join(f"{k} {v:.1f}" for k, v in top),
                     flush=True,
                 )
@@ -217,7 +219,8 @@ async def run(args: argparse.Namespace) -> None:
             names = {k for r in rows for k in r["threads_us"]}
             per = {k: statistics.median(r["threads_us"].get(k, 0.0) for r in rows) for k in names}
             print(
-                f"  {mode:<8} total {statistics.median(r['cpu_us'] for r in rows):6.1f}  "
+                f"  {mode:<8} total {statistics.median(r['cpu_us'] for r in rows):6.1f} "
+                f"(min {min(r['cpu_us'] for r in rows):5.1f})  "
                 f"gc {statistics.median(sum(r['gc_us']) for r in rows):5.1f}  "
                 + "  ".join(f"{k} {v:.1f}" for k, v in sorted(per.items(), key=lambda kv: -kv[1]))
             )

@@ -391,10 +391,10 @@ def serving_app(settings: Settings | None = None) -> Any:
         ConfigError, DatabaseUnavailable, SchemaMismatch: before the server starts listening.
     """
     from modelyard.serving.app import ServerOptions, build_app, predict_executor
-    from modelyard.serving.capture import CaptureWrapper
     from modelyard.serving.capture_writer import CaptureWriter
     from modelyard.serving.deployer import Deployer
     from modelyard.serving.loader import load_served
+    from modelyard.serving.monitoring import MonitoringWrapper
     from modelyard.serving.v2.rest import V2Rest
 
     settings = settings or load_settings()
@@ -435,9 +435,8 @@ def serving_app(settings: Settings | None = None) -> Any:
     companions.append(lambda core: capture)
     # Last: it starts once everything else serves, and on shutdown leaves the store first.
     companions.append(functools.partial(_status_reporter, SqlServerStore(engine), settings))
-    wrappers = [CaptureWrapper(capture)]
-    if metrics is not None:  # outermost: it sees every call the way the caller does
-        wrappers.insert(0, metrics)
+    # One layer records each call for both capture and the metrics (one pass, not two).
+    wrappers = [MonitoringWrapper(capture=capture, metrics=metrics)]
     return build_app(
         deployer,
         options,

@@ -21,9 +21,9 @@ import pytest
 
 from modelyard.bootstrap import Platform, serving_app
 from modelyard.config import Settings, load_settings
-from modelyard.serving.capture import CaptureWrapper
 from modelyard.serving.capture_writer import CaptureWriter
 from modelyard.serving.metrics import Metrics
+from modelyard.serving.monitoring import MonitoringWrapper
 from modelyard.storage.capture_files import CaptureFolder
 from tests.serving.asgi_support import lifespan
 from tests.serving.capture_support import GatedFolder, invoke, make_platform
@@ -46,8 +46,9 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Platform:
 async def serving(
     settings: Settings, writer: CaptureWriter, metrics: Metrics
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """The serving app assembled as ``bootstrap.serving_app`` assembles it (metrics outermost,
-    reading ``writer``'s counters), with the writer and metrics the test made."""
+    """The serving app assembled as ``bootstrap.serving_app`` assembles it (one layer records
+    each call for both; the metrics read ``writer``'s counters and hand it the captured calls),
+    with the writer and metrics the test made."""
     from modelyard.serving.app import ServerOptions, build_app, predict_executor
     from modelyard.serving.deployer import Deployer
     from modelyard.serving.loader import load_served
@@ -69,7 +70,7 @@ async def serving(
     app = build_app(
         deployer,
         ServerOptions(),
-        [metrics, CaptureWrapper(writer)],
+        [MonitoringWrapper(capture=writer, metrics=metrics)],
         companions=[metrics.companion, lambda core: writer],
         observer=metrics,
         metrics=metrics,

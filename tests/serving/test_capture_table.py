@@ -121,3 +121,39 @@ def test_a_row_captured_just_before_the_hour_goes_to_the_hour_its_time_names(
         assert [t.strftime("hour=%H") for t in stored] == [file.parent.name]
         assert file.parent.parent.name == "date=2026-01-31"
     assert writer.counters().written_rows == 2
+
+
+def test_calls_handed_over_stacked_are_split_by_hour_with_their_own_rows(
+    platform: Platform, tmp_path: Path
+) -> None:
+    from modelyard.serving.capture import CaptureBlock
+    from modelyard.serving.stacking import prediction_matrix, stacked
+
+    rng = np.random.default_rng(8)
+    records, answers = _captured(platform, [rng.normal(size=(n, 3)) for n in (2, 1, 3, 1)])
+    block = CaptureBlock.of(records)
+    block.matrix = stacked(block.rows)
+    block.outputs = prediction_matrix(block.predictions, block.counts)
+    block.rows, block.predictions = [], []  # as the metrics drain hands them: stacked only
+    hour = round(datetime(2026, 1, 31, 8, tzinfo=UTC).timestamp() * 1e6)
+    block.micros = np.array([hour - 5, hour + 5, hour - 1, hour + 1], dtype=np.int64)
+    writer = CaptureWriter(CaptureFolder(str(tmp_path)))
+    writer.open()
+    for rows in block.counts.tolist():
+        assert writer.reserve(rows)
+    writer.put("api", block)
+    writer.close()
+
+    by_hour = {f.parent.name: pq.read_table(f).to_pandas() for f in tmp_path.rglob("*.parquet")}
+    assert set(by_hour) == {"hour=07", "hour=08"}
+    ids = [r.meta.inference_id for r in records]
+    assert set(by_hour["hour=07"]["inference_id"]) == {ids[0], ids[2]}
+    assert set(by_hour["hour=08"]["inference_id"]) == {ids[1], ids[3]}
+    for record in records:
+        frame = by_hour["hour=07" if record.meta.inference_id in (ids[0], ids[2]) else "hour=08"]
+        mine = frame[frame["inference_id"] == record.meta.inference_id].sort_values("row")
+        assert mine["input.a"].tolist() == record.rows[:, 0].tolist()
+        assert mine["output.prediction"].tolist() == record.predictions.tolist()
+    counters = writer.counters()
+    assert (counters.written_rows, counters.pending_rows, counters.queued_requests) == (7, 0, 4)
+    assert len(answers) == 4

@@ -17,60 +17,73 @@ import numpy as np
 import pyarrow as pa
 
 from modelyard.domain.capture import CaptureConfig, Redaction, input_column, output_columns
-from modelyard.serving.capture import CaptureRecord
+from modelyard.serving.capture import CaptureBlock, CaptureRecord
+from modelyard.serving.stacking import prediction_matrix, stacked
 
 _TIME = pa.timestamp("us", tz="UTC")
 
 
 def build_table(records: Sequence[CaptureRecord]) -> pa.Table:
-    """The rows of ``records``, all answered by one variant route (one model, one capture
-    config), in order.
+    """The rows of ``records``, all answered by one variant route, in order (see
+    :func:`block_table`)."""
+    return block_table(CaptureBlock.of(records))
+
+
+def block_table(block: CaptureBlock) -> pa.Table:
+    """The rows of ``block``'s calls, in order: one table row per input row.
 
     Raises:
         ValueError, TypeError, pa.ArrowException: rows or predictions that cannot be tabled
             (the writer counts those records as failed).
     """
-    # Column by column over the records with C loops (map, list comprehensions, numpy): this
-    # runs for every captured request, ~2 us a record where per-record numpy calls took ~8.
-    rows = [r.rows for r in records]
-    counts = np.fromiter(map(len, rows), dtype=np.int64, count=len(records))
+    # Column by column with C loops (NumPy, Arrow): this runs for every captured request, so
+    # nothing here loops over the calls in Python. One-row calls (the usual case) repeat
+    # nothing; values shared by every row are repeated by Arrow, not built row by row.
+    counts = block.counts
+    calls = len(counts)
     total = int(counts.sum())
-    # Per-record values are repeated once per row; one-row requests (the usual case) need no
-    # repeat at all.
-    spread = None if total == len(records) else np.repeat(np.arange(len(records)), counts)
-    first = records[0]
-    spec = first.variant.served.spec
-    metas = [r.meta for r in records]
-    times = np.fromiter((r.time for r in records), dtype=np.float64, count=len(records))
-    latencies = np.fromiter((r.latency_s for r in records), dtype=np.float64, count=len(records))
+    spread = None if total == calls else np.repeat(np.arange(calls), counts)
+    variant = block.variant
+    spec = variant.served.spec
     columns: dict[str, Any] = {
-        "inference_id": _per_record([m.inference_id for m in metas], spread),
-        "time": pa.array(_spread(np.rint(times * 1e6).astype(np.int64), spread), type=_TIME),
-        "variant": pa.array([first.variant.name] * total, type=pa.string()),
-        "model": pa.array([spec.name] * total, type=pa.string()),
+        "inference_id": _per_call(block.inference_ids, spread, repeated=False),
+        "time": pa.array(_spread(block.micros, spread), type=_TIME),
+        "variant": _same(variant.name, total),
+        "model": _same(spec.name, total),
         "model_version": pa.array(np.full(total, spec.version, dtype=np.int64)),
-        "latency_ms": pa.array(_spread(latencies * 1e3, spread)),
+        "latency_ms": pa.array(_spread(block.latencies * 1e3, spread)),
         "row": pa.array(_row_numbers(counts, total, spread)),
-        "protocol": _per_record([m.protocol for m in metas], spread),
+        "protocol": _per_call(block.protocols, spread),
     }
     names = spec.signature.feature_names if spec.signature is not None else None
-    capture = first.variant.capture
-    salt = first.variant.capture_salt.encode()
-    inputs = _inputs(rows, names)
+    capture = variant.capture
+    salt = variant.capture_salt.encode()
+    if block.matrix is not None:
+        inputs = _columns(block.matrix, names)
+    else:
+        inputs = _inputs(block.rows, names)
     _check_redactable(capture, inputs)
     for feature, values in inputs.items():
         columns[input_column(feature)] = _redacted(values, capture, feature, salt)
-    columns.update(_outputs(records, counts, total))
+    columns.update(_outputs(block, total))
     return pa.table(columns)
 
 
 def _spread(values: np.ndarray, spread: np.ndarray | None) -> np.ndarray:
-    """Per-record ``values``, one per row."""
+    """Per-call ``values``, one per row."""
     return values if spread is None else values[spread]
 
 
-def _per_record(values: list[str], spread: np.ndarray | None) -> pa.Array:
-    """A string column from per-record ``values``, one per row."""
+def _same(value: str, total: int) -> pa.Array:
+    return pa.repeat(pa.scalar(value, type=pa.string()), total)
+
+
+def _per_call(values: list[str], spread: np.ndarray | None, repeated: bool = True) -> pa.Array:
+    """A string column from per-call ``values``, one per row; ``repeated``: they are usually
+    all one value (a protocol), worth checking (by identity first, with a C loop)."""
+    total = len(values) if spread is None else len(spread)
+    if repeated and values and values.count(values[0]) == len(values):
+        return _same(values[0], total)
     array = pa.array(values, type=pa.string())
     return array if spread is None else array.take(pa.array(spread))
 
@@ -84,16 +97,10 @@ def _row_numbers(counts: np.ndarray, total: int, spread: np.ndarray | None) -> n
 
 
 def _inputs(rows: list[Any], names: list[str] | None) -> dict[str, pa.Array]:
-    """Feature name → the column of every record's rows, in order."""
-    if all(isinstance(r, np.ndarray) for r in rows):
-        if all(r.ndim == 2 for r in rows):
-            matrix = np.concatenate(rows)
-        else:
-            matrix = np.concatenate([r.reshape(len(r), -1) for r in rows])
-        width = matrix.shape[1]
-        labels = names if names is not None and len(names) == width else _indices(width)
-        by_column = np.ascontiguousarray(matrix.T)  # each column contiguous: no copy per column
-        return {label: pa.array(by_column[i]) for i, label in enumerate(labels)}
+    """Feature name → the column of every call's rows, in order."""
+    matrix = _matrix(rows)
+    if matrix is not None:
+        return _columns(matrix, names)
     import pandas as pd
 
     frames = [
@@ -102,6 +109,26 @@ def _inputs(rows: list[Any], names: list[str] | None) -> dict[str, pa.Array]:
     ]
     frame = pd.concat(frames, ignore_index=True)
     return {str(c): pa.array(frame[c].to_numpy(), from_pandas=True) for c in frame.columns}
+
+
+def _columns(matrix: np.ndarray, names: list[str] | None) -> dict[str, pa.Array]:
+    """Feature name → column, of rows stacked as one 2-D array."""
+    width = matrix.shape[1]
+    labels = names if names is not None and len(names) == width else _indices(width)
+    by_column = np.ascontiguousarray(matrix.T)  # each column contiguous: no copy per column
+    return {label: pa.array(by_column[i]) for i, label in enumerate(labels)}
+
+
+def _matrix(rows: list[Any]) -> np.ndarray | None:
+    """Every call's rows as one 2-D array, when they are all arrays (a 1-D one is that many
+    rows of one value); None when some are tables."""
+    if set(map(type, rows)) != {np.ndarray}:
+        return None
+    matrix = stacked(rows)  # one C loop in the usual case: every call's rows of one width
+    if matrix is not None:
+        return matrix
+    # 1-D and 2-D of other types mixed (or widths that differ: numpy raises)
+    return np.concatenate([r.reshape(len(r), -1) for r in rows])
 
 
 def _check_redactable(capture: CaptureConfig, inputs: dict[str, pa.Array]) -> None:
@@ -125,38 +152,24 @@ def _indices(width: int) -> list[str]:
     return [str(i) for i in range(width)]
 
 
-def _outputs(
-    records: Sequence[CaptureRecord], counts: np.ndarray, total: int
-) -> dict[str, pa.Array]:
-    predictions = [r.predictions for r in records]
-    matrix = _stacked(predictions, counts)
-    if matrix is None:  # record by record, to name the one that does not fit
+def _outputs(block: CaptureBlock, total: int) -> dict[str, pa.Array]:
+    matrix = block.outputs
+    if matrix is None:
+        matrix = prediction_matrix(block.predictions, block.counts)
+    if matrix is None:  # call by call, to name the one that does not fit
         parts = []
-        for r, n in zip(records, counts.tolist(), strict=True):
-            answer = np.asarray(r.predictions)
+        for inference_id, answer, n in zip(
+            block.inference_ids, block.predictions, block.counts.tolist(), strict=True
+        ):
+            answer = np.asarray(answer)
             if answer.ndim == 0 or answer.shape[0] != n:
                 raise ValueError(
-                    f"inference {r.meta.inference_id}: {answer.shape} predictions for {n} rows"
+                    f"inference {inference_id}: {answer.shape} predictions for {n} rows"
                 )
             parts.append(answer.reshape(n, -1))
         matrix = np.concatenate(parts) if parts else np.empty((total, 1))
     names = output_columns(matrix.shape[1])
     return {name: pa.array(matrix[:, i], from_pandas=True) for i, name in enumerate(names)}
-
-
-def _stacked(predictions: list[Any], counts: np.ndarray) -> np.ndarray | None:
-    """Every record's predictions as one (rows, outputs) matrix, when all are arrays of one
-    rank (1 or 2) with a row per input row; else None."""
-    if not all(isinstance(p, np.ndarray) for p in predictions):
-        return None
-    ranks = {p.ndim for p in predictions}
-    if len(ranks) != 1 or not ranks <= {1, 2}:
-        return None
-    lengths = np.fromiter(map(len, predictions), dtype=np.int64, count=len(predictions))
-    if not np.array_equal(lengths, counts):
-        return None
-    matrix = np.concatenate(predictions)
-    return matrix.reshape(len(matrix), -1)
 
 
 def _redacted(values: pa.Array, capture: CaptureConfig, feature: str, salt: bytes) -> pa.Array:

@@ -1,64 +1,52 @@
 """The capture writer of one serving process: a bounded queue and one thread writing Parquet.
 
-The request path calls :meth:`CaptureWriter.offer`, which appends to a queue bounded in rows
-and returns; a record that would pass the bound is dropped and counted. One background thread
-per process (no lock shared with any other process) wakes every ``flush_s`` (sooner when the
-queue fills), turns the queued calls into Arrow tables and keeps them per endpoint and hour;
-a partition's rows become one immutable Parquet file, named uniquely for this process, when
-they reach ``file_rows``, when the oldest is ``roll_s`` old, or at shutdown:
+Calls reach it two ways, both bounded by ``max_rows`` queued rows (a call that would pass the
+bound is dropped and counted, and the request goes on):
 
-    <root>/<endpoint>/date=YYYY-MM-DD/hour=HH/part-<first time>-<host>-<pid>-<id>-<n>.parquet
+- on its own queue (:meth:`CaptureWriter.recorder`, :meth:`~CaptureWriter.offer`): the values
+  of each sampled call appended column by column (``columns``), when capture runs without the
+  metrics;
+- reserved (:meth:`~CaptureWriter.reserve`, on the request path) and handed over later, rows
+  and predictions already stacked (:meth:`~CaptureWriter.put`), by the metrics drain, which
+  keeps the sampled calls in its own buffer (``calls``) so that a call is recorded once.
 
-A destination that fails (no permission, disk full) loses that file's rows: they are counted
-(``failed_rows``), the failure is logged once per streak of failures, and serving goes on.
+One background thread per process (no lock shared with any other process) wakes every
+``flush_s`` (sooner when the queue fills), turns the queued calls into Arrow tables
+(``capture_table``) and keeps them per endpoint and hour until they become files
+(``capture_parts``: when ``file_rows`` are reached, when the oldest is ``roll_s`` old, or at a
+flush and shutdown, when it first asks its ``feeder`` for the calls held elsewhere). A
+destination that fails (no permission, disk full) loses that file's rows: they are counted
+(``failed_rows``), the failure is logged once per streak, and serving goes on.
 
-Memory: at most ``max_rows`` queued rows (each queued request keeps its rows, predictions and
-metadata: measured 550-760 bytes per row for one-row requests of 3-30 features, 250 bytes per
-row for 100-row requests; 870 with the request's metadata and inference id counted, for
-one-row JSON requests of 30 features (``benchmarks/monitoring_cost.py``); so 26-42 MiB at the
-default 50,000), plus, per endpoint and hour being filled, fewer than ``file_rows`` rows as
-Arrow columns (8 bytes per number).
+Memory: at most ``max_rows`` queued rows (a queued one-row call keeps its rows, predictions,
+inference id and a few numbers, either way: measured 640 bytes per row for one-row JSON
+requests of 30 features, ``benchmarks/monitoring_cost.py``; so ~31 MiB at the default
+50,000), plus, per endpoint and hour being filled, fewer
+than ``file_rows`` rows as Arrow columns (8 bytes per number).
 """
 
 from __future__ import annotations
 
-import io
 import logging
-import os
-import socket
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
-from modelyard.domain.capture import partition
-from modelyard.serving.capture import CaptureRecord
+from modelyard.serving.capture import CaptureBlock, CaptureRecord, Recorder, to_micros
+from modelyard.serving.capture_parts import DEFAULT_FILE_ROWS, Destination, Partitions
+from modelyard.serving.columns import ColumnBuffer, grouped, numbers, picked
+from modelyard.serving.stack import RequestMeta
+from modelyard.serving.table import VariantRoute
 
 log = logging.getLogger("modelyard.serving.capture")
 
 DEFAULT_MAX_ROWS = 50_000
-DEFAULT_FILE_ROWS = 50_000
 DEFAULT_ROLL_S = 60.0
 DEFAULT_FLUSH_S = 1.0
 _HOUR_US = 3_600_000_000
-
-
-class Destination(Protocol):
-    """Where captured files go (a local folder or any fsspec URL)."""
-
-    @property
-    def url(self) -> str:
-        """The capture root, credentials masked (for log lines)."""
-        ...
-
-    def write(self, path: str, data: bytes) -> None:
-        """Write ``data`` as the file ``path`` (relative to the root), whole or not at all.
-        Raises whatever the filesystem raises."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +59,7 @@ class CaptureCounters:
         written_rows, written_files: In files the destination accepted.
         failed_writes, failed_rows: Files the destination refused (or rows that could not be
             tabled), and the rows lost with them.
-        pending_rows: In the queue now, not yet tabled.
+        pending_rows: Queued (or reserved) now, not yet tabled.
     """
 
     queued_requests: int
@@ -83,16 +71,6 @@ class CaptureCounters:
     failed_writes: int
     failed_rows: int
     pending_rows: int
-
-
-@dataclass
-class _Partition:
-    endpoint: str
-    hour: str
-    tables: list[Any]
-    rows: int
-    since: float  # monotonic time of its oldest rows
-    first_time: float  # the captured time of its first row
 
 
 class CaptureWriter:
@@ -115,11 +93,13 @@ class CaptureWriter:
     ) -> None:
         self.destination = destination
         self.max_rows = max_rows
-        self._file_rows = file_rows
-        self._roll_s = roll_s
         self._flush_s = flush_s
-        self._monotonic = monotonic
-        self._queue: deque[CaptureRecord] = deque()
+        self._parts = Partitions(
+            destination, file_rows=file_rows, roll_s=roll_s, monotonic=monotonic
+        )
+        # The queue: each call's variant, endpoint, inference id, protocol, rows, predictions,
+        # time, latency and row count, column by column (see ``columns``).
+        self._queue = ColumnBuffer("ooooooddq", max_rows)
         # Rows in = written by the event loop only; rows out = by the writer thread only: each
         # counter has one writer, so no lock is needed and the queue length is their difference.
         self._rows_in = 0
@@ -131,36 +111,118 @@ class CaptureWriter:
         self._flush_done = 0
         self._stopping = False
         self._thread: threading.Thread | None = None
-        self._partitions: dict[tuple[str, str, str], _Partition] = {}
-        self._failing = 0
-        self._name = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self._files = 0
-        self.queued_requests = 0
         self.dropped_requests = 0
         self.dropped_rows = 0
-        self.written_rows = 0
-        self.written_files = 0
-        self.failed_writes = 0
-        self.failed_rows = 0
+        self._record = self.recorder()
+        # Calls another buffer held (rows reserved here at request time), handed over stacked.
+        self._handed: deque[tuple[str, CaptureBlock]] = deque()
+        self._reserved = 0  # calls reserved (by the event loop only)
+        #: Called on the writer's thread before a flush and at stop, to hand over the calls
+        #: another buffer holds (the metrics drain, when it shares its buffer with capture).
+        self.feeder: Callable[[], None] | None = None
 
     # -- the request path --------------------------------------------------------------------
 
+    def recorder(self) -> Recorder:
+        """The request path's way in (see :data:`~modelyard.serving.capture.Recorder`): queue
+        one call's values, or drop and count them when its rows would pass ``max_rows``."""
+        queue = self._queue
+        (variants, endpoints, ids, protocols, inputs, outputs, times, latencies, counts) = (
+            c.append for c in queue.columns
+        )
+        limit, wake, wake_rows = self.max_rows, self._wake, self._wake_rows
+
+        def record(
+            meta: RequestMeta,
+            variant: VariantRoute,
+            rows: Any,
+            predictions: Any,
+            latency_s: float,
+            when: float,
+        ) -> bool:
+            n = len(rows)
+            if not n:
+                return False  # no rows, nothing to record
+            queued = self._rows_in - self._rows_out
+            if queued + n > limit:
+                self.dropped_requests += 1
+                self.dropped_rows += n
+                return False
+            variants(variant)
+            endpoints(meta.endpoint)
+            ids(meta.inference_id)
+            protocols(meta.protocol)
+            inputs(rows)
+            outputs(predictions)
+            times(when)
+            latencies(latency_s)
+            counts(n)
+            queue.added += 1
+            self._rows_in += n
+            if queued + n >= wake_rows and not wake.is_set():
+                wake.set()
+            return True
+
+        return record
+
     def offer(self, record: CaptureRecord) -> bool:
         """Queue ``record``, or drop and count it when its rows would pass ``max_rows``."""
-        n = len(record.rows)
-        if not n:
-            return False  # no rows, nothing to record
-        queued = self._rows_in - self._rows_out
-        if queued + n > self.max_rows:
-            self.dropped_requests += 1
-            self.dropped_rows += n
+        return self._record(
+            record.meta, record.variant, record.rows, record.predictions, record.latency_s,
+            record.time,
+        )  # fmt: skip
+
+    def reserve(self, rows: int) -> bool:
+        """Room for a call of ``rows`` rows that another buffer keeps until it hands it over
+        (:meth:`put`): counted as queued now, or dropped and counted when it would pass
+        ``max_rows``, as :meth:`offer` does (the request path)."""
+        if not rows:
             return False
-        self._queue.append(record)
-        self._rows_in += n
-        self.queued_requests += 1
-        if queued + n >= self._wake_rows and not self._wake.is_set():
-            self._wake.set()
+        queued = self._rows_in - self._rows_out
+        if queued + rows > self.max_rows:
+            self.dropped_requests += 1
+            self.dropped_rows += rows
+            return False
+        self._rows_in += rows
+        self._reserved += 1
         return True
+
+    def put(self, endpoint: str, block: CaptureBlock) -> None:
+        """Take calls of ``endpoint`` whose rows were reserved, for writing (from the thread
+        that kept them; never blocks). After :meth:`close` nothing would write them: they are
+        counted as failed."""
+        thread = self._thread
+        if self._stopping and (thread is None or not thread.is_alive()):
+            rows = int(block.counts.sum())
+            self._rows_out += rows  # the writer's thread is gone: this is the only writer
+            self._parts.failed(
+                rows, f"{len(block.counts)} captured requests came after the writer stopped"
+            )
+            return
+        self._handed.append((endpoint, block))
+        if self.pending_rows >= self._wake_rows and not self._wake.is_set():
+            self._wake.set()
+
+    @property
+    def queued_requests(self) -> int:
+        """Calls taken into the queue (or reserved) since the writer started."""
+        return self._queue.added + self._reserved
+
+    @property
+    def written_rows(self) -> int:
+        return self._parts.written_rows
+
+    @property
+    def written_files(self) -> int:
+        return self._parts.written_files
+
+    @property
+    def failed_writes(self) -> int:
+        return self._parts.failed_writes
+
+    @property
+    def failed_rows(self) -> int:
+        return self._parts.failed_rows
 
     @property
     def pending_rows(self) -> int:
@@ -235,9 +297,12 @@ class CaptureWriter:
             stopping = self._stopping
             with self._done:
                 asked = self._flush_asked
+            everything = stopping or asked > self._flush_done
             try:
+                if everything and self.feeder is not None:
+                    self.feeder()
                 self._drain()
-                self._roll(everything=stopping or asked > self._flush_done)
+                self._parts.roll(everything)
             except Exception:  # the thread must outlive any bug, or capture stops silently
                 log.exception("capture writer failed; continuing")
             with self._done:
@@ -247,93 +312,49 @@ class CaptureWriter:
                 return
 
     def _drain(self) -> None:
-        """Table every queued record into its partition."""
-        from modelyard.serving.capture_table import build_table
-
-        queue = self._queue
-        records = [queue.popleft() for _ in range(len(queue))]
-        # At once: nothing below may leak queue room.
-        self._rows_out += sum(len(r.rows) for r in records)
-        # One table per variant route (one model, one capture config, one schema) and UTC hour:
-        # the hour as a number here (of the time in whole microseconds, as the table stores
-        # it), its folder name once per group.
-        groups: dict[tuple[int, str, int], list[CaptureRecord]] = {}
-        for record in records:
-            hour_number = round(record.time * 1e6) // _HOUR_US
-            key = (id(record.variant), record.meta.endpoint, hour_number)
-            group = groups.get(key)
-            if group is None:
-                groups[key] = [record]
-            else:
-                group.append(record)
-        for (_, endpoint, hour_number), group in groups.items():
-            hour = partition(endpoint, datetime.fromtimestamp(hour_number * 3600, UTC))
-            rows = sum(len(r.rows) for r in group)
-            try:
-                table = build_table(group)
-            except Exception as exc:
-                self._failed(rows, f"could not table {len(group)} captured requests: {exc}")
-                continue
-            where = (endpoint, hour, str(table.schema))
-            found = self._partitions.get(where)
-            if found is None:
-                found = self._partitions[where] = _Partition(
-                    endpoint, hour, [], 0, self._monotonic(), group[0].time
-                )
-            found.tables.append(table)
-            found.rows += table.num_rows
-
-    def _roll(self, everything: bool) -> None:
-        now = self._monotonic()
-        for key, part in list(self._partitions.items()):
-            if everything or part.rows >= self._file_rows or now - part.since >= self._roll_s:
-                del self._partitions[key]
-                self._write(part)
-
-    def _write(self, part: _Partition) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        self._files += 1
-        stamp = datetime.fromtimestamp(part.first_time, UTC).strftime("%Y%m%dT%H%M%S")
-        path = f"{part.hour}/part-{stamp}-{self._name}-{self._files:06d}.parquet"
-        try:
-            buffer = io.BytesIO()
-            table = pa.concat_tables(part.tables)
-            pq.write_table(
-                table, buffer, compression="zstd", use_dictionary=_dictionary_columns(table)
-            )
-            self.destination.write(path, buffer.getvalue())
-        except Exception as exc:
-            self.failed_writes += 1
-            self._failed(part.rows, f"could not write {path} to {self.destination.url}: {exc}")
+        """Table every queued call into its partition."""
+        blocks = self._take_queue()
+        handed = self._handed
+        blocks.extend(handed.popleft() for _ in range(len(handed)))
+        if not blocks:
             return
-        self.written_rows += part.rows
-        self.written_files += 1
-        if self._failing:
-            log.warning(
-                "capture writes to %s work again (after %s failed)",
-                self.destination.url,
-                self._failing,
+        # At once: nothing below may leak queue room.
+        self._rows_out += sum(int(b.counts.sum()) for _, b in blocks)
+        for endpoint, block in blocks:
+            # One table per UTC hour (of the time in whole microseconds, as stored).
+            hours = block.micros // _HOUR_US
+            if (hours == hours[0]).all():
+                self._parts.add(endpoint, int(hours[0]), block)
+                continue
+            for (hour_number,), at in grouped(hours.tolist()):
+                assert at is not None
+                self._parts.add(endpoint, hour_number, block.select(at))
+
+    def _take_queue(self) -> list[tuple[str, CaptureBlock]]:
+        """The calls in the writer's own queue, as one block per variant route and endpoint."""
+        variants, endpoints, ids, protocols, rows, predictions, times, latencies, counts = (
+            self._queue.take()
+        )
+        if not variants:
+            return []
+        row_counts = numbers(counts)
+        micros = to_micros(numbers(times))
+        seconds = numbers(latencies)
+        # By route: a route belongs to one endpoint (the deployer builds each endpoint its own),
+        # so the endpoint's name is its first call's (no pass over every request's name).
+        return [
+            (
+                endpoints[0 if at is None else int(at[0])],
+                CaptureBlock(
+                    variant=variant,
+                    inference_ids=picked(ids, at),
+                    protocols=picked(protocols, at),
+                    rows=picked(rows, at),
+                    predictions=picked(predictions, at),
+                    micros=micros if at is None else micros[at],
+                    latencies=seconds if at is None else seconds[at],
+                    counts=row_counts if at is None else row_counts[at],
+                ),
             )
-            self._failing = 0
-
-    def _failed(self, rows: int, reason: str) -> None:
-        self.failed_rows += rows
-        if not self._failing:  # once per streak: a full disk must not flood the log
-            log.error("capture: %s; %s rows lost (further failures are counted only)", reason, rows)
-        self._failing += 1
-
-
-def _dictionary_columns(table: Any) -> list[str]:
-    """The columns worth dictionary-encoding: text that repeats (variant, model, protocol,
-    categorical inputs), not the unique inference ids. Trying a dictionary on every column
-    (Parquet's default) costs more than the rest of the write on numeric inputs, which rarely
-    repeat (3 us a row against 0.7 for 30 random features), and their files come out larger."""
-    import pyarrow as pa
-
-    return [
-        field.name
-        for field in table.schema
-        if pa.types.is_string(field.type) and field.name != "inference_id"
-    ]
+            for (variant,), at in grouped(variants)
+        ]

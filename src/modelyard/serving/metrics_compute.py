@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from modelyard.serving.stacking import stacked
+
 #: Features beyond this many (in signature order) get no per-feature metrics: a label per
 #: feature is a time series per feature, and a 784-pixel image model would make thousands.
 MAX_FEATURES = 100
@@ -81,16 +83,20 @@ def feature_names(signature_names: Sequence[str] | None, count: int) -> list[str
     return [str(i) for i in range(count)]
 
 
+def as_floats(x: np.ndarray | None) -> np.ndarray | None:
+    """``x`` as a C-ordered float64 array (itself when it is one); None when it is not
+    numbers."""
+    if x is None:
+        return None
+    try:
+        return np.ascontiguousarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+
+
 def stack(rows: Sequence[Any]) -> np.ndarray | None:
-    """Many requests' rows as one float64 array, when they are all 2-D arrays of one width
-    (what one model version receives unless it takes text columns); else None."""
-    if not rows or set(map(type, rows)) != {np.ndarray} or rows[0].ndim != 2:
-        return None
-    try:  # numpy refuses arrays of other widths or dimensions
-        x = rows[0] if len(rows) == 1 else np.concatenate(rows)
-    except ValueError:
-        return None
-    return np.ascontiguousarray(x, dtype=np.float64)
+    """Many requests' rows as one float64 array (:func:`stacked`, as numbers); else None."""
+    return as_floats(stacked(rows))
 
 
 def input_stats(
@@ -146,21 +152,18 @@ class OutputStats:
 
 
 def output_stats(
-    predictions: Sequence[np.ndarray], names: Sequence[str] | None, bounds: Sequence[float]
+    predictions: Sequence[np.ndarray],
+    names: Sequence[str] | None,
+    bounds: Sequence[float],
+    matrix: np.ndarray | None = None,
 ) -> list[OutputStats]:
     """Per-output statistics of many requests' predictions (1-D: one output ``prediction``;
     2-D: one per column, named by the signature's outputs when they fit). Float outputs get
-    numeric statistics; integer, boolean and string outputs are class labels."""
-    arrays = [p if type(p) is np.ndarray else np.asarray(p) for p in predictions]
-    if not arrays:
+    numeric statistics; integer, boolean and string outputs are class labels. ``matrix``:
+    the predictions already stacked (:func:`prediction_matrix`), when they could be."""
+    y = matrix if matrix is not None else _output_matrix(predictions)
+    if y is None:
         return []
-    if all(a.ndim == 1 for a in arrays):  # the common case: one prediction per row
-        y = (arrays[0] if len(arrays) == 1 else np.concatenate(arrays)).reshape(-1, 1)
-    else:
-        arrays = [a.reshape(len(a), -1) for a in arrays]
-        width = arrays[0].shape[1]
-        same = [a for a in arrays if a.shape[1] == width]
-        y = same[0] if len(same) == 1 else np.concatenate(same)
     width = y.shape[1]
     labels = ["prediction"] if width == 1 else feature_names(names, width)
     stats = []
@@ -198,6 +201,19 @@ def output_stats(
             )
         )
     return stats
+
+
+def _output_matrix(predictions: Sequence[Any]) -> np.ndarray | None:
+    """Predictions of any shapes as one (rows, outputs) array: those of the first one's width."""
+    arrays = [p if type(p) is np.ndarray else np.asarray(p) for p in predictions]
+    if not arrays:
+        return None
+    if all(a.ndim == 1 for a in arrays):  # one prediction per row
+        return (arrays[0] if len(arrays) == 1 else np.concatenate(arrays)).reshape(-1, 1)
+    arrays = [a.reshape(len(a), -1) for a in arrays]
+    width = arrays[0].shape[1]
+    same = [a for a in arrays if a.shape[1] == width]
+    return same[0] if len(same) == 1 else np.concatenate(same)
 
 
 _MULTIPLIERS: dict[int, np.ndarray] = {}

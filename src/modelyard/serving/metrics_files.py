@@ -72,7 +72,10 @@ class PromWriter:
     def inc(self, metric: MetricDef, labels: Labels, amount: float = 1.0) -> None:
         """Add ``amount`` to a counter (or a ``sum``-mode gauge)."""
         slot = self._slot(metric, labels)
-        self._values[slot] = self._values.get(slot, 0.0) + amount
+        values = self._values
+        if not amount and slot in values:
+            return  # unchanged: nothing to write (a new series is written, at zero)
+        values[slot] = values.get(slot, 0.0) + amount
         self._dirty.add(slot)
 
     def set(self, metric: MetricDef, labels: Labels, value: float) -> None:

@@ -1,0 +1,230 @@
+"""The drain's fold of answered calls: input, output and repeat metrics, and the hand-over of
+the calls sampled for capture.
+
+Per endpoint variant, the calls' rows and predictions are stacked once (``metrics_compute``:
+one array of the rows, one of the predictions); rows per request, repeated queries, per-feature
+input statistics and per-output statistics all come from those arrays. When capture shares the
+metrics' buffer (``calls``), the sampled calls go to the capture writer with the same arrays
+(every call sampled: the arrays themselves; some: their rows picked out), so the capture
+writer's thread only turns them into Parquet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from modelyard.serving import metrics_names as m
+from modelyard.serving.capture import CaptureBlock, row_positions, to_micros
+from modelyard.serving.columns import grouped, numbers, picked
+from modelyard.serving.metrics_compute import (
+    as_floats,
+    bucket_counts,
+    frame_digest,
+    input_stats,
+    output_stats,
+    request_digests,
+)
+from modelyard.serving.metrics_repeats import RecentDigests
+from modelyard.serving.stacking import prediction_matrix, stacked
+
+if TYPE_CHECKING:
+    from modelyard.domain.metric_stats import MetricStats
+    from modelyard.serving.calls import CallBlock
+    from modelyard.serving.capture_writer import CaptureWriter
+    from modelyard.serving.metrics_files import PromWriter
+
+#: Distinct classes labelled per variant; more are counted as ``__other__``.
+MAX_CLASSES = 50
+
+
+class CallsFold:
+    """Folds drained calls into a worker's Prometheus values and minute stats.
+
+    Args:
+        writer: The worker's Prometheus values.
+        stats: The current drain's minute stats of ``(endpoint, variant)``.
+        repeat_window_s: Rows answered again within this many seconds count as repeated.
+        capture: Where the calls sampled for capture go (read at each fold; None: nowhere).
+        clock_offset: Wall-clock seconds minus the timer's, now (the sampled calls' times
+            are the timer's: their start).
+    """
+
+    def __init__(
+        self,
+        writer: PromWriter,
+        stats: Callable[[str, str], MetricStats],
+        repeat_window_s: float,
+        capture: Callable[[], CaptureWriter | None],
+        clock_offset: Callable[[], float],
+    ) -> None:
+        self._writer = writer
+        self._stats = stats
+        self._window = repeat_window_s
+        self._capture = capture
+        self._clock_offset = clock_offset
+        self._recent = RecentDigests()
+        self._classes: dict[tuple[str, ...], set[str]] = {}
+
+    def fold(self, block: CallBlock, now: float) -> None:
+        """Add ``block``'s calls (one drain's) to the metrics; hand its sampled calls over."""
+        sampled = _Sampled(block, self._clock_offset()) if len(block.sampled) else None
+        # By route: a route belongs to one endpoint (the deployer builds each endpoint its own),
+        # so the endpoint's name is its first call's (no pass over every request's name).
+        for (variant,), at in grouped(block.variants):
+            endpoint = block.endpoints[0 if at is None else int(at[0])]
+            spec = variant.served.spec
+            labels = (endpoint, variant.name, str(spec.version))
+            stats = self._stats(endpoint, variant.name)
+            rows, predictions = picked(block.rows, at), picked(block.predictions, at)
+            lengths = np.fromiter(map(len, rows), np.int64, len(rows))
+            self._writer.observe(
+                m.REQUEST_ROWS, labels, bucket_counts(lengths, m.ROW_BUCKETS), lengths.sum()
+            )
+            stats.add("rows", float(lengths.sum()))
+            stats.add("io_requests", len(rows))
+            raw = stacked(rows, lengths)
+            x = as_floats(raw)
+            if x is not None:
+                digests = request_digests(x, lengths)
+            else:
+                digests = np.fromiter(map(frame_digest, rows), np.uint64, len(rows))
+            # Salted by the variant: equal rows sent to two variants are not repeats.
+            salt = np.uint64(hash(labels[:2]) & 0xFFFFFFFFFFFFFFFF)
+            repeated = self._recent.repeats(digests ^ salt, now, self._window)
+            self._writer.inc(m.REPEATED, labels, repeated)
+            stats.add("repeated", repeated)
+            signature = spec.signature
+            inputs = [c.name for c in signature.inputs] if signature is not None else None
+            self._inputs(labels, stats, input_stats(x, rows, inputs, m.TEXT_BUCKETS))
+            y = prediction_matrix(predictions, lengths)
+            outputs = [c.name for c in signature.outputs] if signature is not None else None
+            self._outputs(labels, stats, predictions, outputs, y)
+            if sampled is not None:
+                part = sampled.of(variant, at, rows, predictions, lengths, raw, y)
+                writer = self._capture()
+                if part is not None and writer is not None:
+                    writer.put(endpoint, part)
+
+    def _inputs(self, labels: tuple[str, ...], stats: MetricStats, found: Any) -> None:
+        w = self._writer
+        numeric = found.numeric
+        if numeric is not None:
+            for j, name in enumerate(numeric.names):
+                feature = (*labels, name)
+                present, missing = float(numeric.present[j]), float(numeric.missing[j])
+                w.inc(m.INPUT_VALUES, feature, present)
+                w.inc(m.INPUT_MISSING, feature, missing)
+                w.inc(m.INPUT_SUM, feature, float(numeric.sums[j]))
+                stats.add(f"in.n.{name}", present)
+                stats.add(f"in.miss.{name}", missing)
+                stats.add(f"in.sum.{name}", float(numeric.sums[j]))
+                if present:
+                    low, high = float(numeric.lows[j]), float(numeric.highs[j])
+                    w.low(m.INPUT_MIN, feature, low)
+                    w.high(m.INPUT_MAX, feature, high)
+                    stats.low(f"in.{name}", low)
+                    stats.high(f"in.{name}", high)
+        for name, text in found.text.items():
+            feature = (*labels, name)
+            w.inc(m.INPUT_VALUES, feature, text.present)
+            w.inc(m.INPUT_MISSING, feature, text.missing)
+            w.observe(m.TEXT_LENGTH, feature, text.buckets, text.total_length)
+            stats.add(f"in.n.{name}", text.present)
+            stats.add(f"in.miss.{name}", text.missing)
+            stats.add(f"txt.n.{name}", text.present)
+            stats.add(f"txt.len.{name}", text.total_length)
+
+    def _outputs(
+        self,
+        labels: tuple[str, ...],
+        stats: MetricStats,
+        predictions: list[Any],
+        names: list[str] | None,
+        matrix: np.ndarray | None,
+    ) -> None:
+        w = self._writer
+        # The per-minute series follow the first output (a 1-column model's only one).
+        found = output_stats(predictions, names, m.PREDICTION_BUCKETS, matrix)
+        for index, out in enumerate(found):
+            output = (*labels, out.name)
+            w.inc(m.OUTPUT_VALUES, output, out.present)
+            w.inc(m.OUTPUT_MISSING, output, out.missing)
+            if index == 0:
+                stats.add("out.n", out.present)
+                stats.add("out.miss", out.missing)
+            if out.buckets is not None:
+                w.observe(m.PREDICTION, output, out.buckets, out.total)
+                if index == 0 and out.present:
+                    stats.add("out.sum", out.total)
+                    stats.low("out", out.low)
+                    stats.high("out", out.high)
+            known = self._classes.setdefault(labels, set())
+            for name, count in out.classes.items():
+                if name not in known and len(known) < MAX_CLASSES:
+                    known.add(name)
+                label = name if name in known else "__other__"
+                w.inc(m.CLASSES, (*labels, label), count)
+                if index == 0:
+                    stats.add(f"class.{label}", count)
+
+
+class _Sampled:
+    """The calls of one block sampled for capture, picked out group by group."""
+
+    def __init__(self, block: CallBlock, clock_offset: float) -> None:
+        self._positions = block.sampled  # in the block, ascending
+        self._ids = block.inference_ids
+        self._protocols = block.protocols
+        self._micros = to_micros(numbers(block.starts) + clock_offset)
+        self._latencies = numbers(block.latencies)
+
+    def of(
+        self,
+        variant: Any,
+        at: np.ndarray | None,
+        rows: list[Any],
+        predictions: list[Any],
+        lengths: np.ndarray,
+        matrix: np.ndarray | None,
+        outputs: np.ndarray | None,
+    ) -> CaptureBlock | None:
+        """The sampled calls among a group's (at block positions ``at``; None: all of the
+        block's), with the group's rows and predictions (stacked when ``matrix`` and
+        ``outputs`` are not None); None when there are none."""
+        positions = self._positions
+        if at is None:
+            calls, entries = positions, None  # every sampled entry, in order
+        else:
+            found = np.searchsorted(positions, at)
+            hit = positions[np.minimum(found, len(positions) - 1)] == at
+            calls, entries = np.flatnonzero(hit), found[hit]
+            if not len(calls):
+                return None
+        every = len(calls) == len(lengths)  # the usual case at 100 %: nothing to pick
+        rows_at = None if every else row_positions(lengths, calls)
+        if entries is None:
+            ids, protocols = self._ids, self._protocols
+            micros, latencies = self._micros, self._latencies
+        else:
+            ids = [self._ids[j] for j in entries.tolist()]
+            protocols = [self._protocols[j] for j in entries.tolist()]
+            micros, latencies = self._micros[entries], self._latencies[entries]
+        return CaptureBlock(
+            variant=variant,
+            inference_ids=ids,
+            protocols=protocols,
+            rows=[] if matrix is not None else (rows if every else picked(rows, calls)),
+            predictions=(
+                []
+                if outputs is not None
+                else (predictions if every else picked(predictions, calls))
+            ),
+            micros=micros,
+            latencies=latencies,
+            counts=lengths if every else lengths[calls],
+            matrix=matrix if matrix is None or rows_at is None else matrix[rows_at],
+            outputs=outputs if outputs is None or rows_at is None else outputs[rows_at],
+        )
