@@ -35,6 +35,7 @@ from modelyard.services.registry import RegistryService
 from modelyard.services.reports import ReportService
 from modelyard.services.schedules import ScheduleService
 from modelyard.services.servers import ServerService
+from modelyard.services.shadow_compare import ShadowCompareService
 from modelyard.services.training import TrainingService
 from modelyard.services.tuning import TuningService
 from modelyard.storage.artifacts import FsspecArtifactStore
@@ -84,6 +85,7 @@ class Platform:
     schedules: ScheduleService
     deployments: DeploymentService
     deployment_controller: DeploymentController
+    shadow_compare: ShadowCompareService
     # Built from the services above (it only reads through them), so not passed in.
     reports: ReportService = dataclasses.field(init=False)
 
@@ -235,6 +237,13 @@ def build(settings: Settings | None = None) -> Platform:
         schedules=schedules,
         deployments=deployments,
         deployment_controller=deployment_controller,
+        shadow_compare=ShadowCompareService(
+            endpoints.get,
+            capture,
+            metric_store.read,
+            SqlFeedbackStore(engine),
+            lambda ref: metadata.get_version(ModelRef.parse(ref)),
+        ),
     )
 
 
@@ -395,6 +404,7 @@ def serving_app(settings: Settings | None = None) -> Any:
     from modelyard.serving.deployer import Deployer
     from modelyard.serving.loader import load_served
     from modelyard.serving.monitoring import MonitoringWrapper
+    from modelyard.serving.shadow import ShadowWrapper
     from modelyard.serving.v2.rest import V2Rest
 
     settings = settings or load_settings()
@@ -433,10 +443,17 @@ def serving_app(settings: Settings | None = None) -> Any:
         companions.append(metrics.companion)
     # Stopped before the metrics: their last drain counts the rows it writes at stop.
     companions.append(lambda core: capture)
+    # Each request's copies to its shadows, recorded as requests of their own by the layers
+    # below; stopped first of those, so the queued copies still reach capture and metrics.
+    shadows = ShadowWrapper(observer=metrics, max_queued=settings.shadow_queue_copies)
+    if metrics is not None:
+        metrics.count_shadows(shadows.counters)
+    companions.append(shadows.companion)
     # Last: it starts once everything else serves, and on shutdown leaves the store first.
     companions.append(functools.partial(_status_reporter, SqlServerStore(engine), settings))
-    # One layer records each call for both capture and the metrics (one pass, not two).
-    wrappers = [MonitoringWrapper(capture=capture, metrics=metrics)]
+    # One layer records each call for both capture and the metrics (one pass, not two); the
+    # shadow fan-out outside it, so that it records the shadows' copies too.
+    wrappers = (shadows, MonitoringWrapper(capture=capture, metrics=metrics))
     return build_app(
         deployer,
         options,

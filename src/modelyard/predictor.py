@@ -226,6 +226,7 @@ class Predictor:
         variant_name: str = DEFAULT_VARIANT,
         variants: Mapping[str, str | ModelVersion] | None = None,
         weights: Mapping[str, float] | None = None,
+        shadows: Mapping[str, float] | None = None,
         wait: bool = True,
         timeout: float = DEFAULT_TIMEOUT_S,
     ) -> None:
@@ -236,13 +237,17 @@ class Predictor:
                 one variant ``variant_name``.
             variant_name: The variant's name when ``model`` is given.
             variants: Several variants instead: variant name → model.
-            weights: Relative traffic weights per variant; alone, only the weights change
-                (no model is reloaded).
+            weights: Relative traffic weights per production variant; alone, only the
+                weights change (no model is reloaded).
+            shadows: With ``variants``: variant name → sampling percentage (0-100) of the
+                variants that are shadows (answering nothing, getting a copy of that share
+                of the requests; they take no weight).
             wait: Wait until a live server serves the change (see :meth:`wait`).
             timeout: How long to wait, in seconds.
 
         Raises:
-            InvalidInput: neither a model, variants nor weights; both a model and variants.
+            InvalidInput: neither a model, variants nor weights; both a model and variants;
+                shadows without a model or variants.
             What ``EndpointService`` raises (a model that cannot load changes nothing), and
             what :meth:`wait` raises.
         """
@@ -252,7 +257,9 @@ class Predictor:
         if model is not None:
             variants = {variant_name: model}
         if variants is not None:
-            endpoints.update(self.endpoint_name, _refs(variants), weights)
+            endpoints.update(self.endpoint_name, _refs(variants), weights, shadows=shadows)
+        elif shadows is not None:
+            raise InvalidInput("shadows go with the variants of a new config; give variants")
         elif weights is not None:
             endpoints.set_weights(self.endpoint_name, weights)
         else:

@@ -1,8 +1,10 @@
-"""``modelyard deployments list|show|pause|resume|stop|rollback`` and ``modelyard controller``.
+"""``modelyard deployments list|show|pause|resume|stop|rollback|compare|promote`` and
+``modelyard controller``.
 
 Deployments start with ``modelyard endpoints update NAME … --strategy canary|linear|blue-green``;
 the controller loop (``modelyard controller``, or the one ``modelyard serve`` runs) moves them
-step by step. Each command makes one call into the deployment service and renders the result.
+step by step. ``compare`` sets a shadow variant against production, ``promote`` makes a shadow
+the production variant. Each command makes one call into a service and renders the result.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -17,12 +20,15 @@ import typer
 from modelyard.cli.context import platform
 from modelyard.cli.render import console, endpoint_change, endpoint_dict, print_json
 from modelyard.cli.render_deployments import (
+    comparison_text,
     decision_line,
     deployment_detail,
     deployment_dict,
     deployments_table,
     step_text,
 )
+from modelyard.domain.durations import parse_duration, parse_time
+from modelyard.domain.shadow_comparison import ShadowCompareConfig
 from modelyard.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -145,6 +151,84 @@ def print_change(done: Change, json_: bool) -> None:
             f"deployment {d.id} of {d.endpoint}: {d.state.value}: {d.reason}", markup=False
         )
     console.print(endpoint_change(done.endpoint), markup=False)
+
+
+@app.command("compare")
+def compare(
+    name: NameArg,
+    shadow: Annotated[
+        str | None,
+        typer.Option(
+            "--shadow",
+            metavar="VARIANT",
+            help="The shadow variant (needed when there are several).",
+        ),
+    ] = None,
+    window: Annotated[
+        str | None,
+        typer.Option(metavar="DURATION", help="The last DURATION: 30m, 1h, 1d (default 1h)."),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(metavar="WHEN", help="Start: a duration before now (2h) or an ISO time."),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(metavar="WHEN", help="End (default: now), as --since.")
+    ] = None,
+    min_pairs: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            metavar="PAIRS",
+            help="Fewer paired predictions give insufficient_data, without an agreement rate.",
+        ),
+    ] = ShadowCompareConfig().min_pairs,
+    json_: JsonFlag = False,
+) -> None:
+    """Compare the shadow variant of endpoint NAME with production over a window: agreement
+    (classifiers) or the differences (regressors) of the predictions both made for the same
+    requests, how far apart their prediction distributions are, requests, error rates and
+    latency, and the accuracy (or RMSE, MAE) of both once labels have arrived.
+
+    Both sides' predictions must be captured (--capture on `endpoints update`).
+    """
+    if window is not None and since is not None:
+        raise typer.BadParameter("give --window or --since, not both", param_hint="'--window'")
+    now = datetime.now(UTC)
+    found = platform().shadow_compare.compare(
+        name,
+        shadow,
+        since=parse_time(since, now) if since is not None else None,
+        until=parse_time(until, now) if until is not None else now,
+        window=parse_duration(window) if window is not None else None,
+        config=ShadowCompareConfig(min_pairs=min_pairs),
+    )
+    if json_:
+        print_json(found.to_dict())
+    else:
+        console.print(comparison_text(found), markup=False)
+
+
+@app.command("promote")
+def promote(
+    name: NameArg,
+    variant: Annotated[
+        str | None,
+        typer.Option(
+            "--variant", metavar="VARIANT", help="The shadow to promote (needed when several)."
+        ),
+    ] = None,
+    json_: JsonFlag = False,
+) -> None:
+    """Promote the shadow variant of endpoint NAME: it becomes the only production variant and
+    takes all the traffic, with its model version, batching, predictor and capture; the
+    production variants and any other shadows leave. One new config: `endpoints rollback`
+    returns to the one before."""
+    done = platform().deployments.promote(name, variant)
+    if json_:
+        print_json(endpoint_dict(done))
+    else:
+        console.print(endpoint_change(done), markup=False)
 
 
 Once = Annotated[bool, typer.Option("--once", help="One pass, then exit.")]

@@ -25,6 +25,7 @@ from modelyard.cli.deployment_options import (
     StepOpt,
     StrategyOpt,
     WaitOpt,
+    percent,
     rollout_options,
 )
 from modelyard.cli.feedback import feedback
@@ -42,7 +43,8 @@ from modelyard.cli.render import (
 )
 from modelyard.domain import Batching, Endpoint, Predictor
 from modelyard.errors import InvalidInput
-from modelyard.services.endpoints import EndpointService, parse_weights
+from modelyard.services.endpoint_weights import parse_weights
+from modelyard.services.endpoints import EndpointService
 
 app = typer.Typer(
     name="endpoints",
@@ -66,7 +68,18 @@ WeightsOpt = Annotated[
     typer.Option(
         "--weights",
         metavar="VARIANT=W,...",
-        help="Relative traffic weights, e.g. blue=0.9,green=0.1 (default: equal shares).",
+        help="Traffic weights of the production variants: relative (blue=0.9,green=0.1) or "
+        "percentages adding up to 100 (blue=90%,green=10%). Default: equal shares.",
+    ),
+]
+ShadowOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--shadow",
+        metavar="VARIANT=PERCENT",
+        help="Make a variant a shadow: it answers no request and takes no weight; a copy of "
+        "PERCENT (0-100) of the requests the production variants answer goes to it, off the "
+        "response path. Promote it with `modelyard deployments promote`. Repeatable.",
     ),
 ]
 BatchSizeOpt = Annotated[
@@ -153,6 +166,16 @@ def _weights(values: Sequence[str] | None) -> dict[str, float] | None:
     return (parse_weights(values) or None) if values else None
 
 
+def _shadows(values: Sequence[str] | None) -> dict[str, float] | None:
+    """``["b=50%", "c=10"]`` → ``{"b": 50.0, "c": 10.0}``; the range is the service's rule."""
+    out: dict[str, float] = {}
+    for variant, text in pairs(values, "--shadow").items():
+        value = percent(text, "--shadow")
+        assert value is not None  # only None for no text
+        out[variant] = value
+    return out or None
+
+
 def _changed(endpoint: Endpoint, json_: bool) -> None:
     if json_:
         print_json(endpoint_dict(endpoint))
@@ -170,6 +193,7 @@ def create(
     predictor: PredictorOpt = None,
     capture: CaptureOpt = None,
     capture_redact: RedactOpt = None,
+    shadow: ShadowOpt = None,
     json_: JsonFlag = False,
 ) -> None:
     """Create an endpoint serving one or more variants (models are loaded and checked first)."""
@@ -181,6 +205,7 @@ def create(
         _batching(batch_size, batch_wait_ms),
         _predictors(predictor, list(variants)),
         capture_configs(capture, capture_redact, list(variants)),
+        _shadows(shadow),
     )
     _changed(endpoint, json_)
 
@@ -195,6 +220,7 @@ def update(
     predictor: PredictorOpt = None,
     capture: CaptureOpt = None,
     capture_redact: RedactOpt = None,
+    shadow: ShadowOpt = None,
     strategy: StrategyOpt = None,
     canary_size: CanaryOpt = None,
     step: StepOpt = None,
@@ -205,9 +231,10 @@ def update(
     min_requests: MinRequestsOpt = None,
     json_: JsonFlag = False,
 ) -> None:
-    """Serve new models: a new config replacing every variant (batching, predictors and
-    capture not given return to their defaults). With --strategy, traffic moves to it in
-    watched steps, and a failing step rolls back (see `modelyard deployments`)."""
+    """Serve new models: a new config replacing every variant (batching, predictors, capture
+    and shadows not given return to their defaults). With --strategy, traffic moves to it in
+    watched steps, and a failing step rolls back (see `modelyard deployments`); its shadows
+    join at the first step and take no part in the shifts."""
     variants = pairs(variant, "--variant")
     rollout = rollout_options(
         strategy, canary_size, step, wait, bake, max_duration, alarm, min_requests
@@ -217,6 +244,7 @@ def update(
         _batching(batch_size, batch_wait_ms),
         _predictors(predictor, list(variants)),
         capture_configs(capture, capture_redact, list(variants)),
+        _shadows(shadow),
     )
     if rollout is None:
         _changed(_service().update(name, variants, *config), json_)
@@ -233,7 +261,8 @@ def weights(
         list[str],
         typer.Argument(
             metavar="VARIANT=W[,VARIANT=W]...",
-            help="New relative weights; variants not named keep theirs.",
+            help="New relative weights (variants not named keep theirs), or percentages for "
+            "every production variant, adding up to 100 (blue=90%,green=10%).",
         ),
     ],
     json_: JsonFlag = False,

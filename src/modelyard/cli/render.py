@@ -199,16 +199,27 @@ def _percent(value: float) -> str:
 
 
 def shares(config: EndpointConfig) -> dict[str, float]:
-    """Each variant's share of the traffic in percent (weights are relative, not percentages)."""
+    """Each variant's share of the traffic in percent (weights are relative, not percentages);
+    a shadow's is 0 (it answers nothing)."""
     total = sum(v.weight for v in config.variants)
     # Divide first: 100 * 1.7e308 overflows even where the share itself is fine.
     return {v.name: (100.0 * (v.weight / total) if total > 0 else 0.0) for v in config.variants}
 
 
+def share_text(variant: Variant, share: float) -> str:
+    """``90%``, or ``shadow 50%`` for a shadow getting a copy of 50 % of the requests."""
+    if variant.shadow is not None:
+        return f"shadow {_percent(variant.shadow)}"
+    return _percent(share)
+
+
 def variants_summary(config: EndpointConfig, sep: str = ", ") -> str:
-    """``blue=churn:1 90%, green=churn:2 10%``: the short form of a config's variants."""
+    """``blue=churn:1 90%, green=churn:2 10%, dark=churn:3 shadow 50%``: the short form of a
+    config's variants."""
     share = shares(config)
-    return sep.join(f"{v.name}={v.model_ref} {_percent(share[v.name])}" for v in config.variants)
+    return sep.join(
+        f"{v.name}={v.model_ref} {share_text(v, share[v.name])}" for v in config.variants
+    )
 
 
 def batching_text(batching: Batching) -> str:
@@ -362,7 +373,7 @@ def endpoint_detail(endpoint: Endpoint, servers: Iterable[EndpointServer] | None
         lines += [
             f"  variant {v.name}",
             f"    model      {v.model_ref} (requested {v.requested or v.model_ref})",
-            f"    share      {_percent(share[v.name])} (weight {v.weight:g})",
+            f"    share      {_share_line(v, share[v.name])}",
             f"    batching   {batching_text(v.batching)}",
         ]
         lines += predictor_lines(v, config.number, servers)
@@ -370,6 +381,15 @@ def endpoint_detail(endpoint: Endpoint, servers: Iterable[EndpointServer] | None
     if servers is not None:
         lines += servers_lines(servers)
     return "\n".join(lines)
+
+
+def _share_line(variant: Variant, share: float) -> str:
+    if variant.shadow is None:
+        return f"{_percent(share)} (weight {variant.weight:g})"
+    return (
+        f"{share_text(variant, share)} (answers no request; gets a copy of "
+        f"{_percent(variant.shadow)} of the requests the production variants answer)"
+    )
 
 
 def history_table(name: str, configs: Iterable[EndpointConfig]) -> Table:

@@ -68,11 +68,15 @@ class Predictor(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Variant:
-    """One production variant: a resolved model version and its share of the traffic.
+    """One variant: a resolved model version and its share of the traffic.
 
     ``requested`` keeps what the user wrote (``churn@production``); ``model``/``version`` is what
     it resolved to when the config was made. Moving the alias later changes nothing here.
     ``capture`` says which share of its requests is recorded (off by default).
+
+    ``shadow`` None: a production variant, answering its ``weight``'s share of the requests. A
+    number (0-100): a shadow variant, which never answers (its ``weight`` is 0) and gets a copy
+    of that percentage of the requests the production variants answer, off the response path.
     """
 
     name: str
@@ -83,6 +87,24 @@ class Variant:
     requested: str | None = None
     predictor: Predictor = Predictor.AUTO
     capture: CaptureConfig = NO_CAPTURE
+    shadow: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.shadow is not None:
+            if not 0.0 <= self.shadow <= 100.0:  # also refuses NaN
+                raise InvalidInput(
+                    f"the shadow sampling of variant {self.name!r} must be a percentage "
+                    f"from 0 to 100, got {self.shadow:g}"
+                )
+            if self.weight != 0.0:
+                raise InvalidInput(
+                    f"variant {self.name!r} is a shadow: it answers no request, so it takes "
+                    f"no weight (got {self.weight:g})"
+                )
+
+    @property
+    def is_shadow(self) -> bool:
+        return self.shadow is not None
 
     @property
     def model_ref(self) -> str:
@@ -98,6 +120,7 @@ class Variant:
             "requested": self.requested,
             "predictor": self.predictor.value,
             "capture": self.capture.to_dict(),
+            "shadow": self.shadow,
         }
 
     @classmethod
@@ -111,6 +134,7 @@ class Variant:
             requested=data.get("requested"),
             predictor=Predictor.parse(str(data.get("predictor", Predictor.AUTO.value))),
             capture=CaptureConfig.from_dict(data.get("capture")),
+            shadow=None if data.get("shadow") is None else float(data["shadow"]),
         )
 
 
@@ -121,6 +145,8 @@ class ConfigChange(enum.StrEnum):
     UPDATE = "update"
     WEIGHTS = "weights"
     ROLLBACK = "rollback"
+    #: A shadow variant made the sole production variant (``EndpointService.promote``).
+    PROMOTE = "promote"
 
 
 @dataclass(frozen=True, slots=True)

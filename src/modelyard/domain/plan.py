@@ -55,13 +55,15 @@ class ModelSpec:
 
 @dataclass(frozen=True, slots=True)
 class VariantPlan:
-    """A variant as served: its model, weight, batching and capture."""
+    """A variant as served: its model, weight, batching and capture; ``shadow`` the sampling
+    percentage of a shadow variant (None: a production variant; see ``Variant``)."""
 
     name: str
     model: ModelSpec
     weight: float
     batching: Batching
     capture: CaptureConfig = NO_CAPTURE
+    shadow: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -211,8 +211,9 @@ class DeploymentController:
             return (servers_check(self._servers(d.endpoint), d.config),)
         since = window_start(d)
         rows = self._rows(d.endpoint, variant=None, since=since, until=now) if since < now else []
-        new_names = set(d.served_names.values())
-        old_names = {v.name for v in serving} - new_names
+        # Shadows answer no request: their copies are no side's traffic.
+        new_names = {d.served_names[v.name] for v in d.target if not v.is_shadow}
+        old_names = {v.name for v in serving if not v.is_shadow} - set(d.served_names.values())
         old, new = read_sides(rows, old_names, new_names)
         return compare(new, None if step.percent >= 100 else old, d.plan.analysis)
 

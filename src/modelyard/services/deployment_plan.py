@@ -174,16 +174,23 @@ def blend(
 ) -> tuple[Variant, ...]:
     """The old variants and the new ones (renamed by ``names``) together: the new ones get
     ``percent`` of the traffic, in their own proportions, and the old ones the rest, in theirs.
-    A side at 0 % stays in the config (loaded) with weight 0."""
+    A side at 0 % stays in the config (loaded) with weight 0. Shadows (either side's) answer
+    nothing, so they take no part in the shift: they pass with weight 0 and their sampling."""
     share = percent / 100
-    old_total = sum(v.weight for v in old)
-    new_total = sum(v.weight for v in new)
+    old_total = sum(v.weight for v in old if not v.is_shadow)
+    new_total = sum(v.weight for v in new if not v.is_shadow)
     return (
-        *(dataclasses.replace(v, weight=(1 - share) * v.weight / old_total) for v in old),
-        *(
-            dataclasses.replace(v, name=names[v.name], weight=share * v.weight / new_total)
-            for v in new
-        ),
+        *(_weighted(v, (1 - share) * v.weight / old_total) for v in old),
+        *(_weighted(v, share * v.weight / new_total, names[v.name]) for v in new),
+    )
+
+
+def _weighted(variant: Variant, weight: float, name: str | None = None) -> Variant:
+    """``variant`` with ``weight`` (a shadow keeps its 0) and, when given, another ``name``."""
+    return dataclasses.replace(
+        variant,
+        name=name or variant.name,
+        weight=variant.weight if variant.is_shadow else weight,
     )
 
 

@@ -29,6 +29,7 @@ from modelyard.domain.deployments import (
 from modelyard.domain.endpoints import Endpoint, Variant
 from modelyard.domain.references import validate_name
 from modelyard.errors import Conflict, InvalidInput, NotFound
+from modelyard.services import endpoint_shadows
 from modelyard.services.deployment_apply import Applier
 from modelyard.services.deployment_guards import AlarmReader
 from modelyard.services.deployment_plan import describe, plan_rollout, served_names
@@ -53,6 +54,7 @@ class BuildVariants(Protocol):
         batching: Mapping[str, Any] | None,
         predictors: Mapping[str, Any] | None,
         capture: Mapping[str, Any] | None = None,
+        shadows: Mapping[str, float] | None = None,
     ) -> tuple[Variant, ...]: ...
 
 
@@ -108,6 +110,7 @@ class DeploymentService:
         batching: Mapping[str, Any] | None = None,
         predictors: Mapping[str, Any] | None = None,
         capture: Mapping[str, Any] | None = None,
+        shadows: Mapping[str, float] | None = None,
         *,
         strategy: Strategy | str,
         canary_size: float | None = None,
@@ -119,7 +122,9 @@ class DeploymentService:
         min_requests: int | None = None,
     ) -> Change:
         """Deploy a new config of ``endpoint`` (its variants as for ``EndpointService.update``)
-        with ``strategy``; ``all-at-once`` is a plain update (it takes no plan options).
+        with ``strategy``; ``all-at-once`` is a plain update (it takes no plan options). The
+        new config's shadows take no part in the shifts: they join at the first step with
+        their sampling, and the old config's shadows stay until the old config retires.
 
         Raises:
             InvalidInput: a bad plan (see ``plan_rollout``), plan options with all-at-once, or
@@ -140,7 +145,8 @@ class DeploymentService:
                 )
             self._refuse_active(endpoint)
             return Change(
-                self._update(endpoint, variants, weights, batching, predictors, capture), None
+                self._update(endpoint, variants, weights, batching, predictors, capture, shadows),
+                None,
             )
         analysis = Analysis() if min_requests is None else Analysis(min_requests=min_requests)
         plan = plan_rollout(
@@ -156,7 +162,7 @@ class DeploymentService:
         current = self._endpoints.get_endpoint(endpoint).config
         self._check_alarms(plan.alarms)
         self._refuse_active(endpoint)
-        target = self._build(variants, weights, batching, predictors, capture)
+        target = self._build(variants, weights, batching, predictors, capture, shadows)
         now = self._clock()
         decision = Decision(now, 0, Action.START, f"started: {describe(plan)}", USER)
         created = self._store.create(
@@ -185,6 +191,18 @@ class DeploymentService:
             self._store.discard(started.id)
             raise Conflict(f"endpoint {endpoint!r} changed while the new models loaded; retry")
         return Change(self._endpoints.get_endpoint(endpoint), started)
+
+    def promote(self, endpoint: str, variant: str | None = None) -> Endpoint:
+        """``EndpointService.promote``, refused while a deployment of ``endpoint`` is active
+        (the deployment would stop on the change; end it first).
+
+        Raises:
+            Conflict: a deployment of the endpoint is active (the message names it), or the
+                endpoint changed meanwhile. What ``EndpointService.promote`` raises.
+        """
+        validate_name(endpoint, "endpoint name")
+        self._refuse_active(endpoint)
+        return endpoint_shadows.promote(self._endpoints, endpoint, variant)
 
     def _check_alarms(self, names: Sequence[str]) -> None:
         for name in names:

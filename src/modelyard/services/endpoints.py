@@ -1,4 +1,5 @@
-"""The endpoint service: create, update, re-weight, roll back and delete endpoints.
+"""The endpoint service: create, update, re-weight, roll back, promote a shadow and delete
+endpoints.
 
 Every change makes a new immutable config. Models named by a change are resolved to versions
 (an alias is pinned to the version it points at now) and loaded and warmed here, before the
@@ -10,8 +11,7 @@ variant that asks for the compiled predictor of a model that cannot have one is 
 from __future__ import annotations
 
 import dataclasses
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from modelyard.domain import (
@@ -28,6 +28,9 @@ from modelyard.domain import (
     validate_name,
 )
 from modelyard.errors import AlreadyExists, EndpointNotFound, InvalidInput, ModelyardError
+from modelyard.services import endpoint_shadows
+from modelyard.services.endpoint_weights import PercentWeights, check_weights
+from modelyard.services.endpoint_weights import parse_weights as parse_weights
 from modelyard.storage.base import EndpointStore
 
 
@@ -89,25 +92,29 @@ class EndpointService:
         batching: Mapping[str, Batching] | None = None,
         predictors: Mapping[str, Predictor] | None = None,
         capture: Mapping[str, CaptureConfig] | None = None,
+        shadows: Mapping[str, float] | None = None,
     ) -> Endpoint:
         """Create an endpoint serving ``variants`` (variant name → model reference).
 
-        Weights default to equal shares, batching to :class:`Batching`'s defaults, predictors
-        (variant name → auto, native or compiled) to auto, capture (variant name → its
-        :class:`CaptureConfig`) to off.
+        Weights (relative, of the production variants) default to equal shares, batching to
+        :class:`Batching`'s defaults, predictors (variant name → auto, native or compiled) to
+        auto, capture (variant name → its :class:`CaptureConfig`) to off. ``shadows`` (variant
+        name → sampling percentage, 0-100) makes those variants shadows: weight 0, answering
+        nothing, getting a copy of that share of the requests the production variants answer.
 
         Raises:
             InvalidName, InvalidInput (also: a variant asks for the compiled predictor and its
             model cannot have one, with the reason; a redacted field that is not one of the
-            model's inputs), AlreadyExists, the registry's lookup errors, and whatever loading
-            a model raises. Nothing is written then.
+            model's inputs; a shadow that is not a variant, has a sampling outside 0-100 or is
+            given a weight; every variant a shadow), AlreadyExists, the registry's lookup
+            errors, and whatever loading a model raises. Nothing is written then.
         """
         validate_name(name, "endpoint name")
         # Refuse a taken name before loading any model (seconds); the store's unique key still
         # settles a race between two creators.
         if name in {e.name for e in self._store.list_endpoints()}:
             raise AlreadyExists(f"endpoint {name!r} already exists")
-        built = self._build(variants, weights, batching, predictors, capture)
+        built = self._build(variants, weights, batching, predictors, capture, shadows)
         return self._store.create_endpoint(name, built)
 
     def update(
@@ -118,12 +125,13 @@ class EndpointService:
         batching: Mapping[str, Batching] | None = None,
         predictors: Mapping[str, Predictor] | None = None,
         capture: Mapping[str, CaptureConfig] | None = None,
+        shadows: Mapping[str, float] | None = None,
     ) -> Endpoint:
         """Serve new models: a new config replacing every variant (weights, batching,
-        predictors and capture not given take their defaults, as in :meth:`create`). Raises
-        what :meth:`create` raises (but AlreadyExists), and EndpointNotFound, Conflict."""
+        predictors, capture and shadows not given take their defaults, as in :meth:`create`).
+        Raises what :meth:`create` raises (but AlreadyExists), and EndpointNotFound, Conflict."""
         current = self.get(name).config
-        built = self._build(variants, weights, batching, predictors, capture)
+        built = self._build(variants, weights, batching, predictors, capture, shadows)
         return self._store.add_config(
             name, built, ConfigChange.UPDATE, expected_current=current.number, parent=current.number
         )
@@ -136,6 +144,7 @@ class EndpointService:
         batching: Mapping[str, Batching] | None = None,
         predictors: Mapping[str, Predictor] | None = None,
         capture: Mapping[str, CaptureConfig] | None = None,
+        shadows: Mapping[str, float] | None = None,
     ) -> Endpoint:
         """Serve ``variants`` at ``name``, whether or not it exists: :meth:`create` it, or
         :meth:`update` it to a new config (the SageMaker SDK's ``deploy``). Raises what those
@@ -144,14 +153,22 @@ class EndpointService:
             self.get(name)
         except EndpointNotFound:
             try:
-                return self.create(name, variants, weights, batching, predictors, capture)
+                return self.create(name, variants, weights, batching, predictors, capture, shadows)
             except AlreadyExists:  # another caller created it meanwhile: update theirs
                 pass
-        return self.update(name, variants, weights, batching, predictors, capture)
+        return self.update(name, variants, weights, batching, predictors, capture, shadows)
 
     def set_weights(self, name: str, weights: Mapping[str, float]) -> Endpoint:
-        """Change traffic shares only: the same model versions, batching, predictors and
-        capture; no model is reloaded."""
+        """Change traffic shares only: the same model versions, batching, predictors, capture
+        and shadows; no model is reloaded. Production variants not named keep their weight;
+        :class:`PercentWeights` (``parse_weights`` of ``blue=90%,green=10%``) must name every
+        one.
+
+        Raises:
+            InvalidInput: an unknown variant; a shadow (it takes no weight); percentages that
+                leave a production variant out; weights :func:`check_weights` refuses.
+            InvalidName, EndpointNotFound, Conflict.
+        """
         current = self.get(name).config
         known = {v.name for v in current.variants}
         unknown = sorted(set(weights) - known)
@@ -160,9 +177,22 @@ class EndpointService:
                 f"endpoint {name!r} has no variant {', '.join(unknown)}; "
                 f"its variants: {', '.join(sorted(known))}"
             )
-        merged = {v.name: float(weights.get(v.name, v.weight)) for v in current.variants}
-        _check_weights(merged)
-        variants = tuple(dataclasses.replace(v, weight=merged[v.name]) for v in current.variants)
+        production = [v for v in current.variants if not v.is_shadow]
+        shadows = [v.name for v in current.variants if v.is_shadow and v.name in weights]
+        if shadows:
+            raise endpoint_shadows.takes_no_weight(shadows[0])
+        missing = [v.name for v in production if v.name not in weights]
+        if isinstance(weights, PercentWeights) and missing:
+            raise InvalidInput(
+                "percentages share out all the traffic: give one for every production "
+                f"variant of endpoint {name!r} (missing: {', '.join(missing)})"
+            )
+        merged = {v.name: float(weights.get(v.name, v.weight)) for v in production}
+        check_weights(merged)
+        variants = tuple(
+            v if v.is_shadow else dataclasses.replace(v, weight=merged[v.name])
+            for v in current.variants
+        )
         return self._store.add_config(
             name,
             variants,
@@ -173,7 +203,7 @@ class EndpointService:
 
     def rollback(self, name: str) -> Endpoint:
         """Return to the config that was current before this one (again: one further back),
-        with its variants' weights, batching, predictors and capture.
+        with its variants' weights, batching, predictors, capture and shadows.
 
         Models (or predictor choices) that the current config does not serve are checked
         again first. Raises InvalidInput when there is nothing to roll back to.
@@ -198,6 +228,22 @@ class EndpointService:
             expected_current=current.number,
             parent=grandparent,
         )
+
+    def promote(self, name: str, variant: str | None = None) -> Endpoint:
+        """Make shadow ``variant`` (the endpoint's only shadow when None) its sole production
+        variant: a new config (change ``promote``) serving it alone with weight 1, its model
+        version, batching, predictor and capture kept; the other variants leave. Nothing is
+        reloaded: servers have the model loaded already. :meth:`rollback` undoes it.
+
+        This is a change by hand, like :meth:`update`: a guarded deployment running on the
+        endpoint stops when it sees it (``DeploymentService.promote`` refuses instead).
+
+        Raises:
+            InvalidInput: the endpoint has no shadow, or several and ``variant`` is None;
+                ``variant`` is not a variant, or not a shadow. Nothing is written.
+            InvalidName, EndpointNotFound, Conflict (the endpoint changed meanwhile).
+        """
+        return endpoint_shadows.promote(self._store, validate_name(name, "endpoint name"), variant)
 
     def delete(self, name: str) -> None:
         """Remove an endpoint and its history. Raises InvalidName, EndpointNotFound."""
@@ -224,14 +270,16 @@ class EndpointService:
         batching: Mapping[str, Batching] | None = None,
         predictors: Mapping[str, Predictor] | None = None,
         capture: Mapping[str, CaptureConfig] | None = None,
+        shadows: Mapping[str, float] | None = None,
     ) -> tuple[Variant, ...]:
         """The variants a config with these settings would hold (references resolved, names,
-        weights and options checked) without writing anything: a deployment plans with them.
+        weights, shadows and options checked) without writing anything: a deployment plans
+        with them.
 
         Raises:
             InvalidInput, InvalidName, ModelNotFound / VersionNotFound / AliasNotFound.
         """
-        return self._build(variants, weights, batching, predictors, capture)
+        return self._build(variants, weights, batching, predictors, capture, shadows)
 
     def _build(
         self,
@@ -240,6 +288,7 @@ class EndpointService:
         batching: Mapping[str, Batching] | None,
         predictors: Mapping[str, Predictor] | None,
         capture: Mapping[str, CaptureConfig] | None = None,
+        shadows: Mapping[str, float] | None = None,
     ) -> tuple[Variant, ...]:
         if not variants:
             raise InvalidInput("an endpoint needs at least one variant (--variant NAME=MODEL_REF)")
@@ -255,8 +304,13 @@ class EndpointService:
             unknown = sorted(set(extra or {}) - set(variants))
             if unknown:
                 raise InvalidInput(f"{what} name unknown variant {', '.join(unknown)}")
-        shares = {v: float((weights or {}).get(v, 1.0 if not weights else 0.0)) for v in variants}
-        _check_weights(shares)
+        sampled = endpoint_shadows.sampling(shadows, list(variants), weights)
+        shares = {
+            v: float((weights or {}).get(v, 1.0 if not weights else 0.0))
+            for v in variants
+            if v not in sampled
+        }
+        check_weights(shares)
         # Parsed before any model loads: Python callers may pass plain strings.
         chosen = {v: Predictor.parse((predictors or {}).get(v, Predictor.AUTO)) for v in variants}
         captures = {v: _capture((capture or {}).get(v)) for v in variants}
@@ -271,11 +325,12 @@ class EndpointService:
                     name=variant,
                     model=version.name,
                     version=version.version,
-                    weight=shares[variant],
+                    weight=shares.get(variant, 0.0),
                     batching=(batching or {}).get(variant, Batching()),
                     requested=ref_text,
                     predictor=chosen[variant],
                     capture=captures[variant],
+                    shadow=sampled.get(variant),
                 )
             )
         return tuple(built)
@@ -309,42 +364,3 @@ def _input_fields(signature: Signature | None) -> list[str] | None:
     if signature is None or not signature.inputs:
         return None
     return signature.feature_names or [str(i) for i in range(signature.n_features)]
-
-
-def _check_weights(weights: Mapping[str, float]) -> None:
-    for variant, weight in weights.items():
-        if not math.isfinite(weight) or weight < 0:
-            raise InvalidInput(f"weight of variant {variant!r} must be >= 0, got {weight}")
-    total = sum(weights.values())
-    if total <= 0:
-        raise InvalidInput("at least one variant needs a weight above 0")
-    # Shares are weight / total everywhere (the router, `endpoints show`): a total that
-    # overflows to inf would make every share 0 or NaN and send all traffic to the last variant.
-    if not math.isfinite(total):
-        raise InvalidInput(
-            "the weights add up to more than the largest number there is "
-            f"({', '.join(f'{v}={w:g}' for v, w in weights.items())}); "
-            "give relative weights such as 0.9 and 0.1"
-        )
-
-
-def parse_weights(text: str | Sequence[str]) -> dict[str, float]:
-    """Parse ``blue=0.9,green=0.1`` (or a list of ``k=v``) into weights.
-
-    Raises InvalidInput naming the malformed part.
-    """
-    parts = text.split(",") if isinstance(text, str) else [p for t in text for p in t.split(",")]
-    out: dict[str, float] = {}
-    for part in (p.strip() for p in parts if p.strip()):
-        key, sep, value = part.partition("=")
-        key = key.strip()
-        try:
-            if not sep or not key:
-                raise ValueError
-            weight = float(value)
-        except ValueError:
-            raise InvalidInput(f"malformed weight {part!r}: expected VARIANT=NUMBER") from None
-        if key in out:
-            raise InvalidInput(f"the weight of variant {key!r} is given twice; give it once")
-        out[key] = weight
-    return out

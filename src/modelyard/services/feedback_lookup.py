@@ -110,8 +110,15 @@ def lookup(
     if ranges:
         wanted = set(ids) - set(expired) - set(foreign)
         rows = capture.find(endpoint, wanted, spans=ranges, columns=[*_META, *outputs])
-        for record in _records(rows, outputs):
-            found.setdefault(record[0], {})[record[1].row] = record[1]
+        for inference_id, captured in _records(rows, outputs):
+            by_row = found.setdefault(inference_id, {})
+            kept = by_row.get(captured.row)
+            # A request copied to a shadow variant has two captured rows per row, one per
+            # variant, with the same id. The label belongs to the answer the caller got: the
+            # production variant's, the earlier of the two (a copy starts only once the
+            # answer is settled, serving/shadow.py).
+            if kept is None or captured.time < kept.time:
+                by_row[captured.row] = captured
     return Lookup(found, expired, foreign)
 
 

@@ -193,6 +193,7 @@ class ServingApp:
                             "name": v.name,
                             "model": v.served.spec.ref,
                             "weight": v.weight,
+                            "shadow": v.shadow,  # a shadow's sampling percent, else None
                             "inflight": v.served.inflight,
                             "predictor": v.served.choice.to_dict(),
                         }

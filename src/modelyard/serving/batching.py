@@ -53,11 +53,14 @@ class MicroBatcher:
         options: Batching,
         executor: Executor,
         measured_s: float | None = None,
+        inline: bool = True,
     ) -> None:
         """``measured_s``: what one prediction cost when the model was loaded (the predictor
         that serves, compiled or native), so the inline rule applies from the first request;
-        the batcher's own moving average takes over from there."""
+        the batcher's own moving average takes over from there. ``inline`` False: never
+        predict on the event loop (a shadow variant's batcher: its time is nobody's answer's)."""
         self._predict = predict
+        self._inline = inline
         self.options = options
         self._max_rows = options.max_batch_size
         self._max_wait = options.max_wait_ms / 1000.0
@@ -97,7 +100,7 @@ class MicroBatcher:
         return await future
 
     async def _idle_and_fast(self) -> bool:
-        if self._predict_s is None or self._predict_s > INLINE_MAX_S:
+        if not self._inline or self._predict_s is None or self._predict_s > INLINE_MAX_S:
             return False
         if self._draining or self._queue or self._probing or self._busy:
             return False

@@ -5,15 +5,19 @@ old table keeps serving; the new table replaces the old one in a single assignme
 already running hold their route and finish on it); models no longer referenced are unloaded
 once their in-flight count drops to zero. An endpoint whose new models fail to load stays on
 the route it had, and the failure is reported on ``/readyz``.
+
+Shadow variants predict on a thread of their own (``shadow_executor``), never on the event
+loop nor on the predict thread the answering variants share: a slow shadow delays no answer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 from modelyard.domain import DeploymentPlan, EndpointPlan, ModelSpec, PlanSource
@@ -37,7 +41,18 @@ def default_policy(endpoint: EndpointPlan) -> Any:
 
 
 class Deployer:
-    """Owns the current :class:`RouteTable` of one server process."""
+    """Owns the current :class:`RouteTable` of one server process.
+
+    Args:
+        source: Where the deployment plan is read.
+        load: Loads and warms one model version (off the event loop).
+        predict_executor: Where the answering variants' models predict.
+        poll_interval_s: How often ``source``'s revision is checked.
+        policy_for: The traffic policy of an endpoint (default: :func:`default_policy`).
+        shadow_executor: Where shadow variants' models predict (default: one thread of the
+            deployer's own, started with the first shadow and stopped by :meth:`close`).
+        draw: Numbers in [0, 1) for sampling shadows (see ``EndpointRoute``).
+    """
 
     def __init__(
         self,
@@ -46,6 +61,8 @@ class Deployer:
         predict_executor: Executor,
         poll_interval_s: float = 0.5,
         policy_for: PolicyFor | None = None,
+        shadow_executor: Executor | None = None,
+        draw: Callable[[], float] = random.random,
     ) -> None:
         self.table: RouteTable = EMPTY
         self.failures: dict[str, str] = {}
@@ -58,6 +75,9 @@ class Deployer:
         self._last_attempt = 0.0
         self._seen_revision = -1
         self._policy_for = policy_for or default_policy
+        self._shadow_executor = shadow_executor
+        self._own_shadow_executor = False
+        self._draw = draw
 
     @property
     def retired(self) -> tuple[ServedModel, ...]:
@@ -153,19 +173,39 @@ class Deployer:
         variants = {}
         for v in endpoint.variants:
             served = loaded[v.model.key]
+            shadow = v.shadow is not None
             old = previous.variants.get(v.name) if previous else None
-            if old is not None and old.served is served and old.batcher.options == v.batching:
+            if (
+                old is not None
+                and old.served is served
+                and old.batcher.options == v.batching
+                and (old.shadow is not None) == shadow  # promoted: the other thread now
+            ):
                 batcher = old.batcher  # weights-only change: keep the warm batcher
+            elif shadow:
+                batcher = MicroBatcher(
+                    served.model.predict, v.batching, self._shadow_pool(), inline=False
+                )
             else:
                 batcher = MicroBatcher(
                     served.model.predict, v.batching, self._executor, served.choice.row_s
                 )
             variants[v.name] = VariantRoute(
-                v.name, served, batcher, v.weight, v.capture, endpoint.capture_salt
+                v.name, served, batcher, v.weight, v.capture, endpoint.capture_salt, shadow=v.shadow
             )
         return EndpointRoute(
-            endpoint.name, endpoint.config_number, variants, self._policy_for(endpoint)
+            endpoint.name,
+            endpoint.config_number,
+            variants,
+            self._policy_for(endpoint),
+            draw=self._draw,
         )
+
+    def _shadow_pool(self) -> Executor:
+        if self._shadow_executor is None:
+            self._shadow_executor = ThreadPoolExecutor(1, thread_name_prefix="modelyard-shadow")
+            self._own_shadow_executor = True
+        return self._shadow_executor
 
     def _release_drained(self) -> None:
         still = []
@@ -190,3 +230,8 @@ class Deployer:
             model.close()
         self.table = EMPTY
         self._retired = []
+        if self._own_shadow_executor and self._shadow_executor is not None:
+            # Not waited for: a shadow stuck in its model must not hold up the shutdown.
+            self._shadow_executor.shutdown(wait=False, cancel_futures=True)
+            self._shadow_executor = None
+            self._own_shadow_executor = False

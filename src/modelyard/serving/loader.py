@@ -81,9 +81,7 @@ def load_served(artifacts: ArtifactStore, spec: ModelSpec, scratch: Path) -> Ser
     )
 
 
-def _choose(
-    artifacts: ArtifactStore, spec: ModelSpec, model: LoadedModel, folder: Path
-) -> Choice:
+def _choose(artifacts: ArtifactStore, spec: ModelSpec, model: LoadedModel, folder: Path) -> Choice:
     rows = warm_rows(folder, spec)
     baseline = _baseline_summary(folder)
     names = [c.name for c in spec.signature.inputs] if spec.signature is not None else None

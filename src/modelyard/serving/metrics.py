@@ -12,12 +12,15 @@ buffers are bounded, and a record that does not fit is counted in
 ``modelyard_metrics_dropped_total`` instead. The worker's capture writer, when given, has its
 counters read at each drain too (``metrics_capture``: rows captured, dropped, written and
 failed); when capture shares the calls' buffer (:meth:`Metrics.share_with`), the drain also
-hands it the sampled calls (``metrics_calls``).
+hands it the sampled calls (``metrics_calls``). The worker's shadow fan-out, when given
+(:meth:`Metrics.count_shadows`), has its dropped copies read at each drain (``metrics_shadow``).
 
 Wiring (``bootstrap.serving_app``)::
 
     metrics = Metrics(directory, sink=series_store, flush_s=10, capture=writer.counters)
-    build_app(..., wrappers=[MonitoringWrapper(capture=writer, metrics=metrics)],
+    shadows = ShadowWrapper(observer=metrics)
+    metrics.count_shadows(shadows.counters)
+    build_app(..., wrappers=[shadows, MonitoringWrapper(capture=writer, metrics=metrics)],
               observer=metrics, metrics=metrics, companions=[..., metrics.companion])
 """
 
@@ -42,6 +45,7 @@ if TYPE_CHECKING:
     from modelyard.serving.capture_writer import CaptureCounters, CaptureWriter
     from modelyard.serving.dataplane import DataPlane, Lease
     from modelyard.serving.metrics_worker import MetricsCompanion
+    from modelyard.serving.shadow import ShadowCounters
     from modelyard.serving.table import VariantRoute
 
 #: Request records held between drains at most (a few seconds of a busy worker).
@@ -89,6 +93,8 @@ class Metrics:
         self._max = max_buffered
         self.remove_directory = remove_directory
         self.capture = capture
+        #: The shadow fan-out's ``counters`` (see :meth:`count_shadows`).
+        self.shadows: Callable[[], ShadowCounters] | None = None
         self.series_clock = series_clock
         # Filled on the event loop, taken by the drain thread (see ``columns``): each request's
         # outcome (endpoint, protocol, variant, seconds taken, error, request and response
@@ -146,6 +152,11 @@ class Metrics:
         self.capture_writer = writer
         self._clock, self._timer = clock, timer
         writer.feeder = self.feed
+
+    def count_shadows(self, read: Callable[[], ShadowCounters]) -> None:
+        """Count the shadow fan-out's dropped copies (``read``: its ``counters``, called from
+        the drain thread). Call it before the drain companion starts."""
+        self.shadows = read
 
     def clock_offset(self) -> float:
         """Wall-clock seconds minus the recording timer's, now (the drain turns sampled calls'

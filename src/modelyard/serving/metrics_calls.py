@@ -11,7 +11,7 @@ writer's thread only turns them into Parquet.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -32,6 +32,7 @@ from modelyard.serving.stacking import prediction_matrix, stacked
 
 if TYPE_CHECKING:
     from modelyard.domain.metric_stats import MetricStats
+    from modelyard.domain.signature import ColumnSpec
     from modelyard.serving.calls import CallBlock
     from modelyard.serving.capture_writer import CaptureWriter
     from modelyard.serving.metrics_files import PromWriter
@@ -97,10 +98,11 @@ class CallsFold:
             self._writer.inc(m.REPEATED, labels, repeated)
             stats.add("repeated", repeated)
             signature = spec.signature
-            inputs = [c.name for c in signature.inputs] if signature is not None else None
+            # A model that does not name its features (None) has them numbered instead.
+            inputs = signature.feature_names if signature is not None else None
             self._inputs(labels, stats, input_stats(x, rows, inputs, m.TEXT_BUCKETS))
             y = prediction_matrix(predictions, lengths)
-            outputs = [c.name for c in signature.outputs] if signature is not None else None
+            outputs = _named(signature.outputs) if signature is not None else None
             self._outputs(labels, stats, predictions, outputs, y)
             if sampled is not None:
                 part = sampled.of(variant, at, rows, predictions, lengths, raw, y)
@@ -228,3 +230,9 @@ class _Sampled:
             matrix=matrix if matrix is None or rows_at is None else matrix[rows_at],
             outputs=outputs if outputs is None or rows_at is None else outputs[rows_at],
         )
+
+
+def _named(columns: Sequence[ColumnSpec]) -> list[str] | None:
+    """The columns' names, or None when one has none (a label value must be a string)."""
+    names = [c.name for c in columns]
+    return None if any(n is None for n in names) else [str(n) for n in names]

@@ -8,7 +8,8 @@ them to the worker's Prometheus values and writes the changed ones to its files
 (``metrics_files``), and adds the same numbers to the current minute of its series
 (``metrics_series``), which another thread writes to the store every ``flush_s``. Process
 memory and CPU, in-flight counts and model load times are sampled at each drain, and the
-capture writer's counters read (``metrics_capture``).
+capture writer's and the shadow fan-out's counters read (``metrics_capture``,
+``metrics_shadow``).
 
 Per-minute CPU time is shared among the variants by their requests in each drain interval
 (idle time is nobody's); memory is the worker's, recorded in each variant it served that minute.
@@ -33,6 +34,7 @@ from modelyard.serving.metrics_capture import CaptureFold
 from modelyard.serving.metrics_compute import bucket_counts
 from modelyard.serving.metrics_files import PromWriter
 from modelyard.serving.metrics_series import MinuteSeries, minute_of
+from modelyard.serving.metrics_shadow import ShadowFold
 
 if TYPE_CHECKING:
     from modelyard.serving.calls import CallBlock
@@ -105,6 +107,7 @@ class Drainer:
         self._dropped = 0
         self._minute: dict[tuple[str, str], MetricStats] = {}
         self._capture = CaptureFold(metrics.capture) if metrics.capture is not None else None
+        self._shadows = ShadowFold(metrics.shadows) if metrics.shadows is not None else None
 
     def _stats(self, endpoint: str, variant: str) -> MetricStats:
         stats = self._minute.get((endpoint, variant))
@@ -136,6 +139,8 @@ class Drainer:
         self._process(requests)
         if self._capture is not None:
             self._capture.drain(self._writer)
+        if self._shadows is not None:
+            self._shadows.drain(self._writer, self._deployer.table)
         self._writer.inc(m.DRAIN_CPU, (), time.thread_time() - began)  # the flush goes uncounted
         self._writer.flush()
         if self._series is not None and self._minute:

@@ -4,6 +4,10 @@ Every series carries ``endpoint``, ``variant`` and ``model_version`` (the number
 version that answered) unless said otherwise. Values are the sum over the server's workers
 (see ``metrics_files.py``); gauges say how workers combine.
 
+A shadow variant's copies of requests (``shadow.py``) count as requests of its own, under its
+variant name and the original request's protocol: their duration runs from when the copy
+starts to the shadow's prediction, and they have no body sizes.
+
 =============================================  =========  ==================================
 name                                           type       extra labels / meaning
 =============================================  =========  ==================================
@@ -48,6 +52,10 @@ name                                           type       extra labels / meaning
                                                           ``failed``
 ``modelyard_capture_queue_rows``               gauge      no labels; captured rows waiting
                                                           to be written, sum of live workers
+``modelyard_shadow_dropped_total``             counter    copies of requests a shadow variant
+                                                          did not get (the queue was full)
+``modelyard_shadow_queue_copies``              gauge      no labels; copies waiting for their
+                                                          shadow, sum of live workers
 =============================================  =========  ==================================
 """
 
@@ -236,6 +244,18 @@ CAPTURE_FILES = _counter(
 CAPTURE_QUEUE = MetricDef(
     "modelyard_capture_queue_rows",
     "Captured rows waiting to be written, summed over the live workers.",
+    "gauge",
+    (),
+    mode="livesum",
+)
+SHADOW_DROPPED = _counter(
+    "modelyard_shadow_dropped",
+    "Copies of requests a shadow variant did not get: its queue was full (or the worker "
+    "was stopping).",
+)
+SHADOW_QUEUE = MetricDef(
+    "modelyard_shadow_queue_copies",
+    "Copies of requests waiting for their shadow variant, summed over the live workers.",
     "gauge",
     (),
     mode="livesum",

@@ -6,7 +6,7 @@ copy, the rows, and the request's metadata. It may act before and after the inne
 (metrics, capture), or call other variants alongside it (shadow fan-out), without any adapter
 knowing. The innermost handler is the variant's micro-batcher.
 
-    handler = assemble([metrics, capture, shadows], batched)
+    handler = assemble([shadows, monitoring], batched)
     predictions = await handler(call)
 """
 

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from modelyard.domain.capture import NO_CAPTURE, CaptureConfig
 from modelyard.serving.batching import MicroBatcher
 from modelyard.serving.loader import ServedModel
-from modelyard.serving.routing import Selection, WeightedChoice
+from modelyard.serving.routing import Selection, ShadowSampling, WeightedChoice
 
 
 @dataclass(eq=False, slots=True)
 class VariantRoute:
     """One variant as served: its model, batcher, weight, capture (with its endpoint's salt for
-    hashing redacted fields) and the response headers naming it."""
+    hashing redacted fields) and the response headers naming it.
+
+    ``shadow`` is the sampling percentage of a shadow variant (None: a production variant).
+    ``alone`` is the selection of this variant on its own, with no shadow: how a shadow's copy
+    of a request is predicted, built once rather than per copy.
+    """
 
     name: str
     served: ServedModel
@@ -23,6 +30,8 @@ class VariantRoute:
     capture: CaptureConfig = NO_CAPTURE
     capture_salt: str = ""
     headers: tuple[tuple[bytes, bytes], ...] = ()
+    shadow: float | None = None
+    alone: Selection = field(init=False)
 
     def __post_init__(self) -> None:
         name = self.name.encode()
@@ -31,26 +40,47 @@ class VariantRoute:
             (b"x-amzn-invoked-production-variant", name),
             (b"x-modelyard-model-version", self.served.spec.ref.encode()),
         )
+        self.alone = Selection(self)
 
 
 @dataclass(eq=False, slots=True)
 class EndpointRoute:
-    """One endpoint at one config: its variants by name, their weighted split and the traffic
-    policy that chooses between them (one per endpoint, so endpoints can route differently)."""
+    """One endpoint at one config: its variants by name, the weighted split of its production
+    variants, the traffic policy that chooses between them (one per endpoint, so endpoints can
+    route differently), and the sampling of its shadow variants.
+
+    Every variant, shadows included, is in ``variants`` (a caller may address a shadow by
+    name); only production variants are in the weighted ``choice``.
+
+    Args:
+        draw: The source of numbers in [0, 1) the shadows sampled at neither 0 nor 100 % draw
+            from (seed it in tests).
+    """
 
     name: str
     config_number: int
     variants: dict[str, VariantRoute]
     policy: Any  # a TrafficPolicy[VariantRoute]
+    draw: Callable[[], float] = random.random
     choice: WeightedChoice[VariantRoute] = field(init=False)
+    shadows: ShadowSampling[VariantRoute] = field(init=False)
+    # The selection of each production variant when no draw is due: chosen once, not per call.
+    _fixed: dict[VariantRoute, Selection] = field(init=False)
 
     def __post_init__(self) -> None:
-        routes = list(self.variants.values())
+        routes = [r for r in self.variants.values() if r.shadow is None]
         self.choice = WeightedChoice(routes, [r.weight for r in routes])
+        shadows = [(r, r.shadow) for r in self.variants.values() if r.shadow is not None]
+        self.shadows = ShadowSampling(shadows, self.draw)
+        self._fixed = {r: Selection(r, self.shadows.always) for r in routes}
 
     def select(self, key: str | None) -> Selection:
-        """The variant that answers a request with routing key ``key`` (None: no key)."""
-        return Selection(self.policy.choose(self.choice, key))
+        """The variant that answers a request with routing key ``key`` (None: no key), and the
+        shadows that get a copy of it."""
+        variant = self.policy.choose(self.choice, key)
+        if self.shadows.drawn:
+            return Selection(variant, self.shadows.pick())
+        return self._fixed[variant]
 
 
 @dataclass(frozen=True, slots=True)

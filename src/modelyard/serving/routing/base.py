@@ -39,10 +39,11 @@ class WeightedChoice(Generic[T]):
 
 @dataclass(frozen=True, slots=True)
 class Selection:
-    """A routing decision: the variant that answers, and the variants that get a copy.
+    """A routing decision: the variant that answers, and the shadow variants that get a copy.
 
-    ``shadows`` is empty until an endpoint has shadow variants; their answers are recorded,
-    never returned.
+    ``shadows`` is empty unless the endpoint has shadow variants sampled for this request
+    (:class:`~modelyard.serving.routing.shadow.ShadowSampling`); their answers are recorded,
+    never returned. Selections hold no per-request state: one may be shared by many requests.
     """
 
     variant: VariantRoute

@@ -74,6 +74,7 @@ class SqlPlanSource:
                             weight=variant.weight,
                             batching=variant.batching,
                             capture=variant.capture,
+                            shadow=variant.shadow,
                         )
                     )
                 plans[row.name] = EndpointPlan(

@@ -1,0 +1,123 @@
+"""Shadow variants in the control plane: the sampling a new config gives its shadows, checked,
+and promoting a shadow to be its endpoint's sole production variant.
+
+A shadow variant answers no request: the production variants answer, and a copy of a sampled
+share of their requests goes to the shadow off the response path (the data plane's shadow
+wrapper). So a shadow takes no weight, and a config needs at least one production variant.
+Promoting needs no model check: the shadow's model is served (loaded, warmed) already.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Collection, Mapping
+
+from modelyard.domain import ConfigChange, Endpoint, EndpointConfig, Variant
+from modelyard.errors import InvalidInput
+from modelyard.storage.base import EndpointStore
+
+
+def takes_no_weight(variant: str) -> InvalidInput:
+    """The error for a weight given to shadow ``variant``."""
+    return InvalidInput(
+        f"variant {variant!r} is a shadow: it answers no request, so it takes no weight; "
+        "give weights to the production variants only (promote the shadow to give it traffic)"
+    )
+
+
+def sampling(
+    shadows: Mapping[str, float] | None,
+    variants: Collection[str],
+    weights: Mapping[str, float] | None,
+) -> dict[str, float]:
+    """Each shadow variant's sampling percentage, checked against a new config's ``variants``
+    and ``weights`` (variant name → relative weight).
+
+    Raises:
+        InvalidInput: a shadow that is not one of ``variants``; a sampling that is not a
+            number from 0 to 100; a weight given for a shadow; every variant a shadow.
+    """
+    if not shadows:
+        return {}
+    unknown = [name for name in shadows if name not in variants]
+    if unknown:
+        raise InvalidInput(
+            f"shadows name unknown variant {', '.join(map(repr, unknown))}; "
+            f"the variants: {', '.join(variants)}"
+        )
+    out: dict[str, float] = {}
+    for name, given in shadows.items():
+        # bool is an int to Python, but True% is a typo, not a sampling.
+        number = given if isinstance(given, int | float) and not isinstance(given, bool) else None
+        if number is None or not math.isfinite(number) or not 0 <= number <= 100:
+            raise InvalidInput(
+                f"the shadow sampling of variant {name!r} must be a percentage from 0 to 100, "
+                f"got {given!r}"
+            )
+        out[name] = float(number)
+    weighted = [name for name in (weights or {}) if name in out]
+    if weighted:
+        raise takes_no_weight(weighted[0])
+    if len(out) == len(variants):
+        raise InvalidInput(
+            "a shadow cannot be the only variant: at least one production variant answers "
+            f"the requests (every variant is a shadow: {', '.join(out)})"
+        )
+    return out
+
+
+def promoted(endpoint: str, config: EndpointConfig, variant: str | None) -> tuple[Variant, ...]:
+    """The variants of the config that promotes shadow ``variant`` of ``config`` (the only
+    shadow when None): it alone, as a production variant with weight 1, keeping its model
+    version, batching, predictor and capture. The production variants and other shadows leave.
+
+    Raises:
+        InvalidInput: ``config`` has no shadow; several and ``variant`` is None; ``variant``
+            is not one of its variants, or not a shadow.
+    """
+    shadows = [v for v in config.variants if v.is_shadow]
+    names = ", ".join(v.name for v in shadows)
+    if not shadows:
+        raise InvalidInput(
+            f"endpoint {endpoint!r} has no shadow variant to promote (config {config.number} "
+            f"serves {', '.join(v.name for v in config.variants)}, all production variants)"
+        )
+    if variant is None:
+        if len(shadows) > 1:
+            raise InvalidInput(
+                f"endpoint {endpoint!r} has {len(shadows)} shadow variants ({names}); "
+                "name the one to promote"
+            )
+        chosen = shadows[0]
+    else:
+        found = config.variant(variant)
+        if found is None:
+            raise InvalidInput(
+                f"endpoint {endpoint!r} has no variant {variant!r}; its shadow variants: {names}"
+            )
+        if not found.is_shadow:
+            raise InvalidInput(
+                f"variant {variant!r} of endpoint {endpoint!r} is a production variant, not a "
+                f"shadow: there is nothing to promote; its shadow variants: {names}"
+            )
+        chosen = found
+    return (dataclasses.replace(chosen, weight=1.0, shadow=None),)
+
+
+def promote(store: EndpointStore, endpoint: str, variant: str | None) -> Endpoint:
+    """Write the config that promotes shadow ``variant`` of ``endpoint`` (see
+    :func:`promoted`); a rollback returns to the config it replaced.
+
+    Raises:
+        InvalidInput: see :func:`promoted`; nothing is written. EndpointNotFound.
+        Conflict: the endpoint changed meanwhile (nothing is written).
+    """
+    current = store.get_endpoint(endpoint).config
+    return store.add_config(
+        endpoint,
+        promoted(endpoint, current, variant),
+        ConfigChange.PROMOTE,
+        expected_current=current.number,
+        parent=current.number,
+    )

@@ -1,0 +1,416 @@
+"""Shadow variants in the serving app bootstrap builds: a shadow that fails every request and
+one stuck at a gate change nothing in the caller's answers, which arrive while the stuck shadow
+still holds their copies; the metrics count the shadows' requests and errors under their own
+variant names, capture records both predictions with one inference id, and in-flight counts
+return to zero. A full queue drops copies and counts them; a queued copy keeps its shadow's
+model loaded after a new plan retired it. Sampling at 100, 0 and 50 % with an injected draw,
+and the copies left at shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import random
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelyard.bootstrap import Platform, build, serving_app
+from modelyard.config import load_settings
+from modelyard.domain import CaptureConfig, Trust
+from modelyard.serving.app import predict_executor
+from modelyard.serving.dataplane import DataPlane
+from modelyard.serving.deployer import Deployer
+from modelyard.serving.loader import load_served
+from modelyard.serving.shadow import ShadowWrapper
+from modelyard.serving.stack import RequestMeta, assemble
+from modelyard.storage.artifacts import FsspecArtifactStore
+from modelyard.storage.sql.engine import make_engine
+from modelyard.storage.sql.plan_source import SqlPlanSource
+from tests.serving.asgi_support import lifespan
+from tests.serving.metrics_support import csv_body, parse, value
+from tests.waiting import DEADLINE_S
+
+FEATURES = ["a", "b", "c"]
+GATE_ENV = "MODELYARD_TEST_SHADOW_GATE"
+REQUESTS = "modelyard_requests_total"
+ERRORS = "modelyard_request_errors_total"
+DROPPED = "modelyard_shadow_dropped_total"
+QUEUE = "modelyard_shadow_queue_copies"
+CALM = [[-1.0, 0.5, 0.5]] * 3  # warm-up rows every model answers (the first feature is <= 0)
+
+#: Fails every request (any row whose first feature is above 0), but not its warm-up.
+FAILING = """
+import numpy as np
+
+
+class Model:
+    def load(self, artifacts_dir):
+        pass
+
+    def predict(self, data):
+        x = np.asarray(data, dtype=float)
+        if (x[:, 0] > 0).any():
+            raise ValueError("this shadow fails every request")
+        return x.sum(axis=1)
+"""
+
+#: Stops at a gate (a folder named by an environment variable) on requests' rows: it marks
+#: that it entered, then waits for the file ``open`` to appear there.
+GATED = f"""
+import os
+import pathlib
+import time
+
+import numpy as np
+
+
+class Model:
+    def load(self, artifacts_dir):
+        pass
+
+    def predict(self, data):
+        x = np.asarray(data, dtype=float)
+        gate = os.environ.get("{GATE_ENV}")
+        if gate and (x[:, 0] > 0).any():
+            folder = pathlib.Path(gate)
+            (folder / f"entered-{{time.monotonic_ns()}}").touch()
+            deadline = time.monotonic() + 120
+            while not (folder / "open").exists():
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the test never opened the gate")
+                time.sleep(0.005)
+        return x.sum(axis=1) * 10.0
+"""
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """A store holding ``churn:1`` (a logistic regression on a, b, c)."""
+    from sklearn.linear_model import LogisticRegression
+
+    made = build(load_settings({}, home=tmp_path_factory.mktemp("shadow") / "home"))
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(200, 3)), columns=FEATURES)
+    model = LogisticRegression().fit(frame, (frame["a"] + frame["b"] > 0).astype(int))
+    made.registry.register("churn", model, flavor="sklearn", input_example=frame[:3])
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def gate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The gated models' gate, closed; opened at the end, so no thread is left waiting."""
+    folder = tmp_path / "gate"
+    folder.mkdir()
+    monkeypatch.setenv(GATE_ENV, str(folder))
+    yield folder
+    (folder / "open").touch()
+
+
+def register(platform: Platform, name: str, source: str, folder: Path) -> str:
+    """Register ``source`` as a script-mode model ``name``; its reference."""
+    code = folder / name
+    code.mkdir()
+    (code / "model.py").write_text(source)
+    version = platform.registry.register(
+        name, code, flavor="pyfunc", input_example=CALM, trust=Trust(user_code=True)
+    )
+    return version.ref
+
+
+async def invoke(
+    client: httpx.AsyncClient, endpoint: str, rows: np.ndarray, target: str | None = None
+) -> httpx.Response:
+    headers = {"content-type": "text/csv", "accept": "application/json"}
+    if target is not None:
+        headers["x-amzn-sagemaker-target-variant"] = target
+    return await client.post(
+        f"/endpoints/{endpoint}/invocations", content=csv_body(rows), headers=headers
+    )
+
+
+async def poll(what: str, observe: Callable[[], Any], until: Callable[[Any], Any] = bool) -> Any:
+    """Observe (a coroutine function or a plain one) until ``until`` holds, on the event loop."""
+    seen = None
+    try:
+        async with asyncio.timeout(DEADLINE_S):
+            while True:
+                seen = observe()
+                if asyncio.iscoroutine(seen):
+                    seen = await seen
+                if until(seen):
+                    return seen
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}; last seen: {seen!r}") from None
+
+
+async def scrape(client: httpx.AsyncClient) -> dict[Any, float]:
+    answer = await client.get("/metrics")
+    assert answer.status_code == 200, answer.text
+    return parse(answer.text)
+
+
+async def variants(client: httpx.AsyncClient, endpoint: str) -> dict[str, dict[str, Any]]:
+    """What ``GET /endpoints`` says of ``endpoint``'s variants, by name."""
+    body = (await client.get("/endpoints")).json()
+    route = next(e for e in body["endpoints"] if e["name"] == endpoint)
+    return {v["name"]: v for v in route["variants"]}
+
+
+def labels(endpoint: str, variant: str, version: str = "1", **more: str) -> dict[str, str]:
+    return {"endpoint": endpoint, "variant": variant, "model_version": version, **more}
+
+
+def test_failing_and_stuck_shadows_never_reach_the_caller(
+    platform: Platform, gate: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    failing = register(platform, "failing", FAILING, tmp_path)
+    gated = register(platform, "gated", GATED, tmp_path)
+    everything = CaptureConfig.parse(100)
+    platform.endpoints.create("plain", {"main": "churn:1"})
+    platform.endpoints.create(
+        "shadowed",
+        {"main": "churn:1", "failing": failing, "gated": gated},
+        shadows={"failing": 100, "gated": 100},
+        capture={"main": everything, "gated": everything},
+    )
+    rng = np.random.default_rng(1)
+    batches = [rng.uniform(0.5, 2.0, size=(n, 3)) for n in (1, 3, 2, 1)]
+    sagemaker = {"protocol": "sagemaker"}
+
+    async def scenario() -> dict[str, Any]:
+        async with lifespan(serving_app(platform.settings)) as client:
+            plain = [await invoke(client, "plain", rows) for rows in batches]
+            shadowed = [await invoke(client, "shadowed", rows) for rows in batches]
+            targeted = await invoke(client, "shadowed", batches[0], target="main")
+            # Every answer is in, and the gated shadow is inside its first copy, holding all 4.
+            await poll("the gated shadow inside a copy", lambda: list(gate.glob("entered-*")))
+            busy = await variants(client, "shadowed")
+            (gate / "open").touch()
+
+            def counted(samples: dict[Any, float]) -> bool:
+                shadows = [labels("shadowed", v, **sagemaker) for v in ("failing", "gated")]
+                return all(value(samples, REQUESTS, **s) == 4 for s in shadows)
+
+            samples = await poll("the shadows' copies counted", lambda: scrape(client), counted)
+            idle = await poll(
+                "nothing in flight",
+                lambda: variants(client, "shadowed"),
+                lambda vs: all(v["inflight"] == 0 for v in vs.values()),
+            )
+        return dict(
+            plain=plain, shadowed=shadowed, targeted=targeted, busy=busy, samples=samples, idle=idle
+        )
+
+    seen = asyncio.run(scenario())
+    for alone, copied in zip(seen["plain"], seen["shadowed"], strict=True):
+        assert (alone.status_code, copied.status_code) == (200, 200), copied.text
+        assert copied.content == alone.content
+        same = {k: v for k, v in alone.headers.items() if k != "x-modelyard-inference-id"}
+        assert {k: v for k, v in copied.headers.items() if k != "x-modelyard-inference-id"} == same
+        assert copied.headers["x-modelyard-variant"] == "main"
+        assert copied.headers["x-amzn-invoked-production-variant"] == "main"
+        assert copied.headers["x-modelyard-model-version"] == "churn:1"
+    assert seen["targeted"].status_code == 200
+    busy = seen["busy"]
+    assert busy["gated"]["inflight"] == 4, busy  # its 4 copies, held after their answers
+    assert busy["main"]["inflight"] == 0
+    assert busy["gated"]["shadow"] == 100.0 and busy["main"]["shadow"] is None
+
+    samples = seen["samples"]
+    # The targeted request reached its variant only: 5 requests for main, 4 copies each.
+    assert value(samples, REQUESTS, **labels("shadowed", "main", **sagemaker)) == 5
+    failed = labels("shadowed", "failing", **sagemaker, status="500", code="model_failed")
+    assert value(samples, ERRORS, **failed) == 4
+    for variant in ("main", "gated"):
+        errors = [k for k in samples if k[0] == ERRORS and ("variant", variant) in k[1]]
+        assert not errors, errors
+    for variant in ("failing", "gated"):
+        assert value(samples, DROPPED, **labels("shadowed", variant)) == 0  # shown, at zero
+    assert value(samples, QUEUE) == 0
+    assert all(v["inflight"] == 0 for v in seen["idle"].values())
+    # One warning for 4 failures: a shadow failing every request does not flood the log.
+    warnings = [r for r in caplog.records if r.name == "modelyard.serving.shadow"]
+    assert len(warnings) == 1 and "failing" in warnings[0].getMessage(), warnings
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+    # Capture (written at shutdown): the shadow's predictions under the caller's inference ids.
+    captured = platform.capture.read("shadowed", since=datetime.now(UTC) - timedelta(hours=1))
+    ids = [r.headers["x-modelyard-inference-id"] for r in seen["shadowed"]]
+    main = captured[captured["variant"] == "main"]
+    copies = captured[captured["variant"] == "gated"]
+    assert set(main["inference_id"]) == {*ids, seen["targeted"].headers["x-modelyard-inference-id"]}
+    assert set(copies["inference_id"]) == set(ids)
+    assert set(captured["variant"]) == {"main", "gated"}  # the failing shadow had no answer
+    for inference_id, rows in zip(ids, batches, strict=True):
+        mine = copies[copies["inference_id"] == inference_id].sort_values("row")
+        assert list(mine["output.prediction"]) == pytest.approx(list(rows.sum(axis=1) * 10.0))
+
+
+def test_a_full_queue_drops_and_counts_and_queued_copies_keep_the_shadow_loaded(
+    platform: Platform, gate: Path, tmp_path: Path
+) -> None:
+    gated = register(platform, "stuck", GATED, tmp_path)
+    platform.endpoints.create("busy", {"main": "churn:1", "stuck": gated}, shadows={"stuck": 100})
+    settings = load_settings({}, home=platform.settings.home, shadow_queue_copies=1)
+    sent = 20
+    rows = np.array([[1.0, 2.0, 3.0]])
+    stuck = labels("busy", "stuck")
+
+    async def scenario() -> dict[str, Any]:
+        async with lifespan(serving_app(settings)) as client:
+            answers = [await invoke(client, "busy", rows) for _ in range(sent)]
+            await poll("the shadow inside a copy", lambda: list(gate.glob("entered-*")))
+            held = (await variants(client, "busy"))["stuck"]["inflight"]
+            full = await poll(
+                "the dropped copies counted",
+                lambda: scrape(client),
+                lambda s: value(s, DROPPED, **stuck) == sent - held,
+            )
+            # A new plan retires the shadow; its queued copies keep its model loaded.
+            config = platform.endpoints.update("busy", {"main": "churn:1"}).config.number
+
+            async def described() -> dict[str, Any]:
+                return dict((await client.get("/endpoints")).json())
+
+            retired = await poll(
+                "the shadow retired from the route table",
+                described,
+                lambda d: any(
+                    e["name"] == "busy" and e["config"] == config for e in d["endpoints"]
+                ),
+            )
+            (gate / "open").touch()
+            await poll("the retired shadow unloaded", described, lambda d: not d["retired"])
+            done = await poll(
+                "the held copies counted",
+                lambda: scrape(client),
+                lambda s: value(s, REQUESTS, **stuck, protocol="sagemaker") == held,
+            )
+        return {"answers": answers, "held": held, "full": full, "retired": retired, "done": done}
+
+    seen = asyncio.run(scenario())
+    assert [a.status_code for a in seen["answers"]] == [200] * sent
+    assert {a.headers["x-modelyard-variant"] for a in seen["answers"]} == {"main"}
+    held = seen["held"]
+    # 8 consumers with a copy each (one inside the model), then the queue of 1.
+    assert 1 <= held <= 9, held
+    assert value(seen["full"], QUEUE) == max(held - 8, 0)
+    assert seen["retired"]["retired"] == [{"model": gated, "inflight": held}]
+    done = seen["done"]
+    assert value(done, DROPPED, **stuck) == sent - held
+    assert not [k for k in done if k[0] == ERRORS and ("endpoint", "busy") in k[1]]
+    assert value(done, QUEUE) == 0
+
+
+def test_sampling_at_100_0_and_50_percent_draws_only_for_the_partial_shadow(
+    platform: Platform,
+) -> None:
+    platform.endpoints.create(
+        "sampled",
+        {"main": "churn:1", "always": "churn:1", "never": "churn:1", "half": "churn:1"},
+        shadows={"always": 100, "never": 0, "half": 50},
+    )
+    platform.endpoints.create(
+        "fixed", {"main": "churn:1", "always": "churn:1"}, shadows={"always": 100}
+    )
+    draws = [0.1, 0.7, 0.49, 0.5, 0.0, 0.99]
+    drawn: list[float] = []
+
+    def draw() -> float:  # the scripted numbers, then the same again
+        drawn.append(draws[len(drawn) % len(draws)])
+        return drawn[-1]
+
+    async def scenario() -> Any:
+        with _deployer(platform, draw) as deployer:
+            await deployer.sync()
+            table = deployer.table.endpoints
+            sampled = [table["sampled"].select(None) for _ in draws]
+            after = len(drawn)
+            fixed = [table["fixed"].select(key) for key in (None, "user-1", "user-2")]
+            keyed = {table["sampled"].select(f"user-{i}").variant.name for i in range(200)}
+            return table, sampled, after, fixed, keyed
+
+    table, sampled, after, fixed, keyed = asyncio.run(scenario())
+    assert after == len(draws), "one draw per request, for the 50 % shadow only"
+    assert [s.variant.name for s in sampled] == ["main"] * len(draws)
+    assert [[v.name for v in s.shadows] for s in sampled] == [
+        ["always", "half"],
+        ["always"],
+        ["always", "half"],
+        ["always"],
+        ["always", "half"],
+        ["always"],
+    ]
+    assert len(drawn) == len(draws) + 200  # the keyed requests drew too (for "half")
+    assert keyed == {"main"}  # a shadow never answers through the weighted choice
+    assert [[v.name for v in s.shadows] for s in fixed] == [["always"]] * 3
+    assert fixed[0] is fixed[1] is fixed[2], "no draw and no new selection at 100 %"
+    assert set(table["sampled"].variants) == {"main", "always", "never", "half"}
+
+
+def test_copies_left_at_shutdown_are_released_and_counted(
+    platform: Platform, gate: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    gated = register(platform, "closing", GATED, tmp_path)
+    platform.endpoints.create("closing", {"main": "churn:1", "late": gated}, shadows={"late": 100})
+    rows = np.array([[1.0, 1.0, 1.0]])
+
+    async def scenario() -> dict[str, Any]:
+        with _deployer(platform) as deployer:
+            await deployer.sync()
+            late = deployer.table.endpoints["closing"].variants["late"]
+            shadows = ShadowWrapper(max_queued=2, consumers=1, drain_s=0.05)
+            core = DataPlane(deployer, assemble([shadows]))
+            answers = []
+            for i in range(4):  # one copy runs, two wait, the last finds the queue full
+                with core.choose(RequestMeta("closing", f"id-{i}")) as lease:
+                    answers.append(await lease.predict(rows))
+                await asyncio.sleep(0)  # the consumer takes the first copy
+            await poll("the shadow inside a copy", lambda: list(gate.glob("entered-*")))
+            before = shadows.counters(), late.served.inflight
+            await shadows.stop()
+            after = shadows.counters(), late.served.inflight
+            with core.choose(RequestMeta("closing", "id-late")) as lease:
+                answers.append(await lease.predict(rows))
+            last = shadows.counters()
+            return {"answers": answers, "before": before, "after": after, "last": last}
+
+    seen = asyncio.run(scenario())
+    key = ("closing", "late", int(gated.split(":")[1]))
+    assert len(seen["answers"]) == 5
+    (counters, inflight) = seen["before"]
+    assert (counters.queued, counters.dropped, inflight) == (2, {key: 1}, 3)
+    (counters, inflight) = seen["after"]
+    # The two never started are dropped; the running one was cancelled; nothing is held.
+    assert (counters.queued, counters.dropped, inflight) == (0, {key: 3}, 0)
+    assert seen["last"].dropped == {key: 4}  # after stop, a copy is dropped at once
+    assert any("at shutdown" in r.getMessage() for r in caplog.records)
+
+
+@contextmanager
+def _deployer(platform: Platform, draw: Callable[[], float] = random.random) -> Iterator[Deployer]:
+    """A deployer on the platform's store (closed, with its executor, on the way out)."""
+    settings = platform.settings
+    engine, executor = make_engine(settings.resolved_db_url), predict_executor()
+    artifacts = FsspecArtifactStore(settings.resolved_artifact_url)
+    load = functools.partial(load_served, artifacts, scratch=settings.home / "tmp" / "shadow")
+    deployer = Deployer(SqlPlanSource(engine), load=load, predict_executor=executor, draw=draw)
+    try:
+        yield deployer
+    finally:
+        deployer.close()
+        executor.shutdown()
+        engine.dispose()
