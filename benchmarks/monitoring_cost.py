@@ -57,8 +57,10 @@ from typing import Any
 
 import numpy as np
 import serving as bench
+from alternating import idle_cpu as _idle_cpu
+from alternating import order as _order
 from machine import machine_info
-from serverproc import BenchmarkError, http_request, machine_cpu_seconds, session_cpu_seconds
+from serverproc import BenchmarkError, http_request, machine_cpu_seconds
 from wrkload import WrkFailed, run_wrk, wrk_version
 
 DEFAULT_OUT = bench.BENCH_DIR / "results" / "monitoring_cost.json"
@@ -97,19 +99,6 @@ def prepare(name: str, assets: bench.Assets) -> tuple[bench.Launcher, Path]:
 
     details = {**launcher.details, "MODELYARD_METRICS": metrics}
     return replace(launcher, make=make, details=details), workdir / "modelyard-home"
-
-
-def _order(series: Sequence[str], round_index: int) -> list[str]:
-    """The servers' order in a round: reversed every other round, and rotated, so that each
-    runs before and after each other one."""
-    turn = round_index // 2 % len(series)
-    rotated = [*series[turn:], *series[:turn]]
-    return rotated if round_index % 2 == 0 else rotated[::-1]
-
-
-def _idle_cpu(running: dict[str, bench.Running], busy: str) -> float:
-    """CPU seconds so far of every server but ``busy`` (they idle while it is measured)."""
-    return sum(session_cpu_seconds(r.server.pid) for n, r in running.items() if n != busy)
 
 
 def wait_quiet(max_s: float) -> dict[str, float]:
