@@ -6,6 +6,8 @@ server stops; and a server with metrics off has neither."""
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,17 +18,24 @@ import pytest
 
 from modelyard.bootstrap import Platform, serving_app
 from modelyard.config import load_settings
+from modelyard.domain.metrics import MetricPoint
+from modelyard.serving.metrics import Metrics
+from modelyard.serving.metrics_series import minute_of
+from modelyard.storage.sql.engine import make_engine
+from modelyard.storage.sql.metric_store import SqlMetricStore
 from tests.serving.metrics_support import (
     csv_body,
     lifespan,
     make_platform,
     parse,
+    serving,
     total,
     value,
 )
 from tests.waiting import DEADLINE_S
 
 API = {"endpoint": "api", "variant": "main", "model_version": "1"}
+NAMES = ["requests", "rows", "input_missing_fraction.c", "input_mean.a", "repeated_fraction"]
 SAGEMAKER = {**API, "protocol": "sagemaker"}
 
 
@@ -149,17 +158,12 @@ def test_the_minute_series_hold_the_same_numbers(platform: Platform) -> None:
                 assert ok.status_code == 200
 
     asyncio.run(scenario())  # the last flush happens as the server stops
-    names = ["requests", "rows", "input_missing_fraction.c", "input_mean.a", "repeated_fraction"]
     # The fixture's platform is closed; reading opens a connection, closed again here.
     try:
-        table = platform.metrics.table("minutes", names, since=started - timedelta(minutes=1))
+        table = platform.metrics.table("minutes", NAMES, since=started - timedelta(minutes=1))
     finally:
         platform.close()
-    minutes = [
-        {name: table[name][i].value for name in names}
-        for i in range(len(table["requests"]))
-        if table["requests"][i].value is not None
-    ]
+    minutes = served_minutes(table)
     # The four requests are in one minute, or two if a minute turned meanwhile.
     assert 1 <= len(minutes) <= 2
     assert sum(m["requests"] for m in minutes) == 4
@@ -168,6 +172,74 @@ def test_the_minute_series_hold_the_same_numbers(platform: Platform) -> None:
         assert minute["input_missing_fraction.c"] == 0.5
         assert minute["input_mean.a"] == pytest.approx(0.55)
     assert sum(m["repeated_fraction"] * m["requests"] for m in minutes) == 3
+    # A minute with a worker's row but no request (a server's start) holds none of their rows.
+    idle = [i for i, point in enumerate(table["requests"]) if point.value == 0]
+    assert all(table["rows"][i].value == 0 for i in idle)
+    assert all(table["input_mean.a"][i].value is None for i in idle)
+
+
+def served_minutes(table: dict[str, list[MetricPoint]]) -> list[dict[str, float | None]]:
+    """The minutes of ``table`` with requests, each as ``{name: value}``.
+
+    Not every minute with a row: a worker's start records its models' load times and its
+    memory in the minute it starts, read back as 0 requests and no input statistics. Such a
+    minute falls in the window when this module's earlier server started in the minute before,
+    or this test's server started just before the minute turned (picking minutes by having a
+    row made the test flaky).
+    """
+    return [
+        {name: points[i].value for name, points in table.items()}
+        for i in range(len(table["requests"]))
+        if table["requests"][i].value
+    ]
+
+
+def test_a_minute_holding_only_a_server_start_has_no_requests(
+    platform: Platform, tmp_path: Path
+) -> None:
+    # The worker starts (and drains once) in one minute; its requests come in the next.
+    base = minute_of(time.time()) - 3600  # an hour ago: no other test writes those minutes
+    requests_came = threading.Event()
+    engine = make_engine(platform.settings.resolved_db_url)
+    metrics = Metrics(
+        tmp_path / "m",
+        sink=SqlMetricStore(engine, prune_every_s=0),
+        series_clock=lambda: base + (90.0 if requests_came.is_set() else 30.0),
+    )
+    rows = np.array([[0.1, 0.2, np.nan], [1.0, -1.0, 2.0]])
+
+    async def scenario() -> None:
+        async with serving(platform.settings, metrics) as client:
+            requests_came.set()
+            for _ in range(2):
+                ok = await client.post(
+                    "/endpoints/api/invocations",
+                    content=csv_body(rows),
+                    headers={"content-type": "text/csv"},
+                )
+                assert ok.status_code == 200
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        engine.dispose()
+    start, until = (datetime.fromtimestamp(t, UTC) for t in (base, base + 120))
+    try:
+        table = platform.metrics.table(
+            "api", [*NAMES, "model_load_seconds"], since=start, until=until
+        )
+    finally:
+        platform.close()
+    started, served = ({name: points[i].value for name, points in table.items()} for i in (0, 1))
+    assert started["model_load_seconds"] > 0  # the start's row: the model's load time
+    assert started["requests"] == started["rows"] == 0
+    assert started["input_missing_fraction.c"] is None
+    assert started["repeated_fraction"] is None
+    assert served_minutes(table) == [served]
+    assert served["requests"] == 2
+    assert served["rows"] == 4
+    assert served["input_missing_fraction.c"] == 0.5
+    assert served["input_mean.a"] == pytest.approx(0.55)
 
 
 def test_with_metrics_off_there_is_no_metrics_route(tmp_path: Path, platform: Platform) -> None:

@@ -7,6 +7,14 @@ worker's previous row of that minute (so rewriting a minute as it fills, or retr
 never counts twice). Minutes that are over and written are forgotten. A store that cannot be
 written is retried at the next flush (logged once per outage); if it stays away, the oldest
 minutes are dropped beyond :data:`MAX_MINUTES`. The last flush happens at shutdown.
+
+A minute is over only once a drain has added to a later one, not when the flush thread's clock
+has passed it: a drain reads its clock before it folds, so one that began just before the
+minute turned adds to that minute after a flush that already saw the next one. Forgotten
+then, the minute would come back holding that drain's numbers alone, and its next write
+would replace the worker's whole row of it (a minute losing its earlier requests). Drains run
+one at a time, each reading the clock after the last one added, so none adds to a minute
+before the latest one a drain added to.
 """
 
 from __future__ import annotations
@@ -41,7 +49,13 @@ class MinuteSeries:
         self._minutes: dict[_Key, MetricStats] = {}
         self._dirty: set[_Key] = set()
         self._failing = False
+        self._newest = 0  # the latest minute a drain added to
         self.writes = 0  # successful flushes that wrote something (for tests)
+
+    def __len__(self) -> int:
+        """Minutes held, written or not."""
+        with self._lock:
+            return len(self._minutes)
 
     def update(self, minute: int, changes: dict[tuple[str, str], MetricStats]) -> None:
         """Merge one drain interval's stats (by endpoint and variant) into ``minute``."""
@@ -54,6 +68,7 @@ class MinuteSeries:
                 else:
                     current.merge(stats)
                 self._dirty.add(key)
+            self._newest = max(self._newest, minute)
             if len(self._minutes) > MAX_MINUTES:
                 oldest = sorted(self._minutes, key=lambda k: k[2])[: len(self._minutes) // 10]
                 for key in oldest:
@@ -95,8 +110,11 @@ class MinuteSeries:
             self._failing = False
             log.info("writing the metric series to the store again")
         self.writes += 1
-        current = minute_of(now_s)
         with self._lock:
-            for key in [k for k in keys if k[2] < current and k not in self._dirty]:
-                self._minutes.pop(key, None)
+            # Over: before the clock's minute and before the latest a drain added to (see the
+            # module docstring). Every written minute is a candidate, not only this flush's:
+            # one kept at an earlier flush (no drain past it yet) is forgotten here.
+            over = min(minute_of(now_s), self._newest)
+            for key in [k for k in self._minutes if k[2] < over and k not in self._dirty]:
+                del self._minutes[key]
         return True
