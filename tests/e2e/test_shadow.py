@@ -127,8 +127,9 @@ def test_shadows_never_reach_callers_of_two_workers_and_every_copy_is_counted(
         ),
         timeout=120,
     )
-    # Two workers, each with 8 consumers and 2 waiting copies, hold at most 20 of 2 x 40.
-    assert seen["gated dropped"] >= sent - 20 and seen["failing dropped"] > 0, seen
+    # Each of the two workers holds at most 4 of the stuck shadow's copies: a batch taken from
+    # a queue of 2, inside the model, and 2 waiting.
+    assert seen["gated dropped"] >= sent - 8 and seen["failing dropped"] > 0, seen
     assert seen["failing errors"] == seen["failing requests"] > 0, seen
     assert seen["gated errors"] == seen["main errors"] == 0, seen
 

@@ -204,3 +204,41 @@ def test_slow_model_never_runs_on_the_event_loop() -> None:
 
         asyncio.run(run())
     assert "MainThread" not in threads
+
+
+def test_predict_each_stacks_requests_in_one_call_and_splits_the_answers_back() -> None:
+    model = Recorder(delay=0)
+    threads: set[str] = set()
+
+    def predict(rows: np.ndarray) -> np.ndarray:
+        threads.add(threading.current_thread().name)
+        return model.predict(rows)
+
+    batch = [np.full((n, 3), float(n)) for n in (1, 3, 2)]
+    with ThreadPoolExecutor(1, thread_name_prefix="shadowish") as pool:
+        batcher = MicroBatcher(predict, Batching(max_batch_size=64), pool, inline=False)
+        results = asyncio.run(batcher.predict_each(batch))
+    assert model.calls == [6]  # one model call for the three requests
+    assert [r.tolist() for r in results] == [[3.0], [9.0] * 3, [6.0] * 2]  # type: ignore[union-attr]
+    assert threads == {"shadowish_0"} and list(batcher.batches) == [(3, 6)]
+
+
+def test_predict_each_gives_the_culprit_its_error_and_the_others_their_answers() -> None:
+    model = Recorder(delay=0, poison=7.0)
+    batch = [np.full((1, 3), float(i)) for i in (1, 7, 2)]
+    with ThreadPoolExecutor(1) as pool:
+        batcher = MicroBatcher(model.predict, Batching(max_batch_size=64), pool)
+        results = asyncio.run(batcher.predict_each(batch))
+    assert model.calls == [3, 1, 1, 1]  # the batch, then each on its own
+    assert isinstance(results[1], ModelFailure) and "poisoned" in str(results[1])
+    assert [float(results[i][0]) for i in (0, 2)] == [3.0, 6.0]  # type: ignore[index]
+
+
+def test_predict_each_predicts_rows_of_other_widths_one_by_one() -> None:
+    model = Recorder(delay=0)
+    batch = [np.ones((1, 3)), np.ones((2, 4))]  # they do not stack: no stacked call fails
+    with ThreadPoolExecutor(1) as pool:
+        batcher = MicroBatcher(model.predict, Batching(max_batch_size=64), pool)
+        results = asyncio.run(batcher.predict_each(batch))
+    assert model.calls == [1, 2]
+    assert [r.tolist() for r in results] == [[3.0], [4.0, 4.0]]  # type: ignore[union-attr]

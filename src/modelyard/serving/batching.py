@@ -24,6 +24,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor
+from typing import Any
 
 import numpy as np
 
@@ -98,6 +99,40 @@ class MicroBatcher:
             # Keep a reference: the loop holds tasks only weakly.
             self._task = loop.create_task(self._drain())
         return await future
+
+    async def predict_each(self, batch: list[Any]) -> list[np.ndarray | ModelFailure]:
+        """Predict several requests' rows with one hand-off to the executor, together when they
+        stack (arrays of one width, batching on), and return each request's predictions or the
+        :class:`ModelFailure` its rows alone raised (a batch the model rejects is retried one
+        request at a time, on the same thread, so only the culprit gets the error).
+
+        For callers that gather requests themselves (a shadow's copies): nothing is queued
+        here, and ``max_batch_size`` is the caller's to keep.
+        """
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._each, batch)
+
+    def _each(self, batch: list[Any]) -> list[np.ndarray | ModelFailure]:
+        if len(batch) > 1 and self._max_rows > 1 and all(type(r) is np.ndarray for r in batch):
+            try:
+                stacked = np.concatenate(batch)
+            except ValueError:  # widths differ: each on its own
+                pass
+            else:
+                try:
+                    out = self._guarded(stacked, len(batch))
+                except ModelFailure:
+                    pass  # one request's rows may be what the model chokes on
+                else:
+                    bounds = np.cumsum([len(rows) for rows in batch])
+                    return list(np.split(out, bounds[:-1]))
+        results: list[np.ndarray | ModelFailure] = []
+        for rows in batch:
+            try:
+                results.append(self._guarded(rows))
+            except ModelFailure as failure:
+                results.append(failure)
+        return results
 
     async def _idle_and_fast(self) -> bool:
         if not self._inline or self._predict_s is None or self._predict_s > INLINE_MAX_S:

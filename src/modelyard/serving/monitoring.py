@@ -89,7 +89,8 @@ class MonitoringWrapper:
             when = clock()
             start = timer()
             out = await inner(call)
-            latency = timer() - start
+            predicted = call.predicted  # a shadow's copy: predicted earlier, in a batch
+            latency = timer() - start if predicted is None else predicted.seconds
             meta, rows = call.meta, call.rows
             measure(variant, meta.endpoint, rows, out)
             try:
@@ -137,7 +138,11 @@ def _shared(
         sampled = percent >= 100.0 or (percent > 0.0 and draw() * 100.0 < percent)
         start = timer() if sampled else 0.0
         out = await inner(call)
-        latency = timer() - start if sampled else 0.0
+        if sampled:  # a shadow's copy was predicted earlier, in a batch: its own time
+            predicted = call.predicted
+            latency = timer() - start if predicted is None else predicted.seconds
+        else:
+            latency = 0.0
         meta, rows = call.meta, call.rows
         try:
             if calls.added - calls.taken >= limit:

@@ -2,23 +2,30 @@
 
 A request whose selection names shadows (``Selection.shadows``: the endpoint's shadow variants
 sampled for it) is answered by its production variant as if there were none; once the answer
-is known (or the error), each shadow gets a copy of the request's rows, queued without waiting
-for anything. A few consumer tasks take the copies and run each as a request of its own through
-the rest of the stack, under the shadow's variant: the metrics count its requests, errors and
-latency, and capture records it with the production request's inference id (the same
-``RequestMeta``). Nothing a shadow does reaches the caller: the copy is queued after the answer,
-never awaited by it; the shadow's batcher predicts on a thread of its own (the deployer's
-``shadow_executor``), never inline on the event loop; every error is caught here and logged at
-most once a minute (the metrics count them all).
+is known (or the error), each shadow gets a copy of the request's rows, set aside without
+waiting for anything. Nothing a shadow does reaches the caller: the copy is set aside after the
+answer, never awaited by it, and every error is caught here and logged at most once a minute
+(the metrics count them all).
 
-Bounds: at most ``max_queued`` copies wait (each holds the request's rows), whichever
-shadows they are for; a copy that finds the queue full is dropped and counted per endpoint and
-shadow variant (``counters``, shown as ``modelyard_shadow_dropped_total``). A request's copies
-are queued together, in the order of its shadows: give the queue room for at least that many.
+Batches, not copies: what a copy costs the server is what counts (a shadow at 100 % doubles
+the requests), so the copies are gathered and predicted in batches, each with one hand-off to
+the shadow's thread (the deployer's ``shadow_executor``; never the event loop, never the
+predict thread the answering variants share). One consumer task takes a shadow's waiting
+copies, up to the shadow's ``max_batch_size`` rows, and predicts them together
+(:meth:`MicroBatcher.predict_each`); copies wait at most ``linger_s`` for others to join them
+(longer under load: while a batch runs, the next one gathers). Then each copy goes through the
+rest of the stack as a request of its own under the shadow's variant, answered by its share of
+the batch (``Call.predicted``): the metrics count its request, error and latency (the batch's
+prediction time), and capture records it with the production request's inference id (the same
+``RequestMeta``).
 
-A queued copy holds a :class:`Lease` on its shadow from the moment it is queued, so the
-deployer does not unload the shadow's model under it; the lease's clock restarts when the copy
-starts, so the latency counted is the shadow's own, not its wait in the queue.
+Bounds: at most ``max_queued`` copies wait (each holds the request's rows), whichever shadows
+they are for; a copy that finds no room is dropped and counted per endpoint and shadow
+variant (``counters``, shown as ``modelyard_shadow_dropped_total``).
+
+A waiting copy holds a :class:`Lease` on its shadow from the moment it is set aside, so the
+deployer does not unload the shadow's model under it; the lease's clock restarts when its
+batch starts, so the latency counted is the shadow's own, not its wait.
 
 The copy is the production request's decoded rows, unchanged: a shadow is expected to take the
 same inputs as the variants it shadows (its own ``input_fn``/``output_fn`` hooks do not run).
@@ -41,17 +48,17 @@ from typing import TYPE_CHECKING, Any
 from modelyard.errors import ModelFailed
 from modelyard.serving.batching import ModelFailure
 from modelyard.serving.dataplane import Lease, RequestObserver
-from modelyard.serving.stack import Call, Handler
+from modelyard.serving.stack import Call, Handler, Predicted, batched
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from modelyard.serving.table import VariantRoute
 
 log = logging.getLogger("modelyard.serving.shadow")
 
 #: ``(endpoint, shadow variant, model version)``: what a dropped copy is counted under.
 DropKey = tuple[str, str, int]
+#: A copy waiting for its batch: the lease on its shadow and the request's rows.
+Copy = tuple[Lease, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +66,9 @@ class ShadowCounters:
     """What a worker's shadow fan-out did since it started.
 
     Attributes:
-        dropped: Copies dropped (the queue was full, or the worker was stopping), by endpoint,
-            shadow variant and model version.
-        queued: Copies waiting now (not counting those running).
+        dropped: Copies dropped (no room, or the worker was stopping), by endpoint, shadow
+            variant and model version.
+        queued: Copies waiting now (not counting the batch being predicted).
     """
 
     dropped: dict[DropKey, int]
@@ -70,13 +77,15 @@ class ShadowCounters:
 
 class ShadowWrapper:
     """The shadow fan-out layer (a :class:`~modelyard.serving.stack.Wrapper`, outermost) and
-    the companion that drains its queue at shutdown.
+    the companion that finishes its waiting copies at shutdown.
 
     Args:
         observer: Told of each copy's outcome, as of any request (the metrics); None: nobody.
         max_queued: Copies waiting at most; one more is dropped and counted.
-        consumers: Copies run at once (several, so a shadow's micro-batcher can batch them).
-        drain_s: At shutdown, how long the copies already queued get to finish.
+        linger_s: How long a copy that finds no batch gathering waits for others to join it
+            (a shadow is not waited for by anyone; a batch per copy would cost a thread
+            hand-off per copy). A shadow's ``max_batch_size`` rows start a batch at once.
+        drain_s: At shutdown, how long the waiting copies get to finish.
         log_every_s: At most one warning about failing shadows per this many seconds.
         clock: A monotonic clock (for the warnings' pace).
     """
@@ -85,22 +94,26 @@ class ShadowWrapper:
         self,
         observer: RequestObserver | None = None,
         max_queued: int = 1000,
-        consumers: int = 8,
+        linger_s: float = 0.02,
         drain_s: float = 5.0,
         log_every_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if max_queued < 1 or consumers < 1:
-            raise ValueError("a shadow queue needs room for one copy and one consumer")
+        if max_queued < 1 or linger_s < 0:
+            raise ValueError("a shadow queue needs room for one copy and a linger of 0 s or more")
         self._observer = observer
         self._max = max_queued
-        self._consumers = consumers
+        self._linger = linger_s
         self._drain_s = drain_s
         self._log_every = log_every_s
         self._clock = clock
         self._inner: Handler | None = None
-        self._queue: asyncio.Queue[tuple[Lease, Any]] | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._waiting: dict[VariantRoute, list[Copy]] = {}  # by shadow, in arrival order
+        self._queued = 0  # copies in ``_waiting``
+        self._wake: asyncio.Event | None = None  # set: a batch is ready to go
+        self._idle = asyncio.Event()  # set by the consumer each time nothing is left waiting
+        self._timer: asyncio.TimerHandle | None = None  # the linger of the gathering copies
+        self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._dropped: dict[DropKey, int] = {}
         self._quiet_until = float("-inf")
@@ -114,7 +127,7 @@ class ShadowWrapper:
         self._inner = inner
         send = self._send
 
-        async def shadowed(call: Call) -> np.ndarray:
+        async def shadowed(call: Call) -> Any:
             shadows = call.selection.shadows
             if not shadows:
                 return await inner(call)
@@ -126,21 +139,32 @@ class ShadowWrapper:
         return shadowed
 
     def _send(self, call: Call, shadows: tuple[VariantRoute, ...]) -> None:
-        """Queue a copy of ``call`` for each shadow, or count it dropped. Never raises."""
+        """Set a copy of ``call`` aside for each shadow, or count it dropped. Never raises."""
         try:
             meta = call.meta
             if self._closed:
                 for shadow in shadows:
                     self._drop(meta.endpoint, shadow)
                 return
-            queue = self._queue if self._queue is not None else self._begin()
-            inner, observer, rows = self._inner, self._observer, call.rows
+            wake = self._wake if self._wake is not None else self._begin()
+            waiting, inner, observer, rows = self._waiting, self._inner, self._observer, call.rows
             assert inner is not None
+            full = False
             for shadow in shadows:
-                if queue.full():
+                if self._queued >= self._max:
                     self._drop(meta.endpoint, shadow)
-                else:  # the lease holds the shadow's model loaded while the copy waits
-                    queue.put_nowait((Lease(meta, shadow.alone, inner, observer), rows))
+                    continue
+                copies = waiting.get(shadow)
+                if copies is None:
+                    copies = waiting[shadow] = []
+                # The lease holds the shadow's model loaded while the copy waits.
+                copies.append((Lease(meta, shadow.alone, inner, observer), rows))
+                self._queued += 1
+                full = full or len(copies) >= shadow.batcher.options.max_batch_size
+            if full:
+                wake.set()
+            elif self._timer is None and not wake.is_set():
+                self._timer = asyncio.get_running_loop().call_later(self._linger, wake.set)
         except Exception:  # a defect here must never fail the request it copies
             log.exception(
                 "could not send a copy of inference %s to its shadows", call.meta.inference_id
@@ -150,36 +174,78 @@ class ShadowWrapper:
         key = (endpoint, shadow.name, shadow.served.spec.version)
         self._dropped[key] = self._dropped.get(key, 0) + 1
 
-    # -- the consumers -----------------------------------------------------------------------
+    # -- the consumer ------------------------------------------------------------------------
 
-    def _begin(self) -> asyncio.Queue[tuple[Lease, Any]]:
-        """The queue and its consumers, on the running loop (at the first copy)."""
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[tuple[Lease, Any]] = asyncio.Queue(self._max)
-        self._queue = queue
-        self._tasks = [
-            loop.create_task(self._consume(queue), name=f"modelyard-shadow-{i}")
-            for i in range(self._consumers)
-        ]
-        return queue
+    def _begin(self) -> asyncio.Event:
+        """The consumer, on the running loop (at the first copy)."""
+        self._wake = wake = asyncio.Event()
+        self._idle = asyncio.Event()  # of this loop
+        self._task = asyncio.get_running_loop().create_task(
+            self._consume(wake), name="modelyard-shadows"
+        )
+        return wake
 
-    async def _consume(self, queue: asyncio.Queue[tuple[Lease, Any]]) -> None:
+    async def _consume(self, wake: asyncio.Event) -> None:
         while True:
-            lease, rows = await queue.get()
-            try:
-                await self._run(lease, rows)
-            finally:
-                queue.task_done()
+            await wake.wait()
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            while self._waiting:  # what gathered while a batch ran goes next, at once
+                await self._run(*self._take())
+            wake.clear()
+            self._idle.set()
 
-    async def _run(self, lease: Lease, rows: Any) -> None:
-        """Predict one copy as a request of the shadow's own; every error is kept here."""
-        inner = self._inner
-        assert inner is not None
-        lease.started = time.perf_counter()  # its latency is the shadow's, not its wait
+    def _take(self) -> tuple[VariantRoute, list[Copy]]:
+        """The first shadow's waiting copies, up to its ``max_batch_size`` rows (at least
+        one copy); the rest wait for the next batch, after the other shadows'."""
+        shadow = next(iter(self._waiting))
+        copies = self._waiting.pop(shadow)
+        limit, rows, cut = shadow.batcher.options.max_batch_size, 0, 0
+        for _, copy_rows in copies:
+            rows += len(copy_rows)
+            if cut and rows > limit:
+                break
+            cut += 1
+        if cut < len(copies):
+            self._waiting[shadow] = copies[cut:]  # to the back: the other shadows go first
+        self._queued -= cut
+        return shadow, copies[:cut]
+
+    async def _run(self, shadow: VariantRoute, copies: list[Copy]) -> None:
+        """Predict ``copies`` in one batch, then record each as a request of the shadow's own;
+        every error is kept here. A copy is released whatever happens (cancelled at
+        shutdown: released and counted as dropped)."""
+        done = 0
+        try:
+            start = time.perf_counter()
+            for lease, _ in copies:
+                lease.started = start  # its latency is the shadow's, not its wait
+            outcomes = await shadow.batcher.predict_each([rows for _, rows in copies])
+            seconds = time.perf_counter() - start
+            inner = self._inner
+            assert inner is not None
+            for (lease, rows), outcome in zip(copies, outcomes, strict=True):
+                done += 1
+                if isinstance(outcome, ModelFailure):
+                    predicted = Predicted(None, outcome, seconds)
+                else:
+                    predicted = Predicted(outcome, None, seconds)
+                await self._record(inner, lease, rows, predicted)
+        finally:
+            for lease, _ in copies[done:]:
+                lease.release()
+                self._drop(lease.meta.endpoint, lease.variant)
+
+    async def _record(self, inner: Handler, lease: Lease, rows: Any, known: Predicted) -> None:
+        """One copy through the rest of the stack, answered by ``known``."""
         try:
             with lease:  # the observer hears of its outcome when it ends
                 try:
-                    await inner(Call(lease.meta, lease.selection, rows))
+                    if inner is batched:  # no layer below records anything
+                        known.result()
+                    else:
+                        await inner(Call(lease.meta, lease.selection, rows, known))
                 except ModelFailure as failure:  # counted as the caller's would be
                     cause = failure.cause
                     raise ModelFailed(
@@ -214,37 +280,44 @@ class ShadowWrapper:
 
     def counters(self) -> ShadowCounters:
         """What the fan-out did so far (safe to call from another thread)."""
-        queue = self._queue
-        return ShadowCounters(dict(self._dropped), queue.qsize() if queue is not None else 0)
+        return ShadowCounters(dict(self._dropped), self._queued)
 
     def companion(self, core: object) -> ShadowWrapper:
         """This wrapper as a serving companion (``build_app(companions=[...])``): it stops
-        taking copies at shutdown and lets the queued ones finish."""
+        taking copies at shutdown and lets the waiting ones finish."""
         return self
 
     async def start(self) -> None:
-        """Nothing: the consumers start with the first copy."""
+        """Nothing: the consumer starts with the first copy."""
 
     async def stop(self) -> None:
-        """Take no more copies, give the queued ones ``drain_s`` to finish, then cancel what
-        is left (the copies never started are released and counted as dropped)."""
+        """Take no more copies, give the waiting ones ``drain_s`` to finish (no linger), then
+        cancel what is left (the copies never predicted are released and counted as
+        dropped)."""
         self._closed = True
-        queue, tasks = self._queue, self._tasks
-        if queue is None:
+        task, wake = self._task, self._wake
+        if task is None or wake is None:
             return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         try:
-            async with asyncio.timeout(self._drain_s):
-                await queue.join()
+            if self._waiting or wake.is_set():
+                self._idle.clear()
+                wake.set()  # no linger: the consumer says when nothing is left
+                async with asyncio.timeout(self._drain_s):
+                    await self._idle.wait()
         except TimeoutError:
             log.warning(
-                "shadow copies still queued or running after %ss at shutdown: cancelled",
+                "shadow copies still waiting or running after %ss at shutdown: cancelled",
                 self._drain_s,
             )
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        while not queue.empty():
-            lease, _ = queue.get_nowait()
-            lease.release()
-            self._drop(lease.meta.endpoint, lease.variant)
-        self._queue, self._tasks = None, []
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        for copies in self._waiting.values():
+            for lease, _ in copies:
+                lease.release()
+                self._drop(lease.meta.endpoint, lease.variant)
+        self._waiting.clear()
+        self._queued = 0
+        self._task = self._wake = None

@@ -44,13 +44,41 @@ class RequestMeta:
     protocol: str = "sagemaker"
 
 
+@dataclass(frozen=True, slots=True)
+class Predicted:
+    """A prediction made before its call went through the stack: a shadow's copies are
+    predicted together in one batch, then each goes through the layers below the fan-out
+    (metrics, capture) as a call of its own, which the innermost handler answers with this.
+
+    Attributes:
+        out: The predictions for the call's rows, or None when the model raised.
+        error: What the model raised (a ``ModelFailure``), or None.
+        seconds: How long the prediction took: the latency the layers record.
+    """
+
+    out: np.ndarray | None
+    error: BaseException | None
+    seconds: float
+
+    def result(self) -> np.ndarray:
+        if self.error is not None:
+            raise self.error
+        assert self.out is not None
+        return self.out
+
+
 @dataclass(slots=True)
 class Call:
-    """One prediction on its way through the stack."""
+    """One prediction on its way through the stack.
+
+    ``predicted``: None, except for a call whose prediction was made already (a shadow's copy,
+    see :class:`Predicted`); layers that time the inner handler take its ``seconds`` instead.
+    """
 
     meta: RequestMeta
     selection: Selection
     rows: Any  # a 2-D float array, or a DataFrame for models that take text columns
+    predicted: Predicted | None = None
 
 
 Handler = Callable[[Call], Awaitable[np.ndarray]]
@@ -75,6 +103,8 @@ async def batched(call: Call) -> np.ndarray:
     Raises:
         ModelFailure: the model raised on these rows.
     """
+    if call.predicted is not None:
+        return call.predicted.result()
     return await call.selection.variant.batcher.predict(call.rows)
 
 

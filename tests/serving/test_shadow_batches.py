@@ -1,0 +1,132 @@
+"""How a shadow's copies are gathered into batches: copies set aside together are predicted in
+one model call per ``max_batch_size`` rows, each copy then goes through the layers below with
+its own share of the batch's answer; a lone copy waits for its linger (on a clock the test
+moves, so no machine is too slow or too fast for it), and a stop predicts what still waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelyard.bootstrap import Platform, build
+from modelyard.config import load_settings
+from modelyard.domain import Batching
+from modelyard.serving.shadow import ShadowWrapper
+from modelyard.serving.stack import Call, RequestMeta
+from modelyard.serving.table import EndpointRoute
+from tests.serving.test_batching import FrozenClockLoop, _answered, _steps
+from tests.serving.test_shadow import FEATURES, _deployer
+
+LINGER_S = 5.0
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """``churn:1`` (a logistic regression) behind ``gathered``: ``main`` answers, ``copy``
+    shadows all of it in batches of at most 4 rows."""
+    from sklearn.linear_model import LogisticRegression
+
+    made = build(load_settings({}, home=tmp_path_factory.mktemp("batches") / "home"))
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(200, 3)), columns=FEATURES)
+    model = LogisticRegression().fit(frame, (frame["a"] + frame["b"] > 0).astype(int))
+    made.registry.register("churn", model, flavor="sklearn", input_example=frame[:3])
+    made.endpoints.create(
+        "gathered",
+        {"main": "churn:1", "copy": "churn:1"},
+        shadows={"copy": 100},
+        batching={"copy": Batching(max_batch_size=4)},
+    )
+    yield made
+    made.close()
+
+
+class Below:
+    """The layers below the fan-out, as seen by a test: the production calls answer at once
+    (without yielding to the loop), and every copy is kept with what it was answered."""
+
+    def __init__(self) -> None:
+        self.copies: list[Call] = []
+
+    async def __call__(self, call: Call) -> Any:
+        if call.predicted is None:
+            return np.zeros(len(call.rows))
+        self.copies.append(call)
+        return call.predicted.result()
+
+
+def _route(platform: Platform) -> Iterator[EndpointRoute]:
+    with _deployer(platform) as deployer:
+        asyncio.run(deployer.sync())
+        yield deployer.table.endpoints["gathered"]
+
+
+def test_copies_set_aside_together_go_in_batches_of_the_shadows_rows(platform: Platform) -> None:
+    rows = [np.array([[float(i), 1.0, -1.0]]) for i in range(10)]
+
+    async def scenario(route: EndpointRoute) -> tuple[ShadowWrapper, Below]:
+        shadows, below = ShadowWrapper(linger_s=LINGER_S), Below()
+        handler = shadows.wrap(below)
+        selection = route.select(None)
+        for i, x in enumerate(rows):  # none of them yields: all 10 wait before a batch goes
+            await handler(Call(RequestMeta("gathered", f"id-{i}"), selection, x))
+        assert shadows.counters().queued == 10
+        # 4 rows make a batch at once, without the linger (the clock stands still).
+        waited = asyncio.ensure_future(_until(lambda: len(below.copies) == 10))
+        await _answered(waited, "the 10 copies, in full batches")
+        await shadows.stop()
+        return shadows, below
+
+    for route in _route(platform):
+        with asyncio.Runner(loop_factory=FrozenClockLoop) as runner:
+            shadows, below = runner.run(scenario(route))
+        copy = route.variants["copy"]
+        assert [rows for _, rows in copy.batcher.batches] == [4, 4, 2]
+        assert copy.served.inflight == 0
+    model = platform.registry.load("churn:1")
+    for i, call in enumerate(below.copies):
+        assert call.meta.inference_id == f"id-{i}" and call.selection.variant.name == "copy"
+        assert call.predicted is not None and call.predicted.seconds >= 0.0
+        expected = model.predict(pd.DataFrame(rows[i], columns=FEATURES))
+        assert np.asarray(call.predicted.result()).tolist() == np.asarray(expected).tolist()
+    assert shadows.counters().dropped == {}
+
+
+def test_a_lone_copy_waits_for_its_linger_and_a_stop_sends_what_waits(platform: Platform) -> None:
+    async def scenario(route: EndpointRoute) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, FrozenClockLoop)
+        shadows, below = ShadowWrapper(linger_s=LINGER_S), Below()
+        handler = shadows.wrap(below)
+        x = np.array([[0.5, 0.5, 0.5]])
+        await handler(Call(RequestMeta("gathered", "lone"), route.select(None), x))
+        await _steps()
+        seen: dict[str, Any] = {"before linger": (shadows.counters().queued, len(below.copies))}
+        loop.now += LINGER_S  # the linger is over: the copy goes on its own
+        await _answered(_until(lambda: len(below.copies) == 1), "a copy past its linger")
+        await handler(Call(RequestMeta("gathered", "late"), route.select(None), x))
+        await _steps()
+        seen["second"] = shadows.counters().queued
+        await _answered(shadows.stop(), "a stop with a copy waiting")  # no linger at a stop
+        seen["after stop"] = [c.meta.inference_id for c in below.copies]
+        return seen
+
+    for route in _route(platform):
+        with asyncio.Runner(loop_factory=FrozenClockLoop) as runner:
+            seen = runner.run(scenario(route))
+        assert [rows for _, rows in route.variants["copy"].batcher.batches] == [1, 1]
+    assert seen["before linger"] == (1, 0), "a lone copy went before its linger"
+    assert seen["second"] == 1, "the next lone copy did not wait for its own linger"
+    assert seen["after stop"] == ["lone", "late"]
+
+
+async def _until(done: Any) -> None:
+    """Yield to the loop until ``done()`` (the caller bounds it in real time)."""
+    while not done():
+        await asyncio.sleep(0)
