@@ -130,3 +130,38 @@ async def _until(done: Any) -> None:
     """Yield to the loop until ``done()`` (the caller bounds it in real time)."""
     while not done():
         await asyncio.sleep(0)
+
+
+def test_a_batch_that_cannot_reach_its_thread_fails_its_copies_and_the_next_batch_goes(
+    platform: Platform,
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from modelyard.serving.batching import MicroBatcher, ModelFailure
+
+    async def scenario(route: EndpointRoute) -> list[Call]:
+        copy = route.variants["copy"]
+        working = copy.batcher
+        gone = ThreadPoolExecutor(1)
+        gone.shutdown()  # a pool that takes no more work, as at a shutdown
+        copy.batcher = MicroBatcher(working._predict, working.options, gone, inline=False)
+        shadows, below = ShadowWrapper(linger_s=0.0), Below()
+        handler = shadows.wrap(below)
+        x = np.array([[0.5, 0.5, 0.5]])
+        for name in ("lost-1", "lost-2"):
+            await handler(Call(RequestMeta("gathered", name), route.select(None), x))
+        await _until(lambda: len(below.copies) == 2)
+        copy.batcher = working
+        await handler(Call(RequestMeta("gathered", "after"), route.select(None), x))
+        await _until(lambda: len(below.copies) == 3)
+        await shadows.stop()
+        assert copy.served.inflight == 0 and shadows.counters().dropped == {}
+        return below.copies
+
+    for route in _route(platform):
+        copies = asyncio.run(asyncio.wait_for(scenario(route), 60))
+    for lost in copies[:2]:
+        assert lost.predicted is not None and isinstance(lost.predicted.error, ModelFailure)
+        assert isinstance(lost.predicted.error.cause, RuntimeError)
+    last = copies[2].predicted
+    assert copies[2].meta.inference_id == "after" and last is not None and last.error is None

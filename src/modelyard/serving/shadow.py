@@ -192,7 +192,10 @@ class ShadowWrapper:
                 self._timer.cancel()
                 self._timer = None
             while self._waiting:  # what gathered while a batch ran goes next, at once
-                await self._run(*self._take())
+                try:
+                    await self._run(*self._take())
+                except Exception:  # a defect here must not stop the copies that follow
+                    log.exception("a batch of shadow copies could not be run")
             wake.clear()
             self._idle.set()
 
@@ -221,7 +224,10 @@ class ShadowWrapper:
             start = time.perf_counter()
             for lease, _ in copies:
                 lease.started = start  # its latency is the shadow's, not its wait
-            outcomes = await shadow.batcher.predict_each([rows for _, rows in copies])
+            try:
+                outcomes = await shadow.batcher.predict_each([rows for _, rows in copies])
+            except Exception as exc:  # not the model's doing (its thread is gone): each fails
+                outcomes = [ModelFailure(exc)] * len(copies)
             seconds = time.perf_counter() - start
             inner = self._inner
             assert inner is not None
