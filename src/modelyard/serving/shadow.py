@@ -227,7 +227,7 @@ class ShadowWrapper:
             try:
                 outcomes = await shadow.batcher.predict_each([rows for _, rows in copies])
             except Exception as exc:  # not the model's doing (its thread is gone): each fails
-                outcomes = [ModelFailure(exc)] * len(copies)
+                outcomes = [ModelFailure(exc) for _ in copies]
             seconds = time.perf_counter() - start
             inner = self._inner
             assert inner is not None
