@@ -242,3 +242,21 @@ def test_predict_each_predicts_rows_of_other_widths_one_by_one() -> None:
         results = asyncio.run(batcher.predict_each(batch))
     assert model.calls == [1, 2]
     assert [r.tolist() for r in results] == [[3.0], [4.0, 4.0]]  # type: ignore[union-attr]
+
+
+def test_requests_of_other_widths_queued_together_each_get_their_own_answer() -> None:
+    # A model without a signature takes any width: rows that cannot be stacked are predicted
+    # one request at a time instead of failing (or stranding) the batch they queued in.
+    model = Recorder(delay=0.005)
+    with ThreadPoolExecutor(1) as pool:
+        batcher = MicroBatcher(model.predict, Batching(max_batch_size=64, max_wait_ms=1), pool)
+
+        async def run() -> list[np.ndarray]:
+            first = asyncio.ensure_future(batcher.predict(np.ones((1, 3))))
+            await _steps()  # the first is inside the model: the next three queue together
+            rest = [batcher.predict(np.ones((1, width))) for width in (3, 4, 5)]
+            return await _answered(asyncio.gather(first, *rest), "requests of other widths")
+
+        results = asyncio.run(run())
+    assert [float(r[0]) for r in results] == [3.0, 3.0, 4.0, 5.0]
+    assert model.calls == [1, 1, 1, 1]

@@ -107,7 +107,8 @@ class MicroBatcher:
         request at a time, on the same thread, so only the culprit gets the error).
 
         For callers that gather requests themselves (a shadow's copies): nothing is queued
-        here, and ``max_batch_size`` is the caller's to keep.
+        here, and ``max_batch_size`` is the caller's to keep. The batcher's own batches go the
+        same way.
         """
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._each, batch)
@@ -215,19 +216,22 @@ class MicroBatcher:
             else:
                 _settle(future, result=result)
             return
-        stacked = np.concatenate([rows for rows, _ in batch])
+        # One hand-off for the batch: stacked on the predict thread, or, when the rows do not
+        # stack (widths differ) or the model rejects the batch (one request's rows may be what
+        # it chokes on), each request on its own there, so only the culprit gets the error.
         try:
-            out = await loop.run_in_executor(self._executor, self._guarded, stacked, len(batch))
-        except ModelFailure:
-            # One request's rows may be what the model chokes on: retry each on its own so
-            # the others still get their answers and only the culprit gets the error.
-            for item in batch:
-                await self._run(loop, [item])
+            outcomes = await loop.run_in_executor(
+                self._executor, self._each, [rows for rows, _ in batch]
+            )
+        except Exception as exc:  # not the model's doing: still, no request is left waiting
+            for _, future in batch:
+                _settle(future, error=exc)
             return
-        start = 0
-        for rows, future in batch:
-            _settle(future, result=out[start : start + len(rows)])
-            start += len(rows)
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, ModelFailure):
+                _settle(future, error=outcome)
+            else:
+                _settle(future, result=outcome)
 
 
 def _settle(
