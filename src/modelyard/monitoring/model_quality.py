@@ -33,7 +33,15 @@ from modelyard.domain.quality import (
     Task,
     relative_worsening,
 )
-from modelyard.monitoring.model_task import ModelTask, class_key, match_class
+from modelyard.monitoring.model_task import (
+    ModelTask,
+    class_key,
+    is_number,
+    match_class,
+    probability_task,
+    read_class,
+    task_from_data,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -115,7 +123,7 @@ def _point(
     outputs = [] if part is None else part["prediction"].tolist()
     task = info.task if info is not None and info.task.task is not None else None
     if task is None and labels:
-        task = _task_from_data(labels, outputs)
+        task = task_from_data(labels, outputs)
     notes: list[str] = []
     if task is None or task.task is None:
         return QualityPoint(
@@ -125,7 +133,7 @@ def _point(
     metrics: dict[str, float | None] = dict.fromkeys(METRICS[kind])
     rows = 0
     if labels:
-        task = _probability_task(task, labels, outputs)
+        task = probability_task(task, labels, outputs)
         decoded = _decode(task, labels, outputs)
         rows = len(decoded.truth)
         if decoded.dropped:
@@ -176,40 +184,6 @@ def _compare(
     )
 
 
-def _task_from_data(labels: list[Any], outputs: list[Any]) -> ModelTask:
-    """A version the registry no longer knows: strings or booleans among labels, or lists of
-    outputs, make it a classifier; numbers predicted with fractions a regressor."""
-    if any(isinstance(v, list) for v in outputs):
-        width = max(len(v) for v in outputs if isinstance(v, list))
-        return ModelTask(Task.CLASSIFICATION, tuple(str(i) for i in range(width)), "f", width)
-    if any(isinstance(v, str | bool) for v in labels):
-        return ModelTask(Task.CLASSIFICATION)
-    numbers = [v for v in outputs if isinstance(v, int | float) and not isinstance(v, bool)]
-    if numbers and any(not float(v).is_integer() for v in numbers):
-        return ModelTask(Task.REGRESSION)
-    return ModelTask(Task.CLASSIFICATION)
-
-
-def _probability_task(task: ModelTask, labels: list[Any], outputs: list[Any]) -> ModelTask:
-    """``task``, or for a classifier thought to output labels itself from one float column
-    whose captured values all lie in [0, 1], some strictly between, a two-class task reading
-    that column as the probability of the positive class: ``True`` of ``False``/``True`` when
-    the labels are booleans, else ``1`` of ``0``/``1``. (Such a model is a binary booster
-    registered with metric names only; a model that outputs labels outputs whole numbers.)"""
-    if task.task is not Task.CLASSIFICATION or task.classes is not None:
-        return task
-    if task.outputs > 1 or task.output_kind not in ("f", ""):
-        return task
-    if not outputs or not all(_is_number(v) and 0.0 <= v <= 1.0 for v in outputs):
-        return task
-    if all(float(v).is_integer() for v in outputs):
-        return task
-    present = [v for v in labels if v is not None]
-    booleans = bool(present) and all(isinstance(v, bool) for v in present)
-    classes = ("False", "True") if booleans else ("0", "1")
-    return ModelTask(Task.CLASSIFICATION, classes, "f", 1)
-
-
 def _decode(task: ModelTask, labels: list[Any], outputs: list[Any]) -> _Decoded:
     """Labels and predictions as comparable values (numbers for a regressor, class keys for a
     classifier), and class scores when probabilities were captured; rows whose prediction
@@ -223,11 +197,11 @@ def _decode(task: ModelTask, labels: list[Any], outputs: list[Any]) -> _Decoded:
     for label, output in zip(labels, outputs, strict=True):
         if task.task is Task.REGRESSION:
             value = output[0] if isinstance(output, list) and output else output
-            if _is_number(value) and _is_number(label):
+            if is_number(value) and is_number(label):
                 truth.append(float(label))
                 predicted.append(float(value))
             continue
-        read = _read_class(task, output)
+        read = read_class(task, output)
         wanted = class_key(label) if classes is None else match_class(label, classes)
         if read is None or wanted is None:
             continue
@@ -243,32 +217,6 @@ def _decode(task: ModelTask, labels: list[Any], outputs: list[Any]) -> _Decoded:
         classes,
         dropped,
     )
-
-
-def _read_class(task: ModelTask, output: Any) -> tuple[str, Any] | None:
-    """The predicted class of one output, and its scores (None when no probabilities)."""
-    classes = task.classes
-    if classes is None:
-        if output is None or isinstance(output, list):
-            return None
-        return class_key(output), None
-    if isinstance(output, list):  # one probability per class
-        if len(output) != len(classes) or not all(_is_number(v) for v in output):
-            return None
-        best = max(range(len(output)), key=lambda i: output[i])
-        return classes[best], output
-    if not _is_number(output):
-        return None
-    if len(classes) == 2 and task.output_kind == "f":  # the probability of classes[1]
-        return classes[1 if output >= 0.5 else 0], [1.0 - output, output]
-    index = float(output)
-    if not index.is_integer() or not 0 <= index < len(classes):
-        return None
-    return classes[int(index)], None
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _regression(decoded: _Decoded) -> dict[str, float | None]:

@@ -12,7 +12,7 @@ A version's task is read from what the registry knows, first found wins:
    integers or strings holds labels, one of floats holds a regressor's numbers.
 
 A classifier without recorded classes outputs labels itself (a scikit-learn classifier),
-except when it has one float output column: then :mod:`~modelyard.monitoring.model_quality`
+except when it has one float output column: then :func:`probability_task`
 reads that column as the probability of the positive class when every captured value lies in
 [0, 1] (an XGBoost ``binary:logistic`` model registered by hand, with metric names only).
 Labels and predicted classes are compared through :func:`class_key`, so ``1``, ``1.0`` and
@@ -184,3 +184,64 @@ def check_label(task: ModelTask, label: Any, model: str) -> str | None:
 def _shown(label: Any) -> str:
     kind = "a string" if isinstance(label, str) else f"a {type(label).__name__}"
     return f"{kind} ({json.dumps(label)[:60]})"
+
+
+def task_from_data(labels: list[Any], outputs: list[Any]) -> ModelTask:
+    """A version the registry no longer knows: strings or booleans among labels, or lists of
+    outputs, make it a classifier; numbers predicted with fractions a regressor."""
+    if any(isinstance(v, list) for v in outputs):
+        width = max(len(v) for v in outputs if isinstance(v, list))
+        return ModelTask(Task.CLASSIFICATION, tuple(str(i) for i in range(width)), "f", width)
+    if any(isinstance(v, str | bool) for v in labels):
+        return ModelTask(Task.CLASSIFICATION)
+    numbers = [v for v in outputs if isinstance(v, int | float) and not isinstance(v, bool)]
+    if numbers and any(not float(v).is_integer() for v in numbers):
+        return ModelTask(Task.REGRESSION)
+    return ModelTask(Task.CLASSIFICATION)
+
+
+def probability_task(task: ModelTask, labels: list[Any], outputs: list[Any]) -> ModelTask:
+    """``task``, or for a classifier thought to output labels itself from one float column
+    whose captured values all lie in [0, 1], some strictly between, a two-class task reading
+    that column as the probability of the positive class: ``True`` of ``False``/``True`` when
+    the labels are booleans, else ``1`` of ``0``/``1``. (Such a model is a binary booster
+    registered with metric names only; a model that outputs labels outputs whole numbers.)"""
+    if task.task is not Task.CLASSIFICATION or task.classes is not None:
+        return task
+    if task.outputs > 1 or task.output_kind not in ("f", ""):
+        return task
+    if not outputs or not all(is_number(v) and 0.0 <= v <= 1.0 for v in outputs):
+        return task
+    if all(float(v).is_integer() for v in outputs):
+        return task
+    present = [v for v in labels if v is not None]
+    booleans = bool(present) and all(isinstance(v, bool) for v in present)
+    classes = ("False", "True") if booleans else ("0", "1")
+    return ModelTask(Task.CLASSIFICATION, classes, "f", 1)
+
+
+def read_class(task: ModelTask, output: Any) -> tuple[str, Any] | None:
+    """The predicted class of one output, and its scores (None when no probabilities)."""
+    classes = task.classes
+    if classes is None:
+        if output is None or isinstance(output, list):
+            return None
+        return class_key(output), None
+    if isinstance(output, list):  # one probability per class
+        if len(output) != len(classes) or not all(is_number(v) for v in output):
+            return None
+        best = max(range(len(output)), key=lambda i: output[i])
+        return classes[best], output
+    if not is_number(output):
+        return None
+    if len(classes) == 2 and task.output_kind == "f":  # the probability of classes[1]
+        return classes[1 if output >= 0.5 else 0], [1.0 - output, output]
+    index = float(output)
+    if not index.is_integer() or not 0 <= index < len(classes):
+        return None
+    return classes[int(index)], None
+
+
+def is_number(value: Any) -> bool:
+    """A finite int or float (not a bool)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

@@ -11,7 +11,7 @@ with the columns
 where a prediction is one value, or a list for a model with several output columns (as
 captured rows hold them, and as :mod:`~modelyard.monitoring.model_quality` reads them).
 
-Classes are read from outputs as model quality reads them (``_read_class``: labels, class
+Classes are read from outputs as model quality reads them (``read_class``: labels, class
 indices, class probabilities, or the probability of class 1), each side by its own model's
 task, so a shadow that outputs probabilities still agrees with a production model that
 outputs labels.
@@ -33,8 +33,13 @@ from modelyard.domain.shadow_comparison import (
     Differences,
     ShadowCompareConfig,
 )
-from modelyard.monitoring.model_quality import _probability_task, _read_class, _task_from_data
-from modelyard.monitoring.model_task import ModelTask, model_task
+from modelyard.monitoring.model_task import (
+    ModelTask,
+    model_task,
+    probability_task,
+    read_class,
+    task_from_data,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -61,8 +66,8 @@ def output_task(version: ModelVersion | None, outputs: list[Any]) -> ModelTask:
     float column with values in [0, 1] is the probability of class 1."""
     task = model_task(version) if version is not None else ModelTask(None)
     if task.task is None:
-        task = _task_from_data([], outputs)
-    return _probability_task(task, [], outputs)
+        task = task_from_data([], outputs)
+    return probability_task(task, [], outputs)
 
 
 def agreement(
@@ -77,7 +82,7 @@ def agreement(
         for ref, output in zip(refs, outputs, strict=True):
             by_ref.setdefault(ref, []).append(output)
         tasks = {ref: task_of(ref, values) for ref, values in by_ref.items()}
-        classes = (_read_class(tasks[r], o) for r, o in zip(refs, outputs, strict=True))
+        classes = (read_class(tasks[r], o) for r, o in zip(refs, outputs, strict=True))
         read[side] = [None if c is None else c[0] for c in classes]
     both = [
         (p, s) for p, s in zip(read["p"], read["s"], strict=True) if p is not None and s is not None
