@@ -55,7 +55,7 @@ class Settings(BaseSettings):
         capture_roll_s: How often a server process starts a new captured-rows file per
             endpoint (the delay before captured rows can be read).
         shadow_queue_copies: The most copies of requests a server process holds waiting for
-            their shadow variants; copies past it are dropped (and counted).
+            each shadow variant; copies past it are dropped (and counted).
         metrics: Whether servers keep metrics (``GET /metrics``, the per-minute series).
         metrics_dir: Where a server's workers keep their metric files; ``modelyard serve``
             makes a fresh folder for each run in it (default: the system's temp folder).

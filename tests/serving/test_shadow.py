@@ -400,6 +400,71 @@ def test_copies_left_at_shutdown_are_released_and_counted(
     assert any("at shutdown" in r.getMessage() for r in caplog.records)
 
 
+class _Outcomes:
+    """A request observer that keeps each copy's variant and error (the copies' observer)."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, BaseException | None]] = []
+
+    def finished(self, lease: Any, error: BaseException | None) -> None:
+        self.seen.append((lease.variant_name, error))
+
+    def refused(self, meta: RequestMeta, error: BaseException) -> None:
+        raise AssertionError(f"a copy was refused: {error}")
+
+    def answered(self, variant: str) -> int:
+        return sum(1 for name, error in self.seen if name == variant and error is None)
+
+
+def test_a_stuck_shadow_holds_up_no_other_shadow(
+    platform: Platform, gate: Path, tmp_path: Path
+) -> None:
+    gated = register(platform, "held", GATED, tmp_path)
+    platform.endpoints.create(
+        "pair", {"main": "churn:1", "held": gated, "quick": "churn:1"},
+        shadows={"held": 100, "quick": 100},
+    )  # fmt: skip
+    rows = np.array([[1.0, 2.0, 3.0]])
+    sent = 12
+
+    async def scenario() -> dict[str, Any]:
+        with _deployer(platform) as deployer:
+            await deployer.sync()
+            outcomes = _Outcomes()
+            # Room for 2 waiting copies per shadow: the held one fills its own, not quick's.
+            shadows = ShadowWrapper(observer=outcomes, max_queued=2, linger_s=0.0)
+            core = DataPlane(deployer, assemble([shadows]))
+            for i in range(sent):
+                with core.choose(RequestMeta("pair", f"id-{i}")) as lease:
+                    await lease.predict(rows)
+                if i == 0:
+                    await poll(
+                        "the held shadow inside a copy", lambda: list(gate.glob("entered-*"))
+                    )
+                # Every copy of quick's is answered while held's first is still in its model
+                # (one at a time: quick's own lane never holds more than the one just sent).
+                await poll(
+                    f"quick's copy of request {i} answered",
+                    lambda: outcomes.answered("quick"),
+                    lambda answered, i=i: answered == i + 1,
+                )
+            held_meanwhile = outcomes.answered("held")
+            counters = shadows.counters()
+            (gate / "open").touch()
+            await poll("held's waiting copies answered", lambda: outcomes.answered("held") == 3)
+            await shadows.stop()
+            return {"held_meanwhile": held_meanwhile, "counters": counters, "seen": outcomes.seen}
+
+    seen = asyncio.run(scenario())
+    version = int(gated.split(":")[1])
+    assert seen["held_meanwhile"] == 0
+    # Held: one copy in its model, two waiting, the other nine dropped; quick: none dropped.
+    assert seen["counters"].dropped == {("pair", "held", version): sent - 3}
+    assert seen["counters"].queued == 2
+    assert sorted(name for name, _ in seen["seen"]) == ["held"] * 3 + ["quick"] * sent
+    assert all(error is None for _, error in seen["seen"])
+
+
 @contextmanager
 def _deployer(platform: Platform, draw: Callable[[], float] = random.random) -> Iterator[Deployer]:
     """A deployer on the platform's store (closed, with its executor, on the way out)."""

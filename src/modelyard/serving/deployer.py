@@ -6,8 +6,9 @@ already running hold their route and finish on it); models no longer referenced 
 once their in-flight count drops to zero. An endpoint whose new models fail to load stays on
 the route it had, and the failure is reported on ``/readyz``.
 
-Shadow variants predict on a thread of their own (``shadow_executor``), never on the event
-loop nor on the predict thread the answering variants share: a slow shadow delays no answer.
+Shadow variants predict on threads of their own (``shadow_executor``), never on the event
+loop nor on the predict thread the answering variants share: a slow shadow delays no answer,
+and (up to ``SHADOW_THREADS`` stuck at once) no other shadow.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ from modelyard.serving.table import EMPTY, EndpointRoute, RouteTable, VariantRou
 
 log = logging.getLogger("modelyard.serving")
 
+#: Threads shadow variants predict on at most (see ``Deployer._shadow_pool``).
+SHADOW_THREADS = 4
+
 LoadModel = Callable[[ModelSpec], ServedModel]
 PolicyFor = Callable[[EndpointPlan], Any]  # the TrafficPolicy an endpoint routes with
 _RETRY_FAILED_S = 5.0
@@ -49,8 +53,9 @@ class Deployer:
         predict_executor: Where the answering variants' models predict.
         poll_interval_s: How often ``source``'s revision is checked.
         policy_for: The traffic policy of an endpoint (default: :func:`default_policy`).
-        shadow_executor: Where shadow variants' models predict (default: one thread of the
-            deployer's own, started with the first shadow and stopped by :meth:`close`).
+        shadow_executor: Where shadow variants' models predict (default: up to
+            ``SHADOW_THREADS`` threads of the deployer's own, started with the first shadow
+            and stopped by :meth:`close`).
         draw: Numbers in [0, 1) for sampling shadows (see ``EndpointRoute``).
     """
 
@@ -203,7 +208,12 @@ class Deployer:
 
     def _shadow_pool(self) -> Executor:
         if self._shadow_executor is None:
-            self._shadow_executor = ThreadPoolExecutor(1, thread_name_prefix="modelyard-shadow")
+            # A thread per busy shadow, up to SHADOW_THREADS: each shadow has at most one batch
+            # running (its lane in ``shadow``), so one stuck in its model does not hold the
+            # others' batches up; with one shadow, one thread.
+            self._shadow_executor = ThreadPoolExecutor(
+                SHADOW_THREADS, thread_name_prefix="modelyard-shadow"
+            )
             self._own_shadow_executor = True
         return self._shadow_executor
 

@@ -9,19 +9,23 @@ answer, never awaited by it, and every error is caught here and logged at most o
 
 Batches, not copies: what a copy costs the server is what counts (a shadow at 100 % doubles
 the requests), so the copies are gathered and predicted in batches, each with one hand-off to
-the shadow's thread (the deployer's ``shadow_executor``; never the event loop, never the
-predict thread the answering variants share). One consumer task takes a shadow's waiting
-copies, up to the shadow's ``max_batch_size`` rows, and predicts them together
-(:meth:`MicroBatcher.predict_each`); copies wait at most ``linger_s`` for others to join them
-(longer under load: while a batch runs, the next one gathers). Then each copy goes through the
+one of the shadows' threads (the deployer's ``shadow_executor``; never the event loop, never
+the predict thread the answering variants share). Each shadow has a lane of its own: its waiting
+copies and one consumer task, which takes them, up to the shadow's ``max_batch_size`` rows,
+and predicts them together (:meth:`MicroBatcher.predict_each`); copies wait at most
+``linger_s`` for others to join them (longer under load: while a batch runs, the next one
+gathers). Shadows do not wait for one another: a shadow stuck in its model holds up its own
+lane and one of the shadows' threads, nothing else. A lane closes when it is empty (the next
+copy opens another), so a retired shadow leaves no task behind. Then each copy goes through the
 rest of the stack as a request of its own under the shadow's variant, answered by its share of
 the batch (``Call.predicted``): the metrics count its request, error and latency (the batch's
 prediction time), and capture records it with the production request's inference id (the same
 ``RequestMeta``).
 
-Bounds: at most ``max_queued`` copies wait (each holds the request's rows), whichever shadows
-they are for; a copy that finds no room is dropped and counted per endpoint and shadow
-variant (``counters``, shown as ``modelyard_shadow_dropped_total``).
+Bounds: at most ``max_queued`` copies wait for each shadow (each holds the request's rows),
+so a stuck shadow fills its own queue and never takes the room of another; a copy that finds
+no room is dropped and counted per endpoint and shadow variant (``counters``, shown as
+``modelyard_shadow_dropped_total``).
 
 A waiting copy holds a :class:`Lease` on its shadow from the moment it is set aside, so the
 deployer does not unload the shadow's model under it; the lease's clock restarts when its
@@ -68,11 +72,24 @@ class ShadowCounters:
     Attributes:
         dropped: Copies dropped (no room, or the worker was stopping), by endpoint, shadow
             variant and model version.
-        queued: Copies waiting now (not counting the batch being predicted).
+        queued: Copies waiting now, for all shadows (not counting the batches being
+            predicted).
     """
 
     dropped: dict[DropKey, int]
     queued: int
+
+
+class _Lane:
+    """One shadow's waiting copies (in arrival order) and the consumer that predicts them."""
+
+    __slots__ = ("copies", "task", "timer", "wake")
+
+    def __init__(self) -> None:
+        self.copies: list[Copy] = []
+        self.wake = asyncio.Event()  # set: a batch is ready to go
+        self.timer: asyncio.TimerHandle | None = None  # the linger of the gathering copies
+        self.task: asyncio.Task[None] | None = None
 
 
 class ShadowWrapper:
@@ -81,7 +98,7 @@ class ShadowWrapper:
 
     Args:
         observer: Told of each copy's outcome, as of any request (the metrics); None: nobody.
-        max_queued: Copies waiting at most; one more is dropped and counted.
+        max_queued: Copies waiting at most for each shadow; one more is dropped and counted.
         linger_s: How long a copy that finds no batch gathering waits for others to join it
             (a shadow is not waited for by anyone; a batch per copy would cost a thread
             hand-off per copy). A shadow's ``max_batch_size`` rows start a batch at once.
@@ -108,12 +125,8 @@ class ShadowWrapper:
         self._log_every = log_every_s
         self._clock = clock
         self._inner: Handler | None = None
-        self._waiting: dict[VariantRoute, list[Copy]] = {}  # by shadow, in arrival order
-        self._queued = 0  # copies in ``_waiting``
-        self._wake: asyncio.Event | None = None  # set: a batch is ready to go
-        self._idle = asyncio.Event()  # set by the consumer each time nothing is left waiting
-        self._timer: asyncio.TimerHandle | None = None  # the linger of the gathering copies
-        self._task: asyncio.Task[None] | None = None
+        self._lanes: dict[VariantRoute, _Lane] = {}  # the shadows with copies waiting
+        self._queued = 0  # copies waiting in all lanes
         self._closed = False
         self._dropped: dict[DropKey, int] = {}
         self._quiet_until = float("-inf")
@@ -146,25 +159,23 @@ class ShadowWrapper:
                 for shadow in shadows:
                     self._drop(meta.endpoint, shadow)
                 return
-            wake = self._wake if self._wake is not None else self._begin()
-            waiting, inner, observer, rows = self._waiting, self._inner, self._observer, call.rows
+            lanes, inner, observer, rows = self._lanes, self._inner, self._observer, call.rows
             assert inner is not None
-            full = False
             for shadow in shadows:
-                if self._queued >= self._max:
+                lane = lanes.get(shadow)
+                if lane is None:
+                    lane = lanes[shadow] = self._open(shadow)
+                elif len(lane.copies) >= self._max:
                     self._drop(meta.endpoint, shadow)
                     continue
-                copies = waiting.get(shadow)
-                if copies is None:
-                    copies = waiting[shadow] = []
                 # The lease holds the shadow's model loaded while the copy waits.
-                copies.append((Lease(meta, shadow.alone, inner, observer), rows))
+                lane.copies.append((Lease(meta, shadow.alone, inner, observer), rows))
                 self._queued += 1
-                full = full or len(copies) >= shadow.batcher.options.max_batch_size
-            if full:
-                wake.set()
-            elif self._timer is None and not wake.is_set():
-                self._timer = asyncio.get_running_loop().call_later(self._linger, wake.set)
+                if len(lane.copies) >= shadow.batcher.options.max_batch_size:
+                    lane.wake.set()
+                elif lane.timer is None and not lane.wake.is_set():
+                    loop = asyncio.get_running_loop()
+                    lane.timer = loop.call_later(self._linger, lane.wake.set)
         except Exception:  # a defect here must never fail the request it copies
             log.exception(
                 "could not send a copy of inference %s to its shadows", call.meta.inference_id
@@ -174,46 +185,44 @@ class ShadowWrapper:
         key = (endpoint, shadow.name, shadow.served.spec.version)
         self._dropped[key] = self._dropped.get(key, 0) + 1
 
-    # -- the consumer ------------------------------------------------------------------------
+    # -- the consumers -----------------------------------------------------------------------
 
-    def _begin(self) -> asyncio.Event:
-        """The consumer, on the running loop (at the first copy)."""
-        self._wake = wake = asyncio.Event()
-        self._idle = asyncio.Event()  # of this loop
-        self._task = asyncio.get_running_loop().create_task(
-            self._consume(wake), name="modelyard-shadows"
+    def _open(self, shadow: VariantRoute) -> _Lane:
+        """A lane for ``shadow``, with its consumer on the running loop (at its first copy)."""
+        lane = _Lane()
+        lane.task = asyncio.get_running_loop().create_task(
+            self._consume(shadow, lane), name=f"modelyard-shadow-{shadow.name}"
         )
-        return wake
+        return lane
 
-    async def _consume(self, wake: asyncio.Event) -> None:
-        while True:
-            await wake.wait()
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-            while self._waiting:  # what gathered while a batch ran goes next, at once
-                try:
-                    await self._run(*self._take())
-                except Exception:  # a defect here must not stop the copies that follow
-                    log.exception("a batch of shadow copies could not be run")
-            wake.clear()
-            self._idle.set()
+    async def _consume(self, shadow: VariantRoute, lane: _Lane) -> None:
+        """Predict the lane's copies, batch after batch, until none is waiting; then close
+        the lane (the next copy opens another), so a retired shadow leaves nothing behind."""
+        await lane.wake.wait()
+        if lane.timer is not None:
+            lane.timer.cancel()
+            lane.timer = None
+        while lane.copies:  # what gathered while a batch ran goes next, at once
+            try:
+                await self._run(shadow, self._take(shadow, lane))
+            except Exception:  # a defect here must not stop the copies that follow
+                log.exception("a batch of shadow copies could not be run")
+        if self._lanes.get(shadow) is lane:
+            del self._lanes[shadow]
 
-    def _take(self) -> tuple[VariantRoute, list[Copy]]:
-        """The first shadow's waiting copies, up to its ``max_batch_size`` rows (at least
-        one copy); the rest wait for the next batch, after the other shadows'."""
-        shadow = next(iter(self._waiting))
-        copies = self._waiting.pop(shadow)
+    def _take(self, shadow: VariantRoute, lane: _Lane) -> list[Copy]:
+        """The lane's first copies, up to the shadow's ``max_batch_size`` rows (at least one
+        copy); the rest wait for the next batch."""
+        copies = lane.copies
         limit, rows, cut = shadow.batcher.options.max_batch_size, 0, 0
         for _, copy_rows in copies:
             rows += len(copy_rows)
             if cut and rows > limit:
                 break
             cut += 1
-        if cut < len(copies):
-            self._waiting[shadow] = copies[cut:]  # to the back: the other shadows go first
+        lane.copies = copies[cut:]
         self._queued -= cut
-        return shadow, copies[:cut]
+        return copies[:cut]
 
     async def _run(self, shadow: VariantRoute, copies: list[Copy]) -> None:
         """Predict ``copies`` in one batch, then record each as a request of the shadow's own;
@@ -301,29 +310,27 @@ class ShadowWrapper:
         cancel what is left (the copies never predicted are released and counted as
         dropped)."""
         self._closed = True
-        task, wake = self._task, self._wake
-        if task is None or wake is None:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        try:
-            if self._waiting or wake.is_set():
-                self._idle.clear()
-                wake.set()  # no linger: the consumer says when nothing is left
-                async with asyncio.timeout(self._drain_s):
-                    await self._idle.wait()
-        except TimeoutError:
-            log.warning(
-                "shadow copies still waiting or running after %ss at shutdown: cancelled",
-                self._drain_s,
-            )
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        for copies in self._waiting.values():
-            for lease, _ in copies:
+        tasks = []
+        for lane in self._lanes.values():
+            if lane.timer is not None:
+                lane.timer.cancel()
+                lane.timer = None
+            lane.wake.set()  # no linger: each consumer ends when its lane is empty
+            if lane.task is not None:
+                tasks.append(lane.task)
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=self._drain_s)
+            if pending:
+                log.warning(
+                    "shadow copies still waiting or running after %ss at shutdown: cancelled",
+                    self._drain_s,
+                )
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+        for lane in self._lanes.values():
+            for lease, _ in lane.copies:
                 lease.release()
                 self._drop(lease.meta.endpoint, lease.variant)
-        self._waiting.clear()
+        self._lanes.clear()
         self._queued = 0
-        self._task = self._wake = None
