@@ -156,7 +156,7 @@ def test_wrong_row_count_is_a_model_failure() -> None:
             asyncio.run(batcher.predict(np.ones((2, 3))))
 
 
-def test_idle_fast_model_predicts_inline_and_queues_under_load(
+def test_a_fast_model_predicts_on_the_event_loop_alone_and_in_batches(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # "Fast" is judged by the wall clock, which a loaded machine stretches (a preempted
@@ -179,11 +179,11 @@ def test_idle_fast_model_predicts_inline_and_queues_under_load(
                 await batcher.predict(np.ones((1, 3)))
             sequential.extend(threads[1:])
             threads.clear()
-            await _fire(batcher, 40)  # concurrent: they queue for the predict thread
+            await _fire(batcher, 40)  # concurrent: they queue and go in batches, inline too
 
         asyncio.run(run())
     assert sequential == ["MainThread"] * 5, sequential
-    assert threads.count("MainThread") <= 1, threads
+    assert set(threads) == {"MainThread"}, threads
     assert len(threads) < 40, "concurrent requests were batched"
 
 
@@ -201,9 +201,11 @@ def test_slow_model_never_runs_on_the_event_loop() -> None:
         async def run() -> None:
             for _ in range(4):
                 await batcher.predict(np.ones((1, 3)))
+            await _fire(batcher, 10)  # under load: batches, still on the predict thread
 
         asyncio.run(run())
     assert "MainThread" not in threads
+    assert len(threads) < 4 + 10, "concurrent requests were batched"
 
 
 def test_predict_each_stacks_requests_in_one_call_and_splits_the_answers_back() -> None:

@@ -13,8 +13,15 @@ Idle fast path: handing a prediction to the predict thread and back costs 50-200
 much as a one-row XGBoost prediction itself. So when the model is idle, no other request is
 waiting (checked after yielding once to the event loop, so requests already readable get to
 queue first), and the model's recent predictions took under ``INLINE_MAX_S``, the prediction
-runs inline on the event loop. Slow models never take this path, and under load requests
-always queue for the predict thread.
+runs inline on the event loop. Slow models never take this path.
+
+Under load, requests queue and go in batches as above. A fast model's batch (its recent calls,
+batches included, took under ``INLINE_MAX_S``) is predicted on the event loop too: when
+several variants share a worker (a canary's split), their batches handed to the shared predict
+thread ran while the event loop served the others' requests, and the two threads' contention
+for the GIL cost more CPU per request than the predictions (measured in process: a 90/10 split
+cost +15 µs of CPU per request over one variant with the hand-off, +8 µs without it, and 5-6
+times the context switches). A slow model's batches, and every shadow's, go to a thread.
 """
 
 from __future__ import annotations
@@ -135,8 +142,12 @@ class MicroBatcher:
                 results.append(failure)
         return results
 
+    def _fast(self) -> bool:
+        """Whether this model's calls may run on the event loop (see the module's docstring)."""
+        return self._inline and self._predict_s is not None and self._predict_s <= INLINE_MAX_S
+
     async def _idle_and_fast(self) -> bool:
-        if not self._inline or self._predict_s is None or self._predict_s > INLINE_MAX_S:
+        if not self._fast():
             return False
         if self._draining or self._queue or self._probing or self._busy:
             return False
@@ -207,22 +218,17 @@ class MicroBatcher:
         loop: asyncio.AbstractEventLoop,
         batch: list[tuple[np.ndarray, asyncio.Future[np.ndarray]]],
     ) -> None:
-        if len(batch) == 1:
-            rows, future = batch[0]
-            try:
-                result = await loop.run_in_executor(self._executor, self._guarded, rows)
-            except ModelFailure as exc:
-                _settle(future, error=exc)
-            else:
-                _settle(future, result=result)
-            return
-        # One hand-off for the batch: stacked on the predict thread, or, when the rows do not
-        # stack (widths differ) or the model rejects the batch (one request's rows may be what
-        # it chokes on), each request on its own there, so only the culprit gets the error.
+        # One model call for the batch, stacked, or, when the rows do not stack (widths
+        # differ) or the model rejects the batch (one request's rows may be what it chokes
+        # on), each request on its own, so only the culprit gets the error. A fast model's
+        # batch runs here, on the event loop (see the module's docstring); a slow one's with
+        # one hand-off to the predict thread.
+        rows = [rows for rows, _ in batch]
         try:
-            outcomes = await loop.run_in_executor(
-                self._executor, self._each, [rows for rows, _ in batch]
-            )
+            if self._fast():
+                outcomes = self._each(rows)
+            else:
+                outcomes = await loop.run_in_executor(self._executor, self._each, rows)
         except Exception as exc:  # not the model's doing: still, no request is left waiting
             for _, future in batch:
                 _settle(future, error=exc)
