@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import uuid
+import warnings
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -54,3 +56,34 @@ def test_random_hex_ids_rarely_pass_for_timed_ones() -> None:
         if t is not None and t <= now + timedelta(days=1)
     ]
     assert len(plausible) < 20
+
+
+def _random_part(inference_id: str) -> str:
+    return inference_id[13:]  # after the 48-bit time and the version digit
+
+
+def test_a_forked_process_never_hands_out_its_parents_ids() -> None:
+    new_inference_id()  # the parent holds random bytes read ahead
+    read, write = os.pipe()
+    with warnings.catch_warnings():  # forking a process with threads: fine for this child
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the child: its next ids, then out at once
+        try:
+            os.write(write, " ".join(new_inference_id() for _ in range(50)).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        child = pipe.read().split()
+    os.waitpid(pid, 0)
+    parent = [new_inference_id() for _ in range(50)]
+    assert len(child) == 50
+    assert not {_random_part(i) for i in child} & {_random_part(i) for i in parent}
+
+
+def test_ids_made_on_several_threads_at_once_are_all_different() -> None:
+    with ThreadPoolExecutor(4) as pool:
+        batches = list(pool.map(lambda _: [new_inference_id() for _ in range(5_000)], range(4)))
+    ids = [i for batch in batches for i in batch]
+    assert len({_random_part(i) for i in ids}) == len(ids)
