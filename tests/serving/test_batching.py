@@ -13,7 +13,7 @@ import pytest
 
 from modelyard.domain import Batching
 from modelyard.serving import batching
-from modelyard.serving.batching import MicroBatcher, ModelFailure
+from modelyard.serving.batching import BatchLog, MicroBatcher, ModelFailure
 from tests.waiting import DEADLINE_S
 
 T = TypeVar("T")
@@ -222,7 +222,9 @@ def test_predict_each_stacks_requests_in_one_call_and_splits_the_answers_back() 
         results = asyncio.run(batcher.predict_each(batch))
     assert model.calls == [6]  # one model call for the three requests
     assert [r.tolist() for r in results] == [[3.0], [9.0] * 3, [6.0] * 2]  # type: ignore[union-attr]
-    assert threads == {"shadowish_0"} and list(batcher.batches) == [(3, 6)]
+    assert threads == {"shadowish_0"}
+    requests, rows = batcher.batches.take()
+    assert (requests.tolist(), rows.tolist()) == ([3], [6])  # one call: 3 requests, 6 rows
 
 
 def test_predict_each_gives_the_culprit_its_error_and_the_others_their_answers() -> None:
@@ -262,3 +264,38 @@ def test_requests_of_other_widths_queued_together_each_get_their_own_answer() ->
         results = asyncio.run(run())
     assert [float(r[0]) for r in results] == [3.0, 3.0, 4.0, 5.0]
     assert model.calls == [1, 1, 1, 1]
+
+
+def test_the_batch_log_gives_each_call_once_in_order_from_any_thread() -> None:
+    log = BatchLog(limit=10_000)
+    log.add(64, 2**39)  # rows use the low bits fully: nothing leaks into the requests
+    log.add(1, 1)
+    requests, rows = log.take()
+    assert (requests.tolist(), rows.tolist()) == ([64, 1], [2**39, 1])
+    assert [a.tolist() for a in log.take()] == [[], []], "a call was given twice"
+
+    def record(thread: int) -> None:
+        for i in range(2000):
+            log.add(thread + 1, i)
+
+    taken: list[tuple[list[int], list[int]]] = []
+    workers = [threading.Thread(target=record, args=(t,)) for t in range(4)]
+    for worker in workers:
+        worker.start()
+    while any(w.is_alive() for w in workers):  # taking while they record
+        taken.append(tuple(a.tolist() for a in log.take()))  # type: ignore[arg-type]
+    taken.append(tuple(a.tolist() for a in log.take()))  # type: ignore[arg-type]
+    pairs = [p for requests, rows in taken for p in zip(requests, rows, strict=True)]
+    assert sorted(pairs) == sorted((t + 1, i) for t in range(4) for i in range(2000))
+    for thread in range(4):  # each thread's calls in the order it made them
+        assert [i for r, i in pairs if r == thread + 1] == list(range(2000))
+
+
+def test_the_batch_log_stops_recording_at_its_bound() -> None:
+    """A server without metrics never takes: the log stops growing, it does not fail."""
+    log = BatchLog(limit=3)
+    for i in range(5):
+        log.add(1, i)
+    assert log.take()[1].tolist() == [0, 1, 2]
+    log.add(1, 9)  # room again once taken
+    assert log.take()[1].tolist() == [9]

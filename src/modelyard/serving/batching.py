@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from array import array
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -41,6 +42,7 @@ Predict = Callable[[np.ndarray], np.ndarray]
 
 #: A model whose recent predictions took less than this may run inline when idle.
 INLINE_MAX_S = 0.002
+_ROWS_BITS = 40  # a call's rows, below its request count, in one packed number
 _EWMA_ALPHA = 0.2
 
 
@@ -81,9 +83,8 @@ class MicroBatcher:
         self._arrival: asyncio.Event | None = None  # set when a request joins the queue
         self._busy = 0  # predictions running now (inline or on the predict thread)
         self._predict_s = measured_s  # moving average of one predict call
-        #: ``(requests, rows)`` of each model call, until the metrics drain them (bounded: a
-        #: server without metrics keeps only the latest).
-        self.batches: deque[tuple[int, int]] = deque(maxlen=16384)
+        #: The size of each model call, until the metrics drain them.
+        self.batches = BatchLog()
 
     async def predict(self, rows: np.ndarray) -> np.ndarray:
         """Predict ``rows`` (2-D), possibly together with other requests' rows.
@@ -159,7 +160,7 @@ class MicroBatcher:
         return not (self._draining or self._queue or self._busy)
 
     def _guarded(self, rows: np.ndarray, requests: int = 1) -> np.ndarray:
-        self.batches.append((requests, len(rows)))
+        self.batches.add(requests, len(rows))
         self._busy += 1
         start = time.perf_counter()
         try:
@@ -252,3 +253,35 @@ def _settle(
     else:
         assert result is not None
         future.set_result(result)
+
+
+class BatchLog:
+    """How many requests and rows each model call took, until the metrics drain takes them.
+
+    One packed number per call in an :mod:`array`: a call costs the drain no Python object
+    (a call is a request when requests come one at a time, so a deque of tuples cost the drain
+    ~1 us a request). Appending is one C call, atomic under the GIL, so calls may be recorded
+    on any thread (the event loop, the predict thread, a shadow's); :meth:`take` copies what
+    is there and cuts exactly that much from the front, so a call recorded meanwhile waits
+    for the next take. Bounded: past ``limit`` calls (a server without metrics, which never
+    takes) calls are no longer recorded.
+    """
+
+    __slots__ = ("_calls", "limit")
+
+    def __init__(self, limit: int = 65536) -> None:
+        self._calls = array("q")
+        self.limit = limit
+
+    def add(self, requests: int, rows: int) -> None:
+        calls = self._calls
+        if len(calls) < self.limit:
+            calls.append(requests << _ROWS_BITS | rows)
+
+    def take(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every call recorded so far: its requests and its rows, in order; forgotten here."""
+        calls = self._calls
+        n = len(calls)
+        packed = np.frombuffer(calls[:n], dtype=np.int64)
+        del calls[:n]
+        return packed >> _ROWS_BITS, packed & ((1 << _ROWS_BITS) - 1)

@@ -230,16 +230,13 @@ class Drainer:
                 served = variant.served
                 labels = (endpoint.name, variant.name, str(served.spec.version))
                 live.add(labels)
-                batches = _take(variant.batcher.batches)
-                if batches:
-                    per_call = zip(*batches, strict=True)
-                    reqs, rows = (np.asarray(c, dtype=np.float64) for c in per_call)
-                    w.observe(m.BATCH_ROWS, labels, bucket_counts(rows, m.ROW_BUCKETS), rows.sum())
-                    w.observe(
-                        m.BATCH_REQUESTS, labels, bucket_counts(reqs, m.ROW_BUCKETS), reqs.sum()
-                    )
+                reqs, rows = variant.batcher.batches.take()
+                if len(reqs):
+                    for metric, sizes in ((m.BATCH_ROWS, rows), (m.BATCH_REQUESTS, reqs)):
+                        counts = bucket_counts(sizes, m.ROW_BUCKETS)
+                        w.observe(metric, labels, counts, float(sizes.sum()))
                     stats = self._stats(endpoint.name, variant.name)
-                    stats.add("batches", len(batches))
+                    stats.add("batches", len(reqs))
                     stats.add("batch_rows", float(rows.sum()))
                 w.set(m.INFLIGHT, labels, served.inflight)
                 if served.inflight:
