@@ -43,8 +43,9 @@ import orjson
 import pandas as pd
 
 
-def build_home(home: Path) -> bytes:
-    """A store with endpoint ``bench`` serving the benchmark model; the request body."""
+def registered(home: Path) -> tuple[Any, np.ndarray]:
+    """A platform on ``home`` with the benchmark model registered as ``bench:1`` (XGBoost, 100
+    trees, depth 6, 30 features, as serving.py's), and the model's data."""
     import xgboost
     from sklearn.datasets import make_classification
 
@@ -61,9 +62,20 @@ def build_home(home: Path) -> bytes:
     platform = build(load_settings({}, home=home))
     example = pd.DataFrame(x[:20], columns=names)
     platform.registry.register("bench", booster, flavor="xgboost", input_example=example)
+    return platform, x
+
+
+def body_of(x: np.ndarray) -> bytes:
+    """The one-row request body: the first row of ``x``."""
+    return orjson.dumps({"instances": [[round(float(v), 6) for v in x[0]]]})
+
+
+def build_home(home: Path) -> bytes:
+    """A store with endpoint ``bench`` serving the benchmark model; the request body."""
+    platform, x = registered(home)
     platform.endpoints.create("bench", {"main": "bench:1"})
     platform.close()
-    return orjson.dumps({"instances": [[round(float(v), 6) for v in x[0]]]})
+    return body_of(x)
 
 
 class App:

@@ -26,45 +26,26 @@ import pstats
 import statistics
 import sys
 import tempfile
-import threading
 import time
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
-from metrics_cost import App
+from metrics_cost import App, body_of, registered
+from serverproc import CLOCK_TICKS
+from threadcpu import own_threads
 
 MODES = {"plain": (False, False), "capture": (True, False), "metrics": (False, True),
          "both": (True, True)}  # fmt: skip
-TICKS = 100.0  # SC_CLK_TCK on Linux
 
 
 def build_home(home: Path) -> bytes:
     """Endpoints ``cap`` (capture 100 %) and ``nocap`` over one model, with serving.py's
     batching (64 rows, 2 ms); the request body."""
-    import xgboost
-    from sklearn.datasets import make_classification
-
-    from modelyard.bootstrap import build
-    from modelyard.config import load_settings
     from modelyard.domain import CaptureConfig
     from modelyard.domain.endpoints import Batching
 
-    x, y = make_classification(n_samples=5000, n_features=30, n_informative=12, random_state=42)
-    names = [f"f{i}" for i in range(30)]
-    booster = xgboost.train(
-        {"objective": "binary:logistic", "max_depth": 6, "eta": 0.1, "seed": 42},
-        xgboost.DMatrix(x, label=y, feature_names=names),
-        num_boost_round=100,
-    )
-    import pandas as pd
-
-    platform = build(load_settings({}, home=home))
-    platform.registry.register(
-        "bench", booster, flavor="xgboost", input_example=pd.DataFrame(x[:20], columns=names)
-    )
+    platform, x = registered(home)
     batching = {"main": Batching(max_batch_size=64, max_wait_ms=2)}
     for name, percent in (("cap", 100.0), ("nocap", 0.0)):
         platform.endpoints.create(
@@ -72,22 +53,13 @@ def build_home(home: Path) -> bytes:
             capture={"main": CaptureConfig(percent=percent)},
         )  # fmt: skip
     platform.close()
-    return orjson.dumps({"instances": [[round(float(v), 6) for v in x[0]]]})
+    return body_of(x)
 
 
 def thread_cpu() -> dict[str, float]:
-    """CPU seconds of each live thread of this process, by thread name."""
-    spent: dict[str, float] = defaultdict(float)
-    for thread in threading.enumerate():
-        try:
-            raw = Path(f"/proc/self/task/{thread.native_id}/stat").read_text()
-        except (FileNotFoundError, TypeError):
-            continue
-        fields = raw[raw.rindex(")") + 2 :].split()
-        name = thread.name.split("_")[0] if thread.name.startswith("asyncio") else thread.name
-        name = "modelyard-predict" if name.startswith("modelyard-predict") else name
-        spent[name] += (int(fields[11]) + int(fields[12])) / TICKS
-    return spent
+    """CPU seconds of each live thread of this process, by thread name (``native``: threads
+    Python did not start, such as BLAS's)."""
+    return {name: row[0] / CLOCK_TICKS for name, row in own_threads().items()}
 
 
 class GcTimer:

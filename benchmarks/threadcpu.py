@@ -11,6 +11,8 @@ the thread pools measured here live as long as their worker.
 from __future__ import annotations
 
 import os
+import threading
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,4 +99,29 @@ def cpu_by_process(session: int, roles: Mapping[str, str]) -> dict[str, float]:
         if stat is not None:
             role = next((r for r, marker in roles.items() if marker in cmdline), "rest")
             found[role] += stat.cpu_ticks / CLOCK_TICKS
+    return found
+
+
+def own_threads() -> dict[str, list[int]]:
+    """This process's live threads, summed by Python name (``native`` for threads Python did
+    not start: BLAS, OpenMP, Arrow pools; ``asyncio_N`` and ``modelyard-x_N`` by pool):
+    ``[CPU clock ticks, voluntary, involuntary context switches]`` each."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    found: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            stat = Path(f"/proc/self/task/{tid}/stat").read_text()
+            status = Path(f"/proc/self/task/{tid}/status").read_text()
+        except FileNotFoundError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        switches = {
+            key: value for key, _, value in (line.partition(":") for line in status.splitlines())
+        }
+        name = names.get(int(tid), "native")
+        name = name.split("_")[0] if name.startswith(("asyncio", "modelyard-")) else name
+        row = found[name]
+        row[0] += int(fields[11]) + int(fields[12])
+        row[1] += int(switches.get("voluntary_ctxt_switches", 0))
+        row[2] += int(switches.get("nonvoluntary_ctxt_switches", 0))
     return found
