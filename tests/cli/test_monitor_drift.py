@@ -83,3 +83,61 @@ def test_refusals(home: Any) -> None:
     assert both.code == 2 and "not both" in both.err
     assert "not a duration: 'soon'" in bad_window.error_line(2)
     assert "no variant 'red'" in no_variant.error_line(3)
+
+
+def test_every_threshold_is_set_from_the_command_line(home: Any) -> None:
+    """The same shifted file (``age`` + 1 standard deviation, KS effect ~0.38): ``age``
+    drifts at the default thresholds, and the dataset does once a quarter of the features is
+    enough; nothing drifts with a KS threshold above its effect; it is insufficient data when
+    more rows are asked for than it holds. Each report says which thresholds it used."""
+    files: Path = home.files
+    current = files / "current.csv"
+    home("monitor", "baseline", "churn:1", "--data", files / "base.csv").ok()
+    default, share, lenient, strict_rows, other_test = home.many(
+        ("monitor", "drift", "api", "--variant", "blue", "--data", current, "--json"),
+        ("monitor", "drift", "api", "--variant", "blue", "--data", current, "--json",
+         "--drift-share", "0.25"),
+        ("monitor", "drift", "api", "--variant", "blue", "--data", current, "--json",
+         "--threshold", "ks=0.6", "--alpha", "0.01", "--drift-share", "0.25"),
+        ("monitor", "drift", "api", "--variant", "blue", "--data", current, "--json",
+         "--min-rows", "5000"),
+        ("monitor", "drift", "api", "--variant", "blue", "--data", current, "--json",
+         "--numeric-test", "wasserstein", "--threshold", "wasserstein=5"),
+    )  # fmt: skip
+    (before,) = default.ok().json()  # one feature of four: below the default share, 0.5
+    assert before["drifted"] == ["age"] and before["verdict"] == "no_drift"
+    (quarter,) = share.ok().json()
+    assert quarter["drifted"] == ["age"] and quarter["verdict"] == "drift"
+    (after,) = lenient.ok().json()
+    assert after["drifted"] == [] and after["verdict"] == "no_drift"
+    age = next(f for f in after["features"] if f["name"] == "age")
+    assert age["threshold"] == 0.6 and 0.3 < age["effect"] < 0.6
+    config = after["config"]
+    assert (config["alpha"], config["drift_share"]) == (0.01, 0.25)
+    assert config["thresholds"]["ks"] == 0.6 and config["thresholds"]["psi"] == 0.1  # default
+    (few,) = strict_rows.ok().json()
+    assert few["verdict"] == "insufficient_data" and few["config"]["min_rows"] == 5000
+    (wide,) = other_test.ok().json()
+    age = next(f for f in wide["features"] if f["name"] == "age")
+    assert age["test"] == "wasserstein" and age["threshold"] == 5.0 and wide["drifted"] == []
+
+
+def test_bad_thresholds_are_refused_before_any_work(home: Any) -> None:
+    current = home.files / "current.csv"
+    drift = ("monitor", "drift", "api", "--data", current)
+    unknown, not_number, negative, alpha, wrong_test, twice = home.many(
+        (*drift, "--threshold", "entropy=0.1"),
+        (*drift, "--threshold", "ks=high"),
+        (*drift, "--threshold", "ks=-1"),
+        (*drift, "--alpha", "0"),
+        (*drift, "--numeric-test", "chi_square"),
+        (*drift, "--threshold", "ks=0.1", "--threshold", "ks=0.2"),
+    )
+    assert "no drift statistic named entropy" in unknown.error_line(2)
+    assert not_number.code == 2 and "must be a number" in not_number.err
+    assert "ks threshold must be a number >= 0" in negative.error_line(2)
+    assert "alpha must be in (0, 1]" in alpha.error_line(2)
+    assert "cannot test numeric columns" in wrong_test.error_line(2)
+    assert twice.code == 2 and "given twice" in twice.err
+    for refused in (unknown, not_number, negative, alpha, wrong_test, twice):
+        assert refused.out == "" and "Traceback" not in refused.err
