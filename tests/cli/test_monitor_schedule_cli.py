@@ -62,6 +62,26 @@ def test_schedule_reschedule_list_unschedule(home: Any) -> None:
     assert schedules(home) == []
 
 
+def test_a_schedule_keeps_the_thresholds_it_was_given(home: Any) -> None:
+    made = home(
+        "monitor", "schedule", "churn-api", "--every", "10m", "--threshold", "psi=0.25",
+        "--min-rows", "400", "--numeric-test", "psi", "--json",
+    ).ok().json()  # fmt: skip
+    config = made["drift_config"]
+    assert (config["min_rows"], config["numeric_test"], config["thresholds"]["psi"]) == (
+        400,
+        "psi",
+        0.25,
+    )
+    assert config["thresholds"]["ks"] == 0.03 and config["alpha"] == 0.05  # defaults kept
+    assert schedules(home)[0]["drift_config"] == config  # read back from the store
+    words = home("monitor", "schedule", "churn-api", "--every", "10m", "--alpha", "0.01").ok()
+    assert words.out.rstrip().endswith("of captured traffic, alpha 0.01"), words.out
+    plain = home("monitor", "schedule", "churn-api", "--every", "10m").ok()
+    assert plain.out.rstrip().endswith("default thresholds"), plain.out
+    home("monitor", "unschedule", "churn-api").ok()
+
+
 REFUSALS = [
     (["schedule", "churn-api"], 2, "exactly one of --every and --cron"),
     (["schedule", "churn-api", "--every", "1m", "--cron", "* * * * *"], 2, "exactly one"),
@@ -73,6 +93,9 @@ REFUSALS = [
     (["unschedule", "nope"], 3, "no monitor schedule named 'nope'"),
     (["runs", "nope"], 3, "no monitor schedule named 'nope'"),
     (["run", "--json"], 2, "--json goes with --once"),
+    (["schedule", "churn-api", "--every", "1m", "--threshold", "ks=big"], 2, "must be a number"),
+    (["schedule", "churn-api", "--every", "1m", "--alpha", "2"], 2, "alpha must be in (0, 1]"),
+    (["schedule", "churn-api", "--every", "1m", "--text-test", "chi_square"], 2, "cannot test"),
 ]
 
 

@@ -60,11 +60,15 @@ class Runner:
     reports: Callable[[datetime], list[Report]] = lambda now: [Report("blue", {"drift.share": 0.0})]
     fail: Callable[[datetime], Exception | None] = lambda now: None
     calls: list[tuple[str, timedelta, datetime]] = field(default_factory=list)
+    configs: list[Any] = field(default_factory=list)  # the drift config of each call
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def __call__(self, endpoint: str, *, window: timedelta, now: datetime) -> list[Report]:
+    def __call__(
+        self, endpoint: str, *, window: timedelta, now: datetime, config: Any = None
+    ) -> list[Report]:
         with self.lock:
             self.calls.append((endpoint, window, now))
+            self.configs.append(config)
         error = self.fail(now)
         if error is not None:
             raise error

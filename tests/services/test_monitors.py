@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from modelyard.domain.drift import DriftConfig
 from modelyard.domain.monitors import RunStatus
 from modelyard.errors import EndpointNotFound, InvalidInput, JobFailed, NotFound
 from modelyard.services.ticks import latest_tick
@@ -230,3 +231,22 @@ def test_two_scheduler_processes_run_each_tick_once(db_url: str) -> None:
             pending = [pool.apply_async(_scheduler_process, (db_url, h, start)) for h in "ab"]
             results = [p.get(timeout=120) for p in pending]
     assert sorted(t for r in results for t in r) == [t.isoformat() for t in _expected_ticks()]
+
+
+def test_a_schedule_keeps_its_drift_thresholds_and_its_runs_use_them(parts: Parts) -> None:
+    """Stored with the schedule (read back from the database, not from this object), handed
+    to every run; a schedule set again without thresholds goes back to the defaults."""
+    runner = Runner()
+    monitors = parts.monitors(runner)
+    strict = DriftConfig(min_rows=500, alpha=0.01, thresholds={"ks": 0.2}, drift_share=0.25)
+    monitors.schedule(ENDPOINT, every=TEN, window=timedelta(minutes=30), drift_config=strict)
+    stored = parts.monitors(Runner()).get(ENDPOINT)  # another service on the same store
+    assert stored.drift_config == strict
+    assert stored.to_dict()["drift_config"]["thresholds"]["ks"] == 0.2
+    monitors.run_due(T0 + timedelta(minutes=30))
+    assert runner.configs == [strict]
+    monitors.schedule(ENDPOINT, every=TEN, window=timedelta(minutes=30))
+    assert monitors.get(ENDPOINT).drift_config is None
+    assert monitors.get(ENDPOINT).to_dict()["drift_config"] == DriftConfig().to_dict()
+    monitors.run_due(T0 + timedelta(minutes=40))
+    assert runner.configs == [strict, None]

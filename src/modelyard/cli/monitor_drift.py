@@ -14,18 +14,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from modelyard.cli import drift_options as thresholds
 from modelyard.cli.context import platform
-from modelyard.cli.options import pairs
 from modelyard.cli.render import console, print_json
-from modelyard.domain.drift import (
-    APPLICABLE,
-    DEFAULT_THRESHOLDS,
-    STATISTICS,
-    DriftConfig,
-    DriftReport,
-    FeatureDrift,
-    Verdict,
-)
+from modelyard.domain.drift import DriftReport, FeatureDrift, Verdict
 from modelyard.domain.durations import parse_duration
 from modelyard.errors import NotFound
 
@@ -33,7 +25,6 @@ if TYPE_CHECKING:
     from modelyard.monitoring.profile import Profile
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (only JSON) on stdout.")]
-_DEFAULTS = DriftConfig()
 _STYLES = {
     Verdict.DRIFT: "bold red",
     Verdict.NO_DRIFT: "green",
@@ -112,65 +103,14 @@ def drift(
             "rows exported by `modelyard capture export`).",
         ),
     ] = None,
-    threshold: Annotated[
-        list[str] | None,
-        typer.Option(
-            metavar="STAT=EFFECT",
-            help="The effect size at or above which a statistic calls drift (repeatable): "
-            f"{', '.join(STATISTICS)}. Others keep their defaults ("
-            + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_THRESHOLDS.items())
-            + ").",
-        ),
-    ] = None,
-    min_rows: Annotated[
-        int | None,
-        typer.Option(
-            help=f"Fewer rows than this on either side: insufficient_data "
-            f"(default {_DEFAULTS.min_rows})."
-        ),
-    ] = None,
-    alpha: Annotated[
-        float | None,
-        typer.Option(
-            help=f"Significance level a feature's p-value must be below (default "
-            f"{_DEFAULTS.alpha:g})."
-        ),
-    ] = None,
-    drift_share: Annotated[
-        float | None,
-        typer.Option(
-            help=f"The dataset drifts when at least this share of its features drift "
-            f"(default {_DEFAULTS.drift_share:g})."
-        ),
-    ] = None,
-    numeric_test: Annotated[
-        str | None,
-        typer.Option(
-            help=f"The deciding statistic for numeric features: "
-            f"{', '.join(APPLICABLE['numeric'])} (default {_DEFAULTS.numeric_test})."
-        ),
-    ] = None,
-    categorical_test: Annotated[
-        str | None,
-        typer.Option(
-            help=f"The deciding statistic for categorical features: "
-            f"{', '.join(APPLICABLE['categorical'])} (default {_DEFAULTS.categorical_test})."
-        ),
-    ] = None,
-    text_test: Annotated[
-        str | None,
-        typer.Option(
-            help=f"The deciding statistic for text features (their lengths): "
-            f"{', '.join(APPLICABLE['text'])} (default {_DEFAULTS.text_test})."
-        ),
-    ] = None,
-    completeness_drop: Annotated[
-        float | None,
-        typer.Option(
-            help=f"Report a column whose share of present values falls by more than this "
-            f"(default {_DEFAULTS.completeness_drop:g})."
-        ),
-    ] = None,
+    threshold: thresholds.Threshold = None,
+    min_rows: thresholds.MinRows = None,
+    alpha: thresholds.Alpha = None,
+    drift_share: thresholds.DriftShare = None,
+    numeric_test: thresholds.NumericTest = None,
+    categorical_test: thresholds.CategoricalTest = None,
+    text_test: thresholds.TextTest = None,
+    completeness_drop: thresholds.CompletenessDrop = None,
     json_: JsonFlag = False,
 ) -> None:
     """Compare endpoint NAME's inputs and predictions with each variant's model baseline.
@@ -181,19 +121,7 @@ def drift(
     """
     if window is not None and data is not None:
         raise typer.BadParameter("give --window or --data, not both", param_hint="'--window'")
-    given: dict[str, Any] = {
-        "min_rows": min_rows,
-        "alpha": alpha,
-        "drift_share": drift_share,
-        "numeric_test": numeric_test,
-        "categorical_test": categorical_test,
-        "text_test": text_test,
-        "completeness_drop": completeness_drop,
-    }
-    config = DriftConfig(
-        **{k: v for k, v in given.items() if v is not None},
-        thresholds=_effects(threshold),
-    )
+    config = thresholds.drift_config(locals())
     reports = platform().drift.drift(
         name,
         variant=variant,
@@ -206,20 +134,6 @@ def drift(
         return
     for report in reports:
         _print_report(report)
-
-
-def _effects(values: list[str] | None) -> dict[str, float]:
-    """``--threshold STAT=EFFECT`` items as numbers (which statistics exist, and which
-    numbers are valid thresholds, is for ``DriftConfig`` to say)."""
-    out: dict[str, float] = {}
-    for stat, text in pairs(values, "--threshold").items():
-        try:
-            out[stat] = float(text)
-        except ValueError:
-            raise typer.BadParameter(
-                f"{stat}={text}: the effect size must be a number", param_hint="'--threshold'"
-            ) from None
-    return out
 
 
 def _print_report(report: DriftReport) -> None:

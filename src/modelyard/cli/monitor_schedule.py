@@ -21,10 +21,12 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from modelyard.cli import drift_options as thresholds
 from modelyard.cli.context import platform
 from modelyard.cli.render import console, print_json
+from modelyard.domain.drift import DriftConfig
 from modelyard.domain.durations import parse_duration
-from modelyard.domain.monitors import MonitorRun, format_duration
+from modelyard.domain.monitors import MonitorRun, MonitorSchedule, format_duration
 from modelyard.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -53,21 +55,32 @@ def schedule(
     window: Annotated[
         str, typer.Option(metavar="DURATION", help="Captured traffic each run checks.")
     ] = "1h",
+    threshold: thresholds.Threshold = None,
+    min_rows: thresholds.MinRows = None,
+    alpha: thresholds.Alpha = None,
+    drift_share: thresholds.DriftShare = None,
+    numeric_test: thresholds.NumericTest = None,
+    categorical_test: thresholds.CategoricalTest = None,
+    text_test: thresholds.TextTest = None,
+    completeness_drop: thresholds.CompletenessDrop = None,
     json_: JsonFlag = False,
 ) -> None:
     """Check endpoint NAME for drift on a schedule (replacing its schedule, if it has one).
 
     The checks run in `modelyard serve` or `modelyard monitor run`, each tick once however many
     of them share the store. A tick missed while none was running is not caught up: only the
-    latest due tick runs.
+    latest due tick runs. Each check uses the thresholds given here (as `monitor drift`
+    takes them); those not given keep their defaults.
     """
     if (every is None) == (cron is None):
         raise typer.BadParameter("give exactly one of --every and --cron", param_hint="'--every'")
+    config = thresholds.drift_config(locals())
     found, created = platform().monitors.schedule(
         name,
         every=parse_duration(every) if every is not None else None,
         cron=cron,
         window=parse_duration(window),
+        drift_config=config,
     )
     if json_:
         print_json(found)
@@ -75,8 +88,25 @@ def schedule(
     verb = "scheduled" if created else "rescheduled"
     console.print(
         f"{verb} drift checks of {found.endpoint}: {found.cadence}, "
-        f"over the last {format_duration(found.window)} of captured traffic"
+        f"over the last {format_duration(found.window)} of captured traffic, "
+        + ("default thresholds" if found.drift_config is None else _thresholds(found))
     )
+
+
+def _thresholds(found: MonitorSchedule) -> str:
+    """The settings that differ from the defaults, in words."""
+    chosen, defaults = (found.drift_config or DriftConfig()).to_dict(), DriftConfig().to_dict()
+    words = [
+        f"{key} {value}"
+        for key, value in chosen.items()
+        if key != "thresholds" and value != defaults[key]
+    ]
+    words += [
+        f"{stat} threshold {value:g}"
+        for stat, value in chosen["thresholds"].items()
+        if value != defaults["thresholds"][stat]
+    ]
+    return ", ".join(words) if words else "default thresholds"
 
 
 @app.command("schedules")

@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from modelyard.domain.drift import DriftConfig
+
 
 def format_duration(value: timedelta) -> str:
     """The short form ``durations.parse_duration`` reads back: 90 minutes → ``1h30m``."""
@@ -41,6 +43,7 @@ class MonitorSchedule:
         window: How much captured traffic each run checks, ending at its tick.
         created_at: When the schedule was set (UTC); ticks before it never run.
         updated_at: When it was last changed (UTC).
+        drift_config: The thresholds each run compares with (None: the defaults).
     """
 
     name: str
@@ -50,6 +53,7 @@ class MonitorSchedule:
     window: timedelta
     created_at: datetime
     updated_at: datetime
+    drift_config: DriftConfig | None = None
 
     @property
     def cadence(self) -> str:
@@ -70,6 +74,7 @@ class MonitorSchedule:
             "window": format_duration(self.window),
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
+            "drift_config": (self.drift_config or DriftConfig()).to_dict(),
         }
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from modelyard.domain.drift import DriftConfig
 from modelyard.domain.monitors import MonitorRun, MonitorSchedule, RunStatus
 from modelyard.domain.references import validate_name
 from modelyard.errors import InvalidInput, ModelyardError
@@ -57,7 +58,7 @@ class DriftRunner(Protocol):
     (``DriftService.drift``), one report per variant."""
 
     def __call__(
-        self, endpoint: str, *, window: timedelta, now: datetime
+        self, endpoint: str, *, window: timedelta, now: datetime, config: DriftConfig | None
     ) -> Sequence[ScoredReport]: ...
 
 
@@ -128,8 +129,10 @@ class MonitorService:
         every: timedelta | None = None,
         cron: str | None = None,
         window: timedelta = timedelta(hours=1),
+        drift_config: DriftConfig | None = None,
     ) -> tuple[MonitorSchedule, bool]:
-        """Set (create or replace) the drift schedule of ``endpoint``.
+        """Set (create or replace) the drift schedule of ``endpoint``; its runs compare with
+        ``drift_config``'s thresholds (None: the defaults).
 
         Returns:
             The schedule, and whether it is new.
@@ -152,7 +155,7 @@ class MonitorService:
             raise InvalidInput("the window must be a whole number of seconds, 1 s to 31 days")
         self._check_endpoint(endpoint)
         now = self._clock()
-        new = MonitorSchedule(endpoint, endpoint, every, cron, window, now, now)
+        new = MonitorSchedule(endpoint, endpoint, every, cron, window, now, now, drift_config)
         return self._store.put_schedule(new)
 
     def get(self, name: str) -> MonitorSchedule:
@@ -229,7 +232,14 @@ class MonitorService:
             )
         )
         try:
-            reports = list(self._runner(schedule.endpoint, window=schedule.window, now=tick))
+            reports = list(
+                self._runner(
+                    schedule.endpoint,
+                    window=schedule.window,
+                    now=tick,
+                    config=schedule.drift_config,
+                )
+            )
         except ModelyardError as exc:
             return self._finish(schedule, tick, error=exc.message)
         except Exception as exc:  # a bug in a drift test must not stop the scheduler

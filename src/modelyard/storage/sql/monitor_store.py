@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, Row
 
+from modelyard.domain.drift import DriftConfig
 from modelyard.domain.monitors import MonitorRun, MonitorSchedule, RunStatus
 from modelyard.errors import AlreadyExists, NotFound
 from modelyard.storage.monitoring import MonitorStore
@@ -31,6 +32,9 @@ def _schedule(row: Row[Any]) -> MonitorSchedule:
         window=timedelta(seconds=row.window_s),
         created_at=aware(row.created_at),
         updated_at=aware(row.updated_at),
+        drift_config=(
+            DriftConfig.from_dict(row.drift_config) if row.drift_config is not None else None
+        ),
     )
 
 
@@ -67,6 +71,9 @@ class SqlMonitorStore(MonitorStore):
             "cron": schedule.cron,
             "window_s": int(schedule.window.total_seconds()),
             "updated_at": schedule.updated_at,
+            "drift_config": (
+                schedule.drift_config.to_dict() if schedule.drift_config is not None else None
+            ),
         }
         where = monitor_schedules.c.name == schedule.name
         with transaction(self._engine, write=True) as conn:
