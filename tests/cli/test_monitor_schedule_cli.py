@@ -76,7 +76,7 @@ def test_a_schedule_keeps_the_thresholds_it_was_given(home: Any) -> None:
     assert config["thresholds"]["ks"] == 0.03 and config["alpha"] == 0.05  # defaults kept
     assert schedules(home)[0]["drift_config"] == config  # read back from the store
     words = home("monitor", "schedule", "churn-api", "--every", "10m", "--alpha", "0.01").ok()
-    assert words.out.rstrip().endswith("of captured traffic, alpha 0.01"), words.out
+    assert words.out.rstrip().endswith("traffic, thresholds --alpha 0.01"), words.out
     plain = home("monitor", "schedule", "churn-api", "--every", "10m").ok()
     assert plain.out.rstrip().endswith("default thresholds"), plain.out
     home("monitor", "unschedule", "churn-api").ok()

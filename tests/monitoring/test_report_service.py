@@ -23,6 +23,7 @@ import pytest
 from modelyard.bootstrap import Platform, build, serving_app
 from modelyard.config import load_settings
 from modelyard.domain import CaptureConfig
+from modelyard.domain.drift import DriftConfig
 from modelyard.domain.monitors import RunStatus
 from modelyard.errors import EndpointNotFound, InvalidInput
 from modelyard.monitoring.report_model import NumericDistribution, ReportData
@@ -191,3 +192,22 @@ def test_an_unknown_endpoint_or_a_bad_window_is_refused(served: tuple[Platform, 
     for window in (timedelta(0), timedelta(days=32)):
         with pytest.raises(InvalidInput, match="report window"):
             platform.reports.report("api", window=window)
+
+
+def test_the_drift_section_uses_the_schedules_thresholds(
+    served: tuple[Platform, datetime],
+) -> None:
+    """The page lists the schedule's runs beside its drift section: both check with the same
+    thresholds. ``a`` is shifted by 3 standard deviations (KS effect ~0.9): with the
+    schedule's KS threshold above that, the section says no drift."""
+    platform, now = served
+    lenient = DriftConfig(thresholds={"ks": 0.99})
+    platform.monitors.schedule("api", every=timedelta(minutes=1), drift_config=lenient)
+    try:
+        data = platform.reports.gather("api", window=timedelta(hours=1), now=now)
+    finally:  # the module's other tests see the schedule as the fixture made it
+        platform.monitors.schedule("api", every=timedelta(minutes=1), window=timedelta(hours=1))
+    blue = data.variants[0]
+    assert blue.drift is not None, blue.drift_note
+    a = blue.drift.features[0]
+    assert (a.name, a.threshold, a.verdict) == ("a", 0.99, "no_drift")

@@ -11,11 +11,13 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from modelyard.domain.drift import DriftConfig
 from modelyard.domain.monitors import RunStatus
 from modelyard.errors import EndpointNotFound, InvalidInput, JobFailed, NotFound
 from modelyard.services.ticks import latest_tick
+from modelyard.storage.sql.tables import monitor_schedules
 from tests.services.monitoring_parts import ENDPOINT, T0, Clock, Parts, Report, Runner, open_parts
 
 TEN = timedelta(minutes=10)
@@ -242,11 +244,37 @@ def test_a_schedule_keeps_its_drift_thresholds_and_its_runs_use_them(parts: Part
     monitors.schedule(ENDPOINT, every=TEN, window=timedelta(minutes=30), drift_config=strict)
     stored = parts.monitors(Runner()).get(ENDPOINT)  # another service on the same store
     assert stored.drift_config == strict
+    with parts.engine.connect() as conn:  # only what differs from the defaults is stored
+        (row,) = conn.execute(sa.select(monitor_schedules.c.drift_config)).all()
+    assert row.drift_config == {
+        "min_rows": 500, "alpha": 0.01, "drift_share": 0.25, "thresholds": {"ks": 0.2}
+    }  # fmt: skip
     assert stored.to_dict()["drift_config"]["thresholds"]["ks"] == 0.2
     monitors.run_due(T0 + timedelta(minutes=30))
     assert runner.configs == [strict]
     monitors.schedule(ENDPOINT, every=TEN, window=timedelta(minutes=30))
     assert monitors.get(ENDPOINT).drift_config is None
+    with parts.engine.connect() as conn:  # SQL NULL, not JSON null
+        nulls = monitor_schedules.c.drift_config.is_(None)
+        assert conn.execute(sa.select(sa.func.count()).where(nulls)).scalar() == 1
     assert monitors.get(ENDPOINT).to_dict()["drift_config"] == DriftConfig().to_dict()
     monitors.run_due(T0 + timedelta(minutes=40))
     assert runner.configs == [strict, None]
+
+
+def test_thresholds_this_version_cannot_read_stop_no_schedule(
+    parts: Parts, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stored setting renamed or removed since (written here by hand) costs that schedule
+    its thresholds, with an error in the log, and nothing else: it and the others still run."""
+    runner = Runner()
+    monitors = parts.monitors(runner)
+    monitors.schedule(ENDPOINT, every=TEN, drift_config=DriftConfig(alpha=0.01))
+    with parts.engine.begin() as conn:
+        conn.execute(monitor_schedules.update().values(drift_config={"sensitivity": 3}))
+    with caplog.at_level("ERROR", logger="modelyard.monitors"):
+        (schedule,) = monitors.schedules()
+    assert schedule.drift_config is None
+    assert "unknown drift setting sensitivity" in caplog.text and ENDPOINT in caplog.text
+    (run,) = monitors.run_due(T0 + timedelta(minutes=30))
+    assert run.status is RunStatus.SUCCEEDED and runner.configs == [None]

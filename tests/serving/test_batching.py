@@ -268,10 +268,10 @@ def test_requests_of_other_widths_queued_together_each_get_their_own_answer() ->
 
 def test_the_batch_log_gives_each_call_once_in_order_from_any_thread() -> None:
     log = BatchLog(limit=10_000)
-    log.add(64, 2**39)  # rows use the low bits fully: nothing leaks into the requests
+    log.add(64, 2**40 - 1)  # rows fill their 40 bits: nothing leaks into the requests
     log.add(1, 1)
     requests, rows = log.take()
-    assert (requests.tolist(), rows.tolist()) == ([64, 1], [2**39, 1])
+    assert (requests.tolist(), rows.tolist()) == ([64, 1], [2**40 - 1, 1])
     assert [a.tolist() for a in log.take()] == [[], []], "a call was given twice"
 
     def record(thread: int) -> None:

@@ -140,6 +140,9 @@ print(others() - before)
 """
 
 
+@pytest.mark.skipif(
+    not os.path.isdir("/proc/self/task"), reason="reads threads' CPU from Linux's /proc"
+)
 def test_feature_reductions_stay_on_the_calling_thread() -> None:
     """The drain's reductions run on its own thread only: a BLAS matrix-vector product
     handed long inputs to BLAS threads, which then spun on the cores serving requests (about

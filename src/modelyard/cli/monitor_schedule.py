@@ -24,7 +24,6 @@ from rich.table import Table
 from modelyard.cli import drift_options as thresholds
 from modelyard.cli.context import platform
 from modelyard.cli.render import console, print_json
-from modelyard.domain.drift import DriftConfig
 from modelyard.domain.durations import parse_duration
 from modelyard.domain.monitors import MonitorRun, MonitorSchedule, format_duration
 from modelyard.errors import InvalidInput
@@ -94,19 +93,11 @@ def schedule(
 
 
 def _thresholds(found: MonitorSchedule) -> str:
-    """The settings that differ from the defaults, in words."""
-    chosen, defaults = (found.drift_config or DriftConfig()).to_dict(), DriftConfig().to_dict()
-    words = [
-        f"{key} {value}"
-        for key, value in chosen.items()
-        if key != "thresholds" and value != defaults[key]
-    ]
-    words += [
-        f"{stat} threshold {value:g}"
-        for stat, value in chosen["thresholds"].items()
-        if value != defaults["thresholds"][stat]
-    ]
-    return ", ".join(words) if words else "default thresholds"
+    """The thresholds that differ from the defaults, as the options that set them."""
+    changes = found.drift_config.changes() if found.drift_config is not None else {}
+    words = [f"--{k.replace('_', '-')} {v}" for k, v in changes.items() if k != "thresholds"]
+    words += [f"--threshold {k}={v:g}" for k, v in changes.get("thresholds", {}).items()]
+    return "thresholds " + " ".join(words) if words else "default thresholds"
 
 
 @app.command("schedules")

@@ -136,6 +136,17 @@ class DriftConfig:
         out["thresholds"] = dict(sorted(self.thresholds.items()))
         return out
 
+    def changes(self) -> dict[str, Any]:
+        """What differs from the defaults, as :meth:`to_dict` shapes it (``thresholds``:
+        only the statistics whose threshold differs); :meth:`from_dict` rebuilds this
+        config from it."""
+        mine, defaults = self.to_dict(), DriftConfig().to_dict()
+        out = {k: v for k, v in mine.items() if k != "thresholds" and v != defaults[k]}
+        thresholds = {k: v for k, v in mine["thresholds"].items() if v != defaults["thresholds"][k]}
+        if thresholds:
+            out["thresholds"] = thresholds
+        return out
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> DriftConfig:
         """Rebuild from :meth:`to_dict` output or user-written JSON (missing keys default).

@@ -25,7 +25,7 @@ from modelyard.domain.alarms import AlarmStatus
 from modelyard.domain.drift import DriftConfig
 from modelyard.domain.endpoints import Endpoint, Variant
 from modelyard.domain.metrics import MetricPoint
-from modelyard.domain.monitors import MonitorRun
+from modelyard.domain.monitors import MonitorRun, MonitorSchedule
 from modelyard.domain.quality import QualityPoint
 from modelyard.errors import ArtifactError, InvalidInput, NotFound
 
@@ -93,6 +93,10 @@ class RunSource(Protocol):
     """The monitor service, as the report reads it."""
 
     def runs(self, name: str, limit: int = 50) -> list[MonitorRun]: ...
+
+    def get(self, name: str) -> MonitorSchedule:
+        """Raises NotFound."""
+        ...
 
 
 class ReportService:
@@ -236,6 +240,15 @@ class ReportService:
             quality_windows=quality_rows(mine),
         )
 
+    def _drift_config(self, endpoint: str) -> DriftConfig:
+        """The thresholds the endpoint's monitor schedule checks with (its runs are listed on
+        the same page), else the defaults."""
+        try:
+            found = self._runs.get(endpoint).drift_config
+        except NotFound:
+            return DriftConfig()
+        return found or DriftConfig()
+
     def _drift_section(
         self, endpoint: str, variant: Variant, start: datetime, end: datetime
     ) -> tuple[DriftSection | None, str]:
@@ -260,7 +273,7 @@ class ReportService:
             return None, "no captured data in this window"
         baseline, current, notes = comparable(variant, baseline, current)
         context = Context(endpoint, variant.name, ref, start, end)
-        report = compare(baseline, current, DriftConfig(), context)
+        report = compare(baseline, current, self._drift_config(endpoint), context)
         if notes:
             report = dataclasses.replace(report, quality=report.quality + notes)
         return drift_section(report, baseline, current), ""

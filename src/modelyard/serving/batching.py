@@ -263,8 +263,9 @@ class BatchLog:
     ~1 us a request). Appending is one C call, atomic under the GIL, so calls may be recorded
     on any thread (the event loop, the predict thread, a shadow's); :meth:`take` copies what
     is there and cuts exactly that much from the front, so a call recorded meanwhile waits
-    for the next take. Bounded: past ``limit`` calls (a server without metrics, which never
-    takes) calls are no longer recorded.
+    for the next take. Bounded: once about ``limit`` calls wait (a server without metrics,
+    which never takes; threads recording at once may each add one more), calls are no longer
+    recorded.
     """
 
     __slots__ = ("_calls", "limit")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,11 +12,13 @@ from sqlalchemy.engine import Engine, Row
 
 from modelyard.domain.drift import DriftConfig
 from modelyard.domain.monitors import MonitorRun, MonitorSchedule, RunStatus
-from modelyard.errors import AlreadyExists, NotFound
+from modelyard.errors import AlreadyExists, InvalidInput, NotFound
 from modelyard.storage.monitoring import MonitorStore
 from modelyard.storage.sql.engine import transaction
 from modelyard.storage.sql.tables import monitor_runs, monitor_schedules
 from modelyard.storage.sql.timestamps import aware
+
+log = logging.getLogger("modelyard.monitors")
 
 
 def _utc(value: datetime) -> datetime:
@@ -32,10 +35,27 @@ def _schedule(row: Row[Any]) -> MonitorSchedule:
         window=timedelta(seconds=row.window_s),
         created_at=aware(row.created_at),
         updated_at=aware(row.updated_at),
-        drift_config=(
-            DriftConfig.from_dict(row.drift_config) if row.drift_config is not None else None
-        ),
+        drift_config=_drift_config(row.name, row.drift_config),
     )
+
+
+def _drift_config(name: str, stored: Mapping[str, Any] | None) -> DriftConfig | None:
+    """A schedule's stored thresholds (only those that differ from the defaults are stored,
+    so a later change of a default reaches every schedule that did not set it). One this
+    version cannot read (a setting renamed or removed since) must not stop every other
+    schedule: that schedule checks with the defaults and the log says so."""
+    if stored is None:
+        return None
+    try:
+        return DriftConfig.from_dict(stored)
+    except InvalidInput as exc:
+        log.error(
+            "monitor schedule %r: its stored drift thresholds cannot be read (%s); its runs "
+            "use the defaults until it is set again",
+            name,
+            exc.message,
+        )
+        return None
 
 
 def _run(row: Row[Any]) -> MonitorRun:
@@ -72,7 +92,7 @@ class SqlMonitorStore(MonitorStore):
             "window_s": int(schedule.window.total_seconds()),
             "updated_at": schedule.updated_at,
             "drift_config": (
-                schedule.drift_config.to_dict() if schedule.drift_config is not None else None
+                schedule.drift_config.changes() if schedule.drift_config is not None else None
             ),
         }
         where = monitor_schedules.c.name == schedule.name

@@ -249,7 +249,7 @@ monitor_schedules = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     # DriftConfig.to_dict() of the thresholds its runs use; NULL: the defaults.
-    sa.Column("drift_config", sa.JSON, nullable=True),
+    sa.Column("drift_config", sa.JSON(none_as_null=True), nullable=True),
 )
 
 # Kept when their schedule is removed: the history of what was found stays readable.

@@ -2,7 +2,7 @@
 
 Revision ID: 0014
 Revises: 0013
-Create Date: 2026-12-04
+Create Date: 2026-12-11
 """
 
 from alembic import op
