@@ -8,6 +8,8 @@ batch); their helpers (trial runners, batch workers) are started from this proce
 
 from __future__ import annotations
 
+import logging
+import os
 import signal
 import sys
 import threading
@@ -31,4 +33,11 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    code = main(sys.argv[1:])
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The job is recorded and the stores are closed; user code runs in processes of its own
+    # (training scripts, trial runners, batch workers). Tearing down SQLAlchemy, numpy, Arrow
+    # and XGBoost module by module took 0.2-0.3 s after every job, for nothing.
+    os._exit(code)

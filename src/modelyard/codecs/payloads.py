@@ -36,9 +36,10 @@ Responses: ``application/json`` is ``{"predictions": [...]}`` (1-D: numbers; 2-D
 and ±inf written as ``null`` (JSON has no such numbers). ``text/csv`` is one prediction a line
 (2-D: a comma-joined row a line), ``\\n``-terminated, each float in the shortest text that reads
 back to the same value of its own dtype (float64 through ``repr``, float32 through numpy's
-shortest repr), NaN as ``nan``; non-numeric predictions (class labels) go through :mod:`csv`
-quoting. ``application/x-npy`` is the predictions array as ``.npy`` (numbers only), asked for
-by name: ``*/*`` and ``application/*`` still mean JSON.
+shortest repr, which :mod:`.float_text` writes through Arrow for large arrays), NaN as
+``nan``; non-numeric predictions (class labels) go through :mod:`csv` quoting.
+``application/x-npy`` is the predictions array as ``.npy`` (numbers only), asked for by name:
+``*/*`` and ``application/*`` still mean JSON.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ import numpy as np
 import orjson
 
 from modelyard.codecs import npy
+from modelyard.codecs.float_text import float32_csv
 from modelyard.codecs.json_shapes import (
     NO_ROWS,
     Matrix,
@@ -390,6 +392,8 @@ def _encode_csv(array: np.ndarray) -> bytes:
     if array.ndim > 2:
         array = array.reshape(array.shape[0], -1)
     kind = array.dtype.kind
+    if array.dtype == np.float32:
+        return float32_csv(array)
     if kind == "f" and array.dtype != np.float64:
         text = array.astype(str).tolist()  # numpy's shortest repr for float32/float16
     elif kind in "fiub":
