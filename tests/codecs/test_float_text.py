@@ -1,12 +1,11 @@
-"""float32 CSV text: the Arrow path writes exactly numpy's shortest repr."""
+"""float32 CSV text: the orjson paths write exactly numpy's shortest repr."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from modelyard.codecs import float_text
-from modelyard.codecs.float_text import ARROW_FROM, float32_csv
+from modelyard.codecs.float_text import float32_csv
 
 
 def _numpy_lines(array: np.ndarray) -> bytes:
@@ -15,65 +14,43 @@ def _numpy_lines(array: np.ndarray) -> bytes:
 
 
 EDGES = np.array(
-    [
-        0.0,
-        -0.0,
-        1.0,
-        -1.0,
-        100.0,
-        0.5,
-        1e-4,
-        1.5e-4,
-        9.9e-5,
-        1e-5,
-        2.5e-7,
-        1e-45,
-        999999.9,
-        1e6,
-        1000005.2,
-        16777215.0,
-        1e16,
-        3.4e38,
-        np.nan,
-        np.inf,
-        -np.inf,
-        0.1,
-        1 / 3,
-        -0.33,
-    ],
+    [0.0, -0.0, 1.0, -1.0, 100.0, 0.5, 1e-4, 1.5e-4, 9.9e-5, 1e-5, 2.5e-7, 1e-45, 999999.9,
+     999999.0, 1e6, 1000005.2, 16777215.0, 1e16, 3.4e38, np.nan, np.inf, -np.inf, 0.1, 1 / 3],
     dtype=np.float32,
-)
+)  # fmt: skip
 
 
-def _sample(seed: int) -> np.ndarray:
-    """Random bit patterns over every finite float32 magnitude, plus the edges."""
+def _every_magnitude(seed: int, n: int) -> np.ndarray:
+    """Random bit patterns over every finite float32 magnitude, both signs."""
     rng = np.random.default_rng(seed)
-    bits = rng.integers(0, 0x7F800000, 200_000, dtype=np.uint32)
-    values = bits.view(np.float32) * rng.choice(np.array([-1, 1], dtype=np.float32), len(bits))
-    probabilities = rng.random(50_000).astype(np.float32)
-    return np.concatenate([values, probabilities, EDGES])
+    values = rng.integers(0, 0x7F800000, n, dtype=np.uint32).view(np.float32)
+    return values * rng.choice(np.array([-1, 1], dtype=np.float32), n)
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_arrow_path_writes_numpy_text_for_every_magnitude(seed: int) -> None:
-    values = _sample(seed)
+def test_mixed_values_are_written_as_numpy_writes_them(seed: int) -> None:
+    values = np.concatenate([_every_magnitude(seed, 200_000), EDGES])
     assert float32_csv(values) == _numpy_lines(values)
 
 
-def test_two_columns_and_the_small_path() -> None:
-    values = _sample(3)[: 2 * 40_000].reshape(-1, 2)
-    assert float32_csv(values) == _numpy_lines(values)
-    small = EDGES[: ARROW_FROM // 2]
-    assert float32_csv(small) == _numpy_lines(small)
+def test_values_inside_the_window_take_the_whole_array_path() -> None:
+    rng = np.random.default_rng(3)
+    probabilities = rng.random(100_000).astype(np.float32)
+    integers = np.arange(-999_999, 1_000_000, 7, dtype=np.float32)
+    for values in (probabilities, integers, (probabilities - 0.5) * 2e6):
+        inside = values[np.abs(values) < 1e6]
+        inside = inside[(np.abs(inside) >= 1e-4) | (inside == 0)]
+        assert float32_csv(inside) == _numpy_lines(inside)
+
+
+def test_two_columns_mixed_and_inside() -> None:
+    mixed = np.concatenate([_every_magnitude(4, 40_000), EDGES]).reshape(-1, 2)
+    assert float32_csv(mixed) == _numpy_lines(mixed)
+    inside = np.random.default_rng(5).random((1000, 3)).astype(np.float32)
+    assert float32_csv(inside) == _numpy_lines(inside)
+
+
+def test_empty_arrays() -> None:
     assert float32_csv(np.array([], dtype=np.float32)) == b""
-
-
-def test_large_arrays_take_the_arrow_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(array: np.ndarray) -> bytes:
-        raise AssertionError("numpy's path")
-
-    monkeypatch.setattr(float_text, "_numpy_csv", refuse)
-    values = np.random.default_rng(4).random(ARROW_FROM).astype(np.float32)
-    assert float32_csv(values).count(b"\n") == ARROW_FROM
-    with pytest.raises(AssertionError, match="numpy's path"):
-        float32_csv(values[:10])
+    assert float32_csv(np.zeros((2, 0), dtype=np.float32)) == b"\n\n"
+    assert float32_csv(np.array([np.nan], dtype=np.float32)) == b"nan\n"
