@@ -1,29 +1,46 @@
-"""``python -m modelyard.worker JOB``: the process a job runs in.
+"""``python -m modelyard.worker [--prestart MODULE:N]... JOB``: the process a job runs in.
 
 Started by the job service's launcher (``modelyard.processes``), detached from the caller.
 SIGTERM (``modelyard jobs stop``) sets a stop event the job checks as it goes. The job service
 runs the job with the runner its kind registered (``bootstrap`` registers training, tuning and
 batch); their helpers (trial runners, batch workers) are started from this process.
+
+``--prestart MODULE:N`` (the kind's runner asks for it, see ``JobKindRunner.worker_args``)
+calls ``MODULE.prestart(N)`` before anything else is imported, so that helper processes start
+while this one imports its modules and reads the store: a batch job's worker processes do.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import signal
 import sys
 import threading
 
-from modelyard.bootstrap import build
+_USAGE = "usage: python -m modelyard.worker [--prestart MODULE:N]... JOB_NAME"
 
 
 def main(argv: list[str]) -> int:
-    """Run the job named in ``argv[0]``; exit 0 whatever the job's outcome (it is recorded)."""
-    if len(argv) != 1:
-        print("usage: python -m modelyard.worker JOB_NAME", file=sys.stderr)
+    """Run the job named last in ``argv``; exit 0 whatever the job's outcome (it is recorded),
+    2 for a command line it cannot read."""
+    prestarts: list[tuple[str, int]] = []
+    while len(argv) >= 3 and argv[0] == "--prestart":
+        module, _, number = argv[1].rpartition(":")
+        if not module or not number.isdigit():
+            break
+        prestarts.append((module, int(number)))
+        argv = argv[2:]
+    if len(argv) != 1 or argv[0].startswith("-"):
+        print(_USAGE, file=sys.stderr)
         return 2
+    for module, count in prestarts:
+        importlib.import_module(module).prestart(count)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    from modelyard.bootstrap import build
+
     platform = build()
     try:
         platform.jobs.run(argv[0], stop)

@@ -10,7 +10,8 @@ outputs, the bad-record budget, the progress. A Ray executor is the same loop ov
 parts, so the outputs are the same bytes.
 
 :class:`LocalExecutor` runs units in this process (one worker) or in worker processes started
-fresh with ``python -m modelyard.batch.worker`` (several): never forked from a process whose
+fresh with ``python -m modelyard.batch.worker`` (several; :mod:`.spawn`, which may have
+started some before the job was read): never forked from a process whose
 XGBoost or OpenMP thread pools may be running, and without re-importing the caller's main
 module (as multiprocessing's spawn would). Each worker holds two units at a time, so it never
 waits for the coordinator; a worker that dies fails the job, naming the unit it held.
@@ -19,7 +20,6 @@ waits for the coordinator; a worker that dies fails the job, naming the unit it 
 from __future__ import annotations
 
 import contextlib
-import os
 import pickle
 import subprocess
 import sys
@@ -31,8 +31,10 @@ from multiprocessing import Pipe
 from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol
 
+from modelyard.batch import spawn
 from modelyard.batch.plan import JobSpec, WorkUnit
 from modelyard.batch.sink import UnitResult
+from modelyard.batch.spawn import default_workers
 from modelyard.errors import JobFailed
 
 __all__ = ["Executor", "LocalExecutor", "default_workers"]
@@ -66,14 +68,6 @@ class Executor(Protocol):
         ...
 
 
-def default_workers() -> int:
-    """One worker per core this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
-
-
 class LocalExecutor:
     """Runs units on this machine: in this process with one worker, else in worker processes.
 
@@ -97,12 +91,13 @@ class LocalExecutor:
         stop: threading.Event,
     ) -> None:
         count = min(self.workers, len(units))
-        if count == 0:
-            return
-        if count == 1:
-            _in_process(job, units, done, stop, lean=self.run_here)
-        else:
-            _Pool(job, count, here=self.run_here).run(units, done, stop)
+        try:
+            if count == 1:
+                _in_process(job, units, done, stop, lean=self.run_here)
+            elif count > 1:
+                _Pool(job, count, here=self.run_here).run(units, done, stop)
+        finally:
+            spawn.discard_warm()
 
 
 def _job_process() -> bool:
@@ -185,33 +180,8 @@ class _Pool:
         return all(w.ready for w in self._workers)
 
     def _start(self) -> _Worker:
-        child_reads, parent_writes = os.pipe()
-        parent_reads, child_writes = os.pipe()
-        try:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "modelyard.batch.worker",
-                    str(child_reads),
-                    str(child_writes),
-                    str(os.getpid()),
-                ],
-                pass_fds=(child_reads, child_writes),
-                stdin=subprocess.DEVNULL,
-            )
-        except OSError:
-            for fd in (parent_reads, parent_writes):
-                os.close(fd)
-            raise
-        finally:
-            os.close(child_reads)
-            os.close(child_writes)
-        worker = _Worker(
-            process,
-            Connection(parent_writes, readable=False),
-            Connection(parent_reads, writable=False),
-        )
+        spawned = spawn.take()
+        worker = _Worker(spawned.process, spawned.send, spawned.receive)
         worker.send.send_bytes(pickle.dumps(self._job))
         return worker
 

@@ -38,8 +38,17 @@ def main(argv: list[str]) -> int:
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     inbox = Connection(reads, writable=False)
     outbox = Connection(writes, readable=False)
+    # What every job needs, imported while the job is on its way (a prestarted worker waits
+    # for it while its parent reads the store: see modelyard.batch.spawn).
+    import pyarrow.csv  # noqa: F401
+
+    import modelyard.batch.runner
+    import modelyard.runtimes.packaged  # noqa: F401
+
     try:
         job = pickle.loads(inbox.recv_bytes())
+    except (EOFError, OSError):
+        return 0  # no job came: the pool did not need this one
     except Exception as exc:
         outbox.send(("error", _picklable(exc)))
         return 1

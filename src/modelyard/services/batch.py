@@ -59,7 +59,7 @@ class BatchService:
 
     def runner(self) -> JobKindRunner:
         """How the job service runs and resumes batch jobs."""
-        return JobKindRunner(self.run, resume=self._check_resumable)
+        return JobKindRunner(self.run, resume=self._check_resumable, worker_args=_worker_args)
 
     # -- submitting --------------------------------------------------------------------------
 
@@ -218,6 +218,18 @@ def _summary(counts: BatchCounts, elapsed_s: float) -> str:
         f"{counts.files_done}/{counts.files_total} files, {counts.rows_in} rows in, "
         f"{counts.rows_out} out, {counts.rows_failed} failed, {rate:,.0f} rows/s"
     )
+
+
+def _worker_args(job: Job) -> list[str]:
+    """A local job's worker starts its other worker processes before it reads the store
+    (:mod:`modelyard.batch.spawn`); it is one of the workers itself."""
+    request = TransformRequest.from_dict(job.spec)
+    if request.executor is BatchExecutor.RAY:
+        return []
+    from modelyard.batch.spawn import default_workers
+
+    helpers = (request.workers or default_workers()) - 1
+    return ["--prestart", f"modelyard.batch.spawn:{helpers}"] if helpers > 0 else []
 
 
 def _executor(request: TransformRequest) -> Executor:

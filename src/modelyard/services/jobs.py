@@ -54,10 +54,12 @@ class JobKindRunner:
     """What a kind of job does in its worker: ``run(name, stop)`` executes it there and
     returns its final state (never raising for a failure of the job itself). ``resume(job)``,
     for kinds that can resume, makes a stopped or failed job ready to run again (a batch job
-    keeps the work it finished); None: the kind cannot resume."""
+    keeps the work it finished); None: the kind cannot resume. ``worker_args(job)``: options
+    for its worker process (``python -m modelyard.worker``), such as ``--prestart``."""
 
     run: Callable[[str, threading.Event], Job]
     resume: Callable[[Job], None] | None = None
+    worker_args: Callable[[Job], Sequence[str]] | None = None
 
 
 class JobService:
@@ -93,11 +95,13 @@ class JobService:
 
     # -- starting ----------------------------------------------------------------------------
 
-    def launch(self, created: Job, worker_args: Sequence[str] = ()) -> Job:
-        """Start the worker process of a job just created (Pending); a job whose worker
-        cannot start ends Failed, with the reason."""
+    def launch(self, created: Job) -> Job:
+        """Start the worker process of a job just created (Pending), with the options its
+        kind asks for; a job whose worker cannot start ends Failed, with the reason."""
+        runner = self._kinds.get(created.kind)
+        options = runner.worker_args(created) if runner and runner.worker_args else ()
         try:
-            pid = self._processes.launch([*worker_args, created.name], created.name)
+            pid = self._processes.launch([*options, created.name], created.name)
         except OSError as exc:
             return self._jobs.transition(
                 created.name,
