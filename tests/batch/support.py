@@ -8,6 +8,9 @@ model's predictions, written by the serving codec.
 
 from __future__ import annotations
 
+import pickle
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,3 +80,19 @@ def request(
     """A request for ``model``; one worker (in this process) unless ``workers`` says more."""
     kwargs.setdefault("workers", 1)
     return TransformRequest(model=model.ref, input=str(source), output=str(output), **kwargs)
+
+
+def run_child(script: str, args: Path, payload: Any) -> str:
+    """Run ``script`` in a fresh interpreter with ``payload`` pickled to ``args`` (its
+    ``sys.argv[1]``); its stdout. For engine code that must own its process (warm or lean
+    workers)."""
+    args.write_bytes(pickle.dumps(payload))
+    child = subprocess.run(
+        [sys.executable, "-c", script, str(args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert child.returncode == 0, child.stderr[-2000:]
+    return child.stdout.strip()

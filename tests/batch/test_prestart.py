@@ -5,12 +5,9 @@ not need leave quietly. Run in a child process: the warm processes are that proc
 from __future__ import annotations
 
 import json
-import pickle
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.batch.support import Model, csv_text, features, request
+from tests.batch.support import Model, csv_text, features, request, run_child
 
 CHILD = """
 import json, pickle, sys, threading
@@ -43,18 +40,10 @@ def _run(model: Model, tmp_path: Path, warm: int, rows: int) -> tuple[dict[str, 
     data = features(rows, seed=31)
     source.write_bytes(csv_text(data))
     out = tmp_path / "out"
-    args = tmp_path / "args.pkl"
-    args.write_bytes(pickle.dumps((request(model, source, out, workers=2), model.source, warm)))
-    child = subprocess.run(
-        [sys.executable, "-c", CHILD, str(args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert child.returncode == 0, child.stderr[-2000:]
+    payload = (request(model, source, out, workers=2), model.source, warm)
+    said = run_child(CHILD, tmp_path / "args.pkl", payload)
     assert (out / "rows.csv.out").read_bytes() == model.csv(data)
-    return json.loads(child.stdout.strip().splitlines()[-1]), out
+    return json.loads(said.splitlines()[-1]), out
 
 
 def test_the_pool_takes_the_prestarted_worker(model: Model, tmp_path: Path) -> None:

@@ -4,12 +4,9 @@ a child process: the thread loads the model lean, which a shared process must no
 
 from __future__ import annotations
 
-import pickle
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.batch.support import Model, csv_text, features, request
+from tests.batch.support import Model, csv_text, features, request, run_child
 
 CHILD = """
 import pickle, sys, threading
@@ -32,17 +29,8 @@ def _run(model: Model, tmp_path: Path, data: bytes) -> tuple[str, Path]:
     source = tmp_path / "rows.csv"
     source.write_bytes(data)
     out = tmp_path / "out"
-    args = tmp_path / "args.pkl"
-    args.write_bytes(pickle.dumps((request(model, source, out, workers=2), model.source)))
-    child = subprocess.run(
-        [sys.executable, "-c", CHILD, str(args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert child.returncode == 0, child.stderr[-2000:]
-    return child.stdout.strip(), out
+    payload = (request(model, source, out, workers=2), model.source)
+    return run_child(CHILD, tmp_path / "args.pkl", payload), out
 
 
 def test_thread_and_process_workers_write_the_same_bytes(model: Model, tmp_path: Path) -> None:
