@@ -11,6 +11,8 @@ from __future__ import annotations
 import copy
 import functools
 import importlib
+import logging
+import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
@@ -168,7 +170,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         argv: Arguments without the program name (default: ``sys.argv[1:]``).
 
     Returns:
-        The exit status (the console script passes it to ``sys.exit``).
+        The exit status (:func:`main`, the console script, exits with it).
     """
     try:
         # A group even though ``app`` itself registers one command: the rest are lazy.
@@ -177,5 +179,17 @@ def run(argv: Sequence[str] | None = None) -> int:
         context.close()
 
 
+def main() -> None:
+    """The ``modelyard`` console script: :func:`run`, then leave without tearing the
+    interpreter down. By then the command has closed its Platform and its output is flushed
+    here; unloading SQLAlchemy, pydantic and rich module by module took 0.15-0.25 s after
+    every command (measured), for nothing. Call :func:`run` to stay in the process."""
+    code = run()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(run())
+    main()
