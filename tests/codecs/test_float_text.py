@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from modelyard.codecs.float_text import float32_csv
+from modelyard.codecs.float_text import ORJSON_FROM, float32_csv
 
 
 def _numpy_lines(array: np.ndarray) -> bytes:
@@ -54,3 +54,10 @@ def test_empty_arrays() -> None:
     assert float32_csv(np.array([], dtype=np.float32)) == b""
     assert float32_csv(np.zeros((2, 0), dtype=np.float32)) == b"\n\n"
     assert float32_csv(np.array([np.nan], dtype=np.float32)) == b"nan\n"
+
+
+def test_small_arrays_take_numpys_path_with_the_same_text() -> None:
+    for values in (EDGES[:1], EDGES[: ORJSON_FROM - 1], EDGES[-(ORJSON_FROM - 1) :]):
+        assert float32_csv(values) == _numpy_lines(values)
+    small = EDGES[:12].reshape(-1, 3)
+    assert float32_csv(small) == _numpy_lines(small)

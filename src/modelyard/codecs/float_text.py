@@ -1,4 +1,4 @@
-"""float32 values as CSV text: numpy's shortest repr, written ~10x faster.
+"""float32 values as CSV text: numpy's shortest repr, written ~4x faster from 64 values on.
 
 numpy's ``astype(str)`` runs Dragon4 per value (~0.45 us each here), which was the largest
 cost of writing a batch job's predictions after parsing and predicting. orjson writes float32
@@ -19,18 +19,27 @@ import orjson
 
 __all__ = ["float32_csv"]
 
-_LOW, _HIGH = 1e-4, 1e6
+#: The window in float32: the smallest float32 at or above 1e-4 (float32(1e-4) is below it,
+#: and numpy writes it ``1e-04``), and 1e6 (exact).
+_LOW = np.nextafter(np.float32(1e-4), np.float32(1))
+_HIGH = np.float32(1e6)
+#: Below this many values numpy's own path is faster (orjson's path has a few fixed numpy
+#: calls: 5.6 against 1.6 us for one value, 10 against 30 us for 64).
+ORJSON_FROM = 16
 
 
 def float32_csv(array: np.ndarray) -> bytes:
     """Rows of a 1-D (one value a row) or 2-D float32 array as CSV lines, ``\\n``-terminated,
     each value in numpy's shortest repr (``nan``, ``inf`` as numpy writes them)."""
+    if array.size < ORJSON_FROM:
+        text = array.astype(str).tolist()
+        if array.ndim == 1:
+            return ("\n".join(text) + "\n").encode() if text else b""
+        return "".join(",".join(row) + "\n" for row in text).encode()
     if array.ndim == 1:
         array = array.reshape(-1, 1)
-    if array.size == 0:
-        return b"\n" * array.shape[0]
     array = np.ascontiguousarray(array)
-    wide = np.abs(array.astype(np.float64))
+    wide = np.abs(array)
     outside = ~((wide < _HIGH) & ((wide >= _LOW) | (wide == 0)))  # NaN is outside
     if not outside.any():
         text = orjson.dumps(array, option=orjson.OPT_SERIALIZE_NUMPY)  # [[a,b],[c,d]]
