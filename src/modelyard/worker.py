@@ -28,17 +28,20 @@ def main(argv: list[str]) -> int:
     prestarts: list[tuple[str, int]] = []
     while len(argv) >= 3 and argv[0] == "--prestart":
         module, _, number = argv[1].rpartition(":")
-        if not module or not number.isdigit():
+        if not module or not (number.isascii() and number.isdigit()):
             break
         prestarts.append((module, int(number)))
         argv = argv[2:]
     if len(argv) != 1 or argv[0].startswith("-"):
         print(_USAGE, file=sys.stderr)
         return 2
-    for module, count in prestarts:
-        importlib.import_module(module).prestart(count)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    for module, count in prestarts:
+        try:
+            importlib.import_module(module).prestart(count)
+        except Exception as exc:  # only a head start: the job runs without it
+            print(f"warning: --prestart {module}:{count} failed: {exc!r}", file=sys.stderr)
     from modelyard.bootstrap import build
 
     platform = build()

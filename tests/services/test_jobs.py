@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -143,3 +144,79 @@ def test_terminate_all_kills_what_ignores_sigterm() -> None:
         processes.terminate_all([proc.pid], grace_s=0.5)
         assert not processes.alive(proc.pid)
         assert proc.wait(timeout=10) == 0  # already reaped by terminate_all: nothing to collect
+
+
+class _Recording:
+    """A launcher that records what it was asked to start (nothing starts)."""
+
+    def __init__(self) -> None:
+        self.launched: list[list[str]] = []
+
+    def launch(self, args: list[str], log_name: str) -> int:
+        self.launched.append(list(args))
+        return 999_999
+
+    def alive(self, pid: int) -> bool:
+        return False
+
+    def stop(self, pid: int) -> None:
+        return None
+
+    def reap(self, pid: int) -> None:
+        return None
+
+
+def test_launch_passes_the_kinds_worker_options_before_the_job(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recording = _Recording()
+    monkeypatch.setattr(platform.jobs, "_processes", recording)
+    platform.jobs.register(
+        JobKind.TRAINING, JobKindRunner(lambda n, s: platform.jobs.get(n), worker_args=None)
+    )
+    platform.jobs.register(
+        JobKind.BATCH,
+        JobKindRunner(lambda n, s: platform.jobs.get(n), worker_args=lambda j: ["--x", j.name]),
+    )
+    platform.jobs.launch(_job(platform, "plain", JobKind.TRAINING, JobStatus.PENDING))
+    platform.jobs.launch(_job(platform, "opts", JobKind.BATCH, JobStatus.PENDING))
+    assert recording.launched == [["plain"], ["--x", "opts", "opts"]]
+
+
+def test_a_kind_whose_worker_options_fail_ends_its_job_failed(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(job: Job) -> list[str]:
+        raise InvalidInput("no options for you")
+
+    monkeypatch.setattr(platform.jobs, "_processes", _Recording())
+    platform.jobs.register(
+        JobKind.BATCH, JobKindRunner(lambda n, s: platform.jobs.get(n), worker_args=broken)
+    )
+    ended = platform.jobs.launch(_job(platform, "broken", JobKind.BATCH, JobStatus.PENDING))
+    assert ended.status is JobStatus.FAILED
+    assert "no options for you" in (ended.failure_reason or "")
+
+
+@pytest.mark.parametrize(
+    ("spec", "helpers"),
+    [
+        ({"workers": 2}, lambda cores: min(2, cores) - 1),
+        ({"workers": 1}, lambda cores: 0),
+        ({"workers": 64}, lambda cores: cores - 1),  # capped at one per core
+        ({}, lambda cores: cores - 1),
+        ({"workers": 2, "executor": "ray"}, lambda cores: 0),
+    ],
+)
+def test_batch_jobs_prestart_their_other_workers(
+    platform: Platform, spec: dict[str, object], helpers: Callable[[int], int]
+) -> None:
+    from modelyard.batch.spawn import default_workers
+
+    job = _job(platform, "b", JobKind.BATCH, JobStatus.PENDING)
+    request = {"model": "m:1", "input": "/in", "output": "/out", **spec}
+    options = platform.batch.runner().worker_args
+    assert options is not None
+    count = helpers(default_workers())
+    expected = ["--prestart", f"modelyard.batch.spawn:{count}"] if count > 0 else []
+    assert options(replace(job, spec=request)) == expected

@@ -150,8 +150,9 @@ class _Pool:
     ) -> None:
         queue = deque(units)
         try:
-            for _ in range(self._count - 1 if self._here else self._count):
-                self._workers.append(self._start())
+            started = [spawn.take() for _ in range(self._count - 1 if self._here else self._count)]
+            for spawned in started:  # all started first: each imports while the job is sent
+                self._workers.append(self._send_job(spawned))
             if self._here:  # after the processes: they start while this one loads the model
                 self._workers.append(self._start_here())
             by_conn = {w.receive: w for w in self._workers}
@@ -179,10 +180,15 @@ class _Pool:
     def _all_ready(self) -> bool:
         return all(w.ready for w in self._workers)
 
-    def _start(self) -> _Worker:
-        spawned = spawn.take()
+    def _send_job(self, spawned: spawn.Spawned) -> _Worker:
         worker = _Worker(spawned.process, spawned.send, spawned.receive)
-        worker.send.send_bytes(pickle.dumps(self._job))
+        try:
+            worker.send.send_bytes(pickle.dumps(self._job))
+        except OSError:  # it died before it read its job (a prestarted one may have waited)
+            code = spawned.process.wait()
+            raise JobFailed(
+                f"a batch worker process died (exit code {code}) before it took the job"
+            ) from None
         return worker
 
     def _start_here(self) -> _Worker:

@@ -93,13 +93,10 @@ def take() -> Spawned:
 
 
 def discard_warm() -> None:
-    """Let the warm processes no pool took go: closing their pipes ends them."""
+    """End the warm processes no pool took (they hold nothing but their imports)."""
     while _warm:
         spawned = _warm.pop()
+        spawned.process.kill()
+        spawned.process.wait()
         spawned.send.close()
         spawned.receive.close()
-        try:
-            spawned.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            spawned.process.kill()
-            spawned.process.wait()

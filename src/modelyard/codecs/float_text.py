@@ -31,19 +31,22 @@ ORJSON_FROM = 16
 def float32_csv(array: np.ndarray) -> bytes:
     """Rows of a 1-D (one value a row) or 2-D float32 array as CSV lines, ``\\n``-terminated,
     each value in numpy's shortest repr (``nan``, ``inf`` as numpy writes them)."""
-    if array.size < ORJSON_FROM:
+    if array.size < ORJSON_FROM and array.ndim == 1:
         text = array.astype(str).tolist()
-        if array.ndim == 1:
-            return ("\n".join(text) + "\n").encode() if text else b""
-        return "".join(",".join(row) + "\n" for row in text).encode()
+        return ("\n".join(text) + "\n").encode() if text else b""
     if array.ndim == 1:
         array = array.reshape(-1, 1)
+    if array.size < ORJSON_FROM:
+        return _numpy_rows(array)
     array = np.ascontiguousarray(array)
     wide = np.abs(array)
     outside = ~((wide < _HIGH) & ((wide >= _LOW) | (wide == 0)))  # NaN is outside
-    if not outside.any():
+    count = int(np.count_nonzero(outside))
+    if count == 0:
         text = orjson.dumps(array, option=orjson.OPT_SERIALIZE_NUMPY)  # [[a,b],[c,d]]
         return text[2:-2].replace(b"],[", b"\n") + b"\n"
+    if count > array.size // 4:  # mostly outside (prices, tiny scores): numpy's path is faster
+        return _numpy_rows(array)
     values = orjson.dumps(array.ravel(), option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].split(b",")
     where = np.flatnonzero(outside)
     for at, text in zip(where.tolist(), array.ravel()[where].astype(str).tolist(), strict=True):
@@ -53,3 +56,8 @@ def float32_csv(array: np.ndarray) -> bytes:
         return b"\n".join(values) + b"\n"
     rows = (b",".join(values[i : i + width]) for i in range(0, len(values), width))
     return b"\n".join(rows) + b"\n"
+
+
+def _numpy_rows(array: np.ndarray) -> bytes:
+    """A 2-D array's lines, every value through numpy."""
+    return "".join(",".join(row) + "\n" for row in array.astype(str).tolist()).encode()

@@ -36,7 +36,7 @@ Responses: ``application/json`` is ``{"predictions": [...]}`` (1-D: numbers; 2-D
 and ±inf written as ``null`` (JSON has no such numbers). ``text/csv`` is one prediction a line
 (2-D: a comma-joined row a line), ``\\n``-terminated, each float in the shortest text that reads
 back to the same value of its own dtype (float64 through ``repr``, float32 through numpy's
-shortest repr, which :mod:`.float_text` writes through Arrow for large arrays), NaN as
+shortest repr, which :mod:`.float_text` writes through orjson for large arrays), NaN as
 ``nan``; non-numeric predictions (class labels) go through :mod:`csv` quoting.
 ``application/x-npy`` is the predictions array as ``.npy`` (numbers only), asked for by name:
 ``*/*`` and ``application/*`` still mean JSON.

@@ -228,7 +228,8 @@ def _worker_args(job: Job) -> list[str]:
         return []
     from modelyard.batch.spawn import default_workers
 
-    helpers = (request.workers or default_workers()) - 1
+    cores = default_workers()  # beyond one per core, the pool starts the rest as it goes
+    helpers = min(request.workers or cores, cores) - 1
     return ["--prestart", f"modelyard.batch.spawn:{helpers}"] if helpers > 0 else []
 
 

@@ -99,10 +99,10 @@ class JobService:
         """Start the worker process of a job just created (Pending), with the options its
         kind asks for; a job whose worker cannot start ends Failed, with the reason."""
         runner = self._kinds.get(created.kind)
-        options = runner.worker_args(created) if runner and runner.worker_args else ()
         try:
+            options = runner.worker_args(created) if runner and runner.worker_args else ()
             pid = self._processes.launch([*options, created.name], created.name)
-        except OSError as exc:
+        except (OSError, ModelyardError) as exc:
             return self._jobs.transition(
                 created.name,
                 (JobStatus.PENDING,),
