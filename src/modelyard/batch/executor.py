@@ -150,9 +150,11 @@ class _Pool:
     ) -> None:
         queue = deque(units)
         try:
-            started = [spawn.take() for _ in range(self._count - 1 if self._here else self._count)]
-            for spawned in started:  # all started first: each imports while the job is sent
-                self._workers.append(self._send_job(spawned))
+            for _ in range(self._count - 1 if self._here else self._count):
+                spawned = spawn.take()
+                self._workers.append(_Worker(spawned.process, spawned.send, spawned.receive))
+            for worker in self._workers:  # all started first: each imports while this sends
+                self._send_job(worker)
             if self._here:  # after the processes: they start while this one loads the model
                 self._workers.append(self._start_here())
             by_conn = {w.receive: w for w in self._workers}
@@ -180,16 +182,15 @@ class _Pool:
     def _all_ready(self) -> bool:
         return all(w.ready for w in self._workers)
 
-    def _send_job(self, spawned: spawn.Spawned) -> _Worker:
-        worker = _Worker(spawned.process, spawned.send, spawned.receive)
+    def _send_job(self, worker: _Worker) -> None:
+        assert worker.process is not None
         try:
             worker.send.send_bytes(pickle.dumps(self._job))
         except OSError:  # it died before it read its job (a prestarted one may have waited)
-            code = spawned.process.wait()
+            code = worker.process.wait()
             raise JobFailed(
                 f"a batch worker process died (exit code {code}) before it took the job"
             ) from None
-        return worker
 
     def _start_here(self) -> _Worker:
         from modelyard.batch.worker import serve

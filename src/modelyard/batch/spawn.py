@@ -5,7 +5,7 @@ pipes to this process. It imports what every job needs (numpy, Arrow, the record
 then waits for its job. A job's worker process can start them before it has read its own job
 (``python -m modelyard.worker --prestart modelyard.batch.spawn:N JOB``, see
 :func:`prestart`): they import while it imports its own modules and reads the store, instead
-of after. Measured on a 1M-row job, that takes ~0.3 s off the start. The executor's pool
+of after. Measured on a 1M-row job, that takes ~0.5 s off the command. The executor's pool
 takes these warm processes first (:func:`take`). Standard library only, so that the job's
 worker process can call it before it imports anything else.
 """
