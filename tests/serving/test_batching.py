@@ -124,6 +124,40 @@ def test_under_load_a_request_waits_for_batch_mates_until_max_wait() -> None:
         runner.run(run())
 
 
+def test_a_waiting_batch_goes_once_arrivals_stop_for_a_gap_before_max_wait() -> None:
+    # After a batch of 4 the batcher expects 4, up to max_wait (1 s). Arrivals within each
+    # gap (max_wait / GAP_PARTS = 0.125 s) keep it waiting; a gap with none sends the 3 it has,
+    # long before max_wait: their mates may be waiting in another variant's batch. The clock
+    # is frozen and moved by the test, so the machine's speed decides nothing.
+    model = Recorder()
+    gap = 1.0 / batching.GAP_PARTS
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, FrozenClockLoop)
+        await _fire(batcher, 4)
+        assert model.calls == [4]
+        waiting = [asyncio.ensure_future(batcher.predict(np.full((1, 3), 1.0)))]
+        for _ in range(2):  # each arrives within the gap after the one before
+            loop.now += 0.8 * gap
+            await _steps()
+            assert model.calls == [4], "it went while requests were still arriving"
+            waiting.append(asyncio.ensure_future(batcher.predict(np.full((1, 3), 1.0))))
+            await _steps()
+        loop.now += 1.1 * gap  # the check after the last arrival sees it and waits on
+        await _steps()
+        assert model.calls == [4], "it went while requests were still arriving"
+        loop.now += gap  # the next check sees no arrival since: the batch goes
+        answers = await _answered(asyncio.gather(*waiting), "a batch after the arrivals stopped")
+        assert [float(a[0]) for a in answers] == [3.0, 3.0, 3.0]
+        assert model.calls == [4, 3]
+        assert loop.now < 1.0  # max_wait had not run out
+
+    with ThreadPoolExecutor(1) as pool, asyncio.Runner(loop_factory=FrozenClockLoop) as runner:
+        batcher = MicroBatcher(model.predict, Batching(max_batch_size=64, max_wait_ms=1000), pool)
+        runner.run(run())
+
+
 def test_batching_off_predicts_each_request_alone() -> None:
     model = Recorder(delay=0.001)
     with ThreadPoolExecutor(1) as pool:

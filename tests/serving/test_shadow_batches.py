@@ -165,3 +165,37 @@ def test_a_batch_that_cannot_reach_its_thread_fails_its_copies_and_the_next_batc
         assert isinstance(lost.predicted.error.cause, RuntimeError)
     last = copies[2].predicted
     assert copies[2].meta.inference_id == "after" and last is not None and last.error is None
+
+
+def test_with_nothing_below_to_record_a_batch_is_predicted_and_its_failures_logged(
+    platform: Platform, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Metrics and capture off: the fan-out wraps the batcher itself and has no observer, so a
+    # batch of copies is predicted with one hand-off and no copy goes through a layer. The
+    # shadow still predicts every copy, a failing one is logged (not raised to anyone), and
+    # the copies' hold on the shadow's model ends with their batch.
+    from modelyard.serving.batching import ModelFailure
+    from modelyard.serving.stack import batched
+
+    async def scenario(route: EndpointRoute) -> tuple[list[int], int]:
+        copy = route.variants["copy"]
+        copy.batcher.batches.take()  # forget the calls of earlier tests
+        shadows = ShadowWrapper(linger_s=0.0)
+        handler = shadows.wrap(batched)
+        good = np.array([[0.5, 0.5, 0.5], [1.0, -1.0, 0.0]])
+        answer = await handler(Call(RequestMeta("gathered", "good"), route.select(None), good))
+        assert answer.shape == (2,)
+        with pytest.raises(ModelFailure):  # the production variant refuses 2 columns too
+            bad = np.ones((1, 2))
+            await handler(Call(RequestMeta("gathered", "bad-width"), route.select(None), bad))
+        await _until(lambda: copy.served.inflight == 0 and shadows.counters().queued == 0)
+        await shadows.stop()
+        requests, _ = copy.batcher.batches.take()
+        return requests.tolist(), len(shadows.counters().dropped)
+
+    with caplog.at_level("WARNING", logger="modelyard.serving.shadow"):
+        for route in _route(platform):
+            calls, dropped = asyncio.run(asyncio.wait_for(scenario(route), 60))
+    assert sum(calls) >= 2 and dropped == 0  # both copies reached the shadow's model
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 1 and "bad-width" in warned[0] and "copy" in warned[0], warned

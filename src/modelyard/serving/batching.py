@@ -6,8 +6,10 @@ finishes they go together as the next batch, up to ``max_batch_size`` rows. Only
 batch held more than one request (load is present) does the batcher wait, up to
 ``max_wait_ms``, and only until as many requests are queued as the last batch held: clients
 that just got their answers usually send again at once, and waiting for more than that many
-would idle the model. Predicting N rows at once costs little more than one row for tree models,
-so under load this multiplies throughput.
+would idle the model. It also stops waiting when no request arrived for an eighth of
+``max_wait_ms``: the callers it would wait for may be waiting in another variant's batch.
+Predicting N rows at once costs little more than one row for tree models, so under load this
+multiplies throughput.
 
 Idle fast path: handing a prediction to the predict thread and back costs 50-200 µs here, as
 much as a one-row XGBoost prediction itself. So when the model is idle, no other request is
@@ -42,6 +44,8 @@ Predict = Callable[[np.ndarray], np.ndarray]
 
 #: A model whose recent predictions took less than this may run inline when idle.
 INLINE_MAX_S = 0.002
+#: A batch being gathered goes once no request arrived for ``max_wait_ms / GAP_PARTS``.
+GAP_PARTS = 8
 _ROWS_BITS = 40  # a call's rows, below its request count, in one packed number
 _EWMA_ALPHA = 0.2
 
@@ -80,7 +84,12 @@ class MicroBatcher:
         self._task: asyncio.Task[None] | None = None
         self._last_batch_requests = 0
         self._probing = False
-        self._arrival: asyncio.Event | None = None  # set when a request joins the queue
+        self._queued_rows = 0  # rows of the queued requests
+        # While the drain waits for a fuller batch: the future it awaits, settled by the
+        # request that brings the queue to ``_target`` requests or ``max_batch_size`` rows
+        # (or by the deadline's timer), so a request that does not fill it wakes nobody.
+        self._waiter: asyncio.Future[None] | None = None
+        self._target = 0
         self._busy = 0  # predictions running now (inline or on the predict thread)
         self._predict_s = measured_s  # moving average of one predict call
         #: The size of each model call, until the metrics drain them.
@@ -100,8 +109,12 @@ class MicroBatcher:
             return await loop.run_in_executor(self._executor, self._guarded, rows)
         future: asyncio.Future[np.ndarray] = loop.create_future()
         self._queue.append((rows, future))
-        if self._arrival is not None:
-            self._arrival.set()
+        self._queued_rows += len(rows)
+        waiter = self._waiter
+        if waiter is not None and (
+            len(self._queue) >= self._target or self._queued_rows >= self._max_rows
+        ):
+            _wake(waiter)
         if not self._draining:
             self._draining = True
             # Keep a reference: the loop holds tasks only weakly.
@@ -183,6 +196,7 @@ class MicroBatcher:
             item = self._queue.popleft()
             rows += len(item[0])
             batch.append(item)
+        self._queued_rows -= rows
         return batch
 
     async def _drain(self) -> None:
@@ -198,21 +212,43 @@ class MicroBatcher:
             self._draining = False
 
     async def _wait_for_fuller_batch(self) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._max_wait
+        """Wait, up to ``max_wait_ms``, while requests keep arriving: until as many are queued
+        as the last batch held, or ``max_batch_size`` rows, or until none arrived for a
+        ``gap`` (an eighth of ``max_wait_ms``).
+
+        The gap matters when variants share a worker's callers (a canary's split): the last
+        batch's size is as likely as not above what can arrive, because the callers it is
+        waiting for are waiting in another variant's batch; without the gap each such batch
+        idled the full ``max_wait_ms``. One future per wait, settled by the request that fills
+        the batch (``predict``) or by the timer that sees the arrivals stop or the deadline
+        pass: the requests before it only join the queue.
+        """
         target = self._last_batch_requests
-        while len(self._queue) < target and sum(len(r) for r, _ in self._queue) < self._max_rows:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return
-            arrived = asyncio.Event()
-            self._arrival = arrived
-            try:
-                await asyncio.wait_for(arrived.wait(), remaining)
-            except TimeoutError:
-                return
-            finally:
-                self._arrival = None
+        if len(self._queue) >= target or self._queued_rows >= self._max_rows:
+            return
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._waiter, self._target = waiter, target
+        gap = self._max_wait / GAP_PARTS
+        deadline = loop.time() + self._max_wait
+        seen = len(self._queue)
+        timer: asyncio.TimerHandle | None = None
+
+        def check() -> None:
+            nonlocal seen, timer
+            now, queued = loop.time(), len(self._queue)
+            if queued == seen or now >= deadline:
+                _wake(waiter)
+            else:
+                seen = queued
+                timer = loop.call_at(min(now + gap, deadline), check)
+
+        timer = loop.call_at(min(loop.time() + gap, deadline), check)
+        try:
+            await waiter
+        finally:
+            timer.cancel()  # the last one armed
+            self._waiter = None
 
     async def _run(
         self,
@@ -239,6 +275,11 @@ class MicroBatcher:
                 _settle(future, error=outcome)
             else:
                 _settle(future, result=outcome)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def _settle(

@@ -27,9 +27,13 @@ so a stuck shadow fills its own queue and never takes the room of another; a cop
 no room is dropped and counted per endpoint and shadow variant (``counters``, shown as
 ``modelyard_shadow_dropped_total``).
 
-A waiting copy holds a :class:`Lease` on its shadow from the moment it is set aside, so the
-deployer does not unload the shadow's model under it; the lease's clock restarts when its
-batch starts, so the latency counted is the shadow's own, not its wait.
+A waiting copy counts as in flight on its shadow's model from the moment it is set aside, so the
+deployer does not unload the model under it. Setting a copy aside is all the request pays: an
+append and a count, with no object of its own. The rest is per batch, or is the shadow's own
+request: when a layer below records calls (metrics, capture) or an observer hears of outcomes,
+each copy then goes through them under a :class:`Lease` of its own, whose clock starts with its
+batch, so the latency counted is the shadow's, not its wait; when none does (a server with
+metrics and capture off), a batch costs one hand-off and its failures are logged.
 
 The copy is the production request's decoded rows, unchanged: a shadow is expected to take the
 same inputs as the variants it shadows (its own ``input_fn``/``output_fn`` hooks do not run).
@@ -55,14 +59,16 @@ from modelyard.serving.dataplane import Lease, RequestObserver
 from modelyard.serving.stack import Call, Handler, Predicted, batched
 
 if TYPE_CHECKING:
+    from modelyard.serving.stack import RequestMeta
     from modelyard.serving.table import VariantRoute
 
 log = logging.getLogger("modelyard.serving.shadow")
 
 #: ``(endpoint, shadow variant, model version)``: what a dropped copy is counted under.
 DropKey = tuple[str, str, int]
-#: A copy waiting for its batch: the lease on its shadow and the request's rows.
-Copy = tuple[Lease, Any]
+#: A copy waiting for its batch: the request's metadata and rows. While it waits it counts as
+#: in flight on its shadow's model (``served.inflight``), so the model is not unloaded under it.
+Copy = tuple["RequestMeta", Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,8 +165,7 @@ class ShadowWrapper:
                 for shadow in shadows:
                     self._drop(meta.endpoint, shadow)
                 return
-            lanes, inner, observer, rows = self._lanes, self._inner, self._observer, call.rows
-            assert inner is not None
+            lanes, copy = self._lanes, (meta, call.rows)
             for shadow in shadows:
                 lane = lanes.get(shadow)
                 if lane is None:
@@ -168,8 +173,8 @@ class ShadowWrapper:
                 elif len(lane.copies) >= self._max:
                     self._drop(meta.endpoint, shadow)
                     continue
-                # The lease holds the shadow's model loaded while the copy waits.
-                lane.copies.append((Lease(meta, shadow.alone, inner, observer), rows))
+                shadow.served.inflight += 1  # holds the model loaded while the copy waits
+                lane.copies.append(copy)
                 self._queued += 1
                 if len(lane.copies) >= shadow.batcher.options.max_batch_size:
                     lane.wake.set()
@@ -226,13 +231,11 @@ class ShadowWrapper:
 
     async def _run(self, shadow: VariantRoute, copies: list[Copy]) -> None:
         """Predict ``copies`` in one batch, then record each as a request of the shadow's own;
-        every error is kept here. A copy is released whatever happens (cancelled at
-        shutdown: released and counted as dropped)."""
+        every error is kept here. Each copy's hold on the model ends whatever happens
+        (cancelled at shutdown: the copies not recorded are counted as dropped)."""
         done = 0
         try:
             start = time.perf_counter()
-            for lease, _ in copies:
-                lease.started = start  # its latency is the shadow's, not its wait
             try:
                 outcomes = await shadow.batcher.predict_each([rows for _, rows in copies])
             except Exception as exc:  # not the model's doing (its thread is gone): each fails
@@ -240,52 +243,54 @@ class ShadowWrapper:
             seconds = time.perf_counter() - start
             inner = self._inner
             assert inner is not None
-            for (lease, rows), outcome in zip(copies, outcomes, strict=True):
+            if inner is batched and self._observer is None:  # nobody records a copy
+                done = len(copies)
+                for (meta, _), outcome in zip(copies, outcomes, strict=True):
+                    if isinstance(outcome, ModelFailure):
+                        self._failed(shadow, meta, _model_failed(shadow, outcome))
+                return
+            for (meta, rows), outcome in zip(copies, outcomes, strict=True):
                 done += 1
                 if isinstance(outcome, ModelFailure):
                     predicted = Predicted(None, outcome, seconds)
                 else:
                     predicted = Predicted(outcome, None, seconds)
+                lease = Lease(meta, shadow.alone, inner, self._observer)
+                lease.started = start  # its latency is the shadow's, not its wait
                 await self._record(inner, lease, rows, predicted)
         finally:
-            for lease, _ in copies[done:]:
-                lease.release()
-                self._drop(lease.meta.endpoint, lease.variant)
+            shadow.served.inflight -= len(copies)
+            for meta, _ in copies[done:]:
+                self._drop(meta.endpoint, shadow)
 
     async def _record(self, inner: Handler, lease: Lease, rows: Any, known: Predicted) -> None:
         """One copy through the rest of the stack, answered by ``known``."""
         try:
             with lease:  # the observer hears of its outcome when it ends
                 try:
-                    if inner is batched:  # no layer below records anything
-                        known.result()
-                    else:
-                        await inner(Call(lease.meta, lease.selection, rows, known))
+                    await inner(Call(lease.meta, lease.selection, rows, known))
                 except ModelFailure as failure:  # counted as the caller's would be
-                    cause = failure.cause
-                    raise ModelFailed(
-                        f"the model {lease.model_ref} raised {type(cause).__name__}: {cause}"
-                    ) from cause
+                    raise _model_failed(lease.variant, failure) from failure.cause
         except Exception as exc:
-            self._failed(lease, exc)
+            self._failed(lease.variant, lease.meta, exc)
 
-    def _failed(self, lease: Lease, exc: Exception) -> None:
+    def _failed(self, shadow: VariantRoute, meta: RequestMeta, exc: Exception) -> None:
         """Log a shadow's failure: at warning at most once per ``log_every_s`` (a shadow that
         fails every request would flood the log), else at debug."""
         now = self._clock()
         if now < self._quiet_until:
             self._unlogged += 1
-            log.debug("shadow %s failed on inference %s", lease.variant_name, lease.inference_id)
+            log.debug("shadow %s failed on inference %s", shadow.name, meta.inference_id)
             return
         self._quiet_until = now + self._log_every
         since, self._unlogged = self._unlogged, 0
         log.warning(
             "shadow variant %s of endpoint %s (%s) failed on inference %s: %s "
             "(%s other shadow failures since the previous message; the metrics count them all)",
-            lease.variant_name,
-            lease.meta.endpoint,
-            lease.model_ref,
-            lease.inference_id,
+            shadow.name,
+            meta.endpoint,
+            shadow.served.spec.ref,
+            meta.inference_id,
             exc,
             since,
             exc_info=exc.__cause__ or exc,
@@ -328,9 +333,18 @@ class ShadowWrapper:
                 for task in pending:
                     task.cancel()
                 await asyncio.gather(*pending, return_exceptions=True)
-        for lane in self._lanes.values():
-            for lease, _ in lane.copies:
-                lease.release()
-                self._drop(lease.meta.endpoint, lease.variant)
+        for shadow, lane in self._lanes.items():
+            shadow.served.inflight -= len(lane.copies)
+            for meta, _ in lane.copies:
+                self._drop(meta.endpoint, shadow)
         self._lanes.clear()
         self._queued = 0
+
+
+def _model_failed(shadow: VariantRoute, failure: ModelFailure) -> ModelFailed:
+    """A shadow model's failure as the error a caller's request would have got."""
+    cause = failure.cause
+    ref = shadow.served.spec.ref
+    error = ModelFailed(f"the model {ref} raised {type(cause).__name__}: {cause}")
+    error.__cause__ = cause  # logged with the model's traceback
+    return error
