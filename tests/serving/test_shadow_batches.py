@@ -77,10 +77,13 @@ def test_copies_set_aside_together_go_in_batches_of_the_shadows_rows(platform: P
         for i, x in enumerate(rows):  # none of them yields: all 10 wait before a batch goes
             await handler(Call(RequestMeta("gathered", f"id-{i}"), selection, x))
         assert shadows.counters().queued == 10
-        # 4 rows make a batch at once, without the linger (the clock stands still).
-        waited = asyncio.ensure_future(_until(lambda: len(below.copies) == 10))
-        await _answered(waited, "the 10 copies, in full batches")
-        await shadows.stop()
+        # 4 rows make a batch at once, without the linger (the clock stands still); the 2
+        # left wait for theirs, or for a stop.
+        waited = asyncio.ensure_future(_until(lambda: len(below.copies) == 8))
+        await _answered(waited, "the 8 copies of full batches")
+        await _steps()
+        assert len(below.copies) == 8 and shadows.counters().queued == 2
+        await _answered(shadows.stop(), "a stop with 2 copies waiting")
         return shadows, below
 
     for route in _route(platform):
@@ -199,3 +202,55 @@ def test_with_nothing_below_to_record_a_batch_is_predicted_and_its_failures_logg
     assert sum(calls) >= 2 and dropped == 0  # both copies reached the shadow's model
     warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warned) == 1 and "bad-width" in warned[0] and "copy" in warned[0], warned
+
+
+def test_copies_that_gather_while_a_batch_runs_wait_for_their_linger(platform: Platform) -> None:
+    # A full batch goes at once and is held in the model; a copy that arrives meanwhile does
+    # not follow it as a batch of one when it ends, but waits for its linger (the clock stands
+    # still until the test moves it), so low load still makes batches, not a hand-off a copy.
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from modelyard.serving.batching import MicroBatcher
+    from tests.waiting import DEADLINE_S
+
+    gate = threading.Event()
+
+    async def scenario(route: EndpointRoute, pool: ThreadPoolExecutor) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, FrozenClockLoop)
+        copy = route.variants["copy"]
+        working = copy.batcher
+
+        def held(rows: np.ndarray) -> np.ndarray:
+            gate.wait(DEADLINE_S)
+            return working._predict(rows)
+
+        copy.batcher = MicroBatcher(held, working.options, pool, inline=False)
+        try:
+            shadows, below = ShadowWrapper(linger_s=LINGER_S), Below()
+            handler = shadows.wrap(below)
+            x = np.array([[0.5, 0.5, 0.5]])
+            for i in range(4):
+                await handler(Call(RequestMeta("gathered", f"full-{i}"), route.select(None), x))
+            await _answered(_until(lambda: shadows.counters().queued == 0), "a full batch")
+            await handler(Call(RequestMeta("gathered", "late"), route.select(None), x))
+            gate.set()
+            await _answered(_until(lambda: len(below.copies) == 4), "the full batch's copies")
+            await _steps()
+            seen: dict[str, Any] = {"after the batch": (len(below.copies), shadows.counters())}
+            loop.now += LINGER_S
+            await _answered(_until(lambda: len(below.copies) == 5), "a copy past its linger")
+            await shadows.stop()
+            seen["batches"] = copy.batcher.batches.take()[1].tolist()
+            seen["inflight"] = copy.served.inflight
+            return seen
+        finally:
+            copy.batcher = working
+
+    for route in _route(platform):
+        with ThreadPoolExecutor(1) as pool, asyncio.Runner(loop_factory=FrozenClockLoop) as r:
+            seen = r.run(scenario(route, pool))
+    copies, counters = seen["after the batch"]
+    assert copies == 4 and counters.queued == 1, "the late copy did not wait for its linger"
+    assert seen["batches"] == [4, 1] and seen["inflight"] == 0

@@ -202,16 +202,31 @@ class ShadowWrapper:
 
     async def _consume(self, shadow: VariantRoute, lane: _Lane) -> None:
         """Predict the lane's copies, batch after batch, until none is waiting; then close
-        the lane (the next copy opens another), so a retired shadow leaves nothing behind."""
-        await lane.wake.wait()
-        if lane.timer is not None:
-            lane.timer.cancel()
-            lane.timer = None
-        while lane.copies:  # what gathered while a batch ran goes next, at once
+        the lane (the next copy opens another), so a retired shadow leaves nothing behind.
+
+        A batch goes when the lane holds ``max_batch_size`` copies or its oldest copy's
+        linger is over (at a stop: at once). The copies that gathered while a batch ran wait
+        the same way: sent at once, they made a batch of a copy or two per hand-off at low
+        load (measured at 1 connection: 20 us of CPU a copy on the event loop, as much again
+        on the shadow's thread).
+        """
+        limit = shadow.batcher.options.max_batch_size
+        while True:
+            await lane.wake.wait()
+            lane.wake.clear()
+            if lane.timer is not None:
+                lane.timer.cancel()
+                lane.timer = None
             try:
                 await self._run(shadow, self._take(shadow, lane))
             except Exception:  # a defect here must not stop the copies that follow
                 log.exception("a batch of shadow copies could not be run")
+            if not lane.copies:
+                break
+            if self._closed or len(lane.copies) >= limit:
+                lane.wake.set()
+            elif lane.timer is None:  # copies the batch had no room for: their linger starts
+                lane.timer = asyncio.get_running_loop().call_later(self._linger, lane.wake.set)
         if self._lanes.get(shadow) is lane:
             del self._lanes[shadow]
 
