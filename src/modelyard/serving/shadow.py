@@ -11,10 +11,10 @@ Batches, not copies: what a copy costs the server is what counts (a shadow at 10
 the requests), so the copies are gathered and predicted in batches, each with one hand-off to
 one of the shadows' threads (the deployer's ``shadow_executor``; never the event loop, never
 the predict thread the answering variants share). Each shadow has a lane of its own: its waiting
-copies and one consumer task, which takes them, up to the shadow's ``max_batch_size`` rows,
-and predicts them together (:meth:`MicroBatcher.predict_each`); copies wait at most
-``linger_s`` for others to join them (longer under load: while a batch runs, the next one
-gathers). Shadows do not wait for one another: a shadow stuck in its model holds up its own
+copies and one consumer task. A batch goes when ``max_batch_size`` rows wait or the oldest
+copy has waited ``linger_s`` (the copies that gather while a batch runs wait the same way);
+the consumer takes what waits, up to ``HAND_OFF_BATCHES`` batches, and predicts them in one
+hand-off, batch by batch (:meth:`MicroBatcher.predict_each`). Shadows do not wait for one another: a shadow stuck in its model holds up its own
 lane and one of the shadows' threads, nothing else. A lane closes when it is empty (the next
 copy opens another), so a retired shadow leaves no task behind. Then each copy goes through the
 rest of the stack as a request of its own under the shadow's variant, answered by its share of
@@ -66,6 +66,11 @@ log = logging.getLogger("modelyard.serving.shadow")
 
 #: ``(endpoint, shadow variant, model version)``: what a dropped copy is counted under.
 DropKey = tuple[str, str, int]
+#: Batches of a shadow's ``max_batch_size`` rows predicted in one hand-off to its thread, at
+#: most, when that many wait: under load a hand-off (the thread taking the GIL from a busy
+#: event loop, and back) took long enough that one batch per hand-off fell behind the copies.
+HAND_OFF_BATCHES = 8
+
 #: A copy waiting for its batch: the request's metadata and rows. While it waits it counts as
 #: in flight on its shadow's model (``served.inflight``), so the model is not unloaded under it.
 Copy = tuple["RequestMeta", Any]
@@ -231,10 +236,10 @@ class ShadowWrapper:
             del self._lanes[shadow]
 
     def _take(self, shadow: VariantRoute, lane: _Lane) -> list[Copy]:
-        """The lane's first copies, up to the shadow's ``max_batch_size`` rows (at least one
-        copy); the rest wait for the next batch."""
+        """The lane's first copies, up to ``HAND_OFF_BATCHES`` times the shadow's
+        ``max_batch_size`` rows (at least one copy); the rest wait for the next hand-off."""
         copies = lane.copies
-        limit, rows, cut = shadow.batcher.options.max_batch_size, 0, 0
+        limit, rows, cut = HAND_OFF_BATCHES * shadow.batcher.options.max_batch_size, 0, 0
         for _, copy_rows in copies:
             rows += len(copy_rows)
             if cut and rows > limit:
@@ -252,7 +257,9 @@ class ShadowWrapper:
         try:
             start = time.perf_counter()
             try:
-                outcomes = await shadow.batcher.predict_each([rows for _, rows in copies])
+                outcomes = await shadow.batcher.predict_each(
+                    [rows for _, rows in copies], shadow.batcher.options.max_batch_size
+                )
             except Exception as exc:  # not the model's doing (its thread is gone): each fails
                 outcomes = [ModelFailure(exc) for _ in copies]
             seconds = time.perf_counter() - start
