@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -242,13 +242,19 @@ def test_slow_model_never_runs_on_the_event_loop() -> None:
     assert len(threads) < 4 + 10, "concurrent requests were batched"
 
 
-def test_predict_each_stacks_requests_in_one_call_and_splits_the_answers_back() -> None:
-    model = Recorder(delay=0)
-    threads: set[str] = set()
+def _on_thread(model: Recorder, threads: set[str]) -> Callable[[np.ndarray], np.ndarray]:
+    """``model.predict``, noting the name of each thread it runs on in ``threads``."""
 
     def predict(rows: np.ndarray) -> np.ndarray:
         threads.add(threading.current_thread().name)
         return model.predict(rows)
+
+    return predict
+
+
+def test_predict_each_stacks_requests_in_one_call_and_splits_the_answers_back() -> None:
+    model, threads = Recorder(delay=0), set[str]()
+    predict = _on_thread(model, threads)
 
     batch = [np.full((n, 3), float(n)) for n in (1, 3, 2)]
     with ThreadPoolExecutor(1, thread_name_prefix="shadowish") as pool:
@@ -264,12 +270,8 @@ def test_predict_each_stacks_requests_in_one_call_and_splits_the_answers_back() 
 def test_predict_each_with_max_rows_calls_the_model_in_groups_within_one_hand_off() -> None:
     # Requests of 1, 2, 1, 4 and 1 rows, at most 3 rows a model call: each group takes the
     # requests that fit, and a request larger than that goes alone; one thread, one hand-off.
-    model = Recorder(delay=0)
-    threads: set[str] = set()
-
-    def predict(rows: np.ndarray) -> np.ndarray:
-        threads.add(threading.current_thread().name)
-        return model.predict(rows)
+    model, threads = Recorder(delay=0), set[str]()
+    predict = _on_thread(model, threads)
 
     sizes = (1, 2, 1, 4, 1)
     batch = [np.full((n, 3), float(i)) for i, n in enumerate(sizes)]
