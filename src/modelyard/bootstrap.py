@@ -445,7 +445,10 @@ def serving_app(settings: Settings | None = None) -> Any:
     companions.append(lambda core: capture)
     # Each request's copies to its shadows, recorded as requests of their own by the layers
     # below; stopped first of those, so the queued copies still reach capture and metrics.
-    shadows = ShadowWrapper(observer=metrics, max_queued=settings.shadow_queue_copies)
+    monitoring = MonitoringWrapper(capture=capture, metrics=metrics)
+    shadows = ShadowWrapper(
+        observer=metrics, max_queued=settings.shadow_queue_copies, records=monitoring.records
+    )
     if metrics is not None:
         metrics.count_shadows(shadows.counters)
     companions.append(shadows.companion)
@@ -453,7 +456,7 @@ def serving_app(settings: Settings | None = None) -> Any:
     companions.append(functools.partial(_status_reporter, SqlServerStore(engine), settings))
     # One layer records each call for both capture and the metrics (one pass, not two); the
     # shadow fan-out outside it, so that it records the shadows' copies too.
-    wrappers = (shadows, MonitoringWrapper(capture=capture, metrics=metrics))
+    wrappers = (shadows, monitoring)
     return build_app(
         deployer,
         options,

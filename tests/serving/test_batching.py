@@ -267,9 +267,10 @@ def test_predict_each_stacks_requests_in_one_call_and_splits_the_answers_back() 
     assert (requests.tolist(), rows.tolist()) == ([3], [6])  # one call: 3 requests, 6 rows
 
 
-def test_predict_each_with_max_rows_calls_the_model_in_groups_within_one_hand_off() -> None:
+def test_predict_batches_calls_the_model_in_groups_within_one_hand_off() -> None:
     # Requests of 1, 2, 1, 4 and 1 rows, at most 3 rows a model call: each group takes the
     # requests that fit, and a request larger than that goes alone; one thread, one hand-off.
+    # Each request's seconds are its own group's call, shared with its group only.
     model, threads = Recorder(delay=0), set[str]()
     predict = _on_thread(model, threads)
 
@@ -277,11 +278,12 @@ def test_predict_each_with_max_rows_calls_the_model_in_groups_within_one_hand_of
     batch = [np.full((n, 3), float(i)) for i, n in enumerate(sizes)]
     with ThreadPoolExecutor(1, thread_name_prefix="grouped") as pool:
         batcher = MicroBatcher(predict, Batching(max_batch_size=64), pool, inline=False)
-        results = asyncio.run(batcher.predict_each(batch, max_rows=3))
+        results, seconds = asyncio.run(batcher.predict_batches(batch, max_rows=3))
     assert model.calls == [3, 1, 4, 1]
     expected = [[3.0 * i] * n for i, n in enumerate(sizes)]
     assert [r.tolist() for r in results] == expected  # type: ignore[union-attr]
     assert threads == {"grouped_0"}
+    assert len(seconds) == 5 and seconds[0] == seconds[1] and min(seconds) >= 0.0
 
 
 def test_predict_each_gives_the_culprit_its_error_and_the_others_their_answers() -> None:

@@ -252,3 +252,48 @@ def test_copies_that_gather_while_a_batch_runs_wait_for_their_linger(platform: P
     copies, counters = seen["after the batch"]
     assert copies == 4 and counters.queued == 1, "the late copy did not wait for its linger"
     assert seen["batches"] == [4, 1] and seen["inflight"] == 0
+
+
+def test_copies_skip_the_layers_below_only_while_they_record_none_of_the_shadows_calls(
+    platform: Platform,
+) -> None:
+    # The server's stack always has the monitoring layer below the fan-out. With metrics off
+    # and a shadow that captures nothing, that layer records none of the shadow's calls (its
+    # ``records`` says so), so the copies are predicted and go no further; once the shadow
+    # captures, each copy goes through the layer and is captured.
+    from modelyard.domain.capture import CaptureConfig
+    from modelyard.serving.monitoring import MonitoringWrapper
+    from tests.serving.test_capture_table import Keeper
+
+    kept = Keeper()
+    layer = MonitoringWrapper(capture=kept)
+
+    async def scenario(route: EndpointRoute) -> dict[str, Any]:
+        copy = route.variants["copy"]
+        original = copy.capture
+        copy.batcher.batches.take()  # forget the calls of earlier tests
+        shadows, below = ShadowWrapper(linger_s=0.0, records=layer.records), Below()
+        handler = shadows.wrap(layer.wrap(below))
+        x = np.array([[0.5, 0.5, 0.5]])
+        seen: dict[str, Any] = {}
+        try:
+            for name in ("quiet-1", "quiet-2"):
+                await handler(Call(RequestMeta("gathered", name), route.select(None), x))
+            await _until(lambda: copy.served.inflight == 0)
+            seen["unrecorded"] = (len(below.copies), len(kept.records))
+            seen["predicted"] = int(copy.batcher.batches.take()[0].sum())
+            copy.capture = CaptureConfig(percent=100.0)
+            await handler(Call(RequestMeta("gathered", "captured"), route.select(None), x))
+            await _until(lambda: copy.served.inflight == 0)
+        finally:
+            copy.capture = original
+        await shadows.stop()
+        seen["recorded"] = [c.meta.inference_id for c in below.copies]
+        seen["captured"] = [(r.meta.inference_id, r.variant.name) for r in kept.records]
+        return seen
+
+    for route in _route(platform):
+        seen = asyncio.run(asyncio.wait_for(scenario(route), 60))
+    assert seen["unrecorded"] == (0, 0) and seen["predicted"] == 2
+    assert seen["recorded"] == ["captured"]
+    assert seen["captured"] == [("captured", "copy")]

@@ -121,35 +121,48 @@ class MicroBatcher:
             self._task = loop.create_task(self._drain())
         return await future
 
-    async def predict_each(
-        self, batch: list[Any], max_rows: int | None = None
-    ) -> list[np.ndarray | ModelFailure]:
+    async def predict_each(self, batch: list[Any]) -> list[np.ndarray | ModelFailure]:
         """Predict several requests' rows with one hand-off to the executor, together when they
         stack (arrays of one width, batching on), and return each request's predictions or the
         :class:`ModelFailure` its rows alone raised (a batch the model rejects is retried one
         request at a time, on the same thread, so only the culprit gets the error).
 
-        ``max_rows``: the requests go to the model in consecutive groups of at most this many
-        rows (at least one request each), all within the one hand-off (None: one group).
-
         For callers that gather requests themselves (a shadow's copies): nothing is queued
-        here. The batcher's own batches go the same way.
+        here, and ``max_batch_size`` is the caller's to keep. The batcher's own batches go the
+        same way.
         """
         loop = asyncio.get_running_loop()
-        if max_rows is None:
-            return await loop.run_in_executor(self._executor, self._each, batch)
+        return await loop.run_in_executor(self._executor, self._each, batch)
+
+    async def predict_batches(
+        self, batch: list[Any], max_rows: int
+    ) -> tuple[list[np.ndarray | ModelFailure], list[float]]:
+        """:meth:`predict_each` for more requests than one model call should take: they go to
+        the model in consecutive groups of at most ``max_rows`` rows (at least one request
+        each), all within one hand-off. Returns each request's outcome and the seconds its
+        group's model call took (its latency, not the groups' before it)."""
+        loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._grouped, batch, max_rows)
 
-    def _grouped(self, batch: list[Any], max_rows: int) -> list[np.ndarray | ModelFailure]:
+    def _grouped(
+        self, batch: list[Any], max_rows: int
+    ) -> tuple[list[np.ndarray | ModelFailure], list[float]]:
         results: list[np.ndarray | ModelFailure] = []
+        seconds: list[float] = []
+
+        def group(requests: list[Any]) -> None:
+            began = time.perf_counter()
+            results.extend(self._each(requests))
+            seconds.extend([time.perf_counter() - began] * len(requests))
+
         start, rows = 0, 0
         for end, request in enumerate(batch):
             rows += len(request)
             if end > start and rows > max_rows:
-                results.extend(self._each(batch[start:end]))
+                group(batch[start:end])
                 start, rows = end, len(request)
-        results.extend(self._each(batch[start:]))
-        return results
+        group(batch[start:])
+        return results, seconds
 
     def _each(self, batch: list[Any]) -> list[np.ndarray | ModelFailure]:
         if len(batch) > 1 and self._max_rows > 1 and all(type(r) is np.ndarray for r in batch):

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from modelyard.serving.metrics import Metrics
+    from modelyard.serving.table import VariantRoute
 
 log = logging.getLogger("modelyard.serving.capture")
 
@@ -63,6 +64,13 @@ class MonitoringWrapper:
         self._draw = draw
         self._clock = clock
         self._timer = timer
+
+    def records(self, variant: VariantRoute) -> bool:
+        """Whether this layer records a call answered by ``variant``: every call when it keeps
+        metrics, else only those of a variant that captures some of its calls."""
+        return self._metrics is not None or (
+            self._capture is not None and variant.capture.percent > 0.0
+        )
 
     def wrap(self, inner: Handler) -> Handler:
         capture, metrics = self._capture, self._metrics

@@ -7,20 +7,21 @@ waiting for anything. Nothing a shadow does reaches the caller: the copy is set 
 answer, never awaited by it, and every error is caught here and logged at most once a minute
 (the metrics count them all).
 
-Batches, not copies: what a copy costs the server is what counts (a shadow at 100 % doubles
-the requests), so the copies are gathered and predicted in batches, each with one hand-off to
-one of the shadows' threads (the deployer's ``shadow_executor``; never the event loop, never
-the predict thread the answering variants share). Each shadow has a lane of its own: its waiting
-copies and one consumer task. A batch goes when ``max_batch_size`` rows wait or the oldest
-copy has waited ``linger_s`` (the copies that gather while a batch runs wait the same way);
-the consumer takes what waits, up to ``HAND_OFF_BATCHES`` batches, and predicts them in one
-hand-off, batch by batch (:meth:`MicroBatcher.predict_each`). Shadows do not wait for one another: a shadow stuck in its model holds up its own
-lane and one of the shadows' threads, nothing else. A lane closes when it is empty (the next
-copy opens another), so a retired shadow leaves no task behind. Then each copy goes through the
-rest of the stack as a request of its own under the shadow's variant, answered by its share of
-the batch (``Call.predicted``): the metrics count its request, error and latency (the batch's
-prediction time), and capture records it with the production request's inference id (the same
-``RequestMeta``).
+Batches, not copies: what a copy costs the server is what counts (a shadow at 100 % doubles the
+requests), so the copies are gathered and predicted in batches, each with one hand-off to one
+of the shadows' threads (the deployer's ``shadow_executor``; never the event loop, never the
+predict thread the answering variants share). Each shadow has a lane of its own: its waiting
+copies and one consumer task. A batch goes when ``max_batch_size`` copies wait or the oldest copy
+has waited ``linger_s`` (the copies that gather while a batch runs wait the same way); the
+consumer takes what waits, up to ``HAND_OFF_BATCHES`` batches, and predicts them in one
+hand-off, batch by batch (:meth:`MicroBatcher.predict_batches`; each copy's latency is its own
+batch's model call). Shadows do not wait for one another: a shadow stuck in its model holds up
+its own lane and one of the shadows' threads, nothing else. A lane closes when it is empty (the
+next copy opens another), so a retired shadow leaves no task behind. Then each copy goes
+through the rest of the stack as a request of its own under the shadow's variant, answered by
+its share of the batch (``Call.predicted``): the metrics count its request, error and latency
+(the batch's prediction time), and capture records it with the production request's inference
+id (the same ``RequestMeta``).
 
 Bounds: at most ``max_queued`` copies wait for each shadow (each holds the request's rows),
 so a stuck shadow fills its own queue and never takes the room of another; a copy that finds
@@ -116,6 +117,9 @@ class ShadowWrapper:
         drain_s: At shutdown, how long the waiting copies get to finish.
         log_every_s: At most one warning about failing shadows per this many seconds.
         clock: A monotonic clock (for the warnings' pace).
+        records: Whether the layers below record a call of a shadow variant (the monitoring
+            layer's ``records``); None: they record every call. When neither they nor the
+            observer record a shadow's copies, its batches skip the per-copy pass.
     """
 
     def __init__(
@@ -126,6 +130,7 @@ class ShadowWrapper:
         drain_s: float = 5.0,
         log_every_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        records: Callable[[VariantRoute], bool] | None = None,
     ) -> None:
         if max_queued < 1 or linger_s < 0:
             raise ValueError("a shadow queue needs room for one copy and a linger of 0 s or more")
@@ -135,6 +140,8 @@ class ShadowWrapper:
         self._drain_s = drain_s
         self._log_every = log_every_s
         self._clock = clock
+        self._records_given = records
+        self._records: Callable[[VariantRoute], bool] = records or _always
         self._inner: Handler | None = None
         self._lanes: dict[VariantRoute, _Lane] = {}  # the shadows with copies waiting
         self._queued = 0  # copies waiting in all lanes
@@ -149,6 +156,10 @@ class ShadowWrapper:
         """The layer around ``inner`` (the rest of the stack, which the copies also go
         through). Wrap once: the copies run through the last ``inner`` given."""
         self._inner = inner
+        if inner is batched:  # no layer below: nothing records a copy
+            self._records = _never
+        else:
+            self._records = self._records_given or _always
         send = self._send
 
         async def shadowed(call: Call) -> Any:
@@ -256,29 +267,31 @@ class ShadowWrapper:
         done = 0
         try:
             start = time.perf_counter()
+            limit = shadow.batcher.options.max_batch_size
             try:
-                outcomes = await shadow.batcher.predict_each(
-                    [rows for _, rows in copies], shadow.batcher.options.max_batch_size
+                outcomes, took = await shadow.batcher.predict_batches(
+                    [rows for _, rows in copies], limit
                 )
             except Exception as exc:  # not the model's doing (its thread is gone): each fails
                 outcomes = [ModelFailure(exc) for _ in copies]
-            seconds = time.perf_counter() - start
+                took = [time.perf_counter() - start] * len(copies)
             inner = self._inner
             assert inner is not None
-            if inner is batched and self._observer is None:  # nobody records a copy
+            if self._observer is None and not self._records(shadow):  # nobody records a copy
                 done = len(copies)
                 for (meta, _), outcome in zip(copies, outcomes, strict=True):
                     if isinstance(outcome, ModelFailure):
                         self._failed(shadow, meta, _model_failed(shadow, outcome))
                 return
-            for (meta, rows), outcome in zip(copies, outcomes, strict=True):
+            for (meta, rows), outcome, seconds in zip(copies, outcomes, took, strict=True):
                 done += 1
                 if isinstance(outcome, ModelFailure):
                     predicted = Predicted(None, outcome, seconds)
                 else:
                     predicted = Predicted(outcome, None, seconds)
                 lease = Lease(meta, shadow.alone, inner, self._observer)
-                lease.started = start  # its latency is the shadow's, not its wait
+                # Its latency is its own batch's model call: not its wait, nor other batches'.
+                lease.started = time.perf_counter() - seconds
                 await self._record(inner, lease, rows, predicted)
         finally:
             shadow.served.inflight -= len(copies)
@@ -370,3 +383,11 @@ def _model_failed(shadow: VariantRoute, failure: ModelFailure) -> ModelFailed:
     error = ModelFailed(f"the model {ref} raised {type(cause).__name__}: {cause}")
     error.__cause__ = cause  # logged with the model's traceback
     return error
+
+
+def _always(shadow: VariantRoute) -> bool:
+    return True
+
+
+def _never(shadow: VariantRoute) -> bool:
+    return False
