@@ -6,8 +6,10 @@ finishes they go together as the next batch, up to ``max_batch_size`` rows. Only
 batch held more than one request (load is present) does the batcher wait, up to
 ``max_wait_ms``, and only until as many requests are queued as the last batch held: clients
 that just got their answers usually send again at once, and waiting for more than that many
-would idle the model. It also stops waiting when no request arrived for an eighth of
-``max_wait_ms``: the callers it would wait for may be waiting in another variant's batch.
+would idle the model. It also stops waiting at the first of its checks, one every eighth of
+``max_wait_ms``, that finds no request arrived since the one before (so after one to two
+eighths of quiet): the callers it would wait for may be waiting in another variant's batch.
+Requests spaced further apart than that go in smaller batches than ``max_wait_ms`` allows.
 Predicting N rows at once costs little more than one row for tree models, so under load this
 multiplies throughput.
 
@@ -44,7 +46,8 @@ Predict = Callable[[np.ndarray], np.ndarray]
 
 #: A model whose recent predictions took less than this may run inline when idle.
 INLINE_MAX_S = 0.002
-#: A batch being gathered goes once no request arrived for ``max_wait_ms / GAP_PARTS``.
+#: A batch being gathered is checked every ``max_wait_ms / GAP_PARTS``; it goes at the first
+#: check that finds no request arrived since the previous one.
 GAP_PARTS = 8
 _ROWS_BITS = 40  # a call's rows, below its request count, in one packed number
 _EWMA_ALPHA = 0.2
@@ -243,8 +246,8 @@ class MicroBatcher:
 
     async def _wait_for_fuller_batch(self) -> None:
         """Wait, up to ``max_wait_ms``, while requests keep arriving: until as many are queued
-        as the last batch held, or ``max_batch_size`` rows, or until none arrived for a
-        ``gap`` (an eighth of ``max_wait_ms``).
+        as the last batch held, or ``max_batch_size`` rows, or until a check (one every
+        ``gap``, an eighth of ``max_wait_ms``) finds none arrived since the previous one.
 
         The gap matters when variants share a worker's callers (a canary's split): the last
         batch's size is as likely as not above what can arrive, because the callers it is
