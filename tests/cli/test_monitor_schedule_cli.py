@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import signal
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.cli.conftest import SCRIPT
+from tests.interrupts import interruptible
 from tests.waiting import wait_for
 
 
@@ -138,7 +138,7 @@ def test_the_loop_runs_ticks_until_ctrl_c(home: Any, tmp_path: Path) -> None:
     home("monitor", "schedule", name, "--every", "10s", "--window", "1m").ok()
     out, err = tmp_path / "out.txt", tmp_path / "err.txt"
     with out.open("w") as stdout, err.open("w") as stderr:
-        loop = subprocess.Popen(
+        loop = interruptible(
             [str(SCRIPT), "monitor", "run", "--poll", "0.5"],
             env=home.env(),
             stdout=stdout,

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from modelyard import errors
+from tests.interrupts import interruptible
 
 
 def test_help_opens_no_database(cli: Any) -> None:
@@ -102,7 +103,7 @@ def test_corrupted_and_missing_artifact(cli: Any, model_files: Any) -> None:
 
 
 def test_ctrl_c_exits_130_without_traceback(cli: Any) -> None:
-    proc = subprocess.Popen(
+    proc = interruptible(
         [str(cli.script), "demo"],
         env=cli.env(PYTHONUNBUFFERED="1"),
         stdin=subprocess.DEVNULL,
