@@ -252,14 +252,14 @@ def _on_thread(model: Recorder, threads: set[str]) -> Callable[[np.ndarray], np.
     return predict
 
 
-def test_predict_each_stacks_requests_in_one_call_and_splits_the_answers_back() -> None:
+def test_predict_batches_stacks_requests_in_one_call_and_splits_the_answers_back() -> None:
     model, threads = Recorder(delay=0), set[str]()
     predict = _on_thread(model, threads)
 
     batch = [np.full((n, 3), float(n)) for n in (1, 3, 2)]
     with ThreadPoolExecutor(1, thread_name_prefix="shadowish") as pool:
         batcher = MicroBatcher(predict, Batching(max_batch_size=64), pool, inline=False)
-        results = asyncio.run(batcher.predict_each(batch))
+        results = asyncio.run(batcher.predict_batches(batch, 64))[0]
     assert model.calls == [6]  # one model call for the three requests
     assert [r.tolist() for r in results] == [[3.0], [9.0] * 3, [6.0] * 2]  # type: ignore[union-attr]
     assert threads == {"shadowish_0"}
@@ -286,23 +286,23 @@ def test_predict_batches_calls_the_model_in_groups_within_one_hand_off() -> None
     assert len(seconds) == 5 and seconds[0] == seconds[1] and min(seconds) >= 0.0
 
 
-def test_predict_each_gives_the_culprit_its_error_and_the_others_their_answers() -> None:
+def test_predict_batches_gives_the_culprit_its_error_and_the_others_their_answers() -> None:
     model = Recorder(delay=0, poison=7.0)
     batch = [np.full((1, 3), float(i)) for i in (1, 7, 2)]
     with ThreadPoolExecutor(1) as pool:
         batcher = MicroBatcher(model.predict, Batching(max_batch_size=64), pool)
-        results = asyncio.run(batcher.predict_each(batch))
+        results = asyncio.run(batcher.predict_batches(batch, 64))[0]
     assert model.calls == [3, 1, 1, 1]  # the batch, then each on its own
     assert isinstance(results[1], ModelFailure) and "poisoned" in str(results[1])
     assert [float(results[i][0]) for i in (0, 2)] == [3.0, 6.0]  # type: ignore[index]
 
 
-def test_predict_each_predicts_rows_of_other_widths_one_by_one() -> None:
+def test_predict_batches_predicts_rows_of_other_widths_one_by_one() -> None:
     model = Recorder(delay=0)
     batch = [np.ones((1, 3)), np.ones((2, 4))]  # they do not stack: no stacked call fails
     with ThreadPoolExecutor(1) as pool:
         batcher = MicroBatcher(model.predict, Batching(max_batch_size=64), pool)
-        results = asyncio.run(batcher.predict_each(batch))
+        results = asyncio.run(batcher.predict_batches(batch, 64))[0]
     assert model.calls == [1, 2]
     assert [r.tolist() for r in results] == [[3.0], [4.0, 4.0]]  # type: ignore[union-attr]
 

@@ -124,26 +124,20 @@ class MicroBatcher:
             self._task = loop.create_task(self._drain())
         return await future
 
-    async def predict_each(self, batch: list[Any]) -> list[np.ndarray | ModelFailure]:
-        """Predict several requests' rows with one hand-off to the executor, together when they
-        stack (arrays of one width, batching on), and return each request's predictions or the
-        :class:`ModelFailure` its rows alone raised (a batch the model rejects is retried one
-        request at a time, on the same thread, so only the culprit gets the error).
-
-        For callers that gather requests themselves (a shadow's copies): nothing is queued
-        here, and ``max_batch_size`` is the caller's to keep. The batcher's own batches go the
-        same way.
-        """
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._each, batch)
-
     async def predict_batches(
         self, batch: list[Any], max_rows: int
     ) -> tuple[list[np.ndarray | ModelFailure], list[float]]:
-        """:meth:`predict_each` for more requests than one model call should take: they go to
-        the model in consecutive groups of at most ``max_rows`` rows (at least one request
-        each), all within one hand-off. Returns each request's outcome and the seconds its
-        group's model call took (its latency, not the groups' before it)."""
+        """Predict several requests' rows with one hand-off to the executor, in consecutive
+        groups of at most ``max_rows`` rows (at least one request each), each group in one
+        model call when its rows stack (arrays of one width, batching on). Returns each
+        request's predictions, or the :class:`ModelFailure` its rows alone raised (a group the
+        model rejects is retried one request at a time, on the same thread, so only the
+        culprit gets the error), and the seconds its group's model call took (its latency,
+        not the groups' before it).
+
+        For callers that gather requests themselves (a shadow's copies): nothing is queued
+        here. The batcher's own batches go the same way (:meth:`_each`).
+        """
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._grouped, batch, max_rows)
 
