@@ -140,8 +140,8 @@ class ShadowWrapper:
         self._drain_s = drain_s
         self._log_every = log_every_s
         self._clock = clock
-        self._records_given = records
-        self._records: Callable[[VariantRoute], bool] = records or _always
+        self._records_given = records or _always
+        self._records = self._records_given  # ``_never`` once wrapped around the batcher
         self._inner: Handler | None = None
         self._lanes: dict[VariantRoute, _Lane] = {}  # the shadows with copies waiting
         self._queued = 0  # copies waiting in all lanes
@@ -156,10 +156,7 @@ class ShadowWrapper:
         """The layer around ``inner`` (the rest of the stack, which the copies also go
         through). Wrap once: the copies run through the last ``inner`` given."""
         self._inner = inner
-        if inner is batched:  # no layer below: nothing records a copy
-            self._records = _never
-        else:
-            self._records = self._records_given or _always
+        self._records = _never if inner is batched else self._records_given
         send = self._send
 
         async def shadowed(call: Call) -> Any:
@@ -261,7 +258,7 @@ class ShadowWrapper:
         return copies[:cut]
 
     async def _run(self, shadow: VariantRoute, copies: list[Copy]) -> None:
-        """Predict ``copies`` in one batch, then record each as a request of the shadow's own;
+        """Predict ``copies`` in one hand-off, then record each as a request of the shadow's own;
         every error is kept here. Each copy's hold on the model ends whatever happens
         (cancelled at shutdown: the copies not recorded are counted as dropped)."""
         done = 0
