@@ -9,7 +9,7 @@ import os
 import socket
 import threading
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +23,7 @@ from modelyard.services.alarm_endpoints import EndpointCatalog
 from modelyard.services.alarms import AlarmService
 from modelyard.services.batch import BatchService
 from modelyard.services.capture import CaptureService
+from modelyard.services.capture_retention import CaptureRetention
 from modelyard.services.deployment_controller import DeploymentController
 from modelyard.services.deployments import DeploymentService
 from modelyard.services.drift import DriftService
@@ -77,6 +78,7 @@ class Platform:
     batch: BatchService
     servers: ServerService
     capture: CaptureService
+    capture_retention: CaptureRetention
     metrics: MetricsService
     feedback: FeedbackService
     monitors: MonitorService
@@ -98,6 +100,12 @@ class Platform:
             alarms=self.alarms,
             runs=self.monitors,
         )
+
+    @property
+    def housekeeping(self) -> list[Callable[[datetime], object]]:
+        """The chores a scheduler loop runs once an hour, besides its own: the metric series'
+        retention, and the captured rows' when one is set."""
+        return [self.metrics.prune, self.capture_retention.prune_expired]
 
     def close(self) -> None:
         """Release database connections."""
@@ -184,7 +192,12 @@ def build(settings: Settings | None = None) -> Platform:
     servers = ServerService(
         SqlServerStore(engine), endpoint_store, stale_after=settings.server_stale_after
     )
-    capture = CaptureService(CaptureFolder(settings.resolved_capture_url))
+    capture_folder = CaptureFolder(settings.resolved_capture_url)
+    capture = CaptureService(capture_folder)
+    retention_d = settings.capture_retention_d
+    capture_retention = CaptureRetention(
+        capture_folder, None if retention_d is None else timedelta(days=retention_d)
+    )
     metric_store = _metric_store(engine, settings)
     metrics = MetricsService(metric_store, endpoint_store)
     drift = DriftService(registry, endpoints.get, artifacts, capture)
@@ -229,6 +242,7 @@ def build(settings: Settings | None = None) -> Platform:
         batch=batch,
         servers=servers,
         capture=capture,
+        capture_retention=capture_retention,
         metrics=metrics,
         feedback=_feedback_service(settings, engine, metadata, endpoint_store, capture),
         monitors=monitors,

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
             written; captures past it are dropped (and counted).
         capture_roll_s: How often a server process starts a new captured-rows file per
             endpoint (the delay before captured rows can be read).
+        capture_retention_d: Days captured rows are kept: the scheduler loop deletes older
+            partition hours once an hour (unset: kept until ``modelyard capture prune``).
         shadow_queue_copies: The most copies of requests a server process holds waiting for
             each shadow variant; copies past it are dropped (and counted).
         metrics: Whether servers keep metrics (``GET /metrics``, the per-minute series).
@@ -89,6 +91,7 @@ class Settings(BaseSettings):
     capture_url: str | None = None
     capture_queue_rows: int = Field(default=50_000, ge=1)
     capture_roll_s: float = Field(default=60.0, gt=0)
+    capture_retention_d: float | None = Field(default=None, gt=0)
     shadow_queue_copies: int = Field(default=1000, ge=1)
     metrics: bool = True
     metrics_dir: Path | None = None

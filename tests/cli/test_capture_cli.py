@@ -188,3 +188,65 @@ def test_capture_export_writes_to_an_fsspec_url(home: Any, tmp_path: Any) -> Non
     line = refused.error_line(errors.StorageUnavailable.exit_code)
     assert "s3://bucket/rows.parquet" in line and "s3fs" in line
     assert not Path("s3:").exists()  # where the command's working directory would have it
+
+
+def test_capture_prune_deletes_whole_old_hours(home: Any) -> None:
+    """``capture prune NAME --before`` deletes the partition hours that ended before the
+    cutoff (a dry run first counts them); the current hour's rows stay; refusals change
+    nothing."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    old = now - timedelta(days=3)
+    _write_captured(home, "prune", [old, old + timedelta(seconds=1)], [30.0, 31.0])
+    _write_captured(home, "prune", [old + timedelta(hours=1)], [32.0])
+    _write_captured(home, "prune", [now - timedelta(seconds=30)], [42.0])
+    _write_captured(home, "other", [old], [50.0])
+
+    def rows(endpoint: str) -> int:
+        return sum(f["rows"] for f in home("capture", "list", endpoint, "--json").ok().json())
+
+    for args, words in [
+        (["prune", "--before", "1d", "--all"], ["NAME or --all (not both)"]),
+        (["--before", "1d"], ["NAME or --all (not both)"]),
+    ]:
+        result = home("capture", "prune", *args)
+        assert result.code == 2 and result.out == "", result
+        assert all(w in result.err for w in words), result.err
+    future = home("capture", "prune", "prune", "--before", (now + timedelta(hours=2)).isoformat())
+    assert "in the future" in future.error_line(errors.InvalidInput.exit_code)
+    assert (rows("prune"), rows("other")) == (4, 1)
+
+    dry = home("capture", "prune", "prune", "--before", "1d", "--dry-run", "--json").ok().json()
+    assert (dry["files"], dry["hours"], dry["dry_run"], dry["endpoints"]) == (2, 2, True, ["prune"])
+    assert rows("prune") == 4
+
+    line = home("capture", "prune", "prune", "--before", "1d").ok().out
+    assert line.startswith("Deleted 2 files") and "2 partition hours of prune" in line
+    assert (rows("prune"), rows("other")) == (1, 1)
+
+    # Every endpoint of the home (other tests' too): what the dry run counted goes.
+    counted = home("capture", "prune", "--all", "--before", "1d", "--dry-run", "--json").ok()
+    everything = home("capture", "prune", "--all", "--before", "1d", "--json").ok().json()
+    assert {"other", "prune"} <= set(everything["endpoints"])
+    assert everything["files"] == counted.json()["files"] >= 1
+    assert (rows("prune"), rows("other")) == (1, 0)
+
+
+def test_the_scheduler_loop_applies_the_capture_retention(home: Any) -> None:
+    """With ``MODELYARD_CAPTURE_RETENTION_D`` set, a pass of the scheduler loop (what
+    ``modelyard serve`` runs beside its workers) deletes the captured hours older than it;
+    without it, nothing is deleted."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    _write_captured(home, "kept", [now - timedelta(days=5)], [1.0])
+    _write_captured(home, "kept", [now - timedelta(days=1)], [2.0])
+    _write_captured(home, "kept", [now - timedelta(seconds=10)], [3.0])
+
+    def ages() -> list[float]:
+        return list(pd.read_parquet(home.home / "artifacts" / "capture" / "kept")["input.age"])
+
+    home("scheduler", "--once").ok()
+    assert sorted(ages()) == [1.0, 2.0, 3.0]  # no retention set: everything kept
+    home("scheduler", "--once", env=home.env(MODELYARD_CAPTURE_RETENTION_D="2")).ok()
+    assert sorted(ages()) == [2.0, 3.0]
+    refused = home("scheduler", "--once", env=home.env(MODELYARD_CAPTURE_RETENTION_D="0"))
+    assert refused.code != 0 and "capture_retention_d" in refused.err
+    assert sorted(ages()) == [2.0, 3.0]

@@ -17,10 +17,13 @@ from modelyard.cli.context import platform
 from modelyard.cli.render import console, print_json
 from modelyard.domain.durations import parse_time
 from modelyard.services.capture import CaptureFile, CaptureService
+from modelyard.services.capture_retention import CapturePruned
 
 app = typer.Typer(
     name="capture",
-    help="The requests servers captured (endpoints create|update --capture): list and export.",
+    help=(
+        "The requests servers captured (endpoints create|update --capture): list, export and prune."
+    ),
     no_args_is_help=True,
 )
 
@@ -123,4 +126,47 @@ def export(
         f"Wrote {done.rows:,} rows from {done.files} captured files "
         f"({_when(done.since)} to {_when(done.until)} UTC) to {done.path}",
         markup=False,
+    )
+
+
+@app.command("prune")
+def prune(
+    before: Annotated[
+        str,
+        typer.Option(
+            "--before",
+            metavar="TIME",
+            help=f"Delete the rows captured before: {_TIME_HELP}. Whole partition hours go; "
+            "the hour it falls in is kept.",
+        ),
+    ],
+    name: Annotated[
+        str | None, typer.Argument(metavar="[NAME]", help="Endpoint name (or --all).")
+    ] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every endpoint's captured rows.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only count what would be deleted.")
+    ] = False,
+    json_: JsonFlag = False,
+) -> None:
+    """Delete captured rows older than a time, by whole partition hour (servers keep
+    capturing). Set MODELYARD_CAPTURE_RETENTION_D to have the scheduler loop do it hourly."""
+    if (name is None) == (not all_):
+        raise typer.BadParameter(
+            "give an endpoint NAME or --all (not both)", param_hint="NAME / --all"
+        )
+    current = platform()
+    done = current.capture_retention.prune(name, parse_time(before), dry_run=dry_run)
+    if json_:
+        print_json(done.to_dict())
+        return
+    console.print(_pruned_line(done, current.capture.url), markup=False)
+
+
+def _pruned_line(done: CapturePruned, url: str) -> str:
+    verb = "Would delete" if done.dry_run else "Deleted"
+    whose = ", ".join(done.endpoints) if done.endpoints else "no endpoint"
+    return (
+        f"{verb} {done.files:,} files ({_size(done.size)}) in {done.hours:,} partition hours "
+        f"of {whose}, captured before {_when(done.before)} UTC, under {url}"
     )

@@ -217,7 +217,7 @@ def _loop(title: str, *, once: bool, poll: float, parent: int | None, json_: boo
         schedules=current.schedules,
         deployments=current.deployment_controller,
         poll_s=poll,
-        housekeeping=[current.metrics.prune],
+        housekeeping=current.housekeeping,
     )
     if once:
         done = scheduler.run_once()

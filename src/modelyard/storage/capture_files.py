@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,16 +96,11 @@ class CaptureFolder:
         Raises:
             StorageUnavailable: the root cannot be listed.
         """
-        fs, root = self._filesystem()
+        _, root = self._filesystem()
         base = f"{root}/{folder}".rstrip("/")
-        try:
-            if not fs.exists(base):
-                return []
-            found = fs.find(base, detail=True)
-        except OSError as exc:
-            raise StorageUnavailable(
-                f"cannot list {folder} in {self.url}: {redact(str(exc), self._given)}"
-            ) from None
+        found = self._listed(base, f"{folder} in {self.url}", lambda fs: fs.find(base, detail=True))
+        if found is None:
+            return []
         out = []
         for full, info in found.items():
             relative = full[len(root) :].lstrip("/") if full.startswith(root) else full
@@ -112,6 +108,64 @@ class CaptureFolder:
             if name.endswith(".parquet") and not name.startswith((".", "_")):
                 out.append(StoredFile(relative, int(info.get("size") or 0)))
         return sorted(out, key=lambda f: f.path)
+
+    def _listed(self, base: str, what: str, listing: Callable[[Any], Any]) -> Any:
+        """``listing(fs)`` of ``base``; None when ``base`` does not exist.
+
+        Raises:
+            StorageUnavailable: naming ``what`` could not be listed.
+        """
+        fs, _ = self._filesystem()
+        try:
+            return listing(fs) if fs.exists(base) else None
+        except OSError as exc:
+            raise StorageUnavailable(
+                f"cannot list {what}: {redact(str(exc), self._given)}"
+            ) from None
+
+    def folders(self) -> list[str]:
+        """The names of the folders right under the root (one per endpoint that captured),
+        sorted; none when the root does not exist yet.
+
+        Raises:
+            StorageUnavailable: the root cannot be listed.
+        """
+        _, root = self._filesystem()
+        found = self._listed(root, self.url, lambda fs: fs.ls(root, detail=True))
+        if found is None:
+            return []
+        names = (
+            str(info["name"]).rstrip("/").rpartition("/")[2]
+            for info in found
+            if info.get("type") == "directory"
+        )
+        return sorted(n for n in names if n and not n.startswith((".", "_")))
+
+    def remove(self, path: str) -> None:
+        """Delete the file ``path`` (relative to the root), then its folders up to the root's
+        child that it leaves empty (on a local disk; an object store has no empty folders).
+
+        Raises:
+            StorageNotWritable: no permission, read-only.
+            StorageUnavailable: any other failure.
+        """
+        fs, root = self._filesystem()
+        try:
+            fs.rm(f"{root}/{path}")
+        except OSError as exc:
+            reason = os.strerror(exc.errno) if exc.errno else redact(str(exc), self._given)
+            error = StorageNotWritable if exc.errno in _NOT_WRITABLE else StorageUnavailable
+            raise error(f"cannot delete {path} from {self.url}: {reason}") from None
+        folder = path.rpartition("/")[0]
+        while self._local(fs) and folder.count("/") >= 1:  # not the endpoint's own folder
+            try:
+                full = f"{root}/{folder}"
+                if fs.ls(full):
+                    return
+                fs.rmdir(full)
+            except OSError:
+                return  # a writer's new file got there first: the folder stays, harmlessly
+            folder = folder.rpartition("/")[0]
 
     def open(self, path: str) -> Any:
         """A binary file object for reading ``path`` (relative to the root).

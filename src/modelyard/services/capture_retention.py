@@ -1,0 +1,150 @@
+"""Capture retention: captured rows deleted by age, by hand or by the scheduler loop.
+
+Servers capturing 100 % of their requests write without end, so captured rows are kept for a
+retention period (``MODELYARD_CAPTURE_RETENTION_D``; unset: until deleted by hand) and the
+scheduler loop's hourly housekeeping deletes what is older. ``modelyard capture prune`` deletes
+an endpoint's rows before a time at once (after an export, or when a privacy request asks).
+
+Rows go by whole partition hour: a file is deleted when its partition's hour ends at or before
+the cutoff, so every row in it is older than the cutoff; the hour the cutoff falls in is kept
+whole. The hour comes from the file's path (``date=…/hour=…``), not from reading it, and files
+outside partition folders are never touched. Only hours that have ended can go: a cutoff in
+the future is refused, so a slip of the pen cannot delete the rows being written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from modelyard.domain import validate_name
+from modelyard.domain.capture import partition_hour
+from modelyard.domain.durations import as_utc
+from modelyard.errors import InvalidInput
+from modelyard.services.capture import StoredFileInfo
+
+_HOUR = timedelta(hours=1)
+
+
+class PrunableFiles(Protocol):
+    """The capture root as retention changes it (``storage.capture_files.CaptureFolder``)."""
+
+    @property
+    def url(self) -> str: ...
+
+    def folders(self) -> Sequence[str]:
+        """The folders right under the root: one per endpoint that captured."""
+        ...
+
+    def files(self, folder: str) -> Sequence[StoredFileInfo]:
+        """Finished ``.parquet`` files under ``folder``, with paths relative to the root."""
+        ...
+
+    def remove(self, path: str) -> None:
+        """Delete one file (and the folders it leaves empty)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class CapturePruned:
+    """What a prune deleted (or, dry, would delete).
+
+    Attributes:
+        before: The cutoff: rows of partition hours ending at or before it.
+        endpoints: The endpoints looked at.
+        files, size: Files deleted, and their bytes.
+        hours: Partition hours emptied.
+        dry_run: Nothing was deleted; the counts are what would be.
+    """
+
+    before: datetime
+    endpoints: list[str]
+    files: int
+    size: int
+    hours: int
+    dry_run: bool
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "before": self.before.isoformat(),
+            "endpoints": self.endpoints,
+            "files": self.files,
+            "size": self.size,
+            "hours": self.hours,
+            "dry_run": self.dry_run,
+        }
+
+
+class CaptureRetention:
+    """Deletes captured files by age (see the module docstring).
+
+    Args:
+        files: The capture root.
+        retention: How long captured rows are kept by :meth:`prune_expired` (None: forever).
+        now: The current time (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        files: PrunableFiles,
+        retention: timedelta | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        if retention is not None and retention <= timedelta(0):
+            raise ValueError("a capture retention must be longer than 0")
+        self._files = files
+        self.retention = retention
+        self._now = now
+
+    def prune(
+        self, endpoint: str | None, before: datetime, *, dry_run: bool = False
+    ) -> CapturePruned:
+        """Delete ``endpoint``'s captured files (every endpoint's when None) whose partition
+        hour ends at or before ``before`` (no zone: UTC).
+
+        Raises:
+            InvalidName: a malformed endpoint name.
+            InvalidInput: ``before`` is in the future (nothing is deleted).
+            StorageUnavailable, StorageNotWritable: the root cannot be listed, or a file
+                cannot be deleted (the files before it are gone, the rest are kept).
+        """
+        cutoff = as_utc(before)
+        now = self._now()
+        if cutoff > now:
+            raise InvalidInput(
+                f"cannot delete captured rows before {cutoff.isoformat()}: that is in the "
+                f"future (now {now.isoformat(timespec='seconds')}), and the current hour's "
+                "rows are still being written"
+            )
+        if endpoint is not None:
+            validate_name(endpoint, "endpoint name")
+            endpoints = [endpoint]
+        else:
+            endpoints = list(self._files.folders())
+        doomed = [
+            stored
+            for name in endpoints
+            for stored in self._files.files(name)
+            if _expired(stored.path, cutoff)
+        ]
+        hours = {stored.path.rpartition("/")[0] for stored in doomed}
+        if not dry_run:
+            for stored in doomed:
+                self._files.remove(stored.path)
+        return CapturePruned(
+            cutoff, endpoints, len(doomed), sum(s.size for s in doomed), len(hours), dry_run
+        )
+
+    def prune_expired(self, now: datetime | None = None) -> CapturePruned | None:
+        """Delete every endpoint's captured rows older than the retention (the scheduler
+        loop's housekeeping); None when rows are kept forever."""
+        if self.retention is None:
+            return None
+        return self.prune(None, (now or self._now()) - self.retention)
+
+
+def _expired(path: str, cutoff: datetime) -> bool:
+    hour = partition_hour(path)
+    return hour is not None and hour + _HOUR <= cutoff

@@ -1,0 +1,192 @@
+"""``CaptureRetention``: captured files deleted by whole partition hour before a cutoff, on a
+local folder and on an fsspec URL (``memory://``); dry runs, bad cutoffs and failing deletes;
+the scheduler loop's hourly housekeeping applying the retention across endpoints.
+
+The files are written the way servers write them (``test_capture_service``'s helpers).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelyard.errors import InvalidInput, InvalidName, StorageNotWritable
+from modelyard.services.capture import CaptureService
+from modelyard.services.capture_retention import CaptureRetention
+from modelyard.storage.capture_files import CaptureFolder
+from tests.services.test_capture_service import at, captured, folder, put
+
+__all__ = ["folder"]  # the fixture, shared: local and memory:// roots
+
+NOW = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)  # T0 (09:00) + 3.5 h
+
+
+def hours_of(folder: CaptureFolder, endpoint: str = "api") -> list[str]:
+    return [f.path.split("/")[2] for f in folder.files(endpoint) if "/hour=" in f.path]
+
+
+def fill(folder: CaptureFolder) -> dict[str, str]:
+    """Files in hours 09, 10 (two), 11 and 12 of endpoint ``api``, one in hour 09 of ``web``,
+    and one outside any partition folder."""
+    paths = {
+        "09": put(folder, captured([at(10)]), "a"),
+        "10a": put(folder, captured([at(61)]), "b"),
+        "10b": put(folder, captured([at(119)]), "c"),
+        "11": put(folder, captured([at(150)]), "d"),
+        "12": put(folder, captured([at(200)]), "e"),
+        "web-09": put(folder, captured([at(5)]), "f", endpoint="web"),
+    }
+    folder.write("api/loose.parquet", b"not in a partition")
+    return paths
+
+
+def retention(folder: CaptureFolder, days: float | None = None) -> CaptureRetention:
+    kept = None if days is None else timedelta(days=days)
+    return CaptureRetention(folder, kept, now=lambda: NOW)
+
+
+def test_whole_hours_before_the_cutoff_go_and_the_rest_stay(folder: CaptureFolder) -> None:
+    fill(folder)
+    sizes = {f.path: f.size for f in folder.files("api")}
+    # 11:15 falls in hour 11: hours 09 and 10 end before it, hour 11 is kept whole.
+    done = retention(folder).prune("api", datetime(2026, 3, 1, 11, 15, tzinfo=UTC))
+    assert (done.files, done.hours, done.endpoints, done.dry_run) == (3, 2, ["api"], False)
+    assert done.size == sum(size for path, size in sizes.items() if "hour=09" in path or
+                            "hour=10" in path)  # fmt: skip
+    assert hours_of(folder) == ["hour=11", "hour=12"]
+    assert [f.path for f in folder.files("web")] != []  # another endpoint: untouched
+    assert "api/loose.parquet" in {f.path for f in folder.files("api")}  # in no partition
+    # What is left reads as before: the service sees only the kept rows.
+    rows = CaptureService(folder, now=lambda: NOW).read("api", since=at(0))
+    assert [t.to_pydatetime() for t in rows["time"]] == [at(150), at(200)]
+
+
+def test_a_cutoff_on_an_hour_boundary_takes_that_hour(folder: CaptureFolder) -> None:
+    fill(folder)
+    done = retention(folder).prune("api", datetime(2026, 3, 1, 11, 0, tzinfo=UTC))
+    assert done.hours == 2 and hours_of(folder) == ["hour=11", "hour=12"]
+
+
+def test_a_dry_run_counts_and_deletes_nothing(folder: CaptureFolder) -> None:
+    fill(folder)
+    before = folder.files("api")
+    done = retention(folder).prune("api", NOW, dry_run=True)
+    assert (done.files, done.hours, done.dry_run) == (4, 3, True)
+    assert folder.files("api") == before
+
+
+def test_every_endpoint_when_none_is_named(folder: CaptureFolder) -> None:
+    fill(folder)
+    done = retention(folder).prune(None, datetime(2026, 3, 1, 10, 0, tzinfo=UTC))
+    assert (done.endpoints, done.files) == (["api", "web"], 2)
+    assert folder.files("web") == [] and hours_of(folder)[0] == "hour=10"
+
+
+def test_bad_cutoffs_and_names_are_refused_and_delete_nothing(folder: CaptureFolder) -> None:
+    fill(folder)
+    before = folder.files("api")
+    keeper = retention(folder)
+    with pytest.raises(InvalidInput, match="in the future"):
+        keeper.prune("api", NOW + timedelta(minutes=1))
+    with pytest.raises(InvalidName):
+        keeper.prune("../api", NOW)
+    assert folder.files("api") == before
+    with pytest.raises(ValueError, match="longer than 0"):
+        CaptureRetention(folder, timedelta(0))
+
+
+def test_an_endpoint_with_nothing_captured_prunes_nothing(folder: CaptureFolder) -> None:
+    done = retention(folder).prune("nobody", NOW)
+    assert (done.files, done.hours) == (0, 0)
+    assert retention(folder).prune(None, NOW).endpoints == []
+
+
+def test_the_retention_applies_to_every_endpoint(folder: CaptureFolder) -> None:
+    fill(folder)
+    assert retention(folder).prune_expired() is None  # no retention: kept forever
+    assert len(hours_of(folder)) == 5
+    # Two hours' retention at 12:30: rows before 10:30 go, so hours 09 and web's 09 go
+    # (hour 10 ends after the cutoff and stays whole).
+    done = retention(folder, days=2 / 24).prune_expired()
+    assert done is not None and done.files == 2
+    assert hours_of(folder) == ["hour=10", "hour=10", "hour=11", "hour=12"]
+    assert folder.files("web") == []
+
+
+def test_empty_folders_go_with_their_last_file(tmp_path: Path) -> None:
+    root = tmp_path / "capture"
+    folder = CaptureFolder(str(root))
+    fill(folder)
+    retention(folder).prune("api", datetime(2026, 3, 1, 11, 0, tzinfo=UTC))
+    assert sorted(p.name for p in (root / "api" / "date=2026-03-01").iterdir()) == [
+        "hour=11",
+        "hour=12",
+    ]
+    retention(folder).prune(None, NOW)  # hour 12 is still going on
+    assert sorted(p.name for p in (root / "api" / "date=2026-03-01").iterdir()) == ["hour=12"]
+    assert not (root / "web" / "date=2026-03-01").exists()
+    assert (root / "web").is_dir()  # the endpoint's own folder stays
+
+
+def test_a_file_that_cannot_be_deleted_is_named(tmp_path: Path) -> None:
+    """The delete the filesystem refuses stops the prune with an error naming the file; the
+    files deleted before it stay deleted, the rest stay."""
+    folder = CaptureFolder(str(tmp_path / "capture"))
+    paths = fill(folder)
+    locked = tmp_path / "capture" / paths["10a"].rpartition("/")[0]
+    with _undeletable(locked), pytest.raises(StorageNotWritable, match=r"part-b\.parquet"):
+        retention(folder).prune("api", NOW)
+    assert hours_of(folder) == ["hour=10", "hour=10", "hour=11", "hour=12"]
+
+
+@contextmanager
+def _undeletable(path: Path) -> Iterator[None]:
+    """Files in ``path`` cannot be deleted: a folder without write permission, or (as root,
+    whom permissions do not stop) an immutable one."""
+    if os.geteuid() != 0:
+        path.chmod(0o500)
+        try:
+            yield
+        finally:
+            path.chmod(0o700)
+        return
+    subprocess.run(["chattr", "+i", str(path)], check=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def test_the_scheduler_loop_runs_the_retention_hourly(folder: CaptureFolder) -> None:
+    from modelyard.services.scheduler import Scheduler
+
+    fill(folder)
+    keeper = retention(folder, days=2 / 24)
+    scheduler = Scheduler(_Idle(), _Idle(), housekeeping=[keeper.prune_expired])  # type: ignore[arg-type]
+    scheduler.run_once(NOW)
+    assert folder.files("web") == []
+    put(folder, captured([at(5)]), "late", endpoint="web")  # a late writer's file
+    scheduler.run_once(NOW + timedelta(minutes=30))  # within the hour: no second prune
+    assert len(folder.files("web")) == 1
+    scheduler.run_once(NOW + timedelta(hours=1))
+    assert folder.files("web") == []
+
+
+class _Idle:
+    """A monitor and alarm service with nothing due."""
+
+    def run_due(self, now: datetime) -> list[Any]:
+        return []
+
+    def evaluate(self, now: datetime) -> list[Any]:
+        return []
+
+    def prune(self, now: datetime) -> tuple[int, int]:
+        return 0, 0
