@@ -297,3 +297,32 @@ def test_copies_skip_the_layers_below_only_while_they_record_none_of_the_shadows
     assert seen["unrecorded"] == (0, 0) and seen["predicted"] == 2
     assert seen["recorded"] == ["captured"]
     assert seen["captured"] == [("captured", "copy")]
+
+
+def test_a_copy_of_a_full_batch_of_rows_goes_without_its_linger(platform: Platform) -> None:
+    """``max_batch_size`` counts rows: one copy of 4 rows fills the shadow's batch and goes at
+    once; 3 copies of one row wait for their linger (the clock stands still), and a copy of 2
+    rows more brings them to 5 rows, past the batch: they go, as batches of at most 4 rows."""
+
+    async def scenario(route: EndpointRoute) -> list[Any]:
+        shadows, below = ShadowWrapper(linger_s=LINGER_S), Below()
+        handler = shadows.wrap(below)
+        selection, seen = route.select(None), []
+        big = np.arange(12.0).reshape(4, 3)
+        await handler(Call(RequestMeta("gathered", "big"), selection, big))
+        await _answered(_until(lambda: len(below.copies) == 1), "a copy of a full batch")
+        for i in range(3):
+            await handler(Call(RequestMeta("gathered", f"one-{i}"), selection, big[:1]))
+        await _steps()
+        seen.append((shadows.counters().queued, len(below.copies)))
+        await handler(Call(RequestMeta("gathered", "two"), selection, big[:2]))
+        await _answered(_until(lambda: len(below.copies) == 5), "5 rows of copies")
+        await shadows.stop()
+        seen.append([c.meta.inference_id for c in below.copies])
+        return seen
+
+    for route in _route(platform):
+        with asyncio.Runner(loop_factory=FrozenClockLoop) as runner:
+            seen = runner.run(scenario(route))
+        assert route.variants["copy"].batcher.batches.take()[1].tolist() == [4, 3, 2]
+    assert seen == [(3, 1), ["big", "one-0", "one-1", "one-2", "two"]]

@@ -11,17 +11,17 @@ Batches, not copies: what a copy costs the server is what counts (a shadow at 10
 requests), so the copies are gathered and predicted in batches, each with one hand-off to one
 of the shadows' threads (the deployer's ``shadow_executor``; never the event loop, never the
 predict thread the answering variants share). Each shadow has a lane of its own: its waiting
-copies and one consumer task. A batch goes when ``max_batch_size`` copies wait or the oldest copy
-has waited ``linger_s`` (the copies that gather while a batch runs wait the same way); the
-consumer takes what waits, up to ``HAND_OFF_BATCHES`` batches, and predicts them in one
-hand-off, batch by batch (:meth:`MicroBatcher.predict_batches`; each copy's latency is its own
-batch's model call). Shadows do not wait for one another: a shadow stuck in its model holds up
-its own lane and one of the shadows' threads, nothing else. A lane closes when it is empty (the
-next copy opens another), so a retired shadow leaves no task behind. Then each copy goes
-through the rest of the stack as a request of its own under the shadow's variant, answered by
-its share of the batch (``Call.predicted``): the metrics count its request, error and latency
-(the batch's prediction time), and capture records it with the production request's inference
-id (the same ``RequestMeta``).
+copies and one consumer task. A batch goes when the waiting copies hold ``max_batch_size`` rows
+or the oldest copy has waited ``linger_s`` (the copies that gather while a batch runs wait the
+same way); the consumer takes what waits, up to ``HAND_OFF_BATCHES`` batches, and predicts them
+in one hand-off, batch by batch (:meth:`MicroBatcher.predict_batches`; each copy's latency is
+its own batch's model call). Shadows do not wait for one another: a shadow stuck in its model
+holds up its own lane and one of the shadows' threads, nothing else. A lane closes when it is
+empty (the next copy opens another), so a retired shadow leaves no task behind. Then each copy
+goes through the rest of the stack as a request of its own under the shadow's variant, answered
+by its share of the batch (``Call.predicted``): the metrics count its request, error and
+latency (the batch's prediction time), and capture records it with the production request's
+inference id (the same ``RequestMeta``).
 
 Bounds: at most ``max_queued`` copies wait for each shadow (each holds the request's rows),
 so a stuck shadow fills its own queue and never takes the room of another; a copy that finds
@@ -95,10 +95,11 @@ class ShadowCounters:
 class _Lane:
     """One shadow's waiting copies (in arrival order) and the consumer that predicts them."""
 
-    __slots__ = ("copies", "task", "timer", "wake")
+    __slots__ = ("copies", "rows", "task", "timer", "wake")
 
     def __init__(self) -> None:
         self.copies: list[Copy] = []
+        self.rows = 0  # the waiting copies' rows: a batch is ``max_batch_size`` rows
         self.wake = asyncio.Event()  # set: a batch is ready to go
         self.timer: asyncio.TimerHandle | None = None  # the linger of the gathering copies
         self.task: asyncio.Task[None] | None = None
@@ -178,7 +179,7 @@ class ShadowWrapper:
                 for shadow in shadows:
                     self._drop(meta.endpoint, shadow)
                 return
-            lanes, copy = self._lanes, (meta, call.rows)
+            lanes, copy, rows = self._lanes, (meta, call.rows), len(call.rows)
             for shadow in shadows:
                 lane = lanes.get(shadow)
                 if lane is None:
@@ -188,8 +189,9 @@ class ShadowWrapper:
                     continue
                 shadow.served.inflight += 1  # holds the model loaded while the copy waits
                 lane.copies.append(copy)
+                lane.rows += rows
                 self._queued += 1
-                if len(lane.copies) >= shadow.batcher.options.max_batch_size:
+                if lane.rows >= shadow.batcher.options.max_batch_size:
                     lane.wake.set()
                 elif lane.timer is None and not lane.wake.is_set():
                     loop = asyncio.get_running_loop()
@@ -217,7 +219,7 @@ class ShadowWrapper:
         """Predict the lane's copies, batch after batch, until none is waiting; then close
         the lane (the next copy opens another), so a retired shadow leaves nothing behind.
 
-        A batch goes when the lane holds ``max_batch_size`` copies or its oldest copy's
+        A batch goes when the lane holds ``max_batch_size`` rows or its oldest copy's
         linger is over (at a stop: at once). The copies that gathered while a batch ran wait
         the same way: sent at once, they made a batch of a copy or two per hand-off at low
         load (measured at 1 connection: 20 us of CPU a copy on the event loop, as much again
@@ -236,7 +238,7 @@ class ShadowWrapper:
                 log.exception("a batch of shadow copies could not be run")
             if not lane.copies:
                 break
-            if self._closed or len(lane.copies) >= limit:
+            if self._closed or lane.rows >= limit:
                 lane.wake.set()
             elif lane.timer is None:  # copies the batch had no room for: their linger starts
                 lane.timer = asyncio.get_running_loop().call_later(self._linger, lane.wake.set)
@@ -249,11 +251,13 @@ class ShadowWrapper:
         copies = lane.copies
         limit, rows, cut = HAND_OFF_BATCHES * shadow.batcher.options.max_batch_size, 0, 0
         for _, copy_rows in copies:
-            rows += len(copy_rows)
-            if cut and rows > limit:
+            more = len(copy_rows)
+            if cut and rows + more > limit:
                 break
+            rows += more
             cut += 1
         lane.copies = copies[cut:]
+        lane.rows -= rows
         self._queued -= cut
         return copies[:cut]
 
