@@ -297,6 +297,22 @@ def test_predict_batches_gives_the_culprit_its_error_and_the_others_their_answer
     assert [float(results[i][0]) for i in (0, 2)] == [3.0, 6.0]  # type: ignore[index]
 
 
+def test_predict_batches_without_keeping_gives_only_the_failures() -> None:
+    # keep=False (a shadow nobody records): the same model calls, each success None, each
+    # failure its own; in a stacked call, as when the batch is retried one by one.
+    model = Recorder(delay=0, poison=7.0)
+    with ThreadPoolExecutor(1) as pool:
+        batcher = MicroBatcher(model.predict, Batching(max_batch_size=64), pool)
+        whole = [np.full((n, 3), 1.0) for n in (1, 2)]
+        kept = asyncio.run(batcher.predict_batches(whole, 64, keep=False))
+        mixed = [np.full((1, 3), float(i)) for i in (1, 7, 2)]
+        results, seconds = asyncio.run(batcher.predict_batches(mixed, 64, keep=False))
+    assert kept == ([None, None], kept[1]) and len(kept[1]) == 2
+    assert model.calls == [3, 3, 1, 1, 1]
+    assert results[0] is None and results[2] is None and len(seconds) == 3
+    assert isinstance(results[1], ModelFailure) and "poisoned" in str(results[1])
+
+
 def test_predict_batches_predicts_rows_of_other_widths_one_by_one() -> None:
     model = Recorder(delay=0)
     batch = [np.ones((1, 3)), np.ones((2, 4))]  # they do not stack: no stacked call fails

@@ -36,7 +36,7 @@ from array import array
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -125,31 +125,32 @@ class MicroBatcher:
         return await future
 
     async def predict_batches(
-        self, batch: list[Any], max_rows: int
-    ) -> tuple[list[np.ndarray | ModelFailure], list[float]]:
+        self, batch: list[Any], max_rows: int, keep: bool = True
+    ) -> tuple[list[np.ndarray | ModelFailure | None], list[float]]:
         """Predict several requests' rows with one hand-off to the executor, in consecutive
         groups of at most ``max_rows`` rows (at least one request each), each group in one
         model call when its rows stack (arrays of one width, batching on). Returns each
-        request's predictions, or the :class:`ModelFailure` its rows alone raised (a group the
-        model rejects is retried one request at a time, on the same thread, so only the
-        culprit gets the error), and the seconds its group's model call took (its latency,
-        not the groups' before it).
+        request's predictions (None for all of them when not ``keep``: a caller that only
+        wants the failures spares the thread a split per request), or the
+        :class:`ModelFailure` its rows alone raised (a group the model rejects is retried one
+        request at a time, on the same thread, so only the culprit gets the error), and the
+        seconds its group's model call took (its latency, not the groups' before it).
 
         For callers that gather requests themselves (a shadow's copies): nothing is queued
         here. The batcher's own batches go the same way (:meth:`_each`).
         """
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._grouped, batch, max_rows)
+        return await loop.run_in_executor(self._executor, self._grouped, batch, max_rows, keep)
 
     def _grouped(
-        self, batch: list[Any], max_rows: int
-    ) -> tuple[list[np.ndarray | ModelFailure], list[float]]:
-        results: list[np.ndarray | ModelFailure] = []
+        self, batch: list[Any], max_rows: int, keep: bool
+    ) -> tuple[list[np.ndarray | ModelFailure | None], list[float]]:
+        results: list[np.ndarray | ModelFailure | None] = []
         seconds: list[float] = []
 
         def group(requests: list[Any]) -> None:
             began = time.perf_counter()
-            results.extend(self._each(requests))
+            results.extend(self._each(requests, keep))
             seconds.extend([time.perf_counter() - began] * len(requests))
 
         start, rows = 0, 0
@@ -161,7 +162,14 @@ class MicroBatcher:
         group(batch[start:])
         return results, seconds
 
-    def _each(self, batch: list[Any]) -> list[np.ndarray | ModelFailure]:
+    @overload
+    def _each(self, batch: list[Any]) -> list[np.ndarray | ModelFailure]: ...
+
+    @overload
+    def _each(self, batch: list[Any], keep: bool) -> list[np.ndarray | ModelFailure | None]: ...
+
+    def _each(self, batch: list[Any], keep: bool = True) -> list[Any]:
+        """Each request's predictions (None when not ``keep``) or its :class:`ModelFailure`."""
         if len(batch) > 1 and self._max_rows > 1 and all(type(r) is np.ndarray for r in batch):
             try:
                 stacked = np.concatenate(batch)
@@ -173,14 +181,18 @@ class MicroBatcher:
                 except ModelFailure:
                     pass  # one request's rows may be what the model chokes on
                 else:
+                    if not keep:
+                        return [None] * len(batch)
                     bounds = np.cumsum([len(rows) for rows in batch])
                     return list(np.split(out, bounds[:-1]))
-        results: list[np.ndarray | ModelFailure] = []
+        results: list[np.ndarray | ModelFailure | None] = []
         for rows in batch:
             try:
-                results.append(self._guarded(rows))
+                out = self._guarded(rows)
             except ModelFailure as failure:
                 results.append(failure)
+            else:
+                results.append(out if keep else None)
         return results
 
     def _fast(self) -> bool:

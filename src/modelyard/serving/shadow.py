@@ -269,16 +269,18 @@ class ShadowWrapper:
         try:
             start = time.perf_counter()
             limit = shadow.batcher.options.max_batch_size
+            recorded = self._observer is not None or self._records(shadow)
+            outcomes: list[Any]
             try:
                 outcomes, took = await shadow.batcher.predict_batches(
-                    [rows for _, rows in copies], limit
+                    [rows for _, rows in copies], limit, keep=recorded
                 )
             except Exception as exc:  # not the model's doing (its thread is gone): each fails
                 outcomes = [ModelFailure(exc) for _ in copies]
                 took = [time.perf_counter() - start] * len(copies)
             inner = self._inner
             assert inner is not None
-            if self._observer is None and not self._records(shadow):  # nobody records a copy
+            if not recorded:  # nobody records a copy: only its failure is of interest
                 done = len(copies)
                 for (meta, _), outcome in zip(copies, outcomes, strict=True):
                     if isinstance(outcome, ModelFailure):
