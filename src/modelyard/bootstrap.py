@@ -196,7 +196,10 @@ def build(settings: Settings | None = None) -> Platform:
     capture = CaptureService(capture_folder)
     retention_d = settings.capture_retention_d
     capture_retention = CaptureRetention(
-        capture_folder, None if retention_d is None else timedelta(days=retention_d)
+        capture_folder,
+        None if retention_d is None else timedelta(days=retention_d),
+        # Servers write an hour's last rows up to a roll period after it ends.
+        settle=timedelta(seconds=settings.capture_roll_s + 60),
     )
     metric_store = _metric_store(engine, settings)
     metrics = MetricsService(metric_store, endpoint_store)

@@ -91,7 +91,7 @@ class Settings(BaseSettings):
     capture_url: str | None = None
     capture_queue_rows: int = Field(default=50_000, ge=1)
     capture_roll_s: float = Field(default=60.0, gt=0)
-    capture_retention_d: float | None = Field(default=None, gt=0)
+    capture_retention_d: float | None = Field(default=None, gt=0, le=36_500)
     shadow_queue_copies: int = Field(default=1000, ge=1)
     metrics: bool = True
     metrics_dir: Path | None = None

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from modelyard.errors import InvalidInput, InvalidName, StorageNotWritable
+from modelyard.errors import InvalidInput, InvalidName, StorageNotWritable, StorageUnavailable
 from modelyard.services.capture import CaptureService
 from modelyard.services.capture_retention import CaptureRetention
 from modelyard.storage.capture_files import CaptureFolder
@@ -141,8 +141,10 @@ def test_a_file_that_cannot_be_deleted_is_named(tmp_path: Path) -> None:
     folder = CaptureFolder(str(tmp_path / "capture"))
     paths = fill(folder)
     locked = tmp_path / "capture" / paths["10a"].rpartition("/")[0]
-    with _undeletable(locked), pytest.raises(StorageNotWritable, match=r"part-b\.parquet"):
+    with _undeletable(locked), pytest.raises(StorageNotWritable) as raised:
         retention(folder).prune("api", NOW)
+    assert "part-b.parquet" in raised.value.message
+    assert "at least 1 files deleted before it" in raised.value.message  # hour 09's
     assert hours_of(folder) == ["hour=10", "hour=10", "hour=11", "hour=12"]
 
 
@@ -190,3 +192,50 @@ class _Idle:
 
     def prune(self, now: datetime) -> tuple[int, int]:
         return 0, 0
+
+
+def test_hours_servers_may_still_write_are_kept_whatever_the_cutoff(
+    folder: CaptureFolder,
+) -> None:
+    """Hour 11 ended a minute before 12:01: with 2 minutes to settle it is kept, and the
+    result says the cutoff that applied; 2 minutes later it goes."""
+    fill(folder)
+    at_1201 = datetime(2026, 3, 1, 12, 1, tzinfo=UTC)
+    keeper = CaptureRetention(folder, settle=timedelta(minutes=2), now=lambda: at_1201)
+    done = keeper.prune("api", at_1201)
+    assert done.before == at_1201 - timedelta(minutes=2) and done.hours == 2  # 09 and 10
+    assert hours_of(folder) == ["hour=11", "hour=12"]
+    later = CaptureRetention(folder, settle=timedelta(minutes=2), now=lambda: NOW)
+    assert later.prune("api", at_1201).hours == 1 and hours_of(folder) == ["hour=12"]
+
+
+def test_a_file_another_prune_deleted_first_counts_as_deleted(folder: CaptureFolder) -> None:
+    paths = fill(folder)
+    other = CaptureFolder(folder.url) if "memory://" in folder.url else None
+    (other or folder).remove([paths["10a"]])  # the other prune's
+    folder.remove([paths["09"], paths["10a"], paths["10b"]])  # this one's, listed before
+    assert hours_of(folder) == ["hour=11", "hour=12"]
+
+
+def test_a_root_whose_storage_package_is_missing_is_a_typed_error() -> None:
+    """The scheduler loop survives it (a ModelyardError); the message names the package."""
+    folder = CaptureFolder("s3://bucket/capture")
+    with pytest.raises(StorageUnavailable, match="s3fs"):
+        CaptureRetention(folder, now=lambda: NOW).prune(None, NOW)
+
+
+def test_a_failing_chore_leaves_the_pass_and_the_other_chores_alone(
+    folder: CaptureFolder,
+) -> None:
+    from modelyard.services.scheduler import Scheduler
+
+    fill(folder)
+
+    def broken(now: datetime) -> None:
+        raise RuntimeError("a defect in a chore")
+
+    keeper = retention(folder, days=2 / 24)
+    chores = [broken, keeper.prune_expired]
+    scheduler = Scheduler(_Idle(), _Idle(), housekeeping=chores)  # type: ignore[arg-type]
+    assert scheduler.run_once(NOW).runs == []
+    assert folder.files("web") == []  # the chore after the broken one ran

@@ -8,8 +8,11 @@ an endpoint's rows before a time at once (after an export, or when a privacy req
 Rows go by whole partition hour: a file is deleted when its partition's hour ends at or before
 the cutoff, so every row in it is older than the cutoff; the hour the cutoff falls in is kept
 whole. The hour comes from the file's path (``date=…/hour=…``), not from reading it, and files
-outside partition folders are never touched. Only hours that have ended can go: a cutoff in
-the future is refused, so a slip of the pen cannot delete the rows being written.
+outside partition folders are never touched. A cutoff in the future is refused (a slip of the
+pen). Servers write an hour's last rows up to ``MODELYARD_CAPTURE_ROLL_S`` after it ends (and
+at shutdown), so an hour that ended less than that (plus a minute) ago is kept whatever the
+cutoff: the result says the cutoff that applied. Any number of prunes may run at once (each
+scheduler loop runs one): a file another prune deleted first counts as deleted.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Protocol
 from modelyard.domain import validate_name
 from modelyard.domain.capture import partition_hour
 from modelyard.domain.durations import as_utc
-from modelyard.errors import InvalidInput
+from modelyard.errors import InvalidInput, StorageNotWritable, StorageUnavailable
 from modelyard.services.capture import StoredFileInfo
 
 _HOUR = timedelta(hours=1)
@@ -42,8 +45,8 @@ class PrunableFiles(Protocol):
         """Finished ``.parquet`` files under ``folder``, with paths relative to the root."""
         ...
 
-    def remove(self, path: str) -> None:
-        """Delete one file (and the folders it leaves empty)."""
+    def remove(self, paths: Sequence[str]) -> None:
+        """Delete files (and the folders they leave empty); one already gone is no error."""
         ...
 
 
@@ -52,7 +55,8 @@ class CapturePruned:
     """What a prune deleted (or, dry, would delete).
 
     Attributes:
-        before: The cutoff: rows of partition hours ending at or before it.
+        before: The cutoff that applied: rows of partition hours ending at or before it (the
+            one asked for, or earlier when servers may still write the hours before it).
         endpoints: The endpoints looked at.
         files, size: Files deleted, and their bytes.
         hours: Partition hours emptied.
@@ -83,6 +87,8 @@ class CaptureRetention:
     Args:
         files: The capture root.
         retention: How long captured rows are kept by :meth:`prune_expired` (None: forever).
+        settle: How long after an hour ends servers may still write its rows (their capture
+            roll period plus a margin): hours that ended more recently are never deleted.
         now: The current time (injectable for tests).
     """
 
@@ -90,25 +96,28 @@ class CaptureRetention:
         self,
         files: PrunableFiles,
         retention: timedelta | None = None,
+        settle: timedelta = timedelta(minutes=2),
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         if retention is not None and retention <= timedelta(0):
             raise ValueError("a capture retention must be longer than 0")
         self._files = files
         self.retention = retention
+        self._settle = settle
         self._now = now
 
     def prune(
         self, endpoint: str | None, before: datetime, *, dry_run: bool = False
     ) -> CapturePruned:
         """Delete ``endpoint``'s captured files (every endpoint's when None) whose partition
-        hour ends at or before ``before`` (no zone: UTC).
+        hour ends at or before ``before`` (no zone: UTC), and ended at least ``settle`` ago.
 
         Raises:
             InvalidName: a malformed endpoint name.
             InvalidInput: ``before`` is in the future (nothing is deleted).
             StorageUnavailable, StorageNotWritable: the root cannot be listed, or a file
-                cannot be deleted (the files before it are gone, the rest are kept).
+                cannot be deleted (the message says how many were deleted before it; the
+                rest are kept).
         """
         cutoff = as_utc(before)
         now = self._now()
@@ -118,6 +127,7 @@ class CaptureRetention:
                 f"future (now {now.isoformat(timespec='seconds')}), and the current hour's "
                 "rows are still being written"
             )
+        cutoff = min(cutoff, now - self._settle)
         if endpoint is not None:
             validate_name(endpoint, "endpoint name")
             endpoints = [endpoint]
@@ -129,10 +139,18 @@ class CaptureRetention:
             for stored in self._files.files(name)
             if _expired(stored.path, cutoff)
         ]
-        hours = {stored.path.rpartition("/")[0] for stored in doomed}
+        hours: dict[str, list[str]] = {}
+        for stored in doomed:
+            hours.setdefault(stored.path.rpartition("/")[0], []).append(stored.path)
         if not dry_run:
-            for stored in doomed:
-                self._files.remove(stored.path)
+            deleted = 0
+            for paths in hours.values():  # an hour's files in one request
+                try:
+                    self._files.remove(paths)
+                except (StorageNotWritable, StorageUnavailable) as exc:
+                    told = f"{exc.message} (at least {deleted} files deleted before it)"
+                    raise type(exc)(told) from None
+                deleted += len(paths)
         return CapturePruned(
             cutoff, endpoints, len(doomed), sum(s.size for s in doomed), len(hours), dry_run
         )

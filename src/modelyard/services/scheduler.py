@@ -95,6 +95,8 @@ class Scheduler:
                     chore(now)
                 except ModelyardError as exc:  # retried next hour; the pass itself is done
                     log.warning("housekeeping %s failed: %s", _name(chore), exc.message)
+                except Exception:  # a chore's defect must not cost the pass its result
+                    log.exception("housekeeping %s failed; retried in an hour", _name(chore))
         return done
 
     def run_forever(

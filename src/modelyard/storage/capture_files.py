@@ -13,7 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,7 +49,12 @@ class CaptureFolder:
         if self._opened is None:
             import fsspec
 
-            fs, root = fsspec.core.url_to_fs(self._given, **self._options)
+            try:
+                fs, root = fsspec.core.url_to_fs(self._given, **self._options)
+            except (OSError, ImportError, ValueError) as exc:  # no such protocol, or its package
+                raise StorageUnavailable(
+                    f"cannot open {self.url}: {redact(str(exc), self._given)}"
+                ) from None
             self._opened = fs, root.rstrip("/")
         return self._opened
 
@@ -69,18 +74,24 @@ class CaptureFolder:
         folder, _, name = target.rpartition("/")
         tmp = f"{folder}/.{name}.tmp-{uuid.uuid4().hex}"
         try:
-            fs.makedirs(folder, exist_ok=True)
-            if self._local(fs):
-                with fs.open(tmp, "wb") as out:
-                    out.write(data)
-                fs.mv(tmp, target)
-            else:
-                fs.pipe_file(target, data)
+            try:
+                self._put(fs, folder, tmp, target, data)
+            except FileNotFoundError:  # a prune took the folder away meanwhile: once more
+                self._put(fs, folder, tmp, target, data)
         except OSError as exc:
             self._discard(fs, tmp)
             reason = os.strerror(exc.errno) if exc.errno else redact(str(exc), self._given)
             error = StorageNotWritable if exc.errno in _NOT_WRITABLE else StorageUnavailable
             raise error(f"cannot write {path} to {self.url}: {reason}") from None
+
+    def _put(self, fs: Any, folder: str, tmp: str, target: str, data: bytes) -> None:
+        fs.makedirs(folder, exist_ok=True)
+        if self._local(fs):
+            with fs.open(tmp, "wb") as out:
+                out.write(data)
+            fs.mv(tmp, target)
+        else:
+            fs.pipe_file(target, data)
 
     @staticmethod
     def _discard(fs: Any, path: str) -> None:
@@ -117,6 +128,7 @@ class CaptureFolder:
         """
         fs, _ = self._filesystem()
         try:
+            fs.invalidate_cache(base)  # a long-lived process must see other processes' files
             return listing(fs) if fs.exists(base) else None
         except OSError as exc:
             raise StorageUnavailable(
@@ -141,22 +153,39 @@ class CaptureFolder:
         )
         return sorted(n for n in names if n and not n.startswith((".", "_")))
 
-    def remove(self, path: str) -> None:
-        """Delete the file ``path`` (relative to the root), then its folders up to the root's
-        child that it leaves empty (on a local disk; an object store has no empty folders).
+    def remove(self, paths: Sequence[str]) -> None:
+        """Delete the files ``paths`` (relative to the root; one request for them all where
+        the storage takes one), then the folders they leave empty up to the root's child (on
+        a local disk; an object store has no empty folders). A file already gone (another
+        prune got there first) counts as deleted.
 
         Raises:
             StorageNotWritable: no permission, read-only.
             StorageUnavailable: any other failure.
         """
+        if not paths:
+            return
         fs, root = self._filesystem()
         try:
-            fs.rm(f"{root}/{path}")
-        except OSError as exc:
-            reason = os.strerror(exc.errno) if exc.errno else redact(str(exc), self._given)
-            error = StorageNotWritable if exc.errno in _NOT_WRITABLE else StorageUnavailable
-            raise error(f"cannot delete {path} from {self.url}: {reason}") from None
-        folder = path.rpartition("/")[0]
+            fs.rm([f"{root}/{path}" for path in paths])
+        except OSError:  # one by one: the gone are skipped, the culprit is named
+            for path in paths:
+                try:
+                    fs.rm(f"{root}/{path}")
+                except FileNotFoundError:
+                    continue
+                except OSError as exc:
+                    raise self._not_removed(path, exc) from None
+        for folder in sorted({path.rpartition("/")[0] for path in paths}, reverse=True):
+            self._prune_folders(fs, root, folder)
+
+    def _not_removed(self, what: str, exc: OSError) -> Exception:
+        reason = os.strerror(exc.errno) if exc.errno else redact(str(exc), self._given)
+        error = StorageNotWritable if exc.errno in _NOT_WRITABLE else StorageUnavailable
+        return error(f"cannot delete {what} from {self.url}: {reason}")
+
+    def _prune_folders(self, fs: Any, root: str, folder: str) -> None:
+        """Remove ``folder`` and its parents below the root's child while they are empty."""
         while self._local(fs) and folder.count("/") >= 1:  # not the endpoint's own folder
             try:
                 full = f"{root}/{folder}"
@@ -164,7 +193,7 @@ class CaptureFolder:
                     return
                 fs.rmdir(full)
             except OSError:
-                return  # a writer's new file got there first: the folder stays, harmlessly
+                return  # gone already, or a writer's new file got there first: harmless
             folder = folder.rpartition("/")[0]
 
     def open(self, path: str) -> Any:
