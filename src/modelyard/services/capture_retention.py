@@ -17,6 +17,7 @@ scheduler loop runs one): a file another prune deleted first counts as deleted.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,7 @@ from modelyard.errors import InvalidInput, StorageNotWritable, StorageUnavailabl
 from modelyard.services.capture import StoredFileInfo
 
 _HOUR = timedelta(hours=1)
+_DAY = re.compile(r"date=\d{4}-\d{2}-\d{2}")
 
 
 class PrunableFiles(Protocol):
@@ -37,8 +39,8 @@ class PrunableFiles(Protocol):
     @property
     def url(self) -> str: ...
 
-    def folders(self) -> Sequence[str]:
-        """The folders right under the root: one per endpoint that captured."""
+    def folders(self, under: str = "") -> Sequence[str]:
+        """The folders right under ``under`` (the root: one per endpoint that captured)."""
         ...
 
     def files(self, folder: str) -> Sequence[StoredFileInfo]:
@@ -135,8 +137,8 @@ class CaptureRetention:
             endpoints = list(self._files.folders())
         doomed = [
             stored
-            for name in endpoints
-            for stored in self._files.files(name)
+            for folder in self._old_days(endpoints, cutoff)
+            for stored in self._files.files(folder)
             if _expired(stored.path, cutoff)
         ]
         hours: dict[str, list[str]] = {}
@@ -154,6 +156,17 @@ class CaptureRetention:
         return CapturePruned(
             cutoff, endpoints, len(doomed), sum(s.size for s in doomed), len(hours), dry_run
         )
+
+    def _old_days(self, endpoints: Sequence[str], cutoff: datetime) -> list[str]:
+        """The ``date=`` folders of ``endpoints`` that can hold hours ended by ``cutoff``: only
+        those are listed file by file (a large root on an object store is mostly recent)."""
+        last = f"date={(cutoff - _HOUR):%Y-%m-%d}"
+        return [
+            f"{name}/{day}"
+            for name in endpoints
+            for day in self._files.folders(name)
+            if _DAY.fullmatch(day) and day <= last
+        ]
 
     def prune_expired(self, now: datetime | None = None) -> CapturePruned | None:
         """Delete every endpoint's captured rows older than the retention (the scheduler

@@ -135,15 +135,18 @@ class CaptureFolder:
                 f"cannot list {what}: {redact(str(exc), self._given)}"
             ) from None
 
-    def folders(self) -> list[str]:
-        """The names of the folders right under the root (one per endpoint that captured),
-        sorted; none when the root does not exist yet.
+    def folders(self, under: str = "") -> list[str]:
+        """The names of the folders right under ``under`` (relative to the root; by default
+        the root itself, whose folders are the endpoints that captured), sorted; none when it
+        does not exist.
 
         Raises:
-            StorageUnavailable: the root cannot be listed.
+            StorageUnavailable: it cannot be listed.
         """
         _, root = self._filesystem()
-        found = self._listed(root, self.url, lambda fs: fs.ls(root, detail=True))
+        base = f"{root}/{under}".rstrip("/")
+        what = f"{under} in {self.url}" if under else self.url
+        found = self._listed(base, what, lambda fs: fs.ls(base, detail=True))
         if found is None:
             return []
         names = (
