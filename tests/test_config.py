@@ -30,3 +30,12 @@ def test_unknown_override_and_bad_value_are_refused() -> None:
         load_settings({}, homee="x")
     with pytest.raises(ConfigError, match="db_busy_timeout_s"):
         load_settings({"MODELYARD_DB_BUSY_TIMEOUT_S": "soon"})
+
+
+def test_labels_must_be_kept_as_long_as_they_are_taken() -> None:
+    env = {"MODELYARD_FEEDBACK_MAX_AGE_D": "30", "MODELYARD_FEEDBACK_RETENTION_D": "7"}
+    with pytest.raises(ConfigError, match=r"feedback_retention_d \(7 days\).*max_age_d \(30"):
+        load_settings(env)
+    assert load_settings({**env, "MODELYARD_FEEDBACK_RETENTION_D": "30"}).feedback_retention_d
+    with pytest.raises(ConfigError, match="capture_retention_d"):
+        load_settings({"MODELYARD_CAPTURE_RETENTION_D": "-1"})

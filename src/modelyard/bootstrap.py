@@ -104,8 +104,12 @@ class Platform:
     @property
     def housekeeping(self) -> list[Callable[[datetime], object]]:
         """The chores a scheduler loop runs once an hour, besides its own: the metric series'
-        retention, and the captured rows' when one is set."""
-        return [self.metrics.prune, self.capture_retention.prune_expired]
+        retention, and the captured rows' and the labels' when they are set."""
+        return [
+            self.metrics.prune,
+            self.capture_retention.prune_expired,
+            self.feedback.prune_expired,
+        ]
 
     def close(self) -> None:
         """Release database connections."""
@@ -311,6 +315,11 @@ def _feedback_service(
         version=lambda ref: metadata.get_version(ModelRef.parse(ref)),
         max_age=timedelta(days=settings.feedback_max_age_d),
         capture_delay=timedelta(seconds=settings.capture_roll_s),
+        retention=(
+            None
+            if settings.feedback_retention_d is None
+            else timedelta(days=settings.feedback_retention_d)
+        ),
     )
 
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from modelyard.domain.capture import CAPTURE_FOLDER
@@ -67,6 +67,9 @@ class Settings(BaseSettings):
         metrics_hour_retention_d: Days the hourly series are kept.
         feedback_max_age_d: Labels are taken for predictions made at most this many days
             ago; older ones are reported expired.
+        feedback_retention_d: Days the labels (with the predictions they label: the quality
+            history) are kept: the scheduler loop deletes older ones once an hour (unset:
+            kept forever). At least ``feedback_max_age_d``.
     """
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
@@ -99,6 +102,18 @@ class Settings(BaseSettings):
     metrics_minute_retention_h: float = Field(default=48.0, gt=0)
     metrics_hour_retention_d: float = Field(default=30.0, gt=0)
     feedback_max_age_d: float = Field(default=30.0, gt=0)
+    feedback_retention_d: float | None = Field(default=None, gt=0, le=36_500)
+
+    @model_validator(mode="after")
+    def _labels_outlive_their_window(self) -> Settings:
+        kept, window = self.feedback_retention_d, self.feedback_max_age_d
+        if kept is not None and kept < window:
+            raise ValueError(
+                f"feedback_retention_d ({kept:g} days) must be at least feedback_max_age_d "
+                f"({window:g} days): labels accepted for older predictions would be deleted "
+                "within the hour"
+            )
+        return self
 
     @field_validator("home")
     @classmethod

@@ -53,6 +53,8 @@ class FeedbackService:
         capture_delay: How long after a request its captured row may take to be readable.
         config: The default quality thresholds.
         now: The clock (injectable for tests).
+        retention: How long labels are kept by :meth:`prune_expired` (None: forever); at
+            least ``max_age``.
     """
 
     def __init__(
@@ -66,8 +68,12 @@ class FeedbackService:
         capture_delay: timedelta = timedelta(minutes=1),
         config: QualityConfig | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        retention: timedelta | None = None,
     ) -> None:
+        if retention is not None and retention < max_age:
+            raise ValueError("labels must be kept at least as long as they are taken (max_age)")
         self._store = store
+        self.retention = retention
         self._capture = capture
         self._history = history
         self._version = version
@@ -75,6 +81,19 @@ class FeedbackService:
         self._capture_delay = capture_delay
         self.config = config or QualityConfig()
         self._now = now
+
+    # -- retention ---------------------------------------------------------------------------
+
+    def prune_expired(self, now: datetime | None = None) -> int | None:
+        """Delete the labels of predictions served longer than the retention ago, of every
+        endpoint (the scheduler loop's housekeeping); how many; None when kept forever.
+
+        Raises:
+            StorageUnavailable.
+        """
+        if self.retention is None:
+            return None
+        return self._store.purge(None, served_before=(now or self._now()) - self.retention)
 
     # -- recording ---------------------------------------------------------------------------
 
