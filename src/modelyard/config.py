@@ -69,7 +69,7 @@ class Settings(BaseSettings):
             ago; older ones are reported expired.
         feedback_retention_d: Days the labels (with the predictions they label: the quality
             history) are kept: the scheduler loop deletes older ones once an hour (unset:
-            kept forever). At least ``feedback_max_age_d``.
+            kept forever). At least a day longer than ``feedback_max_age_d``.
     """
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
@@ -107,11 +107,11 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _labels_outlive_their_window(self) -> Settings:
         kept, window = self.feedback_retention_d, self.feedback_max_age_d
-        if kept is not None and kept < window:
+        if kept is not None and kept < window + 1:
             raise ValueError(
-                f"feedback_retention_d ({kept:g} days) must be at least feedback_max_age_d "
-                f"({window:g} days): labels accepted for older predictions would be deleted "
-                "within the hour"
+                f"feedback_retention_d ({kept:g} days) must be at least a day longer than "
+                f"feedback_max_age_d ({window:g} days): labels accepted for the oldest "
+                "predictions would be deleted within the hour"
             )
         return self
 
@@ -181,7 +181,12 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         # Values are passed explicitly so the environment is read in exactly one place.
         return Settings.model_validate(values)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(_problem(err) for err in exc.errors())
         raise ConfigError(f"invalid settings: {problems}") from None
+
+
+def _problem(error: Any) -> str:
+    """One pydantic error as ``field: message`` (a check of several fields has no field)."""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    where = ".".join(str(p) for p in error["loc"])
+    return f"{where}: {message}" if where else message

@@ -217,11 +217,36 @@ def test_a_file_another_prune_deleted_first_counts_as_deleted(folder: CaptureFol
     assert hours_of(folder) == ["hour=11", "hour=12"]
 
 
-def test_a_root_whose_storage_package_is_missing_is_a_typed_error() -> None:
-    """The scheduler loop survives it (a ModelyardError); the message names the package."""
-    folder = CaptureFolder("s3://bucket/capture")
-    with pytest.raises(StorageUnavailable, match="s3fs"):
+def test_a_root_of_an_unknown_protocol_is_a_typed_error() -> None:
+    """The scheduler loop survives it (a ModelyardError); the message names the root."""
+    folder = CaptureFolder("nosuchprotocol://bucket/capture")
+    with pytest.raises(StorageUnavailable, match="nosuchprotocol://bucket/capture"):
         CaptureRetention(folder, now=lambda: NOW).prune(None, NOW)
+
+
+def test_a_write_whose_folder_a_prune_removed_meanwhile_is_retried(tmp_path: Path) -> None:
+    """A prune that empties an hour folder between a writer's ``makedirs`` and its write
+    (the folder removed as the prune leaves it): the writer makes it again, once."""
+    folder = CaptureFolder(str(tmp_path / "capture"))
+    put(folder, captured([at(10)]), "first")
+    fs, _ = folder._filesystem()
+    made = fs.makedirs
+    pruned: list[str] = []
+
+    def makedirs_then_pruned(path: str, exist_ok: bool = False) -> None:
+        made(path, exist_ok=exist_ok)
+        if not pruned:  # the first time only: a prune got in right after
+            pruned.append(path)
+            fs.rm(path, recursive=True)
+
+    fs.makedirs = makedirs_then_pruned
+    try:
+        put(folder, captured([at(20)]), "second")
+    finally:
+        del fs.makedirs
+    assert pruned and [f.path.rpartition("/")[2] for f in folder.files("api")] == [
+        "part-second.parquet"
+    ]
 
 
 def test_a_failing_chore_leaves_the_pass_and_the_other_chores_alone(

@@ -80,14 +80,14 @@ def test_without_a_retention_labels_are_kept(tmp_path: Path) -> None:
 def test_a_retention_shorter_than_the_label_window_is_refused(tmp_path: Path) -> None:
     platform = platform_with(tmp_path)
     try:
-        with pytest.raises(ValueError, match="at least as long"):
+        with pytest.raises(ValueError, match="at least a day longer"):
             FeedbackService(
                 labels_of(platform),
                 platform.capture,
                 history=platform.endpoint_store.history,
                 version=lambda ref: None,  # type: ignore[arg-type,return-value]
                 max_age=timedelta(days=30),
-                retention=timedelta(days=7),
+                retention=timedelta(days=30),
             )
     finally:
         platform.close()

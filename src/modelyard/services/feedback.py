@@ -54,7 +54,7 @@ class FeedbackService:
         config: The default quality thresholds.
         now: The clock (injectable for tests).
         retention: How long labels are kept by :meth:`prune_expired` (None: forever); at
-            least ``max_age``.
+            least a day longer than ``max_age``.
     """
 
     def __init__(
@@ -70,8 +70,10 @@ class FeedbackService:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         retention: timedelta | None = None,
     ) -> None:
-        if retention is not None and retention < max_age:
-            raise ValueError("labels must be kept at least as long as they are taken (max_age)")
+        if retention is not None and retention < max_age + timedelta(days=1):
+            raise ValueError(
+                "labels must be kept at least a day longer than they are taken (max_age)"
+            )
         self._store = store
         self.retention = retention
         self._capture = capture
@@ -196,7 +198,8 @@ class FeedbackService:
             )
         return (
             "no captured prediction of this endpoint has this id (the request was not "
-            "sampled for capture, went to another endpoint, or the id is mistyped)"
+            "sampled for capture, went to another endpoint, its captured row was pruned, or "
+            "the id is mistyped)"
         )
 
     def _check_labels(self, labels: Sequence[GroundTruth]) -> None:

@@ -110,8 +110,17 @@ class SqlFeedbackStore(FeedbackStore):
         return sorted(found, key=lambda t: (t.inference_id, t.row))
 
     def purge(self, endpoint: str | None, *, served_before: datetime) -> int:
-        statement = feedback.delete().where(feedback.c.served_at < served_before)
-        if endpoint is not None:
-            statement = statement.where(feedback.c.endpoint == endpoint)
+        # Endpoint by endpoint, so that each delete walks the (endpoint, served_at) index
+        # instead of the whole table (the scheduler loop purges every endpoint hourly).
+        deleted = 0
         with transaction(self._engine, write=True) as conn:
-            return int(conn.execute(statement).rowcount or 0)
+            if endpoint is None:
+                names = list(conn.execute(sa.select(feedback.c.endpoint).distinct()).scalars())
+            else:
+                names = [endpoint]
+            for name in names:
+                statement = feedback.delete().where(
+                    feedback.c.endpoint == name, feedback.c.served_at < served_before
+                )
+                deleted += int(conn.execute(statement).rowcount or 0)
+        return deleted
