@@ -313,6 +313,24 @@ def test_predict_batches_without_keeping_gives_only_the_failures() -> None:
     assert isinstance(results[1], ModelFailure) and "poisoned" in str(results[1])
 
 
+def test_rows_of_types_that_do_not_stack_fail_alone() -> None:
+    # A record array among float rows: numpy refuses to stack them (a TypeError, not the
+    # ValueError of other widths). Each request is then predicted on its own, and only the
+    # one the model cannot take fails; before, the TypeError failed the whole hand-off.
+    model = Recorder(delay=0)
+    odd = np.zeros((1, 3), dtype=[("a", "f4")])
+    batch = [np.ones((1, 3)), odd, np.ones((2, 3)), np.ones((1, 3))]
+    with ThreadPoolExecutor(1) as pool:
+        batcher = MicroBatcher(model.predict, Batching(max_batch_size=64), pool)
+        results, _ = asyncio.run(batcher.predict_batches(batch, max_rows=3))
+    assert isinstance(results[1], ModelFailure)
+    assert [r.tolist() for r in (results[0], results[2], results[3])] == [  # type: ignore[union-attr]
+        [3.0],
+        [3.0, 3.0],
+        [3.0],
+    ]
+
+
 def test_predict_batches_predicts_rows_of_other_widths_one_by_one() -> None:
     model = Recorder(delay=0)
     batch = [np.ones((1, 3)), np.ones((2, 4))]  # they do not stack: no stacked call fails

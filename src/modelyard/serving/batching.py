@@ -173,7 +173,7 @@ class MicroBatcher:
         if len(batch) > 1 and self._max_rows > 1 and all(type(r) is np.ndarray for r in batch):
             try:
                 stacked = np.concatenate(batch)
-            except ValueError:  # widths differ: each on its own
+            except (ValueError, TypeError):  # widths or types that do not mix: each on its own
                 pass
             else:
                 try:
