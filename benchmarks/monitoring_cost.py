@@ -17,7 +17,9 @@ What it does, in a temporary work folder:
    run, the order swapped from round to round so that a shared machine's slow minutes fall on
    both. The ratio monitored/plain is taken within each round; the medians are reported. The
    servers' CPU time (each whole session) and the machine's are read around every run, so
-   CPU per request and other users' CPU are on record (the idle servers' too). A round in
+   CPU per request and other users' CPU are on record (the idle servers' too), and so is the
+   CPU of the metrics drain's and the capture writer's threads (every server starts with
+   ``thread_names/`` on ``PYTHONPATH``, so that their OS threads carry those names). A round in
    which other work used more than a tenth of a core during either run is left out of the
    ratios and medians (kept in the JSON), unless fewer than two rounds are left. ``--split``
    adds two servers, ``capture-only`` and ``metrics-only``, to tell what each part costs.
@@ -61,6 +63,7 @@ from alternating import idle_cpu as _idle_cpu
 from alternating import order as _order
 from machine import machine_info
 from serverproc import BenchmarkError, http_request, machine_cpu_seconds
+from threadcpu import THREAD_NAMES_SITE, named_threads
 from wrkload import WrkFailed, run_wrk, wrk_version
 
 DEFAULT_OUT = bench.BENCH_DIR / "results" / "monitoring_cost.json"
@@ -75,6 +78,12 @@ SETTINGS = {
 BASELINE = "plain"
 BUSY_LOAD = 0.5  # a 1-minute load average above this at the start: other work is running
 QUIET_OTHER_CORES = 0.1  # a run during which other work used more is left out of the ratios
+#: The monitoring threads whose CPU is read per run, by their OS name's first 15 bytes: the
+#: metrics drain (and its flush thread, ``modelyard-metrics-flush``) and the capture writer.
+THREADS = {
+    "drain_thread_us_per_request": "modelyard-metri",
+    "capture_thread_us_per_request": "modelyard-captu",
+}
 METRICS_SETTLE_S = 30.0  # for /metrics to count every answered request (drains every second)
 QUEUE_SAMPLE = 20_000  # records queued to measure bytes per row
 
@@ -95,9 +104,14 @@ def prepare(name: str, assets: bench.Assets) -> tuple[bench.Launcher, Path]:
 
     def make(port: int, workers: int) -> bench.Launch:
         launch = launcher.make(port, workers)
-        return replace(launch, env={**launch.env, "MODELYARD_METRICS": metrics})
+        path = ":".join(filter(None, [str(THREAD_NAMES_SITE), launch.env.get("PYTHONPATH", "")]))
+        return replace(launch, env={**launch.env, "MODELYARD_METRICS": metrics, "PYTHONPATH": path})
 
-    details = {**launcher.details, "MODELYARD_METRICS": metrics}
+    details = {
+        **launcher.details,
+        "MODELYARD_METRICS": metrics,
+        "PYTHONPATH": "benchmarks/thread_names (+ the caller's): threads named, to read their CPU",
+    }
     return replace(launcher, make=make, details=details), workdir / "modelyard-home"
 
 
@@ -136,7 +150,7 @@ def run_rounds(
                 run_wrk(url, body, connections=connections, duration_s=args.warmup)
                 idle_before = _idle_cpu(running, name)
                 load_before = os.getloadavg()[0]
-                run = bench.measured_run(this, body, connections, args.duration)
+                run = measured_run(this, body, connections, args.duration)
                 run["idle_peer_cpu_s"] = _idle_cpu(running, name) - idle_before
                 run["load_average_1m_before"] = load_before
                 run["round"] = index + 1
@@ -146,12 +160,26 @@ def run_rounds(
                     f"c={connections:<3} round {index + 1}/{args.rounds} {name:<12}: "
                     f"{run['rps']:8.0f} rps  p50 {run['p50_ms']:6.2f} ms  p99 "
                     f"{run['p99_ms']:6.2f} ms  cpu {run['cpu_us_per_request'] or 0:5.0f} us/req"
+                    f"  (drain {run['drain_thread_us_per_request']:.2f}, capture "
+                    f"{run['capture_thread_us_per_request']:.2f})"
                     f"  errors {run['errors']['total']}  others' cpu "
                     f"{max(0.0, run['other_cpu_s'] - run['idle_peer_cpu_s']):.1f} s",
                     flush=True,
                 )
         rows.append(summarise(connections, runs))
     return rows
+
+
+def measured_run(running: bench.Running, body: bytes, connections: int, seconds: int) -> dict:
+    """``serving.py``'s measured run, with the CPU of the drain's and the capture writer's
+    threads (named by ``thread_names``) read around it, per request (``THREADS``' keys)."""
+    before = named_threads(running.server.pid, list(THREADS.values()))
+    run = bench.measured_run(running, body, connections, seconds)
+    after = named_threads(running.server.pid, list(THREADS.values()))
+    requests = run["requests"] or 1
+    for key, prefix in THREADS.items():
+        run[key] = (after[prefix].cpu_s - before[prefix].cpu_s) / requests * 1e6
+    return run
 
 
 def quiet(run: dict[str, Any]) -> bool:
@@ -186,7 +214,15 @@ def against_plain(on: list[dict[str, Any]], off: list[dict[str, Any]]) -> dict[s
 
 def summarise(connections: int, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """Medians per server, and each server against the plain one within each round."""
-    metrics = ("rps", "p50_ms", "p99_ms", "cpu_us_per_request", "other_cpu_s", "idle_peer_cpu_s")
+    metrics = (
+        "rps",
+        "p50_ms",
+        "p99_ms",
+        "cpu_us_per_request",
+        "other_cpu_s",
+        "idle_peer_cpu_s",
+        *THREADS,
+    )
     calm = {name: [r for r in rs if quiet(r)] for name, rs in runs.items()}
     chosen = {name: calm[name] if len(calm[name]) >= 2 else rs for name, rs in runs.items()}
     medians = {
@@ -447,6 +483,11 @@ def print_summary(report: dict[str, Any]) -> None:
             f"{row['throughput_cost']:+.1%}  +{row['cpu_us_per_request_added'] or 0:.0f} CPU "
             f"us/req  target {'met' if row['target_met'] else 'MISSED'}  (rounds "
             f"{row['rounds_used']}; quiet {row['quiet_rounds']})"
+        )
+        print(
+            f"      monitored's threads per request: drain "
+            f"{on['drain_thread_us_per_request']:.2f} us, capture writer "
+            f"{on['capture_thread_us_per_request']:.2f} us"
         )
         for name, part in row["parts"].items():
             print(
