@@ -36,9 +36,6 @@ _DAY = re.compile(r"date=\d{4}-\d{2}-\d{2}")
 class PrunableFiles(Protocol):
     """The capture root as retention changes it (``storage.capture_files.CaptureFolder``)."""
 
-    @property
-    def url(self) -> str: ...
-
     def folders(self, under: str = "") -> Sequence[str]:
         """The folders right under ``under`` (the root: one per endpoint that captured)."""
         ...

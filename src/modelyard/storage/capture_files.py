@@ -80,9 +80,7 @@ class CaptureFolder:
                 self._put(fs, folder, tmp, target, data)
         except OSError as exc:
             self._discard(fs, tmp)
-            reason = os.strerror(exc.errno) if exc.errno else redact(str(exc), self._given)
-            error = StorageNotWritable if exc.errno in _NOT_WRITABLE else StorageUnavailable
-            raise error(f"cannot write {path} to {self.url}: {reason}") from None
+            raise self._failed(f"write {path} to {self.url}", exc) from None
 
     def _put(self, fs: Any, folder: str, tmp: str, target: str, data: bytes) -> None:
         fs.makedirs(folder, exist_ok=True)
@@ -178,14 +176,16 @@ class CaptureFolder:
                 except FileNotFoundError:
                     continue
                 except OSError as exc:
-                    raise self._not_removed(path, exc) from None
+                    raise self._failed(f"delete {path} from {self.url}", exc) from None
         for folder in sorted({path.rpartition("/")[0] for path in paths}, reverse=True):
             self._prune_folders(fs, root, folder)
 
-    def _not_removed(self, what: str, exc: OSError) -> Exception:
+    def _failed(self, doing: str, exc: OSError) -> Exception:
+        """``exc`` as the typed error of a write or delete (``doing``: what could not be
+        done): StorageNotWritable for permissions, read-only or full storage."""
         reason = os.strerror(exc.errno) if exc.errno else redact(str(exc), self._given)
         error = StorageNotWritable if exc.errno in _NOT_WRITABLE else StorageUnavailable
-        return error(f"cannot delete {what} from {self.url}: {reason}")
+        return error(f"cannot {doing}: {reason}")
 
     def _prune_folders(self, fs: Any, root: str, folder: str) -> None:
         """Remove ``folder`` and its parents below the root's child while they are empty."""
