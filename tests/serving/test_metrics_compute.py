@@ -14,7 +14,9 @@ import pytest
 
 from modelyard.serving.metrics_compute import (
     MAX_FEATURES,
+    _multipliers,
     bucket_counts,
+    column_stats,
     frame_digest,
     input_stats,
     output_stats,
@@ -43,6 +45,26 @@ def test_feature_reductions_match_per_column_numpy() -> None:
     np.testing.assert_allclose(found.sums, np.nansum(whole, axis=0))
     np.testing.assert_allclose(found.lows, np.nanmin(whole, axis=0))
     np.testing.assert_allclose(found.highs, np.nanmax(whole, axis=0))
+
+
+def test_reductions_over_many_slices_of_rows() -> None:
+    # A drain's rows are reduced a slice at a time: NaN in one slice only, a column missing
+    # in every row, a column whose low and high are in different slices, and no rows at all.
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(20_000, 30))
+    x[15_000:15_010, 4] = np.nan
+    x[:, 7] = np.nan
+    x[3, 9], x[19_999, 9] = -1e9, 1e9
+    found = column_stats(x, [str(i) for i in range(30)])
+    assert found.missing[4] == 10 and found.missing[7] == 20_000 and found.missing.sum() == 20_010
+    assert found.present[7] == 0 and np.isnan(found.lows[7]) and np.isnan(found.highs[7])
+    assert (found.lows[9], found.highs[9]) == (-1e9, 1e9)
+    kept = np.delete(x, 7, axis=1)
+    np.testing.assert_allclose(np.delete(found.sums, 7), np.nansum(kept, axis=0))
+    np.testing.assert_array_equal(np.delete(found.lows, 7), np.nanmin(kept, axis=0))
+    np.testing.assert_array_equal(np.delete(found.highs, 7), np.nanmax(kept, axis=0))
+    empty = column_stats(np.empty((0, 3)), ["a", "b", "c"])
+    assert empty.present.tolist() == [0, 0, 0] and np.isnan(empty.lows).all()
 
 
 def test_names_fall_back_to_positions_and_wide_inputs_are_capped() -> None:
@@ -153,3 +175,25 @@ def test_feature_reductions_stay_on_the_calling_thread() -> None:
         timeout=300, check=True,
     )  # fmt: skip
     assert int(out.stdout) <= 2, f"other threads used {out.stdout.strip()} clock ticks"
+
+
+def _digest_by_hand(rows: np.ndarray) -> int:
+    """request_digests' definition, one request at a time, in Python integers mod 2**64."""
+    mask = 2**64 - 1
+    multipliers = [int(v) for v in _multipliers(rows.shape[1])]
+    total = 0
+    for position, row in enumerate(rows.view(np.uint64).tolist()):
+        h = sum(w * k for w, k in zip(row, multipliers, strict=True)) & mask
+        h ^= h >> 29
+        total += h * (2 * position + 0x9E3779B97F4A7C15)
+    return (total & mask) ^ ((len(rows) * 0xC2B2AE3D27D4EB4F) & mask)
+
+
+@pytest.mark.parametrize("sizes", [[1, 1, 1, 1], [1, 3, 0, 2, 1], [2, 2], [0, 1]])
+def test_digests_follow_their_definition(sizes: list[int]) -> None:
+    # One row per request takes a shortcut; every shape must give the defined digest.
+    rng = np.random.default_rng(len(sizes))
+    requests = [rng.normal(size=(n, 5)) for n in sizes]
+    x = np.concatenate(requests)
+    found = request_digests(x, np.array(sizes)).tolist()
+    assert found == [_digest_by_hand(r) for r in requests]
