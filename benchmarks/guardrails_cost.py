@@ -38,7 +38,11 @@ What it does, in a temporary work folder (servers: ``guardrails_servers.py``):
      consumer tasks, micro-batching on the event loop) stays counted. As a throughput figure:
      ``implied_rps_ratio = 1 / (1 + cost)``, which holds when the server is CPU-bound (64
      connections), not at 1 connection, where the raw ratio is the better reading;
-   - ``cost_including_shadow``: guarded / plain CPU per request - 1.
+   - ``cost_including_shadow``: guarded / plain CPU per request - 1;
+   - the target's ``verdict`` (``verdict.py``): ``met`` only when the interval of the median
+     ``cost_excluding_shadow`` (from the rounds' spread, at least 90 % confidence: five rounds
+     give the lowest to the highest) is at or under 3 %, ``missed`` when it is all above,
+     else ``undecided``.
 5. Counts the shadow's predictions and dropped copies (``guardrails_check.py``): the guarded
    home served again with metrics on, one counted run per connection count; predictions per
    second, CPU per prediction, ``modelyard_shadow_dropped_total``, the canary's actual split.

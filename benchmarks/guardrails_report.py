@@ -7,6 +7,7 @@ import statistics
 from typing import Any
 
 from monitoring_cost import quiet
+from verdict import describe, verdict
 
 TARGET_COST = 0.03  # at most 3 % (issue 12), the shadow's own predictions not counted
 MEDIANS = ("rps", "p50_ms", "p99_ms", "cpu_us_per_request", "shadow_thread_cpu_us_per_request",
@@ -61,6 +62,7 @@ def summarise(connections: int, runs: dict[str, list[dict[str, Any]]]) -> dict[s
         for name, rs in runs.items()
     }
     cost = _median(used, "cost_excluding_shadow")
+    costs = [r["cost_excluding_shadow"] for r in used if r["cost_excluding_shadow"] is not None]
     guarded = [r for r in runs["guarded"] if r["round"] in chosen]
     return {
         "connections": connections,
@@ -75,13 +77,20 @@ def summarise(connections: int, runs: dict[str, list[dict[str, Any]]]) -> dict[s
         ),
         "shadow_thread_cpu_s": sum(r["shadow_thread_cpu_s"] for r in guarded),
         "target": f"cost_excluding_shadow <= {TARGET_COST:.0%}",
+        # The median alone; ``verdict`` says whether the rounds' spread allows a reading.
         "target_met": cost is not None and cost <= TARGET_COST,
+        **(verdict(costs, TARGET_COST) if costs else {"verdict": "undecided"}),
         "medians": medians,
         "parts": {name: _part(rs, chosen) for name, rs in parts.items()},
         "errors": {n: sum(r["errors"]["total"] for r in rs) for n, rs in runs.items()},
         "per_round": rounds,
         "runs": runs,
     }
+
+
+def costs_in(row: dict[str, Any]) -> bool:
+    """Whether a row has costs to read a verdict from (a run that served nothing has none)."""
+    return "cost_interval" in row
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -110,9 +119,10 @@ def print_summary(report: dict[str, Any]) -> None:
             f"excluding the shadow's predictions {_fmt(cost and cost * 100, '+.1f')} % (CPU; "
             f"implied rps ratio {_fmt(row['implied_rps_ratio'], '.3f')}), including them "
             f"{_fmt(row['cost_including_shadow'] and row['cost_including_shadow'] * 100, '+.1f')}"
-            f" %; target {'met' if row['target_met'] else 'MISSED'}; rounds "
-            f"{row['rounds_used']} (quiet {row['quiet_rounds']}); errors {row['errors']}"
+            f" %; rounds {row['rounds_used']} (quiet {row['quiet_rounds']}); errors "
+            f"{row['errors']}"
         )
+        print(f"    c={row['connections']}: target " + (describe(row) if costs_in(row) else "-"))
         for name, part in row["parts"].items():
             cost = part["cost_excluding_shadow"]
             print(

@@ -23,6 +23,9 @@ What it does, in a temporary work folder:
    which other work used more than a tenth of a core during either run is left out of the
    ratios and medians (kept in the JSON), unless fewer than two rounds are left. ``--split``
    adds two servers, ``capture-only`` and ``metrics-only``, to tell what each part costs.
+   The target reads ``met`` only when the median cost's interval (``verdict.py``: from the
+   rounds' spread, at least 90 % confidence; five rounds give the lowest to the highest cost)
+   is at or under 5 %, ``missed`` when it is all above, and ``undecided`` otherwise.
 3. Proves capture ran: reads ``GET /metrics`` of the monitored server (requests answered, the
    metrics' own drops and drain CPU, captured rows by outcome), stops the servers (a worker
    writes its queued captures when it stops), then counts the rows in every captured Parquet
@@ -64,6 +67,7 @@ from alternating import order as _order
 from machine import machine_info
 from serverproc import BenchmarkError, http_request, machine_cpu_seconds
 from threadcpu import THREAD_NAMES_SITE, named_threads
+from verdict import describe, verdict
 from wrkload import WrkFailed, run_wrk, wrk_version
 
 DEFAULT_OUT = bench.BENCH_DIR / "results" / "monitoring_cost.json"
@@ -208,6 +212,8 @@ def against_plain(on: list[dict[str, Any]], off: list[dict[str, Any]]) -> dict[s
         "rounds_used": [a["round"] for a, b in used],
         "rps_ratio": ratio,
         "throughput_cost": 1.0 - ratio,
+        # The median cost's interval from the rounds' spread, and met / missed / undecided.
+        **verdict([1.0 - r for r in rps_ratios], TARGET_COST),
         "cpu_us_per_request_added": statistics.median(cpu_added) if cpu_added else None,
     }
 
@@ -240,6 +246,7 @@ def summarise(connections: int, runs: dict[str, list[dict[str, Any]]]) -> dict[s
         "parts": {n: c for n, c in compared.items() if n != "monitored"},
         "errors": {n: sum(r["errors"]["total"] for r in rs) for n, rs in runs.items()},
         "target": f"throughput cost <= {TARGET_COST:.0%}",
+        # The median alone; ``verdict`` says whether the rounds' spread allows a reading.
         "target_met": main["throughput_cost"] <= TARGET_COST,
         "runs": runs,
     }
@@ -481,9 +488,9 @@ def print_summary(report: dict[str, Any]) -> None:
             f"p99 {on['p99_ms']:.2f} ms)  plain {off['rps']:8.0f} rps (p50 {off['p50_ms']:.2f} "
             f"p99 {off['p99_ms']:.2f} ms)  ratio {row['rps_ratio']:.3f}  cost "
             f"{row['throughput_cost']:+.1%}  +{row['cpu_us_per_request_added'] or 0:.0f} CPU "
-            f"us/req  target {'met' if row['target_met'] else 'MISSED'}  (rounds "
-            f"{row['rounds_used']}; quiet {row['quiet_rounds']})"
+            f"us/req  (rounds {row['rounds_used']}; quiet {row['quiet_rounds']})"
         )
+        print(f"      target {describe(row)}")
         print(
             f"      monitored's threads per request: drain "
             f"{on['drain_thread_us_per_request']:.2f} us, capture writer "
