@@ -10,6 +10,9 @@ from monitoring_cost import quiet
 from verdict import describe, verdict
 
 TARGET_COST = 0.03  # at most 3 % (issue 12), the shadow's own predictions not counted
+#: ``verdict``'s keys for rows without costs (runs that served nothing).
+NO_VERDICT = {"cost": None, "cost_interval": None, "interval_confidence": None,
+              "verdict": "undecided"}  # fmt: skip
 MEDIANS = ("rps", "p50_ms", "p99_ms", "cpu_us_per_request", "shadow_thread_cpu_us_per_request",
            "predict_thread_cpu_us_per_request", "workers_cpu_us_per_request",
            "scheduler_cpu_us_per_request", "rest_cpu_us_per_request", "other_cpu_s",
@@ -79,7 +82,7 @@ def summarise(connections: int, runs: dict[str, list[dict[str, Any]]]) -> dict[s
         "target": f"cost_excluding_shadow <= {TARGET_COST:.0%}",
         # The median alone; ``verdict`` says whether the rounds' spread allows a reading.
         "target_met": cost is not None and cost <= TARGET_COST,
-        **(verdict(costs, TARGET_COST) if costs else {"verdict": "undecided"}),
+        **(verdict(costs, TARGET_COST) if costs else NO_VERDICT),
         "medians": medians,
         "parts": {name: _part(rs, chosen) for name, rs in parts.items()},
         "errors": {n: sum(r["errors"]["total"] for r in rs) for n, rs in runs.items()},
@@ -90,7 +93,7 @@ def summarise(connections: int, runs: dict[str, list[dict[str, Any]]]) -> dict[s
 
 def costs_in(row: dict[str, Any]) -> bool:
     """Whether a row has costs to read a verdict from (a run that served nothing has none)."""
-    return "cost_interval" in row
+    return row["cost_interval"] is not None
 
 
 def _fmt(value: float | None, spec: str) -> str:

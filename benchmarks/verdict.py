@@ -69,7 +69,9 @@ def verdict(costs: Sequence[float], target: float) -> dict[str, Any]:
 def describe(found: dict[str, Any]) -> str:
     """One line: ``met (median's interval +2.1% to +4.0%, 94% confidence)``."""
     low, high = found["cost_interval"]
+    short = found["interval_confidence"] < CONFIDENCE
     return (
         f"{found['verdict']} (median's interval {low:+.1%} to {high:+.1%}, "
-        f"{found['interval_confidence']:.0%} confidence)"
+        f"{found['interval_confidence']:.0%} confidence"
+        + ("; too few rounds: five or more give 90 %)" if short else ")")
     )
