@@ -111,7 +111,8 @@ class SqlFeedbackStore(FeedbackStore):
 
     def purge(self, endpoint: str | None, *, served_before: datetime) -> int:
         # Endpoint by endpoint, so that each delete walks the (endpoint, served_at) index
-        # instead of the whole table (the scheduler loop purges every endpoint hourly).
+        # instead of the whole table (the scheduler loop purges every endpoint hourly). The
+        # names themselves are read off that index whole: one pass over the index, not the table.
         deleted = 0
         with transaction(self._engine, write=True) as conn:
             if endpoint is None:
