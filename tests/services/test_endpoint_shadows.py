@@ -128,6 +128,56 @@ def test_bad_shadows_are_refused_naming_the_problem_and_nothing_is_written(
     assert state(platform) == before
 
 
+def test_a_shadow_must_take_the_rows_its_production_variants_decode(
+    platform: Platform, breast_cancer: Any
+) -> None:
+    """A shadow is sent the production variant's decoded rows: the same named inputs in
+    another order, or fewer of them, are taken (the data plane picks them); an input the
+    production variant does not decode is refused by name, wherever a config is made."""
+    from sklearn.linear_model import RidgeClassifier
+
+    x_train, _, y_train, _ = breast_cancer
+    columns = list(x_train.columns)
+
+    def register(name: str, frame: Any) -> str:
+        model = RidgeClassifier().fit(frame, y_train)
+        return platform.registry.register(
+            name, model, flavor="sklearn", input_example=frame.head(3)
+        ).ref
+
+    reordered = register("reordered", x_train[columns[::-1]])
+    fewer = register("fewer", x_train[columns[:5]])
+    more = register("more", x_train.assign(extra_signal=1.0))
+    eps = platform.endpoints
+    created = eps.create(
+        "api", {"live": "cancer:1", "r": reordered, "f": fewer}, shadows={"r": 100, "f": 50}
+    )
+    assert summary(created.config.variants) == [
+        ("live", 1, 1.0, None), ("r", 1, 0.0, 100.0), ("f", 1, 0.0, 50.0)
+    ]  # fmt: skip
+    before = state(platform)
+    wider = {"live": "cancer:1", "m": more}
+    refused = (
+        r"shadow variant 'm' \(more:1\) cannot take the rows decoded for production variant "
+        r"'live' \(cancer:1\): it takes input 'extra_signal' that the rows do not have"
+    )
+    attempts = [
+        lambda: eps.update("api", wider, shadows={"m": 100}),
+        lambda: eps.create("other", wider, shadows={"m": 10}),
+        lambda: eps.deploy("api", wider, shadows={"m": 100}),
+        lambda: eps.build(wider, shadows={"m": 100}),
+        # Every production variant is checked, not only the first.
+        lambda: eps.update("api", {"a": more, "b": "cancer:1", "m": more}, shadows={"m": 100}),
+    ]
+    for attempt in attempts:
+        with pytest.raises(InvalidInput, match=refused.replace("'live'", "'(live|b)'")):
+            attempt()
+    assert state(platform) == before
+    # The other way round is a pick: the wider model answers, the narrower one shadows it.
+    swapped = eps.update("api", {"live": more, "old": "cancer:1"}, shadows={"old": 100})
+    assert summary(swapped.config.variants) == [("live", 1, 1.0, None), ("old", 1, 0.0, 100.0)]
+
+
 def test_build_checks_shadows_without_writing(platform: Platform) -> None:
     built = platform.endpoints.build(
         {"live": "cancer:1", "dark": "cancer:3"}, shadows={"dark": 12.5}

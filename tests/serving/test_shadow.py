@@ -315,6 +315,67 @@ def test_a_full_queue_drops_and_counts_and_queued_copies_keep_the_shadow_loaded(
     assert value(done, QUEUE) == 0
 
 
+#: Tells which columns it was given, in order: 100 x its first column + its second.
+ECHO = """
+import numpy as np
+
+
+class Model:
+    def load(self, artifacts_dir):
+        pass
+
+    def predict(self, data):
+        x = np.asarray(data, dtype=float)
+        return x[:, 0] * 100.0 + x[:, 1]
+"""
+
+
+def test_a_shadow_naming_its_inputs_in_another_order_gets_its_own_columns(
+    platform: Platform, tmp_path: Path
+) -> None:
+    """churn:1 takes a, b, c; the shadow takes c, a (another order, one fewer): its copy holds
+    the production request's columns c and a, in that order, and so does its capture."""
+    code = tmp_path / "echo"
+    code.mkdir()
+    (code / "model.py").write_text(ECHO)
+    example = pd.DataFrame(CALM, columns=FEATURES)[["c", "a"]]
+    echo = platform.registry.register(
+        "echo", code, flavor="pyfunc", input_example=example, trust=Trust(user_code=True)
+    ).ref
+    everything = CaptureConfig.parse(100)
+    platform.endpoints.create(
+        "picked",
+        {"main": "churn:1", "echo": echo},
+        shadows={"echo": 100},
+        capture={"main": everything, "echo": everything},
+    )
+    rows = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+
+    async def scenario() -> httpx.Response:
+        async with lifespan(serving_app(platform.settings)) as client:
+            answer = await invoke(client, "picked", rows)
+
+            def copied(samples: dict[Any, float]) -> bool:
+                echo = labels("picked", "echo", protocol="sagemaker")
+                return value(samples, REQUESTS, **echo) == 1
+
+            await poll("the shadow's copy counted", lambda: scrape(client), copied)
+        return answer
+
+    answer = asyncio.run(scenario())
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["x-modelyard-variant"] == "main"
+    captured = platform.capture.read("picked", since=datetime.now(UTC) - timedelta(hours=1))
+    inference_id = answer.headers["x-modelyard-inference-id"]
+    mine = captured[
+        (captured["variant"] == "echo") & (captured["inference_id"] == inference_id)
+    ].sort_values("row")
+    assert list(mine["output.prediction"]) == pytest.approx([301.0, 604.0])  # c * 100 + a
+    # Captured under the shadow's own names, each with the value of that name.
+    assert list(mine["input.c"]) == [3.0, 6.0] and list(mine["input.a"]) == [1.0, 4.0]
+    assert mine["input.b"].isna().all()  # a column of main's captures, not the shadow's
+
+
 def test_sampling_at_100_0_and_50_percent_draws_only_for_the_partial_shadow(
     platform: Platform,
 ) -> None:

@@ -72,3 +72,38 @@ class Signature:
             outputs=cols(data.get("outputs", [])),
             output_shape=tuple(data.get("output_shape", [-1])),
         )
+
+
+def columns_for(target: Signature | None, source: Signature | None) -> tuple[int, ...] | None:
+    """Which of ``source``'s input columns, in which order, make ``target``'s inputs: how rows
+    decoded for a model of signature ``source`` become rows for a model of signature
+    ``target`` (a shadow variant is sent the rows decoded for the production variant it
+    shadows).
+
+    Returns None when the rows fit as they are: the same columns in the same order, or a
+    signature that says too little to tell (None, no inputs, or features without names, whose
+    counts agree). Otherwise the position in ``source`` of each of ``target``'s columns, in
+    ``target``'s order: the same names in another order, or fewer of them.
+
+    Raises:
+        ValueError: ``target`` takes a named input that ``source`` does not, or (features
+            without names) the two take different numbers of them. The message names them.
+    """
+    if target is None or source is None or not target.inputs or not source.inputs:
+        return None
+    wanted, given = target.feature_names, source.feature_names
+    if wanted is None or given is None:
+        if target.n_features != source.n_features:
+            raise ValueError(
+                f"it takes {target.n_features} features, the rows have {source.n_features}"
+            )
+        return None
+    at = {name: i for i, name in enumerate(given)}
+    missing = [name for name in wanted if name not in at]
+    if missing:
+        raise ValueError(
+            f"it takes input {', '.join(map(repr, missing))} that the rows do not have "
+            f"(they have {', '.join(map(repr, given))})"
+        )
+    order = tuple(at[name] for name in wanted)
+    return None if order == tuple(range(len(given))) else order

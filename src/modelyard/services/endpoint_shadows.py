@@ -5,6 +5,11 @@ A shadow variant answers no request: the production variants answer, and a copy 
 share of their requests goes to the shadow off the response path (the data plane's shadow
 wrapper). So a shadow takes no weight, and a config needs at least one production variant.
 Promoting needs no model check: the shadow's model is served (loaded, warmed) already.
+
+A shadow is sent the rows decoded for the production variant that answered (the request is
+decoded once), so its model must take those rows: the same named inputs, in any order, or fewer
+of them (the data plane picks and orders the columns it takes); a config whose shadow takes an
+input a production variant does not decode is refused (:func:`check_inputs`).
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ import dataclasses
 import math
 from collections.abc import Collection, Mapping
 
-from modelyard.domain import ConfigChange, Endpoint, EndpointConfig, Variant
+from modelyard.domain import ConfigChange, Endpoint, EndpointConfig, ModelVersion, Variant
+from modelyard.domain.signature import columns_for
 from modelyard.errors import InvalidInput
 from modelyard.storage.base import EndpointStore
 
@@ -65,6 +71,30 @@ def sampling(
             f"the requests (every variant is a shadow: {', '.join(out)})"
         )
     return out
+
+
+def check_inputs(versions: Mapping[str, ModelVersion], shadows: Collection[str]) -> None:
+    """Check that each shadow's model (``versions``: each variant's) can take the rows decoded
+    for each production variant (the variants not in ``shadows``).
+
+    Raises:
+        InvalidInput: a shadow takes a named input that a production variant's model does not,
+            or (features without names) another number of features; the message names them.
+    """
+    for shadow in shadows:
+        wanted = versions[shadow]
+        for variant, given in versions.items():
+            if variant in shadows:
+                continue
+            try:
+                columns_for(wanted.signature, given.signature)
+            except ValueError as exc:
+                raise InvalidInput(
+                    f"shadow variant {shadow!r} ({wanted.ref}) cannot take the rows decoded for "
+                    f"production variant {variant!r} ({given.ref}): {exc}. A shadow is sent the "
+                    "production variant's rows, so its model must take the same inputs (in any "
+                    "order, or fewer of them)"
+                ) from None
 
 
 def promoted(endpoint: str, config: EndpointConfig, variant: str | None) -> tuple[Variant, ...]:

@@ -315,9 +315,10 @@ class EndpointService:
         chosen = {v: Predictor.parse((predictors or {}).get(v, Predictor.AUTO)) for v in variants}
         captures = {v: _capture((capture or {}).get(v)) for v in variants}
         built = []
+        versions = {v: self._resolve(ModelRef.parse(ref)) for v, ref in variants.items()}
+        endpoint_shadows.check_inputs(versions, sampled)
         for variant, ref_text in variants.items():
-            ref = ModelRef.parse(ref_text)
-            version = self._resolve(ref)
+            version = versions[variant]
             _check_redacted(variant, version, captures[variant])
             self._checked(variant, version, chosen[variant])
             built.append(

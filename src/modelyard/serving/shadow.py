@@ -36,8 +36,11 @@ each copy then goes through them under a :class:`Lease` of its own, whose clock 
 batch, so the latency counted is the shadow's, not its wait; when none does (a server with
 metrics and capture off), a batch costs one hand-off and its failures are logged.
 
-The copy is the production request's decoded rows, unchanged: a shadow is expected to take the
-same inputs as the variants it shadows (its own ``input_fn``/``output_fn`` hooks do not run).
+The copy is the production request's decoded rows: a shadow takes the same inputs as the
+variants it shadows (its own ``input_fn``/``output_fn`` hooks do not run). When its model names
+them in another order, or takes fewer, the copy holds the columns it takes, in its order
+(``VariantRoute.shadow_columns``; the control plane refuses a shadow that takes an input the
+production variant does not decode).
 
 Wiring (``bootstrap.serving_app``)::
 
@@ -53,6 +56,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from modelyard.errors import ModelFailed
 from modelyard.serving.batching import ModelFailure
@@ -180,6 +185,7 @@ class ShadowWrapper:
                     self._drop(meta.endpoint, shadow)
                 return
             lanes, copy, rows = self._lanes, (meta, call.rows), len(call.rows)
+            columns = call.selection.variant.shadow_columns  # usually empty
             for shadow in shadows:
                 lane = lanes.get(shadow)
                 if lane is None:
@@ -188,7 +194,8 @@ class ShadowWrapper:
                     self._drop(meta.endpoint, shadow)
                     continue
                 shadow.served.inflight += 1  # holds the model loaded while the copy waits
-                lane.copies.append(copy)
+                taken = columns.get(shadow) if columns else None
+                lane.copies.append(copy if taken is None else (meta, _columns(call.rows, taken)))
                 lane.rows += rows
                 self._queued += 1
                 if lane.rows >= shadow.batcher.options.max_batch_size:
@@ -394,3 +401,13 @@ def _always(shadow: VariantRoute) -> bool:
 
 def _never(shadow: VariantRoute) -> bool:
     return False
+
+
+def _columns(rows: Any, columns: np.ndarray) -> Any:
+    """The columns ``columns`` of ``rows`` (an array, or a table of text features), in that
+    order; other rows as they are."""
+    if isinstance(rows, np.ndarray) and rows.ndim == 2:
+        return np.ascontiguousarray(rows[:, columns])
+    if hasattr(rows, "iloc"):  # a pandas DataFrame (text features): columns keep their names
+        return rows.iloc[:, columns]
+    return rows

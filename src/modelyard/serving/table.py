@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from modelyard.domain.capture import NO_CAPTURE, CaptureConfig
+from modelyard.domain.signature import columns_for
 from modelyard.serving.batching import MicroBatcher
 from modelyard.serving.loader import ServedModel
 from modelyard.serving.routing import Selection, ShadowSampling, WeightedChoice
+
+log = logging.getLogger("modelyard.serving")
 
 
 @dataclass(eq=False, slots=True)
@@ -20,7 +26,10 @@ class VariantRoute:
 
     ``shadow`` is the sampling percentage of a shadow variant (None: a production variant).
     ``alone`` is the selection of this variant on its own, with no shadow: how a shadow's copy
-    of a request is predicted, built once rather than per copy.
+    of a request is predicted, built once rather than per copy. ``shadow_columns`` (a
+    production variant's) maps each of its endpoint's shadows whose model takes this variant's
+    decoded rows in another column order, or fewer of them, to the columns it takes, in its
+    order (set by the endpoint's route; empty when every shadow takes the rows as they are).
     """
 
     name: str
@@ -32,6 +41,7 @@ class VariantRoute:
     headers: tuple[tuple[bytes, bytes], ...] = ()
     shadow: float | None = None
     alone: Selection = field(init=False)
+    shadow_columns: dict[VariantRoute, np.ndarray] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         name = self.name.encode()
@@ -72,7 +82,30 @@ class EndpointRoute:
         self.choice = WeightedChoice(routes, [r.weight for r in routes])
         shadows = [(r, r.shadow) for r in self.variants.values() if r.shadow is not None]
         self.shadows = ShadowSampling(shadows, self.draw)
+        for route in routes:
+            route.shadow_columns = self._columns(route, [s for s, _ in shadows])
         self._fixed = {r: Selection(r, self.shadows.always) for r in routes}
+
+    def _columns(
+        self, route: VariantRoute, shadows: list[VariantRoute]
+    ) -> dict[VariantRoute, np.ndarray]:
+        """The columns each shadow takes of ``route``'s decoded rows, where not all as they are.
+        A shadow the control plane would now refuse (a config stored before it checked) gets
+        the rows as they are, as it did then, and a warning."""
+        found: dict[VariantRoute, np.ndarray] = {}
+        given = route.served.spec.signature
+        for shadow in shadows:
+            try:
+                columns = columns_for(shadow.served.spec.signature, given)
+            except ValueError as exc:
+                log.warning(
+                    "shadow variant %r of endpoint %r cannot take the rows of variant %r: %s",
+                    shadow.name, self.name, route.name, exc,
+                )  # fmt: skip
+                continue
+            if columns is not None:
+                found[shadow] = np.asarray(columns, dtype=np.intp)
+        return found
 
     def select(self, key: str | None) -> Selection:
         """The variant that answers a request with routing key ``key`` (None: no key), and the
