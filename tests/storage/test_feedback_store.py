@@ -156,6 +156,23 @@ def test_purge_deletes_only_older_predictions_of_the_endpoint_named(
     assert store.labels("fraud", since=T0 - timedelta(days=1)) == []
 
 
+def test_purge_of_every_endpoint_finds_each_name_however_they_sort(
+    store: SqlFeedbackStore,
+) -> None:
+    # The names are found one after the other (the first after the last found): prefixes,
+    # case, digits and non-ASCII must neither hide a name nor stop the walk early.
+    names = ["a", "a-b", "ab", "B", "b", "z9", "z10", "été", "ü-api", "zz"]
+    assert store.purge(None, served_before=T0) == 0  # no label at all: nothing to find
+    store.put(
+        [truth(f"old-{n}", minutes=-30, endpoint=n) for n in names]
+        + [truth(f"new-{n}", minutes=30, endpoint=n) for n in names]
+    )
+    assert store.purge(None, served_before=T0) == len(names)
+    for name in names:
+        kept = store.labels(name, since=T0 - timedelta(days=1))
+        assert [t.inference_id for t in kept] == [f"new-{name}"], name
+
+
 def test_an_empty_batch_writes_nothing(store: SqlFeedbackStore) -> None:
     assert store.put([]) == 0
     assert store.labels("churn-api", since=T0 - timedelta(days=1)) == []
