@@ -28,9 +28,17 @@ def test_another_order_or_fewer_columns_are_picked_by_name() -> None:
 
 
 def test_a_named_input_the_rows_lack_is_refused_by_name() -> None:
-    with pytest.raises(ValueError, match=r"input 'd', 'e' that the rows do not have") as caught:
+    with pytest.raises(ValueError, match=r"inputs 'd', 'e' that the rows do not have") as caught:
         columns_for(named("a", "d", "e"), named("a", "b"))
-    assert "'a', 'b'" in str(caught.value)  # what the rows have
+    assert "(they have 'a', 'b')" in str(caught.value)
+    with pytest.raises(ValueError, match=r"takes input 'd' that"):
+        columns_for(named("d"), named("a"))
+    # A wide model's names are cut short: the first eight, and how many in all.
+    wide = named(*(f"f{i}" for i in range(300)))
+    with pytest.raises(ValueError) as caught:
+        columns_for(named("f0", "extra"), wide)
+    assert str(caught.value).endswith("(they have 'f0', 'f1', 'f2', 'f3', 'f4', 'f5', 'f6', "
+                                      "'f7', ... (300 in all))")  # fmt: skip
 
 
 def test_without_names_only_the_counts_can_be_checked() -> None:

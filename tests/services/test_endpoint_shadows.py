@@ -5,6 +5,7 @@ rollback, promote, and a guarded deployment whose new config holds a shadow."""
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -14,11 +15,22 @@ import pytest
 
 from modelyard.bootstrap import Platform, build
 from modelyard.config import load_settings
-from modelyard.domain import Batching, CaptureConfig, ConfigChange, Predictor, Variant
+from modelyard.domain import (
+    Batching,
+    CaptureConfig,
+    ColumnSpec,
+    ConfigChange,
+    Predictor,
+    Signature,
+    Source,
+    Trust,
+    Variant,
+)
 from modelyard.domain.deployment_decisions import Action
 from modelyard.domain.deployments import DeploymentState
 from modelyard.errors import Conflict, EndpointNotFound, InvalidInput
 from modelyard.services.endpoint_weights import PercentWeights, parse_weights
+from modelyard.storage.base import NewVersion
 from tests.services.deployment_parts import ENDPOINT, STEP, Parts, open_parts
 
 MIN = timedelta(minutes=1)
@@ -387,3 +399,45 @@ def test_a_canary_rolls_back_to_the_old_shadows(parts: Parts) -> None:
     assert rolled.deployment is not None
     assert rolled.deployment.state is DeploymentState.ROLLED_BACK
     assert _shape(parts) == [("main", 1, 1.0, None), ("dark", 2, 0.0, 30.0)]
+
+
+def test_a_rollout_whose_new_shadow_cannot_take_the_old_models_rows_is_refused(
+    parts: Parts,
+) -> None:
+    """The old config's production variants answer until the rollout ends, and the new
+    shadows get copies of their requests from the first step: a new shadow must take the old
+    models' rows too. Refused before anything is written."""
+
+    def version(*names: str) -> str:
+        signature = Signature(inputs=tuple(ColumnSpec("float64", n) for n in names))
+        made = parts.metadata.create_version(
+            NewVersion(
+                name="typed", flavor="xgboost", model_format="ubj",
+                artifact_digest=os.urandom(32).hex(), size_bytes=1, source=Source("upload"),
+                trust=Trust(), signature=signature,
+            )
+        )  # fmt: skip
+        return made.ref
+
+    narrow, wide = version("a", "b", "c"), version("a", "b", "c", "d")
+    parts.endpoints.update(ENDPOINT, {"main": narrow})
+    history = parts.endpoints.history(ENDPOINT)
+    with pytest.raises(InvalidInput) as caught:
+        parts.service.start(
+            ENDPOINT, {"main": wide, "dark": wide}, shadows={"dark": 100},
+            strategy="canary", canary_size=10, wait=timedelta(minutes=5),
+        )  # fmt: skip
+    assert str(caught.value).startswith(
+        f"shadow variant 'dark' ({wide}) cannot take the rows decoded for production variant "
+        f"'main' of the config being replaced ({narrow}): it takes input 'd' that the rows do "
+        "not have (they have 'a', 'b', 'c')"
+    )
+    assert parts.endpoints.history(ENDPOINT) == history
+    assert parts.service.list_deployments(ENDPOINT) == []
+    # All at once there is no old config answering beside the new one: the shadow is taken.
+    changed = parts.service.start(
+        ENDPOINT, {"main": wide, "dark": wide}, shadows={"dark": 100}, strategy="all-at-once"
+    )
+    assert [(v.name, v.shadow) for v in changed.endpoint.config.variants] == [
+        ("main", None), ("dark", 100.0)
+    ]  # fmt: skip

@@ -101,9 +101,20 @@ def columns_for(target: Signature | None, source: Signature | None) -> tuple[int
     at = {name: i for i, name in enumerate(given)}
     missing = [name for name in wanted if name not in at]
     if missing:
+        inputs = "input" if len(missing) == 1 else "inputs"
         raise ValueError(
-            f"it takes input {', '.join(map(repr, missing))} that the rows do not have "
-            f"(they have {', '.join(map(repr, given))})"
+            f"it takes {inputs} {_listed(missing)} that the rows do not have "
+            f"(they have {_listed(given)})"
         )
     order = tuple(at[name] for name in wanted)
     return None if order == tuple(range(len(given))) else order
+
+
+#: Names listed in a message at most; the rest are counted.
+_LISTED = 8
+
+
+def _listed(names: list[str]) -> str:
+    """``'a', 'b'``, or the first few names and how many there are in all."""
+    shown = ", ".join(map(repr, names[:_LISTED]))
+    return shown if len(names) <= _LISTED else f"{shown}, ... ({len(names)} in all)"

@@ -55,6 +55,7 @@ class BuildVariants(Protocol):
         predictors: Mapping[str, Any] | None,
         capture: Mapping[str, Any] | None = None,
         shadows: Mapping[str, float] | None = None,
+        alongside: Sequence[Variant] = (),
     ) -> tuple[Variant, ...]: ...
 
 
@@ -162,7 +163,12 @@ class DeploymentService:
         current = self._endpoints.get_endpoint(endpoint).config
         self._check_alarms(plan.alarms)
         self._refuse_active(endpoint)
-        target = self._build(variants, weights, batching, predictors, capture, shadows)
+        # The old config's production variants answer until the rollout ends, and the new
+        # shadows are sent copies of their requests from the first step.
+        serving = [v for v in current.variants if not v.is_shadow]
+        target = self._build(
+            variants, weights, batching, predictors, capture, shadows, alongside=serving
+        )
         now = self._clock()
         decision = Decision(now, 0, Action.START, f"started: {describe(plan)}", USER)
         created = self._store.create(

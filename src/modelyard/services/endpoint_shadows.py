@@ -73,27 +73,39 @@ def sampling(
     return out
 
 
-def check_inputs(versions: Mapping[str, ModelVersion], shadows: Collection[str]) -> None:
+def check_inputs(
+    versions: Mapping[str, ModelVersion],
+    shadows: Collection[str],
+    alongside: Mapping[str, ModelVersion] | None = None,
+) -> None:
     """Check that each shadow's model (``versions``: each variant's) can take the rows decoded
-    for each production variant (the variants not in ``shadows``).
+    for each production variant: those of the config (the variants not in ``shadows``) and
+    those of another config answering beside it (``alongside``: a rollout's old config).
 
     Raises:
         InvalidInput: a shadow takes a named input that a production variant's model does not,
             or (features without names) another number of features; the message names them.
     """
+    producers = [
+        (f"production variant {name!r}", version)
+        for name, version in versions.items()
+        if name not in shadows
+    ]
+    producers += [
+        (f"production variant {name!r} of the config being replaced", version)
+        for name, version in (alongside or {}).items()
+    ]
     for shadow in shadows:
         wanted = versions[shadow]
-        for variant, given in versions.items():
-            if variant in shadows:
-                continue
+        for producer, given in producers:
             try:
                 columns_for(wanted.signature, given.signature)
             except ValueError as exc:
                 raise InvalidInput(
                     f"shadow variant {shadow!r} ({wanted.ref}) cannot take the rows decoded for "
-                    f"production variant {variant!r} ({given.ref}): {exc}. A shadow is sent the "
-                    "production variant's rows, so its model must take the same inputs (in any "
-                    "order, or fewer of them)"
+                    f"{producer} ({given.ref}): {exc}. A shadow is sent the production "
+                    "variant's rows, so its model must take the same inputs (in any order, or "
+                    "fewer of them)"
                 ) from None
 
 

@@ -11,7 +11,7 @@ variant that asks for the compiled predictor of a model that cannot have one is 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from modelyard.domain import (
@@ -271,15 +271,17 @@ class EndpointService:
         predictors: Mapping[str, Predictor] | None = None,
         capture: Mapping[str, CaptureConfig] | None = None,
         shadows: Mapping[str, float] | None = None,
+        alongside: Sequence[Variant] = (),
     ) -> tuple[Variant, ...]:
         """The variants a config with these settings would hold (references resolved, names,
         weights, shadows and options checked) without writing anything: a deployment plans
-        with them.
+        with them. ``alongside``: production variants of another config that answer beside
+        it (a rollout's old config), whose rows its shadows must take too.
 
         Raises:
             InvalidInput, InvalidName, ModelNotFound / VersionNotFound / AliasNotFound.
         """
-        return self._build(variants, weights, batching, predictors, capture, shadows)
+        return self._build(variants, weights, batching, predictors, capture, shadows, alongside)
 
     def _build(
         self,
@@ -289,6 +291,7 @@ class EndpointService:
         predictors: Mapping[str, Predictor] | None,
         capture: Mapping[str, CaptureConfig] | None = None,
         shadows: Mapping[str, float] | None = None,
+        alongside: Sequence[Variant] = (),
     ) -> tuple[Variant, ...]:
         if not variants:
             raise InvalidInput("an endpoint needs at least one variant (--variant NAME=MODEL_REF)")
@@ -316,7 +319,8 @@ class EndpointService:
         captures = {v: _capture((capture or {}).get(v)) for v in variants}
         built = []
         versions = {v: self._resolve(ModelRef.parse(ref)) for v, ref in variants.items()}
-        endpoint_shadows.check_inputs(versions, sampled)
+        beside = {v.name: self._resolve(ModelRef(v.model, version=v.version)) for v in alongside}
+        endpoint_shadows.check_inputs(versions, sampled, beside)
         for variant, ref_text in variants.items():
             version = versions[variant]
             _check_redacted(variant, version, captures[variant])

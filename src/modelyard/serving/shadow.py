@@ -39,8 +39,10 @@ metrics and capture off), a batch costs one hand-off and its failures are logged
 The copy is the production request's decoded rows: a shadow takes the same inputs as the
 variants it shadows (its own ``input_fn``/``output_fn`` hooks do not run). When its model names
 them in another order, or takes fewer, the copy holds the columns it takes, in its order
-(``VariantRoute.shadow_columns``; the control plane refuses a shadow that takes an input the
-production variant does not decode).
+(``VariantRoute.shadow_columns``). The control plane refuses a shadow that takes an input the
+production variant does not decode; should such a config be served (stored before that check),
+the shadow's copies of that variant's requests are dropped and counted, never sent with one
+input's values under another's name.
 
 Wiring (``bootstrap.serving_app``)::
 
@@ -66,7 +68,7 @@ from modelyard.serving.stack import Call, Handler, Predicted, batched
 
 if TYPE_CHECKING:
     from modelyard.serving.stack import RequestMeta
-    from modelyard.serving.table import VariantRoute
+    from modelyard.serving.table import ShadowColumns, VariantRoute
 
 log = logging.getLogger("modelyard.serving.shadow")
 
@@ -185,8 +187,15 @@ class ShadowWrapper:
                     self._drop(meta.endpoint, shadow)
                 return
             lanes, copy, rows = self._lanes, (meta, call.rows), len(call.rows)
-            columns = call.selection.variant.shadow_columns  # usually empty
+            picks = call.selection.variant.shadow_columns  # usually empty
             for shadow in shadows:
+                this = copy
+                if picks and shadow in picks:
+                    pick = picks[shadow]
+                    if pick is None:  # it cannot take these rows (see ``EndpointRoute``)
+                        self._drop(meta.endpoint, shadow)
+                        continue
+                    this = (meta, _columns(call.rows, pick))
                 lane = lanes.get(shadow)
                 if lane is None:
                     lane = lanes[shadow] = self._open(shadow)
@@ -194,8 +203,7 @@ class ShadowWrapper:
                     self._drop(meta.endpoint, shadow)
                     continue
                 shadow.served.inflight += 1  # holds the model loaded while the copy waits
-                taken = columns.get(shadow) if columns else None
-                lane.copies.append(copy if taken is None else (meta, _columns(call.rows, taken)))
+                lane.copies.append(this)
                 lane.rows += rows
                 self._queued += 1
                 if lane.rows >= shadow.batcher.options.max_batch_size:
@@ -403,11 +411,15 @@ def _never(shadow: VariantRoute) -> bool:
     return False
 
 
-def _columns(rows: Any, columns: np.ndarray) -> Any:
-    """The columns ``columns`` of ``rows`` (an array, or a table of text features), in that
-    order; other rows as they are."""
-    if isinstance(rows, np.ndarray) and rows.ndim == 2:
-        return np.ascontiguousarray(rows[:, columns])
-    if hasattr(rows, "iloc"):  # a pandas DataFrame (text features): columns keep their names
-        return rows.iloc[:, columns]
+def _columns(rows: Any, pick: ShadowColumns) -> Any:
+    """The columns of ``rows`` a shadow takes, in its order: an array's by position, a table's
+    by the shadow's names. Rows not of the width the pick was made for (an ``input_fn`` gave
+    other rows), or a table without those names, go as they are."""
+    if isinstance(rows, np.ndarray):
+        if rows.ndim == 2 and rows.shape[1] == pick.width:
+            return np.ascontiguousarray(rows[:, pick.positions])
+        return rows
+    columns = getattr(rows, "columns", None)  # a pandas DataFrame (text features)
+    if columns is not None and pick.names and all(name in columns for name in pick.names):
+        return rows[list(pick.names)]
     return rows

@@ -19,6 +19,17 @@ from modelyard.serving.routing import Selection, ShadowSampling, WeightedChoice
 log = logging.getLogger("modelyard.serving")
 
 
+@dataclass(frozen=True, slots=True)
+class ShadowColumns:
+    """The columns a shadow takes of a production variant's decoded rows, in the shadow's
+    order: ``positions`` in those rows (``width`` columns wide), and the shadow's ``names``
+    (a table of text features is picked by them)."""
+
+    positions: np.ndarray
+    names: tuple[str, ...]
+    width: int
+
+
 @dataclass(eq=False, slots=True)
 class VariantRoute:
     """One variant as served: its model, batcher, weight, capture (with its endpoint's salt for
@@ -27,9 +38,10 @@ class VariantRoute:
     ``shadow`` is the sampling percentage of a shadow variant (None: a production variant).
     ``alone`` is the selection of this variant on its own, with no shadow: how a shadow's copy
     of a request is predicted, built once rather than per copy. ``shadow_columns`` (a
-    production variant's) maps each of its endpoint's shadows whose model takes this variant's
-    decoded rows in another column order, or fewer of them, to the columns it takes, in its
-    order (set by the endpoint's route; empty when every shadow takes the rows as they are).
+    production variant's, set by its endpoint's route) maps each shadow of the endpoint that
+    does not take this variant's decoded rows as they are to the columns it takes
+    (:class:`ShadowColumns`), or to None when it cannot take them at all (its copies of this
+    variant's requests are dropped and counted); empty in the usual case.
     """
 
     name: str
@@ -41,7 +53,9 @@ class VariantRoute:
     headers: tuple[tuple[bytes, bytes], ...] = ()
     shadow: float | None = None
     alone: Selection = field(init=False)
-    shadow_columns: dict[VariantRoute, np.ndarray] = field(init=False, default_factory=dict)
+    shadow_columns: dict[VariantRoute, ShadowColumns | None] = field(
+        init=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         name = self.name.encode()
@@ -88,23 +102,29 @@ class EndpointRoute:
 
     def _columns(
         self, route: VariantRoute, shadows: list[VariantRoute]
-    ) -> dict[VariantRoute, np.ndarray]:
-        """The columns each shadow takes of ``route``'s decoded rows, where not all as they are.
-        A shadow the control plane would now refuse (a config stored before it checked) gets
-        the rows as they are, as it did then, and a warning."""
-        found: dict[VariantRoute, np.ndarray] = {}
+    ) -> dict[VariantRoute, ShadowColumns | None]:
+        """What each shadow takes of ``route``'s decoded rows, where not all of them as they
+        are. A shadow that cannot take them (a config stored before the control plane checked
+        this) has its copies of ``route``'s requests dropped, with a warning: sent, they would
+        put one input's values under another's name."""
+        found: dict[VariantRoute, ShadowColumns | None] = {}
         given = route.served.spec.signature
         for shadow in shadows:
+            wanted = shadow.served.spec.signature
             try:
-                columns = columns_for(shadow.served.spec.signature, given)
+                columns = columns_for(wanted, given)
             except ValueError as exc:
                 log.warning(
-                    "shadow variant %r of endpoint %r cannot take the rows of variant %r: %s",
+                    "shadow variant %r of endpoint %r cannot take the rows of variant %r (%s): "
+                    "its copies of that variant's requests are dropped and counted",
                     shadow.name, self.name, route.name, exc,
                 )  # fmt: skip
+                found[shadow] = None
                 continue
-            if columns is not None:
-                found[shadow] = np.asarray(columns, dtype=np.intp)
+            if columns is not None and wanted is not None and given is not None:
+                names = tuple(wanted.feature_names or ())
+                positions = np.asarray(columns, dtype=np.intp)
+                found[shadow] = ShadowColumns(positions, names, given.n_features)
         return found
 
     def select(self, key: str | None) -> Selection:
