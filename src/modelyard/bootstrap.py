@@ -197,7 +197,7 @@ def build(settings: Settings | None = None) -> Platform:
         SqlServerStore(engine), endpoint_store, stale_after=settings.server_stale_after
     )
     capture_folder = CaptureFolder(settings.resolved_capture_url)
-    capture = CaptureService(capture_folder)
+    capture = CaptureService(capture_folder, endpoints=endpoint_store)
     retention_d = settings.capture_retention_d
     capture_retention = CaptureRetention(
         capture_folder,

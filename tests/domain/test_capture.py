@@ -72,3 +72,16 @@ def test_durations_and_times() -> None:
             parse_duration(bad)
     with pytest.raises(InvalidInput, match="not a time: 'yesterday'"):
         parse_time("yesterday")
+    # Ten years at most: longer ones overflowed timedelta or the date before now (tracebacks).
+    assert parse_duration("3660d") == timedelta(days=3660)
+    assert parse_time("3660d", now) == now - timedelta(days=3660)
+    for huge in ("3661d", "10000000d", "99999999999d", "9" * 400 + "w"):
+        with pytest.raises(InvalidInput, match="at most ten years"):
+            parse_duration(huge)
+        with pytest.raises(InvalidInput, match="at most ten years"):
+            parse_time(huge, now)
+    with pytest.raises(InvalidInput, match="longer than zero"):
+        parse_time("0s", now)
+    for edge in ("0001-01-01T00:00+02:00", "9999-12-31T23:00-05:00"):
+        with pytest.raises(InvalidInput, match="out of range in UTC"):
+            parse_time(edge)

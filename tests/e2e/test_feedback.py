@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import orjson
 import pandas as pd
 import pytest
 
@@ -271,9 +272,14 @@ def test_wrong_label_types_get_a_400_and_store_nothing(stack: Stack) -> None:
     )
     assert as_csv.status_code == 415
 
-    # The good labels go in once the bad one is taken out.
-    good = stack.feedback("reg", refused["reg"][:1])
-    assert good.status_code == 200 and good.json()["counts"]["accepted"] == 1
+    # The good labels go in once the bad one is taken out (a byte order mark first is skipped,
+    # as invocations skip it).
+    good = stack.http.post(
+        "/endpoints/reg/feedback",
+        content=b"\xef\xbb\xbf" + orjson.dumps({"feedback": refused["reg"][:1]}),
+        headers={"content-type": "application/json"},
+    )
+    assert good.status_code == 200 and good.json()["counts"]["accepted"] == 1, good.text
     assert (
         stack.feedback("boost", [{"inference_id": boost, "label": "malignant"}]).status_code == 200
     )

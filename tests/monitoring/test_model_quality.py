@@ -175,6 +175,28 @@ def test_a_regressor_gets_rmse_and_mae_and_a_shift_degrades_them() -> None:
     assert after.metrics["rmse"] > 1.2 * rmse  # type: ignore[operator]
 
 
+def test_labels_far_off_give_their_true_errors_and_too_far_none() -> None:
+    """Errors are scaled before squaring: 1e200 off is an RMSE of ~1e200, not infinity (which
+    is no JSON number); an error beyond what a float holds leaves both metrics unknown."""
+    info = ModelInfo(ModelTask(Task.REGRESSION, None, "f", 1), {"validation:rmse": 1.0})
+    for truth, predicted, rmse, mae in (
+        ([1e200, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], 5e199, 2.5e199),
+        ([1.0, 2.0], [1.0, 2.0], 0.0, 0.0),
+        ([-1e308, 3.0], [0.0, 3.0], 1e308 / math.sqrt(2), 5e307),
+    ):
+        (point,) = quality_points(
+            frame_of(spread(len(truth), T), truth, predicted),
+            endpoint="e", windows=hours(1, T), models={"churn:3": info},
+        )  # fmt: skip
+        assert point.metrics["rmse"] == pytest.approx(rmse)
+        assert point.metrics["mae"] == pytest.approx(mae)
+    (beyond,) = quality_points(
+        frame_of(spread(2, T), [-1.7e308, 1.0], [1.7e308, 1.0]),
+        endpoint="e", windows=hours(1, T), models={"churn:3": info},
+    )  # fmt: skip
+    assert beyond.metrics["rmse"] is None and beyond.metrics["mae"] is None
+
+
 def test_variants_and_models_are_scored_apart(classifier: Any) -> None:
     model, x_test, y_test = classifier
     truth = [int(v) for v in y_test]

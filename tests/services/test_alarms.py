@@ -5,6 +5,7 @@ once when two evaluators share the store."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from modelyard.domain import CaptureConfig, ConfigChange
 from modelyard.domain.alarms import AlarmState, SinkSpec
 from modelyard.domain.metrics import MetricPoint
 from modelyard.errors import (
@@ -95,6 +97,62 @@ def test_an_unknown_metric_is_refused_with_the_list_of_metrics(parts: Parts) -> 
     with pytest.raises(InvalidInput, match=r"input_mean.*feature"):
         _create(parts, metric="input_mean")
     assert parts.alarm_store.list_rules() == []
+
+
+def test_a_feature_the_endpoint_lacks_or_redacts_is_refused(parts: Parts) -> None:
+    """A rule on a feature's series must name an input of the endpoint's models, and a
+    feature's drift score must be one its capture keeps: either would stay INSUFFICIENT_DATA
+    for good."""
+    with pytest.raises(InvalidInput) as refused:
+        _create(parts, metric="input_mean.income")
+    message = str(refused.value)
+    assert message.startswith(
+        "metric 'input_mean.income': endpoint 'churn-api' has no input feature 'income' "
+        "(its features: age, tenure); known: "
+    ), message
+    for metric in (
+        "input_max.nosuch",
+        "input_missing_fraction.nosuch",
+        "input_text_length_mean.nosuch",
+    ):
+        with pytest.raises(InvalidInput, match="no input feature 'nosuch'"):
+            _create(parts, metric=metric)
+    assert parts.alarm_store.list_rules() == []
+    # The endpoint-wide form (every feature) and a real feature are taken.
+    _create(
+        parts, name="missing-any", metric="input_missing_fraction", comparison=">", threshold=0.1
+    )
+    _create(parts, name="age-mean", metric="input_mean.age", comparison=">", threshold=50)
+    # ``tenure`` redacted by green only: blue still scores it; by both, nobody does.
+    redact = CaptureConfig.parse(100, ["tenure"])
+    blue, green = parts.endpoint_store.get_endpoint(ENDPOINT).config.variants
+    store = parts.endpoint_store
+    store.add_config(
+        ENDPOINT,
+        (blue, dataclasses.replace(green, capture=redact)),
+        ConfigChange.UPDATE,
+        expected_current=1,
+        parent=1,
+    )
+    _create(parts, name="tenure-drift", metric="drift.feature.tenure", threshold=0.2)
+    with pytest.raises(
+        InvalidInput, match=r"'tenure' is redacted in the capture of variant 'green'"
+    ):
+        _create(parts, name="green-tenure", metric="drift.feature.tenure", variant="green")
+    store.add_config(
+        ENDPOINT,
+        tuple(dataclasses.replace(v, capture=redact) for v in (blue, green)),
+        ConfigChange.UPDATE,
+        expected_current=2,
+        parent=2,
+    )
+    with pytest.raises(
+        InvalidInput, match=r"redacted in the capture of every variant of 'churn-api'"
+    ):
+        _create(parts, name="any-tenure", metric="drift.feature.tenure")
+    assert [r.rule.name for r in parts.alarm_store.list_rules()] == [
+        "age-mean", "missing-any", "tenure-drift"
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -12,10 +12,12 @@ import pytest
 
 from modelyard.bootstrap import Platform, build
 from modelyard.config import load_settings
+from modelyard.domain import ConfigChange, Source, Trust, Variant
 from modelyard.domain.metric_stats import MetricStats
 from modelyard.domain.metrics import MetricPoint, SeriesRow
-from modelyard.errors import EndpointNotFound, InvalidInput
+from modelyard.errors import EndpointNotFound, InvalidInput, VariantNotFound
 from modelyard.services.metrics import MetricsService
+from modelyard.storage.base import NewVersion
 from modelyard.storage.sql.engine import make_engine
 from modelyard.storage.sql.metric_store import SqlMetricStore
 
@@ -114,8 +116,15 @@ def test_hours_that_were_pruned_are_one_point_each(
     ]
 
 
-def test_errors_name_the_problem(parts: tuple[SqlMetricStore, MetricsService]) -> None:
+def test_errors_name_the_problem(
+    parts: tuple[SqlMetricStore, MetricsService], platform: Platform
+) -> None:
     service = parts[1]
+    # A month at most: a point per minute, and a year's would not fit in memory.
+    with pytest.raises(InvalidInput, match="longer than 31 days; read a month at most"):
+        service.series("churn", "requests", since=NOW - timedelta(days=31, minutes=1))
+    with pytest.raises(InvalidInput, match="longer than 31 days"):
+        service.series("churn", "requests", since=NOW, until=NOW + timedelta(days=40))
     with pytest.raises(InvalidInput, match="unknown metric 'latency'"):
         service.series("churn", "latency", since=BASE)
     with pytest.raises(InvalidInput, match="must be before"):
@@ -124,4 +133,25 @@ def test_errors_name_the_problem(parts: tuple[SqlMetricStore, MetricsService]) -
         service.series("churn", "requests", since=BASE.replace(tzinfo=None))
     with pytest.raises(EndpointNotFound, match="'nope' does not exist and has no metrics"):
         service.series("nope", "requests", since=BASE)
+    # A variant no config ever had is refused; one that had no traffic reads as empty.
+    platform.metadata.create_version(
+        NewVersion(
+            name="m", flavor="xgboost", model_format="ubj", artifact_digest="ab" * 32,
+            size_bytes=1, source=Source("upload"), trust=Trust(),
+        )
+    )  # fmt: skip
+    store = platform.endpoint_store
+    store.create_endpoint("api", (Variant("blue", "m", 1, 1.0),))
+    store.add_config(
+        "api", (Variant("green", "m", 1, 1.0),), ConfigChange.UPDATE, expected_current=1, parent=1
+    )
+    with pytest.raises(
+        VariantNotFound, match="never had a variant 'red'; its variants: blue, green"
+    ):
+        service.series("api", "requests", variant="red", since=BASE)
+    assert service.series("api", "requests", variant="blue", since=NOW - timedelta(minutes=2)) == [
+        MetricPoint(NOW.replace(second=0) - timedelta(minutes=m), None) for m in (2, 1, 0)
+    ]
+    # 31 days from a minute's 20th second: 44,640 whole minutes and the one holding now.
+    assert len(service.series("api", "requests", since=NOW - timedelta(days=31))) == 44_641
     assert "requests" in service.names() and "class_share" in service.names()

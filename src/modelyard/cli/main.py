@@ -109,7 +109,9 @@ def _group(app: typer.Typer) -> TyperGroup:
 def _build(name: str, module: str, attribute: str) -> _click.Command:
     target = getattr(importlib.import_module(module), attribute)
     if isinstance(target, typer.Typer):
-        return _group(target)
+        group = _group(target)
+        group.name = name  # help lists it under this name, whatever the sub-app calls itself
+        return group
     single = typer.Typer(add_completion=False)
     single.command(name)(target)
     return typer.main.get_command(single)

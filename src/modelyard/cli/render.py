@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import math
 import sys
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
@@ -37,10 +38,13 @@ def to_jsonable(value: Any) -> Any:
     """Convert records (dataclasses, enums, datetimes, paths, tuples) to JSON-ready values.
 
     A record with its own ``to_dict()`` (``Signature``, ``Trust``) is converted with it, so the
-    JSON shape matches what the record itself considers its serial form.
+    JSON shape matches what the record itself considers its serial form. A float that is not
+    finite (an overflowed error, a missing score) is ``null``: JSON has no NaN or infinity.
     """
-    if value is None or isinstance(value, bool | int | float | str):
+    if value is None or isinstance(value, bool | int | str):
         return value
+    if isinstance(value, float):  # NaN and ±inf are no JSON numbers: unknown
+        return value if math.isfinite(value) else None
     if isinstance(value, enum.Enum):
         return to_jsonable(value.value)
     if isinstance(value, datetime | date):
@@ -68,7 +72,8 @@ def version_dict(version: ModelVersion) -> dict[str, Any]:
 
 def print_json(value: Any) -> None:
     """Write ``value`` as JSON on stdout, and nothing else (scripts parse it)."""
-    sys.stdout.write(json.dumps(to_jsonable(value), indent=2, sort_keys=False) + "\n")
+    text = json.dumps(to_jsonable(value), indent=2, sort_keys=False, allow_nan=False)
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
 

@@ -23,6 +23,8 @@ def read_table(path: Path) -> pd.DataFrame:
     """
     import pandas as pd
 
+    if path.is_dir():
+        raise InvalidInput(f"{path} is a folder; give one data file ({', '.join(SUFFIXES)})")
     if not path.is_file():
         raise InvalidInput(f"no such file: {path}")
     suffix = path.suffix.lower()

@@ -12,6 +12,12 @@ from modelyard.errors import InvalidInput
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+#: The longest duration taken (ten years): no window, period or age needs more, and a time that
+#: long before now stays a date Python can hold.
+MAX_DURATION = timedelta(days=3660)
+#: The longest window a read or a check looks back over (a metric series, a drift run, a
+#: report): a month of minutes is 44,640 points per series.
+MAX_WINDOW = timedelta(days=31)
 
 
 def parse_duration(text: str) -> timedelta:
@@ -19,19 +25,29 @@ def parse_duration(text: str) -> timedelta:
     positive timedelta.
 
     Raises:
-        InvalidInput: naming the text, when it is not such a duration or is zero.
+        InvalidInput: naming the text, when it is not such a duration, is zero or is longer
+            than :data:`MAX_DURATION`.
     """
-    cleaned = text.strip().lower().replace(" ", "")
-    parts = _PART.findall(cleaned)
-    if not cleaned or "".join(n + u for n, u in parts) != cleaned:
+    seconds = _seconds(text)
+    if seconds is None:
         raise InvalidInput(
             f"not a duration: {text!r}; write a number and a unit (ms, s, m, h, d, w), "
             "e.g. 30m, 1h or 1h30m"
         )
-    seconds = sum(float(n) * _UNITS[u] for n, u in parts)
     if seconds <= 0:
         raise InvalidInput(f"a duration must be longer than zero, got {text!r}")
+    if seconds > MAX_DURATION.total_seconds():
+        raise InvalidInput(f"a duration must be at most ten years (3660d), got {text!r}")
     return timedelta(seconds=seconds)
+
+
+def _seconds(text: str) -> float | None:
+    """The seconds ``text`` says, when it is written as a duration (any size); else None."""
+    cleaned = text.strip().lower().replace(" ", "")
+    parts = _PART.findall(cleaned)
+    if not cleaned or "".join(n + u for n, u in parts) != cleaned:
+        return None
+    return sum(float(n) * _UNITS[u] for n, u in parts)
 
 
 def as_utc(value: datetime) -> datetime:
@@ -53,12 +69,13 @@ def parse_time(text: str, now: datetime | None = None) -> datetime:
     except ValueError:
         pass
     else:
-        return as_utc(when)
-    try:
-        ago = parse_duration(stripped)
-    except InvalidInput:
+        try:
+            return as_utc(when)
+        except OverflowError:  # 0001-01-01T00:00+02:00 is before the first UTC time Python has
+            raise InvalidInput(f"not a time: {text!r} is out of range in UTC") from None
+    if _seconds(stripped) is None:
         raise InvalidInput(
             f"not a time: {text!r}; give an ISO time (2026-01-31T07:00, UTC unless it names "
             "a zone) or a duration before now (30m, 1h, 2d)"
-        ) from None
-    return (now or datetime.now(UTC)) - ago
+        )
+    return (now or datetime.now(UTC)) - parse_duration(stripped)

@@ -220,13 +220,23 @@ def _decode(task: ModelTask, labels: list[Any], outputs: list[Any]) -> _Decoded:
 
 
 def _regression(decoded: _Decoded) -> dict[str, float | None]:
-    from sklearn.metrics import mean_absolute_error, mean_squared_error
+    """RMSE and MAE. The errors are scaled by the largest before squaring, so labels far off
+    (1e200) give their true RMSE instead of overflowing to infinity; an error too large for a
+    float (labels near ±1.8e308 on both sides) makes both unknown (None)."""
+    import numpy as np
 
-    truth, predicted = decoded.truth, decoded.predicted
-    return {
-        "rmse": math.sqrt(float(mean_squared_error(truth, predicted))),
-        "mae": float(mean_absolute_error(truth, predicted)),
-    }
+    truth = np.asarray(decoded.truth, dtype=np.float64)
+    predicted = np.asarray(decoded.predicted, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        errors = np.abs(truth - predicted)
+        largest = float(errors.max()) if len(errors) else 0.0
+        if not math.isfinite(largest):
+            return {"rmse": None, "mae": None}
+        if largest == 0.0:
+            return {"rmse": 0.0, "mae": 0.0}
+        rmse = largest * math.sqrt(float(np.mean(np.square(errors / largest))))
+        mae = largest * float(np.mean(errors / largest))
+    return {"rmse": rmse, "mae": mae}
 
 
 def _classification(decoded: _Decoded, notes: list[str]) -> dict[str, float | None]:

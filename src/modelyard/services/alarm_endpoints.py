@@ -39,3 +39,14 @@ class EndpointCatalog:
                 return None
             names.update(dict.fromkeys(found))
         return list(names)
+
+    def redacted(self, endpoint: str, variant: str | None = None) -> set[str]:
+        """The input fields every variant of ``endpoint`` (``variant`` alone when given)
+        redacts in its capture: no drift run scores them (their captured values are hashes or
+        nulls). Raises EndpointNotFound."""
+        found: set[str] | None = None
+        for v in self._get_endpoint(endpoint).config.variants:
+            if variant is None or v.name == variant:
+                names = {r.name for r in v.capture.redact}
+                found = names if found is None else found & names
+        return found or set()

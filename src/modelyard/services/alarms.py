@@ -84,6 +84,10 @@ class EndpointInfo(Protocol):
         """The input feature names of its models (None when no signature names them)."""
         ...
 
+    def redacted(self, endpoint: str, variant: str | None = None) -> set[str]:
+        """The input fields every variant (``variant`` alone when given) redacts in capture."""
+        ...
+
 
 class AlarmService:
     """Alarm rules: create, read, delete; evaluate; and the state the control plane reads.
@@ -164,7 +168,7 @@ class AlarmService:
             raise VariantNotFound(
                 f"endpoint {endpoint!r} has no variant {variant!r}; it has {', '.join(known)}"
             )
-        default_statistic = self._check_metric(endpoint, metric)
+        default_statistic = self._check_metric(endpoint, metric, variant)
         treat = _enum(MissingData, missing, "missing-data policy")
         if treat is MissingData.ZERO and (
             metric.startswith(DRIFT_PREFIX) or METRICS[split_name(metric)[0]].aggregation != "sum"
@@ -203,12 +207,20 @@ class AlarmService:
             return [*names, feature_score("<feature>")]
         return names + [feature_score(f) for f in features]
 
-    def _check_metric(self, endpoint: str, metric: str) -> Statistic:
-        """The metric's default statistic, once it is known to exist for ``endpoint``."""
+    def _check_metric(self, endpoint: str, metric: str, variant: str | None) -> Statistic:
+        """The metric's default statistic, once it is known to exist for ``endpoint``: a
+        feature it names must be an input of the endpoint's models (when their signatures
+        name them), and a feature's drift score one its capture keeps (not redacted)."""
         if metric.startswith(DRIFT_PREFIX):
             if metric.startswith(FEATURE_SCORE_PREFIX):
                 feature = metric.removeprefix(FEATURE_SCORE_PREFIX)
                 features = self._endpoints.features(endpoint)
+                if feature and feature in self._endpoints.redacted(endpoint, variant):
+                    raise InvalidInput(
+                        f"drift score {metric!r} never has a value: {feature!r} is redacted "
+                        f"in the capture of {_whose(endpoint, variant)}, so drift runs do not "
+                        "compare it"
+                    )
                 if feature and (features is None or feature in features):
                     return Statistic.MAX
             elif metric in DRIFT_SCORES or (
@@ -218,10 +230,23 @@ class AlarmService:
             problem = f"unknown drift score {metric!r} for endpoint {endpoint!r}"
         else:
             try:
-                base, _ = split_name(metric)
-                return Statistic(METRICS[base].aggregation)
+                base, qualifier = split_name(metric)
             except InvalidInput as exc:
                 problem = exc.message.split("; known:")[0]
+            else:
+                info = METRICS[base]
+                features = self._endpoints.features(endpoint)
+                if (
+                    info.qualifier != "feature"
+                    or qualifier is None
+                    or features is None
+                    or qualifier in features
+                ):
+                    return Statistic(info.aggregation)
+                problem = (
+                    f"metric {metric!r}: endpoint {endpoint!r} has no input feature "
+                    f"{qualifier!r} (its features: {', '.join(features)})"
+                )
         raise InvalidInput(f"{problem}; known: {', '.join(self.metric_names(endpoint))}")
 
     def state(self, name: str) -> AlarmStatus:
@@ -347,3 +372,7 @@ def _enum(cls: type[E], value: str, what: str) -> E:
     except ValueError:
         allowed = ", ".join(m.value for m in cls)
         raise InvalidInput(f"invalid {what} {value!r}; use one of {allowed}") from None
+
+
+def _whose(endpoint: str, variant: str | None) -> str:
+    return f"variant {variant!r} of {endpoint!r}" if variant else f"every variant of {endpoint!r}"

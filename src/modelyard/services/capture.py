@@ -26,12 +26,19 @@ from modelyard.domain.capture import (
     window_folders,
 )
 from modelyard.domain.durations import as_utc
-from modelyard.errors import InvalidInput, StorageUnavailable
+from modelyard.errors import (
+    EndpointNotFound,
+    InvalidInput,
+    StorageUnavailable,
+    VariantNotFound,
+)
 from modelyard.services.capture_arrow import time_range, unify, write_parquet
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
+
+    from modelyard.storage.base import EndpointStore
 
 _ORDER = ("time", "inference_id", "row")
 
@@ -124,13 +131,21 @@ class CaptureService:
     Args:
         files: The capture root.
         now: The current time (injectable for tests).
+        endpoints: The endpoints in the store, to tell an endpoint or variant that never
+            existed (a typo: refused) from one whose window is empty (an empty answer); None:
+            nothing is refused.
     """
 
     def __init__(
-        self, files: CaptureFiles, now: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self,
+        files: CaptureFiles,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        *,
+        endpoints: EndpointStore | None = None,
     ) -> None:
         self._files = files
         self._now = now
+        self._endpoints = endpoints
 
     @property
     def url(self) -> str:
@@ -148,7 +163,10 @@ class CaptureService:
 
         validate_name(endpoint, "endpoint name")
         out = []
-        for stored in self._files.files(endpoint):
+        stored_files = self._files.files(endpoint)
+        if not stored_files:
+            self._check_known(endpoint, None)
+        for stored in stored_files:
             hour = partition_hour(stored.path)
             try:
                 with self._files.open(stored.path) as handle:
@@ -188,6 +206,8 @@ class CaptureService:
             exist), StorageUnavailable.
         """
         table, _ = self._table(endpoint, [_window(since, until, self._now)], variant, columns)
+        if not table.num_rows:
+            self._check_known(endpoint, variant)
         return table.to_pandas()
 
     def export(
@@ -207,6 +227,8 @@ class CaptureService:
         """
         start, end = _window(since, until, self._now)
         table, files = self._table(endpoint, [(start, end)], variant, None)
+        if not table.num_rows:
+            self._check_known(endpoint, variant)  # before anything is written
         write_parquet(table, str(out_path))
         return CaptureExport(str(out_path), table.num_rows, files, start, end)
 
@@ -232,6 +254,33 @@ class CaptureService:
         return table.to_pandas()
 
     # -- helpers -----------------------------------------------------------------------------
+
+    def _check_known(self, endpoint: str, variant: str | None) -> None:
+        """When a read found no rows: refuse an endpoint that is not in the store and has no
+        captured file, and a variant that no config of the endpoint ever had (a retired
+        variant's or a deleted endpoint's rows stay readable).
+
+        Raises:
+            EndpointNotFound, VariantNotFound: naming what there is.
+        """
+        if self._endpoints is None:
+            return
+        try:
+            configs = self._endpoints.history(endpoint)
+        except EndpointNotFound:
+            if self._files.files(endpoint):
+                return  # a deleted endpoint's captures
+            raise EndpointNotFound(
+                f"endpoint {endpoint!r} does not exist and has no captured rows"
+            ) from None
+        if variant is None:
+            return
+        served = list(dict.fromkeys(v.name for c in configs for v in c.variants))
+        if variant not in served:
+            raise VariantNotFound(
+                f"endpoint {endpoint!r} never had a variant {variant!r}; its variants: "
+                f"{', '.join(served)}"
+            )
 
     def _table(
         self,

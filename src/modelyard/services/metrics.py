@@ -16,9 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
+from modelyard.domain.durations import MAX_WINDOW
 from modelyard.domain.metric_stats import MetricStats
 from modelyard.domain.metrics import METRICS, MetricPoint, SeriesRow, series_value, split_name
-from modelyard.errors import EndpointNotFound, InvalidInput
+from modelyard.errors import EndpointNotFound, InvalidInput, VariantNotFound
 from modelyard.storage.base import EndpointStore
 from modelyard.storage.metric_series import MetricSeriesStore, Pruned
 
@@ -66,8 +67,10 @@ class MetricsService:
         per hour where only hourly rows are left.
 
         Raises:
-            InvalidInput: an unknown series name, or ``since`` not before ``until``.
+            InvalidInput: an unknown series name, ``since`` not before ``until``, or more than
+                :data:`~modelyard.domain.durations.MAX_WINDOW` (31 days) between them.
             EndpointNotFound: no such endpoint, and no series of that name either.
+            VariantNotFound: no rows, and no config of the endpoint ever had ``variant``.
         """
         return self.table(endpoint, [name], variant=variant, since=since, until=until)[name]
 
@@ -94,10 +97,15 @@ class MetricsService:
             raise InvalidInput(
                 f"since ({since.isoformat()}) must be before until ({until.isoformat()})"
             )
+        if until - since > MAX_WINDOW:  # a point per minute: a year would be 525,600 of them
+            raise InvalidInput(
+                f"the window from {since.isoformat()} to {until.isoformat()} is longer than "
+                f"{MAX_WINDOW.days} days; read a month at most at a time"
+            )
         since = _floor(since, _MINUTE)  # the minute holding ``since`` is the first point
         rows = self._store.read(endpoint, variant=variant, since=since, until=until)
         if not rows:
-            _check_known(endpoint, self._endpoints)
+            _check_known(endpoint, variant, self._endpoints)
         periods = _periods(rows, since, until)
         return {
             name: [
@@ -142,8 +150,16 @@ def _periods(
     return out
 
 
-def _check_known(endpoint: str, endpoints: EndpointStore) -> None:
+def _check_known(endpoint: str, variant: str | None, endpoints: EndpointStore) -> None:
+    """When a read found no rows: refuse an endpoint not in the store, and a variant no config
+    of it ever had (a retired variant's series stay readable)."""
     try:
-        endpoints.get_endpoint(endpoint)
+        configs = endpoints.history(endpoint)
     except EndpointNotFound:
         raise EndpointNotFound(f"endpoint {endpoint!r} does not exist and has no metrics") from None
+    served = list(dict.fromkeys(v.name for c in configs for v in c.variants))
+    if variant is not None and variant not in served:
+        raise VariantNotFound(
+            f"endpoint {endpoint!r} never had a variant {variant!r}; its variants: "
+            f"{', '.join(served)}"
+        )

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from modelyard.domain.drift import DriftConfig
+from modelyard.domain.durations import MAX_WINDOW
 from modelyard.domain.monitors import MonitorRun, MonitorSchedule, RunStatus
 from modelyard.domain.references import validate_name
 from modelyard.errors import InvalidInput, ModelyardError
@@ -30,8 +31,6 @@ log = logging.getLogger("modelyard.monitors")
 
 #: The shortest interval between ticks (each tick is a drift run and a few writes).
 MIN_EVERY = timedelta(seconds=10)
-#: The longest window a run checks.
-MAX_WINDOW = timedelta(days=31)
 #: How long lease rows of past ticks are kept.
 LEASE_RETENTION = timedelta(days=7)
 

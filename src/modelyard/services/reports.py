@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from modelyard.domain.alarms import AlarmStatus
 from modelyard.domain.drift import DriftConfig
+from modelyard.domain.durations import MAX_WINDOW
 from modelyard.domain.endpoints import Endpoint, Variant
 from modelyard.domain.metrics import MetricPoint
 from modelyard.domain.monitors import MonitorRun, MonitorSchedule
@@ -36,8 +37,6 @@ if TYPE_CHECKING:
 #: Told what is being done before each slow step (for a progress display).
 Progress = Callable[[str], None]
 
-#: The longest window a report covers.
-MAX_WINDOW = timedelta(days=31)
 #: Model-quality windows across the report's window (each scored on its own labels).
 QUALITY_WINDOWS = 12
 #: Monitor runs listed.

@@ -54,6 +54,9 @@ log = logging.getLogger("modelyard.serving")
 
 SUFFIX = "/feedback"
 
+#: A UTF-8 byte order mark, which some clients write before a JSON body.
+_BOM = b"\xef\xbb\xbf"
+
 
 class FeedbackSink(Protocol):
     """Where labels go: ``FeedbackService.record`` with its result as JSON."""
@@ -100,6 +103,8 @@ class FeedbackRoute:
         if media.lower() not in ("application/json", ""):
             raise UnsupportedMediaType(f"feedback must be sent as application/json, not {media!r}")
         body = await read_body(headers, receive, self._limit)
+        if body.startswith(_BOM):  # skipped, as invocations skip it
+            body = body[len(_BOM) :]
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
