@@ -25,6 +25,7 @@ from modelyard.services.batch import BatchService
 from modelyard.services.capture import CaptureService
 from modelyard.services.capture_retention import CaptureRetention
 from modelyard.services.deployment_controller import DeploymentController
+from modelyard.services.deployment_guards import watching
 from modelyard.services.deployments import DeploymentService
 from modelyard.services.drift import DriftService
 from modelyard.services.endpoints import EndpointService, PredictorCheck
@@ -293,6 +294,7 @@ def _monitoring(
         runs=monitor_store.runs_between,
         endpoints=EndpointCatalog(endpoints.get, registry.get_version),
         clock=_utcnow,
+        watched_by=functools.partial(watching, SqlDeploymentStore(engine)),
     )
     return monitors, alarms
 

@@ -110,6 +110,13 @@ def test_a_canary_started_moved_steered_and_rolled_back(home: Run) -> None:
     listed = home("deployments", "list", "--json").ok().json()
     assert [(d["id"], d["state"], d["step"]) for d in listed] == [(deployment["id"], "RUNNING", 1)]
     assert "RUNNING" in home("deployments", "list").ok().out
+    # One endpoint's, by NAME (as `show NAME`) or --endpoint; another's is empty.
+    for only in (["api"], ["--endpoint", "api"], ["api", "--endpoint", "api"]):
+        mine = home("deployments", "list", *only, "--json").ok().json()
+        assert [d["id"] for d in mine] == [deployment["id"]]
+    assert home("deployments", "list", "elsewhere", "--json").ok().json() == []
+    both = home("deployments", "list", "api", "--endpoint", "other")
+    assert "give the endpoint once, as NAME or --endpoint" in both.error_line(2)
 
     assert "paused at step 2/2 shift 25%" in home("deployments", "pause", "api").ok().out
     assert "was paused already" in home("deployments", "pause", "api").ok().out

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from modelyard.domain import CaptureConfig, RedactedField, Redaction, Variant
-from modelyard.domain.capture import output_columns, partition, partition_hour
+from modelyard.domain.capture import output_columns, partition, partition_hour, window_folders
 from modelyard.domain.durations import parse_duration, parse_time
 from modelyard.errors import InvalidInput
 
@@ -57,6 +57,14 @@ def test_layout_names() -> None:
     assert partition_hour("api/somewhere/else.parquet") is None
     assert output_columns(1) == ["output.prediction"]
     assert output_columns(3) == ["output.0", "output.1", "output.2"]
+
+
+def test_window_folders_end_at_the_last_hour_a_datetime_holds() -> None:
+    last = datetime(9999, 12, 31, 22, 30, tzinfo=UTC)
+    assert window_folders("api", [(last, datetime.max.replace(tzinfo=UTC))]) == [
+        "api/date=9999-12-31/hour=22",
+        "api/date=9999-12-31/hour=23",
+    ]
 
 
 def test_durations_and_times() -> None:

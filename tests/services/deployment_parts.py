@@ -9,6 +9,7 @@ server registry; and a clock the test sets.
 from __future__ import annotations
 
 import bisect
+import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from modelyard.domain.metrics import SeriesRow
 from modelyard.services.alarm_endpoints import EndpointCatalog
 from modelyard.services.alarms import AlarmService
 from modelyard.services.deployment_controller import DeploymentController
+from modelyard.services.deployment_guards import watching
 from modelyard.services.deployments import DeploymentService
 from modelyard.services.endpoints import EndpointService, PredictorCheck
 from modelyard.services.metrics import MetricsService
@@ -105,6 +107,7 @@ class Parts:
             ),
             clock=self.clock,
             settle=timedelta(0),
+            watched_by=functools.partial(watching, self.deployment_store),
         )
         self.servers = ServerService(self.server_store, self.endpoint_store, stale_after=3)
         self.service = DeploymentService(

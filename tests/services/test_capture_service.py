@@ -217,3 +217,10 @@ def test_reads_list_only_the_partition_folders_of_their_window(folder: CaptureFo
     assert found["input.a"].tolist() == [30.0, 2.0, 0.0]
     assert sorted(listing.listed) == sorted(set(listing.listed))  # each folder once
     assert len(listing.listed) == 4
+
+    # Over two months the endpoint is listed once, not a folder per day: a window from year 1
+    # to year 9999 reads as fast as the files there are.
+    listing.listed.clear()
+    ages = service.read("api", since=datetime(1, 1, 1, tzinfo=UTC), until=datetime.max)
+    assert sorted(ages["input.a"].tolist()) == [float(i) for i in range(40)]
+    assert listing.listed == ["api"]

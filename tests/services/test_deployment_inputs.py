@@ -40,6 +40,11 @@ BAD: list[tuple[str, dict[str, Any], type[Exception], str]] = [
     ("never-reaches-100", {"strategy": "linear", "step_size": 30}, InvalidInput,
      r"equal steps of 30% never reach 100% exactly \(30%, 60%, 90%, 120%\)"),
     ("zero-step", {"strategy": "linear", "step_size": 0}, InvalidInput, r"above 0%"),
+    # A million steps once took every byte of memory: each is a config and a row of history.
+    ("tiny-step", {"strategy": "linear", "step_size": 1e-6}, InvalidInput,
+     r"a linear step must be at least 1% \(100 steps at most\), got 1e-06%"),
+    ("under-1-percent", {"strategy": "linear", "step_size": 0.5}, InvalidInput,
+     r"at least 1%"),
     ("canary-over-100", {"strategy": "canary", "canary_size": 150}, InvalidInput,
      r"canary size must be at most 100%"),
     ("canary-100", {"strategy": "canary", "canary_size": 100}, InvalidInput,

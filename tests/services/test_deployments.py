@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
-from modelyard.domain import ConfigChange
+from modelyard.domain import ConfigChange, Variant
 from modelyard.domain.alarms import AlarmState, SinkSpec
 from modelyard.domain.deployment_decisions import Action, Verdict
 from modelyard.domain.deployments import DeploymentState, StepKind
+from modelyard.errors import Conflict, NotFound
 from tests.services.deployment_parts import ENDPOINT, STEP, T0, Parts, open_parts
 from tests.services.webhook_server import webhook_receiver
 
@@ -210,6 +212,57 @@ def test_an_alarm_in_alarm_rolls_back_and_tells_its_webhook(parts: Parts) -> Non
         told = receiver.received()[before:]
         assert len(told) == 1 and told[0]["alarm"] == "errors-high"
         assert f"deployment {d.id} of endpoint {ENDPOINT} rolled back" in told[0]["reason"]
+
+
+def test_an_alarm_a_deployment_watches_cannot_be_deleted_and_one_gone_pauses_it(
+    parts: Parts,
+) -> None:
+    parts.alarms.create("p99", endpoint=ENDPOINT, metric="latency_p99_ms", comparison=">",
+                        threshold=1000, window=MIN)  # fmt: skip
+    d = parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary",
+                            wait=timedelta(minutes=5), alarms=["p99"]).deployment  # fmt: skip
+    assert d is not None
+    with pytest.raises(Conflict, match=f"alarm 'p99' is watched by deployment {d.id} of endpoint"):
+        parts.alarms.delete("p99")
+    assert parts.alarms.state("p99").rule.name == "p99"
+    # Gone all the same (straight from the store): still preparing, the deployment pauses at
+    # once and says why, rather than waiting for its maximum duration.
+    parts.alarm_store.delete("p99")
+    assert _tick(parts) == [Action.PAUSE]
+    paused = parts.service.get(ENDPOINT)
+    assert paused.state is DeploymentState.PAUSED and paused.step == 0
+    assert "alarm 'p99' no longer exists" in paused.reason
+    assert parts.weights() == {"main": 1.0, "main.next": 0.0}  # nothing moved
+    # Once it has ended, its alarms can go.
+    parts.service.stop(ENDPOINT)
+    parts.alarms.create("p99", endpoint=ENDPOINT, metric="latency_p99_ms", comparison=">",
+                        threshold=1000, window=MIN)  # fmt: skip
+    parts.alarms.delete("p99")
+    with pytest.raises(NotFound):
+        parts.alarms.state("p99")
+
+
+def test_a_deployment_whose_evaluation_breaks_leaves_the_others_evaluated(
+    parts: Parts, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    parts.endpoint_store.create_endpoint("other", (Variant("main", "churn", 1, 1.0),))
+    first = parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary").deployment
+    second = parts.service.start("other", {"main": "churn:2"}, strategy="canary").deployment
+    assert first is not None and second is not None
+    controller = parts.controller()
+    evaluate = controller._evaluate
+
+    def broken(deployment_id: int, now: Any) -> Any:
+        if deployment_id == first.id:
+            raise OverflowError("date value out of range")  # a defect, say
+        return evaluate(deployment_id, now)
+
+    monkeypatch.setattr(controller, "_evaluate", broken)
+    decided = controller.run_once(parts.clock.advance(STEP))
+    assert [d.action for d in decided] == [Action.ADVANCE]
+    assert (parts.service.get(ENDPOINT).step, parts.service.get("other").step) == (0, 1)
+    assert f"deployment {first.id} could not be evaluated" in caplog.text
+    assert "OverflowError" in caplog.text
 
 
 def test_a_server_that_cannot_load_the_new_variant_rolls_it_back(parts: Parts) -> None:

@@ -222,6 +222,13 @@ def test_percentage_weights_must_add_up_to_100(platform: Platform) -> None:
         parse_weights("blue=90%,green=5%")
     with pytest.raises(InvalidInput, match=r"add up to 100.1%, not 100%"):
         parse_weights(["blue=90.1%", "green=10%"])
+    # Enough digits that the sum shown is not itself 100%.
+    with pytest.raises(InvalidInput, match=r"add up to 100.0001%, not 100% \(a=50%, b=50.0001%\)"):
+        parse_weights("a=50%,b=50.0001%")
+    # An empty value (an unset shell variable) is no weights, not "equal shares".
+    for empty in ("", " , ", [""]):
+        with pytest.raises(InvalidInput, match="no weights in"):
+            parse_weights(empty)
     with pytest.raises(InvalidInput, match=r"mix percentages with plain numbers \(green\)"):
         parse_weights("blue=90%,green=10")
     with pytest.raises(InvalidInput, match="weight of variant 'green' must be >= 0"):

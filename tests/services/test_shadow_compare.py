@@ -239,3 +239,8 @@ def test_what_cannot_be_compared_is_refused_naming_why(parts: tuple[Platform, Ca
         compare("few", since=now, until=now - timedelta(minutes=1))
     with pytest.raises(InvalidInput, match="longer than zero"):
         compare("few", window=timedelta(0))
+    # At most a month: years of windows once ran for minutes and took gigabytes.
+    with pytest.raises(InvalidInput, match="longer than 31 days; compare a month at most"):
+        compare(
+            "few", since=datetime(1, 1, 1, tzinfo=UTC), until=datetime(9999, 12, 31, tzinfo=UTC)
+        )

@@ -57,12 +57,19 @@ def _controller() -> DeploymentController:
 
 @app.command("list")
 def list_(
-    endpoint: Annotated[str | None, typer.Option(help="Only this endpoint's.")] = None,
+    name: Annotated[
+        str | None, typer.Argument(metavar="[NAME]", help="Only this endpoint's.")
+    ] = None,
+    endpoint: Annotated[str | None, typer.Option(help="Only this endpoint's (as NAME).")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many, newest first.")] = 50,
     json_: JsonFlag = False,
 ) -> None:
     """Deployments, newest first: strategy, state, current step, and why."""
-    found = service().list_deployments(endpoint, limit)
+    if name is not None and endpoint is not None and name != endpoint:
+        raise InvalidInput(
+            f"give the endpoint once, as NAME or --endpoint: {name!r} or {endpoint!r}?"
+        )
+    found = service().list_deployments(name or endpoint, limit)
     if json_:
         print_json([d.to_dict() for d in found])
     elif not found:

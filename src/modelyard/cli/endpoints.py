@@ -163,7 +163,7 @@ def _predictors(values: Sequence[str] | None, variants: Sequence[str]) -> dict[s
 
 
 def _weights(values: Sequence[str] | None) -> dict[str, float] | None:
-    return (parse_weights(values) or None) if values else None
+    return parse_weights(values) if values else None
 
 
 def _shadows(values: Sequence[str] | None) -> dict[str, float] | None:

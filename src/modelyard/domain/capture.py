@@ -200,6 +200,9 @@ def partition_hour(path: str) -> datetime | None:
         return None
 
 
+_LAST_HOUR = datetime.max.replace(minute=0, second=0, microsecond=0, tzinfo=UTC)
+
+
 def window_folders(endpoint: str, spans: Iterable[tuple[datetime, datetime]]) -> list[str]:
     """The partition folders (relative to the capture root) that can hold rows of ``endpoint``
     captured in any of ``spans`` ([start, end) each, aware times): a ``date=`` folder per day
@@ -210,6 +213,8 @@ def window_folders(endpoint: str, spans: Iterable[tuple[datetime, datetime]]) ->
         while hour < end:
             day = hour.replace(hour=0)
             hours.setdefault(day, set()).add(hour.hour)
+            if hour >= _LAST_HOUR:  # the last hour a datetime holds: no next one
+                break
             hour += timedelta(hours=1)
     folders: list[str] = []
     for day, needed in sorted(hours.items()):

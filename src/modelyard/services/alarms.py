@@ -40,7 +40,13 @@ from modelyard.domain.drift import (
 from modelyard.domain.metrics import METRICS, MetricInfo, MetricPoint, split_name
 from modelyard.domain.monitors import MonitorRun
 from modelyard.domain.references import validate_name
-from modelyard.errors import EndpointNotFound, InvalidInput, ModelyardError, VariantNotFound
+from modelyard.errors import (
+    Conflict,
+    EndpointNotFound,
+    InvalidInput,
+    ModelyardError,
+    VariantNotFound,
+)
 from modelyard.services.alarm_windows import judge, window_bounds
 from modelyard.services.leased import default_holder, finished_elsewhere, run_leased
 from modelyard.services.sinks import open_sink
@@ -103,6 +109,8 @@ class AlarmService:
         settle: How long after a window ends it is evaluated, so that the servers' writes of
             its last minute have landed.
         holder: This process's name on the leases it takes (default ``host:pid``).
+        watched_by: The active deployments watching an alarm, described (``deployment 3 of
+            endpoint 'churn-api'``): such an alarm is not deleted.
     """
 
     def __init__(
@@ -117,8 +125,10 @@ class AlarmService:
         settle: timedelta = timedelta(seconds=30),
         holder: str | None = None,
         lease_ttl: timedelta = timedelta(minutes=2),
+        watched_by: Callable[[str], Sequence[str]] | None = None,
     ) -> None:
         self._store = store
+        self._watched_by = watched_by or (lambda _name: ())
         self._leases = leases
         self._series = series
         self._runs = runs
@@ -266,7 +276,19 @@ class AlarmService:
         return self._store.history(name, limit)
 
     def delete(self, name: str) -> None:
-        """Remove a rule and its history. Raises NotFound."""
+        """Remove a rule and its history.
+
+        Raises:
+            NotFound. Conflict: an active deployment watches it (named): deleting it would
+                leave the deployment unwatched (a deployment that finds one of its alarms gone
+                pauses); stop the deployment, or let it end, first.
+        """
+        watching = list(self._watched_by(name))
+        if watching:
+            raise Conflict(
+                f"alarm {name!r} is watched by {', '.join(watching)}; let it end or stop it "
+                "before deleting the alarm"
+            )
         self._store.delete(name)
 
     # -- evaluation ------------------------------------------------------------------------

@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from modelyard.storage.base import EndpointStore
 
 _ORDER = ("time", "inference_id", "row")
+#: Windows longer than this (days) list the endpoint's files once rather than folder by folder.
+_LIST_ALL_DAYS = 62
 
 
 class StoredFileInfo(Protocol):
@@ -347,9 +349,13 @@ class CaptureService:
         self, endpoint: str, windows: Sequence[tuple[datetime, datetime]]
     ) -> builtins.list[StoredFileInfo]:
         """The files of the partition hours that ``windows`` touch, each once: only the
-        ``date=``/``hour=`` folders of those hours are listed, never the whole endpoint."""
+        ``date=``/``hour=`` folders of those hours are listed, or, for windows longer than
+        :data:`_LIST_ALL_DAYS` days, the endpoint's files once (a folder per day of years of
+        windows would be thousands of listings, most of them of nothing)."""
         found: dict[str, StoredFileInfo] = {}
-        for folder in window_folders(endpoint, windows):
+        days = sum((end - start).total_seconds() for start, end in windows) / 86400
+        folders = [endpoint] if days > _LIST_ALL_DAYS else window_folders(endpoint, windows)
+        for folder in folders:
             for stored in self._files.files(folder):
                 hour = partition_hour(stored.path)
                 if hour is not None and any(

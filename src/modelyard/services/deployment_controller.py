@@ -40,6 +40,7 @@ from modelyard.services.deployment_apply import Applier, outside
 from modelyard.services.deployment_guards import (
     AlarmReader,
     alarm_checks,
+    missing_alarms,
     notify_rollback,
     servers_check,
 )
@@ -114,6 +115,9 @@ class DeploymentController:
                 )
             except ModelyardError as exc:  # one deployment's trouble must not stop the others
                 log.warning("deployment %s not evaluated: %s", found.id, exc.message)
+                continue
+            except Exception:  # nor a defect it meets: logged whole, and the pass goes on
+                log.exception("deployment %s could not be evaluated", found.id)
                 continue
             if ran is not None and ran.result is not None:
                 made.append(ran.result)
@@ -194,6 +198,9 @@ class DeploymentController:
             return self._rollback(d, now, checks, window, reason)
         if d.state is DeploymentState.PAUSED:
             return None
+        gone = missing_alarms(checks)
+        if gone:  # at any step: it can no longer be watched as planned, so nothing moves
+            return self._pause(d, now, tuple(gone), window)
         if step.kind is StepKind.PREPARE:
             return self._advance(d, now, checks, window) if verdict is Verdict.PASS else None
         if now < d.step_started_at + step.hold:

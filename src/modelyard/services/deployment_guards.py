@@ -4,7 +4,9 @@ alarms' sinks.
 
 An alarm in ALARM fails its check (the deployment rolls back); INSUFFICIENT_DATA is counted as
 nothing either way (the comparison's minimum of requests is what keeps a step without data
-from passing); an alarm deleted meanwhile makes its check INCONCLUSIVE.
+from passing); an alarm deleted meanwhile makes its check INCONCLUSIVE, and the controller
+pauses the deployment at once (it can no longer be watched as planned). Deleting an alarm that
+an active deployment watches is refused (:func:`watching`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,12 @@ from modelyard.services.sinks import open_sink
 log = logging.getLogger("modelyard.deployments")
 
 
+class ActiveDeployments(Protocol):
+    """The deployments still running or paused (``DeploymentStore.active``)."""
+
+    def active(self) -> list[Deployment]: ...
+
+
 class AlarmReader(Protocol):
     """The alarms' states (``AlarmService``)."""
 
@@ -32,14 +40,16 @@ class AlarmReader(Protocol):
 
 
 def alarm_checks(alarms: AlarmReader, names: Sequence[str]) -> tuple[Check, ...]:
-    """One check per named alarm, from its current state."""
+    """One check per named alarm, from its current state; an alarm that no longer exists is
+    INCONCLUSIVE with ``{"missing": True}`` (:func:`missing_alarms`)."""
     out = []
     for name in names:
         label = f"alarm {name}"
         try:
             status = alarms.state(name)
         except NotFound:
-            out.append(Check(label, Verdict.INCONCLUSIVE, f"alarm {name!r} no longer exists"))
+            detail = f"alarm {name!r} no longer exists"
+            out.append(Check(label, Verdict.INCONCLUSIVE, detail, {"missing": True}))
             continue
         values = {
             "state": status.state.value,
@@ -117,3 +127,19 @@ def notify_rollback(alarms: AlarmReader, deployment: Deployment, decision: Decis
                 log.warning("alarm %s: sink %s failed: %s", name, spec.label, exc.message)
             except Exception:  # a sink's bug must not stop the controller
                 log.exception("alarm %s: sink %s failed", name, spec.label)
+
+
+def missing_alarms(checks: Sequence[Check]) -> list[Check]:
+    """The checks of named alarms that no longer exist: the deployment can no longer be
+    watched as planned."""
+    return [c for c in checks if c.values.get("missing") is True]
+
+
+def watching(deployments: ActiveDeployments, alarm: str) -> list[str]:
+    """The active deployments that watch ``alarm``, described (``deployment 3 of endpoint
+    'churn-api'``): what ``AlarmService.delete`` refuses to leave unwatched."""
+    return [
+        f"deployment {d.id} of endpoint {d.endpoint!r}"
+        for d in deployments.active()
+        if alarm in d.plan.alarms
+    ]

@@ -34,6 +34,8 @@ DEFAULT_WAIT = timedelta(minutes=5)
 DEFAULT_BAKE = timedelta(minutes=10)
 #: The default maximum duration is the waits and the bake plus this (loading, a pause).
 DURATION_MARGIN = timedelta(hours=1)
+#: The smallest linear step (percent): 100 steps at most.
+MIN_STEP = 1.0
 #: How far equal linear steps may miss 100 % (in points) and still count as reaching it.
 _LINEAR_SLACK = 0.5
 _NAME_LIMIT = 128
@@ -121,6 +123,10 @@ def _shifts(strategy: Strategy, canary: float | None, step: float | None) -> lis
         return [size]
     if strategy is Strategy.LINEAR:
         size = _percent(DEFAULT_STEP if step is None else step, "step size")
+        if size < MIN_STEP:  # each step is a config, a held wait and a row of history
+            raise InvalidInput(
+                f"a linear step must be at least {MIN_STEP:g}% (100 steps at most), got {size:g}%"
+            )
         count = max(1, round(100 / size))
         if abs(count * size - 100) > _LINEAR_SLACK:
             reached = ", ".join(f"{size * k:g}%" for k in range(1, math.ceil(100 / size) + 1))

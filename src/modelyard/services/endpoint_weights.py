@@ -31,8 +31,9 @@ def parse_weights(text: str | Sequence[str]) -> dict[str, float]:
     ``blue=90%,green=10%`` into :class:`PercentWeights`.
 
     Raises:
-        InvalidInput: naming the malformed part; a variant given twice; percentages mixed with
-            plain numbers; percentages that do not add up to 100 (naming their sum).
+        InvalidInput: naming the malformed part; no weight at all; a variant given twice;
+            percentages mixed with plain numbers; percentages that do not add up to 100 (naming
+            their sum).
     """
     parts = text.split(",") if isinstance(text, str) else [p for t in text for p in t.split(",")]
     out: dict[str, float] = {}
@@ -53,6 +54,10 @@ def parse_weights(text: str | Sequence[str]) -> dict[str, float]:
         if value.endswith("%"):
             percent.append(key)
         out[key] = weight
+    if not out:  # ``--weights ""``: an unset shell variable, most likely; not "equal shares"
+        raise InvalidInput(
+            f"no weights in {text!r}: expected VARIANT=NUMBER or VARIANT=PERCENT% pairs"
+        )
     if not percent:
         return out
     if len(percent) != len(out):
@@ -65,8 +70,8 @@ def parse_weights(text: str | Sequence[str]) -> dict[str, float]:
     total = sum(out.values())
     if abs(total - 100.0) > PERCENT_TOLERANCE:
         raise InvalidInput(
-            f"the weights add up to {total:g}%, not 100% "
-            f"({', '.join(f'{k}={w:g}%' for k, w in out.items())})"
+            f"the weights add up to {total:.12g}%, not 100% "
+            f"({', '.join(f'{k}={w:.12g}%' for k, w in out.items())})"
         )
     return PercentWeights(out)
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from modelyard.domain.capture import output_columns
 from modelyard.domain.drift import FeatureDrift
-from modelyard.domain.durations import as_utc
+from modelyard.domain.durations import MAX_WINDOW, as_utc
 from modelyard.domain.endpoints import Endpoint, EndpointConfig, Variant
 from modelyard.domain.feedback import GroundTruth
 from modelyard.domain.metric_stats import MetricStats
@@ -202,6 +202,11 @@ class ShadowCompareService:
             raise InvalidInput(
                 f"the window is empty: since {start.isoformat()} is not before until "
                 f"{end.isoformat()}"
+            )
+        if end - start > MAX_WINDOW:
+            raise InvalidInput(
+                f"the window from {start.isoformat()} to {end.isoformat()} is longer than "
+                f"{MAX_WINDOW.days} days; compare a month at most at a time"
             )
         return start, end
 
