@@ -37,8 +37,9 @@ from modelyard.domain.drift import (
     SHARE_SCORE,
     feature_score,
 )
+from modelyard.domain.durations import MAX_WINDOW
 from modelyard.domain.metrics import METRICS, MetricInfo, MetricPoint, split_name
-from modelyard.domain.monitors import MonitorRun
+from modelyard.domain.monitors import MonitorRun, format_duration
 from modelyard.domain.references import validate_name
 from modelyard.errors import (
     Conflict,
@@ -187,6 +188,13 @@ class AlarmService:
                 f"missing data can count as zero only for a count (a metric summed over time), "
                 f"not {metric!r}; use {MissingData.BREACHING.value} or "
                 f"{MissingData.NOT_BREACHING.value}"
+            )
+        span = windows * window if isinstance(windows, int) else None
+        if span is not None and span > MAX_WINDOW:
+            raise InvalidInput(
+                f"the rule looks back {windows} windows of {format_duration(window)} "
+                f"({format_duration(span)}); at most {MAX_WINDOW.days} days, the longest "
+                "window a metric series is read over"
             )
         specs = (SinkSpec("log"), *(s for s in sinks if s != SinkSpec("log")))
         for spec in specs:
@@ -340,8 +348,14 @@ class AlarmService:
                 if (value := scores.get(rule.metric)) is not None
             ]
         else:
+            # A rule stored before spans were capped reads its last MAX_WINDOW: its older
+            # windows count as without data.
             series = self._series(
-                rule.endpoint, rule.metric, variant=rule.variant, since=since, until=end
+                rule.endpoint,
+                rule.metric,
+                variant=rule.variant,
+                since=max(since, end - MAX_WINDOW),
+                until=end,
             )
             points = [(p.minute, p.value) for p in series if p.value is not None]
         return judge(rule, end, points, missing=self._missing(rule))
