@@ -167,8 +167,11 @@ def test_a_feature_the_endpoint_lacks_or_redacts_is_refused(parts: Parts) -> Non
         ({"window": timedelta(seconds=90)}, InvalidInput, "whole number of minutes"),
         ({"threshold": float("nan")}, InvalidInput, "finite"),
         # What a rule looks back over is read as one metric series: a month at most.
-        ({"windows": 32, "window": timedelta(days=1)}, InvalidInput,
-         r"looks back 32 windows of 1d \(32d\); at most 31 days"),
+        (
+            {"windows": 32, "window": timedelta(days=1)},
+            InvalidInput,
+            r"looks back 32 windows of 1d \(32d\); at most 31 days",
+        ),
         ({"sinks": [SinkSpec("webhook", "ftp://example.org/x")]}, InvalidInput, "http or https"),
         ({"sinks": [SinkSpec("pager")]}, InvalidInput, "unknown alarm sink 'pager'"),
     ],
