@@ -175,9 +175,9 @@ def test_a_regressor_gets_rmse_and_mae_and_a_shift_degrades_them() -> None:
     assert after.metrics["rmse"] > 1.2 * rmse  # type: ignore[operator]
 
 
-def test_labels_far_off_give_their_true_errors_and_too_far_none() -> None:
+def test_labels_far_off_give_their_true_errors_and_too_far_an_infinite_one() -> None:
     """Errors are scaled before squaring: 1e200 off is an RMSE of ~1e200, not infinity (which
-    is no JSON number); an error beyond what a float holds leaves both metrics unknown."""
+    is no JSON number); an error beyond what a float holds is infinite: degraded."""
     info = ModelInfo(ModelTask(Task.REGRESSION, None, "f", 1), {"validation:rmse": 1.0})
     for truth, predicted, rmse, mae in (
         ([1e200, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], 5e199, 2.5e199),
@@ -191,10 +191,11 @@ def test_labels_far_off_give_their_true_errors_and_too_far_none() -> None:
         assert point.metrics["rmse"] == pytest.approx(rmse)
         assert point.metrics["mae"] == pytest.approx(mae)
     (beyond,) = quality_points(
-        frame_of(spread(2, T), [-1.7e308, 1.0], [1.7e308, 1.0]),
+        frame_of(spread(30, T), [-1.7e308] * 15 + [1.0] * 15, [1.7e308] * 15 + [1.0] * 15),
         endpoint="e", windows=hours(1, T), models={"churn:3": info},
     )  # fmt: skip
-    assert beyond.metrics["rmse"] is None and beyond.metrics["mae"] is None
+    assert beyond.metrics["rmse"] == beyond.metrics["mae"] == math.inf
+    assert beyond.status is QualityStatus.DEGRADED  # against the validation RMSE of 1
 
 
 def test_variants_and_models_are_scored_apart(classifier: Any) -> None:

@@ -406,6 +406,44 @@ def test_two_evaluators_record_and_send_each_change_once(db_url: str) -> None:
     setup.close()
 
 
+def test_a_rule_stored_before_the_cap_reads_its_whole_span_a_month_at_a_time(
+    parts: Parts,
+) -> None:
+    """Rules span 31 days at most now (a metric read's month); one stored before, over 60
+    days, is still judged on all of them: its series is read in month-long pieces."""
+    from modelyard.domain.alarms import AlarmRule, Comparison, Statistic
+    from modelyard.domain.metric_stats import MetricStats
+    from modelyard.domain.metrics import SeriesRow
+    from modelyard.services.metrics import MetricsService
+    from modelyard.storage.sql.metric_store import SqlMetricStore
+
+    store = SqlMetricStore(parts.engine, prune_every_s=0)
+    metrics = MetricsService(store, parts.endpoint_store, clock=parts.clock)
+    end = T0.replace(hour=0, minute=0, second=0, microsecond=0)
+    # Requests on day 45 before the end and on the last day, none in between.
+    store.write([
+        SeriesRow(ENDPOINT, "blue", end - timedelta(days=d, hours=-3), 60, "w1",
+                  MetricStats(sums={"requests": 7.0}))
+        for d in (45, 1)
+    ])  # fmt: skip
+    rule = AlarmRule(
+        name="quiet", endpoint=ENDPOINT, variant=None, metric="requests",
+        comparison=Comparison.LT, threshold=1.0, datapoints=1, windows=60,
+        window=timedelta(days=1), statistic=Statistic.SUM, sinks=(), created_at=T0,
+    )  # fmt: skip
+    parts.alarm_store.create_rule(rule, "stored before spans were capped")
+    with pytest.raises(InvalidInput, match="looks back 60 windows of 1d"):
+        _create(parts, name="again", metric="requests", windows=60, window=timedelta(days=1))
+    judged = parts.alarms(metrics.series).judge(rule, end)
+    with_data = [w for w in judged.windows if w.points]
+    assert [(w.start, w.value) for w in with_data] == [
+        (end - timedelta(days=1), 7.0),
+        (end - timedelta(days=45), 7.0),
+    ]
+    # A drift score reads monitor runs, not a metric series: no cap on its span.
+    _create(parts, name="drifty", metric="drift.share", windows=60, window=timedelta(days=1))
+
+
 def test_alarms_read_the_metric_series_servers_write(parts: Parts) -> None:
     from modelyard.domain.metric_stats import MetricStats
     from modelyard.domain.metrics import SeriesRow

@@ -45,6 +45,13 @@ BAD: list[tuple[str, dict[str, Any], type[Exception], str]] = [
      r"a linear step must be at least 1% \(100 steps at most\), got 1e-06%"),
     ("under-1-percent", {"strategy": "linear", "step_size": 0.5}, InvalidInput,
      r"at least 1%"),
+    # From Python no parser caps them: a deadline past year 9999 once stopped the controller.
+    ("huge-wait", {"strategy": "canary", "wait": timedelta(days=999_999)}, InvalidInput,
+     r"the wait must be at most ten years"),
+    ("huge-max-duration", {"strategy": "canary", "max_duration": timedelta(days=999_999)},
+     InvalidInput, r"the maximum duration must be at most ten years"),
+    ("zero-max-duration", {"strategy": "canary", "max_duration": timedelta(0)}, InvalidInput,
+     r"the maximum duration must be longer than zero"),
     ("canary-over-100", {"strategy": "canary", "canary_size": 150}, InvalidInput,
      r"canary size must be at most 100%"),
     ("canary-100", {"strategy": "canary", "canary_size": 100}, InvalidInput,

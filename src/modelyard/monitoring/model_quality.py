@@ -222,7 +222,8 @@ def _decode(task: ModelTask, labels: list[Any], outputs: list[Any]) -> _Decoded:
 def _regression(decoded: _Decoded) -> dict[str, float | None]:
     """RMSE and MAE. The errors are scaled by the largest before squaring, so labels far off
     (1e200) give their true RMSE instead of overflowing to infinity; an error too large for a
-    float (labels near ±1.8e308 on both sides) makes both unknown (None)."""
+    float (labels near ±1.8e308 on both sides) makes both infinite, which compares as
+    degraded (and is ``null`` in JSON output)."""
     import numpy as np
 
     truth = np.asarray(decoded.truth, dtype=np.float64)
@@ -231,7 +232,7 @@ def _regression(decoded: _Decoded) -> dict[str, float | None]:
         errors = np.abs(truth - predicted)
         largest = float(errors.max()) if len(errors) else 0.0
         if not math.isfinite(largest):
-            return {"rmse": None, "mae": None}
+            return {"rmse": math.inf, "mae": math.inf}
         if largest == 0.0:
             return {"rmse": 0.0, "mae": 0.0}
         rmse = largest * math.sqrt(float(np.mean(np.square(errors / largest))))

@@ -190,7 +190,7 @@ class AlarmService:
                 f"{MissingData.NOT_BREACHING.value}"
             )
         span = windows * window if isinstance(windows, int) else None
-        if span is not None and span > MAX_WINDOW:
+        if span is not None and span > MAX_WINDOW and not metric.startswith(DRIFT_PREFIX):
             raise InvalidInput(
                 f"the rule looks back {windows} windows of {format_duration(window)} "
                 f"({format_duration(span)}); at most {MAX_WINDOW.days} days, the longest "
@@ -348,17 +348,24 @@ class AlarmService:
                 if (value := scores.get(rule.metric)) is not None
             ]
         else:
-            # A rule stored before spans were capped reads its last MAX_WINDOW: its older
-            # windows count as without data.
-            series = self._series(
-                rule.endpoint,
-                rule.metric,
-                variant=rule.variant,
-                since=max(since, end - MAX_WINDOW),
-                until=end,
-            )
-            points = [(p.minute, p.value) for p in series if p.value is not None]
+            points = self._points(rule, since, end)
         return judge(rule, end, points, missing=self._missing(rule))
+
+    def _points(
+        self, rule: AlarmRule, since: datetime, end: datetime
+    ) -> list[tuple[datetime, float]]:
+        """The rule's metric series over ``[since, end)``, read a month at a time (a rule made
+        before spans were capped at 31 days may look back further)."""
+        points: dict[datetime, float] = {}  # by minute: a minute two reads hold counts once
+        start = since
+        while start < end:
+            stop = min(start + MAX_WINDOW, end)
+            series = self._series(
+                rule.endpoint, rule.metric, variant=rule.variant, since=start, until=stop
+            )
+            points.update((p.minute, p.value) for p in series if p.value is not None)
+            start = stop
+        return list(points.items())
 
     def _missing(self, rule: AlarmRule) -> MissingData:
         """How the rule counts missing data: as it says, unless its endpoint (or variant) is

@@ -93,6 +93,7 @@ class DeploymentController:
         self._period = period
         self._holder = holder or default_holder()
         self._ttl = lease_ttl
+        self._broken: set[int] = set()  # deployments whose evaluation raised (logged once)
         self._applier = Applier(store, endpoints)
 
     def run_once(self, now: datetime | None = None) -> list[Decision]:
@@ -116,9 +117,12 @@ class DeploymentController:
             except ModelyardError as exc:  # one deployment's trouble must not stop the others
                 log.warning("deployment %s not evaluated: %s", found.id, exc.message)
                 continue
-            except Exception:  # nor a defect it meets: logged whole, and the pass goes on
-                log.exception("deployment %s could not be evaluated", found.id)
+            except Exception:  # nor a defect it meets: logged whole (once), the pass goes on
+                if found.id not in self._broken:
+                    self._broken.add(found.id)
+                    log.exception("deployment %s could not be evaluated", found.id)
                 continue
+            self._broken.discard(found.id)
             if ran is not None and ran.result is not None:
                 made.append(ran.result)
                 log.info(

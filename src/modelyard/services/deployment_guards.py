@@ -48,7 +48,10 @@ def alarm_checks(alarms: AlarmReader, names: Sequence[str]) -> tuple[Check, ...]
         try:
             status = alarms.state(name)
         except NotFound:
-            detail = f"alarm {name!r} no longer exists"
+            detail = (
+                f"alarm {name!r} no longer exists (create it again, or stop or roll back the "
+                "deployment)"
+            )
             out.append(Check(label, Verdict.INCONCLUSIVE, detail, {"missing": True}))
             continue
         values = {

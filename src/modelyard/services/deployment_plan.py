@@ -23,6 +23,7 @@ from modelyard.domain.deployments import (
     StepKind,
     Strategy,
 )
+from modelyard.domain.durations import MAX_DURATION
 from modelyard.domain.endpoints import Variant
 from modelyard.domain.monitors import format_duration
 from modelyard.domain.references import validate_name
@@ -92,7 +93,11 @@ def plan_rollout(
         *((PlannedStep(StepKind.BAKE, 100.0, baking),) if baking else ()),
     )
     total = sum((s.hold for s in steps), timedelta())
-    limit = total + DURATION_MARGIN if max_duration is None else max_duration
+    limit = (
+        total + DURATION_MARGIN
+        if max_duration is None
+        else _duration(max_duration, "maximum duration")
+    )
     if limit <= total:
         raise InvalidInput(
             f"the maximum duration ({format_duration(limit)}) must be longer than the waits "
@@ -152,6 +157,10 @@ def _duration(value: timedelta, what: str, *, zero_ok: bool = False) -> timedelt
             f"the {what} must be longer than zero, got {format_duration(value)}"
             if not zero_ok
             else f"the {what} must not be negative"
+        )
+    if value > MAX_DURATION:  # a deadline past the last date Python holds stops the controller
+        raise InvalidInput(
+            f"the {what} must be at most ten years (3660d), got {format_duration(value)}"
         )
     return value
 
