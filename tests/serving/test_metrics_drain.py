@@ -173,3 +173,20 @@ def test_series_survive_a_store_outage_without_counting_twice(
         engine.dispose()
     points = platform.metrics.series("minutes", "requests", since=started - timedelta(minutes=1))
     assert sum(p.value for p in points if p.value is not None) == 5
+
+
+def test_error_labels_carry_the_status_the_caller_got() -> None:
+    """A SageMaker caller gets 424 (``ModelError``) when the model raises, and the error
+    series says 424 too (an alert on 424 finds them); other protocols answer it with 500."""
+    import asyncio
+
+    from modelyard.errors import EndpointNotFound, InvalidPayload, ModelFailed
+    from modelyard.serving.metrics_drain import status_of
+
+    failed = ModelFailed("the model raised")
+    assert status_of(failed, "sagemaker") == ("424", "model_failed")
+    assert status_of(failed, "v2-rest") == status_of(failed, "v2-grpc") == ("500", "model_failed")
+    assert status_of(InvalidPayload("bad"), "sagemaker") == ("400", "invalid_payload")
+    assert status_of(EndpointNotFound("x"), "sagemaker") == ("404", "endpoint_not_found")
+    assert status_of(asyncio.CancelledError(), "sagemaker") == ("499", "cancelled")
+    assert status_of(RuntimeError("a defect"), "v2-rest") == ("500", "internal")

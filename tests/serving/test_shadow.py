@@ -232,7 +232,7 @@ def test_failing_and_stuck_shadows_never_reach_the_caller(
     samples = seen["samples"]
     # The targeted request reached its variant only: 5 requests for main, 4 copies each.
     assert value(samples, REQUESTS, **labels("shadowed", "main", **sagemaker)) == 5
-    failed = labels("shadowed", "failing", **sagemaker, status="500", code="model_failed")
+    failed = labels("shadowed", "failing", **sagemaker, status="424", code="model_failed")
     assert value(samples, ERRORS, **failed) == 4
     for variant in ("main", "gated"):
         errors = [k for k in samples if k[0] == ERRORS and ("variant", variant) in k[1]]

@@ -9,7 +9,7 @@ import pytest
 
 from modelyard.errors import InvalidPayload
 from modelyard.serving.v2 import grpc_predict_v2_pb2 as pb
-from modelyard.serving.v2.grpc_contents import fill_response, request_tensors
+from modelyard.serving.v2.grpc_contents import fill_response, request_tensors, requested_outputs
 from modelyard.serving.v2.tensors import Tensor
 
 
@@ -99,3 +99,28 @@ def test_answers_are_typed_unless_asked_raw_or_fp16() -> None:
     fill_response(forced, [half, labels], raw=False)  # FP16 has no typed field
     assert len(forced.raw_output_contents) == 2
     assert not forced.outputs[1].HasField("contents")
+
+
+def test_extensions_this_server_lacks_are_refused_over_grpc_as_over_rest() -> None:
+    """tritonclient's ``class_count`` (the classification extension) and shared-memory
+    regions were ignored over gRPC: the caller got raw values it had not asked for."""
+    request = pb.ModelInferRequest(model_name="m")
+    tensor = request.inputs.add(name="x", datatype="FP64", shape=[1, 2])
+    tensor.contents.fp64_contents.extend([1.0, 2.0])
+    assert requested_outputs(request) is None
+    wanted = request.outputs.add(name="output-0")
+    assert requested_outputs(request) == ["output-0"]
+    wanted.parameters["classification"].int64_param = 2
+    with pytest.raises(InvalidPayload, match="output 'output-0': the classification extension"):
+        requested_outputs(request)
+    del wanted.parameters["classification"]
+    wanted.parameters["shared_memory_region"].string_param = "out0"
+    with pytest.raises(InvalidPayload, match="output 'output-0': the shared-memory extension"):
+        requested_outputs(request)
+    tensor.parameters["shared_memory_region"].string_param = "in0"
+    with pytest.raises(InvalidPayload, match="input 'x': the shared-memory extension"):
+        request_tensors(request)
+    request.raw_input_contents.append(np.array([1.0, 2.0]).tobytes())
+    tensor.contents.ClearField("fp64_contents")
+    with pytest.raises(InvalidPayload, match="input 'x': the shared-memory extension"):
+        request_tensors(request)

@@ -147,6 +147,11 @@ def test_null_is_nan_for_floats_only() -> None:
         ("FP16", [1], [70000], "out of the range of FP16"),
         ("INT8", [2], [1, 128], "out of the range of INT8"),
         ("UINT16", [1], [-1], "out of the range of UINT16"),
+        # Just past the 64-bit ends (numpy's mixed comparisons round them onto the end).
+        ("INT64", [1], [2**63], "out of the range of INT64"),
+        ("UINT64", [1], [2.0**64], "out of the range of UINT64"),
+        ("UINT64", [1], [-1], "out of the range of UINT64"),
+        ("INT32", [1], [2147483648.0], "out of the range of INT32"),
         ("INT64", [1], [1.5], "must be integers"),
         ("BOOL", [2], [1, 0], "true or false"),
         ("BYTES", [2], ["a", 2], "BYTES element 2 must be a string"),
@@ -160,6 +165,13 @@ def test_bad_values_are_refused_naming_the_tensor(
     with pytest.raises(InvalidPayload, match=r"input 'x'|unknown datatype") as caught:
         Tensor.from_values("x", datatype, shape, values)  # type: ignore[arg-type]
     assert words in str(caught.value)
+
+
+def test_the_ends_of_the_64_bit_ranges_are_taken_exactly() -> None:
+    ends = Tensor.from_values("x", "INT64", [2], [2**63 - 1, -(2**63)])
+    assert isinstance(ends.data, np.ndarray) and ends.data.tolist() == [2**63 - 1, -(2**63)]
+    top = Tensor.from_values("x", "UINT64", [1], [2**64 - 1])
+    assert isinstance(top.data, np.ndarray) and top.data.tolist() == [2**64 - 1]
 
 
 def test_integral_floats_are_integers() -> None:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modelyard.domain.metric_stats import LATENCY_BOUNDS_S, MetricStats
-from modelyard.errors import ModelyardError
+from modelyard.errors import ModelFailed, ModelyardError
 from modelyard.serving import metrics_names as m
 from modelyard.serving.columns import grouped, numbers, picked
 from modelyard.serving.metrics_calls import CallsFold
@@ -35,6 +35,7 @@ from modelyard.serving.metrics_compute import bucket_counts
 from modelyard.serving.metrics_files import PromWriter
 from modelyard.serving.metrics_series import MinuteSeries, minute_of
 from modelyard.serving.metrics_shadow import ShadowFold
+from modelyard.serving.sagemaker import answered_status
 
 if TYPE_CHECKING:
     from modelyard.serving.calls import CallBlock
@@ -53,10 +54,13 @@ def _take(buffer: Any) -> list[Any]:
     return [buffer.popleft() for _ in range(len(buffer))]
 
 
-def status_of(error: BaseException) -> tuple[str, str]:
-    """``(status, code)`` labels of a failed request."""
+def status_of(error: BaseException, protocol: str = "") -> tuple[str, str]:
+    """``(status, code)`` labels of a failed request: the HTTP status the caller got (a
+    SageMaker caller gets 424 for a model's failure, others 500; gRPC callers, the HTTP
+    equivalent of their status code)."""
     if isinstance(error, ModelyardError):
-        return str(error.http_status), error.code
+        status = answered_status(error) if protocol == "sagemaker" else error.http_status
+        return str(status), error.code
     if isinstance(error, asyncio.CancelledError):
         return "499", "cancelled"  # the client went away
     return "500", "internal"
@@ -191,12 +195,13 @@ class Drainer:
     def _errors(self, labels: tuple[str, ...], stats: MetricStats, errors: list[Any]) -> None:
         counted: dict[tuple[str, str], int] = {}
         for error in errors:
-            key = status_of(error)
+            key = status_of(error, labels[3])
             counted[key] = counted.get(key, 0) + 1
         for (status, code), count in counted.items():
             self._writer.inc(m.ERRORS, (*labels, status, code), count)
             stats.add("errors", count)
-            if status.startswith("5"):
+            # The server's fault, whatever the protocol called it (SageMaker: a model's 424).
+            if status.startswith("5") or code == ModelFailed.code:
                 stats.add("server_errors", count)
 
     def _refusals(

@@ -100,6 +100,12 @@ class SageMakerRoute:
         await respond(send, 200, payload, media.encode(), extra)
 
 
+def answered_status(exc: ModelyardError) -> int:
+    """The HTTP status SageMaker's runtime answers ``exc`` with: a model's failure is 424
+    (``ModelError``), anything else its own status (the metrics label errors with it too)."""
+    return 424 if isinstance(exc, ModelFailed) else exc.http_status
+
+
 def render_error(exc: ModelyardError, inference_id: str) -> tuple[int, bytes, bytes]:
     """The status, ``x-amzn-ErrorType`` and body SageMaker's runtime would answer ``exc`` with."""
     body: dict[str, Any] = {
@@ -107,11 +113,11 @@ def render_error(exc: ModelyardError, inference_id: str) -> tuple[int, bytes, by
         "error_code": exc.code,
         "inference_id": inference_id,
     }
-    status = exc.http_status
+    status = answered_status(exc)
     if isinstance(exc, _CLIENT_ERRORS):
         kind = b"ValidationError"
     elif isinstance(exc, ModelFailed):
-        kind, status = b"ModelError", 424
+        kind = b"ModelError"
         body["OriginalStatusCode"] = exc.http_status
         body["OriginalMessage"] = exc.message
         body["message"] = (

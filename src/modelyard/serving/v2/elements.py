@@ -140,11 +140,8 @@ def _numeric(flat: np.ndarray, dtype: np.dtype, datatype: str, name: str) -> np.
     if target in "iu":
         if kind == "f" and not np.array_equal(flat, np.floor(flat)):  # NaN fails too
             raise InvalidPayload(f"{_where(name)}: {datatype} data must be integers")
-        if flat.size:
-            info = np.iinfo(dtype)
-            low, high = flat.min(), flat.max()
-            if low < info.min or high > info.max:
-                raise InvalidPayload(f"{_where(name)}: a value is out of the range of {datatype}")
+        if flat.size and _out_of_range(flat, dtype):
+            raise InvalidPayload(f"{_where(name)}: a value is out of the range of {datatype}")
         return flat.astype(dtype, copy=False)
     if dtype.itemsize >= flat.dtype.itemsize or (kind != "f" and dtype.itemsize > 2):
         return flat.astype(dtype)  # nothing can overflow (only FP16 is narrower than an int)
@@ -153,6 +150,20 @@ def _numeric(flat: np.ndarray, dtype: np.dtype, datatype: str, name: str) -> np.
             return flat.astype(dtype)
     except FloatingPointError:
         raise InvalidPayload(f"{_where(name)}: a value is out of the range of {datatype}") from None
+
+
+def _out_of_range(flat: np.ndarray, dtype: np.dtype) -> bool:
+    """Whether a value of ``flat`` (integers, or floats holding whole numbers) is outside the
+    integer ``dtype``'s range, compared exactly: numpy compares uint64 with int64 (2**63
+    against INT64's top) and floats with 2**64 - 1 as float64, where both sides round to the
+    same number, and the value then wrapped around."""
+    info = np.iinfo(dtype)
+    low, high = flat.min(), flat.max()
+    if flat.dtype.kind in "iu":
+        return int(low) < info.min or int(high) > info.max
+    # Floats: the exclusive top, a power of two, is exact as a float (info.max is not).
+    top = 2.0 ** (8 * dtype.itemsize - (1 if dtype.kind == "i" else 0))
+    return bool(low < info.min or high >= top)
 
 
 def _from_objects(flat: np.ndarray, target: str, datatype: str, name: str) -> np.ndarray:

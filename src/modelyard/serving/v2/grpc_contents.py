@@ -25,6 +25,7 @@ from modelyard.codecs.json_shapes import clip
 from modelyard.errors import InvalidPayload
 from modelyard.serving.v2 import grpc_predict_v2_pb2 as pb
 from modelyard.serving.v2.datatypes import BYTES, numpy_dtype
+from modelyard.serving.v2.payload import refuse_unsupported
 from modelyard.serving.v2.tensors import Tensor
 
 #: datatype -> its InferTensorContents field (FP16 has none: it travels raw only).
@@ -81,6 +82,7 @@ def _typed_input(tensor: pb.ModelInferRequest.InferInputTensor) -> Tensor:
         )
     values = list(getattr(contents, field))
     params = _parameters(tensor.parameters)
+    refuse_unsupported(params, what)
     return Tensor.from_values(tensor.name, datatype, list(tensor.shape), values, params)
 
 
@@ -91,7 +93,20 @@ def _raw_input(tensor: pb.ModelInferRequest.InferInputTensor, raw: bytes) -> Ten
             "use one or the other"
         )
     params = _parameters(tensor.parameters)
+    refuse_unsupported(params, f"input {clip(tensor.name)}")
     return Tensor.from_raw(tensor.name, tensor.datatype, list(tensor.shape), raw, params)
+
+
+def requested_outputs(request: pb.ModelInferRequest) -> list[str] | None:
+    """The names of the outputs ``request`` asks for (None: all of them).
+
+    Raises:
+        InvalidPayload: an output asking for an extension this server does not implement
+            (classification, shared memory), as over REST.
+    """
+    for output in request.outputs:
+        refuse_unsupported(output.parameters, f"output {clip(output.name)}")
+    return [o.name for o in request.outputs] or None
 
 
 def _parameters(params: Mapping[str, pb.InferParameter]) -> dict[str, Any]:

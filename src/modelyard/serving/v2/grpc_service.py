@@ -48,7 +48,7 @@ from modelyard.serving.stack import RequestMeta
 from modelyard.serving.v2 import catalog
 from modelyard.serving.v2 import grpc_predict_v2_pb2 as pb
 from modelyard.serving.v2 import grpc_predict_v2_pb2_grpc as pb_grpc
-from modelyard.serving.v2.grpc_contents import fill_response, request_tensors
+from modelyard.serving.v2.grpc_contents import fill_response, request_tensors, requested_outputs
 from modelyard.serving.v2.tensors import check_requested, output_tensors, rows_from_tensors
 
 log = logging.getLogger("modelyard.serving")
@@ -147,7 +147,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                 trailing.append(("x-modelyard-model-version", lease.model_ref))
                 lease.request_bytes = request.ByteSize()
                 tensors, raw = request_tensors(request)
-                requested = [o.name for o in request.outputs] or None
+                requested = requested_outputs(request)
                 check_requested(requested)  # before the model's time is spent
                 rows = rows_from_tensors(tensors, lease.signature)
                 predictions = await lease.predict(rows)

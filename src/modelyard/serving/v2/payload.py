@@ -19,6 +19,7 @@ output ``{"name", "datatype", "shape", "data"}`` with data flat, or, as binary,
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +30,7 @@ from modelyard.errors import InvalidPayload
 from modelyard.serving.v2 import binary
 from modelyard.serving.v2.tensors import Tensor
 
-__all__ = ["InferRequest", "encode_response", "parse_request"]
+__all__ = ["InferRequest", "encode_response", "parse_request", "refuse_unsupported"]
 
 _UNSUPPORTED = {
     "shared_memory_region": "the shared-memory extension is not supported: send the data",
@@ -146,10 +147,21 @@ def _parameters(value: Any, name: str | None, kind: str = "input") -> dict[str, 
         return {}
     if type(value) is not dict:
         raise InvalidPayload(f'{what}: "parameters" must be a JSON object')
-    for key, message in _UNSUPPORTED.items():
-        if key in value:
-            raise InvalidPayload(f"{what}: {message}")
+    refuse_unsupported(value, what)
     return value
+
+
+def refuse_unsupported(parameters: Collection[str], what: str) -> None:
+    """Refuse the parameters of extensions this server does not implement (shared memory,
+    classification), over REST and gRPC alike: ignored, they would give the caller data it did
+    not ask for.
+
+    Raises:
+        InvalidPayload: naming ``what`` (the tensor) and the extension.
+    """
+    for key, message in _UNSUPPORTED.items():
+        if key in parameters:
+            raise InvalidPayload(f"{what}: {message}")
 
 
 def _flag(parameters: dict[str, Any], key: str, what: str) -> bool:
