@@ -449,7 +449,9 @@ def serving_app(settings: Settings | None = None) -> Any:
         poll_interval_s=settings.plan_poll_s,
     )
     options = ServerOptions(
-        max_payload_bytes=settings.max_payload_bytes, cors_origins=settings.cors_origin_list
+        max_payload_bytes=settings.max_payload_bytes,
+        cors_origins=settings.cors_origin_list,
+        body_timeout_s=settings.body_timeout_s,
     )
     # First in, so stopped last: the engine's connections close after everyone used them.
     companions: list[Any] = [lambda core: _Disposer(engine)]

@@ -30,6 +30,8 @@ class Settings(BaseSettings):
         artifact_url: fsspec URL of the artifact store; default: ``home/artifacts``.
         db_busy_timeout_s: How long SQLite waits for a lock before giving up.
         max_payload_bytes: Largest invocation body the server reads (413 above it).
+        body_timeout_s: How long the server waits for a request body to arrive in full (408
+            after it: a client that stalls mid-body does not hold a connection for ever).
         cors_origins: Comma-separated origins browsers may call the server from (``*``: any).
         grpc_port: The TCP port of the Open Inference Protocol V2 gRPC service, served by the
             same processes as HTTP; None: no gRPC.
@@ -79,6 +81,7 @@ class Settings(BaseSettings):
     artifact_url: str | None = None
     db_busy_timeout_s: float = Field(default=30.0, gt=0)
     max_payload_bytes: int = Field(default=6 * 1024 * 1024, gt=0)
+    body_timeout_s: float = Field(default=30.0, gt=0, le=3600)
     cors_origins: str = ""
     grpc_port: int | None = Field(default=None, ge=1, le=65535)
     grpc_host: str = "127.0.0.1"

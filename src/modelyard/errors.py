@@ -13,7 +13,8 @@ adapters translate ``ModelyardError`` once, at their boundary, and nothing else.
     │   ├── InvalidModelFile               not a model of the flavor given
     │   ├── UnsafeModelFormat              pickle without an explicit trust flag
     │   ├── SignatureMismatch              input example / payload does not fit the model
-    │   └── InvalidPayload                 malformed JSON/CSV request body (names row/line)
+    │   ├── InvalidPayload                 malformed JSON/CSV request body (names row/line)
+    │   └── RequestTimeout                 408: the request body did not arrive in time
     ├── UnsupportedMediaType               415
     ├── NotAcceptable                      406
     ├── MethodNotAllowed                   405
@@ -148,6 +149,13 @@ class SignatureMismatch(InvalidInput):
 
 class InvalidPayload(InvalidInput):
     code = "invalid_payload"
+
+
+class RequestTimeout(InvalidInput):
+    """The request body did not arrive within the server's body timeout."""
+
+    code = "request_timeout"
+    http_status = 408
 
 
 class UnsupportedMediaType(ModelyardError):

@@ -45,6 +45,7 @@ class ServerOptions:
 
     max_payload_bytes: int = 6 * 1024 * 1024
     cors_origins: tuple[str, ...] = ()
+    body_timeout_s: float = 30.0
 
 
 class Companion(Protocol):
@@ -78,9 +79,11 @@ class ServingApp:
         self.deployer: Deployer = core.deployer
         self.options = options
         self.worker = str(os.getpid()).encode()
-        self._sagemaker = SageMakerRoute(core, options.max_payload_bytes, self.worker)
+        self._sagemaker = SageMakerRoute(
+            core, options.max_payload_bytes, self.worker, options.body_timeout_s
+        )
         self._v2 = v2
-        self._feedback = FeedbackRoute(feedback, options.max_payload_bytes)
+        self._feedback = FeedbackRoute(feedback, options.max_payload_bytes, options.body_timeout_s)
         self._metrics = metrics
         self._companions = list(companions)
         self._tasks: list[asyncio.Task[None]] = []

@@ -48,6 +48,7 @@ from modelyard.errors import (
     ModelyardError,
     UnsupportedMediaType,
 )
+from modelyard.serving.body_deadline import BodyDeadline
 from modelyard.serving.http import JSON, Receive, Scope, Send, read_body, request_headers, respond
 
 log = logging.getLogger("modelyard.serving")
@@ -76,9 +77,12 @@ class FeedbackSink(Protocol):
 class FeedbackRoute:
     """``POST /endpoints/{name}/feedback`` over a :class:`FeedbackSink`."""
 
-    def __init__(self, sink: FeedbackSink | None, max_payload_bytes: int) -> None:
+    def __init__(
+        self, sink: FeedbackSink | None, max_payload_bytes: int, body_timeout_s: float = 30.0
+    ) -> None:
         self._sink = sink
         self._limit = max_payload_bytes
+        self._deadline = BodyDeadline(body_timeout_s)
 
     async def post(self, name: str, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer one feedback request for endpoint ``name`` (see the module docstring)."""
@@ -102,7 +106,7 @@ class FeedbackRoute:
         media = headers.get("content-type", "application/json").partition(";")[0].strip()
         if media.lower() not in ("application/json", ""):
             raise UnsupportedMediaType(f"feedback must be sent as application/json, not {media!r}")
-        body = await read_body(headers, receive, self._limit)
+        body = await read_body(headers, receive, self._limit, self._deadline)
         if body.startswith(_BOM):  # skipped, as invocations skip it
             body = body[len(_BOM) :]
         try:

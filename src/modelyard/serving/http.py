@@ -8,13 +8,17 @@ lives here, in :func:`read_body`, and nowhere else.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from modelyard.codecs import content_encoding
-from modelyard.errors import InvalidInput, PayloadTooLarge
+from modelyard.errors import InvalidInput, PayloadTooLarge, RequestTimeout
+
+if TYPE_CHECKING:
+    from modelyard.serving.body_deadline import BodyDeadline
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -68,33 +72,49 @@ def check_declared_size(headers: dict[str, str], limit: int) -> None:
             raise PayloadTooLarge(too_large(size, limit))
 
 
-async def read_body(headers: dict[str, str], receive: Receive, limit: int) -> bytes:
+async def read_body(
+    headers: dict[str, str], receive: Receive, limit: int, deadline: BodyDeadline | None = None
+) -> bytes:
     """The whole request body, inflated if it was sent gzip- or deflate-encoded.
 
     The declared size is checked before the first byte is read, a chunked upload is cut off as
-    soon as it passes ``limit``, and an inflated body may not pass it either.
+    soon as it passes ``limit``, and an inflated body may not pass it either. With a
+    ``deadline``, a body that has not all arrived within its timeout is given up on.
 
     Raises:
         PayloadTooLarge, InvalidInput (malformed length, client gone, corrupt compressed body),
-        UnsupportedMediaType (an unknown content coding, before the body is read).
+        UnsupportedMediaType (an unknown content coding, before the body is read),
+        RequestTimeout (the body did not arrive in time).
     """
     encoding = headers.get("content-encoding")
     codings = content_encoding.codings(encoding) if encoding is not None else ()
     check_declared_size(headers, limit)
     chunks: list[bytes] = []
     total = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise InvalidInput("the client disconnected before sending the whole body")
-        chunk = message.get("body", b"")
-        total += len(chunk)
-        if total > limit:
-            raise PayloadTooLarge(too_large(total, limit, at_least=True))
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-            return content_encoding.inflate(body, codings, limit) if codings else body
+    task = deadline.enter() if deadline is not None else None
+    try:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise InvalidInput("the client disconnected before sending the whole body")
+            chunk = message.get("body", b"")
+            total += len(chunk)
+            if total > limit:
+                raise PayloadTooLarge(too_large(total, limit, at_least=True))
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+    except asyncio.CancelledError:
+        if deadline is None or not deadline.timed_out(task):
+            raise
+        raise RequestTimeout(
+            f"the request body did not arrive within {deadline.timeout_s:g} s ({total} bytes came)"
+        ) from None
+    finally:
+        if deadline is not None:
+            deadline.leave(task)
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    return content_encoding.inflate(body, codings, limit) if codings else body
 
 
 async def respond(

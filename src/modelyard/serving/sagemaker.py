@@ -40,6 +40,7 @@ from modelyard.errors import (
     UnsupportedMediaType,
 )
 from modelyard.serving import handlers
+from modelyard.serving.body_deadline import BodyDeadline
 from modelyard.serving.dataplane import DataPlane
 from modelyard.serving.http import JSON, Receive, Scope, Send, read_body, request_headers, respond
 from modelyard.serving.stack import RequestMeta
@@ -53,9 +54,12 @@ _CLIENT_ERRORS = (InvalidInput, UnsupportedMediaType, NotAcceptable, PayloadTooL
 class SageMakerRoute:
     """``POST /endpoints/{name}/invocations`` over the inference core."""
 
-    def __init__(self, core: DataPlane, max_payload_bytes: int, worker: bytes) -> None:
+    def __init__(
+        self, core: DataPlane, max_payload_bytes: int, worker: bytes, body_timeout_s: float = 30.0
+    ) -> None:
         self._core = core
         self._limit = max_payload_bytes
+        self._deadline = BodyDeadline(body_timeout_s)
         self._worker = (b"x-modelyard-worker", worker)
 
     async def invoke(self, name: str, scope: Scope, receive: Receive, send: Send) -> None:
@@ -80,7 +84,7 @@ class SageMakerRoute:
                 accept = headers.get("accept")
                 if handler is None or handler.output_fn is None:
                     media = payloads.negotiate(accept)  # 406 before reading the body
-                body = await read_body(headers, receive, self._limit)
+                body = await read_body(headers, receive, self._limit, self._deadline)
                 lease.request_bytes = len(body)
                 content_type = headers.get("content-type")
                 if handler is not None and handler.input_fn is not None:

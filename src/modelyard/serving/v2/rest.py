@@ -48,6 +48,7 @@ import orjson
 
 from modelyard.domain.inference_ids import new_inference_id
 from modelyard.errors import MethodNotAllowed, ModelyardError, NotFound
+from modelyard.serving.body_deadline import BodyDeadline
 from modelyard.serving.dataplane import DataPlane
 from modelyard.serving.http import (
     JSON,
@@ -83,6 +84,7 @@ class V2Rest:
     def __init__(self, core: DataPlane, options: ServerOptions, worker: bytes) -> None:
         self._core = core
         self._limit = options.max_payload_bytes
+        self._deadline = BodyDeadline(options.body_timeout_s)
         self._worker = (b"x-modelyard-worker", worker)
         self._server_metadata = orjson.dumps(catalog.server_metadata(EXTENSIONS))
 
@@ -146,7 +148,7 @@ class V2Rest:
         try:
             with self._core.choose(meta) as lease:
                 extra.extend(lease.headers)
-                body = await read_body(headers, receive, self._limit)
+                body = await read_body(headers, receive, self._limit, self._deadline)
                 lease.request_bytes = len(body)
                 request = parse_request(body, headers.get(binary.HEADER))
                 check_requested(request.outputs)
