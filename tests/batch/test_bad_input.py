@@ -84,6 +84,11 @@ def test_output_folder_must_not_be_the_input_folder(model: Model, tmp_path: Path
     (tmp_path / "in.csv").write_bytes(csv_text(ROWS))
     with pytest.raises(InvalidInput, match="holds the input files"):
         run_job(request(model, tmp_path, tmp_path), model.source, job="same")
+    # Nor the input folder under another name: a symbolic link to it.
+    (tmp_path / "link").symlink_to(tmp_path)
+    with pytest.raises(InvalidInput, match="holds the input files"):
+        run_job(request(model, tmp_path, tmp_path / "link"), model.source, job="linked")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "link"]
 
 
 def test_unknown_format_needs_a_content_type(model: Model, tmp_path: Path) -> None:

@@ -42,8 +42,17 @@ def test_parse(text: str, expected: ModelRef) -> None:
         "churn:3\n",
         "churn@prod\n",
         "a" * 129,
+        # Past a database integer, digits that are not ASCII, more digits than int() reads.
+        "name:9223372036854775808",
+        "name:²",
+        "name:٣",
+        "name:" + "9" * 5000,
     ],
 )
 def test_malformed(text: str) -> None:
     with pytest.raises(InvalidReference, match="malformed model reference"):
         ModelRef.parse(text)
+
+
+def test_the_largest_version_a_database_holds_is_taken() -> None:
+    assert ModelRef.parse("name:9223372036854775807").version == 2**63 - 1

@@ -108,6 +108,16 @@ def test_a_file_that_is_not_a_model_is_refused(tmp_path) -> None:
         RT.save(source, dest, trust=Trust())
 
 
+def test_an_empty_file_is_refused_not_a_process_abort(tmp_path) -> None:
+    # XGBoost's C++ calls terminate() on an empty buffer: the whole CLI died (exit 134).
+    source = tmp_path / "empty.json"
+    source.write_bytes(b"")
+    dest = tmp_path / "package"
+    dest.mkdir()
+    with pytest.raises(InvalidModelFile, match=r"empty\.json is empty"):
+        RT.save(source, dest, trust=Trust())
+
+
 def test_a_pickled_booster_is_refused_with_advice(booster, tmp_path) -> None:
     source = tmp_path / "xgboost-model"
     source.write_bytes(pickle.dumps(booster))

@@ -4,6 +4,7 @@ schedule's policy; pause, resume and delete."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -96,6 +97,33 @@ def test_a_fixed_output_is_fine_when_runs_overwrite_it(
     service, _ = parts.service()
     fixed = TransformRequest(request_.model, request_.input, str(tmp_path / "out"), overwrite=True)
     assert service.create("daily", cron="0 7 * * *", request=fixed).timezone == "UTC"
+
+
+def test_outputs_that_runs_would_share_or_that_climb_out_are_refused(
+    parts: Parts, request_: TransformRequest, tmp_path: Path
+) -> None:
+    """``{tick:%Y-%m-%d}`` on an hourly schedule would send a day's runs to one folder, all
+    but the first failing; ``{tick:..}`` once named the folder above, which the write check
+    then emptied. Both are refused, and nothing is written or deleted."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "important.txt").write_text("precious")
+    service, _ = parts.service()
+    for output, words in [
+        (str(tmp_path / "out" / "{tick:%Y-%m-%d}"), "would both write to"),
+        (str(victim / "new" / "{tick:..}"), "no '..' segment or control character"),
+        (str(tmp_path / "out" / "{tick:%n}"), "no '..' segment or control character"),
+    ]:
+        request = TransformRequest(request_.model, request_.input, output)
+        with pytest.raises(InvalidInput, match=words):
+            service.create("hourly", cron="0 * * * *", request=request)
+    assert service.schedules() == []
+    assert (victim / "important.txt").read_text() == "precious"
+    # A format as fine as the schedule is taken; so is a shared folder that runs overwrite.
+    fine = TransformRequest(request_.model, request_.input, str(tmp_path / "out" / "{tick}"))
+    assert service.create("hourly", cron="0 * * * *", request=fine).name == "hourly"
+    shared = dataclasses.replace(request_, overwrite=True)
+    assert service.create("daily-files", cron="0 * * * *", request=shared).name == "daily-files"
 
 
 def test_a_taken_name_is_refused_before_the_check(parts: Parts, request_: TransformRequest) -> None:
@@ -274,11 +302,11 @@ def test_local_paths_are_stored_absolute(
 ) -> None:
     monkeypatch.chdir(tmp_path)  # the scheduler that runs it has another working directory
     service, _ = parts.service()
-    relative = TransformRequest(request_.model, "in.csv", "out/{tick:%Y}")
+    relative = TransformRequest(request_.model, "in.csv", "out/{tick:%Y-%m-%d}")
     created = service.create("weekly", cron=MONDAY_SIX, request=relative)
     assert (created.request.input, created.request.output) == (
         str(tmp_path / "in.csv"),
-        str(tmp_path / "out" / "{tick:%Y}"),
+        str(tmp_path / "out" / "{tick:%Y-%m-%d}"),
     )
     remote = TransformRequest(request_.model, request_.input, "s3://bucket/{tick}")
     assert service.create("remote", cron=MONDAY_SIX, request=remote).request.output == (

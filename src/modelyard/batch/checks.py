@@ -9,6 +9,7 @@ to ``<input name>.errors.jsonl`` (written only when there are some).
 
 from __future__ import annotations
 
+import os
 import uuid
 
 from modelyard.batch.filters import parse_filter
@@ -106,8 +107,8 @@ def check_output(
     try:
         if output.exists() and not output.isdir():
             raise InvalidInput(f"the output {request.output} is a file; give a folder")
-        folder = output.path().rstrip("/")
-        if any(file.url.rstrip("/").rsplit("/", 1)[0] == folder for file in inputs):
+        folder = _real(output, output.path().rstrip("/"))
+        if any(_real(output, file.url.rstrip("/").rsplit("/", 1)[0]) == folder for file in inputs):
             raise InvalidInput(
                 f"the output folder {request.output} holds the input files; write to another folder"
             )
@@ -133,7 +134,13 @@ def _finished(output: Location, job: str | None) -> set[str]:
 
 
 def _probe(output: Location) -> None:
-    created = not output.exists()
+    """Prove ``output`` writable: make it, write an empty file, take both away again.
+
+    Only what the probe made is taken away: its file, then each folder it created, deepest
+    first, and only while empty (never a recursive delete: ``new/..`` once named the folder
+    above, which the probe then deleted with everything in it).
+    """
+    made = _missing_folders(output)
     probe = f".modelyard-probe-{uuid.uuid4().hex[:12]}"
     try:
         output.makedirs()
@@ -142,5 +149,30 @@ def _probe(output: Location) -> None:
         raise output.failure(exc, "") from None
     finally:
         output.remove(probe)
-        if created:
-            output.remove("", recursive=True)
+        for folder in made:
+            try:
+                os.rmdir(folder)  # refuses a folder that is not empty
+            except OSError:
+                break
+
+
+def _real(output: Location, path: str) -> str:
+    """``path`` with its symbolic links resolved, on a local output (a link to the input
+    folder is the input folder); as it is on an object store."""
+    return os.path.realpath(path) if output.local and "://" not in path else path
+
+
+def _missing_folders(output: Location) -> list[str]:
+    """The local folders that making ``output`` will create, deepest first (normalised, so
+    ``a/new/..`` is ``a``, which exists); none on an object store, which has no folders."""
+    if not output.local:
+        return []
+    missing = []
+    path = os.path.normpath(os.path.abspath(output.path()))
+    while not os.path.exists(path):
+        missing.append(path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return missing

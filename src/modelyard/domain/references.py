@@ -12,6 +12,10 @@ from modelyard.errors import InvalidInput, InvalidName, InvalidReference
 # ``"churn\n"`` would pass and then be impossible to show or use.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
+#: The largest version number (a signed 64-bit database integer).
+MAX_VERSION = 2**63 - 1
+_MAX_VERSION_DIGITS = len(str(MAX_VERSION))
+
 
 # Metric names follow SageMaker's ``validation:auc`` style.
 _METRIC = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}")
@@ -82,9 +86,16 @@ class ModelRef:
         try:
             if ":" in raw:
                 name, _, version_text = raw.partition(":")
-                if not version_text.isdigit() or int(version_text) < 1:
+                # ASCII digits only ('²' is a digit to str.isdigit), and what a database
+                # integer holds (2**63 - 1; more was an OverflowError at the query).
+                if (
+                    not (version_text.isascii() and version_text.isdigit())
+                    or len(version_text) > _MAX_VERSION_DIGITS
+                    or not 1 <= int(version_text) <= MAX_VERSION
+                ):
                     raise InvalidReference(
-                        f"malformed model reference {text!r}: version must be a whole number >= 1"
+                        f"malformed model reference {text!r}: version must be a whole number "
+                        f"from 1 to {MAX_VERSION}"
                     )
                 return cls(validate_name(name), version=int(version_text))
             if "@" in raw:

@@ -120,6 +120,8 @@ class XGBoostRuntime(Runtime):
         if path.is_dir():
             raise InvalidModelFile(f"not an XGBoost model file: {path} is a folder")
         raw = path.read_bytes()
+        if not raw:  # XGBoost aborts the whole process on an empty buffer
+            raise InvalidModelFile(f"not an XGBoost model file: {path} is empty")
         if raw[:1] == PICKLE_MAGIC:
             raise InvalidModelFile(
                 f"{path} is a pickle, not a native XGBoost model; load it in Python and "

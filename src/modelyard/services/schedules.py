@@ -23,6 +23,7 @@ import logging
 import os
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from modelyard.domain.batch import TransformRequest
 from modelyard.domain.jobs import Job
@@ -124,8 +125,9 @@ class ScheduleService:
 
         Raises:
             InvalidName; InvalidInput: a malformed cron expression, an unknown time zone or
-                policy, an output with an unknown placeholder, or one without ``{tick}`` that
-                does not allow overwriting; AlreadyExists: the name is taken; whatever the
+                policy, an output with an unknown placeholder, or one without ``{tick}`` (or
+                whose next ticks render alike, or with a ``..`` segment) that does not allow
+                overwriting; AlreadyExists: the name is taken; whatever the
                 batch service's check raises for the request of the next tick (ModelNotFound,
                 InvalidInput …).
         """
@@ -148,6 +150,7 @@ class ScheduleService:
             pass
         else:
             raise AlreadyExists(f"a schedule named {name!r} already exists")
+        _check_outputs(name, request, cron, zone, now)
         schedule = Schedule(name, cron, zone.key, policy, request, False, now, now, now)
         self._check(schedule.request_for(cron_next(cron, zone, now)))
         return self._store.create(schedule)
@@ -298,3 +301,39 @@ def _absolute(request: TransformRequest) -> TransformRequest:
     paths = {k: getattr(request, k) for k in ("input", "output")}
     local = {k: os.path.abspath(v) for k, v in paths.items() if "://" not in v}
     return dataclasses.replace(request, **local)
+
+
+#: Consecutive ticks whose outputs are compared when a schedule is created.
+_TICKS_COMPARED = 3
+
+
+def _check_outputs(
+    name: str, request: TransformRequest, cron: str, zone: ZoneInfo, now: datetime
+) -> None:
+    """The outputs of the schedule's next ticks, rendered: each a plain location (no ``..``
+    segment, no control character: ``{tick:..}`` or ``{tick:%n}`` are formats too), and,
+    unless overwriting is allowed, each run's its own (``{tick:%Y-%m-%d}`` on an hourly
+    schedule would send every run of a day to one folder, and all but the first fail).
+
+    Raises:
+        InvalidInput: naming the ticks and the output they share, or the odd output.
+    """
+    tick = now
+    seen: dict[str, datetime] = {}
+    for _ in range(_TICKS_COMPARED):
+        tick = cron_next(cron, zone, tick)
+        output = render_output(request.output, tick.astimezone(zone))
+        if ".." in output.replace("\\", "/").split("/") or any(ord(c) < 32 for c in output):
+            raise InvalidInput(
+                f"the output of schedule {name!r} renders as {output!r} at {tick.isoformat()}: "
+                "no '..' segment or control character; use a strftime format of dates and "
+                "times, such as {tick:%Y-%m-%d}"
+            )
+        if output in seen and not request.overwrite:
+            raise InvalidInput(
+                f"the runs of schedule {name!r} at {seen[output].isoformat()} and "
+                f"{tick.isoformat()} would both write to {output!r}, and the second would find "
+                "the first's files: use a {tick} format as fine as the schedule (the default "
+                "{tick} names the minute) or allow overwriting"
+            )
+        seen[output] = tick
