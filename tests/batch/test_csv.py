@@ -41,9 +41,11 @@ def test_headerless_csv_equals_in_process_predictions(model: Model, tmp_path: Pa
 
 
 @pytest.mark.parametrize("header", [True, None], ids=["header-true", "header-detected"])
-def test_header_is_skipped(model: Model, tmp_path: Path, header: bool | None) -> None:
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"], ids=["plain", "byte-order-mark"])
+def test_header_is_skipped(model: Model, tmp_path: Path, header: bool | None, bom: bytes) -> None:
+    # A spreadsheet's CSV export starts with a byte order mark: no part of the first name.
     source = tmp_path / "rows.csv"
-    source.write_bytes(csv_text(ROWS, header=NAMES))
+    source.write_bytes(bom + csv_text(ROWS, header=NAMES))
     run_job(request(model, source, tmp_path / "out", header=header), model.source, job="h")
     assert (tmp_path / "out" / "rows.csv.out").read_bytes() == model.csv(ROWS)
 

@@ -149,7 +149,7 @@ BAD_INPUTS: list[tuple[str, list[str], type[errors.ModelyardError], list[str]]] 
     ("duplicate-create", ["models", "create", "churn"], errors.AlreadyExists, ["'churn'"]),
     ("invalid-name", ["models", "create", "bad name"], errors.InvalidName, ["'bad name'"]),
     ("ref-a:b:c", ["models", "show", "a:b:c"], errors.InvalidReference, ["'a:b:c'"]),
-    ("ref-zero", ["models", "show", "churn:0"], errors.InvalidReference, ["'churn:0'", "from 1 to"]),
+    ("ref-zero", ["models", "show", "churn:0"], errors.InvalidReference, ["'churn:0'", "from 1"]),
     ("ref-negative", ["models", "show", "churn:-1"], errors.InvalidReference, ["'churn:-1'"]),
     ("unknown-flavor", ["models", "register", "churn", "{xgb_json}", "--flavor", "caffe"],
      errors.UnknownFlavor, ["'caffe'", "xgboost"]),

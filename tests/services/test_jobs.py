@@ -220,3 +220,25 @@ def test_batch_jobs_prestart_their_other_workers(
     count = helpers(default_workers())
     expected = ["--prestart", f"modelyard.batch.spawn:{count}"] if count > 0 else []
     assert options(replace(job, spec=request)) == expected
+
+
+def test_job_names_fit_in_128_characters_whatever_the_model_name() -> None:
+    """A model name may be 128 characters; its batch job's name once came out longer, and
+    the job's output folder refused it."""
+    import re
+
+    from modelyard.batch.location import Location
+    from modelyard.batch.manifest import Manifest
+    from modelyard.domain.references import validate_name
+    from modelyard.services.jobs import job_name
+
+    for length in (1, 101, 102, 128):
+        model = "m" * length
+        for kind in ("", "batch", "tune"):
+            name = job_name(model, kind)
+            assert len(name) <= 128 and validate_name(name, "job name") == name
+            assert re.fullmatch(
+                rf"m+{'-' + kind if kind else ''}-\d{{8}}-\d{{6}}-[0-9a-f]{{4}}", name
+            )
+            Manifest(Location("/tmp/unused"), name)  # refused names raise here
+    assert job_name("churn", "batch").startswith("churn-batch-")

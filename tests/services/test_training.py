@@ -134,6 +134,9 @@ def test_bad_requests_record_nothing(platform: Platform, cancer_csv: tuple[Path,
             "m", algorithm="deep-magic", train=str(train))),
         (InvalidName, "model name", lambda: platform.training.submit(
             "bad name", algorithm="xgboost", train=str(train))),
+        # Refused before the job, not once the whole of it has trained.
+        (InvalidInput, "unknown flavor 'tensorflow'", lambda: platform.training.submit(
+            "m", algorithm="xgboost", train=str(train), flavor="tensorflow")),
     ]
     for error, words, attempt in attempts:
         with pytest.raises(error, match=words):

@@ -83,6 +83,7 @@ def _first_lines(file: InputFile) -> list[tuple[int, bytes]]:
     with open_url(file.url) as raw:
         stream = gzip.GzipFile(fileobj=raw) if file.gzipped else raw
         head = stream.read(_PEEK)
+    head = head.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark is no part of a name
     lines = head.split(b"\n")
     if len(head) == _PEEK and len(lines) > 1:
         lines.pop()  # cut short

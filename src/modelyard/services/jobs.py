@@ -324,11 +324,18 @@ def failure_of(job: Job) -> JobFailed | None:
     return JobFailed(f"{what} {job.name} {job.status.value.lower()}: {reason}")
 
 
+#: The longest job name (a name anywhere in the product is 128 characters at most).
+MAX_JOB_NAME = 128
+
+
 def job_name(model_name: str, kind: str = "") -> str:
-    """A new job's name: the model, what it is, a timestamp and a random suffix."""
+    """A new job's name: the model (cut short if need be), what it is, a timestamp and a
+    random suffix, in :data:`MAX_JOB_NAME` characters (a batch job of a model with a
+    110-character name once got a name its own output folder refused)."""
     stamp = now().strftime("%Y%m%d-%H%M%S")
     middle = f"-{kind}" if kind else ""
-    return f"{model_name}{middle}-{stamp}-{secrets.token_hex(2)}"
+    suffix = f"{middle}-{stamp}-{secrets.token_hex(2)}"
+    return f"{model_name[: MAX_JOB_NAME - len(suffix)]}{suffix}"
 
 
 def check_exists(channel: str, uri: str) -> None:

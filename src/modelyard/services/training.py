@@ -103,7 +103,7 @@ class TrainingService:
         defaults, so a tuning job checks its fixed ones here and its tuned ones by range.
 
         Raises:
-            InvalidInput, InvalidName: naming what is wrong.
+            InvalidInput, InvalidName, UnknownFlavor: naming what is wrong.
         """
         validate_name(model_name)
         for alias in aliases:
@@ -115,6 +115,10 @@ class TrainingService:
             validate_name(str(key), "hyperparameter name")
         if (algorithm is None) == (script is None):
             raise InvalidInput("give exactly one of --algorithm and --script")
+        if flavor is not None:  # refused now, not after the whole job has trained
+            from modelyard.runtimes import get_runtime
+
+            get_runtime(flavor)
         hp = {str(k): v for k, v in (hyperparameters or {}).items()}
         if algorithm is not None:
             from modelyard.training.algorithms import get_algorithm
