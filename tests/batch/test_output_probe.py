@@ -16,10 +16,22 @@ def test_a_path_climbing_out_of_a_new_folder_deletes_nothing(tmp_path: Path) -> 
     _probe(Location(str(victim / "new" / "..")))
     assert (victim / "important.txt").read_text() == "precious"
     assert (victim / "kept").is_dir()
-    assert not [p for p in victim.rglob(".modelyard-probe-*")]
+    # Nothing left behind either: not the probe, not the "new" folder the path walked through.
+    assert sorted(p.name for p in victim.iterdir()) == ["important.txt", "kept"]
 
 
 def test_the_folders_it_made_are_taken_away_deepest_first(tmp_path: Path) -> None:
     (tmp_path / "there").mkdir()
     _probe(Location(str(tmp_path / "there" / "a" / "b" / "c")))
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["there"]
+
+
+def test_a_new_folder_on_another_filesystem_is_taken_away_too() -> None:
+    import uuid
+
+    import fsspec
+
+    url = f"memory://probe-{uuid.uuid4().hex[:8]}/out"
+    _probe(Location(url))
+    fs, path = fsspec.core.url_to_fs(url)
+    assert not fs.exists(path)

@@ -44,6 +44,9 @@ def test_a_body_that_stops_arriving_gets_408_and_others_are_served(
     for path in ("/endpoints/api/invocations", "/v2/models/api/infer"):
         answer = stalled(server, path)
         assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+        # Closed, not kept alive: the rest of the body is unread, and a keep-alive connection
+        # would wait on the stalled client with no timer to end it.
+        assert b"\r\nconnection: close\r\n" in answer.lower(), answer[:400]
     body = orjson.dumps({"instances": [[0.1] * N_FEATURES]})
     with server.client() as http:
         ok = http.post(

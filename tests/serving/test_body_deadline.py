@@ -66,3 +66,20 @@ def test_another_cancellation_passes_through_and_a_prompt_body_leaves_nothing() 
     asyncio.run(scenario())
     with pytest.raises(ValueError, match="above 0 s"):
         BodyDeadline(0)
+
+
+def test_a_deadline_outlives_the_event_loop_it_first_ran_on() -> None:
+    """A route kept across event loops (tests do that): a sweep scheduled on a loop that closed
+    never runs, and the next loop's reads must still time out."""
+    deadline = BodyDeadline(0.01)
+
+    async def leave_a_sweep_pending() -> None:
+        task = deadline.enter()
+        deadline.leave(task)  # the loop closes with the sweep still scheduled
+
+    async def stall() -> None:
+        with pytest.raises(RequestTimeout):
+            await asyncio.wait_for(read_body({}, stalled_receive(), 1000, deadline), 60)
+
+    asyncio.run(leave_a_sweep_pending())
+    asyncio.run(stall())

@@ -9,6 +9,7 @@ to ``<input name>.errors.jsonl`` (written only when there are some).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 
@@ -141,6 +142,7 @@ def _probe(output: Location) -> None:
     above, which the probe then deleted with everything in it).
     """
     made = _missing_folders(output)
+    existed = output.local or output.exists()  # an object store's folder: taken away if new
     probe = f".modelyard-probe-{uuid.uuid4().hex[:12]}"
     try:
         output.makedirs()
@@ -152,8 +154,13 @@ def _probe(output: Location) -> None:
         for folder in made:
             try:
                 os.rmdir(folder)  # refuses a folder that is not empty
+            except FileNotFoundError:
+                continue  # never made (makedirs failed below it)
             except OSError:
                 break
+        if not output.local and not existed:
+            with contextlib.suppress(OSError, NotImplementedError):
+                output.fs.rmdir(output.path())  # never recursive: empty, or left as it is
 
 
 def _real(output: Location, path: str) -> str:
@@ -163,16 +170,16 @@ def _real(output: Location, path: str) -> str:
 
 
 def _missing_folders(output: Location) -> list[str]:
-    """The local folders that making ``output`` will create, deepest first (normalised, so
-    ``a/new/..`` is ``a``, which exists); none on an object store, which has no folders."""
+    """The local folders that making ``output`` will create, deepest first, as
+    ``os.makedirs`` walks the path as written: ``a/new/..`` makes ``a/new`` (and ``..`` is
+    no folder of its own: ``a`` exists). None on an object store, which has no folders."""
     if not output.local:
         return []
+    path = output.path()
+    written = (path if os.path.isabs(path) else os.path.join(os.getcwd(), path)).split(os.sep)
     missing = []
-    path = os.path.normpath(os.path.abspath(output.path()))
-    while not os.path.exists(path):
-        missing.append(path)
-        parent = os.path.dirname(path)
-        if parent == path:
-            break
-        path = parent
+    for i in range(len(written), 1, -1):
+        step = os.sep.join(written[:i])
+        if written[i - 1] not in ("..", ".", "") and not os.path.exists(step):
+            missing.append(step)
     return missing

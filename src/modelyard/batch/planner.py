@@ -83,9 +83,10 @@ def _first_lines(file: InputFile) -> list[tuple[int, bytes]]:
     with open_url(file.url) as raw:
         stream = gzip.GzipFile(fileobj=raw) if file.gzipped else raw
         head = stream.read(_PEEK)
+    cut = len(head) == _PEEK
     head = head.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark is no part of a name
     lines = head.split(b"\n")
-    if len(head) == _PEEK and len(lines) > 1:
+    if cut and len(lines) > 1:
         lines.pop()  # cut short
     return [(i + 1, line.rstrip(b"\r")) for i, line in enumerate(lines) if line.strip()][:2]
 

@@ -26,7 +26,7 @@ class BodyDeadline:
         timeout_s: How long reading one body may take, from its first ``receive``.
     """
 
-    __slots__ = ("_expired", "_reading", "_timer", "timeout_s")
+    __slots__ = ("_expired", "_loop", "_reading", "_timer", "timeout_s")
 
     def __init__(self, timeout_s: float) -> None:
         if not timeout_s > 0:
@@ -35,6 +35,7 @@ class BodyDeadline:
         self._reading: dict[asyncio.Task[object], float] = {}
         self._expired: set[asyncio.Task[object]] = set()
         self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def enter(self) -> asyncio.Task[object] | None:
         """The current task starts reading a body (None: not in a task, nothing is watched)."""
@@ -43,7 +44,13 @@ class BodyDeadline:
             return None
         self._reading[task] = time.monotonic() + self.timeout_s
         if self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(SWEEP_S, self._sweep)
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(SWEEP_S, self._sweep)
+            self._loop = loop
+        elif self._loop is not asyncio.get_running_loop():  # its loop closed before it ran
+            self._reading = {task: self._reading[task]}
+            self._timer = None
+            return self.enter()
         return task
 
     def leave(self, task: asyncio.Task[object] | None) -> None:

@@ -49,7 +49,16 @@ from modelyard.errors import (
     UnsupportedMediaType,
 )
 from modelyard.serving.body_deadline import BodyDeadline
-from modelyard.serving.http import JSON, Receive, Scope, Send, read_body, request_headers, respond
+from modelyard.serving.http import (
+    JSON,
+    Receive,
+    Scope,
+    Send,
+    closing,
+    read_body,
+    request_headers,
+    respond,
+)
 
 log = logging.getLogger("modelyard.serving")
 
@@ -93,7 +102,7 @@ class FeedbackRoute:
             items = await self._items(scope, receive)
             result = await asyncio.to_thread(sink.record, name, items)
         except ModelyardError as exc:
-            await _error(send, exc.http_status, exc.code, exc.message)
+            await _error(send, exc.http_status, exc.code, exc.message, closing(exc))
             return
         except Exception:  # never a traceback to the caller
             log.exception("recording feedback for endpoint %s failed", name)
@@ -125,5 +134,8 @@ class FeedbackRoute:
         return items
 
 
-async def _error(send: Send, status: int, code: str, message: str) -> None:
-    await respond(send, status, orjson.dumps({"message": message, "error_code": code}), JSON)
+async def _error(
+    send: Send, status: int, code: str, message: str, extra: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
+    body = orjson.dumps({"message": message, "error_code": code})
+    await respond(send, status, body, JSON, extra)

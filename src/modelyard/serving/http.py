@@ -117,6 +117,12 @@ async def read_body(
     return content_encoding.inflate(body, codings, limit) if codings else body
 
 
+def closing(error: BaseException) -> list[tuple[bytes, bytes]]:
+    """``Connection: close`` for an answer that leaves the request's body unread (408): kept
+    alive, the connection would wait on a client that stalled, with no timer to end it."""
+    return [(b"connection", b"close")] if isinstance(error, RequestTimeout) else []
+
+
 async def respond(
     send: Send, status: int, body: bytes, media: bytes, extra: Iterable[tuple[bytes, bytes]] = ()
 ) -> None:

@@ -42,7 +42,16 @@ from modelyard.errors import (
 from modelyard.serving import handlers
 from modelyard.serving.body_deadline import BodyDeadline
 from modelyard.serving.dataplane import DataPlane
-from modelyard.serving.http import JSON, Receive, Scope, Send, read_body, request_headers, respond
+from modelyard.serving.http import (
+    JSON,
+    Receive,
+    Scope,
+    Send,
+    closing,
+    read_body,
+    request_headers,
+    respond,
+)
 from modelyard.serving.stack import RequestMeta
 
 PREFIX = "/endpoints/"
@@ -99,7 +108,8 @@ class SageMakerRoute:
                 lease.response_bytes = len(payload)
         except ModelyardError as exc:
             status, kind, body_ = render_error(exc, inference_id)
-            await respond(send, status, body_, JSON, [(b"x-amzn-errortype", kind), *extra])
+            answer = [(b"x-amzn-errortype", kind), *extra, *closing(exc)]
+            await respond(send, status, body_, JSON, answer)
             return
         await respond(send, 200, payload, media.encode(), extra)
 

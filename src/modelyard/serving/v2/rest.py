@@ -56,6 +56,7 @@ from modelyard.serving.http import (
     Receive,
     Scope,
     Send,
+    closing,
     read_body,
     request_headers,
     respond,
@@ -161,7 +162,7 @@ class V2Rest:
                 lease.response_bytes = len(answer)
         except ModelyardError as exc:
             status, error = render_error(exc, inference_id)
-            await respond(send, status, error, JSON, extra)
+            await respond(send, status, error, JSON, [*extra, *closing(exc)])
             return
         media = JSON
         if json_length is not None:
