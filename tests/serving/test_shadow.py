@@ -315,6 +315,41 @@ def test_a_full_queue_drops_and_counts_and_queued_copies_keep_the_shadow_loaded(
     assert value(done, QUEUE) == 0
 
 
+def test_in_flight_counts_are_each_endpoints_own_not_their_shared_models(
+    platform: Platform, gate: Path, tmp_path: Path
+) -> None:
+    """Two endpoints serving one model version load it once; a request held in one of them
+    counts as in flight there only (the model's own count, which keeps it loaded, is both's)."""
+    gated = register(platform, "held", GATED, tmp_path)
+    platform.endpoints.create("one", {"main": gated})
+    platform.endpoints.create("two", {"main": gated})
+    rows = np.array([[1.0, 0.5, 0.5]])  # the gated model stops on it
+
+    async def scenario() -> tuple[dict[str, Any], dict[Any, float], httpx.Response]:
+        async with lifespan(serving_app(platform.settings)) as client:
+            held = asyncio.ensure_future(invoke(client, "one", rows))
+            await poll("the request inside the model", lambda: list(gate.glob("entered-*")))
+            shown = {name: await variants(client, name) for name in ("one", "two")}
+
+            one = labels("one", "main", gated.split(":")[1])
+
+            def drained(samples: dict[Any, float]) -> bool:  # a drain since the request began
+                return value(samples, "modelyard_inflight_requests", **one) > 0
+
+            samples = await poll("the in-flight gauge", lambda: scrape(client), drained)
+            (gate / "open").touch()
+            return shown, samples, await held
+
+    shown, samples, answer = asyncio.run(scenario())
+    assert answer.status_code == 200, answer.text
+    assert shown["one"]["main"]["inflight"] == 1
+    assert shown["two"]["main"]["inflight"] == 0
+    gauge = "modelyard_inflight_requests"
+    version = gated.split(":")[1]
+    assert value(samples, gauge, **labels("one", "main", version)) == 1
+    assert value(samples, gauge, **labels("two", "main", version)) == 0
+
+
 #: Tells which columns it was given, in order: 100 x its first column + its second.
 ECHO = """
 import numpy as np

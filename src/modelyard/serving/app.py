@@ -197,7 +197,7 @@ class ServingApp:
                             "model": v.served.spec.ref,
                             "weight": v.weight,
                             "shadow": v.shadow,  # a shadow's sampling percent, else None
-                            "inflight": v.served.inflight,
+                            "inflight": v.inflight,
                             "predictor": v.served.choice.to_dict(),
                         }
                         for v in e.variants.values()

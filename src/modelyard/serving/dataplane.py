@@ -91,9 +91,12 @@ class Lease:
         #: Body sizes as the adapter read and wrote them; -1 until it says.
         self.request_bytes = -1
         self.response_bytes = -1
-        selection.variant.served.inflight += 1
+        variant = selection.variant
+        variant.served.inflight += 1
+        variant.inflight += 1
         for shadow in selection.shadows:
             shadow.served.inflight += 1
+            shadow.inflight += 1
         self._held = True
 
     @property
@@ -157,9 +160,12 @@ class Lease:
         """End this request's in-flight count (idempotent)."""
         if self._held:
             self._held = False
-            self.selection.variant.served.inflight -= 1
+            variant = self.selection.variant
+            variant.served.inflight -= 1
+            variant.inflight -= 1
             for shadow in self.selection.shadows:
                 shadow.served.inflight -= 1
+                shadow.inflight -= 1
 
     def __enter__(self) -> Lease:
         return self

@@ -243,9 +243,9 @@ class Drainer:
                     stats = self._stats(endpoint.name, variant.name)
                     stats.add("batches", len(reqs))
                     stats.add("batch_rows", float(rows.sum()))
-                w.set(m.INFLIGHT, labels, served.inflight)
-                if served.inflight:
-                    self._stats(endpoint.name, variant.name).high("inflight", served.inflight)
+                w.set(m.INFLIGHT, labels, variant.inflight)
+                if variant.inflight:
+                    self._stats(endpoint.name, variant.name).high("inflight", variant.inflight)
                 key = (id(served), endpoint.name, variant.name)
                 loaded.add(key)
                 if key not in self._loaded:

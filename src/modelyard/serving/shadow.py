@@ -203,6 +203,7 @@ class ShadowWrapper:
                     self._drop(meta.endpoint, shadow)
                     continue
                 shadow.served.inflight += 1  # holds the model loaded while the copy waits
+                shadow.inflight += 1
                 lane.copies.append(this)
                 lane.rows += rows
                 self._queued += 1
@@ -313,6 +314,7 @@ class ShadowWrapper:
                 await self._record(inner, lease, rows, predicted)
         finally:
             shadow.served.inflight -= len(copies)
+            shadow.inflight -= len(copies)
             for meta, _ in copies[done:]:
                 self._drop(meta.endpoint, shadow)
 
@@ -388,6 +390,7 @@ class ShadowWrapper:
                 await asyncio.gather(*pending, return_exceptions=True)
         for shadow, lane in self._lanes.items():
             shadow.served.inflight -= len(lane.copies)
+            shadow.inflight -= len(lane.copies)
             for meta, _ in lane.copies:
                 self._drop(meta.endpoint, shadow)
         self._lanes.clear()

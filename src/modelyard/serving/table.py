@@ -56,6 +56,10 @@ class VariantRoute:
     shadow_columns: dict[VariantRoute, ShadowColumns | None] = field(
         init=False, default_factory=dict
     )
+    #: Requests in flight on this endpoint's variant (its model's ``served.inflight`` counts
+    #: every endpoint serving that model version: what keeps it loaded, not what one endpoint
+    #: has in flight). Shown by ``/endpoints`` and ``modelyard_inflight_requests``.
+    inflight: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         name = self.name.encode()
