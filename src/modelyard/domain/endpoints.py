@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from modelyard.domain.capture import NO_CAPTURE, CaptureConfig
-from modelyard.errors import InvalidInput
+from modelyard.errors import InvalidInput, VariantNotFound
 
 _DEFAULT_BATCH = 64
 _DEFAULT_WAIT_MS = 2.0
@@ -171,3 +172,17 @@ class Endpoint:
     config: EndpointConfig
     created_at: datetime
     updated_at: datetime
+
+
+def check_ever_had(endpoint: str, variant: str, configs: Iterable[EndpointConfig]) -> None:
+    """Refuse ``variant`` when no config of ``endpoint`` (``configs``: its history) ever had
+    it: a typo, not an empty window (a retired variant's data stays readable).
+
+    Raises:
+        VariantNotFound: naming the variants it had.
+    """
+    had = list(dict.fromkeys(v.name for config in configs for v in config.variants))
+    if variant not in had:
+        raise VariantNotFound(
+            f"endpoint {endpoint!r} never had a variant {variant!r}; its variants: {', '.join(had)}"
+        )

@@ -26,12 +26,8 @@ from modelyard.domain.capture import (
     window_folders,
 )
 from modelyard.domain.durations import as_utc
-from modelyard.errors import (
-    EndpointNotFound,
-    InvalidInput,
-    StorageUnavailable,
-    VariantNotFound,
-)
+from modelyard.domain.endpoints import check_ever_had
+from modelyard.errors import EndpointNotFound, InvalidInput, StorageUnavailable
 from modelyard.services.capture_arrow import time_range, unify, write_parquet
 
 if TYPE_CHECKING:
@@ -275,14 +271,8 @@ class CaptureService:
             raise EndpointNotFound(
                 f"endpoint {endpoint!r} does not exist and has no captured rows"
             ) from None
-        if variant is None:
-            return
-        served = list(dict.fromkeys(v.name for c in configs for v in c.variants))
-        if variant not in served:
-            raise VariantNotFound(
-                f"endpoint {endpoint!r} never had a variant {variant!r}; its variants: "
-                f"{', '.join(served)}"
-            )
+        if variant is not None:
+            check_ever_had(endpoint, variant, configs)
 
     def _table(
         self,

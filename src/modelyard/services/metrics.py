@@ -17,9 +17,10 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from modelyard.domain.durations import MAX_WINDOW
+from modelyard.domain.endpoints import check_ever_had
 from modelyard.domain.metric_stats import MetricStats
 from modelyard.domain.metrics import METRICS, MetricPoint, SeriesRow, series_value, split_name
-from modelyard.errors import EndpointNotFound, InvalidInput, VariantNotFound
+from modelyard.errors import EndpointNotFound, InvalidInput
 from modelyard.storage.base import EndpointStore
 from modelyard.storage.metric_series import MetricSeriesStore, Pruned
 
@@ -157,9 +158,5 @@ def _check_known(endpoint: str, variant: str | None, endpoints: EndpointStore) -
         configs = endpoints.history(endpoint)
     except EndpointNotFound:
         raise EndpointNotFound(f"endpoint {endpoint!r} does not exist and has no metrics") from None
-    served = list(dict.fromkeys(v.name for c in configs for v in c.variants))
-    if variant is not None and variant not in served:
-        raise VariantNotFound(
-            f"endpoint {endpoint!r} never had a variant {variant!r}; its variants: "
-            f"{', '.join(served)}"
-        )
+    if variant is not None:
+        check_ever_had(endpoint, variant, configs)
