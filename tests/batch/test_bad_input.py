@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -121,3 +122,47 @@ def test_unknown_format_needs_a_content_type(model: Model, tmp_path: Path) -> No
 def test_check_request(fields: dict[str, object], message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         check_request(TransformRequest(model="m", input="in", output="out", **fields))  # type: ignore[arg-type]
+
+
+def _memory_inputs() -> str:
+    import fsspec
+
+    root = f"memory://in-{uuid.uuid4().hex[:8]}"
+    fs, path = fsspec.core.url_to_fs(root)
+    fs.pipe(f"{path}/rows.csv", csv_text(ROWS))
+    return root
+
+
+@pytest.mark.parametrize(
+    "spell",
+    [
+        lambda root: root,  # memory://in-…
+        lambda root: root.replace("memory://", "memory:///") + "/",
+        lambda root: f"{root}/sub",  # inside the input folder
+    ],
+    ids=["same", "other-spelling", "nested"],
+)
+def test_an_object_store_output_holding_the_inputs_is_refused(model: Model, spell: Any) -> None:
+    from modelyard.batch import check_output
+
+    root = _memory_inputs()
+    output = spell(root)
+    with pytest.raises(InvalidInput, match="holds the input files"):
+        check_output(request(model, root, output), list_inputs(root))
+    assert check_output(request(model, root, f"{root}-out"), list_inputs(root)) is None
+
+
+def test_a_file_url_output_is_the_local_input_folder(model: Model, tmp_path: Path) -> None:
+    from modelyard.batch import check_output
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "rows.csv").write_bytes(csv_text(ROWS))
+    for output in (f"file://{tmp_path}/in", f"file://{tmp_path}/in/sub"):
+        with pytest.raises(InvalidInput, match="holds the input files"):
+            check_output(request(model, tmp_path / "in", output), list_inputs(str(tmp_path / "in")))
+    inputs = list_inputs(f"file://{tmp_path}/in")
+    with pytest.raises(InvalidInput, match="holds the input files"):
+        check_output(request(model, f"file://{tmp_path}/in", tmp_path / "in"), inputs)
+    # A file input's neighbour folder is no input folder: data/x.csv into data/out is fine.
+    single = str(tmp_path / "in" / "rows.csv")
+    check_output(request(model, single, tmp_path / "in" / "out"), list_inputs(single))

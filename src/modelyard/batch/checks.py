@@ -15,7 +15,7 @@ import uuid
 
 from modelyard.batch.filters import parse_filter
 from modelyard.batch.inputs import InputFile, detect_format
-from modelyard.batch.location import Location
+from modelyard.batch.location import Location, canonical, within
 from modelyard.domain.batch import BatchFormat, JoinSource, SplitType, TransformRequest
 from modelyard.domain.signature import Signature
 from modelyard.errors import AlreadyExists, InvalidInput, StorageUnavailable
@@ -108,8 +108,7 @@ def check_output(
     try:
         if output.exists() and not output.isdir():
             raise InvalidInput(f"the output {request.output} is a file; give a folder")
-        folder = _real(output, output.path().rstrip("/"))
-        if any(_real(output, file.url.rstrip("/").rsplit("/", 1)[0]) == folder for file in inputs):
+        if _holds_inputs(request, inputs):
             raise InvalidInput(
                 f"the output folder {request.output} holds the input files; write to another folder"
             )
@@ -163,10 +162,22 @@ def _probe(output: Location) -> None:
                 output.fs.rmdir(output.path())  # never recursive: empty, or left as it is
 
 
-def _real(output: Location, path: str) -> str:
-    """``path`` with its symbolic links resolved, on a local output (a link to the input
-    folder is the input folder); as it is on an object store."""
-    return os.path.realpath(path) if output.local and "://" not in path else path
+def _holds_inputs(request: TransformRequest, inputs: list[InputFile]) -> bool:
+    """Whether the output is a folder holding input files, or lies inside the input folder
+    the request names, compared as canonical locations (protocol included, links resolved),
+    so that ``file:///in`` is ``/in`` and ``memory://in`` is the folder of
+    ``memory:///in/a.csv``."""
+    try:
+        out = canonical(request.output)
+        folders = {canonical(file.url.rstrip("/").rsplit("/", 1)[0]) for file in inputs}
+        folder_input = (
+            not any(c in request.input for c in "*?[") and Location(request.input).isdir()
+        )
+        if folder_input and within(out, canonical(request.input)):
+            return True
+    except (ValueError, ImportError) as exc:
+        raise InvalidInput(f"cannot compare the output {request.output}: {exc}") from None
+    return out in folders
 
 
 def _missing_folders(output: Location) -> list[str]:

@@ -18,10 +18,34 @@ from typing import IO, Any
 
 from modelyard.errors import StorageNotWritable, StorageUnavailable
 
-__all__ = ["Location"]
+__all__ = ["Location", "canonical", "within"]
 
 _NOT_WRITABLE = {errno.EROFS, errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EDQUOT}
 _COPY_CHUNK = 1 << 20
+
+
+def canonical(url: str) -> str:
+    """One spelling of the place ``url`` names, protocol included, so that two spellings of
+    one place compare equal: ``/x``, ``file:///x`` and ``x/../x`` (from ``/``) all give
+    ``file:///x``, with symbolic links resolved; ``memory://a`` and ``memory:///a/`` give
+    ``memory:///a``. Without the protocol, ``memory://a`` (path ``/a``) once compared equal
+    to nothing it held, nor ``file:///x`` to ``/x``.
+
+    Raises:
+        ValueError / ImportError: fsspec cannot read the URL (unknown protocol, missing driver).
+    """
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(url)
+    path = path.rstrip("/") or path
+    if type(fs).__name__ == "LocalFileSystem":
+        path = os.path.realpath(path)
+    return str(fs.unstrip_protocol(path))
+
+
+def within(inner: str, outer: str) -> bool:
+    """Whether the canonical location ``inner`` is ``outer`` or below it."""
+    return inner == outer or inner.startswith(outer.rstrip("/") + "/")
 
 
 class Location:
