@@ -12,15 +12,27 @@ old parts with new ones; hashing the whole file would cost as much as reading it
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from modelyard.domain.batch import BatchFormat
 from modelyard.errors import InvalidInput, StorageUnavailable
 
-__all__ = ["InputFile", "detect_format", "is_local", "list_inputs", "local_path", "open_url"]
+__all__ = [
+    "InputFile",
+    "detect_format",
+    "is_local",
+    "list_inputs",
+    "local_path",
+    "open_text",
+    "open_url",
+]
 
 _GLOB_CHARS = "*?["
 _EDGE = 64 * 1024
@@ -73,6 +85,40 @@ def open_url(url: str, mode: str = "rb") -> Any:
     import fsspec
 
     return fsspec.open(url, mode).open()
+
+
+@contextmanager
+def open_text(url: str, gzipped: bool) -> Iterator[Any]:
+    """Open a CSV or JSON Lines input for reading, inflated if ``gzipped``: a truncated or
+    corrupt gzip file raises InvalidInput naming the file (Python's own ``EOFError:
+    Compressed file ended before the end-of-stream marker was reached`` named none)."""
+    with open_url(url) as raw:
+        yield _Gunzip(raw, url) if gzipped else raw
+
+
+class _Gunzip:
+    """A gzip stream (read and seek) whose damage is our error, naming the file."""
+
+    _DAMAGE = (EOFError, zlib.error, gzip.BadGzipFile)
+
+    def __init__(self, raw: Any, url: str) -> None:
+        self._stream = gzip.GzipFile(fileobj=raw)
+        self._url = url
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._stream.read(size)
+        except self._DAMAGE as exc:
+            raise self._damaged(exc) from None
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        try:
+            return self._stream.seek(offset, whence)
+        except self._DAMAGE as exc:
+            raise self._damaged(exc) from None
+
+    def _damaged(self, exc: Exception) -> InvalidInput:
+        return InvalidInput(f"{self._url}: the gzip file is truncated or corrupt ({exc})")
 
 
 def list_inputs(url: str) -> list[InputFile]:

@@ -13,11 +13,10 @@ file line numbers once it knows how many lines the units before held.
 
 from __future__ import annotations
 
-import gzip
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from modelyard.batch.inputs import open_url
+from modelyard.batch.inputs import open_text
 
 __all__ = ["Block", "LineReader", "Oversize", "count_lines"]
 
@@ -69,8 +68,7 @@ class LineReader:
         self.first_offset = start
 
     def __iter__(self) -> Iterator[Block | Oversize]:
-        with open_url(self._url) as raw:
-            stream = gzip.GzipFile(fileobj=raw) if self._gz else raw
+        with open_text(self._url, self._gz) as stream:
             yield from self._blocks(stream)
 
     def _blocks(self, stream: object) -> Iterator[Block | Oversize]:
@@ -140,8 +138,7 @@ class LineReader:
 def count_lines(url: str, gzipped: bool, upto: int) -> int:
     """How many line ends the file holds before byte ``upto`` (to name a line in a message)."""
     total = done = 0
-    with open_url(url) as raw:
-        stream = gzip.GzipFile(fileobj=raw) if gzipped else raw
+    with open_text(url, gzipped) as stream:
         while done < upto:
             chunk = stream.read(min(1 << 20, upto - done))
             if not chunk:

@@ -13,13 +13,12 @@ naming the features in another order puts the columns in the signature's order.
 
 from __future__ import annotations
 
-import gzip
 from dataclasses import replace
 
 from modelyard.batch.checks import output_names
 from modelyard.batch.csvtext import csv_fields
 from modelyard.batch.filters import Filter, FilterError, parse_filter
-from modelyard.batch.inputs import InputFile, detect_format, open_url
+from modelyard.batch.inputs import InputFile, detect_format, open_text, open_url
 from modelyard.batch.plan import FilePlan, WorkUnit, cut_rows, cut_text, file_key
 from modelyard.domain.batch import BatchFormat, SplitType, TransformRequest
 from modelyard.domain.signature import Signature
@@ -71,7 +70,8 @@ def plan_files(
                         _json(lines, request, signature)
                 units.append(cut_text(plan, request, unit_bytes))
         except (InvalidInput, SignatureMismatch) as exc:
-            raise type(exc)(f"{file.url}: {exc}") from None
+            named = exc.message if exc.message.startswith(file.url) else f"{file.url}: {exc}"
+            raise type(exc)(named) from None
         except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
             raise InvalidInput(f"cannot read {file.url}: {exc}") from None
         plans.append(plan)
@@ -80,8 +80,7 @@ def plan_files(
 
 def _first_lines(file: InputFile) -> list[tuple[int, bytes]]:
     """The first non-blank lines (1-based numbers) in the file's first MiB."""
-    with open_url(file.url) as raw:
-        stream = gzip.GzipFile(fileobj=raw) if file.gzipped else raw
+    with open_text(file.url, file.gzipped) as stream:
         head = stream.read(_PEEK)
     cut = len(head) == _PEEK
     head = head.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark is no part of a name
