@@ -29,6 +29,7 @@ adapters translate ``ModelyardError`` once, at their boundary, and nothing else.
     │   └── VariantNotFound
     ├── Conflict                           409, exit 4
     │   ├── AlreadyExists
+    │   ├── Claimed                        held by another active job (names it)
     │   └── VersionProtected               aliased or in use: cannot archive/delete
     ├── ModelFailed                        500: the model raised while predicting
     ├── ArtifactError                      500, exit 5
@@ -234,6 +235,19 @@ class Conflict(ModelyardError):
 
 class AlreadyExists(Conflict):
     code = "already_exists"
+
+
+class Claimed(Conflict):
+    """What a request needs is held by another active job; ``holder`` names it."""
+
+    code = "claimed"
+
+    def __init__(self, message: str, holder: str) -> None:
+        super().__init__(message)
+        self.holder = holder
+
+    def __reduce__(self) -> tuple[type[Claimed], tuple[str, str]]:
+        return (type(self), (self.message, self.holder))
 
 
 class VersionProtected(Conflict):

@@ -144,6 +144,8 @@ def test_revision_recorded_by_modelyard_0_1_moves_to_our_own_table(db_url: str) 
         conn.execute(sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
         conn.execute(sa.text("INSERT INTO alembic_version VALUES ('0003')"))
         conn.execute(sa.text("DROP INDEX ix_jobs_parent"))
+        conn.execute(sa.text("DROP INDEX ix_jobs_active_claim"))  # 0015
+        conn.execute(sa.text("ALTER TABLE jobs DROP COLUMN claim"))  # 0015
         conn.execute(sa.text("ALTER TABLE jobs DROP COLUMN artifact"))
         conn.execute(sa.text("ALTER TABLE jobs DROP COLUMN parent"))
         conn.execute(sa.text("ALTER TABLE jobs DROP COLUMN heartbeat_at"))

@@ -13,6 +13,7 @@ and only the rest are done again.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import threading
 import time
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from modelyard.domain import Job, JobKind, JobStatus, ModelRef, ModelSpec
 from modelyard.domain.batch import BatchCounts, BatchExecutor, TransformRequest
-from modelyard.errors import Conflict, InvalidInput, ModelyardError
+from modelyard.errors import Claimed, Conflict, InvalidInput, ModelyardError
 from modelyard.services.jobs import JobKindRunner, JobService, job_name, now
 from modelyard.services.registry import RegistryService
 from modelyard.storage.base import ArtifactStore
@@ -87,7 +88,17 @@ class BatchService:
     def submit(self, request: TransformRequest) -> Job:
         """Validate ``request`` (see :meth:`check`), record a Pending batch job for the version
         it resolves to and start its worker. Local paths are made absolute (the worker does not
-        share the caller's working directory)."""
+        share the caller's working directory).
+
+        The job claims its output location for its life (in the metadata database, released
+        when it ends, a dead worker's job included): two jobs writing one output at once
+        would replace each other's files, and the check for existing outputs cannot see a
+        job that has not written yet.
+
+        Raises:
+            What :meth:`check` raises; Claimed: an active batch job writes the same output
+            (however spelled: ``/out``, ``file:///out``), named in the message.
+        """
         request = _absolute(request)
         spec = self.check(request)
         job = Job(
@@ -100,7 +111,16 @@ class BatchService:
             created_at=now(),
             model_version=spec.version,
         )
-        return self._jobs.launch(self._jobs.store.create_job(job))
+        try:
+            created = self._jobs.store.create_job(job, claim=_output_claim(request.output))
+        except Claimed as exc:
+            raise Claimed(
+                f"the output {request.output} is being written by batch job {exc.holder}, "
+                "which is still active; wait for it to end or stop it, or write to another "
+                "output",
+                holder=exc.holder,
+            ) from None
+        return self._jobs.launch(created)
 
     @staticmethod
     def request_of(job: Job) -> TransformRequest:
@@ -243,6 +263,13 @@ def _executor(request: TransformRequest) -> Executor:
     from modelyard.batch.executor import LocalExecutor
 
     return LocalExecutor(request.workers, run_here=True)
+
+
+def _output_claim(output: str) -> str:
+    """The key a job claims its output by: one for each place, however it is spelled."""
+    from modelyard.batch.location import canonical
+
+    return hashlib.sha256(canonical(output).encode()).hexdigest()
 
 
 def _absolute(request: TransformRequest) -> TransformRequest:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from modelyard.domain import Job, JobKind, JobStatus
-from modelyard.errors import Conflict, InvalidInput, JobFailed, ModelyardError
+from modelyard.errors import Claimed, Conflict, InvalidInput, JobFailed, ModelyardError
 from modelyard.services.job_logs import JobLogs, check_line_counts
 from modelyard.storage.base import ArtifactStore, JobStore
 from modelyard.training.joblog import LogLimits
@@ -127,7 +127,7 @@ class JobService:
 
         Raises:
             JobNotFound; InvalidInput: its kind cannot resume; Conflict: it is still active
-            or completed.
+            or completed; Claimed: an active job holds what it claimed (a batch job's output).
         """
         job = self.get(name)
         runner = self._kinds.get(job.kind)
@@ -138,16 +138,23 @@ class JobService:
                 f"job {name!r} is {job.status.value}; only a Failed or Stopped job can resume"
             )
         runner.resume(job)
+        try:
+            pending = self._jobs.transition(
+                name,
+                (job.status,),
+                JobStatus.PENDING,
+                failure_reason=None,
+                ended_at=None,
+                started_at=None,
+                pid=None,
+            )
+        except Claimed as exc:
+            raise Claimed(
+                f"job {name!r} cannot resume while job {exc.holder!r}, still active, writes "
+                "the same output; wait for it to end or stop it",
+                holder=exc.holder,
+            ) from None
         self._logs.restore(job, f"--- resumed at {now().isoformat(timespec='seconds')} ---\n")
-        pending = self._jobs.transition(
-            name,
-            (job.status,),
-            JobStatus.PENDING,
-            failure_reason=None,
-            ended_at=None,
-            started_at=None,
-            pid=None,
-        )
         return self.launch(pending)
 
     # -- reading -----------------------------------------------------------------------------

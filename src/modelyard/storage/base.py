@@ -257,10 +257,23 @@ class JobStore(ABC):
     from the states it names, so a stop request and a worker's completion cannot both win."""
 
     @abstractmethod
-    def create_job(self, job: Job) -> Job:
+    def create_job(self, job: Job, *, claim: str | None = None) -> Job:
         """Record a new job (status Pending) with its spec, ``parent``, ``metrics`` and
-        ``model_version`` (a batch job's resolved version). Raises AlreadyExists for a taken
-        name: a tuning job's runners claim trial slots by name through this."""
+        ``model_version`` (a batch job's resolved version).
+
+        Args:
+            claim: A key (at most 64 characters) the job holds while it is active (Pending,
+                InProgress, Stopping), and that no other active job may hold at the same
+                time: a batch job's output location. It is released by the job's ending
+                (any transition to a finished state, a dead worker's included) and taken
+                back by a transition to an active state (a resumption), if free.
+
+        Raises:
+            AlreadyExists: a taken name (a tuning job's runners claim trial slots by name
+                through this).
+            Claimed: an active job holds ``claim`` (its ``holder``), even one created at the
+                same moment by another process.
+        """
 
     @abstractmethod
     def get_job(self, name: str) -> Job:
@@ -288,7 +301,8 @@ class JobStore(ABC):
         """Move ``name`` to ``to`` (setting ``fields``) if its status is one of ``allowed``.
 
         Raises:
-            JobNotFound; Conflict naming the current status when it is not allowed.
+            JobNotFound; Conflict naming the current status when it is not allowed;
+            Claimed: ``to`` is active and another active job now holds this job's claim.
         """
 
 

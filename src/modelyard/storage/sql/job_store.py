@@ -7,13 +7,13 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine, Row
+from sqlalchemy.engine import Connection, Engine, Row
 
 from modelyard.domain import Job, JobKind, JobStatus
-from modelyard.errors import AlreadyExists, Conflict, InvalidInput, JobNotFound
+from modelyard.errors import AlreadyExists, Claimed, Conflict, InvalidInput, JobNotFound
 from modelyard.storage.base import JobStore
 from modelyard.storage.sql.engine import transaction
-from modelyard.storage.sql.tables import jobs
+from modelyard.storage.sql.tables import CLAIM_HOLDING, jobs
 from modelyard.storage.sql.timestamps import aware
 
 _SETTABLE = {
@@ -59,27 +59,51 @@ class SqlJobStore(JobStore):
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def create_job(self, job: Job) -> Job:
-        with transaction(self._engine, write=True) as conn:
-            if conn.execute(sa.select(jobs.c.id).where(jobs.c.name == job.name)).first():
-                raise AlreadyExists(f"job {job.name!r} already exists")
-            conn.execute(
-                jobs.insert().values(
-                    name=job.name,
-                    kind=job.kind.value,
-                    model_name=job.model_name,
-                    status=JobStatus.PENDING.value,
-                    spec=job.spec,
-                    hyperparameters=job.hyperparameters,
-                    metrics=job.metrics,
-                    model_version=job.model_version,
-                    created_at=job.created_at,
-                    parent=job.parent,
-                    pid=job.pid,
-                    host=job.host,
+    def create_job(self, job: Job, *, claim: str | None = None) -> Job:
+        try:
+            with transaction(self._engine, write=True) as conn:
+                if conn.execute(sa.select(jobs.c.id).where(jobs.c.name == job.name)).first():
+                    raise AlreadyExists(f"job {job.name!r} already exists")
+                self._check_claim(conn, claim)
+                conn.execute(
+                    jobs.insert().values(
+                        name=job.name,
+                        kind=job.kind.value,
+                        model_name=job.model_name,
+                        status=JobStatus.PENDING.value,
+                        spec=job.spec,
+                        hyperparameters=job.hyperparameters,
+                        metrics=job.metrics,
+                        model_version=job.model_version,
+                        created_at=job.created_at,
+                        parent=job.parent,
+                        pid=job.pid,
+                        host=job.host,
+                        claim=claim,
+                    )
                 )
-            )
-            return _job(conn.execute(sa.select(jobs).where(jobs.c.name == job.name)).one())
+                return _job(conn.execute(sa.select(jobs).where(jobs.c.name == job.name)).one())
+        except AlreadyExists:
+            # PostgreSQL: a concurrent submission took the claim between the check and the
+            # insert; the index refused this one. Say who holds it, as the check would have.
+            self._raise_if_claimed(claim)
+            raise
+
+    def _check_claim(self, conn: Connection, claim: str | None, but: str | None = None) -> None:
+        if claim is None:
+            return
+        query = sa.select(jobs.c.name).where(
+            jobs.c.claim == claim, jobs.c.status.in_(CLAIM_HOLDING)
+        )
+        if but is not None:
+            query = query.where(jobs.c.name != but)
+        holder = conn.execute(query).scalar()
+        if holder is not None:
+            raise Claimed(f"job {holder!r} holds it", holder=holder)
+
+    def _raise_if_claimed(self, claim: str | None, but: str | None = None) -> None:
+        with transaction(self._engine, write=False) as conn:
+            self._check_claim(conn, claim, but)
 
     def get_job(self, name: str) -> Job:
         with transaction(self._engine, write=False) as conn:
@@ -128,15 +152,31 @@ class SqlJobStore(JobStore):
             # A failure reason quotes what the job printed or raised, which may hold a NUL that
             # PostgreSQL refuses in text: refusing it would leave the job stuck in progress.
             fields["failure_reason"] = reason.replace("\x00", "\ufffd")
-        with transaction(self._engine, write=True) as conn:
-            done = conn.execute(
-                jobs.update()
-                .where(jobs.c.name == name, jobs.c.status.in_([s.value for s in allowed]))
-                .values(status=to.value, **fields)
-            ).rowcount
-            row = conn.execute(sa.select(jobs).where(jobs.c.name == name)).first()
-            if row is None:
-                raise JobNotFound(f"job {name!r} does not exist")
-            if not done:
-                raise Conflict(f"job {name!r} is {row.status}; it cannot become {to.value}")
-            return _job(row)
+        try:
+            with transaction(self._engine, write=True) as conn:
+                if to.value in CLAIM_HOLDING and any(s.finished for s in allowed):
+                    # A job resumed takes its claim back, if no other active job holds it.
+                    held = conn.execute(sa.select(jobs.c.claim).where(jobs.c.name == name))
+                    self._check_claim(conn, held.scalar(), but=name)
+                done = conn.execute(
+                    jobs.update()
+                    .where(jobs.c.name == name, jobs.c.status.in_([s.value for s in allowed]))
+                    .values(status=to.value, **fields)
+                ).rowcount
+                row = conn.execute(sa.select(jobs).where(jobs.c.name == name)).first()
+                if row is None:
+                    raise JobNotFound(f"job {name!r} does not exist")
+                if not done:
+                    raise Conflict(f"job {name!r} is {row.status}; it cannot become {to.value}")
+                return _job(row)
+        except AlreadyExists:  # the claim was taken between the check and the update
+            claim = self._claim_of(name)
+            self._raise_if_claimed(claim, but=name)
+            raise
+
+    def _claim_of(self, name: str) -> str | None:
+        with transaction(self._engine, write=False) as conn:
+            found: str | None = conn.execute(
+                sa.select(jobs.c.claim).where(jobs.c.name == name)
+            ).scalar()
+            return found

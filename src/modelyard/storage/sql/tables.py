@@ -183,6 +183,22 @@ jobs = sa.Table(
     sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True),
     # The model package a trial staged (registered only if it is the best): StagedModel.to_dict().
     sa.Column("artifact", sa.JSON, nullable=True),
+    # What the job holds for its life (a batch job: a digest of its output location).
+    sa.Column("claim", sa.String(64), nullable=True),
+)
+
+#: The statuses of a job that holds its claim (any other ends it: nothing to release).
+CLAIM_HOLDING = ("Pending", "InProgress", "Stopping")
+
+# One active job at most per claim: the database refuses the second at once, whatever the
+# order two submissions ran their checks in.
+_holding = sa.text("claim IS NOT NULL AND status IN ('Pending', 'InProgress', 'Stopping')")
+sa.Index(
+    "ix_jobs_active_claim",
+    jobs.c.claim,
+    unique=True,
+    sqlite_where=_holding,
+    postgresql_where=_holding,
 )
 
 # One row per server process (a uvicorn worker of `modelyard serve`): its last report.

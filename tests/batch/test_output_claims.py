@@ -1,0 +1,106 @@
+"""A batch job claims its output for its life: a second job writing the same output while the
+first is active is refused at submission, naming the first, and nothing of the first's output
+is lost; the claim ends with the job (a worker killed included, once reconciled), and jobs
+with distinct outputs still run side by side."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from modelyard.bootstrap import Platform
+from modelyard.domain import JobKind, JobStatus
+from modelyard.domain.batch import BatchStrategy, TransformRequest
+from modelyard.errors import Claimed
+from tests.batch.support import Model, csv_text, features, request
+from tests.waiting import wait_for
+
+ROWS = features(3000, seed=11)
+
+
+def _slow(model: Model, source: Path, output: Path | str, **kwargs: Any) -> TransformRequest:
+    # One model call per record: the job is active for seconds after its submission.
+    return request(model, source, output, batch_strategy=BatchStrategy.SINGLE_RECORD, **kwargs)
+
+
+def _inputs(tmp_path: Path, files: int = 2) -> Path:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for index in range(files):
+        (folder / f"part-{index}.csv").write_bytes(csv_text(ROWS))
+    return folder
+
+
+def _batch_jobs(platform: Platform) -> set[str]:
+    return {j.name for j in platform.jobs.list_jobs(kind=JobKind.BATCH, limit=1000)}
+
+
+def test_a_second_job_on_an_active_jobs_output_is_refused(
+    model: Model, platform: Platform, tmp_path: Path
+) -> None:
+    source = _inputs(tmp_path)
+    out = tmp_path / "out"
+    first = platform.batch.submit(_slow(model, source, out))
+    before = _batch_jobs(platform)
+    # However the output is spelled, and even when overwriting is allowed.
+    for spelled in (out, f"file://{out}", f"{tmp_path}/in/../out/"):
+        with pytest.raises(Claimed, match=first.name) as refused:
+            platform.batch.submit(request(model, source, spelled, overwrite=True))
+        assert refused.value.holder == first.name
+    assert "still active" in str(refused.value) and str(out) in str(refused.value)
+    assert _batch_jobs(platform) == before  # no job recorded for the refused ones
+    done = platform.jobs.wait(first.name, timeout_s=300)
+    assert done.status is JobStatus.COMPLETED, done.failure_reason
+    for index in range(2):
+        got = (out / f"part-{index}.csv.out").read_bytes()
+        assert got == model.csv(ROWS)
+    # Ended, the claim is free: the next job may replace the outputs it was told to.
+    again = platform.batch.submit(request(model, source, out, overwrite=True))
+    assert platform.jobs.wait(again.name, timeout_s=300).status is JobStatus.COMPLETED
+
+
+def test_distinct_outputs_run_side_by_side(
+    model: Model, platform: Platform, tmp_path: Path
+) -> None:
+    source = _inputs(tmp_path, files=1)
+    jobs = [platform.batch.submit(_slow(model, source, tmp_path / f"out-{i}")) for i in range(2)]
+    assert all(not j.status.finished for j in jobs)
+    for job in jobs:
+        assert platform.jobs.wait(job.name, timeout_s=300).status is JobStatus.COMPLETED
+    for index in range(2):
+        got = (tmp_path / f"out-{index}" / "part-0.csv.out").read_bytes()
+        assert got == model.csv(ROWS)
+
+
+def test_a_dead_jobs_claim_is_released_and_its_resumption_waits_its_turn(
+    model: Model, platform: Platform, tmp_path: Path
+) -> None:
+    source = _inputs(tmp_path)
+    out = tmp_path / "out"
+    first = platform.batch.submit(_slow(model, source, out, workers=1))
+    running = wait_for(
+        "the first job's worker to run",
+        lambda: platform.jobs.get(first.name),
+        lambda job: job.status is JobStatus.IN_PROGRESS and job.pid is not None,
+        timeout=300,
+    )
+    os.killpg(running.pid, signal.SIGKILL)  # the worker and all it started
+    wait_for(
+        "the dead job to be reconciled",
+        lambda: platform.jobs.get(first.name).status,
+        lambda status: status.finished,
+        timeout=300,
+    )
+    second = platform.batch.submit(request(model, source, out, overwrite=True))
+    with pytest.raises(Claimed, match=second.name):
+        platform.jobs.resume(first.name)
+    assert platform.jobs.get(first.name).status is JobStatus.FAILED
+    assert platform.jobs.wait(second.name, timeout_s=300).status is JobStatus.COMPLETED
+    for index in range(2):
+        assert (out / f"part-{index}.csv.out").read_bytes() == model.csv(ROWS)
+    np.testing.assert_equal(len(list(out.glob("*.out"))), 2)
