@@ -29,6 +29,7 @@ adapters translate ``ModelyardError`` once, at their boundary, and nothing else.
     │   └── VariantNotFound
     ├── Conflict                           409, exit 4
     │   ├── AlreadyExists
+    │   │   └── OutputExists               an output would be replaced (names the field allowing it)
     │   ├── Claimed                        held by another active job (names it)
     │   └── VersionProtected               aliased or in use: cannot archive/delete
     ├── ModelFailed                        500: the model raised while predicting
@@ -235,6 +236,22 @@ class Conflict(ModelyardError):
 
 class AlreadyExists(Conflict):
     code = "already_exists"
+
+
+class OutputExists(AlreadyExists):
+    """Outputs that exist would be replaced. ``what`` says which; ``allow`` is the request
+    field that allows replacing them, so that each adapter names its own spelling of it (the
+    CLI a flag); the message names the field in words."""
+
+    code = "output_exists"
+
+    def __init__(self, what: str, allow: str = "overwrite") -> None:
+        super().__init__(f"{what}; allow overwriting to replace them")
+        self.what = what
+        self.allow = allow
+
+    def __reduce__(self) -> tuple[type[OutputExists], tuple[str, str]]:
+        return (type(self), (self.what, self.allow))
 
 
 class Claimed(Conflict):

@@ -12,8 +12,8 @@ from modelyard.batch import check_request, list_inputs
 from modelyard.batch.coordinator import run_job
 from modelyard.domain.batch import BatchFormat, JoinSource, SplitType, TransformRequest
 from modelyard.errors import (
-    AlreadyExists,
     InvalidInput,
+    OutputExists,
     SignatureMismatch,
     StorageNotWritable,
 )
@@ -63,8 +63,10 @@ def test_existing_output_is_refused_unless_overwrite(model: Model, tmp_path: Pat
     (tmp_path / "in.csv").write_bytes(csv_text(ROWS))
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "in.csv.out").write_bytes(b"old\n")
-    with pytest.raises(AlreadyExists, match=r"in\.csv\.out already exist"):
+    with pytest.raises(OutputExists, match=r"in\.csv\.out already exist") as refused:
         run_job(request(model, tmp_path / "in.csv", tmp_path / "out"), model.source, job="e")
+    # The engine names the request field that allows it, never a CLI flag (the CLI does).
+    assert refused.value.allow == "overwrite" and "--" not in refused.value.message
     assert (tmp_path / "out" / "in.csv.out").read_bytes() == b"old\n"
     run_job(
         request(model, tmp_path / "in.csv", tmp_path / "out", overwrite=True),

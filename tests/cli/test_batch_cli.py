@@ -60,9 +60,7 @@ def test_batch_job_predicts_every_row_and_is_a_job(
     assert "batch transform of" in registered("jobs", "logs", job["name"]).ok().out
 
 
-def test_bad_batch_requests_change_nothing(
-    registered: Cli, tmp_path: Path
-) -> None:
+def test_bad_batch_requests_change_nothing(registered: Cli, tmp_path: Path) -> None:
     _rows(tmp_path / "in" / "rows.csv", 10)
     (tmp_path / "empty").mkdir()
     (tmp_path / "taken").mkdir()
@@ -87,7 +85,7 @@ def test_bad_batch_requests_change_nothing(
     assert "nope.csv" in messages[0]
     assert "empty" in messages[1]
     assert "nobody" in messages[2] and "9" in messages[3]
-    assert "rows.csv.out" in messages[4] and "overwrit" in messages[4]
+    assert "rows.csv.out" in messages[4] and "pass --overwrite to replace them" in messages[4]
     if os.geteuid() != 0:  # root writes anywhere: the probe cannot fail
         unwritable = registered("batch", "churn", "--input", rows, "--output",
                                 tmp_path / "readonly" / "sub")  # fmt: skip
@@ -113,6 +111,7 @@ def test_a_killed_job_resumes_to_the_same_bytes(registered: Cli, tmp_path: Path)
     name = started.ok().json()["name"]
     platform = registered.platform()
     try:
+
         def some_done() -> bool:
             return platform.jobs.get(name).metrics.get("batch.files_done", 0) >= 2
 

@@ -18,7 +18,7 @@ from modelyard.batch.inputs import InputFile, detect_format
 from modelyard.batch.location import Location, canonical, within
 from modelyard.domain.batch import BatchFormat, JoinSource, SplitType, TransformRequest
 from modelyard.domain.signature import Signature
-from modelyard.errors import AlreadyExists, InvalidInput, StorageUnavailable
+from modelyard.errors import InvalidInput, OutputExists, StorageUnavailable
 
 __all__ = ["STATE_DIR", "check_output", "check_request", "output_names"]
 
@@ -91,7 +91,7 @@ def check_output(
     Raises:
         InvalidInput: two inputs would write the same output, the output is a file, or it is
             the input folder; or an input's format is unknown.
-        AlreadyExists: an output file already exists (unless ``request.overwrite``).
+        OutputExists: an output file already exists (unless ``request.overwrite``).
         StorageNotWritable: the output location cannot be written.
         StorageUnavailable: it cannot be reached.
     """
@@ -117,9 +117,9 @@ def check_output(
             taken = [n for n in names if n not in owned and output.exists(n)]
             if taken:
                 more = f" and {len(taken) - 1} more" if len(taken) > 1 else ""
-                raise AlreadyExists(
-                    f"{request.output.rstrip('/')}/{taken[0]}{more} already exist(s); "
-                    "allow overwriting to replace them"
+                raise OutputExists(
+                    f"{request.output.rstrip('/')}/{taken[0]}{more} already exist(s)",
+                    allow="overwrite",
                 )
         _probe(output)
     except OSError as exc:

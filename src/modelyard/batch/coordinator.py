@@ -82,7 +82,7 @@ def transform(
     Raises:
         InvalidInput: a bad request or input (nothing written); InvalidPayload: bad records
             past ``max_errors`` (names the file and line).
-        AlreadyExists, StorageNotWritable: the output location (checked before any work).
+        OutputExists, StorageNotWritable: the output location (checked before any work).
         JobFailed: stopped, or a worker process died.
         ArtifactMissing, ArtifactCorrupted, UnsafeModelFormat: the model cannot be loaded.
     """

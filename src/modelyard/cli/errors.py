@@ -27,6 +27,7 @@ from modelyard.errors import (
     ModelyardError,
     NotAcceptable,
     NotFound,
+    OutputExists,
     PayloadTooLarge,
     UnsupportedMediaType,
     shorten,
@@ -73,8 +74,16 @@ def from_http_status(status: int, message: str) -> ModelyardError:
 
 def report(exc: ModelyardError) -> int:
     """Print ``exc`` as a single ``error:`` line on stderr; return its exit code."""
-    typer.echo(f"error: {one_line(exc.message)}", err=True)
+    typer.echo(f"error: {one_line(_in_cli_terms(exc))}", err=True)
     return exc.exit_code
+
+
+def _in_cli_terms(exc: ModelyardError) -> str:
+    """The message, with the request field that would change the outcome named as the flag
+    that sets it (services name fields, never flags: ``overwrite`` → ``--overwrite``)."""
+    if isinstance(exc, OutputExists):
+        return f"{exc.what}; pass --{exc.allow.replace('_', '-')} to replace them"
+    return exc.message
 
 
 def invoke(command: Any, args: Sequence[str] | None, prog_name: str) -> int:
