@@ -131,3 +131,28 @@ def test_a_killed_job_resumes_to_the_same_bytes(registered: Cli, tmp_path: Path)
     assert finished == sorted(p.name for p in (tmp_path / "whole").iterdir())
     for file in finished:
         assert (tmp_path / "out" / file).read_bytes() == (tmp_path / "whole" / file).read_bytes()
+
+
+def test_a_repeated_input_or_output_is_refused(registered: Cli, tmp_path: Path) -> None:
+    # Parsed as one value, the last --input won and the first was dropped without a word.
+    _rows(tmp_path / "a" / "rows.csv", 10)
+    _rows(tmp_path / "b" / "rows.csv", 10)
+    twice_in = registered("batch", "churn", "--input", tmp_path / "a", "--input", tmp_path / "b",
+                          "--output", tmp_path / "o1")  # fmt: skip
+    twice_out = registered("batch", "churn", "--input", tmp_path / "a", "--output",
+                           tmp_path / "o2", "--output", tmp_path / "o3")  # fmt: skip
+    assert twice_in.code == 2 and "give --input once (it was given 2 times" in twice_in.err
+    assert "one folder or name them with a glob" in twice_in.err
+    assert twice_out.code == 2 and "give --output once" in twice_out.err
+    assert registered("jobs", "list", "--json").ok().json() == []
+    assert not any((tmp_path / n).exists() for n in ("o1", "o2", "o3"))
+
+
+def test_a_schedules_batch_command_line_refuses_a_repeated_input() -> None:
+    from modelyard.cli.batch import request_from_args
+    from modelyard.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="give --input once"):
+        request_from_args(["churn", "--input", "a", "--input", "b", "--output", "o"])
+    parsed = request_from_args(["churn", "--input", "a", "--output", "o"])
+    assert (parsed.input, parsed.output) == ("a", "o")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -37,12 +37,22 @@ def batch(
         str, typer.Argument(metavar="MODEL_REF", help="NAME, NAME:VERSION or NAME@ALIAS.")
     ],
     input_: Annotated[
-        str,
-        typer.Option("--input", help="A file, a folder or a glob; local or any fsspec URL."),
+        list[str],
+        typer.Option(
+            "--input",
+            metavar="PATH",
+            help="A file, a folder or a glob; local or any fsspec URL (given once).",
+            callback=lambda ctx, param, value: _once(param, value),
+        ),
     ],
     output: Annotated[
-        str,
-        typer.Option("--output", help="The folder that receives <input name>.out per input."),
+        list[str],
+        typer.Option(
+            "--output",
+            metavar="FOLDER",
+            help="The folder that receives <input name>.out per input (given once).",
+            callback=lambda ctx, param, value: _once(param, value),
+        ),
     ],
     content_type: Annotated[
         BatchFormat | None,
@@ -221,9 +231,29 @@ def request_from_args(args: Sequence[str]) -> TransformRequest:
     return _request(params)
 
 
+def _once(param: Any, value: Sequence[str]) -> Sequence[str]:
+    """Refuse an option given more than once: parsed as a single value, the last one would
+    win and the others be dropped without a word (``--input a.csv --input b.csv`` read only
+    ``b.csv``)."""
+    if len(value) > 1:
+        flag = param.opts[0]
+        given = ", ".join(repr(v) for v in value)
+        several = "; to read several inputs, put them in one folder or name them with a glob"
+        raise typer.BadParameter(
+            f"give {flag} once (it was given {len(value)} times: {given})"
+            + (several if flag == "--input" else ""),
+            param_hint=f"'{flag}'",
+        )
+    return value
+
+
 def _request(params: dict[str, object]) -> TransformRequest:
     """The request from the values of :func:`batch`'s parameters (by their names)."""
     data = {_FIELD.get(k, k): v for k, v in params.items() if _FIELD.get(k, k) in _FIELDS}
+    for key in ("input", "output"):  # options given once (see _once), parsed as lists
+        value = data.get(key)
+        if isinstance(value, list | tuple):
+            data[key] = value[0]
     return TransformRequest.from_dict(data)
 
 
