@@ -496,6 +496,10 @@ def test_bad_requests_record_nothing(
         ("grid search needs a step", lambda: _xgboost_tuning(platform, cancer, strategy="grid")),
         ("the seed must be in [0, 2**32)", lambda: _xgboost_tuning(platform, cancer, seed=-1)),
         ("does not exist", lambda: _xgboost_tuning(platform, cancer, train="/no/such.csv")),
+        (
+            "the objective validation:auc is measured on validation data, and this job has none",
+            lambda: _xgboost_tuning(platform, cancer, validation=None),
+        ),
     ]
     for words, attempt in attempts:
         with pytest.raises(InvalidInput) as info:

@@ -156,6 +156,12 @@ class TuningService:
             description=description,
         )
         max_rounds = self._check_algorithm_space(algorithm, space, static, strategy, early_stopping)
+        if script is None and validation is None and objective.startswith("validation:"):
+            # Every trial would train, then fail to report it: refused now, not after trial 1.
+            raise InvalidInput(
+                f"the objective {objective} is measured on validation data, and this job has "
+                "none: give a validation channel, or optimise a train: metric"
+            )
         if script is not None:
             names = [d.split("=", 1)[0].strip() for d in metric_definitions]
             if objective not in names:
