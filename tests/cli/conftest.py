@@ -241,3 +241,49 @@ def _tmpfs(path: Path, options: str) -> Iterator[Path]:
 def tmpfs() -> Callable[[Path, str], Any]:
     """``with tmpfs(path, "ro,size=1m") as mounted:`` (see :func:`_tmpfs`)."""
     return _tmpfs
+
+
+def interrupt_while_waiting(cli: Cli, args: Sequence[str | Path], started: str) -> tuple[str, str]:
+    """Run ``modelyard ARGS`` (a command that submits a job and waits for it), press Ctrl-C
+    (SIGINT to the command alone, as a terminal sends it) once its job runs; the job's name
+    (from the command's first stderr line, matched by the regex ``started``) and what the
+    command wrote on stderr after. Asserts it exited 130."""
+    import re
+    import signal
+
+    from modelyard.domain import JobStatus
+    from tests.interrupts import interruptible
+    from tests.waiting import wait_for
+
+    command = interruptible(
+        [str(SCRIPT), *(str(a) for a in args)],
+        env=cli.env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert command.stderr is not None
+        first = command.stderr.readline()
+        found = re.search(started, first)
+        assert found, f"no job named in {first!r}"
+        name = found.group(1)
+        platform = cli.platform()
+        try:
+            wait_for(
+                f"job {name} to run",
+                lambda: platform.jobs.get(name).status,
+                lambda status: status is JobStatus.IN_PROGRESS,
+                timeout=180,
+            )
+        finally:
+            platform.close()
+        command.send_signal(signal.SIGINT)
+        _, err = command.communicate(timeout=120)
+        assert command.returncode == 130, (command.returncode, err)
+        return name, err
+    finally:
+        if command.poll() is None:
+            command.kill()
+            command.wait()

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.cli.conftest import FEATURES, Cli, ModelFiles
+from tests.cli.conftest import FEATURES, Cli, ModelFiles, interrupt_while_waiting
 
 
 def _until(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
@@ -156,3 +156,24 @@ def test_a_schedules_batch_command_line_refuses_a_repeated_input() -> None:
         request_from_args(["churn", "--input", "a", "--input", "b", "--output", "o"])
     parsed = request_from_args(["churn", "--input", "a", "--output", "o"])
     assert (parsed.input, parsed.output) == ("a", "o")
+
+
+def test_ctrl_c_while_waiting_says_the_job_runs_on(registered: Cli, tmp_path: Path) -> None:
+    for index in range(16):  # one model call per record: running for seconds
+        _rows(tmp_path / "in" / f"part-{index:02d}.csv", 800, seed=index)
+    name, err = interrupt_while_waiting(
+        registered,
+        ["batch", "churn", "--input", tmp_path / "in", "--output", tmp_path / "out",
+         "--workers", "1", "--batch-strategy", "single-record"],
+        r"batch job (\S+) started",
+    )  # fmt: skip
+    assert err.strip() == (
+        f"interrupted: no longer waiting; batch job {name} keeps running in the background "
+        f"(see it with `modelyard jobs show {name}`, stop it with `modelyard jobs stop {name}`)"
+    )
+    platform = registered.platform()
+    try:  # and so it does, to its end
+        assert platform.jobs.wait(name, timeout_s=300).status.value == "Completed"
+    finally:
+        platform.close()
+    assert len(list((tmp_path / "out").glob("*.out"))) == 16

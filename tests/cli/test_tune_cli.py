@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.cli.conftest import Cli, CliResult, ModelFiles
+from tests.cli.conftest import Cli, CliResult, ModelFiles, interrupt_while_waiting
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -231,3 +231,27 @@ def test_an_objective_the_trials_do_not_report_fails_the_job(
     trials = [j for j in cli("jobs", "list", "--json").ok().json() if j["kind"] == "training"]
     assert len(trials) == 1
     assert cli("models", "list", "--json").ok().json() == []
+
+
+def test_ctrl_c_while_waiting_says_the_tuning_job_runs_on(
+    cli: Cli, cancer_files: tuple[Path, Path]
+) -> None:
+    train, val = cancer_files
+    name, err = interrupt_while_waiting(
+        cli,
+        ["tune", "cancer", "--algorithm", "xgboost", "--train", train, "--validation", val,
+         "--target", "target", "--objective", "validation:auc", "--range", "max_depth=int:2:6",
+         "--hp", "num_round=15", "--max-trials", "40"],
+        r"tuning job (\S+) started",
+    )  # fmt: skip
+    assert err.strip() == (
+        f"interrupted: no longer waiting; tuning job {name} keeps running in the background "
+        f"(see it with `modelyard tune show {name}`, stop it with `modelyard tune stop {name}`)"
+    )
+    assert cli("tune", "stop", name).ok()  # what the line says works: the job was still there
+    platform = cli.platform()
+    try:
+        ended = platform.jobs.wait(name, timeout_s=300)
+    finally:
+        platform.close()
+    assert ended.status.value in ("Stopped", "Completed")

@@ -18,6 +18,7 @@ from typer.exceptions import TyperException
 
 from modelyard.cli.context import platform
 from modelyard.cli.render import console, print_json
+from modelyard.cli.waiting import interrupted_says_so
 from modelyard.domain import Job, JobStatus
 from modelyard.domain.batch import (
     BatchCounts,
@@ -156,7 +157,8 @@ def batch(
             f"batch job {job.name} started; follow it with `modelyard jobs show {job.name}`",
             err=True,
         )
-    job = follow(job) if console.is_terminal and not json_ else platform().jobs.wait(job.name)
+    with interrupted_says_so(job):
+        job = follow(job) if console.is_terminal and not json_ else platform().jobs.wait(job.name)
     report(job, json_)
 
 

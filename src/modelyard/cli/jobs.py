@@ -28,6 +28,7 @@ from modelyard.cli.training_options import (
     ValidationOpt,
     WaitOpt,
 )
+from modelyard.cli.waiting import interrupted_says_so
 from modelyard.domain import Job, JobStatus, Trust
 from modelyard.errors import JobFailed
 from modelyard.services.jobs import JobService, failure_of
@@ -93,7 +94,8 @@ def train(
             f"`modelyard jobs logs -f {job.name}`",
             err=True,
         )
-    job = _follow(service, job) if console.is_terminal and not json_ else service.wait(job.name)
+    with interrupted_says_so(job):
+        job = _follow(service, job) if console.is_terminal and not json_ else service.wait(job.name)
     _report(job, json_)
 
 
@@ -252,5 +254,6 @@ def resume(
         else:
             console.print(f"job {job.name} resumed ({job.status.value})")
         return
-    job = batch.follow(job) if console.is_terminal and not json_ else _service().wait(job.name)
+    with interrupted_says_so(job):
+        job = batch.follow(job) if console.is_terminal and not json_ else _service().wait(job.name)
     batch.report(job, json_)

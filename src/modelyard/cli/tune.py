@@ -34,6 +34,7 @@ from modelyard.cli.training_options import (
     ValidationOpt,
     WaitOpt,
 )
+from modelyard.cli.waiting import interrupted_says_so
 from modelyard.domain import Job, Trust
 from modelyard.errors import JobFailed
 from modelyard.services.jobs import failure_of
@@ -158,7 +159,8 @@ def start(
             f"tuning job {job.name} started; follow it with `modelyard tune show {job.name}`",
             err=True,
         )
-    job = _follow(service, job) if console.is_terminal and not json_ else service.wait(job.name)
+    with interrupted_says_so(job):
+        job = _follow(service, job) if console.is_terminal and not json_ else service.wait(job.name)
     summary = service.summary(job.name)
     if json_:
         print_json(_as_json(summary))
