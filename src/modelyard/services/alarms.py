@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol, TypeVar
@@ -80,6 +80,16 @@ class SeriesReader(Protocol):
     ) -> Sequence[MetricPoint]: ...
 
 
+class Predicted(Protocol):
+    """What one model version predicts (``PredictedClasses``)."""
+
+    @property
+    def regressor(self) -> bool: ...
+
+    @property
+    def classes(self) -> frozenset[str] | None: ...
+
+
 class EndpointInfo(Protocol):
     """What alarms need to know of an endpoint: its variants and its models' feature names."""
 
@@ -93,6 +103,11 @@ class EndpointInfo(Protocol):
 
     def redacted(self, endpoint: str, variant: str | None = None) -> set[str]:
         """The input fields every variant (``variant`` alone when given) redacts in capture."""
+        ...
+
+    def classes(self, endpoint: str, variant: str | None = None) -> Mapping[str, Predicted]:
+        """What the model of every variant (``variant`` alone when given) predicts, by model
+        reference."""
         ...
 
 
@@ -253,6 +268,9 @@ class AlarmService:
                 problem = exc.message.split("; known:")[0]
             else:
                 info = METRICS[base]
+                if info.qualifier == "class" and qualifier is not None:
+                    self._check_class(endpoint, metric, qualifier, variant)
+                    return Statistic(info.aggregation)
                 features = self._endpoints.features(endpoint)
                 if (
                     info.qualifier != "feature"
@@ -266,6 +284,31 @@ class AlarmService:
                     f"{qualifier!r} (its features: {', '.join(features)})"
                 )
         raise InvalidInput(f"{problem}; known: {', '.join(self.metric_names(endpoint))}")
+
+    def _check_class(self, endpoint: str, metric: str, name: str, variant: str | None) -> None:
+        """Refuse a class share that never has a value: every model watched is a regressor,
+        or the class is none of those the models predict (when their baselines tell)."""
+        models = self._endpoints.classes(endpoint, variant)
+        regressors = [ref for ref, p in models.items() if p.regressor]
+        if models and len(regressors) == len(models):
+            raise InvalidInput(
+                f"metric {metric!r} never has a value: {_served(endpoint, variant)} serves "
+                f"{_regressors(regressors)} numbers, not classes"
+            )
+        known: set[str] = set()
+        for ref, predicted in models.items():
+            if ref in regressors:
+                continue
+            if predicted.classes is None:
+                return  # a model whose classes are unknown may predict it
+            known |= predicted.classes
+        if name not in known:
+            listed = sorted(known)
+            shown = ", ".join(listed[:20]) + (", …" if len(listed) > 20 else "")
+            raise InvalidInput(
+                f"metric {metric!r} never has a value: {_served(endpoint, variant)} never "
+                f"predicts class {name!r} (the classes its baselines hold: {shown or 'none'})"
+            )
 
     def state(self, name: str) -> AlarmStatus:
         """The rule ``name`` and its current state. Raises NotFound."""
@@ -415,6 +458,16 @@ def _enum(cls: type[E], value: str, what: str) -> E:
     except ValueError:
         allowed = ", ".join(m.value for m in cls)
         raise InvalidInput(f"invalid {what} {value!r}; use one of {allowed}") from None
+
+
+def _regressors(refs: Sequence[str]) -> str:
+    if len(refs) == 1:
+        return f"regressor {refs[0]}, which predicts"
+    return f"regressors {', '.join(refs)}, which predict"
+
+
+def _served(endpoint: str, variant: str | None) -> str:
+    return f"variant {variant!r} of {endpoint!r}" if variant else f"endpoint {endpoint!r}"
 
 
 def _whose(endpoint: str, variant: str | None) -> str:
