@@ -167,9 +167,26 @@ def test_capture_list_and_export(home: Any, tmp_path: Any) -> None:
         (old - timedelta(minutes=1)).isoformat(),
         (old + timedelta(seconds=1)).isoformat(),
     )
-    line = home("capture", "export", "shop", "--since", since, "--until", until, "-o", out).ok().out
+    window = ["--since", since, "--until", until, "-o", out]
+    refused = home("capture", "export", "shop", *window)
+    assert refused.error_line(errors.AlreadyExists.exit_code) == (
+        f"error: {out} already exists; allow overwriting to replace it"
+    )
+    assert list(pd.read_parquet(out)["input.age"]) == [42.0]  # the earlier export, untouched
+    line = home("capture", "export", "shop", *window, "--overwrite").ok().out
     assert line.startswith("Wrote 1 rows from 1 captured files") and str(out) in line
     assert list(pd.read_parquet(out)["input.age"]) == [30.0]
+    # The suffix names the format: CSV and JSON Lines are text, another suffix is refused.
+    as_csv = tmp_path / "rows.csv"
+    as_jsonl = tmp_path / "rows.jsonl"
+    as_text = tmp_path / "rows.txt"
+    assert home("capture", "export", "shop", *window[:4], "-o", as_csv).ok().out.endswith("(CSV)\n")
+    assert list(pd.read_csv(as_csv)["input.age"]) == [30.0]
+    home("capture", "export", "shop", *window[:4], "-o", as_jsonl).ok()
+    assert list(pd.read_json(as_jsonl, lines=True)["input.age"]) == [30.0]
+    wrong = home("capture", "export", "shop", *window[:4], "-o", as_text)
+    assert "'rows.txt' (suffix '.txt'); name it .parquet" in wrong.error_line(2)
+    assert not as_text.exists()
 
     # A typo is refused before anything is written; a real endpoint's empty window is not.
     typo = tmp_path / "typo.parquet"

@@ -1,6 +1,7 @@
 """``monitor report NAME -o FILE`` through the installed console script on a real store: the
 file is one self-contained page with the endpoint's series drawn and its missing parts named;
-refusals (unknown endpoint, bad window, unwritable file) are one error line and write nothing.
+refusals (unknown endpoint, bad window, unwritable file, an existing file without
+``--overwrite``) are one error line and write nothing.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from modelyard import errors
 from modelyard.domain.metric_stats import MetricStats
 from modelyard.domain.metrics import SeriesRow
 from modelyard.storage.sql.engine import make_engine
@@ -57,7 +59,15 @@ def home(tmp_path_factory: pytest.TempPathFactory, make_cli: Any, model_files: A
 def test_the_report_is_written_as_one_self_contained_page(home: Any, tmp_path: Path) -> None:
     target = tmp_path / "report.html"
     target.write_text("an older report")
-    done = home("monitor", "report", "churn-api", "--window", "2h", "-o", target).ok()
+    kept = home("monitor", "report", "churn-api", "--window", "2h", "-o", target)
+    assert kept.error_line(errors.AlreadyExists.exit_code) == (
+        f"error: {target} already exists; allow overwriting to replace it"
+    )
+    assert "--overwrite" in home("monitor", "report", "--help").ok().out
+    assert target.read_text() == "an older report"
+    done = home(
+        "monitor", "report", "churn-api", "--window", "2h", "-o", target, "--overwrite"
+    ).ok()
 
     assert str(target) in done.out and "churn-api" in done.out
     page = target.read_text(encoding="utf-8")

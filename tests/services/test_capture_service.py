@@ -9,6 +9,7 @@ in the partition layout), with rows whose times the test chooses.
 from __future__ import annotations
 
 import io
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,7 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from modelyard.domain.capture import METADATA_COLUMNS, partition
-from modelyard.errors import InvalidInput, InvalidName, StorageUnavailable
+from modelyard.errors import AlreadyExists, InvalidInput, InvalidName, StorageUnavailable
 from modelyard.services.capture import CaptureService
 from modelyard.storage.capture_files import CaptureFolder
 
@@ -104,6 +105,50 @@ def test_read_list_and_export_round_trip(folder: CaptureFolder, tmp_path: Path) 
     exported = pd.read_parquet(out)
     pd.testing.assert_frame_equal(exported, service.read("api", since=at(20)))
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_export_writes_the_format_its_suffix_names(folder: CaptureFolder, tmp_path: Path) -> None:
+    """CSV and JSON Lines hold no lists: class probabilities go as JSON text in CSV, as JSON
+    arrays in JSON Lines; times as ISO text, NaN as null. Another suffix is refused."""
+    probabilities = pa.array([[0.25, 0.75], None], type=pa.list_(pa.float64()))
+    put(folder, captured([at(1), at(2)], **{"input.a": [1.5, float("nan")]}).append_column(
+        "output.proba", probabilities
+    ), "a")  # fmt: skip
+    service = CaptureService(folder, now=lambda: at(10))
+    out = tmp_path / "out"
+    out.mkdir()
+    as_csv = service.export("api", at(0), None, out / "rows.CSV")
+    assert (as_csv.rows, as_csv.format) == (2, "CSV")
+    table = pd.read_csv(out / "rows.CSV")
+    assert list(table["output.proba"].fillna("")) == ["[0.25,0.75]", ""]
+    assert table["input.a"].iloc[0] == 1.5 and pd.isna(table["input.a"].iloc[1])
+    assert list(table.columns) == list(service.read("api", since=at(0)).columns)
+
+    assert service.export("api", at(0), None, out / "rows.jsonl").format == "JSON Lines"
+    lines = (out / "rows.jsonl").read_text().splitlines()
+    first, second = (json.loads(line) for line in lines)
+    assert first["output.proba"] == [0.25, 0.75] and second["output.proba"] is None
+    assert second["input.a"] is None  # NaN, which JSON has not
+    assert datetime.fromisoformat(first["time"]) == at(1)
+
+    for name, words in [("rows.txt", "suffix '.txt'"), ("rows", "no suffix")]:
+        with pytest.raises(InvalidInput, match=rf"{words}\); name it \.parquet"):
+            service.export("api", at(0), None, out / name)
+    assert sorted(p.name for p in out.iterdir()) == ["rows.CSV", "rows.jsonl"]
+
+
+def test_export_never_replaces_a_file_unless_allowed(folder: CaptureFolder, tmp_path: Path) -> None:
+    put(folder, captured([at(1)], **{"input.a": [1.0]}), "a")
+    service = CaptureService(folder, now=lambda: at(10))
+    (tmp_path / "out").mkdir()
+    out = tmp_path / "out" / "rows.parquet"
+    out.write_bytes(b"an earlier export")
+    with pytest.raises(AlreadyExists, match=r"rows\.parquet already exists"):
+        service.export("api", at(0), None, out)
+    assert out.read_bytes() == b"an earlier export"
+    assert service.export("api", at(0), None, out, overwrite=True).rows == 1
+    assert list(pd.read_parquet(out)["input.a"]) == [1.0]
+    assert [p.name for p in out.parent.iterdir()] == ["rows.parquet"]
 
 
 def test_files_of_different_configs_are_read_as_one_schema(folder: CaptureFolder) -> None:

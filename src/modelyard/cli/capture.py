@@ -29,6 +29,9 @@ app = typer.Typer(
 
 NameArg = Annotated[str, typer.Argument(metavar="NAME", help="Endpoint name.")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (only JSON) on stdout.")]
+OverwriteFlag = Annotated[
+    bool, typer.Option("--overwrite", help="Replace the file if it already exists.")
+]
 _TIME_HELP = "an ISO time (UTC unless it names a zone) or a duration before now (30m, 1h, 2d)"
 
 
@@ -102,7 +105,9 @@ def export(
             "--output",
             "-o",
             metavar="FILE|URL",
-            help="The Parquet file to write: a local path, or any fsspec URL (s3://b/rows.parquet).",
+            help="The file to write, in the format its suffix names: .parquet, .csv (list "
+            "columns as JSON text) or .jsonl; a local path or any fsspec URL "
+            "(s3://b/rows.parquet). An existing file is refused without --overwrite.",
         ),
     ],
     until: Annotated[
@@ -112,19 +117,21 @@ def export(
     variant: Annotated[
         str | None, typer.Option("--variant", metavar="VARIANT", help="Only this variant's rows.")
     ] = None,
+    overwrite: OverwriteFlag = False,
     json_: JsonFlag = False,
 ) -> None:
-    """Write an endpoint's captured rows between two times into one Parquet file (one row per
-    input row: inference id, time, variant, model version, latency, input.* and output.*)."""
+    """Write an endpoint's captured rows between two times into one Parquet, CSV or JSON Lines
+    file (one row per input row: inference id, time, variant, model version, latency,
+    input.* and output.*), whole or not at all."""
     start = parse_time(since)
     end = parse_time(until) if until is not None else None
-    done = _service().export(name, start, end, out, variant=variant)
+    done = _service().export(name, start, end, out, variant=variant, overwrite=overwrite)
     if json_:
         print_json(done.to_dict())
         return
     console.print(
         f"Wrote {done.rows:,} rows from {done.files} captured files "
-        f"({_when(done.since)} to {_when(done.until)} UTC) to {done.path}",
+        f"({_when(done.since)} to {_when(done.until)} UTC) to {done.path} ({done.format})",
         markup=False,
     )
 

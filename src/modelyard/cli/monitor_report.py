@@ -1,14 +1,12 @@
 """``modelyard monitor report NAME -o report.html``: an endpoint's monitoring report, one file.
 
 The page is self-contained (inline CSS and SVG figures, no script, font or link), so it opens
-offline and can be mailed or attached to a ticket. It is written whole or not at all: into a
-temporary file beside the target, then renamed over it.
+offline and can be mailed or attached to a ticket. The service writes it whole or not at all,
+and refuses an existing file unless told to replace it.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -18,7 +16,6 @@ from rich.markup import escape
 from modelyard.cli.context import platform
 from modelyard.cli.render import console
 from modelyard.domain.durations import parse_duration
-from modelyard.errors import StorageNotWritable
 
 
 def report(
@@ -33,12 +30,16 @@ def report(
         str,
         typer.Option(metavar="DURATION", help="How far back the report looks: 1h, 24h, 7d …"),
     ] = "24h",
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace the file if it already exists.")
+    ] = False,
 ) -> None:
     """Write the monitoring report of endpoint NAME as one self-contained HTML file.
 
     It shows, per variant, drift per feature with the baseline and current distributions,
     data quality, latency, errors, throughput and model quality over the window, and the
     endpoint's alarms and monitor runs. It opens offline: nothing is loaded from elsewhere.
+    An existing FILE is refused without --overwrite.
     """
     span = parse_duration(window)
     service = platform().reports
@@ -48,39 +49,16 @@ def report(
         columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
         with Progress(*columns, console=console, transient=True) as bar:
             task = bar.add_task(f"report of {escape(name)}", total=None)
-            page = service.report(
+            size = service.write(
                 name,
+                output,
                 window=span,
+                overwrite=overwrite,
                 progress=lambda what: bar.update(task, description=escape(what)),
             )
     else:
-        page = service.report(name, window=span)
-    _write(output, page)
-    size = len(page.encode()) / 1024
+        size = service.write(name, output, window=span, overwrite=overwrite)
     console.print(
-        f"Wrote the monitoring report of {escape(name)} to {escape(str(output))} ({size:,.0f} KiB)."
+        f"Wrote the monitoring report of {escape(name)} to {escape(str(output))} "
+        f"({size / 1024:,.0f} KiB)."
     )
-
-
-def _write(target: Path, page: str) -> None:
-    """Write ``page`` to ``target`` atomically (a reader never sees half a report).
-
-    Raises:
-        StorageNotWritable: the folder is missing or not writable, the disk is full …
-    """
-    folder = target.parent
-    try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=folder)
-    except OSError as exc:
-        raise StorageNotWritable(f"cannot write {target}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(page)
-        mask = os.umask(0)  # mkstemp makes the file private; a report is like any other file
-        os.umask(mask)
-        os.chmod(temporary, 0o666 & ~mask)
-        os.replace(temporary, target)
-    except OSError as exc:
-        raise StorageNotWritable(f"cannot write {target}: {exc.strerror or exc}") from None
-    finally:
-        Path(temporary).unlink(missing_ok=True)

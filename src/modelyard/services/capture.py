@@ -28,7 +28,8 @@ from modelyard.domain.capture import (
 from modelyard.domain.durations import as_utc
 from modelyard.domain.endpoints import check_ever_had
 from modelyard.errors import EndpointNotFound, InvalidInput, StorageUnavailable
-from modelyard.services.capture_arrow import time_range, unify, write_parquet
+from modelyard.services.capture_arrow import export_format, table_writer, time_range, unify
+from modelyard.services.file_output import check_target, write_whole
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -105,13 +106,15 @@ class CaptureFile:
 @dataclass(frozen=True, slots=True)
 class CaptureExport:
     """What :meth:`CaptureService.export` wrote: ``rows`` rows from ``files`` captured files
-    with times in [since, until), as one Parquet file at ``path``."""
+    with times in [since, until), as one file at ``path`` in ``format`` (``Parquet``, ``CSV``
+    or ``JSON Lines``)."""
 
     path: str
     rows: int
     files: int
     since: datetime
     until: datetime
+    format: str = "Parquet"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -120,6 +123,7 @@ class CaptureExport:
             "files": self.files,
             "since": self.since.isoformat(),
             "until": self.until.isoformat(),
+            "format": self.format,
         }
 
 
@@ -216,19 +220,29 @@ class CaptureService:
         out_path: str | Path,
         *,
         variant: str | None = None,
+        overwrite: bool = False,
     ) -> CaptureExport:
-        """Write the rows :meth:`read` returns (all columns, one unified schema) to one Parquet
-        file at ``out_path`` (a local path, or an fsspec URL), whole or not at all.
+        """Write the rows :meth:`read` returns (all columns, one unified schema) to one file
+        at ``out_path`` (a local path, or an fsspec URL), whole or not at all, in the format
+        its suffix names: ``.parquet``, ``.csv`` (list columns as JSON text) or ``.jsonl``.
+
+        Args:
+            overwrite: Replace a file already at ``out_path`` (else it is refused).
 
         Raises:
-            What :meth:`read` raises; StorageNotWritable: ``out_path`` cannot be written.
+            What :meth:`read` raises; InvalidInput: another suffix, or ``out_path`` is a
+            folder; AlreadyExists: a file is at ``out_path`` and ``overwrite`` is off;
+            StorageNotWritable, StorageUnavailable: ``out_path`` cannot be written.
         """
+        out = str(out_path)
+        fmt = export_format(out)
         start, end = _window(since, until, self._now)
+        check_target(out, overwrite=overwrite)  # before the rows are read
         table, files = self._table(endpoint, [(start, end)], variant, None)
         if not table.num_rows:
             self._check_known(endpoint, variant)  # before anything is written
-        write_parquet(table, str(out_path))
-        return CaptureExport(str(out_path), table.num_rows, files, start, end)
+        write_whole(out, table_writer(table, fmt), overwrite=overwrite)
+        return CaptureExport(out, table.num_rows, files, start, end, fmt)
 
     def find(
         self,

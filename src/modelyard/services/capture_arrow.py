@@ -1,18 +1,17 @@
 """Arrow helpers of the capture service: files of different configs as one schema, footer
-time ranges, and writing one Parquet file whole or not at all."""
+time ranges, and an export's file format (Parquet, CSV or JSON Lines, by its suffix)."""
 
 from __future__ import annotations
 
-import os
-import uuid
+import json
+import math
+from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from modelyard.domain.capture import INPUT_PREFIX, METADATA_COLUMNS, OUTPUT_PREFIX
 from modelyard.domain.durations import as_utc
-from modelyard.errors import StorageNotWritable, StorageUnavailable
-from modelyard.storage.urls import mask_url, redact
+from modelyard.errors import InvalidInput
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -92,33 +91,76 @@ def time_range(meta: Any) -> tuple[datetime | None, datetime | None]:
     return (as_utc(min(lows)), as_utc(max(highs))) if lows else (None, None)
 
 
-def write_parquet(table: pa.Table, out: str) -> None:
-    """Write ``table`` to ``out``: a local path (whole or not at all: a temporary file renamed
-    into place) or an fsspec URL (one upload).
+#: The file formats an export writes, by the suffix of its name.
+EXPORT_FORMATS = {".parquet": "Parquet", ".csv": "CSV", ".jsonl": "JSON Lines"}
+
+
+def export_format(out: str) -> str:
+    """The format an export to ``out`` is written in, from its suffix.
 
     Raises:
-        StorageNotWritable: the local file cannot be written; StorageUnavailable: the URL
-            cannot be written (or its protocol's package is not installed).
+        InvalidInput: another suffix (or none), naming the ones taken.
     """
-    import pyarrow.parquet as pq
+    name = out.rstrip("/").rsplit("/", 1)[-1]
+    suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if suffix not in EXPORT_FORMATS:
+        taken = ", ".join(f"{s} ({f})" for s, f in EXPORT_FORMATS.items())
+        what = f"suffix {suffix!r}" if suffix else "no suffix"
+        raise InvalidInput(f"cannot tell what to write to {name!r} ({what}); name it {taken}")
+    return EXPORT_FORMATS[suffix]
 
-    if "://" in out and not out.startswith("file://"):
-        import fsspec
 
-        try:
-            with fsspec.open(out, "wb") as handle:
-                pq.write_table(table, handle)
-        except (OSError, ImportError, ValueError) as exc:  # no such protocol or its package
-            raise StorageUnavailable(
-                f"cannot write {mask_url(out)}: {redact(str(exc), out)}"
-            ) from None
-        return
-    target = Path(out.removeprefix("file://")).expanduser()
-    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex}")
-    try:
-        pq.write_table(table, tmp)
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise StorageNotWritable(f"cannot write {target}: {exc.strerror or exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+def table_writer(table: pa.Table, fmt: str) -> Callable[[BinaryIO], None]:
+    """What writes ``table`` in format ``fmt`` (a value of :data:`EXPORT_FORMATS`) to a file.
+
+    CSV and JSON Lines have no nested values: a list or struct column (class probabilities)
+    is written as JSON text in CSV; in JSON Lines every row is one JSON object, times as ISO
+    8601 text and NaN or infinite numbers as null.
+    """
+    if fmt == "Parquet":
+        import pyarrow.parquet as pq
+
+        return lambda handle: pq.write_table(table, handle)
+    if fmt == "CSV":
+        import pyarrow.csv as pcsv
+
+        return lambda handle: pcsv.write_csv(_flat(table), handle)
+    return lambda handle: _write_json_lines(table, handle)
+
+
+def _flat(table: pa.Table) -> pa.Table:
+    """``table`` with its nested columns as JSON text."""
+    import pyarrow as pa
+
+    for index, field in enumerate(table.schema):
+        if pa.types.is_nested(field.type):
+            text = [None if v is None else _json(v) for v in table[field.name].to_pylist()]
+            table = table.set_column(index, field.name, pa.array(text, type=pa.string()))
+    return table
+
+
+def _write_json_lines(table: pa.Table, handle: BinaryIO) -> None:
+    for batch in table.to_batches(max_chunksize=10_000):
+        lines = [_json(row) + "\n" for row in batch.to_pylist()]
+        handle.write("".join(lines).encode())
+
+
+def _json(value: Any) -> str:
+    return json.dumps(_plain(value), ensure_ascii=False, separators=(",", ":"))
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON can hold it."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, bytes):
+        return value.hex()
+    if hasattr(value, "isoformat"):  # a date, datetime or time
+        return value.isoformat()
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    return str(value)  # a Decimal, a timedelta

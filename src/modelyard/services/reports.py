@@ -19,7 +19,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from modelyard.domain.alarms import AlarmStatus
 from modelyard.domain.drift import DriftConfig
@@ -29,6 +30,7 @@ from modelyard.domain.metrics import MetricPoint
 from modelyard.domain.monitors import MonitorRun, MonitorSchedule
 from modelyard.domain.quality import QualityPoint
 from modelyard.errors import ArtifactError, InvalidInput, NotFound
+from modelyard.services.file_output import check_target, write_whole
 
 if TYPE_CHECKING:
     from modelyard.monitoring.profile import Profile
@@ -158,6 +160,40 @@ class ReportService:
 
         data = self.gather(endpoint, window=window, now=now, progress=progress)
         return render_report(data, progress)
+
+    def write(
+        self,
+        endpoint: str,
+        target: str | Path,
+        *,
+        window: timedelta = timedelta(hours=24),
+        overwrite: bool = False,
+        progress: Progress | None = None,
+    ) -> int:
+        """Write the :meth:`report` page of ``endpoint`` to the file ``target``, whole or not
+        at all (a temporary file beside it, moved into place).
+
+        Args:
+            overwrite: Replace a file already at ``target`` (else it is refused, before the
+                report is made).
+
+        Returns:
+            The bytes written.
+
+        Raises:
+            What :meth:`report` raises; InvalidInput: ``target`` is a folder; AlreadyExists:
+            a file is at ``target`` and ``overwrite`` is off; StorageNotWritable: it cannot
+            be written.
+        """
+        out = str(target)
+        check_target(out, overwrite=overwrite)
+        page = self.report(endpoint, window=window, progress=progress).encode()
+
+        def write(handle: BinaryIO) -> None:
+            handle.write(page)
+
+        write_whole(out, write, overwrite=overwrite)
+        return len(page)
 
     def gather(
         self,

@@ -1,0 +1,116 @@
+"""Writing one output file (a capture export, a report) whole or not at all, and never over an
+existing file unless the caller allows it.
+
+A local file is written into a temporary file in the target's folder, then moved into place:
+a failure half-way leaves neither half a file nor a damaged old one. Without ``overwrite`` the
+move is a hard link, which fails if the name was taken meanwhile (where the filesystem has no
+hard links, a rename after one more check). An fsspec URL (``s3://…``) is one upload, which
+object stores make visible whole.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from modelyard.errors import AlreadyExists, InvalidInput, StorageNotWritable, StorageUnavailable
+from modelyard.storage.urls import mask_url, redact
+
+Writer = Callable[[BinaryIO], None]
+
+
+def is_url(out: str) -> bool:
+    """Whether ``out`` is an fsspec URL other than ``file://``."""
+    return "://" in out and not out.startswith("file://")
+
+
+def check_target(out: str, *, overwrite: bool) -> None:
+    """Refuse ``out`` before any work is done for it: a folder, or (without ``overwrite``) an
+    existing file.
+
+    Raises:
+        InvalidInput: ``out`` is a folder. AlreadyExists: a file is there. StorageUnavailable:
+            the URL's store cannot be asked.
+    """
+    if is_url(out):
+        fs, path = _url_fs(out)
+        try:
+            found = fs.exists(path)
+            folder = found and fs.isdir(path)
+        except OSError as exc:
+            raise StorageUnavailable(
+                f"cannot read {mask_url(out)}: {redact(str(exc), out)}"
+            ) from None
+        shown = mask_url(out)
+    else:
+        target = _local(out)
+        found, folder, shown = target.exists(), target.is_dir(), str(target)
+    if folder:
+        raise InvalidInput(f"{shown} is a folder; give a file name")
+    if found and not overwrite:
+        raise AlreadyExists(f"{shown} already exists; allow overwriting to replace it")
+
+
+def write_whole(out: str, write: Writer, *, overwrite: bool) -> None:
+    """Write a file at ``out`` (a local path or an fsspec URL) with ``write``, whole or not at
+    all (see the module docstring).
+
+    Raises:
+        What :func:`check_target` raises; StorageNotWritable: the local file cannot be
+        written; StorageUnavailable: the URL cannot be written (or its protocol's package is
+        not installed).
+    """
+    check_target(out, overwrite=overwrite)
+    if is_url(out):
+        fs, path = _url_fs(out)
+        try:
+            with fs.open(path, "wb") as handle:
+                write(handle)
+        except OSError as exc:
+            raise StorageUnavailable(
+                f"cannot write {mask_url(out)}: {redact(str(exc), out)}"
+            ) from None
+        return
+    target = _local(out)
+    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex}")
+    try:
+        with tmp.open("xb") as handle:
+            write(handle)
+        _move(tmp, target, overwrite=overwrite)
+    except OSError as exc:
+        raise StorageNotWritable(f"cannot write {target}: {exc.strerror or exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _move(tmp: Path, target: Path, *, overwrite: bool) -> None:
+    if overwrite:
+        os.replace(tmp, target)
+        return
+    try:
+        os.link(tmp, target)  # fails if the name was taken since the check
+    except FileExistsError:
+        raise AlreadyExists(f"{target} already exists; allow overwriting to replace it") from None
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+        check_target(str(target), overwrite=False)  # no hard links here: check once more
+        os.replace(tmp, target)
+
+
+def _local(out: str) -> Path:
+    return Path(out.removeprefix("file://")).expanduser()
+
+
+def _url_fs(out: str) -> tuple[Any, str]:
+    import fsspec
+
+    try:
+        fs, path = fsspec.core.url_to_fs(out)
+        return fs, str(path)
+    except (ImportError, ValueError) as exc:  # no such protocol, or its package is missing
+        raise StorageUnavailable(f"cannot write {mask_url(out)}: {redact(str(exc), out)}") from None

@@ -1,0 +1,85 @@
+"""``write_whole``: a file written whole or not at all, never over an existing one unless
+allowed; a writer that fails half-way leaves the old file as it was and no temporary file."""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+import pytest
+
+from modelyard.errors import AlreadyExists, InvalidInput, StorageNotWritable
+from modelyard.services.file_output import write_whole
+
+
+def _bytes(data: bytes) -> Callable[[BinaryIO], None]:
+    def write(handle: BinaryIO) -> None:
+        handle.write(data)
+
+    return write
+
+
+def test_an_existing_file_is_replaced_only_when_allowed(tmp_path: Path) -> None:
+    target = tmp_path / "out.bin"
+    write_whole(str(target), _bytes(b"first"), overwrite=False)
+    assert target.read_bytes() == b"first"
+    with pytest.raises(AlreadyExists, match=r"out\.bin already exists; allow overwriting"):
+        write_whole(str(target), _bytes(b"second"), overwrite=False)
+    assert target.read_bytes() == b"first"
+    write_whole(str(target), _bytes(b"second"), overwrite=True)
+    assert target.read_bytes() == b"second"
+    with pytest.raises(InvalidInput, match="is a folder"):
+        write_whole(str(tmp_path), _bytes(b"x"), overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(
+    tmp_path: Path, overwrite: bool
+) -> None:
+    target = tmp_path / "out.bin"
+    if overwrite:
+        target.write_bytes(b"old")
+
+    def disk_full(handle: BinaryIO) -> None:
+        handle.write(b"half of it")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(StorageNotWritable, match="No space left on device"):
+        write_whole(str(target), disk_full, overwrite=overwrite)
+
+    def broken(handle: BinaryIO) -> None:
+        handle.write(b"half of it")
+        raise ValueError("the table could not be encoded")
+
+    with pytest.raises(ValueError, match="could not be encoded"):
+        write_whole(str(target), broken, overwrite=overwrite)
+    assert [p.name for p in tmp_path.iterdir()] == (["out.bin"] if overwrite else [])
+    if overwrite:
+        assert target.read_bytes() == b"old"
+
+
+def test_a_file_made_meanwhile_is_not_replaced(tmp_path: Path) -> None:
+    """Another process creates the target while the export is being written: without
+    overwriting allowed, its file stays."""
+    target = tmp_path / "out.bin"
+
+    def racing(handle: BinaryIO) -> None:
+        target.write_bytes(b"theirs")
+        handle.write(b"mine")
+
+    with pytest.raises(AlreadyExists):
+        write_whole(str(target), racing, overwrite=False)
+    assert target.read_bytes() == b"theirs"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]
+
+
+def test_an_fsspec_url_is_refused_when_taken(tmp_path: Path) -> None:
+    url = f"local://{tmp_path / 'out.bin'}"
+    write_whole(url, _bytes(b"first"), overwrite=False)
+    with pytest.raises(AlreadyExists, match="already exists"):
+        write_whole(url, _bytes(b"second"), overwrite=False)
+    write_whole(url, _bytes(b"second"), overwrite=True)
+    assert (tmp_path / "out.bin").read_bytes() == b"second"
