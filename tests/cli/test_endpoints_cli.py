@@ -173,6 +173,14 @@ BAD_INPUTS: list[tuple[str, list[str], type[errors.ModelyardError], list[str]]] 
      ["'api'", "red", "blue, green"]),
     ("weights-all-zero", ["endpoints", "weights", "api", "blue=0,green=0"], errors.InvalidInput,
      ["above 0"]),
+    # Percentages share out all the traffic, to `update --weights` as to `endpoints weights`
+    # (update gave green 0% silently).
+    ("weights-percent-leaves-one-out", ["endpoints", "weights", "api", "blue=100%"],
+     errors.InvalidInput, ["every production variant of endpoint 'api' (missing: green)"]),
+    ("update-percent-leaves-one-out", ["endpoints", "update", "api", "--variant",
+                                       "blue=churn:1", "--variant", "green=churn:1",
+                                       "--weights", "blue=100%"], errors.InvalidInput,
+     ["every production variant of endpoint 'api' (missing: green)"]),
     ("rollback-nothing", ["endpoints", "rollback", "api"], errors.InvalidInput,
      ["'api'", "no earlier config"]),
     ("delete-unconfirmed", ["endpoints", "delete", "api"], errors.InvalidInput,
@@ -255,6 +263,18 @@ def test_usage_error_shows_click_usage(
     assert len(result.err) < 3000, f"{case}: {len(result.err)} characters on stderr"
     for word in words:
         assert word in error_line, f"{case}: {word!r} not in {error_line!r}"
+
+
+def test_weights_help_is_the_same_for_update_and_weights(cli: Any) -> None:
+    """One meaning, said once: ``--weights`` and ``endpoints weights`` show the same text."""
+    from modelyard.cli.endpoints import WEIGHTS_HELP
+
+    def flat(text: str) -> str:  # the words, without the table's borders
+        return " ".join(re.sub("[│╭╮╰╯─]", " ", text).split())
+
+    for command in ("create", "update", "weights"):
+        shown = flat(cli("endpoints", command, "--help", env=cli.env(COLUMNS="400")).ok().out)
+        assert flat(WEIGHTS_HELP) in shown, command
 
 
 def test_bad_inputs_leave_the_store_unchanged(bad_runs: dict[str, Any]) -> None:

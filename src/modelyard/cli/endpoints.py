@@ -63,13 +63,18 @@ VariantsOpt = Annotated[
         "(an alias is pinned to the version it points at now). Repeat for each variant.",
     ),
 ]
+#: What weights mean, to --weights and to `endpoints weights` alike (``resolve_weights``).
+WEIGHTS_HELP = (
+    "Traffic weights of the production variants: relative (blue=0.9,green=0.1; a variant "
+    "not named keeps the weight it has now, one new to the endpoint must be named) or "
+    "percentages of every production variant, adding up to 100 (blue=90%,green=10%)."
+)
 WeightsOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--weights",
         metavar="VARIANT=W,...",
-        help="Traffic weights of the production variants: relative (blue=0.9,green=0.1) or "
-        "percentages adding up to 100 (blue=90%,green=10%). Default: equal shares.",
+        help=f"{WEIGHTS_HELP} Default: equal shares.",
     ),
 ]
 ShadowOpt = Annotated[
@@ -261,8 +266,7 @@ def weights(
         list[str],
         typer.Argument(
             metavar="VARIANT=W[,VARIANT=W]...",
-            help="New relative weights (variants not named keep theirs), or percentages for "
-            "every production variant, adding up to 100 (blue=90%,green=10%).",
+            help=WEIGHTS_HELP,
         ),
     ],
     json_: JsonFlag = False,

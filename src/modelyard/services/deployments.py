@@ -56,6 +56,9 @@ class BuildVariants(Protocol):
         capture: Mapping[str, Any] | None = None,
         shadows: Mapping[str, float] | None = None,
         alongside: Sequence[Variant] = (),
+        *,
+        current: Mapping[str, float] | None = None,
+        endpoint: str | None = None,
     ) -> tuple[Variant, ...]: ...
 
 
@@ -167,7 +170,15 @@ class DeploymentService:
         # shadows are sent copies of their requests from the first step.
         serving = [v for v in current.variants if not v.is_shadow]
         target = self._build(
-            variants, weights, batching, predictors, capture, shadows, alongside=serving
+            variants,
+            weights,
+            batching,
+            predictors,
+            capture,
+            shadows,
+            alongside=serving,
+            current={v.name: v.weight for v in serving},
+            endpoint=endpoint,
         )
         now = self._clock()
         decision = Decision(now, 0, Action.START, f"started: {describe(plan)}", USER)

@@ -1,17 +1,24 @@
 """Traffic weights of an endpoint's production variants: parsing ``blue=0.9,green=0.1`` (or
-``blue=90%,green=10%``) and the rules every set of weights follows.
+``blue=90%,green=10%``) and the rules every set of weights follows, whoever gives them (a new
+config of ``create``, ``update`` or a deployment, or a change of weights alone):
 
-Weights are relative, as in SageMaker: a variant's share is its weight over the sum. Written as
-percentages, they are taken at their word: they must add up to 100. Shadow variants take no
-weight (they answer no request), so they never appear here.
+- Weights are relative, as in SageMaker: a variant's share is its weight over the sum. A
+  production variant not named keeps the weight it has in the endpoint's current config; one
+  that has none (new to the endpoint, or a shadow before) must be named.
+- Written as percentages, they are taken at their word: they name every production variant
+  and add up to 100.
+- No weights at all (a new config only): equal shares.
+
+Shadow variants take no weight (they answer no request), so they never appear here.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from modelyard.errors import InvalidInput
+from modelyard.services.endpoint_shadows import takes_no_weight
 
 #: How far percentages may miss 100 in total (rounding in what a person typed or a script made).
 PERCENT_TOLERANCE = 1e-6
@@ -96,3 +103,57 @@ def check_weights(weights: Mapping[str, float]) -> None:
             f"({', '.join(f'{v}={w:g}' for v, w in weights.items())}); "
             "give relative weights such as 0.9 and 0.1"
         )
+
+
+def resolve_weights(
+    given: Mapping[str, float] | None,
+    production: Sequence[str],
+    current: Mapping[str, float],
+    *,
+    shadows: Collection[str] = (),
+    endpoint: str | None = None,
+) -> dict[str, float]:
+    """The weight of each of ``production`` (variant names, in order) from the weights
+    ``given`` (:func:`parse_weights`; None: equal shares), under the rules of the module
+    docstring.
+
+    Args:
+        current: The weights of the production variants of the endpoint's current config
+            (empty for a new endpoint).
+        shadows: The shadow variants (which take no weight).
+        endpoint: The endpoint's name, for the messages.
+
+    Raises:
+        InvalidInput: a weight for a variant that is not there or is a shadow; percentages
+            that leave a production variant out; relative weights that leave out one with no
+            weight yet; weights :func:`check_weights` refuses. Each names the variants.
+    """
+    if not given:
+        out = dict.fromkeys(production, 1.0)
+        check_weights(out)
+        return out
+    where = f"endpoint {endpoint!r}" if endpoint else "the config"
+    weighted_shadows = [v for v in given if v in shadows]
+    if weighted_shadows:
+        raise takes_no_weight(weighted_shadows[0])
+    unknown = [v for v in given if v not in production]
+    if unknown:
+        raise InvalidInput(
+            f"weights name unknown variant {', '.join(unknown)}; {where} has "
+            f"{', '.join(production) or 'no production variant'}"
+        )
+    missing = [v for v in production if v not in given]
+    if isinstance(given, PercentWeights) and missing:
+        raise InvalidInput(
+            "percentages share out all the traffic: give one for every production variant of "
+            f"{where} (missing: {', '.join(missing)})"
+        )
+    new = [v for v in missing if v not in current]
+    if new:
+        raise InvalidInput(
+            f"give a weight for variant {', '.join(new)} of {where} too: it has none yet "
+            "(a variant not named keeps the weight it has now)"
+        )
+    out = {v: float(given[v]) if v in given else float(current[v]) for v in production}
+    check_weights(out)
+    return out

@@ -29,8 +29,8 @@ from modelyard.domain import (
 )
 from modelyard.errors import AlreadyExists, EndpointNotFound, InvalidInput, ModelyardError
 from modelyard.services import endpoint_shadows
-from modelyard.services.endpoint_weights import PercentWeights, check_weights
 from modelyard.services.endpoint_weights import parse_weights as parse_weights
+from modelyard.services.endpoint_weights import resolve_weights
 from modelyard.storage.base import EndpointStore
 
 
@@ -96,7 +96,9 @@ class EndpointService:
     ) -> Endpoint:
         """Create an endpoint serving ``variants`` (variant name → model reference).
 
-        Weights (relative, of the production variants) default to equal shares, batching to
+        Weights (of the production variants; relative, or percentages of every one: see
+        :func:`~modelyard.services.endpoint_weights.resolve_weights`; a new endpoint's must
+        name every production variant) default to equal shares, batching to
         :class:`Batching`'s defaults, predictors (variant name → auto, native or compiled) to
         auto, capture (variant name → its :class:`CaptureConfig`) to off. ``shadows`` (variant
         name → sampling percentage, 0-100) makes those variants shadows: weight 0, answering
@@ -127,11 +129,22 @@ class EndpointService:
         capture: Mapping[str, CaptureConfig] | None = None,
         shadows: Mapping[str, float] | None = None,
     ) -> Endpoint:
-        """Serve new models: a new config replacing every variant (weights, batching,
-        predictors, capture and shadows not given take their defaults, as in :meth:`create`).
+        """Serve new models: a new config replacing every variant (batching, predictors,
+        capture and shadows not given take their defaults, as in :meth:`create`). Weights
+        mean what they mean to :meth:`set_weights`: a production variant not named keeps its
+        current weight (one new to the endpoint must be named); none given: equal shares.
         Raises what :meth:`create` raises (but AlreadyExists), and EndpointNotFound, Conflict."""
         current = self.get(name).config
-        built = self._build(variants, weights, batching, predictors, capture, shadows)
+        built = self._build(
+            variants,
+            weights,
+            batching,
+            predictors,
+            capture,
+            shadows,
+            current=_weights_of(current.variants),
+            endpoint=name,
+        )
         return self._store.add_config(
             name, built, ConfigChange.UPDATE, expected_current=current.number, parent=current.number
         )
@@ -160,35 +173,25 @@ class EndpointService:
 
     def set_weights(self, name: str, weights: Mapping[str, float]) -> Endpoint:
         """Change traffic shares only: the same model versions, batching, predictors, capture
-        and shadows; no model is reloaded. Production variants not named keep their weight;
-        :class:`PercentWeights` (``parse_weights`` of ``blue=90%,green=10%``) must name every
-        one.
+        and shadows; no model is reloaded. ``weights`` mean what they mean to :meth:`update`
+        (:func:`~modelyard.services.endpoint_weights.resolve_weights`): production variants
+        not named keep their weight; :class:`PercentWeights` (``parse_weights`` of
+        ``blue=90%,green=10%``) must name every one.
 
         Raises:
-            InvalidInput: an unknown variant; a shadow (it takes no weight); percentages that
-                leave a production variant out; weights :func:`check_weights` refuses.
+            InvalidInput: no weights; what ``resolve_weights`` refuses.
             InvalidName, EndpointNotFound, Conflict.
         """
         current = self.get(name).config
-        known = {v.name for v in current.variants}
-        unknown = sorted(set(weights) - known)
-        if unknown:
-            raise InvalidInput(
-                f"endpoint {name!r} has no variant {', '.join(unknown)}; "
-                f"its variants: {', '.join(sorted(known))}"
-            )
-        production = [v for v in current.variants if not v.is_shadow]
-        shadows = [v.name for v in current.variants if v.is_shadow and v.name in weights]
-        if shadows:
-            raise endpoint_shadows.takes_no_weight(shadows[0])
-        missing = [v.name for v in production if v.name not in weights]
-        if isinstance(weights, PercentWeights) and missing:
-            raise InvalidInput(
-                "percentages share out all the traffic: give one for every production "
-                f"variant of endpoint {name!r} (missing: {', '.join(missing)})"
-            )
-        merged = {v.name: float(weights.get(v.name, v.weight)) for v in production}
-        check_weights(merged)
+        if not weights:
+            raise InvalidInput("no weights given: name a weight for at least one variant")
+        merged = resolve_weights(
+            weights,
+            [v.name for v in current.variants if not v.is_shadow],
+            _weights_of(current.variants),
+            shadows=[v.name for v in current.variants if v.is_shadow],
+            endpoint=name,
+        )
         variants = tuple(
             v if v.is_shadow else dataclasses.replace(v, weight=merged[v.name])
             for v in current.variants
@@ -272,16 +275,31 @@ class EndpointService:
         capture: Mapping[str, CaptureConfig] | None = None,
         shadows: Mapping[str, float] | None = None,
         alongside: Sequence[Variant] = (),
+        *,
+        current: Mapping[str, float] | None = None,
+        endpoint: str | None = None,
     ) -> tuple[Variant, ...]:
         """The variants a config with these settings would hold (references resolved, names,
         weights, shadows and options checked) without writing anything: a deployment plans
         with them. ``alongside``: production variants of another config that answer beside
-        it (a rollout's old config), whose rows its shadows must take too.
+        it (a rollout's old config), whose rows its shadows must take too. ``current``: the
+        weights of the endpoint's current production variants, which variants not named in
+        ``weights`` keep (see ``resolve_weights``); ``endpoint``: its name, for messages.
 
         Raises:
             InvalidInput, InvalidName, ModelNotFound / VersionNotFound / AliasNotFound.
         """
-        return self._build(variants, weights, batching, predictors, capture, shadows, alongside)
+        return self._build(
+            variants,
+            weights,
+            batching,
+            predictors,
+            capture,
+            shadows,
+            alongside,
+            current=current,
+            endpoint=endpoint,
+        )
 
     def _build(
         self,
@@ -292,13 +310,15 @@ class EndpointService:
         capture: Mapping[str, CaptureConfig] | None = None,
         shadows: Mapping[str, float] | None = None,
         alongside: Sequence[Variant] = (),
+        *,
+        current: Mapping[str, float] | None = None,
+        endpoint: str | None = None,
     ) -> tuple[Variant, ...]:
         if not variants:
             raise InvalidInput("an endpoint needs at least one variant (--variant NAME=MODEL_REF)")
         for variant in variants:
             validate_name(variant, "variant name")
-        extras = (
-            (weights, "weights"),
+        extras = (  # the weights' own rule names their unknown variants
             (batching, "batching"),
             (predictors, "predictors"),
             (capture, "capture settings"),
@@ -308,12 +328,13 @@ class EndpointService:
             if unknown:
                 raise InvalidInput(f"{what} name unknown variant {', '.join(unknown)}")
         sampled = endpoint_shadows.sampling(shadows, list(variants), weights)
-        shares = {
-            v: float((weights or {}).get(v, 1.0 if not weights else 0.0))
-            for v in variants
-            if v not in sampled
-        }
-        check_weights(shares)
+        shares = resolve_weights(
+            weights,
+            [v for v in variants if v not in sampled],
+            current or {},
+            shadows=list(sampled),
+            endpoint=endpoint,
+        )
         # Parsed before any model loads: Python callers may pass plain strings.
         chosen = {v: Predictor.parse((predictors or {}).get(v, Predictor.AUTO)) for v in variants}
         captures = {v: _capture((capture or {}).get(v)) for v in variants}
@@ -369,3 +390,8 @@ def _input_fields(signature: Signature | None) -> list[str] | None:
     if signature is None or not signature.inputs:
         return None
     return signature.feature_names or [str(i) for i in range(signature.n_features)]
+
+
+def _weights_of(variants: Sequence[Variant]) -> dict[str, float]:
+    """The weights of the production variants among ``variants``."""
+    return {v.name: v.weight for v in variants if not v.is_shadow}

@@ -1,0 +1,84 @@
+"""Weights mean one thing whoever takes them: ``update`` (a new config) and ``set_weights``
+(weights alone) parse and check them through the same rule, over real stores and a real
+model. Percentages name every production variant; relative weights leave the variants not
+named at the weight they have now; a variant new to the endpoint must be named; a refusal
+changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelyard.bootstrap import Platform, build
+from modelyard.config import load_settings
+from modelyard.domain import Endpoint
+from modelyard.errors import InvalidInput
+from modelyard.services.endpoints import EndpointService, parse_weights
+
+BOTH = {"blue": "cancer:1", "green": "cancer:1"}
+Apply = Callable[[EndpointService, str], Endpoint]
+COMMANDS: dict[str, Apply] = {
+    "update": lambda eps, text: eps.update("api", BOTH, parse_weights(text)),
+    "set_weights": lambda eps, text: eps.set_weights("api", parse_weights(text)),
+}
+
+
+@pytest.fixture
+def platform(db_url: str, tmp_path: Path, breast_cancer: Any) -> Iterator[Platform]:
+    import xgboost as xgb
+
+    x_train, _, y_train, _ = breast_cancer
+    p = build(load_settings({}, home=tmp_path / "home", db_url=db_url))
+    booster = xgb.train(
+        {"objective": "binary:logistic", "nthread": 1},
+        xgb.DMatrix(x_train, label=y_train),
+        num_boost_round=2,
+    )
+    p.registry.register("cancer", booster, flavor="xgboost", input_example=x_train.head(3))
+    yield p
+    p.close()
+
+
+def weights(endpoint: Endpoint) -> dict[str, float]:
+    return {v.name: v.weight for v in endpoint.config.variants}
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_update_and_set_weights_read_weights_alike(platform: Platform, command: str) -> None:
+    eps = platform.endpoints
+    apply = COMMANDS[command]
+    eps.create("api", BOTH, parse_weights("blue=1,green=3"))
+    refusals = [
+        ("blue=100%", "percentages share out all the traffic: give one for every production "
+         "variant of endpoint 'api' (missing: green)"),
+        ("red=1", "weights name unknown variant red; endpoint 'api' has blue, green"),
+        ("blue=0,green=0", "at least one variant needs a weight above 0"),
+    ]  # fmt: skip
+    for text, message in refusals:
+        with pytest.raises(InvalidInput) as refused:
+            apply(eps, text)
+        assert str(refused.value) == message
+    assert len(eps.history("api")) == 1, "a refusal changes nothing"
+    # A variant not named keeps its weight (green: 3), in both.
+    assert weights(apply(eps, "blue=1")) == {"blue": 1.0, "green": 3.0}
+    assert weights(apply(eps, "blue=40%,green=60%")) == {"blue": 40.0, "green": 60.0}
+    assert weights(apply(eps, "green=20")) == {"blue": 40.0, "green": 20.0}
+
+
+def test_a_variant_new_to_the_endpoint_must_be_named(platform: Platform) -> None:
+    eps = platform.endpoints
+    with pytest.raises(InvalidInput, match="give a weight for variant green of the config too"):
+        eps.create("api", BOTH, parse_weights("blue=1"))
+    assert eps.list_endpoints() == []
+    eps.create("api", {"blue": "cancer:1"})
+    with pytest.raises(InvalidInput, match="variant green of endpoint 'api' too: it has none"):
+        eps.update("api", BOTH, parse_weights("blue=1"))
+    assert len(eps.history("api")) == 1
+    assert weights(eps.update("api", BOTH, parse_weights("blue=1,green=0"))) == {
+        "blue": 1.0,
+        "green": 0.0,
+    }
+    assert weights(eps.update("api", BOTH)) == {"blue": 1.0, "green": 1.0}, "equal shares"
