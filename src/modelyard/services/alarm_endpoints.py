@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 class EndpointCatalog:
-    """The :class:`~modelyard.services.alarms.EndpointInfo` of the endpoints in the store.
+    """The :class:`~modelyard.services.alarm_metrics.EndpointInfo` of the endpoints in the store.
 
     Args:
         get_endpoint: ``EndpointService.get`` (raises EndpointNotFound).

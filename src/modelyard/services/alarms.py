@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol, TypeVar
@@ -31,14 +31,8 @@ from modelyard.domain.alarms import (
     SinkSpec,
     Statistic,
 )
-from modelyard.domain.drift import (
-    FEATURE_SCORE_PREFIX,
-    PREDICTION_SCORE,
-    SHARE_SCORE,
-    feature_score,
-)
 from modelyard.domain.durations import MAX_WINDOW
-from modelyard.domain.metrics import METRICS, MetricInfo, MetricPoint, split_name
+from modelyard.domain.metrics import METRICS, MetricPoint, split_name
 from modelyard.domain.monitors import MonitorRun, format_duration
 from modelyard.domain.references import validate_name
 from modelyard.errors import (
@@ -48,6 +42,7 @@ from modelyard.errors import (
     ModelyardError,
     VariantNotFound,
 )
+from modelyard.services.alarm_metrics import DRIFT_PREFIX, AlarmMetrics, EndpointInfo
 from modelyard.services.alarm_windows import judge, window_bounds
 from modelyard.services.leased import default_holder, finished_elsewhere, run_leased
 from modelyard.services.sinks import open_sink
@@ -57,13 +52,6 @@ from modelyard.storage.monitoring import AlarmStore
 
 log = logging.getLogger("modelyard.alarms")
 E = TypeVar("E", bound=StrEnum)
-
-#: Drift scores (``DriftReport.scores()``) start with this.
-DRIFT_PREFIX = "drift."
-#: The drift scores every endpoint has; the others are ``drift.feature.<feature>`` and, for a
-#: model with several prediction columns, ``drift.prediction.<column>``.
-DRIFT_SCORES = (SHARE_SCORE, PREDICTION_SCORE)
-_PER_COLUMN = f"{PREDICTION_SCORE}."
 
 
 class SeriesReader(Protocol):
@@ -78,37 +66,6 @@ class SeriesReader(Protocol):
         since: datetime,
         until: datetime | None = None,
     ) -> Sequence[MetricPoint]: ...
-
-
-class Predicted(Protocol):
-    """What one model version predicts (``PredictedClasses``)."""
-
-    @property
-    def regressor(self) -> bool: ...
-
-    @property
-    def classes(self) -> frozenset[str] | None: ...
-
-
-class EndpointInfo(Protocol):
-    """What alarms need to know of an endpoint: its variants and its models' feature names."""
-
-    def variants(self, endpoint: str) -> Sequence[str]:
-        """The variant names of ``endpoint``'s current config. Raises EndpointNotFound."""
-        ...
-
-    def features(self, endpoint: str) -> Sequence[str] | None:
-        """The input feature names of its models (None when no signature names them)."""
-        ...
-
-    def redacted(self, endpoint: str, variant: str | None = None) -> set[str]:
-        """The input fields every variant (``variant`` alone when given) redacts in capture."""
-        ...
-
-    def classes(self, endpoint: str, variant: str | None = None) -> Mapping[str, Predicted]:
-        """What the model of every variant (``variant`` alone when given) predicts, by model
-        reference."""
-        ...
 
 
 class AlarmService:
@@ -149,6 +106,7 @@ class AlarmService:
         self._series = series
         self._runs = runs
         self._endpoints = endpoints
+        self._metrics = AlarmMetrics(endpoints)
         self._clock = clock
         self._settle = settle
         self._holder = holder or default_holder()
@@ -194,7 +152,7 @@ class AlarmService:
             raise VariantNotFound(
                 f"endpoint {endpoint!r} has no variant {variant!r}; it has {', '.join(known)}"
             )
-        default_statistic = self._check_metric(endpoint, metric, variant)
+        default_statistic = self._metrics.check(endpoint, metric, variant)
         treat = _enum(MissingData, missing, "missing-data policy")
         if treat is MissingData.ZERO and (
             metric.startswith(DRIFT_PREFIX) or METRICS[split_name(metric)[0]].aggregation != "sum"
@@ -234,81 +192,7 @@ class AlarmService:
     def metric_names(self, endpoint: str | None = None) -> list[str]:
         """Every name a rule may watch: the metric series, then the drift scores (with the
         features of ``endpoint``'s models when given)."""
-        names = [_shown(name, info) for name, info in METRICS.items()] + list(DRIFT_SCORES)
-        features = self._endpoints.features(endpoint) if endpoint is not None else None
-        if features is None:
-            return [*names, feature_score("<feature>")]
-        return names + [feature_score(f) for f in features]
-
-    def _check_metric(self, endpoint: str, metric: str, variant: str | None) -> Statistic:
-        """The metric's default statistic, once it is known to exist for ``endpoint``: a
-        feature it names must be an input of the endpoint's models (when their signatures
-        name them), and a feature's drift score one its capture keeps (not redacted)."""
-        if metric.startswith(DRIFT_PREFIX):
-            if metric.startswith(FEATURE_SCORE_PREFIX):
-                feature = metric.removeprefix(FEATURE_SCORE_PREFIX)
-                features = self._endpoints.features(endpoint)
-                if feature and feature in self._endpoints.redacted(endpoint, variant):
-                    raise InvalidInput(
-                        f"drift score {metric!r} never has a value: {feature!r} is redacted "
-                        f"in the capture of {_whose(endpoint, variant)}, so drift runs do not "
-                        "compare it"
-                    )
-                if feature and (features is None or feature in features):
-                    return Statistic.MAX
-            elif metric in DRIFT_SCORES or (
-                metric.startswith(_PER_COLUMN) and len(metric) > len(_PER_COLUMN)
-            ):
-                return Statistic.MAX
-            problem = f"unknown drift score {metric!r} for endpoint {endpoint!r}"
-        else:
-            try:
-                base, qualifier = split_name(metric)
-            except InvalidInput as exc:
-                problem = exc.message.split("; known:")[0]
-            else:
-                info = METRICS[base]
-                if info.qualifier == "class" and qualifier is not None:
-                    self._check_class(endpoint, metric, qualifier, variant)
-                    return Statistic(info.aggregation)
-                features = self._endpoints.features(endpoint)
-                if (
-                    info.qualifier != "feature"
-                    or qualifier is None
-                    or features is None
-                    or qualifier in features
-                ):
-                    return Statistic(info.aggregation)
-                problem = (
-                    f"metric {metric!r}: endpoint {endpoint!r} has no input feature "
-                    f"{qualifier!r} (its features: {', '.join(features)})"
-                )
-        raise InvalidInput(f"{problem}; known: {', '.join(self.metric_names(endpoint))}")
-
-    def _check_class(self, endpoint: str, metric: str, name: str, variant: str | None) -> None:
-        """Refuse a class share that never has a value: every model watched is a regressor,
-        or the class is none of those the models predict (when their baselines tell)."""
-        models = self._endpoints.classes(endpoint, variant)
-        regressors = [ref for ref, p in models.items() if p.regressor]
-        if models and len(regressors) == len(models):
-            raise InvalidInput(
-                f"metric {metric!r} never has a value: {_served(endpoint, variant)} serves "
-                f"{_regressors(regressors)} numbers, not classes"
-            )
-        known: set[str] = set()
-        for ref, predicted in models.items():
-            if ref in regressors:
-                continue
-            if predicted.classes is None:
-                return  # a model whose classes are unknown may predict it
-            known |= predicted.classes
-        if name not in known:
-            listed = sorted(known)
-            shown = ", ".join(listed[:20]) + (", …" if len(listed) > 20 else "")
-            raise InvalidInput(
-                f"metric {metric!r} never has a value: {_served(endpoint, variant)} never "
-                f"predicts class {name!r} (the classes its baselines hold: {shown or 'none'})"
-            )
+        return self._metrics.names(endpoint)
 
     def state(self, name: str) -> AlarmStatus:
         """The rule ``name`` and its current state. Raises NotFound."""
@@ -444,31 +328,9 @@ class AlarmService:
         return Notification(label, True)
 
 
-def _shown(name: str, info: MetricInfo) -> str:
-    if info.qualifier is None:
-        return name
-    if info.qualifier_required:
-        return f"{name}.<{info.qualifier}>"
-    return f"{name}[.<{info.qualifier}>]"
-
-
 def _enum(cls: type[E], value: str, what: str) -> E:
     try:
         return cls(value)
     except ValueError:
         allowed = ", ".join(m.value for m in cls)
         raise InvalidInput(f"invalid {what} {value!r}; use one of {allowed}") from None
-
-
-def _regressors(refs: Sequence[str]) -> str:
-    if len(refs) == 1:
-        return f"regressor {refs[0]}, which predicts"
-    return f"regressors {', '.join(refs)}, which predict"
-
-
-def _served(endpoint: str, variant: str | None) -> str:
-    return f"variant {variant!r} of {endpoint!r}" if variant else f"endpoint {endpoint!r}"
-
-
-def _whose(endpoint: str, variant: str | None) -> str:
-    return f"variant {variant!r} of {endpoint!r}" if variant else f"every variant of {endpoint!r}"

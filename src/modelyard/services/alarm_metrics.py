@@ -1,0 +1,168 @@
+"""Which names an alarm rule may watch on an endpoint, and the statistic each defaults to.
+
+A metric series or drift score is refused when it does not exist, and when it could never
+have a value for the endpoint (or the variant) watched: a feature its models do not take, a
+feature's drift score where the capture redacts that field, a class share of regressors or of
+a class no model predicts. Such a rule would stay INSUFFICIENT_DATA for good.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from modelyard.domain.alarms import Statistic
+from modelyard.domain.drift import (
+    FEATURE_SCORE_PREFIX,
+    PREDICTION_SCORE,
+    SHARE_SCORE,
+    feature_score,
+)
+from modelyard.domain.metrics import METRICS, MetricInfo, split_name
+from modelyard.errors import InvalidInput
+
+#: Drift scores (``DriftReport.scores()``) start with this.
+DRIFT_PREFIX = "drift."
+#: The drift scores every endpoint has; the others are ``drift.feature.<feature>`` and, for a
+#: model with several prediction columns, ``drift.prediction.<column>``.
+DRIFT_SCORES = (SHARE_SCORE, PREDICTION_SCORE)
+_PER_COLUMN = f"{PREDICTION_SCORE}."
+
+
+class Predicted(Protocol):
+    """What one model version predicts (``PredictedClasses``)."""
+
+    @property
+    def regressor(self) -> bool: ...
+
+    @property
+    def classes(self) -> frozenset[str] | None: ...
+
+
+class EndpointInfo(Protocol):
+    """What alarms need to know of an endpoint: its variants, its models' features and classes."""
+
+    def variants(self, endpoint: str) -> Sequence[str]:
+        """The variant names of ``endpoint``'s current config. Raises EndpointNotFound."""
+        ...
+
+    def features(self, endpoint: str) -> Sequence[str] | None:
+        """The input feature names of its models (None when no signature names them)."""
+        ...
+
+    def redacted(self, endpoint: str, variant: str | None = None) -> set[str]:
+        """The input fields every variant (``variant`` alone when given) redacts in capture."""
+        ...
+
+    def classes(self, endpoint: str, variant: str | None = None) -> Mapping[str, Predicted]:
+        """What the model of every variant (``variant`` alone when given) predicts, by model
+        reference."""
+        ...
+
+
+class AlarmMetrics:
+    """The names rules may watch on the endpoints ``endpoints`` describes."""
+
+    def __init__(self, endpoints: EndpointInfo) -> None:
+        self._endpoints = endpoints
+
+    def names(self, endpoint: str | None = None) -> list[str]:
+        """Every name a rule may watch: the metric series, then the drift scores (with the
+        features of ``endpoint``'s models when given)."""
+        names = [_shown(name, info) for name, info in METRICS.items()] + list(DRIFT_SCORES)
+        features = self._endpoints.features(endpoint) if endpoint is not None else None
+        if features is None:
+            return [*names, feature_score("<feature>")]
+        return names + [feature_score(f) for f in features]
+
+    def check(self, endpoint: str, metric: str, variant: str | None = None) -> Statistic:
+        """The metric's default statistic, once it is known to exist for ``endpoint``: a
+        feature it names must be an input of the endpoint's models (when their signatures
+        name them), and a feature's drift score one its capture keeps (not redacted)."""
+        if metric.startswith(DRIFT_PREFIX):
+            if metric.startswith(FEATURE_SCORE_PREFIX):
+                feature = metric.removeprefix(FEATURE_SCORE_PREFIX)
+                features = self._endpoints.features(endpoint)
+                if feature and feature in self._endpoints.redacted(endpoint, variant):
+                    raise InvalidInput(
+                        f"drift score {metric!r} never has a value: {feature!r} is redacted "
+                        f"in the capture of {_whose(endpoint, variant)}, so drift runs do not "
+                        "compare it"
+                    )
+                if feature and (features is None or feature in features):
+                    return Statistic.MAX
+            elif metric in DRIFT_SCORES or (
+                metric.startswith(_PER_COLUMN) and len(metric) > len(_PER_COLUMN)
+            ):
+                return Statistic.MAX
+            problem = f"unknown drift score {metric!r} for endpoint {endpoint!r}"
+        else:
+            try:
+                base, qualifier = split_name(metric)
+            except InvalidInput as exc:
+                problem = exc.message.split("; known:")[0]
+            else:
+                info = METRICS[base]
+                if info.qualifier == "class" and qualifier is not None:
+                    self._check_class(endpoint, metric, qualifier, variant)
+                    return Statistic(info.aggregation)
+                features = self._endpoints.features(endpoint)
+                if (
+                    info.qualifier != "feature"
+                    or qualifier is None
+                    or features is None
+                    or qualifier in features
+                ):
+                    return Statistic(info.aggregation)
+                problem = (
+                    f"metric {metric!r}: endpoint {endpoint!r} has no input feature "
+                    f"{qualifier!r} (its features: {', '.join(features)})"
+                )
+        raise InvalidInput(f"{problem}; known: {', '.join(self.names(endpoint))}")
+
+    def _check_class(self, endpoint: str, metric: str, name: str, variant: str | None) -> None:
+        """Refuse a class share that never has a value: every model watched is a regressor,
+        or the class is none of those the models predict (when their baselines tell)."""
+        models = self._endpoints.classes(endpoint, variant)
+        regressors = [ref for ref, p in models.items() if p.regressor]
+        if models and len(regressors) == len(models):
+            raise InvalidInput(
+                f"metric {metric!r} never has a value: {_served(endpoint, variant)} serves "
+                f"{_regressors(regressors)} numbers, not classes"
+            )
+        known: set[str] = set()
+        for ref, predicted in models.items():
+            if ref in regressors:
+                continue
+            if predicted.classes is None:
+                return  # a model whose classes are unknown may predict it
+            known |= predicted.classes
+        if name not in known:
+            listed = sorted(known)
+            shown = ", ".join(listed[:20]) + (", …" if len(listed) > 20 else "")
+            raise InvalidInput(
+                f"metric {metric!r} never has a value: {_served(endpoint, variant)} never "
+                f"predicts class {name!r} (the classes its baselines hold: {shown or 'none'})"
+            )
+
+
+def _shown(name: str, info: MetricInfo) -> str:
+    if info.qualifier is None:
+        return name
+    if info.qualifier_required:
+        return f"{name}.<{info.qualifier}>"
+    return f"{name}[.<{info.qualifier}>]"
+
+
+def _regressors(refs: Sequence[str]) -> str:
+    if len(refs) == 1:
+        return f"regressor {refs[0]}, which predicts"
+    return f"regressors {', '.join(refs)}, which predict"
+
+
+def _served(endpoint: str, variant: str | None) -> str:
+    return f"variant {variant!r} of {endpoint!r}" if variant else f"endpoint {endpoint!r}"
+
+
+def _whose(endpoint: str, variant: str | None) -> str:
+    return f"variant {variant!r} of {endpoint!r}" if variant else f"every variant of {endpoint!r}"
