@@ -94,6 +94,33 @@ def test_a_header_claiming_a_huge_array_is_refused_without_allocating_it() -> No
         decode(lying, NPY, None)
 
 
+def raw_header(text: str) -> bytes:
+    """A version 1.0 body whose header is ``text`` as given, padded as numpy pads it."""
+    data = text.encode("latin-1")
+    data += b" " * (63 - (10 + len(data)) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + len(data).to_bytes(2, "little") + data + b"\0" * 24
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("{'descr': '<f8', 'fortran_order': False, 'shape': (f(1),), }", "no calls"),
+        ("{'descr': '<f8', 'fortran_order': False, 'shape': (1 + 2,), }", "no calls"),
+        ("{'descr': '<f8', 'fortran_order': False, 'shape': (1, 3", "no calls"),
+        ("{[1]: 2}", "dict literal"),
+        ("{1: " + "[" * 3000 + "]" * 3000 + "}", "dict literal"),
+        ("{'descr': '<f8', 'fortran_order': False, 'shape': (-1, -3), }", "negative size"),
+    ],
+    ids=["call", "arithmetic", "unclosed", "unhashable-key", "deep", "negative"],
+)
+def test_a_malformed_header_is_named_plainly(text: str, words: str) -> None:
+    with pytest.raises(InvalidPayload, match=words) as info:
+        decode(raw_header(text), NPY, None)
+    message = str(info.value)
+    assert message.startswith("malformed .npy body: ")
+    assert "<ast." not in message and " object at 0x" not in message, message
+
+
 def test_predictions_are_written_as_npy_when_asked_by_name() -> None:
     assert negotiate(NPY) == NPY
     assert negotiate("application/*") == "application/json"

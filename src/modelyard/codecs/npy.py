@@ -13,16 +13,26 @@ from __future__ import annotations
 
 import io
 import math
+import struct
+from tokenize import TokenError
 
 import numpy as np
 from numpy.lib import format as npy_format
 
-from modelyard.codecs.json_shapes import NO_ROWS, Matrix
+from modelyard.codecs.json_shapes import NO_ROWS, Matrix, clip
 from modelyard.errors import InvalidPayload, ModelFailed
 
 NPY = "application/x-npy"
 # Kinds numpy reads as numbers: booleans, signed and unsigned integers, floats.
 _NUMERIC = "biuf"
+# What numpy's header reader raises on hostile bytes: ast.literal_eval's ValueError (whose
+# message is a repr like "<ast.Call object at 0x…>"), SyntaxError, tokenize's TokenError (when
+# it retries a 1.0/2.0 header), TypeError (an unhashable dict key), RecursionError (nesting).
+_HEADER_ERRORS = (ValueError, TypeError, SyntaxError, TokenError, RecursionError, MemoryError)
+_NOT_LITERAL = (
+    "the .npy header must be a dict literal of 'descr', 'fortran_order' and 'shape' "
+    "(plain values: no calls, names or arithmetic)"
+)
 
 
 def decode(body: bytes, width: int | None = None) -> Matrix:
@@ -45,8 +55,10 @@ def decode(body: bytes, width: int | None = None) -> Matrix:
             shape, fortran, dtype = npy_format.read_array_header_2_0(stream)
         else:
             raise ValueError(f"unsupported .npy format version {version}")
-    except ValueError as exc:
-        raise InvalidPayload(f"malformed .npy body: {exc}") from None
+    except _HEADER_ERRORS as exc:
+        raise InvalidPayload(f"malformed .npy body: {_plainly(exc, body)}") from None
+    if any(d < 0 for d in shape):
+        raise InvalidPayload(f"malformed .npy body: the header's shape {shape} has a negative size")
     if dtype.hasobject or dtype.kind not in _NUMERIC or dtype.names is not None:
         raise InvalidPayload(f"a .npy body must hold numbers, not {dtype}")
     if len(shape) not in (1, 2):
@@ -64,6 +76,27 @@ def decode(body: bytes, width: int | None = None) -> Matrix:
     if array.shape[0] == 0:
         raise InvalidPayload(NO_ROWS)
     return np.ascontiguousarray(array, dtype=np.float64)
+
+
+def _plainly(error: Exception, body: bytes) -> str:
+    """What is wrong with a header numpy refused, in words (never an ``ast`` node's repr)."""
+    message = str(error)
+    if isinstance(error, ValueError) and not message.startswith(("malformed node", "Cannot parse")):
+        return message  # numpy's own words: "shape is not valid: …", "EOF: reading …"
+    header = _header_text(body)
+    return f"{_NOT_LITERAL}, got {clip(header, 80)}" if header is not None else _NOT_LITERAL
+
+
+def _header_text(body: bytes) -> str | None:
+    """The header of a version 1.0, 2.0 or 3.0 ``.npy`` body as text, or None if cut short."""
+    major = body[6:7]
+    size = struct.Struct("<H" if major == b"\x01" else "<I")
+    start = 8 + size.size
+    if len(body) < start:
+        return None
+    (length,) = size.unpack_from(body, 8)
+    encoding = "utf-8" if major == b"\x03" else "latin-1"
+    return body[start : start + length].decode(encoding, "replace").strip()
 
 
 def encode(predictions: np.ndarray) -> bytes:
