@@ -373,6 +373,25 @@ def test_every_error_class_has_its_status_and_the_server_goes_on(served: Served)
     assert "Unexpected" not in log and "Exception calling application" not in log, log[-3000:]
 
 
+def test_bytes_that_are_not_a_protobuf_message_are_an_invalid_argument(served: Served) -> None:
+    garbage = b"\xff\xff\xff\xff\x0fnot a protobuf message"
+    with grpc.insecure_channel(served.grpc_url) as channel:
+        for rpc in ("ModelInfer", "ModelReady", "ServerLive", "ModelMetadata"):
+            call = channel.unary_unary(f"/inference.GRPCInferenceService/{rpc}")  # bytes as is
+            with pytest.raises(grpc.RpcError) as caught:
+                call(garbage, timeout=30)
+            error: Any = caught.value
+            assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, (rpc, error)
+            words = f"not a valid inference.{rpc}Request protobuf message"
+            assert words in error.details(), (rpc, error.details())
+        # The same channel goes on: a well-formed call still answers.
+        live = channel.unary_unary("/inference.GRPCInferenceService/ServerLive")
+        answer = pb.ServerLiveResponse.FromString(live(b"", timeout=30))
+        assert answer.live
+    log = served.server.log.read_text()
+    assert "DecodeError" not in log, log[-3000:]
+
+
 def _input(rows: np.ndarray) -> triton.InferInput:
     tensor = triton.InferInput("input-0", list(rows.shape), "FP64")
     tensor.set_data_from_numpy(rows)

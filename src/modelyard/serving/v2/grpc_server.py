@@ -20,7 +20,7 @@ import grpc
 from modelyard.errors import CannotListen
 from modelyard.serving.app import ServerOptions
 from modelyard.serving.dataplane import DataPlane
-from modelyard.serving.v2 import grpc_predict_v2_pb2_grpc as pb_grpc
+from modelyard.serving.v2.grpc_handlers import add_to_server
 from modelyard.serving.v2.grpc_service import InferenceServicer
 
 log = logging.getLogger("modelyard.serving")
@@ -52,9 +52,7 @@ class GrpcServer:
                 ("grpc.so_reuseport", 1),  # every worker binds the same port
             ]
         )
-        pb_grpc.add_GRPCInferenceServiceServicer_to_server(
-            InferenceServicer(self._core, str(os.getpid())), server
-        )
+        add_to_server(InferenceServicer(self._core, str(os.getpid())), server)
         try:
             server.add_insecure_port(self._address)
         except RuntimeError as exc:  # grpc's only word for "cannot bind"

@@ -12,7 +12,9 @@ Errors become status codes in one function, :func:`status_of`:
 ===============================================  =====================
 error                                            status
 ===============================================  =====================
-bad input: tensors, shape, datatype, signature   ``INVALID_ARGUMENT``
+bad input: tensors, shape, datatype, signature,  ``INVALID_ARGUMENT``
+request bytes that are not a protobuf message
+(``grpc_handlers``)
 unknown model (endpoint) or version              ``NOT_FOUND``
 deployed but not loaded here; store unavailable  ``UNAVAILABLE``
 over the payload limit                           ``RESOURCE_EXHAUSTED``
@@ -75,7 +77,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
     def __init__(self, core: DataPlane, worker: str) -> None:
         self._core = core
-        self._worker = ("x-modelyard-worker", worker)
+        self.worker = ("x-modelyard-worker", worker)
         self._server = pb.ServerMetadataResponse(**catalog.server_metadata(()))
 
     # -- health -------------------------------------------------------------------------------
@@ -98,7 +100,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         try:
             ready = catalog.model_ready(self._core, request.name, request.version or None)
         except ModelyardError as exc:
-            await _abort(context, exc, [self._worker])
+            await abort(context, exc, [self.worker])
         return pb.ModelReadyResponse(ready=ready)
 
     # -- metadata -----------------------------------------------------------------------------
@@ -116,7 +118,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         try:
             described = catalog.describe(self._core, request.name, request.version or None)
         except ModelyardError as exc:
-            await _abort(context, exc, [self._worker])
+            await abort(context, exc, [self.worker])
         return pb.ModelMetadataResponse(
             name=described["name"],
             versions=described["versions"],
@@ -131,7 +133,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         self, request: pb.ModelInferRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ModelInferResponse:
         inference_id = new_inference_id()  # a UUIDv7: feedback finds it by its time
-        trailing: Metadata = [("x-modelyard-inference-id", inference_id), self._worker]
+        trailing: Metadata = [("x-modelyard-inference-id", inference_id), self.worker]
         meta = RequestMeta(
             endpoint=request.model_name,
             inference_id=inference_id,
@@ -161,7 +163,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             log.exception("inference %s on %s failed", inference_id, request.model_name)
             failure = ModelFailed(f"internal error; inference id {inference_id}")
         if failure is not None:
-            await _abort(context, failure, trailing)
+            await abort(context, failure, trailing)
         context.set_trailing_metadata(trailing)
         return response
 
@@ -179,7 +181,7 @@ def _tensor_metadata(tensor: dict[str, Any]) -> pb.ModelMetadataResponse.TensorM
     )
 
 
-async def _abort(
+async def abort(
     context: grpc.aio.ServicerContext[Any, Any], exc: ModelyardError, trailing: Metadata
 ) -> NoReturn:
     """End the call with ``exc``'s status code and message (never returns)."""

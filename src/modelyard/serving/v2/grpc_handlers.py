@@ -1,0 +1,85 @@
+"""The method handlers of ``inference.GRPCInferenceService``, with request bytes that are not a
+valid protobuf message answered ``INVALID_ARGUMENT``.
+
+The generated ``add_GRPCInferenceServiceServicer_to_server`` deserializes with the message's
+``FromString``; when that raises (``DecodeError``), grpc ends the call with ``UNKNOWN`` and the
+exception's class name, before any code of ours runs. Here the deserializer keeps the failure
+as a :class:`Malformed` value instead, and the handler refuses it as :class:`InvalidPayload`
+through the servicer's one error mapping (``grpc_service.status_of``).
+
+This module imports grpc: it is imported only when a gRPC port is set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+from google.protobuf.message import DecodeError, Message
+
+from modelyard.errors import InvalidPayload
+from modelyard.serving.v2 import grpc_predict_v2_pb2 as pb
+from modelyard.serving.v2.grpc_service import InferenceServicer, abort
+
+__all__ = ["SERVICE", "Malformed", "add_to_server"]
+
+SERVICE = "inference.GRPCInferenceService"
+
+#: rpc name -> (request type, response type), as in grpc_predict_v2.proto.
+RPCS: dict[str, tuple[type[Message], type[Message]]] = {
+    "ServerLive": (pb.ServerLiveRequest, pb.ServerLiveResponse),
+    "ServerReady": (pb.ServerReadyRequest, pb.ServerReadyResponse),
+    "ModelReady": (pb.ModelReadyRequest, pb.ModelReadyResponse),
+    "ServerMetadata": (pb.ServerMetadataRequest, pb.ServerMetadataResponse),
+    "ModelMetadata": (pb.ModelMetadataRequest, pb.ModelMetadataResponse),
+    "ModelInfer": (pb.ModelInferRequest, pb.ModelInferResponse),
+}
+
+Behavior = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
+
+
+class Malformed:
+    """Request bytes that did not parse as the rpc's message: what was wrong, to refuse."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+def add_to_server(servicer: InferenceServicer, server: grpc.aio.Server) -> None:
+    """Register ``servicer``'s six rpcs on ``server`` (as the generated function does, with
+    deserializers that never raise)."""
+    handlers = {
+        name: _handler(getattr(servicer, name), request, response, servicer.worker)
+        for name, (request, response) in RPCS.items()
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+    server.add_registered_method_handlers(SERVICE, handlers)
+
+
+def _handler(
+    behavior: Behavior,
+    request_type: type[Message],
+    response_type: type[Message],
+    worker: tuple[str, str],
+) -> grpc.RpcMethodHandler:
+    kind = request_type.DESCRIPTOR.full_name
+
+    def deserialize(data: bytes) -> Message | Malformed:
+        try:
+            return request_type.FromString(data)
+        except DecodeError:
+            return Malformed(f"the request bytes are not a valid {kind} protobuf message")
+
+    async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        if type(request) is Malformed:
+            await abort(context, InvalidPayload(request.message), [worker])
+        return await behavior(request, context)
+
+    return grpc.unary_unary_rpc_method_handler(
+        guarded,
+        request_deserializer=deserialize,
+        response_serializer=response_type.SerializeToString,
+    )
