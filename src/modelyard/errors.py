@@ -173,11 +173,19 @@ class NotAcceptable(ModelyardError):
 
 
 class MethodNotAllowed(ModelyardError):
-    """A data-plane path asked for with a method it does not answer."""
+    """A data-plane path asked for with a method it does not answer.
+
+    Attributes:
+        allowed: The methods the path answers (an HTTP adapter's ``Allow`` header).
+    """
 
     code = "method_not_allowed"
     http_status = 405
     exit_code = 2
+
+    def __init__(self, message: str, allowed: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.allowed = allowed
 
 
 class PayloadTooLarge(ModelyardError):

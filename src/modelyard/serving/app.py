@@ -10,6 +10,10 @@ Routes:
     GET  /endpoints                      what this process serves, as JSON
     GET  /metrics                        Prometheus metrics, summed over the server's workers
 
+``HEAD`` is answered as ``GET`` without the body (load balancers and SageMaker health checks
+send it). A known path asked with a method it does not answer gets 405 with an ``Allow``
+header, in its protocol's error shape (the adapters' own; the routes above: the app's).
+
 Every protocol is a thin adapter over one inference core (``dataplane.py``); the predict stack
 (``stack.py``), CORS (``cors.py``) and the payload limit (``http.read_body``) are assembled here,
 in :func:`build_app`, and nowhere else.
@@ -26,13 +30,21 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from modelyard.errors import shorten
+from modelyard.errors import MethodNotAllowed, ModelyardError, NotFound
 from modelyard.serving.cors import CorsMiddleware
 from modelyard.serving.dataplane import DataPlane, RequestObserver
 from modelyard.serving.deployer import Deployer
 from modelyard.serving.feedback import SUFFIX as FEEDBACK_SUFFIX
 from modelyard.serving.feedback import FeedbackRoute, FeedbackSink
-from modelyard.serving.http import ASGIApp, Receive, Scope, Send, respond_json
+from modelyard.serving.http import (
+    ASGIApp,
+    Receive,
+    Scope,
+    Send,
+    error_headers,
+    respond_json,
+    without_body,
+)
 from modelyard.serving.sagemaker import PREFIX, SUFFIX, SageMakerRoute
 from modelyard.serving.stack import Wrapper, assemble
 
@@ -141,26 +153,24 @@ class ServingApp:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
         method: str = scope["method"]
-        if path.startswith(PREFIX) and path.endswith(SUFFIX):
-            if method == "POST":
-                name = path[len(PREFIX) : -len(SUFFIX)]
-                await self._sagemaker.invoke(name, scope, receive, send)
-            else:
-                await _refuse(send, 405, "method_not_allowed", f"{method} not allowed; use POST")
-            return
-        if path.startswith(PREFIX) and path.endswith(FEEDBACK_SUFFIX):
-            if method == "POST":
+        if method == "HEAD":  # answered as GET, without the body (health checks use it)
+            send = without_body(send)
+        if path.startswith(PREFIX):
+            if path.endswith(SUFFIX):  # the adapters refuse other methods in their own shape
+                await self._sagemaker.invoke(path[len(PREFIX) : -len(SUFFIX)], scope, receive, send)
+                return
+            if path.endswith(FEEDBACK_SUFFIX):
                 name = path[len(PREFIX) : -len(FEEDBACK_SUFFIX)]
                 await self._feedback.post(name, scope, receive, send)
-            else:
-                await _refuse(send, 405, "method_not_allowed", f"{method} not allowed; use POST")
-            return
+                return
         if path.startswith("/v2") and self._v2 is not None and path[3:4] in ("", "/"):
             await self._v2(scope, receive, send)
             return
-        if method != "GET":
-            status = 405 if path in _GET_ROUTES else 404
-            await _refuse(send, status, "not_found", f"no route {method} {path}")
+        if method != "GET" and method != "HEAD":
+            if path in _GET_ROUTES and (path != "/metrics" or self._metrics is not None):
+                await _refuse(send, MethodNotAllowed(f"{method} {path} not allowed; use GET", _GET))
+            else:
+                await _refuse(send, NotFound(f"no route {method} {path}"))
             return
         if path == "/ping":
             ready = self.deployer.ready
@@ -181,7 +191,7 @@ class ServingApp:
         elif path == "/metrics" and self._metrics is not None:
             await self._metrics(scope, receive, send)
         else:
-            await _refuse(send, 404, "not_found", f"no route {path}")
+            await _refuse(send, NotFound(f"no route {path}"))
 
     def _describe(self) -> dict[str, Any]:
         table = self.deployer.table
@@ -215,6 +225,7 @@ class ServingApp:
 
 
 _GET_ROUTES = {"/ping", "/healthz", "/readyz", "/endpoints", "/metrics"}
+_GET = ("GET", "HEAD")
 
 
 def _freeze_startup_heap() -> None:
@@ -234,8 +245,9 @@ def _freeze_startup_heap() -> None:
     gc.freeze()
 
 
-async def _refuse(send: Send, status: int, code: str, message: str) -> None:
-    await respond_json(send, status, {"error": {"code": code, "message": shorten(message)}})
+async def _refuse(send: Send, error: ModelyardError) -> None:
+    """The app's own routes' error answer: ``{"error": {"code", "message"}}``."""
+    await respond_json(send, error.http_status, error.to_dict(), error_headers(error))
 
 
 def build_app(

@@ -45,6 +45,7 @@ import orjson
 from modelyard.errors import (
     EndpointNotFound,
     InvalidPayload,
+    MethodNotAllowed,
     ModelyardError,
     UnsupportedMediaType,
 )
@@ -54,7 +55,7 @@ from modelyard.serving.http import (
     Receive,
     Scope,
     Send,
-    closing,
+    error_headers,
     read_body,
     request_headers,
     respond,
@@ -94,15 +95,18 @@ class FeedbackRoute:
         self._deadline = BodyDeadline(body_timeout_s)
 
     async def post(self, name: str, scope: Scope, receive: Receive, send: Send) -> None:
-        """Answer one feedback request for endpoint ``name`` (see the module docstring)."""
+        """Answer one feedback request for endpoint ``name`` (see the module docstring); any
+        method but POST is refused (405)."""
         try:
+            if scope["method"] != "POST":
+                raise MethodNotAllowed(f"{scope['method']} not allowed; use POST", ("POST",))
             sink = self._sink
             if sink is None:
                 raise EndpointNotFound(f"this server does not take feedback for {name!r}")
             items = await self._items(scope, receive)
             result = await asyncio.to_thread(sink.record, name, items)
         except ModelyardError as exc:
-            await _error(send, exc.http_status, exc.code, exc.message, closing(exc))
+            await _error(send, exc.http_status, exc.code, exc.message, error_headers(exc))
             return
         except Exception:  # never a traceback to the caller
             log.exception("recording feedback for endpoint %s failed", name)

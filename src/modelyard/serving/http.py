@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from modelyard.codecs import content_encoding
-from modelyard.errors import InvalidInput, PayloadTooLarge, RequestTimeout
+from modelyard.errors import InvalidInput, MethodNotAllowed, PayloadTooLarge, RequestTimeout
 
 if TYPE_CHECKING:
     from modelyard.serving.body_deadline import BodyDeadline
@@ -117,10 +117,27 @@ async def read_body(
     return content_encoding.inflate(body, codings, limit) if codings else body
 
 
-def closing(error: BaseException) -> list[tuple[bytes, bytes]]:
-    """``Connection: close`` for an answer that leaves the request's body unread (408): kept
+def error_headers(error: BaseException) -> list[tuple[bytes, bytes]]:
+    """The headers an error answer needs whatever its protocol: ``Allow`` for a 405, and
+    ``Connection: close`` for an answer that leaves the request's body unread (408): kept
     alive, the connection would wait on a client that stalled, with no timer to end it."""
-    return [(b"connection", b"close")] if isinstance(error, RequestTimeout) else []
+    if isinstance(error, RequestTimeout):
+        return [(b"connection", b"close")]
+    if isinstance(error, MethodNotAllowed) and error.allowed:
+        return [(b"allow", ", ".join(error.allowed).encode())]
+    return []
+
+
+def without_body(send: Send) -> Send:
+    """``send`` for a HEAD request: the answer a GET gets, headers and all, with no body
+    (RFC 9110 9.3.2; uvicorn drops it too, other servers may not)."""
+
+    async def send_head(message: Message) -> None:
+        if message["type"] == "http.response.body" and message.get("body"):
+            message = {**message, "body": b""}
+        await send(message)
+
+    return send_head
 
 
 async def respond(

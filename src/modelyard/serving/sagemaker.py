@@ -8,6 +8,7 @@ the error the way the SageMaker runtime does, so that boto3's ``invoke_endpoint`
 error                                      status  ``x-amzn-ErrorType``
 =========================================  ======  ===========================
 bad input (body, media type, size, names)  4xx     ``ValidationError``
+a method other than POST (``Allow: POST``)  405     ``ValidationError``
 unknown endpoint or variant                404     ``ValidationError``
 the model (or its handler) raised          424     ``ModelError`` (+ ``OriginalStatusCode``,
                                                    ``OriginalMessage``)
@@ -30,6 +31,7 @@ from modelyard.codecs import payloads
 from modelyard.domain.inference_ids import new_inference_id
 from modelyard.errors import (
     InvalidInput,
+    MethodNotAllowed,
     ModelFailed,
     ModelNotReady,
     ModelyardError,
@@ -47,7 +49,7 @@ from modelyard.serving.http import (
     Receive,
     Scope,
     Send,
-    closing,
+    error_headers,
     read_body,
     request_headers,
     respond,
@@ -57,7 +59,14 @@ from modelyard.serving.stack import RequestMeta
 PREFIX = "/endpoints/"
 SUFFIX = "/invocations"
 
-_CLIENT_ERRORS = (InvalidInput, UnsupportedMediaType, NotAcceptable, PayloadTooLarge, NotFound)
+_CLIENT_ERRORS = (
+    InvalidInput,
+    UnsupportedMediaType,
+    NotAcceptable,
+    PayloadTooLarge,
+    NotFound,
+    MethodNotAllowed,
+)
 
 
 class SageMakerRoute:
@@ -72,7 +81,7 @@ class SageMakerRoute:
         self._worker = (b"x-modelyard-worker", worker)
 
     async def invoke(self, name: str, scope: Scope, receive: Receive, send: Send) -> None:
-        """Answer one invocation of endpoint ``name``."""
+        """Answer one invocation of endpoint ``name``; any method but POST is refused (405)."""
         inference_id = new_inference_id()  # a UUIDv7: feedback finds it by its time
         headers = request_headers(scope)
         extra: list[tuple[bytes, bytes]] = [
@@ -87,6 +96,8 @@ class SageMakerRoute:
             routing_key=headers.get("x-modelyard-routing-key"),
         )
         try:
+            if scope["method"] != "POST":
+                raise MethodNotAllowed(f"{scope['method']} not allowed; use POST", ("POST",))
             with self._core.choose(meta) as lease:
                 extra.extend(lease.headers)
                 handler = lease.handler
@@ -108,7 +119,7 @@ class SageMakerRoute:
                 lease.response_bytes = len(payload)
         except ModelyardError as exc:
             status, kind, body_ = render_error(exc, inference_id)
-            answer = [(b"x-amzn-errortype", kind), *extra, *closing(exc)]
+            answer = [(b"x-amzn-errortype", kind), *extra, *error_headers(exc)]
             await respond(send, status, body_, JSON, answer)
             return
         await respond(send, 200, payload, media.encode(), extra)

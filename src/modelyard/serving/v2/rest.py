@@ -29,7 +29,7 @@ data that disagree, BYTES for a numeric feature, features other
 than the signature's, an unknown output, binary sizes or an
 ``Inference-Header-Content-Length`` that do not fit the body
 unknown endpoint, version or path                                 404
-wrong method                                                      405
+wrong method (with an ``Allow`` header; HEAD answers as GET)      405
 body over the payload limit (from Content-Length, before          413
 reading it; or as soon as a chunked body passes it)
 unknown Content-Encoding                                          415
@@ -56,7 +56,7 @@ from modelyard.serving.http import (
     Receive,
     Scope,
     Send,
-    closing,
+    error_headers,
     read_body,
     request_headers,
     respond,
@@ -112,6 +112,7 @@ class V2Rest:
                 status, body = self._server_route(path, method)
         except ModelyardError as exc:
             status, body = render_error(exc)
+            extra.extend(error_headers(exc))
         await respond(send, status, body, JSON, extra)
 
     def _server_route(self, path: str, method: str) -> tuple[int, bytes]:
@@ -162,7 +163,7 @@ class V2Rest:
                 lease.response_bytes = len(answer)
         except ModelyardError as exc:
             status, error = render_error(exc, inference_id)
-            await respond(send, status, error, JSON, [*extra, *closing(exc)])
+            await respond(send, status, error, JSON, [*extra, *error_headers(exc)])
             return
         media = JSON
         if json_length is not None:
@@ -205,5 +206,7 @@ def _model_path(path: str) -> tuple[str, str | None, str]:
 
 
 def _require(method: str, allowed: str, path: str) -> None:
-    if method != allowed:
-        raise MethodNotAllowed(f"{method} {path} is not allowed; use {allowed}")
+    """Refuse any method but ``allowed`` (HEAD goes with GET: the app drops its body)."""
+    if method != allowed and (method != "HEAD" or allowed != "GET"):
+        methods = ("GET", "HEAD") if allowed == "GET" else (allowed,)
+        raise MethodNotAllowed(f"{method} {path} is not allowed; use {allowed}", methods)
