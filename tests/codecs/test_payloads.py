@@ -452,6 +452,31 @@ def test_encode_json_other_dtypes() -> None:
     assert orjson.loads(encode(np.float64(0.25), JSON)) == {"predictions": [0.25]}
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.float64])
+def test_encode_json_writes_a_value_alike_for_one_row_and_many(dtype: type) -> None:
+    """A model's column of a 2-D result (the compiled trees' probability of class 1) is not
+    C-ordered from two rows on; one row is. Both must print the same text, and JSON readers
+    (float64) must read back exactly the value the model gave."""
+    values = np.array([0.83744717, 1e-7, 3.0e4, -2.5e-5, 1 / 3], dtype=dtype)
+    two_d = np.stack([1 - values, values], axis=1)
+    column = two_d[:, 1]
+    assert not column.flags.c_contiguous
+    texts = {
+        "single": [encode(column[i : i + 1], JSON) for i in range(len(values))],
+        "strided": [encode(np.repeat(column[i : i + 1], 2), JSON) for i in range(len(values))],
+        "column": encode(column, JSON),
+        "contiguous": encode(np.ascontiguousarray(column), JSON),
+    }
+    numbers = [t[len(b'{"predictions":[') : -2] for t in texts["single"]]
+    assert (
+        texts["column"] == texts["contiguous"] == b'{"predictions":[' + b",".join(numbers) + b"]}"
+    )
+    for number, text in zip(numbers, texts["strided"], strict=True):
+        assert text == b'{"predictions":[' + number + b"," + number + b"]}"
+    back = json.loads(texts["column"])["predictions"]
+    assert back == [float(v) for v in values.tolist()]  # exactly, as float64
+
+
 def test_encode_csv_1d_and_2d_round_trip() -> None:
     one_d = np.array([0.1, 1 / 3, 1e-300, -2.0])
     body = encode(one_d, CSV)
