@@ -7,9 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from modelyard.batch.coordinator import run_job
 from modelyard.domain.batch import JoinSource
+from modelyard.errors import InvalidPayload
 from tests.batch.support import Model, csv_text, features, request
 
 TRICKY_LINES = [
@@ -56,8 +58,9 @@ def test_fast_path_equals_generic_path_with_join_and_crlf(model: Model, tmp_path
 
 
 def test_blocks_the_fast_path_cannot_read_go_the_generic_way(model: Model, tmp_path: Path) -> None:
-    # Words, quotes, spaces and an overflowing numeral: the codec's own rules decide them.
-    odd = [b"nan,1,2,3,4", b'"1.5",2,3,4,5', b" 1 ,2,3,4,5", b"inf,-Infinity,1,2,3", b"1_0,1,2,3,4"]
+    # Words, quotes, spaces and tabs: the codec's own rules decide them.
+    odd = [b"nan,1,2,3,4", b'"1.5",2,3,4,5', b" 1 ,2,3,4,5", b"inf,-Infinity,1,2,3"]
+    odd.append(b"\t10,1,2,3,4")
     data = b"\n".join(odd) + b"\n"
     fast, fast_rows, slow = both(model, tmp_path, data)
     assert fast_rows == 0
@@ -72,3 +75,14 @@ def test_blocks_the_fast_path_cannot_read_go_the_generic_way(model: Model, tmp_p
         ]
     )
     assert fast == model.csv(rows)
+
+
+def test_a_value_the_codec_refuses_is_refused_on_both_paths(model: Model, tmp_path: Path) -> None:
+    # float() reads these as numbers; the endpoint codec (and so a batch job) does not.
+    for i, value in enumerate(["1_0", "\u0661", "1\u00a0"]):
+        source = tmp_path / f"in{i}.csv"
+        source.write_bytes(f"1,2,3,4,5\n{value},1,2,3,4\n".encode())
+        for fast_path in (True, False):
+            out = tmp_path / f"out{i}{fast_path}"
+            with pytest.raises(InvalidPayload, match=r"line 2: column 1: cannot read '"):
+                run_job(request(model, source, out), model.source, job="r", fast_path=fast_path)

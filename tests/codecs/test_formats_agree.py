@@ -153,6 +153,16 @@ REFUSED = [
     ("-1E999", '"-1E999"', "'-1E999' is too large for a float"),
     ("1" + "0" * 400, "1" + "0" * 400, "is too large for a float"),
     ("abc", '"abc"', "cannot read 'abc' as a number"),
+    # float() and numpy read these; they are not numbers as CSV or JSON writers write them.
+    ("1_000", '"1_000"', "cannot read '1_000' as a number"),
+    ("2.5_0", '"2.5_0"', "cannot read '2.5_0' as a number"),
+    ("\u0661\u0662", '"\u0661\u0662"', "cannot read '\u0661\u0662' as a number"),
+    ("\u0661\u0662", '"\\u0661\\u0662"', "cannot read '\u0661\u0662' as a number"),
+    ("\uff11", '"\\uff11"', "cannot read '\uff11' as a number"),
+    ("\u00a01", '"\\u00a01"', "cannot read '\\xa01' as a number"),
+    ("1\u2003", '"1\u2003"', "cannot read '1\\u2003' as a number"),
+    ("\x0c1", '"\\f1"', "cannot read '\\x0c1' as a number"),
+    ("1\x0b", '"1\\u000b"', "cannot read '1\\x0b' as a number"),
 ]
 JSON_SHAPES = {
     "rows": "[[7, {}]]",
@@ -245,3 +255,22 @@ def test_parse_number() -> None:
         parse_number("1e309")
     with pytest.raises(ValueError):
         parse_number("infinite")
+    assert parse_number("\t+.5e-3 ") == 0.0005 and parse_number("5.") == 5.0
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["1_000", "\u0661", "\uff11", "\u00a01", "1\n", "\r1", "\x1c1", "0x10", "1e", ".", "+", ""],
+)
+def test_parse_number_takes_ascii_decimals_only(text: str) -> None:
+    with pytest.raises(ValueError, match="is not a decimal number"):
+        parse_number(text)
+
+
+def test_a_line_end_inside_a_quoted_number_is_refused() -> None:
+    csv_words = r"line 2, column 2: cannot read '1\\n' as a number"
+    with pytest.raises(InvalidPayload, match=csv_words):
+        decode(b'7,"1\n"\n', CSV, NAMED)
+    json_words = r"row 1, column 2 \(feature 'b'\): cannot read '1\\n'"
+    with pytest.raises(InvalidPayload, match=json_words):
+        decode(b'[[7, "1\\n"]]', JSON, NAMED)

@@ -142,7 +142,7 @@ def test_null_is_nan_for_floats_only() -> None:
         ("FP64", [2, -1], [1, 2], "non-negative integers"),
         ("FP64", [True], [1], "non-negative integers"),
         ("FP64", "2", [1, 2], "non-negative integers"),
-        ("FP64", [2], [1, "2"], "must be numbers, not text"),
+        ("FP64", [2], [1, "2"], "element 2 (index [1]) is not a FP64 value: '2'"),
         ("FP32", [1], [1e300], "out of the range of FP32"),
         ("FP16", [1], [70000], "out of the range of FP16"),
         ("INT8", [2], [1, 128], "out of the range of INT8"),
@@ -165,6 +165,58 @@ def test_bad_values_are_refused_naming_the_tensor(
     with pytest.raises(InvalidPayload, match=r"input 'x'|unknown datatype") as caught:
         Tensor.from_values("x", datatype, shape, values)  # type: ignore[arg-type]
     assert words in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("datatype", "shape", "values", "words"),
+    [
+        (
+            "FP64",
+            [1, 3],
+            [[True, False, True]],
+            "element 1 (index [0, 0]) is not a FP64 value: true",
+        ),
+        ("FP64", [1, 3], [[1.5, 2, True]], "element 3 (index [0, 2]) is not a FP64 value: true"),
+        ("FP32", [2, 2], [[1, 2], [False, 4]], "element 3 (index [1, 0]) is not a FP32 value"),
+        ("FP64", [3], [0.5, "1.5", 2], "element 2 (index [1]) is not a FP64 value: '1.5'"),
+        ("FP16", [2], ["1", "2"], "element 1 (index [0]) is not a FP16 value: '1'"),
+        ("INT64", [3], [1, 2, True], "element 3 (index [2]) is not a INT64 value: true"),
+        ("UINT8", [1], [True], "element 1 (index [0]) is not a UINT8 value: true"),
+    ],
+)
+def test_numeric_data_must_be_json_numbers(
+    datatype: str, shape: list[int], values: list[object], words: str
+) -> None:
+    """The protocol's numeric datatypes take JSON numbers: numpy would read true as 1 and
+    "1.5" as 1.5, so a boolean or a string is refused, named with its position."""
+    with pytest.raises(InvalidPayload, match="input 'x'") as caught:
+        Tensor.from_values("x", datatype, shape, values)
+    assert words in str(caught.value)
+    assert f"{datatype} data must be JSON numbers" in str(caught.value)
+
+
+def test_bool_takes_booleans_and_bytes_takes_strings() -> None:
+    flags = Tensor.from_values("b", "BOOL", [1, 3], [[True, False, True]])
+    assert np.asarray(flags.data).tolist() == [True, False, True]
+    words = Tensor.from_values("t", "BYTES", [2], ["1.5", "true"])
+    assert words.data == [b"1.5", b"true"]
+
+
+def test_a_rest_body_with_booleans_anywhere_has_its_numbers_checked() -> None:
+    """The REST adapter skips the scan for booleans when the body has neither word; a body
+    asking for binary output (``true``) still has a boolean in its data refused."""
+
+    def body(data: str, parameters: str = "") -> bytes:
+        tensor = f'{{"name": "x", "shape": [1, 3], "datatype": "FP64", "data": {data}}}'
+        return f'{{{parameters}"inputs": [{tensor}]}}'.encode()
+
+    (plain,) = parse_request(body("[[1, 2.5, 3]]"), None).inputs
+    assert np.asarray(plain.data).tolist() == [1.0, 2.5, 3.0]
+    wants_binary = '"parameters": {"binary_data_output": true}, '
+    with pytest.raises(InvalidPayload, match=r"element 2 \(index \[0, 1\]\) is not a FP64"):
+        parse_request(body("[[1, false, 3]]", wants_binary), None)
+    with pytest.raises(InvalidPayload, match=r"element 3 \(index \[0, 2\]\) is not a FP64"):
+        parse_request(body("[[1, 2, true]]"), None)
 
 
 def test_the_ends_of_the_64_bit_ranges_are_taken_exactly() -> None:

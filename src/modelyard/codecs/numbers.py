@@ -1,32 +1,55 @@
 """Text read as a number: the one rule every request format (CSV fields, JSON strings) shares.
 
-``float()`` reads ``"1e400"`` as infinity without complaint, and numpy does the same; a numeral
-too large for a float64 is almost always a mistake (a unit error, a corrupted export), so it is
-refused, while infinity written as such (``inf``, ``-Infinity``) stays a float like any other.
+A number is an ASCII decimal numeral (``-1.5``, ``.5``, ``5.``, ``+1e-3``) or a spelling of
+NaN or infinity (``nan``, ``-Infinity``, any case), with at most ASCII spaces and tabs around it.
+``float()`` takes more, and numpy's string conversion is ``float()``: digit separators
+(``1_000``), digits of other scripts (Arabic-Indic ``١٢``, fullwidth ``\\uff11``) and every Unicode
+space or line end around the number (``\\u00a01``, ``"1\\n"``). No CSV writer or JSON library
+writes those as numbers, so they are refused (a value that means something else, or a
+corrupted export), not guessed at.
+
+``float()`` also reads ``"1e400"`` as infinity without complaint; a numeral too large for a
+float64 is almost always a mistake (a unit error, a corrupted export), so it is refused, while
+infinity written as such (``inf``, ``-Infinity``) stays a float like any other.
+
+The fast paths of :mod:`.payloads` and :mod:`.json_shapes` let numpy or ``float()`` convert and
+check afterwards, cheaply, whether anything outside this grammar could have been there
+(:data:`NOT_NUMERAL_CHARS`); only then do they read value by value through :func:`parse_number`.
 """
 
 from __future__ import annotations
 
 import math
+import re
 
-__all__ = ["parse_number"]
+__all__ = ["NOT_NUMERAL_CHARS", "parse_number"]
 
 _INFINITIES = frozenset(sign + word for sign in ("", "+", "-") for word in ("inf", "infinity"))
+_NUMERAL = re.compile(
+    r"[ \t]*[+-]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)[ \t]*",
+    re.ASCII | re.IGNORECASE,
+)
+#: Finds a character no number of the grammar holds: text ``float()`` took holds one exactly
+#: when it is not a number of the grammar (a numeral's characters, the letters of nan, inf and
+#: infinity in either case, and the spaces and tabs allowed around them).
+NOT_NUMERAL_CHARS = re.compile(r"[^0-9.eE+\-nNaAiIfFtTyY \t]").search
 
 
 def parse_number(text: str) -> float:
-    """Read ``text`` as a float, as ``float()`` does, but refuse a numeral that overflows.
+    """Read ``text`` as a float: a number of the module's grammar, never one that overflows.
 
     Args:
-        text: The text of one value; surrounding whitespace is ignored.
+        text: The text of one value; ASCII spaces and tabs around it are ignored.
 
     Returns:
         The float; ``nan`` for the ``nan`` spellings, ±inf only for the infinity spellings.
 
     Raises:
-        ValueError: the text is not a number.
+        ValueError: the text is not a number of the grammar (``1_000``, ``١٢``, ``0x10``).
         OverflowError: the text is a finite numeral too large for a float64 (``1e400``).
     """
+    if _NUMERAL.fullmatch(text) is None:
+        raise ValueError(f"{text!r} is not a decimal number")
     value = float(text)
     if math.isinf(value) and text.strip().lower() not in _INFINITIES:
         raise OverflowError(f"{text!r} is too large for a float")

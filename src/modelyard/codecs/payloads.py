@@ -14,7 +14,7 @@ Request formats (``Content-Type``, parameters ignored, case-insensitive; missing
   ``{"inputs": rows}``. Named inputs are put in the signature's order and must carry exactly its
   features; without names in the signature they keep the first record's key order. For a
   one-feature model a flat list is one row per value. Booleans read as 1.0/0.0, and strings
-  that read as numbers (``"1.5"``) as those numbers.
+  that are numbers (``"1.5"``; :mod:`.numbers` says which) as those numbers.
 - ``application/x-npy``: numpy's ``.npy`` format, as the SageMaker SDK's ``NumpySerializer``
   writes it (:mod:`.npy`: 1-D is one row, 2-D rows x features; never unpickled).
 - ``text/csv``: as SageMaker sends it: no header, comma-separated numbers, one row a line,
@@ -23,6 +23,10 @@ Request formats (``Content-Type``, parameters ignored, case-insensitive; missing
   one-column body writes a missing value as ``""`` or ``nan``, as :mod:`csv` writes it.
 
 The same values mean the same in both formats:
+
+- A number is an ASCII decimal numeral or a NaN or infinity spelling, ASCII spaces and tabs
+  around it allowed (:mod:`.numbers`); what else ``float()`` takes (``1_000``, ``١٢``, a
+  no-break space or a line end around a number) is refused, naming its row or line and column.
 
 - Missing values: JSON ``null``, an empty CSV field (``""`` too) and ``NaN``/``nan`` (CSV, JSON
   strings, and the bare ``NaN`` token Python's ``json.dumps`` writes) become NaN and reach the
@@ -49,6 +53,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from functools import lru_cache
 
 import numpy as np
@@ -66,7 +71,7 @@ from modelyard.codecs.json_shapes import (
     n_features,
     rows_from_json,
 )
-from modelyard.codecs.numbers import parse_number
+from modelyard.codecs.numbers import NOT_NUMERAL_CHARS, parse_number
 from modelyard.domain.signature import Signature
 from modelyard.errors import (
     InvalidPayload,
@@ -98,10 +103,18 @@ _EXACT_ACCEPT = {
 # reads numbers several times faster than float(); anything else takes the slow, naming path.
 _CSV_PLAIN = b"0123456789.,eE+- \t\r\n"
 _BOM = b"\xef\xbb\xbf"
+# The bytes of a CSV body of numbers: separators, and what the numbers of :mod:`.numbers` are
+# written with. Not a quote: a quoted field may hold a line end, which float() takes.
+_CSV_NUMERAL_BYTES = b"0123456789.eE+-nNaAiIfFtTyY \t,\r\n"
 _INF = float("inf")
 _NINF = -_INF
 _CR = ord("\r")
 _QUOTE = ord('"')  # an int: bytes membership is then one memchr, a fifth of b'"' in body
+_BACKSLASH = ord("\\")
+_UNDERSCORE = ord("_")
+# An underscore between digits; it starts with the underscore so that re looks for that byte
+# first, as memchr does (a class first scans every byte: 4x slower on a records body).
+_DIGIT_SEPARATOR = re.compile(rb"_(?<=[0-9]_)[0-9]").search
 
 
 def decode(body: bytes, content_type: str | None, signature: Signature | None) -> Matrix:
@@ -206,11 +219,23 @@ def _decode_json(body: bytes, signature: Signature | None) -> Matrix:
     except orjson.JSONDecodeError as exc:
         obj = _lenient_json(body, exc)
     array = rows_from_json(obj, signature)
-    # numpy reads a string "1e400" as inf; only a body with strings can hide one, and only an
-    # array holding inf needs the exact pass to tell "inf" (kept) from "1e400" (refused).
-    if _QUOTE in body and _holds_inf(array):
+    # numpy reads a string "1e400" as inf, and "1_000", "١٢" or "\\u00a01" as numbers, as
+    # float() does; only a body with strings can hide one, and only an array holding inf, or a
+    # body with a character or escape such a string needs, takes the exact pass.
+    if _QUOTE in body and (_holds_inf(array) or _maybe_not_numerals(body)):
         return rows_from_json(obj, signature, exact=True)
     return array
+
+
+def _maybe_not_numerals(body: bytes) -> bool:
+    """Whether a string of the body could be one ``float()`` takes and the grammar of
+    :mod:`.numbers` does not: one with a non-ASCII character, an escape (a control character
+    is sent as one), or an underscore between digits."""
+    return (
+        not body.isascii()
+        or _BACKSLASH in body
+        or (_UNDERSCORE in body and _DIGIT_SEPARATOR(body) is not None)
+    )
 
 
 def _holds_inf(array: Matrix) -> bool:
@@ -243,7 +268,7 @@ def _lenient_json(body: bytes, error: orjson.JSONDecodeError) -> object:
 def _decode_csv(body: bytes) -> Matrix:
     if body.startswith(_BOM):
         body = body[len(_BOM) :]
-    body = body.rstrip()
+    body = body.rstrip(b" \t\r\n")  # not \v or \f: "1\v" is no number
     if not body:
         raise InvalidPayload(NO_ROWS)
     # A lone \r ends a line (RFC 4180 readers agree), but JSON would read it as a space.
@@ -281,6 +306,9 @@ def _csv_rows(body: bytes) -> Matrix:
         raise InvalidPayload(f"the CSV body is not UTF-8 text: {exc}") from None
     rows: list[list[float]] = []
     width = first = -1
+    # float() takes "1_000", "١٢", "1\n": only a body with a byte no number holds, or a
+    # quote, needs each row's fields checked once float() has taken them.
+    check = bool(body.translate(None, _CSV_NUMERAL_BYTES))
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         for fields in reader:
@@ -299,7 +327,11 @@ def _csv_rows(body: bytes) -> Matrix:
             except ValueError:  # an empty field (missing value) or text: field by field
                 values = [_csv_number(f, number, c, number == first) for c, f in enumerate(fields)]
             else:
-                if _INF in values or _NINF in values:  # "inf" is kept, "1e400" refused
+                if (
+                    _INF in values  # "inf" is kept, "1e400" refused
+                    or _NINF in values
+                    or (check and NOT_NUMERAL_CHARS("".join(fields)) is not None)
+                ):
                     values = [_csv_number(f, number, c, False) for c, f in enumerate(fields)]
             rows.append(values)
     except csv.Error as exc:
@@ -311,7 +343,7 @@ def _csv_rows(body: bytes) -> Matrix:
 
 
 def _csv_number(field: str, line: int, column: int, first: bool) -> float:
-    value = field.strip()
+    value = field.strip(" \t")
     if not value:
         return np.nan
     try:

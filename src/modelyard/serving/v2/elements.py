@@ -56,13 +56,25 @@ def count(shape: Sequence[int]) -> int:
     return math.prod(shape)
 
 
-def values_to_elements(datatype: str, shape: tuple[int, ...], values: Any, name: str) -> Elements:
+def values_to_elements(
+    datatype: str, shape: tuple[int, ...], values: Any, name: str, *, booleans: bool = True
+) -> Elements:
     """The elements of JSON-style ``values`` (nested in ``shape`` or flat, row-major).
+
+    Args:
+        datatype: The tensor's V2 datatype.
+        shape: Its checked shape.
+        values: The data, as the wire carried it.
+        name: The tensor's name, for messages.
+        booleans: Whether ``values`` may hold ``true``/``false`` among numbers (numpy would
+            read them as 1 and 0); False when the caller knows they cannot (typed gRPC
+            contents, a JSON body without those words), which spares a pass over the values.
 
     Raises:
         InvalidPayload: an unknown datatype, values that are not a list, ragged nesting, a
             nesting other than ``shape``, a count other than the shape's, or an element that
-            is not of the datatype (or out of its range).
+            is not of the datatype (or out of its range): a string or a boolean for a numeric
+            datatype is named with its position.
     """
     dtype = numpy_dtype(datatype)
     if type(values) is not list:
@@ -85,6 +97,12 @@ def values_to_elements(datatype: str, shape: tuple[int, ...], values: Any, name:
     flat = array.reshape(-1)
     if datatype == BYTES:
         return _text_elements(flat, name)
+    if booleans and datatype != "BOOL" and _holds_bool(values):  # numpy reads true as 1
+        raise _not_a_number(values, shape, datatype, name)
+    if flat.dtype == dtype:  # FP64 sent as JSON numbers, INT64 as JSON integers
+        return flat
+    if flat.size and flat.dtype.kind in "USb" and datatype != "BOOL":
+        raise _not_a_number(values, shape, datatype, name)  # a string makes all strings
     return _numeric(flat, dtype, datatype, name)
 
 
@@ -124,8 +142,6 @@ def raw_from_elements(datatype: str, data: Elements) -> bytes:
 
 
 def _numeric(flat: np.ndarray, dtype: np.dtype, datatype: str, name: str) -> np.ndarray:
-    if flat.dtype == dtype:  # FP64 sent as JSON numbers, INT64 as JSON integers
-        return flat
     kind = flat.dtype.kind
     target = dtype.kind
     if kind == "O":  # null (NaN), or something that is not a number
@@ -135,8 +151,6 @@ def _numeric(flat: np.ndarray, dtype: np.dtype, datatype: str, name: str) -> np.
         if kind != "b" and flat.size:
             raise InvalidPayload(f"{_where(name)}: BOOL data must be true or false")
         return flat.astype(np.bool_)
-    if kind not in "biuf" and flat.size:
-        raise InvalidPayload(f"{_where(name)}: {datatype} data must be numbers, not text")
     if target in "iu":
         if kind == "f" and not np.array_equal(flat, np.floor(flat)):  # NaN fails too
             raise InvalidPayload(f"{_where(name)}: {datatype} data must be integers")
@@ -183,6 +197,42 @@ def _from_objects(flat: np.ndarray, target: str, datatype: str, name: str) -> np
         return np.array(out, dtype=np.float64 if target == "f" else None)
     except OverflowError:
         raise InvalidPayload(f"{_where(name)}: a value is out of the range of {datatype}") from None
+
+
+def _holds_bool(values: list[Any]) -> bool:
+    """Whether nested lists hold a ``True`` or ``False`` (``1 == True``: types, not values)."""
+    pending = [values]
+    while pending:
+        for value in pending.pop():
+            kind = type(value)
+            if kind is bool:
+                return True
+            if kind is list:
+                pending.append(value)
+    return False
+
+
+def _not_a_number(values: list[Any], shape: tuple[int, ...], datatype: str, name: str) -> Exception:
+    """The refusal naming the first element of ``values`` (row-major) that is not a number."""
+    flat: list[Any] = []
+    pending = [iter(values)]
+    while pending:  # depth first, in order: row-major
+        for value in pending[-1]:
+            if type(value) is list:
+                pending.append(iter(value))
+                break
+            flat.append(value)
+        else:
+            pending.pop()
+    for i, value in enumerate(flat):
+        if type(value) not in _NUMBER:
+            index = [int(d) for d in np.unravel_index(i, shape)] if shape else []
+            shown = "true" if value is True else "false" if value is False else repr(value)[:40]
+            return InvalidPayload(
+                f"{_where(name)}: element {i + 1} (index {index}) is not a {datatype} value: "
+                f"{shown} ({datatype} data must be JSON numbers)"
+            )
+    return InvalidPayload(f"{_where(name)}: {datatype} data must be JSON numbers")
 
 
 def _text_elements(flat: np.ndarray, name: str) -> list[bytes]:

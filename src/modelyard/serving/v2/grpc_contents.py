@@ -83,7 +83,10 @@ def _typed_input(tensor: pb.ModelInferRequest.InferInputTensor) -> Tensor:
     values = list(getattr(contents, field))
     params = _parameters(tensor.parameters)
     refuse_unsupported(params, what)
-    return Tensor.from_values(tensor.name, datatype, list(tensor.shape), values, params)
+    # Typed contents: only BOOL's field holds booleans.
+    return Tensor.from_values(
+        tensor.name, datatype, list(tensor.shape), values, params, booleans=False
+    )
 
 
 def _raw_input(tensor: pb.ModelInferRequest.InferInputTensor, raw: bytes) -> Tensor:

@@ -87,7 +87,12 @@ def parse_request(body: bytes, header_length: str | None) -> InferRequest:
     items = obj.get("inputs")
     if type(items) is not list or not items:
         raise InvalidPayload('"inputs" must be a non-empty list of tensors')
-    inputs = [_input(item, i, blobs) for i, item in enumerate(items)]
+    # JSON writes true and false as bare words: with no more of them in the body than the
+    # parameters' flags (the common "binary_data_output": true), no tensor's data holds one,
+    # and the pass over every value that looks for them is saved.
+    words = body.count(b"true") + body.count(b"false")
+    booleans = words > 0 and words > _flags(obj)
+    inputs = [_input(item, i, blobs, booleans) for i, item in enumerate(items)]
     blobs.finish()
     request = InferRequest(request_id, inputs)
     if parameters:
@@ -107,7 +112,21 @@ def parse_request(body: bytes, header_length: str | None) -> InferRequest:
     return request
 
 
-def _input(item: Any, index: int, blobs: binary.BinaryData) -> Tensor:
+def _flags(obj: dict[str, Any]) -> int:
+    """How many booleans the request's, its inputs' and its outputs' parameters hold."""
+    holders = [obj]
+    for key in ("inputs", "outputs"):
+        if type(obj.get(key)) is list:
+            holders.extend(obj[key])
+    flags = 0
+    for holder in holders:
+        params = holder.get("parameters") if type(holder) is dict else None
+        if type(params) is dict:
+            flags += sum(type(v) is bool for v in params.values())
+    return flags
+
+
+def _input(item: Any, index: int, blobs: binary.BinaryData, booleans: bool) -> Tensor:
     name = _name(item, f"input {index + 1}")
     datatype = item.get("datatype")
     if type(datatype) is not str:
@@ -124,7 +143,7 @@ def _input(item: Any, index: int, blobs: binary.BinaryData) -> Tensor:
     data = item.get("data")
     if data is None:
         raise InvalidPayload(f'{_where(name)} has no "data"')
-    return Tensor.from_values(name, datatype, shape, data, params)
+    return Tensor.from_values(name, datatype, shape, data, params, booleans=booleans)
 
 
 def _where(name: str, kind: str = "input") -> str:

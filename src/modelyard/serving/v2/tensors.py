@@ -93,15 +93,20 @@ class Tensor:
         shape: Sequence[int],
         values: Any,
         parameters: Mapping[str, Any] | None = None,
+        *,
+        booleans: bool = True,
     ) -> Tensor:
         """A tensor from JSON-style values, nested in ``shape`` or flat, row-major.
+
+        ``booleans`` False: the caller knows ``values`` hold no ``true``/``false`` (see
+        :func:`.values_to_elements`), which spares a pass over them.
 
         Raises:
             InvalidPayload: unknown datatype, malformed shape, a count other than the shape's,
                 or a value that is not of the datatype (the message names the tensor).
         """
         dims = shape_of(shape, name)
-        data = values_to_elements(datatype, dims, values, name)
+        data = values_to_elements(datatype, dims, values, name, booleans=booleans)
         return cls(name, datatype, dims, data, dict(parameters) if parameters else {})
 
     @classmethod
