@@ -341,6 +341,8 @@ def test_every_error_class_and_the_server_serves_on(
     good = {"inputs": [tensor(rows)]}
     infer_path = f"{CHURN}/versions/2/infer"
     binary_body, binary_headers = binary_request(rows)
+    with_true = [[True, *r[1:]] for r in rows.tolist()]  # numbers only, as the protocol says
+    with_text = [[*r[:-1], "1.5"] for r in rows.tolist()]
     cases: list[tuple[str, Any, dict[str, str], int, str]] = [
         (infer_path, b'{"inputs": [', {}, 400, "malformed JSON"),
         (infer_path, {"inputs": [{**tensor(rows, flat=True), "shape": [3, N_FEATURES]}]}, {}, 400,
@@ -353,6 +355,10 @@ def test_every_error_class_and_the_server_serves_on(
                                   "data": ["1.5"] * N_FEATURES}]}, {}, 400,
          "is BYTES, but these features take numbers"),
         (infer_path, {"inputs": [tensor(rows[:, :3])]}, {}, 400, "the model takes 30 features"),
+        (infer_path, {"inputs": [{**tensor(rows), "data": with_true}]}, {}, 400,
+         "element 1 (index [0, 0]) is not a FP64 value: true"),
+        (infer_path, {"inputs": [{**tensor(rows), "data": with_text}]}, {}, 400,
+         f"element {N_FEATURES} (index [0, {N_FEATURES - 1}]) is not a FP64 value: '1.5'"),
         (infer_path, {**good, "outputs": [{"name": "probabilities"}]}, {}, 400,
          "unknown output 'probabilities'"),
         (infer_path, binary_body, {**binary_headers, "inference-header-content-length": "99999"},
