@@ -455,8 +455,8 @@ def test_encode_json_other_dtypes() -> None:
 @pytest.mark.parametrize("dtype", [np.float32, np.float16, np.float64])
 def test_encode_json_writes_a_value_alike_for_one_row_and_many(dtype: type) -> None:
     """A model's column of a 2-D result (the compiled trees' probability of class 1) is not
-    C-ordered from two rows on; one row is. Both must print the same text, and JSON readers
-    (float64) must read back exactly the value the model gave."""
+    C-ordered from two rows on; one row is. Both must print the same text: the shortest that
+    reads back exactly as the value the model gave, in its own dtype."""
     values = np.array([0.83744717, 1e-7, 3.0e4, -2.5e-5, 1 / 3], dtype=dtype)
     two_d = np.stack([1 - values, values], axis=1)
     column = two_d[:, 1]
@@ -473,8 +473,10 @@ def test_encode_json_writes_a_value_alike_for_one_row_and_many(dtype: type) -> N
     )
     for number, text in zip(numbers, texts["strided"], strict=True):
         assert text == b'{"predictions":[' + number + b"," + number + b"]}"
-    back = json.loads(texts["column"])["predictions"]
-    assert back == [float(v) for v in values.tolist()]  # exactly, as float64
+    back = np.array(json.loads(texts["column"])["predictions"], dtype=dtype)
+    np.testing.assert_array_equal(back, values)  # exactly, in the model's dtype
+    if dtype is np.float32:
+        assert numbers[0] == b"0.83744717"  # float32's shortest, not the float64 it holds
 
 
 def test_encode_csv_1d_and_2d_round_trip() -> None:

@@ -37,12 +37,11 @@ The same values mean the same in both formats:
 - A UTF-8 byte order mark before the body is skipped; a body that is not UTF-8 is refused.
 
 Responses: ``application/json`` is ``{"predictions": [...]}`` (1-D: numbers; 2-D: lists), NaN
-and ±inf written as ``null`` (JSON has no such numbers); float32 and float16 predictions as the
-float64 each holds exactly (``0.8374471664428711``, not float32's shortest ``0.83744717``), as
-JSON readers read numbers as float64, whatever the number of rows. ``text/csv`` is one
-prediction a line (2-D: a comma-joined row a line), ``\\n``-terminated, each float in the
-shortest text that reads back to the same value of its own dtype (float64 through ``repr``,
-float32 through numpy's shortest repr, which :mod:`.float_text` writes through orjson for large
+and ±inf written as ``null`` (JSON has no such numbers), each float in the shortest text that
+reads back to the same value of its own dtype (float32: ``0.83744717``), whatever the number of
+rows, as in CSV and V2. ``text/csv`` is one prediction a line (2-D: a comma-joined row a line),
+``\\n``-terminated, each float in that same shortest text (float64 through ``repr``, float32
+through numpy's shortest repr, which :mod:`.float_text` writes through orjson for large
 arrays), NaN as ``nan``; non-numeric predictions (class labels) go through :mod:`csv` quoting.
 ``application/x-npy`` is the predictions array as ``.npy`` (numbers only), asked for by name:
 ``*/*`` and ``application/*`` still mean JSON.
@@ -411,11 +410,7 @@ def _specificity(media: str, candidate: str) -> int:
 
 
 def _encode_json(array: np.ndarray) -> bytes:
-    if array.dtype.kind == "f" and array.itemsize < 8:
-        # JSON readers read numbers as float64: a float32's shortest digits (orjson's) read
-        # back as another number, the float64 it holds exactly reads back as the model's value.
-        array = array.astype(np.float64)
-    elif not array.flags.c_contiguous:
+    if not array.flags.c_contiguous:
         # orjson takes only C-ordered arrays; the fallback through Python objects would write
         # the same values in other text (1e-07, not 1e-7), so a column of a 2-D result (one
         # row is C-ordered, many are not) would print differently from a single row.
