@@ -126,10 +126,14 @@ def test_null_is_nan_for_floats_only() -> None:
     tensor = Tensor.from_values("x", "FP32", [3], [1.5, None, 2])
     assert isinstance(tensor.data, np.ndarray)
     assert tensor.data.dtype == np.float32 and np.isnan(tensor.data[1])
-    with pytest.raises(InvalidPayload, match="element 2 is not a INT64 value: None"):
+    with pytest.raises(InvalidPayload, match="element 2 is not an INT64 value: null"):
         Tensor.from_values("x", "INT64", [2], [1, None])
-    with pytest.raises(InvalidPayload, match="element 2 is not a FP64 value"):
+    with pytest.raises(InvalidPayload, match="element 2 is not an FP64 value"):
         Tensor.from_values("x", "FP64", [2], [1, {"a": 1}])
+    # A null (NaN) before the element that is wrong is not the one named.
+    wrong = r"element 4 \(index \[0, 3\]\) is not an FP64 value: true"
+    with pytest.raises(InvalidPayload, match=wrong):
+        Tensor.from_values("x", "FP64", [1, 4], [[None, 2, 3, True]])
 
 
 @pytest.mark.parametrize(
@@ -142,7 +146,7 @@ def test_null_is_nan_for_floats_only() -> None:
         ("FP64", [2, -1], [1, 2], "non-negative integers"),
         ("FP64", [True], [1], "non-negative integers"),
         ("FP64", "2", [1, 2], "non-negative integers"),
-        ("FP64", [2], [1, "2"], "element 2 (index [1]) is not a FP64 value: '2'"),
+        ("FP64", [2], [1, "2"], 'element 2 (index [1]) is not an FP64 value: "2"'),
         ("FP32", [1], [1e300], "out of the range of FP32"),
         ("FP16", [1], [70000], "out of the range of FP16"),
         ("INT8", [2], [1, 128], "out of the range of INT8"),
@@ -174,13 +178,13 @@ def test_bad_values_are_refused_naming_the_tensor(
             "FP64",
             [1, 3],
             [[True, False, True]],
-            "element 1 (index [0, 0]) is not a FP64 value: true",
+            "element 1 (index [0, 0]) is not an FP64 value: true",
         ),
-        ("FP64", [1, 3], [[1.5, 2, True]], "element 3 (index [0, 2]) is not a FP64 value: true"),
-        ("FP32", [2, 2], [[1, 2], [False, 4]], "element 3 (index [1, 0]) is not a FP32 value"),
-        ("FP64", [3], [0.5, "1.5", 2], "element 2 (index [1]) is not a FP64 value: '1.5'"),
-        ("FP16", [2], ["1", "2"], "element 1 (index [0]) is not a FP16 value: '1'"),
-        ("INT64", [3], [1, 2, True], "element 3 (index [2]) is not a INT64 value: true"),
+        ("FP64", [1, 3], [[1.5, 2, True]], "element 3 (index [0, 2]) is not an FP64 value: true"),
+        ("FP32", [2, 2], [[1, 2], [False, 4]], "element 3 (index [1, 0]) is not an FP32 value"),
+        ("FP64", [3], [0.5, "1.5", 2], 'element 2 (index [1]) is not an FP64 value: "1.5"'),
+        ("FP16", [2], ["1", "2"], 'element 1 (index [0]) is not an FP16 value: "1"'),
+        ("INT64", [3], [1, 2, True], "element 3 (index [2]) is not an INT64 value: true"),
         ("UINT8", [1], [True], "element 1 (index [0]) is not a UINT8 value: true"),
     ],
 )
@@ -213,9 +217,9 @@ def test_a_rest_body_with_booleans_anywhere_has_its_numbers_checked() -> None:
     (plain,) = parse_request(body("[[1, 2.5, 3]]"), None).inputs
     assert np.asarray(plain.data).tolist() == [1.0, 2.5, 3.0]
     wants_binary = '"parameters": {"binary_data_output": true}, '
-    with pytest.raises(InvalidPayload, match=r"element 2 \(index \[0, 1\]\) is not a FP64"):
+    with pytest.raises(InvalidPayload, match=r"element 2 \(index \[0, 1\]\) is not an FP64"):
         parse_request(body("[[1, false, 3]]", wants_binary), None)
-    with pytest.raises(InvalidPayload, match=r"element 3 \(index \[0, 2\]\) is not a FP64"):
+    with pytest.raises(InvalidPayload, match=r"element 3 \(index \[0, 2\]\) is not an FP64"):
         parse_request(body("[[1, 2, true]]"), None)
 
 

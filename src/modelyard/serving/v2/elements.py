@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import orjson
 
 from modelyard.codecs.json_shapes import clip
 from modelyard.errors import InvalidPayload
@@ -35,6 +36,7 @@ Elements = np.ndarray | list[bytes]
 _LENGTH = struct.Struct("<I")
 _SHAPES = (list, tuple)
 _NUMBER = (int, float)
+_MISSING_OK = (int, float, type(None))  # FP data: null is NaN
 
 
 def shape_of(shape: Any, name: str) -> tuple[int, ...]:
@@ -189,9 +191,8 @@ def _from_objects(flat: np.ndarray, target: str, datatype: str, name: str) -> np
         elif type(value) in _NUMBER and target != "b":
             out.append(value)
         else:
-            shown = repr(value)[:40]
             raise InvalidPayload(
-                f"{_where(name)}: element {i + 1} is not a {datatype} value: {shown}"
+                f"{_where(name)}: element {i + 1} is not {_a(datatype)} value: {_shown(value)}"
             )
     try:
         return np.array(out, dtype=np.float64 if target == "f" else None)
@@ -224,15 +225,26 @@ def _not_a_number(values: list[Any], shape: tuple[int, ...], datatype: str, name
             flat.append(value)
         else:
             pending.pop()
+    allowed = _MISSING_OK if datatype.startswith("FP") else _NUMBER
     for i, value in enumerate(flat):
-        if type(value) not in _NUMBER:
+        if type(value) not in allowed:
             index = [int(d) for d in np.unravel_index(i, shape)] if shape else []
-            shown = "true" if value is True else "false" if value is False else repr(value)[:40]
             return InvalidPayload(
-                f"{_where(name)}: element {i + 1} (index {index}) is not a {datatype} value: "
-                f"{shown} ({datatype} data must be JSON numbers)"
+                f"{_where(name)}: element {i + 1} (index {index}) is not {_a(datatype)} value: "
+                f"{_shown(value)} ({datatype} data must be JSON numbers)"
             )
     return InvalidPayload(f"{_where(name)}: {datatype} data must be JSON numbers")
+
+
+def _a(datatype: str) -> str:
+    """``datatype`` with its article, as it is read aloud ("an INT64", "an FP32", "a UINT8")."""
+    return f"{'an' if datatype.startswith(('INT', 'FP')) else 'a'} {datatype}"
+
+
+def _shown(value: Any) -> str:
+    """A request's value as the JSON it was sent as (``true``, ``"1.5"``, ``null``)."""
+    text = orjson.dumps(value, default=repr).decode()
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 def _text_elements(flat: np.ndarray, name: str) -> list[bytes]:
