@@ -253,13 +253,14 @@ class OutputExists(AlreadyExists):
 
     code = "output_exists"
 
-    def __init__(self, what: str, allow: str = "overwrite") -> None:
-        super().__init__(f"{what}; allow overwriting to replace them")
+    def __init__(self, what: str, allow: str = "overwrite", them: str = "them") -> None:
+        super().__init__(f"{what}; allow overwriting to replace {them}")
         self.what = what
         self.allow = allow
+        self.them = them
 
-    def __reduce__(self) -> tuple[type[OutputExists], tuple[str, str]]:
-        return (type(self), (self.what, self.allow))
+    def __reduce__(self) -> tuple[type[OutputExists], tuple[str, str, str]]:
+        return (type(self), (self.what, self.allow, self.them))
 
 
 class Claimed(Conflict):

@@ -170,7 +170,7 @@ def test_capture_list_and_export(home: Any, tmp_path: Any) -> None:
     window = ["--since", since, "--until", until, "-o", out]
     refused = home("capture", "export", "shop", *window)
     assert refused.error_line(errors.AlreadyExists.exit_code) == (
-        f"error: {out} already exists; allow overwriting to replace it"
+        f"error: {out} already exists; pass --overwrite to replace it"
     )
     assert list(pd.read_parquet(out)["input.age"]) == [42.0]  # the earlier export, untouched
     line = home("capture", "export", "shop", *window, "--overwrite").ok().out

@@ -61,7 +61,7 @@ def test_the_report_is_written_as_one_self_contained_page(home: Any, tmp_path: P
     target.write_text("an older report")
     kept = home("monitor", "report", "churn-api", "--window", "2h", "-o", target)
     assert kept.error_line(errors.AlreadyExists.exit_code) == (
-        f"error: {target} already exists; allow overwriting to replace it"
+        f"error: {target} already exists; pass --overwrite to replace it"
     )
     assert "--overwrite" in home("monitor", "report", "--help").ok().out
     assert target.read_text() == "an older report"

@@ -10,7 +10,7 @@ from typing import BinaryIO
 
 import pytest
 
-from modelyard.errors import AlreadyExists, InvalidInput, StorageNotWritable
+from modelyard.errors import AlreadyExists, InvalidInput, OutputExists, StorageNotWritable
 from modelyard.services.file_output import write_whole
 
 
@@ -83,3 +83,65 @@ def test_an_fsspec_url_is_refused_when_taken(tmp_path: Path) -> None:
         write_whole(url, _bytes(b"second"), overwrite=False)
     write_whole(url, _bytes(b"second"), overwrite=True)
     assert (tmp_path / "out.bin").read_bytes() == b"second"
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_failed_write_to_a_url_publishes_nothing(overwrite: bool) -> None:
+    """An fsspec file publishes what it holds when it closes, even after its writer failed:
+    the URL gets the file only once the writer has finished."""
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    name = f"/file-output-{overwrite}/r.csv"
+    if overwrite:
+        fs.pipe(name, b"old, good content\n")
+
+    def interrupted(handle: BinaryIO) -> None:
+        handle.write(b"partial,")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_whole(f"memory://{name}", interrupted, overwrite=overwrite)
+    if overwrite:
+        assert fs.cat(name) == b"old, good content\n"
+    else:
+        assert not fs.exists(name)
+        write_whole(f"memory://{name}", _bytes(b"whole\n"), overwrite=False)  # not taken
+        assert fs.cat(name) == b"whole\n"
+    fs.rm(f"/file-output-{overwrite}", recursive=True)
+
+
+def test_a_url_taken_while_writing_is_not_replaced() -> None:
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    name = "/file-output-race/r.csv"
+
+    def racing(handle: BinaryIO) -> None:
+        fs.pipe(name, b"theirs")
+        handle.write(b"mine")
+
+    with pytest.raises(OutputExists, match="already exists"):
+        write_whole(f"memory://{name}", racing, overwrite=False)
+    assert fs.cat(name) == b"theirs"
+    fs.rm("/file-output-race", recursive=True)
+
+
+@pytest.mark.parametrize("code", [errno.ENOSYS, errno.EPERM, errno.ENOTSUP])
+def test_without_hard_links_the_file_is_still_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    """FUSE mounts (rclone, gcsfuse, sshfs) refuse link() with ENOSYS or EPERM: the file is
+    moved into place after one more check instead."""
+    import os
+
+    def no_links(src: object, dst: object) -> None:
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(os, "link", no_links)
+    target = tmp_path / "out.bin"
+    write_whole(str(target), _bytes(b"whole"), overwrite=False)
+    assert target.read_bytes() == b"whole"
+    with pytest.raises(OutputExists):
+        write_whole(str(target), _bytes(b"again"), overwrite=False)
+    assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]

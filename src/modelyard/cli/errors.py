@@ -82,7 +82,7 @@ def _in_cli_terms(exc: ModelyardError) -> str:
     """The message, with the request field that would change the outcome named as the flag
     that sets it (services name fields, never flags: ``overwrite`` → ``--overwrite``)."""
     if isinstance(exc, OutputExists):
-        return f"{exc.what}; pass --{exc.allow.replace('_', '-')} to replace them"
+        return f"{exc.what}; pass --{exc.allow.replace('_', '-')} to replace {exc.them}"
     return exc.message
 
 

@@ -4,20 +4,23 @@ existing file unless the caller allows it.
 A local file is written into a temporary file in the target's folder, then moved into place:
 a failure half-way leaves neither half a file nor a damaged old one. Without ``overwrite`` the
 move is a hard link, which fails if the name was taken meanwhile (where the filesystem has no
-hard links, a rename after one more check). An fsspec URL (``s3://…``) is one upload, which
-object stores make visible whole.
+hard links, a rename after one more check). An fsspec URL (``s3://…``) is written into a local
+temporary file first and uploaded once the writer has finished: an fsspec file object
+publishes what it holds when it closes, even when the writer failed half-way. Object stores
+offer no "create if absent", so without ``overwrite`` a URL is checked before and again just
+before the upload.
 """
 
 from __future__ import annotations
 
-import errno
 import os
+import tempfile
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from modelyard.errors import AlreadyExists, InvalidInput, StorageNotWritable, StorageUnavailable
+from modelyard.errors import InvalidInput, OutputExists, StorageNotWritable, StorageUnavailable
 from modelyard.storage.urls import mask_url, redact
 
 Writer = Callable[[BinaryIO], None]
@@ -33,7 +36,7 @@ def check_target(out: str, *, overwrite: bool) -> None:
     existing file.
 
     Raises:
-        InvalidInput: ``out`` is a folder. AlreadyExists: a file is there. StorageUnavailable:
+        InvalidInput: ``out`` is a folder. OutputExists: a file is there. StorageUnavailable:
             the URL's store cannot be asked.
     """
     if is_url(out):
@@ -52,7 +55,7 @@ def check_target(out: str, *, overwrite: bool) -> None:
     if folder:
         raise InvalidInput(f"{shown} is a folder; give a file name")
     if found and not overwrite:
-        raise AlreadyExists(f"{shown} already exists; allow overwriting to replace it")
+        raise OutputExists(f"{shown} already exists", them="it")
 
 
 def write_whole(out: str, write: Writer, *, overwrite: bool) -> None:
@@ -66,14 +69,7 @@ def write_whole(out: str, write: Writer, *, overwrite: bool) -> None:
     """
     check_target(out, overwrite=overwrite)
     if is_url(out):
-        fs, path = _url_fs(out)
-        try:
-            with fs.open(path, "wb") as handle:
-                write(handle)
-        except OSError as exc:
-            raise StorageUnavailable(
-                f"cannot write {mask_url(out)}: {redact(str(exc), out)}"
-            ) from None
+        _upload(out, write, overwrite=overwrite)
         return
     target = _local(out)
     tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex}")
@@ -94,12 +90,34 @@ def _move(tmp: Path, target: Path, *, overwrite: bool) -> None:
     try:
         os.link(tmp, target)  # fails if the name was taken since the check
     except FileExistsError:
-        raise AlreadyExists(f"{target} already exists; allow overwriting to replace it") from None
-    except OSError as exc:
-        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
-            raise
-        check_target(str(target), overwrite=False)  # no hard links here: check once more
+        raise OutputExists(f"{target} already exists", them="it") from None
+    except OSError:
+        # No hard links here (EPERM, ENOTSUP, ENOSYS on FUSE mounts, …): check once more and
+        # rename; a real lack of space or permission fails again in the rename, named.
+        check_target(str(target), overwrite=False)
         os.replace(tmp, target)
+
+
+def _upload(out: str, write: Writer, *, overwrite: bool) -> None:
+    fs, path = _url_fs(out)
+    with tempfile.TemporaryDirectory(prefix="modelyard-output-") as folder:
+        local = Path(folder) / "out"
+        try:
+            with local.open("xb") as handle:
+                write(handle)
+        except OSError as exc:
+            raise StorageNotWritable(
+                f"cannot write a temporary copy of {mask_url(out)} in {folder}: "
+                f"{exc.strerror or exc}"
+            ) from None
+        if not overwrite:
+            check_target(out, overwrite=False)  # taken while the writer ran
+        try:
+            fs.put_file(str(local), path)
+        except OSError as exc:
+            raise StorageUnavailable(
+                f"cannot write {mask_url(out)}: {redact(str(exc), out)}"
+            ) from None
 
 
 def _local(out: str) -> Path:
