@@ -292,7 +292,7 @@ def _monitoring(
         leases,
         series=metrics.series,
         runs=monitor_store.runs_between,
-        endpoints=EndpointCatalog(endpoints.get, registry.get_version, drift.baseline),
+        endpoints=EndpointCatalog(endpoints.get, registry.get_version),
         clock=_utcnow,
         watched_by=functools.partial(watching, SqlDeploymentStore(engine)),
     )

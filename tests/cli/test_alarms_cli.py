@@ -91,7 +91,7 @@ REFUSALS = [
     (["--metric", "requests", "--above", "1", "--webhook", "nope"], 2, "http or https URL"),
     (["--metric", "requests", "--above", "1", "--variant", "red"], 3, "no variant 'red'"),
     # churn:1 predicts a float (a probability, counted as a number): no class shares.
-    (["--metric", "class_share.1", "--above", "0.5"], 2, "serves regressor churn:1"),
+    (["--metric", "class_share.1", "--above", "0.5"], 2, "serves churn:1, whose output is numbers"),
 ]
 
 

@@ -7,7 +7,7 @@ drift runner whose reports carry the scores a test chooses.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -103,18 +103,11 @@ class Parts:
             holder=holder,
         )
 
-    def alarms(
-        self,
-        series: SeriesReader = no_series,
-        holder: str = "one",
-        baselines: Mapping[str, Any] | None = None,
-    ) -> AlarmService:
-        """The alarm service; ``baselines``: the baseline profile of some versions, by ref."""
-        found = dict(baselines or {})
+    def alarms(self, series: SeriesReader = no_series, holder: str = "one") -> AlarmService:
+        """The alarm service over these stores."""
         catalog = EndpointCatalog(
             self.endpoint_store.get_endpoint,
             lambda ref: self.metadata.get_version(ModelRef.parse(ref)),
-            found.get,
         )
         return AlarmService(
             self.alarm_store,

@@ -1,17 +1,11 @@
 """What alarm rules need to know of an endpoint (its variants, its models' feature names and
-predicted classes), read through the endpoint, registry and drift services."""
+whether they answer labels or numbers), read through the endpoint and registry services."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from modelyard.domain import Endpoint, ModelVersion
-from modelyard.errors import ModelyardError
-
-if TYPE_CHECKING:
-    from modelyard.monitoring.predicted_classes import PredictedClasses
-    from modelyard.monitoring.profile import Profile
 
 
 class EndpointCatalog:
@@ -20,19 +14,15 @@ class EndpointCatalog:
     Args:
         get_endpoint: ``EndpointService.get`` (raises EndpointNotFound).
         get_version: ``RegistryService.get_version`` for a ``model:N`` reference.
-        baseline: ``DriftService.baseline`` for a ``model:N`` reference (default: no version
-            has one, so their classes are unknown).
     """
 
     def __init__(
         self,
         get_endpoint: Callable[[str], Endpoint],
         get_version: Callable[[str], ModelVersion],
-        baseline: Callable[[str], Profile | None] | None = None,
     ) -> None:
         self._get_endpoint = get_endpoint
         self._get_version = get_version
-        self._baseline = baseline or (lambda _ref: None)
 
     def variants(self, endpoint: str) -> list[str]:
         """The variant names of ``endpoint``'s current config. Raises EndpointNotFound."""
@@ -61,18 +51,17 @@ class EndpointCatalog:
                 found = names if found is None else found & names
         return found or set()
 
-    def classes(self, endpoint: str, variant: str | None = None) -> dict[str, PredictedClasses]:
-        """What the model of each variant of ``endpoint`` (``variant`` alone when given)
-        predicts, by model reference: a regressor, or its classes when its baseline tells.
-        A baseline that cannot be read leaves the classes unknown. Raises EndpointNotFound."""
-        from modelyard.monitoring.predicted_classes import predicted_classes
+    def numeric_outputs(self, endpoint: str, variant: str | None = None) -> dict[str, bool]:
+        """Whether the model of each variant of ``endpoint`` (``variant`` alone when given)
+        answers numbers (a regressor, or a classifier's probabilities) rather than labels, by
+        model reference; the servers count class shares of labels only. Raises
+        EndpointNotFound."""
+        from modelyard.domain.quality import Task
+        from modelyard.monitoring.model_task import model_task
 
-        found: dict[str, PredictedClasses] = {}
+        found: dict[str, bool] = {}
         for v in self._get_endpoint(endpoint).config.variants:
             if (variant is None or v.name == variant) and v.model_ref not in found:
-                try:
-                    baseline = self._baseline(v.model_ref)
-                except ModelyardError:  # a missing or unreadable baseline tells nothing
-                    baseline = None
-                found[v.model_ref] = predicted_classes(self._get_version(v.model_ref), baseline)
+                task = model_task(self._get_version(v.model_ref))
+                found[v.model_ref] = task.task is Task.REGRESSION
         return found

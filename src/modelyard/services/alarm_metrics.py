@@ -29,18 +29,8 @@ DRIFT_SCORES = (SHARE_SCORE, PREDICTION_SCORE)
 _PER_COLUMN = f"{PREDICTION_SCORE}."
 
 
-class Predicted(Protocol):
-    """What one model version predicts (``PredictedClasses``)."""
-
-    @property
-    def regressor(self) -> bool: ...
-
-    @property
-    def classes(self) -> frozenset[str] | None: ...
-
-
 class EndpointInfo(Protocol):
-    """What alarms need to know of an endpoint: its variants, its models' features and classes."""
+    """What alarms need to know of an endpoint: its variants, its models' features and outputs."""
 
     def variants(self, endpoint: str) -> Sequence[str]:
         """The variant names of ``endpoint``'s current config. Raises EndpointNotFound."""
@@ -54,9 +44,9 @@ class EndpointInfo(Protocol):
         """The input fields every variant (``variant`` alone when given) redacts in capture."""
         ...
 
-    def classes(self, endpoint: str, variant: str | None = None) -> Mapping[str, Predicted]:
-        """What the model of every variant (``variant`` alone when given) predicts, by model
-        reference."""
+    def numeric_outputs(self, endpoint: str, variant: str | None = None) -> Mapping[str, bool]:
+        """Whether the model of every variant (``variant`` alone when given) answers numbers
+        rather than labels, by model reference."""
         ...
 
 
@@ -121,28 +111,16 @@ class AlarmMetrics:
         raise InvalidInput(f"{problem}; known: {', '.join(self.names(endpoint))}")
 
     def _check_class(self, endpoint: str, metric: str, name: str, variant: str | None) -> None:
-        """Refuse a class share that never has a value: every model watched is a regressor,
-        or the class is none of those the models predict (when their baselines tell)."""
-        models = self._endpoints.classes(endpoint, variant)
-        regressors = [ref for ref, p in models.items() if p.regressor]
-        if models and len(regressors) == len(models):
+        """Refuse a class share that never has a value: every model watched has numbers for
+        output (a regressor, or a classifier answering probabilities), which the servers do
+        not count classes of. A class absent from a baseline's predictions is taken: a sample
+        may miss the rare class one most wants to watch."""
+        models = self._endpoints.numeric_outputs(endpoint, variant)
+        numeric = [ref for ref, numbers in models.items() if numbers]
+        if models and len(numeric) == len(models):
             raise InvalidInput(
                 f"metric {metric!r} never has a value: {_served(endpoint, variant)} serves "
-                f"{_regressors(regressors)} numbers, not classes"
-            )
-        known: set[str] = set()
-        for ref, predicted in models.items():
-            if ref in regressors:
-                continue
-            if predicted.classes is None:
-                return  # a model whose classes are unknown may predict it
-            known |= predicted.classes
-        if name not in known:
-            listed = sorted(known)
-            shown = ", ".join(listed[:20]) + (", …" if len(listed) > 20 else "")
-            raise InvalidInput(
-                f"metric {metric!r} never has a value: {_served(endpoint, variant)} never "
-                f"predicts class {name!r} (the classes its baselines hold: {shown or 'none'})"
+                f"{_numeric(numeric)} numbers (values or probabilities), not class labels"
             )
 
 
@@ -154,10 +132,10 @@ def _shown(name: str, info: MetricInfo) -> str:
     return f"{name}[.<{info.qualifier}>]"
 
 
-def _regressors(refs: Sequence[str]) -> str:
+def _numeric(refs: Sequence[str]) -> str:
     if len(refs) == 1:
-        return f"regressor {refs[0]}, which predicts"
-    return f"regressors {', '.join(refs)}, which predict"
+        return f"{refs[0]}, whose output is"
+    return f"{', '.join(refs)}, whose outputs are"
 
 
 def _served(endpoint: str, variant: str | None) -> str:
