@@ -110,7 +110,8 @@ def check_output(
             raise InvalidInput(f"the output {request.output} is a file; give a folder")
         if _holds_inputs(request, inputs):
             raise InvalidInput(
-                f"the output folder {request.output} holds the input files; write to another folder"
+                f"the output folder {request.output} holds the input files or lies inside the "
+                "input folder; write to a folder outside it"
             )
         if not request.overwrite:
             owned = _finished(output, job)

@@ -151,8 +151,8 @@ def resolve_weights(
     new = [v for v in missing if v not in current]
     if new:
         raise InvalidInput(
-            f"give a weight for variant {', '.join(new)} of {where} too: it has none yet "
-            "(a variant not named keeps the weight it has now)"
+            f"name a weight for every variant new to {where} (none yet: {', '.join(new)}); "
+            "a variant not named keeps the weight it has now"
         )
     out = {v: float(given[v]) if v in given else float(current[v]) for v in production}
     check_weights(out)
