@@ -264,11 +264,12 @@ class OutputExists(AlreadyExists):
 
 
 class Claimed(Conflict):
-    """What a request needs is held by another active job; ``holder`` names it."""
+    """What a request needs is held by another active job; ``holder`` names it ('' when
+    unknown: an error rebuilt from an answer's message alone)."""
 
     code = "claimed"
 
-    def __init__(self, message: str, holder: str) -> None:
+    def __init__(self, message: str, holder: str = "") -> None:
         super().__init__(message)
         self.holder = holder
 
