@@ -17,6 +17,7 @@ from modelyard.bootstrap import Platform
 from modelyard.domain import JobKind, JobStatus
 from modelyard.domain.batch import BatchStrategy, TransformRequest
 from modelyard.errors import Claimed
+from modelyard.processes import alive
 from tests.batch.support import Model, csv_text, features, request
 from tests.waiting import wait_for
 
@@ -104,3 +105,53 @@ def test_a_dead_jobs_claim_is_released_and_its_resumption_waits_its_turn(
     for index in range(2):
         assert (out / f"part-{index}.csv.out").read_bytes() == model.csv(ROWS)
     np.testing.assert_equal(len(list(out.glob("*.out"))), 2)
+
+
+def _killed_while_running(platform: Platform, submitted: str) -> int:
+    """Kill a job's worker (and all it started) once it runs, and wait for the processes to be
+    gone, without reading the job through the service (which would notice the death)."""
+    running = wait_for(
+        "the job's worker to run",
+        lambda: platform.jobs.store.get_job(submitted),
+        lambda job: job.status is JobStatus.IN_PROGRESS and job.pid is not None,
+        timeout=300,
+    )
+    assert running.pid is not None
+    os.killpg(running.pid, signal.SIGKILL)
+    wait_for("the killed worker to be gone", lambda: alive(running.pid), lambda a: not a)
+    assert platform.jobs.store.get_job(submitted).status is JobStatus.IN_PROGRESS
+    return running.pid
+
+
+def test_a_dead_jobs_claim_is_taken_at_once_by_a_new_job(
+    model: Model, platform: Platform, tmp_path: Path
+) -> None:
+    # Nobody looked at the dead job before the next submission: the submission does.
+    source = _inputs(tmp_path)
+    out = tmp_path / "out"
+    first = platform.batch.submit(_slow(model, source, out, workers=1))
+    pid = _killed_while_running(platform, first.name)
+    second = platform.batch.submit(request(model, source, out, overwrite=True))
+    dead = platform.jobs.store.get_job(first.name)
+    assert dead.status is JobStatus.FAILED and f"pid {pid}" in (dead.failure_reason or "")
+    assert platform.jobs.wait(second.name, timeout_s=300).status is JobStatus.COMPLETED
+    for index in range(2):
+        assert (out / f"part-{index}.csv.out").read_bytes() == model.csv(ROWS)
+
+
+def test_a_resumption_takes_the_claim_of_a_dead_job_at_once(
+    model: Model, platform: Platform, tmp_path: Path
+) -> None:
+    source = _inputs(tmp_path)
+    out = tmp_path / "out"
+    first = platform.batch.submit(_slow(model, source, out, workers=1))
+    _killed_while_running(platform, first.name)
+    platform.jobs.get(first.name)  # the first is seen dead: Failed, its claim free
+    second = platform.batch.submit(_slow(model, source, out, workers=1, overwrite=True))
+    _killed_while_running(platform, second.name)
+    resumed = platform.jobs.resume(first.name)  # the second's death is noticed here
+    assert platform.jobs.store.get_job(second.name).status is JobStatus.FAILED
+    done = platform.jobs.wait(resumed.name, timeout_s=300)
+    assert done.status is JobStatus.COMPLETED, done.failure_reason
+    for index in range(2):
+        assert (out / f"part-{index}.csv.out").read_bytes() == model.csv(ROWS)

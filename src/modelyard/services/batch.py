@@ -91,7 +91,8 @@ class BatchService:
         share the caller's working directory).
 
         The job claims its output location for its life (in the metadata database, released
-        when it ends, a dead worker's job included): two jobs writing one output at once
+        when it ends, a dead worker's job included, which is noticed here if nobody noticed it
+        before): two jobs writing one output at once
         would replace each other's files, and the check for existing outputs cannot see a
         job that has not written yet.
 
@@ -111,8 +112,9 @@ class BatchService:
             created_at=now(),
             model_version=spec.version,
         )
+        claim = _output_claim(request.output)
         try:
-            created = self._jobs.store.create_job(job, claim=_output_claim(request.output))
+            created = self._jobs.claiming(lambda: self._jobs.store.create_job(job, claim=claim))
         except Claimed as exc:
             raise Claimed(
                 f"the output {request.output} is being written by batch job {exc.holder}, "

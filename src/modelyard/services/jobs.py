@@ -17,15 +17,24 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from modelyard.domain import Job, JobKind, JobStatus
-from modelyard.errors import Claimed, Conflict, InvalidInput, JobFailed, ModelyardError
+from modelyard.errors import (
+    Claimed,
+    Conflict,
+    InvalidInput,
+    JobFailed,
+    JobNotFound,
+    ModelyardError,
+)
 from modelyard.services.job_logs import JobLogs, check_line_counts
 from modelyard.storage.base import ArtifactStore, JobStore
 from modelyard.training.joblog import LogLimits
 
 ACTIVE = (JobStatus.PENDING, JobStatus.IN_PROGRESS, JobStatus.STOPPING)
+
+T = TypeVar("T")
 
 
 def now() -> datetime:
@@ -95,6 +104,27 @@ class JobService:
 
     # -- starting ----------------------------------------------------------------------------
 
+    def claiming(self, take: Callable[[], T]) -> T:
+        """Run ``take``, which takes a claim (creates or resumes a job holding it); when the
+        holder is a job whose worker died unnoticed, end that job (as :meth:`get` does) and
+        try once more, so a dead job's claim does not wait for someone to look at it.
+
+        Raises:
+            Claimed: a job that is still active holds the claim.
+        """
+        try:
+            return take()
+        except Claimed as exc:
+            if not exc.holder or not self._ended(exc.holder):
+                raise
+        return take()
+
+    def _ended(self, name: str) -> bool:
+        try:
+            return self.get(name).status.finished
+        except JobNotFound:
+            return True
+
     def launch(self, created: Job) -> Job:
         """Start the worker process of a job just created (Pending), with the options its
         kind asks for; a job whose worker cannot start ends Failed, with the reason."""
@@ -139,14 +169,16 @@ class JobService:
             )
         runner.resume(job)
         try:
-            pending = self._jobs.transition(
-                name,
-                (job.status,),
-                JobStatus.PENDING,
-                failure_reason=None,
-                ended_at=None,
-                started_at=None,
-                pid=None,
+            pending = self.claiming(
+                lambda: self._jobs.transition(
+                    name,
+                    (job.status,),
+                    JobStatus.PENDING,
+                    failure_reason=None,
+                    ended_at=None,
+                    started_at=None,
+                    pid=None,
+                )
             )
         except Claimed as exc:
             raise Claimed(
