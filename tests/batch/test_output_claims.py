@@ -17,7 +17,7 @@ from modelyard.bootstrap import Platform
 from modelyard.domain import JobKind, JobStatus
 from modelyard.domain.batch import BatchStrategy, TransformRequest
 from modelyard.errors import Claimed
-from modelyard.processes import alive
+from modelyard.processes import LocalProcesses, alive
 from tests.batch.support import Model, csv_text, features, request
 from tests.waiting import wait_for
 
@@ -155,3 +155,25 @@ def test_a_resumption_takes_the_claim_of_a_dead_job_at_once(
     assert done.status is JobStatus.COMPLETED, done.failure_reason
     for index in range(2):
         assert (out / f"part-{index}.csv.out").read_bytes() == model.csv(ROWS)
+
+
+def test_a_job_whose_worker_cannot_start_releases_its_claim(
+    model: Model, platform: Platform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = _inputs(tmp_path, files=1)
+    out = tmp_path / "out"
+    # A real launcher that fails with an error it does not expect: an environment the
+    # operating system refuses (ValueError, not OSError).
+    broken = LocalProcesses(tmp_path / "logs", {"BROKEN": "a\x00b"})
+    monkeypatch.setattr(platform.jobs, "_processes", broken)
+    before = _batch_jobs(platform)
+    with pytest.raises(ValueError, match="null byte"):
+        platform.batch.submit(request(model, source, out))
+    (failed,) = _batch_jobs(platform) - before
+    ended = platform.jobs.store.get_job(failed)
+    assert ended.status is JobStatus.FAILED
+    assert "could not start the worker process: ValueError" in (ended.failure_reason or "")
+    monkeypatch.undo()
+    again = platform.batch.submit(request(model, source, out))  # the claim is free
+    assert platform.jobs.wait(again.name, timeout_s=300).status is JobStatus.COMPLETED
+    assert (out / "part-0.csv.out").read_bytes() == model.csv(ROWS)

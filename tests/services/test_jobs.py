@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ from modelyard.bootstrap import Platform, build
 from modelyard.config import load_settings
 from modelyard.domain import Job, JobKind, JobStatus
 from modelyard.errors import Conflict, InvalidInput, JobNotFound
-from modelyard.services.jobs import JobKindRunner, failure_of
+from modelyard.services.jobs import PENDING_GRACE_S, JobKindRunner, failure_of
 
 
 @pytest.fixture
@@ -242,3 +242,49 @@ def test_job_names_fit_in_128_characters_whatever_the_model_name() -> None:
             )
             Manifest(Location("/tmp/unused"), name)  # refused names raise here
     assert job_name("churn", "batch").startswith("churn-batch-")
+
+
+def test_a_job_left_pending_without_a_worker_ends_after_its_grace(platform: Platform) -> None:
+    # Its submitter died between recording it and starting its worker: it held its claim
+    # (a batch output) forever.
+    long_ago = datetime.now(UTC) - timedelta(seconds=PENDING_GRACE_S + 60)
+    fresh = Job(
+        name="fresh", kind=JobKind.BATCH, model_name="m", status=JobStatus.PENDING, spec={},
+        hyperparameters={}, created_at=datetime.now(UTC),
+    )  # fmt: skip
+    platform.jobs.store.create_job(fresh, claim="out-a")
+    orphaned = replace(fresh, name="orphan", created_at=long_ago)
+    platform.jobs.store.create_job(orphaned, claim="out-b")
+    assert platform.jobs.get("fresh").status is JobStatus.PENDING  # still in its grace
+    orphan = platform.jobs.get("orphan")
+    assert orphan.status is JobStatus.FAILED
+    assert "no worker process started" in (orphan.failure_reason or "")
+    platform.jobs.store.create_job(replace(fresh, name="next"), claim="out-b")  # free again
+
+
+def test_a_resumed_job_is_not_taken_for_an_orphan_while_it_launches(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Resumed, a job created long ago is Pending without a pid until its worker starts; a
+    # reconcile in that moment (another process reading it) must not end it.
+    long_ago = datetime.now(UTC) - timedelta(seconds=PENDING_GRACE_S + 60)
+    old = Job(
+        name="old", kind=JobKind.BATCH, model_name="m", status=JobStatus.PENDING, spec={},
+        hyperparameters={}, created_at=long_ago,
+    )  # fmt: skip
+    platform.jobs.store.create_job(old, claim="out")
+    platform.jobs.store.transition("old", (JobStatus.PENDING,), JobStatus.FAILED)
+    seen: list[JobStatus] = []
+
+    class Looking(_Recording):
+        def launch(self, args: list[str], log_name: str) -> int:
+            seen.append(platform.jobs.get("old").status)
+            return super().launch(args, log_name)
+
+    monkeypatch.setattr(platform.jobs, "_processes", Looking())
+    platform.jobs.register(
+        JobKind.BATCH, JobKindRunner(lambda n, s: platform.jobs.get(n), resume=lambda j: None)
+    )
+    resumed = platform.jobs.resume("old")
+    assert seen == [JobStatus.PENDING]
+    assert resumed.status is JobStatus.PENDING and resumed.pid == 999_999

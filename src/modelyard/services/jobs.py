@@ -10,6 +10,7 @@ their logs, and — inside the worker — hands the job to the runner its kind r
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import threading
 import time
@@ -33,6 +34,11 @@ from modelyard.storage.base import ArtifactStore, JobStore
 from modelyard.training.joblog import LogLimits
 
 ACTIVE = (JobStatus.PENDING, JobStatus.IN_PROGRESS, JobStatus.STOPPING)
+
+#: How long a job may stay Pending without a worker process before it is taken for dead (its
+#: submitter was killed between recording it and starting its worker): launching takes well
+#: under a second, so this only has to outlast a very slow machine, not a long job.
+PENDING_GRACE_S = 300.0
 
 T = TypeVar("T")
 
@@ -133,15 +139,24 @@ class JobService:
             options = runner.worker_args(created) if runner and runner.worker_args else ()
             pid = self._processes.launch([*options, created.name], created.name)
         except (OSError, ModelyardError) as exc:
-            return self._jobs.transition(
-                created.name,
-                (JobStatus.PENDING,),
-                JobStatus.FAILED,
-                failure_reason=f"could not start the worker process: {exc}",
-                ended_at=now(),
-            )
+            return self._not_started(created.name, str(exc))
+        except BaseException as exc:
+            # Anything else (a bug, an interrupt) is the caller's to see; but the job must not
+            # stay Pending with nobody to run it, holding what it claimed (a batch output).
+            with contextlib.suppress(ModelyardError):
+                self._not_started(created.name, f"{type(exc).__name__}: {exc}")
+            raise
         return self._jobs.transition(
             created.name, (JobStatus.PENDING,), JobStatus.PENDING, pid=pid, host=self._host
+        )
+
+    def _not_started(self, name: str, why: str) -> Job:
+        return self._jobs.transition(
+            name,
+            (JobStatus.PENDING,),
+            JobStatus.FAILED,
+            failure_reason=f"could not start the worker process: {why}",
+            ended_at=now(),
         )
 
     def run(self, name: str, stop: threading.Event) -> Job:
@@ -178,6 +193,7 @@ class JobService:
                     ended_at=None,
                     started_at=None,
                     pid=None,
+                    heartbeat_at=now(),  # its Pending grace starts now (see reconcile)
                 )
             )
         except Claimed as exc:
@@ -253,21 +269,40 @@ class JobService:
         return self._logs.follow(lambda: self.get(name), tail, poll_s)
 
     def reconcile(self, job: Job) -> Job:
-        """Mark an active job Failed when its worker process on this host is gone."""
-        if job.status not in ACTIVE or job.pid is None or job.host != self._host:
+        """End an active job that nothing runs any more: Failed (or Stopped, if it was asked
+        to stop) when its worker process on this host is gone; Failed when it has stayed
+        Pending without a worker process for :data:`PENDING_GRACE_S` (whoever submitted it
+        died before starting one)."""
+        if job.status not in ACTIVE:
             return job
-        if self._processes.alive(job.pid):
+        if job.pid is None:
+            if job.status is not JobStatus.PENDING:
+                return job
+            waited = (now() - job.last_seen).total_seconds()
+            if waited < PENDING_GRACE_S:
+                return job
+            reason = (
+                f"no worker process started in {waited:.0f} s: whoever submitted it stopped "
+                "before starting one"
+            )
+            return self._end_dead(job, JobStatus.FAILED, reason, (JobStatus.PENDING,))
+        if job.host != self._host or self._processes.alive(job.pid):
             return job
         if job.status is JobStatus.STOPPING:  # it was asked to stop, and it did
             outcome, reason = JobStatus.STOPPED, "stopped by request"
         else:
             outcome = JobStatus.FAILED
             reason = f"the worker process (pid {job.pid}) ended without finishing the job"
+        return self._end_dead(job, outcome, reason)
+
+    def _end_dead(
+        self, job: Job, outcome: JobStatus, reason: str, allowed: tuple[JobStatus, ...] = ACTIVE
+    ) -> Job:
         last = self._logs.last_lines(job.name)
         try:
             return self.end_job(
                 job.name,
-                ACTIVE,
+                allowed,
                 outcome,
                 self.log_path(job.name),
                 failure_reason=_with_tail(reason, last),

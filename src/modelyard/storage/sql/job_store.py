@@ -27,6 +27,7 @@ _SETTABLE = {
     "host",
     "started_at",
     "ended_at",
+    "heartbeat_at",
 }
 
 
