@@ -192,7 +192,7 @@ def build(settings: Settings | None = None) -> Platform:
         artifacts=artifacts,
         scratch=settings.home / "tmp" / "batch",
     )
-    jobs.register(JobKind.TUNING, JobKindRunner(tuning.run))
+    jobs.register(JobKind.TUNING, JobKindRunner(tuning.run, beats_itself=True))
     jobs.register(JobKind.BATCH, batch.runner())
     servers = ServerService(
         SqlServerStore(engine), endpoint_store, stale_after=settings.server_stale_after
@@ -380,6 +380,7 @@ def _job_service(settings: Settings, store: SqlJobStore, artifacts: ArtifactStor
         processes=processes.LocalProcesses(settings.home / "jobs", env),
         host=socket.gethostname(),
         log_limits=LogLimits(settings.job_log_head_bytes, settings.job_log_tail_bytes),
+        stale_s=settings.trial_stale_s,
     )
 
 

@@ -38,8 +38,9 @@ class Settings(BaseSettings):
         grpc_host: The interface the gRPC service binds (``modelyard serve`` sets it to its
             ``--host``).
         plan_poll_s: How often a server checks the store for endpoint changes.
-        trial_stale_s: A tuning trial running on another machine whose runner has not
-            reported for this long is marked Failed (its runner or machine died).
+        trial_stale_s: A job (a tuning trial, a batch job) running on another machine whose
+            worker has not reported for this long is marked Failed (its worker or machine
+            died).
         job_log_head_bytes: How much of the start of a job's log is kept.
         job_log_tail_bytes: How much of the end of a job's log is kept; what a job prints
             between its head and its tail is cut, and a line in the log says how much.

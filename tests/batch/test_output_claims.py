@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from modelyard.bootstrap import Platform
+from modelyard.bootstrap import Platform, build
+from modelyard.config import load_settings
 from modelyard.domain import JobKind, JobStatus
 from modelyard.domain.batch import BatchStrategy, TransformRequest
 from modelyard.errors import Claimed
@@ -177,3 +178,28 @@ def test_a_job_whose_worker_cannot_start_releases_its_claim(
     again = platform.batch.submit(request(model, source, out))  # the claim is free
     assert platform.jobs.wait(again.name, timeout_s=300).status is JobStatus.COMPLETED
     assert (out / "part-0.csv.out").read_bytes() == model.csv(ROWS)
+
+
+def test_a_job_asked_to_stop_from_another_machine_stops_and_frees_its_claim(
+    model: Model, platform: Platform, tmp_path: Path
+) -> None:
+    # Another machine cannot signal the worker: it records the stop (Stopping), and the
+    # worker's heartbeat sees it. A short stale_s makes the worker beat every half second.
+    quick = build(load_settings({}, home=platform.settings.home, trial_stale_s=2))
+    try:
+        source = _inputs(tmp_path, files=6)
+        out = tmp_path / "out"
+        first = quick.batch.submit(_slow(model, source, out, workers=1))
+        wait_for(
+            "the job's worker to run and report",
+            lambda: quick.jobs.store.get_job(first.name),
+            lambda job: job.status is JobStatus.IN_PROGRESS and job.heartbeat_at is not None,
+            timeout=300,
+        )
+        quick.jobs.store.transition(first.name, (JobStatus.IN_PROGRESS,), JobStatus.STOPPING)
+        done = quick.jobs.wait(first.name, timeout_s=300)
+        assert done.status is JobStatus.STOPPED, done.failure_reason
+        again = quick.batch.submit(request(model, source, out, overwrite=True))
+        assert quick.jobs.wait(again.name, timeout_s=300).status is JobStatus.COMPLETED
+    finally:
+        quick.close()

@@ -29,6 +29,12 @@ from modelyard.errors import (
     JobNotFound,
     ModelyardError,
 )
+from modelyard.services.job_liveness import (
+    JobHeartbeat,
+    beat_interval,
+    not_reporting,
+    silent_for,
+)
 from modelyard.services.job_logs import JobLogs, check_line_counts
 from modelyard.storage.base import ArtifactStore, JobStore
 from modelyard.training.joblog import LogLimits
@@ -70,11 +76,15 @@ class JobKindRunner:
     returns its final state (never raising for a failure of the job itself). ``resume(job)``,
     for kinds that can resume, makes a stopped or failed job ready to run again (a batch job
     keeps the work it finished); None: the kind cannot resume. ``worker_args(job)``: options
-    for its worker process (``python -m modelyard.worker``), such as ``--prestart``."""
+    for its worker process (``python -m modelyard.worker``), such as ``--prestart``.
+    ``beats_itself``: its run stamps the job's heartbeat itself (a tuning coordinator, from
+    its loop: it forks, and no thread may hold a database connection across a fork); others
+    get a heartbeat thread from the job service."""
 
     run: Callable[[str, threading.Event], Job]
     resume: Callable[[Job], None] | None = None
     worker_args: Callable[[Job], Sequence[str]] | None = None
+    beats_itself: bool = False
 
 
 class JobService:
@@ -88,8 +98,10 @@ class JobService:
         processes: Processes,
         host: str,
         log_limits: LogLimits | None = None,
+        stale_s: float = 60.0,
     ) -> None:
         self._jobs = jobs
+        self._stale_s = stale_s
         self._logs = JobLogs(artifacts, logs_dir, log_limits or LogLimits())
         self._processes = processes
         self._host = host
@@ -103,6 +115,12 @@ class JobService:
     @property
     def host(self) -> str:
         return self._host
+
+    @property
+    def stale_s(self) -> float:
+        """How long a job on another machine may go without a heartbeat before it is taken
+        for dead; its worker stamps it every ``beat_interval(stale_s)``."""
+        return self._stale_s
 
     def register(self, kind: JobKind, runner: JobKindRunner) -> None:
         """Say how jobs of ``kind`` run (bootstrap registers each kind once)."""
@@ -160,12 +178,17 @@ class JobService:
         )
 
     def run(self, name: str, stop: threading.Event) -> Job:
-        """Execute job ``name`` in this (worker) process with the runner of its kind."""
+        """Execute job ``name`` in this (worker) process with the runner of its kind, which
+        stamps the job's heartbeat while it runs (so that it is not taken for dead from
+        another machine) and stops it if the job is asked to stop from another machine."""
         job = self._jobs.get_job(name)
         runner = self._kinds.get(job.kind)
         if runner is None:
             raise InvalidInput(f"job {name!r} is of kind {job.kind.value!r}, which cannot run here")
-        return runner.run(name, stop)
+        if runner.beats_itself:
+            return runner.run(name, stop)
+        with JobHeartbeat(self._jobs, name, stop, beat_interval(self._stale_s)):
+            return runner.run(name, stop)
 
     def resume(self, name: str) -> Job:
         """Run a Failed or Stopped job again in a new worker, keeping what it finished.
@@ -270,7 +293,9 @@ class JobService:
 
     def reconcile(self, job: Job) -> Job:
         """End an active job that nothing runs any more: Failed (or Stopped, if it was asked
-        to stop) when its worker process on this host is gone; Failed when it has stayed
+        to stop) when its worker process on this host is gone, or when its worker on another
+        host has not sent a heartbeat for ``stale_s`` (see :mod:`.job_liveness`: that host
+        or process died, and nobody there would notice); Failed when it has stayed
         Pending without a worker process for :data:`PENDING_GRACE_S` (whoever submitted it
         died before starting one)."""
         if job.status not in ACTIVE:
@@ -286,14 +311,24 @@ class JobService:
                 "before starting one"
             )
             return self._end_dead(job, JobStatus.FAILED, reason, (JobStatus.PENDING,))
-        if job.host != self._host or self._processes.alive(job.pid):
+        if job.host != self._host:
+            silent = self._silent_elsewhere(job)
+            if silent is None:
+                return job
+            reason = not_reporting(job, silent)
+        elif self._processes.alive(job.pid):
             return job
-        if job.status is JobStatus.STOPPING:  # it was asked to stop, and it did
-            outcome, reason = JobStatus.STOPPED, "stopped by request"
         else:
-            outcome = JobStatus.FAILED
             reason = f"the worker process (pid {job.pid}) ended without finishing the job"
-        return self._end_dead(job, outcome, reason)
+        if job.status is JobStatus.STOPPING:  # it was asked to stop, and it did
+            return self._end_dead(job, JobStatus.STOPPED, "stopped by request")
+        return self._end_dead(job, JobStatus.FAILED, reason)
+
+    def _silent_elsewhere(self, job: Job) -> float | None:
+        """How long ``job``, whose worker runs on another machine, has been silent, if for
+        longer than ``stale_s`` (then it is dead); else None."""
+        silent = silent_for(job, self._jobs.clock())
+        return silent if silent >= self._stale_s else None
 
     def _end_dead(
         self, job: Job, outcome: JobStatus, reason: str, allowed: tuple[JobStatus, ...] = ACTIVE
@@ -314,8 +349,16 @@ class JobService:
 
     def stop(self, name: str) -> Job:
         """Ask a job to stop. A Pending job stops at once; a running one is signalled and
-        confirms (Stopped) when its worker has cleaned up. Raises Conflict if it finished."""
-        job = self.get(name)
+        confirms (Stopped) when its worker has cleaned up; one whose worker cannot be
+        signalled (on another host that stopped reporting) stops at once. Raises Conflict if
+        it finished."""
+        job = self._jobs.get_job(name)
+        if job.status in ACTIVE and job.pid is not None and job.host != self._host:
+            silent = self._silent_elsewhere(job)
+            if silent is not None:
+                reason = f"stopped by request; {not_reporting(job, silent)}"
+                return self._end_dead(job, JobStatus.STOPPED, reason)
+        job = self.reconcile(job)
         if job.status.finished:
             raise Conflict(f"job {name!r} already ended ({job.status.value})")
         if job.status is JobStatus.PENDING and job.pid is None:

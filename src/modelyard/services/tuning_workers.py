@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from modelyard.domain import Job, JobKind, JobStatus, ModelVersion, Source, StagedModel
 from modelyard.errors import AlreadyExists, Conflict, JobFailed, ModelyardError
 from modelyard.processes import exit_code, terminate_all
+from modelyard.services.job_liveness import Heartbeat, beat_interval, not_reporting
 from modelyard.services.jobs import JobService
 from modelyard.services.registry import RegistryService
 from modelyard.services.training import TrainingService
@@ -71,7 +72,7 @@ class TuningWorkers:
         self._lifecycle = jobs
         self._jobs = jobs.store
         self._stale_s = stale_s
-        self._beat_s = min(10.0, max(0.5, stale_s / 4))
+        self._beat_s = beat_interval(stale_s)
         self._training = training
         self._registry = registry
         self._study_url = study_url
@@ -239,10 +240,7 @@ class TuningWorkers:
             silent = tick - seen[job.name][1]
             if silent < self._stale_s:
                 continue
-            reason = (
-                f"its trial runner on {job.host} (pid {job.pid}) has not reported for "
-                f"{silent:.0f} s: the process or its machine is gone"
-            )
+            reason = not_reporting(job, silent, "its trial runner")
             try:
                 self._jobs.transition(
                     job.name, ACTIVE, JobStatus.FAILED, failure_reason=reason, ended_at=now
@@ -467,9 +465,9 @@ def _settle_study(
             study.tell(trial.number, state=state.FAIL, skip_if_finished=True)
 
 
-class _Heartbeat:
-    """A runner's sign of life, from a thread: every ``interval_s`` it stamps the trial it runs
-    (so a coordinator on another machine can tell a slow trial from a dead runner). It sets
+class _Heartbeat(Heartbeat):
+    """A runner's sign of life: every ``interval_s`` it stamps the trial it runs (so a
+    coordinator on another machine can tell a slow trial from a dead runner). It sets
     ``stop`` once the tuning job is no longer in progress (a stop reaches runners anywhere),
     or once the coordinator's own heartbeat has not moved for ``stale_s`` of this runner's
     clock (the coordinator died, and nobody would register the result)."""
@@ -482,39 +480,25 @@ class _Heartbeat:
         interval_s: float,
         stale_s: float,
     ) -> None:
+        super().__init__(interval_s)
         self.current: str | None = None
         self._jobs = jobs
         self._tuning_job = tuning_job
         self._stop = stop
-        self._interval_s = interval_s
         self._stale_s = stale_s
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+        self._last: Any = object()
+        self._changed = time.monotonic()
 
-    def __enter__(self) -> _Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._done.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        last: Any = object()
-        changed = time.monotonic()
-        while not self._done.wait(self._interval_s):
-            current = self.current
-            try:
-                if current is not None:
-                    self._jobs.heartbeat([current], _now())
-                tuning = self._jobs.get_job(self._tuning_job)
-            except ModelyardError:
-                continue  # the database is briefly unreachable: try again next beat
-            if tuning.heartbeat_at != last:
-                last, changed = tuning.heartbeat_at, time.monotonic()
-            silent = time.monotonic() - changed > self._stale_s
-            if tuning.status is not JobStatus.IN_PROGRESS or silent:
-                self._stop.set()
+    def beat(self) -> None:
+        current = self.current
+        if current is not None:
+            self._jobs.heartbeat([current], _now())
+        tuning = self._jobs.get_job(self._tuning_job)
+        if tuning.heartbeat_at != self._last:
+            self._last, self._changed = tuning.heartbeat_at, time.monotonic()
+        silent = time.monotonic() - self._changed > self._stale_s
+        if tuning.status is not JobStatus.IN_PROGRESS or silent:
+            self._stop.set()
 
 
 def _text(value: Any) -> str:

@@ -292,7 +292,14 @@ class JobStore(ABC):
 
     @abstractmethod
     def heartbeat(self, names: Sequence[str], at: datetime) -> int:
-        """Record that the still-active jobs ``names`` were alive ``at``; how many were."""
+        """Record that the still-active jobs ``names`` were alive ``at``; how many were. A
+        store shared by many machines (PostgreSQL) stamps them with its own :meth:`clock`
+        instead, so that a job's silence is measured on one clock wherever it runs."""
+
+    @abstractmethod
+    def clock(self) -> datetime:
+        """Now by the store's clock (the database server's on PostgreSQL): what a job's
+        heartbeat is compared with to tell how long it has been silent."""
 
     @abstractmethod
     def transition(

@@ -7,13 +7,13 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.engine import Engine, Row
 
 from modelyard.domain.feedback import GroundTruth
 from modelyard.storage.feedback import FeedbackStore
 from modelyard.storage.sql.engine import transaction
 from modelyard.storage.sql.tables import feedback
-from modelyard.storage.sql.timestamps import aware, utcnow
+from modelyard.storage.sql.timestamps import aware, store_clock
 from modelyard.storage.sql.upsert import dialect_insert
 
 _KEY = ("endpoint", "inference_id", "row")
@@ -38,14 +38,6 @@ def _endpoints() -> sa.Select[Any]:
 
 
 _ENDPOINTS = _endpoints()
-
-
-def _clock(conn: Connection) -> datetime:
-    # The database server's clock on PostgreSQL, as the server store does: labels arrive
-    # through servers on many machines.
-    if conn.dialect.name == "postgresql":
-        return aware(conn.execute(sa.select(sa.func.now())).scalar_one())
-    return utcnow()
 
 
 def _truth(row: Row[Any]) -> GroundTruth:
@@ -76,7 +68,7 @@ class SqlFeedbackStore(FeedbackStore):
         if not latest:
             return 0
         with transaction(self._engine, write=True) as conn:
-            now = _clock(conn)
+            now = store_clock(conn)
             rows = [
                 {
                     "endpoint": t.endpoint,

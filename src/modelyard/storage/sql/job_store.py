@@ -14,7 +14,7 @@ from modelyard.errors import AlreadyExists, Claimed, Conflict, InvalidInput, Job
 from modelyard.storage.base import JobStore
 from modelyard.storage.sql.engine import transaction
 from modelyard.storage.sql.tables import CLAIM_HOLDING, jobs
-from modelyard.storage.sql.timestamps import aware
+from modelyard.storage.sql.timestamps import aware, store_clock
 
 _SETTABLE = {
     "hyperparameters",
@@ -136,11 +136,17 @@ class SqlJobStore(JobStore):
             return 0
         active = [JobStatus.PENDING.value, JobStatus.IN_PROGRESS.value, JobStatus.STOPPING.value]
         with transaction(self._engine, write=True) as conn:
+            if conn.dialect.name == "postgresql":
+                at = store_clock(conn)
             return conn.execute(
                 jobs.update()
                 .where(jobs.c.name.in_(list(names)), jobs.c.status.in_(active))
                 .values(heartbeat_at=at)
             ).rowcount
+
+    def clock(self) -> datetime:
+        with transaction(self._engine, write=False) as conn:
+            return store_clock(conn)
 
     def transition(
         self, name: str, allowed: tuple[JobStatus, ...], to: JobStatus, **fields: Any

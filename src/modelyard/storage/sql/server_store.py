@@ -6,23 +6,14 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.engine import Engine, Row
 
 from modelyard.domain import ServerRecord, ServerStatus
 from modelyard.storage.base import ServerRegistry
 from modelyard.storage.sql.engine import transaction
 from modelyard.storage.sql.tables import servers
-from modelyard.storage.sql.timestamps import aware, utcnow
+from modelyard.storage.sql.timestamps import aware, store_clock
 from modelyard.storage.sql.upsert import dialect_insert
-
-
-def _clock(conn: Connection) -> datetime:
-    """The store's clock. On PostgreSQL, the database server's: servers on many machines write
-    heartbeats that the CLI on yet another machine compares, and only the database's clock is
-    shared by all of them. A SQLite file lives on one machine, whose clock is this one."""
-    if conn.dialect.name == "postgresql":
-        return aware(conn.execute(sa.select(sa.func.now())).scalar_one())
-    return utcnow()
 
 
 def _record(row: Row[Any], now: datetime) -> ServerRecord:
@@ -62,7 +53,7 @@ class SqlServerStore(ServerRegistry):
                 "predictors": dict(status.predictors),
                 "heartbeat_s": status.heartbeat_s,
                 "started_at": status.started_at,
-                "heartbeat_at": _clock(conn),
+                "heartbeat_at": store_clock(conn),
             }
             # One statement, so two reports of one server (or a pid reused after a crash)
             # never clash on the key.
@@ -76,6 +67,6 @@ class SqlServerStore(ServerRegistry):
 
     def list_servers(self) -> list[ServerRecord]:
         with transaction(self._engine, write=False) as conn:
-            now = _clock(conn)
+            now = store_clock(conn)
             rows = conn.execute(sa.select(servers).order_by(servers.c.host, servers.c.pid)).all()
         return [_record(row, now) for row in rows]
