@@ -453,7 +453,6 @@ def serving_app(settings: Settings | None = None) -> Any:
         max_payload_bytes=settings.max_payload_bytes,
         cors_origins=settings.cors_origin_list,
         body_timeout_s=settings.body_timeout_s,
-        gil_switch_s=settings.gil_switch_ms / 1000,
     )
     # First in, so stopped last: the engine's connections close after everyone used them.
     companions: list[Any] = [lambda core: _Disposer(engine)]

@@ -32,9 +32,6 @@ class Settings(BaseSettings):
         max_payload_bytes: Largest invocation body the server reads (413 above it).
         body_timeout_s: How long the server waits for a request body to arrive in full (408
             after it: a client that stalls mid-body does not hold a connection for ever).
-        gil_switch_ms: How long a server process's event loop waits, at most, for a thread
-            holding the GIL (the metrics drain, the capture writer) to hand it over; Python's
-            default is 5 ms, which requests then wait behind.
         cors_origins: Comma-separated origins browsers may call the server from (``*``: any).
         grpc_port: The TCP port of the Open Inference Protocol V2 gRPC service, served by the
             same processes as HTTP; None: no gRPC.
@@ -86,7 +83,6 @@ class Settings(BaseSettings):
     db_busy_timeout_s: float = Field(default=30.0, gt=0)
     max_payload_bytes: int = Field(default=6 * 1024 * 1024, gt=0)
     body_timeout_s: float = Field(default=30.0, gt=0, le=3600)
-    gil_switch_ms: float = Field(default=0.5, ge=0.05, le=100)
     cors_origins: str = ""
     grpc_port: int | None = Field(default=None, ge=1, le=65535)
     grpc_host: str = "127.0.0.1"

@@ -115,34 +115,3 @@ def test_the_startup_heap_is_frozen_while_serving_and_released_at_shutdown(
         gc.unfreeze()  # never leave this test process frozen, whatever happened
     assert frozen_at_end == 0
     assert _tracked(marker)
-
-
-def test_the_gil_switch_interval_is_short_while_serving_and_restored_at_shutdown(
-    tmp_path: Path,
-) -> None:
-    """While a worker serves, a thread holding the GIL (the metrics drain, the capture
-    writer) hands it to the event loop after ``gil_switch_ms``, not Python's 5 ms."""
-    import sys
-
-    settings = load_settings({}, home=tmp_path / "home", gil_switch_ms=0.25)
-    build(settings).close()
-    before = sys.getswitchinterval()
-    assert before != 0.00025
-
-    async def scenario() -> float:
-        lifespan = Lifespan(serving_app(settings))
-        try:
-            await lifespan.startup()
-            assert lifespan.sent[-1]["type"] == "lifespan.startup.complete", lifespan.sent
-            return sys.getswitchinterval()
-        finally:
-            await lifespan.shutdown()
-
-    try:
-        serving = asyncio.run(scenario())
-    finally:
-        gc.unfreeze()
-        restored = sys.getswitchinterval()
-        sys.setswitchinterval(before)
-    assert serving == 0.00025
-    assert restored == before

@@ -25,7 +25,6 @@ import asyncio
 import gc
 import logging
 import os
-import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -59,8 +58,6 @@ class ServerOptions:
     max_payload_bytes: int = 6 * 1024 * 1024
     cors_origins: tuple[str, ...] = ()
     body_timeout_s: float = 30.0
-    #: The worker's GIL switch interval while it serves (see :func:`_responsive_gil`).
-    gil_switch_s: float = 0.0005
 
 
 class Companion(Protocol):
@@ -102,7 +99,6 @@ class ServingApp:
         self._metrics = metrics
         self._companions = list(companions)
         self._tasks: list[asyncio.Task[None]] = []
-        self._switch: float | None = None  # the GIL switch interval before serving
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -135,7 +131,6 @@ class ServingApp:
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
                 _freeze_startup_heap()
-                self._switch = _responsive_gil(self.options.gil_switch_s)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 # The plan poller first (nothing new is loaded while stopping), then the
@@ -150,9 +145,6 @@ class ServingApp:
                         log.exception("could not stop %s cleanly", type(companion).__name__)
                 self.deployer.close()
                 gc.unfreeze()  # for a process that goes on after serving (the demo)
-                if self._switch is not None:
-                    sys.setswitchinterval(self._switch)
-                    self._switch = None
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -251,22 +243,6 @@ def _freeze_startup_heap() -> None:
     """
     gc.collect()
     gc.freeze()
-
-
-def _responsive_gil(interval_s: float) -> float:
-    """Make the event loop wait at most ``interval_s`` for the GIL; the interval it replaces.
-
-    The metrics drain and the capture writer fold a second of requests at a time in Python,
-    holding the GIL; the event loop, wanting it back to answer a request, waits one switch
-    interval (5 ms by default) before the holder must let go, and every request in flight
-    waits with it. With micro-batching, throughput is connections / latency, so those waits
-    were most of what monitoring cost: at 64 connections (benchmarks/monitoring_cost.py, 4
-    rounds, 2026-12-06) 9.9 % of throughput at 5 ms, 1.9 % at 0.5 ms. A shorter interval
-    costs a GIL hand-over more often only while two threads want it.
-    """
-    previous = sys.getswitchinterval()
-    sys.setswitchinterval(interval_s)
-    return previous
 
 
 async def _refuse(send: Send, error: ModelyardError) -> None:
