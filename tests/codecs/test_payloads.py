@@ -515,3 +515,16 @@ def test_end_to_end_csv_in_json_out() -> None:
     rows = decode(b"1,2\n3,4\n", CSV, NAMED)
     body = encode(rows.sum(axis=1), negotiate("application/json"))
     assert orjson.loads(body) == {"predictions": [3.0, 7.0]}
+
+
+@pytest.mark.parametrize("name", ["température", "q1_1", "a\\u00e9"])
+def test_feature_names_that_need_the_exact_pass_do_not_hide_a_bad_value(name: str) -> None:
+    """Names with non-ASCII characters, escapes or digit-underscore-digit are read as fast as
+    others when every value is a number, and a value float() takes but the grammar does not
+    is still refused beside them."""
+    good = f'[{{"{name}": 1.5, "b": 2}}]'.encode()
+    np.testing.assert_array_equal(decode(good, JSON, None), [[1.5, 2.0]])
+    for bad in ('"1_0"', '"\\u0661"', '"1\\u00a0"'):
+        body = f'[{{"{name}": {bad}, "b": 2}}]'.encode()
+        with pytest.raises(InvalidPayload):
+            decode(body, JSON, None)

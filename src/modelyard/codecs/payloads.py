@@ -220,10 +220,29 @@ def _decode_json(body: bytes, signature: Signature | None) -> Matrix:
     array = rows_from_json(obj, signature)
     # numpy reads a string "1e400" as inf, and "1_000", "١٢" or "\\u00a01" as numbers, as
     # float() does; only a body with strings can hide one, and only an array holding inf, or a
-    # body with a character or escape such a string needs, takes the exact pass.
-    if _QUOTE in body and (_holds_inf(array) or _maybe_not_numerals(body)):
+    # body with a character or escape such a string needs, takes the exact pass, and then only
+    # when some value is a string (feature names are strings too: "température", "q1_1").
+    if _QUOTE in body and (_holds_inf(array) or (_maybe_not_numerals(body) and _holds_text(obj))):
         return rows_from_json(obj, signature, exact=True)
     return array
+
+
+def _holds_text(obj: object) -> bool:
+    """Whether a parsed JSON body holds a string among its values (an object's keys are
+    names, not values)."""
+    if type(obj) is not list and type(obj) is not dict:
+        return type(obj) is str
+    pending = [obj]
+    while pending:
+        item = pending.pop()
+        values = item.values() if type(item) is dict else item
+        for value in values:
+            kind = type(value)
+            if kind is str:
+                return True
+            if kind is list or kind is dict:
+                pending.append(value)
+    return False
 
 
 def _maybe_not_numerals(body: bytes) -> bool:
