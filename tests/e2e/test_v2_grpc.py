@@ -30,6 +30,7 @@ from modelyard.domain import Trust
 from modelyard.serving.v2 import grpc_predict_v2_pb2 as pb
 from modelyard.serving.v2 import grpc_predict_v2_pb2_grpc as pb_grpc
 from tests.e2e.conftest import MODELYARD, Server, clean_env, free_port
+from tests.serving.metrics_support import parse, total
 from tests.waiting import wait_for
 
 N_FEATURES = 8
@@ -390,6 +391,16 @@ def test_bytes_that_are_not_a_protobuf_message_are_an_invalid_argument(served: S
         assert answer.live
     log = served.server.log.read_text()
     assert "DecodeError" not in log, log[-3000:]
+    # The inference is counted among the requests refused, with no endpoint (its name was in
+    # the bytes that could not be read); the health and metadata rpcs are not requests.
+    unreadable = {"endpoint": "", "protocol": "v2-grpc", "status": "400", "code": "invalid_payload"}
+
+    def counted() -> float:
+        with httpx.Client(base_url=served.server.url, timeout=30) as http:
+            samples = parse(http.get("/metrics").text)
+        return total(samples, "modelyard_request_errors_total", **unreadable)
+
+    wait_for("the unreadable inference counted", counted, lambda n: n == 1)
 
 
 def _input(rows: np.ndarray) -> triton.InferInput:

@@ -209,10 +209,15 @@ class DataPlane:
             else:
                 selection = route.select(meta.routing_key)
         except Exception as exc:
-            if self._observer is not None:
-                self._observer.refused(meta, exc)
+            self.refuse(meta, exc)
             raise
         return Lease(meta, selection, self._handler, self._observer)
+
+    def refuse(self, meta: RequestMeta, error: BaseException) -> None:
+        """Count a request refused before a variant was chosen: its endpoint unknown, or its
+        bytes unreadable before its endpoint could be read (``meta.endpoint`` then empty)."""
+        if self._observer is not None:
+            self._observer.refused(meta, error)
 
     def endpoint(self, name: str) -> EndpointRoute:
         """The route of endpoint ``name``.

@@ -4,8 +4,9 @@ valid protobuf message answered ``INVALID_ARGUMENT``.
 The generated ``add_GRPCInferenceServiceServicer_to_server`` deserializes with the message's
 ``FromString``; when that raises (``DecodeError``), grpc ends the call with ``UNKNOWN`` and the
 exception's class name, before any code of ours runs. Here the deserializer keeps the failure
-as a :class:`Malformed` value instead, and the handler refuses it as :class:`InvalidPayload`
-through the servicer's one error mapping (``grpc_service.status_of``).
+as a :class:`Malformed` value instead, and the servicer refuses it as :class:`InvalidPayload`
+through its one error mapping (``grpc_service.status_of``), counting an inference among the
+requests refused.
 
 This module imports grpc: it is imported only when a gRPC port is set.
 """
@@ -18,9 +19,8 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError, Message
 
-from modelyard.errors import InvalidPayload
 from modelyard.serving.v2 import grpc_predict_v2_pb2 as pb
-from modelyard.serving.v2.grpc_service import InferenceServicer, abort
+from modelyard.serving.v2.grpc_service import InferenceServicer
 
 __all__ = ["SERVICE", "Malformed", "add_to_server"]
 
@@ -52,7 +52,7 @@ def add_to_server(servicer: InferenceServicer, server: grpc.aio.Server) -> None:
     """Register ``servicer``'s six rpcs on ``server`` (as the generated function does, with
     deserializers that never raise)."""
     handlers = {
-        name: _handler(getattr(servicer, name), request, response, servicer.worker)
+        name: _handler(servicer, name, request, response)
         for name, (request, response) in RPCS.items()
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
@@ -60,11 +60,12 @@ def add_to_server(servicer: InferenceServicer, server: grpc.aio.Server) -> None:
 
 
 def _handler(
-    behavior: Behavior,
+    servicer: InferenceServicer,
+    rpc: str,
     request_type: type[Message],
     response_type: type[Message],
-    worker: tuple[str, str],
 ) -> grpc.RpcMethodHandler:
+    behavior: Behavior = getattr(servicer, rpc)
     kind = request_type.DESCRIPTOR.full_name
 
     def deserialize(data: bytes) -> Message | Malformed:
@@ -75,7 +76,7 @@ def _handler(
 
     async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         if type(request) is Malformed:
-            await abort(context, InvalidPayload(request.message), [worker])
+            await servicer.refuse_unreadable(rpc, request.message, context)
         return await behavior(request, context)
 
     return grpc.unary_unary_rpc_method_handler(

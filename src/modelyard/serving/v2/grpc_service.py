@@ -36,6 +36,7 @@ import grpc
 from modelyard.domain.inference_ids import new_inference_id
 from modelyard.errors import (
     InvalidInput,
+    InvalidPayload,
     ModelFailed,
     ModelyardError,
     NotAcceptable,
@@ -128,6 +129,19 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         )
 
     # -- inference ----------------------------------------------------------------------------
+
+    async def refuse_unreadable(
+        self, rpc: str, message: str, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> None:
+        """Answer request bytes that are not the rpc's message: INVALID_ARGUMENT; an
+        inference is counted as a request refused (with no endpoint: its name is unread)."""
+        error = InvalidPayload(message)
+        trailing: Metadata = [self.worker]
+        if rpc == "ModelInfer":
+            inference_id = new_inference_id()
+            trailing.insert(0, ("x-modelyard-inference-id", inference_id))
+            self._core.refuse(RequestMeta("", inference_id, protocol="v2-grpc"), error)
+        await abort(context, error, trailing)
 
     async def ModelInfer(
         self, request: pb.ModelInferRequest, context: grpc.aio.ServicerContext[Any, Any]
