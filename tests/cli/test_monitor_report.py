@@ -99,3 +99,11 @@ def test_refusals_write_nothing(home: Any, tmp_path: Path) -> None:
     assert "31 days" in too_long.error_line(2)
     assert str(tmp_path / "missing" / "report.html") in unwritable.error_line(6)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_report_goes_to_an_fsspec_url(home: Any, tmp_path: Path) -> None:
+    """``-o`` takes a URL as it is (a path type turned ``local:///x`` into ``local:/x``)."""
+    url = f"local://{tmp_path / 'by-url.html'}"
+    done = home("monitor", "report", "churn-api", "--window", "2h", "-o", url).ok()
+    assert url in done.out
+    assert_self_contained((tmp_path / "by-url.html").read_text(encoding="utf-8"))

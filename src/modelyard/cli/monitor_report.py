@@ -7,7 +7,6 @@ and refuses an existing file unless told to replace it.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -16,14 +15,18 @@ from rich.markup import escape
 from modelyard.cli.context import platform
 from modelyard.cli.render import console
 from modelyard.domain.durations import parse_duration
+from modelyard.services.file_output import shown
 
 
 def report(
     name: Annotated[str, typer.Argument(metavar="NAME", help="Endpoint name.")],
     output: Annotated[
-        Path,
+        str,
         typer.Option(
-            "--output", "-o", metavar="FILE", help="Where to write the HTML report.", dir_okay=False
+            "--output",
+            "-o",
+            metavar="FILE|URL",
+            help="Where to write the HTML report: a local path or any fsspec URL (s3://…).",
         ),
     ],
     window: Annotated[
@@ -59,6 +62,6 @@ def report(
     else:
         size = service.write(name, output, window=span, overwrite=overwrite)
     console.print(
-        f"Wrote the monitoring report of {escape(name)} to {escape(str(output))} "
+        f"Wrote the monitoring report of {escape(name)} to {escape(shown(output))} "
         f"({size / 1024:,.0f} KiB)."
     )

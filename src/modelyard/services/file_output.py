@@ -31,6 +31,11 @@ def is_url(out: str) -> bool:
     return "://" in out and not out.startswith("file://")
 
 
+def shown(out: str) -> str:
+    """``out`` as it may be printed: a URL without the credentials it may hold."""
+    return mask_url(out) if is_url(out) else out
+
+
 def check_target(out: str, *, overwrite: bool) -> None:
     """Refuse ``out`` before any work is done for it: a folder, or (without ``overwrite``) an
     existing file.

@@ -170,8 +170,8 @@ class ReportService:
         overwrite: bool = False,
         progress: Progress | None = None,
     ) -> int:
-        """Write the :meth:`report` page of ``endpoint`` to the file ``target``, whole or not
-        at all (a temporary file beside it, moved into place).
+        """Write the :meth:`report` page of ``endpoint`` to ``target`` (a local path or an
+        fsspec URL), whole or not at all (see :mod:`.file_output`).
 
         Args:
             overwrite: Replace a file already at ``target`` (else it is refused, before the
@@ -181,9 +181,9 @@ class ReportService:
             The bytes written.
 
         Raises:
-            What :meth:`report` raises; InvalidInput: ``target`` is a folder; AlreadyExists:
-            a file is at ``target`` and ``overwrite`` is off; StorageNotWritable: it cannot
-            be written.
+            What :meth:`report` raises; InvalidInput: ``target`` is a folder; OutputExists:
+            a file is at ``target`` and ``overwrite`` is off; StorageNotWritable,
+            StorageUnavailable: it cannot be written (a local path, a URL).
         """
         out = str(target)
         check_target(out, overwrite=overwrite)
