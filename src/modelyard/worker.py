@@ -43,10 +43,15 @@ def main(argv: list[str]) -> int:
         except Exception as exc:  # only a head start: the job runs without it
             print(f"warning: --prestart {module}:{count} failed: {exc!r}", file=sys.stderr)
     from modelyard.bootstrap import build
+    from modelyard.errors import Conflict
 
     platform = build()
     try:
         platform.jobs.run(argv[0], stop)
+    except Conflict as exc:
+        # Ended elsewhere meanwhile (taken for dead from another machine, or stopped there):
+        # its outcome is recorded already, and this worker's final update was refused.
+        print(f"job {argv[0]} was ended elsewhere; this worker stops: {exc}", file=sys.stderr)
     finally:
         platform.close()
     return 0

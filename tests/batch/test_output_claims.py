@@ -203,3 +203,39 @@ def test_a_job_asked_to_stop_from_another_machine_stops_and_frees_its_claim(
         assert quick.jobs.wait(again.name, timeout_s=300).status is JobStatus.COMPLETED
     finally:
         quick.close()
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
+def test_a_worker_whose_job_was_ended_elsewhere_stops_with_one_line(
+    model: Model, platform: Platform, tmp_path: Path
+) -> None:
+    """Another machine took the job for dead and ended it: the worker's heartbeat sees it, the
+    worker stops, and its refused final update is one line in the log, not a traceback."""
+    quick = build(load_settings({}, home=platform.settings.home, trial_stale_s=2))
+    try:
+        source = _inputs(tmp_path, files=6)
+        first = quick.batch.submit(_slow(model, source, tmp_path / "out", workers=1))
+        running = wait_for(
+            "the job's worker to run and report",
+            lambda: quick.jobs.store.get_job(first.name),
+            lambda job: job.status is JobStatus.IN_PROGRESS and job.heartbeat_at is not None,
+            timeout=300,
+        )
+        assert running.pid is not None
+        quick.jobs.store.transition(
+            first.name, (JobStatus.IN_PROGRESS,), JobStatus.FAILED, failure_reason="taken for dead"
+        )
+        wait_for("the worker to stop", lambda: _running(running.pid or 0), lambda up: not up)
+        log = quick.jobs.logs(first.name)
+        assert f"job {first.name} was ended elsewhere; this worker stops" in log, log[-2000:]
+        assert "Traceback" not in log, log[-2000:]
+        assert quick.jobs.store.get_job(first.name).failure_reason == "taken for dead"
+    finally:
+        quick.close()
