@@ -18,9 +18,10 @@ Request formats (``Content-Type``, parameters ignored, case-insensitive; missing
 - ``application/x-npy``: numpy's ``.npy`` format, as the SageMaker SDK's ``NumpySerializer``
   writes it (:mod:`.npy`: 1-D is one row, 2-D rows x features; never unpickled).
 - ``text/csv``: as SageMaker sends it: no header, comma-separated numbers, one row a line,
-  read as RFC 4180 (the :mod:`csv` module, strict): quoted fields (``"1.5"``), ``\\r\\n`` or
-  ``\\n`` line ends; blank lines (empty or only spaces), wherever they are, are skipped, so a
-  one-column body writes a missing value as ``""`` or ``nan``, as :mod:`csv` writes it.
+  read as RFC 4180 (:mod:`.csv_requests`, with the :mod:`csv` module, strict): quoted fields
+  (``"1.5"``), ``\\r\\n`` or ``\\n`` line ends; blank lines (empty or only spaces), wherever
+  they are, are skipped, so a one-column body writes a missing value as ``""`` or ``nan``, as
+  :mod:`csv` writes it.
 
 The same values mean the same in both formats:
 
@@ -59,6 +60,7 @@ import numpy as np
 import orjson
 
 from modelyard.codecs import npy
+from modelyard.codecs.csv_requests import decode_csv
 from modelyard.codecs.float_text import float32_csv
 from modelyard.codecs.json_shapes import (
     NO_ROWS,
@@ -70,7 +72,6 @@ from modelyard.codecs.json_shapes import (
     n_features,
     rows_from_json,
 )
-from modelyard.codecs.numbers import NOT_NUMERAL_CHARS, parse_number
 from modelyard.domain.signature import Signature
 from modelyard.errors import (
     InvalidPayload,
@@ -98,16 +99,9 @@ _EXACT_ACCEPT = {
     CSV: CSV,
     NPY: NPY,
 }
-# Bytes a CSV body of plain numbers is made of; such a body is parsed as JSON by orjson, which
-# reads numbers several times faster than float(); anything else takes the slow, naming path.
-_CSV_PLAIN = b"0123456789.,eE+- \t\r\n"
 _BOM = b"\xef\xbb\xbf"
-# The bytes of a CSV body of numbers: separators, and what the numbers of :mod:`.numbers` are
-# written with. Not a quote: a quoted field may hold a line end, which float() takes.
-_CSV_NUMERAL_BYTES = b"0123456789.eE+-nNaAiIfFtTyY \t,\r\n"
 _INF = float("inf")
 _NINF = -_INF
-_CR = ord("\r")
 _QUOTE = ord('"')  # an int: bytes membership is then one memchr, a fifth of b'"' in body
 _BACKSLASH = ord("\\")
 _UNDERSCORE = ord("_")
@@ -141,7 +135,7 @@ def decode(body: bytes, content_type: str | None, signature: Signature | None) -
     else:
         media = _EXACT_TYPES.get(content_type) or _media_type(content_type)
     if media == CSV:
-        array = _decode_csv(body)
+        array = decode_csv(body)
     elif media == NPY:
         array = npy.decode(body, n_features(signature))
     else:
@@ -281,97 +275,6 @@ def _lenient_json(body: bytes, error: orjson.JSONDecodeError) -> object:
         except (ValueError, RecursionError):
             pass
     raise InvalidPayload(f"malformed JSON: {error}") from None
-
-
-def _decode_csv(body: bytes) -> Matrix:
-    if body.startswith(_BOM):
-        body = body[len(_BOM) :]
-    body = body.rstrip(b" \t\r\n")  # not \v or \f: "1\v" is no number
-    if not body:
-        raise InvalidPayload(NO_ROWS)
-    # A lone \r ends a line (RFC 4180 readers agree), but JSON would read it as a space.
-    lone_cr = _CR in body and body.count(b"\r") != body.count(b"\r\n")
-    if not lone_cr and not body.translate(None, _CSV_PLAIN):
-        # Blank lines first are skipped here; any in between take the slow path, which also
-        # keeps the line numbers of the body as sent.
-        text = b"[[" + body.lstrip().replace(b"\n", b"],[") + b"]]"
-        array = _json_matrix(text)
-        if array is None:
-            # Empty fields (missing values) as JSON nulls, which numpy reads as NaN; done only
-            # on failure, as these scans cost more than the parse on a large body.
-            # Only the \r of \r\n goes: a lone \r is a line end too, and "2\r3" is not 23.
-            text = text.replace(b"\r]", b"]").replace(b",,", b",null,").replace(b",,", b",null,")
-            array = _json_matrix(text.replace(b"[,", b"[null,").replace(b",]", b",null]"))
-        if array is not None:
-            return array
-    # "+1", ".5", " , ", "nan", quotes, blank lines, 1e400, ragged rows: the slow path knows
-    return _csv_rows(body)
-
-
-def _json_matrix(text: bytes) -> Matrix | None:
-    try:
-        array = np.array(orjson.loads(text), np.float64)
-    except (orjson.JSONDecodeError, ValueError, TypeError):
-        return None
-    return array if array.ndim == 2 else None
-
-
-def _csv_rows(body: bytes) -> Matrix:
-    """The slow CSV pass: field by field, naming the line and column of the first bad one."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidPayload(f"the CSV body is not UTF-8 text: {exc}") from None
-    rows: list[list[float]] = []
-    width = first = -1
-    # float() takes "1_000", "١٢", "1\n": only a body with a byte no number holds, or a
-    # quote, needs each row's fields checked once float() has taken them.
-    check = bool(body.translate(None, _CSV_NUMERAL_BYTES))
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    try:
-        for fields in reader:
-            # A blank line reads as [] and a line of spaces as [" "]; a quoted "" is [""].
-            if not fields or (len(fields) == 1 and fields[0] and fields[0].isspace()):
-                continue
-            number = reader.line_num
-            if width < 0:
-                width, first = len(fields), number
-            elif len(fields) != width:
-                raise InvalidPayload(
-                    f"line {number} has {len(fields)} fields, line {first} has {width}"
-                )
-            try:
-                values = list(map(float, fields))
-            except ValueError:  # an empty field (missing value) or text: field by field
-                values = [_csv_number(f, number, c, number == first) for c, f in enumerate(fields)]
-            else:
-                if (
-                    _INF in values  # "inf" is kept, "1e400" refused
-                    or _NINF in values
-                    or (check and NOT_NUMERAL_CHARS("".join(fields)) is not None)
-                ):
-                    values = [_csv_number(f, number, c, False) for c, f in enumerate(fields)]
-            rows.append(values)
-    except csv.Error as exc:
-        hint = " (a quoted field is never closed)" if "end of data" in str(exc) else ""
-        raise InvalidPayload(f"line {reader.line_num}: malformed CSV: {exc}{hint}") from None
-    if not rows:  # only lines of Unicode spaces (no-break spaces), which bytes.rstrip keeps
-        raise InvalidPayload(NO_ROWS)
-    return np.array(rows, dtype=np.float64)
-
-
-def _csv_number(field: str, line: int, column: int, first: bool) -> float:
-    value = field.strip(" \t")
-    if not value:
-        return np.nan
-    try:
-        return parse_number(value)
-    except ValueError:
-        header = " (a CSV request has no header row)" if first else ""
-        problem = f"cannot read {clip(value)} as a number{header}"
-    except OverflowError:
-        problem = f"{clip(value)} is too large for a float"
-    raise InvalidPayload(f"line {line}, column {column + 1}: {problem}")
 
 
 # --- response ------------------------------------------------------------------------------
