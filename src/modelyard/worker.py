@@ -49,8 +49,11 @@ def main(argv: list[str]) -> int:
     try:
         platform.jobs.run(argv[0], stop)
     except Conflict as exc:
-        # Ended elsewhere meanwhile (taken for dead from another machine, or stopped there):
-        # its outcome is recorded already, and this worker's final update was refused.
+        # Ended elsewhere meanwhile (taken for dead from another machine, or stopped there),
+        # or resumed by another worker: its outcome is not this worker's to record.
+        now = platform.jobs.store.get_job(argv[0])
+        if not (now.status.finished or now.pid != os.getpid()):
+            raise
         print(f"job {argv[0]} was ended elsewhere; this worker stops: {exc}", file=sys.stderr)
     finally:
         platform.close()

@@ -239,3 +239,32 @@ def test_a_worker_whose_job_was_ended_elsewhere_stops_with_one_line(
         assert quick.jobs.store.get_job(first.name).failure_reason == "taken for dead"
     finally:
         quick.close()
+
+
+def test_a_worker_taken_for_dead_and_replaced_does_not_end_the_resumed_run(
+    model: Model, platform: Platform, tmp_path: Path
+) -> None:
+    """Another machine took the job for dead and resumed it at once, while its first worker
+    still ran: the first worker stops and must not end or report the second worker's run."""
+    quick = build(load_settings({}, home=platform.settings.home, trial_stale_s=2))
+    try:
+        source = _inputs(tmp_path, files=6)
+        first = quick.batch.submit(_slow(model, source, tmp_path / "out", workers=1))
+        running = wait_for(
+            "the first worker to run and report",
+            lambda: quick.jobs.store.get_job(first.name),
+            lambda job: job.status is JobStatus.IN_PROGRESS and job.heartbeat_at is not None,
+            timeout=300,
+        )
+        old = running.pid
+        assert old is not None
+        quick.jobs.store.transition(
+            first.name, (JobStatus.IN_PROGRESS,), JobStatus.FAILED, failure_reason="taken for dead"
+        )
+        resumed = quick.jobs.resume(first.name)
+        wait_for("the first worker to stop", lambda: _running(old), lambda up: not up)
+        done = quick.jobs.wait(first.name, timeout_s=300)
+        assert done.status is JobStatus.COMPLETED, done.failure_reason
+        assert done.pid not in (None, old) and resumed.name == first.name
+    finally:
+        quick.close()

@@ -194,6 +194,7 @@ class BatchService:
             (JobStatus.IN_PROGRESS, JobStatus.STOPPING),
             JobStatus.COMPLETED,
             log_path,
+            pid_is=os.getpid(),
             metrics=counts.to_metrics(),
         )
 
@@ -224,8 +225,10 @@ class _Reporter:
         metrics = self._last.to_metrics()
         try:
             for state in (JobStatus.IN_PROGRESS, JobStatus.STOPPING):  # keep a stop request
-                with contextlib.suppress(Conflict):
-                    self._jobs.store.transition(self._name, (state,), state, metrics=metrics)
+                with contextlib.suppress(Conflict):  # another state, or another worker's run
+                    self._jobs.store.transition(
+                        self._name, (state,), state, pid_is=os.getpid(), metrics=metrics
+                    )
                     break
             self._jobs.store.heartbeat([self._name], now())
         except ModelyardError:  # the store is unreachable: a missed report does not fail a job

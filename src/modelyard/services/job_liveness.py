@@ -9,11 +9,11 @@ store's (see ``JobStore.clock``), or the observer's own when it watches the stam
 
 from __future__ import annotations
 
+import os
 import threading
 from datetime import UTC, datetime
 
 from modelyard.domain import Job, JobStatus
-from modelyard.errors import ModelyardError
 from modelyard.storage.base import JobStore
 
 
@@ -40,7 +40,7 @@ def not_reporting(job: Job, silent_s: float, what: str = "its worker") -> str:
 
 class Heartbeat:
     """A worker's sign of life, from a thread: :meth:`beat` every ``interval_s`` while the
-    block runs (from its start if ``at_start``). A store briefly unreachable (ModelyardError)
+    block runs (from its start if ``at_start``). A store briefly unreachable (any error)
     is retried at the next beat."""
 
     def __init__(self, interval_s: float, *, at_start: bool = False) -> None:
@@ -69,23 +69,32 @@ class Heartbeat:
     def _beat_once(self) -> None:
         try:
             self.beat()
-        except ModelyardError:
+        except Exception:  # the store unreachable, a pool timeout: the next beat tries again
             return
 
 
 class JobHeartbeat(Heartbeat):
     """A job worker's heartbeat: it stamps job ``name`` from the start, and sets ``stop`` once
-    the job is Stopping (a stop asked from another machine, which cannot signal this process)
-    or ended by someone else (taken for dead: it must not go on writing what it claimed)."""
+    the job is Stopping (a stop asked from another machine, which cannot signal this process),
+    ended by someone else (taken for dead: it must not go on writing what it claimed), or run
+    by another worker (taken for dead and resumed: the new run is not this worker's)."""
 
-    def __init__(self, jobs: JobStore, name: str, stop: threading.Event, interval_s: float) -> None:
+    def __init__(
+        self, jobs: JobStore, name: str, stop: threading.Event, interval_s: float, host: str
+    ) -> None:
         super().__init__(interval_s, at_start=True)
         self._jobs = jobs
         self._name = name
         self._stop = stop
+        self._host = host
+        self._pid = os.getpid()
 
     def beat(self) -> None:
-        self._jobs.heartbeat([self._name], datetime.now(UTC))
-        status = self._jobs.get_job(self._name).status
-        if status is JobStatus.STOPPING or status.finished:
+        job = self._jobs.get_job(self._name)
+        elsewhere = (job.pid is not None and job.pid != self._pid) or (
+            job.host is not None and job.host != self._host
+        )
+        if job.status is JobStatus.STOPPING or job.status.finished or elsewhere:
             self._stop.set()
+        if not elsewhere:
+            self._jobs.heartbeat([self._name], datetime.now(UTC))

@@ -11,6 +11,7 @@ their logs, and — inside the worker — hands the job to the runner its kind r
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
 import threading
 import time
@@ -165,7 +166,12 @@ class JobService:
                 self._not_started(created.name, f"{type(exc).__name__}: {exc}")
             raise
         return self._jobs.transition(
-            created.name, (JobStatus.PENDING,), JobStatus.PENDING, pid=pid, host=self._host
+            created.name,
+            (JobStatus.PENDING,),
+            JobStatus.PENDING,
+            pid=pid,
+            host=self._host,
+            beat=True,  # silence counts from here, on the store's clock
         )
 
     def _not_started(self, name: str, why: str) -> Job:
@@ -187,7 +193,7 @@ class JobService:
             raise InvalidInput(f"job {name!r} is of kind {job.kind.value!r}, which cannot run here")
         if runner.beats_itself:
             return runner.run(name, stop)
-        with JobHeartbeat(self._jobs, name, stop, beat_interval(self._stale_s)):
+        with JobHeartbeat(self._jobs, name, stop, beat_interval(self._stale_s), self._host):
             return runner.run(name, stop)
 
     def resume(self, name: str) -> Job:
@@ -216,7 +222,7 @@ class JobService:
                     ended_at=None,
                     started_at=None,
                     pid=None,
-                    heartbeat_at=now(),  # its Pending grace starts now (see reconcile)
+                    beat=True,  # its Pending grace starts now, on the store's clock
                 )
             )
         except Claimed as exc:
@@ -380,36 +386,51 @@ class JobService:
         allowed: tuple[JobStatus, ...],
         to: JobStatus,
         log_path: Path,
+        *,
+        pid_is: int | None = None,
         **fields: Any,
     ) -> Job:
         """End a job: store its log (capped to its head and tail) in the artifact store, record
         the final state pointing at it, and only then remove the live log, so that the log is
         stored once and is never missing from both places. If the store cannot take the log,
-        the capped log stays on this machine.
+        the capped log stays on this machine. ``pid_is``: the worker process ending its own
+        run (a worker taken for dead must not end the run a resumption started).
 
         Raises:
-            Conflict: the job is no longer in one of ``allowed`` (the live log is kept).
+            Conflict: the job is no longer in one of ``allowed``, or another worker runs it
+            now (the live log is kept).
         """
         digest = self._logs.keep(log_path)
         ended = self._jobs.transition(
-            name, allowed, to, log_digest=digest, ended_at=now(), **fields
+            name, allowed, to, pid_is=pid_is, log_digest=digest, ended_at=now(), **fields
         )
         if digest is not None:
             self._logs.discard(log_path)
         return ended
 
     def end_failed(self, job: Job, exc: BaseException, stop: threading.Event) -> Job:
-        """End a job whose run raised ``exc``: Stopped if a stop was asked for, else Failed
-        with the error and the last lines of its log."""
+        """End a job whose run (in this worker process) raised ``exc``: Stopped if a stop was
+        asked for, else Failed with the error and the last lines of its log."""
         log_path = self.log_path(job.name)
         last = self._logs.last_lines(job.name)
+        mine = os.getpid()
         if stop.is_set():
             return self.end_job(
-                job.name, ACTIVE, JobStatus.STOPPED, log_path, failure_reason="stopped by request"
+                job.name,
+                ACTIVE,
+                JobStatus.STOPPED,
+                log_path,
+                pid_is=mine,
+                failure_reason="stopped by request",
             )
         reason = exc.message if isinstance(exc, ModelyardError) else f"{type(exc).__name__}: {exc}"
         return self.end_job(
-            job.name, ACTIVE, JobStatus.FAILED, log_path, failure_reason=_with_tail(reason, last)
+            job.name,
+            ACTIVE,
+            JobStatus.FAILED,
+            log_path,
+            pid_is=mine,
+            failure_reason=_with_tail(reason, last),
         )
 
     def wait(self, name: str, timeout_s: float | None = None, poll_s: float = 0.1) -> Job:

@@ -199,7 +199,12 @@ class TrainingService:
             )
         except EarlyStopped as exc:
             return self._jobs.end_job(
-                name, ACTIVE, JobStatus.STOPPED, log_path, failure_reason=str(exc)
+                name,
+                ACTIVE,
+                JobStatus.STOPPED,
+                log_path,
+                pid_is=os.getpid(),
+                failure_reason=str(exc),
             )
         except Exception as exc:  # the job failed; the worker itself must not crash
             return self._jobs.end_failed(job, exc, stop)
@@ -208,6 +213,7 @@ class TrainingService:
             (JobStatus.IN_PROGRESS, JobStatus.STOPPING),
             JobStatus.COMPLETED,
             log_path,
+            pid_is=os.getpid(),
             metrics=outcome.metrics,
             model_version=kept.version if isinstance(kept, ModelVersion) else None,
             artifact=kept if isinstance(kept, dict) else None,

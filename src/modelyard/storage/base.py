@@ -303,13 +303,24 @@ class JobStore(ABC):
 
     @abstractmethod
     def transition(
-        self, name: str, allowed: tuple[JobStatus, ...], to: JobStatus, **fields: Any
+        self,
+        name: str,
+        allowed: tuple[JobStatus, ...],
+        to: JobStatus,
+        *,
+        pid_is: int | None = None,
+        beat: bool = False,
+        **fields: Any,
     ) -> Job:
-        """Move ``name`` to ``to`` (setting ``fields``) if its status is one of ``allowed``.
+        """Move ``name`` to ``to`` (setting ``fields``) if its status is one of ``allowed``
+        and, with ``pid_is``, only while its run is that worker process's (a worker taken for
+        dead and replaced by a resumption must not end or report the new run). ``beat``:
+        stamp its heartbeat now, by :meth:`clock` (silence is measured from it).
 
         Raises:
-            JobNotFound; Conflict naming the current status when it is not allowed;
-            Claimed: ``to`` is active and another active job now holds this job's claim.
+            JobNotFound; Conflict naming the current status when it is not allowed, or the
+            worker that runs it now; Claimed: ``to`` is active and another active job now
+            holds this job's claim.
         """
 
 

@@ -149,7 +149,14 @@ class SqlJobStore(JobStore):
             return store_clock(conn)
 
     def transition(
-        self, name: str, allowed: tuple[JobStatus, ...], to: JobStatus, **fields: Any
+        self,
+        name: str,
+        allowed: tuple[JobStatus, ...],
+        to: JobStatus,
+        *,
+        pid_is: int | None = None,
+        beat: bool = False,
+        **fields: Any,
     ) -> Job:
         unknown = set(fields) - _SETTABLE
         if unknown:
@@ -165,14 +172,22 @@ class SqlJobStore(JobStore):
                     # A job resumed takes its claim back, if no other active job holds it.
                     held = conn.execute(sa.select(jobs.c.claim).where(jobs.c.name == name))
                     self._check_claim(conn, held.scalar(), but=name)
-                done = conn.execute(
-                    jobs.update()
-                    .where(jobs.c.name == name, jobs.c.status.in_([s.value for s in allowed]))
-                    .values(status=to.value, **fields)
-                ).rowcount
+                if beat:  # on the clock silence is read on (see JobStore.clock)
+                    fields["heartbeat_at"] = store_clock(conn)
+                update = jobs.update().where(
+                    jobs.c.name == name, jobs.c.status.in_([s.value for s in allowed])
+                )
+                if pid_is is not None:
+                    update = update.where(jobs.c.pid == pid_is)
+                done = conn.execute(update.values(status=to.value, **fields)).rowcount
                 row = conn.execute(sa.select(jobs).where(jobs.c.name == name)).first()
                 if row is None:
                     raise JobNotFound(f"job {name!r} does not exist")
+                if not done and pid_is is not None and row.pid != pid_is:
+                    raise Conflict(
+                        f"job {name!r} is run by another worker now (pid {row.pid} on "
+                        f"{row.host}), not pid {pid_is}"
+                    )
                 if not done:
                     raise Conflict(f"job {name!r} is {row.status}; it cannot become {to.value}")
                 return _job(row)

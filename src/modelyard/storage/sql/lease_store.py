@@ -24,15 +24,7 @@ from modelyard.errors import AlreadyExists, InvalidInput
 from modelyard.storage.leases import Lease, LeaseStore
 from modelyard.storage.sql.engine import transaction
 from modelyard.storage.sql.tables import leases
-from modelyard.storage.sql.timestamps import aware, utcnow
-
-
-def store_clock(conn: Connection) -> datetime:
-    """The store's clock: the database server's on PostgreSQL (shared by every machine that
-    uses the store), this machine's for a SQLite file (which lives on one machine)."""
-    if conn.dialect.name == "postgresql":
-        return aware(conn.execute(sa.select(sa.func.now())).scalar_one())
-    return utcnow()
+from modelyard.storage.sql.timestamps import aware, store_clock
 
 
 def _utc(value: datetime) -> datetime:
