@@ -78,14 +78,21 @@ def kill_group(leader: int, sig: signal.Signals) -> None:
         os.killpg(leader, sig)
 
 
-def terminate_all(pids: Iterable[int], grace_s: float) -> None:
+def terminate_all(
+    pids: Iterable[int], grace_s: float, while_waiting: Callable[[], None] | None = None
+) -> None:
     """SIGTERM each of ``pids``, wait up to ``grace_s`` for them to end, SIGKILL the rest, and
-    reap those that are our children."""
+    reap those that are our children. ``while_waiting`` is called about once a second while
+    they end (a coordinator's heartbeat: a minute of silence reads as a death elsewhere)."""
     pids = set(pids)
     for pid in pids:
         request_stop(pid)
     deadline = time.monotonic() + grace_s
+    tick = 0.0
     while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        if while_waiting is not None and time.monotonic() >= tick:
+            while_waiting()
+            tick = time.monotonic() + 1.0
         time.sleep(0.1)
     for pid in pids:
         if alive(pid):

@@ -146,6 +146,21 @@ def test_terminate_all_kills_what_ignores_sigterm() -> None:
         assert proc.wait(timeout=10) == 0  # already reaped by terminate_all: nothing to collect
 
 
+def test_terminate_all_calls_back_while_it_waits() -> None:
+    """A coordinator stopping its runners beats meanwhile: the grace period (a minute) is as
+    long as the silence that reads as a death on another machine."""
+    code = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "print('ready', flush=True); time.sleep(120)"
+    )
+    beats: list[bool] = []
+    with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE) as proc:
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        processes.terminate_all([proc.pid], grace_s=2.5, while_waiting=lambda: beats.append(True))
+        assert not processes.alive(proc.pid)
+    assert len(beats) >= 2  # at the start, then about once a second until the grace ends
+
+
 class _Recording:
     """A launcher that records what it was asked to start (nothing starts)."""
 

@@ -131,10 +131,16 @@ class TuningWorkers:
                     self._supervise(name, config, study, stop, runners, log)
                     return self._finish(name, config, stop, log_path, log, study)
             except Exception as exc:  # the job failed; the coordinator must not crash
-                terminate_all(runners, _STOP_GRACE_S)
+                terminate_all(runners, _STOP_GRACE_S, lambda: self._beat(name))
                 reason = exc.message if isinstance(exc, ModelyardError) else f"{exc!r}"
                 log.write(f"tuning failed: {reason}\n")
                 return self._end(name, JobStatus.FAILED, log_path, failure_reason=reason)
+
+    def _beat(self, name: str) -> None:
+        """Stamp the tuning job's heartbeat while runners are being stopped (a store briefly
+        unreachable is tried again at the next call)."""
+        with contextlib.suppress(ModelyardError):
+            self._jobs.heartbeat([name], _now())
 
     def _supervise(
         self,
@@ -181,7 +187,7 @@ class TuningWorkers:
             if stop.is_set() or self._jobs.get_job(name).status is JobStatus.STOPPING:
                 stop.set()
                 if runners:  # they stop their trial and exit; killed after a grace period
-                    terminate_all(runners, _STOP_GRACE_S)
+                    terminate_all(runners, _STOP_GRACE_S, lambda: self._beat(name))
                     runners.clear()
                     continue
                 # Runners elsewhere notice the stop through their heartbeat.
