@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ import pytest
 
 from modelyard.bootstrap import Platform, build
 from modelyard.config import load_settings
-from modelyard.domain import JobKind, JobStatus
+from modelyard.domain import Job, JobKind, JobStatus
 from modelyard.domain.batch import BatchStrategy, TransformRequest
 from modelyard.errors import Claimed
 from modelyard.processes import LocalProcesses, alive
@@ -180,29 +182,38 @@ def test_a_job_whose_worker_cannot_start_releases_its_claim(
     assert (out / "part-0.csv.out").read_bytes() == model.csv(ROWS)
 
 
-def test_a_job_asked_to_stop_from_another_machine_stops_and_frees_its_claim(
+@contextmanager
+def _reporting(
     model: Model, platform: Platform, tmp_path: Path
-) -> None:
-    # Another machine cannot signal the worker: it records the stop (Stopping), and the
-    # worker's heartbeat sees it. A short stale_s makes the worker beat every half second.
+) -> Iterator[tuple[Platform, Job, Path]]:
+    """A second platform on the same home whose workers beat every half second (a short
+    stale_s), a slow job of its running and reporting, and the job's input folder."""
     quick = build(load_settings({}, home=platform.settings.home, trial_stale_s=2))
     try:
         source = _inputs(tmp_path, files=6)
-        out = tmp_path / "out"
-        first = quick.batch.submit(_slow(model, source, out, workers=1))
-        wait_for(
+        first = quick.batch.submit(_slow(model, source, tmp_path / "out", workers=1))
+        running = wait_for(
             "the job's worker to run and report",
             lambda: quick.jobs.store.get_job(first.name),
             lambda job: job.status is JobStatus.IN_PROGRESS and job.heartbeat_at is not None,
             timeout=300,
         )
+        yield quick, running, source
+    finally:
+        quick.close()
+
+
+def test_a_job_asked_to_stop_from_another_machine_stops_and_frees_its_claim(
+    model: Model, platform: Platform, tmp_path: Path
+) -> None:
+    # Another machine cannot signal the worker: it records the stop (Stopping), and the
+    # worker's heartbeat sees it.
+    with _reporting(model, platform, tmp_path) as (quick, first, source):
         quick.jobs.store.transition(first.name, (JobStatus.IN_PROGRESS,), JobStatus.STOPPING)
         done = quick.jobs.wait(first.name, timeout_s=300)
         assert done.status is JobStatus.STOPPED, done.failure_reason
-        again = quick.batch.submit(request(model, source, out, overwrite=True))
+        again = quick.batch.submit(request(model, source, tmp_path / "out", overwrite=True))
         assert quick.jobs.wait(again.name, timeout_s=300).status is JobStatus.COMPLETED
-    finally:
-        quick.close()
 
 
 def _running(pid: int) -> bool:
@@ -218,27 +229,16 @@ def test_a_worker_whose_job_was_ended_elsewhere_stops_with_one_line(
 ) -> None:
     """Another machine took the job for dead and ended it: the worker's heartbeat sees it, the
     worker stops, and its refused final update is one line in the log, not a traceback."""
-    quick = build(load_settings({}, home=platform.settings.home, trial_stale_s=2))
-    try:
-        source = _inputs(tmp_path, files=6)
-        first = quick.batch.submit(_slow(model, source, tmp_path / "out", workers=1))
-        running = wait_for(
-            "the job's worker to run and report",
-            lambda: quick.jobs.store.get_job(first.name),
-            lambda job: job.status is JobStatus.IN_PROGRESS and job.heartbeat_at is not None,
-            timeout=300,
-        )
-        assert running.pid is not None
+    with _reporting(model, platform, tmp_path) as (quick, first, _):
+        assert first.pid is not None
         quick.jobs.store.transition(
             first.name, (JobStatus.IN_PROGRESS,), JobStatus.FAILED, failure_reason="taken for dead"
         )
-        wait_for("the worker to stop", lambda: _running(running.pid or 0), lambda up: not up)
+        wait_for("the worker to stop", lambda: _running(first.pid or 0), lambda up: not up)
         log = quick.jobs.logs(first.name)
         assert f"job {first.name} was ended elsewhere; this worker stops" in log, log[-2000:]
         assert "Traceback" not in log, log[-2000:]
         assert quick.jobs.store.get_job(first.name).failure_reason == "taken for dead"
-    finally:
-        quick.close()
 
 
 def test_a_worker_taken_for_dead_and_replaced_does_not_end_the_resumed_run(
@@ -246,17 +246,8 @@ def test_a_worker_taken_for_dead_and_replaced_does_not_end_the_resumed_run(
 ) -> None:
     """Another machine took the job for dead and resumed it at once, while its first worker
     still ran: the first worker stops and must not end or report the second worker's run."""
-    quick = build(load_settings({}, home=platform.settings.home, trial_stale_s=2))
-    try:
-        source = _inputs(tmp_path, files=6)
-        first = quick.batch.submit(_slow(model, source, tmp_path / "out", workers=1))
-        running = wait_for(
-            "the first worker to run and report",
-            lambda: quick.jobs.store.get_job(first.name),
-            lambda job: job.status is JobStatus.IN_PROGRESS and job.heartbeat_at is not None,
-            timeout=300,
-        )
-        old = running.pid
+    with _reporting(model, platform, tmp_path) as (quick, first, _):
+        old = first.pid
         assert old is not None
         quick.jobs.store.transition(
             first.name, (JobStatus.IN_PROGRESS,), JobStatus.FAILED, failure_reason="taken for dead"
@@ -266,5 +257,3 @@ def test_a_worker_taken_for_dead_and_replaced_does_not_end_the_resumed_run(
         done = quick.jobs.wait(first.name, timeout_s=300)
         assert done.status is JobStatus.COMPLETED, done.failure_reason
         assert done.pid not in (None, old) and resumed.name == first.name
-    finally:
-        quick.close()
