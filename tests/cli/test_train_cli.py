@@ -94,7 +94,8 @@ Path(os.environ["SM_MODEL_DIR"], "model.py").write_text(MODEL)
 @pytest.fixture
 def pyfunc_script(tmp_path: Path) -> Path:
     """A script-mode training script that leaves a pyfunc model (code) in SM_MODEL_DIR."""
-    script = tmp_path / "train.py"
+    script = tmp_path / "src" / "train.py"  # its folder is copied for the job: its own
+    script.parent.mkdir()
     script.write_text(PYFUNC_SCRIPT)
     return script
 

@@ -137,7 +137,8 @@ def test_a_link_to_a_file_inside_is_packaged_as_that_file(
 def test_a_training_script_that_links_a_system_file_fails_and_stores_nothing(
     platform: Platform, tmp_path: Path
 ) -> None:
-    script = tmp_path / "train.py"
+    script = tmp_path / "src" / "train.py"  # its folder is copied for the job: its own
+    script.parent.mkdir()
     script.write_text(LINKING_SCRIPT)
     train = tmp_path / "train.csv"
     train.write_text("x,y\n1,2\n3,4\n")

@@ -97,7 +97,10 @@ def cancer(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @pytest.fixture
 def script(tmp_path: Path) -> Path:
-    path = tmp_path / "train.py"
+    # Its own folder: the script's whole folder is copied for every trial (SageMaker's
+    # source_dir), and ``tmp_path`` holds the platform's home, where other trials write.
+    path = tmp_path / "src" / "train.py"
+    path.parent.mkdir()
     path.write_text(SCRIPT)
     return path
 
@@ -541,7 +544,7 @@ def test_another_runner_joins_the_study(
     done = platform.tuning.wait(job.name, timeout_s=120)
     assert done.status is JobStatus.COMPLETED, done.failure_reason
     trials = platform.tuning.summary(job.name).trials
-    assert [t.state for t in trials] == ["Completed"] * 5
+    assert [t.state for t in trials] == ["Completed"] * 5, [t.job.failure_reason for t in trials]
     here = [t for t in trials if t.job.pid == joiner.pid]
     assert here, "the joined runner ran no trial"
     assert f"ran {len(here)} trial" in out

@@ -22,7 +22,13 @@ from modelyard.training.metric_definitions import (
     key_value_definition,
     parse_metric_definition,
 )
-from modelyard.training.script import JobStopped, ScriptFailed, ScriptResult, run_script
+from modelyard.training.script import (
+    JobStopped,
+    ScriptFailed,
+    ScriptResult,
+    copy_code,
+    run_script,
+)
 from tests.waiting import wait_for
 
 # Written the way SageMaker's documentation shows XGBoost script mode, without a change.
@@ -372,6 +378,39 @@ def test_invalid_inputs(channels, tmp_path) -> None:
     stop.set()
     with pytest.raises(JobStopped):
         run(script, tmp_path, stop=stop)
+
+
+def test_a_file_that_vanishes_while_the_folder_is_copied_is_left_out(tmp_path) -> None:
+    # Another process's temporary file (a modelyard home beside the script stages and deletes
+    # files as its jobs run) is listed, then gone before its turn to be copied.
+    source = tmp_path / "src"
+    (source / "stage").mkdir(parents=True)
+    (source / "train.py").write_text("pass\n")
+    (source / "kept.tmp").write_text("x")
+    (source / "stage" / "model.json").write_text("{}")
+    vanished: list[str] = []
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        if Path(folder) == source:  # listed; now both go, as another process deletes them
+            (source / "kept.tmp").unlink()
+            (source / "stage" / "model.json").unlink()
+            (source / "stage").rmdir()
+            vanished.extend(["kept.tmp", "stage"])
+        return set()
+
+    copy_code(source, tmp_path / "code", ignore)
+    assert vanished == ["kept.tmp", "stage"]
+    assert sorted(p.name for p in (tmp_path / "code").iterdir()) == ["train.py"]
+
+
+def test_a_file_that_cannot_be_copied_fails_naming_it(tmp_path) -> None:
+    script = write(tmp_path / "src", "train.py", "pass\n")
+    os.mkfifo(script.parent / "pipe")  # a named pipe is not a file that can be copied
+    with pytest.raises(InvalidInput) as info:
+        run(script, tmp_path)
+    message = info.value.message
+    assert message.startswith(f"cannot copy the training script's folder {script.parent}: ")
+    assert f"{script.parent / 'pipe'}: " in message and "named pipe" in message
 
 
 # ---- metric definitions ------------------------------------------------------------------

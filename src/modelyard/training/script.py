@@ -314,7 +314,7 @@ class _Layout:
             base = Path(folder)
             return {n for n in names if n in _IGNORED or n.endswith(".pyc") or base / n in keep}
 
-        shutil.copytree(source, self.code, ignore=ignore, symlinks=True)
+        copy_code(source, self.code, ignore)
         for folder in (self.config, self.data, self.model, self.output_data, self.intermediate):
             folder.mkdir(parents=True, exist_ok=True)
 
@@ -345,6 +345,36 @@ class _Layout:
         _write_json(self.config / "hyperparameters.json", raw)
         _write_json(self.config / "inputdataconfig.json", _input_data_config(dirs))
         _write_json(self.config / "resourceconfig.json", _resource_config())
+
+
+def copy_code(source: Path, target: Path, ignore: Callable[[str, list[str]], set[str]]) -> None:
+    """Copy the script's folder (SageMaker's ``source_dir``) to ``target``, links as links.
+
+    A file or folder that vanishes while the folder is copied is left out: it was another
+    process's temporary file (an editor's, or a modelyard home kept beside the script, whose
+    jobs stage and delete files as they run), and SageMaker would not have seen it either had
+    it packed the folder a moment later. Anything else that cannot be copied (a named pipe, an
+    unreadable file) fails the job, naming the file and why.
+
+    Raises:
+        InvalidInput: a file that exists could not be copied.
+    """
+    try:
+        shutil.copytree(source, target, ignore=ignore, symlinks=True)
+    except shutil.Error as exc:
+        entries = exc.args[0] if exc.args and isinstance(exc.args[0], list) else None
+        if entries is None:
+            raise InvalidInput(
+                f"cannot copy the training script's folder {source}: {exc}"
+            ) from None
+        # Each failure is (source, target, why); a source that is gone now had vanished.
+        failed = [entry for entry in entries if os.path.lexists(entry[0])]
+        if failed:
+            path, _, why = failed[0]
+            more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+            raise InvalidInput(
+                f"cannot copy the training script's folder {source}: {path}: {why}{more}"
+            ) from None
 
 
 def _check_code_size(source: Path, keep: set[Path]) -> None:
