@@ -190,13 +190,13 @@ def test_bad_tuning_requests_change_nothing(
           "--target", "target", "--objective", "validation:auc", *eta),
          ["none.csv", "does not exist"]),
         ((*base, "--algorithm", "xgboost", "--objective", "validation:foo", *eta),
-         ["validation:foo", "--maximize", "--minimize"]),
+         ["validation:foo", "maximize or minimize it"]),
         (("tune", "cancer", "--algorithm", "xgboost", "--train", train, "--target", "target",
           "--objective", "validation:auc", "--hp", "num_round=10", *eta),
          ["validation:auc", "measured on validation data", "has none"]),
         ((*base, "--algorithm", "random-forest", "--objective", "validation:accuracy",
           "--range", "n_estimators=int:5:10", "--early-stopping"),
-         ["random-forest", "per-round", "--early-stopping"]),
+         ["random-forest", "per-round", "without early stopping"]),
     ]  # fmt: skip
     results = cli.many(*(args for args, _ in cases))
     for result, (args, words) in zip(results, cases, strict=True):

@@ -465,7 +465,7 @@ def test_bad_requests_record_nothing(
             lambda: _xgboost_tuning(platform, cancer, strategy="annealing"),
         ),
         (
-            "max_depth is both fixed (--hp) and tuned (--range)",
+            "max_depth is both fixed and tuned: give it a fixed value or a range, not both",
             lambda: _xgboost_tuning(platform, cancer, hyperparameters={"max_depth": 3}),
         ),
         ("(parallel) must be in [1, 64]", lambda: _xgboost_tuning(platform, cancer, parallel=0)),
@@ -474,7 +474,7 @@ def test_bad_requests_record_nothing(
             lambda: _xgboost_tuning(platform, cancer, max_failed_trials=-1),
         ),
         (
-            "pass --maximize or --minimize",
+            "say whether to maximize or minimize it",
             lambda: _xgboost_tuning(platform, cancer, objective="validation:weird"),
         ),
         (

@@ -72,7 +72,7 @@ def test_headerless_csv_takes_the_first_column_as_target(
     assert list(ds.features.columns) == [f"f{i}" for i in range(5)]
     assert ds.target is not None and list(ds.target) == list(cancer["label"])
     assert ds.features.iloc[3, 2] == pytest.approx(cancer.iloc[3, 2])
-    with pytest.raises(InvalidInput, match=r"no header row.*do not pass --target"):
+    with pytest.raises(InvalidInput, match=r"no header row.*name no target column"):
         read_dataset(str(path), target="label")
 
 
@@ -199,7 +199,8 @@ def test_target_column_not_there_lists_columns(tmp_path: Path, cancer: pd.DataFr
     ):
         read_dataset(str(tmp_path / "train.csv"), target="churn")
     cancer.rename(columns={"label": "y"}).to_csv(tmp_path / "y.csv", index=False)
-    with pytest.raises(InvalidInput, match=r"no column named 'label' or 'target': pass --target"):
+    no_target = r"no column named 'label' or 'target': name the target column"
+    with pytest.raises(InvalidInput, match=no_target):
         read_dataset(str(tmp_path / "y.csv"))
 
 

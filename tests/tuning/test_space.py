@@ -64,9 +64,9 @@ def test_malformed_ranges_name_the_problem_and_the_syntax(text: str, why: str) -
 
 
 def test_a_space_needs_ranges_and_each_name_once() -> None:
-    with pytest.raises(InvalidInput, match="at least one --range"):
+    with pytest.raises(InvalidInput, match="at least one hyperparameter range"):
         SearchSpace.parse([])
-    with pytest.raises(InvalidInput, match="eta has more than one --range"):
+    with pytest.raises(InvalidInput, match="eta has more than one range"):
         SearchSpace.parse(["eta=float:0.1:0.2", "eta=float:0.2:0.3"])
 
 
@@ -93,8 +93,8 @@ def test_ranges_are_checked_against_the_algorithm() -> None:
     specs = get_algorithm("xgboost").hyperparameters
     SearchSpace.parse(["max_depth=int:2:8", "eta=float:0.01:0.3:log"]).check_against(specs)
     cases = {
-        "depth=int:1:3": "unknown hyperparameter 'depth' in --range; known: num_round",
-        "eta=float:0.1:5": "--range eta=float:0.1:5: hyperparameter 'eta' must be a number "
+        "depth=int:1:3": "unknown hyperparameter 'depth' in range depth=int:1:3; known: num_round",
+        "eta=float:0.1:5": "range eta=float:0.1:5: hyperparameter 'eta' must be a number "
         "in [0, 1]",
         "max_depth=float:1:3": "hyperparameter 'max_depth' is an integer",
         "objective=int:1:3": "tune it with objective=cat:A,B",

@@ -114,7 +114,7 @@ class TrainingService:
             # not after the whole job has trained.
             validate_name(str(key), "hyperparameter name")
         if (algorithm is None) == (script is None):
-            raise InvalidInput("give exactly one of --algorithm and --script")
+            raise InvalidInput("give exactly one of an algorithm and a script")
         if flavor is not None:  # refused now, not after the whole job has trained
             from modelyard.runtimes import get_runtime
 

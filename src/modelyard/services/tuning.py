@@ -125,7 +125,8 @@ class TuningService:
         both = sorted(set(space.names) & set(static))
         if both:
             raise InvalidInput(
-                f"hyperparameter {', '.join(both)} is both fixed (--hp) and tuned (--range)"
+                f"hyperparameter {', '.join(both)} is both fixed and tuned: give it a fixed value "
+                "or a range, not both"
             )
         if not 1 <= max_trials <= _MAX_TRIALS:
             raise InvalidInput(
@@ -167,8 +168,8 @@ class TuningService:
             if objective not in names:
                 raise InvalidInput(
                     f"the objective {objective!r} must be one of the script's metric "
-                    f"definitions ({', '.join(names) or 'none given'}): add "
-                    f"--metric-definition '{objective}=REGEX'"
+                    f"definitions ({', '.join(names) or 'none given'}): add the metric definition "
+                    f"'{objective}=REGEX'"
                 )
         if strategy == "grid":
             max_trials = min(max_trials, SearchSpace.grid_size(space.grid()))
@@ -235,7 +236,7 @@ class TuningService:
             if prunes(strategy, early_stopping):
                 raise InvalidInput(
                     f"{algorithm} reports no per-round metrics, so its trials cannot be pruned: "
-                    "use xgboost or lightgbm, or drop --early-stopping / hyperband"
+                    "use xgboost or lightgbm, or tune without early stopping and hyperband"
                 )
             return None
         tuned = {r.name: r for r in space.ranges}

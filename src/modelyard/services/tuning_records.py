@@ -31,7 +31,8 @@ def infer_maximize(objective: str) -> bool:
     if any(word in metric for word in ("loss", "error", "rmse", "mae", "mse", "mape", "deviance")):
         return False
     raise InvalidInput(
-        f"cannot tell whether {objective!r} is better large or small: pass --maximize or --minimize"
+        f"cannot tell whether {objective!r} is better large or small: say whether to maximize or "
+        "minimize it"
     )
 
 

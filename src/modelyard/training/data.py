@@ -115,7 +115,7 @@ def _target_column(
         if target is not None:
             raise InvalidInput(
                 f"{uri} has no header row (its first line is all numbers), so its target is "
-                f"the first column: do not pass --target ({target!r})"
+                f"the first column: name no target column (got {target!r})"
             )
         return HEADERLESS_TARGET
     if target is not None:
@@ -127,7 +127,7 @@ def _target_column(
     found = next((name for name in DEFAULT_TARGETS if name in columns), None)
     if found is None and require:
         raise InvalidInput(
-            f"{uri} has no column named 'label' or 'target': pass --target COLUMN "
+            f"{uri} has no column named 'label' or 'target': name the target column "
             f"(its columns are: {_names(columns)})"
         )
     return found

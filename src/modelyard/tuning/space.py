@@ -185,12 +185,14 @@ class SearchSpace:
     def parse(cls, texts: Sequence[str]) -> SearchSpace:
         """Parse ``--range`` strings. Raises InvalidInput (none given, a name twice, bad syntax)."""
         if not texts:
-            raise InvalidInput("give at least one --range to tune")
+            raise InvalidInput(
+                "give at least one hyperparameter range to tune (NAME=int:LOW:HIGH, …)"
+            )
         ranges = tuple(parse_range(t) for t in texts)
         names = [r.name for r in ranges]
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
-            raise InvalidInput(f"hyperparameter {', '.join(twice)} has more than one --range")
+            raise InvalidInput(f"hyperparameter {', '.join(twice)} has more than one range")
         return cls(ranges)
 
     @property
@@ -228,7 +230,8 @@ class SearchSpace:
             spec = specs.get(r.name)
             if spec is None:
                 raise InvalidInput(
-                    f"unknown hyperparameter {r.name!r} in --range; known: {', '.join(specs)}"
+                    f"unknown hyperparameter {r.name!r} in range {r.text()}; "
+                    f"known: {', '.join(specs)}"
                 )
             numeric = spec.kind in ("int", "float")
             if r.kind == "float" and spec.kind == "int":
@@ -245,4 +248,4 @@ class SearchSpace:
                 try:
                     spec.convert(value)
                 except InvalidInput as exc:
-                    raise InvalidInput(f"--range {r.text()}: {exc.message}") from None
+                    raise InvalidInput(f"range {r.text()}: {exc.message}") from None
