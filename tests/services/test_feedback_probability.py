@@ -20,6 +20,7 @@ from modelyard.bootstrap import Platform, build, serving_app
 from modelyard.config import load_settings
 from modelyard.domain import CaptureConfig
 from modelyard.domain.quality import QualityStatus, Task
+from modelyard.errors import InvalidInput
 from modelyard.monitoring.model_task import ModelTask, model_task
 from tests.serving.asgi_support import lifespan
 
@@ -99,3 +100,39 @@ def test_a_booster_whose_params_name_binary_logistic_has_classes_0_and_1(
     # Without the objective nor metric names, one float column is a regressor's.
     plain = made.registry.register("plain", booster, flavor="xgboost", input_example=x_test[:5])
     assert model_task(plain).task is Task.REGRESSION
+
+
+def test_a_label_that_is_not_class_0_or_1_is_refused_and_nothing_is_stored(
+    platform: tuple[Platform, Any, pd.DataFrame, pd.Series],
+) -> None:
+    """The probability column is read as classes 0 and 1 by quality, so the labels of such
+    a model are checked against those classes when they arrive: a label ``"cat"`` or ``7``
+    was once accepted, replacing a real label, and then silently left out of the scores."""
+    made, _, x_test, _ = platform
+    rows = x_test.to_numpy()[:4].tolist()
+
+    async def scenario() -> str:
+        async with lifespan(serving_app(made.settings)) as client:
+            answer = await client.post("/endpoints/api/invocations", json=rows)
+            assert answer.status_code == 200, answer.text
+            return answer.headers["x-modelyard-inference-id"]
+
+    started = datetime.now(UTC)
+    inference_id = asyncio.run(scenario())  # the shutdown wrote the captured rows
+    items = [
+        {"inference_id": inference_id, "row": 0, "label": 1},
+        {"inference_id": inference_id, "row": 1, "label": "cat"},
+        {"inference_id": inference_id, "row": 2, "label": 7},
+        {"inference_id": inference_id, "row": 3, "label": 0.5},
+    ]
+    with pytest.raises(InvalidInput, match="not one of the classes") as refused:
+        made.feedback.record("api", items)
+    message = str(refused.value)
+    assert all(f"row {r}" in message for r in (1, 2, 3)) and "row 0" not in message
+    (point,) = made.feedback.quality("api", window=datetime.now(UTC) - started)
+    assert point.rows == 0 and point.status is QualityStatus.INSUFFICIENT_DATA  # nothing stored
+    # The classes' own names, as numbers, strings or floats, are taken.
+    good = [
+        {"inference_id": inference_id, "row": r, "label": v} for r, v in enumerate([1, "0", 1.0, 0])
+    ]
+    assert made.feedback.record("api", good).accepted == 4

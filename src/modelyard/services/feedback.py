@@ -32,7 +32,12 @@ from modelyard.domain.quality import QualityConfig, QualityPoint
 from modelyard.domain.registry import ModelVersion
 from modelyard.errors import InvalidInput, NotFound, VariantNotFound
 from modelyard.monitoring.model_quality import ModelInfo, quality_points, window_starts
-from modelyard.monitoring.model_task import ModelTask, check_label, model_task
+from modelyard.monitoring.model_task import (
+    ModelTask,
+    check_label,
+    model_task,
+    probability_task,
+)
 from modelyard.services.capture_port import CaptureReader
 from modelyard.services.feedback_lookup import Captured, Lookup, lookup
 from modelyard.storage.feedback import FeedbackStore
@@ -203,12 +208,10 @@ class FeedbackService:
         )
 
     def _check_labels(self, labels: Sequence[GroundTruth]) -> None:
-        tasks: dict[str, ModelTask | None] = {}
+        tasks = self._tasks(labels)
         refused: list[str] = []
         for truth in labels:
             ref = truth.model_ref
-            if ref not in tasks:
-                tasks[ref] = self._task(ref)
             task = tasks[ref]
             reason = None if task is None else check_label(task, truth.label, ref)
             if reason is not None:
@@ -220,6 +223,24 @@ class FeedbackService:
                 f"; and {more} more" if more > 0 else ""
             )
             raise InvalidInput(f"labels refused, nothing stored: {shown}")
+
+    def _tasks(self, labels: Sequence[GroundTruth]) -> dict[str, ModelTask | None]:
+        """The task of each model that made a labelled prediction, read as quality reads it:
+        a classifier's one float column whose captured values are probabilities has the
+        classes 0 and 1 (so a label ``"cat"`` or ``7`` is refused here, not dropped from the
+        scores later)."""
+        by_ref: dict[str, list[GroundTruth]] = {}
+        for truth in labels:
+            by_ref.setdefault(truth.model_ref, []).append(truth)
+        tasks: dict[str, ModelTask | None] = {}
+        for ref, truths in by_ref.items():
+            task = self._task(ref)
+            if task is not None:
+                task = probability_task(
+                    task, [t.label for t in truths], [t.prediction for t in truths]
+                )
+            tasks[ref] = task
+        return tasks
 
     def _task(self, ref: str) -> ModelTask | None:
         try:
