@@ -173,14 +173,37 @@ def test_a_feature_the_endpoint_lacks_or_redacts_is_refused(parts: Parts) -> Non
             r"looks back 32 windows of 1d \(32d\); at most 31 days",
         ),
         ({"sinks": [SinkSpec("webhook", "ftp://example.org/x")]}, InvalidInput, "http or https"),
+        # URLs no POST could reach, refused when the rule is made (one once raised a bare
+        # ValueError, the others were stored and failed at every state change); a URL that
+        # does not parse is not shown, its password not even in urllib's message.
+        (
+            {"sinks": [SinkSpec("webhook", "http://u:hunter2@[::1/hook")]},
+            InvalidInput,
+            r"cannot be read: Invalid IPv6 URL$",
+        ),
+        (
+            {"sinks": [SinkSpec("webhook", "https://u:hunter2@hooks.example.org:99999/x")]},
+            InvalidInput,
+            "cannot be read: Port out of range",
+        ),
+        (
+            {"sinks": [SinkSpec("webhook", "https://u:hunter2@hooks.example.org\uff03/x")]},
+            InvalidInput,
+            r"netloc 'u:\*\*\*@",
+        ),
+        ({"sinks": [SinkSpec("webhook", "http://h:abc/x")]}, InvalidInput, "integer value"),
+        ({"sinks": [SinkSpec("webhook", "http://h:0/x")]}, InvalidInput, "port 0"),
+        ({"sinks": [SinkSpec("webhook", "http://hooks example.org/x")]}, InvalidInput, "blank"),
+        ({"sinks": [SinkSpec("webhook", "http://h/x\ny")]}, InvalidInput, "control character"),
         ({"sinks": [SinkSpec("pager")]}, InvalidInput, "unknown alarm sink 'pager'"),
     ],
 )
 def test_bad_rules_are_refused_and_change_nothing(
     parts: Parts, kwargs: dict[str, Any], error: type[Exception], match: str
 ) -> None:
-    with pytest.raises(error, match=match):
+    with pytest.raises(error, match=match) as refused:
         _create(parts, **kwargs)
+    assert "hunter2" not in str(refused.value)
     assert parts.alarm_store.list_rules() == []
 
 

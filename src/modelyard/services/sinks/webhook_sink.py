@@ -21,11 +21,7 @@ class WebhookSink:
     no answer within :data:`TIMEOUT_S`, is a failure."""
 
     def __init__(self, target: str | None, timeout_s: float = TIMEOUT_S) -> None:
-        parts = urlsplit(target or "")
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InvalidInput(
-                f"a webhook needs an http or https URL, got {mask_webhook_url(target or '')!r}"
-            )
+        _check_url(target or "")
         self._url = str(target)
         self._timeout = timeout_s
 
@@ -57,3 +53,28 @@ class WebhookSink:
             raise ModelyardError(
                 f"webhook {shown} answered {answer.status_code}: {answer.text[:200]}"
             )
+
+
+def _check_url(url: str) -> None:
+    """Refuse a URL no POST could reach, at creation rather than at each state change: not
+    http(s), no host, a port outside 1-65535, blanks or control characters, or a URL that
+    does not parse (shown without itself then: it cannot be masked reliably).
+
+    Raises:
+        InvalidInput: naming the problem.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises on a port that is not a number from 0 to 65535
+    except ValueError as exc:
+        reason = redact(str(exc), url)  # a netloc quoted in it may hold a password
+        raise InvalidInput(
+            f"a webhook needs an http or https URL; this one cannot be read: {reason}"
+        ) from None
+    shown = repr(mask_webhook_url(url))
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInput(f"a webhook needs an http or https URL, got {shown}")
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise InvalidInput(f"webhook URL {shown} holds a blank or control character")
+    if port == 0:
+        raise InvalidInput(f"webhook URL {shown} has port 0; a port is 1 to 65535")
