@@ -160,3 +160,20 @@ def test_quality_without_labels_is_insufficient_data_in_every_window(
         platform.feedback.quality("api", window=timedelta(hours=1), since=until, until=until)
     with pytest.raises(InvalidInput, match="longer than zero"):
         platform.feedback.quality("api", window=timedelta(0))
+
+
+def test_quality_over_more_windows_than_it_scores_at_once_is_refused(platform: Platform) -> None:
+    """One-second windows over a month were 2.6 million windows, each a pass over the labels:
+    the read ran for hours (or out of memory) instead of being refused."""
+    until = datetime(2026, 1, 1, tzinfo=UTC)
+    day = until - timedelta(days=1)
+    points = platform.feedback.quality("api", window=timedelta(minutes=1), since=day, until=until)
+    assert len(points) == 1440  # a day of minutes, the most there may be
+    with pytest.raises(InvalidInput, match=r"every 60 s .* would be 1,441"):
+        platform.feedback.quality(
+            "api", window=timedelta(minutes=1), since=day - timedelta(seconds=1), until=until
+        )
+    with pytest.raises(InvalidInput, match=r"would be 2,592,000; at most 1,440"):
+        platform.feedback.quality(
+            "api", window=timedelta(seconds=1), since=until - timedelta(days=30), until=until
+        )

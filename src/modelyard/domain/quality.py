@@ -42,6 +42,9 @@ METRICS: dict[Task, tuple[str, ...]] = {
     Task.CLASSIFICATION: ("accuracy", "precision", "recall", "f1", "roc_auc"),
     Task.REGRESSION: ("rmse", "mae"),
 }
+#: The most windows one quality read scores (a day of minutes): each is a pass over the labels,
+#: and a one-second window over a month would be millions of them.
+MAX_WINDOWS = 1440
 #: Metrics where lower is better; every other one is better higher.
 LOWER_IS_BETTER = frozenset({"rmse", "mae"})
 #: Where a version's validation value of each metric is found among its metrics, first found

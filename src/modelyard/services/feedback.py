@@ -28,7 +28,7 @@ from modelyard.domain.feedback import (
     GroundTruth,
     parse_items,
 )
-from modelyard.domain.quality import QualityConfig, QualityPoint
+from modelyard.domain.quality import MAX_WINDOWS, QualityConfig, QualityPoint
 from modelyard.domain.registry import ModelVersion
 from modelyard.errors import InvalidInput, NotFound, VariantNotFound
 from modelyard.monitoring.model_quality import ModelInfo, quality_points, window_starts
@@ -299,6 +299,13 @@ class FeedbackService:
         if start >= end:
             raise InvalidInput(
                 f"since ({start.isoformat()}) must be before until ({end.isoformat()})"
+            )
+        count = -((start - end) // step)  # windows that begin before ``end``
+        if count > MAX_WINDOWS:
+            raise InvalidInput(
+                f"quality windows every {step.total_seconds():g} s from {start.isoformat()} to "
+                f"{end.isoformat()} would be {count:,}; at most {MAX_WINDOWS:,} are scored at "
+                f"once: give longer windows or a shorter span"
             )
         current = configs[-1]
         if variant is not None and not any(c.variant(variant) for c in configs):
