@@ -24,7 +24,7 @@ def parts(db_url: str) -> Iterator[Parts]:
     p.close()
 
 
-def _version(parts: Parts, name: str, output: str) -> str:
+def _version(parts: Parts, name: str, output: str, **fields: Any) -> str:
     version = parts.metadata.create_version(
         NewVersion(
             name=name,
@@ -35,6 +35,7 @@ def _version(parts: Parts, name: str, output: str) -> str:
             source=Source("upload"),
             trust=Trust(),
             signature=Signature(FEATURES, (ColumnSpec(output),)),
+            **fields,
         )
     )
     return f"{version.name}:{version.version}"
@@ -83,6 +84,23 @@ def test_a_regressor_has_no_class_shares(parts: Parts) -> None:
     # unknown).
     _create(parts, endpoint="both", metric="class_share.high")
     assert [r.rule.name for r in parts.alarm_store.list_rules()] == ["share"]
+
+
+def test_a_classifier_answering_probabilities_has_no_class_shares(parts: Parts) -> None:
+    """A classifier's float output is its probabilities, which the servers count no classes
+    of: a class-share rule on it could never leave INSUFFICIENT_DATA (one was once taken,
+    when only a regressor's numbers were refused)."""
+    by_metrics = _version(parts, "binary", "float32", metrics={"auc": 0.99})
+    by_objective = _version(parts, "booster", "float32", params={"objective": "binary:logistic"})
+    labels = _version(parts, "labels", "int64", metrics={"accuracy": 0.9})
+    _endpoint(parts, "probabilities", a=by_metrics, b=by_objective, c=labels)
+    for variant, ref in (("a", by_metrics), ("b", by_objective)):
+        with pytest.raises(InvalidInput, match=f"serves {ref}, whose output is numbers"):
+            _create(parts, endpoint="probabilities", variant=variant, metric="class_share.1")
+    assert parts.alarm_store.list_rules() == []
+    _create(parts, endpoint="probabilities", variant="c", metric="class_share.1")
+    _create(parts, name="any", endpoint="probabilities", metric="class_share.1")
+    assert [r.rule.name for r in parts.alarm_store.list_rules()] == ["any", "share"]
 
 
 def test_unknown_classes_are_not_refused(parts: Parts) -> None:

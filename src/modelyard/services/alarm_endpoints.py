@@ -54,8 +54,8 @@ class EndpointCatalog:
     def numeric_outputs(self, endpoint: str, variant: str | None = None) -> dict[str, bool]:
         """Whether the model of each variant of ``endpoint`` (``variant`` alone when given)
         answers numbers (a regressor, or a classifier's probabilities) rather than labels, by
-        model reference; the servers count class shares of labels only. Raises
-        EndpointNotFound."""
+        model reference; the servers count class shares of labels only, that is of outputs
+        that are not floats. Raises EndpointNotFound."""
         from modelyard.domain.quality import Task
         from modelyard.monitoring.model_task import model_task
 
@@ -63,5 +63,9 @@ class EndpointCatalog:
         for v in self._get_endpoint(endpoint).config.variants:
             if (variant is None or v.name == variant) and v.model_ref not in found:
                 task = model_task(self._get_version(v.model_ref))
-                found[v.model_ref] = task.task is Task.REGRESSION
+                # A classifier's float column is a probability (or a float label the servers
+                # read as a number too); without a signature's dtype, trust the task.
+                found[v.model_ref] = task.output_kind == "f" or (
+                    task.output_kind == "" and task.task is Task.REGRESSION
+                )
         return found
