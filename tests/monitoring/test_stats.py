@@ -41,6 +41,32 @@ def test_wasserstein_is_scipys_in_baseline_standard_deviations() -> None:
     assert result.p_value is None
 
 
+@pytest.mark.parametrize("huge", [1e200, 1.7e308, -1.7e308])
+def test_wasserstein_of_a_current_value_near_the_float_limit_is_in_baseline_deviations(
+    huge: float,
+) -> None:
+    """A current value far beyond the baseline (a sensor's garbage, 1e200 or near 1.8e308)
+    once made the baseline's deviation NaN (warnings on stderr, or an error under
+    ``-W error``), so the distance went out unscaled: in the column's unit, not in
+    baseline standard deviations."""
+    rng = np.random.default_rng(3)
+    a = rng.normal(500.0, 50.0, 10_000)
+    b = np.concatenate([rng.normal(500.0, 50.0, 9_999), [huge]])
+    pair = numeric(a, b)
+    assert pair.baseline_std == pytest.approx(np.std(a), rel=0.01)
+    result = STATS["wasserstein"].compute(pair)
+    # Sketch midpoints are exact to a bucket: compare within the widest occupied one.
+    expected = abs(huge) / len(b) / np.std(a)
+    assert result.effect == pytest.approx(expected, rel=0.05)
+
+
+def test_the_deviation_of_a_baseline_of_huge_values_is_not_infinite() -> None:
+    a = np.array([-1.5e308, 1.5e308] * 500)
+    assert NumericPair.of(NumericSketch.of(a), NumericSketch.of(a)).baseline_std == (
+        pytest.approx(1.5e308, rel=0.01)
+    )
+
+
 def test_psi_and_js_on_deciles() -> None:
     rng = np.random.default_rng(2)
     a, b = rng.normal(size=100_000), rng.normal(0.5, 1, 100_000)

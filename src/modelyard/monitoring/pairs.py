@@ -115,12 +115,24 @@ class NumericPair:
 
     @cached_property
     def baseline_std(self) -> float:
-        """The baseline's standard deviation, from bucket midpoints."""
+        """The baseline's standard deviation, from bucket midpoints.
+
+        Only the baseline's own buckets count, and deviations are scaled by the largest
+        before squaring: a current value near 1e308 in a bucket the baseline lacks once made
+        the sum ``0 * inf`` (NaN, so the Wasserstein distance went unscaled, with warnings
+        printed), and a baseline of huge values overflowed to infinity (scaling it to 0)."""
         # Sums, not np.dot: BLAS may hand a short dot product to threads, which costs
         # milliseconds on a busy machine.
-        weights = self.baseline / self.baseline_rows
-        mean = float(np.sum(weights * self.midpoints))
-        return float(np.sqrt(max(float(np.sum(weights * (self.midpoints - mean) ** 2)), 0.0)))
+        held = self.baseline > 0
+        weights = self.baseline[held] / self.baseline_rows
+        midpoints = self.midpoints[held]
+        mean = float(np.sum(weights * midpoints))
+        with np.errstate(over="ignore", invalid="ignore"):
+            deviations = np.abs(midpoints - mean)
+        largest = float(deviations.max()) if len(deviations) else 0.0
+        if largest == 0.0 or not np.isfinite(largest):
+            return largest  # constant (0), or wider than a float holds (inf)
+        return largest * float(np.sqrt(np.sum(weights * (deviations / largest) ** 2)))
 
 
 @dataclass(frozen=True, eq=False)
