@@ -52,6 +52,15 @@ BAD: list[tuple[str, dict[str, Any], type[Exception], str]] = [
      InvalidInput, r"the maximum duration must be at most ten years"),
     ("zero-max-duration", {"strategy": "canary", "max_duration": timedelta(0)}, InvalidInput,
      r"the maximum duration must be longer than zero"),
+    # Plans are shown in whole seconds: a 500 ms wait read "0s", and a refusal "the maximum
+    # duration (0s) must be longer than the waits and the bake together (0s)".
+    ("sub-second-wait", {"strategy": "canary", "wait": timedelta(milliseconds=500)},
+     InvalidInput, r"the wait must be a whole number of seconds, got 0.5s"),
+    ("fractional-max-duration", {"strategy": "canary", "wait": MIN, "bake": timedelta(0),
+                                 "max_duration": timedelta(seconds=60.5)}, InvalidInput,
+     r"the maximum duration must be a whole number of seconds, got 60.5s"),
+    ("fractional-bake", {"strategy": "blue-green", "bake": timedelta(seconds=1.25)},
+     InvalidInput, r"the bake must be a whole number of seconds, got 1.25s"),
     ("canary-over-100", {"strategy": "canary", "canary_size": 150}, InvalidInput,
      r"canary size must be at most 100%"),
     ("canary-100", {"strategy": "canary", "canary_size": 100}, InvalidInput,

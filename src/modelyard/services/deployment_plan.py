@@ -61,8 +61,9 @@ def plan_rollout(
     Raises:
         InvalidInput: naming the problem: an unknown strategy; a canary or step that is not
             above 0 % or is larger than 100 %; linear steps that never reach 100 % exactly; a
-            blue-green plan without a bake; a maximum duration not longer than the waits and
-            the bake together; an invalid alarm name.
+            blue-green plan without a bake; a wait, bake or maximum duration that is not a
+            whole number of seconds (SageMaker's grain); a maximum duration not longer than
+            the waits and the bake together; an invalid alarm name.
     """
     strategy = Strategy.parse(strategy) if isinstance(strategy, str) else strategy
     given = {"canary size": canary_size, "step size": step_size, "wait": wait}
@@ -161,6 +162,10 @@ def _duration(value: timedelta, what: str, *, zero_ok: bool = False) -> timedelt
     if value > MAX_DURATION:  # a deadline past the last date Python holds stops the controller
         raise InvalidInput(
             f"the {what} must be at most ten years (3660d), got {format_duration(value)}"
+        )
+    if value % timedelta(seconds=1):  # a plan is shown in seconds: 500ms would read "0s"
+        raise InvalidInput(
+            f"the {what} must be a whole number of seconds, got {value.total_seconds():g}s"
         )
     return value
 
