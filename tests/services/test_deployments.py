@@ -326,6 +326,22 @@ def test_a_change_of_the_endpoint_by_hand_stops_the_deployment(parts: Parts) -> 
     assert parts.weights() == {"main": 0.9, "main.next": 0.5}, "left as it was set"
 
 
+def test_a_rollback_after_a_change_by_hand_rolls_the_endpoint_back(parts: Parts) -> None:
+    """Before the controller sees the change, the deployment is as dead as after: the manual
+    rollback records it stopped and undoes the endpoint's last change, as it does once the
+    controller has stopped it (it once stopped it and rolled nothing back, with success)."""
+    parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary")
+    _tick(parts)
+    canary = parts.weights()
+    parts.endpoints.update(ENDPOINT, {"solo": "churn:3"})
+    back = parts.service.rollback(ENDPOINT)
+    assert back.deployment is not None and back.deployment.state is DeploymentState.STOPPED
+    assert "changed outside the deployment" in back.deployment.reason
+    assert back.endpoint.config.change is ConfigChange.ROLLBACK
+    assert parts.weights() == canary, "the config before the change by hand"
+    assert parts.service.get(ENDPOINT).state is DeploymentState.STOPPED
+
+
 def test_all_at_once_is_a_plain_update(parts: Parts) -> None:
     done = parts.service.start(ENDPOINT, {"main": "churn:3"}, strategy="all-at-once")
     assert done.deployment is None

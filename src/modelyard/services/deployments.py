@@ -326,7 +326,11 @@ class DeploymentService:
     def rollback(self, endpoint: str) -> Change:
         """Put all traffic back on the config that was current before: the active
         deployment's old config (the deployment ends ROLLED_BACK), or, with none active, the
-        endpoint's previous config (``EndpointService.rollback``).
+        endpoint's previous config (``EndpointService.rollback``). A deployment found active
+        that ends another way here (the endpoint was changed by hand since, so it stops; or
+        its pending last step completes it) was not running any more: it is recorded so, and
+        the endpoint's previous config is returned to, as the controller's pass would have
+        left it to.
 
         Raises:
             InvalidInput: nothing to roll back to (the endpoint has no previous config).
@@ -345,6 +349,8 @@ class DeploymentService:
                     reason = f"rolled back by hand at step {d.step + 1} ({d.current.label})"
                     decision = Decision(now, d.step, Action.ROLLBACK, reason, USER)
                     d = self._applier.decide(d, decision, d.step)
+                if d.state is not DeploymentState.ROLLED_BACK:
+                    return Change(self._rollback(endpoint), d)
                 return Change(self._endpoints.get_endpoint(endpoint), d)
             except Conflict:  # a controller decided at the same moment: look again
                 if attempt == _ATTEMPTS - 1:
