@@ -74,6 +74,13 @@ def test_bad_deployments_are_refused_and_change_nothing(home: Run) -> None:
         (["--strategy", "all-at-once", "--wait", "5m"], 2, "all-at-once update takes no"),
         (["--strategy", "sideways"], 2, "unknown deployment strategy 'sideways'"),
         (["--weights", "blue=1", "--strategy", "canary"], 2, "weights name unknown variant blue"),
+        # A zero duration is read as zero, and the service names the field it does not fit
+        # (once: "not a duration: '0'", and "a duration must be longer than zero" for any).
+        (["--strategy", "canary", "--wait", "0"], 2, "the wait must be longer than zero"),
+        (["--strategy", "canary", "--max-duration", "0h"], 2,
+         "the maximum duration must be longer than zero"),
+        (["--strategy", "blue-green", "--bake", "0h"], 2,
+         "a blue-green deployment needs a bake longer than zero"),
     ]  # fmt: skip
     for extra, code, message in cases:
         line = home("endpoints", "update", "quiet", "--variant", "main=churn:2", *extra)
@@ -85,6 +92,11 @@ def test_bad_deployments_are_refused_and_change_nothing(home: Run) -> None:
         "--canary-size", "ten",
     )  # fmt: skip
     assert bad_percent.code == 2 and "expected a percentage such as 10%" in bad_percent.err
+    bad_wait = home(
+        "endpoints", "update", "quiet", "--variant", "main=churn:2", "--strategy", "canary",
+        "--wait", "5",
+    )  # fmt: skip
+    assert bad_wait.code == 2 and "Invalid value for '--wait': not a duration: '5'" in bad_wait.err
     assert "has no earlier config" in home("deployments", "rollback", "quiet").error_line(2)
     assert "has no deployment" in home("deployments", "show", "quiet").error_line(3)
     assert home.state("quiet") == before

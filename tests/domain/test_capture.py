@@ -78,6 +78,12 @@ def test_durations_and_times() -> None:
     for bad in ("", "1x", "h", "0m", "-1h", "1h30"):
         with pytest.raises(InvalidInput, match="duration"):
             parse_duration(bad)
+    # Zero where the caller says what it means (a deployment's bake: none).
+    for zero in ("0", "0s", "0h", "0m0s"):
+        assert parse_duration(zero, zero_ok=True) == timedelta(0)
+    for bad in ("", "1x", "-1h", "00"):
+        with pytest.raises(InvalidInput, match="not a duration"):
+            parse_duration(bad, zero_ok=True)
     with pytest.raises(InvalidInput, match="not a time: 'yesterday'"):
         parse_time("yesterday")
     # Ten years at most: longer ones overflowed timedelta or the date before now (tracebacks).

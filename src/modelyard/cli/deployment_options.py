@@ -12,6 +12,7 @@ import typer
 
 from modelyard.domain.deployments import Strategy
 from modelyard.domain.durations import parse_duration
+from modelyard.errors import InvalidInput
 
 _STRATEGIES = "|".join(s.value for s in Strategy)
 _PANEL = "Deployment (with --strategy)"
@@ -106,13 +107,16 @@ def percent(text: str | None, option: str) -> float | None:
         ) from None
 
 
-def duration(text: str | None, *, zero_ok: bool = False) -> timedelta | None:
-    """``5m`` → 5 minutes (``0`` is zero where allowed); the parser's error names the text."""
+def duration(text: str | None, option: str) -> timedelta | None:
+    """``5m`` → 5 minutes, ``0`` (or ``0s``, ``0h`` …) → zero: the deployment service says
+    where zero is allowed, naming the option's field; text that is no duration is a usage
+    error naming the option."""
     if text is None:
         return None
-    if zero_ok and text.strip() in ("0", "0s", "0m"):
-        return timedelta(0)
-    return parse_duration(text)
+    try:
+        return parse_duration(text, zero_ok=True)
+    except InvalidInput as exc:
+        raise typer.BadParameter(exc.message, param_hint=f"'{option}'") from None
 
 
 def rollout_options(
@@ -140,9 +144,9 @@ def rollout_options(
         "strategy": strategy,
         "canary_size": percent(canary_size, "--canary-size"),
         "step_size": percent(step, "--step"),
-        "wait": duration(wait),
-        "bake": duration(bake, zero_ok=True),
-        "max_duration": duration(max_duration),
+        "wait": duration(wait, "--wait"),
+        "bake": duration(bake, "--bake"),
+        "max_duration": duration(max_duration, "--max-duration"),
         "alarms": list(alarm or ()),
         "min_requests": min_requests,
     }

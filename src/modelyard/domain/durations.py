@@ -20,21 +20,24 @@ MAX_DURATION = timedelta(days=3660)
 MAX_WINDOW = timedelta(days=31)
 
 
-def parse_duration(text: str) -> timedelta:
+def parse_duration(text: str, *, zero_ok: bool = False) -> timedelta:
     """``90s``, ``30m``, ``1h``, ``1h30m``, ``2d``, ``1w`` (units ms, s, m, h, d, w) → a
-    positive timedelta.
+    positive timedelta; with ``zero_ok``, zero too (``0``, ``0s``, ``0h`` …), for a caller
+    whose own check says what zero means.
 
     Raises:
-        InvalidInput: naming the text, when it is not such a duration, is zero or is longer
-            than :data:`MAX_DURATION`.
+        InvalidInput: naming the text, when it is not such a duration, is zero (unless
+            ``zero_ok``) or is longer than :data:`MAX_DURATION`.
     """
+    if zero_ok and text.strip() == "0":
+        return timedelta(0)
     seconds = _seconds(text)
     if seconds is None:
         raise InvalidInput(
             f"not a duration: {text!r}; write a number and a unit (ms, s, m, h, d, w), "
             "e.g. 30m, 1h or 1h30m"
         )
-    if seconds <= 0:
+    if seconds <= 0 and not zero_ok:
         raise InvalidInput(f"a duration must be longer than zero, got {text!r}")
     if seconds > MAX_DURATION.total_seconds():
         raise InvalidInput(f"a duration must be at most ten years (3660d), got {text!r}")
