@@ -20,7 +20,7 @@ from collections.abc import Collection, Mapping
 
 from modelyard.domain import ConfigChange, Endpoint, EndpointConfig, ModelVersion, Variant
 from modelyard.domain.signature import columns_for
-from modelyard.errors import InvalidInput
+from modelyard.errors import InvalidInput, VariantNotFound
 from modelyard.storage.base import EndpointStore
 
 
@@ -116,7 +116,8 @@ def promoted(endpoint: str, config: EndpointConfig, variant: str | None) -> tupl
 
     Raises:
         InvalidInput: ``config`` has no shadow; several and ``variant`` is None; ``variant``
-            is not one of its variants, or not a shadow.
+            is not a shadow.
+        VariantNotFound: ``variant`` is not one of its variants.
     """
     shadows = [v for v in config.variants if v.is_shadow]
     names = ", ".join(v.name for v in shadows)
@@ -135,7 +136,7 @@ def promoted(endpoint: str, config: EndpointConfig, variant: str | None) -> tupl
     else:
         found = config.variant(variant)
         if found is None:
-            raise InvalidInput(
+            raise VariantNotFound(
                 f"endpoint {endpoint!r} has no variant {variant!r}; its shadow variants: {names}"
             )
         if not found.is_shadow:
@@ -152,7 +153,8 @@ def promote(store: EndpointStore, endpoint: str, variant: str | None) -> Endpoin
     :func:`promoted`); a rollback returns to the config it replaced.
 
     Raises:
-        InvalidInput: see :func:`promoted`; nothing is written. EndpointNotFound.
+        InvalidInput, VariantNotFound: see :func:`promoted`; nothing is written.
+            EndpointNotFound.
         Conflict: the endpoint changed meanwhile (nothing is written).
     """
     current = store.get_endpoint(endpoint).config

@@ -243,7 +243,8 @@ class EndpointService:
 
         Raises:
             InvalidInput: the endpoint has no shadow, or several and ``variant`` is None;
-                ``variant`` is not a variant, or not a shadow. Nothing is written.
+                ``variant`` is not a shadow. Nothing is written.
+            VariantNotFound: ``variant`` is not a variant of the endpoint.
             InvalidName, EndpointNotFound, Conflict (the endpoint changed meanwhile).
         """
         return endpoint_shadows.promote(self._store, validate_name(name, "endpoint name"), variant)
