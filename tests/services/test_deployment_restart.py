@@ -96,3 +96,21 @@ def test_a_change_left_pending_is_finished_once_by_the_next_controller(parts: Pa
     assert (d.step, d.config, d.pending, d.state) == (1, 3, None, DeploymentState.RUNNING)
     assert [c.number for c in parts.endpoints.history(ENDPOINT)] == [1, 2, 3], "written once"
     assert [s.index for s in parts.service.steps(d)] == [0, 1]
+
+
+def test_a_stop_by_hand_finishes_a_change_left_pending_first(parts: Parts) -> None:
+    """A stop once left the pending advance on the stopped deployment for good (no controller
+    looks at a stopped one) and said the endpoint kept config 2, while it served config 3."""
+    _linear(parts)
+    crashing = CrashAfterWrite(parts.engine)
+    assert parts.controller("dies", store=crashing).run_once(parts.clock.advance(STEP)) == []
+    assert parts.service.get(ENDPOINT).pending is not None
+    stopped = parts.service.stop(ENDPOINT)
+    assert stopped.state is DeploymentState.STOPPED and stopped.pending is None
+    assert (stopped.step, stopped.config) == (1, 3)
+    assert stopped.reason.endswith("the endpoint keeps config 3")
+    assert parts.endpoint_store.get_endpoint(ENDPOINT).config.number == 3, "written once"
+    steps = parts.service.steps(stopped)
+    assert [(s.index, s.outcome) for s in steps] == [(0, "passed"), (1, "stopped")]
+    actions = [x.action for x in parts.service.decisions(stopped)]
+    assert actions == [Action.START, Action.ADVANCE, Action.STOP]

@@ -360,14 +360,21 @@ class DeploymentService:
 
     def _steer(self, endpoint: str, change: Callable[[Deployment, datetime], T]) -> T:
         """``change`` the active deployment, again on a fresh read if a controller changed it
-        at the same moment."""
+        at the same moment. A change a writer left pending (it stopped half-way) is finished
+        first, so that none is left behind a stopped deployment, never to be finished."""
         for attempt in range(_ATTEMPTS):
             d = self._active(endpoint)
+            now = self._clock()
             try:
-                return change(d, self._clock())
+                if d.pending is not None:
+                    d = self._applier.finish(d, now)
+                if d.state.active:
+                    return change(d, now)
             except Conflict:
                 if attempt == _ATTEMPTS - 1:
                     raise
+                continue
+            self._active(endpoint)  # finishing that change ended it: raises, saying how
         raise AssertionError("unreachable")
 
     def _active(self, endpoint: str) -> Deployment:
