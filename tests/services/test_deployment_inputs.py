@@ -147,6 +147,15 @@ def test_steering_without_an_active_deployment_is_refused(parts: Parts) -> None:
             steer(ENDPOINT)
 
 
+def test_a_deployment_id_no_row_can_have_is_not_found(parts: Parts) -> None:
+    """An id past 64 bits once reached the database driver (OverflowError, a traceback)."""
+    d = parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary").deployment
+    assert d is not None and parts.service.get(ENDPOINT, d.id) == d
+    for wrong in (2**63, 10**20, 0, -1):
+        with pytest.raises(NotFound, match=f"no deployment {wrong}$"):
+            parts.service.get(ENDPOINT, wrong)
+
+
 @pytest.mark.parametrize(
     ("strategy", "options", "steps"),
     [

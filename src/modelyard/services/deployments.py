@@ -40,6 +40,8 @@ from modelyard.storage.deployments import DeploymentStore
 USER = "user"
 #: How often a manual change is tried when a controller changes the deployment at the same time.
 _ATTEMPTS = 3
+#: The largest id a deployment can have (the database's 64-bit integers).
+_MAX_ID = 2**63 - 1
 T = TypeVar("T")
 
 
@@ -257,6 +259,8 @@ class DeploymentService:
         """
         validate_name(endpoint, "endpoint name")
         if deployment_id is not None:
+            if not 1 <= deployment_id <= _MAX_ID:  # no row has it; the database cannot take it
+                raise NotFound(f"no deployment {deployment_id}")
             found = self._store.get(deployment_id)
             if found.endpoint != endpoint:
                 raise NotFound(f"deployment {deployment_id} is not of endpoint {endpoint!r}")
