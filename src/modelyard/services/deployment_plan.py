@@ -145,9 +145,11 @@ def _shifts(strategy: Strategy, canary: float | None, step: float | None) -> lis
 
 
 def _percent(value: float, what: str) -> float:
-    if not math.isfinite(value) or value <= 0:
+    if math.isnan(value):
+        raise InvalidInput(f"the {what} must be a percentage above 0% and at most 100%, got nan")
+    if value <= 0:
         raise InvalidInput(f"the {what} must be above 0%, got {value:g}%")
-    if value > 100:
+    if value > 100:  # infinity too (it was refused as not "above 0%")
         raise InvalidInput(f"the {what} must be at most 100%, got {value:g}%")
     return float(value)
 
