@@ -14,7 +14,9 @@ import pytest
 from modelyard.domain.deployment_decisions import Action
 from modelyard.domain.deployments import DeploymentState
 from modelyard.errors import StorageUnavailable
+from modelyard.services.deployment_controller import DeploymentController
 from modelyard.storage.sql.deployment_store import SqlDeploymentStore
+from modelyard.storage.sql.endpoint_store import SqlEndpointStore
 from tests.services.deployment_parts import ENDPOINT, STEP, Parts, open_parts
 
 MIN = timedelta(minutes=1)
@@ -114,3 +116,41 @@ def test_a_stop_by_hand_finishes_a_change_left_pending_first(parts: Parts) -> No
     assert [(s.index, s.outcome) for s in steps] == [(0, "passed"), (1, "stopped")]
     actions = [x.action for x in parts.service.decisions(stopped)]
     assert actions == [Action.START, Action.ADVANCE, Action.STOP]
+
+
+class CrashBeforeWrite(SqlEndpointStore):
+    """The real store, except that writing a step's config fails once: the controller "dies"
+    after it kept its decision pending and before the endpoint's config was written."""
+
+    crashed = False
+
+    def add_config(self, name: str, variants: Any, change: Any, **kwargs: Any) -> Any:
+        if not self.crashed and change.value == "weights":
+            self.crashed = True
+            raise StorageUnavailable("the controller died here")
+        return super().add_config(name, variants, change, **kwargs)
+
+
+def test_a_change_left_pending_is_not_written_into_an_endpoint_created_again(
+    parts: Parts,
+) -> None:
+    """The endpoint was deleted and created again meanwhile, up to the config number the
+    pending change expects: that number once sufficed, and the change was written there."""
+    _linear(parts)
+    dies = DeploymentController(
+        parts.deployment_store, CrashBeforeWrite(parts.engine), parts.leases,
+        rows=parts.metric_store.read, alarms=parts.alarms, servers=parts.servers.for_endpoint,
+        clock=parts.clock, period=STEP, holder="dies",
+    )  # fmt: skip
+    assert dies.run_once(parts.clock.advance(STEP)) == []
+    left = parts.service.get(ENDPOINT)
+    assert left.pending is not None and left.pending.expected_config == 2
+    parts.endpoints.delete(ENDPOINT)
+    parts.endpoints.create(ENDPOINT, {"x": "churn:1"})
+    parts.endpoints.update(ENDPOINT, {"y": "churn:3"})
+    (stopped,) = parts.controller("next").run_once(parts.clock.advance(STEP))
+    assert stopped.action is Action.STOP
+    assert parts.weights() == {"y": 1.0}
+    assert [c.change.value for c in parts.endpoints.history(ENDPOINT)] == ["create", "update"]
+    d = parts.service.get(ENDPOINT)
+    assert (d.state, d.pending) == (DeploymentState.STOPPED, None)

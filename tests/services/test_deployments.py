@@ -326,6 +326,24 @@ def test_a_change_of_the_endpoint_by_hand_stops_the_deployment(parts: Parts) -> 
     assert parts.weights() == {"main": 0.9, "main.next": 0.5}, "left as it was set"
 
 
+def test_an_endpoint_deleted_and_created_again_is_not_taken_over(parts: Parts) -> None:
+    """Its configs count from 1 again: the deployment once found "its" config number on the
+    new endpoint and went on, writing the deleted endpoint's new model into it (beside the new
+    endpoint's first config) in place of what the user had set."""
+    d = parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary").deployment
+    assert d is not None and d.config == 2
+    parts.endpoints.delete(ENDPOINT)
+    parts.endpoints.create(ENDPOINT, {"x": "churn:1"})
+    parts.endpoints.update(ENDPOINT, {"y": "churn:3"})
+    assert parts.endpoint_store.get_endpoint(ENDPOINT).config.number == d.config
+    assert _tick(parts) == [Action.STOP]
+    assert parts.weights() == {"y": 1.0}, "left as it was set"
+    assert [c.change.value for c in parts.endpoints.history(ENDPOINT)] == ["create", "update"]
+    stopped = parts.service.get(ENDPOINT)
+    assert stopped.state is DeploymentState.STOPPED
+    assert "changed outside the deployment" in stopped.reason
+
+
 def test_a_rollback_after_a_change_by_hand_rolls_the_endpoint_back(parts: Parts) -> None:
     """Before the controller sees the change, the deployment is as dead as after: the manual
     rollback records it stopped and undoes the endpoint's last change, as it does once the

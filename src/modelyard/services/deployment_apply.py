@@ -58,7 +58,9 @@ class Applier:
             variants, change, parent = self._intended(deployment, pending)
         except EndpointNotFound:
             return self._stop(deployment, now, f"endpoint {deployment.endpoint!r} was deleted")
-        if current.number == pending.expected_config:
+        if current.number == pending.expected_config and (
+            deployment.config is None or made_by(deployment, current)
+        ):
             try:
                 current = self._endpoints.add_config(
                     deployment.endpoint,
@@ -126,6 +128,20 @@ class Applier:
             ended_at=now,
         )
         return self._store.save(stopped, decision=decision, end_step=(d.step, "stopped", now))
+
+
+def made_by(deployment: Deployment, config: EndpointConfig) -> bool:
+    """Whether ``config`` is the one ``deployment`` made current (``deployment.config``): its
+    number, with the new variants in it under their served names. The number alone is not
+    enough: an endpoint deleted and created again counts its configs from 1 again, and the
+    deployment would go on with another endpoint's configs."""
+    if config.number != deployment.config:
+        return False
+    for variant in deployment.target:
+        found = config.variant(deployment.served_names[variant.name])
+        if found is None or (found.model, found.version) != (variant.model, variant.version):
+            return False
+    return True
 
 
 def outside(current: EndpointConfig) -> str:

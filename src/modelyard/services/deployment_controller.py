@@ -10,7 +10,8 @@ with the same window.
 One evaluation, in order:
 
 1. a change left pending (its writer stopped half-way) is finished;
-2. a deployment whose endpoint was changed by someone else, or deleted, is STOPPED;
+2. a deployment whose endpoint was changed by someone else, or deleted (and maybe created
+   again), is STOPPED;
 3. past the maximum duration it rolls back;
 4. the checks: the named alarms, and ``servers`` (prepare: every live server loaded the new
    variants) or the comparison over the step's window (``deployment_analysis.py``);
@@ -36,7 +37,7 @@ from modelyard.domain.monitors import format_duration
 from modelyard.domain.servers import EndpointServer
 from modelyard.errors import Conflict, EndpointNotFound, ModelyardError
 from modelyard.services.deployment_analysis import RowReader, compare, floor_minute, read_sides
-from modelyard.services.deployment_apply import Applier, outside
+from modelyard.services.deployment_apply import Applier, made_by, outside
 from modelyard.services.deployment_guards import (
     AlarmReader,
     alarm_checks,
@@ -180,7 +181,7 @@ class DeploymentController:
             current = self._endpoints.get_endpoint(d.endpoint).config
         except EndpointNotFound:
             return self._stop(d, now, f"endpoint {d.endpoint!r} was deleted")
-        if current.number != d.config:
+        if not made_by(d, current):
             return self._stop(d, now, outside(current))
         step = d.current
         # The metric rows are per minute: a step's window starts with the minute it began in
