@@ -65,6 +65,12 @@ BAD: list[tuple[str, dict[str, Any], type[Exception], str]] = [
      r"canary size must be at most 100%, got inf%"),
     ("step-nan", {"strategy": "linear", "step_size": float("nan")}, InvalidInput,
      r"step size must be a percentage above 0% and at most 100%, got nan"),
+    # One linear step of 100% is blue-green: its wait was dropped without a word, and with
+    # no bake it completed once prepared, never watched.
+    ("linear-100-wait", {"strategy": "linear", "step_size": 100, "wait": 5 * MIN},
+     InvalidInput, r"a linear step of 100% shifts all the traffic at once: no step is held"),
+    ("linear-100-no-bake", {"strategy": "linear", "step_size": 100, "bake": timedelta(0)},
+     InvalidInput, r"a linear step of 100% .* needs a bake longer than zero"),
     ("canary-over-100", {"strategy": "canary", "canary_size": 150}, InvalidInput,
      r"canary size must be at most 100%"),
     ("canary-100", {"strategy": "canary", "canary_size": 100}, InvalidInput,

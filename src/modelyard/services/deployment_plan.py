@@ -61,9 +61,10 @@ def plan_rollout(
     Raises:
         InvalidInput: naming the problem: an unknown strategy; a canary or step that is not
             above 0 % or is larger than 100 %; linear steps that never reach 100 % exactly; a
-            blue-green plan without a bake; a wait, bake or maximum duration that is not a
-            whole number of seconds (SageMaker's grain); a maximum duration not longer than
-            the waits and the bake together; an invalid alarm name.
+            blue-green plan, or a linear one of one step of 100 %, without a bake (and the
+            latter with a wait: it has no step to hold); a wait, bake or maximum duration
+            that is not a whole number of seconds (SageMaker's grain); a maximum duration not
+            longer than the waits and the bake together; an invalid alarm name.
     """
     strategy = Strategy.parse(strategy) if isinstance(strategy, str) else strategy
     given = {"canary size": canary_size, "step size": step_size, "wait": wait}
@@ -88,6 +89,18 @@ def plan_rollout(
             "a blue-green deployment needs a bake longer than zero: it is the only time the "
             "new config is watched before the old one is retired"
         )
+    if strategy is Strategy.LINEAR and not shifts:  # one step of 100 %: blue-green in effect
+        if wait is not None:
+            raise InvalidInput(
+                "a linear step of 100% shifts all the traffic at once: no step is held for a "
+                "wait; the bake is when the new config is watched"
+            )
+        if not baking:
+            raise InvalidInput(
+                "a linear step of 100% shifts all the traffic at once, so it needs a bake "
+                "longer than zero: it is the only time the new config is watched before the "
+                "old one is retired"
+            )
     steps = (
         PlannedStep(StepKind.PREPARE, 0.0, timedelta()),
         *(PlannedStep(StepKind.SHIFT, p, hold) for p in shifts),
