@@ -111,7 +111,9 @@ def test_labels_replace_earlier_ones_and_quality_reads_them(platform: Platform) 
                 {"inference_id": iid, "row": 1, "label": 0.5},
             ],
         )
-    assert "row 1" in str(refused.value)
+    # Each refusal names its row, row 0 included.
+    assert f"inference id {iid} row 0: " in str(refused.value)
+    assert f"inference id {iid} row 1: " in str(refused.value)
     (after,) = platform.feedback.quality("api", window=datetime.now(UTC) - started)
     assert after.metrics["accuracy"] == 1.0  # the good label of the batch was not stored
 

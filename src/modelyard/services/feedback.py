@@ -215,8 +215,7 @@ class FeedbackService:
             task = tasks[ref]
             reason = None if task is None else check_label(task, truth.label, ref)
             if reason is not None:
-                where = truth.inference_id + (f" row {truth.row}" if truth.row else "")
-                refused.append(f"inference id {where}: {reason}")
+                refused.append(f"inference id {truth.inference_id} row {truth.row}: {reason}")
         if refused:
             more = len(refused) - _SHOWN_REFUSALS
             shown = "; ".join(refused[:_SHOWN_REFUSALS]) + (
