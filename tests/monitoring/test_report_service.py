@@ -14,7 +14,9 @@ stores.
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,7 +27,7 @@ from modelyard.config import load_settings
 from modelyard.domain import CaptureConfig
 from modelyard.domain.drift import DriftConfig
 from modelyard.domain.monitors import RunStatus
-from modelyard.errors import EndpointNotFound, InvalidInput
+from modelyard.errors import EndpointNotFound, InvalidInput, StorageNotWritable
 from modelyard.monitoring.report_model import NumericDistribution, ReportData
 from modelyard.services.ticks import floor_tick
 from tests.monitoring.report_pages import assert_self_contained
@@ -192,6 +194,18 @@ def test_an_unknown_endpoint_or_a_bad_window_is_refused(served: tuple[Platform, 
     for window in (timedelta(0), timedelta(days=32)):
         with pytest.raises(InvalidInput, match="report window"):
             platform.reports.report("api", window=window)
+
+
+def test_a_report_into_a_missing_folder_is_refused_before_it_is_made(
+    served: tuple[Platform, datetime], tmp_path: Path
+) -> None:
+    platform, _ = served
+    steps: list[str] = []
+    out = tmp_path / "missing" / "report.html"
+    missing = re.escape(str(out.parent))
+    with pytest.raises(StorageNotWritable, match=f"folder {missing} does not exist"):
+        platform.reports.write("api", out, progress=steps.append)
+    assert steps == []  # nothing was gathered
 
 
 def test_the_drift_section_uses_the_schedules_thresholds(

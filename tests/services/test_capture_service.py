@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,7 +23,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from modelyard.domain.capture import METADATA_COLUMNS, partition
-from modelyard.errors import AlreadyExists, InvalidInput, InvalidName, StorageUnavailable
+from modelyard.errors import (
+    AlreadyExists,
+    InvalidInput,
+    InvalidName,
+    StorageNotWritable,
+    StorageUnavailable,
+)
 from modelyard.services.capture import CaptureService
 from modelyard.storage.capture_files import CaptureFolder
 
@@ -149,6 +156,20 @@ def test_export_never_replaces_a_file_unless_allowed(folder: CaptureFolder, tmp_
     assert service.export("api", at(0), None, out, overwrite=True).rows == 1
     assert list(pd.read_parquet(out)["input.a"]) == [1.0]
     assert [p.name for p in out.parent.iterdir()] == ["rows.parquet"]
+
+
+def test_an_export_into_a_missing_folder_is_refused_before_the_rows_are_read(
+    folder: CaptureFolder, tmp_path: Path
+) -> None:
+    put(folder, captured([at(1)], **{"input.a": [1.0]}), "a")
+    listing = ListingFolder(folder)
+    service = CaptureService(listing, now=lambda: at(10))
+    out = tmp_path / "missing" / "rows.parquet"
+    missing = re.escape(str(out.parent))
+    with pytest.raises(StorageNotWritable, match=f"folder {missing} does not exist"):
+        service.export("api", at(0), None, out)
+    assert listing.listed == []
+    assert not out.parent.exists()
 
 
 def test_files_of_different_configs_are_read_as_one_schema(folder: CaptureFolder) -> None:

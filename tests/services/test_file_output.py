@@ -4,6 +4,7 @@ allowed; a writer that fails half-way leaves the old file as it was and no tempo
 from __future__ import annotations
 
 import errno
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -11,7 +12,7 @@ from typing import BinaryIO
 import pytest
 
 from modelyard.errors import AlreadyExists, InvalidInput, OutputExists, StorageNotWritable
-from modelyard.services.file_output import write_whole
+from modelyard.services.file_output import check_target, write_whole
 
 
 def _bytes(data: bytes) -> Callable[[BinaryIO], None]:
@@ -145,3 +146,16 @@ def test_without_hard_links_the_file_is_still_written(
     with pytest.raises(OutputExists):
         write_whole(str(target), _bytes(b"again"), overwrite=False)
     assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]
+
+
+def test_a_target_whose_folder_cannot_take_it_is_refused_before_any_work(tmp_path: Path) -> None:
+    """The check callers make before the slow part (reading rows, gathering a report) refuses
+    a missing folder, or a file where the folder should be, naming it."""
+    (tmp_path / "a-file").write_text("not a folder")
+    for folder, what in [("missing", "does not exist"), ("a-file", "is not a folder")]:
+        out = tmp_path / folder / "r.html"
+        named = re.escape(str(tmp_path / folder))
+        with pytest.raises(StorageNotWritable, match=f"the folder {named} {what}"):
+            check_target(str(out), overwrite=False)
+    check_target(str(tmp_path / "r.html"), overwrite=False)  # an existing, writable folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]

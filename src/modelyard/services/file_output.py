@@ -37,12 +37,13 @@ def shown(out: str) -> str:
 
 
 def check_target(out: str, *, overwrite: bool) -> None:
-    """Refuse ``out`` before any work is done for it: a folder, or (without ``overwrite``) an
-    existing file.
+    """Refuse ``out`` before any work is done for it: a folder, a local file whose folder is
+    missing or not writable, or (without ``overwrite``) an existing file.
 
     Raises:
-        InvalidInput: ``out`` is a folder. OutputExists: a file is there. StorageUnavailable:
-            the URL's store cannot be asked.
+        InvalidInput: ``out`` is a folder. StorageNotWritable: its local folder does not
+            exist, is not a folder or is not writable. OutputExists: a file is there.
+            StorageUnavailable: the URL's store cannot be asked.
     """
     if is_url(out):
         fs, path = _url_fs(out)
@@ -57,10 +58,23 @@ def check_target(out: str, *, overwrite: bool) -> None:
     else:
         target = _local(out)
         found, folder, shown = target.exists(), target.is_dir(), str(target)
+        if not folder:
+            _check_folder(target)
     if folder:
         raise InvalidInput(f"{shown} is a folder; give a file name")
     if found and not overwrite:
         raise OutputExists(f"{shown} already exists", them="it")
+
+
+def _check_folder(target: Path) -> None:
+    """Refuse a local ``target`` whose folder cannot take a new file (it is written into a
+    temporary file there, then moved into place)."""
+    parent = target.parent
+    if not parent.is_dir():
+        what = "is not a folder" if parent.exists() else "does not exist"
+        raise StorageNotWritable(f"cannot write {target}: the folder {parent} {what}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise StorageNotWritable(f"cannot write {target}: the folder {parent} is not writable")
 
 
 def write_whole(out: str, write: Writer, *, overwrite: bool) -> None:
