@@ -172,6 +172,27 @@ def test_an_export_into_a_missing_folder_is_refused_before_the_rows_are_read(
     assert not out.parent.exists()
 
 
+def test_an_export_to_a_folder_or_to_a_bare_suffix_is_refused_naming_it(
+    folder: CaptureFolder, tmp_path: Path
+) -> None:
+    """'-o /' named no file in its refusal, 'x.csv/' wrote the file x.csv and '.parquet' a
+    hidden file with no name."""
+    put(folder, captured([at(1)], **{"input.a": [1.0]}), "a")
+    service = CaptureService(folder, now=lambda: at(10))
+    out = tmp_path / "out"
+    out.mkdir()
+    refusals = [
+        ("/", r"^/ names a folder"),
+        (str(out), f"^{re.escape(str(out))} is a folder"),
+        (f"{out}/rows.csv/", f"^{re.escape(str(out))}/rows\\.csv/ names a folder"),
+        (f"{out}/.parquet", f"^'{re.escape(str(out))}/\\.parquet' is only a suffix"),
+    ]
+    for target, match in refusals:
+        with pytest.raises(InvalidInput, match=match):
+            service.export("api", at(0), None, target)
+    assert list(out.iterdir()) == []
+
+
 def test_files_of_different_configs_are_read_as_one_schema(folder: CaptureFolder) -> None:
     # Before: ssn in clear (a number), no feature c. After: ssn hashed (text), c added.
     put(folder, captured([at(1)], **{"input.ssn": [123.0], "output.prediction": [1]}), "old")

@@ -159,3 +159,13 @@ def test_a_target_whose_folder_cannot_take_it_is_refused_before_any_work(tmp_pat
             check_target(str(out), overwrite=False)
     check_target(str(tmp_path / "r.html"), overwrite=False)  # an existing, writable folder
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_a_name_ending_with_a_slash_is_a_folder(tmp_path: Path) -> None:
+    """A path type drops the slash: 'r.html/' was written as the file 'r.html'."""
+    for out in (f"{tmp_path}/r.html/", f"local://{tmp_path}/r.html/"):
+        with pytest.raises(InvalidInput, match=r"r\.html/ names a folder"):
+            write_whole(out, _bytes(b"x"), overwrite=False)
+    with pytest.raises(InvalidInput, match="no output file was named"):
+        write_whole("", _bytes(b"x"), overwrite=False)
+    assert list(tmp_path.iterdir()) == []

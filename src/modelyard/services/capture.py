@@ -230,14 +230,15 @@ class CaptureService:
             overwrite: Replace a file already at ``out_path`` (else it is refused).
 
         Raises:
-            What :meth:`read` raises; InvalidInput: another suffix, or ``out_path`` is a
-            folder; AlreadyExists: a file is at ``out_path`` and ``overwrite`` is off;
+            What :meth:`read` raises; InvalidInput: another suffix, a name that is only a
+            suffix, or ``out_path`` is a folder (or ends with a slash); AlreadyExists: a file
+            is at ``out_path`` and ``overwrite`` is off;
             StorageNotWritable, StorageUnavailable: ``out_path`` cannot be written.
         """
         out = str(out_path)
-        fmt = export_format(out)
         start, end = _window(since, until, self._now)
-        check_target(out, overwrite=overwrite)  # before the rows are read
+        check_target(out, overwrite=overwrite)  # before the rows are read; names a folder
+        fmt = export_format(out)
         table, files = self._table(endpoint, [(start, end)], variant, None)
         if not table.num_rows:
             self._check_known(endpoint, variant)  # before anything is written

@@ -99,14 +99,20 @@ def export_format(out: str) -> str:
     """The format an export to ``out`` is written in, from its suffix.
 
     Raises:
-        InvalidInput: another suffix (or none), naming the ones taken.
+        InvalidInput: another suffix (or none), naming the ones taken; a name that is only
+            a suffix.
     """
-    name = out.rstrip("/").rsplit("/", 1)[-1]
-    suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    name = out.rsplit("/", 1)[-1]
+    stem, dot, last = name.rpartition(".")
+    suffix = f".{last.lower()}" if dot else ""
     if suffix not in EXPORT_FORMATS:
         taken = ", ".join(f"{s} ({f})" for s, f in EXPORT_FORMATS.items())
         what = f"suffix {suffix!r}" if suffix else "no suffix"
         raise InvalidInput(f"cannot tell what to write to {name!r} ({what}); name it {taken}")
+    if not stem:  # '.parquet' would be a hidden file with no name
+        raise InvalidInput(
+            f"{out!r} is only a suffix; give the file a name (rows{suffix}, for instance)"
+        )
     return EXPORT_FORMATS[suffix]
 
 

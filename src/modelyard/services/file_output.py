@@ -37,14 +37,21 @@ def shown(out: str) -> str:
 
 
 def check_target(out: str, *, overwrite: bool) -> None:
-    """Refuse ``out`` before any work is done for it: a folder, a local file whose folder is
-    missing or not writable, or (without ``overwrite``) an existing file.
+    """Refuse ``out`` before any work is done for it: a folder (an existing one, or a name
+    ending with a slash), a local file whose folder is missing or not writable, or (without
+    ``overwrite``) an existing file.
 
     Raises:
-        InvalidInput: ``out`` is a folder. StorageNotWritable: its local folder does not
-            exist, is not a folder or is not writable. OutputExists: a file is there.
+        InvalidInput: ``out`` is empty or a folder. StorageNotWritable: its local folder does
+            not exist, is not a folder or is not writable. OutputExists: a file is there.
             StorageUnavailable: the URL's store cannot be asked.
     """
+    if not out.strip():
+        raise InvalidInput("no output file was named; give a file name")
+    if out.endswith(("/", os.sep)):
+        # A path type drops the slash: 'x.csv/' would be written as the file 'x.csv'.
+        named = mask_url(out) if is_url(out) else out
+        raise InvalidInput(f"{named} names a folder (it ends with a slash); give a file name")
     if is_url(out):
         fs, path = _url_fs(out)
         try:
