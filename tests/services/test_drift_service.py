@@ -206,7 +206,7 @@ def test_bad_arguments_are_refused(platform: Platform, tmp_path: Path) -> None:
         platform.drift.drift("api", variant="red", data=data)
     with pytest.raises(InvalidInput, match="not both"):
         platform.drift.drift("api", window=timedelta(hours=1), data=data)
-    with pytest.raises(InvalidInput, match="longer than zero"):
-        platform.drift.drift("api", window=timedelta(0))
+    with pytest.raises(InvalidInput, match=r"longer than zero, got -1h30m$"):
+        platform.drift.drift("api", window=-timedelta(minutes=90))
     report, _ = platform.drift.drift("api", data=data, config=DriftConfig(min_rows=5))
     assert report.config.min_rows == 5 and report.verdict is not Verdict.INSUFFICIENT_DATA

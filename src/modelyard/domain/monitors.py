@@ -19,9 +19,12 @@ from modelyard.domain.drift import DriftConfig
 
 
 def format_duration(value: timedelta) -> str:
-    """The short form ``durations.parse_duration`` reads back: 90 minutes → ``1h30m``."""
+    """The short form ``durations.parse_duration`` reads back: 90 minutes → ``1h30m``
+    (whole seconds; a negative duration, which no setting holds, gets a minus sign)."""
     seconds = int(value.total_seconds())
-    if seconds <= 0:
+    if seconds < 0:
+        return "-" + format_duration(-value)
+    if seconds == 0:
         return "0s"
     parts = []
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):

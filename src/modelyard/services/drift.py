@@ -25,6 +25,7 @@ from modelyard.domain import Endpoint, ModelVersion, Variant
 from modelyard.domain.capture import INPUT_PREFIX, OUTPUT_PREFIX
 from modelyard.domain.drift import DriftConfig, DriftReport, QualityIssue, Verdict
 from modelyard.domain.durations import as_utc
+from modelyard.domain.monitors import format_duration
 from modelyard.errors import InvalidInput, VariantNotFound
 from modelyard.services.capture_port import CaptureReader
 from modelyard.storage import packages
@@ -170,7 +171,9 @@ class DriftService:
         if window is not None and data is not None:
             raise InvalidInput("compare either a window of captured rows or a file, not both")
         if window is not None and window <= timedelta(0):
-            raise InvalidInput(f"a drift window must be longer than zero, got {window}")
+            raise InvalidInput(
+                f"a drift window must be longer than zero, got {format_duration(window)}"
+            )
         config = config or DriftConfig()
         variants = self._variants(endpoint, variant)
         if data is not None:

@@ -27,7 +27,7 @@ from modelyard.domain.drift import DriftConfig
 from modelyard.domain.durations import MAX_WINDOW
 from modelyard.domain.endpoints import Endpoint, Variant
 from modelyard.domain.metrics import MetricPoint
-from modelyard.domain.monitors import MonitorRun, MonitorSchedule
+from modelyard.domain.monitors import MonitorRun, MonitorSchedule, format_duration
 from modelyard.domain.quality import QualityPoint
 from modelyard.errors import ArtifactError, InvalidInput, NotFound
 from modelyard.services.file_output import check_target, write_whole
@@ -210,7 +210,7 @@ class ReportService:
         if not timedelta(0) < window <= MAX_WINDOW:
             raise InvalidInput(
                 f"the report window must be longer than zero and at most "
-                f"{MAX_WINDOW.days} days, got {window}"
+                f"{MAX_WINDOW.days} days, got {format_duration(window)}"
             )
         step = progress or (lambda _what: None)
         found = self._endpoint(endpoint)  # EndpointNotFound before anything slow
