@@ -207,7 +207,7 @@ def build(settings: Settings | None = None) -> Platform:
         settle=timedelta(seconds=settings.capture_roll_s + 60),
     )
     metric_store = _metric_store(engine, settings)
-    metrics = MetricsService(metric_store, endpoint_store)
+    metrics = MetricsService(metric_store, endpoint_store, version=registry.get_version)
     drift = DriftService(registry, endpoints.get, artifacts, capture)
     monitors, alarms = _monitoring(engine, endpoints, registry, metrics, drift)
     schedules = ScheduleService(

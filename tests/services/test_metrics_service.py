@@ -155,3 +155,36 @@ def test_errors_name_the_problem(
     # 31 days from a minute's 20th second: 44,640 whole minutes and the one holding now.
     assert len(service.series("api", "requests", since=NOW - timedelta(days=31))) == 44_641
     assert "requests" in service.names() and "class_share" in service.names()
+
+
+def test_a_feature_no_model_of_the_endpoint_took_is_refused(platform: Platform) -> None:
+    """``input_mean.nope`` gave a point per minute, all null, where alarms refuse it: the
+    same rule refuses it here, naming the features, while a retired model's feature stays
+    readable (its minutes are history)."""
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    for features in (["age", "tenure"], ["age", "income"]):
+        frame = pd.DataFrame([[30.0, 1.0], [50.0, 7.0], [40.0, 3.0]], columns=features)
+        model = LogisticRegression().fit(frame, [0, 1, 0])
+        platform.registry.register("churn", model, flavor="sklearn", input_example=frame)
+    platform.endpoints.create("api", {"main": "churn:1"})
+    platform.endpoints.update("api", {"main": "churn:2"})
+    since = datetime.now(UTC) - timedelta(minutes=5)
+
+    with pytest.raises(InvalidInput) as refused:
+        platform.metrics.table("api", ["requests", "input_mean.nope"], since=since)
+    assert str(refused.value) == (
+        "metric 'input_mean.nope': endpoint 'api' has no input feature 'nope' "
+        "(its features: age, tenure, income)"
+    )
+    with pytest.raises(InvalidInput) as by_alarm:
+        platform.alarms.create(
+            "nope", endpoint="api", metric="input_mean.nope", comparison=">", threshold=1
+        )
+    assert str(by_alarm.value).startswith(
+        "metric 'input_mean.nope': endpoint 'api' has no input feature 'nope' (its features: "
+    )
+    for name in ("input_mean.tenure", "input_mean.income"):
+        points = platform.metrics.series("api", name, since=since)
+        assert points and all(p.value is None for p in points)  # nothing was served

@@ -281,6 +281,25 @@ def split_name(name: str) -> tuple[str, str | None]:
     return base, (qualifier if dot else None)
 
 
+def check_feature(endpoint: str, name: str, features: Sequence[str] | None) -> None:
+    """Refuse series ``name`` when it is about an input feature that ``endpoint``'s models do
+    not take: ``features`` are their feature names (None when a signature does not name them:
+    then any feature is taken). Such a series never has a value.
+
+    Raises:
+        InvalidInput: naming the feature and the endpoint's features; what :func:`split_name`
+            raises.
+    """
+    base, qualifier = split_name(name)
+    if METRICS[base].qualifier != "feature" or qualifier is None or features is None:
+        return
+    if qualifier not in features:
+        raise InvalidInput(
+            f"metric {name!r}: endpoint {endpoint!r} has no input feature {qualifier!r} "
+            f"(its features: {', '.join(features)})"
+        )
+
+
 def series_value(stats: MetricStats, name: str) -> float | None:
     """The value of series ``name`` for one period's merged ``stats`` (None: no data).
 

@@ -3,9 +3,28 @@ whether they answer labels or numbers), read through the endpoint and registry s
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from modelyard.domain import Endpoint, ModelVersion
+
+
+def features_of(
+    refs: Iterable[str], get_version: Callable[[str], ModelVersion]
+) -> list[str] | None:
+    """The input feature names of the model versions ``refs`` (``model:N``), in order, each
+    once; None when a signature does not name its inputs.
+
+    Raises:
+        NotFound: a version is gone.
+    """
+    names: dict[str, None] = {}
+    for ref in dict.fromkeys(refs):
+        signature = get_version(ref).signature
+        found = signature.feature_names if signature is not None else None
+        if found is None:
+            return None
+        names.update(dict.fromkeys(found))
+    return list(names)
 
 
 class EndpointCatalog:
@@ -31,14 +50,8 @@ class EndpointCatalog:
     def features(self, endpoint: str) -> list[str] | None:
         """The input feature names of every model ``endpoint`` serves, in order, each once;
         None when a model's signature does not name its inputs. Raises EndpointNotFound."""
-        names: dict[str, None] = {}
-        for variant in self._get_endpoint(endpoint).config.variants:
-            signature = self._get_version(variant.model_ref).signature
-            found = signature.feature_names if signature is not None else None
-            if found is None:
-                return None
-            names.update(dict.fromkeys(found))
-        return list(names)
+        refs = [v.model_ref for v in self._get_endpoint(endpoint).config.variants]
+        return features_of(refs, self._get_version)
 
     def redacted(self, endpoint: str, variant: str | None = None) -> set[str]:
         """The input fields every variant of ``endpoint`` (``variant`` alone when given)

@@ -18,7 +18,7 @@ from modelyard.domain.drift import (
     SHARE_SCORE,
     feature_score,
 )
-from modelyard.domain.metrics import METRICS, MetricInfo, split_name
+from modelyard.domain.metrics import METRICS, MetricInfo, check_feature, split_name
 from modelyard.errors import InvalidInput
 
 #: Drift scores (``DriftReport.scores()``) start with this.
@@ -96,18 +96,12 @@ class AlarmMetrics:
                 if info.qualifier == "class" and qualifier is not None:
                     self._check_class(endpoint, metric, qualifier, variant)
                     return Statistic(info.aggregation)
-                features = self._endpoints.features(endpoint)
-                if (
-                    info.qualifier != "feature"
-                    or qualifier is None
-                    or features is None
-                    or qualifier in features
-                ):
+                try:
+                    check_feature(endpoint, metric, self._endpoints.features(endpoint))
+                except InvalidInput as exc:
+                    problem = exc.message
+                else:
                     return Statistic(info.aggregation)
-                problem = (
-                    f"metric {metric!r}: endpoint {endpoint!r} has no input feature "
-                    f"{qualifier!r} (its features: {', '.join(features)})"
-                )
         raise InvalidInput(f"{problem}; known: {', '.join(self.names(endpoint))}")
 
     def _check_class(self, endpoint: str, metric: str, name: str, variant: str | None) -> None:

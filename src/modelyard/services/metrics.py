@@ -19,8 +19,17 @@ from datetime import UTC, datetime, timedelta
 from modelyard.domain.durations import MAX_WINDOW
 from modelyard.domain.endpoints import check_ever_had
 from modelyard.domain.metric_stats import MetricStats
-from modelyard.domain.metrics import METRICS, MetricPoint, SeriesRow, series_value, split_name
-from modelyard.errors import EndpointNotFound, InvalidInput
+from modelyard.domain.metrics import (
+    METRICS,
+    MetricPoint,
+    SeriesRow,
+    check_feature,
+    series_value,
+    split_name,
+)
+from modelyard.domain.registry import ModelVersion
+from modelyard.errors import EndpointNotFound, InvalidInput, NotFound
+from modelyard.services.alarm_endpoints import features_of
 from modelyard.storage.base import EndpointStore
 from modelyard.storage.metric_series import MetricSeriesStore, Pruned
 
@@ -36,17 +45,27 @@ def _floor(when: datetime, step: timedelta) -> datetime:
 
 
 class MetricsService:
-    """Reads the per-minute metric series; the CLI, alarms and the Python API call this."""
+    """Reads the per-minute metric series; the CLI, alarms and the Python API call this.
+
+    Args:
+        store: The series servers wrote.
+        endpoints: The endpoints and their config history.
+        version: A model version by ``model:N`` (raises NotFound), to refuse a series about a
+            feature no model of the endpoint ever took; None: feature names are not checked.
+        clock: Now, timezone-aware UTC.
+    """
 
     def __init__(
         self,
         store: MetricSeriesStore,
         endpoints: EndpointStore,
         *,
+        version: Callable[[str], ModelVersion] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
         self._endpoints = endpoints
+        self._version = version
         self._clock = clock
 
     def names(self) -> list[str]:
@@ -68,7 +87,9 @@ class MetricsService:
         per hour where only hourly rows are left.
 
         Raises:
-            InvalidInput: an unknown series name, ``since`` not before ``until``, or more than
+            InvalidInput: an unknown series name, one about a feature no model the endpoint
+                ever served takes (when their signatures name their features), ``since`` not
+                before ``until``, or more than
                 :data:`~modelyard.domain.durations.MAX_WINDOW` (31 days) between them.
             EndpointNotFound: no such endpoint, and no series of that name either.
             VariantNotFound: no rows, and no config of the endpoint ever had ``variant``.
@@ -103,6 +124,9 @@ class MetricsService:
                 f"the window from {since.isoformat()} to {until.isoformat()} is longer than "
                 f"{MAX_WINDOW.days} days; read a month at most at a time"
             )
+        features = self._features(endpoint, names)
+        for name in names:
+            check_feature(endpoint, name, features)
         since = _floor(since, _MINUTE)  # the minute holding ``since`` is the first point
         rows = self._store.read(endpoint, variant=variant, since=since, until=until)
         if not rows:
@@ -115,6 +139,22 @@ class MetricsService:
             ]
             for name in names
         }
+
+    def _features(self, endpoint: str, names: Sequence[str]) -> list[str] | None:
+        """The input features of every model ``endpoint`` ever served (a retired model's
+        series stay readable); None when they cannot be known (no registry, a deleted
+        endpoint or version, a signature that does not name its inputs) or need not be."""
+        if self._version is None or not any(
+            METRICS[split_name(n)[0]].qualifier == "feature" for n in names
+        ):
+            return None
+        try:
+            configs = self._endpoints.history(endpoint)
+            return features_of(
+                (v.model_ref for config in configs for v in config.variants), self._version
+            )
+        except NotFound:  # EndpointNotFound too: a deleted endpoint's series stay readable
+            return None
 
     def prune(self, now: datetime | None = None) -> Pruned:
         """Apply retention: merge old minutes into hourly rows, delete old hours."""
