@@ -14,7 +14,6 @@ from modelyard.cli.context import platform
 from modelyard.cli.render import console, print_json
 from modelyard.domain.durations import parse_duration, parse_time
 from modelyard.domain.quality import METRICS, QualityConfig, QualityPoint, QualityStatus, Task
-from modelyard.errors import InvalidInput
 
 _DEFAULT_WINDOWS = 24
 _STYLE = {
@@ -72,8 +71,6 @@ def quality(
     start = (
         parse_time(since, now) if since else _aligned(end, length) - (_DEFAULT_WINDOWS - 1) * length
     )
-    if start >= end:
-        raise InvalidInput(f"--since ({start:%Y-%m-%d %H:%M:%S}) must be before --until")
     config = QualityConfig(max_relative_drop=max_drop, min_rows=min_rows)
     points = platform().feedback.quality(
         name, window=length, since=start, until=end, variant=variant, config=config
