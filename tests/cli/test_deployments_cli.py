@@ -92,6 +92,12 @@ def test_bad_deployments_are_refused_and_change_nothing(home: Run) -> None:
         "--canary-size", "ten",
     )  # fmt: skip
     assert bad_percent.code == 2 and "expected a percentage such as 10%" in bad_percent.err
+    arabic_step = home(
+        "endpoints", "update", "quiet", "--variant", "main=churn:2", "--strategy", "linear",
+        "--step", "\u0662\u0660",
+    )  # fmt: skip
+    assert arabic_step.code == 2, arabic_step.err  # float() reads it as 20
+    assert "expected a percentage such as 10%, got '\u0662\u0660'" in arabic_step.err
     bad_wait = home(
         "endpoints", "update", "quiet", "--variant", "main=churn:2", "--strategy", "canary",
         "--wait", "5",

@@ -10,8 +10,8 @@ import math
 import numpy as np
 import pytest
 
-from modelyard.codecs.numbers import parse_number
 from modelyard.codecs.payloads import decode
+from modelyard.domain.numbers import parse_number
 from modelyard.domain.signature import ColumnSpec, Signature
 from modelyard.errors import InvalidPayload
 

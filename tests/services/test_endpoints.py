@@ -150,7 +150,9 @@ def test_a_model_that_cannot_load_is_never_deployed(platform: Platform) -> None:
 def test_parse_weights() -> None:
     assert parse_weights("blue=0.9, green=0.1") == {"blue": 0.9, "green": 0.1}
     assert parse_weights(["a=1", "b=2,c=3"]) == {"a": 1.0, "b": 2.0, "c": 3.0}
-    for bad in ("blue", "blue=x", "=1x", "=1"):
+    # Plain ASCII decimals only: float() also reads Arabic-Indic digits, 1_0 and other spaces.
+    for bad in ("blue", "blue=x", "=1x", "=1", "blue=\u0661\u0660%,green=90%", "blue=1_0",
+                "blue=10\u00a0%,green=90%", "blue=\u20031"):
         with pytest.raises(InvalidInput, match="malformed weight"):
             parse_weights(bad)
     with pytest.raises(InvalidInput, match="'blue' is given twice"):

@@ -12,6 +12,7 @@ import typer
 
 from modelyard.domain.deployments import Strategy
 from modelyard.domain.durations import parse_duration
+from modelyard.domain.numbers import parse_percent_text
 from modelyard.errors import InvalidInput
 
 _STRATEGIES = "|".join(s.value for s in Strategy)
@@ -100,7 +101,7 @@ def percent(text: str | None, option: str) -> float | None:
     if text is None:
         return None
     try:
-        return float(text.strip().removesuffix("%"))
+        return parse_percent_text(text)
     except ValueError:
         raise typer.BadParameter(
             f"expected a percentage such as 10%, got {text!r}", param_hint=f"'{option}'"

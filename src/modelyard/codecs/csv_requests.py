@@ -3,7 +3,8 @@
 A body of plain numbers (digits, signs, points, exponents, separators) is read as JSON by
 orjson, several times faster than ``float()``; anything else (an empty field, ``nan``, quotes,
 blank lines, a lone CR) takes the slow pass, which reads field by field with :mod:`csv` and
-names the line and column of the first field that is not a number of :mod:`.numbers`.
+names the line and column of the first field that is not a number of
+:mod:`~modelyard.domain.numbers`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 import orjson
 
 from modelyard.codecs.json_shapes import NO_ROWS, Matrix, clip
-from modelyard.codecs.numbers import NOT_NUMERAL_CHARS, parse_number
+from modelyard.domain.numbers import NOT_NUMERAL_CHARS, parse_number
 from modelyard.errors import InvalidPayload
 
 __all__ = ["decode_csv"]
@@ -24,8 +25,9 @@ __all__ = ["decode_csv"]
 # reads numbers several times faster than float(); anything else takes the slow, naming path.
 _CSV_PLAIN = b"0123456789.,eE+- \t\r\n"
 _BOM = b"\xef\xbb\xbf"
-# The bytes of a CSV body of numbers: separators, and what the numbers of :mod:`.numbers` are
-# written with. Not a quote: a quoted field may hold a line end, which float() takes.
+# The bytes of a CSV body of numbers: separators, and what the numbers of
+# :mod:`~modelyard.domain.numbers` are written with. Not a quote: a quoted field may hold a line
+# end, which float() takes.
 _CSV_NUMERAL_BYTES = b"0123456789.eE+-nNaAiIfFtTyY \t,\r\n"
 _INF = float("inf")
 _NINF = -_INF

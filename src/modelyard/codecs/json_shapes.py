@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from modelyard.codecs.numbers import parse_number
+from modelyard.domain.numbers import parse_number
 from modelyard.domain.signature import Signature
 from modelyard.errors import InvalidPayload, SignatureMismatch
 

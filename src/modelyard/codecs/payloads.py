@@ -14,7 +14,7 @@ Request formats (``Content-Type``, parameters ignored, case-insensitive; missing
   ``{"inputs": rows}``. Named inputs are put in the signature's order and must carry exactly its
   features; without names in the signature they keep the first record's key order. For a
   one-feature model a flat list is one row per value. Booleans read as 1.0/0.0, and strings
-  that are numbers (``"1.5"``; :mod:`.numbers` says which) as those numbers.
+  that are numbers (``"1.5"``; :mod:`~modelyard.domain.numbers` says which) as those numbers.
 - ``application/x-npy``: numpy's ``.npy`` format, as the SageMaker SDK's ``NumpySerializer``
   writes it (:mod:`.npy`: 1-D is one row, 2-D rows x features; never unpickled).
 - ``text/csv``: as SageMaker sends it: no header, comma-separated numbers, one row a line,
@@ -26,8 +26,9 @@ Request formats (``Content-Type``, parameters ignored, case-insensitive; missing
 The same values mean the same in both formats:
 
 - A number is an ASCII decimal numeral or a NaN or infinity spelling, ASCII spaces and tabs
-  around it allowed (:mod:`.numbers`); what else ``float()`` takes (``1_000``, ``١٢``, a
-  no-break space or a line end around a number) is refused, naming its row or line and column.
+  around it allowed (:mod:`~modelyard.domain.numbers`); what else ``float()`` takes (``1_000``,
+  ``١٢``, a no-break space or a line end around a number) is refused, naming its row or line
+  and column.
 
 - Missing values: JSON ``null``, an empty CSV field (``""`` too) and ``NaN``/``nan`` (CSV, JSON
   strings, and the bare ``NaN`` token Python's ``json.dumps`` writes) become NaN and reach the
@@ -241,8 +242,8 @@ def _holds_text(obj: object) -> bool:
 
 def _maybe_not_numerals(body: bytes) -> bool:
     """Whether a string of the body could be one ``float()`` takes and the grammar of
-    :mod:`.numbers` does not: one with a non-ASCII character, an escape (a control character
-    is sent as one), or an underscore between digits."""
+    :mod:`~modelyard.domain.numbers` does not: one with a non-ASCII character, an escape (a
+    control character is sent as one), or an underscore between digits."""
     return (
         not body.isascii()
         or _BACKSLASH in body

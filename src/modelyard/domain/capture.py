@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from modelyard.domain.numbers import parse_percent_text
 from modelyard.errors import InvalidInput
 
 #: The folder of the artifact store's root that holds captured rows by default.
@@ -158,9 +159,8 @@ def parse_percent(value: str | float) -> float:
     Raises:
         InvalidInput: not a number, or outside 0..100.
     """
-    text = str(value).strip().removesuffix("%").strip()
     try:
-        percent = float(text)
+        percent = parse_percent_text(str(value))
     except ValueError:
         raise InvalidInput(
             f"capture percent must be a number from 0 to 100, got {str(value)!r}"

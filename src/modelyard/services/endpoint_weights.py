@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Mapping, Sequence
 
+from modelyard.domain.numbers import parse_percent_text
 from modelyard.errors import InvalidInput
 from modelyard.services.endpoint_shadows import takes_no_weight
 
@@ -45,13 +46,14 @@ def parse_weights(text: str | Sequence[str]) -> dict[str, float]:
     parts = text.split(",") if isinstance(text, str) else [p for t in text for p in t.split(",")]
     out: dict[str, float] = {}
     percent: list[str] = []
-    for part in (p.strip() for p in parts if p.strip()):
+    for part in (p for p in parts if p.strip()):
         key, sep, value = part.partition("=")
-        key, value = key.strip(), value.strip()
+        # The value keeps any space but ASCII spaces and tabs: "90\u00a0%" is no number.
+        key, value = key.strip(), value.strip(" \t")
         try:
             if not sep or not key:
                 raise ValueError
-            weight = float(value.removesuffix("%"))
+            weight = parse_percent_text(value)
         except ValueError:
             raise InvalidInput(
                 f"malformed weight {part!r}: expected VARIANT=NUMBER or VARIANT=PERCENT%"

@@ -1,4 +1,5 @@
-"""Text read as a number: the one rule every request format (CSV fields, JSON strings) shares.
+"""Text read as a number: the one rule every request format (CSV fields, JSON strings) and every
+percentage people type (weights, capture, canary and step sizes, shadow sampling) shares.
 
 A number is an ASCII decimal numeral (``-1.5``, ``.5``, ``5.``, ``+1e-3``) or a spelling of
 NaN or infinity (``nan``, ``-Infinity``, any case), with at most ASCII spaces and tabs around it.
@@ -12,6 +13,9 @@ corrupted export), not guessed at.
 float64 is almost always a mistake (a unit error, a corrupted export), so it is refused, while
 infinity written as such (``inf``, ``-Infinity``) stays a float like any other.
 
+A percentage (:func:`parse_percent_text`) is such a number, optionally followed by ``%``; its
+range is the caller's rule.
+
 The fast paths of :mod:`.payloads` and :mod:`.json_shapes` let numpy or ``float()`` convert and
 check afterwards, cheaply, whether anything outside this grammar could have been there
 (:data:`NOT_NUMERAL_CHARS`); only then do they read value by value through :func:`parse_number`.
@@ -22,7 +26,7 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["NOT_NUMERAL_CHARS", "parse_number"]
+__all__ = ["NOT_NUMERAL_CHARS", "parse_number", "parse_percent_text"]
 
 _INFINITIES = frozenset(sign + word for sign in ("", "+", "-") for word in ("inf", "infinity"))
 _NUMERAL = re.compile(
@@ -54,3 +58,19 @@ def parse_number(text: str) -> float:
     if math.isinf(value) and text.strip().lower() not in _INFINITIES:
         raise OverflowError(f"{text!r} is too large for a float")
     return value
+
+
+def parse_percent_text(text: str) -> float:
+    """Read ``text`` as a percentage: ``10``, ``12.5``, ``10%``, ``1e1 %`` → 10.0, 12.5, 10.0,
+    10.0; a number of the module's grammar, optionally followed by ``%`` (ASCII spaces and tabs
+    around either). The range is the caller's rule: ``-5``, ``nan``, ``inf`` and ``1e400``
+    (infinity) are read as the floats they are.
+
+    Raises:
+        ValueError: naming the text, when it is not such a number (Arabic-Indic digits,
+            ``1_0``, a no-break space around it, ``10%%``).
+    """
+    number = text.strip(" \t").removesuffix("%")
+    if _NUMERAL.fullmatch(number) is None:
+        raise ValueError(f"{text!r} is not a decimal number")
+    return float(number)
