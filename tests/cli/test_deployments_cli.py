@@ -103,6 +103,12 @@ def test_bad_deployments_are_refused_and_change_nothing(home: Run) -> None:
         "--wait", "5",
     )  # fmt: skip
     assert bad_wait.code == 2 and "Invalid value for '--wait': not a duration: '5'" in bad_wait.err
+    months = home(
+        "endpoints", "update", "quiet", "--variant", "main=churn:2", "--strategy", "canary",
+        "--wait", "5M",
+    )  # fmt: skip
+    assert months.code == 2, months.err  # it was read as 5 minutes
+    assert "Invalid value for '--wait': not a duration: '5M'; units are lower-case" in months.err
     assert "has no earlier config" in home("deployments", "rollback", "quiet").error_line(2)
     assert "has no deployment" in home("deployments", "show", "quiet").error_line(3)
     assert home.state("quiet") == before

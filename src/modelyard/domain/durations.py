@@ -1,6 +1,11 @@
 """Durations and points in time as people type them: ``30m``, ``1h``, ``2d12h``, or an ISO time.
 
 Used wherever a command takes a window (``--since 1h``) or a period (``--every 10m``).
+
+A duration is one or more parts, each an ASCII decimal (``90``, ``1.5``) and a lower-case unit
+(``ms``, ``s``, ``m`` for minutes, ``h``, ``d``, ``w``), each unit at most once. An upper-case
+unit is refused rather than guessed at (is ``5M`` minutes or months?), and so is a repeated
+one (``1h1h``: a typo more often than two hours).
 """
 
 from __future__ import annotations
@@ -11,7 +16,8 @@ from datetime import UTC, datetime, timedelta
 from modelyard.errors import InvalidInput
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+# Any case, so that a unit in upper case is named as such rather than as no unit at all.
+_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d|w)", re.IGNORECASE)
 #: The longest duration taken (ten years): no window, period or age needs more, and a time that
 #: long before now stays a date Python can hold.
 MAX_DURATION = timedelta(days=3660)
@@ -26,17 +32,31 @@ def parse_duration(text: str, *, zero_ok: bool = False) -> timedelta:
     whose own check says what zero means.
 
     Raises:
-        InvalidInput: naming the text, when it is not such a duration, is zero (unless
-            ``zero_ok``) or is longer than :data:`MAX_DURATION`.
+        InvalidInput: naming the text, when it is not such a duration (a unit in upper
+            case or given twice too), is zero (unless ``zero_ok``) or is longer than
+            :data:`MAX_DURATION`.
     """
     if zero_ok and text.strip() == "0":
         return timedelta(0)
-    seconds = _seconds(text)
-    if seconds is None:
+    parts = _parts(text)
+    if parts is None:
         raise InvalidInput(
             f"not a duration: {text!r}; write a number and a unit (ms, s, m, h, d, w), "
             "e.g. 30m, 1h or 1h30m"
         )
+    units = [unit for _, unit in parts]
+    if any(unit != unit.lower() for unit in units):
+        raise InvalidInput(
+            f"not a duration: {text!r}; units are lower-case: ms, s, m (minutes; there is no "
+            "unit of months), h, d, w"
+        )
+    repeated = next((unit for unit in units if units.count(unit) > 1), None)
+    if repeated is not None:
+        raise InvalidInput(
+            f"not a duration: {text!r} gives the unit {repeated!r} more than once; give each "
+            "unit once, e.g. 1h30m"
+        )
+    seconds = sum(float(number) * _UNITS[unit] for number, unit in parts)
     if seconds <= 0 and not zero_ok:
         raise InvalidInput(f"a duration must be longer than zero, got {text!r}")
     if seconds > MAX_DURATION.total_seconds():
@@ -44,13 +64,14 @@ def parse_duration(text: str, *, zero_ok: bool = False) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def _seconds(text: str) -> float | None:
-    """The seconds ``text`` says, when it is written as a duration (any size); else None."""
-    cleaned = text.strip().lower().replace(" ", "")
-    parts = _PART.findall(cleaned)
+def _parts(text: str) -> list[tuple[str, str]] | None:
+    """The (number, unit) parts ``text`` is made of, units in the case given, when it has the
+    shape of a duration; else None."""
+    cleaned = text.strip().replace(" ", "")
+    parts: list[tuple[str, str]] = _PART.findall(cleaned)
     if not cleaned or "".join(n + u for n, u in parts) != cleaned:
         return None
-    return sum(float(n) * _UNITS[u] for n, u in parts)
+    return parts
 
 
 def as_utc(value: datetime) -> datetime:
@@ -76,7 +97,7 @@ def parse_time(text: str, now: datetime | None = None) -> datetime:
             return as_utc(when)
         except OverflowError:  # 0001-01-01T00:00+02:00 is before the first UTC time Python has
             raise InvalidInput(f"not a time: {text!r} is out of range in UTC") from None
-    if _seconds(stripped) is None:
+    if _parts(stripped) is None:
         raise InvalidInput(
             f"not a time: {text!r}; give an ISO time (2026-01-31T07:00, UTC unless it names "
             "a zone) or a duration before now (30m, 1h, 2d)"
