@@ -103,6 +103,7 @@ def test_compare_refusals_name_the_problem(home: Any) -> None:
         (["dark"], 4, "agreement needs both variants' captured predictions"),
         (["api", "--since", "1h", "--until", "2h"], 2, "window is empty"),
         (["api", "--window", "soon"], 2, "not a duration: 'soon'"),
+        (["api", "--window", "1ms"], 2, "the window must be at least a minute"),
     ]
     for args, code, message in cases:
         line = home("deployments", "compare", *args).error_line(code)

@@ -239,6 +239,14 @@ def test_what_cannot_be_compared_is_refused_naming_why(parts: tuple[Platform, Ca
         compare("few", since=now, until=now - timedelta(minutes=1))
     with pytest.raises(InvalidInput, match="longer than zero"):
         compare("few", window=timedelta(0))
+    # Shorter than the per-minute series the serving side is read from: the pairs of a few
+    # seconds would have been shown beside a whole minute's requests.
+    with pytest.raises(InvalidInput, match=r"at least a minute .*, got 0\.001s"):
+        compare("few", window=timedelta(milliseconds=1))
+    with pytest.raises(InvalidInput, match=r"at least a minute .*, got 59\.5s"):
+        compare("few", since=now - timedelta(seconds=59.5), until=now)
+    minute = datetime(2020, 1, 1, tzinfo=UTC)  # a minute is long enough, and nothing in it
+    assert compare("few", since=minute, until=minute + timedelta(minutes=1)).pairs == 0
     # At most a month: years of windows once ran for minutes and took gigabytes.
     with pytest.raises(InvalidInput, match="longer than 31 days; compare a month at most"):
         compare(

@@ -50,6 +50,10 @@ if TYPE_CHECKING:
 
 #: The window compared when none is given: the last hour.
 DEFAULT_WINDOW = timedelta(hours=1)
+#: The shortest window compared: each side's requests, errors and latency come from per-minute
+#: series, so a shorter window would pair the predictions of a few seconds with the serving
+#: counts of a whole minute.
+MIN_WINDOW = timedelta(minutes=1)
 _META = ["inference_id", "row", "time", "variant", "model", "model_version"]
 
 
@@ -121,7 +125,7 @@ class ShadowCompareService:
             InvalidName, EndpointNotFound; VariantNotFound: no variant named ``shadow``;
                 InvalidInput: the endpoint has no shadow variant, ``shadow`` names a production
                 variant, several shadows and none named, both ``since`` and ``window``, an
-                empty window;
+                empty window or one shorter than :data:`MIN_WINDOW`;
                 Conflict: a side captures nothing (capture is off and no rows are in the
                 window); StorageUnavailable.
         """
@@ -202,6 +206,11 @@ class ShadowCompareService:
             raise InvalidInput(
                 f"the window is empty: since {start.isoformat()} is not before until "
                 f"{end.isoformat()}"
+            )
+        if end - start < MIN_WINDOW:
+            raise InvalidInput(
+                "the window must be at least a minute (requests, errors and latency are "
+                f"counted per minute), got {(end - start).total_seconds():g}s"
             )
         if end - start > MAX_WINDOW:
             raise InvalidInput(
