@@ -97,7 +97,7 @@ def test_compare_prints_json_and_text(home: Any) -> None:
 def test_compare_refusals_name_the_problem(home: Any) -> None:
     cases = [
         (["nowhere"], 3, "endpoint 'nowhere'"),
-        (["plain"], 2, "has no shadow variant to compare with production: add one with --shadow"),
+        (["plain"], 2, "has no shadow variant to compare with production: update the endpoint"),
         (["api", "--shadow", "main"], 2, "production variant, not a shadow"),
         (["api", "--shadow", "blue"], 3, "no variant 'blue'"),
         (["dark"], 4, "agreement needs both variants' captured predictions"),

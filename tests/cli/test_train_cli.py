@@ -108,7 +108,7 @@ def test_train_a_pyfunc_model_needs_and_takes_trust_code(
     args = ("train", "m", "--script", pyfunc_script, "--train", train, "--flavor", "pyfunc")
     untrusted, trusted = cli.many(args, (*args, "--trust-code", "--json"))
     line = untrusted.err.strip().splitlines()[-1]
-    assert untrusted.code == 8 and "--trust-code" in line, untrusted.err
+    assert untrusted.code == 8 and "trust the model's code" in line, untrusted.err
     job = trusted.ok().json()
     assert job["status"] == "Completed", job
     version = cli("models", "show", "m:1", "--json").ok().json()

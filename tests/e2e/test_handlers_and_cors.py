@@ -93,7 +93,7 @@ def test_handler_needs_trust_and_hooks(platform: Platform, sentiment: Path, tmp_
 
     model = LogisticRegression().fit(np.eye(4), [0, 1, 0, 1])
     before = platform.registry.list_versions("sentiment")
-    with pytest.raises(UnsafeModelFormat, match="trust-code"):
+    with pytest.raises(UnsafeModelFormat, match="trust the model's code"):
         platform.registry.register("sentiment", model, flavor="sklearn", handler=sentiment)
     empty = tmp_path / "empty_handler.py"
     empty.write_text("x = 1\n")

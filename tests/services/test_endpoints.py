@@ -126,6 +126,10 @@ def test_bad_changes_leave_everything_as_it_was(platform: Platform) -> None:
     for error, attempt in attempts:
         with pytest.raises(error):
             attempt()
+    # Said to CLI and Python users alike: no flag named.
+    with pytest.raises(InvalidInput, match="at least one variant: name it and the model") as none:
+        eps.create("empty", {})
+    assert "--" not in none.value.message
     assert state(platform) == before
 
 

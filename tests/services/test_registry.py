@@ -108,8 +108,9 @@ def test_every_flavor_round_trips(platform: Platform, breast_cancer: Any, tmp_pa
         ("onnx", onnx_model, logreg.predict(xa_test)),
         ("pyfunc", code, xa_test.astype(float).sum(axis=1) * 2.0),
     ]
-    with pytest.raises(UnsafeModelFormat, match="trust-code"):
+    with pytest.raises(UnsafeModelFormat, match="trust the model's code to register it") as no:
         platform.registry.register("m-pyfunc", code, flavor="pyfunc")
+    assert "--" not in no.value.message  # said to CLI and Python users alike
     for flavor, model, expected in cases:
         mv = platform.registry.register(
             f"m-{flavor}", model, flavor=flavor, input_example=xa_test[:3],

@@ -316,7 +316,9 @@ class EndpointService:
         endpoint: str | None = None,
     ) -> tuple[Variant, ...]:
         if not variants:
-            raise InvalidInput("an endpoint needs at least one variant (--variant NAME=MODEL_REF)")
+            raise InvalidInput(
+                "an endpoint needs at least one variant: name it and the model version it serves"
+            )
         for variant in variants:
             validate_name(variant, "variant name")
         extras = (  # the weights' own rule names their unknown variants

@@ -249,7 +249,7 @@ class RegistryService:
                 what = f"a {flavor} model" if saved.trust.user_code else "an inference handler"
                 raise UnsafeModelFormat(
                     f"{what} is your own Python code, which runs when it is loaded; "
-                    "pass --trust-code (CLI) or trust=Trust(user_code=True) to register it"
+                    "trust the model's code to register it"
                 )
             recorded = saved.trust
             if handler is not None:

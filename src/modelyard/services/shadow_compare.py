@@ -379,8 +379,8 @@ def _shadow_of(config: EndpointConfig, name: str | None) -> Variant:
     if not shadows:
         raise InvalidInput(
             f"endpoint {config.endpoint!r} has no shadow variant to compare with production: "
-            "add one with --shadow VARIANT=PERCENT (CLI) or shadows={'VARIANT': PERCENT} "
-            "(Python) on an update"
+            "update the endpoint to give it one (a variant sent a copy of a percentage of the "
+            "requests production answers)"
         )
     if len(shadows) > 1:
         raise InvalidInput(
@@ -402,8 +402,9 @@ def _capture_notes(
     if off:
         raise Conflict(
             f"agreement needs both variants' captured predictions, but endpoint {endpoint!r} "
-            f"captures none for {' and '.join(off)}: turn capture on with --capture "
-            "VARIANT=PERCENT (CLI) or capture={'VARIANT': CaptureConfig(PERCENT)} (Python)"
+            f"captures none for {' and '.join(off)}: update the endpoint to turn capture on "
+            "for those variants (a percentage of their requests), then compare the window "
+            "after"
         )
     notes = []
     if ours and not any(v.capture.enabled for v in production):
