@@ -227,6 +227,9 @@ def test_create_show_list_delete(parts: Parts) -> None:
     with pytest.raises(NotFound, match="p99-high"):
         alarms.history("p99-high")
     assert [s.rule.name for s in alarms.list_alarms()] == ["reqs"]
+    assert alarms.list_alarms("gone") == []  # a deleted endpoint's rules may stay: not refused
+    with pytest.raises(InvalidName, match="endpoint name"):
+        alarms.list_alarms("bad name!")
 
 
 def test_no_data_is_insufficient_data_never_ok(parts: Parts) -> None:

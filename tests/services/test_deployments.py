@@ -16,7 +16,7 @@ from modelyard.domain import ConfigChange, Variant
 from modelyard.domain.alarms import AlarmState, SinkSpec
 from modelyard.domain.deployment_decisions import Action, Verdict
 from modelyard.domain.deployments import DeploymentState, StepKind
-from modelyard.errors import Conflict, NotFound
+from modelyard.errors import Conflict, EndpointNotFound, InvalidName, NotFound
 from tests.services.deployment_parts import ENDPOINT, STEP, T0, Parts, open_parts
 from tests.services.webhook_server import webhook_receiver
 
@@ -365,6 +365,19 @@ def test_all_at_once_is_a_plain_update(parts: Parts) -> None:
     assert done.deployment is None
     assert [v.version for v in done.endpoint.config.variants] == [3]
     assert parts.service.list_deployments() == []
+
+
+def test_listing_an_endpoints_deployments_names_what_is_wrong(parts: Parts) -> None:
+    """An endpoint that is not a name, or that never was, listed as having no deployment."""
+    with pytest.raises(InvalidName, match="endpoint name"):
+        parts.service.list_deployments("bad name!")
+    with pytest.raises(EndpointNotFound, match="nowhere"):
+        parts.service.list_deployments("nowhere")
+    assert parts.service.list_deployments(ENDPOINT) == []  # it exists: none yet
+    d = parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary").deployment
+    assert d is not None
+    parts.endpoints.delete(ENDPOINT)  # its deployments' history stays listed
+    assert [x.id for x in parts.service.list_deployments(ENDPOINT)] == [d.id]
 
 
 def test_times_are_those_of_the_injected_clock(parts: Parts) -> None:

@@ -203,7 +203,14 @@ class AlarmService:
         return self._store.list_rules(endpoint)
 
     def list_alarms(self, endpoint: str | None = None) -> list[AlarmStatus]:
-        """Every rule with its state (only ``endpoint``'s when given), by name."""
+        """Every rule with its state (only ``endpoint``'s when given), by name. An endpoint
+        that no longer exists may still have rules, so none is refused for not existing.
+
+        Raises:
+            InvalidName: ``endpoint`` is not a name (no rule can watch it).
+        """
+        if endpoint is not None:
+            validate_name(endpoint, "endpoint name")
         return self._store.list_rules(endpoint)
 
     def history(self, name: str, limit: int = 100) -> list[AlarmEvent]:

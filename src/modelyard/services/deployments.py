@@ -248,8 +248,19 @@ class DeploymentService:
     # -- reading -----------------------------------------------------------------------------
 
     def list_deployments(self, endpoint: str | None = None, limit: int = 100) -> list[Deployment]:
-        """Deployments (of ``endpoint``, when given), newest first."""
-        return self._store.list_deployments(endpoint, limit)
+        """Deployments (of ``endpoint``, when given), newest first.
+
+        Raises:
+            InvalidName: ``endpoint`` is not a name; EndpointNotFound: no endpoint has it and
+                no deployment of one that had it is left (a deleted endpoint's stay listed).
+        """
+        if endpoint is None:
+            return self._store.list_deployments(None, limit)
+        validate_name(endpoint, "endpoint name")
+        found = self._store.list_deployments(endpoint, limit)
+        if not found:
+            self._endpoints.get_endpoint(endpoint)  # raises EndpointNotFound for a stranger
+        return found
 
     def get(self, endpoint: str, deployment_id: int | None = None) -> Deployment:
         """The latest deployment of ``endpoint`` (or its deployment ``deployment_id``).
