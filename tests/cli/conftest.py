@@ -165,6 +165,21 @@ class ModelFiles:
     booster: Any
 
 
+def serve_churn(cli: Cli, model_files: ModelFiles, *endpoints: str) -> Cli:
+    """Register ``churn:1`` (XGBoost on age, tenure, spend and visits) in ``cli``'s home and
+    create each of ``endpoints`` serving it as variant ``blue``; returns ``cli``."""
+    platform = cli.platform()
+    try:
+        platform.registry.register(
+            "churn", model_files.xgb_json, flavor="xgboost", input_example=model_files.example
+        )
+        for endpoint in endpoints:
+            platform.endpoints.create(endpoint, {"blue": "churn:1"})
+    finally:
+        platform.close()
+    return cli
+
+
 @pytest.fixture(scope="session")
 def model_files(tmp_path_factory: pytest.TempPathFactory) -> ModelFiles:
     import numpy as np

@@ -21,6 +21,7 @@ from modelyard import errors
 from modelyard.cli.render import to_jsonable
 from modelyard.domain.capture import partition
 from modelyard.storage.capture_files import CaptureFolder
+from tests.cli.conftest import serve_churn
 
 
 def endpoint_state(cli: Any) -> Any:
@@ -35,16 +36,7 @@ def endpoint_state(cli: Any) -> Any:
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory, make_cli: Any, model_files: Any) -> Any:
     """churn:1, an XGBoost model of age, tenure, spend and visits."""
-    cli = make_cli(tmp_path_factory.mktemp("capture") / "home")
-    platform = cli.platform()
-    try:
-        platform.registry.register(
-            "churn", model_files.xgb_json, flavor="xgboost", input_example=model_files.example
-        )
-        platform.endpoints.create("ep", {"blue": "churn:1"})
-    finally:
-        platform.close()
-    return cli
+    return serve_churn(make_cli(tmp_path_factory.mktemp("capture") / "home"), model_files, "ep")
 
 
 def test_create_update_and_show_capture(home: Any) -> None:

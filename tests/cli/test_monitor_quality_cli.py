@@ -7,19 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tests.cli.conftest import serve_churn
+
 
 def test_since_after_until_is_refused_by_the_service(
     make_cli: Any, model_files: Any, tmp_path: Path
 ) -> None:
-    cli = make_cli(tmp_path / "home")
-    platform = cli.platform()
-    try:
-        platform.registry.register(
-            "churn", model_files.xgb_json, flavor="xgboost", input_example=model_files.example
-        )
-        platform.endpoints.create("churn-api", {"blue": "churn:1"})
-    finally:
-        platform.close()
+    cli = serve_churn(make_cli(tmp_path / "home"), model_files, "churn-api")
     backwards = ("--since", "1h", "--until", "2h")
     known, unknown = cli.many(
         ("monitor", "quality", "churn-api", *backwards),

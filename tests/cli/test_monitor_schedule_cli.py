@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.cli.conftest import SCRIPT
+from tests.cli.conftest import SCRIPT, serve_churn
 from tests.interrupts import interruptible
 from tests.waiting import wait_for
 
@@ -20,17 +20,8 @@ from tests.waiting import wait_for
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory, make_cli: Any, model_files: Any) -> Any:
     """churn:1 (XGBoost on age, tenure, spend, visits) served by endpoint ``churn-api``."""
-    cli = make_cli(tmp_path_factory.mktemp("monitor") / "home")
-    platform = cli.platform()
-    try:
-        platform.registry.register(
-            "churn", model_files.xgb_json, flavor="xgboost", input_example=model_files.example
-        )
-        platform.endpoints.create("churn-api", {"blue": "churn:1"})
-        platform.endpoints.create("other", {"blue": "churn:1"})
-    finally:
-        platform.close()
-    return cli
+    home = tmp_path_factory.mktemp("monitor") / "home"
+    return serve_churn(make_cli(home), model_files, "churn-api", "other")
 
 
 def schedules(cli: Any) -> Any:

@@ -12,20 +12,13 @@ import pytest
 
 from modelyard import errors
 from modelyard.cli.serve import check_listen
+from tests.cli.conftest import serve_churn
 
 
 @pytest.fixture
 def served(cli: Any, model_files: Any) -> Any:
     """The CLI on a home with one endpoint, so that a server starting up would load a model."""
-    platform = cli.platform()
-    try:
-        platform.registry.register(
-            "churn", model_files.xgb_json, flavor="xgboost", input_example=model_files.example
-        )
-        platform.endpoints.create("churn-api", {"blue": "churn:1"})
-    finally:
-        platform.close()
-    return cli
+    return serve_churn(cli, model_files, "churn-api")
 
 
 def test_port_in_use_fails_before_any_model_is_loaded(served: Any) -> None:
