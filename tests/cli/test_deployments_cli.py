@@ -87,28 +87,22 @@ def test_bad_deployments_are_refused_and_change_nothing(home: Run) -> None:
         assert message in line.error_line(code), (extra, line.err)
     usage = home("endpoints", "update", "quiet", "--variant", "main=churn:2", "--wait", "5m")
     assert usage.code == 2 and "go with --strategy" in usage.err
-    bad_percent = home(
-        "endpoints", "update", "quiet", "--variant", "main=churn:2", "--strategy", "canary",
-        "--canary-size", "ten",
-    )  # fmt: skip
-    assert bad_percent.code == 2 and "expected a percentage such as 10%" in bad_percent.err
-    arabic_step = home(
-        "endpoints", "update", "quiet", "--variant", "main=churn:2", "--strategy", "linear",
-        "--step", "\u0662\u0660",
-    )  # fmt: skip
-    assert arabic_step.code == 2, arabic_step.err  # float() reads it as 20
-    assert "expected a percentage such as 10%, got '\u0662\u0660'" in arabic_step.err
-    bad_wait = home(
-        "endpoints", "update", "quiet", "--variant", "main=churn:2", "--strategy", "canary",
-        "--wait", "5",
-    )  # fmt: skip
-    assert bad_wait.code == 2 and "Invalid value for '--wait': not a duration: '5'" in bad_wait.err
-    months = home(
-        "endpoints", "update", "quiet", "--variant", "main=churn:2", "--strategy", "canary",
-        "--wait", "5M",
-    )  # fmt: skip
-    assert months.code == 2, months.err  # it was read as 5 minutes
-    assert "Invalid value for '--wait': not a duration: '5M'; units are lower-case" in months.err
+    # Usage errors (exit 2) of the options' readers, each naming the value.
+    refused = [
+        (("--strategy", "canary", "--canary-size", "ten"), "expected a percentage such as 10%"),
+        # float() reads it as 20
+        (("--strategy", "linear", "--step", "\u0662\u0660"),
+         "expected a percentage such as 10%, got '\u0662\u0660'"),
+        (("--strategy", "canary", "--wait", "5"),
+         "Invalid value for '--wait': not a duration: '5'"),
+        # it was read as 5 minutes
+        (("--strategy", "canary", "--wait", "5M"),
+         "Invalid value for '--wait': not a duration: '5M'; units are lower-case"),
+    ]  # fmt: skip
+    for extra, words in refused:
+        result = home("endpoints", "update", "quiet", "--variant", "main=churn:2", *extra)
+        assert result.code == 2, (extra, result.err)
+        assert words in result.err, (extra, result.err)
     assert "has no earlier config" in home("deployments", "rollback", "quiet").error_line(2)
     assert "has no deployment" in home("deployments", "show", "quiet").error_line(3)
     # Listed as having no deployment, with exit 0, before.
