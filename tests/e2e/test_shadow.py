@@ -116,12 +116,15 @@ def test_shadows_never_reach_callers_of_two_workers_and_every_copy_is_counted(
             found[f"{variant} inflight"] = value(samples, "modelyard_inflight_requests", **at)
         return found
 
+    # A worker writes its values one by one, so a scrape can fall between a copy's request and
+    # its error: the failing shadow's errors are waited for with the rest, not read once.
     seen = wait_for(
-        "every copy run or dropped, counted over both workers, and nothing in flight",
+        "every copy run or dropped, with its error, counted over both workers, nothing in flight",
         counts,
         lambda c: (
             c["main requests"] == sent
             and all(c[f"{s} requests"] + c[f"{s} dropped"] == sent for s in ("failing", "gated"))
+            and c["failing errors"] == c["failing requests"]
             and not any(c[f"{v} inflight"] for v in ("main", "failing", "gated"))
             and not c["queued"]
         ),
@@ -130,7 +133,7 @@ def test_shadows_never_reach_callers_of_two_workers_and_every_copy_is_counted(
     # Each of the two workers holds at most 4 of the stuck shadow's copies: a batch taken from
     # a queue of 2, inside the model, and 2 waiting.
     assert seen["gated dropped"] >= sent - 8 and seen["failing dropped"] > 0, seen
-    assert seen["failing errors"] == seen["failing requests"] > 0, seen
+    assert seen["failing requests"] > 0, seen
     assert seen["gated errors"] == seen["main errors"] == 0, seen
 
     ids = {shadowed.headers["x-modelyard-inference-id"] for shadowed, _ in pairs}
