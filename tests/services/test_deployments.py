@@ -326,6 +326,26 @@ def test_a_change_of_the_endpoint_by_hand_stops_the_deployment(parts: Parts) -> 
     assert parts.weights() == {"main": 0.9, "main.next": 0.5}, "left as it was set"
 
 
+def test_deleting_the_endpoint_ends_its_deployment(parts: Parts) -> None:
+    """In the deleting transaction: the deployment once stayed RUNNING until a controller
+    pass, refusing meanwhile a new deployment of an endpoint created again under the name."""
+    d = parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary").deployment
+    assert d is not None
+    _tick(parts)
+    parts.endpoints.delete(ENDPOINT)
+    stopped = parts.service.get(ENDPOINT)
+    assert (stopped.state, stopped.pending) == (DeploymentState.STOPPED, None)
+    assert stopped.ended_at is not None
+    assert stopped.reason == "the endpoint was deleted at step 2 (shift 10%)"
+    last = parts.service.decisions(stopped)[-1]
+    assert (last.action, last.reason) == (Action.STOP, stopped.reason)
+    assert all(s.ended_at is not None for s in parts.service.steps(stopped))
+    assert _tick(parts) == [], "nothing left to drive"
+    parts.endpoints.create(ENDPOINT, {"main": "churn:1"})
+    again = parts.service.start(ENDPOINT, {"main": "churn:3"}, strategy="canary").deployment
+    assert again is not None and again.id != d.id and again.state is DeploymentState.RUNNING
+
+
 def test_an_endpoint_deleted_and_created_again_is_not_taken_over(parts: Parts) -> None:
     """Its configs count from 1 again: the deployment once found "its" config number on the
     new endpoint and went on, writing the deleted endpoint's new model into it (beside the new
@@ -336,12 +356,12 @@ def test_an_endpoint_deleted_and_created_again_is_not_taken_over(parts: Parts) -
     parts.endpoints.create(ENDPOINT, {"x": "churn:1"})
     parts.endpoints.update(ENDPOINT, {"y": "churn:3"})
     assert parts.endpoint_store.get_endpoint(ENDPOINT).config.number == d.config
-    assert _tick(parts) == [Action.STOP]
+    assert _tick(parts) == []
     assert parts.weights() == {"y": 1.0}, "left as it was set"
     assert [c.change.value for c in parts.endpoints.history(ENDPOINT)] == ["create", "update"]
-    stopped = parts.service.get(ENDPOINT)
+    stopped = parts.service.get(ENDPOINT, d.id)
     assert stopped.state is DeploymentState.STOPPED
-    assert "changed outside the deployment" in stopped.reason
+    assert "endpoint was deleted" in stopped.reason
 
 
 def test_a_rollback_after_a_change_by_hand_rolls_the_endpoint_back(parts: Parts) -> None:

@@ -250,7 +250,8 @@ class EndpointService:
         return endpoint_shadows.promote(self._store, validate_name(name, "endpoint name"), variant)
 
     def delete(self, name: str) -> None:
-        """Remove an endpoint and its history. Raises InvalidName, EndpointNotFound."""
+        """Remove an endpoint and its history; its active deployment, if any, ends STOPPED
+        (saying the endpoint was deleted). Raises InvalidName, EndpointNotFound."""
         self._store.delete_endpoint(validate_name(name, "endpoint name"))
 
     def _checked(self, variant: str, version: ModelVersion, predictor: Predictor) -> None:

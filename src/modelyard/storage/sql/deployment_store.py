@@ -9,6 +9,7 @@ key (the unit of work's ``AlreadyExists``), which becomes the same Conflict nami
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -109,6 +110,39 @@ def _running_one(conn: Connection, endpoint: str) -> Conflict | None:
         f"({found.plan.strategy.value}, step {found.step + 1} of {len(found.plan.steps)}: "
         f"{found.current.label}); wait for it to end, or stop or roll it back first"
     )
+
+
+def end_with_endpoint(conn: Connection, endpoint: str, at: datetime) -> None:
+    """Stop ``endpoint``'s active deployment, if any, because the endpoint is being deleted
+    (in the deleting transaction: no controller can write the deployment in between; its next
+    save finds the version moved and reads the deployment STOPPED)."""
+    row = conn.execute(
+        sa.select(deployments).where(deployments.c.active_endpoint == endpoint)
+    ).first()
+    if row is None:
+        return
+    d = _deployment(row)
+    reason = f"the endpoint was deleted at step {d.step + 1} ({d.current.label})"
+    ended = replace(
+        d,
+        state=DeploymentState.STOPPED,
+        pending=None,
+        reason=reason,
+        updated_at=at,
+        ended_at=at,
+    )
+    conn.execute(
+        deployments.update()
+        .where(deployments.c.id == d.id)
+        .values(version=deployments.c.version + 1, **_changeable(ended))
+    )
+    conn.execute(
+        deployment_steps.update()
+        .where(deployment_steps.c.deployment_id == d.id, deployment_steps.c.ended_at.is_(None))
+        .values(ended_at=_utc(at), outcome="stopped")
+    )
+    decision = Decision(at, d.step, Action.STOP, reason, "user")
+    conn.execute(deployment_decisions.insert().values(**_decision_row(d.id, decision)))
 
 
 class SqlDeploymentStore(DeploymentStore):

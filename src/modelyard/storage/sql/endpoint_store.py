@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection, Engine, Row
 from modelyard.domain import ConfigChange, Endpoint, EndpointConfig, Variant
 from modelyard.errors import AlreadyExists, Conflict, EndpointNotFound, NotFound, VersionNotFound
 from modelyard.storage.base import EndpointStore
+from modelyard.storage.sql.deployment_store import end_with_endpoint
 from modelyard.storage.sql.engine import transaction
 from modelyard.storage.sql.tables import (
     deployment_state,
@@ -190,6 +191,7 @@ class SqlEndpointStore(EndpointStore):
     def delete_endpoint(self, name: str) -> None:
         with transaction(self._engine, write=True) as conn:
             endpoint_id = self._endpoint_row(conn, name).id
+            end_with_endpoint(conn, name, utcnow())
             # Children first: SQLite enforces the cascade only with foreign keys on, and an
             # explicit order keeps both backends identical.
             conn.execute(
