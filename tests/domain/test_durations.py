@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from modelyard.domain.durations import parse_duration, parse_time
+from modelyard.domain.durations import parse_duration, parse_time, point_in_time
 from modelyard.errors import InvalidInput
 
 NOW = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
@@ -50,3 +50,20 @@ def test_digits_are_ascii_decimals(text: str) -> None:
     assert repr(text) in refused.value.message
     with pytest.raises(InvalidInput, match="not a time"):
         parse_time(text, NOW)
+
+
+def test_the_python_api_takes_a_time_as_the_cli_does() -> None:
+    """A datetime (no zone: UTC) or the CLI's text; anything else is refused by name (a
+    service once got ``"1h"`` and failed with AttributeError)."""
+    now = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+    assert point_in_time("1h", now) == now - timedelta(hours=1)
+    assert point_in_time("2026-12-01T07:00", now) == datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
+    assert point_in_time(datetime(2026, 12, 1, 7, 0), now) == datetime(2026, 12, 1, 7, tzinfo=UTC)
+    berlin = datetime.fromisoformat("2026-12-01T08:00+01:00")
+    assert point_in_time(berlin, now) == datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
+    with pytest.raises(InvalidInput, match=r"since must be a datetime .* got int 3600"):
+        point_in_time(3600, now, "since")
+    with pytest.raises(InvalidInput, match="not a time: 'soon'"):
+        point_in_time("soon", now, "since")
+    with pytest.raises(InvalidInput, match="until: 0001-01-01T00:00:00\\+02:00 is out of range"):
+        point_in_time(datetime.fromisoformat("0001-01-01T00:00+02:00"), now, "until")

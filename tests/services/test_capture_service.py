@@ -98,6 +98,8 @@ def test_read_list_and_export_round_trip(folder: CaptureFolder, tmp_path: Path) 
 
     window = service.read("api", since=at(20), until=at(70))  # since kept, until not
     assert list(window["input.a"]) == [2.0, 3.0, 4.0, 9.0]  # sorted by time
+    # The Python API takes times as the CLI does: "100m" before now (at 120) is at(20).
+    pd.testing.assert_frame_equal(service.read("api", since="100m", until="50m"), window)
     assert list(window["time"]) == [at(20), at(50), at(61), at(65)]
     assert str(window["time"].dtype) == "datetime64[us, UTC]"
     assert list(window.columns) == [*METADATA_COLUMNS, "input.a"]
@@ -235,6 +237,8 @@ def test_bad_arguments_are_refused_naming_the_problem(
         service.read("api", since=at(0), until=at(1), columns="input.a")
     with pytest.raises(InvalidName):
         service.read("../etc", since=at(0), until=at(1))
+    with pytest.raises(InvalidInput, match=r"since must be a datetime or text .* got int 3600"):
+        service.read("api", since=3600)  # type: ignore[arg-type]
     with pytest.raises(InvalidName):
         service.export("api", at(0), at(1), tmp_path / "x.parquet", variant="a/b")
     assert not (tmp_path / "x.parquet").exists()

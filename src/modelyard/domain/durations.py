@@ -80,6 +80,26 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def point_in_time(value: object, now: datetime, what: str = "a time") -> datetime:
+    """A time given to the Python API, in UTC: a ``datetime`` (no zone: UTC), or text as
+    :func:`parse_time` reads it (``"1h"``: an hour before ``now``), as the CLI takes it.
+
+    Raises:
+        InvalidInput: naming ``what`` and the value, when it is neither.
+    """
+    if isinstance(value, datetime):
+        try:
+            return as_utc(value)
+        except OverflowError:
+            raise InvalidInput(f"{what}: {value.isoformat()} is out of range in UTC") from None
+    if isinstance(value, str):
+        return parse_time(value, now)
+    raise InvalidInput(
+        f"{what} must be a datetime or text such as 2026-01-31T07:00 or 1h, got "
+        f"{type(value).__name__} {value!r}"
+    )
+
+
 def parse_time(text: str, now: datetime | None = None) -> datetime:
     """A point in time: an ISO time (``2026-01-31T07:00``, ``2026-01-31``; without a zone it
     is UTC), or a duration meaning that long before ``now`` (``1h``: an hour ago).

@@ -25,7 +25,7 @@ from modelyard.domain.capture import (
     partition_hour,
     window_folders,
 )
-from modelyard.domain.durations import as_utc
+from modelyard.domain.durations import point_in_time
 from modelyard.domain.endpoints import check_ever_had
 from modelyard.errors import EndpointNotFound, InvalidInput, StorageUnavailable
 from modelyard.services.capture_arrow import export_format, table_writer, time_range, unify
@@ -184,8 +184,8 @@ class CaptureService:
         self,
         endpoint: str,
         *,
-        since: datetime,
-        until: datetime | None = None,
+        since: datetime | str,
+        until: datetime | str | None = None,
         variant: str | None = None,
         columns: Sequence[str] | None = None,
     ) -> pd.DataFrame:
@@ -215,8 +215,8 @@ class CaptureService:
     def export(
         self,
         endpoint: str,
-        since: datetime,
-        until: datetime | None,
+        since: datetime | str,
+        until: datetime | str | None,
         out_path: str | Path,
         *,
         variant: str | None = None,
@@ -372,10 +372,11 @@ class CaptureService:
 
 
 def _window(
-    since: datetime, until: datetime | None, now: Callable[[], datetime]
+    since: datetime | str, until: datetime | str | None, now: Callable[[], datetime]
 ) -> tuple[datetime, datetime]:
-    start = as_utc(since)
-    end = as_utc(until) if until is not None else now()
+    at = now()
+    start = point_in_time(since, at, "since")
+    end = point_in_time(until, at, "until") if until is not None else at
     if start >= end:
         raise InvalidInput(
             f"the window is empty: since {start.isoformat()} is not before until {end.isoformat()}"

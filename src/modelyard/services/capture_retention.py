@@ -25,7 +25,7 @@ from typing import Protocol
 
 from modelyard.domain import validate_name
 from modelyard.domain.capture import partition_hour
-from modelyard.domain.durations import as_utc
+from modelyard.domain.durations import point_in_time
 from modelyard.errors import InvalidInput, StorageNotWritable, StorageUnavailable
 from modelyard.services.capture import StoredFileInfo
 
@@ -106,10 +106,11 @@ class CaptureRetention:
         self._now = now
 
     def prune(
-        self, endpoint: str | None, before: datetime, *, dry_run: bool = False
+        self, endpoint: str | None, before: datetime | str, *, dry_run: bool = False
     ) -> CapturePruned:
         """Delete ``endpoint``'s captured files (every endpoint's when None) whose partition
-        hour ends at or before ``before`` (no zone: UTC), and ended at least ``settle`` ago.
+        hour ends at or before ``before`` (no zone: UTC; text such as ``30d``: that long ago),
+        and ended at least ``settle`` ago.
 
         Raises:
             InvalidName: a malformed endpoint name.
@@ -118,8 +119,8 @@ class CaptureRetention:
                 cannot be deleted (the message says how many were deleted before it; the
                 rest are kept).
         """
-        cutoff = as_utc(before)
         now = self._now()
+        cutoff = point_in_time(before, now, "before")
         if cutoff > now:
             raise InvalidInput(
                 f"cannot delete captured rows before {cutoff.isoformat()}: that is in the "

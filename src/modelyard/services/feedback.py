@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from modelyard.domain.capture import output_columns
-from modelyard.domain.durations import as_utc
+from modelyard.domain.durations import point_in_time
 from modelyard.domain.endpoints import EndpointConfig
 from modelyard.domain.feedback import (
     FeedbackItem,
@@ -266,8 +266,8 @@ class FeedbackService:
         endpoint: str,
         *,
         window: timedelta,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
         bucket: timedelta | None = None,
         variant: str | None = None,
         config: QualityConfig | None = None,
@@ -290,11 +290,12 @@ class FeedbackService:
         import pandas as pd
 
         configs = self._history(endpoint)
-        end = as_utc(until) if until is not None else self._now()
+        now = self._now()
+        end = point_in_time(until, now, "until") if until is not None else now
         step = bucket or window
         if window <= timedelta(0) or step <= timedelta(0):
             raise InvalidInput("the quality window and bucket must be longer than zero")
-        start = as_utc(since) if since is not None else end - window
+        start = point_in_time(since, now, "since") if since is not None else end - window
         if start >= end:
             raise InvalidInput(
                 f"since ({start.isoformat()}) must be before until ({end.isoformat()})"

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
-from modelyard.domain.durations import MAX_WINDOW
+from modelyard.domain.durations import MAX_WINDOW, point_in_time
 from modelyard.domain.endpoints import check_ever_had
 from modelyard.domain.metric_stats import MetricStats
 from modelyard.domain.metrics import (
@@ -79,8 +79,8 @@ class MetricsService:
         name: str,
         *,
         variant: str | None = None,
-        since: datetime,
-        until: datetime | None = None,
+        since: datetime | str,
+        until: datetime | str | None = None,
     ) -> list[MetricPoint]:
         """Series ``name`` of ``endpoint`` (one ``variant``, or all merged), one point per
         minute from the minute holding ``since`` up to ``until`` (default now, exclusive);
@@ -102,8 +102,8 @@ class MetricsService:
         names: Sequence[str],
         *,
         variant: str | None = None,
-        since: datetime,
-        until: datetime | None = None,
+        since: datetime | str,
+        until: datetime | str | None = None,
     ) -> dict[str, list[MetricPoint]]:
         """Several series of one endpoint over the same minutes (one read of the store).
 
@@ -112,9 +112,9 @@ class MetricsService:
         """
         for name in names:
             split_name(name)
-        until = until or self._clock()
-        if since.tzinfo is None or until.tzinfo is None:
-            raise InvalidInput("since and until must be timezone-aware times")
+        now = self._clock()
+        since = point_in_time(since, now, "since")
+        until = point_in_time(until, now, "until") if until is not None else now
         if since >= until:
             raise InvalidInput(
                 f"since ({since.isoformat()}) must be before until ({until.isoformat()})"

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from modelyard.domain.capture import output_columns
 from modelyard.domain.drift import FeatureDrift
-from modelyard.domain.durations import MAX_WINDOW, as_utc
+from modelyard.domain.durations import MAX_WINDOW, point_in_time
 from modelyard.domain.endpoints import Endpoint, EndpointConfig, Variant
 from modelyard.domain.feedback import GroundTruth
 from modelyard.domain.metric_stats import MetricStats
@@ -107,8 +107,8 @@ class ShadowCompareService:
         endpoint: str,
         shadow: str | None = None,
         *,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
         window: timedelta | None = None,
         config: ShadowCompareConfig | None = None,
     ) -> ShadowComparison:
@@ -194,14 +194,19 @@ class ShadowCompareService:
     # -- the parts ---------------------------------------------------------------------------
 
     def _window(
-        self, since: datetime | None, until: datetime | None, window: timedelta | None
+        self, since: datetime | str | None, until: datetime | str | None, window: timedelta | None
     ) -> tuple[datetime, datetime]:
         if since is not None and window is not None:
             raise InvalidInput("give the window's start or its length, not both")
         if window is not None and window <= timedelta(0):
             raise InvalidInput("the window must be longer than zero")
-        end = as_utc(until) if until is not None else self._now()
-        start = as_utc(since) if since is not None else end - (window or DEFAULT_WINDOW)
+        now = self._now()
+        end = point_in_time(until, now, "until") if until is not None else now
+        start = (
+            point_in_time(since, now, "since")
+            if since is not None
+            else end - (window or DEFAULT_WINDOW)
+        )
         if start >= end:
             raise InvalidInput(
                 f"the window is empty: since {start.isoformat()} is not before until "
