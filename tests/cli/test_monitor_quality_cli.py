@@ -23,3 +23,23 @@ def test_since_after_until_is_refused_by_the_service(
     assert line.startswith("error: since (") and ") must be before until (" in line, line
     assert "--" not in line  # the service's words, which name no flag
     assert "no-such-endpoint" in unknown.error_line(3)
+
+
+def test_windows_at_the_ends_of_the_calendar_are_scored_not_a_traceback(
+    make_cli: Any, model_files: Any, tmp_path: Path
+) -> None:
+    """The default start (the last 24 windows before --until) and the windows after a start
+    were sums past year 9999 or before year 1: OverflowError, a traceback and exit 1."""
+    cli = serve_churn(make_cli(tmp_path / "home"), model_files, "churn-api")
+    early, late = cli.many(
+        ("monitor", "quality", "churn-api", "--window", "1d", "--until", "0001-01-02", "--json"),
+        ("monitor", "quality", "churn-api", "--until", "9999-12-31T23:59", "--json"),
+    )
+    (first,) = early.ok().json()  # the one window there is room for before --until
+    assert (first["start"], first["end"]) == (
+        "0001-01-01T00:00:00+00:00",
+        "0001-01-02T00:00:00+00:00",
+    )
+    points = late.ok().json()
+    assert len(points) == 24 and points[-1]["end"] == "9999-12-31T23:59:00+00:00"
+    assert {p["status"] for p in points} == {"insufficient_data"}

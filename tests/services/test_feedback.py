@@ -30,6 +30,7 @@ from modelyard.errors import InvalidInput, PayloadTooLarge, VariantNotFound
 from tests.serving.asgi_support import lifespan
 
 FEATURES = ["a", "b"]
+MAX = datetime.max.replace(tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -179,3 +180,27 @@ def test_quality_over_more_windows_than_it_scores_at_once_is_refused(platform: P
         platform.feedback.quality(
             "api", window=timedelta(seconds=1), since=until - timedelta(days=30), until=until
         )
+
+
+@pytest.mark.parametrize(
+    ("window", "since", "until"),
+    [
+        # The last window ends at the latest time a datetime holds: the next start is past it.
+        (timedelta(hours=1), MAX - timedelta(minutes=90), MAX - timedelta(minutes=1)),
+        (timedelta(hours=1), None, MAX),
+        # A window longer than all the time before ``until``: its default start is before year 1.
+        (timedelta(days=3), None, datetime(1, 1, 2, tzinfo=UTC)),
+        # A window reaching past year 9999 from its start, cut at ``until`` as every window is.
+        (timedelta(days=3650), datetime(9995, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC)),
+    ],
+)
+def test_quality_near_the_ends_of_the_calendar_answers_instead_of_overflowing(
+    platform: Platform, window: timedelta, since: datetime | None, until: datetime
+) -> None:
+    """Window arithmetic past year 9999 (or before year 1) raised OverflowError: a traceback in
+    ``monitor quality --until 9999-12-31T23:59`` and a 500 in the Python API. Windows are cut at
+    ``until`` and the default start at the earliest time, so no sum leaves the calendar."""
+    points = platform.feedback.quality("api", window=window, since=since, until=until)
+    assert points and all(p.status is QualityStatus.INSUFFICIENT_DATA for p in points)
+    assert points[-1].end == until and points[0].start < until
+    assert all(p.end - p.start <= window for p in points)

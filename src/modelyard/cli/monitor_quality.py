@@ -68,9 +68,7 @@ def quality(
     length = parse_duration(window)
     now = datetime.now(UTC)
     end = parse_time(until, now) if until else now
-    start = (
-        parse_time(since, now) if since else _aligned(end, length) - (_DEFAULT_WINDOWS - 1) * length
-    )
+    start = parse_time(since, now) if since else _default_since(end, length)
     config = QualityConfig(max_relative_drop=max_drop, min_rows=min_rows)
     points = platform().feedback.quality(
         name, window=length, since=start, until=end, variant=variant, config=config
@@ -91,6 +89,15 @@ def quality(
             f"{_when(point.start)} {escape(point.variant)} ({escape(point.model)}): no labels, "
             "and the model's kind is unknown"
         )
+
+
+def _default_since(end: datetime, length: timedelta) -> datetime | None:
+    """The start of the last ``_DEFAULT_WINDOWS`` aligned windows before ``end``; None (the
+    service's own default) when that is before the first time a datetime holds."""
+    try:
+        return _aligned(end, length) - (_DEFAULT_WINDOWS - 1) * length
+    except OverflowError:
+        return None
 
 
 def _aligned(when: datetime, length: timedelta) -> datetime:

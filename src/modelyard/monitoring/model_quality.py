@@ -303,10 +303,19 @@ def _roc_auc(decoded: _Decoded, positive: str | None, notes: list[str]) -> float
 
 
 def window_starts(since: datetime, until: datetime, bucket: timedelta) -> list[datetime]:
-    """The starts of the windows from ``since``, every ``bucket``, that begin before ``until``."""
+    """The starts of the windows from ``since``, every ``bucket``, that begin before ``until``
+    (no start past ``until`` is computed, so none leaves the calendar near year 9999)."""
     starts: list[datetime] = []
     start = since
     while start < until:
         starts.append(start)
+        if until - start <= bucket:
+            break
         start += bucket
     return starts
+
+
+def cut_window(start: datetime, length: timedelta, until: datetime) -> datetime:
+    """The end of the window of ``length`` from ``start``, cut at ``until`` (never a sum past
+    ``until``, which near year 9999 would leave the calendar)."""
+    return start + min(length, until - start)

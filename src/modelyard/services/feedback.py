@@ -31,7 +31,12 @@ from modelyard.domain.feedback import (
 from modelyard.domain.quality import MAX_WINDOWS, QualityConfig, QualityPoint
 from modelyard.domain.registry import ModelVersion
 from modelyard.errors import InvalidInput, NotFound, VariantNotFound
-from modelyard.monitoring.model_quality import ModelInfo, quality_points, window_starts
+from modelyard.monitoring.model_quality import (
+    ModelInfo,
+    cut_window,
+    quality_points,
+    window_starts,
+)
 from modelyard.monitoring.model_task import (
     ModelTask,
     check_label,
@@ -44,6 +49,8 @@ from modelyard.storage.feedback import FeedbackStore
 
 #: Labels refused in one batch that the error message lists by id.
 _SHOWN_REFUSALS = 5
+#: The earliest time a datetime holds: a default start is never before it.
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
 class FeedbackService:
@@ -295,7 +302,10 @@ class FeedbackService:
         step = bucket or window
         if window <= timedelta(0) or step <= timedelta(0):
             raise InvalidInput("the quality window and bucket must be longer than zero")
-        start = point_in_time(since, now, "since") if since is not None else end - window
+        if since is not None:
+            start = point_in_time(since, now, "since")
+        else:  # one window before ``until``, or the earliest time there is
+            start = end - min(window, end - _EARLIEST)
         if start >= end:
             raise InvalidInput(
                 f"since ({start.isoformat()}) must be before until ({end.isoformat()})"
@@ -314,7 +324,7 @@ class FeedbackService:
                 f"endpoint {endpoint!r} has no variant {variant!r}; its variants: {names}"
             )
         starts = window_starts(start, end, step)
-        last_end = min(starts[-1] + window, end)
+        last_end = cut_window(starts[-1], window, end)
         truths = self._store.labels(endpoint, since=start, until=last_end, variant=variant)
         frame = pd.DataFrame(
             {
@@ -333,7 +343,7 @@ class FeedbackService:
         return quality_points(
             frame,
             endpoint=endpoint,
-            windows=[(s, min(s + window, end)) for s in starts],
+            windows=[(s, cut_window(s, window, end)) for s in starts],
             models=models,
             expected=expected,
             config=config or self.config,
