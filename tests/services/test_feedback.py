@@ -127,6 +127,10 @@ def test_labels_replace_earlier_ones_and_quality_reads_them(platform: Platform) 
         ([{"inference_id": "x", "label": {"a": 1}}], r"item 0 \(inference id x\).*got dict"),
         ([{"inference_id": "x", "label": float("nan")}], "finite number"),
         ([{"inference_id": "x", "label": ""}], "empty string"),
+        # Stored as JSON integers in 64 bits: a larger one came back as another number.
+        ([{"inference_id": "x", "label": 2**64 - 1}], "whole number beyond 64 bits"),
+        ([{"inference_id": "x", "label": -(2**63) - 1}], "whole number beyond 64 bits"),
+        ([{"inference_id": "x", "label": 10**400}], "whole number beyond 64 bits"),
         ([{"inference_id": "x", "label": 1, "row": True}], "row must be a whole number"),
         ([{"inference_id": "x", "label": 1, "when": 3}], r"unknown fields \['when'\]"),
     ],

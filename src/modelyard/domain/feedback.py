@@ -33,6 +33,9 @@ MAX_ID_CHARS = 128
 MAX_LABEL_CHARS = 1000
 _ITEM_KEYS = frozenset({"inference_id", "label", "row"})
 _MAX_ROW = 2**31 - 1
+#: Whole-number labels are kept as JSON integers, which the stores hold in 64 bits: a larger
+#: one came back as a float (another number), 10**400 as infinity.
+_MAX_INT_LABEL = 2**63 - 1
 
 
 class FeedbackStatus(enum.StrEnum):
@@ -91,13 +94,20 @@ class FeedbackItem:
 
 
 def check_label(value: Any, where: str) -> Label:
-    """``value`` if it is a JSON scalar label (a finite number, a non-empty string of at most
-    :data:`MAX_LABEL_CHARS`, a boolean).
+    """``value`` if it is a JSON scalar label (a finite number, a whole one within 64 bits, a
+    non-empty string of at most :data:`MAX_LABEL_CHARS`, a boolean).
 
     Raises:
         InvalidInput: naming ``where`` and what is wrong (null, a list or object, NaN …).
     """
-    if isinstance(value, bool | int):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if not -_MAX_INT_LABEL - 1 <= value <= _MAX_INT_LABEL:
+            raise InvalidInput(
+                f"{where}: label is a whole number beyond 64 bits (at most "
+                f"{_MAX_INT_LABEL:,} either way); send a class as a string, a number as a float"
+            )
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
