@@ -85,7 +85,7 @@ def read_labels(path: Path) -> list[dict[str, Any]]:
         InvalidInput: the file is missing, unreadable, empty, or malformed (naming the line).
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM (Excel) is skipped
     except FileNotFoundError:
         raise InvalidInput(f"labels file not found: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
