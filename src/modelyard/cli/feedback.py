@@ -142,7 +142,14 @@ def _csv(text: str, path: Path) -> list[dict[str, Any]]:
     if extra:
         raise InvalidInput(f"{path} has unknown columns {sorted(extra)}")
     items = []
-    for number, record in enumerate(reader, start=2):
+    for record in reader:
+        number = reader.line_num
+        if None in record:  # the fields past the header's (an unquoted comma in a label)
+            fields = len(reader.fieldnames or ()) + len(record[None])
+            raise InvalidInput(
+                f"{path} line {number} has {fields} fields; the header has "
+                f"{len(reader.fieldnames or ())} (quote a label that holds a comma)"
+            )
         item: dict[str, Any] = {
             "inference_id": (record["inference_id"] or "").strip(),
             "label": _scalar(record["label"] or ""),
