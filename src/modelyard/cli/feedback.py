@@ -3,9 +3,9 @@
 The file holds one label per line: a CSV with the columns ``inference_id``, ``label`` and
 optionally ``row``, or JSON Lines of ``{"inference_id", "label", "row"?}`` objects (``.jsonl``,
 ``.ndjson``), or one JSON list of them (``.json``). In a CSV, a label that reads as a number
-or as true/false is sent as one. Labels go to the feedback service in batches of 10,000;
-each label's outcome (accepted, unknown, expired) is reported, and a batch holding a label the
-model cannot have is refused whole (the batches before it stay stored).
+or as true/false is sent as one. The labels go to the feedback service as one batch, however
+many: each label's outcome (accepted, unknown, expired) is reported, and a file holding a
+label the model cannot have is refused whole (nothing of it is stored).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from rich.markup import escape
 
 from modelyard.cli.context import platform
 from modelyard.cli.render import console, print_json
-from modelyard.domain.feedback import MAX_ITEMS, FeedbackOutcome, FeedbackStatus
+from modelyard.domain.feedback import FeedbackStatus
 from modelyard.errors import InvalidInput
 
 _INTEGER = re.compile(r"[-+]?\d+")
@@ -51,10 +51,7 @@ def feedback(
     earlier one.
     """
     items = read_labels(file)
-    service = platform().feedback
-    outcomes: list[FeedbackOutcome] = []
-    for start in range(0, len(items), MAX_ITEMS):
-        outcomes.extend(service.record(name, items[start : start + MAX_ITEMS]).outcomes)
+    outcomes = platform().feedback.record_all(name, items).outcomes
     counts = Counter(o.status for o in outcomes)
     if json_:
         print_json(

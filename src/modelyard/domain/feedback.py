@@ -126,21 +126,22 @@ def check_label(value: Any, where: str) -> Label:
     )
 
 
-def parse_items(data: Any) -> list[FeedbackItem]:
+def parse_items(data: Any, *, limit: int | None = MAX_ITEMS) -> list[FeedbackItem]:
     """The items of a feedback body's ``feedback`` list (or of the list itself).
+
+    Args:
+        limit: The most items taken (None: any number, as from a labels file).
 
     Raises:
         InvalidInput: not a list, empty, or an item that :meth:`FeedbackItem.from_dict` refuses.
-        PayloadTooLarge: more than :data:`MAX_ITEMS` items.
+        PayloadTooLarge: more than ``limit`` items.
     """
     if not isinstance(data, Sequence) or isinstance(data, str | bytes):
         raise InvalidInput("feedback must be a list of {inference_id, label[, row]} objects")
     if not data:
         raise InvalidInput("feedback holds no items")
-    if len(data) > MAX_ITEMS:
-        raise PayloadTooLarge(
-            f"feedback holds {len(data)} items; send at most {MAX_ITEMS} per request"
-        )
+    if limit is not None and len(data) > limit:
+        raise PayloadTooLarge(f"feedback holds {len(data)} items; send at most {limit} per request")
     return [FeedbackItem.from_dict(item, i) for i, item in enumerate(data)]
 
 

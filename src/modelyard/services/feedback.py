@@ -21,6 +21,7 @@ from modelyard.domain.capture import output_columns
 from modelyard.domain.durations import point_in_time
 from modelyard.domain.endpoints import EndpointConfig
 from modelyard.domain.feedback import (
+    MAX_ITEMS,
     FeedbackItem,
     FeedbackOutcome,
     FeedbackResult,
@@ -130,34 +131,56 @@ class FeedbackService:
                 item, or a label that does not fit the model that made its prediction
                 (nothing is stored); StorageUnavailable.
         """
-        parsed = self._parse(items)
+        return self._record(endpoint, self._parse(items, MAX_ITEMS))
+
+    def record_all(
+        self, endpoint: str, items: Sequence[FeedbackItem | Mapping[str, Any]]
+    ) -> FeedbackResult:
+        """:meth:`record` for any number of items (a labels file): they are looked up
+        ``MAX_ITEMS`` at a time but judged as one batch, so a malformed item (named by its
+        position among all of them) or a label that does not fit its model refuses them all,
+        and nothing is stored.
+
+        Raises:
+            As :meth:`record`, but never PayloadTooLarge.
+        """
+        return self._record(endpoint, self._parse(items, None))
+
+    def _record(self, endpoint: str, parsed: Sequence[FeedbackItem]) -> FeedbackResult:
         configs = self._history(endpoint)
         now = self._now()
         oldest = now - self.max_age
-        found = lookup(
-            self._capture,
-            endpoint,
-            list(dict.fromkeys(i.inference_id for i in parsed)),
-            outputs=_outputs(self._versions_of(configs).values()),
-            oldest=oldest,
-            now=now,
-        )
+        outputs = _outputs(self._versions_of(configs).values())
         capturing = any(v.capture.enabled for c in configs for v in c.variants)
         outcomes: list[FeedbackOutcome] = []
         labels: list[GroundTruth] = []
-        for item in parsed:
-            outcome, captured = self._judge(item, found, now, capturing)
-            outcomes.append(outcome)
-            if captured is not None:
-                labels.append(_truth(endpoint, item, captured))
+        for start in range(0, len(parsed), MAX_ITEMS):  # a lookup reads this many ids at most
+            chunk = parsed[start : start + MAX_ITEMS]
+            found = lookup(
+                self._capture,
+                endpoint,
+                list(dict.fromkeys(i.inference_id for i in chunk)),
+                outputs=outputs,
+                oldest=oldest,
+                now=now,
+            )
+            for item in chunk:
+                outcome, captured = self._judge(item, found, now, capturing)
+                outcomes.append(outcome)
+                if captured is not None:
+                    labels.append(_truth(endpoint, item, captured))
         self._check_labels(labels)
         self._store.put(labels)
         return FeedbackResult(endpoint, tuple(outcomes))
 
     @staticmethod
-    def _parse(items: Sequence[FeedbackItem | Mapping[str, Any]]) -> list[FeedbackItem]:
+    def _parse(
+        items: Sequence[FeedbackItem | Mapping[str, Any]], limit: int | None
+    ) -> list[FeedbackItem]:
         # Records are checked like JSON: a FeedbackItem built by hand may hold anything.
-        return parse_items([i.to_dict() if isinstance(i, FeedbackItem) else i for i in items])
+        return parse_items(
+            [i.to_dict() if isinstance(i, FeedbackItem) else i for i in items], limit=limit
+        )
 
     def _judge(
         self, item: FeedbackItem, found: Lookup, now: datetime, capturing: bool
