@@ -147,6 +147,25 @@ def test_a_file_that_does_not_fit_the_model_is_refused_naming_columns(
     assert after is not None and after.to_bytes() == before.to_bytes()
 
 
+def test_rows_the_model_cannot_predict_on_are_refused_and_nothing_is_stored(
+    platform: Platform, tmp_path: Path
+) -> None:
+    """A baseline holds the model's predictions on its rows: one stored without them (the
+    model refused a missing value) would never show prediction drift."""
+    before = platform.drift.baseline("churn:1")
+    assert before is not None
+    holey = features(300, 3)
+    holey.loc[7, "b"] = np.nan  # LogisticRegression takes no missing values
+    data = write_csv(tmp_path / "holey.csv", holey)
+    with pytest.raises(InvalidInput, match=r"churn:1 cannot predict on the rows of .*holey\.csv"):
+        platform.drift.set_baseline("churn:1", data)
+    after = platform.drift.baseline("churn:1")
+    assert after is not None and after.to_bytes() == before.to_bytes()
+    with pytest.raises(InvalidInput, match=r"Input X contains NaN\.$"):  # the first line
+        platform.drift.set_baseline("churn:2", data)
+    assert platform.drift.baseline("churn:2") is None
+
+
 def test_drift_against_a_file_gives_one_report_per_variant(
     platform: Platform, tmp_path: Path
 ) -> None:

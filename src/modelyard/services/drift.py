@@ -26,7 +26,7 @@ from modelyard.domain.capture import INPUT_PREFIX, OUTPUT_PREFIX
 from modelyard.domain.drift import DriftConfig, DriftReport, QualityIssue, Verdict
 from modelyard.domain.durations import as_utc
 from modelyard.domain.monitors import format_duration
-from modelyard.errors import InvalidInput, VariantNotFound
+from modelyard.errors import InvalidInput, ModelyardError, VariantNotFound
 from modelyard.services.capture_port import CaptureReader
 from modelyard.storage import packages
 from modelyard.storage.base import ArtifactStore
@@ -121,14 +121,15 @@ class DriftService:
         Columns the model does not take are ignored.
 
         Raises:
-            InvalidInput: the file cannot be read, or its columns do not fit the model's
-                signature (the message names the missing or mistyped columns); nothing is
+            InvalidInput: the file cannot be read, its columns do not fit the model's
+                signature (the message names the missing or mistyped columns), or the model
+                cannot predict on its rows (the message gives the model's reason); nothing is
                 stored then. The lookup errors of :meth:`baseline`; StorageNotWritable.
         """
         from modelyard.codecs.tables import read_table
         from modelyard.monitoring.profile import Profile
         from modelyard.monitoring.schema import fit_to_signature
-        from modelyard.training.baseline import prediction_profile
+        from modelyard.training.baseline import sampled_predictions
 
         version = self._versions.get_version(ref)
         frame = read_table(Path(data))
@@ -137,9 +138,16 @@ class DriftService:
         inputs = frame.loc[:, names] if names else frame
         loaded = self._versions.load(version.ref)
         try:
-            profile = profile.with_predictions(prediction_profile(inputs, loaded.predict))
+            predictions = sampled_predictions(inputs, loaded.predict)
+        except ModelyardError as exc:
+            if not isinstance(exc, InvalidInput):
+                raise
+            raise _unpredictable(version, data, exc) from None
+        except Exception as exc:  # any model library's refusal of these rows
+            raise _unpredictable(version, data, exc) from None
         finally:
             loaded.unload()
+        profile = profile.with_predictions(predictions)
         self._artifacts.put_derived(version.artifact_digest, _kind(version), profile.to_bytes())
         return profile
 
@@ -301,6 +309,17 @@ def _kind(version: ModelVersion) -> str:
     """The derived-artifact kind of ``version``'s baseline set later (names are
     ``[A-Za-z0-9_.-]``, which artifact kinds allow)."""
     return f"{BASELINE_KIND}.{version.name}.{version.version}"
+
+
+def _unpredictable(version: ModelVersion, data: str, exc: Exception) -> InvalidInput:
+    """The refusal of a baseline file whose rows the model cannot predict on: a baseline
+    holds the model's predictions on its rows, and one without them would never show
+    prediction drift. The model's reason is kept to its first line (libraries add advice)."""
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return InvalidInput(
+        f"{version.ref} cannot predict on the rows of {data}, so they cannot be its baseline: "
+        f"{reason}"
+    )
 
 
 def _rows_of(rows: pd.DataFrame, variant: Variant) -> pd.DataFrame:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from modelyard.errors import InvalidInput
 from modelyard.monitoring.profile import Profile, prediction_frame
 
 if TYPE_CHECKING:
@@ -56,12 +57,23 @@ def prediction_profile(
     cannot predict on them as they are (a script's model trained on transformed data)."""
     if len(features) == 0:
         return None
-    step = -(-len(features) // PREDICTION_ROWS)  # ceiling division
-    sample = features.iloc[::step]
     try:
-        table = prediction_frame(predict(sample))
+        return sampled_predictions(features, predict)
     except Exception:  # any model library's refusal means: no prediction sketch
         return None
+
+
+def sampled_predictions(features: pd.DataFrame, predict: Callable[[pd.DataFrame], Any]) -> Profile:
+    """The profile of ``predict``'s output on an evenly spaced sample of at most
+    :data:`PREDICTION_ROWS` rows of ``features`` (at least one row).
+
+    Raises:
+        InvalidInput: the predictions are not one per row, or not a table.
+        Exception: whatever ``predict`` raises.
+    """
+    step = -(-len(features) // PREDICTION_ROWS)  # ceiling division
+    sample = features.iloc[::step]
+    table = prediction_frame(predict(sample))
     if len(table) != len(sample):
-        return None
+        raise InvalidInput(f"the model gave {len(table)} predictions for {len(sample)} rows")
     return Profile.from_frame(table)
