@@ -26,3 +26,26 @@ def test_refusals_name_the_path_and_the_problem(tmp_path: Path) -> None:
             read_table(path)
     (tmp_path / "good.csv").write_text("a,b\n1,2\n")
     assert read_table(tmp_path / "good.csv").to_dict("list") == {"a": [1], "b": [2]}
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".json"])
+def test_a_column_named_twice_is_refused_naming_it(tmp_path: Path, suffix: str) -> None:
+    """pandas reads a CSV header 'a,a' as columns 'a' and 'a.1': the second column would be
+    taken for another one, and the first used as if it were the only 'a'."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / f"twice{suffix}"
+    if suffix == ".csv":
+        path.write_text("\ufeffb,a,a,c,c\n1,2,3,4,5\n", encoding="utf-8")  # a BOM, too
+    elif suffix == ".parquet":
+        arrays = [pa.array([1]), pa.array([2]), pa.array([3]), pa.array([4]), pa.array([5])]
+        pq.write_table(pa.Table.from_arrays(arrays, names=["b", "a", "a", "c", "c"]), path)
+    else:
+        path.write_text('{"columns": ["b", "a", "a", "c", "c"], "data": [[1, 2, 3, 4, 5]]}')
+    with pytest.raises(InvalidInput, match=r"twice\.\w+ has duplicate columns: a, c$"):
+        read_table(path)
+    (tmp_path / "dotted.csv").write_text("a,a.1\n1,2\n")  # names that only look renamed
+    assert list(read_table(tmp_path / "dotted.csv").columns) == ["a", "a.1"]
+    (tmp_path / "bom.csv").write_text("\ufeffa,b\n1,2\n", encoding="utf-8")
+    assert list(read_table(tmp_path / "bom.csv").columns) == ["a", "b"]

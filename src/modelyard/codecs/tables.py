@@ -19,7 +19,8 @@ def read_table(path: Path) -> pd.DataFrame:
     JSON Lines or Parquet file.
 
     Raises:
-        InvalidInput: for a missing, unreadable, empty or unsupported file; the message names it.
+        InvalidInput: for a missing, unreadable, empty or unsupported file, or one naming a
+            column twice; the message names it (and the columns).
     """
     import pandas as pd
 
@@ -30,12 +31,18 @@ def read_table(path: Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
+            # pandas renames a repeated header ('a', 'a' become 'a', 'a.1'): read it as written.
+            header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+            _refuse_duplicates(path, [str(name) for name in header.iloc[0]] if len(header) else [])
             frame = pd.read_csv(path)
         elif suffix == ".jsonl":
             frame = pd.read_json(path, lines=True)
         elif suffix == ".json":
             frame = to_frame(json.loads(path.read_text()))
         elif suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            _refuse_duplicates(path, pq.read_schema(path).names)
             frame = pd.read_parquet(path)
         else:
             raise InvalidInput(
@@ -46,9 +53,19 @@ def read_table(path: Path) -> pd.DataFrame:
         raise
     except (ValueError, OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"cannot read {path}: {exc}") from None
+    _refuse_duplicates(path, [str(name) for name in frame.columns])
     if frame.empty:
         raise InvalidInput(f"{path} holds no rows")
     return frame
+
+
+def _refuse_duplicates(path: Path, names: list[str]) -> None:
+    """Refuse a table naming a column twice: which of the two is meant cannot be told."""
+    from collections import Counter
+
+    duplicates = sorted(name for name, count in Counter(names).items() if count > 1)
+    if duplicates:
+        raise InvalidInput(f"{path} has duplicate columns: {', '.join(duplicates)}")
 
 
 def to_frame(data: Any) -> pd.DataFrame:
