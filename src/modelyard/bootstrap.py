@@ -205,6 +205,7 @@ def build(settings: Settings | None = None) -> Platform:
         None if retention_d is None else timedelta(days=retention_d),
         # Servers write an hour's last rows up to a roll period after it ends.
         settle=timedelta(seconds=settings.capture_roll_s + 60),
+        endpoints=endpoint_store,
     )
     metric_store = _metric_store(engine, settings)
     metrics = MetricsService(metric_store, endpoint_store, version=registry.get_version)

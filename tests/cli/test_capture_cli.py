@@ -246,6 +246,12 @@ def test_capture_prune_deletes_whole_old_hours(bare: Any) -> None:
         assert all(w in result.err for w in words), result.err
     future = home("capture", "prune", "prune", "--before", (now + timedelta(hours=2)).isoformat())
     assert "in the future" in future.error_line(errors.InvalidInput.exit_code)
+    # A typo is refused (as list and export refuse it), not reported as 0 files deleted.
+    for dry in ((), ("--dry-run",)):
+        typo = home("capture", "prune", "prnue", "--before", "1d", *dry)
+        assert "'prnue' does not exist and has no captured rows" in typo.error_line(
+            errors.EndpointNotFound.exit_code
+        )
     assert (rows("prune"), rows("other")) == (4, 1)
 
     dry = home("capture", "prune", "prune", "--before", "1d", "--dry-run", "--json").ok().json()

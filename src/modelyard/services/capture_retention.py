@@ -21,13 +21,16 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from modelyard.domain import validate_name
 from modelyard.domain.capture import partition_hour
 from modelyard.domain.durations import point_in_time
-from modelyard.errors import InvalidInput, StorageNotWritable, StorageUnavailable
+from modelyard.errors import EndpointNotFound, InvalidInput, StorageNotWritable, StorageUnavailable
 from modelyard.services.capture import StoredFileInfo
+
+if TYPE_CHECKING:
+    from modelyard.storage.base import EndpointStore
 
 _HOUR = timedelta(hours=1)
 _DAY = re.compile(r"date=\d{4}-\d{2}-\d{2}")
@@ -89,6 +92,9 @@ class CaptureRetention:
         settle: How long after an hour ends servers may still write its rows (their capture
             roll period plus a margin): hours that ended more recently are never deleted.
         now: The current time (injectable for tests).
+        endpoints: The endpoints in the store, to refuse pruning an endpoint that never
+            existed (a typo would otherwise report 0 files deleted, as if done); None:
+            nothing is refused.
     """
 
     def __init__(
@@ -97,10 +103,13 @@ class CaptureRetention:
         retention: timedelta | None = None,
         settle: timedelta = timedelta(minutes=2),
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        *,
+        endpoints: EndpointStore | None = None,
     ) -> None:
         if retention is not None and retention <= timedelta(0):
             raise ValueError("a capture retention must be longer than 0")
         self._files = files
+        self._endpoints = endpoints
         self.retention = retention
         self._settle = settle
         self._now = now
@@ -114,6 +123,8 @@ class CaptureRetention:
 
         Raises:
             InvalidName: a malformed endpoint name.
+            EndpointNotFound: ``endpoint`` is not in the store and has no captured rows (a
+                deleted endpoint's rows can be pruned).
             InvalidInput: ``before`` is in the future (nothing is deleted).
             StorageUnavailable, StorageNotWritable: the root cannot be listed, or a file
                 cannot be deleted (the message says how many were deleted before it; the
@@ -130,6 +141,7 @@ class CaptureRetention:
         cutoff = min(cutoff, now - self._settle)
         if endpoint is not None:
             validate_name(endpoint, "endpoint name")
+            self._check_known(endpoint)
             endpoints = [endpoint]
         else:
             endpoints = list(self._files.folders())
@@ -154,6 +166,17 @@ class CaptureRetention:
         return CapturePruned(
             cutoff, endpoints, len(doomed), sum(s.size for s in doomed), len(hours), dry_run
         )
+
+    def _check_known(self, endpoint: str) -> None:
+        if self._endpoints is None:
+            return
+        try:
+            self._endpoints.history(endpoint)
+        except EndpointNotFound:
+            if not self._files.folders(endpoint):
+                raise EndpointNotFound(
+                    f"endpoint {endpoint!r} does not exist and has no captured rows"
+                ) from None
 
     def _old_days(self, endpoints: Sequence[str], cutoff: datetime) -> list[str]:
         """The ``date=`` folders of ``endpoints`` that can hold hours ended by ``cutoff``: only
