@@ -181,6 +181,32 @@ def test_drift_against_a_file_gives_one_report_per_variant(
     assert only.variant == "blue"
 
 
+def test_a_file_is_read_by_position_for_a_model_of_unnamed_features(
+    platform: Platform, tmp_path: Path
+) -> None:
+    """The file that set the baseline of a model trained on a bare array (features ``0``,
+    ``1``, ``2`` by position) is compared column by column, not reported as three missing
+    columns and three extra ones."""
+    from sklearn.linear_model import LogisticRegression
+
+    train = features(500, 10).to_numpy()
+    model = LogisticRegression().fit(train, (train[:, 0] > 0).astype(int))
+    platform.registry.register("bare", model, flavor="sklearn", input_example=train[:3])
+    platform.endpoints.create("bare-api", {"main": "bare:1"})
+    base = write_csv(tmp_path / "base.csv", features(2000, 11))
+    platform.drift.set_baseline("bare:1", base)
+    (same,) = platform.drift.drift("bare-api", data=base)
+    assert [(f.name, f.current_rows) for f in same.features] == [("0", 2000), ("1", 2000),
+                                                                 ("2", 2000)]  # fmt: skip
+    assert same.verdict is Verdict.NO_DRIFT and same.quality == ()
+    shifted = write_csv(tmp_path / "shifted.csv", features(2000, 12, shift_a=0.8))
+    (moved,) = platform.drift.drift("bare-api", data=shifted)
+    assert moved.drifted == ["0"]
+    wide = write_csv(tmp_path / "wide.csv", features(2000, 13).assign(d=1.0))
+    (other,) = platform.drift.drift("bare-api", data=wide)  # not the model's width: as named
+    assert {q.check for q in other.quality} == {"missing_column", "extra_column"}
+
+
 def test_drift_over_a_window_of_captured_rows(platform: Platform, tmp_path: Path) -> None:
     capture(platform, "blue", 1, features(3000, 5, shift_a=0.8), NOW - timedelta(minutes=30))
     capture(platform, "blue", 1, features(2000, 6), NOW - timedelta(hours=3))  # outside 1h

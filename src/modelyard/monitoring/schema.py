@@ -36,7 +36,7 @@ def fit_to_signature(profile: Profile, signature: Signature | None) -> Profile:
                 f"the model takes {signature.n_features} unnamed features by position; the "
                 f"data has {len(profile.columns)} columns ({_listed(profile.columns)})"
             )
-        profile = profile.renamed({c: str(i) for i, c in enumerate(profile.columns)})
+        profile = by_position(profile, signature)
         names = [str(i) for i in range(signature.n_features)]
     missing = [n for n in names if n not in profile.columns]
     if missing:
@@ -57,6 +57,17 @@ def fit_to_signature(profile: Profile, signature: Signature | None) -> Profile:
             f"the data does not match the model's signature: column(s) {'; '.join(wrong)}"
         )
     return profile.select(names)
+
+
+def by_position(profile: Profile, signature: Signature | None) -> Profile:
+    """``profile`` with its columns named ``0``, ``1``... as a model taking unnamed features
+    reads them (by position) and as its baseline and captured rows name them, when it has
+    exactly as many columns; otherwise (or for a model with named features) unchanged."""
+    if signature is None or not signature.inputs or signature.feature_names is not None:
+        return profile
+    if len(profile.columns) != signature.n_features:
+        return profile
+    return profile.renamed({c: str(i) for i, c in enumerate(profile.columns)})
 
 
 def _listed(names: Sequence[str]) -> str:

@@ -227,11 +227,20 @@ class DriftService:
     def _from_file(self, data: str, variants: list[Variant]) -> dict[str, _Current]:
         from modelyard.codecs.tables import read_table
         from modelyard.monitoring.profile import Profile
+        from modelyard.monitoring.schema import by_position
 
         frame = read_table(Path(data))
         if not any(str(c).startswith(INPUT_PREFIX) for c in frame.columns):
             profile = Profile.from_frame(frame)
-            return {v.name: _Current(profile, None, None, captured=False) for v in variants}
+            return {
+                # A model taking unnamed features reads a table's columns by position, as
+                # set_baseline does; its baseline names them 0, 1...
+                v.name: _Current(
+                    by_position(profile, self._versions.get_version(v.model_ref).signature),
+                    None, None, captured=False,
+                )
+                for v in variants
+            }  # fmt: skip
         return {
             v.name: _Current(captured_profile(_rows_of(frame, v), v), None, None) for v in variants
         }
