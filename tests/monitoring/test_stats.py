@@ -67,6 +67,26 @@ def test_the_deviation_of_a_baseline_of_huge_values_is_not_infinite() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("baseline", "current", "expected"),
+    [
+        ([-1.5e308, 1.5e308], [1.5e308], 1.0),  # half the rows move by 2 deviations
+        ([-1.0, 1.0], [-1.7e308, 1.7e308], 1.7e308),  # an ordinary number of deviations
+        ([1e308], [-1e308], float("inf")),  # a constant baseline: in the column's unit
+    ],
+)
+def test_wasserstein_across_the_whole_float_range_does_not_overflow_on_the_way(
+    baseline: list[float], current: list[float], expected: float
+) -> None:
+    """Bucket midpoints from -1e308 to 1e308 once made the gaps between them overflow to
+    infinity (a RuntimeWarning printed by ``monitor drift``, an error under ``-W error``), so
+    a distance of one baseline deviation came out infinite."""
+    result = STATS["wasserstein"].compute(
+        numeric(np.array(baseline * 500), np.array(current * 500))
+    )
+    assert result.effect == pytest.approx(expected, rel=0.01)
+
+
 def test_psi_and_js_on_deciles() -> None:
     rng = np.random.default_rng(2)
     a, b = rng.normal(size=100_000), rng.normal(0.5, 1, 100_000)
