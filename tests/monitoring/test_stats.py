@@ -106,6 +106,22 @@ def test_psi_and_js_on_deciles() -> None:
     assert STATS["jensen_shannon"].compute(same).effect == 0.0
 
 
+@pytest.mark.parametrize("name", ["psi", "jensen_shannon"])
+def test_binned_statistics_see_values_below_the_baseline_as_above_it(name: str) -> None:
+    """Current rows below the baseline's smallest value once shared its lowest decile bin: a
+    constant baseline of 5 was one bin, so every row moving to 4 was no shift at all, while
+    every row moving to 6 (past the last decile) was the largest shift."""
+    constant = np.full(1000, 5.0)
+    up = STATS[name].compute(numeric(constant, np.full(1000, 6.0))).effect
+    down = STATS[name].compute(numeric(constant, np.full(1000, 4.0))).effect
+    assert down == pytest.approx(up) and up > 1.0 - 1e-9
+    rng = np.random.default_rng(4)
+    mostly_zero = np.concatenate([np.zeros(950), rng.uniform(0.0, 1.0, 50)])
+    below = STATS[name].compute(numeric(mostly_zero, np.full(1000, -3.0))).effect
+    assert below == pytest.approx(up, rel=0.05)  # no current row is where the baseline was
+    assert STATS[name].compute(numeric(constant, constant)).effect == 0.0
+
+
 def test_categorical_statistics() -> None:
     a = ["x"] * 500 + ["y"] * 300 + ["z"] * 200
     b = ["x"] * 300 + ["y"] * 300 + ["z"] * 300 + ["new"] * 100

@@ -20,7 +20,8 @@ import numpy as np
 from modelyard.monitoring.frequencies import Frequencies
 from modelyard.monitoring.sketch import NumericSketch
 
-#: Bins for PSI and the numeric Jensen-Shannon distance: deciles of the baseline.
+#: Bins for PSI and the numeric Jensen-Shannon distance: deciles of the baseline (and the
+#: ranges below and above it).
 QUANTILE_BINS = 10
 #: Shares below this are raised to it before taking a logarithm (empty bins).
 SHARE_FLOOR = 1e-4
@@ -104,11 +105,17 @@ class NumericPair:
     @cached_property
     def quantile_shares(self) -> tuple[np.ndarray, np.ndarray]:
         """Each side's share of rows in the baseline's decile bins (bins that would hold one
-        repeated value twice are merged, so a bin is never empty on the baseline side)."""
+        repeated value twice are merged, so a bin is never empty on the baseline side), and
+        in a bin below the baseline's smallest value and one above its largest when current
+        rows fall there (empty on the baseline side). Without those, current rows below the
+        baseline shared the lowest decile's bin: a constant baseline of 5 had one bin, so a
+        current of 4 was no shift while a current of 6, past the last decile, was one."""
         a, b = self.cdfs
         targets = np.arange(1, QUANTILE_BINS) / QUANTILE_BINS
-        ends = np.unique(np.searchsorted(a, targets - 1e-12, side="left"))
-        ends = ends[ends < len(a) - 1]
+        held = np.flatnonzero(self.baseline)
+        ends = np.searchsorted(a, targets - 1e-12, side="left")
+        ends = np.unique(np.concatenate([ends, [held[0] - 1, held[-1]]]))
+        ends = ends[(ends >= 0) & (ends < len(a) - 1)]
         edges_a = np.concatenate([[0.0], a[ends], [1.0]])
         edges_b = np.concatenate([[0.0], b[ends], [1.0]])
         return np.diff(edges_a), np.diff(edges_b)

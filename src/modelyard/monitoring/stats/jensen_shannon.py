@@ -1,7 +1,8 @@
 """Jensen-Shannon distance: the square root of the mean Kullback-Leibler divergence of each
 distribution from their average, with base-2 logarithms (so in [0, 1]).
 
-Categorical columns use their categories; numeric columns the baseline's decile bins. No
+Categorical columns use their categories; numeric columns the baseline's decile bins (and
+the ranges below and above it, see ``NumericPair.quantile_shares``). No
 p-value (for categories the chi-square test gives one). The noise bound uses the metric's
 triangle inequality and the chi-square approximation of each side's sampling distance.
 """

@@ -1,6 +1,7 @@
 """Population Stability Index: sum over bins of (current - baseline) * ln(current / baseline).
 
-Numeric columns use the baseline's decile bins; categorical columns use their categories. No
+Numeric columns use the baseline's decile bins (and a bin for values below its smallest
+and one for values above its largest); categorical columns use their categories. No
 p-value. Common reading: below 0.1 stable, 0.1 to 0.25 moderate shift, above 0.25 large.
 """
 
