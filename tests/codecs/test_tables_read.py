@@ -49,3 +49,25 @@ def test_a_column_named_twice_is_refused_naming_it(tmp_path: Path, suffix: str) 
     assert list(read_table(tmp_path / "dotted.csv").columns) == ["a", "a.1"]
     (tmp_path / "bom.csv").write_text("\ufeffa,b\n1,2\n", encoding="utf-8")
     assert list(read_table(tmp_path / "bom.csv").columns) == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ('[{"a": 1}, 5]', "is not a table of rows: 'int' object is not iterable"),
+        ("[[1, 2], [3]]", "is not a table of rows"),
+        ('{"columns": ["a"], "data": [[1, 2]]}', "is not a table of rows"),
+        ("[[[1, 2]]]", r"must be 2-D \(rows x features\), got shape \(1, 1, 2\)"),
+        ("[]", "holds no rows"),
+    ],
+)
+def test_a_json_file_that_is_not_a_table_is_refused_naming_it(
+    tmp_path: Path, text: str, words: str
+) -> None:
+    """A list mixing records and numbers was a TypeError traceback (exit 1) from ``monitor
+    drift --data``, ``monitor baseline --data`` and ``models register --input-example``; the
+    other shapes were refused as 'an input example' without naming the file."""
+    path = tmp_path / "odd.json"
+    path.write_text(text)
+    with pytest.raises(InvalidInput, match=rf"^{path} {words}"):
+        read_table(path)

@@ -38,7 +38,7 @@ def read_table(path: Path) -> pd.DataFrame:
         elif suffix == ".jsonl":
             frame = pd.read_json(path, lines=True)
         elif suffix == ".json":
-            frame = to_frame(json.loads(path.read_text()))
+            frame = to_frame(json.loads(path.read_text()), str(path))
         elif suffix == ".parquet":
             import pyarrow.parquet as pq
 
@@ -68,36 +68,44 @@ def _refuse_duplicates(path: Path, names: list[str]) -> None:
         raise InvalidInput(f"{path} has duplicate columns: {', '.join(duplicates)}")
 
 
-def to_frame(data: Any) -> pd.DataFrame:
+def to_frame(data: Any, what: str = "the input example") -> pd.DataFrame:
     """Turn an in-memory example (DataFrame, 2-D array, list of rows/records, JSON shapes) into
     a DataFrame.
+
+    Args:
+        what: How messages name the data (a file's path, when it was read from one).
 
     Raises:
         InvalidInput: when the data is not a non-empty table of rows.
     """
+    try:
+        frame = _frame(data, what)
+    except InvalidInput:
+        raise
+    except (TypeError, ValueError) as exc:  # pandas' and numpy's refusals of ragged shapes
+        raise InvalidInput(f"{what} is not a table of rows: {exc}") from None
+    if frame.empty:
+        raise InvalidInput(f"{what} holds no rows")
+    return frame
+
+
+def _frame(data: Any, what: str) -> pd.DataFrame:
     import numpy as np
     import pandas as pd
 
     if isinstance(data, pd.DataFrame):
-        frame = data
-    elif isinstance(data, dict) and "instances" in data:
-        return to_frame(data["instances"])
-    elif isinstance(data, dict) and {"columns", "data"} <= data.keys():
-        frame = pd.DataFrame(data["data"], columns=data["columns"])
-    elif isinstance(data, dict):
-        frame = pd.DataFrame(data)
-    else:
-        array = np.asarray(data)
-        if array.ndim == 1 and array.dtype == object and len(array) and isinstance(array[0], dict):
-            frame = pd.DataFrame(list(array))
-        elif array.ndim == 1:
-            frame = pd.DataFrame(array.reshape(1, -1))
-        elif array.ndim == 2:
-            frame = pd.DataFrame(array)
-        else:
-            raise InvalidInput(
-                f"an input example must be 2-D (rows x features), got shape {array.shape}"
-            )
-    if frame.empty:
-        raise InvalidInput("the input example holds no rows")
-    return frame
+        return data
+    if isinstance(data, dict) and "instances" in data:
+        return _frame(data["instances"], what)
+    if isinstance(data, dict) and {"columns", "data"} <= data.keys():
+        return pd.DataFrame(data["data"], columns=data["columns"])
+    if isinstance(data, dict):
+        return pd.DataFrame(data)
+    array = np.asarray(data)
+    if array.ndim == 1 and array.dtype == object and len(array) and isinstance(array[0], dict):
+        return pd.DataFrame(list(array))
+    if array.ndim == 1:
+        return pd.DataFrame(array.reshape(1, -1))
+    if array.ndim == 2:
+        return pd.DataFrame(array)
+    raise InvalidInput(f"{what} must be 2-D (rows x features), got shape {array.shape}")
