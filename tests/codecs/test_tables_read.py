@@ -71,3 +71,11 @@ def test_a_json_file_that_is_not_a_table_is_refused_naming_it(
     path.write_text(text)
     with pytest.raises(InvalidInput, match=rf"^{path} {words}"):
         read_table(path)
+
+
+def test_a_json_lines_file_mixing_objects_and_values_is_refused_naming_it(tmp_path: Path) -> None:
+    """pandas raises TypeError for it: a traceback with exit 1 from ``monitor drift --data``."""
+    path = tmp_path / "mixed.jsonl"
+    path.write_text('{"a": 1}\n5\n')
+    with pytest.raises(InvalidInput, match=rf"^cannot read {path}: "):
+        read_table(path)

@@ -51,7 +51,8 @@ def read_table(path: Path) -> pd.DataFrame:
             )
     except InvalidInput:
         raise
-    except (ValueError, OSError, UnicodeDecodeError) as exc:
+    # pandas raises TypeError for a JSON Lines file mixing objects and bare values
+    except (ValueError, TypeError, OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"cannot read {path}: {exc}") from None
     _refuse_duplicates(path, [str(name) for name in frame.columns])
     if frame.empty:
