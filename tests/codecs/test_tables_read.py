@@ -79,3 +79,15 @@ def test_a_json_lines_file_mixing_objects_and_values_is_refused_naming_it(tmp_pa
     path.write_text('{"a": 1}\n5\n')
     with pytest.raises(InvalidInput, match=rf"^cannot read {path}: "):
         read_table(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "text"), [("rows.json", '[{"a": 1, "b": 2}]'), ("rows.jsonl", '{"a": 1, "b": 2}\n')]
+)
+def test_a_json_file_starting_with_a_bom_reads_like_a_csv_one(
+    tmp_path: Path, name: str, text: str
+) -> None:
+    """A CSV's BOM was skipped, a JSON or JSON Lines file's refused ('Unexpected UTF-8 BOM')."""
+    path = tmp_path / name
+    path.write_text("\ufeff" + text, encoding="utf-8")
+    assert read_table(path).to_dict("list") == {"a": [1], "b": [2]}

@@ -35,10 +35,11 @@ def read_table(path: Path) -> pd.DataFrame:
             header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
             _refuse_duplicates(path, [str(name) for name in header.iloc[0]] if len(header) else [])
             frame = pd.read_csv(path)
+        # A BOM first is skipped, as pandas skips it in a CSV (Windows tools write one).
         elif suffix == ".jsonl":
-            frame = pd.read_json(path, lines=True)
+            frame = pd.read_json(path, lines=True, encoding="utf-8-sig")
         elif suffix == ".json":
-            frame = to_frame(json.loads(path.read_text()), str(path))
+            frame = to_frame(json.loads(path.read_text(encoding="utf-8-sig")), str(path))
         elif suffix == ".parquet":
             import pyarrow.parquet as pq
 
