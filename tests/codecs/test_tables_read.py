@@ -91,3 +91,15 @@ def test_a_json_file_starting_with_a_bom_reads_like_a_csv_one(
     path = tmp_path / name
     path.write_text("\ufeff" + text, encoding="utf-8")
     assert read_table(path).to_dict("list") == {"a": [1], "b": [2]}
+
+
+@pytest.mark.parametrize("rows", ["1,2,3\n4,5\n", "1,2\n3,4,5\n"])
+def test_a_csv_row_longer_than_its_header_is_refused(tmp_path: Path, rows: str) -> None:
+    """A first row one field longer than the header was read with its first value as the
+    index: a=2 and b=3 for the row '1,2,3', every column shifted without a word."""
+    path = tmp_path / "ragged.csv"
+    path.write_text("a,b\n" + rows)
+    with pytest.raises(InvalidInput, match=rf"^cannot read {path}: "):
+        read_table(path)
+    (tmp_path / "short.csv").write_text("a,b\n1,2\n3\n")  # a missing last value is missing
+    assert read_table(tmp_path / "short.csv")["b"].isna().tolist() == [False, True]

@@ -34,7 +34,7 @@ def read_table(path: Path) -> pd.DataFrame:
             # pandas renames a repeated header ('a', 'a' become 'a', 'a.1'): read it as written.
             header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
             _refuse_duplicates(path, [str(name) for name in header.iloc[0]] if len(header) else [])
-            frame = pd.read_csv(path)
+            frame = _read_csv(path)
         # A BOM first is skipped, as pandas skips it in a CSV (Windows tools write one).
         elif suffix == ".jsonl":
             frame = pd.read_json(path, lines=True, encoding="utf-8-sig")
@@ -59,6 +59,24 @@ def read_table(path: Path) -> pd.DataFrame:
     if frame.empty:
         raise InvalidInput(f"{path} holds no rows")
     return frame
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """A CSV with a header. A first row with one field more than the header made pandas take
+    the first column as the index, silently shifting every value one column left; it is
+    refused, as a later row with too many fields is."""
+    import warnings
+
+    import pandas as pd
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.ParserWarning)
+        try:
+            return pd.read_csv(path, index_col=False)
+        except pd.errors.ParserWarning:
+            raise InvalidInput(
+                f"cannot read {path}: a row has more fields than the header names"
+            ) from None
 
 
 def _refuse_duplicates(path: Path, names: list[str]) -> None:
