@@ -172,6 +172,18 @@ def test_a_feature_the_endpoint_lacks_or_redacts_is_refused(parts: Parts) -> Non
             InvalidInput,
             r"looks back 32 windows of 1d \(32d\); at most 31 days",
         ),
+        # Drift scores may look back more than a month, but not past ten years: 1440 windows
+        # of 1000 days reached before year 1, and every evaluation pass died on it.
+        (
+            {"metric": "drift.share", "windows": 1440, "window": timedelta(days=1000)},
+            InvalidInput,
+            r"\(1440000d\); at most 3660 days \(ten years\)",
+        ),
+        (
+            {"windows": 10**9, "window": timedelta(days=3000)},
+            InvalidInput,
+            r"windows \(M\) must be 1 to 1440",
+        ),
         ({"sinks": [SinkSpec("webhook", "ftp://example.org/x")]}, InvalidInput, "http or https"),
         # URLs no POST could reach, refused when the rule is made (one once raised a bare
         # ValueError, the others were stored and failed at every state change); a URL that
@@ -278,6 +290,31 @@ def test_n_of_m_changes_state_on_the_right_window(parts: Parts) -> None:
     assert [n.to_dict() for n in alarm.notifications] == [
         {"sink": "log", "ok": True, "error": None}
     ]
+
+
+def test_a_rule_that_cannot_be_evaluated_does_not_stop_the_others(
+    parts: Parts, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A drift rule stored before spans were capped at ten years: its oldest window starts
+    # before year 1. Its evaluation raised OverflowError out of evaluate(), so every pass of
+    # the scheduler loop failed and no rule named after it was ever evaluated.
+    huge = dataclasses.replace(
+        _create(parts, name="ancient", metric="drift.share", threshold=0.3).rule,
+        windows=1440,
+        window=timedelta(days=1000),
+    )
+    parts.alarm_store.delete("ancient")
+    parts.alarm_store.create_rule(huge, "not evaluated yet")
+    series = Series()
+    series.set("latency_p99_ms", T0, [150.0] * 5)
+    _create(parts, name="p99-high")
+    alarms = parts.alarms(series)
+    later = datetime(2030, 1, 1, tzinfo=T0.tzinfo)  # a tick of the 1000-day windows has passed
+    series.set("latency_p99_ms", later - FIVE, [150.0] * 5)
+    events = alarms.evaluate(later)
+    assert [(e.alarm, e.new.value) for e in events] == [("p99-high", "ALARM")]
+    assert alarms.state("ancient").evaluated_at is None
+    assert "alarm ancient not evaluated" in caplog.text
 
 
 def test_an_older_evaluation_never_overwrites_a_newer_one(parts: Parts) -> None:

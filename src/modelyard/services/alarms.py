@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import Protocol, TypeVar
 
 from modelyard.domain.alarms import (
+    MAX_WINDOWS,
     AlarmEvent,
     AlarmRule,
     AlarmStatus,
@@ -31,7 +32,7 @@ from modelyard.domain.alarms import (
     SinkSpec,
     Statistic,
 )
-from modelyard.domain.durations import MAX_WINDOW
+from modelyard.domain.durations import MAX_DURATION, MAX_WINDOW
 from modelyard.domain.metrics import METRICS, MetricPoint, split_name
 from modelyard.domain.monitors import MonitorRun, format_duration
 from modelyard.domain.references import validate_name
@@ -162,12 +163,20 @@ class AlarmService:
                 f"not {metric!r}; use {MissingData.BREACHING.value} or "
                 f"{MissingData.NOT_BREACHING.value}"
             )
-        span = windows * window if isinstance(windows, int) else None
+        # Only for an M the rule takes (1 to MAX_WINDOWS), or the product may overflow.
+        span = window * windows if isinstance(windows, int) and 0 < windows <= MAX_WINDOWS else None
         if span is not None and span > MAX_WINDOW and not metric.startswith(DRIFT_PREFIX):
             raise InvalidInput(
                 f"the rule looks back {windows} windows of {format_duration(window)} "
                 f"({format_duration(span)}); at most {MAX_WINDOW.days} days, the longest "
                 "window a metric series is read over"
+            )
+        if span is not None and span > MAX_DURATION:
+            # Drift scores are runs read by tick, so they may span more than a month, but not
+            # past the calendar: windows reaching before year 1 cannot even be computed.
+            raise InvalidInput(
+                f"the rule looks back {windows} windows of {format_duration(window)} "
+                f"({format_duration(span)}); at most {MAX_DURATION.days} days (ten years)"
             )
         specs = (SinkSpec("log"), *(s for s in sinks if s != SinkSpec("log")))
         for spec in specs:
@@ -261,6 +270,9 @@ class AlarmService:
                 )
             except ModelyardError as exc:  # one rule's trouble must not stop the others
                 log.warning("alarm %s not evaluated at %s: %s", rule.name, end, exc.message)
+                continue
+            except Exception:  # nor its defect: the other rules, monitors and deployments wait
+                log.exception("alarm %s not evaluated at %s", rule.name, end)
                 continue
             if ran is not None:
                 self._settled[rule.name] = end
