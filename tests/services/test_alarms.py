@@ -26,6 +26,7 @@ from modelyard.errors import (
 )
 from tests.services.monitoring_parts import ENDPOINT, T0, Parts, Report, Runner, open_parts
 from tests.services.webhook_server import webhook_receiver
+from tests.waiting import wait_for
 
 FIVE = timedelta(minutes=5)
 
@@ -425,6 +426,34 @@ def test_an_unreachable_webhook_is_recorded_and_the_loop_goes_on(parts: Parts) -
     failed = events[0].notifications[1]
     assert not failed.ok and failed.error is not None and "unreachable" in failed.error
     assert "s3cret" not in failed.error, "a token in the URL is masked"
+
+
+def test_a_webhook_answering_a_byte_at_a_time_does_not_hold_the_loop(
+    parts: Parts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # httpx's timeout bounds each read: a receiver sending a byte every 0.1 s held the
+    # evaluation (and so the whole scheduler loop) for as long as it kept sending.
+    from modelyard.services.sinks import webhook_sink
+
+    monkeypatch.setattr(webhook_sink, "TIMEOUT_S", 1.0)
+    series = Series()
+    series.set("latency_p99_ms", T0, [150.0] * 5)
+    found: list[Any] = []
+    with webhook_receiver() as slow:
+        slow.trickle = True
+        _create(parts, sinks=[SinkSpec("webhook", slow.url)])
+        _create(parts, name="second", threshold=10.0)
+        alarms = parts.alarms(series)
+        worker = threading.Thread(target=lambda: found.extend(alarms.evaluate(T0 + FIVE)))
+        worker.daemon = True
+        worker.start()
+        wait_for("the evaluation to return", lambda: not worker.is_alive())
+    assert [(e.alarm, e.new.value) for e in found] == [("p99-high", "ALARM"), ("second", "ALARM")]
+    failed = found[0].notifications[1]
+    assert not failed.ok and failed.error is not None
+    assert "did not answer within 1 s" in failed.error, failed.error
+    (stored,) = alarms.history("p99-high")
+    assert stored.notifications == found[0].notifications
 
 
 def test_two_evaluators_record_and_send_each_change_once(db_url: str) -> None:

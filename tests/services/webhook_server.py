@@ -19,6 +19,9 @@ class Receiver:
         self.paths: list[str] = []
         self.status = 200
         self.url = ""
+        #: Answer a byte at a time, every 0.1 s, until the caller hangs up (or the server stops).
+        self.trickle = False
+        self.stopped = threading.Event()
         self._lock = threading.Lock()
 
     def received(self) -> list[dict[str, Any]]:
@@ -37,6 +40,15 @@ class Receiver:
                     receiver.paths.append(self.path)
                 self.send_response(receiver.status)
                 self.send_header("Content-Type", "text/plain")
+                if receiver.trickle:  # no length: the body runs until the connection closes
+                    self.end_headers()
+                    try:
+                        while not receiver.stopped.wait(0.1):
+                            self.wfile.write(b"x")
+                            self.wfile.flush()
+                    except OSError:  # the caller hung up
+                        self.close_connection = True
+                    return
                 self.end_headers()
                 self.wfile.write(b"ok" if receiver.status < 400 else b"receiver is down")
 
@@ -57,6 +69,7 @@ def webhook_receiver() -> Iterator[Receiver]:
     try:
         yield receiver
     finally:
+        receiver.stopped.set()
         server.shutdown()
         server.server_close()
         thread.join()

@@ -5,6 +5,8 @@ never learns another's URL (which may hold its secret)."""
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -12,18 +14,20 @@ from modelyard.domain.alarms import AlarmEvent, AlarmRule
 from modelyard.errors import InvalidInput, ModelyardError
 from modelyard.redaction import mask_webhook_url, redact
 
-#: Seconds a webhook has to answer: the scheduler loop waits for it.
+#: Seconds a webhook has to answer, in all: the scheduler loop waits for it.
 TIMEOUT_S = 10.0
+#: The most of an answer's body read (its start is shown when the answer is not 2xx).
+_MAX_BODY = 4096
 
 
 class WebhookSink:
     """POSTs each state change to ``target`` (an http or https URL); any answer but 2xx, or
-    no answer within :data:`TIMEOUT_S`, is a failure."""
+    no whole answer within :data:`TIMEOUT_S`, is a failure."""
 
-    def __init__(self, target: str | None, timeout_s: float = TIMEOUT_S) -> None:
+    def __init__(self, target: str | None, timeout_s: float | None = None) -> None:
         _check_url(target or "")
         self._url = str(target)
-        self._timeout = timeout_s
+        self._timeout = TIMEOUT_S if timeout_s is None else timeout_s
 
     def payload(self, event: AlarmEvent, rule: AlarmRule) -> dict[str, Any]:
         """The JSON body sent for ``event``."""
@@ -34,25 +38,61 @@ class WebhookSink:
         return body
 
     def notify(self, event: AlarmEvent, rule: AlarmRule) -> None:
-        """POST the event.
+        """POST the event, and wait for the answer :data:`TIMEOUT_S` at most in all.
+
+        httpx's timeouts bound each read, not the exchange: a receiver that sends its answer a
+        byte at a time, or an endless body, held the scheduler loop for good. The exchange
+        runs in a thread of its own, which stops reading at the deadline (or once it has
+        :data:`_MAX_BODY` bytes); the loop waits for it until then only.
 
         Raises:
-            ModelyardError: the URL could not be reached or did not answer 2xx.
+            ModelyardError: the URL could not be reached, did not answer 2xx, or not in time.
         """
-        import httpx  # on use: only alarms with a webhook need it
-
         # The URL may carry a token (in its path, a query parameter, a password): messages show
         # it masked.
         shown = mask_webhook_url(self._url)
+        body = self.payload(event, rule)
+        deadline = time.monotonic() + self._timeout
+        outcome: list[tuple[int, str] | ModelyardError] = []
+        finished = threading.Event()
+
+        def exchange() -> None:
+            try:
+                outcome.append(self._post(body, deadline, shown))
+            except ModelyardError as exc:
+                outcome.append(exc)
+            except Exception as exc:  # a defect: reported by the caller like any failure
+                outcome.append(ModelyardError(f"webhook {shown} failed: {type(exc).__name__}"))
+            finally:
+                finished.set()
+
+        threading.Thread(target=exchange, name="webhook", daemon=True).start()
+        if not finished.wait(self._timeout) or not outcome:
+            raise ModelyardError(f"webhook {shown} did not answer within {self._timeout:g} s")
+        result = outcome[0]
+        if isinstance(result, ModelyardError):
+            raise result
+        status, text = result
+        if not 200 <= status < 300:
+            raise ModelyardError(f"webhook {shown} answered {status}: {text[:200]}")
+
+    def _post(self, body: dict[str, Any], deadline: float, shown: str) -> tuple[int, str]:
+        """POST ``body``; the answer's status and the start of its text, read until
+        ``deadline`` at most."""
+        import httpx  # on use: only alarms with a webhook need it
+
         try:
-            answer = httpx.post(self._url, json=self.payload(event, rule), timeout=self._timeout)
+            with httpx.stream("POST", self._url, json=body, timeout=self._timeout) as answer:
+                data = bytearray()
+                for chunk in answer.iter_bytes():
+                    data += chunk
+                    if len(data) >= _MAX_BODY or time.monotonic() >= deadline:
+                        break
+                text = data[:_MAX_BODY].decode(answer.charset_encoding or "utf-8", errors="replace")
+                return answer.status_code, text
         except httpx.HTTPError as exc:
             reason = redact((str(exc) or type(exc).__name__).replace(self._url, shown), self._url)
             raise ModelyardError(f"webhook {shown} unreachable: {reason}") from None
-        if not answer.is_success:
-            raise ModelyardError(
-                f"webhook {shown} answered {answer.status_code}: {answer.text[:200]}"
-            )
 
 
 def _check_url(url: str) -> None:
