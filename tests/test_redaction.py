@@ -37,3 +37,16 @@ def test_webhook_urls_are_shown_without_their_secrets(url: str, shown: str) -> N
 def test_store_urls_keep_their_path() -> None:
     assert urls.mask_url is redaction.mask_url
     assert urls.mask_url("s3://KEY:SECRET@bucket/a/b/c") == "s3://KEY:***@bucket/a/b/c"
+
+
+def test_text_quoting_a_webhook_url_is_redacted_of_its_secrets() -> None:
+    url = "https://bot:pw1234@hooks.example.org/services/T0SECRET/B0SECRET/x?token=tok999&a=1"
+    said = "Cannot POST /services/T0SECRET/B0SECRET/x?token=tok999&a=1 (T0SECRET unknown)"
+    assert (
+        redaction.redact_webhook(said, url)
+        == "Cannot POST /services/***?token=***&a=1 (*** unknown)"
+    )
+    assert redaction.redact_webhook("login pw1234 refused", url) == "login *** refused"
+    # A short segment holds no token; masking it would garble the text.
+    assert redaction.redact_webhook("at x", "https://h.example/hooks/x") == "at x"
+    assert redaction.redact_webhook("POST /hooks/ok", "https://h.example/hooks") == "POST /hooks/ok"

@@ -111,6 +111,30 @@ def mask_webhook_url(url: str) -> str:
     return urlunsplit(parts._replace(path=f"/{first}/{MASK}"))
 
 
+def webhook_secrets_in(url: str) -> list[str]:
+    """The values of ``url`` that :func:`mask_webhook_url` hides: :func:`secrets_in`, and the
+    path after its first segment, whole and segment by segment (but for fewer than four
+    characters: they hold no token, and masking them would garble any text), longest first."""
+    found = secrets_in(url)
+    try:
+        path = urlsplit(mask_url(url)).path
+    except ValueError:  # a URL that does not parse: its password and query are all we know
+        return found
+    _first, slash, rest = path.lstrip("/").partition("/")
+    if slash and rest:
+        raw = [s for s in (rest, *rest.split("/")) if len(s) >= 4]
+        found += [form for value in raw for form in (value, unquote(value)) if form]
+    return sorted(set(found), key=len, reverse=True)
+
+
+def redact_webhook(text: str, url: str) -> str:
+    """``text`` with every secret of the webhook ``url`` in it replaced by ``***``: what its
+    receiver answered, or an HTTP library's message, may quote the URL's path or token."""
+    for secret in webhook_secrets_in(url):
+        text = text.replace(secret, MASK)
+    return text
+
+
 def secrets_in(url: str) -> list[str]:
     """The credential values ``url`` carries, as written and decoded, longest first."""
     _head, password, _middle, query = _split(url)

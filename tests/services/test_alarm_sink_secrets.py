@@ -48,6 +48,28 @@ def test_webhook_secrets_reach_only_their_own_receiver(parts: Parts) -> None:  #
     ]
 
 
+def test_a_receiver_quoting_the_url_in_its_answer_does_not_leak_it(parts: Parts) -> None:  # noqa: F811
+    # The start of a failed answer is kept in the history and logged; an Express-style 404
+    # ("Cannot POST /services/T0/B0/XXXX?token=…") put the path and token there as sent.
+    series = Series()
+    series.set("latency_p99_ms", T0, [150.0] * 5)
+    with webhook_receiver() as echoing:
+        echoing.status = 404
+        echoing.echo = True
+        url = (
+            echoing.url.replace("/hooks/alarms", "/services/T0s3cret/B0hunter2")
+            + "?token=t0psecret"
+        )
+        _create(parts, sinks=[SinkSpec("webhook", url)])
+        (event,) = parts.alarms(series).evaluate(T0 + FIVE)
+    (stored,) = parts.alarms().history("p99-high")
+    failed = stored.notifications[1]
+    assert not failed.ok and failed.error is not None
+    assert failed.error.endswith("answered 404: Cannot POST /services/***?token=***"), failed.error
+    assert not [s for s in SECRETS if s in failed.error], failed.error
+    assert event.notifications == stored.notifications
+
+
 def test_the_label_of_a_sink_without_a_target_is_its_kind() -> None:
     assert SinkSpec("log").label == "log"
     assert SinkSpec("webhook", "https://h.example/x?a=1").label == "webhook https://h.example/x?a=1"

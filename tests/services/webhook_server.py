@@ -21,6 +21,8 @@ class Receiver:
         self.url = ""
         #: Answer a byte at a time, every 0.1 s, until the caller hangs up (or the server stops).
         self.trickle = False
+        #: Answer with the path asked for, as many web frameworks' error pages do.
+        self.echo = False
         self.stopped = threading.Event()
         self._lock = threading.Lock()
 
@@ -50,6 +52,9 @@ class Receiver:
                         self.close_connection = True
                     return
                 self.end_headers()
+                if receiver.echo:
+                    self.wfile.write(f"Cannot POST {self.path}".encode())
+                    return
                 self.wfile.write(b"ok" if receiver.status < 400 else b"receiver is down")
 
             def log_message(self, *_: Any) -> None:  # keep the test output clean

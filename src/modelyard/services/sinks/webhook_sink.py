@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from modelyard.domain.alarms import AlarmEvent, AlarmRule
 from modelyard.errors import InvalidInput, ModelyardError
-from modelyard.redaction import mask_webhook_url, redact
+from modelyard.redaction import mask_webhook_url, redact, redact_webhook
 
 #: Seconds a webhook has to answer, in all: the scheduler loop waits for it.
 TIMEOUT_S = 10.0
@@ -74,7 +74,9 @@ class WebhookSink:
             raise result
         status, text = result
         if not 200 <= status < 300:
-            raise ModelyardError(f"webhook {shown} answered {status}: {text[:200]}")
+            # A receiver's answer may quote the URL it was sent to (``Cannot POST /services/…``).
+            said = redact_webhook(text, self._url)[:200]
+            raise ModelyardError(f"webhook {shown} answered {status}: {said}")
 
     def _post(self, body: dict[str, Any], deadline: float, shown: str) -> tuple[int, str]:
         """POST ``body``; the answer's status and the start of its text, read until
@@ -91,7 +93,9 @@ class WebhookSink:
                 text = data[:_MAX_BODY].decode(answer.charset_encoding or "utf-8", errors="replace")
                 return answer.status_code, text
         except httpx.HTTPError as exc:
-            reason = redact((str(exc) or type(exc).__name__).replace(self._url, shown), self._url)
+            reason = redact_webhook(
+                (str(exc) or type(exc).__name__).replace(self._url, shown), self._url
+            )
             raise ModelyardError(f"webhook {shown} unreachable: {reason}") from None
 
 
