@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from modelyard.domain import CaptureConfig, ConfigChange
+from modelyard.domain import CaptureConfig, ColumnSpec, ConfigChange, Signature, Source, Trust
 from modelyard.domain.alarms import AlarmState, SinkSpec
 from modelyard.domain.metrics import MetricPoint
 from modelyard.errors import (
@@ -24,6 +24,7 @@ from modelyard.errors import (
     NotFound,
     VariantNotFound,
 )
+from modelyard.storage.base import NewVersion
 from tests.services.monitoring_parts import ENDPOINT, T0, Parts, Report, Runner, open_parts
 from tests.services.webhook_server import webhook_receiver
 from tests.waiting import wait_for
@@ -156,6 +157,36 @@ def test_a_feature_the_endpoint_lacks_or_redacts_is_refused(parts: Parts) -> Non
     ]  # fmt: skip
 
 
+def test_a_prediction_column_score_needs_a_model_of_several_columns(parts: Parts) -> None:
+    three = Signature((ColumnSpec("float64", "age"),), output_shape=(-1, 3))
+    parts.metadata.create_version(
+        NewVersion(
+            name="churn",
+            flavor="xgboost",
+            model_format="ubj",
+            artifact_digest="cd" * 32,
+            size_bytes=1,
+            source=Source("upload"),
+            trust=Trust(),
+            signature=three,
+        )
+    )
+    blue, green = parts.endpoint_store.get_endpoint(ENDPOINT).config.variants
+    parts.endpoint_store.add_config(
+        ENDPOINT,
+        (blue, dataclasses.replace(green, version=2)),
+        ConfigChange.UPDATE,
+        expected_current=1,
+        parent=1,
+    )
+    # green's churn:2 answers three columns, each scored: taken for green and the endpoint.
+    _create(parts, name="green-col", metric="drift.prediction.1", variant="green")
+    _create(parts, name="any-col", metric="drift.prediction.2")
+    with pytest.raises(InvalidInput, match="variant 'blue' of 'churn-api' serves models of one"):
+        _create(parts, name="blue-col", metric="drift.prediction.1", variant="blue")
+    assert [r.rule.name for r in parts.alarm_store.list_rules()] == ["any-col", "green-col"]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
@@ -167,6 +198,19 @@ def test_a_feature_the_endpoint_lacks_or_redacts_is_refused(parts: Parts) -> Non
         ({"datapoints": 3, "windows": 2}, InvalidInput, "datapoints"),
         ({"window": timedelta(seconds=90)}, InvalidInput, "whole number of minutes"),
         ({"threshold": float("nan")}, InvalidInput, "finite"),
+        # churn:1 answers one column, scored as drift.prediction only: a per-column score of
+        # it was stored and stayed INSUFFICIENT_DATA for good.
+        (
+            {"metric": "drift.prediction.0"},
+            InvalidInput,
+            "'drift.prediction.0' never has a value: endpoint 'churn-api' serves models of one "
+            "prediction column",
+        ),
+        (
+            {"metric": "drift.prediction.x", "variant": "green"},
+            InvalidInput,
+            "variant 'green' of 'churn-api' serves models of one prediction column",
+        ),
         # What a rule looks back over is read as one metric series: a month at most.
         (
             {"windows": 32, "window": timedelta(days=1)},

@@ -82,3 +82,17 @@ class EndpointCatalog:
                     task.output_kind == "" and task.task is Task.REGRESSION
                 )
         return found
+
+    def single_output(self, endpoint: str, variant: str | None = None) -> bool:
+        """Whether every model ``endpoint`` serves (``variant``'s alone when given) has a
+        signature saying it answers one prediction column: a drift run then scores it as
+        ``drift.prediction`` only, never per column. Raises EndpointNotFound."""
+        refs = {
+            v.model_ref
+            for v in self._get_endpoint(endpoint).config.variants
+            if variant is None or v.name == variant
+        }
+        signatures = [self._get_version(ref).signature for ref in refs]
+        return bool(signatures) and all(
+            s is not None and len(s.output_shape) == 1 for s in signatures
+        )

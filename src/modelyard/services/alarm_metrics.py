@@ -49,6 +49,11 @@ class EndpointInfo(Protocol):
         rather than labels, by model reference."""
         ...
 
+    def single_output(self, endpoint: str, variant: str | None = None) -> bool:
+        """Whether the model of every variant (``variant`` alone when given) is known, by its
+        signature, to answer one prediction column."""
+        ...
+
 
 class AlarmMetrics:
     """The names rules may watch on the endpoints ``endpoints`` describes."""
@@ -81,9 +86,14 @@ class AlarmMetrics:
                     )
                 if feature and (features is None or feature in features):
                     return Statistic.MAX
-            elif metric in DRIFT_SCORES or (
-                metric.startswith(_PER_COLUMN) and len(metric) > len(_PER_COLUMN)
-            ):
+            elif metric in DRIFT_SCORES:
+                return Statistic.MAX
+            elif metric.startswith(_PER_COLUMN) and len(metric) > len(_PER_COLUMN):
+                if self._endpoints.single_output(endpoint, variant):
+                    raise InvalidInput(
+                        f"drift score {metric!r} never has a value: {_served(endpoint, variant)} "
+                        f"serves models of one prediction column, scored as {PREDICTION_SCORE!r}"
+                    )
                 return Statistic.MAX
             problem = f"unknown drift score {metric!r} for endpoint {endpoint!r}"
         else:
