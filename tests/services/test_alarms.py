@@ -271,6 +271,10 @@ def test_create_show_list_delete(parts: Parts) -> None:
     assert rule.statistic.value == "max", "latency quantiles summarise by their max"
     assert rule.condition == "latency_p99_ms max > 100 for 2 of 3 windows of 5m"
     assert [s.kind for s in rule.sinks] == ["log"]
+    hook = SinkSpec("webhook", "http://127.0.0.1:9/hook")
+    twice = _create(parts, name="twice", metric="requests", sinks=[hook, SinkSpec("log"), hook])
+    assert twice.rule.sinks == (SinkSpec("log"), hook), "each sink once: one POST per change"
+    parts.alarm_store.delete("twice")
     alarms = parts.alarms()
     with pytest.raises(AlreadyExists):
         _create(parts)

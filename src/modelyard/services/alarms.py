@@ -178,7 +178,8 @@ class AlarmService:
                 f"the rule looks back {windows} windows of {format_duration(window)} "
                 f"({format_duration(span)}); at most {MAX_DURATION.days} days (ten years)"
             )
-        specs = (SinkSpec("log"), *(s for s in sinks if s != SinkSpec("log")))
+        # Each sink once: a webhook given twice was POSTed twice per change.
+        specs = tuple(dict.fromkeys((SinkSpec("log"), *sinks)))
         for spec in specs:
             open_sink(spec)  # refuses an unknown kind or an unusable target
         rule = AlarmRule(
