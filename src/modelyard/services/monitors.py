@@ -181,7 +181,8 @@ class MonitorService:
         return runs
 
     def runs_between(self, endpoint: str, since: datetime, until: datetime) -> list[MonitorRun]:
-        """The succeeded runs of ``endpoint`` whose tick is in ``[since, until)``."""
+        """The succeeded runs of ``endpoint`` whose tick is in ``[since, until)``, with their
+        scores but not their reports (what alarms read)."""
         return self._store.runs_between(endpoint, since, until)
 
     # -- the scheduler's pass ----------------------------------------------------------------

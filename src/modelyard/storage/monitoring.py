@@ -78,7 +78,9 @@ class MonitorStore(ABC):
     @abstractmethod
     def runs_between(self, endpoint: str, since: datetime, until: datetime) -> list[MonitorRun]:
         """The succeeded runs of every schedule of ``endpoint`` whose tick is in
-        ``[since, until)``, oldest first (what alarms on drift scores read)."""
+        ``[since, until)``, oldest first, with their scores but without their reports
+        (``reports`` empty): what alarms on drift scores read, over spans whose reports
+        would not fit in memory."""
 
 
 class AlarmStore(ABC):

@@ -58,7 +58,8 @@ def _drift_config(name: str, stored: Mapping[str, Any] | None) -> DriftConfig | 
         return None
 
 
-def _run(row: Row[Any]) -> MonitorRun:
+def _run(row: Row[Any], *, reports: bool = True) -> MonitorRun:
+    """The run of ``row``; with ``reports`` False, a row read without them."""
     return MonitorRun(
         schedule=row.schedule,
         endpoint=row.endpoint,
@@ -68,7 +69,7 @@ def _run(row: Row[Any]) -> MonitorRun:
         started_at=aware(row.started_at),
         status=RunStatus(row.status),
         finished_at=aware(row.finished_at) if row.finished_at is not None else None,
-        reports=tuple(dict(r) for r in row.reports),
+        reports=tuple(dict(r) for r in row.reports) if reports else (),
         scores={str(v): {str(k): float(x) for k, x in s.items()} for v, s in row.scores.items()},
         error=row.error,
     )
@@ -212,8 +213,10 @@ class SqlMonitorStore(MonitorStore):
             )
 
     def runs_between(self, endpoint: str, since: datetime, until: datetime) -> list[MonitorRun]:
+        # Without their reports: a month of a 10 s schedule's reports is tens of GB in memory.
+        columns = [c for c in monitor_runs.c if c.name != "reports"]
         query = (
-            sa.select(monitor_runs)
+            sa.select(*columns)
             .where(
                 monitor_runs.c.endpoint == endpoint,
                 monitor_runs.c.status == RunStatus.SUCCEEDED.value,
@@ -223,4 +226,4 @@ class SqlMonitorStore(MonitorStore):
             .order_by(monitor_runs.c.tick, monitor_runs.c.id)
         )
         with transaction(self._engine, write=False) as conn:
-            return [_run(r) for r in conn.execute(query)]
+            return [_run(r, reports=False) for r in conn.execute(query)]
