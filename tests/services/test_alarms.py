@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pytest
 
 from modelyard.domain import CaptureConfig, ColumnSpec, ConfigChange, Signature, Source, Trust
@@ -198,6 +199,15 @@ def test_a_prediction_column_score_needs_a_model_of_several_columns(parts: Parts
         ({"datapoints": 3, "windows": 2}, InvalidInput, "datapoints"),
         ({"window": timedelta(seconds=90)}, InvalidInput, "whole number of minutes"),
         ({"threshold": float("nan")}, InvalidInput, "finite"),
+        # From Python: a wrong type is refused by name (these were ValueError and TypeError
+        # tracebacks, and 2.5 windows were stored as 2).
+        ({"threshold": "abc"}, InvalidInput, "the threshold must be a number, got 'abc'"),
+        ({"threshold": None}, InvalidInput, "the threshold must be a number, got None"),
+        ({"windows": 2.5}, InvalidInput, r"windows \(M\) must be a whole number, got 2.5"),
+        ({"windows": True}, InvalidInput, r"windows \(M\) must be a whole number, got True"),
+        ({"datapoints": "1"}, InvalidInput, r"datapoints \(N\) must be a whole number"),
+        ({"window": 300}, InvalidInput, "the window must be a timedelta, got 300"),
+        ({"windows": np.int64(40), "window": timedelta(days=1)}, InvalidInput, r"\(40d\)"),
         # churn:1 answers one column, scored as drift.prediction only: a per-column score of
         # it was stored and stayed INSUFFICIENT_DATA for good.
         (

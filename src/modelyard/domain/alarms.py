@@ -13,6 +13,7 @@ The JSON form of each record (``to_dict``) is what ``--json`` and any later API 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -161,6 +162,18 @@ class AlarmRule:
     missing: MissingData = MissingData.INSUFFICIENT
 
     def __post_init__(self) -> None:
+        # From Python any value may come: a wrong type is refused by name, not a TypeError
+        # (or 2.5 windows silently stored as 2).
+        for field_, what in (("windows", "windows (M)"), ("datapoints", "datapoints (N)")):
+            count = getattr(self, field_)
+            if isinstance(count, bool) or not isinstance(count, numbers.Integral):
+                raise InvalidInput(f"{what} must be a whole number, got {count!r}")
+            object.__setattr__(self, field_, int(count))  # numpy's integers too
+        if isinstance(self.threshold, bool) or not isinstance(self.threshold, numbers.Real):
+            raise InvalidInput(f"the threshold must be a number, got {self.threshold!r}")
+        object.__setattr__(self, "threshold", float(self.threshold))
+        if not isinstance(self.window, timedelta):
+            raise InvalidInput(f"the window must be a timedelta, got {self.window!r}")
         if not 1 <= self.windows <= MAX_WINDOWS:
             raise InvalidInput(f"windows (M) must be 1 to {MAX_WINDOWS}, got {self.windows}")
         if not 1 <= self.datapoints <= self.windows:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import numbers
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -163,8 +164,11 @@ class AlarmService:
                 f"not {metric!r}; use {MissingData.BREACHING.value} or "
                 f"{MissingData.NOT_BREACHING.value}"
             )
+        if not isinstance(window, timedelta):
+            raise InvalidInput(f"the window must be a timedelta, got {window!r}")
         # Only for an M the rule takes (1 to MAX_WINDOWS), or the product may overflow.
-        span = window * windows if isinstance(windows, int) and 0 < windows <= MAX_WINDOWS else None
+        counted = isinstance(windows, numbers.Integral) and not isinstance(windows, bool)
+        span = window * int(windows) if counted and 0 < windows <= MAX_WINDOWS else None
         if span is not None and span > MAX_WINDOW and not metric.startswith(DRIFT_PREFIX):
             raise InvalidInput(
                 f"the rule looks back {windows} windows of {format_duration(window)} "
@@ -188,7 +192,7 @@ class AlarmService:
             variant=variant,
             metric=metric,
             comparison=_enum(Comparison, comparison, "comparison"),
-            threshold=float(threshold),
+            threshold=threshold,
             datapoints=datapoints,
             windows=windows,
             window=window,
