@@ -60,6 +60,16 @@ def test_schedule_set_replace_list_unschedule(parts: Parts) -> None:
         ({"cron": "*/5 * * *"}, InvalidInput, "five fields"),
         ({"cron": "61 * * * *"}, InvalidInput, "invalid cron expression '61"),
         ({"every": TEN, "window": timedelta(days=40)}, InvalidInput, "31 days"),
+        # From Python: a wrong type is refused by name (these were TypeError and
+        # AttributeError tracebacks).
+        ({"every": 600}, InvalidInput, "the interval must be a timedelta, got 600"),
+        ({"every": TEN, "window": 3600}, InvalidInput, "the window must be a timedelta, got 3600"),
+        ({"cron": 5}, InvalidInput, "the cron expression must be a str, got 5"),
+        (
+            {"every": TEN, "drift_config": {"alpha": 0.1}},
+            InvalidInput,
+            "the drift config must be a DriftConfig, got {'alpha': 0.1}",
+        ),
     ],
 )
 def test_bad_schedules_are_refused(

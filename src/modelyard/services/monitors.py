@@ -142,6 +142,15 @@ class MonitorService:
             window is not between 1 s and 31 days.
         """
         validate_name(endpoint, "endpoint name")
+        # From Python any value may come: a wrong type is refused by name, not a TypeError.
+        for what, value, kind in (
+            ("interval", every, timedelta),
+            ("cron expression", cron, str),
+            ("window", window, timedelta),
+            ("drift config", drift_config, DriftConfig),
+        ):
+            if value is not None and not isinstance(value, kind):
+                raise InvalidInput(f"the {what} must be a {kind.__name__}, got {value!r}")
         if (every is None) == (cron is None):
             raise InvalidInput("give the schedule either an interval or a cron expression")
         if every is not None and (every < MIN_EVERY or every.microseconds):
