@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from modelyard.domain.durations import parse_duration, parse_time, point_in_time
+from modelyard.domain.durations import length_of, parse_duration, parse_time, point_in_time
 from modelyard.errors import InvalidInput
 
 NOW = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
@@ -67,3 +67,14 @@ def test_the_python_api_takes_a_time_as_the_cli_does() -> None:
         point_in_time("soon", now, "since")
     with pytest.raises(InvalidInput, match="until: 0001-01-01T00:00:00\\+02:00 is out of range"):
         point_in_time(datetime.fromisoformat("0001-01-01T00:00+02:00"), now, "until")
+
+
+def test_the_python_api_takes_a_duration_as_the_cli_does() -> None:
+    """A timedelta, or the CLI's text (zero too: each caller says what zero means)."""
+    assert length_of(timedelta(minutes=5)) == timedelta(minutes=5)
+    assert length_of("1h30m") == timedelta(hours=1, minutes=30)
+    assert length_of("0s") == timedelta(0)
+    with pytest.raises(InvalidInput, match=r"the window must be a timedelta .* got int 300"):
+        length_of(300, "the window")
+    with pytest.raises(InvalidInput, match="'5 minutes'"):
+        length_of("5 minutes", "the window")

@@ -61,6 +61,12 @@ BAD: list[tuple[str, dict[str, Any], type[Exception], str]] = [
      r"the maximum duration must be a whole number of seconds, got 60.5s"),
     ("fractional-bake", {"strategy": "blue-green", "bake": timedelta(seconds=1.25)},
      InvalidInput, r"the bake must be a whole number of seconds, got 1.25s"),
+    ("wait-in-seconds", {"strategy": "canary", "wait": 300}, InvalidInput,
+     r"the wait must be a timedelta or text such as 10m or 1h30m, got int 300"),
+    ("bake-text-not-a-duration", {"strategy": "canary", "bake": "ten minutes"}, InvalidInput,
+     r"'ten minutes'"),
+    ("zero-wait-text", {"strategy": "canary", "wait": "0s"}, InvalidInput,
+     r"the wait must be longer than zero"),
     ("canary-infinite", {"strategy": "canary", "canary_size": float("inf")}, InvalidInput,
      r"canary size must be at most 100%, got inf%"),
     ("step-nan", {"strategy": "linear", "step_size": float("nan")}, InvalidInput,
@@ -187,6 +193,14 @@ def test_plans(strategy: str, options: dict[str, Any], steps: list[str]) -> None
     holds = {s.kind: s.hold for s in plan.steps}
     assert holds[StepKind.PREPARE] == timedelta(0)
     assert plan.max_duration == plan.total_hold + timedelta(hours=1)
+
+
+def test_durations_are_taken_as_the_cli_writes_them() -> None:
+    """From Python as from the CLI: ``wait="90s"`` (it was a TypeError)."""
+    plan = plan_rollout("canary", wait="90s", bake="0s", max_duration="1h")
+    assert plan == plan_rollout(
+        "canary", wait=timedelta(seconds=90), bake=timedelta(0), max_duration=timedelta(hours=1)
+    )
 
 
 def test_blends_keep_each_side_in_its_own_proportions() -> None:

@@ -62,8 +62,10 @@ def test_schedule_set_replace_list_unschedule(parts: Parts) -> None:
         ({"every": TEN, "window": timedelta(days=40)}, InvalidInput, "31 days"),
         # From Python: a wrong type is refused by name (these were TypeError and
         # AttributeError tracebacks).
-        ({"every": 600}, InvalidInput, "the interval must be a timedelta, got 600"),
-        ({"every": TEN, "window": 3600}, InvalidInput, "the window must be a timedelta, got 3600"),
+        ({"every": 600}, InvalidInput, "the interval must be a timedelta or text .* got int 600"),
+        ({"every": TEN, "window": 3600}, InvalidInput, "the window must be a timedelta or text"),
+        ({"every": "soon"}, InvalidInput, "not a duration: 'soon'"),
+        ({"every": "5s"}, InvalidInput, "at least 10"),
         ({"cron": 5}, InvalidInput, "the cron expression must be a str, got 5"),
         (
             {"every": TEN, "drift_config": {"alpha": 0.1}},
@@ -78,6 +80,12 @@ def test_bad_schedules_are_refused(
     with pytest.raises(error, match=match):
         parts.monitors(Runner()).schedule(ENDPOINT, **kwargs)  # type: ignore[arg-type]
     assert parts.monitor_store.list_schedules() == []
+
+
+def test_durations_are_taken_as_text_too(parts: Parts) -> None:
+    """As the CLI takes them: ``every="10m"`` is ten minutes (it was a TypeError)."""
+    schedule, new = parts.monitors(Runner()).schedule(ENDPOINT, every="10m", window="30m")
+    assert new and (schedule.every, schedule.window) == (TEN, timedelta(minutes=30))
 
 
 def test_an_unknown_endpoint_is_refused(parts: Parts) -> None:

@@ -80,6 +80,24 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def length_of(value: object, what: str = "the duration") -> timedelta:
+    """A duration given to the Python API: a ``timedelta``, or text as :func:`parse_duration`
+    reads it (``"10m"``, ``"1h30m"``), as the CLI takes it. Its range is the caller's to check.
+
+    Raises:
+        InvalidInput: naming ``what`` and the value, when it is neither (or text that is not
+            a duration).
+    """
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, str):
+        return parse_duration(value, zero_ok=True)
+    raise InvalidInput(
+        f"{what} must be a timedelta or text such as 10m or 1h30m, got "
+        f"{type(value).__name__} {value!r}"
+    )
+
+
 def point_in_time(value: object, now: datetime, what: str = "a time") -> datetime:
     """A time given to the Python API, in UTC: a ``datetime`` (no zone: UTC), or text as
     :func:`parse_time` reads it (``"1h"``: an hour before ``now``), as the CLI takes it.

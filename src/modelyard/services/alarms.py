@@ -33,7 +33,7 @@ from modelyard.domain.alarms import (
     SinkSpec,
     Statistic,
 )
-from modelyard.domain.durations import MAX_DURATION, MAX_WINDOW
+from modelyard.domain.durations import MAX_DURATION, MAX_WINDOW, length_of
 from modelyard.domain.metrics import METRICS, MetricPoint, split_name
 from modelyard.domain.monitors import MonitorRun, format_duration
 from modelyard.domain.references import validate_name
@@ -127,7 +127,7 @@ class AlarmService:
         threshold: float,
         datapoints: int = 1,
         windows: int = 1,
-        window: timedelta = timedelta(minutes=5),
+        window: timedelta | str = timedelta(minutes=5),
         variant: str | None = None,
         statistic: Statistic | str | None = None,
         sinks: Sequence[SinkSpec] = (),
@@ -164,8 +164,7 @@ class AlarmService:
                 f"not {metric!r}; use {MissingData.BREACHING.value} or "
                 f"{MissingData.NOT_BREACHING.value}"
             )
-        if not isinstance(window, timedelta):
-            raise InvalidInput(f"the window must be a timedelta, got {window!r}")
+        window = length_of(window, "the window")
         # Only for an M the rule takes (1 to MAX_WINDOWS), or the product may overflow.
         counted = isinstance(windows, numbers.Integral) and not isinstance(windows, bool)
         span = window * int(windows) if counted and 0 < windows <= MAX_WINDOWS else None

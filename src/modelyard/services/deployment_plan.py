@@ -23,7 +23,7 @@ from modelyard.domain.deployments import (
     StepKind,
     Strategy,
 )
-from modelyard.domain.durations import MAX_DURATION
+from modelyard.domain.durations import MAX_DURATION, length_of
 from modelyard.domain.endpoints import Variant
 from modelyard.domain.monitors import format_duration
 from modelyard.domain.references import validate_name
@@ -47,9 +47,9 @@ def plan_rollout(
     *,
     canary_size: float | None = None,
     step_size: float | None = None,
-    wait: timedelta | None = None,
-    bake: timedelta | None = None,
-    max_duration: timedelta | None = None,
+    wait: timedelta | str | None = None,
+    bake: timedelta | str | None = None,
+    max_duration: timedelta | str | None = None,
     alarms: Sequence[str] = (),
     analysis: Analysis | None = None,
 ) -> RolloutPlan:
@@ -167,7 +167,8 @@ def _percent(value: float, what: str) -> float:
     return float(value)
 
 
-def _duration(value: timedelta, what: str, *, zero_ok: bool = False) -> timedelta:
+def _duration(value: timedelta | str, what: str, *, zero_ok: bool = False) -> timedelta:
+    value = length_of(value, f"the {what}")
     if value < timedelta() or (not zero_ok and value == timedelta()):
         raise InvalidInput(
             f"the {what} must be longer than zero, got {format_duration(value)}"

@@ -121,9 +121,9 @@ class DeploymentService:
         strategy: Strategy | str,
         canary_size: float | None = None,
         step_size: float | None = None,
-        wait: timedelta | None = None,
-        bake: timedelta | None = None,
-        max_duration: timedelta | None = None,
+        wait: timedelta | str | None = None,
+        bake: timedelta | str | None = None,
+        max_duration: timedelta | str | None = None,
         alarms: Sequence[str] = (),
         min_requests: int | None = None,
     ) -> Change:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Protocol
 from modelyard.domain import Endpoint, ModelVersion, Variant
 from modelyard.domain.capture import INPUT_PREFIX, OUTPUT_PREFIX
 from modelyard.domain.drift import DriftConfig, DriftReport, QualityIssue, Verdict
-from modelyard.domain.durations import as_utc
+from modelyard.domain.durations import as_utc, length_of
 from modelyard.domain.monitors import format_duration
 from modelyard.errors import InvalidInput, ModelyardError, VariantNotFound
 from modelyard.services.capture_port import CaptureReader
@@ -158,7 +158,7 @@ class DriftService:
         endpoint: str,
         *,
         variant: str | None = None,
-        window: timedelta | None = None,
+        window: timedelta | str | None = None,
         data: str | None = None,
         config: DriftConfig | None = None,
         now: datetime | None = None,
@@ -178,6 +178,7 @@ class DriftService:
         """
         if window is not None and data is not None:
             raise InvalidInput("compare either a window of captured rows or a file, not both")
+        window = length_of(window, "the drift window") if window is not None else None
         if window is not None and window <= timedelta(0):
             raise InvalidInput(
                 f"a drift window must be longer than zero, got {format_duration(window)}"

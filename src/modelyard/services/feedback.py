@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from modelyard.domain.capture import output_columns
-from modelyard.domain.durations import point_in_time
+from modelyard.domain.durations import length_of, point_in_time
 from modelyard.domain.endpoints import EndpointConfig
 from modelyard.domain.feedback import (
     MAX_ITEMS,
@@ -295,10 +295,10 @@ class FeedbackService:
         self,
         endpoint: str,
         *,
-        window: timedelta,
+        window: timedelta | str,
         since: datetime | str | None = None,
         until: datetime | str | None = None,
-        bucket: timedelta | None = None,
+        bucket: timedelta | str | None = None,
         variant: str | None = None,
         config: QualityConfig | None = None,
     ) -> list[QualityPoint]:
@@ -322,6 +322,8 @@ class FeedbackService:
         configs = self._history(endpoint)
         now = self._now()
         end = point_in_time(until, now, "until") if until is not None else now
+        window = length_of(window, "the quality window")
+        bucket = length_of(bucket, "the quality bucket") if bucket is not None else None
         step = bucket or window
         if window <= timedelta(0) or step <= timedelta(0):
             raise InvalidInput("the quality window and bucket must be longer than zero")

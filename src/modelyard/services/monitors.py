@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from modelyard.domain.drift import DriftConfig
-from modelyard.domain.durations import MAX_WINDOW
+from modelyard.domain.durations import MAX_WINDOW, length_of
 from modelyard.domain.monitors import MonitorRun, MonitorSchedule, RunStatus
 from modelyard.domain.references import validate_name
 from modelyard.errors import InvalidInput, ModelyardError
@@ -125,9 +125,9 @@ class MonitorService:
         self,
         endpoint: str,
         *,
-        every: timedelta | None = None,
+        every: timedelta | str | None = None,
         cron: str | None = None,
-        window: timedelta = timedelta(hours=1),
+        window: timedelta | str = timedelta(hours=1),
         drift_config: DriftConfig | None = None,
     ) -> tuple[MonitorSchedule, bool]:
         """Set (create or replace) the drift schedule of ``endpoint``; its runs compare with
@@ -143,10 +143,10 @@ class MonitorService:
         """
         validate_name(endpoint, "endpoint name")
         # From Python any value may come: a wrong type is refused by name, not a TypeError.
+        every = length_of(every, "the interval") if every is not None else None
+        window = length_of(window, "the window")
         for what, value, kind in (
-            ("interval", every, timedelta),
             ("cron expression", cron, str),
-            ("window", window, timedelta),
             ("drift config", drift_config, DriftConfig),
         ):
             if value is not None and not isinstance(value, kind):

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from modelyard.domain.alarms import AlarmStatus
 from modelyard.domain.drift import DriftConfig
-from modelyard.domain.durations import MAX_WINDOW
+from modelyard.domain.durations import MAX_WINDOW, length_of
 from modelyard.domain.endpoints import Endpoint, Variant
 from modelyard.domain.metrics import MetricPoint
 from modelyard.domain.monitors import MonitorRun, MonitorSchedule, format_duration
@@ -136,7 +136,7 @@ class ReportService:
         self,
         endpoint: str,
         *,
-        window: timedelta = timedelta(hours=24),
+        window: timedelta | str = timedelta(hours=24),
         now: datetime | None = None,
         progress: Progress | None = None,
     ) -> str:
@@ -166,7 +166,7 @@ class ReportService:
         endpoint: str,
         target: str | Path,
         *,
-        window: timedelta = timedelta(hours=24),
+        window: timedelta | str = timedelta(hours=24),
         overwrite: bool = False,
         progress: Progress | None = None,
     ) -> int:
@@ -199,7 +199,7 @@ class ReportService:
         self,
         endpoint: str,
         *,
-        window: timedelta = timedelta(hours=24),
+        window: timedelta | str = timedelta(hours=24),
         now: datetime | None = None,
         progress: Progress | None = None,
     ) -> ReportData:
@@ -207,6 +207,7 @@ class ReportService:
         from modelyard.monitoring.report_model import ReportData
         from modelyard.monitoring.report_records import alarm_row, run_row
 
+        window = length_of(window, "the report window")
         if not timedelta(0) < window <= MAX_WINDOW:
             raise InvalidInput(
                 f"the report window must be longer than zero and at most "

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from modelyard.domain.capture import output_columns
 from modelyard.domain.drift import FeatureDrift
-from modelyard.domain.durations import MAX_WINDOW, point_in_time
+from modelyard.domain.durations import MAX_WINDOW, length_of, point_in_time
 from modelyard.domain.endpoints import Endpoint, EndpointConfig, Variant
 from modelyard.domain.feedback import GroundTruth
 from modelyard.domain.metric_stats import MetricStats
@@ -109,7 +109,7 @@ class ShadowCompareService:
         *,
         since: datetime | str | None = None,
         until: datetime | str | None = None,
-        window: timedelta | None = None,
+        window: timedelta | str | None = None,
         config: ShadowCompareConfig | None = None,
     ) -> ShadowComparison:
         """Compare ``endpoint``'s shadow variant with its production variants over
@@ -194,10 +194,14 @@ class ShadowCompareService:
     # -- the parts ---------------------------------------------------------------------------
 
     def _window(
-        self, since: datetime | str | None, until: datetime | str | None, window: timedelta | None
+        self,
+        since: datetime | str | None,
+        until: datetime | str | None,
+        window: timedelta | str | None,
     ) -> tuple[datetime, datetime]:
         if since is not None and window is not None:
             raise InvalidInput("give the window's start or its length, not both")
+        window = length_of(window, "the window") if window is not None else None
         if window is not None and window <= timedelta(0):
             raise InvalidInput("the window must be longer than zero")
         now = self._now()
