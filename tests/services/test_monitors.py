@@ -88,6 +88,18 @@ def test_durations_are_taken_as_text_too(parts: Parts) -> None:
     assert new and (schedule.every, schedule.window) == (TEN, timedelta(minutes=30))
 
 
+def test_deleting_the_endpoint_removes_its_schedule_and_keeps_its_runs(parts: Parts) -> None:
+    """The schedule once outlived its endpoint and recorded a failed run every tick, for good;
+    its runs are history, still listed."""
+    monitors = parts.monitors(Runner())
+    monitors.schedule(ENDPOINT, every=TEN)
+    (ran,) = monitors.run_due(T0 + TEN)
+    parts.endpoint_store.delete_endpoint(ENDPOINT)
+    assert monitors.schedules() == []
+    assert monitors.run_due(T0 + 2 * TEN) == []
+    assert [r.tick for r in monitors.runs(ENDPOINT)] == [ran.tick]
+
+
 def test_an_unknown_endpoint_is_refused(parts: Parts) -> None:
     with pytest.raises(EndpointNotFound, match="nope"):
         parts.monitors(Runner()).schedule("nope", every=TEN)

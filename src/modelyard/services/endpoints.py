@@ -251,7 +251,8 @@ class EndpointService:
 
     def delete(self, name: str) -> None:
         """Remove an endpoint and its history; its active deployment, if any, ends STOPPED
-        (saying the endpoint was deleted). Raises InvalidName, EndpointNotFound."""
+        (saying the endpoint was deleted), and its drift schedule goes (its runs stay).
+        Raises InvalidName, EndpointNotFound."""
         self._store.delete_endpoint(validate_name(name, "endpoint name"))
 
     def _checked(self, variant: str, version: ModelVersion, predictor: Predictor) -> None:

@@ -241,9 +241,9 @@ class EndpointStore(ABC):
 
     @abstractmethod
     def delete_endpoint(self, name: str) -> None:
-        """Remove an endpoint and its history, and stop its active deployment (recorded as
-        stopped because the endpoint was deleted), in one transaction. Raises
-        EndpointNotFound."""
+        """Remove an endpoint and its history, stop its active deployment (recorded as
+        stopped because the endpoint was deleted) and remove its drift schedule (its runs
+        stay), in one transaction. Raises EndpointNotFound."""
 
     @abstractmethod
     def endpoints_serving(self, model: str, version: int) -> list[str]:

@@ -18,6 +18,7 @@ from modelyard.storage.sql.tables import (
     endpoints,
     model_versions,
     models,
+    monitor_schedules,
     serving_versions,
 )
 from modelyard.storage.sql.timestamps import aware, utcnow
@@ -192,6 +193,8 @@ class SqlEndpointStore(EndpointStore):
         with transaction(self._engine, write=True) as conn:
             endpoint_id = self._endpoint_row(conn, name).id
             end_with_endpoint(conn, name, utcnow())
+            # Its drift schedule would fail every tick for good; its runs stay readable.
+            conn.execute(monitor_schedules.delete().where(monitor_schedules.c.endpoint == name))
             # Children first: SQLite enforces the cascade only with foreign keys on, and an
             # explicit order keeps both backends identical.
             conn.execute(
