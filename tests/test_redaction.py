@@ -25,6 +25,8 @@ from modelyard.storage import urls
             "https://bot:SECRET@relay.example:8443/alerts",
             "https://bot:***@relay.example:8443/alerts",
         ),
+        # A user name alone is how some receivers take their key: it was shown in clear.
+        ("https://SECRETkey@relay.example/alerts", "https://***@relay.example/alerts"),
         ("https://relay.example/alerts?team=ml", "https://relay.example/alerts?team=ml"),
         ("https://relay.example", "https://relay.example"),
     ],
@@ -47,6 +49,8 @@ def test_text_quoting_a_webhook_url_is_redacted_of_its_secrets() -> None:
         == "Cannot POST /services/***?token=***&a=1 (*** unknown)"
     )
     assert redaction.redact_webhook("login pw1234 refused", url) == "login *** refused"
+    keyed = "https://SECRETkey@relay.example/alerts"
+    assert redaction.redact_webhook("401 for SECRETkey", keyed) == "401 for ***"
     # A short segment holds no token; masking it would garble the text.
     assert redaction.redact_webhook("at x", "https://h.example/hooks/x") == "at x"
     assert redaction.redact_webhook("POST /hooks/ok", "https://h.example/hooks") == "POST /hooks/ok"

@@ -101,14 +101,26 @@ def mask_webhook_url(url: str) -> str:
     the first replaced by ``***`` (where Slack-style webhooks carry their token).
 
     ``https://hooks.slack.com/services/T0/B0/XXXX`` → ``https://hooks.slack.com/services/***``.
-    The scheme, host and first segment stay, enough to tell receivers apart.
+    The scheme, host and first segment stay, enough to tell receivers apart. A user name
+    given without a password (``https://TOKEN@host/…``, as some receivers take their key) is
+    masked too.
     """
     masked = mask_url(url)
     parts = urlsplit(masked)
+    token = _lone_user(parts.netloc)
+    if token:
+        parts = parts._replace(netloc=MASK + parts.netloc[len(token) :])
+        masked = urlunsplit(parts)
     first, slash, rest = parts.path.lstrip("/").partition("/")
     if not slash or not rest:
         return masked
     return urlunsplit(parts._replace(path=f"/{first}/{MASK}"))
+
+
+def _lone_user(netloc: str) -> str:
+    """The user name of ``netloc`` when it has one and no password; else empty."""
+    userinfo, at, _host = netloc.rpartition("@")
+    return userinfo if at and userinfo and ":" not in userinfo else ""
 
 
 def webhook_secrets_in(url: str) -> list[str]:
@@ -117,9 +129,13 @@ def webhook_secrets_in(url: str) -> list[str]:
     characters: they hold no token, and masking them would garble any text), longest first."""
     found = secrets_in(url)
     try:
-        path = urlsplit(mask_url(url)).path
+        parts = urlsplit(mask_url(url))
     except ValueError:  # a URL that does not parse: its password and query are all we know
         return found
+    path = parts.path
+    token = _lone_user(parts.netloc)
+    if len(token) >= 4:
+        found += [form for form in (token, unquote(token)) if form]
     _first, slash, rest = path.lstrip("/").partition("/")
     if slash and rest:
         raw = [s for s in (rest, *rest.split("/")) if len(s) >= 4]
