@@ -13,7 +13,7 @@ import pytest
 from modelyard.domain import Variant
 from modelyard.domain.deployments import StepKind, Strategy
 from modelyard.errors import Conflict, InvalidInput, NotFound
-from modelyard.services.deployment_plan import blend, plan_rollout, served_names
+from modelyard.services.deployment_plan import blend, describe, plan_rollout, served_names
 from tests.services.deployment_parts import ENDPOINT, Parts, open_parts
 
 MIN = timedelta(minutes=1)
@@ -193,6 +193,19 @@ def test_plans(strategy: str, options: dict[str, Any], steps: list[str]) -> None
     holds = {s.kind: s.hold for s in plan.steps}
     assert holds[StepKind.PREPARE] == timedelta(0)
     assert plan.max_duration == plan.total_hold + timedelta(hours=1)
+
+
+def test_a_plan_of_many_steps_is_described_in_one_line() -> None:
+    """A linear plan of 1% steps listed each of its 99 shifts in every start entry (2 KB)."""
+    few = plan_rollout("linear", step_size=25, wait="5m", bake="10m")
+    assert describe(few) == (
+        "linear: 25% for 5m, then 50% for 5m, then 75% for 5m, then 100% baked 10m; "
+        "at most 1h25m"
+    )
+    many = plan_rollout("linear", step_size=1, wait="1m", bake="10m", max_duration="3h")
+    assert describe(many) == (
+        "linear: 99 steps of 1% (1% to 99%) for 1m each, then 100% baked 10m; at most 3h"
+    )
 
 
 def test_durations_are_taken_as_the_cli_writes_them() -> None:

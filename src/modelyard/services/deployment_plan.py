@@ -230,10 +230,22 @@ def _weighted(variant: Variant, weight: float, name: str | None = None) -> Varia
     )
 
 
+#: Shifts a plan's description lists one by one; more, of one hold, are summed up.
+_LISTED_SHIFTS = 4
+
+
 def describe(plan: RolloutPlan) -> str:
     """The plan in words: ``canary: 10% for 5m, then 100% baked 10m; at most 1h15m``."""
     shifts = [s for s in plan.steps if s.kind is StepKind.SHIFT]
-    parts = [f"{s.percent:g}% for {format_duration(s.hold)}" for s in shifts]
+    if len(shifts) > _LISTED_SHIFTS and len({s.hold for s in shifts}) == 1:
+        # A linear plan of 1% steps listed each of its 99 shifts: 2 KB in every start entry.
+        first, last = shifts[0], shifts[-1]
+        parts = [
+            f"{len(shifts)} steps of {first.percent:g}% ({first.percent:g}% to "
+            f"{last.percent:g}%) for {format_duration(first.hold)} each"
+        ]
+    else:
+        parts = [f"{s.percent:g}% for {format_duration(s.hold)}" for s in shifts]
     bake = next((s for s in plan.steps if s.kind is StepKind.BAKE), None)
     parts.append(f"100% baked {format_duration(bake.hold)}" if bake else "100% at once")
     alarms = f"; watching {', '.join(plan.alarms)}" if plan.alarms else ""
