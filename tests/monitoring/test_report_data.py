@@ -75,6 +75,36 @@ def test_a_side_without_values_gives_nothing_to_draw() -> None:
     assert distribution(values, Frequencies.of(pd.Series(["a"]))) is None
 
 
+LARGEST = float(np.finfo(np.float64).max)
+
+
+@pytest.mark.parametrize(
+    ("base", "now"),
+    [
+        # A few distinct values and one caller's value at the end of the float range.
+        ([0.0, 1.0, 2.0] * 10, [0.0, 1.0, LARGEST]),
+        ([0.0, 1.0, 2.0] * 10, [-LARGEST, 1.0, 2.0]),
+        ([-LARGEST, LARGEST] * 5, [-LARGEST, LARGEST]),
+        ([LARGEST] * 5, [LARGEST]),  # one value, no float above it
+        ([1e300] * 5, [1e300]),  # one value, 0.5 below its precision
+        # Many values over the whole float range: the binned range is wider than a float.
+        (list(np.linspace(-1.0, 1.0, 2000) * LARGEST), list(np.linspace(-0.9, 1.0, 900) * LARGEST)),
+    ],
+)
+def test_values_at_the_ends_of_the_float_range_get_finite_increasing_edges(
+    base: list[float], now: list[float]
+) -> None:
+    dist = distribution(NumericSketch.of(base), NumericSketch.of(now))
+
+    assert isinstance(dist, NumericDistribution)
+    edges = np.array(dist.edges)
+    assert np.all(np.isfinite(edges)), dist.edges
+    assert np.all(np.diff(edges) >= 0) and edges[-1] > edges[0], dist.edges
+    if len(set(base + now)) <= BINS:  # one bin per value: every value inside the edges
+        assert edges[0] <= min(base + now) and edges[-1] >= max(base + now)
+    assert sum(dist.baseline) == pytest.approx(1.0) and sum(dist.current) == pytest.approx(1.0)
+
+
 def test_categories_show_the_largest_shares_and_sum_the_rest() -> None:
     letters = list("abcdefghijklmnopqrstuvwxyz")
     base = pd.Series(RNG.choice(letters, 10_000))

@@ -214,6 +214,28 @@ def test_labels_with_math_or_markup_characters_are_drawn_as_written(label: str) 
     assert parsed.find("figure", "feature-plot")
 
 
+@pytest.mark.parametrize(
+    "edges",
+    [
+        (-1.7976931348623157e308, 0.0, 1.7976931348623157e308),
+        (1.7976914204485442e308, 1.7976931348623157e308),
+        (-1.7976931348623157e308, -1.7976914204485442e308),
+    ],
+)
+def test_values_at_the_ends_of_the_float_range_are_drawn(edges: tuple[float, ...]) -> None:
+    # One caller's request with 1.8e308 in it made matplotlib's tick placement raise, and with
+    # it the whole report.
+    shares = (1 / (len(edges) - 1),) * (len(edges) - 1)
+    dist = NumericDistribution(edges, shares, shares)
+    row = FeatureRow("a", "ks", 0.3, 0.1, 0.01, "drift", 10, 10, dist)
+    page = render_report(_report((_variant("blue", [row]),)))  # a warning fails the test
+
+    parsed = assert_self_contained(page)
+    assert "a" in [p.attrs["data-feature"] for p in parsed.find("figure", "feature-plot")]
+    svg = re.findall(r'data-feature="a"><svg.*?</svg>', page, re.S)[0]
+    assert "in units of 1e308" in parse(svg).text
+
+
 def test_one_minute_of_data_is_drawn_across_the_whole_window() -> None:
     times = _minutes(60)  # 11:00 to 11:59
     lone = tuple(3.0 if i == 59 else None for i in range(60))

@@ -40,6 +40,7 @@ TAIL = 0.005
 TOP = 12
 #: The label of the bar that sums the categories not drawn.
 OTHER = "(other)"
+_LARGEST = float(np.finfo(np.float64).max)
 
 
 def column_distribution(
@@ -104,8 +105,8 @@ def numeric_distribution(
     if not high > low:
         low, high = float(pair.low[0]), float(pair.high[-1])
     if not high > low:  # one value on both sides
-        low, high = low - 0.5, high + 0.5
-    edges = np.linspace(low, high, bins + 1)
+        low, high = _around(low)
+    edges = _linspace(low, high, bins + 1)
     return NumericDistribution(
         tuple(edges.tolist()),
         _binned(pair.high, cdf_a, edges),
@@ -140,15 +141,38 @@ def _discrete(pair: NumericPair) -> NumericDistribution:
     # One bin per value, its edges halfway to the neighbours: exact shares, no aliasing.
     values = pair.low.astype(np.float64)
     if len(values) == 1:
-        edges = np.array([values[0] - 0.5, values[0] + 0.5])
+        edges = np.array(_around(float(values[0])))
     else:
-        middles = (values[1:] + values[:-1]) / 2
-        first = values[0] - (middles[0] - values[0])
-        last = values[-1] + (values[-1] - middles[-1])
+        with np.errstate(over="ignore"):
+            sums = values[1:] + values[:-1]
+        # Halves first where the sum of two values near the float range's end overflows.
+        middles = np.where(np.isfinite(sums), sums / 2, values[1:] / 2 + values[:-1] / 2)
+        first = _beyond(float(values[0]), float(middles[0] - values[0]), -1)
+        last = _beyond(float(values[-1]), float(values[-1] - middles[-1]), 1)
         edges = np.concatenate([[first], middles, [last]])
     a = pair.baseline / pair.baseline_rows
     b = pair.current / pair.current_rows
     return NumericDistribution(tuple(edges.tolist()), tuple(a.tolist()), tuple(b.tolist()))
+
+
+def _around(value: float) -> tuple[float, float]:
+    """A bin holding ``value`` alone: finite edges either side of it, even where 0.5 is below
+    the value's precision or beyond the float range."""
+    gap = max(0.5, abs(value) * 2.0**-20)
+    return _beyond(value, gap, -1), _beyond(value, gap, 1)
+
+
+def _beyond(value: float, gap: float, direction: int) -> float:
+    """``value`` moved by ``gap`` in ``direction`` (-1 or 1), at most to the largest float:
+    past it, the edge is the value itself (its bin still has the other edge apart)."""
+    return min(max(value + direction * gap, -_LARGEST), _LARGEST)
+
+
+def _linspace(low: float, high: float, count: int) -> np.ndarray:
+    """``np.linspace`` that stays finite when ``high - low`` is beyond the float range."""
+    if np.isfinite(high - low):
+        return np.linspace(low, high, count)
+    return np.linspace(low / 2, high / 2, count) * 2
 
 
 def _quantile(ends: np.ndarray, cdf: np.ndarray, q: float) -> float:

@@ -59,6 +59,8 @@ _NAMESPACES = re.compile(r'\s+xmlns(:\w+)?="[^"]*"')
 #: An element id, or a reference to one (``url(#…)``, ``href="#…"``), in a tag's attributes.
 _IDS = re.compile(r'(\sid="|url\(#|href="#)([^")]+)')
 _TAG = re.compile(r"<[^>]*>")
+#: Values past this magnitude are drawn on a scaled axis (see ``_numeric``).
+_HUGE = 1e300
 
 
 def distribution_svg(distribution: Distribution, *, salt: str) -> str:
@@ -160,6 +162,13 @@ def _figure(width: float, height: float, bottom: float = 0.4) -> tuple[Figure, A
 
 def _numeric(axes: Axes, distribution: NumericDistribution) -> None:
     edges = list(distribution.edges)
+    largest = max(abs(edges[0]), abs(edges[-1]))
+    if largest > _HUGE:
+        # matplotlib's ticks overflow near the float range's end (a ValueError): the axis is
+        # drawn in units of a power of ten, named under it.
+        exponent = math.floor(math.log10(largest))
+        edges = [e / 10.0**exponent for e in edges]
+        axes.set_xlabel(f"in units of 1e{exponent}")
     axes.stairs(
         list(distribution.baseline),
         edges,
