@@ -21,12 +21,13 @@ NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 SINCE_10 = (NOW - timedelta(minutes=10)).isoformat()
 SINCE_15 = (NOW - timedelta(minutes=15)).isoformat()
 UNTIL = (NOW + timedelta(minutes=1)).isoformat()
+LARGEST = 1.7976931348623157e308
 
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory, make_cli: Any, model_files: Any) -> Any:
     """Endpoint ``churn-api`` with 10 minutes of series from two workers, the minute 4 minutes
-    ago silent."""
+    ago silent, feature ``spend`` at the largest float and its negative in turn."""
     cli = make_cli(tmp_path_factory.mktemp("monitor-metrics") / "home")
     platform = cli.platform()
     try:
@@ -43,7 +44,18 @@ def home(tmp_path_factory: pytest.TempPathFactory, make_cli: Any, model_files: A
                 60,
                 worker,
                 MetricStats(
-                    {"requests": ago * 10 + n, "errors": n, "in.n.age": 5, "in.sum.age": 200}
+                    {
+                        "requests": ago * 10 + n,
+                        "errors": n,
+                        "in.n.age": 5,
+                        "in.sum.age": 200,
+                    }
+                    # A caller's values at the ends of the float range, a minute each.
+                    | (
+                        {"in.n.spend": 1, "in.sum.spend": LARGEST if ago % 2 else -LARGEST}
+                        if n == 1
+                        else {}
+                    )
                 ),
             )
             for ago in range(1, 11)
@@ -87,6 +99,18 @@ def test_a_chart_per_series(home: Any) -> None:
     assert "peak 203/min" in title
     assert any("│" in line and "█" in line for line in lines)
     assert any(line.startswith("latency_p99_ms (ms) — no data") for line in lines)
+
+
+def test_a_series_spanning_the_whole_float_range_is_charted(home: Any) -> None:
+    shown = home(
+        "monitor", "metrics", "churn-api", "--since", SINCE_15, "--until", UNTIL,
+        "--variant", "blue", "-m", "input_mean.spend",
+    ).ok().out  # fmt: skip
+    lines = shown.splitlines()
+    title = next(line for line in lines if line.startswith("input_mean.spend (value)"))
+    assert "max 1.8e+308" in title and "min -1.8e+308" in title
+    rows = [line.split("│", 1)[1] for line in lines if "│" in line]
+    assert len(rows) == 6 and "█" in rows[0] and "█" in rows[-1]
 
 
 def test_series_names_are_listed(home: Any) -> None:

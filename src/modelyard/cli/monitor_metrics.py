@@ -133,7 +133,7 @@ def fold(values: Sequence[float | None], columns: int, how: str) -> list[float |
         elif how == "max":
             out.append(max(group))
         else:
-            out.append(sum(group) / len(group))
+            out.append(sum(v / len(group) for v in group))
     return out
 
 
@@ -150,7 +150,7 @@ def summary(values: Sequence[float | None], info: MetricInfo) -> str:
         return "no data"
     if info.aggregation == "sum":
         return f"total {_number(sum(present))}  peak {_number(max(present))}/min"
-    mean = sum(present) / len(present)
+    mean = sum(v / len(present) for v in present)  # a sum of large values would overflow
     return f"mean {_number(mean)}  min {_number(min(present))}  max {_number(max(present))}"
 
 
@@ -165,9 +165,10 @@ def chart(name: str, points: Sequence[MetricPoint], info: MetricInfo, width: int
     if not present:
         return [title]
     low, high = min(0.0, min(present)), max(present)
-    span = (high - low) or 1.0
+    # Halved: values near both ends of the float range have a span beyond it (inf, then NaN).
+    span = (high / 2 - low / 2) or 1.0
     levels = [
-        None if v is None or not math.isfinite(v) else round((v - low) / span * _HEIGHT * 8)
+        None if v is None or not math.isfinite(v) else round((v / 2 - low / 2) / span * _HEIGHT * 8)
         for v in folded
     ]
     axis = [_number(high), *[""] * (_HEIGHT - 2), _number(low)]
