@@ -113,6 +113,18 @@ def test_a_series_spanning_the_whole_float_range_is_charted(home: Any) -> None:
     assert len(rows) == 6 and "█" in rows[0] and "█" in rows[-1]
 
 
+def test_a_short_window_keeps_its_two_times_apart(home: Any) -> None:
+    since, until = NOW - timedelta(minutes=3), NOW - timedelta(minutes=1)
+    shown = home(
+        "monitor", "metrics", "churn-api", "--since", since.isoformat(),
+        "--until", until.isoformat(), "-m", "requests",
+    ).ok().out  # fmt: skip
+    (axis,) = [line for line in shown.splitlines() if "└" in line]
+    # Three columns are fewer than the two times need: they used to run together (11:2011:22).
+    first, last = axis.split("└")[1].split()
+    assert first == f"{since:%H:%M}" and last == f"{until - timedelta(minutes=1):%H:%M}", axis
+
+
 def test_series_names_are_listed(home: Any) -> None:
     listed = home("monitor", "metrics", "churn-api", "--list", "--json").ok().json()
     assert listed["input_mean"]["qualifier"] == "feature"

@@ -187,5 +187,9 @@ def chart(name: str, points: Sequence[MetricPoint], info: MetricInfo, width: int
         lines.append(f"{axis[row]:>{pad}} │{cells}")
     first, last = points[0].minute, points[-1].minute
     left, right = f"{first:%H:%M}", f"{last:%H:%M}"
-    lines.append(f"{'':>{pad}} └{left}{right:>{max(1, len(folded) - len(left))}}")
+    # Fewer columns than the two times need: they are kept apart, never run together.
+    ends = (
+        left if first == last else left + right.rjust(max(len(right) + 1, len(folded) - len(left)))
+    )
+    lines.append(f"{'':>{pad}} └{ends}")
     return lines
