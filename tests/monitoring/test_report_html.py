@@ -214,6 +214,18 @@ def test_labels_with_math_or_markup_characters_are_drawn_as_written(label: str) 
     assert parsed.find("figure", "feature-plot")
 
 
+def test_categories_in_any_script_are_drawn_without_a_warning() -> None:
+    labels = ("北京", "上海", "😀", "\x1b[31mred")
+    dist = CategoricalDistribution(labels, (0.4, 0.3, 0.2, 0.1), (0.1, 0.2, 0.3, 0.4))
+    row = FeatureRow("city", "chi_square", 0.3, 0.1, 0.01, "drift", 10, 10, dist)
+    # matplotlib warned once per glyph its own font lacks (a warning fails the test).
+    page = render_report(_report((_variant("blue", [row]),)))
+
+    assert_self_contained(page)
+    svg_text = re.findall(r'data-feature="city"><svg.*?</svg>', page, re.S)[0]
+    assert set(labels) <= set(parse(svg_text).text)
+
+
 @pytest.mark.parametrize(
     "edges",
     [

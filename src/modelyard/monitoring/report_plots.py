@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import math
 import re
+import warnings
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -59,6 +60,8 @@ _NAMESPACES = re.compile(r'\s+xmlns(:\w+)?="[^"]*"')
 #: An element id, or a reference to one (``url(#…)``, ``href="#…"``), in a tag's attributes.
 _IDS = re.compile(r'(\sid="|url\(#|href="#)([^")]+)')
 _TAG = re.compile(r"<[^>]*>")
+#: matplotlib's warning for a character its font cannot draw.
+_MISSING_GLYPH = r"Glyph \d+ .*missing from font"
 #: Values past this magnitude are drawn on a scaled axis (see ``_numeric``).
 _HUGE = 1e300
 
@@ -215,7 +218,12 @@ def _plain(text: str) -> str:
 
 def _svg(figure: Figure, salt: str) -> str:
     buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", metadata=_NO_METADATA)
+    with warnings.catch_warnings():
+        # Text is drawn by the browser's fonts (svg.fonttype none): a glyph matplotlib's own
+        # font lacks (a CJK or emoji category) only shifts its layout estimate, and the warning
+        # for each one would fill the terminal of whoever makes the report.
+        warnings.filterwarnings("ignore", _MISSING_GLYPH, UserWarning)
+        figure.savefig(buffer, format="svg", metadata=_NO_METADATA)
     text = buffer.getvalue()
     text = text[text.index("<svg") :]
     head, _, body = text.partition(">")
