@@ -25,6 +25,7 @@ from modelyard.monitoring.report_model import (
     Series,
     VariantSection,
 )
+from modelyard.monitoring.report_series import bucketed
 from tests.monitoring.report_pages import assert_self_contained, parse
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -246,6 +247,25 @@ def test_values_at_the_ends_of_the_float_range_are_drawn(edges: tuple[float, ...
     assert "a" in [p.attrs["data-feature"] for p in parsed.find("figure", "feature-plot")]
     svg = re.findall(r'data-feature="a"><svg.*?</svg>', page, re.S)[0]
     assert "in units of 1e308" in parse(svg).text
+
+
+@pytest.mark.parametrize(
+    "window", [timedelta(minutes=4), timedelta(hours=4), timedelta(days=3)], ids=str
+)
+def test_charts_of_any_window_get_a_few_time_ticks(window: timedelta) -> None:
+    # 3-5 minutes, hours or days: matplotlib's date locator warned on stderr (a warning fails
+    # the test) and fell back to crowded ticks.
+    start = NOW - window
+    minutes = int(window / timedelta(minutes=1))
+    points = ((start + timedelta(minutes=i), float(i % 7)) for i in range(minutes))
+    times, values = bucketed(points, start=start, end=NOW, aggregation="sum")
+    chart = Chart("Throughput", "requests/min", (Series("requests", times, values),))
+    page = render_report(_report((VariantSection("blue", "churn:3", 1.0, None, charts=(chart,)),)))
+
+    assert_self_contained(page)
+    svg = re.findall(r'<figure class="chart">.*?</figure>', page, re.S)[0]
+    ticks = [t for t in parse(svg).text if re.fullmatch(r"\d\d:\d\d|[A-Z][a-z]{2}(-\d\d)?|\d\d", t)]
+    assert 2 <= len(ticks) <= 8, ticks
 
 
 def test_one_minute_of_data_is_drawn_across_the_whole_window() -> None:

@@ -137,6 +137,11 @@ def chart_svg(chart: Chart, *, salt: str) -> str:
                 first, last = first - timedelta(minutes=1), last + timedelta(minutes=1)
             axes.set_xlim(mdates.date2num(first), mdates.date2num(last))
         locator = mdates.AutoDateLocator(maxticks=6)
+        # Windows of 3-5 minutes, hours or days are too short for ticks a unit apart and too
+        # long for its default steps below: the locator warned (on the report's stderr) and
+        # fell back to crowded ticks. A step of a whole unit below covers them.
+        for unit, whole in ((mdates.SECONDLY, 60), (mdates.MINUTELY, 60), (mdates.HOURLY, 24)):
+            locator.intervald[unit] = [*locator.intervald[unit], whole]
         axes.xaxis.set_major_locator(locator)
         axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
         axes.set_ylabel(_plain(chart.unit))
