@@ -268,6 +268,19 @@ def test_charts_of_any_window_get_a_few_time_ticks(window: timedelta) -> None:
     assert 2 <= len(ticks) <= 8, ticks
 
 
+def test_quality_values_at_the_end_of_the_float_range_are_charted() -> None:
+    # A regressor's MAE after one label of 1.8e308 (feedback takes any finite number), against
+    # a validation value as large: matplotlib's ticks overflowed and the report failed.
+    values = (1.0, 1.7e308, None, 2.0)
+    chart = Chart("mae", "mae", (Series("churn:3", _minutes(4), values),), 1.7e308, "validation")
+    variant = VariantSection("blue", "churn:3", 1.0, None, quality=(chart,))
+    page = render_report(_report((variant,)))
+
+    assert_self_contained(page)
+    svg = re.findall(r'<figure class="chart">.*?</figure>', page, re.S)[0]
+    assert "mae (in units of 1e308)" in parse(svg).text
+
+
 def test_one_minute_of_data_is_drawn_across_the_whole_window() -> None:
     times = _minutes(60)  # 11:00 to 11:59
     lone = tuple(3.0 if i == 59 else None for i in range(60))

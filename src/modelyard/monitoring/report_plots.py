@@ -106,10 +106,12 @@ def chart_svg(chart: Chart, *, salt: str) -> str:
     import matplotlib.dates as mdates
     from matplotlib.ticker import MaxNLocator
 
+    drawn = [v for series in chart.series for v in series.values]
+    scale, units = _scale([*drawn, chart.reference])
     with matplotlib.rc_context(_style(salt)):
         figure, axes = _figure(4.6, 1.9)
         for index, series in enumerate(chart.series):
-            values = [math.nan if v is None else v for v in series.values]
+            values = [math.nan if v is None else v / scale for v in series.values]
             present = sum(1 for v in series.values if v is not None)
             axes.plot(
                 mdates.date2num(list(series.times)),
@@ -122,7 +124,7 @@ def chart_svg(chart: Chart, *, salt: str) -> str:
             )
         if chart.reference is not None:
             axes.axhline(
-                chart.reference,
+                chart.reference / scale,
                 color="#555555",
                 linestyle="--",
                 linewidth=0.8,
@@ -144,7 +146,7 @@ def chart_svg(chart: Chart, *, salt: str) -> str:
             locator.intervald[unit] = [*locator.intervald[unit], whole]
         axes.xaxis.set_major_locator(locator)
         axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
-        axes.set_ylabel(_plain(chart.unit))
+        axes.set_ylabel(_plain(f"{chart.unit} ({units})" if units else chart.unit))
         axes.yaxis.set_major_locator(MaxNLocator(4))
         if len(chart.series) > 1 or chart.reference is not None:
             axes.legend(fontsize=6, frameon=False, loc="best")
@@ -169,14 +171,10 @@ def _figure(width: float, height: float, bottom: float = 0.4) -> tuple[Figure, A
 
 
 def _numeric(axes: Axes, distribution: NumericDistribution) -> None:
-    edges = list(distribution.edges)
-    largest = max(abs(edges[0]), abs(edges[-1]))
-    if largest > _HUGE:
-        # matplotlib's ticks overflow near the float range's end (a ValueError): the axis is
-        # drawn in units of a power of ten, named under it.
-        exponent = math.floor(math.log10(largest))
-        edges = [e / 10.0**exponent for e in edges]
-        axes.set_xlabel(f"in units of 1e{exponent}")
+    scale, units = _scale(distribution.edges)
+    edges = [e / scale for e in distribution.edges]
+    if units:
+        axes.set_xlabel(units)
     axes.stairs(
         list(distribution.baseline),
         edges,
@@ -189,6 +187,21 @@ def _numeric(axes: Axes, distribution: NumericDistribution) -> None:
     axes.stairs(list(distribution.current), edges, color=CURRENT_COLOR, linewidth=1.4)
     axes.set_xlim(edges[0], edges[-1])
     axes.set_ylim(bottom=0)
+
+
+def _scale(values: Sequence[float | None]) -> tuple[float, str]:
+    """What to divide ``values`` by before drawing them, and the words that say so.
+
+    matplotlib's ticks overflow near the end of the float range (a ValueError on drawing):
+    an axis with values past :data:`_HUGE` (a caller's 1.8e308) is drawn in units of a power
+    of ten. Others are drawn as they are (1.0, "").
+    """
+    finite = [abs(v) for v in values if v is not None and math.isfinite(v)]
+    largest = max(finite, default=0.0)
+    if largest <= _HUGE:
+        return 1.0, ""
+    exponent = math.floor(math.log10(largest))
+    return 10.0**exponent, f"in units of 1e{exponent}"
 
 
 def _categorical(axes: Axes, distribution: CategoricalDistribution) -> None:
