@@ -176,8 +176,11 @@ def test_absent_data_is_said_in_words_never_drawn_empty() -> None:
         charts=_charts(values=False),
         quality=(),
     )
-    no_sketch = FeatureRow("income", "ks", None, 0.1, None, "insufficient_data", 0, 0, None)
-    sparse = _variant("blue", [no_sketch], charts=(), quality=())
+    # Said as it is: the column has sketches, empty on one side (or of two kinds).
+    empty = FeatureRow("income", "ks", None, 0.1, None, "insufficient_data", 5000, 0, None)
+    unknown = FeatureRow("age", "ks", None, 0.1, None, "insufficient_data", 0, 800, None)
+    retyped = FeatureRow("plan", "ks", None, 0.1, None, "insufficient_data", 5000, 800, None)
+    sparse = _variant("blue", [empty, unknown, retyped], charts=(), quality=())
     page = render_report(
         ReportData("churn-api", NOW, NOW - timedelta(hours=1), NOW, (sparse, silent), None, ())
     )
@@ -189,7 +192,10 @@ def test_absent_data_is_said_in_words_never_drawn_empty() -> None:
     assert "no feedback yet" in green
     assert parsed.in_section("variant-1", "svg") == []
     blue = parsed.words("variant-0")
-    assert "no distribution sketch for this column" in blue
+    assert "nothing to draw: no value of this column in this window" in blue
+    assert "nothing to draw: no value of this column in the baseline" in blue
+    assert "of another kind than the baseline's (see data quality)" in blue
+    assert "sketch" not in blue
     assert parsed.in_section("variant-0", "figure", "feature-plot") == []
     assert "insufficient data" in blue
     assert "alarm states are not available" in parsed.words("alarms")

@@ -252,6 +252,15 @@ def _scores(row: FeatureRow) -> str:
     return f'<table class="scores">{body}</table>'
 
 
+def _no_picture(row: FeatureRow) -> str:
+    """Why a column has no distribution to draw, in the reader's words."""
+    if not row.current_rows:
+        return "nothing to draw: no value of this column in this window"
+    if not row.baseline_rows:
+        return "nothing to draw: no value of this column in the baseline"
+    return "nothing to draw: its values are of another kind than the baseline's (see data quality)"
+
+
 class _Page:
     """Renders the figure-bearing sections, numbering figures so their SVG ids are unique."""
 
@@ -310,7 +319,7 @@ class _Page:
 
     def _feature(self, variant: str, row: FeatureRow, css: str, anchor: str | None) -> str:
         if row.distribution is None:
-            figure = _empty("no distribution sketch for this column")
+            figure = _empty(_no_picture(row))
         else:
             self._progress(f"plotting {variant}/{row.name}")
             svg = distribution_svg(row.distribution, salt=self._salt())
