@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from modelyard.domain.deployment_decisions import Decision
@@ -46,7 +47,7 @@ def deployments_table(found: Iterable[Deployment]) -> Table:
             d.state.value,
             step_text(d),
             _at(d.started_at),
-            d.reason,
+            escape(d.reason),  # quotes names (features, alarms' metrics) that may hold '['
         )
     return table
 
