@@ -4,9 +4,14 @@ not by a second copy of it in the command."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
+from modelyard.cli.monitor_quality import _table
+from modelyard.domain.quality import MetricComparison, QualityPoint, QualityStatus, Task
 from tests.cli.conftest import serve_churn
 
 
@@ -43,3 +48,19 @@ def test_windows_at_the_ends_of_the_calendar_are_scored_not_a_traceback(
     points = late.ok().json()
     assert len(points) == 24 and points[-1]["end"] == "9999-12-31T23:59:00+00:00"
     assert {p["status"] for p in points} == {"insufficient_data"}
+
+
+def test_large_errors_are_shown_in_powers_of_ten() -> None:
+    """Feedback takes any finite label: one of 1e200 made an RMSE printed in its 200 digits."""
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    point = QualityPoint(
+        "house-api", "main", "house:1", start, start + timedelta(hours=1), Task.REGRESSION, 3,
+        {"rmse": 5.773502691896258e199, "mae": 3.3333333333333334e199},
+        (MetricComparison("rmse", 5.773502691896258e199, 2.5e7, 2.3e192, True),),
+        QualityStatus.DEGRADED,
+    )  # fmt: skip
+    console = Console(record=True, width=200, color_system=None)
+    console.print(_table("house-api", Task.REGRESSION, [point], timedelta(hours=1)))
+    shown = console.export_text()
+    assert "5.774e+199 (2.5e+07)" in shown and "3.333e+199" in shown, shown
+    assert "0000000" not in shown

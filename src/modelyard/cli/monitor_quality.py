@@ -122,10 +122,10 @@ def _table(name: str, task: Task, points: list[QualityPoint], length: timedelta)
         cells = []
         for metric in metrics:
             value = point.metrics.get(metric)
-            text = "-" if value is None else f"{value:.3f}"
+            text = "-" if value is None else _value(value)
             compared = baseline.get(metric)
             if compared is not None:
-                text += f" ({compared.baseline:.3f})"
+                text += f" ({_value(compared.baseline)})"
                 if compared.degraded:
                     text = f"[bold red]{text}[/]"
             cells.append(text)
@@ -140,6 +140,12 @@ def _table(name: str, task: Task, points: list[QualityPoint], length: timedelta)
         )
     table.caption = "value (validation value); degraded values in red"
     return table
+
+
+def _value(value: float) -> str:
+    """Three decimals; a large value (an RMSE after a label of 1e200) in powers of ten, not
+    in its hundreds of digits."""
+    return f"{value:.3f}" if abs(value) < 1e6 else f"{value:.4g}"
 
 
 def _short(length: timedelta) -> str:
