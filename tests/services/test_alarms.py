@@ -153,8 +153,14 @@ def test_a_feature_the_endpoint_lacks_or_redacts_is_refused(parts: Parts) -> Non
         InvalidInput, match=r"redacted in the capture of every variant of 'churn-api'"
     ):
         _create(parts, name="any-tenure", metric="drift.feature.tenure")
+    # The servers count a redacted field's values but keep none of them (its sum, least and
+    # greatest value would show it); how many are missing stays watchable.
+    for metric in ("input_mean.tenure", "input_max.tenure"):
+        with pytest.raises(InvalidInput, match=r"'tenure' is redacted .* keep none of them"):
+            _create(parts, name="tenure-values", metric=metric)
+    _create(parts, name="tenure-missing", metric="input_missing_fraction.tenure", threshold=0.5)
     assert [r.rule.name for r in parts.alarm_store.list_rules()] == [
-        "age-mean", "missing-any", "tenure-drift"
+        "age-mean", "missing-any", "tenure-drift", "tenure-missing"
     ]  # fmt: skip
 
 

@@ -143,6 +143,53 @@ def test_metrics_count_what_was_sent(platform: Platform) -> None:
     assert value(samples, "modelyard_metrics_dropped_total") == 0
 
 
+def test_a_redacted_field_is_counted_but_its_values_are_not_shown(platform: Platform) -> None:
+    """Its sum, least and greatest value reached /metrics and the minute series in clear:
+    with one request a minute, exactly that caller's value, which capture hashes or drops."""
+    from modelyard.domain import CaptureConfig
+
+    platform.endpoints.create(
+        "private", {"main": "churn:1"}, capture={"main": CaptureConfig.parse(100, ["a:drop"])}
+    )
+    rows = np.array([[41.5, 0.25, np.nan], [-7.0, 1.0, 2.0]])
+    started = datetime.now(UTC)
+
+    async def scenario() -> dict:
+        async with lifespan(serving_app(platform.settings)) as client:
+            ok = await client.post(
+                "/endpoints/private/invocations",
+                content=csv_body(rows),
+                headers={"content-type": "text/csv"},
+            )
+            assert ok.status_code == 200, ok.text
+            async with asyncio.timeout(DEADLINE_S):
+                while True:
+                    samples = parse((await client.get("/metrics")).text)
+                    if total(samples, "modelyard_requests_total", endpoint="private"):
+                        return samples
+                    await asyncio.sleep(0.05)
+
+    samples = asyncio.run(scenario())
+    try:
+        names = ["input_mean.a", "input_min.a", "input_max.a", "input_mean.b"]
+        table = platform.metrics.table(
+            "private", [*names, "input_missing_fraction.a"], since=started - timedelta(minutes=1)
+        )
+    finally:
+        platform.close()
+    a = {"endpoint": "private", "variant": "main", "model_version": "1", "feature": "a"}
+    assert value(samples, "modelyard_input_values_total", **a) == 2
+    assert value(samples, "modelyard_input_missing_values_total", **a) == 0
+    for name in ("sum", "min", "max"):
+        assert not total(samples, f"modelyard_input_value_{name}", **a), name
+    b = {**a, "feature": "b"}
+    assert value(samples, "modelyard_input_value_max", **b) == 1.0  # a field kept in clear
+    served = [i for i, p in enumerate(table["input_mean.b"]) if p.value is not None]
+    assert [table["input_mean.b"][i].value for i in served] == [0.625]
+    assert all(table[n][i].value is None for n in names[:3] for i in served)
+    assert [table["input_missing_fraction.a"][i].value for i in served] == [0.0]
+
+
 def test_the_minute_series_hold_the_same_numbers(platform: Platform) -> None:
     rows = np.array([[0.1, 0.2, np.nan], [1.0, -1.0, 2.0]])
     started = datetime.now(UTC)

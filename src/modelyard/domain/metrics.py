@@ -137,7 +137,10 @@ def _missing(stats: MetricStats, feature: str | None) -> float | None:
 
 
 def _feature_ratio(num: str, den: str) -> Callable[[MetricStats, str | None], float | None]:
-    return lambda stats, f: stats.ratio(f"{num}.{f}", f"{den}.{f}")
+    # No numerator at all: not kept (a redacted field's values are counted, never summed).
+    return lambda stats, f: (
+        stats.ratio(f"{num}.{f}", f"{den}.{f}") if f"{num}.{f}" in stats.sums else None
+    )
 
 
 def _class_share(stats: MetricStats, name: str | None) -> float | None:

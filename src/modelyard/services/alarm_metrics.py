@@ -29,6 +29,10 @@ DRIFT_SCORES = (SHARE_SCORE, PREDICTION_SCORE)
 _PER_COLUMN = f"{PREDICTION_SCORE}."
 
 
+#: Series of a feature's values, which the servers do not keep for a redacted field.
+_VALUE_STATISTICS = frozenset({"input_mean", "input_min", "input_max", "input_text_length_mean"})
+
+
 class EndpointInfo(Protocol):
     """What alarms need to know of an endpoint: its variants, its models' features and outputs."""
 
@@ -111,6 +115,14 @@ class AlarmMetrics:
                 except InvalidInput as exc:
                     problem = exc.message
                 else:
+                    if base in _VALUE_STATISTICS and qualifier in self._endpoints.redacted(
+                        endpoint, variant
+                    ):
+                        raise InvalidInput(
+                            f"metric {metric!r} never has a value: {qualifier!r} is redacted "
+                            f"in the capture of {_whose(endpoint, variant)}, so the servers "
+                            "count its values but keep none of them"
+                        )
                     return Statistic(info.aggregation)
         raise InvalidInput(f"{problem}; known: {', '.join(self.names(endpoint))}")
 

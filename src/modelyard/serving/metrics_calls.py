@@ -100,7 +100,8 @@ class CallsFold:
             signature = spec.signature
             # A model that does not name its features (None) has them numbered instead.
             inputs = signature.feature_names if signature is not None else None
-            self._inputs(labels, stats, input_stats(x, rows, inputs, m.TEXT_BUCKETS))
+            hidden = _redacted(variant)
+            self._inputs(labels, stats, input_stats(x, rows, inputs, m.TEXT_BUCKETS), hidden)
             y = prediction_matrix(predictions, lengths)
             outputs = _named(signature.outputs) if signature is not None else None
             self._outputs(labels, stats, predictions, outputs, y)
@@ -110,7 +111,12 @@ class CallsFold:
                 if part is not None and writer is not None:
                     writer.put(endpoint, part)
 
-    def _inputs(self, labels: tuple[str, ...], stats: MetricStats, found: Any) -> None:
+    def _inputs(
+        self, labels: tuple[str, ...], stats: MetricStats, found: Any, hidden: frozenset[str]
+    ) -> None:
+        """Add one variant's input statistics; of a field in ``hidden`` (its capture redacts
+        it) only how many values were present and missing: its sum, least and greatest value
+        would show what redaction hides (with one request a minute, that caller's value)."""
         w = self._writer
         numeric = found.numeric
         if numeric is not None:
@@ -119,9 +125,11 @@ class CallsFold:
                 present, missing = float(numeric.present[j]), float(numeric.missing[j])
                 w.inc(m.INPUT_VALUES, feature, present)
                 w.inc(m.INPUT_MISSING, feature, missing)
-                w.inc(m.INPUT_SUM, feature, float(numeric.sums[j]))
                 stats.add(f"in.n.{name}", present)
                 stats.add(f"in.miss.{name}", missing)
+                if name in hidden:
+                    continue
+                w.inc(m.INPUT_SUM, feature, float(numeric.sums[j]))
                 stats.add(f"in.sum.{name}", float(numeric.sums[j]))
                 if present:
                     low, high = float(numeric.lows[j]), float(numeric.highs[j])
@@ -133,9 +141,11 @@ class CallsFold:
             feature = (*labels, name)
             w.inc(m.INPUT_VALUES, feature, text.present)
             w.inc(m.INPUT_MISSING, feature, text.missing)
-            w.observe(m.TEXT_LENGTH, feature, text.buckets, text.total_length)
             stats.add(f"in.n.{name}", text.present)
             stats.add(f"in.miss.{name}", text.missing)
+            if name in hidden:
+                continue
+            w.observe(m.TEXT_LENGTH, feature, text.buckets, text.total_length)
             stats.add(f"txt.n.{name}", text.present)
             stats.add(f"txt.len.{name}", text.total_length)
 
@@ -236,3 +246,9 @@ def _named(columns: Sequence[ColumnSpec]) -> list[str] | None:
     """The columns' names, or None when one has none (a label value must be a string)."""
     names = [c.name for c in columns]
     return None if any(n is None for n in names) else [str(n) for n in names]
+
+
+def _redacted(variant: Any) -> frozenset[str]:
+    """The input fields ``variant``'s capture redacts (hashes or drops)."""
+    redact = variant.capture.redact
+    return frozenset(r.name for r in redact) if redact else frozenset()
