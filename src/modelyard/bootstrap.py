@@ -262,6 +262,7 @@ def build(settings: Settings | None = None) -> Platform:
         deployment_controller=deployment_controller,
         shadow_compare=ShadowCompareService(
             endpoints.get,
+            endpoints.history,
             capture,
             metric_store.read,
             SqlFeedbackStore(engine),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,10 +26,17 @@ import pytest
 from modelyard.bootstrap import Platform, build
 from modelyard.config import load_settings
 from modelyard.domain import CaptureConfig
+from modelyard.domain.inference_ids import new_inference_id
 from modelyard.domain.quality import Task
 from modelyard.domain.shadow_comparison import ComparisonStatus, ShadowCompareConfig
 from modelyard.errors import Conflict, EndpointNotFound, InvalidInput, VariantNotFound
-from tests.services.shadow_parts import Capturer, mirrored, register_models, write_minutes
+from tests.services.shadow_parts import (
+    Call,
+    Capturer,
+    mirrored,
+    register_models,
+    write_minutes,
+)
 
 ALL = CaptureConfig.parse(100)
 
@@ -254,3 +262,52 @@ def test_what_cannot_be_compared_is_refused_naming_why(parts: tuple[Platform, Ca
         compare(
             "few", since=datetime(1, 1, 1, tzinfo=UTC), until=datetime(9999, 12, 31, tzinfo=UTC)
         )
+
+
+def test_a_shadow_retired_in_the_window_is_on_neither_side(
+    parts: tuple[Platform, Capturer],
+) -> None:
+    """A guarded update that replaces a shadow serves the old and the new shadow side by side
+    (``dark`` and ``dark.next`` here, both copied every request); once it ends only one is
+    left. The retired one's copies carry production's inference ids and its failures are no
+    caller's: neither its rows nor its minutes are production's."""
+    platform, capturer = parts
+    platform.endpoints.create(
+        "retired",
+        {"main": "clf:1", "dark": "clf:2", "dark.next": "clf:2"},
+        capture={"main": ALL, "dark": ALL, "dark.next": ALL},
+        shadows={"dark": 100.0, "dark.next": 100.0},
+    )
+    rows = rows_agreeing(capturer, 40, 0)
+    ours = capturer.predict("clf:1", rows)
+    ids, calls = [], []
+    now = time.time()
+    for i, one in enumerate(rows):
+        inference_id = new_inference_id()
+        ids.append(inference_id)
+        at = now - 1 + i * 0.001
+        calls.append(Call("main", inference_id, one[None], ours[i : i + 1], at))
+        for shadow in ("dark", "dark.next"):
+            calls.append(Call(shadow, inference_id, one[None], ours[i : i + 1], at + 0.003))
+    capturer.write("retired", calls)
+    write_minutes(platform, "retired", "main", [0.003] * 40, 0, worker="w1")
+    write_minutes(platform, "retired", "dark", [0.02] * 40, 0, worker="w1")
+    write_minutes(platform, "retired", "dark.next", [0.5] * 40, 40, worker="w1")
+    platform.endpoints.update(
+        "retired",
+        {"main": "clf:1", "dark": "clf:2"},
+        capture={"main": ALL, "dark": ALL},
+        shadows={"dark": 100.0},
+    )
+
+    found = platform.shadow_compare.compare("retired")
+
+    assert (found.production_rows, found.shadow_rows, found.pairs) == (40, 40, 40)
+    assert found.agreement is not None and found.agreement.rate == 1.0
+    serving = found.serving
+    assert serving.production.variants == ("main",)
+    assert (serving.production.requests, serving.production.errors) == (40, 0)
+    assert (serving.shadow.requests, serving.shadow.errors) == (40, 0)
+    assert serving.production.latency_p99_ms is not None
+    assert serving.production.latency_p99_ms <= 5.0
+    assert any("'dark.next', another shadow of the window" in n for n in found.notes)

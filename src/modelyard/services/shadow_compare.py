@@ -6,7 +6,10 @@ rows carry the request's inference id, so the rows of one window pair up by infe
 row. Everything here is read from what already exists, with the computations that already do
 it:
 
-- captured rows through the capture service, read once for the window;
+- captured rows through the capture service, read once for the window; production's side is
+  the rows of the variants that were no shadow in any config served in the window (a shadow
+  retired or renamed during it, such as a guarded update's ``dark.next``, is on neither side:
+  its copies carry production's inference ids and its errors are no caller's);
 - the pairs, their agreement or differences and the prediction distribution difference in
   ``monitoring.shadow_pairs`` (classes read as model quality reads them; the distributions
   compared as a drift test compares one feature, production in the baseline's place);
@@ -50,6 +53,9 @@ if TYPE_CHECKING:
 
 #: The window compared when none is given: the last hour.
 DEFAULT_WINDOW = timedelta(hours=1)
+#: How long servers may go on serving a config after the next one is written (they poll for
+#: plans): a config replaced this long before the window began may still have served in it.
+SWAP_LAG = timedelta(minutes=1)
 #: The shortest window compared: each side's requests, errors and latency come from per-minute
 #: series, so a shorter window would pair the predictions of a few seconds with the serving
 #: counts of a whole minute.
@@ -75,6 +81,7 @@ class ShadowCompareService:
 
     Args:
         endpoint: An endpoint by name (raises InvalidName, EndpointNotFound).
+        history: Every config of an endpoint by name, oldest first.
         capture: The captured rows.
         rows: The per-minute metric series rows (``MetricSeriesStore.read``).
         labels: The labels received (``FeedbackStore``).
@@ -86,6 +93,7 @@ class ShadowCompareService:
     def __init__(
         self,
         endpoint: Callable[[str], Endpoint],
+        history: Callable[[str], Sequence[EndpointConfig]],
         capture: CaptureReader,
         rows: RowReader,
         labels: LabelReader,
@@ -95,6 +103,7 @@ class ShadowCompareService:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._endpoint = endpoint
+        self._history = history
         self._capture = capture
         self._rows = rows
         self._labels = labels
@@ -134,6 +143,7 @@ class ShadowCompareService:
         mirror = _shadow_of(current, shadow)
         start, end = self._window(since, until, window)
         shadows = {v.name for v in current.variants if v.is_shadow}
+        shadows |= _shadows_served(self._history(endpoint), start, end)
         production = tuple(v for v in current.variants if not v.is_shadow)
         versions = _Versions(self._version)
         outputs = _outputs(current, versions)
@@ -141,6 +151,12 @@ class ShadowCompareService:
         theirs = frame[frame["variant"] == mirror.name]
         ours = frame[~frame["variant"].isin(shadows)]
         notes = _capture_notes(endpoint, mirror, production, len(ours), len(theirs))
+        others = sorted(set(frame["variant"].unique()) & shadows - {mirror.name})
+        if others:
+            notes.append(
+                f"rows of {', '.join(map(repr, others))}, another shadow of the window, are "
+                "on neither side"
+            )
         pairs = shadow_pairs.pair(ours, theirs, outputs)
         task = versions.task_of(pairs, notes)
         agreement: Agreement | None = None
@@ -368,6 +384,19 @@ def _outputs(config: EndpointConfig, versions: _Versions) -> list[str]:
         if found is not None and found.signature is not None:
             widest = max(widest, len(found.signature.outputs))
     return output_columns(1) + (output_columns(widest) if widest > 1 else [])
+
+
+def _shadows_served(history: Sequence[EndpointConfig], start: datetime, end: datetime) -> set[str]:
+    """The variants that were shadows in a config served in ``[start, end)``: each config from
+    its writing until :data:`SWAP_LAG` after the next one's."""
+    found: set[str] = set()
+    for config, after in zip(history, [*history[1:], None], strict=True):
+        if config.created_at >= end:
+            break
+        if after is not None and after.created_at + SWAP_LAG <= start:
+            continue
+        found.update(v.name for v in config.variants if v.is_shadow)
+    return found
 
 
 def _shadow_of(config: EndpointConfig, name: str | None) -> Variant:
