@@ -564,6 +564,39 @@ def test_a_stuck_shadow_holds_up_no_other_shadow(
     assert all(error is None for _, error in seen["seen"])
 
 
+def test_a_version_number_a_shadow_shares_names_the_production_variant(
+    platform: Platform,
+) -> None:
+    """A shadow may serve the very version production serves (with another predictor or
+    batching, say) and be listed first: V2's ``/versions/1`` names production, which
+    answers callers; the shadow answers only when named itself."""
+    platform.endpoints.create(
+        "same-version", {"trial": "churn:1", "main": "churn:1"}, shadows={"trial": 100}
+    )
+    rows = np.array([[1.0, 2.0, 3.0]])
+    tensor = {"name": "input-0", "datatype": "FP64", "shape": [1, 3], "data": rows.tolist()}
+    body = {"inputs": [tensor]}
+
+    async def scenario() -> dict[str, httpx.Response]:
+        async with lifespan(serving_app(platform.settings)) as client:
+            base = "/v2/models/same-version"
+            return {
+                "number": await client.post(f"{base}/versions/1/infer", json=body),
+                "name": await client.post(f"{base}/versions/trial/infer", json=body),
+                "plain": await client.post(f"{base}/infer", json=body),
+                "sagemaker": await invoke(client, "same-version", rows, target="trial"),
+            }
+
+    answers = asyncio.run(scenario())
+    answered = {k: (r.status_code, r.headers["x-modelyard-variant"]) for k, r in answers.items()}
+    assert answered == {
+        "number": (200, "main"),
+        "name": (200, "trial"),
+        "plain": (200, "main"),
+        "sagemaker": (200, "trial"),
+    }
+
+
 @contextmanager
 def _deployer(platform: Platform, draw: Callable[[], float] = random.random) -> Iterator[Deployer]:
     """A deployer on the platform's store (closed, with its executor, on the way out)."""

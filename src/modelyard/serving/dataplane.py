@@ -236,7 +236,8 @@ class DataPlane:
         raise EndpointNotFound(f"endpoint {name!r} is not deployed")
 
     def version(self, route: EndpointRoute, version: str) -> VariantRoute:
-        """The variant a V2 ``version`` names: a variant name, else a served version number.
+        """The variant a V2 ``version`` names: a variant name, else a served version number
+        (a production variant's before a shadow's).
 
         Raises:
             VersionNotFound: neither; ModelNotReady: that version failed to load here.
@@ -246,9 +247,11 @@ class DataPlane:
             return variant
         if version.isascii() and version.isdigit():
             number = int(version)
-            for candidate in route.variants.values():
-                if candidate.served.spec.version == number:
-                    return candidate
+            found = [v for v in route.variants.values() if v.served.spec.version == number]
+            if found:
+                # A number a production variant serves names it, even when a shadow (listed
+                # first) serves the same number: a shadow answers only when named itself.
+                return next((v for v in found if v.shadow is None), found[0])
         failure = self.deployer.failures.get(route.name)
         if failure is not None:
             raise ModelNotReady(f"endpoint {route.name!r} is not ready: {failure}")
