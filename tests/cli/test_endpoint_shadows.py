@@ -80,6 +80,26 @@ def test_shadows_are_created_updated_and_shown(home: Any) -> None:
     ]
 
 
+def test_shares_that_round_to_0_or_100_are_shown_as_they_are(home: Any) -> None:
+    """A shadow sampling 0.0001% gets copies and one at 99.999% misses some; a variant with
+    a 0.001% share gets requests: none of them reads as 0% or 100%."""
+    created = home(
+        "endpoints", "create", "tiny", "--variant", "live=churn:1", "--variant", "rare=churn:1",
+        "--variant", "dark=churn:2", "--weights", "live=99999,rare=1", "--shadow", "dark=0.0001%",
+    ).ok()  # fmt: skip
+    assert created.out == (
+        "endpoint tiny now at config 1 (create): live=churn:1 99.999%, rare=churn:1 0.001%, "
+        "dark=churn:2 shadow 0.0001%\n"
+    )
+    home(
+        "endpoints", "update", "tiny", "--variant", "live=churn:1", "--variant", "dark=churn:2",
+        "--shadow", "dark=99.999%",
+    ).ok()  # fmt: skip
+    shown = home("endpoints", "show", "tiny").ok()
+    assert "share      shadow 99.999% (answers no request; gets a copy of 99.999%" in shown.out
+    assert "share      100% (weight 1)" in shown.out
+
+
 # id, arguments, exit code, words the error line must contain
 BAD: list[tuple[str, list[str], int, list[str]]] = [
     ("sampling-too-high", ["--shadow", "dark=150"], INVALID, ["'dark'", "from 0 to 100, got 150"]),

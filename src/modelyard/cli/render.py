@@ -200,7 +200,12 @@ def store_detail(info: Mapping[str, Any]) -> str:
 
 
 def _percent(value: float) -> str:
-    return f"{value:.1f}".removesuffix(".0") + "%"
+    """``12.5%``: one decimal, or as many as tell a share that is not 0 or 100 from them (a
+    shadow sampling 0.0001% gets copies, a variant at 99.99% does not get every request)."""
+    text = f"{value:.1f}"
+    if (text == "0.0" and value > 0) or (text == "100.0" and value < 100):
+        text = f"{value:.12g}"
+    return text.removesuffix(".0") + "%"
 
 
 def shares(config: EndpointConfig) -> dict[str, float]:
