@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from modelyard.bootstrap import Platform, build
@@ -93,6 +94,12 @@ def test_a_shadow_takes_no_weight_and_keeps_its_sampling(platform: Platform) -> 
         ("dark", 3, 0.0, 0.0),
     ]
     assert updated.config.variant("dark").capture.percent == 0  # type: ignore[union-attr]
+    # numpy's numbers are numbers (weights take them too).
+    two = {"live": "cancer:1", "dark": "cancer:2"}
+    for given, taken in ((np.float32(12.5), 12.5), (np.int64(50), 50.0)):
+        again = platform.endpoints.update("api", two, shadows={"dark": given})
+        assert summary(again.config.variants)[1] == ("dark", 2, 0.0, taken)
+        assert type(again.config.variants[1].shadow) is float
 
 
 def test_bad_shadows_are_refused_naming_the_problem_and_nothing_is_written(
@@ -109,6 +116,9 @@ def test_bad_shadows_are_refused_naming_the_problem_and_nothing_is_written(
         (lambda: eps.update("api", two, shadows={"dark": math.inf}), "got inf"),
         (lambda: eps.update("api", two, shadows={"dark": "50"}), "got '50'"),
         (lambda: eps.update("api", two, shadows={"dark": True}), "got True"),
+        (lambda: eps.update("api", two, shadows={"dark": np.bool_(True)}), "got np.True_"),
+        (lambda: eps.update("api", two, shadows={"dark": 10**400}), "from 0 to 100, got 1000"),
+        (lambda: eps.update("api", two, shadows={"dark": np.float64(101)}), "got np.float64"),
         (lambda: eps.update("api", two, shadows={"red": 10}), "unknown variant 'red'"),
         (
             lambda: eps.update("api", two, {"live": 1, "dark": 1}, shadows={"dark": 10}),
