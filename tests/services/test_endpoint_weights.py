@@ -82,3 +82,35 @@ def test_a_variant_new_to_the_endpoint_must_be_named(platform: Platform) -> None
         "green": 0.0,
     }
     assert weights(eps.update("api", BOTH)) == {"blue": 1.0, "green": 1.0}, "equal shares"
+
+
+def test_weights_from_python_are_real_numbers_or_refused_by_name(platform: Platform) -> None:
+    """Weights given in Python, not parsed from text: numpy's numbers are numbers; text, None,
+    a bool and an int too large for a float are refused naming the variant (an int past the
+    largest float, and text, were OverflowError and ValueError tracebacks), and nothing
+    changes."""
+    import numpy as np
+
+    eps = platform.endpoints
+    eps.create("api", BOTH, {"blue": np.int64(3), "green": np.float32(1.5)})
+    assert weights(eps.get("api")) == {"blue": 3.0, "green": 1.5}
+    refusals: list[tuple[Any, str]] = [
+        (10**400, "got an int too large for a float"),
+        ("2", "got '2'"),
+        (None, "got None"),
+        (True, "got True"),
+        ([1], "got [1]"),
+    ]
+    for given, said in refusals:
+        attempts = [
+            ("green", lambda given=given: eps.update("api", BOTH, {"blue": 1, "green": given})),
+            ("green", lambda given=given: eps.set_weights("api", {"green": given})),
+            ("blue", lambda given=given: eps.create("other", BOTH, {"blue": given, "green": 1})),
+        ]
+        for variant, attempt in attempts:
+            with pytest.raises(InvalidInput) as refused:
+                attempt()
+            assert (
+                str(refused.value) == f"the weight of variant {variant!r} must be a number, {said}"
+            )
+    assert len(eps.history("api")) == 1 and len(eps.list_endpoints()) == 1

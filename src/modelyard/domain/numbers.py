@@ -14,7 +14,8 @@ float64 is almost always a mistake (a unit error, a corrupted export), so it is 
 infinity written as such (``inf``, ``-Infinity``) stays a float like any other.
 
 A percentage (:func:`parse_percent_text`) is such a number, optionally followed by ``%``; its
-range is the caller's rule.
+range is the caller's rule. A number given in Python rather than as text (a weight, a shadow
+sampling) is read by :func:`real_value`.
 
 The fast paths of :mod:`.payloads` and :mod:`.json_shapes` let numpy or ``float()`` convert and
 check afterwards, cheaply, whether anything outside this grammar could have been there
@@ -24,9 +25,10 @@ check afterwards, cheaply, whether anything outside this grammar could have been
 from __future__ import annotations
 
 import math
+import numbers
 import re
 
-__all__ = ["NOT_NUMERAL_CHARS", "parse_number", "parse_percent_text"]
+__all__ = ["NOT_NUMERAL_CHARS", "parse_number", "parse_percent_text", "real_value", "shown_value"]
 
 _INFINITIES = frozenset(sign + word for sign in ("", "+", "-") for word in ("inf", "infinity"))
 _NUMERAL = re.compile(
@@ -74,3 +76,24 @@ def parse_percent_text(text: str) -> float:
     if _NUMERAL.fullmatch(number) is None:
         raise ValueError(f"{text!r} is not a decimal number")
     return float(number)
+
+
+def real_value(given: object) -> float | None:
+    """``given`` as a float when it is a real number (numpy's too), else None: a bool is an int
+    to Python but ``True`` is a typo, not a number; text is not read here; an int past the
+    largest float is none either. The range is the caller's rule (NaN and infinity pass)."""
+    if not isinstance(given, numbers.Real) or isinstance(given, bool):
+        return None
+    try:
+        return float(given)
+    except OverflowError:
+        return None
+
+
+def shown_value(given: object) -> str:
+    """``given`` as a refusal names it: its repr, cut at 60 characters, or for an int past the
+    largest float (whose repr runs to hundreds of digits) what it is."""
+    if isinstance(given, int) and not isinstance(given, bool) and real_value(given) is None:
+        return "an int too large for a float"
+    text = repr(given)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 from collections.abc import Collection, Mapping
 
 from modelyard.domain import ConfigChange, Endpoint, EndpointConfig, ModelVersion, Variant
+from modelyard.domain.numbers import real_value, shown_value
 from modelyard.domain.signature import columns_for
 from modelyard.errors import InvalidInput, VariantNotFound
 from modelyard.storage.base import EndpointStore
@@ -55,11 +55,11 @@ def sampling(
         )
     out: dict[str, float] = {}
     for name, given in shadows.items():
-        number = _real(given)
+        number = real_value(given)
         if number is None or not math.isfinite(number) or not 0 <= number <= 100:
             raise InvalidInput(
                 f"the shadow sampling of variant {name!r} must be a percentage from 0 to 100, "
-                f"got {given!r}"
+                f"got {shown_value(given)}"
             )
         out[name] = float(number)
     weighted = [name for name in (weights or {}) if name in out]
@@ -71,17 +71,6 @@ def sampling(
             f"the requests (every variant is a shadow: {', '.join(out)})"
         )
     return out
-
-
-def _real(given: object) -> float | None:
-    """``given`` as a float when it is a real number (numpy's too), else None. bool is an int
-    to Python, but True% is a typo, not a sampling; an int past the largest float is none."""
-    if not isinstance(given, numbers.Real) or isinstance(given, bool):
-        return None
-    try:
-        return float(given)
-    except OverflowError:
-        return None
 
 
 def check_inputs(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Mapping, Sequence
 
-from modelyard.domain.numbers import parse_percent_text
+from modelyard.domain.numbers import parse_percent_text, real_value, shown_value
 from modelyard.errors import InvalidInput
 from modelyard.services.endpoint_shadows import takes_no_weight
 
@@ -126,7 +126,8 @@ def resolve_weights(
         endpoint: The endpoint's name, for the messages.
 
     Raises:
-        InvalidInput: a weight for a variant that is not there or is a shadow; percentages
+        InvalidInput: a weight that is not a real number (text, None, a bool, an int too large
+            for a float); a weight for a variant that is not there or is a shadow; percentages
             that leave a production variant out; relative weights that leave out one with no
             weight yet; weights :func:`check_weights` refuses. Each names the variants.
     """
@@ -135,6 +136,14 @@ def resolve_weights(
         check_weights(out)
         return out
     where = f"endpoint {endpoint!r}" if endpoint else "the config"
+    read: dict[str, float] = {}
+    for variant, weight in given.items():
+        number = real_value(weight)
+        if number is None:
+            raise InvalidInput(
+                f"the weight of variant {variant!r} must be a number, got {shown_value(weight)}"
+            )
+        read[variant] = number
     weighted_shadows = [v for v in given if v in shadows]
     if weighted_shadows:
         raise takes_no_weight(weighted_shadows[0])
@@ -156,6 +165,6 @@ def resolve_weights(
             f"name a weight for every variant new to {where} (none yet: {', '.join(new)}); "
             "a variant not named keeps the weight it has now"
         )
-    out = {v: float(given[v]) if v in given else float(current[v]) for v in production}
+    out = {v: read[v] if v in given else float(current[v]) for v in production}
     check_weights(out)
     return out
