@@ -213,6 +213,23 @@ def test_files_of_different_configs_are_read_as_one_schema(folder: CaptureFolder
     assert list(rows.columns) == [*METADATA_COLUMNS, "input.ssn", "input.c", "output.prediction"]
 
 
+def test_every_output_column_is_read_as_output_star(folder: CaptureFolder) -> None:
+    """Versions of several output columns and of one, in files of their own: ``output.*``
+    reads every output column any file has (prediction first, then by number), and nothing
+    of the inputs."""
+    put(folder, captured([at(1)], **{"input.a": [1.0], "output.prediction": [0.5]}), "one")
+    three = {"input.a": [2.0], **{f"output.{i}": [0.1 * i] for i in (10, 2, 0, 1)}}
+    put(folder, captured([at(2)], "green", **three), "several")
+    service = CaptureService(folder)
+    rows = service.read("api", since=at(0), until=at(5), columns=["inference_id", "output.*"])
+    assert list(rows.columns) == [
+        "inference_id", "output.prediction", "output.0", "output.1", "output.2", "output.10",
+    ]  # fmt: skip
+    assert rows["output.prediction"].tolist()[0] == 0.5 and rows["output.2"].tolist()[1] == 0.2
+    empty = service.read("api", since=at(30), until=at(40), columns=["row", "output.*"])
+    assert empty.empty and list(empty.columns) == ["row"]
+
+
 def test_an_empty_window_has_the_metadata_columns(folder: CaptureFolder, tmp_path: Path) -> None:
     put(folder, captured([at(1)], **{"input.a": [1.0]}), "a")
     service = CaptureService(folder)

@@ -311,3 +311,38 @@ def test_a_shadow_retired_in_the_window_is_on_neither_side(
     assert serving.production.latency_p99_ms is not None
     assert serving.production.latency_p99_ms <= 5.0
     assert any("'dark.next', another shadow of the window" in n for n in found.notes)
+
+
+def test_a_shadow_whose_signature_names_no_outputs_is_read_from_what_it_captured(
+    parts: tuple[Platform, Capturer],
+) -> None:
+    """A booster registered without an input example has a signature that names no outputs,
+    though it answers class probabilities (captured as output.0 and output.1). Its captured
+    outputs are compared all the same, read as classes by their width."""
+    import pandas as pd
+    import xgboost as xgb
+
+    platform, capturer = parts
+    rng = np.random.default_rng(21)
+    frame = pd.DataFrame(rng.normal(size=(300, 2)), columns=["a", "b"])
+    booster = xgb.train(
+        {"objective": "multi:softprob", "num_class": 2, "nthread": 1},
+        xgb.DMatrix(frame, label=(frame["a"] > 0).astype(int)),
+        num_boost_round=20,
+    )
+    version = platform.registry.register("probs", booster, flavor="xgboost")
+    assert version.signature is not None and version.signature.outputs == ()
+    shadowed(platform, "probs", "clf:1", version.ref)
+    rows = rng.normal(size=(60, 2))
+    _, ours, theirs = mirrored(
+        capturer, "probs", rows, production=("main", "clf:1"), shadow=("shadow", version.ref)
+    )
+    assert theirs.shape == (60, 2)
+
+    found = platform.shadow_compare.compare("probs")
+
+    agreement = found.agreement
+    assert found.task is Task.CLASSIFICATION and agreement is not None
+    assert (agreement.compared, agreement.unreadable) == (60, 0)
+    assert agreement.agreed == int((ours == theirs.argmax(axis=1)).sum())
+    assert found.status is ComparisonStatus.OK

@@ -174,6 +174,23 @@ def input_column(feature: str) -> str:
     return INPUT_PREFIX + feature
 
 
+#: A column name a read of captured rows takes for every output column the rows have (their
+#: number is the answering version's: its signature may not say, a booster registered without
+#: an input example, say), in :func:`output_order`.
+EVERY_OUTPUT = OUTPUT_PREFIX + "*"
+
+
+def output_order(name: str) -> tuple[int, int, str]:
+    """The sort key of output columns: ``output.prediction``, then ``output.0``, ``output.1``
+    … by number, then any other by name."""
+    if name == SINGLE_OUTPUT:
+        return (0, 0, "")
+    tail = name.removeprefix(OUTPUT_PREFIX)
+    if tail.isascii() and tail.isdigit():
+        return (1, int(tail), "")
+    return (2, 0, tail)
+
+
 def output_columns(count: int) -> list[str]:
     """``output.prediction`` for one output column, else ``output.0`` … ``output.<count-1>``."""
     if count == 1:

@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from modelyard.domain import validate_name
 from modelyard.domain.capture import (
+    EVERY_OUTPUT,
     INPUT_PREFIX,
     METADATA_COLUMNS,
     OUTPUT_PREFIX,
+    output_order,
     partition_hour,
     window_folders,
 )
@@ -196,7 +198,9 @@ class CaptureService:
             since, until: Times; without a zone they are UTC.
             variant: Only this variant's rows.
             columns: Only these columns, in this order (metadata names, ``input.<feature>``,
-                ``output.<name>``); one that no captured file has is all null.
+                ``output.<name>``); one that no captured file has is all null. ``output.*``
+                (:data:`~modelyard.domain.capture.EVERY_OUTPUT`) stands for every output
+                column the rows have, in ``output_order``.
 
         Returns:
             The columns of :data:`~modelyard.domain.capture.METADATA_COLUMNS`, then
@@ -309,6 +313,7 @@ class CaptureService:
             validate_name(variant, "variant name")
         wanted = None if columns is None else _checked_columns(columns)
         keep = {*(wanted or ()), *_ORDER, "variant"}
+        outputs = EVERY_OUTPUT in keep
         id_set = None if ids is None else pa.array(sorted(set(ids)), type=pa.string())
         tables = []
         files = 0
@@ -318,7 +323,13 @@ class CaptureService:
                     parquet = pq.ParquetFile(handle)
                     names = parquet.schema_arrow.names
                     table = parquet.read(
-                        None if wanted is None else [c for c in names if c in keep]
+                        None
+                        if wanted is None
+                        else [
+                            c
+                            for c in names
+                            if c in keep or (outputs and c.startswith(OUTPUT_PREFIX))
+                        ]
                     )
             except (OSError, pa.ArrowException) as exc:
                 raise StorageUnavailable(
@@ -342,10 +353,13 @@ class CaptureService:
                 tables.append(table)
         unified = unify(tables).sort_by([(c, "ascending") for c in _ORDER])
         if wanted is not None:
+            present = unified.column_names
+            every = sorted((c for c in present if c.startswith(OUTPUT_PREFIX)), key=output_order)
+            named = [n for c in wanted for n in (every if c == EVERY_OUTPUT else [c])]
             unified = pa.table(
                 {
-                    c: unified[c] if c in unified.column_names else pa.nulls(unified.num_rows)
-                    for c in wanted
+                    c: unified[c] if c in present else pa.nulls(unified.num_rows)
+                    for c in dict.fromkeys(named)
                 }
             )
         return unified, files

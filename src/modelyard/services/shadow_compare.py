@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from modelyard.domain.capture import output_columns
+from modelyard.domain.capture import EVERY_OUTPUT, OUTPUT_PREFIX, SINGLE_OUTPUT
 from modelyard.domain.drift import FeatureDrift
 from modelyard.domain.durations import MAX_WINDOW, length_of, point_in_time
 from modelyard.domain.endpoints import Endpoint, EndpointConfig, Variant
@@ -146,8 +146,8 @@ class ShadowCompareService:
         shadows |= _shadows_served(self._history(endpoint), start, end)
         production = tuple(v for v in current.variants if not v.is_shadow)
         versions = _Versions(self._version)
-        outputs = _outputs(current, versions)
-        frame = self._capture.read(endpoint, since=start, until=end, columns=[*_META, *outputs])
+        frame = self._capture.read(endpoint, since=start, until=end, columns=[*_META, EVERY_OUTPUT])
+        outputs = _outputs(frame)
         theirs = frame[frame["variant"] == mirror.name]
         ours = frame[~frame["variant"].isin(shadows)]
         notes = _capture_notes(endpoint, mirror, production, len(ours), len(theirs))
@@ -375,15 +375,17 @@ class _Versions:
         return tasks["p"] or tasks["s"]
 
 
-def _outputs(config: EndpointConfig, versions: _Versions) -> list[str]:
-    """The output columns the variants' captured rows can have: ``output.prediction``, and
-    ``output.0`` … as many as the widest signature has."""
-    widest = 1
-    for variant in config.variants:
-        found = versions.get(variant.model_ref)
-        if found is not None and found.signature is not None:
-            widest = max(widest, len(found.signature.outputs))
-    return output_columns(1) + (output_columns(widest) if widest > 1 else [])
+def _outputs(frame: pd.DataFrame) -> list[str]:
+    """The output columns of captured rows (read with ``output.*``): ``output.prediction``
+    (added, all null, when no row has it), then the numbered ones. What the rows hold, not what
+    signatures say: one may name no outputs (a booster registered without an input example)
+    while its model answers several columns."""
+    if SINGLE_OUTPUT not in frame.columns:
+        frame[SINGLE_OUTPUT] = None
+    return [
+        SINGLE_OUTPUT,
+        *(c for c in frame.columns if c.startswith(OUTPUT_PREFIX) and c != SINGLE_OUTPUT),
+    ]
 
 
 def _shadows_served(history: Sequence[EndpointConfig], start: datetime, end: datetime) -> set[str]:
