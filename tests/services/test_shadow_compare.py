@@ -346,3 +346,39 @@ def test_a_shadow_whose_signature_names_no_outputs_is_read_from_what_it_captured
     assert (agreement.compared, agreement.unreadable) == (60, 0)
     assert agreement.agreed == int((ours == theirs.argmax(axis=1)).sum())
     assert found.status is ComparisonStatus.OK
+
+
+def test_differences_near_the_largest_float_are_read_without_overflowing(
+    parts: tuple[Platform, Capturer],
+) -> None:
+    """A regressor shadow answering -1.7e308 (a unit error, say) against production's small
+    numbers: the mean difference is -1.7e308, not the -inf its sum overflows to (a
+    RuntimeWarning, an error under -W error). Where a difference itself is past the largest
+    float it is infinite, said so without a warning, and null in JSON."""
+    from modelyard.cli.render import to_jsonable
+
+    platform, capturer = parts
+    shadowed(platform, "huge", "reg:1", "reg:2")
+    rows = np.random.default_rng(13).normal(size=(40, 2))
+    mirrored(
+        capturer, "huge", rows, production=("main", "reg:1"), shadow=("shadow", "reg:2"),
+        shadow_predictions=np.full(40, -1.7e308),
+    )  # fmt: skip
+    d = platform.shadow_compare.compare("huge").differences
+    assert d is not None and d.compared == 40
+    assert d.mean == pytest.approx(-1.7e308) and d.mean_abs == pytest.approx(1.7e308)
+    assert d.max_abs == pytest.approx(1.7e308) and d.within_tolerance == 0.0
+
+    # Production near +1.4e308 (2a + b with a = 7e307): each difference overflows.
+    shadowed(platform, "past", "reg:1", "reg:2")
+    wide = np.column_stack([np.full(40, 7e307), np.zeros(40)])
+    mirrored(
+        capturer, "past", wide, production=("main", "reg:1"), shadow=("shadow", "reg:2"),
+        shadow_predictions=np.full(40, -1.7e308),
+    )  # fmt: skip
+    found = platform.shadow_compare.compare("past")
+    d = found.differences
+    assert d is not None and d.compared == 40
+    assert d.mean == -math.inf and d.max_abs == math.inf
+    shown = json.loads(json.dumps(to_jsonable(found), allow_nan=False))
+    assert shown["differences"]["mean"] is None

@@ -123,19 +123,29 @@ def differences(
     ]
     ours = np.array([p for p, _ in values], dtype=np.float64)
     theirs = np.array([s for _, s in values], dtype=np.float64)
-    diff = theirs - ours
+
+    def quiet() -> Any:
+        """A difference past the largest float is infinite (and a quantile between two
+        infinite ones NaN, shown as unknown): said as such, not warned about."""
+        return np.errstate(over="ignore", invalid="ignore")
+
+    with quiet():
+        diff = theirs - ours
     gap = np.abs(diff)
     enough = len(values) >= config.min_pairs
     allowed = np.maximum(config.abs_tolerance, config.rel_tolerance * np.abs(ours))
 
     def stat(value: Callable[[], Any]) -> float | None:
-        return float(value()) if enough else None  # also: an empty sample has no quantile
+        if not enough:  # also: an empty sample has no quantile
+            return None
+        with quiet():
+            return float(value())
 
     found = Differences(
         compared=len(values),
         unreadable=len(pairs) - len(values),
-        mean=stat(diff.mean),
-        mean_abs=stat(gap.mean),
+        mean=stat(lambda: _mean(diff)),
+        mean_abs=stat(lambda: _mean(gap)),
         p50_abs=stat(lambda: np.quantile(gap, 0.5)),
         p90_abs=stat(lambda: np.quantile(gap, 0.9)),
         p99_abs=stat(lambda: np.quantile(gap, 0.99)),
@@ -191,6 +201,12 @@ def _side(frame: pd.DataFrame, outputs: Sequence[str]) -> pd.DataFrame:
             "prediction": pd.Series(predictions, dtype="object").to_numpy(),
         }
     )
+
+
+def _mean(values: Any) -> float:
+    """The mean of finite ``values`` without overflowing their sum: predictions near the
+    largest float (-1.7e308 each) have a finite mean their sum has not."""
+    return float((values / len(values)).sum())
 
 
 def _plain(value: Any) -> Any:
