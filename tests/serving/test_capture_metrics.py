@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -205,3 +206,89 @@ def test_the_server_bootstrap_builds_counts_its_capture_writer(
     counts = asyncio.run(scenario())
     assert counts["dropped"] >= 10 and counts["captured"] >= 1  # the first 1-row one fits
     assert counts["failed_files"] >= 1 and counts["written"] == 0
+
+
+TOKENS_MODEL = """
+class Model:
+    def load(self, artifacts_dir):
+        pass
+
+    def predict(self, data):
+        return [float(len(tokens)) for tokens in data["tokens"]]
+"""
+TOKENS_HANDLER = """
+import pandas as pd
+
+
+def input_fn(body, content_type):
+    lines = [line for line in body.decode("utf-8").splitlines() if line.strip()]
+    return pd.DataFrame({"tokens": [line.split() for line in lines]})
+"""
+
+
+def test_rows_the_metrics_cannot_read_still_reach_capture_and_spare_other_endpoints(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A handler's rows the metrics' statistics cannot digest (a column of token lists) cost
+    that variant's input metrics, never its captured rows nor another endpoint's metrics: the
+    drain used to raise, losing every call it took and leaking their reserved queue rows."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from modelyard.domain import CaptureConfig, Trust
+
+    platform = make_platform(tmp_path / "home")
+    (tmp_path / "tokens.py").write_text(TOKENS_MODEL)
+    (tmp_path / "handler.py").write_text(TOKENS_HANDLER)
+    platform.registry.register(
+        "tokens",
+        tmp_path / "tokens.py",
+        flavor="pyfunc",
+        input_example=pd.DataFrame({"tokens": [["a", "b"]]}),
+        handler=tmp_path / "handler.py",
+        trust=Trust(user_code=True),
+    )
+    platform.endpoints.create(
+        "tokens", {"main": "tokens:1"}, capture={"main": CaptureConfig.parse(100)}
+    )
+    platform.close()
+    root = tmp_path / "capture"
+    writer = CaptureWriter(CaptureFolder(str(root)), roll_s=0.0, flush_s=0.02)
+    metrics = Metrics(
+        tmp_path / "metrics", drain_s=0.02, remove_directory=True, capture=writer.counters
+    )
+
+    api_feature = {"endpoint": "api", "variant": "main", "model_version": "1", "feature": "a"}
+
+    async def scenario() -> tuple[str, str]:
+        async with serving(platform.settings, writer, metrics) as client:
+            answer = await client.post(
+                "/endpoints/tokens/invocations",
+                content="a b c\nd e\n",
+                headers={"content-type": "text/plain"},
+            )
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["predictions"] == [3.0, 2.0]
+            api_id, _ = await invoke(client, "api", [0.5, -0.5, 7.0])
+            seen = await wait_for_counts(
+                client,
+                "both requests' rows written, the queue empty, api's input counted",
+                lambda counts, samples: (
+                    counts["written"] == 3
+                    and counts["queue"] == 0
+                    and value(samples, "modelyard_input_values_total", **api_feature) == 1
+                ),
+            )
+            assert seen["failed"] == 0 and seen["dropped"] == 0
+            return answer.headers["x-modelyard-inference-id"], api_id
+
+    with caplog.at_level(logging.ERROR, logger="modelyard.serving"):
+        tokens_id, api_id = asyncio.run(scenario())
+    logged = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(logged) == 1 and "metrics of tokens/main" in logged[0], logged
+    tokens = pq.read_table(next((root / "tokens").rglob("*.parquet"))).to_pandas()
+    assert list(tokens["inference_id"]) == [tokens_id, tokens_id]
+    assert [list(t) for t in tokens["input.tokens"]] == [["a", "b", "c"], ["d", "e"]]
+    assert list(tokens["output.prediction"]) == [3.0, 2.0]
+    api = pq.read_table(next((root / "api").rglob("*.parquet"))).to_pandas()
+    assert list(api["inference_id"]) == [api_id] and list(api["input.a"]) == [0.5]

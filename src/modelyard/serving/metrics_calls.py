@@ -11,6 +11,7 @@ writer's thread only turns them into Parquet.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
     from modelyard.serving.calls import CallBlock
     from modelyard.serving.capture_writer import CaptureWriter
     from modelyard.serving.metrics_files import PromWriter
+
+log = logging.getLogger("modelyard.serving")
 
 #: Distinct classes labelled per variant; more are counted as ``__other__``.
 MAX_CLASSES = 50
@@ -68,48 +71,82 @@ class CallsFold:
         self._clock_offset = clock_offset
         self._recent = RecentDigests()
         self._classes: dict[tuple[str, ...], set[str]] = {}
+        self._failing: set[tuple[str, ...]] = set()  # variants whose metrics fail, logged
 
     def fold(self, block: CallBlock, now: float) -> None:
-        """Add ``block``'s calls (one drain's) to the metrics; hand its sampled calls over."""
+        """Add ``block``'s calls (one drain's) to the metrics; hand its sampled calls over.
+
+        A variant whose calls the statistics cannot read (rows a handler's ``input_fn`` made
+        of values no digest takes, say) loses its own input and output metrics for this drain,
+        logged once per streak; its sampled calls still go to capture, and the other variants'
+        calls are counted."""
         sampled = _Sampled(block, self._clock_offset()) if len(block.sampled) else None
         # By route: a route belongs to one endpoint (the deployer builds each endpoint its own),
         # so the endpoint's name is its first call's (no pass over every request's name).
         for (variant,), at in grouped(block.variants):
             endpoint = block.endpoints[0 if at is None else int(at[0])]
-            spec = variant.served.spec
-            labels = (endpoint, variant.name, str(spec.version))
-            stats = self._stats(endpoint, variant.name)
             rows, predictions = picked(block.rows, at), picked(block.predictions, at)
             lengths = np.fromiter(map(len, rows), np.int64, len(rows))
-            self._writer.observe(
-                m.REQUEST_ROWS, labels, bucket_counts(lengths, m.ROW_BUCKETS), lengths.sum()
-            )
-            stats.add("rows", float(lengths.sum()))
-            stats.add("io_requests", len(rows))
-            raw = stacked(rows, lengths)
-            x = as_floats(raw)
-            if x is not None:
-                digests = request_digests(x, lengths)
+            labels = (endpoint, variant.name, str(variant.served.spec.version))
+            stacks: list[np.ndarray | None] = [None, None]  # the rows, the predictions
+            try:
+                self._group(labels, variant, rows, predictions, lengths, now, stacks)
+            except Exception:  # the metrics' defect must not cost capture, nor other variants
+                if labels not in self._failing:
+                    log.exception(
+                        "could not compute the input and output metrics of %s/%s (skipped "
+                        "until they work again; capture goes on)",
+                        *labels[:2],
+                    )
+                self._failing.add(labels)
             else:
-                digests = np.fromiter(map(frame_digest, rows), np.uint64, len(rows))
-            # Salted by the variant: equal rows sent to two variants are not repeats.
-            salt = np.uint64(hash(labels[:2]) & 0xFFFFFFFFFFFFFFFF)
-            repeated = self._recent.repeats(digests ^ salt, now, self._window)
-            self._writer.inc(m.REPEATED, labels, repeated)
-            stats.add("repeated", repeated)
-            signature = spec.signature
-            # A model that does not name its features (None) has them numbered instead.
-            inputs = signature.feature_names if signature is not None else None
-            hidden = _redacted(variant)
-            self._inputs(labels, stats, input_stats(x, rows, inputs, m.TEXT_BUCKETS), hidden)
-            y = prediction_matrix(predictions, lengths)
-            outputs = _named(signature.outputs) if signature is not None else None
-            self._outputs(labels, stats, predictions, outputs, y)
+                self._failing.discard(labels)
             if sampled is not None:
+                raw, y = stacks
                 part = sampled.of(variant, at, rows, predictions, lengths, raw, y)
                 writer = self._capture()
                 if part is not None and writer is not None:
                     writer.put(endpoint, part)
+
+    def _group(
+        self,
+        labels: tuple[str, str, str],
+        variant: Any,
+        rows: list[Any],
+        predictions: list[Any],
+        lengths: np.ndarray,
+        now: float,
+        stacks: list[np.ndarray | None],
+    ) -> None:
+        """One variant's calls into the metrics; ``stacks`` gets their rows and predictions
+        stacked (each when it could be), for capture."""
+        endpoint = labels[0]
+        spec = variant.served.spec
+        stats = self._stats(endpoint, variant.name)
+        self._writer.observe(
+            m.REQUEST_ROWS, labels, bucket_counts(lengths, m.ROW_BUCKETS), lengths.sum()
+        )
+        stats.add("rows", float(lengths.sum()))
+        stats.add("io_requests", len(rows))
+        raw = stacks[0] = stacked(rows, lengths)
+        y = stacks[1] = prediction_matrix(predictions, lengths)
+        x = as_floats(raw)
+        if x is not None:
+            digests = request_digests(x, lengths)
+        else:
+            digests = np.fromiter(map(frame_digest, rows), np.uint64, len(rows))
+        # Salted by the variant: equal rows sent to two variants are not repeats.
+        salt = np.uint64(hash(labels[:2]) & 0xFFFFFFFFFFFFFFFF)
+        repeated = self._recent.repeats(digests ^ salt, now, self._window)
+        self._writer.inc(m.REPEATED, labels, repeated)
+        stats.add("repeated", repeated)
+        signature = spec.signature
+        # A model that does not name its features (None) has them numbered instead.
+        inputs = signature.feature_names if signature is not None else None
+        hidden = _redacted(variant)
+        self._inputs(labels, stats, input_stats(x, rows, inputs, m.TEXT_BUCKETS), hidden)
+        outputs = _named(signature.outputs) if signature is not None else None
+        self._outputs(labels, stats, predictions, outputs, y)
 
     def _inputs(
         self, labels: tuple[str, ...], stats: MetricStats, found: Any, hidden: frozenset[str]
