@@ -132,6 +132,24 @@ def test_frame_digests() -> None:
     assert frame_digest(one) != frame_digest(pd.DataFrame({"city": ["Bergen"], "age": [3.0]}))
 
 
+def test_rows_of_text_as_arrays_or_lists_are_tables_with_the_features_names() -> None:
+    """What a handler's ``input_fn`` may hand a text model: not DataFrames, not numbers."""
+    rows = [
+        np.array([["a wonderful film", 3.0], [None, 4.0]], dtype=object),
+        [["dull", np.nan]],
+    ]
+    assert stack(rows) is None
+    found = input_stats(None, rows, ["review", "stars"], (5.0, 10.0))
+    review = found.text["review"]
+    assert (review.present, review.missing, review.total_length) == (2, 1, 20)
+    assert review.buckets.tolist() == [1, 0, 1]  # 4 chars <= 5; 16 chars > 10
+    assert found.numeric is not None and found.numeric.names == ["stars"]
+    assert (found.numeric.present.tolist(), found.numeric.sums.tolist()) == ([2], [7.0])
+    one = np.array([["dull"]], dtype=object)
+    assert frame_digest(one) == frame_digest([["dull"]])
+    assert frame_digest(one) != frame_digest(np.array([["moving"]], dtype=object))
+
+
 _OTHER_THREADS_CPU = """
 import os, sys, threading
 from pathlib import Path

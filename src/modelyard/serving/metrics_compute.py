@@ -129,7 +129,9 @@ def input_stats(
         names = feature_names(signature_names, x.shape[1])[:MAX_FEATURES]
         out.numeric = column_stats(x[:, :MAX_FEATURES], names)
         return out
-    frames = [r for r in rows if hasattr(r, "columns")]
+    # Tables (models with text columns), or rows of text as arrays or lists (what a handler's
+    # ``input_fn`` may hand a text model), as tables with the features' names.
+    frames = [as_frame(r, signature_names) for r in rows if len(r)]
     if frames:
         import pandas as pd
 
@@ -274,9 +276,24 @@ def request_digests(x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return digests ^ (counts.astype(np.uint64) * _ONE_ROW)
 
 
-def frame_digest(rows: Any) -> int:
-    """The digest of one request given as a DataFrame (models with text columns)."""
+def as_frame(rows: Any, names: Sequence[str] | None = None) -> Any:
+    """One request's rows as a DataFrame: itself when it is one, else its rows (an array or a
+    list, of text or mixed values: not numbers) as columns named as :func:`feature_names`
+    names them."""
+    if hasattr(rows, "columns"):
+        return rows
     import pandas as pd
 
+    values = np.asarray(rows, dtype=object)
+    values = values.reshape(len(values), -1)
+    return pd.DataFrame(values, columns=feature_names(names, values.shape[1])).infer_objects()
+
+
+def frame_digest(rows: Any) -> int:
+    """The digest of one request whose rows are not all numbers (models with text columns):
+    a DataFrame, or rows of text as an array or a list."""
+    import pandas as pd
+
+    rows = as_frame(rows)
     hashed = pd.util.hash_pandas_object(rows, index=False).to_numpy()
     return hash((tuple(map(str, rows.columns)), hashed.tobytes())) & 0xFFFFFFFFFFFFFFFF
