@@ -292,3 +292,51 @@ def test_rows_the_metrics_cannot_read_still_reach_capture_and_spare_other_endpoi
     assert list(tokens["output.prediction"]) == [3.0, 2.0]
     api = pq.read_table(next((root / "api").rglob("*.parquet"))).to_pandas()
     assert list(api["inference_id"]) == [api_id] and list(api["input.a"]) == [0.5]
+
+
+def test_values_the_model_refuses_are_the_callers_400_never_a_model_failure(
+    platform: Platform, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``churn`` (a logistic regression) takes no missing values: its runtime says so with a
+    SignatureMismatch. The caller gets a 400 naming it on every protocol, counted as such in
+    the error series; it used to be a 424/500 "model failed", an ERROR with a traceback per
+    request, and a server error in the metrics."""
+    import orjson
+
+    settings = load_settings(
+        {}, home=platform.settings.home, capture_url=str(tmp_path / "capture"), capture_roll_s=0.01
+    )
+    missing = {
+        "name": "input-0", "datatype": "FP64", "shape": [1, 3], "data": [[1.0, None, 3.0]],
+    }  # fmt: skip
+
+    async def scenario() -> Samples:
+        async with lifespan(serving_app(settings)) as client:
+            csv = await client.post(
+                "/endpoints/api/invocations",
+                content=b"1.0,,3.0\n",
+                headers={"content-type": "text/csv"},
+            )
+            assert csv.status_code == 400, csv.text
+            assert csv.headers["x-amzn-errortype"] == "ValidationError"
+            assert csv.json()["error_code"] == "signature_mismatch"
+            assert "NaN" in csv.json()["message"]
+            v2 = await client.post(
+                "/v2/models/api/infer", content=orjson.dumps({"inputs": [missing]})
+            )
+            assert v2.status_code == 400 and "NaN" in v2.json()["error"], v2.text
+            await invoke(client, "api", [1.0, 2.0, 3.0])
+            await wait_for_counts(client, "the good request captured", exactly(captured=1))
+            return await scrape(client)
+
+    with caplog.at_level(logging.WARNING, logger="modelyard"):
+        samples = asyncio.run(scenario())
+    errors = "modelyard_request_errors_total"
+    api = {"endpoint": "api", "variant": "main", "model_version": "1"}
+    for protocol in ("sagemaker", "v2-rest"):
+        labels = {**api, "protocol": protocol, "status": "400", "code": "signature_mismatch"}
+        assert value(samples, errors, **labels) == 1, protocol
+    assert (
+        value(samples, errors, **api, protocol="sagemaker", status="424", code="model_failed") == 0
+    )
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

@@ -33,6 +33,7 @@ from modelyard.errors import (
     EndpointNotFound,
     ModelFailed,
     ModelNotReady,
+    SignatureMismatch,
     VariantNotFound,
     VersionNotFound,
 )
@@ -138,12 +139,17 @@ class Lease:
         """Predict ``rows`` through the predict stack.
 
         Raises:
+            SignatureMismatch: the model's runtime refused these rows (values the estimator
+                rejects, such as NaN for a model without missing-value support): the
+                caller's input, answered 400 with the runtime's reason, not logged as a fault.
             ModelFailed: the model raised (logged here, with the inference id).
         """
         try:
             return await self._handler(Call(self.meta, self.selection, rows))
         except ModelFailure as failure:
             meta = self.meta
+            if isinstance(failure.cause, SignatureMismatch):  # the runtime's word on the input
+                raise SignatureMismatch(failure.cause.message) from None
             log.error(
                 "inference %s on %s (%s) failed",
                 meta.inference_id,
