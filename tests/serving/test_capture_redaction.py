@@ -5,10 +5,14 @@ a column number, in clear; such rows are never written, and are counted as faile
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from modelyard.bootstrap import Platform
@@ -17,6 +21,7 @@ from modelyard.serving.capture_table import build_table
 from modelyard.serving.capture_writer import CaptureWriter
 from modelyard.storage.capture_files import CaptureFolder
 from tests.serving.capture_support import invoke, make_platform, serving
+from tests.waiting import DEADLINE_S
 
 #: A value no model input holds by chance: found in a file, it was stored in clear.
 SECRET = 987654321.125
@@ -95,3 +100,73 @@ def test_the_writer_counts_them_failed_logs_why_and_writes_nothing_in_clear(
     assert writer.failed_rows == 1 and writer.written_rows == 0
     assert "ssn" in caplog.text and "in clear" in caplog.text
     assert not list(root.rglob("*.parquet"))
+
+
+def test_a_refused_call_costs_only_its_own_rows_not_its_neighbours(
+    captured: CaptureRecord, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Calls of one variant queued together are tabled together; one that cannot be (here,
+    refused for redaction) used to take every other call of that flush with it."""
+    root = tmp_path / "capture"
+    writer = CaptureWriter(CaptureFolder(str(root)), roll_s=0.0, flush_s=60.0)
+    writer.open()
+    wide = CaptureRecord(
+        dataclasses.replace(captured.meta, inference_id="the-wide-one"),
+        captured.variant,
+        np.array([[0.5, -0.5, SECRET, 1.0]]),
+        captured.predictions,
+        captured.latency_s,
+        captured.time,
+    )
+    good = [
+        CaptureRecord(
+            captured.meta,
+            captured.variant,
+            np.array([[float(i), 1.0, 2.0], [float(i), 3.0, 4.0]]),
+            np.array([0, 1]),
+            captured.latency_s,
+            captured.time,
+        )
+        for i in range(5)
+    ]
+    try:
+        with caplog.at_level(logging.ERROR, logger="modelyard.serving.capture"):
+            for record in [good[0], good[1], wide, good[2], good[3], wide, good[4]]:
+                assert writer.offer(record)
+            assert writer.flush(DEADLINE_S)
+    finally:
+        writer.close()
+    assert (writer.written_rows, writer.failed_rows) == (10, 2)
+    frame = pd.concat(pq.read_table(f).to_pandas() for f in root.rglob("*.parquet"))
+    assert sorted(frame["input.a"]) == [0.0, 0.0, 1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 4.0, 4.0]
+    assert SECRET not in set(frame["input.a"]) | set(frame["input.b"].dropna())
+    logged = [r.getMessage() for r in caplog.records]
+    assert len(logged) == 1 and "the-wide-one" in logged[0], logged
+
+
+def test_a_variant_whose_every_call_is_refused_costs_a_bounded_number_of_tables(
+    captured: CaptureRecord, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Retrying halves finds one odd call among thousands in a few tables, but must not table
+    each call alone when they all fail (a variant whose rows never fit its redaction)."""
+    from modelyard.serving import capture_parts, capture_table
+
+    tried: list[int] = []
+    real = capture_table.block_table
+
+    def counted(block: Any) -> Any:
+        tried.append(len(block.counts))
+        return real(block)
+
+    monkeypatch.setattr(capture_table, "block_table", counted)
+    writer = CaptureWriter(CaptureFolder(str(tmp_path / "capture")), roll_s=0.0, flush_s=60.0)
+    writer.open()
+    wide = _reshaped(captured, np.array([[0.5, -0.5, SECRET, 1.0]]))
+    try:
+        for _ in range(2000):
+            assert writer.offer(wide)
+        assert writer.flush(DEADLINE_S)
+    finally:
+        writer.close()
+    assert writer.failed_rows == 2000 and writer.written_rows == 0
+    assert 1 < len(tried) <= capture_parts.TABLE_RETRIES + 1

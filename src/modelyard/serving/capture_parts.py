@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import numpy as np
+
 from modelyard.domain.capture import partition
 from modelyard.serving.capture import CaptureBlock
 
@@ -41,6 +43,8 @@ COMPRESSION = "snappy"
 #: read by ``modelyard capture list`` without reading rows) and the other numbers of every
 #: row; not every input and output (0.13 us a row of 30 features, for no reader of ours).
 STATISTICS = ("time", "latency_ms", "model_version", "row")
+#: Tables tried again, at most, for a block of captured calls that could not be tabled whole.
+TABLE_RETRIES = 64
 
 
 class Destination(Protocol):
@@ -99,15 +103,33 @@ class Partitions:
 
     def add(self, endpoint: str, hour_number: int, block: CaptureBlock) -> None:
         """Table ``block`` (one variant route; times in UTC hour ``hour_number`` since the
-        epoch) into its partition; rows that cannot be tabled are counted as failed."""
+        epoch) into its partition; rows that cannot be tabled are counted as failed.
+
+        Only the calls that cannot be tabled are lost: a block that fails is halved and each
+        half tried again, so one call whose values do not fit costs about two tables per
+        halving (32 for 50,000 calls), not its neighbours' rows. The retries are bounded
+        (:data:`TABLE_RETRIES` tables a block): a block whose every call fails (a variant
+        whose rows never fit its redaction) costs a few times its own tabling, not one
+        table per call."""
+        hour = partition(endpoint, datetime.fromtimestamp(hour_number * 3600, UTC))
+        self._add(endpoint, hour, block, [TABLE_RETRIES])
+
+    def _add(self, endpoint: str, hour: str, block: CaptureBlock, budget: list[int]) -> None:
         from modelyard.serving.capture_table import block_table
 
-        hour = partition(endpoint, datetime.fromtimestamp(hour_number * 3600, UTC))
         try:
             table = block_table(block)
         except Exception as exc:
-            rows, calls = int(block.counts.sum()), len(block.counts)
-            self.failed(rows, f"could not table {calls} captured requests: {exc}")
+            calls = len(block.counts)
+            if calls > 1 and budget[0] > 0:
+                budget[0] -= 2
+                half = calls // 2
+                self._add(endpoint, hour, block.select(np.arange(half)), budget)
+                self._add(endpoint, hour, block.select(np.arange(half, calls)), budget)
+                return
+            rows = int(block.counts.sum())
+            what = f"request {block.inference_ids[0]}" if calls == 1 else f"{calls} requests"
+            self.failed(rows, f"could not table captured {what}: {exc}")
             return
         where = (endpoint, hour, str(table.schema))
         found = self._partitions.get(where)
