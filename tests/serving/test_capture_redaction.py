@@ -170,3 +170,43 @@ def test_a_variant_whose_every_call_is_refused_costs_a_bounded_number_of_tables(
         writer.close()
     assert writer.failed_rows == 2000 and writer.written_rows == 0
     assert 1 < len(tried) <= capture_parts.TABLE_RETRIES + 1
+
+
+def test_refused_rows_never_hide_a_failing_destination_in_the_log(
+    captured: CaptureRecord, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Rows refused for redaction and a destination that fails are two problems, each logged
+    once per streak: the refusals (every flush, as long as that endpoint's rows are too wide)
+    used to start the one streak, so a full disk or a root gone bad was never logged, and each
+    file written afterwards was announced as writes that "work again"."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the capture root should be")
+    writer = CaptureWriter(CaptureFolder(str(blocker / "capture")), roll_s=0.0, flush_s=60.0)
+    writer.open()
+    wide = _reshaped(captured, np.array([[0.5, -0.5, SECRET, 1.0]]))
+
+    def round_of_both() -> None:
+        assert writer.offer(wide) and writer.offer(captured)
+        assert writer.flush(DEADLINE_S)
+
+    def messages() -> list[str]:
+        return [r.getMessage() for r in caplog.records]
+
+    try:
+        with caplog.at_level(logging.WARNING, logger="modelyard.serving.capture"):
+            round_of_both()
+            round_of_both()
+            errors = [m for m in messages() if m.startswith("capture: ")]
+            assert len(errors) == 2, errors  # once each, whatever the number of rounds
+            assert any("not written" in m and "'ssn'" in m for m in errors), errors
+            assert any("could not write" in m and "not-a-folder" in m for m in errors), errors
+            blocker.unlink()  # the root can be made now
+            round_of_both()
+            assert len([m for m in messages() if "work again" in m]) == 1
+            round_of_both()
+            round_of_both()
+            assert len([m for m in messages() if "work again" in m]) == 1, messages()
+            assert len([m for m in messages() if m.startswith("capture: ")]) == 2, messages()
+    finally:
+        writer.close()
+    assert writer.failed_rows == 7 and writer.written_rows == 3 and writer.failed_writes == 2

@@ -93,7 +93,9 @@ class Partitions:
         self._roll_s = roll_s
         self._monotonic = monotonic
         self._partitions: dict[tuple[str, str, str], _Partition] = {}
-        self._failing = 0
+        # Failures in a row, per problem: the destination's writes ("write"), or one
+        # endpoint's rows that cannot be tabled ("table <endpoint>"); each logged once a streak.
+        self._failing: dict[str, int] = {}
         self._name = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._files = 0
         self.written_rows = 0
@@ -112,7 +114,10 @@ class Partitions:
         whose rows never fit its redaction) costs a few times its own tabling, not one
         table per call."""
         hour = partition(endpoint, datetime.fromtimestamp(hour_number * 3600, UTC))
+        lost = self.failed_rows
         self._add(endpoint, hour, block, [TABLE_RETRIES])
+        if self.failed_rows == lost:  # every call tabled: that endpoint's streak is over
+            self._failing.pop(f"table {endpoint}", None)
 
     def _add(self, endpoint: str, hour: str, block: CaptureBlock, budget: list[int]) -> None:
         from modelyard.serving.capture_table import block_table
@@ -129,7 +134,7 @@ class Partitions:
                 return
             rows = int(block.counts.sum())
             what = f"request {block.inference_ids[0]}" if calls == 1 else f"{calls} requests"
-            self.failed(rows, f"could not table captured {what}: {exc}")
+            self.failed(rows, f"could not table captured {what}: {exc}", f"table {endpoint}")
             return
         where = (endpoint, hour, str(table.schema))
         found = self._partitions.get(where)
@@ -149,12 +154,14 @@ class Partitions:
                 del self._partitions[key]
                 self._write(part)
 
-    def failed(self, rows: int, reason: str) -> None:
-        """Count ``rows`` lost for ``reason`` (logged once per streak of failures)."""
+    def failed(self, rows: int, reason: str, problem: str = "write") -> None:
+        """Count ``rows`` lost for ``reason``, logged once per streak of failures of one
+        ``problem`` (a full disk must not flood the log, nor hide another problem)."""
         self.failed_rows += rows
-        if not self._failing:  # once per streak: a full disk must not flood the log
+        streak = self._failing.get(problem, 0)
+        if not streak:
             log.error("capture: %s; %s rows lost (further failures are counted only)", reason, rows)
-        self._failing += 1
+        self._failing[problem] = streak + 1
 
     def _write(self, part: _Partition) -> None:
         import pyarrow as pa
@@ -180,13 +187,11 @@ class Partitions:
             return
         self.written_rows += part.rows
         self.written_files += 1
-        if self._failing:
+        failed = self._failing.pop("write", 0)
+        if failed:
             log.warning(
-                "capture writes to %s work again (after %s failed)",
-                self.destination.url,
-                self._failing,
+                "capture writes to %s work again (after %s failed)", self.destination.url, failed
             )
-            self._failing = 0
 
 
 def _dictionary_columns(table: Any) -> list[str]:

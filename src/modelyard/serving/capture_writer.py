@@ -196,7 +196,9 @@ class CaptureWriter:
             rows = int(block.counts.sum())
             self._rows_out += rows  # the writer's thread is gone: this is the only writer
             self._parts.failed(
-                rows, f"{len(block.counts)} captured requests came after the writer stopped"
+                rows,
+                f"{len(block.counts)} captured requests came after the writer stopped",
+                "stopped",
             )
             return
         self._handed.append((endpoint, block))
