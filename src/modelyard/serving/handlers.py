@@ -39,6 +39,14 @@ async def run_input_fn(
         log.error("input_fn failed", exc_info=exc)
         raise ModelFailed(f"the endpoint's input_fn raised {type(exc).__name__}") from None
     rows = features if hasattr(features, "shape") else np.asarray(features)
+    if not hasattr(rows, "__len__") or hasattr(rows, "toarray"):  # a scipy sparse matrix
+        # Batching, capture and the metrics count rows with len(), which sparse matrices
+        # refuse; a dense copy could be huge (a HashingVectorizer's 2**20 columns a row).
+        log.error("input_fn returned %s, not rows", type(features).__name__)
+        raise ModelFailed(
+            f"the endpoint's input_fn returned a {type(features).__name__}: return a dense "
+            "array (a sparse matrix's .toarray()), a list of rows or a DataFrame"
+        )
     if len(rows.shape) == 1:
         rows = rows.reshape(1, -1)
     if len(rows.shape) != 2 or rows.shape[0] == 0:
