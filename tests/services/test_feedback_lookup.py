@@ -140,3 +140,46 @@ def test_a_batch_spread_over_the_label_window_is_one_pass(
     assert {o.status for o in outcomes[1:]} == {FeedbackStatus.UNKNOWN}
     assert capture.calls == 1
     assert "api" not in listing.listed and len(listing.listed) == len(set(listing.listed))
+
+
+def test_a_model_whose_signature_names_no_outputs_gets_its_labels_beside_its_answer(
+    platform: Platform, counted: tuple[FeedbackService, CountingCapture, ListingFolder]
+) -> None:
+    """A booster registered without an input example names no outputs, yet its probabilities
+    are captured as output.0 and output.1: the lookup read only the columns signatures name,
+    so its labels were stored without the prediction quality scores them against."""
+    import numpy as np
+    import xgboost as xgb
+
+    from modelyard.domain import CaptureConfig
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(200, 3))
+    booster = xgb.train(
+        {"objective": "multi:softprob", "num_class": 2, "nthread": 1},
+        xgb.DMatrix(x, label=(x[:, 0] > 0).astype(int)),
+        num_boost_round=5,
+    )
+    version = platform.registry.register("unnamed", booster, flavor="xgboost")
+    assert version.signature is not None and version.signature.outputs == ()
+    platform.endpoints.create(
+        "unnamed", {"main": version.ref}, capture={"main": CaptureConfig.parse(100)}
+    )
+    folder = CaptureFolder(platform.settings.resolved_capture_url)
+
+    async def scenario() -> tuple[str, list[Any]]:
+        async with serving(platform.settings, CaptureWriter(folder)) as client:
+            return await invoke(client, "unnamed", [[0.5, -0.5, 1.0]])
+
+    inference_id, answer = asyncio.run(scenario())
+    service, _, _ = counted
+    (outcome,) = service.record("unnamed", [{"inference_id": inference_id, "label": 1}]).outcomes
+    assert outcome.status is FeedbackStatus.ACCEPTED, outcome.message
+    engine = make_engine(platform.settings.resolved_db_url)
+    try:
+        (stored,) = SqlFeedbackStore(engine).labels(
+            "unnamed", since=datetime.now(UTC) - timedelta(hours=1)
+        )
+    finally:
+        engine.dispose()
+    assert stored.prediction == pytest.approx(answer[0])

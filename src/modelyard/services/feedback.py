@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from modelyard.domain.capture import output_columns
 from modelyard.domain.durations import length_of, point_in_time
 from modelyard.domain.endpoints import EndpointConfig
 from modelyard.domain.feedback import (
@@ -150,7 +149,6 @@ class FeedbackService:
         configs = self._history(endpoint)
         now = self._now()
         oldest = now - self.max_age
-        outputs = _outputs(self._versions_of(configs).values())
         capturing = any(v.capture.enabled for c in configs for v in c.variants)
         outcomes: list[FeedbackOutcome] = []
         labels: list[GroundTruth] = []
@@ -160,7 +158,6 @@ class FeedbackService:
                 self._capture,
                 endpoint,
                 list(dict.fromkeys(i.inference_id for i in chunk)),
-                outputs=outputs,
                 oldest=oldest,
                 now=now,
             )
@@ -380,16 +377,6 @@ class FeedbackService:
         except NotFound:
             return None
         return ModelInfo(model_task(version), dict(version.metrics))
-
-
-def _outputs(versions: Iterable[ModelVersion]) -> list[str]:
-    """The output columns the captured rows of these versions can have: ``output.prediction``
-    and ``output.0`` … as many as the widest version has."""
-    widest = 1
-    for version in versions:
-        if version.signature is not None:
-            widest = max(widest, len(version.signature.outputs))
-    return output_columns(1) + (output_columns(widest) if widest > 1 else [])
 
 
 def _truth(endpoint: str, item: FeedbackItem, captured: Captured) -> GroundTruth:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from modelyard.domain.capture import SINGLE_OUTPUT
+from modelyard.domain.capture import EVERY_OUTPUT, OUTPUT_PREFIX, SINGLE_OUTPUT
 from modelyard.domain.inference_ids import issued_at
 from modelyard.services.capture_port import CaptureReader
 
@@ -76,15 +76,13 @@ def lookup(
     endpoint: str,
     ids: Sequence[str],
     *,
-    outputs: Sequence[str],
     oldest: datetime,
     now: datetime,
 ) -> Lookup:
-    """Find ``ids`` among the rows ``endpoint`` captured in ``[oldest, now]``.
-
-    Args:
-        outputs: The output columns to read (those of every version the endpoint served).
-    """
+    """Find ``ids`` among the rows ``endpoint`` captured in ``[oldest, now]``, with every
+    output column their files have (not only those the models' signatures name: a booster
+    registered without an example names none, yet its answers are captured as ``output.0``
+    …)."""
     expired: dict[str, datetime] = {}
     foreign: dict[str, str] = {}
     timed: list[datetime] = []
@@ -109,7 +107,8 @@ def lookup(
     found: dict[str, dict[int, Captured]] = {}
     if ranges:
         wanted = set(ids) - set(expired) - set(foreign)
-        rows = capture.find(endpoint, wanted, spans=ranges, columns=[*_META, *outputs])
+        rows = capture.find(endpoint, wanted, spans=ranges, columns=[*_META, EVERY_OUTPUT])
+        outputs = [c for c in rows.columns if c.startswith(OUTPUT_PREFIX)]
         for inference_id, captured in _records(rows, outputs):
             by_row = found.setdefault(inference_id, {})
             kept = by_row.get(captured.row)
