@@ -22,7 +22,7 @@ from modelyard.config import load_settings
 from modelyard.domain import CaptureConfig
 from modelyard.domain.capture import partition
 from modelyard.domain.drift import DriftConfig, Verdict
-from modelyard.errors import InvalidInput, VariantNotFound, VersionNotFound
+from modelyard.errors import InvalidInput, StorageUnavailable, VariantNotFound, VersionNotFound
 from modelyard.storage.capture_files import CaptureFolder
 
 FEATURES = ["a", "b", "c"]
@@ -228,6 +228,24 @@ def test_drift_over_a_window_of_captured_rows(platform: Platform, tmp_path: Path
     profile = platform.drift.window_profile("api", "blue", NOW - timedelta(hours=1), NOW)
     assert profile is not None and profile.row_count == 3000
     assert platform.drift.window_profile("api", "blue", NOW, NOW + timedelta(hours=1)) is None
+
+
+def test_a_damaged_captured_file_is_left_out_of_a_drift_window_and_said(
+    platform: Platform,
+) -> None:
+    """One damaged file (truncated, overwritten) failed every drift check of its window, so a
+    scheduled monitor failed each run until someone pruned it. The rest is compared, and the
+    report names the file; reading or exporting the window still refuses it."""
+    capture(platform, "blue", 1, features(3000, 5, shift_a=0.8), NOW - timedelta(minutes=30))
+    damaged = f"{partition('api', NOW - timedelta(minutes=20))}/part-blue-damaged.parquet"
+    CaptureFolder(platform.settings.resolved_capture_url).write(damaged, b"PAR1 not parquet")
+    (blue,) = platform.drift.drift("api", variant="blue", window=timedelta(hours=1), now=NOW)
+    assert blue.current_rows == 3000 and blue.drifted == ["a"]
+    (note,) = [q for q in blue.quality if q.check == "unreadable_capture"]
+    assert note.message.startswith("1 damaged captured file(s) left out of this window")
+    assert damaged in note.message
+    with pytest.raises(StorageUnavailable, match=r"part-blue-damaged\.parquet"):
+        platform.capture.read("api", since=NOW - timedelta(hours=1), until=NOW)
 
 
 def test_predictions_come_only_from_the_current_model_version(platform: Platform) -> None:

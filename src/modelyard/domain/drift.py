@@ -254,8 +254,9 @@ class QualityIssue:
     """A data-quality finding about one column.
 
     Attributes:
-        check: ``missing_column``, ``extra_column``, ``completeness``, ``type_change`` or
-            ``new_categories``.
+        check: ``missing_column``, ``extra_column``, ``completeness``, ``type_change``,
+            ``new_categories``; or about the window: ``no_baseline``, ``redacted``,
+            ``unreadable_capture`` (damaged captured files left out).
         column: The column concerned.
         message: One sentence for people.
         baseline, current: The compared values (a share, a kind, categories), if any.

@@ -216,6 +216,29 @@ class CaptureService:
             self._check_known(endpoint, variant)
         return table.to_pandas()
 
+    def read_readable(
+        self,
+        endpoint: str,
+        *,
+        since: datetime | str,
+        until: datetime | str | None = None,
+        variant: str | None = None,
+    ) -> tuple[pd.DataFrame, builtins.list[str]]:
+        """:meth:`read`, leaving out the files that are not readable Parquet (damaged:
+        truncated, overwritten), each named in the second value with why, for a reader that
+        goes on with the rest and says so (a scheduled drift check); :meth:`read` and
+        :meth:`export` refuse them. A store that cannot be reached still raises.
+
+        Raises:
+            As :meth:`read`.
+        """
+        skipped: builtins.list[str] = []
+        window = [_window(since, until, self._now)]
+        table, _ = self._table(endpoint, window, variant, None, skipped=skipped)
+        if not table.num_rows and not skipped:
+            self._check_known(endpoint, variant)
+        return table.to_pandas(), skipped
+
     def export(
         self,
         endpoint: str,
@@ -301,9 +324,12 @@ class CaptureService:
         columns: Sequence[str] | None,
         *,
         ids: Collection[str] | None = None,
+        skipped: builtins.list[str] | None = None,
     ) -> tuple[pa.Table, int]:
         """The rows in any of ``windows`` (UTC, checked), of ``variant`` and with an id among
-        ``ids`` when given; and how many files were read."""
+        ``ids`` when given; and how many files were read. With ``skipped``, a file that is
+        not readable Parquet is left out and named there (``path: why``) instead of raising
+        StorageUnavailable."""
         import pyarrow as pa
         import pyarrow.compute as pc
         import pyarrow.parquet as pq
@@ -332,9 +358,13 @@ class CaptureService:
                         ]
                     )
             except (OSError, pa.ArrowException) as exc:
-                raise StorageUnavailable(
-                    f"cannot read the captured file {stored.path} in {self.url}: {exc}"
-                ) from None
+                # Damaged (not Parquet) is pyarrow's ArrowInvalid; a store that fails is OSError.
+                if skipped is None or isinstance(exc, OSError):
+                    raise StorageUnavailable(
+                        f"cannot read the captured file {stored.path} in {self.url}: {exc}"
+                    ) from None
+                skipped.append(f"{stored.path}: {str(exc).splitlines()[0]}")
+                continue
             kind = table["time"].type
             mask = None
             for start, end in windows:

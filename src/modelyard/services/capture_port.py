@@ -26,6 +26,18 @@ class CaptureReader(Protocol):
         """The rows captured in [since, until) (see ``CaptureService.read``)."""
         ...
 
+    def read_readable(
+        self,
+        endpoint: str,
+        *,
+        since: datetime,
+        until: datetime | None = None,
+        variant: str | None = None,
+    ) -> tuple[pd.DataFrame, list[str]]:
+        """The rows captured in [since, until), leaving out damaged files, each named with
+        why (see ``CaptureService.read_readable``)."""
+        ...
+
     def find(
         self,
         endpoint: str,

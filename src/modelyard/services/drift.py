@@ -16,6 +16,7 @@ dropped) are left out of the comparison, with a quality note saying so.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,6 +44,8 @@ BASELINE_KIND = "baseline-profile-v1"
 #: The window a drift check covers when neither a window nor a dataset is given.
 DEFAULT_WINDOW = timedelta(hours=1)
 
+log = logging.getLogger("modelyard.drift")
+
 
 class Versions(Protocol):
     """The registry, as drift reads it."""
@@ -54,13 +57,15 @@ class Versions(Protocol):
 
 @dataclasses.dataclass(frozen=True)
 class _Current:
-    """What one variant is compared on: a profile, where it came from, and whether it holds
-    captured rows (whose redacted fields cannot be compared)."""
+    """What one variant is compared on: a profile, where it came from, whether it holds
+    captured rows (whose redacted fields cannot be compared), and the damaged captured files
+    of its window left out (``path: why``)."""
 
     profile: Profile
     start: datetime | None
     end: datetime | None
     captured: bool = True
+    skipped: tuple[str, ...] = ()
 
 
 class DriftService:
@@ -190,9 +195,18 @@ class DriftService:
         else:
             end = as_utc(now) if now is not None else self._clock()
             start = end - (window or DEFAULT_WINDOW)
-            rows = self._capture.read(endpoint, since=start, until=end, variant=variant)
+            rows, skipped = self._capture.read_readable(
+                endpoint, since=start, until=end, variant=variant
+            )
+            if skipped:  # a damaged file must not stop every scheduled check of its window
+                log.warning(
+                    "drift of %s left out %d damaged captured file(s): %s",
+                    endpoint, len(skipped), "; ".join(skipped),
+                )  # fmt: skip
             currents = {
-                v.name: _Current(captured_profile(_rows_of(rows, v), v), start, end)
+                v.name: _Current(
+                    captured_profile(_rows_of(rows, v), v), start, end, skipped=tuple(skipped)
+                )
                 for v in variants
             }
         return [self._report(endpoint, v, currents[v.name], config) for v in variants]
@@ -265,6 +279,16 @@ class DriftService:
         notes: tuple[QualityIssue, ...] = ()
         if current.captured:
             baseline, profile, notes = comparable(variant, baseline, profile)
+        if current.skipped:
+            first = current.skipped[0]
+            more = f" (and {len(current.skipped) - 1} more)" if len(current.skipped) > 1 else ""
+            notes += (
+                QualityIssue(
+                    "unreadable_capture", "",
+                    f"{len(current.skipped)} damaged captured file(s) left out of this window, "
+                    f"their rows not compared: {first}{more}",
+                ),
+            )  # fmt: skip
         report = compare(baseline, profile, config, context)
         return dataclasses.replace(report, quality=report.quality + notes) if notes else report
 
