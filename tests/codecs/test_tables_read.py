@@ -103,3 +103,11 @@ def test_a_csv_row_longer_than_its_header_is_refused(tmp_path: Path, rows: str) 
         read_table(path)
     (tmp_path / "short.csv").write_text("a,b\n1,2\n3\n")  # a missing last value is missing
     assert read_table(tmp_path / "short.csv")["b"].isna().tolist() == [False, True]
+
+
+def test_column_names_holding_control_characters_are_refused(tmp_path: Path) -> None:
+    """Printed by the CLI and the report, an escape sequence in a name reached the terminal."""
+    path = tmp_path / "rows.csv"
+    path.write_text("a,\x1b[31mred\n1,2\n")
+    with pytest.raises(InvalidInput, match=r"rows\.csv: column names must not hold control"):
+        read_table(path)

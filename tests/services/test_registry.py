@@ -183,6 +183,22 @@ def test_bad_inputs_change_nothing(
     assert state(platform) == before
 
 
+def test_feature_names_holding_control_characters_are_refused(
+    platform: Platform, booster: Any
+) -> None:
+    """The CLI, the logs and the report print feature names: an escape sequence in one reached
+    the terminal as a command (clearing it, say)."""
+    names = [f"f{i}" for i in range(30)]
+    names[3] = "\x1b[2Jwiped"
+    inputs = [{"dtype": "float64", "name": n} for n in names]
+    before = state(platform)
+    with pytest.raises(InvalidInput, match=r"control characters: '\\x1b\[2Jwiped'"):
+        platform.registry.register(
+            "cancer", booster, flavor="xgboost", signature={"inputs": inputs}
+        )
+    assert state(platform) == before
+
+
 def test_default_sklearn_path_refuses_a_pickle(
     platform: Platform, breast_cancer: Any, tmp_path: Path
 ) -> None:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelyard.domain.signature import check_column_names
 from modelyard.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ def read_table(path: Path) -> pd.DataFrame:
     except (ValueError, TypeError, OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"cannot read {path}: {exc}") from None
     _refuse_duplicates(path, [str(name) for name in frame.columns])
+    check_column_names(frame.columns, str(path))
     if frame.empty:
         raise InvalidInput(f"{path} holds no rows")
     return frame

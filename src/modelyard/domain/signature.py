@@ -2,8 +2,30 @@
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+from modelyard.errors import InvalidInput
+
+
+def check_column_names(names: Iterable[object], where: str) -> None:
+    """Refuse column names holding control characters (ESC, newlines, NUL …): the CLI, the
+    logs and the report print feature names, and an escape sequence in one would reach a
+    terminal as a command.
+
+    Raises:
+        InvalidInput: naming ``where`` and the names (as Python writes them).
+    """
+    bad = [
+        name
+        for name in names
+        if isinstance(name, str) and any(unicodedata.category(c) == "Cc" for c in name)
+    ]
+    if bad:
+        shown = ", ".join(repr(name) for name in bad[:5]) + (" …" if len(bad) > 5 else "")
+        raise InvalidInput(f"{where}: column names must not hold control characters: {shown}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from modelyard.domain import (
     validate_name,
 )
 from modelyard.domain.references import validate_metric_name, validate_text
+from modelyard.domain.signature import check_column_names
 from modelyard.errors import (
     InvalidInput,
     InvalidModelFile,
@@ -258,6 +259,9 @@ class RegistryService:
             loaded = runtime.load(model_dir, saved)
             try:
                 final_signature = _settle_signature(loaded, explicit, example)
+                if final_signature is not None:
+                    columns = (*final_signature.inputs, *final_signature.outputs)
+                    check_column_names((c.name for c in columns), "the model's signature")
                 if baseline is not None:
                     profile = _baseline_profile(baseline, loaded, final_signature)
                     (staging / packages.BASELINE_PROFILE_FILE).write_bytes(profile.to_bytes())
