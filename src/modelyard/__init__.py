@@ -20,6 +20,7 @@ __all__ = [
     "CategoricalParameter",
     "ColumnSpec",
     "ContinuousParameter",
+    "DataCaptureConfig",
     "Estimator",
     "HyperparameterTuner",
     "IntegerParameter",
@@ -48,6 +49,7 @@ _LAZY = {
     "CategoricalParameter": ("modelyard.tuner", "CategoricalParameter"),
     "ColumnSpec": ("modelyard.domain", "ColumnSpec"),
     "ContinuousParameter": ("modelyard.tuner", "ContinuousParameter"),
+    "DataCaptureConfig": ("modelyard.data_capture", "DataCaptureConfig"),
     "Estimator": ("modelyard.estimator", "Estimator"),
     "HyperparameterTuner": ("modelyard.tuner", "HyperparameterTuner"),
     "IntegerParameter": ("modelyard.tuner", "IntegerParameter"),
@@ -74,6 +76,7 @@ if TYPE_CHECKING:
     from modelyard import errors
     from modelyard.bootstrap import open_platform, open_registry, upgrade_database
     from modelyard.config import Settings, load_settings
+    from modelyard.data_capture import DataCaptureConfig
     from modelyard.domain import ColumnSpec, ModelRef, Signature, Trust
     from modelyard.estimator import Estimator
     from modelyard.predictor import Predictor, deploy

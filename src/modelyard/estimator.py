@@ -19,6 +19,7 @@ from modelyard.domain import Job, ModelVersion, Trust
 
 if TYPE_CHECKING:
     from modelyard.bootstrap import Platform
+    from modelyard.data_capture import DataCaptureConfig
     from modelyard.predictor import Predictor
     from modelyard.serializers import BaseDeserializer, BaseSerializer
     from modelyard.services.registry import PackagedModel
@@ -139,13 +140,14 @@ class Estimator:
         predictor: str = "auto",
         capture: float = 0.0,
         capture_redact: Sequence[str] = (),
+        data_capture_config: DataCaptureConfig | None = None,
     ) -> Predictor:
         """Serve the registered model at ``endpoint_name`` (created, or updated if it exists;
         default: the model's name) and return a :class:`~modelyard.predictor.Predictor` for it,
         as the SageMaker SDK's ``Estimator.deploy`` does. ``predictor`` (``auto``, ``native``
         or ``compiled``) chooses how the server runs the model, and ``capture`` (a percentage)
-        with ``capture_redact`` which requests are recorded, as in
-        :func:`modelyard.predictor.deploy`.
+        with ``capture_redact`` which requests are recorded (or the SDK's
+        ``data_capture_config``), as in :func:`modelyard.predictor.deploy`.
 
         Raises:
             ValueError: ``fit`` has not registered a model yet. Otherwise what
@@ -169,6 +171,7 @@ class Estimator:
             predictor=predictor,
             capture=capture,
             capture_redact=capture_redact,
+            data_capture_config=data_capture_config,
         )
 
     def _fitted_version(self) -> ModelVersion:

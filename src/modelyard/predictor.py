@@ -28,6 +28,7 @@ from urllib.parse import quote
 
 import httpx
 
+from modelyard.data_capture import DataCaptureConfig
 from modelyard.domain import CaptureConfig, ModelRef, ModelVersion
 from modelyard.domain import Predictor as PredictorChoice
 from modelyard.domain.feedback import FeedbackResult
@@ -267,6 +268,29 @@ class Predictor:
         if wait:
             self.wait(timeout=timeout)
 
+    def update_data_capture_config(
+        self, data_capture_config: DataCaptureConfig | None = None
+    ) -> None:
+        """Capture the share of requests ``data_capture_config`` says (None: none), on every
+        variant of the endpoint, each keeping its redactions; no model is reloaded. As the
+        SageMaker SDK's ``Predictor.update_data_capture_config``, it returns once the change
+        is made (servers apply it within their next plan poll).
+
+        Raises:
+            InvalidName, EndpointNotFound, Conflict.
+        """
+        config = data_capture_config or DataCaptureConfig(enable_capture=False)
+        self._get_platform().endpoints.set_capture(self.endpoint_name, config.capture().percent)
+
+    def enable_data_capture(self) -> None:
+        """Capture 20% of the requests (the SDK's default share): see
+        :meth:`update_data_capture_config` for another share."""
+        self.update_data_capture_config(DataCaptureConfig(enable_capture=True))
+
+    def disable_data_capture(self) -> None:
+        """Capture no more requests (their redaction settings are kept for later)."""
+        self.update_data_capture_config(DataCaptureConfig(enable_capture=False))
+
     def delete_endpoint(self) -> None:
         """Delete the endpoint and its history; servers stop serving it within a second or two.
 
@@ -318,6 +342,7 @@ def deploy(
     predictor: str = "auto",
     capture: float = 0.0,
     capture_redact: Sequence[str] = (),
+    data_capture_config: DataCaptureConfig | None = None,
 ) -> Predictor:
     """Serve a registered model at an endpoint (created, or updated if it exists) and return
     a :class:`Predictor` for it.
@@ -338,11 +363,14 @@ def deploy(
             are recorded (read them with ``open_platform().capture``); 0: off.
         capture_redact: Input fields whose captured values are replaced: ``"ssn"`` or
             ``"ssn:hash"`` (a salted SHA-256), ``"ssn:drop"`` (null).
+        data_capture_config: The SageMaker SDK's way of saying ``capture``
+            (:class:`~modelyard.data_capture.DataCaptureConfig`); not with ``capture``.
 
     Raises:
         InvalidInput: ``predictor`` is not one of those, or ``"compiled"`` and the model
             cannot be compiled (the message says why); ``capture`` is not within 0-100, or
-            ``capture_redact`` names a field the model does not take; nothing is deployed.
+            ``capture_redact`` names a field the model does not take; both ``capture`` and
+            ``data_capture_config``; nothing is deployed.
         What ``EndpointService.deploy`` raises (the model is loaded and checked first),
         and what :meth:`Predictor.wait` raises.
     """
@@ -350,7 +378,12 @@ def deploy(
     choice = PredictorChoice.parse(predictor)
     if isinstance(capture_redact, str):
         capture_redact = [capture_redact]
-    recording = CaptureConfig.parse(capture, capture_redact)
+    if data_capture_config is None:
+        recording = CaptureConfig.parse(capture, capture_redact)
+    elif capture:
+        raise InvalidInput("give capture or data_capture_config, not both")
+    else:
+        recording = data_capture_config.capture(capture_redact)
     client = Predictor(
         endpoint_name or ModelRef.parse(ref).name,
         serializer=serializer,

@@ -148,6 +148,8 @@ class ConfigChange(enum.StrEnum):
     ROLLBACK = "rollback"
     #: A shadow variant made the sole production variant (``EndpointService.promote``).
     PROMOTE = "promote"
+    #: Every variant's capture share changed, nothing else (``EndpointService.set_capture``).
+    CAPTURE = "capture"
 
 
 @dataclass(frozen=True, slots=True)

@@ -196,12 +196,35 @@ class EndpointService:
             v if v.is_shadow else dataclasses.replace(v, weight=merged[v.name])
             for v in current.variants
         )
+        return self._next(name, current, variants, ConfigChange.WEIGHTS)
+
+    def set_capture(self, name: str, percent: float | str) -> Endpoint:
+        """Capture ``percent`` (0-100; 0: off) of every variant's requests, each keeping its
+        redactions; the same models and everything else, no model reloaded (what the
+        SageMaker SDK's ``update_data_capture_config`` asks of an endpoint).
+
+        Raises:
+            InvalidInput: a percentage outside 0-100. InvalidName, EndpointNotFound, Conflict.
+        """
+        current = self.get(name).config
+        share = CaptureConfig.parse(percent).percent
+        variants = tuple(
+            dataclasses.replace(v, capture=dataclasses.replace(v.capture, percent=share))
+            for v in current.variants
+        )
+        return self._next(name, current, variants, ConfigChange.CAPTURE)
+
+    def _next(
+        self,
+        name: str,
+        current: EndpointConfig,
+        variants: tuple[Variant, ...],
+        change: ConfigChange,
+    ) -> Endpoint:
+        """``variants`` as the config after ``current``, unless another came first
+        (Conflict); a rollback returns to ``current``."""
         return self._store.add_config(
-            name,
-            variants,
-            ConfigChange.WEIGHTS,
-            expected_current=current.number,
-            parent=current.number,
+            name, variants, change, expected_current=current.number, parent=current.number
         )
 
     def rollback(self, name: str) -> Endpoint:

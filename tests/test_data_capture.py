@@ -1,0 +1,115 @@
+"""The SageMaker SDK's ``DataCaptureConfig`` in modelyard's Python API: code that deploys
+with it, or turns capture on and off on a predictor, sets the endpoint's capture share (each
+variant keeping its redactions, no model reloaded); what a server cannot honour is refused or
+said, never dropped silently."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import modelyard
+from modelyard import DataCaptureConfig, Predictor
+from modelyard.bootstrap import Platform, build
+from modelyard.config import load_settings
+from modelyard.domain import CaptureConfig, ConfigChange
+from modelyard.errors import EndpointNotFound, InvalidInput
+
+
+@pytest.fixture
+def platform(tmp_path: Path) -> Iterator[Platform]:
+    """``churn:1`` (a logistic regression on a, b, ssn) served at ``api`` by ``blue`` (capturing
+    10%, ssn hashed) and ``green`` (no capture)."""
+    from sklearn.linear_model import LogisticRegression
+
+    p = build(load_settings({}, home=tmp_path / "home", serving_url="http://127.0.0.1:7"))
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(100, 3)), columns=["a", "b", "ssn"])
+    model = LogisticRegression().fit(frame, (frame["a"] > 0).astype(int))
+    p.registry.register("churn", model, flavor="sklearn", input_example=frame[:3])
+    p.endpoints.create(
+        "api",
+        {"blue": "churn:1", "green": "churn:1"},
+        capture={"blue": CaptureConfig.parse(10, ["ssn"])},
+    )
+    yield p
+    p.close()
+
+
+def captures(platform: Platform) -> dict[str, tuple[float, list[str]]]:
+    variants = platform.endpoints.get("api").config.variants
+    return {v.name: (v.capture.percent, [str(r) for r in v.capture.redact]) for v in variants}
+
+
+def test_the_sdks_defaults_and_its_spellings() -> None:
+    assert modelyard.DataCaptureConfig is DataCaptureConfig
+    assert DataCaptureConfig(enable_capture=True).capture() == CaptureConfig(20.0)
+    assert DataCaptureConfig(False, sampling_percentage=50).capture() == CaptureConfig(0.0)
+    both = DataCaptureConfig(True, 35, capture_options=["Input", "RESPONSE"])
+    assert both.capture(["ssn:drop"]) == CaptureConfig.parse(35, ["ssn:drop"])
+    assert DataCaptureConfig(True, np.int64(5)).capture().percent == 5.0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"enable_capture": "yes"}, "enable_capture must be True or False, got 'yes'"),
+        ({"enable_capture": True, "sampling_percentage": 101}, "0 to 100, got 101"),
+        ({"enable_capture": True, "sampling_percentage": float("nan")}, "0 to 100, got nan"),
+        ({"enable_capture": True, "sampling_percentage": "20"}, "0 to 100, got '20'"),
+        ({"enable_capture": True, "capture_options": ["REQUEST"]}, "give both"),
+        ({"enable_capture": True, "capture_options": "REQUEST"}, "a list of REQUEST and"),
+    ],
+)
+def test_what_cannot_be_honoured_is_refused(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(InvalidInput, match=match):
+        DataCaptureConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_a_destination_or_key_of_its_own_is_taken_with_a_warning() -> None:
+    """Rows go to the servers' capture root; the user is told, not left to look in S3."""
+    with pytest.warns(UserWarning, match=r"destination_s3_uri is not used: .*MODELYARD_CAPTURE"):
+        DataCaptureConfig(True, destination_s3_uri="s3://bucket/capture")
+    with pytest.warns(UserWarning, match="kms_key_id is not used"):
+        DataCaptureConfig(True, kms_key_id="alias/capture")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        DataCaptureConfig(True, csv_content_types=["text/csv"], json_content_types=["a/b"])
+
+
+def test_a_predictor_turns_capture_on_and_off_keeping_redactions(platform: Platform) -> None:
+    predictor = Predictor("api", platform=platform)
+    predictor.update_data_capture_config(DataCaptureConfig(True, sampling_percentage=60))
+    assert captures(platform) == {"blue": (60.0, ["ssn:hash"]), "green": (60.0, [])}
+    config = platform.endpoints.get("api").config
+    assert config.change is ConfigChange.CAPTURE
+    assert [v.model_ref for v in config.variants] == ["churn:1", "churn:1"]
+    predictor.disable_data_capture()
+    assert captures(platform) == {"blue": (0.0, ["ssn:hash"]), "green": (0.0, [])}
+    predictor.enable_data_capture()  # the SDK's default share
+    assert captures(platform) == {"blue": (20.0, ["ssn:hash"]), "green": (20.0, [])}
+    predictor.update_data_capture_config(None)
+    assert captures(platform) == {"blue": (0.0, ["ssn:hash"]), "green": (0.0, [])}
+    with pytest.raises(EndpointNotFound):
+        Predictor("nope", platform=platform).enable_data_capture()
+
+
+def test_deploy_takes_the_sdks_config_but_not_both_ways_at_once(platform: Platform) -> None:
+    with pytest.raises(InvalidInput, match="capture or data_capture_config, not both"):
+        modelyard.deploy(
+            "churn:1", "other", platform=platform, wait=False, capture=10,
+            data_capture_config=DataCaptureConfig(True),
+        )  # fmt: skip
+    with pytest.raises(EndpointNotFound):
+        platform.endpoints.get("other")
+    modelyard.deploy(
+        "churn:1", "other", platform=platform, wait=False, capture_redact=["ssn"],
+        data_capture_config=DataCaptureConfig(True, sampling_percentage=15),
+    )  # fmt: skip
+    (variant,) = platform.endpoints.get("other").config.variants
+    assert variant.capture == CaptureConfig.parse(15, ["ssn"])
