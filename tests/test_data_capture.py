@@ -24,7 +24,7 @@ from modelyard.errors import EndpointNotFound, InvalidInput
 @pytest.fixture
 def platform(tmp_path: Path) -> Iterator[Platform]:
     """``churn:1`` (a logistic regression on a, b, ssn) served at ``api`` by ``blue`` (capturing
-    10%, ssn hashed) and ``green`` (no capture)."""
+    10%, ssn hashed) and ``green`` (no capture), and ``plain:1`` (on a and b) by ``red``."""
     from sklearn.linear_model import LogisticRegression
 
     p = build(load_settings({}, home=tmp_path / "home", serving_url="http://127.0.0.1:7"))
@@ -32,9 +32,12 @@ def platform(tmp_path: Path) -> Iterator[Platform]:
     frame = pd.DataFrame(rng.normal(size=(100, 3)), columns=["a", "b", "ssn"])
     model = LogisticRegression().fit(frame, (frame["a"] > 0).astype(int))
     p.registry.register("churn", model, flavor="sklearn", input_example=frame[:3])
+    two = frame[["a", "b"]]
+    plain = LogisticRegression().fit(two, (two["a"] > 0).astype(int))
+    p.registry.register("plain", plain, flavor="sklearn", input_example=two[:3])
     p.endpoints.create(
         "api",
-        {"blue": "churn:1", "green": "churn:1"},
+        {"blue": "churn:1", "green": "churn:1", "red": "plain:1"},
         capture={"blue": CaptureConfig.parse(10, ["ssn"])},
     )
     yield p
@@ -82,19 +85,27 @@ def test_a_destination_or_key_of_its_own_is_taken_with_a_warning() -> None:
         DataCaptureConfig(True, csv_content_types=["text/csv"], json_content_types=["a/b"])
 
 
-def test_a_predictor_turns_capture_on_and_off_keeping_redactions(platform: Platform) -> None:
+def test_a_predictor_turns_capture_on_and_off_redacting_every_variant(platform: Platform) -> None:
     predictor = Predictor("api", platform=platform)
     predictor.update_data_capture_config(DataCaptureConfig(True, sampling_percentage=60))
-    assert captures(platform) == {"blue": (60.0, ["ssn:hash"]), "green": (60.0, [])}
+    # green captured nothing, so redacted nothing: it takes blue's redaction, or it would
+    # start capturing in clear what blue hides.
+    # red's model takes no ssn: nothing of it to redact (a redaction of a field its rows lack
+    # would keep them from being written at all).
+    assert captures(platform) == {
+        "blue": (60.0, ["ssn:hash"]), "green": (60.0, ["ssn:hash"]), "red": (60.0, [])
+    }  # fmt: skip
     config = platform.endpoints.get("api").config
     assert config.change is ConfigChange.CAPTURE
-    assert [v.model_ref for v in config.variants] == ["churn:1", "churn:1"]
+    assert [v.model_ref for v in config.variants] == ["churn:1", "churn:1", "plain:1"]
     predictor.disable_data_capture()
-    assert captures(platform) == {"blue": (0.0, ["ssn:hash"]), "green": (0.0, [])}
+    assert captures(platform)["green"] == (0.0, ["ssn:hash"])
     predictor.enable_data_capture()  # the SDK's default share
-    assert captures(platform) == {"blue": (20.0, ["ssn:hash"]), "green": (20.0, [])}
+    assert {v: c[0] for v, c in captures(platform).items()} == {
+        "blue": 20.0, "green": 20.0, "red": 20.0
+    }  # fmt: skip
     predictor.update_data_capture_config(None)
-    assert captures(platform) == {"blue": (0.0, ["ssn:hash"]), "green": (0.0, [])}
+    assert {v: c[0] for v, c in captures(platform).items()} == {"blue": 0, "green": 0, "red": 0}
     with pytest.raises(EndpointNotFound):
         Predictor("nope", platform=platform).enable_data_capture()
 

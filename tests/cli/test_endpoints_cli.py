@@ -408,3 +408,23 @@ def test_invoke_errors_are_one_line_with_the_servers_message(server: tuple[Any, 
     unreachable = results[-2].error_line(errors.StorageUnavailable.exit_code)
     assert no_server in unreachable and "modelyard serve" in unreachable, unreachable
     assert results[-1].code == 2 and "--data or --file" in results[-1].err
+
+
+def test_capture_changes_every_variants_share_only(home: Any) -> None:
+    """``endpoints capture NAME PERCENT``: the share of every variant, redactions and the rest
+    kept; a share outside 0-100 changes nothing."""
+    home(
+        "endpoints", "create", "cap-api", "--variant", "a=churn:1", "--variant", "b=churn:1",
+        "--capture", "a=10", "--capture-redact", "spend:drop",
+    ).ok()  # fmt: skip
+    changed = home("endpoints", "capture", "cap-api", "25%", "--json").ok().json()
+    assert changed["config"]["change"] == "capture"
+    assert [(v["name"], v["capture"]) for v in changed["config"]["variants"]] == [
+        ("a", {"percent": 25.0, "redact": [{"name": "spend", "mode": "drop"}]}),
+        ("b", {"percent": 25.0, "redact": [{"name": "spend", "mode": "drop"}]}),
+    ]
+    before = home("endpoints", "show", "cap-api", "--json").ok().json()
+    line = home("endpoints", "capture", "cap-api", "150").error_line(2)
+    assert "150" in line and "100" in line, line
+    assert home("endpoints", "show", "cap-api", "--json").ok().json() == before
+    home("endpoints", "delete", "cap-api", "--yes").ok()

@@ -276,6 +276,18 @@ def weights(
     _changed(endpoint, json_)
 
 
+@app.command("capture")
+def capture(
+    name: NameArg,
+    percent: Annotated[
+        str, typer.Argument(metavar="PERCENT", help="Share of requests captured: 0-100 (0: off).")
+    ],
+    json_: JsonFlag = False,
+) -> None:
+    """Change the capture share of every variant only: redactions kept, nothing reloaded."""
+    _changed(_service().set_capture(name, percent), json_)
+
+
 @app.command("rollback")
 def rollback(name: NameArg, json_: JsonFlag = False) -> None:
     """Go back to the config that was current before this one."""

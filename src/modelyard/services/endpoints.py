@@ -199,20 +199,29 @@ class EndpointService:
         return self._next(name, current, variants, ConfigChange.WEIGHTS)
 
     def set_capture(self, name: str, percent: float | str) -> Endpoint:
-        """Capture ``percent`` (0-100; 0: off) of every variant's requests, each keeping its
-        redactions; the same models and everything else, no model reloaded (what the
-        SageMaker SDK's ``update_data_capture_config`` asks of an endpoint).
+        """Capture ``percent`` (0-100; 0: off) of every variant's requests; the same models
+        and everything else, no model reloaded (what the SageMaker SDK's
+        ``update_data_capture_config`` asks of an endpoint). Each variant keeps its
+        redactions and takes those of the other variants on fields its model has: a variant
+        that did not capture (and so had no redaction) would otherwise start capturing in
+        clear what the others redact.
 
         Raises:
             InvalidInput: a percentage outside 0-100. InvalidName, EndpointNotFound, Conflict.
         """
         current = self.get(name).config
         share = CaptureConfig.parse(percent).percent
-        variants = tuple(
-            dataclasses.replace(v, capture=dataclasses.replace(v.capture, percent=share))
-            for v in current.variants
-        )
-        return self._next(name, current, variants, ConfigChange.CAPTURE)
+        every = {r.name: r for v in current.variants for r in v.capture.redact}
+        variants = []
+        for v in current.variants:
+            own = {r.name for r in v.capture.redact}
+            fields = _input_fields(self._resolve(ModelRef(v.model, version=v.version)).signature)
+            more = tuple(
+                r for n, r in every.items() if n not in own and (fields is None or n in fields)
+            )
+            capture = CaptureConfig(share, v.capture.redact + more)
+            variants.append(dataclasses.replace(v, capture=capture))
+        return self._next(name, current, tuple(variants), ConfigChange.CAPTURE)
 
     def _next(
         self,
