@@ -162,12 +162,7 @@ def test_a_redacted_field_is_counted_but_its_values_are_not_shown(platform: Plat
                 headers={"content-type": "text/csv"},
             )
             assert ok.status_code == 200, ok.text
-            async with asyncio.timeout(DEADLINE_S):
-                while True:
-                    samples = parse((await client.get("/metrics")).text)
-                    if total(samples, "modelyard_requests_total", endpoint="private"):
-                        return samples
-                    await asyncio.sleep(0.05)
+            return await scrape_until(client, 1)
 
     samples = asyncio.run(scenario())
     try:
