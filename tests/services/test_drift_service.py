@@ -225,9 +225,10 @@ def test_drift_over_a_window_of_captured_rows(platform: Platform, tmp_path: Path
     platform.capture.export("api", NOW - timedelta(hours=1), NOW, export)
     from_file, _ = platform.drift.drift("api", data=str(export))
     assert from_file.drifted == ["a"] and from_file.current_rows == 3000
-    profile = platform.drift.window_profile("api", "blue", NOW - timedelta(hours=1), NOW)
-    assert profile is not None and profile.row_count == 3000
-    assert platform.drift.window_profile("api", "blue", NOW, NOW + timedelta(hours=1)) is None
+    profile, notes = platform.drift.window_profile("api", "blue", NOW - timedelta(hours=1), NOW)
+    assert profile is not None and profile.row_count == 3000 and notes == ()
+    later = platform.drift.window_profile("api", "blue", NOW, NOW + timedelta(hours=1))
+    assert later == (None, ())
 
 
 def test_a_damaged_captured_file_is_left_out_of_a_drift_window_and_said(
@@ -246,6 +247,10 @@ def test_a_damaged_captured_file_is_left_out_of_a_drift_window_and_said(
     assert damaged in note.message
     with pytest.raises(StorageUnavailable, match=r"part-blue-damaged\.parquet"):
         platform.capture.read("api", since=NOW - timedelta(hours=1), until=NOW)
+    # The report's pictures read the window as drift does, with the same note.
+    profile, notes = platform.drift.window_profile("api", "blue", NOW - timedelta(hours=1), NOW)
+    assert profile is not None and profile.row_count == 3000
+    assert [(q.check, q.message) for q in notes] == [(note.check, note.message)]
 
 
 def test_predictions_come_only_from_the_current_model_version(platform: Platform) -> None:

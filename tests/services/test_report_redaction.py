@@ -31,3 +31,23 @@ def test_the_report_leaves_redacted_fields_out_as_drift_does(
         == [(q.check, q.column) for q in checked.quality]
         == [("redacted", "c")]
     )
+
+
+def test_the_report_leaves_a_damaged_captured_file_out_as_drift_does(
+    platform: Platform,  # noqa: F811
+) -> None:
+    """The report failed on a damaged captured file while drift went on without it; now both
+    leave it out and say so, in the same words."""
+    from modelyard.domain.capture import partition
+    from modelyard.storage.capture_files import CaptureFolder
+
+    capture(platform, "blue", 1, features(3000, 5, shift_a=0.8), NOW - timedelta(minutes=30))
+    damaged = f"{partition('api', NOW - timedelta(minutes=20))}/part-blue-damaged.parquet"
+    CaptureFolder(platform.settings.resolved_capture_url).write(damaged, b"not parquet")
+    (checked,) = platform.drift.drift("api", variant="blue", window=timedelta(hours=1), now=NOW)
+    data = platform.reports.gather("api", window=timedelta(hours=1), now=NOW)
+    (blue,) = [v for v in data.variants if v.name == "blue"]
+    assert blue.drift is not None, blue.drift_note
+    said = [(i.kind, i.message) for i in blue.drift.issues if i.kind == "unreadable_capture"]
+    assert said == [(q.check, q.message) for q in checked.quality if q.check == said[0][0]]
+    assert damaged in said[0][1]

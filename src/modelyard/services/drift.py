@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -213,17 +213,20 @@ class DriftService:
 
     def window_profile(
         self, endpoint: str, variant: str, since: datetime, until: datetime
-    ) -> Profile | None:
+    ) -> tuple[Profile | None, tuple[QualityIssue, ...]]:
         """The profile drift compares for ``variant``'s rows captured in [since, until), as
-        :meth:`drift` builds it; None when no row was captured.
+        :meth:`drift` builds it (None when no row was captured), and the window's note when
+        damaged captured files were left out of it, as :meth:`drift` leaves them out.
 
         Raises:
             EndpointNotFound, VariantNotFound, StorageUnavailable.
         """
         (chosen,) = self._variants(endpoint, variant)
-        rows = self._capture.read(endpoint, since=since, until=until, variant=variant)
+        rows, skipped = self._capture.read_readable(
+            endpoint, since=since, until=until, variant=variant
+        )
         rows = _rows_of(rows, chosen)
-        return captured_profile(rows, chosen) if len(rows) else None
+        return (captured_profile(rows, chosen) if len(rows) else None), unreadable_notes(skipped)
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -279,18 +282,24 @@ class DriftService:
         notes: tuple[QualityIssue, ...] = ()
         if current.captured:
             baseline, profile, notes = comparable(variant, baseline, profile)
-        if current.skipped:
-            first = current.skipped[0]
-            more = f" (and {len(current.skipped) - 1} more)" if len(current.skipped) > 1 else ""
-            notes += (
-                QualityIssue(
-                    "unreadable_capture", "",
-                    f"{len(current.skipped)} damaged captured file(s) left out of this window, "
-                    f"their rows not compared: {first}{more}",
-                ),
-            )  # fmt: skip
+        notes += unreadable_notes(current.skipped)
         report = compare(baseline, profile, config, context)
         return dataclasses.replace(report, quality=report.quality + notes) if notes else report
+
+
+def unreadable_notes(skipped: Sequence[str]) -> tuple[QualityIssue, ...]:
+    """The quality note of a window whose damaged captured files (``path: why``) were left
+    out; none when none was."""
+    if not skipped:
+        return ()
+    more = f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else ""
+    return (
+        QualityIssue(
+            "unreadable_capture", "",
+            f"{len(skipped)} damaged captured file(s) left out of this window, their rows not "
+            f"compared: {skipped[0]}{more}",
+        ),
+    )  # fmt: skip
 
 
 def captured_profile(rows: pd.DataFrame, variant: Variant) -> Profile:

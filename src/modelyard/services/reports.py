@@ -33,6 +33,7 @@ from modelyard.errors import ArtifactError, InvalidInput, NotFound
 from modelyard.services.file_output import check_target, write_whole
 
 if TYPE_CHECKING:
+    from modelyard.domain.drift import QualityIssue
     from modelyard.monitoring.profile import Profile
     from modelyard.monitoring.report_model import DriftSection, ReportData, VariantSection
 
@@ -53,7 +54,7 @@ class DriftSource(Protocol):
 
     def window_profile(
         self, endpoint: str, variant: str, since: datetime, until: datetime
-    ) -> Profile | None: ...
+    ) -> tuple[Profile | None, tuple[QualityIssue, ...]]: ...
 
 
 class SeriesSource(Protocol):
@@ -304,10 +305,12 @@ class ReportService:
                 f"{ref} has no baseline to compare with: register it from a training job or "
                 "set one from a dataset"
             )
-        current = self._drift.window_profile(endpoint, variant.name, start, end)
+        current, window = self._drift.window_profile(endpoint, variant.name, start, end)
         if current is None or current.row_count == 0:
-            return None, "no captured data in this window"
+            said = f" ({window[0].message})" if window else ""
+            return None, f"no captured data in this window{said}"
         baseline, current, notes = comparable(variant, baseline, current)
+        notes += window
         context = Context(endpoint, variant.name, ref, start, end)
         report = compare(baseline, current, self._drift_config(endpoint), context)
         if notes:
