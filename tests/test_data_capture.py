@@ -124,3 +124,53 @@ def test_deploy_takes_the_sdks_config_but_not_both_ways_at_once(platform: Platfo
     )  # fmt: skip
     (variant,) = platform.endpoints.get("other").config.variants
     assert variant.capture == CaptureConfig.parse(15, ["ssn"])
+
+
+def test_deploy_takes_the_model_monitor_examples_instance_fields(platform: Platform) -> None:
+    # The SageMaker Model Monitor example, as users have it: machines plus a capture config.
+    with pytest.warns(UserWarning, match="instance_type 'ml.m4.xlarge' is not used"):
+        modelyard.deploy(
+            "churn:1", "monitored", platform=platform, wait=False,
+            initial_instance_count=1, instance_type="ml.m4.xlarge",
+            data_capture_config=DataCaptureConfig(True, sampling_percentage=100),
+        )  # fmt: skip
+    (variant,) = platform.endpoints.get("monitored").config.variants
+    assert variant.capture == CaptureConfig(100.0)
+    with pytest.warns(UserWarning, match="initial_instance_count=3 is not used"):
+        modelyard.deploy(
+            "churn:1", "three", platform=platform, wait=False, initial_instance_count=3
+        )
+    with warnings.catch_warnings():  # the SDK's local mode is what a server is: nothing to say
+        warnings.simplefilter("error")
+        modelyard.deploy(
+            "churn:1", "local", platform=platform, wait=False,
+            initial_instance_count=1, instance_type="local",
+        )  # fmt: skip
+    assert {e.name for e in platform.endpoints.list_endpoints()} >= {"monitored", "three", "local"}
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"initial_instance_count": 0}, "initial_instance_count must be a whole number"),
+        ({"initial_instance_count": True}, "initial_instance_count must be a whole number"),
+        ({"initial_instance_count": "1"}, "initial_instance_count must be a whole number"),
+        ({"instance_type": ""}, "instance_type must be a name"),
+        ({"instance_type": 4}, "instance_type must be a name"),
+    ],
+)
+def test_deploy_refuses_instance_fields_no_sdk_would_send(
+    platform: Platform, fields: dict[str, object], named: str
+) -> None:
+    with pytest.raises(InvalidInput, match=named):
+        modelyard.deploy("churn:1", "never", platform=platform, wait=False, **fields)  # type: ignore[arg-type]
+    with pytest.raises(EndpointNotFound):
+        platform.endpoints.get("never")
+
+
+def test_deploy_names_the_sdks_positional_instance_count(platform: Platform) -> None:
+    with pytest.raises(
+        InvalidInput, match="initial_instance_count and instance_type go as keywords"
+    ):
+        modelyard.deploy("churn:1", 1, platform=platform, wait=False)  # type: ignore[arg-type]
+    assert [e.name for e in platform.endpoints.list_endpoints()] == ["api"]

@@ -141,13 +141,16 @@ class Estimator:
         capture: float = 0.0,
         capture_redact: Sequence[str] = (),
         data_capture_config: DataCaptureConfig | None = None,
+        initial_instance_count: int | None = None,
+        instance_type: str | None = None,
     ) -> Predictor:
         """Serve the registered model at ``endpoint_name`` (created, or updated if it exists;
         default: the model's name) and return a :class:`~modelyard.predictor.Predictor` for it,
         as the SageMaker SDK's ``Estimator.deploy`` does. ``predictor`` (``auto``, ``native``
         or ``compiled``) chooses how the server runs the model, and ``capture`` (a percentage)
         with ``capture_redact`` which requests are recorded (or the SDK's
-        ``data_capture_config``), as in :func:`modelyard.predictor.deploy`.
+        ``data_capture_config``), as in :func:`modelyard.predictor.deploy`, which also says
+        what the SDK's ``initial_instance_count`` and ``instance_type`` mean here.
 
         Raises:
             ValueError: ``fit`` has not registered a model yet. Otherwise what
@@ -172,6 +175,8 @@ class Estimator:
             capture=capture,
             capture_redact=capture_redact,
             data_capture_config=data_capture_config,
+            initial_instance_count=initial_instance_count,
+            instance_type=instance_type,
         )
 
     def _fitted_version(self) -> ModelVersion:

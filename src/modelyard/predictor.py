@@ -22,6 +22,7 @@ matching :mod:`modelyard.errors` class.
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -343,6 +344,8 @@ def deploy(
     capture: float = 0.0,
     capture_redact: Sequence[str] = (),
     data_capture_config: DataCaptureConfig | None = None,
+    initial_instance_count: int | None = None,
+    instance_type: str | None = None,
 ) -> Predictor:
     """Serve a registered model at an endpoint (created, or updated if it exists) and return
     a :class:`Predictor` for it.
@@ -365,15 +368,27 @@ def deploy(
             ``"ssn:hash"`` (a salted SHA-256), ``"ssn:drop"`` (null).
         data_capture_config: The SageMaker SDK's way of saying ``capture``
             (:class:`~modelyard.data_capture.DataCaptureConfig`); not with ``capture``.
+        initial_instance_count, instance_type: The SageMaker SDK's machines for the endpoint,
+            taken so that SDK code runs as it is: every ``modelyard serve`` sharing the store
+            serves every endpoint, so a count above 1 or a cloud instance type is taken with a
+            warning saying so (``"local"`` and ``"local_cpu"``, the SDK's local mode, without).
 
     Raises:
         InvalidInput: ``predictor`` is not one of those, or ``"compiled"`` and the model
             cannot be compiled (the message says why); ``capture`` is not within 0-100, or
             ``capture_redact`` names a field the model does not take; both ``capture`` and
-            ``data_capture_config``; nothing is deployed.
+            ``data_capture_config``; ``endpoint_name`` not a text (the SDK's positional
+            ``initial_instance_count``), a count below 1 or an empty instance type; nothing is
+            deployed.
         What ``EndpointService.deploy`` raises (the model is loaded and checked first),
         and what :meth:`Predictor.wait` raises.
     """
+    if endpoint_name is not None and not isinstance(endpoint_name, str):
+        raise InvalidInput(
+            f"endpoint_name must be a name, got {endpoint_name!r}; the SageMaker SDK's "
+            "initial_instance_count and instance_type go as keywords"
+        )
+    _sdk_instances(initial_instance_count, instance_type)
     ref = _ref(model)
     choice = PredictorChoice.parse(predictor)
     if isinstance(capture_redact, str):
@@ -400,6 +415,38 @@ def deploy(
     if wait:
         client.wait(timeout=timeout)
     return client
+
+
+#: The SageMaker SDK's local mode: the machine the code runs on, as modelyard's servers are.
+_LOCAL_INSTANCE_TYPES = frozenset({"local", "local_cpu"})
+
+
+def _sdk_instances(count: object, instance_type: object) -> None:
+    """Check the SageMaker SDK's ``initial_instance_count`` and ``instance_type`` (None: not
+    given) and say, with a warning, what they cannot mean here."""
+    if count is not None:
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise InvalidInput(
+                f"initial_instance_count must be a whole number of 1 or more, got {count!r}"
+            )
+        if count > 1:
+            warnings.warn(
+                f"initial_instance_count={count} is not used: every `modelyard serve` that "
+                "shares this store serves the endpoint (more workers: `modelyard serve "
+                "--workers N`; more machines: more servers)",
+                UserWarning,
+                stacklevel=3,
+            )
+    if instance_type is not None:
+        if not isinstance(instance_type, str) or not instance_type.strip():
+            raise InvalidInput(f"instance_type must be a name, got {instance_type!r}")
+        if instance_type not in _LOCAL_INSTANCE_TYPES:
+            warnings.warn(
+                f"instance_type {instance_type!r} is not used: the endpoint runs on the "
+                "machines running `modelyard serve`",
+                UserWarning,
+                stacklevel=3,
+            )
 
 
 def _ref(model: str | ModelVersion) -> str:
