@@ -180,7 +180,9 @@ def history(
 
 def _sent(event: AlarmEvent) -> str:
     return ", ".join(
-        f"{n.sink}: ok" if n.ok else f"{n.sink}: FAILED ({n.error})" for n in event.notifications
+        (f"{n.sink}: ok" if n.ok else f"{n.sink}: FAILED ({n.error})")
+        + (f" after {n.attempts} attempts" if n.attempts > 1 else "")
+        for n in event.notifications
     )
 
 

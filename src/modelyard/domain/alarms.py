@@ -298,20 +298,25 @@ class AlarmStatus:
 
 @dataclass(frozen=True, slots=True)
 class Notification:
-    """How sending one state change to one sink went."""
+    """How sending one state change to one sink went: after ``attempts`` tries (a failed
+    delivery is tried again, see ``services/alarm_delivery.py``), ``ok`` or the last
+    ``error``."""
 
     sink: str
     ok: bool
     error: str | None = None
+    attempts: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         """The wire (and stored) shape."""
-        return {"sink": self.sink, "ok": self.ok, "error": self.error}
+        return {"sink": self.sink, "ok": self.ok, "error": self.error, "attempts": self.attempts}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Notification:
-        """The inverse of :meth:`to_dict`."""
-        return cls(str(data["sink"]), bool(data["ok"]), data.get("error"))
+        """The inverse of :meth:`to_dict` (an entry stored before retries: one attempt)."""
+        return cls(
+            str(data["sink"]), bool(data["ok"]), data.get("error"), int(data.get("attempts", 1))
+        )
 
 
 @dataclass(frozen=True, slots=True)

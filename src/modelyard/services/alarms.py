@@ -4,7 +4,8 @@ the evaluation the scheduler loop runs.
 :meth:`AlarmService.evaluate` (called by the scheduler loop next to the monitor schedules)
 evaluates each rule once per window length, at the end of each window, under a lease of its
 own: however many processes share the store, each rule's window is judged once and each state
-change is recorded and sent to the sinks once. Metric series are read through the metrics
+change is recorded and sent to the sinks once (a sink that failed is tried again on later
+passes: ``alarm_delivery``). Metric series are read through the metrics
 service (per-minute points), drift scores from the stored monitor runs (one point per run,
 at its tick). :meth:`state` and :meth:`states` are what the control plane reads (the later
 guardrails roll deployments back on them).
@@ -29,7 +30,6 @@ from modelyard.domain.alarms import (
     Comparison,
     Evaluation,
     MissingData,
-    Notification,
     SinkSpec,
     Statistic,
 )
@@ -44,6 +44,7 @@ from modelyard.errors import (
     ModelyardError,
     VariantNotFound,
 )
+from modelyard.services.alarm_delivery import Redelivery, deliver
 from modelyard.services.alarm_metrics import DRIFT_PREFIX, AlarmMetrics, EndpointInfo
 from modelyard.services.alarm_windows import judge, window_bounds
 from modelyard.services.leased import default_holder, finished_elsewhere, run_leased
@@ -114,6 +115,7 @@ class AlarmService:
         self._holder = holder or default_holder()
         self._ttl = lease_ttl
         self._settled: dict[str, datetime] = {}
+        self._redelivery = Redelivery(store, leases, self._holder, lease_ttl)
 
     # -- rules -----------------------------------------------------------------------------
 
@@ -257,7 +259,8 @@ class AlarmService:
         """
         now = now or self._clock()
         events = []
-        for status in self._store.list_rules():
+        statuses = self._store.list_rules()
+        for status in statuses:
             rule = status.rule
             end = floor_tick(now - self._settle, rule.window)
             if end <= rule.created_at or self._settled.get(rule.name) == end:
@@ -284,6 +287,10 @@ class AlarmService:
                     events.append(ran.result)
             elif finished_elsewhere(self._leases, lease, end):
                 self._settled[rule.name] = end
+        try:
+            self._redelivery.run(statuses, now)
+        except ModelyardError as exc:  # the store: the next pass tries again
+            log.warning("failed alarm notifications not retried: %s", exc.message)
         return events
 
     def judge(self, rule: AlarmRule, end: datetime) -> Evaluation:
@@ -334,21 +341,9 @@ class AlarmService:
         event = self._store.record(rule.name, end, self.judge(rule, end))
         if event is None:
             return None
-        sent = tuple(self._notify(spec, event, rule) for spec in rule.sinks)
+        sent = tuple(deliver(spec, event, rule) for spec in rule.sinks)
         self._store.set_notifications(event.id, sent)
         return dataclasses.replace(event, notifications=sent)
-
-    def _notify(self, spec: SinkSpec, event: AlarmEvent, rule: AlarmRule) -> Notification:
-        label = spec.label
-        try:
-            open_sink(spec).notify(event, rule)
-        except ModelyardError as exc:
-            log.warning("alarm %s: sink %s failed: %s", rule.name, spec.kind, exc.message)
-            return Notification(label, False, exc.message)
-        except Exception as exc:  # a sink's bug must not stop the loop
-            log.exception("alarm %s: sink %s failed", rule.name, spec.kind)
-            return Notification(label, False, f"{type(exc).__name__}: {exc}")
-        return Notification(label, True)
 
 
 def _enum(cls: type[E], value: str, what: str) -> E:

@@ -124,6 +124,16 @@ class AlarmStore(ABC):
         """Keep how each sink took history entry ``event_id``."""
 
     @abstractmethod
+    def latest_events(self, names: Sequence[str]) -> list[AlarmEvent]:
+        """The newest history entry of each of ``names`` that has one."""
+
+    @abstractmethod
+    def set_notification(self, event_id: int, notification: Notification) -> None:
+        """Replace how the sink ``notification.sink`` took history entry ``event_id``, leaving
+        the other sinks' entries as they are (another process may be updating one of them);
+        nothing when the entry is gone."""
+
+    @abstractmethod
     def history(self, name: str, limit: int = 100) -> list[AlarmEvent]:
         """The state changes of ``name``, newest first. Raises NotFound for an unknown rule."""
 

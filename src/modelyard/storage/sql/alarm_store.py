@@ -175,6 +175,35 @@ class SqlAlarmStore(AlarmStore):
                 .values(notifications=[n.to_dict() for n in notifications])
             )
 
+    def latest_events(self, names: Sequence[str]) -> list[AlarmEvent]:
+        if not names:
+            return []
+        newest = (
+            sa.select(sa.func.max(alarm_history.c.id))
+            .where(alarm_history.c.alarm.in_(list(names)))
+            .group_by(alarm_history.c.alarm)
+        )
+        query = sa.select(alarm_history).where(alarm_history.c.id.in_(newest))
+        with transaction(self._engine, write=False) as conn:
+            return [_event(r) for r in conn.execute(query.order_by(alarm_history.c.id))]
+
+    def set_notification(self, event_id: int, notification: Notification) -> None:
+        where = alarm_history.c.id == event_id
+        with transaction(self._engine, write=True) as conn:
+            # Locked while replaced (PostgreSQL; SQLite's write transaction is alone): two
+            # processes retrying two sinks of one entry must not undo each other's result.
+            row = conn.execute(
+                sa.select(alarm_history.c.notifications).where(where).with_for_update()
+            ).first()
+            if row is None:
+                return
+            kept = [n for n in row.notifications if n.get("sink") != notification.sink]
+            conn.execute(
+                alarm_history.update()
+                .where(where)
+                .values(notifications=[*kept, notification.to_dict()])
+            )
+
     def history(self, name: str, limit: int = 100) -> list[AlarmEvent]:
         query = (
             sa.select(alarm_history)

@@ -1,0 +1,116 @@
+"""Delivering an alarm's state changes to its sinks, and trying a failed delivery again.
+
+A receiver that is down for a minute (a deploy, a 503 from its load balancer) must not lose
+the change that said the endpoint is in ALARM: every alerting system people come from
+(Alertmanager, CloudWatch through SNS) tries again. So a sink that failed is tried again on
+later scheduler passes, after 30 s, then 1, 2, 4 and 8 minutes (:data:`RETRY_AFTER`, doubling;
+six attempts in all, over about 16 minutes from the change), until it takes the change. Each
+attempt runs under a lease of its own, so processes sharing the store send it once. How it
+went is kept in the history entry, per sink, with its number of attempts.
+
+Only an alarm's newest change is tried again: once the alarm has changed state again, an
+older change delivered late would tell the receiver a state the alarm has left, so it stays
+failed. A retry carries the same body, whose ``id`` lets a receiver drop a change it got
+twice (one whose answer came too late to count is sent again).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from modelyard.domain.alarms import AlarmEvent, AlarmRule, AlarmStatus, Notification, SinkSpec
+from modelyard.errors import ModelyardError
+from modelyard.services.leased import run_leased
+from modelyard.services.sinks import open_sink
+from modelyard.storage.leases import LeaseStore
+from modelyard.storage.monitoring import AlarmStore
+
+log = logging.getLogger("modelyard.alarms")
+
+#: The wait before the first retry; each further one waits twice as long as the one before.
+RETRY_AFTER = timedelta(seconds=30)
+#: Attempts at most, the first one included.
+MAX_ATTEMPTS = 6
+
+
+def deliver(spec: SinkSpec, event: AlarmEvent, rule: AlarmRule, attempts: int = 1) -> Notification:
+    """Send ``event`` to the sink ``spec``; how it went (never raises: a sink's failure, or
+    its defect, is logged and kept in the result)."""
+    label = spec.label
+    try:
+        open_sink(spec).notify(event, rule)
+    except ModelyardError as exc:
+        log.warning("alarm %s: sink %s failed: %s", rule.name, spec.kind, exc.message)
+        return Notification(label, False, exc.message, attempts)
+    except Exception as exc:  # a sink's bug must not stop the loop
+        log.exception("alarm %s: sink %s failed", rule.name, spec.kind)
+        return Notification(label, False, f"{type(exc).__name__}: {exc}", attempts)
+    return Notification(label, True, None, attempts)
+
+
+def due_at(event: AlarmEvent, attempts: int) -> datetime:
+    """When a sink that failed ``attempts`` times on ``event`` is tried again."""
+    return event.at + RETRY_AFTER * (2**attempts - 1)
+
+
+class Redelivery:
+    """Tries the failed deliveries of the alarms' newest changes again (see the module).
+
+    Args:
+        store: The alarms' store.
+        leases: Each attempt is made once across processes.
+        holder, ttl: This process's name on the leases, and their time to live.
+    """
+
+    def __init__(self, store: AlarmStore, leases: LeaseStore, holder: str, ttl: timedelta):
+        self._store = store
+        self._leases = leases
+        self._holder = holder
+        self._ttl = ttl
+
+    def run(self, statuses: Sequence[AlarmStatus], now: datetime) -> list[Notification]:
+        """Make every retry due at ``now``; how each went."""
+        rules = {s.rule.name: s.rule for s in statuses}
+        made = []
+        for event in self._store.latest_events(list(rules)):
+            rule = rules[event.alarm]
+            for failed in event.notifications:
+                if failed.ok or failed.attempts >= MAX_ATTEMPTS:
+                    continue
+                due = due_at(event, failed.attempts)
+                spec = next((s for s in rule.sinks if s.label == failed.sink), None)
+                if now < due or spec is None:  # not yet, or the sink was taken off the rule
+                    continue
+                try:
+                    ran = run_leased(
+                        self._leases,
+                        f"alarm-delivery:{event.id}:{failed.sink}",
+                        due,
+                        functools.partial(self._retry, spec, event, rule, failed.attempts + 1),
+                        holder=self._holder,
+                        ttl=self._ttl,
+                    )
+                except ModelyardError as exc:  # the store: the next pass tries again
+                    log.warning("alarm %s: no retry of sink %s: %s", rule.name, spec.kind, exc)
+                    continue
+                if ran is not None:
+                    made.append(ran.result)
+        return made
+
+    def _retry(
+        self, spec: SinkSpec, event: AlarmEvent, rule: AlarmRule, attempt: int
+    ) -> Notification:
+        result = deliver(spec, event, rule, attempt)
+        self._store.set_notification(event.id, result)
+        if result.ok:
+            log.info(
+                "alarm %s: sink %s took change %s at attempt %s",
+                rule.name,
+                spec.kind,
+                event.id,
+                attempt,
+            )
+        return result

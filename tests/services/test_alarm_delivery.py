@@ -1,0 +1,156 @@
+"""A webhook that failed to take an alarm's change is tried again on later passes, with waits
+that double, up to six attempts; once it took it, or once the alarm changed state again, no
+more. Two evaluators sharing the store (SQLite, PostgreSQL) send each retry once. A real
+receiver on 127.0.0.1 answers 503 until the test says otherwise."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from modelyard.domain.alarms import SinkSpec
+from modelyard.services.alarm_delivery import MAX_ATTEMPTS, RETRY_AFTER
+from tests.services.monitoring_parts import ENDPOINT, T0, Parts, open_parts
+from tests.services.test_alarms import FIVE, Series
+from tests.services.webhook_server import webhook_receiver
+
+CHANGE = T0 + FIVE  # the ALARM change: the end of the first window
+SECOND = timedelta(seconds=1)
+
+
+@pytest.fixture
+def parts(db_url: str) -> Iterator[Parts]:
+    p = open_parts(db_url)
+    yield p
+    p.close()
+
+
+def _alarm(parts: Parts, url: str, minutes: int = 60, then: list[float] | None = None) -> Series:
+    """``p99-high`` on ``url``, over a series above its threshold for ``minutes`` (then
+    ``then``): ALARM from the first window on."""
+    series = Series()
+    series.set("latency_p99_ms", T0, [150.0] * minutes + (then or []))
+    parts.alarms(series).create(
+        "p99-high",
+        endpoint=ENDPOINT,
+        metric="latency_p99_ms",
+        comparison=">",
+        threshold=100.0,
+        sinks=[SinkSpec("webhook", url)],
+    )
+    return series
+
+
+def _webhook(parts: Parts, index: int = 0) -> Any:
+    """How the webhook took the alarm's ``index``-th newest change."""
+    event = parts.alarms().history("p99-high")[index]
+    return next(n for n in event.notifications if n.sink.startswith("webhook"))
+
+
+def test_a_receiver_back_up_gets_the_change_it_missed(parts: Parts) -> None:
+    with webhook_receiver() as receiver:
+        receiver.status = 503
+        alarms = parts.alarms(_alarm(parts, receiver.url))
+        assert [e.new.value for e in alarms.evaluate(CHANGE)] == ["ALARM"]
+        first = _webhook(parts)
+        assert (first.ok, first.attempts) == (False, 1) and "answered 503" in first.error
+        alarms.evaluate(CHANGE + RETRY_AFTER - SECOND)  # not due yet
+        assert len(receiver.received()) == 1
+        receiver.status = 200
+        alarms.evaluate(CHANGE + RETRY_AFTER)
+        bodies = receiver.received()
+        assert len(bodies) == 2 and bodies[0] == bodies[1], "the same change, with its id"
+        took = _webhook(parts)
+        assert (took.ok, took.error, took.attempts) == (True, None, 2)
+        for minutes in (1, 5, 30):  # delivered: never again
+            alarms.evaluate(CHANGE + timedelta(minutes=minutes))
+        assert len(receiver.received()) == 2
+    (event,) = parts.alarms().history("p99-high")
+    kept = [
+        (n["sink"].split()[0], n["ok"], n["attempts"]) for n in event.to_dict()["notifications"]
+    ]
+    assert kept == [("log", True, 1), ("webhook", True, 2)], "the log's result stays"
+
+
+def test_a_receiver_that_stays_down_is_tried_six_times_with_doubling_waits(parts: Parts) -> None:
+    with webhook_receiver() as receiver:
+        receiver.status = 500
+        alarms = parts.alarms(_alarm(parts, receiver.url, minutes=26 * 60))  # ALARM for a day
+        alarms.evaluate(CHANGE)
+        waits = [RETRY_AFTER * 2**k for k in range(MAX_ATTEMPTS - 1)]  # 30 s, 1, 2, 4, 8 min
+        due = CHANGE
+        for attempt, wait in enumerate(waits, start=2):
+            alarms.evaluate(due + wait - SECOND)
+            assert _webhook(parts).attempts == attempt - 1, f"attempt {attempt} came early"
+            due += wait
+            alarms.evaluate(due)
+            assert _webhook(parts).attempts == attempt
+        for hours in (1, 2, 24):
+            alarms.evaluate(CHANGE + timedelta(hours=hours))
+        assert len(receiver.received()) == MAX_ATTEMPTS == 6
+    last = _webhook(parts)
+    assert (last.ok, last.attempts) == (False, 6) and "answered 500" in last.error
+
+
+def test_a_change_the_alarm_has_left_is_not_sent_late(parts: Parts) -> None:
+    with webhook_receiver() as receiver:
+        receiver.status = 503
+        # Above the threshold for the first window, below it for the second: ALARM, then OK.
+        alarms = parts.alarms(_alarm(parts, receiver.url, minutes=5, then=[50.0] * 55))
+        alarms.evaluate(CHANGE)
+        receiver.status = 200
+        assert [e.new.value for e in alarms.evaluate(CHANGE + FIVE)] == ["OK"]
+        for minutes in (1, 5, 30):  # the ALARM's retries would be due
+            alarms.evaluate(CHANGE + FIVE + timedelta(minutes=minutes))
+        assert [b["new_state"] for b in receiver.received()] == ["ALARM", "OK"]
+    assert (_webhook(parts, 0).ok, _webhook(parts, 1).ok) == (True, False)
+    assert _webhook(parts, 1).attempts == 1
+
+
+def test_two_evaluators_send_each_retry_once(db_url: str, parts: Parts) -> None:
+    with webhook_receiver() as receiver:
+        receiver.status = 503
+        series = _alarm(parts, receiver.url)
+        parts.alarms(series).evaluate(CHANGE)
+        receiver.status = 200
+        start = threading.Barrier(2)
+        nows = [CHANGE + RETRY_AFTER + k * SECOND for k in range(5)]
+
+        def evaluate(holder: str) -> None:
+            own = open_parts(db_url, seed=False)  # its own engine: its own connections
+            try:
+                alarms = own.alarms(series, holder=holder)
+                for now in nows:
+                    start.wait(60)
+                    alarms.evaluate(now)
+            finally:
+                own.close()
+
+        threads = [threading.Thread(target=evaluate, args=(h,)) for h in ("a", "b")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert len(receiver.received()) == 2, "the first attempt and one retry"
+    assert (_webhook(parts).ok, _webhook(parts).attempts) == (True, 2)
+
+
+def test_the_history_table_says_how_many_attempts_a_sink_took() -> None:
+    from modelyard.cli.alarms import _sent
+    from modelyard.domain.alarms import AlarmEvent, AlarmState, Notification
+
+    event = AlarmEvent(
+        1, "p99-high", ENDPOINT, CHANGE, AlarmState.OK, AlarmState.ALARM, "why",
+        notifications=(
+            Notification("log", True),
+            Notification("webhook a", True, None, 3),
+            Notification("webhook b", False, "answered 503", 6),
+        ),
+    )  # fmt: skip
+    assert _sent(event) == (
+        "log: ok, webhook a: ok after 3 attempts, webhook b: FAILED (answered 503) after 6 attempts"
+    )
