@@ -480,7 +480,10 @@ def serving_app(settings: Settings | None = None) -> Any:
     # below; stopped first of those, so the queued copies still reach capture and metrics.
     monitoring = MonitoringWrapper(capture=capture, metrics=metrics)
     shadows = ShadowWrapper(
-        observer=metrics, max_queued=settings.shadow_queue_copies, records=monitoring.records
+        observer=metrics,
+        max_queued=settings.shadow_queue_copies,
+        max_queued_rows=settings.shadow_queue_rows,
+        records=monitoring.records,
     )
     if metrics is not None:
         metrics.count_shadows(shadows.counters)

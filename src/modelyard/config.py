@@ -61,6 +61,11 @@ class Settings(BaseSettings):
             partition hours once an hour (unset: kept until ``modelyard capture prune``).
         shadow_queue_copies: The most copies of requests a server process holds waiting for
             each shadow variant; copies past it are dropped (and counted).
+        shadow_queue_rows: The most rows those waiting copies hold in all, for each shadow
+            variant (each copy holds its request's decoded rows, so this bounds their
+            memory: about rows x features x 8 bytes, 40 MB at the default and 100 features);
+            a copy past it is dropped (and counted), and so is a copy of a request with more
+            rows than this.
         metrics: Whether servers keep metrics (``GET /metrics``, the per-minute series).
         metrics_dir: Where a server's workers keep their metric files; ``modelyard serve``
             makes a fresh folder for each run in it (default: the system's temp folder).
@@ -100,6 +105,7 @@ class Settings(BaseSettings):
     capture_roll_s: float = Field(default=60.0, gt=0)
     capture_retention_d: float | None = Field(default=None, gt=0, le=36_500)
     shadow_queue_copies: int = Field(default=1000, ge=1)
+    shadow_queue_rows: int = Field(default=50_000, ge=1)
     metrics: bool = True
     metrics_dir: Path | None = None
     metrics_flush_s: float = Field(default=10.0, gt=0, le=60)

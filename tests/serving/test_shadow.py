@@ -27,6 +27,7 @@ import pytest
 from modelyard.bootstrap import Platform, build, serving_app
 from modelyard.config import load_settings
 from modelyard.domain import CaptureConfig, Trust
+from modelyard.errors import ConfigError
 from modelyard.serving.app import predict_executor
 from modelyard.serving.dataplane import DataPlane
 from modelyard.serving.deployer import Deployer
@@ -316,6 +317,77 @@ def test_a_full_queue_drops_and_counts_and_queued_copies_keep_the_shadow_loaded(
     assert value(done, DROPPED, **stuck) == sent - held
     assert not [k for k in done if k[0] == ERRORS and ("endpoint", "busy") in k[1]]
     assert value(done, QUEUE) == 0
+
+
+def test_waiting_copies_are_bounded_in_rows_as_well_as_in_copies(
+    platform: Platform, gate: Path, tmp_path: Path
+) -> None:
+    """Each copy holds its request's rows, so a bound in copies alone let a stuck shadow hold
+    ``max_queued`` large requests: the rows waiting are bounded too. A copy past that bound,
+    or larger than it, is dropped and counted as a copy past ``max_queued`` is."""
+    gated = register(platform, "roomy", GATED, tmp_path)
+    platform.endpoints.create("rowed", {"main": "churn:1", "roomy": gated}, shadows={"roomy": 100})
+    rng = np.random.default_rng(2)
+
+    def rows(n: int) -> np.ndarray:
+        return rng.uniform(0.5, 2.0, size=(n, 3))
+
+    async def scenario() -> dict[str, Any]:
+        with _deployer(platform) as deployer:
+            await deployer.sync()
+            roomy = deployer.table.endpoints["rowed"].variants["roomy"]
+            shadows = ShadowWrapper(max_queued=1000, max_queued_rows=10, linger_s=0.0)
+            core = DataPlane(deployer, assemble([shadows]))
+
+            async def request(n: int) -> Any:
+                with core.choose(RequestMeta("rowed", f"id-{n}")) as lease:
+                    return await lease.predict(rows(n))
+
+            await request(4)  # taken into the model, where it stops at the gate
+            await poll("the shadow inside a copy", lambda: list(gate.glob("entered-*")))
+            # 4 + 4 rows wait; 4 more would make 12: dropped; 11 rows alone never fit: dropped;
+            # 2 rows make 10: taken.
+            for n in (4, 4, 4, 11, 2):
+                await request(n)
+            full = shadows.counters(), roomy.served.inflight
+            (gate / "open").touch()
+            await poll("the waiting copies predicted", lambda: roomy.served.inflight == 0)
+            await request(11)  # larger than the bound with nothing waiting: still dropped
+            await shadows.stop()
+            return {"full": full, "last": shadows.counters(), "inflight": roomy.served.inflight}
+
+    seen = asyncio.run(scenario())
+    key = ("rowed", "roomy", int(gated.split(":")[1]))
+    counters, inflight = seen["full"]
+    assert (counters.queued, counters.dropped, inflight) == (3, {key: 2}, 4)
+    assert (seen["last"].queued, seen["last"].dropped, seen["inflight"]) == (0, {key: 3}, 0)
+
+
+def test_the_rows_bound_is_a_setting_of_the_server(platform: Platform, tmp_path: Path) -> None:
+    """``shadow_queue_rows`` reaches the served fan-out: a request of more rows than it gets
+    its answer, and its copy is dropped and counted in the metrics."""
+    with pytest.raises(ConfigError, match="shadow_queue_rows"):
+        load_settings({}, home=platform.settings.home, shadow_queue_rows=0)
+    platform.endpoints.create(
+        "narrow", {"main": "churn:1", "copy": "churn:1"}, shadows={"copy": 100}
+    )
+    settings = load_settings({}, home=platform.settings.home, shadow_queue_rows=2)
+    sizes = (3, 5, 1)
+
+    async def scenario() -> dict[str, Any]:
+        async with lifespan(serving_app(settings)) as client:
+            answers = [await invoke(client, "narrow", np.ones((n, 3))) for n in sizes]
+            copies = labels("narrow", "copy", protocol="sagemaker")
+            samples = await poll(
+                "a copy counted", lambda: scrape(client), lambda s: value(s, REQUESTS, **copies)
+            )
+        return {"answers": answers, "samples": samples, "copies": copies}
+
+    seen = asyncio.run(scenario())
+    assert [a.status_code for a in seen["answers"]] == [200] * len(sizes)
+    # The 1-row request's copy went; the others were dropped when they were sent.
+    assert value(seen["samples"], DROPPED, **labels("narrow", "copy")) == 2
+    assert value(seen["samples"], REQUESTS, **seen["copies"]) == 1
 
 
 def test_in_flight_counts_are_each_endpoints_own_not_their_shared_models(

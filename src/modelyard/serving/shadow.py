@@ -23,10 +23,15 @@ by its share of the batch (``Call.predicted``): the metrics count its request, e
 latency (the batch's prediction time), and capture records it with the production request's
 inference id (the same ``RequestMeta``).
 
-Bounds: at most ``max_queued`` copies wait for each shadow (each holds the request's rows),
-so a stuck shadow fills its own queue and never takes the room of another; a copy that finds
-no room is dropped and counted per endpoint and shadow variant (``counters``, shown as
-``modelyard_shadow_dropped_total``).
+Bounds: at most ``max_queued`` copies, holding at most ``max_queued_rows`` rows in all, wait
+for each shadow, so a stuck shadow fills its own queue and never takes the room of another.
+Both bounds are needed: each copy holds its request's rows, so copies alone bound the count,
+not the memory (a thousand copies of a 5 MB request are 5 GB). A copy that finds no room, by
+either bound, is dropped and counted per endpoint and shadow variant (``counters``, shown as
+``modelyard_shadow_dropped_total``); so is a copy of more than ``max_queued_rows`` rows, which
+no lane could ever hold: it is dropped at once, even for a shadow with nothing waiting. The
+rows a batch holds while it is predicted are not counted: at most ``HAND_OFF_BATCHES`` times
+the shadow's ``max_batch_size``, or one copy.
 
 A waiting copy counts as in flight on its shadow's model from the moment it is set aside, so the
 deployer does not unload the model under it. Setting a copy aside is all the request pays: an
@@ -46,7 +51,11 @@ input's values under another's name.
 
 Wiring (``bootstrap.serving_app``)::
 
-    shadows = ShadowWrapper(observer=metrics, max_queued=settings.shadow_queue_copies)
+    shadows = ShadowWrapper(
+        observer=metrics,
+        max_queued=settings.shadow_queue_copies,
+        max_queued_rows=settings.shadow_queue_rows,
+    )
     build_app(..., wrappers=[shadows, monitoring], companions=[..., shadows.companion])
 """
 
@@ -119,6 +128,9 @@ class ShadowWrapper:
     Args:
         observer: Told of each copy's outcome, as of any request (the metrics); None: nobody.
         max_queued: Copies waiting at most for each shadow; one more is dropped and counted.
+        max_queued_rows: Rows waiting at most for each shadow, all its copies together; a copy
+            that would take them past it is dropped and counted, and so is a copy of more
+            rows than this (whatever waits).
         linger_s: How long a copy that finds no batch gathering waits for others to join it
             (a shadow is not waited for by anyone; a batch per copy would cost a thread
             hand-off per copy). A shadow's ``max_batch_size`` rows start a batch at once.
@@ -134,16 +146,20 @@ class ShadowWrapper:
         self,
         observer: RequestObserver | None = None,
         max_queued: int = 1000,
+        max_queued_rows: int = 50_000,
         linger_s: float = 0.02,
         drain_s: float = 5.0,
         log_every_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
         records: Callable[[VariantRoute], bool] | None = None,
     ) -> None:
-        if max_queued < 1 or linger_s < 0:
-            raise ValueError("a shadow queue needs room for one copy and a linger of 0 s or more")
+        if max_queued < 1 or max_queued_rows < 1 or linger_s < 0:
+            raise ValueError(
+                "a shadow queue needs room for one copy of one row and a linger of 0 s or more"
+            )
         self._observer = observer
         self._max = max_queued
+        self._max_rows = max_queued_rows
         self._linger = linger_s
         self._drain_s = drain_s
         self._log_every = log_every_s
@@ -187,6 +203,11 @@ class ShadowWrapper:
                     self._drop(meta.endpoint, shadow)
                 return
             lanes, copy, rows = self._lanes, (meta, call.rows), len(call.rows)
+            max_copies, max_rows = self._max, self._max_rows
+            if rows > max_rows:  # no lane could hold it, even empty
+                for shadow in shadows:
+                    self._drop(meta.endpoint, shadow)
+                return
             picks = call.selection.variant.shadow_columns  # usually empty
             for shadow in shadows:
                 this = copy
@@ -199,7 +220,7 @@ class ShadowWrapper:
                 lane = lanes.get(shadow)
                 if lane is None:
                     lane = lanes[shadow] = self._open(shadow)
-                elif len(lane.copies) >= self._max:
+                elif len(lane.copies) >= max_copies or lane.rows + rows > max_rows:
                     self._drop(meta.endpoint, shadow)
                     continue
                 shadow.served.inflight += 1  # holds the model loaded while the copy waits
