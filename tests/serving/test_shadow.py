@@ -13,6 +13,7 @@ import asyncio
 import functools
 import logging
 import random
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -667,6 +668,85 @@ def test_a_version_number_a_shadow_shares_names_the_production_variant(
         "plain": (200, "main"),
         "sagemaker": (200, "trial"),
     }
+
+
+def test_a_shadows_version_number_is_neither_listed_nor_taken_by_v2(
+    platform: Platform, tmp_path: Path
+) -> None:
+    """V2 metadata lists in ``versions`` the numbers a request may name. A shadow answers no
+    caller (it is sent copies), so a number only a shadow serves was listed and then answered
+    by the shadow: a client picking the highest listed version was answered by the model
+    under trial. Now it is not listed, and asking for it over REST or gRPC is refused naming
+    the shadow and how to try it (by variant name, which still answers)."""
+    import grpc
+
+    from modelyard.serving.v2 import grpc_predict_v2_pb2 as pb
+    from modelyard.serving.v2 import grpc_predict_v2_pb2_grpc as pb_grpc
+
+    for version in ("v1", "v2"):  # trial:1 and trial:2: the shadow serves number 2
+        (tmp_path / version).mkdir()
+        register(platform, "trial", GATED, tmp_path / version)
+    platform.endpoints.create(
+        "tried", {"main": "churn:1", "next": "trial:2"}, shadows={"next": 100}
+    )
+    port = _free_port()
+    settings = load_settings({}, home=platform.settings.home, grpc_port=port)
+    rows = np.array([[1.0, 2.0, 3.0]])
+    tensor = {"name": "input-0", "datatype": "FP64", "shape": [1, 3], "data": rows.tolist()}
+    body = {"inputs": [tensor]}
+
+    async def scenario() -> dict[str, Any]:
+        async with lifespan(serving_app(settings)) as client:
+            base = "/v2/models/tried"
+            rest = {
+                "metadata": await client.get(base),
+                "by number": await client.post(f"{base}/versions/2/infer", json=body),
+                "ready": await client.get(f"{base}/versions/2/ready"),
+                "described": await client.get(f"{base}/versions/2"),
+                "by name": await client.post(f"{base}/versions/next/infer", json=body),
+                "production": await client.post(f"{base}/versions/1/infer", json=body),
+            }
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = pb_grpc.GRPCInferenceServiceStub(channel)
+                listed = await stub.ModelMetadata(pb.ModelMetadataRequest(name="tried"))
+                tensor = pb.ModelInferRequest.InferInputTensor(
+                    name="input-0", datatype="FP64", shape=[1, 3]
+                )
+                tensor.contents.fp64_contents.extend(rows.ravel().tolist())
+                request = pb.ModelInferRequest(model_name="tried", model_version="2")
+                request.inputs.append(tensor)
+                try:
+                    await stub.ModelInfer(request)
+                    refused = None
+                except grpc.aio.AioRpcError as exc:
+                    refused = (exc.code(), exc.details())
+        return {"rest": rest, "grpc": (list(listed.versions), refused)}
+
+    seen = asyncio.run(scenario())
+    rest = seen["rest"]
+    assert rest["metadata"].status_code == 200
+    assert rest["metadata"].json()["versions"] == ["1"]
+    assert rest["metadata"].json()["platform"] == "sklearn"  # production describes it
+    for what in ("by number", "ready", "described"):
+        answer = rest[what]
+        assert answer.status_code == 404, (what, answer.text)
+        message = answer.json()["error"]
+        assert "only in shadow variant 'next'" in message and "version 'next'" in message, message
+    assert (rest["by name"].status_code, rest["by name"].headers["x-modelyard-variant"]) == (
+        200,
+        "next",
+    )
+    assert rest["production"].headers["x-modelyard-variant"] == "main"
+    versions, refused = seen["grpc"]
+    assert versions == ["1"]
+    assert refused is not None and refused[0] == grpc.StatusCode.NOT_FOUND
+    assert "only in shadow variant 'next'" in refused[1], refused
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @contextmanager

@@ -242,11 +242,15 @@ class DataPlane:
         raise EndpointNotFound(f"endpoint {name!r} is not deployed")
 
     def version(self, route: EndpointRoute, version: str) -> VariantRoute:
-        """The variant a V2 ``version`` names: a variant name, else a served version number
-        (a production variant's before a shadow's).
+        """The variant a V2 ``version`` names: a variant name (a shadow's too: the caller
+        asks for it by name, to try it), else the number of a model version a production
+        variant serves. A number only shadows serve names none: V2 clients read the numbers
+        from the model metadata (``catalog.served_versions``, which lists production's only)
+        and may pick one, the highest say, without knowing it is a shadow's.
 
         Raises:
-            VersionNotFound: neither; ModelNotReady: that version failed to load here.
+            VersionNotFound: neither (for a shadow's number, saying so and how to name it);
+                ModelNotReady: that version failed to load here.
         """
         variant = route.variants.get(version)
         if variant is not None:
@@ -254,10 +258,18 @@ class DataPlane:
         if version.isascii() and version.isdigit():
             number = int(version)
             found = [v for v in route.variants.values() if v.served.spec.version == number]
+            production = next((v for v in found if v.shadow is None), None)
+            if production is not None:
+                return production
             if found:
-                # A number a production variant serves names it, even when a shadow (listed
-                # first) serves the same number: a shadow answers only when named itself.
-                return next((v for v in found if v.shadow is None), found[0])
+                raise VersionNotFound(
+                    f"endpoint {route.name!r} serves model version {number} only in shadow "
+                    f"variant {found[0].name!r} ({found[0].served.spec.ref}), which answers no "
+                    "request by version number: a shadow is sent copies of the production "
+                    f"variants' requests. Name the variant (version {found[0].name!r}) to try "
+                    f"it; the versions callers are answered by: "
+                    f"{', '.join(map(str, route.production_versions()))}"
+                )
         failure = self.deployer.failures.get(route.name)
         if failure is not None:
             raise ModelNotReady(f"endpoint {route.name!r} is not ready: {failure}")

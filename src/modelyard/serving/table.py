@@ -131,6 +131,11 @@ class EndpointRoute:
                 found[shadow] = ShadowColumns(positions, names, given.n_features)
         return found
 
+    def production_versions(self) -> list[int]:
+        """The model version numbers the production variants serve, ascending: those a
+        caller may name by number (a shadow's answers no caller, so its number is not one)."""
+        return sorted({v.served.spec.version for v in self.variants.values() if v.shadow is None})
+
     def select(self, key: str | None) -> Selection:
         """The variant that answers a request with routing key ``key`` (None: no key), and the
         shadows that get a copy of it."""

@@ -3,8 +3,13 @@
 A V2 *model* is an endpoint; a V2 *version* is one of its variants, named by the variant's
 name or by the number of the model version it serves (``/versions/green``, ``/versions/3``),
 as :meth:`DataPlane.version` resolves it. Without a version, inference follows the endpoint's
-traffic split; metadata describes the variant with the largest weight (the first listed on a
-tie), the one most requests meet.
+traffic split; metadata describes the production variant with the largest weight (the first
+listed on a tie), the one most requests meet.
+
+The metadata's ``versions`` are the numbers a request may name (the Open Inference Protocol's
+contract): the production variants'. A shadow answers no caller by design (it is sent copies
+of production's requests), so a number only shadows serve is neither listed nor taken; a
+caller who means to try a shadow names its variant.
 """
 
 from __future__ import annotations
@@ -86,12 +91,15 @@ def variant(core: DataPlane, name: str, version: str | None) -> VariantRoute:
 
 
 def served_versions(route: EndpointRoute) -> list[str]:
-    """The model version numbers an endpoint serves, as strings, in ascending order."""
-    return [str(v) for v in sorted({v.served.spec.version for v in route.variants.values()})]
+    """The model version numbers a request to the endpoint may name, as strings, in ascending
+    order: its production variants' (``EndpointRoute.production_versions``), never a
+    shadow's."""
+    return [str(v) for v in route.production_versions()]
 
 
 def _resolve(core: DataPlane, name: str, version: str | None) -> tuple[EndpointRoute, VariantRoute]:
     route = core.endpoint(name)
     if version is not None:
         return route, core.version(route, version)
-    return route, max(route.variants.values(), key=lambda v: v.weight)  # first on a tie
+    production = (v for v in route.variants.values() if v.shadow is None)
+    return route, max(production, key=lambda v: v.weight)  # first on a tie
