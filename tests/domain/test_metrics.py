@@ -129,3 +129,39 @@ def test_latency_quantiles_match_numpy_within_a_bucket() -> None:
 def test_non_finite_values_are_not_stored() -> None:
     s = MetricStats({"in.sum.a": math.inf, "requests": 1}, {"in.a": -math.inf}, {"in.a": 2.0})
     assert s.to_dict() == {"sums": {"requests": 1.0}, "lows": {}, "highs": {"in.a": 2.0}}
+
+
+LARGEST = 1.7976931348623157e308
+
+
+def test_sums_past_the_largest_float_carry_and_their_means_stay_exact() -> None:
+    worker = MetricStats()
+    for value in (LARGEST, LARGEST, -LARGEST / 2, LARGEST):
+        worker.add("in.sum.a", value)
+        worker.add("in.n.a", 1)
+        worker.add("out.sum", value)
+        worker.add("out.n", 1)
+    # As stored and read back (JSON holds no infinity), then merged with a second worker's.
+    stored = MetricStats.from_dict(worker.to_dict())
+    other = stats(in__sum__a=LARGEST, in__n__a=1, out__sum=LARGEST, out__n=1)
+    for merged in (
+        stored,
+        MetricStats.merged([stored, other]),
+        MetricStats.merged([other, stored]),
+    ):
+        count = merged.sums["in.n.a"]
+        want = (2.5 + (count == 5)) / count * LARGEST
+        assert series_value(merged, "input_mean.a") == pytest.approx(want)
+        assert series_value(merged, "prediction_mean") == pytest.approx(want)
+    assert stored.total("in.sum.a") == math.inf  # the sum itself is past any float
+
+
+def test_a_mean_no_float_holds_is_no_value() -> None:
+    s = stats(in__sum__a=math.inf, in__n__a=2, out__sum=math.nan, out__n=2)
+    assert series_value(s, "input_mean.a") is None
+    assert series_value(s, "prediction_mean") is None
+
+
+def test_a_minute_of_labels_has_no_prediction_mean() -> None:
+    # A classifier's labels are counted (out.n) but never summed: 0 would be a made-up mean.
+    assert series_value(stats(out__n=5, class__yes=5), "prediction_mean") is None

@@ -190,3 +190,34 @@ def test_error_labels_carry_the_status_the_caller_got() -> None:
     assert status_of(EndpointNotFound("x"), "sagemaker") == ("404", "endpoint_not_found")
     assert status_of(asyncio.CancelledError(), "sagemaker") == ("499", "cancelled")
     assert status_of(RuntimeError("a defect"), "v2-rest") == ("500", "internal")
+
+
+def test_a_minute_of_values_near_the_largest_float_keeps_its_mean(
+    platform: Platform, tmp_path: Path
+) -> None:
+    """Feature ``a`` at 1.5e308 in every row: a request's three rows already sum past the
+    largest float, and the minute's requests more so. The sum used to be infinite (a
+    RuntimeWarning in the drain), dropped by the store, and the minute's mean read as none."""
+    engine = make_engine(platform.settings.resolved_db_url)
+    started = datetime.now(UTC)
+    metrics = Metrics(
+        tmp_path / "m", sink=SqlMetricStore(engine, prune_every_s=0), drain_s=0.05, flush_s=0.05
+    )
+    rows = np.array([[1.5e308, 2.0, 3.0]] * 3)
+
+    async def scenario() -> None:
+        async with serving(platform.settings, metrics) as client:
+            for _ in range(4):
+                await post(client, "minutes", rows)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        engine.dispose()
+    table = platform.metrics.table(
+        "minutes", ["rows", "input_mean.a", "input_mean.b"], since=started - timedelta(minutes=1)
+    )
+    assert sum(p.value for p in table["rows"] if p.value is not None) == 12
+    means = [p.value for p in table["input_mean.a"] if p.value is not None]
+    assert means and all(m == pytest.approx(1.5e308) for m in means), table["input_mean.a"]
+    assert [p.value for p in table["input_mean.b"] if p.value is not None] == [2.0] * len(means)

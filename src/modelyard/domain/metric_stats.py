@@ -22,11 +22,19 @@ Keys (``<f>`` a feature, ``<c>`` a class, ``<i>`` a bucket index into :data:`LAT
 ``lows`` / ``highs``            ``in.<f>``, ``out``; ``highs`` also ``inflight``,
                                 ``memory_bytes`` (one worker's), ``load_s``
 ==============================  =====================================================
+
+A sum of finite values can pass the largest float (a feature at 1e308 in a few requests of
+one minute) while every mean of them is a float. Such a sum carries into ``big:<key>``, kept
+scaled down by :data:`CARRY_SCALE`: the sum is ``sums[key] + sums["big:" + key] /
+CARRY_SCALE``, and a mean taken from it (:meth:`MetricStats.ratio`) is the true one. Without
+the carry the sum was infinite, and the store, whose JSON has no infinity, dropped it: the
+minute's mean read 0, or the other workers' sum over everyone's count.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +61,12 @@ LATENCY_BOUNDS_S: tuple[float, ...] = (
     30.0,
 )
 
+#: A carried sum (``big:<key>``) is the overflowed part times this: 2**-512 leaves room for
+#: 2**511 additions of the largest float, and scaling by a power of two loses no digit.
+CARRY_SCALE = 2.0**-512
+_CARRY = "big:"
+_LARGEST = sys.float_info.max
+
 
 @dataclass(slots=True)
 class MetricStats:
@@ -63,8 +77,32 @@ class MetricStats:
     highs: dict[str, float] = field(default_factory=dict)
 
     def add(self, key: str, amount: float) -> None:
+        """Add ``amount`` to sum ``key``; a finite sum that would overflow carries instead."""
         sums = self.sums
-        sums[key] = sums.get(key, 0.0) + amount
+        current = sums.get(key, 0.0)
+        total = current + amount
+        if -_LARGEST <= total <= _LARGEST or key.startswith(_CARRY):
+            sums[key] = total
+        elif math.isfinite(current) and math.isfinite(amount):
+            sums[key] = 0.0
+            self.carry(key, current * CARRY_SCALE + amount * CARRY_SCALE)
+        else:  # an infinite or NaN value was added: no number holds the sum
+            sums[key] = total
+
+    def carry(self, key: str, scaled: float) -> None:
+        """Add ``scaled / CARRY_SCALE`` to sum ``key`` (a part too large for a float)."""
+        if scaled:
+            self.sums.setdefault(key, 0.0)
+            self.add(_CARRY + key, scaled)
+
+    def total(self, key: str) -> float:
+        """Sum ``key`` with its carried part: infinite when it is past the largest float."""
+        sums = self.sums
+        carried = sums.get(_CARRY + key)
+        value = sums.get(key, 0.0)
+        if carried:
+            value += carried / CARRY_SCALE
+        return value
 
     def low(self, key: str, value: float) -> None:
         current = self.lows.get(key)
@@ -116,9 +154,19 @@ class MetricStats:
     # -- derived values ----------------------------------------------------------------------
 
     def ratio(self, numerator: str, denominator: str) -> float | None:
-        """``sums[numerator] / sums[denominator]``; None when the denominator is 0."""
-        below = self.sums.get(denominator, 0.0)
-        return self.sums.get(numerator, 0.0) / below if below else None
+        """Sum ``numerator`` over sum ``denominator`` (with carried parts, so a mean of finite
+        values is finite); None when the denominator is 0 or the ratio is not a finite number
+        (a sum holding an infinite value)."""
+        below = self.total(denominator)
+        if not below:
+            return None
+        sums = self.sums
+        value = sums.get(numerator, 0.0) / below
+        carried = sums.get(_CARRY + numerator)
+        if carried:
+            # Divided before scaled back up: the carried sum itself does not fit a float.
+            value += carried / below / CARRY_SCALE
+        return value if math.isfinite(value) else None
 
     def latency_quantile(self, q: float) -> float | None:
         """The ``q`` quantile of request latency (seconds), interpolated linearly inside its

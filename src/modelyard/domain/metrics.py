@@ -14,6 +14,7 @@ over every feature).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -100,9 +101,15 @@ class MetricSeriesSink(Protocol):
 
 
 def _ratio(
-    num: str, den: str, scale: float = 1.0
+    num: str, den: str, scale: float = 1.0, *, kept: bool = False
 ) -> Callable[[MetricStats, str | None], float | None]:
+    """``num / den``; with ``kept``, None when there is no ``num`` at all: the minute's
+    values were not numbers (a classifier's labels) or their sum could not be stored (an
+    infinite prediction), and 0 would be a mean nobody served."""
+
     def value(stats: MetricStats, _: str | None) -> float | None:
+        if kept and num not in stats.sums:
+            return None
         ratio = stats.ratio(num, den)
         return None if ratio is None else ratio * scale
 
@@ -110,7 +117,7 @@ def _ratio(
 
 
 def _count(key: str) -> Callable[[MetricStats, str | None], float | None]:
-    return lambda stats, _: stats.sums.get(key, 0.0)
+    return lambda stats, _: stats.total(key)
 
 
 def _extreme(table: str, key: str) -> Callable[[MetricStats, str | None], float | None]:
@@ -245,7 +252,7 @@ _CATALOG: dict[str, tuple[MetricInfo, _Value]] = {
     ),
     "prediction_mean": (
         MetricInfo("mean numeric prediction", "value", "mean"),
-        _ratio("out.sum", "out.n"),
+        _ratio("out.sum", "out.n", kept=True),
     ),
     "prediction_min": (
         MetricInfo("smallest numeric prediction", "value", "min"),
@@ -304,10 +311,13 @@ def check_feature(endpoint: str, name: str, features: Sequence[str] | None) -> N
 
 
 def series_value(stats: MetricStats, name: str) -> float | None:
-    """The value of series ``name`` for one period's merged ``stats`` (None: no data).
+    """The value of series ``name`` for one period's merged ``stats`` (None: no data, or no
+    finite number: a value that is infinite because an input was; a mean of finite values
+    is always one, however large their sum, see ``metric_stats``).
 
     Raises:
         InvalidInput: ``name`` is not a catalog series (see :func:`split_name`).
     """
     base, qualifier = split_name(name)
-    return _CATALOG[base][1](stats, qualifier)
+    value = _CATALOG[base][1](stats, qualifier)
+    return value if value is None or math.isfinite(value) else None

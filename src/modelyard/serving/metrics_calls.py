@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from modelyard.domain.metric_stats import CARRY_SCALE
 from modelyard.serving import metrics_names as m
 from modelyard.serving.capture import CaptureBlock, row_positions, to_micros
 from modelyard.serving.columns import grouped, numbers, picked
@@ -166,8 +167,11 @@ class CallsFold:
                 stats.add(f"in.miss.{name}", missing)
                 if name in hidden:
                     continue
-                w.inc(m.INPUT_SUM, feature, float(numeric.sums[j]))
-                stats.add(f"in.sum.{name}", float(numeric.sums[j]))
+                total, carried = float(numeric.sums[j]), float(numeric.carried[j])
+                # Prometheus' counter holds what a float does: past the largest, +Inf.
+                w.inc(m.INPUT_SUM, feature, total + carried / CARRY_SCALE if carried else total)
+                stats.add(f"in.sum.{name}", total)
+                stats.carry(f"in.sum.{name}", carried)
                 if present:
                     low, high = float(numeric.lows[j]), float(numeric.highs[j])
                     w.low(m.INPUT_MIN, feature, low)
@@ -205,9 +209,11 @@ class CallsFold:
                 stats.add("out.n", out.present)
                 stats.add("out.miss", out.missing)
             if out.buckets is not None:
-                w.observe(m.PREDICTION, output, out.buckets, out.total)
+                carried = out.carried / CARRY_SCALE if out.carried else 0.0
+                w.observe(m.PREDICTION, output, out.buckets, out.total + carried)
                 if index == 0 and out.present:
                     stats.add("out.sum", out.total)
+                    stats.carry("out.sum", out.carried)
                     stats.low("out", out.low)
                     stats.high("out", out.high)
             known = self._classes.setdefault(labels, set())

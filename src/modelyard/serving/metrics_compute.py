@@ -7,12 +7,14 @@ cost is a few numpy reductions per interval rather than per request.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from modelyard.domain.metric_stats import CARRY_SCALE
 from modelyard.serving.stacking import stacked
 
 #: Features beyond this many (in signature order) get no per-feature metrics: a label per
@@ -34,6 +36,9 @@ class ColumnStats:
     sums: np.ndarray
     lows: np.ndarray  # NaN for a column without a present value
     highs: np.ndarray
+    #: Per column, the sum times ``CARRY_SCALE`` where it passed the largest float (its
+    #: ``sums`` then 0), else 0: what ``MetricStats.carry`` takes.
+    carried: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 @dataclass
@@ -76,6 +81,37 @@ def column_stats(x: np.ndarray, names: list[str]) -> ColumnStats:
     lows = np.full(width, np.nan)
     highs = np.full(width, np.nan)
     step = max(1, _SLICE_VALUES // max(width, 1))
+    with np.errstate(over="ignore"):  # an overflowed sum is carried below
+        _reduce(x, step, missing, sums, lows, highs)
+    carried = np.zeros(width, dtype=np.float64)
+    # Infinite with finite extremes: finite values whose sum passed the largest float.
+    for j in np.flatnonzero(~np.isfinite(sums) & np.isfinite(lows) & np.isfinite(highs)):
+        column = x[:, j]
+        sums[j], carried[j] = 0.0, _scaled_sum(column[~np.isnan(column)])
+    return ColumnStats(
+        names=names,
+        present=len(x) - missing,
+        missing=missing,
+        sums=sums,
+        lows=lows,
+        highs=highs,
+        carried=carried,
+    )
+
+
+def _scaled_sum(values: np.ndarray) -> float:
+    """The sum of finite ``values`` times ``CARRY_SCALE``, which no float sum overflows."""
+    return float((values * CARRY_SCALE).sum())
+
+
+def _reduce(
+    x: np.ndarray,
+    step: int,
+    missing: np.ndarray,
+    sums: np.ndarray,
+    lows: np.ndarray,
+    highs: np.ndarray,
+) -> None:
     for start in range(0, len(x), step):
         part = x[start : start + step]
         nan = np.isnan(part)
@@ -88,9 +124,6 @@ def column_stats(x: np.ndarray, names: list[str]) -> ColumnStats:
         # fmin/fmax skip NaN (and an all-NaN column stays NaN) without nanmin's warning.
         np.fmin(lows, np.fmin.reduce(part, axis=0), out=lows)
         np.fmax(highs, np.fmax.reduce(part, axis=0), out=highs)
-    return ColumnStats(
-        names=names, present=len(x) - missing, missing=missing, sums=sums, lows=lows, highs=highs
-    )
 
 
 def feature_names(signature_names: Sequence[str] | None, count: int) -> list[str]:
@@ -164,6 +197,8 @@ class OutputStats:
     present: int
     missing: int
     total: float = 0.0
+    #: The total times ``CARRY_SCALE`` when it passed the largest float (``total`` then 0).
+    carried: float = 0.0
     low: float = float("nan")
     high: float = float("nan")
     buckets: np.ndarray | None = None
@@ -191,14 +226,21 @@ def output_stats(
         if column.dtype.kind == "f":
             nan = np.isnan(column)
             present = column[~nan]
+            low = float(present.min()) if len(present) else float("nan")
+            high = float(present.max()) if len(present) else float("nan")
+            with np.errstate(over="ignore"):
+                total, carried = float(present.sum()), 0.0
+            if not math.isfinite(total) and math.isfinite(low) and math.isfinite(high):
+                total, carried = 0.0, _scaled_sum(present)
             stats.append(
                 OutputStats(
                     name=labels[j],
                     present=len(present),
                     missing=int(nan.sum()),
-                    total=float(present.sum()),
-                    low=float(present.min()) if len(present) else float("nan"),
-                    high=float(present.max()) if len(present) else float("nan"),
+                    total=total,
+                    carried=carried,
+                    low=low,
+                    high=high,
                     buckets=bucket_counts(present, bounds),
                 )
             )
