@@ -332,3 +332,56 @@ def test_reads_list_only_the_partition_folders_of_their_window(folder: CaptureFo
     ages = service.read("api", since=datetime(1, 1, 1, tzinfo=UTC), until=datetime.max)
     assert sorted(ages["input.a"].tolist()) == [float(i) for i in range(40)]
     assert listing.listed == ["api"]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "read_as"),
+    [
+        # A version answering one number a row, then one answering a list (probabilities).
+        ([0.5], [[0.1, 0.9]], ["0.5", "[0.1,0.9]"]),
+        # Inputs whose field changed from a number to a record, and back.
+        ([{"a": 1, "b": "x"}], [2.5], ['{"a":1,"b":"x"}', "2.5"]),
+        # Lists of ints, then of floats: one list of floats.
+        ([[1, 2]], [[0.5]], [[1.0, 2.0], [0.5]]),
+        # Records that gained a field: one record with both, the old one's null.
+        ([{"a": 1}], [{"a": 2.5, "b": "x"}], [{"a": 1.0, "b": None}, {"a": 2.5, "b": "x"}]),
+        # Lists of records unlike each other (a field's type changed inside): text.
+        ([[{"a": [1]}]], [[{"a": 2}]], ['[{"a":[1]}]', '[{"a":2}]']),
+    ],
+)
+def test_a_column_whose_shape_changed_between_files_is_read_with_every_row(
+    folder: CaptureFolder, tmp_path: Path, old: list[Any], new: list[Any], read_as: list[Any]
+) -> None:
+    put(folder, captured([at(1)], **{"output.prediction": old}), "old")
+    put(folder, captured([at(2)], "green", **{"output.prediction": new}), "new")
+    service = CaptureService(folder)
+    rows = service.read("api", since=at(0), until=at(5))
+    assert [_plain(v) for v in rows["output.prediction"]] == read_as
+    for suffix in (".parquet", ".csv", ".jsonl"):
+        done = service.export("api", at(0), at(5), tmp_path / f"rows{suffix}")
+        assert done.rows == 2
+
+
+def _plain(value: Any) -> Any:
+    """A value pandas read from Arrow, as plain Python (a list is a numpy array there)."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def test_a_column_no_type_holds_is_refused_naming_it_its_types_and_files(
+    folder: CaptureFolder, tmp_path: Path
+) -> None:
+    first = put(folder, captured([at(1)], **{"input.raw": pa.array([b"\xff"])}), "bytes")
+    second = put(folder, captured([at(2)], **{"input.raw": [[1.0]]}), "list")
+    service = CaptureService(folder)
+    with pytest.raises(InvalidInput) as refused:
+        service.read("api", since=at(0), until=at(5))
+    message = str(refused.value)
+    assert "'input.raw'" in message and "binary in" in message and "list<" in message
+    assert first in message and second in message
+    with pytest.raises(InvalidInput):
+        service.export("api", at(0), at(5), tmp_path / "rows.parquet")
+    assert not (tmp_path / "rows.parquet").exists()

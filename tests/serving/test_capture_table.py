@@ -157,3 +157,35 @@ def test_calls_handed_over_stacked_are_split_by_hour_with_their_own_rows(
     counters = writer.counters()
     assert (counters.written_rows, counters.pending_rows, counters.queued_requests) == (7, 0, 4)
     assert len(answers) == 4
+
+
+def test_a_version_answering_lists_after_numbers_is_read_back_with_every_row(
+    platform: Platform, tmp_path: Path
+) -> None:
+    """Files the writer wrote of one-number answers and of list answers (class
+    probabilities) under the same column: read and exported together, each row kept."""
+    from modelyard.services.capture import CaptureService
+
+    records, _ = _captured(platform, [np.ones((1, 3)), np.ones((1, 3))])
+    hour = datetime(2026, 1, 31, 8, tzinfo=UTC).timestamp()
+    lists = np.empty(1, dtype=object)
+    lists[0] = [0.25, 0.75]
+    writer = CaptureWriter(CaptureFolder(str(tmp_path / "capture")))
+    writer.open()
+    first, second = records
+    writer.offer(
+        CaptureRecord(first.meta, first.variant, first.rows, first.predictions, 0.001, hour)
+    )
+    writer.close()  # a file of its own, as a later version's would be
+    writer = CaptureWriter(CaptureFolder(str(tmp_path / "capture")))
+    writer.open()
+    writer.offer(CaptureRecord(second.meta, second.variant, second.rows, lists, 0.001, hour + 60))
+    writer.close()
+    assert writer.counters().written_rows == 1
+
+    service = CaptureService(CaptureFolder(str(tmp_path / "capture")))
+    since = datetime(2026, 1, 31, 8, tzinfo=UTC)
+    rows = service.read("api", since=since, until=since.replace(hour=9))
+    assert rows["output.prediction"].tolist() == [str(first.predictions[0]), "[0.25,0.75]"]
+    done = service.export("api", since, since.replace(hour=9), tmp_path / "rows.parquet")
+    assert done.rows == 2 and pq.read_table(tmp_path / "rows.parquet").num_rows == 2

@@ -342,6 +342,7 @@ class CaptureService:
         outputs = EVERY_OUTPUT in keep
         id_set = None if ids is None else pa.array(sorted(set(ids)), type=pa.string())
         tables = []
+        sources = []
         files = 0
         for stored in self._stored(endpoint, windows):
             try:
@@ -381,7 +382,8 @@ class CaptureService:
             files += 1
             if table.num_rows:
                 tables.append(table)
-        unified = unify(tables).sort_by([(c, "ascending") for c in _ORDER])
+                sources.append(stored.path)
+        unified = unify(tables, sources).sort_by([(c, "ascending") for c in _ORDER])
         if wanted is not None:
             present = unified.column_names
             every = sorted((c for c in present if c.startswith(OUTPUT_PREFIX)), key=output_order)

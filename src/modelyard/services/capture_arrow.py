@@ -1,5 +1,6 @@
-"""Arrow helpers of the capture service: files of different configs as one schema, footer
-time ranges, and an export's file format (Parquet, CSV or JSON Lines, by its suffix)."""
+"""Arrow helpers of the capture service: files of different configs as one schema
+(:func:`unify`), footer time ranges, and an export's file format (Parquet, CSV or JSON Lines,
+by its suffix)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,8 @@ def _metadata_schema() -> pa.Schema:
 
 
 def _common_type(types: list[pa.DataType]) -> pa.DataType:
+    """A type every one of ``types`` casts to: numbers as float64, lists as a list of their
+    items' common type, structs as a struct of every field any has; else text."""
     import pyarrow as pa
 
     distinct = {t for t in types if not pa.types.is_null(t)}
@@ -40,11 +43,53 @@ def _common_type(types: list[pa.DataType]) -> pa.DataType:
         return distinct.pop()
     if all(pa.types.is_integer(t) or pa.types.is_floating(t) for t in distinct):
         return pa.float64()
+    if all(_is_list(t) for t in distinct):
+        return pa.list_(_common_type([t.value_type for t in distinct]))
+    if all(pa.types.is_struct(t) for t in distinct):
+        fields: dict[str, list[pa.DataType]] = {}
+        for kind in types:  # ``types``, not the set: fields in the order the files have them
+            for field in getattr(kind, "fields", ()):
+                fields.setdefault(field.name, []).append(field.type)
+        return pa.struct([(name, _common_type(found)) for name, found in fields.items()])
     return pa.string()  # e.g. a field hashed since: its numbers read as text
 
 
-def unify(tables: list[pa.Table]) -> pa.Table:
-    """One table with every column any of ``tables`` has (see the module docstring)."""
+def _is_list(kind: pa.DataType) -> bool:
+    import pyarrow as pa
+
+    return bool(
+        pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)
+    )
+
+
+def _cast(column: Any, kind: pa.DataType) -> Any:
+    """``column`` (an Arrow array) as type ``kind``; a nested value as text is its JSON."""
+    import pyarrow as pa
+
+    if column.type == kind:
+        return column
+    if pa.types.is_string(kind) and pa.types.is_nested(column.type):
+        return pa.array([None if v is None else _json(v) for v in column.to_pylist()], kind)
+    # Unsafe only for numbers to float64: an int past 2**53 is rounded, as any float is.
+    return column.cast(kind, safe=not pa.types.is_floating(kind))
+
+
+def unify(tables: list[pa.Table], sources: list[str] | None = None) -> pa.Table:
+    """One table with every column any of ``tables`` has, metadata first, then ``input.*``
+    and ``output.*``, each in the order they first appear.
+
+    A column whose type differs between tables gets one that holds them all: numbers are
+    float64, lists a list of their items' common type, structs every field any has (those
+    a table lacks null). Other mixes (a version answering numbers, the next lists of them;
+    a field hashed since) are text, a nested value as its JSON: ``0.5`` and ``[0.1,0.9]``.
+
+    Args:
+        sources: What each table was read from (a file), for an error to name.
+
+    Raises:
+        InvalidInput: a column that not even text holds (bytes that are not UTF-8), naming
+            the column, its types and the files.
+    """
     import pyarrow as pa
 
     schema = _metadata_schema()
@@ -61,19 +106,52 @@ def unify(tables: list[pa.Table]) -> pa.Table:
         return 1 if name.startswith(INPUT_PREFIX) else 2 if name.startswith(OUTPUT_PREFIX) else 3
 
     names = sorted(found, key=rank)  # stable: first appearance within each group
-    target = pa.schema(
-        [(n, _common_type(found[n]) if found[n] else schema.field(n).type) for n in names]
-    )
-    parts = []
-    for table in tables:
-        arrays = [
-            table[f.name].cast(f.type)
-            if f.name in table.column_names
-            else pa.nulls(table.num_rows, type=f.type)
-            for f in target
+    columns: dict[str, list[Any]] = {}
+    fields = []
+    for name in names:
+        kind = _common_type(found[name]) if found[name] else schema.field(name).type
+        try:
+            parts = _parts(tables, name, kind)
+        except pa.ArrowException:  # a list of structs unlike each other, say: as text
+            kind = pa.string()
+            try:
+                parts = _parts(tables, name, kind)
+            except pa.ArrowException as exc:
+                raise InvalidInput(_unreadable(name, tables, sources, exc)) from None
+        columns[name] = parts
+        fields.append(pa.field(name, kind))
+    target = pa.schema(fields)
+    return pa.concat_tables(
+        [
+            pa.Table.from_arrays([columns[f.name][i] for f in target], schema=target)
+            for i in range(len(tables))
         ]
-        parts.append(pa.Table.from_arrays(arrays, schema=target))
-    return pa.concat_tables(parts)
+    )
+
+
+def _parts(tables: list[pa.Table], name: str, kind: pa.DataType) -> list[Any]:
+    """Column ``name`` of each of ``tables`` as ``kind`` (all null where a table lacks it)."""
+    import pyarrow as pa
+
+    return [
+        _cast(table[name].combine_chunks(), kind)
+        if name in table.column_names
+        else pa.nulls(table.num_rows, type=kind)
+        for table in tables
+    ]
+
+
+def _unreadable(
+    name: str, tables: list[pa.Table], sources: list[str] | None, exc: Exception
+) -> str:
+    kinds: dict[str, list[str]] = {}
+    for i, table in enumerate(tables):
+        if name in table.column_names:
+            where = sources[i] if sources is not None else f"table {i + 1}"
+            kinds.setdefault(str(table.schema.field(name).type), []).append(where)
+    held = "; ".join(f"{kind} in {', '.join(where)}" for kind, where in kinds.items())
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"captured column {name!r} cannot be read as one type ({held}): {reason}"
 
 
 def time_range(meta: Any) -> tuple[datetime | None, datetime | None]:
