@@ -105,11 +105,13 @@ class Platform:
     @property
     def housekeeping(self) -> list[Callable[[datetime], object]]:
         """The chores a scheduler loop runs once an hour, besides its own: the metric series'
-        retention, and the captured rows' and the labels' when they are set."""
+        and the alarms' history's retention, and the captured rows' and the labels' when they
+        are set."""
         return [
             self.metrics.prune,
             self.capture_retention.prune_expired,
             self.feedback.prune_expired,
+            self.alarms.prune_history,
         ]
 
     def close(self) -> None:
@@ -210,7 +212,7 @@ def build(settings: Settings | None = None) -> Platform:
     metric_store = _metric_store(engine, settings)
     metrics = MetricsService(metric_store, endpoint_store, version=registry.get_version)
     drift = DriftService(registry, endpoints.get, artifacts, capture)
-    monitors, alarms = _monitoring(engine, endpoints, registry, metrics, drift)
+    monitors, alarms = _monitoring(engine, endpoints, registry, metrics, drift, settings)
     schedules = ScheduleService(
         SqlScheduleStore(engine),
         SqlLeaseStore(engine),
@@ -277,6 +279,7 @@ def _monitoring(
     registry: RegistryService,
     metrics: MetricsService,
     drift: DriftService,
+    settings: Settings,
 ) -> tuple[MonitorService, AlarmService]:
     """The monitor schedules and the alarms, sharing one lease store (their scheduler loop
     runs in ``modelyard serve``'s or ``modelyard monitor run``'s own process)."""
@@ -297,6 +300,7 @@ def _monitoring(
         endpoints=EndpointCatalog(endpoints.get, registry.get_version),
         clock=_utcnow,
         watched_by=functools.partial(watching, SqlDeploymentStore(engine)),
+        history_retention=timedelta(days=settings.alarm_history_retention_d),
     )
     return monitors, alarms
 

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
         feedback_retention_d: Days the labels (with the predictions they label: the quality
             history) are kept: the scheduler loop deletes older ones once an hour (unset:
             kept forever). At least a day longer than ``feedback_max_age_d``.
+        alarm_history_retention_d: Days the alarms' state changes (``alarms history``) are
+            kept: the scheduler loop deletes older ones once an hour, each alarm's latest
+            change kept whatever its age.
     """
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
@@ -113,6 +116,7 @@ class Settings(BaseSettings):
     metrics_hour_retention_d: float = Field(default=30.0, gt=0)
     feedback_max_age_d: float = Field(default=30.0, gt=0)
     feedback_retention_d: float | None = Field(default=None, gt=0, le=36_500)
+    alarm_history_retention_d: float = Field(default=90.0, gt=0, le=36_500)
 
     @model_validator(mode="after")
     def _labels_outlive_their_window(self) -> Settings:

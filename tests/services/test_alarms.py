@@ -639,3 +639,32 @@ def test_alarms_read_the_metric_series_servers_write(parts: Parts) -> None:
     ]
     (event,) = [e for e in alarms.history("errors") if e.new is AlarmState.ALARM]
     assert [w.value for w in event.windows] == [0.25] and event.windows[0].points == 5
+
+
+def test_old_state_changes_are_pruned_keeping_each_alarms_latest(parts: Parts) -> None:
+    """A flapping rule records a change every window; housekeeping deletes those older than
+    the retention, but never a rule's latest change (what put it in its state)."""
+    series = Series()
+    series.set("latency_p99_ms", T0, [50.0, 150.0] * 30)  # a state change every minute
+    _create(parts, window=timedelta(minutes=1))
+    _create(parts, name="steady", window=timedelta(minutes=1), threshold=1000.0)
+    alarms = parts.alarms(series)
+    for minute in range(1, 61):
+        alarms.evaluate(T0 + timedelta(minutes=minute))
+    flapping = alarms.history("p99-high", limit=1000)
+    assert len(flapping) == 60
+    assert [e.new.value for e in alarms.history("steady")] == ["OK"]  # at 10:01
+
+    assert alarms.prune_history(T0 + timedelta(minutes=100)) is None  # kept forever by default
+    pruning = parts.alarms(series)
+    pruning.history_retention = timedelta(minutes=50)  # as MODELYARD_ALARM_HISTORY_RETENTION_D
+    # Older than 10:50 (made at 10:01 … 10:49) is deleted, but steady's only change stays.
+    assert pruning.prune_history(T0 + timedelta(minutes=100)) == 49
+    kept = alarms.history("p99-high", limit=1000)
+    assert [e.at for e in kept] == [e.at for e in flapping[:11]]
+    assert [e.new.value for e in alarms.history("steady")] == ["OK"]
+    assert alarms.state("p99-high").state.value == flapping[0].new.value
+    assert pruning.prune_history(T0 + timedelta(minutes=100)) == 0
+    # Long after every change: each rule keeps its latest.
+    assert pruning.prune_history(T0 + timedelta(days=365)) == 10
+    assert [e.at for e in alarms.history("p99-high")] == [flapping[0].at]

@@ -87,6 +87,8 @@ class AlarmService:
         holder: This process's name on the leases it takes (default ``host:pid``).
         watched_by: The active deployments watching an alarm, described (``deployment 3 of
             endpoint 'churn-api'``): such an alarm is not deleted.
+        history_retention: How long state changes are kept (:meth:`prune_history`); None:
+            forever.
     """
 
     def __init__(
@@ -102,8 +104,10 @@ class AlarmService:
         holder: str | None = None,
         lease_ttl: timedelta = timedelta(minutes=2),
         watched_by: Callable[[str], Sequence[str]] | None = None,
+        history_retention: timedelta | None = None,
     ) -> None:
         self._store = store
+        self.history_retention = history_retention
         self._watched_by = watched_by or (lambda _name: ())
         self._leases = leases
         self._series = series
@@ -231,6 +235,18 @@ class AlarmService:
     def history(self, name: str, limit: int = 100) -> list[AlarmEvent]:
         """The state changes of ``name``, newest first. Raises NotFound."""
         return self._store.history(name, limit)
+
+    def prune_history(self, now: datetime | None = None) -> int | None:
+        """Delete the state changes older than the retention, each rule's latest kept (the
+        scheduler loop's housekeeping: a flapping rule records a change every window, for
+        ever); how many; None when kept forever.
+
+        Raises:
+            StorageUnavailable.
+        """
+        if self.history_retention is None:
+            return None
+        return self._store.prune_history((now or self._clock()) - self.history_retention)
 
     def delete(self, name: str) -> None:
         """Remove a rule and its history.

@@ -137,6 +137,11 @@ class AlarmStore(ABC):
     def history(self, name: str, limit: int = 100) -> list[AlarmEvent]:
         """The state changes of ``name``, newest first. Raises NotFound for an unknown rule."""
 
+    @abstractmethod
+    def prune_history(self, before: datetime) -> int:
+        """Delete the state changes made before ``before``, except each rule's latest (what
+        put it in its state, however long ago); how many were deleted."""
+
 
 #: The state a rule is in before its first evaluation.
 INITIAL_STATE = AlarmState.INSUFFICIENT_DATA

@@ -204,6 +204,15 @@ class SqlAlarmStore(AlarmStore):
                 .values(notifications=[*kept, notification.to_dict()])
             )
 
+    def prune_history(self, before: datetime) -> int:
+        latest = sa.select(sa.func.max(alarm_history.c.id)).group_by(alarm_history.c.alarm)
+        old = alarm_history.c.at < before.astimezone(UTC)
+        with transaction(self._engine, write=True) as conn:
+            deleted = conn.execute(
+                alarm_history.delete().where(old, alarm_history.c.id.not_in(latest))
+            )
+            return int(deleted.rowcount or 0)
+
     def history(self, name: str, limit: int = 100) -> list[AlarmEvent]:
         query = (
             sa.select(alarm_history)
