@@ -471,6 +471,7 @@ def test_a_webhook_gets_each_change_and_a_failing_one_is_recorded(parts: Parts) 
             ("p99-high", "ALARM", "OK"),
         ]
         assert bodies[0]["endpoint"] == ENDPOINT and bodies[0]["rule"]["threshold"] == 100.0
+        assert [(b["kind"], b["id"]) for b in bodies] == [("state_change", 1), ("state_change", 2)]
         assert bodies[0]["windows"][0]["value"] == 150.0
         assert len(bad.received()) == 2, "the failing receiver was called each time"
     history = alarms.history("p99-high")

@@ -211,6 +211,8 @@ def test_an_alarm_in_alarm_rolls_back_and_tells_its_webhook(parts: Parts) -> Non
         assert alarm.verdict is Verdict.FAIL and alarm.values["state"] == "ALARM"
         told = receiver.received()[before:]
         assert len(told) == 1 and told[0]["alarm"] == "errors-high"
+        # Told apart from the alarm's own change, whose id may equal this decision's.
+        assert [b["kind"] for b in receiver.received()] == ["state_change", "deployment_rollback"]
         assert f"deployment {d.id} of endpoint {ENDPOINT} rolled back" in told[0]["reason"]
 
 

@@ -333,6 +333,10 @@ class AlarmEvent:
         reason: Why (the windows' values against the threshold, in words).
         windows: The windows evaluated, newest first.
         notifications: How each sink took it (filled in once the sinks were called).
+        kind: ``"state_change"`` (a history entry), or ``"deployment_rollback"``: a deployment
+            watching the alarm rolled back (not kept in the history; ``id`` is the
+            deployment's decision, ``old`` and ``new`` the alarm's state then). A receiver
+            tells a message it got twice by its kind and id.
     """
 
     id: int
@@ -344,10 +348,12 @@ class AlarmEvent:
     reason: str
     windows: tuple[WindowValue, ...] = ()
     notifications: tuple[Notification, ...] = ()
+    kind: str = "state_change"
 
     def to_dict(self) -> dict[str, Any]:
         """The wire shape (a webhook posts this)."""
         return {
+            "kind": self.kind,
             "id": self.id,
             "alarm": self.alarm,
             "endpoint": self.endpoint,

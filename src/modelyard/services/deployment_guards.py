@@ -11,7 +11,6 @@ an active deployment watches is refused (:func:`watching`).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -19,10 +18,8 @@ from modelyard.domain.alarms import AlarmEvent, AlarmState, AlarmStatus
 from modelyard.domain.deployment_decisions import Check, Decision, Verdict
 from modelyard.domain.deployments import Deployment
 from modelyard.domain.servers import EndpointServer
-from modelyard.errors import ModelyardError, NotFound
-from modelyard.services.sinks import open_sink
-
-log = logging.getLogger("modelyard.deployments")
+from modelyard.errors import NotFound
+from modelyard.services.alarm_delivery import deliver
 
 
 class ActiveDeployments(Protocol):
@@ -122,14 +119,10 @@ def notify_rollback(alarms: AlarmReader, deployment: Deployment, decision: Decis
             new=status.state,
             reason=f"deployment {deployment.id} of endpoint {deployment.endpoint} rolled "
             f"back: {decision.reason}",
+            kind="deployment_rollback",
         )
         for spec in status.rule.sinks:
-            try:
-                open_sink(spec).notify(event, status.rule)
-            except ModelyardError as exc:
-                log.warning("alarm %s: sink %s failed: %s", name, spec.label, exc.message)
-            except Exception:  # a sink's bug must not stop the controller
-                log.exception("alarm %s: sink %s failed", name, spec.label)
+            deliver(spec, event, status.rule)
 
 
 def missing_alarms(checks: Sequence[Check]) -> list[Check]:
