@@ -96,6 +96,42 @@ def test_a_receiver_that_stays_down_is_tried_six_times_with_doubling_waits(parts
     assert (last.ok, last.attempts) == (False, 6) and "answered 500" in last.error
 
 
+def test_two_sinks_shown_alike_are_each_tried_again(parts: Parts) -> None:
+    with webhook_receiver() as receiver:
+        receiver.status = 503
+        # Both show as ``webhook http://127.0.0.1:…/hooks/***?token=***``.
+        urls = [f"{receiver.url}?token=first", f"{receiver.url}?token=second"]
+        series = Series()
+        series.set("latency_p99_ms", T0, [150.0] * 60)
+        sinks = [SinkSpec("webhook", url) for url in urls]
+        assert sinks[0].label == sinks[1].label
+        alarms = parts.alarms(series)
+        alarms.create(
+            "p99-high", endpoint=ENDPOINT, metric="latency_p99_ms", comparison=">",
+            threshold=100.0, sinks=sinks,
+        )  # fmt: skip
+        alarms.evaluate(CHANGE)
+        receiver.status = 200
+        alarms.evaluate(CHANGE + RETRY_AFTER)
+        assert sorted(receiver.paths[2:]) == [
+            "/hooks/alarms?token=first",
+            "/hooks/alarms?token=second",
+        ]
+    (event,) = parts.alarms().history("p99-high")
+    assert [(n.ok, n.attempts) for n in event.notifications] == [(True, 1), (True, 2), (True, 2)]
+
+
+def test_a_change_older_than_an_hour_is_not_tried_again(parts: Parts) -> None:
+    with webhook_receiver() as receiver:
+        receiver.status = 503
+        alarms = parts.alarms(_alarm(parts, receiver.url, minutes=3 * 60))
+        alarms.evaluate(CHANGE)
+        receiver.status = 200
+        alarms.evaluate(CHANGE + timedelta(minutes=61))  # the scheduler was down meanwhile
+        assert len(receiver.received()) == 1
+    assert (_webhook(parts).ok, _webhook(parts).attempts) == (False, 1)
+
+
 def test_a_change_the_alarm_has_left_is_not_sent_late(parts: Parts) -> None:
     with webhook_receiver() as receiver:
         receiver.status = 503

@@ -4,7 +4,8 @@ A receiver that is down for a minute (a deploy, a 503 from its load balancer) mu
 the change that said the endpoint is in ALARM: every alerting system people come from
 (Alertmanager, CloudWatch through SNS) tries again. So a sink that failed is tried again on
 later scheduler passes, after 30 s, then 1, 2, 4 and 8 minutes (:data:`RETRY_AFTER`, doubling;
-six attempts in all, over about 16 minutes from the change), until it takes the change. Each
+six attempts in all, over about 16 minutes from the change; none an hour after it), until it
+takes the change. Each
 attempt runs under a lease of its own, so processes sharing the store send it once. How it
 went is kept in the history entry, per sink, with its number of attempts.
 
@@ -34,6 +35,9 @@ log = logging.getLogger("modelyard.alarms")
 RETRY_AFTER = timedelta(seconds=30)
 #: Attempts at most, the first one included.
 MAX_ATTEMPTS = 6
+#: A change older than this is not tried again, whatever its attempts (the scheduler was
+#: down meanwhile, or the change was recorded before retries existed).
+GIVE_UP_AFTER = timedelta(hours=1)
 
 
 def deliver(spec: SinkSpec, event: AlarmEvent, rule: AlarmRule, attempts: int = 1) -> Notification:
@@ -76,20 +80,25 @@ class Redelivery:
         rules = {s.rule.name: s.rule for s in statuses}
         made = []
         for event in self._store.latest_events(list(rules)):
+            if event.at < now - GIVE_UP_AFTER:
+                continue
             rule = rules[event.alarm]
-            for failed in event.notifications:
-                if failed.ok or failed.attempts >= MAX_ATTEMPTS:
+            # The entries follow the rule's sinks, one each: by position, since two sinks may
+            # show the same label (two Slack webhooks both read ``…/services/***``).
+            for index, failed in enumerate(event.notifications):
+                if failed.ok or failed.attempts >= MAX_ATTEMPTS or index >= len(rule.sinks):
                     continue
                 due = due_at(event, failed.attempts)
-                spec = next((s for s in rule.sinks if s.label == failed.sink), None)
-                if now < due or spec is None:  # not yet, or the sink was taken off the rule
+                spec = rule.sinks[index]
+                if now < due or spec.label != failed.sink:  # not yet, or not this sink
                     continue
+                attempt = failed.attempts + 1
                 try:
                     ran = run_leased(
                         self._leases,
-                        f"alarm-delivery:{event.id}:{failed.sink}",
+                        f"alarm-delivery:{event.id}:{index}",
                         due,
-                        functools.partial(self._retry, spec, event, rule, failed.attempts + 1),
+                        functools.partial(self._retry, spec, event, rule, index, attempt),
                         holder=self._holder,
                         ttl=self._ttl,
                     )
@@ -101,10 +110,10 @@ class Redelivery:
         return made
 
     def _retry(
-        self, spec: SinkSpec, event: AlarmEvent, rule: AlarmRule, attempt: int
+        self, spec: SinkSpec, event: AlarmEvent, rule: AlarmRule, index: int, attempt: int
     ) -> Notification:
         result = deliver(spec, event, rule, attempt)
-        self._store.set_notification(event.id, result)
+        self._store.set_notification(event.id, index, result)
         if result.ok:
             log.info(
                 "alarm %s: sink %s took change %s at attempt %s",

@@ -128,10 +128,10 @@ class AlarmStore(ABC):
         """The newest history entry of each of ``names`` that has one."""
 
     @abstractmethod
-    def set_notification(self, event_id: int, notification: Notification) -> None:
-        """Replace how the sink ``notification.sink`` took history entry ``event_id``, leaving
+    def set_notification(self, event_id: int, index: int, notification: Notification) -> None:
+        """Replace how the rule's ``index``-th sink took history entry ``event_id``, leaving
         the other sinks' entries as they are (another process may be updating one of them);
-        nothing when the entry is gone."""
+        nothing when the entry is gone or has no such sink."""
 
     @abstractmethod
     def history(self, name: str, limit: int = 100) -> list[AlarmEvent]:

@@ -187,7 +187,7 @@ class SqlAlarmStore(AlarmStore):
         with transaction(self._engine, write=False) as conn:
             return [_event(r) for r in conn.execute(query.order_by(alarm_history.c.id))]
 
-    def set_notification(self, event_id: int, notification: Notification) -> None:
+    def set_notification(self, event_id: int, index: int, notification: Notification) -> None:
         where = alarm_history.c.id == event_id
         with transaction(self._engine, write=True) as conn:
             # Locked while replaced (PostgreSQL; SQLite's write transaction is alone): two
@@ -195,14 +195,11 @@ class SqlAlarmStore(AlarmStore):
             row = conn.execute(
                 sa.select(alarm_history.c.notifications).where(where).with_for_update()
             ).first()
-            if row is None:
+            if row is None or not 0 <= index < len(row.notifications):
                 return
-            kept = [n for n in row.notifications if n.get("sink") != notification.sink]
-            conn.execute(
-                alarm_history.update()
-                .where(where)
-                .values(notifications=[*kept, notification.to_dict()])
-            )
+            entries = list(row.notifications)
+            entries[index] = notification.to_dict()
+            conn.execute(alarm_history.update().where(where).values(notifications=entries))
 
     def prune_history(self, before: datetime) -> int:
         latest = sa.select(sa.func.max(alarm_history.c.id)).group_by(alarm_history.c.alarm)
