@@ -14,6 +14,7 @@ from rich.table import Table
 from modelyard.cli.context import platform
 from modelyard.cli.render import console, print_json
 from modelyard.domain.alarms import AlarmEvent, AlarmStatus, MissingData, SinkSpec
+from modelyard.domain.counts import MAX_LIMIT
 from modelyard.domain.durations import parse_duration
 from modelyard.domain.monitors import format_duration
 
@@ -159,7 +160,7 @@ def _detail(status: AlarmStatus) -> str:
 @app.command("history")
 def history(
     name: NameArg,
-    limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many, newest first.")] = 50,
+    limit: Annotated[int, typer.Option(help=f"How many, newest first (1 to {MAX_LIMIT:,}).")] = 50,
     json_: JsonFlag = False,
 ) -> None:
     """An alarm's state changes, newest first, with how each sink took them."""

@@ -27,6 +27,7 @@ from modelyard.cli.render_deployments import (
     deployments_table,
     step_text,
 )
+from modelyard.domain.counts import MAX_LIMIT
 from modelyard.domain.durations import parse_duration, parse_time
 from modelyard.domain.shadow_comparison import ShadowCompareConfig
 from modelyard.errors import InvalidInput
@@ -61,7 +62,7 @@ def list_(
         str | None, typer.Argument(metavar="[NAME]", help="Only this endpoint's.")
     ] = None,
     endpoint: Annotated[str | None, typer.Option(help="Only this endpoint's (as NAME).")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many, newest first.")] = 50,
+    limit: Annotated[int, typer.Option(help=f"How many, newest first (1 to {MAX_LIMIT:,}).")] = 50,
     json_: JsonFlag = False,
 ) -> None:
     """Deployments, newest first: strategy, state, current step, and why."""

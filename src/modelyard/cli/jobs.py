@@ -30,6 +30,7 @@ from modelyard.cli.training_options import (
 )
 from modelyard.cli.waiting import interrupted_says_so
 from modelyard.domain import Job, JobStatus, Trust
+from modelyard.domain.counts import MAX_LIMIT
 from modelyard.errors import JobFailed
 from modelyard.services.jobs import JobService, failure_of
 
@@ -147,7 +148,7 @@ def _report(job: Job, json_: bool) -> None:
 @app.command("list")
 def list_jobs(
     model: Annotated[str | None, typer.Option(help="Only jobs of this model.")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    limit: Annotated[int, typer.Option(help=f"How many, newest first (1 to {MAX_LIMIT:,}).")] = 50,
     json_: JsonFlag = False,
 ) -> None:
     """Jobs, newest first."""

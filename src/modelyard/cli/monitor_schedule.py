@@ -24,6 +24,7 @@ from rich.table import Table
 from modelyard.cli import drift_options as thresholds
 from modelyard.cli.context import platform
 from modelyard.cli.render import console, print_json
+from modelyard.domain.counts import MAX_LIMIT
 from modelyard.domain.durations import parse_duration
 from modelyard.domain.monitors import MonitorRun, MonitorSchedule, format_duration
 from modelyard.errors import InvalidInput
@@ -129,7 +130,7 @@ def unschedule(name: NameArg) -> None:
 @app.command("runs")
 def runs(
     name: NameArg,
-    limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many, newest first.")] = 20,
+    limit: Annotated[int, typer.Option(help=f"How many, newest first (1 to {MAX_LIMIT:,}).")] = 20,
     json_: JsonFlag = False,
 ) -> None:
     """The scheduled drift checks of NAME, newest first: status and the worst scores."""

@@ -19,6 +19,7 @@ from rich.table import Table
 from modelyard.cli.context import platform
 from modelyard.cli.render import console, print_json
 from modelyard.domain.batch import TransformRequest
+from modelyard.domain.counts import MAX_LIMIT
 from modelyard.domain.schedules import MissedPolicy, Schedule, ScheduleRun
 from modelyard.errors import InvalidInput
 
@@ -126,7 +127,9 @@ def list_(json_: JsonFlag = False) -> None:
 @app.command("show")
 def show(
     name: NameArg,
-    limit: Annotated[int, typer.Option(min=1, max=10_000, help="Runs shown, newest first.")] = 20,
+    limit: Annotated[
+        int, typer.Option(help=f"Runs shown, newest first (1 to {MAX_LIMIT:,}).")
+    ] = 20,
     json_: JsonFlag = False,
 ) -> None:
     """Schedule NAME and its runs, newest first: the job each started, or why none did."""

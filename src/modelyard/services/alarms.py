@@ -33,6 +33,7 @@ from modelyard.domain.alarms import (
     SinkSpec,
     Statistic,
 )
+from modelyard.domain.counts import limit_of
 from modelyard.domain.durations import MAX_DURATION, MAX_WINDOW, length_of
 from modelyard.domain.metrics import METRICS, MetricPoint, split_name
 from modelyard.domain.monitors import MonitorRun, format_duration
@@ -233,8 +234,12 @@ class AlarmService:
         return self._store.list_rules(endpoint)
 
     def history(self, name: str, limit: int = 100) -> list[AlarmEvent]:
-        """The state changes of ``name``, newest first. Raises NotFound."""
-        return self._store.history(name, limit)
+        """The state changes of ``name``, newest first, at most ``limit``.
+
+        Raises:
+            InvalidInput: ``limit`` is not from 1 to ``MAX_LIMIT``; NotFound.
+        """
+        return self._store.history(name, limit_of(limit))
 
     def prune_history(self, now: datetime | None = None) -> int | None:
         """Delete the state changes older than the retention, each rule's latest kept (the

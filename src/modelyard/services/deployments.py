@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from modelyard.domain.alarms import AlarmState
+from modelyard.domain.counts import limit_of
 from modelyard.domain.deployment_decisions import Action, Decision, Pending
 from modelyard.domain.deployments import (
     Analysis,
@@ -248,12 +249,14 @@ class DeploymentService:
     # -- reading -----------------------------------------------------------------------------
 
     def list_deployments(self, endpoint: str | None = None, limit: int = 100) -> list[Deployment]:
-        """Deployments (of ``endpoint``, when given), newest first.
+        """Deployments (of ``endpoint``, when given), newest first, at most ``limit``.
 
         Raises:
-            InvalidName: ``endpoint`` is not a name; EndpointNotFound: no endpoint has it and
-                no deployment of one that had it is left (a deleted endpoint's stay listed).
+            InvalidInput: ``limit`` is not from 1 to ``MAX_LIMIT``; InvalidName: ``endpoint``
+                is not a name; EndpointNotFound: no endpoint has it and no deployment of one
+                that had it is left (a deleted endpoint's stay listed).
         """
+        limit = limit_of(limit)
         if endpoint is None:
             return self._store.list_deployments(None, limit)
         validate_name(endpoint, "endpoint name")
@@ -286,8 +289,12 @@ class DeploymentService:
         return self._store.steps(deployment.id)
 
     def decisions(self, deployment: Deployment, limit: int = 1000) -> list[Decision]:
-        """Its decision log, oldest first."""
-        return self._store.decisions(deployment.id, limit)
+        """Its decision log, oldest first: the latest ``limit`` decisions.
+
+        Raises:
+            InvalidInput: ``limit`` is not from 1 to ``MAX_LIMIT``.
+        """
+        return self._store.decisions(deployment.id, limit_of(limit))
 
     # -- steering ----------------------------------------------------------------------------
 

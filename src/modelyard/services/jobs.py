@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from modelyard.domain import Job, JobKind, JobStatus
+from modelyard.domain.counts import limit_of
 from modelyard.errors import (
     Claimed,
     Conflict,
@@ -243,8 +244,12 @@ class JobService:
     def list_jobs(
         self, model_name: str | None = None, limit: int = 100, kind: JobKind | None = None
     ) -> list[Job]:
-        """Newest first, dead workers detected."""
-        found = self._jobs.list_jobs(model_name=model_name, kind=kind, limit=limit)
+        """Newest first, at most ``limit``, dead workers detected.
+
+        Raises:
+            InvalidInput: ``limit`` is not from 1 to ``MAX_LIMIT``.
+        """
+        found = self._jobs.list_jobs(model_name=model_name, kind=kind, limit=limit_of(limit))
         return [self.reconcile(j) for j in found]
 
     def log_path(self, name: str) -> Path:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from modelyard.domain.counts import limit_of
 from modelyard.domain.drift import DriftConfig
 from modelyard.domain.durations import MAX_WINDOW, length_of
 from modelyard.domain.monitors import MonitorRun, MonitorSchedule, RunStatus
@@ -179,12 +180,13 @@ class MonitorService:
         self._store.delete_schedule(name)
 
     def runs(self, name: str, limit: int = 50) -> list[MonitorRun]:
-        """The runs of schedule ``name``, newest first.
+        """The runs of schedule ``name``, newest first, at most ``limit``.
 
         Raises:
-            NotFound: no schedule of that name, and no runs left by one.
+            InvalidInput: ``limit`` is not from 1 to ``MAX_LIMIT``; NotFound: no schedule of
+                that name, and no runs left by one.
         """
-        runs = self._store.list_runs(name, limit)
+        runs = self._store.list_runs(name, limit_of(limit))
         if not runs:
             self._store.get_schedule(name)  # raises NotFound for an unknown name
         return runs

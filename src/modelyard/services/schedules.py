@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from modelyard.domain.batch import TransformRequest
+from modelyard.domain.counts import limit_of
 from modelyard.domain.jobs import Job
 from modelyard.domain.references import validate_name
 from modelyard.domain.schedules import (
@@ -178,7 +179,13 @@ class ScheduleService:
         self._store.delete(name)
 
     def runs(self, name: str, limit: int = 50) -> list[ScheduleRun]:
-        """The runs of ``name``, newest first. Raises NotFound for an unknown schedule."""
+        """The runs of ``name``, newest first, at most ``limit``.
+
+        Raises:
+            InvalidInput: ``limit`` is not from 1 to ``MAX_LIMIT``; NotFound: an unknown
+                schedule.
+        """
+        limit = limit_of(limit)
         self._store.get(name)
         return self._store.list_runs(name, limit)
 

@@ -256,7 +256,11 @@ class TuningService:
         return job
 
     def list_jobs(self, model_name: str | None = None, limit: int = 100) -> list[Job]:
-        """Tuning jobs, newest first."""
+        """Tuning jobs, newest first, at most ``limit``.
+
+        Raises:
+            InvalidInput: ``limit`` is not from 1 to ``MAX_LIMIT``.
+        """
         return self._lifecycle.list_jobs(model_name, limit=limit, kind=JobKind.TUNING)
 
     def summary(self, name: str) -> TuningSummary:
