@@ -20,7 +20,7 @@ from modelyard.config import Settings, load_settings
 from modelyard.domain import JobKind, ModelRef, ModelSpec, ModelVersion, Predictor
 from modelyard.errors import StorageNotWritable
 from modelyard.services.alarm_endpoints import EndpointCatalog
-from modelyard.services.alarms import AlarmService
+from modelyard.services.alarms import AlarmService, drift_alarms
 from modelyard.services.batch import BatchService
 from modelyard.services.capture import CaptureService
 from modelyard.services.capture_retention import CaptureRetention
@@ -285,15 +285,17 @@ def _monitoring(
     runs in ``modelyard serve``'s or ``modelyard monitor run``'s own process)."""
     leases = SqlLeaseStore(engine)
     monitor_store = SqlMonitorStore(engine)
+    alarm_store = SqlAlarmStore(engine)
     monitors = MonitorService(
         monitor_store,
         leases,
         drift.drift,  # over the window that ends at each tick
         check_endpoint=endpoints.get,
         clock=_utcnow,
+        drift_alarms=functools.partial(drift_alarms, alarm_store),
     )
     alarms = AlarmService(
-        SqlAlarmStore(engine),
+        alarm_store,
         leases,
         series=metrics.series,
         runs=monitor_store.runs_between,
@@ -301,6 +303,7 @@ def _monitoring(
         clock=_utcnow,
         watched_by=functools.partial(watching, SqlDeploymentStore(engine)),
         history_retention=timedelta(days=settings.alarm_history_retention_d),
+        scheduled=monitors.scheduled,
     )
     return monitors, alarms
 

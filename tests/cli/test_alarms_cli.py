@@ -24,6 +24,12 @@ def home(tmp_path_factory: pytest.TempPathFactory, make_cli: Any, model_files: A
     return cli
 
 
+NO_DRIFT_CHECKS = (
+    "endpoint 'churn-api' has no scheduled drift checks, and drift scores come only from their "
+    "runs: this rule gets no data until they are scheduled"
+)
+
+
 def alarms(cli: Any) -> Any:
     return cli("alarms", "list", "--json").ok().json()
 
@@ -44,10 +50,12 @@ def test_create_list_show_history_delete(home: Any) -> None:
     drift = home(
         "alarms", "create", "green-drift", "--endpoint", "churn-api", "--variant", "green",
         "--metric", "drift.feature.spend", "--below", "0.5", "--inclusive",
-    ).ok()  # fmt: skip
-    assert drift.out == (
+    )  # fmt: skip
+    assert drift.code == 0 and drift.out == (
         "alarm green-drift created: drift.feature.spend max <= 0.5 for 1 of 1 windows of 5m\n"
     )
+    # The endpoint's drift checks are not scheduled: taken, but not in silence.
+    assert drift.err == f"warning: {NO_DRIFT_CHECKS}\n"
     idle = home(
         "alarms", "create", "idle", "--endpoint", "churn-api", "--metric", "requests",
         "--below", "1", "--missing", "zero",
@@ -66,6 +74,8 @@ def test_create_list_show_history_delete(home: Any) -> None:
     assert "  sinks      log, webhook http://127.0.0.1:9/hook\n" in shown
     assert home("alarms", "show", "p99-high", "--json").ok().json() == made
     assert home("alarms", "history", "p99-high", "--json").ok().json() == []
+    assert f"  note       {NO_DRIFT_CHECKS}\n" in home("alarms", "show", "green-drift").ok().out
+    assert "note" not in shown
     assert home("alarms", "delete", "green-drift").ok().out == "alarm green-drift deleted\n"
     assert [a["name"] for a in alarms(home)] == ["p99-high"]
 
@@ -121,3 +131,21 @@ def test_refusals_exit_with_their_code_and_change_nothing(home: Any) -> None:
     for known in ("requests", "error_rate", "latency_p99_ms", "drift.share", "drift.feature.spend"):
         assert known in unknown, f"the refusal lists {known}: {unknown}"
     assert alarms(home) == before
+
+
+def test_scheduling_drift_checks_feeds_drift_alarms_and_unscheduling_says_it_starves_them(
+    home: Any,
+) -> None:
+    home("monitor", "schedule", "churn-api", "--every", "1h").ok()
+    made = home(
+        "alarms", "create", "share", "--endpoint", "churn-api", "--metric", "drift.share",
+        "--above", "0.3", "--json",
+    ).ok().json()  # fmt: skip
+    assert made["note"] is None
+    gone = home("monitor", "unschedule", "churn-api")
+    assert gone.code == 0 and gone.out == "unscheduled drift checks of churn-api\n"
+    assert gone.err == (
+        "warning: alarms on its drift scores get no data until they are scheduled again: share\n"
+    )
+    assert home("alarms", "show", "share", "--json").ok().json()["note"] == NO_DRIFT_CHECKS
+    home("alarms", "delete", "share").ok()

@@ -108,6 +108,7 @@ class Parts:
             clock=self.clock,
             settle=timedelta(0),
             watched_by=functools.partial(watching, self.deployment_store),
+            scheduled=lambda endpoint: True,
         )
         self.servers = ServerService(self.server_store, self.endpoint_store, stale_after=3)
         self.service = DeploymentService(

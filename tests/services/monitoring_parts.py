@@ -6,6 +6,7 @@ drift runner whose reports carry the scores a test chooses.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from typing import Any
 
 from modelyard.domain import ColumnSpec, ModelRef, Signature, Source, Trust, Variant
 from modelyard.services.alarm_endpoints import EndpointCatalog
-from modelyard.services.alarms import AlarmService, SeriesReader
+from modelyard.services.alarms import AlarmService, SeriesReader, drift_alarms
 from modelyard.services.monitors import MonitorService
 from modelyard.storage.base import NewVersion
 from modelyard.storage.sql.alarm_store import SqlAlarmStore
@@ -101,6 +102,7 @@ class Parts:
             check_endpoint=self.endpoint_store.get_endpoint,
             clock=self.clock,
             holder=holder,
+            drift_alarms=functools.partial(drift_alarms, self.alarm_store),
         )
 
     def alarms(self, series: SeriesReader = no_series, holder: str = "one") -> AlarmService:
@@ -118,6 +120,7 @@ class Parts:
             clock=self.clock,
             settle=timedelta(0),
             holder=holder,
+            scheduled=self.monitors(Runner()).scheduled,
         )
 
     def close(self) -> None:

@@ -669,3 +669,33 @@ def test_old_state_changes_are_pruned_keeping_each_alarms_latest(parts: Parts) -
     # Long after every change: each rule keeps its latest.
     assert pruning.prune_history(T0 + timedelta(days=365)) == 10
     assert [e.at for e in alarms.history("p99-high")] == [flapping[0].at]
+
+
+def test_a_drift_alarm_of_an_unmonitored_endpoint_says_it_gets_no_data(parts: Parts) -> None:
+    """Drift scores come only from the monitor runs: a rule on one of an endpoint whose drift
+    checks are not scheduled is taken (they may be scheduled next, as a CloudWatch alarm may
+    come before its metric), but says, when created, read and evaluated, that it gets no data,
+    rather than sitting in INSUFFICIENT_DATA without a word. Unscheduling names the rules it
+    leaves so."""
+    note = (
+        "endpoint 'churn-api' has no scheduled drift checks, and drift scores come only from "
+        "their runs: this rule gets no data until they are scheduled"
+    )
+    made = _create(parts, name="drifted", metric="drift.share", threshold=0.3)
+    assert (made.state, made.note) == (AlarmState.INSUFFICIENT_DATA, note)
+    assert _create(parts, name="slow").note is None, "a metric series needs no schedule"
+    alarms = parts.alarms()
+    read = alarms.state("drifted")
+    assert read.note == note and read.to_dict()["note"] == note
+    assert [(s.rule.name, s.note) for s in alarms.list_alarms()] == [
+        ("drifted", note), ("slow", None)
+    ]  # fmt: skip
+    assert [s.note for s in alarms.states(ENDPOINT)] == [note, None]
+    alarms.evaluate(T0 + FIVE)
+    assert alarms.state("drifted").reason.endswith(f"; {note}")
+
+    monitors = parts.monitors(Runner())
+    monitors.schedule(ENDPOINT, every=timedelta(minutes=5))
+    assert alarms.state("drifted").note is None
+    assert monitors.unschedule(ENDPOINT) == ["drifted"]
+    assert alarms.state("drifted").note == note

@@ -107,6 +107,8 @@ def create(
         print_json(created)
         return
     console.print(f"alarm {created.rule.name} created: {created.rule.condition}", markup=False)
+    if created.note is not None:
+        typer.echo(f"warning: {created.note}", err=True)
 
 
 @app.command("list")
@@ -147,6 +149,7 @@ def _detail(status: AlarmStatus) -> str:
         "state": status.state.value,
         "since": status.since.isoformat(),
         "reason": status.reason,
+        **({"note": status.note} if status.note is not None else {}),
         "condition": rule.condition,
         "window": format_duration(rule.window),
         "sinks": ", ".join(s.label for s in rule.sinks),

@@ -123,8 +123,14 @@ def schedules(json_: JsonFlag = False) -> None:
 @app.command("unschedule")
 def unschedule(name: NameArg) -> None:
     """Stop the scheduled drift checks of NAME (its runs stay listed)."""
-    platform().monitors.unschedule(name)
+    left = platform().monitors.unschedule(name)
     console.print(f"unscheduled drift checks of {name}")
+    if left:
+        typer.echo(
+            f"warning: alarms on its drift scores get no data until they are scheduled again: "
+            f"{', '.join(left)}",
+            err=True,
+        )
 
 
 @app.command("runs")

@@ -276,6 +276,9 @@ class AlarmStatus:
         reason: Why it is in that state.
         since: When it entered that state (UTC).
         evaluated_at: The end of the last evaluated window (UTC), or None if never evaluated.
+        note: What keeps the rule from getting data now, when something does (a drift score
+            of an endpoint whose drift checks are not scheduled); found when the rule is read,
+            not stored.
     """
 
     rule: AlarmRule
@@ -283,6 +286,7 @@ class AlarmStatus:
     reason: str
     since: datetime
     evaluated_at: datetime | None
+    note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The wire shape: the rule's fields with the state beside them."""
@@ -292,6 +296,7 @@ class AlarmStatus:
             reason=self.reason,
             since=self.since.isoformat(),
             evaluated_at=self.evaluated_at.isoformat() if self.evaluated_at else None,
+            note=self.note,
         )
         return data
 

@@ -90,6 +90,8 @@ class AlarmService:
             endpoint 'churn-api'``): such an alarm is not deleted.
         history_retention: How long state changes are kept (:meth:`prune_history`); None:
             forever.
+        scheduled: Whether an endpoint's drift checks are scheduled (``MonitorService.
+            scheduled``): a rule on a drift score of one that is not gets no data, and says so.
     """
 
     def __init__(
@@ -106,8 +108,10 @@ class AlarmService:
         lease_ttl: timedelta = timedelta(minutes=2),
         watched_by: Callable[[str], Sequence[str]] | None = None,
         history_retention: timedelta | None = None,
+        scheduled: Callable[[str], bool],
     ) -> None:
         self._store = store
+        self._scheduled = scheduled
         self.history_retention = history_retention
         self._watched_by = watched_by or (lambda _name: ())
         self._leases = leases
@@ -142,7 +146,10 @@ class AlarmService:
     ) -> AlarmStatus:
         """Create an alarm rule; it starts in INSUFFICIENT_DATA until its first evaluation.
 
-        Every rule notifies the log sink; ``sinks`` adds others (webhooks).
+        Every rule notifies the log sink; ``sinks`` adds others (webhooks). A rule on a drift
+        score of an endpoint whose drift checks are not scheduled is taken (they may be
+        scheduled next, as a CloudWatch alarm may precede its metric), with a ``note`` saying
+        it gets no data until they are.
 
         Args:
             statistic: How a window's points become one value; default: the metric's own
@@ -207,7 +214,7 @@ class AlarmService:
             created_at=self._clock(),
             missing=treat,
         )
-        return self._store.create_rule(rule, "not evaluated yet")
+        return self._noted(self._store.create_rule(rule, "not evaluated yet"))
 
     def metric_names(self, endpoint: str | None = None) -> list[str]:
         """Every name a rule may watch: the metric series, then the drift scores (with the
@@ -215,12 +222,13 @@ class AlarmService:
         return self._metrics.names(endpoint)
 
     def state(self, name: str) -> AlarmStatus:
-        """The rule ``name`` and its current state. Raises NotFound."""
-        return self._store.get(name)
+        """The rule ``name`` and its current state (with a ``note`` when it cannot get data
+        now). Raises NotFound."""
+        return self._noted(self._store.get(name))
 
     def states(self, endpoint: str) -> list[AlarmStatus]:
         """The rules of ``endpoint`` with their states (empty when it has none)."""
-        return self._store.list_rules(endpoint)
+        return [self._noted(s) for s in self._store.list_rules(endpoint)]
 
     def list_alarms(self, endpoint: str | None = None) -> list[AlarmStatus]:
         """Every rule with its state (only ``endpoint``'s when given), by name. An endpoint
@@ -231,7 +239,7 @@ class AlarmService:
         """
         if endpoint is not None:
             validate_name(endpoint, "endpoint name")
-        return self._store.list_rules(endpoint)
+        return [self._noted(s) for s in self._store.list_rules(endpoint)]
 
     def history(self, name: str, limit: int = 100) -> list[AlarmEvent]:
         """The state changes of ``name``, newest first, at most ``limit``.
@@ -327,7 +335,26 @@ class AlarmService:
             ]
         else:
             points = self._points(rule, since, end)
-        return judge(rule, end, points, missing=self._missing(rule))
+        found = judge(rule, end, points, missing=self._missing(rule))
+        note = self._note(rule)
+        if note is None:
+            return found
+        # Said in the reason too, so the history and the sinks carry the cause.
+        return dataclasses.replace(found, reason=f"{found.reason}; {note}")
+
+    def _note(self, rule: AlarmRule) -> str | None:
+        """Why ``rule`` gets no data now, when it cannot: a drift score of an endpoint whose
+        drift checks are not scheduled (drift scores come only from their runs)."""
+        if not rule.metric.startswith(DRIFT_PREFIX) or self._scheduled(rule.endpoint):
+            return None
+        return (
+            f"endpoint {rule.endpoint!r} has no scheduled drift checks, and drift scores come "
+            "only from their runs: this rule gets no data until they are scheduled"
+        )
+
+    def _noted(self, status: AlarmStatus) -> AlarmStatus:
+        note = self._note(status.rule)
+        return status if note is None else dataclasses.replace(status, note=note)
 
     def _points(
         self, rule: AlarmRule, since: datetime, end: datetime
@@ -365,6 +392,14 @@ class AlarmService:
         sent = tuple(deliver(spec, event, rule) for spec in rule.sinks)
         self._store.set_notifications(event.id, sent)
         return dataclasses.replace(event, notifications=sent)
+
+
+def drift_alarms(store: AlarmStore, endpoint: str) -> list[str]:
+    """The names of the rules on drift scores of ``endpoint``: what
+    ``MonitorService.unschedule`` leaves without data."""
+    return [
+        s.rule.name for s in store.list_rules(endpoint) if s.rule.metric.startswith(DRIFT_PREFIX)
+    ]
 
 
 def _enum(cls: type[E], value: str, what: str) -> E:

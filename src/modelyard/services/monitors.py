@@ -22,7 +22,7 @@ from modelyard.domain.drift import DriftConfig
 from modelyard.domain.durations import MAX_WINDOW, length_of
 from modelyard.domain.monitors import MonitorRun, MonitorSchedule, RunStatus
 from modelyard.domain.references import validate_name
-from modelyard.errors import InvalidInput, ModelyardError
+from modelyard.errors import InvalidInput, ModelyardError, NotFound
 from modelyard.services.leased import default_holder, finished_elsewhere, run_leased
 from modelyard.services.ticks import latest_tick, next_tick, validate_cron
 from modelyard.storage.leases import LeaseStore
@@ -94,6 +94,8 @@ class MonitorService:
         lease_ttl: How long a lease lasts unless renewed (a dead holder's tick is taken over
             after that).
         run_retention: How long runs are kept (:meth:`prune`).
+        drift_alarms: The names of the alarm rules on drift scores of an endpoint (none by
+            default): those its unscheduling leaves without data.
     """
 
     def __init__(
@@ -107,8 +109,10 @@ class MonitorService:
         holder: str | None = None,
         lease_ttl: timedelta = timedelta(minutes=5),
         run_retention: timedelta = timedelta(days=30),
+        drift_alarms: Callable[[str], Sequence[str]] = lambda _endpoint: (),
     ) -> None:
         self._store = store
+        self._drift_alarms = drift_alarms
         self._leases = leases
         self._runner = runner
         self._check_endpoint = check_endpoint
@@ -175,9 +179,26 @@ class MonitorService:
         """Every schedule, by name."""
         return self._store.list_schedules()
 
-    def unschedule(self, name: str) -> None:
-        """Stop scheduling ``name`` (its runs stay listed). Raises NotFound."""
+    def scheduled(self, endpoint: str) -> bool:
+        """Whether ``endpoint``'s drift checks are scheduled."""
+        try:
+            self._store.get_schedule(endpoint)
+        except NotFound:
+            return False
+        return True
+
+    def unschedule(self, name: str) -> list[str]:
+        """Stop scheduling ``name`` (its runs stay listed).
+
+        Returns:
+            The alarm rules on its drift scores, which get no data from now on (they are kept,
+            as a CloudWatch alarm outlives the metric it watches, and say so when read).
+
+        Raises:
+            NotFound.
+        """
         self._store.delete_schedule(name)
+        return list(self._drift_alarms(name))
 
     def runs(self, name: str, limit: int = 50) -> list[MonitorRun]:
         """The runs of schedule ``name``, newest first, at most ``limit``.
