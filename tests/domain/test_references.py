@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from modelyard.domain import ModelRef
-from modelyard.errors import InvalidReference
+from modelyard.domain.references import validate_name
+from modelyard.errors import InvalidName, InvalidReference
 
 
 @pytest.mark.parametrize(
@@ -56,3 +57,11 @@ def test_malformed(text: str) -> None:
 
 def test_the_largest_version_a_database_holds_is_taken() -> None:
     assert ModelRef.parse("name:9223372036854775807").version == 2**63 - 1
+
+
+@pytest.mark.parametrize("given", [5, None, b"api", ["api"]])
+def test_a_name_that_is_not_text_is_refused_by_name(given: object) -> None:
+    """From Python an int or None may come where a name goes: it was a TypeError out of the
+    regular expression (endpoints.get(5), capture.list(5), alarms.create(endpoint=5))."""
+    with pytest.raises(InvalidName, match=r"^invalid endpoint name: it must be text, got "):
+        validate_name(given, "endpoint name")  # type: ignore[arg-type]

@@ -699,3 +699,12 @@ def test_a_drift_alarm_of_an_unmonitored_endpoint_says_it_gets_no_data(parts: Pa
     assert alarms.state("drifted").note is None
     assert monitors.unschedule(ENDPOINT) == ["drifted"]
     assert alarms.state("drifted").note == note
+
+
+def test_a_threshold_past_the_largest_float_is_refused_by_name(parts: Parts) -> None:
+    """It was an OverflowError out of ``float()``; nothing is stored."""
+    with pytest.raises(
+        InvalidInput, match=r"^the threshold must be a number, got an int too large for a float$"
+    ):
+        _create(parts, threshold=10**400)
+    assert parts.alarms().list_alarms() == []

@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 from modelyard.domain.monitors import format_duration
+from modelyard.domain.numbers import real_value, shown_value
 from modelyard.errors import InvalidInput
 from modelyard.redaction import mask_webhook_url
 
@@ -169,9 +170,10 @@ class AlarmRule:
             if isinstance(count, bool) or not isinstance(count, numbers.Integral):
                 raise InvalidInput(f"{what} must be a whole number, got {count!r}")
             object.__setattr__(self, field_, int(count))  # numpy's integers too
-        if isinstance(self.threshold, bool) or not isinstance(self.threshold, numbers.Real):
-            raise InvalidInput(f"the threshold must be a number, got {self.threshold!r}")
-        object.__setattr__(self, "threshold", float(self.threshold))
+        threshold = real_value(self.threshold)  # an int past the largest float is none either
+        if threshold is None:
+            raise InvalidInput(f"the threshold must be a number, got {shown_value(self.threshold)}")
+        object.__setattr__(self, "threshold", threshold)
         if not isinstance(self.window, timedelta):
             raise InvalidInput(f"the window must be a timedelta, got {self.window!r}")
         if not 1 <= self.windows <= MAX_WINDOWS:

@@ -39,8 +39,11 @@ def validate_name(value: str, what: str = "model name") -> str:
     """Return ``value`` if it is a valid model, alias or tag name.
 
     Raises:
-        InvalidName: when it is empty, too long or holds characters outside ``[A-Za-z0-9_.-]``.
+        InvalidName: when it is not text (from Python an int or None may come), is empty, too
+            long or holds characters outside ``[A-Za-z0-9_.-]``.
     """
+    if not isinstance(value, str):
+        raise InvalidName(f"invalid {what}: it must be text, got {type(value).__name__} {value!r}")
     if not _NAME.fullmatch(value):
         raise InvalidName(
             f"invalid {what} {value!r}: use 1-128 letters, digits, '_', '.' or '-', "
