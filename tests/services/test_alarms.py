@@ -269,6 +269,10 @@ def test_a_prediction_column_score_needs_a_model_of_several_columns(parts: Parts
         ({"sinks": [SinkSpec("webhook", "http://hooks example.org/x")]}, InvalidInput, "blank"),
         ({"sinks": [SinkSpec("webhook", "http://h/x\ny")]}, InvalidInput, "control character"),
         ({"sinks": [SinkSpec("pager")]}, InvalidInput, "unknown alarm sink 'pager'"),
+        # From Python: an AttributeError each, before.
+        ({"sinks": "http://h/x"}, InvalidInput, "sinks must be a list of SinkSpec"),
+        ({"sinks": [("webhook", "http://h/x")]}, InvalidInput, "sinks must be a list of SinkSpec"),
+        ({"metric": None}, InvalidInput, "the metric must be a name"),
     ],
 )
 def test_bad_rules_are_refused_and_change_nothing(

@@ -16,7 +16,7 @@ from modelyard.domain import ConfigChange, Variant
 from modelyard.domain.alarms import AlarmState, SinkSpec
 from modelyard.domain.deployment_decisions import Action, Verdict
 from modelyard.domain.deployments import DeploymentState, StepKind
-from modelyard.errors import Conflict, EndpointNotFound, InvalidName, NotFound
+from modelyard.errors import Conflict, EndpointNotFound, InvalidInput, InvalidName, NotFound
 from tests.services.deployment_parts import ENDPOINT, STEP, T0, Parts, open_parts
 from tests.services.webhook_server import webhook_receiver
 
@@ -364,6 +364,13 @@ def test_an_endpoint_deleted_and_created_again_is_not_taken_over(parts: Parts) -
     stopped = parts.service.get(ENDPOINT, d.id)
     assert stopped.state is DeploymentState.STOPPED
     assert "endpoint was deleted" in stopped.reason
+
+
+@pytest.mark.parametrize("given", ["1", True, 2.5, [1]])
+def test_a_deployment_id_that_is_no_number_is_refused(parts: Parts, given: Any) -> None:
+    parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary")
+    with pytest.raises(InvalidInput, match="a deployment is named by its number"):
+        parts.service.get(ENDPOINT, given)  # "1" was a TypeError; True read deployment 1
 
 
 def test_a_rollback_after_a_change_by_hand_rolls_the_endpoint_back(parts: Parts) -> None:

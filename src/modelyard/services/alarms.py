@@ -163,6 +163,15 @@ class AlarmService:
             statistic, window, N, M or missing-data policy, or a sink that cannot be used.
         """
         validate_name(name, "alarm name")
+        if not isinstance(metric, str):
+            raise InvalidInput(
+                f"the metric must be a name (such as error_rate), got {type(metric).__name__}"
+            )
+        if isinstance(sinks, str | bytes) or not all(isinstance(s, SinkSpec) for s in sinks):
+            raise InvalidInput(
+                "sinks must be a list of SinkSpec, such as [SinkSpec('webhook', URL)], got "
+                f"{type(sinks).__name__}"
+            )
         known = self._endpoints.variants(endpoint)
         if variant is not None and variant not in known:
             raise VariantNotFound(

@@ -12,6 +12,7 @@ refused with the reason, and nothing is written. Then the new variants join the 
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -269,10 +270,15 @@ class DeploymentService:
         """The latest deployment of ``endpoint`` (or its deployment ``deployment_id``).
 
         Raises:
-            InvalidName; NotFound.
+            InvalidName; InvalidInput (a deployment id that is not a whole number); NotFound.
         """
         validate_name(endpoint, "endpoint name")
         if deployment_id is not None:
+            if isinstance(deployment_id, bool) or not isinstance(deployment_id, numbers.Integral):
+                raise InvalidInput(
+                    "a deployment is named by its number, got "
+                    f"{type(deployment_id).__name__} {deployment_id!r}"
+                )
             if not 1 <= deployment_id <= _MAX_ID:  # no row has it; the database cannot take it
                 raise NotFound(f"no deployment {deployment_id}")
             found = self._store.get(deployment_id)
