@@ -63,7 +63,8 @@ def _is_list(kind: pa.DataType) -> bool:
 
 
 def _cast(column: Any, kind: pa.DataType) -> Any:
-    """``column`` (an Arrow array) as type ``kind``; a nested value as text is its JSON."""
+    """``column`` (an Arrow array, chunked or not: no chunk is copied to join them) as type
+    ``kind``; a nested value as text is its JSON."""
     import pyarrow as pa
 
     if column.type == kind:
@@ -134,7 +135,7 @@ def _parts(tables: list[pa.Table], name: str, kind: pa.DataType) -> list[Any]:
     import pyarrow as pa
 
     return [
-        _cast(table[name].combine_chunks(), kind)
+        _cast(table[name], kind)
         if name in table.column_names
         else pa.nulls(table.num_rows, type=kind)
         for table in tables
