@@ -174,3 +174,23 @@ def test_deploy_names_the_sdks_positional_instance_count(platform: Platform) -> 
     ):
         modelyard.deploy("churn:1", 1, platform=platform, wait=False)  # type: ignore[arg-type]
     assert [e.name for e in platform.endpoints.list_endpoints()] == ["api"]
+
+
+def test_update_endpoint_takes_the_sdks_model_name_and_instance_fields(platform: Platform) -> None:
+    predictor = Predictor("api", platform=platform)
+    before = platform.endpoints.get("api").config
+    with pytest.warns(UserWarning, match="initial_instance_count=2 is not used"):
+        predictor.update_endpoint(initial_instance_count=2, instance_type="local", wait=False)
+    assert platform.endpoints.get("api").config == before, "scaling alone changes nothing"
+    with pytest.raises(InvalidInput, match="model or model_name"):
+        predictor.update_endpoint("churn:1", model_name="plain:1", wait=False)
+    with pytest.raises(InvalidInput, match="initial_instance_count must be a whole number"):
+        predictor.update_endpoint(model_name="plain:1", initial_instance_count=0, wait=False)
+    assert platform.endpoints.get("api").config == before
+    with pytest.warns(UserWarning, match="instance_type 'ml.m5.large' is not used"):
+        predictor.update_endpoint(
+            model_name="plain:1", initial_instance_count=1, instance_type="ml.m5.large",
+            wait=False,
+        )  # fmt: skip
+    (variant,) = platform.endpoints.get("api").config.variants
+    assert (variant.name, variant.model_ref) == ("AllTraffic", "plain:1")

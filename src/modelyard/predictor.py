@@ -231,6 +231,9 @@ class Predictor:
         shadows: Mapping[str, float] | None = None,
         wait: bool = True,
         timeout: float = DEFAULT_TIMEOUT_S,
+        model_name: str | ModelVersion | None = None,
+        initial_instance_count: int | None = None,
+        instance_type: str | None = None,
     ) -> None:
         """Serve new models, or change only the traffic weights.
 
@@ -246,13 +249,27 @@ class Predictor:
                 of the requests; they take no weight).
             wait: Wait until a live server serves the change (see :meth:`wait`).
             timeout: How long to wait, in seconds.
+            model_name: The SageMaker SDK's name for ``model`` (not with it).
+            initial_instance_count, instance_type: The SDK's machines, taken as
+                :func:`deploy` takes them (with a warning when they ask for what a server
+                cannot give); given alone, they change nothing.
 
         Raises:
-            InvalidInput: neither a model, variants nor weights; both a model and variants;
-                shadows without a model or variants.
+            InvalidInput: neither a model, variants nor weights (nor instance fields); both a
+                model and variants, or ``model`` and ``model_name``; shadows without a model
+                or variants; instance fields :func:`deploy` refuses.
             What ``EndpointService`` raises (a model that cannot load changes nothing), and
             what :meth:`wait` raises.
         """
+        if model_name is not None:
+            if model is not None:
+                raise InvalidInput("give model or model_name (the SDK's name for it), not both")
+            model = model_name
+        _sdk_instances(initial_instance_count, instance_type)
+        changes = (model, variants, weights, shadows)
+        machines = (initial_instance_count, instance_type)
+        if all(c is None for c in changes) and any(m is not None for m in machines):
+            return  # the SDK's scaling call: nothing a server here changes
         endpoints = self._get_platform().endpoints
         if model is not None and variants is not None:
             raise InvalidInput("give either a model or variants, not both")
