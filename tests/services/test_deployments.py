@@ -412,3 +412,17 @@ def test_listing_an_endpoints_deployments_names_what_is_wrong(parts: Parts) -> N
 def test_times_are_those_of_the_injected_clock(parts: Parts) -> None:
     d = parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary").deployment
     assert d is not None and d.started_at == T0
+
+
+def test_a_rollout_that_names_a_shadow_again_must_say_whether_it_stays_one(
+    parts: Parts,
+) -> None:
+    parts.endpoints.update(ENDPOINT, {"main": "churn:1", "trial": "churn:2"}, shadows={"trial": 20})
+    with pytest.raises(InvalidInput, match=r"'trial' \(20% of requests\).* is a shadow now"):
+        parts.service.start(ENDPOINT, {"main": "churn:3", "trial": "churn:2"}, strategy="canary")
+    assert parts.service.list_deployments(ENDPOINT) == []
+    started = parts.service.start(
+        ENDPOINT, {"main": "churn:3", "trial": "churn:2"}, strategy="canary",
+        shadows={"trial": 20},
+    )  # fmt: skip
+    assert started.deployment is not None

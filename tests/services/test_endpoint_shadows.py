@@ -463,3 +463,37 @@ def test_a_rollout_whose_new_shadow_cannot_take_the_old_models_rows_is_refused(
     assert [(v.name, v.shadow) for v in changed.endpoint.config.variants] == [
         ("main", None), ("dark", 100.0)
     ]  # fmt: skip
+
+
+def test_a_shadow_named_again_must_say_whether_it_stays_one(platform: Platform) -> None:
+    """Updating the production model while listing the shadow again, without its share, used
+    to make the model under trial answer half the callers (equal shares)."""
+    platform.endpoints.create(
+        "api", {"live": "cancer:1", "dark": "cancer:2"}, shadows={"dark": 100}
+    )
+    before = state(platform)
+    for update in (
+        lambda: platform.endpoints.update("api", {"live": "cancer:3", "dark": "cancer:2"}),
+        lambda: platform.endpoints.update("api", {"dark": "cancer:2"}),
+        lambda: platform.endpoints.update(
+            "api", {"live": "cancer:3", "dark": "cancer:2"}, {"live": 1}
+        ),
+    ):
+        with pytest.raises(
+            InvalidInput, match="'dark' \\(100% of requests\\) of endpoint 'api' is a shadow now"
+        ):
+            update()
+    assert state(platform) == before
+    # Said either way, it is done.
+    kept = platform.endpoints.update(
+        "api", {"live": "cancer:3", "dark": "cancer:2"}, shadows={"dark": 50}
+    )
+    assert summary(kept.config.variants) == [("live", 3, 1.0, None), ("dark", 2, 0.0, 50.0)]
+    answering = platform.endpoints.update(
+        "api", {"live": "cancer:3", "dark": "cancer:2"}, {"live": 9, "dark": 1}
+    )
+    assert summary(answering.config.variants) == [("live", 3, 9.0, None), ("dark", 2, 1.0, None)]
+    # Left out, a shadow simply goes.
+    platform.endpoints.update("api", {"live": "cancer:3", "dark": "cancer:2"}, shadows={"dark": 5})
+    gone = platform.endpoints.update("api", {"live": "cancer:1"})
+    assert summary(gone.config.variants) == [("live", 1, 1.0, None)]

@@ -62,6 +62,7 @@ class BuildVariants(Protocol):
         alongside: Sequence[Variant] = (),
         *,
         current: Mapping[str, float] | None = None,
+        current_shadows: Mapping[str, float] | None = None,
         endpoint: str | None = None,
     ) -> tuple[Variant, ...]: ...
 
@@ -182,6 +183,7 @@ class DeploymentService:
             shadows,
             alongside=serving,
             current={v.name: v.weight for v in serving},
+            current_shadows={v.name: v.shadow for v in current.variants if v.shadow is not None},
             endpoint=endpoint,
         )
         now = self._clock()

@@ -73,6 +73,39 @@ def sampling(
     return out
 
 
+def check_kept(
+    variants: Collection[str],
+    sampled: Mapping[str, float],
+    weights: Mapping[str, float] | None,
+    current: Mapping[str, float],
+    endpoint: str | None = None,
+) -> None:
+    """Refuse a new config that would turn a shadow of the current one into a production
+    variant without being asked: its name given again, neither as a shadow (``sampled``) nor
+    with a weight. Such an update sent the model under trial a share of the callers' requests
+    (equal shares, with no weights given), answering them, because its share was not repeated.
+
+    Args:
+        current: The current config's shadows and their sampling percentages.
+
+    Raises:
+        InvalidInput: naming each such variant and the two ways to say what is meant.
+    """
+    silent = [
+        name
+        for name in variants
+        if name in current and name not in sampled and name not in (weights or {})
+    ]
+    if silent:
+        where = f" of endpoint {endpoint!r}" if endpoint else ""
+        shares = ", ".join(f"{n!r} ({current[n]:g}% of requests)" for n in silent)
+        raise InvalidInput(
+            f"variant {shares}{where} is a shadow now and would answer requests in the new "
+            "config: give its shadow share again to keep it a shadow, or give it a weight to "
+            "make it answer (or promote it)"
+        )
+
+
 def check_inputs(
     versions: Mapping[str, ModelVersion],
     shadows: Collection[str],

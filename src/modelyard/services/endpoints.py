@@ -143,6 +143,7 @@ class EndpointService:
             capture,
             shadows,
             current=_weights_of(current.variants),
+            current_shadows=_shadows_of(current.variants),
             endpoint=name,
         )
         return self._store.add_config(
@@ -312,6 +313,7 @@ class EndpointService:
         alongside: Sequence[Variant] = (),
         *,
         current: Mapping[str, float] | None = None,
+        current_shadows: Mapping[str, float] | None = None,
         endpoint: str | None = None,
     ) -> tuple[Variant, ...]:
         """The variants a config with these settings would hold (references resolved, names,
@@ -319,7 +321,9 @@ class EndpointService:
         with them. ``alongside``: production variants of another config that answer beside
         it (a rollout's old config), whose rows its shadows must take too. ``current``: the
         weights of the endpoint's current production variants, which variants not named in
-        ``weights`` keep (see ``resolve_weights``); ``endpoint``: its name, for messages.
+        ``weights`` keep (see ``resolve_weights``); ``current_shadows``: its current shadows'
+        shares (a shadow named again must be given a share or a weight, see
+        ``endpoint_shadows.check_kept``); ``endpoint``: its name, for messages.
 
         Raises:
             InvalidInput, InvalidName, ModelNotFound / VersionNotFound / AliasNotFound.
@@ -333,6 +337,7 @@ class EndpointService:
             shadows,
             alongside,
             current=current,
+            current_shadows=current_shadows,
             endpoint=endpoint,
         )
 
@@ -347,6 +352,7 @@ class EndpointService:
         alongside: Sequence[Variant] = (),
         *,
         current: Mapping[str, float] | None = None,
+        current_shadows: Mapping[str, float] | None = None,
         endpoint: str | None = None,
     ) -> tuple[Variant, ...]:
         if not variants:
@@ -365,6 +371,7 @@ class EndpointService:
             if unknown:
                 raise InvalidInput(f"{what} name unknown variant {', '.join(unknown)}")
         sampled = endpoint_shadows.sampling(shadows, list(variants), weights)
+        endpoint_shadows.check_kept(variants, sampled, weights, current_shadows or {}, endpoint)
         shares = resolve_weights(
             weights,
             [v for v in variants if v not in sampled],
@@ -432,3 +439,8 @@ def _input_fields(signature: Signature | None) -> list[str] | None:
 def _weights_of(variants: Sequence[Variant]) -> dict[str, float]:
     """The weights of the production variants among ``variants``."""
     return {v.name: v.weight for v in variants if not v.is_shadow}
+
+
+def _shadows_of(variants: Sequence[Variant]) -> dict[str, float]:
+    """The sampling percentages of the shadows among ``variants``."""
+    return {v.name: v.shadow for v in variants if v.shadow is not None}
