@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 from modelyard.bootstrap import Platform
+from modelyard.domain import CaptureConfig
 from modelyard.domain.metric_stats import LATENCY_BOUNDS_S
 from tests.e2e.conftest import Server, free_port
 from tests.e2e.metrics_load import INVOKE, send
@@ -32,16 +33,21 @@ REQUESTS = 60
 SELECT = 'endpoint="churn-api",protocol="sagemaker"'
 
 
-def prometheus_binary() -> str:
-    found = shutil.which("prometheus") or (
-        "/usr/bin/prometheus" if Path("/usr/bin/prometheus").exists() else None
+def debian_binary(name: str) -> str:
+    """A program of Debian's ``prometheus`` package (``prometheus``, ``promtool``)."""
+    found = shutil.which(name) or (
+        f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None
     )
     if found is None:
-        message = "prometheus is not installed (apt-get install prometheus)"
+        message = f"{name} is not installed (apt-get install prometheus)"
         if IN_CI:
             pytest.fail(f"{message}; it is required under CI=true")
         pytest.skip(message)
     return found
+
+
+def prometheus_binary() -> str:
+    return debian_binary("prometheus")
 
 
 class Prometheus:
@@ -166,6 +172,50 @@ def test_prometheus_sees_what_was_sent(
     assert median is not None and 0 < median <= ceiling
     mean_f0 = prom.scalar(
         'sum(modelyard_input_value_sum{feature="f0"})'
-        ' / sum(modelyard_input_values_total{feature="f0"})'
+        ' / sum(modelyard_input_value_count{feature="f0"})'
     )
     assert mean_f0 == pytest.approx(float(np.concatenate(sent.rows)[:, 0].mean()), rel=1e-9)
+
+
+def test_every_family_passes_promtools_naming_lint(
+    platform: Platform, serve: Callable[..., Server], models: dict[str, Any]
+) -> None:
+    """``promtool check metrics`` (the exposition format and Prometheus's naming conventions)
+    finds nothing in a scrape that holds every kind of family: capture, a shadow, a split,
+    an error, V2 requests, per-feature statistics."""
+    promtool = debian_binary("promtool")
+    everything = CaptureConfig.parse(100)
+    platform.endpoints.create(
+        "churn-api",
+        {"main": "churn:2", "canary": "churn:3", "trial": "churn:1"},
+        weights={"main": 50, "canary": 50},
+        shadows={"trial": 100},
+        capture={"main": everything, "trial": everything},
+    )
+    server = serve(workers=2)
+    rng = np.random.default_rng(5)
+    pool = [models["x"][rng.integers(0, 3000, size=2)] for _ in range(500)]
+    sent = send(server, pool, 40)
+    v2 = {"inputs": [{"name": "x", "shape": [1, 30], "datatype": "FP64", "data": [0.5] * 30}]}
+    with server.client() as client:
+        assert client.post("/v2/models/churn-api/infer", json=v2).status_code == 200
+        bad = client.post(INVOKE, content=b"{", headers={"content-type": "application/json"})
+        assert bad.status_code == 400
+
+    def scrape() -> str:
+        return httpx.get(f"{server.url}/metrics", timeout=10).text
+
+    def complete(text: str) -> bool:
+        counts = [
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("modelyard_requests_total{")
+        ]
+        shadowed = 'modelyard_requests_total{endpoint="churn-api",model_version="1"' in text
+        return shadowed and sum(counts) >= len(sent.rows) + 2
+
+    text = wait_for("every request in the metrics", scrape, complete)
+    checked = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60
+    )
+    assert (checked.returncode, checked.stdout + checked.stderr) == (0, "")

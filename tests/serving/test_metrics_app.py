@@ -127,6 +127,7 @@ def test_metrics_count_what_was_sent(platform: Platform) -> None:
             column
         ) - len(present)
         assert value(samples, "modelyard_input_value_sum", **labels) == pytest.approx(present.sum())
+        assert value(samples, "modelyard_input_value_count", **labels) == len(present)
         assert value(samples, "modelyard_input_value_min", **labels) == pytest.approx(present.min())
         assert value(samples, "modelyard_input_value_max", **labels) == pytest.approx(present.max())
     # Outputs: one probability per row, none missing.

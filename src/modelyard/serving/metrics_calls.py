@@ -168,8 +168,9 @@ class CallsFold:
                 if name in hidden:
                     continue
                 total, carried = float(numeric.sums[j]), float(numeric.carried[j])
-                # Prometheus' counter holds what a float does: past the largest, +Inf.
-                w.inc(m.INPUT_SUM, feature, total + carried / CARRY_SCALE if carried else total)
+                # Prometheus' sum holds what a float does: past the largest, +Inf.
+                summed = total + carried / CARRY_SCALE if carried else total
+                w.summarize(m.INPUT_VALUE, feature, present, summed)
                 stats.add(f"in.sum.{name}", total)
                 stats.carry(f"in.sum.{name}", carried)
                 if present:

@@ -78,6 +78,16 @@ class PromWriter:
         values[slot] = values.get(slot, 0.0) + amount
         self._dirty.add(slot)
 
+    def summarize(self, metric: MetricDef, labels: Labels, count: float, total: float) -> None:
+        """Add ``count`` observations summing to ``total`` to a summary (``_count``, ``_sum``)."""
+        values = self._values
+        counted, summed = self._slot(metric, labels, "_count"), self._slot(metric, labels, "_sum")
+        if not count and not total and counted in values:
+            return  # unchanged (a new series is written, at zero)
+        values[counted] = values.get(counted, 0.0) + count
+        values[summed] = values.get(summed, 0.0) + total
+        self._dirty.update((counted, summed))
+
     def set(self, metric: MetricDef, labels: Labels, value: float) -> None:
         """Set a gauge."""
         slot = self._slot(metric, labels)

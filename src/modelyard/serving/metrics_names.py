@@ -26,9 +26,11 @@ name                                           type       extra labels / meaning
 ``modelyard_request_rows``                     histogram  input rows per request
 ``modelyard_input_values_total``               counter    ``feature``: present values
 ``modelyard_input_missing_values_total``       counter    ``feature``: NaN / null values
-``modelyard_input_value_sum``                  gauge      ``feature``: sum of present values
-                                                          (all workers, dead ones too);
-                                                          mean = delta(sum) / increase(values)
+``modelyard_input_value``                      summary    ``feature``: present numeric values
+                                                          (``_count``, ``_sum``; all workers,
+                                                          dead ones too; a redacted feature
+                                                          has none); mean = rate(_sum) /
+                                                          rate(_count)
 ``modelyard_input_value_min`` / ``_max``       gauge      ``feature``: extremes since start
 ``modelyard_input_text_length_characters``     histogram  ``feature``: text columns
 ``modelyard_output_values_total``              counter    ``output``: non-missing predictions
@@ -79,7 +81,7 @@ class MetricDef:
 
     name: str
     help: str
-    kind: str  # counter | gauge | histogram
+    kind: str  # counter | gauge | histogram | summary (no quantiles: _count and _sum)
     labels: tuple[str, ...] = VARIANT
     mode: str = ""
     buckets: tuple[float, ...] = ()
@@ -179,8 +181,11 @@ REQUEST_ROWS = MetricDef(
 )
 INPUT_VALUES = _counter("modelyard_input_values", "Present input values.", FEATURE)
 INPUT_MISSING = _counter("modelyard_input_missing_values", "Missing input values.", FEATURE)
-INPUT_SUM = MetricDef(
-    "modelyard_input_value_sum", "Sum of present input values.", "gauge", FEATURE, mode="sum"
+INPUT_VALUE = MetricDef(
+    "modelyard_input_value",
+    "Present numeric input values: their count and sum.",
+    "summary",
+    FEATURE,
 )
 INPUT_MIN = MetricDef(
     "modelyard_input_value_min", "Smallest input value seen.", "gauge", FEATURE, mode="min"
