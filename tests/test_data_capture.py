@@ -194,3 +194,84 @@ def test_update_endpoint_takes_the_sdks_model_name_and_instance_fields(platform:
         )  # fmt: skip
     (variant,) = platform.endpoints.get("api").config.variants
     assert (variant.name, variant.model_ref) == ("AllTraffic", "plain:1")
+
+
+def test_update_endpoint_keeps_the_endpoints_capture(platform: Platform) -> None:
+    """As the SDK's update_endpoint keeps an endpoint's DataCaptureConfig: new models capture
+    what the endpoint captured, redacting what it redacted where their model has the field."""
+    predictor = Predictor("api", platform=platform)
+    predictor.update_endpoint(model_name="churn:1", wait=False)
+    assert captures(platform) == {"AllTraffic": (10.0, ["ssn:hash"])}
+    predictor.update_endpoint(variants={"AllTraffic": "plain:1", "blue": "churn:1"}, wait=False)
+    assert captures(platform) == {"AllTraffic": (10.0, []), "blue": (10.0, ["ssn:hash"])}
+
+
+def test_update_endpoint_takes_the_apis_capture_dict(platform: Platform) -> None:
+    predictor = Predictor("api", platform=platform)
+    sdk = {  # what the SDK's DataCaptureConfig(True, 40)._to_request_dict() writes
+        "EnableCapture": True,
+        "InitialSamplingPercentage": 40,
+        "DestinationS3Uri": "s3://bucket/capture",
+        "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+        "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"]},
+    }
+    with pytest.warns(UserWarning, match="destination_s3_uri is not used"):
+        predictor.update_endpoint(model_name="plain:1", data_capture_config_dict=sdk, wait=False)
+    assert captures(platform) == {"AllTraffic": (40.0, [])}
+    models = platform.endpoints.get("api").config
+    off = {"EnableCapture": False, "InitialSamplingPercentage": 40, "CaptureOptions": []}
+    with pytest.raises(InvalidInput, match="capture_options"):
+        predictor.update_endpoint(data_capture_config_dict=off, wait=False)
+    off["CaptureOptions"] = sdk["CaptureOptions"]
+    predictor.update_endpoint(data_capture_config_dict=off, initial_instance_count=1, wait=False)
+    after = platform.endpoints.get("api").config
+    assert captures(platform) == {"AllTraffic": (0.0, [])}
+    assert after.change is ConfigChange.CAPTURE and after.variants[0].model_ref == "plain:1"
+    assert models.number < after.number
+
+
+@pytest.mark.parametrize(
+    ("request_dict", "match"),
+    [
+        ("40", "must be a dict"),
+        ({"InitialSamplingPercentage": 40}, "needs CaptureOptions"),
+        ({"CaptureOptions": [{"CaptureMode": "Input"}]}, "needs InitialSamplingPercentage"),
+        (
+            {"InitialSamplingPercentage": 40.5, "CaptureOptions": []},
+            "whole number from 0 to 100, got 40.5",
+        ),
+        ({"InitialSamplingPercentage": True, "CaptureOptions": []}, "whole number"),
+        ({"InitialSamplingPercentage": 140, "CaptureOptions": []}, "from 0 to 100"),
+        ({"InitialSamplingPercentage": 4, "CaptureOptions": ["Input"]}, "CaptureMode"),
+        ({"InitialSamplingPercentage": 4, "CaptureOption": []}, "no field CaptureOption"),
+        (
+            {
+                "InitialSamplingPercentage": 4,
+                "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+                "CaptureContentTypeHeader": {"XmlContentTypes": ["a"]},
+            },
+            "CsvContentTypes and JsonContentTypes",
+        ),
+    ],
+)
+def test_a_capture_dict_the_api_would_refuse_changes_nothing(
+    platform: Platform, request_dict: object, match: str
+) -> None:
+    before = platform.endpoints.get("api").config
+    predictor = Predictor("api", platform=platform)
+    with pytest.raises(InvalidInput, match=match):
+        predictor.update_endpoint(
+            model_name="plain:1",
+            data_capture_config_dict=request_dict,  # type: ignore[arg-type]
+            wait=False,
+        )
+    with pytest.raises(InvalidInput, match="not with weights alone"):
+        predictor.update_endpoint(
+            weights={"blue": 1},
+            data_capture_config_dict={
+                "InitialSamplingPercentage": 5,
+                "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+            },
+            wait=False,
+        )
+    assert platform.endpoints.get("api").config == before

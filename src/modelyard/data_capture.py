@@ -15,7 +15,7 @@ rows are captured decoded whatever their content type, so they change nothing.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,15 @@ from modelyard.errors import InvalidInput
 #: The SDK's capture options, and the API's names for them (``CaptureMode``).
 _OPTIONS = {"REQUEST": "REQUEST", "RESPONSE": "RESPONSE", "INPUT": "REQUEST", "OUTPUT": "RESPONSE"}
 _BOTH = frozenset({"REQUEST", "RESPONSE"})
+#: The fields of the SageMaker API's ``DataCaptureConfig``.
+_REQUEST_KEYS = (
+    "EnableCapture",
+    "InitialSamplingPercentage",
+    "DestinationS3Uri",
+    "KmsKeyId",
+    "CaptureOptions",
+    "CaptureContentTypeHeader",
+)
 
 
 @dataclass(frozen=True)
@@ -91,6 +100,61 @@ class DataCaptureConfig:
                 UserWarning,
                 stacklevel=3,
             )
+
+    @classmethod
+    def from_request_dict(cls, request: Mapping[str, Any]) -> DataCaptureConfig:
+        """The settings a SageMaker API ``DataCaptureConfig`` dict holds (what the SDK's
+        ``DataCaptureConfig._to_request_dict`` writes and ``Predictor.update_endpoint``'s
+        ``data_capture_config_dict`` takes): ``EnableCapture`` (default true, as the API's),
+        ``InitialSamplingPercentage`` (a whole number 0-100) and ``CaptureOptions`` (a list of
+        ``{"CaptureMode": "Input" | "Output"}``) are required as the API requires them;
+        ``DestinationS3Uri``, ``KmsKeyId`` and ``CaptureContentTypeHeader`` are taken as the
+        constructor takes them.
+
+        Raises:
+            InvalidInput: not a dict, a key the API does not have, a required key missing, or
+                a value of the wrong type (and what the constructor refuses).
+        """
+        if not isinstance(request, Mapping):
+            raise InvalidInput(f"a DataCaptureConfig must be a dict, got {request!r}")
+        unknown = sorted(str(k) for k in request if k not in _REQUEST_KEYS)
+        if unknown:
+            raise InvalidInput(
+                f"DataCaptureConfig has no field {', '.join(unknown)}; its fields: "
+                f"{', '.join(_REQUEST_KEYS)}"
+            )
+        missing = [k for k in ("InitialSamplingPercentage", "CaptureOptions") if k not in request]
+        if missing:
+            raise InvalidInput(f"DataCaptureConfig needs {' and '.join(missing)}")
+        percent = request["InitialSamplingPercentage"]
+        if isinstance(percent, bool) or not isinstance(percent, int):
+            raise InvalidInput(
+                "InitialSamplingPercentage must be a whole number from 0 to 100, got "
+                f"{shown_value(percent)}"
+            )
+        options = request["CaptureOptions"]
+        if not isinstance(options, list) or not all(
+            isinstance(o, Mapping) and set(o) == {"CaptureMode"} for o in options
+        ):
+            raise InvalidInput(
+                'CaptureOptions must be a list of {"CaptureMode": "Input" | "Output"}, got '
+                f"{options!r}"
+            )
+        header = request.get("CaptureContentTypeHeader") or {}
+        if not isinstance(header, Mapping) or set(header) - {"CsvContentTypes", "JsonContentTypes"}:
+            raise InvalidInput(
+                "CaptureContentTypeHeader takes CsvContentTypes and JsonContentTypes, got "
+                f"{header!r}"
+            )
+        return cls(
+            enable_capture=request.get("EnableCapture", True),
+            sampling_percentage=percent,
+            destination_s3_uri=request.get("DestinationS3Uri"),
+            kms_key_id=request.get("KmsKeyId"),
+            capture_options=[o["CaptureMode"] for o in options],
+            csv_content_types=header.get("CsvContentTypes"),
+            json_content_types=header.get("JsonContentTypes"),
+        )
 
     def capture(self, redact: Sequence[str] = ()) -> CaptureConfig:
         """The endpoint capture setting these stand for (``redact``: fields to redact)."""

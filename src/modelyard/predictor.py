@@ -234,8 +234,14 @@ class Predictor:
         model_name: str | ModelVersion | None = None,
         initial_instance_count: int | None = None,
         instance_type: str | None = None,
+        data_capture_config_dict: Mapping[str, Any] | None = None,
     ) -> None:
         """Serve new models, or change only the traffic weights.
+
+        New models keep the endpoint's capture, as the SageMaker SDK's ``update_endpoint``
+        keeps an endpoint's ``DataCaptureConfig`` (see ``EndpointService.carried_capture``):
+        each variant the share of the current variant of its name, else the largest current
+        share, and every current redaction on a field its model has.
 
         Args:
             model: Serve this model (``"churn:3"``, ``"churn@production"``, a version) as the
@@ -253,11 +259,16 @@ class Predictor:
             initial_instance_count, instance_type: The SDK's machines, taken as
                 :func:`deploy` takes them (with a warning when they ask for what a server
                 cannot give); given alone, they change nothing.
+            data_capture_config_dict: The SageMaker API's ``DataCaptureConfig`` (see
+                :meth:`DataCaptureConfig.from_request_dict`): the share the new models
+                capture, or, given without models, the endpoint's new share (as
+                :meth:`update_data_capture_config`).
 
         Raises:
             InvalidInput: neither a model, variants nor weights (nor instance fields); both a
                 model and variants, or ``model`` and ``model_name``; shadows without a model
-                or variants; instance fields :func:`deploy` refuses.
+                or variants; instance fields :func:`deploy` refuses; a capture dict the API
+                would refuse, or given with weights alone.
             What ``EndpointService`` raises (a model that cannot load changes nothing), and
             what :meth:`wait` raises.
         """
@@ -266,17 +277,35 @@ class Predictor:
                 raise InvalidInput("give model or model_name (the SDK's name for it), not both")
             model = model_name
         _sdk_instances(initial_instance_count, instance_type)
+        captured = (
+            None
+            if data_capture_config_dict is None
+            else DataCaptureConfig.from_request_dict(data_capture_config_dict).capture().percent
+        )
         changes = (model, variants, weights, shadows)
         machines = (initial_instance_count, instance_type)
-        if all(c is None for c in changes) and any(m is not None for m in machines):
-            return  # the SDK's scaling call: nothing a server here changes
+        if all(c is None for c in changes):
+            if captured is not None:
+                self._get_platform().endpoints.set_capture(self.endpoint_name, captured)
+                if wait:
+                    self.wait(timeout=timeout)
+                return
+            if any(m is not None for m in machines):
+                return  # the SDK's scaling call: nothing a server here changes
         endpoints = self._get_platform().endpoints
         if model is not None and variants is not None:
             raise InvalidInput("give either a model or variants, not both")
         if model is not None:
             variants = {variant_name: model}
         if variants is not None:
-            endpoints.update(self.endpoint_name, _refs(variants), weights, shadows=shadows)
+            refs = _refs(variants)
+            capture = endpoints.carried_capture(self.endpoint_name, refs, captured)
+            endpoints.update(self.endpoint_name, refs, weights, capture=capture, shadows=shadows)
+        elif captured is not None:
+            raise InvalidInput(
+                "a capture config goes with new models or alone, not with weights alone: "
+                "change the weights and the capture one after the other"
+            )
         elif shadows is not None:
             raise InvalidInput("shadows go with the variants of a new config; give variants")
         elif weights is not None:

@@ -224,6 +224,33 @@ class EndpointService:
             variants.append(dataclasses.replace(v, capture=capture))
         return self._next(name, current, tuple(variants), ConfigChange.CAPTURE)
 
+    def carried_capture(
+        self, name: str, variants: Mapping[str, str], percent: float | None = None
+    ) -> dict[str, CaptureConfig]:
+        """The capture settings for a new config of ``name`` serving ``variants`` that keeps
+        the endpoint's capture, as the SageMaker SDK's ``update_endpoint`` keeps an endpoint's
+        ``DataCaptureConfig`` when it is given none: a variant keeps the share of the current
+        variant of its name, else takes the largest current share (``percent``, 0-100: that
+        share for every one instead). Each takes every current redaction on a field its model
+        has (capturing in clear what the endpoint redacts would leak it).
+
+        Raises:
+            InvalidInput: a percentage outside 0-100; a reference that does not parse.
+            InvalidName, EndpointNotFound, ModelNotFound.
+        """
+        current = self.get(name).config.variants
+        share = None if percent is None else CaptureConfig.parse(percent).percent
+        shares = {v.name: v.capture.percent for v in current}
+        largest = max(shares.values(), default=0.0)
+        every = {r.name: r for v in current for r in v.capture.redact}
+        carried = {}
+        for variant, ref in variants.items():
+            fields = _input_fields(self._resolve(ModelRef.parse(ref)).signature)
+            redact = tuple(r for n, r in every.items() if fields is None or n in fields)
+            kept = shares.get(variant, largest) if share is None else share
+            carried[variant] = CaptureConfig(kept, redact)
+        return carried
+
     def _next(
         self,
         name: str,
