@@ -17,6 +17,7 @@ from modelyard.services.alarm_delivery import MAX_ATTEMPTS, RETRY_AFTER
 from tests.services.monitoring_parts import ENDPOINT, T0, Parts, open_parts
 from tests.services.test_alarms import FIVE, Series
 from tests.services.webhook_server import webhook_receiver
+from tests.waiting import wait_for
 
 CHANGE = T0 + FIVE  # the ALARM change: the end of the first window
 SECOND = timedelta(seconds=1)
@@ -190,3 +191,29 @@ def test_the_history_table_says_how_many_attempts_a_sink_took() -> None:
     assert _sent(event) == (
         "log: ok, webhook a: ok after 3 attempts, webhook b: FAILED (answered 503) after 6 attempts"
     )
+
+
+def test_a_hung_receiver_holds_up_no_other_sink(parts: Parts) -> None:
+    """A change's sinks are sent at once: the second gets it while the first still hangs
+    (sent one after another, it waited for the first's whole timeout)."""
+    with webhook_receiver() as hung, webhook_receiver() as fine:
+        hung.trickle = True
+        series = Series()
+        series.set("latency_p99_ms", T0, [150.0] * 60)
+        alarms = parts.alarms(series)
+        alarms.create("p99-high", endpoint=ENDPOINT, metric="latency_p99_ms", comparison=">",
+                      threshold=100.0, sinks=[SinkSpec("webhook", hung.url),
+                                              SinkSpec("webhook", fine.url)])  # fmt: skip
+        done: list[Any] = []
+        evaluating = threading.Thread(target=lambda: done.append(alarms.evaluate(CHANGE)))
+        evaluating.start()
+        try:
+            wait_for("the second sink to get the change", fine.received, lambda b: len(b) == 1)
+            assert not hung.trickle_ended.is_set(), "the first receiver still holds its answer"
+            assert [b["alarm"] for b in hung.received()] == ["p99-high"]
+        finally:
+            hung.stopped.set()  # the trickle ends: the first delivery completes
+            evaluating.join(60)
+        (event,) = done[0]
+        webhooks = [n for n in event.notifications if n.sink.startswith("webhook")]
+        assert [n.ok for n in webhooks] == [True, True]

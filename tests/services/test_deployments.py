@@ -17,6 +17,8 @@ from modelyard.domain.alarms import AlarmState, SinkSpec
 from modelyard.domain.deployment_decisions import Action, Verdict
 from modelyard.domain.deployments import DeploymentState, StepKind
 from modelyard.errors import Conflict, EndpointNotFound, InvalidInput, InvalidName, NotFound
+from modelyard.services.monitors import MonitorService
+from modelyard.services.scheduler import Scheduler
 from tests.services.deployment_parts import ENDPOINT, STEP, T0, Parts, open_parts
 from tests.services.webhook_server import webhook_receiver
 
@@ -186,15 +188,21 @@ def test_errors_of_the_old_fleet_never_blame_the_new_one(parts: Parts) -> None:
     assert checks["error_rate"].values["old_rate"] == pytest.approx(0.5)
 
 
+def _blue_green_watched(parts: Parts, url: str) -> None:
+    """A blue/green deployment, switched and baking, watching alarm ``errors-high`` (the new
+    variant's error rate above 20%, told to the webhook at ``url``)."""
+    parts.alarms.create(
+        "errors-high", endpoint=ENDPOINT, metric="error_rate", comparison=">",
+        threshold=0.2, window=MIN, sinks=[SinkSpec("webhook", url)],
+    )  # fmt: skip
+    parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="blue-green",
+                        bake=timedelta(minutes=10), alarms=["errors-high"])  # fmt: skip
+    assert _tick(parts) == [Action.ADVANCE]
+
+
 def test_an_alarm_in_alarm_rolls_back_and_tells_its_webhook(parts: Parts) -> None:
     with webhook_receiver() as receiver:
-        parts.alarms.create(
-            "errors-high", endpoint=ENDPOINT, metric="error_rate", comparison=">",
-            threshold=0.2, window=MIN, sinks=[SinkSpec("webhook", receiver.url)],
-        )  # fmt: skip
-        parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="blue-green",
-                            bake=timedelta(minutes=10), alarms=["errors-high"])  # fmt: skip
-        assert _tick(parts) == [Action.ADVANCE]
+        _blue_green_watched(parts, receiver.url)
         assert parts.weights() == {"main": 0.0, "main.next": 1.0}
         minute = parts.clock.now.replace(second=0, microsecond=0)
         parts.serve("main.next", minute, 100, errors=60)
@@ -426,3 +434,25 @@ def test_a_rollout_that_names_a_shadow_again_must_say_whether_it_stays_one(
         shadows={"trial": 20},
     )  # fmt: skip
     assert started.deployment is not None
+
+
+def test_a_scheduler_pass_rolls_back_before_it_waits_for_any_receiver(parts: Parts) -> None:
+    """One pass records the alarm's change, lets the deployment roll back on it, and only then
+    sends the change to the sinks: the rollback's own message reaches the receiver first (a
+    receiver that hangs until its timeout would otherwise hold the rollback back)."""
+    with webhook_receiver() as receiver:
+        _blue_green_watched(parts, receiver.url)
+        minute = parts.clock.now.replace(second=0, microsecond=0)
+        parts.serve("main.next", minute, 100, errors=60)
+        monitors = MonitorService(
+            parts.monitor_store, parts.leases, lambda *a, **k: [],
+            check_endpoint=parts.endpoint_store.get_endpoint, clock=parts.clock,
+        )  # fmt: skip
+        scheduler = Scheduler(monitors, parts.alarms, deployments=parts.controller())
+        done = scheduler.run_once(parts.clock.advance(MIN))
+        assert [d.action for d in done.decisions] == [Action.ROLLBACK]
+        assert [(e.alarm, e.new) for e in done.events] == [("errors-high", AlarmState.ALARM)]
+        assert [b["kind"] for b in receiver.received()] == ["deployment_rollback", "state_change"]
+        assert [n.ok for n in done.events[0].notifications if n.sink.startswith("webhook")] == [
+            True
+        ]

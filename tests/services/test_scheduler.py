@@ -88,13 +88,13 @@ def test_the_loop_survives_a_failing_pass_and_stops_when_asked(
     alarms = parts.alarms()
     evaluations: list[datetime] = []
 
-    def evaluate(now: datetime) -> list[Any]:  # the first pass fails after its monitor runs
+    def record(now: datetime) -> list[Any]:  # the first pass fails after its monitor runs
         evaluations.append(now)
         if len(evaluations) == 1:
             raise RuntimeError("alarm evaluation bug")
-        return real_evaluate(now)
+        return real_record(now)
 
-    real_evaluate, alarms.evaluate = alarms.evaluate, evaluate  # type: ignore[method-assign]
+    real_record, alarms.record = alarms.record, record  # type: ignore[method-assign]
     scheduler = Scheduler(monitors, alarms, clock=clock, poll_s=0.01, housekeeping=[broken_chore])
     stop = threading.Event()
     passes = []

@@ -24,6 +24,8 @@ class Receiver:
         #: Answer with the path asked for, as many web frameworks' error pages do.
         self.echo = False
         self.stopped = threading.Event()
+        #: Set when a trickled answer ended: the caller hung up, or the server stopped.
+        self.trickle_ended = threading.Event()
         self._lock = threading.Lock()
 
     def received(self) -> list[dict[str, Any]]:
@@ -50,6 +52,7 @@ class Receiver:
                             self.wfile.flush()
                     except OSError:  # the caller hung up
                         self.close_connection = True
+                    receiver.trickle_ended.set()
                     return
                 self.end_headers()
                 if receiver.echo:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from modelyard.domain.alarms import AlarmEvent, AlarmRule, AlarmStatus, Notification, SinkSpec
@@ -33,6 +34,8 @@ log = logging.getLogger("modelyard.alarms")
 
 #: The wait before the first retry; each further one waits twice as long as the one before.
 RETRY_AFTER = timedelta(seconds=30)
+#: Sinks of one change sent at once, at most.
+MAX_PARALLEL = 8
 #: Attempts at most, the first one included.
 MAX_ATTEMPTS = 6
 #: A change older than this is not tried again, whatever its attempts (the scheduler was
@@ -53,6 +56,19 @@ def deliver(spec: SinkSpec, event: AlarmEvent, rule: AlarmRule, attempts: int = 
         log.exception("alarm %s: sink %s failed", rule.name, spec.kind)
         return Notification(label, False, f"{type(exc).__name__}: {exc}", attempts)
     return Notification(label, True, None, attempts)
+
+
+def deliver_all(
+    specs: Sequence[SinkSpec], event: AlarmEvent, rule: AlarmRule
+) -> tuple[Notification, ...]:
+    """Send ``event`` to every sink in ``specs`` at once, one thread each, and return how
+    each went, in their order: a receiver that hangs until its timeout holds up only its
+    own delivery, not the others' (sent one after another, three hung webhooks took three
+    timeouts)."""
+    if len(specs) <= 1:
+        return tuple(deliver(spec, event, rule) for spec in specs)
+    with ThreadPoolExecutor(min(len(specs), MAX_PARALLEL), "modelyard-alarm-sink") as pool:
+        return tuple(pool.map(lambda spec: deliver(spec, event, rule), specs))
 
 
 def due_at(event: AlarmEvent, attempts: int) -> datetime:

@@ -45,7 +45,7 @@ from modelyard.errors import (
     ModelyardError,
     VariantNotFound,
 )
-from modelyard.services.alarm_delivery import Redelivery, deliver
+from modelyard.services.alarm_delivery import Redelivery, deliver_all
 from modelyard.services.alarm_metrics import DRIFT_PREFIX, AlarmMetrics, EndpointInfo
 from modelyard.services.alarm_windows import judge, window_bounds
 from modelyard.services.leased import default_holder, finished_elsewhere, run_leased
@@ -290,12 +290,25 @@ class AlarmService:
 
     def evaluate(self, now: datetime | None = None) -> list[AlarmEvent]:
         """Evaluate each rule whose latest window ended (and settled) since its last
-        evaluation, once across processes; record state changes and notify their sinks.
+        evaluation, once across processes; record state changes and notify their sinks
+        (:meth:`record`, then :meth:`notify`).
 
         Returns:
-            The state changes this call made.
+            The state changes this call made, with how each sink took them.
         """
         now = now or self._clock()
+        return self.notify(self.record(now), now)
+
+    def record(self, now: datetime) -> list[AlarmEvent]:
+        """Evaluate each rule whose latest window ended (and settled) since its last
+        evaluation, once across processes, and record its state changes, telling no sink yet:
+        the scheduler lets the deployments act on a fresh ALARM before a slow receiver is
+        waited for (a webhook may take its whole timeout to fail).
+
+        Returns:
+            The state changes this call recorded (no notifications yet): give them to
+            :meth:`notify`.
+        """
         events = []
         statuses = self._store.list_rules()
         for status in statuses:
@@ -325,11 +338,36 @@ class AlarmService:
                     events.append(ran.result)
             elif finished_elsewhere(self._leases, lease, end):
                 self._settled[rule.name] = end
+        return events
+
+    def notify(self, events: Sequence[AlarmEvent], now: datetime) -> list[AlarmEvent]:
+        """Send each change :meth:`record` recorded to its rule's sinks, all of a change's
+        sinks at once (:func:`deliver_all`), keep how each took it, then make the retries of
+        failed deliveries that are due (:class:`Redelivery`). A change whose rule is gone
+        meanwhile is sent to nobody.
+
+        Returns:
+            ``events``, with their notifications.
+        """
+        statuses = self._store.list_rules()
+        rules = {s.rule.name: s.rule for s in statuses}
+        sent = []
+        for event in events:
+            rule = rules.get(event.alarm)
+            if rule is None:
+                continue
+            try:
+                notified = deliver_all(rule.sinks, event, rule)
+                self._store.set_notifications(event.id, notified)
+            except ModelyardError as exc:  # the store: the receivers got it, the history not
+                log.warning("alarm %s: notifications not kept: %s", rule.name, exc.message)
+                continue
+            sent.append(dataclasses.replace(event, notifications=notified))
         try:
             self._redelivery.run(statuses, now)
         except ModelyardError as exc:  # the store: the next pass tries again
             log.warning("failed alarm notifications not retried: %s", exc.message)
-        return events
+        return sent
 
     def judge(self, rule: AlarmRule, end: datetime) -> Evaluation:
         """The state of ``rule`` from the windows that end at ``end`` (nothing recorded)."""
@@ -395,12 +433,7 @@ class AlarmService:
         return rule.missing
 
     def _evaluate_and_record(self, rule: AlarmRule, end: datetime) -> AlarmEvent | None:
-        event = self._store.record(rule.name, end, self.judge(rule, end))
-        if event is None:
-            return None
-        sent = tuple(deliver(spec, event, rule) for spec in rule.sinks)
-        self._store.set_notifications(event.id, sent)
-        return dataclasses.replace(event, notifications=sent)
+        return self._store.record(rule.name, end, self.judge(rule, end))
 
 
 def drift_alarms(store: AlarmStore, endpoint: str) -> list[str]:

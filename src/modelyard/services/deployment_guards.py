@@ -19,7 +19,7 @@ from modelyard.domain.deployment_decisions import Check, Decision, Verdict
 from modelyard.domain.deployments import Deployment
 from modelyard.domain.servers import EndpointServer
 from modelyard.errors import NotFound
-from modelyard.services.alarm_delivery import deliver
+from modelyard.services.alarm_delivery import deliver_all
 
 
 class ActiveDeployments(Protocol):
@@ -121,8 +121,7 @@ def notify_rollback(alarms: AlarmReader, deployment: Deployment, decision: Decis
             f"back: {decision.reason}",
             kind="deployment_rollback",
         )
-        for spec in status.rule.sinks:
-            deliver(spec, event, status.rule)
+        deliver_all(status.rule.sinks, event, status.rule)
 
 
 def missing_alarms(checks: Sequence[Check]) -> list[Check]:

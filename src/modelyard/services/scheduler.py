@@ -81,13 +81,15 @@ class Scheduler:
 
     def run_once(self, now: datetime | None = None) -> Pass:
         """One pass: every due batch schedule tick (first: a submission is quick and its
-        lateness counts), every due monitor tick, every due alarm window, then one evaluation
-        of every running deployment."""
+        lateness counts), every due monitor tick, every due alarm window, one evaluation of
+        every running deployment, then the alarms' notifications (and their due retries)."""
         now = now or self._clock()
         scheduled = self._schedules.run_due(now) if self._schedules is not None else []
-        done = Pass(self._monitors.run_due(now), self._alarms.evaluate(now), scheduled)
+        done = Pass(self._monitors.run_due(now), self._alarms.record(now), scheduled)
         if self._deployments is not None:  # after the alarms: a fresh ALARM counts at once
             done.decisions.extend(self._deployments.run_once(now))
+        # Then the sinks: a receiver that hangs must not hold a rollback back by its timeout.
+        done.events[:] = self._alarms.notify(done.events, now)
         if self._pruned is None or now - self._pruned >= _PRUNE_EVERY:
             self._pruned = now
             for chore in self._chores:
