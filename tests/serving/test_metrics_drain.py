@@ -87,13 +87,54 @@ def test_label_predictions_are_counted_by_class(tmp_path: Path) -> None:
 
     samples = asyncio.run(scenario())
     platform.close()
-    labels = {"endpoint": "labels", "variant": "main", "model_version": "1"}
+    labels = {"endpoint": "labels", "variant": "main", "model_version": "1", "output": "prediction"}
     for name, count in want.items():
         assert (
             value(samples, "modelyard_predicted_class_total", **labels, **{"class": name}) == count
         )
     assert total(samples, "modelyard_predicted_class_total") == len(rows)
     assert total(samples, "modelyard_prediction_count") == 0  # labels have no numeric histogram
+
+
+TWO = {"endpoint": "two", "variant": "main", "model_version": "1"}
+
+
+def test_each_outputs_labels_are_counted_apart(tmp_path: Path) -> None:
+    """A model with two label outputs answers two questions: its classes are counted per
+    output, not summed into one count per label (which said "yes" was predicted for twice as
+    many rows as were sent)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multioutput import MultiOutputClassifier
+
+    platform = build(load_settings({}, home=tmp_path / "home"))
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(rng.normal(size=(200, 3)), columns=FEATURES)
+    answers = np.stack([np.where(frame[c] > 0, "yes", "no") for c in ("a", "b")], axis=1)
+    model = MultiOutputClassifier(LogisticRegression()).fit(frame, answers)
+    platform.registry.register("two", model, flavor="sklearn", input_example=frame[:3])
+    platform.endpoints.create("two", {"main": "two:1"})
+    rows = rng.normal(size=(40, 3))
+    want = model.predict(pd.DataFrame(rows, columns=FEATURES))
+
+    async def scenario() -> dict:
+        async with serving(platform.settings, Metrics(tmp_path / "m", drain_s=0.05)) as client:
+            await post(client, "two", rows)
+            async with asyncio.timeout(DEADLINE_S):  # a scrape may see part of a drain
+                while True:
+                    samples = parse((await client.get("/metrics")).text)
+                    if total(samples, "modelyard_predicted_class_total") >= 2 * len(rows):
+                        return samples
+                    await asyncio.sleep(0.02)
+
+    samples = asyncio.run(scenario())
+    platform.close()
+    for j, output in enumerate(("0", "1")):
+        for name in ("yes", "no"):
+            got = value(
+                samples, "modelyard_predicted_class_total", **TWO, output=output, **{"class": name}
+            )
+            assert got == (want[:, j] == name).sum(), (output, name)
+    assert total(samples, "modelyard_predicted_class_total") == 2 * len(rows)
 
 
 @pytest.mark.parametrize(("window_s", "repeats"), [(600.0, 1), (0.0, 0)])

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("modelyard.serving")
 
-#: Distinct classes labelled per variant; more are counted as ``__other__``.
+#: Distinct classes labelled per output of a variant; more are counted as ``__other__``.
 MAX_CLASSES = 50
 
 
@@ -217,12 +217,13 @@ class CallsFold:
                     stats.carry("out.sum", out.carried)
                     stats.low("out", out.low)
                     stats.high("out", out.high)
-            known = self._classes.setdefault(labels, set())
+            # Per output: two outputs' labels are two questions, though both say "yes".
+            known = self._classes.setdefault(output, set())
             for name, count in out.classes.items():
                 if name not in known and len(known) < MAX_CLASSES:
                     known.add(name)
                 label = name if name in known else "__other__"
-                w.inc(m.CLASSES, (*labels, label), count)
+                w.inc(m.CLASSES, (*output, label), count)
                 if index == 0:
                     stats.add(f"class.{label}", count)
 

@@ -36,7 +36,8 @@ name                                           type       extra labels / meaning
 ``modelyard_output_values_total``              counter    ``output``: non-missing predictions
 ``modelyard_output_missing_values_total``      counter    ``output``: NaN / null predictions
 ``modelyard_prediction``                       histogram  ``output``: numeric predictions
-``modelyard_predicted_class_total``            counter    ``class``: label predictions
+``modelyard_predicted_class_total``            counter    ``output``, ``class``: label
+                                                          predictions of each output
 ``modelyard_repeated_requests_total``          counter    rows already answered by the same
                                                           worker within its repeat window
 ``modelyard_process_resident_memory_bytes``    gauge      no labels; sum of live workers
@@ -211,7 +212,9 @@ PREDICTION = MetricDef(
     OUTPUT,
     buckets=PREDICTION_BUCKETS,
 )
-CLASSES = _counter("modelyard_predicted_class", "Label predictions by class.", (*VARIANT, "class"))
+CLASSES = _counter(
+    "modelyard_predicted_class", "Label predictions by output and class.", (*OUTPUT, "class")
+)
 REPEATED = _counter(
     "modelyard_repeated_requests", "Requests whose rows the worker answered recently."
 )
