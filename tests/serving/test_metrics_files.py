@@ -178,3 +178,21 @@ def test_a_scrape_never_reads_a_file_being_created(tmp_path: Path) -> None:
         scraper.join()
     assert failures == []
     assert samples(tmp_path)[("modelyard_requests_total", labels(*PROTOCOL))] == 400
+
+
+def test_a_label_utf8_cannot_spell_leaves_the_scrape_readable(
+    tmp_path: Path, writer: Writers
+) -> None:
+    """A class label holding a lone surrogate (a model's own label, never valid UTF-8) is
+    exposed escaped: kept as it was, every scrape after it failed to encode, for the rest of
+    the server's run."""
+    one = writer()
+    classes = (*VARIANT, "prediction")
+    one.inc(m.CLASSES, (*classes, "n\ud800o"), 2)
+    one.inc(m.CLASSES, (*classes, "ünï"), 3)
+    one.flush()
+    names = (*m.VARIANT, "output", "class")
+    assert samples(tmp_path) == {
+        ("modelyard_predicted_class_total", labels(*classes, "n\\ud800o", names=names)): 2.0,
+        ("modelyard_predicted_class_total", labels(*classes, "ünï", names=names)): 3.0,
+    }

@@ -60,7 +60,7 @@ class PromWriter:
         slot = self._slots.get(cache)
         if slot is None:
             names: Sequence[str] = metric.labels
-            values: Sequence[str] = labels
+            values: Sequence[str] = [_utf8(v) for v in labels]
             if le:
                 names, values = (*names, "le"), (*values, le)
             sample = metric.sample + suffix
@@ -155,6 +155,14 @@ class PromWriter:
         self._files.clear()
         if not live:
             mark_process_dead(self._pid, str(self._dir))
+
+
+def _utf8(value: str) -> str:
+    """``value`` as UTF-8 can spell it: a lone surrogate (a model's class label may hold one)
+    written as its escape. Kept as it is, it would make every later scrape fail to encode."""
+    if value.isascii():
+        return value
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _open_whole(path: Path) -> MmapedDict:
