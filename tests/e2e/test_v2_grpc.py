@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ import numpy as np
 import orjson
 import pytest
 import tritonclient.grpc as triton
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
 from modelyard.bootstrap import Platform, build
@@ -32,6 +34,9 @@ from modelyard.serving.v2 import grpc_predict_v2_pb2_grpc as pb_grpc
 from tests.e2e.conftest import MODELYARD, Server, clean_env, free_port
 from tests.serving.metrics_support import parse, total
 from tests.waiting import wait_for
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 N_FEATURES = 8
 #: endpoint -> flavor: one endpoint per model flavor, each with one variant.
@@ -467,6 +472,11 @@ def test_the_workers_share_the_grpc_port(served: Served) -> None:
     wait_for("answers from both workers on one gRPC port", workers_seen, lambda s: len(s) == 2)
 
 
+def _health(channel: grpc.Channel, service: str = "") -> Any:
+    stub = health_pb2_grpc.HealthStub(channel)
+    return stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=10).status
+
+
 def test_a_model_that_could_not_load_is_unavailable_until_it_can(served: Served) -> None:
     with served.triton() as client:
         assert not client.is_model_ready("fragile")
@@ -474,6 +484,19 @@ def test_a_model_that_could_not_load_is_unavailable_until_it_can(served: Served)
         with pytest.raises(InferenceServerException) as caught:
             _infer(client, "fragile", served.rows[:1])
         assert _status(caught) == "StatusCode.UNAVAILABLE"
+    # The gRPC health checking protocol (Kubernetes' grpc probes) says the same.
+    channel, _ = served.stub()
+    with channel:
+        for service in ("", "inference.GRPCInferenceService"):
+            assert _health(channel, service) == NOT_SERVING
+        with pytest.raises(grpc.RpcError) as unknown:
+            _health(channel, "inference.Other")
+        assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+    watching, _ = served.stub(fresh=True)
+    watch = health_pb2_grpc.HealthStub(watching).Watch(health_pb2.HealthCheckRequest())
+    seen: list[Any] = []
+    reader = threading.Thread(target=lambda: seen.extend(m.status for m in _until_serving(watch)))
+    reader.start()
     for blob, aside in served.fragile_blobs:
         shutil.move(aside, blob)
 
@@ -493,12 +516,25 @@ def test_a_model_that_could_not_load_is_unavailable_until_it_can(served: Served)
             # The worker that just answered has it loaded, so it must say it is ready.
             assert stub.ModelReady(pb.ModelReadyRequest(name="fragile"), timeout=10).ready
             assert stub.ServerReady(pb.ServerReadyRequest(), timeout=10).ready
+            assert _health(channel) == SERVING
         serving.add(dict(call.trailing_metadata())["x-modelyard-worker"])
         return serving
 
     wait_for("fragile served by both workers", workers_serving, lambda s: len(s) == 2)
+    reader.join(120)  # its worker loaded the model too: the stream said so
+    watching.close()
+    assert seen == [NOT_SERVING, SERVING]
     with served.triton() as client:
         assert _infer(client, "fragile", served.rows[:2]).as_numpy("output-0").shape == (2,)
+
+
+def _until_serving(stream: Any) -> Iterator[Any]:
+    """The Watch stream's messages up to the first SERVING one."""
+    for message in stream:
+        yield message
+        if message.status == SERVING:
+            stream.cancel()
+            return
 
 
 def test_serve_refuses_a_grpc_port_it_cannot_use(tmp_path: Path) -> None:

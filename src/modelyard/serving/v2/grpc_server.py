@@ -20,7 +20,9 @@ import grpc
 from modelyard.errors import CannotListen
 from modelyard.serving.app import ServerOptions
 from modelyard.serving.dataplane import DataPlane
+from modelyard.serving.v2 import catalog
 from modelyard.serving.v2.grpc_handlers import add_to_server
+from modelyard.serving.v2.grpc_health import HealthServicer, add_health
 from modelyard.serving.v2.grpc_service import InferenceServicer
 
 log = logging.getLogger("modelyard.serving")
@@ -30,7 +32,8 @@ GRACE_S = 5.0
 
 
 class GrpcServer:
-    """Serves ``inference.GRPCInferenceService`` on ``host:port`` while the worker runs."""
+    """Serves ``inference.GRPCInferenceService`` and the gRPC health checking protocol
+    (``grpc_health``) on ``host:port`` while the worker runs."""
 
     def __init__(self, core: DataPlane, options: ServerOptions, host: str, port: int) -> None:
         self._core = core
@@ -53,6 +56,7 @@ class GrpcServer:
             ]
         )
         add_to_server(InferenceServicer(self._core, str(os.getpid())), server)
+        add_health(HealthServicer(lambda: catalog.server_ready(self._core)), server)
         try:
             server.add_insecure_port(self._address)
         except RuntimeError as exc:  # grpc's only word for "cannot bind"
