@@ -195,6 +195,29 @@ def test_an_export_to_a_folder_or_to_a_bare_suffix_is_refused_naming_it(
     assert list(out.iterdir()) == []
 
 
+def test_an_export_into_the_capture_root_is_refused_and_writes_nothing(
+    folder: CaptureFolder, tmp_path: Path
+) -> None:
+    """An export written into an hour folder was read back as captured rows: the next export
+    (and drift, and feedback) counted every row twice."""
+    put(folder, captured([at(1), at(2)], **{"input.a": [1.0, 2.0]}), "a")
+    service = CaptureService(folder, now=lambda: at(10))
+    root = folder.url
+    hour = partition("api", at(1))
+    inside = [f"{root}/{hour}/rows.parquet", f"{root}/api/rows.csv", f"{root}/rows.jsonl"]
+    if "://" not in root:
+        inside += [f"{root}/api/../{hour}/x.parquet", f"file://{root}/{hour}/y.parquet"]
+        (tmp_path / "link").symlink_to(root)
+        inside.append(str(tmp_path / "link" / hour / "z.parquet"))
+    for target in inside:
+        with pytest.raises(InvalidInput, match="is inside the capture root"):
+            service.export("api", at(0), None, target, overwrite=True)
+    assert [f.path for f in service.list("api")] == [f"{hour}/part-a.parquet"]
+    assert len(service.read("api", since=at(0))) == 2
+    beside = tmp_path / "capture-export.parquet"  # a sibling whose name starts like the root
+    assert service.export("api", at(0), None, beside).rows == 2
+
+
 def test_files_of_different_configs_are_read_as_one_schema(folder: CaptureFolder) -> None:
     # Before: ssn in clear (a number), no feature c. After: ssn hashed (text), c added.
     put(folder, captured([at(1)], **{"input.ssn": [123.0], "output.prediction": [1]}), "old")
@@ -288,6 +311,9 @@ class ListingFolder:
 
     def open(self, path: str) -> Any:
         return self._folder.open(path)
+
+    def holds(self, target: str) -> bool:
+        return self._folder.holds(target)
 
 
 def test_reads_list_only_the_partition_folders_of_their_window(folder: CaptureFolder) -> None:

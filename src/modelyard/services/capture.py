@@ -31,7 +31,7 @@ from modelyard.domain.durations import point_in_time
 from modelyard.domain.endpoints import check_ever_had
 from modelyard.errors import EndpointNotFound, InvalidInput, StorageUnavailable
 from modelyard.services.capture_arrow import export_format, table_writer, time_range, unify
-from modelyard.services.file_output import check_target, write_whole
+from modelyard.services.file_output import check_target, shown, write_whole
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -66,6 +66,10 @@ class CaptureFiles(Protocol):
 
     def open(self, path: str) -> Any:
         """A binary file object reading ``path``."""
+        ...
+
+    def holds(self, target: str) -> bool:
+        """Whether the file ``target`` (a local path or a URL) lies under the root."""
         ...
 
 
@@ -258,12 +262,21 @@ class CaptureService:
 
         Raises:
             What :meth:`read` raises; InvalidInput: another suffix, a name that is only a
-            suffix, or ``out_path`` is a folder (or ends with a slash); AlreadyExists: a file
+            suffix, ``out_path`` is a folder (or ends with a slash) or lies under the capture
+            root (readers would take it for captured rows); AlreadyExists: a file
             is at ``out_path`` and ``overwrite`` is off;
             StorageNotWritable, StorageUnavailable: ``out_path`` cannot be written.
         """
         out = str(out_path)
         start, end = _window(since, until, self._now)
+        if out.strip() and self._files.holds(out):
+            # Readers take every Parquet file in an endpoint's hour folders as captured rows,
+            # and retention deletes whole hour folders.
+            raise InvalidInput(
+                f"{shown(out)} is inside the capture root {self.url}: an export there would "
+                "be read as captured rows (counted twice by drift, quality and later exports) "
+                "or deleted with them; write it elsewhere"
+            )
         check_target(out, overwrite=overwrite)  # before the rows are read; names a folder
         fmt = export_format(out)
         table, files = self._table(endpoint, [(start, end)], variant, None)

@@ -59,8 +59,33 @@ class CaptureFolder:
         return self._opened
 
     def _local(self, fs: Any) -> bool:
-        protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-        return protocol in ("file", "local")
+        return _protocols(fs)[0] in ("file", "local")
+
+    def holds(self, target: str) -> bool:
+        """Whether the file ``target`` (a local path, ``file://`` or any fsspec URL) lies under
+        this root: a local path compared once resolved (``..`` and symbolic links followed), a
+        URL by protocol and path. A URL whose protocol cannot be opened here is not under it.
+        """
+        import fsspec
+
+        fs, root = self._filesystem()
+        remote = "://" in target and not target.startswith("file://")
+        if self._local(fs):
+            if remote:
+                return False
+            base = os.path.realpath(root)
+            path = os.path.realpath(os.path.expanduser(target.removeprefix("file://")))
+            return os.path.commonpath([base, path]) == base
+        if not remote:
+            return False
+        try:
+            other, path = fsspec.core.url_to_fs(target)
+        except (ImportError, ValueError):
+            return False
+        if set(_protocols(other)).isdisjoint(_protocols(fs)):
+            return False
+        path = str(path).rstrip("/")
+        return path == root or path.startswith(f"{root}/")
 
     def write(self, path: str, data: bytes) -> None:
         """Store ``data`` as ``path`` (relative to the root), whole or not at all.
@@ -212,3 +237,8 @@ class CaptureFolder:
             raise StorageUnavailable(
                 f"cannot read {path} from {self.url}: {redact(str(exc), self._given)}"
             ) from None
+
+
+def _protocols(fs: Any) -> tuple[str, ...]:
+    """The names of an fsspec filesystem's protocol (one, or its aliases)."""
+    return (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
