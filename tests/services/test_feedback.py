@@ -119,6 +119,49 @@ def test_labels_replace_earlier_ones_and_quality_reads_them(platform: Platform) 
     assert after.metrics["accuracy"] == 1.0  # the good label of the batch was not stored
 
 
+def test_a_damaged_captured_file_does_not_refuse_the_labels_of_the_files_beside_it(
+    platform: Platform,
+) -> None:
+    """One damaged file in an hour folder made every feedback request naming a prediction of
+    that hour fail with StorageUnavailable (503, 'retry later'), for good: a retry read the
+    same file."""
+    from modelyard.domain.capture import partition
+    from modelyard.domain.inference_ids import issued_at, new_inference_id
+    from modelyard.storage.capture_files import CaptureFolder
+
+    async def scenario() -> str:
+        async with lifespan(serving_app(platform.settings)) as client:
+            inference_id, _ = await predict(client, [[1.0, 0.0]])
+            return inference_id
+
+    inference_id = asyncio.run(scenario())  # the shutdown wrote the captured row
+    made = issued_at(inference_id)
+    assert made is not None
+    damaged = f"{partition('api', made)}/part-damaged.parquet"
+    folder = CaptureFolder(platform.settings.resolved_capture_url)
+    folder.write(damaged, b"not parquet")
+    try:
+        missing = new_inference_id()  # a real id of now, whose row no file holds
+        # An id of three hours before: the damaged file cannot hold its row.
+        earlier = f"{int((made - timedelta(hours=3)).timestamp() * 1000):012x}7abc8{'0' * 15}"
+        result = platform.feedback.record(
+            "api",
+            [
+                {"inference_id": inference_id, "label": 1},
+                {"inference_id": missing, "label": 1},
+                {"inference_id": earlier, "label": 1},
+            ],
+        )
+    finally:
+        folder.remove([damaged])
+    found, unfound, elsewhere = result.outcomes
+    assert found.status is FeedbackStatus.ACCEPTED
+    assert unfound.status is FeedbackStatus.UNKNOWN
+    assert unfound.message is not None and damaged in unfound.message
+    assert elsewhere.status is FeedbackStatus.UNKNOWN
+    assert elsewhere.message is not None and "damaged" not in elsewhere.message
+
+
 @pytest.mark.parametrize(
     ("items", "match"),
     [

@@ -64,9 +64,12 @@ class CountingCapture:
         *,
         spans: Sequence[tuple[datetime, datetime]],
         columns: Sequence[str],
+        skipped: list[str] | None = None,
     ) -> pd.DataFrame:
         self.calls += 1
-        return self._service.find(endpoint, inference_ids, spans=spans, columns=columns)
+        return self._service.find(
+            endpoint, inference_ids, spans=spans, columns=columns, skipped=skipped
+        )
 
 
 def uuid7_at(when: datetime) -> str:

@@ -292,18 +292,23 @@ class CaptureService:
         *,
         spans: Sequence[tuple[datetime, datetime]],
         columns: Sequence[str],
+        skipped: builtins.list[str] | None = None,
     ) -> pd.DataFrame:
         """The rows of ``endpoint`` whose inference id is one of ``inference_ids`` and whose
         time is in one of ``spans`` ([start, end) each; without a zone, UTC), with only
         ``columns``, sorted like :meth:`read`. The partition folders of all spans are listed
         once and each file is read once, whatever the number of ids and spans.
 
+        Args:
+            skipped: When given, a file that is not readable Parquet is left out and named
+                here (``path: why``), as :meth:`read_readable` does, instead of raising.
+
         Raises:
             InvalidName, InvalidInput (a span that is empty, a column name that cannot
             exist), StorageUnavailable.
         """
         windows = [_window(start, end, self._now) for start, end in spans]
-        table, _ = self._table(endpoint, windows, None, columns, ids=inference_ids)
+        table, _ = self._table(endpoint, windows, None, columns, ids=inference_ids, skipped=skipped)
         return table.to_pandas()
 
     # -- helpers -----------------------------------------------------------------------------

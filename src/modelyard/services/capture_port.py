@@ -45,8 +45,10 @@ class CaptureReader(Protocol):
         *,
         spans: Sequence[tuple[datetime, datetime]],
         columns: Sequence[str],
+        skipped: list[str] | None = None,
     ) -> pd.DataFrame:
         """The rows whose inference id is one of ``inference_ids`` captured in any of
-        ``spans`` ([start, end) each), with ``columns`` only, in one pass over the files
-        (see ``CaptureService.find``)."""
+        ``spans`` ([start, end) each), with ``columns`` only, in one pass over the files;
+        with ``skipped``, damaged files left out and named there (see
+        ``CaptureService.find``)."""
         ...

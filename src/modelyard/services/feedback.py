@@ -199,7 +199,7 @@ class FeedbackService:
         rows = found.found.get(iid)
         if not rows:
             return FeedbackOutcome(
-                iid, row, FeedbackStatus.UNKNOWN, self._not_found(iid, now, capturing)
+                iid, row, FeedbackStatus.UNKNOWN, self._not_found(iid, now, capturing, found)
             ), None
         if row is None:
             if len(rows) > 1:
@@ -214,7 +214,7 @@ class FeedbackService:
             return FeedbackOutcome(iid, row, FeedbackStatus.UNKNOWN, message), None
         return FeedbackOutcome(iid, row, FeedbackStatus.ACCEPTED), captured
 
-    def _not_found(self, inference_id: str, now: datetime, capturing: bool) -> str:
+    def _not_found(self, inference_id: str, now: datetime, capturing: bool, found: Lookup) -> str:
         from modelyard.domain.inference_ids import issued_at
 
         if not capturing:
@@ -223,6 +223,15 @@ class FeedbackService:
                 "labels are joined with captured predictions only"
             )
         made = issued_at(inference_id)
+        damaged = found.damaged_near(made)
+        if damaged:
+            more = f" (and {len(damaged) - 1} more)" if len(damaged) > 1 else ""
+            return (
+                f"no readable captured prediction of this endpoint has this id; "
+                f"{len(damaged)} damaged captured file(s) of its time could not be read "
+                f"and may hold it (send it again once the file is restored or removed): "
+                f"{damaged[0]}{more}"
+            )
         if made is not None and now - made < 2 * self._capture_delay:
             return (
                 f"no captured prediction has this id yet: captured rows become readable up to "

@@ -14,12 +14,13 @@ unknown at once, without any read, however many of them a batch holds.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from modelyard.domain.capture import EVERY_OUTPUT, OUTPUT_PREFIX, SINGLE_OUTPUT
+from modelyard.domain.capture import EVERY_OUTPUT, OUTPUT_PREFIX, SINGLE_OUTPUT, partition_hour
 from modelyard.domain.inference_ids import issued_at
 from modelyard.services.capture_port import CaptureReader
 
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 #: the clocks of the machine that made the id and the one that captured (the same server).
 SLACK = timedelta(minutes=5)
 _META = ("inference_id", "row", "time", "variant", "model", "model_version")
+
+log = logging.getLogger("modelyard.feedback")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +50,23 @@ class Captured:
 @dataclass(frozen=True, slots=True)
 class Lookup:
     """The captured rows of the ids found (id → row index → row), the ids too old to look up
-    (id → when it was made), and the ids no server of ours made (id → why)."""
+    (id → when it was made), the ids no server of ours made (id → why), and the damaged
+    captured files left out of the read (``path: why``), which may hold ids not found."""
 
     found: dict[str, dict[int, Captured]]
     expired: dict[str, datetime]
     foreign: dict[str, str]
+    damaged: tuple[str, ...] = ()
+
+    def damaged_near(self, made: datetime | None) -> tuple[str, ...]:
+        """The damaged files that may hold a row of an id made at ``made``: those of the
+        partition hours within :data:`SLACK` of it (all of them when its time is unknown)."""
+        if made is None:
+            return self.damaged
+        hours = {
+            (t.replace(minute=0, second=0, microsecond=0)) for t in (made - SLACK, made + SLACK)
+        }
+        return tuple(d for d in self.damaged if partition_hour(d.partition(": ")[0]) in hours)
 
 
 def spans(
@@ -107,7 +122,17 @@ def lookup(
     found: dict[str, dict[int, Captured]] = {}
     if ranges:
         wanted = set(ids) - set(expired) - set(foreign)
-        rows = capture.find(endpoint, wanted, spans=ranges, columns=[*_META, EVERY_OUTPUT])
+        # A damaged file must not refuse the labels of the rows in the files beside it
+        # (for good: a retry reads the same file); only ids it may hold go unfound.
+        damaged: list[str] = []
+        rows = capture.find(
+            endpoint, wanted, spans=ranges, columns=[*_META, EVERY_OUTPUT], skipped=damaged
+        )
+        if damaged:
+            log.warning(
+                "feedback of %s left out %d damaged captured file(s): %s",
+                endpoint, len(damaged), "; ".join(damaged),
+            )  # fmt: skip
         outputs = [c for c in rows.columns if c.startswith(OUTPUT_PREFIX)]
         for inference_id, captured in _records(rows, outputs):
             by_row = found.setdefault(inference_id, {})
@@ -118,6 +143,7 @@ def lookup(
             # answer is settled, serving/shadow.py).
             if kept is None or captured.time < kept.time:
                 by_row[captured.row] = captured
+        return Lookup(found, expired, foreign, tuple(damaged))
     return Lookup(found, expired, foreign)
 
 
