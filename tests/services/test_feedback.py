@@ -25,7 +25,7 @@ from modelyard.bootstrap import Platform, build, serving_app
 from modelyard.config import load_settings
 from modelyard.domain import CaptureConfig
 from modelyard.domain.feedback import FeedbackItem, FeedbackStatus
-from modelyard.domain.quality import QualityStatus
+from modelyard.domain.quality import QualityConfig, QualityStatus
 from modelyard.errors import InvalidInput, PayloadTooLarge, VariantNotFound
 from tests.serving.asgi_support import lifespan
 
@@ -160,6 +160,31 @@ def test_a_damaged_captured_file_does_not_refuse_the_labels_of_the_files_beside_
     assert unfound.message is not None and damaged in unfound.message
     assert elsewhere.status is FeedbackStatus.UNKNOWN
     assert elsewhere.message is not None and "damaged" not in elsewhere.message
+
+
+def test_an_id_in_another_spelling_labels_the_same_prediction(platform: Platform) -> None:
+    """Upper-case hex and the dashed UUID form (a database's uuid column gives it back so)
+    were unknown, 'or the id is mistyped', though issued_at read their time."""
+    import uuid
+
+    async def scenario() -> tuple[str, list[int]]:
+        async with lifespan(serving_app(platform.settings)) as client:
+            return await predict(client, [[1.0, 0.0]])
+
+    started = datetime.now(UTC)
+    inference_id, (predicted,) = asyncio.run(scenario())
+    dashed = str(uuid.UUID(inference_id))
+    spellings = [inference_id.upper(), f" {dashed} ", dashed.upper()]
+    for spelling, label in zip(spellings, [predicted, 1 - predicted, predicted], strict=True):
+        result = platform.feedback.record("api", [{"inference_id": spelling, "label": label}])
+        (outcome,) = result.outcomes
+        assert outcome.status is FeedbackStatus.ACCEPTED, outcome.message
+        assert outcome.inference_id == inference_id
+    # One prediction, labelled three times: the last label stands, once.
+    (point,) = platform.feedback.quality(
+        "api", window=datetime.now(UTC) - started, config=QualityConfig(min_rows=1)
+    )
+    assert point.rows == 1 and point.metrics["accuracy"] == 1.0
 
 
 @pytest.mark.parametrize(

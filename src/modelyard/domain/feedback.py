@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from modelyard.domain.inference_ids import canonical
 from modelyard.errors import InvalidInput, PayloadTooLarge
 
 Label = str | int | float | bool
@@ -71,6 +72,9 @@ class FeedbackItem:
         if len(inference_id) > MAX_ID_CHARS:
             raise InvalidInput(f"{where}: inference_id is longer than {MAX_ID_CHARS} characters")
         where = f"{where} (inference id {inference_id})"
+        # Captured rows hold the lower-case, undashed form: another spelling of the same id
+        # found nothing, and two spellings labelled one prediction twice.
+        inference_id = canonical(inference_id)
         extra = sorted(str(k) for k in data if k not in _ITEM_KEYS)
         if extra:
             raise InvalidInput(

@@ -65,6 +65,18 @@ def new_inference_id() -> str:
     return f"{time.time_ns() // 1_000_000:012x}7{digits[:3]}{variant}{digits[4:19]}"
 
 
+def canonical(inference_id: str) -> str:
+    """The form servers write of an id given in another spelling of the same UUID: upper-case
+    digits (as some tools print hex), the dashed 8-4-4-4-12 form (``str(uuid.UUID(...))``, a
+    database's uuid column), surrounding spaces. Anything else is returned as it is."""
+    text = inference_id.strip()
+    if len(text) == 36 and [len(part) for part in text.split("-")] == [8, 4, 4, 4, 12]:
+        text = text.replace("-", "")
+    if len(text) == 32 and _HEX.issuperset(text):
+        return text.lower()
+    return inference_id
+
+
 def issued_at(inference_id: str) -> datetime | None:
     """When the id was made, to the millisecond; None when it is not an id of this form
     (wrong length, not hex, another UUID version, or a time before this scheme existed)."""
