@@ -19,6 +19,7 @@ plane can mirror traffic. The JSON form of each record (``to_dict``) is the wire
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,6 +28,7 @@ from typing import Any
 
 from modelyard.domain.deployment_decisions import Pending
 from modelyard.domain.endpoints import Variant
+from modelyard.domain.numbers import shown_value
 from modelyard.errors import InvalidInput
 
 
@@ -122,6 +124,14 @@ class Analysis:
     latency_floor_ms: float = 5.0
 
     def __post_init__(self) -> None:
+        given = self.min_requests
+        if isinstance(given, bool) or not isinstance(given, numbers.Integral):
+            # 2.5 and True were taken (True as 1), "100" was a TypeError.
+            raise InvalidInput(
+                "the minimum number of requests must be a whole number, got "
+                f"{type(given).__name__} {shown_value(given)}"
+            )
+        object.__setattr__(self, "min_requests", int(given))  # numpy's int64 is no JSON
         if not 1 <= self.min_requests <= 10_000_000:
             raise InvalidInput(
                 f"the minimum number of requests must be 1 to 10000000, got {self.min_requests}"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from datetime import timedelta
 
 from modelyard.domain.deployments import (
@@ -26,6 +26,7 @@ from modelyard.domain.deployments import (
 from modelyard.domain.durations import MAX_DURATION, length_of
 from modelyard.domain.endpoints import Variant
 from modelyard.domain.monitors import format_duration
+from modelyard.domain.numbers import real_value, shown_value
 from modelyard.domain.references import validate_name
 from modelyard.errors import InvalidInput
 
@@ -64,9 +65,10 @@ def plan_rollout(
             blue-green plan, or a linear one of one step of 100 %, without a bake (and the
             latter with a wait: it has no step to hold); a wait, bake or maximum duration
             that is not a whole number of seconds (SageMaker's grain); a maximum duration not
-            longer than the waits and the bake together; an invalid alarm name.
+            longer than the waits and the bake together; an invalid alarm name; alarms given
+            as one text rather than a list of names; a percentage that is not a number.
     """
-    strategy = Strategy.parse(strategy) if isinstance(strategy, str) else strategy
+    strategy = strategy if isinstance(strategy, Strategy) else Strategy.parse(strategy)
     given = {"canary size": canary_size, "step size": step_size, "wait": wait}
     used = {
         Strategy.CANARY: {"canary size", "wait"},
@@ -118,6 +120,12 @@ def plan_rollout(
             f"and the bake together ({format_duration(total)}), or the deployment could never "
             "finish"
         )
+    if isinstance(alarms, str | bytes) or not isinstance(alarms, Sequence | Set):
+        # A text is a sequence of one-letter names: alarms="p99-high" was alarm 'p'.
+        raise InvalidInput(
+            "the alarms must be a list of alarm names, such as ['p99-high'], got "
+            f"{type(alarms).__name__} {shown_value(alarms)}"
+        )
     names = tuple(dict.fromkeys(validate_name(a, "alarm name") for a in alarms))
     options = {
         "canary_size": shifts[0] if strategy is Strategy.CANARY else None,
@@ -157,14 +165,20 @@ def _shifts(strategy: Strategy, canary: float | None, step: float | None) -> lis
     return []
 
 
-def _percent(value: float, what: str) -> float:
+def _percent(given: float, what: str) -> float:
+    value = real_value(given)
+    if value is None:  # text was a TypeError out of isnan; True was taken as 1%
+        raise InvalidInput(
+            f"the {what} must be a number of percent (10 for 10%), got "
+            f"{type(given).__name__} {shown_value(given)}"
+        )
     if math.isnan(value):
         raise InvalidInput(f"the {what} must be a percentage above 0% and at most 100%, got nan")
     if value <= 0:
         raise InvalidInput(f"the {what} must be above 0%, got {value:g}%")
     if value > 100:  # infinity too (it was refused as not "above 0%")
         raise InvalidInput(f"the {what} must be at most 100%, got {value:g}%")
-    return float(value)
+    return value
 
 
 def _duration(value: timedelta | str, what: str, *, zero_ok: bool = False) -> timedelta:

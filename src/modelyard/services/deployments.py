@@ -144,7 +144,7 @@ class DeploymentService:
             Whatever loading a model raises. In every case nothing is written.
         """
         validate_name(endpoint, "endpoint name")
-        strategy = Strategy.parse(strategy) if isinstance(strategy, str) else strategy
+        strategy = strategy if isinstance(strategy, Strategy) else Strategy.parse(strategy)
         options = (canary_size, step_size, wait, bake, max_duration, min_requests)
         if strategy is Strategy.ALL_AT_ONCE:
             if any(o is not None for o in options) or alarms:
