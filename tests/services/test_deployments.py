@@ -456,3 +456,39 @@ def test_a_scheduler_pass_rolls_back_before_it_waits_for_any_receiver(parts: Par
         assert [n.ok for n in done.events[0].notifications if n.sink.startswith("webhook")] == [
             True
         ]
+
+
+def test_an_alarm_on_a_replaced_variant_watches_the_new_models_during_the_rollout(
+    parts: Parts,
+) -> None:
+    # While both serve, the new ``main`` is ``main.next``: an alarm on variant ``main`` read
+    # as stored watched only the old models, rolling the fix back on the errors it fixes and
+    # never seeing the new models' own.
+    parts.alarms.create("main-errors", endpoint=ENDPOINT, variant="main", metric="error_rate",
+                        comparison=">", threshold=0.2, window=MIN)  # fmt: skip
+    minute = parts.clock.now.replace(second=0, microsecond=0)
+    parts.serve("main", minute, 100, errors=60)  # the old models fail: why the fix is deployed
+    parts.clock.advance(MIN)
+    (event,) = parts.alarms.evaluate(parts.clock.now)
+    assert event.new is AlarmState.ALARM
+    # Started all the same: its state is the old models', which the deployment replaces.
+    d = parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary", canary_size=50,
+                            wait=10 * MIN, alarms=["main-errors"],
+                            min_requests=10_000).deployment  # fmt: skip
+    assert d is not None
+    assert _tick(parts) == [Action.ADVANCE]
+    _traffic(parts, 2, 0.5, errors_old=150)
+    parts.clock.advance(2 * MIN)
+    parts.alarms.evaluate(parts.clock.now)
+    assert parts.alarms.state("main-errors").state is AlarmState.ALARM  # the old models' errors
+    assert _tick(parts) == [], "the old models' errors never roll the new ones back"
+    # The new models' errors do roll it back, before the comparison has its requests.
+    _traffic(parts, 1, 0.5, errors_new=150)
+    parts.clock.advance(MIN)
+    assert _tick(parts) == [Action.ROLLBACK]
+    done = parts.service.get(ENDPOINT)
+    assert done.state is DeploymentState.ROLLED_BACK
+    assert ("alarm main-errors, judged on variant main.next (the new 'main' while the "
+            "deployment runs), is in ALARM") in done.reason
+    alarm = {c.name: c for c in parts.service.decisions(done)[-1].checks}["alarm main-errors"]
+    assert alarm.verdict is Verdict.FAIL and alarm.values["variant"] == "main.next"

@@ -369,6 +369,17 @@ class AlarmService:
             log.warning("failed alarm notifications not retried: %s", exc.message)
         return sent
 
+    def judge_as(self, rule: AlarmRule, variant: str, now: datetime) -> Evaluation:
+        """``rule`` judged on ``variant`` instead of its own, over its windows settled by
+        ``now`` (nothing recorded): a guarded deployment watches a rule on variant ``main``
+        on the new ``main``, which serves as ``main.next`` until the deployment ends.
+
+        Raises:
+            What reading the series raises.
+        """
+        end = floor_tick(now - self._settle, rule.window)
+        return self.judge(dataclasses.replace(rule, variant=variant), end)
+
     def judge(self, rule: AlarmRule, end: datetime) -> Evaluation:
         """The state of ``rule`` from the windows that end at ``end`` (nothing recorded)."""
         since = window_bounds(rule, end)[-1][0]

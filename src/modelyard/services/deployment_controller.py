@@ -43,6 +43,7 @@ from modelyard.services.deployment_guards import (
     alarm_checks,
     missing_alarms,
     notify_rollback,
+    renamed,
     servers_check,
 )
 from modelyard.services.leased import default_holder, run_leased
@@ -196,7 +197,8 @@ class DeploymentController:
             )
             check = Check("max_duration", Verdict.FAIL, reason, {"deadline": deadline.isoformat()})
             return self._rollback(d, now, (check,), window, reason)
-        checks = alarm_checks(self._alarms, d.plan.alarms) + self._watch(d, current.variants, now)
+        watched = alarm_checks(self._alarms, d.plan.alarms, renamed(d), now)
+        checks = watched + self._watch(d, current.variants, now)
         verdict = worst(checks)
         if verdict is Verdict.FAIL:
             reason = "; ".join(c.detail for c in checks if c.verdict is Verdict.FAIL)

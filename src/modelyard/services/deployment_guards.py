@@ -7,14 +7,19 @@ nothing either way (the comparison's minimum of requests is what keeps a step wi
 from passing); an alarm deleted meanwhile makes its check INCONCLUSIVE, and the controller
 pauses the deployment at once (it can no longer be watched as planned). Deleting an alarm that
 an active deployment watches is refused (:func:`watching`).
+
+An alarm on one variant that the new config replaces is judged on the new variant while both
+serve (``main`` is then ``main.next``): the alarm's own state is the old models', whose errors
+are no reason to roll the new ones back, and which never holds the new ones' errors.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
 
-from modelyard.domain.alarms import AlarmEvent, AlarmState, AlarmStatus
+from modelyard.domain.alarms import AlarmEvent, AlarmRule, AlarmState, AlarmStatus, Evaluation
 from modelyard.domain.deployment_decisions import Check, Decision, Verdict
 from modelyard.domain.deployments import Deployment
 from modelyard.domain.servers import EndpointServer
@@ -35,9 +40,25 @@ class AlarmReader(Protocol):
         """Raises NotFound."""
         ...
 
+    def judge_as(self, rule: AlarmRule, variant: str, now: datetime) -> Evaluation:
+        """``rule`` judged now on ``variant`` instead of its own, nothing recorded."""
+        ...
 
-def alarm_checks(alarms: AlarmReader, names: Sequence[str]) -> tuple[Check, ...]:
-    """One check per named alarm, from its current state; an alarm that no longer exists is
+
+def renamed(deployment: Deployment) -> dict[str, str]:
+    """The new config's variants that serve under another name while the deployment runs
+    (``main`` → ``main.next``): an alarm on one of them is judged on the new one."""
+    return {name: served for name, served in deployment.served_names.items() if served != name}
+
+
+def alarm_checks(
+    alarms: AlarmReader,
+    names: Sequence[str],
+    renames: Mapping[str, str],
+    now: datetime,
+) -> tuple[Check, ...]:
+    """One check per named alarm, from its current state, or for an alarm on a variant in
+    ``renames`` from its judgement on the new variant now; an alarm that no longer exists is
     INCONCLUSIVE with ``{"missing": True}`` (:func:`missing_alarms`)."""
     out = []
     for name in names:
@@ -51,19 +72,31 @@ def alarm_checks(alarms: AlarmReader, names: Sequence[str]) -> tuple[Check, ...]
             )
             out.append(Check(label, Verdict.INCONCLUSIVE, detail, {"missing": True}))
             continue
-        values = {
+        values: dict[str, Any] = {
             "state": status.state.value,
             "since": status.since.isoformat(),
             "evaluated_at": status.evaluated_at.isoformat() if status.evaluated_at else None,
             "condition": status.rule.condition,
         }
-        if status.state is AlarmState.ALARM:
-            detail = f"alarm {name} is in ALARM: {status.reason}"
+        state, reason, said = status.state, status.reason, f"alarm {name}"
+        variant = status.rule.variant
+        if variant is not None and variant in renames:
+            served = renames[variant]
+            found = alarms.judge_as(status.rule, served, now)
+            state, reason = found.state, found.reason
+            said = (
+                f"alarm {name}, judged on variant {served} (the new {variant!r} while the "
+                "deployment runs),"
+            )
+            values = {"state": state.value, "variant": served, "own_state": status.state.value,
+                      "condition": status.rule.condition}  # fmt: skip
+        if state is AlarmState.ALARM:
+            detail = f"{said} is in ALARM: {reason}"
             out.append(Check(label, Verdict.FAIL, detail, values))
-        elif status.state is AlarmState.OK:
-            out.append(Check(label, Verdict.PASS, f"alarm {name} is OK", values))
+        elif state is AlarmState.OK:
+            out.append(Check(label, Verdict.PASS, f"{said} is OK", values))
         else:
-            detail = f"alarm {name} has insufficient data; not counted"
+            detail = f"{said} has insufficient data; not counted"
             out.append(Check(label, Verdict.NOT_APPLICABLE, detail, values))
     return tuple(out)
 

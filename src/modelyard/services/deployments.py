@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
@@ -139,7 +139,8 @@ class DeploymentService:
             InvalidInput: a bad plan (see ``plan_rollout``), plan options with all-at-once, or
                 what building the variants refuses.
             NotFound: an alarm that does not exist. EndpointNotFound.
-            Conflict: an alarm already in ALARM; a deployment of the endpoint is active (the
+            Conflict: an alarm already in ALARM (not one on a variant the new config
+                replaces: its state is the old models'); a deployment of the endpoint is active (the
                 message names it); the endpoint changed while the models loaded.
             Whatever loading a model raises. In every case nothing is written.
         """
@@ -169,7 +170,8 @@ class DeploymentService:
             analysis=analysis,
         )
         current = self._endpoints.get_endpoint(endpoint).config
-        self._check_alarms(plan.alarms)
+        # An alarm on a variant the new config replaces is judged on the new one meanwhile.
+        self._check_alarms(plan.alarms, replaced={v.name for v in current.variants} & set(variants))
         self._refuse_active(endpoint)
         # The old config's production variants answer until the rollout ends, and the new
         # shadows are sent copies of their requests from the first step.
@@ -227,13 +229,13 @@ class DeploymentService:
         self._refuse_active(endpoint)
         return endpoint_shadows.promote(self._endpoints, endpoint, variant)
 
-    def _check_alarms(self, names: Sequence[str]) -> None:
+    def _check_alarms(self, names: Sequence[str], replaced: Set[str]) -> None:
         for name in names:
             try:
                 status = self._alarms.state(name)
             except NotFound:
                 raise NotFound(f"alarm {name!r} does not exist; create it first") from None
-            if status.state is AlarmState.ALARM:
+            if status.state is AlarmState.ALARM and status.rule.variant not in replaced:
                 raise Conflict(
                     f"alarm {name!r} is in ALARM now ({status.reason}); a deployment it "
                     "watches would roll back at once"
