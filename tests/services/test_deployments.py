@@ -125,6 +125,12 @@ def test_a_step_without_traffic_to_the_new_variant_is_inconclusive_and_pauses(
     assert "INCONCLUSIVE" in paused.reason and "0 request(s) reached the new variants" in (
         paused.reason
     )
+    # Each untested check says which it is: the reason said "not tested: too few requests"
+    # twice over, naming neither.
+    assert paused.reason.endswith(
+        "100 needed; the error rate and the p99 latency are not tested: too few requests; "
+        "paused, not promoted (resuming runs the step again)"
+    )
     assert parts.weights() == canary, "an inconclusive step promotes nothing"
     decision = parts.service.decisions(paused)[-1]
     assert decision.action is Action.PAUSE

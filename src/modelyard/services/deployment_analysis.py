@@ -118,7 +118,7 @@ def _untested(old: Side | None) -> tuple[Check, ...]:
         why = "the old config serves no traffic at this step: nothing to compare with"
         verdict = Verdict.NOT_APPLICABLE
     else:
-        why = "not tested: too few requests"
+        why = "the error rate and the p99 latency are not tested: too few requests"
         verdict = Verdict.INCONCLUSIVE
     return Check("error_rate", verdict, why), Check("latency_p99", verdict, why)
 

@@ -287,7 +287,10 @@ class DeploymentController:
         checks: tuple[Check, ...],
         window: tuple[datetime, datetime],
     ) -> Decision:
-        why = "; ".join(c.detail for c in checks if c.verdict is Verdict.INCONCLUSIVE)
+        # Each detail once: the two untested comparisons share theirs.
+        why = "; ".join(
+            dict.fromkeys(c.detail for c in checks if c.verdict is Verdict.INCONCLUSIVE)
+        )
         reason = (
             f"step {d.step + 1} ({d.current.label}) is INCONCLUSIVE: {why}; paused, not "
             "promoted (resuming runs the step again)"
