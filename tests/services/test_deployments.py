@@ -219,7 +219,7 @@ def test_an_alarm_in_alarm_rolls_back_and_tells_its_webhook(parts: Parts) -> Non
         assert _tick(parts) == [Action.ROLLBACK]
         d = parts.service.get(ENDPOINT)
         assert d.state is DeploymentState.ROLLED_BACK
-        assert "alarm errors-high is in ALARM" in d.reason
+        assert "alarm errors-high, judged on the new variant main.next, is in ALARM" in d.reason
         assert parts.weights() == {"main": 1.0}
         alarm = {c.name: c for c in parts.service.decisions(d)[-1].checks}["alarm errors-high"]
         assert alarm.verdict is Verdict.FAIL and alarm.values["state"] == "ALARM"
@@ -498,3 +498,66 @@ def test_an_alarm_on_a_replaced_variant_watches_the_new_models_during_the_rollou
             "deployment runs), is in ALARM") in done.reason
     alarm = {c.name: c for c in parts.service.decisions(done)[-1].checks}["alarm main-errors"]
     assert alarm.verdict is Verdict.FAIL and alarm.values["variant"] == "main.next"
+
+
+def _endpoint_alarm(parts: Parts) -> None:
+    """``errors-high``: the whole endpoint's error rate above 20%, over one minute."""
+    parts.alarms.create("errors-high", endpoint=ENDPOINT, metric="error_rate", comparison=">",
+                        threshold=0.2, window=MIN)  # fmt: skip
+
+
+def test_an_endpoint_alarm_the_old_models_set_off_does_not_roll_the_new_back(parts: Parts) -> None:
+    _endpoint_alarm(parts)
+    parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary", canary_size=10,
+                        wait=timedelta(minutes=5), bake=timedelta(0), min_requests=20,
+                        alarms=["errors-high"])  # fmt: skip
+    _tick(parts)
+    _traffic(parts, 6, 0.1, errors_old=180)  # the old models fail half their requests
+    parts.clock.advance(2 * MIN)
+    (event,) = parts.alarms.evaluate(parts.clock.now)
+    assert event.new is AlarmState.ALARM, "the endpoint's own state: 45% errors"
+    assert _tick(parts, 3 * MIN) == [Action.COMPLETE]
+    d = parts.service.get(ENDPOINT)
+    assert d.state is DeploymentState.SUCCEEDED
+    check = {c.name: c for c in parts.service.decisions(d)[-1].checks}["alarm errors-high"]
+    assert check.verdict is Verdict.PASS
+    assert "OK judged on the new variant main.next: the old models'" in check.detail
+    assert check.values["new_variants"] == {"main.next": "OK"}
+
+
+def test_a_canarys_own_breach_counts_though_the_endpoint_stays_under(parts: Parts) -> None:
+    _endpoint_alarm(parts)
+    parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary", canary_size=10,
+                        wait=timedelta(minutes=5), min_requests=20,
+                        alarms=["errors-high"])  # fmt: skip
+    _tick(parts)
+    _traffic(parts, 3, 0.1, errors_new=20)  # half the canary's 40 requests a minute fail
+    parts.clock.advance(2 * MIN)
+    changes = parts.alarms.evaluate(parts.clock.now)
+    assert [e.new for e in changes] == [AlarmState.OK], "5% on the whole endpoint"
+    assert _tick(parts, MIN) == [Action.ROLLBACK]
+    d = parts.service.get(ENDPOINT)
+    assert "alarm errors-high, judged on the new variant main.next, is in ALARM" in d.reason
+
+
+def test_an_endpoint_alarm_with_the_new_variant_unjudged_neither_blames_nor_passes(
+    parts: Parts,
+) -> None:
+    _endpoint_alarm(parts)
+    minute = parts.clock.now.replace(second=0, microsecond=0)
+    parts.serve("main", minute, 100, errors=60)  # the old models fail before it starts
+    parts.clock.advance(MIN)
+    (event,) = parts.alarms.evaluate(parts.clock.now)
+    assert event.new is AlarmState.ALARM
+    # Started all the same: the new models will be judged on their own.
+    parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary", canary_size=10,
+                        wait=timedelta(minutes=5), min_requests=20,
+                        alarms=["errors-high"])  # fmt: skip
+    assert _tick(parts) == [Action.ADVANCE], "preparing, the new variant serves nothing"
+    assert _tick(parts, MIN) == [], "no data on the new variant yet: the step waits"
+    assert _tick(parts, 10 * MIN) == [Action.PAUSE], "nor does the alarm pass it"
+    d = parts.service.get(ENDPOINT)
+    assert d.state is DeploymentState.PAUSED and "too few requests" in d.reason
+    check = {c.name: c for c in parts.service.decisions(d)[-1].checks}["alarm errors-high"]
+    assert check.verdict is Verdict.NOT_APPLICABLE
+    assert "main.next has too little data to tell whether it is the old models'" in check.detail

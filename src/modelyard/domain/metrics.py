@@ -272,6 +272,32 @@ _CATALOG: dict[str, tuple[MetricInfo, _Value]] = {
 METRICS: Mapping[str, MetricInfo] = {name: info for name, (info, _) in _CATALOG.items()}
 
 
+#: Series whose value moves with the traffic a variant gets (counts, and what load drives:
+#: batch sizes, requests in flight) or that describe a worker rather than a variant.
+TRAFFIC_BOUND = frozenset(
+    {
+        "requests",
+        "errors",
+        "server_errors",
+        "rows",
+        "batches",
+        "batch_rows_mean",
+        "inflight_max",
+        "cpu_seconds",
+        "memory_max_bytes",
+    }
+)
+
+
+def reads_alike_on_a_share(name: str) -> bool:
+    """Whether series ``name`` reads for a share of an endpoint's traffic as it does for the
+    whole: a rate, a mean, a percentile or an extreme of values (``error_rate``,
+    ``latency_p99_ms``, ``input_mean.age``), not a count or what load drives
+    (:data:`TRAFFIC_BOUND`); a drift score or an unknown name is not."""
+    base = name.partition(".")[0]
+    return base in _CATALOG and base not in TRAFFIC_BOUND
+
+
 def split_name(name: str) -> tuple[str, str | None]:
     """``"input_mean.age"`` → ``("input_mean", "age")``, checked against the catalog.
 

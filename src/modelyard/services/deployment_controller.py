@@ -42,6 +42,7 @@ from modelyard.services.deployment_guards import (
     AlarmReader,
     alarm_checks,
     missing_alarms,
+    new_variants,
     notify_rollback,
     renamed,
     servers_check,
@@ -197,7 +198,7 @@ class DeploymentController:
             )
             check = Check("max_duration", Verdict.FAIL, reason, {"deadline": deadline.isoformat()})
             return self._rollback(d, now, (check,), window, reason)
-        watched = alarm_checks(self._alarms, d.plan.alarms, renamed(d), now)
+        watched = alarm_checks(self._alarms, d.plan.alarms, renamed(d), now, new_variants(d))
         checks = watched + self._watch(d, current.variants, now)
         verdict = worst(checks)
         if verdict is Verdict.FAIL:

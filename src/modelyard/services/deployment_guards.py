@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from modelyard.domain.alarms import AlarmEvent, AlarmRule, AlarmState, AlarmStatus, Evaluation
 from modelyard.domain.deployment_decisions import Check, Decision, Verdict
 from modelyard.domain.deployments import Deployment
+from modelyard.domain.metrics import reads_alike_on_a_share
 from modelyard.domain.servers import EndpointServer
 from modelyard.errors import NotFound
 from modelyard.services.alarm_delivery import deliver_all
@@ -51,14 +52,24 @@ def renamed(deployment: Deployment) -> dict[str, str]:
     return {name: served for name, served in deployment.served_names.items() if served != name}
 
 
+def new_variants(deployment: Deployment) -> list[str]:
+    """The names the new config's production variants serve under while the deployment runs
+    (shadows answer nobody)."""
+    return [deployment.served_names[v.name] for v in deployment.target if not v.is_shadow]
+
+
 def alarm_checks(
     alarms: AlarmReader,
     names: Sequence[str],
     renames: Mapping[str, str],
     now: datetime,
+    new: Sequence[str] = (),
 ) -> tuple[Check, ...]:
     """One check per named alarm, from its current state, or for an alarm on a variant in
-    ``renames`` from its judgement on the new variant now; an alarm that no longer exists is
+    ``renames`` from its judgement on the new variant now, or for an alarm on the whole
+    endpoint whose series reads alike on a share of the traffic (a rate, a latency: see
+    :func:`~modelyard.domain.metrics.reads_alike_on_a_share`) from its judgement on each new
+    variant in ``new`` too (:func:`_endpoint_alarm`); an alarm that no longer exists is
     INCONCLUSIVE with ``{"missing": True}`` (:func:`missing_alarms`)."""
     out = []
     for name in names:
@@ -90,6 +101,9 @@ def alarm_checks(
             )
             values = {"state": state.value, "variant": served, "own_state": status.state.value,
                       "condition": status.rule.condition}  # fmt: skip
+        elif variant is None and new and reads_alike_on_a_share(status.rule.metric):
+            out.append(_endpoint_alarm(alarms, status, new, now, values))
+            continue
         if state is AlarmState.ALARM:
             detail = f"{said} is in ALARM: {reason}"
             out.append(Check(label, Verdict.FAIL, detail, values))
@@ -99,6 +113,50 @@ def alarm_checks(
             detail = f"{said} has insufficient data; not counted"
             out.append(Check(label, Verdict.NOT_APPLICABLE, detail, values))
     return tuple(out)
+
+
+def _endpoint_alarm(
+    alarms: AlarmReader,
+    status: AlarmStatus,
+    new: Sequence[str],
+    now: datetime,
+    values: dict[str, Any],
+) -> Check:
+    """The check of an alarm on the whole endpoint, on a series that reads alike on a share
+    of the traffic, while the new variants ``new`` serve beside the old: judged on each new
+    variant too, so that the old models' errors never roll the new ones back (the endpoint's
+    ALARM they cause clears once the new variants alone are OK), and a new variant's own
+    breach counts even while the old models' traffic keeps the endpoint's value under the
+    threshold (a canary at 10% failing half its requests). The endpoint in ALARM while a new
+    variant has too little data to judge (while preparing, it serves nothing) counts for
+    nothing, saying so: it neither blames the new models nor passes them, and the step's
+    comparison, which needs its minimum of requests to the new variants, still has to."""
+    name, rule = status.rule.name, status.rule
+    judged = {v: alarms.judge_as(rule, v, now) for v in new}
+    values = {**values, "new_variants": {v: e.state.value for v, e in judged.items()}}
+    label = f"alarm {name}"
+    for variant, found in judged.items():
+        if found.state is AlarmState.ALARM:
+            detail = f"alarm {name}, judged on the new variant {variant}, is in ALARM"
+            return Check(label, Verdict.FAIL, f"{detail}: {found.reason}", values)
+    if status.state is not AlarmState.ALARM:
+        if status.state is AlarmState.OK:
+            return Check(label, Verdict.PASS, f"alarm {name} is OK", values)
+        detail = f"alarm {name} has insufficient data; not counted"
+        return Check(label, Verdict.NOT_APPLICABLE, detail, values)
+    short = [v for v, e in judged.items() if e.state is not AlarmState.OK]
+    if short:
+        detail = (
+            f"alarm {name} is in ALARM on the whole endpoint ({status.reason}), and the new "
+            f"variant {', '.join(short)} has too little data to tell whether it is the old "
+            "models'; not counted"
+        )
+        return Check(label, Verdict.NOT_APPLICABLE, detail, values)
+    detail = (
+        f"alarm {name} is in ALARM on the whole endpoint ({status.reason}) but OK judged on the "
+        f"new variant {', '.join(new)}: the old models', not counted against the new"
+    )
+    return Check(label, Verdict.PASS, detail, values)
 
 
 def servers_check(servers: Sequence[EndpointServer], config: int) -> Check:

@@ -29,6 +29,7 @@ from modelyard.domain.deployments import (
     Strategy,
 )
 from modelyard.domain.endpoints import Endpoint, Variant
+from modelyard.domain.metrics import reads_alike_on_a_share
 from modelyard.domain.references import validate_name
 from modelyard.errors import Conflict, InvalidInput, NotFound
 from modelyard.services import endpoint_shadows
@@ -235,7 +236,14 @@ class DeploymentService:
                 status = self._alarms.state(name)
             except NotFound:
                 raise NotFound(f"alarm {name!r} does not exist; create it first") from None
-            if status.state is AlarmState.ALARM and status.rule.variant not in replaced:
+            rule = status.rule
+            # Its state is the old models' when it watches a variant the new config replaces,
+            # or the whole endpoint on a rate or a latency: the new variants are judged on
+            # their own while they serve (``deployment_guards.alarm_checks``).
+            judged_anew = rule.variant in replaced or (
+                rule.variant is None and reads_alike_on_a_share(rule.metric)
+            )
+            if status.state is AlarmState.ALARM and not judged_anew:
                 raise Conflict(
                     f"alarm {name!r} is in ALARM now ({status.reason}); a deployment it "
                     "watches would roll back at once"
