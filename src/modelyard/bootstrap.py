@@ -229,6 +229,7 @@ def build(settings: Settings | None = None) -> Platform:
         alarms=alarms,
         update=endpoints.update,
         rollback=endpoints.rollback,
+        promote=endpoints.promote,
         clock=_utcnow,
     )
     deployment_controller = DeploymentController(

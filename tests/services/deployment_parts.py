@@ -118,6 +118,7 @@ class Parts:
             alarms=self.alarms,
             update=self.endpoints.update,
             rollback=self.endpoints.rollback,
+            promote=self.endpoints.promote,
             clock=self.clock,
         )
 

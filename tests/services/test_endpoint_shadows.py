@@ -497,3 +497,44 @@ def test_a_shadow_named_again_must_say_whether_it_stays_one(platform: Platform) 
     platform.endpoints.update("api", {"live": "cancer:3", "dark": "cancer:2"}, shadows={"dark": 5})
     gone = platform.endpoints.update("api", {"live": "cancer:1"})
     assert summary(gone.config.variants) == [("live", 1, 1.0, None)]
+
+
+def test_promote_refuses_a_shadow_that_would_read_the_callers_rows_otherwise(
+    platform: Platform,
+) -> None:
+    """A shadow may take production's inputs in another order, or fewer of them: its copies
+    hold its own columns. Promoted, it decodes the callers' requests by its own inputs: a CSV
+    row ``1,0,0`` meaning a=1 would have been read as c=1 (a silently wrong answer), and
+    named rows with ``b`` refused. Promoting such a shadow is refused, naming both models'
+    inputs, and nothing is written; one that takes the same inputs is promoted."""
+    import pandas as pd
+    from sklearn.linear_model import LinearRegression
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(rng.normal(size=(60, 3)), columns=["a", "b", "c"])
+    target = 10 * frame["a"] + frame["b"]
+    for columns in (["a", "b", "c"], ["c", "b", "a"], ["c", "a"], ["a", "b", "c"]):
+        model = LinearRegression().fit(frame[columns], target)
+        platform.registry.register(
+            "lin", model, flavor="sklearn", input_example=frame[columns].head(3)
+        )
+    eps = platform.endpoints
+    for name, shadow in (("reordered", "lin:2"), ("fewer", "lin:3"), ("same", "lin:4")):
+        eps.create(name, {"live": "lin:1", "dark": shadow}, shadows={"dark": 100})
+    before = state(platform)
+    refusals = [
+        ("reordered", "inputs 'c', 'b', 'a'"),
+        ("fewer", "inputs 'c', 'a'"),
+    ]
+    for name, taken in refusals:
+        for promote in (eps.promote, platform.deployments.promote):
+            with pytest.raises(InvalidInput) as refused:
+                promote(name, "dark")
+            message = refused.value.message
+            assert f"shadow variant 'dark' of endpoint {name!r} cannot be promoted" in message
+            assert f"takes {taken}, and callers send the inputs of production variant " in message
+            assert "'live' (lin:1): inputs 'a', 'b', 'c'" in message
+            assert "--" not in message  # said to CLI and Python users alike
+    assert state(platform) == before
+    promoted = platform.deployments.promote("same")
+    assert summary(promoted.config.variants) == [("dark", 4, 1.0, None)]

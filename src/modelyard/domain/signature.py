@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,8 +125,8 @@ def columns_for(target: Signature | None, source: Signature | None) -> tuple[int
     if missing:
         inputs = "input" if len(missing) == 1 else "inputs"
         raise ValueError(
-            f"it takes {inputs} {_listed(missing)} that the rows do not have "
-            f"(they have {_listed(given)})"
+            f"it takes {inputs} {listed_names(missing)} that the rows do not have "
+            f"(they have {listed_names(given)})"
         )
     order = tuple(at[name] for name in wanted)
     return None if order == tuple(range(len(given))) else order
@@ -136,7 +136,7 @@ def columns_for(target: Signature | None, source: Signature | None) -> tuple[int
 _LISTED = 8
 
 
-def _listed(names: list[str]) -> str:
-    """``'a', 'b'``, or the first few names and how many there are in all."""
+def listed_names(names: Sequence[str]) -> str:
+    """``'a', 'b'``, or the first few names and how many there are in all (for messages)."""
     shown = ", ".join(map(repr, names[:_LISTED]))
     return shown if len(names) <= _LISTED else f"{shown}, ... ({len(names)} in all)"

@@ -32,7 +32,6 @@ from modelyard.domain.endpoints import Endpoint, Variant
 from modelyard.domain.metrics import reads_alike_on_a_share
 from modelyard.domain.references import validate_name
 from modelyard.errors import Conflict, InvalidInput, NotFound
-from modelyard.services import endpoint_shadows
 from modelyard.services.deployment_apply import Applier
 from modelyard.services.deployment_guards import AlarmReader
 from modelyard.services.deployment_plan import describe, plan_rollout, served_names
@@ -87,6 +86,7 @@ class DeploymentService:
         alarms: The alarms' states (``AlarmService``).
         update: ``EndpointService.update`` (an all-at-once update).
         rollback: ``EndpointService.rollback`` (the endpoint's last change undone).
+        promote: ``EndpointService.promote`` (a shadow made the sole production variant).
         clock: Now, timezone-aware UTC.
     """
 
@@ -99,6 +99,7 @@ class DeploymentService:
         alarms: AlarmReader,
         update: Callable[..., Endpoint],
         rollback: Callable[[str], Endpoint],
+        promote: Callable[[str, str | None], Endpoint],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
@@ -107,6 +108,7 @@ class DeploymentService:
         self._alarms = alarms
         self._update = update
         self._rollback = rollback
+        self._promote = promote
         self._clock = clock
         self._applier = Applier(store, endpoints)
 
@@ -228,7 +230,7 @@ class DeploymentService:
         """
         validate_name(endpoint, "endpoint name")
         self._refuse_active(endpoint)
-        return endpoint_shadows.promote(self._endpoints, endpoint, variant)
+        return self._promote(endpoint, variant)
 
     def _check_alarms(self, names: Sequence[str], replaced: Set[str]) -> None:
         for name in names:

@@ -4,7 +4,10 @@ and promoting a shadow to be its endpoint's sole production variant.
 A shadow variant answers no request: the production variants answer, and a copy of a sampled
 share of their requests goes to the shadow off the response path (the data plane's shadow
 wrapper). So a shadow takes no weight, and a config needs at least one production variant.
-Promoting needs no model check: the shadow's model is served (loaded, warmed) already.
+Promoting needs no model check: the shadow's model is served (loaded, warmed) already. It
+does need the shadow to take the callers' rows as they are (:func:`check_promotable`): as a
+shadow it was sent production's rows with its own columns picked out, but once promoted it
+decodes the callers' requests by its own inputs.
 
 A shadow is sent the rows decoded for the production variant that answered (the request is
 decoded once), so its model must take those rows: the same named inputs, in any order, or fewer
@@ -16,11 +19,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 from modelyard.domain import ConfigChange, Endpoint, EndpointConfig, ModelVersion, Variant
 from modelyard.domain.numbers import real_value, shown_value
-from modelyard.domain.signature import columns_for
+from modelyard.domain.references import ModelRef
+from modelyard.domain.signature import Signature, columns_for, listed_names
 from modelyard.errors import InvalidInput, VariantNotFound
 from modelyard.storage.base import EndpointStore
 
@@ -181,19 +185,77 @@ def promoted(endpoint: str, config: EndpointConfig, variant: str | None) -> tupl
     return (dataclasses.replace(chosen, weight=1.0, shadow=None),)
 
 
-def promote(store: EndpointStore, endpoint: str, variant: str | None) -> Endpoint:
-    """Write the config that promotes shadow ``variant`` of ``endpoint`` (see
-    :func:`promoted`); a rollback returns to the config it replaced.
+def check_promotable(
+    endpoint: str, shadow: Variant, version: ModelVersion, production: Mapping[str, ModelVersion]
+) -> None:
+    """Refuse promoting ``shadow`` (its model ``version``) when its model does not take the
+    rows callers send now, as they are: the inputs of each ``production`` variant's model (by
+    variant name), in their order.
+
+    A shadow may take production's inputs in another order or fewer of them, since its copies
+    hold the columns it takes; promoted, it decodes the callers' requests by its own inputs, so
+    rows by position (CSV, arrays) would be read in its order, silently giving one input's
+    values to another, and rows naming an input it does not take would be refused.
 
     Raises:
-        InvalidInput, VariantNotFound: see :func:`promoted`; nothing is written.
-            EndpointNotFound.
+        InvalidInput: naming both models' inputs and what to do instead; nothing is written.
+    """
+    for name, given in production.items():
+        try:
+            fits = columns_for(version.signature, given.signature) is None
+        except ValueError:  # it takes an input the callers do not send (a config stored
+            fits = False  # before shadows' inputs were checked)
+        if fits:
+            continue
+        raise InvalidInput(
+            f"shadow variant {shadow.name!r} of endpoint {endpoint!r} cannot be promoted: its "
+            f"model {version.ref} takes {_inputs(version.signature)}, and callers send the "
+            f"inputs of production variant {name!r} ({given.ref}): "
+            f"{_inputs(given.signature)}. As a shadow it was sent those rows with its own "
+            "columns picked out; promoted, it would decode the callers' requests by its own "
+            "inputs, reading rows by position (CSV, arrays) in its order and refusing named "
+            "rows with inputs it does not take. Register the model to take production's inputs "
+            "in production's order, or update the endpoint to serve it once callers send its "
+            "inputs"
+        )
+
+
+def _inputs(signature: Signature | None) -> str:
+    if signature is None or not signature.inputs:
+        return "inputs it does not name"
+    names = signature.feature_names
+    if names is None:
+        return f"{signature.n_features} unnamed inputs"
+    return f"inputs {listed_names(names)}"
+
+
+def promote(
+    store: EndpointStore,
+    resolve: Callable[[ModelRef], ModelVersion],
+    endpoint: str,
+    variant: str | None,
+) -> Endpoint:
+    """Write the config that promotes shadow ``variant`` of ``endpoint`` (see
+    :func:`promoted` and :func:`check_promotable`, ``resolve`` giving each variant's model
+    version); a rollback returns to the config it replaced.
+
+    Raises:
+        InvalidInput, VariantNotFound: see :func:`promoted` and :func:`check_promotable`;
+            nothing is written. EndpointNotFound.
         Conflict: the endpoint changed meanwhile (nothing is written).
     """
     current = store.get_endpoint(endpoint).config
+    variants = promoted(endpoint, current, variant)
+
+    def version_of(v: Variant) -> ModelVersion:
+        return resolve(ModelRef(v.model, version=v.version))
+
+    chosen = variants[0]
+    production = {v.name: version_of(v) for v in current.variants if not v.is_shadow}
+    check_promotable(endpoint, chosen, version_of(chosen), production)
     return store.add_config(
         endpoint,
-        promoted(endpoint, current, variant),
+        variants,
         ConfigChange.PROMOTE,
         expected_current=current.number,
         parent=current.number,

@@ -303,11 +303,15 @@ class EndpointService:
 
         Raises:
             InvalidInput: the endpoint has no shadow, or several and ``variant`` is None;
-                ``variant`` is not a shadow. Nothing is written.
+                ``variant`` is not a shadow; its model does not take the callers' rows as
+                they are (a production variant's inputs, in their order). Nothing is
+                written.
             VariantNotFound: ``variant`` is not a variant of the endpoint.
             InvalidName, EndpointNotFound, Conflict (the endpoint changed meanwhile).
         """
-        return endpoint_shadows.promote(self._store, validate_name(name, "endpoint name"), variant)
+        return endpoint_shadows.promote(
+            self._store, self._resolve, validate_name(name, "endpoint name"), variant
+        )
 
     def delete(self, name: str) -> None:
         """Remove an endpoint and its history; its active deployment, if any, ends STOPPED
