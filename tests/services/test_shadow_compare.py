@@ -382,3 +382,39 @@ def test_differences_near_the_largest_float_are_read_without_overflowing(
     assert d.mean == -math.inf and d.max_abs == math.inf
     shown = json.loads(json.dumps(to_jsonable(found), allow_nan=False))
     assert shown["differences"]["mean"] is None
+
+
+def test_the_report_shows_a_shadow_as_a_shadow(parts: tuple[Platform, Capturer]) -> None:
+    """The report page of an endpoint with a shadow at 25%, its 50 requests labelled: the
+    shadow's row of the variants table said weight 0, and its model quality "no feedback yet",
+    as if it served nothing and nobody had labelled a thing. It is said to be a shadow, with
+    its sampling, and why its quality is not here."""
+    from tests.monitoring.report_pages import assert_self_contained
+
+    platform, capturer = parts
+    platform.endpoints.create(
+        "shown",
+        {"main": "clf:1", "dark": "clf:2"},
+        capture={"main": ALL, "dark": ALL},
+        shadows={"dark": 25.0},
+    )
+    rows = np.random.default_rng(14).normal(size=(50, 2))
+    ids, ours, _ = mirrored(
+        capturer, "shown", rows, production=("main", "clf:1"), shadow=("dark", "clf:2")
+    )
+    items = [{"inference_id": i, "label": int(o)} for i, o in zip(ids, ours, strict=True)]
+    assert platform.feedback.record("shown", items).accepted == 50
+
+    page = assert_self_contained(platform.reports.report("shown"))
+
+    header = page.words().split("Alarms")[0]
+    assert "variant model version weight main clf:1 1 dark clf:2 shadow 25%" in header
+    dark = page.words("variant-1")
+    assert dark.startswith(
+        "Variant dark: clf:2 A shadow variant: it answers no request, and is sent a copy of 25% "
+        "of the requests the production variants answer."
+    )
+    assert "no feedback yet" not in dark
+    assert "feedback labels production's answers, never its copies" in dark
+    assert "A shadow variant" not in page.words("variant-0")
+    assert "accuracy (50 labelled rows)" in page.words("variant-0")

@@ -126,6 +126,13 @@ def _num(value: float | None, spec: str = ".4g") -> str:
     return "—" if value is None else format(value, spec)
 
 
+def _share(variant: VariantSection) -> str:
+    """A production variant's weight; a shadow's sampling, said as such (its weight is 0)."""
+    if variant.shadow is None:
+        return _num(variant.weight, ".3g")
+    return f"shadow {variant.shadow:g}%"
+
+
 def _badge(value: str) -> str:
     css = _BADGES.get(value.lower(), "unknown")
     return f'<span class="badge {css}">{_e(value.replace("_", " "))}</span>'
@@ -138,7 +145,7 @@ def _empty(text: str) -> str:
 def _header(data: ReportData) -> str:
     rows = "".join(
         f'<tr><td><a href="#variant-{i}">{_e(v.name)}</a></td><td>{_e(v.model)}</td>'
-        f'<td class="num">{_num(v.weight, ".3g")}</td></tr>'
+        f'<td class="num">{_share(v)}</td></tr>'
         for i, v in enumerate(data.variants)
     )
     variants = (
@@ -277,6 +284,11 @@ class _Page:
             f'<section class="variant" id="variant-{index}">\n'
             f"<h2>Variant {_e(variant.name)}: {_e(variant.model)}</h2>\n"
         ]
+        if variant.shadow is not None:
+            parts.append(
+                f"<p>A shadow variant: it answers no request, and is sent a copy of "
+                f"{variant.shadow:g}% of the requests the production variants answer.</p>\n"
+            )
         parts.append("<h3>Drift</h3>\n")
         if variant.drift is None:
             parts.append(_empty(variant.drift_note))

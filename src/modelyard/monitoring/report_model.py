@@ -178,7 +178,9 @@ class VariantSection:
     Attributes:
         name: Variant name.
         model: The model version it serves (``name:N``).
-        weight: Its traffic weight.
+        weight: Its traffic weight (0 for a shadow).
+        shadow: A shadow's sampling: the percentage of production's requests it is sent a copy
+            of (it answers none); None for a production variant.
         drift: Its drift result, or None (then ``drift_note`` says why: no baseline, no
             captured data …).
         drift_note: Why there is no drift result.
@@ -198,6 +200,7 @@ class VariantSection:
     quality: tuple[Chart, ...] = ()
     quality_note: str = "no feedback yet"
     quality_windows: tuple[QualityRow, ...] = ()
+    shadow: float | None = None
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,11 @@ Progress = Callable[[str], None]
 QUALITY_WINDOWS = 12
 #: Monitor runs listed.
 RUNS_SHOWN = 20
+#: What a shadow's model-quality section says: labels never reach it, whatever arrived.
+SHADOW_QUALITY = (
+    "a shadow answers no caller, so feedback labels production's answers, never its copies: "
+    "the shadow comparison scores it on the labels of the requests both predicted"
+)
 
 
 class DriftSource(Protocol):
@@ -265,6 +270,8 @@ class ReportService:
         )
         mine = [p for p in quality if p.variant == variant.name]
         charts, quality_note = quality_charts(mine)
+        if variant.is_shadow and not charts:
+            quality_note = SHADOW_QUALITY
         return VariantSection(
             name=variant.name,
             model=variant.model_ref,
@@ -275,6 +282,7 @@ class ReportService:
             quality=charts,
             quality_note=quality_note,
             quality_windows=quality_rows(mine),
+            shadow=variant.shadow,
         )
 
     def _drift_config(self, endpoint: str) -> DriftConfig:
