@@ -153,3 +153,28 @@ def expected(models: dict[str, Any], version: int, rows: np.ndarray) -> np.ndarr
 
     booster = models["boosters"][version - 1]
     return np.asarray(booster.predict(xgb.DMatrix(rows, feature_names=models["names"])))
+
+
+@pytest.fixture
+def boto3_client() -> Iterator[Callable[[str], Any]]:
+    import boto3
+    from botocore.config import Config
+
+    made: list[Any] = []
+
+    def make(url: str) -> Any:
+        client = boto3.client(
+            "sagemaker-runtime",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id="AKIDEXAMPLE",
+            aws_secret_access_key="not-a-secret",
+            # No retries: a lost request must not hide behind a second attempt.
+            config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
+        )
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.close()  # its pooled connections, before the warnings filter sees them

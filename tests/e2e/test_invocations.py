@@ -4,6 +4,7 @@ SageMaker's boto3 client, routing, and every bad-input class."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,19 +61,10 @@ def test_json_shapes_csv_and_headers(one_variant: Any, models: dict[str, Any]) -
     assert len(ids) == len(bodies), "every response has its own inference id"
 
 
-def test_boto3_sagemaker_runtime_client(one_variant: Any, models: dict[str, Any]) -> None:
-    import boto3
-    from botocore.config import Config
-
-    client = boto3.client(
-        "sagemaker-runtime",
-        endpoint_url=one_variant.url,
-        region_name="us-east-1",
-        aws_access_key_id="AKIDEXAMPLE",
-        aws_secret_access_key="not-a-secret",
-        # No retries: a lost request must not hide behind a second attempt.
-        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
-    )
+def test_boto3_sagemaker_runtime_client(
+    one_variant: Any, models: dict[str, Any], boto3_client: Callable[[str], Any]
+) -> None:
+    client = boto3_client(one_variant.url)
     rows = models["x"][:2]
     body = "\n".join(",".join(str(v) for v in r) for r in rows)
     answer = client.invoke_endpoint(EndpointName="churn-api", ContentType="text/csv", Body=body)
@@ -90,6 +82,51 @@ def test_boto3_sagemaker_runtime_client(one_variant: Any, models: dict[str, Any]
     )
     assert targeted["InvokedProductionVariant"] == "main"
     assert len(targeted["Body"].read().decode().split()) == 2
+
+
+def test_boto3_response_stream_and_async(
+    one_variant: Any, models: dict[str, Any], boto3_client: Callable[[str], Any]
+) -> None:
+    """invoke_endpoint_with_response_stream answers in PayloadPart events (its Accept goes in
+    X-Amzn-SageMaker-Accept, its ContentType comes back in X-Amzn-SageMaker-Content-Type);
+    invoke_endpoint_async is a ValidationError that says what to use, not a bare 404."""
+    from botocore.exceptions import ClientError
+
+    client = boto3_client(one_variant.url)
+    rows = models["x"][:3]
+    want = expected(models, 2, rows)
+    answer = client.invoke_endpoint_with_response_stream(
+        EndpointName="churn-api",
+        ContentType="application/json",
+        Accept="text/csv",
+        Body=orjson.dumps(rows.tolist()),
+    )
+    assert answer["ContentType"] == "text/csv"
+    assert answer["InvokedProductionVariant"] == "main"
+    body = b"".join(event["PayloadPart"]["Bytes"] for event in answer["Body"])
+    got = [float(x) for x in body.decode().split()]
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    with pytest.raises(ClientError) as missing:
+        client.invoke_endpoint_with_response_stream(
+            EndpointName="nope", ContentType="text/csv", Body="1"
+        )
+    assert missing.value.response["Error"]["Code"] == "ValidationError"
+    assert "'nope'" in missing.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as refused:
+        client.invoke_endpoint_async(EndpointName="churn-api", InputLocation="s3://b/in.csv")
+    error = refused.value.response["Error"]
+    assert error["Code"] == "ValidationError", refused.value.response
+    assert "invoke_endpoint" in error["Message"]
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    # The server goes on serving.
+    ok = client.invoke_endpoint(
+        EndpointName="churn-api",
+        ContentType="application/json",
+        Body=orjson.dumps(rows[:1].tolist()),
+    )
+    np.testing.assert_allclose(
+        orjson.loads(ok["Body"].read())["predictions"], want[:1], rtol=1e-6, atol=1e-6
+    )
 
 
 def test_routing_split_and_sticky_keys(platform: Platform, serve: Any) -> None:

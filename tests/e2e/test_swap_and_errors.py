@@ -12,7 +12,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -116,30 +116,6 @@ def test_an_update_between_a_requests_headers_and_its_body_does_not_break_it(
             headers={"content-type": "application/json"},
         )
     assert after.status_code == 200 and after.headers["x-modelyard-model-version"] == "scorer:2"
-
-
-@pytest.fixture
-def boto3_client() -> Iterator[Callable[[str], Any]]:
-    import boto3
-    from botocore.config import Config
-
-    made: list[Any] = []
-
-    def make(url: str) -> Any:
-        client = boto3.client(
-            "sagemaker-runtime",
-            endpoint_url=url,
-            region_name="us-east-1",
-            aws_access_key_id="AKIDEXAMPLE",
-            aws_secret_access_key="not-a-secret",
-            config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
-        )
-        made.append(client)
-        return client
-
-    yield make
-    for client in made:
-        client.close()  # its pooled connections, before the warnings filter sees them
 
 
 def boom_model(platform: Platform, tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 Routes:
     POST /endpoints/{name}/invocations   predict (the SageMaker runtime API, ``sagemaker.py``)
+    POST /endpoints/{name}/invocations-response-stream   the same, answered as an event stream
+    POST /endpoints/{name}/async-invocations             refused: endpoints are real-time
     POST /endpoints/{name}/feedback      ground-truth labels of past predictions (``feedback.py``)
     /v2/...                              the Open Inference Protocol V2 (``v2/rest.py``)
     GET  /ping                           200 when every deployed model is loaded (SageMaker)
@@ -45,7 +47,13 @@ from modelyard.serving.http import (
     respond_json,
     without_body,
 )
-from modelyard.serving.sagemaker import PREFIX, SUFFIX, SageMakerRoute
+from modelyard.serving.sagemaker import (
+    ASYNC_SUFFIX,
+    PREFIX,
+    STREAM_SUFFIX,
+    SUFFIX,
+    SageMakerRoute,
+)
 from modelyard.serving.stack import Wrapper, assemble
 
 log = logging.getLogger("modelyard.serving")
@@ -162,6 +170,13 @@ class ServingApp:
             if path.endswith(FEEDBACK_SUFFIX):
                 name = path[len(PREFIX) : -len(FEEDBACK_SUFFIX)]
                 await self._feedback.post(name, scope, receive, send)
+                return
+            if path.endswith(STREAM_SUFFIX):
+                name = path[len(PREFIX) : -len(STREAM_SUFFIX)]
+                await self._sagemaker.invoke(name, scope, receive, send, stream=True)
+                return
+            if path.endswith(ASYNC_SUFFIX) and method == "POST":
+                await self._sagemaker.refuse_async(path[len(PREFIX) : -len(ASYNC_SUFFIX)], send)
                 return
         if path.startswith("/v2") and self._v2 is not None and path[3:4] in ("", "/"):
             await self._v2(scope, receive, send)

@@ -38,6 +38,7 @@ _WANTED = frozenset(
         b"content-encoding",
         b"origin",
         b"x-amzn-sagemaker-target-variant",
+        b"x-amzn-sagemaker-accept",
         b"x-modelyard-target-variant",
         b"x-modelyard-routing-key",
         b"inference-header-content-length",

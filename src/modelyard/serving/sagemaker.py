@@ -2,7 +2,12 @@
 
 Parses the SageMaker runtime API's request (body, ``Content-Type``, ``Accept``,
 ``X-Amzn-SageMaker-Target-Variant``), hands it to the inference core, and renders the answer or
-the error the way the SageMaker runtime does, so that boto3's ``invoke_endpoint`` reads them:
+the error the way the SageMaker runtime does, so that boto3's ``invoke_endpoint`` reads them.
+``POST /endpoints/{name}/invocations-response-stream`` (``invoke_endpoint_with_response_stream``)
+is the same request, its ``Accept`` sent as ``X-Amzn-SageMaker-Accept``, answered as an event
+stream of ``PayloadPart`` events holding the whole answer; ``POST
+/endpoints/{name}/async-invocations`` (``invoke_endpoint_async``) is refused as a
+``ValidationError``, since modelyard's endpoints are real-time only.
 
 =========================================  ======  ===========================
 error                                      status  ``x-amzn-ErrorType``
@@ -27,7 +32,7 @@ from typing import Any
 
 import orjson
 
-from modelyard.codecs import payloads
+from modelyard.codecs import event_stream, payloads
 from modelyard.domain.inference_ids import new_inference_id
 from modelyard.errors import (
     InvalidInput,
@@ -58,6 +63,8 @@ from modelyard.serving.stack import RequestMeta
 
 PREFIX = "/endpoints/"
 SUFFIX = "/invocations"
+STREAM_SUFFIX = "/invocations-response-stream"
+ASYNC_SUFFIX = "/async-invocations"
 
 _CLIENT_ERRORS = (
     InvalidInput,
@@ -80,8 +87,11 @@ class SageMakerRoute:
         self._deadline = BodyDeadline(body_timeout_s)
         self._worker = (b"x-modelyard-worker", worker)
 
-    async def invoke(self, name: str, scope: Scope, receive: Receive, send: Send) -> None:
-        """Answer one invocation of endpoint ``name``; any method but POST is refused (405)."""
+    async def invoke(
+        self, name: str, scope: Scope, receive: Receive, send: Send, stream: bool = False
+    ) -> None:
+        """Answer one invocation of endpoint ``name``; any method but POST is refused (405).
+        With ``stream``, the answer is an event stream (``InvokeEndpointWithResponseStream``)."""
         inference_id = new_inference_id()  # a UUIDv7: feedback finds it by its time
         headers = request_headers(scope)
         extra: list[tuple[bytes, bytes]] = [
@@ -102,6 +112,8 @@ class SageMakerRoute:
                 extra.extend(lease.headers)
                 handler = lease.handler
                 accept = headers.get("accept")
+                if stream:
+                    accept = headers.get("x-amzn-sagemaker-accept", accept)
                 if handler is None or handler.output_fn is None:
                     media = payloads.negotiate(accept)  # 406 before reading the body
                 body = await read_body(headers, receive, self._limit, self._deadline)
@@ -122,7 +134,26 @@ class SageMakerRoute:
             answer = [(b"x-amzn-errortype", kind), *extra, *error_headers(exc)]
             await respond(send, status, body_, JSON, answer)
             return
+        if stream:
+            extra.append((b"x-amzn-sagemaker-content-type", media.encode()))
+            media, payload = event_stream.MEDIA_TYPE, event_stream.payload_parts(payload)
         await respond(send, 200, payload, media.encode(), extra)
+
+    async def refuse_async(self, name: str, send: Send) -> None:
+        """Answer ``InvokeEndpointAsync`` with a ``ValidationError`` saying what to use."""
+        inference_id = new_inference_id()
+        error = InvalidInput(
+            f"asynchronous invocation (InvokeEndpointAsync) of endpoint {name!r} is not "
+            "supported: modelyard endpoints are real-time; use invoke_endpoint, or a batch "
+            "transform job (modelyard batch) for inputs in storage"
+        )
+        status, kind, body = render_error(error, inference_id)
+        headers = [
+            (b"x-amzn-errortype", kind),
+            (b"x-modelyard-inference-id", inference_id.encode()),
+            self._worker,
+        ]
+        await respond(send, status, body, JSON, headers)
 
 
 def answered_status(exc: ModelyardError) -> int:
