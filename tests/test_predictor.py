@@ -5,13 +5,16 @@ real server is in ``tests/e2e/test_predictor.py``."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from modelyard import Predictor
+from modelyard import CSVDeserializer, CSVSerializer, Predictor
 from modelyard.bootstrap import Platform, build
 from modelyard.config import load_settings
 from modelyard.errors import (
@@ -83,3 +86,70 @@ def test_update_endpoint_needs_one_kind_of_change(platform: Platform) -> None:
         predictor.update_endpoint("churn:1", variants={"a": "churn:2"})
     with pytest.raises(EndpointNotFound):
         predictor.update_endpoint(weights={"a": 1})
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """Answers every POST as a SageMaker endpoint would, keeping the request's headers."""
+
+    seen: list[dict[str, str]]
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["content-length"]))
+        type(self).seen.append({k.lower(): v for k, v in self.headers.items()})
+        body = b"0.5\n"
+        self.send_response(200)
+        self.send_header("content-type", "text/csv")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def recorder() -> Iterator[tuple[str, list[dict[str, str]]]]:
+    seen: list[dict[str, str]] = []
+    handler = type("Recorder", (_Recorder,), {"seen": seen})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_predict_sends_the_sdks_request_fields_as_boto3_does(
+    recorder: tuple[str, list[dict[str, str]]],
+) -> None:
+    """The SageMaker SDK's predict(data, initial_args, target_model, target_variant,
+    inference_id, custom_attributes, component_name) runs unchanged, and each field travels
+    in the header boto3's invoke_endpoint puts it in."""
+    url, seen = recorder
+    with Predictor(
+        "api", serving_url=url, serializer=CSVSerializer(), deserializer=CSVDeserializer()
+    ) as predictor:
+        answer = predictor.predict(
+            [[1.0, 2.0]],
+            initial_args={"CustomAttributes": "trace=1", "Accept": "text/csv"},
+            target_model="m.tar.gz",
+            target_variant="blue",
+            inference_id="order-17",
+            component_name="ic-1",
+        )
+        assert answer == [["0.5"]]
+        predictor.predict([[1.0, 2.0]], initial_args={"CustomAttributes": "x"},
+                          custom_attributes="wins")  # fmt: skip
+        with pytest.raises(InvalidInput, match="Bodyy"):
+            predictor.predict([[1.0]], initial_args={"Bodyy": "x"})
+    first, second = seen
+    assert first["content-type"] == "text/csv"
+    assert first["accept"] == "text/csv"
+    assert first["x-amzn-sagemaker-custom-attributes"] == "trace=1"
+    assert first["x-amzn-sagemaker-target-model"] == "m.tar.gz"
+    assert first["x-amzn-sagemaker-target-variant"] == "blue"
+    assert first["x-amzn-sagemaker-inference-id"] == "order-17"
+    assert first["x-amzn-sagemaker-inference-component"] == "ic-1"
+    assert second["x-amzn-sagemaker-custom-attributes"] == "wins"
+    assert len(seen) == 2, "a refused field sends nothing"

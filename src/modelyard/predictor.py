@@ -51,6 +51,21 @@ if TYPE_CHECKING:
 DEFAULT_VARIANT = "AllTraffic"
 DEFAULT_TIMEOUT_S = 60.0
 
+#: InvokeEndpoint's request fields that travel as headers, with the names botocore gives
+#: them, so that ``initial_args`` reach the server as boto3's ``invoke_endpoint`` sends them.
+_REQUEST_HEADERS = {
+    "ContentType": "content-type",
+    "Accept": "accept",
+    "CustomAttributes": "x-amzn-sagemaker-custom-attributes",
+    "TargetModel": "x-amzn-sagemaker-target-model",
+    "TargetVariant": "x-amzn-sagemaker-target-variant",
+    "TargetContainerHostname": "x-amzn-sagemaker-target-container-hostname",
+    "InferenceId": "x-amzn-sagemaker-inference-id",
+    "EnableExplanations": "x-amzn-sagemaker-enable-explanations",
+    "InferenceComponentName": "x-amzn-sagemaker-inference-component",
+    "SessionId": "x-amzn-sagemaker-session-id",
+}
+
 #: ``x-amzn-ErrorType`` → the error, for an answer without modelyard's ``error_code``.
 _BY_ERROR_TYPE: dict[str, type[ModelyardError]] = {
     "ValidationError": InvalidInput,
@@ -110,30 +125,54 @@ class Predictor:
         self,
         data: Any,
         initial_args: Mapping[str, str] | None = None,
+        target_model: str | None = None,
         target_variant: str | None = None,
+        inference_id: str | None = None,
+        custom_attributes: str | None = None,
+        component_name: str | None = None,
     ) -> Any:
         """Send ``data`` (serialized) to the endpoint and return the deserialized answer.
 
+        The arguments are the SageMaker SDK's ``Predictor.predict``'s, sent as boto3's
+        ``invoke_endpoint`` sends them (see the README's Invocation API for what a modelyard
+        server does with each).
+
         Args:
             data: What the serializer takes (rows, an array, a DataFrame, a body).
-            initial_args: Request fields as the SageMaker SDK takes them: ``ContentType``,
-                ``Accept``, ``TargetVariant`` (instead of the serializers' and the argument).
+            initial_args: InvokeEndpoint request fields (``ContentType``, ``Accept``,
+                ``TargetVariant``, ``CustomAttributes``, ``InferenceId`` …); ``ContentType``
+                and ``Accept`` instead of the serializers', the arguments below over these.
+            target_model: InvokeEndpoint's ``TargetModel``.
             target_variant: Ask this variant, not the weighted choice.
+            inference_id: InvokeEndpoint's ``InferenceId``.
+            custom_attributes: InvokeEndpoint's ``CustomAttributes``.
+            component_name: InvokeEndpoint's ``InferenceComponentName``.
 
         Raises:
+            InvalidInput: ``initial_args`` holds a field InvokeEndpoint does not take as a
+                header (the body is the serializer's, the endpoint this predictor's).
             ServerUnreachable: nothing answers at ``serving_url``.
             The error the server answered with: InvalidInput (bad data), NotFound (no such
             endpoint or variant), ModelNotReady (not loaded there), ModelFailed (the model
             raised), …
         """
-        args = dict(initial_args or {})
-        headers = {
-            "content-type": args.get("ContentType", self.content_type),
-            "accept": args.get("Accept", ", ".join(self.accept)),
+        args = {"ContentType": self.content_type, "Accept": ", ".join(self.accept)}
+        args.update(initial_args or {})
+        given = {
+            "TargetModel": target_model,
+            "TargetVariant": target_variant,
+            "InferenceId": inference_id,
+            "CustomAttributes": custom_attributes,
+            "InferenceComponentName": component_name,
         }
-        variant = target_variant or args.get("TargetVariant")
-        if variant:
-            headers["x-amzn-sagemaker-target-variant"] = variant
+        args.update({field: value for field, value in given.items() if value})
+        unknown = sorted(set(args) - set(_REQUEST_HEADERS))
+        if unknown:
+            raise InvalidInput(
+                f"initial_args cannot hold {', '.join(unknown)}: InvokeEndpoint's fields here "
+                f"are {', '.join(_REQUEST_HEADERS)}"
+            )
+        headers = {_REQUEST_HEADERS[field]: value for field, value in args.items() if value}
         response = self._post(self.serializer.serialize(data), headers)
         self.last_inference_id = response.headers.get("x-modelyard-inference-id")
         media = response.headers.get("content-type", "")
