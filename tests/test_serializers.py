@@ -97,3 +97,18 @@ def test_numpy_deserializer_never_unpickles_unless_asked() -> None:
         pickled.getvalue(), "application/x-npy"
     )
     assert allowed[0] == {"a": 1}
+
+
+def test_numpy_deserializer_reads_json_nulls_as_nan() -> None:
+    """A server writes a NaN prediction as null in JSON: it reads back as a float NaN, as the
+    same answer does in CSV, not as an object array holding None."""
+    numpy = NumpyDeserializer(accept="application/json")
+    one = numpy.deserialize(b'{"predictions":[0.5,null,2]}', "application/json")
+    assert one.dtype == np.float64
+    np.testing.assert_array_equal(one, [0.5, np.nan, 2.0])
+    rows = numpy.deserialize(b'{"predictions":[[0.5,null],[1,2]]}', "application/json")
+    assert rows.dtype == np.float64 and rows.shape == (2, 2) and np.isnan(rows[0, 1])
+    as_csv = numpy.deserialize(b"0.5\nnan\n2\n", "text/csv")
+    np.testing.assert_array_equal(one, as_csv)
+    labels = numpy.deserialize(b'{"predictions":["yes",null]}', "application/json")
+    assert labels.tolist() == ["yes", None]  # not numbers: kept as they came

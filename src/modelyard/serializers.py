@@ -193,7 +193,8 @@ class CSVDeserializer(BaseDeserializer):
 class NumpyDeserializer(BaseDeserializer):
     """Reads a response into a numpy array (of ``dtype``, if given): ``.npy`` bodies (never
     unpickling: ``allow_pickle`` must be asked for), JSON (a modelyard server's
-    ``{"predictions": [...]}``, or any list) and CSV."""
+    ``{"predictions": [...]}``, or any list; numbers and nulls read as floats and NaN) and
+    CSV."""
 
     def __init__(
         self,
@@ -215,7 +216,15 @@ class NumpyDeserializer(BaseDeserializer):
             parsed = json.loads(body.decode("utf-8"))
             if isinstance(parsed, dict) and "predictions" in parsed:
                 parsed = parsed["predictions"]
-            return np.array(parsed, dtype=self.dtype)
+            array = np.array(parsed, dtype=self.dtype)
+            if self.dtype is None and array.dtype.hasobject:
+                # A server writes NaN as null (JSON has no NaN): numbers with nulls read as
+                # floats with NaN, as the same answer in CSV or .npy does, not as objects.
+                try:
+                    return np.array(parsed, dtype=np.float64)
+                except (TypeError, ValueError):
+                    pass
+            return array
         if media == CSV:
             rows = [r for r in csv.reader(io.StringIO(body.decode("utf-8"), newline="")) if r]
             array = np.array(rows, dtype=self.dtype or np.float64)
