@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import orjson
 import pytest
@@ -84,6 +85,45 @@ def test_boto3_sagemaker_runtime_client(
     assert len(targeted["Body"].read().decode().split()) == 2
 
 
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"CustomAttributes": "x" * 1025}, "CustomAttributes must be at most 1024 ASCII"),
+        ({"InferenceId": "i" * 65}, "InferenceId must be 1 to 64 printable characters"),
+        ({"TargetVariant": " "}, "TargetVariant is blank"),
+    ],
+)
+def test_boto3_fields_the_runtime_refuses_are_refused(
+    one_variant: Any,
+    models: dict[str, Any],
+    boto3_client: Callable[[str], Any],
+    fields: dict[str, str],
+    message: str,
+) -> None:
+    client = boto3_client(one_variant.url)
+    body = orjson.dumps(models["x"][:1].tolist())
+    with pytest.raises(client.exceptions.ValidationError) as refused:
+        client.invoke_endpoint(
+            EndpointName="churn-api", ContentType="application/json", Body=body, **fields
+        )
+    assert message in refused.value.response["Error"]["Message"]
+    at_limits = {"CustomAttributes": "a=b;" * 256, "InferenceId": "i" * 64}
+    answer = client.invoke_endpoint(
+        EndpointName="churn-api", ContentType="application/json", Body=body, **at_limits
+    )
+    assert answer["ResponseMetadata"]["HTTPStatusCode"] == 200
+    # What botocore cannot send (a header it would have to encode), sent raw.
+    raw = httpx.post(
+        f"{one_variant.url}/endpoints/churn-api/invocations",
+        content=body,
+        headers=[(b"content-type", b"application/json"),
+                 (b"x-amzn-sagemaker-custom-attributes", "café".encode())],
+        timeout=10,
+    )  # fmt: skip
+    assert raw.status_code == 400 and "with others" in raw.text
+    assert raw.headers["x-amzn-errortype"].startswith("ValidationError")
+
+
 def test_boto3_response_stream_and_async(
     one_variant: Any, models: dict[str, Any], boto3_client: Callable[[str], Any]
 ) -> None:
@@ -103,7 +143,11 @@ def test_boto3_response_stream_and_async(
     )
     assert answer["ContentType"] == "text/csv"
     assert answer["InvokedProductionVariant"] == "main"
-    body = b"".join(event["PayloadPart"]["Bytes"] for event in answer["Body"])
+    events = answer["Body"]
+    try:
+        body = b"".join(event["PayloadPart"]["Bytes"] for event in events)
+    finally:
+        events.close()  # its connection, or the garbage collector finds the socket open
     got = [float(x) for x in body.decode().split()]
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
     with pytest.raises(ClientError) as missing:

@@ -176,7 +176,9 @@ class ServingApp:
                 await self._sagemaker.invoke(name, scope, receive, send, stream=True)
                 return
             if path.endswith(ASYNC_SUFFIX) and method == "POST":
-                await self._sagemaker.refuse_async(path[len(PREFIX) : -len(ASYNC_SUFFIX)], send)
+                await self._sagemaker.refuse_async(
+                    path[len(PREFIX) : -len(ASYNC_SUFFIX)], scope, receive, send
+                )
                 return
         if path.startswith("/v2") and self._v2 is not None and path[3:4] in ("", "/"):
             await self._v2(scope, receive, send)

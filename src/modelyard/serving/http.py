@@ -39,6 +39,8 @@ _WANTED = frozenset(
         b"origin",
         b"x-amzn-sagemaker-target-variant",
         b"x-amzn-sagemaker-accept",
+        b"x-amzn-sagemaker-custom-attributes",
+        b"x-amzn-sagemaker-inference-id",
         b"x-modelyard-target-variant",
         b"x-modelyard-routing-key",
         b"inference-header-content-length",

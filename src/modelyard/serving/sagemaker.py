@@ -28,6 +28,7 @@ the header and ``message`` into ``ClientError``'s ``Error.Message``.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import orjson
@@ -76,6 +77,39 @@ _CLIENT_ERRORS = (
 )
 
 
+#: The runtime API's limits on its optional fields (InvokeEndpoint's request syntax).
+MAX_CUSTOM_ATTRIBUTES = 1024
+MAX_INFERENCE_ID = 64
+
+
+def check_fields(headers: dict[str, str]) -> None:
+    """Refuse what the SageMaker runtime refuses in ``CustomAttributes`` (at most 1024 ASCII
+    characters), ``InferenceId`` (1 to 64 printable characters, the first not a space) and
+    ``TargetVariant`` (not blank): code tried here must not be refused for the first time in
+    the cloud. Both are taken and not used otherwise (see the README).
+
+    Raises:
+        InvalidInput: naming the field and the limit it breaks.
+    """
+    custom = headers.get("x-amzn-sagemaker-custom-attributes")
+    if custom is not None and (len(custom) > MAX_CUSTOM_ATTRIBUTES or not custom.isascii()):
+        raise InvalidInput(
+            f"CustomAttributes must be at most {MAX_CUSTOM_ATTRIBUTES} ASCII characters, got "
+            f"{len(custom)} characters" + ("" if custom.isascii() else " with others")
+        )
+    given = headers.get("x-amzn-sagemaker-inference-id")
+    if given is not None and not (
+        0 < len(given) <= MAX_INFERENCE_ID and given.isprintable() and not given[0].isspace()
+    ):
+        raise InvalidInput(
+            f"InferenceId must be 1 to {MAX_INFERENCE_ID} printable characters, the first not "
+            f"a space; got {len(given)} characters"
+        )
+    variant = headers.get("x-amzn-sagemaker-target-variant")
+    if variant is not None and not variant.strip():
+        raise InvalidInput("TargetVariant is blank: name a variant, or leave the field out")
+
+
 class SageMakerRoute:
     """``POST /endpoints/{name}/invocations`` over the inference core."""
 
@@ -117,6 +151,8 @@ class SageMakerRoute:
                 if handler is None or handler.output_fn is None:
                     media = payloads.negotiate(accept)  # 406 before reading the body
                 body = await read_body(headers, receive, self._limit, self._deadline)
+                # After the body: refused with it unread, the connection could not be reused.
+                check_fields(headers)  # three dict lookups when the fields are absent
                 lease.request_bytes = len(body)
                 content_type = headers.get("content-type")
                 if handler is not None and handler.input_fn is not None:
@@ -139,9 +175,13 @@ class SageMakerRoute:
             media, payload = event_stream.MEDIA_TYPE, event_stream.payload_parts(payload)
         await respond(send, 200, payload, media.encode(), extra)
 
-    async def refuse_async(self, name: str, send: Send) -> None:
-        """Answer ``InvokeEndpointAsync`` with a ``ValidationError`` saying what to use."""
+    async def refuse_async(self, name: str, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer ``InvokeEndpointAsync`` with a ``ValidationError`` saying what to use, once
+        its body is read (refused with it unread, the connection could not be reused)."""
         inference_id = new_inference_id()
+        # Too large or too slow to read: the refusal below is still what matters.
+        with contextlib.suppress(ModelyardError):
+            await read_body(request_headers(scope), receive, self._limit, self._deadline)
         error = InvalidInput(
             f"asynchronous invocation (InvokeEndpointAsync) of endpoint {name!r} is not "
             "supported: modelyard endpoints are real-time; use invoke_endpoint, or a batch "
