@@ -217,6 +217,47 @@ def test_a_file_another_prune_deleted_first_counts_as_deleted(folder: CaptureFol
     assert hours_of(folder) == ["hour=11", "hour=12"]
 
 
+class PrunedAfterListing:
+    """``folder`` as a reader sees it while a prune runs: every file it lists is deleted
+    right after the listing, before the reader opens it."""
+
+    def __init__(self, folder: CaptureFolder, doomed: set[str]) -> None:
+        self._folder = folder
+        self._doomed = doomed
+        self.url = folder.url
+
+    def files(self, folder: str) -> Any:
+        listed = self._folder.files(folder)
+        self._folder.remove([f.path for f in listed if f.path in self._doomed])
+        return listed
+
+    def open(self, path: str) -> Any:
+        return self._folder.open(path)
+
+    def holds(self, target: str) -> bool:
+        return self._folder.holds(target)
+
+
+def test_reads_racing_a_prune_leave_out_the_files_it_deleted(
+    folder: CaptureFolder, tmp_path: Path
+) -> None:
+    """A file listed by a read, an export or a list, then deleted by a prune before it is
+    opened, is left out as a file the prune deleted first would have been: the read does
+    not fail on it, and list does not call it unreadable."""
+    paths = fill(folder)
+    doomed = {paths["09"], paths["10a"]}
+    racing = PrunedAfterListing(folder, doomed)
+    service = CaptureService(racing, now=lambda: NOW)  # type: ignore[arg-type]
+    listed = service.list("api")
+    assert [f.path for f in listed if f.hour] == [paths["10b"], paths["11"], paths["12"]]
+    assert [f.path for f in listed if f.error] == ["api/loose.parquet"]  # damaged, not gone
+    doomed.update({paths["10b"], paths["11"]})
+    rows = service.read("api", since=at(0))
+    assert rows["time"].tolist() == [at(200)]
+    done = service.export("api", at(0), None, tmp_path / "rows.parquet")
+    assert (done.rows, done.files) == (1, 1)
+
+
 def test_a_root_of_an_unknown_protocol_is_a_typed_error() -> None:
     """The scheduler loop survives it (a ModelyardError); the message names the root."""
     folder = CaptureFolder("nosuchprotocol://bucket/capture")

@@ -65,7 +65,8 @@ class CaptureFiles(Protocol):
         ...
 
     def open(self, path: str) -> Any:
-        """A binary file object reading ``path``."""
+        """A binary file object reading ``path``; None when it is gone (deleted since it
+        was listed)."""
         ...
 
     def holds(self, target: str) -> bool:
@@ -177,7 +178,10 @@ class CaptureService:
         for stored in stored_files:
             hour = partition_hour(stored.path)
             try:
-                with self._files.open(stored.path) as handle:
+                handle = self._files.open(stored.path)
+                if handle is None:  # deleted since listed (a prune): not a damaged file
+                    continue
+                with handle:
                     meta = pq.ParquetFile(handle).metadata
                 first, last = time_range(meta)
             except Exception as exc:  # one damaged file must not hide the others
@@ -364,7 +368,10 @@ class CaptureService:
         files = 0
         for stored in self._stored(endpoint, windows):
             try:
-                with self._files.open(stored.path) as handle:
+                handle = self._files.open(stored.path)
+                if handle is None:  # deleted since listed (a prune): its rows are gone
+                    continue
+                with handle:
                     parquet = pq.ParquetFile(handle)
                     names = parquet.schema_arrow.names
                     table = parquet.read(

@@ -225,7 +225,8 @@ class CaptureFolder:
             folder = folder.rpartition("/")[0]
 
     def open(self, path: str) -> Any:
-        """A binary file object for reading ``path`` (relative to the root).
+        """A binary file object for reading ``path`` (relative to the root); None when there
+        is no such file (a prune deleted it after it was listed).
 
         Raises:
             StorageUnavailable: it cannot be opened.
@@ -233,6 +234,8 @@ class CaptureFolder:
         fs, root = self._filesystem()
         try:
             return fs.open(f"{root}/{path}", "rb")
+        except FileNotFoundError:
+            return None
         except OSError as exc:
             raise StorageUnavailable(
                 f"cannot read {path} from {self.url}: {redact(str(exc), self._given)}"
