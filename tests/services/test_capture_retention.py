@@ -190,6 +190,12 @@ class _Idle:
     def evaluate(self, now: datetime) -> list[Any]:
         return []
 
+    def record(self, now: datetime) -> list[Any]:
+        return []
+
+    def notify(self, events: Any, now: datetime) -> list[Any]:
+        return list(events)
+
     def prune(self, now: datetime) -> tuple[int, int]:
         return 0, 0
 
