@@ -149,6 +149,17 @@ def test_capture_list_and_export(home: Any, tmp_path: Any) -> None:
     ]
     text = home("capture", "list", "shop").ok().out
     assert "3 rows in 2 files under" in text
+    # On an 80-column terminal (or a pipe), every number is still there; the name is cut.
+    narrow = home("capture", "list", "shop", env=home.env(COLUMNS="80")).ok().out
+    lines = [line.split("│")[1:-1] for line in narrow.splitlines() if line.startswith("│")]
+    when = [{k: datetime.fromisoformat(f[k]) for k in ("hour", "first", "last")} for f in listed]
+    assert [[cell.strip() for cell in line[:5]] for line in lines] == [
+        [f"{t['hour']:%Y-%m-%d}", f"{t['hour']:%H}", str(f["rows"]), f"{t['first']:%H:%M:%S}",
+         f"{t['last']:%H:%M:%S}"]
+        for f, t in zip(listed, when, strict=True)
+    ]  # fmt: skip
+    assert all(line[5].strip().endswith("KiB") and line[6].strip() for line in lines)
+    assert max(len(line) for line in narrow.splitlines() if line[0] in "┏┃┡│└") == 80
     assert "no captured rows" in home("capture", "list", "ep").ok().out.lower()
 
     out = tmp_path / "rows.parquet"

@@ -52,21 +52,43 @@ def _size(n: int) -> str:
     raise AssertionError("unreachable")
 
 
-def _files_table(name: str, files: Sequence[CaptureFile]) -> Table:
-    table = Table(title=f"Captured files of endpoint {name}")
-    table.add_column("date", no_wrap=True)
-    table.add_column("hour", justify="right")
-    table.add_column("rows", justify="right")
-    table.add_column("first (UTC)", no_wrap=True)
-    table.add_column("last (UTC)", no_wrap=True)
-    table.add_column("size", justify="right")
-    table.add_column("file", no_wrap=True)
+def _clock(value: datetime | None) -> str:
+    return "-" if value is None else value.strftime("%H:%M:%S")
+
+
+def _files_table(name: str, files: Sequence[CaptureFile], width: int) -> Table:
+    """One line a file. The numbers keep their width whatever the terminal's (Rich shrinks
+    every column of a table too wide, down to nothing: at 80 columns the hour, rows and size
+    were gone); the file name, given in full by ``--json``, is cut to what is left. A file's
+    rows lie in its partition hour, so first and last are times of that date."""
+    cells = []
     for f in files:
         date, hour = (f.hour.strftime("%Y-%m-%d"), f.hour.strftime("%H")) if f.hour else ("?", "?")
         rows = "unreadable" if f.error else f"{f.rows:,}"
-        table.add_row(
-            date, hour, rows, _when(f.first), _when(f.last), _size(f.size), f.path.rsplit("/")[-1]
+        cells.append(
+            (
+                date,
+                hour,
+                rows,
+                _clock(f.first),
+                _clock(f.last),
+                _size(f.size),
+                f.path.rsplit("/")[-1],
+            )
         )
+    heads = ("date", "hour", "rows", "first (UTC)", "last (UTC)", "size")
+    fixed = [max([len(h), *(len(c[i]) for c in cells)]) for i, h in enumerate(heads)]
+    # Each column takes its width plus a space either side and a border: 3 more, 1 at the end.
+    room = width - sum(fixed) - 3 * (len(heads) + 1) - 1
+    table = Table(title=f"Captured files of endpoint {name}")
+    for head, least in zip(heads, fixed, strict=True):
+        if head in ("hour", "rows", "size"):
+            table.add_column(head, justify="right", no_wrap=True, min_width=least)
+        else:
+            table.add_column(head, no_wrap=True, min_width=least)
+    table.add_column("file", no_wrap=True, overflow="ellipsis", max_width=max(room, 8))
+    for row in cells:
+        table.add_row(*row)
     return table
 
 
@@ -85,7 +107,7 @@ def list_files(name: NameArg, json_: JsonFlag = False) -> None:
             markup=False,
         )
         return
-    console.print(_files_table(name, files))
+    console.print(_files_table(name, files, console.width))
     rows = sum(f.rows for f in files)
     console.print(f"{rows:,} rows in {len(files)} files under {service.url}", markup=False)
     for f in files:
