@@ -344,6 +344,12 @@ def test_every_error_class_has_its_status_and_the_server_goes_on(served: Served)
     cases: list[tuple[str, Any, str, str]] = [
         ("unknown model", lambda c: _infer(c, "nope", rows), "NOT_FOUND", "'nope'"),
         ("unknown version", lambda c: _infer(c, "xgb", rows, version="7"), "NOT_FOUND", "'7'"),
+        (  # int() of over 4300 digits raises ValueError: an INTERNAL once
+            "a version of 5000 digits",
+            lambda c: _infer(c, "xgb", rows, version="9" * 5000),
+            "NOT_FOUND",
+            "no variant or model version '999",
+        ),
         ("wrong width", lambda c: _infer(c, "xgb", rows[:, :3]), "INVALID_ARGUMENT", "8 features"),
         ("short raw data", lambda c: c.infer("xgb", [bad_raw]), "INVALID_ARGUMENT", "needs 192"),
         (

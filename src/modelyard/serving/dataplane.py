@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from modelyard.codecs.json_shapes import clip
 from modelyard.domain import Signature
 from modelyard.errors import (
     EndpointNotFound,
@@ -45,6 +46,8 @@ from modelyard.serving.stack import Call, Handler, RequestMeta
 from modelyard.serving.table import EndpointRoute, VariantRoute
 
 log = logging.getLogger("modelyard.serving")
+
+_VERSION_DIGITS = 19  # the most a model version number (an int64) has
 
 
 class RequestObserver(Protocol):
@@ -255,8 +258,11 @@ class DataPlane:
         variant = route.variants.get(version)
         if variant is not None:
             return variant
-        if version.isascii() and version.isdigit():
-            number = int(version)
+        digits = version.lstrip("0") if version.isascii() and version.isdigit() else None
+        # A caller's string: past 4300 digits int() raises (a 500), and no version number
+        # the store gives has more than an int64's 19.
+        if digits is not None and len(digits) <= _VERSION_DIGITS:
+            number = int(digits or "0")
             found = [v for v in route.variants.values() if v.served.spec.version == number]
             production = next((v for v in found if v.shadow is None), None)
             if production is not None:
@@ -275,7 +281,7 @@ class DataPlane:
             raise ModelNotReady(f"endpoint {route.name!r} is not ready: {failure}")
         served = ", ".join(f"{v.name} ({v.served.spec.ref})" for v in route.variants.values())
         raise VersionNotFound(
-            f"endpoint {route.name!r} has no variant or model version {version!r}; "
+            f"endpoint {route.name!r} has no variant or model version {clip(version, 130)}; "
             f"it serves {served}"
         )
 
