@@ -230,6 +230,35 @@ def test_the_ends_of_the_64_bit_ranges_are_taken_exactly() -> None:
     assert isinstance(top.data, np.ndarray) and top.data.tolist() == [2**64 - 1]
 
 
+@pytest.mark.parametrize("booleans", [True, False])  # REST JSON; gRPC's typed contents
+@pytest.mark.parametrize(
+    ("datatype", "values"),
+    [
+        ("UINT64", [2**64 - 1, 1]),  # numpy makes these float64: 2**64 - 1 became 2**64
+        ("UINT64", [2**53 + 1, 2**64 - 2, 0]),
+        ("INT64", [2**63 - 1, 1.0]),  # an integral float beside the top
+        ("INT64", [-(2**63), 2**53 + 1, 2.0]),
+    ],
+)
+def test_64_bit_integers_beside_other_values_are_taken_exactly(
+    datatype: str, values: list[float], booleans: bool
+) -> None:
+    tensor = Tensor.from_values("x", datatype, [len(values)], values, booleans=booleans)
+    assert isinstance(tensor.data, np.ndarray) and tensor.data.dtype == numpy_dtype(datatype)
+    assert tensor.data.tolist() == [int(v) for v in values]
+
+
+@pytest.mark.parametrize(
+    ("datatype", "values"),
+    [("UINT64", [2**64, 1]), ("INT64", [2**63, 1.0]), ("INT64", [-(2**63) - 1, 1.0])],
+)
+def test_64_bit_integers_just_past_the_ends_beside_others_are_refused(
+    datatype: str, values: list[float]
+) -> None:
+    with pytest.raises(InvalidPayload, match=f"out of the range of {datatype}"):
+        Tensor.from_values("x", datatype, [2], values)
+
+
 def test_integral_floats_are_integers() -> None:
     tensor = Tensor.from_values("x", "INT32", [2], [1.0, -3.0])
     assert isinstance(tensor.data, np.ndarray) and tensor.data.dtype == np.int32

@@ -37,6 +37,7 @@ _LENGTH = struct.Struct("<I")
 _SHAPES = (list, tuple)
 _NUMBER = (int, float)
 _MISSING_OK = (int, float, type(None))  # FP data: null is NaN
+_EXACT = 2.0**53  # float64 holds every integer up to here, and not all past it
 
 
 def shape_of(shape: Any, name: str) -> tuple[int, ...]:
@@ -105,7 +106,7 @@ def values_to_elements(
         return flat
     if flat.size and flat.dtype.kind in "USb" and datatype != "BOOL":
         raise _not_a_number(values, shape, datatype, name)  # a string makes all strings
-    return _numeric(flat, dtype, datatype, name)
+    return _numeric(flat, dtype, datatype, name, values)
 
 
 def raw_to_elements(
@@ -143,7 +144,9 @@ def raw_from_elements(datatype: str, data: Elements) -> bytes:
     return np.ascontiguousarray(data, dtype=numpy_dtype(datatype)).tobytes()
 
 
-def _numeric(flat: np.ndarray, dtype: np.dtype, datatype: str, name: str) -> np.ndarray:
+def _numeric(
+    flat: np.ndarray, dtype: np.dtype, datatype: str, name: str, values: list[Any]
+) -> np.ndarray:
     kind = flat.dtype.kind
     target = dtype.kind
     if kind == "O":  # null (NaN), or something that is not a number
@@ -156,6 +159,8 @@ def _numeric(flat: np.ndarray, dtype: np.dtype, datatype: str, name: str) -> np.
     if target in "iu":
         if kind == "f" and not np.array_equal(flat, np.floor(flat)):  # NaN fails too
             raise InvalidPayload(f"{_where(name)}: {datatype} data must be integers")
+        if kind == "f" and flat.size and max(-flat.min(), flat.max()) >= _EXACT:
+            return _exact_integers(values, dtype, datatype, name)
         if flat.size and _out_of_range(flat, dtype):
             raise InvalidPayload(f"{_where(name)}: a value is out of the range of {datatype}")
         return flat.astype(dtype, copy=False)
@@ -166,6 +171,21 @@ def _numeric(flat: np.ndarray, dtype: np.dtype, datatype: str, name: str) -> np.
             return flat.astype(dtype)
     except FloatingPointError:
         raise InvalidPayload(f"{_where(name)}: a value is out of the range of {datatype}") from None
+
+
+def _exact_integers(values: list[Any], dtype: np.dtype, datatype: str, name: str) -> np.ndarray:
+    """The elements of an integer tensor read one by one, exactly. Numpy makes a float64 array
+    of integers mixed with floats (``[2**63 - 1, 1.0]``) or with one past INT64's range
+    (``[2**64 - 1, 1]``): past 2**53 its values are rounded, so a valid INT64 or UINT64 top was
+    read as 2**63 or 2**64 and refused as out of range, and others changed silently."""
+    info = np.iinfo(dtype)
+    out = []
+    for value in np.array(values, dtype=object).reshape(-1).tolist():
+        number = int(value) if type(value) is float else value  # integral: checked before
+        if type(number) is not int or not info.min <= number <= info.max:
+            raise InvalidPayload(f"{_where(name)}: a value is out of the range of {datatype}")
+        out.append(number)
+    return np.array(out, dtype=dtype)
 
 
 def _out_of_range(flat: np.ndarray, dtype: np.dtype) -> bool:
