@@ -202,6 +202,14 @@ def test_numeric_data_must_be_json_numbers(
 def test_bool_takes_booleans_and_bytes_takes_strings() -> None:
     flags = Tensor.from_values("b", "BOOL", [1, 3], [[True, False, True]])
     assert np.asarray(flags.data).tolist() == [True, False, True]
+    # The element that is not a boolean is named, not the first boolean before it.
+    for values, words in (
+        ([True, None], "element 2 is not a BOOL value: null"),
+        ([False, {"a": 1}], 'element 2 is not a BOOL value: {"a":1}'),
+    ):
+        with pytest.raises(InvalidPayload, match="input 'b'") as caught:
+            Tensor.from_values("b", "BOOL", [2], values)
+        assert words in str(caught.value)
     words = Tensor.from_values("t", "BYTES", [2], ["1.5", "true"])
     assert words.data == [b"1.5", b"true"]
 

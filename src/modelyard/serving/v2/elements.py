@@ -208,7 +208,7 @@ def _from_objects(flat: np.ndarray, target: str, datatype: str, name: str) -> np
     for i, value in enumerate(flat.tolist()):
         if value is None and target == "f":
             out.append(math.nan)
-        elif type(value) in _NUMBER and target != "b":
+        elif (type(value) is bool) if target == "b" else (type(value) in _NUMBER):
             out.append(value)
         else:
             raise InvalidPayload(
