@@ -60,3 +60,25 @@ def test_a_version_of_thousands_of_digits_is_a_404_naming_it_shortened(
         assert len(error) < 300, "the caller's string is not echoed whole"
     assert answers[3].status_code == 200, answers[3].text
     assert answers[3].json()["model_version"] == "1"
+
+
+def test_an_escaped_slash_is_part_of_the_model_name(platform: Platform) -> None:
+    """``%2F`` in a path segment is data, not a separator (RFC 3986): the model named
+    ``quiet/ready`` is not the readiness of ``quiet``."""
+    answers = calls(
+        platform,
+        [
+            ("GET", "/v2/models/quiet%2Fready", None),
+            ("GET", "/v2/models/quiet%2Fversions%2F1", None),
+            ("POST", "/v2/models/quiet%2Fversions%2F1/infer", tensor()),
+            ("GET", "/v2/models/quiet/versions/main%2Fready", None),
+            ("GET", "/v2/models/qui%65t/versions/%31/ready?x=%2F", None),  # escaped letters
+        ],
+    )
+    for answer, name in zip(answers, ("quiet/ready", "quiet/versions/1"), strict=False):
+        assert answer.status_code == 404, answer.text
+        assert answer.json() == {"error": f"endpoint {name!r} is not deployed"}
+    assert answers[2].json() == {"error": "endpoint 'quiet/versions/1' is not deployed"}
+    assert answers[3].status_code == 404, answers[3].text
+    assert "no variant or model version 'main/ready'" in answers[3].json()["error"]
+    assert (answers[4].status_code, answers[4].json()) == (200, {"name": "quiet", "ready": True})

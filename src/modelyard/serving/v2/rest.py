@@ -43,6 +43,7 @@ is not loaded yet
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from urllib.parse import unquote
 
 import orjson
 
@@ -75,6 +76,7 @@ __all__ = ["EXTENSIONS", "V2Rest", "render_error"]
 EXTENSIONS = ("binary_tensor_data",)
 
 _MODELS = "/v2/models/"
+_MODELS_RAW = _MODELS.encode()
 _OCTETS = b"application/octet-stream"
 _LIVE = orjson.dumps({"live": True})
 
@@ -95,7 +97,7 @@ class V2Rest:
         extra: Headers = [self._worker]
         try:
             if path.startswith(_MODELS):
-                name, version, action = _model_path(path)
+                name, version, action = _model_path(path, scope.get("raw_path"))
                 if action == "infer":
                     _require(method, "POST", path)
                     await self._infer(name, version, scope, receive, send, extra)
@@ -185,14 +187,23 @@ def render_error(exc: ModelyardError, inference_id: str | None = None) -> tuple[
     return status, orjson.dumps({"error": message})
 
 
-def _model_path(path: str) -> tuple[str, str | None, str]:
+def _model_path(path: str, raw_path: bytes | None = None) -> tuple[str, str | None, str]:
     """``(name, version or None, action)`` of a ``/v2/models/…`` path; action is ``""``
     (metadata), ``"ready"`` or ``"infer"``.
+
+    The path is split where the request has a ``/``: an escaped one (``%2F``) is part of a
+    name, as the URL says, so ``/v2/models/a%2Fready`` is model ``a/ready``, not the readiness
+    of ``a`` (``path`` is decoded already; ``raw_path`` is as sent).
 
     Raises:
         NotFound: any other path.
     """
-    parts = path[len(_MODELS) :].split("/")
+    if raw_path is not None and b"%" in raw_path and raw_path.startswith(_MODELS_RAW):
+        # Some servers (httpx's ASGI transport) leave the query string on raw_path.
+        raw = raw_path[len(_MODELS_RAW) :].partition(b"?")[0].decode("latin-1").split("/")
+        parts = [unquote(part) for part in raw]
+    else:
+        parts = path[len(_MODELS) :].split("/")
     if parts[-1] == "":  # a trailing slash
         parts.pop()
     version = None
