@@ -561,3 +561,38 @@ def test_an_endpoint_alarm_with_the_new_variant_unjudged_neither_blames_nor_pass
     check = {c.name: c for c in parts.service.decisions(d)[-1].checks}["alarm errors-high"]
     assert check.verdict is Verdict.NOT_APPLICABLE
     assert "main.next has too little data to tell whether it is the old models'" in check.detail
+
+
+def test_a_breaching_silence_on_the_new_variant_is_no_breach(parts: Parts) -> None:
+    """A rule that counts the endpoint's silence as breaching does not count the new variant's:
+    preparing, it serves nothing, and its first windows are empty."""
+    parts.alarms.create("errors-high", endpoint=ENDPOINT, metric="error_rate", comparison=">",
+                        threshold=0.2, window=MIN, missing="breaching")  # fmt: skip
+    parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary", canary_size=10,
+                        wait=timedelta(minutes=5), min_requests=20,
+                        alarms=["errors-high"])  # fmt: skip
+    assert _tick(parts) == [Action.ADVANCE]
+    _traffic(parts, 1, 0.0)  # the old models answer; the canary has nothing yet
+    assert _tick(parts, MIN) == [], "no rollback on the canary's empty window"
+    d = parts.service.get(ENDPOINT)
+    check = {c.name: c for c in parts.service.decisions(d)[-1].checks}["alarm errors-high"]
+    assert check.values["new_variants"] == {"main.next": "INSUFFICIENT_DATA"}
+
+
+def test_a_count_on_a_replaced_variant_keeps_its_own_meaning(parts: Parts) -> None:
+    """``requests < 100`` on variant main is not judged on a 10% canary (40 a minute there):
+    counts read low on a share, so the rule keeps watching what it watched."""
+    parts.alarms.create("quiet-main", endpoint=ENDPOINT, variant="main", metric="requests",
+                        comparison="<", threshold=100, window=MIN)  # fmt: skip
+    parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary", canary_size=10,
+                        wait=timedelta(minutes=5), bake=timedelta(0), min_requests=20,
+                        alarms=["quiet-main"])  # fmt: skip
+    _tick(parts)
+    _traffic(parts, 6, 0.1)
+    parts.clock.advance(2 * MIN)
+    parts.alarms.evaluate(parts.clock.now)
+    assert parts.alarms.state("quiet-main").state is AlarmState.OK, "main: 360 a minute"
+    assert _tick(parts, 3 * MIN) == [Action.COMPLETE]
+    d = parts.service.get(ENDPOINT)
+    check = {c.name: c for c in parts.service.decisions(d)[-1].checks}["alarm quiet-main"]
+    assert check.verdict is Verdict.PASS and "variant" not in check.values

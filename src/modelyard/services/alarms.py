@@ -371,14 +371,18 @@ class AlarmService:
 
     def judge_as(self, rule: AlarmRule, variant: str, now: datetime) -> Evaluation:
         """``rule`` judged on ``variant`` instead of its own, over its windows settled by
-        ``now`` (nothing recorded): a guarded deployment watches a rule on variant ``main``
-        on the new ``main``, which serves as ``main.next`` until the deployment ends.
+        ``now`` (nothing recorded), its windows without data counting as insufficient: a
+        guarded deployment watches a rule on variant ``main`` on the new ``main``, which
+        serves as ``main.next`` until the deployment ends.
 
         Raises:
             What reading the series raises.
         """
         end = floor_tick(now - self._settle, rule.window)
-        return self.judge(dataclasses.replace(rule, variant=variant), end)
+        # A window without data is no news of the new variant (it serves nothing yet, or
+        # little): never breaching, whatever the rule says of the endpoint's silence.
+        judged = dataclasses.replace(rule, variant=variant, missing=MissingData.INSUFFICIENT)
+        return self.judge(judged, end)
 
     def judge(self, rule: AlarmRule, end: datetime) -> Evaluation:
         """The state of ``rule`` from the windows that end at ``end`` (nothing recorded)."""

@@ -15,11 +15,18 @@ are no reason to roll the new ones back, and which never holds the new ones' err
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from modelyard.domain.alarms import AlarmEvent, AlarmRule, AlarmState, AlarmStatus, Evaluation
+from modelyard.domain.alarms import (
+    AlarmEvent,
+    AlarmRule,
+    AlarmState,
+    AlarmStatus,
+    Evaluation,
+    Statistic,
+)
 from modelyard.domain.deployment_decisions import Check, Decision, Verdict
 from modelyard.domain.deployments import Deployment
 from modelyard.domain.metrics import reads_alike_on_a_share
@@ -50,6 +57,18 @@ def renamed(deployment: Deployment) -> dict[str, str]:
     """The new config's variants that serve under another name while the deployment runs
     (``main`` → ``main.next``): an alarm on one of them is judged on the new one."""
     return {name: served for name, served in deployment.served_names.items() if served != name}
+
+
+def judged_on_new(rule: AlarmRule, replaced: Collection[str]) -> bool:
+    """Whether a deployment judges ``rule`` on its new variants rather than by the rule's own
+    state: the rule watches a variant the new config replaces, or the whole endpoint, over a
+    series that reads alike on a share of the traffic and a statistic that does not add the
+    minutes up (a new variant gets a share: a count, or a sum over minutes, reads low on it,
+    and a ``requests < N`` rule would fire on a 10% canary alone). Such a rule's state is
+    then (partly) the old models', which does not refuse the start either."""
+    if not reads_alike_on_a_share(rule.metric) or rule.statistic is Statistic.SUM:
+        return False
+    return rule.variant is None or rule.variant in replaced
 
 
 def new_variants(deployment: Deployment) -> list[str]:
@@ -91,7 +110,8 @@ def alarm_checks(
         }
         state, reason, said = status.state, status.reason, f"alarm {name}"
         variant = status.rule.variant
-        if variant is not None and variant in renames:
+        on_new = judged_on_new(status.rule, renames)
+        if on_new and variant is not None and variant in renames:
             served = renames[variant]
             found = alarms.judge_as(status.rule, served, now)
             state, reason = found.state, found.reason
@@ -101,7 +121,7 @@ def alarm_checks(
             )
             values = {"state": state.value, "variant": served, "own_state": status.state.value,
                       "condition": status.rule.condition}  # fmt: skip
-        elif variant is None and new and reads_alike_on_a_share(status.rule.metric):
+        elif on_new and variant is None and new:
             out.append(_endpoint_alarm(alarms, status, new, now, values))
             continue
         if state is AlarmState.ALARM:

@@ -29,11 +29,10 @@ from modelyard.domain.deployments import (
     Strategy,
 )
 from modelyard.domain.endpoints import Endpoint, Variant
-from modelyard.domain.metrics import reads_alike_on_a_share
 from modelyard.domain.references import validate_name
 from modelyard.errors import Conflict, InvalidInput, NotFound
 from modelyard.services.deployment_apply import Applier
-from modelyard.services.deployment_guards import AlarmReader
+from modelyard.services.deployment_guards import AlarmReader, judged_on_new
 from modelyard.services.deployment_plan import describe, plan_rollout, served_names
 from modelyard.storage.base import EndpointStore
 from modelyard.storage.deployments import DeploymentStore
@@ -238,14 +237,9 @@ class DeploymentService:
                 status = self._alarms.state(name)
             except NotFound:
                 raise NotFound(f"alarm {name!r} does not exist; create it first") from None
-            rule = status.rule
-            # Its state is the old models' when it watches a variant the new config replaces,
-            # or the whole endpoint on a rate or a latency: the new variants are judged on
-            # their own while they serve (``deployment_guards.alarm_checks``).
-            judged_anew = rule.variant in replaced or (
-                rule.variant is None and reads_alike_on_a_share(rule.metric)
-            )
-            if status.state is AlarmState.ALARM and not judged_anew:
+            # Its state is (partly) the old models' when the new variants are judged on their
+            # own while they serve (``deployment_guards.alarm_checks``).
+            if status.state is AlarmState.ALARM and not judged_on_new(status.rule, replaced):
                 raise Conflict(
                     f"alarm {name!r} is in ALARM now ({status.reason}); a deployment it "
                     "watches would roll back at once"
