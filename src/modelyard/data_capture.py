@@ -108,7 +108,8 @@ class DataCaptureConfig:
         ``data_capture_config_dict`` takes): ``EnableCapture`` (default true, as the API's),
         ``InitialSamplingPercentage`` (a whole number 0-100) and ``CaptureOptions`` (a list of
         ``{"CaptureMode": "Input" | "Output"}``) are required as the API requires them;
-        ``DestinationS3Uri``, ``KmsKeyId`` and ``CaptureContentTypeHeader`` are taken as the
+        ``DestinationS3Uri`` (required by the API, not here: rows go to the servers'
+        capture root), ``KmsKeyId`` and ``CaptureContentTypeHeader`` are taken as the
         constructor takes them.
 
         Raises:
@@ -140,7 +141,8 @@ class DataCaptureConfig:
                 'CaptureOptions must be a list of {"CaptureMode": "Input" | "Output"}, got '
                 f"{options!r}"
             )
-        header = request.get("CaptureContentTypeHeader") or {}
+        header = request.get("CaptureContentTypeHeader")
+        header = {} if header is None else header
         if not isinstance(header, Mapping) or set(header) - {"CsvContentTypes", "JsonContentTypes"}:
             raise InvalidInput(
                 "CaptureContentTypeHeader takes CsvContentTypes and JsonContentTypes, got "

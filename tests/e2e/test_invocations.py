@@ -101,7 +101,7 @@ def test_boto3_fields_the_runtime_refuses_are_refused(
     body = orjson.dumps(models["x"][:1].tolist())
     cases = [
         ({"CustomAttributes": "x" * 1025}, "CustomAttributes must be at most 1024 ASCII"),
-        ({"InferenceId": "i" * 65}, "InferenceId must be 1 to 64 printable characters"),
+        ({"InferenceId": "i" * 65}, "InferenceId must be 1 to 64 printable ASCII characters"),
         ({"TargetVariant": " "}, "TargetVariant is blank"),
     ]
     for fields, message in cases:

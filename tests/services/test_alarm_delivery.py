@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from modelyard.domain.alarms import SinkSpec
-from modelyard.services.alarm_delivery import MAX_ATTEMPTS, RETRY_AFTER
+from modelyard.services.alarm_delivery import MAX_ATTEMPTS, NOT_SENT, PENDING_GRACE, RETRY_AFTER
 from tests.services.monitoring_parts import ENDPOINT, T0, Parts, open_parts
 from tests.services.test_alarms import FIVE, Series
 from tests.services.webhook_server import webhook_receiver
@@ -209,11 +209,31 @@ def test_a_hung_receiver_holds_up_no_other_sink(parts: Parts) -> None:
         evaluating.start()
         try:
             wait_for("the second sink to get the change", fine.received, lambda b: len(b) == 1)
+            got = wait_for("the first to get it too", hung.received, lambda b: len(b) == 1)
+            assert [b["alarm"] for b in got] == ["p99-high"]
             assert not hung.trickle_ended.is_set(), "the first receiver still holds its answer"
-            assert [b["alarm"] for b in hung.received()] == ["p99-high"]
         finally:
             hung.stopped.set()  # the trickle ends: the first delivery completes
             evaluating.join(60)
         (event,) = done[0]
         webhooks = [n for n in event.notifications if n.sink.startswith("webhook")]
         assert [n.ok for n in webhooks] == [True, True]
+
+
+def test_a_change_whose_recorder_died_before_telling_is_told_by_another(parts: Parts) -> None:
+    """Recorded, then the process dies before its sinks are told: the change waits in the
+    history as not sent, and another process's pass sends it once the recorder's time is up."""
+    with webhook_receiver() as receiver:
+        series = _alarm(parts, receiver.url)
+        (recorded,) = parts.alarms(series, holder="dead").record(CHANGE)  # and nothing more
+        assert [n.error for n in recorded.notifications if n.sink.startswith("webhook")] == [
+            NOT_SENT
+        ]
+        assert receiver.received() == []
+        other = parts.alarms(series, holder="other")
+        other.evaluate(CHANGE + PENDING_GRACE - SECOND)
+        assert receiver.received() == [], "the recorder may still be telling it"
+        other.evaluate(CHANGE + PENDING_GRACE)
+        assert [b["id"] for b in receiver.received()] == [recorded.id]
+        told = _webhook(parts)
+        assert (told.ok, told.attempts) == (True, 1)

@@ -596,3 +596,27 @@ def test_a_count_on_a_replaced_variant_keeps_its_own_meaning(parts: Parts) -> No
     d = parts.service.get(ENDPOINT)
     check = {c.name: c for c in parts.service.decisions(d)[-1].checks}["alarm quiet-main"]
     assert check.verdict is Verdict.PASS and "variant" not in check.values
+
+
+def test_a_failing_deployment_pass_still_tells_the_sinks(
+    parts: Parts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with webhook_receiver() as receiver:
+        _blue_green_watched(parts, receiver.url)
+        parts.serve("main.next", parts.clock.now.replace(second=0, microsecond=0), 100, errors=60)
+        controller = parts.controller()
+
+        def broken(now: Any = None) -> list[Any]:
+            raise RuntimeError("controller bug")
+
+        monkeypatch.setattr(controller, "run_once", broken)
+        monitors = MonitorService(
+            parts.monitor_store, parts.leases, lambda *a, **k: [],
+            check_endpoint=parts.endpoint_store.get_endpoint, clock=parts.clock,
+        )  # fmt: skip
+        scheduler = Scheduler(monitors, parts.alarms, deployments=controller)
+        with pytest.raises(RuntimeError, match="controller bug"):
+            scheduler.run_once(parts.clock.advance(MIN))
+        assert [b["kind"] for b in receiver.received()] == ["state_change"]
+        (event,) = parts.alarms.history("errors-high")
+        assert [n.ok for n in event.notifications if n.sink.startswith("webhook")] == [True]

@@ -34,8 +34,14 @@ log = logging.getLogger("modelyard.alarms")
 
 #: The wait before the first retry; each further one waits twice as long as the one before.
 RETRY_AFTER = timedelta(seconds=30)
-#: Sinks of one change sent at once, at most.
+#: Deliveries made at once, at most.
 MAX_PARALLEL = 8
+#: A change recorded but not yet sent is sent by another pass after this long: the process
+#: that recorded it tells its sinks once its deployments have acted, seconds later, unless
+#: it died meanwhile. (Should that take longer, a receiver may get the change twice.)
+PENDING_GRACE = timedelta(minutes=2)
+#: The error of a sink's entry before its first attempt.
+NOT_SENT = "not sent yet"
 #: Attempts at most, the first one included.
 MAX_ATTEMPTS = 6
 #: A change older than this is not tried again, whatever its attempts (the scheduler was
@@ -61,18 +67,32 @@ def deliver(spec: SinkSpec, event: AlarmEvent, rule: AlarmRule, attempts: int = 
 def deliver_all(
     specs: Sequence[SinkSpec], event: AlarmEvent, rule: AlarmRule
 ) -> tuple[Notification, ...]:
-    """Send ``event`` to every sink in ``specs`` at once, one thread each, and return how
-    each went, in their order: a receiver that hangs until its timeout holds up only its
-    own delivery, not the others' (sent one after another, three hung webhooks took three
-    timeouts)."""
-    if len(specs) <= 1:
-        return tuple(deliver(spec, event, rule) for spec in specs)
-    with ThreadPoolExecutor(min(len(specs), MAX_PARALLEL), "modelyard-alarm-sink") as pool:
-        return tuple(pool.map(lambda spec: deliver(spec, event, rule), specs))
+    """Send ``event`` to every sink in ``specs`` at once (see :func:`deliver_many`)."""
+    return tuple(deliver_many([(spec, event, rule) for spec in specs]))
+
+
+def deliver_many(jobs: Sequence[tuple[SinkSpec, AlarmEvent, AlarmRule]]) -> list[Notification]:
+    """Make every delivery in ``jobs`` at once, up to :data:`MAX_PARALLEL` threads, and
+    return how each went, in their order: a receiver that hangs until its timeout holds up
+    only its own deliveries (one after another, three hung webhooks took three timeouts)."""
+    if len(jobs) <= 1:
+        return [deliver(*job) for job in jobs]
+    with ThreadPoolExecutor(min(len(jobs), MAX_PARALLEL), "modelyard-alarm-sink") as pool:
+        return list(pool.map(lambda job: deliver(*job), jobs))
+
+
+def pending(specs: Sequence[SinkSpec]) -> tuple[Notification, ...]:
+    """What a change's entry holds from when it is recorded until its sinks are told: one
+    failed entry of no attempt per sink, which :class:`Redelivery` sends should the process
+    that recorded it die first (after :data:`PENDING_GRACE`)."""
+    return tuple(Notification(spec.label, False, NOT_SENT, 0) for spec in specs)
 
 
 def due_at(event: AlarmEvent, attempts: int) -> datetime:
-    """When a sink that failed ``attempts`` times on ``event`` is tried again."""
+    """When a sink that failed ``attempts`` times on ``event`` is tried again (never tried:
+    once the process that recorded the change had its time to tell it)."""
+    if attempts == 0:
+        return event.at + PENDING_GRACE
     return event.at + RETRY_AFTER * (2**attempts - 1)
 
 

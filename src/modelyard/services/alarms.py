@@ -45,7 +45,7 @@ from modelyard.errors import (
     ModelyardError,
     VariantNotFound,
 )
-from modelyard.services.alarm_delivery import Redelivery, deliver_all
+from modelyard.services.alarm_delivery import Redelivery, deliver_many, pending
 from modelyard.services.alarm_metrics import DRIFT_PREFIX, AlarmMetrics, EndpointInfo
 from modelyard.services.alarm_windows import judge, window_bounds
 from modelyard.services.leased import default_holder, finished_elsewhere, run_leased
@@ -341,27 +341,25 @@ class AlarmService:
         return events
 
     def notify(self, events: Sequence[AlarmEvent], now: datetime) -> list[AlarmEvent]:
-        """Send each change :meth:`record` recorded to its rule's sinks, all of a change's
-        sinks at once (:func:`deliver_all`), keep how each took it, then make the retries of
-        failed deliveries that are due (:class:`Redelivery`). A change whose rule is gone
-        meanwhile is sent to nobody.
+        """Send each change :meth:`record` recorded to its rule's sinks, every delivery at
+        once (:func:`deliver_many`), keep how each took it, then make the retries of failed
+        deliveries that are due (:class:`Redelivery`). A change whose rule is gone meanwhile
+        is sent to nobody.
 
         Returns:
             ``events``, with their notifications.
         """
         statuses = self._store.list_rules()
         rules = {s.rule.name: s.rule for s in statuses}
+        told = [(e, rules[e.alarm]) for e in events if e.alarm in rules]
+        results = iter(deliver_many([(spec, e, rule) for e, rule in told for spec in rule.sinks]))
         sent = []
-        for event in events:
-            rule = rules.get(event.alarm)
-            if rule is None:
-                continue
+        for event, rule in told:
+            notified = tuple(next(results) for _ in rule.sinks)
             try:
-                notified = deliver_all(rule.sinks, event, rule)
                 self._store.set_notifications(event.id, notified)
             except ModelyardError as exc:  # the store: the receivers got it, the history not
                 log.warning("alarm %s: notifications not kept: %s", rule.name, exc.message)
-                continue
             sent.append(dataclasses.replace(event, notifications=notified))
         try:
             self._redelivery.run(statuses, now)
@@ -448,7 +446,14 @@ class AlarmService:
         return rule.missing
 
     def _evaluate_and_record(self, rule: AlarmRule, end: datetime) -> AlarmEvent | None:
-        return self._store.record(rule.name, end, self.judge(rule, end))
+        event = self._store.record(rule.name, end, self.judge(rule, end))
+        if event is None:
+            return None
+        # Kept with the change, under the rule's lease: should this process die before
+        # :meth:`notify`, another pass's Redelivery tells the sinks.
+        waiting = pending(rule.sinks)
+        self._store.set_notifications(event.id, waiting)
+        return dataclasses.replace(event, notifications=waiting)
 
 
 def drift_alarms(store: AlarmStore, endpoint: str) -> list[str]:

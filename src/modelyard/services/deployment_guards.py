@@ -213,9 +213,10 @@ def servers_check(servers: Sequence[EndpointServer], config: int) -> Check:
 
 
 def notify_rollback(alarms: AlarmReader, deployment: Deployment, decision: Decision) -> None:
-    """Tell the sinks of every alarm the deployment watches that it rolled back, and why (the
-    alarm's own state change went to them already). A sink that fails is logged; nothing
-    stops for it."""
+    """Tell the sinks of every alarm the deployment watches that it rolled back, and why. In
+    a scheduler pass this comes before the alarm's own state change that caused it: the
+    pass sends the changes once its deployments have acted (``Scheduler.run_once``); each
+    body's ``kind`` tells them apart. A sink that fails is logged; nothing stops for it."""
     for name in deployment.plan.alarms:
         try:
             status = alarms.state(name)

@@ -43,8 +43,9 @@ class Pass:
 
 
 class Scheduler:
-    """Runs :meth:`ScheduleService.run_due`, :meth:`MonitorService.run_due` and
-    :meth:`AlarmService.evaluate` in passes.
+    """Runs :meth:`ScheduleService.run_due`, :meth:`MonitorService.run_due`,
+    :meth:`AlarmService.record`, the deployment controller and :meth:`AlarmService.notify`
+    in passes.
 
     Args:
         monitors: The monitor service.
@@ -86,10 +87,13 @@ class Scheduler:
         now = now or self._clock()
         scheduled = self._schedules.run_due(now) if self._schedules is not None else []
         done = Pass(self._monitors.run_due(now), self._alarms.record(now), scheduled)
-        if self._deployments is not None:  # after the alarms: a fresh ALARM counts at once
-            done.decisions.extend(self._deployments.run_once(now))
-        # Then the sinks: a receiver that hangs must not hold a rollback back by its timeout.
-        done.events[:] = self._alarms.notify(done.events, now)
+        try:
+            if self._deployments is not None:  # after the alarms: a fresh ALARM counts at once
+                done.decisions.extend(self._deployments.run_once(now))
+        finally:
+            # Then the sinks, whatever the deployments did: a receiver that hangs must not
+            # hold a rollback back by its timeout.
+            done.events[:] = self._alarms.notify(done.events, now)
         if self._pruned is None or now - self._pruned >= _PRUNE_EVERY:
             self._pruned = now
             for chore in self._chores:

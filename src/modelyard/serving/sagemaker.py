@@ -84,7 +84,7 @@ MAX_INFERENCE_ID = 64
 
 def check_fields(headers: dict[str, str]) -> None:
     """Refuse what the SageMaker runtime refuses in ``CustomAttributes`` (at most 1024 ASCII
-    characters), ``InferenceId`` (1 to 64 printable characters, the first not a space) and
+    characters), ``InferenceId`` (1 to 64 printable ASCII characters, the first not a space) and
     ``TargetVariant`` (not blank): code tried here must not be refused for the first time in
     the cloud. Both are taken and not used otherwise (see the README).
 
@@ -99,11 +99,14 @@ def check_fields(headers: dict[str, str]) -> None:
         )
     given = headers.get("x-amzn-sagemaker-inference-id")
     if given is not None and not (
-        0 < len(given) <= MAX_INFERENCE_ID and given.isprintable() and not given[0].isspace()
+        0 < len(given) <= MAX_INFERENCE_ID
+        and given.isascii()
+        and given.isprintable()
+        and not given[0].isspace()
     ):
         raise InvalidInput(
-            f"InferenceId must be 1 to {MAX_INFERENCE_ID} printable characters, the first not "
-            f"a space; got {len(given)} characters"
+            f"InferenceId must be 1 to {MAX_INFERENCE_ID} printable ASCII characters, the first "
+            f"not a space; got {len(given)} characters"
         )
     variant = headers.get("x-amzn-sagemaker-target-variant")
     if variant is not None and not variant.strip():
