@@ -32,6 +32,7 @@ import httpx
 from modelyard.data_capture import DataCaptureConfig
 from modelyard.domain import CaptureConfig, ModelRef, ModelVersion
 from modelyard.domain import Predictor as PredictorChoice
+from modelyard.domain.capture import KeepCapture
 from modelyard.domain.feedback import FeedbackResult
 from modelyard.errors import (
     ConfigError,
@@ -278,7 +279,7 @@ class Predictor:
         """Serve new models, or change only the traffic weights.
 
         New models keep the endpoint's capture, as the SageMaker SDK's ``update_endpoint``
-        keeps an endpoint's ``DataCaptureConfig`` (see ``EndpointService.carried_capture``):
+        keeps an endpoint's ``DataCaptureConfig`` (:class:`~modelyard.domain.capture.KeepCapture`):
         each variant the share of the current variant of its name, else the largest current
         share, and every current redaction on a field its model has.
 
@@ -337,9 +338,13 @@ class Predictor:
         if model is not None:
             variants = {variant_name: model}
         if variants is not None:
-            refs = _refs(variants)
-            capture = endpoints.carried_capture(self.endpoint_name, refs, captured)
-            endpoints.update(self.endpoint_name, refs, weights, capture=capture, shadows=shadows)
+            endpoints.update(
+                self.endpoint_name,
+                _refs(variants),
+                weights,
+                capture=KeepCapture(captured),
+                shadows=shadows,
+            )
         elif captured is not None:
             raise InvalidInput(
                 "a capture config goes with new models or alone, not with weights alone: "

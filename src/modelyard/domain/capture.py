@@ -86,6 +86,16 @@ class RedactedField:
 
 
 @dataclass(frozen=True, slots=True)
+class KeepCapture:
+    """An update's capture that keeps the endpoint's, as the SageMaker SDK's
+    ``update_endpoint`` keeps an endpoint's ``DataCaptureConfig``: each new variant the share
+    of the current variant of its name, else the largest current share (``percent``: that
+    share for every one instead), and every current redaction on a field its model has."""
+
+    percent: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CaptureConfig:
     """How one variant captures: ``percent`` of its requests (0 = off, 100 = all; each
     request is sampled on its own), with the ``redact`` fields' values replaced."""

@@ -27,6 +27,7 @@ from modelyard.domain import (
     Variant,
     validate_name,
 )
+from modelyard.domain.capture import KeepCapture, RedactedField
 from modelyard.errors import AlreadyExists, EndpointNotFound, InvalidInput, ModelyardError
 from modelyard.services import endpoint_shadows
 from modelyard.services.endpoint_weights import parse_weights as parse_weights
@@ -126,15 +127,18 @@ class EndpointService:
         weights: Mapping[str, float] | None = None,
         batching: Mapping[str, Batching] | None = None,
         predictors: Mapping[str, Predictor] | None = None,
-        capture: Mapping[str, CaptureConfig] | None = None,
+        capture: Mapping[str, CaptureConfig] | KeepCapture | None = None,
         shadows: Mapping[str, float] | None = None,
     ) -> Endpoint:
         """Serve new models: a new config replacing every variant (batching, predictors,
-        capture and shadows not given take their defaults, as in :meth:`create`). Weights
+        capture and shadows not given take their defaults, as in :meth:`create`; capture
+        :class:`KeepCapture` keeps the endpoint's, see there). Weights
         mean what they mean to :meth:`set_weights`: a production variant not named keeps its
         current weight (one new to the endpoint must be named); none given: equal shares.
         Raises what :meth:`create` raises (but AlreadyExists), and EndpointNotFound, Conflict."""
         current = self.get(name).config
+        if isinstance(capture, KeepCapture):
+            capture = self._kept(current, variants, capture.percent)
         built = self._build(
             variants,
             weights,
@@ -212,44 +216,27 @@ class EndpointService:
         """
         current = self.get(name).config
         share = CaptureConfig.parse(percent).percent
-        every = {r.name: r for v in current.variants for r in v.capture.redact}
         variants = []
         for v in current.variants:
-            own = {r.name for r in v.capture.redact}
-            fields = _input_fields(self._resolve(ModelRef(v.model, version=v.version)).signature)
-            more = tuple(
-                r for n, r in every.items() if n not in own and (fields is None or n in fields)
-            )
-            capture = CaptureConfig(share, v.capture.redact + more)
-            variants.append(dataclasses.replace(v, capture=capture))
+            version = self._resolve(ModelRef(v.model, version=v.version))
+            redact = _carried_redactions(current.variants, version, v.capture.redact)
+            variants.append(dataclasses.replace(v, capture=CaptureConfig(share, redact)))
         return self._next(name, current, tuple(variants), ConfigChange.CAPTURE)
 
-    def carried_capture(
-        self, name: str, variants: Mapping[str, str], percent: float | None = None
+    def _kept(
+        self, current: EndpointConfig, variants: Mapping[str, str], percent: float | None
     ) -> dict[str, CaptureConfig]:
-        """The capture settings for a new config of ``name`` serving ``variants`` that keeps
-        the endpoint's capture, as the SageMaker SDK's ``update_endpoint`` keeps an endpoint's
-        ``DataCaptureConfig`` when it is given none: a variant keeps the share of the current
-        variant of its name, else takes the largest current share (``percent``, 0-100: that
-        share for every one instead). Each takes every current redaction on a field its model
-        has (capturing in clear what the endpoint redacts would leak it).
-
-        Raises:
-            InvalidInput: a percentage outside 0-100; a reference that does not parse.
-            InvalidName, EndpointNotFound, ModelNotFound.
-        """
-        current = self.get(name).config.variants
+        """:class:`KeepCapture` for the new ``variants`` over the ``current`` config."""
         share = None if percent is None else CaptureConfig.parse(percent).percent
-        shares = {v.name: v.capture.percent for v in current}
+        shares = {v.name: v.capture.percent for v in current.variants}
         largest = max(shares.values(), default=0.0)
-        every = {r.name: r for v in current for r in v.capture.redact}
-        carried = {}
+        kept = {}
         for variant, ref in variants.items():
-            fields = _input_fields(self._resolve(ModelRef.parse(ref)).signature)
-            redact = tuple(r for n, r in every.items() if fields is None or n in fields)
-            kept = shares.get(variant, largest) if share is None else share
-            carried[variant] = CaptureConfig(kept, redact)
-        return carried
+            version = self._resolve(ModelRef.parse(ref))
+            redact = _carried_redactions(current.variants, version)
+            kept_share = shares.get(variant, largest) if share is None else share
+            kept[variant] = CaptureConfig(kept_share, redact)
+        return kept
 
     def _next(
         self,
@@ -457,6 +444,19 @@ def _check_redacted(variant: str, version: ModelVersion, capture: CaptureConfig)
             f"variant {variant!r} ({version.ref}) has no input {', '.join(map(repr, unknown))} "
             f"to redact; its inputs: {', '.join(fields)}"
         )
+
+
+def _carried_redactions(
+    current: Sequence[Variant], version: ModelVersion, own: tuple[RedactedField, ...] = ()
+) -> tuple[RedactedField, ...]:
+    """``own`` redactions, then every other redaction of the ``current`` variants on a field
+    ``version``'s model has (all of them when its signature names none): a variant that did
+    not capture must not start capturing in clear what the others redact."""
+    fields = _input_fields(version.signature)
+    mine = {r.name for r in own}
+    every = {r.name: r for v in current for r in v.capture.redact}
+    more = tuple(r for n, r in every.items() if n not in mine and (fields is None or n in fields))
+    return own + more
 
 
 def _input_fields(signature: Signature | None) -> list[str] | None:
