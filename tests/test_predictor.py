@@ -94,8 +94,9 @@ class _Recorder(BaseHTTPRequestHandler):
     seen: list[dict[str, str]]
 
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers["content-length"]))
-        type(self).seen.append({k.lower(): v for k, v in self.headers.items()})
+        body = self.rfile.read(int(self.headers["content-length"]))
+        seen = {k.lower(): v for k, v in self.headers.items()}
+        type(self).seen.append({**seen, ":path": self.path, ":body": body.decode()})
         body = b"0.5\n"
         self.send_response(200)
         self.send_header("content-type", "text/csv")
@@ -153,3 +154,18 @@ def test_predict_sends_the_sdks_request_fields_as_boto3_does(
     assert first["x-amzn-sagemaker-inference-component"] == "ic-1"
     assert second["x-amzn-sagemaker-custom-attributes"] == "wins"
     assert len(seen) == 2, "a refused field sends nothing"
+
+
+def test_predict_takes_the_sdks_endpoint_name_and_body_in_initial_args(
+    recorder: tuple[str, list[dict[str, str]]],
+) -> None:
+    """The SDK's request arguments may name the endpoint (it is the one invoked) and hold a
+    Body (replaced by the data), as its _create_request_args does."""
+    url, seen = recorder
+    with Predictor("api", serving_url=url, serializer=CSVSerializer()) as predictor:
+        predictor.predict([[1.0, 2.0]], initial_args={"EndpointName": "other", "Body": "old"})
+        predictor.predict([[3.0, 4.0]])
+    assert [(s[":path"], s[":body"].strip()) for s in seen] == [
+        ("/endpoints/other/invocations", "1.0,2.0"),
+        ("/endpoints/api/invocations", "3.0,4.0"),
+    ]

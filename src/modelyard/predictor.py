@@ -159,6 +159,10 @@ class Predictor:
         """
         args = {"ContentType": self.content_type, "Accept": ", ".join(self.accept)}
         args.update(initial_args or {})
+        # As the SDK's request arguments: an EndpointName there is the endpoint invoked, and
+        # a Body there is replaced by ``data``.
+        endpoint = args.pop("EndpointName", None) or self.endpoint_name
+        args.pop("Body", None)
         given = {
             "TargetModel": target_model,
             "TargetVariant": target_variant,
@@ -174,7 +178,7 @@ class Predictor:
                 f"are {', '.join(_REQUEST_HEADERS)}"
             )
         headers = {_REQUEST_HEADERS[field]: value for field, value in args.items() if value}
-        response = self._post(self.serializer.serialize(data), headers)
+        response = self._post(self.serializer.serialize(data), headers, endpoint=endpoint)
         self.last_inference_id = response.headers.get("x-modelyard-inference-id")
         media = response.headers.get("content-type", "")
         return self.deserializer.deserialize(io.BytesIO(response.content), media)
@@ -221,11 +225,16 @@ class Predictor:
         return FeedbackResult.from_dict(response.json())
 
     def _post(
-        self, body: bytes, headers: dict[str, str], route: str = "invocations"
+        self,
+        body: bytes,
+        headers: dict[str, str],
+        route: str = "invocations",
+        endpoint: str | None = None,
     ) -> httpx.Response:
         if self._http is None:
             self._http = httpx.Client(timeout=self._timeout)
-        target = f"{self.serving_url}/endpoints/{quote(self.endpoint_name, safe='')}/{route}"
+        name = self.endpoint_name if endpoint is None else endpoint
+        target = f"{self.serving_url}/endpoints/{quote(name, safe='')}/{route}"
         try:
             response = self._http.post(target, content=body, headers=headers)
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
