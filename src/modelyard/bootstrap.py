@@ -100,6 +100,7 @@ class Platform:
             quality=self.feedback,
             alarms=self.alarms,
             runs=self.monitors,
+            refuse_target=self.capture.refuse_inside,
         )
 
     @property

@@ -101,6 +101,20 @@ def test_refusals_write_nothing(home: Any, tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_report_inside_the_capture_root_is_refused(home: Any) -> None:
+    """Retention deletes an hour's folder whole: a report written there would go with it."""
+    platform = home.platform()
+    try:
+        root = Path(platform.settings.resolved_capture_url)
+    finally:
+        platform.close()
+    hour = root / "churn-api" / "date=2026-12-06" / "hour=10"
+    refused = home("monitor", "report", "churn-api", "-o", hour / "report.html")
+    assert "is inside the capture root" in refused.error_line(2)
+    assert "a report there" in refused.err
+    assert not hour.exists()
+
+
 def test_the_report_goes_to_an_fsspec_url(home: Any, tmp_path: Path) -> None:
     """``-o`` takes a URL as it is (a path type turned ``local:///x`` into ``local:/x``)."""
     url = f"local://{tmp_path / 'by-url.html'}"

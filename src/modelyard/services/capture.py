@@ -161,6 +161,21 @@ class CaptureService:
         """Where captured files are kept (credentials masked)."""
         return self._files.url
 
+    def refuse_inside(self, target: str, what: str) -> None:
+        """Refuse to write ``what`` (``"an export"``, ``"a report"``) at ``target`` when it
+        lies under the capture root: readers take every Parquet file in an endpoint's hour
+        folders as captured rows, and retention deletes whole hour folders.
+
+        Raises:
+            InvalidInput: naming the target and the root.
+        """
+        if target.strip() and self._files.holds(target):
+            raise InvalidInput(
+                f"{shown(target)} is inside the capture root {self.url}: {what} there would "
+                "be read as captured rows (counted twice by drift, quality and later exports) "
+                "or deleted with them; write it elsewhere"
+            )
+
     def list(self, endpoint: str) -> builtins.list[CaptureFile]:
         """Every captured file of ``endpoint``, oldest partition first, with its row count and
         time range (read from the files' footers, not their rows).
@@ -273,14 +288,7 @@ class CaptureService:
         """
         out = str(out_path)
         start, end = _window(since, until, self._now)
-        if out.strip() and self._files.holds(out):
-            # Readers take every Parquet file in an endpoint's hour folders as captured rows,
-            # and retention deletes whole hour folders.
-            raise InvalidInput(
-                f"{shown(out)} is inside the capture root {self.url}: an export there would "
-                "be read as captured rows (counted twice by drift, quality and later exports) "
-                "or deleted with them; write it elsewhere"
-            )
+        self.refuse_inside(out, "an export")
         check_target(out, overwrite=overwrite)  # before the rows are read; names a folder
         fmt = export_format(out)
         table, files = self._table(endpoint, [(start, end)], variant, None)

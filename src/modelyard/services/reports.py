@@ -129,6 +129,7 @@ class ReportService:
         alarms: AlarmSource,
         runs: RunSource,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        refuse_target: Callable[[str, str], None] | None = None,
     ) -> None:
         self._endpoint = endpoint
         self._drift = drift
@@ -137,6 +138,8 @@ class ReportService:
         self._alarms = alarms
         self._runs = runs
         self._clock = clock
+        # ``CaptureService.refuse_inside``: a page under the capture root would go with it.
+        self._refuse_target = refuse_target
 
     def report(
         self,
@@ -187,11 +190,14 @@ class ReportService:
             The bytes written.
 
         Raises:
-            What :meth:`report` raises; InvalidInput: ``target`` is a folder; OutputExists:
+            What :meth:`report` raises; InvalidInput: ``target`` is a folder, or under the
+            capture root (retention would delete it with an hour's rows); OutputExists:
             a file is at ``target`` and ``overwrite`` is off; StorageNotWritable,
             StorageUnavailable: it cannot be written (a local path, a URL).
         """
         out = str(target)
+        if self._refuse_target is not None:
+            self._refuse_target(out, "a report")
         check_target(out, overwrite=overwrite)
         page = self.report(endpoint, window=window, progress=progress).encode()
 
