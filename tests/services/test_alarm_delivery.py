@@ -97,20 +97,25 @@ def test_a_receiver_that_stays_down_is_tried_six_times_with_doubling_waits(parts
     assert (last.ok, last.attempts) == (False, 6) and "answered 500" in last.error
 
 
+def _two_webhooks(parts: Parts, url: str) -> Any:
+    """``p99-high`` in ALARM for an hour, with two webhooks on ``url`` that show alike (both
+    as ``webhook http://127.0.0.1:…/hooks/***?token=***``); its service."""
+    series = Series()
+    series.set("latency_p99_ms", T0, [150.0] * 60)
+    sinks = [SinkSpec("webhook", f"{url}?token={token}") for token in ("first", "second")]
+    assert sinks[0].label == sinks[1].label
+    alarms = parts.alarms(series)
+    alarms.create(
+        "p99-high", endpoint=ENDPOINT, metric="latency_p99_ms", comparison=">",
+        threshold=100.0, sinks=sinks,
+    )  # fmt: skip
+    return alarms
+
+
 def test_two_sinks_shown_alike_are_each_tried_again(parts: Parts) -> None:
     with webhook_receiver() as receiver:
         receiver.status = 503
-        # Both show as ``webhook http://127.0.0.1:…/hooks/***?token=***``.
-        urls = [f"{receiver.url}?token=first", f"{receiver.url}?token=second"]
-        series = Series()
-        series.set("latency_p99_ms", T0, [150.0] * 60)
-        sinks = [SinkSpec("webhook", url) for url in urls]
-        assert sinks[0].label == sinks[1].label
-        alarms = parts.alarms(series)
-        alarms.create(
-            "p99-high", endpoint=ENDPOINT, metric="latency_p99_ms", comparison=">",
-            threshold=100.0, sinks=sinks,
-        )  # fmt: skip
+        alarms = _two_webhooks(parts, receiver.url)
         alarms.evaluate(CHANGE)
         receiver.status = 200
         alarms.evaluate(CHANGE + RETRY_AFTER)
@@ -120,6 +125,23 @@ def test_two_sinks_shown_alike_are_each_tried_again(parts: Parts) -> None:
         ]
     (event,) = parts.alarms().history("p99-high")
     assert [(n.ok, n.attempts) for n in event.notifications] == [(True, 1), (True, 2), (True, 2)]
+
+
+def test_retries_due_in_one_pass_are_made_at_once(parts: Parts) -> None:
+    """Two failed sinks retried in one pass are in flight together, so a receiver that hangs
+    costs the pass one timeout, not one per sink, before the next pass can roll back. The
+    receiver answers only requests that come two at once."""
+    with webhook_receiver() as receiver:
+        receiver.status = 503
+        alarms = _two_webhooks(parts, receiver.url)
+        alarms.evaluate(CHANGE)
+        assert len(receiver.received()) == 2
+        receiver.status, receiver.gather = 200, 2
+        alarms.evaluate(CHANGE + RETRY_AFTER)
+        assert len(receiver.received()) == 4
+    (event,) = parts.alarms().history("p99-high")
+    retried = [(n.ok, n.attempts, n.error) for n in event.notifications[1:]]
+    assert retried == [(True, 2, None), (True, 2, None)], "one retry waited for the other"
 
 
 def test_a_change_older_than_an_hour_is_not_tried_again(parts: Parts) -> None:

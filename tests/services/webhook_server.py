@@ -26,7 +26,12 @@ class Receiver:
         self.stopped = threading.Event()
         #: Set when a trickled answer ended: the caller hung up, or the server stopped.
         self.trickle_ended = threading.Event()
+        #: When above 0: each request waits (up to ``gather_s``) until this many have come,
+        #: then all are answered ``status``; a request left waiting alone is answered 504.
+        self.gather = 0
+        self.gather_s = 3.0
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
 
     def received(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -42,6 +47,15 @@ class Receiver:
                 with receiver._lock:
                     receiver.bodies.append(body)
                     receiver.paths.append(self.path)
+                    receiver._arrived.notify_all()
+                    gathered = receiver._arrived.wait_for(
+                        lambda: len(receiver.bodies) % receiver.gather == 0, receiver.gather_s
+                    ) if receiver.gather else True  # fmt: skip
+                if not gathered:
+                    self.send_response(504)
+                    self.end_headers()
+                    self.wfile.write(b"came alone")
+                    return
                 self.send_response(receiver.status)
                 self.send_header("Content-Type", "text/plain")
                 if receiver.trickle:  # no length: the body runs until the connection closes

@@ -112,9 +112,10 @@ class Redelivery:
         self._ttl = ttl
 
     def run(self, statuses: Sequence[AlarmStatus], now: datetime) -> list[Notification]:
-        """Make every retry due at ``now``; how each went."""
+        """Make every retry due at ``now``, all at once (up to :data:`MAX_PARALLEL`: a
+        receiver that hangs until its timeout holds up only its own); how each went."""
         rules = {s.rule.name: s.rule for s in statuses}
-        made = []
+        due: list[tuple[SinkSpec, AlarmEvent, AlarmRule, int, int, datetime]] = []
         for event in self._store.latest_events(list(rules)):
             if event.at < now - GIVE_UP_AFTER:
                 continue
@@ -124,26 +125,41 @@ class Redelivery:
             for index, failed in enumerate(event.notifications):
                 if failed.ok or failed.attempts >= MAX_ATTEMPTS or index >= len(rule.sinks):
                     continue
-                due = due_at(event, failed.attempts)
+                at = due_at(event, failed.attempts)
                 spec = rule.sinks[index]
-                if now < due or spec.label != failed.sink:  # not yet, or not this sink
-                    continue
-                attempt = failed.attempts + 1
-                try:
-                    ran = run_leased(
-                        self._leases,
-                        f"alarm-delivery:{event.id}:{index}",
-                        due,
-                        functools.partial(self._retry, spec, event, rule, index, attempt),
-                        holder=self._holder,
-                        ttl=self._ttl,
-                    )
-                except ModelyardError as exc:  # the store: the next pass tries again
-                    log.warning("alarm %s: no retry of sink %s: %s", rule.name, spec.kind, exc)
-                    continue
-                if ran is not None:
-                    made.append(ran.result)
-        return made
+                if now >= at and spec.label == failed.sink:  # due, and still this sink
+                    due.append((spec, event, rule, index, failed.attempts + 1, at))
+        if len(due) <= 1:
+            made = [self._leased(*job) for job in due]
+        else:
+            with ThreadPoolExecutor(min(len(due), MAX_PARALLEL), "modelyard-alarm-retry") as pool:
+                made = list(pool.map(lambda job: self._leased(*job), due))
+        return [m for m in made if m is not None]
+
+    def _leased(
+        self,
+        spec: SinkSpec,
+        event: AlarmEvent,
+        rule: AlarmRule,
+        index: int,
+        attempt: int,
+        due: datetime,
+    ) -> Notification | None:
+        """One retry, made under its lease: None when another process makes it, or the
+        store could not be asked (the next pass tries again)."""
+        try:
+            ran = run_leased(
+                self._leases,
+                f"alarm-delivery:{event.id}:{index}",
+                due,
+                functools.partial(self._retry, spec, event, rule, index, attempt),
+                holder=self._holder,
+                ttl=self._ttl,
+            )
+        except ModelyardError as exc:
+            log.warning("alarm %s: no retry of sink %s: %s", rule.name, spec.kind, exc)
+            return None
+        return None if ran is None else ran.result
 
     def _retry(
         self, spec: SinkSpec, event: AlarmEvent, rule: AlarmRule, index: int, attempt: int
