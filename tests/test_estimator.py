@@ -32,8 +32,13 @@ def iris_csv(tmp_path: Path) -> Path:
 
 
 def test_fit_registers_and_loads(platform: Platform, iris_csv: Path) -> None:
-    est = Estimator("random-forest", model_name="iris", target="target",
-                    hyperparameters={"n_estimators": 20}, platform=platform)
+    est = Estimator(
+        "random-forest",
+        model_name="iris",
+        target="target",
+        hyperparameters={"n_estimators": 20},
+        platform=platform,
+    )
     assert est.fit(train=str(iris_csv)) is est
     assert est.model_version_ is not None and est.model_version_.ref == "iris:1"
     assert est.metrics_["train:accuracy"] > 0.9

@@ -46,8 +46,9 @@ def _bytes_under(folder: Path) -> int:
 def test_a_job_printing_50_mb_keeps_one_capped_log(
     cli: Cli, model_files: ModelFiles, tmp_path: Path
 ) -> None:
-    done = cli("train", "flood", "--script", _flood(tmp_path, model_files),
-               "--train", model_files.example)
+    done = cli(
+        "train", "flood", "--script", _flood(tmp_path, model_files), "--train", model_files.example
+    )
     assert done.code == 0, done.err
     (job,) = cli("jobs", "list", "--json").ok().json()
     assert job["status"] == "Completed" and job["log_digest"]
@@ -87,14 +88,21 @@ def test_jobs_logs_refuses_bad_counts_and_unknown_jobs(cli: Cli) -> None:
         ("jobs", "logs", "no-such-job", "--head", "1", "--tail", "1"),
         ("jobs", "logs", "no-such-job", "--head", "1", "-f"),
     )
-    expected = ["Invalid value for '--tail'", "Invalid value for '--tail'",
-                "Invalid value for '--head'", "'--head': cannot go with --tail or --follow",
-                "'--head': cannot go with --tail or --follow"]
+    expected = [
+        "Invalid value for '--tail'",
+        "Invalid value for '--tail'",
+        "Invalid value for '--head'",
+        "'--head': cannot go with --tail or --follow",
+        "'--head': cannot go with --tail or --follow",
+    ]
     for result, words in zip(results, expected, strict=True):
         assert result.code == 2 and result.out == "", result
         assert "Usage:" in result.err and words in result.err, result.err
-    for args in (("jobs", "logs", "no-such-job"), ("jobs", "logs", "no-such-job", "-n", "3"),
-                 ("jobs", "logs", "no-such-job", "-f")):
+    for args in (
+        ("jobs", "logs", "no-such-job"),
+        ("jobs", "logs", "no-such-job", "-n", "3"),
+        ("jobs", "logs", "no-such-job", "-f"),
+    ):
         assert "no-such-job" in cli(*args).error_line(3)
 
 
@@ -103,11 +111,27 @@ def test_follow_a_job_while_its_log_is_cut(
 ) -> None:
     go = tmp_path / "go"
     env = cli.env(FLOOD_GO=str(go))
-    submitted = cli("train", "flood", "--script", _flood(tmp_path, model_files, lines=30),
-                    "--train", model_files.example, "--no-wait", "--json", env=env).ok().json()
+    submitted = (
+        cli(
+            "train",
+            "flood",
+            "--script",
+            _flood(tmp_path, model_files, lines=30),
+            "--train",
+            model_files.example,
+            "--no-wait",
+            "--json",
+            env=env,
+        )
+        .ok()
+        .json()
+    )
     follow = subprocess.Popen(
         [str(SCRIPT), "jobs", "logs", "-f", submitted["name"]],
-        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
     watchdog = threading.Timer(180, follow.kill)  # a hung follower fails, never hangs the run

@@ -23,9 +23,22 @@ def cancer_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 def test_train_then_inspect_the_job(cli: Cli, cancer_files: tuple[Path, Path]) -> None:
     train, val = cancer_files
-    done = cli("train", "cancer", "--algorithm", "xgboost", "--train", train,
-               "--validation", val, "--target", "target", "--hp", "num_round=15",
-               "--alias", "staging")
+    done = cli(
+        "train",
+        "cancer",
+        "--algorithm",
+        "xgboost",
+        "--train",
+        train,
+        "--validation",
+        val,
+        "--target",
+        "target",
+        "--hp",
+        "num_round=15",
+        "--alias",
+        "staging",
+    )
     assert done.code == 0, done.err
     assert "registered cancer:1" in done.out and "validation:auc" in done.out
     jobs: list[dict[str, Any]] = cli("jobs", "list", "--json").ok().json()
@@ -49,8 +62,14 @@ def test_bad_training_requests(cli: Cli, cancer_files: tuple[Path, Path]) -> Non
         ("train", "m", "--train", train),
         ("jobs", "show", "no-such-job"),
     )
-    expected = [(2, "max_depth"), (2, "nope"), (2, "does not exist"), (2, "deep-magic"),
-                (2, "exactly one"), (3, "no-such-job")]
+    expected = [
+        (2, "max_depth"),
+        (2, "nope"),
+        (2, "does not exist"),
+        (2, "deep-magic"),
+        (2, "exactly one"),
+        (3, "no-such-job"),
+    ]
     for result, (code, words) in zip(results, expected, strict=True):
         assert words in result.error_line(code), result.err
     assert cli("jobs", "list", "--json").ok().json() == []
@@ -60,8 +79,9 @@ def test_a_failing_job_exits_non_zero_with_the_reason(
     cli: Cli, cancer_files: tuple[Path, Path]
 ) -> None:
     train, _ = cancer_files
-    failed = cli("train", "m", "--algorithm", "xgboost", "--train", train,
-                 "--target", "no_such_column")
+    failed = cli(
+        "train", "m", "--algorithm", "xgboost", "--train", train, "--target", "no_such_column"
+    )
     assert failed.code == 8 and "Traceback" not in failed.err and failed.out == ""
     started, line = failed.err.strip().splitlines()
     assert started.startswith("job m-") and "started" in started

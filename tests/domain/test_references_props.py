@@ -84,8 +84,12 @@ def test_a_reference_round_trips_or_is_refused_with_invalid_reference(text: str)
         assert str(ref) == text
 
 
-@given(st.text(max_size=1_000) | st.builds(lambda a, b: a + b, st.text(max_size=50),
-                                             st.text("ab", min_size=150, max_size=3_000)))
+@given(
+    st.text(max_size=1_000)
+    | st.builds(
+        lambda a, b: a + b, st.text(max_size=50), st.text("ab", min_size=150, max_size=3_000)
+    )
+)
 def test_shorten_keeps_short_runs_and_cuts_long_ones(text: str) -> None:
     out = shorten(text)
     if len(text) <= MAX_SHOWN:

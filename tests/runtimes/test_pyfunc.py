@@ -175,8 +175,10 @@ def test_broken_user_code_is_reported_as_an_invalid_model(tmp_path) -> None:
         save(broken, tmp_path, "p1")
     failing = write(
         tmp_path / "b",
-        {"model.py": "class Model:\n    def load(self, d): raise OSError('weights gone')\n"
-         "    def predict(self, data): return data\n"},
+        {
+            "model.py": "class Model:\n    def load(self, d): raise OSError('weights gone')\n"
+            "    def predict(self, data): return data\n"
+        },
     )
     saved, dest = save(failing, tmp_path, "p2")
     with pytest.raises(InvalidModelFile, match="weights gone"):

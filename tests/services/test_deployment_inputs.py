@@ -220,8 +220,7 @@ def test_a_plan_of_many_steps_is_described_in_one_line() -> None:
     """A linear plan of 1% steps listed each of its 99 shifts in every start entry (2 KB)."""
     few = plan_rollout("linear", step_size=25, wait="5m", bake="10m")
     assert describe(few) == (
-        "linear: 25% for 5m, then 50% for 5m, then 75% for 5m, then 100% baked 10m; "
-        "at most 1h25m"
+        "linear: 25% for 5m, then 50% for 5m, then 75% for 5m, then 100% baked 10m; at most 1h25m"
     )
     many = plan_rollout("linear", step_size=1, wait="1m", bake="10m", max_duration="3h")
     assert describe(many) == (

@@ -494,8 +494,10 @@ def test_an_alarm_on_a_replaced_variant_watches_the_new_models_during_the_rollou
     assert _tick(parts) == [Action.ROLLBACK]
     done = parts.service.get(ENDPOINT)
     assert done.state is DeploymentState.ROLLED_BACK
-    assert ("alarm main-errors, judged on variant main.next (the new 'main' while the "
-            "deployment runs), is in ALARM") in done.reason
+    assert (
+        "alarm main-errors, judged on variant main.next (the new 'main' while the "
+        "deployment runs), is in ALARM"
+    ) in done.reason
     alarm = {c.name: c for c in parts.service.decisions(done)[-1].checks}["alarm main-errors"]
     assert alarm.verdict is Verdict.FAIL and alarm.values["variant"] == "main.next"
 

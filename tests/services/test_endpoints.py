@@ -115,8 +115,10 @@ def test_bad_changes_leave_everything_as_it_was(platform: Platform) -> None:
         (EndpointNotFound, lambda: eps.delete("nope")),
         # issue 14: an overflowing sum (shown as nan%, all traffic to the last variant), a name
         # or reference with a final newline, a 10,000-character name
-        (InvalidInput, lambda: eps.create("o", {"a": "cancer:1", "b": "cancer:2"},
-                                          {"a": 1e308, "b": 1e308})),
+        (
+            InvalidInput,
+            lambda: eps.create("o", {"a": "cancer:1", "b": "cancer:2"}, {"a": 1e308, "b": 1e308}),
+        ),
         (InvalidInput, lambda: eps.set_weights("api", {"main": float("inf")})),
         (InvalidName, lambda: eps.create("api2\n", {"main": "cancer:1"})),
         (InvalidName, lambda: eps.create("other", {"main\n": "cancer:1"})),
@@ -155,8 +157,16 @@ def test_parse_weights() -> None:
     assert parse_weights("blue=0.9, green=0.1") == {"blue": 0.9, "green": 0.1}
     assert parse_weights(["a=1", "b=2,c=3"]) == {"a": 1.0, "b": 2.0, "c": 3.0}
     # Plain ASCII decimals only: float() also reads Arabic-Indic digits, 1_0 and other spaces.
-    for bad in ("blue", "blue=x", "=1x", "=1", "blue=\u0661\u0660%,green=90%", "blue=1_0",
-                "blue=10\u00a0%,green=90%", "blue=\u20031"):
+    for bad in (
+        "blue",
+        "blue=x",
+        "=1x",
+        "=1",
+        "blue=\u0661\u0660%,green=90%",
+        "blue=1_0",
+        "blue=10\u00a0%,green=90%",
+        "blue=\u20031",
+    ):
         with pytest.raises(InvalidInput, match="malformed weight"):
             parse_weights(bad)
     with pytest.raises(InvalidInput, match="'blue' is given twice"):

@@ -230,9 +230,10 @@ def test_quality_without_labels_is_insufficient_data_in_every_window(
     assert all(p.status is QualityStatus.INSUFFICIENT_DATA and p.rows == 0 for p in points)
     assert all(all(v is None for v in p.metrics.values()) for p in points)
     # As the CLI writes them (a text window was a TypeError).
-    assert platform.feedback.quality(
-        "api", window="1h", since="2025-12-31T21:00", until=until
-    ) == points
+    assert (
+        platform.feedback.quality("api", window="1h", since="2025-12-31T21:00", until=until)
+        == points
+    )
     with pytest.raises(InvalidInput, match="the quality window must be a timedelta or text"):
         platform.feedback.quality("api", window=3600)  # type: ignore[arg-type]
     with pytest.raises(VariantNotFound, match="no variant 'blue'"):

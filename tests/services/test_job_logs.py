@@ -31,8 +31,15 @@ time.sleep(120)
 
 @pytest.fixture
 def platform(db_url: str, tmp_path: Path) -> Iterator[Platform]:
-    p = build(load_settings({}, home=tmp_path / "home", db_url=db_url,
-                            job_log_head_bytes=HEAD, job_log_tail_bytes=TAIL))
+    p = build(
+        load_settings(
+            {},
+            home=tmp_path / "home",
+            db_url=db_url,
+            job_log_head_bytes=HEAD,
+            job_log_tail_bytes=TAIL,
+        )
+    )
     yield p
     p.close()
 
@@ -51,8 +58,10 @@ def test_a_killed_workers_log_is_capped_and_kept_once(platform: Platform, tmp_pa
     train.write_text("a,b\n1,2\n")
     job = platform.training.submit("m", script=str(script), train=str(train))
     live = platform.jobs.log_path(job.name)
-    _until(lambda: "now waiting" in "".join(platform.jobs.read_log(job.name, tail=1)),
-           "the flood to end")
+    _until(
+        lambda: "now waiting" in "".join(platform.jobs.read_log(job.name, tail=1)),
+        "the flood to end",
+    )
     # The worker's settings came through its environment: the live log holds to them.
     limits = LogLimits(HEAD, TAIL)
     assert live.stat().st_size <= limits.live_bytes

@@ -113,7 +113,10 @@ def test_every_flavor_round_trips(platform: Platform, breast_cancer: Any, tmp_pa
     assert "--" not in no.value.message  # said to CLI and Python users alike
     for flavor, model, expected in cases:
         mv = platform.registry.register(
-            f"m-{flavor}", model, flavor=flavor, input_example=xa_test[:3],
+            f"m-{flavor}",
+            model,
+            flavor=flavor,
+            input_example=xa_test[:3],
             trust=Trust(user_code=flavor == "pyfunc"),
         )
         loaded = platform.registry.load(mv.ref)

@@ -67,8 +67,12 @@ def _wait_status(platform: Platform, name: str, wanted: set[JobStatus], timeout:
 def test_builtin_job_registers_a_version(platform: Platform, cancer_csv: tuple[Path, Path]) -> None:
     train, validation = cancer_csv
     job = platform.training.submit(
-        "cancer", algorithm="xgboost", train=str(train), validation=str(validation),
-        target="target", hyperparameters={"num_round": "20", "max_depth": "3"},
+        "cancer",
+        algorithm="xgboost",
+        train=str(train),
+        validation=str(validation),
+        target="target",
+        hyperparameters={"num_round": "20", "max_depth": "3"},
         aliases=("staging",),
     )
     done = platform.jobs.wait(job.name, timeout_s=120)
@@ -94,11 +98,20 @@ def test_registered_version_predicts_like_the_trained_model(
 
     train, validation = cancer_csv
     job = Job(
-        name=f"inproc-{algorithm}", kind=JobKind.TRAINING, model_name=f"m-{algorithm}",
+        name=f"inproc-{algorithm}",
+        kind=JobKind.TRAINING,
+        model_name=f"m-{algorithm}",
         status=JobStatus.IN_PROGRESS,
-        spec={"algorithm": algorithm, "train": str(train), "validation": str(validation),
-              "target": "target", "trust": {}, "aliases": []},
-        hyperparameters={}, created_at=pd.Timestamp.now(tz="UTC").to_pydatetime(),
+        spec={
+            "algorithm": algorithm,
+            "train": str(train),
+            "validation": str(validation),
+            "target": "target",
+            "trust": {},
+            "aliases": [],
+        },
+        hyperparameters={},
+        created_at=pd.Timestamp.now(tz="UTC").to_pydatetime(),
     )
     captured: dict[str, TrainingOutcome] = {}
 
@@ -124,19 +137,43 @@ def test_bad_requests_record_nothing(platform: Platform, cancer_csv: tuple[Path,
     train, _ = cancer_csv
     attempts: list[tuple[type[Exception], str, Any]] = [
         (InvalidInput, "exactly one", lambda: platform.training.submit("m", train=str(train))),
-        (InvalidInput, "does not exist", lambda: platform.training.submit(
-            "m", algorithm="xgboost", train="/no/such/file.csv")),
-        (InvalidInput, "max_depth", lambda: platform.training.submit(
-            "m", algorithm="xgboost", train=str(train), hyperparameters={"max_depth": "-3"})),
-        (InvalidInput, "nope", lambda: platform.training.submit(
-            "m", algorithm="xgboost", train=str(train), hyperparameters={"nope": "1"})),
-        (InvalidInput, "unknown", lambda: platform.training.submit(
-            "m", algorithm="deep-magic", train=str(train))),
-        (InvalidName, "model name", lambda: platform.training.submit(
-            "bad name", algorithm="xgboost", train=str(train))),
+        (
+            InvalidInput,
+            "does not exist",
+            lambda: platform.training.submit("m", algorithm="xgboost", train="/no/such/file.csv"),
+        ),
+        (
+            InvalidInput,
+            "max_depth",
+            lambda: platform.training.submit(
+                "m", algorithm="xgboost", train=str(train), hyperparameters={"max_depth": "-3"}
+            ),
+        ),
+        (
+            InvalidInput,
+            "nope",
+            lambda: platform.training.submit(
+                "m", algorithm="xgboost", train=str(train), hyperparameters={"nope": "1"}
+            ),
+        ),
+        (
+            InvalidInput,
+            "unknown",
+            lambda: platform.training.submit("m", algorithm="deep-magic", train=str(train)),
+        ),
+        (
+            InvalidName,
+            "model name",
+            lambda: platform.training.submit("bad name", algorithm="xgboost", train=str(train)),
+        ),
         # Refused before the job, not once the whole of it has trained.
-        (InvalidInput, "unknown flavor 'tensorflow'", lambda: platform.training.submit(
-            "m", algorithm="xgboost", train=str(train), flavor="tensorflow")),
+        (
+            InvalidInput,
+            "unknown flavor 'tensorflow'",
+            lambda: platform.training.submit(
+                "m", algorithm="xgboost", train=str(train), flavor="tensorflow"
+            ),
+        ),
     ]
     for error, words, attempt in attempts:
         with pytest.raises(error, match=words):
@@ -144,11 +181,13 @@ def test_bad_requests_record_nothing(platform: Platform, cancer_csv: tuple[Path,
     assert platform.jobs.list_jobs() == []
 
 
-def test_failed_jobs_record_why(platform: Platform, cancer_csv: tuple[Path, Path],
-                                tmp_path: Path) -> None:
+def test_failed_jobs_record_why(
+    platform: Platform, cancer_csv: tuple[Path, Path], tmp_path: Path
+) -> None:
     train, _ = cancer_csv
-    missing = platform.training.submit("m", algorithm="xgboost", train=str(train),
-                                       target="no_such_column")
+    missing = platform.training.submit(
+        "m", algorithm="xgboost", train=str(train), target="no_such_column"
+    )
     script = tmp_path / "crash.py"
     script.write_text(CRASHING_SCRIPT)
     crash = platform.training.submit("m", script=str(script), train=str(train))
@@ -161,8 +200,9 @@ def test_failed_jobs_record_why(platform: Platform, cancer_csv: tuple[Path, Path
     assert platform.registry.list_models() == []
 
 
-def test_stop_a_running_job(platform: Platform, cancer_csv: tuple[Path, Path],
-                            tmp_path: Path) -> None:
+def test_stop_a_running_job(
+    platform: Platform, cancer_csv: tuple[Path, Path], tmp_path: Path
+) -> None:
     train, _ = cancer_csv
     script = tmp_path / "sleepy.py"
     script.write_text(SLEEPY_SCRIPT)

@@ -281,8 +281,7 @@ def test_a_full_queue_drops_and_counts_and_queued_copies_keep_the_shadow_loaded(
             full = await poll(
                 "the dropped and the queued copies counted",
                 lambda: scrape(client),
-                lambda s: value(s, DROPPED, **stuck) == sent - held
-                and value(s, QUEUE) == held - 1,
+                lambda s: value(s, DROPPED, **stuck) == sent - held and value(s, QUEUE) == held - 1,
             )
             # A new plan retires the shadow; its queued copies keep its model loaded.
             config = platform.endpoints.update("busy", {"main": "churn:1"}).config.number

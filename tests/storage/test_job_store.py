@@ -26,9 +26,13 @@ def store(db_url: str) -> Iterator[SqlJobStore]:
 
 def job(name: str, model: str = "churn", minutes: int = 0) -> Job:
     return Job(
-        name=name, kind=JobKind.TRAINING, model_name=model, status=JobStatus.PENDING,
+        name=name,
+        kind=JobKind.TRAINING,
+        model_name=model,
+        status=JobStatus.PENDING,
         spec={"algorithm": "xgboost", "train": "/data/train.csv"},
-        hyperparameters={"max_depth": "4"}, created_at=T0 + timedelta(minutes=minutes),
+        hyperparameters={"max_depth": "4"},
+        created_at=T0 + timedelta(minutes=minutes),
     )
 
 
@@ -48,12 +52,18 @@ def test_create_get_list(store: SqlJobStore) -> None:
 
 def test_transitions_are_compare_and_set(store: SqlJobStore) -> None:
     store.create_job(job("a"))
-    running = store.transition("a", (JobStatus.PENDING,), JobStatus.IN_PROGRESS,
-                               pid=123, host="h", started_at=T0)
+    running = store.transition(
+        "a", (JobStatus.PENDING,), JobStatus.IN_PROGRESS, pid=123, host="h", started_at=T0
+    )
     assert (running.status, running.pid, running.host) == (JobStatus.IN_PROGRESS, 123, "h")
-    done = store.transition("a", (JobStatus.IN_PROGRESS,), JobStatus.COMPLETED,
-                            metrics={"validation:auc": 0.97}, model_version=3,
-                            ended_at=T0 + timedelta(seconds=42))
+    done = store.transition(
+        "a",
+        (JobStatus.IN_PROGRESS,),
+        JobStatus.COMPLETED,
+        metrics={"validation:auc": 0.97},
+        model_version=3,
+        ended_at=T0 + timedelta(seconds=42),
+    )
     assert done.metrics == {"validation:auc": 0.97} and done.duration_s == 42
     with pytest.raises(Conflict, match="Completed"):
         store.transition("a", (JobStatus.IN_PROGRESS,), JobStatus.STOPPED)

@@ -48,8 +48,14 @@ def closed_port() -> int:
         ),
         (f"s3://AKIAKEY:{SECRET}@bucket/dir", "s3://AKIAKEY:***@bucket/dir"),
         # found in review: a ";" inside a value showed what followed it
-        (f"postgresql://ann@host/db?sslpassword=x;{SECRET}", "postgresql://ann@host/db?sslpassword=***"),
-        (f"postgresql://ann@host/db?a=1;password={SECRET}&b=2", "postgresql://ann@host/db?a=***&b=2"),
+        (
+            f"postgresql://ann@host/db?sslpassword=x;{SECRET}",
+            "postgresql://ann@host/db?sslpassword=***",
+        ),
+        (
+            f"postgresql://ann@host/db?a=1;password={SECRET}&b=2",
+            "postgresql://ann@host/db?a=***&b=2",
+        ),
         (
             f"https://host/blobs?token={SECRET}&access_key=A&secret_key=B&region=eu",
             "https://host/blobs?token=***&access_key=***&secret_key=***&region=eu",

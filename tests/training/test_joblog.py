@@ -178,6 +178,7 @@ def test_first_and_last_lines_are_found_without_reading_the_whole_log(
     lines = ["a" * 200_000, "b", "c" * 150_000, "d", "e"]
     path.write_text("\n".join(lines) + ending)
     with open(path, "rb") as f:
+
         def tail(n: int) -> str:
             return "".join(read_range(f, tail_start(f, n)))
 
@@ -213,7 +214,8 @@ def test_a_script_printing_a_flood_and_an_endless_line_leaves_a_bounded_log(
 ) -> None:
     (tmp_path / "src").mkdir()
     script = tmp_path / "src" / "train.py"
-    script.write_text(textwrap.dedent("""
+    script.write_text(
+        textwrap.dedent("""
         import os, sys
         print("first line", flush=True)
         for _ in range(12):
@@ -222,7 +224,8 @@ def test_a_script_printing_a_flood_and_an_endless_line_leaves_a_bounded_log(
         print(" accuracy=0.5")              # ... that ends here, with a metric in its tail
         print("accuracy=0.75")
         open(os.path.join(os.environ["SM_MODEL_DIR"], "model.onnx"), "wb").close()
-    """))
+    """)
+    )
     log_path = tmp_path / "train.log"
     limits = LogLimits(head_bytes=100_000, tail_bytes=500_000)
     with JobLog(log_path, limits) as log:

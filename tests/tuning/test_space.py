@@ -94,8 +94,7 @@ def test_ranges_are_checked_against_the_algorithm() -> None:
     SearchSpace.parse(["max_depth=int:2:8", "eta=float:0.01:0.3:log"]).check_against(specs)
     cases = {
         "depth=int:1:3": "unknown hyperparameter 'depth' in range depth=int:1:3; known: num_round",
-        "eta=float:0.1:5": "range eta=float:0.1:5: hyperparameter 'eta' must be a number "
-        "in [0, 1]",
+        "eta=float:0.1:5": "range eta=float:0.1:5: hyperparameter 'eta' must be a number in [0, 1]",
         "max_depth=float:1:3": "hyperparameter 'max_depth' is an integer",
         "objective=int:1:3": "tune it with objective=cat:A,B",
         "objective=cat:binary:logistic,nonsense": "'objective' must be one of",
