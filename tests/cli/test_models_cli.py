@@ -256,6 +256,34 @@ def test_bad_inputs_leave_the_store_unchanged(bad_runs: dict[str, Any]) -> None:
     assert bad_runs["after"] == bad_runs["before"]
 
 
+def test_an_input_example_of_rows_without_a_header(cli: Any, model_files: Any) -> None:
+    """Rows as SageMaker sends them (numpy's savetxt writes them so) have no header: the first
+    row became the signature's feature names ('6.620714814034843743e-01') and was lost from the
+    example, and a one-row file was refused as holding no rows."""
+    import numpy as np
+
+    rows = model_files.folder / "rows-no-header.csv"
+    np.savetxt(rows, model_files.frame.head(3).to_numpy(), delimiter=",")
+    one = model_files.folder / "one-row.csv"
+    np.savetxt(one, model_files.frame.head(1).to_numpy(), delimiter=",")
+    three, single = cli.many(
+        ["models", "register", "rows", model_files.xgb_ubj, "-f", "xgboost",
+         "--input-example", rows, "--json"],
+        ["models", "register", "one", model_files.xgb_ubj, "-f", "xgboost",
+         "--input-example", one, "--json"],
+    )  # fmt: skip
+    for run in (three, single):
+        names = [c["name"] for c in run.ok().json()["signature"]["inputs"]]
+        assert len(names) == 4 and all(n is None or n.isalpha() for n in names), names
+    platform = cli.platform()
+    try:
+        example = platform.registry.input_example("rows:1")
+        assert example is not None
+        np.testing.assert_allclose(example.to_numpy(), model_files.frame.head(3).to_numpy())
+    finally:
+        platform.close()
+
+
 def test_alias_tag_archive_restore_delete(cli: Any, model_files: Any) -> None:
     platform = cli.platform()
     try:

@@ -111,3 +111,24 @@ def test_column_names_holding_control_characters_are_refused(tmp_path: Path) -> 
     path.write_text("a,\x1b[31mred\n1,2\n")
     with pytest.raises(InvalidInput, match=r"rows\.csv: column names must not hold control"):
         read_table(path)
+
+
+@pytest.mark.parametrize(
+    "first", ["0.66,0.83,0.95,0.016", "1,-2,3e-2,4", "6.620714814034843743e-01,1,2,3"]
+)
+def test_a_csv_whose_first_line_is_numbers_has_no_header(tmp_path: Path, first: str) -> None:
+    """Rows as SageMaker sends them (and numpy's savetxt writes them) have no header: their
+    first row was taken for one, so it was lost and its numbers became the feature names, and a
+    one-row file 'held no rows'."""
+    path = tmp_path / "rows.csv"
+    path.write_text(first + "\n")
+    frame = read_table(path)
+    assert list(frame.columns) == [0, 1, 2, 3]  # positions, as for an array
+    assert frame.to_numpy().tolist() == [[float(x) for x in first.split(",")]]
+    path.write_text(first + "\n5,6,7,8\n")
+    assert len(read_table(path)) == 2
+    # A header is still a header, and so is pandas' own for unnamed columns ('0,1,2').
+    for header in ("a,b,c,d", "f1,2,3,4", "0,1,2,3"):
+        path.write_text(header + "\n5,6,7,8\n")
+        frame = read_table(path)
+        assert [str(c) for c in frame.columns] == header.split(",") and len(frame) == 1

@@ -16,8 +16,8 @@ SUFFIXES = (".csv", ".json", ".jsonl", ".parquet")
 
 
 def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV (with header), JSON (records, ``{"instances": …}`` or ``{"columns", "data"}``),
-    JSON Lines or Parquet file.
+    """Read a CSV (with a header, or rows alone: see :func:`_is_header`), JSON (records,
+    ``{"instances": …}`` or ``{"columns", "data"}``), JSON Lines or Parquet file.
 
     Raises:
         InvalidInput: for a missing, unreadable, empty or unsupported file, or one naming a
@@ -34,8 +34,12 @@ def read_table(path: Path) -> pd.DataFrame:
         if suffix == ".csv":
             # pandas renames a repeated header ('a', 'a' become 'a', 'a.1'): read it as written.
             header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
-            _refuse_duplicates(path, [str(name) for name in header.iloc[0]] if len(header) else [])
-            frame = _read_csv(path)
+            first = [str(name) for name in header.iloc[0]] if len(header) else []
+            if _is_header(first):
+                _refuse_duplicates(path, first)
+                frame = _read_csv(path)
+            else:
+                frame = pd.read_csv(path, header=None)
         # A BOM first is skipped, as pandas skips it in a CSV (Windows tools write one).
         elif suffix == ".jsonl":
             frame = pd.read_json(path, lines=True, encoding="utf-8-sig")
@@ -61,6 +65,20 @@ def read_table(path: Path) -> pd.DataFrame:
     if frame.empty:
         raise InvalidInput(f"{path} holds no rows")
     return frame
+
+
+def _is_header(fields: list[str]) -> bool:
+    """Whether a CSV's first line names columns. A line of numbers is a row, as SageMaker
+    sends them and numpy's ``savetxt`` writes them: read as a header, the row was lost and its
+    numbers became feature names. pandas' own header for unnamed columns (``0,1,2``) is one."""
+    if fields == [str(i) for i in range(len(fields))]:
+        return True
+    for field in fields:
+        try:
+            float(field.replace("_", "?"))  # '1_0' is a name, though Python reads it as 10
+        except ValueError:
+            return True
+    return not fields
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
