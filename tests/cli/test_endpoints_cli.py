@@ -390,6 +390,15 @@ INVOKE_ERRORS: list[tuple[str, list[str], int, list[str]]] = [
     ("unknown-variant", ["churn-api", "--data", "[1, 2, 3, 4]", "--variant", "red"], 3,
      ["'red'", "blue, green"]),
     ("missing-file", ["churn-api", "--file", "/nonexistent/rows.csv"], 2, ["rows.csv"]),
+    # each travels in an HTTP header: a traceback (UnicodeEncodeError) or 'request failed', exit 1
+    ("non-ascii-variant", ["churn-api", "--data", "[1, 2, 3, 4]", "--variant", "grün"], 2,
+     ["--variant", "'grün'", "ASCII"]),
+    ("newline-routing-key", ["churn-api", "--data", "[1, 2, 3, 4]", "--routing-key", "a\nb"], 2,
+     ["--routing-key", "'a\\nb'"]),
+    ("non-ascii-routing-key", ["churn-api", "--data", "[1, 2, 3, 4]", "--routing-key", "é"], 2,
+     ["--routing-key", "'é'"]),
+    ("non-ascii-accept", ["churn-api", "--data", "[1, 2, 3, 4]", "--accept", "téxt/csv"], 2,
+     ["--accept", "'téxt/csv'"]),
 ]  # fmt: skip
 
 

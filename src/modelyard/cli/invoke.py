@@ -88,14 +88,14 @@ def invoke_endpoint(
         assert data is not None  # checked above; narrows the type
         body = data.encode()
         media = content_type or JSON
-    headers = {"content-type": media}
-    for header, value in (
-        ("accept", accept),
-        ("x-modelyard-target-variant", variant),
-        ("x-modelyard-routing-key", routing_key),
+    headers = {"content-type": _header_value("--content-type", media)}
+    for header, option, value in (
+        ("accept", "--accept", accept),
+        ("x-modelyard-target-variant", "--variant", variant),
+        ("x-modelyard-routing-key", "--routing-key", routing_key),
     ):
         if value is not None:
-            headers[header] = value
+            headers[header] = _header_value(option, value)
     target = f"{url.rstrip('/')}/endpoints/{quote(name, safe='')}/invocations"
     response = _post(target, url, body, headers, timeout)
     answered = {
@@ -113,6 +113,20 @@ def invoke_endpoint(
         f"inference id {answered['inference_id'] or '-'}",
         err=True,
     )
+
+
+def _header_value(option: str, value: str) -> str:
+    """``value`` if an HTTP header can carry it: printable ASCII, no line break.
+
+    Raises:
+        InvalidInput: naming the option; httpx refused it with a traceback (non-ASCII) or a
+            transport error (a line break) after the command had started.
+    """
+    if not all(" " <= char <= "~" for char in value):
+        raise InvalidInput(
+            f"{option} must be printable ASCII (it is sent in an HTTP header), got {value!r}"
+        )
+    return value
 
 
 def _read(path: Path) -> bytes:
