@@ -419,6 +419,18 @@ def test_invoke_errors_are_one_line_with_the_servers_message(server: tuple[Any, 
     assert results[-1].code == 2 and "--data or --file" in results[-1].err
 
 
+def test_invoke_refuses_a_timeout_no_clock_can_hold(cli: Any) -> None:
+    """'--timeout inf' (or 1e300) passed the option's minimum and crashed in the socket layer
+    with a traceback: 'OverflowError: timestamp out of range for platform time_t'."""
+    results = cli.many(
+        *[["invoke", "churn-api", "--url", f"http://127.0.0.1:{free_port()}", "--data",
+           "[1, 2, 3, 4]", "--timeout", value] for value in ("inf", "1e300", "nan")]
+    )  # fmt: skip
+    for result in results:
+        assert result.code == 2 and "Traceback" not in result.err, result.err
+        assert "Invalid value for '--timeout'" in result.err and result.out == "", result.err
+
+
 def test_capture_changes_every_variants_share_only(home: Any) -> None:
     """``endpoints capture NAME PERCENT``: the share of every variant, redactions and the rest
     kept; a share outside 0-100 changes nothing."""

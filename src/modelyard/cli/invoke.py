@@ -63,7 +63,11 @@ def invoke_endpoint(
         str, typer.Option(metavar="URL", help="The server ('modelyard serve').")
     ] = DEFAULT_URL,
     timeout: Annotated[
-        float, typer.Option(metavar="SECONDS", min=0.1, help="How long to wait for the answer.")
+        float,
+        # A day at most: the socket layer overflows on 'inf' (OverflowError, a traceback).
+        typer.Option(
+            metavar="SECONDS", min=0.1, max=86400, help="How long to wait for the answer."
+        ),
     ] = 60.0,
     json_: Annotated[
         bool,
