@@ -59,3 +59,14 @@ def test_a_port_an_earlier_server_just_left_is_free() -> None:
         plain.bind(("127.0.0.1", port))
     assert held.value.errno == errno.EADDRINUSE, "the test must leave the port held"
     check_listen("127.0.0.1", port)
+
+
+def test_a_payload_limit_that_is_no_size_is_refused_before_opening_the_store(cli: Any) -> None:
+    """'--max-payload-mb nan' or 'inf' crashed with a traceback (int() of the number of bytes);
+    one under a byte was refused as 'invalid settings: max_payload_bytes', a name the user
+    never wrote."""
+    for value in ("nan", "inf", "-inf", "1e-9", "0"):
+        result = cli("serve", "--port", "8080", "--max-payload-mb", value)
+        line = result.error_line(errors.InvalidInput.exit_code)
+        assert line.startswith("error: --max-payload-mb must be "), line
+        assert not cli.home.exists(), "the option is checked before the store is opened"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import math
 import os
 import shutil
 import socket
@@ -85,8 +86,12 @@ def serve(
 
     from modelyard.config import load_settings
 
-    if max_payload_mb is not None and max_payload_mb <= 0:
-        raise InvalidInput(f"--max-payload-mb must be above 0, got {max_payload_mb}")
+    # NaN passed a '<= 0' check and crashed int(); under a byte is no limit a server can keep.
+    if max_payload_mb is not None and not 1 <= max_payload_mb * 1024 * 1024 < math.inf:
+        raise InvalidInput(
+            f"--max-payload-mb must be a finite number, at least a byte (1e-06), "
+            f"got {max_payload_mb:g}"
+        )
     if grpc_port is None:  # MODELYARD_GRPC_PORT, checked like the option
         grpc_port = load_settings().grpc_port
     # Worker processes build their own app from the environment: pass the options that way.
