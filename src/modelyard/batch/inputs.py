@@ -1,8 +1,10 @@
 """The input files of a batch transform: one file, a folder or a glob, local or any fsspec URL.
 
-A folder means its direct children that are files, sorted by name; names starting with ``.``
-or ``_`` are skipped, as Hadoop and Spark hide them (``_SUCCESS``, ``.crc`` files). A glob
-(``data/*.csv``, ``s3://bucket/day=*/part-*.parquet``) means every file it matches, sorted.
+A folder means its direct children that are files (or links to files, read as the files they
+lead to), sorted by name; names starting with ``.`` or ``_`` are skipped, as Hadoop and Spark
+hide them (``_SUCCESS``, ``.crc`` files). A glob (``data/*.csv``,
+``s3://bucket/day=*/part-*.parquet``) means every file it matches, sorted; a link that leads
+nowhere is refused.
 
 Each file carries a content fingerprint, which keys the job's manifest: its size, its
 modification time (or the object store's ETag or checksum) and a hash of its first and last
@@ -16,7 +18,7 @@ import gzip
 import hashlib
 import os
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -134,15 +136,12 @@ def list_inputs(url: str) -> list[InputFile]:
         fs, path = fsspec.core.url_to_fs(url)
         if any(c in path for c in _GLOB_CHARS):
             found = fs.glob(path, detail=True)
-            infos = [i for i in found.values() if i.get("type") == "file"]
+            infos = [i for i in _followed(fs, found.values()) if i.get("type") == "file"]
             if not infos:
                 raise InvalidInput(f"no input file matches {url}")
         elif fs.isdir(path):
-            infos = [
-                i
-                for i in fs.ls(path, detail=True)
-                if i.get("type") == "file" and not _hidden(i["name"])
-            ]
+            listed = [i for i in fs.ls(path, detail=True) if not _hidden(i["name"])]
+            infos = [i for i in _followed(fs, listed) if i.get("type") == "file"]
             if not infos:
                 raise InvalidInput(f"the input folder {url} holds no files")
         elif fs.isfile(path):
@@ -177,6 +176,28 @@ def detect_format(file: InputFile, content_type: BatchFormat | None) -> BatchFor
     if found is BatchFormat.PARQUET and file.gzipped:
         raise InvalidInput(f"{file.url}: a Parquet file is compressed inside; do not gzip it")
     return found
+
+
+def _followed(fs: Any, infos: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``infos`` with each symbolic link described by what it leads to (under the link's own
+    name): fsspec lists a link as type ``other``, with the link's own time, so a folder's
+    linked files were left out of the job, and a changed target kept its fingerprint.
+
+    Raises:
+        InvalidInput: a link leads nowhere (names the link and its target).
+    """
+    followed = []
+    for info in infos:
+        if info.get("islink"):
+            try:
+                info = fs.info(info["name"])
+            except FileNotFoundError:
+                raise InvalidInput(
+                    f"the input {info['name']} is a link to {info.get('destination')}, which "
+                    "does not exist"
+                ) from None
+        followed.append(info)
+    return followed
 
 
 def _hidden(path: str) -> bool:
