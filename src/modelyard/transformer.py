@@ -5,19 +5,24 @@
     t.transform("data/2026-12/", content_type="text/csv", split_type="Line")
     t.latest_transform_job.name, t.counts_.rows_out
 
+The constructor takes the SDK's as SDK code writes it, ``Transformer(model_name,
+instance_count, instance_type, strategy=…, assemble_with="Line", output_path=…)``.
 SageMaker's spelling of the options (``MultiRecord``, ``Line``, ``Input``…) and modelyard's
 (``multi-record``, ``line``, ``input``) are both accepted. ``instance_count`` is the number of
-worker processes; ``executor="ray"`` (and ``address="ray://…"``) runs them on Ray. A thin
-adapter over ``BatchService``: the job runs in its own process exactly as ``modelyard batch``
-runs it, and ``transform`` waits for it unless ``wait=False``.
+worker processes; ``executor="ray"`` (and ``address="ray://…"``) runs them on Ray; an
+``instance_type`` other than the SDK's local mode is taken with a warning that it is not used.
+A thin adapter over ``BatchService``: the job runs in its own process exactly as ``modelyard
+batch`` runs it, and ``transform`` waits for it unless ``wait=False``.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING
 
 from modelyard.domain import Job
 from modelyard.domain.batch import BatchCounts, TransformRequest
+from modelyard.errors import InvalidInput
 
 if TYPE_CHECKING:
     from modelyard.bootstrap import Platform
@@ -48,22 +53,41 @@ class Transformer:
     def __init__(
         self,
         model_name: str,
-        output_path: str,
-        *,
         instance_count: int | None = None,
+        instance_type: str | None = None,
+        *,
         strategy: str | None = None,
-        max_payload: float = 6.0,
+        assemble_with: str | None = None,
+        output_path: str | None = None,
+        max_payload: float | None = None,
         max_errors: int = 0,
         overwrite: bool = False,
         executor: str = "local",
         address: str | None = None,
         platform: Platform | None = None,
     ) -> None:
+        """The SDK's arguments in the SDK's order; ``max_payload`` None is SageMaker's default
+        (6 MB), and ``assemble_with`` ``Line`` (or None) is how outputs are written here.
+
+        Raises:
+            InvalidInput: an ``instance_count`` that is not a whole number of 1 or more, an
+                empty ``instance_type``, an ``assemble_with`` other than ``Line`` or ``None``,
+                or no ``output_path`` (there is no default bucket).
+        """
+        _check_instances(instance_count, instance_type)
+        if assemble_with is not None and _spelled(assemble_with, "") not in ("line", "none"):
+            raise InvalidInput(f"assemble_with must be 'Line' or 'None', got {assemble_with!r}")
+        if output_path is None:
+            raise InvalidInput(
+                "output_path is required: the folder or URL that receives the outputs"
+            )
         self.model_name = model_name
         self.output_path = output_path
         self.instance_count = instance_count
+        self.instance_type = instance_type
         self.strategy = strategy
-        self.max_payload = max_payload
+        self.assemble_with = assemble_with
+        self.max_payload = 6.0 if max_payload is None else max_payload
         self.max_errors = max_errors
         self.overwrite = overwrite
         self.executor = executor
@@ -94,8 +118,17 @@ class Transformer:
 
         Raises:
             InvalidInput, ModelNotFound…, AlreadyExists, StorageNotWritable: a bad request
-            (nothing submitted); JobFailed when the job fails (it can be resumed).
+            (nothing submitted), ``assemble_with="None"`` on records that are lines included;
+            JobFailed when the job fails (it can be resumed).
         """
+        split = _spelled(split_type, "line")
+        run_together = self.assemble_with is not None and _spelled(self.assemble_with, "") == "none"
+        if run_together and split != "none":
+            raise InvalidInput(
+                "assemble_with='None' runs the records' outputs together with nothing between "
+                "them; a batch job writes each record's output on a line of its own: give "
+                "assemble_with='Line'"
+            )
         request = TransformRequest.from_dict(
             {
                 "model": self.model_name,
@@ -103,7 +136,7 @@ class Transformer:
                 "output": self.output_path,
                 "content_type": content_type,
                 "header": header,
-                "split_type": _spelled(split_type, "line"),
+                "split_type": split,
                 "batch_strategy": _spelled(self.strategy, "multi-record"),
                 "max_payload_mb": self.max_payload,
                 "join_source": _spelled(join_source, "none"),
@@ -135,3 +168,28 @@ class Transformer:
             if failed is not None:
                 raise failed
         return job
+
+
+#: The SageMaker SDK's local mode: the machine the code runs on, as a batch job's workers are.
+_LOCAL_INSTANCE_TYPES = frozenset({"local", "local_cpu"})
+
+
+def _check_instances(count: object, instance_type: object) -> None:
+    """Check the SDK's ``instance_count`` (worker processes here) and ``instance_type`` (None:
+    not given), and say with a warning that a cloud instance type is not used."""
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+        keyword = "; output_path goes as a keyword" if isinstance(count, str) else ""
+        raise InvalidInput(
+            f"instance_count must be a whole number of 1 or more, got {count!r}{keyword}"
+        )
+    if instance_type is None:
+        return
+    if not isinstance(instance_type, str) or not instance_type.strip():
+        raise InvalidInput(f"instance_type must be a name, got {instance_type!r}")
+    if instance_type not in _LOCAL_INSTANCE_TYPES:
+        warnings.warn(
+            f"instance_type {instance_type!r} is not used: the job runs in worker processes "
+            "on this machine (instance_count of them), or on Ray with executor='ray'",
+            UserWarning,
+            stacklevel=3,
+        )

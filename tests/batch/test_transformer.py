@@ -1,0 +1,96 @@
+"""``Transformer`` takes the SageMaker SDK's constructor as SDK code writes it:
+``Transformer(model_name, instance_count, instance_type, strategy=…, assemble_with="Line",
+output_path=…, max_payload=None)`` runs (the instance type with a warning saying it is not
+used), and what cannot mean anything here is refused with the argument named, before any job.
+
+Real registry (SQLite), real batch jobs in their own worker processes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from modelyard import Transformer
+from modelyard.bootstrap import Platform
+from modelyard.errors import InvalidInput
+from tests.batch.support import Model, csv_text, features
+
+ROWS = features(30, seed=31)
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    path = tmp_path / "in" / "rows.csv"
+    path.parent.mkdir()
+    path.write_bytes(csv_text(ROWS))
+    return path
+
+
+def test_sdk_code_runs_as_it_is(
+    platform: Platform, model: Model, source: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    with pytest.warns(UserWarning, match=r"instance_type 'ml\.m5\.xlarge' is not used"):
+        t = Transformer(
+            model.ref,
+            1,
+            "ml.m5.xlarge",
+            strategy="MultiRecord",
+            assemble_with="Line",
+            output_path=str(out),
+            max_payload=None,  # the SDK's default: the service's 6 MB
+            platform=platform,
+        )
+    t.transform(str(source), content_type="text/csv", split_type="Line")
+    assert t.counts_.rows_out == len(ROWS)
+    assert (out / "rows.csv.out").read_bytes() == model.csv(ROWS)
+    assert t.latest_transform_job is not None
+    assert t.latest_transform_job.spec["max_payload_mb"] == 6.0
+    assert t.latest_transform_job.spec["workers"] == 1
+
+
+def test_local_instance_types_say_nothing(
+    platform: Platform, model: Model, source: Path, tmp_path: Path
+) -> None:
+    t = Transformer(
+        model.ref, instance_count=1, instance_type="local", output_path=str(tmp_path / "out"),
+        platform=platform,
+    )  # fmt: skip
+    t.transform(str(source))  # filterwarnings=error: a warning fails the test
+    assert t.counts_.rows_out == len(ROWS)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"instance_count": 0}, r"instance_count must be a whole number of 1 or more, got 0"),
+        ({"instance_count": "out/"}, r"instance_count .* got 'out/'; output_path goes as a"),
+        ({"instance_count": True}, r"instance_count must be a whole number"),
+        ({"instance_type": ""}, r"instance_type must be a name"),
+        ({"assemble_with": "Lines"}, r"assemble_with must be 'Line' or 'None', got 'Lines'"),
+        ({"output_path": None}, r"output_path is required"),
+    ],
+)
+def test_what_cannot_mean_anything_is_refused(
+    platform: Platform, model: Model, tmp_path: Path, kwargs: dict[str, object], message: str
+) -> None:
+    args: dict[str, object] = {"output_path": str(tmp_path / "out"), **kwargs}
+    with pytest.raises(InvalidInput, match=message):
+        Transformer(model.ref, platform=platform, **args)  # type: ignore[arg-type]
+    assert not (tmp_path / "out").exists()
+
+
+def test_records_run_together_are_refused_on_lines(
+    platform: Platform, model: Model, source: Path, tmp_path: Path
+) -> None:
+    # SageMaker's AssembleWith=None joins the records' outputs with nothing between them;
+    # modelyard writes a line a record, so that is refused where records are lines.
+    t = Transformer(
+        model.ref, assemble_with="None", output_path=str(tmp_path / "out"), platform=platform
+    )
+    with pytest.raises(InvalidInput, match=r"assemble_with='None' .* assemble_with='Line'"):
+        t.transform(str(source), split_type="Line")
+    assert t.latest_transform_job is None
+    assert not (tmp_path / "out").exists()
