@@ -11,7 +11,7 @@ import pytest
 
 from modelyard.batch.coordinator import run_job
 from modelyard.codecs import payloads
-from modelyard.domain.batch import JoinSource
+from modelyard.domain.batch import BatchStrategy, JoinSource
 from modelyard.errors import InvalidInput
 from tests.batch.support import NAMES, Model, features, request
 
@@ -65,6 +65,40 @@ def test_jsonl_join_and_filters(model: Model, tmp_path: Path) -> None:
         {"id": i, "SageMakerOutput": orjson.loads(a)} for i, a in enumerate(answers(model, ROWS))
     ]
     assert out == expected
+
+
+@pytest.mark.parametrize("strategy", list(BatchStrategy))
+def test_jsonl_join_of_records_that_are_not_objects(
+    model: Model, tmp_path: Path, strategy: BatchStrategy
+) -> None:
+    # SageMaker: a joined record that is not an object becomes {"SageMakerInput": record,
+    # "SageMakerOutput": answer}; rows as arrays, the common JSON Lines input, were each refused.
+    records: list[object] = [
+        values(r) if i % 3 else dict(zip(NAMES, values(r), strict=True)) for i, r in enumerate(ROWS)
+    ]
+    (tmp_path / "in.jsonl").write_bytes(jsonl(records))
+    outcome = run_job(
+        request(
+            model,
+            tmp_path / "in.jsonl",
+            tmp_path / "out",
+            join_source=JoinSource.INPUT,
+            batch_strategy=strategy,
+        ),
+        model.source,
+        job=f"join-arrays-{strategy.value}",
+    )
+    out = [
+        orjson.loads(line) for line in (tmp_path / "out" / "in.jsonl.out").read_bytes().splitlines()
+    ]
+    expected = [
+        {"SageMakerInput": record, "SageMakerOutput": orjson.loads(answer)}
+        if isinstance(record, list)
+        else {**record, "SageMakerOutput": orjson.loads(answer)}
+        for record, answer in zip(records, answers(model, ROWS), strict=True)
+    ]
+    assert out == expected
+    assert (outcome.counts.rows_out, outcome.counts.rows_failed) == (len(ROWS), 0)
 
 
 def test_join_refuses_a_record_that_holds_the_output_field(model: Model, tmp_path: Path) -> None:

@@ -9,9 +9,10 @@ one; a bad record is reported and the rest go on.
 
 ``join_source=input`` writes the input object with the answer under ``SageMakerOutput``, as
 SageMaker does, but a record that already holds that field is refused (SageMaker overwrites
-it silently), and so is a record that is not an object. The output filter applies to the
-joined object (or to the answer). With a handler, a payload is the records' lines joined by
-newlines, sent to ``input_fn`` as ``application/jsonlines``.
+it silently); a record that is not an object (a row ``[x, …]``) is written as SageMaker
+writes it, ``{"SageMakerInput": record, "SageMakerOutput": answer}``. The output filter
+applies to the joined object (or to the answer). With a handler, a payload is the records'
+lines joined by newlines, sent to ``input_fn`` as ``application/jsonlines``.
 """
 
 from __future__ import annotations
@@ -31,11 +32,13 @@ from modelyard.domain.batch import BatchFormat, BatchStrategy, JoinSource, Trans
 from modelyard.domain.signature import Signature
 from modelyard.errors import InvalidInput, InvalidPayload
 
-__all__ = ["OUTPUT_KEY", "JsonInput", "JsonRecords", "dumps", "loads"]
+__all__ = ["INPUT_KEY", "OUTPUT_KEY", "JsonInput", "JsonRecords", "dumps", "loads"]
 
 _SHAPE_KEYS = {"instances", "inputs"}
 #: Where a joined JSON record holds its prediction (SageMaker's name).
 OUTPUT_KEY = "SageMakerOutput"
+#: Where a joined JSON record that is not an object holds the input (SageMaker's name).
+INPUT_KEY = "SageMakerInput"
 JSON = payloads.JSON
 
 
@@ -73,14 +76,11 @@ class JsonInput:
     def checked(self, line: bytes) -> Any:
         """A record's value, refused when the join cannot hold its prediction."""
         obj = loads(line)
-        if self.join:
-            if not isinstance(obj, dict):
-                raise InvalidInput("join_source=input needs each JSON record to be an object")
-            if OUTPUT_KEY in obj:
-                raise InvalidInput(
-                    f"the record already holds {OUTPUT_KEY!r}, where its prediction would go;"
-                    " rename that field, or do not join the input"
-                )
+        if self.join and isinstance(obj, dict) and OUTPUT_KEY in obj:
+            raise InvalidInput(
+                f"the record already holds {OUTPUT_KEY!r}, where its prediction would go; "
+                "rename that field, or do not join the input"
+            )
         return obj
 
     def rows(self, line: bytes) -> tuple[Any, np.ndarray]:
@@ -172,7 +172,8 @@ class JsonRecords:
             return answer + b"\n"
         value = orjson.loads(answer)
         if self.join:
-            value = {**obj, OUTPUT_KEY: value}
+            joined = obj if isinstance(obj, dict) else {INPUT_KEY: obj}
+            value = {**joined, OUTPUT_KEY: value}
         if self.output_filter is not None:
             value = self.output_filter.apply(value)
         return dumps(value) + b"\n"
