@@ -17,7 +17,9 @@ batch`` runs it, and ``transform`` waits for it unless ``wait=False``.
 
 from __future__ import annotations
 
+import os
 import warnings
+from os import PathLike
 from typing import TYPE_CHECKING
 
 from modelyard.domain import Job
@@ -58,7 +60,7 @@ class Transformer:
         *,
         strategy: str | None = None,
         assemble_with: str | None = None,
-        output_path: str | None = None,
+        output_path: str | PathLike[str] | None = None,
         max_payload: float | None = None,
         max_errors: int = 0,
         overwrite: bool = False,
@@ -82,7 +84,7 @@ class Transformer:
                 "output_path is required: the folder or URL that receives the outputs"
             )
         self.model_name = model_name
-        self.output_path = output_path
+        self.output_path = _text(output_path)
         self.instance_count = instance_count
         self.instance_type = instance_type
         self.strategy = strategy
@@ -104,7 +106,7 @@ class Transformer:
 
     def transform(
         self,
-        data: str,
+        data: str | PathLike[str],
         *,
         content_type: str | None = None,
         split_type: str | None = None,
@@ -132,7 +134,7 @@ class Transformer:
         request = TransformRequest.from_dict(
             {
                 "model": self.model_name,
-                "input": data,
+                "input": _text(data),
                 "output": self.output_path,
                 "content_type": content_type,
                 "header": header,
@@ -168,6 +170,12 @@ class Transformer:
             if failed is not None:
                 raise failed
         return job
+
+
+def _text(path: str | PathLike[str]) -> str:
+    """A path as text (a ``pathlib.Path`` is a path; anything else is left for the request's
+    check to refuse by name)."""
+    return os.fspath(path) if isinstance(path, PathLike) else path
 
 
 #: The SageMaker SDK's local mode: the machine the code runs on, as a batch job's workers are.

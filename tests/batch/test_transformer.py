@@ -94,3 +94,36 @@ def test_records_run_together_are_refused_on_lines(
         t.transform(str(source), split_type="Line")
     assert t.latest_transform_job is None
     assert not (tmp_path / "out").exists()
+
+
+def test_paths_are_taken_as_paths(
+    platform: Platform, model: Model, source: Path, tmp_path: Path
+) -> None:
+    # pathlib paths for data and output_path (a TypeError deep inside the request check)
+    t = Transformer(model.ref, output_path=tmp_path / "out", platform=platform)
+    t.transform(source)
+    assert (tmp_path / "out" / "rows.csv.out").read_bytes() == model.csv(ROWS)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"max_errors": None}, r"max_errors must be a whole number, got None"),
+        ({"max_errors": 1.5}, r"max_errors must be a whole number, got 1\.5"),
+        ({"max_payload": "6"}, r"max_payload_mb must be a number, got '6'"),
+        ({"max_payload": True}, r"max_payload_mb must be a number, got True"),
+        ({"overwrite": "yes"}, r"overwrite must be True or False, got 'yes'"),
+        ({"model_name": None}, r"model must be a text, got None"),
+    ],
+)
+def test_values_of_the_wrong_type_are_refused_by_name(
+    platform: Platform, model: Model, source: Path, tmp_path: Path,
+    kwargs: dict[str, object], message: str,
+) -> None:  # fmt: skip
+    args: dict[str, object] = {"model_name": model.ref, "output_path": str(tmp_path / "out")}
+    t = Transformer(platform=platform, **{**args, **kwargs})  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match=message):
+        t.transform(str(source))
+    assert t.latest_transform_job is None
+    assert not (tmp_path / "out").exists()
+    assert all(j.spec.get("output") != str(tmp_path / "out") for j in platform.jobs.list_jobs())

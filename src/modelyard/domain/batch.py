@@ -79,6 +79,32 @@ class TransformRequest:
     executor: BatchExecutor = BatchExecutor.LOCAL
     address: str | None = None
 
+    def __post_init__(self) -> None:
+        """Refuse a value of the wrong type, naming the field: the Python API passes what its
+        caller gave (``max_errors=None`` failed deep inside with a TypeError, and
+        ``max_errors=1.5`` or ``overwrite="yes"`` were taken).
+
+        Raises:
+            InvalidInput: naming the field and the value.
+        """
+        for name in ("model", "input", "output"):
+            if not isinstance(getattr(self, name), str):
+                raise InvalidInput(f"{name} must be a text, got {getattr(self, name)!r}")
+        for name in ("input_filter", "output_filter", "address"):
+            if not isinstance(getattr(self, name), str | None):
+                raise InvalidInput(f"{name} must be a text, got {getattr(self, name)!r}")
+        for name in ("header", "overwrite"):
+            value = getattr(self, name)
+            if not isinstance(value, bool) and not (name == "header" and value is None):
+                raise InvalidInput(f"{name} must be True or False, got {value!r}")
+        for name in ("workers", "max_errors"):
+            value = getattr(self, name)
+            if (value is not None or name == "max_errors") and not _whole(value):
+                raise InvalidInput(f"{name} must be a whole number, got {value!r}")
+        payload = self.max_payload_mb
+        if isinstance(payload, bool) or not isinstance(payload, int | float):
+            raise InvalidInput(f"max_payload_mb must be a number, got {payload!r}")
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able (enums as their values)."""
         return {k: (v.value if isinstance(v, enum.Enum) else v) for k, v in asdict(self).items()}
@@ -104,6 +130,10 @@ class TransformRequest:
                         f"invalid {key.replace('_', '-')} {values[key]!r}: use one of {allowed}"
                     ) from None
         return cls(**values)
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True, slots=True)
