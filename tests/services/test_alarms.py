@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from modelyard.domain import CaptureConfig, ColumnSpec, ConfigChange, Signature, Source, Trust
-from modelyard.domain.alarms import AlarmState, SinkSpec
+from modelyard.domain.alarms import DEPLOYMENT_ROLLBACK, AlarmEvent, AlarmState, SinkSpec
 from modelyard.domain.metrics import MetricPoint
 from modelyard.errors import (
     AlreadyExists,
@@ -670,9 +670,18 @@ def test_old_state_changes_are_pruned_keeping_each_alarms_latest(parts: Parts) -
     assert [e.new.value for e in alarms.history("steady")] == ["OK"]
     assert alarms.state("p99-high").state.value == flapping[0].new.value
     assert pruning.prune_history(T0 + timedelta(minutes=100)) == 0
+    # A message about the alarm (a rollback it caused) is history too, but not what put the
+    # rule in its state: pruned by age like the older changes, the latest change kept.
+    told = alarms.announce(
+        AlarmEvent(0, "steady", ENDPOINT, T0 + timedelta(minutes=70), AlarmState.OK,
+                   AlarmState.OK, "deployment 1 rolled back", kind=DEPLOYMENT_ROLLBACK)
+    )  # fmt: skip
+    assert [e.kind for e in alarms.history("steady")] == [DEPLOYMENT_ROLLBACK, "state_change"]
+    assert told.id == alarms.history("steady")[0].id and told.notifications[0].ok
     # Long after every change: each rule keeps its latest.
-    assert pruning.prune_history(T0 + timedelta(days=365)) == 10
+    assert pruning.prune_history(T0 + timedelta(days=365)) == 11
     assert [e.at for e in alarms.history("p99-high")] == [flapping[0].at]
+    assert [(e.kind, e.new.value) for e in alarms.history("steady")] == [("state_change", "OK")]
 
 
 def test_a_drift_alarm_of_an_unmonitored_endpoint_says_it_gets_no_data(parts: Parts) -> None:

@@ -17,6 +17,7 @@ from modelyard.domain.alarms import AlarmState, SinkSpec
 from modelyard.domain.deployment_decisions import Action, Verdict
 from modelyard.domain.deployments import DeploymentState, StepKind
 from modelyard.errors import Conflict, EndpointNotFound, InvalidInput, InvalidName, NotFound
+from modelyard.services.alarm_delivery import RETRY_AFTER
 from modelyard.services.monitors import MonitorService
 from modelyard.services.scheduler import Scheduler
 from tests.services.deployment_parts import ENDPOINT, STEP, T0, Parts, open_parts
@@ -228,6 +229,31 @@ def test_an_alarm_in_alarm_rolls_back_and_tells_its_webhook(parts: Parts) -> Non
         # Told apart from the alarm's own change, whose id may equal this decision's.
         assert [b["kind"] for b in receiver.received()] == ["state_change", "deployment_rollback"]
         assert f"deployment {d.id} of endpoint {ENDPOINT} rolled back" in told[0]["reason"]
+
+
+def test_a_rollback_message_a_webhook_missed_is_kept_and_sent_again(parts: Parts) -> None:
+    with webhook_receiver() as receiver:
+        _blue_green_watched(parts, receiver.url)
+        minute = parts.clock.now.replace(second=0, microsecond=0)
+        parts.serve("main.next", minute, 100, errors=60)
+        parts.clock.advance(MIN)
+        parts.alarms.evaluate(parts.clock.now)
+        receiver.status = 503  # down when the deployment rolls back
+        assert _tick(parts) == [Action.ROLLBACK]
+        message, change = parts.alarms.history("errors-high")[:2]
+        assert (message.kind, change.kind) == ("deployment_rollback", "state_change")
+        webhook = message.notifications[-1]
+        assert (webhook.ok, webhook.attempts) == (False, 1) and "503" in (webhook.error or "")
+        missed = receiver.received()[-1]
+        receiver.status = 200
+        parts.clock.advance(RETRY_AFTER)
+        parts.alarms.evaluate(parts.clock.now)  # the pass's retries
+        assert receiver.received()[-1] == missed, "the same message, with its kind and id"
+        message = parts.alarms.history("errors-high")[0]
+        assert (message.kind, message.notifications[-1].ok) == ("deployment_rollback", True)
+        assert message.notifications[-1].attempts == 2
+    # The message is no state change: the alarm's state, and what put it there, stay.
+    assert parts.alarms.state("errors-high").state is AlarmState.ALARM
 
 
 def test_an_alarm_a_deployment_watches_cannot_be_deleted_and_one_gone_pauses_it(

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from modelyard.cli.context import platform
 from modelyard.cli.render import console, print_json
-from modelyard.domain.alarms import AlarmEvent, AlarmStatus, MissingData, SinkSpec
+from modelyard.domain.alarms import STATE_CHANGE, AlarmEvent, AlarmStatus, MissingData, SinkSpec
 from modelyard.domain.counts import MAX_LIMIT
 from modelyard.domain.durations import parse_duration
 from modelyard.domain.monitors import format_duration
@@ -166,7 +166,8 @@ def history(
     limit: Annotated[int, typer.Option(help=f"How many, newest first (1 to {MAX_LIMIT:,}).")] = 50,
     json_: JsonFlag = False,
 ) -> None:
-    """An alarm's state changes, newest first, with how each sink took them."""
+    """An alarm's state changes, newest first, with how each sink took them; and the
+    rollbacks of deployments that watched it, which its sinks were told of."""
     events = platform().alarms.history(name, limit)
     if json_:
         print_json(events)
@@ -175,7 +176,9 @@ def history(
     for event in events:
         table.add_row(
             event.at.strftime("%Y-%m-%d %H:%M:%S"),
-            f"{event.old.value} -> {event.new.value}",
+            f"{event.old.value} -> {event.new.value}"
+            if event.kind == STATE_CHANGE
+            else event.kind.replace("_", " "),
             escape(event.reason),
             escape(_sent(event)),
         )

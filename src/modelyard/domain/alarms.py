@@ -326,6 +326,12 @@ class Notification:
         )
 
 
+#: The kinds of an alarm's history entries (``AlarmEvent.kind``): a change of its state, and a
+#: message about a deployment that watched it and rolled back.
+STATE_CHANGE = "state_change"
+DEPLOYMENT_ROLLBACK = "deployment_rollback"
+
+
 @dataclass(frozen=True, slots=True)
 class AlarmEvent:
     """One state change of an alarm, as kept in its history and sent to its sinks.
@@ -340,10 +346,11 @@ class AlarmEvent:
         reason: Why (the windows' values against the threshold, in words).
         windows: The windows evaluated, newest first.
         notifications: How each sink took it (filled in once the sinks were called).
-        kind: ``"state_change"`` (a history entry), or ``"deployment_rollback"``: a deployment
-            watching the alarm rolled back (not kept in the history; ``id`` is the
-            deployment's decision, ``old`` and ``new`` the alarm's state then). A receiver
-            tells a message it got twice by its kind and id.
+        kind: :data:`STATE_CHANGE`, or :data:`DEPLOYMENT_ROLLBACK`: a message, not a change,
+            kept in the history too (so that its failed deliveries are tried again): a
+            deployment watching the alarm rolled back (``old`` and ``new`` are the alarm's
+            state then; ``reason`` names the deployment and why). A receiver tells a message
+            it got twice by its kind and id.
     """
 
     id: int
@@ -355,7 +362,7 @@ class AlarmEvent:
     reason: str
     windows: tuple[WindowValue, ...] = ()
     notifications: tuple[Notification, ...] = ()
-    kind: str = "state_change"
+    kind: str = STATE_CHANGE
 
     def to_dict(self) -> dict[str, Any]:
         """The wire shape (a webhook posts this)."""

@@ -64,13 +64,6 @@ def deliver(spec: SinkSpec, event: AlarmEvent, rule: AlarmRule, attempts: int = 
     return Notification(label, True, None, attempts)
 
 
-def deliver_all(
-    specs: Sequence[SinkSpec], event: AlarmEvent, rule: AlarmRule
-) -> tuple[Notification, ...]:
-    """Send ``event`` to every sink in ``specs`` at once (see :func:`deliver_many`)."""
-    return tuple(deliver_many([(spec, event, rule) for spec in specs]))
-
-
 def deliver_many(jobs: Sequence[tuple[SinkSpec, AlarmEvent, AlarmRule]]) -> list[Notification]:
     """Make every delivery in ``jobs`` at once, up to :data:`MAX_PARALLEL` threads, and
     return how each went, in their order: a receiver that hangs until its timeout holds up

@@ -43,6 +43,7 @@ from modelyard.errors import (
     EndpointNotFound,
     InvalidInput,
     ModelyardError,
+    NotFound,
     VariantNotFound,
 )
 from modelyard.services.alarm_delivery import Redelivery, deliver_many, pending
@@ -251,7 +252,8 @@ class AlarmService:
         return [self._noted(s) for s in self._store.list_rules(endpoint)]
 
     def history(self, name: str, limit: int = 100) -> list[AlarmEvent]:
-        """The state changes of ``name``, newest first, at most ``limit``.
+        """The state changes of ``name`` and the messages sent about it (:meth:`announce`),
+        newest first, at most ``limit``.
 
         Raises:
             InvalidInput: ``limit`` is not from 1 to ``MAX_LIMIT``; NotFound.
@@ -366,6 +368,39 @@ class AlarmService:
         except ModelyardError as exc:  # the store: the next pass tries again
             log.warning("failed alarm notifications not retried: %s", exc.message)
         return sent
+
+    def announce(self, event: AlarmEvent) -> AlarmEvent:
+        """Send ``event``, a message about an alarm rather than a change of its state (a
+        deployment watching it rolled back: ``kind`` :data:`DEPLOYMENT_ROLLBACK`), to the
+        alarm's sinks at once, kept in its history first with every sink "not sent yet", so
+        that a delivery that fails (or never happens, the process dying) is tried again as a
+        state change's is (:class:`Redelivery`). Should the store fail, the sinks are told
+        all the same, without a retry.
+
+        Returns:
+            The message as kept (its ``id`` the history's), with how each sink took it.
+
+        Raises:
+            NotFound: no such alarm.
+        """
+        rule = self._store.get(event.alarm).rule
+        try:
+            event = self._store.record_message(
+                dataclasses.replace(event, notifications=pending(rule.sinks))
+            )
+            kept = True
+        except NotFound:
+            raise
+        except ModelyardError as exc:
+            log.warning("alarm %s: %s message not kept: %s", rule.name, event.kind, exc.message)
+            kept = False
+        notified = tuple(deliver_many([(spec, event, rule) for spec in rule.sinks]))
+        if kept:
+            try:
+                self._store.set_notifications(event.id, notified)
+            except ModelyardError as exc:
+                log.warning("alarm %s: notifications not kept: %s", rule.name, exc.message)
+        return dataclasses.replace(event, notifications=notified)
 
     def judge_as(self, rule: AlarmRule, variant: str, now: datetime) -> Evaluation:
         """``rule`` judged on ``variant`` instead of its own, over its windows settled by

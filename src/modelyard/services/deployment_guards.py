@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from modelyard.domain.alarms import (
+    DEPLOYMENT_ROLLBACK,
     AlarmEvent,
     AlarmRule,
     AlarmState,
@@ -32,7 +33,6 @@ from modelyard.domain.deployments import Deployment
 from modelyard.domain.metrics import reads_alike_on_a_share
 from modelyard.domain.servers import EndpointServer
 from modelyard.errors import NotFound
-from modelyard.services.alarm_delivery import deliver_all
 
 
 class ActiveDeployments(Protocol):
@@ -50,6 +50,10 @@ class AlarmReader(Protocol):
 
     def judge_as(self, rule: AlarmRule, variant: str, now: datetime) -> Evaluation:
         """``rule`` judged now on ``variant`` instead of its own, nothing recorded."""
+        ...
+
+    def announce(self, event: AlarmEvent) -> AlarmEvent:
+        """Send a message about an alarm to its sinks, kept for retries. Raises NotFound."""
         ...
 
 
@@ -216,24 +220,26 @@ def notify_rollback(alarms: AlarmReader, deployment: Deployment, decision: Decis
     """Tell the sinks of every alarm the deployment watches that it rolled back, and why. In
     a scheduler pass this comes before the alarm's own state change that caused it: the
     pass sends the changes once its deployments have acted (``Scheduler.run_once``); each
-    body's ``kind`` tells them apart. A sink that fails is logged; nothing stops for it."""
+    body's ``kind`` tells them apart. The message is kept in the alarm's history, and a sink
+    that fails is tried again on later passes, as for a state change (``announce``)."""
     for name in deployment.plan.alarms:
         try:
             status = alarms.state(name)
-        except NotFound:
+            alarms.announce(
+                AlarmEvent(
+                    id=decision.id,
+                    alarm=name,
+                    endpoint=status.rule.endpoint,
+                    at=decision.at,
+                    old=status.state,
+                    new=status.state,
+                    reason=f"deployment {deployment.id} of endpoint {deployment.endpoint} "
+                    f"rolled back: {decision.reason}",
+                    kind=DEPLOYMENT_ROLLBACK,
+                )
+            )
+        except NotFound:  # deleted meanwhile
             continue
-        event = AlarmEvent(
-            id=decision.id,
-            alarm=name,
-            endpoint=status.rule.endpoint,
-            at=decision.at,
-            old=status.state,
-            new=status.state,
-            reason=f"deployment {deployment.id} of endpoint {deployment.endpoint} rolled "
-            f"back: {decision.reason}",
-            kind="deployment_rollback",
-        )
-        deliver_all(status.rule.sinks, event, status.rule)
 
 
 def missing_alarms(checks: Sequence[Check]) -> list[Check]:

@@ -120,12 +120,24 @@ class AlarmStore(ABC):
         """
 
     @abstractmethod
+    def record_message(self, event: AlarmEvent) -> AlarmEvent:
+        """Keep ``event``, a message sent about an alarm rather than a change of its state
+        (its ``kind`` is not ``state_change``: a deployment watching it rolled back), in the
+        alarm's history, with its notifications as given; the entry as kept (its ``id`` the
+        store's). The rule's state is left as it is.
+
+        Raises:
+            NotFound: the rule was deleted.
+        """
+
+    @abstractmethod
     def set_notifications(self, event_id: int, notifications: Sequence[Notification]) -> None:
         """Keep how each sink took history entry ``event_id``."""
 
     @abstractmethod
     def latest_events(self, names: Sequence[str]) -> list[AlarmEvent]:
-        """The newest history entry of each of ``names`` that has one."""
+        """The newest history entry of each kind (``AlarmEvent.kind``) of each of ``names``
+        that has one."""
 
     @abstractmethod
     def set_notification(self, event_id: int, index: int, notification: Notification) -> None:
@@ -139,8 +151,8 @@ class AlarmStore(ABC):
 
     @abstractmethod
     def prune_history(self, before: datetime) -> int:
-        """Delete the state changes made before ``before``, except each rule's latest (what
-        put it in its state, however long ago); how many were deleted."""
+        """Delete the history entries made before ``before``, except each rule's latest state
+        change (what put it in its state, however long ago); how many were deleted."""
 
 
 #: The state a rule is in before its first evaluation.

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, Row
 
 from modelyard.domain.alarms import (
+    STATE_CHANGE,
     AlarmEvent,
     AlarmRule,
     AlarmState,
@@ -65,6 +66,7 @@ def _event(row: Row[Any]) -> AlarmEvent:
         reason=row.reason,
         windows=tuple(WindowValue.from_dict(w) for w in row.windows),
         notifications=tuple(Notification.from_dict(n) for n in row.notifications),
+        kind=row.kind,
     )
 
 
@@ -167,6 +169,33 @@ class SqlAlarmStore(AlarmStore):
             ).one()
             return _event(event)
 
+    def record_message(self, event: AlarmEvent) -> AlarmEvent:
+        with transaction(self._engine, write=True) as conn:
+            if (
+                conn.execute(
+                    sa.select(alarm_rules.c.id).where(alarm_rules.c.name == event.alarm)
+                ).first()
+                is None
+            ):
+                raise _no_alarm(event.alarm)
+            result = conn.execute(
+                alarm_history.insert().values(
+                    alarm=event.alarm,
+                    endpoint=event.endpoint,
+                    at=event.at.astimezone(UTC),
+                    old_state=event.old.value,
+                    new_state=event.new.value,
+                    reason=event.reason,
+                    windows=[w.to_dict() for w in event.windows],
+                    notifications=[n.to_dict() for n in event.notifications],
+                    kind=event.kind,
+                )
+            )
+            assert result.inserted_primary_key is not None
+            inserted = result.inserted_primary_key[0]
+            row = conn.execute(sa.select(alarm_history).where(alarm_history.c.id == inserted))
+            return _event(row.one())
+
     def set_notifications(self, event_id: int, notifications: Sequence[Notification]) -> None:
         with transaction(self._engine, write=True) as conn:
             conn.execute(
@@ -181,7 +210,7 @@ class SqlAlarmStore(AlarmStore):
         newest = (
             sa.select(sa.func.max(alarm_history.c.id))
             .where(alarm_history.c.alarm.in_(list(names)))
-            .group_by(alarm_history.c.alarm)
+            .group_by(alarm_history.c.alarm, alarm_history.c.kind)
         )
         query = sa.select(alarm_history).where(alarm_history.c.id.in_(newest))
         with transaction(self._engine, write=False) as conn:
@@ -202,7 +231,11 @@ class SqlAlarmStore(AlarmStore):
             conn.execute(alarm_history.update().where(where).values(notifications=entries))
 
     def prune_history(self, before: datetime) -> int:
-        latest = sa.select(sa.func.max(alarm_history.c.id)).group_by(alarm_history.c.alarm)
+        latest = (
+            sa.select(sa.func.max(alarm_history.c.id))
+            .where(alarm_history.c.kind == STATE_CHANGE)
+            .group_by(alarm_history.c.alarm)
+        )
         old = alarm_history.c.at < before.astimezone(UTC)
         with transaction(self._engine, write=True) as conn:
             deleted = conn.execute(

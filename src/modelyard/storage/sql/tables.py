@@ -327,6 +327,8 @@ alarm_history = sa.Table(
     sa.Column("windows", sa.JSON, nullable=False),
     # How each sink took the change: [{"sink", "ok", "error"}].
     sa.Column("notifications", sa.JSON, nullable=False),
+    # "state_change", or a message about the alarm ("deployment_rollback"; migration 0016).
+    sa.Column("kind", sa.String(32), nullable=False, server_default="state_change"),
 )
 
 # -- ground truth (migration 0011) ----------------------------------------------------------------
