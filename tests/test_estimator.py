@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,3 +57,53 @@ def test_params_and_failure(platform: Platform, iris_csv: Path) -> None:
         est.fit(train=str(iris_csv))
     with pytest.raises(ValueError, match="unknown parameter"):
         est.set_params(learning_rate=0.1)
+
+
+HPS_SCRIPT = """
+import json
+import os
+import sys
+from pathlib import Path
+
+print("SEEN " + json.dumps({
+    "argv": sys.argv[1:],
+    "hps": json.loads(os.environ["SM_HPS"]),
+    "flag": os.environ["SM_HP_FLAG"],
+}), flush=True)
+Path(os.environ["SM_MODEL_DIR"], "model.py").write_text(
+    "class Model:\\n"
+    "    def load(self, artifacts_dir):\\n"
+    "        pass\\n"
+    "    def predict(self, data):\\n"
+    "        return data\\n"
+)
+"""
+
+
+def test_a_script_reads_back_the_typed_hyperparameters_it_was_given(
+    platform: Platform, iris_csv: Path, tmp_path: Path
+) -> None:
+    # The SageMaker SDK's script-mode estimators send each value JSON-encoded and the toolkit
+    # decodes it: a script reading SM_HPS gets False, not the (truthy) string "False".
+    script = tmp_path / "src" / "train.py"
+    script.parent.mkdir()
+    script.write_text(HPS_SCRIPT)
+    given = {"flag": False, "layers": ["a", "b"], "opts": {"k": 1}, "lr": 0.1, "name": "abc"}
+    est = Estimator(
+        script=str(script),
+        model_name="hps",
+        hyperparameters=given,
+        flavor="pyfunc",
+        trust_code=True,
+        platform=platform,
+    )
+    est.fit(train=str(iris_csv))
+    assert est.model_version_ is not None
+    line = next(x for x in platform.jobs.logs(est.job_.name).splitlines() if x.startswith("SEEN "))
+    seen = json.loads(line.removeprefix("SEEN "))
+    assert seen["hps"] == given
+    assert seen["flag"] == "false"
+    assert seen["argv"] == [
+        "--flag", "False", "--layers", "['a', 'b']", "--lr", "0.1", "--name", "abc",
+        "--opts", "k=1",
+    ]  # fmt: skip

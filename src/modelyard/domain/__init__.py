@@ -9,7 +9,7 @@ from modelyard.domain.endpoints import (
     Predictor,
     Variant,
 )
-from modelyard.domain.jobs import Job, JobKind, JobStatus
+from modelyard.domain.jobs import Job, JobKind, JobStatus, hyperparameter_texts
 from modelyard.domain.plan import (
     DeploymentPlan,
     EndpointPlan,
@@ -69,5 +69,6 @@ __all__ = [
     "Variant",
     "VariantPlan",
     "VersionStatus",
+    "hyperparameter_texts",
     "validate_name",
 ]

@@ -4,9 +4,37 @@ in its own process, with its state in the metadata store."""
 from __future__ import annotations
 
 import enum
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+
+def hyperparameter_texts(given: Mapping[str, Any]) -> dict[str, str]:
+    """Hyperparameters as a job records them: SageMaker's request strings.
+
+    A string is kept as given (the CLI's ``--hp`` text); any other value is JSON-encoded, as
+    the SageMaker SDK's script-mode estimators encode it, so a script that reads ``SM_HPS``
+    gets back the value it was given (``False``, not the truthy string ``"False"``; a list or
+    a dict, not its Python repr). Numpy scalars and arrays count as the numbers they hold.
+    """
+    return {str(name): _text(value) for name, value in given.items()}
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, default=_plain)
+    except (TypeError, ValueError):  # not JSON at all: its text, as before
+        return str(value)
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 class JobKind(enum.StrEnum):

@@ -16,7 +16,16 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelyard.domain import Job, JobKind, JobStatus, ModelVersion, Source, Trust, validate_name
+from modelyard.domain import (
+    Job,
+    JobKind,
+    JobStatus,
+    ModelVersion,
+    Source,
+    Trust,
+    hyperparameter_texts,
+    validate_name,
+)
 from modelyard.domain.references import validate_text
 from modelyard.errors import InvalidInput
 from modelyard.services.jobs import ACTIVE, JobService, check_exists, job_name, now
@@ -77,7 +86,7 @@ class TrainingService:
             model_name=model_name,
             status=JobStatus.PENDING,
             spec=spec,
-            hyperparameters={k: str(v) for k, v in hp.items()},
+            hyperparameters=hyperparameter_texts(hp),
             created_at=now(),
         )
         return self._jobs.launch(self._jobs.store.create_job(job))

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from modelyard.domain import Job, JobKind, JobStatus, Trust
+from modelyard.domain import Job, JobKind, JobStatus, Trust, hyperparameter_texts
 from modelyard.errors import Conflict, InvalidInput
 from modelyard.services.jobs import JobService, check_exists, job_name
 from modelyard.services.registry import RegistryService
@@ -206,7 +206,7 @@ class TuningService:
             model_name=model_name,
             status=JobStatus.PENDING,
             spec={**spec, "tuning": tuning},
-            hyperparameters={k: str(v) for k, v in hp.items()},
+            hyperparameters=hyperparameter_texts(hp),
             created_at=_now(),
         )
         return self._lifecycle.launch(self._jobs.create_job(job))
