@@ -13,7 +13,7 @@ import pytest
 from modelyard import Estimator
 from modelyard.bootstrap import Platform, build
 from modelyard.config import load_settings
-from modelyard.errors import JobFailed
+from modelyard.errors import InvalidInput, JobFailed
 
 
 @pytest.fixture
@@ -107,3 +107,35 @@ def test_a_script_reads_back_the_typed_hyperparameters_it_was_given(
         "--flag", "False", "--layers", "['a', 'b']", "--lr", "0.1", "--name", "abc",
         "--opts", "k=1",
     ]  # fmt: skip
+
+
+def test_fit_takes_the_sagemaker_sdks_inputs_a_dict_of_channels(
+    platform: Platform, iris_csv: Path
+) -> None:
+    est = Estimator("random-forest", model_name="iris", target="target",
+                    hyperparameters={"n_estimators": 5}, platform=platform)
+    est.fit({"train": str(iris_csv), "validation": iris_csv})
+    assert est.job_.spec["validation"] == str(iris_csv)
+    assert "validation:accuracy" in est.metrics_
+    assert est.fit(inputs=str(iris_csv)).model_version_.ref == "iris:2"
+    assert est.job_.spec["validation"] is None
+
+
+def test_inputs_the_job_cannot_take_are_refused_before_anything_is_submitted(
+    platform: Platform, iris_csv: Path
+) -> None:
+    est = Estimator("random-forest", model_name="iris", target="target", platform=platform)
+    refused = {
+        "channel 'test'": ({"train": str(iris_csv), "test": str(iris_csv)}, {}),
+        "no 'train' channel": ({"validation": str(iris_csv)}, {}),
+        "validation twice": ({"train": str(iris_csv), "validation": str(iris_csv)},
+                             {"validation": str(iris_csv)}),
+        "a path or URL": ({"train": 3}, {}),
+        "inputs or train": (str(iris_csv), {"inputs": str(iris_csv)}),
+    }  # fmt: skip
+    for message, (first, kwargs) in refused.items():
+        with pytest.raises(InvalidInput, match=message):
+            est.fit(first, **kwargs)
+    with pytest.raises(InvalidInput, match="training data"):
+        est.fit()
+    assert platform.jobs.list_jobs() == []

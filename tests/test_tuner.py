@@ -109,7 +109,7 @@ def test_categorical_ranges_and_an_explicit_direction(
         strategy="Random",
         max_jobs=3,
         random_seed=5,
-    ).fit(train=str(train), validation=str(val))
+    ).fit({"train": str(train), "validation": val})  # the SageMaker SDK's inputs
     values = [t["value"] for t in tuner.trials_]
     assert len(values) == 3 and None not in values
     assert {t["hyperparameters"]["max_depth"] for t in tuner.trials_} <= {"2", "4"}

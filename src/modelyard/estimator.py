@@ -12,10 +12,12 @@ A thin adapter over ``TrainingService``: the job runs in its own process exactly
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from modelyard.domain import Job, ModelVersion, Trust
+from modelyard.errors import InvalidInput
 
 if TYPE_CHECKING:
     from modelyard.bootstrap import Platform
@@ -23,6 +25,10 @@ if TYPE_CHECKING:
     from modelyard.predictor import Predictor
     from modelyard.serializers import BaseDeserializer, BaseSerializer
     from modelyard.services.registry import PackagedModel
+
+Data = str | os.PathLike[str]
+Inputs = Data | Mapping[str, Data]
+_CHANNELS = ("train", "validation")
 
 _PARAMS = (
     "algorithm",
@@ -90,12 +96,23 @@ class Estimator:
             self._platform = build()
         return self._platform
 
-    def fit(self, train: str, validation: str | None = None, *, wait: bool = True) -> Estimator:
+    def fit(
+        self,
+        train: Inputs | None = None,
+        validation: Data | None = None,
+        *,
+        inputs: Inputs | None = None,
+        wait: bool = True,
+    ) -> Estimator:
         """Submit the training job on ``train`` (and ``validation``) and, by default, wait.
+
+        ``train`` (or ``inputs``, the SageMaker SDK's name) is the training data, or the
+        SDK's dict of channels: ``fit({"train": ..., "validation": ...})``.
 
         Raises:
             InvalidInput (bad request, nothing submitted); JobFailed when the job fails.
         """
+        train, validation = channels(train, validation, inputs)
         platform = self._get_platform()
         name = self.model_name or self.algorithm or "model"
         job = platform.training.submit(
@@ -188,3 +205,41 @@ class Estimator:
     def load(self) -> PackagedModel:
         """The registered model, loaded (call ``unload()`` when done)."""
         return self._get_platform().registry.load(self._fitted_version().ref)
+
+
+def channels(
+    train: Inputs | None, validation: Data | None, inputs: Inputs | None
+) -> tuple[str, str | None]:
+    """The train and validation data of a ``fit`` call, given as ours or as the SageMaker SDK's
+    ``inputs``: one path or URL (the training data) or a dict of channel name to one.
+
+    Raises:
+        InvalidInput: no training data, both ``train`` and ``inputs``, a channel other than
+            train and validation, validation given twice, or data that is not a path or URL.
+    """
+    if train is not None and inputs is not None:
+        raise InvalidInput("give the training data as inputs or train, not both")
+    given = train if inputs is None else inputs
+    if given is None:
+        raise InvalidInput("give the training data: train='data/train.csv' (or inputs=)")
+    named = given if isinstance(given, Mapping) else {"train": given}
+    unknown = sorted(str(name) for name in named if name not in _CHANNELS)
+    if unknown:
+        raise InvalidInput(
+            f"a training job takes the channels train and validation; got channel "
+            f"{', '.join(repr(n) for n in unknown)}"
+        )
+    if "train" not in named:
+        raise InvalidInput("the inputs have no 'train' channel: the training data")
+    if "validation" in named and validation is not None:
+        raise InvalidInput("validation twice: in the inputs and as validation=; give it once")
+    val = named.get("validation", validation)
+    return _data("train", named["train"]), None if val is None else _data("validation", val)
+
+
+def _data(channel: str, value: object) -> str:
+    if isinstance(value, str | os.PathLike):
+        return os.fspath(value)
+    raise InvalidInput(
+        f"the {channel} data must be a path or URL, got {type(value).__name__} {value!r}"
+    )

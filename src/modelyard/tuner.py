@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from modelyard.domain import Job, ModelVersion, Trust
 from modelyard.errors import InvalidInput
-from modelyard.estimator import Estimator
+from modelyard.estimator import Data, Estimator, Inputs, channels
 
 if TYPE_CHECKING:
     from modelyard.bootstrap import Platform
@@ -140,13 +140,22 @@ class HyperparameterTuner:
         return self.estimator._get_platform()
 
     def fit(
-        self, train: str, validation: str | None = None, *, wait: bool = True
+        self,
+        train: Inputs | None = None,
+        validation: Data | None = None,
+        *,
+        inputs: Inputs | None = None,
+        wait: bool = True,
     ) -> HyperparameterTuner:
         """Submit the tuning job on ``train`` (and ``validation``) and, by default, wait.
+
+        ``train`` (or ``inputs``, the SageMaker SDK's name) is the training data, or the
+        SDK's dict of channels: ``fit({"train": ..., "validation": ...})``.
 
         Raises:
             InvalidInput (bad request, nothing submitted); JobFailed when the job fails.
         """
+        train, validation = channels(train, validation, inputs)
         strategy = _STRATEGIES.get(self.strategy.lower())
         if strategy is None:
             raise InvalidInput(
