@@ -139,3 +139,50 @@ def test_inputs_the_job_cannot_take_are_refused_before_anything_is_submitted(
     with pytest.raises(InvalidInput, match="training data"):
         est.fit()
     assert platform.jobs.list_jobs() == []
+
+
+METRIC_SCRIPT = '''
+import os
+from pathlib import Path
+
+print("epoch 1: auc=0.91 loss=0.25", flush=True)
+Path(os.environ["SM_MODEL_DIR"], "model.py").write_text(
+    "class Model:\\n"
+    "    def load(self, artifacts_dir):\\n"
+    "        pass\\n"
+    "    def predict(self, data):\\n"
+    "        return data\\n"
+)
+'''
+
+
+def test_metric_definitions_take_the_sagemaker_sdks_dicts(
+    platform: Platform, iris_csv: Path, tmp_path: Path
+) -> None:
+    script = tmp_path / "src" / "train.py"
+    script.parent.mkdir()
+    script.write_text(METRIC_SCRIPT)
+    definitions = [{"Name": "validation:auc", "Regex": "auc=([0-9.]+)"}, "loss=loss=([0-9.]+)"]
+    est = Estimator(script=str(script), model_name="m", flavor="pyfunc", trust_code=True,
+                    metric_definitions=definitions, platform=platform)  # fmt: skip
+    assert est.fit(str(iris_csv)).metrics_ == {"validation:auc": 0.91, "loss": 0.25}
+    assert est.get_params()["metric_definitions"] is definitions
+
+
+def test_metric_definitions_of_another_shape_are_refused_naming_it(
+    platform: Platform, iris_csv: Path, tmp_path: Path
+) -> None:
+    script = tmp_path / "train.py"
+    script.write_text(METRIC_SCRIPT)
+    refused = {
+        "a list of definitions": "auc=auc=([0-9.]+)",
+        "'Name' and 'Regex'": [{"Name": "auc", "regex": "auc=([0-9.]+)"}],
+        "'=' in the name": [{"Name": "a=b", "Regex": "auc=([0-9.]+)"}],
+        "got int": [3],
+    }
+    for message, definitions in refused.items():
+        est = Estimator(script=str(script), model_name="m", metric_definitions=definitions,
+                        platform=platform)  # fmt: skip
+        with pytest.raises(InvalidInput, match=message):
+            est.fit(str(iris_csv))
+    assert platform.jobs.list_jobs() == []

@@ -167,3 +167,43 @@ def test_parameter_ranges_follow_the_sagemaker_scaling_types() -> None:
         Cont(0.1, 1, scaling_type="ReverseLogarithmic").as_range("eta")  # type: ignore[arg-type]
     with pytest.raises(InvalidInput, match="comma"):
         Cat(["a,b", "c"]).as_range("x")
+
+
+SCORE_SCRIPT = '''
+import argparse
+import os
+from pathlib import Path
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--depth", type=int)
+print(f"score={parser.parse_args().depth / 10}", flush=True)
+Path(os.environ["SM_MODEL_DIR"], "model.py").write_text(
+    "class Model:\\n"
+    "    def load(self, artifacts_dir):\\n"
+    "        pass\\n"
+    "    def predict(self, data):\\n"
+    "        return data\\n"
+)
+'''
+
+
+def test_a_script_tuned_with_the_sagemaker_sdks_metric_definitions(
+    platform: Platform, cancer_csv: tuple[Path, Path], tmp_path: Path
+) -> None:
+    script = tmp_path / "src" / "train.py"
+    script.parent.mkdir()
+    script.write_text(SCORE_SCRIPT)
+    est = Estimator(script=str(script), model_name="scored", flavor="pyfunc", trust_code=True,
+                    platform=platform)  # fmt: skip
+    tuner = HyperparameterTuner(
+        est,
+        "validation:score",
+        {"depth": CategoricalParameter([3, 7])},
+        [{"Name": "validation:score", "Regex": "score=([0-9.]+)"}],  # the SDK's 4th argument
+        objective_type="Maximize",
+        strategy="Grid",
+        max_jobs=2,
+    )
+    tuner.fit(str(cancer_csv[0]))
+    assert sorted(t["value"] for t in tuner.trials_) == [0.3, 0.7]
+    assert tuner.best_value_ == 0.7 and tuner.best_hyperparameters_ == {"depth": "7"}

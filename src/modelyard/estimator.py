@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from modelyard.services.registry import PackagedModel
 
 Data = str | os.PathLike[str]
+MetricDefinitions = Sequence[str | Mapping[str, str]]
 Inputs = Data | Mapping[str, Data]
 _CHANNELS = ("train", "validation")
 
@@ -59,7 +60,7 @@ class Estimator:
         hyperparameters: dict[str, Any] | None = None,
         target: str | None = None,
         flavor: str | None = None,
-        metric_definitions: tuple[str, ...] = (),
+        metric_definitions: MetricDefinitions = (),
         aliases: tuple[str, ...] = (),
         trust_pickle: bool = False,
         trust_code: bool = False,
@@ -124,7 +125,7 @@ class Estimator:
             target=self.target,
             hyperparameters=self.hyperparameters,
             flavor=self.flavor,
-            metric_definitions=self.metric_definitions,
+            metric_definitions=metric_definition_texts(self.metric_definitions),
             aliases=self.aliases,
             trust=Trust(pickle=self.trust_pickle, user_code=self.trust_code),
         )
@@ -235,6 +236,42 @@ def channels(
         raise InvalidInput("validation twice: in the inputs and as validation=; give it once")
     val = named.get("validation", validation)
     return _data("train", named["train"]), None if val is None else _data("validation", val)
+
+
+def metric_definition_texts(given: MetricDefinitions) -> tuple[str, ...]:
+    """Metric definitions as the services take them (``NAME=REGEX``), from ours or from the
+    SageMaker SDK's ``[{"Name": ..., "Regex": ...}]``.
+
+    Raises:
+        InvalidInput: not a list, an entry neither a string nor a dict of exactly ``Name``
+            and ``Regex`` strings, or a name holding ``=``.
+    """
+    if isinstance(given, str | Mapping):
+        raise InvalidInput(
+            f"metric_definitions must be a list of definitions, got {type(given).__name__} "
+            f"{given!r}"
+        )
+    texts = []
+    for definition in given:
+        if isinstance(definition, str):
+            texts.append(definition)
+            continue
+        if (
+            not isinstance(definition, Mapping)
+            or set(definition) != {"Name", "Regex"}
+            or not all(isinstance(v, str) for v in definition.values())
+        ):
+            raise InvalidInput(
+                "a metric definition is 'NAME=REGEX' or the SageMaker SDK's "
+                f"{{'Name': NAME, 'Regex': REGEX}} (strings 'Name' and 'Regex'), got "
+                f"{type(definition).__name__} {definition!r}"
+            )
+        if "=" in definition["Name"]:
+            raise InvalidInput(
+                f"metric definition {definition['Name']!r}: '=' in the name is not allowed"
+            )
+        texts.append(f"{definition['Name']}={definition['Regex']}")
+    return tuple(texts)
 
 
 def _data(channel: str, value: object) -> str:

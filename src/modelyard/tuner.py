@@ -26,7 +26,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from modelyard.domain import Job, ModelVersion, Trust
 from modelyard.errors import InvalidInput
-from modelyard.estimator import Data, Estimator, Inputs, channels
+from modelyard.estimator import (
+    Data,
+    Estimator,
+    Inputs,
+    MetricDefinitions,
+    channels,
+    metric_definition_texts,
+)
 
 if TYPE_CHECKING:
     from modelyard.bootstrap import Platform
@@ -98,6 +105,9 @@ _STRATEGIES = {"bayesian": "bayesian", "random": "random", "grid": "grid", "hype
 class HyperparameterTuner:
     """A tuning request over an :class:`Estimator`; ``fit`` runs it as a tuning job.
 
+    ``metric_definitions`` (``NAME=REGEX`` strings or the SageMaker SDK's
+    ``{"Name": ..., "Regex": ...}`` dicts), when given, replace the estimator's for the trials.
+
     Learned attributes (set by ``fit``): ``job_``, ``best_training_job_``,
     ``best_hyperparameters_``, ``best_value_``, ``model_version_``, ``trials_`` (a list of
     dicts: name, state, value, hyperparameters).
@@ -108,6 +118,7 @@ class HyperparameterTuner:
         estimator: Estimator,
         objective_metric_name: str,
         hyperparameter_ranges: dict[str, Parameter | str],
+        metric_definitions: MetricDefinitions | None = None,
         *,
         objective_type: Literal["Maximize", "Minimize"] | None = None,
         strategy: str = "Bayesian",
@@ -121,6 +132,7 @@ class HyperparameterTuner:
         self.estimator = estimator
         self.objective_metric_name = objective_metric_name
         self.hyperparameter_ranges = hyperparameter_ranges
+        self.metric_definitions = metric_definitions
         self.objective_type = objective_type
         self.strategy = strategy
         self.max_jobs = max_jobs
@@ -186,7 +198,11 @@ class HyperparameterTuner:
             warm_start=self.warm_start,
             seed=self.random_seed,
             flavor=est.flavor,
-            metric_definitions=est.metric_definitions,
+            metric_definitions=metric_definition_texts(
+                est.metric_definitions
+                if self.metric_definitions is None
+                else self.metric_definitions
+            ),
             aliases=est.aliases,
             trust=Trust(pickle=est.trust_pickle, user_code=est.trust_code),
         )
