@@ -79,6 +79,34 @@ def test_too_few_rows_is_insufficient_data_never_no_drift(baseline: Profile) -> 
     assert mixed.drifted_share == 0.0 and mixed.verdict is Verdict.NO_DRIFT
 
 
+def test_a_feature_whose_values_vanished_drifts_and_counts_in_the_share(
+    baseline: Profile,
+) -> None:
+    """An upstream breakage sends a feature empty: every value missing in a window of
+    thousands of rows. No statistic compares values with none, but the feature did not go
+    quiet for want of data: it drifts, with no effect size, and counts in the share."""
+    current = stream(5_000, 7, shifted=False)
+    current["f3"] = np.nan
+    current["c0"] = None
+    report = compare(baseline, Profile.from_frame(current), DriftConfig(drift_share=0.15))
+    by_name = {f.name: f for f in report.features}
+    for name in ("f3", "c0"):
+        vanished = by_name[name]
+        assert vanished.verdict is Verdict.DRIFT, name
+        assert (vanished.baseline_rows, vanished.current_rows) == (100_000, 0)
+        assert vanished.effect is None and vanished.p_value is None
+    assert sorted(report.drifted) == ["c0", "f3"]
+    assert report.drifted_share == pytest.approx(2 / 11)
+    assert report.verdict is Verdict.DRIFT
+    scores = report.scores()
+    assert scores["drift.share"] == pytest.approx(2 / 11)
+    assert "drift.feature.f3" not in scores, "no effect size: no score, not a made-up one"
+    assert ("completeness", "f3") in {(q.check, q.column) for q in report.quality}
+    # Too few rows in the window to tell: still insufficient, not drift.
+    few = compare(baseline, Profile.from_frame(current.iloc[:50]))
+    assert {f.name: f.verdict for f in few.features}["f3"] is Verdict.INSUFFICIENT_DATA
+
+
 @pytest.mark.parametrize(("rows", "seeds"), [(100, 30), (10_000, 5), (1_000_000, 1)])
 def test_false_alarms_stay_under_the_configured_level(
     baseline: Profile, rows: int, seeds: int

@@ -11,7 +11,9 @@ does so beyond sampling noise, so that a hundred rows' noise is not taken for a 
   lengths, chi-square for categories) must be below ``alpha``.
 
 Below ``min_rows`` present values on either side the verdict is ``insufficient_data``, never
-``no_drift``. The dataset drifts when the share of drifted features (among those with a
+``no_drift`` -- except for a feature whose values vanished (none present in at least
+``min_rows`` current rows, where the baseline had ``min_rows``): it drifts, without an effect
+size. The dataset drifts when the share of drifted features (among those with a
 verdict) reaches ``drift_share``.
 
 Every record has ``to_dict``/``from_dict`` (JSON-able: the CLI's ``--json``, the REST API and
