@@ -112,8 +112,15 @@ def test_refused_commands_change_nothing(bad_runs: dict[str, Any], home: Any) ->
     assert not (home.home / "x.parquet").exists()
 
 
-def _write_captured(home: Any, endpoint: str, times: list[datetime], ages: list[float]) -> None:
-    """A file of captured rows, as a server writes it under the default capture root."""
+def _write_captured(
+    home: Any,
+    endpoint: str,
+    times: list[datetime],
+    ages: list[float],
+    callers: list[str | None] | None = None,
+) -> None:
+    """A file of captured rows, as a server writes it under the default capture root (with
+    ``callers``, the callers' ids column)."""
     table = pa.table(
         {
             "inference_id": [f"id{i}" for i in range(len(times))],
@@ -128,12 +135,25 @@ def _write_captured(home: Any, endpoint: str, times: list[datetime], ages: list[
             "output.prediction": [0.5] * len(times),
         }
     )
+    if callers is not None:
+        table = table.append_column("caller_inference_id", pa.array(callers, type=pa.string()))
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
     folder = CaptureFolder(str(home.home / "artifacts" / "capture"))
     folder.write(
         f"{partition(endpoint, times[0])}/part-{times[0]:%H%M%S}.parquet", buffer.getvalue()
     )
+
+
+def test_capture_list_counts_the_rows_sent_with_a_callers_inference_id(home: Any) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    _write_captured(home, "callers", [now - timedelta(minutes=20)], [30.0])  # no column
+    times = [now - timedelta(minutes=10, seconds=s) for s in range(3)]
+    _write_captured(home, "callers", times, [1.0, 2.0, 3.0], ["order-7", None, "order-9"])
+    listed = home("capture", "list", "callers", "--json").ok().json()
+    assert sorted((f["rows"], f["caller_ids"]) for f in listed) == [(1, 0), (3, 2)]
+    text = home("capture", "list", "callers").ok().out
+    assert "2 rows sent with a caller's InferenceId" in text
 
 
 def test_capture_list_and_export(home: Any, tmp_path: Any) -> None:

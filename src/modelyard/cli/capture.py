@@ -94,7 +94,8 @@ def _files_table(name: str, files: Sequence[CaptureFile], width: int) -> Table:
 
 @app.command("list")
 def list_files(name: NameArg, json_: JsonFlag = False) -> None:
-    """List an endpoint's captured files by date and hour, with row counts and time ranges."""
+    """List an endpoint's captured files by date and hour, with row counts and time ranges
+    (and how many rows were sent with a caller's InferenceId)."""
     service = _service()
     files = service.list(name)
     if json_:
@@ -110,6 +111,13 @@ def list_files(name: NameArg, json_: JsonFlag = False) -> None:
     console.print(_files_table(name, files, console.width))
     rows = sum(f.rows for f in files)
     console.print(f"{rows:,} rows in {len(files)} files under {service.url}", markup=False)
+    # Not a column: the table's numbers already fill an 80-column terminal (--json has it).
+    callers = sum(f.caller_ids or 0 for f in files)
+    if callers:
+        console.print(
+            f"{callers:,} rows sent with a caller's InferenceId (column caller_inference_id)",
+            markup=False,
+        )
     for f in files:
         if f.error:
             console.print(f"unreadable: {f.path}: {f.error}", markup=False)

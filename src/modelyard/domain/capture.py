@@ -24,6 +24,9 @@ from modelyard.errors import InvalidInput
 CAPTURE_FOLDER = "capture"
 
 #: The columns every captured row has, in order, with their Arrow types (as text).
+#: ``caller_inference_id`` (:data:`CALLER_ID`) is in a file only when one of its rows was sent
+#: with an id of the caller's own (SageMaker ``InferenceId``); readers take a file without it
+#: as all null.
 METADATA_COLUMNS: dict[str, str] = {
     "inference_id": "string",
     "time": "timestamp[us, tz=UTC]",
@@ -33,7 +36,10 @@ METADATA_COLUMNS: dict[str, str] = {
     "latency_ms": "float64",
     "row": "int32",
     "protocol": "string",
+    "caller_inference_id": "string",
 }
+#: The column of the id a caller gave its request, beside ours (``inference_id``).
+CALLER_ID = "caller_inference_id"
 INPUT_PREFIX = "input."
 OUTPUT_PREFIX = "output."
 #: The output column of a model that returns one value per row.

@@ -30,7 +30,13 @@ from modelyard.domain.capture import (
 from modelyard.domain.durations import point_in_time
 from modelyard.domain.endpoints import check_ever_had
 from modelyard.errors import EndpointNotFound, InvalidInput, StorageUnavailable
-from modelyard.services.capture_arrow import export_format, table_writer, time_range, unify
+from modelyard.services.capture_arrow import (
+    caller_ids,
+    export_format,
+    table_writer,
+    time_range,
+    unify,
+)
 from modelyard.services.file_output import check_target, shown, write_whole
 
 if TYPE_CHECKING:
@@ -85,6 +91,8 @@ class CaptureFile:
         size: Bytes.
         first, last: The earliest and latest captured time in it (None when unknown).
         error: Why its footer could not be read, or None.
+        caller_ids: How many of its rows have a caller's own request id (SageMaker
+            ``InferenceId``); None when its footer does not say.
     """
 
     path: str
@@ -94,6 +102,7 @@ class CaptureFile:
     first: datetime | None = None
     last: datetime | None = None
     error: str | None = None
+    caller_ids: int | None = 0
 
     def to_dict(self) -> dict[str, Any]:
         def iso(value: datetime | None) -> str | None:
@@ -107,6 +116,7 @@ class CaptureFile:
             "first": iso(self.first),
             "last": iso(self.last),
             "error": self.error,
+            "caller_ids": self.caller_ids,
         }
 
 
@@ -177,8 +187,8 @@ class CaptureService:
             )
 
     def list(self, endpoint: str) -> builtins.list[CaptureFile]:
-        """Every captured file of ``endpoint``, oldest partition first, with its row count and
-        time range (read from the files' footers, not their rows).
+        """Every captured file of ``endpoint``, oldest partition first, with its row count,
+        time range and rows with a caller's id (read from the files' footers, not their rows).
 
         Raises:
             InvalidName; StorageUnavailable: the capture root cannot be listed.
@@ -199,10 +209,15 @@ class CaptureService:
                 with handle:
                     meta = pq.ParquetFile(handle).metadata
                 first, last = time_range(meta)
+                callers = caller_ids(meta)
             except Exception as exc:  # one damaged file must not hide the others
                 out.append(CaptureFile(stored.path, hour, 0, stored.size, error=str(exc)))
                 continue
-            out.append(CaptureFile(stored.path, hour, meta.num_rows, stored.size, first, last))
+            out.append(
+                CaptureFile(
+                    stored.path, hour, meta.num_rows, stored.size, first, last, caller_ids=callers
+                )
+            )
         return out
 
     def read(

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from modelyard.domain.capture import INPUT_PREFIX, METADATA_COLUMNS, OUTPUT_PREFIX
+from modelyard.domain.capture import CALLER_ID, INPUT_PREFIX, METADATA_COLUMNS, OUTPUT_PREFIX
 from modelyard.domain.durations import as_utc
 from modelyard.errors import InvalidInput
 
@@ -168,6 +168,24 @@ def time_range(meta: Any) -> tuple[datetime | None, datetime | None]:
             lows.append(stats.min)
             highs.append(stats.max)
     return (as_utc(min(lows)), as_utc(max(highs))) if lows else (None, None)
+
+
+def caller_ids(meta: Any) -> int | None:
+    """How many rows of a Parquet file have a caller's id (``caller_inference_id`` not null),
+    from its footer: 0 when the file has no such column; None when its footer keeps no null
+    count of it."""
+    names = meta.schema.to_arrow_schema().names
+    if CALLER_ID not in names:
+        return 0
+    index = names.index(CALLER_ID)
+    count = 0
+    for i in range(meta.num_row_groups):
+        group = meta.row_group(i)
+        stats = group.column(index).statistics
+        if stats is None or not stats.has_null_count:
+            return None
+        count += group.num_rows - stats.null_count
+    return count
 
 
 #: The file formats an export writes, by the suffix of its name.

@@ -4,9 +4,11 @@ ones: one buffer, one record per call, for both the metrics and capture.
 A server that keeps metrics and captures records each call once: its variant, endpoint, rows
 and predictions in the dense columns (every call: the metrics need them all), and, for a call
 sampled for capture, its inference id, protocol, start and latency in the sparse columns, with
-the call's position in the dense ones. The metrics drain takes both, stacks the rows and
-predictions once for its statistics, and hands the sampled calls, already stacked, to the
-capture writer (``CaptureWriter.put``), whose thread only turns them into Parquet.
+the call's position in the dense ones, and the caller's own id for it, when it gave one
+(``callers``: nothing is appended for a call without one). The metrics drain takes both,
+stacks the rows and predictions once for its statistics, and hands the sampled calls, already
+stacked, to the capture writer (``CaptureWriter.put``), whose thread only turns them into
+Parquet.
 
 The columns follow the protocol of :mod:`modelyard.serving.columns` (one producer appends to
 every column of a record before counting it; one consumer takes whole records). A sampled
@@ -22,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from modelyard.serving.columns import column, numbers, take
+from modelyard.serving.columns import Sparse, column, numbers, placed, take
 
 
 @dataclass(slots=True)
@@ -34,6 +36,8 @@ class CallBlock:
         sampled: Positions (in this block) of the calls sampled for capture, ascending.
         inference_ids, protocols, starts, latencies: One per sampled call, in that order
             (``starts``: when it entered the predict stack, by the recording layer's timer).
+        callers: The caller's id of each sampled call (None where it gave none), or None
+            when no sampled call has one.
     """
 
     variants: list[Any]
@@ -45,6 +49,7 @@ class CallBlock:
     protocols: list[str]
     starts: Any  # an array of float64 (see ``columns``)
     latencies: Any
+    callers: list[str | None] | None = None
 
     def __len__(self) -> int:
         return len(self.variants)
@@ -56,15 +61,17 @@ class CallBuffer:
     Attributes:
         dense: variants, endpoints, rows, predictions (one value per call).
         sparse: positions, inference ids, protocols, starts, latencies (one per sampled call).
+        callers: The caller's ids of the sampled calls that have one, by call position.
         limit: Calls held at most; the producer checks ``added - taken < limit``.
         added, taken: Calls appended whole (by the producer) and taken (by the consumer).
     """
 
-    __slots__ = ("added", "dense", "limit", "sparse", "taken")
+    __slots__ = ("added", "callers", "dense", "limit", "sparse", "taken")
 
     def __init__(self, limit: int) -> None:
         self.dense: tuple[Any, ...] = tuple(column(kind) for kind in "oooo")
         self.sparse: tuple[Any, ...] = tuple(column(kind) for kind in "qoodd")
+        self.callers = Sparse()
         self.limit = limit
         self.added = 0
         self.taken = 0
@@ -86,8 +93,11 @@ class CallBuffer:
         variants, endpoints, rows, predictions = take(self.dense, n)
         k = bisect_left(self.sparse[0], first + n)  # sampled calls among those n
         positions, ids, protocols, starts, latencies = take(self.sparse, k)
+        at, given = self.callers.take(first + n)
         self.taken = first + n
-        sampled = numbers(positions) - first
+        absolute = numbers(positions)
+        callers = placed(k, absolute.searchsorted(at), given)
         return CallBlock(
-            variants, endpoints, rows, predictions, sampled, ids, protocols, starts, latencies
-        )
+            variants, endpoints, rows, predictions, absolute - first, ids, protocols, starts,
+            latencies, callers,
+        )  # fmt: skip

@@ -75,6 +75,8 @@ class CaptureBlock:
         matrix: Every call's rows stacked, one array row per input row (None: not stacked;
             ``rows`` are tabled instead).
         outputs: Every call's predictions stacked, (input rows, outputs) (None: not stacked).
+        callers: Each call's caller id (SageMaker ``InferenceId``; None where it gave none),
+            or None when no call has one (the usual case: the column is left out).
     """
 
     variant: VariantRoute
@@ -87,11 +89,13 @@ class CaptureBlock:
     counts: np.ndarray
     matrix: np.ndarray | None = None
     outputs: np.ndarray | None = None
+    callers: list[str | None] | None = None
 
     @classmethod
     def of(cls, records: Sequence[CaptureRecord]) -> CaptureBlock:
         """The block of ``records`` (all answered by one variant route)."""
         rows = [r.rows for r in records]
+        callers = [r.meta.caller_inference_id for r in records]
         return cls(
             variant=records[0].variant,
             inference_ids=[r.meta.inference_id for r in records],
@@ -101,6 +105,7 @@ class CaptureBlock:
             micros=to_micros(np.array([r.time for r in records], dtype=np.float64)),
             latencies=np.array([r.latency_s for r in records], dtype=np.float64),
             counts=np.fromiter(map(len, rows), dtype=np.int64, count=len(rows)),
+            callers=callers if callers.count(None) < len(callers) else None,
         )
 
     def select(self, at: np.ndarray) -> CaptureBlock:
@@ -117,6 +122,7 @@ class CaptureBlock:
             counts=self.counts[at],
             matrix=None if self.matrix is None else self.matrix[rows_at],
             outputs=None if self.outputs is None else self.outputs[rows_at],
+            callers=None if self.callers is None else [self.callers[i] for i in at.tolist()],
         )
 
 

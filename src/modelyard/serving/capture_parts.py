@@ -1,7 +1,9 @@
 """Captured rows on their way to files: one worker's partitions (endpoint and hour) being
 filled, and the Parquet files they become.
 
-Tabled calls (``capture_table``) are kept per endpoint, hour and schema. A partition's rows
+Tabled calls (``capture_table``) are kept per endpoint, hour and schema (tables with and
+without the caller's ids, ``caller_inference_id``, are one schema: that column is null in the
+rows of the ones without it, in a file where any row has one). A partition's rows
 become one immutable Parquet file, named uniquely for this process, when they reach
 ``file_rows``, when the oldest is ``roll_s`` old, or when everything is asked for (a flush,
 shutdown):
@@ -31,7 +33,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from modelyard.domain.capture import partition
+from modelyard.domain.capture import CALLER_ID, partition
 from modelyard.serving.capture import CaptureBlock
 
 log = logging.getLogger("modelyard.serving.capture")
@@ -39,10 +41,12 @@ log = logging.getLogger("modelyard.serving.capture")
 DEFAULT_FILE_ROWS = 50_000
 #: Parquet codec of captured files.
 COMPRESSION = "snappy"
-#: Columns whose minimum and maximum the files' footers keep: ``time`` (a file's time range,
-#: read by ``modelyard capture list`` without reading rows) and the other numbers of every
-#: row; not every input and output (0.13 us a row of 30 features, for no reader of ours).
-STATISTICS = ("time", "latency_ms", "model_version", "row")
+#: Columns whose statistics the files' footers keep: ``time`` (a file's time range, read by
+#: ``modelyard capture list`` without reading rows), the other numbers of every row, and the
+#: callers' ids (their null count: how many rows have one, for ``capture list``; the column is
+#: only in files where some row has one); not every input and output (0.13 us a row of 30
+#: features, for no reader of ours).
+STATISTICS = ("time", "latency_ms", "model_version", "row", CALLER_ID)
 #: Tables tried again, at most, for a block of captured calls that could not be tabled whole.
 TABLE_RETRIES = 64
 
@@ -136,7 +140,10 @@ class Partitions:
             what = f"request {block.inference_ids[0]}" if calls == 1 else f"{calls} requests"
             self.failed(rows, f"could not table captured {what}: {exc}", f"table {endpoint}")
             return
-        where = (endpoint, hour, str(table.schema))
+        schema = table.schema
+        if CALLER_ID in schema.names:  # filed with the tables without it (see _write)
+            schema = schema.remove(schema.get_field_index(CALLER_ID))
+        where = (endpoint, hour, str(schema))
         found = self._partitions.get(where)
         if found is None:
             first = float(block.micros[0]) / 1e6
@@ -172,7 +179,7 @@ class Partitions:
         path = f"{part.hour}/part-{stamp}-{self._name}-{self._files:06d}.parquet"
         try:
             buffer = io.BytesIO()
-            table = pa.concat_tables(part.tables)
+            table = pa.concat_tables(part.tables, promote_options="default")
             pq.write_table(
                 table,
                 buffer,
@@ -196,13 +203,14 @@ class Partitions:
 
 def _dictionary_columns(table: Any) -> list[str]:
     """The columns worth dictionary-encoding: text that repeats (variant, model, protocol,
-    categorical inputs), not the unique inference ids. Trying a dictionary on every column
-    (Parquet's default) costs more than the rest of the write on numeric inputs, which rarely
-    repeat (3 us a row against 0.7 for 30 random features), and their files come out larger."""
+    categorical inputs), not the unique inference ids (ours and the callers'). Trying a
+    dictionary on every column (Parquet's default) costs more than the rest of the write on
+    numeric inputs, which rarely repeat (3 us a row against 0.7 for 30 random features), and
+    their files come out larger."""
     import pyarrow as pa
 
     return [
         field.name
         for field in table.schema
-        if pa.types.is_string(field.type) and field.name != "inference_id"
+        if pa.types.is_string(field.type) and field.name not in ("inference_id", CALLER_ID)
     ]

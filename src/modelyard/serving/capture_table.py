@@ -16,7 +16,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from modelyard.domain.capture import CaptureConfig, Redaction, input_column, output_columns
+from modelyard.domain.capture import (
+    CALLER_ID,
+    CaptureConfig,
+    Redaction,
+    input_column,
+    output_columns,
+)
 from modelyard.serving.capture import CaptureBlock, CaptureRecord
 from modelyard.serving.stacking import prediction_matrix, stacked
 
@@ -55,6 +61,9 @@ def block_table(block: CaptureBlock) -> pa.Table:
         "row": pa.array(_row_numbers(counts, total, spread)),
         "protocol": _per_call(block.protocols, spread),
     }
+    callers = block.callers
+    if callers is not None and callers.count(None) < len(callers):  # else no column at all
+        columns[CALLER_ID] = _per_call(callers, spread, repeated=False)
     names = spec.signature.feature_names if spec.signature is not None else None
     capture = variant.capture
     salt = variant.capture_salt.encode()
@@ -78,7 +87,7 @@ def _same(value: str, total: int) -> pa.Array:
     return pa.repeat(pa.scalar(value, type=pa.string()), total)
 
 
-def _per_call(values: list[str], spread: np.ndarray | None, repeated: bool = True) -> pa.Array:
+def _per_call(values: list[Any], spread: np.ndarray | None, repeated: bool = True) -> pa.Array:
     """A string column from per-call ``values``, one per row; ``repeated``: they are usually
     all one value (a protocol), worth checking (by identity first, with a C loop)."""
     total = len(values) if spread is None else len(spread)

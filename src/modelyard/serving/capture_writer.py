@@ -37,7 +37,7 @@ from typing import Any
 
 from modelyard.serving.capture import CaptureBlock, CaptureRecord, Recorder, to_micros
 from modelyard.serving.capture_parts import DEFAULT_FILE_ROWS, Destination, Partitions
-from modelyard.serving.columns import ColumnBuffer, grouped, numbers, picked
+from modelyard.serving.columns import ColumnBuffer, Sparse, grouped, numbers, picked, placed
 from modelyard.serving.stack import RequestMeta
 from modelyard.serving.table import VariantRoute
 
@@ -100,6 +100,7 @@ class CaptureWriter:
         # The queue: each call's variant, endpoint, inference id, protocol, rows, predictions,
         # time, latency and row count, column by column (see ``columns``).
         self._queue = ColumnBuffer("ooooooddq", max_rows)
+        self._callers = Sparse()  # the callers' ids of the calls that have one, by position
         # Rows in = written by the event loop only; rows out = by the writer thread only: each
         # counter has one writer, so no lock is needed and the queue length is their difference.
         self._rows_in = 0
@@ -130,6 +131,7 @@ class CaptureWriter:
         (variants, endpoints, ids, protocols, inputs, outputs, times, latencies, counts) = (
             c.append for c in queue.columns
         )
+        caller_at, callers = self._callers.at.append, self._callers.values.append
         limit, wake, wake_rows = self.max_rows, self._wake, self._wake_rows
 
         def record(
@@ -151,6 +153,10 @@ class CaptureWriter:
             variants(variant)
             endpoints(meta.endpoint)
             ids(meta.inference_id)
+            caller = meta.caller_inference_id
+            if caller is not None:  # a SageMaker InferenceId: rare, kept apart
+                caller_at(queue.added)
+                callers(caller)
             protocols(meta.protocol)
             inputs(rows)
             outputs(predictions)
@@ -334,11 +340,14 @@ class CaptureWriter:
 
     def _take_queue(self) -> list[tuple[str, CaptureBlock]]:
         """The calls in the writer's own queue, as one block per variant route and endpoint."""
+        first = self._queue.taken
         variants, endpoints, ids, protocols, rows, predictions, times, latencies, counts = (
             self._queue.take()
         )
+        at_, given = self._callers.take(self._queue.taken)
         if not variants:
             return []
+        callers = placed(len(variants), at_ - first, given)
         row_counts = numbers(counts)
         micros = to_micros(numbers(times))
         seconds = numbers(latencies)
@@ -356,6 +365,7 @@ class CaptureWriter:
                     micros=micros if at is None else micros[at],
                     latencies=seconds if at is None else seconds[at],
                     counts=row_counts if at is None else row_counts[at],
+                    callers=None if callers is None else picked(callers, at),
                 ),
             )
             for (variant,), at in grouped(variants)

@@ -24,6 +24,7 @@ records waiting) never goes wrong.
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_left
 from collections.abc import Sequence
 from typing import Any
 
@@ -72,6 +73,43 @@ class ColumnBuffer:
         out = take(self.columns, n)
         self.taken += n
         return out
+
+
+class Sparse:
+    """A field few records have (a caller's own request id), kept as two columns of
+    ``(record position, value)`` pairs: a record without one appends nothing.
+
+    Same protocol as :class:`ColumnBuffer`: the producer appends a record's pair before it
+    counts the record; the consumer takes the pairs of the records it took (positions below
+    the count it read), so a pair of a record not yet counted waits for the next take.
+
+    Attributes:
+        at: Record positions (the producer's count before the record), ascending.
+        values: One value per position.
+    """
+
+    __slots__ = ("at", "values")
+
+    def __init__(self) -> None:
+        self.at = array("q")
+        self.values: list[Any] = []
+
+    def take(self, end: int) -> tuple[np.ndarray, list[Any]]:
+        """The pairs of records at positions below ``end``, cut from the columns (the
+        consumer)."""
+        at, values = take((self.at, self.values), bisect_left(self.at, end))
+        return numbers(at), values
+
+
+def placed(n: int, index: np.ndarray, values: list[Any]) -> list[Any] | None:
+    """``n`` values, ``values`` at positions ``index`` and None elsewhere; None (no list)
+    when ``values`` is empty, the usual case."""
+    if not values:
+        return None
+    out: list[Any] = [None] * n
+    for i, value in zip(index.tolist(), values, strict=True):
+        out[i] = value
+    return out
 
 
 def column(kind: str) -> Any:

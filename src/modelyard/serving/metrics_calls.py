@@ -234,6 +234,7 @@ class _Sampled:
     def __init__(self, block: CallBlock, clock_offset: float) -> None:
         self._positions = block.sampled  # in the block, ascending
         self._ids = block.inference_ids
+        self._callers = block.callers
         self._protocols = block.protocols
         self._micros = to_micros(numbers(block.starts) + clock_offset)
         self._latencies = numbers(block.latencies)
@@ -263,11 +264,16 @@ class _Sampled:
         every = len(calls) == len(lengths)  # the usual case at 100 %: nothing to pick
         rows_at = None if every else row_positions(lengths, calls)
         if entries is None:
-            ids, protocols = self._ids, self._protocols
+            ids, protocols, callers = self._ids, self._protocols, self._callers
             micros, latencies = self._micros, self._latencies
         else:
             ids = [self._ids[j] for j in entries.tolist()]
             protocols = [self._protocols[j] for j in entries.tolist()]
+            callers = self._callers
+            if callers is not None:
+                callers = [callers[j] for j in entries.tolist()]
+                if callers.count(None) == len(callers):
+                    callers = None
             micros, latencies = self._micros[entries], self._latencies[entries]
         return CaptureBlock(
             variant=variant,
@@ -284,6 +290,7 @@ class _Sampled:
             counts=lengths if every else lengths[calls],
             matrix=matrix if matrix is None or rows_at is None else matrix[rows_at],
             outputs=outputs if outputs is None or rows_at is None else outputs[rows_at],
+            callers=callers,
         )
 
 

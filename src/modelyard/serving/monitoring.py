@@ -4,9 +4,10 @@ metrics and, when sampled, for capture.
 A server that both captures and keeps metrics wraps its predict stack once with this layer
 rather than once per feature (a coroutine per layer per request), and records each call once:
 its variant, endpoint, rows and predictions in the metrics' buffer (``calls``), with, for a
-call sampled for capture, its inference id, protocol, start and latency beside them and its
-rows reserved in the capture writer's queue. The metrics drain stacks the rows and predictions
-once for its statistics and hands the sampled calls, stacked, to the capture writer. Values
+call sampled for capture, its inference id (and the caller's, when it gave one), protocol,
+start and latency beside them and its rows reserved in the capture writer's queue. The
+metrics drain stacks the rows and predictions once for its statistics and hands the sampled
+calls, stacked, to the capture writer. Values
 are kept column by column (:mod:`modelyard.serving.columns`): no object per request is left
 for the garbage collector, and the threads get their columns ready for NumPy. With capture
 alone (or a sink other than the capture writer), sampled calls go to the sink's own queue.
@@ -138,6 +139,7 @@ def _shared(
     calls = metrics.calls
     variants, endpoints, inputs, outputs = (c.append for c in calls.dense)
     positions, ids, protocols, starts, latencies = (c.append for c in calls.sparse)
+    caller_at, callers = calls.callers.at.append, calls.callers.values.append
     reserve, limit = writer.reserve, calls.limit
 
     async def monitored(call: Call) -> np.ndarray:
@@ -162,6 +164,10 @@ def _shared(
                 latencies(latency)
                 positions(calls.added)
                 ids(meta.inference_id)
+                caller = meta.caller_inference_id
+                if caller is not None:  # a SageMaker InferenceId: rare, kept apart
+                    caller_at(calls.added)
+                    callers(caller)
                 protocols(meta.protocol)
                 starts(start)  # a time once the drain adds the clock's offset
             variants(variant)

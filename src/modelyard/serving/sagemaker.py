@@ -82,11 +82,12 @@ MAX_CUSTOM_ATTRIBUTES = 1024
 MAX_INFERENCE_ID = 64
 
 
-def check_fields(headers: dict[str, str]) -> None:
+def check_fields(headers: dict[str, str], given: str | None) -> None:
     """Refuse what the SageMaker runtime refuses in ``CustomAttributes`` (at most 1024 ASCII
-    characters), ``InferenceId`` (1 to 64 printable ASCII characters, the first not a space) and
-    ``TargetVariant`` (not blank): code tried here must not be refused for the first time in
-    the cloud. Both are taken and not used otherwise (see the README).
+    characters), ``InferenceId`` (``given``: 1 to 64 printable ASCII characters, the first not
+    a space) and ``TargetVariant`` (not blank): code tried here must not be refused for the
+    first time in the cloud. ``CustomAttributes`` is taken and not used otherwise;
+    ``InferenceId`` is captured beside our inference id (see the README).
 
     Raises:
         InvalidInput: naming the field and the limit it breaks.
@@ -97,7 +98,6 @@ def check_fields(headers: dict[str, str]) -> None:
             f"CustomAttributes must be at most {MAX_CUSTOM_ATTRIBUTES} ASCII characters, got "
             f"{len(custom)} characters" + ("" if custom.isascii() else " with others")
         )
-    given = headers.get("x-amzn-sagemaker-inference-id")
     if given is not None and not (
         0 < len(given) <= MAX_INFERENCE_ID
         and given.isascii()
@@ -141,6 +141,7 @@ class SageMakerRoute:
             target_variant=headers.get("x-amzn-sagemaker-target-variant")
             or headers.get("x-modelyard-target-variant"),
             routing_key=headers.get("x-modelyard-routing-key"),
+            caller_inference_id=headers.get("x-amzn-sagemaker-inference-id"),
         )
         try:
             if scope["method"] != "POST":
@@ -155,7 +156,8 @@ class SageMakerRoute:
                     media = payloads.negotiate(accept)  # 406 before reading the body
                 body = await read_body(headers, receive, self._limit, self._deadline)
                 # After the body: refused with it unread, the connection could not be reused.
-                check_fields(headers)  # three dict lookups when the fields are absent
+                # Before the predict stack sees the caller's id: a refused one is not captured.
+                check_fields(headers, meta.caller_inference_id)
                 lease.request_bytes = len(body)
                 content_type = headers.get("content-type")
                 if handler is not None and handler.input_fn is not None:

@@ -34,6 +34,9 @@ class RequestMeta:
             the endpoint serves.
         routing_key: Requests with the same key reach the same variant while weights hold.
         protocol: ``"sagemaker"``, ``"v2-rest"`` or ``"v2-grpc"``; for metrics and capture.
+        caller_inference_id: The id the caller gave the request (SageMaker ``InferenceId``),
+            captured beside ours so that ground truth labelled by it finds the prediction;
+            None when not given.
     """
 
     endpoint: str
@@ -42,6 +45,7 @@ class RequestMeta:
     target_version: str | None = None
     routing_key: str | None = None
     protocol: str = "sagemaker"
+    caller_inference_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
