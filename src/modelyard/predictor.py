@@ -195,14 +195,16 @@ class Predictor:
 
         Args:
             items: Labels by inference id: ``[{"inference_id": …, "label": …, "row": …}]``
-                (``row``: the row's index in its request, needed when it had several).
+                (``row``: the row's index in its request, needed when it had several); the
+                id is ours or the ``InferenceId`` the request was sent with.
             labels: Instead of ``items``: the labels of the rows of one request, in order.
             inference_id: That request (default: the last :meth:`predict`'s).
 
         Returns:
             Each item's outcome: accepted, unknown (no captured prediction has that id and
-            row: an endpoint captures the share of its requests set by ``capture``) or
-            expired (too old).
+            row: an endpoint captures the share of its requests set by ``capture``),
+            expired (too old) or ambiguous (an ``InferenceId`` several requests were sent
+            with: nothing stored).
 
         Raises:
             InvalidInput: malformed items, or a label the model cannot have (nothing is

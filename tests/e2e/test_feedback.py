@@ -165,7 +165,7 @@ def test_a_label_flip_after_t_shows_as_a_quality_drop_after_t(stack: Stack) -> N
 
     answer = stack.feedback("clf", labels(before, flip=False) + labels(after, flip=True))
     assert answer.status_code == 200, answer.text
-    assert answer.json()["counts"] == {"accepted": 200, "unknown": 0, "expired": 0}
+    assert answer.json()["counts"] == {"accepted": 200, "unknown": 0, "expired": 0, "ambiguous": 0}
 
     span = max(t - started, ended - t) + timedelta(seconds=1)
     first, second = stack.platform.feedback.quality(
@@ -214,7 +214,7 @@ def test_unknown_and_expired_ids_are_reported_per_id(stack: Stack) -> None:
     messages = [r["message"] for r in body["results"]]
     assert "last 30 days" in messages[2]
     assert "had 3 rows" in messages[4] and "no row 7" in messages[5]
-    assert body["counts"] == {"accepted": 2, "unknown": 4, "expired": 1}
+    assert body["counts"] == {"accepted": 2, "unknown": 4, "expired": 1, "ambiguous": 0}
     stored = stack.platform.feedback._store.get("clf", [one, three])
     assert [(t.inference_id, t.row, t.label) for t in stored] == sorted(
         [(one, 0, 1), (three, 2, 0)]
@@ -320,7 +320,8 @@ def test_the_cli_sends_a_labels_file_and_prints_quality(stack: Stack, tmp_path: 
 
     sent = cli("endpoints", "feedback", "clf", "--file", str(labels), "--json")
     assert sent.returncode == 0, sent.stderr
-    assert json.loads(sent.stdout)["counts"] == {"accepted": 40, "unknown": 1, "expired": 0}
+    counts = json.loads(sent.stdout)["counts"]
+    assert counts == {"accepted": 40, "unknown": 1, "expired": 0, "ambiguous": 0}
 
     shown = cli("monitor", "quality", "clf", "--window", "1d", "--since", "1d", "--json")
     assert shown.returncode == 0, shown.stderr
@@ -344,3 +345,79 @@ def test_the_predictor_sends_labels_for_its_last_prediction(stack: Stack) -> Non
         assert result.accepted == 3 and result.endpoint == "clf"
         with pytest.raises(InvalidInput, match="whole-number classes"):
             predictor.feedback(labels=["benign"])
+
+
+def test_a_boto3_inference_id_is_captured_and_labels_its_prediction(
+    stack: Stack, boto3_client: Any, tmp_path: Path
+) -> None:
+    """SageMaker Model Monitor users label ground truth by the InferenceId they sent: boto3's
+    invoke_endpoint(InferenceId=...) at 100 % capture, then labels by that id over HTTP, the
+    CLI's file and the Python API, joined as labels by our id are; a reused id labels
+    nothing; a request sent without one captures no value."""
+    runtime = boto3_client(stack.server.url)
+    started = datetime.now(UTC)
+    tag = new_inference_id()[-8:]
+    rows = stack.regressor_rows[:6].reset_index(drop=True)
+
+    def invoke(i: int, inference_id: str | None) -> tuple[str, float]:
+        extra = {} if inference_id is None else {"InferenceId": inference_id}
+        answer = runtime.invoke_endpoint(
+            EndpointName="reg",
+            Body=orjson.dumps(rows[i : i + 1].values.tolist()),
+            ContentType="application/json",
+            **extra,
+        )
+        ours = answer["ResponseMetadata"]["HTTPHeaders"]["x-modelyard-inference-id"]
+        (predicted,) = orjson.loads(answer["Body"].read())["predictions"]
+        return ours, float(predicted)
+
+    named = [f"http-{tag}", f"cli-{tag}", f"py-{tag}"]
+    sent = [invoke(i, caller) for i, caller in enumerate(named)]
+    reused = [invoke(3, f"reused-{tag}"), invoke(4, f"reused-{tag}")]
+    plain, _ = invoke(5, None)
+    ours = [o for o, _ in sent + reused] + [plain]
+    stack.wait_captured("reg", ours, started)
+    captured = stack.platform.capture.read(
+        "reg", since=started, columns=["inference_id", "caller_inference_id"]
+    )
+    by_id = dict(zip(captured["inference_id"], captured["caller_inference_id"], strict=True))
+    assert [by_id[o] for o, _ in sent] == named
+    assert pd.isna(by_id[plain])  # sent without one: no value
+
+    labels = [p + 10.0 for _, p in sent]  # each prediction 10 off
+    http = stack.feedback(
+        "reg",
+        [
+            {"inference_id": named[0], "label": labels[0]},
+            {"inference_id": f"reused-{tag}", "label": 1.0},
+            {"inference_id": f"never-sent-{tag}", "label": 1.0},
+        ],
+    ).json()
+    assert [r["status"] for r in http["results"]] == ["accepted", "ambiguous", "unknown"]
+    assert http["counts"] == {"accepted": 1, "unknown": 1, "expired": 0, "ambiguous": 1}
+    assert "2 captured requests" in http["results"][1]["message"]
+
+    file = tmp_path / "labels.csv"
+    file.write_text(f"inference_id,label\n{named[1]},{labels[1]}\n")
+    cli = subprocess.run(
+        [MODELYARD, "endpoints", "feedback", "reg", "--file", str(file), "--json"],
+        env=clean_env(stack.home),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert json.loads(cli.stdout)["counts"]["accepted"] == 1
+
+    with Predictor("reg", serving_url=stack.server.url, platform=stack.platform) as predictor:
+        result = predictor.feedback([{"inference_id": named[2], "label": labels[2]}])
+    assert result.accepted == 1
+
+    stored = stack.platform.feedback._store.get("reg", ours)
+    assert sorted(t.inference_id for t in stored) == sorted(o for o, _ in sent)  # under ours
+    (point,) = stack.platform.feedback.quality(
+        "reg", since=started, until=datetime.now(UTC), window="1d"
+    )
+    assert point.rows == 3
+    assert point.metrics["rmse"] == pytest.approx(10.0)

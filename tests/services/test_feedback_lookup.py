@@ -1,7 +1,8 @@
 """Finding the predictions a feedback batch names costs one pass over the captured files,
-whatever the ids: ids a server could not have made (no time of ours in them; servers take
-no id from clients) are unknown without any read, and ids spread over the whole label window
-list each partition folder at most once, in one read of the capture.
+whatever the ids: ids a server could not have made (no time of ours in them) are looked up
+together among the ids callers sent (SageMaker ``InferenceId``), in one read of the label
+window, and ids of ours spread over the whole label window list each partition folder at
+most once, in one read of the capture.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class CountingCapture:
     def __init__(self, service: CaptureService) -> None:
         self._service = service
         self.calls = 0
+        self.keys: list[str] = []
 
     def read(self, endpoint: str, **kwargs: Any) -> pd.DataFrame:
         self.calls += 1
@@ -65,10 +67,12 @@ class CountingCapture:
         spans: Sequence[tuple[datetime, datetime]],
         columns: Sequence[str],
         skipped: list[str] | None = None,
+        key: str = "inference_id",
     ) -> pd.DataFrame:
         self.calls += 1
+        self.keys.append(key)
         return self._service.find(
-            endpoint, inference_ids, spans=spans, columns=columns, skipped=skipped
+            endpoint, inference_ids, spans=spans, columns=columns, skipped=skipped, key=key
         )
 
 
@@ -115,8 +119,8 @@ def counted(
     engine.dispose()
 
 
-def test_ids_no_server_made_are_unknown_without_any_read(
-    counted: tuple[FeedbackService, CountingCapture, ListingFolder],
+def test_ids_no_server_made_are_looked_up_as_callers_ids_in_one_read(
+    served_id: str, counted: tuple[FeedbackService, CountingCapture, ListingFolder]
 ) -> None:
     service, capture, listing = counted
     # Random UUIDs (version 4): random bytes read as a UUIDv7 about once in 64, and one such
@@ -126,9 +130,14 @@ def test_ids_no_server_made_are_unknown_without_any_read(
     forged[1] = uuid7_at(datetime.now(UTC) + timedelta(days=2))  # made "in the future"
     result = service.record("api", [{"inference_id": i, "label": 1} for i in forged])
     assert {o.status for o in result.outcomes} == {FeedbackStatus.UNKNOWN}
-    assert "not an inference id a modelyard server made" in result.outcomes[0].message
+    message = result.outcomes[0].message or ""
+    assert "was sent with this InferenceId" in message
+    assert "not an inference id a modelyard server made" in message
     assert "in the future" in result.outcomes[1].message
-    assert capture.calls == 0 and listing.listed == []
+    # Every caller's id in one read of the label window (the served file has no callers'
+    # ids: read as none, not refused); each folder listed once.
+    assert capture.keys == ["caller_inference_id"]
+    assert len(listing.listed) == len(set(listing.listed))
 
 
 def test_a_batch_spread_over_the_label_window_is_one_pass(

@@ -4,8 +4,9 @@ The file holds one label per line: a CSV with the columns ``inference_id``, ``la
 optionally ``row``, or JSON Lines of ``{"inference_id", "label", "row"?}`` objects (``.jsonl``,
 ``.ndjson``), or one JSON list of them (``.json``). In a CSV, a label that reads as a number
 or as true/false is sent as one. The labels go to the feedback service as one batch, however
-many: each label's outcome (accepted, unknown, expired) is reported, and a file holding a
-label the model cannot have is refused whole (nothing of it is stored).
+many: each label's outcome (accepted, unknown, expired, ambiguous) is reported, and a file
+holding a label the model cannot have is refused whole (nothing of it is stored). An
+``inference_id`` is ours or the ``InferenceId`` the caller sent with the request.
 """
 
 from __future__ import annotations

@@ -1,15 +1,18 @@
 """Ground truth ("feedback"): labels sent for predictions already made, named by inference id.
 
 One item labels one row of one request: ``{"inference_id": "…", "label": 1}``, with ``"row": 2``
-for the third row of a request that sent several. A label is a JSON scalar (a number, a string
+for the third row of a request that sent several. The id is ours (the server's
+``x-modelyard-inference-id``) or the one the caller sent with the request (SageMaker
+``InferenceId``, captured as ``caller_inference_id``). A label is a JSON scalar (a number, a string
 or a boolean); whether it fits the model (a number for a regressor, one of its classes for a
 classifier) is the feedback service's to judge. A later label for the same inference id and row
 replaces the earlier one.
 
 Each item of a batch gets its own :class:`FeedbackOutcome`: accepted, unknown (no captured
-prediction has that id and row) or expired (the prediction is older than labels are taken
-for). The JSON forms (``to_dict``) are what the HTTP route, the CLI's ``--json`` and the
-Python API return.
+prediction has that id and row), expired (the prediction is older than labels are taken
+for) or ambiguous (a caller's id that several captured requests carry: the label is not
+stored, as it could join the wrong prediction). The JSON forms (``to_dict``) are what the
+HTTP route, the CLI's ``--json`` and the Python API return.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from modelyard.domain.inference_ids import canonical
+from modelyard.domain.inference_ids import canonical, issued_at
 from modelyard.errors import InvalidInput, PayloadTooLarge
 
 Label = str | int | float | bool
@@ -45,6 +48,7 @@ class FeedbackStatus(enum.StrEnum):
     ACCEPTED = "accepted"
     UNKNOWN = "unknown"
     EXPIRED = "expired"
+    AMBIGUOUS = "ambiguous"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +76,12 @@ class FeedbackItem:
         if len(inference_id) > MAX_ID_CHARS:
             raise InvalidInput(f"{where}: inference_id is longer than {MAX_ID_CHARS} characters")
         where = f"{where} (inference id {inference_id})"
-        # Captured rows hold the lower-case, undashed form: another spelling of the same id
-        # found nothing, and two spellings labelled one prediction twice.
-        inference_id = canonical(inference_id)
+        # Captured rows hold the lower-case, undashed form of ours: another spelling of the
+        # same id found nothing, and two spellings labelled one prediction twice. A caller's
+        # id (a uuid4 as str(uuid4()) writes it) is captured as sent, and matched so.
+        spelled = canonical(inference_id)
+        if issued_at(spelled) is not None:
+            inference_id = spelled
         extra = sorted(str(k) for k in data if k not in _ITEM_KEYS)
         if extra:
             raise InvalidInput(

@@ -6,8 +6,9 @@ hand out the same id, and time-ordered, so that ground truth arriving days later
 prediction by reading the one or two hours of captured rows around :func:`issued_at` instead
 of every captured row, and can be told "expired" without any lookup.
 
-Servers take no id from clients, so an id of another form names no captured prediction:
-:func:`issued_at` returns None for it, and feedback calls it unknown without reading anything.
+Servers make every inference id themselves; an id a caller sends with its request (SageMaker
+``InferenceId``) is captured beside ours, not used as ours. An id of another form is not ours:
+:func:`issued_at` returns None for it, and feedback looks it up among the callers' ids.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from modelyard.domain import validate_name
 from modelyard.domain.capture import (
+    CALLER_ID,
     EVERY_OUTPUT,
     INPUT_PREFIX,
     METADATA_COLUMNS,
@@ -320,22 +321,31 @@ class CaptureService:
         spans: Sequence[tuple[datetime, datetime]],
         columns: Sequence[str],
         skipped: builtins.list[str] | None = None,
+        key: str = "inference_id",
     ) -> pd.DataFrame:
         """The rows of ``endpoint`` whose inference id is one of ``inference_ids`` and whose
         time is in one of ``spans`` ([start, end) each; without a zone, UTC), with only
         ``columns``, sorted like :meth:`read`. The partition folders of all spans are listed
-        once and each file is read once, whatever the number of ids and spans.
+        once and each file is read once, whatever the number of ids and spans: first its
+        id and time columns only, and its other ``columns`` only when some row matches.
 
         Args:
             skipped: When given, a file that is not readable Parquet is left out and named
                 here (``path: why``), as :meth:`read_readable` does, instead of raising.
+            key: The column the ids are in: ``inference_id`` (ours) or
+                ``caller_inference_id`` (the ids callers sent; a file without that column has
+                none of them).
 
         Raises:
             InvalidName, InvalidInput (a span that is empty, a column name that cannot
-            exist), StorageUnavailable.
+            exist, another key), StorageUnavailable.
         """
+        if key not in ("inference_id", CALLER_ID):
+            raise InvalidInput(f"ids are found by inference_id or {CALLER_ID}, not {key!r}")
         windows = [_window(start, end, self._now) for start, end in spans]
-        table, _ = self._table(endpoint, windows, None, columns, ids=inference_ids, skipped=skipped)
+        table, _ = self._table(
+            endpoint, windows, None, columns, ids=inference_ids, key=key, skipped=skipped
+        )
         return table.to_pandas()
 
     # -- helpers -----------------------------------------------------------------------------
@@ -369,12 +379,13 @@ class CaptureService:
         columns: Sequence[str] | None,
         *,
         ids: Collection[str] | None = None,
+        key: str = "inference_id",
         skipped: builtins.list[str] | None = None,
     ) -> tuple[pa.Table, int]:
         """The rows in any of ``windows`` (UTC, checked), of ``variant`` and with an id among
-        ``ids`` when given; and how many files were read. With ``skipped``, a file that is
-        not readable Parquet is left out and named there (``path: why``) instead of raising
-        StorageUnavailable."""
+        ``ids`` in column ``key`` when given; and how many files were read. With ``skipped``,
+        a file that is not readable Parquet is left out and named there (``path: why``)
+        instead of raising StorageUnavailable."""
         import pyarrow as pa
         import pyarrow.compute as pc
         import pyarrow.parquet as pq
@@ -397,6 +408,19 @@ class CaptureService:
                 with handle:
                     parquet = pq.ParquetFile(handle)
                     names = parquet.schema_arrow.names
+                    found = None
+                    if id_set is not None:  # the ids first: most files hold none of them
+                        if key not in names:
+                            files += 1
+                            continue
+                        probe = parquet.read([key, "time"])
+                        found = pc.and_(
+                            _inside(probe["time"], windows),
+                            pc.is_in(probe[key], value_set=id_set),
+                        )
+                        if not pc.any(found).as_py():
+                            files += 1
+                            continue
                     table = parquet.read(
                         None
                         if wanted is None
@@ -414,18 +438,9 @@ class CaptureService:
                     ) from None
                 skipped.append(f"{stored.path}: {str(exc).splitlines()[0]}")
                 continue
-            kind = table["time"].type
-            mask = None
-            for start, end in windows:
-                inside = pc.and_(
-                    pc.greater_equal(table["time"], pa.scalar(start, type=kind)),
-                    pc.less(table["time"], pa.scalar(end, type=kind)),
-                )
-                mask = inside if mask is None else pc.or_(mask, inside)
+            mask = _inside(table["time"], windows) if found is None else found
             if variant is not None and "variant" in names:
                 mask = pc.and_(mask, pc.equal(table["variant"], variant))
-            if id_set is not None:
-                mask = pc.and_(mask, pc.is_in(table["inference_id"], value_set=id_set))
             table = table.filter(mask)
             files += 1
             if table.num_rows:
@@ -463,6 +478,22 @@ class CaptureService:
                 ):
                     found.setdefault(stored.path, stored)
         return [found[path] for path in sorted(found)]
+
+
+def _inside(times: Any, windows: Sequence[tuple[datetime, datetime]]) -> Any:
+    """Which of ``times`` (a timestamp column) fall in any of ``windows``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = times.type
+    mask = None
+    for start, end in windows:
+        inside = pc.and_(
+            pc.greater_equal(times, pa.scalar(start, type=kind)),
+            pc.less(times, pa.scalar(end, type=kind)),
+        )
+        mask = inside if mask is None else pc.or_(mask, inside)
+    return mask
 
 
 def _window(

@@ -46,9 +46,10 @@ class CaptureReader(Protocol):
         spans: Sequence[tuple[datetime, datetime]],
         columns: Sequence[str],
         skipped: list[str] | None = None,
+        key: str = "inference_id",
     ) -> pd.DataFrame:
-        """The rows whose inference id is one of ``inference_ids`` captured in any of
-        ``spans`` ([start, end) each), with ``columns`` only, in one pass over the files;
-        with ``skipped``, damaged files left out and named there (see
-        ``CaptureService.find``)."""
+        """The rows whose inference id (in column ``key``: ours, or ``caller_inference_id``)
+        is one of ``inference_ids`` captured in any of ``spans`` ([start, end) each), with
+        ``columns`` only, in one pass over the files; with ``skipped``, damaged files left out
+        and named there (see ``CaptureService.find``)."""
         ...

@@ -1,10 +1,12 @@
 """Ground truth and model quality: labels for past predictions, and how good those were.
 
-:meth:`FeedbackService.record` takes labels named by inference id (and row), finds each
-prediction among the captured rows, and stores the label with the prediction it labels.
-Each item gets its own outcome (accepted, unknown, expired); labels that cannot be labels of
-the model that answered (a string for a regressor, a class the classifier does not have)
-refuse the whole batch with InvalidInput naming them, and nothing is stored.
+:meth:`FeedbackService.record` takes labels named by inference id (and row), ours or the one
+the caller sent with its request (SageMaker ``InferenceId``), finds each prediction among the
+captured rows, and stores the label with the prediction it labels, under our id of its
+request (so a label sent by either id is one label, and quality reads them alike).
+Each item gets its own outcome (accepted, unknown, expired, ambiguous); labels that cannot be
+labels of the model that answered (a string for a regressor, a class the classifier does not
+have) refuse the whole batch with InvalidInput naming them, and nothing is stored.
 
 :meth:`FeedbackService.quality` scores the labelled predictions per window, variant and model
 version (``monitoring/model_quality.py``) and compares them with the version's validation
@@ -118,12 +120,14 @@ class FeedbackService:
 
         Args:
             items: :class:`FeedbackItem` records, or their JSON form
-                (``{"inference_id", "label", "row"?}``); at most ``MAX_ITEMS``.
+                (``{"inference_id", "label", "row"?}``; the id ours or the caller's
+                ``InferenceId``); at most ``MAX_ITEMS``.
 
         Returns:
             One outcome per item, in order: accepted (stored; it replaces an earlier label
-            of the same id and row), unknown (no captured prediction has that id and row),
-            or expired (made longer than ``max_age`` ago).
+            of the same request and row, named by either id), unknown (no captured
+            prediction has that id and row), expired (made longer than ``max_age`` ago), or
+            ambiguous (a caller's id that several captured requests carry: nothing stored).
 
         Raises:
             EndpointNotFound; PayloadTooLarge: too many items; InvalidInput: a malformed
@@ -152,6 +156,7 @@ class FeedbackService:
         capturing = any(v.capture.enabled for c in configs for v in c.variants)
         outcomes: list[FeedbackOutcome] = []
         labels: list[GroundTruth] = []
+        given: list[str] = []  # each label's id as the item gave it (ours or a caller's)
         for start in range(0, len(parsed), MAX_ITEMS):  # a lookup reads this many ids at most
             chunk = parsed[start : start + MAX_ITEMS]
             found = lookup(
@@ -165,8 +170,9 @@ class FeedbackService:
                 outcome, captured = self._judge(item, found, now, capturing)
                 outcomes.append(outcome)
                 if captured is not None:
-                    labels.append(_truth(endpoint, item, captured))
-        self._check_labels(labels)
+                    labels.append(_truth(endpoint, item, found.our_id(item.inference_id), captured))
+                    given.append(item.inference_id)
+        self._check_labels(labels, given)
         self._store.put(labels)
         return FeedbackResult(endpoint, tuple(outcomes))
 
@@ -196,6 +202,18 @@ class FeedbackService:
         reason = found.foreign.get(iid)
         if reason is not None:
             return FeedbackOutcome(iid, row, FeedbackStatus.UNKNOWN, reason), None
+        requests = found.ambiguous.get(iid)
+        if requests is not None:
+            days = self.max_age / timedelta(days=1)
+            return FeedbackOutcome(
+                iid,
+                row,
+                FeedbackStatus.AMBIGUOUS,
+                f"{requests} captured requests of the last {days:g} days were sent with this "
+                "InferenceId: no label is stored, as it could join the wrong prediction; "
+                "label them by their own ids (x-modelyard-inference-id), or send each request "
+                "an InferenceId of its own",
+            ), None
         rows = found.found.get(iid)
         if not rows:
             return FeedbackOutcome(
@@ -224,6 +242,7 @@ class FeedbackService:
             )
         made = issued_at(inference_id)
         damaged = found.damaged_near(made)
+        ours = made is not None
         if damaged:
             more = f" (and {len(damaged) - 1} more)" if len(damaged) > 1 else ""
             return (
@@ -237,21 +256,32 @@ class FeedbackService:
                 f"no captured prediction has this id yet: captured rows become readable up to "
                 f"{self._capture_delay.total_seconds():g} s after the request; send it again later"
             )
+        if not ours:
+            days = self.max_age / timedelta(days=1)
+            return (
+                f"no captured prediction of this endpoint of the last {days:g} days was sent "
+                "with this InferenceId, and it is not an inference id a modelyard server made "
+                "(those are 32 hex digits that carry their time): the request was not sampled "
+                "for capture, went to another endpoint or over another protocol, is older, or "
+                "the id is mistyped"
+            )
         return (
             "no captured prediction of this endpoint has this id (the request was not "
             "sampled for capture, went to another endpoint, its captured row was pruned, or "
             "the id is mistyped)"
         )
 
-    def _check_labels(self, labels: Sequence[GroundTruth]) -> None:
+    def _check_labels(self, labels: Sequence[GroundTruth], given: Sequence[str]) -> None:
+        """Refuse the batch when a label does not fit its model, naming each by the id its
+        item gave (``given``, one per label)."""
         tasks = self._tasks(labels)
         refused: list[str] = []
-        for truth in labels:
+        for truth, named in zip(labels, given, strict=True):
             ref = truth.model_ref
             task = tasks[ref]
             reason = None if task is None else check_label(task, truth.label, ref)
             if reason is not None:
-                refused.append(f"inference id {truth.inference_id} row {truth.row}: {reason}")
+                refused.append(f"inference id {named} row {truth.row}: {reason}")
         if refused:
             more = len(refused) - _SHOWN_REFUSALS
             shown = "; ".join(refused[:_SHOWN_REFUSALS]) + (
@@ -388,10 +418,12 @@ class FeedbackService:
         return ModelInfo(model_task(version), dict(version.metrics))
 
 
-def _truth(endpoint: str, item: FeedbackItem, captured: Captured) -> GroundTruth:
+def _truth(endpoint: str, item: FeedbackItem, ours: str, captured: Captured) -> GroundTruth:
+    """The label of ``item`` for the prediction ``captured``, kept under our id ``ours`` of
+    its request (the item may name it by the caller's id)."""
     return GroundTruth(
         endpoint=endpoint,
-        inference_id=item.inference_id,
+        inference_id=ours,
         row=captured.row,
         label=item.label,
         variant=captured.variant,

@@ -7,7 +7,8 @@ Request (``Content-Type: application/json``, or none)::
         {"inference_id": "01938c5e7b2a7c3e9f0d4a1b2c3d4e60", "row": 2, "label": "churned"}
     ]}
 
-``inference_id`` is the ``x-modelyard-inference-id`` header of the prediction's answer;
+``inference_id`` is the ``x-modelyard-inference-id`` header of the prediction's answer, or
+the ``InferenceId`` the caller sent with the request (SageMaker's, captured beside ours);
 ``row`` the row's index in that request (needed when it sent several rows); ``label`` a JSON
 number, string or boolean. At most 10,000 items and ``max_payload_bytes`` per request. A later
 label for the same id and row replaces the earlier one.
@@ -15,9 +16,10 @@ label for the same id and row replaces the earlier one.
 Answers:
 
 =====  =========================================================================
-200    ``{"endpoint", "counts": {"accepted", "unknown", "expired"}, "results":
-       [{"inference_id", "row", "status", "message"}, …]}``, one result per item,
-       in order: an unknown or expired id is reported there, not as an error
+200    ``{"endpoint", "counts": {"accepted", "unknown", "expired", "ambiguous"},
+       "results": [{"inference_id", "row", "status", "message"}, …]}``, one result per
+       item, in order: an unknown, expired or ambiguous id is reported there, not as an
+       error (ambiguous: a caller's id that several captured requests carry)
 400    a malformed body or item, or a label the model cannot have (a string for a
        regressor, a class the classifier does not have): nothing is stored
 404    no such endpoint (or feedback is not served by this server)
