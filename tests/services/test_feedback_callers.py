@@ -17,13 +17,14 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from modelyard.bootstrap import Platform
+from modelyard.bootstrap import Platform, serving_app
 from modelyard.domain.feedback import FeedbackStatus
 from modelyard.domain.quality import QualityConfig
 from modelyard.serving.capture_writer import CaptureWriter
 from modelyard.storage.capture_files import CaptureFolder
 from modelyard.storage.sql.engine import make_engine
 from modelyard.storage.sql.feedback_store import SqlFeedbackStore
+from tests.serving.asgi_support import lifespan
 from tests.serving.capture_support import make_platform, serving
 
 ONE_ROW = "0.5,0.5,1.0\n"
@@ -152,3 +153,43 @@ def test_files_without_the_column_read_as_no_callers_ids(
     by_id = dict(zip(exported["inference_id"], exported["caller_inference_id"], strict=True))
     assert by_id[theirs] == caller
     assert pd.isna(by_id[ours])
+
+
+def test_a_callers_id_on_a_request_copied_to_a_shadow_labels_the_production_answer(
+    platform: Platform, store: SqlFeedbackStore
+) -> None:
+    """The shadow's copy is captured with the request's ids, ours and the caller's: one
+    request, not two (not ambiguous), and the label is production's."""
+    from modelyard.domain import CaptureConfig
+
+    every = CaptureConfig.parse(100)
+    platform.endpoints.create(
+        "mirrored",
+        {"main": "churn:1", "shadow": "churn:1"},
+        capture={"main": every, "shadow": every},
+        shadows={"shadow": 100.0},
+    )
+    caller = f"mirrored-{uuid.uuid4().hex[:8]}"
+
+    async def scenario() -> str:
+        # The app bootstrap builds: the shadow fan-out, and at shutdown the queued copies
+        # reach capture before its writer writes.
+        async with lifespan(serving_app(platform.settings)) as client:
+            answer = await client.post(
+                "/endpoints/mirrored/invocations",
+                content=ONE_ROW,
+                headers={"content-type": "text/csv", "x-amzn-sagemaker-inference-id": caller},
+            )
+            assert answer.status_code == 200, answer.text
+            return answer.headers["x-modelyard-inference-id"]
+
+    ours = asyncio.run(scenario())
+    (outcome,) = platform.feedback.record(
+        "mirrored", [{"inference_id": caller, "label": 1}]
+    ).outcomes
+    assert outcome.status is FeedbackStatus.ACCEPTED, outcome.message
+    (stored,) = store.get("mirrored", [ours])
+    assert stored.variant == "main"
+    captured = platform.capture.read("mirrored", since=datetime.now(UTC) - timedelta(hours=1))
+    assert sorted(captured["variant"]) == ["main", "shadow"]
+    assert set(captured["caller_inference_id"]) == {caller}
