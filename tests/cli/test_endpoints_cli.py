@@ -197,6 +197,16 @@ BAD_INPUTS: list[tuple[str, list[str], type[errors.ModelyardError], list[str]]] 
      ["blue=1e+308", "largest number"]),
     ("weights-overflow-on-reweight", ["endpoints", "weights", "api", "blue=1.7e308,green=1e308"],
      errors.InvalidInput, ["largest number"]),
+    # An infinite weight (inf, or 1e400 read as inf) was refused as "must be >= 0, got inf",
+    # a wrong reason: inf is >= 0; it is not a finite number.
+    ("weight-inf-on-create", ["endpoints", "create", "new", "--variant", "blue=churn:1",
+                              "--variant", "green=churn:2", "--weights", "blue=inf,green=1"],
+     errors.InvalidInput, ["'blue'", "must be a finite number", "got 'inf'"]),
+    ("weight-1e400-on-update", ["endpoints", "update", "api", "--variant", "blue=churn:1",
+                                "--variant", "green=churn:2", "--weights", "blue=1,green=1e400"],
+     errors.InvalidInput, ["'green'", "must be a finite number", "got '1e400'"]),
+    ("weight-negative", ["endpoints", "weights", "api", "blue=-1"],
+     errors.InvalidInput, ["'blue'", "must be >= 0", "got -1"]),
     ("weight-given-twice", ["endpoints", "weights", "api", "blue=1,blue=2"],
      errors.InvalidInput, ["'blue'", "twice"]),
     # defect 5: names and references are matched whole, so a final newline is refused

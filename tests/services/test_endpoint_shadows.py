@@ -142,7 +142,7 @@ def test_bad_shadows_are_refused_naming_the_problem_and_nothing_is_written(
         ),
         (
             lambda: eps.deploy("api", two, {"live": math.inf}, shadows={"dark": 10}),
-            r"weight of variant 'live' must be >= 0",
+            r"weight of variant 'live' must be a finite number, got inf",
         ),
         (lambda: eps.set_weights("api", {"dark": 1}), "'dark' is a shadow"),
         (lambda: eps.set_weights("api", {"live": 2, "dark": 0}), "'dark' is a shadow"),

@@ -39,7 +39,8 @@ def parse_weights(text: str | Sequence[str]) -> dict[str, float]:
     ``blue=90%,green=10%`` into :class:`PercentWeights`.
 
     Raises:
-        InvalidInput: naming the malformed part; no weight at all; a variant given twice;
+        InvalidInput: naming the malformed part; a weight that is not a finite number (``inf``,
+            ``nan``, ``1e400``); no weight at all; a variant given twice;
             percentages mixed with plain numbers; percentages that do not add up to 100 (naming
             their sum).
     """
@@ -58,6 +59,10 @@ def parse_weights(text: str | Sequence[str]) -> dict[str, float]:
             raise InvalidInput(
                 f"malformed weight {part!r}: expected VARIANT=NUMBER or VARIANT=PERCENT%"
             ) from None
+        if not math.isfinite(weight):  # named as written: 1e400 is read as inf
+            raise InvalidInput(
+                f"weight of variant {key!r} must be a finite number, got {shown_value(value)}"
+            )
         if key in out:
             raise InvalidInput(f"the weight of variant {key!r} is given twice; give it once")
         if value.endswith("%"):
@@ -92,8 +97,12 @@ def check_weights(weights: Mapping[str, float]) -> None:
         InvalidInput: naming the variant, or the weights, at fault.
     """
     for variant, weight in weights.items():
-        if not math.isfinite(weight) or weight < 0:
-            raise InvalidInput(f"weight of variant {variant!r} must be >= 0, got {weight}")
+        if not math.isfinite(weight):
+            raise InvalidInput(
+                f"weight of variant {variant!r} must be a finite number, got {weight}"
+            )
+        if weight < 0:
+            raise InvalidInput(f"weight of variant {variant!r} must be >= 0, got {weight:g}")
     total = sum(weights.values())
     if total <= 0:
         raise InvalidInput("at least one variant needs a weight above 0")
