@@ -70,3 +70,20 @@ def test_a_payload_limit_that_is_no_size_is_refused_before_opening_the_store(cli
         line = result.error_line(errors.InvalidInput.exit_code)
         assert line.startswith("error: --max-payload-mb must be "), line
         assert not cli.home.exists(), "the option is checked before the store is opened"
+
+
+def test_an_empty_host_is_refused_not_taken_as_every_interface(cli: Any) -> None:
+    """'--host ""' (an unset shell variable, most likely) bound every interface and printed
+    'http://:PORT': a server open to the network, by an empty word. Every interface is asked
+    for by name (0.0.0.0 or ::). The port is held, so that a server that did start on it
+    fails at once rather than run on."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for host in ("", " "):
+            result = cli("serve", "--host", host, "--port", str(port))
+            line = result.error_line(errors.InvalidInput.exit_code)
+            assert line.startswith("error: --host must name an interface, got "), line
+            assert "0.0.0.0" in line, line
+    assert not cli.home.exists(), "the option is checked before the store is opened"

@@ -86,6 +86,13 @@ def serve(
 
     from modelyard.config import load_settings
 
+    # An empty host (an unset shell variable, most likely) binds every interface: a server open
+    # to the network must be asked for by name, as uvicorn's and gunicorn's users write it.
+    if not host.strip():
+        raise InvalidInput(
+            f"--host must name an interface, got {host!r}: 127.0.0.1 for this machine only, "
+            "0.0.0.0 (or ::) for every interface"
+        )
     # NaN passed a '<= 0' check and crashed int(); under a byte is no limit a server can keep.
     if max_payload_mb is not None and not 1 <= max_payload_mb * 1024 * 1024 < math.inf:
         raise InvalidInput(
@@ -109,7 +116,7 @@ def serve(
     os.environ.update({k: v for k, v in overrides.items() if v is not None})
     # Each worker records where it answers with its status (unless the URL clients should use
     # was given, e.g. behind NAT); a wildcard bind is reached by this machine's name.
-    reach = socket.gethostname() if host in ("0.0.0.0", "::", "") else host
+    reach = socket.gethostname() if host in ("0.0.0.0", "::") else host
     reach = f"[{reach}]" if ":" in reach else reach
     os.environ.setdefault("MODELYARD_SERVER_URL", f"http://{reach}:{port}")
     check_listen(host, port)
