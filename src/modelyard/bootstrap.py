@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import functools
 import os
 import socket
@@ -121,12 +122,21 @@ class Platform:
 
 
 def _ensure_home(settings: Settings) -> None:
+    home = settings.home
     try:
-        settings.home.mkdir(parents=True, exist_ok=True)
+        home.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise StorageNotWritable(
-            f"cannot create MODELYARD_HOME {settings.home}: {exc.strerror}"
-        ) from None
+        # mkdir says "File exists" or "Not a directory": name what is in the way instead.
+        if exc.errno in (errno.EEXIST, errno.ENOTDIR):
+            blocker = next((p for p in (home, *home.parents) if p.exists()), None)
+            if blocker is not None and not blocker.is_dir():
+                what = "a file, not a folder" if blocker.is_file() else "not a folder"
+                if blocker == home:
+                    raise StorageNotWritable(f"MODELYARD_HOME {home} is {what}") from None
+                raise StorageNotWritable(
+                    f"cannot create MODELYARD_HOME {home}: {blocker} is {what}"
+                ) from None
+        raise StorageNotWritable(f"cannot create MODELYARD_HOME {home}: {exc.strerror}") from None
 
 
 def _check_serves(

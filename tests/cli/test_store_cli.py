@@ -46,6 +46,24 @@ def test_read_only_home(cli: Any, tmp_path: Path, tmpfs: Any) -> None:
         assert str(home / "sub") in line and "Read-only" in line, line
 
 
+def test_home_that_is_a_file(cli: Any, tmp_path: Path) -> None:
+    """MODELYARD_HOME at a regular file (or under one) said 'cannot create MODELYARD_HOME …:
+    File exists' (or 'Not a directory'): it names the file that is in the way, and the file is
+    left as it was."""
+    afile = tmp_path / "home.txt"
+    afile.write_text("notes")
+    at = cli("models", "list", env=cli.env(MODELYARD_HOME=str(afile)))
+    under = cli("models", "list", env=cli.env(MODELYARD_HOME=str(afile / "sub" / "home")))
+    line = at.error_line(errors.StorageNotWritable.exit_code)
+    assert line == f"error: MODELYARD_HOME {afile} is a file, not a folder", line
+    line = under.error_line(errors.StorageNotWritable.exit_code)
+    assert line == (
+        f"error: cannot create MODELYARD_HOME {afile / 'sub' / 'home'}: {afile} is a file, "
+        "not a folder"
+    ), line
+    assert afile.read_text() == "notes"
+
+
 def test_full_home(make_cli: Any, tmp_path: Path, model_files: Any, tmpfs: Any) -> None:
     import numpy as np
     import pandas as pd
