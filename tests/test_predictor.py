@@ -23,6 +23,8 @@ from modelyard.errors import (
     ModelFailed,
     ModelNotReady,
     ModelyardError,
+    ServerTimeout,
+    ServerUnreachable,
     SignatureMismatch,
     StorageUnavailable,
 )
@@ -62,6 +64,20 @@ def test_error_answers_become_typed_errors(
     error = error_from_answer(response)
     assert type(error) is expected
     assert message in error.message
+
+
+def test_no_answer_within_the_timeout_is_a_server_timeout() -> None:
+    """A server that takes the connection and never answers: the Python Predictor's timeout
+    is the same typed error as ``modelyard invoke``'s (a ServerUnreachable, as it was)."""
+    import socket
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        with pytest.raises(ServerTimeout, match=r"no answer from .* within 0\.5 s"):
+            Predictor("api", serving_url=url, request_timeout=0.5).predict([[1, 2, 3, 4]])
+    assert issubclass(ServerTimeout, ServerUnreachable)
 
 
 def test_the_serving_url_comes_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -44,6 +44,7 @@ adapters translate ``ModelyardError`` once, at their boundary, and nothing else.
     │   ├── ModelNotReady                  deployed, but its model is not loaded here
     │   │   └── ModelLoadFailed            a server tried to load it and failed (the reason)
     │   └── ServerUnreachable              no modelyard server answers at the URL
+    │       ├── ServerTimeout              504: no answer within the caller's timeout
     │       └── NoServerRunning            no live server reports to this store
     ├── MissingDependency                  optional package not installed, exit 7
     ├── JobFailed                          a job ended Failed or Stopped, 422, exit 8
@@ -340,6 +341,14 @@ class ModelLoadFailed(ModelNotReady):
 
 class ServerUnreachable(StorageUnavailable):
     code = "server_unreachable"
+
+
+class ServerTimeout(ServerUnreachable):
+    """The server took the request but gave no answer within the caller's timeout (a slow
+    model, a stuck server); the message names the URL and the time waited."""
+
+    code = "server_timeout"
+    http_status = 504
 
 
 class NoServerRunning(ServerUnreachable):

@@ -40,6 +40,7 @@ from modelyard.errors import (
     ModelFailed,
     ModelNotReady,
     ModelyardError,
+    ServerTimeout,
     ServerUnreachable,
     StorageUnavailable,
 )
@@ -152,7 +153,8 @@ class Predictor:
         Raises:
             InvalidInput: ``initial_args`` holds a field InvokeEndpoint does not take as a
                 header (the body is the serializer's, the endpoint this predictor's).
-            ServerUnreachable: nothing answers at ``serving_url``.
+            ServerUnreachable: nothing answers at ``serving_url``; ServerTimeout (one): no answer
+                within the predictor's timeout.
             The error the server answered with: InvalidInput (bad data), NotFound (no such
             endpoint or variant), ModelNotReady (not loaded there), ModelFailed (the model
             raised), …
@@ -242,7 +244,7 @@ class Predictor:
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
             raise ConfigError(f"invalid serving URL {self.serving_url!r}: {exc}") from None
         except httpx.TimeoutException:
-            raise ServerUnreachable(
+            raise ServerTimeout(
                 f"no answer from {self.serving_url} within {self._timeout:g} s"
             ) from None
         except httpx.TransportError as exc:

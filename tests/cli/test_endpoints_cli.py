@@ -459,3 +459,17 @@ def test_capture_changes_every_variants_share_only(home: Any) -> None:
     assert "150" in line and "100" in line, line
     assert home("endpoints", "show", "cap-api", "--json").ok().json() == before
     home("endpoints", "delete", "cap-api", "--yes").ok()
+
+
+def test_invoke_out_of_time_ends_with_its_own_error(cli: Any) -> None:
+    """A server that takes the connection and never answers: '--timeout' running out ended
+    with exit 1, a plain error no script could tell from a model's failure. It is a
+    ServerTimeout: the storage-and-servers exit code (6), naming the URL and the time."""
+    with socket.socket() as silent:  # listens (the kernel completes the connection), never reads
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        result = cli("invoke", "churn-api", "--url", url, "--data", "[1, 2, 3, 4]",
+                     "--timeout", "0.5")  # fmt: skip
+    line = result.error_line(errors.ServerTimeout.exit_code)
+    assert line == f"error: no answer from {url} within 0.5 s (raise --timeout to wait longer)"

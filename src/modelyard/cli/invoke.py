@@ -16,7 +16,7 @@ import typer
 
 from modelyard.cli.errors import from_http_status, one_line
 from modelyard.cli.render import print_json
-from modelyard.errors import InvalidInput, ModelyardError, ServerUnreachable
+from modelyard.errors import InvalidInput, ModelyardError, ServerTimeout, ServerUnreachable
 
 if TYPE_CHECKING:
     import httpx
@@ -158,7 +158,9 @@ def _post(
             "server running? Start it with 'modelyard serve'"
         ) from None
     except httpx.TimeoutException:
-        raise ModelyardError(f"no answer from {url} within {timeout:g} s") from None
+        raise ServerTimeout(
+            f"no answer from {url} within {timeout:g} s (raise --timeout to wait longer)"
+        ) from None
     except httpx.TransportError as exc:
         raise ModelyardError(f"request to {url} failed: {exc}") from None
     if response.is_success:
