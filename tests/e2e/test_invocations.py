@@ -103,6 +103,11 @@ def test_boto3_fields_the_runtime_refuses_are_refused(
         ({"CustomAttributes": "x" * 1025}, "CustomAttributes must be at most 1024 ASCII"),
         ({"InferenceId": "i" * 65}, "InferenceId must be 1 to 64 printable ASCII characters"),
         ({"TargetVariant": " "}, "TargetVariant is blank"),
+        # Fields that pick a model of another kind of endpoint: refused, as the runtime does,
+        # never answered by the endpoint's usual variant (another model than asked for).
+        ({"TargetModel": "churn-v3.tar.gz"}, "'churn-api' is not a multi-model endpoint"),
+        ({"TargetContainerHostname": "c1"}, "does not take TargetContainerHostname"),
+        ({"InferenceComponentName": "ic-1"}, "is not inference components"),
     ]
     for fields, message in cases:
         with pytest.raises(ClientError) as refused:

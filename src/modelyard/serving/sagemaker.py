@@ -82,16 +82,41 @@ MAX_CUSTOM_ATTRIBUTES = 1024
 MAX_INFERENCE_ID = 64
 
 
-def check_fields(headers: dict[str, str], given: str | None) -> None:
+#: InvokeEndpoint's fields that choose a model within a kind of endpoint modelyard does not
+#: serve, with that kind: the runtime refuses each on an endpoint of one model per variant, and
+#: answering from the endpoint's usual variant instead would give the caller another model's
+#: prediction without a word.
+_OTHER_ENDPOINT_KINDS = (
+    ("x-amzn-sagemaker-target-model", "TargetModel", "a multi-model endpoint"),
+    (
+        "x-amzn-sagemaker-target-container-hostname",
+        "TargetContainerHostname",
+        "a multi-container endpoint with direct invocation",
+    ),
+    ("x-amzn-sagemaker-inference-component", "InferenceComponentName", "inference components"),
+)
+
+
+def check_fields(headers: dict[str, str], given: str | None, endpoint: str = "") -> None:
     """Refuse what the SageMaker runtime refuses in ``CustomAttributes`` (at most 1024 ASCII
     characters), ``InferenceId`` (``given``: 1 to 64 printable ASCII characters, the first not
-    a space) and ``TargetVariant`` (not blank): code tried here must not be refused for the
-    first time in the cloud. ``CustomAttributes`` is taken and not used otherwise;
-    ``InferenceId`` is captured beside our inference id (see the README).
+    a space) and ``TargetVariant`` (not blank), and the fields that pick a model of a
+    multi-model, multi-container or inference-component endpoint (``TargetModel``,
+    ``TargetContainerHostname``, ``InferenceComponentName``), as the runtime refuses them on an
+    endpoint of one model per variant, which every modelyard endpoint is: code tried here must
+    not be refused for the first time in the cloud, nor answered by a model it did not ask
+    for. ``CustomAttributes`` is taken and not used otherwise; ``InferenceId`` is captured
+    beside our inference id (see the README).
 
     Raises:
         InvalidInput: naming the field and the limit it breaks.
     """
+    for header, field, kind in _OTHER_ENDPOINT_KINDS:
+        if header in headers:
+            raise InvalidInput(
+                f"endpoint {endpoint!r} is not {kind} and does not take {field}: modelyard "
+                "serves one model version per variant; name the variant with TargetVariant"
+            )
     custom = headers.get("x-amzn-sagemaker-custom-attributes")
     if custom is not None and (len(custom) > MAX_CUSTOM_ATTRIBUTES or not custom.isascii()):
         raise InvalidInput(
@@ -157,7 +182,7 @@ class SageMakerRoute:
                 body = await read_body(headers, receive, self._limit, self._deadline)
                 # After the body: refused with it unread, the connection could not be reused.
                 # Before the predict stack sees the caller's id: a refused one is not captured.
-                check_fields(headers, meta.caller_inference_id)
+                check_fields(headers, meta.caller_inference_id, meta.endpoint)
                 lease.request_bytes = len(body)
                 content_type = headers.get("content-type")
                 if handler is not None and handler.input_fn is not None:
