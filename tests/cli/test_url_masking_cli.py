@@ -6,11 +6,18 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from modelyard import errors
+from tests.cli.conftest import serve_churn
 
 SECRET = "S3cret-Pw"
 
@@ -50,3 +57,53 @@ def test_store_info_shows_no_credential(cli: Any, pg_url: str) -> None:
     assert ":***@127.0.0.1:5432/" in shown["metadata_url"], shown
     assert shown["artifact_url"] == "memory://ann:***@bucket/blobs?token=***", shown
     assert "memory://ann:***@bucket/blobs?token=***" in text.out
+
+
+@contextmanager
+def files_over_http(folder: Path) -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 serving ``folder``; yields its base URL."""
+    handler = partial(QuietFiles, directory=str(folder))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+class QuietFiles(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Nothing on the test's stderr."""
+
+
+def test_batch_input_url_credentials_are_never_shown(
+    cli: Any, model_files: Any, tmp_path: Path
+) -> None:
+    # A presigned or token URL is a common batch input: its token must not reach the job's
+    # JSON, `jobs show`, the job's log or an error message.
+    serve_churn(cli, model_files)
+    served = tmp_path / "served"
+    served.mkdir()
+    model_files.frame.to_csv(served / "rows.csv", index=False, header=False)
+    with files_over_http(served) as base:
+        given = f"{base}/rows.csv?X-Amz-Signature={SECRET}&token={SECRET}"
+        done = cli("batch", "churn:1", "--input", given, "--content-type", "text/csv",
+                   "--output", tmp_path / "out", "--workers", "1", "--json")  # fmt: skip
+        job = done.ok().json()
+        assert job["status"] == "Completed", job
+        assert job["spec"]["input"] == f"{base}/rows.csv?X-Amz-Signature=***&token=***", job
+        shown = [
+            cli("jobs", "show", job["name"]).ok(),
+            cli("jobs", "show", job["name"], "--json").ok(),
+            cli("jobs", "list", "--json").ok(),
+            cli("jobs", "logs", job["name"]).ok(),
+        ]
+        missing = cli("batch", "churn:1", "--input", given.replace("rows.csv", "gone.csv"),
+                      "--output", tmp_path / "out2")  # fmt: skip
+        line = missing.error_line(errors.InvalidInput.exit_code)
+        assert "gone.csv?X-Amz-Signature=***&token=***" in line, line
+        for result in (done, *shown, missing):
+            assert SECRET not in result.out + result.err, result.args

@@ -6,9 +6,11 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
+
+from modelyard.redaction import mask_url, redact
 
 
 def hyperparameter_texts(given: Mapping[str, Any]) -> dict[str, str]:
@@ -89,6 +91,20 @@ class Job:
     artifact: dict[str, Any] | None = None
     heartbeat_at: datetime | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """The job as it is shown (``--json``, ``jobs show``): every field, with the
+        credentials that the URLs of its spec carry (a presigned input's signature, a
+        password, a token) masked there and in the failure reason, which may quote them. The
+        stored spec keeps them: the worker reads and writes through them."""
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        shown["spec"] = _masked(self.spec)
+        if self.failure_reason:
+            reason = self.failure_reason
+            for url in _urls(self.spec):
+                reason = redact(reason, url)
+            shown["failure_reason"] = reason
+        return shown
+
     @property
     def last_seen(self) -> datetime:
         """The latest sign of life: a heartbeat, the start, or the creation."""
@@ -100,3 +116,25 @@ class Job:
             return None
         end = self.ended_at or self.started_at
         return (end - self.started_at).total_seconds()
+
+
+def _masked(value: Any) -> Any:
+    """``value`` (a spec, or a part of one) with every URL in it shown by :func:`mask_url`."""
+    if isinstance(value, str):
+        return mask_url(value) if "://" in value else value
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(v) for v in value]
+    return value
+
+
+def _urls(value: Any) -> list[str]:
+    """Every URL in ``value`` (a spec, or a part of one)."""
+    if isinstance(value, str):
+        return [value] if "://" in value else []
+    if isinstance(value, dict):
+        return [u for v in value.values() for u in _urls(v)]
+    if isinstance(value, list | tuple):
+        return [u for v in value for u in _urls(v)]
+    return []

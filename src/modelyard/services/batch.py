@@ -17,12 +17,14 @@ import hashlib
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modelyard.domain import Job, JobKind, JobStatus, ModelRef, ModelSpec
 from modelyard.domain.batch import BatchCounts, BatchExecutor, TransformRequest
 from modelyard.errors import Claimed, Conflict, InvalidInput, ModelyardError
+from modelyard.redaction import redact
 from modelyard.services.jobs import JobKindRunner, JobService, job_name, now
 from modelyard.services.registry import RegistryService
 from modelyard.storage.base import ArtifactStore
@@ -73,6 +75,10 @@ class BatchService:
             AliasNotFound, AlreadyExists (an output exists and ``overwrite`` is off),
             StorageNotWritable (the output location cannot be written).
         """
+        with _secrets_hidden(request):
+            return self._check(request)
+
+    def _check(self, request: TransformRequest) -> ModelSpec:
         from modelyard.batch.checks import check_output, check_request
         from modelyard.batch.inputs import list_inputs
 
@@ -114,12 +120,13 @@ class BatchService:
         )
         claim = _output_claim(request.output)
         try:
-            created = self._jobs.claiming(lambda: self._jobs.store.create_job(job, claim=claim))
+            with _secrets_hidden(request):
+                created = self._jobs.claiming(lambda: self._jobs.store.create_job(job, claim=claim))
         except Claimed as exc:
             raise Claimed(
-                f"the output {request.output} is being written by batch job {exc.holder}, "
-                "which is still active; wait for it to end or stop it, or write to another "
-                "output",
+                f"the output {_shown(request, request.output)} is being written by batch job "
+                f"{exc.holder}, which is still active; wait for it to end or stop it, or write "
+                "to another output",
                 holder=exc.holder,
             ) from None
         return self._jobs.launch(created)
@@ -162,11 +169,14 @@ class BatchService:
         try:
             request = self.request_of(job)
             version = self._registry.get_version(ModelRef.parse(request.model))
-            with JobLog(log_path, self._jobs.log_limits) as log:
+            with JobLog(log_path, self._jobs.log_limits) as log, _secrets_hidden(request):
                 reporter.log = log
                 log.write(
-                    f"batch transform of {request.input} with {version.name}:{version.version}"
-                    f" into {request.output}\n"
+                    _shown(
+                        request,
+                        f"batch transform of {request.input} with {version.name}:"
+                        f"{version.version} into {request.output}\n",
+                    )
                 )
                 source = ModelSource(
                     artifacts=self._artifacts,
@@ -183,7 +193,7 @@ class BatchService:
                 )
                 reporter(counts, force=True)
                 if note := counts.rounding_note():
-                    log.write(f"note: {note}\n")
+                    log.write(_shown(request, f"note: {note}\n"))
                 log.write(f"done: {_summary(counts, reporter.elapsed_s)}\n")
         except Exception as exc:  # the job failed; the worker itself must not crash
             reporter.log = None  # closed with the block above
@@ -197,6 +207,25 @@ class BatchService:
             pid_is=os.getpid(),
             metrics=counts.to_metrics(),
         )
+
+
+def _shown(request: TransformRequest, text: str) -> str:
+    """``text`` with every credential of the request's input and output URLs masked (a
+    presigned URL's signature, a password): job logs, errors and failure reasons quote them."""
+    for url in (request.input, request.output):
+        text = redact(text, url)
+    return text
+
+
+@contextlib.contextmanager
+def _secrets_hidden(request: TransformRequest) -> Iterator[None]:
+    """Mask the request's URL credentials in the message of any error raised inside."""
+    try:
+        yield
+    except ModelyardError as exc:
+        exc.message = _shown(request, exc.message)
+        exc.args = (exc.message,)
+        raise
 
 
 class _Reporter:
