@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from modelyard.domain.batch import BatchFormat
 from modelyard.errors import InvalidInput, StorageUnavailable
@@ -37,6 +38,7 @@ __all__ = [
 ]
 
 _GLOB_CHARS = "*?["
+_HTTP = {"http", "https"}
 _EDGE = 64 * 1024
 _SUFFIXES = {
     ".csv": BatchFormat.CSV,
@@ -218,6 +220,19 @@ def _input(fs: Any, info: dict[str, Any], local: bool) -> InputFile:
                 digest.update(handle.read(_EDGE))
     except OSError as exc:
         raise InvalidInput(f"cannot read the input file {url}: {exc.strerror or exc}") from None
-    return InputFile(
-        url=url, name=path.rstrip("/").rsplit("/", 1)[-1], size=size, fingerprint=digest.hexdigest()
-    )
+    return InputFile(url=url, name=_name(fs, path), size=size, fingerprint=digest.hexdigest())
+
+
+def _name(fs: Any, path: str) -> str:
+    """The file's name: the last segment of its path. Over HTTP(S) a URL's query and fragment
+    are not part of it: a presigned URL's (``day.csv?X-Amz-Signature=…``) would hide the
+    extension that tells the format, and put the signature in the output file's name."""
+    if _HTTP & set(_protocols(fs)):
+        parts = urlsplit(path)
+        path = parts.path.rstrip("/") or parts.hostname or ""  # a site's root: its host
+    return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _protocols(fs: Any) -> tuple[str, ...]:
+    protocol = fs.protocol
+    return (protocol,) if isinstance(protocol, str) else tuple(protocol)
