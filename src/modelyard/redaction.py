@@ -22,6 +22,8 @@ use it; ``modelyard.storage.urls`` re-exports it for the stores.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import unquote, unquote_plus, urlsplit, urlunsplit
 
 MASK = "***"
@@ -173,3 +175,26 @@ def redact(text: str, url: str) -> str:
     for secret in secrets_in(url):
         text = text.replace(secret, MASK)
     return text
+
+
+def mask_urls_in(value: Any) -> Any:
+    """``value`` (a record's JSON form: text, lists and mappings) with every URL in it shown
+    by :func:`mask_url`; other values as they are."""
+    if isinstance(value, str):
+        return mask_url(value) if "://" in value else value
+    if isinstance(value, Mapping):
+        return {k: mask_urls_in(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_urls_in(v) for v in value]
+    return value
+
+
+def urls_in(value: Any) -> list[str]:
+    """Every URL in ``value`` (a record's JSON form), to :func:`redact` text that quotes them."""
+    if isinstance(value, str):
+        return [value] if "://" in value else []
+    if isinstance(value, Mapping):
+        return [u for v in value.values() for u in urls_in(v)]
+    if isinstance(value, list | tuple):
+        return [u for v in value for u in urls_in(v)]
+    return []

@@ -22,6 +22,7 @@ from modelyard.domain.batch import TransformRequest
 from modelyard.domain.counts import MAX_LIMIT
 from modelyard.domain.schedules import MissedPolicy, Schedule, ScheduleRun
 from modelyard.errors import InvalidInput
+from modelyard.redaction import mask_url
 
 app = typer.Typer(
     name="schedules",
@@ -151,7 +152,8 @@ def show(
     lines = [
         f"schedule {schedule.name}: '{schedule.cron}' in {schedule.timezone}, {state}",
         f"  missed ticks: {schedule.missed.value}",
-        f"  batch {request.model} --input {request.input} --output {request.output}",
+        f"  batch {request.model} --input {mask_url(request.input)} "
+        f"--output {mask_url(request.output)}",
     ]
     options = _options(request)
     if options:

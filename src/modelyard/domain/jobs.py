@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from modelyard.redaction import mask_url, redact
+from modelyard.redaction import mask_urls_in, redact, urls_in
 
 
 def hyperparameter_texts(given: Mapping[str, Any]) -> dict[str, str]:
@@ -97,10 +97,10 @@ class Job:
         password, a token) masked there and in the failure reason, which may quote them. The
         stored spec keeps them: the worker reads and writes through them."""
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
-        shown["spec"] = _masked(self.spec)
+        shown["spec"] = mask_urls_in(self.spec)
         if self.failure_reason:
             reason = self.failure_reason
-            for url in _urls(self.spec):
+            for url in urls_in(self.spec):
                 reason = redact(reason, url)
             shown["failure_reason"] = reason
         return shown
@@ -116,25 +116,3 @@ class Job:
             return None
         end = self.ended_at or self.started_at
         return (end - self.started_at).total_seconds()
-
-
-def _masked(value: Any) -> Any:
-    """``value`` (a spec, or a part of one) with every URL in it shown by :func:`mask_url`."""
-    if isinstance(value, str):
-        return mask_url(value) if "://" in value else value
-    if isinstance(value, dict):
-        return {k: _masked(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_masked(v) for v in value]
-    return value
-
-
-def _urls(value: Any) -> list[str]:
-    """Every URL in ``value`` (a spec, or a part of one)."""
-    if isinstance(value, str):
-        return [value] if "://" in value else []
-    if isinstance(value, dict):
-        return [u for v in value.values() for u in _urls(v)]
-    if isinstance(value, list | tuple):
-        return [u for v in value for u in _urls(v)]
-    return []

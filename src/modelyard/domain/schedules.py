@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo
 
 from modelyard.domain.batch import TransformRequest
 from modelyard.errors import InvalidInput
+from modelyard.redaction import mask_urls_in
 
 #: How ``{tick}`` without a format renders (no ':' so it suits any file system and URL).
 TICK_FORMAT = "%Y-%m-%dT%H%M"
@@ -126,7 +127,9 @@ class Schedule:
         return replace(self.request, output=render_output(self.request.output, local))
 
     def to_dict(self) -> dict[str, Any]:
-        """The wire shape."""
+        """The wire shape, as it is shown: the request's URL credentials (a presigned input's
+        signature, a password) masked. The stored request keeps them: every tick's job reads
+        through them."""
         return {
             "name": self.name,
             "cron": self.cron,
@@ -134,7 +137,7 @@ class Schedule:
             "missed": self.missed.value,
             "paused": self.paused,
             "command": "batch",
-            "request": self.request.to_dict(),
+            "request": mask_urls_in(self.request.to_dict()),
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
             "active_since": self.active_since.isoformat(),
