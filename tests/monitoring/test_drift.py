@@ -105,6 +105,13 @@ def test_a_feature_whose_values_vanished_drifts_and_counts_in_the_share(
     # Too few rows in the window to tell: still insufficient, not drift.
     few = compare(baseline, Profile.from_frame(current.iloc[:50]))
     assert {f.name: f.verdict for f in few.features}["f3"] is Verdict.INSUFFICIENT_DATA
+    # A text column with one value that is not text has its values (its lengths are not
+    # kept, so no length test): insufficient, never vanished.
+    notes = pd.DataFrame({"note": [f"note number {i}" for i in range(5_000)]})
+    mixed = pd.DataFrame({"note": [*notes["note"][:500], 1]})
+    text = compare(Profile.from_frame(notes), Profile.from_frame(mixed))
+    assert text.features[0].kind == "text"
+    assert text.features[0].verdict is Verdict.INSUFFICIENT_DATA, text.features[0]
 
 
 @pytest.mark.parametrize(("rows", "seeds"), [(100, 30), (10_000, 5), (1_000_000, 1)])

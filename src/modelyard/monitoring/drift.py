@@ -81,25 +81,21 @@ def _features(baseline: Profile, current: Profile, config: DriftConfig) -> list[
     present = set(current.columns)
     return [
         feature_drift(
-            column,
-            current.column(column.name) if column.name in present else None,
-            config,
-            current.row_count,
+            column, current.column(column.name) if column.name in present else None, config
         )
         for column in baseline.column_profiles
     ]
 
 
 def feature_drift(
-    base: ColumnProfile, now: ColumnProfile | None, config: DriftConfig, rows: int = 0
+    base: ColumnProfile, now: ColumnProfile | None, config: DriftConfig
 ) -> FeatureDrift:
-    """The drift of one column (``now`` None: the current data lacks it); ``rows``: the
-    current data's rows, present values or not.
+    """The drift of one column (``now`` None: the current data lacks it).
 
-    A column whose values vanished (none present in at least ``min_rows`` current rows, where
-    the baseline had at least ``min_rows``) drifts, with no effect size: no statistic compares
-    values with none, and calling it insufficient data would keep the commonest breakage
-    upstream (a feature sent empty) out of the dataset's drifted share."""
+    A column whose values vanished (not one present in at least ``min_rows`` current rows,
+    where the baseline had at least ``min_rows``) drifts, with no effect size: no statistic
+    compares values with none, and calling it insufficient data would keep the commonest
+    breakage upstream (a feature sent empty) out of the dataset's drifted share."""
     kind = base.drift_kind
     test = config.test_for(kind)
     threshold = float(config.thresholds[test])
@@ -112,9 +108,10 @@ def feature_drift(
             base.name, kind, test, None, threshold, None, base_rows, now_rows, verdict
         )  # fmt: skip
 
-    # An empty column's kind is its type's guess (all None reads as numbers): any kind will do.
-    empty = now is not None and (now.present == 0 or (now.kind == base.kind and not now_rows))
-    if empty and base_rows >= config.min_rows and rows >= config.min_rows:
+    # Not one value, of any kind (an empty column's kind is its type's guess: all None reads
+    # as numbers); a text column whose lengths were dropped (a value not text) has values.
+    vanished = now is not None and not now.present and now.rows >= config.min_rows
+    if vanished and base_rows >= config.min_rows:
         return without_effect(Verdict.DRIFT)
     if pair is None or min(base_rows, now_rows) < config.min_rows:
         return without_effect(Verdict.INSUFFICIENT_DATA)
