@@ -88,7 +88,9 @@ def test_a_script_reads_back_the_typed_hyperparameters_it_was_given(
     script = tmp_path / "src" / "train.py"
     script.parent.mkdir()
     script.write_text(HPS_SCRIPT)
-    given = {"flag": False, "layers": ["a", "b"], "opts": {"k": 1}, "lr": 0.1, "name": "abc"}
+    # Strings too, as strings: "123" is not the number, "true" not the boolean.
+    given = {"flag": False, "layers": ["a", "b"], "opts": {"k": 1}, "lr": 0.1, "name": "abc",
+             "run_id": "123", "mode": "true"}  # fmt: skip
     est = Estimator(
         script=str(script),
         model_name="hps",
@@ -104,8 +106,8 @@ def test_a_script_reads_back_the_typed_hyperparameters_it_was_given(
     assert seen["hps"] == given
     assert seen["flag"] == "false"
     assert seen["argv"] == [
-        "--flag", "False", "--layers", "['a', 'b']", "--lr", "0.1", "--name", "abc",
-        "--opts", "k=1",
+        "--flag", "False", "--layers", "['a', 'b']", "--lr", "0.1", "--mode", "true",
+        "--name", "abc", "--opts", "k=1", "--run_id", "123",
     ]  # fmt: skip
 
 

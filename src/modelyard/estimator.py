@@ -12,6 +12,7 @@ A thin adapter over ``TrainingService``: the job runs in its own process exactly
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -123,7 +124,7 @@ class Estimator:
             algorithm=self.algorithm,
             script=self.script,
             target=self.target,
-            hyperparameters=self.hyperparameters,
+            hyperparameters=sdk_hyperparameters(self.hyperparameters, self.script),
             flavor=self.flavor,
             metric_definitions=metric_definition_texts(self.metric_definitions),
             aliases=self.aliases,
@@ -206,6 +207,28 @@ class Estimator:
     def load(self) -> PackagedModel:
         """The registered model, loaded (call ``unload()`` when done)."""
         return self._get_platform().registry.load(self._fitted_version().ref)
+
+
+def sdk_hyperparameters(
+    given: Mapping[str, Any] | None, script: str | None
+) -> dict[str, Any] | None:
+    """Hyperparameters as the SageMaker SDK sends an estimator's: a script-mode estimator's
+    each JSON-encoded, strings too (``"123"`` travels as ``'"123"'``, so the script reads the
+    string back, not the number the toolkit would decode from bare ``123``); a built-in
+    algorithm's as given (the services record them as text)."""
+    if given is None or script is None:
+        return None if given is None else dict(given)
+    return {name: json.dumps(value, default=_plain) for name, value in given.items()}
+
+
+def _plain(value: object) -> object:
+    tolist = getattr(value, "tolist", None)  # numpy scalars and arrays: the numbers they hold
+    if tolist is None:
+        raise InvalidInput(
+            f"hyperparameter value {value!r} ({type(value).__name__}) cannot be sent to a "
+            "script: give a string, number, boolean, list or dict"
+        )
+    return tolist()
 
 
 def channels(

@@ -33,6 +33,7 @@ from modelyard.estimator import (
     MetricDefinitions,
     channels,
     metric_definition_texts,
+    sdk_hyperparameters,
 )
 
 if TYPE_CHECKING:
@@ -189,7 +190,7 @@ class HyperparameterTuner:
             script=est.script,
             target=est.target,
             maximize=None if self.objective_type is None else self.objective_type == "Maximize",
-            hyperparameters=est.hyperparameters,
+            hyperparameters=sdk_hyperparameters(est.hyperparameters, est.script),
             strategy=strategy,
             max_trials=self.max_jobs,
             parallel=self.max_parallel_jobs,

@@ -16,8 +16,9 @@ from modelyard.redaction import mask_urls_in, redact, urls_in
 def hyperparameter_texts(given: Mapping[str, Any]) -> dict[str, str]:
     """Hyperparameters as a job records them: SageMaker's request strings.
 
-    A string is kept as given (the CLI's ``--hp`` text); any other value is JSON-encoded, as
-    the SageMaker SDK's script-mode estimators encode it, so a script that reads ``SM_HPS``
+    A string is kept as given (the CLI's ``--hp`` text, or a value the Python estimator
+    JSON-encoded already: ``estimator.sdk_hyperparameters``); any other value is JSON-encoded,
+    as the SageMaker SDK's script-mode estimators encode it, so a script that reads ``SM_HPS``
     gets back the value it was given (``False``, not the truthy string ``"False"``; a list or
     a dict, not its Python repr). Numpy scalars and arrays count as the numbers they hold.
     """
