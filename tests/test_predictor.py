@@ -185,3 +185,28 @@ def test_predict_takes_the_sdks_endpoint_name_and_body_in_initial_args(
         ("/endpoints/other/invocations", "1.0,2.0"),
         ("/endpoints/api/invocations", "3.0,4.0"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        ({"initial_args": {"CustomAttributes": "…"}}, "CustomAttributes"),
+        ({"initial_args": {"CustomAttributes": 5}}, "CustomAttributes"),
+        ({"inference_id": "order\n17"}, "InferenceId"),
+        ({"target_variant": "blé"}, "TargetVariant"),
+    ],
+)
+def test_predict_refuses_a_field_a_header_cannot_carry(
+    recorder: tuple[str, list[dict[str, str]]], args: dict[str, Any], field: str
+) -> None:
+    """A request field travels in an HTTP header, so it must be text of printable US-ASCII
+    (as InvokeEndpoint's are): anything else is refused naming the field, with nothing sent,
+    not a UnicodeEncodeError, a TypeError or a 'cannot reach the server'."""
+    url, seen = recorder
+    predictor = Predictor("api", serving_url=url, serializer=CSVSerializer())
+    with (
+        predictor,
+        pytest.raises(InvalidInput, match=f"{field} must be text of printable US-ASCII"),
+    ):
+        predictor.predict([[1.0, 2.0]], **args)
+    assert seen == [], "a refused field sends nothing"

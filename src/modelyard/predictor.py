@@ -152,7 +152,8 @@ class Predictor:
 
         Raises:
             InvalidInput: ``initial_args`` holds a field InvokeEndpoint does not take as a
-                header (the body is the serializer's, the endpoint this predictor's).
+                header (the body is the serializer's, the endpoint this predictor's), or a
+                field that is not text of printable US-ASCII characters (a header's value).
             ServerUnreachable: nothing answers at ``serving_url``; ServerTimeout (one): no answer
                 within the predictor's timeout.
             The error the server answered with: InvalidInput (bad data), NotFound (no such
@@ -179,7 +180,9 @@ class Predictor:
                 f"initial_args cannot hold {', '.join(unknown)}: InvokeEndpoint's fields here "
                 f"are {', '.join(_REQUEST_HEADERS)}"
             )
-        headers = {_REQUEST_HEADERS[field]: value for field, value in args.items() if value}
+        headers = {
+            _REQUEST_HEADERS[field]: _header(field, value) for field, value in args.items() if value
+        }
         response = self._post(self.serializer.serialize(data), headers, endpoint=endpoint)
         self.last_inference_id = response.headers.get("x-modelyard-inference-id")
         media = response.headers.get("content-type", "")
@@ -550,6 +553,17 @@ def _sdk_instances(count: object, instance_type: object) -> None:
                 UserWarning,
                 stacklevel=3,
             )
+
+
+def _header(field: str, value: object) -> str:
+    """A request field as its header's value: printable US-ASCII text, as InvokeEndpoint's
+    fields are (anything else would fail in the HTTP client, or reach the server mangled)."""
+    if not isinstance(value, str) or not all(" " <= char <= "~" for char in value):
+        raise InvalidInput(
+            f"{field} must be text of printable US-ASCII characters (it travels in an HTTP "
+            f"header), got {value!r}"
+        )
+    return value
 
 
 def _ref(model: str | ModelVersion) -> str:
