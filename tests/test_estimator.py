@@ -114,8 +114,13 @@ def test_a_script_reads_back_the_typed_hyperparameters_it_was_given(
 def test_fit_takes_the_sagemaker_sdks_inputs_a_dict_of_channels(
     platform: Platform, iris_csv: Path
 ) -> None:
-    est = Estimator("random-forest", model_name="iris", target="target",
-                    hyperparameters={"n_estimators": 5}, platform=platform)
+    est = Estimator(
+        "random-forest",
+        model_name="iris",
+        target="target",
+        hyperparameters={"n_estimators": 5},
+        platform=platform,
+    )
     est.fit({"train": str(iris_csv), "validation": iris_csv})
     assert est.job_.spec["validation"] == str(iris_csv)
     assert "validation:accuracy" in est.metrics_
@@ -143,7 +148,7 @@ def test_inputs_the_job_cannot_take_are_refused_before_anything_is_submitted(
     assert platform.jobs.list_jobs() == []
 
 
-METRIC_SCRIPT = '''
+METRIC_SCRIPT = """
 import os
 from pathlib import Path
 
@@ -155,7 +160,7 @@ Path(os.environ["SM_MODEL_DIR"], "model.py").write_text(
     "    def predict(self, data):\\n"
     "        return data\\n"
 )
-'''
+"""
 
 
 def test_metric_definitions_take_the_sagemaker_sdks_dicts(

@@ -169,7 +169,7 @@ def test_parameter_ranges_follow_the_sagemaker_scaling_types() -> None:
         Cat(["a,b", "c"]).as_range("x")
 
 
-SCORE_SCRIPT = '''
+SCORE_SCRIPT = """
 import argparse
 import os
 from pathlib import Path
@@ -184,7 +184,7 @@ Path(os.environ["SM_MODEL_DIR"], "model.py").write_text(
     "    def predict(self, data):\\n"
     "        return data\\n"
 )
-'''
+"""
 
 
 def test_a_script_tuned_with_the_sagemaker_sdks_metric_definitions(

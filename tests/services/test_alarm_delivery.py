@@ -136,12 +136,34 @@ def test_retries_due_in_one_pass_are_made_at_once(parts: Parts) -> None:
         alarms = _two_webhooks(parts, receiver.url)
         alarms.evaluate(CHANGE)
         assert len(receiver.received()) == 2
-        receiver.status, receiver.gather = 200, 2
+        receiver.status = 200
+        receiver.answer_in_groups(2)
         alarms.evaluate(CHANGE + RETRY_AFTER)
         assert len(receiver.received()) == 4
     (event,) = parts.alarms().history("p99-high")
     retried = [(n.ok, n.attempts, n.error) for n in event.notifications[1:]]
     assert retried == [(True, 2, None), (True, 2, None)], "one retry waited for the other"
+
+
+def test_a_passs_first_deliveries_and_its_retries_are_made_together(parts: Parts) -> None:
+    """One pass sends a new change and retries an old one's failed delivery: both at once, so
+    a hung receiver costs the pass one timeout. The receiver answers only pairs."""
+    with webhook_receiver() as receiver:
+        receiver.status = 503
+        alarms = parts.alarms(_alarm(parts, receiver.url))
+        alarms.evaluate(CHANGE)  # p99-high's change: its webhook fails
+        alarms.create(
+            "p99-higher", endpoint=ENDPOINT, metric="latency_p99_ms", comparison=">",
+            threshold=120.0, sinks=[SinkSpec("webhook", receiver.url)],
+        )  # fmt: skip
+        receiver.status = 200
+        receiver.answer_in_groups(2)
+        # p99-higher's first change, and p99-high's retry, due in the same pass.
+        (new,) = alarms.evaluate(CHANGE + RETRY_AFTER)
+        assert new.alarm == "p99-higher" and new.notifications[-1].ok, new.notifications
+        assert len(receiver.received()) == 3
+    took = _webhook(parts)
+    assert (took.ok, took.attempts) == (True, 2), "the retry waited for the first delivery"
 
 
 def test_a_change_older_than_an_hour_is_not_tried_again(parts: Parts) -> None:

@@ -672,10 +672,12 @@ def test_old_state_changes_are_pruned_keeping_each_alarms_latest(parts: Parts) -
     assert pruning.prune_history(T0 + timedelta(minutes=100)) == 0
     # A message about the alarm (a rollback it caused) is history too, but not what put the
     # rule in its state: pruned by age like the older changes, the latest change kept.
-    told = alarms.announce(
+    (told,) = alarms.announce([
         AlarmEvent(0, "steady", ENDPOINT, T0 + timedelta(minutes=70), AlarmState.OK,
-                   AlarmState.OK, "deployment 1 rolled back", kind=DEPLOYMENT_ROLLBACK)
-    )  # fmt: skip
+                   AlarmState.OK, "deployment 1 rolled back", kind=DEPLOYMENT_ROLLBACK),
+        AlarmEvent(0, "deleted", ENDPOINT, T0 + timedelta(minutes=70), AlarmState.OK,
+                   AlarmState.OK, "deployment 1 rolled back", kind=DEPLOYMENT_ROLLBACK),
+    ])  # fmt: skip
     assert [e.kind for e in alarms.history("steady")] == [DEPLOYMENT_ROLLBACK, "state_change"]
     assert told.id == alarms.history("steady")[0].id and told.notifications[0].ok
     # Long after every change: each rule keeps its latest.

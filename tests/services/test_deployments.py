@@ -195,16 +195,36 @@ def test_errors_of_the_old_fleet_never_blame_the_new_one(parts: Parts) -> None:
     assert checks["error_rate"].values["old_rate"] == pytest.approx(0.5)
 
 
-def _blue_green_watched(parts: Parts, url: str) -> None:
+def _blue_green_watched(parts: Parts, url: str, also: str | None = None) -> None:
     """A blue/green deployment, switched and baking, watching alarm ``errors-high`` (the new
-    variant's error rate above 20%, told to the webhook at ``url``)."""
-    parts.alarms.create(
-        "errors-high", endpoint=ENDPOINT, metric="error_rate", comparison=">",
-        threshold=0.2, window=MIN, sinks=[SinkSpec("webhook", url)],
-    )  # fmt: skip
+    variant's error rate above 20%, told to the webhook at ``url``), and alarm ``also``
+    (the same rule under another name) when given."""
+    names = ["errors-high"] if also is None else ["errors-high", also]
+    for name in names:
+        parts.alarms.create(
+            name, endpoint=ENDPOINT, metric="error_rate", comparison=">",
+            threshold=0.2, window=MIN, sinks=[SinkSpec("webhook", url)],
+        )  # fmt: skip
     parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="blue-green",
-                        bake=timedelta(minutes=10), alarms=["errors-high"])  # fmt: skip
+                        bake=timedelta(minutes=10), alarms=names)  # fmt: skip
     assert _tick(parts) == [Action.ADVANCE]
+
+
+def test_the_rollback_messages_of_all_watched_alarms_go_out_together(parts: Parts) -> None:
+    """Kept first, then sent at once: a receiver that hangs costs the controller one
+    timeout, not one per alarm. The receiver answers only requests that come in pairs."""
+    with webhook_receiver() as receiver:
+        _blue_green_watched(parts, receiver.url, also="errors-high-too")
+        minute = parts.clock.now.replace(second=0, microsecond=0)
+        parts.serve("main.next", minute, 100, errors=60)
+        parts.clock.advance(MIN)
+        parts.alarms.evaluate(parts.clock.now)
+        receiver.answer_in_groups(2)
+        assert _tick(parts) == [Action.ROLLBACK]
+    for name in ("errors-high", "errors-high-too"):
+        message = parts.alarms.history(name)[0]
+        assert message.kind == "deployment_rollback"
+        assert message.notifications[-1].ok, (name, message.notifications)
 
 
 def test_an_alarm_in_alarm_rolls_back_and_tells_its_webhook(parts: Parts) -> None:

@@ -26,12 +26,19 @@ class Receiver:
         self.stopped = threading.Event()
         #: Set when a trickled answer ended: the caller hung up, or the server stopped.
         self.trickle_ended = threading.Event()
-        #: When above 0: each request waits (up to ``gather_s``) until this many have come,
-        #: then all are answered ``status``; a request left waiting alone is answered 504.
+        #: Set by :meth:`answer_in_groups`.
         self.gather = 0
         self.gather_s = 3.0
+        self._gather_from = 0
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
+
+    def answer_in_groups(self, size: int, wait_s: float = 3.0) -> None:
+        """From now on, answer requests in groups of ``size`` that arrive together: each
+        waits (up to ``wait_s``) for the rest of its group, and one whose group did not fill
+        in time is answered 504."""
+        with self._lock:
+            self.gather, self.gather_s, self._gather_from = size, wait_s, len(self.bodies)
 
     def received(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -48,9 +55,13 @@ class Receiver:
                     receiver.bodies.append(body)
                     receiver.paths.append(self.path)
                     receiver._arrived.notify_all()
-                    gathered = receiver._arrived.wait_for(
-                        lambda: len(receiver.bodies) % receiver.gather == 0, receiver.gather_s
-                    ) if receiver.gather else True  # fmt: skip
+                    gathered = True
+                    if receiver.gather:
+                        size, since = receiver.gather, receiver._gather_from
+                        group_end = since + -(-(len(receiver.bodies) - since) // size) * size
+                        gathered = receiver._arrived.wait_for(
+                            lambda: len(receiver.bodies) >= group_end, receiver.gather_s
+                        )
                 if not gathered:
                     self.send_response(504)
                     self.end_headers()

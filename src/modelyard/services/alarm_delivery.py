@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from modelyard.domain.alarms import AlarmEvent, AlarmRule, AlarmStatus, Notification, SinkSpec
 from modelyard.errors import ModelyardError
@@ -31,6 +32,7 @@ from modelyard.storage.leases import LeaseStore
 from modelyard.storage.monitoring import AlarmStore
 
 log = logging.getLogger("modelyard.alarms")
+T = TypeVar("T")
 
 #: The wait before the first retry; each further one waits twice as long as the one before.
 RETRY_AFTER = timedelta(seconds=30)
@@ -64,14 +66,19 @@ def deliver(spec: SinkSpec, event: AlarmEvent, rule: AlarmRule, attempts: int = 
     return Notification(label, True, None, attempts)
 
 
+def at_once(calls: Sequence[Callable[[], T]]) -> list[T]:
+    """Run every call at once, up to :data:`MAX_PARALLEL` threads, and return their results
+    in their order: a receiver that hangs until its timeout holds up only its own deliveries
+    (one after another, three hung webhooks took three timeouts)."""
+    if len(calls) <= 1:
+        return [call() for call in calls]
+    with ThreadPoolExecutor(min(len(calls), MAX_PARALLEL), "modelyard-alarm-sink") as pool:
+        return list(pool.map(lambda call: call(), calls))
+
+
 def deliver_many(jobs: Sequence[tuple[SinkSpec, AlarmEvent, AlarmRule]]) -> list[Notification]:
-    """Make every delivery in ``jobs`` at once, up to :data:`MAX_PARALLEL` threads, and
-    return how each went, in their order: a receiver that hangs until its timeout holds up
-    only its own deliveries (one after another, three hung webhooks took three timeouts)."""
-    if len(jobs) <= 1:
-        return [deliver(*job) for job in jobs]
-    with ThreadPoolExecutor(min(len(jobs), MAX_PARALLEL), "modelyard-alarm-sink") as pool:
-        return list(pool.map(lambda job: deliver(*job), jobs))
+    """Make every delivery in ``jobs`` at once (:func:`at_once`); how each went, in order."""
+    return at_once([functools.partial(deliver, *job) for job in jobs])
 
 
 def pending(specs: Sequence[SinkSpec]) -> tuple[Notification, ...]:
@@ -105,12 +112,19 @@ class Redelivery:
         self._ttl = ttl
 
     def run(self, statuses: Sequence[AlarmStatus], now: datetime) -> list[Notification]:
-        """Make every retry due at ``now``, all at once (up to :data:`MAX_PARALLEL`: a
-        receiver that hangs until its timeout holds up only its own); how each went."""
+        """Make every retry due at ``now``, all at once (:func:`at_once`); how each went."""
+        return [made for made in at_once(self.due(statuses, now)) if made is not None]
+
+    def due(
+        self, statuses: Sequence[AlarmStatus], now: datetime, skip: Collection[int] = ()
+    ) -> list[Callable[[], Notification | None]]:
+        """The retries due at ``now``, each a call that makes it under its lease (None: made
+        by another process, or the store could not be asked). ``skip``: entries whose first
+        deliveries are being made now (their sinks are "not sent yet" until those end)."""
         rules = {s.rule.name: s.rule for s in statuses}
-        due: list[tuple[SinkSpec, AlarmEvent, AlarmRule, int, int, datetime]] = []
+        due: list[Callable[[], Notification | None]] = []
         for event in self._store.latest_events(list(rules)):
-            if event.at < now - GIVE_UP_AFTER:
+            if event.at < now - GIVE_UP_AFTER or event.id in skip:
                 continue
             rule = rules[event.alarm]
             # The entries follow the rule's sinks, one each: by position, since two sinks may
@@ -121,13 +135,10 @@ class Redelivery:
                 at = due_at(event, failed.attempts)
                 spec = rule.sinks[index]
                 if now >= at and spec.label == failed.sink:  # due, and still this sink
-                    due.append((spec, event, rule, index, failed.attempts + 1, at))
-        if len(due) <= 1:
-            made = [self._leased(*job) for job in due]
-        else:
-            with ThreadPoolExecutor(min(len(due), MAX_PARALLEL), "modelyard-alarm-retry") as pool:
-                made = list(pool.map(lambda job: self._leased(*job), due))
-        return [m for m in made if m is not None]
+                    attempt = failed.attempts + 1
+                    job = (spec, event, rule, index, attempt, at)
+                    due.append(functools.partial(self._leased, *job))
+        return due
 
     def _leased(
         self,

@@ -20,7 +20,7 @@ import numbers
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, cast
 
 from modelyard.domain.alarms import (
     MAX_WINDOWS,
@@ -30,6 +30,7 @@ from modelyard.domain.alarms import (
     Comparison,
     Evaluation,
     MissingData,
+    Notification,
     SinkSpec,
     Statistic,
 )
@@ -46,7 +47,7 @@ from modelyard.errors import (
     NotFound,
     VariantNotFound,
 )
-from modelyard.services.alarm_delivery import Redelivery, deliver_many, pending
+from modelyard.services.alarm_delivery import Redelivery, at_once, deliver, deliver_many, pending
 from modelyard.services.alarm_metrics import DRIFT_PREFIX, AlarmMetrics, EndpointInfo
 from modelyard.services.alarm_windows import judge, window_bounds
 from modelyard.services.leased import default_holder, finished_elsewhere, run_leased
@@ -343,10 +344,10 @@ class AlarmService:
         return events
 
     def notify(self, events: Sequence[AlarmEvent], now: datetime) -> list[AlarmEvent]:
-        """Send each change :meth:`record` recorded to its rule's sinks, every delivery at
-        once (:func:`deliver_many`), keep how each took it, then make the retries of failed
-        deliveries that are due (:class:`Redelivery`). A change whose rule is gone meanwhile
-        is sent to nobody.
+        """Send each change :meth:`record` recorded to its rule's sinks and make the retries
+        of failed deliveries that are due (:class:`Redelivery`), every one at once
+        (:func:`at_once`: a hung receiver costs the pass one timeout), and keep how each sink
+        took each change. A change whose rule is gone meanwhile is sent to nobody.
 
         Returns:
             ``events``, with their notifications.
@@ -354,53 +355,60 @@ class AlarmService:
         statuses = self._store.list_rules()
         rules = {s.rule.name: s.rule for s in statuses}
         told = [(e, rules[e.alarm]) for e in events if e.alarm in rules]
-        results = iter(deliver_many([(spec, e, rule) for e, rule in told for spec in rule.sinks]))
-        sent = []
-        for event, rule in told:
-            notified = tuple(next(results) for _ in rule.sinks)
-            try:
-                self._store.set_notifications(event.id, notified)
-            except ModelyardError as exc:  # the store: the receivers got it, the history not
-                log.warning("alarm %s: notifications not kept: %s", rule.name, exc.message)
-            sent.append(dataclasses.replace(event, notifications=notified))
+        calls: list[Callable[[], Notification | None]] = [
+            functools.partial(deliver, spec, e, rule) for e, rule in told for spec in rule.sinks
+        ]
+        first = len(calls)
         try:
-            self._redelivery.run(statuses, now)
+            calls += self._redelivery.due(statuses, now, skip={e.id for e in events})
         except ModelyardError as exc:  # the store: the next pass tries again
             log.warning("failed alarm notifications not retried: %s", exc.message)
-        return sent
+        # The first deliveries' results come first, each a Notification (``deliver`` never
+        # gives None; a retry may).
+        results = iter(cast(list[Notification], at_once(calls)[:first]))
+        return [
+            self._kept(event, rule, [next(results) for _ in rule.sinks]) for event, rule in told
+        ]
 
-    def announce(self, event: AlarmEvent) -> AlarmEvent:
-        """Send ``event``, a message about an alarm rather than a change of its state (a
-        deployment watching it rolled back: ``kind`` :data:`DEPLOYMENT_ROLLBACK`), to the
-        alarm's sinks at once, kept in its history first with every sink "not sent yet", so
-        that a delivery that fails (or never happens, the process dying) is tried again as a
-        state change's is (:class:`Redelivery`). Should the store fail, the sinks are told
-        all the same, without a retry.
+    def announce(self, events: Sequence[AlarmEvent]) -> list[AlarmEvent]:
+        """Send ``events``, messages about alarms rather than changes of their state (a
+        deployment watching them rolled back: ``kind`` :data:`DEPLOYMENT_ROLLBACK`), to their
+        alarms' sinks. Each is kept in its alarm's history first, every sink "not sent yet",
+        then all are delivered at once, so that a delivery that fails (or never happens, the
+        process dying) is tried again as a state change's is (:class:`Redelivery`). A message
+        whose alarm is gone is sent to nobody; one the store could not keep is not sent
+        either (its id would be no history entry's), and the error is logged.
 
         Returns:
-            The message as kept (its ``id`` the history's), with how each sink took it.
-
-        Raises:
-            NotFound: no such alarm.
+            The messages as kept (each ``id`` the history's), with how each sink took them.
         """
-        rule = self._store.get(event.alarm).rule
-        try:
-            event = self._store.record_message(
-                dataclasses.replace(event, notifications=pending(rule.sinks))
-            )
-            kept = True
-        except NotFound:
-            raise
-        except ModelyardError as exc:
-            log.warning("alarm %s: %s message not kept: %s", rule.name, event.kind, exc.message)
-            kept = False
-        notified = tuple(deliver_many([(spec, event, rule) for spec in rule.sinks]))
-        if kept:
+        kept: list[tuple[AlarmEvent, AlarmRule]] = []
+        for event in events:
             try:
-                self._store.set_notifications(event.id, notified)
+                rule = self._store.get(event.alarm).rule
+                waiting = dataclasses.replace(event, notifications=pending(rule.sinks))
+                kept.append((self._store.record_message(waiting), rule))
+            except NotFound:  # deleted meanwhile
+                continue
             except ModelyardError as exc:
-                log.warning("alarm %s: notifications not kept: %s", rule.name, exc.message)
-        return dataclasses.replace(event, notifications=notified)
+                log.error(
+                    "alarm %s: %s message not sent, the store could not keep it: %s (%s)",
+                    event.alarm, event.kind, exc.message, event.reason,
+                )  # fmt: skip
+        results = iter(deliver_many([(spec, e, rule) for e, rule in kept for spec in rule.sinks]))
+        return [
+            self._kept(event, rule, [next(results) for _ in rule.sinks]) for event, rule in kept
+        ]
+
+    def _kept(
+        self, event: AlarmEvent, rule: AlarmRule, notified: Sequence[Notification]
+    ) -> AlarmEvent:
+        """``event`` with how its sinks took it, kept in the history."""
+        try:
+            self._store.set_notifications(event.id, notified)
+        except ModelyardError as exc:  # the store: the receivers got it, the history not
+            log.warning("alarm %s: notifications not kept: %s", rule.name, exc.message)
+        return dataclasses.replace(event, notifications=tuple(notified))
 
     def judge_as(self, rule: AlarmRule, variant: str, now: datetime) -> Evaluation:
         """``rule`` judged on ``variant`` instead of its own, over its windows settled by

@@ -52,8 +52,8 @@ class AlarmReader(Protocol):
         """``rule`` judged now on ``variant`` instead of its own, nothing recorded."""
         ...
 
-    def announce(self, event: AlarmEvent) -> AlarmEvent:
-        """Send a message about an alarm to its sinks, kept for retries. Raises NotFound."""
+    def announce(self, events: Sequence[AlarmEvent]) -> list[AlarmEvent]:
+        """Send messages about alarms to their sinks, kept for retries."""
         ...
 
 
@@ -220,26 +220,29 @@ def notify_rollback(alarms: AlarmReader, deployment: Deployment, decision: Decis
     """Tell the sinks of every alarm the deployment watches that it rolled back, and why. In
     a scheduler pass this comes before the alarm's own state change that caused it: the
     pass sends the changes once its deployments have acted (``Scheduler.run_once``); each
-    body's ``kind`` tells them apart. The message is kept in the alarm's history, and a sink
-    that fails is tried again on later passes, as for a state change (``announce``)."""
+    body's ``kind`` tells them apart. Every message is kept in its alarm's history before any
+    is sent, all are sent at once, and a sink that fails is tried again on later passes, as
+    for a state change (``announce``)."""
+    messages = []
     for name in deployment.plan.alarms:
         try:
             status = alarms.state(name)
-            alarms.announce(
-                AlarmEvent(
-                    id=decision.id,
-                    alarm=name,
-                    endpoint=status.rule.endpoint,
-                    at=decision.at,
-                    old=status.state,
-                    new=status.state,
-                    reason=f"deployment {deployment.id} of endpoint {deployment.endpoint} "
-                    f"rolled back: {decision.reason}",
-                    kind=DEPLOYMENT_ROLLBACK,
-                )
-            )
         except NotFound:  # deleted meanwhile
             continue
+        messages.append(
+            AlarmEvent(
+                id=decision.id,  # the history's, once kept
+                alarm=name,
+                endpoint=status.rule.endpoint,
+                at=decision.at,
+                old=status.state,
+                new=status.state,
+                reason=f"deployment {deployment.id} of endpoint {deployment.endpoint} rolled "
+                f"back: {decision.reason}",
+                kind=DEPLOYMENT_ROLLBACK,
+            )
+        )
+    alarms.announce(messages)
 
 
 def missing_alarms(checks: Sequence[Check]) -> list[Check]:
