@@ -61,6 +61,7 @@ class Transformer:
         strategy: str | None = None,
         assemble_with: str | None = None,
         output_path: str | PathLike[str] | None = None,
+        accept: str | None = None,
         max_payload: float | None = None,
         max_errors: int = 0,
         overwrite: bool = False,
@@ -70,6 +71,7 @@ class Transformer:
     ) -> None:
         """The SDK's arguments in the SDK's order; ``max_payload`` None is SageMaker's default
         (6 MB), and ``assemble_with`` ``Line`` (or None) is how outputs are written here.
+        ``accept``, the outputs' format, is the inputs' here (see :meth:`transform`).
 
         Raises:
             InvalidInput: an ``instance_count`` that is not a whole number of 1 or more, an
@@ -89,6 +91,7 @@ class Transformer:
         self.instance_type = instance_type
         self.strategy = strategy
         self.assemble_with = assemble_with
+        self.accept = accept
         self.max_payload = 6.0 if max_payload is None else max_payload
         self.max_errors = max_errors
         self.overwrite = overwrite
@@ -107,22 +110,49 @@ class Transformer:
     def transform(
         self,
         data: str | PathLike[str],
-        *,
+        data_type: str = "S3Prefix",
         content_type: str | None = None,
+        compression_type: str | None = None,
         split_type: str | None = None,
+        job_name: str | None = None,
         input_filter: str | None = None,
         output_filter: str | None = None,
         join_source: str | None = None,
-        header: bool | None = None,
+        experiment_config: dict[str, str] | None = None,
+        model_client_config: dict[str, str] | None = None,
+        batch_data_capture_config: object | None = None,
         wait: bool = True,
+        logs: bool = True,
+        *,
+        header: bool | None = None,
     ) -> Transformer:
         """Submit a batch job over ``data`` (a file, folder, glob or URL) and, by default, wait.
 
+        The SDK's arguments in the SDK's order, with its meanings: ``data_type`` ``S3Prefix``
+        (``data`` names the inputs); ``compression_type`` ``Gzip`` (every input is a ``.gz``
+        file); ``job_name`` the job's name (else one is made); ``logs`` prints the job's log
+        once it ends (with ``wait``). ``experiment_config`` and ``model_client_config`` (no
+        experiments, no HTTP calls to a container here) are taken with a warning.
+
         Raises:
             InvalidInput, ModelNotFound…, AlreadyExists, StorageNotWritable: a bad request
-            (nothing submitted), ``assemble_with="None"`` on records that are lines included;
-            JobFailed when the job fails (it can be resumed).
+            (nothing submitted): ``data_type="ManifestFile"``, a ``batch_data_capture_config``,
+            an ``accept`` other than the inputs' format, ``assemble_with="None"`` on records
+            that are lines included; JobFailed when the job fails (it can be resumed).
         """
+        _check_sdk_arguments(data_type, compression_type, batch_data_capture_config, wait, logs)
+        _check_accept(self.accept, content_type)
+        for name, given, why in (
+            ("experiment_config", experiment_config, "a job joins no experiment here"),
+            (
+                "model_client_config",
+                model_client_config,
+                "records go to the model in the job's worker processes, not to a container "
+                "over HTTP",
+            ),
+        ):
+            if given is not None:
+                warnings.warn(f"{name} is not used: {why}", UserWarning, stacklevel=2)
         split = _spelled(split_type, "line")
         run_together = self.assemble_with is not None and _spelled(self.assemble_with, "") == "none"
         if run_together and split != "none":
@@ -138,6 +168,7 @@ class Transformer:
                 "output": self.output_path,
                 "content_type": content_type,
                 "header": header,
+                "compression_type": None if compression_type is None else "gzip",
                 "split_type": split,
                 "batch_strategy": _spelled(self.strategy, "multi-record"),
                 "max_payload_mb": self.max_payload,
@@ -151,9 +182,13 @@ class Transformer:
                 "address": self.address,
             }
         )
-        self.latest_transform_job = self._get_platform().batch.submit(request)
+        self.latest_transform_job = self._get_platform().batch.submit(request, job_name)
         if wait:
-            self.wait()
+            try:
+                self.wait()
+            finally:
+                if logs:
+                    print(self._get_platform().jobs.logs(self.latest_transform_job.name))
         return self
 
     def wait(self, timeout_s: float | None = None) -> Job:
@@ -180,6 +215,63 @@ def _text(path: str | PathLike[str]) -> str:
 
 #: The SageMaker SDK's local mode: the machine the code runs on, as a batch job's workers are.
 _LOCAL_INSTANCE_TYPES = frozenset({"local", "local_cpu"})
+
+
+#: The SDK's ``accept`` values that name each input format's outputs.
+_ACCEPTS = {
+    "text/csv": ("text/csv",),
+    "application/jsonlines": ("application/jsonlines", "application/json"),
+    "application/x-parquet": ("application/x-parquet",),
+}
+
+
+def _check_sdk_arguments(
+    data_type: object, compression: object, capture: object, wait: object, logs: object
+) -> None:
+    """Refuse, by name, the SDK's ``transform`` arguments a batch job cannot honour."""
+    if data_type == "ManifestFile":
+        raise InvalidInput(
+            "data_type='ManifestFile' is not supported: give data a file, a folder or a glob, "
+            "with data_type='S3Prefix'"
+        )
+    if data_type != "S3Prefix":
+        raise InvalidInput(f"data_type must be 'S3Prefix' or 'ManifestFile', got {data_type!r}")
+    if compression is not None and not (
+        isinstance(compression, str) and compression.lower() == "gzip"
+    ):
+        raise InvalidInput(f"compression_type must be 'Gzip' or None, got {compression!r}")
+    if capture is not None:
+        raise InvalidInput(
+            "batch_data_capture_config is not supported: a batch job's inputs and outputs are "
+            "its input and output files"
+        )
+    for name, value in (("wait", wait), ("logs", logs)):
+        if not isinstance(value, bool):
+            raise InvalidInput(f"{name} must be True or False, got {value!r}")
+
+
+def _check_accept(accept: object, content_type: object) -> None:
+    """``accept`` (the outputs' format) must be the inputs' format: outputs are written in it.
+
+    Raises:
+        InvalidInput: ``accept`` is not a text, is given without ``content_type`` (the
+            inputs' format is not known yet), or names another format.
+    """
+    if accept is None:
+        return
+    if not isinstance(accept, str):
+        raise InvalidInput(f"accept must be a media type, got {accept!r}")
+    if content_type is None:
+        raise InvalidInput(
+            f"accept={accept!r} needs content_type: a batch job writes its outputs in its "
+            "inputs' format, so give content_type (the same) too, or leave accept out"
+        )
+    media = accept.split(";", 1)[0].strip().lower()
+    if media not in _ACCEPTS.get(str(content_type), ()):
+        raise InvalidInput(
+            f"accept={accept!r} cannot be honoured: a batch job writes its outputs in its "
+            f"inputs' format ({content_type}); give accept={content_type!r} or leave it out"
+        )
 
 
 def _check_instances(count: object, instance_type: object) -> None:

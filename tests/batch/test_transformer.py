@@ -127,3 +127,95 @@ def test_values_of_the_wrong_type_are_refused_by_name(
     assert t.latest_transform_job is None
     assert not (tmp_path / "out").exists()
     assert all(j.spec.get("output") != str(tmp_path / "out") for j in platform.jobs.list_jobs())
+
+
+def test_transform_takes_the_sdks_arguments_in_the_sdks_places(
+    platform: Platform, model: Model, source: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    # transform(data, data_type, content_type, compression_type, split_type, job_name, ...)
+    # as SDK code may write it positionally; accept is the output's format (the input's here)
+    out = tmp_path / "out"
+    t = Transformer(model.ref, accept="text/csv", output_path=str(out), platform=platform)
+    t.transform(str(source), "S3Prefix", "text/csv", None, "Line", "churn-scores-1", logs=False)
+    assert t.latest_transform_job is not None
+    assert t.latest_transform_job.name == "churn-scores-1"
+    assert (out / "rows.csv.out").read_bytes() == model.csv(ROWS)
+    assert capsys.readouterr().out == ""  # logs=False: nothing shown
+
+
+def test_logs_shows_the_jobs_log_once_it_ends(
+    platform: Platform, model: Model, source: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    t = Transformer(model.ref, output_path=str(tmp_path / "out"), platform=platform)
+    t.transform(str(source))  # the SDK's default: wait=True, logs=True
+    assert t.latest_transform_job is not None
+    log = platform.jobs.logs(t.latest_transform_job.name)
+    assert log.strip()
+    assert log in capsys.readouterr().out
+
+
+def test_gzip_inputs_are_read_as_gzip(platform: Platform, model: Model, tmp_path: Path) -> None:
+    import gzip
+
+    data = tmp_path / "in" / "rows.csv.gz"
+    data.parent.mkdir()
+    data.write_bytes(gzip.compress(csv_text(ROWS)))
+    t = Transformer(model.ref, output_path=str(tmp_path / "out"), platform=platform)
+    t.transform(str(data), content_type="text/csv", compression_type="Gzip", logs=False)
+    assert (tmp_path / "out" / "rows.csv.out").read_bytes() == model.csv(ROWS)
+
+
+def test_sdk_arguments_with_no_meaning_here_are_taken_with_a_warning(
+    platform: Platform, model: Model, source: Path, tmp_path: Path
+) -> None:
+    t = Transformer(model.ref, output_path=str(tmp_path / "out"), platform=platform)
+    with pytest.warns(UserWarning) as caught:
+        t.transform(
+            str(source),
+            experiment_config={"ExperimentName": "churn"},
+            model_client_config={"InvocationsMaxRetries": 1},
+            logs=False,
+        )
+    said = [str(w.message) for w in caught]
+    assert any(m.startswith("experiment_config is not used: ") for m in said), said
+    assert any(m.startswith("model_client_config is not used: ") for m in said), said
+    assert t.counts_.rows_out == len(ROWS)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"data_type": "ManifestFile"}, r"data_type='ManifestFile' is not supported"),
+        ({"data_type": "S3Prefx"}, r"data_type must be 'S3Prefix' or 'ManifestFile', got 'S3P"),
+        ({"compression_type": "Zip"}, r"compression_type must be 'Gzip' or None, got 'Zip'"),
+        ({"compression_type": "Gzip"}, r"rows\.csv: compression_type is Gzip, but its name"),
+        ({"job_name": "no spaces"}, r"job_name must be letters, digits"),
+        ({"job_name": 7}, r"job_name must be letters, digits"),
+        ({"batch_data_capture_config": {"DestinationS3Uri": "s3://b/"}},
+         r"batch_data_capture_config is not supported"),
+        ({"wait": "yes"}, r"wait must be True or False, got 'yes'"),
+        ({"logs": None}, r"logs must be True or False, got None"),
+        ({"accept": "application/json", "content_type": "text/csv"},
+         r"accept='application/json' cannot be honoured.*\(text/csv\)"),
+        ({"accept": "text/csv"}, r"accept='text/csv' needs content_type"),
+    ],
+)  # fmt: skip
+def test_transform_arguments_it_cannot_honour_are_refused_by_name(
+    platform: Platform, model: Model, source: Path, tmp_path: Path,
+    kwargs: dict[str, object], message: str,
+) -> None:  # fmt: skip
+    accept = kwargs.pop("accept", None)
+    t = Transformer(
+        model.ref,
+        accept=accept,
+        output_path=str(tmp_path / "out"),
+        platform=platform,  # type: ignore[arg-type]
+    )
+    before = len(platform.jobs.list_jobs(limit=1000))
+    with pytest.raises(InvalidInput, match=message):
+        t.transform(str(source), **kwargs)  # type: ignore[arg-type]
+    assert t.latest_transform_job is None
+    assert not (tmp_path / "out").exists()
+    assert len(platform.jobs.list_jobs(limit=1000)) == before

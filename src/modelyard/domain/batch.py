@@ -33,6 +33,13 @@ class BatchStrategy(enum.StrEnum):
     SINGLE_RECORD = "single-record"
 
 
+class Compression(enum.StrEnum):
+    """How the input files are compressed (SageMaker's ``CompressionType``): ``gzip``, every
+    one of them (a ``.gz`` name is read as gzip whatever this says)."""
+
+    GZIP = "gzip"
+
+
 class BatchExecutor(enum.StrEnum):
     """Where a batch job's work units run: worker processes on this machine, or a Ray cluster
     (a local one started for the job when no address is given)."""
@@ -59,7 +66,8 @@ class TransformRequest:
     "from the file extension". ``header`` None means "CSV files have no header" unless the
     first line is the model signature's column names. ``workers`` None means one per core.
     ``executor`` ``ray`` runs the work units on Ray (``address``: a ``ray://`` cluster; None
-    starts a local Ray); the outputs are the same bytes.
+    starts a local Ray); the outputs are the same bytes. ``compression_type`` ``gzip`` says
+    every input is gzip (each must then be named ``….gz``, which is how one is read as gzip).
     """
 
     model: str
@@ -67,6 +75,7 @@ class TransformRequest:
     output: str
     content_type: BatchFormat | None = None
     header: bool | None = None
+    compression_type: Compression | None = None
     split_type: SplitType = SplitType.LINE
     batch_strategy: BatchStrategy = BatchStrategy.MULTI_RECORD
     max_payload_mb: float = 6.0
@@ -116,6 +125,7 @@ class TransformRequest:
         values = {k: v for k, v in data.items() if k in known}
         for key, kind in (
             ("content_type", BatchFormat),
+            ("compression_type", Compression),
             ("split_type", SplitType),
             ("batch_strategy", BatchStrategy),
             ("join_source", JoinSource),

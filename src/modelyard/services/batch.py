@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -22,10 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modelyard.domain import Job, JobKind, JobStatus, ModelRef, ModelSpec
-from modelyard.domain.batch import BatchCounts, BatchExecutor, TransformRequest
+from modelyard.domain.batch import BatchCounts, BatchExecutor, Compression, TransformRequest
 from modelyard.errors import Claimed, Conflict, InvalidInput, ModelyardError
 from modelyard.redaction import redact
-from modelyard.services.jobs import JobKindRunner, JobService, job_name, now
+from modelyard.services.jobs import MAX_JOB_NAME, JobKindRunner, JobService, job_name, now
 from modelyard.services.registry import RegistryService
 from modelyard.storage.base import ArtifactStore
 from modelyard.training.joblog import JobLog
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 
 #: How often a running job's counts are written to the store (and a log line).
 _REPORT_EVERY_S = 1.0
+#: A job name a caller chooses: it names a folder under the output (see batch.manifest).
+_JOB_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_JOB_NAME - 1}}}")
 
 
 class BatchService:
@@ -88,13 +91,21 @@ class BatchService:
         spec = ModelSpec.from_version(version)
         check_request(request, spec.signature)
         inputs = list_inputs(request.input)
+        if request.compression_type is Compression.GZIP:
+            for file in inputs:
+                if not file.gzipped:
+                    raise InvalidInput(
+                        f"{file.url}: compression_type is Gzip, but its name does not end in "
+                        ".gz, which is how an input is read as gzip: name it ….gz"
+                    )
         check_output(request, inputs)
         return spec
 
-    def submit(self, request: TransformRequest) -> Job:
+    def submit(self, request: TransformRequest, name: str | None = None) -> Job:
         """Validate ``request`` (see :meth:`check`), record a Pending batch job for the version
-        it resolves to and start its worker. Local paths are made absolute (the worker does not
-        share the caller's working directory).
+        it resolves to (named ``name``, else a new name from the model's) and start its
+        worker. Local paths are made absolute (the worker does not share the caller's working
+        directory).
 
         The job claims its output location for its life (in the metadata database, released
         when it ends, a dead worker's job included, which is noticed here if nobody noticed it
@@ -103,13 +114,20 @@ class BatchService:
         job that has not written yet.
 
         Raises:
-            What :meth:`check` raises; Claimed: an active batch job writes the same output
+            What :meth:`check` raises; InvalidInput: ``name`` is not letters, digits, ``.``,
+            ``_`` and ``-`` (128 at most, starting with a letter or digit); AlreadyExists: a
+            job of that name exists; Claimed: an active batch job writes the same output
             (however spelled: ``/out``, ``file:///out``), named in the message.
         """
+        if name is not None and not (isinstance(name, str) and _JOB_NAME.fullmatch(name)):
+            raise InvalidInput(
+                f"job_name must be letters, digits, '.', '_' and '-' (starting with a letter or "
+                f"digit, {MAX_JOB_NAME} at most), got {name!r}"
+            )
         request = _absolute(request)
         spec = self.check(request)
         job = Job(
-            name=job_name(spec.name, "batch"),
+            name=name or job_name(spec.name, "batch"),
             kind=JobKind.BATCH,
             model_name=spec.name,
             status=JobStatus.PENDING,
