@@ -23,7 +23,7 @@ from os import PathLike
 from typing import TYPE_CHECKING
 
 from modelyard.domain import Job
-from modelyard.domain.batch import BatchCounts, TransformRequest
+from modelyard.domain.batch import MAX_PAYLOAD_MB, BatchCounts, TransformRequest
 from modelyard.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -76,9 +76,11 @@ class Transformer:
         Raises:
             InvalidInput: an ``instance_count`` that is not a whole number of 1 or more, an
                 empty ``instance_type``, an ``assemble_with`` other than ``Line`` or ``None``,
-                or no ``output_path`` (there is no default bucket).
+                no ``output_path`` (there is no default bucket), or a ``max_payload`` that is
+                not a number of MB from more than 0 to ``MAX_PAYLOAD_MB``.
         """
         _check_instances(instance_count, instance_type)
+        _check_max_payload(max_payload)
         if assemble_with is not None and _spelled(assemble_with, "") not in ("line", "none"):
             raise InvalidInput(f"assemble_with must be 'Line' or 'None', got {assemble_with!r}")
         if output_path is None:
@@ -271,6 +273,19 @@ def _check_accept(accept: object, content_type: object) -> None:
         raise InvalidInput(
             f"accept={accept!r} cannot be honoured: a batch job writes its outputs in its "
             f"inputs' format ({content_type}); give accept={content_type!r} or leave it out"
+        )
+
+
+def _check_max_payload(mb: object) -> None:
+    """Check the SDK's ``max_payload`` by its own name (the request calls it ``max_payload_mb``,
+    which the caller never wrote)."""
+    if mb is None:
+        return
+    if isinstance(mb, bool) or not isinstance(mb, int | float):
+        raise InvalidInput(f"max_payload must be a number of MB, got {mb!r}")
+    if not 0 < mb <= MAX_PAYLOAD_MB:
+        raise InvalidInput(
+            f"max_payload must be more than 0 and at most {MAX_PAYLOAD_MB:g} (MB), got {mb!r}"
         )
 
 

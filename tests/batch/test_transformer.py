@@ -71,6 +71,11 @@ def test_local_instance_types_say_nothing(
         ({"instance_type": ""}, r"instance_type must be a name"),
         ({"assemble_with": "Lines"}, r"assemble_with must be 'Line' or 'None', got 'Lines'"),
         ({"output_path": None}, r"output_path is required"),
+        # the argument the caller wrote, not the request field it becomes (max_payload_mb)
+        ({"max_payload": "6"}, r"^max_payload must be a number of MB, got '6'$"),
+        ({"max_payload": True}, r"^max_payload must be a number of MB, got True$"),
+        ({"max_payload": 0}, r"^max_payload must be more than 0 and at most 1024 \(MB\), got 0$"),
+        ({"max_payload": 2000}, r"^max_payload must be more than 0 .* got 2000$"),
     ],
 )
 def test_what_cannot_mean_anything_is_refused(
@@ -110,8 +115,6 @@ def test_paths_are_taken_as_paths(
     [
         ({"max_errors": None}, r"max_errors must be a whole number, got None"),
         ({"max_errors": 1.5}, r"max_errors must be a whole number, got 1\.5"),
-        ({"max_payload": "6"}, r"max_payload_mb must be a number, got '6'"),
-        ({"max_payload": True}, r"max_payload_mb must be a number, got True"),
         ({"overwrite": "yes"}, r"overwrite must be True or False, got 'yes'"),
         ({"model_name": None}, r"model must be a text, got None"),
     ],

@@ -16,7 +16,13 @@ import uuid
 from modelyard.batch.filters import parse_filter
 from modelyard.batch.inputs import InputFile, detect_format
 from modelyard.batch.location import Location, canonical, within
-from modelyard.domain.batch import BatchFormat, JoinSource, SplitType, TransformRequest
+from modelyard.domain.batch import (
+    MAX_PAYLOAD_MB,
+    BatchFormat,
+    JoinSource,
+    SplitType,
+    TransformRequest,
+)
 from modelyard.domain.signature import Signature
 from modelyard.errors import InvalidInput, OutputExists, StorageUnavailable
 
@@ -24,7 +30,6 @@ __all__ = ["STATE_DIR", "check_output", "check_request", "output_names"]
 
 #: The hidden folder, under the output folder, holding each running job's manifest and parts.
 STATE_DIR = ".modelyard-batch"
-_MAX_PAYLOAD_MB = 1024.0
 
 
 def output_names(file: InputFile, fmt: BatchFormat) -> tuple[str, str]:
@@ -45,9 +50,9 @@ def check_request(request: TransformRequest, signature: Signature | None = None)
         InvalidInput: a bad filter, a payload size or budget out of range, or options that do
             not go together (the message names the field).
     """
-    if not 0 < request.max_payload_mb <= _MAX_PAYLOAD_MB:
+    if not 0 < request.max_payload_mb <= MAX_PAYLOAD_MB:
         raise InvalidInput(
-            f"max_payload_mb must be more than 0 and at most {_MAX_PAYLOAD_MB:g}, "
+            f"max_payload_mb must be more than 0 and at most {MAX_PAYLOAD_MB:g}, "
             f"got {request.max_payload_mb:g}"
         )
     if request.max_errors < 0:

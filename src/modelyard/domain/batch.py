@@ -10,6 +10,9 @@ from typing import Any
 
 from modelyard.errors import InvalidInput
 
+#: The largest ``max_payload_mb`` a request may give.
+MAX_PAYLOAD_MB = 1024.0
+
 
 class BatchFormat(enum.StrEnum):
     """The format of the input files (and, unless asked otherwise, of the output files)."""
