@@ -118,3 +118,35 @@ def test_a_handler_applies_and_a_failing_record_is_isolated(
     ]
     assert error["line"] == 8 and "boom on purpose" in error["reason"]
     assert outcome.fast_rows == 0
+
+
+@pytest.mark.parametrize("join", ["none", "input"])
+@pytest.mark.parametrize("strategy", ["multi-record", "single-record"])
+def test_a_malformed_line_is_named_by_its_line_in_the_file(
+    model: Model, tmp_path: Path, join: str, strategy: str
+) -> None:
+    # The codec counts lines within the body it is handed (a record alone: line 1); the file's
+    # line is the only one a user can find in a million-line file.
+    lines = csv_text(ROWS[:5]).splitlines()
+    lines[3] = b'1,2,"3,4,5'
+    (tmp_path / "in.csv").write_bytes(b"\n".join(lines) + b"\n")
+    kwargs = {"join_source": join, "batch_strategy": strategy}
+    with pytest.raises(InvalidPayload) as failed:
+        run_job(
+            request(model, tmp_path / "in.csv", tmp_path / "out", **kwargs),  # type: ignore[arg-type]
+            model.source,
+            job=f"m0{join}{strategy}",
+        )
+    assert str(failed.value).startswith(f"{tmp_path / 'in.csv'}, line 4: malformed CSV: ")
+    assert "line 1" not in str(failed.value)
+    run_job(
+        request(model, tmp_path / "in.csv", tmp_path / "out", max_errors=1, **kwargs),  # type: ignore[arg-type]
+        model.source,
+        job=f"m1{join}{strategy}",
+    )
+    (error,) = [
+        orjson.loads(x)
+        for x in (tmp_path / "out" / "in.csv.errors.jsonl").read_bytes().splitlines()
+    ]
+    assert error["line"] == 4
+    assert error["reason"].startswith("malformed CSV: "), error["reason"]

@@ -137,8 +137,10 @@ class Sink:
             BudgetExceeded: past the budget.
         """
         self.rows_failed += 1
-        if self._field == "line":  # the codec names the line of the body: one record's, 1
-            why = why.removeprefix("line 1, ")
+        if self._field == "line":
+            # The codec names the line of the body it was handed, a record alone: "line 1, "
+            # before a column, "line 1: " before malformed CSV. The file's line is ``at``.
+            why = why.removeprefix("line 1, ").removeprefix("line 1: ")
         if self.first_error is None:
             self.first_error = (at, why)
         self.errors += orjson.dumps({self._field: at, "reason": why}) + b"\n"
