@@ -16,6 +16,7 @@ from modelyard.domain.batch import TransformRequest
 from modelyard.domain.schedules import MissedPolicy, ScheduleRunStatus
 from modelyard.errors import (
     AlreadyExists,
+    Conflict,
     InvalidInput,
     InvalidName,
     ModelNotFound,
@@ -124,6 +125,25 @@ def test_outputs_that_runs_would_share_or_that_climb_out_are_refused(
     assert service.create("hourly", cron="0 * * * *", request=fine).name == "hourly"
     shared = dataclasses.replace(request_, overwrite=True)
     assert service.create("daily-files", cron="0 * * * *", request=shared).name == "daily-files"
+
+
+def test_a_second_schedule_writing_the_same_output_is_refused_at_create(
+    parts: Parts, request_: TransformRequest, tmp_path: Path
+) -> None:
+    """Runs of two schedules can overlap even when their crons never coincide (a long run),
+    and the second then fails at run time on the first's output claim: refused at create,
+    naming the other schedule, however the output is spelled, paused or not."""
+    service, _ = parts.service()
+    service.create("weekly", cron=MONDAY_SIX, request=request_)
+    service.pause("weekly")
+    for output in (request_.output, "file://" + request_.output + "/"):
+        same = dataclasses.replace(request_, output=output)
+        with pytest.raises(Conflict, match=r"schedule 'weekly' writes to .*: give schedule 'dai"):
+            service.create("daily", cron="30 7 * * *", request=same)
+    assert [s.name for s in service.schedules()] == ["weekly"]
+    # an output of its own is fine
+    other = dataclasses.replace(request_, output=str(tmp_path / "daily" / "{tick:%Y-%m-%d}"))
+    assert service.create("daily", cron="30 7 * * *", request=other).name == "daily"
 
 
 def test_a_taken_name_is_refused_before_the_check(parts: Parts, request_: TransformRequest) -> None:

@@ -37,7 +37,7 @@ from modelyard.domain.schedules import (
     has_placeholder,
     render_output,
 )
-from modelyard.errors import AlreadyExists, InvalidInput, ModelyardError, NotFound
+from modelyard.errors import AlreadyExists, Conflict, InvalidInput, ModelyardError, NotFound
 from modelyard.services.leased import default_holder, finished_elsewhere, run_leased
 from modelyard.services.ticks import (
     count_ticks,
@@ -128,7 +128,8 @@ class ScheduleService:
             InvalidName; InvalidInput: a malformed cron expression, an unknown time zone or
                 policy, an output with an unknown placeholder, or one without ``{tick}`` (or
                 whose next ticks render alike, or with a ``..`` segment) that does not allow
-                overwriting; AlreadyExists: the name is taken; whatever the
+                overwriting; AlreadyExists: the name is taken; Conflict: another schedule
+                (paused or not) writes to the same output, named in the message; whatever the
                 batch service's check raises for the request of the next tick (ModelNotFound,
                 InvalidInput …).
         """
@@ -152,9 +153,28 @@ class ScheduleService:
         else:
             raise AlreadyExists(f"a schedule named {name!r} already exists")
         _check_outputs(name, request, cron, zone, now)
+        self._check_output_is_its_own(name, request)
         schedule = Schedule(name, cron, zone.key, policy, request, False, now, now, now)
         self._check(schedule.request_for(cron_next(cron, zone, now)))
         return self._store.create(schedule)
+
+    def _check_output_is_its_own(self, name: str, request: TransformRequest) -> None:
+        """Refuse an output another schedule writes to (paused ones too: they may resume).
+        Runs of two schedules can overlap on crons that never coincide (a long run), and the
+        second then fails on the first's claim of the output; with a coarse ``{tick}`` format
+        or ``overwrite``, one replaces the other's files even when they do not overlap.
+
+        Raises:
+            Conflict: naming the other schedule and the output.
+        """
+        mine = _place(request.output)
+        for other in self._store.list_schedules():
+            if other.name != name and _place(other.request.output) == mine:
+                raise Conflict(
+                    f"schedule {other.name!r} writes to {other.request.output!r} too, and "
+                    "runs of two schedules can overlap (the second finds the output taken): "
+                    f"give schedule {name!r} an output of its own"
+                )
 
     def get(self, name: str) -> Schedule:
         """Raises NotFound."""
@@ -308,6 +328,17 @@ def _absolute(request: TransformRequest) -> TransformRequest:
     paths = {k: getattr(request, k) for k in ("input", "output")}
     local = {k: os.path.abspath(v) for k, v in paths.items() if "://" not in v}
     return dataclasses.replace(request, **local)
+
+
+def _place(template: str) -> str:
+    """One spelling of an output template (placeholders as written), as a job's output claim
+    spells a location: ``/out/{tick}``, ``file:///out/{tick}/`` give one."""
+    from modelyard.batch.location import canonical
+
+    try:
+        return canonical(template)
+    except (ValueError, ImportError):  # the batch check has refused such an output already
+        return template
 
 
 #: Consecutive ticks whose outputs are compared when a schedule is created.
