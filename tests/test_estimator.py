@@ -193,3 +193,16 @@ def test_metric_definitions_of_another_shape_are_refused_naming_it(
         with pytest.raises(InvalidInput, match=message):
             est.fit(str(iris_csv))
     assert platform.jobs.list_jobs() == []
+
+
+def test_a_none_hyperparameter_of_a_built_in_keeps_its_default(
+    platform: Platform, iris_csv: Path
+) -> None:
+    # The SageMaker SDK's built-in algorithm estimators send no None-valued hyperparameter:
+    # None means "not set", so the algorithm's default applies (not a job failing later).
+    est = Estimator("xgboost", model_name="iris", target="target", platform=platform,
+                    hyperparameters={"eta": None, "num_round": 3})  # fmt: skip
+    est.fit(train=str(iris_csv))
+    assert est.model_version_ is not None
+    assert dict(est.job_.hyperparameters) == {"num_round": "3"}
+    assert "eta" not in est.model_version_.params

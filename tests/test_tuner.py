@@ -207,3 +207,19 @@ def test_a_script_tuned_with_the_sagemaker_sdks_metric_definitions(
     tuner.fit(str(cancer_csv[0]))
     assert sorted(t["value"] for t in tuner.trials_) == [0.3, 0.7]
     assert tuner.best_value_ == 0.7 and tuner.best_hyperparameters_ == {"depth": "7"}
+
+
+def test_a_none_fixed_hyperparameter_of_a_built_in_sets_nothing(
+    platform: Platform, cancer_csv: tuple[Path, Path]
+) -> None:
+    # As the SageMaker SDK's built-in estimators send none: eta=None fixes nothing, so eta
+    # may be tuned, and the job records no "null" that its trials would fail on.
+    train, val = cancer_csv
+    tuner = HyperparameterTuner(
+        _estimator(platform, eta=None), "validation:logloss",
+        {"eta": ContinuousParameter(0.1, 0.3)}, max_jobs=1,
+    )  # fmt: skip
+    tuner.fit(train=str(train), validation=str(val), wait=False)
+    assert dict(tuner.job_.hyperparameters) == {"num_round": "10"}
+    tuner.stop()
+    assert platform.tuning.wait(tuner.job_.name, timeout_s=120).status.finished

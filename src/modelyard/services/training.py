@@ -128,7 +128,7 @@ class TrainingService:
             from modelyard.runtimes import get_runtime
 
             get_runtime(flavor)
-        hp = {str(k): v for k, v in (hyperparameters or {}).items()}
+        hp = hyperparameters_set(hyperparameters, algorithm)
         if algorithm is not None:
             from modelyard.training.algorithms import get_algorithm
             from modelyard.training.hyperparameters import validate
@@ -276,6 +276,18 @@ class TrainingService:
         if job.model_version is None:
             return None
         return self._registry.get_version(f"{job.model_name}:{job.model_version}")
+
+
+def hyperparameters_set(
+    hyperparameters: Mapping[str, Any] | None, algorithm: str | None
+) -> dict[str, Any]:
+    """The hyperparameters a request sets, by name. For a built-in algorithm a None value
+    sets nothing, so the default applies (the SageMaker SDK's built-in algorithm estimators
+    send no None-valued hyperparameter); a script gets it, JSON-encoded as ``null``, as the
+    SDK's script-mode estimators send it."""
+    return {
+        str(k): v for k, v in (hyperparameters or {}).items() if algorithm is None or v is not None
+    }
 
 
 def _absolute(uri: str) -> str:

@@ -19,7 +19,7 @@ from modelyard.domain import Job, JobKind, JobStatus, Trust, hyperparameter_text
 from modelyard.errors import Conflict, InvalidInput
 from modelyard.services.jobs import JobService, check_exists, job_name
 from modelyard.services.registry import RegistryService
-from modelyard.services.training import TrainingService
+from modelyard.services.training import TrainingService, hyperparameters_set
 from modelyard.services.tuning_records import (
     Trial,
     TuningConfig,
@@ -120,7 +120,7 @@ class TuningService:
             JobNotFound: ``warm_start`` names no job.
         """
         check_strategy(strategy)
-        static = {str(k): v for k, v in (hyperparameters or {}).items()}
+        static = hyperparameters_set(hyperparameters, algorithm)
         space = SearchSpace.parse(ranges)
         both = sorted(set(space.names) & set(static))
         if both:
