@@ -223,3 +223,35 @@ def test_a_none_fixed_hyperparameter_of_a_built_in_sets_nothing(
     assert dict(tuner.job_.hyperparameters) == {"num_round": "10"}
     tuner.stop()
     assert platform.tuning.wait(tuner.job_.name, timeout_s=120).status.finished
+
+
+@pytest.mark.parametrize(
+    ("ranges", "options", "message"),
+    [
+        ({"eta": ContinuousParameter("a", 0.3)}, {}, r"'eta'.*min_value.*a number.*'a'"),  # type: ignore[arg-type]
+        ({"eta": ContinuousParameter(0.1, None)}, {}, r"'eta'.*max_value.*a number.*None"),  # type: ignore[arg-type]
+        ({"max_depth": IntegerParameter(1, 10**400)}, {}, r"'max_depth'.*max_value"),
+        ({"max_depth": IntegerParameter(1, 2.5)}, {}, r"'max_depth'.*max_value.*whole"),  # type: ignore[arg-type]
+        ({"max_depth": IntegerParameter(True, 5)}, {}, r"'max_depth'.*min_value.*True"),
+        ({"eta": 0.1}, {}, r"'eta'.*a parameter range.*float"),
+        ([IntegerParameter(2, 5)], {}, r"hyperparameter_ranges must be a dict.*list"),
+        ({"max_depth": IntegerParameter(2, 5)}, {"strategy": None}, r"strategy.*None"),
+        ({"max_depth": IntegerParameter(2, 5)}, {"max_jobs": "3"}, r"number of trials.*'3'"),
+        ({"max_depth": IntegerParameter(2, 5)}, {"max_jobs": True}, r"number of trials.*True"),
+        ({"max_depth": IntegerParameter(2, 5)}, {"max_parallel_jobs": 2.5}, r"parallel.*2\.5"),
+        ({"max_depth": IntegerParameter(2, 5)}, {"max_failed_jobs": 1.5}, r"failed.*1\.5"),
+        ({"max_depth": IntegerParameter(2, 5)}, {"random_seed": "7"}, r"seed.*'7'"),
+    ],
+)
+def test_bad_arguments_name_themselves_before_anything_is_submitted(
+    platform: Platform,
+    cancer_csv: tuple[Path, Path],
+    ranges: Any,
+    options: dict[str, Any],
+    message: str,
+) -> None:
+    train, val = cancer_csv
+    tuner = HyperparameterTuner(_estimator(platform), "validation:logloss", ranges, **options)
+    with pytest.raises(InvalidInput, match=message):
+        tuner.fit(train=str(train), validation=str(val))
+    assert platform.jobs.list_jobs() == []

@@ -21,6 +21,9 @@ A thin adapter over ``TuningService``: the tuning job runs in worker processes e
 
 from __future__ import annotations
 
+import math
+import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -43,8 +46,25 @@ if TYPE_CHECKING:
 Scaling = Literal["Auto", "Linear", "Logarithmic"]
 
 
-def _num(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
+def _bound(name: str, field: str, value: object, *, whole: bool = False) -> str:
+    """A range's bound as the range string takes it.
+
+    Raises:
+        InvalidInput: not a finite number (a bool is not one), or not whole when ``whole``;
+            the message names the hyperparameter and the argument.
+    """
+    what = "a whole number" if whole else "a number"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InvalidInput(
+            f"the range of {name!r}: {field} must be {what}, got {type(value).__name__} {value!r}"
+        )
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number) or (whole and not number.is_integer()):
+        raise InvalidInput(f"the range of {name!r}: {field} must be finite {what}, got {value!r}")
+    return str(int(number)) if number.is_integer() else repr(number)
 
 
 def _log(scaling_type: str) -> str:
@@ -69,7 +89,9 @@ class IntegerParameter:
     scaling_type: Scaling = "Auto"
 
     def as_range(self, name: str) -> str:
-        return f"{name}=int:{_num(self.min_value)}:{_num(self.max_value)}{_log(self.scaling_type)}"
+        low = _bound(name, "min_value", self.min_value, whole=True)
+        high = _bound(name, "max_value", self.max_value, whole=True)
+        return f"{name}=int:{low}:{high}{_log(self.scaling_type)}"
 
 
 @dataclass(frozen=True)
@@ -81,7 +103,8 @@ class ContinuousParameter:
     scaling_type: Scaling = "Auto"
 
     def as_range(self, name: str) -> str:
-        low, high = _num(self.min_value), _num(self.max_value)
+        low = _bound(name, "min_value", self.min_value)
+        high = _bound(name, "max_value", self.max_value)
         return f"{name}=float:{low}:{high}{_log(self.scaling_type)}"
 
 
@@ -144,10 +167,31 @@ class HyperparameterTuner:
         self.random_seed = random_seed
 
     def _ranges(self) -> list[str]:
-        return [
-            spec if isinstance(spec, str) else spec.as_range(name)
-            for name, spec in self.hyperparameter_ranges.items()
-        ]
+        """The ranges as the service takes them.
+
+        Raises:
+            InvalidInput: not the SDK's dict of name to parameter, or a value that is neither
+                a parameter nor a range string; naming it.
+        """
+        given: object = self.hyperparameter_ranges
+        if not isinstance(given, Mapping):
+            raise InvalidInput(
+                "hyperparameter_ranges must be a dict of hyperparameter name to parameter "
+                f"({{'eta': ContinuousParameter(0.01, 0.3)}}), got {type(given).__name__}"
+            )
+        texts = []
+        for name, spec in given.items():
+            if isinstance(spec, str):
+                texts.append(spec)
+            elif isinstance(spec, IntegerParameter | ContinuousParameter | CategoricalParameter):
+                texts.append(spec.as_range(str(name)))
+            else:
+                raise InvalidInput(
+                    f"the range of {name!r} must be a parameter range (IntegerParameter, "
+                    f"ContinuousParameter or CategoricalParameter), got "
+                    f"{type(spec).__name__} {spec!r}"
+                )
+        return texts
 
     def _platform(self) -> Platform:
         return self.estimator._get_platform()
@@ -169,7 +213,8 @@ class HyperparameterTuner:
             InvalidInput (bad request, nothing submitted); JobFailed when the job fails.
         """
         train, validation = channels(train, validation, inputs)
-        strategy = _STRATEGIES.get(self.strategy.lower())
+        given: object = self.strategy
+        strategy = _STRATEGIES.get(given.lower()) if isinstance(given, str) else None
         if strategy is None:
             raise InvalidInput(
                 f"unknown strategy {self.strategy!r}; choose Bayesian, Random, Grid or Hyperband"

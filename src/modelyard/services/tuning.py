@@ -8,6 +8,7 @@ do). Trials stage their model packages; only the best one becomes a model versio
 
 from __future__ import annotations
 
+import numbers
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -38,6 +39,11 @@ _MAX_PARALLEL = 64
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _whole(value: object) -> bool:
+    """An int, or an integer type such as numpy's; not a bool, a float or a string."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 class TuningService:
@@ -128,20 +134,28 @@ class TuningService:
                 f"hyperparameter {', '.join(both)} is both fixed and tuned: give it a fixed value "
                 "or a range, not both"
             )
-        if not 1 <= max_trials <= _MAX_TRIALS:
+        if not _whole(max_trials) or not 1 <= max_trials <= _MAX_TRIALS:
             raise InvalidInput(
-                f"the number of trials must be in [1, {_MAX_TRIALS}], got {max_trials}"
+                f"the number of trials must be in [1, {_MAX_TRIALS}], a whole number; "
+                f"got {max_trials!r}"
             )
-        if not 1 <= parallel <= _MAX_PARALLEL:
+        if not _whole(parallel) or not 1 <= parallel <= _MAX_PARALLEL:
             raise InvalidInput(
-                f"the trials at once (parallel) must be in [1, {_MAX_PARALLEL}], got {parallel}"
+                f"the trials at once (parallel) must be in [1, {_MAX_PARALLEL}], a whole number; "
+                f"got {parallel!r}"
             )
-        if seed is not None and not 0 <= seed < 2**32:
-            raise InvalidInput(f"the seed must be in [0, 2**32), got {seed}")
-        if max_failed_trials is not None and max_failed_trials < 0:
+        if seed is not None and (not _whole(seed) or not 0 <= seed < 2**32):
+            raise InvalidInput(f"the seed must be in [0, 2**32), a whole number; got {seed!r}")
+        if max_failed_trials is not None and (
+            not _whole(max_failed_trials) or max_failed_trials < 0
+        ):
             raise InvalidInput(
-                f"the failed trials tolerated must be 0 or more, got {max_failed_trials}"
+                f"the failed trials tolerated must be 0 or more, a whole number; "
+                f"got {max_failed_trials!r}"
             )
+        max_trials, parallel = int(max_trials), int(parallel)  # numpy's integers are not JSON
+        if max_failed_trials is not None:
+            max_failed_trials = int(max_failed_trials)
         spec, hp = self._training.training_spec(
             model_name,
             train=train,
