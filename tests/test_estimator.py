@@ -13,7 +13,7 @@ import pytest
 from modelyard import Estimator
 from modelyard.bootstrap import Platform, build
 from modelyard.config import load_settings
-from modelyard.errors import InvalidInput, JobFailed
+from modelyard.errors import AlreadyExists, InvalidInput, JobFailed
 
 
 @pytest.fixture
@@ -206,3 +206,35 @@ def test_a_none_hyperparameter_of_a_built_in_keeps_its_default(
     assert est.model_version_ is not None
     assert dict(est.job_.hyperparameters) == {"num_round": "3"}
     assert "eta" not in est.model_version_.params
+
+
+def test_fit_takes_the_sagemaker_sdks_job_name_and_logs(
+    platform: Platform, iris_csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    est = Estimator("random-forest", model_name="iris", target="target",
+                    hyperparameters={"n_estimators": 5}, platform=platform)  # fmt: skip
+    est.fit(str(iris_csv), job_name="iris-run-1", logs=False)
+    assert est.job_.name == "iris-run-1" and platform.jobs.get("iris-run-1").status.finished
+    assert capsys.readouterr().out == ""
+    # The SDK's default, logs="All": the job's log is shown while fit waits.
+    est.fit(str(iris_csv), job_name="iris-run-2")
+    assert platform.jobs.logs("iris-run-2") in capsys.readouterr().out
+    est.fit(str(iris_csv), logs="None")
+    assert capsys.readouterr().out == ""
+
+
+def test_a_job_name_or_logs_fit_cannot_take_are_refused_before_anything_is_submitted(
+    platform: Platform, iris_csv: Path
+) -> None:
+    est = Estimator("random-forest", model_name="iris", target="target", platform=platform)
+    with pytest.raises(InvalidInput, match="invalid job name 'no spaces'"):
+        est.fit(str(iris_csv), job_name="no spaces")
+    with pytest.raises(InvalidInput, match=r"logs must be .*'All'.*got 'Some'"):
+        est.fit(str(iris_csv), logs="Some")
+    assert platform.jobs.list_jobs() == []
+    est.set_params(hyperparameters={"n_estimators": 5}).fit(
+        str(iris_csv), job_name="run", logs=False
+    )
+    with pytest.raises(AlreadyExists, match="job 'run' already exists"):
+        est.fit(str(iris_csv), job_name="run", logs=False)
+    assert [j.name for j in platform.jobs.list_jobs()] == ["run"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -105,16 +106,23 @@ class Estimator:
         *,
         inputs: Inputs | None = None,
         wait: bool = True,
+        logs: bool | str = "All",
+        job_name: str | None = None,
     ) -> Estimator:
         """Submit the training job on ``train`` (and ``validation``) and, by default, wait.
 
         ``train`` (or ``inputs``, the SageMaker SDK's name) is the training data, or the
-        SDK's dict of channels: ``fit({"train": ..., "validation": ...})``.
+        SDK's dict of channels: ``fit({"train": ..., "validation": ...})``. As in the SDK,
+        ``logs`` (``"All"``, ``"Training"`` or True; ``"None"``, ``"Rules"`` or False) says
+        whether to print the job's log while waiting, and ``job_name`` names the job
+        (default: the model's name, a timestamp and a random suffix).
 
         Raises:
-            InvalidInput (bad request, nothing submitted); JobFailed when the job fails.
+            InvalidInput (bad request, nothing submitted); AlreadyExists (a job has that
+            name); JobFailed when the job fails.
         """
         train, validation = channels(train, validation, inputs)
+        show_logs = shows_logs(logs)
         platform = self._get_platform()
         name = self.model_name or self.algorithm or "model"
         job = platform.training.submit(
@@ -129,8 +137,13 @@ class Estimator:
             metric_definitions=metric_definition_texts(self.metric_definitions),
             aliases=self.aliases,
             trust=Trust(pickle=self.trust_pickle, user_code=self.trust_code),
+            job_name=job_name,
         )
         if wait:
+            if show_logs:
+                for chunk in platform.jobs.follow_log(job.name):
+                    sys.stdout.write(chunk)
+                    sys.stdout.flush()
             job = platform.jobs.wait(job.name)
         self._learn(job)
         return self
@@ -259,6 +272,25 @@ def channels(
         raise InvalidInput("validation twice: in the inputs and as validation=; give it once")
     val = named.get("validation", validation)
     return _data("train", named["train"]), None if val is None else _data("validation", val)
+
+
+def shows_logs(logs: object) -> bool:
+    """Whether ``fit`` prints the job's log while it waits, given the SageMaker SDK's
+    ``logs``: ``"All"``, ``"Training"`` or True (its training log), ``"None"``, ``"Rules"``
+    or False (not; a modelyard job has no debugger rules to show).
+
+    Raises:
+        InvalidInput: any other value.
+    """
+    if isinstance(logs, bool):
+        return logs
+    if logs in ("All", "Training"):
+        return True
+    if logs in ("None", "Rules"):
+        return False
+    raise InvalidInput(
+        f"logs must be 'All', 'None', 'Training', 'Rules', True or False, got {logs!r}"
+    )
 
 
 def metric_definition_texts(given: MetricDefinitions) -> tuple[str, ...]:

@@ -28,7 +28,8 @@ from modelyard.domain import (
 )
 from modelyard.domain.references import validate_text
 from modelyard.errors import InvalidInput
-from modelyard.services.jobs import ACTIVE, JobService, check_exists, job_name, now
+from modelyard.services.jobs import ACTIVE, JobService, check_exists, now
+from modelyard.services.jobs import job_name as new_job_name
 from modelyard.services.registry import RegistryService
 
 if TYPE_CHECKING:
@@ -59,13 +60,17 @@ class TrainingService:
         aliases: Sequence[str] = (),
         trust: Trust | None = None,
         description: str | None = None,
+        job_name: str | None = None,
     ) -> Job:
         """Validate a training request, record it as a Pending job and start its worker.
 
         Exactly one of ``algorithm`` (a built-in) and ``script`` (a SageMaker script-mode
-        training script) is given. Raises InvalidInput / InvalidName naming what is wrong;
-        nothing is recorded then.
+        training script) is given. ``job_name`` names the job (default: the model's name, a
+        timestamp and a random suffix). Raises InvalidInput / InvalidName naming what is
+        wrong, AlreadyExists when a job has that name; nothing is recorded then.
         """
+        if job_name is not None:
+            validate_name(job_name, "job name")
         spec, hp = self.training_spec(
             model_name,
             train=train,
@@ -81,7 +86,7 @@ class TrainingService:
             description=description,
         )
         job = Job(
-            name=job_name(model_name),
+            name=new_job_name(model_name) if job_name is None else job_name,
             kind=JobKind.TRAINING,
             model_name=model_name,
             status=JobStatus.PENDING,
