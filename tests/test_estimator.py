@@ -238,3 +238,57 @@ def test_a_job_name_or_logs_fit_cannot_take_are_refused_before_anything_is_submi
     with pytest.raises(AlreadyExists, match="job 'run' already exists"):
         est.fit(str(iris_csv), job_name="run", logs=False)
     assert [j.name for j in platform.jobs.list_jobs()] == ["run"]
+
+
+ENV_SCRIPT = """
+import json
+import os
+from pathlib import Path
+
+env = json.loads(os.environ["SM_TRAINING_ENV"])
+print("SEEN " + json.dumps({"env": env, "job": os.environ.get("TRAINING_JOB_NAME"),
+                            "sm": sorted(k for k in os.environ if k.startswith("SM_"))}))
+Path(os.environ["SM_MODEL_DIR"], "model.py").write_text(
+    "class Model:\\n"
+    "    def load(self, artifacts_dir):\\n"
+    "        pass\\n"
+    "    def predict(self, data):\\n"
+    "        return data\\n"
+)
+"""
+
+# What the SageMaker training toolkit's Environment holds (its properties), for one host.
+TOOLKIT_TRAINING_ENV = {
+    "additional_framework_parameters", "channel_input_dirs", "current_host",
+    "current_instance_group", "current_instance_group_hosts", "current_instance_type",
+    "distribution_hosts", "distribution_instance_groups", "framework_module", "hosts",
+    "hyperparameters", "input_config_dir", "input_data_config", "input_dir", "instance_groups",
+    "instance_groups_dict", "is_hetero", "is_master", "is_modelparallel_enabled",
+    "is_smddpmprun_installed", "is_smddprun_installed", "job_name", "log_level",
+    "master_hostname", "model_dir", "module_dir", "module_name", "network_interface_name",
+    "num_cpus", "num_gpus", "num_neurons", "output_data_dir", "output_dir",
+    "output_intermediate_dir", "resource_config", "topology", "user_entry_point",
+}  # fmt: skip
+
+
+def test_a_script_sees_its_job_name_and_the_toolkits_training_env(
+    platform: Platform, iris_csv: Path, tmp_path: Path
+) -> None:
+    script = tmp_path / "src" / "train.py"
+    script.parent.mkdir()
+    script.write_text(ENV_SCRIPT)
+    est = Estimator(script=str(script), model_name="env", flavor="pyfunc", trust_code=True,
+                    platform=platform)  # fmt: skip
+    est.fit(str(iris_csv), job_name="env-run-7", logs=False)
+    line = next(x for x in platform.jobs.logs("env-run-7").splitlines() if x.startswith("SEEN "))
+    seen = json.loads(line.removeprefix("SEEN "))
+    env = seen["env"]
+    assert env["job_name"] == seen["job"] == "env-run-7"
+    assert set(env) == TOOLKIT_TRAINING_ENV
+    assert env["current_instance_group_hosts"] == env["hosts"] == ["algo-1"]
+    assert env["instance_groups"] == ["homogeneousCluster"]
+    assert env["instance_groups_dict"]["homogeneousCluster"]["hosts"] == ["algo-1"]
+    assert (env["is_hetero"], env["num_neurons"], env["topology"]) == (False, 0, [])
+    for name in ("CURRENT_INSTANCE_GROUP_HOSTS", "INSTANCE_GROUPS", "INSTANCE_GROUPS_DICT",
+                 "DISTRIBUTION_INSTANCE_GROUPS", "IS_HETERO", "NUM_NEURONS"):  # fmt: skip
+        assert f"SM_{name}" in seen["sm"]

@@ -187,6 +187,7 @@ def _script(job: Job, log: JobLog, stop: threading.Event, work: Path) -> Trainin
         log_file=log,
         metric_definitions=definitions,
         stop=stop,
+        job_name=job.name,
     )
     if spec.get("flavor"):
         flavor, model_path = spec["flavor"], find_model_file(result.model_dir, spec["flavor"])

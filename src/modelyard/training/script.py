@@ -47,6 +47,7 @@ from modelyard.training.metric_definitions import MetricDefinition, MetricScanne
 __all__ = ["JobStopped", "ScriptFailed", "ScriptResult", "run_script"]
 
 HOST = "algo-1"
+GROUP = "homogeneousCluster"
 TAIL_LINES = 50
 KILL_GRACE_S = 10.0  # SIGTERM first; SIGKILL if the script has not ended after this long
 DRAIN_S = 5.0  # after the script exits, how long its output may stay open (escaped children)
@@ -90,6 +91,7 @@ def run_script(
     stop: threading.Event | None = None,
     python: str = sys.executable,
     env: Mapping[str, str] | None = None,
+    job_name: str | None = None,
 ) -> ScriptResult:
     """Run a SageMaker script-mode training script and wait for it.
 
@@ -109,6 +111,8 @@ def run_script(
         python: The interpreter that runs the script.
         env: Extra environment variables (SageMaker's ``environment=``), over the inherited
             environment and under the ``SM_*`` variables. Inherited ``SM_*`` are dropped.
+        job_name: The training job's name, as SageMaker gives it (``TRAINING_JOB_NAME``,
+            and ``job_name`` in ``SM_TRAINING_ENV``).
 
     Returns:
         The model and output folders, the metrics (last value of each) and their history.
@@ -132,7 +136,7 @@ def run_script(
     user_hps = {k: v for k, v in hps.items() if not k.startswith("sagemaker_")}
     args = _cmd_args(user_hps)
     layout.write_config(hyperparameters, channel_dirs)
-    child_env = _environment(layout, script.name, hps, user_hps, args, channel_dirs, env)
+    child_env = _environment(layout, script.name, hps, user_hps, args, channel_dirs, env, job_name)
 
     scanner = MetricScanner(metric_definitions)
     tail: deque[str] = deque(maxlen=TAIL_LINES)
@@ -448,15 +452,17 @@ def _input_data_config(dirs: Mapping[str, Path]) -> dict[str, dict[str, str]]:
     }
 
 
+def _instance_group() -> dict[str, Any]:
+    return {"instance_group_name": GROUP, "instance_type": "local", "hosts": [HOST]}
+
+
 def _resource_config() -> dict[str, Any]:
     return {
         "current_host": HOST,
         "current_instance_type": "local",
-        "current_group_name": "homogeneousCluster",
+        "current_group_name": GROUP,
         "hosts": [HOST],
-        "instance_groups": [
-            {"instance_group_name": "homogeneousCluster", "instance_type": "local", "hosts": [HOST]}
-        ],
+        "instance_groups": [_instance_group()],
         "network_interface_name": "eth0",
     }
 
@@ -469,6 +475,7 @@ def _environment(
     args: list[str],
     channel_dirs: Mapping[str, Path],
     extra: Mapping[str, str] | None,
+    job_name: str | None,
 ) -> dict[str, str]:
     """The child's environment: inherited (minus stale ``SM_*``), ``extra``, then SageMaker's."""
     cpus = os.cpu_count() or 1
@@ -477,10 +484,15 @@ def _environment(
     # Keys both SM_TRAINING_ENV and the SM_* variables carry, under the same name.
     common: dict[str, Any] = {
         "current_host": HOST,
-        "current_instance_group": "homogeneousCluster",
+        "current_instance_group": GROUP,
+        "current_instance_group_hosts": [HOST],
         "current_instance_type": "local",
+        "distribution_instance_groups": [],  # no distributed training
         "framework_module": None,
         "hosts": [HOST],
+        "instance_groups": [GROUP],
+        "instance_groups_dict": {GROUP: _instance_group()},
+        "is_hetero": False,
         "input_config_dir": str(layout.config),
         "input_data_config": _input_data_config(channel_dirs),
         "input_dir": str(layout.input),
@@ -491,6 +503,7 @@ def _environment(
         "network_interface_name": "eth0",
         "num_cpus": cpus,
         "num_gpus": 0,
+        "num_neurons": 0,
         "output_data_dir": str(layout.output_data),
         "output_dir": str(layout.output),
         "output_intermediate_dir": str(layout.intermediate),
@@ -501,10 +514,15 @@ def _environment(
         **common,
         "additional_framework_parameters": framework_params,
         "channel_input_dirs": {name: str(path) for name, path in sorted(channel_dirs.items())},
+        "distribution_hosts": [],
         "hyperparameters": dict(user_hps),
         "is_master": True,
-        "job_name": None,
+        "is_modelparallel_enabled": False,
+        "is_smddpmprun_installed": False,
+        "is_smddprun_installed": False,
+        "job_name": job_name,
         "master_hostname": HOST,
+        "topology": [],
     }
     sm: dict[str, object] = {
         **common,
@@ -522,6 +540,8 @@ def _environment(
     child.update({f"SM_{key.upper()}": _env_value(value) for key, value in sm.items()})
     child["SAGEMAKER_BASE_DIR"] = str(layout.root)  # where the toolkit finds input/config
     child["CURRENT_HOST"] = HOST
+    if job_name is not None:
+        child["TRAINING_JOB_NAME"] = job_name  # where the toolkit reads the job's name
     child["PYTHONUNBUFFERED"] = "1"  # lines reach the log (and the metrics) as printed
     return child
 
