@@ -103,7 +103,7 @@ class CaptureFile:
     first: datetime | None = None
     last: datetime | None = None
     error: str | None = None
-    caller_ids: int | None = 0
+    caller_ids: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         def iso(value: datetime | None) -> str | None:

@@ -262,8 +262,9 @@ class FeedbackService:
                 f"no captured prediction of this endpoint of the last {days:g} days was sent "
                 "with this InferenceId, and it is not an inference id a modelyard server made "
                 "(those are 32 hex digits that carry their time): the request was not sampled "
-                "for capture, went to another endpoint or over another protocol, is older, or "
-                "the id is mistyped"
+                "for capture, went to another endpoint or over another protocol, is older, was "
+                f"made less than {self._capture_delay.total_seconds():g} s ago (its captured "
+                "row is not readable yet: send it again later), or the id is mistyped"
             )
         return (
             "no captured prediction of this endpoint has this id (the request was not "
