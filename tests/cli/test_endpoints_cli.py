@@ -390,6 +390,19 @@ def test_invoke_prints_predictions_and_who_answered(
     assert np.allclose([float(x) for x in as_csv.out.split()], expected, rtol=1e-6, atol=1e-6)
 
 
+def test_invoke_goes_where_modelyard_serving_url_says(server: tuple[Any, str]) -> None:
+    """Without --url, the server the Python Predictor would ask (MODELYARD_SERVING_URL);
+    --url still wins."""
+    cli, url = server
+    row = "[30.0, 12.0, 80.5, 3.0]"
+    told = cli("invoke", "churn-api", "--data", row, "--json",
+               env=cli.env(MODELYARD_SERVING_URL=url)).ok().json()  # fmt: skip
+    assert told["endpoint"] == "churn-api" and len(told["predictions"]) == 1
+    nowhere = cli("invoke", "churn-api", "--data", row, "--url", "http://127.0.0.1:9",
+                  env=cli.env(MODELYARD_SERVING_URL=url))  # fmt: skip
+    assert nowhere.code == 6 and "http://127.0.0.1:9" in nowhere.err, nowhere.err
+
+
 # id, arguments after the endpoint's URL, exit code, words the error line must contain
 INVOKE_ERRORS: list[tuple[str, list[str], int, list[str]]] = [
     ("too-few-features", ["churn-api", "--data", "[1, 2]"], 2, ["expected 4 features", "got 2"]),

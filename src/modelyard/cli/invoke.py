@@ -60,7 +60,13 @@ def invoke_endpoint(
         typer.Option(metavar="KEY", help="Sticky routing: the same key gets the same variant."),
     ] = None,
     url: Annotated[
-        str, typer.Option(metavar="URL", help="The server ('modelyard serve').")
+        str,
+        typer.Option(
+            metavar="URL",
+            envvar="MODELYARD_SERVING_URL",
+            help="The server ('modelyard serve'); default: MODELYARD_SERVING_URL, as the "
+            "Python Predictor's.",
+        ),
     ] = DEFAULT_URL,
     timeout: Annotated[
         float,
