@@ -92,6 +92,7 @@ def test_a_file_of_rows_without_a_callers_id_has_no_such_column(platform: Platfo
     given = asyncio.run(scenario())
     (file,) = _files(platform)
     assert CALLER_ID not in pq.read_schema(file).names
+    assert file.name.endswith(".noids.parquet")  # a lookup by a caller's id skips it unopened
     _check(platform, given)  # read as all null
 
 
@@ -111,6 +112,7 @@ def test_rows_with_and_without_a_callers_id_share_one_file(platform: Platform) -
     files = _files(platform)
     hours = {f.parent for f in files}
     assert len(files) == len(hours), files  # one file an hour, not one per schema
+    assert [f.name.endswith(".ids.parquet") for f in files] == [True] * len(files)
     _check(platform, given)
 
 

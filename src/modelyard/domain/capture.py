@@ -45,6 +45,12 @@ OUTPUT_PREFIX = "output."
 #: The output column of a model that returns one value per row.
 SINGLE_OUTPUT = OUTPUT_PREFIX + "prediction"
 
+#: The end of the name of a captured file whose rows carry callers' ids, and of one whose rows
+#: carry none (both still ``*.parquet`` to every reader): a lookup by a caller's id opens only
+#: the files that may hold one (:func:`may_hold_caller_ids`), not every file of its window.
+WITH_CALLER_IDS = ".ids.parquet"
+WITHOUT_CALLER_IDS = ".noids.parquet"
+
 _PARTITION = re.compile(r"date=(\d{4})-(\d{2})-(\d{2})/hour=(\d{2})")
 #: A day of which a read needs at most this many hours is listed hour folder by hour folder;
 #: with more, its date folder is listed once (and files of other hours skipped).
@@ -231,6 +237,20 @@ def partition_hour(path: str) -> datetime | None:
         return datetime(year, month, day, hour, tzinfo=UTC)
     except ValueError:
         return None
+
+
+def captured_file_suffix(caller_ids: bool) -> str:
+    """The end of a captured file's name: :data:`WITH_CALLER_IDS` when some of its rows carry
+    a caller's id, else :data:`WITHOUT_CALLER_IDS`."""
+    return WITH_CALLER_IDS if caller_ids else WITHOUT_CALLER_IDS
+
+
+def may_hold_caller_ids(path: str) -> bool:
+    """Whether the captured file ``path`` may hold callers' ids: all but those named as
+    holding none. A file named before the marks (``….parquet``: servers of earlier versions,
+    still writing during a rolling upgrade) may hold the column, so it is read (its footer
+    says); a cut-over time would lose the ids in an old server's later files."""
+    return not path.endswith(WITHOUT_CALLER_IDS)
 
 
 _LAST_HOUR = datetime.max.replace(minute=0, second=0, microsecond=0, tzinfo=UTC)

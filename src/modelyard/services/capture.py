@@ -24,6 +24,7 @@ from modelyard.domain.capture import (
     INPUT_PREFIX,
     METADATA_COLUMNS,
     OUTPUT_PREFIX,
+    may_hold_caller_ids,
     output_order,
     partition_hour,
     window_folders,
@@ -86,7 +87,7 @@ class CaptureFile:
     """One captured file.
 
     Attributes:
-        path: Relative to the capture root (``api/date=2026-01-31/hour=07/part-….parquet``).
+        path: Relative to the capture root (``api/date=2026-01-31/hour=07/part-….ids.parquet``).
         hour: The UTC hour of its partition.
         rows: Its row count (0 when ``error`` is set).
         size: Bytes.
@@ -334,7 +335,8 @@ class CaptureService:
                 here (``path: why``), as :meth:`read_readable` does, instead of raising.
             key: The column the ids are in: ``inference_id`` (ours) or
                 ``caller_inference_id`` (the ids callers sent; a file without that column has
-                none of them).
+                none of them, and one named as holding none is not even opened:
+                :func:`~modelyard.domain.capture.may_hold_caller_ids`).
 
         Raises:
             InvalidName, InvalidInput (a span that is empty, a column name that cannot
@@ -401,6 +403,8 @@ class CaptureService:
         sources = []
         files = 0
         for stored in self._stored(endpoint, windows):
+            if id_set is not None and key == CALLER_ID and not may_hold_caller_ids(stored.path):
+                continue  # named as holding no caller's id: not opened (a junk id costs none)
             try:
                 handle = self._files.open(stored.path)
                 if handle is None:  # deleted since listed (a prune): its rows are gone

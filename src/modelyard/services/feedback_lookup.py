@@ -11,10 +11,11 @@ Servers make every inference id themselves
 future names no captured row: it is unknown at once. An id without a time of ours may be one a
 caller sent with its request (SageMaker ``InferenceId``, captured as ``caller_inference_id``):
 those of a batch are looked up together, in one pass over the files of the whole label window
-(``[oldest, now]``), reading each file's caller ids and times first and its other columns only
-when one matches. A caller's id found on the rows of one request stands for that request's
-id of ours; one that several requests carry (callers may reuse ids) is ambiguous and labels
-nothing.
+(``[oldest, now]``) that may hold callers' ids (a file named as holding none is not opened, so
+an endpoint whose callers send no ids costs only the window's folder listings), reading each
+file's caller ids and times first and its other columns only when one matches. A caller's id
+found on the rows of one request stands for that request's id of ours; one that several
+requests carry (callers may reuse ids) is ambiguous and labels nothing.
 """
 
 from __future__ import annotations

@@ -8,7 +8,10 @@ become one immutable Parquet file, named uniquely for this process, when they re
 ``file_rows``, when the oldest is ``roll_s`` old, or when everything is asked for (a flush,
 shutdown):
 
-    <root>/<endpoint>/date=YYYY-MM-DD/hour=HH/part-<first time>-<host>-<pid>-<id>-<n>.parquet
+    <root>/<endpoint>/date=YYYY-MM-DD/hour=HH/part-<first time>-<host>-<pid>-<id>-<n>.ids.parquet
+
+``.ids.parquet`` when some of its rows carry a caller's id, ``.noids.parquet`` when none does
+(``domain.capture.captured_file_suffix``): a lookup by a caller's id skips the latter unopened.
 
 A destination that fails (no permission, disk full) loses that file's rows: they are counted
 (``failed_rows``), the failure is logged once per streak of failures, and serving goes on.
@@ -33,7 +36,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from modelyard.domain.capture import CALLER_ID, partition
+from modelyard.domain.capture import CALLER_ID, captured_file_suffix, partition
 from modelyard.serving.capture import CaptureBlock
 
 log = logging.getLogger("modelyard.serving.capture")
@@ -176,7 +179,9 @@ class Partitions:
 
         self._files += 1
         stamp = datetime.fromtimestamp(part.first_time, UTC).strftime("%Y%m%dT%H%M%S")
-        path = f"{part.hour}/part-{stamp}-{self._name}-{self._files:06d}.parquet"
+        callers = any(CALLER_ID in t.column_names for t in part.tables)
+        suffix = captured_file_suffix(callers)
+        path = f"{part.hour}/part-{stamp}-{self._name}-{self._files:06d}{suffix}"
         try:
             buffer = io.BytesIO()
             table = pa.concat_tables(part.tables, promote_options="default")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,14 @@ class CaptureFolder:
         self._given = url
         self._options = storage_options
         self._opened: tuple[Any, str] | None = None
+        self._files_opened = 0
+        self._count_lock = threading.Lock()
+
+    @property
+    def files_opened(self) -> int:
+        """How many files :meth:`open` has opened for reading since this object was made
+        (what a read costs on an object store: one request or more per file)."""
+        return self._files_opened
 
     @property
     def url(self) -> str:
@@ -233,13 +242,16 @@ class CaptureFolder:
         """
         fs, root = self._filesystem()
         try:
-            return fs.open(f"{root}/{path}", "rb")
+            handle = fs.open(f"{root}/{path}", "rb")
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise StorageUnavailable(
                 f"cannot read {path} from {self.url}: {redact(str(exc), self._given)}"
             ) from None
+        with self._count_lock:  # readers run in several threads (feedback, drift)
+            self._files_opened += 1
+        return handle
 
 
 def _protocols(fs: Any) -> tuple[str, ...]:
