@@ -292,3 +292,72 @@ def test_a_script_sees_its_job_name_and_the_toolkits_training_env(
     for name in ("CURRENT_INSTANCE_GROUP_HOSTS", "INSTANCE_GROUPS", "INSTANCE_GROUPS_DICT",
                  "DISTRIBUTION_INSTANCE_GROUPS", "IS_HETERO", "NUM_NEURONS"):  # fmt: skip
         assert f"SM_{name}" in seen["sm"]
+
+
+def test_attach_makes_an_estimator_of_a_finished_job(
+    platform: Platform, iris_csv: Path, tmp_path: Path
+) -> None:
+    est = Estimator("random-forest", model_name="iris", target="target", aliases=("prod",),
+                    hyperparameters={"n_estimators": 5}, platform=platform)  # fmt: skip
+    est.fit(str(iris_csv), job_name="iris-run", logs=False)
+    attached = Estimator.attach("iris-run", sagemaker_session=platform)
+    params = attached.get_params()
+    assert (params["algorithm"], params["script"], params["model_name"]) == (
+        "random-forest", None, "iris"
+    )  # fmt: skip
+    assert (params["target"], params["aliases"]) == ("target", ("prod",))
+    assert params["hyperparameters"] == {"n_estimators": "5"}
+    assert attached.job_.name == "iris-run" and attached.metrics_ == est.metrics_
+    assert attached.model_version_ == est.model_version_
+    assert attached.model_data == "iris:1"
+    model = attached.load()
+    model.unload()
+    # Fitting it again trains the same request: a new version of the same model.
+    attached.fit(str(iris_csv), logs=False)
+    assert attached.model_data == "iris:2"
+
+    # A script's hyperparameters come back as the values it was given, not their JSON.
+    script = tmp_path / "src" / "train.py"
+    script.parent.mkdir()
+    script.write_text(METRIC_SCRIPT)
+    given = {"flag": False, "run_id": "123", "layers": [1, 2]}
+    Estimator(script=str(script), model_name="m", flavor="pyfunc", trust_code=True,
+              hyperparameters=given, platform=platform).fit(
+        str(iris_csv), job_name="script-run", logs=False
+    )  # fmt: skip
+    attached = Estimator.attach("script-run", platform)
+    assert attached.get_params()["hyperparameters"] == given
+    assert attached.script == str(script) and attached.trust_code
+    assert attached.model_data == "m:1"
+
+
+def test_attach_refuses_an_unknown_job_and_a_job_of_another_kind(
+    platform: Platform, iris_csv: Path
+) -> None:
+    from modelyard.errors import JobNotFound
+
+    with pytest.raises(JobNotFound, match="job 'nope' does not exist"):
+        Estimator.attach("nope", sagemaker_session=platform)
+    tuning = platform.tuning.submit(
+        "iris", train=str(iris_csv), objective="train:accuracy", algorithm="random-forest",
+        target="target", ranges=["n_estimators=int:2:4"], max_trials=1,
+    )  # fmt: skip
+    with pytest.raises(InvalidInput, match=f"job '{tuning.name}' is a tuning job, not a training"):
+        Estimator.attach(tuning.name, sagemaker_session=platform)
+    with pytest.raises(InvalidInput, match="sagemaker_session must be a modelyard Platform"):
+        Estimator.attach("nope", sagemaker_session=object())  # type: ignore[arg-type]
+    platform.tuning.wait(tuning.name)
+
+
+def test_attach_to_a_running_job_waits_for_it_and_a_failed_one_raises(
+    platform: Platform, iris_csv: Path
+) -> None:
+    est = Estimator("random-forest", model_name="iris", target="target",
+                    hyperparameters={"n_estimators": 5}, platform=platform)  # fmt: skip
+    est.fit(str(iris_csv), job_name="running", wait=False)
+    attached = Estimator.attach("running", platform)
+    assert attached.job_.status.value == "Completed"
+    assert attached.model_data == "iris:1"
+    est.set_params(target="no_such_column").fit(str(iris_csv), job_name="broken", wait=False)
+    with pytest.raises(JobFailed, match="no_such_column"):
+        Estimator.attach("broken", platform)

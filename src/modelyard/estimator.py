@@ -80,6 +80,64 @@ class Estimator:
         self.trust_code = trust_code
         self._platform = platform
 
+    @classmethod
+    def attach(
+        cls,
+        training_job_name: str,
+        sagemaker_session: Platform | None = None,
+        model_channel_name: str = "model",
+    ) -> Estimator:
+        """An estimator for an existing training job, as the SageMaker SDK's
+        ``Estimator.attach``: its parameters are the job's (algorithm or script, model name,
+        hyperparameters, target, flavor, metric definitions, aliases, trust), and once the job
+        has completed, its learned attributes are set, so ``deploy()`` serves the model the
+        job registered (``model_data`` is its reference). As in the SDK, a job still running
+        is waited for, without its log (``logs()`` shows it).
+
+        Args:
+            training_job_name: The job's name (a tuning trial's too).
+            sagemaker_session: The modelyard :class:`~modelyard.bootstrap.Platform` to use
+                (default: built from the settings); the SDK's session, where the job lives.
+            model_channel_name: Taken and not used: the SDK reads a pre-trained model from
+                the job's channel of that name, and ignores it when the job has none, as a
+                modelyard job never has.
+
+        Raises:
+            JobNotFound: no job has that name. InvalidInput: it is a tuning or batch job.
+            JobFailed: the job failed or was stopped (``job_`` holds it).
+        """
+        estimator = cls(platform=_platform_of(sagemaker_session))
+        platform = estimator._get_platform()
+        job = platform.training.get(training_job_name)
+        spec = job.spec
+        trust = Trust.from_dict(spec.get("trust"))
+        script = spec.get("script")
+        estimator.set_params(
+            algorithm=spec.get("algorithm"),
+            script=script,
+            model_name=job.model_name,
+            hyperparameters=_given_hyperparameters(job.hyperparameters, script),
+            target=spec.get("target"),
+            flavor=spec.get("flavor"),
+            metric_definitions=list(spec.get("metric_definitions") or ()),
+            aliases=tuple(spec.get("aliases") or ()),
+            trust_pickle=trust.pickle,
+            trust_code=trust.user_code,
+        )
+        estimator._learn(platform.jobs.wait(job.name))
+        return estimator
+
+    @property
+    def model_data(self) -> str:
+        """The registered model's reference (``churn:3``), where the SageMaker SDK's
+        ``model_data`` is the model's S3 location: what ``modelyard.deploy`` and
+        ``Model(model_data=...)`` users pass on.
+
+        Raises:
+            ValueError: no model registered yet.
+        """
+        return self._fitted_version().ref
+
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The constructor parameters (scikit-learn convention)."""
         return {name: getattr(self, name) for name in _PARAMS}
@@ -220,6 +278,33 @@ class Estimator:
     def load(self) -> PackagedModel:
         """The registered model, loaded (call ``unload()`` when done)."""
         return self._get_platform().registry.load(self._fitted_version().ref)
+
+
+def _platform_of(session: object) -> Platform | None:
+    """The platform given as ``sagemaker_session``; a SageMaker SDK session is not one."""
+    from modelyard.bootstrap import Platform
+
+    if session is None or isinstance(session, Platform):
+        return session
+    raise InvalidInput(
+        "sagemaker_session must be a modelyard Platform (modelyard.open_platform()) or None, "
+        f"got {type(session).__name__}"
+    )
+
+
+def _given_hyperparameters(recorded: Mapping[str, str], script: str | None) -> dict[str, Any]:
+    """A job's hyperparameters as an estimator takes them: a built-in algorithm's as
+    recorded, a script's decoded from the JSON the Python API sent (text that is not JSON,
+    such as the CLI's ``--hp`` sends, stays text), as the SDK's attach decodes them."""
+    if script is None:
+        return dict(recorded)
+    decoded: dict[str, Any] = {}
+    for name, text in recorded.items():
+        try:
+            decoded[name] = json.loads(text)
+        except ValueError:
+            decoded[name] = text
+    return decoded
 
 
 def sdk_hyperparameters(

@@ -151,3 +151,22 @@ def test_no_server_running_is_a_clear_error(platform: Platform) -> None:
     with pytest.raises(NoServerRunning):
         predictor.wait(timeout=0.5)
     predictor.close()
+
+
+def test_an_attached_estimator_deploys_the_model_its_job_registered(
+    platform: Platform, serve: Any, iris: tuple[Path, pd.DataFrame]
+) -> None:
+    path, rows = iris
+    server = serve(workers=1, **HEARTBEAT)
+    Estimator("random-forest", model_name="iris", target="target",
+              hyperparameters={"n_estimators": 10}, platform=platform).fit(
+        str(path), job_name="iris-run", logs=False
+    )  # fmt: skip
+    attached = Estimator.attach("iris-run", sagemaker_session=platform)
+    predictor = attached.deploy(endpoint_name="iris-api", serving_url=server.url)
+    assert platform.endpoints.get("iris-api").config.variants[0].model_ref == "iris:1"
+    local = attached.load()
+    truth = np.asarray(local.predict(rows.head(5)), dtype=np.float64)
+    local.unload()
+    np.testing.assert_allclose(predictor.predict(rows.head(5))["predictions"], truth)
+    predictor.close()

@@ -276,6 +276,20 @@ class TrainingService:
         )
         return {**staged.to_dict(), "params": params}
 
+    # -- reading -----------------------------------------------------------------------------
+
+    def get(self, name: str) -> Job:
+        """A training job (a dead worker detected); a tuning trial is one too.
+
+        Raises:
+            JobNotFound: no job has that name.
+            InvalidInput: the job is of another kind (a tuning or batch job).
+        """
+        job = self._jobs.get(name)
+        if job.kind is not JobKind.TRAINING:
+            raise InvalidInput(f"job {name!r} is a {job.kind.value} job, not a training job")
+        return job
+
     def registered_version(self, job: Job) -> ModelVersion | None:
         """The model version a completed job registered."""
         if job.model_version is None:
