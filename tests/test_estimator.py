@@ -361,3 +361,67 @@ def test_attach_to_a_running_job_waits_for_it_and_a_failed_one_raises(
     est.set_params(target="no_such_column").fit(str(iris_csv), job_name="broken", wait=False)
     with pytest.raises(JobFailed, match="no_such_column"):
         Estimator.attach("broken", platform)
+
+
+def test_latest_training_job_waits_describes_and_the_estimator_learns(
+    platform: Platform, iris_csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    est = Estimator("random-forest", model_name="iris", target="target",
+                    hyperparameters={"n_estimators": 5}, platform=platform)  # fmt: skip
+    assert est.latest_training_job is None
+    with pytest.raises(ValueError, match="not associated with a training job"):
+        est.logs()
+    est.fit(str(iris_csv), validation=str(iris_csv), job_name="later", wait=False)
+    job = est.latest_training_job
+    assert job is not None and job.name == job.job_name == "later"
+    running = job.describe()
+    assert running["TrainingJobName"] == "later"
+    assert running["TrainingJobStatus"] == "InProgress"  # SageMaker has no Pending
+    assert running["SecondaryStatus"] in ("Starting", "Training", "Completed")
+    assert est.model_version_ is None
+    job.wait(logs="None")
+    assert capsys.readouterr().out == ""
+    assert est.model_data == "iris:1" and est.job_.status.value == "Completed"
+    done = job.describe()
+    assert done["TrainingJobStatus"] == "Completed" and "FailureReason" not in done
+    assert done["HyperParameters"] == {"n_estimators": "5"}
+    assert done["AlgorithmSpecification"]["AlgorithmName"] == "random-forest"
+    assert [c["ChannelName"] for c in done["InputDataConfig"]] == ["train", "validation"]
+    assert done["CreationTime"] <= done["TrainingStartTime"] <= done["TrainingEndTime"]
+    assert done["LastModifiedTime"] == done["TrainingEndTime"]
+    metrics = {m["MetricName"]: m["Value"] for m in done["FinalMetricDataList"]}
+    assert metrics == est.metrics_
+    with pytest.raises(InvalidInput, match="logs must be"):
+        job.wait(logs="Some")
+
+
+def test_logs_streams_the_job_until_it_ends_and_a_failure_is_described(
+    platform: Platform, iris_csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    est = Estimator("random-forest", model_name="iris", target="target",
+                    hyperparameters={"n_estimators": 5}, platform=platform)  # fmt: skip
+    est.fit(str(iris_csv), job_name="watched", wait=False)
+    est.logs()
+    assert platform.jobs.logs("watched") in capsys.readouterr().out
+    assert est.model_data == "iris:1"
+
+    est.set_params(target="no_such_column").fit(str(iris_csv), job_name="broken", wait=False)
+    with pytest.raises(JobFailed, match="no_such_column"):
+        est.latest_training_job.wait(logs=False)  # type: ignore[union-attr]
+    described = est.latest_training_job.describe()  # type: ignore[union-attr]
+    assert described["TrainingJobStatus"] == "Failed"
+    assert "no_such_column" in described["FailureReason"]
+    assert est.job_.name == "broken"
+
+    # The handle of an earlier fit(wait=False) ending does not overwrite what the estimator
+    # learns from its latest job.
+    est.set_params(target="target").fit(str(iris_csv), job_name="first", wait=False)
+    first = est.latest_training_job
+    est.fit(str(iris_csv), job_name="second", wait=False)
+    assert first is not None and first is not est.latest_training_job
+    first.wait(logs=False)
+    assert est.job_.name == "second" and est.model_version_ is None
+    est.logs()
+    second = platform.jobs.get("second").model_version
+    assert est.job_.name == "second" and est.model_data == f"iris:{second}"
+    assert second != platform.jobs.get("first").model_version

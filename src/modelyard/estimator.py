@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from modelyard.domain import Job, ModelVersion, Trust
 from modelyard.errors import InvalidInput
+from modelyard.training_job import TrainingJob, shows_logs
 
 if TYPE_CHECKING:
     from modelyard.bootstrap import Platform
@@ -79,6 +79,7 @@ class Estimator:
         self.trust_pickle = trust_pickle
         self.trust_code = trust_code
         self._platform = platform
+        self.latest_training_job: TrainingJob | None = None
 
     @classmethod
     def attach(
@@ -124,7 +125,8 @@ class Estimator:
             trust_pickle=trust.pickle,
             trust_code=trust.user_code,
         )
-        estimator._learn(platform.jobs.wait(job.name))
+        estimator.latest_training_job = TrainingJob(platform, job.name, estimator._ended)
+        estimator.latest_training_job.wait(logs="None")
         return estimator
 
     @property
@@ -197,14 +199,33 @@ class Estimator:
             trust=Trust(pickle=self.trust_pickle, user_code=self.trust_code),
             job_name=job_name,
         )
+        self.latest_training_job = TrainingJob(platform, job.name, self._ended)
         if wait:
-            if show_logs:
-                for chunk in platform.jobs.follow_log(job.name):
-                    sys.stdout.write(chunk)
-                    sys.stdout.flush()
-            job = platform.jobs.wait(job.name)
-        self._learn(job)
+            self.latest_training_job.wait(logs=show_logs)
+        else:
+            self._learn(job)
         return self
+
+    def logs(self) -> None:
+        """Print the log of the latest training job as it grows, until the job ends, as the
+        SageMaker SDK's ``Estimator.logs``; the estimator then learns its model.
+
+        Raises:
+            ValueError: no training job yet (``fit`` or ``attach`` first). JobFailed: the
+            job failed or was stopped.
+        """
+        self._latest_job().wait(logs="All")
+
+    def _latest_job(self) -> TrainingJob:
+        if self.latest_training_job is None:
+            raise ValueError("Estimator is not associated with a training job: fit() first")
+        return self.latest_training_job
+
+    def _ended(self, job: Job) -> None:
+        """Learn from a job ``wait`` saw end, if it is still the latest (not one an earlier
+        ``fit(wait=False)`` started)."""
+        if self.latest_training_job is not None and self.latest_training_job.name == job.name:
+            self._learn(job)
 
     def _learn(self, job: Job) -> None:
         self.job_ = job
@@ -357,25 +378,6 @@ def channels(
         raise InvalidInput("validation twice: in the inputs and as validation=; give it once")
     val = named.get("validation", validation)
     return _data("train", named["train"]), None if val is None else _data("validation", val)
-
-
-def shows_logs(logs: object) -> bool:
-    """Whether ``fit`` prints the job's log while it waits, given the SageMaker SDK's
-    ``logs``: ``"All"``, ``"Training"`` or True (its training log), ``"None"``, ``"Rules"``
-    or False (not; a modelyard job has no debugger rules to show).
-
-    Raises:
-        InvalidInput: any other value.
-    """
-    if isinstance(logs, bool):
-        return logs
-    if logs in ("All", "Training"):
-        return True
-    if logs in ("None", "Rules"):
-        return False
-    raise InvalidInput(
-        f"logs must be 'All', 'None', 'Training', 'Rules', True or False, got {logs!r}"
-    )
 
 
 def metric_definition_texts(given: MetricDefinitions) -> tuple[str, ...]:
