@@ -255,3 +255,70 @@ def test_bad_arguments_name_themselves_before_anything_is_submitted(
     with pytest.raises(InvalidInput, match=message):
         tuner.fit(train=str(train), validation=str(val))
     assert platform.jobs.list_jobs() == []
+
+
+def test_fit_names_the_tuning_job_and_attach_finds_it_again(
+    platform: Platform, cancer_csv: tuple[Path, Path]
+) -> None:
+    train, val = cancer_csv
+    tuner = HyperparameterTuner(
+        _estimator(platform, subsample=0.8),
+        "validation:logloss",
+        {"max_depth": IntegerParameter(2, 4), "eta": CategoricalParameter([0.1, 0.3])},
+        max_jobs=2,
+        strategy="Random",
+        random_seed=5,
+    )
+    tuner.fit(str(train), validation=str(val), job_name="cancer-tune", wait=False)
+    assert tuner.job_.name == "cancer-tune"
+    # Attached while it runs: the request is the job's; wait() learns the result.
+    running = HyperparameterTuner.attach("cancer-tune", sagemaker_session=platform)
+    assert running.objective_metric_name == "validation:logloss"
+    assert running.objective_type == "Minimize" and running.strategy == "Random"
+    assert (running.max_jobs, running.max_parallel_jobs, running.random_seed) == (2, 1, 5)
+    assert running.hyperparameter_ranges == {
+        "max_depth": "max_depth=int:2:4", "eta": "eta=cat:0.1,0.3"
+    }  # fmt: skip
+    est = running.estimator
+    assert (est.algorithm, est.model_name, est.target) == ("xgboost", "cancer", "target")
+    assert est.hyperparameters == {"num_round": "10", "subsample": "0.8"}
+    assert running.wait() is running
+    assert running.model_version_ is not None and running.model_version_.ref == "cancer:1"
+    assert {t["name"] for t in running.trials_} == {"cancer-tune-000", "cancer-tune-001"}
+    # Attached once it ended: learned at once, as fit learns.
+    done = HyperparameterTuner.attach("cancer-tune", platform)
+    assert done.best_training_job_ == running.best_training_job_
+    assert done.best_value_ == running.best_value_ and done.trials_ == running.trials_
+    # The attached tuner runs the same request again, under a new name.
+    assert done.fit(str(train), validation=str(val), job_name="cancer-tune-2").model_version_
+    assert platform.tuning.get("cancer-tune-2").spec["tuning"] == {
+        **platform.tuning.get("cancer-tune").spec["tuning"], "seed": 5
+    }  # fmt: skip
+
+
+def test_a_tuning_job_name_or_an_attach_that_cannot_be_refuses_naming_it(
+    platform: Platform, cancer_csv: tuple[Path, Path]
+) -> None:
+    from modelyard.errors import AlreadyExists, JobNotFound
+
+    train, val = cancer_csv
+    tuner = HyperparameterTuner(_estimator(platform), "validation:logloss",
+                                {"max_depth": IntegerParameter(2, 3)}, max_jobs=1)  # fmt: skip
+    with pytest.raises(InvalidInput, match="invalid job name 'no spaces'"):
+        tuner.fit(str(train), validation=str(val), job_name="no spaces")
+    assert platform.jobs.list_jobs() == []
+    with pytest.raises(JobNotFound, match="job 'nope' does not exist"):
+        HyperparameterTuner.attach("nope", platform)
+    with pytest.raises(ValueError, match="no tuning job yet"):
+        tuner.wait()
+    _estimator(platform).fit(str(train), job_name="plain", logs=False)
+    with pytest.raises(InvalidInput, match="job 'plain' is a training job, not a tuning job"):
+        HyperparameterTuner.attach("plain", platform)
+    with pytest.raises(AlreadyExists, match="job 'plain' already exists"):
+        tuner.fit(str(train), validation=str(val), job_name="plain")
+    assert [j.name for j in platform.jobs.list_jobs()] == ["plain"]
+    with (
+        pytest.warns(UserWarning, match="job_details is not used"),
+        pytest.raises(JobNotFound),
+    ):
+        HyperparameterTuner.attach("nope", platform, job_details={})

@@ -107,24 +107,10 @@ class Estimator:
             JobNotFound: no job has that name. InvalidInput: it is a tuning or batch job.
             JobFailed: the job failed or was stopped (``job_`` holds it).
         """
-        estimator = cls(platform=_platform_of(sagemaker_session))
+        estimator = cls(platform=platform_of(sagemaker_session))
         platform = estimator._get_platform()
         job = platform.training.get(training_job_name)
-        spec = job.spec
-        trust = Trust.from_dict(spec.get("trust"))
-        script = spec.get("script")
-        estimator.set_params(
-            algorithm=spec.get("algorithm"),
-            script=script,
-            model_name=job.model_name,
-            hyperparameters=_given_hyperparameters(job.hyperparameters, script),
-            target=spec.get("target"),
-            flavor=spec.get("flavor"),
-            metric_definitions=list(spec.get("metric_definitions") or ()),
-            aliases=tuple(spec.get("aliases") or ()),
-            trust_pickle=trust.pickle,
-            trust_code=trust.user_code,
-        )
+        estimator.set_params(**params_of(job))
         estimator.latest_training_job = TrainingJob(platform, job.name, estimator._ended)
         estimator.latest_training_job.wait(logs="None")
         return estimator
@@ -301,7 +287,26 @@ class Estimator:
         return self._get_platform().registry.load(self._fitted_version().ref)
 
 
-def _platform_of(session: object) -> Platform | None:
+def params_of(job: Job) -> dict[str, Any]:
+    """The estimator parameters of a training or tuning job's request (``attach``)."""
+    spec = job.spec
+    trust = Trust.from_dict(spec.get("trust"))
+    script = spec.get("script")
+    return {
+        "algorithm": spec.get("algorithm"),
+        "script": script,
+        "model_name": job.model_name,
+        "hyperparameters": _given_hyperparameters(job.hyperparameters, script),
+        "target": spec.get("target"),
+        "flavor": spec.get("flavor"),
+        "metric_definitions": list(spec.get("metric_definitions") or ()),
+        "aliases": tuple(spec.get("aliases") or ()),
+        "trust_pickle": trust.pickle,
+        "trust_code": trust.user_code,
+    }
+
+
+def platform_of(session: object) -> Platform | None:
     """The platform given as ``sagemaker_session``; a SageMaker SDK session is not one."""
     from modelyard.bootstrap import Platform
 

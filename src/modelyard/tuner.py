@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from modelyard.domain import Job, ModelVersion, Trust
+from modelyard.domain import Job, JobStatus, ModelVersion, Trust
 from modelyard.errors import InvalidInput
 from modelyard.estimator import (
     Data,
@@ -36,6 +37,8 @@ from modelyard.estimator import (
     MetricDefinitions,
     channels,
     metric_definition_texts,
+    params_of,
+    platform_of,
     sdk_hyperparameters,
 )
 
@@ -202,15 +205,19 @@ class HyperparameterTuner:
         validation: Data | None = None,
         *,
         inputs: Inputs | None = None,
+        job_name: str | None = None,
         wait: bool = True,
     ) -> HyperparameterTuner:
         """Submit the tuning job on ``train`` (and ``validation``) and, by default, wait.
 
         ``train`` (or ``inputs``, the SageMaker SDK's name) is the training data, or the
-        SDK's dict of channels: ``fit({"train": ..., "validation": ...})``.
+        SDK's dict of channels: ``fit({"train": ..., "validation": ...})``. As in the SDK,
+        ``job_name`` names the tuning job (default: the model's name, ``tune``, a timestamp
+        and a random suffix); its trials are named after it.
 
         Raises:
-            InvalidInput (bad request, nothing submitted); JobFailed when the job fails.
+            InvalidInput (bad request, nothing submitted); AlreadyExists (a job has that
+            name); JobFailed when the job fails.
         """
         train, validation = channels(train, validation, inputs)
         given: object = self.strategy
@@ -251,11 +258,80 @@ class HyperparameterTuner:
             ),
             aliases=est.aliases,
             trust=Trust(pickle=est.trust_pickle, user_code=est.trust_code),
+            job_name=job_name,
         )
         if wait:
             job = platform.tuning.wait(job.name)
         self._learn(job)
         return self
+
+    @classmethod
+    def attach(
+        cls,
+        tuning_job_name: str,
+        sagemaker_session: Platform | None = None,
+        job_details: dict[str, Any] | None = None,
+        estimator_cls: str | None = None,
+    ) -> HyperparameterTuner:
+        """A tuner for an existing tuning job, as the SageMaker SDK's
+        ``HyperparameterTuner.attach``: its estimator, objective, ranges, strategy and limits
+        are the job's. A job that completed gives its learned attributes at once (the best
+        trial, its model version); for one still running, ``wait()`` waits and learns them.
+
+        Args:
+            tuning_job_name: The tuning job's name.
+            sagemaker_session: The modelyard :class:`~modelyard.bootstrap.Platform` to use
+                (default: built from the settings).
+            job_details, estimator_cls: Taken with a warning and not used: the job's record is
+                read from the store, and its estimator is an :class:`Estimator`.
+
+        Raises:
+            JobNotFound: no job has that name. InvalidInput: it is not a tuning job.
+        """
+        for name, given in (("job_details", job_details), ("estimator_cls", estimator_cls)):
+            if given is not None:
+                warnings.warn(
+                    f"{name} is not used: the tuning job is read from modelyard's store",
+                    UserWarning,
+                    stacklevel=2,
+                )
+        estimator = Estimator(platform=platform_of(sagemaker_session))
+        job = estimator._get_platform().tuning.get(tuning_job_name)
+        estimator.set_params(**params_of(job))
+        config = job.spec["tuning"]
+        tuner = cls(
+            estimator,
+            config["objective"],
+            {text.split("=", 1)[0]: text for text in config["ranges"]},
+            objective_type="Maximize" if config["maximize"] else "Minimize",
+            strategy=config["strategy"].capitalize(),
+            max_jobs=config["max_trials"],
+            max_parallel_jobs=config["parallel"],
+            early_stopping_type="Auto" if config["early_stopping"] else "Off",
+            max_failed_jobs=config["max_failed_trials"],
+            warm_start=config.get("warm_start"),
+            random_seed=config["seed"],
+        )
+        tuner.job_ = job
+        if job.status is JobStatus.COMPLETED:
+            tuner._learn(job)
+        return tuner
+
+    def wait(self) -> HyperparameterTuner:
+        """Wait for the tuning job that ``fit(wait=False)`` or ``attach`` gave the tuner to
+        end, then set its learned attributes (the SDK's ``HyperparameterTuner.wait``).
+
+        Raises:
+            ValueError: no tuning job yet. JobFailed: the job failed or was stopped.
+        """
+        self._learn(self._platform().tuning.wait(self._latest().name))
+        return self
+
+    def _latest(self) -> Job:
+        job: Job | None = getattr(self, "job_", None)
+        if job is None:
+            raise ValueError("no tuning job yet: fit() or attach() first")
+        return job
 
     def _learn(self, job: Job) -> None:
         self.job_ = job
@@ -283,6 +359,4 @@ class HyperparameterTuner:
 
     def stop(self) -> Job:
         """Stop the running tuning job (the best finished trial is still registered)."""
-        if getattr(self, "job_", None) is None:
-            raise ValueError("fit(wait=False) has not submitted a job yet")
-        return self._platform().tuning.stop(self.job_.name)
+        return self._platform().tuning.stop(self._latest().name)

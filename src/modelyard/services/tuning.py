@@ -16,9 +16,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from modelyard.domain import Job, JobKind, JobStatus, Trust, hyperparameter_texts
+from modelyard.domain import (
+    Job,
+    JobKind,
+    JobStatus,
+    Trust,
+    hyperparameter_texts,
+    validate_name,
+)
 from modelyard.errors import Conflict, InvalidInput
-from modelyard.services.jobs import JobService, check_exists, job_name
+from modelyard.services.jobs import JobService, check_exists
+from modelyard.services.jobs import job_name as new_job_name
 from modelyard.services.registry import RegistryService
 from modelyard.services.training import TrainingService, hyperparameters_set
 from modelyard.services.tuning_records import (
@@ -103,6 +111,7 @@ class TuningService:
         aliases: Sequence[str] = (),
         trust: Trust | None = None,
         description: str | None = None,
+        job_name: str | None = None,
     ) -> Job:
         """Validate a tuning request, record it as a Pending tuning job and start it.
 
@@ -120,11 +129,15 @@ class TuningService:
                 (default: a fifth of ``max_trials``, at least 3).
             warm_start: A finished tuning job whose trials seed this one's search.
             seed: Seed for the proposals (default: random, recorded on the job).
+            job_name: The tuning job's name (default: the model's name, ``tune``, a timestamp
+                and a random suffix); its trials are named after it.
 
         Raises:
             InvalidInput, InvalidName: naming what is wrong (nothing is recorded then).
-            JobNotFound: ``warm_start`` names no job.
+            JobNotFound: ``warm_start`` names no job. AlreadyExists: a job has that name.
         """
+        if job_name is not None:
+            validate_name(job_name, "job name")
         check_strategy(strategy)
         static = hyperparameters_set(hyperparameters, algorithm)
         space = SearchSpace.parse(ranges)
@@ -215,7 +228,7 @@ class TuningService:
             "max_rounds": max_rounds,
         }
         job = Job(
-            name=job_name(model_name, "tune"),
+            name=new_job_name(model_name, "tune") if job_name is None else job_name,
             kind=JobKind.TUNING,
             model_name=model_name,
             status=JobStatus.PENDING,
