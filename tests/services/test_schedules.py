@@ -141,6 +141,13 @@ def test_a_second_schedule_writing_the_same_output_is_refused_at_create(
         with pytest.raises(Conflict, match=r"schedule 'weekly' writes to .*: give schedule 'dai"):
             service.create("daily", cron="30 7 * * *", request=same)
     assert [s.name for s in service.schedules()] == ["weekly"]
+    # The other schedule's output is named with its credentials masked.
+    secret = dataclasses.replace(request_, output="memory://u:hunter2@bucket/out/{tick}")
+    service.create("signed", cron=MONDAY_SIX, request=secret)
+    with pytest.raises(Conflict, match=r"writes to 'memory://u:\*\*\*@bucket") as refused:
+        service.create("copy", cron="30 7 * * *", request=secret)
+    assert "hunter2" not in str(refused.value)
+    service.delete("signed")
     # an output of its own is fine
     other = dataclasses.replace(request_, output=str(tmp_path / "daily" / "{tick:%Y-%m-%d}"))
     assert service.create("daily", cron="30 7 * * *", request=other).name == "daily"

@@ -38,6 +38,7 @@ from modelyard.domain.schedules import (
     render_output,
 )
 from modelyard.errors import AlreadyExists, Conflict, InvalidInput, ModelyardError, NotFound
+from modelyard.redaction import mask_url
 from modelyard.services.leased import default_holder, finished_elsewhere, run_leased
 from modelyard.services.ticks import (
     count_ticks,
@@ -171,7 +172,8 @@ class ScheduleService:
         for other in self._store.list_schedules():
             if other.name != name and _place(other.request.output) == mine:
                 raise Conflict(
-                    f"schedule {other.name!r} writes to {other.request.output!r} too, and "
+                    f"schedule {other.name!r} writes to {mask_url(other.request.output)!r} "
+                    "too, and "
                     "runs of two schedules can overlap (the second finds the output taken): "
                     f"give schedule {name!r} an output of its own"
                 )
