@@ -195,8 +195,8 @@ def show(job_name: JobArg, json_: JsonFlag = False) -> None:
     console.print(f"{'spec':14} {data['spec']}")
     console.print(f"{'hyperparams':14} {data['hyperparameters']}")
     console.print(f"{'metrics':14} {data['metrics']}")
-    if job.failure_reason:
-        console.print(f"{'failure':14} {job.failure_reason}", markup=False)
+    if data["failure_reason"]:
+        console.print(f"{'failure':14} {data['failure_reason']}", markup=False)
 
 
 @app.command("logs")

@@ -99,12 +99,18 @@ class Job:
         stored spec keeps them: the worker reads and writes through them."""
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
         shown["spec"] = mask_urls_in(self.spec)
-        if self.failure_reason:
-            reason = self.failure_reason
+        shown["failure_reason"] = self.shown_failure_reason
+        return shown
+
+    @property
+    def shown_failure_reason(self) -> str | None:
+        """The failure reason as it may be shown: the credentials of the spec's URLs masked
+        (a reason may quote them: a library's error naming a presigned input, say)."""
+        reason = self.failure_reason
+        if reason:
             for url in urls_in(self.spec):
                 reason = redact(reason, url)
-            shown["failure_reason"] = reason
-        return shown
+        return reason
 
     @property
     def last_seen(self) -> datetime:

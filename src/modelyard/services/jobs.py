@@ -463,7 +463,7 @@ def failure_of(job: Job) -> JobFailed | None:
     if not job.status.finished or job.status is JobStatus.COMPLETED:
         return None
     what = "job" if job.kind is JobKind.TRAINING else f"{job.kind.value} job"
-    reason = (job.failure_reason or "no reason recorded").splitlines()[0]
+    reason = (job.shown_failure_reason or "no reason recorded").splitlines()[0]
     return JobFailed(f"{what} {job.name} {job.status.value.lower()}: {reason}")
 
 
