@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from modelyard.domain import Job
 from modelyard.domain.batch import MAX_PAYLOAD_MB, BatchCounts, TransformRequest
-from modelyard.errors import InvalidInput
+from modelyard.errors import InvalidInput, JobFailed, ModelyardError
 
 if TYPE_CHECKING:
     from modelyard.bootstrap import Platform
@@ -188,10 +188,22 @@ class Transformer:
         if wait:
             try:
                 self.wait()
-            finally:
+            except JobFailed:  # its log says why: shown before the error, as the SDK does
                 if logs:
-                    print(self._get_platform().jobs.logs(self.latest_transform_job.name))
+                    self._print_log()
+                raise
+            if logs:
+                self._print_log()
         return self
+
+    def _print_log(self) -> None:
+        """The latest job's log, printed; a log that cannot be read is a warning, never in
+        place of the job's own outcome."""
+        assert self.latest_transform_job is not None
+        try:
+            print(self._get_platform().jobs.logs(self.latest_transform_job.name))
+        except ModelyardError as exc:
+            warnings.warn(f"the job's log could not be read: {exc.message}", stacklevel=3)
 
     def wait(self, timeout_s: float | None = None) -> Job:
         """Block until the latest job ends; raises JobFailed if it did not complete."""
