@@ -144,11 +144,14 @@ class Predictor:
             initial_args: InvokeEndpoint request fields (``ContentType``, ``Accept``,
                 ``TargetVariant``, ``CustomAttributes``, ``InferenceId`` …); ``ContentType``
                 and ``Accept`` instead of the serializers', the arguments below over these.
-            target_model: InvokeEndpoint's ``TargetModel``.
+            target_model: InvokeEndpoint's ``TargetModel`` (sent as boto3 sends it; a
+                modelyard endpoint, one model per variant, refuses it, as the runtime does
+                on such an endpoint: name a variant with ``target_variant``).
             target_variant: Ask this variant, not the weighted choice.
             inference_id: InvokeEndpoint's ``InferenceId``.
             custom_attributes: InvokeEndpoint's ``CustomAttributes``.
-            component_name: InvokeEndpoint's ``InferenceComponentName``.
+            component_name: InvokeEndpoint's ``InferenceComponentName`` (refused by a
+                modelyard endpoint, as ``target_model``).
 
         Raises:
             InvalidInput: ``initial_args`` holds a field InvokeEndpoint does not take as a

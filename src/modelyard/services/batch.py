@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import re
 import threading
 import time
 from collections.abc import Iterator
@@ -24,9 +23,10 @@ from typing import TYPE_CHECKING
 
 from modelyard.domain import Job, JobKind, JobStatus, ModelRef, ModelSpec
 from modelyard.domain.batch import BatchCounts, BatchExecutor, Compression, TransformRequest
+from modelyard.domain.references import validate_name
 from modelyard.errors import Claimed, Conflict, InvalidInput, ModelyardError
 from modelyard.redaction import redact
-from modelyard.services.jobs import MAX_JOB_NAME, JobKindRunner, JobService, job_name, now
+from modelyard.services.jobs import JobKindRunner, JobService, job_name, now
 from modelyard.services.registry import RegistryService
 from modelyard.storage.base import ArtifactStore
 from modelyard.training.joblog import JobLog
@@ -36,8 +36,6 @@ if TYPE_CHECKING:
 
 #: How often a running job's counts are written to the store (and a log line).
 _REPORT_EVERY_S = 1.0
-#: A job name a caller chooses: it names a folder under the output (see batch.manifest).
-_JOB_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_JOB_NAME - 1}}}")
 
 
 class BatchService:
@@ -114,16 +112,13 @@ class BatchService:
         job that has not written yet.
 
         Raises:
-            What :meth:`check` raises; InvalidInput: ``name`` is not letters, digits, ``.``,
+            What :meth:`check` raises; InvalidName: ``name`` is not letters, digits, ``.``,
             ``_`` and ``-`` (128 at most, starting with a letter or digit); AlreadyExists: a
             job of that name exists; Claimed: an active batch job writes the same output
             (however spelled: ``/out``, ``file:///out``), named in the message.
         """
-        if name is not None and not (isinstance(name, str) and _JOB_NAME.fullmatch(name)):
-            raise InvalidInput(
-                f"job_name must be letters, digits, '.', '_' and '-' (starting with a letter or "
-                f"digit, {MAX_JOB_NAME} at most), got {name!r}"
-            )
+        if name is not None:
+            validate_name(name, "job name")  # as training and tuning jobs' names
         request = _absolute(request)
         spec = self.check(request)
         job = Job(
