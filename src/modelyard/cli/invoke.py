@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 
 JSON = "application/json"
 CSV = "text/csv"
-DEFAULT_URL = "http://127.0.0.1:8080"
 
 
 def invoke_endpoint(
@@ -60,14 +59,13 @@ def invoke_endpoint(
         typer.Option(metavar="KEY", help="Sticky routing: the same key gets the same variant."),
     ] = None,
     url: Annotated[
-        str,
+        str | None,
         typer.Option(
             metavar="URL",
-            envvar="MODELYARD_SERVING_URL",
-            help="The server ('modelyard serve'); default: MODELYARD_SERVING_URL, as the "
-            "Python Predictor's.",
+            help="The server ('modelyard serve'); default: the setting MODELYARD_SERVING_URL "
+            "(http://127.0.0.1:8080 unless set), as the Python Predictor's.",
         ),
-    ] = DEFAULT_URL,
+    ] = None,
     timeout: Annotated[
         float,
         # A day at most: the socket layer overflows on 'inf' (OverflowError, a traceback).
@@ -106,6 +104,10 @@ def invoke_endpoint(
     ):
         if value is not None:
             headers[header] = _header_value(option, value)
+    if url is None:  # the settings', read as everything else reads them (checked)
+        from modelyard.config import load_settings
+
+        url = load_settings().serving_url
     target = f"{url.rstrip('/')}/endpoints/{quote(name, safe='')}/invocations"
     response = _post(target, url, body, headers, timeout)
     answered = {
