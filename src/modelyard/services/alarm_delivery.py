@@ -111,10 +111,6 @@ class Redelivery:
         self._holder = holder
         self._ttl = ttl
 
-    def run(self, statuses: Sequence[AlarmStatus], now: datetime) -> list[Notification]:
-        """Make every retry due at ``now``, all at once (:func:`at_once`); how each went."""
-        return [made for made in at_once(self.due(statuses, now)) if made is not None]
-
     def due(
         self, statuses: Sequence[AlarmStatus], now: datetime, skip: Collection[int] = ()
     ) -> list[Callable[[], Notification | None]]:
