@@ -43,7 +43,7 @@ from modelyard.services.deployment_guards import (
     alarm_checks,
     missing_alarms,
     new_variants,
-    notify_rollback,
+    notify_rollbacks,
     renamed,
     servers_check,
 )
@@ -97,6 +97,9 @@ class DeploymentController:
         self._holder = holder or default_holder()
         self._ttl = lease_ttl
         self._broken: set[int] = set()  # deployments whose evaluation raised (logged once)
+        #: The rollbacks of the current pass, told to their alarms' sinks once every
+        #: deployment has been decided (a hung receiver holds back no other rollback).
+        self._rolled_back: list[tuple[Deployment, Decision]] = []
         self._applier = Applier(store, endpoints)
 
     def run_once(self, now: datetime | None = None) -> list[Decision]:
@@ -109,7 +112,22 @@ class DeploymentController:
         now = now or self._clock()
         elapsed = (now.astimezone(UTC) - _EPOCH) // self._period
         tick = _EPOCH + elapsed * self._period
-        made = []
+        made: list[Decision] = []
+        self._rolled_back = []
+        try:
+            self._decide_all(now, tick, made)
+        finally:  # the decisions stand; then their messages, all at once
+            rolled_back, self._rolled_back = self._rolled_back, []
+            if rolled_back:
+                try:
+                    notify_rollbacks(self._alarms, rolled_back)
+                except ModelyardError as exc:  # the store: logged, the rollbacks stand
+                    log.warning("rollback messages not sent: %s", exc.message)
+        return made
+
+    def _decide_all(self, now: datetime, tick: datetime, made: list[Decision]) -> None:
+        """One evaluation of each active deployment, under its lease; decisions go to
+        ``made``."""
         for found in self._store.active():
             lease = f"deployment:{found.id}:step:{found.step}"
             work = functools.partial(self._evaluate, found.id, now)
@@ -135,7 +153,6 @@ class DeploymentController:
                     ran.result.action.value,
                     ran.result.reason,
                 )
-        return made
 
     def run_forever(
         self,
@@ -278,7 +295,7 @@ class DeploymentController:
         decision = self._decision(d, now, Action.ROLLBACK, reason, checks, window)
         done = self._last(self._applier.decide(d, decision, d.step))
         if done.action is Action.ROLLBACK:
-            notify_rollback(self._alarms, d, done)
+            self._rolled_back.append((d, done))
         return done
 
     def _pause(

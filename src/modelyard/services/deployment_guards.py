@@ -216,32 +216,36 @@ def servers_check(servers: Sequence[EndpointServer], config: int) -> Check:
     )
 
 
-def notify_rollback(alarms: AlarmReader, deployment: Deployment, decision: Decision) -> None:
-    """Tell the sinks of every alarm the deployment watches that it rolled back, and why. In
-    a scheduler pass this comes before the alarm's own state change that caused it: the
-    pass sends the changes once its deployments have acted (``Scheduler.run_once``); each
-    body's ``kind`` tells them apart. Every message is kept in its alarm's history before any
-    is sent, all are sent at once, and a sink that fails is tried again on later passes, as
-    for a state change (``announce``)."""
+def notify_rollbacks(
+    alarms: AlarmReader, rolled_back: Sequence[tuple[Deployment, Decision]]
+) -> None:
+    """Tell the sinks of every alarm each deployment watches that it rolled back, and why.
+    The controller calls it once its pass has decided every deployment, so a receiver that
+    hangs holds back no other rollback; in a scheduler pass this comes before the alarms' own
+    state changes that caused them (``Scheduler.run_once`` sends those after the
+    deployments); each body's ``kind`` tells them apart. Every message is kept in its alarm's
+    history before any is sent, all are sent at once, and a sink that fails is tried again on
+    later passes, as for a state change (``announce``)."""
     messages = []
-    for name in deployment.plan.alarms:
-        try:
-            status = alarms.state(name)
-        except NotFound:  # deleted meanwhile
-            continue
-        messages.append(
-            AlarmEvent(
-                id=decision.id,  # the history's, once kept
-                alarm=name,
-                endpoint=status.rule.endpoint,
-                at=decision.at,
-                old=status.state,
-                new=status.state,
-                reason=f"deployment {deployment.id} of endpoint {deployment.endpoint} rolled "
-                f"back: {decision.reason}",
-                kind=DEPLOYMENT_ROLLBACK,
+    for deployment, decision in rolled_back:
+        for name in deployment.plan.alarms:
+            try:
+                status = alarms.state(name)
+            except NotFound:  # deleted meanwhile
+                continue
+            messages.append(
+                AlarmEvent(
+                    id=decision.id,  # the history's, once kept
+                    alarm=name,
+                    endpoint=status.rule.endpoint,
+                    at=decision.at,
+                    old=status.state,
+                    new=status.state,
+                    reason=f"deployment {deployment.id} of endpoint {deployment.endpoint} "
+                    f"rolled back: {decision.reason}",
+                    kind=DEPLOYMENT_ROLLBACK,
+                )
             )
-        )
     alarms.announce(messages)
 
 
