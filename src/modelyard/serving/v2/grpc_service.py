@@ -21,6 +21,9 @@ over the payload limit                           ``RESOURCE_EXHAUSTED``
 the model raised (message has the inference id)  ``INTERNAL``
 ===============================================  =====================
 
+ModelReady answers an unknown model or version with ``ready: false``, not ``NOT_FOUND``
+(Triton's answer; over REST the 404 is the protocol's "false").
+
 A message over the payload limit never reaches this module: the server's maximum receive
 length refuses it (with ``RESOURCE_EXHAUSTED``) before it is read whole.
 """
@@ -96,10 +99,14 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     async def ModelReady(
         self, request: pb.ModelReadyRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ModelReadyResponse:
-        """Ready when the endpoint (and the version asked for) is loaded here; NOT_FOUND for
-        an unknown endpoint or version."""
+        """Ready when the endpoint (and the version asked for) is loaded here. An unknown
+        endpoint or version is not ready (``ready: false``), as Triton answers and as Triton's
+        client reads the REST route's 404: a caller polling until a model is deployed gets
+        false, not an error."""
         try:
             ready = catalog.model_ready(self._core, request.name, request.version or None)
+        except NotFound:
+            ready = False
         except ModelyardError as exc:
             await abort(context, exc, [self.worker])
         return pb.ModelReadyResponse(ready=ready)
