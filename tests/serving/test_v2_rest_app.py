@@ -82,3 +82,40 @@ def test_an_escaped_slash_is_part_of_the_model_name(platform: Platform) -> None:
     assert answers[3].status_code == 404, answers[3].text
     assert "no variant or model version 'main/ready'" in answers[3].json()["error"]
     assert (answers[4].status_code, answers[4].json()) == (200, {"name": "quiet", "ready": True})
+
+
+def test_a_listed_version_number_answers_with_that_version_not_a_variant_named_like_it(
+    tmp_path: Any,
+) -> None:
+    """A variant may be named ``1`` while another variant serves model version 1: the
+    metadata lists ``1`` as a version a request may name, so ``/versions/1`` is version 1.
+    A digit-named variant stays reachable by its name when no production variant serves
+    that number."""
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    made = make_platform(tmp_path / "home")
+    frame = pd.DataFrame([[0.0, 1.0, 2.0], [1.0, -1.0, 0.5], [2.0, 0.0, -1.0]] * 4)
+    frame.columns = ["a", "b", "ssn"]
+    second = LogisticRegression().fit(frame, [0, 1, 1] * 4)
+    made.registry.register("churn", second, flavor="sklearn", input_example=frame[:3])
+    made.endpoints.create("digits", {"1": "churn:2", "blue": "churn:1"}, {"1": 0.5, "blue": 0.5})
+    made.endpoints.create("named", {"7": "churn:2"})
+    made.close()
+    answers = calls(
+        made,
+        [
+            ("GET", "/v2/models/digits", None),
+            *[("POST", "/v2/models/digits/versions/1/infer", tensor())] * 4,
+            ("POST", "/v2/models/digits/versions/2/infer", tensor()),
+            ("POST", "/v2/models/named/versions/7/infer", tensor()),
+        ],
+    )
+    assert answers[0].json()["versions"] == ["1", "2"]
+    for answer in answers[1:5]:
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["model_version"] == "1", "version 1 was asked for"
+        assert answer.headers["x-modelyard-variant"] == "blue"
+    assert answers[5].json()["model_version"] == "2"
+    assert answers[6].status_code == 200, answers[6].text
+    assert answers[6].headers["x-modelyard-variant"] == "7"

@@ -245,20 +245,21 @@ class DataPlane:
         raise EndpointNotFound(f"endpoint {name!r} is not deployed")
 
     def version(self, route: EndpointRoute, version: str) -> VariantRoute:
-        """The variant a V2 ``version`` names: a variant name (a shadow's too: the caller
-        asks for it by name, to try it), else the number of a model version a production
-        variant serves. A number only shadows serve names none: V2 clients read the numbers
-        from the model metadata (``catalog.served_versions``, which lists production's only)
-        and may pick one, the highest say, without knowing it is a shadow's.
+        """The variant a V2 ``version`` names: the number of a model version a production
+        variant serves, else a variant name (a shadow's too: the caller asks for it by name,
+        to try it). The number comes first because the model metadata lists it as a version
+        a request may name (``catalog.served_versions``): a variant named ``1`` serving
+        version 2 does not take ``1`` from the variant serving version 1 (it is reached by
+        its name when no production variant serves that number). A number only shadows serve
+        names none: V2 clients read the numbers from the metadata, which lists production's
+        only, and may pick one, the highest say, without knowing it is a shadow's.
 
         Raises:
             VersionNotFound: neither (for a shadow's number, saying so and how to name it);
                 ModelNotReady: that version failed to load here.
         """
-        variant = route.variants.get(version)
-        if variant is not None:
-            return variant
         digits = version.lstrip("0") if version.isascii() and version.isdigit() else None
+        found: list[VariantRoute] = []
         # A caller's string: past 4300 digits int() raises (a 500), and no version number
         # the store gives has more than an int64's 19.
         if digits is not None and len(digits) <= _VERSION_DIGITS:
@@ -267,15 +268,19 @@ class DataPlane:
             production = next((v for v in found if v.shadow is None), None)
             if production is not None:
                 return production
-            if found:
-                raise VersionNotFound(
-                    f"endpoint {route.name!r} serves model version {number} only in shadow "
-                    f"variant {found[0].name!r} ({found[0].served.spec.ref}), which answers no "
-                    "request by version number: a shadow is sent copies of the production "
-                    f"variants' requests. Name the variant (version {found[0].name!r}) to try "
-                    f"it; the versions callers are answered by: "
-                    f"{', '.join(map(str, route.production_versions()))}"
-                )
+        variant = route.variants.get(version)
+        if variant is not None:
+            return variant
+        if found:  # only shadows serve that number
+            shadow = found[0]
+            raise VersionNotFound(
+                f"endpoint {route.name!r} serves model version {shadow.served.spec.version} "
+                f"only in shadow variant {shadow.name!r} ({shadow.served.spec.ref}), which "
+                "answers no request by version number: a shadow is sent copies of the "
+                f"production variants' requests. Name the variant (version {shadow.name!r}) "
+                f"to try it; the versions callers are answered by: "
+                f"{', '.join(map(str, route.production_versions()))}"
+            )
         failure = self.deployer.failures.get(route.name)
         if failure is not None:
             raise ModelNotReady(f"endpoint {route.name!r} is not ready: {failure}")
