@@ -366,7 +366,7 @@ def test_every_error_class_and_the_server_serves_on(
         (infer_path, binary_body + b"\x00\x00", binary_headers, 400,
          "2 bytes after the JSON object"),
         (infer_path, binary_body, {"content-type": "application/octet-stream"}, 400,
-         "malformed JSON"),
+         "binary_data_size but the request has no Inference-Header-Content-Length"),
         ("/v2/models/nope/infer", good, {}, 404, "endpoint 'nope' is not deployed"),
         (f"{CHURN}/versions/7/infer", good, {}, 404, "no variant or model version '7'"),
         ("/v2/models/broken-api/infer", good, {}, 503, "cannot load in the server"),

@@ -537,6 +537,10 @@ def test_request_with_binary_and_json_inputs() -> None:
         ("9999", b"", "Inference-Header-Content-Length is 9999, but the body has"),
         ("ten", b"", "malformed Inference-Header-Content-Length"),
         (None, b"", "only 0 bytes of binary data follow the JSON object (send the JSON"),
+        # The bytes sent, without the header that says where the JSON ends: the caller is
+        # told about the header, not that the body is malformed JSON at column 1.
+        (None, np.array([1.5, -2.0], "<f4").tobytes(), "has no Inference-Header-Content-Le"),
+        (None, b"\x00" * 8, "has no Inference-Header-Content-Length"),
         ("exact", b"\x00" * 12, "4 bytes after the JSON object"),
         ("short", b"\x00" * 8, "malformed JSON (the JSON object's length is Inference-Header"),
     ],

@@ -18,11 +18,12 @@ from collections.abc import Sequence
 from modelyard.codecs.json_shapes import clip
 from modelyard.errors import InvalidPayload
 
-__all__ = ["HEADER", "BinaryData", "frame", "split"]
+__all__ = ["HEADER", "HEADER_NAME", "BinaryData", "frame", "split"]
 
 #: The header giving the JSON object's length (lower case, as ASGI hands headers over).
 HEADER = "inference-header-content-length"
-_HEADER_NAME = "Inference-Header-Content-Length"
+#: The same header as the protocol spells it, for messages.
+HEADER_NAME = "Inference-Header-Content-Length"
 _EMPTY = memoryview(b"")
 
 
@@ -41,10 +42,10 @@ def split(body: bytes, header_length: str | None) -> tuple[bytes | memoryview, B
     try:
         length = int(header_length.strip())
     except ValueError:
-        raise InvalidPayload(f"malformed {_HEADER_NAME} {clip(header_length)}") from None
+        raise InvalidPayload(f"malformed {HEADER_NAME} {clip(header_length)}") from None
     if not 0 <= length <= len(body):
         raise InvalidPayload(
-            f"{_HEADER_NAME} is {length}, but the body has {len(body)} bytes: it must give "
+            f"{HEADER_NAME} is {length}, but the body has {len(body)} bytes: it must give "
             "the length of the JSON object at the body's start"
         )
     view = memoryview(body)
@@ -71,7 +72,7 @@ class BinaryData:
             raise InvalidPayload(f"{what}: binary_data_size must be a non-negative integer")
         start = self._offset
         if start + size > len(self._view):
-            hint = "" if self._header else f" (send the JSON object's length as {_HEADER_NAME})"
+            hint = "" if self._header else f" (send the JSON object's length as {HEADER_NAME})"
             raise InvalidPayload(
                 f"{what}: binary_data_size is {size}, but only {len(self._view) - start} bytes "
                 f"of binary data follow the JSON object{hint}"
@@ -88,7 +89,7 @@ class BinaryData:
         left = len(self._view) - self._offset
         if left:
             raise InvalidPayload(
-                f"{left} bytes after the JSON object ({_HEADER_NAME}) are not claimed by any "
+                f"{left} bytes after the JSON object ({HEADER_NAME}) are not claimed by any "
                 "input's binary_data_size"
             )
 

@@ -76,7 +76,15 @@ def parse_request(body: bytes, header_length: str | None) -> InferRequest:
     try:
         obj = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        where = " (the JSON object's length is Inference-Header-Content-Length)"
+        if header_length is None and b'"binary_data_size"' in body:
+            # Binary tensor data sent without the header that says where the JSON ends: the
+            # whole body was read as JSON, and failed at the first raw byte.
+            raise InvalidPayload(
+                f"an input has binary_data_size but the request has no {binary.HEADER_NAME}, "
+                "so the whole body was read as JSON: send the JSON object's length in that "
+                f"header (malformed JSON: {exc})"
+            ) from None
+        where = f" (the JSON object's length is {binary.HEADER_NAME})"
         raise InvalidPayload(f"malformed JSON{where if header_length else ''}: {exc}") from None
     if type(obj) is not dict:
         raise InvalidPayload("the inference request must be a JSON object")
