@@ -15,6 +15,7 @@ import pytest
 from modelyard.bootstrap import Platform, build
 from modelyard.config import load_settings
 from modelyard.domain import CaptureConfig, RedactedField, Redaction
+from modelyard.domain.capture import KeepCapture
 from modelyard.errors import EndpointNotFound, InvalidInput
 from modelyard.storage.sql.engine import make_engine
 from modelyard.storage.sql.plan_source import SqlPlanSource
@@ -97,3 +98,41 @@ def test_the_python_api_deploys_with_capture(platform: Platform) -> None:
     predictor.close()
     (variant,) = platform.endpoints.get("api").config.variants
     assert variant.capture == CaptureConfig(2.5, (RedactedField("ssn", Redaction.DROP),))
+
+
+def test_a_redaction_is_never_dropped_for_a_variant_whose_model_names_no_inputs(
+    platform: Platform,
+) -> None:
+    """``bare`` takes the same three columns as ``churn`` but names none: carrying the
+    endpoint's redaction of ``ssn`` to it (turning capture on, keeping capture through an
+    update) used to drop the redaction, and its column 2 (the same ssn) was captured in
+    clear. Such a change is refused, naming the field, and nothing changes."""
+    eps = platform.endpoints
+    redacted = CaptureConfig.parse(100, ["ssn"])
+    eps.create("api", {"blue": "churn:1", "green": "bare:1"}, capture={"blue": redacted})
+    before = eps.history("api")
+    with pytest.raises(InvalidInput, match=r"'green' \(bare:1\).*'ssn'.*in clear"):
+        eps.set_capture("api", 100)
+    with pytest.raises(InvalidInput, match=r"'blue' \(bare:1\).*'ssn'.*in clear"):
+        eps.update("api", {"blue": "bare:1"}, capture=KeepCapture())
+    assert eps.history("api") == before
+    eps.set_capture("api", 0)  # turning capture off needs no redaction carried
+    assert {v.capture.percent for v in eps.get("api").config.variants} == {0.0}
+    # the other way round: a column number redacted where names are unknown
+    eps.create(
+        "plain",
+        {"blue": "bare:1", "green": "churn:1"},
+        capture={"blue": CaptureConfig.parse(100, ["2"])},
+    )
+    with pytest.raises(InvalidInput, match=r"'green' \(churn:1\).*'2'.*in clear"):
+        eps.set_capture("plain", 100)
+    # redactions that fit every model are carried as before
+    eps.create(
+        "same",
+        {"blue": "bare:1", "green": "bare:1"},
+        capture={"blue": CaptureConfig.parse(100, ["2"])},
+    )
+    eps.set_capture("same", 50)
+    assert {str(v.capture) for v in eps.get("same").config.variants} == {
+        str(CaptureConfig(50.0, (RedactedField("2"),)))
+    }

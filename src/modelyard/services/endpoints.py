@@ -212,14 +212,18 @@ class EndpointService:
         clear what the others redact.
 
         Raises:
-            InvalidInput: a percentage outside 0-100. InvalidName, EndpointNotFound, Conflict.
+            InvalidInput: a percentage outside 0-100, or a redaction a capturing variant
+                cannot match (see :func:`_carried_redactions`). InvalidName,
+                EndpointNotFound, Conflict.
         """
         current = self.get(name).config
         share = CaptureConfig.parse(percent).percent
         variants = []
         for v in current.variants:
             version = self._resolve(ModelRef(v.model, version=v.version))
-            redact = _carried_redactions(current.variants, version, v.capture.redact)
+            redact = _carried_redactions(
+                current.variants, v.name, version, v.capture.redact, capturing=share > 0
+            )
             variants.append(dataclasses.replace(v, capture=CaptureConfig(share, redact)))
         return self._next(name, current, tuple(variants), ConfigChange.CAPTURE)
 
@@ -233,8 +237,10 @@ class EndpointService:
         kept = {}
         for variant, ref in variants.items():
             version = self._resolve(ModelRef.parse(ref))
-            redact = _carried_redactions(current.variants, version)
             kept_share = shares.get(variant, largest) if share is None else share
+            redact = _carried_redactions(
+                current.variants, variant, version, capturing=kept_share > 0
+            )
             kept[variant] = CaptureConfig(kept_share, redact)
         return kept
 
@@ -447,15 +453,41 @@ def _check_redacted(variant: str, version: ModelVersion, capture: CaptureConfig)
 
 
 def _carried_redactions(
-    current: Sequence[Variant], version: ModelVersion, own: tuple[RedactedField, ...] = ()
+    current: Sequence[Variant],
+    variant: str,
+    version: ModelVersion,
+    own: tuple[RedactedField, ...] = (),
+    capturing: bool = True,
 ) -> tuple[RedactedField, ...]:
     """``own`` redactions, then every other redaction of the ``current`` variants on a field
-    ``version``'s model has (all of them when its signature names none): a variant that did
-    not capture must not start capturing in clear what the others redact."""
+    ``version``'s model has (all of them when it has no signature): a variant that did not
+    capture must not start capturing in clear what the others redact.
+
+    Raises:
+        InvalidInput: when ``capturing``, a redaction that cannot be matched because one
+            model names its inputs and the other only numbers them (``ssn`` for a model whose
+            inputs are columns 0, 1, 2, or ``2`` for one naming ``a, b, ssn``): the same
+            field would be captured in clear under its other name.
+    """
     fields = _input_fields(version.signature)
     mine = {r.name for r in own}
     every = {r.name: r for v in current for r in v.capture.redact}
     more = tuple(r for n, r in every.items() if n not in mine and (fields is None or n in fields))
+    if capturing and fields is not None:
+        unnamed = version.signature is not None and not version.signature.feature_names
+        unmatched = [
+            n
+            for n in every
+            if n not in mine and n not in fields and (unnamed or (n.isascii() and n.isdigit()))
+        ]
+        if unmatched:
+            how = "names no inputs" if unnamed else "names its inputs"
+            raise InvalidInput(
+                f"variant {variant!r} ({version.ref}) cannot carry the endpoint's redaction of "
+                f"{', '.join(map(repr, unmatched))}: its model {how} ({', '.join(fields)}), so "
+                "the same field would be captured in clear under another name; give this "
+                "variant its own capture and redactions, or leave its capture off"
+            )
     return own + more
 
 
