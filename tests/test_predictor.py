@@ -210,3 +210,50 @@ def test_predict_refuses_a_field_a_header_cannot_carry(
     ):
         predictor.predict([[1.0, 2.0]], **args)
     assert seen == [], "a refused field sends nothing"
+
+
+class _NotFound(BaseHTTPRequestHandler):
+    """A proxy in front of no endpoint: 404 with a page, not a modelyard answer."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.send_response(404)
+        self.send_header("content-type", "text/html")
+        self.end_headers()
+        self.wfile.write(b"<html>no such page</html>")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+
+def test_the_serving_urls_password_is_never_shown() -> None:
+    """A serving URL may carry a gateway's password (httpx sends it as basic auth): errors
+    about the server (unreachable, silent, a proxy's own answer) and the repr used to quote
+    the URL with it."""
+    import socket
+
+    secret = "S3cret-Pw"
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    with pytest.raises(ServerUnreachable) as unreachable:
+        Predictor("api", serving_url=f"http://ann:{secret}@127.0.0.1:{port}").predict([[1, 2]])
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"http://ann:{secret}@127.0.0.1:{silent.getsockname()[1]}"
+        with pytest.raises(ServerTimeout) as timeout:
+            Predictor("api", serving_url=url, request_timeout=0.5).predict([[1, 2]])
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://ann:{secret}@127.0.0.1:{server.server_address[1]}"
+        with pytest.raises(InvalidInput) as proxied:
+            Predictor("api", serving_url=url).predict([[1, 2]])
+    finally:
+        server.shutdown()
+        server.server_close()
+    shown = [str(e.value) for e in (unreachable, timeout, proxied)]
+    shown.append(repr(Predictor("api", serving_url=url)))
+    for text in shown:
+        assert secret not in text and "ann:***@127.0.0.1:" in text, text

@@ -44,6 +44,7 @@ from modelyard.errors import (
     ServerUnreachable,
     StorageUnavailable,
 )
+from modelyard.redaction import mask_url, redact
 from modelyard.serializers import BaseDeserializer, BaseSerializer, JSONDeserializer, JSONSerializer
 
 if TYPE_CHECKING:
@@ -245,18 +246,19 @@ class Predictor:
             self._http = httpx.Client(timeout=self._timeout)
         name = self.endpoint_name if endpoint is None else endpoint
         target = f"{self.serving_url}/endpoints/{quote(name, safe='')}/{route}"
+        shown = mask_url(self.serving_url)  # a gateway's password is no part of a message
         try:
             response = self._http.post(target, content=body, headers=headers)
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-            raise ConfigError(f"invalid serving URL {self.serving_url!r}: {exc}") from None
+            reason = redact(str(exc), self.serving_url)
+            raise ConfigError(f"invalid serving URL {shown!r}: {reason}") from None
         except httpx.TimeoutException:
-            raise ServerTimeout(
-                f"no answer from {self.serving_url} within {self._timeout:g} s"
-            ) from None
+            raise ServerTimeout(f"no answer from {shown} within {self._timeout:g} s") from None
         except httpx.TransportError as exc:
+            reason = redact(str(exc) or type(exc).__name__, self.serving_url)
             raise ServerUnreachable(
-                f"cannot reach the modelyard server at {self.serving_url} "
-                f"({str(exc) or type(exc).__name__}); is it running ('modelyard serve')?"
+                f"cannot reach the modelyard server at {shown} "
+                f"({reason}); is it running ('modelyard serve')?"
             ) from None
         if response.is_success:
             return response
@@ -435,7 +437,7 @@ class Predictor:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Predictor({self.endpoint_name!r}, serving_url={self.serving_url!r})"
+        return f"Predictor({self.endpoint_name!r}, serving_url={mask_url(self.serving_url)!r})"
 
 
 def deploy(
@@ -605,7 +607,9 @@ def error_from_answer(response: httpx.Response) -> ModelyardError:
     message = body.get("message")
     if not isinstance(message, str) or not message.strip():
         text = response.text.strip().splitlines()[0][:200] if response.text.strip() else ""
-        message = f"{response.url} answered HTTP {response.status_code}" + (
+        url = str(response.url)
+        text = redact(text, url)
+        message = f"{mask_url(url)} answered HTTP {response.status_code}" + (
             f": {text}" if text else ""
         )
     cls = _error_classes().get(str(body.get("error_code")))

@@ -136,3 +136,23 @@ def test_schedule_batch_url_credentials_are_never_shown(
         assert platform.schedules.get("nightly").request.input == given
     finally:
         platform.close()
+
+
+def test_invoke_url_credentials_are_never_shown(cli: Any, tmp_path: Path) -> None:
+    """``invoke --url`` (or MODELYARD_SERVING_URL) may name a gateway with its password or
+    token: the errors about an unreachable server and about an answer that is not
+    modelyard's quoted the URL whole."""
+    port = closed_port()
+    unreachable = cli(
+        "invoke", "api", "--data", "[[1, 2]]", "--url", f"http://ann:{SECRET}@127.0.0.1:{port}"
+    )
+    line = unreachable.error_line(errors.ServerUnreachable.exit_code)
+    assert f"http://ann:***@127.0.0.1:{port}" in line, line
+    with files_over_http(tmp_path) as base:  # answers POST with its own 501 page
+        url = base.replace("http://", f"http://ann:{SECRET}@")
+        answered = cli(
+            "invoke", "api", "--data", "[[1, 2]]", env=cli.env(MODELYARD_SERVING_URL=url)
+        )
+    assert answered.code != 0 and "501" in answered.err, answered.err
+    for result in (unreachable, answered):
+        assert SECRET not in result.out + result.err, result.err

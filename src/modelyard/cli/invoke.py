@@ -156,28 +156,35 @@ def _post(
     """POST and return a 2xx answer; anything else becomes the error the command ends with."""
     import httpx  # only this command needs it
 
+    from modelyard.redaction import mask_url, redact
+
+    shown = mask_url(url)  # a gateway's password or token is no part of any message
     try:
         response = httpx.post(target, content=body, headers=headers, timeout=timeout)
     except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-        raise InvalidInput(f"invalid --url {url!r}: {exc}") from None
+        raise InvalidInput(f"invalid --url {shown!r}: {redact(str(exc), url)}") from None
     except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        reason = redact(one_line(str(exc) or type(exc).__name__), url)
         raise ServerUnreachable(
-            f"cannot connect to {url} ({one_line(str(exc) or type(exc).__name__)}); is the "
+            f"cannot connect to {shown} ({reason}); is the "
             "server running? Start it with 'modelyard serve'"
         ) from None
     except httpx.TimeoutException:
         raise ServerTimeout(
-            f"no answer from {url} within {timeout:g} s (raise --timeout to wait longer)"
+            f"no answer from {shown} within {timeout:g} s (raise --timeout to wait longer)"
         ) from None
     except httpx.TransportError as exc:
-        raise ModelyardError(f"request to {url} failed: {exc}") from None
+        raise ModelyardError(f"request to {shown} failed: {redact(str(exc), url)}") from None
     if response.is_success:
         return response
     raise from_http_status(response.status_code, _error_message(response))
 
 
 def _error_message(response: httpx.Response) -> str:
-    """The server's own message (SageMaker's top-level ``message``), else the status line."""
+    """The server's own message (SageMaker's top-level ``message``), else the status line
+    (the URL's credentials masked)."""
+    from modelyard.redaction import mask_url, redact
+
     try:
         message = response.json()["message"]
     except (ValueError, KeyError, TypeError):
@@ -186,7 +193,9 @@ def _error_message(response: httpx.Response) -> str:
         return message
     text = one_line(response.text)[:200] if response.text.strip() else ""
     status = f"HTTP {response.status_code} {response.reason_phrase}".strip()
-    return f"{response.url} answered {status}" + (f": {text}" if text else "")
+    url = str(response.url)
+    text = redact(text, url)
+    return f"{mask_url(url)} answered {status}" + (f": {text}" if text else "")
 
 
 def _fields(response: httpx.Response) -> dict[str, Any]:
