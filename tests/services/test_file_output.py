@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import errno
 import re
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 import pytest
 
-from modelyard.errors import AlreadyExists, InvalidInput, OutputExists, StorageNotWritable
+from modelyard.errors import (
+    AlreadyExists,
+    InvalidInput,
+    OutputExists,
+    StorageNotWritable,
+    StorageUnavailable,
+)
 from modelyard.services.file_output import check_target, write_whole
 
 
@@ -169,3 +176,23 @@ def test_a_name_ending_with_a_slash_is_a_folder(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="no output file was named"):
         write_whole("", _bytes(b"x"), overwrite=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_url_whose_server_refuses_the_connection_is_storage_unavailable() -> None:
+    """fsspec's FTP filesystem connects when it is made: a server down (connection refused)
+    was a ConnectionRefusedError traceback out of ``monitor report -o ftp://…`` and
+    ``capture export``, not an error line naming the target with its password masked."""
+    with socket.socket() as held:  # bound, never listening: connecting is refused
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+        url = f"ftp://user:SECRETPW@127.0.0.1:{port}/r.html"
+        for call in (
+            lambda: check_target(url, overwrite=False),
+            lambda: write_whole(url, _bytes(b"x"), overwrite=True),
+        ):
+            with pytest.raises(StorageUnavailable) as caught:
+                call()
+            assert caught.value.message.startswith(
+                f"cannot write ftp://user:***@127.0.0.1:{port}/r.html: "
+            )
+            assert "SECRETPW" not in caught.value.message

@@ -156,5 +156,9 @@ def _url_fs(out: str) -> tuple[Any, str]:
     try:
         fs, path = fsspec.core.url_to_fs(out)
         return fs, str(path)
-    except (ImportError, ValueError) as exc:  # no such protocol, or its package is missing
-        raise StorageUnavailable(f"cannot write {mask_url(out)}: {redact(str(exc), out)}") from None
+    except Exception as exc:
+        # No such protocol, its package missing (ImportError, ValueError), or a filesystem
+        # that connects when it is made (FTP, SFTP) and could not: a refused connection or
+        # an unknown host (OSError), a refused login (ftplib's errors are no OSError).
+        reason = redact(str(exc) or type(exc).__name__, out)
+        raise StorageUnavailable(f"cannot write {mask_url(out)}: {reason}") from None
