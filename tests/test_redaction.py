@@ -28,6 +28,11 @@ from modelyard.storage import urls
         # A user name alone is how some receivers take their key: it was shown in clear.
         ("https://SECRETkey@relay.example/alerts", "https://***@relay.example/alerts"),
         ("https://relay.example/alerts?team=ml", "https://relay.example/alerts?team=ml"),
+        # An Azure Functions HTTP trigger takes its function key as ``code``: shown in clear.
+        (
+            "https://fn.azurewebsites.net/api/alert?code=SECRETfunctionKey==",
+            "https://fn.azurewebsites.net/api/***?code=***",
+        ),
         ("https://relay.example", "https://relay.example"),
     ],
 )
@@ -51,6 +56,10 @@ def test_text_quoting_a_webhook_url_is_redacted_of_its_secrets() -> None:
     assert redaction.redact_webhook("login pw1234 refused", url) == "login *** refused"
     keyed = "https://SECRETkey@relay.example/alerts"
     assert redaction.redact_webhook("401 for SECRETkey", keyed) == "401 for ***"
+    azure = "https://fn.azurewebsites.net/api/alert?code=fnKEY123"
+    assert redaction.redact_webhook("no function for code=fnKEY123", azure) == (
+        "no function for code=***"
+    )
     # A short segment holds no token; masking it would garble the text.
     assert redaction.redact_webhook("at x", "https://h.example/hooks/x") == "at x"
     assert redaction.redact_webhook("POST /hooks/ok", "https://h.example/hooks") == "POST /hooks/ok"

@@ -29,8 +29,9 @@ from urllib.parse import unquote, unquote_plus, urlsplit, urlunsplit
 MASK = "***"
 
 # A query parameter whose name contains one of these is a credential. Masking a harmless option
-# by mistake (``sslkey`` names a file) costs nothing; missing a secret leaks it.
-_SECRET_PARTS = ("pass", "pwd", "secret", "token", "key", "credential", "auth", "sig")
+# by mistake (``sslkey`` names a file) costs nothing; missing a secret leaks it. ``code``: an
+# Azure Functions HTTP trigger (a common webhook receiver) takes its function key as ``?code=``.
+_SECRET_PARTS = ("pass", "pwd", "secret", "token", "key", "credential", "auth", "sig", "code")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
 # SQLAlchemy's reading of the userinfo (``sqlalchemy.engine.url._parse_url``).
 _SQLALCHEMY_USERINFO = re.compile(r"[^:/]*:(?P<password>[^@]*)@")
