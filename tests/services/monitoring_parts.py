@@ -105,8 +105,14 @@ class Parts:
             drift_alarms=functools.partial(drift_alarms, self.alarm_store),
         )
 
-    def alarms(self, series: SeriesReader = no_series, holder: str = "one") -> AlarmService:
-        """The alarm service over these stores."""
+    def alarms(
+        self,
+        series: SeriesReader = no_series,
+        holder: str = "one",
+        settle: timedelta = timedelta(0),
+    ) -> AlarmService:
+        """The alarm service over these stores (``settle``: how long after a window ends it
+        is judged; the servers' default is 30 s)."""
         catalog = EndpointCatalog(
             self.endpoint_store.get_endpoint,
             lambda ref: self.metadata.get_version(ModelRef.parse(ref)),
@@ -118,7 +124,7 @@ class Parts:
             runs=self.monitor_store.runs_between,
             endpoints=catalog,
             clock=self.clock,
-            settle=timedelta(0),
+            settle=settle,
             holder=holder,
             scheduled=self.monitors(Runner()).scheduled,
         )

@@ -97,6 +97,30 @@ def test_a_receiver_that_stays_down_is_tried_six_times_with_doubling_waits(parts
     assert (last.ok, last.attempts) == (False, 6) and "answered 500" in last.error
 
 
+def test_the_waits_count_from_each_attempt_not_from_the_window_end(parts: Parts) -> None:
+    """A window is judged 30 s after it ends (``settle``), so a change is first sent then: the
+    first retry, due 30 s after the window end, went out on the very next pass, two seconds
+    after the first attempt (a receiver restarting lost two of its six attempts to one blip).
+    Each wait now counts from the attempt before it."""
+    with webhook_receiver() as receiver:
+        receiver.status = 503
+        settle = timedelta(seconds=30)
+        alarms = parts.alarms(_alarm(parts, receiver.url), settle=settle)
+        first = CHANGE + settle + 3 * SECOND  # a pass a little after the window settled
+        assert [e.new.value for e in alarms.evaluate(first)] == ["ALARM"]
+        assert _webhook(parts).attempts == 1
+        alarms.evaluate(first + 2 * SECOND)  # the next pass
+        assert _webhook(parts).attempts == 1, "tried again at once"
+        tried = first
+        for attempt, wait in enumerate((RETRY_AFTER * 2**k for k in range(3)), start=2):
+            alarms.evaluate(tried + wait - SECOND)
+            assert _webhook(parts).attempts == attempt - 1, f"attempt {attempt} came early"
+            tried += wait
+            alarms.evaluate(tried)
+            assert _webhook(parts).attempts == attempt
+        assert len(receiver.received()) == 4
+
+
 def _two_webhooks(parts: Parts, url: str) -> Any:
     """``p99-high`` in ALARM for an hour, with two webhooks on ``url`` that show alike (both
     as ``webhook http://127.0.0.1:…/hooks/***?token=***``); its service."""

@@ -357,7 +357,7 @@ def test_n_of_m_changes_state_on_the_right_window(parts: Parts) -> None:
     assert [w.breaching for w in alarm.windows] == [True, True, False]
     assert alarm.reason.startswith("2 of 3 window(s) breach; needs 2 for ALARM")
     assert [n.to_dict() for n in alarm.notifications] == [
-        {"sink": "log", "ok": True, "error": None, "attempts": 1}
+        {"sink": "log", "ok": True, "error": None, "attempts": 1, "at": alarm.at.isoformat()}
     ]
 
 

@@ -307,22 +307,36 @@ class AlarmStatus:
 class Notification:
     """How sending one state change to one sink went: after ``attempts`` tries (a failed
     delivery is tried again, see ``services/alarm_delivery.py``), ``ok`` or the last
-    ``error``."""
+    ``error``; ``at``: when the last try was made (UTC; None before the first, or in an entry
+    kept before tries had times), which the wait before the next one counts from."""
 
     sink: str
     ok: bool
     error: str | None = None
     attempts: int = 1
+    at: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The wire (and stored) shape."""
-        return {"sink": self.sink, "ok": self.ok, "error": self.error, "attempts": self.attempts}
+        return {
+            "sink": self.sink,
+            "ok": self.ok,
+            "error": self.error,
+            "attempts": self.attempts,
+            "at": self.at.isoformat() if self.at else None,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Notification:
-        """The inverse of :meth:`to_dict` (an entry stored before retries: one attempt)."""
+        """The inverse of :meth:`to_dict` (an entry stored before retries: one attempt; before
+        tries had times: none)."""
+        at = data.get("at")
         return cls(
-            str(data["sink"]), bool(data["ok"]), data.get("error"), int(data.get("attempts", 1))
+            str(data["sink"]),
+            bool(data["ok"]),
+            data.get("error"),
+            int(data.get("attempts", 1)),
+            datetime.fromisoformat(at) if at else None,
         )
 
 

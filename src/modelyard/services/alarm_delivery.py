@@ -3,9 +3,11 @@
 A receiver that is down for a minute (a deploy, a 503 from its load balancer) must not lose
 the change that said the endpoint is in ALARM: every alerting system people come from
 (Alertmanager, CloudWatch through SNS) tries again. So a sink that failed is tried again on
-later scheduler passes, after 30 s, then 1, 2, 4 and 8 minutes (:data:`RETRY_AFTER`, doubling;
-six attempts in all, over about 16 minutes from the change; none an hour after it), until it
-takes the change. Each
+later scheduler passes, 30 s after the attempt that failed, then 1, 2, 4 and 8 minutes after
+the one before (:data:`RETRY_AFTER`, doubling; six attempts in all, over about 16 minutes;
+none an hour after the change), until it takes the change. The waits count from each
+attempt, not from the end of the window that changed the state: a window is judged some time
+after it ends (30 s on the servers), which would leave the first retry no wait at all. Each
 attempt runs under a lease of its own, so processes sharing the store send it once. How it
 went is kept in the history entry, per sink, with its number of attempts.
 
@@ -51,19 +53,27 @@ MAX_ATTEMPTS = 6
 GIVE_UP_AFTER = timedelta(hours=1)
 
 
-def deliver(spec: SinkSpec, event: AlarmEvent, rule: AlarmRule, attempts: int = 1) -> Notification:
-    """Send ``event`` to the sink ``spec``; how it went (never raises: a sink's failure, or
-    its defect, is logged and kept in the result)."""
+def deliver(
+    spec: SinkSpec,
+    event: AlarmEvent,
+    rule: AlarmRule,
+    attempts: int = 1,
+    *,
+    at: datetime | None = None,
+) -> Notification:
+    """Send ``event`` to the sink ``spec``, as attempt number ``attempts``, made at ``at``
+    (the pass's time: the next retry's wait counts from it); how it went (never raises: a
+    sink's failure, or its defect, is logged and kept in the result)."""
     label = spec.label
     try:
         open_sink(spec).notify(event, rule)
     except ModelyardError as exc:
         log.warning("alarm %s: sink %s failed: %s", rule.name, spec.kind, exc.message)
-        return Notification(label, False, exc.message, attempts)
+        return Notification(label, False, exc.message, attempts, at)
     except Exception as exc:  # a sink's bug must not stop the loop
         log.exception("alarm %s: sink %s failed", rule.name, spec.kind)
-        return Notification(label, False, f"{type(exc).__name__}: {exc}", attempts)
-    return Notification(label, True, None, attempts)
+        return Notification(label, False, f"{type(exc).__name__}: {exc}", attempts, at)
+    return Notification(label, True, None, attempts, at)
 
 
 def at_once(calls: Sequence[Callable[[], T]]) -> list[T]:
@@ -76,9 +86,12 @@ def at_once(calls: Sequence[Callable[[], T]]) -> list[T]:
         return list(pool.map(lambda call: call(), calls))
 
 
-def deliver_many(jobs: Sequence[tuple[SinkSpec, AlarmEvent, AlarmRule]]) -> list[Notification]:
-    """Make every delivery in ``jobs`` at once (:func:`at_once`); how each went, in order."""
-    return at_once([functools.partial(deliver, *job) for job in jobs])
+def deliver_many(
+    jobs: Sequence[tuple[SinkSpec, AlarmEvent, AlarmRule]], at: datetime
+) -> list[Notification]:
+    """Make every delivery in ``jobs`` at once (:func:`at_once`), as first attempts made at
+    ``at``; how each went, in order."""
+    return at_once([functools.partial(deliver, *job, at=at) for job in jobs])
 
 
 def pending(specs: Sequence[SinkSpec]) -> tuple[Notification, ...]:
@@ -88,12 +101,16 @@ def pending(specs: Sequence[SinkSpec]) -> tuple[Notification, ...]:
     return tuple(Notification(spec.label, False, NOT_SENT, 0) for spec in specs)
 
 
-def due_at(event: AlarmEvent, attempts: int) -> datetime:
-    """When a sink that failed ``attempts`` times on ``event`` is tried again (never tried:
-    once the process that recorded the change had its time to tell it)."""
-    if attempts == 0:
+def due_at(event: AlarmEvent, failed: Notification) -> datetime:
+    """When a sink whose delivery of ``event`` went as ``failed`` is tried again: the wait
+    after its last attempt (never tried: once the process that recorded the change had its
+    time to tell it)."""
+    if failed.attempts == 0:
         return event.at + PENDING_GRACE
-    return event.at + RETRY_AFTER * (2**attempts - 1)
+    if failed.at is not None:
+        return failed.at + RETRY_AFTER * 2 ** (failed.attempts - 1)
+    # Kept before attempts had times: as if each came when it was due, from the change.
+    return event.at + RETRY_AFTER * (2**failed.attempts - 1)
 
 
 class Redelivery:
@@ -128,11 +145,11 @@ class Redelivery:
             for index, failed in enumerate(event.notifications):
                 if failed.ok or failed.attempts >= MAX_ATTEMPTS or index >= len(rule.sinks):
                     continue
-                at = due_at(event, failed.attempts)
+                at = due_at(event, failed)
                 spec = rule.sinks[index]
                 if now >= at and spec.label == failed.sink:  # due, and still this sink
                     attempt = failed.attempts + 1
-                    job = (spec, event, rule, index, attempt, at)
+                    job = (spec, event, rule, index, attempt, at, now)
                     due.append(functools.partial(self._leased, *job))
         return due
 
@@ -144,15 +161,16 @@ class Redelivery:
         index: int,
         attempt: int,
         due: datetime,
+        now: datetime,
     ) -> Notification | None:
-        """One retry, made under its lease: None when another process makes it, or the
-        store could not be asked (the next pass tries again)."""
+        """One retry, made under its lease at the pass's time ``now``: None when another
+        process makes it, or the store could not be asked (the next pass tries again)."""
         try:
             ran = run_leased(
                 self._leases,
                 f"alarm-delivery:{event.id}:{index}",
                 due,
-                functools.partial(self._retry, spec, event, rule, index, attempt),
+                functools.partial(self._retry, spec, event, rule, index, attempt, now),
                 holder=self._holder,
                 ttl=self._ttl,
             )
@@ -162,9 +180,15 @@ class Redelivery:
         return None if ran is None else ran.result
 
     def _retry(
-        self, spec: SinkSpec, event: AlarmEvent, rule: AlarmRule, index: int, attempt: int
+        self,
+        spec: SinkSpec,
+        event: AlarmEvent,
+        rule: AlarmRule,
+        index: int,
+        attempt: int,
+        now: datetime,
     ) -> Notification:
-        result = deliver(spec, event, rule, attempt)
+        result = deliver(spec, event, rule, attempt, at=now)
         self._store.set_notification(event.id, index, result)
         if result.ok:
             log.info(

@@ -356,7 +356,9 @@ class AlarmService:
         rules = {s.rule.name: s.rule for s in statuses}
         told = [(e, rules[e.alarm]) for e in events if e.alarm in rules]
         calls: list[Callable[[], Notification | None]] = [
-            functools.partial(deliver, spec, e, rule) for e, rule in told for spec in rule.sinks
+            functools.partial(deliver, spec, e, rule, at=now)
+            for e, rule in told
+            for spec in rule.sinks
         ]
         first = len(calls)
         try:
@@ -395,7 +397,8 @@ class AlarmService:
                     "alarm %s: %s message not sent, the store could not keep it: %s (%s)",
                     event.alarm, event.kind, exc.message, event.reason,
                 )  # fmt: skip
-        results = iter(deliver_many([(spec, e, rule) for e, rule in kept for spec in rule.sinks]))
+        jobs = [(spec, e, rule) for e, rule in kept for spec in rule.sinks]
+        results = iter(deliver_many(jobs, self._clock()))
         return [
             self._kept(event, rule, [next(results) for _ in rule.sinks]) for event, rule in kept
         ]
