@@ -60,11 +60,13 @@ def pg_available() -> bool:
 
 
 @contextmanager
-def _fresh_pg_database() -> Iterator[str]:
+def _fresh_pg_database(template: str | None = None) -> Iterator[str]:
+    """A new database, empty or a copy of ``template`` (a database nobody is connected to)."""
     name = f"modelyard_t_{uuid.uuid4().hex[:12]}"
     admin = _pg_admin()
+    copy = f' TEMPLATE "{template}"' if template is not None else ""
     with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"{copy}'))
     url = sa.make_url(PG_ADMIN_URL).set(database=name)
     try:
         yield url.render_as_string(hide_password=False)
@@ -80,6 +82,34 @@ def pg_url(pg_available: bool) -> Iterator[str]:
     if not pg_available:
         pytest.skip("PostgreSQL is not reachable at " + PG_ADMIN_URL)
     with _fresh_pg_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def pg_schema_template(pg_available: bool) -> Iterator[str]:
+    """A database at the head schema revision, made once per test process, that
+    :func:`pg_schema_url` copies: ``CREATE DATABASE … TEMPLATE`` takes a tenth of the time the
+    migrations take (0.06 s against 0.3 s here), and some 370 tests open a PostgreSQL store.
+    The migrations themselves are tested on empty databases (``pg_url``)."""
+    if not pg_available:
+        pytest.skip("PostgreSQL is not reachable at " + PG_ADMIN_URL)
+    from modelyard.storage.sql import migrate
+    from modelyard.storage.sql.engine import make_engine
+
+    with _fresh_pg_database() as url:
+        engine = make_engine(url)
+        try:
+            migrate.upgrade(engine)
+        finally:
+            engine.dispose()  # a template must have no connection open while it is copied
+        yield str(sa.make_url(url).database)
+
+
+@pytest.fixture
+def pg_schema_url(pg_schema_template: str) -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, at the head schema revision: what a store
+    opened on an empty database would make of it before its first write."""
+    with _fresh_pg_database(pg_schema_template) as url:
         yield url
 
 
@@ -117,10 +147,11 @@ def downgrade_schema(url: str, revision: str) -> None:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty database URL on each backend."""
+    """A database URL on each backend: an empty SQLite file, a PostgreSQL database at the
+    head schema revision (the migrations are tested on empty ones, ``pg_url``)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'modelyard.db'}"
-    return str(request.getfixturevalue("pg_url"))
+    return str(request.getfixturevalue("pg_schema_url"))
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

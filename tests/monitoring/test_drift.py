@@ -105,6 +105,19 @@ def test_a_feature_whose_values_vanished_drifts_and_counts_in_the_share(
     # Too few rows in the window to tell: still insufficient, not drift.
     few = compare(baseline, Profile.from_frame(current.iloc[:50]))
     assert {f.name: f.verdict for f in few.features}["f3"] is Verdict.INSUFFICIENT_DATA
+    # A column missing from the data vanished as much as one sent empty: a file that lost
+    # most of its features does not read no_drift on the few left.
+    lost = stream(5_000, 7, shifted=False)[["f0", "c0"]]
+    gone = compare(baseline, Profile.from_frame(lost))
+    verdicts = {f.name: f.verdict for f in gone.features}
+    assert verdicts.pop("f0") is verdicts.pop("c0") is Verdict.NO_DRIFT
+    assert set(verdicts.values()) == {Verdict.DRIFT}, verdicts
+    assert all(
+        f.current_rows == 0 and f.effect is None for f in gone.features if f.name in verdicts
+    )
+    assert gone.verdict is Verdict.DRIFT and gone.drifted_share == pytest.approx(9 / 11)
+    few_lost = compare(baseline, Profile.from_frame(lost.iloc[:50]))
+    assert {f.verdict for f in few_lost.features} == {Verdict.INSUFFICIENT_DATA}
     # A text column with one value that is not text has its values (its lengths are not
     # kept, so no length test): insufficient, never vanished.
     notes = pd.DataFrame({"note": [f"note number {i}" for i in range(5_000)]})
@@ -153,7 +166,7 @@ def test_data_quality_issues_are_named(baseline: Profile) -> None:
         ("type_change", "f3"),
     }
     by_name = {f.name: f for f in report.features}
-    assert by_name["f5"].verdict is Verdict.INSUFFICIENT_DATA
+    assert by_name["f5"].verdict is Verdict.DRIFT  # gone from 2,000 rows: vanished
     assert by_name["f3"].verdict is Verdict.INSUFFICIENT_DATA
     new = next(q for q in report.quality if q.check == "new_categories")
     assert "'z'" in new.message and new.current == ["z"]

@@ -43,8 +43,9 @@ def compare(
 ) -> DriftReport:
     """The drift report of ``current`` against ``baseline``.
 
-    Features are the baseline's columns, in its order; a column the current data lacks (or
-    whose type changed) has verdict ``insufficient_data`` and a quality issue says why.
+    Features are the baseline's columns, in its order. A column the current data lacks drifts
+    as one whose values vanished (see :func:`feature_drift`); a column whose type changed has
+    verdict ``insufficient_data``; a quality issue says which.
     Predictions are compared when both profiles have them; they do not count in the drifted
     share.
     """
@@ -81,21 +82,30 @@ def _features(baseline: Profile, current: Profile, config: DriftConfig) -> list[
     present = set(current.columns)
     return [
         feature_drift(
-            column, current.column(column.name) if column.name in present else None, config
+            column,
+            current.column(column.name) if column.name in present else None,
+            config,
+            current.row_count,
         )
         for column in baseline.column_profiles
     ]
 
 
 def feature_drift(
-    base: ColumnProfile, now: ColumnProfile | None, config: DriftConfig
+    base: ColumnProfile,
+    now: ColumnProfile | None,
+    config: DriftConfig,
+    current_rows: int | None = None,
 ) -> FeatureDrift:
-    """The drift of one column (``now`` None: the current data lacks it).
+    """The drift of one column (``now`` None: the current data lacks it; ``current_rows``: how
+    many rows the current data has, when known).
 
     A column whose values vanished (not one present in at least ``min_rows`` current rows,
     where the baseline had at least ``min_rows``) drifts, with no effect size: no statistic
     compares values with none, and calling it insufficient data would keep the commonest
-    breakage upstream (a feature sent empty) out of the dataset's drifted share."""
+    breakage upstream (a feature sent empty) out of the dataset's drifted share. A column
+    missing from at least ``min_rows`` current rows vanished the same way: a file that lost
+    25 of 30 features must not read ``no_drift`` on the other five."""
     kind = base.drift_kind
     test = config.test_for(kind)
     threshold = float(config.thresholds[test])
@@ -110,7 +120,10 @@ def feature_drift(
 
     # Not one value, of any kind (an empty column's kind is its type's guess: all None reads
     # as numbers); a text column whose lengths were dropped (a value not text) has values.
-    vanished = now is not None and not now.present and now.rows >= config.min_rows
+    if now is None:
+        vanished = current_rows is not None and current_rows >= config.min_rows
+    else:
+        vanished = not now.present and now.rows >= config.min_rows
     if vanished and base_rows >= config.min_rows:
         return without_effect(Verdict.DRIFT)
     if pair is None or min(base_rows, now_rows) < config.min_rows:
