@@ -227,3 +227,34 @@ def test_a_point_round_trips_through_json(classifier: Any) -> None:
     from modelyard.domain.quality import QualityPoint
 
     assert QualityPoint.from_dict(json.loads(json.dumps(point.to_dict()))) == point
+
+
+def test_a_window_that_cannot_measure_the_validated_metric_is_insufficient_data(
+    classifier: Any,
+) -> None:
+    """A binary booster validated on AUC alone, labelled with one class only in a window: ROC
+    AUC is undefined there, so nothing can be compared. The window once read ``no_baseline``
+    (as if the version had no validation metric), which it has."""
+    model, x_test, _ = classifier
+    positive = model.predict_proba(x_test)[:, 1].tolist()
+    info = ModelInfo(ModelTask(Task.CLASSIFICATION, ("0", "1"), "f", 1), {"validation:auc": 0.97})
+    (point,) = quality_points(
+        frame_of(spread(len(positive), T), [1] * len(positive), positive),
+        endpoint="e",
+        windows=hours(1, T),
+        models={"churn:3": info},
+    )
+    assert point.rows == len(positive) and point.metrics["roc_auc"] is None
+    assert point.comparisons == ()
+    assert point.status is QualityStatus.INSUFFICIENT_DATA
+    assert "roc_auc needs labels of both classes" in point.notes
+    assert any("roc_auc" in n and "validation" in n for n in point.notes), point.notes
+
+    # Without any validation metric the window still reads no_baseline.
+    (bare,) = quality_points(
+        frame_of(spread(len(positive), T), [1] * len(positive), positive),
+        endpoint="e",
+        windows=hours(1, T),
+        models={"churn:3": ModelInfo(info.task)},
+    )
+    assert bare.status is QualityStatus.NO_BASELINE

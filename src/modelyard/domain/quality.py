@@ -6,7 +6,8 @@ received labels: classifiers get accuracy, precision, recall, F1 and ROC AUC, re
 and MAE. Each metric the version's validation run also measured is compared with it; a metric
 worse than validation by more than :attr:`QualityConfig.max_relative_drop` (relative) is
 degraded. Fewer labelled rows than :attr:`QualityConfig.min_rows` give INSUFFICIENT_DATA, never
-"ok"; a window without labels gives no metric values at all (None).
+"ok", and so does a window where none of the validated metrics is defined (ROC AUC with one
+class labelled); a window without labels gives no metric values at all (None).
 """
 
 from __future__ import annotations

@@ -150,9 +150,19 @@ def _point(
         for name, value in metrics.items()
         if value is not None and name in baseline
     )
+    unmeasured = [name for name in baseline if metrics.get(name) is None]
     if not enough:
         status = QualityStatus.INSUFFICIENT_DATA
         notes.append(f"{rows} labelled rows; a verdict needs {config.min_rows}")
+    elif not comparisons and unmeasured:
+        # The version has validation values, but not one of them is defined in this window
+        # (ROC AUC with one class labelled): no verdict, and no claim that there is no
+        # baseline.
+        status = QualityStatus.INSUFFICIENT_DATA
+        notes.append(
+            f"{', '.join(unmeasured)} (the metrics with a validation value) cannot be "
+            "measured in this window"
+        )
     elif not comparisons:
         status = QualityStatus.NO_BASELINE
     elif any(c.degraded for c in comparisons):
