@@ -19,6 +19,15 @@ from modelyard.storage.sql.tables import VERSION_TABLE, metadata
 from tests.conftest import downgrade_schema
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: object) -> str:
+    """An EMPTY database on each backend: these tests are about getting the schema there (the
+    shared ``db_url`` gives PostgreSQL databases already at head)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/modelyard.db"
+    return str(request.getfixturevalue("pg_url"))
+
+
 def test_one_head() -> None:
     heads = migrate._script().get_heads()
     assert len(heads) == 1, f"migrations have several heads: {heads}"
