@@ -232,3 +232,66 @@ def test_a_boolean_baseline_column_compares_with_its_numeric_captured_form() -> 
     assert not [q for q in same.quality if q.check == "type_change"]
     moved = compare(baseline, served(0.6))
     assert moved.drifted == ["member"]
+
+
+@pytest.fixture(scope="module")
+def served_trees() -> tuple[pd.DataFrame, pd.Series, Profile, object, object]:
+    """A small XGBoost classifier (10 trees of depth 2, breast cancer data): its training
+    features, labels, baseline (predictions by the native booster, as registering makes it),
+    the native model and the compiled predictor that ``auto`` serves."""
+    import xgboost as xgb
+    from sklearn.datasets import load_breast_cancer
+
+    from modelyard.runtimes.trees import choose
+    from modelyard.runtimes.trees.compiled import CompiledTrees
+    from modelyard.runtimes.xgboost_runtime import XGBoostLoaded
+    from modelyard.training.baseline import baseline_profile
+
+    x, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    booster = xgb.train(
+        {"objective": "binary:logistic", "max_depth": 2, "nthread": 1},
+        xgb.DMatrix(x, label=y),
+        num_boost_round=10,
+    )
+    native = XGBoostLoaded(booster)
+    compiled = choose(native, "xgboost").model
+    assert isinstance(compiled, CompiledTrees)
+    return x, y, baseline_profile(x, native.predict), native, compiled
+
+
+def _served_profile(rows: pd.DataFrame, model: object) -> Profile:
+    from modelyard.monitoring.profile import prediction_frame
+
+    predictions = model.predict(rows.to_numpy())  # type: ignore[attr-defined]
+    return Profile.from_frame(rows).with_predictions(
+        Profile.from_frame(prediction_frame(predictions))
+    )
+
+
+@pytest.mark.parametrize("predictor", ["native", "compiled"])
+def test_compiled_tree_predictions_do_not_drift_from_the_native_baseline(
+    served_trees: tuple[pd.DataFrame, pd.Series, Profile, object, object], predictor: str
+) -> None:
+    # The baseline's predictions come from the native booster; an endpoint on ``auto`` serves
+    # the compiled one, which agrees within 1e-6 but not bit for bit. A tree model's
+    # predictions bunch on few values, so an exact-value KS read each bunch's whole share as
+    # a gap: 0.21 here (p 6e-5), drift for unchanged inputs.
+    x, _, baseline, native, compiled = served_trees
+    rows = x.iloc[np.sort(np.random.default_rng(0).choice(len(x), 150, replace=False))]
+    report = compare(
+        baseline, _served_profile(rows, {"native": native, "compiled": compiled}[predictor])
+    )
+    (prediction,) = report.predictions
+    assert prediction.verdict is Verdict.NO_DRIFT, prediction
+    assert prediction.effect is not None and prediction.effect < 0.05
+
+
+def test_compiled_tree_predictions_still_drift_when_the_inputs_shift(
+    served_trees: tuple[pd.DataFrame, pd.Series, Profile, object, object],
+) -> None:
+    x, y, baseline, _, compiled = served_trees
+    malignant = x[y == 0].iloc[:150]  # a population of one class: the predictions move
+    report = compare(baseline, _served_profile(malignant, compiled))
+    (prediction,) = report.predictions
+    assert prediction.verdict is Verdict.DRIFT, prediction
+    assert compare(baseline, _served_profile(malignant, compiled)).to_dict() == report.to_dict()

@@ -172,3 +172,34 @@ def test_noise_bounds_hold_at_their_level(rows: int) -> None:
             STATS["chi_square"].compute(cats).effect > STATS["chi_square"].noise(cats, alpha)  # type: ignore[operator]
         )
     assert all(count <= 2 * alpha * draws for count in over.values()), over
+
+
+def test_a_tolerance_reads_near_twins_as_one_value_and_nothing_farther() -> None:
+    # A value and its twin 1e-7 off on the other side share a bucket; 0.5 and 0.5 + 1e-5 (ten
+    # times the tolerance apart) stay apart; a chain of near values is one bucket.
+    a = np.array([0.2] * 50 + [0.5] * 50 + [1000.0] * 10)
+    b = np.array([0.2 + 1e-7] * 50 + [0.5 + 1e-5] * 50 + [1000.0 * (1 + 5e-7)] * 10)
+    exact = NumericPair.of(NumericSketch.of(a), NumericSketch.of(b))
+    assert STATS["ks"].compute(exact).effect == pytest.approx(50 / 110)
+    pair = NumericPair.of(NumericSketch.of(a), NumericSketch.of(b), tolerance=1e-6)
+    assert pair.baseline.tolist() == [50, 50, 0, 10]
+    assert pair.current.tolist() == [50, 0, 50, 10]
+    assert STATS["ks"].compute(pair).effect == pytest.approx(50 / 110)  # the real gap stays
+    chain = NumericPair.of(
+        NumericSketch.of([1.0, 1.0 + 8e-7, 1.0 + 16e-7]), NumericSketch.of([1.0]), tolerance=1e-6
+    )
+    assert chain.baseline.tolist() == [3] and chain.resolution == 1.0
+
+
+def test_a_tolerance_leaves_buckets_of_many_values_alone() -> None:
+    a = np.linspace(0.0, 1.0, 100_001)  # past the cap: buckets of many values
+    pair = NumericPair.of(NumericSketch.of(a), NumericSketch.of(a), tolerance=1e-6)
+    plain = NumericPair.of(NumericSketch.of(a), NumericSketch.of(a))
+    assert pair.baseline.tolist() == plain.baseline.tolist()
+
+
+def test_the_prediction_tolerance_covers_the_compiled_predictors_promise() -> None:
+    from modelyard.monitoring.drift import PREDICTION_TOLERANCE
+    from modelyard.runtimes.trees.verify import TOLERANCE
+
+    assert PREDICTION_TOLERANCE >= TOLERANCE

@@ -23,6 +23,11 @@ from modelyard.monitoring.profile import ColumnProfile, Profile
 from modelyard.monitoring.quality import quality_issues
 from modelyard.monitoring.stats import STATS, Pair
 
+#: Predictions this close (``PREDICTION_TOLERANCE * max(1, |value|)``) compare as equal: the
+#: compiled tree predictor (``modelyard.runtimes.trees.verify.TOLERANCE``) promises agreement
+#: with the native model, whose predictions the baseline holds, only that closely.
+PREDICTION_TOLERANCE = 1e-6
+
 
 @dataclass(frozen=True)
 class Context:
@@ -46,7 +51,8 @@ def compare(
     Features are the baseline's columns, in its order. A column the current data lacks drifts
     as one whose values vanished (see :func:`feature_drift`); a column whose type changed has
     verdict ``insufficient_data``; a quality issue says which.
-    Predictions are compared when both profiles have them; they do not count in the drifted
+    Predictions are compared when both profiles have them, values within
+    :data:`PREDICTION_TOLERANCE` of each other as equal; they do not count in the drifted
     share.
     """
     config = config or DriftConfig()
@@ -54,7 +60,9 @@ def compare(
     features = tuple(_features(baseline, current, config))
     predictions: tuple[FeatureDrift, ...] = ()
     if baseline.predictions is not None and current.predictions is not None:
-        predictions = tuple(_features(baseline.predictions, current.predictions, config))
+        predictions = tuple(
+            _features(baseline.predictions, current.predictions, config, PREDICTION_TOLERANCE)
+        )
     judged = [f for f in features if f.verdict is not Verdict.INSUFFICIENT_DATA]
     share = None
     verdict = Verdict.INSUFFICIENT_DATA
@@ -78,7 +86,9 @@ def compare(
     )
 
 
-def _features(baseline: Profile, current: Profile, config: DriftConfig) -> list[FeatureDrift]:
+def _features(
+    baseline: Profile, current: Profile, config: DriftConfig, tolerance: float = 0.0
+) -> list[FeatureDrift]:
     present = set(current.columns)
     return [
         feature_drift(
@@ -86,6 +96,7 @@ def _features(baseline: Profile, current: Profile, config: DriftConfig) -> list[
             current.column(column.name) if column.name in present else None,
             config,
             current.row_count,
+            tolerance,
         )
         for column in baseline.column_profiles
     ]
@@ -96,9 +107,11 @@ def feature_drift(
     now: ColumnProfile | None,
     config: DriftConfig,
     current_rows: int | None = None,
+    tolerance: float = 0.0,
 ) -> FeatureDrift:
     """The drift of one column (``now`` None: the current data lacks it; ``current_rows``: how
-    many rows the current data has, when known).
+    many rows the current data has, when known; ``tolerance``: numbers this close, relative
+    to ``max(1, |value|)``, compare as equal, see ``NumericPair.within``).
 
     A column whose values vanished (not one present in at least ``min_rows`` current rows,
     where the baseline had at least ``min_rows``) drifts, with no effect size: no statistic
@@ -109,7 +122,7 @@ def feature_drift(
     kind = base.drift_kind
     test = config.test_for(kind)
     threshold = float(config.thresholds[test])
-    pair = _pair(kind, base, now)
+    pair = _pair(kind, base, now, tolerance)
     base_rows = _present(kind, base)
     now_rows = 0 if now is None or now.kind != base.kind else _present(kind, now)
 
@@ -151,7 +164,9 @@ def feature_drift(
     )
 
 
-def _pair(kind: str, base: ColumnProfile, now: ColumnProfile | None) -> Pair | None:
+def _pair(
+    kind: str, base: ColumnProfile, now: ColumnProfile | None, tolerance: float = 0.0
+) -> Pair | None:
     """The aligned sketches of a column, or None when it cannot be compared (absent, of
     another type, or without values on a side)."""
     if now is None or now.kind != base.kind:
@@ -164,7 +179,7 @@ def _pair(kind: str, base: ColumnProfile, now: ColumnProfile | None) -> Pair | N
     x, y = (base.lengths, now.lengths) if kind == "text" else (base.numbers, now.numbers)
     if x is None or y is None or not x.count or not y.count:
         return None
-    return NumericPair.of(x, y)
+    return NumericPair.of(x, y, tolerance if kind == "numeric" else 0.0)
 
 
 def _present(kind: str, column: ColumnProfile) -> int:

@@ -42,8 +42,11 @@ class NumericPair:
     high: np.ndarray
 
     @classmethod
-    def of(cls, baseline: NumericSketch, current: NumericSketch) -> NumericPair:
-        """Align two sketches.
+    def of(
+        cls, baseline: NumericSketch, current: NumericSketch, tolerance: float = 0.0
+    ) -> NumericPair:
+        """Align two sketches; with a ``tolerance``, read exact values that close as one (see
+        :meth:`within`).
 
         Raises:
             ValueError: either sketch has no finite value.
@@ -65,7 +68,37 @@ class NumericPair:
             min(baseline.min_key, current.min_key),
             max(baseline.max_key, current.max_key),
         )
-        return cls(a, b, low, high)
+        pair = cls(a, b, low, high)
+        return pair.within(tolerance) if tolerance > 0 else pair
+
+    def within(self, tolerance: float) -> NumericPair:
+        """This pair with neighbouring exact values (buckets of one value each) merged when
+        they differ by at most ``tolerance * max(1, |value|)``: values a predictor promises to
+        reproduce only that closely count as equal.
+
+        Merging chains (each value joins its neighbour within reach), and is a function of the
+        union of both sides' values, so a value and its nearly equal twin on the other side
+        always share a bucket, whatever else is near; a statistic then misses at most what
+        lies within a chain, which :attr:`resolution` reports. Buckets of many values (a
+        sketch past :data:`~modelyard.monitoring.sketch.CAP` distinct values) are left as they
+        are: their edges can still part two values closer than ``tolerance``, which moves a
+        statistic by at most the share of the rows at the values so parted.
+        """
+        single = self.low == self.high
+        with np.errstate(over="ignore", invalid="ignore"):
+            scale = np.maximum(np.abs(self.low[:-1]), np.abs(self.high[1:]))
+            reach = tolerance * np.maximum(1.0, scale)
+            joins = single[:-1] & single[1:] & (self.high[1:] - self.low[:-1] <= reach)
+        if not joins.any():
+            return self
+        starts = np.flatnonzero(np.concatenate([[True], ~joins]))
+        ends = np.concatenate([starts[1:] - 1, [len(self.low) - 1]])
+        return NumericPair(
+            np.add.reduceat(self.baseline, starts),
+            np.add.reduceat(self.current, starts),
+            self.low[starts],
+            self.high[ends],
+        )
 
     @property
     def baseline_rows(self) -> int:
