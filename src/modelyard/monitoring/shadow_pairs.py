@@ -160,16 +160,18 @@ def differences(
 def distribution(production: list[Any], shadow: list[Any], min_rows: int) -> FeatureDrift:
     """The shadow's predictions against production's, as a drift test compares a feature:
     classes (strings) as categories, decided by Jensen-Shannon; numbers by Kolmogorov-Smirnov,
-    with Wasserstein (in production's standard deviations) among the statistics."""
+    with Wasserstein (in production's standard deviations) among the statistics. Numbers
+    within the compiled tree predictor's tolerance compare as equal, as in drift checks: a
+    shadow of the same model on the other predictor answers the same predictions."""
     import pandas as pd
 
-    from modelyard.monitoring.drift import feature_drift
+    from modelyard.monitoring.drift import PREDICTION_TOLERANCE, feature_drift
     from modelyard.monitoring.profile import column_profile
 
     kind = "object" if production and isinstance(production[0], str) else "float64"
     base = column_profile("prediction", pd.Series(production, dtype=kind))
     now = column_profile("prediction", pd.Series(shadow, dtype=kind))
-    return feature_drift(base, now, DriftConfig(min_rows=min_rows))
+    return feature_drift(base, now, DriftConfig(min_rows=min_rows), tolerance=PREDICTION_TOLERANCE)
 
 
 def _side(frame: pd.DataFrame, outputs: Sequence[str]) -> pd.DataFrame:
