@@ -16,11 +16,12 @@ from modelyard.domain import ConfigChange, Variant
 from modelyard.domain.alarms import AlarmState, SinkSpec
 from modelyard.domain.deployment_decisions import Action, Verdict
 from modelyard.domain.deployments import DeploymentState, StepKind
+from modelyard.domain.metrics import SeriesRow
 from modelyard.errors import Conflict, EndpointNotFound, InvalidInput, InvalidName, NotFound
 from modelyard.services.alarm_delivery import RETRY_AFTER
 from modelyard.services.monitors import MonitorService
 from modelyard.services.scheduler import Scheduler
-from tests.services.deployment_parts import ENDPOINT, STEP, T0, Parts, open_parts
+from tests.services.deployment_parts import ENDPOINT, STEP, T0, Parts, open_parts, served_stats
 from tests.services.webhook_server import webhook_receiver
 
 MIN = timedelta(minutes=1)
@@ -668,3 +669,42 @@ def test_a_failing_deployment_pass_still_tells_the_sinks(
         assert [b["kind"] for b in receiver.received()] == ["state_change"]
         (event,) = parts.alarms.history("errors-high")
         assert [n.ok for n in event.notifications if n.sink.startswith("webhook")] == [True]
+
+
+def test_an_alarm_on_another_endpoint_is_watched_by_its_own_state(parts: Parts) -> None:
+    """An alarm of endpoint ``billing-api`` watched by a deployment of ``churn-api`` (a
+    downstream service's errors, as any CloudWatch alarm can guard a SageMaker deployment) is
+    read by its own state: it was judged on billing-api's variant ``main.next``, which has
+    none, so every controller pass failed ("not evaluated") and the deployment hung at its
+    first step, neither moving nor rolling back, and an ALARM did not refuse the start."""
+    other = "billing-api"
+    parts.endpoint_store.create_endpoint(other, (Variant("main", "churn", 3, 1.0),))
+    parts.alarms.create("billing-errors", endpoint=other, metric="error_rate", comparison=">",
+                        threshold=0.2, window=MIN)  # fmt: skip
+
+    def billing(errors: int) -> None:
+        minute = parts.clock.now.replace(second=0, microsecond=0)
+        stats = served_stats(100, errors)
+        parts.metric_store.write([SeriesRow(other, "main", minute, 60, "vm:2:0", stats)])
+        parts.clock.advance(MIN)
+        parts.alarms.evaluate(parts.clock.now)
+
+    billing(errors=0)
+    assert parts.alarms.state("billing-errors").state is AlarmState.OK
+    parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary", canary_size=10,
+                        wait=timedelta(minutes=5), min_requests=20,
+                        alarms=["billing-errors"])  # fmt: skip
+    assert _tick(parts) == [Action.ADVANCE]
+    d = parts.service.get(ENDPOINT)
+    check = {c.name: c for c in parts.service.decisions(d)[-1].checks}["alarm billing-errors"]
+    assert check.verdict is Verdict.PASS
+    billing(errors=60)
+    assert parts.alarms.state("billing-errors").state is AlarmState.ALARM
+    assert _tick(parts) == [Action.ROLLBACK]
+    d = parts.service.get(ENDPOINT)
+    assert d.state is DeploymentState.ROLLED_BACK
+    assert "alarm billing-errors is in ALARM" in d.reason
+    assert parts.weights() == {"main": 1.0}
+    with pytest.raises(Conflict, match="alarm 'billing-errors' is in ALARM now"):
+        parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary",
+                            alarms=["billing-errors"])  # fmt: skip

@@ -215,7 +215,9 @@ class DeploymentController:
             )
             check = Check("max_duration", Verdict.FAIL, reason, {"deadline": deadline.isoformat()})
             return self._rollback(d, now, (check,), window, reason)
-        watched = alarm_checks(self._alarms, d.plan.alarms, renamed(d), now, new_variants(d))
+        watched = alarm_checks(
+            self._alarms, d.plan.alarms, renamed(d), now, new_variants(d), endpoint=d.endpoint
+        )
         checks = watched + self._watch(d, current.variants, now)
         verdict = worst(checks)
         if verdict is Verdict.FAIL:

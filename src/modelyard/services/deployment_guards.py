@@ -63,13 +63,17 @@ def renamed(deployment: Deployment) -> dict[str, str]:
     return {name: served for name, served in deployment.served_names.items() if served != name}
 
 
-def judged_on_new(rule: AlarmRule, replaced: Collection[str]) -> bool:
-    """Whether a deployment judges ``rule`` on its new variants rather than by the rule's own
-    state: the rule watches a variant the new config replaces, or the whole endpoint, over a
-    series that reads alike on a share of the traffic and a statistic that does not add the
-    minutes up (a new variant gets a share: a count, or a sum over minutes, reads low on it,
-    and a ``requests < N`` rule would fire on a 10% canary alone). Such a rule's state is
-    then (partly) the old models', which does not refuse the start either."""
+def judged_on_new(rule: AlarmRule, replaced: Collection[str], endpoint: str) -> bool:
+    """Whether a deployment of ``endpoint`` judges ``rule`` on its new variants rather than by
+    the rule's own state: the rule watches ``endpoint`` (an alarm on another endpoint, such as
+    a downstream service's, holds none of the new variants: its own state is what it says),
+    namely a variant the new config replaces, or the whole endpoint, over a series that reads
+    alike on a share of the traffic and a statistic that does not add the minutes up (a new
+    variant gets a share: a count, or a sum over minutes, reads low on it, and a
+    ``requests < N`` rule would fire on a 10% canary alone). Such a rule's state is then
+    (partly) the old models', which does not refuse the start either."""
+    if rule.endpoint != endpoint:
+        return False
     if not reads_alike_on_a_share(rule.metric) or rule.statistic is Statistic.SUM:
         return False
     return rule.variant is None or rule.variant in replaced
@@ -87,13 +91,15 @@ def alarm_checks(
     renames: Mapping[str, str],
     now: datetime,
     new: Sequence[str] = (),
+    *,
+    endpoint: str,
 ) -> tuple[Check, ...]:
-    """One check per named alarm, from its current state, or for an alarm on a variant in
-    ``renames`` from its judgement on the new variant now, or for an alarm on the whole
-    endpoint whose series reads alike on a share of the traffic (a rate, a latency: see
-    :func:`~modelyard.domain.metrics.reads_alike_on_a_share`) from its judgement on each new
-    variant in ``new`` too (:func:`_endpoint_alarm`); an alarm that no longer exists is
-    INCONCLUSIVE with ``{"missing": True}`` (:func:`missing_alarms`)."""
+    """One check per named alarm, from its current state, or for an alarm of ``endpoint`` (the
+    deployment's) on a variant in ``renames`` from its judgement on the new variant now, or
+    for an alarm on the whole ``endpoint`` whose series reads alike on a share of the traffic
+    (a rate, a latency: see :func:`~modelyard.domain.metrics.reads_alike_on_a_share`) from its
+    judgement on each new variant in ``new`` too (:func:`_endpoint_alarm`); an alarm that no
+    longer exists is INCONCLUSIVE with ``{"missing": True}`` (:func:`missing_alarms`)."""
     out = []
     for name in names:
         label = f"alarm {name}"
@@ -114,7 +120,7 @@ def alarm_checks(
         }
         state, reason, said = status.state, status.reason, f"alarm {name}"
         variant = status.rule.variant
-        on_new = judged_on_new(status.rule, renames)
+        on_new = judged_on_new(status.rule, renames, endpoint)
         if on_new and variant is not None and variant in renames:
             served = renames[variant]
             found = alarms.judge_as(status.rule, served, now)

@@ -173,7 +173,8 @@ class DeploymentService:
         )
         current = self._endpoints.get_endpoint(endpoint).config
         # An alarm on a variant the new config replaces is judged on the new one meanwhile.
-        self._check_alarms(plan.alarms, replaced={v.name for v in current.variants} & set(variants))
+        replaced = {v.name for v in current.variants} & set(variants)
+        self._check_alarms(plan.alarms, endpoint, replaced)
         self._refuse_active(endpoint)
         # The old config's production variants answer until the rollout ends, and the new
         # shadows are sent copies of their requests from the first step.
@@ -231,7 +232,7 @@ class DeploymentService:
         self._refuse_active(endpoint)
         return self._promote(endpoint, variant)
 
-    def _check_alarms(self, names: Sequence[str], replaced: Set[str]) -> None:
+    def _check_alarms(self, names: Sequence[str], endpoint: str, replaced: Set[str]) -> None:
         for name in names:
             try:
                 status = self._alarms.state(name)
@@ -239,7 +240,9 @@ class DeploymentService:
                 raise NotFound(f"alarm {name!r} does not exist; create it first") from None
             # Its state is (partly) the old models' when the new variants are judged on their
             # own while they serve (``deployment_guards.alarm_checks``).
-            if status.state is AlarmState.ALARM and not judged_on_new(status.rule, replaced):
+            if status.state is AlarmState.ALARM and not judged_on_new(
+                status.rule, replaced, endpoint
+            ):
                 raise Conflict(
                     f"alarm {name!r} is in ALARM now ({status.reason}); a deployment it "
                     "watches would roll back at once"
