@@ -708,3 +708,47 @@ def test_an_alarm_on_another_endpoint_is_watched_by_its_own_state(parts: Parts) 
     with pytest.raises(Conflict, match="alarm 'billing-errors' is in ALARM now"):
         parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary",
                             alarms=["billing-errors"])  # fmt: skip
+
+
+def _blue_green_after_traffic(parts: Parts) -> None:
+    """Five minutes of healthy traffic on the old ``main`` (400 a minute), then a blue/green
+    deployment of churn:2 baking 5 minutes, switched (all traffic on ``main.next``)."""
+    for i in range(5):
+        parts.serve("main", parts.clock.now + i * MIN, 400)
+    parts.clock.advance(5 * MIN)
+    parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="blue-green",
+                        bake=timedelta(minutes=5), min_requests=20)  # fmt: skip
+    assert _tick(parts) == [Action.ADVANCE]
+    assert parts.weights() == {"main": 0.0, "main.next": 1.0}
+
+
+def test_a_blue_green_bake_compares_the_new_errors_with_the_old_before_the_switch(
+    parts: Parts,
+) -> None:
+    """The bake of a blue/green deployment is its only watched time, and the old config
+    serves nothing then: the error rate and p99 were not tested at all ("nothing to compare
+    with"), so a new model failing every one of its 2,000 requests SUCCEEDED (found with a
+    real server: a model taking 3 features where callers send 4). The new side is now
+    compared with what the old variants served before the switch."""
+    _blue_green_after_traffic(parts)
+    _traffic(parts, 5, 1.0, errors_new=400)
+    assert _tick(parts, 5 * MIN) == [Action.ROLLBACK]
+    d = parts.service.get(ENDPOINT)
+    assert d.state is DeploymentState.ROLLED_BACK
+    assert "error rate higher: new 100.00% vs old 0.00% before the switch" in d.reason
+    assert parts.weights() == {"main": 1.0}
+    errors = {c.name: c for c in parts.service.decisions(d)[-1].checks}["error_rate"]
+    assert errors.verdict is Verdict.FAIL and errors.values["old_requests"] == 2000
+
+
+def test_a_healthy_blue_green_bake_passes_against_the_old_before_the_switch(
+    parts: Parts,
+) -> None:
+    _blue_green_after_traffic(parts)
+    _traffic(parts, 5, 1.0)
+    assert _tick(parts, 5 * MIN) == [Action.COMPLETE]
+    d = parts.service.get(ENDPOINT)
+    checks = {c.name: c for c in parts.service.decisions(d)[-1].checks}
+    assert checks["error_rate"].verdict is Verdict.PASS
+    assert checks["latency_p99"].verdict is Verdict.PASS
+    assert "before the switch" in checks["error_rate"].detail

@@ -9,8 +9,11 @@ window**, so an error of the old fleet never blames the new one.
 - ``latency_p99``: the p99 of the merged latency histograms as a ratio new / old; FAIL when it
   is above ``max_latency_ratio`` and the difference above ``latency_floor_ms``.
 
-While the new config takes all the traffic (the bake) the old side has none: only ``requests``
-applies then (the named alarms watch the rest).
+While the new config takes all the traffic (the bake) the old side has none in the window: the
+new side is then compared with what the old variants served before the switch (a window of the
+step's length, at least a minute, ending when the traffic moved), the bake being the only
+watched time of a blue/green deployment. With too few requests there (an endpoint that had
+little traffic), only ``requests`` applies (the named alarms watch the rest).
 
 Counts come from the per-minute series rows the servers write (every worker's, summed), read
 from the minute holding the window's start up to its end.
@@ -92,9 +95,25 @@ def one_sided_p(new_errors: int, new_n: int, old_errors: int, old_n: int) -> tup
     return z, 0.5 * math.erfc(z / math.sqrt(2))
 
 
-def compare(new: Side, old: Side | None, analysis: Analysis) -> tuple[Check, ...]:
-    """The checks of one window; ``old`` None while the old config serves nothing."""
+def compare(
+    new: Side, old: Side | None, analysis: Analysis, before: Side | None = None
+) -> tuple[Check, ...]:
+    """The checks of one window; ``old`` None while the old config serves nothing: then
+    ``before``, what the old variants served before the switch, stands in for it when it has
+    the minimum of requests."""
     need = analysis.min_requests
+    when = ""
+    if old is None and before is not None:
+        if before.requests < need:
+            requests = _requests_of_new(new, need)
+            why = (
+                "the old config serves no traffic at this step, and served only "
+                f"{before.requests} request(s) before the switch ({need} needed): nothing to "
+                "compare with"
+            )
+            untested = Check("error_rate", Verdict.NOT_APPLICABLE, why)
+            return requests, untested, Check("latency_p99", Verdict.NOT_APPLICABLE, why)
+        old, when = before, " before the switch"
     short = [
         (label, side.requests)
         for label, side in (("new", new), ("old", old))
@@ -110,7 +129,15 @@ def compare(new: Side, old: Side | None, analysis: Analysis) -> tuple[Check, ...
     requests = Check("requests", Verdict.PASS, f"{need} or more requests on each side", counts)
     if old is None:
         return (requests, *_untested(old))
-    return requests, _errors(new, old, analysis), _latency(new, old, analysis)
+    return requests, _errors(new, old, analysis, when), _latency(new, old, analysis, when)
+
+
+def _requests_of_new(new: Side, need: int) -> Check:
+    counts = {"new_requests": new.requests, "min_requests": need}
+    if new.requests < need:
+        said = f"only {new.requests} request(s) reached the new variants; {need} needed"
+        return Check("requests", Verdict.INCONCLUSIVE, said, counts)
+    return Check("requests", Verdict.PASS, f"{need} or more requests on the new variants", counts)
 
 
 def _untested(old: Side | None) -> tuple[Check, ...]:
@@ -123,7 +150,7 @@ def _untested(old: Side | None) -> tuple[Check, ...]:
     return Check("error_rate", verdict, why), Check("latency_p99", verdict, why)
 
 
-def _errors(new: Side, old: Side, analysis: Analysis) -> Check:
+def _errors(new: Side, old: Side, analysis: Analysis, when: str) -> Check:
     z, p = one_sided_p(new.errors, new.requests, old.errors, old.requests)
     values = {
         "new_errors": new.errors,
@@ -136,13 +163,13 @@ def _errors(new: Side, old: Side, analysis: Analysis) -> Check:
         "p_value": p,
         "alpha": analysis.alpha,
     }
-    rates = f"new {_pct(new.error_rate)} vs old {_pct(old.error_rate)} (p={p:.2g})"
+    rates = f"new {_pct(new.error_rate)} vs old {_pct(old.error_rate)}{when} (p={p:.2g})"
     if p < analysis.alpha and z > 0:
         return Check("error_rate", Verdict.FAIL, f"error rate higher: {rates}", values)
     return Check("error_rate", Verdict.PASS, f"error rate not higher: {rates}", values)
 
 
-def _latency(new: Side, old: Side, analysis: Analysis) -> Check:
+def _latency(new: Side, old: Side, analysis: Analysis, when: str) -> Check:
     if new.p99_ms is None or old.p99_ms is None or old.p99_ms <= 0:
         return Check("latency_p99", Verdict.INCONCLUSIVE, "no latency recorded")
     ratio = new.p99_ms / old.p99_ms
@@ -153,7 +180,7 @@ def _latency(new: Side, old: Side, analysis: Analysis) -> Check:
         "max_ratio": analysis.max_latency_ratio,
         "floor_ms": analysis.latency_floor_ms,
     }
-    said = f"p99 new {new.p99_ms:.3g} ms vs old {old.p99_ms:.3g} ms (x{ratio:.2f})"
+    said = f"p99 new {new.p99_ms:.3g} ms vs old {old.p99_ms:.3g} ms{when} (x{ratio:.2f})"
     slower = new.p99_ms - old.p99_ms > analysis.latency_floor_ms
     if ratio > analysis.max_latency_ratio and slower:
         return Check("latency_p99", Verdict.FAIL, f"slower: {said}", values)

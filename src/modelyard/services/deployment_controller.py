@@ -54,6 +54,7 @@ from modelyard.storage.leases import LeaseStore
 
 log = logging.getLogger("modelyard.deployments")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MINUTE = timedelta(minutes=1)
 
 
 class DeploymentController:
@@ -249,7 +250,22 @@ class DeploymentController:
         new_names = {d.served_names[v.name] for v in d.target if not v.is_shadow}
         old_names = {v.name for v in serving if not v.is_shadow} - set(d.served_names.values())
         old, new = read_sides(rows, old_names, new_names)
-        return compare(new, None if step.percent >= 100 else old, d.plan.analysis)
+        if step.percent < 100:
+            return compare(new, old, d.plan.analysis)
+        # The old config serves nothing now (a bake): the new side is held against what it
+        # served before the switch, or a new model failing every request would pass the
+        # only watched time of a blue/green deployment.
+        switched = self._switched_at(d)
+        since = floor_minute(switched - max(step.hold, _MINUTE))
+        earlier = self._rows(d.endpoint, variant=None, since=since, until=switched)
+        before, _ = read_sides(earlier, old_names, ())
+        return compare(new, None, d.plan.analysis, before)
+
+    def _switched_at(self, d: Deployment) -> datetime:
+        """When the current step's config became current (a resume restarts the step's wait,
+        not its traffic)."""
+        found = [r for r in self._store.steps(d.id) if r.index == d.step]
+        return found[-1].started_at if found else d.step_started_at
 
     # -- decisions ---------------------------------------------------------------------------
 
