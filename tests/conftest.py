@@ -146,6 +146,15 @@ def downgrade_schema(url: str, revision: str) -> None:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
+def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An EMPTY database URL on each backend: for the tests of getting the schema there (the
+    migrations, and processes racing on them)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'modelyard.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A database URL on each backend: an empty SQLite file, a PostgreSQL database at the
     head schema revision (the migrations are tested on empty ones, ``pg_url``)."""

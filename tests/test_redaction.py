@@ -41,6 +41,15 @@ def test_webhook_urls_are_shown_without_their_secrets(url: str, shown: str) -> N
     assert "SECRET" not in shown
 
 
+def test_code_is_a_secret_name_only_as_the_whole_name() -> None:
+    """``code`` is Azure Functions' key, but ``encode=json`` holds no secret: taking it for one
+    masked its value everywhere in a message ("invalid json body" read "invalid *** body")."""
+    url = "https://relay.example/alerts?encode=json&zipcode=12345"
+    assert redaction.mask_webhook_url(url) == url
+    assert redaction.redact_webhook("invalid json body", url) == "invalid json body"
+    assert redaction.is_secret_parameter("Code") and not redaction.is_secret_parameter("encode")
+
+
 def test_store_urls_keep_their_path() -> None:
     assert urls.mask_url is redaction.mask_url
     assert urls.mask_url("s3://KEY:SECRET@bucket/a/b/c") == "s3://KEY:***@bucket/a/b/c"

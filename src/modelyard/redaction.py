@@ -29,9 +29,12 @@ from urllib.parse import unquote, unquote_plus, urlsplit, urlunsplit
 MASK = "***"
 
 # A query parameter whose name contains one of these is a credential. Masking a harmless option
-# by mistake (``sslkey`` names a file) costs nothing; missing a secret leaks it. ``code``: an
-# Azure Functions HTTP trigger (a common webhook receiver) takes its function key as ``?code=``.
-_SECRET_PARTS = ("pass", "pwd", "secret", "token", "key", "credential", "auth", "sig", "code")
+# by mistake (``sslkey`` names a file) costs nothing; missing a secret leaks it.
+_SECRET_PARTS = ("pass", "pwd", "secret", "token", "key", "credential", "auth", "sig")
+# Names that are a credential only as the whole name: an Azure Functions HTTP trigger (a common
+# webhook receiver) takes its function key as ``?code=``, while ``encode=json`` or ``zipcode=``
+# hold no secret, and masking their short values would garble every message quoting them.
+_SECRET_NAMES = frozenset({"code"})
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
 # SQLAlchemy's reading of the userinfo (``sqlalchemy.engine.url._parse_url``).
 _SQLALCHEMY_USERINFO = re.compile(r"[^:/]*:(?P<password>[^@]*)@")
@@ -40,7 +43,7 @@ _SQLALCHEMY_USERINFO = re.compile(r"[^:/]*:(?P<password>[^@]*)@")
 def is_secret_parameter(name: str) -> bool:
     """Whether a URL query parameter called ``name`` is taken for a credential."""
     low = unquote_plus(name).lower()
-    return any(part in low for part in _SECRET_PARTS)
+    return low in _SECRET_NAMES or any(part in low for part in _SECRET_PARTS)
 
 
 def _password_span(rest: str) -> tuple[int, int] | None:

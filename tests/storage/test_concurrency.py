@@ -33,19 +33,20 @@ def _register(url: str, start: mp.synchronize.Event, count: int) -> list[int]:  
     return numbers
 
 
-def test_parallel_registration_is_dense_and_unique(db_url: str) -> None:
+def test_parallel_registration_is_dense_and_unique(empty_db_url: str) -> None:
     ctx = mp.get_context("spawn")
     with ctx.Manager() as manager:
         start = manager.Event()
         with ctx.Pool(PROCESSES) as pool:
             pending = [
-                pool.apply_async(_register, (db_url, start, PER_PROCESS)) for _ in range(PROCESSES)
+                pool.apply_async(_register, (empty_db_url, start, PER_PROCESS))
+                for _ in range(PROCESSES)
             ]
             start.set()
             results = [p.get(timeout=120) for p in pending]
     numbers = sorted(n for chunk in results for n in chunk)
     assert numbers == list(range(1, PROCESSES * PER_PROCESS + 1))
     assert all(chunk == sorted(chunk) for chunk in results), "each process sees increasing numbers"
-    store = SqlMetadataStore(make_engine(db_url))
+    store = SqlMetadataStore(make_engine(empty_db_url))
     assert store.get_version(ModelRef("racer")).version == PROCESSES * PER_PROCESS
     store.close()

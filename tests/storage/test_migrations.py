@@ -19,15 +19,6 @@ from modelyard.storage.sql.tables import VERSION_TABLE, metadata
 from tests.conftest import downgrade_schema
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: object) -> str:
-    """An EMPTY database on each backend: these tests are about getting the schema there (the
-    shared ``db_url`` gives PostgreSQL databases already at head)."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/modelyard.db"
-    return str(request.getfixturevalue("pg_url"))
-
-
 def test_one_head() -> None:
     heads = migrate._script().get_heads()
     assert len(heads) == 1, f"migrations have several heads: {heads}"
@@ -40,8 +31,8 @@ def test_revisions_name_every_script_in_order() -> None:
     assert migrate.head_revision() == migrate._script().get_current_head()
 
 
-def test_empty_database_migrates_to_head_and_matches_tables(db_url: str) -> None:
-    engine = make_engine(db_url)
+def test_empty_database_migrates_to_head_and_matches_tables(empty_db_url: str) -> None:
+    engine = make_engine(empty_db_url)
     assert migrate.current_revision(engine) is None
     done = migrate.upgrade(engine)
     assert (done.before, done.after, done.changed) == (None, migrate.HEAD, True)
@@ -63,8 +54,8 @@ def test_sqlite_pragmas(tmp_path: object) -> None:
     engine.dispose()
 
 
-def test_schema_from_a_newer_modelyard_is_refused(db_url: str) -> None:
-    engine = make_engine(db_url)
+def test_schema_from_a_newer_modelyard_is_refused(empty_db_url: str) -> None:
+    engine = make_engine(empty_db_url)
     migrate.upgrade(engine)
     with engine.begin() as conn:
         conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = 'f00dcafe'"))
@@ -81,9 +72,9 @@ def _state(engine: sa.Engine) -> tuple[object, ...]:
     return migrate.current_revision(engine), columns, [tuple(r) for r in rows]
 
 
-def test_an_empty_database_gets_the_schema_on_open(db_url: str) -> None:
+def test_an_empty_database_gets_the_schema_on_open(empty_db_url: str) -> None:
     # Nothing older can be using a database without a schema, so every backend creates it.
-    engine = make_engine(db_url)
+    engine = make_engine(empty_db_url)
     try:
         SqlMetadataStore(engine).create_model("churn")
         assert migrate.current_revision(engine) == migrate.HEAD
@@ -143,10 +134,10 @@ def test_postgresql_refuses_an_older_schema_until_it_is_upgraded(
         engine.dispose()
 
 
-def test_revision_recorded_by_modelyard_0_1_moves_to_our_own_table(db_url: str) -> None:
+def test_revision_recorded_by_modelyard_0_1_moves_to_our_own_table(empty_db_url: str) -> None:
     # modelyard 0.1 kept its revision in Alembic's default table, which Optuna's study
     # storage (in the same database) claims for itself.
-    engine = make_engine(db_url)
+    engine = make_engine(empty_db_url)
     migrate.upgrade(engine)
     with engine.begin() as conn:
         conn.execute(sa.text(f"DROP TABLE {VERSION_TABLE}"))
@@ -180,12 +171,12 @@ def test_revision_recorded_by_modelyard_0_1_moves_to_our_own_table(db_url: str) 
     engine.dispose()
 
 
-def test_optuna_storage_shares_the_database(db_url: str) -> None:
+def test_optuna_storage_shares_the_database(empty_db_url: str) -> None:
     import optuna
 
-    engine = make_engine(db_url)
+    engine = make_engine(empty_db_url)
     SqlMetadataStore(engine)
-    storage = optuna.storages.RDBStorage(db_url)
+    storage = optuna.storages.RDBStorage(empty_db_url)
     study = optuna.create_study(study_name="shared", storage=storage)
     study.add_trial(
         optuna.trial.create_trial(
@@ -199,7 +190,7 @@ def test_optuna_storage_shares_the_database(db_url: str) -> None:
     # Reopening ours after Optuna stamped its own revision: neither is confused.
     assert migrate.current_revision(engine) == migrate.head_revision()
     SqlMetadataStore(engine)
-    again = optuna.storages.RDBStorage(db_url)
+    again = optuna.storages.RDBStorage(empty_db_url)
     assert optuna.load_study(study_name="shared", storage=again).best_value == 0.5
     again.remove_session()
     again.engine.dispose()
