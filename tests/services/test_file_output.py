@@ -196,3 +196,53 @@ def test_a_url_whose_server_refuses_the_connection_is_storage_unavailable() -> N
                 f"cannot write ftp://user:***@127.0.0.1:{port}/r.html: "
             )
             assert "SECRETPW" not in caught.value.message
+
+
+class _RefusingStore:
+    """Stands in for an FTP server's answers: ftplib raises errors that are no OSError
+    (``error_perm`` for a refused upload, ``EOFError`` for a dropped connection)."""
+
+    def __init__(self, fail_on: str, error: Exception) -> None:
+        from fsspec.implementations.memory import MemoryFileSystem
+
+        fail, raised = fail_on, error
+
+        class Refusing(MemoryFileSystem):  # type: ignore[misc]
+            protocol = "refusing"
+
+            def exists(self, path: str, **kwargs: object) -> bool:
+                if fail == "exists":
+                    raise raised
+                return bool(super().exists(path, **kwargs))
+
+            def put_file(self, lpath: str, rpath: str, **kwargs: object) -> None:
+                if fail == "put":
+                    raise raised
+                super().put_file(lpath, rpath, **kwargs)
+
+        self.cls = Refusing
+
+
+@pytest.mark.parametrize(
+    ("fail_on", "error"),
+    [
+        ("put", __import__("ftplib").error_perm("553 Could not create file.")),
+        ("exists", EOFError()),
+    ],
+)
+def test_a_store_error_that_is_no_oserror_is_storage_unavailable(
+    fail_on: str, error: Exception
+) -> None:
+    """``monitor report -o ftp://…`` and ``capture export`` ended in an ftplib.error_perm or
+    EOFError traceback when the server refused the upload or dropped the connection: any
+    failure of the URL's store is StorageUnavailable, naming the target without its
+    password."""
+    import fsspec
+
+    store = _RefusingStore(fail_on, error)
+    fsspec.register_implementation("refusing", store.cls, clobber=True)
+    url = "refusing://user:SECRETPW@host/report.html"
+    verb = "write" if fail_on == "put" else "read"
+    with pytest.raises(StorageUnavailable, match=f"cannot {verb} refusing://") as caught:
+        write_whole(url, _bytes(b"<html></html>"), overwrite=False)
+    assert "SECRETPW" not in str(caught.value)

@@ -57,10 +57,8 @@ def check_target(out: str, *, overwrite: bool) -> None:
         try:
             found = fs.exists(path)
             folder = found and fs.isdir(path)
-        except OSError as exc:
-            raise StorageUnavailable(
-                f"cannot read {mask_url(out)}: {redact(str(exc), out)}"
-            ) from None
+        except Exception as exc:  # any: see _unavailable
+            raise _unavailable("read", out, exc) from None
         shown = mask_url(out)
     else:
         target = _local(out)
@@ -140,10 +138,8 @@ def _upload(out: str, write: Writer, *, overwrite: bool) -> None:
             check_target(out, overwrite=False)  # taken while the writer ran
         try:
             fs.put_file(str(local), path)
-        except OSError as exc:
-            raise StorageUnavailable(
-                f"cannot write {mask_url(out)}: {redact(str(exc), out)}"
-            ) from None
+        except Exception as exc:  # any: see _unavailable
+            raise _unavailable("write", out, exc) from None
 
 
 def _local(out: str) -> Path:
@@ -156,9 +152,15 @@ def _url_fs(out: str) -> tuple[Any, str]:
     try:
         fs, path = fsspec.core.url_to_fs(out)
         return fs, str(path)
-    except Exception as exc:
+    except Exception as exc:  # any: see _unavailable
         # No such protocol, its package missing (ImportError, ValueError), or a filesystem
-        # that connects when it is made (FTP, SFTP) and could not: a refused connection or
-        # an unknown host (OSError), a refused login (ftplib's errors are no OSError).
-        reason = redact(str(exc) or type(exc).__name__, out)
-        raise StorageUnavailable(f"cannot write {mask_url(out)}: {reason}") from None
+        # that connects when it is made (FTP, SFTP) and could not.
+        raise _unavailable("write", out, exc) from None
+
+
+def _unavailable(verb: str, out: str, exc: Exception) -> StorageUnavailable:
+    """What a failure of the URL's store becomes. Any exception: fsspec's filesystems raise
+    their protocol's own, and not all are OSError (ftplib's error_perm for a refused login or
+    upload, EOFError for a dropped connection), which ended in a traceback."""
+    reason = redact(str(exc) or type(exc).__name__, out)
+    return StorageUnavailable(f"cannot {verb} {mask_url(out)}: {reason}")
