@@ -233,11 +233,11 @@ def test_the_serving_urls_password_is_never_shown() -> None:
     import socket
 
     secret = "S3cret-Pw"
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
-    with pytest.raises(ServerUnreachable) as unreachable:
-        Predictor("api", serving_url=f"http://ann:{secret}@127.0.0.1:{port}").predict([[1, 2]])
+    with socket.socket() as refusing:  # bound, not listening: refused, and not taken meanwhile
+        refusing.bind(("127.0.0.1", 0))
+        port = refusing.getsockname()[1]
+        with pytest.raises(ServerUnreachable) as unreachable:
+            Predictor("api", serving_url=f"http://ann:{secret}@127.0.0.1:{port}").predict([[1, 2]])
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen()

@@ -22,14 +22,19 @@ from tests.cli.conftest import serve_churn
 SECRET = "S3cret-Pw"
 
 
-def closed_port() -> int:
+@contextmanager
+def refusing_port() -> Iterator[int]:
+    """A port bound but not listening: a connection to it is refused, and no other process
+    can take it meanwhile (a port closed before use could be)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        yield int(sock.getsockname()[1])
 
 
 def test_unreachable_database_error_shows_no_credential(cli: Any) -> None:
-    port = closed_port()
+    with socket.socket() as sock:  # a port nothing listens on (serve must be able to take it)
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
     url = f"postgresql+psycopg://ann:{SECRET}@127.0.0.1:{port}/x?password={SECRET}"
     env = cli.env(MODELYARD_DB_URL=url)
     for args in (["models", "list"], ["store", "info", "--json"], ["serve", "--port", port]):
@@ -142,10 +147,10 @@ def test_invoke_url_credentials_are_never_shown(cli: Any, tmp_path: Path) -> Non
     """``invoke --url`` (or MODELYARD_SERVING_URL) may name a gateway with its password or
     token: the errors about an unreachable server and about an answer that is not
     modelyard's quoted the URL whole."""
-    port = closed_port()
-    unreachable = cli(
-        "invoke", "api", "--data", "[[1, 2]]", "--url", f"http://ann:{SECRET}@127.0.0.1:{port}"
-    )
+    with refusing_port() as port:
+        unreachable = cli(
+            "invoke", "api", "--data", "[[1, 2]]", "--url", f"http://ann:{SECRET}@127.0.0.1:{port}"
+        )
     line = unreachable.error_line(errors.ServerUnreachable.exit_code)
     assert f"http://ann:***@127.0.0.1:{port}" in line, line
     with files_over_http(tmp_path) as base:  # answers POST with its own 501 page
