@@ -136,3 +136,43 @@ def test_a_redaction_is_never_dropped_for_a_variant_whose_model_names_no_inputs(
     assert {str(v.capture) for v in eps.get("same").config.variants} == {
         str(CaptureConfig(50.0, (RedactedField("2"),)))
     }
+
+
+def test_a_redacted_column_a_model_does_not_have_is_no_reason_to_refuse(
+    platform: Platform,
+) -> None:
+    """Column 4 of a five-column model redacted beside a model of three columns: the second
+    has no column 4 to capture, in clear or not, so turning capture on is not refused (it
+    was: "captured in clear under another name", with no other name and no way around it);
+    nor is a named model's redaction beside an unnamed model's column past its width."""
+    from sklearn.linear_model import LogisticRegression
+
+    wide = np.random.default_rng(1).normal(size=(50, 5))
+    model = LogisticRegression().fit(wide, (wide[:, 0] > 0).astype(int))
+    platform.registry.register("wide", model, flavor="sklearn", input_example=wide[:3])
+    eps = platform.endpoints
+    eps.create(
+        "api",
+        {"blue": "wide:1", "green": "bare:1"},
+        capture={"blue": CaptureConfig.parse(100, ["4"])},
+    )
+    eps.set_capture("api", 50)
+    shown = {v.name: str(v.capture) for v in eps.get("api").config.variants}
+    assert shown == {
+        "blue": str(CaptureConfig(50.0, (RedactedField("4"),))),
+        "green": str(CaptureConfig(50.0)),
+    }
+    eps.create(
+        "named",
+        {"blue": "wide:1", "green": "churn:1"},
+        capture={"blue": CaptureConfig.parse(100, ["4"])},
+    )
+    eps.set_capture("named", 50)  # churn names a, b, ssn: it has no fifth column
+    # ...but a column it has, under a name, is still refused.
+    eps.create(
+        "both",
+        {"blue": "wide:1", "green": "churn:1"},
+        capture={"blue": CaptureConfig.parse(100, ["2"])},
+    )
+    with pytest.raises(InvalidInput, match=r"'green' \(churn:1\).*'2'.*in clear"):
+        eps.set_capture("both", 50)

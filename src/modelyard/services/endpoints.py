@@ -467,7 +467,8 @@ def _carried_redactions(
         InvalidInput: when ``capturing``, a redaction that cannot be matched because one
             model names its inputs and the other only numbers them (``ssn`` for a model whose
             inputs are columns 0, 1, 2, or ``2`` for one naming ``a, b, ssn``): the same
-            field would be captured in clear under its other name.
+            field would be captured in clear under its other name. A column number past the
+            model's width is no column of it, and is not carried.
     """
     fields = _input_fields(version.signature)
     mine = {r.name for r in own}
@@ -475,11 +476,17 @@ def _carried_redactions(
     more = tuple(r for n, r in every.items() if n not in mine and (fields is None or n in fields))
     if capturing and fields is not None:
         unnamed = version.signature is not None and not version.signature.feature_names
-        unmatched = [
-            n
-            for n in every
-            if n not in mine and n not in fields and (unnamed or (n.isascii() and n.isdigit()))
-        ]
+
+        def unmatched_here(name: str) -> bool:
+            if name in mine or name in fields:
+                return False
+            column = name.isascii() and name.isdigit()
+            if unnamed:  # a named field: it may be any of this model's numbered columns
+                return not column
+            return column and int(name) < len(fields)  # a column this model has, named
+
+        # A column number past the model's width is no column of it: nothing to capture.
+        unmatched = [n for n in every if unmatched_here(n)]
         if unmatched:
             how = "names no inputs" if unnamed else "names its inputs"
             raise InvalidInput(
