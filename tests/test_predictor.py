@@ -257,3 +257,20 @@ def test_the_serving_urls_password_is_never_shown() -> None:
     shown.append(repr(Predictor("api", serving_url=url)))
     for text in shown:
         assert secret not in text and "ann:***@127.0.0.1:" in text, text
+
+
+def test_a_serving_url_key_given_as_its_user_name_is_never_shown() -> None:
+    """``http://KEY@gateway`` carries the key as its user name (httpx sends basic auth): the
+    repr and the unreachable-server error quoted it whole."""
+    import socket
+
+    with socket.socket() as refusing:  # bound, not listening: refused, and not taken meanwhile
+        refusing.bind(("127.0.0.1", 0))
+        url = f"http://SECRETAPIKEY@127.0.0.1:{refusing.getsockname()[1]}"
+        predictor = Predictor("api", serving_url=url)
+        with pytest.raises(ServerUnreachable) as unreachable:
+            predictor.predict([[1, 2]])
+    assert "SECRETAPIKEY" not in repr(predictor)
+    assert "SECRETAPIKEY" not in str(unreachable.value) and "***@127.0.0.1" in str(
+        unreachable.value
+    )

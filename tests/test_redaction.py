@@ -50,6 +50,19 @@ def test_code_is_a_secret_name_only_as_the_whole_name() -> None:
     assert redaction.is_secret_parameter("Code") and not redaction.is_secret_parameter("encode")
 
 
+def test_a_client_url_hides_a_key_given_as_its_user_name() -> None:
+    """``http://KEY@gateway`` (httpx sends it as basic auth): invoke and the Predictor showed
+    it in clear, since a store URL's lone user (a role) is no secret."""
+    url = "http://SECRETAPIKEY@gw.example:8080/prefix"
+    assert redaction.mask_client_url(url) == "http://***@gw.example:8080/prefix"
+    assert redaction.mask_url(url) == url  # a store URL keeps its role
+    said = redaction.redact_client(f"cannot connect to {url}: refused for SECRETAPIKEY", url)
+    assert "SECRETAPIKEY" not in said and said.endswith("refused for ***")
+    with_password = "http://ann:S3cret@gw.example/"
+    assert redaction.mask_client_url(with_password) == "http://ann:***@gw.example/"
+    assert redaction.redact_client("no S3cret here", with_password) == "no *** here"
+
+
 def test_store_urls_keep_their_path() -> None:
     assert urls.mask_url is redaction.mask_url
     assert urls.mask_url("s3://KEY:SECRET@bucket/a/b/c") == "s3://KEY:***@bucket/a/b/c"

@@ -44,7 +44,7 @@ from modelyard.errors import (
     ServerUnreachable,
     StorageUnavailable,
 )
-from modelyard.redaction import mask_url, redact
+from modelyard.redaction import mask_client_url, redact_client
 from modelyard.serializers import BaseDeserializer, BaseSerializer, JSONDeserializer, JSONSerializer
 
 if TYPE_CHECKING:
@@ -246,16 +246,16 @@ class Predictor:
             self._http = httpx.Client(timeout=self._timeout)
         name = self.endpoint_name if endpoint is None else endpoint
         target = f"{self.serving_url}/endpoints/{quote(name, safe='')}/{route}"
-        shown = mask_url(self.serving_url)  # a gateway's password is no part of a message
+        shown = mask_client_url(self.serving_url)  # a gateway's password is no part of a message
         try:
             response = self._http.post(target, content=body, headers=headers)
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-            reason = redact(str(exc), self.serving_url)
+            reason = redact_client(str(exc), self.serving_url)
             raise ConfigError(f"invalid serving URL {shown!r}: {reason}") from None
         except httpx.TimeoutException:
             raise ServerTimeout(f"no answer from {shown} within {self._timeout:g} s") from None
         except httpx.TransportError as exc:
-            reason = redact(str(exc) or type(exc).__name__, self.serving_url)
+            reason = redact_client(str(exc) or type(exc).__name__, self.serving_url)
             raise ServerUnreachable(
                 f"cannot reach the modelyard server at {shown} "
                 f"({reason}); is it running ('modelyard serve')?"
@@ -437,7 +437,9 @@ class Predictor:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Predictor({self.endpoint_name!r}, serving_url={mask_url(self.serving_url)!r})"
+        return (
+            f"Predictor({self.endpoint_name!r}, serving_url={mask_client_url(self.serving_url)!r})"
+        )
 
 
 def deploy(
@@ -608,8 +610,8 @@ def error_from_answer(response: httpx.Response) -> ModelyardError:
     if not isinstance(message, str) or not message.strip():
         text = response.text.strip().splitlines()[0][:200] if response.text.strip() else ""
         url = str(response.url)
-        text = redact(text, url)
-        message = f"{mask_url(url)} answered HTTP {response.status_code}" + (
+        text = redact_client(text, url)
+        message = f"{mask_client_url(url)} answered HTTP {response.status_code}" + (
             f": {text}" if text else ""
         )
     cls = _error_classes().get(str(body.get("error_code")))

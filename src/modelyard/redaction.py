@@ -111,16 +111,41 @@ def mask_webhook_url(url: str) -> str:
     given without a password (``https://TOKEN@host/…``, as some receivers take their key) is
     masked too.
     """
-    masked = mask_url(url)
+    masked = mask_client_url(url)
     parts = urlsplit(masked)
-    token = _lone_user(parts.netloc)
-    if token:
-        parts = parts._replace(netloc=MASK + parts.netloc[len(token) :])
-        masked = urlunsplit(parts)
     first, slash, rest = parts.path.lstrip("/").partition("/")
     if not slash or not rest:
         return masked
     return urlunsplit(parts._replace(path=f"/{first}/{MASK}"))
+
+
+def mask_client_url(url: str) -> str:
+    """A URL a client sends requests to (the serving URL, a gateway's) as it may be shown:
+    :func:`mask_url`, and a user name given without a password (``http://KEY@gateway``)
+    masked too, since httpx sends it as basic auth, as some gateways take their key. Store
+    URLs keep theirs (``postgresql://postgres@host`` names a role, not a secret)."""
+    masked = mask_url(url)
+    try:
+        parts = urlsplit(masked)
+    except ValueError:  # a URL that does not parse: its password and query are all we know
+        return masked
+    token = _lone_user(parts.netloc)
+    if not token:
+        return masked
+    return urlunsplit(parts._replace(netloc=MASK + parts.netloc[len(token) :]))
+
+
+def redact_client(text: str, url: str) -> str:
+    """``text`` with every credential :func:`mask_client_url` hides replaced by ``***``."""
+    text = redact(text, url)
+    try:
+        token = _lone_user(urlsplit(url).netloc)
+    except ValueError:
+        return text
+    if len(token) >= 4:  # shorter: no key, and masking it would garble the text
+        for form in sorted({token, unquote(token)}, key=len, reverse=True):
+            text = text.replace(form, MASK)
+    return text
 
 
 def _lone_user(netloc: str) -> str:

@@ -156,15 +156,15 @@ def _post(
     """POST and return a 2xx answer; anything else becomes the error the command ends with."""
     import httpx  # only this command needs it
 
-    from modelyard.redaction import mask_url, redact
+    from modelyard.redaction import mask_client_url, redact_client
 
-    shown = mask_url(url)  # a gateway's password or token is no part of any message
+    shown = mask_client_url(url)  # a gateway's password or token is no part of any message
     try:
         response = httpx.post(target, content=body, headers=headers, timeout=timeout)
     except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-        raise InvalidInput(f"invalid --url {shown!r}: {redact(str(exc), url)}") from None
+        raise InvalidInput(f"invalid --url {shown!r}: {redact_client(str(exc), url)}") from None
     except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-        reason = redact(one_line(str(exc) or type(exc).__name__), url)
+        reason = redact_client(one_line(str(exc) or type(exc).__name__), url)
         raise ServerUnreachable(
             f"cannot connect to {shown} ({reason}); is the "
             "server running? Start it with 'modelyard serve'"
@@ -174,7 +174,7 @@ def _post(
             f"no answer from {shown} within {timeout:g} s (raise --timeout to wait longer)"
         ) from None
     except httpx.TransportError as exc:
-        raise ModelyardError(f"request to {shown} failed: {redact(str(exc), url)}") from None
+        raise ModelyardError(f"request to {shown} failed: {redact_client(str(exc), url)}") from None
     if response.is_success:
         return response
     raise from_http_status(response.status_code, _error_message(response))
@@ -183,7 +183,7 @@ def _post(
 def _error_message(response: httpx.Response) -> str:
     """The server's own message (SageMaker's top-level ``message``), else the status line
     (the URL's credentials masked)."""
-    from modelyard.redaction import mask_url, redact
+    from modelyard.redaction import mask_client_url, redact_client
 
     try:
         message = response.json()["message"]
@@ -194,8 +194,8 @@ def _error_message(response: httpx.Response) -> str:
     text = one_line(response.text)[:200] if response.text.strip() else ""
     status = f"HTTP {response.status_code} {response.reason_phrase}".strip()
     url = str(response.url)
-    text = redact(text, url)
-    return f"{mask_url(url)} answered {status}" + (f": {text}" if text else "")
+    text = redact_client(text, url)
+    return f"{mask_client_url(url)} answered {status}" + (f": {text}" if text else "")
 
 
 def _fields(response: httpx.Response) -> dict[str, Any]:
