@@ -191,6 +191,9 @@ def test_health_and_server_metadata(http: httpx.Client) -> None:
         "extensions": ["binary_tensor_data"],
     }
     assert http.post("/v2/health/live").status_code == 405
+    # A trailing slash, as the model routes and /v2/ take it (the health routes were a 404).
+    assert http.get("/v2/health/live/").json() == {"live": True}
+    assert http.get("/v2/health/ready/").json() == {"ready": False}
     missing = http.get("/v2/nothing/here")
     assert missing.status_code == 404 and "no route" in missing.json()["error"]
 

@@ -118,13 +118,14 @@ class V2Rest:
         await respond(send, status, body, JSON, extra)
 
     def _server_route(self, path: str, method: str) -> tuple[int, bytes]:
-        if path in ("/v2", "/v2/"):
+        route = path.removesuffix("/")  # a trailing slash, as the model routes take it
+        if route == "/v2":
             _require(method, "GET", path)
             return 200, self._server_metadata
-        if path == "/v2/health/live":
+        if route == "/v2/health/live":
             _require(method, "GET", path)
             return 200, _LIVE
-        if path == "/v2/health/ready":
+        if route == "/v2/health/ready":
             _require(method, "GET", path)
             ready = catalog.server_ready(self._core)
             return (200 if ready else 400), orjson.dumps({"ready": ready})
