@@ -303,3 +303,33 @@ def test_a_resumed_job_is_not_taken_for_an_orphan_while_it_launches(
     resumed = platform.jobs.resume("old")
     assert seen == [JobStatus.PENDING]
     assert resumed.status is JobStatus.PENDING and resumed.pid == 999_999
+
+
+@pytest.mark.parametrize("taken_to", [JobStatus.IN_PROGRESS, JobStatus.COMPLETED])
+def test_a_worker_quicker_than_its_launcher_keeps_the_job(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch, taken_to: JobStatus
+) -> None:
+    """A worker forked from a preloaded coordinator can take its job (Pending to In
+    progress, its own pid recorded) before the launcher records the pid it was given; the
+    launch failed with "job 'plain' is InProgress; it cannot become Pending" (seen in CI, a
+    SageMaker-SDK fit on PostgreSQL), though the job ran. The launch now returns the job as
+    its worker left it."""
+
+    class Quick(_Recording):
+        def launch(self, args: list[str], log_name: str) -> int:
+            platform.jobs.store.transition(
+                "plain", (JobStatus.PENDING,), JobStatus.IN_PROGRESS, pid=4242, host="worker"
+            )
+            if taken_to is JobStatus.COMPLETED:
+                platform.jobs.store.transition(
+                    "plain", (JobStatus.IN_PROGRESS,), JobStatus.COMPLETED
+                )
+            return super().launch(args, log_name)
+
+    monkeypatch.setattr(platform.jobs, "_processes", Quick())
+    platform.jobs.register(
+        JobKind.TRAINING, JobKindRunner(lambda n, s: platform.jobs.get(n), worker_args=None)
+    )
+    launched = platform.jobs.launch(_job(platform, "plain", JobKind.TRAINING, JobStatus.PENDING))
+    assert (launched.status, launched.pid, launched.host) == (taken_to, 4242, "worker")
+    assert platform.jobs.get("plain") == launched

@@ -166,14 +166,22 @@ class JobService:
             with contextlib.suppress(ModelyardError):
                 self._not_started(created.name, f"{type(exc).__name__}: {exc}")
             raise
-        return self._jobs.transition(
-            created.name,
-            (JobStatus.PENDING,),
-            JobStatus.PENDING,
-            pid=pid,
-            host=self._host,
-            beat=True,  # silence counts from here, on the store's clock
-        )
+        try:
+            return self._jobs.transition(
+                created.name,
+                (JobStatus.PENDING,),
+                JobStatus.PENDING,
+                pid=pid,
+                host=self._host,
+                beat=True,  # silence counts from here, on the store's clock
+            )
+        except Conflict:
+            # The worker was quicker (forked from a preloaded coordinator, it can be): it took
+            # the job, with its own pid and host, or even ended it. The job is its now.
+            job = self.get(created.name)
+            if job.status is JobStatus.PENDING:
+                raise
+            return job
 
     def _not_started(self, name: str, why: str) -> Job:
         return self._jobs.transition(
