@@ -467,13 +467,14 @@ def serving_app(settings: Settings | None = None) -> Any:
     deployer = Deployer(
         SqlPlanSource(engine),
         load=functools.partial(load_served, artifacts, scratch=scratch),
-        predict_executor=predict_executor(),
+        predict_executor=predict_executor(settings.predict_timeout_s),
         poll_interval_s=settings.plan_poll_s,
     )
     options = ServerOptions(
         max_payload_bytes=settings.max_payload_bytes,
         cors_origins=settings.cors_origin_list,
         body_timeout_s=settings.body_timeout_s,
+        predict_timeout_s=settings.predict_timeout_s,
     )
     # First in, so stopped last: the engine's connections close after everyone used them.
     companions: list[Any] = [lambda core: _Disposer(engine)]

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
         max_payload_bytes: Largest invocation body the server reads (413 above it).
         body_timeout_s: How long the server waits for a request body to arrive in full (408
             after it: a client that stalls mid-body does not hold a connection for ever).
+        predict_timeout_s: How long an invocation waits for its model's prediction (SageMaker's
+            60 s by default); after it the caller gets a ``ModelError`` and a call still stuck
+            in the model no longer holds up the other models' predictions.
         cors_origins: Comma-separated origins browsers may call the server from (``*``: any).
         grpc_port: The TCP port of the Open Inference Protocol V2 gRPC service, served by the
             same processes as HTTP; None: no gRPC.
@@ -91,6 +94,7 @@ class Settings(BaseSettings):
     db_busy_timeout_s: float = Field(default=30.0, gt=0)
     max_payload_bytes: int = Field(default=6 * 1024 * 1024, gt=0)
     body_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    predict_timeout_s: float = Field(default=60.0, gt=0, le=3600)
     cors_origins: str = ""
     grpc_port: int | None = Field(default=None, ge=1, le=65535)
     grpc_host: str = "127.0.0.1"

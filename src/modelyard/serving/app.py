@@ -28,7 +28,6 @@ import gc
 import logging
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -47,6 +46,7 @@ from modelyard.serving.http import (
     respond_json,
     without_body,
 )
+from modelyard.serving.predict_thread import PredictThread
 from modelyard.serving.sagemaker import (
     ASYNC_SUFFIX,
     PREFIX,
@@ -66,6 +66,7 @@ class ServerOptions:
     max_payload_bytes: int = 6 * 1024 * 1024
     cors_origins: tuple[str, ...] = ()
     body_timeout_s: float = 30.0
+    predict_timeout_s: float = 60.0
 
 
 class Companion(Protocol):
@@ -287,7 +288,7 @@ def build_app(
         metrics: The ``GET /metrics`` route, or None (404).
         feedback: Where ``POST /endpoints/{name}/feedback`` records labels, or None (404).
     """
-    core = DataPlane(deployer, assemble(wrappers), observer)
+    core = DataPlane(deployer, assemble(wrappers), observer, options.predict_timeout_s)
     worker = str(os.getpid()).encode()
     app = ServingApp(
         core,
@@ -300,11 +301,13 @@ def build_app(
     return CorsMiddleware(app, options.cors_origins)
 
 
-def predict_executor() -> ThreadPoolExecutor:
+def predict_executor(predict_timeout_s: float = 60.0) -> PredictThread:
     """The single predict thread of a server process.
 
     One thread per process: predictions queue behind each other, which is what lets the
     micro-batcher gather concurrent requests, and the models' own thread pools are not
-    oversubscribed on small machines.
+    oversubscribed on small machines. A call in a model for half the predict timeout is left
+    to its thread, and another takes the queue (``predict_thread.py``), so that the requests
+    queued behind it are answered before their own timeout.
     """
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelyard-predict")
+    return PredictThread(stuck_after_s=predict_timeout_s / 2)

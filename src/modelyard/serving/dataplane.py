@@ -21,6 +21,7 @@ adapters only note the body sizes on the lease (``request_bytes``, ``response_by
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from time import perf_counter
 from types import TracebackType
@@ -40,6 +41,7 @@ from modelyard.errors import (
 )
 from modelyard.runtimes.handler import InferenceHandler
 from modelyard.serving.batching import ModelFailure
+from modelyard.serving.body_deadline import BodyDeadline
 from modelyard.serving.deployer import Deployer
 from modelyard.serving.routing import Selection
 from modelyard.serving.stack import Call, Handler, RequestMeta
@@ -70,6 +72,7 @@ class Lease:
     """
 
     __slots__ = (
+        "_deadline",
         "_handler",
         "_held",
         "_observer",
@@ -86,11 +89,13 @@ class Lease:
         selection: Selection,
         handler: Handler,
         observer: RequestObserver | None = None,
+        deadline: BodyDeadline | None = None,
     ) -> None:
         self.meta = meta
         self.selection = selection
         self._handler = handler
         self._observer = observer
+        self._deadline = deadline  # how long its prediction is waited for
         self.started = perf_counter()
         #: Body sizes as the adapter read and wrote them; -1 until it says.
         self.request_bytes = -1
@@ -145,10 +150,27 @@ class Lease:
             SignatureMismatch: the model's runtime refused these rows (values the estimator
                 rejects, such as NaN for a model without missing-value support): the
                 caller's input, answered 400 with the runtime's reason, not logged as a fault.
-            ModelFailed: the model raised (logged here, with the inference id).
+            ModelFailed: the model raised (logged here, with the inference id), or did not
+                answer within the predict timeout.
         """
+        deadline = self._deadline
+        task = deadline.enter() if deadline is not None else None
         try:
             return await self._handler(Call(self.meta, self.selection, rows))
+        except asyncio.CancelledError:
+            if deadline is None or not deadline.timed_out(task):
+                raise
+            log.error(
+                "inference %s on %s (%s) gave up: no prediction within %g s",
+                self.meta.inference_id,
+                self.meta.endpoint,
+                self.model_ref,
+                deadline.timeout_s,
+            )
+            raise ModelFailed(
+                f"the model {self.model_ref} did not answer within {deadline.timeout_s:g} s; "
+                f"inference id {self.meta.inference_id}"
+            ) from None
         except ModelFailure as failure:
             meta = self.meta
             if isinstance(failure.cause, SignatureMismatch):  # the runtime's word on the input
@@ -164,6 +186,9 @@ class Lease:
                 f"the model {self.model_ref} raised {type(failure.cause).__name__}; "
                 f"inference id {meta.inference_id}"
             ) from None
+        finally:
+            if deadline is not None:
+                deadline.leave(task)
 
     def release(self) -> None:
         """End this request's in-flight count (idempotent)."""
@@ -194,11 +219,21 @@ class DataPlane:
     """Chooses variants and predicts, for every protocol, from the deployer's route table."""
 
     def __init__(
-        self, deployer: Deployer, handler: Handler, observer: RequestObserver | None = None
+        self,
+        deployer: Deployer,
+        handler: Handler,
+        observer: RequestObserver | None = None,
+        predict_timeout_s: float | None = None,
     ) -> None:
+        """``predict_timeout_s``: how long a prediction is waited for (None: for ever); past
+        it the request fails with :class:`ModelFailed`."""
         self.deployer = deployer
         self._handler = handler
         self._observer = observer
+        # One sweeping timer per loop, not one per request (see ``body_deadline``).
+        self._predict_deadline = (
+            BodyDeadline(predict_timeout_s) if predict_timeout_s is not None else None
+        )
 
     def choose(self, meta: RequestMeta) -> Lease:
         """Choose the variant that answers ``meta`` and start its in-flight count.
@@ -220,7 +255,7 @@ class DataPlane:
         except Exception as exc:
             self.refuse(meta, exc)
             raise
-        return Lease(meta, selection, self._handler, self._observer)
+        return Lease(meta, selection, self._handler, self._observer, self._predict_deadline)
 
     def refuse(self, meta: RequestMeta, error: BaseException) -> None:
         """Count a request refused before a variant was chosen: its endpoint unknown, or its
