@@ -97,3 +97,22 @@ def test_missing_path_foreign_object_and_unfitted_model_are_refused(tmp_path) ->
         RT.save([1, 2, 3], tmp_path, trust=Trust())
     with pytest.raises(InvalidModelFile, match="not fitted"):
         RT.save(lgb.LGBMClassifier(), tmp_path, trust=Trust())
+
+
+def test_a_frame_is_matched_to_the_boosters_names_by_lightgbms_own_rule(data, tmp_path) -> None:
+    # LightGBM keeps "mean radius" as "mean_radius" (it writes spaces as underscores), and
+    # predicts a DataFrame by position: columns in another order gave silently wrong answers.
+    x, y = data
+    names = [f"col {i}" for i in range(x.shape[1])]
+    frame = pd.DataFrame(x, columns=names)
+    reg = lgb.LGBMRegressor(n_estimators=8, num_leaves=5, verbose=-1, n_jobs=1).fit(frame, y)
+    _, loaded = roundtrip(reg, tmp_path)
+    assert loaded.signature_hint().feature_names == [n.replace(" ", "_") for n in names]
+    assert [loaded.stored_feature_name(n) for n in names] == reg.booster_.feature_name()
+    np.testing.assert_allclose(loaded.predict(frame), reg.predict(frame))
+    with pytest.raises(SignatureMismatch, match="in another order") as shuffled:
+        loaded.predict(frame[names[::-1]])
+    assert "'col 9', 'col 8'" in shuffled.value.message
+    with pytest.raises(SignatureMismatch, match="unexpected"):
+        loaded.predict(frame.rename(columns={"col 0": "other"}))
+    np.testing.assert_allclose(loaded.predict(x), reg.predict(frame))  # an array: by position

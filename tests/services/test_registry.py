@@ -186,6 +186,33 @@ def test_bad_inputs_change_nothing(
     assert state(platform) == before
 
 
+def test_lightgbm_trained_on_names_with_spaces_registers_and_keeps_the_models_order(
+    platform: Platform,
+) -> None:
+    # scikit-learn's own breast-cancer frame names its features "mean radius", …: LightGBM
+    # stores them as "mean_radius". The example the model was trained on must be accepted, and
+    # one whose columns are in another order refused, not recorded in that order (the server
+    # feeds features by the signature's order, and LightGBM reads them by position).
+    import lightgbm as lgb
+    from sklearn.datasets import load_breast_cancer
+
+    x, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    model = lgb.LGBMClassifier(n_estimators=10, verbose=-1, n_jobs=1).fit(x, y)
+    reg = platform.registry
+    mv = reg.register("lgb-spaces", model, flavor="lightgbm", input_example=x.head(5))
+    assert mv.signature is not None and mv.signature.feature_names == list(x.columns)
+    loaded = reg.load(mv.ref)
+    np.testing.assert_allclose(loaded.predict(x.head(20)), model.predict_proba(x.head(20))[:, 1])
+    np.testing.assert_allclose(
+        loaded.predict(x.head(20).to_numpy()), model.predict_proba(x.head(20))[:, 1]
+    )
+    loaded.unload()
+    before = state(platform)
+    with pytest.raises(SignatureMismatch, match="in another order"):
+        reg.register("lgb-spaces", model, flavor="lightgbm", input_example=x.iloc[:5, ::-1])
+    assert state(platform) == before
+
+
 def test_feature_names_holding_control_characters_are_refused(
     platform: Platform, booster: Any
 ) -> None:

@@ -57,6 +57,11 @@ class LoadedModel(ABC):
         """The input signature the model itself knows (feature count, names), if any."""
         return None
 
+    def stored_feature_name(self, name: str) -> str:
+        """The name the model's library keeps for a feature given as ``name`` (LightGBM writes
+        spaces as underscores), to match a frame's columns to :meth:`signature_hint`'s names."""
+        return name
+
     def unload(self) -> None:  # noqa: B027 - optional hook, most models need nothing
         """Release resources (sessions, threads). Called once, after the last predict."""
 

@@ -9,10 +9,12 @@ from typing import Any
 import numpy as np
 
 from modelyard.domain import ColumnSpec, Signature, Trust
+from modelyard.domain.signature import listed_names
 from modelyard.errors import InvalidModelFile, SignatureMismatch
 from modelyard.runtimes._common import (
     PICKLE_MAGIC,
     check_width,
+    is_dataframe,
     read_head,
     require,
     source_path,
@@ -44,10 +46,41 @@ class LightGBMLoaded(LoadedModel):
             SignatureMismatch: wrong column count or input LightGBM cannot read.
         """
         check_width(data, self._n_features)
+        if is_dataframe(data):
+            self._check_columns(data.columns)
         try:
             return np.asarray(self._booster.predict(data, num_threads=1))
         except self._errors as exc:
             raise SignatureMismatch(f"lightgbm refused the input: {exc}") from exc
+
+    def stored_feature_name(self, name: str) -> str:
+        return name.replace(" ", "_")  # what LightGBM does to a feature name it is given
+
+    def _check_columns(self, columns: Any) -> None:
+        """Refuse a frame whose named columns are not the booster's features in its order:
+        LightGBM reads a frame by position, so another order would be answered silently wrong.
+        """
+        known = self._booster.feature_name()
+        given = list(columns)
+        if all(_AUTO_NAME.fullmatch(str(n)) for n in known) or not all(
+            isinstance(c, str) for c in given
+        ):
+            return  # nothing to match by name: positional, as an array
+        stored = [self.stored_feature_name(c) for c in given]
+        if stored == known:
+            return
+        if sorted(stored) == sorted(known):
+            raise SignatureMismatch(
+                f"the columns are the model's features in another order ({listed_names(given)}); "
+                f"LightGBM reads them by position: put them in the model's order "
+                f"({listed_names(known)})"
+            )
+        missing = [n for n in known if n not in stored]
+        extra = [c for c, s in zip(given, stored, strict=True) if s not in known]
+        raise SignatureMismatch(
+            f"the columns do not match the model's features: missing "
+            f"{listed_names(missing) or 'none'}, unexpected {listed_names(extra) or 'none'}"
+        )
 
     @property
     def booster(self) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from modelyard.domain import ColumnSpec, Signature
@@ -29,17 +30,23 @@ def infer_signature(example: pd.DataFrame, predictions: np.ndarray) -> Signature
 
 
 def check_example(
-    signature: Signature, example: pd.DataFrame, what: str = "the input example"
+    signature: Signature,
+    example: pd.DataFrame,
+    what: str = "the input example",
+    stored_name: Callable[[str], str] | None = None,
 ) -> None:
     """Raise SignatureMismatch unless ``example`` has the signature's features.
 
     Named features must all be present (extra columns are an error too); unnamed ones are
-    matched by count.
+    matched by count. ``stored_name`` maps a column's name to the one the model keeps (its
+    :meth:`~modelyard.runtimes.base.LoadedModel.stored_feature_name`), when the signature is
+    the model's own.
     """
     names = signature.feature_names
     if names is not None and all(isinstance(c, str) for c in example.columns):
-        missing = [n for n in names if n not in example.columns]
-        extra = [str(c) for c in example.columns if c not in names]
+        stored = {c: (stored_name or str)(c) for c in example.columns}
+        missing = [n for n in names if n not in stored.values()]
+        extra = [str(c) for c in example.columns if stored[c] not in names]
         if missing or extra:
             raise SignatureMismatch(
                 f"{what} does not match the model's features: "

@@ -74,6 +74,9 @@ class PackagedModel(LoadedModel):
     def signature_hint(self) -> Signature | None:
         return self.version.signature or self._inner.signature_hint()
 
+    def stored_feature_name(self, name: str) -> str:
+        return self._inner.stored_feature_name(name)
+
     def unload(self) -> None:
         self._inner.unload()
         self._cleanup()
@@ -544,7 +547,10 @@ def _settle_signature(
     if example is None:
         return hint
     if hint is not None:
-        check_example(hint, example)
+        # The model's own names are as its library keeps them (LightGBM: "mean_radius" for
+        # "mean radius"); the signature inferred below keeps the example's.
+        own_names = explicit is None
+        check_example(hint, example, stored_name=loaded.stored_feature_name if own_names else None)
     # Unnamed columns (an array example) are positional: do not let a model that knows its
     # feature names compare them against pandas' 0, 1, 2… labels.
     named = all(isinstance(c, str) for c in example.columns)
