@@ -19,6 +19,7 @@ from modelyard.errors import (
     InvalidInput,
     InvalidModelFile,
     InvalidName,
+    ModelFailed,
     SignatureMismatch,
     UnknownFlavor,
     UnsafeModelFormat,
@@ -211,6 +212,48 @@ def test_lightgbm_trained_on_names_with_spaces_registers_and_keeps_the_models_or
     with pytest.raises(SignatureMismatch, match="in another order"):
         reg.register("lgb-spaces", model, flavor="lightgbm", input_example=x.iloc[:5, ::-1])
     assert state(platform) == before
+
+
+def test_a_model_answering_other_than_one_prediction_a_row_is_refused(
+    platform: Platform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A pyfunc that dropped a row was registered (and `verify` said "OK … predicted 4 example
+    # rows" for 5), only for every server to refuse it at warm-up; one answering a scalar
+    # crashed register with an IndexError traceback.
+    reg = platform.registry
+    example = np.arange(10.0).reshape(5, 2)
+    answers = {
+        "fewer": "np.zeros(len(data) - 1)",
+        "scalar": "1.0",
+        "more": "np.zeros((len(data) + 2, 2))",
+    }
+    before = state(platform)
+    for name, answer in answers.items():
+        code = tmp_path / f"{name}.py"
+        code.write_text(
+            "import numpy as np\n\nclass Model:\n    def load(self, path):\n        pass\n"
+            f"    def predict(self, data):\n        return {answer}\n"
+        )
+        with pytest.raises(InvalidModelFile, match="for the 5 rows of the input example"):
+            reg.register(
+                name, code, flavor="pyfunc", input_example=example, trust=Trust(user_code=True)
+            )
+    assert state(platform) == before
+    # A model whose answers change after registration (its code reads the environment here;
+    # a library upgrade in real life) fails verify instead of passing it.
+    code = tmp_path / "drifting.py"
+    code.write_text(
+        "import os\nimport numpy as np\n\nclass Model:\n    def load(self, path):\n        pass\n"
+        "    def predict(self, data):\n"
+        "        return np.zeros(len(data) - int(os.environ.get('DROP_ROWS', '0')))\n"
+    )
+    mv = reg.register(
+        "drifting", code, flavor="pyfunc", input_example=example, trust=Trust(user_code=True)
+    )
+    assert reg.verify(mv.ref)[1] == 5
+    monkeypatch.setenv("DROP_ROWS", "1")
+    with pytest.raises(ModelFailed, match=r"drifting:1 returned 4 predictions for the 5 rows"):
+        reg.verify(mv.ref)
 
 
 def test_feature_names_holding_control_characters_are_refused(

@@ -33,6 +33,7 @@ from modelyard.domain.signature import check_column_names
 from modelyard.errors import (
     InvalidInput,
     InvalidModelFile,
+    ModelFailed,
     ModelyardError,
     SignatureMismatch,
     StorageNotWritable,
@@ -450,15 +451,24 @@ class RegistryService:
             The version checked and how many example rows it predicted (None: no example).
 
         Raises:
-            ArtifactMissing, ArtifactCorrupted, UnsafeModelFormat, SignatureMismatch, and the
-            lookup errors of :meth:`get_version`.
+            ArtifactMissing, ArtifactCorrupted, UnsafeModelFormat, SignatureMismatch,
+            ModelFailed (not one prediction per example row), and the lookup errors of
+            :meth:`get_version`.
         """
         loaded = self.load(ref)
         try:
             # The example of the version just loaded, not a fresh resolution of ``ref``: an
             # alias may move in between.
             example = self.input_example(loaded.version.ref)
-            rows = None if example is None else len(loaded.predict(example))
+            rows = None
+            if example is not None:
+                answered = _wrong_row_count(loaded.predict(example), len(example))
+                if answered:
+                    raise ModelFailed(
+                        f"{loaded.version.ref} returned {answered} for the {len(example)} rows "
+                        "of its input example (one prediction per row expected)"
+                    )
+                rows = len(example)
         finally:
             loaded.unload()
         return loaded.version, rows
@@ -562,5 +572,22 @@ def _settle_signature(
         raise SignatureMismatch(f"the model cannot predict on the input example: {exc}") from None
     import numpy as np
 
+    answered = _wrong_row_count(predictions, len(example))
+    if answered:
+        raise InvalidModelFile(
+            f"the model returned {answered} for the {len(example)} rows of the input example; "
+            "predict must return one prediction per row"
+        )
     inferred = infer_signature(example, np.asarray(predictions))
     return explicit or inferred
+
+
+def _wrong_row_count(predictions: Any, rows: int) -> str | None:
+    """What ``predictions`` holds (``"4 predictions"``, ``"a single value"``) when it is not
+    one prediction per row of ``rows``, else None."""
+    import numpy as np
+
+    shape = np.shape(predictions)
+    if not shape:
+        return "a single value"
+    return None if shape[0] == rows else f"{shape[0]} predictions"
