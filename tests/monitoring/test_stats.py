@@ -176,7 +176,7 @@ def test_noise_bounds_hold_at_their_level(rows: int) -> None:
 
 def test_a_tolerance_reads_near_twins_as_one_value_and_nothing_farther() -> None:
     # A value and its twin 1e-7 off on the other side share a bucket; 0.5 and 0.5 + 1e-5 (ten
-    # times the tolerance apart) stay apart; a chain of near values is one bucket.
+    # times the tolerance apart) stay apart; near values never chain into one bucket.
     a = np.array([0.2] * 50 + [0.5] * 50 + [1000.0] * 10)
     b = np.array([0.2 + 1e-7] * 50 + [0.5 + 1e-5] * 50 + [1000.0 * (1 + 5e-7)] * 10)
     exact = NumericPair.of(NumericSketch.of(a), NumericSketch.of(b))
@@ -185,10 +185,19 @@ def test_a_tolerance_reads_near_twins_as_one_value_and_nothing_farther() -> None
     assert pair.baseline.tolist() == [50, 50, 0, 10]
     assert pair.current.tolist() == [50, 0, 50, 10]
     assert STATS["ks"].compute(pair).effect == pytest.approx(50 / 110)  # the real gap stays
-    chain = NumericPair.of(
+    # Dense values (probabilities packed near 0) closer than the tolerance to each other: a
+    # shift from [0.0010, 0.0015] to [0.0015, 0.0020] is total, not one chained bucket (the
+    # first version merged neighbours of any side in chains, and read KS 0).
+    rng = np.random.default_rng(5)
+    low, high = rng.uniform(0.0010, 0.0015, 5_000), rng.uniform(0.0015, 0.0020, 5_000)
+    dense = NumericPair.of(NumericSketch.of(low), NumericSketch.of(high), tolerance=1e-6)
+    assert STATS["ks"].compute(dense).effect > 0.99
+    assert dense.resolution <= 2 / 5_000  # one merged pair at most per value
+    # A value present on both sides keeps its bucket: its twins are itself.
+    both = NumericPair.of(
         NumericSketch.of([1.0, 1.0 + 8e-7, 1.0 + 16e-7]), NumericSketch.of([1.0]), tolerance=1e-6
     )
-    assert chain.baseline.tolist() == [3] and chain.resolution == 1.0
+    assert both.baseline.tolist() == [1, 1, 1] and both.resolution == 0.0
 
 
 def test_a_tolerance_leaves_buckets_of_many_values_alone() -> None:

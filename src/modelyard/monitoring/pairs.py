@@ -72,25 +72,40 @@ class NumericPair:
         return pair.within(tolerance) if tolerance > 0 else pair
 
     def within(self, tolerance: float) -> NumericPair:
-        """This pair with neighbouring exact values (buckets of one value each) merged when
-        they differ by at most ``tolerance * max(1, |value|)``: values a predictor promises to
-        reproduce only that closely count as equal.
+        """This pair with each value of one side merged with its twin on the other: two
+        neighbouring exact values (buckets of one value each), one held by the baseline only
+        and the other by the current data only, that differ by at most
+        ``tolerance * max(1, |value|)``. Values a predictor promises to reproduce only that
+        closely count as equal.
 
-        Merging chains (each value joins its neighbour within reach), and is a function of the
-        union of both sides' values, so a value and its nearly equal twin on the other side
-        always share a bucket, whatever else is near; a statistic then misses at most what
-        lies within a chain, which :attr:`resolution` reports. Buckets of many values (a
-        sketch past :data:`~modelyard.monitoring.sketch.CAP` distinct values) are left as they
-        are: their edges can still part two values closer than ``tolerance``, which moves a
-        statistic by at most the share of the rows at the values so parted.
+        Only such pairs merge, each value with one partner at most, so nothing chains: dense
+        values (a fraud model's probabilities packed near 0) keep their resolution, and a
+        statistic misses at most the rows of one merged pair, which :attr:`resolution`
+        reports. A function of the two sketches alone. Buckets of many values (a sketch past
+        :data:`~modelyard.monitoring.sketch.CAP` distinct values) are left as they are: their
+        edges can still part two values closer than ``tolerance``, which moves a statistic by
+        at most the share of the rows at the values so parted.
         """
         single = self.low == self.high
+        only_a = (self.baseline > 0) & (self.current == 0)
+        only_b = (self.current > 0) & (self.baseline == 0)
         with np.errstate(over="ignore", invalid="ignore"):
             scale = np.maximum(np.abs(self.low[:-1]), np.abs(self.high[1:]))
             reach = tolerance * np.maximum(1.0, scale)
-            joins = single[:-1] & single[1:] & (self.high[1:] - self.low[:-1] <= reach)
-        if not joins.any():
+            twins = (
+                single[:-1]
+                & single[1:]
+                & ((only_a[:-1] & only_b[1:]) | (only_b[:-1] & only_a[1:]))
+                & (self.high[1:] - self.low[:-1] <= reach)
+            )
+        if not twins.any():
             return self
+        joins = np.zeros(len(twins), dtype=bool)
+        taken = -1  # the bucket last merged: each value has one partner at most
+        for i in np.flatnonzero(twins).tolist():  # a few per bunch, at most CAP in all
+            if i != taken:
+                joins[i] = True
+                taken = i + 1
         starts = np.flatnonzero(np.concatenate([[True], ~joins]))
         ends = np.concatenate([starts[1:] - 1, [len(self.low) - 1]])
         return NumericPair(
