@@ -58,6 +58,9 @@ def test_a_client_url_hides_a_key_given_as_its_user_name() -> None:
     assert redaction.mask_url(url) == url  # a store URL keeps its role
     said = redaction.redact_client(f"cannot connect to {url}: refused for SECRETAPIKEY", url)
     assert "SECRETAPIKEY" not in said and said.endswith("refused for ***")
+    empty = "http://SECRETAPIKEY:@gw.example/"  # curl -u KEY: sends a key this way
+    assert redaction.mask_client_url(empty) == "http://***:@gw.example/"
+    assert "SECRETAPIKEY" not in redaction.redact_client(f"no answer from {empty}", empty)
     with_password = "http://ann:S3cret@gw.example/"
     assert redaction.mask_client_url(with_password) == "http://ann:***@gw.example/"
     assert redaction.redact_client("no S3cret here", with_password) == "no *** here"

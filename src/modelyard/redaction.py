@@ -149,9 +149,11 @@ def redact_client(text: str, url: str) -> str:
 
 
 def _lone_user(netloc: str) -> str:
-    """The user name of ``netloc`` when it has one and no password; else empty."""
+    """The user name of ``netloc`` when it has one and no password (none, or an empty one:
+    ``KEY:@host``, as ``curl -u KEY:`` sends a key); else empty."""
     userinfo, at, _host = netloc.rpartition("@")
-    return userinfo if at and userinfo and ":" not in userinfo else ""
+    user, _colon, password = userinfo.partition(":")
+    return user if at and user and not password else ""
 
 
 def webhook_secrets_in(url: str) -> list[str]:
