@@ -112,6 +112,32 @@ def die_with_parent(sig: signal.Signals = signal.SIGKILL) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, sig)
 
 
+def set_on_signals(stop: threading.Event, *signals: signal.Signals) -> None:
+    """Set ``stop`` when one of ``signals`` arrives (call from the main thread).
+
+    Not ``signal.signal(sig, lambda *_: stop.set())``: a Python signal handler runs in the
+    main thread between two of its bytecodes, and ``Event.set`` takes the lock that
+    ``Event.wait`` holds around its check. A signal landing there had the handler wait for a
+    lock its own thread held: the process hung for ever, deaf to more SIGTERMs (CPython
+    gh-126434 describes it). So the handler only writes a byte to a pipe (no lock), and a
+    daemon thread reading the pipe sets the event.
+    """
+    read_end, write_end = os.pipe()
+
+    def relay() -> None:
+        while os.read(read_end, 1):
+            stop.set()
+
+    def handler(_signum: int, _frame: object) -> None:
+        with contextlib.suppress(OSError):  # the pipe full: a byte already waits
+            os.write(write_end, b"\0")
+
+    os.set_blocking(write_end, False)
+    threading.Thread(target=relay, name="signal relay", daemon=True).start()
+    for sig in signals:
+        signal.signal(sig, handler)
+
+
 def stop_with_parent(parent: int) -> None:
     """SIGTERM this process when its parent (pid ``parent``) dies: a helper whose job worker
     was killed stops its work instead of running on unsupervised."""
@@ -171,7 +197,7 @@ def fork_helper(before_fork: Callable[[], None], body: Callable[[threading.Event
     try:
         os.setsid()  # its own group: a signal meant for the parent's group skips it
         stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        set_on_signals(stop, signal.SIGTERM)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         stop_with_parent(parent)

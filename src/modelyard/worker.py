@@ -36,7 +36,9 @@ def main(argv: list[str]) -> int:
         print(_USAGE, file=sys.stderr)
         return 2
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    from modelyard.processes import set_on_signals
+
+    set_on_signals(stop, signal.SIGTERM)
     for module, count in prestarts:
         try:
             importlib.import_module(module).prestart(count)

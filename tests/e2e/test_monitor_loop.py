@@ -5,9 +5,12 @@ their loop processes (never a worker), and the loops end with their servers."""
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+
+import pytest
 
 from modelyard.bootstrap import Platform
 from tests.e2e.conftest import Server
@@ -19,6 +22,18 @@ def _cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except FileNotFoundError:
         return ""
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().split(") ")[-1].split()
+        except OSError:  # ended meanwhile
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
 
 
 def _alive(pid: int) -> bool:
@@ -59,3 +74,21 @@ def test_two_servers_run_each_tick_once_from_their_loop_processes(
         server.stop()
     for pid in pids:
         wait_for(f"loop process {pid} to end with its server", lambda p=pid: not _alive(p))
+
+
+@pytest.mark.parametrize(("workers", "status"), [(1, 128 + signal.SIGTERM), (2, 0)])
+def test_a_server_sent_sigterm_stops_its_loop_and_removes_its_metric_files(
+    serve: Callable[..., Server], tmp_path: Path, workers: int, status: int
+) -> None:
+    metrics = tmp_path / "metrics"
+    server = serve(workers=workers, MODELYARD_METRICS_DIR=str(metrics))
+    (loop,) = wait_for(
+        "the server's scheduler loop",
+        lambda: [p for p in _children(server.process.pid) if "scheduler --parent" in _cmdline(p)],
+    )
+    assert len(list(metrics.iterdir())) == 1, "the run's folder of metric files"
+    # The server alone, as a supervisor (systemd's KillMode=mixed, a container runtime) does.
+    os.kill(server.process.pid, signal.SIGTERM)
+    assert server.process.wait(60) == status, server.log.read_text()[-2000:]
+    wait_for("the loop process to end with its server", lambda: not _alive(loop))
+    assert list(metrics.iterdir()) == [], "the server removed its metric files on the way out"

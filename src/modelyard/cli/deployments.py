@@ -271,10 +271,10 @@ def controller(
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
     halt = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: halt.set())
-    if parent is not None:
-        from modelyard.processes import stop_with_parent
+    from modelyard.processes import set_on_signals, stop_with_parent
 
+    set_on_signals(halt, signal.SIGTERM)
+    if parent is not None:
         stop_with_parent(parent)
     active = len([d for d in service().list_deployments() if d.state.active])
     typer.echo(

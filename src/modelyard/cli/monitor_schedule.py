@@ -249,10 +249,10 @@ def _loop(title: str, *, once: bool, poll: float, parent: int | None, json_: boo
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per webhook call otherwise
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    if parent is not None:
-        from modelyard.processes import stop_with_parent
+    from modelyard.processes import set_on_signals, stop_with_parent
 
+    set_on_signals(stop, signal.SIGTERM)
+    if parent is not None:
         stop_with_parent(parent)
     typer.echo(
         f"{title} running: {len(current.monitors.schedules())} schedule(s), "

@@ -6,6 +6,7 @@ import errno
 import math
 import os
 import shutil
+import signal
 import socket
 import tempfile
 from pathlib import Path
@@ -140,9 +141,15 @@ def serve(
         err=True,
     )
     current.close()
-    # The scheduler loop runs in its own process, out of the workers' request path.
-    loop = start_loop_process() if monitors else None
+    # uvicorn (one worker) answers SIGTERM with a graceful shutdown and then raises the signal
+    # again once its own handler is gone: at the default action, the process died there and
+    # skipped the finally below (the loop left running alone, the metric files left behind).
+    # This handler, restored by uvicorn, turns that second SIGTERM into a normal exit.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    loop = None
     try:
+        # The scheduler loop runs in its own process, out of the workers' request path.
+        loop = start_loop_process() if monitors else None
         uvicorn.run(
             "modelyard.bootstrap:serving_app",
             factory=True,
@@ -160,6 +167,10 @@ def serve(
             stop_loop_process(loop)
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def fresh_metrics_dir(parent: Path | None) -> Path:

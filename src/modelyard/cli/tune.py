@@ -326,8 +326,9 @@ def join(job_name: JobArg) -> None:
     same database and artifact store; the job's data must be readable here (a shared URL, or
     the same path)."""
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    from modelyard.processes import set_on_signals
+
+    set_on_signals(stop, signal.SIGINT, signal.SIGTERM)
     service = _service()
     job = service.get(job_name)
     typer.echo(f"joining tuning job {job.name}; Ctrl-C stops the current trial and ends", err=True)
