@@ -14,7 +14,7 @@ import pytest
 from modelyard.domain import Batching
 from modelyard.serving import batching
 from modelyard.serving.batching import BatchLog, MicroBatcher, ModelFailure
-from tests.waiting import DEADLINE_S
+from tests.waiting import DEADLINE_S, wait_for
 
 T = TypeVar("T")
 
@@ -392,3 +392,39 @@ def test_the_batch_log_stops_recording_at_its_bound() -> None:
     assert log.take()[1].tolist() == [0, 1, 2]
     log.add(1, 9)  # room again once taken
     assert log.take()[1].tolist() == [9]
+
+
+def test_requests_whose_callers_went_away_are_neither_kept_nor_predicted() -> None:
+    # The model hangs in its first call; 300 callers give up on theirs meanwhile (a predict
+    # timeout, a disconnect). The queue must not keep them all while nothing is taken, and
+    # once the model returns, none of their rows are predicted: nobody waits for them.
+    release = threading.Event()
+    seen: list[float] = []
+
+    def predict(rows: np.ndarray) -> np.ndarray:
+        seen.extend(float(v) for v in rows[:, 0])
+        release.wait(DEADLINE_S)
+        return rows.sum(axis=1)
+
+    async def run(batcher: MicroBatcher) -> None:
+        first = asyncio.ensure_future(batcher.predict(np.zeros((1, 3))))
+        await _answered(
+            asyncio.get_running_loop().run_in_executor(
+                None, lambda: wait_for("the model called", lambda: seen)
+            ),
+            "the first call reaching the model",
+        )
+        for i in range(1, 301):
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(batcher.predict(np.full((1, 3), float(i))), 0.001)
+        assert batcher.queued <= 2 * batching._FORGET_AFTER, batcher.queued
+        release.set()
+        last = await _answered(batcher.predict(np.full((1, 3), -1.0)), "a request after")
+        assert float(last[0]) == -3.0
+        assert float((await first)[0]) == 0.0
+
+    with ThreadPoolExecutor(1) as pool:
+        batcher = MicroBatcher(predict, Batching(max_batch_size=16, max_wait_ms=1), pool)
+        asyncio.run(run(batcher))
+    assert seen == [0.0, -1.0], "rows of callers that went away were predicted"
+    assert batcher.queued == 0

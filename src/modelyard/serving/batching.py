@@ -49,6 +49,9 @@ INLINE_MAX_S = 0.002
 #: A batch being gathered is checked every ``max_wait_ms / GAP_PARTS``; it goes at the first
 #: check that finds no request arrived since the previous one.
 GAP_PARTS = 8
+#: Callers gone (their requests left in the queue) before the queue is rid of them; then
+#: again whenever they are half of what is queued.
+_FORGET_AFTER = 64
 _ROWS_BITS = 40  # a call's rows, below its request count, in one packed number
 _EWMA_ALPHA = 0.2
 
@@ -88,6 +91,7 @@ class MicroBatcher:
         self._last_batch_requests = 0
         self._probing = False
         self._queued_rows = 0  # rows of the queued requests
+        self._gone = 0  # callers that went away since the queue was last rid of theirs
         # While the drain waits for a fuller batch: the future it awaits, settled by the
         # request that brings the queue to ``_target`` requests or ``max_batch_size`` rows
         # (or by the deadline's timer), so a request that does not fill it wakes nobody.
@@ -122,7 +126,27 @@ class MicroBatcher:
             self._draining = True
             # Keep a reference: the loop holds tasks only weakly.
             self._task = loop.create_task(self._drain())
-        return await future
+        try:
+            return await future
+        except asyncio.CancelledError:
+            # The caller went away (its predict timeout, a disconnect). Its rows stay queued
+            # until taken, and a model stuck in a call takes none: without this, a hung
+            # model's queue grew by every request sent to it, answered or not, for ever.
+            self._gone += 1
+            if self._gone >= _FORGET_AFTER and 2 * self._gone >= len(self._queue):
+                self._forget_gone()
+            raise
+
+    @property
+    def queued(self) -> int:
+        """Requests waiting for a batch (those whose callers went away included, until the
+        queue is rid of them)."""
+        return len(self._queue)
+
+    def _forget_gone(self) -> None:
+        self._queue = deque(item for item in self._queue if not item[1].done())
+        self._queued_rows = sum(len(rows) for rows, _ in self._queue)
+        self._gone = 0
 
     async def predict_batches(
         self, batch: list[Any], max_rows: int, keep: bool = True
@@ -229,11 +253,23 @@ class MicroBatcher:
         return out
 
     def _take(self) -> list[tuple[np.ndarray, asyncio.Future[np.ndarray]]]:
-        batch = [self._queue.popleft()]
-        rows = len(batch[0][0])
-        while self._queue and rows + len(self._queue[0][0]) <= self._max_rows:
-            item = self._queue.popleft()
-            rows += len(item[0])
+        """The next batch: queued requests up to ``max_batch_size`` rows (at least one), less
+        those whose callers went away (nobody waits for their answer); empty when only such
+        requests were left."""
+        queue = self._queue
+        batch: list[tuple[np.ndarray, asyncio.Future[np.ndarray]]] = []
+        rows = 0
+        while queue:
+            item = queue[0]
+            size = len(item[0])
+            if item[1].done():
+                queue.popleft()
+                self._queued_rows -= size
+                continue
+            if batch and rows + size > self._max_rows:
+                break
+            queue.popleft()
+            rows += size
             batch.append(item)
         self._queued_rows -= rows
         return batch
@@ -245,8 +281,9 @@ class MicroBatcher:
                 if self._last_batch_requests > 1 and self._max_wait > 0:
                     await self._wait_for_fuller_batch()
                 batch = self._take()
-                self._last_batch_requests = len(batch)
-                await self._run(loop, batch)
+                if batch:
+                    self._last_batch_requests = len(batch)
+                    await self._run(loop, batch)
         finally:
             self._draining = False
 
