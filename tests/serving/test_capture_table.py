@@ -189,3 +189,20 @@ def test_a_version_answering_lists_after_numbers_is_read_back_with_every_row(
     assert rows["output.prediction"].tolist() == [str(first.predictions[0]), "[0.25,0.75]"]
     done = service.export("api", since, since.replace(hour=9), tmp_path / "rows.parquet")
     assert done.rows == 2 and pq.read_table(tmp_path / "rows.parquet").num_rows == 2
+
+
+def test_a_column_arrow_cannot_table_is_refused_without_quoting_its_values(
+    platform: Platform,
+) -> None:
+    # A handler's input_fn may hand the model a table whose column mixes types; the refusal
+    # is logged by the writer, and 'b' is a redacted field of this endpoint: its value must
+    # not be in the message, as Arrow's own quotes it.
+    import pandas as pd
+
+    records, _ = _captured(platform, [np.ones((2, 3))])
+    (record,) = records
+    rows = pd.DataFrame({"a": [1.0, 2.0], "b": [7, "4111-1111-1111-1111"], "c": [0.0, 1.0]})
+    mixed = CaptureRecord(record.meta, record.variant, rows, record.predictions, 0.001, record.time)
+    with pytest.raises(ValueError, match="input 'b' holds values of types int, str") as refused:
+        build_table([mixed])
+    assert "4111" not in str(refused.value)

@@ -117,7 +117,19 @@ def _inputs(rows: list[Any], names: list[str] | None) -> dict[str, pa.Array]:
         for r in rows
     ]
     frame = pd.concat(frames, ignore_index=True)
-    return {str(c): pa.array(frame[c].to_numpy(), from_pandas=True) for c in frame.columns}
+    columns = {}
+    for name in frame.columns:
+        values = frame[name].to_numpy()
+        try:
+            columns[str(name)] = pa.array(values, from_pandas=True)
+        except (pa.ArrowException, ValueError, TypeError):
+            # Arrow's own message quotes the value it could not convert, and this one lands
+            # in the server log: a redacted field's value must not.
+            kinds = ", ".join(sorted({type(v).__name__ for v in values}))
+            raise ValueError(
+                f"input {str(name)!r} holds values of types {kinds}, which make no one column"
+            ) from None
+    return columns
 
 
 def _columns(matrix: np.ndarray, names: list[str] | None) -> dict[str, pa.Array]:
