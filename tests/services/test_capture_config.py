@@ -34,6 +34,15 @@ def platform(tmp_path: Path, db_url: str) -> Iterator[Platform]:
     made.close()
 
 
+def _register(platform: Platform, name: str, rows: np.ndarray | pd.DataFrame) -> None:
+    """Register a classifier of ``rows`` (named inputs when a frame) as model ``name``."""
+    from sklearn.linear_model import LogisticRegression
+
+    first = np.asarray(rows)[:, 0]
+    model = LogisticRegression().fit(rows, (first > 0).astype(int))
+    platform.registry.register(name, model, flavor="sklearn", input_example=rows[:3])
+
+
 def plan_of(platform: Platform) -> dict[str, object]:
     engine = make_engine(platform.settings.resolved_db_url)
     try:
@@ -145,11 +154,7 @@ def test_a_redacted_column_a_model_does_not_have_is_no_reason_to_refuse(
     has no column 4 to capture, in clear or not, so turning capture on is not refused (it
     was: "captured in clear under another name", with no other name and no way around it);
     nor is a named model's redaction beside an unnamed model's column past its width."""
-    from sklearn.linear_model import LogisticRegression
-
-    wide = np.random.default_rng(1).normal(size=(50, 5))
-    model = LogisticRegression().fit(wide, (wide[:, 0] > 0).astype(int))
-    platform.registry.register("wide", model, flavor="sklearn", input_example=wide[:3])
+    _register(platform, "wide", np.random.default_rng(1).normal(size=(50, 5)))
     eps = platform.endpoints
     eps.create(
         "api",
@@ -176,3 +181,25 @@ def test_a_redacted_column_a_model_does_not_have_is_no_reason_to_refuse(
     )
     with pytest.raises(InvalidInput, match=r"'green' \(churn:1\).*'2'.*in clear"):
         eps.set_capture("both", 50)
+
+
+def test_a_redaction_is_carried_to_a_model_spelling_the_field_otherwise(
+    platform: Platform,
+) -> None:
+    """A new version names the redacted ``ssn`` ``SSN``: the redaction used to be dropped as
+    a field the model does not have, and the column captured in clear. It is carried under
+    the model's spelling, with its mode."""
+    rows = np.random.default_rng(2).normal(size=(50, 3))
+    _register(platform, "upper", pd.DataFrame(rows, columns=["a", "b", "SSN"]))
+    eps = platform.endpoints
+    eps.create(
+        "api",
+        {"blue": "churn:1", "green": "upper:1"},
+        capture={"blue": CaptureConfig.parse(100, ["ssn:drop"])},
+    )
+    eps.set_capture("api", 50)
+    shown = {v.name: v.capture for v in eps.get("api").config.variants}
+    assert shown["green"] == CaptureConfig(50.0, (RedactedField("SSN", Redaction.DROP),))
+    eps.update("api", {"blue": "upper:1"}, capture=KeepCapture())
+    (blue,) = [v for v in eps.get("api").config.variants if v.name == "blue"]
+    assert blue.capture.redact == (RedactedField("SSN", Redaction.DROP),)

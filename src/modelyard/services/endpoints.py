@@ -460,8 +460,9 @@ def _carried_redactions(
     capturing: bool = True,
 ) -> tuple[RedactedField, ...]:
     """``own`` redactions, then every other redaction of the ``current`` variants on a field
-    ``version``'s model has (all of them when it has no signature): a variant that did not
-    capture must not start capturing in clear what the others redact.
+    ``version``'s model has (all of them when it has no signature), matched regardless of
+    case and carried under this model's spelling: a variant that did not capture must not
+    start capturing in clear what the others redact.
 
     Raises:
         InvalidInput: when ``capturing``, a redaction that cannot be matched because one
@@ -473,12 +474,25 @@ def _carried_redactions(
     fields = _input_fields(version.signature)
     mine = {r.name for r in own}
     every = {r.name: r for v in current for r in v.capture.redact}
-    more = tuple(r for n, r in every.items() if n not in mine and (fields is None or n in fields))
+    if fields is None:
+        more = tuple(r for n, r in every.items() if n not in mine)
+    else:
+        # A field spelt otherwise in this model (``ssn`` redacted, ``SSN`` here) is carried
+        # under this model's spelling: the same data, which was dropped and captured in clear.
+        folded: dict[str, list[str]] = {}
+        for field in fields:
+            folded.setdefault(field.casefold(), []).append(field)
+        carried: dict[str, RedactedField] = {}
+        for n, r in every.items():
+            for field in [n] if n in fields else folded.get(n.casefold(), []):
+                if field not in mine and field not in carried:
+                    carried[field] = r if field == n else dataclasses.replace(r, name=field)
+        more = tuple(carried.values())
     if capturing and fields is not None:
         unnamed = version.signature is not None and not version.signature.feature_names
 
         def unmatched_here(name: str) -> bool:
-            if name in mine or name in fields:
+            if name in mine or name in fields or name.casefold() in folded:
                 return False
             column = name.isascii() and name.isdigit()
             if unnamed:  # a named field: it may be any of this model's numbered columns
