@@ -254,6 +254,15 @@ def test_a_model_answering_other_than_one_prediction_a_row_is_refused(
     monkeypatch.setenv("DROP_ROWS", "1")
     with pytest.raises(ModelFailed, match=r"drifting:1 returned 4 predictions for the 5 rows"):
         reg.verify(mv.ref)
+    # ...and one that now raises (or answers ragged rows) fails it with the model's error
+    # and where its code raised it, not a traceback out of verify.
+    monkeypatch.setenv("DROP_ROWS", "x")
+    with pytest.raises(
+        ModelFailed,
+        match=r"drifting:1 cannot predict on its input example: ValueError: invalid literal"
+        r".* \(drifting\.py, line 8\)",
+    ):
+        reg.verify(mv.ref)
 
 
 def test_feature_names_holding_control_characters_are_refused(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import shutil
 import tempfile
+import traceback
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -462,7 +463,7 @@ class RegistryService:
             example = self.input_example(loaded.version.ref)
             rows = None
             if example is not None:
-                answered = _wrong_row_count(loaded.predict(example), len(example))
+                answered = _wrong_row_count(_predicted(loaded, example), len(example))
                 if answered:
                     raise ModelFailed(
                         f"{loaded.version.ref} returned {answered} for the {len(example)} rows "
@@ -580,6 +581,26 @@ def _settle_signature(
         )
     inferred = infer_signature(example, np.asarray(predictions))
     return explicit or inferred
+
+
+def _predicted(loaded: PackagedModel, example: pd.DataFrame) -> Any:
+    """``loaded``'s predictions on its ``example``.
+
+    Raises:
+        ModelFailed: the model raised (its error, and the last place of its own code it
+            passed through, named): verify's answer, not a traceback.
+    """
+    try:
+        return loaded.predict(example)
+    except ModelyardError:
+        raise
+    except Exception as exc:
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f" ({Path(frames[-1].filename).name}, line {frames[-1].lineno})" if frames else ""
+        raise ModelFailed(
+            f"{loaded.version.ref} cannot predict on its input example: "
+            f"{type(exc).__name__}: {exc}{where}"
+        ) from None
 
 
 def _wrong_row_count(predictions: Any, rows: int) -> str | None:
