@@ -140,6 +140,8 @@ def test_bad_inputs_change_nothing(
     before = state(platform)
     text = tmp_path / "notes.txt"
     text.write_text("this is not a model")
+    swapped = list(x_test.columns)
+    swapped[0], swapped[1] = swapped[1], swapped[0]
     attempts: list[tuple[type[Exception], Any]] = [
         (UnknownFlavor, lambda: reg.register("cancer", booster, flavor="tensorflow")),
         (
@@ -149,6 +151,15 @@ def test_bad_inputs_change_nothing(
             ),
         ),
         (InvalidModelFile, lambda: reg.register("cancer", text, flavor="xgboost")),
+        (  # the model's own feature names in another order: each value in another's place
+            SignatureMismatch,
+            lambda: reg.register(
+                "cancer",
+                booster,
+                flavor="xgboost",
+                signature={"inputs": [{"dtype": "float64", "name": n} for n in swapped]},
+            ),
+        ),
         (
             InvalidModelFile,
             lambda: reg.register("cancer", tmp_path / "absent.json", flavor="xgboost"),

@@ -550,10 +550,13 @@ def _settle_signature(
     loaded: LoadedModel, explicit: Signature | None, example: pd.DataFrame | None
 ) -> Signature | None:
     own = loaded.signature_hint()
-    if explicit is not None and own is not None and own.n_features != explicit.n_features:
-        raise SignatureMismatch(
-            f"the signature lists {explicit.n_features} features; the model takes {own.n_features}"
-        )
+    if explicit is not None and own is not None:
+        if own.n_features != explicit.n_features:
+            raise SignatureMismatch(
+                f"the signature lists {explicit.n_features} features; the model takes "
+                f"{own.n_features}"
+            )
+        _check_order(explicit, own, loaded.stored_feature_name)
     hint = explicit or own
     if example is None:
         return hint
@@ -581,6 +584,23 @@ def _settle_signature(
         )
     inferred = infer_signature(example, np.asarray(predictions))
     return explicit or inferred
+
+
+def _check_order(explicit: Signature, own: Signature, stored: Callable[[str], str]) -> None:
+    """Refuse a signature naming the model's own features in another order: rows are put in
+    the signature's order, so each value would reach the model in another feature's place.
+    (Other names are taken: a model trained on unnamed columns may be given names.)"""
+    given, known = explicit.feature_names, own.feature_names
+    if not given or not known:
+        return
+    given = [stored(n) for n in given]
+    if given != list(known) and sorted(given) == sorted(known):
+        moved = [f"{g!r} (the model's is {k!r})" for g, k in zip(given, known, strict=True)]
+        at = next(i for i, (g, k) in enumerate(zip(given, known, strict=True)) if g != k)
+        raise SignatureMismatch(
+            f"the signature lists the model's features in another order: feature {at + 1} is "
+            f"{moved[at]}; list them as the model takes them: {', '.join(known)}"
+        )
 
 
 def _predicted(loaded: PackagedModel, example: pd.DataFrame) -> Any:
