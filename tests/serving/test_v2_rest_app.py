@@ -35,6 +35,17 @@ def calls(platform: Platform, requests: list[tuple[str, str, Any]]) -> list[http
     return asyncio.run(scenario())
 
 
+def _register_classifier(platform: Platform, name: str) -> None:
+    """Register the next version of ``name``: a classifier taking ``a, b, ssn``."""
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    frame = pd.DataFrame([[0.0, 1.0, 2.0], [1.0, -1.0, 0.5], [2.0, 0.0, -1.0]] * 4)
+    frame.columns = ["a", "b", "ssn"]
+    model = LogisticRegression().fit(frame, [0, 1, 1] * 4)
+    platform.registry.register(name, model, flavor="sklearn", input_example=frame[:3])
+
+
 def tensor(datatype: str = "FP64", data: Any = ROWS, shape: Any = (2, 3)) -> dict[str, Any]:
     return {"inputs": [{"name": "input-0", "datatype": datatype, "shape": shape, "data": data}]}
 
@@ -91,14 +102,8 @@ def test_a_listed_version_number_answers_with_that_version_not_a_variant_named_l
     metadata lists ``1`` as a version a request may name, so ``/versions/1`` is version 1.
     A digit-named variant stays reachable by its name when no production variant serves
     that number."""
-    import pandas as pd
-    from sklearn.linear_model import LogisticRegression
-
     made = make_platform(tmp_path / "home")
-    frame = pd.DataFrame([[0.0, 1.0, 2.0], [1.0, -1.0, 0.5], [2.0, 0.0, -1.0]] * 4)
-    frame.columns = ["a", "b", "ssn"]
-    second = LogisticRegression().fit(frame, [0, 1, 1] * 4)
-    made.registry.register("churn", second, flavor="sklearn", input_example=frame[:3])
+    _register_classifier(made, "churn")
     made.endpoints.create("digits", {"1": "churn:2", "blue": "churn:1"}, {"1": 0.5, "blue": 0.5})
     made.endpoints.create("named", {"7": "churn:2"})
     made.close()
@@ -119,3 +124,28 @@ def test_a_listed_version_number_answers_with_that_version_not_a_variant_named_l
     assert answers[5].json()["model_version"] == "2"
     assert answers[6].status_code == 200, answers[6].text
     assert answers[6].headers["x-modelyard-variant"] == "7"
+
+
+def test_a_version_number_two_models_serve_is_refused_naming_both(tmp_path: Any) -> None:
+    """An A/B of two models at the same version number: ``/versions/1`` named either, and
+    was answered by whichever came first. It is a 400 naming both; the variants answer by
+    name."""
+    made = make_platform(tmp_path / "home")
+    _register_classifier(made, "fraud")
+    made.endpoints.create("ab", {"x": "churn:1", "y": "fraud:1"}, {"x": 0.5, "y": 0.5})
+    made.close()
+    answers = calls(
+        made,
+        [
+            ("POST", "/v2/models/ab/versions/1/infer", tensor()),
+            ("GET", "/v2/models/ab/versions/1", None),
+            ("POST", "/v2/models/ab/versions/y/infer", tensor()),
+        ],
+    )
+    for answer in answers[:2]:
+        assert answer.status_code == 400, answer.text
+        error = answer.json()["error"]
+        assert "version 1 of endpoint 'ab' is ambiguous" in error
+        assert "churn:1 (variant 'x'), fraud:1 (variant 'y')" in error
+    assert answers[2].status_code == 200, answers[2].text
+    assert answers[2].headers["x-modelyard-variant"] == "y"

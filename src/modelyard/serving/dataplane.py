@@ -33,6 +33,7 @@ from modelyard.codecs.json_shapes import clip
 from modelyard.domain import Signature
 from modelyard.errors import (
     EndpointNotFound,
+    InvalidInput,
     ModelFailed,
     ModelNotReady,
     SignatureMismatch,
@@ -291,7 +292,8 @@ class DataPlane:
 
         Raises:
             VersionNotFound: neither (for a shadow's number, saying so and how to name it);
-                ModelNotReady: that version failed to load here.
+                ModelNotReady: that version failed to load here; InvalidInput: production
+                variants of two models serve that number (and no variant is named so).
         """
         digits = version.lstrip("0") if version.isascii() and version.isdigit() else None
         found: list[VariantRoute] = []
@@ -300,9 +302,18 @@ class DataPlane:
         if digits is not None and len(digits) <= _VERSION_DIGITS:
             number = int(digits or "0")
             found = [v for v in route.variants.values() if v.served.spec.version == number]
-            production = next((v for v in found if v.shadow is None), None)
-            if production is not None:
-                return production
+            production = [v for v in found if v.shadow is None]
+            models = {v.served.spec.ref for v in production}
+            if len(models) == 1:
+                return production[0]
+            if models and version not in route.variants:
+                # Two models' versions of one number (an A/B of churn-xgb:3 and churn-lgbm:3):
+                # answering with either would be a guess the caller cannot see.
+                serving = ", ".join(f"{v.served.spec.ref} (variant {v.name!r})" for v in production)
+                raise InvalidInput(
+                    f"version {number} of endpoint {route.name!r} is ambiguous: {serving} "
+                    "serve it; name the variant as the version instead"
+                )
         variant = route.variants.get(version)
         if variant is not None:
             return variant
