@@ -25,6 +25,7 @@ from modelyard.batch.filters import FilterError
 from modelyard.batch.lines import Block
 from modelyard.batch.sink import RECORD_ERRORS, Sink
 from modelyard.codecs import payloads
+from modelyard.codecs.text_rows import text_features
 
 __all__ = ["fast_applies", "fast_block"]
 
@@ -33,8 +34,14 @@ _ARROW_BLOCK = 512 * 1024
 
 
 def fast_applies(records: CsvRecords) -> bool:
-    """Whether a file's blocks may take the fast path at all."""
-    return records.model.handler is None and not records.single and records.output_filter is None
+    """Whether a file's blocks may take the fast path at all: not for a model taking text,
+    whose fields the fast path would read as numbers (codes such as 1, 2 are text to it)."""
+    return (
+        records.model.handler is None
+        and not records.single
+        and records.output_filter is None
+        and text_features(records.signature) is None
+    )
 
 
 def fast_block(records: CsvRecords, sink: Sink, block: Block, header: bool) -> bool:

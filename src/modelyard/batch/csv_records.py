@@ -16,6 +16,8 @@ was, then the prediction's columns.
 
 from __future__ import annotations
 
+from typing import Any
+
 from modelyard.batch.csvtext import csv_fields, csv_line
 from modelyard.batch.filters import Filter, FilterError, parse_filter
 from modelyard.batch.lines import Block
@@ -104,6 +106,7 @@ class CsvRecords:
         lines = [line for _, line in records]
         body = b"\n".join(map(self.model_line, lines) if self.reshape else lines)
         model = self.model
+        rows: Any  # an array, or a DataFrame for a model taking text
         if model.input_fn:
             rows = model.run_input_fn(body, CSV)
         else:

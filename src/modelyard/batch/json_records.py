@@ -83,7 +83,7 @@ class JsonInput:
             )
         return obj
 
-    def rows(self, line: bytes) -> tuple[Any, np.ndarray]:
+    def rows(self, line: bytes) -> tuple[Any, Any]:
         """A record's value and the model's rows for it.
 
         Raises:
@@ -124,7 +124,7 @@ class JsonRecords:
         if self.model.input_fn:
             self._handled(sink, records)
             return
-        parsed: list[tuple[int, Any, np.ndarray]] = []
+        parsed: list[tuple[int, Any, Any]] = []
         for at, line in records:
             try:
                 obj, rows = self.rows(line)
@@ -135,7 +135,7 @@ class JsonRecords:
         if not parsed:
             return
         try:
-            predictions = self.model.predict(np.vstack([rows for _, _, rows in parsed]))
+            predictions = self.model.predict(_joined([rows for _, _, rows in parsed]))
         except RECORD_ERRORS as exc:
             if len(parsed) == 1:
                 sink.bad(parsed[0][0], reason(exc))
@@ -163,7 +163,7 @@ class JsonRecords:
     def checked(self, line: bytes) -> Any:
         return self.input.checked(line)
 
-    def rows(self, line: bytes) -> tuple[Any, np.ndarray]:
+    def rows(self, line: bytes) -> tuple[Any, Any]:
         return self.input.rows(line)
 
     def output_line(self, obj: Any, answer: bytes) -> bytes:
@@ -208,3 +208,12 @@ class JsonRecords:
             self.output_line(None, payloads.encode(predictions[i : i + 1], JSON))
             for i in range(len(records))
         )
+
+
+def _joined(parts: list[Any]) -> Any:
+    """The records' rows as one: arrays stacked, or tables (a model taking text) concatenated."""
+    if all(type(p) is np.ndarray for p in parts):
+        return np.vstack(parts)
+    import pandas as pd
+
+    return pd.concat(parts, ignore_index=True)

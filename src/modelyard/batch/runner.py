@@ -9,6 +9,8 @@ leaves nothing its resumption would read.
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 
 from modelyard.batch.csv_fast import fast_applies, fast_block
@@ -158,6 +160,7 @@ class UnitRunner:
             return
         media = payloads.CSV if plan.format is BatchFormat.CSV else payloads.JSON
         model = self.model
+        rows: Any  # an array, or a DataFrame for a model taking text
         try:
             if model.input_fn:
                 rows = model.run_input_fn(body, plan.format.value)

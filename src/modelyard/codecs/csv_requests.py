@@ -101,14 +101,14 @@ def _csv_rows(body: bytes) -> Matrix:
             try:
                 values = list(map(float, fields))
             except ValueError:  # an empty field (missing value) or text: field by field
-                values = [_csv_number(f, number, c, number == first) for c, f in enumerate(fields)]
+                values = [csv_number(f, number, c, number == first) for c, f in enumerate(fields)]
             else:
                 if (
                     _INF in values  # "inf" is kept, "1e400" refused
                     or _NINF in values
                     or (check and NOT_NUMERAL_CHARS("".join(fields)) is not None)
                 ):
-                    values = [_csv_number(f, number, c, False) for c, f in enumerate(fields)]
+                    values = [csv_number(f, number, c, False) for c, f in enumerate(fields)]
             rows.append(values)
     except csv.Error as exc:
         hint = " (a quoted field is never closed)" if "end of data" in str(exc) else ""
@@ -118,7 +118,7 @@ def _csv_rows(body: bytes) -> Matrix:
     return np.array(rows, dtype=np.float64)
 
 
-def _csv_number(field: str, line: int, column: int, first: bool) -> float:
+def csv_number(field: str, line: int, column: int, first: bool) -> float:
     value = field.strip(" \t")
     if not value:
         return np.nan

@@ -115,17 +115,17 @@ def rows_from_json(obj: Any, signature: Signature | None, *, exact: bool = False
             items = obj["instances"]
             if type(items) is list:
                 return _from_list(items, signature, exact)
-            raise InvalidPayload(f'"instances" must be a list, got {_kind(items)}; {SHAPES}')
+            raise InvalidPayload(f'"instances" must be a list, got {kind(items)}; {SHAPES}')
         if "inputs" in obj:
             items = obj["inputs"]
             if type(items) is dict:
                 return _from_columns(items, signature, exact)
             if type(items) is list:
                 return _from_list(items, signature, exact)
-            kind = _kind(items)
-            raise InvalidPayload(f'"inputs" must be an object or a list, got {kind}; {SHAPES}')
+            shown = kind(items)
+            raise InvalidPayload(f'"inputs" must be an object or a list, got {shown}; {SHAPES}')
         raise InvalidPayload(f"unrecognised JSON object, keys {clip_names(list(obj))}; {SHAPES}")
-    raise InvalidPayload(f"unrecognised JSON: {_kind(obj)}; {SHAPES}")
+    raise InvalidPayload(f"unrecognised JSON: {kind(obj)}; {SHAPES}")
 
 
 def _from_list(items: list[Any], signature: Signature | None, exact: bool) -> Matrix:
@@ -150,7 +150,7 @@ def _from_flat(items: list[Any], signature: Signature | None, exact: bool) -> Ma
             array = None
     if array is None or array.ndim != 1:
         names = feature_names(signature)
-        array = np.array([_number(v, 0, j, names) for j, v in enumerate(items)], dtype=np.float64)
+        array = np.array([number_at(v, 0, j, names) for j, v in enumerate(items)], dtype=np.float64)
     if n_features(signature) == 1:
         return array.reshape(-1, 1)
     return array.reshape(1, -1)
@@ -163,13 +163,13 @@ def _from_records(items: list[Any], signature: Signature | None, exact: bool) ->
     rows = []
     for i, record in enumerate(items):
         if type(record) is not dict:
-            raise InvalidPayload(f"row {i + 1}: expected an object like row 1, got {_kind(record)}")
+            raise InvalidPayload(f"row {i + 1}: expected an object like row 1, got {kind(record)}")
         try:
             row = [record[k] for k in keys]
         except KeyError:
-            raise _key_error(i, record, keys, named=names is not None) from None
+            raise key_error(i, record, keys, named=names is not None) from None
         if len(record) != width:
-            raise _key_error(i, record, keys, named=names is not None)
+            raise key_error(i, record, keys, named=names is not None)
         rows.append(row)
     fast = None if exact else _fast_rows(rows)
     return fast if fast is not None else _convert_rows(rows, keys)
@@ -185,7 +185,17 @@ def _fast_rows(rows: list[Any]) -> Matrix | None:
     return array if array.ndim == 2 else None
 
 
-def _from_columns(columns: dict[str, Any], signature: Signature | None, exact: bool) -> Matrix:
+def named_columns(
+    columns: dict[str, Any], signature: Signature | None
+) -> tuple[tuple[str, ...], list[list[Any]]]:
+    """The columns of an ``{"inputs": {"name": [x, ...], ...}}`` body in the signature's order
+    (a scalar is one row), all of one length, and their names.
+
+    Raises:
+        InvalidPayload: no columns or no rows, a column that is an object, or columns of
+            other lengths.
+        SignatureMismatch: a feature of the signature missing, or a column it does not take.
+    """
     if not columns:
         raise InvalidPayload(NO_ROWS)
     names = feature_names(signature)
@@ -198,7 +208,7 @@ def _from_columns(columns: dict[str, Any], signature: Signature | None, exact: b
         known = set(names)
         missing = [n for n in names if n not in columns]
         unexpected = [k for k in columns if k not in known]
-        raise SignatureMismatch(_key_message(missing, unexpected, names))
+        raise SignatureMismatch(key_message(missing, unexpected, names))
     length = -1
     for i, column in enumerate(values):
         if type(column) is not list:
@@ -214,6 +224,12 @@ def _from_columns(columns: dict[str, Any], signature: Signature | None, exact: b
             )
     if length == 0:
         raise InvalidPayload(NO_ROWS)
+    return keys, values
+
+
+def _from_columns(columns: dict[str, Any], signature: Signature | None, exact: bool) -> Matrix:
+    keys, values = named_columns(columns, signature)
+    length = len(values[0])
     array = None
     if not exact:
         try:
@@ -226,7 +242,7 @@ def _from_columns(columns: dict[str, Any], signature: Signature | None, exact: b
             array = None
     if array is None or array.ndim != 2:
         rows = range(length)
-        converted = [[_number(col[r], r, c, keys) for c, col in enumerate(values)] for r in rows]
+        converted = [[number_at(col[r], r, c, keys) for c, col in enumerate(values)] for r in rows]
         return np.array(converted, dtype=np.float64)
     return array
 
@@ -237,14 +253,14 @@ def _convert_rows(rows: list[Any], names: tuple[str, ...] | None) -> Matrix:
     out = []
     for i, row in enumerate(rows):
         if type(row) is not list:
-            raise InvalidPayload(f"row {i + 1}: expected a list like row 1, got {_kind(row)}")
+            raise InvalidPayload(f"row {i + 1}: expected a list like row 1, got {kind(row)}")
         if len(row) != width:
             raise InvalidPayload(f"row {i + 1} has {len(row)} values, row 1 has {width}")
-        out.append([_number(v, i, j, names) for j, v in enumerate(row)])
+        out.append([number_at(v, i, j, names) for j, v in enumerate(row)])
     return np.array(out, dtype=np.float64)
 
 
-def _number(value: Any, row: int, col: int, names: tuple[str, ...] | None) -> float:
+def number_at(value: Any, row: int, col: int, names: tuple[str, ...] | None) -> float:
     if value is None:
         return math.nan
     if type(value) is str:
@@ -262,28 +278,28 @@ def _number(value: Any, row: int, col: int, names: tuple[str, ...] | None) -> fl
     elif type(value) is TooLarge:
         problem = f"{clip(value.text)} is too large for a float"
     else:
-        problem = f"expected a number or null, got {_kind(value)}"
-    raise InvalidPayload(f"{_where(row, col, names)}: {problem}")
+        problem = f"expected a number or null, got {kind(value)}"
+    raise InvalidPayload(f"{where(row, col, names)}: {problem}")
 
 
-def _where(row: int, col: int, names: tuple[str, ...] | None) -> str:
+def where(row: int, col: int, names: tuple[str, ...] | None) -> str:
     place = f"row {row + 1}, column {col + 1}"
     if names is not None and col < len(names):
         place += f" (feature {clip(names[col])})"
     return place
 
 
-def _key_error(i: int, record: dict[str, Any], keys: tuple[str, ...], *, named: bool) -> Exception:
+def key_error(i: int, record: dict[str, Any], keys: tuple[str, ...], *, named: bool) -> Exception:
     missing = [k for k in keys if k not in record]
     known = set(keys)
     unexpected = [k for k in record if k not in known]
-    message = f"row {i + 1}: {_key_message(missing, unexpected, keys if named else None)}"
+    message = f"row {i + 1}: {key_message(missing, unexpected, keys if named else None)}"
     if named:
         return SignatureMismatch(message)
     return InvalidPayload(f"{message} (every record must have the keys of row 1)")
 
 
-def _key_message(missing: list[str], unexpected: list[str], names: tuple[str, ...] | None) -> str:
+def key_message(missing: list[str], unexpected: list[str], names: tuple[str, ...] | None) -> str:
     parts = []
     if missing:
         parts.append(f"missing features: {clip_names(missing)}")
@@ -294,7 +310,7 @@ def _key_message(missing: list[str], unexpected: list[str], names: tuple[str, ..
     return "; ".join(parts)
 
 
-def _kind(value: Any) -> str:
+def kind(value: Any) -> str:
     if type(value) is list:
         return "a list"
     if type(value) is dict:

@@ -56,6 +56,7 @@ import io
 import json
 import re
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import orjson
@@ -73,6 +74,12 @@ from modelyard.codecs.json_shapes import (
     n_features,
     rows_from_json,
 )
+from modelyard.codecs.text_rows import (
+    is_text_dtype,
+    table_from_csv,
+    table_from_json,
+    text_features,
+)
 from modelyard.domain.signature import Signature
 from modelyard.errors import (
     InvalidPayload,
@@ -81,6 +88,9 @@ from modelyard.errors import (
     SignatureMismatch,
     UnsupportedMediaType,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["SUPPORTED_CONTENT_TYPES", "decode", "encode", "negotiate"]
 
@@ -111,9 +121,12 @@ _UNDERSCORE = ord("_")
 _DIGIT_SEPARATOR = re.compile(rb"_(?<=[0-9]_)[0-9]").search
 
 
-def decode(body: bytes, content_type: str | None, signature: Signature | None) -> Matrix:
+def decode(
+    body: bytes, content_type: str | None, signature: Signature | None
+) -> Matrix | pd.DataFrame:
     """Parse a request body into a 2-D float64 array (rows x features) in the signature's
-    feature order.
+    feature order; for a model with a text feature, a DataFrame of its features instead
+    (:mod:`.text_rows`).
 
     Args:
         body: The raw request body.
@@ -122,7 +135,8 @@ def decode(body: bytes, content_type: str | None, signature: Signature | None) -
             rows agree with one another.
 
     Returns:
-        A C-contiguous float64 array with at least one row and one column.
+        A C-contiguous float64 array with at least one row and one column, or for a model
+        taking text a DataFrame with the signature's columns (text as ``str``).
 
     Raises:
         UnsupportedMediaType: the content type is not JSON, CSV or npy.
@@ -135,6 +149,8 @@ def decode(body: bytes, content_type: str | None, signature: Signature | None) -
         media = JSON
     else:
         media = _EXACT_TYPES.get(content_type) or _media_type(content_type)
+    if signature is not None and text_features(signature) is not None:
+        return _decode_table(body, media, signature)
     if media == CSV:
         array = decode_csv(body)
     elif media == NPY:
@@ -207,11 +223,27 @@ def _media_type(content_type: str) -> str:
     )
 
 
-def _decode_json(body: bytes, signature: Signature | None) -> Matrix:
+def _decode_table(body: bytes, media: str, signature: Signature) -> pd.DataFrame:
+    if media == CSV:
+        return table_from_csv(body, signature)
+    if media == NPY:
+        texts = [c.name or str(j) for j, c in enumerate(signature.inputs) if is_text_dtype(c.dtype)]
+        raise UnsupportedMediaType(
+            f"a {NPY} body holds numbers, and this model takes text in {clip_names(texts)}: "
+            f"send {JSON} or {CSV}"
+        )
+    return table_from_json(_parsed_json(body), signature)
+
+
+def _parsed_json(body: bytes) -> object:
     try:
-        obj = orjson.loads(body)
+        return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        obj = _lenient_json(body, exc)
+        return _lenient_json(body, exc)
+
+
+def _decode_json(body: bytes, signature: Signature | None) -> Matrix:
+    obj = _parsed_json(body)
     array = rows_from_json(obj, signature)
     # numpy reads a string "1e400" as inf, and "1_000", "١٢" or "\\u00a01" as numbers, as
     # float() does; only a body with strings can hide one, and only an array holding inf, or a

@@ -185,6 +185,7 @@ class SageMakerRoute:
                 check_fields(headers, meta.caller_inference_id, meta.endpoint)
                 lease.request_bytes = len(body)
                 content_type = headers.get("content-type")
+                rows: Any  # an array, or a DataFrame for a model taking text
                 if handler is not None and handler.input_fn is not None:
                     rows = await handlers.run_input_fn(handler, body, content_type)
                 else:

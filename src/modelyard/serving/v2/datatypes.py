@@ -13,6 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from modelyard.codecs.text_rows import is_text_dtype
 from modelyard.errors import InvalidPayload
 
 __all__ = ["BYTES", "DATATYPES", "datatype_of", "is_text_dtype", "numpy_dtype"]
@@ -47,7 +48,6 @@ _BY_KIND_SIZE = {
     ("f", 4): "FP32",
     ("f", 8): "FP64",
 }
-_TEXT_NAMES = frozenset({"object", "str", "string", "bytes", "unicode"})
 
 
 def numpy_dtype(datatype: str) -> np.dtype:
@@ -81,16 +81,11 @@ def datatype_of(dtype: np.dtype | str) -> str | None:
     return _BY_KIND_SIZE.get((dtype.kind, dtype.itemsize))
 
 
-def is_text_dtype(name: str) -> bool:
-    """True when a signature's column dtype holds text (a BYTES column in the protocol)."""
-    return _datatype_of_name(name) == BYTES
-
-
 @lru_cache(maxsize=64)
 def _datatype_of_name(name: str) -> str | None:
-    lowered = name.lower()
-    if lowered in _TEXT_NAMES or lowered.startswith("string"):
+    if is_text_dtype(name):
         return BYTES
+    lowered = name.lower()
     try:
         dtype = np.dtype(lowered)
     except TypeError:  # pandas-only names: category, Int64 (nullable) …
