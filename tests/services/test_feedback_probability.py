@@ -136,3 +136,44 @@ def test_a_label_that_is_not_class_0_or_1_is_refused_and_nothing_is_stored(
         {"inference_id": inference_id, "row": r, "label": v} for r, v in enumerate([1, "0", 1.0, 0])
     ]
     assert made.feedback.record("api", good).accepted == 4
+
+
+def test_true_and_false_label_classes_1_and_0_whatever_else_the_window_holds(
+    platform: tuple[Platform, Any, pd.DataFrame, pd.Series],
+) -> None:
+    """A batch of booleans was accepted for the probability of class 1 (read as classes
+    False/True, since all its labels were booleans), but quality read the window's labels
+    together: beside 0/1 labels those were no class, and were left out of the scores as
+    'labelled rows whose prediction could not be read'. True and false now name 1 and 0."""
+    made, _, x_test, y_test = platform
+    rows = x_test.to_numpy()[:40].tolist()
+
+    async def scenario() -> tuple[str, list[float]]:
+        async with lifespan(serving_app(made.settings)) as client:
+            answer = await client.post("/endpoints/api/invocations", json=rows)
+            assert answer.status_code == 200, answer.text
+            return answer.headers["x-modelyard-inference-id"], answer.json()["predictions"]
+
+    started = datetime.now(UTC)
+    inference_id, served = asyncio.run(scenario())  # the shutdown wrote the captured rows
+    labels = [int(v) for v in y_test[:40]]
+    as_bools = [
+        {"inference_id": inference_id, "row": r, "label": bool(v)}
+        for r, v in enumerate(labels[:20])
+    ]
+    as_ints = [
+        {"inference_id": inference_id, "row": r, "label": v}
+        for r, v in enumerate(labels[20:], start=20)
+    ]
+    assert made.feedback.record("api", as_bools).accepted == 20
+    assert made.feedback.record("api", as_ints).accepted == 20
+
+    (point,) = made.feedback.quality("api", window=datetime.now(UTC) - started)
+    assert point.rows == 40, point.notes
+    assert not any("could not be read" in n for n in point.notes), point.notes
+    predicted = (np.asarray(served) >= 0.5).astype(int)
+    assert point.metrics["accuracy"] == pytest.approx(accuracy_score(labels, predicted))
+    assert point.metrics["roc_auc"] == pytest.approx(roc_auc_score(labels, served))
+    # Booleans still name no other class: a string "True" is not class 1.
+    with pytest.raises(InvalidInput, match="not one of the classes"):
+        made.feedback.record("api", [{"inference_id": inference_id, "row": 0, "label": "True"}])

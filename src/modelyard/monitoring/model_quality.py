@@ -35,9 +35,8 @@ from modelyard.domain.quality import (
 )
 from modelyard.monitoring.model_task import (
     ModelTask,
-    class_key,
     is_number,
-    match_class,
+    label_class,
     probability_task,
     read_class,
     task_from_data,
@@ -133,7 +132,7 @@ def _point(
     metrics: dict[str, float | None] = dict.fromkeys(METRICS[kind])
     rows = 0
     if labels:
-        task = probability_task(task, labels, outputs)
+        task = probability_task(task, outputs)
         decoded = _decode(task, labels, outputs)
         rows = len(decoded.truth)
         if decoded.dropped:
@@ -212,7 +211,7 @@ def _decode(task: ModelTask, labels: list[Any], outputs: list[Any]) -> _Decoded:
                 predicted.append(float(value))
             continue
         read = read_class(task, output)
-        wanted = class_key(label) if classes is None else match_class(label, classes)
+        wanted = label_class(task, label)
         if read is None or wanted is None:
             continue
         truth.append(wanted)

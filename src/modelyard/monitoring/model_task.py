@@ -16,7 +16,8 @@ except when it has one float output column: then :func:`probability_task`
 reads that column as the probability of the positive class when every captured value lies in
 [0, 1] (an XGBoost ``binary:logistic`` model registered by hand, with metric names only).
 Labels and predicted classes are compared through :func:`class_key`, so ``1``, ``1.0`` and
-``"1"`` name the same class.
+``"1"`` name the same class; for such a probability of class 1, ``true`` and ``false`` name
+``1`` and ``0`` (:func:`label_class`).
 """
 
 from __future__ import annotations
@@ -144,6 +145,22 @@ def match_class(label: Any, classes: Sequence[str]) -> str | None:
     return None
 
 
+def label_class(task: ModelTask, label: Any) -> str | None:
+    """The class ``label`` names for ``task`` (:func:`match_class` of its classes; the label's
+    :func:`class_key` when its outputs are labels). For the probability of class 1 (classes
+    ``0`` and ``1``, one float column) ``true`` and ``false`` name ``1`` and ``0``: labels of
+    either kind, sent in any mix, are one set of classes."""
+    if task.classes is None:
+        return class_key(label)
+    if isinstance(label, bool) and _probability_of_one(task):
+        return task.classes[int(label)]
+    return match_class(label, task.classes)
+
+
+def _probability_of_one(task: ModelTask) -> bool:
+    return task.classes == ("0", "1") and task.output_kind == "f" and task.outputs <= 1
+
+
 def _number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
@@ -168,7 +185,7 @@ def check_label(task: ModelTask, label: Any, model: str) -> str | None:
     if task.task is not Task.CLASSIFICATION:
         return None
     if task.classes is not None:
-        if match_class(label, task.classes) is None:
+        if label_class(task, label) is None:
             shown = list(task.classes[:20]) + (["…"] if len(task.classes) > 20 else [])
             return f"{_shown(label)} is not one of the classes of {model}: {shown}"
         return None
@@ -200,12 +217,14 @@ def task_from_data(labels: list[Any], outputs: list[Any]) -> ModelTask:
     return ModelTask(Task.CLASSIFICATION)
 
 
-def probability_task(task: ModelTask, labels: list[Any], outputs: list[Any]) -> ModelTask:
+def probability_task(task: ModelTask, outputs: list[Any]) -> ModelTask:
     """``task``, or for a classifier thought to output labels itself from one float column
     whose captured values all lie in [0, 1], some strictly between, a two-class task reading
-    that column as the probability of the positive class: ``True`` of ``False``/``True`` when
-    the labels are booleans, else ``1`` of ``0``/``1``. (Such a model is a binary booster
-    registered with metric names only; a model that outputs labels outputs whole numbers.)"""
+    that column as the probability of class ``1`` of ``0``/``1`` (labelled ``true``/``false``
+    too: :func:`label_class`), whatever the labels: a batch judged when it arrives and a window
+    scored later hold different mixes of them. (Such a model is a binary
+    booster registered with metric names only; a model that outputs labels outputs whole
+    numbers.)"""
     if task.task is not Task.CLASSIFICATION or task.classes is not None:
         return task
     if task.outputs > 1 or task.output_kind not in ("f", ""):
@@ -214,10 +233,7 @@ def probability_task(task: ModelTask, labels: list[Any], outputs: list[Any]) -> 
         return task
     if all(float(v).is_integer() for v in outputs):
         return task
-    present = [v for v in labels if v is not None]
-    booleans = bool(present) and all(isinstance(v, bool) for v in present)
-    classes = ("False", "True") if booleans else ("0", "1")
-    return ModelTask(Task.CLASSIFICATION, classes, "f", 1)
+    return ModelTask(Task.CLASSIFICATION, ("0", "1"), "f", 1)
 
 
 def read_class(task: ModelTask, output: Any) -> tuple[str, Any] | None:

@@ -67,7 +67,7 @@ def output_task(version: ModelVersion | None, outputs: list[Any]) -> ModelTask:
     task = model_task(version) if version is not None else ModelTask(None)
     if task.task is None:
         task = task_from_data([], outputs)
-    return probability_task(task, [], outputs)
+    return probability_task(task, outputs)
 
 
 def agreement(

@@ -302,9 +302,7 @@ class FeedbackService:
         for ref, truths in by_ref.items():
             task = self._task(ref)
             if task is not None:
-                task = probability_task(
-                    task, [t.label for t in truths], [t.prediction for t in truths]
-                )
+                task = probability_task(task, [t.prediction for t in truths])
             tasks[ref] = task
         return tasks
 
