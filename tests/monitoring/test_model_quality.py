@@ -258,3 +258,52 @@ def test_a_window_that_cannot_measure_the_validated_metric_is_insufficient_data(
         models={"churn:3": ModelInfo(info.task)},
     )
     assert bare.status is QualityStatus.NO_BASELINE
+
+
+def test_a_window_without_the_positive_class_does_not_read_as_zero_precision_recall_f1(
+    classifier: Any,
+) -> None:
+    """A quiet hour whose labels are all negative, every one predicted right: precision,
+    recall and F1 of the positive class are undefined (no positive predicted, none labelled),
+    and were reported as 0.0, so the window read DEGRADED at accuracy 1.0, a false alarm.
+    They are now unmeasured (None, with a note); the metrics that are defined judge it."""
+    model, x_test, y_test = classifier
+    predicted = model.predict(x_test)
+    right = [i for i, (p, y) in enumerate(zip(predicted, y_test, strict=True)) if p == y == 0]
+    assert len(right) >= 30
+    validation = {
+        "validation:accuracy": 0.95,
+        "validation:precision": 0.95,
+        "validation:recall": 0.95,
+        "validation:f1": 0.95,
+    }
+    info = ModelInfo(ModelTask(Task.CLASSIFICATION, None, "i", 1), validation)
+    (quiet,) = quality_points(
+        frame_of(
+            spread(len(right), T),
+            [int(y_test.iloc[i]) for i in right],
+            [int(predicted[i]) for i in right],
+        ),
+        endpoint="e",
+        windows=hours(1, T),
+        models={"churn:3": info},
+    )
+    assert quiet.metrics["accuracy"] == 1.0
+    assert quiet.metrics["precision"] is None
+    assert quiet.metrics["recall"] is None and quiet.metrics["f1"] is None
+    assert quiet.status is QualityStatus.OK, quiet
+    assert [c.name for c in quiet.comparisons] == ["accuracy"]
+    assert any("precision" in n and "positive" in n for n in quiet.notes), quiet.notes
+    assert any("recall" in n and "f1" in n for n in quiet.notes), quiet.notes
+
+    # Positives labelled but none predicted: recall and F1 are a true 0 and degrade it.
+    (missed,) = quality_points(
+        frame_of(spread(40, T), [1] * 10 + [0] * 30, [0] * 40),
+        endpoint="e",
+        windows=hours(1, T),
+        models={"churn:3": info},
+    )
+    assert missed.metrics["recall"] == 0.0 and missed.metrics["f1"] == 0.0
+    assert missed.metrics["precision"] is None
+    assert missed.status is QualityStatus.DEGRADED
+    assert {"recall", "f1"} <= set(missed.degraded)

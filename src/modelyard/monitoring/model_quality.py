@@ -11,8 +11,9 @@ behind ``modelyard monitor quality`` (pure: a DataFrame in, :class:`QualityPoint
 
 and scores each window ``[start, end)`` of each (variant, model) with the
 scikit-learn metrics: accuracy, precision, recall, F1 (of the positive class for two classes,
-macro-averaged for more) and ROC AUC (only from captured probabilities, with every class
-present) for classifiers; RMSE and MAE for regressors.
+where precision needs it predicted and recall and F1 labelled; macro-averaged for more) and
+ROC AUC (only from captured probabilities, with every class present) for classifiers; RMSE
+and MAE for regressors.
 """
 
 from __future__ import annotations
@@ -271,6 +272,16 @@ def _classification(decoded: _Decoded, notes: list[str]) -> dict[str, float | No
         "f1": float(f1),
         "roc_auc": _roc_auc(decoded, positive, notes),
     }
+    if positive is not None:
+        # Of the positive class, undefined (scikit-learn's zero_division gives 0.0) without
+        # one predicted (precision) or labelled (recall, and F1 with it): a quiet window of
+        # negatives all predicted right must not read as precision 0 and degrade.
+        if positive not in predicted:
+            out["precision"] = None
+            notes.append(f"precision needs a prediction of the positive class ({positive})")
+        if positive not in truth:
+            out["recall"] = out["f1"] = None
+            notes.append(f"recall and f1 need labels of the positive class ({positive})")
     return out
 
 
