@@ -22,6 +22,7 @@ matching :mod:`modelyard.errors` class.
 from __future__ import annotations
 
 import io
+import json
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -33,7 +34,7 @@ from modelyard.data_capture import DataCaptureConfig
 from modelyard.domain import CaptureConfig, ModelRef, ModelVersion
 from modelyard.domain import Predictor as PredictorChoice
 from modelyard.domain.capture import KeepCapture
-from modelyard.domain.feedback import FeedbackResult
+from modelyard.domain.feedback import FeedbackResult, parse_items
 from modelyard.errors import (
     ConfigError,
     InvalidInput,
@@ -231,6 +232,10 @@ class Predictor:
                 for row, label in enumerate(labels)
             ]
         body = JSONSerializer().serialize({"feedback": list(items or ())})
+        # Checked as the server checks them, on the JSON they became: a NaN or infinite label
+        # (a missing one in a pandas column) is written as NaN, which no JSON parser takes,
+        # and the server could only say the body was not JSON.
+        parse_items(json.loads(body)["feedback"])
         headers = {"content-type": "application/json", "accept": "application/json"}
         response = self._post(body, headers, route="feedback")
         return FeedbackResult.from_dict(response.json())

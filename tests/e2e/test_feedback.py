@@ -345,6 +345,13 @@ def test_the_predictor_sends_labels_for_its_last_prediction(stack: Stack) -> Non
         assert result.accepted == 3 and result.endpoint == "clf"
         with pytest.raises(InvalidInput, match="whole-number classes"):
             predictor.feedback(labels=["benign"])
+        # A missing label in a pandas column is NaN, which JSON has not: the error named the
+        # body ('not valid JSON: unexpected character'), not the label.
+        missing = pd.Series([1.0, float("nan"), 0.0])
+        with pytest.raises(InvalidInput, match=r"feedback item 1 .*finite number, got nan"):
+            predictor.feedback(labels=missing)
+        with pytest.raises(InvalidInput, match=r"feedback item 0 .*finite number, got inf"):
+            predictor.feedback([{"inference_id": predictor.last_inference_id, "label": np.inf}])
 
 
 def test_a_boto3_inference_id_is_captured_and_labels_its_prediction(
