@@ -45,3 +45,30 @@ def test_labels_must_be_kept_as_long_as_they_are_taken() -> None:
     assert load_settings({**env, "MODELYARD_FEEDBACK_RETENTION_D": "31"}).feedback_retention_d
     with pytest.raises(ConfigError, match="capture_retention_d"):
         load_settings({"MODELYARD_CAPTURE_RETENTION_D": "-1"})
+
+
+# Settings that become a timedelta or an SQLite timeout: infinity, or a number too large for
+# either, ended every command (not only serve) in an OverflowError traceback.
+_DURATIONS = {
+    "MODELYARD_DB_BUSY_TIMEOUT_S": "86400",
+    "MODELYARD_CAPTURE_ROLL_S": "86400",
+    "MODELYARD_METRICS_MINUTE_RETENTION_H": "876000",
+    "MODELYARD_METRICS_HOUR_RETENTION_D": "36500",
+    "MODELYARD_FEEDBACK_MAX_AGE_D": "36500",
+}
+
+
+@pytest.mark.parametrize("variable", sorted(_DURATIONS))
+@pytest.mark.parametrize("value", ["inf", "1e300"])
+def test_a_duration_too_long_for_a_clock_is_refused_naming_it(variable: str, value: str) -> None:
+    setting = variable.removeprefix("MODELYARD_").lower()
+    with pytest.raises(ConfigError, match=f"invalid settings: {setting}: .*less than or equal"):
+        load_settings({variable: value})
+
+
+def test_the_longest_durations_taken_build_a_platform(tmp_path: Path) -> None:
+    from modelyard.bootstrap import build
+
+    platform = build(load_settings(_DURATIONS, home=tmp_path / "home"))
+    platform.close()
+    assert platform.settings.capture_roll_s == 86_400

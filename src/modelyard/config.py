@@ -91,7 +91,7 @@ class Settings(BaseSettings):
     home: Path = Field(default=Path(".modelyard"))
     db_url: str | None = None
     artifact_url: str | None = None
-    db_busy_timeout_s: float = Field(default=30.0, gt=0)
+    db_busy_timeout_s: float = Field(default=30.0, gt=0, le=86_400)
     max_payload_bytes: int = Field(default=6 * 1024 * 1024, gt=0)
     body_timeout_s: float = Field(default=30.0, gt=0, le=3600)
     predict_timeout_s: float = Field(default=60.0, gt=0, le=3600)
@@ -109,16 +109,16 @@ class Settings(BaseSettings):
     server_stale_after: float = Field(default=3.0, ge=1)
     capture_url: str | None = None
     capture_queue_rows: int = Field(default=50_000, ge=1)
-    capture_roll_s: float = Field(default=60.0, gt=0)
+    capture_roll_s: float = Field(default=60.0, gt=0, le=86_400)
     capture_retention_d: float | None = Field(default=None, gt=0, le=36_500)
     shadow_queue_copies: int = Field(default=1000, ge=1)
     shadow_queue_rows: int = Field(default=50_000, ge=1)
     metrics: bool = True
     metrics_dir: Path | None = None
     metrics_flush_s: float = Field(default=10.0, gt=0, le=60)
-    metrics_minute_retention_h: float = Field(default=48.0, gt=0)
-    metrics_hour_retention_d: float = Field(default=30.0, gt=0)
-    feedback_max_age_d: float = Field(default=30.0, gt=0)
+    metrics_minute_retention_h: float = Field(default=48.0, gt=0, le=876_000)
+    metrics_hour_retention_d: float = Field(default=30.0, gt=0, le=36_500)
+    feedback_max_age_d: float = Field(default=30.0, gt=0, le=36_500)
     feedback_retention_d: float | None = Field(default=None, gt=0, le=36_500)
     alarm_history_retention_d: float = Field(default=90.0, gt=0, le=36_500)
 
