@@ -102,6 +102,20 @@ def test_bad_cutoffs_and_names_are_refused_and_delete_nothing(folder: CaptureFol
         CaptureRetention(folder, timedelta(0))
 
 
+def test_a_cutoff_in_the_first_hour_of_the_calendar_prunes_nothing(
+    folder: CaptureFolder,
+) -> None:
+    # No partition hour ends by then; ``capture prune --before 0001-01-01`` ended in an
+    # OverflowError traceback (the day before the cutoff's hour is out of range).
+    fill(folder)
+    before = folder.files("api")
+    for cutoff in ("0001-01-01", datetime(1, 1, 1, 0, 59, tzinfo=UTC)):
+        for endpoint in ("api", None):
+            done = retention(folder).prune(endpoint, cutoff, dry_run=False)
+            assert (done.files, done.hours) == (0, 0)
+    assert folder.files("api") == before
+
+
 def test_an_endpoint_with_nothing_captured_prunes_nothing(folder: CaptureFolder) -> None:
     done = retention(folder).prune("nobody", NOW)
     assert (done.files, done.hours) == (0, 0)

@@ -181,6 +181,8 @@ class CaptureRetention:
     def _old_days(self, endpoints: Sequence[str], cutoff: datetime) -> list[str]:
         """The ``date=`` folders of ``endpoints`` that can hold hours ended by ``cutoff``: only
         those are listed file by file (a large root on an object store is mostly recent)."""
+        if cutoff - datetime.min.replace(tzinfo=UTC) < _HOUR:
+            return []  # no hour ended by then (and the hour before is out of range)
         last = f"date={(cutoff - _HOUR):%Y-%m-%d}"
         return [
             f"{name}/{day}"
