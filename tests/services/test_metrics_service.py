@@ -116,6 +116,26 @@ def test_hours_that_were_pruned_are_one_point_each(
     ]
 
 
+def test_a_window_up_to_the_last_minute_of_the_calendar_is_read(
+    parts: tuple[SqlMetricStore, MetricsService],
+) -> None:
+    # 'monitor metrics --since 9999-12-31T23:00 --until 9999-12-31T23:59:59' ended in an
+    # OverflowError traceback: the minute after the last one is past datetime.max.
+    store, service = parts
+    last_hour = datetime(9999, 12, 31, 23, 0, tzinfo=UTC)
+    store.write(
+        [SeriesRow("churn", "main", last_hour + timedelta(minutes=59), 60, "a",
+                   MetricStats({"requests": 3}))]
+    )  # fmt: skip
+    until = datetime.max.replace(tzinfo=UTC)
+    points = service.series("churn", "requests", since=last_hour, until=until)
+    assert len(points) == 60 and points[-1] == MetricPoint(last_hour + timedelta(minutes=59), 3)
+    hourly = SeriesRow("churn", "main", last_hour, 3600, "b", MetricStats({"requests": 4}))
+    store.write([hourly])  # an hour that only has an hourly row: one point
+    points = service.series("churn", "requests", since=last_hour, until=until)
+    assert points == [MetricPoint(last_hour, 7.0)]
+
+
 def test_errors_name_the_problem(
     parts: tuple[SqlMetricStore, MetricsService], platform: Platform
 ) -> None:

@@ -35,6 +35,7 @@ from modelyard.storage.metric_series import MetricSeriesStore, Pruned
 
 _MINUTE = timedelta(minutes=1)
 _HOUR = timedelta(hours=1)
+_LAST = datetime.max.replace(tzinfo=UTC)
 
 
 def _floor(when: datetime, step: timedelta) -> datetime:
@@ -184,10 +185,13 @@ def _periods(
         hour = _floor(minute, _HOUR)
         if hour in hours:
             out.append((hour, hours.pop(hour)))
-            minute = hour + _HOUR
-            continue
-        out.append((minute, minutes.get(minute)))
-        minute += _MINUTE
+            start, step = hour, _HOUR
+        else:
+            out.append((minute, minutes.get(minute)))
+            start, step = minute, _MINUTE
+        if _LAST - start < step:
+            break  # the calendar's last period: no minute comes after it
+        minute = start + step
     return out
 
 
