@@ -84,6 +84,7 @@ def test_labels_that_fit_and_labels_that_do_not(platform: Platform) -> None:
     assert "regressor and takes a number" in (why("floats:1", False) or "")
     assert why("encoded:1", "high") is None
     assert "not one of the classes of encoded:1: ['low', 'high']" in (why("encoded:1", "mid") or "")
+    assert (why("encoded:1", 2) or "").startswith("an int (2) is not one of the classes")
 
 
 def test_classes_compare_by_text_then_number() -> None:

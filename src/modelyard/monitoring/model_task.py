@@ -199,7 +199,8 @@ def check_label(task: ModelTask, label: Any, model: str) -> str | None:
 
 
 def _shown(label: Any) -> str:
-    kind = "a string" if isinstance(label, str) else f"a {type(label).__name__}"
+    name = "string" if isinstance(label, str) else type(label).__name__
+    kind = f"an {name}" if name[:1] in "aeiou" else f"a {name}"
     return f"{kind} ({json.dumps(label)[:60]})"
 
 
