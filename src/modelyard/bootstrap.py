@@ -102,6 +102,7 @@ class Platform:
             alarms=self.alarms,
             runs=self.monitors,
             refuse_target=self.capture.refuse_inside,
+            history=self.endpoints.history,
         )
 
     @property

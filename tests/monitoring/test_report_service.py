@@ -25,6 +25,7 @@ import pytest
 from modelyard.bootstrap import Platform, build, serving_app
 from modelyard.config import load_settings
 from modelyard.domain import CaptureConfig
+from modelyard.domain.capture import KeepCapture
 from modelyard.domain.drift import DriftConfig
 from modelyard.domain.monitors import RunStatus
 from modelyard.errors import EndpointNotFound, InvalidInput, StorageNotWritable
@@ -226,3 +227,30 @@ def test_the_drift_section_uses_the_schedules_thresholds(
     assert blue.drift is not None, blue.drift_note
     a = blue.drift.features[0]
     assert (a.name, a.threshold, a.verdict) == ("a", 0.99, "no_drift")
+
+
+def test_a_variant_retired_during_the_window_keeps_its_section(
+    served: tuple[Platform, datetime],
+) -> None:
+    """Promoting green (blue leaves the config) must not take blue's window from the page:
+    its drift, traffic and quality were read from the current config's variants only, so a
+    canary's history vanished at its promotion. Blue is listed after the current variants,
+    saying when it left."""
+    from modelyard.monitoring.report_html import render_report
+
+    platform, now = served
+    platform.endpoints.update("api", {"green": "score:1"}, capture=KeepCapture())
+    try:
+        data = platform.reports.gather("api", window=timedelta(hours=1), now=now)
+        page = render_report(data)
+    finally:  # the module's other tests see the endpoint as the fixture made it
+        platform.endpoints.rollback("api")
+    assert [(v.name, v.retired_at is None) for v in data.variants] == [
+        ("green", True),
+        ("blue", False),
+    ]
+    blue = data.variants[1]
+    assert blue.drift is not None, blue.drift_note
+    assert blue.drift.current_rows == REQUESTS * ROWS
+    assert blue.quality_windows and blue.quality_windows[0].rows == REQUESTS // 2 * ROWS
+    assert "No longer served: it left the endpoint's config at" in page

@@ -127,7 +127,10 @@ def _num(value: float | None, spec: str = ".4g") -> str:
 
 
 def _share(variant: VariantSection) -> str:
-    """A production variant's weight; a shadow's sampling, said as such (its weight is 0)."""
+    """A production variant's weight; a shadow's sampling, said as such (its weight is 0); a
+    retired variant's retirement."""
+    if variant.retired_at is not None:
+        return f"retired {_e(_when(variant.retired_at))}"
     if variant.shadow is None:
         return _num(variant.weight, ".3g")
     return f"shadow {variant.shadow:g}%"
@@ -284,6 +287,11 @@ class _Page:
             f'<section class="variant" id="variant-{index}">\n'
             f"<h2>Variant {_e(variant.name)}: {_e(variant.model)}</h2>\n"
         ]
+        if variant.retired_at is not None:
+            parts.append(
+                f"<p>No longer served: it left the endpoint's config at "
+                f"{_e(_when(variant.retired_at))}; what it served in this window is shown.</p>\n"
+            )
         if variant.shadow is not None:
             parts.append(
                 f"<p>A shadow variant: it answers no request, and is sent a copy of "

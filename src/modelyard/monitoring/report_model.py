@@ -189,6 +189,8 @@ class VariantSection:
             the reference line.
         quality_note: What the page says when there is no quality chart.
         quality_windows: The labelled windows' verdicts, oldest first.
+        retired_at: When a variant the endpoint no longer serves left its config (it served
+            during the window); None for the current config's variants.
     """
 
     name: str
@@ -201,6 +203,7 @@ class VariantSection:
     quality_note: str = "no feedback yet"
     quality_windows: tuple[QualityRow, ...] = ()
     shadow: float | None = None
+    retired_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -212,18 +212,23 @@ class DriftService:
         return [self._report(endpoint, v, currents[v.name], config) for v in variants]
 
     def window_profile(
-        self, endpoint: str, variant: str, since: datetime, until: datetime
+        self, endpoint: str, variant: str | Variant, since: datetime, until: datetime
     ) -> tuple[Profile | None, tuple[QualityIssue, ...]]:
         """The profile drift compares for ``variant``'s rows captured in [since, until), as
         :meth:`drift` builds it (None when no row was captured), and the window's note when
         damaged captured files were left out of it, as :meth:`drift` leaves them out.
+        ``variant``: a name in the endpoint's current config, or a variant as an earlier
+        config had it (one retired since, whose captured rows stay readable).
 
         Raises:
             EndpointNotFound, VariantNotFound, StorageUnavailable.
         """
-        (chosen,) = self._variants(endpoint, variant)
+        if isinstance(variant, str):
+            (chosen,) = self._variants(endpoint, variant)
+        else:
+            chosen = variant
         rows, skipped = self._capture.read_readable(
-            endpoint, since=since, until=until, variant=variant
+            endpoint, since=since, until=until, variant=chosen.name
         )
         rows = _rows_of(rows, chosen)
         return (captured_profile(rows, chosen) if len(rows) else None), unreadable_notes(skipped)

@@ -17,6 +17,7 @@ shown as absent; only an unknown endpoint fails the whole report.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol
 from modelyard.domain.alarms import AlarmStatus
 from modelyard.domain.drift import DriftConfig
 from modelyard.domain.durations import MAX_WINDOW, length_of
-from modelyard.domain.endpoints import Endpoint, Variant
+from modelyard.domain.endpoints import Endpoint, EndpointConfig, Variant
 from modelyard.domain.metrics import MetricPoint
 from modelyard.domain.monitors import MonitorRun, MonitorSchedule, format_duration
 from modelyard.domain.quality import QualityPoint
@@ -58,7 +59,7 @@ class DriftSource(Protocol):
     def baseline(self, ref: str) -> Profile | None: ...
 
     def window_profile(
-        self, endpoint: str, variant: str, since: datetime, until: datetime
+        self, endpoint: str, variant: str | Variant, since: datetime, until: datetime
     ) -> tuple[Profile | None, tuple[QualityIssue, ...]]: ...
 
 
@@ -117,6 +118,8 @@ class ReportService:
         alarms: Alarm states (``AlarmService``).
         runs: Stored monitor runs (``MonitorService``).
         clock: Now, timezone-aware UTC.
+        history: An endpoint's configs, oldest first (``EndpointService.history``): variants
+            that served during the window but are no longer in the config get a section too.
     """
 
     def __init__(
@@ -130,8 +133,10 @@ class ReportService:
         runs: RunSource,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         refuse_target: Callable[[str, str], None] | None = None,
+        history: Callable[[str], list[EndpointConfig]] | None = None,
     ) -> None:
         self._endpoint = endpoint
+        self._history = history
         self._drift = drift
         self._metrics = metrics
         self._quality = quality
@@ -234,8 +239,11 @@ class ReportService:
         # Whole minutes: quality windows line up with the per-minute series beside them.
         size = timedelta(minutes=max(1, int(window / QUALITY_WINDOWS / timedelta(minutes=1))))
         quality = self._quality.quality(name, window=size, since=start, until=end, bucket=size)
+        served: list[tuple[Variant, datetime | None]] = [(v, None) for v in found.config.variants]
+        if self._history is not None:  # after a canary's promotion, its history is still here
+            served += retired_variants(self._history(name), start, end)
         variants = tuple(
-            self._variant(name, v, start, end, quality, step) for v in found.config.variants
+            self._variant(name, v, start, end, quality, step, retired) for v, retired in served
         )
         try:
             runs = tuple(run_row(r) for r in self._runs.runs(name, RUNS_SHOWN))
@@ -259,6 +267,7 @@ class ReportService:
         end: datetime,
         quality: list[QualityPoint],
         step: Progress,
+        retired: datetime | None = None,
     ) -> VariantSection:
         from modelyard.monitoring.report_model import VariantSection
         from modelyard.monitoring.report_records import (
@@ -289,6 +298,7 @@ class ReportService:
             quality_note=quality_note,
             quality_windows=quality_rows(mine),
             shadow=variant.shadow,
+            retired_at=retired,
         )
 
     def _drift_config(self, endpoint: str) -> DriftConfig:
@@ -319,7 +329,7 @@ class ReportService:
                 f"{ref} has no baseline to compare with: register it from a training job or "
                 "set one from a dataset"
             )
-        current, window = self._drift.window_profile(endpoint, variant.name, start, end)
+        current, window = self._drift.window_profile(endpoint, variant, start, end)
         if current is None or current.row_count == 0:
             said = f" ({window[0].message})" if window else ""
             return None, f"no captured data in this window{said}"
@@ -330,3 +340,24 @@ class ReportService:
         if notes:
             report = dataclasses.replace(report, quality=report.quality + notes)
         return drift_section(report, baseline, current), ""
+
+
+def retired_variants(
+    history: list[EndpointConfig], start: datetime, end: datetime
+) -> list[tuple[Variant, datetime]]:
+    """The variants of configs current during [start, end] that the last config no longer
+    has, each as it last was and when the first config without it replaced that one; the
+    most recently retired first."""
+    if not history:
+        return []
+    configs = sorted(history, key=lambda c: c.number)
+    current = {v.name for v in configs[-1].variants}
+    found: dict[str, tuple[Variant, datetime]] = {}
+    for config, after in itertools.pairwise(configs):
+        if config.created_at > end or after.created_at < start:
+            continue  # not current during the window
+        kept = {v.name for v in after.variants}
+        for variant in config.variants:
+            if variant.name not in current and variant.name not in kept:
+                found[variant.name] = (variant, after.created_at)
+    return sorted(found.values(), key=lambda pair: pair[1], reverse=True)
