@@ -52,6 +52,41 @@ def test_a_column_named_twice_is_refused_naming_it(tmp_path: Path, suffix: str) 
 
 
 @pytest.mark.parametrize(
+    ("name", "text", "good"),
+    [
+        (
+            "records.json",
+            '[{"b": 1, "a": 2, "a": 3, "c": 4, "c": 5}]',
+            '[{"b": 1, "a": 2, "c": 4, "d": 5}]',
+        ),
+        (
+            "columns.json",
+            '{"b": [1], "a": [2], "a": [3], "c": [4], "c": [5]}',
+            '{"b": [1], "a": [2], "c": [4], "d": [5]}',
+        ),
+        (
+            "rows.jsonl",
+            '{"b": 0, "a": 0, "c": 0}\n{"b": 1, "a": 2, "a": 3, "c": 4, "c": 5}\n',
+            '{"b": 0, "a": 0, "c": 0}\n\n{"b": 1, "a": 2, "c": 4, "d": 5}\n',
+        ),
+    ],
+)
+def test_a_json_key_named_twice_is_refused_naming_it(
+    tmp_path: Path, name: str, text: str, good: str
+) -> None:
+    """JSON keeps the last of two equal keys: a record naming 'a' twice read as a=3 without a
+    word, so ``monitor baseline --data`` sketched one of the two values as the feature (and
+    ``monitor drift --data`` compared it), where a CSV or Parquet file naming a column twice is
+    refused."""
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(InvalidInput, match=rf"^{path} has duplicate columns: a, c$"):
+        read_table(path)
+    path.write_text(good)
+    assert list(read_table(path).columns) == ["b", "a", "c", "d"]
+
+
+@pytest.mark.parametrize(
     ("text", "words"),
     [
         ('[{"a": 1}, 5]', "is not a table of rows: 'int' object is not iterable"),

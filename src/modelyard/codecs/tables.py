@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,9 +43,11 @@ def read_table(path: Path) -> pd.DataFrame:
                 frame = pd.read_csv(path, header=None)
         # A BOM first is skipped, as pandas skips it in a CSV (Windows tools write one).
         elif suffix == ".jsonl":
+            _refuse_duplicate_keys(path)
             frame = pd.read_json(path, lines=True, encoding="utf-8-sig")
         elif suffix == ".json":
-            frame = to_frame(json.loads(path.read_text(encoding="utf-8-sig")), str(path))
+            text = path.read_text(encoding="utf-8-sig")
+            frame = to_frame(json.loads(text, object_pairs_hook=_keys_once(path)), str(path))
         elif suffix == ".parquet":
             import pyarrow.parquet as pq
 
@@ -106,6 +109,26 @@ def _refuse_duplicates(path: Path, names: list[str]) -> None:
     duplicates = sorted(name for name, count in Counter(names).items() if count > 1)
     if duplicates:
         raise InvalidInput(f"{path} has duplicate columns: {', '.join(duplicates)}")
+
+
+def _keys_once(path: Path) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
+    """A ``json`` object hook refusing an object that names a key twice: JSON keeps the last
+    of the two, so a record naming a column twice would silently lose one of its values."""
+
+    def pairs_to_dict(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        _refuse_duplicates(path, [key for key, _ in pairs])
+        return dict(pairs)
+
+    return pairs_to_dict
+
+
+def _refuse_duplicate_keys(path: Path) -> None:
+    """Refuse a JSON Lines file one of whose records names a key twice (pandas keeps the last)."""
+    hook = _keys_once(path)
+    with path.open(encoding="utf-8-sig") as lines:
+        for line in lines:
+            if line.strip():
+                json.loads(line, object_pairs_hook=hook)
 
 
 def to_frame(data: Any, what: str = "the input example") -> pd.DataFrame:
