@@ -125,13 +125,14 @@ def test_every_threshold_is_set_from_the_command_line(home: Any) -> None:
 def test_bad_thresholds_are_refused_before_any_work(home: Any) -> None:
     current = home.files / "current.csv"
     drift = ("monitor", "drift", "api", "--data", current)
-    unknown, not_number, negative, alpha, wrong_test, twice = home.many(
+    unknown, not_number, negative, alpha, wrong_test, twice, above = home.many(
         (*drift, "--threshold", "entropy=0.1"),
         (*drift, "--threshold", "ks=high"),
         (*drift, "--threshold", "ks=-1"),
         (*drift, "--alpha", "0"),
         (*drift, "--numeric-test", "chi_square"),
         (*drift, "--threshold", "ks=0.1", "--threshold", "ks=0.2"),
+        (*drift, "--threshold", "ks=2"),  # a KS statistic is never above 1
     )
     assert "no drift statistic named entropy" in unknown.error_line(2)
     assert not_number.code == 2 and "must be a number" in not_number.err
@@ -139,5 +140,6 @@ def test_bad_thresholds_are_refused_before_any_work(home: Any) -> None:
     assert "alpha must be in (0, 1]" in alpha.error_line(2)
     assert "cannot test numeric columns" in wrong_test.error_line(2)
     assert twice.code == 2 and "given twice" in twice.err
-    for refused in (unknown, not_number, negative, alpha, wrong_test, twice):
+    assert "ks threshold must be from 0 to 1" in above.error_line(2)
+    for refused in (unknown, not_number, negative, alpha, wrong_test, twice, above):
         assert refused.out == "" and "Traceback" not in refused.err

@@ -205,6 +205,17 @@ def test_config_is_validated_and_round_trips() -> None:
         DriftConfig(min_rows=0)
 
 
+@pytest.mark.parametrize("test", ["ks", "jensen_shannon", "chi_square"])
+def test_a_threshold_its_statistic_never_reaches_is_refused(test: str) -> None:
+    """KS, the Jensen-Shannon distance (base 2) and Cramer's V are never above 1: a threshold
+    of 2 was taken, and a schedule with it never called drift, however far the data moved."""
+    with pytest.raises(InvalidInput, match=rf"^the {test} threshold must be from 0 to 1 "):
+        DriftConfig(thresholds={test: 1.5})
+    assert DriftConfig(thresholds={test: 1.0}).thresholds[test] == 1.0
+    # PSI and Wasserstein have no upper end.
+    assert DriftConfig(thresholds={"psi": 25.0, "wasserstein": 40.0}).thresholds["psi"] == 25.0
+
+
 def test_another_deciding_statistic(baseline: Profile) -> None:
     current = Profile.from_frame(stream(50_000, 8, shifted=True))
     report = compare(baseline, current, DriftConfig(numeric_test="wasserstein"))

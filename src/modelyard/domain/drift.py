@@ -48,6 +48,9 @@ def feature_score(feature: str) -> str:
 
 #: Drift statistics by name (implemented in ``modelyard.monitoring.stats``).
 STATISTICS = ("ks", "psi", "wasserstein", "chi_square", "jensen_shannon")
+#: The statistics that are never above 1 (KS, the Jensen-Shannon distance in base 2, Cramér's
+#: V): a threshold above it would never call drift. PSI and Wasserstein have no upper end.
+AT_MOST_ONE = frozenset({"ks", "jensen_shannon", "chi_square"})
 #: Which statistics apply to each column kind (text columns are compared by their lengths).
 APPLICABLE: Mapping[str, tuple[str, ...]] = {
     "numeric": ("ks", "psi", "wasserstein", "jensen_shannon"),
@@ -126,6 +129,11 @@ class DriftConfig:
         for name, value in self.thresholds.items():
             if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
                 raise InvalidInput(f"the {name} threshold must be a number >= 0, got {value!r}")
+            if name in AT_MOST_ONE and value > 1:
+                raise InvalidInput(
+                    f"the {name} threshold must be from 0 to 1 (the statistic is never above "
+                    f"1, so it would never call drift), got {value!r}"
+                )
         # Thresholds not given keep their defaults.
         object.__setattr__(self, "thresholds", {**DEFAULT_THRESHOLDS, **self.thresholds})
 
