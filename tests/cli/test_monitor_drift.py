@@ -143,3 +143,20 @@ def test_bad_thresholds_are_refused_before_any_work(home: Any) -> None:
     assert "ks threshold must be from 0 to 1" in above.error_line(2)
     for refused in (unknown, not_number, negative, alpha, wrong_test, twice, above):
         assert refused.out == "" and "Traceback" not in refused.err
+
+
+def test_the_drifted_share_printed_counts_the_features_it_is_a_share_of(home: Any) -> None:
+    """The share (and the dataset verdict) counts the features with a verdict: two of four with
+    too few values left 'drift, 1 of 4 features drifted (50%)', a share that reads as wrong
+    and a verdict the default drift share of 0.5 seemed not to allow."""
+    files: Path = home.files
+    home("monitor", "baseline", "churn:1", "--data", files / "base.csv").ok()
+    sparse = pd.read_csv(files / "current.csv")
+    sparse.loc[50:, ["tenure", "spend"]] = np.nan  # 50 values each: below min_rows (100)
+    sparse.to_csv(files / "sparse.csv", index=False)
+    few, whole = home.many(
+        ("monitor", "drift", "api", "--variant", "blue", "--data", files / "sparse.csv"),
+        ("monitor", "drift", "api", "--variant", "blue", "--data", files / "current.csv"),
+    )
+    assert "drift, 1 of 2 features drifted (50%), 2 with too little data;" in few.ok().out
+    assert "no_drift, 1 of 4 features drifted (25%);" in whole.ok().out

@@ -142,12 +142,14 @@ def _print_report(report: DriftReport) -> None:
         if report.window_start is not None and report.window_end is not None
         else "the given data"
     )
-    share = (
-        f", {len(report.drifted)} of {len(report.features)} features drifted "
-        f"({report.drifted_share:.0%})"
-        if report.drifted_share is not None
-        else ""
-    )
+    share = ""
+    if report.drifted_share is not None:
+        # The share is of the features with a verdict: count those, and say how many had none.
+        unjudged = sum(f.verdict is Verdict.INSUFFICIENT_DATA for f in report.features)
+        judged = len(report.features) - unjudged
+        share = f", {len(report.drifted)} of {judged} features drifted ({report.drifted_share:.0%})"
+        if unjudged:
+            share += f", {unjudged} with too little data"
     style = _STYLES[report.verdict]
     console.print(
         f"[bold]{escape(str(report.variant))}[/bold] ({escape(report.model)}), {source}: "
