@@ -147,6 +147,21 @@ def test_a_file_that_does_not_fit_the_model_is_refused_naming_columns(
     assert after is not None and after.to_bytes() == before.to_bytes()
 
 
+def test_a_column_name_differing_only_in_spaces_or_case_is_shown_as_the_data_spells_it(
+    platform: Platform, tmp_path: Path
+) -> None:
+    """A header written ' a, B,c' was refused with 'lacks column(s) a, b (the model takes a,
+    b, c)': it read as a refusal of the very columns the file seemed to hold."""
+    spelt = features(200, 3).rename(columns={"a": " a", "b": "B"})
+    data = write_csv(tmp_path / "spelt.csv", spelt)
+    with pytest.raises(
+        InvalidInput,
+        match=r"lacks column\(s\) a, b \(the model takes a, b, c\); the data has ' a', 'B', "
+        r"whose names differ from them only in spaces or case$",
+    ):
+        platform.drift.set_baseline("churn:1", data)
+
+
 def test_rows_the_model_cannot_predict_on_are_refused_and_nothing_is_stored(
     platform: Platform, tmp_path: Path
 ) -> None:

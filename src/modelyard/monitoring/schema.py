@@ -42,7 +42,7 @@ def fit_to_signature(profile: Profile, signature: Signature | None) -> Profile:
     if missing:
         raise InvalidInput(
             f"the data does not match the model's signature: it lacks column(s) "
-            f"{_listed(missing)} (the model takes {_listed(names)})"
+            f"{_listed(missing)} (the model takes {_listed(names)}){_near(missing, profile)}"
         )
     specs = zip(names, signature.inputs, strict=True)
     wrong = [
@@ -68,6 +68,20 @@ def by_position(profile: Profile, signature: Signature | None) -> Profile:
     if len(profile.columns) != signature.n_features:
         return profile
     return profile.renamed({c: str(i) for i, c in enumerate(profile.columns)})
+
+
+def _near(missing: Sequence[str], profile: Profile) -> str:
+    """The data's columns spelt like missing ones but for spaces or case (' age', 'Age'),
+    quoted so the difference shows; empty when none is: without them, 'lacks age (the model
+    takes age)' reads as a refusal of the very column the file seems to hold."""
+    wanted = {n.casefold() for n in missing}
+    near = [c for c in profile.columns if c.strip().casefold() in wanted]
+    if not near:
+        return ""
+    return (
+        f"; the data has {', '.join(map(repr, near))}, whose names differ from them only in "
+        "spaces or case"
+    )
 
 
 def _listed(names: Sequence[str]) -> str:
