@@ -62,6 +62,25 @@ def test_one_row_a_json_integer_for_text_and_missing_values() -> None:
     assert values(table(b'[[null, null, "02139"]]')) == [[None, None, "02139"]]
 
 
+@pytest.mark.parametrize(
+    ("alone", "beside"),
+    [
+        (b'[[1, null, "z"]]', b'[[1, null, "z"], [2, "gold", "y"]]'),
+        (b"1,,z\n", b"1,,z\n2,gold,y\n"),
+    ],
+)
+def test_a_missing_text_value_is_nan_whatever_else_the_request_holds(
+    alone: bytes, beside: bytes
+) -> None:
+    """A model tells None from NaN (scikit-learn: two categories): alone, a null stayed None,
+    beside text it became NaN, so one row's answer hung on its request's other rows."""
+    media = CSV if b"[" not in alone else JSON
+    first = table(alone, media)["plan"].iloc[0]
+    second = table(beside, media)["plan"].iloc[0]
+    assert isinstance(first, float) and math.isnan(first)
+    assert isinstance(second, float) and math.isnan(second)
+
+
 def test_csv_rows_keep_text_as_sent_even_when_it_reads_as_a_number() -> None:
     body = b'\xef\xbb\xbf30,gold,02139\r\n\r\n41.5,"basic, annual",94105\n'
     frame = table(body, CSV)

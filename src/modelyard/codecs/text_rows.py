@@ -10,10 +10,11 @@ by. The JSON shapes are those of the numeric path (rows, records, one row, ``ins
 ``inputs``); a CSV body has no header row and its fields are in the signature's order.
 
 Text values: a JSON string, or a JSON integer taken as its decimal text (a code such as 12345
-sent as a number); null, or an empty CSV field, is a missing value (None; NaN in a numeric
-column). Anything else in a text column (a float, a boolean, a list) is refused, naming its row
-and feature. Written by hand over the numeric path's helpers because the numeric path's speed
-comes from reading every value as a float, which these bodies cannot be.
+sent as a number; up to 64 bits: the JSON reader turns a longer one into a float, refused);
+null, or an empty CSV field, is a missing value (NaN, as pandas reads one). Anything else in
+a text column (a float, a boolean, a list) is refused, naming its row and feature. Written by
+hand over the numeric path's helpers because the numeric path's speed comes from reading
+every value as a float, which these bodies cannot be.
 """
 
 from __future__ import annotations
@@ -46,6 +47,11 @@ if TYPE_CHECKING:
 __all__ = ["is_text_dtype", "table_from_csv", "table_from_json", "text_features"]
 
 _TEXT_NAMES = frozenset({"object", "str", "string", "bytes", "unicode"})
+#: A missing text value: NaN, as pandas reads one from a file (and keeps one in a column of its
+#: str dtype). Always this one, so a row reads the same whatever else its request holds: None
+#: where the other rows hold text became NaN, alone it stayed None, and scikit-learn takes the
+#: two for different categories.
+_MISSING = float("nan")
 _BOM = "\ufeff"
 
 # Per-signature text columns; Signature is unhashable (it holds a dict), so entries are keyed by
@@ -172,7 +178,7 @@ def table_from_csv(body: bytes, signature: Signature) -> pd.DataFrame:
     columns: dict[str, np.ndarray] = {}
     for j, name in enumerate(names):
         if text_columns[j]:
-            columns[name] = np.array([row[j] or None for row in rows], dtype=object)
+            columns[name] = np.array([row[j] or _MISSING for row in rows], dtype=object)
         else:
             columns[name] = np.array(
                 [
@@ -217,9 +223,11 @@ def _column_rows(columns: dict[str, Any], signature: Signature) -> list[list[Any
     return [list(row) for row in zip(*values, strict=True)]
 
 
-def _json_text(value: Any, row: int, col: int, names: tuple[str, ...]) -> str | None:
-    if value is None or type(value) is str:
+def _json_text(value: Any, row: int, col: int, names: tuple[str, ...]) -> str | float:
+    if type(value) is str:
         return value
+    if value is None:
+        return _MISSING
     if type(value) is int:  # a code sent as a number: its decimal text
         return str(value)
     raise InvalidPayload(f"{where(row, col, names)}: expected text or null, got {kind(value)}")
