@@ -142,6 +142,7 @@ def test_bad_inputs_change_nothing(
     text.write_text("this is not a model")
     swapped = list(x_test.columns)
     swapped[0], swapped[1] = swapped[1], swapped[0]
+    renamed = [swapped[0], "a new name", *swapped[2:]]
     attempts: list[tuple[type[Exception], Any]] = [
         (UnknownFlavor, lambda: reg.register("cancer", booster, flavor="tensorflow")),
         (
@@ -158,6 +159,15 @@ def test_bad_inputs_change_nothing(
                 booster,
                 flavor="xgboost",
                 signature={"inputs": [{"dtype": "float64", "name": n} for n in swapped]},
+            ),
+        ),
+        (  # ...or one of them moved, beside a new name
+            SignatureMismatch,
+            lambda: reg.register(
+                "cancer",
+                booster,
+                flavor="xgboost",
+                signature={"inputs": [{"dtype": "float64", "name": n} for n in renamed]},
             ),
         ),
         (

@@ -587,20 +587,21 @@ def _settle_signature(
 
 
 def _check_order(explicit: Signature, own: Signature, stored: Callable[[str], str]) -> None:
-    """Refuse a signature naming the model's own features in another order: rows are put in
-    the signature's order, so each value would reach the model in another feature's place.
-    (Other names are taken: a model trained on unnamed columns may be given names.)"""
+    """Refuse a signature naming one of the model's own features at another place: rows are
+    put in the signature's order, so its values would reach the model in another feature's
+    place. (New names are taken: a model trained on unnamed columns may be given names.)"""
     given, known = explicit.feature_names, own.feature_names
     if not given or not known:
         return
-    given = [stored(n) for n in given]
-    if given != list(known) and sorted(given) == sorted(known):
-        moved = [f"{g!r} (the model's is {k!r})" for g, k in zip(given, known, strict=True)]
-        at = next(i for i, (g, k) in enumerate(zip(given, known, strict=True)) if g != k)
-        raise SignatureMismatch(
-            f"the signature lists the model's features in another order: feature {at + 1} is "
-            f"{moved[at]}; list them as the model takes them: {', '.join(known)}"
-        )
+    place = {name: i for i, name in enumerate(known)}
+    for i, name in enumerate(stored(n) for n in given):
+        at = place.get(name)
+        if at is not None and at != i:
+            raise SignatureMismatch(
+                f"the signature lists the model's feature {name!r} as feature {i + 1}; the "
+                f"model takes it as feature {at + 1}: list the model's features in its order "
+                f"({', '.join(known)})"
+            )
 
 
 def _predicted(loaded: PackagedModel, example: pd.DataFrame) -> Any:
