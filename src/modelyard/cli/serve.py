@@ -144,7 +144,9 @@ def serve(
     # uvicorn (one worker) answers SIGTERM with a graceful shutdown and then raises the signal
     # again once its own handler is gone: at the default action, the process died there and
     # skipped the finally below (the loop left running alone, the metric files left behind).
-    # This handler, restored by uvicorn, turns that second SIGTERM into a normal exit.
+    # This handler, restored by uvicorn, turns that second SIGTERM into an exception; once
+    # cleaned up, the process ends by SIGTERM as it would have (systemd reads that as a clean
+    # stop, where an exit status of 143 would mark the unit failed).
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     loop = None
     try:
@@ -162,15 +164,27 @@ def serve(
             log_level="info",
             timeout_graceful_shutdown=10,
         )
+    except _Terminated:
+        terminated = True
+    else:
+        terminated = False
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # another one must not cut this short
         if loop is not None:
             stop_loop_process(loop)
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+    if terminated:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.raise_signal(signal.SIGTERM)
+
+
+class _Terminated(SystemExit):
+    """SIGTERM reached ``modelyard serve`` outside uvicorn's own handling."""
 
 
 def _exit_on_sigterm(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)
+    raise _Terminated(128 + signum)
 
 
 def fresh_metrics_dir(parent: Path | None) -> Path:
