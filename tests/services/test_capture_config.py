@@ -203,3 +203,20 @@ def test_a_redaction_is_carried_to_a_model_spelling_the_field_otherwise(
     eps.update("api", {"blue": "upper:1"}, capture=KeepCapture())
     (blue,) = [v for v in eps.get("api").config.variants if v.name == "blue"]
     assert blue.capture.redact == (RedactedField("SSN", Redaction.DROP),)
+    # Two redactions meeting on one field (ssn hashed by one variant, SSN dropped by another):
+    # the one that keeps less wins, whatever the variants' order.
+    for order in (("blue", "green"), ("green", "blue")):
+        name = f"both-{order[0]}"
+        given = {
+            "blue": ("churn:1", CaptureConfig.parse(100, ["ssn:hash"])),
+            "green": ("upper:1", CaptureConfig.parse(100, ["SSN:drop"])),
+        }
+        eps.create(
+            name,
+            {v: given[v][0] for v in order},
+            capture={v: given[v][1] for v in order},
+        )
+        variants = {v: given[v][0] for v in order} | {"red": "upper:1"}
+        eps.update(name, variants, capture=KeepCapture())
+        (red,) = [v for v in eps.get(name).config.variants if v.name == "red"]
+        assert red.capture.redact == (RedactedField("SSN", Redaction.DROP),), order

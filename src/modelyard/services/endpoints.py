@@ -27,7 +27,7 @@ from modelyard.domain import (
     Variant,
     validate_name,
 )
-from modelyard.domain.capture import KeepCapture, RedactedField
+from modelyard.domain.capture import KeepCapture, RedactedField, Redaction
 from modelyard.errors import AlreadyExists, EndpointNotFound, InvalidInput, ModelyardError
 from modelyard.services import endpoint_shadows
 from modelyard.services.endpoint_weights import parse_weights as parse_weights
@@ -473,7 +473,10 @@ def _carried_redactions(
     """
     fields = _input_fields(version.signature)
     mine = {r.name for r in own}
-    every = {r.name: r for v in current for r in v.capture.redact}
+    every: dict[str, RedactedField] = {}
+    for v in current:
+        for r in v.capture.redact:
+            every[r.name] = _stronger(every.get(r.name), r)
     if fields is None:
         more = tuple(r for n, r in every.items() if n not in mine)
     else:
@@ -485,8 +488,9 @@ def _carried_redactions(
         carried: dict[str, RedactedField] = {}
         for n, r in every.items():
             for field in [n] if n in fields else folded.get(n.casefold(), []):
-                if field not in mine and field not in carried:
-                    carried[field] = r if field == n else dataclasses.replace(r, name=field)
+                if field not in mine:
+                    spelt = r if field == n else dataclasses.replace(r, name=field)
+                    carried[field] = _stronger(carried.get(field), spelt)
         more = tuple(carried.values())
     if capturing and fields is not None:
         unnamed = version.signature is not None and not version.signature.feature_names
@@ -510,6 +514,14 @@ def _carried_redactions(
                 "variant its own capture and redactions, or leave its capture off"
             )
     return own + more
+
+
+def _stronger(kept: RedactedField | None, other: RedactedField) -> RedactedField:
+    """Of two redactions of one field (two variants', or ``ssn`` and ``SSN`` on one model's
+    ``SSN``), the one that keeps less: ``drop`` over ``hash``, whatever the variants' order."""
+    if kept is None or (other.mode is Redaction.DROP and kept.mode is not Redaction.DROP):
+        return other
+    return kept
 
 
 def _input_fields(signature: Signature | None) -> list[str] | None:
