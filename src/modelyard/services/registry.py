@@ -67,6 +67,7 @@ class PackagedModel(LoadedModel):
 
     def __init__(self, version: ModelVersion, inner: LoadedModel, folder: Path) -> None:
         self.version = version
+        self.folder = folder
         self._inner = inner
         self._cleanup = weakref.finalize(self, shutil.rmtree, folder, True)
 
@@ -608,16 +609,21 @@ def _predicted(loaded: PackagedModel, example: pd.DataFrame) -> Any:
     """``loaded``'s predictions on its ``example``.
 
     Raises:
-        ModelFailed: the model raised (its error, and the last place of its own code it
-            passed through, named): verify's answer, not a traceback.
+        ModelFailed: the model raised (its error, and the last line of the model's own code
+            it passed through, when it has code): verify's answer, not a traceback.
     """
     try:
         return loaded.predict(example)
     except ModelyardError:
         raise
     except Exception as exc:
-        frames = traceback.extract_tb(exc.__traceback__)
-        where = f" ({Path(frames[-1].filename).name}, line {frames[-1].lineno})" if frames else ""
+        package = str(loaded.folder.resolve())
+        own = [
+            f
+            for f in traceback.extract_tb(exc.__traceback__)
+            if str(Path(f.filename).resolve()).startswith(package)
+        ]
+        where = f" ({Path(own[-1].filename).name}, line {own[-1].lineno})" if own else ""
         raise ModelFailed(
             f"{loaded.version.ref} cannot predict on its input example: "
             f"{type(exc).__name__}: {exc}{where}"
