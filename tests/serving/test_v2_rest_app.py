@@ -133,6 +133,8 @@ def test_a_version_number_two_models_serve_is_refused_naming_both(tmp_path: Any)
     made = make_platform(tmp_path / "home")
     _register_classifier(made, "fraud")
     made.endpoints.create("ab", {"x": "churn:1", "y": "fraud:1"}, {"x": 0.5, "y": 0.5})
+    # A variant named like the number does not settle it either: a number is a version first.
+    made.endpoints.create("ab1", {"1": "fraud:1", "x": "churn:1"}, {"1": 0.5, "x": 0.5})
     made.close()
     answers = calls(
         made,
@@ -140,8 +142,10 @@ def test_a_version_number_two_models_serve_is_refused_naming_both(tmp_path: Any)
             ("POST", "/v2/models/ab/versions/1/infer", tensor()),
             ("GET", "/v2/models/ab/versions/1", None),
             ("POST", "/v2/models/ab/versions/y/infer", tensor()),
+            ("POST", "/v2/models/ab1/versions/1/infer", tensor()),
         ],
     )
+    assert answers[3].status_code == 400, answers[3].text
     for answer in answers[:2]:
         assert answer.status_code == 400, answer.text
         error = answer.json()["error"]

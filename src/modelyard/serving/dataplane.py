@@ -293,7 +293,8 @@ class DataPlane:
         Raises:
             VersionNotFound: neither (for a shadow's number, saying so and how to name it);
                 ModelNotReady: that version failed to load here; InvalidInput: production
-                variants of two models serve that number (and no variant is named so).
+                variants of two models serve that number (a number is a version first, so
+                a variant named so does not settle it).
         """
         digits = version.lstrip("0") if version.isascii() and version.isdigit() else None
         found: list[VariantRoute] = []
@@ -306,7 +307,7 @@ class DataPlane:
             models = {v.served.spec.ref for v in production}
             if len(models) == 1:
                 return production[0]
-            if models and version not in route.variants:
+            if models:
                 # Two models' versions of one number (an A/B of churn-xgb:3 and churn-lgbm:3):
                 # answering with either would be a guess the caller cannot see.
                 serving = ", ".join(f"{v.served.spec.ref} (variant {v.name!r})" for v in production)
