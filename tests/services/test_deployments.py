@@ -106,9 +106,10 @@ def test_a_linear_ramp_completes_step_by_step(parts: Parts) -> None:
     assert checks["latency_p99"].verdict is Verdict.PASS
     assert shift.window_start is not None and shift.window_end is not None
     assert shift.window_end - shift.window_start >= timedelta(minutes=5)
-    # After it completed, the endpoint's own rollback goes back to the old config.
+    # After it completed, a rollback goes back to the old config, and the deployment says so.
     back = parts.service.rollback(ENDPOINT)
-    assert back.deployment is None and [v.version for v in back.endpoint.config.variants] == [1]
+    assert [v.version for v in back.endpoint.config.variants] == [1]
+    assert back.deployment is not None and back.deployment.state is DeploymentState.ROLLED_BACK
 
 
 def test_a_step_without_traffic_to_the_new_variant_is_inconclusive_and_pauses(
@@ -194,6 +195,52 @@ def test_errors_of_the_old_fleet_never_blame_the_new_one(parts: Parts) -> None:
     checks = {c.name: c for c in parts.service.decisions(d)[-1].checks}
     assert checks["error_rate"].verdict is Verdict.PASS
     assert checks["error_rate"].values["old_rate"] == pytest.approx(0.5)
+
+
+def _succeeded(parts: Parts) -> int:
+    """A canary that completes (its bake of zero retires the old config at once); its id."""
+    parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary", canary_size=10,
+                        wait=timedelta(minutes=5), bake=timedelta(0), min_requests=20)  # fmt: skip
+    _tick(parts)
+    _traffic(parts, 6, 0.1)
+    assert _tick(parts, 5 * MIN) == [Action.COMPLETE]
+    done = parts.service.get(ENDPOINT)
+    assert done.state is DeploymentState.SUCCEEDED
+    return done.id
+
+
+def test_rolling_back_a_deployment_that_succeeded_records_it_rolled_back(parts: Parts) -> None:
+    """`deployments rollback` right after a deployment completed put the old model back, but
+    `deployments show` went on saying "SUCCEEDED: the new config serves alone"."""
+    done = _succeeded(parts)
+    back = parts.service.rollback(ENDPOINT)
+    assert [(v.name, v.version) for v in back.endpoint.config.variants] == [("main", 1)]
+    assert back.endpoint.config.change is ConfigChange.ROLLBACK
+    assert back.deployment is not None and back.deployment.id == done
+    d = parts.service.get(ENDPOINT)
+    assert d.state is DeploymentState.ROLLED_BACK
+    assert d.reason == (
+        "rolled back by hand after it succeeded; all traffic back on the variants of config 1"
+    )
+    last = parts.service.decisions(d)[-1]
+    assert (last.action, last.actor, last.reason) == (Action.ROLLBACK, "user", d.reason)
+    # Once rolled back, a rollback is the endpoint's own again (one further back: none here).
+    with pytest.raises(InvalidInput, match="no earlier config"):
+        parts.service.rollback(ENDPOINT)
+    assert parts.service.get(ENDPOINT).state is DeploymentState.ROLLED_BACK
+
+
+def test_a_rollback_of_a_later_change_leaves_a_succeeded_deployment_as_it_is(
+    parts: Parts,
+) -> None:
+    """The endpoint changed by hand after the deployment: the rollback undoes that change
+    only, and the deployment's new config is current again, so it stays SUCCEEDED."""
+    done = _succeeded(parts)
+    parts.endpoints.update(ENDPOINT, {"main": "churn:3"})
+    back = parts.service.rollback(ENDPOINT)
+    assert back.deployment is None
+    assert [(v.name, v.version) for v in back.endpoint.config.variants] == [("main", 2)]
+    assert parts.service.get(ENDPOINT, done).state is DeploymentState.SUCCEEDED
 
 
 def _blue_green_watched(parts: Parts, url: str, also: str | None = None) -> None:

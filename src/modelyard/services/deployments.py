@@ -365,7 +365,8 @@ class DeploymentService:
     def rollback(self, endpoint: str) -> Change:
         """Put all traffic back on the config that was current before: the active
         deployment's old config (the deployment ends ROLLED_BACK), or, with none active, the
-        endpoint's previous config (``EndpointService.rollback``). A deployment found active
+        endpoint's previous config (``EndpointService.rollback``); when that undoes the
+        completion of the latest deployment, it ends ROLLED_BACK. A deployment found active
         that ends another way here (the endpoint was changed by hand since, so it stops; or
         its pending last step completes it) was not running any more: it is recorded so, and
         the endpoint's previous config is returned to, as the controller's pass would have
@@ -377,6 +378,8 @@ class DeploymentService:
         """
         validate_name(endpoint, "endpoint name")
         d = self._store.latest(endpoint)
+        if d is not None and d.state is DeploymentState.SUCCEEDED:
+            return self._undo_success(endpoint, d)
         if d is None or not d.state.active:
             return Change(self._rollback(endpoint), None)
         for attempt in range(_ATTEMPTS):
@@ -396,6 +399,25 @@ class DeploymentService:
                     raise
                 d = self._store.get(d.id)
         raise AssertionError("unreachable")
+
+    def _undo_success(self, endpoint: str, d: Deployment) -> Change:
+        """Roll back the endpoint's last change; when that is ``d``'s completion (the endpoint
+        still serves the config it finished with), ``d`` ends ROLLED_BACK, saying so, rather
+        than SUCCEEDED with its new config gone."""
+        current = self._endpoints.get_endpoint(endpoint).config
+        if current.number != d.config or current.variants != d.target:
+            return Change(self._rollback(endpoint), None)  # a later change is what is undone
+        back = self._rollback(endpoint)  # the completed config's parent: the source config
+        now = self._clock()
+        reason = (
+            "rolled back by hand after it succeeded; all traffic back on the variants of "
+            f"config {d.source_config}"
+        )
+        decision = Decision(now, d.step, Action.ROLLBACK, reason, USER)
+        undone = dataclasses.replace(
+            d, state=DeploymentState.ROLLED_BACK, reason=reason, updated_at=now, ended_at=now
+        )
+        return Change(back, self._store.save(undone, decision=decision))
 
     def _steer(self, endpoint: str, change: Callable[[Deployment, datetime], T]) -> T:
         """``change`` the active deployment, again on a fresh read if a controller changed it
