@@ -307,3 +307,14 @@ def test_a_window_without_the_positive_class_does_not_read_as_zero_precision_rec
     assert missed.metrics["precision"] is None
     assert missed.status is QualityStatus.DEGRADED
     assert {"recall", "f1"} <= set(missed.degraded)
+
+    # Positives predicted but none labelled (pure false positives): F1 is a true 0 too.
+    (false_alarms,) = quality_points(
+        frame_of(spread(40, T), [0] * 40, [1] * 10 + [0] * 30),
+        endpoint="e",
+        windows=hours(1, T),
+        models={"churn:3": info},
+    )
+    assert false_alarms.metrics["recall"] is None
+    assert false_alarms.metrics["f1"] == 0.0 and false_alarms.metrics["precision"] == 0.0
+    assert {"precision", "f1"} <= set(false_alarms.degraded)

@@ -11,7 +11,7 @@ behind ``modelyard monitor quality`` (pure: a DataFrame in, :class:`QualityPoint
 
 and scores each window ``[start, end)`` of each (variant, model) with the
 scikit-learn metrics: accuracy, precision, recall, F1 (of the positive class for two classes,
-where precision needs it predicted and recall and F1 labelled; macro-averaged for more) and
+where precision needs it predicted, recall labelled, F1 either; macro-averaged for more) and
 ROC AUC (only from captured probabilities, with every class present) for classifiers; RMSE
 and MAE for regressors.
 """
@@ -274,14 +274,19 @@ def _classification(decoded: _Decoded, notes: list[str]) -> dict[str, float | No
     }
     if positive is not None:
         # Of the positive class, undefined (scikit-learn's zero_division gives 0.0) without
-        # one predicted (precision) or labelled (recall, and F1 with it): a quiet window of
-        # negatives all predicted right must not read as precision 0 and degrade.
+        # one predicted (precision), labelled (recall), or either (F1 = 2TP / (2TP + FP + FN),
+        # a true 0 for positives predicted and none labelled): a quiet window of negatives
+        # all predicted right must not read as precision 0 and degrade.
         if positive not in predicted:
             out["precision"] = None
             notes.append(f"precision needs a prediction of the positive class ({positive})")
         if positive not in truth:
-            out["recall"] = out["f1"] = None
-            notes.append(f"recall and f1 need labels of the positive class ({positive})")
+            out["recall"] = None
+            if positive not in predicted:
+                out["f1"] = None
+                notes.append(f"recall and f1 need labels of the positive class ({positive})")
+            else:
+                notes.append(f"recall needs labels of the positive class ({positive})")
     return out
 
 
