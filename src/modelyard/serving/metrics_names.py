@@ -38,8 +38,8 @@ name                                           type       extra labels / meaning
 ``modelyard_prediction``                       histogram  ``output``: numeric predictions
 ``modelyard_predicted_class_total``            counter    ``output``, ``class``: label
                                                           predictions of each output
-``modelyard_repeated_requests_total``          counter    rows already answered by the same
-                                                          worker within its repeat window
+``modelyard_repeated_requests_total``          counter    requests already answered by the
+                                                          same worker within its repeat window
 ``modelyard_process_resident_memory_bytes``    gauge      no labels; sum of live workers
 ``modelyard_worker_resident_memory_bytes``     gauge      ``pid``; one series per live worker
 ``modelyard_process_cpu_seconds_total``        counter    no labels; all workers, dead too
