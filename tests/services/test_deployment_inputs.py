@@ -12,7 +12,7 @@ import pytest
 
 from modelyard.domain import Variant
 from modelyard.domain.deployments import StepKind, Strategy
-from modelyard.errors import Conflict, InvalidInput, NotFound
+from modelyard.errors import Conflict, EndpointNotFound, InvalidInput, NotFound
 from modelyard.services.deployment_plan import blend, describe, plan_rollout, served_names
 from tests.services.deployment_parts import ENDPOINT, Parts, open_parts
 
@@ -175,8 +175,13 @@ def test_a_rollback_with_no_previous_config_is_refused(parts: Parts) -> None:
 
 
 def test_steering_without_an_active_deployment_is_refused(parts: Parts) -> None:
-    with pytest.raises(NotFound, match="endpoint 'churn-api' has no deployment"):
+    with pytest.raises(NotFound, match="endpoint 'churn-api' has no deployment") as none:
         parts.service.pause(ENDPOINT)
+    assert not isinstance(none.value, EndpointNotFound)
+    # A name no endpoint has is said so (a typo), not "has no deployment".
+    for steer in (parts.service.pause, parts.service.resume, parts.service.get):
+        with pytest.raises(EndpointNotFound, match="'churn-apy'"):
+            steer("churn-apy")
     parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary")
     parts.service.stop(ENDPOINT)
     for steer in (parts.service.pause, parts.service.resume, parts.service.stop):

@@ -281,7 +281,9 @@ class DeploymentService:
         """The latest deployment of ``endpoint`` (or its deployment ``deployment_id``).
 
         Raises:
-            InvalidName; InvalidInput (a deployment id that is not a whole number); NotFound.
+            InvalidName; InvalidInput (a deployment id that is not a whole number);
+            EndpointNotFound (no endpoint has the name, and no deployment of one that had it
+            is left); NotFound.
         """
         validate_name(endpoint, "endpoint name")
         if deployment_id is not None:
@@ -298,6 +300,7 @@ class DeploymentService:
             return found
         latest = self._store.latest(endpoint)
         if latest is None:
+            self._endpoints.get_endpoint(endpoint)  # EndpointNotFound for a stranger (a typo)
             raise NotFound(f"endpoint {endpoint!r} has no deployment")
         return latest
 
