@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,9 +16,13 @@ if TYPE_CHECKING:
 SUFFIXES = (".csv", ".json", ".jsonl", ".parquet")
 
 
-def read_table(path: Path) -> pd.DataFrame:
+def read_table(path: Path, text: Collection[str] = ()) -> pd.DataFrame:
     """Read a CSV (with a header, or rows alone: see :func:`_is_header`), JSON (records,
     ``{"instances": …}`` or ``{"columns", "data"}``), JSON Lines or Parquet file.
+
+    ``text``: columns a model takes as text (zip codes, category codes): a CSV's are read as
+    written (``02139`` stays ``02139``, not the number 2139), and numbers in another file's
+    become their text; missing values stay missing.
 
     Raises:
         InvalidInput: for a missing, unreadable, empty or unsupported file, or one naming a
@@ -38,16 +42,17 @@ def read_table(path: Path) -> pd.DataFrame:
             first = [str(name) for name in header.iloc[0]] if len(header) else []
             if _is_header(first):
                 _refuse_duplicates(path, first)
-                frame = _read_csv(path)
+                frame = _read_csv(path, {name: str for name in text})
             else:
                 frame = pd.read_csv(path, header=None)
         # A BOM first is skipped, as pandas skips it in a CSV (Windows tools write one).
         elif suffix == ".jsonl":
             _refuse_duplicate_keys(path)
-            frame = pd.read_json(path, lines=True, encoding="utf-8-sig")
+            as_written = {name: str for name in text}  # else "02139" is read as 2139
+            frame = pd.read_json(path, lines=True, encoding="utf-8-sig", dtype=as_written or True)
         elif suffix == ".json":
-            text = path.read_text(encoding="utf-8-sig")
-            frame = to_frame(json.loads(text, object_pairs_hook=_keys_once(path)), str(path))
+            body = path.read_text(encoding="utf-8-sig")
+            frame = to_frame(json.loads(body, object_pairs_hook=_keys_once(path)), str(path))
         elif suffix == ".parquet":
             import pyarrow.parquet as pq
 
@@ -67,7 +72,20 @@ def read_table(path: Path) -> pd.DataFrame:
     check_column_names(frame.columns, str(path))
     if frame.empty:
         raise InvalidInput(f"{path} holds no rows")
+    for name in text:
+        if name in frame.columns and not pd.api.types.is_string_dtype(frame[name]):
+            frame[name] = frame[name].map(_as_text)
     return frame
+
+
+def _as_text(value: object) -> object:
+    """A value of a text column as text: a number as its digits (``2139.0``, which a JSON
+    reader makes of 2139 beside a null, as ``2139``); a missing value stays missing."""
+    if isinstance(value, str) or value is None or value != value:  # NaN is not equal to itself
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _is_header(fields: list[str]) -> bool:
@@ -84,7 +102,7 @@ def _is_header(fields: list[str]) -> bool:
     return not fields
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _read_csv(path: Path, dtype: dict[str, type[str]]) -> pd.DataFrame:
     """A CSV with a header. A first row with one field more than the header made pandas take
     the first column as the index, silently shifting every value one column left; it is
     refused, as a later row with too many fields is."""
@@ -95,7 +113,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
     with warnings.catch_warnings():
         warnings.simplefilter("error", pd.errors.ParserWarning)
         try:
-            return pd.read_csv(path, index_col=False)
+            return pd.read_csv(path, index_col=False, dtype=dtype or None)
         except pd.errors.ParserWarning:
             raise InvalidInput(
                 f"cannot read {path}: a row has more fields than the header names"

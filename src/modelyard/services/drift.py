@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from modelyard.domain import Endpoint, ModelVersion, Variant
+from modelyard.domain import Endpoint, ModelVersion, Signature, Variant
 from modelyard.domain.capture import INPUT_PREFIX, OUTPUT_PREFIX
 from modelyard.domain.drift import DriftConfig, DriftReport, QualityIssue, Verdict
 from modelyard.domain.durations import as_utc, length_of
@@ -137,7 +137,7 @@ class DriftService:
         from modelyard.training.baseline import sampled_predictions
 
         version = self._versions.get_version(ref)
-        frame = read_table(Path(data))
+        frame = read_table(Path(data), _text_columns([version.signature]))
         profile = fit_to_signature(Profile.from_frame(frame), version.signature)
         names = version.signature.feature_names if version.signature else None
         inputs = frame.loc[:, names] if names else frame
@@ -252,7 +252,8 @@ class DriftService:
         from modelyard.monitoring.profile import Profile
         from modelyard.monitoring.schema import by_position
 
-        frame = read_table(Path(data))
+        signatures = [self._versions.get_version(v.model_ref).signature for v in variants]
+        frame = read_table(Path(data), _text_columns(signatures))
         if not any(str(c).startswith(INPUT_PREFIX) for c in frame.columns):
             profile = Profile.from_frame(frame)
             return {
@@ -374,3 +375,18 @@ def _rows_of(rows: pd.DataFrame, variant: Variant) -> pd.DataFrame:
     if "variant" not in rows.columns:
         return rows
     return rows.loc[rows["variant"] == variant.name]
+
+
+def _text_columns(signatures: Sequence[Signature | None]) -> list[str]:
+    """The columns of a data file that models of ``signatures`` take as text, by feature name
+    and as a capture export names them (``input.<feature>``)."""
+    from modelyard.codecs.text_rows import is_text_dtype
+
+    names = [
+        c.name
+        for s in signatures
+        if s is not None
+        for c in s.inputs
+        if c.name and is_text_dtype(c.dtype)
+    ]
+    return [*names, *(f"{INPUT_PREFIX}{n}" for n in names)]

@@ -486,7 +486,8 @@ class RegistryService:
                 from io import StringIO
 
                 raw = self.artifacts.get_bytes(entry["sha256"]).decode()
-                return pd.read_json(StringIO(raw), orient="split")
+                # As written: pandas would read a text column of codes ("02139") as numbers.
+                return pd.read_json(StringIO(raw), orient="split", dtype=False)
         return None
 
 

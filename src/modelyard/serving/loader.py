@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from modelyard.codecs.text_rows import table_from_json, text_features
 from modelyard.domain import ModelSpec
 from modelyard.errors import InvalidInput, ModelFailed, ModelyardError, UnsafeModelFormat
 from modelyard.runtimes.base import LoadedModel
@@ -117,6 +118,12 @@ def warm_rows(folder: Path, spec: ModelSpec) -> Any:
     example = folder / packages.EXAMPLE_FILE
     if example.is_file():
         data = orjson.loads(example.read_bytes())
+        if spec.signature is not None and text_features(spec.signature) is not None:
+            # As a request would reach it (numpy read codes such as "02139" as numbers), by
+            # column name: the example's columns may be in another order than the signature's.
+            columns = data["columns"]
+            records = [dict(zip(columns, row, strict=True)) for row in data["data"]]
+            return table_from_json(records, spec.signature)
         try:
             return np.asarray(data["data"], dtype=np.float64)
         except (TypeError, ValueError):
