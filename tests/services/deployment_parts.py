@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from modelyard.domain import ModelRef, ServerStatus, Source, Trust, Variant
+from modelyard.domain.deployment_decisions import Action
 from modelyard.domain.metric_stats import LATENCY_BOUNDS_S, MetricStats
 from modelyard.domain.metrics import SeriesRow
 from modelyard.services.alarm_endpoints import EndpointCatalog
@@ -196,3 +197,22 @@ def open_parts(url: str, clock: Clock | None = None, *, seed: bool = True) -> Pa
             )
         parts.endpoint_store.create_endpoint(ENDPOINT, (Variant("main", "churn", 1, 1.0),))
     return parts
+
+
+def traffic(parts: Parts, minutes: int, new_share: float, *, errors_new: int = 0,
+            errors_old: int = 0, latency_new: float = 0.01) -> None:  # fmt: skip
+    """``minutes`` minutes of 400 requests a minute from now on, split by ``new_share``
+    between ``main`` and the running deployment's new side."""
+    d = parts.service.get(ENDPOINT)
+    new = d.served_names["main"]
+    for i in range(minutes):
+        minute = parts.clock.now + i * timedelta(minutes=1)
+        n_new = round(400 * new_share)
+        parts.serve(new, minute, n_new, errors_new, latency_new)
+        if n_new < 400:
+            parts.serve("main", minute, 400 - n_new, errors_old)
+
+
+def tick(parts: Parts, by: timedelta = STEP) -> list[Action]:
+    """One controller pass ``by`` later; the actions it took."""
+    return [d.action for d in parts.controller().run_once(parts.clock.advance(by))]

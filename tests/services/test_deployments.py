@@ -21,7 +21,16 @@ from modelyard.errors import Conflict, EndpointNotFound, InvalidInput, InvalidNa
 from modelyard.services.alarm_delivery import RETRY_AFTER
 from modelyard.services.monitors import MonitorService
 from modelyard.services.scheduler import Scheduler
-from tests.services.deployment_parts import ENDPOINT, STEP, T0, Parts, open_parts, served_stats
+from tests.services.deployment_parts import (
+    ENDPOINT,
+    STEP,
+    T0,
+    Parts,
+    open_parts,
+    served_stats,
+    tick,
+    traffic,
+)
 from tests.services.webhook_server import webhook_receiver
 
 MIN = timedelta(minutes=1)
@@ -32,23 +41,6 @@ def parts(db_url: str) -> Iterator[Parts]:
     p = open_parts(db_url)
     yield p
     p.close()
-
-
-def _traffic(parts: Parts, minutes: int, new_share: float, *, errors_new: int = 0,
-             errors_old: int = 0, latency_new: float = 0.01) -> None:  # fmt: skip
-    """``minutes`` minutes of 400 requests a minute from now on, split by ``new_share``."""
-    d = parts.service.get(ENDPOINT)
-    new = d.served_names["main"]
-    for i in range(minutes):
-        minute = parts.clock.now + i * MIN
-        n_new = round(400 * new_share)
-        parts.serve(new, minute, n_new, errors_new, latency_new)
-        if n_new < 400:
-            parts.serve("main", minute, 400 - n_new, errors_old)
-
-
-def _tick(parts: Parts, by: timedelta = STEP) -> list[Action]:
-    return [d.action for d in parts.controller().run_once(parts.clock.advance(by))]
 
 
 def test_a_linear_ramp_completes_step_by_step(parts: Parts) -> None:
@@ -65,19 +57,19 @@ def test_a_linear_ramp_completes_step_by_step(parts: Parts) -> None:
     assert parts.weights() == {"main": 1.0, "main.next": 0.0}
     assert started.endpoint.config.change is ConfigChange.UPDATE
     parts.report(config=1, pid=1)
-    assert _tick(parts) == [], "a live server has not loaded the new variant yet"
+    assert tick(parts) == [], "a live server has not loaded the new variant yet"
     parts.report(config=d.config or 0, pid=1)
-    assert _tick(parts) == [Action.ADVANCE]
+    assert tick(parts) == [Action.ADVANCE]
     assert parts.weights() == {"main": 0.75, "main.next": 0.25}
     for share, following in ((0.25, 0.5), (0.5, 0.75), (0.75, 1.0)):
-        _traffic(parts, 6, share)
-        assert _tick(parts, 4 * MIN) == [], "the step's wait is not over"
-        assert _tick(parts, MIN) == [Action.ADVANCE]
+        traffic(parts, 6, share)
+        assert tick(parts, 4 * MIN) == [], "the step's wait is not over"
+        assert tick(parts, MIN) == [Action.ADVANCE]
         assert parts.weights() == {"main": round(1 - following, 6), "main.next": following}
     # The bake: 100 % on the new variant, the old one still loaded at weight 0.
-    _traffic(parts, 11, 1.0)
-    assert _tick(parts, 9 * MIN) == []
-    assert _tick(parts, MIN + STEP) == [Action.COMPLETE]
+    traffic(parts, 11, 1.0)
+    assert tick(parts, 9 * MIN) == []
+    assert tick(parts, MIN + STEP) == [Action.COMPLETE]
     assert parts.weights() == {"main": 1.0}
     assert [v.version for v in parts.current_variants()] == [2]
     done = parts.service.get(ENDPOINT)
@@ -118,11 +110,11 @@ def test_a_step_without_traffic_to_the_new_variant_is_inconclusive_and_pauses(
     d = parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary", canary_size=10,
                             wait=timedelta(minutes=5), min_requests=100).deployment  # fmt: skip
     assert d is not None
-    assert _tick(parts) == [Action.ADVANCE], "no live server: nothing to wait for"
+    assert tick(parts) == [Action.ADVANCE], "no live server: nothing to wait for"
     canary = parts.weights()
     assert canary == {"main": 0.9, "main.next": 0.1}
-    _traffic(parts, 6, 0.0)  # the old variant serves; the canary gets nothing
-    assert _tick(parts, 5 * MIN) == [Action.PAUSE]
+    traffic(parts, 6, 0.0)  # the old variant serves; the canary gets nothing
+    assert tick(parts, 5 * MIN) == [Action.PAUSE]
     paused = parts.service.get(ENDPOINT)
     assert paused.state is DeploymentState.PAUSED and paused.step == 1
     assert "INCONCLUSIVE" in paused.reason and "0 request(s) reached the new variants" in (
@@ -140,22 +132,22 @@ def test_a_step_without_traffic_to_the_new_variant_is_inconclusive_and_pauses(
     requests = {c.name: c for c in decision.checks}["requests"]
     assert requests.verdict is Verdict.INCONCLUSIVE and requests.values["new_requests"] == 0
     for _ in range(3):
-        assert _tick(parts, MIN) == [], "a paused deployment goes no further"
+        assert tick(parts, MIN) == [], "a paused deployment goes no further"
     assert parts.weights() == canary
     resumed, changed = parts.service.resume(ENDPOINT)
     assert changed and resumed.state is DeploymentState.RUNNING
     assert resumed.step_started_at == parts.clock.now, "the step's window starts again"
-    _traffic(parts, 6, 0.1)
-    assert _tick(parts, 5 * MIN + STEP) == [Action.ADVANCE]
+    traffic(parts, 6, 0.1)
+    assert tick(parts, 5 * MIN + STEP) == [Action.ADVANCE]
     assert parts.service.get(ENDPOINT).current.kind is StepKind.BAKE
 
 
 def test_a_failed_comparison_rolls_back_before_the_wait_ends(parts: Parts) -> None:
     parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary", canary_size=20,
                         wait=timedelta(minutes=10), min_requests=50)  # fmt: skip
-    assert _tick(parts) == [Action.ADVANCE]
-    _traffic(parts, 2, 0.2, errors_new=30, errors_old=1)
-    assert _tick(parts, MIN) == [Action.ROLLBACK], "a failure does not wait for the step's end"
+    assert tick(parts) == [Action.ADVANCE]
+    traffic(parts, 2, 0.2, errors_new=30, errors_old=1)
+    assert tick(parts, MIN) == [Action.ROLLBACK], "a failure does not wait for the step's end"
     d = parts.service.get(ENDPOINT)
     assert d.state is DeploymentState.ROLLED_BACK and "error rate higher" in d.reason
     current = parts.endpoint_store.get_endpoint(ENDPOINT).config
@@ -170,15 +162,15 @@ def test_a_failed_comparison_rolls_back_before_the_wait_ends(parts: Parts) -> No
     assert decision.window_start == began.replace(second=0), "from the minute it began in"
     assert decision.window_end == parts.clock.now
     assert parts.service.steps(d)[-1].outcome == "rolled back"
-    assert _tick(parts, MIN) == [], "a rolled back deployment is left alone"
+    assert tick(parts, MIN) == [], "a rolled back deployment is left alone"
 
 
 def test_a_slower_new_variant_fails_the_latency_check(parts: Parts) -> None:
     parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary", canary_size=50,
                         wait=timedelta(minutes=5), min_requests=50)  # fmt: skip
-    _tick(parts)
-    _traffic(parts, 1, 0.5, latency_new=0.2)
-    assert _tick(parts, MIN) == [Action.ROLLBACK]
+    tick(parts)
+    traffic(parts, 1, 0.5, latency_new=0.2)
+    assert tick(parts, MIN) == [Action.ROLLBACK]
     decision = parts.service.decisions(parts.service.get(ENDPOINT))[-1]
     latency = {c.name: c for c in decision.checks}["latency_p99"]
     assert latency.verdict is Verdict.FAIL and latency.values["ratio"] > 1.5
@@ -187,9 +179,9 @@ def test_a_slower_new_variant_fails_the_latency_check(parts: Parts) -> None:
 def test_errors_of_the_old_fleet_never_blame_the_new_one(parts: Parts) -> None:
     parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary", canary_size=10,
                         wait=timedelta(minutes=5), bake=timedelta(0), min_requests=20)  # fmt: skip
-    _tick(parts)
-    _traffic(parts, 6, 0.1, errors_old=180)
-    assert _tick(parts, 5 * MIN) == [Action.COMPLETE]
+    tick(parts)
+    traffic(parts, 6, 0.1, errors_old=180)
+    assert tick(parts, 5 * MIN) == [Action.COMPLETE]
     d = parts.service.get(ENDPOINT)
     assert d.state is DeploymentState.SUCCEEDED
     checks = {c.name: c for c in parts.service.decisions(d)[-1].checks}
@@ -201,9 +193,9 @@ def _succeeded(parts: Parts) -> int:
     """A canary that completes (its bake of zero retires the old config at once); its id."""
     parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary", canary_size=10,
                         wait=timedelta(minutes=5), bake=timedelta(0), min_requests=20)  # fmt: skip
-    _tick(parts)
-    _traffic(parts, 6, 0.1)
-    assert _tick(parts, 5 * MIN) == [Action.COMPLETE]
+    tick(parts)
+    traffic(parts, 6, 0.1)
+    assert tick(parts, 5 * MIN) == [Action.COMPLETE]
     done = parts.service.get(ENDPOINT)
     assert done.state is DeploymentState.SUCCEEDED
     return done.id
@@ -255,7 +247,7 @@ def _blue_green_watched(parts: Parts, url: str, also: str | None = None) -> None
         )  # fmt: skip
     parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="blue-green",
                         bake=timedelta(minutes=10), alarms=names)  # fmt: skip
-    assert _tick(parts) == [Action.ADVANCE]
+    assert tick(parts) == [Action.ADVANCE]
 
 
 def test_the_rollback_messages_of_all_watched_alarms_go_out_together(parts: Parts) -> None:
@@ -268,7 +260,7 @@ def test_the_rollback_messages_of_all_watched_alarms_go_out_together(parts: Part
         parts.clock.advance(MIN)
         parts.alarms.evaluate(parts.clock.now)
         receiver.answer_in_groups(2)
-        assert _tick(parts) == [Action.ROLLBACK]
+        assert tick(parts) == [Action.ROLLBACK]
     for name in ("errors-high", "errors-high-too"):
         message = parts.alarms.history(name)[0]
         assert message.kind == "deployment_rollback"
@@ -285,7 +277,7 @@ def test_an_alarm_in_alarm_rolls_back_and_tells_its_webhook(parts: Parts) -> Non
         (event,) = parts.alarms.evaluate(parts.clock.now)
         assert event.new is AlarmState.ALARM
         before = len(receiver.received())
-        assert _tick(parts) == [Action.ROLLBACK]
+        assert tick(parts) == [Action.ROLLBACK]
         d = parts.service.get(ENDPOINT)
         assert d.state is DeploymentState.ROLLED_BACK
         assert "alarm errors-high, judged on the new variant main.next, is in ALARM" in d.reason
@@ -307,7 +299,7 @@ def test_a_rollback_message_a_webhook_missed_is_kept_and_sent_again(parts: Parts
         parts.clock.advance(MIN)
         parts.alarms.evaluate(parts.clock.now)
         receiver.status = 503  # down when the deployment rolls back
-        assert _tick(parts) == [Action.ROLLBACK]
+        assert tick(parts) == [Action.ROLLBACK]
         message, change = parts.alarms.history("errors-high")[:2]
         assert (message.kind, change.kind) == ("deployment_rollback", "state_change")
         webhook = message.notifications[-1]
@@ -338,7 +330,7 @@ def test_an_alarm_a_deployment_watches_cannot_be_deleted_and_one_gone_pauses_it(
     # Gone all the same (straight from the store): still preparing, the deployment pauses at
     # once and says why, rather than waiting for its maximum duration.
     parts.alarm_store.delete("p99")
-    assert _tick(parts) == [Action.PAUSE]
+    assert tick(parts) == [Action.PAUSE]
     paused = parts.service.get(ENDPOINT)
     assert paused.state is DeploymentState.PAUSED and paused.step == 0
     assert "alarm 'p99' no longer exists" in paused.reason
@@ -384,7 +376,7 @@ def test_a_server_that_cannot_load_the_new_variant_rolls_it_back(parts: Parts) -
     assert d is not None
     parts.report(config=d.config or 0, pid=1)
     parts.report(config=1, pid=2, failure="churn:2 failed to load: artifact missing")
-    assert _tick(parts) == [Action.ROLLBACK]
+    assert tick(parts) == [Action.ROLLBACK]
     found = parts.service.get(ENDPOINT)
     assert "server vm:2 could not load config" in found.reason
     assert parts.weights() == {"main": 1.0}
@@ -393,17 +385,17 @@ def test_a_server_that_cannot_load_the_new_variant_rolls_it_back(parts: Parts) -
 def test_the_maximum_duration_rolls_back_a_paused_deployment(parts: Parts) -> None:
     parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary",
                         wait=timedelta(minutes=5), max_duration=timedelta(minutes=30))  # fmt: skip
-    _tick(parts)
-    assert _tick(parts, 5 * MIN) == [Action.PAUSE]
-    assert _tick(parts, 20 * MIN) == []
-    assert _tick(parts, 5 * MIN) == [Action.ROLLBACK]
+    tick(parts)
+    assert tick(parts, 5 * MIN) == [Action.PAUSE]
+    assert tick(parts, 20 * MIN) == []
+    assert tick(parts, 5 * MIN) == [Action.ROLLBACK]
     d = parts.service.get(ENDPOINT)
     assert d.state is DeploymentState.ROLLED_BACK and "maximum duration (30m)" in d.reason
 
 
 def test_pause_stop_and_manual_rollback(parts: Parts) -> None:
     parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="linear", step_size=50)
-    _tick(parts)
+    tick(parts)
     paused, changed = parts.service.pause(ENDPOINT)
     assert changed and paused.state is DeploymentState.PAUSED
     assert parts.service.pause(ENDPOINT)[1] is False
@@ -413,7 +405,7 @@ def test_pause_stop_and_manual_rollback(parts: Parts) -> None:
     assert [(v.name, v.version) for v in back.endpoint.config.variants] == [("main", 1)]
     assert back.deployment.reason.startswith("rolled back by hand at step 2")
     parts.service.start(ENDPOINT, {"green": "churn:3"}, strategy="canary")
-    _tick(parts)
+    tick(parts)
     kept = parts.weights()
     assert kept == {"main": 0.9, "green": 0.1}, "a new name is kept as it is"
     stopped = parts.service.stop(ENDPOINT)
@@ -427,9 +419,9 @@ def test_pause_stop_and_manual_rollback(parts: Parts) -> None:
 
 def test_a_change_of_the_endpoint_by_hand_stops_the_deployment(parts: Parts) -> None:
     parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary")
-    _tick(parts)
+    tick(parts)
     parts.endpoints.set_weights(ENDPOINT, {"main.next": 0.5})
-    assert _tick(parts) == [Action.STOP]
+    assert tick(parts) == [Action.STOP]
     d = parts.service.get(ENDPOINT)
     assert d.state is DeploymentState.STOPPED
     assert "changed outside the deployment" in d.reason
@@ -441,7 +433,7 @@ def test_deleting_the_endpoint_ends_its_deployment(parts: Parts) -> None:
     pass, refusing meanwhile a new deployment of an endpoint created again under the name."""
     d = parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary").deployment
     assert d is not None
-    _tick(parts)
+    tick(parts)
     parts.endpoints.delete(ENDPOINT)
     stopped = parts.service.get(ENDPOINT)
     assert (stopped.state, stopped.pending) == (DeploymentState.STOPPED, None)
@@ -450,7 +442,7 @@ def test_deleting_the_endpoint_ends_its_deployment(parts: Parts) -> None:
     last = parts.service.decisions(stopped)[-1]
     assert (last.action, last.reason) == (Action.STOP, stopped.reason)
     assert all(s.ended_at is not None for s in parts.service.steps(stopped))
-    assert _tick(parts) == [], "nothing left to drive"
+    assert tick(parts) == [], "nothing left to drive"
     parts.endpoints.create(ENDPOINT, {"main": "churn:1"})
     again = parts.service.start(ENDPOINT, {"main": "churn:3"}, strategy="canary").deployment
     assert again is not None and again.id != d.id and again.state is DeploymentState.RUNNING
@@ -466,7 +458,7 @@ def test_an_endpoint_deleted_and_created_again_is_not_taken_over(parts: Parts) -
     parts.endpoints.create(ENDPOINT, {"x": "churn:1"})
     parts.endpoints.update(ENDPOINT, {"y": "churn:3"})
     assert parts.endpoint_store.get_endpoint(ENDPOINT).config.number == d.config
-    assert _tick(parts) == []
+    assert tick(parts) == []
     assert parts.weights() == {"y": 1.0}, "left as it was set"
     assert [c.change.value for c in parts.endpoints.history(ENDPOINT)] == ["create", "update"]
     stopped = parts.service.get(ENDPOINT, d.id)
@@ -486,7 +478,7 @@ def test_a_rollback_after_a_change_by_hand_rolls_the_endpoint_back(parts: Parts)
     rollback records it stopped and undoes the endpoint's last change, as it does once the
     controller has stopped it (it once stopped it and rolled nothing back, with success)."""
     parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary")
-    _tick(parts)
+    tick(parts)
     canary = parts.weights()
     parts.endpoints.update(ENDPOINT, {"solo": "churn:3"})
     back = parts.service.rollback(ENDPOINT)
@@ -576,16 +568,16 @@ def test_an_alarm_on_a_replaced_variant_watches_the_new_models_during_the_rollou
                             wait=10 * MIN, alarms=["main-errors"],
                             min_requests=10_000).deployment  # fmt: skip
     assert d is not None
-    assert _tick(parts) == [Action.ADVANCE]
-    _traffic(parts, 2, 0.5, errors_old=150)
+    assert tick(parts) == [Action.ADVANCE]
+    traffic(parts, 2, 0.5, errors_old=150)
     parts.clock.advance(2 * MIN)
     parts.alarms.evaluate(parts.clock.now)
     assert parts.alarms.state("main-errors").state is AlarmState.ALARM  # the old models' errors
-    assert _tick(parts) == [], "the old models' errors never roll the new ones back"
+    assert tick(parts) == [], "the old models' errors never roll the new ones back"
     # The new models' errors do roll it back, before the comparison has its requests.
-    _traffic(parts, 1, 0.5, errors_new=150)
+    traffic(parts, 1, 0.5, errors_new=150)
     parts.clock.advance(MIN)
-    assert _tick(parts) == [Action.ROLLBACK]
+    assert tick(parts) == [Action.ROLLBACK]
     done = parts.service.get(ENDPOINT)
     assert done.state is DeploymentState.ROLLED_BACK
     assert (
@@ -607,12 +599,12 @@ def test_an_endpoint_alarm_the_old_models_set_off_does_not_roll_the_new_back(par
     parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary", canary_size=10,
                         wait=timedelta(minutes=5), bake=timedelta(0), min_requests=20,
                         alarms=["errors-high"])  # fmt: skip
-    _tick(parts)
-    _traffic(parts, 6, 0.1, errors_old=180)  # the old models fail half their requests
+    tick(parts)
+    traffic(parts, 6, 0.1, errors_old=180)  # the old models fail half their requests
     parts.clock.advance(2 * MIN)
     (event,) = parts.alarms.evaluate(parts.clock.now)
     assert event.new is AlarmState.ALARM, "the endpoint's own state: 45% errors"
-    assert _tick(parts, 3 * MIN) == [Action.COMPLETE]
+    assert tick(parts, 3 * MIN) == [Action.COMPLETE]
     d = parts.service.get(ENDPOINT)
     assert d.state is DeploymentState.SUCCEEDED
     check = {c.name: c for c in parts.service.decisions(d)[-1].checks}["alarm errors-high"]
@@ -626,12 +618,12 @@ def test_a_canarys_own_breach_counts_though_the_endpoint_stays_under(parts: Part
     parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary", canary_size=10,
                         wait=timedelta(minutes=5), min_requests=20,
                         alarms=["errors-high"])  # fmt: skip
-    _tick(parts)
-    _traffic(parts, 3, 0.1, errors_new=20)  # half the canary's 40 requests a minute fail
+    tick(parts)
+    traffic(parts, 3, 0.1, errors_new=20)  # half the canary's 40 requests a minute fail
     parts.clock.advance(2 * MIN)
     changes = parts.alarms.evaluate(parts.clock.now)
     assert [e.new for e in changes] == [AlarmState.OK], "5% on the whole endpoint"
-    assert _tick(parts, MIN) == [Action.ROLLBACK]
+    assert tick(parts, MIN) == [Action.ROLLBACK]
     d = parts.service.get(ENDPOINT)
     assert "alarm errors-high, judged on the new variant main.next, is in ALARM" in d.reason
 
@@ -649,9 +641,9 @@ def test_an_endpoint_alarm_with_the_new_variant_unjudged_neither_blames_nor_pass
     parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary", canary_size=10,
                         wait=timedelta(minutes=5), min_requests=20,
                         alarms=["errors-high"])  # fmt: skip
-    assert _tick(parts) == [Action.ADVANCE], "preparing, the new variant serves nothing"
-    assert _tick(parts, MIN) == [], "no data on the new variant yet: the step waits"
-    assert _tick(parts, 10 * MIN) == [Action.PAUSE], "nor does the alarm pass it"
+    assert tick(parts) == [Action.ADVANCE], "preparing, the new variant serves nothing"
+    assert tick(parts, MIN) == [], "no data on the new variant yet: the step waits"
+    assert tick(parts, 10 * MIN) == [Action.PAUSE], "nor does the alarm pass it"
     d = parts.service.get(ENDPOINT)
     assert d.state is DeploymentState.PAUSED and "too few requests" in d.reason
     check = {c.name: c for c in parts.service.decisions(d)[-1].checks}["alarm errors-high"]
@@ -667,9 +659,9 @@ def test_a_breaching_silence_on_the_new_variant_is_no_breach(parts: Parts) -> No
     parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary", canary_size=10,
                         wait=timedelta(minutes=5), min_requests=20,
                         alarms=["errors-high"])  # fmt: skip
-    assert _tick(parts) == [Action.ADVANCE]
-    _traffic(parts, 1, 0.0)  # the old models answer; the canary has nothing yet
-    assert _tick(parts, MIN) == [], "no rollback on the canary's empty window"
+    assert tick(parts) == [Action.ADVANCE]
+    traffic(parts, 1, 0.0)  # the old models answer; the canary has nothing yet
+    assert tick(parts, MIN) == [], "no rollback on the canary's empty window"
     d = parts.service.get(ENDPOINT)
     check = {c.name: c for c in parts.service.decisions(d)[-1].checks}["alarm errors-high"]
     assert check.values["new_variants"] == {"main.next": "INSUFFICIENT_DATA"}
@@ -683,12 +675,12 @@ def test_a_count_on_a_replaced_variant_keeps_its_own_meaning(parts: Parts) -> No
     parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary", canary_size=10,
                         wait=timedelta(minutes=5), bake=timedelta(0), min_requests=20,
                         alarms=["quiet-main"])  # fmt: skip
-    _tick(parts)
-    _traffic(parts, 6, 0.1)
+    tick(parts)
+    traffic(parts, 6, 0.1)
     parts.clock.advance(2 * MIN)
     parts.alarms.evaluate(parts.clock.now)
     assert parts.alarms.state("quiet-main").state is AlarmState.OK, "main: 360 a minute"
-    assert _tick(parts, 3 * MIN) == [Action.COMPLETE]
+    assert tick(parts, 3 * MIN) == [Action.COMPLETE]
     d = parts.service.get(ENDPOINT)
     check = {c.name: c for c in parts.service.decisions(d)[-1].checks}["alarm quiet-main"]
     assert check.verdict is Verdict.PASS and "variant" not in check.values
@@ -741,13 +733,13 @@ def test_an_alarm_on_another_endpoint_is_watched_by_its_own_state(parts: Parts) 
     parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary", canary_size=10,
                         wait=timedelta(minutes=5), min_requests=20,
                         alarms=["billing-errors"])  # fmt: skip
-    assert _tick(parts) == [Action.ADVANCE]
+    assert tick(parts) == [Action.ADVANCE]
     d = parts.service.get(ENDPOINT)
     check = {c.name: c for c in parts.service.decisions(d)[-1].checks}["alarm billing-errors"]
     assert check.verdict is Verdict.PASS
     billing(errors=60)
     assert parts.alarms.state("billing-errors").state is AlarmState.ALARM
-    assert _tick(parts) == [Action.ROLLBACK]
+    assert tick(parts) == [Action.ROLLBACK]
     d = parts.service.get(ENDPOINT)
     assert d.state is DeploymentState.ROLLED_BACK
     assert "alarm billing-errors is in ALARM" in d.reason
@@ -757,7 +749,7 @@ def test_an_alarm_on_another_endpoint_is_watched_by_its_own_state(parts: Parts) 
                             alarms=["billing-errors"])  # fmt: skip
 
 
-def _blue_green_after_traffic(parts: Parts) -> None:
+def _blue_green_aftertraffic(parts: Parts) -> None:
     """Five minutes of healthy traffic on the old ``main`` (400 a minute), then a blue/green
     deployment of churn:2 baking 5 minutes, switched (all traffic on ``main.next``)."""
     for i in range(5):
@@ -765,7 +757,7 @@ def _blue_green_after_traffic(parts: Parts) -> None:
     parts.clock.advance(5 * MIN)
     parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="blue-green",
                         bake=timedelta(minutes=5), min_requests=20)  # fmt: skip
-    assert _tick(parts) == [Action.ADVANCE]
+    assert tick(parts) == [Action.ADVANCE]
     assert parts.weights() == {"main": 0.0, "main.next": 1.0}
 
 
@@ -777,9 +769,9 @@ def test_a_blue_green_bake_compares_the_new_errors_with_the_old_before_the_switc
     with"), so a new model failing every one of its 2,000 requests SUCCEEDED (found with a
     real server: a model taking 3 features where callers send 4). The new side is now
     compared with what the old variants served before the switch."""
-    _blue_green_after_traffic(parts)
-    _traffic(parts, 5, 1.0, errors_new=400)
-    assert _tick(parts, 5 * MIN) == [Action.ROLLBACK]
+    _blue_green_aftertraffic(parts)
+    traffic(parts, 5, 1.0, errors_new=400)
+    assert tick(parts, 5 * MIN) == [Action.ROLLBACK]
     d = parts.service.get(ENDPOINT)
     assert d.state is DeploymentState.ROLLED_BACK
     assert "error rate higher: new 100.00% vs old 0.00% before the switch" in d.reason
@@ -791,9 +783,9 @@ def test_a_blue_green_bake_compares_the_new_errors_with_the_old_before_the_switc
 def test_a_healthy_blue_green_bake_passes_against_the_old_before_the_switch(
     parts: Parts,
 ) -> None:
-    _blue_green_after_traffic(parts)
-    _traffic(parts, 5, 1.0)
-    assert _tick(parts, 5 * MIN) == [Action.COMPLETE]
+    _blue_green_aftertraffic(parts)
+    traffic(parts, 5, 1.0)
+    assert tick(parts, 5 * MIN) == [Action.COMPLETE]
     d = parts.service.get(ENDPOINT)
     checks = {c.name: c for c in parts.service.decisions(d)[-1].checks}
     assert checks["error_rate"].verdict is Verdict.PASS
