@@ -15,7 +15,14 @@ import orjson
 
 from modelyard.codecs.text_rows import table_from_json, text_features
 from modelyard.domain import ModelSpec
-from modelyard.errors import InvalidInput, ModelFailed, ModelyardError, UnsafeModelFormat
+from modelyard.errors import (
+    InvalidInput,
+    InvalidPayload,
+    ModelFailed,
+    ModelyardError,
+    SignatureMismatch,
+    UnsafeModelFormat,
+)
 from modelyard.runtimes.base import LoadedModel
 from modelyard.runtimes.handler import HANDLER_DIR, InferenceHandler, load_handler
 from modelyard.runtimes.packaged import load_package
@@ -123,7 +130,10 @@ def warm_rows(folder: Path, spec: ModelSpec) -> Any:
             # column name: the example's columns may be in another order than the signature's.
             columns = data["columns"]
             records = [dict(zip(columns, row, strict=True)) for row in data["data"]]
-            return table_from_json(records, spec.signature)
+            try:
+                return table_from_json(records, spec.signature)
+            except (InvalidPayload, SignatureMismatch):
+                pass  # values no request sends as text (lists, for an input_fn): as stored
         try:
             return np.asarray(data["data"], dtype=np.float64)
         except (TypeError, ValueError):
