@@ -51,11 +51,9 @@ def platform(
     return made, model, x_test, y_test
 
 
-def test_one_probability_column_is_scored_as_the_positive_class(
-    platform: tuple[Platform, Any, pd.DataFrame, pd.Series],
-) -> None:
-    made, _, x_test, y_test = platform
-    rows = x_test.to_numpy().tolist()
+def _invoke(made: Platform, rows: list[list[float]]) -> tuple[str, list[float]]:
+    """``rows`` sent to endpoint ``api`` through the serving app; the inference id and the
+    predictions (the app's shutdown writes the captured rows)."""
 
     async def scenario() -> tuple[str, list[float]]:
         async with lifespan(serving_app(made.settings)) as client:
@@ -63,8 +61,17 @@ def test_one_probability_column_is_scored_as_the_positive_class(
             assert answer.status_code == 200, answer.text
             return answer.headers["x-modelyard-inference-id"], answer.json()["predictions"]
 
+    return asyncio.run(scenario())
+
+
+def test_one_probability_column_is_scored_as_the_positive_class(
+    platform: tuple[Platform, Any, pd.DataFrame, pd.Series],
+) -> None:
+    made, _, x_test, y_test = platform
+    rows = x_test.to_numpy().tolist()
+
     started = datetime.now(UTC)
-    inference_id, served = asyncio.run(scenario())  # the shutdown wrote the captured rows
+    inference_id, served = _invoke(made, rows)
     p = np.asarray(served, dtype="float64")
     assert p.shape == (len(rows),) and ((p > 0) & (p < 1)).all()  # probabilities, not labels
     labels = [int(v) for v in y_test]
@@ -148,14 +155,8 @@ def test_true_and_false_label_classes_1_and_0_whatever_else_the_window_holds(
     made, _, x_test, y_test = platform
     rows = x_test.to_numpy()[:40].tolist()
 
-    async def scenario() -> tuple[str, list[float]]:
-        async with lifespan(serving_app(made.settings)) as client:
-            answer = await client.post("/endpoints/api/invocations", json=rows)
-            assert answer.status_code == 200, answer.text
-            return answer.headers["x-modelyard-inference-id"], answer.json()["predictions"]
-
     started = datetime.now(UTC)
-    inference_id, served = asyncio.run(scenario())  # the shutdown wrote the captured rows
+    inference_id, served = _invoke(made, rows)
     labels = [int(v) for v in y_test[:40]]
     as_bools = [
         {"inference_id": inference_id, "row": r, "label": bool(v)}
