@@ -72,3 +72,64 @@ def test_a_text_column_of_codes_is_sketched_and_compared_as_text(
             assert not [q for q in report.quality if "zip" in str(q)], (data, report.quality)
         else:  # 2139 is not 02139: the leading zero is lost, which drift shows
             assert zip_result.verdict is Verdict.DRIFT, (data, zip_result)
+
+
+def _zip_model() -> tuple[object, pd.DataFrame]:
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    frame = pd.DataFrame({"age": [30.0, 41.0, 52.0, 63.0] * 5, "zip": ["02139", "94105"] * 10})
+    encode = make_column_transformer(
+        (OneHotEncoder(handle_unknown="ignore"), ["zip"]), remainder="passthrough"
+    )
+    model = make_pipeline(encode, LogisticRegression()).fit(frame, [0, 1, 1, 0] * 5)
+    return model, frame
+
+
+def test_a_csv_example_is_read_with_the_given_signatures_text_columns_as_written(
+    tmp_path: Path,
+) -> None:
+    """An input example from a CSV file: a column the signature gives as text is read as
+    written. It was read as numbers (2139), so the model refused its own example and the
+    version could not be registered from a CSV at all."""
+    model, frame = _zip_model()
+    frame.to_csv(tmp_path / "example.csv", index=False)
+    signature = {
+        "inputs": [{"name": "age", "dtype": "float64"}, {"name": "zip", "dtype": "str"}],
+        "outputs": [{"dtype": "int64"}],
+    }
+    platform = build(load_settings({}, home=tmp_path / "home"))
+    try:
+        version = platform.registry.register(
+            "zips", model, flavor="sklearn", input_example=str(tmp_path / "example.csv"),
+            signature=signature,
+        )  # fmt: skip
+        assert version.signature is not None
+        assert [c.dtype for c in version.signature.inputs] == ["float64", "str"]
+        example = platform.registry.input_example("zips:1")
+        assert example is not None and example["zip"].tolist()[:2] == ["02139", "94105"]
+        assert platform.registry.verify("zips:1")[1] == len(example)
+    finally:
+        platform.close()
+
+
+def test_a_csv_example_the_model_refuses_as_numbers_says_how_to_give_its_text(
+    tmp_path: Path,
+) -> None:
+    """Without a signature the codes read as numbers, which the model refuses: the error says
+    that a CSV's digits are read as numbers and how to have them read as text."""
+    from modelyard.errors import SignatureMismatch
+
+    model, frame = _zip_model()
+    frame.to_csv(tmp_path / "example.csv", index=False)
+    platform = build(load_settings({}, home=tmp_path / "home"))
+    try:
+        with pytest.raises(SignatureMismatch, match=r"digits .* read as numbers.*signature"):
+            platform.registry.register(
+                "zips", model, flavor="sklearn", input_example=str(tmp_path / "example.csv")
+            )
+        assert platform.registry.list_models() == []
+    finally:
+        platform.close()

@@ -92,6 +92,14 @@ def text_features(signature: Signature | None) -> tuple[bool, ...] | None:
     return found
 
 
+def text_inputs(signature: Signature | None) -> list[str]:
+    """The names of ``signature``'s inputs that take text (none without a signature; an
+    unnamed input is left out: a file's columns are found by name)."""
+    if signature is None:
+        return []
+    return [c.name for c in signature.inputs if c.name and is_text_dtype(c.dtype)]
+
+
 def table_from_json(obj: Any, signature: Signature) -> pd.DataFrame:
     """A parsed JSON request as a table of ``signature``'s inputs (see the module docstring).
 

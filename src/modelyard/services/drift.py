@@ -380,13 +380,7 @@ def _rows_of(rows: pd.DataFrame, variant: Variant) -> pd.DataFrame:
 def _text_columns(signatures: Sequence[Signature | None]) -> list[str]:
     """The columns of a data file that models of ``signatures`` take as text, by feature name
     and as a capture export names them (``input.<feature>``)."""
-    from modelyard.codecs.text_rows import is_text_dtype
+    from modelyard.codecs.text_rows import text_inputs
 
-    names = [
-        c.name
-        for s in signatures
-        if s is not None
-        for c in s.inputs
-        if c.name and is_text_dtype(c.dtype)
-    ]
+    names = [name for s in signatures for name in text_inputs(s)]
     return [*names, *(f"{INPUT_PREFIX}{n}" for n in names)]

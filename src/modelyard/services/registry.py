@@ -244,7 +244,7 @@ class RegistryService:
             except (ValueError, TypeError, AttributeError) as exc:  # user-written JSON, any shape
                 raise InvalidInput(f"invalid signature: {exc}") from None
         runtime = get_runtime(flavor)
-        example = _example(input_example)
+        example = _example(input_example, explicit)
         src = Path(model) if isinstance(model, str) else model
 
         with self._staging() as staging:
@@ -264,7 +264,9 @@ class RegistryService:
                 recorded = Trust(pickle=recorded.pickle, user_code=True, types=recorded.types)
             loaded = runtime.load(model_dir, saved)
             try:
-                final_signature = _settle_signature(loaded, explicit, example)
+                final_signature = _settle_signature(
+                    loaded, explicit, example, from_csv=_is_csv(input_example)
+                )
                 if final_signature is not None:
                     columns = (*final_signature.inputs, *final_signature.outputs)
                     check_column_names((c.name for c in columns), "the model's signature")
@@ -540,16 +542,27 @@ def _metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
     return out
 
 
-def _example(value: Any) -> pd.DataFrame | None:
+def _example(value: Any, signature: Signature | None) -> pd.DataFrame | None:
+    """The input example as a table; a file's columns that ``signature`` (the one given)
+    takes as text are read as written (a CSV's ``02139`` stays text)."""
     if value is None:
         return None
     if isinstance(value, str | Path):
-        return read_table(Path(value))
+        from modelyard.codecs.text_rows import text_inputs
+
+        return read_table(Path(value), text_inputs(signature))
     return to_frame(value)
 
 
+def _is_csv(value: Any) -> bool:
+    return isinstance(value, str | Path) and Path(value).suffix.lower() == ".csv"
+
+
 def _settle_signature(
-    loaded: LoadedModel, explicit: Signature | None, example: pd.DataFrame | None
+    loaded: LoadedModel,
+    explicit: Signature | None,
+    example: pd.DataFrame | None,
+    from_csv: bool = False,
 ) -> Signature | None:
     own = loaded.signature_hint()
     if explicit is not None and own is not None:
@@ -575,7 +588,16 @@ def _settle_signature(
     except ModelyardError:
         raise
     except Exception as exc:  # a model library's own error: report it, do not crash
-        raise SignatureMismatch(f"the model cannot predict on the input example: {exc}") from None
+        advice = ""
+        if from_csv and explicit is None:  # the usual cause: codes of digits taken as numbers
+            advice = (
+                "; a CSV's columns of digits are read as numbers: when the model takes one as "
+                "text (zip codes, codes with leading zeros), give a signature with its dtype "
+                "as str"
+            )
+        raise SignatureMismatch(
+            f"the model cannot predict on the input example: {exc}{advice}"
+        ) from None
     import numpy as np
 
     answered = _wrong_row_count(predictions, len(example))
