@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from modelyard.bootstrap import Platform, build
+from modelyard.codecs.text_rows import is_text_dtype
 from modelyard.config import load_settings
 from modelyard.domain.drift import Verdict
 
@@ -115,21 +116,59 @@ def test_a_csv_example_is_read_with_the_given_signatures_text_columns_as_written
         platform.close()
 
 
-def test_a_csv_example_the_model_refuses_as_numbers_says_how_to_give_its_text(
-    tmp_path: Path,
-) -> None:
-    """Without a signature the codes read as numbers, which the model refuses: the error says
-    that a CSV's digits are read as numbers and how to have them read as text."""
-    from modelyard.errors import SignatureMismatch
-
+def test_a_pipeline_that_encodes_text_says_so_in_its_own_signature(tmp_path: Path) -> None:
+    """Without a signature or an example, a pipeline's encoders tell which columns are text: its
+    signature said float64 for every column (scikit-learn keeps no types), so requests sending
+    the codes as text were refused; from a CSV example they were read as numbers, which the
+    model refused at registration."""
     model, frame = _zip_model()
     frame.to_csv(tmp_path / "example.csv", index=False)
     platform = build(load_settings({}, home=tmp_path / "home"))
     try:
-        with pytest.raises(SignatureMismatch, match=r"digits .* read as numbers.*signature"):
+        bare = platform.registry.register("zips", model, flavor="sklearn")
+        from_csv = platform.registry.register(
+            "zips", model, flavor="sklearn", input_example=str(tmp_path / "example.csv")
+        )
+        for version in (bare, from_csv):
+            assert version.signature is not None
+            kinds = {c.name: c.dtype for c in version.signature.inputs}
+            assert is_text_dtype(kinds["zip"]) and kinds["age"] == "float64", kinds
+        example = platform.registry.input_example(from_csv.ref)
+        assert example is not None and example["zip"].tolist()[:2] == ["02139", "94105"]
+    finally:
+        platform.close()
+
+
+def test_a_csv_example_the_model_refuses_as_numbers_says_how_to_give_its_text(
+    tmp_path: Path,
+) -> None:
+    """A model whose code wants text that its signature cannot tell (a pyfunc): the CSV's codes
+    read as numbers, which it refuses, and the error says that a CSV's digits are read as
+    numbers and how to have them read as text."""
+    from modelyard.domain import Trust
+    from modelyard.errors import SignatureMismatch
+
+    code = tmp_path / "codes.py"
+    code.write_text(
+        "import numpy as np\n\nclass Model:\n    def load(self, path):\n        pass\n"
+        "    def predict(self, data):\n"
+        "        if not all(isinstance(v, str) for v in data['zip']):\n"
+        "            raise TypeError('zip codes are text')\n"
+        "        return np.zeros(len(data))\n"
+    )
+    pd.DataFrame({"zip": ["02139", "94105"]}).to_csv(tmp_path / "example.csv", index=False)
+    platform = build(load_settings({}, home=tmp_path / "home"))
+    try:
+        with pytest.raises(SignatureMismatch, match=r"text.*digits .* read as numbers.*signature"):
             platform.registry.register(
-                "zips", model, flavor="sklearn", input_example=str(tmp_path / "example.csv")
-            )
+                "codes", code, flavor="pyfunc", input_example=str(tmp_path / "example.csv"),
+                trust=Trust(user_code=True),
+            )  # fmt: skip
         assert platform.registry.list_models() == []
+        signature = {"inputs": [{"name": "zip", "dtype": "str"}], "outputs": [{"dtype": "float64"}]}
+        platform.registry.register(
+            "codes", code, flavor="pyfunc", input_example=str(tmp_path / "example.csv"),
+            trust=Trust(user_code=True), signature=signature,
+        )  # fmt: skip
     finally:
         platform.close()

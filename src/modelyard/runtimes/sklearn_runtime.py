@@ -24,6 +24,7 @@ from modelyard.runtimes._common import (
     source_path,
 )
 from modelyard.runtimes.base import LoadedModel, Runtime, SavedModel
+from modelyard.runtimes.sklearn_text import text_positions
 
 SKOPS_FILE = "model.skops"
 PICKLE_FILE = "model.pkl"
@@ -76,7 +77,14 @@ class SklearnLoaded(LoadedModel):
         names: list[str | None] = [None] * self._n_features
         if self._names is not None:
             names = list(self._names)
-        return Signature(inputs=tuple(ColumnSpec(dtype="float64", name=n) for n in names))
+        # Columns its encoders learnt text from are text; the rest, as far as it says, numbers.
+        text = text_positions(self._est, self._n_features, self._names)
+        return Signature(
+            inputs=tuple(
+                ColumnSpec(dtype="object" if j in text else "float64", name=n)
+                for j, n in enumerate(names)
+            )
+        )
 
 
 class SklearnRuntime(Runtime):

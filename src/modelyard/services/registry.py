@@ -264,6 +264,10 @@ class RegistryService:
                 recorded = Trust(pickle=recorded.pickle, user_code=True, types=recorded.types)
             loaded = runtime.load(model_dir, saved)
             try:
+                if explicit is None and isinstance(input_example, str | Path):
+                    own = loaded.signature_hint()  # its own text columns, read as written
+                    if _reads_text(own):
+                        example = _example(input_example, own)
                 final_signature = _settle_signature(
                     loaded, explicit, example, from_csv=_is_csv(input_example)
                 )
@@ -552,6 +556,12 @@ def _example(value: Any, signature: Signature | None) -> pd.DataFrame | None:
 
         return read_table(Path(value), text_inputs(signature))
     return to_frame(value)
+
+
+def _reads_text(signature: Signature | None) -> bool:
+    from modelyard.codecs.text_rows import text_inputs
+
+    return bool(text_inputs(signature))
 
 
 def _is_csv(value: Any) -> bool:
