@@ -6,6 +6,7 @@ once when two evaluators share the store."""
 from __future__ import annotations
 
 import dataclasses
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -723,3 +724,28 @@ def test_a_threshold_past_the_largest_float_is_refused_by_name(parts: Parts) -> 
     ):
         _create(parts, threshold=10**400)
     assert parts.alarms().list_alarms() == []
+
+
+def test_windows_of_values_near_the_largest_float_are_judged(parts: Parts) -> None:
+    """A feature at 1e308 gives per-minute means of 1e308 (the series carry their sums); a
+    window's mean of them is 1e308 too, and a window's sum past the largest float is at least
+    the largest float. ``math.fsum`` raised OverflowError on both, so the rules were never
+    evaluated again (logged, and left in their last state)."""
+    series = Series()
+    series.set("input_mean.age", T0, [1e308] * 5)
+    series.set("input_max.age", T0, [1e308, 1e308, -1e308, 1e308, 1e308])
+    series.set("input_min.age", T0, [-1e308] * 5)
+    _create(parts, name="mean", metric="input_mean.age", threshold=1e300)
+    _create(parts, name="sum", metric="input_max.age", threshold=1e300, statistic="sum")
+    _create(parts, name="low", metric="input_min.age", comparison="<", threshold=-1e300,
+            statistic="sum")  # fmt: skip
+    alarms = parts.alarms(series)
+    events = {e.alarm: e for e in alarms.evaluate(T0 + FIVE)}
+    assert {name: e.new for name, e in events.items()} == {
+        "low": AlarmState.ALARM, "mean": AlarmState.ALARM, "sum": AlarmState.ALARM
+    }  # fmt: skip
+    assert [w.value for w in events["mean"].windows] == [1e308]
+    assert [w.value for w in events["sum"].windows] == [sys.float_info.max]
+    assert [w.value for w in events["low"].windows] == [-sys.float_info.max]
+    # Kept and read back (the history's JSON has no infinity).
+    assert alarms.history("sum")[0].windows == events["sum"].windows

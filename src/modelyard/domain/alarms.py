@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from modelyard.domain.metric_stats import CARRY_SCALE
 from modelyard.domain.monitors import format_duration
 from modelyard.domain.numbers import real_value, shown_value
 from modelyard.errors import InvalidInput
@@ -53,6 +55,9 @@ class Comparison(StrEnum):
         return value <= threshold
 
 
+_LARGEST = sys.float_info.max
+
+
 class Statistic(StrEnum):
     """How the points of one window (per-minute values, or drift runs) become one value."""
 
@@ -62,14 +67,24 @@ class Statistic(StrEnum):
     MAX = "max"
 
     def reduce(self, values: Sequence[float]) -> float:
-        """The statistic of ``values`` (not empty)."""
-        if self is Statistic.SUM:
-            return math.fsum(values)
+        """The statistic of ``values`` (finite, not empty): always a finite float. A mean of
+        values near the largest float is exact; a sum past it is the largest float (with its
+        sign): it breaches any threshold a rule may have on that side."""
         if self is Statistic.MIN:
             return min(values)
         if self is Statistic.MAX:
             return max(values)
-        return math.fsum(values) / len(values)
+        try:
+            total = math.fsum(values)
+        except OverflowError:  # an intermediate sum passed the largest float: add them scaled
+            scaled = math.fsum(v * CARRY_SCALE for v in values)
+            if self is Statistic.MEAN:
+                scaled /= len(values)
+            # Scaling by a power of two loses no digit; past the largest float it is infinite.
+            return max(-_LARGEST, min(_LARGEST, scaled / CARRY_SCALE))
+        if self is Statistic.SUM:
+            return max(-_LARGEST, min(_LARGEST, total))
+        return total / len(values)
 
 
 class MissingData(StrEnum):
