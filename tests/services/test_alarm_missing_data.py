@@ -10,7 +10,10 @@ from datetime import timedelta
 
 import pytest
 
+from modelyard.domain import Variant
 from modelyard.domain.alarms import AlarmState
+from modelyard.domain.metric_stats import MetricStats
+from modelyard.domain.metrics import SeriesRow
 from modelyard.errors import InvalidInput
 from modelyard.services.metrics import MetricsService
 from modelyard.storage.sql.metric_store import SqlMetricStore
@@ -82,6 +85,43 @@ def test_missing_data_of_a_deleted_endpoint_stays_insufficient(parts: Parts) -> 
     alarms = parts.alarms(Series())
     alarms.evaluate(T0 + FIVE)
     assert alarms.state("silent").state is AlarmState.INSUFFICIENT_DATA
+
+
+def test_an_alarm_of_a_deleted_endpoint_leaves_its_state_for_insufficient_data(
+    parts: Parts,  # noqa: F811
+) -> None:
+    """Read from the real series: once the endpoint is deleted (or recreated without the
+    variant watched) and its rows age out of the windows, reading them raised
+    EndpointNotFound (VariantNotFound), so the rules were never evaluated again and stayed in
+    ALARM for good, for every deployment watching them to read."""
+    store = SqlMetricStore(parts.engine, prune_every_s=0)
+    stats = MetricStats(sums={"requests": 10.0, "errors": 5.0})
+    store.write(
+        [SeriesRow(ENDPOINT, "green", T0 + timedelta(minutes=m), 60, "w1", stats) for m in range(5)]
+    )
+    metrics = MetricsService(store, parts.endpoint_store, clock=parts.clock)
+    _create(parts, name="errors", metric="error_rate", threshold=0.2)
+    _create(parts, name="green-errors", metric="error_rate", threshold=0.2, variant="green")
+    alarms = parts.alarms(metrics.series)
+    alarms.evaluate(T0 + FIVE)
+    assert [s.state for s in alarms.list_alarms()] == [AlarmState.ALARM] * 2
+
+    parts.endpoint_store.delete_endpoint(ENDPOINT)
+    events = alarms.evaluate(T0 + 2 * FIVE)
+    assert sorted((e.alarm, e.new) for e in events) == [
+        ("errors", AlarmState.INSUFFICIENT_DATA),
+        ("green-errors", AlarmState.INSUFFICIENT_DATA),
+    ]
+    assert alarms.state("errors").reason == "no data for error_rate in the last 1 window(s)"
+    # Made again without green: the endpoint's alarm reads it, green's has no data.
+    parts.endpoint_store.create_endpoint(ENDPOINT, (Variant("blue", "churn", 1, 1.0),))
+    store.write([SeriesRow(ENDPOINT, "blue", T0 + 2 * FIVE, 60, "w1", stats)])
+    alarms.evaluate(T0 + 3 * FIVE)
+    assert alarms.state("errors").state is AlarmState.ALARM
+    status = alarms.state("green-errors")
+    assert (status.state, status.evaluated_at) == (
+        AlarmState.INSUFFICIENT_DATA, T0 + 3 * FIVE
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -466,14 +466,19 @@ class AlarmService:
         self, rule: AlarmRule, since: datetime, end: datetime
     ) -> list[tuple[datetime, float]]:
         """The rule's metric series over ``[since, end)``, read a month at a time (a rule made
-        before spans were capped at 31 days may look back further)."""
+        before spans were capped at 31 days may look back further). A read of an endpoint
+        deleted since (or made again without the variant watched) that holds no rows has no
+        data: the rule goes to INSUFFICIENT_DATA rather than stay in its last state."""
         points: dict[datetime, float] = {}  # by minute: a minute two reads hold counts once
         start = since
         while start < end:
             stop = min(start + MAX_WINDOW, end)
-            series = self._series(
-                rule.endpoint, rule.metric, variant=rule.variant, since=start, until=stop
-            )
+            try:
+                series = self._series(
+                    rule.endpoint, rule.metric, variant=rule.variant, since=start, until=stop
+                )
+            except (EndpointNotFound, VariantNotFound):
+                series = []
             points.update((p.minute, p.value) for p in series if p.value is not None)
             start = stop
         return list(points.items())
