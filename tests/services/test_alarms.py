@@ -749,3 +749,39 @@ def test_windows_of_values_near_the_largest_float_are_judged(parts: Parts) -> No
     assert [w.value for w in events["low"].windows] == [-sys.float_info.max]
     # Kept and read back (the history's JSON has no infinity).
     assert alarms.history("sum")[0].windows == events["sum"].windows
+
+
+def test_a_rule_made_again_during_an_evaluation_keeps_none_of_the_old_ones_result(
+    parts: Parts,
+) -> None:
+    """The rule is deleted and made again under its name (a new threshold) while a pass is
+    judging the old one: the old rule's result was recorded on the new rule (its state, its
+    reason naming the old threshold, a history entry, and the new rule's sinks told)."""
+    made_again = threading.Event()
+
+    class Racing(Series):
+        def __call__(self, *args: Any, **kwargs: Any) -> list[MetricPoint]:
+            read = super().__call__(*args, **kwargs)
+            if not made_again.is_set():
+                made_again.set()
+                parts.alarm_store.delete("p99-high")
+                parts.clock.now = T0 + FIVE + timedelta(seconds=40)
+                _create(parts, threshold=10_000.0)
+            return read
+
+    series = Racing()
+    series.set("latency_p99_ms", T0, [150.0] * 10)
+    _create(parts)
+    alarms = parts.alarms(series)
+    assert alarms.evaluate(T0 + FIVE + timedelta(seconds=40)) == []
+    assert made_again.is_set()
+    status = alarms.state("p99-high")
+    assert status.rule.threshold == 10_000.0
+    assert (status.state, status.reason, status.evaluated_at) == (
+        AlarmState.INSUFFICIENT_DATA, "not evaluated yet", None
+    )  # fmt: skip
+    assert alarms.history("p99-high") == []
+    # The new rule's own first window is judged as usual.
+    (event,) = alarms.evaluate(T0 + 2 * FIVE)
+    assert (event.new, event.at) == (AlarmState.OK, T0 + 2 * FIVE)
+    assert "> 10000" in event.reason

@@ -108,8 +108,9 @@ class AlarmStore(ABC):
         """Record the evaluation of the windows ending at ``at``.
 
         Evaluations only move forward: one for an ``at`` no later than the last recorded one
-        changes nothing. When the state changes, the rule's state and a history entry are
-        written in the same transaction.
+        changes nothing, nor one for an ``at`` no later than the rule's ``created_at`` (the
+        evaluation of an older rule of that name, deleted while it was judged). When the state
+        changes, the rule's state and a history entry are written in the same transaction.
 
         Returns:
             The history entry of the change, or None when the state did not change (or the

@@ -136,8 +136,12 @@ class SqlAlarmStore(AlarmStore):
             if row is None:
                 raise _no_alarm(name)
             # Forward only, checked in the UPDATE itself: a slow evaluation of an older window
-            # must not overwrite a newer one's state.
-            later = sa.or_(alarm_rules.c.evaluated_at.is_(None), alarm_rules.c.evaluated_at < at)
+            # must not overwrite a newer one's state; nor one of a rule deleted and made again
+            # under its name meanwhile (its windows end after it was made) set the new one's.
+            later = sa.and_(
+                sa.or_(alarm_rules.c.evaluated_at.is_(None), alarm_rules.c.evaluated_at < at),
+                alarm_rules.c.created_at < at,
+            )
             changed = row.state != evaluation.state.value
             values: dict[str, Any] = {"evaluated_at": at}
             if changed:
