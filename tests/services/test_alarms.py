@@ -785,3 +785,23 @@ def test_a_rule_made_again_during_an_evaluation_keeps_none_of_the_old_ones_resul
     (event,) = alarms.evaluate(T0 + 2 * FIVE)
     assert (event.new, event.at) == (AlarmState.OK, T0 + 2 * FIVE)
     assert "> 10000" in event.reason
+
+
+def test_a_change_recorded_before_its_rule_was_made_again_is_sent_to_nobody(
+    parts: Parts,
+) -> None:
+    """The rule is deleted and made again between the pass recording its change and telling
+    the sinks: the change was sent to the new rule's sinks (found by name), which never had
+    that state."""
+    series = Series()
+    series.set("latency_p99_ms", T0, [150.0] * 10)
+    _create(parts)
+    alarms = parts.alarms(series)
+    now = T0 + FIVE + timedelta(seconds=40)
+    (event,) = alarms.record(now)
+    assert event.new is AlarmState.ALARM
+    parts.alarm_store.delete("p99-high")
+    parts.clock.now = now + timedelta(seconds=1)
+    _create(parts, threshold=10_000.0)
+    assert alarms.notify([event], now + timedelta(seconds=1)) == []
+    assert alarms.history("p99-high") == []

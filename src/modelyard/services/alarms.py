@@ -347,14 +347,20 @@ class AlarmService:
         """Send each change :meth:`record` recorded to its rule's sinks and make the retries
         of failed deliveries that are due (:class:`Redelivery`), every one at once
         (:func:`at_once`: a hung receiver costs the pass one timeout), and keep how each sink
-        took each change. A change whose rule is gone meanwhile is sent to nobody.
+        took each change. A change whose rule is gone meanwhile (or was made again under its name)
+        is sent to nobody.
 
         Returns:
             ``events``, with their notifications.
         """
         statuses = self._store.list_rules()
         rules = {s.rule.name: s.rule for s in statuses}
-        told = [(e, rules[e.alarm]) for e in events if e.alarm in rules]
+        # A rule made again under the name since (after the change's window) never had it.
+        told = [
+            (e, rules[e.alarm])
+            for e in events
+            if e.alarm in rules and e.at > rules[e.alarm].created_at
+        ]
         calls: list[Callable[[], Notification | None]] = [
             functools.partial(deliver, spec, e, rule, at=now)
             for e, rule in told
