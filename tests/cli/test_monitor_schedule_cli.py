@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import signal
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +119,24 @@ def test_two_run_once_processes_run_each_tick_once(home: Any) -> None:
         assert all(r["status"] in ("succeeded", "failed") for r in stored)
         table = home("monitor", "runs", "other").ok().out
         assert "Monitor runs of other" in table
+    finally:
+        home("monitor", "unschedule", "other").ok()
+
+
+def test_runs_say_a_check_without_data_had_no_verdict(home: Any) -> None:
+    # Endpoint 'other' has no captured rows and its version no baseline: the tick runs and
+    # succeeds, but it judged nothing, and the listing must say so rather than "0 scores".
+    home("monitor", "schedule", "other", "--every", "10s", "--window", "10s").ok()
+    try:
+        platform = home.platform()
+        try:
+            ran = platform.monitors.run_due(now=datetime.now(UTC) + timedelta(seconds=20))
+        finally:
+            platform.close()
+        assert [r.status.value for r in ran] == ["succeeded"]
+        table = home("monitor", "runs", "other").ok().out
+        assert "blue: insufficient_data (no baseline)" in table, table
+        assert "scores" not in table.split("Monitor runs of other", 1)[1], table
     finally:
         home("monitor", "unschedule", "other").ok()
 

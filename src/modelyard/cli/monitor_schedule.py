@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -25,6 +25,7 @@ from modelyard.cli import drift_options as thresholds
 from modelyard.cli.context import platform
 from modelyard.cli.render import console, print_json
 from modelyard.domain.counts import MAX_LIMIT
+from modelyard.domain.drift import Verdict
 from modelyard.domain.durations import parse_duration
 from modelyard.domain.monitors import MonitorRun, MonitorSchedule, format_duration
 from modelyard.errors import InvalidInput
@@ -139,12 +140,13 @@ def runs(
     limit: Annotated[int, typer.Option(help=f"How many, newest first (1 to {MAX_LIMIT:,}).")] = 20,
     json_: JsonFlag = False,
 ) -> None:
-    """The scheduled drift checks of NAME, newest first: status and the worst scores."""
+    """The scheduled drift checks of NAME, newest first: status, and each variant's verdict
+    (why there was none: no baseline, no rows) and share of drifted features."""
     found = platform().monitors.runs(name, limit)
     if json_:
         print_json(found)
         return
-    table = Table("tick (UTC)", "status", "took", "by", "scores", title=f"Monitor runs of {name}")
+    table = Table("tick (UTC)", "status", "took", "by", "verdict", title=f"Monitor runs of {name}")
     for run in found:
         took = f"{run.duration_s:.2f}s" if run.duration_s is not None else "-"
         table.add_row(_when(run), run.status.value, took, run.holder, escape(_scores(run)))
@@ -152,14 +154,33 @@ def runs(
 
 
 def _scores(run: MonitorRun) -> str:
+    """Each variant's verdict (and why there was none) with its drift share: a tick that
+    judged nothing (no captured rows, no baseline) must not read like a passed check."""
     if run.error:
         return run.error
-    parts = []
-    for variant, scores in sorted(run.scores.items()):
-        share = scores.get("drift.share")
-        shown = f"drift.share={share:.3g}" if share is not None else f"{len(scores)} scores"
-        parts.append(f"{variant}: {shown}")
-    return "; ".join(parts) or "-"
+    if not run.reports:  # a run stored without its reports: its scores are all there is
+        return "; ".join(
+            f"{variant}: {len(scores)} scores" for variant, scores in sorted(run.scores.items())
+        ) or "-"  # fmt: skip
+    return "; ".join(_outcome(report, run.scores) for report in run.reports)
+
+
+def _outcome(report: dict[str, Any], scores: dict[str, dict[str, float]]) -> str:
+    variant = str(report.get("variant") or "-")
+    verdict = str(report.get("verdict", "?"))
+    if verdict == Verdict.INSUFFICIENT_DATA.value:
+        return f"{variant}: {verdict} ({_why_no_verdict(report)})"
+    share = scores.get(variant, {}).get("drift.share")
+    return f"{variant}: {verdict}" + (f", drift.share={share:.3g}" if share is not None else "")
+
+
+def _why_no_verdict(report: dict[str, Any]) -> str:
+    if any(issue.get("check") == "no_baseline" for issue in report.get("quality") or ()):
+        return "no baseline"
+    rows = report.get("current_rows")
+    if not rows:
+        return "no rows in the window"
+    return f"{rows:,} row(s) in the window" if isinstance(rows, int) else "too few rows"
 
 
 def _print_pass(done: Pass) -> None:
