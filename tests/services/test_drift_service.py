@@ -293,3 +293,24 @@ def test_bad_arguments_are_refused(platform: Platform, tmp_path: Path) -> None:
         platform.drift.drift("api", window=-timedelta(minutes=90))
     report, _ = platform.drift.drift("api", data=data, config=DriftConfig(min_rows=5))
     assert report.config.min_rows == 5 and report.verdict is not Verdict.INSUFFICIENT_DATA
+
+
+def test_an_export_of_no_checked_variant_is_refused_naming_its_variants(
+    platform: Platform, tmp_path: Path
+) -> None:
+    """A capture export whose rows are all of variants the check does not cover (another
+    endpoint's, a renamed variant's) was compared as an empty window: 'current 0, insufficient
+    data' for a file of 3,000 rows, with nothing saying why."""
+    capture(platform, "blue", 1, features(3000, 5), NOW - timedelta(minutes=30))
+    export = tmp_path / "rows.parquet"
+    platform.capture.export("api", NOW - timedelta(hours=1), NOW, export)
+    renamed = tmp_path / "renamed.parquet"
+    pd.read_parquet(export).assign(variant="canary").to_parquet(renamed)
+    none_checked = r"none of the variant\(s\) checked"
+    with pytest.raises(InvalidInput, match=rf"canary, {none_checked} \(blue, green\)"):
+        platform.drift.drift("api", data=str(renamed))
+    with pytest.raises(InvalidInput, match=rf"blue, {none_checked} \(green\)"):
+        platform.drift.drift("api", variant="green", data=str(export))
+    # A file holding some checked variant's rows is compared; the others are empty, as before.
+    blue, green = platform.drift.drift("api", data=str(export))
+    assert (blue.current_rows, green.current_rows) == (3000, 0)

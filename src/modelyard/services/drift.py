@@ -179,7 +179,8 @@ class DriftService:
 
         Raises:
             InvalidInput: both a window and a file, a window that is not positive, an
-                unreadable file. EndpointNotFound, VariantNotFound, StorageUnavailable.
+                unreadable file, a file of captured rows none of which is of a checked variant.
+                EndpointNotFound, VariantNotFound, StorageUnavailable.
         """
         if window is not None and data is not None:
             raise InvalidInput("compare either a window of captured rows or a file, not both")
@@ -265,6 +266,7 @@ class DriftService:
                 )
                 for v in variants
             }  # fmt: skip
+        _refuse_other_variants(frame, variants, data)
         return {
             v.name: _Current(captured_profile(_rows_of(frame, v), v), None, None) for v in variants
         }
@@ -369,6 +371,21 @@ def _unpredictable(version: ModelVersion, data: str, exc: Exception) -> InvalidI
         f"{version.ref} cannot predict on the rows of {data}, so they cannot be its baseline: "
         f"{reason}"
     )
+
+
+def _refuse_other_variants(frame: pd.DataFrame, variants: Sequence[Variant], data: str) -> None:
+    """Refuse captured rows of which none is of a checked variant (another endpoint's export,
+    a variant renamed since): compared, they would read as an empty window."""
+    if "variant" not in frame.columns:
+        return
+    held = frame["variant"].dropna().astype(str).unique()
+    checked = [v.name for v in variants]
+    if len(held) and not set(held) & set(checked):
+        raise InvalidInput(
+            f"{data} holds captured rows of variant(s) {', '.join(sorted(held))}, none of the "
+            f"variant(s) checked ({', '.join(checked)}): nothing in it can be compared with "
+            "their baselines"
+        )
 
 
 def _rows_of(rows: pd.DataFrame, variant: Variant) -> pd.DataFrame:
