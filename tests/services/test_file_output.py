@@ -4,8 +4,10 @@ allowed; a writer that fails half-way leaves the old file as it was and no tempo
 from __future__ import annotations
 
 import errno
+import os
 import re
 import socket
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -176,6 +178,22 @@ def test_a_name_ending_with_a_slash_is_a_folder(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="no output file was named"):
         write_whole("", _bytes(b"x"), overwrite=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_target_that_is_no_regular_file_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    """`monitor report -o /dev/null --overwrite` renamed the page over the device: /dev/null
+    became a regular file holding the report (for every program on the machine). A pipe, a
+    socket, a device, or a link to one, is refused, overwrite or not, and left in place."""
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    link = tmp_path / "link"
+    link.symlink_to(pipe)
+    for target in (pipe, link):
+        for overwrite in (False, True):
+            with pytest.raises(InvalidInput, match=f"{re.escape(str(target))} is not a regular"):
+                write_whole(str(target), _bytes(b"x"), overwrite=overwrite)
+    assert stat.S_ISFIFO(pipe.lstat().st_mode) and link.is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "pipe"]
 
 
 def test_a_url_whose_server_refuses_the_connection_is_storage_unavailable() -> None:

@@ -38,11 +38,12 @@ def shown(out: str) -> str:
 
 def check_target(out: str, *, overwrite: bool) -> None:
     """Refuse ``out`` before any work is done for it: a folder (an existing one, or a name
-    ending with a slash), a local file whose folder is missing or not writable, or (without
-    ``overwrite``) an existing file.
+    ending with a slash), a local device, pipe or socket, a local file whose folder is missing
+    or not writable, or (without ``overwrite``) an existing file.
 
     Raises:
-        InvalidInput: ``out`` is empty or a folder. StorageNotWritable: its local folder does
+        InvalidInput: ``out`` is empty, a folder, or an existing local path that is no regular
+            file (a device, pipe or socket). StorageNotWritable: its local folder does
             not exist, is not a folder or is not writable. OutputExists: a file is there.
             StorageUnavailable: the URL's store cannot be asked.
     """
@@ -63,6 +64,14 @@ def check_target(out: str, *, overwrite: bool) -> None:
     else:
         target = _local(out)
         found, folder, shown = target.exists(), target.is_dir(), str(target)
+        if found and not folder and not target.is_file():
+            # The file is moved into place by a rename, which would put it where the device,
+            # pipe or socket was (``-o /dev/null --overwrite`` replaced the machine's null
+            # device), not write through it.
+            raise InvalidInput(
+                f"{shown} is not a regular file (a device, pipe or socket, or a link to one); "
+                "give a file name"
+            )
         if not folder:
             _check_folder(target)
     if folder:
