@@ -118,6 +118,26 @@ def test_malformed_cron_is_refused_naming_it_and_the_zone(expression: str) -> No
     assert "in Europe/Paris" in info.value.message
 
 
+@pytest.mark.parametrize(
+    ("expression", "named"),
+    [
+        ("61 * * * *", "its minute field '61' is not valid (0-59)"),
+        ("*/0 * * * *", "its minute field '*/0' is not valid (0-59)"),
+        ("0 25 * * *", "its hour field '25' is not valid (0-23)"),
+        ("0 6 32 * *", "its day-of-month field '32' is not valid (1-31)"),
+        ("0 6 * 13 *", "its month field '13' is not valid (1-12 or JAN-DEC)"),
+        ("0 6 * * 8", "its day-of-week field '8' is not valid (0-7 or SUN-SAT, 0 and 7: Sunday)"),
+        ("0 6 * * funday", "its day-of-week field 'funday' is not valid"),
+    ],
+)
+def test_a_bad_field_of_five_is_named(expression: str, named: str) -> None:
+    # "use five fields" was all it said of '61 * * * *', which has five.
+    with pytest.raises(InvalidInput) as info:
+        validate_cron(expression)
+    assert named in info.value.message
+    assert "use five fields" not in info.value.message
+
+
 @pytest.mark.parametrize("expression", ["R 6 * * *", "H(0-29) * * * *", "0 h * * *"])
 def test_random_and_hashed_values_are_refused(expression: str) -> None:
     # croniter gives them a value of its own in each process: schedulers would disagree.

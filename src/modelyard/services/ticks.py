@@ -58,8 +58,14 @@ def validate_cron(expression: str, zone: str = "UTC") -> str:
             "not allowed: every scheduler must compute the same ticks"
         )
     if len(fields) != 5 or not _cron().is_valid(normal):
+        bad = _bad_field(fields)
+        said = (
+            f"its {bad[0]} field {bad[1]!r} is not valid ({bad[2]}); the five fields are"
+            if bad is not None
+            else "use five fields,"
+        )
         raise InvalidInput(
-            f"invalid cron expression {expression!r}: use five fields, minute hour day-of-month "
+            f"invalid cron expression {expression!r}: {said} minute hour day-of-month "
             f"month day-of-week, in {zone} (e.g. '*/10 * * * *' or '0 6 * * 1')"
         )
     try:
@@ -69,6 +75,29 @@ def validate_cron(expression: str, zone: str = "UTC") -> str:
             f"invalid cron expression {expression!r}: no date ever matches it"
         ) from None
     return normal
+
+
+#: Each field's name and values, in order.
+_FIELDS = (
+    ("minute", "0-59"),
+    ("hour", "0-23"),
+    ("day-of-month", "1-31"),
+    ("month", "1-12 or JAN-DEC"),
+    ("day-of-week", "0-7 or SUN-SAT, 0 and 7: Sunday"),
+)
+
+
+def _bad_field(fields: list[str]) -> tuple[str, str, str] | None:
+    """The first of five ``fields`` that is invalid on its own (the others made ``*``): its
+    name, its text and the values it takes; None when there are not five or none is."""
+    if len(fields) != 5:
+        return None
+    for index, (name, values) in enumerate(_FIELDS):
+        alone = ["*"] * 5
+        alone[index] = fields[index]
+        if not _cron().is_valid(" ".join(alone)):
+            return name, fields[index], values
+    return None
 
 
 def validate_timezone(name: str) -> ZoneInfo:
