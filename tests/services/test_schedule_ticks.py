@@ -162,3 +162,25 @@ def test_unknown_time_zone_is_refused_naming_it(name: str) -> None:
         validate_timezone(name)
     assert f"unknown time zone {name!r}" in info.value.message
     assert "Europe/Paris" in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("expression", "said"),
+    [
+        ("5-2 * * * *", "minute field's range '5-2' runs from high to low"),
+        ("0 22-3 * * *", "write two: 22-23,0-3"),
+        ("0 0 * DEC-JAN *", "write two: 12,1"),
+        ("0 0 * * FRI-MON", "write two: 5-6,0-1"),
+        ("0,10-5/2 * * * *", "'10-5/2'"),
+    ],
+)
+def test_a_range_from_high_to_low_is_refused_naming_how_to_wrap_it(
+    expression: str, said: str
+) -> None:
+    # croniter read '5-2' as wrapping round (minutes 5-59 and 0-2); cron refuses it as the
+    # typo it usually is, and so is it here.
+    with pytest.raises(InvalidInput) as info:
+        validate_cron(expression)
+    assert said in info.value.message
+    assert validate_cron("0 9-17 * * MON-FRI") == "0 9-17 * * MON-FRI"
+    assert validate_cron("0 0 * * 5-7") == "0 0 * * 5-7", "7 is Sunday too"

@@ -68,6 +68,16 @@ def validate_cron(expression: str, zone: str = "UTC") -> str:
             f"invalid cron expression {expression!r}: {said} minute hour day-of-month "
             f"month day-of-week, in {zone} (e.g. '*/10 * * * *' or '0 6 * * 1')"
         )
+    backwards = _backwards_range(fields)
+    if backwards is not None:
+        name, part, (low, high), (first, last) = backwards
+        late = f"{low}-{last}" if low < last else str(low)
+        early = f"{first}-{high}" if first < high else str(high)
+        raise InvalidInput(
+            f"invalid cron expression {expression!r}: its {name} field's range {part!r} runs "
+            f"from high to low (cron refuses it); for a range that wraps round, write two: "
+            f"{late},{early}"
+        )
     try:
         _cron()(normal, datetime(2000, 1, 1)).get_next(datetime)
     except ValueError:  # croniter's CroniterBadDateError: no date matches
@@ -85,6 +95,37 @@ _FIELDS = (
     ("month", "1-12 or JAN-DEC"),
     ("day-of-week", "0-7 or SUN-SAT, 0 and 7: Sunday"),
 )
+
+
+_NAMES = {
+    name: number
+    for names in (
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"),
+        ("sun", "mon", "tue", "wed", "thu", "fri", "sat"),
+    )
+    for number, name in enumerate(names, start=1 if names[0] == "jan" else 0)
+}
+
+
+#: Each field's least and greatest value.
+_BOUNDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 6))
+
+
+def _backwards_range(
+    fields: list[str],
+) -> tuple[str, str, tuple[int, int], tuple[int, int]] | None:
+    """The first range of five valid ``fields`` whose start is past its end (``5-2``; croniter
+    takes it as wrapping round, cron refuses it as the typo it usually is): its field's name,
+    the range, its two ends as numbers and the field's least and greatest value."""
+    for (name, _), bounds, field in zip(_FIELDS, _BOUNDS, fields, strict=True):
+        for part in field.split(","):
+            ends = part.split("/")[0].split("-")
+            if len(ends) != 2:
+                continue
+            low, high = (str(_NAMES.get(e.lower(), e)) for e in ends)
+            if low.isdigit() and high.isdigit() and int(low) > int(high):
+                return name, part, (int(low), int(high)), bounds
+    return None
 
 
 def _bad_field(fields: list[str]) -> tuple[str, str, str] | None:
