@@ -160,3 +160,17 @@ def test_the_drifted_share_printed_counts_the_features_it_is_a_share_of(home: An
     )
     assert "drift, 1 of 2 features drifted (50%), 2 with too little data;" in few.ok().out
     assert "no_drift, 1 of 4 features drifted (25%);" in whole.ok().out
+
+
+def test_a_baseline_smaller_than_a_check_needs_is_set_with_a_warning(home: Any) -> None:
+    """A baseline of fewer rows than a drift check needs (min_rows, 100 by default) was stored
+    without a word, and every later check of the version said insufficient_data."""
+    files: Path = home.files
+    pd.read_csv(files / "base.csv").head(3).to_csv(files / "tiny.csv", index=False)
+    small = home("monitor", "baseline", "churn:2", "--data", files / "tiny.csv")
+    assert small.code == 0 and "3 rows" in small.out
+    assert "warning: the baseline holds 3 row(s)" in small.err and "--min-rows" in small.err
+    big = home("monitor", "baseline", "churn:2", "--data", files / "base.csv").ok()
+    assert "warning" not in big.err
+    shown = home("monitor", "baseline", "churn:2").ok()
+    assert "3,000 rows" in shown.out and "warning" not in shown.err
