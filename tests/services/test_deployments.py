@@ -791,3 +791,66 @@ def test_a_healthy_blue_green_bake_passes_against_the_old_before_the_switch(
     assert checks["error_rate"].verdict is Verdict.PASS
     assert checks["latency_p99"].verdict is Verdict.PASS
     assert "before the switch" in checks["error_rate"].detail
+
+
+def test_a_shadow_the_new_config_keeps_is_served_once_during_the_rollout(parts: Parts) -> None:
+    """The kept shadow joined under ``trial.next`` beside the old ``trial``, both sampling
+    the same model: every sampled request was copied to it twice, and its metrics and captured
+    rows were doubled and split over two names until the deployment ended."""
+    parts.endpoints.update(ENDPOINT, {"main": "churn:1", "trial": "churn:2"}, shadows={"trial": 20})
+    started = parts.service.start(
+        ENDPOINT, {"main": "churn:3", "trial": "churn:2"}, strategy="canary",
+        wait=timedelta(minutes=5), bake=timedelta(0), min_requests=20, shadows={"trial": 50},
+    )  # fmt: skip
+    d = started.deployment
+    assert d is not None and d.served_names == {"main": "main.next", "trial": "trial"}
+
+    def shadows() -> list[tuple[str, str, int | None, float | None]]:
+        return [(v.name, v.model, v.version, v.shadow) for v in parts.current_variants()
+                if v.is_shadow]  # fmt: skip
+
+    # It takes the old one's place from the first step, with the new config's sampling.
+    assert shadows() == [("trial", "churn", 2, 50.0)]
+    assert tick(parts) == [Action.ADVANCE]
+    assert parts.weights() == {"main": 0.9, "trial": 0.0, "main.next": 0.1}
+    assert shadows() == [("trial", "churn", 2, 50.0)]
+    traffic(parts, 6, 0.1)
+    assert tick(parts, 5 * MIN) == [Action.COMPLETE]
+    assert shadows() == [("trial", "churn", 2, 50.0)]
+    # A rollback returns to the old config, its shadow's sampling with it.
+    back = parts.service.rollback(ENDPOINT)
+    assert [(v.name, v.version, v.shadow) for v in back.endpoint.config.variants] == [
+        ("main", 1, None), ("trial", 2, 20.0),
+    ]  # fmt: skip
+
+
+def test_a_shadow_of_another_model_under_an_old_shadows_name_joins_beside_it(
+    parts: Parts,
+) -> None:
+    """Another model under the name is a new shadow: the old one stays until the old config
+    retires, as every old shadow does."""
+    parts.endpoints.update(ENDPOINT, {"main": "churn:1", "trial": "churn:2"}, shadows={"trial": 20})
+    parts.service.start(
+        ENDPOINT, {"main": "churn:1", "trial": "churn:3"}, strategy="canary",
+        shadows={"trial": 20},
+    )  # fmt: skip
+    assert [(v.name, v.version) for v in parts.current_variants() if v.is_shadow] == [
+        ("trial", 2), ("trial.next", 3),
+    ]  # fmt: skip
+
+
+def test_an_alarm_in_alarm_on_a_kept_shadow_refuses_the_start(parts: Parts) -> None:
+    """The kept shadow is the same model under the same name: its alarm's state is its own,
+    read as it is while the deployment runs, so in ALARM it refuses the start (it would roll
+    the deployment back at the first pass)."""
+    parts.endpoints.update(ENDPOINT, {"main": "churn:1", "trial": "churn:2"}, shadows={"trial": 20})
+    parts.alarms.create("trial-errors", endpoint=ENDPOINT, variant="trial", metric="error_rate",
+                        comparison=">", threshold=0.2, window=MIN)  # fmt: skip
+    parts.serve("trial", parts.clock.now.replace(second=0, microsecond=0), 100, errors=60)
+    parts.clock.advance(MIN)
+    (event,) = parts.alarms.evaluate(parts.clock.now)
+    assert event.new is AlarmState.ALARM
+    with pytest.raises(Conflict, match="alarm 'trial-errors' is in ALARM now"):
+        parts.service.start(ENDPOINT, {"main": "churn:3", "trial": "churn:2"}, strategy="canary",
+                            shadows={"trial": 20}, alarms=["trial-errors"])  # fmt: skip
+    assert parts.service.list_deployments(ENDPOINT) == []

@@ -203,13 +203,16 @@ def _duration(value: timedelta | str, what: str, *, zero_ok: bool = False) -> ti
 def served_names(old: Sequence[Variant], new: Sequence[Variant]) -> dict[str, str]:
     """New variant → its name while it serves beside the old ones: its own, unless an old
     variant has it (then ``<name>.next``, or ``<name>.next2`` …), so each side's metrics stay
-    its own."""
+    its own. A shadow the new config keeps (an old shadow's name and model version) keeps its
+    name: it takes the old one's place from the first step (see :func:`blend`), or both would
+    be sent a copy of each sampled request."""
     old_names = {v.name for v in old}
+    kept = {v.name for v in new if _kept_shadow(v, old)}
     taken = old_names | {v.name for v in new}
     out: dict[str, str] = {}
     for variant in new:
         name = variant.name
-        if name in old_names:
+        if name in old_names and name not in kept:
             base = f"{name[: _NAME_LIMIT - 8]}.next"
             name, n = base, 2
             while name in taken:
@@ -219,18 +222,33 @@ def served_names(old: Sequence[Variant], new: Sequence[Variant]) -> dict[str, st
     return out
 
 
+def _kept_shadow(variant: Variant, old: Sequence[Variant]) -> bool:
+    """Whether shadow ``variant`` of a new config is a shadow of the old one (``old``) kept:
+    the same name and model version, its sampling and options perhaps changed."""
+    if not variant.is_shadow:
+        return False
+    return any(
+        v.is_shadow
+        and (v.name, v.model, v.version) == (variant.name, variant.model, variant.version)
+        for v in old
+    )
+
+
 def blend(
     old: Sequence[Variant], new: Sequence[Variant], names: Mapping[str, str], percent: float
 ) -> tuple[Variant, ...]:
     """The old variants and the new ones (renamed by ``names``) together: the new ones get
     ``percent`` of the traffic, in their own proportions, and the old ones the rest, in theirs.
     A side at 0 % stays in the config (loaded) with weight 0. Shadows (either side's) answer
-    nothing, so they take no part in the shift: they pass with weight 0 and their sampling."""
+    nothing, so they take no part in the shift: they pass with weight 0 and their sampling. An
+    old variant whose name a new one serves under (a shadow kept, see :func:`served_names`)
+    leaves: the new one takes its place."""
     share = percent / 100
     old_total = sum(v.weight for v in old if not v.is_shadow)
     new_total = sum(v.weight for v in new if not v.is_shadow)
+    replaced = {names[v.name] for v in new}
     return (
-        *(_weighted(v, (1 - share) * v.weight / old_total) for v in old),
+        *(_weighted(v, (1 - share) * v.weight / old_total) for v in old if v.name not in replaced),
         *(_weighted(v, share * v.weight / new_total, names[v.name]) for v in new),
     )
 

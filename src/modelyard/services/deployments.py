@@ -135,7 +135,8 @@ class DeploymentService:
         """Deploy a new config of ``endpoint`` (its variants as for ``EndpointService.update``)
         with ``strategy``; ``all-at-once`` is a plain update (it takes no plan options). The
         new config's shadows take no part in the shifts: they join at the first step with
-        their sampling, and the old config's shadows stay until the old config retires.
+        their sampling, and the old config's shadows stay until the old config retires (one
+        the new config keeps, of the same name and model version, is replaced at once).
 
         Raises:
             InvalidInput: a bad plan (see ``plan_rollout``), plan options with all-at-once, or
@@ -191,6 +192,10 @@ class DeploymentService:
             current_shadows={v.name: v.shadow for v in current.variants if v.shadow is not None},
             endpoint=endpoint,
         )
+        names = served_names(current.variants, target)
+        renamed = {name for name, served in names.items() if served != name}
+        if renamed != replaced:  # a shadow kept under its name is the old one: its own state
+            self._check_alarms(plan.alarms, endpoint, renamed)
         now = self._clock()
         decision = Decision(now, 0, Action.START, f"started: {describe(plan)}", USER)
         created = self._store.create(
@@ -200,7 +205,7 @@ class DeploymentService:
                 plan=plan,
                 source_config=current.number,
                 target=target,
-                served_names=served_names(current.variants, target),
+                served_names=names,
                 state=DeploymentState.RUNNING,
                 step=0,
                 config=None,
