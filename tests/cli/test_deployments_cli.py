@@ -158,3 +158,50 @@ def test_a_canary_started_moved_steered_and_rolled_back(home: Run) -> None:
     assert "now at config 4 (rollback): main=churn:1 100%" in back
     assert "no active deployment" in home("deployments", "stop", "api").error_line(4)
     assert "nothing to decide" in home("controller", "--once").ok().out
+
+
+def test_an_endpoint_rollback_after_a_deployment_succeeded_says_so(
+    tmp_path: Path, make_cli: Any, model_files: Any
+) -> None:
+    """`endpoints rollback` right after a deployment completed put the old model back, but
+    `deployments show` went on saying SUCCEEDED (`deployments rollback` said ROLLED_BACK)."""
+    from datetime import UTC, datetime, timedelta
+
+    from modelyard.domain.deployment_decisions import Action
+    from modelyard.domain.metrics import SeriesRow
+    from modelyard.storage.sql.engine import make_engine
+    from modelyard.storage.sql.metric_store import SqlMetricStore
+    from tests.services.deployment_parts import served_stats
+
+    home = Run(make_cli(tmp_path / "home"))
+    platform = home.cli.platform()
+    engine = make_engine(platform.settings.resolved_db_url)
+    try:
+        for _ in range(2):
+            platform.registry.register(
+                "churn", model_files.xgb_json, flavor="xgboost", input_example=model_files.example
+            )
+        platform.endpoints.create("api", {"main": "churn:1"})
+        platform.deployments.start("api", {"main": "churn:2"}, strategy="canary", wait="1m",
+                                   bake="0", min_requests=5)  # fmt: skip
+        now = datetime.now(UTC)
+        moved = platform.deployment_controller.run_once(now)
+        assert [d.action for d in moved] == [Action.ADVANCE]
+        minute = now.replace(second=0, microsecond=0)
+        SqlMetricStore(engine).write([
+            SeriesRow("api", variant, minute, 60, "vm:1:0", served_stats(50))
+            for variant in ("main", "main.next")
+        ])  # fmt: skip
+        done = platform.deployment_controller.run_once(now + timedelta(minutes=2))
+        assert [d.action for d in done] == [Action.COMPLETE]
+    finally:
+        engine.dispose()
+        platform.close()
+
+    back = home("endpoints", "rollback", "api").ok().out
+    assert "ROLLED_BACK: rolled back by hand after it succeeded" in back
+    assert "now at config 5 (rollback): main=churn:1 100%" in back
+    shown = home("deployments", "show", "api", "--json").ok().json()
+    assert shown["state"] == "ROLLED_BACK"
+    assert shown["reason"].startswith("rolled back by hand after it succeeded")
+    assert [x["action"] for x in shown["decisions"]][-1] == "rollback"

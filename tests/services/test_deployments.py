@@ -854,3 +854,33 @@ def test_an_alarm_in_alarm_on_a_kept_shadow_refuses_the_start(parts: Parts) -> N
         parts.service.start(ENDPOINT, {"main": "churn:3", "trial": "churn:2"}, strategy="canary",
                             shadows={"trial": 20}, alarms=["trial-errors"])  # fmt: skip
     assert parts.service.list_deployments(ENDPOINT) == []
+
+
+def test_an_endpoint_rollback_that_undoes_a_completion_records_it_rolled_back(
+    parts: Parts,
+) -> None:
+    """`endpoints rollback` right after a deployment completed put the old model back as
+    `deployments rollback` does, but the deployment went on saying SUCCEEDED."""
+    done = _succeeded(parts)
+    back = parts.service.rollback_endpoint(ENDPOINT)
+    assert [(v.name, v.version) for v in back.endpoint.config.variants] == [("main", 1)]
+    assert back.deployment is not None and back.deployment.id == done
+    d = parts.service.get(ENDPOINT)
+    assert d.state is DeploymentState.ROLLED_BACK
+    assert d.reason.startswith("rolled back by hand after it succeeded")
+    # Once rolled back, it is the endpoint's own rollback (none further back here).
+    with pytest.raises(InvalidInput, match="no earlier config"):
+        parts.service.rollback_endpoint(ENDPOINT)
+
+
+def test_an_endpoint_rollback_during_a_deployment_is_a_change_by_hand(parts: Parts) -> None:
+    """Unlike `deployments rollback`, it is a change by hand: the deployment stops on it,
+    with the endpoint where the rollback left it (the config before the deployment)."""
+    parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary")
+    assert tick(parts) == [Action.ADVANCE]
+    back = parts.service.rollback_endpoint(ENDPOINT)
+    assert back.deployment is None
+    assert parts.weights() == {"main": 1.0}
+    assert tick(parts) == [Action.STOP]
+    assert parts.service.get(ENDPOINT).state is DeploymentState.STOPPED
+    assert parts.weights() == {"main": 1.0}

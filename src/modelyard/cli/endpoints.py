@@ -290,8 +290,11 @@ def capture(
 
 @app.command("rollback")
 def rollback(name: NameArg, json_: JsonFlag = False) -> None:
-    """Go back to the config that was current before this one."""
-    _changed(_service().rollback(name), json_)
+    """Go back to the config that was current before this one (a deployment whose
+    completion this undoes ends ROLLED_BACK)."""
+    from modelyard.cli.deployments import print_change
+
+    print_change(platform().deployments.rollback_endpoint(name), json_)
 
 
 @app.command("list")

@@ -386,10 +386,8 @@ class DeploymentService:
         """
         validate_name(endpoint, "endpoint name")
         d = self._store.latest(endpoint)
-        if d is not None and d.state is DeploymentState.SUCCEEDED:
-            return self._undo_success(endpoint, d)
         if d is None or not d.state.active:
-            return Change(self._rollback(endpoint), None)
+            return self.rollback_endpoint(endpoint)
         for attempt in range(_ATTEMPTS):
             now = self._clock()
             try:
@@ -407,6 +405,23 @@ class DeploymentService:
                     raise
                 d = self._store.get(d.id)
         raise AssertionError("unreachable")
+
+    def rollback_endpoint(self, endpoint: str) -> Change:
+        """The endpoint's last change undone (``EndpointService.rollback``: ``endpoints
+        rollback``); when that is the completion of its latest deployment (the endpoint still
+        serves the config it finished with), the deployment ends ROLLED_BACK, saying so, as
+        with :meth:`rollback`. During a deployment it is a change by hand (the config before
+        the deployment comes back, and the deployment stops on it); :meth:`rollback` rolls
+        the deployment back instead.
+
+        Raises:
+            InvalidInput: nothing to roll back to. InvalidName; EndpointNotFound; Conflict.
+        """
+        validate_name(endpoint, "endpoint name")
+        d = self._store.latest(endpoint)
+        if d is not None and d.state is DeploymentState.SUCCEEDED:
+            return self._undo_success(endpoint, d)
+        return Change(self._rollback(endpoint), None)
 
     def _undo_success(self, endpoint: str, d: Deployment) -> Change:
         """Roll back the endpoint's last change; when that is ``d``'s completion (the endpoint
