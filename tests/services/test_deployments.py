@@ -884,3 +884,29 @@ def test_an_endpoint_rollback_during_a_deployment_is_a_change_by_hand(parts: Par
     assert tick(parts) == [Action.STOP]
     assert parts.service.get(ENDPOINT).state is DeploymentState.STOPPED
     assert parts.weights() == {"main": 1.0}
+
+
+def test_a_rollback_on_an_endpoint_created_again_leaves_the_old_deployment_as_it_ended(
+    parts: Parts,
+) -> None:
+    """The endpoint deleted after its deployment succeeded, and created again up to a config
+    of the same number and variants: a rollback there marked the deleted endpoint's deployment
+    ROLLED_BACK, "back on the variants of config 1", while it undid the new endpoint's own
+    last change (to config 3's variants)."""
+    done = _succeeded(parts)
+    ended = parts.service.get(ENDPOINT, done)
+    assert ended.config == 4  # the new endpoint's fourth config below has its number
+    parts.endpoints.delete(ENDPOINT)
+    parts.endpoints.create(ENDPOINT, {"main": "churn:3"})
+    for rollback in (parts.service.rollback, parts.service.rollback_endpoint):
+        for ref in ("churn:1", "churn:3", "churn:2"):
+            parts.endpoints.update(ENDPOINT, {"main": ref})
+        current = parts.endpoint_store.get_endpoint(ENDPOINT).config
+        assert current.variants == ended.target
+        back = rollback(ENDPOINT)
+        assert back.deployment is None
+        assert [(v.name, v.version) for v in back.endpoint.config.variants] == [("main", 3)]
+        assert parts.service.get(ENDPOINT, done) == ended
+        # Back to config 1's model, so the next round of updates ends on number 4 again.
+        parts.endpoints.delete(ENDPOINT)
+        parts.endpoints.create(ENDPOINT, {"main": "churn:3"})

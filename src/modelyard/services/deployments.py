@@ -428,7 +428,11 @@ class DeploymentService:
         still serves the config it finished with), ``d`` ends ROLLED_BACK, saying so, rather
         than SUCCEEDED with its new config gone."""
         current = self._endpoints.get_endpoint(endpoint).config
-        if current.number != d.config or current.variants != d.target:
+        # Its completion's parent is its source config. A number and variants alone are not
+        # enough: an endpoint deleted and created again counts its configs from 1 again.
+        _, parent = self._endpoints.get_config(endpoint, current.number)
+        made = (current.number, current.variants, parent) == (d.config, d.target, d.source_config)
+        if not made:
             return Change(self._rollback(endpoint), None)  # a later change is what is undone
         back = self._rollback(endpoint)  # the completed config's parent: the source config
         now = self._clock()
