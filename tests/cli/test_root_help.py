@@ -13,3 +13,15 @@ def test_help_lists_every_command_by_name(make_cli: Any, tmp_path: Any) -> None:
     rows = [line.strip("│ ").split(" ", 1) for line in shown.splitlines() if line.startswith("│ ")]
     listed = [parts[0] for parts in rows if len(parts) == 2 and parts[1].startswith(" ")]
     assert [name for name in listed if not name.startswith("-")] == list(_SUBCOMMANDS)
+
+
+def test_a_commands_summary_is_one_line_in_its_groups_list(make_cli: Any, tmp_path: Any) -> None:
+    """A command's summary (its help's first paragraph) is listed as one line when the terminal
+    is wide enough: the docstring's own line breaks were kept, so `deployments --help` broke
+    `compare`'s summary after "the same" and `promote`'s after "production variant and"."""
+    cli = make_cli(tmp_path / "home")
+    shown = cli("deployments", "--help", env={"COLUMNS": "400"}).ok().out
+    assert "both made for the same requests, how far apart" in shown
+    assert "the only production variant and takes all the traffic" in shown
+    root = cli("--help", env={"COLUMNS": "400"}).ok().out
+    assert "blue/green (90/10) on an endpoint, serve it" in root

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import functools
 import importlib
+import inspect
 import logging
 import os
 import sys
@@ -69,7 +70,7 @@ class _LazyCommands(MutableMapping[str, "_click.Command"]):
             if name not in self._names or name not in self._later:
                 raise KeyError(name)
             self._built[name] = self._later[name]()
-        return self._built[name]
+        return _summarised(self._built[name])
 
     def __setitem__(self, name: str, command: _click.Command) -> None:
         self._built[name] = command
@@ -85,6 +86,16 @@ class _LazyCommands(MutableMapping[str, "_click.Command"]):
 
     def __len__(self) -> int:
         return len(self._names)
+
+
+def _summarised(command: _click.Command) -> _click.Command:
+    """``command`` with its summary in a group's list on one line: the first paragraph of its
+    help, its line breaks made spaces (Typer's rich help keeps a docstring's line breaks, so
+    the list broke summaries mid-sentence wherever the source wrapped)."""
+    if command.short_help is None and command.help:
+        first = inspect.cleandoc(command.help).split("\n\n")[0]
+        command.short_help = " ".join(first.split())
+    return command
 
 
 def _group(app: typer.Typer) -> TyperGroup:
