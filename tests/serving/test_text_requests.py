@@ -152,3 +152,25 @@ def test_batch_transform_reads_text_rows_from_csv_and_json_lines(
         assert answers == pipeline.predict(codes).tolist()
     finally:
         current.close()
+
+
+def test_a_pipeline_registered_without_an_example_serves_its_text_rows(
+    served: tuple[Platform, Any, pd.DataFrame], tmp_path: Path
+) -> None:
+    """Registered bare, the pipeline's signature names its text columns (its encoders tell);
+    its endpoint was refused at creation: the warm-up sent a row of zeros, which an encoder
+    fitted on text refuses. Without an example there is no row such a model surely takes, so
+    it is not warmed, and the first requests are answered as the pipeline answers."""
+    _, pipeline, frame = served
+    platform = build(load_settings({}, home=tmp_path / "home"))
+    try:
+        platform.registry.register("bare", pipeline, flavor="sklearn")
+        platform.endpoints.create("api", {"main": "bare:1"})
+    finally:
+        platform.close()
+    rows = frame.iloc[:3]
+    (answer,) = _post(
+        platform, [(INVOKE, rows.to_json(orient="records").encode(), "application/json")]
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["predictions"] == pipeline.predict(rows).tolist()

@@ -121,7 +121,9 @@ def _baseline_summary(folder: Path) -> dict[str, Any] | None:
 
 
 def warm_rows(folder: Path, spec: ModelSpec) -> Any:
-    """Rows to warm a model with: its stored input example, else one row of zeros."""
+    """Rows to warm a model with: its stored input example, else one row of zeros; None (not
+    warmed) for a model taking text with no example: no text is a value it surely takes (an
+    encoder fitted on codes refuses any other, and zeros)."""
     example = folder / packages.EXAMPLE_FILE
     if example.is_file():
         data = orjson.loads(example.read_bytes())
@@ -141,6 +143,8 @@ def warm_rows(folder: Path, spec: ModelSpec) -> Any:
 
             return pd.DataFrame(data["data"], columns=data["columns"])
     if spec.signature is not None and spec.signature.n_features:
+        if text_features(spec.signature) is not None:
+            return None
         return np.zeros((1, spec.signature.n_features))
     return None
 
