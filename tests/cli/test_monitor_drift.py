@@ -162,6 +162,25 @@ def test_the_drifted_share_printed_counts_the_features_it_is_a_share_of(home: An
     assert "no_drift, 1 of 4 features drifted (25%);" in whole.ok().out
 
 
+def test_check_exits_by_the_verdict(home: Any) -> None:
+    """--check makes the verdict the exit code (a drift check exited 0 whatever it found, so a
+    script could not tell drift from no drift, nor from no data, without parsing JSON)."""
+    files: Path = home.files
+    home("monitor", "baseline", "churn:1", "--data", files / "base.csv").ok()
+    drifted, same, empty, unchecked = home.many(
+        ("monitor", "drift", "api", "--variant", "blue", "--data", files / "current.csv",
+         "--drift-share", "0.25", "--check"),
+        ("monitor", "drift", "api", "--variant", "blue", "--data", files / "base.csv", "--check",
+         "--json"),
+        ("monitor", "drift", "api", "--window", "30m", "--check"),
+        ("monitor", "drift", "api", "--variant", "blue", "--data", files / "current.csv"),
+    )  # fmt: skip
+    assert drifted.code == 10 and "drift" in drifted.out and drifted.err == ""
+    assert same.code == 0 and same.json()[0]["verdict"] == "no_drift"
+    assert empty.code == 11 and "insufficient_data" in empty.out
+    assert unchecked.ok().code == 0
+
+
 def test_a_baseline_smaller_than_a_check_needs_is_set_with_a_warning(home: Any) -> None:
     """A baseline of fewer rows than a drift check needs (min_rows, 100 by default) was stored
     without a word, and every later check of the version said insufficient_data."""

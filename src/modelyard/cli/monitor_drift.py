@@ -17,7 +17,7 @@ from rich.table import Table
 from modelyard.cli import drift_options as thresholds
 from modelyard.cli.context import platform
 from modelyard.cli.render import console, print_json
-from modelyard.domain.drift import DriftConfig, DriftReport, FeatureDrift, Verdict
+from modelyard.domain.drift import DriftConfig, DriftReport, FeatureDrift, Verdict, overall
 from modelyard.domain.durations import parse_duration
 from modelyard.errors import NotFound
 
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from modelyard.monitoring.profile import Profile
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (only JSON) on stdout.")]
+#: ``monitor drift --check``'s exit code for the overall verdict.
+_CHECK_EXIT = {Verdict.NO_DRIFT: 0, Verdict.DRIFT: 10, Verdict.INSUFFICIENT_DATA: 11}
 #: What a check needs on each side unless told otherwise.
 _DEFAULT_MIN_ROWS = DriftConfig().min_rows
 
@@ -122,13 +124,22 @@ def drift(
     categorical_test: thresholds.CategoricalTest = None,
     text_test: thresholds.TextTest = None,
     completeness_drop: thresholds.CompletenessDrop = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Exit 10 when a variant drifted, 11 when none did but one had too little "
+            "data, 0 only when every variant was judged and none drifted (for scripts and CI).",
+        ),
+    ] = False,
     json_: JsonFlag = False,
 ) -> None:
     """Compare endpoint NAME's inputs and predictions with each variant's model baseline.
 
     A feature drifts when its effect size reaches the threshold and its p-value is below the
     significance level; with too few rows the verdict is insufficient_data, never no_drift.
-    Every threshold can be set; the report shows the ones it used.
+    Every threshold can be set; the report shows the ones it used. The exit code is 0 whatever
+    the verdict unless --check is given.
     """
     if window is not None and data is not None:
         raise typer.BadParameter("give --window or --data, not both", param_hint="'--window'")
@@ -142,9 +153,13 @@ def drift(
     )
     if json_:
         print_json([r.to_dict() for r in reports])
-        return
-    for report in reports:
-        _print_report(report)
+    else:
+        for report in reports:
+            _print_report(report)
+    if check:
+        code = _CHECK_EXIT[overall(r.verdict for r in reports)]
+        if code:
+            raise typer.Exit(code)
 
 
 def _print_report(report: DriftReport) -> None:

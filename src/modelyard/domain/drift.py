@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from types import MappingProxyType
@@ -76,6 +76,17 @@ class Verdict(enum.StrEnum):
     NO_DRIFT = "no_drift"
     DRIFT = "drift"
     INSUFFICIENT_DATA = "insufficient_data"
+
+
+def overall(verdicts: Iterable[Verdict]) -> Verdict:
+    """One verdict for several checks: drift when any drifted, else insufficient_data when any
+    had too little data (a check without data never passes), else no_drift."""
+    seen = set(verdicts)
+    if Verdict.DRIFT in seen:
+        return Verdict.DRIFT
+    if Verdict.INSUFFICIENT_DATA in seen or not seen:
+        return Verdict.INSUFFICIENT_DATA
+    return Verdict.NO_DRIFT
 
 
 @dataclass(frozen=True)
