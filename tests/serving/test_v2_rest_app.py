@@ -153,3 +153,59 @@ def test_a_version_number_two_models_serve_is_refused_naming_both(tmp_path: Any)
         assert "churn:1 (variant 'x'), fraud:1 (variant 'y')" in error
     assert answers[2].status_code == 200, answers[2].text
     assert answers[2].headers["x-modelyard-variant"] == "y"
+
+
+LABELS = """
+import numpy as np
+
+
+class Model:
+    def load(self, artifacts_dir):
+        pass
+
+    def predict(self, data):
+        rows = np.asarray(data, dtype=float)
+        # A file name decoded with surrogateescape, say: text no UTF-8 encoder takes.
+        label = "caf\\udce9" if rows[0, 0] > 100 else "ok"
+        return np.array([label] * len(rows), dtype=object)
+"""
+
+
+def test_text_predictions_no_utf8_encoder_takes_are_a_v2_500_naming_the_inference_id(
+    tmp_path: Any,
+) -> None:
+    """A model answering text with a lone surrogate: encoding its labels as BYTES raised
+    UnicodeEncodeError past the V2 adapter, so the caller got the server's bare
+    ``Internal Server Error`` (text/plain, no ``{"error"}``, no inference id) and a traceback
+    went to the log. It is the model's failure (500, V2 shape), and the server goes on."""
+    import numpy as np
+
+    from modelyard.bootstrap import build
+    from modelyard.config import load_settings
+    from modelyard.domain import Trust
+
+    code = tmp_path / "labels"
+    code.mkdir()
+    (code / "model.py").write_text(LABELS)
+    made = build(load_settings({}, home=tmp_path / "home"))
+    made.registry.register(
+        "labels",
+        code,
+        flavor="pyfunc",
+        input_example=np.zeros((2, 3)),
+        trust=Trust(user_code=True),
+    )
+    made.endpoints.create("labels-api", {"main": "labels:1"})
+    made.close()
+    path = "/v2/models/labels-api/infer"
+    odd = tensor(data=[[500.0, 0.0, 0.0]], shape=[1, 3])
+    binary = {**odd, "parameters": {"binary_data_output": True}}
+    answers = calls(made, [("POST", path, odd), ("POST", path, binary), ("POST", path, tensor())])
+    for answer in answers[:2]:
+        assert answer.status_code == 500, answer.text
+        assert answer.headers["content-type"] == "application/json"
+        error = answer.json()["error"]
+        assert "predictions hold text UTF-8 cannot encode" in error
+        assert answer.headers["x-modelyard-inference-id"] in error
+    assert answers[2].status_code == 200, answers[2].text
+    assert answers[2].json()["outputs"][0]["data"] == ["ok", "ok"]

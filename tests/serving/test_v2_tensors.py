@@ -457,6 +457,8 @@ def test_unknown_outputs_and_unsendable_predictions() -> None:
         output_tensors(np.zeros(2, dtype=np.complex128), None, None)
     with pytest.raises(ModelFailed, match="object"):
         output_tensors(np.array([{"a": 1}, 2], dtype=object), None, None)
+    with pytest.raises(ModelFailed, match=r"text UTF-8 cannot encode.*'\\udce9'"):
+        output_tensors(np.array(["caf\udce9"], dtype=object), None, None)  # gRPC's path too
     (raw_bytes,) = output_tensors(np.array([b"\xff"], dtype=object), None, None)
     with pytest.raises(InvalidPayload, match=r"not UTF-8.*binary data"):
         raw_bytes.values()

@@ -191,7 +191,8 @@ def output_tensors(
     Raises:
         InvalidPayload: an unknown requested output.
         ModelFailed: predictions of a kind no V2 datatype carries (complex, dates, objects
-            that are neither numbers nor text).
+            that are neither numbers nor text), or text UTF-8 cannot encode (a lone
+            surrogate, as ``surrogateescape`` decoding leaves).
     """
     check_requested(requested)
     array = np.asarray(predictions)
@@ -224,7 +225,15 @@ def _objects(array: np.ndarray) -> tuple[str | None, np.ndarray]:
 
 
 def _as_bytes(value: Any) -> bytes:
-    return value if type(value) is bytes else str(value).encode("utf-8")
+    if type(value) is bytes:
+        return value
+    try:
+        return str(value).encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate: no UTF-8 for it, over any wire
+        raise ModelFailed(
+            f"the model's predictions hold text UTF-8 cannot encode ({exc.reason}: "
+            f"{exc.object[exc.start : exc.end]!a})"
+        ) from None
 
 
 # --- metadata ------------------------------------------------------------------------------
