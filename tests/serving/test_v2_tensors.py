@@ -448,6 +448,27 @@ def test_outputs_keep_the_predictions_dtype_and_shape() -> None:
     assert flags.datatype == "BOOL" and flags.raw() == b"\x01\x00"
 
 
+def test_object_predictions_of_integers_or_booleans_keep_their_type() -> None:
+    """An object array of Python integers (ids a pyfunc returns, a pandas object column) or
+    of booleans was read as float64: ids past 2**53 came back rounded (2**60 + 1 as
+    1.152921504606847e18) and flags as 1.0/0.0 in an FP64 tensor, where the SageMaker route
+    answers the same predictions exactly, as integers and true/false."""
+    big = 2**60 + 1
+    (ids,) = output_tensors(np.array([big, -3], dtype=object), None, None)
+    assert ids.datatype == "INT64" and ids.values().tolist() == [big, -3]
+    assert orjson.loads(orjson.dumps(ids.values(), option=orjson.OPT_SERIALIZE_NUMPY)) == [big, -3]
+    (top,) = output_tensors(np.array([2**64 - 1, np.uint64(7)], dtype=object), None, None)
+    assert top.datatype == "UINT64" and top.raw() == np.array([2**64 - 1, 7], "<u8").tobytes()
+    (grid,) = output_tensors(np.array([[1, 2], [3, np.int32(4)]], dtype=object), None, None)
+    assert (grid.datatype, grid.shape, grid.values().tolist()) == ("INT64", (2, 2), [1, 2, 3, 4])
+    (flags,) = output_tensors(np.array([True, np.bool_(False)], dtype=object), None, None)
+    assert flags.datatype == "BOOL" and flags.raw() == b"\x01\x00"
+    (mixed,) = output_tensors(np.array([1, 2.5, None], dtype=object), None, None)
+    assert mixed.datatype == "FP64" and mixed.values()[:2].tolist() == [1.0, 2.5]
+    (huge,) = output_tensors(np.array([2**70, 1], dtype=object), None, None)
+    assert huge.datatype == "FP64"  # no integer datatype holds it
+
+
 def test_unknown_outputs_and_unsendable_predictions() -> None:
     with pytest.raises(InvalidPayload, match=r"unknown output 'probabilities'.*'output-0'"):
         check_requested(["probabilities"])
