@@ -201,6 +201,15 @@ class ModelFailed(ModelyardError):
     exit_code = 1
 
 
+class InternalError(ModelyardError):
+    """A defect of the server's own (not the caller's, not the model's): what a protocol
+    adapter answers for an exception nothing else mapped, its traceback logged."""
+
+    code = "internal"
+    http_status = 500
+    exit_code = 1
+
+
 class ConfigError(ModelyardError):
     code = "config_error"
     http_status = 500

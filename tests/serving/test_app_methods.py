@@ -97,3 +97,43 @@ def test_an_unknown_path_is_still_404(platform: Platform) -> None:
     assert answer.status_code == 404
     assert "allow" not in answer.headers
     assert answer.json()["error"]["code"] == "not_found"
+
+
+def test_a_defect_on_an_invocation_route_is_an_internal_error_in_its_protocols_shape(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An exception no typed error maps (a defect of the server's own, injected here in the
+    request decoders) is answered in the route's error shape, naming the inference id, its
+    traceback logged; it was the ASGI server's bare text 500, with no inference id."""
+    import modelyard.serving.sagemaker as sagemaker_route
+    import modelyard.serving.v2.rest as v2_route
+
+    def defect(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a defect")
+
+    monkeypatch.setattr(sagemaker_route.payloads, "decode", defect)
+    monkeypatch.setattr(v2_route, "rows_from_tensors", defect)
+    v2 = {"inputs": [{"name": "a", "datatype": "FP64", "shape": [1, 3], "data": [1, 2, 3]}]}
+
+    async def scenario() -> list[httpx.Response]:
+        async with lifespan(serving_app(platform.settings)) as client:
+            return [
+                await client.post("/endpoints/quiet/invocations", content=b"[[1, 2, 3]]",
+                                  headers={"content-type": "application/json"}),
+                await client.post("/v2/models/quiet/infer", json=v2),
+                await client.post("/endpoints/quiet/invocations", content=b"[[1, 2, 3]]",
+                                  headers={"content-type": "text/csv"}),
+            ]  # fmt: skip
+
+    sagemaker, v2_answer, _ = asyncio.run(scenario())
+    assert sagemaker.status_code == 500, sagemaker.text
+    assert sagemaker.headers["x-amzn-errortype"] == "InternalFailure"
+    body = sagemaker.json()
+    assert body["error_code"] == "internal"
+    assert body["message"] == f"internal error; inference id {body['inference_id']}"
+    assert body["inference_id"] == sagemaker.headers["x-modelyard-inference-id"]
+    assert v2_answer.status_code == 500, v2_answer.text
+    v2_id = v2_answer.headers["x-modelyard-inference-id"]
+    assert v2_answer.json() == {"error": f"internal error; inference id {v2_id}"}
+    logged = [r for r in caplog.records if r.exc_info and "RuntimeError" in str(r.exc_info[0])]
+    assert {body["inference_id"], v2_id} <= {str(r.args[0]) for r in logged}

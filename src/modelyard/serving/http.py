@@ -9,13 +9,23 @@ lives here, in :func:`read_body`, and nowhere else.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from modelyard.codecs import content_encoding
-from modelyard.errors import InvalidInput, MethodNotAllowed, PayloadTooLarge, RequestTimeout
+from modelyard.errors import (
+    InternalError,
+    InvalidInput,
+    MethodNotAllowed,
+    ModelyardError,
+    PayloadTooLarge,
+    RequestTimeout,
+)
+
+log = logging.getLogger("modelyard.serving")
 
 if TYPE_CHECKING:
     from modelyard.serving.body_deadline import BodyDeadline
@@ -121,6 +131,16 @@ async def read_body(
             deadline.leave(task)
     body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     return content_encoding.inflate(body, codings, limit) if codings else body
+
+
+def typed_error(raised: Exception, inference_id: str, endpoint: str) -> ModelyardError:
+    """``raised`` as the typed error a protocol adapter renders its answer from: a defect of
+    the server's own (no typed error) is logged with its traceback and answered as an internal
+    error naming the inference id, never as the ASGI server's bare text 500."""
+    if isinstance(raised, ModelyardError):
+        return raised
+    log.exception("inference %s on %s failed", inference_id, endpoint)
+    return InternalError(f"internal error; inference id {inference_id}")
 
 
 def error_headers(error: BaseException) -> list[tuple[bytes, bytes]]:

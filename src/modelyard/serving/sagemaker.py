@@ -59,6 +59,7 @@ from modelyard.serving.http import (
     read_body,
     request_headers,
     respond,
+    typed_error,
 )
 from modelyard.serving.stack import RequestMeta
 
@@ -196,7 +197,8 @@ class SageMakerRoute:
                 else:
                     payload = payloads.encode(predictions, media)
                 lease.response_bytes = len(payload)
-        except ModelyardError as exc:
+        except Exception as raised:  # typed errors in SageMaker's shape; a defect as one too
+            exc = typed_error(raised, inference_id, name)
             status, kind, body_ = render_error(exc, inference_id)
             answer = [(b"x-amzn-errortype", kind), *extra, *error_headers(exc)]
             await respond(send, status, body_, JSON, answer)

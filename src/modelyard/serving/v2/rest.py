@@ -61,6 +61,7 @@ from modelyard.serving.http import (
     read_body,
     request_headers,
     respond,
+    typed_error,
 )
 from modelyard.serving.stack import RequestMeta
 from modelyard.serving.v2 import binary, catalog
@@ -164,7 +165,8 @@ class V2Rest:
                     name, str(lease.model_version), request, outputs
                 )
                 lease.response_bytes = len(answer)
-        except ModelyardError as exc:
+        except Exception as raised:  # typed errors in V2's shape; a defect as one too
+            exc = typed_error(raised, inference_id, name)
             status, error = render_error(exc, inference_id)
             await respond(send, status, error, JSON, [*extra, *error_headers(exc)])
             return
