@@ -602,6 +602,11 @@ def test_binary_framing_that_does_not_fit_the_body(
          b' "parameters": {"binary_data_output": "yes"}}', "must be true or false"),
         (b'{"inputs": [{"name": "a", "shape": [1], "datatype": "FP32", "data": [1]}],'
          b' "outputs": "output-0"}', '"outputs" must be a list'),
+        # A falsy non-object was let through ("x" was refused, false and 0 were not).
+        (b'{"inputs": [{"name": "a", "shape": [1], "datatype": "FP32", "data": [1],'
+         b' "parameters": false}]}', '"parameters" must be a JSON object'),
+        (b'{"inputs": [{"name": "a", "shape": [1], "datatype": "FP32", "data": [1],'
+         b' "parameters": []}]}', '"parameters" must be a JSON object'),
     ],
 )  # fmt: skip
 def test_malformed_requests(request_body: bytes, words: str) -> None:

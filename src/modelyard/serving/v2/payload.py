@@ -141,7 +141,7 @@ def _input(item: Any, index: int, blobs: binary.BinaryData, booleans: bool) -> T
         raise InvalidPayload(f'{_where(name)}: "datatype" must be a string')
     shape = item.get("shape")
     params = item.get("parameters")
-    if params:
+    if params is not None:
         params = _parameters(params, name)
         if "binary_data_size" in params:
             if "data" in item:
