@@ -12,7 +12,7 @@ import pytest
 from modelyard.codecs import npy
 from modelyard.codecs.payloads import decode, encode, negotiate
 from modelyard.domain import ColumnSpec, Signature
-from modelyard.errors import InvalidPayload, ModelFailed, SignatureMismatch
+from modelyard.errors import InvalidPayload, NotAcceptable, SignatureMismatch
 
 NPY = "application/x-npy"
 
@@ -132,6 +132,18 @@ def test_predictions_are_written_as_npy_when_asked_by_name() -> None:
     assert back.dtype == np.float32
 
 
-def test_labels_of_python_objects_cannot_be_npy() -> None:
-    with pytest.raises(ModelFailed, match="ask for JSON"):
+def test_text_labels_held_as_python_objects_are_written_as_a_text_array() -> None:
+    # A scikit-learn classifier fitted on a pandas column of strings answers with an object
+    # array: its labels are text, which .npy holds without pickle.
+    labels = np.array([["yes", "no"], ["no", "yes"]], dtype=object)
+    back = np.load(io.BytesIO(encode(labels, NPY)), allow_pickle=False)
+    assert back.dtype.kind == "U"
+    assert back.tolist() == labels.tolist()
+
+
+def test_predictions_of_other_python_objects_are_not_acceptable_as_npy() -> None:
+    # Not the model's failure (JSON writes them): the caller asked for a type that cannot hold
+    # them, a 406 naming the types that can, not a 424 ModelError.
+    with pytest.raises(NotAcceptable, match="application/json") as info:
         npy.encode(np.array(["cat", {"x": 1}], dtype=object))
+    assert info.value.http_status == 406

@@ -20,7 +20,7 @@ import numpy as np
 from numpy.lib import format as npy_format
 
 from modelyard.codecs.json_shapes import NO_ROWS, Matrix, clip
-from modelyard.errors import InvalidPayload, ModelFailed
+from modelyard.errors import InvalidPayload, NotAcceptable
 
 NPY = "application/x-npy"
 # Kinds numpy reads as numbers: booleans, signed and unsigned integers, floats.
@@ -100,15 +100,27 @@ def _header_text(body: bytes) -> str | None:
 
 
 def encode(predictions: np.ndarray) -> bytes:
-    """Write predictions as a ``.npy`` body (never pickled).
+    """Write predictions as a ``.npy`` body (never pickled). Labels held as Python strings (a
+    scikit-learn classifier fitted on a pandas column of text answers so) are written as a
+    text array (numpy's ``<U``), which numpy loads without pickle.
 
     Raises:
-        ModelFailed: predictions of Python objects, which ``.npy`` holds only as a pickle.
+        NotAcceptable: predictions of other Python objects, which ``.npy`` holds only as a
+            pickle: the caller's choice of type, not the model's failure (JSON writes them).
     """
     if predictions.dtype.hasobject:
-        raise ModelFailed(
-            f"cannot write predictions of dtype {predictions.dtype} as {NPY}: ask for JSON"
-        )
+        predictions = _as_text(predictions)
     buffer = io.BytesIO()
     np.save(buffer, predictions, allow_pickle=False)
     return buffer.getvalue()
+
+
+def _as_text(predictions: np.ndarray) -> np.ndarray:
+    values = predictions.ravel().tolist()
+    others = sorted({type(v).__name__ for v in values if not isinstance(v, str)})
+    if others:
+        raise NotAcceptable(
+            f"predictions holding Python objects ({', '.join(others)}) cannot be written as "
+            f"{NPY} without pickle: ask for application/json or text/csv"
+        )
+    return np.array(values, dtype=str).reshape(predictions.shape)

@@ -45,7 +45,8 @@ rows, as in CSV and V2. ``text/csv`` is one prediction a line (2-D: a comma-join
 ``\\n``-terminated, each float in that same shortest text (float64 through ``repr``, float32
 through numpy's shortest repr, which :mod:`.float_text` writes through orjson for large
 arrays), NaN as ``nan``; non-numeric predictions (class labels) go through :mod:`csv` quoting.
-``application/x-npy`` is the predictions array as ``.npy`` (numbers only), asked for by name:
+``application/x-npy`` is the predictions array as ``.npy`` (numbers, or labels as a text array;
+never pickled), asked for by name:
 ``*/*`` and ``application/*`` still mean JSON.
 """
 
@@ -193,7 +194,8 @@ def encode(predictions: np.ndarray, media_type: str) -> bytes:
     """Write predictions as a response body of ``media_type`` (a result of :func:`negotiate`).
 
     Raises:
-        NotAcceptable: ``media_type`` is not one the server writes.
+        NotAcceptable: ``media_type`` is not one the server writes, or is ``.npy`` for
+            predictions of Python objects other than text.
         ModelFailed: the predictions cannot be written (objects that are not numbers or text).
     """
     array = np.asarray(predictions)
