@@ -172,6 +172,41 @@ def test_predict_sends_the_sdks_request_fields_as_boto3_does(
     assert len(seen) == 2, "a refused field sends nothing"
 
 
+def test_the_sdks_constructor_runs_unchanged(
+    recorder: tuple[str, list[dict[str, str]]], platform: Platform
+) -> None:
+    """The SageMaker SDK's Predictor(endpoint_name, sagemaker_session=None, serializer,
+    deserializer, component_name=None), by keyword as SDK code usually writes it or by
+    position: each was a TypeError. A modelyard Platform is a session (its serving URL is
+    used); anything else (a SageMaker SDK Session) is refused naming the argument."""
+    url, seen = recorder
+    by_keyword = Predictor(
+        endpoint_name="api",
+        sagemaker_session=None,
+        serializer=CSVSerializer(),
+        deserializer=CSVDeserializer(),
+        serving_url=url,
+    )
+    by_position = Predictor("api", None, CSVSerializer(), CSVDeserializer(), serving_url=url)
+    component = Predictor("api", None, CSVSerializer(), component_name="ic-1", serving_url=url)
+    with by_keyword, by_position, component:
+        assert by_keyword.predict([[1.0, 2.0]]) == [["0.5"]]
+        assert by_position.predict([[1.0, 2.0]]) == [["0.5"]]
+        component.predict([[1.0, 2.0]])
+        component.predict([[1.0, 2.0]], component_name="ic-2")
+    assert [s["content-type"] for s in seen] == ["text/csv"] * 4
+    assert [s["accept"] for s in seen[:2]] == ["text/csv"] * 2
+    assert [s.get("x-amzn-sagemaker-inference-component") for s in seen] == [
+        None, None, "ic-1", "ic-2"
+    ]  # fmt: skip
+    assert Predictor("api", platform).serving_url == "http://127.0.0.1:7"
+    assert Predictor("api", sagemaker_session=platform).serving_url == "http://127.0.0.1:7"
+    with pytest.raises(InvalidInput, match="sagemaker_session must be a modelyard Platform"):
+        Predictor("api", sagemaker_session=object())
+    with pytest.raises(InvalidInput, match="sagemaker_session or platform"):
+        Predictor("api", sagemaker_session=platform, platform=platform)
+
+
 def test_predict_takes_the_sdks_endpoint_name_and_body_in_initial_args(
     recorder: tuple[str, list[dict[str, str]]],
 ) -> None:

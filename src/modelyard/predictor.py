@@ -86,6 +86,7 @@ class Predictor:
         endpoint_name: The endpoint.
         serializer: Turns ``predict``'s data into a request body (default JSON).
         deserializer: Turns the answer into Python objects (default JSON).
+        component_name: The inference component every :meth:`predict` names, or None.
         serving_url: The server (or load balancer) invocations go to.
         last_inference_id: The inference id of the last answer :meth:`predict` got (the
             ``x-modelyard-inference-id`` header), for :meth:`feedback`; None before.
@@ -94,16 +95,44 @@ class Predictor:
     def __init__(
         self,
         endpoint_name: str,
-        *,
+        sagemaker_session: Platform | None = None,
         serializer: BaseSerializer | None = None,
         deserializer: BaseDeserializer | None = None,
+        component_name: str | None = None,
+        *,
         serving_url: str | None = None,
         platform: Platform | None = None,
         request_timeout: float = DEFAULT_TIMEOUT_S,
     ) -> None:
+        """The SageMaker SDK's arguments, in its order, then modelyard's.
+
+        Args:
+            endpoint_name: The endpoint to invoke.
+            sagemaker_session: The SDK's session: a modelyard Platform (as ``platform``) or
+                None.
+            serializer: Default :class:`~modelyard.serializers.JSONSerializer`.
+            deserializer: Default :class:`~modelyard.serializers.JSONDeserializer`.
+            component_name: The SDK's inference component, sent with every :meth:`predict`
+                as its ``component_name`` (a modelyard endpoint refuses it, as the runtime
+                does on an endpoint of one model per variant).
+            serving_url: The server; default the platform's or the settings'.
+            platform: The store for :meth:`update_endpoint` and the rest.
+            request_timeout: Seconds to wait for an answer.
+
+        Raises:
+            InvalidInput: ``sagemaker_session`` is not a Platform (a SageMaker SDK Session),
+                or both it and ``platform`` are given.
+        """
+        if sagemaker_session is not None:
+            from modelyard.estimator import platform_of
+
+            if platform is not None:
+                raise InvalidInput("give sagemaker_session or platform, not both")
+            platform = platform_of(sagemaker_session)
         self.endpoint_name = endpoint_name
         self.serializer = serializer or JSONSerializer()
         self.deserializer = deserializer or JSONDeserializer()
+        self.component_name = component_name
         self._platform = platform
         self._owns_platform = False
         if serving_url is None:
@@ -152,8 +181,8 @@ class Predictor:
             target_variant: Ask this variant, not the weighted choice.
             inference_id: InvokeEndpoint's ``InferenceId``.
             custom_attributes: InvokeEndpoint's ``CustomAttributes``.
-            component_name: InvokeEndpoint's ``InferenceComponentName`` (refused by a
-                modelyard endpoint, as ``target_model``).
+            component_name: InvokeEndpoint's ``InferenceComponentName``, default the
+                predictor's (refused by a modelyard endpoint, as ``target_model``).
 
         Raises:
             InvalidInput: ``initial_args`` holds a field InvokeEndpoint does not take as a
@@ -176,7 +205,7 @@ class Predictor:
             "TargetVariant": target_variant,
             "InferenceId": inference_id,
             "CustomAttributes": custom_attributes,
-            "InferenceComponentName": component_name,
+            "InferenceComponentName": component_name or self.component_name,
         }
         args.update({field: value for field, value in given.items() if value})
         unknown = sorted(set(args) - set(_REQUEST_HEADERS))
