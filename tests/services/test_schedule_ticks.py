@@ -171,7 +171,8 @@ def test_unknown_time_zone_is_refused_naming_it(name: str) -> None:
         ("0 22-3 * * *", "write two: 22-23,0-3"),
         ("0 0 * DEC-JAN *", "write two: 12,1"),
         ("0 0 * * FRI-MON", "write two: 5-6,0-1"),
-        ("0,10-5/2 * * * *", "'10-5/2'"),
+        ("0,10-5/2 * * * *", "write two: 10-59/2,0-5/2"),
+        ("0 22-3/2 * * *", "write two: 22-23/2,0-3/2"),
     ],
 )
 def test_a_range_from_high_to_low_is_refused_naming_how_to_wrap_it(
@@ -184,3 +185,5 @@ def test_a_range_from_high_to_low_is_refused_naming_how_to_wrap_it(
     assert said in info.value.message
     assert validate_cron("0 9-17 * * MON-FRI") == "0 9-17 * * MON-FRI"
     assert validate_cron("0 0 * * 5-7") == "0 0 * * 5-7", "7 is Sunday too"
+    for sunday_last in ("0 0 * * MON-SUN", "0 0 * * SAT-SUN", "0 0 * * 6-0"):  # 0 is 7 here
+        assert validate_cron(sunday_last) == sunday_last

@@ -71,8 +71,9 @@ def validate_cron(expression: str, zone: str = "UTC") -> str:
     backwards = _backwards_range(fields)
     if backwards is not None:
         name, part, (low, high), (first, last) = backwards
-        late = f"{low}-{last}" if low < last else str(low)
-        early = f"{first}-{high}" if first < high else str(high)
+        step = part[part.index("/") :] if "/" in part else ""
+        late = f"{low}-{last}{step}" if low < last else str(low)
+        early = f"{first}-{high}{step}" if first < high else str(high)
         raise InvalidInput(
             f"invalid cron expression {expression!r}: its {name} field's range {part!r} runs "
             f"from high to low (cron refuses it); for a range that wraps round, write two: "
@@ -123,8 +124,13 @@ def _backwards_range(
             if len(ends) != 2:
                 continue
             low, high = (str(_NAMES.get(e.lower(), e)) for e in ends)
-            if low.isdigit() and high.isdigit() and int(low) > int(high):
-                return name, part, (int(low), int(high)), bounds
+            if not (low.isdigit() and high.isdigit()):
+                continue
+            end = int(high)
+            if name == "day-of-week" and end == 0:  # MON-SUN, 1-0: Sunday is 7 too
+                end = 7
+            if int(low) > end:
+                return name, part, (int(low), end), bounds
     return None
 
 
