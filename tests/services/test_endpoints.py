@@ -14,6 +14,7 @@ from modelyard.domain import ConfigChange
 from modelyard.errors import (
     AlreadyExists,
     ArtifactCorrupted,
+    Conflict,
     EndpointNotFound,
     InvalidInput,
     InvalidName,
@@ -188,3 +189,21 @@ def test_errors_quote_long_values_cut(platform: Platform) -> None:
         platform.endpoints.create("y" * 10_000, {"main": "cancer:1"})
     message = str(caught.value)
     assert len(message) < 400 and "characters cut" in message and "y" * 50 in message
+
+
+def test_a_rollback_judged_on_a_config_no_longer_current_is_a_conflict(
+    platform: Platform,
+) -> None:
+    """A caller that decided on config N (a deployment's completion, say) rolls back only while
+    N is current: two such rollbacks at once both rolled back, the second one config further
+    than either meant (found in review)."""
+    eps = platform.endpoints
+    eps.create("api", {"main": "cancer:1"})
+    eps.update("api", {"main": "cancer:2"})
+    eps.update("api", {"main": "cancer:3"})
+    first = eps.rollback("api", expected=3)
+    assert [(v.name, v.version) for v in first.config.variants] == [("main", 2)]
+    before = state(platform)
+    with pytest.raises(Conflict, match="changed meanwhile"):
+        eps.rollback("api", expected=3)
+    assert state(platform) == before

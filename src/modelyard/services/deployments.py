@@ -84,7 +84,8 @@ class DeploymentService:
         build: Builds a new config's variants (loads and checks the models).
         alarms: The alarms' states (``AlarmService``).
         update: ``EndpointService.update`` (an all-at-once update).
-        rollback: ``EndpointService.rollback`` (the endpoint's last change undone).
+        rollback: ``EndpointService.rollback`` (the endpoint's last change undone; with
+            ``expected``, only while that config is current).
         promote: ``EndpointService.promote`` (a shadow made the sole production variant).
         clock: Now, timezone-aware UTC.
     """
@@ -97,7 +98,7 @@ class DeploymentService:
         build: BuildVariants,
         alarms: AlarmReader,
         update: Callable[..., Endpoint],
-        rollback: Callable[[str], Endpoint],
+        rollback: Callable[..., Endpoint],
         promote: Callable[[str, str | None], Endpoint],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -434,7 +435,9 @@ class DeploymentService:
         made = (current.number, current.variants, parent) == (d.config, d.target, d.source_config)
         if not made:
             return Change(self._rollback(endpoint), None)  # a later change is what is undone
-        back = self._rollback(endpoint)  # the completed config's parent: the source config
+        # The completed config's parent, the source config; a rollback made meanwhile (two
+        # at once, both judging the completion current) makes this one a Conflict.
+        back = self._rollback(endpoint, expected=current.number)
         now = self._clock()
         reason = (
             "rolled back by hand after it succeeded; all traffic back on the variants of "

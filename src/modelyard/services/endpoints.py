@@ -28,7 +28,13 @@ from modelyard.domain import (
     validate_name,
 )
 from modelyard.domain.capture import KeepCapture, RedactedField, Redaction
-from modelyard.errors import AlreadyExists, EndpointNotFound, InvalidInput, ModelyardError
+from modelyard.errors import (
+    AlreadyExists,
+    Conflict,
+    EndpointNotFound,
+    InvalidInput,
+    ModelyardError,
+)
 from modelyard.services import endpoint_shadows
 from modelyard.services.endpoint_weights import parse_weights as parse_weights
 from modelyard.services.endpoint_weights import resolve_weights
@@ -257,14 +263,20 @@ class EndpointService:
             name, variants, change, expected_current=current.number, parent=current.number
         )
 
-    def rollback(self, name: str) -> Endpoint:
+    def rollback(self, name: str, expected: int | None = None) -> Endpoint:
         """Return to the config that was current before this one (again: one further back),
         with its variants' weights, batching, predictors, capture and shadows.
 
         Models (or predictor choices) that the current config does not serve are checked
-        again first. Raises InvalidInput when there is nothing to roll back to.
+        again first. Raises InvalidInput when there is nothing to roll back to, and Conflict
+        when ``expected`` (a config number the caller judged the endpoint by) is no longer
+        current.
         """
         current = self.get(name).config
+        if expected is not None and current.number != expected:
+            raise Conflict(
+                f"endpoint {name!r} changed meanwhile (now at config {current.number}); retry"
+            )
         _, parent = self._store.get_config(name, current.number)
         if parent is None:
             raise InvalidInput(
