@@ -17,7 +17,13 @@ from rich.table import Table
 from modelyard.cli import drift_options as thresholds
 from modelyard.cli.context import platform
 from modelyard.cli.render import console, print_json
-from modelyard.domain.drift import DriftConfig, DriftReport, FeatureDrift, Verdict, overall
+from modelyard.domain.drift import (
+    DriftReport,
+    FeatureDrift,
+    Verdict,
+    overall,
+    small_baseline,
+)
 from modelyard.domain.durations import parse_duration
 from modelyard.errors import NotFound
 
@@ -27,8 +33,6 @@ if TYPE_CHECKING:
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (only JSON) on stdout.")]
 #: ``monitor drift --check``'s exit code for the overall verdict.
 _CHECK_EXIT = {Verdict.NO_DRIFT: 0, Verdict.DRIFT: 10, Verdict.INSUFFICIENT_DATA: 11}
-#: What a check needs on each side unless told otherwise.
-_DEFAULT_MIN_ROWS = DriftConfig().min_rows
 
 _STYLES = {
     Verdict.DRIFT: "bold red",
@@ -64,14 +68,9 @@ def baseline(
             raise NotFound(f"{ref} has no baseline; set one from a dataset with --data FILE")
         profile = found
     summary = _summary(profile)
-    if data is not None and profile.row_count < _DEFAULT_MIN_ROWS:
-        typer.echo(
-            f"warning: the baseline holds {profile.row_count:,} row(s); a drift check needs "
-            f"{_DEFAULT_MIN_ROWS} present values on each side (--min-rows), so every check "
-            "against it says insufficient_data until a larger baseline is set or --min-rows "
-            "is lowered",
-            err=True,
-        )
+    note = small_baseline(profile.row_count) if data is not None else None
+    if note is not None:
+        typer.echo(f"warning: {note} (--min-rows)", err=True)
     if json_:
         print_json({"model": ref, **summary})
         return

@@ -25,7 +25,7 @@ from modelyard.cli import drift_options as thresholds
 from modelyard.cli.context import platform
 from modelyard.cli.render import console, print_json
 from modelyard.domain.counts import MAX_LIMIT
-from modelyard.domain.drift import Verdict
+from modelyard.domain.drift import DriftReport
 from modelyard.domain.durations import parse_duration
 from modelyard.domain.monitors import MonitorRun, MonitorSchedule, format_duration
 from modelyard.errors import InvalidInput
@@ -165,22 +165,16 @@ def _scores(run: MonitorRun) -> str:
     return "; ".join(_outcome(report, run.scores) for report in run.reports)
 
 
-def _outcome(report: dict[str, Any], scores: dict[str, dict[str, float]]) -> str:
-    variant = str(report.get("variant") or "-")
-    verdict = str(report.get("verdict", "?"))
-    if verdict == Verdict.INSUFFICIENT_DATA.value:
-        return f"{variant}: {verdict} ({_why_no_verdict(report)})"
+def _outcome(stored: dict[str, Any], scores: dict[str, dict[str, float]]) -> str:
+    report = DriftReport.from_dict(stored)
+    variant = report.variant or "-"
+    why = report.no_verdict_reason()
+    if why is not None:
+        return f"{variant}: {report.verdict.value} ({why})"
     share = scores.get(variant, {}).get("drift.share")
-    return f"{variant}: {verdict}" + (f", drift.share={share:.3g}" if share is not None else "")
-
-
-def _why_no_verdict(report: dict[str, Any]) -> str:
-    if any(issue.get("check") == "no_baseline" for issue in report.get("quality") or ()):
-        return "no baseline"
-    rows = report.get("current_rows")
-    if not rows:
-        return "no rows in the window"
-    return f"{rows:,} row(s) in the window" if isinstance(rows, int) else "too few rows"
+    return f"{variant}: {report.verdict.value}" + (
+        f", drift.share={share:.3g}" if share is not None else ""
+    )
 
 
 def _print_pass(done: Pass) -> None:

@@ -89,6 +89,19 @@ def overall(verdicts: Iterable[Verdict]) -> Verdict:
     return Verdict.NO_DRIFT
 
 
+def small_baseline(rows: int, config: DriftConfig | None = None) -> str | None:
+    """A warning for a baseline of ``rows`` rows, fewer than a check needs on each side
+    (``config``'s ``min_rows``; the default's when None); None when it has enough."""
+    least = (config or DriftConfig()).min_rows
+    if rows >= least:
+        return None
+    return (
+        f"the baseline holds {rows:,} row(s); a drift check needs {least} present values on "
+        "each side (min_rows), so every check against it says insufficient_data until a "
+        "larger baseline is set or min_rows is lowered"
+    )
+
+
 @dataclass(frozen=True)
 class DriftConfig:
     """Every threshold of a drift comparison.
@@ -367,6 +380,23 @@ class DriftReport:
                 for p in measured:
                     out[f"{PREDICTION_SCORE}.{p.name}"] = float(p.effect or 0.0)
         return out
+
+    def no_verdict_reason(self) -> str | None:
+        """Why there is no verdict (``insufficient_data``), in words; None when there is one.
+        A check that judged nothing must say why, or it reads like a passed one."""
+        if self.verdict is not Verdict.INSUFFICIENT_DATA:
+            return None
+        if any(q.check == "no_baseline" for q in self.quality):
+            return "no baseline"
+        where = "in the window" if self.window_start is not None else "in the data"
+        if not self.current_rows:
+            return f"no rows {where}"
+        least = self.config.min_rows
+        if self.baseline_rows < least:
+            return f"the baseline holds {self.baseline_rows:,} row(s), fewer than {least}"
+        if self.current_rows < least:
+            return f"{self.current_rows:,} row(s) {where}, fewer than {least}"
+        return f"no feature has {least} present values on both sides"
 
     def to_dict(self) -> dict[str, Any]:
         return {

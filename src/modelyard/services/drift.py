@@ -24,7 +24,13 @@ from typing import TYPE_CHECKING, Protocol
 
 from modelyard.domain import Endpoint, ModelVersion, Signature, Variant
 from modelyard.domain.capture import INPUT_PREFIX, OUTPUT_PREFIX
-from modelyard.domain.drift import DriftConfig, DriftReport, QualityIssue, Verdict
+from modelyard.domain.drift import (
+    DriftConfig,
+    DriftReport,
+    QualityIssue,
+    Verdict,
+    small_baseline,
+)
 from modelyard.domain.durations import as_utc, length_of
 from modelyard.domain.monitors import format_duration
 from modelyard.errors import InvalidInput, ModelyardError, VariantNotFound
@@ -154,6 +160,9 @@ class DriftService:
             loaded.unload()
         profile = profile.with_predictions(predictions)
         self._artifacts.put_derived(version.artifact_digest, _kind(version), profile.to_bytes())
+        note = small_baseline(profile.row_count)
+        if note is not None:  # kept (a check may lower min_rows), but not without a word
+            log.warning("%s: %s", version.ref, note)
         return profile
 
     # -- drift -------------------------------------------------------------------------------
