@@ -264,3 +264,23 @@ def test_a_store_error_that_is_no_oserror_is_storage_unavailable(
     with pytest.raises(StorageUnavailable, match=f"cannot {verb} refusing://") as caught:
         write_whole(url, _bytes(b"<html></html>"), overwrite=False)
     assert "SECRETPW" not in str(caught.value)
+
+
+@pytest.mark.parametrize("overwrite", [True, False])
+def test_a_link_to_a_file_is_written_through_and_kept(tmp_path: Path, overwrite: bool) -> None:
+    """A symbolic link named as the output is followed, as a plain write would: the rename put
+    a file of its own in the link's place, so the file the link names kept its old content."""
+    real = tmp_path / "site" / "report.html"
+    real.parent.mkdir()
+    link = tmp_path / "report.html"
+    link.symlink_to(real)
+    if overwrite:
+        real.write_bytes(b"old")
+    write_whole(str(link), lambda handle: handle.write(b"new"), overwrite=overwrite)
+    assert link.is_symlink() and link.resolve() == real
+    assert real.read_bytes() == b"new"
+    if overwrite:
+        return
+    with pytest.raises(OutputExists):
+        write_whole(str(link), lambda handle: handle.write(b"newer"), overwrite=False)
+    assert real.read_bytes() == b"new"

@@ -62,8 +62,9 @@ def check_target(out: str, *, overwrite: bool) -> None:
             raise _unavailable("read", out, exc) from None
         shown = mask_url(out)
     else:
-        target = _local(out)
-        found, folder, shown = target.exists(), target.is_dir(), str(target)
+        target = _local(out)  # a link's file; named as given
+        found, folder = target.exists(), target.is_dir()
+        shown = str(Path(out.removeprefix("file://")).expanduser())
         if found and not folder and not target.is_file():
             # The file is moved into place by a rename, which would put it where the device,
             # pipe or socket was (``-o /dev/null --overwrite`` replaced the machine's null
@@ -152,7 +153,10 @@ def _upload(out: str, write: Writer, *, overwrite: bool) -> None:
 
 
 def _local(out: str) -> Path:
-    return Path(out.removeprefix("file://")).expanduser()
+    """The local file ``out`` names; a symbolic link is followed (written through, as a
+    plain write would), not replaced by a file of its own."""
+    path = Path(out.removeprefix("file://")).expanduser()
+    return path.resolve() if path.is_symlink() else path
 
 
 def _url_fs(out: str) -> tuple[Any, str]:
