@@ -200,10 +200,39 @@ class JobService:
         runner = self._kinds.get(job.kind)
         if runner is None:
             raise InvalidInput(f"job {name!r} is of kind {job.kind.value!r}, which cannot run here")
-        if runner.beats_itself:
-            return runner.run(name, stop)
-        with JobHeartbeat(self._jobs, name, stop, beat_interval(self._stale_s), self._host):
-            return runner.run(name, stop)
+        try:
+            if unstarted := self._end_if_stopped_unstarted(name):
+                return unstarted
+            if runner.beats_itself:
+                return runner.run(name, stop)
+            with JobHeartbeat(self._jobs, name, stop, beat_interval(self._stale_s), self._host):
+                return runner.run(name, stop)
+        except Conflict:
+            # Asked to stop between our look and the runner taking it (Pending -> InProgress).
+            if unstarted := self._end_if_stopped_unstarted(name):
+                return unstarted
+            raise
+
+    def _end_if_stopped_unstarted(self, name: str) -> Job | None:
+        """End job ``name`` Stopped if it was asked to stop before any worker took it (its
+        worker was starting: a stop then leaves it Stopping with no start time, and the
+        runner's Pending -> InProgress step would be refused); else None. A job another
+        worker was launched for since (a resumption elsewhere) is not this one's to end."""
+        job = self._jobs.get_job(name)
+        if job.status is not JobStatus.STOPPING or job.started_at is not None:
+            return None
+        if job.pid is not None and (job.pid, job.host) != (os.getpid(), self._host):
+            return None
+        try:
+            return self.end_job(
+                name,
+                (JobStatus.STOPPING,),
+                JobStatus.STOPPED,
+                self.log_path(name),
+                failure_reason="stopped before it started",
+            )
+        except Conflict:  # ended meanwhile (taken for dead): its record stands
+            return self._jobs.get_job(name)
 
     def resume(self, name: str) -> Job:
         """Run a Failed or Stopped job again in a new worker, keeping what it finished.
