@@ -149,7 +149,7 @@ def test_two_schedulers_start_a_missed_tick_once_and_show_links_the_job(home: An
             clock=lambda: now - timedelta(minutes=90),
         )
         data = home.home.parent
-        output = str(data / "missed" / "{tick:%d%H%M}")
+        output = str(data / "missed" / "{tick:%Y%m%d%H%M}")
         service.create(
             "missed",
             cron=f"{tick.minute} {tick.hour} * * *",
@@ -173,7 +173,7 @@ def test_two_schedulers_start_a_missed_tick_once_and_show_links_the_job(home: An
             timeout=120,
         )
         assert done["status"] == "Completed", done
-        assert (data / "missed" / f"{tick:%d%H%M}" / "in.csv.out").exists()
+        assert (data / "missed" / f"{tick:%Y%m%d%H%M}" / "in.csv.out").exists()
         shown = home("schedules", "show", "missed", "--json").ok().json()
         assert [(r["job"], r["job_status"]) for r in shown["runs"]] == [(job, "Completed")]
         assert job in home("schedules", "show", "missed").ok().out

@@ -127,6 +127,33 @@ def test_outputs_that_runs_would_share_or_that_climb_out_are_refused(
     assert service.create("daily-files", cron="0 * * * *", request=shared).name == "daily-files"
 
 
+@pytest.mark.parametrize(
+    ("cron", "fmt"),
+    [
+        ("0 * * * *", "%H"),  # hourly, by the hour of the day: the next day's runs
+        ("0 * * * *", "%Y-%H"),  # the year does not tell one day's 05:00 from the next's
+        ("0 6 * * *", "%d"),  # daily, by the day of the month: next month's
+        ("0 6 * * *", "%a"),  # daily, by the weekday: next week's
+        ("0 6 * * 1", "%m-%d"),  # weekly, without the year: next year's
+    ],
+)
+def test_an_output_format_that_comes_round_again_is_refused(
+    parts: Parts, request_: TransformRequest, tmp_path: Path, cron: str, fmt: str
+) -> None:
+    """A {tick} format whose next runs differ but that repeats a day, a week, a month or a
+    year on would send a later run to an earlier one's folder, where it fails on the files
+    it finds, long after the schedule was made."""
+    service, _ = parts.service()
+    request = TransformRequest(request_.model, request_.input, str(tmp_path / f"{{tick:{fmt}}}"))
+    with pytest.raises(InvalidInput, match="would both write to"):
+        service.create("cycling", cron=cron, request=request)
+    assert service.schedules() == []
+    for fine in ("%Y-%m-%d-%H", "%Y%m%d%H%M", "%Y/%j/%H"):
+        ok = TransformRequest(request_.model, request_.input, str(tmp_path / f"{{tick:{fine}}}"))
+        assert service.create("fine", cron=cron, request=ok).name == "fine"
+        service.delete("fine")
+
+
 def test_a_second_schedule_writing_the_same_output_is_refused_at_create(
     parts: Parts, request_: TransformRequest, tmp_path: Path
 ) -> None:

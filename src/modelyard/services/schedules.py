@@ -23,7 +23,6 @@ import logging
 import os
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from modelyard.domain.batch import TransformRequest
 from modelyard.domain.counts import limit_of
@@ -40,6 +39,7 @@ from modelyard.domain.schedules import (
 from modelyard.errors import AlreadyExists, Conflict, InvalidInput, ModelyardError, NotFound
 from modelyard.redaction import mask_url
 from modelyard.services.leased import default_holder, finished_elsewhere, run_leased
+from modelyard.services.schedule_outputs import check_outputs
 from modelyard.services.ticks import (
     count_ticks,
     cron_latest,
@@ -153,7 +153,7 @@ class ScheduleService:
             pass
         else:
             raise AlreadyExists(f"a schedule named {name!r} already exists")
-        _check_outputs(name, request, cron, zone, now)
+        check_outputs(name, request, cron, zone, now)
         self._check_output_is_its_own(name, request)
         schedule = Schedule(name, cron, zone.key, policy, request, False, now, now, now)
         self._check(schedule.request_for(cron_next(cron, zone, now)))
@@ -341,39 +341,3 @@ def _place(template: str) -> str:
         return canonical(template)
     except (ValueError, ImportError):  # the batch check has refused such an output already
         return template
-
-
-#: Consecutive ticks whose outputs are compared when a schedule is created.
-_TICKS_COMPARED = 3
-
-
-def _check_outputs(
-    name: str, request: TransformRequest, cron: str, zone: ZoneInfo, now: datetime
-) -> None:
-    """The outputs of the schedule's next ticks, rendered: each a plain location (no ``..``
-    segment, no control character: ``{tick:..}`` or ``{tick:%n}`` are formats too), and,
-    unless overwriting is allowed, each run's its own (``{tick:%Y-%m-%d}`` on an hourly
-    schedule would send every run of a day to one folder, and all but the first fail).
-
-    Raises:
-        InvalidInput: naming the ticks and the output they share, or the odd output.
-    """
-    tick = now
-    seen: dict[str, datetime] = {}
-    for _ in range(_TICKS_COMPARED):
-        tick = cron_next(cron, zone, tick)
-        output = render_output(request.output, tick.astimezone(zone))
-        if ".." in output.replace("\\", "/").split("/") or any(ord(c) < 32 for c in output):
-            raise InvalidInput(
-                f"the output of schedule {name!r} renders as {output!r} at {tick.isoformat()}: "
-                "no '..' segment or control character; use a strftime format of dates and "
-                "times, such as {tick:%Y-%m-%d}"
-            )
-        if output in seen and not request.overwrite:
-            raise InvalidInput(
-                f"the runs of schedule {name!r} at {seen[output].isoformat()} and "
-                f"{tick.isoformat()} would both write to {output!r}, and the second would find "
-                "the first's files: use a {tick} format as fine as the schedule (the default "
-                "{tick} names the minute) or allow overwriting"
-            )
-        seen[output] = tick
