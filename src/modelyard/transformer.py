@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from modelyard.domain import Job
 from modelyard.domain.batch import MAX_PAYLOAD_MB, BatchCounts, TransformRequest
-from modelyard.errors import InvalidInput, JobFailed, ModelyardError
+from modelyard.errors import InvalidInput, ModelyardError
 
 if TYPE_CHECKING:
     from modelyard.bootstrap import Platform
@@ -186,14 +186,7 @@ class Transformer:
         )
         self.latest_transform_job = self._get_platform().batch.submit(request, job_name)
         if wait:
-            try:
-                self.wait()
-            except JobFailed:  # its log says why: shown before the error, as the SDK does
-                if logs:
-                    self._print_log()
-                raise
-            if logs:
-                self._print_log()
+            self.wait(logs=logs)
         return self
 
     def _print_log(self) -> None:
@@ -205,20 +198,50 @@ class Transformer:
         except ModelyardError as exc:
             warnings.warn(f"the job's log could not be read: {exc.message}", stacklevel=3)
 
-    def wait(self, timeout_s: float | None = None) -> Job:
-        """Block until the latest job ends; raises JobFailed if it did not complete."""
+    def wait(self, logs: bool = True, timeout_s: float | None = None) -> Job:
+        """Block until the latest job ends, as the SDK's ``Transformer.wait(logs=True)``; with
+        ``logs``, print the job's log once it ends (before the error, when it did not
+        complete, as its log says why). ``timeout_s``: return the job as it is after that.
+
+        Raises:
+            ValueError: no job yet (as the SDK's "No transform job available").
+            InvalidInput: ``logs`` is not True or False.
+            JobFailed: the job failed or was stopped (it can be resumed).
+        """
         from modelyard.services.jobs import failure_of
 
-        if self.latest_transform_job is None:
-            raise RuntimeError("transform() has not been called")
-        job = self._get_platform().jobs.wait(self.latest_transform_job.name, timeout_s)
+        if not isinstance(logs, bool):
+            raise InvalidInput(f"logs must be True or False, got {logs!r}")
+        job = self._get_platform().jobs.wait(self._latest_name(), timeout_s)
         self.latest_transform_job = job
         if job.status.finished:
             self.counts_ = BatchCounts.from_metrics(job.metrics)
+            if logs:
+                self._print_log()
             failed = failure_of(job)
             if failed is not None:
                 raise failed
         return job
+
+    def stop_transform_job(self, wait: bool = True) -> None:
+        """Stop the latest job, as the SDK's ``Transformer.stop_transform_job``; with
+        ``wait``, return once it has ended (Stopped, its finished outputs kept; it can be
+        resumed), without raising for the stop.
+
+        Raises:
+            ValueError: no job yet. Conflict: the job has already ended.
+        """
+        name = self._latest_name()
+        platform = self._get_platform()
+        self.latest_transform_job = platform.jobs.stop(name)
+        if wait:
+            self.latest_transform_job = job = platform.jobs.wait(name)
+            self.counts_ = BatchCounts.from_metrics(job.metrics)
+
+    def _latest_name(self) -> str:
+        if self.latest_transform_job is None:
+            raise ValueError("No transform job available: call transform() first")
+        return self.latest_transform_job.name
 
 
 def _text(path: str | PathLike[str]) -> str:

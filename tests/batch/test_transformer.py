@@ -14,8 +14,10 @@ import pytest
 
 from modelyard import Transformer
 from modelyard.bootstrap import Platform
+from modelyard.domain import JobStatus
 from modelyard.errors import InvalidInput
 from tests.batch.support import Model, csv_text, features
+from tests.waiting import wait_for
 
 ROWS = features(30, seed=31)
 
@@ -222,3 +224,48 @@ def test_transform_arguments_it_cannot_honour_are_refused_by_name(
     assert t.latest_transform_job is None
     assert not (tmp_path / "out").exists()
     assert len(platform.jobs.list_jobs(limit=1000)) == before
+
+
+def test_sdk_wait_and_stop_transform_job_run_as_sdk_code_writes_them(
+    platform: Platform,
+    model: Model,
+    source: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The SDK's ``Transformer.wait(logs=True)`` and ``stop_transform_job(wait=True)``:
+    ``wait(logs=False)`` was a TypeError and ``stop_transform_job`` an AttributeError."""
+    t = Transformer(model.ref, 1, output_path=str(tmp_path / "out"), platform=platform)
+    t.transform(str(source), wait=False)
+    t.wait(logs=False)
+    assert t.counts_.rows_out == len(ROWS)
+    assert capsys.readouterr().out == ""
+    assert (tmp_path / "out" / "rows.csv.out").read_bytes() == model.csv(ROWS)
+    again = Transformer(model.ref, 1, output_path=str(tmp_path / "again"), platform=platform)
+    again.transform(str(source), wait=False)
+    again.wait()  # logs=True, the SDK's default: the job's log once it ends
+    assert again.latest_transform_job is not None
+    assert platform.jobs.logs(again.latest_transform_job.name) in capsys.readouterr().out
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for index in range(6):
+        (folder / f"part-{index}.csv").write_bytes(csv_text(features(3000, seed=index)))
+    slow = Transformer(
+        model.ref, 1, strategy="SingleRecord", output_path=str(tmp_path / "slow"),
+        platform=platform,
+    )  # fmt: skip
+    slow.transform(str(folder), wait=False)
+    assert slow.latest_transform_job is not None
+    name = slow.latest_transform_job.name
+    wait_for(
+        "the job to run",
+        lambda: platform.jobs.get(name).status,
+        lambda status: status is JobStatus.IN_PROGRESS,
+        timeout=300,
+    )
+    slow.stop_transform_job()  # wait=True: returns once the job has ended, as the SDK does
+    assert slow.latest_transform_job.status is JobStatus.STOPPED
+    assert platform.jobs.get(name).status is JobStatus.STOPPED
+    with pytest.raises(ValueError, match="No transform job"):
+        Transformer(model.ref, output_path=str(tmp_path / "x"), platform=platform).wait()
