@@ -23,7 +23,7 @@ from os import PathLike
 from typing import TYPE_CHECKING
 
 from modelyard.domain import Job
-from modelyard.domain.batch import MAX_PAYLOAD_MB, BatchCounts, TransformRequest
+from modelyard.domain.batch import MAX_PAYLOAD_MB, BatchCounts, BatchFormat, TransformRequest
 from modelyard.errors import InvalidInput, ModelyardError
 
 if TYPE_CHECKING:
@@ -143,6 +143,9 @@ class Transformer:
             that are lines included; JobFailed when the job fails (it can be resumed).
         """
         _check_sdk_arguments(data_type, compression_type, batch_data_capture_config, wait, logs)
+        split = _spelled(split_type, "line")
+        if content_type is not None:  # application/json by line is JSON Lines, as in the SDK
+            content_type = BatchFormat.parse(content_type, split).value
         _check_accept(self.accept, content_type)
         for name, given, why in (
             ("experiment_config", experiment_config, "a job joins no experiment here"),
@@ -155,7 +158,6 @@ class Transformer:
         ):
             if given is not None:
                 warnings.warn(f"{name} is not used: {why}", UserWarning, stacklevel=2)
-        split = _spelled(split_type, "line")
         run_together = self.assemble_with is not None and _spelled(self.assemble_with, "") == "none"
         if run_together and split != "none":
             raise InvalidInput(

@@ -269,3 +269,30 @@ def test_sdk_wait_and_stop_transform_job_run_as_sdk_code_writes_them(
     assert platform.jobs.get(name).status is JobStatus.STOPPED
     with pytest.raises(ValueError, match="No transform job"):
         Transformer(model.ref, output_path=str(tmp_path / "x"), platform=platform).wait()
+
+
+def test_content_types_as_sdk_code_writes_them(
+    platform: Platform, model: Model, source: Path, tmp_path: Path
+) -> None:
+    """application/json split by line (each line a JSON record, as SageMaker's examples write
+    it) is JSON Lines, and a content type's parameters or case do not matter: both were refused
+    as invalid content types."""
+    import orjson
+
+    lines = tmp_path / "json" / "rows.jsonl"
+    lines.parent.mkdir()
+    lines.write_bytes(b"".join(orjson.dumps(row) + b"\n" for row in ROWS.tolist()))
+    t = Transformer(model.ref, output_path=str(tmp_path / "out-json"), platform=platform)
+    t.transform(str(lines), content_type="application/json", split_type="Line")
+    assert t.counts_.rows_out == len(ROWS)
+    assert t.latest_transform_job is not None
+    assert t.latest_transform_job.spec["content_type"] == "application/jsonlines"
+    c = Transformer(model.ref, output_path=str(tmp_path / "out-csv"), platform=platform)
+    c.transform(str(source), content_type="Text/CSV; charset=utf-8", split_type="Line")
+    assert (tmp_path / "out-csv" / "rows.csv.out").read_bytes() == model.csv(ROWS)
+    whole = Transformer(model.ref, output_path=str(tmp_path / "out-none"), platform=platform)
+    with pytest.raises(InvalidInput, match="application/json is read a record a line"):
+        whole.transform(str(lines), content_type="application/json", split_type="None")
+    with pytest.raises(InvalidInput, match="invalid content-type 'text/plain'"):
+        whole.transform(str(lines), content_type="text/plain")
+    assert whole.latest_transform_job is None

@@ -21,6 +21,34 @@ class BatchFormat(enum.StrEnum):
     JSONLINES = "application/jsonlines"
     PARQUET = "application/x-parquet"
 
+    @classmethod
+    def parse(cls, value: object, split: object = "line") -> BatchFormat:
+        """A content type as SageMaker's CreateTransformJob takes it: parameters
+        (``; charset=utf-8``) and case aside, and ``application/json`` split by line (each
+        line a JSON record, as the SageMaker SDK's examples write it) read as JSON Lines.
+
+        Raises:
+            InvalidInput: another type, or ``application/json`` not split by line.
+        """
+        text = str(value.value if isinstance(value, enum.Enum) else value)
+        media = text.split(";", 1)[0].strip().lower()
+        if media in ("application/json", "application/x-jsonlines", "application/jsonl"):
+            by_line = str(split.value if isinstance(split, enum.Enum) else split).lower()
+            if media == "application/json" and by_line != "line":
+                raise InvalidInput(
+                    "content-type application/json is read a record a line (JSON Lines): give "
+                    "split-type Line, or application/jsonlines"
+                )
+            return cls.JSONLINES
+        try:
+            return cls(media)
+        except ValueError:
+            allowed = ", ".join(v.value for v in cls)
+            raise InvalidInput(
+                f"invalid content-type {text!r}: use one of {allowed} (or application/json "
+                "split by line)"
+            ) from None
+
 
 class SplitType(enum.StrEnum):
     """How an input file is cut into records: by line, or not at all (one record a file)."""
@@ -126,8 +154,11 @@ class TransformRequest:
         """The inverse of :meth:`to_dict`; unknown keys are ignored (older job records)."""
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
+        if values.get("content_type") is not None:
+            values["content_type"] = BatchFormat.parse(
+                values["content_type"], values.get("split_type") or SplitType.LINE
+            )
         for key, kind in (
-            ("content_type", BatchFormat),
             ("compression_type", Compression),
             ("split_type", SplitType),
             ("batch_strategy", BatchStrategy),
