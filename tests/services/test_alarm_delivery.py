@@ -14,8 +14,8 @@ import pytest
 
 from modelyard.domain.alarms import SinkSpec
 from modelyard.services.alarm_delivery import MAX_ATTEMPTS, NOT_SENT, PENDING_GRACE, RETRY_AFTER
+from tests.services.alarm_parts import FIVE, Series
 from tests.services.monitoring_parts import ENDPOINT, T0, Parts, open_parts
-from tests.services.test_alarms import FIVE, Series
 from tests.services.webhook_server import webhook_receiver
 from tests.waiting import wait_for
 

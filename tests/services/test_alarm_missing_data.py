@@ -6,6 +6,7 @@ with) still evaluated."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -17,18 +18,25 @@ from modelyard.domain.metrics import SeriesRow
 from modelyard.errors import InvalidInput
 from modelyard.services.metrics import MetricsService
 from modelyard.storage.sql.metric_store import SqlMetricStore
-from tests.services.monitoring_parts import ENDPOINT, T0, Parts
-from tests.services.test_alarms import FIVE, Series, _create, parts  # noqa: F401
+from tests.services.alarm_parts import FIVE, Series, create_rule
+from tests.services.monitoring_parts import ENDPOINT, T0, Parts, open_parts
 from tests.waiting import DEADLINE_S
 
 
-def _no_traffic(parts: Parts, missing: str | None) -> AlarmState:  # noqa: F811
+@pytest.fixture
+def parts(db_url: str) -> Iterator[Parts]:
+    p = open_parts(db_url)
+    yield p
+    p.close()
+
+
+def _no_traffic(parts: Parts, missing: str | None) -> AlarmState:
     """The state of ``requests < 1`` (one 5-minute window) after a window without rows, read
     from the real per-minute series store."""
     store = SqlMetricStore(parts.engine, prune_every_s=0)
     metrics = MetricsService(store, parts.endpoint_store, clock=parts.clock)
     extra = {} if missing is None else {"missing": missing}
-    _create(parts, name="silent", metric="requests", comparison="<", threshold=1.0, **extra)
+    create_rule(parts, name="silent", metric="requests", comparison="<", threshold=1.0, **extra)
     alarms = parts.alarms(metrics.series)
     alarms.evaluate(T0 + FIVE)
     return alarms.state("silent").state
@@ -45,18 +53,20 @@ def _no_traffic(parts: Parts, missing: str | None) -> AlarmState:  # noqa: F811
     ],
 )
 def test_no_traffic_by_missing_data_policy(
-    parts: Parts,  # noqa: F811
+    parts: Parts,
     missing: str | None,
     state: AlarmState,
 ) -> None:
     assert _no_traffic(parts, missing) is state
 
 
-def test_zero_counts_only_the_windows_without_data(parts: Parts) -> None:  # noqa: F811
+def test_zero_counts_only_the_windows_without_data(parts: Parts) -> None:
     series = Series()
     series.set("requests", T0, [3.0] * 5 + [None] * 5)  # traffic, then none
-    _create(parts, name="quiet", metric="requests", comparison="<", threshold=1.0, missing="zero")
-    _create(
+    create_rule(
+        parts, name="quiet", metric="requests", comparison="<", threshold=1.0, missing="zero"
+    )
+    create_rule(
         parts,
         name="quiet-2-of-2",
         metric="requests",
@@ -79,8 +89,10 @@ def test_zero_counts_only_the_windows_without_data(parts: Parts) -> None:  # noq
     assert status.to_dict()["missing"] == "zero"
 
 
-def test_missing_data_of_a_deleted_endpoint_stays_insufficient(parts: Parts) -> None:  # noqa: F811
-    _create(parts, name="silent", metric="requests", comparison="<", threshold=1.0, missing="zero")
+def test_missing_data_of_a_deleted_endpoint_stays_insufficient(parts: Parts) -> None:
+    create_rule(
+        parts, name="silent", metric="requests", comparison="<", threshold=1.0, missing="zero"
+    )
     parts.endpoint_store.delete_endpoint(ENDPOINT)
     alarms = parts.alarms(Series())
     alarms.evaluate(T0 + FIVE)
@@ -88,7 +100,7 @@ def test_missing_data_of_a_deleted_endpoint_stays_insufficient(parts: Parts) -> 
 
 
 def test_an_alarm_of_a_deleted_endpoint_leaves_its_state_for_insufficient_data(
-    parts: Parts,  # noqa: F811
+    parts: Parts,
 ) -> None:
     """Read from the real series: once the endpoint is deleted (or recreated without the
     variant watched) and its rows age out of the windows, reading them raised
@@ -100,8 +112,8 @@ def test_an_alarm_of_a_deleted_endpoint_leaves_its_state_for_insufficient_data(
         [SeriesRow(ENDPOINT, "green", T0 + timedelta(minutes=m), 60, "w1", stats) for m in range(5)]
     )
     metrics = MetricsService(store, parts.endpoint_store, clock=parts.clock)
-    _create(parts, name="errors", metric="error_rate", threshold=0.2)
-    _create(parts, name="green-errors", metric="error_rate", threshold=0.2, variant="green")
+    create_rule(parts, name="errors", metric="error_rate", threshold=0.2)
+    create_rule(parts, name="green-errors", metric="error_rate", threshold=0.2, variant="green")
     alarms = parts.alarms(metrics.series)
     alarms.evaluate(T0 + FIVE)
     assert [s.state for s in alarms.list_alarms()] == [AlarmState.ALARM] * 2
@@ -133,20 +145,20 @@ def test_an_alarm_of_a_deleted_endpoint_leaves_its_state_for_insufficient_data(
     ],
 )
 def test_bad_missing_data_policies_are_refused(
-    parts: Parts,  # noqa: F811
+    parts: Parts,
     metric: str,
     missing: str,
     match: str,
 ) -> None:
     with pytest.raises(InvalidInput, match=match):
-        _create(parts, metric=metric, missing=missing)
+        create_rule(parts, metric=metric, missing=missing)
     assert parts.alarm_store.list_rules() == []
 
 
-def test_a_window_held_by_a_process_that_died_is_evaluated(parts: Parts) -> None:  # noqa: F811
+def test_a_window_held_by_a_process_that_died_is_evaluated(parts: Parts) -> None:
     series = Series()
     series.set("latency_p99_ms", T0, [150.0] * 5)
-    _create(parts)
+    create_rule(parts)
     # Another process takes the window's lease, then dies without finishing it.
     assert parts.leases.acquire("alarm:p99-high", T0 + FIVE, "dead", timedelta(seconds=2))
     alarms = parts.alarms(series)

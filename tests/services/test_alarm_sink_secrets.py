@@ -6,17 +6,28 @@ same rule name the sink with the secret masked or left out; the store keeps it w
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+
+import pytest
 
 from modelyard.cli.alarms import _detail
 from modelyard.domain.alarms import SinkSpec
-from tests.services.monitoring_parts import T0, Parts
-from tests.services.test_alarms import FIVE, Series, _create, parts  # noqa: F401
+from tests.services.alarm_parts import FIVE, Series, create_rule
+from tests.services.monitoring_parts import T0, Parts, open_parts
 from tests.services.webhook_server import webhook_receiver
+
+
+@pytest.fixture
+def parts(db_url: str) -> Iterator[Parts]:
+    p = open_parts(db_url)
+    yield p
+    p.close()
+
 
 SECRETS = ("t0psecret", "s3cret", "hunter2")
 
 
-def test_webhook_secrets_reach_only_their_own_receiver(parts: Parts) -> None:  # noqa: F811
+def test_webhook_secrets_reach_only_their_own_receiver(parts: Parts) -> None:
     series = Series()
     series.set("latency_p99_ms", T0, [150.0] * 5)
     with webhook_receiver() as first, webhook_receiver() as second:
@@ -24,7 +35,7 @@ def test_webhook_secrets_reach_only_their_own_receiver(parts: Parts) -> None:  #
             SinkSpec("webhook", f"{first.url}?token=t0psecret"),
             SinkSpec("webhook", second.url.replace("://", "://bot:hunter2@") + "?sig=s3cret"),
         ]
-        _create(parts, sinks=sinks)
+        create_rule(parts, sinks=sinks)
         alarms = parts.alarms(series)
         (event,) = alarms.evaluate(T0 + FIVE)
         bodies = first.received() + second.received()
@@ -48,7 +59,7 @@ def test_webhook_secrets_reach_only_their_own_receiver(parts: Parts) -> None:  #
     ]
 
 
-def test_a_receiver_quoting_the_url_in_its_answer_does_not_leak_it(parts: Parts) -> None:  # noqa: F811
+def test_a_receiver_quoting_the_url_in_its_answer_does_not_leak_it(parts: Parts) -> None:
     # The start of a failed answer is kept in the history and logged; an Express-style 404
     # ("Cannot POST /services/T0/B0/XXXX?token=…") put the path and token there as sent.
     series = Series()
@@ -60,7 +71,7 @@ def test_a_receiver_quoting_the_url_in_its_answer_does_not_leak_it(parts: Parts)
             echoing.url.replace("/hooks/alarms", "/services/T0s3cret/B0hunter2")
             + "?token=t0psecret"
         )
-        _create(parts, sinks=[SinkSpec("webhook", url)])
+        create_rule(parts, sinks=[SinkSpec("webhook", url)])
         (event,) = parts.alarms(series).evaluate(T0 + FIVE)
     (stored,) = parts.alarms().history("p99-high")
     failed = stored.notifications[1]
@@ -79,9 +90,9 @@ SLACK = "https://hooks.slack.com/services/T0SECRET1/B0SECRET2/xoxsecret3"
 
 
 def test_the_json_form_of_a_rule_masks_its_webhooks_and_the_store_keeps_them(
-    parts: Parts,  # noqa: F811
+    parts: Parts,
 ) -> None:
-    created = _create(parts, sinks=[SinkSpec("webhook", SLACK + "?token=t0psecret")])
+    created = create_rule(parts, sinks=[SinkSpec("webhook", SLACK + "?token=t0psecret")])
     for status in (created, parts.alarms().state("p99-high")):
         shown = json.dumps(status.to_dict())  # ``modelyard alarms show|list --json``
         assert not [s for s in (*SECRETS, "SECRET", "xoxsecret3") if s in shown], shown

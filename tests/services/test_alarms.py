@@ -17,7 +17,6 @@ import pytest
 
 from modelyard.domain import CaptureConfig, ColumnSpec, ConfigChange, Signature, Source, Trust
 from modelyard.domain.alarms import DEPLOYMENT_ROLLBACK, AlarmEvent, AlarmState, SinkSpec
-from modelyard.domain.metrics import MetricPoint
 from modelyard.errors import (
     AlreadyExists,
     EndpointNotFound,
@@ -27,42 +26,10 @@ from modelyard.errors import (
     VariantNotFound,
 )
 from modelyard.storage.base import NewVersion
+from tests.services.alarm_parts import FIVE, Series, create_rule
 from tests.services.monitoring_parts import ENDPOINT, T0, Parts, Report, Runner, open_parts
 from tests.services.webhook_server import webhook_receiver
 from tests.waiting import wait_for
-
-FIVE = timedelta(minutes=5)
-
-
-class Series:
-    """Per-minute points by (series name, variant), read as ``MetricsService.series`` does."""
-
-    def __init__(self) -> None:
-        self.points: dict[tuple[str, str | None], list[MetricPoint]] = {}
-        self.reads: list[datetime | None] = []  # the ``until`` of every read
-        self._lock = threading.Lock()
-
-    def set(
-        self, name: str, start: datetime, values: list[float | None], variant: str | None = None
-    ) -> None:
-        self.points[(name, variant)] = [
-            MetricPoint(start + timedelta(minutes=i), v) for i, v in enumerate(values)
-        ]
-
-    def __call__(
-        self,
-        endpoint: str,
-        name: str,
-        *,
-        variant: str | None = None,
-        since: datetime,
-        until: datetime | None = None,
-    ) -> list[MetricPoint]:
-        assert endpoint == ENDPOINT
-        with self._lock:
-            self.reads.append(until)
-        found = self.points.get((name, variant), [])
-        return [p for p in found if p.minute >= since and (until is None or p.minute < until)]
 
 
 @pytest.fixture
@@ -72,21 +39,9 @@ def parts(db_url: str) -> Iterator[Parts]:
     p.close()
 
 
-def _create(parts: Parts, series: Series | None = None, **kwargs: Any) -> Any:
-    fields: dict[str, Any] = {
-        "endpoint": ENDPOINT,
-        "metric": "latency_p99_ms",
-        "comparison": ">",
-        "threshold": 100.0,
-    }
-    fields.update(kwargs)
-    name = fields.pop("name", "p99-high")
-    return parts.alarms(series or Series()).create(name, **fields)
-
-
 def test_an_unknown_metric_is_refused_with_the_list_of_metrics(parts: Parts) -> None:
     with pytest.raises(InvalidInput) as refused:
-        _create(parts, metric="latency_p999_ms")
+        create_rule(parts, metric="latency_p999_ms")
     message = str(refused.value)
     assert "unknown metric 'latency_p999_ms'" in message
     for known in ("requests", "latency_p99_ms", "error_rate", "drift.share", "drift.feature.age"):
@@ -94,12 +49,12 @@ def test_an_unknown_metric_is_refused_with_the_list_of_metrics(parts: Parts) -> 
     with pytest.raises(
         InvalidInput, match=r"unknown drift score 'drift\.feature\.income'.*drift\.feature\.tenure"
     ):
-        _create(parts, metric="drift.feature.income")
+        create_rule(parts, metric="drift.feature.income")
     # Features have their own namespace: ``drift.<feature>`` is no score.
     with pytest.raises(InvalidInput, match=r"unknown drift score 'drift\.age'"):
-        _create(parts, metric="drift.age")
+        create_rule(parts, metric="drift.age")
     with pytest.raises(InvalidInput, match=r"input_mean.*feature"):
-        _create(parts, metric="input_mean")
+        create_rule(parts, metric="input_mean")
     assert parts.alarm_store.list_rules() == []
 
 
@@ -108,7 +63,7 @@ def test_a_feature_the_endpoint_lacks_or_redacts_is_refused(parts: Parts) -> Non
     feature's drift score must be one its capture keeps: either would stay INSUFFICIENT_DATA
     for good."""
     with pytest.raises(InvalidInput) as refused:
-        _create(parts, metric="input_mean.income")
+        create_rule(parts, metric="input_mean.income")
     message = str(refused.value)
     assert message.startswith(
         "metric 'input_mean.income': endpoint 'churn-api' has no input feature 'income' "
@@ -120,13 +75,13 @@ def test_a_feature_the_endpoint_lacks_or_redacts_is_refused(parts: Parts) -> Non
         "input_text_length_mean.nosuch",
     ):
         with pytest.raises(InvalidInput, match="no input feature 'nosuch'"):
-            _create(parts, metric=metric)
+            create_rule(parts, metric=metric)
     assert parts.alarm_store.list_rules() == []
     # The endpoint-wide form (every feature) and a real feature are taken.
-    _create(
+    create_rule(
         parts, name="missing-any", metric="input_missing_fraction", comparison=">", threshold=0.1
     )
-    _create(parts, name="age-mean", metric="input_mean.age", comparison=">", threshold=50)
+    create_rule(parts, name="age-mean", metric="input_mean.age", comparison=">", threshold=50)
     # ``tenure`` redacted by green only: blue still scores it; by both, nobody does.
     redact = CaptureConfig.parse(100, ["tenure"])
     blue, green = parts.endpoint_store.get_endpoint(ENDPOINT).config.variants
@@ -138,11 +93,11 @@ def test_a_feature_the_endpoint_lacks_or_redacts_is_refused(parts: Parts) -> Non
         expected_current=1,
         parent=1,
     )
-    _create(parts, name="tenure-drift", metric="drift.feature.tenure", threshold=0.2)
+    create_rule(parts, name="tenure-drift", metric="drift.feature.tenure", threshold=0.2)
     with pytest.raises(
         InvalidInput, match=r"'tenure' is redacted in the capture of variant 'green'"
     ):
-        _create(parts, name="green-tenure", metric="drift.feature.tenure", variant="green")
+        create_rule(parts, name="green-tenure", metric="drift.feature.tenure", variant="green")
     store.add_config(
         ENDPOINT,
         tuple(dataclasses.replace(v, capture=redact) for v in (blue, green)),
@@ -153,13 +108,13 @@ def test_a_feature_the_endpoint_lacks_or_redacts_is_refused(parts: Parts) -> Non
     with pytest.raises(
         InvalidInput, match=r"redacted in the capture of every variant of 'churn-api'"
     ):
-        _create(parts, name="any-tenure", metric="drift.feature.tenure")
+        create_rule(parts, name="any-tenure", metric="drift.feature.tenure")
     # The servers count a redacted field's values but keep none of them (its sum, least and
     # greatest value would show it); how many are missing stays watchable.
     for metric in ("input_mean.tenure", "input_max.tenure"):
         with pytest.raises(InvalidInput, match=r"'tenure' is redacted .* keep none of them"):
-            _create(parts, name="tenure-values", metric=metric)
-    _create(parts, name="tenure-missing", metric="input_missing_fraction.tenure", threshold=0.5)
+            create_rule(parts, name="tenure-values", metric=metric)
+    create_rule(parts, name="tenure-missing", metric="input_missing_fraction.tenure", threshold=0.5)
     assert [r.rule.name for r in parts.alarm_store.list_rules()] == [
         "age-mean", "missing-any", "tenure-drift", "tenure-missing"
     ]  # fmt: skip
@@ -188,10 +143,10 @@ def test_a_prediction_column_score_needs_a_model_of_several_columns(parts: Parts
         parent=1,
     )
     # green's churn:2 answers three columns, each scored: taken for green and the endpoint.
-    _create(parts, name="green-col", metric="drift.prediction.1", variant="green")
-    _create(parts, name="any-col", metric="drift.prediction.2")
+    create_rule(parts, name="green-col", metric="drift.prediction.1", variant="green")
+    create_rule(parts, name="any-col", metric="drift.prediction.2")
     with pytest.raises(InvalidInput, match="variant 'blue' of 'churn-api' serves models of one"):
-        _create(parts, name="blue-col", metric="drift.prediction.1", variant="blue")
+        create_rule(parts, name="blue-col", metric="drift.prediction.1", variant="blue")
     assert [r.rule.name for r in parts.alarm_store.list_rules()] == ["any-col", "green-col"]
 
 
@@ -280,29 +235,29 @@ def test_bad_rules_are_refused_and_change_nothing(
     parts: Parts, kwargs: dict[str, Any], error: type[Exception], match: str
 ) -> None:
     with pytest.raises(error, match=match) as refused:
-        _create(parts, **kwargs)
+        create_rule(parts, **kwargs)
     assert "hunter2" not in str(refused.value)
     assert parts.alarm_store.list_rules() == []
 
 
 def test_create_show_list_delete(parts: Parts) -> None:
-    created = _create(parts, datapoints=2, windows=3, window=FIVE, variant="blue")
+    created = create_rule(parts, datapoints=2, windows=3, window=FIVE, variant="blue")
     rule = created.rule
     assert created.state is AlarmState.INSUFFICIENT_DATA and created.evaluated_at is None
     assert rule.statistic.value == "max", "latency quantiles summarise by their max"
     assert rule.condition == "latency_p99_ms max > 100 for 2 of 3 windows of 5m"
     assert [s.kind for s in rule.sinks] == ["log"]
     hook = SinkSpec("webhook", "http://127.0.0.1:9/hook")
-    twice = _create(parts, name="twice", metric="requests", sinks=[hook, SinkSpec("log"), hook])
+    twice = create_rule(parts, name="twice", metric="requests", sinks=[hook, SinkSpec("log"), hook])
     assert twice.rule.sinks == (SinkSpec("log"), hook), "each sink once: one POST per change"
     parts.alarm_store.delete("twice")
     alarms = parts.alarms()
     with pytest.raises(AlreadyExists):
-        _create(parts)
+        create_rule(parts)
     assert alarms.state("p99-high") == created
     assert [s.rule.name for s in alarms.states(ENDPOINT)] == ["p99-high"]
     assert alarms.states("other") == []
-    assert _create(parts, name="reqs", metric="requests").rule.statistic.value == "sum"
+    assert create_rule(parts, name="reqs", metric="requests").rule.statistic.value == "sum"
     alarms.delete("p99-high")
     with pytest.raises(NotFound, match="p99-high"):
         alarms.state("p99-high")
@@ -315,7 +270,7 @@ def test_create_show_list_delete(parts: Parts) -> None:
 
 
 def test_no_data_is_insufficient_data_never_ok(parts: Parts) -> None:
-    _create(parts)
+    create_rule(parts)
     alarms = parts.alarms(Series())
     for minutes in (5, 10, 30):
         assert alarms.evaluate(T0 + timedelta(minutes=minutes)) == []
@@ -329,7 +284,7 @@ def test_n_of_m_changes_state_on_the_right_window(parts: Parts) -> None:
     series = Series()
     # Per minute from 10:00: calm for 10 minutes, 10 slow minutes, then calm until 10:30.
     series.set("latency_p99_ms", T0, [50.0] * 10 + [150.0] * 10 + [50.0] * 10)
-    _create(parts, datapoints=2, windows=3, window=FIVE)
+    create_rule(parts, datapoints=2, windows=3, window=FIVE)
     alarms = parts.alarms(series)
     timeline = {}
     for minutes in range(5, 50, 5):
@@ -369,7 +324,7 @@ def test_a_rule_that_cannot_be_evaluated_does_not_stop_the_others(
     # before year 1. Its evaluation raised OverflowError out of evaluate(), so every pass of
     # the scheduler loop failed and no rule named after it was ever evaluated.
     huge = dataclasses.replace(
-        _create(parts, name="ancient", metric="drift.share", threshold=0.3).rule,
+        create_rule(parts, name="ancient", metric="drift.share", threshold=0.3).rule,
         windows=1440,
         window=timedelta(days=1000),
     )
@@ -377,7 +332,7 @@ def test_a_rule_that_cannot_be_evaluated_does_not_stop_the_others(
     parts.alarm_store.create_rule(huge, "not evaluated yet")
     series = Series()
     series.set("latency_p99_ms", T0, [150.0] * 5)
-    _create(parts, name="p99-high")
+    create_rule(parts, name="p99-high")
     alarms = parts.alarms(series)
     later = datetime(2030, 1, 1, tzinfo=T0.tzinfo)  # a tick of the 1000-day windows has passed
     series.set("latency_p99_ms", later - FIVE, [150.0] * 5)
@@ -390,7 +345,7 @@ def test_a_rule_that_cannot_be_evaluated_does_not_stop_the_others(
 def test_an_older_evaluation_never_overwrites_a_newer_one(parts: Parts) -> None:
     series = Series()
     series.set("latency_p99_ms", T0, [150.0] * 10)
-    _create(parts)
+    create_rule(parts)
     parts.alarms(series).evaluate(T0 + timedelta(minutes=10))
     assert parts.alarms(series).state("p99-high").state is AlarmState.ALARM
     # A slow process evaluates the window that ended at 10:05 after 10:10 was recorded.
@@ -404,8 +359,8 @@ def test_a_variant_alarm_reads_that_variant(parts: Parts) -> None:
     series = Series()
     series.set("error_rate", T0, [0.5] * 5, variant="green")
     series.set("error_rate", T0, [0.0] * 5)
-    _create(parts, name="green-errors", metric="error_rate", threshold=0.1, variant="green")
-    _create(parts, name="errors", metric="error_rate", threshold=0.1)
+    create_rule(parts, name="green-errors", metric="error_rate", threshold=0.1, variant="green")
+    create_rule(parts, name="errors", metric="error_rate", threshold=0.1)
     alarms = parts.alarms(series)
     alarms.evaluate(T0 + FIVE)
     assert alarms.state("green-errors").state is AlarmState.ALARM
@@ -424,10 +379,10 @@ def test_a_drift_score_alarm_reads_the_stored_monitor_runs(parts: Parts) -> None
     monitors.schedule(ENDPOINT, every=timedelta(minutes=10))
     for minutes in (10, 20, 30):
         monitors.run_due(T0 + timedelta(minutes=minutes))
-    _create(
+    create_rule(
         parts, name="drifted", metric="drift.share", threshold=0.3, window=timedelta(minutes=10)
     )
-    _create(
+    create_rule(
         parts,
         name="blue-age",
         metric="drift.feature.age",
@@ -463,7 +418,7 @@ def test_a_webhook_gets_each_change_and_a_failing_one_is_recorded(parts: Parts) 
     with webhook_receiver() as good, webhook_receiver() as bad:
         bad.status = 500
         sinks = [SinkSpec("webhook", good.url), SinkSpec("webhook", bad.url)]
-        _create(parts, sinks=sinks)
+        create_rule(parts, sinks=sinks)
         alarms = parts.alarms(series)
         events = alarms.evaluate(T0 + FIVE) + alarms.evaluate(T0 + 2 * FIVE)
         assert [(e.old.value, e.new.value) for e in events] == [
@@ -497,8 +452,8 @@ def test_an_unreachable_webhook_is_recorded_and_the_loop_goes_on(parts: Parts) -
         port = sock.getsockname()[1]
     series = Series()
     series.set("latency_p99_ms", T0, [150.0] * 5)
-    _create(parts, sinks=[SinkSpec("webhook", f"http://127.0.0.1:{port}/x?token=s3cret")])
-    _create(parts, name="second", threshold=10.0)
+    create_rule(parts, sinks=[SinkSpec("webhook", f"http://127.0.0.1:{port}/x?token=s3cret")])
+    create_rule(parts, name="second", threshold=10.0)
     events = parts.alarms(series).evaluate(T0 + FIVE)
     assert [(e.alarm, e.new.value) for e in events] == [("p99-high", "ALARM"), ("second", "ALARM")]
     failed = events[0].notifications[1]
@@ -519,8 +474,8 @@ def test_a_webhook_answering_a_byte_at_a_time_does_not_hold_the_loop(
     found: list[Any] = []
     with webhook_receiver() as slow:
         slow.trickle = True
-        _create(parts, sinks=[SinkSpec("webhook", slow.url)])
-        _create(parts, name="second", threshold=10.0)
+        create_rule(parts, sinks=[SinkSpec("webhook", slow.url)])
+        create_rule(parts, name="second", threshold=10.0)
         alarms = parts.alarms(series)
         worker = threading.Thread(target=lambda: found.extend(alarms.evaluate(T0 + FIVE)))
         worker.daemon = True
@@ -539,7 +494,7 @@ def test_two_evaluators_record_and_send_each_change_once(db_url: str) -> None:
     series = Series()
     series.set("latency_p99_ms", T0, [150.0] * 5 + [50.0] * 5 + [150.0] * 5)
     with webhook_receiver() as receiver:
-        _create(setup, sinks=[SinkSpec("webhook", receiver.url)])
+        create_rule(setup, sinks=[SinkSpec("webhook", receiver.url)])
         nows = [T0 + timedelta(minutes=m, seconds=s) for m in range(5, 20) for s in (0, 30)]
         start = threading.Barrier(2)
         events: dict[str, list[Any]] = {"a": [], "b": []}
@@ -603,7 +558,7 @@ def test_a_rule_stored_before_the_cap_reads_its_whole_span_a_month_at_a_time(
     )  # fmt: skip
     parts.alarm_store.create_rule(rule, "stored before spans were capped")
     with pytest.raises(InvalidInput, match="looks back 60 windows of 1d"):
-        _create(parts, name="again", metric="requests", windows=60, window=timedelta(days=1))
+        create_rule(parts, name="again", metric="requests", windows=60, window=timedelta(days=1))
     judged = parts.alarms(metrics.series).judge(rule, end)
     with_data = [w for w in judged.windows if w.points]
     assert [(w.start, w.value) for w in with_data] == [
@@ -611,7 +566,7 @@ def test_a_rule_stored_before_the_cap_reads_its_whole_span_a_month_at_a_time(
         (end - timedelta(days=45), 7.0),
     ]
     # A drift score reads monitor runs, not a metric series: no cap on its span.
-    _create(parts, name="drifty", metric="drift.share", windows=60, window=timedelta(days=1))
+    create_rule(parts, name="drifty", metric="drift.share", windows=60, window=timedelta(days=1))
 
 
 def test_alarms_read_the_metric_series_servers_write(parts: Parts) -> None:
@@ -631,8 +586,8 @@ def test_alarms_read_the_metric_series_servers_write(parts: Parts) -> None:
             rows.append(SeriesRow(ENDPOINT, "blue", start, 60, worker, stats))
     store.write(rows)
     metrics = MetricsService(store, parts.endpoint_store, clock=parts.clock)
-    _create(parts, name="errors", metric="error_rate", threshold=0.2)
-    _create(parts, name="traffic", metric="requests", comparison="<", threshold=50.0)
+    create_rule(parts, name="errors", metric="error_rate", threshold=0.2)
+    create_rule(parts, name="traffic", metric="requests", comparison="<", threshold=50.0)
     alarms = parts.alarms(metrics.series)
     states = []
     for minutes in (5, 10, 15):
@@ -652,8 +607,8 @@ def test_old_state_changes_are_pruned_keeping_each_alarms_latest(parts: Parts) -
     the retention, but never a rule's latest change (what put it in its state)."""
     series = Series()
     series.set("latency_p99_ms", T0, [50.0, 150.0] * 30)  # a state change every minute
-    _create(parts, window=timedelta(minutes=1))
-    _create(parts, name="steady", window=timedelta(minutes=1), threshold=1000.0)
+    create_rule(parts, window=timedelta(minutes=1))
+    create_rule(parts, name="steady", window=timedelta(minutes=1), threshold=1000.0)
     alarms = parts.alarms(series)
     for minute in range(1, 61):
         alarms.evaluate(T0 + timedelta(minutes=minute))
@@ -697,9 +652,9 @@ def test_a_drift_alarm_of_an_unmonitored_endpoint_says_it_gets_no_data(parts: Pa
         "endpoint 'churn-api' has no scheduled drift checks, and drift scores come only from "
         "their runs: this rule gets no data until they are scheduled"
     )
-    made = _create(parts, name="drifted", metric="drift.share", threshold=0.3)
+    made = create_rule(parts, name="drifted", metric="drift.share", threshold=0.3)
     assert (made.state, made.note) == (AlarmState.INSUFFICIENT_DATA, note)
-    assert _create(parts, name="slow").note is None, "a metric series needs no schedule"
+    assert create_rule(parts, name="slow").note is None, "a metric series needs no schedule"
     alarms = parts.alarms()
     read = alarms.state("drifted")
     assert read.note == note and read.to_dict()["note"] == note
@@ -722,7 +677,7 @@ def test_a_threshold_past_the_largest_float_is_refused_by_name(parts: Parts) -> 
     with pytest.raises(
         InvalidInput, match=r"^the threshold must be a number, got an int too large for a float$"
     ):
-        _create(parts, threshold=10**400)
+        create_rule(parts, threshold=10**400)
     assert parts.alarms().list_alarms() == []
 
 
@@ -735,9 +690,9 @@ def test_windows_of_values_near_the_largest_float_are_judged(parts: Parts) -> No
     series.set("input_mean.age", T0, [1e308] * 5)
     series.set("input_max.age", T0, [1e308, 1e308, -1e308, 1e308, 1e308])
     series.set("input_min.age", T0, [-1e308] * 5)
-    _create(parts, name="mean", metric="input_mean.age", threshold=1e300)
-    _create(parts, name="sum", metric="input_max.age", threshold=1e300, statistic="sum")
-    _create(parts, name="low", metric="input_min.age", comparison="<", threshold=-1e300,
+    create_rule(parts, name="mean", metric="input_mean.age", threshold=1e300)
+    create_rule(parts, name="sum", metric="input_max.age", threshold=1e300, statistic="sum")
+    create_rule(parts, name="low", metric="input_min.age", comparison="<", threshold=-1e300,
             statistic="sum")  # fmt: skip
     alarms = parts.alarms(series)
     events = {e.alarm: e for e in alarms.evaluate(T0 + FIVE)}
@@ -749,59 +704,3 @@ def test_windows_of_values_near_the_largest_float_are_judged(parts: Parts) -> No
     assert [w.value for w in events["low"].windows] == [-sys.float_info.max]
     # Kept and read back (the history's JSON has no infinity).
     assert alarms.history("sum")[0].windows == events["sum"].windows
-
-
-def test_a_rule_made_again_during_an_evaluation_keeps_none_of_the_old_ones_result(
-    parts: Parts,
-) -> None:
-    """The rule is deleted and made again under its name (a new threshold) while a pass is
-    judging the old one: the old rule's result was recorded on the new rule (its state, its
-    reason naming the old threshold, a history entry, and the new rule's sinks told)."""
-    made_again = threading.Event()
-
-    class Racing(Series):
-        def __call__(self, *args: Any, **kwargs: Any) -> list[MetricPoint]:
-            read = super().__call__(*args, **kwargs)
-            if not made_again.is_set():
-                made_again.set()
-                parts.alarm_store.delete("p99-high")
-                parts.clock.now = T0 + FIVE + timedelta(seconds=40)
-                _create(parts, threshold=10_000.0)
-            return read
-
-    series = Racing()
-    series.set("latency_p99_ms", T0, [150.0] * 10)
-    _create(parts)
-    alarms = parts.alarms(series)
-    assert alarms.evaluate(T0 + FIVE + timedelta(seconds=40)) == []
-    assert made_again.is_set()
-    status = alarms.state("p99-high")
-    assert status.rule.threshold == 10_000.0
-    assert (status.state, status.reason, status.evaluated_at) == (
-        AlarmState.INSUFFICIENT_DATA, "not evaluated yet", None
-    )  # fmt: skip
-    assert alarms.history("p99-high") == []
-    # The new rule's own first window is judged as usual.
-    (event,) = alarms.evaluate(T0 + 2 * FIVE)
-    assert (event.new, event.at) == (AlarmState.OK, T0 + 2 * FIVE)
-    assert "> 10000" in event.reason
-
-
-def test_a_change_recorded_before_its_rule_was_made_again_is_sent_to_nobody(
-    parts: Parts,
-) -> None:
-    """The rule is deleted and made again between the pass recording its change and telling
-    the sinks: the change was sent to the new rule's sinks (found by name), which never had
-    that state."""
-    series = Series()
-    series.set("latency_p99_ms", T0, [150.0] * 10)
-    _create(parts)
-    alarms = parts.alarms(series)
-    now = T0 + FIVE + timedelta(seconds=40)
-    (event,) = alarms.record(now)
-    assert event.new is AlarmState.ALARM
-    parts.alarm_store.delete("p99-high")
-    parts.clock.now = now + timedelta(seconds=1)
-    _create(parts, threshold=10_000.0)
-    assert alarms.notify([event], now + timedelta(seconds=1)) == []
-    assert alarms.history("p99-high") == []
