@@ -158,6 +158,26 @@ def test_a_schedules_batch_command_line_refuses_a_repeated_input() -> None:
     assert (parsed.input, parsed.output) == ("a", "o")
 
 
+def test_content_types_are_read_as_the_python_api_reads_them() -> None:
+    """--content-type takes what Transformer takes (a Typer choice refused application/json by
+    line and a type with parameters, which the Python API and the job records accept)."""
+    from modelyard.cli.batch import request_from_args
+    from modelyard.domain.batch import BatchFormat
+    from modelyard.errors import InvalidInput
+
+    base = ["churn", "--input", "a", "--output", "o", "--content-type"]
+    for given, read in (
+        ("application/json", BatchFormat.JSONLINES),
+        ("Text/CSV; charset=utf-8", BatchFormat.CSV),
+        ("application/x-parquet", BatchFormat.PARQUET),
+    ):
+        assert request_from_args([*base, given]).content_type is read
+    with pytest.raises(InvalidInput, match="invalid content-type 'text/plain'"):
+        request_from_args([*base, "text/plain"])
+    with pytest.raises(InvalidInput, match="give split-type Line"):
+        request_from_args([*base, "application/json", "--split-type", "none"])
+
+
 def test_ctrl_c_while_waiting_says_the_job_runs_on(registered: Cli, tmp_path: Path) -> None:
     for index in range(16):  # one model call per record: running for seconds
         _rows(tmp_path / "in" / f"part-{index:02d}.csv", 800, seed=index)

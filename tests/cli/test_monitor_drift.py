@@ -188,7 +188,8 @@ def test_a_baseline_smaller_than_a_check_needs_is_set_with_a_warning(home: Any) 
     pd.read_csv(files / "base.csv").head(3).to_csv(files / "tiny.csv", index=False)
     small = home("monitor", "baseline", "churn:2", "--data", files / "tiny.csv")
     assert small.code == 0 and "3 rows" in small.out
-    assert "warning: the baseline holds 3 row(s)" in small.err and "--min-rows" in small.err
+    assert "warning: churn:2: the baseline holds 3 row(s)" in small.err
+    assert "--min-rows" in small.err and small.err.count("the baseline holds") == 1
     big = home("monitor", "baseline", "churn:2", "--data", files / "base.csv").ok()
     assert "warning" not in big.err
     shown = home("monitor", "baseline", "churn:2").ok()

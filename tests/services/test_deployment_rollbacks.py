@@ -13,7 +13,7 @@ import pytest
 from modelyard.domain import ConfigChange
 from modelyard.domain.deployment_decisions import Action
 from modelyard.domain.deployments import DeploymentState
-from modelyard.errors import InvalidInput
+from modelyard.errors import Conflict, InvalidInput
 from tests.services.deployment_parts import ENDPOINT, Parts, open_parts, tick, traffic
 
 MIN = timedelta(minutes=1)
@@ -142,3 +142,30 @@ def test_a_rollback_on_an_endpoint_created_again_leaves_the_old_deployment_as_it
         # Back to config 1's model, so the next round of updates ends on number 4 again.
         parts.endpoints.delete(ENDPOINT)
         parts.endpoints.create(ENDPOINT, {"main": "churn:3"})
+
+
+def test_two_endpoint_rollbacks_at_once_undo_the_completion_once(parts: Parts) -> None:
+    """Two ``endpoints rollback`` at once, both judging the completion current: the one that
+    lands second is a Conflict. It rolled one config further back (past the deployment's
+    source config) and recorded a second rollback (found in review)."""
+    done = _succeeded(parts)
+    source = parts.endpoints.history(ENDPOINT)[0].number
+    real = parts.service._rollback
+    raced: list[str] = []
+
+    def racing(endpoint: str, **kwargs: object) -> object:
+        if not raced:  # the other caller's rollback lands between this one's read and write
+            raced.append(endpoint)
+            parts.service.rollback_endpoint(endpoint)
+        return real(endpoint, **kwargs)
+
+    parts.service._rollback = racing
+    with pytest.raises(Conflict, match="changed meanwhile"):
+        parts.service.rollback_endpoint(ENDPOINT)
+    d = parts.service.get(ENDPOINT, done)
+    assert d.state is DeploymentState.ROLLED_BACK
+    rollbacks = [x for x in parts.service.decisions(d) if x.action is Action.ROLLBACK]
+    assert len(rollbacks) == 1
+    current = parts.endpoints.get(ENDPOINT).config
+    assert [(v.name, v.version) for v in current.variants] == [("main", 1)]
+    assert current.change is ConfigChange.ROLLBACK and source == 1

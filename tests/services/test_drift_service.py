@@ -21,7 +21,7 @@ from modelyard.bootstrap import Platform, build
 from modelyard.config import load_settings
 from modelyard.domain import CaptureConfig
 from modelyard.domain.capture import partition
-from modelyard.domain.drift import DriftConfig, Verdict
+from modelyard.domain.drift import DriftConfig, SmallBaseline, Verdict
 from modelyard.errors import InvalidInput, StorageUnavailable, VariantNotFound, VersionNotFound
 from modelyard.storage.capture_files import CaptureFolder
 
@@ -127,6 +127,10 @@ def test_a_baseline_set_from_a_file_wins_and_can_be_replaced(
     platform.drift.set_baseline("churn:2", data)
     assert platform.drift.baseline("churn:2") is not None
     assert platform.drift.baseline("churn:3") is None
+    # Fewer rows than a check needs: kept, with a warning Python callers see.
+    tiny = write_csv(tmp_path / "tiny.csv", features(3, 4))
+    with pytest.warns(SmallBaseline, match="churn:2: the baseline holds 3 row"):
+        assert platform.drift.set_baseline("churn:2", tiny).row_count == 3
 
 
 def test_a_file_that_does_not_fit_the_model_is_refused_naming_columns(

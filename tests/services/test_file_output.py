@@ -284,3 +284,14 @@ def test_a_link_to_a_file_is_written_through_and_kept(tmp_path: Path, overwrite:
     with pytest.raises(OutputExists):
         write_whole(str(link), lambda handle: handle.write(b"newer"), overwrite=False)
     assert real.read_bytes() == b"new"
+
+
+def test_a_loop_of_links_is_an_existing_name_not_a_traceback(tmp_path: Path) -> None:
+    """Following links must not raise on a loop (``Path.resolve`` raises RuntimeError on
+    3.11): the name is taken as an existing one."""
+    loop = tmp_path / "a"
+    loop.symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(loop)
+    with pytest.raises(OutputExists):
+        write_whole(str(loop), lambda handle: handle.write(b"x"), overwrite=False)
+    assert loop.is_symlink() and (tmp_path / "b").is_symlink()

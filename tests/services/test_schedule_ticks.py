@@ -168,11 +168,12 @@ def test_unknown_time_zone_is_refused_naming_it(name: str) -> None:
     ("expression", "said"),
     [
         ("5-2 * * * *", "minute field's range '5-2' runs from high to low"),
-        ("0 22-3 * * *", "write two: 22-23,0-3"),
-        ("0 0 * DEC-JAN *", "write two: 12,1"),
-        ("0 0 * * FRI-MON", "write two: 5-6,0-1"),
-        ("0,10-5/2 * * * *", "write two: 10-59/2,0-5/2"),
-        ("0 22-3/2 * * *", "write two: 22-23/2,0-3/2"),
+        ("0 22-3 * * *", "write 22-23,0-3"),
+        ("0 0 * DEC-JAN *", "write 12,1"),
+        ("0 0 * * FRI-MON", "write 5-6,0-1"),
+        ("0,10-5/2 * * * *", "write 10-59/2,0-5/2"),
+        ("0 22-3/2 * * *", "write 22-23/2,0-3/2"),
+        ("0 23-3/2 * * *", "write 23,1-3/2"),  # the step goes on across the wrap: 23, 1, 3
     ],
 )
 def test_a_range_from_high_to_low_is_refused_naming_how_to_wrap_it(

@@ -125,7 +125,8 @@ def test_a_defect_on_an_invocation_route_is_an_internal_error_in_its_protocols_s
                                   headers={"content-type": "text/csv"}),
             ]  # fmt: skip
 
-    sagemaker, v2_answer, _ = asyncio.run(scenario())
+    sagemaker, v2_answer, csv = asyncio.run(scenario())
+    assert csv.status_code == 500 and csv.json()["error_code"] == "internal", csv.text
     assert sagemaker.status_code == 500, sagemaker.text
     assert sagemaker.headers["x-amzn-errortype"] == "InternalFailure"
     body = sagemaker.json()

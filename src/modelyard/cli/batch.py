@@ -23,7 +23,6 @@ from modelyard.domain import Job, JobStatus
 from modelyard.domain.batch import (
     BatchCounts,
     BatchExecutor,
-    BatchFormat,
     BatchStrategy,
     JoinSource,
     SplitType,
@@ -56,11 +55,12 @@ def batch(
         ),
     ],
     content_type: Annotated[
-        BatchFormat | None,
+        str | None,
         typer.Option(
             "--content-type",
-            case_sensitive=False,
-            help="The inputs' format (default: from the file extension).",
+            metavar="TYPE",
+            help="The inputs' format: text/csv, application/jsonlines (or application/json "
+            "split by line), application/x-parquet (default: from the file extension).",
         ),
     ] = None,
     header: Annotated[

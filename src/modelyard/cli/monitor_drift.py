@@ -8,6 +8,7 @@ one per variant, as a list.
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -20,9 +21,9 @@ from modelyard.cli.render import console, print_json
 from modelyard.domain.drift import (
     DriftReport,
     FeatureDrift,
+    SmallBaseline,
     Verdict,
     overall,
-    small_baseline,
 )
 from modelyard.domain.durations import parse_duration
 from modelyard.errors import NotFound
@@ -61,16 +62,17 @@ def baseline(
     """
     drift = platform().drift
     if data is not None:
-        profile = drift.set_baseline(ref, data)
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always", SmallBaseline)
+            profile = drift.set_baseline(ref, data)
+        for warning in said:  # told once, here, rather than by Python's warning printer
+            typer.echo(f"warning: {warning.message} (--min-rows)", err=True)
     else:
         found = drift.baseline(ref)
         if found is None:
             raise NotFound(f"{ref} has no baseline; set one from a dataset with --data FILE")
         profile = found
     summary = _summary(profile)
-    note = small_baseline(profile.row_count) if data is not None else None
-    if note is not None:
-        typer.echo(f"warning: {note} (--min-rows)", err=True)
     if json_:
         print_json({"model": ref, **summary})
         return

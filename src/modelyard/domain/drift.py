@@ -89,6 +89,10 @@ def overall(verdicts: Iterable[Verdict]) -> Verdict:
     return Verdict.NO_DRIFT
 
 
+class SmallBaseline(UserWarning):
+    """A baseline was set from fewer rows than a drift check needs (:func:`small_baseline`)."""
+
+
 def small_baseline(rows: int, config: DriftConfig | None = None) -> str | None:
     """A warning for a baseline of ``rows`` rows, fewer than a check needs on each side
     (``config``'s ``min_rows``; the default's when None); None when it has enough."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import warnings
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,6 +29,7 @@ from modelyard.domain.drift import (
     DriftConfig,
     DriftReport,
     QualityIssue,
+    SmallBaseline,
     Verdict,
     small_baseline,
 )
@@ -162,7 +164,7 @@ class DriftService:
         self._artifacts.put_derived(version.artifact_digest, _kind(version), profile.to_bytes())
         note = small_baseline(profile.row_count)
         if note is not None:  # kept (a check may lower min_rows), but not without a word
-            log.warning("%s: %s", version.ref, note)
+            warnings.warn(f"{version.ref}: {note}", SmallBaseline, stacklevel=2)
         return profile
 
     # -- drift -------------------------------------------------------------------------------

@@ -62,10 +62,10 @@ def check_target(out: str, *, overwrite: bool) -> None:
             raise _unavailable("read", out, exc) from None
         shown = mask_url(out)
     else:
-        target = _local(out)  # a link's file; named as given
-        found, folder = target.exists(), target.is_dir()
-        shown = str(Path(out.removeprefix("file://")).expanduser())
-        if found and not folder and not target.is_file():
+        given = _given(out)  # checked as given (through links), written at ``target``
+        target = _local(out)
+        found, folder, shown = given.exists(), given.is_dir(), str(given)
+        if found and not folder and not given.is_file():
             # The file is moved into place by a rename, which would put it where the device,
             # pipe or socket was (``-o /dev/null --overwrite`` replaced the machine's null
             # device), not write through it.
@@ -152,11 +152,16 @@ def _upload(out: str, write: Writer, *, overwrite: bool) -> None:
             raise _unavailable("write", out, exc) from None
 
 
+def _given(out: str) -> Path:
+    return Path(out.removeprefix("file://")).expanduser()
+
+
 def _local(out: str) -> Path:
     """The local file ``out`` names; a symbolic link is followed (written through, as a
-    plain write would), not replaced by a file of its own."""
-    path = Path(out.removeprefix("file://")).expanduser()
-    return path.resolve() if path.is_symlink() else path
+    plain write would), not replaced by a file of its own (``realpath``: a loop of links is
+    left as it is, and taken as an existing name)."""
+    path = _given(out)
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
 def _url_fs(out: str) -> tuple[Any, str]:

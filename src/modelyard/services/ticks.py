@@ -71,13 +71,10 @@ def validate_cron(expression: str, zone: str = "UTC") -> str:
     backwards = _backwards_range(fields)
     if backwards is not None:
         name, part, (low, high), (first, last) = backwards
-        step = part[part.index("/") :] if "/" in part else ""
-        late = f"{low}-{last}{step}" if low < last else str(low)
-        early = f"{first}-{high}{step}" if first < high else str(high)
         raise InvalidInput(
             f"invalid cron expression {expression!r}: its {name} field's range {part!r} runs "
-            f"from high to low (cron refuses it); for a range that wraps round, write two: "
-            f"{late},{early}"
+            f"from high to low (cron refuses it); for a range that wraps round, write "
+            f"{_wrapped(part, low, high, first, last)}"
         )
     try:
         _cron()(normal, datetime(2000, 1, 1)).get_next(datetime)
@@ -106,6 +103,20 @@ _NAMES = {
     )
     for number, name in enumerate(names, start=1 if names[0] == "jan" else 0)
 }
+
+
+def _wrapped(part: str, low: int, high: int, first: int, last: int) -> str:
+    """``low-high[/step]`` (``low`` past ``high``) as the two ranges that wrap round the
+    field's ``first..last``, the step going on across the wrap (23-3/2: 23, then 1, 3)."""
+    step = int(part.split("/", 1)[1]) if "/" in part else 1
+    suffix = f"/{step}" if step > 1 else ""
+    late = f"{low}-{last}{suffix}" if low < last else str(low)
+    after = low + ((last - low) // step + 1) * step  # the first value past ``last``
+    start = after - (last + 1) + first
+    if start > high:
+        return late
+    early = f"{start}-{high}{suffix}" if start < high else str(start)
+    return f"{late},{early}"
 
 
 #: Each field's least and greatest value.

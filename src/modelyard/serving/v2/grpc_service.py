@@ -30,7 +30,6 @@ length refuses it (with ``RESOURCE_EXHAUSTED``) before it is read whole.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from typing import Any, NoReturn
 
@@ -40,7 +39,6 @@ from modelyard.domain.inference_ids import new_inference_id
 from modelyard.errors import (
     InvalidInput,
     InvalidPayload,
-    ModelFailed,
     ModelyardError,
     NotAcceptable,
     NotFound,
@@ -50,14 +48,13 @@ from modelyard.errors import (
     shorten,
 )
 from modelyard.serving.dataplane import DataPlane
+from modelyard.serving.http import typed_error
 from modelyard.serving.stack import RequestMeta
 from modelyard.serving.v2 import catalog
 from modelyard.serving.v2 import grpc_predict_v2_pb2 as pb
 from modelyard.serving.v2 import grpc_predict_v2_pb2_grpc as pb_grpc
 from modelyard.serving.v2.grpc_contents import fill_response, request_tensors, requested_outputs
 from modelyard.serving.v2.tensors import check_requested, output_tensors, rows_from_tensors
-
-log = logging.getLogger("modelyard.serving")
 
 Metadata = list[tuple[str, str]]
 _ROUTING_KEY = "x-modelyard-routing-key"
@@ -178,11 +175,8 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                 response.model_version = str(lease.model_version)
                 fill_response(response, outputs, raw)
                 lease.response_bytes = response.ByteSize()
-        except ModelyardError as exc:
-            failure = exc
-        except Exception:  # a defect here, not the model's: the caller gets no traceback
-            log.exception("inference %s on %s failed", inference_id, request.model_name)
-            failure = ModelFailed(f"internal error; inference id {inference_id}")
+        except Exception as raised:  # typed errors; a defect as one, its traceback logged
+            failure = typed_error(raised, inference_id, request.model_name)
         if failure is not None:
             await abort(context, failure, trailing)
         context.set_trailing_metadata(trailing)
