@@ -147,3 +147,28 @@ def test_predictions_of_other_python_objects_are_not_acceptable_as_npy() -> None
     with pytest.raises(NotAcceptable, match="application/json") as info:
         npy.encode(np.array(["cat", {"x": 1}], dtype=object))
     assert info.value.http_status == 406
+
+
+@pytest.mark.parametrize(
+    ("held", "dtype", "read"),
+    [
+        ([2**60 + 1, 7], np.int64, [2**60 + 1, 7]),  # exactly: float64 would round the id
+        ([2**64 - 1, 1], np.uint64, [2**64 - 1, 1]),
+        ([True, False], np.bool_, [True, False]),
+        ([0.5, None, 2], np.float64, [0.5, None, 2.0]),
+    ],
+)
+def test_numbers_held_as_python_objects_are_written_as_v2_types_them(
+    held: list[object], dtype: type, read: list[object]
+) -> None:
+    # They were a 406 ("cannot be written without pickle"), and V2 answered the same
+    # predictions as INT64, UINT64, BOOL or FP64: both routes now type them alike.
+    from modelyard.serving.v2.tensors import output_tensors
+
+    predictions = np.array(held, dtype=object)
+    back = np.load(io.BytesIO(encode(predictions, NPY)), allow_pickle=False)
+    assert back.dtype == dtype
+    assert [None if v != v else v for v in back.tolist()] == read  # NaN read as None
+    (tensor,) = output_tensors(predictions, None, None)
+    assert tensor.datatype == {"int64": "INT64", "uint64": "UINT64", "bool": "BOOL",
+                               "float64": "FP64"}[np.dtype(dtype).name]  # fmt: skip

@@ -20,6 +20,7 @@ import numpy as np
 from numpy.lib import format as npy_format
 
 from modelyard.codecs.json_shapes import NO_ROWS, Matrix, clip
+from modelyard.codecs.object_arrays import typed_objects
 from modelyard.errors import InvalidPayload, NotAcceptable
 
 NPY = "application/x-npy"
@@ -100,27 +101,33 @@ def _header_text(body: bytes) -> str | None:
 
 
 def encode(predictions: np.ndarray) -> bytes:
-    """Write predictions as a ``.npy`` body (never pickled). Labels held as Python strings (a
-    scikit-learn classifier fitted on a pandas column of text answers so) are written as a
-    text array (numpy's ``<U``), which numpy loads without pickle.
+    """Write predictions as a ``.npy`` body (never pickled). Predictions held as Python
+    objects are written by the kind they share (``codecs.object_arrays``, as V2 types them):
+    labels held as strings (a scikit-learn classifier fitted on a pandas column of text
+    answers so) as a text array (numpy's ``<U``), which numpy loads without pickle; booleans,
+    integers (exactly) and numbers (None as NaN) as arrays of those.
 
     Raises:
-        NotAcceptable: predictions of other Python objects, which ``.npy`` holds only as a
-            pickle: the caller's choice of type, not the model's failure (JSON writes them).
+        NotAcceptable: predictions of Python objects sharing no such kind (or bytes), which
+            ``.npy`` holds only as a pickle: the caller's choice of type, not the model's
+            failure (JSON writes them).
     """
     if predictions.dtype.hasobject:
-        predictions = _as_text(predictions)
+        predictions = _typed(predictions)
     buffer = io.BytesIO()
     np.save(buffer, predictions, allow_pickle=False)
     return buffer.getvalue()
 
 
-def _as_text(predictions: np.ndarray) -> np.ndarray:
+def _typed(predictions: np.ndarray) -> np.ndarray:
+    found = typed_objects(predictions)
     values = predictions.ravel().tolist()
+    if found is not None and found[0] != "text":
+        return found[1]
+    if found is not None and all(isinstance(v, str) for v in values):
+        return np.array(values, dtype=str).reshape(predictions.shape)
     others = sorted({type(v).__name__ for v in values if not isinstance(v, str)})
-    if others:
-        raise NotAcceptable(
-            f"predictions holding Python objects ({', '.join(others)}) cannot be written as "
-            f"{NPY} without pickle: ask for application/json or text/csv"
-        )
-    return np.array(values, dtype=str).reshape(predictions.shape)
+    raise NotAcceptable(
+        f"predictions holding Python objects ({', '.join(others)}) cannot be written as "
+        f"{NPY} without pickle: ask for application/json or text/csv"
+    )

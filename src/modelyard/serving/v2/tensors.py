@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from modelyard.codecs.json_shapes import clip
+from modelyard.codecs.object_arrays import typed_objects
 from modelyard.domain import ModelSpec, Signature
 from modelyard.errors import InvalidPayload, ModelFailed
 from modelyard.serving.v2.datatypes import (
@@ -212,27 +213,18 @@ def output_tensors(
 
 
 def _objects(array: np.ndarray) -> tuple[str | None, np.ndarray]:
-    """An object array: text if every element is text, BOOL if every one is a boolean,
-    INT64 (else UINT64) if every one is an integer that fits, else numbers (None becomes NaN).
-    Integers are kept exactly: as float64, ids past 2**53 would come back rounded."""
-    flat = array.reshape(-1).tolist()
-    if all(type(v) in (str, bytes) for v in flat):
-        return BYTES, array
-    if all(isinstance(v, bool | np.bool_) for v in flat):
-        return "BOOL", array.astype(np.bool_)
-    if all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in flat):
-        low, high = int(min(flat)), int(max(flat))
-        for datatype in ("INT64", "UINT64"):
-            info = np.iinfo(numpy_dtype(datatype))
-            if info.min <= low and high <= info.max:
-                ints = [int(v) for v in flat]
-                return datatype, np.array(ints, dtype=info.dtype).reshape(array.shape)
-    try:
-        return "FP64", np.array(
-            [np.nan if v is None else v for v in flat], dtype=np.float64
-        ).reshape(array.shape)
-    except (TypeError, ValueError):
+    """An object array's V2 datatype and values (``codecs.object_arrays``: text, BOOL,
+    INT64 or UINT64 kept exactly, else numbers with None as NaN); None when it has none."""
+    found = typed_objects(array)
+    if found is None:
         return None, array
+    kind, typed = found
+    return _OBJECT_DATATYPES[kind], typed
+
+
+_OBJECT_DATATYPES = {
+    "text": BYTES, "bool": "BOOL", "int64": "INT64", "uint64": "UINT64", "float64": "FP64",
+}  # fmt: skip
 
 
 def _as_bytes(value: Any) -> bytes:
