@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from modelyard.serving import metrics_names as m
 from modelyard.serving.metrics_files import PromWriter, exposition, forget_dead_workers
+from tests.waiting import wait_for
 
 VARIANT = ("churn", "main", "3")
 PROTOCOL = (*VARIANT, "sagemaker")
@@ -196,3 +197,51 @@ def test_a_label_utf8_cannot_spell_leaves_the_scrape_readable(
         ("modelyard_predicted_class_total", labels(*classes, "n\\ud800o", names=names)): 2.0,
         ("modelyard_predicted_class_total", labels(*classes, "ünï", names=names)): 3.0,
     }
+
+
+def test_a_scrape_sees_each_flush_whole(tmp_path: Path, writer: Writers) -> None:
+    """A scrape that read the files while a worker was writing them saw some of one drain's
+    values and not the rest (requests counted, their errors not yet): every series here grows
+    together, so every scrape must find them equal."""
+    import threading
+
+    one = writer()
+    endpoints = [(f"e{i}", "main", "1", "sagemaker") for i in range(300)]
+    uneven: list[set[float]] = []
+    scrapes: list[int] = []
+    done = threading.Event()
+
+    def scrape() -> None:
+        while not done.is_set() and not uneven:
+            scrapes.append(1)
+            seen = {
+                value
+                for (name, _), value in samples(tmp_path).items()
+                if name == "modelyard_requests_total"
+            }
+            if len(seen) > 1:
+                uneven.append(seen)
+
+    for labels_ in endpoints:
+        one.inc(m.REQUESTS, labels_)
+    one.flush()
+    scraper = threading.Thread(target=scrape)
+    scraper.start()
+    flushes = 1
+    try:
+        # Each flush starts once a scrape has begun after the last one, so that it runs
+        # while that scrape reads.
+        while flushes <= 100 and not uneven:
+            begun = len(scrapes)
+            wait_for(
+                "a scrape to begin", lambda b=begun: len(scrapes) > b or bool(uneven), interval=0
+            )
+            for labels_ in endpoints:
+                one.inc(m.REQUESTS, labels_)
+            one.flush()
+            flushes += 1
+    finally:
+        done.set()
+        scraper.join()
+    assert uneven == []
+    assert set(samples(tmp_path).values()) == {float(flushes)}

@@ -12,6 +12,11 @@ variable when first imported, and update one mmapped value per call under a lock
 drain thread per worker folds thousands of requests into a few hundred values and writes only
 those (:meth:`PromWriter.flush`), so the request path never touches a file or a lock.
 
+Each flush is seen whole: a worker writes its values under an exclusive ``flock`` on the
+directory's ``.lock`` file, and a scrape reads every file under a shared one. Without it a
+scrape taken mid-flush saw some of one drain's values and not the rest (requests counted,
+their errors not yet). Only the drain thread and the scrape take the lock, never a request.
+
 Dead workers: before each exposition, the ``live*`` gauge files of processes that no longer
 exist are removed (``mark_process_dead``), so a crashed worker's memory and in-flight count
 leave the sums; a worker that stops cleanly removes its own.
@@ -19,9 +24,11 @@ leave the sums; a worker that stops cleanly removes its own.
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +61,7 @@ class PromWriter:
         self._values: dict[_Slot, float] = {}
         self._dirty: set[_Slot] = set()
         self._slots: dict[tuple[str, Labels, str], _Slot] = {}
+        self._lock: int | None = None
 
     def _slot(self, metric: MetricDef, labels: Labels, suffix: str = "", le: str = "") -> _Slot:
         cache = (metric.name, labels, suffix + le)
@@ -138,13 +146,23 @@ class PromWriter:
         self._dirty.add(slot)
 
     def flush(self) -> None:
-        """Write every value changed since the last flush to this worker's files."""
-        for slot in self._dirty:
-            prefix, key = slot
-            file = self._files.get(prefix)
-            if file is None:
-                file = self._files[prefix] = _open_whole(self._dir / f"{prefix}_{self._pid}.db")
-            file.write_value(key, self._values[slot], 0.0)
+        """Write every value changed since the last flush to this worker's files, at once
+        as a scrape sees them."""
+        if not self._dirty:
+            return
+        if self._lock is None:
+            self._lock = _open_lock(self._dir)
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
+        try:
+            for slot in self._dirty:
+                prefix, key = slot
+                file = self._files.get(prefix)
+                if file is None:
+                    path = self._dir / f"{prefix}_{self._pid}.db"
+                    file = self._files[prefix] = _open_whole(path)
+                file.write_value(key, self._values[slot], 0.0)
+        finally:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
         self._dirty.clear()
 
     def close(self, *, live: bool = False) -> None:
@@ -153,6 +171,9 @@ class PromWriter:
         for file in self._files.values():
             file.close()
         self._files.clear()
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
         if not live:
             mark_process_dead(self._pid, str(self._dir))
 
@@ -163,6 +184,22 @@ def _utf8(value: str) -> str:
     if value.isascii():
         return value
     return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _open_lock(directory: Path) -> int:
+    """The descriptor of ``directory``'s lock file (made if missing; its name is no ``*.db``)."""
+    return os.open(directory / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+
+@contextmanager
+def _reading(directory: Path) -> Iterator[None]:
+    """Hold ``directory``'s lock shared: no worker is midway through a flush meanwhile."""
+    lock = _open_lock(directory)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(lock)  # closing the last descriptor releases the lock
 
 
 def _open_whole(path: Path) -> MmapedDict:
@@ -207,4 +244,5 @@ def exposition(directory: Path) -> bytes:
     forget_dead_workers(directory)
     registry = CollectorRegistry(auto_describe=False)
     MultiProcessCollector(registry, path=str(directory))
-    return generate_latest(registry)
+    with _reading(directory):
+        return generate_latest(registry)
