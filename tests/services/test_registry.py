@@ -208,6 +208,26 @@ def test_bad_inputs_change_nothing(
     assert state(platform) == before
 
 
+def test_aliases_given_as_one_text_are_refused_not_split_into_letters(
+    platform: Platform, booster: Any
+) -> None:
+    # aliases="production" from Python: iterating the text made the aliases p, r, o, d, …
+    reg = platform.registry
+    reg.register("cancer", booster, flavor="xgboost")
+    before = state(platform)
+    staged = reg.stage(booster, flavor="xgboost")
+    attempts = [
+        lambda: reg.register("cancer", booster, flavor="xgboost", aliases="prod"),
+        lambda: reg.register_staged("cancer", staged, aliases="prod"),
+    ]
+    for attempt in attempts:
+        with pytest.raises(InvalidInput, match=r"aliases must be a list of names.*'prod'"):
+            attempt()
+    assert state(platform) == before
+    mv = reg.register("cancer", booster, flavor="xgboost", aliases=("prod",))
+    assert mv.aliases == ("prod",)
+
+
 def test_lightgbm_trained_on_names_with_spaces_registers_and_keeps_the_models_order(
     platform: Platform,
 ) -> None:

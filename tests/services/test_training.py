@@ -174,6 +174,13 @@ def test_bad_requests_record_nothing(platform: Platform, cancer_csv: tuple[Path,
                 "m", algorithm="xgboost", train=str(train), flavor="tensorflow"
             ),
         ),
+        (  # one text, not the aliases p, r, o, d
+            InvalidInput,
+            "aliases must be a list of names",
+            lambda: platform.training.submit(
+                "m", algorithm="xgboost", train=str(train), aliases="prod"
+            ),
+        ),
     ]
     for error, words, attempt in attempts:
         with pytest.raises(error, match=words):

@@ -17,7 +17,7 @@ from modelyard.domain.plan import (
     PlanSource,
     VariantPlan,
 )
-from modelyard.domain.references import ModelRef, validate_name
+from modelyard.domain.references import ModelRef, validate_aliases, validate_name
 from modelyard.domain.registry import (
     ArtifactFile,
     Model,
@@ -70,5 +70,6 @@ __all__ = [
     "VariantPlan",
     "VersionStatus",
     "hyperparameter_texts",
+    "validate_aliases",
     "validate_name",
 ]

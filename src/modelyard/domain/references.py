@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from modelyard.errors import InvalidInput, InvalidName, InvalidReference
@@ -50,6 +51,21 @@ def validate_name(value: str, what: str = "model name") -> str:
             "starting with a letter or digit"
         )
     return value
+
+
+def validate_aliases(values: Iterable[str]) -> tuple[str, ...]:
+    """Return the alias names ``values`` as a tuple, each checked by :func:`validate_name`.
+
+    Raises:
+        InvalidInput: ``values`` is one text (``aliases="production"`` from Python), which
+            would otherwise be taken letter by letter as the names ``p``, ``r``, ``o`` …
+        InvalidName: a name is not valid.
+    """
+    if isinstance(values, str | bytes):
+        raise InvalidInput(
+            f"aliases must be a list of names, got the text {values!r}; give [{values!r}]"
+        )
+    return tuple(validate_name(v, "alias") for v in values)
 
 
 def validate_text(value: str | None, what: str) -> str | None:

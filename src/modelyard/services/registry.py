@@ -27,6 +27,7 @@ from modelyard.domain import (
     StagedModel,
     Trust,
     VersionStatus,
+    validate_aliases,
     validate_name,
 )
 from modelyard.domain.references import validate_metric_name, validate_text
@@ -187,8 +188,7 @@ class RegistryService:
             InvalidInput, StorageNotWritable. Nothing is recorded when any is raised.
         """
         validate_name(name)
-        for alias in aliases:
-            validate_name(alias, "alias")
+        aliases = validate_aliases(aliases)
         _check_tags(tags or {})
         validate_text(description, "description")
         _metrics(metrics or {})
@@ -318,8 +318,7 @@ class RegistryService:
             InvalidName, InvalidInput, ArtifactMissing (the package is not in the store).
         """
         validate_name(name)
-        for alias in aliases:
-            validate_name(alias, "alias")
+        aliases = validate_aliases(aliases)
         _check_tags(tags or {})
         validate_text(description, "description")
         clean_metrics = _metrics(metrics or {})

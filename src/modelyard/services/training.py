@@ -24,6 +24,7 @@ from modelyard.domain import (
     Source,
     Trust,
     hyperparameter_texts,
+    validate_aliases,
     validate_name,
 )
 from modelyard.domain.references import validate_text
@@ -120,8 +121,7 @@ class TrainingService:
             InvalidInput, InvalidName, UnknownFlavor: naming what is wrong.
         """
         validate_name(model_name)
-        for alias in aliases:
-            validate_name(alias, "alias")
+        aliases = validate_aliases(aliases)
         validate_text(description, "description")
         for key in hyperparameters or {}:
             # They become the version's params, whose names the registry checks: refuse now,
