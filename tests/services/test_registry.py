@@ -51,6 +51,15 @@ def state(platform: Platform) -> tuple[Any, ...]:
     return models, [platform.registry.list_versions(m.name) for m in models]
 
 
+def refused_changing_nothing(platform: Platform, attempts: list[tuple[str, Any]]) -> None:
+    """Each attempt raises InvalidInput matching its words, and the registry is as it was."""
+    before = state(platform)
+    for words, attempt in attempts:
+        with pytest.raises(InvalidInput, match=words):
+            attempt()
+    assert state(platform) == before
+
+
 def test_xgboost_round_trip_with_example(
     platform: Platform, booster: Any, breast_cancer: Any
 ) -> None:
@@ -214,18 +223,46 @@ def test_aliases_given_as_one_text_are_refused_not_split_into_letters(
     # aliases="production" from Python: iterating the text made the aliases p, r, o, d, …
     reg = platform.registry
     reg.register("cancer", booster, flavor="xgboost")
-    before = state(platform)
     staged = reg.stage(booster, flavor="xgboost")
-    attempts = [
-        lambda: reg.register("cancer", booster, flavor="xgboost", aliases="prod"),
-        lambda: reg.register_staged("cancer", staged, aliases="prod"),
-    ]
-    for attempt in attempts:
-        with pytest.raises(InvalidInput, match=r"aliases must be a list of names.*'prod'"):
-            attempt()
-    assert state(platform) == before
+    words = r"aliases must be a list of names.*'prod'"
+    refused_changing_nothing(
+        platform,
+        [
+            (words, lambda: reg.register("cancer", booster, flavor="xgboost", aliases="prod")),
+            (words, lambda: reg.register_staged("cancer", staged, aliases="prod")),
+        ],
+    )
     mv = reg.register("cancer", booster, flavor="xgboost", aliases=("prod",))
     assert mv.aliases == ("prod",)
+
+
+def test_tag_values_and_descriptions_that_are_not_text_are_refused_naming_them(
+    platform: Platform, booster: Any
+) -> None:
+    # From Python: a number was a TypeError from inside the check ('argument of type 'int' is
+    # not iterable'), and a tag value None a Conflict from the database's NOT NULL, after the
+    # model had been staged.
+    reg = platform.registry
+    reg.register("cancer", booster, flavor="xgboost")
+    attempts: list[tuple[str, Any]] = [
+        (
+            r"value of tag 'team' must be text, got int 1",
+            lambda: reg.register("cancer", booster, flavor="xgboost", tags={"team": 1}),
+        ),
+        (
+            r"value of tag 'team' must be text, got None",
+            lambda: reg.register("cancer", booster, flavor="xgboost", tags={"team": None}),
+        ),
+        (
+            r"description must be text, got int 5",
+            lambda: reg.register("cancer", booster, flavor="xgboost", description=5),
+        ),
+        (r"value of tag 'k' must be text", lambda: reg.set_tags("cancer", {"k": 2})),
+        (r"value of tag 'k' must be text", lambda: reg.set_tags("cancer:1", {"k": None})),
+        (r"description must be text", lambda: reg.set_description("cancer", 5)),
+        (r"description must be text", lambda: reg.create_model("other", description=["x"])),
+    ]
+    refused_changing_nothing(platform, attempts)
 
 
 def test_lightgbm_trained_on_names_with_spaces_registers_and_keeps_the_models_order(

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from modelyard.domain.numbers import shown_value
 from modelyard.errors import InvalidInput, InvalidName, InvalidReference
 
 # Names travel in URLs, file paths and CLI arguments: keep them to a safe, readable alphabet.
@@ -75,8 +76,13 @@ def validate_text(value: str | None, what: str) -> str | None:
     same answer on both instead of a database error on one.
 
     Raises:
-        InvalidInput: ``value`` holds a NUL character.
+        InvalidInput: ``value`` is not text (from Python a number may come) or holds a NUL
+            character.
     """
+    if value is not None and not isinstance(value, str):
+        raise InvalidInput(
+            f"the {what} must be text, got {type(value).__name__} {shown_value(value)}"
+        )
     if value is not None and "\x00" in value:
         raise InvalidInput(f"the {what} holds a NUL character (\\x00), which cannot be stored")
     return value

@@ -524,6 +524,8 @@ def _baseline_profile(
 def _check_tags(tags: Mapping[str, str]) -> None:
     for key, value in tags.items():
         validate_name(key, "tag key")
+        if value is None:  # a tag has a value; remove one by its key instead
+            raise InvalidInput(f"the value of tag {key!r} must be text, got None")
         validate_text(value, f"value of tag {key!r}")
 
 
