@@ -65,3 +65,12 @@ def test_a_name_that_is_not_text_is_refused_by_name(given: object) -> None:
     regular expression (endpoints.get(5), capture.list(5), alarms.create(endpoint=5))."""
     with pytest.raises(InvalidName, match=r"^invalid endpoint name: it must be text, got "):
         validate_name(given, "endpoint name")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("given", [5, None, b"churn:1", ["churn:1"]])
+def test_a_reference_that_is_not_text_is_refused_as_malformed(given: object) -> None:
+    """From Python an int or None may come where a reference goes (registry.get_version(5),
+    endpoints.create(NAME, {"main": 5})): it was an AttributeError ('int' object has no
+    attribute 'count')."""
+    with pytest.raises(InvalidReference, match=r"^malformed model reference: it must be text"):
+        ModelRef.parse(given)  # type: ignore[arg-type]

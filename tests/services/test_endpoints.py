@@ -125,6 +125,9 @@ def test_bad_changes_leave_everything_as_it_was(platform: Platform) -> None:
         (InvalidName, lambda: eps.create("other", {"main\n": "cancer:1"})),
         (InvalidReference, lambda: eps.create("other", {"main": "cancer:1\n"})),
         (InvalidName, lambda: eps.create("x" * 10_000, {"main": "cancer:1"})),
+        # from Python, a reference that is not text (an AttributeError from the parser)
+        (InvalidReference, lambda: eps.create("other", {"main": 1})),  # type: ignore[dict-item]
+        (InvalidReference, lambda: eps.update("api", {"main": None})),  # type: ignore[dict-item]
     ]
     for error, attempt in attempts:
         with pytest.raises(error):

@@ -101,8 +101,14 @@ class ModelRef:
         """Parse ``name``, ``name:VERSION`` or ``name@ALIAS``.
 
         Raises:
-            InvalidReference: for anything else (``a:b:c``, ``name:0``, ``name:-1``, ``a@``).
+            InvalidReference: for anything else (``a:b:c``, ``name:0``, ``name:-1``, ``a@``,
+                or what is not text).
         """
+        if not isinstance(text, str):  # from Python an int or None may come
+            raise InvalidReference(
+                "malformed model reference: it must be text (NAME, NAME:VERSION or NAME@ALIAS), "
+                f"got {type(text).__name__} {shown_value(text)}"
+            )
         raw = text  # exact, as names are: "churn\n" or " churn" is not a reference to churn
         if raw.count(":") + raw.count("@") > 1:
             raise InvalidReference(
