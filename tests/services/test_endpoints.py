@@ -128,6 +128,11 @@ def test_bad_changes_leave_everything_as_it_was(platform: Platform) -> None:
         # from Python, a reference that is not text (an AttributeError from the parser)
         (InvalidReference, lambda: eps.create("other", {"main": 1})),  # type: ignore[dict-item]
         (InvalidReference, lambda: eps.update("api", {"main": None})),  # type: ignore[dict-item]
+        # settings of another Python type than a mapping (AttributeErrors: no .items, .to_dict)
+        (InvalidInput, lambda: eps.create("other", "cancer:1")),  # type: ignore[arg-type]
+        (InvalidInput, lambda: eps.create("other", {"main": "cancer:1"}, "main=1")),  # type: ignore[arg-type]
+        (InvalidInput, lambda: eps.set_weights("api", [("main", 2.0)])),  # type: ignore[arg-type]
+        (InvalidInput, lambda: eps.update("api", {"main": "cancer:1"}, batching={"main": 64})),  # type: ignore[dict-item]
     ]
     for error, attempt in attempts:
         with pytest.raises(error):

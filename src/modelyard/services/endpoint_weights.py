@@ -135,11 +135,17 @@ def resolve_weights(
         endpoint: The endpoint's name, for the messages.
 
     Raises:
-        InvalidInput: a weight that is not a real number (text, None, a bool, an int too large
-            for a float); a weight for a variant that is not there or is a shadow; percentages
-            that leave a production variant out; relative weights that leave out one with no
-            weight yet; weights :func:`check_weights` refuses. Each names the variants.
+        InvalidInput: weights that are no mapping; a weight that is not a real number (text,
+            None, a bool, an int too large for a float); a weight for a variant that is not
+            there or is a shadow; percentages that leave a production variant out; relative
+            weights that leave out one with no weight yet; weights :func:`check_weights`
+            refuses. Each names the variants.
     """
+    if given is not None and not isinstance(given, Mapping):  # a list, or text, from Python
+        raise InvalidInput(
+            "weights must be a mapping of variant name to weight, got "
+            f"{type(given).__name__} {shown_value(given)}"
+        )
     if not given:
         out = dict.fromkeys(production, 1.0)
         check_weights(out)

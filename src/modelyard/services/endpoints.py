@@ -28,6 +28,7 @@ from modelyard.domain import (
     validate_name,
 )
 from modelyard.domain.capture import KeepCapture, RedactedField, Redaction
+from modelyard.domain.numbers import shown_value
 from modelyard.errors import (
     AlreadyExists,
     Conflict,
@@ -391,12 +392,20 @@ class EndpointService:
         current_shadows: Mapping[str, float] | None = None,
         endpoint: str | None = None,
     ) -> tuple[Variant, ...]:
+        _check_mapping(variants, "variants", "variant name to model reference")
         if not variants:
             raise InvalidInput(
                 "an endpoint needs at least one variant: name it and the model version it serves"
             )
         for variant in variants:
             validate_name(variant, "variant name")
+        _check_mapping(batching or {}, "batching", "variant name to Batching")
+        for variant, given in (batching or {}).items():
+            if not isinstance(given, Batching):
+                raise InvalidInput(
+                    f"the batching of variant {variant!r} must be a Batching, "
+                    f"got {shown_value(given)}"
+                )
         extras = (  # the weights' own rule names their unknown variants
             (batching, "batching"),
             (predictors, "predictors"),
@@ -440,6 +449,14 @@ class EndpointService:
                 )
             )
         return tuple(built)
+
+
+def _check_mapping(given: object, what: str, of: str) -> None:
+    """Refuse settings that are no mapping (Python callers may pass a list, or text)."""
+    if not isinstance(given, Mapping):
+        raise InvalidInput(
+            f"{what} must be a mapping of {of}, got {type(given).__name__} {shown_value(given)}"
+        )
 
 
 def _capture(given: CaptureConfig | None) -> CaptureConfig:
