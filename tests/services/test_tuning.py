@@ -496,6 +496,12 @@ def test_bad_requests_record_nothing(
             "must be one of the script's metric definitions (score)",
             lambda: _script_tuning(platform, cancer, script, objective="accuracy"),
         ),
+        (
+            # A tuned name becomes a param of the registered version, as a fixed one does:
+            # refused now, not once every trial has trained.
+            "invalid hyperparameter name 'max depth'",
+            lambda: _script_tuning(platform, cancer, script, ranges=["max depth=int:1:3"]),
+        ),
         ("grid search needs a step", lambda: _xgboost_tuning(platform, cancer, strategy="grid")),
         ("the seed must be in [0, 2**32)", lambda: _xgboost_tuning(platform, cancer, seed=-1)),
         ("does not exist", lambda: _xgboost_tuning(platform, cancer, train="/no/such.csv")),

@@ -141,6 +141,11 @@ class TuningService:
         check_strategy(strategy)
         static = hyperparameters_set(hyperparameters, algorithm)
         space = SearchSpace.parse(ranges)
+        for tuned in space.names:
+            # The best trial's hyperparameters become its version's params, whose names the
+            # registry checks: refuse now, not once every trial has trained (a fixed
+            # hyperparameter's name is checked by training_spec).
+            validate_name(tuned, "hyperparameter name")
         both = sorted(set(space.names) & set(static))
         if both:
             raise InvalidInput(
