@@ -35,11 +35,14 @@ class Task(enum.StrEnum):
 
 
 def target_of(data: Dataset, algorithm: str, channel: str) -> pd.Series:
-    """The target of a channel, refusing none and missing values.
+    """The target of a channel, refusing none, missing and infinite values.
 
     Raises:
-        InvalidInput: the channel has no target, or the target has missing values.
+        InvalidInput: the channel has no target, or the target has missing or infinite values.
     """
+    import numpy as np
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
     if data.target is None:
         raise InvalidInput(f"{algorithm} needs a target, and the {channel} data has none")
     missing = int(data.target.isna().sum())
@@ -48,6 +51,15 @@ def target_of(data: Dataset, algorithm: str, channel: str) -> pd.Series:
             f"the {channel} target {data.target.name!r} has {missing} missing value(s); "
             "drop or fill those rows first"
         )
+    if is_numeric_dtype(data.target) and not is_bool_dtype(data.target):
+        # A library either refuses them in its own words or trains on them: LightGBM fitted
+        # a regression to them and reported an rmse of 1e36.
+        infinite = int(np.isinf(data.target.to_numpy(dtype="float64")).sum())
+        if infinite:
+            raise InvalidInput(
+                f"the {channel} target {data.target.name!r} has {infinite} infinite value(s); "
+                "drop or fix those rows first"
+            )
     return data.target
 
 
