@@ -169,14 +169,11 @@ def test_parameter_ranges_follow_the_sagemaker_scaling_types() -> None:
         Cat(["a,b", "c"]).as_range("x")
 
 
-SCORE_SCRIPT = """
-import argparse
+# The end of a script: it leaves a pyfunc model that returns its input.
+PYFUNC_MODEL = """
 import os
 from pathlib import Path
 
-parser = argparse.ArgumentParser()
-parser.add_argument("--depth", type=int)
-print(f"score={parser.parse_args().depth / 10}", flush=True)
 Path(os.environ["SM_MODEL_DIR"], "model.py").write_text(
     "class Model:\\n"
     "    def load(self, artifacts_dir):\\n"
@@ -186,17 +183,28 @@ Path(os.environ["SM_MODEL_DIR"], "model.py").write_text(
 )
 """
 
+SCORE_SCRIPT = """
+import argparse
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--depth", type=int)
+print(f"score={parser.parse_args().depth / 10}", flush=True)
+"""
+
+
+def _script_estimator(platform: Platform, tmp_path: Path, code: str, name: str) -> Estimator:
+    script = tmp_path / "src" / "train.py"
+    script.parent.mkdir()
+    script.write_text(code + PYFUNC_MODEL)
+    return Estimator(script=str(script), model_name=name, flavor="pyfunc", trust_code=True,
+                     platform=platform)  # fmt: skip
+
 
 def test_a_script_tuned_with_the_sagemaker_sdks_metric_definitions(
     platform: Platform, cancer_csv: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    script = tmp_path / "src" / "train.py"
-    script.parent.mkdir()
-    script.write_text(SCORE_SCRIPT)
-    est = Estimator(script=str(script), model_name="scored", flavor="pyfunc", trust_code=True,
-                    platform=platform)  # fmt: skip
     tuner = HyperparameterTuner(
-        est,
+        _script_estimator(platform, tmp_path, SCORE_SCRIPT, "scored"),
         "validation:score",
         {"depth": CategoricalParameter([3, 7])},
         [{"Name": "validation:score", "Regex": "score=([0-9.]+)"}],  # the SDK's 4th argument
@@ -207,6 +215,36 @@ def test_a_script_tuned_with_the_sagemaker_sdks_metric_definitions(
     tuner.fit(str(cancer_csv[0]))
     assert sorted(t["value"] for t in tuner.trials_) == [0.3, 0.7]
     assert tuner.best_value_ == 0.7 and tuner.best_hyperparameters_ == {"depth": "7"}
+
+
+TYPES_SCRIPT = """
+import json
+import os
+
+hps = json.loads(os.environ["SM_HPS"])
+print(f"types={type(hps['label']).__name__},{type(hps['flag']).__name__}", flush=True)
+print(f"score={int(hps['label'] == '123' and hps['flag'] is False)}", flush=True)
+"""
+
+
+def test_a_scripts_categorical_values_reach_it_as_given(
+    platform: Platform, cancer_csv: tuple[Path, Path], tmp_path: Path
+) -> None:
+    # The SageMaker SDK sends a script-mode estimator's categorical values JSON-encoded
+    # (CategoricalParameter.as_json_range), as it sends its fixed hyperparameters: the string
+    # '123' stays a string and False stays false, not the number 123 and the truthy 'False'.
+    tuner = HyperparameterTuner(
+        _script_estimator(platform, tmp_path, TYPES_SCRIPT, "typed"),
+        "score",
+        {"label": CategoricalParameter(["123"]), "flag": CategoricalParameter([False])},
+        ["score=score=([0-9]+)"],
+        objective_type="Maximize",
+        max_jobs=1,
+    )
+    tuner.fit(str(cancer_csv[0]))
+    assert tuner.best_training_job_ is not None
+    assert tuner.best_value_ == 1, platform.jobs.logs(tuner.best_training_job_)
+    assert tuner.best_hyperparameters_ == {"label": '"123"', "flag": "false"}
 
 
 def test_a_none_fixed_hyperparameter_of_a_built_in_sets_nothing(

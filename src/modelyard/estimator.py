@@ -342,7 +342,17 @@ def sdk_hyperparameters(
     algorithm's as given (the services record them as text)."""
     if given is None or script is None:
         return None if given is None else dict(given)
-    return {name: json.dumps(value, default=_plain) for name, value in given.items()}
+    return {name: sdk_json(value) for name, value in given.items()}
+
+
+def sdk_json(value: object) -> str:
+    """A script-mode hyperparameter value as the SageMaker SDK sends it: JSON (numpy values as
+    the numbers they hold).
+
+    Raises:
+        InvalidInput: a value JSON cannot hold.
+    """
+    return json.dumps(value, default=_plain)
 
 
 def _plain(value: object) -> object:

@@ -40,6 +40,7 @@ from modelyard.estimator import (
     params_of,
     platform_of,
     sdk_hyperparameters,
+    sdk_json,
 )
 
 if TYPE_CHECKING:
@@ -119,10 +120,20 @@ class CategoricalParameter:
 
     def as_range(self, name: str) -> str:
         values = self.values if isinstance(self.values, list | tuple) else [self.values]
-        texts = [str(v) for v in values]
-        if any("," in t for t in texts):
-            raise InvalidInput(f"a categorical value of {name!r} holds a comma: {texts}")
-        return f"{name}=cat:{','.join(texts)}"
+        return _choices(name, [str(v) for v in values])
+
+    def as_json_range(self, name: str) -> str:
+        """The range with each value JSON-encoded, strings too, as the SageMaker SDK sends a
+        script-mode (Framework) estimator's categorical values, so the script reads back the
+        string ``"123"`` and the boolean ``False``, not ``123`` and the text ``False``."""
+        values = self.values if isinstance(self.values, list | tuple) else [self.values]
+        return _choices(name, [sdk_json(v) for v in values])
+
+
+def _choices(name: str, texts: list[str]) -> str:
+    if any("," in t for t in texts):
+        raise InvalidInput(f"a categorical value of {name!r} holds a comma: {texts}")
+    return f"{name}=cat:{','.join(texts)}"
 
 
 Parameter = IntegerParameter | ContinuousParameter | CategoricalParameter
@@ -186,6 +197,8 @@ class HyperparameterTuner:
         for name, spec in given.items():
             if isinstance(spec, str):
                 texts.append(spec)
+            elif isinstance(spec, CategoricalParameter) and self.estimator.script is not None:
+                texts.append(spec.as_json_range(str(name)))
             elif isinstance(spec, IntegerParameter | ContinuousParameter | CategoricalParameter):
                 texts.append(spec.as_range(str(name)))
             else:
