@@ -133,8 +133,13 @@ def test_registered_version_predicts_like_the_trained_model(
     loaded.unload()
 
 
-def test_bad_requests_record_nothing(platform: Platform, cancer_csv: tuple[Path, Path]) -> None:
+def test_bad_requests_record_nothing(
+    platform: Platform, cancer_csv: tuple[Path, Path], tmp_path: Path
+) -> None:
     train, _ = cancer_csv
+    script = tmp_path / "src" / "train.py"
+    script.parent.mkdir()
+    script.write_text("raise SystemExit('never run')\n")
     attempts: list[tuple[type[Exception], str, Any]] = [
         (InvalidInput, "exactly one", lambda: platform.training.submit("m", train=str(train))),
         (
@@ -179,6 +184,17 @@ def test_bad_requests_record_nothing(platform: Platform, cancer_csv: tuple[Path,
             "aliases must be a list of names",
             lambda: platform.training.submit(
                 "m", algorithm="xgboost", train=str(train), aliases="prod"
+            ),
+        ),
+        (
+            # A metric's name is checked by the registry once the script has run.
+            InvalidName,
+            "invalid metric name 'val auc'",
+            lambda: platform.training.submit(
+                "m",
+                script=str(script),
+                train=str(train),
+                metric_definitions=["val auc=validation-auc:([0-9.]+)"],
             ),
         ),
     ]

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from modelyard.domain.references import validate_metric_name
 from modelyard.errors import InvalidInput
 
 __all__ = [
@@ -47,7 +48,8 @@ class MetricDefinition:
 
     Raises:
         InvalidInput: an empty name, a regex that does not compile, or one without exactly
-            one capture group (the message names the definition).
+            one capture group (the message names the definition). InvalidName: a name a
+            model version's metric cannot have.
     """
 
     name: str
@@ -57,6 +59,9 @@ class MetricDefinition:
     def __post_init__(self) -> None:
         if not self.name.strip():
             raise InvalidInput(f"metric definition with regex {self.regex!r} has no name")
+        # The metrics become the registered version's, whose names the registry checks:
+        # refused when the job is submitted, not once the script has run.
+        validate_metric_name(self.name)
         try:
             compiled = re.compile(self.regex)
         except re.error as exc:
