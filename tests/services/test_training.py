@@ -179,6 +179,21 @@ def test_bad_requests_record_nothing(
                 "m", algorithm="xgboost", train=str(train), flavor="tensorflow"
             ),
         ),
+        (  # refused in the worker, once the job had started
+            InvalidInput,
+            "early_stopping_rounds needs a validation channel",
+            lambda: platform.training.submit(
+                "m",
+                algorithm="xgboost",
+                train=str(train),
+                hyperparameters={"early_stopping_rounds": "5"},
+            ),
+        ),
+        (
+            InvalidInput,
+            "the target column's name is empty",
+            lambda: platform.training.submit("m", algorithm="xgboost", train=str(train), target=""),
+        ),
         (  # one text, not the aliases p, r, o, d
             InvalidInput,
             "aliases must be a list of names",

@@ -509,6 +509,16 @@ def test_bad_requests_record_nothing(
             "the objective validation:auc is measured on validation data, and this job has none",
             lambda: _xgboost_tuning(platform, cancer, validation=None),
         ),
+        (  # every trial failed in its worker
+            "early_stopping_rounds needs a validation channel",
+            lambda: _xgboost_tuning(
+                platform,
+                cancer,
+                validation=None,
+                objective="train:logloss",
+                ranges=["early_stopping_rounds=int:2:5"],
+            ),
+        ),
     ]
     for words, attempt in attempts:
         with pytest.raises(InvalidInput) as info:

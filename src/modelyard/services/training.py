@@ -147,6 +147,13 @@ class TrainingService:
 
             for definition in metric_definitions:
                 parse_metric_definition(definition)
+        if algorithm is not None and validation is None and hp.get(EARLY_STOPPING) is not None:
+            raise no_validation_to_stop_early()
+        if target is not None and not target.strip():
+            raise InvalidInput(
+                "the target column's name is empty: name the column, or leave the target out "
+                "for the default (a column named label or target; a headerless CSV's first)"
+            )
         for channel, uri in (("train", train), ("validation", validation)):
             if uri is not None:
                 check_exists(channel, uri)
@@ -295,6 +302,17 @@ class TrainingService:
         if job.model_version is None:
             return None
         return self._registry.get_version(f"{job.model_name}:{job.model_version}")
+
+
+#: The built-in boosters' early stopping, which is measured on a validation channel.
+EARLY_STOPPING = "early_stopping_rounds"
+
+
+def no_validation_to_stop_early() -> InvalidInput:
+    """The refusal of early stopping without a validation channel (before any job starts)."""
+    return InvalidInput(
+        f"{EARLY_STOPPING} needs a validation channel: give one, or leave {EARLY_STOPPING} out"
+    )
 
 
 def hyperparameters_set(

@@ -28,7 +28,12 @@ from modelyard.errors import Conflict, InvalidInput
 from modelyard.services.jobs import JobService, check_exists
 from modelyard.services.jobs import job_name as new_job_name
 from modelyard.services.registry import RegistryService
-from modelyard.services.training import TrainingService, hyperparameters_set
+from modelyard.services.training import (
+    EARLY_STOPPING,
+    TrainingService,
+    hyperparameters_set,
+    no_validation_to_stop_early,
+)
 from modelyard.services.tuning_records import (
     Trial,
     TuningConfig,
@@ -189,6 +194,8 @@ class TuningService:
             description=description,
         )
         max_rounds = self._check_algorithm_space(algorithm, space, static, strategy, early_stopping)
+        if algorithm is not None and validation is None and EARLY_STOPPING in space.names:
+            raise no_validation_to_stop_early()  # every trial would fail in its worker
         if script is None and validation is None and objective.startswith("validation:"):
             # Every trial would train, then fail to report it: refused now, not after trial 1.
             raise InvalidInput(

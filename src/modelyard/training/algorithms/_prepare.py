@@ -67,7 +67,8 @@ def numeric_features(data: Dataset, algorithm: str, channel: str) -> pd.DataFram
     """The features as float64 (booleans as 0/1, missing as NaN), with string column names.
 
     Raises:
-        InvalidInput: some columns are not numeric; the message names them.
+        InvalidInput: some columns are not numeric, or hold infinite values; the message names
+            them.
     """
     from pandas.api.types import is_numeric_dtype
 
@@ -80,7 +81,24 @@ def numeric_features(data: Dataset, algorithm: str, channel: str) -> pd.DataFram
         )
     numeric = frame.astype("float64")
     numeric.columns = [str(c) for c in frame.columns]
+    _refuse_infinite(numeric, channel)
     return numeric
+
+
+def _refuse_infinite(features: pd.DataFrame, channel: str) -> None:
+    """Refuse infinite feature values, naming the first column that holds some: LightGBM
+    trained on them, the other libraries refused them in words that named no column."""
+    import numpy as np
+
+    counts = np.isinf(features.to_numpy()).sum(axis=0)
+    bad = [(column, int(n)) for column, n in zip(features.columns, counts, strict=True) if n]
+    if bad:
+        column, n = bad[0]
+        others = f" (and {len(bad) - 1} other column(s) hold some)" if len(bad) > 1 else ""
+        raise InvalidInput(
+            f"the {channel} column {column!r} has {n} infinite value(s){others}; "
+            "drop or fix those rows first"
+        )
 
 
 def refuse_missing(features: pd.DataFrame, algorithm: str, channel: str) -> None:
