@@ -29,6 +29,9 @@ log = logging.getLogger("modelyard.serving")
 
 #: How long calls in flight may take to finish at shutdown (uvicorn allows 10 s in all).
 GRACE_S = 5.0
+#: The largest message gRPC carries: its length limits are C ints (a larger one is an
+#: OverflowError when the server is made), and protobuf's own messages stop at 2 GiB.
+GRPC_MAX_MESSAGE = 2**31 - 1
 
 
 class GrpcServer:
@@ -47,7 +50,8 @@ class GrpcServer:
         Raises:
             CannotListen: the address cannot be bound.
         """
-        limit = self._options.max_payload_bytes
+        # A payload limit past what gRPC can carry (--max-payload-mb 4096) is no limit below it.
+        limit = min(self._options.max_payload_bytes, GRPC_MAX_MESSAGE)
         server = grpc.aio.server(
             options=[
                 # A message over the limit is refused with RESOURCE_EXHAUSTED before it is read.
