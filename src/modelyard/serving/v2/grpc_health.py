@@ -22,6 +22,8 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from modelyard.codecs.json_shapes import clip
+
 #: The service names Check and Watch know: the whole server, and the V2 inference service.
 SERVICES = ("", "inference.GRPCInferenceService")
 #: How often Watch reads readiness again, in seconds.
@@ -46,7 +48,11 @@ class HealthServicer(health_pb2_grpc.HealthServicer):
         self, request: health_pb2.HealthCheckRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> health_pb2.HealthCheckResponse:
         if request.service not in SERVICES:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"unknown service {request.service!r}")
+            # The name clipped: echoed whole, a long one passed the caller's metadata limit,
+            # which then saw RESOURCE_EXHAUSTED instead of NOT_FOUND.
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND, f"unknown service {clip(request.service)}"
+            )
         return health_pb2.HealthCheckResponse(status=self._status())
 
     async def Watch(
