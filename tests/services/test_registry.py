@@ -265,6 +265,34 @@ def test_tag_values_and_descriptions_that_are_not_text_are_refused_naming_them(
     refused_changing_nothing(platform, attempts)
 
 
+def test_numbers_out_of_range_or_of_the_wrong_kind_are_refused_naming_them(
+    platform: Platform, booster: Any
+) -> None:
+    # From Python: a version past what the database holds was a raw OverflowError, True was
+    # taken as version 1; a metric of 10**400 was an OverflowError, True a metric of 1.0; and
+    # restore without a version "restored" the latest ready version.
+    reg = platform.registry
+    reg.register("cancer", booster, flavor="xgboost")
+    reg.archive("cancer:1")
+    reg.register("cancer", booster, flavor="xgboost")
+    attempts: list[tuple[str, Any]] = [
+        (r"version must be a whole number from 1 to", lambda: reg.set_alias("cancer", "a", 2**70)),
+        (r"version must be a whole number from 1 to", lambda: reg.set_alias("cancer", "a", True)),
+        (r"version must be a whole number from 1 to", lambda: reg.set_alias("cancer", "a", 0)),
+        (
+            r"metric 'auc' must be a number",
+            lambda: reg.register("cancer", booster, flavor="xgboost", metrics={"auc": True}),
+        ),
+        (
+            r"metric 'auc' must be finite",
+            lambda: reg.register("cancer", booster, flavor="xgboost", metrics={"auc": 10**400}),
+        ),
+        (r"name the version to restore explicitly", lambda: reg.restore("cancer")),
+    ]
+    refused_changing_nothing(platform, attempts)
+    assert reg.restore("cancer:1").status.value == "ready"
+
+
 def test_lightgbm_trained_on_names_with_spaces_registers_and_keeps_the_models_order(
     platform: Platform,
 ) -> None:

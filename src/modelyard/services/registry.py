@@ -30,7 +30,8 @@ from modelyard.domain import (
     validate_aliases,
     validate_name,
 )
-from modelyard.domain.references import validate_metric_name, validate_text
+from modelyard.domain.numbers import shown_value
+from modelyard.domain.references import MAX_VERSION, validate_metric_name, validate_text
 from modelyard.domain.signature import check_column_names
 from modelyard.errors import (
     InvalidInput,
@@ -369,6 +370,16 @@ class RegistryService:
         """Point ``alias`` at ``version`` of ``name``; archived versions cannot be aliased."""
         validate_name(name)
         validate_name(alias, "alias")
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise InvalidInput(
+                f"the version must be a whole number from 1 to {MAX_VERSION}, "
+                f"got {type(version).__name__} {shown_value(version)}"
+            )
+        if not 1 <= version <= MAX_VERSION:
+            raise InvalidInput(
+                f"the version must be a whole number from 1 to {MAX_VERSION}, "
+                f"got {shown_value(version)}"
+            )
         target = self.metadata.get_version(ModelRef(name, version=version))
         if target.status is VersionStatus.ARCHIVED:
             raise VersionProtected(f"{target.ref} is archived; restore it before aliasing it")
@@ -406,8 +417,18 @@ class RegistryService:
         return self.metadata.set_status(version.name, version.version, VersionStatus.ARCHIVED)
 
     def restore(self, ref: str | ModelRef) -> ModelVersion:
-        """Bring an archived version back to ready."""
-        version = self.metadata.get_version(_ref(ref))
+        """Bring an archived version back to ready.
+
+        Raises:
+            InvalidInput: ``ref`` names no version (a name alone would be its latest ready
+                version, which is not archived).
+        """
+        parsed = _ref(ref)
+        if parsed.version is None:
+            raise InvalidInput(
+                f"name the version to restore explicitly, as NAME:VERSION (got {parsed})"
+            )
+        version = self.metadata.get_version(parsed)
         return self.metadata.set_status(version.name, version.version, VersionStatus.READY)
 
     def delete_version(self, ref: str | ModelRef) -> ModelVersion:
@@ -537,8 +558,12 @@ def _metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
     out = {}
     for key, value in metrics.items():
         validate_metric_name(str(key))
+        if isinstance(value, bool):  # float(True) is 1.0: a flag is not a measure
+            raise InvalidInput(f"metric {key!r} must be a number, got {value!r}")
         try:
             number = float(value)
+        except OverflowError:  # an int past the largest float
+            raise InvalidInput(f"metric {key!r} must be finite, got {shown_value(value)}") from None
         except (TypeError, ValueError):
             raise InvalidInput(f"metric {key!r} must be a number, got {value!r}") from None
         if not math.isfinite(number):
