@@ -5,6 +5,7 @@ the documented exit code and one ``error:`` line naming the problem, never a tra
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,27 @@ def test_unknown_setting_is_refused_by_name(cli: Any) -> None:
     line = cli("models", "list", env=env).error_line(errors.ConfigError.exit_code)
     assert "MODELYARD_DB_URI" in line and "MODELYARD_DB_URL" in line, line
     assert not cli.home.exists()
+
+
+def test_an_artifact_url_fsspec_cannot_open_is_one_error_line(cli: Any) -> None:
+    """MODELYARD_ARTIFACT_URL with a protocol fsspec does not know, or one whose package is
+    not installed, ended every command (``modelyard serve`` too) with fsspec's traceback: it is
+    a bad setting (exit 2), or a missing optional dependency naming its package (exit 7)."""
+    unknown = cli.env(MODELYARD_ARTIFACT_URL="nosuchproto://bucket/blobs")
+    # OCI's driver, ocifs, is no dependency of modelyard's, not even an optional one.
+    uninstalled = cli.env(MODELYARD_ARTIFACT_URL="oci://bucket@tenancy/blobs")
+    with socket.socket() as sock:  # a port free to listen on: the store is opened after that
+        sock.bind(("127.0.0.1", 0))
+        port = str(sock.getsockname()[1])
+    for env in (unknown, uninstalled):
+        for args in (("models", "list"), ("serve", "--port", port, "--no-monitors")):
+            result = cli(*args, env=env)
+            if env is unknown:
+                line = result.error_line(errors.ConfigError.exit_code)
+                assert "nosuchproto://bucket/blobs" in line and "nosuchproto" in line, line
+            else:
+                line = result.error_line(errors.MissingDependency.exit_code)
+                assert "oci://bucket@tenancy/blobs" in line and "ocifs" in line, line
 
 
 def test_read_only_home(cli: Any, tmp_path: Path, tmpfs: Any) -> None:

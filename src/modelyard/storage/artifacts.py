@@ -20,7 +20,9 @@ from modelyard.domain import ArtifactFile
 from modelyard.errors import (
     ArtifactCorrupted,
     ArtifactMissing,
+    ConfigError,
     InvalidInput,
+    MissingDependency,
     StorageNotWritable,
     StorageUnavailable,
 )
@@ -40,6 +42,13 @@ class FsspecArtifactStore(ArtifactStore):
     """An :class:`ArtifactStore` over any fsspec filesystem."""
 
     def __init__(self, url: str, **storage_options: Any) -> None:
+        """Open the store at ``url`` (a remote URL's filesystem at once, a folder's on first
+        use).
+
+        Raises:
+            ConfigError: fsspec knows no such protocol (or refuses the options).
+            MissingDependency: the protocol's package is not installed (``s3fs`` for ``s3://``).
+        """
         # Messages and ``url`` show the URL with its credentials masked; only fsspec sees them.
         self._url = mask_url(url)
         self._given = url
@@ -54,7 +63,16 @@ class FsspecArtifactStore(ArtifactStore):
         if self._opened is None:
             import fsspec
 
-            fs, root = fsspec.core.url_to_fs(self._given, **self._options)
+            try:
+                fs, root = fsspec.core.url_to_fs(self._given, **self._options)
+            except ImportError as exc:  # a protocol whose driver is not installed (s3fs…)
+                raise MissingDependency(
+                    f"cannot open the artifact store {self._url}: {redact(str(exc), self._given)}"
+                ) from None
+            except ValueError as exc:  # a protocol fsspec does not know, or bad options
+                raise ConfigError(
+                    f"cannot open the artifact store {self._url}: {redact(str(exc), self._given)}"
+                ) from None
             self._opened = fs, root.rstrip("/")
         return self._opened
 
