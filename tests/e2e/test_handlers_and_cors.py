@@ -123,3 +123,50 @@ def test_cors_allow_list(platform: Platform, serve: Any) -> None:
         assert "POST" in preflight.headers["access-control-allow-methods"]
         refused = http.options(url, headers={"origin": "https://evil.example"})
         assert refused.status_code == 403
+
+
+# What a browser's AWS SDK for JavaScript (v3) asks a preflight for before InvokeEndpoint: its
+# own headers, SigV4's and the runtime's optional fields (CustomAttributes, InferenceId).
+SDK_HEADERS = (
+    "amz-sdk-invocation-id",
+    "amz-sdk-request",
+    "authorization",
+    "content-type",
+    "x-amz-date",
+    "x-amz-security-token",
+    "x-amz-user-agent",
+    "x-amzn-sagemaker-custom-attributes",
+    "x-amzn-sagemaker-inference-id",
+)
+
+
+def test_cors_lets_a_browser_sagemaker_client_call_and_read_its_errors(
+    platform: Platform, serve: Any
+) -> None:
+    """A preflight allowed only the headers the routes read, so a browser refused every call of
+    the AWS SDK for JavaScript (it signs with ``authorization`` and ``x-amz-date``), and with
+    ``x-amzn-errortype`` not exposed, the SDK could not tell which error a refusal was."""
+    platform.endpoints.create("churn-api", {"main": "churn:1"})
+    server = serve(MODELYARD_CORS_ORIGINS="https://app.example.com")
+    origin = {"origin": "https://app.example.com"}
+    with server.client() as http:
+        preflight = http.options(
+            "/endpoints/churn-api/invocations",
+            headers={
+                **origin,
+                "access-control-request-method": "POST",
+                "access-control-request-headers": ",".join(SDK_HEADERS),
+            },
+        )
+        assert preflight.status_code == 204
+        allowed = {h.strip() for h in preflight.headers["access-control-allow-headers"].split(",")}
+        assert set(SDK_HEADERS) <= allowed, set(SDK_HEADERS) - allowed
+        refused = http.post(
+            "/endpoints/nowhere/invocations",
+            content=b"0",
+            headers={**origin, "content-type": "text/csv", "x-amz-date": "20261207T000000Z"},
+        )
+        assert refused.status_code == 404
+        assert refused.headers["x-amzn-errortype"] == "ValidationError"
+        exposed = refused.headers["access-control-expose-headers"].split(",")
+        assert "x-amzn-errortype" in {h.strip() for h in exposed}
