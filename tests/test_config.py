@@ -72,3 +72,34 @@ def test_the_longest_durations_taken_build_a_platform(tmp_path: Path) -> None:
     platform = build(load_settings(_DURATIONS, home=tmp_path / "home"))
     platform.close()
     assert platform.settings.capture_roll_s == 86_400
+
+
+@pytest.mark.parametrize(
+    ("given", "meant"),
+    [
+        ("https://app.example.com/", "https://app.example.com"),
+        ("https://app.example.com/ui/index.html", "https://app.example.com"),
+        ("https://App.Example.com", "https://app.example.com"),
+        ("https://app.example.com:443", "https://app.example.com"),
+        ("http://localhost:80", "http://localhost"),
+        ("app.example.com", None),
+        ("localhost:3000", None),
+    ],
+)
+def test_a_cors_origin_no_browser_sends_is_refused(given: str, meant: str | None) -> None:
+    """A browser sends its Origin as scheme://host[:port], lower case, no path and no default
+    port; an allow-list entry written otherwise matched nothing, and CORS stayed off without a
+    word."""
+    with pytest.raises(ConfigError) as refused:
+        load_settings({"MODELYARD_CORS_ORIGINS": f"https://ok.example.com,{given}"})
+    message = str(refused.value)
+    assert message.startswith("invalid settings: cors_origins: "), message
+    assert repr(given) in message, message
+    if meant is not None:
+        assert f"use {meant!r}" in message, message
+
+
+def test_cors_origins_a_browser_sends_are_taken() -> None:
+    origins = "*,null,https://app.example.com,http://127.0.0.1:3000,http://[::1]:8000"
+    settings = load_settings({"MODELYARD_CORS_ORIGINS": origins})
+    assert settings.cors_origin_list == tuple(origins.split(","))

@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -35,7 +36,8 @@ class Settings(BaseSettings):
         predict_timeout_s: How long an invocation waits for its model's prediction (SageMaker's
             60 s by default); after it the caller gets a ``ModelError`` and a call still stuck
             in the model no longer holds up the other models' predictions.
-        cors_origins: Comma-separated origins browsers may call the server from (``*``: any).
+        cors_origins: Comma-separated origins browsers may call the server from (``*``: any),
+            each as a browser sends it (:func:`cors_origin_problem`).
         grpc_port: The TCP port of the Open Inference Protocol V2 gRPC service, served by the
             same processes as HTTP; None: no gRPC.
         grpc_host: The interface the gRPC service binds (``modelyard serve`` sets it to its
@@ -133,6 +135,15 @@ class Settings(BaseSettings):
             )
         return self
 
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins_a_browser_sends(cls, value: str) -> str:
+        for origin in (o.strip() for o in value.split(",")):
+            problem = cors_origin_problem(origin) if origin else None
+            if problem is not None:
+                raise ValueError(f"{origin!r} {problem}")
+        return value
+
     @field_validator("home")
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:
@@ -169,6 +180,42 @@ class Settings(BaseSettings):
             return self.capture_url
         root, query = self.resolved_artifact_url.partition("?")[::2]
         return f"{root.rstrip('/')}/{CAPTURE_FOLDER}" + (f"?{query}" if query else "")
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def cors_origin_problem(origin: str) -> str | None:
+    """Why a browser never sends ``origin`` as its ``Origin`` header (None: it may).
+
+    A browser writes its origin as ``scheme://host[:port]``: lower case, no path, no default
+    port (RFC 6454); ``*`` (any origin) and ``null`` (a page from a file, a sandbox) are taken
+    as written. An allow-list entry written any other way matches nothing.
+    """
+    if origin in ("*", "null"):
+        return None
+    try:
+        parts = urlsplit(origin)
+        port = parts.port
+    except ValueError:
+        parts, port = None, None
+    if parts is None or not parts.scheme or not parts.hostname or parts.username is not None:
+        return "is not an origin: write it as a browser sends it, scheme://host[:port]"
+    host = parts.hostname
+    try:  # a browser sends a name in Unicode in its ASCII form (xn--…)
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return f"does not name a host a browser can reach ({host!r})"
+    host = f"[{host}]" if ":" in host else host
+    scheme = parts.scheme.lower()
+    shown = "" if port is None or port == _DEFAULT_PORTS.get(scheme) else f":{port}"
+    meant = f"{scheme}://{host}{shown}"
+    if meant == origin:
+        return None
+    return (
+        "matches no browser's Origin (scheme://host[:port], lower case, no path, no default "
+        f"port): use {meant!r}"
+    )
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -87,3 +87,13 @@ def test_an_empty_host_is_refused_not_taken_as_every_interface(cli: Any) -> None
             assert line.startswith("error: --host must name an interface, got "), line
             assert "0.0.0.0" in line, line
     assert not cli.home.exists(), "the option is checked before the store is opened"
+
+
+def test_a_cors_origin_no_browser_sends_is_refused_by_its_option(cli: Any) -> None:
+    """'--cors-origin https://app.example.com/' (a trailing slash: a browser never sends one)
+    started a server whose CORS matched nothing."""
+    result = cli("serve", "--port", "8080", "--cors-origin", "https://app.example.com/")
+    line = result.error_line(errors.InvalidInput.exit_code)
+    assert line.startswith("error: --cors-origin 'https://app.example.com/' "), line
+    assert "use 'https://app.example.com'" in line, line
+    assert not cli.home.exists(), "the option is checked before the store is opened"

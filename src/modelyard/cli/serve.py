@@ -85,7 +85,7 @@ def serve(
     """
     import uvicorn
 
-    from modelyard.config import load_settings
+    from modelyard.config import cors_origin_problem, load_settings
 
     # An empty host (an unset shell variable, most likely) binds every interface: a server open
     # to the network must be asked for by name, as uvicorn's and gunicorn's users write it.
@@ -100,6 +100,10 @@ def serve(
             f"--max-payload-mb must be a finite number, at least a byte (1e-06), "
             f"got {max_payload_mb:g}"
         )
+    for origin in cors_origin or ():  # a typo would leave CORS off without a word
+        problem = cors_origin_problem(origin.strip())
+        if problem is not None:
+            raise InvalidInput(f"--cors-origin {origin!r} {problem}")
     if grpc_port is None:  # MODELYARD_GRPC_PORT, checked like the option
         grpc_port = load_settings().grpc_port
     # Worker processes build their own app from the environment: pass the options that way.
