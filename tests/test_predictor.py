@@ -50,7 +50,7 @@ def answer(status: int, body: object = None, error_type: str | None = None) -> h
         (answer(424, {"message": "Received server error (500)", "error_code": "model_failed"},
                 "ModelError"), ModelFailed, "Received server error"),
         # Another SageMaker-shaped server: no error_code, the header decides.
-        (answer(503, {"message": "loading"}, "ModelNotReadyException"), ModelNotReady, "loading"),
+        (answer(429, {"message": "loading"}, "ModelNotReadyException"), ModelNotReady, "loading"),
         (answer(503, {"message": "down"}, "ServiceUnavailable"), StorageUnavailable, "down"),
         (answer(400, {"message": "bad"}, "ValidationError"), InvalidInput, "bad"),
         # A proxy's answer: the status decides, the text is quoted.

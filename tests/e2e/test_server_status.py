@@ -4,8 +4,8 @@ one server's life (a server costs seconds to start, so the phases share it):
 1. Both workers are listed by ``endpoints show`` as live and current.
 2. A model that fails to load inside the running server (its blob corrupted after the caller's
    check): the old route keeps answering, ``/readyz`` names the failure, an endpoint that never
-   loaded answers 503, ``endpoints show`` shows the failure and ``endpoints list`` flags it;
-   once the blob is good again the servers load it and the flags go.
+   loaded answers ModelNotReadyException (429), ``endpoints show`` shows the failure and
+   ``endpoints list`` flags it; once the blob is good again the servers load it and the flags go.
 3. A worker killed with SIGKILL turns stale; a clean stop removes the others.
 """
 
@@ -120,15 +120,26 @@ def failure_and_recovery(
     except ModelLoadFailed as exc:
         assert "churn:3" in str(exc) and server.url in str(exc)
 
-    # The old route keeps answering; the endpoint that never loaded is a 503.
+    # The old route keeps answering; the endpoint that never loaded is SageMaker's
+    # ModelNotReadyException, a 429.
     for _ in range(8):  # new connections, so both workers answer some
         answer = httpx.post(f"{server.url}/endpoints/churn-api/invocations", json=ROW, timeout=10)
         assert answer.status_code == 200, answer.text
         assert answer.headers["x-modelyard-model-version"] == "churn:1"
     never = httpx.post(f"{server.url}/endpoints/fresh/invocations", json=ROW, timeout=10)
-    assert never.status_code == 503, never.text
+    assert never.status_code == 429, never.text
     assert never.headers["x-amzn-errortype"] == "ModelNotReadyException"
     assert "churn:3" in never.json()["message"]
+    # The CLI reads that 429 as the server's "not ready" (exit 6), not as a bad request (2).
+    invoked = subprocess.run(
+        [MODELYARD, "invoke", "fresh", "--url", server.url, "--data", json.dumps([ROW])],
+        env=clean_env(platform.settings.home),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert invoked.returncode == 6, invoked.stderr
+    assert invoked.stderr.startswith("error: ") and "churn:3" in invoked.stderr, invoked.stderr
     ready = httpx.get(f"{server.url}/readyz", timeout=10)
     assert ready.status_code == 503
     assert set(ready.json()["failures"]) == {"churn-api", "fresh"}
@@ -154,7 +165,7 @@ def failure_and_recovery(
     # One line per endpoint and reason, naming both workers.
     (fresh,) = [line for line in listing.splitlines() if line.startswith("! fresh: not loaded by")]
     (churn,) = [line for line in listing.splitlines() if line.startswith("! churn-api: not")]
-    assert "(answering 503): churn:3 failed to load" in fresh, listing
+    assert "(answering ModelNotReadyException): churn:3 failed to load" in fresh, listing
     assert "(still serving config 1): churn:3 failed to load" in churn, listing
     assert all(f":{pid}" in fresh and f":{pid}" in churn for pid in pids), listing
     listed = {e["name"]: e for e in json.loads(listed_json)}

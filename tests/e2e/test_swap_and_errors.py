@@ -226,7 +226,7 @@ def _check_errors(server: Server, client: Any) -> None:
         (
             {"EndpointName": "broken-api", "ContentType": "text/csv", "Body": row},
             "ModelNotReadyException",
-            503,
+            429,  # botocore's sagemaker-runtime model: ModelNotReadyException is 429
             "churn:2",
         ),
     ]

@@ -221,8 +221,14 @@ def test_error_labels_carry_the_status_the_caller_got() -> None:
     series says 424 too (an alert on 424 finds them); other protocols answer it with 500."""
     import asyncio
 
-    from modelyard.errors import EndpointNotFound, InvalidPayload, ModelFailed
-    from modelyard.serving.metrics_drain import status_of
+    from modelyard.errors import (
+        EndpointNotFound,
+        InvalidPayload,
+        ModelFailed,
+        ModelLoadFailed,
+        ModelNotReady,
+    )
+    from modelyard.serving.metrics_drain import server_fault, status_of
 
     failed = ModelFailed("the model raised")
     assert status_of(failed, "sagemaker") == ("424", "model_failed")
@@ -231,6 +237,15 @@ def test_error_labels_carry_the_status_the_caller_got() -> None:
     assert status_of(EndpointNotFound("x"), "sagemaker") == ("404", "endpoint_not_found")
     assert status_of(asyncio.CancelledError(), "sagemaker") == ("499", "cancelled")
     assert status_of(RuntimeError("a defect"), "v2-rest") == ("500", "internal")
+    # SageMaker's ModelNotReadyException is a 429 (botocore's model); V2 answers 503. Both are
+    # the server's fault, as the model's 424 is; a refused request is not.
+    not_ready = ModelNotReady("endpoint 'x' is not ready")
+    assert status_of(not_ready, "sagemaker") == ("429", "model_not_ready")
+    assert status_of(not_ready, "v2-rest") == ("503", "model_not_ready")
+    assert status_of(ModelLoadFailed("failed"), "sagemaker") == ("429", "model_load_failed")
+    faults = [status_of(e, "sagemaker") for e in (failed, not_ready, RuntimeError("a defect"))]
+    assert all(server_fault(*labels) for labels in faults)
+    assert not server_fault(*status_of(InvalidPayload("bad"), "sagemaker"))
 
 
 def test_a_minute_of_values_near_the_largest_float_keeps_its_mean(

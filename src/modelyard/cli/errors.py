@@ -10,7 +10,8 @@ Anything else is a bug in modelyard and keeps its traceback, so it can be report
 
 A command that talks to a server (``invoke``) turns an error answer into the matching
 ``ModelyardError`` with :func:`from_http_status`, so it ends through the same translator:
-400/406/413/415 (and any other 4xx) exit 2, 404 exit 3, 409 exit 4, 5xx exit 1.
+400/406/413/415 (and any other 4xx) exit 2, 404 exit 3, 409 exit 4, 429 (the model is not
+loaded there yet) exit 6, 5xx exit 1.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from modelyard.errors import (
     Conflict,
     InvalidInput,
     ModelFailed,
+    ModelNotReady,
     ModelyardError,
     NotAcceptable,
     NotFound,
@@ -57,6 +59,7 @@ _BY_HTTP_STATUS: dict[int, type[ModelyardError]] = {
     413: PayloadTooLarge,
     415: UnsupportedMediaType,
     424: ModelFailed,  # SageMaker's ModelError: the model raised
+    429: ModelNotReady,  # SageMaker's ModelNotReadyException: the server's state, not the request's
 }
 
 

@@ -332,7 +332,7 @@ def failing_footnote(failing: Mapping[str, Iterable[EndpointServer]]) -> str:
 
 def _fallback(server: EndpointServer) -> str:
     if server.config is None:
-        return "answering 503"
+        return "answering ModelNotReadyException"
     return f"still serving config {server.config}"
 
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modelyard.domain.metric_stats import LATENCY_BOUNDS_S, MetricStats
-from modelyard.errors import ModelFailed, ModelyardError
+from modelyard.errors import ModelFailed, ModelLoadFailed, ModelNotReady, ModelyardError
 from modelyard.serving import metrics_names as m
 from modelyard.serving.columns import grouped, numbers, picked
 from modelyard.serving.metrics_calls import CallsFold
@@ -46,12 +46,21 @@ if TYPE_CHECKING:
 Taken = tuple[tuple[Any, ...], "CallBlock", list[Any]]
 
 
+#: Error codes that are the server's fault whatever status their protocol gave them.
+_SERVER_FAULTS = frozenset((ModelFailed.code, ModelNotReady.code, ModelLoadFailed.code))
+
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 def _take(buffer: Any) -> list[Any]:
     """Pop what ``buffer`` holds now (records appended meanwhile wait for the next drain)."""
     return [buffer.popleft() for _ in range(len(buffer))]
+
+
+def server_fault(status: str, code: str) -> bool:
+    """Whether an error with these labels is the server's fault, whatever the protocol called
+    it: a 5xx, or SageMaker's 424 for a model's failure and 429 for a model not loaded."""
+    return status.startswith("5") or code in _SERVER_FAULTS
 
 
 def status_of(error: BaseException, protocol: str = "") -> tuple[str, str]:
@@ -200,8 +209,7 @@ class Drainer:
         for (status, code), count in counted.items():
             self._writer.inc(m.ERRORS, (*labels, status, code), count)
             stats.add("errors", count)
-            # The server's fault, whatever the protocol called it (SageMaker: a model's 424).
-            if status.startswith("5") or code == ModelFailed.code:
+            if server_fault(status, code):
                 stats.add("server_errors", count)
 
     def _refusals(

@@ -17,7 +17,8 @@ a method other than POST (``Allow: POST``)  405     ``ValidationError``
 unknown endpoint or variant                404     ``ValidationError``
 the model (or its handler) raised          424     ``ModelError`` (+ ``OriginalStatusCode``,
                                                    ``OriginalMessage``)
-deployed, but not loaded in this server    503     ``ModelNotReadyException``
+deployed, but not loaded in this server    429     ``ModelNotReadyException`` (botocore's
+                                                   service model gives it 429)
 the store or server cannot serve           503     ``ServiceUnavailable``
 anything else                              500     ``InternalFailure``
 =========================================  ======  ===========================
@@ -231,8 +232,14 @@ class SageMakerRoute:
 
 def answered_status(exc: ModelyardError) -> int:
     """The HTTP status SageMaker's runtime answers ``exc`` with: a model's failure is 424
-    (``ModelError``), anything else its own status (the metrics label errors with it too)."""
-    return 424 if isinstance(exc, ModelFailed) else exc.http_status
+    (``ModelError``), a model not loaded 429 (``ModelNotReadyException``, as the runtime's
+    service model defines it), anything else its own status (the metrics label errors with
+    it too)."""
+    if isinstance(exc, ModelFailed):
+        return 424
+    if isinstance(exc, ModelNotReady):
+        return 429
+    return exc.http_status
 
 
 def render_error(exc: ModelyardError, inference_id: str) -> tuple[int, bytes, bytes]:
