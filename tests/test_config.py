@@ -32,6 +32,17 @@ def test_unknown_override_and_bad_value_are_refused() -> None:
         load_settings({"MODELYARD_DB_BUSY_TIMEOUT_S": "soon"})
 
 
+@pytest.mark.parametrize(
+    "name", ["PLAN_POLL_S", "SERVER_HEARTBEAT_S", "CAPTURE_ROLL_S", "METRICS_FLUSH_S"]
+)
+def test_an_interval_a_server_would_spin_on_is_refused(name: str) -> None:
+    # 1e-9 was taken: every server process would query the store, write its status, roll a
+    # file or flush its series in a loop that never rests.
+    with pytest.raises(ConfigError, match=name.lower()):
+        load_settings({f"MODELYARD_{name}": "1e-9"})
+    assert getattr(load_settings({f"MODELYARD_{name}": "0.01"}), name.lower()) == 0.01
+
+
 def test_labels_must_be_kept_as_long_as_they_are_taken() -> None:
     env = {"MODELYARD_FEEDBACK_MAX_AGE_D": "30", "MODELYARD_FEEDBACK_RETENTION_D": "7"}
     with pytest.raises(ConfigError) as refused:

@@ -100,24 +100,24 @@ class Settings(BaseSettings):
     cors_origins: str = ""
     grpc_port: int | None = Field(default=None, ge=1, le=65535)
     grpc_host: str = "127.0.0.1"
-    plan_poll_s: float = Field(default=0.5, gt=0, le=60)
+    plan_poll_s: float = Field(default=0.5, ge=0.01, le=60)
     trial_stale_s: float = Field(default=60.0, gt=0)
     job_log_head_bytes: int = Field(default=1024 * 1024, ge=0)
     # A tiny tail would make a chatty job rewrite its log on almost every line.
     job_log_tail_bytes: int = Field(default=4 * 1024 * 1024, ge=4096)
     serving_url: str = "http://127.0.0.1:8080"
     server_url: str | None = None
-    server_heartbeat_s: float = Field(default=2.0, gt=0, le=300)
+    server_heartbeat_s: float = Field(default=2.0, ge=0.01, le=300)
     server_stale_after: float = Field(default=3.0, ge=1)
     capture_url: str | None = None
     capture_queue_rows: int = Field(default=50_000, ge=1)
-    capture_roll_s: float = Field(default=60.0, gt=0, le=86_400)
+    capture_roll_s: float = Field(default=60.0, ge=0.01, le=86_400)
     capture_retention_d: float | None = Field(default=None, gt=0, le=36_500)
     shadow_queue_copies: int = Field(default=1000, ge=1)
     shadow_queue_rows: int = Field(default=50_000, ge=1)
     metrics: bool = True
     metrics_dir: Path | None = None
-    metrics_flush_s: float = Field(default=10.0, gt=0, le=60)
+    metrics_flush_s: float = Field(default=10.0, ge=0.01, le=60)
     metrics_minute_retention_h: float = Field(default=48.0, gt=0, le=876_000)
     metrics_hour_retention_d: float = Field(default=30.0, gt=0, le=36_500)
     feedback_max_age_d: float = Field(default=30.0, gt=0, le=36_500)
