@@ -97,3 +97,13 @@ def test_a_cors_origin_no_browser_sends_is_refused_by_its_option(cli: Any) -> No
     assert line.startswith("error: --cors-origin 'https://app.example.com/' "), line
     assert "use 'https://app.example.com'" in line, line
     assert not cli.home.exists(), "the option is checked before the store is opened"
+
+
+def test_the_address_is_shown_as_a_url_spells_it() -> None:
+    # An IPv6 address in brackets: the banner said http://::1:8080, which no client can use.
+    from modelyard.cli.serve import url_of
+
+    assert url_of("http", "::1", 8080) == "http://[::1]:8080"
+    assert url_of("grpc", "fe80::1", 8081) == "grpc://[fe80::1]:8081"
+    assert url_of("http", "127.0.0.1", 8080) == "http://127.0.0.1:8080"
+    assert url_of("http", "my-host", 80) == "http://my-host:80"

@@ -19,6 +19,12 @@ from modelyard.cli.monitor_schedule import start_loop_process, stop_loop_process
 from modelyard.errors import CannotListen, InvalidInput, StorageNotWritable
 
 
+def url_of(scheme: str, host: str, port: int) -> str:
+    """``scheme://host:port``, an IPv6 address in brackets as a URL spells it (``::1`` made
+    ``http://::1:8080``, which no client reads as a port)."""
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+
+
 def check_listen(host: str, port: int, option: str = "--port") -> None:
     """Bind ``host:port`` the way uvicorn will, and let go of it at once.
 
@@ -122,8 +128,7 @@ def serve(
     # Each worker records where it answers with its status (unless the URL clients should use
     # was given, e.g. behind NAT); a wildcard bind is reached by this machine's name.
     reach = socket.gethostname() if host in ("0.0.0.0", "::") else host
-    reach = f"[{reach}]" if ":" in reach else reach
-    os.environ.setdefault("MODELYARD_SERVER_URL", f"http://{reach}:{port}")
+    os.environ.setdefault("MODELYARD_SERVER_URL", url_of("http", reach, port))
     check_listen(host, port)
     if grpc_port is not None:
         check_listen(host, grpc_port, option="--grpc-port")
@@ -138,10 +143,10 @@ def serve(
     if metrics_dir is not None:
         os.environ["MODELYARD_METRICS_DIR"] = str(metrics_dir)
     count = len(current.endpoints.list_endpoints())
-    grpc = f" and grpc://{host}:{grpc_port}" if grpc_port is not None else ""
+    grpc = f" and {url_of('grpc', host, grpc_port)}" if grpc_port is not None else ""
     typer.echo(
         f"modelyard serving {count} endpoint(s) from {current.settings.home} on "
-        f"http://{host}:{port}{grpc} with {workers} worker(s)",
+        f"{url_of('http', host, port)}{grpc} with {workers} worker(s)",
         err=True,
     )
     current.close()
