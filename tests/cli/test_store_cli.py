@@ -58,6 +58,22 @@ def test_an_artifact_url_fsspec_cannot_open_is_one_error_line(cli: Any) -> None:
                 assert "oci://bucket@tenancy/blobs" in line and "ocifs" in line, line
 
 
+def test_a_capture_url_fsspec_cannot_open_stops_serve_before_it_starts(cli: Any) -> None:
+    """MODELYARD_CAPTURE_URL with a protocol fsspec does not know (or whose package is not
+    installed) let the server start and then lose every captured row, only logged and
+    counted: ``serve`` refuses it first, as it does such an artifact URL."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = str(sock.getsockname()[1])
+    serve = ("serve", "--port", port, "--no-monitors")
+    unknown = cli(*serve, env=cli.env(MODELYARD_CAPTURE_URL="nosuchproto://bucket/rows"))
+    line = unknown.error_line(errors.ConfigError.exit_code)
+    assert "nosuchproto://bucket/rows" in line, line
+    uninstalled = cli(*serve, env=cli.env(MODELYARD_CAPTURE_URL="oci://bucket@tenancy/rows"))
+    line = uninstalled.error_line(errors.MissingDependency.exit_code)
+    assert "oci://bucket@tenancy/rows" in line and "ocifs" in line, line
+
+
 def test_read_only_home(cli: Any, tmp_path: Path, tmpfs: Any) -> None:
     with tmpfs(tmp_path / "ro", "ro,size=1m") as home:
         existing = cli("models", "list", env=cli.env(MODELYARD_HOME=str(home)))

@@ -17,7 +17,12 @@ from typing import Any
 
 import pytest
 
-from modelyard.errors import InvalidInput, InvalidName, StorageNotWritable, StorageUnavailable
+from modelyard.errors import (
+    ConfigError,
+    InvalidInput,
+    InvalidName,
+    StorageNotWritable,
+)
 from modelyard.services.capture import CaptureService
 from modelyard.services.capture_retention import CaptureRetention
 from modelyard.storage.capture_files import CaptureFolder
@@ -279,10 +284,10 @@ def test_reads_racing_a_prune_leave_out_the_files_it_deleted(
 
 
 def test_a_root_of_an_unknown_protocol_is_a_typed_error() -> None:
-    """The scheduler loop survives it (a ModelyardError); the message names the root."""
-    folder = CaptureFolder("nosuchprotocol://bucket/capture")
-    with pytest.raises(StorageUnavailable, match="nosuchprotocol://bucket/capture"):
-        CaptureRetention(folder, now=lambda: NOW).prune(None, NOW)
+    """A setting to fix (ConfigError), refused when the folder is made, before any server or
+    scheduler loop starts with it; the message names the root."""
+    with pytest.raises(ConfigError, match="the capture folder nosuchprotocol://bucket/capture"):
+        CaptureFolder("nosuchprotocol://bucket/capture")
 
 
 def test_a_write_whose_folder_a_prune_removed_meanwhile_is_retried(tmp_path: Path) -> None:

@@ -20,13 +20,12 @@ from modelyard.domain import ArtifactFile
 from modelyard.errors import (
     ArtifactCorrupted,
     ArtifactMissing,
-    ConfigError,
     InvalidInput,
-    MissingDependency,
     StorageNotWritable,
     StorageUnavailable,
 )
 from modelyard.storage.base import ArtifactStore
+from modelyard.storage.filesystems import open_filesystem
 from modelyard.storage.urls import mask_url, redact
 
 _CHUNK = 1 << 20
@@ -46,8 +45,8 @@ class FsspecArtifactStore(ArtifactStore):
         use).
 
         Raises:
-            ConfigError: fsspec knows no such protocol (or refuses the options).
-            MissingDependency: the protocol's package is not installed (``s3fs`` for ``s3://``).
+            ConfigError, MissingDependency, StorageUnavailable: see
+                :func:`~modelyard.storage.filesystems.open_filesystem`.
         """
         # Messages and ``url`` show the URL with its credentials masked; only fsspec sees them.
         self._url = mask_url(url)
@@ -61,19 +60,9 @@ class FsspecArtifactStore(ArtifactStore):
         # A local folder's filesystem is made on first use, which cannot fail: fsspec is an
         # import that commands reading only metadata (``modelyard models list``) never need.
         if self._opened is None:
-            import fsspec
-
-            try:
-                fs, root = fsspec.core.url_to_fs(self._given, **self._options)
-            except ImportError as exc:  # a protocol whose driver is not installed (s3fs…)
-                raise MissingDependency(
-                    f"cannot open the artifact store {self._url}: {redact(str(exc), self._given)}"
-                ) from None
-            except ValueError as exc:  # a protocol fsspec does not know, or bad options
-                raise ConfigError(
-                    f"cannot open the artifact store {self._url}: {redact(str(exc), self._given)}"
-                ) from None
-            self._opened = fs, root.rstrip("/")
+            self._opened = open_filesystem(
+                self._given, self._url, "the artifact store", **self._options
+            )
         return self._opened
 
     @property

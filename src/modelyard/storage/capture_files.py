@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelyard.errors import StorageNotWritable, StorageUnavailable
+from modelyard.storage.filesystems import open_filesystem
 from modelyard.storage.urls import mask_url, redact
 
 _NOT_WRITABLE = {errno.EROFS, errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EDQUOT}
@@ -41,6 +42,10 @@ class CaptureFolder:
         self._opened: tuple[Any, str] | None = None
         self._files_opened = 0
         self._count_lock = threading.Lock()
+        if "://" in url and not url.startswith("file://"):
+            # A remote URL (its protocol, its package) is checked on opening, as the artifact
+            # store's is: a server must not start and then lose every captured row.
+            self._filesystem()
 
     @property
     def files_opened(self) -> int:
@@ -56,15 +61,9 @@ class CaptureFolder:
     def _filesystem(self) -> tuple[Any, str]:
         # Made on first use: fsspec is an import only capture needs.
         if self._opened is None:
-            import fsspec
-
-            try:
-                fs, root = fsspec.core.url_to_fs(self._given, **self._options)
-            except (OSError, ImportError, ValueError) as exc:  # no such protocol, or its package
-                raise StorageUnavailable(
-                    f"cannot open {self.url}: {redact(str(exc), self._given)}"
-                ) from None
-            self._opened = fs, root.rstrip("/")
+            self._opened = open_filesystem(
+                self._given, self.url, "the capture folder", **self._options
+            )
         return self._opened
 
     def _local(self, fs: Any) -> bool:

@@ -1,0 +1,41 @@
+"""Opening an fsspec filesystem from a store URL, with its failures as typed errors.
+
+The artifact store and the capture folder take any fsspec URL. fsspec raises ``ValueError`` for
+a protocol it does not know, ``ImportError`` for one whose package is not installed (``s3fs``
+for ``s3://``) and ``OSError`` when the filesystem cannot be reached: each is a setting to fix,
+a package to install or a store that is down, said in one line with the URL's credentials
+masked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelyard.errors import ConfigError, MissingDependency, StorageUnavailable
+from modelyard.storage.urls import redact
+
+
+def open_filesystem(given: str, shown: str, what: str, **options: Any) -> tuple[Any, str]:
+    """``(filesystem, root)`` of the URL ``given``, the root without a trailing slash.
+
+    Args:
+        given: The URL as set (credentials and all; only fsspec sees it).
+        shown: The same URL with its credentials masked, for messages.
+        what: What the URL is for, as messages name it (``"the artifact store"``).
+
+    Raises:
+        ConfigError: fsspec knows no such protocol, or refuses the options.
+        MissingDependency: the protocol's package is not installed.
+        StorageUnavailable: the filesystem cannot be reached.
+    """
+    import fsspec  # an import only the stores that touch files need
+
+    try:
+        fs, root = fsspec.core.url_to_fs(given, **options)
+    except ImportError as exc:
+        raise MissingDependency(f"cannot open {what} {shown}: {redact(str(exc), given)}") from None
+    except ValueError as exc:
+        raise ConfigError(f"cannot open {what} {shown}: {redact(str(exc), given)}") from None
+    except OSError as exc:
+        raise StorageUnavailable(f"cannot open {what} {shown}: {redact(str(exc), given)}") from None
+    return fs, root.rstrip("/")
