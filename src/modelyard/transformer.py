@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Mapping, Sequence
 from os import PathLike
 from typing import TYPE_CHECKING
 
 from modelyard.domain import Job
 from modelyard.domain.batch import MAX_PAYLOAD_MB, BatchCounts, BatchFormat, TransformRequest
+from modelyard.domain.references import validate_name
 from modelyard.errors import InvalidInput, ModelyardError
+from modelyard.estimator import platform_of
 
 if TYPE_CHECKING:
     from modelyard.bootstrap import Platform
@@ -57,36 +60,62 @@ class Transformer:
         model_name: str,
         instance_count: int | None = None,
         instance_type: str | None = None,
-        *,
         strategy: str | None = None,
         assemble_with: str | None = None,
         output_path: str | PathLike[str] | None = None,
+        output_kms_key: str | None = None,
         accept: str | None = None,
+        max_concurrent_transforms: int | None = None,
         max_payload: float | None = None,
+        tags: Sequence[Mapping[str, str]] | None = None,
+        env: Mapping[str, str] | None = None,
+        base_transform_job_name: str | None = None,
+        sagemaker_session: Platform | None = None,
+        volume_kms_key: str | None = None,
+        *,
         max_errors: int = 0,
         overwrite: bool = False,
         executor: str = "local",
         address: str | None = None,
         platform: Platform | None = None,
     ) -> None:
-        """The SDK's arguments in the SDK's order; ``max_payload`` None is SageMaker's default
-        (6 MB), and ``assemble_with`` ``Line`` (or None) is how outputs are written here.
-        ``accept``, the outputs' format, is the inputs' here (see :meth:`transform`).
+        """The SDK's arguments in the SDK's order, then modelyard's; ``max_payload`` None is
+        SageMaker's default (6 MB), and ``assemble_with`` ``Line`` (or None) is how outputs
+        are written here. ``accept``, the outputs' format, is the inputs' here (see
+        :meth:`transform`). ``max_concurrent_transforms`` is the model calls at once on each
+        instance (a worker process here: ``instance_count * max_concurrent_transforms``
+        workers; None or 0: not set). ``base_transform_job_name`` prefixes the name of each
+        job :meth:`transform` starts without a ``job_name``, as the SDK's: the prefix and the
+        time to the millisecond. ``sagemaker_session`` is a modelyard Platform (as
+        ``platform``) or None.
 
         Raises:
             InvalidInput: an ``instance_count`` that is not a whole number of 1 or more, an
                 empty ``instance_type``, an ``assemble_with`` other than ``Line`` or ``None``,
-                no ``output_path`` (there is no default bucket), or a ``max_payload`` that is
-                not a number of MB from more than 0 to ``MAX_PAYLOAD_MB``.
+                no ``output_path`` (there is no default bucket), a ``max_payload`` that is
+                not a number of MB from more than 0 to ``MAX_PAYLOAD_MB``, a
+                ``max_concurrent_transforms`` that is not a whole number of 0 or more, a
+                ``base_transform_job_name`` that is not a job name (InvalidName), tags, env
+                or a KMS key (none can be honoured here: the message says why), or a
+                ``sagemaker_session`` that is not a Platform (an SDK Session), or both it
+                and ``platform``.
         """
         _check_instances(instance_count, instance_type)
         _check_max_payload(max_payload)
+        _check_unhonoured(output_kms_key, volume_kms_key, tags, env)
+        _check_concurrency(max_concurrent_transforms)
+        if base_transform_job_name is not None:
+            validate_name(base_transform_job_name, "base_transform_job_name")
         if assemble_with is not None and _spelled(assemble_with, "") not in ("line", "none"):
             raise InvalidInput(f"assemble_with must be 'Line' or 'None', got {assemble_with!r}")
         if output_path is None:
             raise InvalidInput(
                 "output_path is required: the folder or URL that receives the outputs"
             )
+        if sagemaker_session is not None:
+            if platform is not None:
+                raise InvalidInput("give sagemaker_session or platform, not both")
+            platform = platform_of(sagemaker_session)
         self.model_name = model_name
         self.output_path = _text(output_path)
         self.instance_count = instance_count
@@ -94,19 +123,25 @@ class Transformer:
         self.strategy = strategy
         self.assemble_with = assemble_with
         self.accept = accept
+        self.max_concurrent_transforms = max_concurrent_transforms
         self.max_payload = 6.0 if max_payload is None else max_payload
         self.max_errors = max_errors
         self.overwrite = overwrite
         self.executor = executor
         self.address = address
+        self.base_transform_job_name = base_transform_job_name
         self._platform = platform
         self.latest_transform_job: Job | None = None
 
+    @property
+    def sagemaker_session(self) -> Platform:
+        """The platform the jobs run on (the SDK's session): the one given, else built from
+        the settings."""
+        return self._get_platform()
+
     def _get_platform(self) -> Platform:
         if self._platform is None:
-            from modelyard.bootstrap import build
-
-            self._platform = build()
+            self._platform = _built()
         return self._platform
 
     def transform(
@@ -180,13 +215,16 @@ class Transformer:
                 "input_filter": input_filter,
                 "output_filter": output_filter,
                 "workers": self.instance_count,
+                "max_concurrent_transforms": self.max_concurrent_transforms,
                 "max_errors": self.max_errors,
                 "overwrite": self.overwrite,
                 "executor": self.executor,
                 "address": self.address,
             }
         )
-        self.latest_transform_job = self._get_platform().batch.submit(request, job_name)
+        self.latest_transform_job = self._get_platform().batch.submit(
+            request, job_name, base_name=self.base_transform_job_name
+        )
         if wait:
             self.wait(logs=logs)
         return self
@@ -244,6 +282,57 @@ class Transformer:
         if self.latest_transform_job is None:
             raise ValueError("No transform job available: call transform() first")
         return self.latest_transform_job.name
+
+
+def _built() -> Platform:
+    from modelyard.bootstrap import build
+
+    return build()
+
+
+def _check_unhonoured(
+    output_kms_key: object, volume_kms_key: object, tags: object, env: object
+) -> None:
+    """Refuse, by name, the SDK's constructor arguments that would mean something here but
+    cannot be done (an empty ``tags`` or ``env`` asks for nothing, and is taken)."""
+    why = {
+        "output_kms_key": (
+            output_kms_key,
+            "outputs are not encrypted with a KMS key here; they are written as the output "
+            "location stores them (a bucket's default encryption applies): leave it out",
+        ),
+        "volume_kms_key": (
+            volume_kms_key,
+            "the job runs in worker processes on this machine, with no volume of its own to "
+            "encrypt: leave it out",
+        ),
+        "tags": (
+            tags,
+            "a batch job has no tags here; tag the model version instead "
+            "(registry.set_tags), or leave it out",
+        ),
+        "env": (
+            env,
+            "the model runs inside modelyard's worker processes, not in a container started "
+            "for the job, so there is no environment to set for it: leave it out",
+        ),
+    }
+    for name, (given, reason) in why.items():
+        if given is None or (name in ("tags", "env") and _empty(given)):
+            continue
+        raise InvalidInput(f"{name} cannot be honoured: {reason}")
+
+
+def _empty(value: object) -> bool:
+    return isinstance(value, Mapping | Sequence) and not isinstance(value, str) and not value
+
+
+def _check_concurrency(count: object) -> None:
+    """Check the SDK's ``max_concurrent_transforms`` (None or 0: not set, as in SageMaker)."""
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
+        raise InvalidInput(
+            f"max_concurrent_transforms must be a whole number of 0 or more, got {count!r}"
+        )
 
 
 def _text(path: str | PathLike[str]) -> str:

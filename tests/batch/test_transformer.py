@@ -8,6 +8,7 @@ Real registry (SQLite), real batch jobs in their own worker processes.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -291,3 +292,114 @@ def test_content_types_as_sdk_code_writes_them(
     with pytest.raises(InvalidInput, match="invalid content-type 'text/plain'"):
         whole.transform(str(lines), content_type="text/plain")
     assert whole.latest_transform_job is None
+
+
+# -- the SDK's other constructor arguments -----------------------------------------------
+
+
+def test_the_sdks_constructor_runs_in_the_sdks_order(
+    platform: Platform, model: Model, source: Path, tmp_path: Path
+) -> None:
+    """``Transformer(model_name, instance_count, instance_type, strategy, assemble_with,
+    output_path, output_kms_key, accept, max_concurrent_transforms, max_payload, tags, env,
+    base_transform_job_name, sagemaker_session, volume_kms_key)``: SDK code passing
+    ``sagemaker_session=``, ``max_concurrent_transforms=`` or ``base_transform_job_name=``
+    was a TypeError."""
+    out = tmp_path / "out"
+    t = Transformer(
+        model.ref, 2, "local", "MultiRecord", "Line", str(out), None, "text/csv", 3, None,
+        None, None, "churn-nightly", platform,
+    )  # fmt: skip
+    assert t.sagemaker_session is platform
+    t.transform(str(source), content_type="text/csv", logs=False)
+    job = t.latest_transform_job
+    assert job is not None
+    # the SDK's name_from_base: the prefix, then the time to the millisecond
+    assert re.fullmatch(r"churn-nightly-\d{4}(-\d\d){5}-\d{3}", job.name), job.name
+    assert (job.spec["workers"], job.spec["max_concurrent_transforms"]) == (2, 3)
+    # an instance runs max_concurrent_transforms model calls at once: 2 x 3 workers here
+    assert "up to 6 workers" in platform.jobs.logs(job.name)
+    assert (out / "rows.csv.out").read_bytes() == model.csv(ROWS)
+
+    # job_name, when given, is the name (as in the SDK); a long prefix is cut to fit
+    named = Transformer(
+        model.ref, output_path=str(tmp_path / "named"), base_transform_job_name="x" * 120,
+        sagemaker_session=platform,
+    )  # fmt: skip
+    named.transform(str(source), job_name="scores-by-name", logs=False)
+    assert named.latest_transform_job is not None
+    assert named.latest_transform_job.name == "scores-by-name"
+    named.output_path = str(tmp_path / "long")
+    named.transform(str(source), logs=False)
+    long_name = named.latest_transform_job.name
+    assert len(long_name) == 128 and re.fullmatch(r"x+-\d{4}(-\d\d){5}-\d{3}", long_name)
+
+
+def test_max_concurrent_transforms_alone_is_the_job_s_concurrency(
+    platform: Platform, model: Model, source: Path, tmp_path: Path
+) -> None:
+    # no instance_count (one worker per core, modelyard's default): this machine is the one
+    # instance, and max_concurrent_transforms its model calls at once
+    t = Transformer(
+        model.ref, output_path=str(tmp_path / "out"), max_concurrent_transforms=1,
+        platform=platform,
+    )  # fmt: skip
+    t.transform(str(source), logs=False)
+    assert t.latest_transform_job is not None
+    assert "up to 1 worker" in platform.jobs.logs(t.latest_transform_job.name)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"tags": [{"Key": "team", "Value": "churn"}]}, r"^tags cannot be honoured: .*"),
+        ({"env": {"OMP_NUM_THREADS": "1"}}, r"^env cannot be honoured: .*"),
+        ({"output_kms_key": "arn:aws:kms:eu-west-1:1:key/k"},
+         r"^output_kms_key cannot be honoured: .*"),
+        ({"volume_kms_key": "k"}, r"^volume_kms_key cannot be honoured: .*"),
+        ({"max_concurrent_transforms": -1},
+         r"^max_concurrent_transforms must be a whole number of 0 or more, got -1$"),
+        ({"max_concurrent_transforms": "4"}, r"^max_concurrent_transforms must be a whole"),
+        ({"max_concurrent_transforms": True}, r"^max_concurrent_transforms must be a whole"),
+        ({"base_transform_job_name": "no spaces"},
+         r"^invalid base_transform_job_name 'no spaces': use 1-128 letters"),
+        ({"base_transform_job_name": 7}, r"^invalid base_transform_job_name: it must be text"),
+        ({"sagemaker_session": object()},
+         r"^sagemaker_session must be a modelyard Platform .* got object$"),
+    ],
+)  # fmt: skip
+def test_sdk_constructor_arguments_it_cannot_honour_are_refused_by_name(
+    platform: Platform, model: Model, tmp_path: Path, kwargs: dict[str, object], message: str
+) -> None:
+    args: dict[str, object] = {"output_path": str(tmp_path / "out"), **kwargs}
+    if "sagemaker_session" not in kwargs:
+        args["platform"] = platform
+    before = len(platform.jobs.list_jobs(limit=1000))
+    with pytest.raises(InvalidInput, match=message):
+        Transformer(model.ref, **args)  # type: ignore[arg-type]
+    assert len(platform.jobs.list_jobs(limit=1000)) == before
+    assert not (tmp_path / "out").exists()
+
+
+def test_empty_tags_and_env_and_the_sdks_zero_say_nothing(
+    platform: Platform, model: Model, source: Path, tmp_path: Path
+) -> None:
+    # what SDK code passes when it has nothing to say: no tags, no variables, and
+    # CreateTransformJob's MaxConcurrentTransforms 0 ("not set")
+    t = Transformer(
+        model.ref, 1, output_path=str(tmp_path / "out"), tags=[], env={},
+        max_concurrent_transforms=0, sagemaker_session=platform,
+    )  # fmt: skip
+    t.transform(str(source), logs=False)  # filterwarnings=error: a warning fails the test
+    assert t.latest_transform_job is not None
+    assert "up to 1 worker" in platform.jobs.logs(t.latest_transform_job.name)
+
+
+def test_sagemaker_session_and_platform_together_are_refused(
+    platform: Platform, model: Model, tmp_path: Path
+) -> None:
+    with pytest.raises(InvalidInput, match="give sagemaker_session or platform, not both"):
+        Transformer(
+            model.ref, output_path=str(tmp_path / "out"), sagemaker_session=platform,
+            platform=platform,
+        )  # fmt: skip

@@ -59,6 +59,9 @@ def check_request(request: TransformRequest, signature: Signature | None = None)
         raise InvalidInput(f"max_errors must be 0 or more, got {request.max_errors}")
     if request.workers is not None and request.workers < 1:
         raise InvalidInput(f"workers must be 1 or more, got {request.workers}")
+    mct = request.max_concurrent_transforms
+    if mct is not None and mct < 0:
+        raise InvalidInput(f"max_concurrent_transforms must be 0 or more, got {mct}")
     filters = [
         parse_filter(text, what)
         for text, what in (

@@ -69,7 +69,7 @@ def transform(
         model: The resolved model version, and where to load it from.
         job: The job's name: it names the manifest folder, so calling again with the same
             request and name resumes the job.
-        executor: Where units run (default: ``LocalExecutor(request.workers)``).
+        executor: Where units run (default: ``LocalExecutor(request.concurrency)``).
         progress: Called with the counts so far, at most twice a second, and at the end.
         stop: Set it to stop soon; the finished units stay recorded for a resumption.
         fast_path: Use the columnar CSV path where it applies (it writes the same bytes).
@@ -122,7 +122,7 @@ def run_job(
     spec = JobSpec(model, request, tuple(plans), output, manifest.state, fast_path, unit_bytes)
     books = _Books(manifest, spec, units, progress)
     todo = books.resume()
-    (executor or LocalExecutor(request.workers)).run(spec, todo, books.done, stop)
+    (executor or LocalExecutor(request.concurrency)).run(spec, todo, books.done, stop)
     if books.files_done < len(plans):
         raise JobFailed(
             f"batch job {job} stopped with {books.files_done} of {len(plans)} files done; "

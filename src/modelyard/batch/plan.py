@@ -48,7 +48,15 @@ UNIT_BYTES = 4 * 1024 * 1024
 #: The request fields that do not change what is written (the output location is the job's).
 #: Request fields that do not change an output byte (``compression_type`` only checks names:
 #: a ``.gz`` name is what makes a file read as gzip).
-_NOT_OUTPUT = ("workers", "max_errors", "overwrite", "executor", "address", "compression_type")
+_NOT_OUTPUT = (
+    "workers",
+    "max_concurrent_transforms",
+    "max_errors",
+    "overwrite",
+    "executor",
+    "address",
+    "compression_type",
+)
 
 
 @dataclass(frozen=True, slots=True)

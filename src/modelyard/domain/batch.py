@@ -96,9 +96,12 @@ class TransformRequest:
     input file (Parquet input: ``<input name>.out.parquet``). ``content_type`` None means
     "from the file extension". ``header`` None means "CSV files have no header" unless the
     first line is the model signature's column names. ``workers`` None means one per core.
-    ``executor`` ``ray`` runs the work units on Ray (``address``: a ``ray://`` cluster; None
-    starts a local Ray); the outputs are the same bytes. ``compression_type`` ``gzip`` says
-    every input is gzip (each must then be named ``….gz``, which is how one is read as gzip).
+    ``max_concurrent_transforms`` (CreateTransformJob's ``MaxConcurrentTransforms``, model
+    calls at once on each instance, a worker here; None or 0: not set) multiplies them: see
+    :attr:`concurrency`. ``executor`` ``ray`` runs the work units on Ray (``address``: a
+    ``ray://`` cluster; None starts a local Ray); the outputs are the same bytes.
+    ``compression_type`` ``gzip`` says every input is gzip (each must then be named ``….gz``,
+    which is how one is read as gzip).
     """
 
     model: str
@@ -114,6 +117,7 @@ class TransformRequest:
     input_filter: str | None = None
     output_filter: str | None = None
     workers: int | None = None
+    max_concurrent_transforms: int | None = None
     max_errors: int = 0
     overwrite: bool = False
     executor: BatchExecutor = BatchExecutor.LOCAL
@@ -137,13 +141,28 @@ class TransformRequest:
             value = getattr(self, name)
             if not isinstance(value, bool) and not (name == "header" and value is None):
                 raise InvalidInput(f"{name} must be True or False, got {value!r}")
-        for name in ("workers", "max_errors"):
+        for name in ("workers", "max_concurrent_transforms", "max_errors"):
             value = getattr(self, name)
             if (value is not None or name == "max_errors") and not _whole(value):
                 raise InvalidInput(f"{name} must be a whole number, got {value!r}")
         payload = self.max_payload_mb
         if isinstance(payload, bool) or not isinstance(payload, int | float):
             raise InvalidInput(f"max_payload_mb must be a number, got {payload!r}")
+
+    @property
+    def concurrency(self) -> int | None:
+        """How many work units run at once (worker processes, or Ray tasks); None: one per
+        core (or per CPU of the Ray cluster).
+
+        SageMaker runs ``max_concurrent_transforms`` model calls at once on each of its
+        instances, so ``workers * max_concurrent_transforms`` in all; a worker here makes one
+        call at a time, so that many workers. With ``max_concurrent_transforms`` alone, this
+        machine is the one instance.
+        """
+        per_worker = self.max_concurrent_transforms or None  # 0 is "not set", as in SageMaker
+        if per_worker is None:
+            return self.workers
+        return (self.workers or 1) * per_worker
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able (enums as their values)."""

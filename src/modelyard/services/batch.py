@@ -26,7 +26,7 @@ from modelyard.domain.batch import BatchCounts, BatchExecutor, Compression, Tran
 from modelyard.domain.references import validate_name
 from modelyard.errors import Claimed, Conflict, InvalidInput, ModelyardError
 from modelyard.redaction import redact
-from modelyard.services.jobs import JobKindRunner, JobService, job_name, now
+from modelyard.services.jobs import JobKindRunner, JobService, job_name, name_from_base, now
 from modelyard.services.registry import RegistryService
 from modelyard.storage.base import ArtifactStore
 from modelyard.training.joblog import JobLog
@@ -99,30 +99,37 @@ class BatchService:
         check_output(request, inputs)
         return spec
 
-    def submit(self, request: TransformRequest, name: str | None = None) -> Job:
+    def submit(
+        self, request: TransformRequest, name: str | None = None, *, base_name: str | None = None
+    ) -> Job:
         """Validate ``request`` (see :meth:`check`), record a Pending batch job for the version
-        it resolves to (named ``name``, else a new name from the model's) and start its
-        worker. Local paths are made absolute (the worker does not share the caller's working
-        directory).
+        it resolves to (named ``name``; else ``base_name`` and the time to the millisecond, as
+        the SageMaker SDK names a job from its ``base_transform_job_name``; else a new name
+        from the model's) and start its worker. Local paths are made absolute (the worker does
+        not share the caller's working directory).
 
         The job claims its output location for its life (in the metadata database, released
         when it ends, a dead worker's job included, which is noticed here if nobody noticed it
-        before): two jobs writing one output at once
-        would replace each other's files, and the check for existing outputs cannot see a
-        job that has not written yet.
+        before): two jobs writing one output at once would replace each other's files, and
+        the check for existing outputs cannot see a job that has not written yet.
 
         Raises:
-            What :meth:`check` raises; InvalidName: ``name`` is not letters, digits, ``.``,
-            ``_`` and ``-`` (128 at most, starting with a letter or digit); AlreadyExists: a
-            job of that name exists; Claimed: an active batch job writes the same output
-            (however spelled: ``/out``, ``file:///out``), named in the message.
+            What :meth:`check` raises; InvalidName: ``name`` (or ``base_name``) is not
+            letters, digits, ``.``, ``_`` and ``-`` (128 at most, starting with a letter or
+            digit); AlreadyExists: a job of that name exists; Claimed: an active batch job
+            writes the same output (however spelled: ``/out``, ``file:///out``), named in the
+            message.
         """
         if name is not None:
             validate_name(name, "job name")  # as training and tuning jobs' names
+        elif base_name is not None:
+            validate_name(base_name, "job name prefix")
         request = _absolute(request)
         spec = self.check(request)
+        if name is None:
+            name = job_name(spec.name, "batch") if base_name is None else name_from_base(base_name)
         job = Job(
-            name=name or job_name(spec.name, "batch"),
+            name=name,
             kind=JobKind.BATCH,
             model_name=spec.name,
             status=JobStatus.PENDING,
@@ -188,7 +195,7 @@ class BatchService:
                     _shown(
                         request,
                         f"batch transform of {request.input} with {version.name}:"
-                        f"{version.version} into {request.output}\n",
+                        f"{version.version} into {request.output}, {_at_once(request)}\n",
                     )
                 )
                 source = ModelSource(
@@ -296,8 +303,20 @@ def _worker_args(job: Job) -> list[str]:
     from modelyard.batch.spawn import default_workers
 
     cores = default_workers()  # beyond one per core, the pool starts the rest as it goes
-    helpers = min(request.workers or cores, cores) - 1
+    helpers = min(request.concurrency or cores, cores) - 1
     return ["--prestart", f"modelyard.batch.spawn:{helpers}"] if helpers > 0 else []
+
+
+def _at_once(request: TransformRequest) -> str:
+    """How many work units the job runs at once, as its log says it."""
+    if request.concurrency is not None:
+        count = request.concurrency
+        return f"up to {count} worker{'s' if count != 1 else ''}"
+    if request.executor is BatchExecutor.RAY:
+        return "a worker per CPU of the Ray cluster"
+    from modelyard.batch.spawn import default_workers
+
+    return f"up to {default_workers()} workers (one per core)"
 
 
 def _executor(request: TransformRequest) -> Executor:
@@ -306,10 +325,10 @@ def _executor(request: TransformRequest) -> Executor:
     if request.executor is BatchExecutor.RAY:
         from modelyard.batch.ray_executor import RayExecutor
 
-        return RayExecutor(request.workers, request.address)
+        return RayExecutor(request.concurrency, request.address)
     from modelyard.batch.executor import LocalExecutor
 
-    return LocalExecutor(request.workers, run_here=True)
+    return LocalExecutor(request.concurrency, run_here=True)
 
 
 def _output_claim(output: str) -> str:

@@ -518,6 +518,15 @@ def job_name(model_name: str, kind: str = "") -> str:
     return f"{model_name[: MAX_JOB_NAME - len(suffix)]}{suffix}"
 
 
+def name_from_base(base: str) -> str:
+    """A new job's name as the SageMaker SDK makes one from a prefix (its ``name_from_base``):
+    ``base``, cut short if need be, then the UTC time to the millisecond
+    (``nightly-2026-12-03-04-05-06-789``), in :data:`MAX_JOB_NAME` characters."""
+    moment = now()
+    stamp = f"{moment:%Y-%m-%d-%H-%M-%S}-{moment.microsecond // 1000:03d}"
+    return f"{base[: MAX_JOB_NAME - len(stamp) - 1]}-{stamp}"
+
+
 def check_exists(channel: str, uri: str) -> None:
     """Raises InvalidInput when the ``channel`` data at ``uri`` is missing or unreadable."""
     import fsspec
