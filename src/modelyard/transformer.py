@@ -11,6 +11,7 @@ SageMaker's spelling of the options (``MultiRecord``, ``Line``, ``Input``…) an
 (``multi-record``, ``line``, ``input``) are both accepted. ``instance_count`` is the number of
 worker processes; ``executor="ray"`` (and ``address="ray://…"``) runs them on Ray; an
 ``instance_type`` other than the SDK's local mode is taken with a warning that it is not used.
+``Transformer.attach(job_name)`` binds one to an existing batch job, as the SDK's does.
 A thin adapter over ``BatchService``: the job runs in its own process exactly as ``modelyard
 batch`` runs it, and ``transform`` waits for it unless ``wait=False``.
 """
@@ -138,6 +139,44 @@ class Transformer:
         """The platform the jobs run on (the SDK's session): the one given, else built from
         the settings."""
         return self._get_platform()
+
+    @classmethod
+    def attach(
+        cls, transform_job_name: str, sagemaker_session: Platform | None = None
+    ) -> Transformer:
+        """A transformer bound to an existing batch job, as the SageMaker SDK's
+        ``Transformer.attach``: its parameters are the job's (the model as the job was given
+        it, ``instance_count``, ``strategy``, ``output_path``, ``max_concurrent_transforms``,
+        ``max_payload``, ``max_errors``, ``overwrite``, ``executor``), ``latest_transform_job``
+        is the job (``wait``, ``stop_transform_job`` act on it; ``counts_`` is set if it has
+        ended), and its name is ``base_transform_job_name``, the prefix of the next job's.
+        As in the SDK, the job is not waited for.
+
+        Raises:
+            JobNotFound: no job has that name. InvalidInput: it is a training or tuning job,
+                or ``sagemaker_session`` is not a modelyard Platform.
+        """
+        platform = platform_of(sagemaker_session) or _built()
+        job = platform.batch.get(transform_job_name)
+        request = TransformRequest.from_dict(job.spec)  # the model as given, not as pinned
+        transformer = cls(
+            request.model,
+            request.workers,
+            strategy=request.batch_strategy.value,
+            output_path=request.output,
+            max_concurrent_transforms=request.max_concurrent_transforms,
+            max_payload=request.max_payload_mb,
+            base_transform_job_name=job.name,
+            max_errors=request.max_errors,
+            overwrite=request.overwrite,
+            executor=request.executor.value,
+            address=request.address,
+            platform=platform,
+        )
+        transformer.latest_transform_job = job
+        if job.status.finished:
+            transformer.counts_ = BatchCounts.from_metrics(job.metrics)
+        return transformer
 
     def _get_platform(self) -> Platform:
         if self._platform is None:

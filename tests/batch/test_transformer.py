@@ -294,7 +294,7 @@ def test_content_types_as_sdk_code_writes_them(
     assert whole.latest_transform_job is None
 
 
-# -- the SDK's other constructor arguments -----------------------------------------------
+# -- the SDK's other constructor arguments, and attach -------------------------------------
 
 
 def test_the_sdks_constructor_runs_in_the_sdks_order(
@@ -403,3 +403,63 @@ def test_sagemaker_session_and_platform_together_are_refused(
             model.ref, output_path=str(tmp_path / "out"), sagemaker_session=platform,
             platform=platform,
         )  # fmt: skip
+
+
+def test_attach_binds_a_transformer_to_an_existing_batch_job(
+    platform: Platform, model: Model, source: Path, tmp_path: Path
+) -> None:
+    """The SDK's ``Transformer.attach(transform_job_name, sagemaker_session=None)``: the
+    job's parameters, the job as ``latest_transform_job``, its name as the prefix of the next
+    job's (as the SDK sets ``base_transform_job_name``)."""
+    t = Transformer(
+        model.ref, 2, strategy="SingleRecord", output_path=str(tmp_path / "out"),
+        max_concurrent_transforms=2, max_payload=2, max_errors=3, platform=platform,
+    )  # fmt: skip
+    t.transform(str(source), job_name="attach-me", wait=False)
+    attached = Transformer.attach("attach-me", sagemaker_session=platform)
+    assert attached.sagemaker_session is platform
+    assert attached.model_name == model.ref
+    assert (attached.instance_count, attached.max_concurrent_transforms) == (2, 2)
+    assert (attached.strategy, attached.max_payload, attached.max_errors) == (
+        "single-record",
+        2.0,
+        3,
+    )
+    assert attached.output_path == str(tmp_path / "out")
+    assert attached.base_transform_job_name == "attach-me"
+    assert attached.latest_transform_job is not None
+    assert attached.latest_transform_job.name == "attach-me"
+    attached.wait(logs=False)  # the SDK's wait on the attached job
+    assert attached.counts_.rows_out == len(ROWS)
+    assert (tmp_path / "out" / "rows.csv.out").read_bytes() == model.csv(ROWS)
+
+    attached.output_path = str(tmp_path / "again")
+    attached.transform(str(source), logs=False)
+    assert attached.latest_transform_job is not None
+    assert re.fullmatch(r"attach-me-\d{4}(-\d\d){5}-\d{3}", attached.latest_transform_job.name)
+    assert (tmp_path / "again" / "rows.csv.out").read_bytes() == model.csv(ROWS)
+
+
+def test_attach_refuses_unknown_jobs_and_jobs_of_another_kind(platform: Platform) -> None:
+    from datetime import UTC, datetime
+
+    from modelyard.domain import Job, JobKind
+    from modelyard.errors import JobNotFound
+
+    with pytest.raises(JobNotFound):
+        Transformer.attach("no-such-transform-job", sagemaker_session=platform)
+    platform.jobs.store.create_job(
+        Job(
+            name="a-training-job",
+            kind=JobKind.TRAINING,
+            model_name="churn",
+            status=JobStatus.PENDING,
+            spec={},
+            hyperparameters={},
+            created_at=datetime.now(UTC),
+        )
+    )
+    with pytest.raises(InvalidInput, match="'a-training-job' is a training job, not a batch"):
+        Transformer.attach("a-training-job", sagemaker_session=platform)
+    with pytest.raises(InvalidInput, match=r"^sagemaker_session must be a modelyard Platform"):
+        Transformer.attach("a-training-job", sagemaker_session="an SDK Session")

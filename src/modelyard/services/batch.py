@@ -151,6 +151,17 @@ class BatchService:
             ) from None
         return self._jobs.launch(created)
 
+    def get(self, name: str) -> Job:
+        """A batch job (a dead worker detected).
+
+        Raises:
+            JobNotFound: no job has that name.
+            InvalidInput: the job is of another kind (a training or tuning job).
+        """
+        job = self._jobs.get(name)
+        self.request_of(job)
+        return job
+
     @staticmethod
     def request_of(job: Job) -> TransformRequest:
         """The request a batch job runs, pinned to the version it resolved at submission."""
