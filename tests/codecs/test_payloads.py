@@ -372,6 +372,19 @@ def test_unsupported_content_type_names_it_and_the_supported_ones() -> None:
     assert info.value.http_status == 415
 
 
+@pytest.mark.parametrize("charset", ["utf-16", "UTF-16LE", '"latin-1"', "shift_jis"])
+def test_a_charset_other_than_utf8_is_an_unsupported_media_type_naming_it(charset: str) -> None:
+    # A UTF-16 body was read as UTF-8 and refused as malformed (400), which says nothing of
+    # the charset the client chose; the server reads UTF-8 (and its subset ASCII) only.
+    body = "1,2\n3,4\n".encode(charset.strip('"'))
+    with pytest.raises(UnsupportedMediaType) as info:
+        decode(body, f"text/csv; charset={charset}", None)
+    assert charset.strip('"') in str(info.value) and "UTF-8" in str(info.value)
+    assert info.value.http_status == 415
+    for same in ("utf-8", "UTF8", '"utf-8"', "us-ascii"):
+        check(decode(b"1,2\n3,4\n", f"text/csv; charset={same}", NAMED), EXPECTED)
+
+
 def test_form_encoded_gets_a_curl_hint() -> None:
     with pytest.raises(UnsupportedMediaType, match="curl"):
         decode(b"[1]", "application/x-www-form-urlencoded", None)

@@ -214,8 +214,11 @@ def encode(predictions: np.ndarray, media_type: str) -> bytes:
 
 
 def _media_type(content_type: str) -> str:
-    media = content_type.split(";", 1)[0].strip().lower()
+    media, _, params = content_type.partition(";")
+    media = media.strip().lower()
     if media in _EXACT_TYPES:
+        if params:
+            _check_charset(content_type, params)
         return _EXACT_TYPES[media]
     hint = ""
     if media == "application/x-www-form-urlencoded":
@@ -223,6 +226,24 @@ def _media_type(content_type: str) -> str:
     raise UnsupportedMediaType(
         f"unsupported content type {clip(content_type)}{hint}: supported: {_SUPPORTED}"
     )
+
+
+#: The charsets a body is read in: UTF-8, and ASCII, which is a part of it.
+_UTF8 = frozenset(("utf-8", "utf8", "us-ascii", "ascii"))
+
+
+def _check_charset(content_type: str, params: str) -> None:
+    """Refuse a ``charset`` parameter other than UTF-8's: a UTF-16 body read as UTF-8 was
+    refused as malformed, which named nothing the client chose."""
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            charset = value.strip().strip('"').strip()
+            if charset.lower() not in _UTF8:
+                raise UnsupportedMediaType(
+                    f"unsupported charset {clip(charset)} in content type {clip(content_type)}: "
+                    "send the body as UTF-8"
+                )
 
 
 def _decode_table(body: bytes, media: str, signature: Signature) -> pd.DataFrame:
