@@ -84,3 +84,33 @@ def test_an_unknown_health_service_is_not_found_however_long_its_name(tmp_path: 
     assert long[0] == grpc.StatusCode.NOT_FOUND, long
     assert long[1].startswith("unknown service 'xxxx") and len(long[1]) < 200, long[1][:300]
     assert known[0] == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_bytes_that_are_not_a_health_request_are_an_invalid_argument(tmp_path: Path) -> None:
+    """The health service was registered without the inference service's handling of bytes
+    that do not parse: the caller got UNKNOWN 'Unexpected DecodeError'."""
+    settings = _settings(tmp_path / "home")
+    garbage = b"\xff\xff\xff\xff\x0fnot a protobuf message"
+
+    async def scenario() -> tuple[list[tuple[Any, str]], Any]:
+        answers = []
+        async with _channel(settings) as channel:
+            check = channel.unary_unary("/grpc.health.v1.Health/Check")  # bytes as they are
+            watch = channel.unary_stream("/grpc.health.v1.Health/Watch")
+            for call in (check(garbage, timeout=30), watch(garbage, timeout=30)):
+                try:
+                    if hasattr(call, "read"):
+                        await call.read()
+                    else:
+                        await call
+                except grpc.aio.AioRpcError as error:
+                    answers.append((error.code(), error.details() or ""))
+            stub = health_pb2_grpc.HealthStub(channel)
+            known = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=30)
+        return answers, known.status
+
+    answers, known = asyncio.run(scenario())
+    words = "not a valid grpc.health.v1.HealthCheckRequest protobuf message"
+    assert [code for code, _ in answers] == [grpc.StatusCode.INVALID_ARGUMENT] * 2, answers
+    assert all(words in details for _, details in answers), answers
+    assert known == health_pb2.HealthCheckResponse.SERVING

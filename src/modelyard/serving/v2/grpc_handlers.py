@@ -22,7 +22,7 @@ from google.protobuf.message import DecodeError, Message
 from modelyard.serving.v2 import grpc_predict_v2_pb2 as pb
 from modelyard.serving.v2.grpc_service import InferenceServicer
 
-__all__ = ["SERVICE", "Malformed", "add_to_server"]
+__all__ = ["SERVICE", "Malformed", "add_to_server", "lenient_deserializer"]
 
 SERVICE = "inference.GRPCInferenceService"
 
@@ -48,6 +48,21 @@ class Malformed:
         self.message = message
 
 
+def lenient_deserializer(request_type: type[Message]) -> Callable[[bytes], Message | Malformed]:
+    """A request deserializer that keeps bytes which do not parse as ``request_type`` as a
+    :class:`Malformed` value (for the rpc to refuse as ``INVALID_ARGUMENT``) instead of
+    raising, which grpc answers ``UNKNOWN``."""
+    kind = request_type.DESCRIPTOR.full_name
+
+    def deserialize(data: bytes) -> Message | Malformed:
+        try:
+            return request_type.FromString(data)
+        except DecodeError:
+            return Malformed(f"the request bytes are not a valid {kind} protobuf message")
+
+    return deserialize
+
+
 def add_to_server(servicer: InferenceServicer, server: grpc.aio.Server) -> None:
     """Register ``servicer``'s six rpcs on ``server`` (as the generated function does, with
     deserializers that never raise)."""
@@ -66,13 +81,7 @@ def _handler(
     response_type: type[Message],
 ) -> grpc.RpcMethodHandler:
     behavior: Behavior = getattr(servicer, rpc)
-    kind = request_type.DESCRIPTOR.full_name
-
-    def deserialize(data: bytes) -> Message | Malformed:
-        try:
-            return request_type.FromString(data)
-        except DecodeError:
-            return Malformed(f"the request bytes are not a valid {kind} protobuf message")
+    deserialize = lenient_deserializer(request_type)
 
     async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         if type(request) is Malformed:

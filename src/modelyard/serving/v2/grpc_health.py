@@ -23,9 +23,12 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from modelyard.codecs.json_shapes import clip
+from modelyard.serving.v2.grpc_handlers import Malformed, lenient_deserializer
 
 #: The service names Check and Watch know: the whole server, and the V2 inference service.
 SERVICES = ("", "inference.GRPCInferenceService")
+#: The health service's full name, as grpc_health's generated code registers it.
+_SERVICE = "grpc.health.v1.Health"
 #: How often Watch reads readiness again, in seconds.
 WATCH_POLL_S = 0.5
 
@@ -70,5 +73,30 @@ class HealthServicer(health_pb2_grpc.HealthServicer):
 
 
 def add_health(servicer: HealthServicer, server: grpc.aio.Server) -> None:
-    """Serve ``servicer`` as ``grpc.health.v1.Health`` on ``server``."""
-    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    """Serve ``servicer`` as ``grpc.health.v1.Health`` on ``server``: as the generated
+    ``add_HealthServicer_to_server`` does, but with request bytes that do not parse answered
+    ``INVALID_ARGUMENT`` (grpc answers a deserializer's DecodeError ``UNKNOWN``)."""
+    deserialize = lenient_deserializer(health_pb2.HealthCheckRequest)
+    serialize = health_pb2.HealthCheckResponse.SerializeToString
+
+    async def check(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        if type(request) is Malformed:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
+        return await servicer.Check(request, context)
+
+    async def watch(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        if type(request) is Malformed:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
+        async for answer in servicer.Watch(request, context):
+            yield answer
+
+    handlers = {
+        "Check": grpc.unary_unary_rpc_method_handler(
+            check, request_deserializer=deserialize, response_serializer=serialize
+        ),
+        "Watch": grpc.unary_stream_rpc_method_handler(
+            watch, request_deserializer=deserialize, response_serializer=serialize
+        ),
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(_SERVICE, handlers),))
+    server.add_registered_method_handlers(_SERVICE, handlers)
