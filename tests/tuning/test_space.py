@@ -49,6 +49,9 @@ def test_a_categorical_value_may_hold_colons() -> None:
         ("x=float:0.1:1:log:step=0.1", "log and step cannot be combined"),
         ("x=float:0:1:step=0", "step must be positive"),
         ("x=float:0:1:step=z", "step 'z' is not a number"),
+        # Only LOW could ever be tried: a range in name only.
+        ("x=float:0.01:0.3:step=1", "step 1 is wider than the range from 0.01 to 0.3"),
+        ("x=int:1:3:step=5", "step 5 is wider than the range from 1 to 3"),
         ("x=int:1.5:3", "an int range needs whole numbers"),
         ("x=float:0:inf", "LOW must be a number no larger than HIGH"),
         ("x=cat:", "empty choice"),
@@ -99,11 +102,15 @@ def test_ranges_are_checked_against_the_algorithm() -> None:
         "objective=int:1:3": "tune it with objective=cat:A,B",
         "objective=cat:binary:logistic,nonsense": "'objective' must be one of",
         "num_round=int:0:10": "hyperparameter 'num_round' must be an integer in [1, 10000]",
+        # An int range's bound shown as it was written, not as a float.
+        "num_round=int:1:100000000000": "in [1, 10000], got 100000000000",
     }
     for text, message in cases.items():
         with pytest.raises(InvalidInput) as info:
             SearchSpace.parse([text]).check_against(specs)
         assert message in info.value.message, (text, info.value.message)
+        if "=int:" in text:  # whole bounds shown whole
+            assert ".0" not in info.value.message.rsplit("got", 1)[-1], info.value.message
 
 
 def test_a_huge_float_grid_is_refused_before_it_is_built() -> None:

@@ -165,6 +165,11 @@ def parse_range(text: str) -> ParamRange:
             raise bad(f"unknown option {option!r}")
     if log and step is not None:
         raise bad("log and step cannot be combined")
+    if step is not None and low < high and step > high - low:
+        raise bad(
+            f"step {_num(step)} is wider than the range from {_num(low)} to {_num(high)}: "
+            "only LOW could be tried"
+        )
     if log and low <= 0:
         raise bad("a log range needs LOW > 0")
     if kind == "int" and not (
@@ -243,7 +248,9 @@ class SearchSpace:
                     f"hyperparameter {r.name!r} must be {spec.allowed()}: "
                     f"tune it with {r.name}=cat:A,B"
                 )
-            values: Sequence[Any] = r.choices if r.kind == "cat" else (r.low, r.high)
+            # An int range's bounds as whole numbers (a message said "got 100000000000.0").
+            bounds = (int(r.low), int(r.high)) if r.kind == "int" else (r.low, r.high)
+            values: Sequence[Any] = r.choices if r.kind == "cat" else bounds
             for value in values:
                 try:
                     spec.convert(value)
