@@ -245,3 +245,11 @@ def test_a_scrape_sees_each_flush_whole(tmp_path: Path, writer: Writers) -> None
         scraper.join()
     assert uneven == []
     assert set(samples(tmp_path).values()) == {float(flushes)}
+
+
+def test_a_scrape_of_a_removed_folder_reads_nothing(tmp_path: Path) -> None:
+    """A server removes its run's folder when it stops; a scrape answered meanwhile reads no
+    files (it must not fail making the folder's lock)."""
+    gone = tmp_path / "removed"
+    assert exposition(gone) == b""
+    assert not gone.exists()

@@ -193,8 +193,13 @@ def _open_lock(directory: Path) -> int:
 
 @contextmanager
 def _reading(directory: Path) -> Iterator[None]:
-    """Hold ``directory``'s lock shared: no worker is midway through a flush meanwhile."""
-    lock = _open_lock(directory)
+    """Hold ``directory``'s lock shared: no worker is midway through a flush meanwhile (a
+    folder removed at the server's stop has no files to read, nor a lock)."""
+    try:
+        lock = _open_lock(directory)
+    except FileNotFoundError:
+        yield
+        return
     try:
         fcntl.flock(lock, fcntl.LOCK_SH)
         yield
@@ -240,7 +245,10 @@ def forget_dead_workers(directory: Path) -> list[int]:
 
 
 def exposition(directory: Path) -> bytes:
-    """The Prometheus text exposition of every worker's files in ``directory``, merged."""
+    """The Prometheus text exposition of every worker's files in ``directory``, merged
+    (nothing once the folder is removed, as a server does at its stop)."""
+    if not os.path.isdir(directory):
+        return b""
     forget_dead_workers(directory)
     registry = CollectorRegistry(auto_describe=False)
     MultiProcessCollector(registry, path=str(directory))
