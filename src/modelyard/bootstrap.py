@@ -44,6 +44,7 @@ from modelyard.services.tuning import TuningService
 from modelyard.storage.artifacts import FsspecArtifactStore
 from modelyard.storage.base import ArtifactStore, EndpointStore, MetadataStore, ServerRegistry
 from modelyard.storage.capture_files import CaptureFolder
+from modelyard.storage.filesystems import check_protocol
 from modelyard.storage.sql.alarm_store import SqlAlarmStore
 from modelyard.storage.sql.deployment_store import SqlDeploymentStore
 from modelyard.storage.sql.endpoint_store import SqlEndpointStore
@@ -58,6 +59,7 @@ from modelyard.storage.sql.plan_source import SqlPlanSource
 from modelyard.storage.sql.schedule_store import SqlScheduleStore
 from modelyard.storage.sql.server_store import SqlServerStore
 from modelyard.storage.sql.store import SqlMetadataStore
+from modelyard.storage.urls import mask_url
 from modelyard.training.joblog import LogLimits
 
 # Every engine this process built, so that a forked trial runner can let go of them.
@@ -182,6 +184,11 @@ def build(settings: Settings | None = None) -> Platform:
         metadata = SqlMetadataStore(engine)
         endpoint_store = SqlEndpointStore(engine)
         artifacts = FsspecArtifactStore(settings.resolved_artifact_url)
+        # A capture URL fsspec cannot load is refused now: a server must not start and then
+        # lose every captured row. Reaching it is left to the writes (some drivers connect
+        # when made; an unreachable store must not stop commands that never capture).
+        capture_url = settings.resolved_capture_url
+        check_protocol(capture_url, mask_url(capture_url), "the capture folder")
     registry = RegistryService(metadata, artifacts, scratch_dir=settings.home / "tmp")
     endpoints = EndpointService(
         endpoint_store,
@@ -211,7 +218,7 @@ def build(settings: Settings | None = None) -> Platform:
     servers = ServerService(
         SqlServerStore(engine), endpoint_store, stale_after=settings.server_stale_after
     )
-    capture_folder = CaptureFolder(settings.resolved_capture_url)
+    capture_folder = CaptureFolder(capture_url)
     capture = CaptureService(capture_folder, endpoints=endpoint_store)
     retention_d = settings.capture_retention_d
     capture_retention = CaptureRetention(

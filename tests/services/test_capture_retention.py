@@ -26,6 +26,7 @@ from modelyard.errors import (
 from modelyard.services.capture import CaptureService
 from modelyard.services.capture_retention import CaptureRetention
 from modelyard.storage.capture_files import CaptureFolder
+from modelyard.storage.filesystems import check_protocol
 from tests.services.test_capture_service import at, captured, folder, put
 
 __all__ = ["folder"]  # the fixture, shared: local and memory:// roots
@@ -284,10 +285,17 @@ def test_reads_racing_a_prune_leave_out_the_files_it_deleted(
 
 
 def test_a_root_of_an_unknown_protocol_is_a_typed_error() -> None:
-    """A setting to fix (ConfigError), refused when the folder is made, before any server or
-    scheduler loop starts with it; the message names the root."""
+    """A setting to fix (ConfigError, which the scheduler loop survives: a ModelyardError);
+    the message names the root. Commands refuse it before they start (check_protocol)."""
+    folder = CaptureFolder("nosuchprotocol://bucket/capture")
     with pytest.raises(ConfigError, match="the capture folder nosuchprotocol://bucket/capture"):
-        CaptureFolder("nosuchprotocol://bucket/capture")
+        CaptureRetention(folder, now=lambda: NOW).prune(None, NOW)
+    for url in ("nosuchprotocol://bucket/capture", "simplecache::nosuchprotocol://b/c"):
+        with pytest.raises(ConfigError, match="nosuchprotocol"):
+            check_protocol(url, url, "the capture folder")
+    # Known protocols pass without a filesystem made (nothing is reached), as do folders.
+    for url in ("memory://rows", "simplecache::memory://rows", "/var/rows", "file:///var/rows"):
+        check_protocol(url, url, "the capture folder")
 
 
 def test_a_write_whose_folder_a_prune_removed_meanwhile_is_retried(tmp_path: Path) -> None:

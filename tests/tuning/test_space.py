@@ -66,6 +66,12 @@ def test_malformed_ranges_name_the_problem_and_the_syntax(text: str, why: str) -
     assert repr(text) in info.value.message and "expected NAME=int:LOW:HIGH" in info.value.message
 
 
+def test_a_step_as_wide_as_the_range_is_taken_whatever_the_floats_round_to() -> None:
+    # 0.3 - 0.1 is 0.19999999999999998 in floats: a step of 0.2 still spans it.
+    assert parse_range("x=float:0.1:0.3:step=0.2").grid() == [0.1, 0.3]
+    assert parse_range("x=int:1:3:step=2").grid() == [1, 3]
+
+
 def test_a_space_needs_ranges_and_each_name_once() -> None:
     with pytest.raises(InvalidInput, match="at least one hyperparameter range"):
         SearchSpace.parse([])

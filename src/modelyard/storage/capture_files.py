@@ -42,10 +42,6 @@ class CaptureFolder:
         self._opened: tuple[Any, str] | None = None
         self._files_opened = 0
         self._count_lock = threading.Lock()
-        if "://" in url and not url.startswith("file://"):
-            # A remote URL (its protocol, its package) is checked on opening, as the artifact
-            # store's is: a server must not start and then lose every captured row.
-            self._filesystem()
 
     @property
     def files_opened(self) -> int:

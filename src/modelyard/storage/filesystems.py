@@ -4,7 +4,8 @@ The artifact store and the capture folder take any fsspec URL. fsspec raises ``V
 a protocol it does not know, ``ImportError`` for one whose package is not installed (``s3fs``
 for ``s3://``) and ``OSError`` when the filesystem cannot be reached: each is a setting to fix,
 a package to install or a store that is down, said in one line with the URL's credentials
-masked.
+masked. :func:`check_protocol` finds the first two without making a filesystem (some drivers
+connect when made), so that a command can refuse a bad setting before it starts.
 """
 
 from __future__ import annotations
@@ -39,3 +40,28 @@ def open_filesystem(given: str, shown: str, what: str, **options: Any) -> tuple[
     except OSError as exc:
         raise StorageUnavailable(f"cannot open {what} {shown}: {redact(str(exc), given)}") from None
     return fs, root.rstrip("/")
+
+
+def check_protocol(given: str, shown: str, what: str) -> None:
+    """Refuse a URL whose protocol (each of a chained URL's, ``simplecache::s3://…``) fsspec
+    does not know or cannot load, without making the filesystem. A local path passes.
+
+    Raises:
+        ConfigError: fsspec knows no such protocol.
+        MissingDependency: the protocol's package is not installed.
+    """
+    if "://" not in given and "::" not in given:
+        return  # a local path: nothing to load
+    import fsspec
+
+    for part in given.split("::"):
+        protocol = fsspec.core.split_protocol(part)[0]
+        if protocol is None:
+            continue
+        try:
+            fsspec.get_filesystem_class(protocol)
+        except ImportError as exc:
+            message = redact(str(exc), given)
+            raise MissingDependency(f"cannot open {what} {shown}: {message}") from None
+        except ValueError as exc:
+            raise ConfigError(f"cannot open {what} {shown}: {redact(str(exc), given)}") from None

@@ -165,7 +165,8 @@ def parse_range(text: str) -> ParamRange:
             raise bad(f"unknown option {option!r}")
     if log and step is not None:
         raise bad("log and step cannot be combined")
-    if step is not None and low < high and step > high - low:
+    # With a tolerance: 0.3 - 0.1 is 0.19999999999999998, and step=0.2 tries 0.1 and 0.3.
+    if step is not None and low < high and step > (high - low) * (1 + 1e-9):
         raise bad(
             f"step {_num(step)} is wider than the range from {_num(low)} to {_num(high)}: "
             "only LOW could be tried"
