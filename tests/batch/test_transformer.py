@@ -9,13 +9,14 @@ Real registry (SQLite), real batch jobs in their own worker processes.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from modelyard import Transformer
 from modelyard.bootstrap import Platform
-from modelyard.domain import JobStatus
+from modelyard.domain import Job, JobKind, JobStatus
 from modelyard.errors import InvalidInput
 from tests.batch.support import Model, csv_text, features
 
@@ -317,8 +318,11 @@ def test_the_sdks_constructor_runs_in_the_sdks_order(
     # the SDK's name_from_base: the prefix, then the time to the millisecond
     assert re.fullmatch(r"churn-nightly-\d{4}(-\d\d){5}-\d{3}", job.name), job.name
     assert (job.spec["workers"], job.spec["max_concurrent_transforms"]) == (2, 3)
-    # an instance runs max_concurrent_transforms model calls at once: 2 x 3 workers here
-    assert "up to 6 workers" in platform.jobs.logs(job.name)
+    # an instance runs max_concurrent_transforms model calls at once (each held to this
+    # machine's cores): 2 x 3 workers on 3 cores or more
+    from modelyard.batch.spawn import default_workers
+
+    assert f"up to {2 * min(3, default_workers())} workers" in platform.jobs.logs(job.name)
     assert (out / "rows.csv.out").read_bytes() == model.csv(ROWS)
 
     # job_name, when given, is the name (as in the SDK); a long prefix is cut to fit
@@ -332,7 +336,32 @@ def test_the_sdks_constructor_runs_in_the_sdks_order(
     named.output_path = str(tmp_path / "long")
     named.transform(str(source), logs=False)
     long_name = named.latest_transform_job.name
-    assert len(long_name) == 128 and re.fullmatch(r"x+-\d{4}(-\d\d){5}-\d{3}", long_name)
+    # cut as the SDK's name_from_base cuts it: 63 characters in all
+    assert len(long_name) == 63 and re.fullmatch(r"x+-\d{4}(-\d\d){5}-\d{3}", long_name)
+
+
+def test_the_concurrency_reaches_the_workers_and_an_instance_is_held_to_the_cores() -> None:
+    """What the log says is what runs: the local executor gets that many workers (and the job
+    worker pre-starts that many helpers, up to the cores); SDK code passing 64 calls at once
+    per instance gets one worker per core for it, not 64 processes each loading the model."""
+    from modelyard.batch.spawn import default_workers
+    from modelyard.domain.batch import TransformRequest
+    from modelyard.services.batch import _executor, _worker_args
+
+    cores = default_workers()
+    given = TransformRequest("m", "/in", "/out", workers=2, max_concurrent_transforms=3)
+    assert _executor(given).workers == 2 * min(3, cores)
+    many = TransformRequest("m", "/in", "/out", max_concurrent_transforms=64)
+    assert _executor(many).workers == cores
+    assert given.concurrency() == 6  # no cap asked (Ray: the cluster's CPUs hold it)
+    job = Job(
+        name="j", kind=JobKind.BATCH, model_name="m", status=JobStatus.PENDING,
+        spec=many.to_dict(), hyperparameters={}, created_at=datetime.now(UTC),
+    )  # fmt: skip
+    helpers = cores - 1
+    assert _worker_args(job) == (
+        ["--prestart", f"modelyard.batch.spawn:{helpers}"] if helpers > 0 else []
+    )
 
 
 def test_max_concurrent_transforms_alone_is_the_job_s_concurrency(

@@ -28,6 +28,7 @@ from modelyard.batch.manifest import Manifest
 from modelyard.batch.plan import UNIT_BYTES, FilePlan, JobSpec, WorkUnit, request_digest
 from modelyard.batch.planner import plan_files
 from modelyard.batch.sink import UnitResult
+from modelyard.batch.spawn import default_workers
 from modelyard.domain.batch import BatchCounts, BatchFormat, SplitType, TransformRequest
 from modelyard.errors import InvalidPayload, JobFailed
 
@@ -69,7 +70,7 @@ def transform(
         model: The resolved model version, and where to load it from.
         job: The job's name: it names the manifest folder, so calling again with the same
             request and name resumes the job.
-        executor: Where units run (default: ``LocalExecutor(request.concurrency)``).
+        executor: Where units run (default: local workers, ``request.concurrency`` of them).
         progress: Called with the counts so far, at most twice a second, and at the end.
         stop: Set it to stop soon; the finished units stay recorded for a resumption.
         fast_path: Use the columnar CSV path where it applies (it writes the same bytes).
@@ -122,7 +123,9 @@ def run_job(
     spec = JobSpec(model, request, tuple(plans), output, manifest.state, fast_path, unit_bytes)
     books = _Books(manifest, spec, units, progress)
     todo = books.resume()
-    (executor or LocalExecutor(request.concurrency)).run(spec, todo, books.done, stop)
+    if executor is None:
+        executor = LocalExecutor(request.concurrency(default_workers()))
+    executor.run(spec, todo, books.done, stop)
     if books.files_done < len(plans):
         raise JobFailed(
             f"batch job {job} stopped with {books.files_done} of {len(plans)} files done; "

@@ -149,19 +149,22 @@ class TransformRequest:
         if isinstance(payload, bool) or not isinstance(payload, int | float):
             raise InvalidInput(f"max_payload_mb must be a number, got {payload!r}")
 
-    @property
-    def concurrency(self) -> int | None:
+    def concurrency(self, cores: int | None = None) -> int | None:
         """How many work units run at once (worker processes, or Ray tasks); None: one per
         core (or per CPU of the Ray cluster).
 
         SageMaker runs ``max_concurrent_transforms`` model calls at once on each of its
         instances, so ``workers * max_concurrent_transforms`` in all; a worker here makes one
         call at a time, so that many workers. With ``max_concurrent_transforms`` alone, this
-        machine is the one instance.
+        machine is the one instance. ``cores`` (local workers: this machine's) holds each
+        instance's share to that many: SDK code passes 16-100, meant as calls inside one
+        container, and each worker here is a process that loads the model.
         """
         per_worker = self.max_concurrent_transforms or None  # 0 is "not set", as in SageMaker
         if per_worker is None:
             return self.workers
+        if cores is not None:
+            per_worker = min(per_worker, cores)
         return (self.workers or 1) * per_worker
 
     def to_dict(self) -> dict[str, Any]:

@@ -314,19 +314,20 @@ def _worker_args(job: Job) -> list[str]:
     from modelyard.batch.spawn import default_workers
 
     cores = default_workers()  # beyond one per core, the pool starts the rest as it goes
-    helpers = min(request.concurrency or cores, cores) - 1
+    helpers = min(request.concurrency(cores) or cores, cores) - 1
     return ["--prestart", f"modelyard.batch.spawn:{helpers}"] if helpers > 0 else []
 
 
 def _at_once(request: TransformRequest) -> str:
     """How many work units the job runs at once, as its log says it."""
-    if request.concurrency is not None:
-        count = request.concurrency
-        return f"up to {count} worker{'s' if count != 1 else ''}"
-    if request.executor is BatchExecutor.RAY:
-        return "a worker per CPU of the Ray cluster"
     from modelyard.batch.spawn import default_workers
 
+    ray = request.executor is BatchExecutor.RAY
+    count = request.concurrency(None if ray else default_workers())
+    if count is not None:
+        return f"up to {count} worker{'s' if count != 1 else ''}"
+    if ray:
+        return "a worker per CPU of the Ray cluster"
     return f"up to {default_workers()} workers (one per core)"
 
 
@@ -336,10 +337,11 @@ def _executor(request: TransformRequest) -> Executor:
     if request.executor is BatchExecutor.RAY:
         from modelyard.batch.ray_executor import RayExecutor
 
-        return RayExecutor(request.concurrency, request.address)
+        return RayExecutor(request.concurrency(), request.address)
     from modelyard.batch.executor import LocalExecutor
+    from modelyard.batch.spawn import default_workers
 
-    return LocalExecutor(request.concurrency, run_here=True)
+    return LocalExecutor(request.concurrency(default_workers()), run_here=True)
 
 
 def _output_claim(output: str) -> str:

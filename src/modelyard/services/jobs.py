@@ -518,13 +518,17 @@ def job_name(model_name: str, kind: str = "") -> str:
     return f"{model_name[: MAX_JOB_NAME - len(suffix)]}{suffix}"
 
 
+#: The longest name the SageMaker SDK's ``name_from_base`` makes (SageMaker's job names).
+SDK_NAME_LENGTH = 63
+
+
 def name_from_base(base: str) -> str:
     """A new job's name as the SageMaker SDK makes one from a prefix (its ``name_from_base``):
     ``base``, cut short if need be, then the UTC time to the millisecond
-    (``nightly-2026-12-03-04-05-06-789``), in :data:`MAX_JOB_NAME` characters."""
+    (``nightly-2026-12-03-04-05-06-789``), in :data:`SDK_NAME_LENGTH` characters."""
     moment = now()
     stamp = f"{moment:%Y-%m-%d-%H-%M-%S}-{moment.microsecond // 1000:03d}"
-    return f"{base[: MAX_JOB_NAME - len(stamp) - 1]}-{stamp}"
+    return f"{base[: SDK_NAME_LENGTH - len(stamp) - 1]}-{stamp}"
 
 
 def check_exists(channel: str, uri: str) -> None:
