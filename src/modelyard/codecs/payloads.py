@@ -52,6 +52,7 @@ never pickled), asked for by name:
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -150,6 +151,8 @@ def decode(
         media = JSON
     else:
         media = _EXACT_TYPES.get(content_type) or _media_type(content_type)
+        if media != NPY and ";" in content_type:
+            body = _as_utf8(body, content_type)
     if signature is not None and text_features(signature) is not None:
         return _decode_table(body, media, signature)
     if media == CSV:
@@ -214,11 +217,8 @@ def encode(predictions: np.ndarray, media_type: str) -> bytes:
 
 
 def _media_type(content_type: str) -> str:
-    media, _, params = content_type.partition(";")
-    media = media.strip().lower()
+    media = content_type.split(";", 1)[0].strip().lower()
     if media in _EXACT_TYPES:
-        if params:
-            _check_charset(content_type, params)
         return _EXACT_TYPES[media]
     hint = ""
     if media == "application/x-www-form-urlencoded":
@@ -228,22 +228,41 @@ def _media_type(content_type: str) -> str:
     )
 
 
-#: The charsets a body is read in: UTF-8, and ASCII, which is a part of it.
+#: Charsets a body is read in as it is: UTF-8, and ASCII, which is a part of it.
 _UTF8 = frozenset(("utf-8", "utf8", "us-ascii", "ascii"))
 
 
-def _check_charset(content_type: str, params: str) -> None:
-    """Refuse a ``charset`` parameter other than UTF-8's: a UTF-16 body read as UTF-8 was
-    refused as malformed, which named nothing the client chose."""
-    for param in params.split(";"):
+def _as_utf8(body: bytes, content_type: str) -> bytes:
+    """``body`` in UTF-8, from the ``charset`` its content type names (a Java or R client may
+    label a body ISO-8859-1 or UTF-16): read as UTF-8 whatever it said, a UTF-16 body was
+    refused as malformed, naming nothing the client chose.
+
+    Raises:
+        UnsupportedMediaType: a charset Python does not know.
+        InvalidPayload: the body is not valid in the charset named.
+    """
+    for param in content_type.split(";")[1:]:
         name, _, value = param.partition("=")
-        if name.strip().lower() == "charset":
-            charset = value.strip().strip('"').strip()
-            if charset.lower() not in _UTF8:
-                raise UnsupportedMediaType(
-                    f"unsupported charset {clip(charset)} in content type {clip(content_type)}: "
-                    "send the body as UTF-8"
-                )
+        if name.strip().lower() != "charset":
+            continue
+        charset = value.strip().strip('"').strip()
+        if charset.lower() in _UTF8:
+            return body
+        try:
+            codecs.lookup(charset)
+        except LookupError:
+            raise UnsupportedMediaType(
+                f"unsupported charset {clip(charset)} in content type {clip(content_type)}: "
+                "send UTF-8, or a charset Python reads"
+            ) from None
+        try:
+            return body.decode(charset).encode("utf-8", "surrogatepass")
+        except UnicodeError as exc:
+            raise InvalidPayload(
+                f"the body is not valid {clip(charset)} (byte {exc.start}), the charset its "
+                "content type names"
+            ) from None
+    return body
 
 
 def _decode_table(body: bytes, media: str, signature: Signature) -> pd.DataFrame:
