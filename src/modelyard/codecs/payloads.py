@@ -52,7 +52,6 @@ never pickled), asked for by name:
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import json
@@ -249,19 +248,18 @@ def _as_utf8(body: bytes, content_type: str) -> bytes:
         if charset.lower() in _UTF8:
             return body
         try:
-            codecs.lookup(charset)
+            text = body.decode(charset)  # base64 or zlib, codecs of bytes: a LookupError too
         except LookupError:
             raise UnsupportedMediaType(
                 f"unsupported charset {clip(charset)} in content type {clip(content_type)}: "
                 "send UTF-8, or a charset Python reads"
             ) from None
-        try:
-            return body.decode(charset).encode("utf-8", "surrogatepass")
-        except UnicodeError as exc:
+        except UnicodeDecodeError as exc:
             raise InvalidPayload(
                 f"the body is not valid {clip(charset)} (byte {exc.start}), the charset its "
                 "content type names"
             ) from None
+        return text.encode("utf-8", "surrogatepass")
     return body
 
 
