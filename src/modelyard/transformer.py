@@ -156,8 +156,14 @@ class Transformer:
             JobNotFound: no job has that name. InvalidInput: it is a training or tuning job,
                 or ``sagemaker_session`` is not a modelyard Platform.
         """
-        platform = platform_of(sagemaker_session) or _built()
-        job = platform.batch.get(transform_job_name)
+        given = platform_of(sagemaker_session)
+        platform = given or _built()
+        try:
+            job = platform.batch.get(transform_job_name)
+        except BaseException:
+            if given is None:  # made here for the transformer that is not made
+                platform.close()
+            raise
         request = TransformRequest.from_dict(job.spec)  # the model as given, not as pinned
         transformer = cls(
             request.model,

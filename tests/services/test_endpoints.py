@@ -11,6 +11,7 @@ import pytest
 from modelyard.bootstrap import Platform, build
 from modelyard.config import load_settings
 from modelyard.domain import ConfigChange
+from modelyard.domain.capture import KeepCapture
 from modelyard.errors import (
     AlreadyExists,
     ArtifactCorrupted,
@@ -133,6 +134,7 @@ def test_bad_changes_leave_everything_as_it_was(platform: Platform) -> None:
         (InvalidInput, lambda: eps.create("other", {"main": "cancer:1"}, "main=1")),  # type: ignore[arg-type]
         (InvalidInput, lambda: eps.set_weights("api", [("main", 2.0)])),  # type: ignore[arg-type]
         (InvalidInput, lambda: eps.update("api", {"main": "cancer:1"}, batching={"main": 64})),  # type: ignore[dict-item]
+        (InvalidInput, lambda: eps.update("api", "cancer:1", capture=KeepCapture())),  # type: ignore[arg-type]
     ]
     for error, attempt in attempts:
         with pytest.raises(error):

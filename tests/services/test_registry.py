@@ -291,6 +291,7 @@ def test_numbers_out_of_range_or_of_the_wrong_kind_are_refused_naming_them(
     ]
     refused_changing_nothing(platform, attempts)
     assert reg.restore("cancer:1").status.value == "ready"
+    assert reg.set_alias("cancer", "np", np.int64(2)).version == 2  # numpy's ints are ints
 
 
 def test_lightgbm_trained_on_names_with_spaces_registers_and_keeps_the_models_order(

@@ -194,6 +194,11 @@ def test_bad_requests_record_nothing(
             "the target column's name is empty",
             lambda: platform.training.submit("m", algorithm="xgboost", train=str(train), target=""),
         ),
+        (
+            InvalidInput,
+            "the target must be a column's name, got int 0",
+            lambda: platform.training.submit("m", algorithm="xgboost", train=str(train), target=0),  # type: ignore[arg-type]
+        ),
         (  # one text, not the aliases p, r, o, d
             InvalidInput,
             "aliases must be a list of names",

@@ -145,6 +145,7 @@ class EndpointService:
         Raises what :meth:`create` raises (but AlreadyExists), and EndpointNotFound, Conflict."""
         current = self.get(name).config
         if isinstance(capture, KeepCapture):
+            _check_mapping(variants, "variants", "variant name to model reference")
             capture = self._kept(current, variants, capture.percent)
         built = self._build(
             variants,

@@ -7,6 +7,7 @@ rule of its own.
 from __future__ import annotations
 
 import math
+import operator
 import shutil
 import tempfile
 import traceback
@@ -370,11 +371,15 @@ class RegistryService:
         """Point ``alias`` at ``version`` of ``name``; archived versions cannot be aliased."""
         validate_name(name)
         validate_name(alias, "alias")
-        if isinstance(version, bool) or not isinstance(version, int):
+        try:  # any integer (numpy's too), but not a bool
+            if isinstance(version, bool):
+                raise TypeError
+            version = operator.index(version)
+        except TypeError:
             raise InvalidInput(
                 f"the version must be a whole number from 1 to {MAX_VERSION}, "
                 f"got {type(version).__name__} {shown_value(version)}"
-            )
+            ) from None
         if not 1 <= version <= MAX_VERSION:
             raise InvalidInput(
                 f"the version must be a whole number from 1 to {MAX_VERSION}, "

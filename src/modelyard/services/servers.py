@@ -8,7 +8,8 @@ endpoints it failed to load (``serving/reporter.py``). Here those reports become
   ``forget_after_s`` is no longer listed (it was killed without shutting down);
 - a server is **current** when its revision is the store's plan revision;
 - an endpoint is **unservable** by a live server that reports a failure for it: that server
-  answers it with its previous config, or with 503 if it never loaded it.
+  answers it with its previous config, or, if it never loaded it, with ModelNotReadyException
+  (429 on the SageMaker route, 503 on V2).
 """
 
 from __future__ import annotations

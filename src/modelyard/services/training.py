@@ -27,6 +27,7 @@ from modelyard.domain import (
     validate_aliases,
     validate_name,
 )
+from modelyard.domain.numbers import shown_value
 from modelyard.domain.references import validate_text
 from modelyard.errors import InvalidInput
 from modelyard.services.jobs import ACTIVE, JobService, check_exists, now
@@ -149,6 +150,11 @@ class TrainingService:
                 parse_metric_definition(definition)
         if algorithm is not None and validation is None and hp.get(EARLY_STOPPING) is not None:
             raise no_validation_to_stop_early()
+        if target is not None and not isinstance(target, str):  # from Python, a column number
+            raise InvalidInput(
+                f"the target must be a column's name, got {type(target).__name__} "
+                f"{shown_value(target)}"
+            )
         if target is not None and not target.strip():
             raise InvalidInput(
                 "the target column's name is empty: name the column, or leave the target out "

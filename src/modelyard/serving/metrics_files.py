@@ -12,8 +12,9 @@ variable when first imported, and update one mmapped value per call under a lock
 drain thread per worker folds thousands of requests into a few hundred values and writes only
 those (:meth:`PromWriter.flush`), so the request path never touches a file or a lock.
 
-Each flush is seen whole: a worker writes its values under an exclusive ``flock`` on the
-directory's ``.lock`` file, and a scrape reads every file under a shared one. Without it a
+Each flush is seen whole: a worker writes its values (and dead workers' files are removed)
+under an exclusive ``flock`` on the directory's ``.lock`` file, and a scrape reads every file
+under a shared one. Without it a
 scrape taken mid-flush saw some of one drain's values and not the rest (requests counted,
 their errors not yet). Only the drain thread and the scrape take the lock, never a request.
 
@@ -175,7 +176,8 @@ class PromWriter:
             os.close(self._lock)
             self._lock = None
         if not live:
-            mark_process_dead(self._pid, str(self._dir))
+            with _holding(self._dir, fcntl.LOCK_EX):  # no scrape lists a file going away
+                mark_process_dead(self._pid, str(self._dir))
 
 
 def _utf8(value: str) -> str:
@@ -192,16 +194,17 @@ def _open_lock(directory: Path) -> int:
 
 
 @contextmanager
-def _reading(directory: Path) -> Iterator[None]:
-    """Hold ``directory``'s lock shared: no worker is midway through a flush meanwhile (a
-    folder removed at the server's stop has no files to read, nor a lock)."""
+def _holding(directory: Path, mode: int) -> Iterator[None]:
+    """Hold ``directory``'s lock: shared (``LOCK_SH``) to read the files while no worker is
+    midway through a flush, exclusive to change or remove them (a folder removed at the
+    server's stop has no files, nor a lock)."""
     try:
         lock = _open_lock(directory)
     except FileNotFoundError:
         yield
         return
     try:
-        fcntl.flock(lock, fcntl.LOCK_SH)
+        fcntl.flock(lock, mode)
         yield
     finally:
         os.close(lock)  # closing the last descriptor releases the lock
@@ -239,8 +242,10 @@ def forget_dead_workers(directory: Path) -> list[int]:
         pid_text = stem.rsplit("_", 1)[-1]
         if pid_text.isdigit() and not _alive(int(pid_text)):
             dead.add(int(pid_text))
-    for pid in dead:
-        mark_process_dead(pid, str(directory))
+    if dead:
+        with _holding(directory, fcntl.LOCK_EX):  # no scrape lists a file going away
+            for pid in dead:
+                mark_process_dead(pid, str(directory))
     return sorted(dead)
 
 
@@ -252,5 +257,5 @@ def exposition(directory: Path) -> bytes:
     forget_dead_workers(directory)
     registry = CollectorRegistry(auto_describe=False)
     MultiProcessCollector(registry, path=str(directory))
-    with _reading(directory):
+    with _holding(directory, fcntl.LOCK_SH):
         return generate_latest(registry)
