@@ -332,3 +332,24 @@ def test_alias_tag_archive_restore_delete(cli: Any, model_files: Any) -> None:
         (2, "ready", [])
     ]
     assert state["models"][0]["aliases"] == {}
+
+
+def test_text_users_wrote_is_printed_as_written_never_as_markup(cli: Any, model_files: Any) -> None:
+    # Tags, descriptions and parameter values are the user's text: Rich read '[/x]' in them as
+    # a closing tag (a MarkupError traceback, after the change was stored) and '[red]' as a
+    # style (the text vanished from the output).
+    registered = cli(
+        "models", "register", "brackets", model_files.xgb_ubj, "--flavor", "xgboost",
+        "--description", "scores [red]churn[/x]", "--param", "depth=[/x]",
+    )  # fmt: skip
+    assert registered.ok().out.startswith("Registered brackets:1 ")
+    tagged, tagged_version = cli.many(
+        ["models", "tag", "brackets", "team=[/usd]"],
+        ["models", "tag", "brackets:1", "note=[bold]kept[/bold]"],
+    )
+    assert tagged.ok().out == "Tagged brackets: team=[/usd]\n"
+    assert tagged_version.ok().out == "Tagged brackets:1: note=[bold]kept[/bold]\n"
+    shown = cli("models", "show", "brackets:1").ok().out
+    assert "scores [red]churn[/x]" in shown
+    assert "depth=[/x]" in shown
+    assert "note=[bold]kept[/bold]" in shown

@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from modelyard.cli.context import platform
@@ -125,9 +124,7 @@ def list_alarms(
     for status in found:
         rule = status.rule
         where = f"{rule.endpoint}/{rule.variant}" if rule.variant else rule.endpoint
-        table.add_row(
-            rule.name, where, status.state.value, _short(status.since), escape(rule.condition)
-        )
+        table.add_row(rule.name, where, status.state.value, _short(status.since), rule.condition)
     console.print(table)
 
 
@@ -179,8 +176,8 @@ def history(
             f"{event.old.value} -> {event.new.value}"
             if event.kind == STATE_CHANGE
             else event.kind.replace("_", " "),
-            escape(event.reason),
-            escape(_sent(event)),
+            event.reason,
+            _sent(event),
         )
     console.print(table)
 

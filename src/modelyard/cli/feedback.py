@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from modelyard.cli.context import platform
 from modelyard.cli.render import console, print_json
@@ -64,13 +63,12 @@ def feedback(
         )
         return
     summary = ", ".join(f"{counts.get(s, 0)} {s.value}" for s in FeedbackStatus)
-    console.print(f"{escape(name)}: {len(outcomes)} labels: {summary}")
+    console.print(f"{name}: {len(outcomes)} labels: {summary}")
     refused = [o for o in outcomes if o.status is not FeedbackStatus.ACCEPTED]
     for outcome in refused[:_SHOWN]:
         row = "" if outcome.row is None else f" row {outcome.row}"
         console.print(
-            f"  {outcome.status.value}: {escape(outcome.inference_id)}{row}: "
-            f"{escape(outcome.message or '')}"
+            f"  {outcome.status.value}: {outcome.inference_id}{row}: {outcome.message or ''}"
         )
     if len(refused) > _SHOWN:
         console.print(f"  … and {len(refused) - _SHOWN} more (--json lists them all)")

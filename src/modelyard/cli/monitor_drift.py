@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from modelyard.cli import drift_options as thresholds
 from modelyard.cli.context import platform
@@ -79,7 +80,7 @@ def baseline(
     verb = f"set from {data}" if data is not None else "holds"
     predictions = summary["predictions"]
     console.print(
-        f"baseline of {escape(ref)} {verb}: {profile.row_count:,} rows, "
+        f"baseline of {ref} {verb}: {profile.row_count:,} rows, "
         f"{len(profile.columns)} feature(s)"
         + (
             f", predictions {', '.join(predictions['columns'])}"
@@ -91,7 +92,7 @@ def baseline(
     table = Table("feature", "kind", "present", "missing", "min", "mean", "max")
     for name, entry in summary["features"].items():
         table.add_row(
-            escape(name),
+            name,
             entry["kind"],
             f"{entry['count']:,}",
             f"{entry['missing']:,}",
@@ -181,7 +182,8 @@ def _print_report(report: DriftReport) -> None:
     console.print(
         f"[bold]{escape(str(report.variant))}[/bold] ({escape(report.model)}), {source}: "
         f"[{style}]{report.verdict.value}[/{style}]{share}; rows: baseline "
-        f"{report.baseline_rows:,}, current {report.current_rows:,}"
+        f"{report.baseline_rows:,}, current {report.current_rows:,}",
+        markup=True,
     )
     if report.features or report.predictions:
         table = Table(
@@ -196,16 +198,16 @@ def _print_report(report: DriftReport) -> None:
         console.print(f"  quality ({issue.check}): {issue.message}", markup=False)
 
 
-def _row(label: str, feature: FeatureDrift) -> list[str]:
+def _row(label: str, feature: FeatureDrift) -> list[str | Text]:
     style = _STYLES[feature.verdict]
     return [
-        escape(label),
+        label,
         feature.test,
         _number(feature.effect),
         _number(feature.threshold),
         _p_value(feature.p_value),
         f"{feature.baseline_rows:,}/{feature.current_rows:,}",
-        f"[{style}]{feature.verdict.value}[/{style}]",
+        Text(feature.verdict.value, style=style),
     ]
 
 

@@ -89,12 +89,13 @@ def metrics(
     scope = f"variant {variant}" if variant else "all variants"
     console.print(
         f"[bold]{escape(name)}[/bold] ({escape(scope)}), "
-        f"{start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC"
+        f"{start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC",
+        markup=True,
     )
     for series, points in table.items():
         console.print()
         for line in chart(series, points, _info(series), width):
-            console.print(escape(line))
+            console.print(line)
 
 
 def _info(series: str) -> MetricInfo:
@@ -109,7 +110,7 @@ def _list(json_: bool) -> None:
     for name in names:
         info = METRICS[name]
         shown = f"{name}.<{info.qualifier}>" if info.qualifier_required else name
-        console.print(f"{escape(shown):32} {escape(info.description)} ({info.unit})")
+        console.print(f"{shown:32} {info.description} ({info.unit})")
 
 
 def fold(values: Sequence[float | None], columns: int, how: str) -> list[float | None]:

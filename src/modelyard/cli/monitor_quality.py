@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from modelyard.cli.context import platform
 from modelyard.cli.render import console, print_json
@@ -77,7 +77,7 @@ def quality(
         print_json([p.to_dict() for p in points])
         return
     if not points:
-        console.print(f"{escape(name)}: no variant to score")
+        console.print(f"{name}: no variant to score")
         return
     for task in (Task.CLASSIFICATION, Task.REGRESSION):
         chosen = [p for p in points if p.task is task]
@@ -86,7 +86,7 @@ def quality(
     unknown = [p for p in points if p.task is None]
     for point in unknown:
         console.print(
-            f"{_when(point.start)} {escape(point.variant)} ({escape(point.model)}): no labels, "
+            f"{_when(point.start)} {point.variant} ({point.model}): no labels, "
             "and the model's kind is unknown"
         )
 
@@ -119,21 +119,20 @@ def _table(name: str, task: Task, points: list[QualityPoint], length: timedelta)
         )
     for point in points:
         baseline = {c.name: c for c in point.comparisons}
-        cells = []
+        cells: list[str | Text] = []
         for metric in metrics:
             value = point.metrics.get(metric)
             text = "-" if value is None else _value(value)
             compared = baseline.get(metric)
             if compared is not None:
                 text += f" ({_value(compared.baseline)})"
-                if compared.degraded:
-                    text = f"[bold red]{text}[/]"
-            cells.append(text)
-        status = f"[{_STYLE[point.status]}]{point.status.value}[/]"
+            degraded = compared is not None and compared.degraded
+            cells.append(Text(text, style="bold red") if degraded else text)
+        status = Text(point.status.value, style=_STYLE[point.status])
         table.add_row(
             _when(point.start),
-            escape(point.variant),
-            escape(point.model),
+            point.variant,
+            point.model,
             str(point.rows),
             *cells,
             status,

@@ -62,6 +62,5 @@ def report(
     else:
         size = service.write(name, output, window=span, overwrite=overwrite)
     console.print(
-        f"Wrote the monitoring report of {escape(name)} to {escape(shown(output))} "
-        f"({size / 1024:,.0f} KiB)."
+        f"Wrote the monitoring report of {name} to {shown(output)} ({size / 1024:,.0f} KiB)."
     )

@@ -18,7 +18,6 @@ import threading
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from modelyard.cli import drift_options as thresholds
@@ -149,7 +148,7 @@ def runs(
     table = Table("tick (UTC)", "status", "took", "by", "verdict", title=f"Monitor runs of {name}")
     for run in found:
         took = f"{run.duration_s:.2f}s" if run.duration_s is not None else "-"
-        table.add_row(_when(run), run.status.value, took, run.holder, escape(_scores(run)))
+        table.add_row(_when(run), run.status.value, took, run.holder, _scores(run))
     console.print(table)
 
 

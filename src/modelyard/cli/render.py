@@ -30,8 +30,10 @@ from modelyard.domain import (
 )
 
 # Rich would otherwise colour numbers and paths it guesses at, and wrap long values (digests,
-# paths) across lines, which breaks copy-and-paste and grep.
-console = Console(highlight=False, soft_wrap=True)
+# paths) across lines, which breaks copy-and-paste and grep. Markup is off: what is printed
+# holds users' text (tags, descriptions, paths, reasons quoting names), where '[/x]' would end
+# the command with a MarkupError and '[red]' vanish. A styled line asks for markup itself.
+console = Console(highlight=False, soft_wrap=True, markup=False)
 
 
 def to_jsonable(value: Any) -> Any:

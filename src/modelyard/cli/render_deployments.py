@@ -8,8 +8,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from modelyard.domain.deployment_decisions import Decision
 from modelyard.domain.deployments import Deployment, StepRecord
@@ -47,7 +47,7 @@ def deployments_table(found: Iterable[Deployment]) -> Table:
             d.state.value,
             step_text(d),
             _at(d.started_at),
-            escape(d.reason),  # quotes names (features, alarms' metrics) that may hold '['
+            Text(d.reason),  # quotes names (features, alarms' metrics) that may hold '['
         )
     return table
 

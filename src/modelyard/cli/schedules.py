@@ -13,7 +13,6 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from modelyard.cli.context import platform
@@ -166,7 +165,7 @@ def show(
             run.status.value,
             run.job or "-",
             job.status.value if job is not None else "-",
-            escape(_note(run)),
+            _note(run),
         )
     console.print(table)
 
