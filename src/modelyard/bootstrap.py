@@ -127,7 +127,10 @@ class Platform:
 def _ensure_home(settings: Settings) -> None:
     home = settings.home
     try:
-        home.mkdir(parents=True, exist_ok=True)
+        # Private to its owner when we make it: it holds the database (every endpoint's
+        # redaction salt) and, by default, the artifacts and the captured rows. A folder that
+        # exists keeps the mode its owner gave it (a team may share one on purpose).
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
         # mkdir says "File exists" or "Not a directory": name what is in the way instead.
         if exc.errno in (errno.EEXIST, errno.ENOTDIR):

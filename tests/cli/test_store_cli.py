@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import signal
 import socket
+import stat
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,22 @@ def test_home_that_is_a_file(cli: Any, tmp_path: Path) -> None:
         "not a folder"
     ), line
     assert afile.read_text() == "notes"
+
+
+def test_a_home_modelyard_creates_is_private_to_its_owner(cli: Any, tmp_path: Path) -> None:
+    """A new home was made with the umask's mode (0755 under the usual 022): any local user
+    could read the database, with every endpoint's redaction salt (a hashed SSN is then
+    brute-forced in seconds), and the captured rows under it. modelyard makes it 0700; a
+    folder that exists already keeps the mode its owner gave it."""
+    made = tmp_path / "parent" / "home"
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o750)
+    shared.chmod(0o750)  # whatever the umask
+    cli("models", "list", env=cli.env(MODELYARD_HOME=str(made))).ok()
+    cli("models", "list", env=cli.env(MODELYARD_HOME=str(shared))).ok()
+    assert (made / "modelyard.db").is_file()
+    assert stat.S_IMODE(made.stat().st_mode) == 0o700
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o750
 
 
 def test_full_home(make_cli: Any, tmp_path: Path, model_files: Any, tmpfs: Any) -> None:
