@@ -127,6 +127,36 @@ def test_unusable_driver_shows_no_password(caplog: pytest.LogCaptureFixture) -> 
     assert "postgresql+nosuchdriver://ann:***@127.0.0.1/db?password=***" in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("url", "shown", "why"),
+    [
+        (
+            f"postgresql+psycopg://ann:{SECRET}@host:54x32/db",
+            "postgresql+psycopg://ann:***@host:54x32/db",
+            "invalid literal for int() with base 10: '54x32'",
+        ),
+        (
+            f"postgresql+psycopg://ann:{SECRET}@[::1/db?password={SECRET}",
+            "postgresql+psycopg://ann:***@[::1/db?password=***",
+            "invalid literal for int() with base 10: ':1'",
+        ),
+    ],
+)
+def test_a_url_sqlalchemy_cannot_parse_is_refused_showing_no_password(
+    url: str, shown: str, why: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A port that is no number is a ValueError in SQLAlchemy's parser, not its ArgumentError:
+    # make_engine let it through, and every command ended with a traceback (exit 1).
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(ConfigError) as info:
+        make_engine(url)
+    assert_hidden(info.value, caplog)
+    assert str(info.value) == (
+        f"malformed database URL {shown!r}: the port must be a number ({why})"
+    )
+    assert SECRET not in safe_url(url)
+
+
 def with_secrets(pg_url: str) -> str:
     # The test server trusts local connections, so any password is accepted.
     url = sa.make_url(pg_url).set(

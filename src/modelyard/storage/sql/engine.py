@@ -49,6 +49,8 @@ def safe_url(url: URL | str) -> str:
         parsed = sa.make_url(url) if isinstance(url, str) else url
     except ArgumentError:
         return "<unparseable database URL>"
+    except ValueError:  # a port that is no number: its parts were found, so mask_url finds them
+        return mask_url(str(url))
     return mask_url(_full(parsed))
 
 
@@ -72,6 +74,11 @@ def make_engine(url: str, *, busy_timeout_s: float = 30.0) -> Engine:
         parsed = sa.make_url(url)
     except ArgumentError:
         raise ConfigError(f"malformed database URL {safe_url(url)!r}") from None
+    except ValueError as exc:  # SQLAlchemy's int() of a port that is no number
+        reason = redact(str(exc), url)
+        raise ConfigError(
+            f"malformed database URL {safe_url(url)!r}: the port must be a number ({reason})"
+        ) from None
     try:
         if parsed.get_backend_name() == "sqlite":
             engine = sa.create_engine(
