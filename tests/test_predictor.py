@@ -113,9 +113,15 @@ class _Recorder(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers["content-length"]))
         seen = {k.lower(): v for k, v in self.headers.items()}
         type(self).seen.append({**seen, ":path": self.path, ":body": body.decode()})
-        body = b"0.5\n"
+        if self.path.endswith("/feedback"):  # as the server: the endpoint, no outcomes
+            name = self.path.split("/")[2]
+            body = f'{{"endpoint": "{name}", "results": []}}'.encode()
+            media = "application/json"
+        else:
+            body, media = b"0.5\n", "text/csv"
         self.send_response(200)
-        self.send_header("content-type", "text/csv")
+        self.send_header("content-type", media)
+        self.send_header("x-modelyard-inference-id", f"id-{len(type(self).seen)}")
         self.send_header("content-length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -220,6 +226,33 @@ def test_predict_takes_the_sdks_endpoint_name_and_body_in_initial_args(
         ("/endpoints/other/invocations", "1.0,2.0"),
         ("/endpoints/api/invocations", "3.0,4.0"),
     ]
+
+
+def test_labels_go_to_the_endpoint_that_answered_the_last_request(
+    recorder: tuple[str, list[dict[str, str]]],
+) -> None:
+    """feedback(labels=…) labels the rows of the last request: after a predict that named
+    another endpoint in initial_args (as the SDK's EndpointName), its labels go to that
+    endpoint, where the prediction was captured; they went to the predictor's own endpoint,
+    which answered every one 'unknown'. Items, or labels of an id given, go to the predictor's."""
+    url, seen = recorder
+    with Predictor("api", serving_url=url, serializer=CSVSerializer()) as predictor:
+        predictor.predict([[1.0, 2.0]], initial_args={"EndpointName": "canary"})
+        assert predictor.feedback(labels=[1]).endpoint == "canary"
+        predictor.feedback([{"inference_id": "id-1", "label": 1}])
+        predictor.predict([[3.0, 4.0]])
+        assert predictor.feedback(labels=[0]).endpoint == "api"
+        predictor.feedback(labels=[1], inference_id="id-1")
+    assert [s[":path"] for s in seen] == [
+        "/endpoints/canary/invocations",
+        "/endpoints/canary/feedback",
+        "/endpoints/api/feedback",
+        "/endpoints/api/invocations",
+        "/endpoints/api/feedback",
+        "/endpoints/api/feedback",
+    ]
+    assert '"id-1"' in seen[1][":body"]
+    assert '"id-4"' in seen[4][":body"]
 
 
 @pytest.mark.parametrize(

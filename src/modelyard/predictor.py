@@ -141,6 +141,9 @@ class Predictor:
         self._timeout = request_timeout
         self._http: httpx.Client | None = None
         self.last_inference_id: str | None = None
+        # The endpoint that answered with last_inference_id: an EndpointName in initial_args
+        # sends a request elsewhere, and its labels must follow it there.
+        self._last_endpoint: str | None = None
 
     @property
     def content_type(self) -> str:
@@ -219,6 +222,7 @@ class Predictor:
         }
         response = self._post(self.serializer.serialize(data), headers, endpoint=endpoint)
         self.last_inference_id = response.headers.get("x-modelyard-inference-id")
+        self._last_endpoint = endpoint
         media = response.headers.get("content-type", "")
         return self.deserializer.deserialize(io.BytesIO(response.content), media)
 
@@ -237,7 +241,9 @@ class Predictor:
                 (``row``: the row's index in its request, needed when it had several); the
                 id is ours or the ``InferenceId`` the request was sent with.
             labels: Instead of ``items``: the labels of the rows of one request, in order.
-            inference_id: That request (default: the last :meth:`predict`'s).
+            inference_id: That request (default: the last :meth:`predict`'s, and then the
+                labels go to the endpoint it invoked, which an ``EndpointName`` in its
+                ``initial_args`` may have named).
 
         Returns:
             Each item's outcome: accepted, unknown (no captured prediction has that id and
@@ -252,8 +258,10 @@ class Predictor:
         """
         if (items is None) == (labels is None):
             raise InvalidInput("give either items or labels")
+        endpoint = None
         if labels is not None:
-            inference_id = inference_id or self.last_inference_id
+            if inference_id is None:
+                inference_id, endpoint = self.last_inference_id, self._last_endpoint
             if inference_id is None:
                 raise InvalidInput("labels need an inference_id: no prediction was made yet")
             items = [
@@ -266,7 +274,7 @@ class Predictor:
         # and the server could only say the body was not JSON.
         parse_items(json.loads(body)["feedback"])
         headers = {"content-type": "application/json", "accept": "application/json"}
-        response = self._post(body, headers, route="feedback")
+        response = self._post(body, headers, route="feedback", endpoint=endpoint)
         return FeedbackResult.from_dict(response.json())
 
     def _post(
