@@ -390,6 +390,28 @@ def test_invoke_prints_predictions_and_who_answered(
     assert np.allclose([float(x) for x in as_csv.out.split()], expected, rtol=1e-6, atol=1e-6)
 
 
+def test_invoke_sends_csv_lines_given_with_data_as_csv(
+    server: tuple[Any, str], model_files: Any
+) -> None:
+    """--data takes CSV lines, as its help says: they were sent as application/json unless
+    --content-type said otherwise, and the server answered 'malformed JSON' (exit 2). A body
+    that is not a JSON shape (every one opens with [ or {) now goes as text/csv."""
+    import xgboost as xgb
+
+    cli, url = server
+    rows = model_files.frame.iloc[:2]
+    expected = model_files.booster.predict(xgb.DMatrix(rows))
+    lines = rows.to_csv(index=False, header=False)
+    as_csv, one_line, as_json = cli.many(
+        ["invoke", "churn-api", "--url", url, "--data", lines, "--json"],
+        ["invoke", "churn-api", "--url", url, "--data", lines.splitlines()[0], "--json"],
+        ["invoke", "churn-api", "--url", url, "--data", " {nope"],
+    )
+    assert np.allclose(as_csv.ok().json()["predictions"], expected, rtol=1e-6, atol=1e-6)
+    assert np.allclose(one_line.ok().json()["predictions"], expected[:1], rtol=1e-6, atol=1e-6)
+    assert "malformed JSON" in as_json.error_line(2), "a JSON shape is still sent as JSON"
+
+
 def test_invoke_goes_where_modelyard_serving_url_says(server: tuple[Any, str]) -> None:
     """Without --url, the server the Python Predictor would ask (MODELYARD_SERVING_URL);
     --url still wins."""

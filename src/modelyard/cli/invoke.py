@@ -44,7 +44,8 @@ def invoke_endpoint(
         str | None,
         typer.Option(
             metavar="TYPE",
-            help=f"{JSON} or {CSV} (default: {CSV} for a .csv --file, else {JSON}).",
+            help=f"{JSON} or {CSV} (default: {CSV} for a .csv --file or --data that does "
+            f"not open with [ or {{, else {JSON}).",
         ),
     ] = None,
     accept: Annotated[
@@ -95,7 +96,9 @@ def invoke_endpoint(
     else:
         assert data is not None  # checked above; narrows the type
         body = data.encode()
-        media = content_type or JSON
+        # Every JSON request shape opens with [ or {; CSV lines never do (a row of numbers,
+        # a quoted field), so the help's 'CSV lines' need no --content-type.
+        media = content_type or (JSON if data.lstrip()[:1] in ("[", "{") else CSV)
     headers = {"content-type": _header_value("--content-type", media)}
     for header, option, value in (
         ("accept", "--accept", accept),
