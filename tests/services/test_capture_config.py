@@ -29,7 +29,10 @@ def platform(tmp_path: Path, db_url: str) -> Iterator[Platform]:
     frame = pd.DataFrame(np.random.default_rng(0).normal(size=(50, 3)), columns=["a", "b", "ssn"])
     model = LogisticRegression().fit(frame, (frame["a"] > 0).astype(int))
     made.registry.register("churn", model, flavor="sklearn", input_example=frame[:3])
-    made.registry.register("bare", model, flavor="sklearn", input_example=frame.to_numpy()[:3])
+    # Fitted on an array: a model that names no inputs (one fitted on the frame names them,
+    # whatever its input example).
+    bare = LogisticRegression().fit(frame.to_numpy(), (frame["a"] > 0).astype(int))
+    made.registry.register("bare", bare, flavor="sklearn", input_example=frame.to_numpy()[:3])
     yield made
     made.close()
 

@@ -90,6 +90,30 @@ def test_xgboost_round_trip_with_example(
     )
 
 
+def test_an_unnamed_example_keeps_the_models_own_feature_names(
+    platform: Platform, booster: Any, breast_cancer: Any, tmp_path: Path
+) -> None:
+    """An input example without names (an array, a headerless CSV, both documented) gave a
+    signature without names though the booster names its features, so a server put JSON
+    records' fields in the order they came: {"b": …, "a": …} answered with the features
+    swapped, silently. The signature now takes the model's own names; a model that names
+    none stays positional."""
+    import xgboost as xgb
+
+    _, x_test, _, y_test = breast_cancer
+    headerless = tmp_path / "rows.csv"
+    headerless.write_text(x_test.head(5).to_csv(index=False, header=False))
+    names = list(x_test.columns)
+    for example in (x_test.head(5).to_numpy(), headerless):
+        mv = platform.registry.register("cancer", booster, flavor="xgboost", input_example=example)
+        assert mv.signature is not None and mv.signature.feature_names == names, example
+    unnamed = xgb.train({"nthread": 1}, xgb.DMatrix(x_test.to_numpy(), label=y_test), 2)
+    mv = platform.registry.register(
+        "plain", unnamed, flavor="xgboost", input_example=x_test.head(5).to_numpy()
+    )
+    assert mv.signature is not None and mv.signature.feature_names is None
+
+
 def test_every_flavor_round_trips(platform: Platform, breast_cancer: Any, tmp_path: Path) -> None:
     import lightgbm as lgb
     from skl2onnx import to_onnx

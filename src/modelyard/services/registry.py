@@ -14,6 +14,7 @@ import traceback
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -648,6 +649,15 @@ def _settle_signature(
             "predict must return one prediction per row"
         )
     inferred = infer_signature(example, np.asarray(predictions))
+    if explicit is None and not named and own is not None and own.feature_names:
+        # An unnamed example (an array, a headerless CSV) is positional, but the model names
+        # its features: keep its names, or a server would put a record's fields in the order
+        # they came rather than the model's.
+        inputs = tuple(
+            replace(col, name=name)
+            for col, name in zip(inferred.inputs, own.feature_names, strict=True)
+        )
+        inferred = replace(inferred, inputs=inputs)
     return explicit or inferred
 
 
