@@ -10,6 +10,8 @@ from typing import Any
 
 from rich.console import Console
 
+from modelyard.errors import CannotListen
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -75,9 +77,10 @@ def test_demo_runs_to_the_end_and_reruns(cli: Any) -> None:
 
 
 def test_demo_refuses_a_port_in_use(cli: Any) -> None:
+    # Exit 9 (CannotListen), as serve on a port in use: it was 2, a bad input.
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        line = cli("demo", "--exit", "--port", str(port)).error_line(2)
+        line = cli("demo", "--exit", "--port", str(port)).error_line(CannotListen.exit_code)
     assert line == f"error: port {port} is in use; pass --port"

@@ -30,7 +30,7 @@ from modelyard.demo.registry_story import (
     run_demo,
 )
 from modelyard.domain import Endpoint
-from modelyard.errors import EndpointNotFound, InvalidInput, ModelyardError
+from modelyard.errors import CannotListen, EndpointNotFound, ModelyardError
 
 if TYPE_CHECKING:
     import uvicorn
@@ -74,7 +74,7 @@ def run_full_demo(
     ``keep_serving``) serve until Ctrl-C.
 
     Raises:
-        InvalidInput: ``port`` is in use (checked first, before any training).
+        CannotListen: ``port`` is in use (checked first, before any training).
         ModelyardError: the server did not start or a request failed.
     """
     listener = _listen(port)  # first, so a taken port fails at once
@@ -143,8 +143,8 @@ def _listen(port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
-            raise InvalidInput(f"port {port} is in use; pass --port") from None
-        raise InvalidInput(f"cannot listen on {HOST}:{port}: {exc.strerror}; pass --port") from None
+            raise CannotListen(f"port {port} is in use; pass --port") from None
+        raise CannotListen(f"cannot listen on {HOST}:{port}: {exc.strerror}; pass --port") from None
     return sock
 
 
