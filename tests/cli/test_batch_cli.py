@@ -133,6 +133,19 @@ def test_a_killed_job_resumes_to_the_same_bytes(registered: Cli, tmp_path: Path)
         assert (tmp_path / "out" / file).read_bytes() == (tmp_path / "whole" / file).read_bytes()
 
 
+def test_an_output_with_brackets_is_shown_as_it_is(registered: Cli, tmp_path: Path) -> None:
+    # Printed as Rich markup, "[red]" vanished from the path shown, and "[/x]", a closing tag
+    # without its opening one, ended the command in a traceback once the job had completed.
+    _rows(tmp_path / "in" / "rows.csv", 10)
+    output = tmp_path / "[red]scores[" / "x]"
+    done = registered("batch", "churn", "--input", tmp_path / "in", "--output", output)
+    assert done.code == 0 and "Traceback" not in done.err, done.err
+    assert f"output in {output}" in done.out
+    [job] = registered("jobs", "list", "--json").ok().json()
+    shown = registered("jobs", "show", job["name"]).ok().out
+    assert str(output) in shown
+
+
 def test_a_repeated_input_or_output_is_refused(registered: Cli, tmp_path: Path) -> None:
     # Parsed as one value, the last --input won and the first was dropped without a word.
     _rows(tmp_path / "a" / "rows.csv", 10)

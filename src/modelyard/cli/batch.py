@@ -201,7 +201,8 @@ def report(job: Job, json_: bool) -> None:
             f"batch job {job.name} completed in {job.duration_s or 0:.1f}s: "
             f"{counts.rows_in:,} rows in, {counts.rows_out:,} out, {counts.rows_failed:,} "
             f"failed, {counts.files_done} file(s), {rate:,.0f} rows/s; output in "
-            f"{job.spec.get('output')}"
+            f"{job.spec.get('output')}",
+            markup=False,  # the output is the user's path: "[red]" in it is no style
         )
     failed = failure_of(job)
     if failed is not None:

@@ -138,7 +138,8 @@ def _report(job: Job, json_: bool) -> None:
         metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(job.metrics.items()))
         console.print(
             f"job {job.name} completed in {job.duration_s or 0:.1f}s: registered "
-            f"{job.model_name}:{job.model_version}" + (f" ({metrics})" if metrics else "")
+            f"{job.model_name}:{job.model_version}" + (f" ({metrics})" if metrics else ""),
+            markup=False,
         )
     failed = failure_of(job)
     if failed is not None:
@@ -191,10 +192,12 @@ def show(job_name: JobArg, json_: JsonFlag = False) -> None:
         "pid",
         "host",
     ):
-        console.print(f"{key:14} {data.get(key) if data.get(key) is not None else ''}")
-    console.print(f"{'spec':14} {data['spec']}")
-    console.print(f"{'hyperparams':14} {data['hyperparameters']}")
-    console.print(f"{'metrics':14} {data['metrics']}")
+        shown = data.get(key) if data.get(key) is not None else ""
+        console.print(f"{key:14} {shown}", markup=False)
+    # Paths, hyperparameters and metric names are the user's text: never Rich markup.
+    console.print(f"{'spec':14} {data['spec']}", markup=False)
+    console.print(f"{'hyperparams':14} {data['hyperparameters']}", markup=False)
+    console.print(f"{'metrics':14} {data['metrics']}", markup=False)
     if data["failure_reason"]:
         console.print(f"{'failure':14} {data['failure_reason']}", markup=False)
 
