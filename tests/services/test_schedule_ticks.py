@@ -12,6 +12,7 @@ import pytest
 
 from modelyard.errors import InvalidInput
 from modelyard.services.ticks import (
+    check_timezone,
     count_ticks,
     cron_latest,
     cron_next,
@@ -162,6 +163,24 @@ def test_unknown_time_zone_is_refused_naming_it(name: str) -> None:
         validate_timezone(name)
     assert f"unknown time zone {name!r}" in info.value.message
     assert "Europe/Paris" in info.value.message
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["localtime", "posixrules", "right/Europe/Paris", "posix/Europe/Paris"],
+    ids=["this-machines-zone", "posixrules", "leap-second-copy", "posix-copy"],
+)
+def test_a_zone_file_that_is_no_iana_zone_is_refused_for_a_new_schedule(name: str) -> None:
+    # The zone database's own files load as zones where they exist: "localtime" is the
+    # zone of the machine that reads it (two schedulers in two zones ran each tick twice, at
+    # two instants), and the "right/" copies count leap seconds, which zoneinfo misreads
+    # (6:00 in right/Europe/Paris ticked at 04:00 UTC in winter).
+    with pytest.raises(InvalidInput) as info:
+        check_timezone(name)
+    assert f"{name!r} is not an IANA time zone" in info.value.message
+    assert "Europe/Paris" in info.value.message
+    assert check_timezone("Europe/Paris") == PARIS
+    assert check_timezone("Etc/UTC").key == "Etc/UTC"
 
 
 @pytest.mark.parametrize(

@@ -68,6 +68,7 @@ BAD_CREATES = {
     "bad-cron": ({"cron": "0 6 * *"}, InvalidInput, "invalid cron expression '0 6 * *'"),
     "never-cron": ({"cron": "0 6 31 2 *"}, InvalidInput, "no date ever matches"),
     "bad-zone": ({"timezone": "Europe/Pariss"}, InvalidInput, "unknown time zone 'Europe/Pariss'"),
+    "machine-zone": ({"timezone": "localtime"}, InvalidInput, "'localtime' is not an IANA"),
     "bad-policy": ({"missed": "catch-up"}, InvalidInput, "use one of run-once, skip"),
     "bad-output": ({"output": "out/{date}"}, InvalidInput, "unknown placeholder {date}"),
     "fixed-output": ({"output": "out/fixed"}, InvalidInput, "put {tick} in the output"),

@@ -41,6 +41,7 @@ from modelyard.redaction import mask_url
 from modelyard.services.leased import default_holder, finished_elsewhere, run_leased
 from modelyard.services.schedule_outputs import check_outputs
 from modelyard.services.ticks import (
+    check_timezone,
     count_ticks,
     cron_latest,
     cron_next,
@@ -126,17 +127,17 @@ class ScheduleService:
         absolute (schedulers do not share the caller's working directory).
 
         Raises:
-            InvalidName; InvalidInput: a malformed cron expression, an unknown time zone or
-                policy, an output with an unknown placeholder, or one without ``{tick}`` (or
-                whose next ticks render alike, or with a ``..`` segment) that does not allow
-                overwriting; AlreadyExists: the name is taken; Conflict: another schedule
-                (paused or not) writes to the same output, named in the message; whatever the
-                batch service's check raises for the request of the next tick (ModelNotFound,
-                InvalidInput …).
+            InvalidName; InvalidInput: a malformed cron expression, an unknown time zone (or
+                a zone file that is no IANA zone, as ``localtime``) or policy, an output with
+                an unknown placeholder, or one without ``{tick}`` (or whose next ticks render
+                alike, or with a ``..`` segment) that does not allow overwriting;
+                AlreadyExists: the name is taken; Conflict: another schedule (paused or not)
+                writes to the same output, named in the message; whatever the batch service's
+                check raises for the request of the next tick (ModelNotFound, InvalidInput …).
         """
         validate_name(name, "schedule name")
         policy = parse_policy(missed)
-        zone = validate_timezone(timezone)
+        zone = check_timezone(timezone)
         cron = validate_cron(cron, zone.key)
         now = self._clock()
         request = _absolute(request)

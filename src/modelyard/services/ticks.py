@@ -173,6 +173,32 @@ def validate_timezone(name: str) -> ZoneInfo:
         ) from None
 
 
+#: Files of the zone database that load as zones but are no IANA zone: ``localtime`` is the
+#: zone of whichever machine reads it, ``posixrules`` a default of the machine's, and the
+#: ``posix/`` and ``right/`` folders hold copies, the latter counting leap seconds (zoneinfo
+#: misreads them: 6:00 in ``right/Europe/Paris`` came out as 04:00 UTC in winter).
+_NOT_IANA = ("localtime", "posixrules")
+_NOT_IANA_FOLDERS = ("posix/", "right/")
+
+
+def check_timezone(name: str) -> ZoneInfo:
+    """The IANA time zone ``name`` for a new schedule: as :func:`validate_timezone`, and not one
+    of the zone database's files that read differently on another machine (``localtime``),
+    since every scheduler must compute the same ticks.
+
+    Raises:
+        InvalidInput: naming it.
+    """
+    zone = validate_timezone(name)
+    if name in _NOT_IANA or name.startswith(_NOT_IANA_FOLDERS):
+        raise InvalidInput(
+            f"{name!r} is not an IANA time zone but a file of this machine's time zone "
+            "database, which may read differently on the machine that runs the schedule: "
+            "use an IANA name such as 'Europe/Paris', 'America/New_York' or 'UTC'"
+        )
+    return zone
+
+
 def floor_tick(now: datetime, period: timedelta) -> datetime:
     """The latest multiple of ``period`` since the Unix epoch at or before ``now`` (UTC)."""
     step = int(period.total_seconds() * 1_000_000)
