@@ -21,7 +21,7 @@ from modelyard.batch.plan import JobSpec, WorkUnit
 from modelyard.batch.sink import UnitResult
 from modelyard.domain.batch import TransformRequest
 from modelyard.errors import JobFailed
-from tests.batch.support import Model, csv_text, features, request
+from tests.batch.support import NAMES, Model, csv_text, features, register, request
 from tests.waiting import wait_for
 
 UNIT = 4096
@@ -144,3 +144,38 @@ def test_a_stopped_job_resumes(model: Model, tmp_path: Path) -> None:
     run_job(job_request, model.source, job="stopped", executor=second, unit_bytes=UNIT)
     assert second.units == first.units - 3
     assert outputs(tmp_path / "out") == expected
+
+
+def test_a_job_whose_model_version_was_deleted_is_not_resumed(model: Model, tmp_path: Path) -> None:
+    """A resumed job runs the version it resolved at submission; once that version is deleted
+    it cannot run again. Resuming it flipped it to Pending and started a worker, which failed
+    on the missing version: a Stopped job came back Failed, with its reason replaced."""
+    import xgboost as xgb
+
+    from modelyard.domain import JobStatus
+    from modelyard.errors import VersionNotFound
+
+    platform = model.platform
+    rows = features(60, seed=4)
+    booster = xgb.train(
+        {"objective": "reg:squarederror", "max_depth": 2, "nthread": 1},
+        xgb.DMatrix(rows, label=rows[:, 0], feature_names=NAMES),
+        num_boost_round=2,
+    )
+    gone = register(platform, "batch-gone", booster, tmp_path / "scratch")
+    (tmp_path / "in.csv").write_bytes(csv_text(rows[:10]) + b"abc,1,2,3,4\n")  # fails at 11
+    job = platform.batch.submit(request(gone, tmp_path / "in.csv", tmp_path / "out"))
+    failed = platform.jobs.wait(job.name, timeout_s=300)
+    assert failed.status is JobStatus.FAILED, failed.failure_reason
+    platform.registry.delete_version(gone.ref)
+
+    with pytest.raises(VersionNotFound) as refused:
+        platform.jobs.resume(job.name)
+    assert f"job {job.name!r} cannot resume" in refused.value.message
+    assert "batch-gone" in refused.value.message and "no version 1" in refused.value.message
+    after = platform.jobs.get(job.name)
+    assert (after.status, after.failure_reason, after.pid) == (
+        failed.status,
+        failed.failure_reason,
+        failed.pid,
+    ), "nothing changed"

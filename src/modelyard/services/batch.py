@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from modelyard.domain import Job, JobKind, JobStatus, ModelRef, ModelSpec
 from modelyard.domain.batch import BatchCounts, BatchExecutor, Compression, TransformRequest
 from modelyard.domain.references import validate_name
-from modelyard.errors import Claimed, Conflict, InvalidInput, ModelyardError
+from modelyard.errors import Claimed, Conflict, InvalidInput, ModelyardError, NotFound
 from modelyard.redaction import redact
 from modelyard.services.jobs import JobKindRunner, JobService, job_name, name_from_base, now
 from modelyard.services.registry import RegistryService
@@ -176,7 +176,17 @@ class BatchService:
         return BatchCounts.from_metrics(job.metrics)
 
     def _check_resumable(self, job: Job) -> None:
-        self.request_of(job)  # a batch job whose request still reads
+        """Refuse, before anything changes, a job that cannot run again: its request no longer
+        reads, or the version it is pinned to was deleted since (its worker would only fail).
+
+        Raises:
+            InvalidInput; NotFound (ModelNotFound, VersionNotFound): naming the job.
+        """
+        request = self.request_of(job)
+        try:
+            self._registry.get_version(ModelRef.parse(request.model))
+        except NotFound as exc:
+            raise type(exc)(f"job {job.name!r} cannot resume: {exc.message}") from None
 
     # -- running (inside the worker process) -------------------------------------------------
 
