@@ -171,6 +171,20 @@ def test_a_schedules_batch_command_line_refuses_a_repeated_input() -> None:
     assert (parsed.input, parsed.output) == ("a", "o")
 
 
+@pytest.mark.parametrize("flag", ["--wait", "--no-wait", "--json"])
+def test_a_schedules_batch_command_line_refuses_the_options_of_the_command_itself(
+    flag: str,
+) -> None:
+    # How `modelyard batch` waits and prints is no part of the request a schedule stores:
+    # the options were taken and dropped without a word (a scheduled run never waits).
+    from modelyard.cli.batch import request_from_args
+    from modelyard.errors import InvalidInput
+
+    with pytest.raises(InvalidInput) as refused:
+        request_from_args(["churn", "--input", "a", "--output", "o", flag])
+    assert f"{flag} is no option of a scheduled batch job" in refused.value.message
+
+
 def test_content_types_are_read_as_the_python_api_reads_them() -> None:
     """--content-type takes what Transformer takes (a Typer choice refused application/json by
     line and a type with parameters, which the Python API and the job records accept)."""

@@ -217,7 +217,8 @@ def request_from_args(args: Sequence[str]) -> TransformRequest:
     parsed by the same options, without running anything.
 
     Raises:
-        InvalidInput: the command line does not parse, with click's message.
+        InvalidInput: the command line does not parse, with click's message; it holds an
+            option of the command itself (``--wait``, ``--no-wait``, ``--json``), naming it.
     """
     if "--help" in args:
         raise InvalidInput("the batch command line asked for help, not a batch job")
@@ -227,11 +228,24 @@ def request_from_args(args: Sequence[str]) -> TransformRequest:
     try:
         with command.make_context("batch", list(args)) as ctx:
             params = dict(ctx.params)
+            given = {p: ctx.get_parameter_source(p) for p in _COMMAND_ONLY}
     except typer.Exit:
         raise InvalidInput("the batch command line asked for help, not a batch job") from None
     except TyperException as exc:  # click's parse errors, as typer vendors them
         raise InvalidInput(f"invalid batch command line: {exc.format_message()}") from None
+    for param, flags in _COMMAND_ONLY.items():
+        source = given[param]
+        if source is not None and source.name == "COMMANDLINE":
+            flag = next((a for a in args if a in flags), flags[0])
+            raise InvalidInput(
+                f"{flag} is no option of a scheduled batch job: it says how `modelyard batch` "
+                "waits and prints, and a schedule's runs never wait; leave it out"
+            )
     return _request(params)
+
+
+#: Options of the ``batch`` command itself, not of the request it submits (by parameter).
+_COMMAND_ONLY = {"wait": ("--wait", "--no-wait"), "json_": ("--json",)}
 
 
 def _once(param: Any, value: Sequence[str]) -> Sequence[str]:
