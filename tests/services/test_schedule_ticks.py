@@ -107,6 +107,18 @@ def test_counting_ticks_between_two_instants() -> None:
     assert count_ticks("0 6 * * *", PARIS, utc(2026, 1, 1, 5), utc(2026, 1, 3, 5)) == 1
 
 
+def test_a_count_that_stopped_at_its_limit_says_so() -> None:
+    # Two days of a per-minute cron missed: 2,879 ticks, shown as "1000 earlier tick(s)".
+    from modelyard.domain.schedules import ScheduleRun, ScheduleRunStatus
+
+    missed = count_ticks("* * * * *", PARIS, utc(2026, 1, 1), utc(2026, 1, 3))
+    at = utc(2026, 1, 3)
+    run = ScheduleRun("s", at, ScheduleRunStatus.SUBMITTED, at, "h:1", missed=missed, late=True)
+    assert run.missed_text == "1000 or more earlier tick(s) missed"
+    few = ScheduleRun("s", at, ScheduleRunStatus.SKIPPED, at, "h:1", missed=3)
+    assert few.missed_text == "3 earlier tick(s) missed"
+
+
 @pytest.mark.parametrize(
     "expression",
     ["", "0 6 * *", "0 6 * * 1 2026", "61 * * * *", "0 6 * * funday", "0 25 * * *"],

@@ -183,7 +183,7 @@ def _print_pass(done: Pass) -> None:
         console.print(decision_line(decision), markup=False)
     for ran in done.scheduled:
         outcome = f"job {ran.job}" if ran.job else (ran.error or "no job")
-        late = f" (late; {ran.missed} earlier tick(s) missed)" if ran.late else ""
+        late = f" (late; {ran.missed_text})" if ran.late else ""
         console.print(
             f"schedule {ran.schedule} at {ran.tick:%Y-%m-%d %H:%M %Z}: {ran.status.value}, "
             f"{outcome}{late}",

@@ -182,7 +182,7 @@ def _note(run: ScheduleRun) -> str:
     if run.late:
         parts.append("late: no scheduler ran at its tick")
     if run.missed:
-        parts.append(f"{run.missed} earlier tick(s) missed")
+        parts.append(run.missed_text)
     return "; ".join(parts) or "-"
 
 

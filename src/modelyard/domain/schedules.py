@@ -43,6 +43,11 @@ from modelyard.redaction import mask_urls_in
 TICK_FORMAT = "%Y-%m-%dT%H%M"
 
 
+#: Missed ticks are counted up to this many (a per-minute cron down for a year would take a
+#: long count for a number nobody reads past "many").
+MAX_MISSED_COUNTED = 1000
+
+
 class MissedPolicy(StrEnum):
     """What a schedule does with ticks that came due while no scheduler was running."""
 
@@ -170,6 +175,12 @@ class ScheduleRun:
     error: str | None = None
     late: bool = False
     missed: int = 0
+
+    @property
+    def missed_text(self) -> str:
+        """``N earlier tick(s) missed``, or ``1000 or more …`` when counting stopped there."""
+        many = " or more" if self.missed >= MAX_MISSED_COUNTED else ""
+        return f"{self.missed}{many} earlier tick(s) missed"
 
     def to_dict(self) -> dict[str, Any]:
         """The wire shape."""

@@ -24,6 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from modelyard.domain.monitors import MonitorSchedule
+from modelyard.domain.schedules import MAX_MISSED_COUNTED
 from modelyard.errors import InvalidInput
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -306,7 +307,11 @@ def cron_next(expression: str, zone: ZoneInfo, now: datetime) -> datetime:
 
 
 def count_ticks(
-    expression: str, zone: ZoneInfo, after: datetime, before: datetime, limit: int = 1000
+    expression: str,
+    zone: ZoneInfo,
+    after: datetime,
+    before: datetime,
+    limit: int = MAX_MISSED_COUNTED,
 ) -> int:
     """How many ticks of ``expression`` read in ``zone`` fall in ``(after, before)``, counting
     at most ``limit``."""
