@@ -31,6 +31,7 @@ from modelyard.storage.sql import migrate
 from modelyard.storage.sql.engine import safe_url, transaction
 from modelyard.storage.sql.tables import aliases, model_tags, model_versions, models, version_tags
 from modelyard.storage.sql.timestamps import aware, utcnow
+from modelyard.storage.sql.upsert import dialect_insert
 
 
 class SqlMetadataStore(MetadataStore):
@@ -213,16 +214,8 @@ class SqlMetadataStore(MetadataStore):
                     version_tags.insert(),
                     [{"version_id": version_id, "key": k, "value": v} for k, v in new.tags.items()],
                 )
-            now = utcnow()
             for alias in new.aliases:
-                conn.execute(
-                    aliases.delete().where(aliases.c.model_id == model_id, aliases.c.alias == alias)
-                )
-                conn.execute(
-                    aliases.insert().values(
-                        model_id=model_id, alias=alias, version_id=version_id, updated_at=now
-                    )
-                )
+                _point_alias(conn, model_id, alias, version_id)
             return self._version(conn, new.name, number)
 
     def _version_row(self, conn: Connection, name: str, version: int) -> Row[Any]:
@@ -281,14 +274,7 @@ class SqlMetadataStore(MetadataStore):
     def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
         with transaction(self._engine, write=True) as conn:
             row = self._version_row(conn, name, version)
-            values = {"version_id": row.id, "updated_at": utcnow()}
-            moved = conn.execute(
-                aliases.update()
-                .where(aliases.c.model_id == row.model_id, aliases.c.alias == alias)
-                .values(**values)
-            ).rowcount
-            if not moved:
-                conn.execute(aliases.insert().values(model_id=row.model_id, alias=alias, **values))
+            _point_alias(conn, row.model_id, alias, row.id)
             return self._version(conn, name, version)
 
     def delete_alias(self, name: str, alias: str) -> None:
@@ -374,3 +360,12 @@ class SqlMetadataStore(MetadataStore):
 
     def close(self) -> None:
         self._engine.dispose()
+
+
+def _point_alias(conn: Connection, model_id: int, alias: str, version_id: int) -> None:
+    """Point (or move) ``alias`` at a version in one statement. An update that inserts when it
+    found no row would clash, on PostgreSQL, with another writer inserting the same new alias
+    at the same moment (neither sees the other's row): both must succeed, the later winning."""
+    values = {"version_id": version_id, "updated_at": utcnow()}
+    upsert = dialect_insert(conn)(aliases).values(model_id=model_id, alias=alias, **values)
+    conn.execute(upsert.on_conflict_do_update(index_elements=["model_id", "alias"], set_=values))
