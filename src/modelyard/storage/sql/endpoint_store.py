@@ -66,10 +66,14 @@ class SqlEndpointStore(EndpointStore):
     def _version_ids(self, conn: Connection, variants: tuple[Variant, ...]) -> dict[str, int]:
         ids = {}
         for v in variants:
+            # FOR KEY SHARE (PostgreSQL): a delete of the version by another process waits
+            # for this config, or this waits for the delete and finds no version, instead of
+            # both checking at once and the loser failing on the foreign key.
             found = conn.execute(
                 sa.select(model_versions.c.id)
                 .join(models, models.c.id == model_versions.c.model_id)
                 .where(models.c.name == v.model, model_versions.c.version == v.version)
+                .with_for_update(read=True, key_share=True, of=model_versions)
             ).scalar()
             if found is None:
                 raise VersionNotFound(

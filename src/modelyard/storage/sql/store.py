@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from importlib import import_module
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
@@ -29,9 +29,19 @@ from modelyard.errors import (
 from modelyard.storage.base import MetadataStore, NewVersion
 from modelyard.storage.sql import migrate
 from modelyard.storage.sql.engine import safe_url, transaction
-from modelyard.storage.sql.tables import aliases, model_tags, model_versions, models, version_tags
+from modelyard.storage.sql.tables import (
+    aliases,
+    endpoints,
+    model_tags,
+    model_versions,
+    models,
+    serving_versions,
+    version_tags,
+)
 from modelyard.storage.sql.timestamps import aware, utcnow
 from modelyard.storage.sql.upsert import dialect_insert
+
+_Lock = Literal["share", "update"] | None
 
 
 class SqlMetadataStore(MetadataStore):
@@ -218,13 +228,19 @@ class SqlMetadataStore(MetadataStore):
                 _point_alias(conn, model_id, alias, version_id)
             return self._version(conn, new.name, number)
 
-    def _version_row(self, conn: Connection, name: str, version: int) -> Row[Any]:
+    def _version_row(
+        self, conn: Connection, name: str, version: int, *, lock: _Lock = None
+    ) -> Row[Any]:
+        """The version's row; ``lock`` takes its row lock (PostgreSQL): ``share`` for a writer
+        pointing something at it (as its foreign key will), ``update`` for one deleting it.
+        A writer waiting for the other's lock then sees what it committed."""
         model = self._model_row(conn, name)
-        row = conn.execute(
-            sa.select(model_versions).where(
-                model_versions.c.model_id == model.id, model_versions.c.version == version
-            )
-        ).first()
+        query = sa.select(model_versions).where(
+            model_versions.c.model_id == model.id, model_versions.c.version == version
+        )
+        if lock is not None:
+            query = query.with_for_update(read=lock == "share", key_share=lock == "share")
+        row = conn.execute(query).first()
         if row is None:
             raise VersionNotFound(f"model {name!r} has no version {version}")
         return row
@@ -273,7 +289,7 @@ class SqlMetadataStore(MetadataStore):
 
     def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
         with transaction(self._engine, write=True) as conn:
-            row = self._version_row(conn, name, version)
+            row = self._version_row(conn, name, version, lock="share")
             _point_alias(conn, row.model_id, alias, row.id)
             return self._version(conn, name, version)
 
@@ -327,7 +343,10 @@ class SqlMetadataStore(MetadataStore):
 
     def delete_version(self, name: str, version: int) -> None:
         with transaction(self._engine, write=True) as conn:
-            row = self._version_row(conn, name, version)
+            # Waits for writers pointing an alias or an endpoint at the version (their foreign
+            # keys hold its row), so the checks below see what they wrote: refused as it would
+            # be a moment later, not left to fail on the foreign key.
+            row = self._version_row(conn, name, version, lock="update")
             held = (
                 conn.execute(sa.select(aliases.c.alias).where(aliases.c.version_id == row.id))
                 .scalars()
@@ -337,6 +356,22 @@ class SqlMetadataStore(MetadataStore):
                 raise VersionProtected(
                     f"{name}:{version} is aliased as {', '.join(sorted(held))}; "
                     "move or remove the alias first"
+                )
+            served = (
+                conn.execute(
+                    sa.select(endpoints.c.name)
+                    .join(serving_versions, serving_versions.c.endpoint_id == endpoints.c.id)
+                    .where(serving_versions.c.version_id == row.id)
+                    .order_by(endpoints.c.name)
+                    .distinct()
+                )
+                .scalars()
+                .all()
+            )
+            if served:
+                raise VersionProtected(
+                    f"{name}:{version} is served by endpoint {', '.join(served)}; "
+                    "point the endpoint at another version first"
                 )
             conn.execute(model_versions.delete().where(model_versions.c.id == row.id))
 
