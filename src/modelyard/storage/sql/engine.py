@@ -60,12 +60,31 @@ def _full(url: URL) -> str:
     return url.render_as_string(hide_password=False)
 
 
+# libpq connection settings (the URL's own query parameters win). A database that goes
+# silent (its host gone, a partition, a firewall forgetting the connection) answers nothing:
+# without these a connection waits 130 s to connect, and a query sent on an open connection
+# waits for its answer until the system's keepalive notices, after two hours. Servers poll the
+# store for endpoint changes from a thread, and a poll that never returns leaves a server on
+# its old plan, silently. With them a silent peer is noticed in about 30 s, and the pool
+# reconnects.
+_PG_CONNECTION = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 4,
+    "tcp_user_timeout": 30_000,  # ms: what was sent is acknowledged within it, or it gives up
+}
+
+
 def make_engine(url: str, *, busy_timeout_s: float = 30.0) -> Engine:
     """Create an engine for SQLite or PostgreSQL with modelyard's connection settings.
 
     SQLite runs in WAL mode with foreign keys on and a busy timeout; a transaction opened by
     :func:`transaction` with ``write=True`` starts with ``BEGIN IMMEDIATE`` so concurrent
-    writers queue for the lock up front instead of failing on a lock upgrade.
+    writers queue for the lock up front instead of failing on a lock upgrade. PostgreSQL
+    connections give up connecting after 10 s and notice a peer gone silent in about 30 s
+    (TCP keepalives and user timeout); the URL's query parameters override those settings.
 
     Raises:
         ConfigError: for a malformed URL or a driver that is not installed.
@@ -86,7 +105,10 @@ def make_engine(url: str, *, busy_timeout_s: float = 30.0) -> Engine:
             )
             _configure_sqlite(engine, busy_timeout_s)
         else:
-            engine = sa.create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10)
+            settings = {k: v for k, v in _PG_CONNECTION.items() if k not in parsed.query}
+            engine = sa.create_engine(
+                parsed, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args=settings
+            )
     except (NoSuchModuleError, ImportError, ArgumentError) as exc:
         reason = redact(str(exc), _full(parsed))
         raise ConfigError(f"cannot use database URL {safe_url(parsed)}: {reason}") from None
