@@ -325,10 +325,17 @@ class SqlMetadataStore(MetadataStore):
                     table.delete().where(owner_col == owner, table.c.key == key)
                 ).rowcount:
                     raise NotFound(f"{where} has no tag {key!r}")
+            # One upsert a tag: deleting it and inserting it again would clash, on PostgreSQL,
+            # with another writer setting the same tag at the same moment (neither sees the
+            # other's row); both must succeed, the later value kept.
+            insert = dialect_insert(conn)(table)
             for key, value in set_.items():
-                conn.execute(table.delete().where(owner_col == owner, table.c.key == key))
                 conn.execute(
-                    table.insert().values({owner_col.key: owner, "key": key, "value": value})
+                    insert.values(
+                        {owner_col.key: owner, "key": key, "value": value}
+                    ).on_conflict_do_update(
+                        index_elements=[owner_col.key, "key"], set_={"value": value}
+                    )
                 )
 
     def set_status(self, name: str, version: int, status: VersionStatus) -> ModelVersion:
