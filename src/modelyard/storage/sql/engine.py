@@ -105,7 +105,11 @@ def make_engine(url: str, *, busy_timeout_s: float = 30.0) -> Engine:
             )
             _configure_sqlite(engine, busy_timeout_s)
         else:
-            settings = {k: v for k, v in _PG_CONNECTION.items() if k not in parsed.query}
+            settings = (  # libpq's settings, for PostgreSQL's drivers only
+                {k: v for k, v in _PG_CONNECTION.items() if k not in parsed.query}
+                if parsed.get_backend_name() == "postgresql"
+                else {}
+            )
             engine = sa.create_engine(
                 parsed, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args=settings
             )
