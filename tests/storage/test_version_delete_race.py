@@ -19,12 +19,12 @@ from functools import partial
 import pytest
 import sqlalchemy as sa
 
-from modelyard.domain import ConfigChange, Variant
+from modelyard.domain import ConfigChange, ModelRef, Variant, VersionStatus
 from modelyard.errors import VersionNotFound, VersionProtected
 from modelyard.storage.sql.endpoint_store import SqlEndpointStore
 from modelyard.storage.sql.engine import make_engine
 from modelyard.storage.sql.store import SqlMetadataStore
-from modelyard.storage.sql.tables import endpoints, serving_versions
+from modelyard.storage.sql.tables import endpoints, model_versions, serving_versions
 from tests.storage.held_writes import delete_version, insert_alias, version_id, while_held
 from tests.storage.test_metadata_contract import new
 
@@ -109,4 +109,54 @@ def test_aliasing_a_version_just_deleted_says_it_does_not_exist(stores: Stores) 
 
     assert isinstance(outcome, VersionNotFound), outcome
     assert "has no version 3" in str(outcome), outcome
+    assert stores.registry.get_model("churn").aliases == {}
+
+
+# Archiving races the same way: the registry checks that no alias or endpoint holds the
+# version, then archives it; a version archived while served or aliased is what its rule
+# forbids.
+
+
+def _archive_version_3(conn: sa.Connection) -> None:
+    """Archive churn:3 as the store does: its row locked, then its status written."""
+    row = version_id(conn, "churn", 3)
+    conn.execute(sa.select(model_versions.c.id).where(model_versions.c.id == row).with_for_update())
+    conn.execute(
+        model_versions.update().where(model_versions.c.id == row).values(status="archived")
+    )
+
+
+def test_archiving_a_version_an_endpoint_just_took_says_it_is_served(stores: Stores) -> None:
+    outcome = while_held(
+        stores.url,
+        _serve_version_3,
+        lambda: stores.registry.set_status("churn", 3, VersionStatus.ARCHIVED),
+    )
+
+    assert isinstance(outcome, VersionProtected), outcome
+    assert "served by endpoint churn-api" in str(outcome), outcome
+    assert stores.registry.get_version(ModelRef("churn", version=3)).status is VersionStatus.READY
+
+
+def test_archiving_a_version_an_alias_just_took_says_it_is_aliased(stores: Stores) -> None:
+    outcome = while_held(
+        stores.url,
+        partial(insert_alias, model="churn", alias="production", version=3),
+        lambda: stores.registry.set_status("churn", 3, VersionStatus.ARCHIVED),
+    )
+
+    assert isinstance(outcome, VersionProtected), outcome
+    assert "aliased as production" in str(outcome), outcome
+    assert stores.registry.get_version(ModelRef("churn", version=3)).status is VersionStatus.READY
+
+
+def test_aliasing_a_version_just_archived_says_it_is_archived(stores: Stores) -> None:
+    outcome = while_held(
+        stores.url,
+        _archive_version_3,
+        lambda: stores.registry.set_alias("churn", "production", 3),
+    )
+
+    assert isinstance(outcome, VersionProtected), outcome
+    assert "churn:3 is archived" in str(outcome), outcome
     assert stores.registry.get_model("churn").aliases == {}

@@ -290,6 +290,10 @@ class SqlMetadataStore(MetadataStore):
     def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
         with transaction(self._engine, write=True) as conn:
             row = self._version_row(conn, name, version, lock="share")
+            if row.status == VersionStatus.ARCHIVED.value:  # archived since the caller looked
+                raise VersionProtected(
+                    f"{name}:{version} is archived; restore it before aliasing it"
+                )
             _point_alias(conn, row.model_id, alias, row.id)
             return self._version(conn, name, version)
 
@@ -340,7 +344,13 @@ class SqlMetadataStore(MetadataStore):
 
     def set_status(self, name: str, version: int, status: VersionStatus) -> ModelVersion:
         with transaction(self._engine, write=True) as conn:
-            row = self._version_row(conn, name, version)
+            if status is VersionStatus.ARCHIVED:
+                # As a delete: waits for writers pointing an alias or an endpoint at it, and
+                # refuses it as held if one did (checked before, it could have changed since).
+                row = self._version_row(conn, name, version, lock="update")
+                self._refuse_held(conn, name, version, row.id, "archive")
+            else:
+                row = self._version_row(conn, name, version)
             conn.execute(
                 model_versions.update()
                 .where(model_versions.c.id == row.id)
@@ -354,33 +364,38 @@ class SqlMetadataStore(MetadataStore):
             # keys hold its row), so the checks below see what they wrote: refused as it would
             # be a moment later, not left to fail on the foreign key.
             row = self._version_row(conn, name, version, lock="update")
-            held = (
-                conn.execute(sa.select(aliases.c.alias).where(aliases.c.version_id == row.id))
-                .scalars()
-                .all()
-            )
-            if held:
-                raise VersionProtected(
-                    f"{name}:{version} is aliased as {', '.join(sorted(held))}; "
-                    "move or remove the alias first"
-                )
-            served = (
-                conn.execute(
-                    sa.select(endpoints.c.name)
-                    .join(serving_versions, serving_versions.c.endpoint_id == endpoints.c.id)
-                    .where(serving_versions.c.version_id == row.id)
-                    .order_by(endpoints.c.name)
-                    .distinct()
-                )
-                .scalars()
-                .all()
-            )
-            if served:
-                raise VersionProtected(
-                    f"{name}:{version} is served by endpoint {', '.join(served)}; "
-                    "point the endpoint at another version first"
-                )
+            self._refuse_held(conn, name, version, row.id, "delete")
             conn.execute(model_versions.delete().where(model_versions.c.id == row.id))
+
+    @staticmethod
+    def _refuse_held(conn: Connection, name: str, version: int, version_id: int, verb: str) -> None:
+        """Refuse to ``verb`` a version an alias points at or an endpoint serves."""
+        held = (
+            conn.execute(sa.select(aliases.c.alias).where(aliases.c.version_id == version_id))
+            .scalars()
+            .all()
+        )
+        if held:
+            raise VersionProtected(
+                f"cannot {verb} {name}:{version}: it is aliased as {', '.join(sorted(held))}; "
+                "move or remove the alias first"
+            )
+        served = (
+            conn.execute(
+                sa.select(endpoints.c.name)
+                .join(serving_versions, serving_versions.c.endpoint_id == endpoints.c.id)
+                .where(serving_versions.c.version_id == version_id)
+                .order_by(endpoints.c.name)
+                .distinct()
+            )
+            .scalars()
+            .all()
+        )
+        if served:
+            raise VersionProtected(
+                f"cannot {verb} {name}:{version}: it is served by endpoint {', '.join(served)}; "
+                "point the endpoint at another version first"
+            )
 
     # -- store ------------------------------------------------------------------------------
 
