@@ -13,7 +13,7 @@ for it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 
 import pytest
@@ -126,27 +126,26 @@ def _archive_version_3(conn: sa.Connection) -> None:
     )
 
 
-def test_archiving_a_version_an_endpoint_just_took_says_it_is_served(stores: Stores) -> None:
+@pytest.mark.parametrize(
+    ("hold", "words"),
+    [
+        (_serve_version_3, "served by endpoint churn-api"),
+        (
+            partial(insert_alias, model="churn", alias="production", version=3),
+            "aliased as production",
+        ),
+    ],
+    ids=["an-endpoint", "an-alias"],
+)
+def test_archiving_a_version_just_taken_says_what_holds_it(
+    stores: Stores, hold: Callable[[sa.Connection], None], words: str
+) -> None:
     outcome = while_held(
-        stores.url,
-        _serve_version_3,
-        lambda: stores.registry.set_status("churn", 3, VersionStatus.ARCHIVED),
+        stores.url, hold, lambda: stores.registry.set_status("churn", 3, VersionStatus.ARCHIVED)
     )
 
     assert isinstance(outcome, VersionProtected), outcome
-    assert "served by endpoint churn-api" in str(outcome), outcome
-    assert stores.registry.get_version(ModelRef("churn", version=3)).status is VersionStatus.READY
-
-
-def test_archiving_a_version_an_alias_just_took_says_it_is_aliased(stores: Stores) -> None:
-    outcome = while_held(
-        stores.url,
-        partial(insert_alias, model="churn", alias="production", version=3),
-        lambda: stores.registry.set_status("churn", 3, VersionStatus.ARCHIVED),
-    )
-
-    assert isinstance(outcome, VersionProtected), outcome
-    assert "aliased as production" in str(outcome), outcome
+    assert words in str(outcome), outcome
     assert stores.registry.get_version(ModelRef("churn", version=3)).status is VersionStatus.READY
 
 
