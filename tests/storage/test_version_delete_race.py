@@ -159,3 +159,12 @@ def test_aliasing_a_version_just_archived_says_it_is_archived(stores: Stores) ->
     assert isinstance(outcome, VersionProtected), outcome
     assert "churn:3 is archived" in str(outcome), outcome
     assert stores.registry.get_model("churn").aliases == {}
+
+
+def test_tagging_a_version_just_deleted_says_it_does_not_exist(stores: Stores) -> None:
+    outcome = while_held(
+        stores.url, DELETE_VERSION_3, lambda: stores.registry.set_tags("churn", 3, {"k": "v"})
+    )
+
+    assert isinstance(outcome, VersionNotFound), outcome
+    assert "has no version 3" in str(outcome), outcome

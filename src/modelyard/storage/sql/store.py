@@ -322,7 +322,10 @@ class SqlMetadataStore(MetadataStore):
                 )
             else:
                 table, owner_col = version_tags, version_tags.c.version_id
-                owner = self._version_row(conn, name, version).id
+                # Shared, as its tags' foreign key will hold it: a delete of the version under
+                # way is waited for, and then the version is not found (not a foreign-key
+                # violation naming the store's tables).
+                owner = self._version_row(conn, name, version, lock="share").id
             where = f"model {name!r}" if version is None else f"version {name}:{version}"
             for key in remove:
                 if not conn.execute(
