@@ -101,3 +101,19 @@ def test_the_database_url_overrides_those_settings(pg_schema_url: str) -> None:
     options = _tcp_options(url.render_as_string(hide_password=False))
 
     assert (options["idle_s"], options["user_timeout_ms"]) == (300, 0), options
+
+
+def test_only_libpq_drivers_get_those_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    # pg8000 refuses libpq's keywords (a TypeError at the first query); a service entry and
+    # PGCONNECT_TIMEOUT are libpq's own ways to set them, which explicit arguments override.
+    from modelyard.storage.sql.engine import libpq_settings
+
+    monkeypatch.delenv("PGCONNECT_TIMEOUT", raising=False)
+    for url in ("postgresql://h/db", "postgresql+psycopg://h/db", "postgresql+psycopg2://h/db"):
+        assert libpq_settings(sa.make_url(url))["connect_timeout"] == 10, url
+    for url in ("postgresql+pg8000://h/db", "postgresql+asyncpg://h/db", "sqlite://"):
+        assert libpq_settings(sa.make_url(url)) == {}, url
+    assert libpq_settings(sa.make_url("postgresql+psycopg:///db?service=prod")) == {}
+    monkeypatch.setenv("PGCONNECT_TIMEOUT", "3")
+    settings = libpq_settings(sa.make_url("postgresql+psycopg://h/db"))
+    assert "connect_timeout" not in settings and settings["keepalives"] == 1

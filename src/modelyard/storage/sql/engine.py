@@ -3,6 +3,7 @@ transaction machinery and turns driver errors into modelyard errors."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -77,6 +78,25 @@ _PG_CONNECTION = {
 }
 
 
+#: The drivers that connect through libpq, and so take its connection settings.
+_LIBPQ_DRIVERS = frozenset(("psycopg", "psycopg2", "psycopg2cffi"))
+
+
+def libpq_settings(url: URL) -> dict[str, Any]:
+    """The connection settings :data:`_PG_CONNECTION` a URL's driver is given: none for a
+    driver that does not go through libpq (pg8000 refuses them), nor for a URL naming a
+    ``service`` (its pg_service.conf entry decides); the URL's own parameters win, and so does
+    libpq's ``PGCONNECT_TIMEOUT`` (an explicit argument would override it)."""
+    if url.get_backend_name() != "postgresql" or url.get_driver_name() not in _LIBPQ_DRIVERS:
+        return {}
+    if "service" in url.query:
+        return {}
+    given = set(url.query)
+    if os.environ.get("PGCONNECT_TIMEOUT"):
+        given.add("connect_timeout")
+    return {k: v for k, v in _PG_CONNECTION.items() if k not in given}
+
+
 def make_engine(url: str, *, busy_timeout_s: float = 30.0) -> Engine:
     """Create an engine for SQLite or PostgreSQL with modelyard's connection settings.
 
@@ -105,11 +125,7 @@ def make_engine(url: str, *, busy_timeout_s: float = 30.0) -> Engine:
             )
             _configure_sqlite(engine, busy_timeout_s)
         else:
-            settings = (  # libpq's settings, for PostgreSQL's drivers only
-                {k: v for k, v in _PG_CONNECTION.items() if k not in parsed.query}
-                if parsed.get_backend_name() == "postgresql"
-                else {}
-            )
+            settings = libpq_settings(parsed)
             engine = sa.create_engine(
                 parsed, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args=settings
             )
