@@ -168,6 +168,34 @@ def test_aliased_version_cannot_be_deleted(store: SqlMetadataStore) -> None:
     assert store.get_version(ModelRef("churn", version=1)).version == 1
 
 
+def test_a_held_version_cannot_be_archived_or_deleted_nor_an_archived_one_aliased(
+    store: SqlMetadataStore, db_url: str
+) -> None:
+    # The store's own checks, on both backends (the registry's guards come first in use).
+    from modelyard.domain import Variant
+    from modelyard.storage.sql.endpoint_store import SqlEndpointStore
+
+    for _ in range(3):
+        store.create_version(new())
+    store.set_alias("churn", "production", 1)
+    engine = make_engine(db_url)
+    try:
+        SqlEndpointStore(engine).create_endpoint("api", (Variant("main", "churn", 2, 1.0),))
+    finally:
+        engine.dispose()
+    for number, words in ((1, "aliased as production"), (2, "served by endpoint api")):
+        with pytest.raises(VersionProtected, match=words):
+            store.set_status("churn", number, VersionStatus.ARCHIVED)
+        with pytest.raises(VersionProtected, match=words):
+            store.delete_version("churn", number)
+    store.set_status("churn", 3, VersionStatus.ARCHIVED)
+    with pytest.raises(VersionProtected, match="churn:3 is archived"):
+        store.set_alias("churn", "staging", 3)
+    statuses = [v.status for v in store.list_versions("churn")]
+    assert statuses == [VersionStatus.READY, VersionStatus.READY, VersionStatus.ARCHIVED]
+    assert store.get_model("churn").aliases == {"production": 1}
+
+
 def test_list_models_and_describe(store: SqlMetadataStore) -> None:
     store.create_version(new("b"))
     store.create_version(new("a"))

@@ -103,7 +103,8 @@ class MetadataStore(ABC):
 
     @abstractmethod
     def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
-        """Point ``alias`` at ``version`` (moving it if it exists). Raises Model/VersionNotFound."""
+        """Point ``alias`` at ``version`` (moving it if it exists). Raises Model/VersionNotFound;
+        VersionProtected when the version is archived (checked in the same transaction)."""
 
     @abstractmethod
     def delete_alias(self, name: str, alias: str) -> None:
@@ -124,12 +125,14 @@ class MetadataStore(ABC):
 
     @abstractmethod
     def set_status(self, name: str, version: int, status: VersionStatus) -> ModelVersion:
-        """Move a version's lifecycle status. Raises Model/VersionNotFound."""
+        """Move a version's lifecycle status. Raises Model/VersionNotFound; VersionProtected,
+        for an archive, when an alias points at the version or an endpoint serves it (checked
+        in the same transaction)."""
 
     @abstractmethod
     def delete_version(self, name: str, version: int) -> None:
         """Remove a version's record. Raises Model/VersionNotFound; VersionProtected when an
-        alias still points at it (checked in the same transaction)."""
+        alias still points at it or an endpoint serves it (checked in the same transaction)."""
 
     @abstractmethod
     def describe(self) -> dict[str, Any]:
