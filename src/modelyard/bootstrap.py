@@ -127,10 +127,11 @@ class Platform:
 def _ensure_home(settings: Settings) -> None:
     home = settings.home
     try:
-        # Private to its owner when we make it: it holds the database (every endpoint's
-        # redaction salt) and, by default, the artifacts and the captured rows. A folder that
-        # exists keeps the mode its owner gave it (a team may share one on purpose).
-        home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Never readable by others when we make it: it holds the database (every endpoint's
+        # redaction salt) and, by default, the artifacts and the captured rows. Its group
+        # gets what the umask gives (a service account's group of operators, umask 007); a
+        # folder that exists keeps the mode its owner gave it (a team may share one).
+        home.mkdir(mode=0o770, parents=True, exist_ok=True)
     except OSError as exc:
         # mkdir says "File exists" or "Not a directory": name what is in the way instead.
         if exc.errno in (errno.EEXIST, errno.ENOTDIR):

@@ -4,6 +4,7 @@ the documented exit code and one ``error:`` line naming the problem, never a tra
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import stat
@@ -106,17 +107,25 @@ def test_home_that_is_a_file(cli: Any, tmp_path: Path) -> None:
 def test_a_home_modelyard_creates_is_private_to_its_owner(cli: Any, tmp_path: Path) -> None:
     """A new home was made with the umask's mode (0755 under the usual 022): any local user
     could read the database, with every endpoint's redaction salt (a hashed SSN is then
-    brute-forced in seconds), and the captured rows under it. modelyard makes it 0700; a
+    brute-forced in seconds), and the captured rows under it. modelyard never makes it
+    readable by others; its group gets what the umask gives (a group of operators, 002); a
     folder that exists already keeps the mode its owner gave it."""
-    made = tmp_path / "parent" / "home"
     shared = tmp_path / "shared"
-    shared.mkdir(mode=0o750)
-    shared.chmod(0o750)  # whatever the umask
-    cli("models", "list", env=cli.env(MODELYARD_HOME=str(made))).ok()
-    cli("models", "list", env=cli.env(MODELYARD_HOME=str(shared))).ok()
-    assert (made / "modelyard.db").is_file()
-    assert stat.S_IMODE(made.stat().st_mode) == 0o700
-    assert stat.S_IMODE(shared.stat().st_mode) == 0o750
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)  # whatever the umask
+    made = {}
+    for umask in (0o022, 0o002):  # the command inherits the test process's umask
+        home = made[umask] = tmp_path / f"parent-{umask:o}" / "home"
+        old = os.umask(umask)
+        try:
+            cli("models", "list", env=cli.env(MODELYARD_HOME=str(home))).ok()
+            cli("models", "list", env=cli.env(MODELYARD_HOME=str(shared))).ok()
+        finally:
+            os.umask(old)
+        assert (home / "modelyard.db").is_file()
+    assert stat.S_IMODE(made[0o022].stat().st_mode) == 0o750
+    assert stat.S_IMODE(made[0o002].stat().st_mode) == 0o770
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o755
 
 
 def test_full_home(make_cli: Any, tmp_path: Path, model_files: Any, tmpfs: Any) -> None:
