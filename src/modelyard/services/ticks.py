@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from modelyard.domain.monitors import MonitorSchedule
 from modelyard.domain.schedules import MAX_MISSED_COUNTED
@@ -175,11 +176,16 @@ def validate_timezone(name: str) -> ZoneInfo:
 
 
 #: Files of the zone database that load as zones but are no IANA zone: ``localtime`` is the
-#: zone of whichever machine reads it, ``posixrules`` a default of the machine's, and the
-#: ``posix/`` and ``right/`` folders hold copies, the latter counting leap seconds (zoneinfo
-#: misreads them: 6:00 in ``right/Europe/Paris`` came out as 04:00 UTC in winter).
-_NOT_IANA = ("localtime", "posixrules")
-_NOT_IANA_FOLDERS = ("posix/", "right/")
+#: zone of whichever machine reads it (and is listed among the available zones); the
+#: ``posix/`` and ``right/`` copies and ``posixrules`` are not listed, nor a name spelt in
+#: other capitals, which a case-insensitive filesystem loads (``right/Europe/Paris`` counts
+#: leap seconds, which zoneinfo misreads: 6:00 came out as 04:00 UTC in winter).
+_NOT_IANA = frozenset(("localtime",))
+
+
+@lru_cache(maxsize=1)
+def _iana_names() -> frozenset[str]:
+    return frozenset(available_timezones()) - _NOT_IANA
 
 
 def check_timezone(name: str) -> ZoneInfo:
@@ -191,7 +197,7 @@ def check_timezone(name: str) -> ZoneInfo:
         InvalidInput: naming it.
     """
     zone = validate_timezone(name)
-    if name in _NOT_IANA or name.startswith(_NOT_IANA_FOLDERS):
+    if name not in _iana_names():
         raise InvalidInput(
             f"{name!r} is not an IANA time zone but a file of this machine's time zone "
             "database, which may read differently on the machine that runs the schedule: "
