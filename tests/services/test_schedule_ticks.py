@@ -115,8 +115,10 @@ def test_a_count_that_stopped_at_its_limit_says_so() -> None:
     at = utc(2026, 1, 3)
     run = ScheduleRun("s", at, ScheduleRunStatus.SUBMITTED, at, "h:1", missed=missed, late=True)
     assert run.missed_text == "1000 or more earlier tick(s) missed"
+    assert (run.to_dict()["missed"], run.to_dict()["missed_capped"]) == (1000, True)  # --json
     few = ScheduleRun("s", at, ScheduleRunStatus.SKIPPED, at, "h:1", missed=3)
     assert few.missed_text == "3 earlier tick(s) missed"
+    assert few.to_dict()["missed_capped"] is False
 
 
 @pytest.mark.parametrize(

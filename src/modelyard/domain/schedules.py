@@ -177,9 +177,15 @@ class ScheduleRun:
     missed: int = 0
 
     @property
+    def missed_capped(self) -> bool:
+        """Whether counting the missed ticks stopped at :data:`MAX_MISSED_COUNTED` (then
+        ``missed`` is a lower bound)."""
+        return self.missed >= MAX_MISSED_COUNTED
+
+    @property
     def missed_text(self) -> str:
         """``N earlier tick(s) missed``, or ``1000 or more …`` when counting stopped there."""
-        many = " or more" if self.missed >= MAX_MISSED_COUNTED else ""
+        many = " or more" if self.missed_capped else ""
         return f"{self.missed}{many} earlier tick(s) missed"
 
     def to_dict(self) -> dict[str, Any]:
@@ -192,6 +198,7 @@ class ScheduleRun:
             "error": self.error,
             "late": self.late,
             "missed": self.missed,
+            "missed_capped": self.missed_capped,
             "at": self.at.isoformat(),
             "holder": self.holder,
         }
