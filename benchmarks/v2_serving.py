@@ -127,7 +127,7 @@ def _git(*args: str) -> str:
 
 def machine_info() -> dict[str, Any]:
     """``serving.py``'s machine record plus this benchmark's tools and the code under test."""
-    info = serving.machine_info()
+    info = serving.machine_info(serving.REPO_ROOT, serving.cpu_count())
     info["packages"].update(
         {name: _version(name) for name in ("tritonclient", "grpcio", "protobuf", "matplotlib")}
     )
