@@ -36,6 +36,8 @@ SHADOW_THREADS = 4
 LoadModel = Callable[[ModelSpec], ServedModel]
 PolicyFor = Callable[[EndpointPlan], Any]  # the TrafficPolicy an endpoint routes with
 _RETRY_FAILED_S = 5.0
+#: A plan poll that has not returned after this many seconds is logged (see Deployer._revision).
+_SLOW_READ_S = 30.0
 _DRAIN_CHECK_S = 0.05
 
 
@@ -68,8 +70,10 @@ class Deployer:
         policy_for: PolicyFor | None = None,
         shadow_executor: Executor | None = None,
         draw: Callable[[], float] = random.random,
+        slow_read_s: float = _SLOW_READ_S,
     ) -> None:
         self.table: RouteTable = EMPTY
+        self._slow_read_s = slow_read_s
         self.failures: dict[str, str] = {}
         self._source = source
         self._load = load
@@ -129,9 +133,31 @@ class Deployer:
                     failed_polls = 0
             await asyncio.sleep(self._poll)
 
+    async def _revision(self) -> int:
+        """The store's plan revision. A read that has not returned after ``slow_read_s`` is
+        logged, once, and again when it does: a database that accepts a connection and never
+        answers (a proxy, a firewall keeping the connection) left the server on its old plan
+        with no line saying so. The read is waited for, not abandoned (its thread cannot be
+        stopped, and a second one would only wait behind it)."""
+        read = asyncio.ensure_future(asyncio.to_thread(self._source.revision))
+        done, _ = await asyncio.wait({read}, timeout=self._slow_read_s)
+        if done:
+            return read.result()
+        started = time.monotonic() - self._slow_read_s
+        log.warning(
+            "the store has not answered the deployment plan poll in %ss (still serving "
+            "revision %s); waiting for it",
+            self._slow_read_s,
+            self.table.revision,
+        )
+        try:
+            return await read
+        finally:
+            log.warning("the deployment plan poll returned after %.0fs", time.monotonic() - started)
+
     async def sync(self) -> None:
         """Apply the store's plan if its revision moved (or a failed load is due a retry)."""
-        revision = await asyncio.to_thread(self._source.revision)
+        revision = await self._revision()
         retry = self.failures and time.monotonic() - self._last_attempt > _RETRY_FAILED_S
         if revision != self._seen_revision or retry:
             plan = await asyncio.to_thread(self._source.load_plan)
