@@ -150,10 +150,9 @@ class Deployer:
             self._slow_read_s,
             self.table.revision,
         )
-        try:
-            return await read
-        finally:
-            log.warning("the deployment plan poll returned after %.0fs", time.monotonic() - started)
+        revision = await read  # a cancel (the server stopping) says nothing more
+        log.warning("the deployment plan poll returned after %.0fs", time.monotonic() - started)
+        return revision
 
     async def sync(self) -> None:
         """Apply the store's plan if its revision moved (or a failed load is due a retry)."""
