@@ -135,6 +135,48 @@ def test_boto3_fields_the_runtime_refuses_are_refused(
     gc.collect()
 
 
+def test_two_different_content_types_are_refused_naming_the_header(
+    one_variant: Any, models: dict[str, Any], boto3_client: Callable[[str], Any]
+) -> None:
+    """A request with two Content-Type headers that disagree (or, on V2, two
+    Inference-Header-Content-Length headers) is ambiguous: refused, not read by the last one.
+    The same value twice is one value; boto3's single header is unaffected."""
+    row = models["x"][0]
+    csv, json_ = ",".join(repr(v) for v in row.tolist()).encode(), orjson.dumps([row.tolist()])
+    with one_variant.client() as http:
+        for body, first, last in (
+            (csv, b"application/json", b"text/csv"),
+            (json_, b"text/csv", b"application/json"),
+        ):
+            headers = [(b"content-type", first), (b"content-type", last)]
+            res = http.post(INVOKE, content=body, headers=headers)
+            assert res.status_code == 400, res.text
+            assert res.headers["x-amzn-errortype"] == "ValidationError"
+            message = res.json()["message"]
+            assert "Content-Type" in message and first.decode() in message, message
+            assert last.decode() in message, message
+        twice = [(b"content-type", b"text/csv"), (b"content-type", b"text/csv")]
+        assert http.post(INVOKE, content=csv, headers=twice).status_code == 200
+        v2 = b'{"inputs": [{"name": "input-0", "shape": [1, 30], "datatype": "FP64", "data": %s}]}'
+        v2_body = v2 % orjson.dumps(row.tolist())
+        framing = [
+            (b"inference-header-content-length", str(len(v2_body)).encode()),
+            (b"inference-header-content-length", b"3"),
+        ]
+        res = http.post("/v2/models/churn-api/infer", content=v2_body, headers=framing)
+        assert res.status_code == 400, res.text
+        assert "Inference-Header-Content-Length" in res.json()["error"], res.text
+    answer = boto3_client(one_variant.url).invoke_endpoint(
+        EndpointName="churn-api", ContentType="text/csv", Body=csv
+    )
+    np.testing.assert_allclose(
+        orjson.loads(answer["Body"].read())["predictions"],
+        expected(models, 2, models["x"][:1]),
+        rtol=1e-6,
+        atol=1e-6,
+    )
+
+
 def test_boto3_response_stream_and_async(
     one_variant: Any, models: dict[str, Any], boto3_client: Callable[[str], Any]
 ) -> None:

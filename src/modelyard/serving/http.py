@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from modelyard.codecs import content_encoding
+from modelyard.codecs.json_shapes import clip
 from modelyard.errors import (
     InternalError,
     InvalidInput,
@@ -65,6 +66,32 @@ _WANTED = frozenset(
 def request_headers(scope: Scope) -> dict[str, str]:
     """The request headers the data plane uses, by lower-case name."""
     return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k in _WANTED}
+
+
+#: The headers read here that a request may carry once (RFC 9110 5.3: they are not lists, so
+#: two field lines cannot be combined), by the name a message gives them.
+_SINGLE = {
+    b"content-type": "Content-Type",
+    b"inference-header-content-length": "Inference-Header-Content-Length",
+}
+
+
+def check_single_valued(scope: Scope) -> None:
+    """Refuse a request that sends one of the single-valued headers twice with different
+    values: which one the sender meant is unknowable, and :func:`request_headers` would keep
+    the last without a word. The same value twice is that value.
+
+    Raises:
+        InvalidInput: naming the header and both values.
+    """
+    seen: dict[bytes, bytes] = {}
+    for name, value in scope["headers"]:
+        if name in _SINGLE and seen.setdefault(name, value) != value:
+            first, other = seen[name].decode("latin-1"), value.decode("latin-1")
+            raise InvalidInput(
+                f"the request has two different {_SINGLE[name]} headers, {clip(first)} and "
+                f"{clip(other)}: send one"
+            )
 
 
 def too_large(size: int, limit: int, at_least: bool = False) -> str:

@@ -27,7 +27,8 @@ Errors are ``{"error": "<message>"}`` (:func:`render_error`, the one place they 
 malformed JSON, a missing field, unknown datatype, shape and      400
 data that disagree, BYTES for a numeric feature, features other
 than the signature's, an unknown output, binary sizes or an
-``Inference-Header-Content-Length`` that do not fit the body
+``Inference-Header-Content-Length`` that do not fit the body (or
+two such headers that differ)
 unknown endpoint, version or path                                 404
 wrong method (with an ``Allow`` header; HEAD answers as GET)      405
 body over the payload limit (from Content-Length, before          413
@@ -57,6 +58,7 @@ from modelyard.serving.http import (
     Receive,
     Scope,
     Send,
+    check_single_valued,
     error_headers,
     read_body,
     request_headers,
@@ -156,6 +158,7 @@ class V2Rest:
                 extra.extend(lease.headers)
                 body = await read_body(headers, receive, self._limit, self._deadline)
                 lease.request_bytes = len(body)
+                check_single_valued(scope)  # after the body: the connection can be reused
                 request = parse_request(body, headers.get(binary.HEADER))
                 check_requested(request.outputs)
                 rows = rows_from_tensors(request.inputs, lease.signature)
