@@ -217,6 +217,23 @@ def test_text_classifier_takes_bytes(served: Any, triton: Any, binary: bool) -> 
     assert want.tolist() == [1, 0, 1]
 
 
+@pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
+def test_bool_tensors_as_tritonclient_sends_them(triton: Any, binary: bool) -> None:
+    """A np.bool_ array set with set_data_from_numpy (binary: one byte an element, which the
+    server holds the binary_data_size to) reaches a numeric model as 1.0 and 0.0, as the same
+    rows sent as FP64 do."""
+    import tritonclient.http as httpclient
+
+    flags = np.array([[True, False, True], [False, False, False], [True, True, True]])
+    tensor = httpclient.InferInput("input-0", list(flags.shape), "BOOL")
+    tensor.set_data_from_numpy(flags, binary_data=binary)
+    output = httpclient.InferRequestedOutput("output-0", binary_data=binary)
+    result = triton.infer("sum-api", [tensor], outputs=[output])
+    np.testing.assert_array_equal(result.as_numpy("output-0"), [2.0, 0.0, 3.0])
+    as_numbers = v2_infer(triton, "sum-api", flags.astype(np.float64), binary)
+    np.testing.assert_array_equal(result.as_numpy("output-0"), as_numbers.as_numpy("output-0"))
+
+
 def test_errors_reach_the_client_as_the_protocol_says(triton: Any, models: dict[str, Any]) -> None:
     from tritonclient.utils import InferenceServerException
 
