@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -210,3 +212,44 @@ def crash_and_stop(
         lambda s: [x.server.status.pid for x in s] == [victim],
     )
     assert not left[0].server.live
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_port_0_serves_on_a_free_port_and_says_which(
+    platform: Platform, servers: ServerService, tmp_path: Path, workers: int
+) -> None:
+    """``serve --port 0`` (as ``demo --port 0`` does) binds a port the system picks, names it in
+    its banner and reports it as its URL; every worker answers on it. It was refused (exit 2)."""
+    platform.endpoints.create("churn-api", {"main": "churn:1"})
+    log = tmp_path / "server.log"
+    argv = [MODELYARD, "serve", "--port", "0", "--workers", str(workers), "--no-monitors"]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            argv,
+            env=clean_env(platform.settings.home, **HEARTBEAT),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def banner() -> str | None:
+        if process.poll() is not None:
+            raise AssertionError(f"serve exited {process.returncode}: {log.read_text()}")
+        found = re.search(r"on (http://127\.0\.0\.1:\d+) with", log.read_text())
+        return found.group(1) if found else None
+
+    url = wait_for("the banner naming the address", banner)
+    server = Server(url, process, log)
+    try:
+        assert not url.endswith(":0"), url
+        server.wait_ready()
+        answer = httpx.post(f"{url}/endpoints/churn-api/invocations", json=ROW, timeout=10)
+        assert answer.status_code == 200, answer.text
+        reported = wait_for(
+            f"{workers} live worker(s)",
+            lambda: servers.for_endpoint("churn-api"),
+            lambda s: len(s) == workers,
+        )
+        assert {x.server.status.url for x in reported} == {url}
+    finally:
+        server.stop()

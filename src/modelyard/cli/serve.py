@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import math
 import os
@@ -10,7 +11,7 @@ import signal
 import socket
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -25,11 +26,13 @@ def url_of(scheme: str, host: str, port: int) -> str:
     return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
-def check_listen(host: str, port: int, option: str = "--port") -> None:
-    """Bind ``host:port`` the way uvicorn will, and let go of it at once.
+def bind_listener(host: str, port: int, option: str = "--port") -> socket.socket:
+    """A socket bound to ``host:port`` the way uvicorn binds it, for the server to serve on.
 
-    uvicorn binds only after the app has started (every deployed model loaded and warmed) and
-    then exits 3 with its own log lines; checking first fails in a moment, with one line.
+    It is not listening yet: until the app has started (every deployed model loaded and
+    warmed) a connection is refused, as when uvicorn binds by itself. uvicorn would bind only
+    then, and exit 3 with its own log lines on a port in use; binding first fails in a moment,
+    with one line, and port 0 takes a free port the system picks (``getsockname`` names it).
 
     Args:
         option: The option that names the port, for the message.
@@ -38,24 +41,37 @@ def check_listen(host: str, port: int, option: str = "--port") -> None:
         CannotListen: the address is in use, not one of this machine's, or not allowed.
     """
     shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
     try:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        with socket.socket(family, socket.SOCK_STREAM) as sock:
-            # As uvicorn does: a port left in TIME_WAIT by an earlier server is free to use.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((host, port))
+        # As uvicorn does: a port left in TIME_WAIT by an earlier server is free to use.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
     except OSError as exc:
+        sock.close()
         if exc.errno == errno.EADDRINUSE:
             reason = f"address already in use (pass another {option}, or stop what holds it)"
         else:
             text = exc.strerror or str(exc)
             reason = text[:1].lower() + text[1:]
         raise CannotListen(f"cannot listen on {shown}: {reason}") from None
+    return sock
+
+
+def check_listen(host: str, port: int, option: str = "--port") -> None:
+    """Bind ``host:port`` as :func:`bind_listener` does, and let go of it at once.
+
+    Raises:
+        CannotListen: the address is in use, not one of this machine's, or not allowed.
+    """
+    bind_listener(host, port, option).close()
 
 
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8080,
+    port: Annotated[
+        int, typer.Option(help="TCP port (0: a free one, named in the banner).", min=0, max=65535)
+    ] = 8080,
     grpc_port: Annotated[
         int | None,
         typer.Option(
@@ -89,8 +105,6 @@ def serve(
     Changes made by any other process (CLI, Python API) are picked up within a second or two,
     in every worker.
     """
-    import uvicorn
-
     from modelyard.config import cors_origin_problem, load_settings
 
     # An empty host (an unset shell variable, most likely) binds every interface: a server open
@@ -125,11 +139,22 @@ def serve(
     if grpc_port is not None and grpc_port == port:
         raise InvalidInput(f"--grpc-port must differ from --port, both are {port}")
     os.environ.update({k: v for k, v in overrides.items() if v is not None})
+    listener = bind_listener(host, port)
+    try:
+        _serve_on(listener, host, grpc_port, workers, monitors)
+    finally:
+        listener.close()
+
+
+def _serve_on(
+    listener: socket.socket, host: str, grpc_port: int | None, workers: int, monitors: bool
+) -> None:
+    """Open the store, say where the server answers, and serve on ``listener`` until stopped."""
+    port = int(listener.getsockname()[1])  # the one the system picked, for --port 0
     # Each worker records where it answers with its status (unless the URL clients should use
     # was given, e.g. behind NAT); a wildcard bind is reached by this machine's name.
     reach = socket.gethostname() if host in ("0.0.0.0", "::") else host
     os.environ.setdefault("MODELYARD_SERVER_URL", url_of("http", reach, port))
-    check_listen(host, port)
     if grpc_port is not None:
         check_listen(host, grpc_port, option="--grpc-port")
     # Open the store here first: a bad URL or schema is one clear error, not N worker crashes.
@@ -161,18 +186,7 @@ def serve(
     try:
         # The scheduler loop runs in its own process, out of the workers' request path.
         loop = start_loop_process() if monitors else None
-        uvicorn.run(
-            "modelyard.bootstrap:serving_app",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            loop="uvloop",
-            http="httptools",
-            access_log=False,
-            log_level="info",
-            timeout_graceful_shutdown=10,
-        )
+        _run_uvicorn(listener, host, workers)
     except _Terminated:
         terminated = True
     else:
@@ -186,6 +200,43 @@ def serve(
     if terminated:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.raise_signal(signal.SIGTERM)
+
+
+def _run_uvicorn(listener: socket.socket, host: str, workers: int) -> None:
+    """Run the serving app in uvicorn on ``listener``'s port.
+
+    One worker serves on ``listener`` itself: no other process can take the port while the
+    models load. With more, uvicorn's supervisor binds the port again at once (its own socket,
+    which every worker it starts shares), so ``listener`` is let go of just before.
+    """
+    import uvicorn
+
+    options: dict[str, Any] = {
+        "factory": True,
+        "host": host,
+        "port": int(listener.getsockname()[1]),
+        "workers": workers,
+        "loop": "uvloop",
+        "http": "httptools",
+        "access_log": False,
+        "log_level": "info",
+        "timeout_graceful_shutdown": 10,
+    }
+    if workers > 1:
+        listener.close()
+        uvicorn.run(_APP, **options)
+        return
+    server = uvicorn.Server(uvicorn.Config(_APP, **options))
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: a clean stop, as uvicorn.run has it
+        server.run(sockets=[listener])
+    if not server.started:
+        raise SystemExit(_STARTUP_FAILURE)
+
+
+#: The app factory uvicorn imports in each worker.
+_APP = "modelyard.bootstrap:serving_app"
+#: uvicorn.run's exit status when the server could not start.
+_STARTUP_FAILURE = 3
 
 
 class _Terminated(SystemExit):
