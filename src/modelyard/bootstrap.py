@@ -200,7 +200,7 @@ def build(settings: Settings | None = None) -> Platform:
         check_model=functools.partial(_check_serves, artifacts, settings.home / "tmp" / "check"),
     )
     registry.add_guard(endpoints.in_use)
-    jobs = _job_service(settings, SqlJobStore(engine), artifacts)
+    jobs = _job_service(settings, SqlJobStore(engine), artifacts, registry.get_model)
     training = TrainingService(jobs, registry)
     tuning = TuningService(
         jobs,
@@ -401,7 +401,12 @@ def upgrade_database(settings: Settings | None = None, **overrides: Any) -> Sche
         engine.dispose()
 
 
-def _job_service(settings: Settings, store: SqlJobStore, artifacts: ArtifactStore) -> JobService:
+def _job_service(
+    settings: Settings,
+    store: SqlJobStore,
+    artifacts: ArtifactStore,
+    check_model: Callable[[str], object],
+) -> JobService:
     """Jobs run in worker processes on this machine, which see this process's settings (its
     ``MODELYARD_*`` variables replaced by them) and log under ``$MODELYARD_HOME/jobs``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
@@ -414,6 +419,7 @@ def _job_service(settings: Settings, store: SqlJobStore, artifacts: ArtifactStor
         host=socket.gethostname(),
         log_limits=LogLimits(settings.job_log_head_bytes, settings.job_log_tail_bytes),
         stale_s=settings.trial_stale_s,
+        check_model=check_model,
     )
 
 

@@ -89,6 +89,23 @@ def test_a_failing_job_exits_non_zero_with_the_reason(
     jobs = cli("jobs", "list", "--json").ok().json()
     assert jobs[0]["status"] == "Failed"
     assert cli("jobs", "stop", jobs[0]["name"]).error_line(4)
+    # "m" was never registered, but its (failed) first training names it: it is listed.
+    assert cli("jobs", "list", "--model", "m", "--json").ok().json() == jobs
+
+
+def test_jobs_list_refuses_a_model_nobody_knows(cli: Cli, cancer_files: tuple[Path, Path]) -> None:
+    """Found in review: ``jobs list --model nope`` printed an empty list and exited 0, where
+    every other command refuses a model that does not exist."""
+    line = cli("jobs", "list", "--model", "nope").error_line(3)
+    assert "model 'nope' does not exist" in line
+    assert "model 'nope' does not exist" in cli("tune", "list", "--model", "nope").error_line(3)
+    assert "name" in cli("jobs", "list", "--model", "no/such").error_line(2)
+    train, _ = cancer_files
+    cli("train", "known", "--algorithm", "xgboost", "--train", train, "--target", "target",
+        "--hp", "num_round=2", "--json").ok()  # fmt: skip
+    assert len(cli("jobs", "list", "--model", "known", "--json").ok().json()) == 1
+    # A registered model without tuning jobs has none to list: that is not an error.
+    assert cli("tune", "list", "--model", "known", "--json").ok().json() == []
 
 
 PYFUNC_SCRIPT = '''

@@ -99,7 +99,7 @@ def test_tune_list_and_show(tuned: Tuned) -> None:
     assert [(j["name"], j["kind"], j["status"]) for j in listed] == [
         (tuned.job, "tuning", "Completed")
     ]
-    assert cli("tune", "list", "--model", "other", "--json").ok().json() == []
+    assert "model 'other' does not exist" in cli("tune", "list", "--model", "other").error_line(3)
     shown = cli("tune", "show", tuned.job).ok().out
     best = tuned.summary["best_trial"]["name"]
     assert f"best trial {best}" in shown

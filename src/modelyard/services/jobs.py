@@ -101,8 +101,12 @@ class JobService:
         host: str,
         log_limits: LogLimits | None = None,
         stale_s: float = 60.0,
+        check_model: Callable[[str], object] | None = None,
     ) -> None:
+        """``check_model(name)`` raises ModelNotFound (or InvalidName) for a model the
+        registry does not know; without it, listing by model refuses no name."""
         self._jobs = jobs
+        self._check_model = check_model
         self._stale_s = stale_s
         self._logs = JobLogs(artifacts, logs_dir, log_limits or LogLimits())
         self._processes = processes
@@ -285,9 +289,18 @@ class JobService:
 
         Raises:
             InvalidInput: ``limit`` is not from 1 to ``MAX_LIMIT``.
+            ModelNotFound, InvalidName: ``model_name`` names neither a registered model nor
+                the model of any job (a first training names its model before it exists).
         """
         found = self._jobs.list_jobs(model_name=model_name, kind=kind, limit=limit_of(limit))
+        if model_name is not None and not found:
+            self._check_known_model(model_name)
         return [self.reconcile(j) for j in found]
+
+    def _check_known_model(self, name: str) -> None:
+        if self._check_model is None or self._jobs.list_jobs(model_name=name, limit=1):
+            return
+        self._check_model(name)
 
     def log_path(self, name: str) -> Path:
         """Where the worker writes the job's log on this machine."""
