@@ -163,3 +163,28 @@ def test_a_bad_hyperparameter_name_is_refused_before_training(
                "--trust-code", "--hp", " depth=3").error_line(2)  # fmt: skip
     assert "hyperparameter name ' depth'" in line
     assert cli("jobs", "list", "--json").ok().json() == []
+
+
+def test_a_training_script_does_not_see_the_platforms_settings(
+    cli: Cli, cancer_files: tuple[Path, Path], pyfunc_script: Path
+) -> None:
+    """Found in review: a user's script inherited the worker's MODELYARD_* variables, the
+    metadata database URL (and its password) among them."""
+    pyfunc_script.write_text(
+        "import json, os\n"
+        "names = sorted(k for k in os.environ if k.startswith('MODELYARD_'))\n"
+        "print('modelyard variables:', json.dumps(names))\n"
+        "print('kept:', bool(os.environ.get('PATH')), os.environ.get('SM_CURRENT_HOST'))\n"
+        + PYFUNC_SCRIPT
+    )
+    train, _ = cancer_files
+    db_url = f"sqlite:///{cli.home / 'modelyard.db'}"
+    done = cli(
+        "train", "m", "--script", pyfunc_script, "--train", train, "--flavor", "pyfunc",
+        "--trust-code", "--json", env=cli.env(MODELYARD_DB_URL=db_url),
+    ).ok()  # fmt: skip
+    job = done.json()
+    assert job["status"] == "Completed", job
+    log = cli("jobs", "logs", job["name"]).ok().out
+    assert "modelyard variables: []" in log, log
+    assert "kept: True algo-1" in log, log

@@ -152,6 +152,8 @@ dump = {
     "cwd": os.getcwd(),
     "helper": helper.VALUE,
     "extra": os.environ.get("MY_SETTING"),
+    "modelyard": sorted(k for k in os.environ if k.startswith("MODELYARD_")),
+    "path": os.environ.get("PATH"),
     "unbuffered": os.environ.get("PYTHONUNBUFFERED"),
     "channel_files": {
         name: sorted(os.listdir(os.environ["SM_CHANNEL_" + name.upper()]))
@@ -176,6 +178,7 @@ def test_environment_is_sagemakers(channels, tmp_path, monkeypatch) -> None:
     single = tmp_path / "test.csv"
     single.write_text("1,2,3\n")
     monkeypatch.setenv("SM_STALE", "from an earlier run")
+    monkeypatch.setenv("MODELYARD_DB_URL", "postgresql+psycopg://u:secret@db:5432/meta")
     work = project / "job-1"  # inside the script's folder: must not be copied into itself
     result = run(
         script,
@@ -243,6 +246,8 @@ def test_environment_is_sagemakers(channels, tmp_path, monkeypatch) -> None:
     assert config["resourceconfig"]["current_host"] == "algo-1"
     assert dump["cwd"] == str(work / "code") and dump["helper"] == 42
     assert dump["extra"] == "on" and dump["unbuffered"] == "1"
+    # The platform's settings (its database password among them) are not the script's.
+    assert dump["modelyard"] == [] and dump["path"] == os.environ["PATH"]
     assert sorted(p.name for p in (work / "code").iterdir()) == ["helper.py", "train.py"]
     assert result.metrics == {}
 

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from modelyard.config import ENV_PREFIX
 from modelyard.errors import InvalidInput, ScriptFailed
 from modelyard.training.joblog import JobLog
 from modelyard.training.metric_definitions import MetricDefinition, MetricScanner
@@ -110,7 +111,9 @@ def run_script(
         stop: When set, the script's whole process group is terminated and JobStopped raised.
         python: The interpreter that runs the script.
         env: Extra environment variables (SageMaker's ``environment=``), over the inherited
-            environment and under the ``SM_*`` variables. Inherited ``SM_*`` are dropped.
+            environment and under the ``SM_*`` variables. Inherited ``SM_*`` are dropped, and
+            so are modelyard's own ``MODELYARD_*`` settings (the database URL and its
+            password among them): the script is the user's code, not the platform's.
         job_name: The training job's name, as SageMaker gives it (``TRAINING_JOB_NAME``,
             and ``job_name`` in ``SM_TRAINING_ENV``).
 
@@ -477,7 +480,8 @@ def _environment(
     extra: Mapping[str, str] | None,
     job_name: str | None,
 ) -> dict[str, str]:
-    """The child's environment: inherited (minus stale ``SM_*``), ``extra``, then SageMaker's."""
+    """The child's environment: inherited (minus stale ``SM_*`` and modelyard's own
+    ``MODELYARD_*`` settings), ``extra``, then SageMaker's."""
     cpus = os.cpu_count() or 1
     framework_params = {k: v for k, v in hps.items() if k.startswith("sagemaker_")}
     module_name = entry_point.removesuffix(".py")
@@ -535,7 +539,9 @@ def _environment(
     sm.update({f"channel_{name}": str(path) for name, path in channel_dirs.items()})
     sm.update({f"hp_{name}": value for name, value in user_hps.items()})
 
-    child = {k: v for k, v in os.environ.items() if not k.startswith("SM_")}
+    # The platform's own settings are not the script's: MODELYARD_DB_URL may hold the
+    # metadata database's password, the artifact and capture URLs their credentials.
+    child = {k: v for k, v in os.environ.items() if not k.startswith(("SM_", ENV_PREFIX))}
     child.update(extra or {})
     child.update({f"SM_{key.upper()}": _env_value(value) for key, value in sm.items()})
     child["SAGEMAKER_BASE_DIR"] = str(layout.root)  # where the toolkit finds input/config
