@@ -2,8 +2,11 @@
 location (names free, folder writable).
 
 Output names: ``<input name>.out`` for CSV and JSON Lines inputs (SageMaker's name), and
-``<input name>.out.parquet`` for Parquet inputs; a ``.gz`` suffix is dropped first, as the
-output is not compressed (``day.csv.gz`` gives ``day.csv.out``). Bad records of an input go
+``<input name>.out.parquet`` for Parquet inputs, where a folder input's files are named by
+their path below it (``day=1/part.csv`` gives ``day=1/part.csv.out``, in a folder ``day=1``
+of the output folder, as SageMaker keeps an object's path below the prefix); a ``.gz``
+suffix is dropped first, as the output is not compressed (``day.csv.gz`` gives
+``day.csv.out``). Bad records of an input go
 to ``<input name>.errors.jsonl`` (written only when there are some).
 """
 
@@ -122,8 +125,7 @@ def check_output(
                 "input folder; write to a folder outside it"
             )
         if not request.overwrite:
-            owned = _finished(output, job)
-            taken = [n for n in names if n not in owned and output.exists(n)]
+            taken = [n for n in names if output.exists(n) and not _finished(output, job, n)]
             if taken:
                 more = f" and {len(taken) - 1} more" if len(taken) > 1 else ""
                 raise OutputExists(
@@ -135,11 +137,10 @@ def check_output(
         raise StorageUnavailable(f"cannot reach the output {request.output}: {exc}") from None
 
 
-def _finished(output: Location, job: str | None) -> set[str]:
-    if job is None:
-        return set()
-    done = output.listdir(f"{STATE_DIR}/{job}/files")
-    return {name.removesuffix(".json") for name in done}
+def _finished(output: Location, job: str | None, name: str) -> bool:
+    """Whether job ``job`` (when resuming) wrote output ``name`` itself (``name`` may be in
+    a folder: a nested input's output)."""
+    return job is not None and output.exists(f"{STATE_DIR}/{job}/files/{name}.json")
 
 
 def _probe(output: Location) -> None:
@@ -179,9 +180,7 @@ def _holds_inputs(request: TransformRequest, inputs: list[InputFile]) -> bool:
     try:
         out = canonical(request.output)
         folders = {canonical(file.url.rstrip("/").rsplit("/", 1)[0]) for file in inputs}
-        folder_input = (
-            not any(c in request.input for c in "*?[") and Location(request.input).isdir()
-        )
+        folder_input = Location(request.input).isdir()  # a glob names no folder
         if folder_input and within(out, canonical(request.input)):
             return True
     except (ValueError, ImportError) as exc:

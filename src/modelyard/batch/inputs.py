@@ -1,10 +1,14 @@
 """The input files of a batch transform: one file, a folder or a glob, local or any fsspec URL.
 
-A folder means its direct children that are files (or links to files, read as the files they
-lead to), sorted by name; names starting with ``.`` or ``_`` are skipped, as Hadoop and Spark
-hide them (``_SUCCESS``, ``.crc`` files). A glob (``data/*.csv``,
-``s3://bucket/day=*/part-*.parquet``) means every file it matches, sorted; a link that leads
-nowhere is refused.
+A folder means every file under it, in nested folders too, as SageMaker's ``S3Prefix`` means
+every object under the prefix (links to files are read as the files they lead to; links to
+folders are not followed), sorted by path; a file's name is its path below the folder
+(``day=1/part.csv``), which its outputs keep. Files and folders whose names start with ``.``
+or ``_`` are skipped at any depth, as Hadoop and Spark hide them (``_SUCCESS``, ``.crc``
+files, ``_temporary/``). A path that exists is read as itself, even with ``*``, ``?`` or
+``[`` in its name (a file called ``data[1].csv``); otherwise such a path is a glob
+(``data/*.csv``, ``s3://bucket/day=*/part-*.parquet``) and means every file it matches,
+sorted. A link that leads nowhere is refused.
 
 Each file carries a content fingerprint, which keys the job's manifest: its size, its
 modification time (or the object store's ETag or checksum) and a hash of its first and last
@@ -136,23 +140,24 @@ def list_inputs(url: str) -> list[InputFile]:
 
     try:
         fs, path = fsspec.core.url_to_fs(url)
-        if any(c in path for c in _GLOB_CHARS):
-            found = fs.glob(path, detail=True)
-            infos = [i for i in _followed(fs, found.values()) if i.get("type") == "file"]
-            if not infos:
-                raise InvalidInput(f"no input file matches {url}")
-        elif fs.isdir(path):
-            listed = [i for i in fs.ls(path, detail=True) if not _hidden(i["name"])]
-            infos = [i for i in _followed(fs, listed) if i.get("type") == "file"]
+        folder = ""  # a folder input's path: its files are named by their path below it
+        if fs.isdir(path):
+            folder = path.rstrip("/")
+            infos = [i for i in _followed(fs, _under(fs, path)) if i.get("type") == "file"]
             if not infos:
                 raise InvalidInput(f"the input folder {url} holds no files")
         elif fs.isfile(path):
             infos = [fs.info(path)]
+        elif any(c in path for c in _GLOB_CHARS):
+            found = fs.glob(path, detail=True)
+            infos = [i for i in _followed(fs, found.values()) if i.get("type") == "file"]
+            if not infos:
+                raise InvalidInput(f"no input file matches {url}")
         else:
             raise InvalidInput(f"no such input file or folder: {url}")
         infos.sort(key=lambda i: str(i["name"]))
         local = is_local(url)
-        return [_input(fs, info, local) for info in infos]
+        return [_input(fs, info, local, folder) for info in infos]
     except InvalidInput:
         raise
     except (OSError, ValueError) as exc:
@@ -202,11 +207,31 @@ def _followed(fs: Any, infos: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return followed
 
 
-def _hidden(path: str) -> bool:
-    return path.rstrip("/").rsplit("/", 1)[-1][:1] in (".", "_")
+def _under(fs: Any, path: str) -> list[dict[str, Any]]:
+    """What a folder holds, nested folders' files included, but for hidden names at any
+    depth. Over HTTP(S) only the page's own links: following a listing's links would crawl
+    the site."""
+    root = path.rstrip("/")
+    if _HTTP & set(_protocols(fs)):
+        listed: Iterable[dict[str, Any]] = fs.ls(path, detail=True)
+    else:
+        listed = fs.find(path, withdirs=False, detail=True).values()
+    return [i for i in listed if not _hidden(_relative(str(i["name"]), root))]
 
 
-def _input(fs: Any, info: dict[str, Any], local: bool) -> InputFile:
+def _relative(name: str, root: str) -> str:
+    """``name`` below ``root``; else its last segment (the folders above the input folder
+    may be hidden ones, ``~/.data/in``, without hiding what it holds)."""
+    if name.startswith(root + "/"):
+        return name[len(root) + 1 :]
+    return name.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _hidden(rel: str) -> bool:
+    return any(part[:1] in (".", "_") for part in rel.strip("/").split("/"))
+
+
+def _input(fs: Any, info: dict[str, Any], local: bool, folder: str) -> InputFile:
     path = str(info["name"])
     size = int(info.get("size") or 0)
     url = path if local else fs.unstrip_protocol(path)
@@ -220,16 +245,20 @@ def _input(fs: Any, info: dict[str, Any], local: bool) -> InputFile:
                 digest.update(handle.read(_EDGE))
     except OSError as exc:
         raise InvalidInput(f"cannot read the input file {url}: {exc.strerror or exc}") from None
-    return InputFile(url=url, name=_name(fs, path), size=size, fingerprint=digest.hexdigest())
+    name = _name(fs, path, folder)
+    return InputFile(url=url, name=name, size=size, fingerprint=digest.hexdigest())
 
 
-def _name(fs: Any, path: str) -> str:
-    """The file's name: the last segment of its path. Over HTTP(S) a URL's query and fragment
-    are not part of it: a presigned URL's (``day.csv?X-Amz-Signature=…``) would hide the
-    extension that tells the format, and put the signature in the output file's name."""
+def _name(fs: Any, path: str, folder: str = "") -> str:
+    """The file's name: its path below ``folder`` (a folder input's), else the last segment
+    of its path. Over HTTP(S) a URL's query and fragment are not part of it: a presigned
+    URL's (``day.csv?X-Amz-Signature=…``) would hide the extension that tells the format,
+    and put the signature in the output file's name."""
     if _HTTP & set(_protocols(fs)):
         parts = urlsplit(path)
         path = parts.path.rstrip("/") or parts.hostname or ""  # a site's root: its host
+    elif folder and path.startswith(folder + "/"):
+        return path[len(folder) + 1 :]
     return path.rstrip("/").rsplit("/", 1)[-1]
 
 

@@ -117,7 +117,11 @@ class Location:
             pass
 
     def move(self, src: str, dst: str) -> None:
-        """Move a file into place, replacing what is there."""
+        """Move a file into place, replacing what is there (its folder made if need be: a
+        nested input's output goes in a folder of its own)."""
+        folder = dst.rpartition("/")[0]
+        if folder:
+            self.makedirs(folder)
         if self.local:
             os.replace(self.path(src), self.path(dst))
         else:
