@@ -146,6 +146,49 @@ def test_export_writes_the_format_its_suffix_names(folder: CaptureFolder, tmp_pa
     assert sorted(p.name for p in out.iterdir()) == ["rows.CSV", "rows.jsonl"]
 
 
+def test_a_csv_export_defuses_text_a_spreadsheet_would_run(
+    folder: CaptureFolder, tmp_path: Path
+) -> None:
+    """Found in review: captured text (callers of a public endpoint choose it) starting with
+    = + - @ went into the CSV as-is, and a spreadsheet opening it runs it as a formula (CSV
+    injection). Such text cells get a leading single quote (OWASP's advice); numbers, and
+    text that is only a number, are written as they are."""
+    import csv
+
+    texts = ["=HYPERLINK(\"http://x\")", "+SUM(A1)", "-2+3+cmd|' /C calc'!A0", "@cmd",
+             "\tTAB", "\rCR", "plain", "-1.5", "", None]  # fmt: skip
+    n = len(texts)
+    table = captured([at(i) for i in range(n)], **{
+        "caller_inference_id": texts,
+        "input.comment": pa.array(texts).dictionary_encode(),
+        "input.a": [-1.5, -2.0, 3.0, 1e-7, -1e12, 0.0, 1.0, 2.0, 3.0, 4.0],
+        "input.n": pa.array([-3] * n, type=pa.int64()),
+    })  # fmt: skip
+    put(folder, table, "a")
+    service = CaptureService(folder, now=lambda: at(60))
+    service.export("api", at(0), None, tmp_path / "rows.csv")
+    with open(tmp_path / "rows.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    defused = ["'=HYPERLINK(\"http://x\")", "'+SUM(A1)", "'-2+3+cmd|' /C calc'!A0", "'@cmd",
+               "'\tTAB", "'\rCR", "plain", "-1.5", "", ""]  # fmt: skip
+    assert [r["caller_inference_id"] for r in rows] == defused
+    assert [r["input.comment"] for r in rows] == defused
+    assert [float(r["input.a"]) for r in rows] == table["input.a"].to_pylist()
+    assert {r["input.n"] for r in rows} == {"-3"}
+    # Numbers stay numbers for a reader of the CSV.
+    read = pd.read_csv(tmp_path / "rows.csv")
+    assert read["input.a"].dtype == "float64" and read["input.n"].tolist() == [-3] * n
+    # Parquet and JSON Lines hold the values as captured: no spreadsheet reads them as formulas.
+    service.export("api", at(0), None, tmp_path / "rows.parquet")
+    assert (
+        pd.read_parquet(tmp_path / "rows.parquet")["caller_inference_id"].tolist()[:4]
+        == (texts[:4])
+    )
+    service.export("api", at(0), None, tmp_path / "rows.jsonl")
+    first = json.loads((tmp_path / "rows.jsonl").read_text().splitlines()[0])
+    assert first["input.comment"] == texts[0]
+
+
 def test_export_never_replaces_a_file_unless_allowed(folder: CaptureFolder, tmp_path: Path) -> None:
     put(folder, captured([at(1)], **{"input.a": [1.0]}), "a")
     service = CaptureService(folder, now=lambda: at(10))

@@ -136,7 +136,8 @@ def export(
             "-o",
             metavar="FILE|URL",
             help="The file to write, in the format its suffix names: .parquet, .csv (list "
-            "columns as JSON text) or .jsonl; a local path or any fsspec URL "
+            "columns as JSON text; text starting with = + - @ gets a leading ', so that a "
+            "spreadsheet does not run it) or .jsonl; a local path or any fsspec URL "
             "(s3://b/rows.parquet). An existing file is refused without --overwrite.",
         ),
     ],

@@ -291,7 +291,8 @@ class CaptureService:
     ) -> CaptureExport:
         """Write the rows :meth:`read` returns (all columns, one unified schema) to one file
         at ``out_path`` (a local path, or an fsspec URL), whole or not at all, in the format
-        its suffix names: ``.parquet``, ``.csv`` (list columns as JSON text) or ``.jsonl``.
+        its suffix names: ``.parquet``, ``.csv`` (list columns as JSON text; a text cell that
+        a spreadsheet would run as a formula gets a leading ``'``) or ``.jsonl``.
 
         Args:
             overwrite: Replace a file already at ``out_path`` (else it is refused).

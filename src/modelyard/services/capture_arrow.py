@@ -219,6 +219,10 @@ def table_writer(table: pa.Table, fmt: str) -> Callable[[BinaryIO], None]:
     CSV and JSON Lines have no nested values: a list or struct column (class probabilities)
     is written as JSON text in CSV; in JSON Lines every row is one JSON object, times as ISO
     8601 text and NaN or infinite numbers as null.
+
+    In CSV, a text cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
+    gets a leading ``'`` (:func:`_defused`): captured text comes from any caller of an
+    endpoint, and a spreadsheet opening the file would run it as a formula (CSV injection).
     """
     if fmt == "Parquet":
         import pyarrow.parquet as pq
@@ -227,8 +231,38 @@ def table_writer(table: pa.Table, fmt: str) -> Callable[[BinaryIO], None]:
     if fmt == "CSV":
         import pyarrow.csv as pcsv
 
-        return lambda handle: pcsv.write_csv(_flat(table), handle)
+        return lambda handle: pcsv.write_csv(_defused(_flat(table)), handle)
     return lambda handle: _write_json_lines(table, handle)
+
+
+#: What starts a formula in a spreadsheet (OWASP's list for CSV injection).
+_FORMULA_START = r"^[=+\-@\t\r]"
+#: Text that is only a number (``-1.5``, ``+2e3``): a spreadsheet reads it as that number.
+_NUMBER = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+
+
+def _defused(table: pa.Table) -> pa.Table:
+    """``table`` with every text cell a spreadsheet would run as a formula prefixed with a
+    single quote (OWASP's advice against CSV injection): one that starts with ``=``, ``+``,
+    ``-``, ``@``, a tab or a carriage return, unless it is only a number. Number columns are
+    never touched, so a negative number stays a number."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for index, field in enumerate(table.schema):
+        kind = field.type
+        if pa.types.is_dictionary(kind):
+            kind = kind.value_type
+        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+            continue
+        text = table[field.name].cast(kind)
+        risky = pc.and_(
+            pc.match_substring_regex(text, _FORMULA_START),
+            pc.invert(pc.match_substring_regex(text, _NUMBER)),
+        )
+        quoted = pc.binary_join_element_wise(pa.scalar("'", kind), text, pa.scalar("", kind))
+        table = table.set_column(index, field.name, pc.if_else(risky, quoted, text))
+    return table
 
 
 def _flat(table: pa.Table) -> pa.Table:
