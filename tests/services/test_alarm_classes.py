@@ -4,7 +4,6 @@ model watched answers numbers (a regressor, or probabilities), taken for any cla
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,16 +11,13 @@ import pytest
 from modelyard.domain import ColumnSpec, Signature, Source, Trust, Variant
 from modelyard.errors import InvalidInput
 from modelyard.storage.base import NewVersion
+from tests.services.fixtures import parts_fixture
 from tests.services.monitoring_parts import ENDPOINT, Parts, open_parts
 
 FEATURES = (ColumnSpec("float64", "age"), ColumnSpec("float64", "tenure"))
 
 
-@pytest.fixture
-def parts(db_url: str) -> Iterator[Parts]:
-    p = open_parts(db_url)
-    yield p
-    p.close()
+parts = parts_fixture(open_parts)
 
 
 def _version(parts: Parts, name: str, output: str, **fields: Any) -> str:

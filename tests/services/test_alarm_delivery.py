@@ -6,15 +6,13 @@ receiver on 127.0.0.1 answers 503 until the test says otherwise."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
-
-import pytest
 
 from modelyard.domain.alarms import SinkSpec
 from modelyard.services.alarm_delivery import MAX_ATTEMPTS, NOT_SENT, PENDING_GRACE, RETRY_AFTER
 from tests.services.alarm_parts import FIVE, Series
+from tests.services.fixtures import parts_fixture
 from tests.services.monitoring_parts import ENDPOINT, T0, Parts, open_parts
 from tests.services.webhook_server import webhook_receiver
 from tests.waiting import wait_for
@@ -23,11 +21,7 @@ CHANGE = T0 + FIVE  # the ALARM change: the end of the first window
 SECOND = timedelta(seconds=1)
 
 
-@pytest.fixture
-def parts(db_url: str) -> Iterator[Parts]:
-    p = open_parts(db_url)
-    yield p
-    p.close()
+parts = parts_fixture(open_parts)
 
 
 def _alarm(parts: Parts, url: str, minutes: int = 60, then: list[float] | None = None) -> Series:

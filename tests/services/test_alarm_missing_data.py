@@ -6,7 +6,6 @@ with) still evaluated."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -19,15 +18,11 @@ from modelyard.errors import InvalidInput
 from modelyard.services.metrics import MetricsService
 from modelyard.storage.sql.metric_store import SqlMetricStore
 from tests.services.alarm_parts import FIVE, Series, create_rule
+from tests.services.fixtures import parts_fixture
 from tests.services.monitoring_parts import ENDPOINT, T0, Parts, open_parts
 from tests.waiting import DEADLINE_S
 
-
-@pytest.fixture
-def parts(db_url: str) -> Iterator[Parts]:
-    p = open_parts(db_url)
-    yield p
-    p.close()
+parts = parts_fixture(open_parts)
 
 
 def _no_traffic(parts: Parts, missing: str | None) -> AlarmState:

@@ -5,23 +5,16 @@ old rule's result reaches neither the new rule's state and history nor its sinks
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
-
-import pytest
 
 from modelyard.domain.alarms import AlarmState
 from modelyard.domain.metrics import MetricPoint
 from tests.services.alarm_parts import FIVE, Series, create_rule
+from tests.services.fixtures import parts_fixture
 from tests.services.monitoring_parts import T0, Parts, open_parts
 
-
-@pytest.fixture
-def parts(db_url: str) -> Iterator[Parts]:
-    p = open_parts(db_url)
-    yield p
-    p.close()
+parts = parts_fixture(open_parts)
 
 
 def test_a_rule_made_again_during_an_evaluation_keeps_none_of_the_old_ones_result(

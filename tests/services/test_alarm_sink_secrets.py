@@ -6,22 +6,15 @@ same rule name the sink with the secret masked or left out; the store keeps it w
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-
-import pytest
 
 from modelyard.cli.alarms import _detail
 from modelyard.domain.alarms import SinkSpec
 from tests.services.alarm_parts import FIVE, Series, create_rule
+from tests.services.fixtures import parts_fixture
 from tests.services.monitoring_parts import T0, Parts, open_parts
 from tests.services.webhook_server import webhook_receiver
 
-
-@pytest.fixture
-def parts(db_url: str) -> Iterator[Parts]:
-    p = open_parts(db_url)
-    yield p
-    p.close()
+parts = parts_fixture(open_parts)
 
 
 SECRETS = ("t0psecret", "s3cret", "hunter2")

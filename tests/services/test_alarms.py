@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import sys
 import threading
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,16 +26,12 @@ from modelyard.errors import (
 )
 from modelyard.storage.base import NewVersion
 from tests.services.alarm_parts import FIVE, Series, create_rule
+from tests.services.fixtures import parts_fixture
 from tests.services.monitoring_parts import ENDPOINT, T0, Parts, Report, Runner, open_parts
 from tests.services.webhook_server import webhook_receiver
 from tests.waiting import wait_for
 
-
-@pytest.fixture
-def parts(db_url: str) -> Iterator[Parts]:
-    p = open_parts(db_url)
-    yield p
-    p.close()
+parts = parts_fixture(open_parts)
 
 
 def test_an_unknown_metric_is_refused_with_the_list_of_metrics(parts: Parts) -> None:

@@ -4,7 +4,6 @@ strategies make (steps, waits, bake, maximum duration)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -15,15 +14,12 @@ from modelyard.domain.deployments import StepKind, Strategy
 from modelyard.errors import Conflict, EndpointNotFound, InvalidInput, NotFound
 from modelyard.services.deployment_plan import blend, describe, plan_rollout, served_names
 from tests.services.deployment_parts import ENDPOINT, Parts, open_parts
+from tests.services.fixtures import parts_fixture
 
 MIN = timedelta(minutes=1)
 
 
-@pytest.fixture
-def parts(db_url: str) -> Iterator[Parts]:
-    p = open_parts(db_url)
-    yield p
-    p.close()
+parts = parts_fixture(open_parts)
 
 
 def _state(parts: Parts) -> tuple[Any, ...]:

@@ -5,11 +5,8 @@ pending, which the next controller finishes without writing the config again."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
-
-import pytest
 
 from modelyard.domain.deployment_decisions import Action
 from modelyard.domain.deployments import DeploymentState
@@ -18,15 +15,12 @@ from modelyard.services.deployment_controller import DeploymentController
 from modelyard.storage.sql.deployment_store import SqlDeploymentStore
 from modelyard.storage.sql.endpoint_store import SqlEndpointStore
 from tests.services.deployment_parts import ENDPOINT, STEP, Parts, open_parts
+from tests.services.fixtures import parts_fixture
 
 MIN = timedelta(minutes=1)
 
 
-@pytest.fixture
-def parts(db_url: str) -> Iterator[Parts]:
-    p = open_parts(db_url)
-    yield p
-    p.close()
+parts = parts_fixture(open_parts)
 
 
 def _linear(parts: Parts) -> None:

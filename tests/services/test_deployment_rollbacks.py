@@ -5,7 +5,6 @@ of the same name is what is undone. Real stores (SQLite and PostgreSQL), injecte
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -15,15 +14,12 @@ from modelyard.domain.deployment_decisions import Action
 from modelyard.domain.deployments import DeploymentState
 from modelyard.errors import Conflict, InvalidInput
 from tests.services.deployment_parts import ENDPOINT, Parts, open_parts, tick, traffic
+from tests.services.fixtures import parts_fixture
 
 MIN = timedelta(minutes=1)
 
 
-@pytest.fixture
-def parts(db_url: str) -> Iterator[Parts]:
-    p = open_parts(db_url)
-    yield p
-    p.close()
+parts = parts_fixture(open_parts)
 
 
 def _succeeded(parts: Parts) -> int:

@@ -6,7 +6,6 @@ new one, and the servers that must load the new variants before they get traffic
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -31,16 +30,13 @@ from tests.services.deployment_parts import (
     tick,
     traffic,
 )
+from tests.services.fixtures import parts_fixture
 from tests.services.webhook_server import webhook_receiver
 
 MIN = timedelta(minutes=1)
 
 
-@pytest.fixture
-def parts(db_url: str) -> Iterator[Parts]:
-    p = open_parts(db_url)
-    yield p
-    p.close()
+parts = parts_fixture(open_parts)
 
 
 def test_a_linear_ramp_completes_step_by_step(parts: Parts) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import threading
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
@@ -18,16 +17,13 @@ from modelyard.domain.monitors import RunStatus
 from modelyard.errors import EndpointNotFound, InvalidInput, JobFailed, NotFound
 from modelyard.services.ticks import latest_tick
 from modelyard.storage.sql.tables import monitor_schedules
+from tests.services.fixtures import parts_fixture
 from tests.services.monitoring_parts import ENDPOINT, T0, Clock, Parts, Report, Runner, open_parts
 
 TEN = timedelta(minutes=10)
 
 
-@pytest.fixture
-def parts(db_url: str) -> Iterator[Parts]:
-    p = open_parts(db_url)
-    yield p
-    p.close()
+parts = parts_fixture(open_parts)
 
 
 def test_schedule_set_replace_list_unschedule(parts: Parts) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,17 +13,14 @@ import pytest
 
 from modelyard.domain.alarms import AlarmState
 from modelyard.services.scheduler import Scheduler
+from tests.services.fixtures import parts_fixture
 from tests.services.monitoring_parts import ENDPOINT, T0, Parts, Report, Runner, open_parts
 from tests.waiting import wait_for
 
 TEN = timedelta(minutes=10)
 
 
-@pytest.fixture
-def parts(db_url: str) -> Iterator[Parts]:
-    p = open_parts(db_url)
-    yield p
-    p.close()
+parts = parts_fixture(open_parts)
 
 
 def test_a_pass_runs_ticks_then_alarms_and_prunes_old_runs_and_leases(parts: Parts) -> None:
