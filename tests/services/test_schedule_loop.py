@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from modelyard.domain.batch import TransformRequest
+from modelyard.domain.schedules import ScheduleRunStatus
 from modelyard.services.scheduler import Pass, Scheduler
 from tests.services import monitoring_parts
 from tests.services.schedule_parts import T0, Parts, open_parts
@@ -91,3 +92,37 @@ def test_the_loop_wakes_for_a_batch_tick(
     assert not loop.is_alive()
     [job] = batch.batch_jobs()
     assert job.spec["output"].endswith("2026-12-07T0600")
+
+
+@pytest.mark.parametrize("gap", ["none", "break"])
+def test_a_tick_held_up_by_a_long_pass_runs_under_skip_but_one_missed_in_a_break_does_not(
+    parts: tuple[Parts, monitoring_parts.Parts], request_: TransformRequest, gap: str
+) -> None:
+    batch, monitoring = parts
+    clock = batch.clock
+    clock.now = T0 + timedelta(minutes=50)
+    schedules, _ = batch.service(clock=clock)
+    schedules.create("hourly", cron="0 * * * *", request=request_, missed="skip")
+
+    def chore(now: datetime) -> None:  # the first pass's housekeeping takes 20 minutes
+        if gap == "none":
+            clock.now += timedelta(minutes=20)
+
+    scheduler = Scheduler(
+        monitoring.monitors(monitoring_parts.Runner()),
+        monitoring.alarms(),
+        schedules=schedules,
+        clock=clock,
+        housekeeping=[chore],
+    )
+    assert scheduler.run_once().scheduled == []  # 05:50, nothing due
+    if gap == "break":  # the pass was quick, then the loop stopped (the machine slept)
+        clock.now += timedelta(minutes=20)
+    [run] = scheduler.run_once().scheduled  # 06:10: the 06:00 tick, 10 minutes late
+    assert (run.tick, run.late) == (T0 + timedelta(hours=1), True)
+    if gap == "none":
+        assert run.status is ScheduleRunStatus.SUBMITTED, "held up by the pass, not missed"
+        assert len(batch.batch_jobs()) == 1
+    else:
+        assert run.status is ScheduleRunStatus.SKIPPED, "no scheduler ran at 06:00"
+        assert batch.batch_jobs() == []

@@ -15,6 +15,9 @@ them is the schedule's :class:`MissedPolicy`:
   missed; the run records how many earlier ticks it stands for;
 - ``skip``: no run; a ``skipped`` entry in the history says how many ticks were missed.
 
+A tick that came due while a running scheduler was busy with a long pass (a monitor's drift
+run, say) was not missed: it runs when that pass ends, recorded as late, whatever the policy.
+
 Ticks that fell while the schedule was paused are not missed: they never run, whatever the
 policy (resuming starts afresh from the next tick).
 
@@ -161,7 +164,8 @@ class ScheduleRun:
         holder: The scheduler process that ran it (``host:pid``).
         job: The batch job it started, if any.
         error: Why no job started, for a failed run.
-        late: Whether it was found due past the grace period (no scheduler ran at its tick).
+        late: Whether it was found due past the grace period: no scheduler ran at its tick,
+            or the one that ran was held up by a long pass (then it runs under ``skip`` too).
         missed: How many earlier ticks, never run, this entry stands for (a catch-up run, or
             the ticks a ``skipped`` entry skipped besides its own).
     """

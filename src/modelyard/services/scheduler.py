@@ -29,6 +29,8 @@ log = logging.getLogger("modelyard.scheduler")
 
 #: How often the housekeeping chores run (old runs and lease rows pruned …).
 _PRUNE_EVERY = timedelta(hours=1)
+#: A gap between two passes longer than the loop's wait and this: the loop was not running.
+_BREAK = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,13 +81,36 @@ class Scheduler:
         own = (monitors.prune,) if schedules is None else (monitors.prune, schedules.prune)
         self._chores: tuple[Callable[[datetime], object], ...] = (*own, *housekeeping)
         self._pruned: datetime | None = None
+        # When the previous pass began and ended: a batch tick that came due during a long
+        # pass was held up, not missed (see ``ScheduleService.run_due``).
+        self._began: datetime | None = None
+        self._ended: datetime | None = None
 
     def run_once(self, now: datetime | None = None) -> Pass:
         """One pass: every due batch schedule tick (first: a submission is quick and its
         lateness counts), every due monitor tick, every due alarm window, one evaluation of
         every running deployment, then the alarms' notifications (and their due retries)."""
         now = now or self._clock()
-        scheduled = self._schedules.run_due(now) if self._schedules is not None else []
+        looking_since = self._looking_since(now)
+        self._began = now
+        try:
+            return self._pass(now, looking_since)
+        finally:
+            self._ended = max(now, self._clock())
+
+    def _looking_since(self, now: datetime) -> datetime | None:
+        """When the previous pass began, if this one follows it without a break (no longer
+        than the loop's wait, and a minute, after it ended); else None."""
+        if self._began is None or self._ended is None:
+            return None
+        if now - self._ended > timedelta(seconds=self._poll_s) + _BREAK:
+            return None  # the loop was not running (the machine slept, the process stopped)
+        return self._began
+
+    def _pass(self, now: datetime, looking_since: datetime | None) -> Pass:
+        scheduled = (
+            self._schedules.run_due(now, looking_since) if self._schedules is not None else []
+        )
         done = Pass(self._monitors.run_due(now), self._alarms.record(now), scheduled)
         try:
             if self._deployments is not None:  # after the alarms: a fresh ALARM counts at once

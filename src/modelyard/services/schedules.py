@@ -230,9 +230,18 @@ class ScheduleService:
 
     # -- the scheduler's pass ----------------------------------------------------------------
 
-    def run_due(self, now: datetime | None = None) -> list[ScheduleRun]:
+    def run_due(
+        self, now: datetime | None = None, looking_since: datetime | None = None
+    ) -> list[ScheduleRun]:
         """Run each active schedule's latest due tick that no process has run yet (one pass of
         the scheduler loop), each under its lease, so in exactly one process.
+
+        Args:
+            now: The pass's time (default: the clock's).
+            looking_since: Since when the calling scheduler has been running without a break
+                (its previous pass began then and this one followed it): a tick that came due
+                after it was held up by the scheduler's own work, not missed, so it runs even
+                past the grace period under ``skip`` (recorded as late). None: unknown.
 
         Returns:
             The runs this call recorded (submitted, failed or skipped).
@@ -252,7 +261,7 @@ class ScheduleService:
                     self._leases,
                     lease,
                     tick,
-                    functools.partial(self._run, schedule, tick, now),
+                    functools.partial(self._run, schedule, tick, now, looking_since),
                     holder=self._holder,
                     ttl=self._ttl,
                 )
@@ -265,7 +274,9 @@ class ScheduleService:
                 log.warning("schedule %s not run: %s", schedule.name, exc.message)
         return done
 
-    def _run(self, schedule: Schedule, tick: datetime, now: datetime) -> ScheduleRun:
+    def _run(
+        self, schedule: Schedule, tick: datetime, now: datetime, looking_since: datetime | None
+    ) -> ScheduleRun:
         zone = validate_timezone(schedule.timezone)
         previous = self._store.list_runs(schedule.name, 1)
         since = schedule.active_since - _JUST_BEFORE
@@ -277,7 +288,8 @@ class ScheduleService:
             schedule.name, tick, ScheduleRunStatus.SKIPPED, now, self._holder,
             late=late, missed=missed,
         )  # fmt: skip
-        if late and schedule.missed is MissedPolicy.SKIP:
+        held_up = looking_since is not None and tick > looking_since
+        if late and not held_up and schedule.missed is MissedPolicy.SKIP:
             log.info("schedule %s: tick %s missed, skipped", schedule.name, tick.isoformat())
             return self._record(run)
         try:
