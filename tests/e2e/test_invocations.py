@@ -177,6 +177,41 @@ def test_two_different_content_types_are_refused_naming_the_header(
     )
 
 
+def test_accept_sent_twice_is_one_list_of_both(one_variant: Any, models: dict[str, Any]) -> None:
+    """Accept is a list (RFC 9110 5.3, 12.5.1): two field lines mean their values joined with a
+    comma, in order, so the first line's type wins a tie, as it would in one line; the last
+    line alone was read before. The same holds for X-Amzn-SageMaker-Accept on the stream."""
+    rows = models["x"][:2]
+    body = orjson.dumps(rows.tolist())
+    want = expected(models, 2, rows)
+    with one_variant.client() as http:
+        for lines in (
+            [b"text/csv", b"application/json"],
+            [b"text/csv", b"application/json;q=0.5"],
+            [b"image/png", b"text/csv"],
+            [b"", b"text/csv"],
+        ):
+            headers = [(b"content-type", b"application/json")]
+            headers += [(b"accept", line) for line in lines]
+            res = http.post(INVOKE, content=body, headers=headers)
+            assert res.status_code == 200, (lines, res.text)
+            assert res.headers["content-type"].startswith("text/csv"), (lines, res.text)
+            got = [float(x) for x in res.text.split()]
+            np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+        headers = [(b"content-type", b"application/json")]
+        headers += [(b"x-amzn-sagemaker-accept", b"text/csv")] * 2
+        headers += [(b"x-amzn-sagemaker-accept", b"application/json")]
+        res = http.post(f"{INVOKE}-response-stream", content=body, headers=headers)
+        assert res.status_code == 200, res.text
+        assert res.headers["x-amzn-sagemaker-content-type"] == "text/csv"
+        refused = [(b"accept", b"image/png"), (b"accept", b"text/html")]
+        res = http.post(INVOKE, content=body, headers=refused)
+        assert res.status_code == 406, res.text
+        assert res.headers["x-amzn-errortype"] == "ValidationError"
+        message = res.json()["message"]
+        assert "image/png" in message and "text/html" in message, message
+
+
 def test_boto3_response_stream_and_async(
     one_variant: Any, models: dict[str, Any], boto3_client: Callable[[str], Any]
 ) -> None:

@@ -40,9 +40,11 @@ Headers = list[tuple[bytes, bytes]]
 
 JSON = b"application/json"
 
-# The request headers the data plane reads; the rest (SigV4's among them) are never decoded.
-_WANTED = frozenset(
-    {
+# The request headers the data plane reads, by the name a header dict gives them; the rest
+# (SigV4's among them) are never decoded.
+_WANTED = {
+    name: name.decode("latin-1")
+    for name in (
         b"accept",
         b"content-type",
         b"content-length",
@@ -59,13 +61,28 @@ _WANTED = frozenset(
         b"x-modelyard-routing-key",
         b"inference-header-content-length",
         b"access-control-request-method",
-    }
-)
+    )
+}
+
+#: The headers read here whose value is a comma-separated list (RFC 9110 12.5.1 Accept, 8.4
+#: Content-Encoding; X-Amzn-SageMaker-Accept is the stream's Accept): two field lines of one
+#: are one list, their values joined with a comma in the order sent (RFC 9110 5.3).
+_LISTS = frozenset({"accept", "content-encoding", "x-amzn-sagemaker-accept"})
 
 
 def request_headers(scope: Scope) -> dict[str, str]:
-    """The request headers the data plane uses, by lower-case name."""
-    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k in _WANTED}
+    """The request headers the data plane uses, by lower-case name: a list-valued one sent in
+    several field lines is their values joined with ``", "``, in order; another keeps its last
+    line (:func:`check_single_valued` refuses the ones where that matters)."""
+    found: dict[str, str] = {}
+    for key, value in scope["headers"]:  # one loop: this runs on every request
+        name = _WANTED.get(key)
+        if name is not None:
+            if name in found and name in _LISTS:
+                found[name] += ", " + value.decode("latin-1")
+            else:
+                found[name] = value.decode("latin-1")
+    return found
 
 
 #: The headers read here that a request may carry once (RFC 9110 5.3: they are not lists, so
