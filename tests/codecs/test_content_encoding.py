@@ -71,6 +71,23 @@ def test_inflate_round_trips(header: str, encoded: bytes) -> None:
     assert inflate(encoded, codings(header), 10_000) == BODY
 
 
+@pytest.mark.parametrize(
+    "header", ["gzip, gzip, gzip", "gzip,deflate,gzip", ", ".join(["gzip"] * 10_000)]
+)
+def test_more_than_two_stacked_codings_are_a_415_naming_the_header(header: str) -> None:
+    """Each layer inflates under the payload limit, so the layers a header may list bound the
+    work a body costs: ten thousand listed over a body of a few megabytes stored uncompressed in
+    each would inflate gigabytes on the event loop. Two are undone; more are refused before
+    the body is read, naming the header and how many it lists."""
+    with pytest.raises(UnsupportedMediaType) as info:
+        codings(header)
+    message = str(info.value)
+    assert "Content-Encoding" in message and f"{header.count(',') + 1} codings" in message
+    assert "at most 2" in message and len(message) < 300, message
+    assert info.value.http_status == 415
+    assert codings("gzip, identity, gzip, identity") == ("gzip", "gzip")  # identity is none
+
+
 def test_the_limit_applies_to_the_inflated_size() -> None:
     assert inflate(gzip.compress(BODY, mtime=0), ("gzip",), len(BODY)) == BODY
     with pytest.raises(PayloadTooLarge, match=f"inflates to more than {len(BODY) - 1} bytes"):

@@ -101,6 +101,30 @@ def test_a_bomb_under_a_lower_limit(platform: Platform, serve: Any) -> None:
         assert res.status_code == 413 and "100000" in res.json()["message"], res.text
 
 
+def test_stacked_codings_in_one_line_or_two_are_undone_in_reverse(
+    server: Any, models: dict[str, Any]
+) -> None:
+    """Content-Encoding lists the codings in the order they were applied (RFC 9110 8.4), and two
+    field lines are one list (5.3): a body gzipped, then deflated, is answered whether the
+    header says so in one line or two; a third layer is a 415 naming the header."""
+    rows = models["x"][:3]
+    want = expected(models, 2, rows)
+    text = "\n".join(",".join(repr(v) for v in r) for r in rows.tolist()).encode()
+    twice = zlib.compress(gzip.compress(text))
+    with server.client() as http:
+        for lines in ([b"gzip, deflate"], [b"gzip", b"deflate"], [b"gzip", b"identity, deflate"]):
+            headers = [(b"content-type", b"text/csv")]
+            headers += [(b"content-encoding", line) for line in lines]
+            res = http.post(INVOKE, content=twice, headers=headers)
+            assert res.status_code == 200, (lines, res.text)
+            np.testing.assert_allclose(res.json()["predictions"], want, rtol=1e-6, atol=1e-6)
+        thrice = [(b"content-type", b"text/csv")] + [(b"content-encoding", b"gzip")] * 3
+        res = http.post(INVOKE, content=gzip.compress(twice), headers=thrice)
+        assert res.status_code == 415, res.text
+        assert res.headers["x-amzn-errortype"] == "ValidationError"
+        assert "Content-Encoding 'gzip, gzip, gzip'" in res.json()["message"], res.text
+
+
 def test_corrupt_gzip_is_a_400_naming_it(server: Any) -> None:
     packed = gzip.compress(b",".join([b"0.5"] * N_FEATURES))
     cases = [

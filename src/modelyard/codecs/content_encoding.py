@@ -2,7 +2,9 @@
 
 A compressed body is inflated with a cap on zlib's output (``max_length``), so a small body that
 would inflate to gigabytes (a zip bomb) costs at most the limit in memory and time before it is
-refused with a 413. The same limit bounds the body as sent and as inflated.
+refused with a 413. The same limit bounds the body as sent and as inflated, and each layer of
+stacked codings (``gzip, deflate``: undone last applied first); at most :data:`MAX_CODINGS`
+layers are undone, so the whole decoding inflates at most that many times the limit.
 """
 
 from __future__ import annotations
@@ -12,9 +14,15 @@ import zlib
 from modelyard.codecs.json_shapes import clip
 from modelyard.errors import InvalidPayload, PayloadTooLarge, UnsupportedMediaType
 
-__all__ = ["SUPPORTED_ENCODINGS", "codings", "inflate"]
+__all__ = ["MAX_CODINGS", "SUPPORTED_ENCODINGS", "codings", "inflate"]
 
 SUPPORTED_ENCODINGS: tuple[str, ...] = ("gzip", "deflate", "identity")
+
+#: The most codings one body may stack. Each layer inflates under the payload limit, so this
+#: bounds the work of the whole: a header listing ten thousand layers over a body stored
+#: uncompressed in each would inflate gigabytes, on the event loop, for a body of megabytes.
+#: No client stacks more than two (a body compressed once more by a proxy).
+MAX_CODINGS = 2
 
 # zlib window bits per coding: gzip's header and trailer (16 + 15); deflate is the zlib format
 # (RFC 9110 8.4.1.2). x-gzip is gzip's old name, still to be accepted (RFC 9110 8.4.1.3).
@@ -31,7 +39,8 @@ def codings(header: str) -> tuple[str, ...]:
         Lower-cased coding names to undo, last applied last; empty for identity alone.
 
     Raises:
-        UnsupportedMediaType: a coding other than gzip, deflate or identity; the message names it.
+        UnsupportedMediaType: a coding other than gzip, deflate or identity (the message names
+            it), or more than :data:`MAX_CODINGS` of them.
     """
     found = []
     for part in header.split(","):
@@ -44,6 +53,11 @@ def codings(header: str) -> tuple[str, ...]:
                 f"supported: {', '.join(SUPPORTED_ENCODINGS)}"
             )
         found.append(coding)
+    if len(found) > MAX_CODINGS:
+        raise UnsupportedMediaType(
+            f"Content-Encoding {clip(header, 60)} lists {len(found)} codings: at most "
+            f"{MAX_CODINGS} stacked codings are undone; send the body compressed once"
+        )
     return tuple(found)
 
 
