@@ -30,6 +30,7 @@ the header and ``message`` into ``ClientError``'s ``Error.Message``.
 from __future__ import annotations
 
 import contextlib
+import re
 from typing import Any
 
 import orjson
@@ -83,6 +84,11 @@ _CLIENT_ERRORS = (
 #: The runtime API's limits on its optional fields (InvokeEndpoint's request syntax).
 MAX_CUSTOM_ATTRIBUTES = 1024
 MAX_INFERENCE_ID = 64
+#: What CustomAttributes may not hold: the API allows "visible US-ASCII characters as specified
+#: in" RFC 7230 3.2.6, whose quoted strings and comments hold spaces and tabs too. A control
+#: character reaches the route only from a server whose parser lets it through (uvicorn's
+#: refuses most), and the model's handler must not get it as text.
+_NOT_FIELD_TEXT = re.compile(r"[^\t\x20-\x7e]")
 
 
 #: InvokeEndpoint's fields that choose a model within a kind of endpoint modelyard does not
@@ -101,15 +107,15 @@ _OTHER_ENDPOINT_KINDS = (
 
 
 def check_fields(headers: dict[str, str], given: str | None, endpoint: str = "") -> None:
-    """Refuse what the SageMaker runtime refuses in ``CustomAttributes`` (at most 1024 ASCII
-    characters), ``InferenceId`` (``given``: 1 to 64 printable ASCII characters, the first not
-    a space) and ``TargetVariant`` (not blank), and the fields that pick a model of a
-    multi-model, multi-container or inference-component endpoint (``TargetModel``,
-    ``TargetContainerHostname``, ``InferenceComponentName``), as the runtime refuses them on an
-    endpoint of one model per variant, which every modelyard endpoint is: code tried here must
-    not be refused for the first time in the cloud, nor answered by a model it did not ask
-    for. ``CustomAttributes`` is taken and not used otherwise; ``InferenceId`` is captured
-    beside our inference id (see the README).
+    """Refuse what the SageMaker runtime refuses in ``CustomAttributes`` (at most 1024 visible
+    ASCII characters, spaces and tabs between them), ``InferenceId`` (``given``: 1 to 64
+    printable ASCII characters, the first not a space) and ``TargetVariant`` (not blank), and
+    the fields that pick a model of a multi-model, multi-container or inference-component
+    endpoint (``TargetModel``, ``TargetContainerHostname``, ``InferenceComponentName``), as the
+    runtime refuses them on an endpoint of one model per variant, which every modelyard
+    endpoint is: code tried here must not be refused for the first time in the cloud, nor
+    answered by a model it did not ask for. ``CustomAttributes`` is taken and not used
+    otherwise; ``InferenceId`` is captured beside our inference id (see the README).
 
     Raises:
         InvalidInput: naming the field and the limit it breaks.
@@ -121,11 +127,14 @@ def check_fields(headers: dict[str, str], given: str | None, endpoint: str = "")
                 "serves one model version per variant; name the variant with TargetVariant"
             )
     custom = headers.get("x-amzn-sagemaker-custom-attributes")
-    if custom is not None and (len(custom) > MAX_CUSTOM_ATTRIBUTES or not custom.isascii()):
-        raise InvalidInput(
-            f"CustomAttributes must be at most {MAX_CUSTOM_ATTRIBUTES} ASCII characters, got "
-            f"{len(custom)} characters" + ("" if custom.isascii() else " with others")
-        )
+    if custom is not None:
+        odd = _NOT_FIELD_TEXT.search(custom)
+        if odd is not None or len(custom) > MAX_CUSTOM_ATTRIBUTES:
+            where = f" with U+{ord(odd[0]):04X} at {odd.start() + 1}" if odd else ""
+            raise InvalidInput(
+                f"CustomAttributes must be at most {MAX_CUSTOM_ATTRIBUTES} visible ASCII "
+                f"characters (spaces and tabs between them), got {len(custom)} characters{where}"
+            )
     if given is not None and not (
         0 < len(given) <= MAX_INFERENCE_ID
         and given.isascii()
