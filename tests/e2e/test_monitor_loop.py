@@ -76,9 +76,9 @@ def test_two_servers_run_each_tick_once_from_their_loop_processes(
         wait_for(f"loop process {pid} to end with its server", lambda p=pid: not _alive(p))
 
 
-@pytest.mark.parametrize(("workers", "status"), [(1, -signal.SIGTERM), (2, 0)])
+@pytest.mark.parametrize("workers", [1, 2])
 def test_a_server_sent_sigterm_stops_its_loop_and_removes_its_metric_files(
-    serve: Callable[..., Server], tmp_path: Path, workers: int, status: int
+    serve: Callable[..., Server], tmp_path: Path, workers: int
 ) -> None:
     metrics = tmp_path / "metrics"
     server = serve(workers=workers, MODELYARD_METRICS_DIR=str(metrics))
@@ -89,6 +89,7 @@ def test_a_server_sent_sigterm_stops_its_loop_and_removes_its_metric_files(
     assert len(list(metrics.iterdir())) == 1, "the run's folder of metric files"
     # The server alone, as a supervisor (systemd's KillMode=mixed, a container runtime) does.
     os.kill(server.process.pid, signal.SIGTERM)
-    assert server.process.wait(60) == status, server.log.read_text()[-2000:]
+    # 0 with one worker or more: a stop asked for, and done (in one process it ended by SIGTERM).
+    assert server.process.wait(60) == 0, server.log.read_text()[-2000:]
     wait_for("the loop process to end with its server", lambda: not _alive(loop))
     assert list(metrics.iterdir()) == [], "the server removed its metric files on the way out"

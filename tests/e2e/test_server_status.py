@@ -219,10 +219,13 @@ def test_port_0_serves_on_a_free_port_and_says_which(
     platform: Platform, servers: ServerService, tmp_path: Path, workers: int
 ) -> None:
     """``serve --port 0`` (as ``demo --port 0`` does) binds a port the system picks, names it in
-    its banner and reports it as its URL; every worker answers on it. It was refused (exit 2)."""
+    its banner and reports it as its URL; every worker answers on it. It was refused (exit 2).
+    So does ``--grpc-port 0``: one free port, chosen once by ``serve``, that every worker binds
+    (each picking its own would leave the banner naming none of them); it was refused too."""
     platform.endpoints.create("churn-api", {"main": "churn:1"})
     log = tmp_path / "server.log"
-    argv = [MODELYARD, "serve", "--port", "0", "--workers", str(workers), "--no-monitors"]
+    argv = [MODELYARD, "serve", "--port", "0", "--grpc-port", "0", "--workers", str(workers)]
+    argv.append("--no-monitors")
     with log.open("wb") as out:
         process = subprocess.Popen(
             argv,
@@ -235,16 +238,23 @@ def test_port_0_serves_on_a_free_port_and_says_which(
     def banner() -> str | None:
         if process.poll() is not None:
             raise AssertionError(f"serve exited {process.returncode}: {log.read_text()}")
-        found = re.search(r"on (http://127\.0\.0\.1:\d+) with", log.read_text())
-        return found.group(1) if found else None
+        found = re.search(r"on (http://127\.0\.0\.1:\d+) and grpc://(\S+) with", log.read_text())
+        return found.groups() if found else None
 
-    url = wait_for("the banner naming the address", banner)
+    url, grpc_address = wait_for("the banner naming the addresses", banner)
     server = Server(url, process, log)
     try:
-        assert not url.endswith(":0"), url
+        assert not url.endswith(":0") and not grpc_address.endswith(":0"), (url, grpc_address)
+        assert grpc_address != url.removeprefix("http://")
         server.wait_ready()
         answer = httpx.post(f"{url}/endpoints/churn-api/invocations", json=ROW, timeout=10)
         assert answer.status_code == 200, answer.text
+        seen: set[str] = set()
+        wait_for(
+            f"gRPC answers from {workers} worker(s) on {grpc_address}",
+            lambda: _grpc_worker(grpc_address, seen),
+            lambda answered: len(answered) == workers,
+        )
         reported = wait_for(
             f"{workers} live worker(s)",
             lambda: servers.for_endpoint("churn-api"),
@@ -253,3 +263,22 @@ def test_port_0_serves_on_a_free_port_and_says_which(
         assert {x.server.status.url for x in reported} == {url}
     finally:
         server.stop()
+
+
+def _grpc_worker(address: str, seen: set[str]) -> set[str]:
+    """``seen`` and the worker that answers a V2 ModelInfer on a new connection to ``address``."""
+    import grpc
+
+    from modelyard.serving.v2 import grpc_predict_v2_pb2 as pb
+    from modelyard.serving.v2 import grpc_predict_v2_pb2_grpc as pb_grpc
+
+    request = pb.ModelInferRequest(model_name="churn-api")
+    tensor = request.inputs.add(name="input-0", datatype="FP64", shape=[1, len(ROW)])
+    tensor.contents.fp64_contents.extend(ROW)
+    # A local subchannel pool makes each channel its own connection (so its own worker).
+    options = [("grpc.use_local_subchannel_pool", 1)]
+    with grpc.insecure_channel(address, options=options) as channel:
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        _, call = stub.ModelInfer.with_call(request, timeout=10)
+    seen.add(dict(call.trailing_metadata())["x-modelyard-worker"])
+    return seen

@@ -26,7 +26,9 @@ def url_of(scheme: str, host: str, port: int) -> str:
     return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
-def bind_listener(host: str, port: int, option: str = "--port") -> socket.socket:
+def bind_listener(
+    host: str, port: int, option: str = "--port", shared: bool = False
+) -> socket.socket:
     """A socket bound to ``host:port`` the way uvicorn binds it, for the server to serve on.
 
     It is not listening yet: until the app has started (every deployed model loaded and
@@ -36,6 +38,8 @@ def bind_listener(host: str, port: int, option: str = "--port") -> socket.socket
 
     Args:
         option: The option that names the port, for the message.
+        shared: Set ``SO_REUSEPORT``, so that the workers' gRPC servers (which set it too)
+            can bind the same port while this socket holds it.
 
     Raises:
         CannotListen: the address is in use, not one of this machine's, or not allowed.
@@ -46,6 +50,8 @@ def bind_listener(host: str, port: int, option: str = "--port") -> socket.socket
     try:
         # As uvicorn does: a port left in TIME_WAIT by an earlier server is free to use.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if shared:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
@@ -75,8 +81,9 @@ def serve(
     grpc_port: Annotated[
         int | None,
         typer.Option(
-            help="Also serve the Open Inference Protocol V2 over gRPC on this port (same host).",
-            min=1,
+            help="Also serve the Open Inference Protocol V2 over gRPC on this port (same host; "
+            "0: a free one, named in the banner).",
+            min=0,
             max=65535,
         ),
     ] = None,
@@ -133,17 +140,38 @@ def serve(
         ),
         "MODELYARD_CORS_ORIGINS": ",".join(cors_origin) if cors_origin else None,
         "MODELYARD_PLAN_POLL_S": str(poll_interval) if poll_interval is not None else None,
-        "MODELYARD_GRPC_PORT": str(grpc_port) if grpc_port is not None else None,
         "MODELYARD_GRPC_HOST": host if grpc_port is not None else None,
     }
-    if grpc_port is not None and grpc_port == port:
+    if grpc_port and grpc_port == port:
         raise InvalidInput(f"--grpc-port must differ from --port, both are {port}")
     os.environ.update({k: v for k, v in overrides.items() if v is not None})
-    listener = bind_listener(host, port)
-    try:
+    with contextlib.ExitStack() as held:
+        listener = held.enter_context(bind_listener(host, port))
+        if grpc_port == 0:
+            # Every worker binds the gRPC port itself: left at 0, each would get its own. The
+            # port is chosen here, once, and held (not listening, so it takes no connection)
+            # until the server stops, so nothing else takes it between worker restarts.
+            grpc_port = held.enter_context(_free_grpc_port(host)).getsockname()[1]
+        elif grpc_port is not None:
+            check_listen(host, grpc_port, option="--grpc-port")
+        if grpc_port is not None:
+            os.environ["MODELYARD_GRPC_PORT"] = str(grpc_port)
         _serve_on(listener, host, grpc_port, workers, monitors)
-    finally:
-        listener.close()
+
+
+def _free_grpc_port(host: str) -> socket.socket:
+    """A socket holding a free port on ``host`` that gRPC servers may bind too.
+
+    Raises:
+        InvalidInput: this system has no ``SO_REUSEPORT``, which sharing the port needs.
+        CannotListen: no port can be bound on ``host``.
+    """
+    if not hasattr(socket, "SO_REUSEPORT"):
+        raise InvalidInput(
+            "--grpc-port 0 needs SO_REUSEPORT, which this system lacks (every worker binds "
+            "the gRPC port): name a port"
+        )
+    return bind_listener(host, 0, option="--grpc-port", shared=True)
 
 
 def _serve_on(
@@ -155,8 +183,6 @@ def _serve_on(
     # was given, e.g. behind NAT); a wildcard bind is reached by this machine's name.
     reach = socket.gethostname() if host in ("0.0.0.0", "::") else host
     os.environ.setdefault("MODELYARD_SERVER_URL", url_of("http", reach, port))
-    if grpc_port is not None:
-        check_listen(host, grpc_port, option="--grpc-port")
     # Open the store here first: a bad URL or schema is one clear error, not N worker crashes.
     current = platform()
     os.environ["MODELYARD_HOME"] = str(current.settings.home)
@@ -178,9 +204,11 @@ def _serve_on(
     # uvicorn (one worker) answers SIGTERM with a graceful shutdown and then raises the signal
     # again once its own handler is gone: at the default action, the process died there and
     # skipped the finally below (the loop left running alone, the metric files left behind).
-    # This handler, restored by uvicorn, turns that second SIGTERM into an exception; once
-    # cleaned up, the process ends by SIGTERM as it would have (systemd reads that as a clean
-    # stop, where an exit status of 143 would mark the unit failed).
+    # This handler, restored by uvicorn, turns that second SIGTERM into an exception. Once
+    # cleaned up, a stop asked for by SIGTERM ends with status 0, as uvicorn's supervisor of
+    # several workers ends it, and as Ctrl-C does: the stop was asked for and went well
+    # (systemd reads 0 as a clean stop, where an exit status of 143 would mark the unit failed;
+    # a container stopped this way shows "Exited (0)", not an error).
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     loop = None
     try:
@@ -188,18 +216,13 @@ def _serve_on(
         loop = start_loop_process() if monitors else None
         _run_uvicorn(listener, host, workers)
     except _Terminated:
-        terminated = True
-    else:
-        terminated = False
+        pass
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # another one must not cut this short
         if loop is not None:
             stop_loop_process(loop)
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
-    if terminated:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.raise_signal(signal.SIGTERM)
 
 
 def _run_uvicorn(listener: socket.socket, host: str, workers: int) -> None:
