@@ -157,6 +157,13 @@ def test_two_different_content_types_are_refused_naming_the_header(
             assert last.decode() in message, message
         twice = [(b"content-type", b"text/csv"), (b"content-type", b"text/csv")]
         assert http.post(INVOKE, content=csv, headers=twice).status_code == 200
+        # Any single-valued field: the variant the caller meant is unknowable too.
+        target = b"x-amzn-sagemaker-target-variant"
+        variants = [(b"content-type", b"text/csv"), (target, b"blue"), (target, b"main")]
+        res = http.post(INVOKE, content=csv, headers=variants)
+        assert res.status_code == 400, res.text
+        message = res.json()["message"]
+        assert "Target-Variant" in message and "blue" in message and "main" in message, message
         v2 = b'{"inputs": [{"name": "input-0", "shape": [1, 30], "datatype": "FP64", "data": %s}]}'
         v2_body = v2 % orjson.dumps(row.tolist())
         framing = [

@@ -72,43 +72,50 @@ _LISTS = frozenset({"accept", "content-encoding", "x-amzn-sagemaker-accept"})
 
 def request_headers(scope: Scope) -> dict[str, str]:
     """The request headers the data plane uses, by lower-case name: a list-valued one sent in
-    several field lines is their values joined with ``", "``, in order; another keeps its last
-    line (:func:`check_single_valued` refuses the ones where that matters)."""
+    several field lines is their values joined with ``", "``, in order. Any other keeps its last
+    line, and two lines of it that disagree (RFC 9110 5.3: they cannot be combined) leave a
+    note that :func:`check_single_valued` raises once the adapter has read the body."""
     found: dict[str, str] = {}
     for key, value in scope["headers"]:  # one loop: this runs on every request
         name = _WANTED.get(key)
-        if name is not None:
-            if name in found and name in _LISTS:
-                found[name] += ", " + value.decode("latin-1")
-            else:
-                found[name] = value.decode("latin-1")
+        if name is None:
+            continue
+        text = value.decode("latin-1")
+        if name not in found:
+            found[name] = text
+        elif name in _LISTS:
+            found[name] += ", " + text
+        else:
+            if found[name] != text and _CONFLICT not in found:
+                found[_CONFLICT] = (
+                    f"the request has two different {_shown(name)} headers, "
+                    f"{clip(found[name])} and {clip(text)}: send one"
+                )
+            found[name] = text  # the last, as before the note is read
     return found
 
 
-#: The headers read here that a request may carry once (RFC 9110 5.3: they are not lists, so
-#: two field lines cannot be combined), by the name a message gives them.
-_SINGLE = {
-    b"content-type": "Content-Type",
-    b"inference-header-content-length": "Inference-Header-Content-Length",
-}
+#: Where :func:`request_headers` notes two lines of a single-valued header that disagree (a
+#: key no header name can be: they hold no spaces).
+_CONFLICT = "two different values"
 
 
-def check_single_valued(scope: Scope) -> None:
-    """Refuse a request that sends one of the single-valued headers twice with different
-    values: which one the sender meant is unknowable, and :func:`request_headers` would keep
-    the last without a word. The same value twice is that value.
+def _shown(name: str) -> str:
+    """A header's name as messages write it: ``Content-Type``."""
+    return "-".join(part.capitalize() for part in name.split("-"))
+
+
+def check_single_valued(headers: dict[str, str]) -> None:
+    """Refuse a request that sent a single-valued header twice with different values (noted
+    by :func:`request_headers`): which one the sender meant is unknowable. The same value
+    twice is that value.
 
     Raises:
         InvalidInput: naming the header and both values.
     """
-    seen: dict[bytes, bytes] = {}
-    for name, value in scope["headers"]:
-        if name in _SINGLE and seen.setdefault(name, value) != value:
-            first, other = seen[name].decode("latin-1"), value.decode("latin-1")
-            raise InvalidInput(
-                f"the request has two different {_SINGLE[name]} headers, {clip(first)} and "
-                f"{clip(other)}: send one"
-            )
+    conflict = headers.get(_CONFLICT)
+    if conflict is not None:
+        raise InvalidInput(conflict)
 
 
 def too_large(size: int, limit: int, at_least: bool = False) -> str:

@@ -195,7 +195,7 @@ class SageMakerRoute:
                 # After the body: refused with it unread, the connection could not be reused.
                 # Before the predict stack sees the caller's id: a refused one is not captured.
                 check_fields(headers, meta.caller_inference_id, meta.endpoint)
-                check_single_valued(scope)
+                check_single_valued(headers)
                 lease.request_bytes = len(body)
                 content_type = headers.get("content-type")
                 rows: Any  # an array, or a DataFrame for a model taking text

@@ -158,7 +158,7 @@ class V2Rest:
                 extra.extend(lease.headers)
                 body = await read_body(headers, receive, self._limit, self._deadline)
                 lease.request_bytes = len(body)
-                check_single_valued(scope)  # after the body: the connection can be reused
+                check_single_valued(headers)  # after the body: the connection can be reused
                 request = parse_request(body, headers.get(binary.HEADER))
                 check_requested(request.outputs)
                 rows = rows_from_tensors(request.inputs, lease.signature)
