@@ -75,6 +75,23 @@ def test_bad_training_requests(cli: Cli, cancer_files: tuple[Path, Path]) -> Non
     assert cli("jobs", "list", "--json").ok().json() == []
 
 
+def test_data_named_like_a_pattern_trains_on_that_file(
+    cli: Cli, cancer_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    train, val = cancer_files
+    literal_train, literal_val = tmp_path / "train[1].csv", tmp_path / "val[1].csv"
+    literal_train.write_bytes(train.read_bytes())
+    literal_val.write_bytes(val.read_bytes())
+    done = cli(
+        "train", "m", "--algorithm", "xgboost", "--train", literal_train,
+        "--validation", literal_val, "--target", "target", "--hp", "num_round=3",
+    )  # fmt: skip
+    assert done.code == 0, done.err
+    assert "registered m:1" in done.out
+    missing = cli("train", "m", "--algorithm", "xgboost", "--train", tmp_path / "nope[1].csv")
+    assert "the train data" in missing.error_line(2) and "nope[1].csv does not exist" in missing.err
+
+
 def test_a_failing_job_exits_non_zero_with_the_reason(
     cli: Cli, cancer_files: tuple[Path, Path]
 ) -> None:

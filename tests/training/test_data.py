@@ -118,6 +118,28 @@ def test_glob(tmp_path: Path, cancer: pd.DataFrame) -> None:
     assert len(ds.files) == 2
 
 
+def test_a_file_named_like_a_pattern_is_read_as_itself(
+    tmp_path: Path, memory_root: str, cancer: pd.DataFrame
+) -> None:
+    # data[1].csv exists: it is that file, not the glob matching data1.csv.
+    cancer.iloc[:20].to_csv(tmp_path / "data[1].csv", index=False)
+    cancer.iloc[20:].to_csv(tmp_path / "data1.csv", index=False)
+    ds = read_dataset(str(tmp_path / "data[1].csv"))
+    check(ds, cancer.iloc[:20])
+    assert ds.files == (str(tmp_path / "data[1].csv"),)
+    # A folder named like a pattern is a folder; a pattern naming nothing is still a glob.
+    (tmp_path / "day[2]").mkdir()
+    cancer.to_csv(tmp_path / "day[2]" / "part.csv", index=False)
+    check(read_dataset(str(tmp_path / "day[2]")), cancer)
+    check(read_dataset(str(tmp_path / "data[0-9].csv")), cancer.iloc[20:].reset_index(drop=True))
+    fs = fsspec.filesystem("memory")
+    fs.pipe(f"{memory_root}/d[1].csv", cancer.iloc[:10].to_csv(index=False).encode())
+    fs.pipe(f"{memory_root}/d1.csv", cancer.iloc[10:].to_csv(index=False).encode())
+    check(read_dataset(f"memory://{memory_root}/d[1].csv"), cancer.iloc[:10])
+    with pytest.raises(InvalidInput, match=r"no files match .*nope\[1\]\.csv"):
+        read_dataset(str(tmp_path / "nope[1].csv"))
+
+
 def test_file_url(tmp_path: Path, cancer: pd.DataFrame) -> None:
     cancer.to_csv(tmp_path / "train.csv", index=False)
     ds = read_dataset(f"file://{tmp_path}/train.csv")

@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 from modelyard.domain.batch import BatchFormat
 from modelyard.errors import InvalidInput, StorageUnavailable
+from modelyard.storage.filesystems import is_pattern
 
 __all__ = [
     "InputFile",
@@ -41,7 +42,6 @@ __all__ = [
     "open_url",
 ]
 
-_GLOB_CHARS = "*?["
 _HTTP = {"http", "https"}
 _EDGE = 64 * 1024
 _SUFFIXES = {
@@ -141,18 +141,18 @@ def list_inputs(url: str) -> list[InputFile]:
     try:
         fs, path = fsspec.core.url_to_fs(url)
         folder = ""  # a folder input's path: its files are named by their path below it
-        if fs.isdir(path):
+        if is_pattern(fs, path):
+            found = fs.glob(path, detail=True)
+            infos = [i for i in _followed(fs, found.values()) if i.get("type") == "file"]
+            if not infos:
+                raise InvalidInput(f"no input file matches {url}")
+        elif fs.isdir(path):
             folder = path.rstrip("/")
             infos = [i for i in _followed(fs, _under(fs, path)) if i.get("type") == "file"]
             if not infos:
                 raise InvalidInput(f"the input folder {url} holds no files")
         elif fs.isfile(path):
             infos = [fs.info(path)]
-        elif any(c in path for c in _GLOB_CHARS):
-            found = fs.glob(path, detail=True)
-            infos = [i for i in _followed(fs, found.values()) if i.get("type") == "file"]
-            if not infos:
-                raise InvalidInput(f"no input file matches {url}")
         else:
             raise InvalidInput(f"no such input file or folder: {url}")
         infos.sort(key=lambda i: str(i["name"]))

@@ -39,6 +39,7 @@ from modelyard.services.job_liveness import (
 )
 from modelyard.services.job_logs import JobLogs, check_line_counts
 from modelyard.storage.base import ArtifactStore, JobStore
+from modelyard.storage.filesystems import is_pattern
 from modelyard.training.joblog import LogLimits
 
 ACTIVE = (JobStatus.PENDING, JobStatus.IN_PROGRESS, JobStatus.STOPPING)
@@ -550,7 +551,7 @@ def check_exists(channel: str, uri: str) -> None:
 
     try:
         fs, path = fsspec.core.url_to_fs(uri)
-        found = fs.glob(path) if any(c in path for c in "*?[") else fs.exists(path)
+        found = fs.glob(path) if is_pattern(fs, path) else fs.exists(path)
     except (OSError, ValueError, ImportError) as exc:
         raise InvalidInput(f"cannot read the {channel} data {uri}: {exc}") from None
     if not found:

@@ -6,6 +6,7 @@ for ``s3://``) and ``OSError`` when the filesystem cannot be reached: each is a 
 a package to install or a store that is down, said in one line with the URL's credentials
 masked. :func:`check_protocol` finds the first two without making a filesystem (some drivers
 connect when made), so that a command can refuse a bad setting before it starts.
+:func:`is_pattern` tells a glob from a path that merely holds glob characters.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 
 from modelyard.errors import ConfigError, MissingDependency, StorageUnavailable
 from modelyard.storage.urls import redact
+
+GLOB_CHARS = "*?["
 
 
 def open_filesystem(given: str, shown: str, what: str, **options: Any) -> tuple[Any, str]:
@@ -65,3 +68,14 @@ def check_protocol(given: str, shown: str, what: str) -> None:
             raise MissingDependency(f"cannot open {what} {shown}: {message}") from None
         except ValueError as exc:
             raise ConfigError(f"cannot open {what} {shown}: {redact(str(exc), given)}") from None
+
+
+def is_pattern(fs: Any, path: str) -> bool:
+    """Whether ``path`` is a glob on ``fs``: it holds ``*``, ``?`` or ``[`` and names nothing
+    that exists. A path that exists is itself, whatever its characters (a file called
+    ``data[1].csv`` is that file, not the glob matching ``data1.csv``).
+
+    Raises:
+        OSError: the filesystem cannot be reached (as fsspec raises it; the caller names it).
+    """
+    return any(c in path for c in GLOB_CHARS) and not fs.exists(path)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from modelyard.errors import InvalidInput, MissingDependency
+from modelyard.storage.filesystems import is_pattern
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,7 +29,6 @@ JSON_SUFFIXES = (".jsonl", ".json")
 SUFFIXES = CSV_SUFFIXES + PARQUET_SUFFIXES + JSON_SUFFIXES
 DEFAULT_TARGETS = ("label", "target")
 HEADERLESS_TARGET = "label"
-_GLOB_CHARS = "*?["
 
 
 @dataclass(frozen=True, eq=False)
@@ -148,7 +148,7 @@ def _resolve(uri: str) -> list[str]:
         return str(fs.unstrip_protocol(p)) if keep_protocol else p
 
     try:
-        if any(c in path for c in _GLOB_CHARS):
+        if is_pattern(fs, path):
             found = sorted(p for p in fs.glob(path) if fs.isfile(p))
             if not found:
                 raise InvalidInput(f"no files match {uri}")
