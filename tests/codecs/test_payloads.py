@@ -62,7 +62,12 @@ def check(array: np.ndarray, expected: list[list[float]] | np.ndarray) -> None:
 )
 @pytest.mark.parametrize("signature", [None, NAMED, UNNAMED], ids=["nosig", "named", "unnamed"])
 def test_json_shapes_decode_to_rows(payload: object, signature: Signature | None) -> None:
-    check(decode(orjson.dumps(payload), JSON, signature), EXPECTED)
+    body = orjson.dumps(payload)
+    if signature is UNNAMED and b'"a"' in body:  # named inputs: see the test below
+        with pytest.raises(SignatureMismatch, match="features have no names"):
+            decode(body, JSON, signature)
+        return
+    check(decode(body, JSON, signature), EXPECTED)
 
 
 def test_a_flat_list_is_one_row() -> None:
@@ -95,11 +100,39 @@ def test_named_inputs_follow_the_signature_order() -> None:
     check(decode(columns, JSON, NAMED3), [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
 
 
-def test_without_names_records_keep_the_first_records_key_order() -> None:
+def test_without_a_signature_records_keep_the_first_records_key_order() -> None:
     records = b'[{"z": 1, "y": 2}, {"y": 4, "z": 3}]'
     check(decode(records, JSON, None), [[1.0, 2.0], [3.0, 4.0]])
-    check(decode(records, JSON, UNNAMED), [[1.0, 2.0], [3.0, 4.0]])
     check(decode(b'{"inputs": {"z": [1, 3], "y": [2, 4]}}', JSON, None), [[1.0, 2.0], [3.0, 4.0]])
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'[{"b": 2, "a": 1}]',
+        b'{"instances": [{"a": 1, "b": 2}]}',
+        b'{"inputs": [{"a": 1, "b": 2}]}',
+        b'{"inputs": {"b": [2], "a": [1]}}',
+        b'{"inputs": {"a": 1, "b": 2}}',
+    ],
+    ids=["records", "instances-records", "inputs-records", "columns", "scalar-columns"],
+)
+def test_named_inputs_are_refused_for_a_model_whose_features_have_no_names(body: bytes) -> None:
+    # Which key is which feature is unknowable: read in the order sent, {"b": 2, "a": 1}
+    # predicted on swapped features.
+    with pytest.raises(SignatureMismatch, match=r"2 features have no names.*arrays.*CSV"):
+        decode(body, JSON, UNNAMED)
+    partly = Signature(inputs=(ColumnSpec("float64", "a"), ColumnSpec("float64")))
+    with pytest.raises(SignatureMismatch, match="have no names"):
+        decode(body, JSON, partly)
+
+
+def test_a_one_feature_model_without_a_name_takes_one_named_input() -> None:
+    unnamed_one = Signature(inputs=(ColumnSpec("float64"),))
+    check(decode(b'[{"x": 1}, {"x": 2}]', JSON, unnamed_one), [[1.0], [2.0]])
+    check(decode(b'{"inputs": {"x": [1, 2]}}', JSON, unnamed_one), [[1.0], [2.0]])
+    with pytest.raises(SignatureMismatch, match=r"expected 1 features, got 2"):
+        decode(b'[{"x": 1, "y": 2}]', JSON, unnamed_one)
 
 
 def test_json_values_null_booleans_and_numeric_strings() -> None:
@@ -205,7 +238,7 @@ def test_width_must_match_the_signature() -> None:
     with pytest.raises(SignatureMismatch, match=r"expected 2 features, got 1"):
         decode(b"[[1], [2]]", JSON, UNNAMED)
     with pytest.raises(SignatureMismatch, match=r"expected 2 features, got 3"):
-        decode(b'[{"p": 1, "q": 2, "r": 3}]', JSON, UNNAMED)
+        decode(b"[[1, 2, 3]]", JSON, UNNAMED)
 
 
 def test_many_feature_names_are_cut_in_messages() -> None:

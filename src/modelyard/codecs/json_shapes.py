@@ -78,6 +78,25 @@ def n_features(signature: Signature | None) -> int | None:
     return len(signature.inputs) if signature is not None and signature.inputs else None
 
 
+def refuse_unnamed(signature: Signature | None) -> None:
+    """Refuse named inputs (records, columns) for a model whose features have no names (one
+    registered from a bare array): nothing says which name is which feature, and taking them
+    in the order sent would predict on swapped features when a caller's keys come in another
+    order. One feature under any name is unambiguous (more names are then a width mismatch);
+    so is no signature at all (nothing to match: the names' order is all there is).
+
+    Raises:
+        SignatureMismatch: the signature lists more than one feature, not all of them named.
+    """
+    width = n_features(signature)
+    if width is None or width == 1 or feature_names(signature) is not None:
+        return
+    raise SignatureMismatch(
+        f"the model's {width} features have no names, so named inputs cannot be matched to "
+        "them: send rows as arrays ([[x, ...], ...]) or as CSV, values in the model's order"
+    )
+
+
 def clip(value: object, limit: int = 40) -> str:
     """``repr`` of a value shortened for an error message."""
     text = value if isinstance(value, str) else repr(value)
@@ -104,7 +123,8 @@ def rows_from_json(obj: Any, signature: Signature | None, *, exact: bool = False
 
     Raises:
         InvalidPayload: an unknown shape, zero rows, ragged rows or a value that is not a number.
-        SignatureMismatch: a named input lacks a feature of the signature or has one it lacks.
+        SignatureMismatch: a named input lacks a feature of the signature or has one it lacks,
+            or the signature's features have no names (:func:`refuse_unnamed`).
     """
     if type(obj) is list:
         return _from_list(obj, signature, exact)
@@ -158,6 +178,8 @@ def _from_flat(items: list[Any], signature: Signature | None, exact: bool) -> Ma
 
 def _from_records(items: list[Any], signature: Signature | None, exact: bool) -> Matrix:
     names = feature_names(signature)
+    if names is None:
+        refuse_unnamed(signature)
     keys = names if names is not None else tuple(items[0])
     width = len(keys)
     rows = []
@@ -194,11 +216,14 @@ def named_columns(
     Raises:
         InvalidPayload: no columns or no rows, a column that is an object, or columns of
             other lengths.
-        SignatureMismatch: a feature of the signature missing, or a column it does not take.
+        SignatureMismatch: a feature of the signature missing, or a column it does not take;
+            a model whose features have no names (:func:`refuse_unnamed`).
     """
     if not columns:
         raise InvalidPayload(NO_ROWS)
     names = feature_names(signature)
+    if names is None:
+        refuse_unnamed(signature)
     keys = names if names is not None else tuple(columns)
     try:
         values: list[Any] = [columns[key] for key in keys]

@@ -12,7 +12,9 @@ Request formats (``Content-Type``, parameters ignored, case-insensitive; missing
   ``[{"name": x, ...}, ...]`` (records), ``{"instances": rows or records}``,
   ``{"inputs": {"name": [x, ...], ...}}`` (columns, all the same length) or
   ``{"inputs": rows}``. Named inputs are put in the signature's order and must carry exactly its
-  features; without names in the signature they keep the first record's key order. For a
+  features; a model whose features have no names refuses them (nothing says which name is
+  which feature; a one-feature model takes any name), and without a signature they keep the first
+  record's key order. For a
   one-feature model a flat list is one row per value. Booleans read as 1.0/0.0, and strings
   that are numbers (``"1.5"``; :mod:`~modelyard.domain.numbers` says which) as those numbers.
 - ``application/x-npy``: numpy's ``.npy`` format, as the SageMaker SDK's ``NumpySerializer``

@@ -36,6 +36,7 @@ from modelyard.codecs.json_shapes import (
     kind,
     named_columns,
     number_at,
+    refuse_unnamed,
     where,
 )
 from modelyard.domain.signature import Signature
@@ -211,6 +212,8 @@ def _list_rows(items: list[Any], signature: Signature) -> list[list[Any]]:
         return items
     if type(first) is dict:
         named = feature_names(signature)
+        if named is None:
+            refuse_unnamed(signature)
         keys = named if named is not None else tuple(first)
         rows = []
         for i, record in enumerate(items):
