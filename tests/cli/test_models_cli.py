@@ -155,6 +155,9 @@ BAD_INPUTS: list[tuple[str, list[str], type[errors.ModelyardError], list[str]]] 
      errors.UnknownFlavor, ["'caffe'", "xgboost"]),
     ("not-a-model", ["models", "register", "churn", "{text}", "--flavor", "xgboost"],
      errors.InvalidModelFile, ["notes.txt", "XGBoost"]),
+    # LightGBM printed "[LightGBM] [Fatal] …" on the C-level stderr before the error line.
+    ("not-a-lightgbm-model", ["models", "register", "churn", "{text}", "--flavor", "lightgbm"],
+     errors.InvalidModelFile, ["notes.txt", "LightGBM"]),
     ("missing-file", ["models", "register", "churn", "{folder}/absent.json", "-f", "xgboost"],
      errors.InvalidModelFile, ["absent.json"]),
     ("pickle-untrusted", ["models", "register", "clf", "{pickle}", "--flavor", "sklearn"],

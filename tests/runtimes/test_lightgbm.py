@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import lightgbm as lgb
@@ -88,6 +89,28 @@ def test_a_file_that_is_not_a_model_is_refused(tmp_path) -> None:
     source.write_text("tree\nnot really a model\n")
     with pytest.raises(InvalidModelFile, match=r"model\.txt"):
         RT.save(source, tmp_path, trust=Trust())
+
+
+def test_loading_a_file_that_is_not_a_model_prints_nothing_of_lightgbms_own(
+    booster: lgb.Booster, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # LightGBM wrote "[LightGBM] [Fatal] Unknown model format …" on fd 2 before our error.
+    for text in ("not a model\n", "tree\nversion=v4\nnum_class=x\n", "\x00\xff garbage"):
+        source = tmp_path / "model.txt"
+        source.write_text(text)
+        with pytest.raises(InvalidModelFile, match=r"not a LightGBM model file: .*model\.txt"):
+            RT.save(source, tmp_path, trust=Trust())
+        package = tmp_path / "package"
+        package.mkdir(exist_ok=True)
+        (package / "model.txt").write_text(text)
+        with pytest.raises(InvalidModelFile, match="not a LightGBM model file"):
+            RT.load(package, SavedModel(model_format="text", trust=Trust(), options={}))
+    out, err = capfd.readouterr()
+    assert "LightGBM" not in err and "LightGBM" not in out, (out, err)
+    # A good model still loads, and stderr is this process's again afterwards.
+    roundtrip(booster, tmp_path / "good")
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == "after\n"
 
 
 def test_missing_path_foreign_object_and_unfitted_model_are_refused(tmp_path) -> None:

@@ -20,6 +20,7 @@ from modelyard.runtimes._common import (
     source_path,
 )
 from modelyard.runtimes.base import LoadedModel, Runtime, SavedModel
+from modelyard.runtimes.native_stderr import muted_lines
 
 FILE_NAME = "model.txt"
 
@@ -138,6 +139,9 @@ class LightGBMRuntime(Runtime):
                 "save it with booster.save_model('model.txt')"
             )
         try:
-            return lgb.Booster(model_file=str(path))
+            # LightGBM prints "[LightGBM] [Fatal] …" from C before it raises, whatever its
+            # verbosity; our error below says it in one line.
+            with muted_lines(b"[LightGBM] "):
+                return lgb.Booster(model_file=str(path))
         except (lgb.basic.LightGBMError, ValueError, UnicodeDecodeError) as exc:
             raise InvalidModelFile(f"not a LightGBM model file: {path}") from exc
