@@ -10,9 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import xgboost as xgb
+from sklearn import ensemble
 
 from modelyard.runtimes.base import LoadedModel
-from modelyard.runtimes.trees import choose
+from modelyard.runtimes.sklearn_runtime import SklearnLoaded
+from modelyard.runtimes.trees import choose, converters
 from modelyard.runtimes.trees.compiled import ENGINE, CompiledTrees
 from modelyard.runtimes.xgboost_runtime import XGBoostLoaded
 from tests.runtimes.trees._models import (
@@ -88,6 +90,47 @@ def test_sklearn_compiles_and_agrees(data: Data, name: str) -> None:
     rows = fresh_rows(data.x, FRESH, seed=3, missing=missing)
     classifier = hasattr(native.estimator, "classes_")
     assert_agrees(native.predict(rows), compiled.predict(rows), classes=classifier)
+
+
+def _tied(classes: int, learning_rate: float, constant: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Balanced labels; on constant features every tree is one leaf of value 0, so the
+    decision function is the prior's (0 for two classes: an exact tie), and with a tiny
+    learning rate the classes' scores differ by ~1e-12 either way."""
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(120 * classes, 4))
+    return (np.zeros_like(x) if constant else x), np.tile(np.arange(classes), 120)
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+@pytest.mark.parametrize(
+    ("learning_rate", "constant"), [(0.1, True), (1e-12, False)], ids=["exact", "within-1e-6"]
+)
+def test_gradient_boosting_ties_pick_the_class_scikit_learn_picks(
+    classes: int, learning_rate: float, constant: bool
+) -> None:
+    # scikit-learn thresholds a binary model's decision function (>= 0: the second class) and
+    # takes a multiclass model's first highest score; the compiled predictor took the first
+    # class whenever the probabilities were within 1e-6.
+    x, y = _tied(classes, learning_rate, constant)
+    estimator = ensemble.GradientBoostingClassifier(
+        n_estimators=5, learning_rate=learning_rate, random_state=0
+    ).fit(x, y)
+    native = SklearnLoaded(estimator)
+    compiled = CompiledTrees(converters.sklearn(native), native)
+    rows = np.random.default_rng(12).normal(size=(500, 4))
+    expected = estimator.predict(rows)
+    assert_agrees(expected, compiled.predict(rows), classes=True)
+    # Verification now finds the two agree, so the compiled predictor serves.
+    assert isinstance(_compiled(native, "sklearn"), CompiledTrees)
+
+
+def test_forest_ties_pick_the_first_class_as_scikit_learn_does() -> None:
+    x, y = _tied(2, 0.1, constant=True)
+    estimator = ensemble.RandomForestClassifier(n_estimators=7, random_state=0).fit(x, y)
+    native = SklearnLoaded(estimator)
+    rows = np.random.default_rng(13).normal(size=(200, 4))
+    compiled = CompiledTrees(converters.sklearn(native), native)
+    assert_agrees(estimator.predict(rows), compiled.predict(rows), classes=True)
 
 
 def test_multiclass_probabilities_keep_the_class_columns(data: Data) -> None:

@@ -19,7 +19,7 @@ from modelyard.runtimes.base import LoadedModel
 
 LAYOUT_KEY = "modelyard.layout"
 ENGINE = "onnxruntime tree ensemble"
-TIE = 1e-6  # class probabilities this close count as a tie (float32 sums of vote shares)
+TIE = 1e-6  # class probabilities this close count as a tie (float32 transforms' last bits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +40,12 @@ class Layout:
         allow_infinite: Whether ±inf is (scikit-learn refuses it, the boosters take it).
         classifier: The answer is a class label: verified for exact equality.
         labels: For a classifier read from probabilities: the class of each column; the
-            answer is the first column with the highest probability, as scikit-learn picks.
+            answer is the column with the highest probability, unless another is within
+            ``tie`` of it: then the native model picks (scikit-learn: the first highest
+            float64 probability, or for gradient boosting the decision function's sign or
+            first highest score), as the graph's float32 sums cannot tell.
+        tie: How far apart two classes' probabilities from the graph may be and still be in
+            the other order natively (a bound on the graph's float32 error); None: ``TIE``.
         zero_below: Read values whose magnitude is at most this as 0 (LightGBM drops them
             from a row before predicting, so they take the zero branch).
     """
@@ -58,6 +63,7 @@ class Layout:
     classifier: bool = False
     zero_below: float | None = None
     labels: list[Any] | None = None
+    tie: float | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -106,6 +112,7 @@ class CompiledTrees(LoadedModel):
         self._out_dtype = None if layout.dtype is None else np.dtype(layout.dtype)
         self._labels = None if layout.labels is None else np.asarray(layout.labels, self._out_dtype)
         self._zero_below = layout.zero_below
+        self._tie = TIE if layout.tie is None else layout.tie
         self._strict = not (layout.allow_missing and layout.allow_infinite)
 
     def predict(self, data: Any) -> np.ndarray:
@@ -138,10 +145,7 @@ class CompiledTrees(LoadedModel):
                 raise SignatureMismatch("the model does not take infinite values")
         out = self._session.run(self._outputs, {layout.input: array})[0]
         if self._labels is not None:
-            # scikit-learn sums per-tree probabilities in float64, so a forest's tied votes
-            # tie exactly and the first class wins; in float32 they differ in the last bits.
-            top = out >= out.max(axis=1, keepdims=True) - TIE
-            return self._labels[top.argmax(axis=1)]
+            return self._classes(out, data)
         if layout.column is not None:
             out = out[:, layout.column]
         elif layout.ravel:
@@ -149,6 +153,19 @@ class CompiledTrees(LoadedModel):
         if self._out_dtype is not None and out.dtype != self._out_dtype:
             out = out.astype(self._out_dtype)
         return out
+
+    def _classes(self, probabilities: np.ndarray, data: Any) -> np.ndarray:
+        """The class of each row: the most probable one, and for a row where another class is
+        within ``tie`` of it, the native model's own choice. scikit-learn decides ties by its
+        float64 sums (a forest's tied votes: the first class; a binary gradient boosting
+        model: the second class at a decision function of 0), which the float32 graph cannot
+        reproduce; such rows are rare but for models built to tie."""
+        close = probabilities >= probabilities.max(axis=1, keepdims=True) - self._tie
+        labels = self._labels[close.argmax(axis=1)]  # type: ignore[index]
+        near = np.flatnonzero(close.sum(axis=1) > 1)
+        if near.size:
+            labels[near] = np.asarray(self.native.predict(np.asarray(data)[near]))
+        return labels
 
     def signature_hint(self) -> Any:
         return self.native.signature_hint()

@@ -17,7 +17,7 @@ import numpy as np
 
 from modelyard.runtimes._common import require
 from modelyard.runtimes.base import LoadedModel
-from modelyard.runtimes.trees.compiled import Layout, attach_layout
+from modelyard.runtimes.trees.compiled import TIE, Layout, attach_layout
 
 #: The input name of every converted graph.
 INPUT = "input"
@@ -378,6 +378,7 @@ def sklearn(model: LoadedModel) -> bytes:
             labels=labels.tolist(),
             dtype=str(labels.dtype),
             classifier=True,
+            tie=_tie_window(proto),
             **common,
         )
     else:
@@ -385,6 +386,39 @@ def sklearn(model: LoadedModel) -> bytes:
             common.update(input_dtype="float64", round_to_float32=True)
         layout = Layout(output=_outputs(proto)[0], ravel=True, dtype="float64", **common)
     return attach_layout(proto, layout)
+
+
+def _tie_window(proto: Any) -> float:
+    """How close two classes' probabilities from a classifier's graph may be and still be in
+    the other order in scikit-learn's float64 arithmetic.
+
+    The graph adds its float32 leaf weights in float32: summing ``n`` terms, each itself
+    rounded, errs by at most ``n * eps * S``, where ``S`` bounds the terms' magnitudes summed
+    (the base value and each tree's largest leaf, per class). A difference of two classes'
+    probabilities moves by at most twice a score's error (the logistic and softmax transforms
+    do not stretch it; a forest's probabilities are its sums), and the transform's own last
+    bits are within ``TIE``.
+    """
+    node = _tree_node(proto)
+    attrs = {a.name: a for a in node.attribute}
+    largest: dict[tuple[int, int], float] = {}
+    for tree, cls, weight in zip(
+        attrs["class_treeids"].ints,
+        attrs["class_ids"].ints,
+        attrs["class_weights"].floats,
+        strict=True,
+    ):
+        largest[tree, cls] = max(largest.get((tree, cls), 0.0), abs(float(weight)))
+    sums: dict[int, float] = {}
+    for (_, cls), weight in largest.items():
+        sums[cls] = sums.get(cls, 0.0) + weight
+    base = [abs(float(b)) for b in attrs["base_values"].floats] if "base_values" in attrs else []
+    bound = max(
+        (total + (base[cls] if cls < len(base) else 0.0) for cls, total in sums.items()),
+        default=0.0,
+    )
+    terms = len({tree for tree, _ in largest}) + 1
+    return 2 * terms * float(np.finfo(np.float32).eps) * bound + TIE
 
 
 def _sklearn_trees(estimator: Any) -> list[Any]:
@@ -491,12 +525,18 @@ def _float32_at_most(value: float) -> float:
 CONVERTERS: dict[str, Converter] = {"xgboost": xgboost, "lightgbm": lightgbm, "sklearn": sklearn}
 
 
+#: What our own conversion writes; raised when a cached graph or verdict from an earlier one
+#: would answer otherwise (2: a classifier's layout carries its ``tie`` window).
+CONVERSION = 2
+
+
 @functools.cache
 def versions() -> str:
-    """The converter and library versions a cached conversion depends on."""
+    """Our conversion's, the converters' and the libraries' versions a cached conversion
+    depends on."""
     from importlib.metadata import PackageNotFoundError, version
 
-    parts = []
+    parts = [f"conversion{CONVERSION}"]
     dists = (
         "onnxmltools",
         "skl2onnx",
