@@ -367,6 +367,35 @@ def test_pause_stop_and_manual_rollback(parts: Parts) -> None:
     ]
 
 
+def test_a_stop_while_preparing_returns_the_endpoint_to_its_config_before(parts: Parts) -> None:
+    """Before any traffic moved there is no step's mix to keep: the stop once left the new
+    variant in the endpoint at 0 % (``main.next``, loaded by every server, for good)."""
+    before = parts.current_variants()
+    d = parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary").deployment
+    assert d is not None and d.current.kind is StepKind.PREPARE
+    assert parts.weights() == {"main": 1.0, "main.next": 0.0}
+    stopped = parts.service.stop(ENDPOINT)
+    assert stopped.state is DeploymentState.STOPPED and stopped.pending is None
+    assert parts.current_variants() == before, "exactly the variants before the deployment"
+    history = parts.endpoints.history(ENDPOINT)
+    assert [c.change for c in history] == [
+        ConfigChange.CREATE, ConfigChange.UPDATE, ConfigChange.ROLLBACK,
+    ]  # fmt: skip
+    assert stopped.config == history[-1].number
+    assert stopped.reason == (
+        "stopped by hand at step 1 (prepare), before any traffic moved; the endpoint is back "
+        f"on the variants of config {d.source_config}"
+    )
+    last = parts.service.decisions(stopped)[-1]
+    assert (last.action, last.reason, last.actor) == (Action.STOP, stopped.reason, "user")
+    assert parts.service.steps(stopped)[-1].outcome == "stopped"
+    assert tick(parts) == [], "nothing left to drive"
+    # The endpoint's own rollback then goes to the config before the deployment's, as after
+    # a deployment rolled back.
+    with pytest.raises(InvalidInput, match="no earlier config"):
+        parts.endpoints.rollback(ENDPOINT)
+
+
 def test_a_change_of_the_endpoint_by_hand_stops_the_deployment(parts: Parts) -> None:
     parts.service.start(ENDPOINT, {"main": "churn:2"}, strategy="canary")
     tick(parts)

@@ -130,7 +130,8 @@ def resume(name: NameArg, json_: JsonFlag = False) -> None:
 
 @app.command("stop")
 def stop(name: NameArg, json_: JsonFlag = False) -> None:
-    """End the deployment of NAME where it is: the endpoint keeps its current config."""
+    """End the deployment of NAME where it is: the endpoint keeps its current config (while
+    it prepares, before any traffic moved, the endpoint returns to its config before)."""
     d = service().stop(name)
     if json_:
         print_json(d.to_dict())

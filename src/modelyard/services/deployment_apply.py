@@ -38,7 +38,9 @@ class Applier:
         Raises:
             Conflict: the deployment changed since it was read (another writer decided).
         """
-        assert deployment.config is not None and decision.action.writes_config
+        # A stop writes one only while the deployment prepares (it returns to the source).
+        writes = decision.action.writes_config or decision.action is Action.STOP
+        assert deployment.config is not None and writes
         pending = Pending(decision, to_step, deployment.config)
         kept = self._store.save(
             dataclasses.replace(deployment, pending=pending, updated_at=decision.at)
@@ -82,7 +84,7 @@ class Applier:
         rollback of the endpoint returns to."""
         action = pending.decision.action
         source, grandparent = self._endpoints.get_config(d.endpoint, d.source_config)
-        if action is Action.ROLLBACK:
+        if action in (Action.ROLLBACK, Action.STOP):
             return source.variants, ConfigChange.ROLLBACK, grandparent
         if action is Action.COMPLETE:
             return d.target, ConfigChange.UPDATE, d.source_config
@@ -103,10 +105,12 @@ class Applier:
             start = StepRecord(pending.step, step.kind, step.percent, config, now)
             end = (d.step, "passed", now) if action is Action.ADVANCE else None
         else:
-            won = action is Action.COMPLETE
-            state = DeploymentState.SUCCEEDED if won else DeploymentState.ROLLED_BACK
+            state, outcome = {
+                Action.COMPLETE: (DeploymentState.SUCCEEDED, "passed"),
+                Action.STOP: (DeploymentState.STOPPED, "stopped"),
+            }.get(action, (DeploymentState.ROLLED_BACK, "rolled back"))
             changed = dataclasses.replace(changed, state=state, ended_at=now)
-            end = (d.step, "passed" if won else "rolled back", now)
+            end = (d.step, outcome, now)
         return self._store.save(changed, decision=pending.decision, start_step=start, end_step=end)
 
     def _stop(self, d: Deployment, now: datetime, reason: str) -> Deployment:

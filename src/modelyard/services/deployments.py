@@ -25,6 +25,7 @@ from modelyard.domain.deployments import (
     Analysis,
     Deployment,
     DeploymentState,
+    StepKind,
     StepRecord,
     Strategy,
 )
@@ -357,11 +358,19 @@ class DeploymentService:
 
     def stop(self, endpoint: str) -> Deployment:
         """End the active deployment where it is: the endpoint keeps its current config (old
-        and new variants in the current step's shares); nothing moves any more. Raises what
-        :meth:`pause` raises."""
+        and new variants in the current step's shares); nothing moves any more. While it
+        prepares (no traffic moved yet) there is no mix to keep: the endpoint returns to the
+        variants it had before the deployment (a config of change ``rollback``), so no new
+        variant is left in it at 0 %. Raises what :meth:`pause` raises."""
         return self._steer(endpoint, self._stop)
 
     def _stop(self, d: Deployment, now: datetime) -> Deployment:
+        if d.current.kind is StepKind.PREPARE:
+            reason = (
+                f"stopped by hand at step {d.step + 1} ({d.current.label}), before any traffic "
+                f"moved; the endpoint is back on the variants of config {d.source_config}"
+            )
+            return self._applier.decide(d, Decision(now, d.step, Action.STOP, reason, USER), d.step)
         reason = (
             f"stopped by hand at step {d.step + 1} ({d.current.label}); the endpoint keeps "
             f"config {d.config}"
