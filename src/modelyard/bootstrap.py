@@ -250,7 +250,7 @@ def build(settings: Settings | None = None) -> Platform:
         endpoint_store,
         build=endpoints.build,
         alarms=alarms,
-        update=endpoints.update,
+        update=endpoints.update_if_changed,
         rollback=endpoints.rollback,
         promote=endpoints.promote,
         clock=_utcnow,

@@ -103,6 +103,13 @@ def test_bad_deployments_are_refused_and_change_nothing(home: Run) -> None:
         result = home("endpoints", "update", "quiet", "--variant", "main=churn:2", *extra)
         assert result.code == 2, (extra, result.err)
         assert words in result.err, (extra, result.err)
+    # The config it serves: nothing to deploy (a canary once compared churn:1 with itself).
+    for extra in ([], ["--strategy", "canary"], ["--strategy", "all-at-once"]):
+        same = home("endpoints", "update", "quiet", "--variant", "main=churn:1", *extra).ok()
+        assert same.out.startswith(
+            "endpoint quiet already serves this config (config 1: main=churn:1 100%); nothing "
+            "changed"
+        ), (extra, same.out)
     assert "has no earlier config" in home("deployments", "rollback", "quiet").error_line(2)
     assert "has no deployment" in home("deployments", "show", "quiet").error_line(3)
     # Listed as having no deployment, with exit 0, before.

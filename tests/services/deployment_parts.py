@@ -117,7 +117,7 @@ class Parts:
             self.endpoint_store,
             build=self.endpoints._build,  # EndpointService's build step (see the report)
             alarms=self.alarms,
-            update=self.endpoints.update,
+            update=self.endpoints.update_if_changed,
             rollback=self.endpoints.rollback,
             promote=self.endpoints.promote,
             clock=self.clock,

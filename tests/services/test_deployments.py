@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from modelyard.domain import ConfigChange, Variant
+from modelyard.domain import Batching, ConfigChange, Variant
 from modelyard.domain.alarms import AlarmState, SinkSpec
 from modelyard.domain.deployment_decisions import Action, Verdict
 from modelyard.domain.deployments import DeploymentState, StepKind
@@ -394,6 +394,29 @@ def test_a_stop_while_preparing_returns_the_endpoint_to_its_config_before(parts:
     # a deployment rolled back.
     with pytest.raises(InvalidInput, match="no earlier config"):
         parts.endpoints.rollback(ENDPOINT)
+
+
+def test_an_update_to_the_config_the_endpoint_serves_changes_nothing(parts: Parts) -> None:
+    """A guarded update to the live config once started a whole deployment (the same model
+    as ``main`` and ``main.next``, compared with itself); a plain one wrote the same config
+    again. Neither changes anything now, and each says so."""
+    parts.endpoints.update(ENDPOINT, {"main": "churn:1"})  # as a user made it (``requested``)
+    before = parts.endpoints.history(ENDPOINT)
+    for strategy in ("canary", "linear", "blue-green", "all-at-once"):
+        kept = parts.service.start(ENDPOINT, {"main": "churn:1"}, strategy=strategy)
+        assert (kept.changed, kept.deployment) == (False, None), strategy
+        assert kept.endpoint.config == before[-1]
+    endpoint, changed = parts.endpoints.update_if_changed(ENDPOINT, {"main": "churn:1"})
+    assert not changed and endpoint.config == before[-1]
+    assert parts.endpoints.update(ENDPOINT, {"main": "churn:1"}).config == before[-1]
+    assert parts.endpoints.history(ENDPOINT) == before
+    assert parts.service.list_deployments(ENDPOINT) == []
+    # One thing other than the live config is a change: a batching option.
+    batched = parts.service.start(
+        ENDPOINT, {"main": "churn:1"}, batching={"main": Batching(8)}, strategy="canary"
+    )
+    assert batched.changed and batched.deployment is not None
+    assert batched.deployment.state is DeploymentState.RUNNING
 
 
 def test_a_change_of_the_endpoint_by_hand_stops_the_deployment(parts: Parts) -> None:

@@ -34,7 +34,7 @@ import sqlalchemy as sa
 
 from modelyard.bootstrap import Platform, build
 from modelyard.config import load_settings
-from modelyard.domain import ModelVersion, Predictor
+from modelyard.domain import Batching, ModelVersion, Predictor
 from modelyard.errors import Conflict
 from modelyard.services.endpoints import EndpointService, PredictorCheck
 from tests.conftest import module_database
@@ -98,10 +98,14 @@ def _changes_with_rendezvous(
     version = {"a": 2, "b": 3}[side]
     outcomes: list[tuple[str, int | str]] = []
     try:
-        for _ in range(ROUNDS):
+        for r in range(ROUNDS):
             start.wait(WAIT_S)
             try:
-                changed = service.update(endpoint, {side: f"churn:{version}"})
+                # Another batching each round: a side that won the round before would
+                # otherwise ask for the config the endpoint serves, and write nothing.
+                changed = service.update(
+                    endpoint, {side: f"churn:{version}"}, batching={side: Batching(2 + r)}
+                )
                 outcomes.append(("ok", changed.config.number))
             except Conflict as exc:
                 outcomes.append((exc.code, exc.message))
@@ -122,8 +126,8 @@ def _changes_lined_up(
         for i in range(ROUNDS):
             start.wait(WAIT_S)
             try:
-                if side == "a":
-                    v = 1 + i % 3
+                if side == "a":  # never the config it serves: that would write nothing
+                    v = 1 + (i + 1) % 3
                     changed = platform.endpoints.update(
                         endpoint, {"blue": f"churn:{v}", "green": f"churn:{v % 3 + 1}"}
                     )

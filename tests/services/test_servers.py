@@ -122,7 +122,7 @@ def test_the_wait_of_a_deploy(platform: Platform, store: SqlServerStore) -> None
     with pytest.raises(NoServerRunning, match="modelyard serve"):
         servers.wait_until_served("a", before, timeout=0.2)
 
-    platform.endpoints.update("a", {"main": "churn:1"})
+    platform.endpoints.update("a", {"next": "churn:1"})  # the config it serves writes nothing
     after = servers.plan_revision()
     report(store, 1, before, endpoints={"a": 1})  # live, but has not seen the change
     with pytest.raises(ModelNotReady, match=f"web:1 at revision {before}") as behind:

@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from modelyard.cli.context import platform
-from modelyard.cli.render import console, endpoint_change, endpoint_dict, print_json
+from modelyard.cli.render import (
+    console,
+    endpoint_change,
+    endpoint_dict,
+    endpoint_unchanged,
+    print_json,
+)
 from modelyard.cli.render_deployments import (
     comparison_text,
     decision_line,
@@ -153,6 +159,9 @@ def print_change(done: Change, json_: bool) -> None:
         data = endpoint_dict(done.endpoint)
         data["deployment"] = done.deployment.to_dict() if done.deployment else None
         print_json(data)
+        return
+    if not done.changed:
+        console.print(f"{endpoint_unchanged(done.endpoint)}; no deployment started", markup=False)
         return
     if done.deployment is not None:
         d = done.deployment

@@ -36,6 +36,7 @@ from modelyard.cli.render import (
     endpoint_change,
     endpoint_detail,
     endpoint_dict,
+    endpoint_unchanged,
     endpoints_table,
     failing_footnote,
     history_table,
@@ -252,7 +253,20 @@ def update(
         _shadows(shadow),
     )
     if rollout is None:
-        _changed(_service().update(name, variants, *config), json_)
+        weights_, batching, predictors, captures, shadows = config
+        endpoint, changed = _service().update_if_changed(
+            name,
+            variants,
+            weights=weights_,
+            batching=batching,
+            predictors=predictors,
+            capture=captures,
+            shadows=shadows,
+        )
+        if changed or json_:
+            _changed(endpoint, json_)
+        else:
+            console.print(endpoint_unchanged(endpoint), markup=False)
         return
     from modelyard.cli.deployments import print_change, service
 

@@ -289,6 +289,15 @@ def endpoint_change(endpoint: Endpoint) -> str:
     )
 
 
+def endpoint_unchanged(endpoint: Endpoint) -> str:
+    """The line an update to the config an endpoint serves prints: nothing was written."""
+    config = endpoint.config
+    return (
+        f"endpoint {endpoint.name} already serves this config (config {config.number}: "
+        f"{variants_summary(config)}); nothing changed"
+    )
+
+
 #: Marks an endpoint in ``endpoints list`` that a live server failed to load.
 FAILING_MARK = "!"
 

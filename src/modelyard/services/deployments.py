@@ -69,11 +69,13 @@ class BuildVariants(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """What a start or a rollback did: the endpoint as it is now, and the deployment (None
-    for an all-at-once update, or a rollback of the endpoint's last change)."""
+    """What a start or a rollback did: the endpoint as it is now, the deployment (None for
+    an all-at-once update, a rollback of the endpoint's last change, or nothing to change),
+    and whether the endpoint changed (False: the update asked for the config it serves)."""
 
     endpoint: Endpoint
     deployment: Deployment | None
+    changed: bool = True
 
 
 class DeploymentService:
@@ -84,7 +86,8 @@ class DeploymentService:
         endpoints: The endpoint store.
         build: Builds a new config's variants (loads and checks the models).
         alarms: The alarms' states (``AlarmService``).
-        update: ``EndpointService.update`` (an all-at-once update).
+        update: ``EndpointService.update_if_changed`` (an all-at-once update, and whether
+            it wrote a config).
         rollback: ``EndpointService.rollback`` (the endpoint's last change undone; with
             ``expected``, only while that config is current).
         promote: ``EndpointService.promote`` (a shadow made the sole production variant).
@@ -98,7 +101,7 @@ class DeploymentService:
         *,
         build: BuildVariants,
         alarms: AlarmReader,
-        update: Callable[..., Endpoint],
+        update: Callable[..., tuple[Endpoint, bool]],
         rollback: Callable[..., Endpoint],
         promote: Callable[[str, str | None], Endpoint],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -138,7 +141,9 @@ class DeploymentService:
         with ``strategy``; ``all-at-once`` is a plain update (it takes no plan options). The
         new config's shadows take no part in the shifts: they join at the first step with
         their sampling, and the old config's shadows stay until the old config retires (one
-        the new config keeps, of the same name and model version, is replaced at once).
+        the new config keeps, of the same name and model version, is replaced at once). A
+        new config identical to the current one changes nothing, whatever the strategy: no
+        deployment starts, no config is written, and the change says so (``changed`` False).
 
         Raises:
             InvalidInput: a bad plan (see ``plan_rollout``), plan options with all-at-once, or
@@ -159,10 +164,16 @@ class DeploymentService:
                     "duration, alarms or minimum of requests: it has no steps to watch"
                 )
             self._refuse_active(endpoint)
-            return Change(
-                self._update(endpoint, variants, weights, batching, predictors, capture, shadows),
-                None,
+            updated, changed = self._update(
+                endpoint,
+                variants,
+                weights=weights,
+                batching=batching,
+                predictors=predictors,
+                capture=capture,
+                shadows=shadows,
             )
+            return Change(updated, None, changed)
         analysis = Analysis() if min_requests is None else Analysis(min_requests=min_requests)
         plan = plan_rollout(
             strategy,
@@ -174,7 +185,8 @@ class DeploymentService:
             alarms=alarms,
             analysis=analysis,
         )
-        current = self._endpoints.get_endpoint(endpoint).config
+        live = self._endpoints.get_endpoint(endpoint)
+        current = live.config
         # An alarm on a variant the new config replaces is judged on the new one meanwhile.
         replaced = {v.name for v in current.variants} & set(variants)
         self._check_alarms(plan.alarms, endpoint, replaced)
@@ -194,6 +206,8 @@ class DeploymentService:
             current_shadows={v.name: v.shadow for v in current.variants if v.shadow is not None},
             endpoint=endpoint,
         )
+        if target == current.variants:  # the same model compared with itself, for nothing
+            return Change(live, None, changed=False)
         names = served_names(current.variants, target)
         renamed = {name for name, served in names.items() if served != name}
         if renamed != replaced:  # a shadow kept under its name is the old one: its own state

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 from modelyard.domain import (
     Batching,
@@ -59,6 +60,16 @@ class PredictorCheck:
 #: predictor would serve it; raises a ModelyardError if it cannot serve at all.
 ModelCheck = Callable[[ModelVersion, Predictor], PredictorCheck]
 ResolveVersion = Callable[[ModelRef], ModelVersion]
+
+
+class UpdateOptions(TypedDict, total=False):
+    """What :meth:`EndpointService.update` takes besides the endpoint and its variants."""
+
+    weights: Mapping[str, float] | None
+    batching: Mapping[str, Batching] | None
+    predictors: Mapping[str, Predictor] | None
+    capture: Mapping[str, CaptureConfig] | KeepCapture | None
+    shadows: Mapping[str, float] | None
 
 
 class EndpointService:
@@ -142,25 +153,49 @@ class EndpointService:
         :class:`KeepCapture` keeps the endpoint's, see there). Weights
         mean what they mean to :meth:`set_weights`: a production variant not named keeps its
         current weight (one new to the endpoint must be named); none given: equal shares.
+        A config identical to the current one is not written again: the endpoint is
+        returned as it is (:meth:`update_if_changed` tells which happened).
         Raises what :meth:`create` raises (but AlreadyExists), and EndpointNotFound, Conflict."""
-        current = self.get(name).config
+        options = UpdateOptions(
+            weights=weights,
+            batching=batching,
+            predictors=predictors,
+            capture=capture,
+            shadows=shadows,
+        )
+        return self.update_if_changed(name, variants, **options)[0]
+
+    def update_if_changed(
+        self, name: str, variants: Mapping[str, str], **options: Unpack[UpdateOptions]
+    ) -> tuple[Endpoint, bool]:
+        """:meth:`update` (``options``: its own), and whether it wrote a new config: False
+        when the config it builds is the current one exactly (the same variants, model
+        versions, weights, batching, predictors, capture and shadows), which is not written
+        again: a config with nothing new would only push the one before out of reach of a
+        rollback. Raises what :meth:`update` raises."""
+        capture = options.get("capture")
+        endpoint = self.get(name)
+        current = endpoint.config
         if isinstance(capture, KeepCapture):
             _check_mapping(variants, "variants", "variant name to model reference")
             capture = self._kept(current, variants, capture.percent)
         built = self._build(
             variants,
-            weights,
-            batching,
-            predictors,
+            options.get("weights"),
+            options.get("batching"),
+            options.get("predictors"),
             capture,
-            shadows,
+            options.get("shadows"),
             current=_weights_of(current.variants),
             current_shadows=_shadows_of(current.variants),
             endpoint=name,
         )
-        return self._store.add_config(
+        if built == current.variants:
+            return endpoint, False
+        written = self._store.add_config(
             name, built, ConfigChange.UPDATE, expected_current=current.number, parent=current.number
         )
+        return written, True
 
     def deploy(
         self,
