@@ -87,6 +87,16 @@ def insert_alias(conn: sa.Connection, model: str, alias: str, version: int) -> N
     )
 
 
+def move_alias(conn: sa.Connection, model: str, alias: str, version: int) -> None:
+    """Move ``model``'s existing ``alias`` to ``version``."""
+    model_id = conn.execute(sa.select(models.c.id).where(models.c.name == model)).scalar()
+    conn.execute(
+        aliases.update()
+        .where(aliases.c.model_id == model_id, aliases.c.alias == alias)
+        .values(version_id=version_id(conn, model, version), updated_at=sa.func.now())
+    )
+
+
 def delete_version(conn: sa.Connection, model: str, version: int) -> None:
     """Delete ``model:version``'s row, as the store does."""
     conn.execute(

@@ -123,8 +123,11 @@ def test_duplicate_model_changes_nothing(store: SqlMetadataStore) -> None:
 def test_alias_moves_and_deletes(store: SqlMetadataStore) -> None:
     store.create_version(new())
     store.create_version(new())
-    store.set_alias("churn", "production", 1)
-    store.set_alias("churn", "production", 2)
+    # Each write tells the version it replaced (None: the alias was new).
+    assert store.set_alias("churn", "production", 1).replaced is None
+    moved = store.set_alias("churn", "production", 2)
+    assert (moved.target.version, moved.replaced) == (2, 1)
+    assert store.set_alias("churn", "production", 2).replaced == 2
     assert store.get_model("churn").aliases == {"production": 2}
     assert store.get_version(ModelRef("churn", version=1)).aliases == ()
     store.delete_alias("churn", "production")

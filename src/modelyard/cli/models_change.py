@@ -38,8 +38,9 @@ def alias(
         console.print(f"Removed alias {name}@{alias}")
         return
     assert version is not None  # checked above; narrows the type
-    before = reg.get_model(name).aliases.get(alias)
-    target = reg.set_alias(name, alias, version)
+    # Where it was comes from the write itself: another machine may move it in between.
+    moved = reg.move_alias(name, alias, version)
+    target, before = moved.target, moved.replaced
     if before is None:
         console.print(f"Alias {name}@{alias} → {target.ref}")
     elif before == target.version:

@@ -142,3 +142,13 @@ class ModelVersion:
     @property
     def ref(self) -> str:
         return f"{self.name}:{self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class AliasMove:
+    """What pointing an alias did: the version it points at now, and the number of the one
+    it pointed at when the write moved it (None: the alias was new), as the write itself
+    found it (another writer may have moved it since anyone last read it)."""
+
+    target: ModelVersion
+    replaced: int | None

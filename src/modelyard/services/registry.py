@@ -34,6 +34,7 @@ from modelyard.domain import (
 )
 from modelyard.domain.numbers import shown_value
 from modelyard.domain.references import MAX_VERSION, validate_metric_name, validate_text
+from modelyard.domain.registry import AliasMove
 from modelyard.domain.signature import check_column_names
 from modelyard.errors import (
     InvalidInput,
@@ -370,6 +371,11 @@ class RegistryService:
 
     def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
         """Point ``alias`` at ``version`` of ``name``; archived versions cannot be aliased."""
+        return self.move_alias(name, alias, version).target
+
+    def move_alias(self, name: str, alias: str, version: int) -> AliasMove:
+        """:meth:`set_alias`, and the version the alias pointed at as the write replaced it
+        (None: it was new): what another writer did since any earlier read counts."""
         validate_name(name)
         validate_name(alias, "alias")
         try:  # any integer (numpy's too), but not a bool

@@ -32,6 +32,7 @@ from modelyard.domain import (
     Variant,
     VersionStatus,
 )
+from modelyard.domain.registry import AliasMove
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,9 +103,12 @@ class MetadataStore(ABC):
         """All versions of a model, oldest first. Raises ModelNotFound."""
 
     @abstractmethod
-    def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
-        """Point ``alias`` at ``version`` (moving it if it exists). Raises Model/VersionNotFound;
-        VersionProtected when the version is archived (checked in the same transaction)."""
+    def set_alias(self, name: str, alias: str, version: int) -> AliasMove:
+        """Point ``alias`` at ``version`` (moving it if it exists); returns the version and the
+        one the alias pointed at as this write replaced it (read in its transaction, under the
+        alias row's lock: another writer's move in between is the one replaced). Raises
+        Model/VersionNotFound; VersionProtected when the version is archived (checked in the
+        same transaction)."""
 
     @abstractmethod
     def delete_alias(self, name: str, alias: str) -> None:

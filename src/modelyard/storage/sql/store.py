@@ -18,6 +18,7 @@ from modelyard.domain import (
     Trust,
     VersionStatus,
 )
+from modelyard.domain.registry import AliasMove
 from modelyard.errors import (
     AliasNotFound,
     AlreadyExists,
@@ -287,15 +288,20 @@ class SqlMetadataStore(MetadataStore):
 
     # -- aliases, tags, status --------------------------------------------------------------
 
-    def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
+    def set_alias(self, name: str, alias: str, version: int) -> AliasMove:
         with transaction(self._engine, write=True) as conn:
             row = self._version_row(conn, name, version, lock="share")
             if row.status == VersionStatus.ARCHIVED.value:  # archived since the caller looked
                 raise VersionProtected(
                     f"{name}:{version} is archived; restore it before aliasing it"
                 )
-            _point_alias(conn, row.model_id, alias, row.id)
-            return self._version(conn, name, version)
+            replaced = _point_alias(conn, row.model_id, alias, row.id)
+            number = None
+            if replaced is not None:
+                number = conn.execute(
+                    sa.select(model_versions.c.version).where(model_versions.c.id == replaced)
+                ).scalar_one()
+            return AliasMove(self._version(conn, name, version), number)
 
     def delete_alias(self, name: str, alias: str) -> None:
         with transaction(self._engine, write=True) as conn:
@@ -422,10 +428,27 @@ class SqlMetadataStore(MetadataStore):
         self._engine.dispose()
 
 
-def _point_alias(conn: Connection, model_id: int, alias: str, version_id: int) -> None:
-    """Point (or move) ``alias`` at a version in one statement. An update that inserts when it
-    found no row would clash, on PostgreSQL, with another writer inserting the same new alias
-    at the same moment (neither sees the other's row): both must succeed, the later winning."""
+def _point_alias(conn: Connection, model_id: int, alias: str, version_id: int) -> int | None:
+    """Point (or move) ``alias`` at a version; returns the version row it pointed at as this
+    write replaced it (None: it was new).
+
+    The alias row is locked as it is read (PostgreSQL: a move under way elsewhere is waited
+    for, and its version is the one replaced). A new alias is inserted only if no other writer
+    inserted it meanwhile (neither sees the other's uncommitted row): then the insert waits
+    for theirs, does nothing, and the row they made is read and moved, so both writers
+    succeed, the later winning, and the later one names the earlier one's version."""
     values = {"version_id": version_id, "updated_at": utcnow()}
-    upsert = dialect_insert(conn)(aliases).values(model_id=model_id, alias=alias, **values)
-    conn.execute(upsert.on_conflict_do_update(index_elements=["model_id", "alias"], set_=values))
+    this = (aliases.c.model_id == model_id) & (aliases.c.alias == alias)
+    while True:
+        found = conn.execute(sa.select(aliases.c.version_id).where(this).with_for_update()).first()
+        if found is not None:
+            conn.execute(aliases.update().where(this).values(**values))
+            return int(found.version_id)
+        insert = dialect_insert(conn)(aliases).values(model_id=model_id, alias=alias, **values)
+        made = conn.execute(
+            insert.on_conflict_do_nothing(index_elements=["model_id", "alias"]).returning(
+                aliases.c.model_id
+            )
+        ).first()
+        if made is not None:
+            return None
