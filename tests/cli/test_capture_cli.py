@@ -53,8 +53,13 @@ def test_create_update_and_show_capture(home: Any) -> None:
     shown = home("endpoints", "show", "api").ok().out
     assert "    capture    10% of requests, redacting age (hash), spend (drop)\n" in shown
     assert "    capture    100% of requests, redacting age (hash), spend (drop)\n" in shown
-    home("endpoints", "update", "api", "--variant", "blue=churn:1").ok()
+    # An update sets capture anew: it says which variants stopped capturing.
+    updated = home("endpoints", "update", "api", "--variant", "blue=churn:1")
+    assert updated.code == 0, updated.err
     assert "    capture    off\n" in home("endpoints", "show", "api").ok().out
+    assert updated.err.startswith("note: capture stopped for blue (was 10%)"), updated.err
+    # Nothing captured before: no notice (ok() checks that stderr is empty).
+    home("endpoints", "update", "api", "--variant", "blue=churn:1", "--batch-size", "blue=8").ok()
 
 
 # id, arguments, words the one error line must contain (refused by the service: exit 2)

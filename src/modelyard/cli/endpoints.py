@@ -31,6 +31,7 @@ from modelyard.cli.deployment_options import (
 from modelyard.cli.feedback import feedback
 from modelyard.cli.options import pairs, per_variant
 from modelyard.cli.render import (
+    capture_stopped,
     config_dict,
     console,
     endpoint_change,
@@ -254,6 +255,7 @@ def update(
     )
     if rollout is None:
         weights_, batching, predictors, captures, shadows = config
+        before = _service().get(name).config  # for the notice below only
         endpoint, changed = _service().update_if_changed(
             name,
             variants,
@@ -267,6 +269,9 @@ def update(
             _changed(endpoint, json_)
         else:
             console.print(endpoint_unchanged(endpoint), markup=False)
+        stopped = capture_stopped(before, endpoint.config)
+        if changed and stopped and not json_:
+            typer.echo(stopped, err=True)
         return
     from modelyard.cli.deployments import print_change, service
 

@@ -289,6 +289,25 @@ def endpoint_change(endpoint: Endpoint) -> str:
     )
 
 
+def capture_stopped(before: EndpointConfig, after: EndpointConfig) -> str | None:
+    """A notice naming the variants that captured in ``before`` and no longer do in ``after``
+    (an update sets capture anew: one that does not repeat ``--capture`` turns it off); None
+    when there are none."""
+    stopped = [
+        f"{v.name} (was {v.capture.percent:g}%)"
+        for v in before.variants
+        if v.capture.percent > 0
+        and (now := after.variant(v.name)) is not None
+        and now.capture.percent == 0
+    ]
+    if not stopped:
+        return None
+    return (
+        f"note: capture stopped for {', '.join(stopped)}: an update sets capture anew; "
+        "pass --capture (and --capture-redact) again to keep it"
+    )
+
+
 def endpoint_unchanged(endpoint: Endpoint) -> str:
     """The line an update to the config an endpoint serves prints: nothing was written."""
     config = endpoint.config
