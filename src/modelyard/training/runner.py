@@ -7,6 +7,7 @@ watcher (``modelyard train``, ``jobs logs -f``) can draw a progress bar from the
 
 from __future__ import annotations
 
+import posixpath
 import shutil
 import tempfile
 import threading
@@ -209,10 +210,29 @@ def _local_channel(uri: str, folder: Path) -> Path:
         return Path(uri.removeprefix("file://"))
     import fsspec
 
+    from modelyard.storage.filesystems import GLOB_CHARS, is_pattern
+
     fs, path = fsspec.core.url_to_fs(uri)
     folder.mkdir(parents=True, exist_ok=True)
-    fs.get(path, str(folder) + "/", recursive=True)
+    if any(c in path for c in GLOB_CHARS) and not is_pattern(fs, path):
+        _get_literal(fs, path, folder)  # fsspec's get would read the name as a glob
+    else:
+        fs.get(path, str(folder) + "/", recursive=True)
     return folder
+
+
+def _get_literal(fs: Any, path: str, folder: Path) -> None:
+    """Copy the file or folder ``path`` (a name holding glob characters) into ``folder`` as
+    ``fs.get`` lays a plain one out: ``folder/<its name>``, a folder's files below it."""
+    root = str(fs.info(path)["name"]).rstrip("/")
+    base = folder / posixpath.basename(root)
+    if fs.isfile(root):
+        fs.get_file(root, str(base))
+        return
+    for remote in fs.find(root):
+        local = base / posixpath.relpath(remote, root)
+        local.parent.mkdir(parents=True, exist_ok=True)
+        fs.get_file(remote, str(local))
 
 
 def _describe_data(uri: str, target: str | None) -> tuple[Any, pd.DataFrame | None]:
