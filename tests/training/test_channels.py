@@ -3,31 +3,21 @@ read as themselves (a file called ``d[1].csv`` is that file, not the glob matchi
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import fsspec
-import pytest
 
 from modelyard.training.runner import _local_channel
-
-
-@pytest.fixture
-def root() -> Iterator[str]:
-    fs = fsspec.filesystem("memory")
-    root = f"/modelyard-channel-{uuid.uuid4().hex[:8]}"
-    yield root
-    if fs.exists(root):
-        fs.rm(root, recursive=True)
 
 
 def files_under(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
-def test_names_with_glob_characters_are_copied_as_themselves(root: str, tmp_path: Path) -> None:
-    fs = fsspec.filesystem("memory")
+def test_names_with_glob_characters_are_copied_as_themselves(
+    memory_root: str, tmp_path: Path
+) -> None:
+    fs, root = fsspec.filesystem("memory"), memory_root
     fs.pipe(f"{root}/d[1].csv", b"literal")
     fs.pipe(f"{root}/d1.csv", b"what the glob would match")
     fs.pipe(f"{root}/days[2]/a.csv", b"a")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import fsspec
@@ -23,15 +21,6 @@ def cancer() -> pd.DataFrame:
     frame.columns = [c.replace(" ", "_") for c in frame.columns]
     frame["label"] = data.target.iloc[:60].to_numpy()
     return frame.reset_index(drop=True)
-
-
-@pytest.fixture
-def memory_root() -> Iterator[str]:
-    fs = fsspec.filesystem("memory")
-    root = f"/modelyard-test-{uuid.uuid4().hex[:8]}"
-    yield root
-    if fs.exists(root):
-        fs.rm(root, recursive=True)
 
 
 def check(ds: Dataset, frame: pd.DataFrame, target: str = "label") -> None:
