@@ -5,6 +5,7 @@ real server is in ``tests/e2e/test_predictor.py``."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
+import pandas as pd
 import pytest
 
 from modelyard import CSVDeserializer, CSVSerializer, Predictor
@@ -253,6 +256,41 @@ def test_labels_go_to_the_endpoint_that_answered_the_last_request(
     ]
     assert '"id-1"' in seen[1][":body"]
     assert '"id-4"' in seen[4][":body"]
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        ({"labels": "stay"}, "labels"),  # was sent as ["s", "t", "a", "y"]: row 0 labelled "s"
+        ({"labels": b"1"}, "labels"),
+        ({"labels": {"row0": 1}}, "labels"),  # its keys were sent as the labels
+        ({"labels": pd.DataFrame({"churned": [1, 0]})}, "labels"),  # its column name, "churned"
+        ({"labels": np.array([[1], [0]])}, "labels"),
+        ({"labels": 1}, "labels"),
+        ({"items": {"inference_id": "id-1", "label": 1}}, "items"),  # one item, not a list
+        ({"items": "id-1"}, "items"),
+    ],
+)
+def test_feedback_refuses_labels_that_are_not_one_list_of_labels(
+    recorder: tuple[str, list[dict[str, str]]], args: dict[str, Any], named: str
+) -> None:
+    """``labels`` are the labels of the last request's rows, in order, and ``items`` a list of
+    items: a string, a mapping or a table given for either was iterated (its characters, keys
+    or column names became labels, and the first row was stored with one of them, "accepted").
+    Refused, naming the argument, with nothing sent; a 1-D array or Series is taken."""
+    url, seen = recorder
+    with Predictor("api", serving_url=url, serializer=CSVSerializer()) as predictor:
+        predictor.predict([[1.0, 2.0], [3.0, 4.0]])
+        with pytest.raises(InvalidInput, match=f"^{named} must be "):
+            predictor.feedback(**args)
+        assert [s[":path"] for s in seen] == ["/endpoints/api/invocations"], "nothing sent"
+        predictor.feedback(labels=pd.Series([1, 0], index=[7, 8]))
+        predictor.feedback(labels=np.array([1, 0]))
+    both = [
+        {"inference_id": "id-1", "row": 0, "label": 1},
+        {"inference_id": "id-1", "row": 1, "label": 0},
+    ]
+    assert [json.loads(s[":body"])["feedback"] for s in seen[1:]] == [both, both]
 
 
 @pytest.mark.parametrize(

@@ -252,14 +252,18 @@ class Predictor:
             with: nothing stored).
 
         Raises:
-            InvalidInput: malformed items, or a label the model cannot have (nothing is
-                stored); EndpointNotFound; PayloadTooLarge: over 10,000 items;
-                ServerUnreachable.
+            InvalidInput: malformed items, ``labels`` or ``items`` that are not one list
+                (a string, a mapping, a DataFrame: nothing is sent), or a label the model
+                cannot have (nothing is stored); EndpointNotFound; PayloadTooLarge: over
+                10,000 items; ServerUnreachable.
         """
         if (items is None) == (labels is None):
             raise InvalidInput("give either items or labels")
         endpoint = None
+        if items is not None:
+            _check_listed(items, "items", "a list of {inference_id, label[, row]} items")
         if labels is not None:
+            _check_listed(labels, "labels", "one list of labels, one a row of the request")
             if inference_id is None:
                 inference_id, endpoint = self.last_inference_id, self._last_endpoint
             if inference_id is None:
@@ -602,6 +606,17 @@ def _sdk_instances(count: object, instance_type: object) -> None:
                 UserWarning,
                 stacklevel=3,
             )
+
+
+def _check_listed(value: object, name: str, wanted: str) -> None:
+    """Refuse a ``value`` for :meth:`Predictor.feedback`'s ``name`` that is not one list-like
+    of entries: a string, bytes, a mapping, a table (a DataFrame, a 2-D array) or a scalar.
+    Iterated, those gave characters, keys or column names, and the first became row 0's
+    label, stored as accepted."""
+    flat = getattr(value, "ndim", 1) == 1  # a DataFrame or 2-D array has ndim 2, a scalar 0
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable) or not flat:
+        shown = type(value).__name__
+        raise InvalidInput(f"{name} must be {wanted}, got a {shown}: {str(value)[:60]!r}")
 
 
 def _header(field: str, value: object) -> str:
