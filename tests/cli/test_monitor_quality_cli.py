@@ -64,3 +64,36 @@ def test_large_errors_are_shown_in_powers_of_ten() -> None:
     shown = console.export_text()
     assert "5.774e+199 (2.5e+07)" in shown and "3.333e+199" in shown, shown
     assert "0000000" not in shown
+
+
+def test_a_terminal_of_80_columns_cuts_no_verdict_time_name_or_value() -> None:
+    """Rich shrinks every column of a table wider than the terminal: at 80 columns the table
+    read ``2026…``, ``chur…``, ``(0.9…`` and ``insu…`` / ``degr…`` (at 100, ``insuffi…``), so
+    the verdict, the window and the validation value a metric is held against were gone.
+    Every cell is shown whole, whatever the width (the table may be wider than the screen)."""
+    start = datetime(2026, 3, 1, 10, tzinfo=UTC)
+    end = start + timedelta(hours=1)
+    metrics = {"accuracy": 0.5, "precision": 0.333, "recall": 0.389, "f1": 0.348, "roc_auc": None}
+    points = [
+        QualityPoint(
+            "churn-api", "main", "churnclf:12", start, end, Task.CLASSIFICATION, 40, metrics,
+            (MetricComparison("accuracy", 0.5, 0.95, 0.47, True),
+             MetricComparison("f1", 0.348, 0.9, 0.61, True)),
+            QualityStatus.DEGRADED,
+        ),
+        QualityPoint(
+            "churn-api", "canary-green", "churnclf:13", start, end, Task.CLASSIFICATION, 0,
+            dict.fromkeys(metrics), (), QualityStatus.INSUFFICIENT_DATA,
+        ),
+    ]  # fmt: skip
+    for width in (80, 100):
+        # As the CLI's console (cli/render.py): lines longer than the terminal are not cut.
+        console = Console(record=True, width=width, color_system=None, soft_wrap=True)
+        console.print(_table("churn-api", Task.CLASSIFICATION, points, timedelta(hours=1)))
+        shown = console.export_text()
+        for whole in (
+            "2026-03-01 10:00", "canary-green", "churnclf:12", "churnclf:13", "0.500 (0.950)",
+            "0.348 (0.900)", "degraded", "insufficient_data", "precision", "accuracy",
+        ):  # fmt: skip
+            assert whole in shown, f"{whole!r} cut at {width} columns:\n{shown}"
+        assert "…" not in shown, shown

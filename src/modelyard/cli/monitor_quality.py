@@ -111,12 +111,12 @@ def _when(value: datetime) -> str:
 
 
 def _table(name: str, task: Task, points: list[QualityPoint], length: timedelta) -> Table:
+    """One line a window, variant and model. Every cell keeps its width whatever the
+    terminal's: Rich shrinks every column of a table too wide, and at 80 columns the verdict
+    (``insu…``), the window, the model and the validation values were cut away."""
     metrics = METRICS[task]
-    table = Table(title=f"{name}: {task.value} quality per {_short(length)}", title_justify="left")
-    for column in ("start (UTC)", "variant", "model", "rows", *metrics, "status"):
-        table.add_column(
-            column, justify="right" if column in metrics or column == "rows" else "left"
-        )
+    heads = ("start (UTC)", "variant", "model", "rows", *metrics, "status")
+    rows: list[list[str | Text]] = []
     for point in points:
         baseline = {c.name: c for c in point.comparisons}
         cells: list[str | Text] = []
@@ -129,14 +129,22 @@ def _table(name: str, task: Task, points: list[QualityPoint], length: timedelta)
             degraded = compared is not None and compared.degraded
             cells.append(Text(text, style="bold red") if degraded else text)
         status = Text(point.status.value, style=_STYLE[point.status])
-        table.add_row(
-            _when(point.start),
-            point.variant,
-            point.model,
-            str(point.rows),
-            *cells,
-            status,
+        rows.append(
+            [_when(point.start), point.variant, point.model, str(point.rows), *cells, status]
         )
+    widths = [max([len(h), *(len(str(row[i])) for row in rows)]) for i, h in enumerate(heads)]
+    table = Table(
+        title=f"{name}: {task.value} quality per {_short(length)}",
+        title_justify="left",
+        # Each column takes its width plus a space either side and a border: 3 more, 1 at the
+        # end. Given whole, the table keeps it on a narrower terminal, which wraps its lines.
+        width=sum(widths) + 3 * len(widths) + 1,
+    )
+    for head, widest in zip(heads, widths, strict=True):
+        right = head in metrics or head == "rows"
+        table.add_column(head, justify="right" if right else "left", no_wrap=True, min_width=widest)
+    for row in rows:
+        table.add_row(*row)
     table.caption = "value (validation value); degraded values in red"
     return table
 
