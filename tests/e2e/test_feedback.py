@@ -343,7 +343,7 @@ def test_the_predictor_sends_labels_for_its_last_prediction(stack: Stack) -> Non
         stack.wait_captured("clf", [predictor.last_inference_id], started)
         result = predictor.feedback(labels=[int(v) for v in stack.y[:3]])
         assert result.accepted == 3 and result.endpoint == "clf"
-        with pytest.raises(InvalidInput, match="whole-number classes"):
+        with pytest.raises(InvalidInput, match="not one of the classes"):
             predictor.feedback(labels=["benign"])
         # A missing label in a pandas column is NaN, which JSON has not: the error named the
         # body ('not valid JSON: unexpected character'), not the label.

@@ -42,6 +42,10 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Platform:
     made.registry.register(
         "floats", LinearRegression().fit(x, x["a"] * 2), flavor="sklearn", input_example=x[:3]
     )
+    halves = np.where(x["a"] > 0, 1.0, 0.0)  # float classes: its outputs are labels still
+    made.registry.register(
+        "halves", LogisticRegression().fit(x, halves), flavor="sklearn", input_example=x[:3]
+    )
     made.registry.register(
         "encoded",
         LinearRegression().fit(x, x["a"]),  # its outputs stand for classes, as the params say
@@ -63,8 +67,10 @@ def test_the_task_comes_from_classes_metrics_or_output_type(platform: Platform) 
     def task(ref: str) -> ModelTask:
         return model_task(platform.registry.get_version(ref))
 
-    assert task("ints:1") == ModelTask(Task.CLASSIFICATION, None, "i", 1)
-    assert task("words:1").task is Task.CLASSIFICATION and task("words:1").output_kind == "O"
+    # A scikit-learn classifier's classes are recorded at registration: the labels it answers.
+    assert task("ints:1") == ModelTask(Task.CLASSIFICATION, None, "i", 1, ("0", "1"))
+    assert task("words:1") == ModelTask(Task.CLASSIFICATION, None, "O", 1, ("no", "yes"))
+    assert task("halves:1") == ModelTask(Task.CLASSIFICATION, None, "f", 1, ("0", "1"))
     assert task("floats:1") == ModelTask(Task.REGRESSION, None, "f", 1)
     assert task("encoded:1") == ModelTask(Task.CLASSIFICATION, ("low", "high"), "f", 1)
     assert task("named:1").task is Task.REGRESSION
@@ -75,10 +81,15 @@ def test_labels_that_fit_and_labels_that_do_not(platform: Platform) -> None:
         return check_label(model_task(platform.registry.get_version(ref)), label, ref)
 
     assert why("ints:1", 1) is None and why("ints:1", 0.0) is None and why("ints:1", "1") is None
-    assert "whole-number classes" in (why("ints:1", "yes") or "")
-    assert "whole-number classes" in (why("ints:1", 0.5) or "")
-    assert "whole-number classes" in (why("ints:1", True) or "")
+    for label in ("yes", 0.5, True):
+        assert "not one of the classes of ints:1: ['0', '1']" in (why("ints:1", label) or "")
     assert why("words:1", "yes") is None
+    # Labels the classifier can never answer would skew its quality: refused.
+    assert "not one of the classes of words:1: ['no', 'yes']" in (why("words:1", "maybe") or "")
+    assert "not one of the classes of words:1" in (why("words:1", 1) or "")
+    assert "not one of the classes of ints:1" in (why("ints:1", 2) or "")
+    assert why("halves:1", 0.0) is None and why("halves:1", 1) is None
+    assert "not one of the classes of halves:1" in (why("halves:1", 0.75) or "")
     assert why("floats:1", 2.5) is None and why("floats:1", 3) is None
     assert "regressor and takes a number" in (why("floats:1", "2.5") or "")
     assert "regressor and takes a number" in (why("floats:1", False) or "")

@@ -103,7 +103,7 @@ def test_labels_replace_earlier_ones_and_quality_reads_them(platform: Platform) 
 
     # Strings and non-class numbers refuse the whole batch, naming each id.
     iid = answers[0][0]
-    with pytest.raises(InvalidInput, match=f"{iid}.*whole-number classes") as refused:
+    with pytest.raises(InvalidInput, match=f"{iid}.*not one of the classes") as refused:
         platform.feedback.record(
             "api",
             [

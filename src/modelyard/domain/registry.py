@@ -66,9 +66,13 @@ class StagedModel:
     trust: Trust
     signature: Signature | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    #: The labels a classifier that predicts labels itself can answer (its estimator's
+    #: classes), as class keys; None when the model does not say.
+    labels: tuple[str, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "labels": list(self.labels) if self.labels is not None else None,
             "digest": self.digest,
             "size_bytes": self.size_bytes,
             "flavor": self.flavor,
@@ -88,6 +92,7 @@ class StagedModel:
             trust=Trust.from_dict(data.get("trust")),
             signature=Signature.from_dict(data["signature"]) if data.get("signature") else None,
             options=dict(data.get("options") or {}),
+            labels=tuple(data["labels"]) if data.get("labels") is not None else None,
         )
 
 

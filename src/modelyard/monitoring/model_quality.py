@@ -203,7 +203,7 @@ def _decode(task: ModelTask, labels: list[Any], outputs: list[Any]) -> _Decoded:
     truth: list[Any] = []
     predicted: list[Any] = []
     scores: list[Any] = []
-    classes = task.classes
+    classes = task.classes if task.classes is not None else task.labels
     for label, output in zip(labels, outputs, strict=True):
         if task.task is Task.REGRESSION:
             value = output[0] if isinstance(output, list) and output else output

@@ -11,8 +11,10 @@ A version's task is read from what the registry knows, first found wins:
 4. its signature's outputs: several columns are class probabilities, one column of booleans,
    integers or strings holds labels, one of floats holds a regressor's numbers.
 
-A classifier without recorded classes outputs labels itself (a scikit-learn classifier),
-except when it has one float output column: then :func:`probability_task`
+A classifier without recorded classes outputs labels itself (a scikit-learn classifier);
+``params["labels"]`` (recorded at registration from the estimator's ``classes_``) lists the
+labels it can answer, and feedback with another label is refused. Such a classifier is read
+as labels except when it has one float output column: then :func:`probability_task`
 reads that column as the probability of the positive class when every captured value lies in
 [0, 1] (an XGBoost ``binary:logistic`` model registered by hand, with metric names only).
 Labels and predicted classes are compared through :func:`class_key`, so ``1``, ``1.0`` and
@@ -38,6 +40,8 @@ _CLASSIFIER_METRICS = frozenset(
 _REGRESSOR_METRICS = frozenset({"rmse", "mae", "mse", "r2", "mape", "rmsle", "l1", "l2"})
 #: Objectives whose one output column is the probability of class 1 of labels 0 and 1.
 _BINARY_PROBABILITY_OBJECTIVES = frozenset({"binary:logistic", "binary"})
+#: The version parameter listing the labels a classifier that predicts labels can answer.
+LABELS_PARAM = "labels"
 _LABEL_KINDS = {"bool": "b", "int": "i", "uint": "i", "object": "O", "str": "O", "string": "O"}
 
 
@@ -49,6 +53,9 @@ class ModelTask:
         task: Classification or regression; None when nothing tells.
         classes: For a classifier whose outputs are encoded (indices or probabilities), the
             label of each index; None when its outputs are the labels themselves.
+        labels: For a classifier whose outputs are the labels themselves, the labels it can
+            answer, when recorded (the last of two is the positive class, as scikit-learn's
+            ``classes_`` orders them); None otherwise.
         output_kind: The numpy kind of its (first) output column: ``f``, ``i``, ``b``, ``O``,
             or ``""`` when unknown.
         outputs: How many output columns it has (0: unknown).
@@ -58,6 +65,7 @@ class ModelTask:
     classes: tuple[str, ...] | None = None
     output_kind: str = ""
     outputs: int = 0
+    labels: tuple[str, ...] | None = None
 
     def describe(self) -> str:
         if self.task is Task.REGRESSION:
@@ -86,6 +94,9 @@ def model_task(version: ModelVersion) -> ModelTask:
     if objective in _BINARY_PROBABILITY_OBJECTIVES and count <= 1 and kind in ("f", ""):
         return ModelTask(Task.CLASSIFICATION, ("0", "1"), "f", count)
     names = {key.rpartition(":")[2].lower() for key in version.metrics}
+    labels = _recorded_classes(version.params.get(LABELS_PARAM))
+    if labels and count <= 1:  # float classes too: its outputs are labels, not probabilities
+        return ModelTask(Task.CLASSIFICATION, None, kind, count, labels)
     if names & _CLASSIFIER_METRICS:
         probabilities = count > 1
         encoded = tuple(str(i) for i in range(count)) if probabilities else None
@@ -151,7 +162,7 @@ def label_class(task: ModelTask, label: Any) -> str | None:
     ``0`` and ``1``, one float column) ``true`` and ``false`` name ``1`` and ``0``: labels of
     either kind, sent in any mix, are one set of classes."""
     if task.classes is None:
-        return class_key(label)
+        return class_key(label) if task.labels is None else match_class(label, task.labels)
     if isinstance(label, bool) and _probability_of_one(task):
         return task.classes[int(label)]
     return match_class(label, task.classes)
@@ -184,9 +195,10 @@ def check_label(task: ModelTask, label: Any, model: str) -> str | None:
         return None
     if task.task is not Task.CLASSIFICATION:
         return None
-    if task.classes is not None:
+    known = task.classes if task.classes is not None else task.labels
+    if known is not None:
         if label_class(task, label) is None:
-            shown = list(task.classes[:20]) + (["…"] if len(task.classes) > 20 else [])
+            shown = list(known[:20]) + (["…"] if len(known) > 20 else [])
             return f"{_shown(label)} is not one of the classes of {model}: {shown}"
         return None
     if task.output_kind == "b" and not isinstance(label, bool):
@@ -226,7 +238,7 @@ def probability_task(task: ModelTask, outputs: list[Any]) -> ModelTask:
     scored later hold different mixes of them. (Such a model is a binary
     booster registered with metric names only; a model that outputs labels outputs whole
     numbers.)"""
-    if task.task is not Task.CLASSIFICATION or task.classes is not None:
+    if task.task is not Task.CLASSIFICATION or task.classes is not None or task.labels:
         return task
     if task.outputs > 1 or task.output_kind not in ("f", ""):
         return task

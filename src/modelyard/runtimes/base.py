@@ -57,6 +57,11 @@ class LoadedModel(ABC):
         """The input signature the model itself knows (feature count, names), if any."""
         return None
 
+    def output_labels(self) -> tuple[Any, ...] | None:
+        """The labels a classifier that predicts labels itself can answer (a scikit-learn
+        classifier's ``classes_``); None for other models, or when the model does not say."""
+        return None
+
     def stored_feature_name(self, name: str) -> str:
         """The name the model's library keeps for a feature given as ``name`` (LightGBM writes
         spaces as underscores), to match a frame's columns to :meth:`signature_hint`'s names."""

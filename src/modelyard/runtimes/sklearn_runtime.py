@@ -27,6 +27,8 @@ from modelyard.runtimes.base import LoadedModel, Runtime, SavedModel
 from modelyard.runtimes.sklearn_text import text_positions
 
 SKOPS_FILE = "model.skops"
+#: Classes a classifier may have for its labels to be recorded (and feedback checked).
+MAX_LABELS = 1000
 PICKLE_FILE = "model.pkl"
 _PICKLE_REFUSED = (
     "{path} is a {kind} file: loading it can run arbitrary code. Register it only if you trust "
@@ -70,6 +72,20 @@ class SklearnLoaded(LoadedModel):
     def estimator(self) -> Any:
         """The fitted estimator (the compiled predictor converts it)."""
         return self._est
+
+    def output_labels(self) -> tuple[Any, ...] | None:
+        """A classifier's ``classes_`` (a pipeline's, of its last step), when it predicts one
+        label per row: what ``predict`` can answer. None for regressors, multi-output
+        classifiers, and more than ``MAX_LABELS`` classes (too many to check labels against)."""
+        from sklearn.base import is_classifier
+
+        classes = getattr(self._est, "classes_", None) if is_classifier(self._est) else None
+        if classes is None:
+            return None
+        values = np.asarray(classes, dtype=object)
+        if values.ndim != 1 or not 0 < len(values) <= MAX_LABELS:
+            return None
+        return tuple(v.item() if isinstance(v, np.generic) else v for v in values)
 
     def signature_hint(self) -> Signature | None:
         if self._n_features is None:

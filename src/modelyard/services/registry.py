@@ -6,6 +6,7 @@ rule of its own.
 
 from __future__ import annotations
 
+import json
 import math
 import operator
 import shutil
@@ -46,6 +47,7 @@ from modelyard.errors import (
     UnsafeModelFormat,
     VersionProtected,
 )
+from modelyard.monitoring.model_task import LABELS_PARAM, class_key
 from modelyard.runtimes import get_runtime
 from modelyard.runtimes.base import LoadedModel, Runtime, SavedModel
 from modelyard.runtimes.handler import stage_handler
@@ -281,6 +283,7 @@ class RegistryService:
                 if baseline is not None:
                     profile = _baseline_profile(baseline, loaded, final_signature)
                     (staging / packages.BASELINE_PROFILE_FILE).write_bytes(profile.to_bytes())
+                labels = loaded.output_labels()
             finally:
                 loaded.unload()
             if example is not None:
@@ -301,6 +304,7 @@ class RegistryService:
             trust=recorded,
             signature=final_signature,
             options=dict(saved.options),
+            labels=None if labels is None else tuple(class_key(v) for v in labels),
         )
 
     def register_staged(
@@ -329,6 +333,9 @@ class RegistryService:
         clean_params = {
             validate_name(str(k), "parameter name"): str(v) for k, v in (params or {}).items()
         }
+        if staged.labels is not None and LABELS_PARAM not in clean_params:
+            # What the classifier can answer: feedback refuses other labels (model_task).
+            clean_params[LABELS_PARAM] = json.dumps(list(staged.labels))
         packages.read_manifest(self.artifacts, staged.digest)  # it is there, and intact
         return self.metadata.create_version(
             NewVersion(
