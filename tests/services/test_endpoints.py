@@ -135,6 +135,9 @@ def test_bad_changes_leave_everything_as_it_was(platform: Platform) -> None:
         (InvalidInput, lambda: eps.set_weights("api", [("main", 2.0)])),  # type: ignore[arg-type]
         (InvalidInput, lambda: eps.update("api", {"main": "cancer:1"}, batching={"main": 64})),  # type: ignore[dict-item]
         (InvalidInput, lambda: eps.update("api", "cancer:1", capture=KeepCapture())),  # type: ignore[arg-type]
+        # a percent where a mapping per variant goes (modelyard.deploy takes one; this does not)
+        (InvalidInput, lambda: eps.update("api", {"main": "cancer:1"}, capture=100)),  # type: ignore[arg-type]
+        (InvalidInput, lambda: eps.create("o", {"main": "cancer:1"}, predictors="native")),  # type: ignore[arg-type]
     ]
     for error, attempt in attempts:
         with pytest.raises(error):

@@ -448,6 +448,7 @@ class EndpointService:
             (capture, "capture settings"),
         )
         for extra, what in extras:
+            _check_mapping(extra or {}, what, "variant name to its setting")
             unknown = sorted(set(extra or {}) - set(variants))
             if unknown:
                 raise InvalidInput(f"{what} name unknown variant {', '.join(unknown)}")
