@@ -180,6 +180,16 @@ def test_a_name_ending_with_a_slash_is_a_folder(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_dash_is_standard_output_which_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``-o -`` wrote a file named '-' in the working folder."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InvalidInput, match=r"'-' \(standard output\) is not supported"):
+        write_whole("-", _bytes(b"x"), overwrite=False)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_target_that_is_no_regular_file_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
     """`monitor report -o /dev/null --overwrite` renamed the page over the device: /dev/null
     became a regular file holding the report (for every program on the machine). A pipe, a

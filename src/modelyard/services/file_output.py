@@ -42,13 +42,19 @@ def check_target(out: str, *, overwrite: bool) -> None:
     or not writable, or (without ``overwrite``) an existing file.
 
     Raises:
-        InvalidInput: ``out`` is empty, a folder, or an existing local path that is no regular
-            file (a device, pipe or socket). StorageNotWritable: its local folder does
-            not exist, is not a folder or is not writable. OutputExists: a file is there.
+        InvalidInput: ``out`` is empty, ``-`` (standard output), a folder, or an existing
+            local path that is no regular file (a device, pipe or socket).
+            StorageNotWritable: its local folder does not exist, is not a folder or is not
+            writable. OutputExists: a file is there.
             StorageUnavailable: the URL's store cannot be asked.
     """
     if not out.strip():
         raise InvalidInput("no output file was named; give a file name")
+    if out == "-":  # the usual name of standard output, which is no file to write whole
+        raise InvalidInput(
+            "'-' (standard output) is not supported: the file is written whole or not at "
+            "all; give a file name"
+        )
     if out.endswith(("/", os.sep)):
         # A path type drops the slash: 'x.csv/' would be written as the file 'x.csv'.
         named = mask_url(out) if is_url(out) else out
