@@ -165,6 +165,12 @@ def export(
         f"({_when(done.since)} to {_when(done.until)} UTC) to {done.path} ({done.format})",
         markup=False,
     )
+    if not done.rows:  # on stderr: an empty window is a result, but rarely the one meant
+        typer.echo(
+            f"note: endpoint {name} captured no rows in that window; 'modelyard endpoints "
+            f"show {name}' says whether capture is on ('capture list {name}': what it has)",
+            err=True,
+        )
 
 
 @app.command("prune")
