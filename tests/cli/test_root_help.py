@@ -25,3 +25,16 @@ def test_a_commands_summary_is_one_line_in_its_groups_list(make_cli: Any, tmp_pa
     assert "the only production variant and takes all the traffic" in shown
     root = cli("--help", env={"COLUMNS": "400"}).ok().out
     assert "blue/green (90/10) on an endpoint, serve it" in root
+
+
+def test_a_commands_help_breaks_no_sentence_where_its_source_wrapped(
+    make_cli: Any, tmp_path: Any
+) -> None:
+    """Every paragraph of a command's help is one line for the terminal to wrap: `endpoints
+    feedback --help` broke the command it names after "`modelyard monitor" at any width."""
+    shown = (
+        make_cli(tmp_path / "home")("endpoints", "feedback", "--help", env={"COLUMNS": "400"})
+        .ok()
+        .out
+    )
+    assert "`modelyard monitor quality NAME` then scores them. A later label" in shown

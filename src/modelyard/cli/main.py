@@ -89,13 +89,30 @@ class _LazyCommands(MutableMapping[str, "_click.Command"]):
 
 
 def _summarised(command: _click.Command) -> _click.Command:
-    """``command`` with its summary in a group's list on one line: the first paragraph of its
-    help, its line breaks made spaces (Typer's rich help keeps a docstring's line breaks, so
-    the list broke summaries mid-sentence wherever the source wrapped)."""
+    """``command`` with its summary in a group's list on one line (the first paragraph of its
+    help) and its help's paragraphs reflowed: Typer's rich help keeps a docstring's line
+    breaks, so it broke sentences wherever the source wrapped them, whatever the terminal's
+    width."""
+    if command.help and not getattr(command, "_reflowed", False):
+        command.help = reflowed(command.help)
+        command._reflowed = True  # type: ignore[attr-defined]
     if command.short_help is None and command.help:
-        first = inspect.cleandoc(command.help).split("\n\n")[0]
-        command.short_help = " ".join(first.split())
+        command.short_help = command.help.split("\n\n")[0]
     return command
+
+
+def reflowed(text: str) -> str:
+    """``text`` (a docstring) with each paragraph's lines joined into one, for the terminal to
+    wrap; a paragraph holding a list or an indented example keeps its lines."""
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    kept = []
+    for paragraph in paragraphs:
+        lines = paragraph.splitlines()
+        if any(line.startswith((" ", "- ", "* ", "$ ")) for line in lines):
+            kept.append(paragraph)
+        else:
+            kept.append(" ".join(paragraph.split()))
+    return "\n\n".join(kept)
 
 
 def _group(app: typer.Typer) -> TyperGroup:
