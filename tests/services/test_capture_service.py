@@ -337,6 +337,24 @@ def test_a_damaged_file_is_named(folder: CaptureFolder) -> None:
         service.read("api", since=at(0), until=at(5))
 
 
+def test_an_export_refuses_a_damaged_file_unless_told_to_skip_it(
+    folder: CaptureFolder, tmp_path: Path
+) -> None:
+    put(folder, captured([at(1)], **{"input.a": [1.0]}), "good")
+    folder.write(f"{partition('api', at(2))}/part-bad.parquet", b"not parquet at all")
+    service = CaptureService(folder)
+    out = tmp_path / "rows.parquet"
+    with pytest.raises(StorageUnavailable, match=r"part-bad\.parquet"):
+        service.export("api", at(0), at(5), out)
+    assert not out.exists()
+    done = service.export("api", at(0), at(5), out, skip_damaged=True)
+    assert (done.rows, done.files) == (1, 1)
+    [skipped] = done.skipped
+    assert skipped.split(": ", 1)[0].endswith("part-bad.parquet"), skipped
+    assert list(pq.read_table(out)["input.a"].to_pylist()) == [1.0]
+    assert done.to_dict()["skipped"] == [skipped]
+
+
 class ListingFolder:
     """A real capture folder that records which folders are listed."""
 

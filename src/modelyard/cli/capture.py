@@ -149,6 +149,14 @@ def export(
         str | None, typer.Option("--variant", metavar="VARIANT", help="Only this variant's rows.")
     ] = None,
     overwrite: OverwriteFlag = False,
+    skip_damaged: Annotated[
+        bool,
+        typer.Option(
+            "--skip-damaged",
+            help="Leave out captured files that are not readable Parquet (named on stderr) "
+            "instead of refusing the export.",
+        ),
+    ] = False,
     json_: JsonFlag = False,
 ) -> None:
     """Write an endpoint's captured rows between two times into one Parquet, CSV or JSON Lines
@@ -156,7 +164,9 @@ def export(
     input.* and output.*), whole or not at all."""
     start = parse_time(since)
     end = parse_time(until) if until is not None else None
-    done = _service().export(name, start, end, out, variant=variant, overwrite=overwrite)
+    done = _service().export(
+        name, start, end, out, variant=variant, overwrite=overwrite, skip_damaged=skip_damaged
+    )
     if json_:
         print_json(done.to_dict())
         return
@@ -165,6 +175,8 @@ def export(
         f"({_when(done.since)} to {_when(done.until)} UTC) to {done.path} ({done.format})",
         markup=False,
     )
+    for left_out in done.skipped:
+        typer.echo(f"skipped (damaged): {left_out}", err=True)
     if not done.rows:  # on stderr: an empty window is a result, but rarely the one meant
         typer.echo(
             f"note: endpoint {name} captured no rows in that window; 'modelyard endpoints "

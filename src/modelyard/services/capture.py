@@ -134,6 +134,8 @@ class CaptureExport:
     since: datetime
     until: datetime
     format: str = "Parquet"
+    #: The damaged files left out (``path: why``), with ``skip_damaged``.
+    skipped: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -143,6 +145,7 @@ class CaptureExport:
             "since": self.since.isoformat(),
             "until": self.until.isoformat(),
             "format": self.format,
+            "skipped": list(self.skipped),
         }
 
 
@@ -288,6 +291,7 @@ class CaptureService:
         *,
         variant: str | None = None,
         overwrite: bool = False,
+        skip_damaged: bool = False,
     ) -> CaptureExport:
         """Write the rows :meth:`read` returns (all columns, one unified schema) to one file
         at ``out_path`` (a local path, or an fsspec URL), whole or not at all, in the format
@@ -296,12 +300,17 @@ class CaptureService:
 
         Args:
             overwrite: Replace a file already at ``out_path`` (else it is refused).
+            skip_damaged: Leave out the captured files that are not readable Parquet
+                (truncated, overwritten), named in the result's ``skipped``, instead of
+                refusing the export (rows for retraining: all of them, or a choice made
+                knowingly).
 
         Raises:
-            What :meth:`read` raises; InvalidInput: another suffix, a name that is only a
-            suffix, ``out_path`` is a folder (or ends with a slash) or lies under the capture
-            root (readers would take it for captured rows); AlreadyExists: a file
-            is at ``out_path`` and ``overwrite`` is off;
+            What :meth:`read` raises (a damaged file: StorageUnavailable, naming it);
+            InvalidInput: another suffix, a name that is only a suffix, ``out_path`` is a
+            folder (or ends with a slash) or lies under the capture root (readers would take
+            it for captured rows); AlreadyExists: a file is at ``out_path`` and ``overwrite``
+            is off;
             StorageNotWritable, StorageUnavailable: ``out_path`` cannot be written.
         """
         out = str(out_path)
@@ -309,11 +318,12 @@ class CaptureService:
         self.refuse_inside(out, "an export")
         check_target(out, overwrite=overwrite)  # before the rows are read; names a folder
         fmt = export_format(out)
-        table, files = self._table(endpoint, [(start, end)], variant, None)
-        if not table.num_rows:
+        skipped: builtins.list[str] | None = [] if skip_damaged else None
+        table, files = self._table(endpoint, [(start, end)], variant, None, skipped=skipped)
+        if not table.num_rows and not skipped:
             self._check_known(endpoint, variant)  # before anything is written
         write_whole(out, table_writer(table, fmt), overwrite=overwrite)
-        return CaptureExport(out, table.num_rows, files, start, end, fmt)
+        return CaptureExport(out, table.num_rows, files, start, end, fmt, tuple(skipped or ()))
 
     def find(
         self,
