@@ -349,6 +349,27 @@ def test_attach_refuses_an_unknown_job_and_a_job_of_another_kind(
     platform.tuning.wait(tuning.name)
 
 
+def test_attach_to_the_best_tuning_trial_has_the_model_the_tuning_job_registered(
+    platform: Platform, iris_csv: Path
+) -> None:
+    tuning = platform.tuning.submit(
+        "iris", train=str(iris_csv), objective="train:accuracy", algorithm="random-forest",
+        target="target", ranges=["n_estimators=int:2:6"], max_trials=2, job_name="tune",
+    )  # fmt: skip
+    done = platform.tuning.wait(tuning.name)
+    best = (done.artifact or {})["best_trial"]
+    attached = Estimator.attach(best, platform)
+    assert attached.model_data == "iris:1"
+    assert attached.model_version_ is not None and attached.model_version_.source.uri.endswith(
+        f"/{best}"
+    )
+    other = next(name for name in ("tune-000", "tune-001") if name != best)
+    loser = Estimator.attach(other, platform)
+    assert loser.model_version_ is None
+    with pytest.raises(ValueError, match=f"only the best trial of tuning job 'tune' .*{best}"):
+        loser.model_data  # noqa: B018
+
+
 def test_attach_to_a_running_job_waits_for_it_and_a_failed_one_raises(
     platform: Platform, iris_csv: Path
 ) -> None:

@@ -279,6 +279,15 @@ class Estimator:
     def _fitted_version(self) -> ModelVersion:
         version = getattr(self, "model_version_", None)
         if version is None:
+            job: Job | None = getattr(self, "job_", None)
+            if job is not None and job.parent is not None:
+                tuning = self._get_platform().jobs.get(job.parent)
+                best = (tuning.artifact or {}).get("best_trial")
+                raise ValueError(
+                    f"training job {job.name!r} registered no model: only the best trial of "
+                    f"tuning job {job.parent!r} has one, once that job ends "
+                    + (f"(its best: {best!r})" if best else f"({tuning.status.value} now)")
+                )
             raise ValueError("fit() has not registered a model yet")
         return version
 

@@ -304,7 +304,13 @@ class TrainingService:
         return job
 
     def registered_version(self, job: Job) -> ModelVersion | None:
-        """The model version a completed job registered."""
+        """The model version a completed job registered: a tuning trial's is the one its
+        tuning job registered, if it was the best trial (no other trial's model is
+        registered); None while that tuning job runs."""
+        if job.model_version is None and job.parent is not None:
+            tuning = self._jobs.get(job.parent)
+            if (tuning.artifact or {}).get("best_trial") == job.name:
+                job = tuning
         if job.model_version is None:
             return None
         return self._registry.get_version(f"{job.model_name}:{job.model_version}")
