@@ -334,6 +334,37 @@ def test_fit_names_the_tuning_job_and_attach_finds_it_again(
     }  # fmt: skip
 
 
+def test_the_sdks_best_estimator_and_deploy_serve_the_best_trials_model(
+    platform: Platform, cancer_csv: tuple[Path, Path]
+) -> None:
+    from modelyard import Predictor
+
+    train, val = cancer_csv
+    tuner = HyperparameterTuner(_estimator(platform), "validation:logloss",
+                                {"max_depth": IntegerParameter(2, 4)}, max_jobs=2,
+                                strategy="Random", random_seed=1)  # fmt: skip
+    with pytest.raises(ValueError, match="no tuning job yet"):
+        tuner.best_training_job()
+    tuner.fit(str(train), validation=str(val), job_name="tune")
+    assert tuner.best_training_job() == tuner.best_training_job_
+    best = tuner.best_estimator()
+    assert isinstance(best, Estimator) and best.model_data == "cancer:1"
+    assert best.hyperparameters == tuner.best_hyperparameters_
+    # The SDK's describe result, as best_estimator takes it: another trial, without a model.
+    other = next(t for t in tuner.trials_ if t["name"] != tuner.best_training_job_)
+    chosen = tuner.best_estimator({"TrainingJobName": other["name"]})
+    assert chosen.hyperparameters == other["hyperparameters"] and chosen.model_version_ is None
+    with pytest.raises(InvalidInput, match="best_training_job must be a training job's name"):
+        tuner.best_estimator({"JobName": other["name"]})
+
+    # As the SDK's tuner.deploy(initial_instance_count, instance_type, ...): the best model.
+    with pytest.warns(UserWarning, match="instance_type 'ml.m5.xlarge' is not used"):
+        predictor = tuner.deploy(1, "ml.m5.xlarge", endpoint_name="cancer-api", wait=False)
+    assert isinstance(predictor, Predictor) and predictor.endpoint_name == "cancer-api"
+    variants = platform.endpoints.get("cancer-api").config.variants
+    assert [(v.model, v.version) for v in variants] == [("cancer", 1)]
+
+
 def test_a_tuning_job_name_or_an_attach_that_cannot_be_refuses_naming_it(
     platform: Platform, cancer_csv: tuple[Path, Path]
 ) -> None:

@@ -45,6 +45,9 @@ from modelyard.estimator import (
 
 if TYPE_CHECKING:
     from modelyard.bootstrap import Platform
+    from modelyard.data_capture import DataCaptureConfig
+    from modelyard.predictor import Predictor
+    from modelyard.serializers import BaseDeserializer, BaseSerializer
     from modelyard.services.tuning import TuningSummary
 
 Scaling = Literal["Auto", "Linear", "Logarithmic"]
@@ -369,6 +372,86 @@ class HyperparameterTuner:
         ]
         version: ModelVersion | None = self._platform().training.registered_version(job)
         self.model_version_ = version
+
+    def best_training_job(self) -> str:
+        """The name of the tuning job's best trial so far, as the SageMaker SDK's
+        ``HyperparameterTuner.best_training_job`` (read from the store, so a running job's
+        too).
+
+        Raises:
+            ValueError: no tuning job yet (``fit`` or ``attach`` first), or no trial of it
+                has completed yet.
+        """
+        name = self._latest().name
+        best = self._platform().tuning.summary(name).best
+        if best is None:
+            raise ValueError(
+                f"tuning job {name!r} has no best training job yet: no trial completed"
+            )
+        return best.name
+
+    def best_estimator(self, best_training_job: str | Mapping[str, Any] | None = None) -> Estimator:
+        """An :class:`Estimator` attached to the best trial (or to ``best_training_job``), as
+        the SageMaker SDK's ``best_estimator``: its hyperparameters are the trial's and, once
+        the tuning job has ended, its model is the version the tuning job registered, so
+        ``deploy()`` serves it.
+
+        Args:
+            best_training_job: A trial's name, or the SDK's ``{"TrainingJobName": ...}``
+                (a ``DescribeHyperParameterTuningJob`` ``BestTrainingJob``); default the best.
+
+        Raises:
+            ValueError: what :meth:`best_training_job` raises. InvalidInput: a
+                ``best_training_job`` without a ``TrainingJobName``. What
+                :meth:`Estimator.attach` raises.
+        """
+        if best_training_job is None:
+            name: object = self.best_training_job()
+        elif isinstance(best_training_job, Mapping):
+            name = best_training_job.get("TrainingJobName")
+        else:
+            name = best_training_job
+        if not isinstance(name, str):
+            raise InvalidInput(
+                "best_training_job must be a training job's name or the SDK's "
+                f"{{'TrainingJobName': NAME}}, got {best_training_job!r}"
+            )
+        return type(self.estimator).attach(name, sagemaker_session=self._platform())
+
+    def deploy(
+        self,
+        initial_instance_count: int | None = None,
+        instance_type: str | None = None,
+        serializer: BaseSerializer | None = None,
+        deserializer: BaseDeserializer | None = None,
+        *,
+        endpoint_name: str | None = None,
+        wait: bool = True,
+        data_capture_config: DataCaptureConfig | None = None,
+        **options: Any,
+    ) -> Predictor:
+        """Serve the best trial's model (the version the tuning job registered) and return a
+        :class:`~modelyard.predictor.Predictor`, as the SageMaker SDK's
+        ``HyperparameterTuner.deploy``: ``best_estimator().deploy(...)``, its arguments in
+        the SDK's order. ``endpoint_name`` defaults to the model's name, as
+        :meth:`Estimator.deploy`'s; ``options`` are that method's other keywords
+        (``variant_name``, ``timeout``, ``serving_url``, ``predictor``, ``capture``,
+        ``capture_redact``).
+
+        Raises:
+            ValueError: no tuning job, or it has not ended with a registered model. What
+            :meth:`Estimator.deploy` raises.
+        """
+        return self.best_estimator().deploy(
+            endpoint_name,
+            initial_instance_count=initial_instance_count,
+            instance_type=instance_type,
+            serializer=serializer,
+            deserializer=deserializer,
+            wait=wait,
+            data_capture_config=data_capture_config,
+            **options,
+        )
 
     def stop(self) -> Job:
         """Stop the running tuning job (the best finished trial is still registered)."""
