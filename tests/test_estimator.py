@@ -111,6 +111,58 @@ def test_a_script_reads_back_the_typed_hyperparameters_it_was_given(
     ]  # fmt: skip
 
 
+def test_the_sdks_script_mode_arguments_run_unchanged(
+    platform: Platform, iris_csv: Path, tmp_path: Path
+) -> None:
+    # sagemaker.estimator.Estimator(entry_point=, source_dir=, role=, instance_count=,
+    # instance_type=, hyperparameters=): the script is entry_point in source_dir.
+    source = tmp_path / "code"
+    source.mkdir()
+    (source / "train.py").write_text(HPS_SCRIPT)
+    est = Estimator(
+        entry_point="train.py",
+        source_dir=str(source),
+        role="arn:aws:iam::111122223333:role/SageMakerRole",
+        instance_count=1,
+        instance_type="local",
+        hyperparameters={"flag": True},
+        model_name="sdk",
+        flavor="pyfunc",
+        trust_code=True,
+        platform=platform,
+    )
+    assert est.script == str(source / "train.py")
+    est.fit({"train": str(iris_csv)}, logs=False)
+    assert est.model_data == "sdk:1"
+    assert "SEEN " in platform.jobs.logs(est.job_.name)
+    # A cloud machine, or more than one, is not what the job runs on: said, not refused.
+    with pytest.warns(UserWarning, match="instance_type 'ml.m5.xlarge' is not used"):
+        Estimator(entry_point=str(source / "train.py"), instance_type="ml.m5.xlarge")
+    with pytest.warns(UserWarning, match="instance_count=2 is not used: the script runs once"):
+        Estimator(entry_point=str(source / "train.py"), instance_count=2)
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"entry_point": "train.py", "script": "train.py"}, "give entry_point or script"),
+        ({"entry_point": "sub/train.py", "source_dir": "code"},
+         "entry_point 'sub/train.py' must be a file name in source_dir"),
+        ({"entry_point": "train.py", "source_dir": "s3://bucket/code.tar.gz"},
+         "source_dir must be a local folder"),
+        ({"source_dir": "code"}, "source_dir goes with an entry_point"),
+        ({"entry_point": "train.py", "instance_count": 0},
+         "instance_count must be a whole number of 1 or more"),
+        ({"entry_point": "train.py", "instance_type": ""}, "instance_type must be a name"),
+    ],
+)  # fmt: skip
+def test_sdk_arguments_that_cannot_be_honoured_are_refused_naming_them(
+    given: dict[str, object], message: str
+) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        Estimator(**given)  # type: ignore[arg-type]
+
+
 def test_fit_takes_the_sagemaker_sdks_inputs_a_dict_of_channels(
     platform: Platform, iris_csv: Path
 ) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -67,9 +68,42 @@ class Estimator:
         trust_pickle: bool = False,
         trust_code: bool = False,
         platform: Platform | None = None,
+        entry_point: str | None = None,
+        source_dir: str | None = None,
+        role: str | None = None,
+        instance_count: int | None = None,
+        instance_type: str | None = None,
     ) -> None:
+        """Our parameters (see the class), and the SageMaker SDK's script-mode ones, so that
+        ``Estimator(entry_point="train.py", source_dir="src", role=..., instance_count=1,
+        instance_type="ml.m5.xlarge", hyperparameters=...)`` runs as it is.
+
+        Args:
+            entry_point: The SDK's name for ``script`` (not with it).
+            source_dir: The local folder ``entry_point`` (a file name) is in; the script's
+                folder is what the job copies and runs in, as the SDK uploads it.
+            role: Taken and not used: a job here runs as the worker's user, not an IAM role.
+            instance_count, instance_type: The SDK's training machines: the script runs
+                once, on the worker's machine, so a count above 1 or a cloud instance type is
+                taken with a warning saying so (``"local"`` and ``"local_cpu"``, the SDK's
+                local mode, without).
+
+        Raises:
+            InvalidInput: both ``entry_point`` and ``script``; ``source_dir`` without an
+                ``entry_point``, not a local folder, or with an ``entry_point`` that is not a
+                file name; a count below 1 or an empty instance type.
+        """
+        sdk_instances(
+            instance_count,
+            instance_type,
+            count_name="instance_count",
+            count_unused="the script runs once, on one host (SM_HOSTS is ['algo-1'])",
+            type_unused="the job runs on the machine of its worker process",
+            stacklevel=3,
+        )
         self.algorithm = algorithm
-        self.script = script
+        self.script = _sdk_script(script, entry_point, source_dir)
+        self.role = role
         self.model_name = model_name
         self.hyperparameters = hyperparameters
         self.target = target
@@ -313,6 +347,71 @@ def params_of(job: Job) -> dict[str, Any]:
         "trust_pickle": trust.pickle,
         "trust_code": trust.user_code,
     }
+
+
+def _sdk_script(script: str | None, entry_point: str | None, source_dir: str | None) -> str | None:
+    """The script to run, given as ours or as the SageMaker SDK's ``entry_point`` (in
+    ``source_dir``).
+
+    Raises:
+        InvalidInput: as :class:`Estimator` says.
+    """
+    if entry_point is not None and script is not None:
+        raise InvalidInput("give entry_point or script (the same thing), not both")
+    if source_dir is None:
+        return script if entry_point is None else os.fspath(entry_point)
+    if entry_point is None:
+        raise InvalidInput("source_dir goes with an entry_point: the script's file name in it")
+    if not isinstance(source_dir, str | os.PathLike) or "://" in os.fspath(source_dir):
+        raise InvalidInput(
+            f"source_dir must be a local folder, got {source_dir!r}: copy the code here first"
+        )
+    if os.path.basename(entry_point) != entry_point:
+        raise InvalidInput(
+            f"entry_point {entry_point!r} must be a file name in source_dir: the job copies "
+            f"the script's own folder and runs it there; give that folder as source_dir"
+        )
+    return os.path.join(source_dir, entry_point)
+
+
+def sdk_instances(
+    count: object,
+    instance_type: object,
+    *,
+    count_name: str,
+    count_unused: str,
+    type_unused: str,
+    stacklevel: int,
+) -> None:
+    """Check the SageMaker SDK's instance count and type (None: not given) and say, with a
+    warning, what they cannot mean here: a count above 1 (``count_unused`` says why) or a
+    type other than the SDK's local mode (``type_unused``).
+
+    Raises:
+        InvalidInput: a count that is not a whole number of 1 or more, or an empty type.
+    """
+    if count is not None:
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise InvalidInput(f"{count_name} must be a whole number of 1 or more, got {count!r}")
+        if count > 1:
+            warnings.warn(
+                f"{count_name}={count} is not used: {count_unused}",
+                UserWarning,
+                stacklevel=stacklevel,
+            )
+    if instance_type is not None:
+        if not isinstance(instance_type, str) or not instance_type.strip():
+            raise InvalidInput(f"instance_type must be a name, got {instance_type!r}")
+        if instance_type not in _LOCAL_INSTANCE_TYPES:
+            warnings.warn(
+                f"instance_type {instance_type!r} is not used: {type_unused}",
+                UserWarning,
+                stacklevel=stacklevel,
+            )
+
+
+#: The SageMaker SDK's local mode: the machine the code runs on, as modelyard's are.
+_LOCAL_INSTANCE_TYPES = frozenset({"local", "local_cpu"})
 
 
 def platform_of(session: object) -> Platform | None:

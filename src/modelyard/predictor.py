@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import io
 import json
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -576,36 +575,20 @@ def deploy(
     return client
 
 
-#: The SageMaker SDK's local mode: the machine the code runs on, as modelyard's servers are.
-_LOCAL_INSTANCE_TYPES = frozenset({"local", "local_cpu"})
-
-
 def _sdk_instances(count: object, instance_type: object) -> None:
     """Check the SageMaker SDK's ``initial_instance_count`` and ``instance_type`` (None: not
     given) and say, with a warning, what they cannot mean here."""
-    if count is not None:
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise InvalidInput(
-                f"initial_instance_count must be a whole number of 1 or more, got {count!r}"
-            )
-        if count > 1:
-            warnings.warn(
-                f"initial_instance_count={count} is not used: every `modelyard serve` that "
-                "shares this store serves the endpoint (more workers: `modelyard serve "
-                "--workers N`; more machines: more servers)",
-                UserWarning,
-                stacklevel=3,
-            )
-    if instance_type is not None:
-        if not isinstance(instance_type, str) or not instance_type.strip():
-            raise InvalidInput(f"instance_type must be a name, got {instance_type!r}")
-        if instance_type not in _LOCAL_INSTANCE_TYPES:
-            warnings.warn(
-                f"instance_type {instance_type!r} is not used: the endpoint runs on the "
-                "machines running `modelyard serve`",
-                UserWarning,
-                stacklevel=3,
-            )
+    from modelyard.estimator import sdk_instances
+
+    sdk_instances(
+        count,
+        instance_type,
+        count_name="initial_instance_count",
+        count_unused="every `modelyard serve` that shares this store serves the endpoint "
+        "(more workers: `modelyard serve --workers N`; more machines: more servers)",
+        type_unused="the endpoint runs on the machines running `modelyard serve`",
+        stacklevel=4,
+    )
 
 
 def _check_listed(value: object, name: str, wanted: str) -> None:
