@@ -107,6 +107,33 @@ def test_update_endpoint_needs_one_kind_of_change(platform: Platform) -> None:
         predictor.update_endpoint(weights={"a": 1})
 
 
+def test_the_sdks_clean_up_calls_run_unchanged(platform: Platform) -> None:
+    """SDK notebooks end with ``predictor.delete_model()`` then
+    ``predictor.delete_endpoint(delete_endpoint_config=True)``."""
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    frame = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0], "b": [1.0, 0.0, 1.0, 0.0]})
+    model = LogisticRegression().fit(frame, [0, 0, 1, 1])
+    platform.registry.register("churn", model, flavor="sklearn", input_example=frame[:2])
+    for name in ("one", "two"):
+        platform.endpoints.create(name, {"AllTraffic": "churn:1"})
+
+    predictor = Predictor("one", platform=platform)
+    assert predictor.delete_model() is None  # the SageMaker Model: nothing to delete here
+    assert platform.registry.get_version("churn:1").ref == "churn:1"  # as S3's model data
+    with pytest.raises(InvalidInput, match="delete_endpoint_config must be True or False"):
+        predictor.delete_endpoint(delete_endpoint_config="no")  # type: ignore[arg-type]
+    assert [e.name for e in platform.endpoints.list_endpoints()] == ["one", "two"]
+    predictor.delete_endpoint(delete_endpoint_config=True)
+    with pytest.raises(EndpointNotFound):
+        platform.endpoints.get("one")
+    # The configs are the endpoint's history: they cannot outlive it, and that is said.
+    with pytest.warns(UserWarning, match="its configs are its history and go with it"):
+        Predictor("two", platform=platform).delete_endpoint(delete_endpoint_config=False)
+    assert platform.endpoints.list_endpoints() == []
+
+
 class _Recorder(BaseHTTPRequestHandler):
     """Answers every POST as a SageMaker endpoint would, keeping the request's headers."""
 

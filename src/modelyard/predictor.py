@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -448,13 +449,37 @@ class Predictor:
         """Capture no more requests (their redaction settings are kept for later)."""
         self.update_data_capture_config(DataCaptureConfig(enable_capture=False))
 
-    def delete_endpoint(self) -> None:
+    def delete_endpoint(self, delete_endpoint_config: bool = True) -> None:
         """Delete the endpoint and its history; servers stop serving it within a second or two.
 
+        Args:
+            delete_endpoint_config: The SageMaker SDK's flag for deleting the endpoint's
+                config too. An endpoint's configs here are its history and go with it, so
+                False (keep them) is taken with a warning saying they cannot be kept.
+
         Raises:
+            InvalidInput: ``delete_endpoint_config`` not a bool (nothing deleted).
             EndpointNotFound.
         """
+        if not isinstance(delete_endpoint_config, bool):
+            raise InvalidInput(
+                f"delete_endpoint_config must be True or False, got {delete_endpoint_config!r}"
+            )
+        if not delete_endpoint_config:
+            warnings.warn(
+                f"delete_endpoint_config=False cannot keep endpoint {self.endpoint_name!r}'s "
+                "configs: its configs are its history and go with it",
+                UserWarning,
+                stacklevel=2,
+            )
         self._get_platform().endpoints.delete(self.endpoint_name)
+
+    def delete_model(self) -> None:
+        """The SageMaker SDK's ``delete_model``, which deletes the SageMaker Model resources
+        behind the endpoint (not the model data in S3): a modelyard endpoint names registered
+        versions directly, with no such resource, so there is nothing to delete, and the
+        versions stay registered, as S3's model data stays (archive or delete one with the
+        registry). Kept so that SDK clean-up code runs as it is."""
 
     # -- resources ---------------------------------------------------------------------------
 
