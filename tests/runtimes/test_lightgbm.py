@@ -94,8 +94,9 @@ def test_a_file_that_is_not_a_model_is_refused(tmp_path) -> None:
 def test_loading_a_file_that_is_not_a_model_prints_nothing_of_lightgbms_own(
     booster: lgb.Booster, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    # LightGBM wrote "[LightGBM] [Fatal] Unknown model format …" on fd 2 before our error.
-    for text in ("not a model\n", "tree\nversion=v4\nnum_class=x\n", "\x00\xff garbage"):
+    # LightGBM wrote "[LightGBM] [Fatal] Unknown model format …" on fd 2 before our error:
+    # a file that does not begin as a LightGBM text model is refused before LightGBM reads it.
+    for text in ("not a model\n", "treehouse\n", "\x00\xff garbage", ""):
         source = tmp_path / "model.txt"
         source.write_text(text)
         with pytest.raises(InvalidModelFile, match=r"not a LightGBM model file: .*model\.txt"):

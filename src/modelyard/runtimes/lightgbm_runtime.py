@@ -20,9 +20,10 @@ from modelyard.runtimes._common import (
     source_path,
 )
 from modelyard.runtimes.base import LoadedModel, Runtime, SavedModel
-from modelyard.runtimes.native_stderr import muted_lines
 
 FILE_NAME = "model.txt"
+#: How every LightGBM text model (``save_model``, ``model_to_string``) begins.
+_TEXT_MODEL_HEAD = b"tree\n"
 
 # LightGBM names unnamed features Column_0, Column_1 …; those are not real names.
 _AUTO_NAME = re.compile(r"Column_\d+")
@@ -138,10 +139,12 @@ class LightGBMRuntime(Runtime):
                 f"{path} is a pickle, not a native LightGBM model; load it in Python and "
                 "save it with booster.save_model('model.txt')"
             )
+        # LightGBM prints "[LightGBM] [Fatal] …" from C before it raises, whatever its
+        # verbosity: a file that does not start as its text models do is refused here, in one
+        # line, without it. (One that does but is damaged further on is LightGBM's to judge.)
+        if read_head(path, len(_TEXT_MODEL_HEAD)).rstrip(b"\r\n") != _TEXT_MODEL_HEAD.strip():
+            raise InvalidModelFile(f"not a LightGBM model file: {path}")
         try:
-            # LightGBM prints "[LightGBM] [Fatal] …" from C before it raises, whatever its
-            # verbosity; our error below says it in one line.
-            with muted_lines(b"[LightGBM] "):
-                return lgb.Booster(model_file=str(path))
+            return lgb.Booster(model_file=str(path))
         except (lgb.basic.LightGBMError, ValueError, UnicodeDecodeError) as exc:
             raise InvalidModelFile(f"not a LightGBM model file: {path}") from exc
