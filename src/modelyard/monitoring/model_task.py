@@ -12,7 +12,7 @@ A version's task is read from what the registry knows, first found wins:
    integers or strings holds labels, one of floats holds a regressor's numbers.
 
 A classifier without recorded classes outputs labels itself (a scikit-learn classifier);
-``params["labels"]`` (recorded at registration from the estimator's ``classes_``) lists the
+``params["modelyard.labels"]`` (recorded at registration from the estimator's ``classes_``) lists the
 labels it can answer, and feedback with another label is refused. Such a classifier is read
 as labels except when it has one float output column: then :func:`probability_task`
 reads that column as the probability of the positive class when every captured value lies in
@@ -41,7 +41,7 @@ _REGRESSOR_METRICS = frozenset({"rmse", "mae", "mse", "r2", "mape", "rmsle", "l1
 #: Objectives whose one output column is the probability of class 1 of labels 0 and 1.
 _BINARY_PROBABILITY_OBJECTIVES = frozenset({"binary:logistic", "binary"})
 #: The version parameter listing the labels a classifier that predicts labels can answer.
-LABELS_PARAM = "labels"
+LABELS_PARAM = "modelyard.labels"
 _LABEL_KINDS = {"bool": "b", "int": "i", "uint": "i", "object": "O", "str": "O", "string": "O"}
 
 
