@@ -20,6 +20,24 @@ def test_overrides_win_over_environment(tmp_path: Path) -> None:
     assert (settings.home, settings.resolved_db_url) == (tmp_path, "sqlite://")
 
 
+def test_only_the_environment_given_is_read_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pydantic read the process environment too, case-insensitively: a lower-case
+    modelyard_db_url (which the unknown-variable check and the training scripts' filter of
+    MODELYARD_* do not see) was used, even when the caller gave an environment of its own."""
+    monkeypatch.setenv("modelyard_db_url", "postgresql://user:secret@db/prod")
+    monkeypatch.setenv("modelyard_home", "/lower")
+    given = load_settings({"MODELYARD_HOME": str(tmp_path)})
+    assert (given.home, given.db_url) == (tmp_path, None)
+    monkeypatch.delenv("MODELYARD_HOME", raising=False)
+    monkeypatch.delenv("MODELYARD_DB_URL", raising=False)
+    process = load_settings()
+    assert (process.home, process.db_url) == (load_settings({}).home, None)  # the defaults
+    monkeypatch.setenv("MODELYARD_HOME", str(tmp_path))
+    assert load_settings().home == tmp_path
+
+
 def test_unknown_variable_is_refused() -> None:
     with pytest.raises(ConfigError, match="MODELYARD_DB_URI"):
         load_settings({"MODELYARD_DB_URI": "sqlite://"})

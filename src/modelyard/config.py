@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from modelyard.domain.capture import CAPTURE_FOLDER
 from modelyard.errors import ConfigError
@@ -89,6 +89,21 @@ class Settings(BaseSettings):
     """
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only the values given: :func:`load_settings` reads the environment, in one place
+        and as the unknown-variable check reads it (``MODELYARD_*`` as written). pydantic's
+        own reading took ``modelyard_db_url`` too (case-insensitively), which that check and
+        the scripts' environment filter did not see."""
+        return (init_settings,)
 
     home: Path = Field(default=Path(".modelyard"))
     db_url: str | None = None

@@ -12,11 +12,11 @@ A version's task is read from what the registry knows, first found wins:
    integers or strings holds labels, one of floats holds a regressor's numbers.
 
 A classifier without recorded classes outputs labels itself (a scikit-learn classifier);
-``params["modelyard.labels"]`` (recorded at registration from the estimator's ``classes_``) lists the
-labels it can answer, and feedback with another label is refused. Such a classifier is read
-as labels except when it has one float output column: then :func:`probability_task`
-reads that column as the probability of the positive class when every captured value lies in
-[0, 1] (an XGBoost ``binary:logistic`` model registered by hand, with metric names only).
+``params["modelyard.labels"]`` (recorded at registration from the estimator's ``classes_``)
+lists the labels it can answer, and feedback with another label is refused. Without them,
+one float output column is read as labels unless :func:`probability_task` finds every
+captured value in [0, 1]: then it is the probability of the positive class (an XGBoost
+``binary:logistic`` model registered by hand, with metric names only).
 Labels and predicted classes are compared through :func:`class_key`, so ``1``, ``1.0`` and
 ``"1"`` name the same class; for such a probability of class 1, ``true`` and ``false`` name
 ``1`` and ``0`` (:func:`label_class`).
