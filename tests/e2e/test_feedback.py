@@ -271,6 +271,13 @@ def test_wrong_label_types_get_a_400_and_store_nothing(stack: Stack) -> None:
         "/endpoints/reg/feedback", content=b"a,b", headers={"content-type": "text/csv"}
     )
     assert as_csv.status_code == 415
+    # Two Content-Type lines that disagree: which one was meant is unknowable.
+    twice = stack.http.post(
+        "/endpoints/reg/feedback",
+        content=orjson.dumps({"feedback": refused["reg"][:1]}),
+        headers=[("content-type", "text/csv"), ("content-type", "application/json")],
+    )
+    assert twice.status_code == 400 and "two different Content-Type" in twice.text, twice.text
 
     # The good labels go in once the bad one is taken out (a byte order mark first is skipped,
     # as invocations skip it).

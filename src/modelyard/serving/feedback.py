@@ -57,6 +57,7 @@ from modelyard.serving.http import (
     Receive,
     Scope,
     Send,
+    check_single_valued,
     error_headers,
     read_body,
     request_headers,
@@ -122,6 +123,7 @@ class FeedbackRoute:
         if media.lower() not in ("application/json", ""):
             raise UnsupportedMediaType(f"feedback must be sent as application/json, not {media!r}")
         body = await read_body(headers, receive, self._limit, self._deadline)
+        check_single_valued(headers)  # after the body: the connection can be reused
         if body.startswith(_BOM):  # skipped, as invocations skip it
             body = body[len(_BOM) :]
         try:

