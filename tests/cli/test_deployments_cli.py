@@ -110,6 +110,8 @@ def test_bad_deployments_are_refused_and_change_nothing(home: Run) -> None:
             "endpoint quiet already serves this config (config 1: main=churn:1 100%); nothing "
             "changed"
         ), (extra, same.out)
+        said = home("endpoints", "update", "quiet", "--variant", "main=churn:1", *extra, "--json")
+        assert said.ok().json()["changed"] is False, extra  # scripts can tell too
     assert "has no earlier config" in home("deployments", "rollback", "quiet").error_line(2)
     assert "has no deployment" in home("deployments", "show", "quiet").error_line(3)
     # Listed as having no deployment, with exit 0, before.

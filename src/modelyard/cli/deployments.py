@@ -158,6 +158,7 @@ def print_change(done: Change, json_: bool) -> None:
     if json_:
         data = endpoint_dict(done.endpoint)
         data["deployment"] = done.deployment.to_dict() if done.deployment else None
+        data["changed"] = done.changed  # False: it serves that config already
         print_json(data)
         return
     if not done.changed:

@@ -265,7 +265,9 @@ def update(
             capture=captures,
             shadows=shadows,
         )
-        if changed or json_:
+        if json_:
+            print_json({**endpoint_dict(endpoint), "changed": changed})
+        elif changed:
             _changed(endpoint, json_)
         else:
             console.print(endpoint_unchanged(endpoint), markup=False)
