@@ -13,6 +13,7 @@ import pytest
 
 from modelyard.domain.batch import TransformRequest
 from modelyard.domain.schedules import ScheduleRunStatus
+from modelyard.services import scheduler as scheduler_module
 from modelyard.services.scheduler import Pass, Scheduler
 from tests.services import monitoring_parts
 from tests.services.schedule_parts import T0, Parts, open_parts
@@ -94,19 +95,28 @@ def test_the_loop_wakes_for_a_batch_tick(
     assert job.spec["output"].endswith("2026-12-07T0600")
 
 
-@pytest.mark.parametrize("gap", ["none", "break"])
+@pytest.mark.parametrize("gap", ["none", "break", "slept"])
 def test_a_tick_held_up_by_a_long_pass_runs_under_skip_but_one_missed_in_a_break_does_not(
-    parts: tuple[Parts, monitoring_parts.Parts], request_: TransformRequest, gap: str
+    parts: tuple[Parts, monitoring_parts.Parts],
+    request_: TransformRequest,
+    gap: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """``slept``: the pass seemed to take 20 minutes because the machine was suspended during
+    it (the boot-time clock ran on, the monotonic one did not): nobody was looking."""
     batch, monitoring = parts
+    suspended = [0.0]
+    monkeypatch.setattr(scheduler_module, "slept_s", lambda: suspended[0])
     clock = batch.clock
     clock.now = T0 + timedelta(minutes=50)
     schedules, _ = batch.service(clock=clock)
     schedules.create("hourly", cron="0 * * * *", request=request_, missed="skip")
 
     def chore(now: datetime) -> None:  # the first pass's housekeeping takes 20 minutes
-        if gap == "none":
+        if gap != "break":
             clock.now += timedelta(minutes=20)
+        if gap == "slept":
+            suspended[0] += 20 * 60
 
     scheduler = Scheduler(
         monitoring.monitors(monitoring_parts.Runner()),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -85,12 +86,16 @@ class Scheduler:
         # pass was held up, not missed (see ``ScheduleService.run_due``).
         self._began: datetime | None = None
         self._ended: datetime | None = None
+        self._slept = slept_s()  # at the previous pass's start
+        self._slept_since = 0.0  # between the previous pass's start and this one's
 
     def run_once(self, now: datetime | None = None) -> Pass:
         """One pass: every due batch schedule tick (first: a submission is quick and its
         lateness counts), every due monitor tick, every due alarm window, one evaluation of
         every running deployment, then the alarms' notifications (and their due retries)."""
         now = now or self._clock()
+        slept, self._slept = self._slept, slept_s()
+        self._slept_since = self._slept - slept
         looking_since = self._looking_since(now)
         self._began = now
         try:
@@ -104,7 +109,9 @@ class Scheduler:
         if self._began is None or self._ended is None:
             return None
         if now - self._ended > timedelta(seconds=self._poll_s) + _BREAK:
-            return None  # the loop was not running (the machine slept, the process stopped)
+            return None  # the loop was not running (the process stopped, say)
+        if self._slept_since > _BREAK.total_seconds():
+            return None  # the machine slept, during the previous pass or after it
         return self._began
 
     def _pass(self, now: datetime, looking_since: datetime | None) -> Pass:
@@ -171,6 +178,15 @@ class Scheduler:
         if not due:
             return self._poll_s
         return max(0.0, min(self._poll_s, (min(due) - self._clock()).total_seconds()))
+
+
+def slept_s() -> float:
+    """Seconds this machine has been suspended since it booted (Linux: its boot-time clock
+    counts them, its monotonic clock does not); 0.0 where that cannot be told."""
+    boottime = getattr(time, "CLOCK_BOOTTIME", None)
+    if boottime is None:
+        return 0.0
+    return time.clock_gettime(boottime) - time.monotonic()
 
 
 def _name(chore: Callable[..., object]) -> str:
