@@ -228,9 +228,10 @@ def _serve_on(
 def _run_uvicorn(listener: socket.socket, host: str, workers: int) -> None:
     """Run the serving app in uvicorn on ``listener``'s port.
 
-    One worker serves on ``listener`` itself: no other process can take the port while the
-    models load. With more, uvicorn's supervisor binds the port again at once (its own socket,
-    which every worker it starts shares), so ``listener`` is let go of just before.
+    ``listener`` is held throughout, so no other process can take the port (the one the
+    banner names, for ``--port 0``) while the models load: one worker serves on it, and
+    uvicorn's supervisor hands it to every worker it starts, as ``uvicorn.run`` hands the
+    socket it binds (binding again, after letting go of ``listener``, left a gap).
     """
     import uvicorn
 
@@ -246,8 +247,11 @@ def _run_uvicorn(listener: socket.socket, host: str, workers: int) -> None:
         "timeout_graceful_shutdown": 10,
     }
     if workers > 1:
-        listener.close()
-        uvicorn.run(_APP, **options)
+        from uvicorn.supervisors import Multiprocess
+
+        listener.set_inheritable(True)
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: a clean stop, as uvicorn.run
+            Multiprocess(uvicorn.Config(_APP, **options), sockets=[listener]).run()
         return
     server = uvicorn.Server(uvicorn.Config(_APP, **options))
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: a clean stop, as uvicorn.run has it
