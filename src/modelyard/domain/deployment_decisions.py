@@ -37,7 +37,8 @@ class Action(StrEnum):
 
     @property
     def writes_config(self) -> bool:
-        """Whether it makes a new endpoint config current."""
+        """Whether it always makes a new endpoint config current (a STOP makes one only while
+        the deployment prepares: it returns the endpoint to its source config)."""
         return self in (Action.START, Action.ADVANCE, Action.COMPLETE, Action.ROLLBACK)
 
 

@@ -295,11 +295,15 @@ class JobService:
         """
         found = self._jobs.list_jobs(model_name=model_name, kind=kind, limit=limit_of(limit))
         if model_name is not None and not found:
-            self._check_known_model(model_name)
+            self._check_known_model(model_name, kind)
         return [self.reconcile(j) for j in found]
 
-    def _check_known_model(self, name: str) -> None:
-        if self._check_model is None or self._jobs.list_jobs(model_name=name, limit=1):
+    def _check_known_model(self, name: str, kind: JobKind | None) -> None:
+        """Refuse ``name`` (no job of ``kind`` names it) unless the registry or a job of
+        another kind knows it."""
+        if self._check_model is None:
+            return
+        if kind is not None and self._jobs.list_jobs(model_name=name, limit=1):
             return
         self._check_model(name)
 
