@@ -363,6 +363,13 @@ def test_the_sdks_best_estimator_and_deploy_serve_the_best_trials_model(
     assert isinstance(predictor, Predictor) and predictor.endpoint_name == "cancer-api"
     variants = platform.endpoints.get("cancer-api").config.variants
     assert [(v.model, v.version) for v in variants] == [("cancer", 1)]
+    # Without a name, as the SDK's: an endpoint named after the best trial, never the model's
+    # (an endpoint called "cancer", serving something else, is left as it is).
+    platform.endpoints.create("cancer", {"other": "cancer:1"})
+    default = tuner.deploy(wait=False)
+    assert default.endpoint_name == tuner.best_training_job_
+    assert [v.name for v in platform.endpoints.get("cancer").config.variants] == ["other"]
+    assert platform.endpoints.get(tuner.best_training_job_).config.variants[0].model == "cancer"
 
 
 def test_a_tuning_job_name_or_an_attach_that_cannot_be_refuses_naming_it(

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from modelyard.domain import Job, ModelVersion, Trust
 from modelyard.errors import InvalidInput
+from modelyard.sdk_instances import sdk_instances
 from modelyard.training_job import TrainingJob, shows_logs
 
 if TYPE_CHECKING:
@@ -372,46 +372,6 @@ def _sdk_script(script: str | None, entry_point: str | None, source_dir: str | N
             f"the script's own folder and runs it there; give that folder as source_dir"
         )
     return os.path.join(source_dir, entry_point)
-
-
-def sdk_instances(
-    count: object,
-    instance_type: object,
-    *,
-    count_name: str,
-    count_unused: str,
-    type_unused: str,
-    stacklevel: int,
-) -> None:
-    """Check the SageMaker SDK's instance count and type (None: not given) and say, with a
-    warning, what they cannot mean here: a count above 1 (``count_unused`` says why) or a
-    type other than the SDK's local mode (``type_unused``).
-
-    Raises:
-        InvalidInput: a count that is not a whole number of 1 or more, or an empty type.
-    """
-    if count is not None:
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise InvalidInput(f"{count_name} must be a whole number of 1 or more, got {count!r}")
-        if count > 1:
-            warnings.warn(
-                f"{count_name}={count} is not used: {count_unused}",
-                UserWarning,
-                stacklevel=stacklevel,
-            )
-    if instance_type is not None:
-        if not isinstance(instance_type, str) or not instance_type.strip():
-            raise InvalidInput(f"instance_type must be a name, got {instance_type!r}")
-        if instance_type not in _LOCAL_INSTANCE_TYPES:
-            warnings.warn(
-                f"instance_type {instance_type!r} is not used: {type_unused}",
-                UserWarning,
-                stacklevel=stacklevel,
-            )
-
-
-#: The SageMaker SDK's local mode: the machine the code runs on, as modelyard's are.
-_LOCAL_INSTANCE_TYPES = frozenset({"local", "local_cpu"})
 
 
 def platform_of(session: object) -> Platform | None:

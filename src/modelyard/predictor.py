@@ -46,6 +46,7 @@ from modelyard.errors import (
     StorageUnavailable,
 )
 from modelyard.redaction import mask_client_url, redact_client
+from modelyard.sdk_instances import sdk_instances
 from modelyard.serializers import BaseDeserializer, BaseSerializer, JSONDeserializer, JSONSerializer
 
 if TYPE_CHECKING:
@@ -603,8 +604,6 @@ def deploy(
 def _sdk_instances(count: object, instance_type: object) -> None:
     """Check the SageMaker SDK's ``initial_instance_count`` and ``instance_type`` (None: not
     given) and say, with a warning, what they cannot mean here."""
-    from modelyard.estimator import sdk_instances
-
     sdk_instances(
         count,
         instance_type,

@@ -29,6 +29,7 @@ from modelyard.domain.batch import MAX_PAYLOAD_MB, BatchCounts, BatchFormat, Tra
 from modelyard.domain.references import validate_name
 from modelyard.errors import InvalidInput, ModelyardError
 from modelyard.estimator import platform_of
+from modelyard.sdk_instances import LOCAL_INSTANCE_TYPES
 
 if TYPE_CHECKING:
     from modelyard.bootstrap import Platform
@@ -386,10 +387,6 @@ def _text(path: str | PathLike[str]) -> str:
     return os.fspath(path) if isinstance(path, PathLike) else path
 
 
-#: The SageMaker SDK's local mode: the machine the code runs on, as a batch job's workers are.
-_LOCAL_INSTANCE_TYPES = frozenset({"local", "local_cpu"})
-
-
 #: The SDK's ``accept`` values that name each input format's outputs.
 _ACCEPTS = {
     "text/csv": ("text/csv",),
@@ -472,7 +469,7 @@ def _check_instances(count: object, instance_type: object) -> None:
         return
     if not isinstance(instance_type, str) or not instance_type.strip():
         raise InvalidInput(f"instance_type must be a name, got {instance_type!r}")
-    if instance_type not in _LOCAL_INSTANCE_TYPES:
+    if instance_type not in LOCAL_INSTANCE_TYPES:
         warnings.warn(
             f"instance_type {instance_type!r} is not used: the job runs in worker processes "
             "on this machine (instance_count of them), or on Ray with executor='ray'",

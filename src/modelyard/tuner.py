@@ -433,8 +433,9 @@ class HyperparameterTuner:
         """Serve the best trial's model (the version the tuning job registered) and return a
         :class:`~modelyard.predictor.Predictor`, as the SageMaker SDK's
         ``HyperparameterTuner.deploy``: ``best_estimator().deploy(...)``, its arguments in
-        the SDK's order. ``endpoint_name`` defaults to the model's name, as
-        :meth:`Estimator.deploy`'s; ``options`` are that method's other keywords
+        the SDK's order. ``endpoint_name`` defaults to the best trial's name, as the SDK's
+        does (never the model's: an endpoint serving it already would be replaced);
+        ``options`` are :meth:`Estimator.deploy`'s other keywords
         (``variant_name``, ``timeout``, ``serving_url``, ``predictor``, ``capture``,
         ``capture_redact``).
 
@@ -442,8 +443,9 @@ class HyperparameterTuner:
             ValueError: no tuning job, or it has not ended with a registered model. What
             :meth:`Estimator.deploy` raises.
         """
-        return self.best_estimator().deploy(
-            endpoint_name,
+        best = self.best_training_job()
+        return self.best_estimator(best).deploy(
+            endpoint_name or best,
             initial_instance_count=initial_instance_count,
             instance_type=instance_type,
             serializer=serializer,
