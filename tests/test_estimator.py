@@ -132,6 +132,15 @@ def test_the_sdks_script_mode_arguments_run_unchanged(
         platform=platform,
     )
     assert est.script == str(source / "train.py")
+    assert (est.role, est.instance_count, est.instance_type) == (
+        "arn:aws:iam::111122223333:role/SageMakerRole",
+        1,
+        "local",
+    )  # read back as the SDK's estimator has them
+    # Paths as the SDK takes them too (pathlib), and a source_dir that is no folder refused.
+    assert Estimator(entry_point=Path("train.py"), source_dir=source).script == est.script
+    with pytest.raises(InvalidInput, match="is not a folder"):
+        Estimator(entry_point="train.py", source_dir=str(source / "train.py"))
     est.fit({"train": str(iris_csv)}, logs=False)
     assert est.model_data == "sdk:1"
     assert "SEEN " in platform.jobs.logs(est.job_.name)

@@ -68,8 +68,8 @@ class Estimator:
         trust_pickle: bool = False,
         trust_code: bool = False,
         platform: Platform | None = None,
-        entry_point: str | None = None,
-        source_dir: str | None = None,
+        entry_point: str | os.PathLike[str] | None = None,
+        source_dir: str | os.PathLike[str] | None = None,
         role: str | None = None,
         instance_count: int | None = None,
         instance_type: str | None = None,
@@ -104,6 +104,8 @@ class Estimator:
         self.algorithm = algorithm
         self.script = _sdk_script(script, entry_point, source_dir)
         self.role = role
+        self.instance_count = instance_count  # read as the SDK's are; not used (see above)
+        self.instance_type = instance_type
         self.model_name = model_name
         self.hyperparameters = hyperparameters
         self.target = target
@@ -349,7 +351,11 @@ def params_of(job: Job) -> dict[str, Any]:
     }
 
 
-def _sdk_script(script: str | None, entry_point: str | None, source_dir: str | None) -> str | None:
+def _sdk_script(
+    script: str | None,
+    entry_point: str | os.PathLike[str] | None,
+    source_dir: str | os.PathLike[str] | None,
+) -> str | None:
     """The script to run, given as ours or as the SageMaker SDK's ``entry_point`` (in
     ``source_dir``).
 
@@ -366,12 +372,15 @@ def _sdk_script(script: str | None, entry_point: str | None, source_dir: str | N
         raise InvalidInput(
             f"source_dir must be a local folder, got {source_dir!r}: copy the code here first"
         )
-    if os.path.basename(entry_point) != entry_point:
+    name = os.fspath(entry_point)
+    if os.path.basename(name) != name:
         raise InvalidInput(
-            f"entry_point {entry_point!r} must be a file name in source_dir: the job copies "
+            f"entry_point {name!r} must be a file name in source_dir: the job copies "
             f"the script's own folder and runs it there; give that folder as source_dir"
         )
-    return os.path.join(source_dir, entry_point)
+    if not os.path.isdir(source_dir):  # the SDK's sourcedir.tar.gz too: unpack it first
+        raise InvalidInput(f"source_dir {os.fspath(source_dir)!r} is not a folder")
+    return os.path.join(source_dir, name)
 
 
 def platform_of(session: object) -> Platform | None:
