@@ -353,6 +353,15 @@ def test_csv_long_field_is_truncated() -> None:
     assert "line 1, column 2" in str(info.value) and "q" * 41 not in str(info.value)
 
 
+def test_csv_field_past_the_csv_modules_default_limit_is_read_as_a_number_or_named() -> None:
+    """Python's csv module refuses a field over 128 KiB as an error of its own; a numeral that
+    long is a number (read or refused) like any other, never malformed CSV."""
+    tiny = "+0." + "0" * 200_000 + "1"  # not JSON (the +): the slow path reads it
+    check(decode(f"1,{tiny}\n".encode(), CSV, None), [[1.0, 0.0]])
+    with pytest.raises(InvalidPayload, match=r"line 1, column 2: '1111.*' is too large"):
+        decode(b"1," + b"1" * 200_000, CSV, None)
+
+
 def test_csv_ragged_lines_name_the_line() -> None:
     with pytest.raises(InvalidPayload, match="line 2 has 3 fields, line 1 has 2"):
         decode(b"1,2\n3,4,5\n", CSV, None)

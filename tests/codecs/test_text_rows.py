@@ -88,6 +88,16 @@ def test_csv_rows_keep_text_as_sent_even_when_it_reads_as_a_number() -> None:
     assert values(table(b"1,2,3\n,,\n", CSV)) == [[1.0, "2", "3"], [None, None, None]]
 
 
+def test_a_csv_text_field_longer_than_the_csv_modules_default_limit_is_read_whole() -> None:
+    """A document for a text model may run past 128 KiB, Python's csv module's default field
+    limit; under the payload limit it is valid CSV, read as the same text in JSON is, not
+    refused as malformed CSV."""
+    review = "a wonderful, moving film. " * 8_000  # 200,000 characters
+    quoted = review.replace('"', '""')
+    body = f'30,"{quoted}",02139\n41.5,{"x" * 140_000},94105\n'.encode()
+    assert values(table(body, CSV)) == [[30.0, review, "02139"], [41.5, "x" * 140_000, "94105"]]
+
+
 @pytest.mark.parametrize(
     ("body", "content_type", "error", "words"),
     [

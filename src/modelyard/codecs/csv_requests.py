@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import TYPE_CHECKING
 
 import numpy as np
 import orjson
@@ -19,7 +20,10 @@ from modelyard.codecs.json_shapes import NO_ROWS, Matrix, clip
 from modelyard.domain.numbers import NOT_NUMERAL_CHARS, parse_number
 from modelyard.errors import InvalidPayload
 
-__all__ = ["decode_csv"]
+if TYPE_CHECKING:
+    from _csv import Reader
+
+__all__ = ["csv_number", "decode_csv", "rows_reader"]
 
 # Bytes a CSV body of plain numbers is made of; such a body is parsed as JSON by orjson, which
 # reads numbers several times faster than float(); anything else takes the slow, naming path.
@@ -32,6 +36,11 @@ _CSV_NUMERAL_BYTES = b"0123456789.eE+-nNaAiIfFtTyY \t,\r\n"
 _INF = float("inf")
 _NINF = -_INF
 _CR = ord("\r")
+#: The longest field :mod:`csv` reads: its default, 128 KiB, refused a longer field (a document
+#: for a text model, a numeral of many digits) as malformed CSV, in a body under the payload
+#: limit. The body's size is the only bound a field needs; this is the largest the module
+#: takes on every platform (a C long). The limit is the module's, so it is set for the process.
+FIELD_SIZE_LIMIT = 2**31 - 1
 
 
 def decode_csv(body: bytes) -> Matrix:
@@ -85,7 +94,7 @@ def _csv_rows(body: bytes) -> Matrix:
     # float() takes "1_000", "١٢", "1\n": only a body with a byte no number holds, or a
     # quote, needs each row's fields checked once float() has taken them.
     check = bool(body.translate(None, _CSV_NUMERAL_BYTES))
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    reader = rows_reader(text)
     try:
         for fields in reader:
             # A blank line reads as [] and a line of spaces as [" "]; a quoted "" is [""].
@@ -116,6 +125,14 @@ def _csv_rows(body: bytes) -> Matrix:
     if not rows:  # only lines of Unicode spaces (no-break spaces), which bytes.rstrip keeps
         raise InvalidPayload(NO_ROWS)
     return np.array(rows, dtype=np.float64)
+
+
+def rows_reader(text: str) -> Reader:
+    """A strict RFC 4180 reader of a request body's text (``\\r\\n``, ``\\n`` or ``\\r`` line
+    ends; quoted fields), taking fields of any length the body holds."""
+    if csv.field_size_limit() < FIELD_SIZE_LIMIT:
+        csv.field_size_limit(FIELD_SIZE_LIMIT)
+    return csv.reader(io.StringIO(text, newline=""), strict=True)
 
 
 def csv_number(field: str, line: int, column: int, first: bool) -> float:

@@ -20,13 +20,12 @@ every value as a float, which these bodies cannot be.
 from __future__ import annotations
 
 import csv
-import io
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modelyard.codecs.csv_requests import csv_number
+from modelyard.codecs.csv_requests import csv_number, rows_reader
 from modelyard.codecs.json_shapes import (
     NO_ROWS,
     SHAPES,
@@ -159,7 +158,7 @@ def table_from_csv(body: bytes, signature: Signature) -> pd.DataFrame:
     except UnicodeDecodeError as exc:
         raise InvalidPayload(f"the CSV body is not UTF-8 text: {exc}") from None
     text = text.removeprefix(_BOM)
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    reader = rows_reader(text)
     rows: list[list[str]] = []
     lines: list[int] = []
     width = first = -1
