@@ -24,6 +24,7 @@ NAMED = Signature(inputs=(ColumnSpec("float64", "a"), ColumnSpec("float64", "b")
 NAMED3 = Signature(inputs=tuple(ColumnSpec("float64", n) for n in ("a", "b", "c")))
 UNNAMED = Signature(inputs=(ColumnSpec("float64"), ColumnSpec("float64")))
 ONE = Signature(inputs=(ColumnSpec("float64", "x"),))
+TEXT = Signature(inputs=(ColumnSpec("float64", "a"), ColumnSpec("str", "b")))
 EXPECTED = np.array([[1.0, 2.0], [3.0, 4.0]])
 
 
@@ -383,6 +384,21 @@ def test_csv_zero_rows(body: bytes) -> None:
 def test_csv_not_utf8() -> None:
     with pytest.raises(InvalidPayload, match="not UTF-8"):
         decode(b"1,\xff\n", CSV, None)
+
+
+@pytest.mark.parametrize("signature", [None, TEXT], ids=["numbers", "text"])
+def test_a_json_body_that_is_not_utf8_names_the_byte_where_it_stops_being_utf8(
+    signature: Signature | None,
+) -> None:
+    """Latin-1 text sent unlabelled (a Java or R client): orjson's words were "surrogates not
+    allowed: line 1 column 1 (char 0)", a cause and a place the body does not have."""
+    body = '[[1, 2], [3, "caf\u00e9"]]'.encode("latin-1")
+    with pytest.raises(InvalidPayload) as refused:
+        decode(body, JSON, signature)
+    message = str(refused.value)
+    assert "the JSON body is not UTF-8 text" in message, message
+    assert "byte 0xe9 in position 17" in message, message
+    assert "surrogates" not in message and "char 0" not in message, message
 
 
 # --- content types -------------------------------------------------------------------------

@@ -636,3 +636,32 @@ def test_response_binary_per_output_or_by_default() -> None:
     assert header["outputs"][0]["parameters"] == {"binary_data_size": 16}
     assert "data" not in header["outputs"][0]
     assert np.frombuffer(body[length:], dtype="<f8").tolist() == [0.5, 2.0]
+
+
+def test_a_request_that_is_not_utf8_names_the_byte_where_it_stops_being_utf8() -> None:
+    """orjson's words were "surrogates not allowed: line 1 column 1 (char 0)", with or without
+    binary data after the JSON object: neither the cause nor the place."""
+    request = b'{"id": "caf\xe9", "inputs": []}'
+    with pytest.raises(InvalidPayload) as refused:
+        parse_request(request, None)
+    message = str(refused.value)
+    assert "the JSON object is not UTF-8 text" in message, message
+    assert "byte 0xe9 in position 11" in message, message
+    assert "surrogates" not in message and "char 0" not in message, message
+    header = orjson.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "x",
+                    "datatype": "FP64",
+                    "shape": [1],
+                    "parameters": {"binary_data_size": 8},
+                }
+            ]
+        }
+    )
+    with pytest.raises(InvalidPayload) as refused:
+        parse_request(header + struct.pack("<d", 0.5), None)  # the header left out
+    message = str(refused.value)
+    assert "no Inference-Header-Content-Length" in message, message
+    assert f"in position {len(header) + 6}" in message and "char 0" not in message, message

@@ -97,6 +97,20 @@ def refuse_unnamed(signature: Signature | None) -> None:
     )
 
 
+def not_utf8(data: bytes | memoryview, error: Exception) -> str | None:
+    """Where ``data``, which orjson refused with ``error``, stops being UTF-8 (``'utf-8' codec
+    can't decode byte 0xe9 in position 20: …``), or None when that is not why. orjson says
+    only "str is not valid UTF-8: surrogates not allowed" at "line 1 column 1 (char 0)",
+    whatever the byte and wherever it is."""
+    if "UTF-8" not in str(error):
+        return None
+    try:
+        bytes(data).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return str(exc)
+    return None
+
+
 def clip(value: object, limit: int = 40) -> str:
     """``repr`` of a value shortened for an error message."""
     text = value if isinstance(value, str) else repr(value)

@@ -75,6 +75,7 @@ from modelyard.codecs.json_shapes import (
     feature_names,
     json_number,
     n_features,
+    not_utf8,
     rows_from_json,
 )
 from modelyard.codecs.text_rows import (
@@ -336,6 +337,7 @@ def _lenient_json(body: bytes, error: orjson.JSONDecodeError) -> object:
     """What orjson refuses and we take: a BOM first (CSV skips it, so JSON does too), the bare
     NaN/Infinity tokens Python's json.dumps writes, and a numeral that overflows (for the row
     pass to name); anything else is reported with orjson's error."""
+    sent = body
     if body.startswith(_BOM):
         body = body[len(_BOM) :]
         try:
@@ -349,6 +351,12 @@ def _lenient_json(body: bytes, error: orjson.JSONDecodeError) -> object:
             return json.loads(body.decode(), parse_float=json_number, parse_int=json_number)
         except (ValueError, RecursionError):
             pass
+    problem = not_utf8(sent, error)  # its position in the body as sent
+    if problem is not None:
+        raise InvalidPayload(
+            f"the JSON body is not UTF-8 text: {problem} (name another charset in the "
+            "Content-Type: application/json; charset=…)"
+        ) from None
     raise InvalidPayload(f"malformed JSON: {error}") from None
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from modelyard.codecs.json_shapes import clip
+from modelyard.codecs.json_shapes import clip, not_utf8
 from modelyard.errors import InvalidPayload
 from modelyard.serving.v2 import binary
 from modelyard.serving.v2.tensors import Tensor
@@ -76,16 +76,20 @@ def parse_request(body: bytes, header_length: str | None) -> InferRequest:
     try:
         obj = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
+        utf8 = not_utf8(text, exc)
+        problem = f"malformed JSON: {exc}" if utf8 is None else f"not UTF-8 text: {utf8}"
         if header_length is None and b'"binary_data_size"' in body:
             # Binary tensor data sent without the header that says where the JSON ends: the
             # whole body was read as JSON, and failed at the first raw byte.
             raise InvalidPayload(
                 f"an input has binary_data_size but the request has no {binary.HEADER_NAME}, "
                 "so the whole body was read as JSON: send the JSON object's length in that "
-                f"header (malformed JSON: {exc})"
+                f"header ({problem})"
             ) from None
-        where = f" (the JSON object's length is {binary.HEADER_NAME})"
-        raise InvalidPayload(f"malformed JSON{where if header_length else ''}: {exc}") from None
+        where = f" (the JSON object's length is {binary.HEADER_NAME})" if header_length else ""
+        if utf8 is not None:
+            raise InvalidPayload(f"the JSON object{where} is {problem}") from None
+        raise InvalidPayload(f"malformed JSON{where}: {exc}") from None
     if type(obj) is not dict:
         raise InvalidPayload("the inference request must be a JSON object")
     request_id = obj.get("id")
