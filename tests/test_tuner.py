@@ -398,3 +398,53 @@ def test_a_tuning_job_name_or_an_attach_that_cannot_be_refuses_naming_it(
         pytest.raises(JobNotFound),
     ):
         HyperparameterTuner.attach("nope", platform, job_details={})
+
+
+@pytest.mark.parametrize(
+    ("strategy", "max_trials"),
+    [("Bayesian", 1), ("Random", 1), ("Grid", 2)],  # a grid's default: every point
+)
+def test_the_sdks_defaults_one_job_and_maximize_a_metric_its_name_does_not_explain(
+    platform: Platform,
+    cancer_csv: tuple[Path, Path],
+    tmp_path: Path,
+    strategy: str,
+    max_trials: int,
+) -> None:
+    # SageMaker SDK code that leaves max_jobs and objective_type out gets one training job
+    # (a grid: all its points) and Maximize, there and here: not 20 jobs, nor a refusal.
+    tuner = HyperparameterTuner(
+        _script_estimator(platform, tmp_path, SCORE_SCRIPT, "scored"),
+        "validation:score",
+        {"depth": CategoricalParameter([3, 7])},
+        [{"Name": "validation:score", "Regex": "score=([0-9.]+)"}],
+        strategy=strategy,
+    )
+    assert (tuner.max_jobs, tuner.objective_type) == (None, None)
+    tuner.fit(str(cancer_csv[0]))
+    config = platform.tuning.get(tuner.job_.name).spec["tuning"]
+    assert (config["max_trials"], config["maximize"]) == (max_trials, True)
+    assert len(tuner.trials_) == max_trials
+    assert tuner.best_value_ == max(t["value"] for t in tuner.trials_)
+
+
+@pytest.mark.parametrize(
+    ("objective", "message"),
+    [
+        (None, r"objective must be a metric's name.*NoneType None"),
+        (5, r"objective must be a metric's name.*int 5"),
+        ("", r"1 to 255 characters, got ''"),
+        ("  ", r"1 to 255 characters"),
+        ("m" * 256, r"1 to 255 characters"),
+        ("validation:auc\nx", r"control character"),
+    ],
+)
+def test_an_objective_that_is_no_metric_name_is_refused_before_anything_is_submitted(
+    platform: Platform, cancer_csv: tuple[Path, Path], objective: Any, message: str
+) -> None:
+    tuner = HyperparameterTuner(
+        _estimator(platform), objective, {"max_depth": IntegerParameter(2, 3)}
+    )
+    with pytest.raises(InvalidInput, match=message):
+        tuner.fit(train=str(cancer_csv[0]), wait=False)
+    assert platform.jobs.list_jobs() == []

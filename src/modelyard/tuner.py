@@ -42,6 +42,7 @@ from modelyard.estimator import (
     sdk_hyperparameters,
     sdk_json,
 )
+from modelyard.services.tuning_records import named_direction
 
 if TYPE_CHECKING:
     from modelyard.bootstrap import Platform
@@ -149,6 +150,11 @@ class HyperparameterTuner:
     ``metric_definitions`` (``NAME=REGEX`` strings or the SageMaker SDK's
     ``{"Name": ..., "Regex": ...}`` dicts), when given, replace the estimator's for the trials.
 
+    Defaults are the SageMaker SDK's: ``max_jobs`` None runs one training job (a ``Grid``: one
+    per point of its grid), and ``objective_type`` None maximizes, except an objective whose
+    name says smaller is better (``loss``, ``error``, ``rmse``, ``mae``, ``mse``...), which is
+    minimized (the SDK would maximize it; say ``objective_type="Maximize"`` to).
+
     Learned attributes (set by ``fit``): ``job_``, ``best_training_job_``,
     ``best_hyperparameters_``, ``best_value_``, ``model_version_``, ``trials_`` (a list of
     dicts: name, state, value, hyperparameters).
@@ -163,7 +169,7 @@ class HyperparameterTuner:
         *,
         objective_type: Literal["Maximize", "Minimize"] | None = None,
         strategy: str = "Bayesian",
-        max_jobs: int = 20,
+        max_jobs: int | None = None,
         max_parallel_jobs: int = 1,
         early_stopping_type: Literal["Off", "Auto"] = "Off",
         max_failed_jobs: int | None = None,
@@ -257,10 +263,10 @@ class HyperparameterTuner:
             algorithm=est.algorithm,
             script=est.script,
             target=est.target,
-            maximize=None if self.objective_type is None else self.objective_type == "Maximize",
+            maximize=self._maximize(),
             hyperparameters=sdk_hyperparameters(est.hyperparameters, est.script),
             strategy=strategy,
-            max_trials=self.max_jobs,
+            max_trials=self.max_jobs if self.max_jobs is not None or strategy == "grid" else 1,
             parallel=self.max_parallel_jobs,
             early_stopping=self.early_stopping_type == "Auto",
             max_failed_trials=self.max_failed_jobs,
@@ -280,6 +286,14 @@ class HyperparameterTuner:
             job = platform.tuning.wait(job.name)
         self._learn(job)
         return self
+
+    def _maximize(self) -> bool:
+        """The direction: the one given, else what the objective's name says, else the SDK's
+        Maximize."""
+        if self.objective_type is not None:
+            return self.objective_type == "Maximize"
+        name: object = self.objective_metric_name
+        return not isinstance(name, str) or named_direction(name) in (True, None)
 
     @classmethod
     def attach(

@@ -38,6 +38,7 @@ from modelyard.services.tuning_records import (
     Trial,
     TuningConfig,
     TuningSummary,
+    check_objective,
     infer_maximize,
 )
 from modelyard.services.tuning_workers import TuningWorkers
@@ -105,7 +106,7 @@ class TuningService:
         maximize: bool | None = None,
         hyperparameters: Mapping[str, Any] | None = None,
         strategy: str = "bayesian",
-        max_trials: int = 20,
+        max_trials: int | None = 20,
         parallel: int = 1,
         early_stopping: bool = False,
         max_failed_trials: int | None = None,
@@ -127,7 +128,8 @@ class TuningService:
             maximize: The direction; None infers it from the metric's name.
             hyperparameters: Fixed hyperparameters for every trial.
             strategy: ``bayesian``, ``random``, ``grid`` or ``hyperband``.
-            max_trials: Trials to run (a grid runs each point at most once).
+            max_trials: Trials to run (a grid runs each point at most once); None, for a grid
+                only: one trial per point.
             parallel: Trials running at once, each in its own process.
             early_stopping: Prune trials whose per-round objective trails the median.
             max_failed_trials: Failed trials tolerated before the job fails
@@ -143,9 +145,12 @@ class TuningService:
         """
         if job_name is not None:
             validate_name(job_name, "job name")
+        check_objective(objective)
         check_strategy(strategy)
         static = hyperparameters_set(hyperparameters, algorithm)
         space = SearchSpace.parse(ranges)
+        if max_trials is None and strategy == "grid":  # every point, as many as allowed
+            max_trials = min(SearchSpace.grid_size(space.grid()), _MAX_TRIALS)
         for tuned in space.names:
             # The best trial's hyperparameters become its version's params, whose names the
             # registry checks: refuse now, not once every trial has trained (a fixed
@@ -157,7 +162,7 @@ class TuningService:
                 f"hyperparameter {', '.join(both)} is both fixed and tuned: give it a fixed value "
                 "or a range, not both"
             )
-        if not _whole(max_trials) or not 1 <= max_trials <= _MAX_TRIALS:
+        if max_trials is None or not _whole(max_trials) or not 1 <= max_trials <= _MAX_TRIALS:
             raise InvalidInput(
                 f"the number of trials must be in [1, {_MAX_TRIALS}], a whole number; "
                 f"got {max_trials!r}"

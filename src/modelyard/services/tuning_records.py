@@ -19,21 +19,55 @@ ACTIVE = (JobStatus.PENDING, JobStatus.IN_PROGRESS, JobStatus.STOPPING)
 _LARGER_IS_BETTER = ("auc", "accuracy", "acc", "f1", "r2", "precision", "recall", "ndcg", "map")
 
 
+#: The longest objective metric name (SageMaker's MetricName: 1 to 255 characters).
+MAX_OBJECTIVE_CHARS = 255
+
+
+def check_objective(objective: object) -> None:
+    """Refuse an objective that is no metric name.
+
+    Raises:
+        InvalidInput: not a string, empty or blank, over ``MAX_OBJECTIVE_CHARS`` characters,
+            or holding a control character (a line break); naming it.
+    """
+    if not isinstance(objective, str):
+        raise InvalidInput(
+            f"the objective must be a metric's name (validation:auc), got "
+            f"{type(objective).__name__} {objective!r}"
+        )
+    if not objective.strip() or len(objective) > MAX_OBJECTIVE_CHARS:
+        raise InvalidInput(
+            f"the objective must be a metric's name of 1 to {MAX_OBJECTIVE_CHARS} characters, "
+            f"got {objective[:300]!r}"
+        )
+    if any(ord(c) < 32 or ord(c) == 127 for c in objective):
+        raise InvalidInput(f"the objective {objective!r} holds a control character")
+
+
+def named_direction(objective: str) -> bool | None:
+    """Whether ``objective`` (``validation:auc``) is better large (True) or small (False), as
+    its metric's name says; None when the name does not say."""
+    metric = objective.rsplit(":", 1)[-1].split("@")[0].lower()
+    if metric in _LARGER_IS_BETTER:
+        return True
+    if any(word in metric for word in ("loss", "error", "rmse", "mae", "mse", "mape", "deviance")):
+        return False
+    return None
+
+
 def infer_maximize(objective: str) -> bool:
     """Whether ``objective`` (``validation:auc``) is to be maximised, from its metric name.
 
     Raises:
         InvalidInput: when the name does not say; the user must pass the direction.
     """
-    metric = objective.rsplit(":", 1)[-1].split("@")[0].lower()
-    if metric in _LARGER_IS_BETTER:
-        return True
-    if any(word in metric for word in ("loss", "error", "rmse", "mae", "mse", "mape", "deviance")):
-        return False
-    raise InvalidInput(
-        f"cannot tell whether {objective!r} is better large or small: say whether to maximize or "
-        "minimize it"
-    )
+    direction = named_direction(objective)
+    if direction is None:
+        raise InvalidInput(
+            f"cannot tell whether {objective!r} is better large or small: say whether to "
+            "maximize or minimize it"
+        )
+    return direction
 
 
 @dataclass(frozen=True)
