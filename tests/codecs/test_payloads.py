@@ -13,6 +13,7 @@ from modelyard.codecs.payloads import SUPPORTED_CONTENT_TYPES, decode, encode, n
 from modelyard.domain.signature import ColumnSpec, Signature
 from modelyard.errors import (
     InvalidPayload,
+    ModelFailed,
     NotAcceptable,
     SignatureMismatch,
     UnsupportedMediaType,
@@ -556,6 +557,10 @@ def test_encode_json_writes_a_value_alike_for_one_row_and_many(dtype: type) -> N
     np.testing.assert_array_equal(back, values)  # exactly, in the model's dtype
     if dtype is np.float32:
         assert numbers[0] == b"0.83744717"  # float32's shortest, not the float64 it holds
+    if dtype is np.float16:
+        assert numbers[0] == b"0.8374"  # float16's shortest, as CSV writes it
+        assert encode(np.array([0.1], dtype), JSON) == b'{"predictions":[0.1]}'
+        assert encode(np.array([0.1], dtype), CSV) == b"0.1\n"
 
 
 def test_encode_csv_1d_and_2d_round_trip() -> None:
@@ -583,6 +588,45 @@ def test_encode_csv_nan_and_labels() -> None:
     assert encode(np.array(["a,b", "c"]), CSV) == b'"a,b"\nc\n'
     assert encode(np.array([3, 4]), CSV) == b"3\n4\n"
     assert encode(np.array([], dtype=np.float64), CSV) == b""
+
+
+@pytest.mark.parametrize("media_type", [JSON, CSV])
+def test_text_labels_held_as_bytes_or_numpy_scalars_in_objects_are_written_as_values(
+    media_type: str,
+) -> None:
+    # A classifier trained on bytes labels predicts a dtype S array; a pyfunc model returning
+    # a list of numpy numbers and text, an object array. Both formats write the values
+    # themselves: not Python's repr (b'cat') in CSV, nor a 424 in JSON.
+    labels = np.array([b"cat", b"dog"])
+    mixed = np.array([np.int64(3), np.float32(0.5), "a", np.bool_(True)], dtype=object)
+    if media_type == JSON:
+        assert orjson.loads(encode(labels, JSON)) == {"predictions": ["cat", "dog"]}
+        assert orjson.loads(encode(mixed, JSON)) == {"predictions": [3, 0.5, "a", True]}
+    else:
+        assert encode(labels, CSV) == b"cat\ndog\n"
+        assert encode(mixed, CSV) == b"3\n0.5\na\nTrue\n"
+
+
+@pytest.mark.parametrize("media_type", [JSON, CSV])
+@pytest.mark.parametrize(
+    ("predictions", "named"),
+    [
+        (np.array([1 + 2j]), "complex"),
+        (np.array([b"\xff"]), "not UTF-8"),
+        (np.array([object()], dtype=object), "object"),
+    ],
+)
+def test_predictions_no_format_can_hold_are_a_model_failure_in_both_formats(
+    media_type: str, predictions: np.ndarray, named: str
+) -> None:
+    with pytest.raises(ModelFailed, match=named):
+        encode(predictions, media_type)
+
+
+def test_csv_refuses_a_prediction_that_is_a_mapping_or_list_naming_json() -> None:
+    # JSON writes {"a": 1} as an object; a CSV cell would hold Python's repr of it.
+    with pytest.raises(ModelFailed, match=r"dict.*as CSV.*application/json"):
+        encode(np.array([{"a": 1}], dtype=object), CSV)
 
 
 def test_encode_refuses_an_unknown_media_type() -> None:

@@ -665,3 +665,15 @@ def test_a_request_that_is_not_utf8_names_the_byte_where_it_stops_being_utf8() -
     message = str(refused.value)
     assert "no Inference-Header-Content-Length" in message, message
     assert f"in position {len(header) + 6}" in message and "char 0" not in message, message
+
+
+def test_an_fp16_output_in_json_is_each_values_shortest_text() -> None:
+    # float16's 0.1 widened to float64 is 0.0999755859375: JSON must say 0.1, as FP16 reads
+    # it back to the same value, and the raw bytes stay FP16's.
+    halves = np.array([0.1, 2.5, np.nan, 65504], dtype=np.float16)
+    (out,) = output_tensors(halves, numeric_signature(), None)
+    assert out.datatype == "FP16" and out.raw() == halves.astype("<f2").tobytes()
+    text = orjson.dumps(out.values(), option=orjson.OPT_SERIALIZE_NUMPY)
+    assert text == b"[0.1,2.5,null,65504.0]"
+    back = np.array([np.nan if v is None else v for v in orjson.loads(text)], dtype=np.float16)
+    np.testing.assert_array_equal(back, halves)

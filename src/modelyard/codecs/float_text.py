@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import orjson
 
-__all__ = ["float32_csv"]
+__all__ = ["float16_for_json", "float32_csv"]
 
 #: The window in float32: the smallest float32 at or above 1e-4 (float32(1e-4) is below it,
 #: and numpy writes it ``1e-04``), and 1e6 (exact).
@@ -61,3 +61,9 @@ def float32_csv(array: np.ndarray) -> bytes:
 def _numpy_rows(array: np.ndarray) -> bytes:
     """A 2-D array's lines, every value through numpy."""
     return "".join(",".join(row) + "\n" for row in array.astype(str).tolist()).encode()
+
+
+def float16_for_json(array: np.ndarray) -> np.ndarray:
+    """A float16 array as the float64 values whose shortest text is each value's own (JSON
+    writers take float16 as the float64 it widens to: 0.1 would be written 0.099975586)."""
+    return array.astype(str).astype(np.float64)

@@ -36,3 +36,27 @@ def typed_objects(array: np.ndarray) -> tuple[Kind, np.ndarray] | None:
     except (TypeError, ValueError):
         return None
     return "float64", numbers.reshape(array.shape)
+
+
+#: The Python types JSON and CSV write as values of their own.
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def plain_value(value: object) -> str | int | float | bool | None:
+    """A prediction held as an object, as a value JSON and CSV write: a NumPy scalar as the
+    Python number, text or boolean it holds, bytes (a label) as the UTF-8 text they hold.
+
+    Raises:
+        ValueError: bytes that are not UTF-8.
+        TypeError: anything else (a complex number, a mapping, an object), naming its type.
+    """
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(f"the text label {value[:40]!r} is not UTF-8") from None
+    if isinstance(value, _PLAIN):
+        return value
+    raise TypeError(type(value).__name__)

@@ -59,14 +59,14 @@ import io
 import json
 import re
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
 
 from modelyard.codecs import npy
 from modelyard.codecs.csv_requests import decode_csv
-from modelyard.codecs.float_text import float32_csv
+from modelyard.codecs.float_text import float16_for_json, float32_csv
 from modelyard.codecs.json_shapes import (
     NO_ROWS,
     Matrix,
@@ -78,6 +78,7 @@ from modelyard.codecs.json_shapes import (
     not_utf8,
     rows_from_json,
 )
+from modelyard.codecs.object_arrays import plain_value
 from modelyard.codecs.text_rows import (
     is_text_dtype,
     table_from_csv,
@@ -420,14 +421,17 @@ def _encode_json(array: np.ndarray) -> bytes:
         # the same values in other text (1e-07, not 1e-7), so a column of a 2-D result (one
         # row is C-ordered, many are not) would print differently from a single row.
         array = np.ascontiguousarray(array)
+    if array.dtype == np.float16:
+        array = float16_for_json(array)
     try:
         return orjson.dumps({"predictions": array}, option=orjson.OPT_SERIALIZE_NUMPY)
     except orjson.JSONEncodeError:
         pass  # dtypes orjson does not take natively (str, object, float16): via Python objects
-    try:
-        return orjson.dumps({"predictions": array.tolist()})
+    try:  # NumPy scalars and bytes (labels) inside objects: as the values they hold
+        return orjson.dumps({"predictions": array.tolist()}, default=plain_value)
     except orjson.JSONEncodeError as exc:
-        message = f"cannot write predictions of dtype {array.dtype} as JSON: {exc}"
+        why = exc.__cause__ if isinstance(exc.__cause__, ValueError) else exc
+        message = f"cannot write predictions of dtype {array.dtype} as JSON: {why}"
         raise ModelFailed(message) from None
 
 
@@ -447,8 +451,27 @@ def _encode_csv(array: np.ndarray) -> bytes:
     else:
         buffer = io.StringIO()
         rows = array.tolist() if array.ndim == 2 else [[v] for v in array.tolist()]
+        if kind in "OSc":  # objects, bytes (labels), complex: each value as JSON writes it
+            rows = _plain_rows(rows, array.dtype)
         csv.writer(buffer, lineterminator="\n").writerows(rows)
         return buffer.getvalue().encode()
     if array.ndim == 1:
         return ("\n".join(text) + "\n").encode() if text else b""
     return "".join(",".join(row) + "\n" for row in text).encode()
+
+
+def _plain_rows(rows: list[list[Any]], dtype: np.dtype[Any]) -> list[list[Any]]:
+    """CSV rows of values CSV writes as themselves (``object_arrays.plain_value``), not
+    Python's text of them (``b'cat'``, ``(1+2j)``, ``{'a': 1}``).
+
+    Raises:
+        ModelFailed: a value CSV cannot hold, naming its type (a mapping or list: and JSON).
+    """
+    try:
+        return [[plain_value(value) for value in row] for row in rows]
+    except ValueError as exc:
+        raise ModelFailed(f"cannot write predictions of dtype {dtype} as CSV: {exc}") from None
+    except TypeError as exc:
+        name = str(exc)
+        hint = ": ask for application/json" if name in ("dict", "list", "tuple") else ""
+        raise ModelFailed(f"cannot write predictions holding {name} as CSV{hint}") from None

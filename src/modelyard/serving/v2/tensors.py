@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from modelyard.codecs.float_text import float16_for_json
 from modelyard.codecs.json_shapes import clip
 from modelyard.codecs.object_arrays import typed_objects
 from modelyard.domain import ModelSpec, Signature
@@ -143,7 +144,8 @@ class Tensor:
         """
         if self.datatype != BYTES:
             assert isinstance(self.data, np.ndarray)
-            return np.ascontiguousarray(self.data.reshape(-1))
+            flat = np.ascontiguousarray(self.data.reshape(-1))
+            return float16_for_json(flat) if flat.dtype == np.float16 else flat
         try:
             return [item.decode("utf-8") for item in self.data]
         except UnicodeDecodeError:
