@@ -71,27 +71,33 @@ def write_csv(path: Path, frame: pd.DataFrame) -> str:
 
 
 def capture(
-    platform: Platform, variant: str, version: int, frame: pd.DataFrame, when: datetime
+    platform: Platform,
+    variant: str,
+    version: int,
+    frame: pd.DataFrame,
+    when: datetime,
+    model: str = "churn",
 ) -> None:
-    """Write ``frame``'s rows as one captured file of ``variant``, as a server writes them."""
+    """Write ``frame``'s rows (its columns as the inputs) as one captured file of ``variant``
+    answered by ``model``'s ``version``, as a server writes them."""
     n = len(frame)
     times = [when + timedelta(milliseconds=i) for i in range(n)]
     columns: dict[str, Any] = {
         "inference_id": [f"{variant}-{when.isoformat()}-{i}" for i in range(n)],
         "time": pa.array(times, type=pa.timestamp("us", tz="UTC")),
         "variant": [variant] * n,
-        "model": ["churn"] * n,
+        "model": [model] * n,
         "model_version": pa.array([version] * n, type=pa.int64()),
         "latency_ms": [1.0] * n,
         "row": pa.array([0] * n, type=pa.int32()),
         "protocol": ["sagemaker"] * n,
     }
-    for name in FEATURES:
+    for name in frame.columns:
         columns[f"input.{name}"] = frame[name].to_numpy()
-    columns["output.prediction"] = (frame["a"] + frame["b"] > 0).astype(np.int64).to_numpy()
+    columns["output.prediction"] = (frame.sum(axis=1) > 0).astype(np.int64).to_numpy()
     buffer = io.BytesIO()
     pq.write_table(pa.table(columns), buffer)
-    path = f"{partition('api', when)}/part-{variant}-{when:%H%M%S}.parquet"
+    path = f"{partition('api', when)}/part-{variant}-{model}-{when:%H%M%S}.parquet"
     CaptureFolder(platform.settings.resolved_capture_url).write(path, buffer.getvalue())
 
 
@@ -278,6 +284,38 @@ def test_predictions_come_only_from_the_current_model_version(platform: Platform
     (blue,) = platform.drift.drift("api", variant="blue", window=timedelta(hours=1), now=NOW)
     assert blue.current_rows == 1400  # inputs: every row the variant answered
     assert [p.current_rows for p in blue.predictions] == [1000]
+
+
+def test_rows_of_a_version_that_does_not_take_a_feature_do_not_make_it_vanish(
+    platform: Platform,
+) -> None:
+    """Right after blue moved to a version taking other features, its window held only the
+    earlier version's rows: the new version's features read as vanished from them, so the
+    check (and every scheduled run, and an alarm on drift.share) called drift on a model that
+    had not answered yet. A feature is compared on the rows of versions that take it."""
+    from sklearn.linear_model import LogisticRegression
+
+    train = features(3000, 1).rename(columns={"c": "d"}).loc[:, ["a", "d"]]
+    model = LogisticRegression().fit(train, (train["a"] > 0).astype(int))
+    platform.registry.register(
+        "fraud", model, flavor="sklearn", input_example=train[:3], baseline=train
+    )
+    capture(platform, "blue", 1, features(1000, 8), NOW - timedelta(minutes=40))
+    platform.endpoints.update("api", {"blue": "fraud:1", "green": "churn:2"})
+    (before,) = platform.drift.drift("api", variant="blue", window=timedelta(hours=1), now=NOW)
+    assert [(f.name, f.verdict) for f in before.features] == [
+        ("a", Verdict.NO_DRIFT),  # churn:1 took a too: its rows are fraud's traffic as well
+        ("d", Verdict.INSUFFICIENT_DATA),  # not a vanished feature: none of its rows yet
+    ]
+    assert before.verdict is Verdict.NO_DRIFT and before.drifted == []
+    # Once fraud:1 answered, d is compared on its rows alone, and a drift of d is seen.
+    fresh = features(600, 9, shift_a=0.0).rename(columns={"c": "d"}).loc[:, ["a", "d"]]
+    fresh["d"] += 1.0
+    capture(platform, "blue", 1, fresh, NOW - timedelta(minutes=10), model="fraud")
+    (after,) = platform.drift.drift("api", variant="blue", window=timedelta(hours=1), now=NOW)
+    d = after.features[1]
+    assert (d.name, d.current_rows, d.verdict) == ("d", 600, Verdict.DRIFT)
+    assert after.features[0].current_rows == 1600 and after.current_rows == 1600
 
 
 def test_an_empty_window_is_insufficient_data_without_noise(platform: Platform) -> None:

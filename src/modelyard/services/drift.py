@@ -7,10 +7,12 @@ versions may share) and wins. A version without either has no
 baseline.
 
 A drift report compares, per variant, the variant's current model version's baseline with the
-captured rows of a window (or with a dataset from a file): inputs from every row the variant
-answered in the window, predictions only from rows its current model version answered (the
-baseline's predictions are that version's). Fields the variant captures redacted (hashed or
-dropped) are left out of the comparison, with a quality note saying so.
+captured rows of a window (or with a dataset from a file): each input from every row the
+variant answered in the window with a model version that takes it (a version whose signature
+names other features did not send it, so its rows say nothing of it), predictions only from
+rows its current model version answered (the baseline's predictions are that version's).
+Fields the variant captures redacted (hashed or dropped) are left out of the comparison, with
+a quality note saying so.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ BASELINE_KIND = "baseline-profile-v1"
 DEFAULT_WINDOW = timedelta(hours=1)
 
 log = logging.getLogger("modelyard.drift")
+#: The features a model version takes, as captured rows name them (None: unknown).
+Takes = Callable[[str, int], "frozenset[str] | None"]
 
 
 class Versions(Protocol):
@@ -217,10 +221,11 @@ class DriftService:
                 )  # fmt: skip
             currents = {
                 v.name: _Current(
-                    captured_profile(_rows_of(rows, v), v), start, end, skipped=tuple(skipped)
+                    captured_profile(_rows_of(rows, v), v, self._takes),
+                    start, end, skipped=tuple(skipped),
                 )
                 for v in variants
-            }
+            }  # fmt: skip
         return [self._report(endpoint, v, currents[v.name], config) for v in variants]
 
     def window_profile(
@@ -243,7 +248,8 @@ class DriftService:
             endpoint, since=since, until=until, variant=chosen.name
         )
         rows = _rows_of(rows, chosen)
-        return (captured_profile(rows, chosen) if len(rows) else None), unreadable_notes(skipped)
+        profile = captured_profile(rows, chosen, self._takes) if len(rows) else None
+        return profile, unreadable_notes(skipped)
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -258,6 +264,18 @@ class DriftService:
                 f"{', '.join(v.name for v in variants)}"
             )
         return chosen
+
+    def _takes(self, model: str, version: int) -> frozenset[str] | None:
+        """The features version ``model:version`` takes, as captured rows name them; None
+        when unknown (no signature of named or counted inputs, or the version is gone)."""
+        try:
+            signature = self._versions.get_version(f"{model}:{version}").signature
+        except ModelyardError:  # deleted since, or a name no longer valid
+            return None
+        if signature is None or not signature.inputs:
+            return None
+        names = signature.feature_names or [str(i) for i in range(signature.n_features)]
+        return frozenset(names)
 
     def _from_file(self, data: str, variants: list[Variant]) -> dict[str, _Current]:
         from modelyard.codecs.tables import read_table
@@ -279,7 +297,8 @@ class DriftService:
             }  # fmt: skip
         _refuse_other_variants(frame, variants, data)
         return {
-            v.name: _Current(captured_profile(_rows_of(frame, v), v), None, None) for v in variants
+            v.name: _Current(captured_profile(_rows_of(frame, v), v, self._takes), None, None)
+            for v in variants
         }
 
     def _report(
@@ -321,23 +340,71 @@ def unreadable_notes(skipped: Sequence[str]) -> tuple[QualityIssue, ...]:
     )  # fmt: skip
 
 
-def captured_profile(rows: pd.DataFrame, variant: Variant) -> Profile:
+def captured_profile(rows: pd.DataFrame, variant: Variant, takes: Takes | None = None) -> Profile:
     """The profile of captured rows: ``input.<feature>`` columns as features, and
     ``output.<name>`` columns of the rows ``variant``'s current model version answered as
-    predictions."""
+    predictions.
+
+    ``takes(model, version)`` gives the features a version takes (None: unknown). A feature
+    is then profiled from the rows of the versions that take it, or may (unknown); one that
+    none of them takes has no rows. The rows of a version taking other features lack it, and
+    read as its values vanishing (a drift) right after the variant moved to a version with
+    new features."""
     from modelyard.monitoring.profile import Profile
 
     inputs = [c for c in rows.columns if str(c).startswith(INPUT_PREFIX)]
     outputs = [c for c in rows.columns if str(c).startswith(OUTPUT_PREFIX)]
     features = rows.loc[:, inputs].set_axis([c[len(INPUT_PREFIX) :] for c in inputs], axis=1)
     profile = Profile.from_frame(features)
+    versioned = "model" in rows.columns and "model_version" in rows.columns
+    if takes is not None and versioned and len(rows):
+        profile = _by_versions_taking(profile, features, rows, variant, takes)
     if not outputs:
         return profile
-    if "model" in rows.columns and "model_version" in rows.columns:
+    if versioned:
         same = (rows["model"] == variant.model) & (rows["model_version"] == variant.version)
         rows = rows.loc[same]
     predicted = rows.loc[:, outputs].set_axis([c[len(OUTPUT_PREFIX) :] for c in outputs], axis=1)
     return profile.with_predictions(Profile.from_frame(predicted))
+
+
+def _by_versions_taking(
+    profile: Profile, features: pd.DataFrame, rows: pd.DataFrame, variant: Variant, takes: Takes
+) -> Profile:
+    """``profile`` with each feature that some version of ``rows`` does not take sketched
+    again from the rows of the other versions only, and with the features of ``variant``'s
+    version that none of them takes as columns without rows (see :func:`captured_profile`)."""
+    import numpy as np
+    import pandas as pd
+
+    from modelyard.monitoring.profile import column_profile
+
+    keys = rows.loc[:, ["model", "model_version"]]
+    found = keys.drop_duplicates()  # in order of first appearance, as ngroup numbers them
+    taken = [
+        None if pd.isna(model) or pd.isna(version) else takes(str(model), int(version))
+        for model, version in found.itertuples(index=False)
+    ]
+    lacking = {n for n in features.columns for t in taken if t is not None and n not in t}
+    # A feature of the variant's version that no row's version takes: none of its rows yet
+    # (no rows, rather than a column missing from them, which is a vanished feature).
+    unsent = [
+        n
+        for n in sorted(takes(variant.model, variant.version) or ())
+        if n not in features.columns and all(t is not None and n not in t for t in taken)
+    ]
+    if not lacking and not unsent:
+        return profile
+    codes = keys.groupby(["model", "model_version"], sort=False, dropna=False).ngroup()
+    columns = []
+    for column in profile.column_profiles:
+        if column.name in lacking:
+            allowed = [i for i, t in enumerate(taken) if t is None or column.name in t]
+            keep = np.isin(codes.to_numpy(), allowed)
+            column = column_profile(column.name, features[column.name].loc[keep])
+        columns.append(column)
+    columns.extend(column_profile(n, pd.Series([], dtype="float64")) for n in unsent)
+    return dataclasses.replace(profile, column_profiles=tuple(columns))
 
 
 def comparable(
