@@ -306,3 +306,27 @@ def test_compiled_tree_predictions_still_drift_when_the_inputs_shift(
     (prediction,) = report.predictions
     assert prediction.verdict is Verdict.DRIFT, prediction
     assert compare(baseline, _served_profile(malignant, compiled)).to_dict() == report.to_dict()
+
+
+def test_new_categories_of_a_window_with_more_categories_than_kept_are_not_undercounted() -> None:
+    """A window of more than 1,024 categories keeps the counts of a sample of them (those of
+    the smallest hashes): its new categories' share was counted on that sample alone, so 3,000
+    rows of 3,000 new values beside 2,000 of the baseline's read '20%' (and a window of nothing
+    but new values far less than 100%). Where the baseline's own categories are all in the
+    sample, the share is exact; otherwise it is said to be a least share."""
+    from modelyard.monitoring.frequencies import category_hash
+
+    names = sorted((f"k{i}" for i in range(5_000)), key=lambda t: (category_hash(t), t))
+    low, high = names[:3], names[-3:]  # always kept by a sketch / beyond any sketch's cut
+    new = [f"new-{i}" for i in range(3_000)]
+    rng = np.random.default_rng(3)
+    for known, exact in ((low, True), (high, False)):
+        base = Profile.from_frame(pd.DataFrame({"city": rng.choice(known, 2_000)}))
+        now = pd.DataFrame({"city": [*rng.choice(known, 2_000), *new]})
+        (issue,) = compare(base, Profile.from_frame(now)).quality
+        assert issue.check == "new_categories"
+        if exact:
+            assert "in 60.0% of its present rows" in issue.message
+            assert issue.message.startswith("column 'city' has about ")
+        else:
+            assert "in at least " in issue.message

@@ -14,6 +14,7 @@ rows says nothing about completeness; a window of none says nothing at all.
 from __future__ import annotations
 
 from modelyard.domain.drift import DriftConfig, QualityIssue
+from modelyard.monitoring.frequencies import Frequencies, category_hash
 from modelyard.monitoring.profile import ColumnProfile, Profile
 
 #: New categories listed by name in an issue (the count covers all of them).
@@ -80,21 +81,44 @@ def _column_issues(
             )
         )
     if base.categories is not None and now.categories is not None and not base.categories.overflow:
-        seen = base.categories.counts()
-        new = {t: n for t, n in now.categories.counts().items() if t not in seen}
-        if new:
-            ranked = sorted(new, key=lambda t: (-new[t], t))
-            share = sum(new.values()) / max(now.categories.total, 1)
-            listed = ", ".join(repr(t) for t in ranked[:SHOWN_CATEGORIES])
-            more = f" and {len(ranked) - SHOWN_CATEGORIES} more" if len(ranked) > 5 else ""
-            issues.append(
-                QualityIssue(
-                    "new_categories",
-                    base.name,
-                    f"column {base.name!r} has {len(ranked)} value(s) outside the baseline's "
-                    f"domain in {share:.1%} of its present rows: {listed}{more}",
-                    len(seen),
-                    ranked[:SHOWN_CATEGORIES],
-                )
-            )
+        issue = _new_categories(base.name, base.categories, now.categories)
+        if issue is not None:
+            issues.append(issue)
     return issues
+
+
+def _new_categories(name: str, base: Frequencies, now: Frequencies) -> QualityIssue | None:
+    """The issue of ``now``'s values outside ``base``'s domain (``base`` keeps all its
+    categories). When ``now`` kept only a sample of its categories (those below its cut), the
+    rows beyond the cut are new unless they hold a baseline category beyond it: without one,
+    the share is exact; with one, it is at least the sample's new rows. The count of new values
+    is then the sketch's estimate."""
+    seen = base.counts()
+    counts = now.counts()
+    new = {t: n for t, n in counts.items() if t not in seen}
+    cut = now.cut
+    beyond = cut is not None and any((category_hash(t), t) > cut for t in seen)
+    rows = sum(new.values())
+    if cut is not None and not beyond:  # every row past the cut is of a new category
+        rows = now.total - sum(counts.get(t, 0) for t in seen)
+    if not rows:
+        return None
+    ranked = sorted(new, key=lambda t: (-new[t], t))
+    values = f"{len(ranked)}"
+    if cut is not None:
+        present = sum(1 for t in seen if counts.get(t, 0))
+        values = f"about {max(len(ranked), now.distinct() - present):,}"
+    share = f"{'at least ' if beyond else ''}{rows / max(now.total, 1):.1%}"
+    listed = ", ".join(repr(t) for t in ranked[:SHOWN_CATEGORIES])
+    more = ""
+    if len(ranked) > SHOWN_CATEGORIES or (cut is not None and ranked):
+        more = " and more" if cut is not None else f" and {len(ranked) - SHOWN_CATEGORIES} more"
+    named = f": {listed}{more}" if ranked else ""  # none in the sample, all beyond its cut
+    return QualityIssue(
+        "new_categories",
+        name,
+        f"column {name!r} has {values} value(s) outside the baseline's domain in {share} of "
+        f"its present rows{named}",
+        len(seen),
+        ranked[:SHOWN_CATEGORIES],
+    )
