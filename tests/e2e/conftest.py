@@ -68,6 +68,17 @@ class Server:
     def client(self, **kw: Any) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=10, **kw)
 
+    def invoke_variant(
+        self, endpoint: str, row: float, variant: str, timeout: float = 60
+    ) -> httpx.Response:
+        """Invoke ``endpoint``'s ``variant`` (SageMaker's ``TargetVariant``) with one row."""
+        return httpx.post(
+            f"{self.url}/endpoints/{endpoint}/invocations",
+            json=[row],
+            headers={"X-Amzn-SageMaker-Target-Variant": variant},
+            timeout=timeout,
+        )
+
     def wait_ready(self, timeout: float = 180) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

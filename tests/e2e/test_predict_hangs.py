@@ -19,7 +19,6 @@ from modelyard.domain import Trust
 from tests.e2e.conftest import Server
 from tests.waiting import wait_for
 
-INVOKE = "/endpoints/api/invocations"
 HANG = 999.0  # the row the model never answers
 ANSWER_WAIT_S = 120  # many times the server's 4 s timeout, on a slow machine
 
@@ -64,27 +63,19 @@ def platform(tmp_path: Path) -> Iterator[Platform]:
     p.close()
 
 
-def _post(server: Server, row: float, variant: str) -> httpx.Response:
-    return httpx.post(
-        f"{server.url}{INVOKE}",
-        json=[row],
-        headers={"X-Amzn-SageMaker-Target-Variant": variant},
-        timeout=ANSWER_WAIT_S,
-    )
-
-
 def test_a_hung_predict_answers_model_error_and_other_variants_go_on(
     platform: Platform, serve: Callable[..., Server], tmp_path: Path
 ) -> None:
     server = serve(workers=1, MODELYARD_PREDICT_TIMEOUT_S="4")
     for variant in ("stuck", "fine"):  # both measured slow: their calls go to the thread
-        assert _post(server, 1.0, variant).json()["predictions"] == [2.0]
+        answer = server.invoke_variant("api", 1.0, variant, ANSWER_WAIT_S)
+        assert answer.json()["predictions"] == [2.0]
 
     hung: list[httpx.Response | Exception] = []
 
     def send_hang() -> None:
         try:
-            hung.append(_post(server, HANG, "stuck"))
+            hung.append(server.invoke_variant("api", HANG, "stuck", ANSWER_WAIT_S))
         except httpx.HTTPError as exc:
             hung.append(exc)
 
@@ -92,7 +83,7 @@ def test_a_hung_predict_answers_model_error_and_other_variants_go_on(
     sender.start()
     wait_for("the model hung on the predict thread", (tmp_path / "hung").exists)
     try:
-        other = _post(server, 3.0, "fine")
+        other = server.invoke_variant("api", 3.0, "fine", ANSWER_WAIT_S)
     finally:
         sender.join(ANSWER_WAIT_S)
     assert other.status_code == 200, other.text
@@ -108,5 +99,5 @@ def test_a_hung_predict_answers_model_error_and_other_variants_go_on(
     assert answer.json()["inference_id"] == answer.headers["x-modelyard-inference-id"]
 
     # And goes on doing so once the hung call's caller has had its answer.
-    again = _post(server, 4.0, "fine")
+    again = server.invoke_variant("api", 4.0, "fine", ANSWER_WAIT_S)
     assert again.status_code == 200 and again.json()["predictions"] == [8.0]

@@ -71,3 +71,53 @@ def test_an_input_fn_that_returns_a_sparse_matrix_is_a_model_error_naming_it(
     with caplog.at_level(logging.ERROR, logger="modelyard.serving"):
         asyncio.run(scenario())
     assert any("input_fn returned csr_matrix" in r.getMessage() for r in caplog.records)
+
+
+EXITING_HANDLER = """
+import sys
+
+import numpy as np
+
+
+def input_fn(body, content_type):
+    if body == b"exit":
+        sys.exit("usage: input_fn [-h] rows")
+    return np.array([[float(v) for v in body.split(b",")]])
+
+
+def output_fn(predictions, accept):
+    if predictions[0] < 0.5:
+        sys.exit(2)
+    return str(round(float(predictions[0]), 6)).encode(), "text/plain"
+"""
+
+
+def test_a_handler_that_exits_is_a_model_error_and_the_server_goes_on(tmp_path: Path) -> None:
+    """A handler's ``sys.exit`` (argparse's, on an argument it refuses) used to leave the
+    handler's thread as a ``SystemExit``, which no error translation caught: asyncio re-raised
+    it from the request's task and the server stopped. Now it is the endpoint's ModelError."""
+    from sklearn.linear_model import LinearRegression
+
+    platform = build(load_settings({}, home=tmp_path / "home"))
+    model = LinearRegression().fit(np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 0.0]]), [0, 2, 2])
+    handler = tmp_path / "handler.py"
+    handler.write_text(EXITING_HANDLER)
+    platform.registry.register(
+        "m", model, flavor="sklearn", input_example=np.ones((1, 2)), handler=handler,
+        trust=Trust(user_code=True),
+    )  # fmt: skip
+    platform.endpoints.create("api", {"main": "m:1"})
+    platform.close()
+
+    async def scenario() -> None:
+        async with lifespan(serving_app(platform.settings)) as client:
+            for body, hook in ((b"exit", "input_fn"), (b"0,0", "output_fn")):
+                answer = await client.post("/endpoints/api/invocations", content=body)
+                assert answer.status_code == 424, answer.text
+                assert answer.headers["x-amzn-errortype"] == "ModelError"
+                assert f"{hook} raised SystemExit" in answer.json()["OriginalMessage"]
+                fine = await client.post("/endpoints/api/invocations", content=b"1,1")
+                assert fine.status_code == 200, fine.text
+                assert fine.text == "2.0", fine.text
+
+    asyncio.run(scenario())

@@ -56,6 +56,15 @@ _ROWS_BITS = 40  # a call's rows, below its request count, in one packed number
 _EWMA_ALPHA = 0.2
 
 
+#: What a call into a model (the user's code, for a pyfunc model or a handler) raises that is the
+#: model's failure: any exception, and the ``SystemExit`` of a ``sys.exit`` (argparse and click
+#: call it on an argument they refuse) or a ``KeyboardInterrupt`` the code raised itself. Left
+#: to propagate, those two stop the event loop (asyncio re-raises them from any task): one
+#: request would take the server down. Signals never raise them here: uvicorn handles SIGINT
+#: and SIGTERM itself, and a model called on a thread gets no signal.
+MODEL_RAISES = (Exception, SystemExit, KeyboardInterrupt)
+
+
 class ModelFailure(Exception):
     """The model raised while predicting; ``cause`` is what it raised."""
 
@@ -241,7 +250,7 @@ class MicroBatcher:
         start = time.perf_counter()
         try:
             out = np.asarray(self._predict(rows))
-        except Exception as exc:
+        except MODEL_RAISES as exc:
             raise ModelFailure(exc) from exc
         finally:
             self._busy -= 1

@@ -23,7 +23,7 @@ from typing import Any
 
 from modelyard.domain import DeploymentPlan, EndpointPlan, ModelSpec, PlanSource
 from modelyard.errors import ModelyardError
-from modelyard.serving.batching import MicroBatcher
+from modelyard.serving.batching import MODEL_RAISES, MicroBatcher
 from modelyard.serving.loader import ServedModel
 from modelyard.serving.routing import StickyByKey, WeightedRandom
 from modelyard.serving.table import EMPTY, EndpointRoute, RouteTable, VariantRoute
@@ -175,8 +175,9 @@ class Deployer:
                 continue
             try:
                 loaded[key] = await asyncio.to_thread(self._load, spec)
-            except Exception as exc:
-                broken[key] = f"{spec.ref} failed to load: {exc}"
+            except MODEL_RAISES as exc:  # a model's code calling sys.exit too
+                reason = exc if isinstance(exc, Exception) else repr(exc)  # SystemExit(2)
+                broken[key] = f"{spec.ref} failed to load: {reason}"
                 log.error("%s", broken[key])
         endpoints: dict[str, EndpointRoute] = {}
         failures: dict[str, str] = {}

@@ -15,6 +15,7 @@ import numpy as np
 
 from modelyard.errors import InvalidPayload, ModelFailed
 from modelyard.runtimes.handler import InferenceHandler
+from modelyard.serving.batching import MODEL_RAISES
 
 log = logging.getLogger("modelyard.serving")
 
@@ -35,7 +36,7 @@ async def run_input_fn(
         features: Any = await asyncio.to_thread(hook, body, content_type or "")
     except _CLIENT_ERRORS as exc:
         raise InvalidPayload(f"the endpoint's input_fn refused the request: {exc}") from None
-    except Exception as exc:
+    except MODEL_RAISES as exc:
         log.error("input_fn failed", exc_info=exc)
         raise ModelFailed(f"the endpoint's input_fn raised {type(exc).__name__}") from None
     rows = features if hasattr(features, "shape") else np.asarray(features)
@@ -66,7 +67,7 @@ async def run_output_fn(
     hook = handler.output_fn
     try:
         body, media = await asyncio.to_thread(hook, predictions, accept or "application/json")
-    except Exception as exc:
+    except MODEL_RAISES as exc:
         log.error("output_fn failed", exc_info=exc)
         raise ModelFailed(f"the endpoint's output_fn raised {type(exc).__name__}") from None
     if isinstance(body, str):
