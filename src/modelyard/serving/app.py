@@ -201,6 +201,7 @@ class ServingApp:
                 "ready": ready,
                 "revision": self.deployer.table.revision,
                 "failures": self.deployer.failures,
+                "loading": self.deployer.loading,
                 "worker": os.getpid(),
             }
             await respond_json(send, 200 if ready else 503, body)
@@ -238,6 +239,7 @@ class ServingApp:
                 {"model": m.spec.ref, "inflight": m.inflight} for m in self.deployer.retired
             ],
             "failures": self.deployer.failures,
+            "loading": self.deployer.loading,  # endpoints deployed since, not served yet
             "worker": os.getpid(),
         }
 

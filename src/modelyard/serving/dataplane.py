@@ -276,6 +276,8 @@ class DataPlane:
             return route
         if name in deployer.failures:
             raise ModelNotReady(f"endpoint {name!r} is not ready: {deployer.failures[name]}")
+        if name in deployer.loading:  # deployed since the last swap: its models are loading
+            raise ModelNotReady(f"endpoint {name!r} is not ready: {deployer.loading[name]}")
         if not deployer.loaded:
             raise ModelNotReady("the server has not loaded its deployment plan yet")
         raise EndpointNotFound(f"endpoint {name!r} is not deployed")

@@ -75,6 +75,9 @@ class Deployer:
         self.table: RouteTable = EMPTY
         self._slow_read_s = slow_read_s
         self.failures: dict[str, str] = {}
+        #: Endpoints of the plan being applied that have no route yet and wait for their
+        #: models to load, with what is loading: they are deployed, not ready, until the swap.
+        self.loading: dict[str, str] = {}
         self._source = source
         self._load = load
         self._executor = predict_executor
@@ -100,8 +103,9 @@ class Deployer:
 
     @property
     def ready(self) -> bool:
-        """True once the first plan is applied and every deployed model loaded and warmed."""
-        return self._loaded and not self.failures
+        """True once the first plan is applied and every deployed model loaded and warmed
+        (none failed, and no endpoint deployed since waits for its models to load)."""
+        return self._loaded and not self.failures and not self.loading
 
     async def run(self) -> None:
         """Poll the plan source forever (cancel to stop).
@@ -169,16 +173,11 @@ class Deployer:
         current = {m.spec.key: m for m in self.table.served_models()}
         loaded: dict[str, ServedModel] = {}
         broken: dict[str, str] = {}
-        for key, spec in plan.models().items():
-            if key in current:
-                loaded[key] = current[key]
-                continue
-            try:
-                loaded[key] = await asyncio.to_thread(self._load, spec)
-            except MODEL_RAISES as exc:  # a model's code calling sys.exit too
-                reason = exc if isinstance(exc, Exception) else repr(exc)  # SystemExit(2)
-                broken[key] = f"{spec.ref} failed to load: {reason}"
-                log.error("%s", broken[key])
+        self.loading = self._waiting(plan, current)
+        try:
+            await self._load_new(plan, current, loaded, broken)
+        finally:
+            self.loading = {}
         endpoints: dict[str, EndpointRoute] = {}
         failures: dict[str, str] = {}
         for name, endpoint in plan.endpoints.items():
@@ -198,6 +197,36 @@ class Deployer:
         self._retired.extend(m for m in old.served_models() if m not in kept)
         self._retired.extend(m for k, m in loaded.items() if m not in kept and k not in current)
         log.info("serving plan revision %s: %s endpoint(s)", plan.revision, len(endpoints))
+
+    def _waiting(self, plan: DeploymentPlan, current: dict[str, ServedModel]) -> dict[str, str]:
+        """The endpoints of ``plan`` that have no route yet and a model to load, each with
+        ``"loading <refs>"``."""
+        waiting = {}
+        for name, endpoint in plan.endpoints.items():
+            refs = [v.model.ref for v in endpoint.variants if v.model.key not in current]
+            if refs and name not in self.table.endpoints:
+                waiting[name] = "loading " + ", ".join(dict.fromkeys(refs))
+        return waiting
+
+    async def _load_new(
+        self,
+        plan: DeploymentPlan,
+        current: dict[str, ServedModel],
+        loaded: dict[str, ServedModel],
+        broken: dict[str, str],
+    ) -> None:
+        """Into ``loaded``, every model of ``plan`` (those ``current`` serves as they are);
+        into ``broken``, why each that could not load did not."""
+        for key, spec in plan.models().items():
+            if key in current:
+                loaded[key] = current[key]
+                continue
+            try:
+                loaded[key] = await asyncio.to_thread(self._load, spec)
+            except MODEL_RAISES as exc:  # a model's code calling sys.exit too
+                reason = exc if isinstance(exc, Exception) else repr(exc)  # SystemExit(2)
+                broken[key] = f"{spec.ref} failed to load: {reason}"
+                log.error("%s", broken[key])
 
     def _route(self, endpoint: EndpointPlan, loaded: dict[str, ServedModel]) -> EndpointRoute:
         previous = self.table.endpoints.get(endpoint.name)
