@@ -52,9 +52,9 @@ def _model(folder: Path, predict_delay_s: float, load: str = "pass") -> Path:
 
 @pytest.fixture
 def platform(tmp_path: Path) -> Iterator[Platform]:
-    """Endpoint ``api``: variants ``fast`` (predicts on the event loop) and ``slow`` (10 ms a
-    call: on the predict thread) of a model that exits on a row of ``EXIT``; ``m:3`` exits
-    when loaded in a process that has ``EXIT_IN_LOAD`` set (the server, not this test)."""
+    """Endpoint ``api``: variants ``fast`` and ``slow`` (10 ms a call) of a model that exits
+    on a row of ``EXIT``; ``m:3`` exits when loaded in a process that has ``EXIT_IN_LOAD`` set
+    (the server, not this test)."""
     p = build(load_settings({}, home=tmp_path / "home"))
     trust = Trust(user_code=True)
     p.registry.register("m", _model(tmp_path / "fast", 0.0), flavor="pyfunc", trust=trust)
@@ -70,7 +70,7 @@ def test_a_model_that_exits_fails_its_request_and_the_server_goes_on(
     platform: Platform, serve: Callable[..., Server]
 ) -> None:
     server = serve(workers=1, EXIT_IN_LOAD="1")
-    for _ in range(5):  # both measured: fast on the event loop, slow on the thread
+    for _ in range(5):  # both measured
         for variant in ("fast", "slow"):
             assert server.invoke_variant("api", 1.0, variant).json()["predictions"] == [2.0]
 

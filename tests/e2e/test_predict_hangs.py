@@ -1,7 +1,9 @@
 """A model whose predict hangs, on a real ``modelyard serve``: its caller gets SageMaker's
 ``ModelError`` (424) once ``MODELYARD_PREDICT_TIMEOUT_S`` has passed, instead of waiting for
 ever, and the other variants of the same worker go on answering though the hung call still
-holds the thread it began on."""
+holds the thread it began on. So whether the model is slow (its calls go to the predict
+thread) or fast: a fast pyfunc model used to predict on the event loop, where the hung call
+stopped the whole worker, its own caller's timeout included."""
 
 from __future__ import annotations
 
@@ -23,11 +25,11 @@ HANG = 999.0  # the row the model never answers
 ANSWER_WAIT_S = 120  # many times the server's 4 s timeout, on a slow machine
 
 
-@pytest.fixture
-def platform(tmp_path: Path) -> Iterator[Platform]:
+@pytest.fixture(params=[0.01, 0.0], ids=["slow-model", "fast-model"])
+def platform(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Platform]:
     """Endpoint ``api``: variants ``stuck`` and ``fine`` of a pyfunc model that predicts
-    ``2 * row[0]`` in 10 ms (so its calls go to the predict thread), except that it never
-    returns for a row of ``HANG``, noting in ``tmp_path / "hung"`` that it began."""
+    ``2 * row[0]`` in 10 ms, or at once, except that it never returns for a row of ``HANG``,
+    noting in ``tmp_path / "hung"`` that it began."""
     code = tmp_path / "model"
     code.mkdir()
     (code / "model.py").write_text(
@@ -50,7 +52,7 @@ def platform(tmp_path: Path) -> Iterator[Platform]:
                     if (rows[:, 0] == {HANG}).any():
                         open(HUNG, "w").close()
                         threading.Event().wait()  # for ever
-                    time.sleep(0.01)
+                    time.sleep({request.param})
                     return rows[:, 0] * 2.0
             """
         )
@@ -67,7 +69,7 @@ def test_a_hung_predict_answers_model_error_and_other_variants_go_on(
     platform: Platform, serve: Callable[..., Server], tmp_path: Path
 ) -> None:
     server = serve(workers=1, MODELYARD_PREDICT_TIMEOUT_S="4")
-    for variant in ("stuck", "fine"):  # both measured slow: their calls go to the thread
+    for variant in ("stuck", "fine"):  # both measured (slow, or fast)
         answer = server.invoke_variant("api", 1.0, variant, ANSWER_WAIT_S)
         assert answer.json()["predictions"] == [2.0]
 

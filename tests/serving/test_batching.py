@@ -221,6 +221,35 @@ def test_a_fast_model_predicts_on_the_event_loop_alone_and_in_batches(
     assert len(threads) < 40, "concurrent requests were batched"
 
 
+def test_a_fast_model_that_exits_on_the_event_loop_is_a_model_failure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``sys.exit`` in a model predicting on the event loop: asyncio re-raises a SystemExit
+    from any task, and the server stopped. It is the request's model failure."""
+    monkeypatch.setattr(batching, "INLINE_MAX_S", 10.0)  # fast on any machine (see above)
+    threads: list[str] = []
+
+    def predict(rows: np.ndarray) -> np.ndarray:
+        threads.append(threading.current_thread().name)
+        if (rows == 7).any():
+            raise SystemExit("usage: predict rows")
+        return rows.sum(axis=1)
+
+    with ThreadPoolExecutor(1) as pool:
+        batcher = MicroBatcher(predict, Batching(max_batch_size=64), pool)
+
+        async def run() -> BaseException:
+            await batcher.predict(np.ones((1, 3)))  # measured fast: the next call is inline
+            with pytest.raises(ModelFailure) as failure:
+                await batcher.predict(np.full((1, 3), 7.0))
+            assert (await batcher.predict(np.ones((1, 3)))).tolist() == [3.0]
+            return failure.value.cause
+
+        cause = asyncio.run(run())
+    assert isinstance(cause, SystemExit)
+    assert threads[1:] == ["MainThread"] * 2, threads
+
+
 def test_slow_model_never_runs_on_the_event_loop() -> None:
     threads: list[str] = []
 

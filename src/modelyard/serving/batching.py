@@ -17,7 +17,9 @@ Idle fast path: handing a prediction to the predict thread and back costs 50-200
 much as a one-row XGBoost prediction itself. So when the model is idle, no other request is
 waiting (checked after yielding once to the event loop, so requests already readable get to
 queue first), and the model's recent predictions took under ``INLINE_MAX_S``, the prediction
-runs inline on the event loop. Slow models never take this path.
+runs inline on the event loop. Slow models never take this path, nor do models whose
+predict is the user's code (``inline`` False: pyfunc and pickled models, see
+``deployer.returns_for_sure``), which may block on a row and would stop the whole worker.
 
 Under load, requests queue and go in batches as above. A fast model's batch (its recent calls,
 batches included, took under ``INLINE_MAX_S``) is predicted on the event loop too: when
@@ -87,7 +89,8 @@ class MicroBatcher:
         """``measured_s``: what one prediction cost when the model was loaded (the predictor
         that serves, compiled or native), so the inline rule applies from the first request;
         the batcher's own moving average takes over from there. ``inline`` False: never
-        predict on the event loop (a shadow variant's batcher: its time is nobody's answer's)."""
+        predict on the event loop (a shadow variant's batcher: its time is nobody's answer's;
+        a model running the user's code, which may block)."""
         self._predict = predict
         self._inline = inline
         self.options = options

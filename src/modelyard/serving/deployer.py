@@ -41,6 +41,17 @@ _SLOW_READ_S = 30.0
 _DRAIN_CHECK_S = 0.05
 
 
+def returns_for_sure(spec: ModelSpec) -> bool:
+    """Whether ``spec``'s predict is the runtime's own code (a booster's, an estimator's),
+    which computes and returns: only such a model may predict on the event loop when fast
+    (see ``batching``). A pyfunc model's predict is the user's code, and a pickle may hold
+    some: fast on most rows, it may block on one (a call out with no timeout, a lock, a loop
+    on an input it never met), and on the event loop that stopped the whole worker, the
+    predict timeout included. On the predict thread such a call is left to itself once stuck
+    (``predict_thread``), for 50-200 µs a request of hand-off."""
+    return spec.flavor != "pyfunc" and not spec.trust.pickle
+
+
 def default_policy(endpoint: EndpointPlan) -> Any:
     """Weighted random, sticky for requests that carry a routing key."""
     return StickyByKey(WeightedRandom())
@@ -248,7 +259,11 @@ class Deployer:
                 )
             else:
                 batcher = MicroBatcher(
-                    served.model.predict, v.batching, self._executor, served.choice.row_s
+                    served.model.predict,
+                    v.batching,
+                    self._executor,
+                    served.choice.row_s,
+                    inline=returns_for_sure(served.spec),
                 )
             variants[v.name] = VariantRoute(
                 v.name, served, batcher, v.weight, v.capture, endpoint.capture_salt, shadow=v.shadow
