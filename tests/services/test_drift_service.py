@@ -206,6 +206,20 @@ def test_drift_against_a_file_gives_one_report_per_variant(
     assert only.variant == "blue"
 
 
+def test_drift_against_a_file_holding_numbers_as_text_is_refused_as_a_baseline_is(
+    platform: Platform, tmp_path: Path
+) -> None:
+    # A Parquet column of numerals stored as text: a baseline from it is refused; drift
+    # against it rated that feature insufficient_data and the rest decided the verdict, so a
+    # check passed without judging it.
+    texty = features(500, 4, shift_a=3.0).astype({"a": str})
+    texty.to_parquet(tmp_path / "texty.parquet")
+    with pytest.raises(InvalidInput, match=r"a \(float64 in the signature, categorical in the"):
+        platform.drift.drift("api", data=str(tmp_path / "texty.parquet"))
+    with pytest.raises(InvalidInput, match=r"a \(float64 in the signature, categorical in the"):
+        platform.drift.set_baseline("churn:1", str(tmp_path / "texty.parquet"))
+
+
 def test_a_file_is_read_by_position_for_a_model_of_unnamed_features(
     platform: Platform, tmp_path: Path
 ) -> None:

@@ -44,11 +44,26 @@ def fit_to_signature(profile: Profile, signature: Signature | None) -> Profile:
             f"the data does not match the model's signature: it lacks column(s) "
             f"{_listed(missing)} (the model takes {_listed(names)}){_near(missing, profile)}"
         )
-    specs = zip(names, signature.inputs, strict=True)
+    refuse_text_for_numbers(profile, signature)
+    return profile.select(names)
+
+
+def refuse_text_for_numbers(profile: Profile, signature: Signature | None) -> None:
+    """Refuse a profile whose columns hold text where the signature takes numbers (a Parquet
+    column of numerals stored as strings); columns it lacks are not checked here.
+
+    Raises:
+        InvalidInput: naming each such column, with its dtype in the signature.
+    """
+    if signature is None or not signature.inputs:
+        return
+    names = signature.feature_names or [str(i) for i in range(signature.n_features)]
+    have = set(profile.columns)
     wrong = [
         f"{name} ({spec.dtype} in the signature, {profile.column(name).kind} in the data)"
-        for name, spec in specs
-        if str(spec.dtype).startswith(_NUMERIC_PREFIXES)
+        for name, spec in zip(names, signature.inputs, strict=True)
+        if name in have
+        and str(spec.dtype).startswith(_NUMERIC_PREFIXES)
         and profile.column(name).kind != "numeric"
         and profile.column(name).present
     ]
@@ -56,7 +71,6 @@ def fit_to_signature(profile: Profile, signature: Signature | None) -> Profile:
         raise InvalidInput(
             f"the data does not match the model's signature: column(s) {'; '.join(wrong)}"
         )
-    return profile.select(names)
 
 
 def by_position(profile: Profile, signature: Signature | None) -> Profile:

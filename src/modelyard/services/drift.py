@@ -280,21 +280,22 @@ class DriftService:
     def _from_file(self, data: str, variants: list[Variant]) -> dict[str, _Current]:
         from modelyard.codecs.tables import read_table
         from modelyard.monitoring.profile import Profile
-        from modelyard.monitoring.schema import by_position
+        from modelyard.monitoring.schema import by_position, refuse_text_for_numbers
 
         signatures = [self._versions.get_version(v.model_ref).signature for v in variants]
         frame = read_table(Path(data), _text_columns(signatures))
         if not any(str(c).startswith(INPUT_PREFIX) for c in frame.columns):
             profile = Profile.from_frame(frame)
+            # A model taking unnamed features reads a table's columns by position, as
+            # set_baseline does; its baseline names them 0, 1... Numbers given as text are
+            # refused, as set_baseline refuses them: the feature would go unjudged.
+            fitted = [by_position(profile, signature) for signature in signatures]
+            for each, signature in zip(fitted, signatures, strict=True):
+                refuse_text_for_numbers(each, signature)
             return {
-                # A model taking unnamed features reads a table's columns by position, as
-                # set_baseline does; its baseline names them 0, 1...
-                v.name: _Current(
-                    by_position(profile, self._versions.get_version(v.model_ref).signature),
-                    None, None, captured=False,
-                )
-                for v in variants
-            }  # fmt: skip
+                v.name: _Current(each, None, None, captured=False)
+                for v, each in zip(variants, fitted, strict=True)
+            }
         _refuse_other_variants(frame, variants, data)
         return {
             v.name: _Current(captured_profile(_rows_of(frame, v), v, self._takes), None, None)
