@@ -47,6 +47,7 @@ from modelyard.services.deployment_guards import (
     renamed,
     servers_check,
 )
+from modelyard.services.deployment_windows import Taint, clean_since, taints
 from modelyard.services.leased import default_holder, run_leased
 from modelyard.storage.base import EndpointStore
 from modelyard.storage.deployments import DeploymentStore
@@ -205,8 +206,14 @@ class DeploymentController:
             return self._stop(d, now, outside(current))
         step = d.current
         # The metric rows are per minute: a step's window starts with the minute it began in
-        # (each side's rate in that minute is still its own, whatever the shares were).
-        started = d.step_started_at if step.kind is StepKind.PREPARE else window_start(d)
+        # (each side's rate in that minute is still its own, whatever the shares were), or
+        # later, where a name of its new variants served another model before it.
+        found: list[Taint] = []
+        if step.kind is StepKind.PREPARE:
+            started = d.step_started_at
+        else:
+            found = taints(d, window_start(d), self._store, self._endpoints)
+            started = clean_since(window_start(d), found)
         window = (started, now)
         deadline = d.started_at + d.plan.max_duration
         if now >= deadline:
@@ -219,7 +226,7 @@ class DeploymentController:
         watched = alarm_checks(
             self._alarms, d.plan.alarms, renamed(d), now, new_variants(d), endpoint=d.endpoint
         )
-        checks = watched + self._watch(d, current.variants, now)
+        checks = watched + self._watch(d, current.variants, window) + _left_out(found, started)
         verdict = worst(checks)
         if verdict is Verdict.FAIL:
             reason = "; ".join(c.detail for c in checks if c.verdict is Verdict.FAIL)
@@ -231,20 +238,22 @@ class DeploymentController:
             return self._pause(d, now, tuple(gone), window)
         if step.kind is StepKind.PREPARE:
             return self._advance(d, now, checks, window) if verdict is Verdict.PASS else None
-        if now < d.step_started_at + step.hold:
+        if now < max(d.step_started_at, started) + step.hold:  # watched for its whole wait
             return None
         if verdict is Verdict.INCONCLUSIVE:
             return self._pause(d, now, checks, window)
         return self._advance(d, now, checks, window)
 
-    def _watch(self, d: Deployment, serving: Sequence[Variant], now: datetime) -> tuple[Check, ...]:
+    def _watch(
+        self, d: Deployment, serving: Sequence[Variant], window: tuple[datetime, datetime]
+    ) -> tuple[Check, ...]:
         """The step's own checks: the servers while preparing, else the comparison of the new
-        variants with the others ``serving``."""
+        variants with the others ``serving`` over ``window``."""
         step = d.current
         if step.kind is StepKind.PREPARE:
             assert d.config is not None
             return (servers_check(self._servers(d.endpoint), d.config),)
-        since = window_start(d)
+        since, now = window
         rows = self._rows(d.endpoint, variant=None, since=since, until=now) if since < now else []
         # Shadows answer no request: their copies are no side's traffic.
         new_names = {d.served_names[v.name] for v in d.target if not v.is_shadow}
@@ -348,6 +357,16 @@ class DeploymentController:
     def _last(self, d: Deployment) -> Decision:
         """The decision just recorded for ``d``."""
         return self._store.decisions(d.id, limit=1)[-1]
+
+
+def _left_out(found: Sequence[Taint], since: datetime) -> tuple[Check, ...]:
+    """What the window leaves out, and why, when it starts later than its step's minute."""
+    if not found:
+        return ()
+    said = "; ".join(str(t) for t in found)
+    detail = f"the window starts at {since:%H:%M}: {said} (those answers are not this deployment's)"
+    values = {t.name: {"served": t.served, "deployment": t.deployment} for t in found}
+    return (Check("window", Verdict.NOT_APPLICABLE, detail, values),)
 
 
 def window_start(d: Deployment) -> datetime:
