@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from modelyard.cli.context import platform
-from modelyard.cli.monitor_schedule import start_loop_process, stop_loop_process
+from modelyard.cli.loop_keeper import LoopKeeper
 from modelyard.errors import CannotListen, InvalidInput, StorageNotWritable
 
 
@@ -212,15 +212,16 @@ def _serve_on(
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     loop = None
     try:
-        # The scheduler loop runs in its own process, out of the workers' request path.
-        loop = start_loop_process() if monitors else None
+        # The scheduler loop runs in its own process, out of the workers' request path, and
+        # is started again should it die.
+        loop = LoopKeeper() if monitors else None
         _run_uvicorn(listener, host, workers)
     except _Terminated:
         pass
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # another one must not cut this short
         if loop is not None:
-            stop_loop_process(loop)
+            loop.stop()
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
