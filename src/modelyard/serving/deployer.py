@@ -6,6 +6,15 @@ already running hold their route and finish on it); models no longer referenced 
 once their in-flight count drops to zero. An endpoint whose new models fail to load stays on
 the route it had, and the failure is reported on ``/readyz``.
 
+A load runs on a thread of its own, and a plan change waits for its new models' loads at most
+``load_wait_s`` in all: a load that hangs (a handler's ``model_fn`` waiting on a network call,
+a lock) held up that plan and every plan after it, other endpoints' updates and rollbacks
+included, and at startup kept the server from listening at all. A load still running then
+goes on in the background; the plan is applied without it (that endpoint keeps the route it
+had, or, new, is reported as loading), and the first poll after it ends takes its model, or
+its failure. A load is never started twice at once; a model that loads after its endpoint left
+the plan is unloaded.
+
 Shadow variants predict on threads of their own (``shadow_executor``), never on the event
 loop nor on the predict thread the answering variants share: a slow shadow delays no answer,
 and (up to ``SHADOW_THREADS`` stuck at once) no other shadow.
@@ -16,9 +25,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from modelyard.domain import DeploymentPlan, EndpointPlan, ModelSpec, PlanSource
@@ -39,6 +50,20 @@ _RETRY_FAILED_S = 5.0
 #: A plan poll that has not returned after this many seconds is logged (see Deployer._revision).
 _SLOW_READ_S = 30.0
 _DRAIN_CHECK_S = 0.05
+#: How long one plan change waits for its new models' loads, in all, before it is applied
+#: without those still loading (they go on, and are taken when they end).
+LOAD_WAIT_S = 30.0
+#: What a load ends with: the model, or why it could not load.
+Loaded = tuple[ServedModel | None, str | None]
+
+
+@dataclass(eq=False)
+class _Load:
+    """A model load running on its own thread (see the module docstring)."""
+
+    spec: ModelSpec
+    future: asyncio.Future[Loaded]
+    started: float  # time.monotonic()
 
 
 def returns_for_sure(spec: ModelSpec) -> bool:
@@ -70,6 +95,9 @@ class Deployer:
             ``SHADOW_THREADS`` threads of the deployer's own, started with the first shadow
             and stopped by :meth:`close`).
         draw: Numbers in [0, 1) for sampling shadows (see ``EndpointRoute``).
+        slow_read_s: A plan poll running this long is logged (see :meth:`_revision`).
+        load_wait_s: How long a plan change waits for its new models' loads in all before it
+            is applied without those still loading (see the module docstring).
     """
 
     def __init__(
@@ -82,12 +110,15 @@ class Deployer:
         shadow_executor: Executor | None = None,
         draw: Callable[[], float] = random.random,
         slow_read_s: float = _SLOW_READ_S,
+        load_wait_s: float = LOAD_WAIT_S,
     ) -> None:
         self.table: RouteTable = EMPTY
+        self._load_wait_s = load_wait_s
+        self._loads: dict[str, _Load] = {}  # by model key: loads still running, or not taken
         self._slow_read_s = slow_read_s
         self.failures: dict[str, str] = {}
-        #: Endpoints of the plan being applied that have no route yet and wait for their
-        #: models to load, with what is loading: they are deployed, not ready, until the swap.
+        #: Endpoints of the plan that have no route yet and wait for their models to load,
+        #: with what is loading: they are deployed, and not ready, until their models load.
         self.loading: dict[str, str] = {}
         self._source = source
         self._load = load
@@ -173,7 +204,8 @@ class Deployer:
         """Apply the store's plan if its revision moved (or a failed load is due a retry)."""
         revision = await self._revision()
         retry = self.failures and time.monotonic() - self._last_attempt > _RETRY_FAILED_S
-        if revision != self._seen_revision or retry:
+        landed = any(load.future.done() for load in self._loads.values())
+        if revision != self._seen_revision or retry or landed:
             plan = await asyncio.to_thread(self._source.load_plan)
             await self.apply(plan)
         self._release_drained()
@@ -184,21 +216,26 @@ class Deployer:
         current = {m.spec.key: m for m in self.table.served_models()}
         loaded: dict[str, ServedModel] = {}
         broken: dict[str, str] = {}
-        self.loading = self._waiting(plan, current)
-        try:
-            await self._load_new(plan, current, loaded, broken)
-        finally:
-            self.loading = {}
+        self.loading = {**self.loading, **self._waiting(plan, current)}
+        await self._load_new(plan, current, loaded, broken)
+        self._forget_unplanned(plan)
         endpoints: dict[str, EndpointRoute] = {}
         failures: dict[str, str] = {}
+        loading: dict[str, str] = {}
         for name, endpoint in plan.endpoints.items():
             problems = [broken[v.model.key] for v in endpoint.variants if v.model.key in broken]
-            if problems:
-                failures[name] = "; ".join(problems)
+            running = [self._loads[v.model.key] for v in endpoint.variants
+                       if v.model.key in self._loads]  # fmt: skip
+            if problems or running:
+                if problems:
+                    failures[name] = "; ".join(problems)
                 if name in self.table.endpoints:  # keep serving what worked before
                     endpoints[name] = self.table.endpoints[name]
+                elif running and not problems:
+                    loading[name] = _still_loading(running)
                 continue
             endpoints[name] = self._route(endpoint, loaded)
+        self.loading = loading
         old = self.table
         self.table = RouteTable(revision=plan.revision, endpoints=endpoints)
         self.failures = failures
@@ -226,18 +263,60 @@ class Deployer:
         loaded: dict[str, ServedModel],
         broken: dict[str, str],
     ) -> None:
-        """Into ``loaded``, every model of ``plan`` (those ``current`` serves as they are);
-        into ``broken``, why each that could not load did not."""
+        """Into ``loaded``, every model of ``plan`` that is loaded (those ``current`` serves as
+        they are); into ``broken``, why each that could not load did not. Loads are started one
+        after another, each waited for until ``load_wait_s`` from the start has passed; those
+        not ended by then stay in ``_loads``, running."""
+        deadline = time.monotonic() + self._load_wait_s
         for key, spec in plan.models().items():
             if key in current:
                 loaded[key] = current[key]
                 continue
-            try:
-                loaded[key] = await asyncio.to_thread(self._load, spec)
-            except MODEL_RAISES as exc:  # a model's code calling sys.exit too
-                reason = exc if isinstance(exc, Exception) else repr(exc)  # SystemExit(2)
+            load = self._loads.get(key)
+            if load is None:
+                load = self._loads[key] = _Load(spec, self._start(spec), time.monotonic())
+                wait = deadline - time.monotonic()
+                if wait > 0:
+                    await asyncio.wait({load.future}, timeout=wait)
+            if not load.future.done():
+                log.warning("%s has been loading for %.0f s; %s",
+                            spec.ref, time.monotonic() - load.started,
+                            "its endpoints wait for it, the rest of the plan does not")  # fmt: skip
+                continue
+            del self._loads[key]
+            model, reason = load.future.result()
+            if model is not None:
+                loaded[key] = model
+            else:
                 broken[key] = f"{spec.ref} failed to load: {reason}"
                 log.error("%s", broken[key])
+
+    def _start(self, spec: ModelSpec) -> asyncio.Future[Loaded]:
+        """Load ``spec`` on a thread of its own (a load that hangs keeps only that thread);
+        the future gets the model, or why it failed."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Loaded] = loop.create_future()
+
+        def run() -> None:
+            outcome: Loaded
+            try:
+                outcome = (self._load(spec), None)
+            except MODEL_RAISES as exc:  # a model's code calling sys.exit too
+                outcome = (None, str(exc) if isinstance(exc, Exception) else repr(exc))
+            try:
+                loop.call_soon_threadsafe(_settle, future, outcome)
+            except RuntimeError:  # the loop is gone (the server stopped): nobody takes it
+                if outcome[0] is not None:
+                    outcome[0].close()
+
+        threading.Thread(target=run, name=f"modelyard-load-{spec.ref}", daemon=True).start()
+        return future
+
+    def _forget_unplanned(self, plan: DeploymentPlan) -> None:
+        """Loads of models ``plan`` no longer has: each model is unloaded when it ends."""
+        needed = plan.models()
+        for key in [k for k in self._loads if k not in needed]:
+            self._loads.pop(key).future.add_done_callback(_close_loaded)
 
     def _route(self, endpoint: EndpointPlan, loaded: dict[str, ServedModel]) -> EndpointRoute:
         previous = self.table.endpoints.get(endpoint.name)
@@ -305,9 +384,13 @@ class Deployer:
                 self._release_drained()
 
     def close(self) -> None:
-        """Unload everything (server shutdown)."""
+        """Unload everything (server shutdown); a load still running is unloaded when it ends."""
         for model in [*self.table.served_models(), *self._retired]:
             model.close()
+        for load in self._loads.values():
+            load.future.add_done_callback(_close_loaded)
+            load.future.cancel()
+        self._loads = {}
         self.table = EMPTY
         self._retired = []
         if self._own_shadow_executor and self._shadow_executor is not None:
@@ -315,3 +398,28 @@ class Deployer:
             self._shadow_executor.shutdown(wait=False, cancel_futures=True)
             self._shadow_executor = None
             self._own_shadow_executor = False
+
+
+def _settle(future: asyncio.Future[Loaded], outcome: Loaded) -> None:
+    """Give a load's outcome to its future; a model nobody waits for any more is unloaded."""
+    if future.done():
+        if outcome[0] is not None:
+            outcome[0].close()
+    else:
+        future.set_result(outcome)
+
+
+def _close_loaded(future: asyncio.Future[Loaded]) -> None:
+    """Unload the model of a load whose endpoint left the plan (or the server stopped)."""
+    if not future.cancelled() and future.result()[0] is not None:
+        model = future.result()[0]
+        assert model is not None
+        model.close()
+        log.info("unloaded %s, loaded after its endpoints left the plan", model.spec.ref)
+
+
+def _still_loading(loads: list[_Load]) -> str:
+    """``loading <refs>`` of an endpoint waiting for these loads, with how long they took."""
+    now = time.monotonic()
+    refs = dict.fromkeys(f"{load.spec.ref} ({now - load.started:.0f} s)" for load in loads)
+    return "loading " + ", ".join(refs)
