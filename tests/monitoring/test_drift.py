@@ -330,3 +330,48 @@ def test_new_categories_of_a_window_with_more_categories_than_kept_are_not_under
             assert issue.message.startswith("column 'city' has about ")
         else:
             assert "in at least " in issue.message
+
+
+def test_a_window_flooded_with_new_categories_drifts_whatever_its_sketch_kept() -> None:
+    """A window of thousands of new values keeps a sample of its categories (those of the
+    smallest hashes): the baseline's categories beyond its cut were lumped with the window's
+    unsampled new values in one 'other' bin, and the many bins raised the noise allowance, so
+    a column of nothing but new values read no_drift (effect 0.54 against 0.52 of noise)."""
+    from modelyard.monitoring.frequencies import category_hash
+
+    names = sorted((f"k{i}" for i in range(5_000)), key=lambda t: (category_hash(t), t))
+    rng = np.random.default_rng(4)
+    flood = pd.DataFrame({"city": [f"new-{v}" for v in rng.integers(0, 50_000, 5_000)]})
+    for known in (names[:3], names[-3:], [names[0], names[-1], names[2500]]):
+        base = Profile.from_frame(pd.DataFrame({"city": rng.choice(known, 2_000)}))
+        (feature,) = compare(base, Profile.from_frame(flood)).features
+        assert feature.verdict is Verdict.DRIFT, (known, feature)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_window_of_more_categories_than_kept_from_the_baselines_population_does_not_drift(
+    seed: int,
+) -> None:
+    # 1,500 categories of falling frequency: a baseline of 3,000 rows sees under 1,024 of
+    # them (all kept), a window of 40,000 sees more (a sample kept), from the same population.
+    rng = np.random.default_rng(seed)
+    weights = 1 / np.arange(1, 1_501) ** 1.1
+    population = [f"v{i}" for i in range(1_500)]
+    draw = lambda n: pd.DataFrame({"city": rng.choice(population, n, p=weights / weights.sum())})  # noqa: E731
+    base, now = Profile.from_frame(draw(3_000)), Profile.from_frame(draw(40_000))
+    assert not base.column("city").categories.overflow  # type: ignore[union-attr]
+    assert now.column("city").categories.overflow  # type: ignore[union-attr]
+    (feature,) = compare(base, now).features
+    assert feature.verdict is Verdict.NO_DRIFT, feature
+
+
+def test_a_tenth_of_the_rows_in_hundreds_of_new_values_drifts() -> None:
+    # Each new value had a bin of its own, and the noise bound grew with their number: 600 new
+    # values in 10 % of the rows (a Jensen-Shannon distance of 0.23) read no_drift.
+    rng = np.random.default_rng(5)
+    base = Profile.from_frame(pd.DataFrame({"city": rng.choice(["a", "b", "c"], 3_000)}))
+    now = pd.DataFrame({"city": [*rng.choice(["a", "b", "c"], 5_400),
+                                 *(f"new-{i}" for i in range(600))]})  # fmt: skip
+    (feature,) = compare(base, Profile.from_frame(now)).features
+    assert feature.verdict is Verdict.DRIFT and feature.effect is not None
+    assert feature.effect == pytest.approx(0.23, abs=0.01)

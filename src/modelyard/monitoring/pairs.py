@@ -7,7 +7,10 @@ most the largest share of rows one bucket holds (:attr:`NumericPair.resolution`)
 
 A :class:`CategoricalPair` lines up two :class:`Frequencies` on the categories both count
 exactly (those below both sides' cut when categories were dropped); the rest of each side's
-rows form one ``other`` category.
+rows form one ``other`` category. When only the current side dropped categories, the baseline's
+are all known, so the current side's rows beyond its cut are split between the baseline's
+categories beyond it (one bin) and new ones (another), as near to the baseline as they can be
+(see :meth:`CategoricalPair.of`).
 """
 
 from __future__ import annotations
@@ -204,14 +207,20 @@ class CategoricalPair:
     current: np.ndarray
 
     @classmethod
-    def of(cls, baseline: Frequencies, current: Frequencies) -> CategoricalPair:
-        """Align two category sketches.
+    def of(
+        cls, baseline: Frequencies, current: Frequencies, *, by_name: bool = False
+    ) -> CategoricalPair:
+        """Align two category sketches: for drift tests (new categories in one bin, when the
+        baseline counted all of its own), or ``by_name``, each category both sides counted
+        exactly in a bin of its own (what a chart shows).
 
         Raises:
             ValueError: either side has no present value.
         """
         if not baseline.total or not current.total:
             raise ValueError("a categorical pair needs values on both sides")
+        if baseline.cut is None and not by_name:
+            return cls._complete_baseline(baseline, current, current.cut)
         cuts = [c for c in (baseline.cut, current.cut) if c is not None]
         limit = min(cuts) if cuts else None
         a = {t: n for h, t, n in baseline.categories if limit is None or (h, t) <= limit}
@@ -231,6 +240,43 @@ class CategoricalPair:
             np.asarray(b_counts, dtype=np.int64),
         )
 
+    @classmethod
+    def _complete_baseline(
+        cls, baseline: Frequencies, current: Frequencies, cut: tuple[int, str] | None
+    ) -> CategoricalPair:
+        """The pair of a baseline whose categories are all counted and a current side that
+        kept those up to ``cut`` (None: all of them): each of the baseline's categories up to
+        the cut, then one bin of the baseline's categories beyond it, then one bin of the
+        current side's new categories, the kept ones among them too: which new value a row
+        holds is no matter for drift, and a bin each made the noise allowance grow with their
+        number (600 new values in 10 % of the rows read no_drift).
+
+        With a cut, where the current side's rows beyond it fall is not known: among the baseline's
+        categories there, or new. Each category beyond the cut that the baseline lacks holds a
+        row at least, so at least as many rows as the current side has such categories are new
+        (its distinct count, estimated from the kept hashes, less a tenth: about three standard
+        errors). The other rows are split as near to the baseline as they can be (the least
+        Jensen-Shannon distance), so the drift read is the least the sketches allow. (Lumped
+        into one ``other`` bin with the baseline's categories beyond the cut, a window of
+        nothing but new values matched a baseline whose categories all lay there.)
+        """
+        kept = current.counts()  # every category it kept is at or below its cut
+        known = {t: n for h, t, n in baseline.categories if cut is None or (h, t) <= cut}
+        shared = sorted(known)
+        beyond = baseline.total - sum(known.values())
+        rest = current.total - sum(kept.values())  # rows of categories beyond the cut
+        new_kept = sum(n for text, n in kept.items() if text not in known)
+        a = np.asarray([*(known[t] for t in shared), beyond, 0], dtype=np.float64)
+        b = np.asarray([*(kept.get(t, 0) for t in shared), 0, new_kept], dtype=np.float64)
+        distinct_beyond = int(0.9 * current.distinct()) - len(kept)
+        baselines_beyond = len(baseline.categories) - len(known)
+        least_new = min(rest, max(0, distinct_beyond - baselines_beyond))
+        split = _nearest_split(a, b, rest, rest - least_new) if beyond and rest else 0
+        b[-2], b[-1] = split, b[-1] + rest - split
+        used = (a + b) > 0  # a bin empty on both sides would only widen the noise allowance
+        names = [name for name, keep in zip((*shared, None, None), used, strict=True) if keep]
+        return cls(tuple(names), a[used].astype(np.int64), b[used].astype(np.int64))
+
     @property
     def baseline_rows(self) -> int:
         return int(self.baseline.sum())
@@ -243,6 +289,32 @@ class CategoricalPair:
     def shares(self) -> tuple[np.ndarray, np.ndarray]:
         """Each side's share of rows per category."""
         return self.baseline / self.baseline_rows, self.current / self.current_rows
+
+
+def _nearest_split(a: np.ndarray, b: np.ndarray, rest: int, most: int) -> int:
+    """How many of ``rest`` rows, at most ``most``, to put in ``b``'s second to last bin (the
+    others go in its last) so that ``b`` is nearest ``a`` by the Jensen-Shannon distance
+    (convex in that number, so a golden-section search finds it)."""
+    p = a / a.sum()
+    total = b.sum() + rest
+
+    def distance(x: float) -> float:
+        q = b.copy()
+        q[-2] += x
+        q[-1] += rest - x
+        return js_distance(p, q / total)
+
+    low, high = 0.0, float(most)
+    ratio = (np.sqrt(5) - 1) / 2
+    for _ in range(64):
+        if high - low < 0.5:
+            break
+        left, right = high - ratio * (high - low), low + ratio * (high - low)
+        if distance(left) <= distance(right):
+            high = right
+        else:
+            low = left
+    return min((int(np.floor(low)), int(np.ceil(high))), key=distance)
 
 
 def js_distance(p: np.ndarray, q: np.ndarray) -> float:

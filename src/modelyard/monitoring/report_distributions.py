@@ -121,7 +121,7 @@ def categorical_distribution(
     without values."""
     if not baseline.total or not current.total:
         return None
-    pair = CategoricalPair.of(baseline, current)
+    pair = CategoricalPair.of(baseline, current, by_name=True)
     share_a, share_b = pair.shares
     named = [i for i, name in enumerate(pair.categories) if name is not None]
     ranked = sorted(named, key=lambda i: (-max(share_a[i], share_b[i]), str(pair.categories[i])))
