@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 
 from modelyard.bootstrap import Platform
-from modelyard.domain import ModelSpec
+from modelyard.domain import ModelSpec, Trust
 from modelyard.serving.app import predict_executor
-from modelyard.serving.deployer import Deployer
+from modelyard.serving.deployer import Deployer, returns_for_sure
 from modelyard.serving.loader import ServedModel, load_served
 from modelyard.storage.artifacts import FsspecArtifactStore
 from modelyard.storage.sql.engine import make_engine
@@ -28,11 +28,14 @@ from tests.waiting import DEADLINE_S, POLL_S
 
 
 class GatedLoads:
-    """The server's loader, except that ``slow:1`` waits for ``gate`` (a hung load)."""
+    """The server's loader, except that ``slow:1`` waits for ``gate`` (a hung load), and
+    ``churn:2`` for ``second`` when it is shut."""
 
     def __init__(self, load: Callable[[ModelSpec], ServedModel]) -> None:
         self._load = load
         self.gate = threading.Event()
+        self.second = threading.Event()
+        self.second.set()
         self.calls: list[str] = []
         self.made: list[ServedModel] = []
 
@@ -40,6 +43,8 @@ class GatedLoads:
         self.calls.append(spec.ref)
         if spec.ref == "slow:1":
             self.gate.wait(DEADLINE_S)
+        if spec.ref == "churn:2":
+            self.second.wait(DEADLINE_S)
         model = self._load(spec)
         self.made.append(model)
         return model
@@ -68,6 +73,7 @@ def setup(tmp_path: Path) -> Iterator[tuple[Platform, Deployer, GatedLoads]]:
         yield platform, deployer, loads
     finally:
         loads.gate.set()
+        loads.second.set()
         deployer.close()
         engine.dispose()
         platform.close()
@@ -154,3 +160,72 @@ def test_a_model_that_loads_after_its_endpoint_left_the_plan_is_unloaded(
         assert "hung" not in deployer.table.endpoints
 
     asyncio.run(scenario())
+
+
+def test_an_endpoint_of_two_models_both_slower_than_the_wait_is_served_each_loaded_once(
+    setup: tuple[Platform, Deployer, GatedLoads],
+) -> None:
+    # The first to load was unloaded while the second still loaded (its endpoint could not be
+    # served yet), and loaded again at the next plan change: with both slower than the wait,
+    # for ever.
+    platform, deployer, loads = setup
+
+    async def scenario() -> None:
+        await deployer.sync()
+        loads.second.clear()
+        platform.endpoints.create("pair", {"a": "slow:1", "b": "churn:2"},
+                                  weights={"a": 50, "b": 50})  # fmt: skip
+        await deployer.sync()  # slow:1 started, waited for; churn:2 started or queued
+        loads.gate.set()  # slow:1 loads while churn:2 still loads
+        await synced_until(deployer, lambda: "slow:1 (loaded)" in deployer.loading["pair"])
+        assert "pair" not in deployer.table.endpoints
+        loads.second.set()
+        await synced_until(deployer, lambda: sorted(served(deployer, "pair")) ==
+                           ["churn:2", "slow:1"])  # fmt: skip
+
+    asyncio.run(scenario())
+    assert (loads.calls.count("slow:1"), loads.calls.count("churn:2")) == (1, 1)
+    assert not [m for m in loads.made if m.closed]  # nothing loaded was thrown away
+
+
+def test_an_endpoint_deleted_and_made_again_while_its_model_loads_starts_no_second_load(
+    setup: tuple[Platform, Deployer, GatedLoads],
+) -> None:
+    platform, deployer, loads = setup
+
+    async def scenario() -> None:
+        await deployer.sync()
+        platform.endpoints.create("hung", {"main": "slow:1"})
+        await deployer.sync()
+        platform.endpoints.delete("hung")
+        await deployer.sync()
+        assert "hung" not in deployer.loading  # a 404 now, not "not ready"
+        platform.endpoints.create("again", {"main": "slow:1"})
+        await deployer.sync()
+        assert "slow:1" in deployer.loading["again"]
+        loads.gate.set()
+        await synced_until(deployer, lambda: served(deployer, "again") == ["slow:1"])
+
+    asyncio.run(scenario())
+    assert loads.calls.count("slow:1") == 1
+
+
+@pytest.mark.parametrize(
+    ("flavor", "trust", "inline"),
+    [
+        ("xgboost", Trust(), True),
+        ("sklearn", Trust(types=("sklearn.preprocessing._data.StandardScaler",)), True),
+        ("sklearn", Trust(types=("numpy.dtype", "scipy.sparse._csr.csr_matrix")), True),
+        # A type of the user's own, or a function a FunctionTransformer calls: their code.
+        ("sklearn", Trust(types=("mymod.MyTransformer",)), False),
+        ("sklearn", Trust(types=("sklearn.base.BaseEstimator", "builtins.eval")), False),
+        ("sklearn", Trust(user_code=True), True),  # a handler: input_fn, output_fn only
+        ("sklearn", Trust(pickle=True), False),
+        ("pyfunc", Trust(user_code=True), False),
+    ],
+)
+def test_only_a_runtimes_own_code_may_predict_on_the_event_loop(
+    flavor: str, trust: Trust, inline: bool
+) -> None:
+    spec = ModelSpec("m", 1, flavor, "skops", "sha256:0", trust)
+    assert returns_for_sure(spec) is inline
