@@ -4,14 +4,23 @@ schema on SQLite only; on PostgreSQL it is refused until ``migrate.upgrade`` run
 
 from __future__ import annotations
 
+import sqlite3
 import time
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from modelyard.errors import ConfigError, DatabaseUnavailable, SchemaMismatch, SchemaOutdated
+from modelyard.errors import (
+    ConfigError,
+    DatabaseUnavailable,
+    SchemaMismatch,
+    SchemaOutdated,
+    StorageNotWritable,
+    StorageUnavailable,
+)
 from modelyard.storage.sql import migrate
 from modelyard.storage.sql.engine import make_engine
 from modelyard.storage.sql.store import SqlMetadataStore
@@ -97,6 +106,73 @@ def test_sqlite_upgrades_an_older_schema_on_open(tmp_path: object) -> None:
         assert store.get_model("churn").description == "kept"
     finally:
         engine.dispose()
+
+
+def _old_sqlite(path: Path) -> str:
+    """A SQLite database an older modelyard (schema 0003) left, holding one model."""
+    url = f"sqlite:///{path}"
+    engine = make_engine(url)
+    try:
+        SqlMetadataStore(engine).create_model("churn", "kept")
+    finally:
+        engine.dispose()
+    downgrade_schema(url, "0003")
+    return url
+
+
+def _revision(url: str) -> str | None:
+    engine = make_engine(url)
+    try:
+        return migrate.current_revision(engine)
+    finally:
+        engine.dispose()
+
+
+def test_an_old_schema_that_cannot_be_written_says_it_needed_an_upgrade(tmp_path: Path) -> None:
+    # A read command on an old home upgrades it first: when the database cannot be written
+    # (a read-only file, here SQLite's read-only mode), the error says that was the write.
+    path = tmp_path / "old.db"
+    url = _old_sqlite(path)
+    read_only = make_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
+    try:
+        with pytest.raises(StorageNotWritable) as refused:
+            SqlMetadataStore(read_only)
+    finally:
+        read_only.dispose()
+    message = str(refused.value)
+    assert (
+        f"upgrading the metadata database's schema from revision 0003 to {migrate.HEAD} failed"
+        in message
+    )
+    assert "nothing was changed" in message and "readonly database" in message, message
+    assert _revision(url) == "0003"
+
+
+def test_an_old_schema_locked_past_the_busy_timeout_says_it_needed_an_upgrade(
+    tmp_path: Path,
+) -> None:
+    # Another process holds the write lock (another migration, a writer that never commits).
+    path = tmp_path / "old.db"
+    url = _old_sqlite(path)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    engine = make_engine(url, busy_timeout_s=0.2)
+    try:
+        with pytest.raises(StorageUnavailable) as refused:
+            SqlMetadataStore(engine)
+    finally:
+        engine.dispose()
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert type(refused.value) is StorageUnavailable  # the exit code and status stay
+    message = str(refused.value)
+    assert (
+        f"upgrading the metadata database's schema from revision 0003 to {migrate.HEAD} failed"
+        in message
+    )
+    assert "stayed locked" in message, message
+    assert _revision(url) == "0003"
+    assert SqlMetadataStore(make_engine(url)).get_model("churn").description == "kept"
 
 
 def test_postgresql_refuses_an_older_schema_until_it_is_upgraded(

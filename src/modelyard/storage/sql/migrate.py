@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from modelyard.errors import SchemaMismatch, SchemaOutdated
+from modelyard.errors import SchemaMismatch, SchemaOutdated, StorageUnavailable
 from modelyard.storage.sql.engine import safe_url, transaction
 from modelyard.storage.sql.tables import LEGACY_VERSION_TABLE, VERSION_TABLE
 
@@ -180,18 +180,31 @@ def _upgrade(engine: Engine, *, outdated_ok: bool) -> SchemaUpgrade:
         return SchemaUpgrade(url, before, HEAD)
     from alembic import command
 
-    with transaction(engine, write=True) as conn:  # BEGIN IMMEDIATE on SQLite
-        if conn.dialect.name == "postgresql":
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-        # Another process may have created or upgraded the schema while we waited for the lock.
-        before = _read_revision(conn)
-        _check(before, url, outdated_ok=outdated_ok)
-        if before != HEAD:
-            _move_legacy_revision(conn)
-            cfg = alembic_config()
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+    try:
+        with transaction(engine, write=True) as conn:  # BEGIN IMMEDIATE on SQLite
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+            # Another process may have created or upgraded the schema while we waited.
+            before = _read_revision(conn)
+            _check(before, url, outdated_ok=outdated_ok)
+            if before != HEAD:
+                _move_legacy_revision(conn)
+                cfg = alembic_config()
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+    except SchemaMismatch:
+        raise
+    except StorageUnavailable as exc:
+        # A read command on an older SQLite home writes to upgrade it first: a read-only
+        # file or a lock held past the busy timeout must say that this was the write.
+        raise type(exc)(f"{_what_failed(before)} failed (nothing was changed): {exc}") from None
     return SchemaUpgrade(url, before, HEAD)
+
+
+def _what_failed(before: str | None) -> str:
+    if before is None:
+        return f"creating the metadata database's schema (revision {HEAD})"
+    return f"upgrading the metadata database's schema from revision {before} to {HEAD}"
 
 
 def _check(revision: str | None, url: str, *, outdated_ok: bool) -> None:
