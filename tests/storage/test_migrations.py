@@ -175,6 +175,44 @@ def test_an_old_schema_locked_past_the_busy_timeout_says_it_needed_an_upgrade(
     assert SqlMetadataStore(make_engine(url)).get_model("churn").description == "kept"
 
 
+def _tables(engine: sa.Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        names = sa.inspect(conn).get_table_names()
+        return {
+            n: int(conn.execute(sa.text(f"SELECT count(*) FROM {n}")).scalar() or 0) for n in names
+        }
+
+
+@pytest.mark.parametrize("whose", ["modelyard_without_revision", "another_application"])
+def test_tables_named_as_ours_without_a_revision_are_refused_unchanged(
+    empty_db_url: str, whose: str
+) -> None:
+    # Taken for an empty database, it got "CREATE TABLE models" and the error 'cannot reach
+    # the metadata database: table models already exists'.
+    engine = make_engine(empty_db_url)
+    try:
+        if whose == "modelyard_without_revision":  # its revision record deleted
+            SqlMetadataStore(engine).create_model("churn", "kept")
+            with engine.begin() as conn:
+                conn.execute(sa.text(f"DELETE FROM {VERSION_TABLE}"))
+        else:  # MODELYARD_DB_URL pointed at another application's database
+            with engine.begin() as conn:
+                conn.execute(sa.text("CREATE TABLE jobs (id INTEGER PRIMARY KEY, what TEXT)"))
+                conn.execute(sa.text("INSERT INTO jobs (id, what) VALUES (1, 'theirs')"))
+        before = _tables(engine)
+        for opener in (lambda: SqlMetadataStore(engine), lambda: migrate.upgrade(engine)):
+            with pytest.raises(SchemaMismatch) as refused:
+                opener()
+            message = str(refused.value)
+            assert "but no modelyard schema revision" in message, message
+            assert "nothing was changed" in message, message
+            named = "(models, " if whose == "modelyard_without_revision" else "(jobs)"
+            assert named in message, message
+            assert _tables(engine) == before
+    finally:
+        engine.dispose()
+
+
 def test_postgresql_refuses_an_older_schema_until_it_is_upgraded(
     pg_url: str, tmp_path: object
 ) -> None:

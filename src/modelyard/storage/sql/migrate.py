@@ -27,7 +27,7 @@ from sqlalchemy.engine import Engine
 
 from modelyard.errors import SchemaMismatch, SchemaOutdated, StorageUnavailable
 from modelyard.storage.sql.engine import safe_url, transaction
-from modelyard.storage.sql.tables import LEGACY_VERSION_TABLE, VERSION_TABLE
+from modelyard.storage.sql.tables import LEGACY_VERSION_TABLE, VERSION_TABLE, metadata
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -187,6 +187,8 @@ def _upgrade(engine: Engine, *, outdated_ok: bool) -> SchemaUpgrade:
             # Another process may have created or upgraded the schema while we waited.
             before = _read_revision(conn)
             _check(before, url, outdated_ok=outdated_ok)
+            if before is None:
+                _refuse_tables_without_revision(conn, url)
             if before != HEAD:
                 _move_legacy_revision(conn)
                 cfg = alembic_config()
@@ -199,6 +201,22 @@ def _upgrade(engine: Engine, *, outdated_ok: bool) -> SchemaUpgrade:
         # file or a lock held past the busy timeout must say that this was the write.
         raise type(exc)(f"{_what_failed(before)} failed (nothing was changed): {exc}") from None
     return SchemaUpgrade(url, before, HEAD)
+
+
+def _refuse_tables_without_revision(conn: sa.Connection, url: str) -> None:
+    """A database without our revision gets our schema, unless it holds tables named as ours:
+    another application's database (MODELYARD_DB_URL pointed at the wrong one), or ours with
+    its revision record removed. Creating the schema there failed on the first clash."""
+    present = set(sa.inspect(conn).get_table_names())
+    found = [name for name in metadata.tables if name in present]  # models first
+    if found:
+        shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+        raise SchemaMismatch(
+            f"the metadata database {url} has tables named as modelyard's ({shown}) but no "
+            "modelyard schema revision: it is another application's database, or modelyard's "
+            "with its revision record removed; nothing was changed (point MODELYARD_DB_URL or "
+            "MODELYARD_HOME at modelyard's own database)"
+        )
 
 
 def _what_failed(before: str | None) -> str:
