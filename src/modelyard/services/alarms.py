@@ -419,11 +419,14 @@ class AlarmService:
             log.warning("alarm %s: notifications not kept: %s", rule.name, exc.message)
         return dataclasses.replace(event, notifications=tuple(notified))
 
-    def judge_as(self, rule: AlarmRule, variant: str, now: datetime) -> Evaluation:
+    def judge_as(
+        self, rule: AlarmRule, variant: str, now: datetime, since: datetime | None = None
+    ) -> Evaluation:
         """``rule`` judged on ``variant`` instead of its own, over its windows settled by
         ``now`` (nothing recorded), its windows without data counting as insufficient: a
         guarded deployment watches a rule on variant ``main`` on the new ``main``, which
-        serves as ``main.next`` until the deployment ends.
+        serves as ``main.next`` until the deployment ends. Nothing before ``since`` is read
+        (the name held other models then): those minutes are no data.
 
         Raises:
             What reading the series raises.
@@ -432,11 +435,15 @@ class AlarmService:
         # A window without data is no news of the new variant (it serves nothing yet, or
         # little): never breaching, whatever the rule says of the endpoint's silence.
         judged = dataclasses.replace(rule, variant=variant, missing=MissingData.INSUFFICIENT)
-        return self.judge(judged, end)
+        return self.judge(judged, end, since)
 
-    def judge(self, rule: AlarmRule, end: datetime) -> Evaluation:
-        """The state of ``rule`` from the windows that end at ``end`` (nothing recorded)."""
+    def judge(self, rule: AlarmRule, end: datetime, after: datetime | None = None) -> Evaluation:
+        """The state of ``rule`` from the windows that end at ``end`` (nothing recorded),
+        reading nothing before ``after`` when given (a drift score counts from its run's tick,
+        where its points are)."""
         since = window_bounds(rule, end)[-1][0]
+        if after is not None:
+            since = min(max(since, after), end)
         if rule.metric.startswith(DRIFT_PREFIX):
             points = [
                 (run.tick, value)

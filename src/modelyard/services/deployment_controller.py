@@ -47,7 +47,7 @@ from modelyard.services.deployment_guards import (
     renamed,
     servers_check,
 )
-from modelyard.services.deployment_windows import Taint, clean_since, taints
+from modelyard.services.deployment_windows import Taint, own_since
 from modelyard.services.leased import default_holder, run_leased
 from modelyard.storage.base import EndpointStore
 from modelyard.storage.deployments import DeploymentStore
@@ -56,6 +56,7 @@ from modelyard.storage.leases import LeaseStore
 log = logging.getLogger("modelyard.deployments")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MINUTE = timedelta(minutes=1)
+_WINDOW = "window"  # the check saying what a step's window leaves out (``_left_out``)
 
 
 class DeploymentController:
@@ -207,13 +208,14 @@ class DeploymentController:
         step = d.current
         # The metric rows are per minute: a step's window starts with the minute it began in
         # (each side's rate in that minute is still its own, whatever the shares were), or
-        # later, where a name of its new variants served another model before it.
-        found: list[Taint] = []
+        # later, where a name of its new variants served another model before it; the alarms
+        # judged on the new variants read them from that minute too (``own``).
+        own, found = own_since(d, self._store, self._endpoints)
         if step.kind is StepKind.PREPARE:
-            started = d.step_started_at
+            started, found = d.step_started_at, []
         else:
-            found = taints(d, window_start(d), self._store, self._endpoints)
-            started = clean_since(window_start(d), found)
+            started = max(window_start(d), own)
+            found = [t for t in found if t.clean_from > window_start(d)]  # what moved it
         window = (started, now)
         deadline = d.started_at + d.plan.max_duration
         if now >= deadline:
@@ -224,7 +226,13 @@ class DeploymentController:
             check = Check("max_duration", Verdict.FAIL, reason, {"deadline": deadline.isoformat()})
             return self._rollback(d, now, (check,), window, reason)
         watched = alarm_checks(
-            self._alarms, d.plan.alarms, renamed(d), now, new_variants(d), endpoint=d.endpoint
+            self._alarms,
+            d.plan.alarms,
+            renamed(d),
+            now,
+            new_variants(d),
+            endpoint=d.endpoint,
+            since=own,
         )
         checks = watched + self._watch(d, current.variants, window) + _left_out(found, started)
         verdict = worst(checks)
@@ -332,9 +340,12 @@ class DeploymentController:
         checks: tuple[Check, ...],
         window: tuple[datetime, datetime],
     ) -> Decision:
-        # Each detail once: the two untested comparisons share theirs.
+        # Each detail once: the two untested comparisons share theirs; a window that starts
+        # later than the step says so (what it left out is why it holds so few requests).
         why = "; ".join(
-            dict.fromkeys(c.detail for c in checks if c.verdict is Verdict.INCONCLUSIVE)
+            dict.fromkeys(
+                c.detail for c in checks if c.verdict is Verdict.INCONCLUSIVE or c.name == _WINDOW
+            )
         )
         reason = (
             f"step {d.step + 1} ({d.current.label}) is INCONCLUSIVE: {why}; paused, not "
@@ -366,7 +377,7 @@ def _left_out(found: Sequence[Taint], since: datetime) -> tuple[Check, ...]:
     said = "; ".join(str(t) for t in found)
     detail = f"the window starts at {since:%H:%M}: {said} (those answers are not this deployment's)"
     values = {t.name: {"served": t.served, "deployment": t.deployment} for t in found}
-    return (Check("window", Verdict.NOT_APPLICABLE, detail, values),)
+    return (Check(_WINDOW, Verdict.NOT_APPLICABLE, detail, values),)
 
 
 def window_start(d: Deployment) -> datetime:

@@ -10,7 +10,9 @@ an active deployment watches is refused (:func:`watching`).
 
 An alarm on one variant that the new config replaces is judged on the new variant while both
 serve (``main`` is then ``main.next``): the alarm's own state is the old models', whose errors
-are no reason to roll the new ones back, and which never holds the new ones' errors.
+are no reason to roll the new ones back, and which never holds the new ones' errors. A new
+variant is judged only on the minutes from which its name holds the deployment's models
+(``deployment_windows.own_since``): its windows before count as windows without data.
 """
 
 from __future__ import annotations
@@ -48,8 +50,11 @@ class AlarmReader(Protocol):
         """Raises NotFound."""
         ...
 
-    def judge_as(self, rule: AlarmRule, variant: str, now: datetime) -> Evaluation:
-        """``rule`` judged now on ``variant`` instead of its own, nothing recorded."""
+    def judge_as(
+        self, rule: AlarmRule, variant: str, now: datetime, since: datetime | None = None
+    ) -> Evaluation:
+        """``rule`` judged now on ``variant`` instead of its own, nothing recorded, nothing
+        before ``since`` read."""
         ...
 
     def announce(self, events: Sequence[AlarmEvent]) -> list[AlarmEvent]:
@@ -93,13 +98,16 @@ def alarm_checks(
     new: Sequence[str] = (),
     *,
     endpoint: str,
+    since: datetime | None = None,
 ) -> tuple[Check, ...]:
     """One check per named alarm, from its current state, or for an alarm of ``endpoint`` (the
     deployment's) on a variant in ``renames`` from its judgement on the new variant now, or
     for an alarm on the whole ``endpoint`` whose series reads alike on a share of the traffic
     (a rate, a latency: see :func:`~modelyard.domain.metrics.reads_alike_on_a_share`) from its
     judgement on each new variant in ``new`` too (:func:`_endpoint_alarm`); an alarm that no
-    longer exists is INCONCLUSIVE with ``{"missing": True}`` (:func:`missing_alarms`)."""
+    longer exists is INCONCLUSIVE with ``{"missing": True}`` (:func:`missing_alarms`). A new
+    variant is judged on its rows from ``since`` on (the minute its name holds the
+    deployment's models from), its windows before it counting as windows without data."""
     out = []
     for name in names:
         label = f"alarm {name}"
@@ -123,16 +131,16 @@ def alarm_checks(
         on_new = judged_on_new(status.rule, renames, endpoint)
         if on_new and variant is not None and variant in renames:
             served = renames[variant]
-            found = alarms.judge_as(status.rule, served, now)
+            found = alarms.judge_as(status.rule, served, now, since)
             state, reason = found.state, found.reason
             said = (
                 f"alarm {name}, judged on variant {served} (the new {variant!r} while the "
-                "deployment runs),"
+                f"deployment runs){_from(found, since)},"
             )
             values = {"state": state.value, "variant": served, "own_state": status.state.value,
                       "condition": status.rule.condition}  # fmt: skip
         elif on_new and variant is None and new:
-            out.append(_endpoint_alarm(alarms, status, new, now, values))
+            out.append(_endpoint_alarm(alarms, status, new, now, values, since))
             continue
         if state is AlarmState.ALARM:
             detail = f"{said} is in ALARM: {reason}"
@@ -151,6 +159,7 @@ def _endpoint_alarm(
     new: Sequence[str],
     now: datetime,
     values: dict[str, Any],
+    since: datetime | None,
 ) -> Check:
     """The check of an alarm on the whole endpoint, on a series that reads alike on a share
     of the traffic, while the new variants ``new`` serve beside the old: judged on each new
@@ -160,14 +169,18 @@ def _endpoint_alarm(
     threshold (a canary at 10% failing half its requests). The endpoint in ALARM while a new
     variant has too little data to judge (while preparing, it serves nothing) counts for
     nothing, saying so: it neither blames the new models nor passes them, and the step's
-    comparison, which needs its minimum of requests to the new variants, still has to."""
+    comparison, which needs its minimum of requests to the new variants, still has to. Each new
+    variant is judged from ``since`` on, as in :func:`alarm_checks`."""
     name, rule = status.rule.name, status.rule
-    judged = {v: alarms.judge_as(rule, v, now) for v in new}
+    judged = {v: alarms.judge_as(rule, v, now, since) for v in new}
     values = {**values, "new_variants": {v: e.state.value for v, e in judged.items()}}
     label = f"alarm {name}"
     for variant, found in judged.items():
         if found.state is AlarmState.ALARM:
-            detail = f"alarm {name}, judged on the new variant {variant}, is in ALARM"
+            detail = (
+                f"alarm {name}, judged on the new variant {variant}{_from(found, since)}, "
+                "is in ALARM"
+            )
             return Check(label, Verdict.FAIL, f"{detail}: {found.reason}", values)
     if status.state is not AlarmState.ALARM:
         if status.state is AlarmState.OK:
@@ -176,10 +189,11 @@ def _endpoint_alarm(
         return Check(label, Verdict.NOT_APPLICABLE, detail, values)
     short = [v for v, e in judged.items() if e.state is not AlarmState.OK]
     if short:
+        cut = _from(judged[short[0]], since)  # one rule, one bound: alike for each
         detail = (
             f"alarm {name} is in ALARM on the whole endpoint ({status.reason}), and the new "
-            f"variant {', '.join(short)} has too little data to tell whether it is the old "
-            "models'; not counted"
+            f"variant {', '.join(short)} has too little data{cut} to tell whether it is the "
+            "old models'; not counted"
         )
         return Check(label, Verdict.NOT_APPLICABLE, detail, values)
     detail = (
@@ -187,6 +201,14 @@ def _endpoint_alarm(
         f"new variant {', '.join(new)}: the old models', not counted against the new"
     )
     return Check(label, Verdict.PASS, detail, values)
+
+
+def _from(found: Evaluation, since: datetime | None) -> str:
+    """`` from HH:MM on`` when ``since`` cut into the windows ``found`` judged (those minutes
+    counted as no data), else nothing."""
+    if since is None or not found.windows or found.windows[-1].start >= since:
+        return ""
+    return f" from {since:%H:%M} on"
 
 
 def servers_check(servers: Sequence[EndpointServer], config: int) -> Check:

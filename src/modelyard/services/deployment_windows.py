@@ -7,10 +7,12 @@ answers (a failed canary's errors, say) as its new models'. So a name its new va
 serve under that an earlier deployment gave another model is read only from the first minute
 that model can no longer have answered in: the minute after that deployment ended (and
 :data:`SETTLE` on, for the servers to take the config it left and for requests in flight to
-finish), for both sides, which are compared over the same window. The old variants' names are
-not judged: they are the baseline, never blamed, and a window started later for them would
-delay the rollback of a new model failing meanwhile. Changes made by hand are not in the
-deployments' records.
+finish), for both sides, which are compared over the same window. The deployment's named alarms
+that are judged on its new variants read them from the same minute (:func:`own_since`): before
+it, in windows of theirs that reach back past the deployment's start, those names were never
+its models'. The old variants' names are not judged: they are the baseline, never blamed, and
+a window started later for them would delay the rollback of a new model failing meanwhile.
+Changes made by hand are not in the deployments' records.
 """
 
 from __future__ import annotations
@@ -74,6 +76,19 @@ def taints(
                     name, f"{model}:{version}", earlier.id, earlier.ended_at, _ceil_minute(until)
                 )
     return list(found.values())
+
+
+def own_since(
+    d: Deployment, store: DeploymentStore, endpoints: EndpointStore
+) -> tuple[datetime, list[Taint]]:
+    """The first minute whose rows, under the names ``d``'s new variants serve under, are
+    ``d``'s models' alone: the minute ``d`` started in (before it those names were never its
+    models'), or later where an earlier deployment gave one of them another model then (the
+    :func:`taints` found, returned too). A step's comparison starts there at the earliest, and
+    the named alarms judged on the new variants read nothing before it."""
+    start = floor_minute(d.started_at)
+    found = taints(d, start, store, endpoints)
+    return clean_since(start, found), found
 
 
 def clean_since(since: datetime, found: Sequence[Taint]) -> datetime:
