@@ -629,6 +629,29 @@ def test_csv_refuses_a_prediction_that_is_a_mapping_or_list_naming_json() -> Non
         encode(np.array([{"a": 1}], dtype=object), CSV)
 
 
+def test_json_writes_per_row_dicts_keyed_by_class_labels_as_python_json_does() -> None:
+    # A pyfunc answering {label: probability} per row, its labels ints: JSON object keys are
+    # text, so the labels are written as text ("0"), as json.dumps writes them, not a 424.
+    rows = np.array([{0: 0.3, 1: 0.7}, {0: 0.9, 1: np.float64(0.1)}], dtype=object)
+    assert orjson.loads(encode(rows, JSON)) == {
+        "predictions": [{"0": 0.3, "1": 0.7}, {"0": 0.9, "1": 0.1}]
+    }
+    written = json.loads(encode(rows, JSON))["predictions"]
+    assert written == json.loads(json.dumps(rows.tolist(), default=float))
+
+
+def test_csv_names_json_only_for_a_mapping_json_can_write() -> None:
+    # Keys JSON cannot write (a tuple): asking for application/json would fail as well.
+    unwritable = np.array([{(0, 1): 0.3}], dtype=object)
+    with pytest.raises(ModelFailed, match=r"cannot write predictions"):
+        encode(unwritable, JSON)
+    with pytest.raises(ModelFailed, match=r"dict as CSV") as refused:
+        encode(unwritable, CSV)
+    assert "application/json" not in str(refused.value)
+    with pytest.raises(ModelFailed, match=r"dict.*as CSV.*application/json"):
+        encode(np.array([{0: 0.3, 1: 0.7}], dtype=object), CSV)
+
+
 def test_encode_refuses_an_unknown_media_type() -> None:
     with pytest.raises(NotAcceptable):
         encode(np.array([1.0]), "application/xml")

@@ -427,12 +427,23 @@ def _encode_json(array: np.ndarray) -> bytes:
         return orjson.dumps({"predictions": array}, option=orjson.OPT_SERIALIZE_NUMPY)
     except orjson.JSONEncodeError:
         pass  # dtypes orjson does not take natively (str, object, float16): via Python objects
-    try:  # NumPy scalars and bytes (labels) inside objects: as the values they hold
-        return orjson.dumps({"predictions": array.tolist()}, default=plain_value)
+    try:
+        return _json_of_objects({"predictions": array.tolist()})
     except orjson.JSONEncodeError as exc:
         why = exc.__cause__ if isinstance(exc.__cause__, ValueError) else exc
         message = f"cannot write predictions of dtype {array.dtype} as JSON: {why}"
         raise ModelFailed(message) from None
+
+
+def _json_of_objects(value: object) -> bytes:
+    """``value`` as JSON: NumPy scalars and bytes (labels) inside objects as the values they
+    hold, a mapping's keys that are numbers, booleans or None (a class label) as their text,
+    as Python's ``json`` writes them (``{0: 0.3}`` as ``{"0":0.3}``).
+
+    Raises:
+        orjson.JSONEncodeError: a value or key JSON cannot hold.
+    """
+    return orjson.dumps(value, default=plain_value, option=orjson.OPT_NON_STR_KEYS)
 
 
 def _encode_csv(array: np.ndarray) -> bytes:
@@ -473,5 +484,16 @@ def _plain_rows(rows: list[list[Any]], dtype: np.dtype[Any]) -> list[list[Any]]:
         raise ModelFailed(f"cannot write predictions of dtype {dtype} as CSV: {exc}") from None
     except TypeError as exc:
         name = str(exc)
-        hint = ": ask for application/json" if name in ("dict", "list", "tuple") else ""
+        hint = ""
+        if name in ("dict", "list", "tuple") and _json_writes(rows):
+            hint = ": ask for application/json"
         raise ModelFailed(f"cannot write predictions holding {name} as CSV{hint}") from None
+
+
+def _json_writes(rows: list[list[Any]]) -> bool:
+    """Whether JSON writes every value of ``rows`` (what CSV refused may be written there)."""
+    try:
+        _json_of_objects(rows)
+    except orjson.JSONEncodeError:
+        return False
+    return True
