@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
 import numpy as np
 import orjson
@@ -605,6 +606,24 @@ def test_text_labels_held_as_bytes_or_numpy_scalars_in_objects_are_written_as_va
     else:
         assert encode(labels, CSV) == b"cat\ndog\n"
         assert encode(mixed, CSV) == b"3\n0.5\na\nTrue\n"
+
+
+@pytest.mark.parametrize("media_type", [JSON, CSV])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+def test_a_narrow_float_among_objects_is_written_as_its_array_would_be(
+    media_type: str, dtype: type[np.floating[Any]]
+) -> None:
+    # float16(0.1) is 0.0999755859375 as a float64: an array of them is written 0.1, and so is
+    # one held among objects (a pyfunc's list of numpy numbers), in JSON and in CSV alike.
+    values = [dtype(0.1), dtype(-2.5e-7), dtype(np.nan), dtype(np.inf)]
+    as_array = encode(np.array(values, dtype=dtype), media_type)
+    as_objects = encode(np.array(values, dtype=object), media_type)
+    if media_type == JSON:
+        assert orjson.loads(as_objects) == orjson.loads(as_array)
+        assert orjson.loads(as_objects)["predictions"][0] == 0.1
+    else:
+        assert as_objects.split(b"\n")[:2] == as_array.split(b"\n")[:2]
+        assert as_objects.startswith(b"0.1\n")
 
 
 @pytest.mark.parametrize("media_type", [JSON, CSV])

@@ -44,12 +44,16 @@ _PLAIN = (str, int, float, bool, type(None))
 
 def plain_value(value: object) -> str | int | float | bool | None:
     """A prediction held as an object, as a value JSON and CSV write: a NumPy scalar as the
-    Python number, text or boolean it holds, bytes (a label) as the UTF-8 text they hold.
+    Python number, text or boolean it holds, bytes (a label) as the UTF-8 text they hold. A
+    float16 or float32 is the float whose shortest text is its own (``0.1``, as an array of
+    them is written), not the float64 it widens to (``0.0999755859375``).
 
     Raises:
         ValueError: bytes that are not UTF-8.
         TypeError: anything else (a complex number, a mapping, an object), naming its type.
     """
+    if isinstance(value, np.float16 | np.float32):
+        return float(str(value))  # numpy's shortest repr, as float_text writes arrays
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, bytes):
