@@ -332,6 +332,22 @@ def test_rows_of_a_version_that_does_not_take_a_feature_do_not_make_it_vanish(
     assert after.features[0].current_rows == 1600 and after.current_rows == 1600
 
 
+def test_a_store_failure_reading_what_a_version_takes_fails_the_check_not_its_report(
+    platform: Platform,
+) -> None:
+    """Which features a captured row's version takes was read as unknown on any error, an
+    outage of the metadata database too: its rows then counted for every feature (a new
+    version's features vanished from them again, a false drift on a scheduled run). Only a
+    version that is gone is unknown; a store failure fails the check, as everywhere else."""
+    capture(platform, "blue", 1, features(1000, 8), NOW - timedelta(minutes=20))
+    (blue,) = [v for v in platform.endpoints.get("api").config.variants if v.name == "blue"]
+    platform.close()  # the database lost: its file removed once its connections are closed
+    for suffix in ("", "-wal", "-shm"):
+        (platform.settings.home / f"modelyard.db{suffix}").unlink(missing_ok=True)
+    with pytest.raises(StorageUnavailable, match="metadata database"):
+        platform.drift.window_profile("api", blue, NOW - timedelta(hours=1), NOW)
+
+
 def test_an_empty_window_is_insufficient_data_without_noise(platform: Platform) -> None:
     blue, _ = platform.drift.drift("api", window=timedelta(minutes=5), now=NOW)
     assert blue.current_rows == 0 and blue.verdict is Verdict.INSUFFICIENT_DATA

@@ -37,7 +37,14 @@ from modelyard.domain.drift import (
 )
 from modelyard.domain.durations import as_utc, length_of
 from modelyard.domain.monitors import format_duration
-from modelyard.errors import InvalidInput, ModelyardError, VariantNotFound
+from modelyard.errors import (
+    InvalidInput,
+    InvalidReference,
+    ModelNotFound,
+    ModelyardError,
+    VariantNotFound,
+    VersionNotFound,
+)
 from modelyard.services.capture_port import CaptureReader
 from modelyard.storage import packages
 from modelyard.storage.base import ArtifactStore
@@ -267,11 +274,15 @@ class DriftService:
 
     def _takes(self, model: str, version: int) -> frozenset[str] | None:
         """The features version ``model:version`` takes, as captured rows name them; None
-        when unknown (no signature of named or counted inputs, or the version is gone)."""
+        when unknown (no signature of named or counted inputs, or the version is gone).
+
+        Raises:
+            StorageUnavailable: the metadata store failed (not read as a version gone).
+        """
         try:
             signature = self._versions.get_version(f"{model}:{version}").signature
-        except ModelyardError:  # deleted since, or a name no longer valid
-            return None
+        except (ModelNotFound, VersionNotFound, InvalidReference):
+            return None  # deleted since, or a name no longer valid
         if signature is None or not signature.inputs:
             return None
         names = signature.feature_names or [str(i) for i in range(signature.n_features)]
