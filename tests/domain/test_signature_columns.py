@@ -56,3 +56,11 @@ def test_a_signature_that_says_nothing_checks_nothing() -> None:
     for target, source in ((None, named("a")), (named("a"), None), (empty, named("a")),
                            (named("a"), empty), (None, None)):  # fmt: skip
         assert columns_for(target, source) is None
+
+
+def test_input_names_are_the_features_names_or_their_positions_as_capture_writes_them() -> None:
+    assert named("a", "b").input_names == ["a", "b"]
+    assert unnamed(3).input_names == ["0", "1", "2"]
+    partly = Signature(inputs=(ColumnSpec("float64", "a"), ColumnSpec("float64")))
+    assert partly.input_names == ["0", "1"]  # one unnamed feature: all are read by position
+    assert Signature(inputs=()).input_names == []

@@ -65,6 +65,13 @@ class Signature:
         names = [c.name for c in self.inputs]
         return None if any(n is None for n in names) else [str(n) for n in names]
 
+    @property
+    def input_names(self) -> list[str]:
+        """The names the input columns go by wherever rows are kept by name (captured rows,
+        baselines, drift profiles): the features' names, or ``"0"``, ``"1"``... by position
+        when the model does not name them."""
+        return self.feature_names or [str(i) for i in range(len(self.inputs))]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "inputs": [c.to_dict() for c in self.inputs],

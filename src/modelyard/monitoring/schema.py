@@ -37,7 +37,7 @@ def fit_to_signature(profile: Profile, signature: Signature | None) -> Profile:
                 f"data has {len(profile.columns)} columns ({_listed(profile.columns)})"
             )
         profile = by_position(profile, signature)
-        names = [str(i) for i in range(signature.n_features)]
+        names = signature.input_names
     missing = [n for n in names if n not in profile.columns]
     if missing:
         raise InvalidInput(
@@ -57,7 +57,7 @@ def refuse_text_for_numbers(profile: Profile, signature: Signature | None) -> No
     """
     if signature is None or not signature.inputs:
         return
-    names = signature.feature_names or [str(i) for i in range(signature.n_features)]
+    names = signature.input_names
     have = set(profile.columns)
     wrong = [
         f"{name} ({spec.dtype} in the signature, {profile.column(name).kind} in the data)"
@@ -81,7 +81,7 @@ def by_position(profile: Profile, signature: Signature | None) -> Profile:
         return profile
     if len(profile.columns) != signature.n_features:
         return profile
-    return profile.renamed({c: str(i) for i, c in enumerate(profile.columns)})
+    return profile.renamed(dict(zip(profile.columns, signature.input_names, strict=True)))
 
 
 def _near(missing: Sequence[str], profile: Profile) -> str:

@@ -285,8 +285,7 @@ class DriftService:
             return None  # deleted since, or a name no longer valid
         if signature is None or not signature.inputs:
             return None
-        names = signature.feature_names or [str(i) for i in range(signature.n_features)]
-        return frozenset(names)
+        return frozenset(signature.input_names)
 
     def _from_file(self, data: str, variants: list[Variant]) -> dict[str, _Current]:
         from modelyard.codecs.tables import read_table

@@ -595,7 +595,7 @@ def _input_fields(signature: Signature | None) -> list[str] | None:
     numbers; None when the model has no signature."""
     if signature is None or not signature.inputs:
         return None
-    return signature.feature_names or [str(i) for i in range(signature.n_features)]
+    return signature.input_names
 
 
 def _weights_of(variants: Sequence[Variant]) -> dict[str, float]:
