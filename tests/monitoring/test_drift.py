@@ -332,6 +332,26 @@ def test_new_categories_of_a_window_with_more_categories_than_kept_are_not_under
             assert "in at least " in issue.message
 
 
+def test_new_categories_beside_baseline_ones_beyond_the_cut_are_counted_by_the_sample() -> None:
+    """A window of the baseline's 1,000 categories and 4,000 new ones keeps a sample of them:
+    its distinct estimate less the baseline categories in the sample counted the baseline's
+    categories beyond the cut as new ('about 4,882' for 4,000). The sample's share of new
+    categories scaled by the estimate is the count; the share of rows is bounded both ways."""
+    import re
+
+    for prefix in ("k", "city-", "c"):
+        known = [f"{prefix}{i}" for i in range(1_000)]
+        base = Profile.from_frame(pd.DataFrame({"city": known * 2}))
+        now = pd.DataFrame({"city": [*known, *(f"new-{prefix}{i}" for i in range(4_000))]})
+        (issue,) = compare(base, Profile.from_frame(now)).quality
+        found = re.search(r"has about ([\d,]+) value\(s\)", issue.message)
+        assert found is not None, issue.message
+        assert 3_600 <= int(found[1].replace(",", "")) <= 4_400, issue.message
+        shares = re.search(r"in at least ([\d.]+)% \(at most ([\d.]+)%\) of", issue.message)
+        assert shares is not None, issue.message
+        assert float(shares[1]) <= 80.0 <= float(shares[2]), issue.message
+
+
 def test_a_window_flooded_with_new_categories_drifts_whatever_its_sketch_kept() -> None:
     """A window of thousands of new values keeps a sample of its categories (those of the
     smallest hashes): the baseline's categories beyond its cut were lumped with the window's

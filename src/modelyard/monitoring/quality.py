@@ -91,8 +91,11 @@ def _new_categories(name: str, base: Frequencies, now: Frequencies) -> QualityIs
     """The issue of ``now``'s values outside ``base``'s domain (``base`` keeps all its
     categories). When ``now`` kept only a sample of its categories (those below its cut), the
     rows beyond the cut are new unless they hold a baseline category beyond it: without one,
-    the share is exact; with one, it is at least the sample's new rows. The count of new values
-    is then the sketch's estimate."""
+    the share is exact; with one, it is at least the sample's new rows and at most those and
+    every row beyond the cut. The count of new values is then an estimate: the sketch's
+    distinct count less the baseline's categories present (all in the sample), or, with
+    baseline categories beyond the cut, the sample's share of new categories (the kept ones
+    are a uniform sample of all, by hash) of the sketch's distinct count."""
     seen = base.counts()
     counts = now.counts()
     new = {t: n for t, n in counts.items() if t not in seen}
@@ -106,9 +109,16 @@ def _new_categories(name: str, base: Frequencies, now: Frequencies) -> QualityIs
     ranked = sorted(new, key=lambda t: (-new[t], t))
     values = f"{len(ranked)}"
     if cut is not None:
-        present = sum(1 for t in seen if counts.get(t, 0))
-        values = f"about {max(len(ranked), now.distinct() - present):,}"
-    share = f"{'at least ' if beyond else ''}{rows / max(now.total, 1):.1%}"
+        if beyond:
+            estimate = round(now.distinct() * len(ranked) / len(counts))
+        else:
+            estimate = now.distinct() - sum(1 for t in seen if counts.get(t, 0))
+        values = f"about {max(len(ranked), estimate):,}"
+    present_rows = max(now.total, 1)
+    share = f"{rows / present_rows:.1%}"
+    if beyond:  # the rows beyond the cut: the baseline's categories there, or new ones
+        most = rows + now.total - sum(counts.values())
+        share = f"at least {share} (at most {min(most / present_rows, 1.0):.1%})"
     listed = ", ".join(repr(t) for t in ranked[:SHOWN_CATEGORIES])
     more = ""
     if len(ranked) > SHOWN_CATEGORIES or (cut is not None and ranked):
