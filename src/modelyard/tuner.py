@@ -42,7 +42,6 @@ from modelyard.estimator import (
     sdk_hyperparameters,
     sdk_json,
 )
-from modelyard.services.tuning_records import named_direction
 
 if TYPE_CHECKING:
     from modelyard.bootstrap import Platform
@@ -263,10 +262,11 @@ class HyperparameterTuner:
             algorithm=est.algorithm,
             script=est.script,
             target=est.target,
-            maximize=self._maximize(),
+            maximize=None if self.objective_type is None else self.objective_type == "Maximize",
+            default_maximize=True,  # the SDK's Maximize when neither the type nor the name says
             hyperparameters=sdk_hyperparameters(est.hyperparameters, est.script),
             strategy=strategy,
-            max_trials=self.max_jobs if self.max_jobs is not None or strategy == "grid" else 1,
+            max_trials=self.max_jobs,  # the SDK's default (None): one job, a grid every point
             parallel=self.max_parallel_jobs,
             early_stopping=self.early_stopping_type == "Auto",
             max_failed_trials=self.max_failed_jobs,
@@ -286,14 +286,6 @@ class HyperparameterTuner:
             job = platform.tuning.wait(job.name)
         self._learn(job)
         return self
-
-    def _maximize(self) -> bool:
-        """The direction: the one given, else what the objective's name says, else the SDK's
-        Maximize."""
-        if self.objective_type is not None:
-            return self.objective_type == "Maximize"
-        name: object = self.objective_metric_name
-        return not isinstance(name, str) or named_direction(name) in (True, None)
 
     @classmethod
     def attach(

@@ -40,6 +40,7 @@ from modelyard.services.tuning_records import (
     TuningSummary,
     check_objective,
     infer_maximize,
+    named_direction,
 )
 from modelyard.services.tuning_workers import TuningWorkers
 from modelyard.tuning.space import SearchSpace
@@ -104,6 +105,7 @@ class TuningService:
         validation: str | None = None,
         target: str | None = None,
         maximize: bool | None = None,
+        default_maximize: bool | None = None,
         hyperparameters: Mapping[str, Any] | None = None,
         strategy: str = "bayesian",
         max_trials: int | None = 20,
@@ -126,10 +128,12 @@ class TuningService:
                 for a script, the name of one of its metric definitions).
             ranges: ``--range`` strings (see :mod:`modelyard.tuning.space`).
             maximize: The direction; None infers it from the metric's name.
+            default_maximize: The direction when ``maximize`` is None and the metric's name
+                does not say (the SageMaker SDK's Maximize); None refuses such a metric.
             hyperparameters: Fixed hyperparameters for every trial.
             strategy: ``bayesian``, ``random``, ``grid`` or ``hyperband``.
-            max_trials: Trials to run (a grid runs each point at most once); None, for a grid
-                only: one trial per point.
+            max_trials: Trials to run (a grid runs each point at most once); None: one trial
+                per point for a grid, else one trial (the SageMaker SDK's defaults).
             parallel: Trials running at once, each in its own process.
             early_stopping: Prune trials whose per-round objective trails the median.
             max_failed_trials: Failed trials tolerated before the job fails
@@ -149,8 +153,9 @@ class TuningService:
         check_strategy(strategy)
         static = hyperparameters_set(hyperparameters, algorithm)
         space = SearchSpace.parse(ranges)
-        if max_trials is None and strategy == "grid":  # every point, as many as allowed
-            max_trials = min(SearchSpace.grid_size(space.grid()), _MAX_TRIALS)
+        if max_trials is None:  # a grid: every point, as many as allowed; else one trial
+            grid = strategy == "grid"
+            max_trials = min(SearchSpace.grid_size(space.grid()), _MAX_TRIALS) if grid else 1
         for tuned in space.names:
             # The best trial's hyperparameters become its version's params, whose names the
             # registry checks: refuse now, not once every trial has trained (a fixed
@@ -162,7 +167,7 @@ class TuningService:
                 f"hyperparameter {', '.join(both)} is both fixed and tuned: give it a fixed value "
                 "or a range, not both"
             )
-        if max_trials is None or not _whole(max_trials) or not 1 <= max_trials <= _MAX_TRIALS:
+        if not _whole(max_trials) or not 1 <= max_trials <= _MAX_TRIALS:
             raise InvalidInput(
                 f"the number of trials must be in [1, {_MAX_TRIALS}], a whole number; "
                 f"got {max_trials!r}"
@@ -217,7 +222,9 @@ class TuningService:
                 )
         if strategy == "grid":
             max_trials = min(max_trials, SearchSpace.grid_size(space.grid()))
-        direction = infer_maximize(objective) if maximize is None else maximize
+        direction = named_direction(objective) if maximize is None else maximize
+        if direction is None:  # the name does not say: the default given, else a refusal
+            direction = infer_maximize(objective) if default_maximize is None else default_maximize
         if warm_start is not None:
             parent = self._lifecycle.get(warm_start)  # a dead coordinator detected
             before = TuningConfig.of(parent)
