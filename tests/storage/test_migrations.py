@@ -5,6 +5,7 @@ schema on SQLite only; on PostgreSQL it is refused until ``migrate.upgrade`` run
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from modelyard.storage.sql.engine import make_engine
 from modelyard.storage.sql.store import SqlMetadataStore
 from modelyard.storage.sql.tables import VERSION_TABLE, metadata
 from tests.conftest import downgrade_schema
+from tests.waiting import DEADLINE_S
 
 
 def test_one_head() -> None:
@@ -110,13 +112,18 @@ def test_sqlite_upgrades_an_older_schema_on_open(tmp_path: object) -> None:
 
 def _old_sqlite(path: Path) -> str:
     """A SQLite database an older modelyard (schema 0003) left, holding one model."""
-    url = f"sqlite:///{path}"
+    return _old(f"sqlite:///{path}", "0003")
+
+
+def _old(url: str, revision: str) -> str:
+    """The database at ``url`` as an older modelyard (schema ``revision``) left it, holding
+    one model."""
     engine = make_engine(url)
     try:
         SqlMetadataStore(engine).create_model("churn", "kept")
     finally:
         engine.dispose()
-    downgrade_schema(url, "0003")
+    downgrade_schema(url, revision)
     return url
 
 
@@ -366,3 +373,47 @@ def _connections(admin: sa.Engine, database: str | None) -> int:
     with admin.connect() as conn:
         query = sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = :db")
         return int(conn.execute(query, {"db": database}).scalar() or 0)
+
+
+def test_a_postgresql_upgrade_behind_a_held_lock_gives_up_at_the_busy_timeout(
+    pg_url: str,
+) -> None:
+    # A session holding a lock on a table the upgrade alters (an open transaction that read
+    # jobs) kept `modelyard db upgrade` waiting for ever, silently, and PostgreSQL's lock queue
+    # then held every other session's queries on that table behind it.
+    _old(pg_url, "0014")
+    holder = sa.create_engine(pg_url, poolclass=sa.NullPool)
+    impatient = make_engine(pg_url, busy_timeout_s=0.5)
+    outcome: list[BaseException | None] = []
+    with holder.connect() as held:
+        held.execute(sa.text("SELECT count(*) FROM jobs"))  # its transaction stays open
+        upgrading = threading.Thread(target=lambda: outcome.append(_caught(impatient)))
+        upgrading.start()
+        upgrading.join(DEADLINE_S)
+        stuck = upgrading.is_alive()
+        held.rollback()
+    upgrading.join(DEADLINE_S)
+    impatient.dispose()
+    holder.dispose()
+    assert not stuck, "the upgrade was still waiting for the lock"
+    (refused,) = outcome
+    outcome.clear()  # its traceback holds the upgrade's frames, and so a connection
+    assert type(refused) is StorageUnavailable, refused  # the database is there: no outage
+    message = str(refused)
+    assert f"from revision 0014 to {migrate.HEAD} failed (nothing was changed)" in message
+    assert "stayed locked: another session holds a lock this change needs" in message, message
+    assert _revision(pg_url) == "0014"
+    engine = make_engine(pg_url)
+    try:
+        migrate.upgrade(engine)  # once the lock is gone it goes through
+    finally:
+        engine.dispose()
+    assert _revision(pg_url) == migrate.HEAD
+
+
+def _caught(engine: sa.Engine) -> BaseException | None:
+    try:
+        migrate.upgrade(engine)
+    except BaseException as exc:
+        return exc
+    return None

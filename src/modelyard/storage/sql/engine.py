@@ -97,6 +97,11 @@ def libpq_settings(url: URL) -> dict[str, Any]:
     return {k: v for k, v in _PG_CONNECTION.items() if k not in given}
 
 
+#: The execution option holding a PostgreSQL engine's ``busy_timeout_s``: how long a schema
+#: upgrade waits for a lock another session holds (``migrate``).
+BUSY_TIMEOUT_OPTION = "modelyard_busy_timeout_s"
+
+
 def make_engine(url: str, *, busy_timeout_s: float = 30.0) -> Engine:
     """Create an engine for SQLite or PostgreSQL with modelyard's connection settings.
 
@@ -104,7 +109,9 @@ def make_engine(url: str, *, busy_timeout_s: float = 30.0) -> Engine:
     :func:`transaction` with ``write=True`` starts with ``BEGIN IMMEDIATE`` so concurrent
     writers queue for the lock up front instead of failing on a lock upgrade. PostgreSQL
     connections give up connecting after 10 s and notice a peer gone silent in about 30 s
-    (TCP keepalives and user timeout); the URL's query parameters override those settings.
+    (TCP keepalives and user timeout); the URL's query parameters override those settings. A
+    schema upgrade on PostgreSQL waits ``busy_timeout_s`` at most for a lock another session
+    holds, as SQLite's writers do.
 
     Raises:
         ConfigError: for a malformed URL or a driver that is not installed.
@@ -127,7 +134,12 @@ def make_engine(url: str, *, busy_timeout_s: float = 30.0) -> Engine:
         else:
             settings = libpq_settings(parsed)
             engine = sa.create_engine(
-                parsed, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args=settings
+                parsed,
+                pool_pre_ping=True,
+                pool_size=5,
+                max_overflow=10,
+                connect_args=settings,
+                execution_options={BUSY_TIMEOUT_OPTION: busy_timeout_s},
             )
     except (NoSuchModuleError, ImportError, ArgumentError) as exc:
         reason = redact(str(exc), _full(parsed))
@@ -184,6 +196,10 @@ def _unique_violation(exc: IntegrityError) -> bool:
     return "unique constraint failed" in str(exc.orig).lower()
 
 
+#: PostgreSQL's SQLSTATE for a lock not granted within ``lock_timeout``.
+_PG_LOCK_NOT_AVAILABLE = "55P03"
+
+
 def translate_db_error(exc: DBAPIError, url: URL) -> ModelyardError:
     """Turn a driver error into the modelyard error a user can act on."""
     shown = safe_url(url)
@@ -205,6 +221,11 @@ def translate_db_error(exc: DBAPIError, url: URL) -> ModelyardError:
             return StorageNotWritable(f"cannot write the metadata database {shown}: {reason}")
         if "locked" in low or "busy" in low:
             return StorageUnavailable(f"the metadata database {shown} stayed locked: {reason}")
+    if getattr(exc.orig, "sqlstate", None) == _PG_LOCK_NOT_AVAILABLE:  # its lock_timeout
+        return StorageUnavailable(
+            f"the metadata database {shown} stayed locked: another session holds a lock "
+            f"this change needs ({reason})"
+        )
     if exc.connection_invalidated or isinstance(exc, sa.exc.OperationalError):
         return DatabaseUnavailable(f"cannot reach the metadata database at {shown}: {reason}")
     return StorageUnavailable(f"metadata database error at {shown}: {reason}")

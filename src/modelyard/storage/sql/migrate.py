@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from modelyard.errors import SchemaMismatch, SchemaOutdated, StorageUnavailable
-from modelyard.storage.sql.engine import safe_url, transaction
+from modelyard.storage.sql.engine import BUSY_TIMEOUT_OPTION, safe_url, transaction
 from modelyard.storage.sql.tables import LEGACY_VERSION_TABLE, VERSION_TABLE, metadata
 
 if TYPE_CHECKING:
@@ -184,6 +184,12 @@ def _upgrade(engine: Engine, *, outdated_ok: bool) -> SchemaUpgrade:
         with transaction(engine, write=True) as conn:  # BEGIN IMMEDIATE on SQLite
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+                # Altering a table waits for every session that holds a lock on it (an open
+                # transaction that read it), and PostgreSQL queues every later query on that
+                # table behind the wait: without a bound, an upgrade waited for ever, silently,
+                # and stalled the fleet's queries meanwhile.
+                wait_s = float(engine.get_execution_options().get(BUSY_TIMEOUT_OPTION, 30.0))
+                conn.execute(sa.text(f"SET LOCAL lock_timeout = '{max(1, int(wait_s * 1000))}ms'"))
             # Another process may have created or upgraded the schema while we waited.
             before = _read_revision(conn)
             _check(before, url, outdated_ok=outdated_ok)
