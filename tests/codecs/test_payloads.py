@@ -659,6 +659,18 @@ def test_json_writes_per_row_dicts_keyed_by_class_labels_as_python_json_does() -
     assert written == json.loads(json.dumps(rows.tolist(), default=float))
 
 
+def test_json_writes_per_row_dicts_keyed_by_numpy_labels() -> None:
+    # dict(zip(model.classes_, probabilities)): the keys are NumPy scalars, which orjson's
+    # non-string-key option refused ("Dict key must a type serializable..."), a 424.
+    rows = np.array(
+        [{np.int64(0): np.float64(0.25), np.int64(1): 0.75}, {np.str_("cat"): 1.0}],
+        dtype=object,
+    )
+    assert orjson.loads(encode(rows, JSON)) == {
+        "predictions": [{"0": 0.25, "1": 0.75}, {"cat": 1.0}]
+    }
+
+
 def test_csv_names_json_only_for_a_mapping_json_can_write() -> None:
     # Keys JSON cannot write (a tuple): asking for application/json would fail as well.
     unwritable = np.array([{(0, 1): 0.3}], dtype=object)

@@ -443,7 +443,23 @@ def _json_of_objects(value: object) -> bytes:
     Raises:
         orjson.JSONEncodeError: a value or key JSON cannot hold.
     """
-    return orjson.dumps(value, default=plain_value, option=orjson.OPT_NON_STR_KEYS)
+    try:
+        return orjson.dumps(value, default=plain_value, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:
+        # A mapping keyed by NumPy scalars (dict(zip(model.classes_, probabilities))), which
+        # orjson's option does not take: its keys as the Python values they hold, then again.
+        return orjson.dumps(_plain_keys(value), default=plain_value, option=orjson.OPT_NON_STR_KEYS)
+
+
+def _plain_keys(value: object) -> object:
+    """``value`` with every mapping's NumPy scalar keys as the Python values they hold."""
+    if isinstance(value, dict):
+        return {
+            (k.item() if isinstance(k, np.generic) else k): _plain_keys(v) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_plain_keys(v) for v in value]
+    return value
 
 
 def _encode_csv(array: np.ndarray) -> bytes:
