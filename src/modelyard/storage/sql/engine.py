@@ -189,9 +189,22 @@ def _set_wal(cursor: Any, busy_timeout_s: float) -> None:
         pause_s = min(pause_s * 2, 0.05)
 
 
+def _sqlstate(error: object) -> str | None:
+    """A PostgreSQL driver error's SQLSTATE, whichever driver raised it: psycopg 3's
+    ``sqlstate``, psycopg2's ``pgcode``, pg8000's ``args[0]["C"]``; None for others."""
+    for name in ("sqlstate", "pgcode"):
+        code = getattr(error, name, None)
+        if isinstance(code, str):
+            return code
+    args = getattr(error, "args", ())
+    if args and isinstance(args[0], dict) and isinstance(args[0].get("C"), str):
+        return str(args[0]["C"])
+    return None
+
+
 def _unique_violation(exc: IntegrityError) -> bool:
     """True when ``exc`` is a unique-key clash (PostgreSQL SQLSTATE 23505, SQLite's message)."""
-    if getattr(exc.orig, "sqlstate", None) == "23505":
+    if _sqlstate(exc.orig) == "23505":
         return True
     return "unique constraint failed" in str(exc.orig).lower()
 
@@ -221,7 +234,7 @@ def translate_db_error(exc: DBAPIError, url: URL) -> ModelyardError:
             return StorageNotWritable(f"cannot write the metadata database {shown}: {reason}")
         if "locked" in low or "busy" in low:
             return StorageUnavailable(f"the metadata database {shown} stayed locked: {reason}")
-    if getattr(exc.orig, "sqlstate", None) == _PG_LOCK_NOT_AVAILABLE:  # its lock_timeout
+    if _sqlstate(exc.orig) == _PG_LOCK_NOT_AVAILABLE:  # its lock_timeout
         return StorageUnavailable(
             f"the metadata database {shown} stayed locked: another session holds a lock "
             f"this change needs ({reason})"
