@@ -137,8 +137,9 @@ class Deployer:
     def loading(self) -> dict[str, str]:
         """Endpoints of the plan that have no route yet and wait for their models to load,
         each with ``loading <ref> (<seconds> s)``: deployed, and not ready, until they load."""
+        served = {m.spec.key for m in self.table.served_models()}
         return {
-            name: self._loads.status(v.model for v in endpoint.variants)
+            name: self._loads.status((v.model for v in endpoint.variants), served)
             for name, endpoint in self._unserved.items()
         }
 
@@ -241,6 +242,7 @@ class Deployer:
         self._loads.served(m.spec.key for m in kept)
         self._loads.forget_unplanned(plan.models())
         self._retired.extend(m for m in old.served_models() if m not in kept)
+        self._last_attempt = time.monotonic()  # a retry comes _RETRY_FAILED_S after this one
         log.info("serving plan revision %s: %s endpoint(s)", plan.revision, len(endpoints))
 
     def _route(self, endpoint: EndpointPlan, loaded: dict[str, ServedModel]) -> EndpointRoute:

@@ -2,8 +2,8 @@
 time, never started twice, kept until their endpoint can be served.
 
 A plan change used to load its new models one after another with no bound, on the event
-loop's thread pool: a load that hung (a handler's ``model_fn`` waiting on a network call, a
-lock) held up that plan and every plan after it, other endpoints' updates and rollbacks
+loop's thread pool: a load that hung (a pyfunc model's loading code waiting on a network call,
+a lock) held up that plan and every plan after it, other endpoints' updates and rollbacks
 included, and at startup kept the server from listening. Here:
 
 - A load runs on a daemon thread of its own: one that hangs keeps only that thread.
@@ -19,6 +19,8 @@ included, and at startup kept the server from listening. Here:
   at every plan change meanwhile.
 - A load is never started twice at once; a model no longer in the plan is unloaded as soon as
   its load ends (:meth:`forget_unplanned`), and at :meth:`close`.
+- A load that failed is not started again until ``retry_s`` after it ended (a model whose
+  load fails after 20 s was reloaded back to back, each time on a new thread).
 - :meth:`due` tells the deployer's poll when to apply the plan again: a load ended that no
   apply has taken, or a queued load may start.
 """
@@ -26,10 +28,11 @@ included, and at startup kept the server from listening. Here:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass
 
 from modelyard.domain import ModelSpec
@@ -45,6 +48,8 @@ Loaded = tuple[ServedModel | None, str | None]
 LOAD_WAIT_S = 30.0
 #: Loads running at once, those presumed stuck not counted.
 AT_ONCE = 1
+#: A load that failed is started again this long after it ended, at the soonest.
+RETRY_S = 5.0
 
 
 @dataclass(eq=False)
@@ -62,6 +67,7 @@ class ModelLoads:
         load: Loads and warms one model version (called on a thread of its own).
         wait_s: How long :meth:`gather` waits for its loads in all.
         at_once: Loads running at once, not counting those running longer than ``wait_s``.
+        retry_s: How long after a failed load ended it may be started again.
         clock: Monotonic seconds.
     """
 
@@ -70,30 +76,37 @@ class ModelLoads:
         load: LoadModel,
         wait_s: float = LOAD_WAIT_S,
         at_once: int = AT_ONCE,
+        retry_s: float = RETRY_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._load = load
         self._wait_s = wait_s
         self._at_once = at_once
+        self._retry_s = retry_s
         self._clock = clock
         self._loads: dict[str, _Load] = {}  # by model key: running, or loaded and not served
         self._queued: dict[str, ModelSpec] = {}  # by model key: not started yet
+        self._failed: dict[str, tuple[float, str]] = {}  # by model key: when it ended, why
 
     async def gather(
         self, wanted: Mapping[str, ModelSpec]
     ) -> tuple[dict[str, ServedModel], dict[str, str]]:
         """Start or take the loads of ``wanted`` (models the plan needs that are not served
-        yet): the models loaded, and why each that failed did (a failed load is forgotten:
-        the next call starts it again). Waits until ``wait_s`` from now at most."""
+        yet): the models loaded, and why each that failed did (a failed load is started again
+        by a call ``retry_s`` after it ended). Waits until ``wait_s`` from now at most."""
         deadline = self._clock() + self._wait_s
         loaded: dict[str, ServedModel] = {}
         failed: dict[str, str] = {}
-        self._queued = {}
+        queued: dict[str, ModelSpec] = {}
         for key, spec in wanted.items():
             load = self._loads.get(key)
             if load is None:
+                ended = self._failed.get(key)
+                if ended is not None and self._clock() - ended[0] < self._retry_s:
+                    failed[key] = ended[1]
+                    continue
                 if self._running() >= self._at_once:
-                    self._queued[key] = spec
+                    queued[key] = spec
                     continue
                 load = self._loads[key] = self._start(spec)
                 wait = deadline - self._clock()
@@ -105,10 +118,14 @@ class ModelLoads:
             model, reason = load.future.result()
             if model is not None:
                 loaded[key] = model
+                self._failed.pop(key, None)
             else:
                 del self._loads[key]
                 failed[key] = f"{spec.ref} failed to load: {reason}"
+                self._failed[key] = (self._clock(), failed[key])
                 log.error("%s", failed[key])
+        self._queued = queued
+        self._failed = {k: v for k, v in self._failed.items() if k in wanted}
         for key, load in self._loads.items():
             stuck = self._clock() - load.started >= self._wait_s
             if key in wanted and stuck and not load.future.done():
@@ -120,19 +137,18 @@ class ModelLoads:
                 )
         return loaded, failed
 
-    def waiting(self, key: str) -> bool:
-        """Whether ``key``'s model is loading, or queued to."""
-        return key in self._queued or (key in self._loads and not self._loads[key].future.done())
-
-    def status(self, specs: Iterable[ModelSpec]) -> str:
+    def status(self, specs: Iterable[ModelSpec], served: Container[str] = ()) -> str:
         """What an endpoint of these models waits for, as ``/readyz`` shows it: ``loading``
         and each model's ref, with how long it has loaded (``m:2 (12 s)``), ``queued`` behind
-        another load, or ``loaded`` (waiting for the others)."""
+        another load, or ``loaded`` (waiting for the others; also a model another endpoint
+        serves, in ``served``)."""
         now = self._clock()
         parts = []
         for spec in specs:
             load = self._loads.get(spec.key)
-            if load is not None:
+            if spec.key in served:
+                parts.append(f"{spec.ref} (loaded)")
+            elif load is not None:
                 done = load.future.done()
                 parts.append(f"{spec.ref} (loaded)" if done else
                              f"{spec.ref} ({now - load.started:.0f} s)")  # fmt: skip
@@ -168,10 +184,13 @@ class ModelLoads:
 
     def close(self) -> None:
         """Unload what loaded and was not served; a load still running is unloaded when it
-        ends."""
+        ends (by its thread, once the future is cancelled or its loop gone)."""
         for load in self._loads.values():
-            load.future.add_done_callback(_close_loaded)
-            load.future.cancel()
+            if load.future.done():
+                _close_loaded(load.future)
+                continue
+            with contextlib.suppress(RuntimeError):  # its loop closed: the thread unloads it
+                load.future.cancel()
         self._loads, self._queued = {}, {}
 
     def _running(self) -> int:
@@ -214,10 +233,11 @@ def _settle(future: asyncio.Future[Loaded], outcome: Loaded) -> None:
 
 
 def _close_loaded(future: asyncio.Future[Loaded]) -> None:
-    """Unload the model of an ended load nobody serves."""
+    """Unload the model of an ended load nobody serves (its endpoints left the plan, or the
+    server is stopping)."""
     if future.cancelled():
         return
     model = future.result()[0]
     if model is not None:
         model.close()
-        log.info("unloaded %s, loaded after its endpoints left the plan", model.spec.ref)
+        log.info("unloaded %s, which no endpoint serves", model.spec.ref)
