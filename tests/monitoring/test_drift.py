@@ -14,6 +14,7 @@ import pytest
 from modelyard.domain.drift import DriftConfig, DriftReport, FeatureDrift, Verdict
 from modelyard.errors import InvalidInput
 from modelyard.monitoring.drift import Context, compare
+from modelyard.monitoring.pairs import CategoricalPair
 from modelyard.monitoring.profile import Profile
 
 SHIFTED = {"f1": "mean +0.2 sd", "f4": "sd x1.5", "f6": "10% mixture at +3 sd", "c2": "shares"}
@@ -343,13 +344,20 @@ def test_new_categories_beside_baseline_ones_beyond_the_cut_are_counted_by_the_s
         known = [f"{prefix}{i}" for i in range(1_000)]
         base = Profile.from_frame(pd.DataFrame({"city": known * 2}))
         now = pd.DataFrame({"city": [*known, *(f"new-{prefix}{i}" for i in range(4_000))]})
-        (issue,) = compare(base, Profile.from_frame(now)).quality
+        window = Profile.from_frame(now)
+        (issue,) = compare(base, window).quality
         found = re.search(r"has about ([\d,]+) value\(s\)", issue.message)
         assert found is not None, issue.message
         assert 3_600 <= int(found[1].replace(",", "")) <= 4_400, issue.message
         shares = re.search(r"in at least ([\d.]+)% \(at most ([\d.]+)%\) of", issue.message)
         assert shares is not None, issue.message
         assert float(shares[1]) <= 80.0 <= float(shares[2]), issue.message
+        # The least share is the drift test's new bin, not a weaker bound of its own.
+        before, after = base.column("city").categories, window.column("city").categories
+        assert before is not None and after is not None
+        pair = CategoricalPair.of(before, after)
+        assert pair.categories[-1] is None and float(shares[1]) > 60.0, issue.message
+        assert float(shares[1]) == pytest.approx(100 * pair.current[-1] / 5_000, abs=0.05)
 
 
 def test_a_window_flooded_with_new_categories_drifts_whatever_its_sketch_kept() -> None:

@@ -114,3 +114,29 @@ class Frequencies:
         if not self.overflow:
             return len(self.categories)
         return int((self.keep - 1) * 2.0**64 / max(self.categories[-1][0], 1))
+
+
+def new_rows(baseline: Frequencies, current: Frequencies) -> tuple[int, int]:
+    """How many of ``current``'s rows hold a category ``baseline`` never saw, at least and at
+    most, for a ``baseline`` that kept all of its categories (one without a cut).
+
+    Exact when ``current`` kept all of its own, or when no baseline category lies beyond its
+    cut (every row there is then new). Otherwise the rows beyond the cut may hold the
+    baseline's categories there or new ones: at most all of them are new, and at least one
+    row for each category there that the baseline lacks (``current``'s distinct count,
+    estimated from its kept hashes, less a tenth, about three standard errors; less its kept
+    categories and the baseline's beyond the cut).
+    """
+    cut = current.cut
+    seen = baseline.counts()
+    kept = current.counts()
+    new_kept = sum(n for text, n in kept.items() if text not in seen)
+    if cut is None:
+        return new_kept, new_kept
+    rest = current.total - sum(kept.values())  # rows of categories beyond the cut
+    baselines_beyond = sum(1 for h, text, _ in baseline.categories if (h, text) > cut)
+    if not baselines_beyond:
+        return new_kept + rest, new_kept + rest
+    distinct_beyond = int(0.9 * current.distinct()) - len(kept)
+    least = min(rest, max(0, distinct_beyond - baselines_beyond))
+    return new_kept + least, new_kept + rest

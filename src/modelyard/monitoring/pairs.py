@@ -20,7 +20,7 @@ from functools import cached_property
 
 import numpy as np
 
-from modelyard.monitoring.frequencies import Frequencies
+from modelyard.monitoring.frequencies import Frequencies, new_rows
 from modelyard.monitoring.sketch import NumericSketch
 
 #: Bins for PSI and the numeric Jensen-Shannon distance: deciles of the baseline (and the
@@ -251,28 +251,26 @@ class CategoricalPair:
         holds is no matter for drift, and a bin each made the noise allowance grow with their
         number (600 new values in 10 % of the rows read no_drift).
 
-        With a cut, where the current side's rows beyond it fall is not known: among the baseline's
-        categories there, or new. Each category beyond the cut that the baseline lacks holds a
-        row at least, so at least as many rows as the current side has such categories are new
-        (its distinct count, estimated from the kept hashes, less a tenth: about three standard
-        errors). The other rows are split as near to the baseline as they can be (the least
-        Jensen-Shannon distance), so the drift read is the least the sketches allow. (Lumped
-        into one ``other`` bin with the baseline's categories beyond the cut, a window of
-        nothing but new values matched a baseline whose categories all lay there.)
+        With a cut, where the current side's rows beyond it fall may not be known: among the
+        baseline's categories there, or new. Of those, the least that must be new
+        (:func:`~modelyard.monitoring.frequencies.new_rows`) go to the new bin and the others to
+        the baseline's bin (the Jensen-Shannon distance only grows as rows move from that bin,
+        which the baseline fills, to the new one, which it leaves empty), so the drift read is
+        the least the sketches allow. (Lumped into one ``other`` bin with the baseline's
+        categories beyond the cut, a window of nothing but new values matched a baseline whose
+        categories all lay there.)
         """
         kept = current.counts()  # every category it kept is at or below its cut
         known = {t: n for h, t, n in baseline.categories if cut is None or (h, t) <= cut}
         shared = sorted(known)
         beyond = baseline.total - sum(known.values())
-        rest = current.total - sum(kept.values())  # rows of categories beyond the cut
-        new_kept = sum(n for text, n in kept.items() if text not in known)
+        least_new, _ = new_rows(baseline, current)
+        kept_known = sum(kept.get(t, 0) for t in shared)
         a = np.asarray([*(known[t] for t in shared), beyond, 0], dtype=np.float64)
-        b = np.asarray([*(kept.get(t, 0) for t in shared), 0, new_kept], dtype=np.float64)
-        distinct_beyond = int(0.9 * current.distinct()) - len(kept)
-        baselines_beyond = len(baseline.categories) - len(known)
-        least_new = min(rest, max(0, distinct_beyond - baselines_beyond))
-        split = _nearest_split(a, b, rest, rest - least_new) if beyond and rest else 0
-        b[-2], b[-1] = split, b[-1] + rest - split
+        b = np.asarray(
+            [*(kept.get(t, 0) for t in shared), current.total - kept_known - least_new, least_new],
+            dtype=np.float64,
+        )
         used = (a + b) > 0  # a bin empty on both sides would only widen the noise allowance
         names = [name for name, keep in zip((*shared, None, None), used, strict=True) if keep]
         return cls(tuple(names), a[used].astype(np.int64), b[used].astype(np.int64))
@@ -289,32 +287,6 @@ class CategoricalPair:
     def shares(self) -> tuple[np.ndarray, np.ndarray]:
         """Each side's share of rows per category."""
         return self.baseline / self.baseline_rows, self.current / self.current_rows
-
-
-def _nearest_split(a: np.ndarray, b: np.ndarray, rest: int, most: int) -> int:
-    """How many of ``rest`` rows, at most ``most``, to put in ``b``'s second to last bin (the
-    others go in its last) so that ``b`` is nearest ``a`` by the Jensen-Shannon distance
-    (convex in that number, so a golden-section search finds it)."""
-    p = a / a.sum()
-    total = b.sum() + rest
-
-    def distance(x: float) -> float:
-        q = b.copy()
-        q[-2] += x
-        q[-1] += rest - x
-        return js_distance(p, q / total)
-
-    low, high = 0.0, float(most)
-    ratio = (np.sqrt(5) - 1) / 2
-    for _ in range(64):
-        if high - low < 0.5:
-            break
-        left, right = high - ratio * (high - low), low + ratio * (high - low)
-        if distance(left) <= distance(right):
-            high = right
-        else:
-            low = left
-    return min((int(np.floor(low)), int(np.ceil(high))), key=distance)
 
 
 def js_distance(p: np.ndarray, q: np.ndarray) -> float:

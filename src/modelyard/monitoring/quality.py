@@ -14,7 +14,7 @@ rows says nothing about completeness; a window of none says nothing at all.
 from __future__ import annotations
 
 from modelyard.domain.drift import DriftConfig, QualityIssue
-from modelyard.monitoring.frequencies import Frequencies, category_hash
+from modelyard.monitoring.frequencies import Frequencies, category_hash, new_rows
 from modelyard.monitoring.profile import ColumnProfile, Profile
 
 #: New categories listed by name in an issue (the count covers all of them).
@@ -91,8 +91,9 @@ def _new_categories(name: str, base: Frequencies, now: Frequencies) -> QualityIs
     """The issue of ``now``'s values outside ``base``'s domain (``base`` keeps all its
     categories). When ``now`` kept only a sample of its categories (those below its cut), the
     rows beyond the cut are new unless they hold a baseline category beyond it: without one,
-    the share is exact; with one, it is at least the sample's new rows and at most those and
-    every row beyond the cut. The count of new values is then an estimate: the sketch's
+    the share is exact; with one, it is at least what ``frequencies.new_rows`` says must be
+    new (the drift test's new bin holds as many) and at most those and every row beyond the
+    cut. The count of new values is then an estimate: the sketch's
     distinct count less the baseline's categories present (all in the sample), or, with
     baseline categories beyond the cut, the sample's share of new categories (the kept ones
     are a uniform sample of all, by hash) of the sketch's distinct count."""
@@ -101,9 +102,7 @@ def _new_categories(name: str, base: Frequencies, now: Frequencies) -> QualityIs
     new = {t: n for t, n in counts.items() if t not in seen}
     cut = now.cut
     beyond = cut is not None and any((category_hash(t), t) > cut for t in seen)
-    rows = sum(new.values())
-    if cut is not None and not beyond:  # every row past the cut is of a new category
-        rows = now.total - sum(counts.get(t, 0) for t in seen)
+    rows, most = new_rows(base, now)  # the drift test's new bin holds the same ``rows``
     if not rows:
         return None
     ranked = sorted(new, key=lambda t: (-new[t], t))
@@ -116,8 +115,7 @@ def _new_categories(name: str, base: Frequencies, now: Frequencies) -> QualityIs
         values = f"about {max(len(ranked), estimate):,}"
     present_rows = max(now.total, 1)
     share = f"{rows / present_rows:.1%}"
-    if beyond:  # the rows beyond the cut: the baseline's categories there, or new ones
-        most = rows + now.total - sum(counts.values())
+    if most != rows:  # the rows beyond the cut: the baseline's categories there, or new ones
         share = f"at least {share} (at most {min(most / present_rows, 1.0):.1%})"
     listed = ", ".join(repr(t) for t in ranked[:SHOWN_CATEGORIES])
     more = ""

@@ -39,7 +39,6 @@ from modelyard.domain.durations import as_utc, length_of
 from modelyard.domain.monitors import format_duration
 from modelyard.errors import (
     InvalidInput,
-    InvalidReference,
     ModelNotFound,
     ModelyardError,
     VariantNotFound,
@@ -281,8 +280,8 @@ class DriftService:
         """
         try:
             signature = self._versions.get_version(f"{model}:{version}").signature
-        except (ModelNotFound, VersionNotFound, InvalidReference):
-            return None  # deleted since, or a name no longer valid
+        except (ModelNotFound, VersionNotFound, InvalidInput):
+            return None  # deleted since, or a name (or reference) no longer valid
         if signature is None or not signature.inputs:
             return None
         return frozenset(signature.input_names)
