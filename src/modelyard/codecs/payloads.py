@@ -451,12 +451,21 @@ def _json_of_objects(value: object) -> bytes:
         return orjson.dumps(_plain_keys(value), default=plain_value, option=orjson.OPT_NON_STR_KEYS)
 
 
+def _plain_key(key: object) -> object:
+    """A mapping's key as JSON writes it: a NumPy scalar or bytes as the value it holds, as
+    the mapping's values are written (``object_arrays.plain_value``); others as they are."""
+    if isinstance(key, np.generic | bytes):
+        try:
+            return plain_value(key)
+        except (TypeError, ValueError):
+            return key
+    return key
+
+
 def _plain_keys(value: object) -> object:
-    """``value`` with every mapping's NumPy scalar keys as the Python values they hold."""
+    """``value`` with every mapping's NumPy scalar and bytes keys as the values they hold."""
     if isinstance(value, dict):
-        return {
-            (k.item() if isinstance(k, np.generic) else k): _plain_keys(v) for k, v in value.items()
-        }
+        return {_plain_key(k): _plain_keys(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain_keys(v) for v in value]
     return value
