@@ -669,6 +669,9 @@ def test_json_writes_per_row_dicts_keyed_by_numpy_labels() -> None:
     assert orjson.loads(encode(rows, JSON)) == {
         "predictions": [{"0": 0.25, "1": 0.75}, {"cat": 1.0}]
     }
+    # Keys are written as values are: a float32 in its shortest text, a bytes label as text.
+    odd = np.array([{np.float32(0.1): 1.0, b"dog": 2.0}], dtype=object)
+    assert orjson.loads(encode(odd, JSON)) == {"predictions": [{"0.1": 1.0, "dog": 2.0}]}
 
 
 def test_csv_names_json_only_for_a_mapping_json_can_write() -> None:
